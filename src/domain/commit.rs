@@ -1,0 +1,33 @@
+//! A commit: the envelope and the events appended atomically at one version.
+
+use chrono::{DateTime, Utc};
+
+use super::article::Provenance;
+use super::event::Event;
+use super::ids::{ArticleId, CommandId};
+
+/// A commit as it stands in the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Commit {
+    pub article_id: ArticleId,
+    pub version: u64,
+    pub global_position: u64,
+    pub recorded_at: DateTime<Utc>,
+    /// The authenticated caller; never a request field.
+    pub actor: String,
+    pub reason: String,
+    pub command_id: CommandId,
+    /// The article's provenance once this commit is applied.
+    pub provenance: Provenance,
+    /// SHA-256 of the request that produced the commit.
+    pub request_hash: [u8; 32],
+    pub prev_hash: Vec<u8>,
+    pub hash: Vec<u8>,
+    pub events: Vec<Event>,
+}
+
+impl Commit {
+    pub fn event_kinds(&self) -> Vec<String> {
+        self.events.iter().map(|e| e.kind().to_owned()).collect()
+    }
+}

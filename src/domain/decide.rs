@@ -1,0 +1,668 @@
+//! `decide`: the business rules. State and command in; events, or the
+//! reason why not, out. Time and ids come in through the arguments, so the
+//! outcome depends on nothing else.
+
+use chrono::NaiveDate;
+
+use super::article::{Article, Section, Source, Status};
+use super::command::{ArticleDraft, Command, SourceDraft};
+use super::error::DomainError;
+use super::event::{ArticleCreated, Event};
+use super::ids;
+use super::limits::Limits;
+use super::validate::{derive_slug, Limit, Text, Violations};
+
+/// What a decision may depend on besides state and command.
+#[derive(Clone, Copy, Debug)]
+pub struct Context<'a> {
+    pub limits: &'a Limits,
+    /// Today's date (UTC), for "not after tomorrow".
+    pub today: NaiveDate,
+    /// Who is asking: the authenticated caller.
+    pub actor: &'a str,
+    /// The edit summary of the request.
+    pub reason: &'a str,
+}
+
+/// Decides what `command` does to `state` (`None`: no such article yet).
+///
+/// An empty list means the command changes nothing: nothing is written.
+pub fn decide(
+    state: Option<&Article>,
+    command: &Command,
+    ctx: &Context<'_>,
+) -> Result<Vec<Event>, DomainError> {
+    let limits = ctx.limits;
+    let mut v = Violations::default();
+    let reason_rule = Text::line(limits.reason_chars);
+    let reason_required = matches!(command, Command::RetractArticle);
+    v.text(
+        "reason",
+        ctx.reason,
+        if reason_required {
+            reason_rule
+        } else {
+            reason_rule.optional()
+        },
+    );
+
+    if let Command::CreateArticle { id, draft } = command {
+        if state.is_some() {
+            return Err(DomainError::AlreadyExists);
+        }
+        let created = check_draft(draft, ctx, &mut v);
+        finish(v)?;
+        let event = Event::ArticleCreated(Box::new(created));
+        let events = vec![event];
+        if let Some(article) = Article::fold(None, *id, 1, &events) {
+            check_size(&article, limits)?;
+        }
+        return Ok(events);
+    }
+
+    let Some(article) = state else {
+        return Err(DomainError::ArticleNotFound);
+    };
+    match (article.status, command) {
+        (Status::Retracted, Command::RestoreArticle) => {}
+        (Status::Retracted, _) => return Err(DomainError::Retracted),
+        (Status::Published, Command::RestoreArticle) => return Err(DomainError::NotRetracted),
+        (Status::Published, _) => {}
+    }
+
+    let events = decide_edit(article, command, ctx, &mut v)?;
+    finish(v)?;
+    if !events.is_empty() {
+        let mut next = article.clone();
+        for event in &events {
+            next.apply(event);
+        }
+        check_size(&next, limits)?;
+    }
+    Ok(events)
+}
+
+fn decide_edit(
+    article: &Article,
+    command: &Command,
+    ctx: &Context<'_>,
+    v: &mut Violations,
+) -> Result<Vec<Event>, DomainError> {
+    let limits = ctx.limits;
+    let events = match command {
+        Command::CreateArticle { .. } => return Err(DomainError::AlreadyExists),
+        Command::EditQuestion { question } => {
+            v.text("question", question, Text::line(limits.question_chars));
+            unless_same(&article.question, question, || Event::QuestionEdited {
+                question: question.clone(),
+            })
+        }
+        Command::ChangeSlug { slug } => {
+            v.slug("slug", slug);
+            unless_same(&article.slug, slug, || Event::SlugChanged { slug: slug.clone() })
+        }
+        Command::EditQuickAnswer { quick_answer } => {
+            v.text(
+                "quick_answer",
+                quick_answer,
+                Text::block(Limit::Bytes(limits.body_bytes)),
+            );
+            unless_same(&article.quick_answer, quick_answer, || {
+                Event::QuickAnswerEdited {
+                    quick_answer: quick_answer.clone(),
+                }
+            })
+        }
+        Command::ReplaceKeyFacts { key_facts } => {
+            check_key_facts("key_facts", key_facts, limits, v);
+            unless_same(&article.key_facts, key_facts, || Event::KeyFactsReplaced {
+                key_facts: key_facts.clone(),
+            })
+        }
+        Command::AddSection {
+            section,
+            after_section_id,
+        } => {
+            v.text(
+                "section.heading",
+                &section.heading,
+                Text::line(limits.heading_chars),
+            );
+            v.text(
+                "section.body",
+                &section.body,
+                Text::block(Limit::Bytes(limits.body_bytes)).optional(),
+            );
+            if article.sections.len() >= limits.sections {
+                v.push(
+                    "section",
+                    format!("the article has the maximum of {} sections", limits.sections),
+                );
+            }
+            if !v.is_empty() {
+                return Ok(Vec::new());
+            }
+            let position = position_after(article, after_section_id, "after_section_id")?;
+            vec![Event::SectionAdded {
+                section: Section {
+                    id: article.new_section_id(),
+                    heading: section.heading.clone(),
+                    body: section.body.clone(),
+                },
+                position: to_u32(position),
+            }]
+        }
+        Command::EditSection {
+            section_id,
+            heading,
+            body,
+        } => {
+            if let Some(heading) = heading {
+                v.text("heading", heading, Text::line(limits.heading_chars));
+            }
+            if let Some(body) = body {
+                v.text(
+                    "body",
+                    body,
+                    Text::block(Limit::Bytes(limits.body_bytes)).optional(),
+                );
+            }
+            if !v.is_empty() {
+                return Ok(Vec::new());
+            }
+            let index = find_section(article, section_id, "section_id")?;
+            let current = &article.sections[index];
+            let heading = heading.as_ref().unwrap_or(&current.heading);
+            let body = body.as_ref().unwrap_or(&current.body);
+            if *heading == current.heading && *body == current.body {
+                Vec::new()
+            } else {
+                vec![Event::SectionEdited {
+                    section_id: current.id.clone(),
+                    heading: heading.clone(),
+                    body: body.clone(),
+                }]
+            }
+        }
+        Command::RemoveSection { section_id } => {
+            let index = find_section(article, section_id, "section_id")?;
+            vec![Event::SectionRemoved {
+                section_id: article.sections[index].id.clone(),
+            }]
+        }
+        Command::MoveSection {
+            section_id,
+            after_section_id,
+        } => {
+            let from = find_section(article, section_id, "section_id")?;
+            if after_section_id == section_id {
+                v.push("after_section_id", "must differ from section_id");
+                return Ok(Vec::new());
+            }
+            let mut without = article.clone();
+            without.sections.remove(from);
+            let to = position_after(&without, after_section_id, "after_section_id")?;
+            if to == from {
+                Vec::new()
+            } else {
+                vec![Event::SectionMoved {
+                    section_id: section_id.clone(),
+                    position: to_u32(to),
+                }]
+            }
+        }
+        Command::AddSource { source } => {
+            if !source.id.is_empty() {
+                v.push("source.id", "is assigned by the server; leave it empty");
+            }
+            let checked = check_source("source", source, ctx, v);
+            if article.sources.len() >= limits.sources {
+                v.push(
+                    "source",
+                    format!("the article has the maximum of {} sources", limits.sources),
+                );
+            }
+            vec![Event::SourceAdded {
+                source: Source {
+                    id: article.new_source_id(),
+                    ..checked
+                },
+                position: to_u32(article.sources.len()),
+            }]
+        }
+        Command::EditSource { source } => {
+            let checked = check_source("source", source, ctx, v);
+            if !v.is_empty() {
+                return Ok(Vec::new());
+            }
+            let index = find_source(article, &source.id, "source.id")?;
+            let edited = Source {
+                id: article.sources[index].id.clone(),
+                ..checked
+            };
+            unless_same(&article.sources[index], &edited, || Event::SourceEdited {
+                source: edited.clone(),
+            })
+        }
+        Command::RemoveSource { source_id } => {
+            let index = find_source(article, source_id, "source_id")?;
+            vec![Event::SourceRemoved {
+                source_id: article.sources[index].id.clone(),
+            }]
+        }
+        Command::RedateArticle { last_updated } => {
+            match v.date("last_updated", last_updated, ctx.today) {
+                Some(date) if date != article.last_updated => {
+                    vec![Event::ArticleRedated { last_updated: date }]
+                }
+                _ => Vec::new(),
+            }
+        }
+        Command::ReviewArticle => vec![Event::ArticleReviewed {
+            reviewed_by: ctx.actor.to_owned(),
+        }],
+        Command::RevertArticle { to_version, target } => {
+            if *to_version == 0 || *to_version > article.version {
+                v.push(
+                    "to_version",
+                    format!("must be between 1 and the current version {}", article.version),
+                );
+                return Ok(Vec::new());
+            }
+            match target {
+                Some(target) if target.version == *to_version && target.id == article.id => {
+                    revert(article, target)
+                }
+                _ => {
+                    v.push("to_version", "the state of that version was not given");
+                    return Ok(Vec::new());
+                }
+            }
+        }
+        Command::RetractArticle => vec![Event::ArticleRetracted {
+            reason: ctx.reason.to_owned(),
+        }],
+        Command::RestoreArticle => vec![Event::ArticleRestored {
+            reason: ctx.reason.to_owned(),
+        }],
+    };
+    Ok(events)
+}
+
+/// The events that turn `current` into `target`'s content.
+///
+/// Status and the reviewer are not content: a revert neither retracts nor
+/// claims a review that did not happen.
+fn revert(current: &Article, target: &Article) -> Vec<Event> {
+    let mut events = Vec::new();
+    let mut work = current.clone();
+    let mut emit = |work: &mut Article, event: Event| {
+        work.apply(&event);
+        events.push(event);
+    };
+    if work.question != target.question {
+        emit(
+            &mut work,
+            Event::QuestionEdited {
+                question: target.question.clone(),
+            },
+        );
+    }
+    if work.slug != target.slug {
+        emit(
+            &mut work,
+            Event::SlugChanged {
+                slug: target.slug.clone(),
+            },
+        );
+    }
+    if work.quick_answer != target.quick_answer {
+        emit(
+            &mut work,
+            Event::QuickAnswerEdited {
+                quick_answer: target.quick_answer.clone(),
+            },
+        );
+    }
+    if work.key_facts != target.key_facts {
+        emit(
+            &mut work,
+            Event::KeyFactsReplaced {
+                key_facts: target.key_facts.clone(),
+            },
+        );
+    }
+    for section in current.sections.iter() {
+        if target.section_index(&section.id).is_none() {
+            emit(
+                &mut work,
+                Event::SectionRemoved {
+                    section_id: section.id.clone(),
+                },
+            );
+        }
+    }
+    for (position, wanted) in target.sections.iter().enumerate() {
+        match work.section_index(&wanted.id) {
+            Some(index) => {
+                if index != position {
+                    emit(
+                        &mut work,
+                        Event::SectionMoved {
+                            section_id: wanted.id.clone(),
+                            position: to_u32(position),
+                        },
+                    );
+                }
+                if work.sections[position] != *wanted {
+                    emit(
+                        &mut work,
+                        Event::SectionEdited {
+                            section_id: wanted.id.clone(),
+                            heading: wanted.heading.clone(),
+                            body: wanted.body.clone(),
+                        },
+                    );
+                }
+            }
+            None => emit(
+                &mut work,
+                Event::SectionAdded {
+                    section: wanted.clone(),
+                    position: to_u32(position),
+                },
+            ),
+        }
+    }
+    for source in current.sources.iter() {
+        if target.source_index(&source.id).is_none() {
+            emit(
+                &mut work,
+                Event::SourceRemoved {
+                    source_id: source.id.clone(),
+                },
+            );
+        }
+    }
+    for (position, wanted) in target.sources.iter().enumerate() {
+        match work.source_index(&wanted.id) {
+            Some(index) if index == position => {
+                if work.sources[index] != *wanted {
+                    emit(
+                        &mut work,
+                        Event::SourceEdited {
+                            source: wanted.clone(),
+                        },
+                    );
+                }
+            }
+            // Sources have no move: one out of place is removed and re-added.
+            Some(_) => {
+                emit(
+                    &mut work,
+                    Event::SourceRemoved {
+                        source_id: wanted.id.clone(),
+                    },
+                );
+                emit(
+                    &mut work,
+                    Event::SourceAdded {
+                        source: wanted.clone(),
+                        position: to_u32(position),
+                    },
+                );
+            }
+            None => emit(
+                &mut work,
+                Event::SourceAdded {
+                    source: wanted.clone(),
+                    position: to_u32(position),
+                },
+            ),
+        }
+    }
+    if work.last_updated != target.last_updated {
+        emit(
+            &mut work,
+            Event::ArticleRedated {
+                last_updated: target.last_updated,
+            },
+        );
+    }
+    events
+}
+
+fn check_draft(draft: &ArticleDraft, ctx: &Context<'_>, v: &mut Violations) -> ArticleCreated {
+    let limits = ctx.limits;
+    v.text(
+        "article.question",
+        &draft.question,
+        Text::line(limits.question_chars),
+    );
+    let slug = if draft.slug.is_empty() {
+        let derived = derive_slug(&draft.question);
+        if derived.is_empty() && !draft.question.trim().is_empty() {
+            v.push(
+                "article.slug",
+                "cannot be derived from the question (no ASCII letters or digits); give one",
+            );
+        } else if !derived.is_empty() {
+            v.slug("article.slug", &derived);
+        }
+        derived
+    } else {
+        v.slug("article.slug", &draft.slug);
+        draft.slug.clone()
+    };
+    v.text(
+        "article.quick_answer",
+        &draft.quick_answer,
+        Text::block(Limit::Bytes(limits.body_bytes)),
+    );
+    check_key_facts("article.key_facts", &draft.key_facts, limits, v);
+    if draft.sections.len() > limits.sections {
+        v.push(
+            "article.sections",
+            format!(
+                "has {} sections, over the limit of {}",
+                draft.sections.len(),
+                limits.sections
+            ),
+        );
+    }
+    let sections = draft
+        .sections
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            v.text(
+                &format!("article.sections[{i}].heading"),
+                &s.heading,
+                Text::line(limits.heading_chars),
+            );
+            v.text(
+                &format!("article.sections[{i}].body"),
+                &s.body,
+                Text::block(Limit::Bytes(limits.body_bytes)).optional(),
+            );
+            Section {
+                id: ids::section_id(i as u64 + 1),
+                heading: s.heading.clone(),
+                body: s.body.clone(),
+            }
+        })
+        .collect();
+    if draft.sources.len() > limits.sources {
+        v.push(
+            "article.sources",
+            format!(
+                "has {} sources, over the limit of {}",
+                draft.sources.len(),
+                limits.sources
+            ),
+        );
+    }
+    let sources = draft
+        .sources
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let field = format!("article.sources[{i}]");
+            if !s.id.is_empty() {
+                v.push(
+                    format!("{field}.id"),
+                    "is assigned by the server; leave it empty",
+                );
+            }
+            Source {
+                id: ids::source_id(i as u64 + 1),
+                ..check_source(&field, s, ctx, v)
+            }
+        })
+        .collect();
+    let last_updated = v
+        .date("article.last_updated", &draft.last_updated, ctx.today)
+        .unwrap_or_default();
+    v.text(
+        "article.provenance.generator",
+        &draft.provenance.generator,
+        Text::line(limits.source_field_chars).optional(),
+    );
+    if !draft.provenance.reviewed_by.is_empty() {
+        v.push(
+            "article.provenance.reviewed_by",
+            "is set by ReviewArticle to the reviewer, not by a draft",
+        );
+    }
+    v.text(
+        "article.disclaimer",
+        &draft.disclaimer,
+        Text::block(Limit::Chars(limits.disclaimer_chars)).optional(),
+    );
+    ArticleCreated {
+        slug,
+        question: draft.question.clone(),
+        quick_answer: draft.quick_answer.clone(),
+        key_facts: draft.key_facts.clone(),
+        sections,
+        sources,
+        last_updated,
+        provenance: draft.provenance.clone(),
+        disclaimer: draft.disclaimer.clone(),
+    }
+}
+
+fn check_key_facts(field: &str, facts: &[String], limits: &Limits, v: &mut Violations) {
+    if facts.len() > limits.key_facts {
+        v.push(
+            field,
+            format!(
+                "has {} key facts, over the limit of {}",
+                facts.len(),
+                limits.key_facts
+            ),
+        );
+        return;
+    }
+    for (i, fact) in facts.iter().enumerate() {
+        v.text(
+            &format!("{field}[{i}]"),
+            fact,
+            Text::line(limits.key_fact_chars),
+        );
+    }
+}
+
+/// Checks a source's fields; the id is left empty for the caller to set.
+fn check_source(field: &str, s: &SourceDraft, ctx: &Context<'_>, v: &mut Violations) -> Source {
+    let line = Text::line(ctx.limits.source_field_chars);
+    v.text(&format!("{field}.title"), &s.title, line);
+    v.text(&format!("{field}.publisher"), &s.publisher, line);
+    v.text(&format!("{field}.license"), &s.license, line);
+    v.url(&format!("{field}.url"), &s.url, ctx.limits.url_chars);
+    let accessed_on = if s.accessed_on.is_empty() {
+        None
+    } else {
+        v.date(&format!("{field}.accessed_on"), &s.accessed_on, ctx.today)
+    };
+    Source {
+        id: String::new(),
+        title: s.title.clone(),
+        publisher: s.publisher.clone(),
+        url: s.url.clone(),
+        license: s.license.clone(),
+        accessed_on,
+    }
+}
+
+fn find_section(article: &Article, id: &str, field: &str) -> Result<usize, DomainError> {
+    if id.is_empty() {
+        return Err(DomainError::invalid(field, "must not be empty"));
+    }
+    article
+        .section_index(id)
+        .ok_or_else(|| DomainError::NotFound {
+            field: field.to_owned(),
+            what: "section",
+            id: id.to_owned(),
+        })
+}
+
+fn find_source(article: &Article, id: &str, field: &str) -> Result<usize, DomainError> {
+    if id.is_empty() {
+        return Err(DomainError::invalid(field, "must not be empty"));
+    }
+    article
+        .source_index(id)
+        .ok_or_else(|| DomainError::NotFound {
+            field: field.to_owned(),
+            what: "source",
+            id: id.to_owned(),
+        })
+}
+
+/// The index just after the named section; 0 for an empty id.
+fn position_after(article: &Article, after: &str, field: &str) -> Result<usize, DomainError> {
+    if after.is_empty() {
+        return Ok(0);
+    }
+    find_section(article, after, field).map(|i| i + 1)
+}
+
+fn unless_same<T: PartialEq + ?Sized>(
+    current: &T,
+    wanted: &T,
+    event: impl FnOnce() -> Event,
+) -> Vec<Event> {
+    if current == wanted {
+        Vec::new()
+    } else {
+        vec![event()]
+    }
+}
+
+fn check_size(article: &Article, limits: &Limits) -> Result<(), DomainError> {
+    let size = article.encoded_size_bound();
+    if size > limits.article_bytes {
+        return Err(DomainError::invalid(
+            "article",
+            format!(
+                "the article would be about {size} bytes encoded, over the limit of {}",
+                limits.article_bytes
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn finish(v: Violations) -> Result<(), DomainError> {
+    if v.is_empty() {
+        Ok(())
+    } else {
+        Err(DomainError::Invalid(v.into_inner()))
+    }
+}
+
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}

@@ -1,0 +1,91 @@
+//! Events: the facts a commit appends, one per change.
+
+use chrono::NaiveDate;
+
+use super::article::{Provenance, Section, Source};
+
+/// Everything of an article's first version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArticleCreated {
+    pub slug: String,
+    pub question: String,
+    pub quick_answer: String,
+    pub key_facts: Vec<String>,
+    pub sections: Vec<Section>,
+    pub sources: Vec<Source>,
+    pub last_updated: NaiveDate,
+    pub provenance: Provenance,
+    pub disclaimer: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    ArticleCreated(Box<ArticleCreated>),
+    QuestionEdited { question: String },
+    SlugChanged { slug: String },
+    QuickAnswerEdited { quick_answer: String },
+    KeyFactsReplaced { key_facts: Vec<String> },
+    /// `position` is the section's index once it is inserted.
+    SectionAdded { section: Section, position: u32 },
+    /// The section's new heading and body, both in full.
+    SectionEdited {
+        section_id: String,
+        heading: String,
+        body: String,
+    },
+    SectionRemoved { section_id: String },
+    /// `position` is the section's index once it is moved.
+    SectionMoved { section_id: String, position: u32 },
+    SourceAdded { source: Source, position: u32 },
+    /// The source's new fields, all of them; `source.id` names it.
+    SourceEdited { source: Source },
+    SourceRemoved { source_id: String },
+    ArticleRedated { last_updated: NaiveDate },
+    ArticleReviewed { reviewed_by: String },
+    ArticleRetracted { reason: String },
+    ArticleRestored { reason: String },
+}
+
+impl Event {
+    /// The event kind's name, as shown in revisions and filters.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::ArticleCreated(_) => "ArticleCreated",
+            Event::QuestionEdited { .. } => "QuestionEdited",
+            Event::SlugChanged { .. } => "SlugChanged",
+            Event::QuickAnswerEdited { .. } => "QuickAnswerEdited",
+            Event::KeyFactsReplaced { .. } => "KeyFactsReplaced",
+            Event::SectionAdded { .. } => "SectionAdded",
+            Event::SectionEdited { .. } => "SectionEdited",
+            Event::SectionRemoved { .. } => "SectionRemoved",
+            Event::SectionMoved { .. } => "SectionMoved",
+            Event::SourceAdded { .. } => "SourceAdded",
+            Event::SourceEdited { .. } => "SourceEdited",
+            Event::SourceRemoved { .. } => "SourceRemoved",
+            Event::ArticleRedated { .. } => "ArticleRedated",
+            Event::ArticleReviewed { .. } => "ArticleReviewed",
+            Event::ArticleRetracted { .. } => "ArticleRetracted",
+            Event::ArticleRestored { .. } => "ArticleRestored",
+        }
+    }
+}
+
+/// Every event kind's name, in a fixed order.
+pub const EVENT_KINDS: [&str; 16] = [
+    "ArticleCreated",
+    "QuestionEdited",
+    "SlugChanged",
+    "QuickAnswerEdited",
+    "KeyFactsReplaced",
+    "SectionAdded",
+    "SectionEdited",
+    "SectionRemoved",
+    "SectionMoved",
+    "SourceAdded",
+    "SourceEdited",
+    "SourceRemoved",
+    "ArticleRedated",
+    "ArticleReviewed",
+    "ArticleRetracted",
+    "ArticleRestored",
+];

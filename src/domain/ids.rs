@@ -1,0 +1,90 @@
+//! Identifiers: article and command ids (UUIDs), section and source ids.
+//!
+//! Plain values; parsing reports which field was malformed.
+
+use std::fmt;
+
+use uuid::Uuid;
+
+/// An article's id: a UUID v7, assigned at creation, time-ordered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ArticleId(Uuid);
+
+impl ArticleId {
+    /// Wraps a UUID the caller generated (the domain takes ids, never makes them).
+    pub fn from_uuid(uuid: Uuid) -> Self {
+        Self(uuid)
+    }
+
+    /// The 16 big-endian bytes, the form stored in keys.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        self.0.as_bytes()
+    }
+
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        Uuid::from_slice(bytes).ok().map(Self)
+    }
+
+    /// Parses the hyphenated text form; `None` if it is not a UUID.
+    pub fn parse(text: &str) -> Option<Self> {
+        parse_uuid(text).map(Self)
+    }
+}
+
+impl fmt::Display for ArticleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// A client-chosen UUID that makes a write idempotent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CommandId(Uuid);
+
+impl CommandId {
+    pub fn from_uuid(uuid: Uuid) -> Self {
+        Self(uuid)
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        self.0.as_bytes()
+    }
+
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        Uuid::from_slice(bytes).ok().map(Self)
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        parse_uuid(text).map(Self)
+    }
+}
+
+impl fmt::Display for CommandId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// True if `text` looks like a UUID in any of its usual spellings; slugs may
+/// not, so that a reference is an id or a slug and never both.
+pub fn is_uuid_shaped(text: &str) -> bool {
+    Uuid::parse_str(text).is_ok()
+}
+
+fn parse_uuid(text: &str) -> Option<Uuid> {
+    // Only the canonical 36-character form: one spelling per id.
+    if text.len() != 36 {
+        return None;
+    }
+    Uuid::parse_str(text).ok()
+}
+
+/// The id of a section within its article (`s1`, `s2`, ...), never reused.
+pub fn section_id(sequence: u64) -> String {
+    format!("s{sequence}")
+}
+
+/// The id of a source within its article (`src1`, `src2`, ...), never reused.
+pub fn source_id(sequence: u64) -> String {
+    format!("src{sequence}")
+}

@@ -1,0 +1,727 @@
+//! Given events, when a command, then events or an error: every command and
+//! every rejection.
+
+use chrono::NaiveDate;
+use uuid::Uuid;
+
+use super::*;
+
+fn id() -> ArticleId {
+    ArticleId::from_uuid(Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001))
+}
+
+fn today() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 4, 4).unwrap()
+}
+
+fn draft() -> ArticleDraft {
+    ArticleDraft {
+        slug: String::new(),
+        question: "What causes jmt".into(),
+        quick_answer: "JMT, or Juvenile Myositis, is ...".into(),
+        key_facts: vec!["Rare".into(), "Autoimmune".into()],
+        sections: vec![
+            SectionDraft {
+                heading: "What is JMT?".into(),
+                body: "A group of diseases.".into(),
+            },
+            SectionDraft {
+                heading: "Genetic Factors".into(),
+                body: "HLA genes.".into(),
+            },
+        ],
+        sources: vec![SourceDraft {
+            title: "Juvenile myositis".into(),
+            publisher: "Mayo Clinic".into(),
+            license: "fair-use".into(),
+            ..SourceDraft::default()
+        }],
+        last_updated: "2026-04-04".into(),
+        provenance: Provenance {
+            ai_assisted: true,
+            generator: "gen-1".into(),
+            reviewed_by: String::new(),
+        },
+        disclaimer: "As is.".into(),
+    }
+}
+
+struct Scenario {
+    state: Option<Article>,
+    limits: Limits,
+    reason: String,
+}
+
+/// Given these commits (each a list of events), in order.
+fn given(commits: Vec<Vec<Event>>) -> Scenario {
+    let mut state = None;
+    for (i, events) in commits.iter().enumerate() {
+        state = Article::fold(state, id(), i as u64 + 1, events);
+        assert!(state.is_some(), "the given history must start with a creation");
+    }
+    Scenario {
+        state,
+        limits: Limits::default(),
+        reason: String::new(),
+    }
+}
+
+fn created() -> Vec<Event> {
+    given(vec![])
+        .when(Command::CreateArticle {
+            id: id(),
+            draft: draft(),
+        })
+        .unwrap()
+}
+
+impl Scenario {
+    fn reason(mut self, reason: &str) -> Self {
+        self.reason = reason.into();
+        self
+    }
+
+    fn when(&self, command: Command) -> Result<Vec<Event>, DomainError> {
+        let ctx = Context {
+            limits: &self.limits,
+            today: today(),
+            actor: "alice",
+            reason: &self.reason,
+        };
+        decide(self.state.as_ref(), &command, &ctx)
+    }
+
+    fn then_state(&self, command: Command) -> Article {
+        let events = self.when(command).expect("accepted");
+        let state = self.state.clone().unwrap();
+        let version = state.version + 1;
+        Article::fold(Some(state), id(), version, &events).unwrap()
+    }
+}
+
+fn invalid_field(result: Result<Vec<Event>, DomainError>) -> Vec<String> {
+    match result {
+        Err(DomainError::Invalid(v)) => v.into_iter().map(|v| v.field).collect(),
+        other => panic!("expected an invalid argument, got {other:?}"),
+    }
+}
+
+fn not_found_field(result: Result<Vec<Event>, DomainError>) -> String {
+    match result {
+        Err(DomainError::NotFound { field, .. }) => field,
+        other => panic!("expected not found, got {other:?}"),
+    }
+}
+
+// --- CreateArticle -------------------------------------------------------
+
+#[test]
+fn create_yields_one_event_with_ids_and_derived_slug() {
+    let events = created();
+    assert_eq!(events.len(), 1);
+    let Event::ArticleCreated(c) = &events[0] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(c.slug, "what-causes-jmt");
+    assert_eq!(c.sections[0].id, "s1");
+    assert_eq!(c.sections[1].id, "s2");
+    assert_eq!(c.sources[0].id, "src1");
+    assert_eq!(c.last_updated, today());
+    let article = Article::fold(None, id(), 1, &events).unwrap();
+    assert_eq!(article.version, 1);
+    assert_eq!(article.new_section_id(), "s3");
+    assert_eq!(article.new_source_id(), "src2");
+}
+
+#[test]
+fn create_rejects_every_malformed_field_at_once() {
+    let mut d = draft();
+    d.question = String::new();
+    d.slug = "Bad Slug".into();
+    d.quick_answer = "bell\u{7}".into();
+    d.key_facts = vec![String::new()];
+    d.sections[0].heading = "x".repeat(201);
+    d.sources[0].url = "ftp://example.org".into();
+    d.sources[0].accessed_on = "2026-02-30".into();
+    d.last_updated = "2026-13-01".into();
+    d.provenance.reviewed_by = "bob".into();
+    let fields = invalid_field(given(vec![]).when(Command::CreateArticle { id: id(), draft: d }));
+    assert_eq!(
+        fields,
+        [
+            "article.question",
+            "article.slug",
+            "article.quick_answer",
+            "article.key_facts[0]",
+            "article.sections[0].heading",
+            "article.sources[0].url",
+            "article.sources[0].accessed_on",
+            "article.last_updated",
+            "article.provenance.reviewed_by",
+        ]
+    );
+}
+
+#[test]
+fn create_rejects_a_uuid_shaped_slug_and_an_underivable_one() {
+    let mut d = draft();
+    d.slug = "0190f4a2-7b1c-7cde-8f00-0123456789ab".into();
+    let fields = invalid_field(given(vec![]).when(Command::CreateArticle { id: id(), draft: d }));
+    assert_eq!(fields, ["article.slug"]);
+    let mut d = draft();
+    d.question = "???".into();
+    let fields = invalid_field(given(vec![]).when(Command::CreateArticle { id: id(), draft: d }));
+    assert_eq!(fields, ["article.slug"]);
+}
+
+#[test]
+fn create_rejects_dates_after_tomorrow_and_sources_with_ids() {
+    let mut d = draft();
+    d.last_updated = "2026-04-06".into();
+    d.sources[0].id = "src9".into();
+    let fields = invalid_field(given(vec![]).when(Command::CreateArticle { id: id(), draft: d }));
+    assert_eq!(fields, ["article.sources[0].id", "article.last_updated"]);
+}
+
+#[test]
+fn create_rejects_too_many_items_and_too_large_an_article() {
+    let mut d = draft();
+    d.key_facts = vec!["fact".into(); 51];
+    d.sections = vec![SectionDraft::default(); 201];
+    let fields = invalid_field(given(vec![]).when(Command::CreateArticle { id: id(), draft: d }));
+    assert!(fields.contains(&"article.key_facts".to_owned()));
+    assert!(fields.contains(&"article.sections".to_owned()));
+
+    let mut d = draft();
+    d.sections = vec![
+        SectionDraft {
+            heading: "h".into(),
+            body: "b".repeat(60 * 1024),
+        };
+        20
+    ];
+    let fields = invalid_field(given(vec![]).when(Command::CreateArticle { id: id(), draft: d }));
+    assert_eq!(fields, ["article"]);
+}
+
+#[test]
+fn create_of_an_existing_article_is_refused() {
+    let result = given(vec![created()]).when(Command::CreateArticle {
+        id: id(),
+        draft: draft(),
+    });
+    assert_eq!(result, Err(DomainError::AlreadyExists));
+}
+
+#[test]
+fn an_edit_of_a_missing_article_is_not_found() {
+    let result = given(vec![]).when(Command::EditQuestion {
+        question: "Q".into(),
+    });
+    assert_eq!(result, Err(DomainError::ArticleNotFound));
+}
+
+// --- simple field edits --------------------------------------------------
+
+#[test]
+fn edit_question() {
+    let g = given(vec![created()]);
+    assert_eq!(
+        g.when(Command::EditQuestion {
+            question: "What causes JM?".into()
+        }),
+        Ok(vec![Event::QuestionEdited {
+            question: "What causes JM?".into()
+        }])
+    );
+    assert_eq!(
+        g.when(Command::EditQuestion {
+            question: "What causes jmt".into()
+        }),
+        Ok(vec![])
+    );
+    assert_eq!(
+        invalid_field(g.when(Command::EditQuestion {
+            question: "two\nlines".into()
+        })),
+        ["question"]
+    );
+}
+
+#[test]
+fn change_slug() {
+    let g = given(vec![created()]);
+    assert_eq!(
+        g.when(Command::ChangeSlug {
+            slug: "juvenile-myositis".into()
+        }),
+        Ok(vec![Event::SlugChanged {
+            slug: "juvenile-myositis".into()
+        }])
+    );
+    assert_eq!(
+        g.when(Command::ChangeSlug {
+            slug: "what-causes-jmt".into()
+        }),
+        Ok(vec![])
+    );
+    assert_eq!(
+        invalid_field(g.when(Command::ChangeSlug {
+            slug: "-bad".into()
+        })),
+        ["slug"]
+    );
+}
+
+#[test]
+fn edit_quick_answer() {
+    let g = given(vec![created()]);
+    assert_eq!(
+        g.when(Command::EditQuickAnswer {
+            quick_answer: "New.\n\nText.".into()
+        }),
+        Ok(vec![Event::QuickAnswerEdited {
+            quick_answer: "New.\n\nText.".into()
+        }])
+    );
+    assert_eq!(
+        invalid_field(g.when(Command::EditQuickAnswer {
+            quick_answer: "x".repeat(64 * 1024 + 1)
+        })),
+        ["quick_answer"]
+    );
+    assert_eq!(
+        invalid_field(g.when(Command::EditQuickAnswer {
+            quick_answer: " ".into()
+        })),
+        ["quick_answer"]
+    );
+}
+
+#[test]
+fn replace_key_facts() {
+    let g = given(vec![created()]);
+    assert_eq!(
+        g.when(Command::ReplaceKeyFacts {
+            key_facts: vec!["One".into()]
+        }),
+        Ok(vec![Event::KeyFactsReplaced {
+            key_facts: vec!["One".into()]
+        }])
+    );
+    assert_eq!(
+        g.when(Command::ReplaceKeyFacts {
+            key_facts: vec!["Rare".into(), "Autoimmune".into()]
+        }),
+        Ok(vec![])
+    );
+    assert_eq!(
+        invalid_field(g.when(Command::ReplaceKeyFacts {
+            key_facts: vec!["ok".into(), "x".repeat(501)]
+        })),
+        ["key_facts[1]"]
+    );
+}
+
+// --- sections ------------------------------------------------------------
+
+#[test]
+fn add_section_first_and_after_another() {
+    let g = given(vec![created()]);
+    let section = SectionDraft {
+        heading: "Risk Factors".into(),
+        body: "- genes".into(),
+    };
+    let state = g.then_state(Command::AddSection {
+        section: section.clone(),
+        after_section_id: String::new(),
+    });
+    assert_eq!(state.sections[0].id, "s3");
+    let state = g.then_state(Command::AddSection {
+        section,
+        after_section_id: "s1".into(),
+    });
+    let ids: Vec<_> = state.sections.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["s1", "s3", "s2"]);
+}
+
+#[test]
+fn add_section_rejections() {
+    let g = given(vec![created()]);
+    let result = g.when(Command::AddSection {
+        section: SectionDraft {
+            heading: "H".into(),
+            body: String::new(),
+        },
+        after_section_id: "s99".into(),
+    });
+    assert_eq!(not_found_field(result), "after_section_id");
+    let result = g.when(Command::AddSection {
+        section: SectionDraft {
+            heading: String::new(),
+            body: "x".repeat(64 * 1024 + 1),
+        },
+        after_section_id: String::new(),
+    });
+    assert_eq!(invalid_field(result), ["section.heading", "section.body"]);
+    let mut full = given(vec![created()]);
+    full.limits.sections = 2;
+    let result = full.when(Command::AddSection {
+        section: SectionDraft {
+            heading: "H".into(),
+            body: String::new(),
+        },
+        after_section_id: String::new(),
+    });
+    assert_eq!(invalid_field(result), ["section"]);
+}
+
+#[test]
+fn edit_section() {
+    let g = given(vec![created()]);
+    assert_eq!(
+        g.when(Command::EditSection {
+            section_id: "s2".into(),
+            heading: None,
+            body: Some("HLA genes, and more.".into()),
+        }),
+        Ok(vec![Event::SectionEdited {
+            section_id: "s2".into(),
+            heading: "Genetic Factors".into(),
+            body: "HLA genes, and more.".into(),
+        }])
+    );
+    assert_eq!(
+        g.when(Command::EditSection {
+            section_id: "s2".into(),
+            heading: Some("Genetic Factors".into()),
+            body: None,
+        }),
+        Ok(vec![])
+    );
+    let result = g.when(Command::EditSection {
+        section_id: "s7".into(),
+        heading: Some("X".into()),
+        body: None,
+    });
+    assert_eq!(not_found_field(result), "section_id");
+    let result = g.when(Command::EditSection {
+        section_id: "s1".into(),
+        heading: Some(String::new()),
+        body: None,
+    });
+    assert_eq!(invalid_field(result), ["heading"]);
+}
+
+#[test]
+fn remove_section() {
+    let g = given(vec![created()]);
+    assert_eq!(
+        g.when(Command::RemoveSection {
+            section_id: "s1".into()
+        }),
+        Ok(vec![Event::SectionRemoved {
+            section_id: "s1".into()
+        }])
+    );
+    let result = g.when(Command::RemoveSection {
+        section_id: "nope".into(),
+    });
+    assert_eq!(not_found_field(result), "section_id");
+    let result = g.when(Command::RemoveSection {
+        section_id: String::new(),
+    });
+    assert_eq!(invalid_field(result), ["section_id"]);
+}
+
+#[test]
+fn move_section() {
+    let g = given(vec![created()]);
+    assert_eq!(
+        g.when(Command::MoveSection {
+            section_id: "s2".into(),
+            after_section_id: String::new(),
+        }),
+        Ok(vec![Event::SectionMoved {
+            section_id: "s2".into(),
+            position: 0
+        }])
+    );
+    let state = g.then_state(Command::MoveSection {
+        section_id: "s1".into(),
+        after_section_id: "s2".into(),
+    });
+    assert_eq!(state.sections[1].id, "s1");
+    assert_eq!(
+        g.when(Command::MoveSection {
+            section_id: "s2".into(),
+            after_section_id: "s1".into(),
+        }),
+        Ok(vec![])
+    );
+    let result = g.when(Command::MoveSection {
+        section_id: "s1".into(),
+        after_section_id: "s1".into(),
+    });
+    assert_eq!(invalid_field(result), ["after_section_id"]);
+    let result = g.when(Command::MoveSection {
+        section_id: "s1".into(),
+        after_section_id: "s5".into(),
+    });
+    assert_eq!(not_found_field(result), "after_section_id");
+}
+
+// --- sources -------------------------------------------------------------
+
+fn nord() -> SourceDraft {
+    SourceDraft {
+        title: "Juvenile Myositis".into(),
+        publisher: "NORD".into(),
+        url: "https://rarediseases.org/".into(),
+        license: "fair-use".into(),
+        accessed_on: "2026-04-01".into(),
+        ..SourceDraft::default()
+    }
+}
+
+#[test]
+fn add_source() {
+    let g = given(vec![created()]);
+    let events = g.when(Command::AddSource { source: nord() }).unwrap();
+    let [Event::SourceAdded { source, position }] = events.as_slice() else {
+        panic!("{events:?}")
+    };
+    assert_eq!((source.id.as_str(), *position), ("src2", 1));
+    assert_eq!(source.accessed_on, NaiveDate::from_ymd_opt(2026, 4, 1));
+
+    let mut bad = nord();
+    bad.id = "src5".into();
+    bad.url = "javascript:alert(1)".into();
+    bad.title = String::new();
+    let result = g.when(Command::AddSource { source: bad });
+    assert_eq!(
+        invalid_field(result),
+        ["source.id", "source.title", "source.url"]
+    );
+}
+
+#[test]
+fn edit_source() {
+    let g = given(vec![created()]);
+    let mut edit = nord();
+    edit.id = "src1".into();
+    let events = g.when(Command::EditSource { source: edit }).unwrap();
+    assert!(matches!(&events[..], [Event::SourceEdited { source }] if source.publisher == "NORD"));
+    let same = SourceDraft {
+        id: "src1".into(),
+        title: "Juvenile myositis".into(),
+        publisher: "Mayo Clinic".into(),
+        license: "fair-use".into(),
+        ..SourceDraft::default()
+    };
+    assert_eq!(g.when(Command::EditSource { source: same }), Ok(vec![]));
+    let mut missing = nord();
+    missing.id = "src8".into();
+    assert_eq!(
+        not_found_field(g.when(Command::EditSource { source: missing })),
+        "source.id"
+    );
+}
+
+#[test]
+fn remove_source() {
+    let g = given(vec![created()]);
+    assert_eq!(
+        g.when(Command::RemoveSource {
+            source_id: "src1".into()
+        }),
+        Ok(vec![Event::SourceRemoved {
+            source_id: "src1".into()
+        }])
+    );
+    assert_eq!(
+        not_found_field(g.when(Command::RemoveSource {
+            source_id: "src2".into()
+        })),
+        "source_id"
+    );
+}
+
+// --- dates, review, retract, restore --------------------------------------
+
+#[test]
+fn redate() {
+    let g = given(vec![created()]);
+    assert_eq!(
+        g.when(Command::RedateArticle {
+            last_updated: "2026-04-05".into()
+        }),
+        Ok(vec![Event::ArticleRedated {
+            last_updated: NaiveDate::from_ymd_opt(2026, 4, 5).unwrap()
+        }])
+    );
+    assert_eq!(
+        g.when(Command::RedateArticle {
+            last_updated: "2026-04-04".into()
+        }),
+        Ok(vec![])
+    );
+    for bad in ["2026-04-06", "2026-02-29", "yesterday", ""] {
+        assert_eq!(
+            invalid_field(g.when(Command::RedateArticle {
+                last_updated: bad.into()
+            })),
+            ["last_updated"],
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn review_records_the_actor() {
+    let g = given(vec![created()]);
+    let state = g.then_state(Command::ReviewArticle);
+    assert_eq!(state.provenance.reviewed_by, "alice");
+}
+
+#[test]
+fn retract_needs_a_reason_and_blocks_writes_until_restored() {
+    let g = given(vec![created()]);
+    assert_eq!(invalid_field(g.when(Command::RetractArticle)), ["reason"]);
+    let g = g.reason("wrong claims");
+    assert_eq!(
+        g.when(Command::RetractArticle),
+        Ok(vec![Event::ArticleRetracted {
+            reason: "wrong claims".into()
+        }])
+    );
+    assert_eq!(g.when(Command::RestoreArticle), Err(DomainError::NotRetracted));
+
+    let retracted = given(vec![
+        created(),
+        vec![Event::ArticleRetracted {
+            reason: "x".into(),
+        }],
+    ]);
+    assert_eq!(
+        retracted.when(Command::EditQuestion {
+            question: "Q".into()
+        }),
+        Err(DomainError::Retracted)
+    );
+    assert_eq!(retracted.when(Command::RetractArticle), Err(DomainError::Retracted));
+    let state = retracted.then_state(Command::RestoreArticle);
+    assert_eq!(state.status, Status::Published);
+}
+
+#[test]
+fn reasons_are_checked() {
+    let g = given(vec![created()]).reason("tab\tok but bell \u{7} is not");
+    assert_eq!(
+        invalid_field(g.when(Command::EditQuestion {
+            question: "Q".into()
+        })),
+        ["reason"]
+    );
+    let g = given(vec![created()]).reason(&"r".repeat(501));
+    assert_eq!(invalid_field(g.when(Command::ReviewArticle)), ["reason"]);
+}
+
+// --- revert ----------------------------------------------------------------
+
+#[test]
+fn revert_restores_the_content_of_an_old_version() {
+    let v1 = created();
+    let mut source = nord();
+    source.id = String::new();
+    let history = vec![
+        v1,
+        vec![Event::QuestionEdited {
+            question: "What causes JM?".into(),
+        }],
+        vec![Event::SectionRemoved {
+            section_id: "s1".into(),
+        }],
+        vec![Event::SectionAdded {
+            section: Section {
+                id: "s3".into(),
+                heading: "New".into(),
+                body: "n".into(),
+            },
+            position: 0,
+        }],
+        vec![
+            Event::SourceRemoved {
+                source_id: "src1".into(),
+            },
+            Event::ArticleRedated {
+                last_updated: NaiveDate::from_ymd_opt(2026, 4, 5).unwrap(),
+            },
+            Event::SlugChanged {
+                slug: "jm".into(),
+            },
+        ],
+        vec![Event::ArticleReviewed {
+            reviewed_by: "bob".into(),
+        }],
+    ];
+    let target = Article::fold(None, id(), 1, &history[0]).unwrap();
+    let g = given(history);
+    let current = g.state.clone().unwrap();
+    let reverted = g.then_state(Command::RevertArticle {
+        to_version: 1,
+        target: Some(Box::new(target.clone())),
+    });
+    assert_eq!(reverted.question, target.question);
+    assert_eq!(reverted.slug, target.slug);
+    assert_eq!(reverted.sections, target.sections);
+    assert_eq!(reverted.sources, target.sources);
+    assert_eq!(reverted.last_updated, target.last_updated);
+    // A revert does not claim a review; the reviewer stays.
+    assert_eq!(reverted.provenance.reviewed_by, "bob");
+    assert_eq!(reverted.next_section, current.next_section);
+
+    let same = g.when(Command::RevertArticle {
+        to_version: 6,
+        target: Some(Box::new(current)),
+    });
+    assert_eq!(same, Ok(vec![]));
+}
+
+#[test]
+fn revert_rejections() {
+    let g = given(vec![created()]);
+    let result = g.when(Command::RevertArticle {
+        to_version: 0,
+        target: None,
+    });
+    assert_eq!(invalid_field(result), ["to_version"]);
+    let result = g.when(Command::RevertArticle {
+        to_version: 2,
+        target: None,
+    });
+    assert_eq!(invalid_field(result), ["to_version"]);
+}
+
+// --- diff -------------------------------------------------------------------
+
+#[test]
+fn diff_names_fields_sections_and_sources() {
+    let g = given(vec![created()]);
+    let old = g.state.clone().unwrap();
+    let mut new = old.clone();
+    new.quick_answer = "Changed.".into();
+    new.sections.swap(0, 1);
+    new.sections[1].body = "Edited.".into();
+    new.sources.clear();
+    let d = diff(&old, &new);
+    assert_eq!(d.fields.len(), 1);
+    assert_eq!(d.fields[0].field, "quick_answer");
+    assert!(d.fields[0].line_diff.contains("+Changed."));
+    let kinds: Vec<_> = d.sections.iter().map(|c| (c.id.as_str(), c.kind)).collect();
+    assert_eq!(
+        kinds,
+        [("s2", ChangeKind::Moved), ("s1", ChangeKind::Modified)]
+    );
+    assert_eq!(d.sources[0].kind, ChangeKind::Removed);
+}

@@ -1,0 +1,305 @@
+//! Field checks: text, slugs, dates and URLs, reported by field path.
+
+use chrono::{Days, NaiveDate};
+
+use super::error::FieldViolation;
+use super::ids::is_uuid_shaped;
+
+/// Collects the violations of one request, so that all are reported at once.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    pub fn push(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.0.push(FieldViolation::new(field, description));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn into_inner(self) -> Vec<FieldViolation> {
+        self.0
+    }
+
+    /// Checks text: no control characters but newline and tab (single-line
+    /// text allows neither), a length limit, and presence if required.
+    pub fn text(&mut self, field: &str, value: &str, rule: Text) {
+        if rule.required && value.trim().is_empty() {
+            self.push(field, "must not be empty");
+            return;
+        }
+        let (size, unit) = match rule.limit {
+            Limit::Chars(_) => (value.chars().count(), "characters"),
+            Limit::Bytes(_) => (value.len(), "bytes"),
+        };
+        let max = match rule.limit {
+            Limit::Chars(max) | Limit::Bytes(max) => max,
+        };
+        if size > max {
+            self.push(field, format!("is {size} {unit}, over the limit of {max}"));
+            return;
+        }
+        if let Some(c) = value
+            .chars()
+            .find(|&c| c.is_control() && c != '\t' && !(rule.multiline && c == '\n'))
+        {
+            let description = if c == '\n' {
+                "must be a single line".to_owned()
+            } else {
+                format!(
+                    "contains the control character U+{:04X}; only newline and tab are allowed",
+                    c as u32
+                )
+            };
+            self.push(field, description);
+        }
+    }
+
+    /// Checks a slug: `[a-z0-9]+(-[a-z0-9]+)*`, at most 120, not a UUID.
+    pub fn slug(&mut self, field: &str, slug: &str) {
+        if let Some(problem) = slug_problem(slug) {
+            self.push(field, problem);
+        }
+    }
+
+    /// Parses a date `YYYY-MM-DD` that is real and not after tomorrow (UTC).
+    pub fn date(&mut self, field: &str, value: &str, today: NaiveDate) -> Option<NaiveDate> {
+        match parse_date(value, today) {
+            Ok(date) => Some(date),
+            Err(problem) => {
+                self.push(field, problem);
+                None
+            }
+        }
+    }
+
+    /// Checks an optional URL: absolute http or https, with a host.
+    pub fn url(&mut self, field: &str, url: &str, max_chars: usize) {
+        if url.is_empty() {
+            return;
+        }
+        if url.chars().count() > max_chars {
+            self.push(field, format!("is over the limit of {max_chars} characters"));
+            return;
+        }
+        if let Some(problem) = url_problem(url) {
+            self.push(field, problem);
+        }
+    }
+}
+
+/// How to check one text field.
+#[derive(Clone, Copy, Debug)]
+pub struct Text {
+    pub limit: Limit,
+    pub required: bool,
+    pub multiline: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Limit {
+    Chars(usize),
+    Bytes(usize),
+}
+
+impl Text {
+    pub fn line(max_chars: usize) -> Self {
+        Self {
+            limit: Limit::Chars(max_chars),
+            required: true,
+            multiline: false,
+        }
+    }
+
+    pub fn block(limit: Limit) -> Self {
+        Self {
+            limit,
+            required: true,
+            multiline: true,
+        }
+    }
+
+    pub fn optional(self) -> Self {
+        Self {
+            required: false,
+            ..self
+        }
+    }
+}
+
+pub const SLUG_MAX: usize = 120;
+
+/// What is wrong with a slug, if anything.
+pub fn slug_problem(slug: &str) -> Option<String> {
+    if slug.is_empty() {
+        return Some("must not be empty".into());
+    }
+    if slug.len() > SLUG_MAX {
+        return Some(format!(
+            "is {} characters, over the limit of {SLUG_MAX}",
+            slug.len()
+        ));
+    }
+    if is_uuid_shaped(slug) {
+        return Some("must not be shaped like a UUID (it would read as an id)".into());
+    }
+    let well_formed = slug
+        .split('-')
+        .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+    if !well_formed {
+        return Some(
+            "must be lowercase letters and digits in words joined by single hyphens".into(),
+        );
+    }
+    None
+}
+
+/// Derives a slug from a question: lowercase ASCII words joined by hyphens,
+/// cut at a word boundary to fit. Empty if the question has no ASCII letter
+/// or digit.
+pub fn derive_slug(question: &str) -> String {
+    let mut slug = String::new();
+    for word in question
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        let word = word.to_ascii_lowercase();
+        let extra = if slug.is_empty() { 0 } else { 1 };
+        if slug.len() + extra + word.len() > SLUG_MAX {
+            if slug.is_empty() {
+                slug.push_str(&word[..SLUG_MAX]);
+            }
+            break;
+        }
+        if extra == 1 {
+            slug.push('-');
+        }
+        slug.push_str(&word);
+    }
+    slug
+}
+
+/// Parses `YYYY-MM-DD`, a real calendar date not after tomorrow.
+pub fn parse_date(value: &str, today: NaiveDate) -> Result<NaiveDate, String> {
+    let shaped = value.len() == 10
+        && value.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    if !shaped {
+        return Err(format!("{value:?} is not a date in the form YYYY-MM-DD"));
+    }
+    let date = NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .map_err(|_| format!("{value:?} is not a real calendar date"))?;
+    let tomorrow = today.checked_add_days(Days::new(1)).unwrap_or(today);
+    if date > tomorrow {
+        return Err(format!("{value} is after tomorrow ({tomorrow})"));
+    }
+    Ok(date)
+}
+
+fn url_problem(url: &str) -> Option<String> {
+    let rest = if let Some(rest) = url.strip_prefix("https://") {
+        rest
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        rest
+    } else {
+        return Some("must be an http or https URL".into());
+    };
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some("must not contain whitespace or control characters".into());
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit('@').next().unwrap_or("");
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if !h.ends_with(']') || host.starts_with('[') => {
+            if !port.is_empty() && port.parse::<u16>().is_err() {
+                return Some(format!("has a bad port {port:?}"));
+            }
+            h
+        }
+        _ => host,
+    };
+    if host.is_empty() {
+        return Some("must name a host".into());
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 4, 4).unwrap()
+    }
+
+    #[test]
+    fn slugs() {
+        assert_eq!(slug_problem("what-causes-jmt"), None);
+        assert_eq!(slug_problem("a1-b2"), None);
+        for bad in ["", "-a", "a-", "a--b", "A", "a b", "é", "a_b"] {
+            assert!(slug_problem(bad).is_some(), "{bad:?}");
+        }
+        assert!(slug_problem("0190f4a2-7b1c-7cde-8f00-0123456789ab").is_some());
+        assert!(slug_problem(&"a".repeat(121)).is_some());
+        assert_eq!(slug_problem(&"a".repeat(120)), None);
+    }
+
+    #[test]
+    fn derived_slugs() {
+        assert_eq!(derive_slug("What causes jmt"), "what-causes-jmt");
+        assert_eq!(derive_slug("  Is C++ fast?? "), "is-c-fast");
+        assert_eq!(derive_slug("¿Qué?"), "qu");
+        assert_eq!(derive_slug("???"), "");
+        let long = "word ".repeat(100);
+        let slug = derive_slug(&long);
+        assert!(slug.len() <= SLUG_MAX && slug_problem(&slug).is_none());
+    }
+
+    #[test]
+    fn dates() {
+        assert!(parse_date("2026-04-04", today()).is_ok());
+        assert!(parse_date("2026-04-05", today()).is_ok());
+        assert!(parse_date("2026-04-06", today()).is_err());
+        assert!(parse_date("2026-02-30", today()).is_err());
+        assert!(parse_date("2026-4-4", today()).is_err());
+        assert!(parse_date("+2026-04-04", today()).is_err());
+    }
+
+    #[test]
+    fn urls() {
+        let mut v = Violations::default();
+        v.url("u", "https://www.mayoclinic.org/x?y#z", 100);
+        v.url("u", "http://localhost:8080/", 100);
+        v.url("u", "", 100);
+        assert!(v.is_empty(), "{v:?}");
+        for bad in [
+            "ftp://x",
+            "javascript:alert(1)",
+            "https://",
+            "https:///path",
+            "http://a b",
+            "http://x:99999/",
+        ] {
+            let mut v = Violations::default();
+            v.url("u", bad, 100);
+            assert!(!v.is_empty(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn text() {
+        let mut v = Violations::default();
+        v.text("q", "a\tb", Text::line(10));
+        v.text("b", "line\nline\ttab", Text::block(Limit::Bytes(100)));
+        assert!(v.is_empty());
+        v.text("q", "a\nb", Text::line(10));
+        v.text("q", "", Text::line(10));
+        v.text("q", "  ", Text::line(10));
+        v.text("q", "abcdefghijk", Text::line(10));
+        v.text("b", "bell\u{7}", Text::block(Limit::Bytes(100)));
+        assert_eq!(v.into_inner().len(), 5);
+    }
+}

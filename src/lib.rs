@@ -1,0 +1,2 @@
+//! answerlog: question-and-answer articles kept as an event-sourced history.
+mod domain;
