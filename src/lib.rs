@@ -1,2 +1,42 @@
 //! answerlog: question-and-answer articles kept as an event-sourced history.
+//!
+//! Every change to an article is a commit appended to a durable log; read
+//! models projected from that log serve the current answer, any past
+//! version, and the revision history, over gRPC.
+//!
+//! # Layout
+//!
+//! - `domain`: articles, commands, events, `decide`/`apply`, validation,
+//!   diffs. Plain Rust: no I/O, no clock, no tonic, sled or tokio.
+//! - `codec`: the persisted encoding (`proto/answerlog/v1/events.proto`).
+//! - `store`: the only module that knows sled: the log, its indexes, the
+//!   writer thread with group commit, the durable position.
+//! - `projection`: read models as folds of commits, behind the store's
+//!   `Projector`; and the queries that read them.
+//! - `app`: the command pipeline (load, decide, append) and the queries.
+//! - `grpc`: the only module that knows tonic and the generated API types.
+//! - `server`: `run(listener, shutdown)`, health, reflection, drain.
+//! - `config`: the configuration file, environment and flags.
+//! - `import`: the import format's parser.
+//! - `cli`: the command line.
+//!
+//! Dependencies point one way: `cli → server → grpc → app →
+//! (projection, store) → codec → domain`.
+
+mod app;
+mod cli;
+mod codec;
+mod config;
 mod domain;
+mod grpc;
+mod import;
+mod projection;
+mod server;
+mod store;
+
+pub use app::{App, AppOptions};
+pub use cli::{init_tracing, Cli};
+pub use config::LogFormat;
+pub use grpc::pb;
+pub use server::{run, ServerOptions};
+pub use store::StoreOptions;

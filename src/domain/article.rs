@@ -91,7 +91,12 @@ impl Article {
     ///
     /// The first commit of an article must start with `ArticleCreated`;
     /// `fold` returns `None` for a history that does not.
-    pub fn fold(state: Option<Self>, id: ArticleId, version: u64, events: &[Event]) -> Option<Self> {
+    pub fn fold(
+        state: Option<Self>,
+        id: ArticleId,
+        version: u64,
+        events: &[Event],
+    ) -> Option<Self> {
         let mut events = events.iter();
         let mut article = match state {
             Some(article) => article,
@@ -186,7 +191,11 @@ impl Article {
             + self.disclaimer.len()
             + self.provenance.generator.len()
             + self.provenance.reviewed_by.len();
-        size += self.key_facts.iter().map(|f| f.len() + FIELD).sum::<usize>();
+        size += self
+            .key_facts
+            .iter()
+            .map(|f| f.len() + FIELD)
+            .sum::<usize>();
         size += self
             .sections
             .iter()
@@ -196,7 +205,11 @@ impl Article {
             .sources
             .iter()
             .map(|s| {
-                s.id.len() + s.title.len() + s.publisher.len() + s.url.len() + s.license.len()
+                s.id.len()
+                    + s.title.len()
+                    + s.publisher.len()
+                    + s.url.len()
+                    + s.license.len()
                     + 8 * FIELD
             })
             .sum::<usize>();
@@ -207,14 +220,30 @@ impl Article {
     /// reused, even when a revert brings an old section back.
     fn bump_sequences(&mut self) {
         for section in &self.sections {
-            if let Some(n) = section.id.strip_prefix('s').and_then(|n| n.parse::<u64>().ok()) {
+            if let Some(n) = section
+                .id
+                .strip_prefix('s')
+                .and_then(|n| n.parse::<u64>().ok())
+            {
                 self.next_section = self.next_section.max(n.saturating_add(1));
             }
         }
         for source in &self.sources {
-            if let Some(n) = source.id.strip_prefix("src").and_then(|n| n.parse::<u64>().ok()) {
+            if let Some(n) = source
+                .id
+                .strip_prefix("src")
+                .and_then(|n| n.parse::<u64>().ok())
+            {
                 self.next_source = self.next_source.max(n.saturating_add(1));
             }
         }
     }
+}
+
+/// An article as of one commit: its state and where that commit stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArticleVersion {
+    pub article: Article,
+    pub global_position: u64,
+    pub recorded_at: chrono::DateTime<chrono::Utc>,
 }

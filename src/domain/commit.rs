@@ -31,3 +31,29 @@ impl Commit {
         self.events.iter().map(|e| e.kind().to_owned()).collect()
     }
 }
+
+/// A commit's summary, as revision histories list it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Revision {
+    pub version: u64,
+    pub global_position: u64,
+    pub recorded_at: DateTime<Utc>,
+    pub actor: String,
+    pub reason: String,
+    pub event_kinds: Vec<String>,
+    pub hash: Vec<u8>,
+}
+
+impl Commit {
+    pub fn revision(&self) -> Revision {
+        Revision {
+            version: self.version,
+            global_position: self.global_position,
+            recorded_at: self.recorded_at,
+            actor: self.actor.clone(),
+            reason: self.reason.clone(),
+            event_kinds: self.event_kinds(),
+            hash: self.hash.clone(),
+        }
+    }
+}

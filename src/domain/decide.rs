@@ -14,7 +14,7 @@ use super::validate::{derive_slug, Limit, Text, Violations};
 
 /// What a decision may depend on besides state and command.
 #[derive(Clone, Copy, Debug)]
-pub struct Context<'a> {
+pub(crate) struct Context<'a> {
     pub limits: &'a Limits,
     /// Today's date (UTC), for "not after tomorrow".
     pub today: NaiveDate,
@@ -27,7 +27,7 @@ pub struct Context<'a> {
 /// Decides what `command` does to `state` (`None`: no such article yet).
 ///
 /// An empty list means the command changes nothing: nothing is written.
-pub fn decide(
+pub(crate) fn decide(
     state: Option<&Article>,
     command: &Command,
     ctx: &Context<'_>,
@@ -99,7 +99,9 @@ fn decide_edit(
         }
         Command::ChangeSlug { slug } => {
             v.slug("slug", slug);
-            unless_same(&article.slug, slug, || Event::SlugChanged { slug: slug.clone() })
+            unless_same(&article.slug, slug, || Event::SlugChanged {
+                slug: slug.clone(),
+            })
         }
         Command::EditQuickAnswer { quick_answer } => {
             v.text(
@@ -136,7 +138,10 @@ fn decide_edit(
             if article.sections.len() >= limits.sections {
                 v.push(
                     "section",
-                    format!("the article has the maximum of {} sections", limits.sections),
+                    format!(
+                        "the article has the maximum of {} sections",
+                        limits.sections
+                    ),
                 );
             }
             if !v.is_empty() {
@@ -265,7 +270,10 @@ fn decide_edit(
             if *to_version == 0 || *to_version > article.version {
                 v.push(
                     "to_version",
-                    format!("must be between 1 and the current version {}", article.version),
+                    format!(
+                        "must be between 1 and the current version {}",
+                        article.version
+                    ),
                 );
                 return Ok(Vec::new());
             }

@@ -50,7 +50,7 @@ pub struct SourceChange {
 }
 
 /// Compares two states of the same article.
-pub fn diff(old: &Article, new: &Article) -> ArticleDiff {
+pub(crate) fn diff(old: &Article, new: &Article) -> ArticleDiff {
     let mut fields = Vec::new();
     let mut field = |name: &'static str, a: String, b: String| {
         if a != b {
@@ -70,7 +70,11 @@ pub fn diff(old: &Article, new: &Article) -> ArticleDiff {
         old.quick_answer.clone(),
         new.quick_answer.clone(),
     );
-    field("key_facts", old.key_facts.join("\n"), new.key_facts.join("\n"));
+    field(
+        "key_facts",
+        old.key_facts.join("\n"),
+        new.key_facts.join("\n"),
+    );
     field(
         "last_updated",
         old.last_updated.to_string(),
@@ -92,7 +96,7 @@ pub fn diff(old: &Article, new: &Article) -> ArticleDiff {
 }
 
 /// A unified diff of two texts, line by line, with three lines of context.
-pub fn line_diff(old: &str, new: &str) -> String {
+pub(crate) fn line_diff(old: &str, new: &str) -> String {
     if old == new {
         return String::new();
     }

@@ -21,29 +21,60 @@ pub struct ArticleCreated {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     ArticleCreated(Box<ArticleCreated>),
-    QuestionEdited { question: String },
-    SlugChanged { slug: String },
-    QuickAnswerEdited { quick_answer: String },
-    KeyFactsReplaced { key_facts: Vec<String> },
+    QuestionEdited {
+        question: String,
+    },
+    SlugChanged {
+        slug: String,
+    },
+    QuickAnswerEdited {
+        quick_answer: String,
+    },
+    KeyFactsReplaced {
+        key_facts: Vec<String>,
+    },
     /// `position` is the section's index once it is inserted.
-    SectionAdded { section: Section, position: u32 },
+    SectionAdded {
+        section: Section,
+        position: u32,
+    },
     /// The section's new heading and body, both in full.
     SectionEdited {
         section_id: String,
         heading: String,
         body: String,
     },
-    SectionRemoved { section_id: String },
+    SectionRemoved {
+        section_id: String,
+    },
     /// `position` is the section's index once it is moved.
-    SectionMoved { section_id: String, position: u32 },
-    SourceAdded { source: Source, position: u32 },
+    SectionMoved {
+        section_id: String,
+        position: u32,
+    },
+    SourceAdded {
+        source: Source,
+        position: u32,
+    },
     /// The source's new fields, all of them; `source.id` names it.
-    SourceEdited { source: Source },
-    SourceRemoved { source_id: String },
-    ArticleRedated { last_updated: NaiveDate },
-    ArticleReviewed { reviewed_by: String },
-    ArticleRetracted { reason: String },
-    ArticleRestored { reason: String },
+    SourceEdited {
+        source: Source,
+    },
+    SourceRemoved {
+        source_id: String,
+    },
+    ArticleRedated {
+        last_updated: NaiveDate,
+    },
+    ArticleReviewed {
+        reviewed_by: String,
+    },
+    ArticleRetracted {
+        reason: String,
+    },
+    ArticleRestored {
+        reason: String,
+    },
 }
 
 impl Event {
@@ -69,23 +100,3 @@ impl Event {
         }
     }
 }
-
-/// Every event kind's name, in a fixed order.
-pub const EVENT_KINDS: [&str; 16] = [
-    "ArticleCreated",
-    "QuestionEdited",
-    "SlugChanged",
-    "QuickAnswerEdited",
-    "KeyFactsReplaced",
-    "SectionAdded",
-    "SectionEdited",
-    "SectionRemoved",
-    "SectionMoved",
-    "SourceAdded",
-    "SourceEdited",
-    "SourceRemoved",
-    "ArticleRedated",
-    "ArticleReviewed",
-    "ArticleRetracted",
-    "ArticleRestored",
-];

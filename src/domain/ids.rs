@@ -67,7 +67,7 @@ impl fmt::Display for CommandId {
 
 /// True if `text` looks like a UUID in any of its usual spellings; slugs may
 /// not, so that a reference is an id or a slug and never both.
-pub fn is_uuid_shaped(text: &str) -> bool {
+pub(crate) fn is_uuid_shaped(text: &str) -> bool {
     Uuid::parse_str(text).is_ok()
 }
 
@@ -80,11 +80,11 @@ fn parse_uuid(text: &str) -> Option<Uuid> {
 }
 
 /// The id of a section within its article (`s1`, `s2`, ...), never reused.
-pub fn section_id(sequence: u64) -> String {
+pub(super) fn section_id(sequence: u64) -> String {
     format!("s{sequence}")
 }
 
 /// The id of a source within its article (`src1`, `src2`, ...), never reused.
-pub fn source_id(sequence: u64) -> String {
+pub(super) fn source_id(sequence: u64) -> String {
     format!("src{sequence}")
 }

@@ -12,18 +12,20 @@ mod error;
 mod event;
 mod ids;
 mod limits;
+mod suggestion;
 mod validate;
 
 #[cfg(test)]
 mod tests;
 
-pub use article::{Article, Provenance, Section, Source, Status};
-pub use command::{ArticleDraft, Command, SectionDraft, SourceDraft};
-pub use commit::Commit;
-pub use decide::{decide, Context};
-pub use diff::{diff, line_diff, ArticleDiff, ChangeKind, FieldChange, SectionChange, SourceChange};
-pub use error::{DomainError, FieldViolation};
-pub use event::{ArticleCreated, Event, EVENT_KINDS};
-pub use ids::{is_uuid_shaped, ArticleId, CommandId};
-pub use limits::Limits;
-pub use validate::{derive_slug, parse_date, slug_problem};
+pub(crate) use article::{Article, ArticleVersion, Provenance, Section, Source, Status};
+pub(crate) use command::{ArticleDraft, Command, SectionDraft, SourceDraft};
+pub(crate) use commit::{Commit, Revision};
+pub(crate) use decide::{decide, Context};
+pub(crate) use diff::{diff, ArticleDiff, ChangeKind};
+pub(crate) use error::{DomainError, FieldViolation};
+pub(crate) use event::{ArticleCreated, Event};
+pub(crate) use ids::{is_uuid_shaped, ArticleId, CommandId};
+pub(crate) use limits::Limits;
+pub(crate) use suggestion::{check_suggestion, Suggestion};
+pub(crate) use validate::slug_problem;

@@ -57,7 +57,10 @@ fn given(commits: Vec<Vec<Event>>) -> Scenario {
     let mut state = None;
     for (i, events) in commits.iter().enumerate() {
         state = Article::fold(state, id(), i as u64 + 1, events);
-        assert!(state.is_some(), "the given history must start with a creation");
+        assert!(
+            state.is_some(),
+            "the given history must start with a creation"
+        );
     }
     Scenario {
         state,
@@ -595,13 +598,14 @@ fn retract_needs_a_reason_and_blocks_writes_until_restored() {
             reason: "wrong claims".into()
         }])
     );
-    assert_eq!(g.when(Command::RestoreArticle), Err(DomainError::NotRetracted));
+    assert_eq!(
+        g.when(Command::RestoreArticle),
+        Err(DomainError::NotRetracted)
+    );
 
     let retracted = given(vec![
         created(),
-        vec![Event::ArticleRetracted {
-            reason: "x".into(),
-        }],
+        vec![Event::ArticleRetracted { reason: "x".into() }],
     ]);
     assert_eq!(
         retracted.when(Command::EditQuestion {
@@ -609,7 +613,10 @@ fn retract_needs_a_reason_and_blocks_writes_until_restored() {
         }),
         Err(DomainError::Retracted)
     );
-    assert_eq!(retracted.when(Command::RetractArticle), Err(DomainError::Retracted));
+    assert_eq!(
+        retracted.when(Command::RetractArticle),
+        Err(DomainError::Retracted)
+    );
     let state = retracted.then_state(Command::RestoreArticle);
     assert_eq!(state.status, Status::Published);
 }
@@ -657,9 +664,7 @@ fn revert_restores_the_content_of_an_old_version() {
             Event::ArticleRedated {
                 last_updated: NaiveDate::from_ymd_opt(2026, 4, 5).unwrap(),
             },
-            Event::SlugChanged {
-                slug: "jm".into(),
-            },
+            Event::SlugChanged { slug: "jm".into() },
         ],
         vec![Event::ArticleReviewed {
             reviewed_by: "bob".into(),

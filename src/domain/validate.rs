@@ -7,24 +7,24 @@ use super::ids::is_uuid_shaped;
 
 /// Collects the violations of one request, so that all are reported at once.
 #[derive(Debug, Default)]
-pub struct Violations(Vec<FieldViolation>);
+pub(super) struct Violations(Vec<FieldViolation>);
 
 impl Violations {
-    pub fn push(&mut self, field: impl Into<String>, description: impl Into<String>) {
+    pub(super) fn push(&mut self, field: impl Into<String>, description: impl Into<String>) {
         self.0.push(FieldViolation::new(field, description));
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
-    pub fn into_inner(self) -> Vec<FieldViolation> {
+    pub(super) fn into_inner(self) -> Vec<FieldViolation> {
         self.0
     }
 
     /// Checks text: no control characters but newline and tab (single-line
     /// text allows neither), a length limit, and presence if required.
-    pub fn text(&mut self, field: &str, value: &str, rule: Text) {
+    pub(super) fn text(&mut self, field: &str, value: &str, rule: Text) {
         if rule.required && value.trim().is_empty() {
             self.push(field, "must not be empty");
             return;
@@ -57,14 +57,14 @@ impl Violations {
     }
 
     /// Checks a slug: `[a-z0-9]+(-[a-z0-9]+)*`, at most 120, not a UUID.
-    pub fn slug(&mut self, field: &str, slug: &str) {
+    pub(super) fn slug(&mut self, field: &str, slug: &str) {
         if let Some(problem) = slug_problem(slug) {
             self.push(field, problem);
         }
     }
 
     /// Parses a date `YYYY-MM-DD` that is real and not after tomorrow (UTC).
-    pub fn date(&mut self, field: &str, value: &str, today: NaiveDate) -> Option<NaiveDate> {
+    pub(super) fn date(&mut self, field: &str, value: &str, today: NaiveDate) -> Option<NaiveDate> {
         match parse_date(value, today) {
             Ok(date) => Some(date),
             Err(problem) => {
@@ -75,12 +75,15 @@ impl Violations {
     }
 
     /// Checks an optional URL: absolute http or https, with a host.
-    pub fn url(&mut self, field: &str, url: &str, max_chars: usize) {
+    pub(super) fn url(&mut self, field: &str, url: &str, max_chars: usize) {
         if url.is_empty() {
             return;
         }
         if url.chars().count() > max_chars {
-            self.push(field, format!("is over the limit of {max_chars} characters"));
+            self.push(
+                field,
+                format!("is over the limit of {max_chars} characters"),
+            );
             return;
         }
         if let Some(problem) = url_problem(url) {
@@ -91,20 +94,20 @@ impl Violations {
 
 /// How to check one text field.
 #[derive(Clone, Copy, Debug)]
-pub struct Text {
+pub(super) struct Text {
     pub limit: Limit,
     pub required: bool,
     pub multiline: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
-pub enum Limit {
+pub(super) enum Limit {
     Chars(usize),
     Bytes(usize),
 }
 
 impl Text {
-    pub fn line(max_chars: usize) -> Self {
+    pub(super) fn line(max_chars: usize) -> Self {
         Self {
             limit: Limit::Chars(max_chars),
             required: true,
@@ -112,7 +115,7 @@ impl Text {
         }
     }
 
-    pub fn block(limit: Limit) -> Self {
+    pub(super) fn block(limit: Limit) -> Self {
         Self {
             limit,
             required: true,
@@ -120,7 +123,7 @@ impl Text {
         }
     }
 
-    pub fn optional(self) -> Self {
+    pub(super) fn optional(self) -> Self {
         Self {
             required: false,
             ..self
@@ -128,10 +131,10 @@ impl Text {
     }
 }
 
-pub const SLUG_MAX: usize = 120;
+pub(super) const SLUG_MAX: usize = 120;
 
 /// What is wrong with a slug, if anything.
-pub fn slug_problem(slug: &str) -> Option<String> {
+pub(crate) fn slug_problem(slug: &str) -> Option<String> {
     if slug.is_empty() {
         return Some("must not be empty".into());
     }
@@ -144,9 +147,12 @@ pub fn slug_problem(slug: &str) -> Option<String> {
     if is_uuid_shaped(slug) {
         return Some("must not be shaped like a UUID (it would read as an id)".into());
     }
-    let well_formed = slug
-        .split('-')
-        .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+    let well_formed = slug.split('-').all(|part| {
+        !part.is_empty()
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    });
     if !well_formed {
         return Some(
             "must be lowercase letters and digits in words joined by single hyphens".into(),
@@ -158,7 +164,7 @@ pub fn slug_problem(slug: &str) -> Option<String> {
 /// Derives a slug from a question: lowercase ASCII words joined by hyphens,
 /// cut at a word boundary to fit. Empty if the question has no ASCII letter
 /// or digit.
-pub fn derive_slug(question: &str) -> String {
+pub(crate) fn derive_slug(question: &str) -> String {
     let mut slug = String::new();
     for word in question
         .split(|c: char| !c.is_ascii_alphanumeric())
@@ -181,7 +187,7 @@ pub fn derive_slug(question: &str) -> String {
 }
 
 /// Parses `YYYY-MM-DD`, a real calendar date not after tomorrow.
-pub fn parse_date(value: &str, today: NaiveDate) -> Result<NaiveDate, String> {
+pub(crate) fn parse_date(value: &str, today: NaiveDate) -> Result<NaiveDate, String> {
     let shaped = value.len() == 10
         && value.bytes().enumerate().all(|(i, b)| match i {
             4 | 7 => b == b'-',

@@ -1,0 +1,112 @@
+//! The application: the command pipeline (load, decide, append) and the
+//! queries, over the store and the read models.
+//!
+//! Knows the domain, the store and the projection; knows nothing of tonic
+//! or the API messages.
+
+mod error;
+mod read;
+mod write;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub(crate) use error::AppError;
+pub(crate) use read::{ArticleRef, AsOf};
+pub(crate) use write::WriteMeta;
+
+use crate::domain::Limits;
+use crate::projection::{Projection, SNAPSHOT_INTERVAL_KEY};
+use crate::store::{ReadModels, SledStore, StoreError, StoreOptions};
+
+/// What the application needs to know from the configuration.
+#[derive(Clone, Debug)]
+pub struct AppOptions {
+    pub limits: Limits,
+    /// Snapshot every K versions (recorded in `meta`; changed by a rebuild).
+    pub snapshot_interval: u64,
+    pub store: StoreOptions,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            snapshot_interval: 32,
+            store: StoreOptions::default(),
+        }
+    }
+}
+
+pub struct App {
+    store: Arc<SledStore>,
+    read_models: ReadModels,
+    limits: Limits,
+    snapshot_interval: u64,
+}
+
+impl App {
+    /// Opens the store in `dir`, catches the read models up with the log
+    /// (only past their checkpoint) and starts the writer.
+    pub fn open(dir: &Path, options: AppOptions) -> Result<Self, StoreError> {
+        let store = SledStore::open(dir, options.store.clone())?;
+        let k = match store.meta(SNAPSHOT_INTERVAL_KEY)? {
+            Some(bytes) => decode_u64(&bytes)?,
+            None => {
+                store.set_meta(
+                    SNAPSHOT_INTERVAL_KEY,
+                    &options.snapshot_interval.to_be_bytes(),
+                )?;
+                options.snapshot_interval
+            }
+        };
+        if k != options.snapshot_interval {
+            tracing::warn!(
+                stored = k,
+                configured = options.snapshot_interval,
+                "the snapshot interval stays as stored until `answerlog rebuild`"
+            );
+        }
+        let store = store.start(Arc::new(Projection::new(k)))?;
+        Ok(Self {
+            read_models: store.read_models(),
+            store,
+            limits: options.limits,
+            snapshot_interval: k,
+        })
+    }
+
+    /// Drops the read models in `dir` and replays the whole log, offline,
+    /// with the configured snapshot interval. Returns the commits replayed.
+    pub fn rebuild(dir: &Path, options: &AppOptions) -> Result<u64, StoreError> {
+        let store = SledStore::open(dir, options.store.clone())?;
+        store.set_meta(
+            SNAPSHOT_INTERVAL_KEY,
+            &options.snapshot_interval.to_be_bytes(),
+        )?;
+        store.rebuild(&Projection::new(options.snapshot_interval))
+    }
+
+    pub fn snapshot_interval(&self) -> u64 {
+        self.snapshot_interval
+    }
+
+    pub fn store(&self) -> &SledStore {
+        &self.store
+    }
+
+    /// Stops the writer after it has flushed what it holds. Blocks.
+    pub fn shutdown(&self) {
+        self.store.shutdown();
+    }
+}
+
+fn decode_u64(bytes: &[u8]) -> Result<u64, StoreError> {
+    bytes
+        .try_into()
+        .map(u64::from_be_bytes)
+        .map_err(|_| StoreError::Corrupt("a meta value is corrupt".into()))
+}

@@ -1,0 +1,395 @@
+//! Queries: answers current and past, lists, revisions, diffs, suggestions.
+//!
+//! Every read serves only what is durable: a record newer than the durable
+//! position is waited for (at most one batch away), never shown early.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{App, AppError};
+use crate::domain::{
+    check_suggestion, diff, Article, ArticleDiff, ArticleId, ArticleVersion, Commit, Revision,
+    Status, Suggestion,
+};
+use crate::projection::{self, changed_after, nearest_snapshot, stream_range};
+use crate::store::Log;
+
+/// An article named by id or by slug (current or old).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ArticleRef {
+    Id(ArticleId),
+    Slug(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AsOf {
+    Current,
+    Version(u64),
+    /// The last version recorded at or before this instant.
+    Time(DateTime<Utc>),
+}
+
+/// One page of a list, and the cursor after its last item if more may follow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<u64>,
+}
+
+impl App {
+    /// Waits until the read models include `position`, or until `deadline`.
+    pub async fn wait_for_position(
+        &self,
+        position: u64,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<(), AppError> {
+        if position == 0 || self.durable() >= position {
+            return Ok(());
+        }
+        let wait = self.store.wait_durable(position);
+        match deadline {
+            Some(deadline) => match tokio::time::timeout_at(deadline, wait).await {
+                Ok(done) => Ok(done?),
+                Err(_) => Err(AppError::NotReached {
+                    wanted: position,
+                    reached: self.durable(),
+                }),
+            },
+            None => Ok(wait.await?),
+        }
+    }
+
+    /// The durable position: every commit up to it is on disk.
+    pub fn durable(&self) -> u64 {
+        *self.store.durable_position().borrow()
+    }
+
+    /// An answer for readers: a retracted article is not found.
+    pub async fn answer(&self, r: &ArticleRef, as_of: AsOf) -> Result<ArticleVersion, AppError> {
+        let current = self.current_of(r).await?;
+        if current.article.status == Status::Retracted {
+            return Err(not_found(r));
+        }
+        self.as_of(&current, as_of).await
+    }
+
+    /// Answers for readers, in order; the indexes of refs not found.
+    pub async fn answers(
+        &self,
+        refs: &[ArticleRef],
+    ) -> Result<(Vec<ArticleVersion>, Vec<usize>), AppError> {
+        let mut found = Vec::with_capacity(refs.len());
+        let mut missing = Vec::new();
+        for (i, r) in refs.iter().enumerate() {
+            match self.answer(r, AsOf::Current).await {
+                Ok(answer) => found.push(answer),
+                Err(AppError::NotFound { .. }) => missing.push(i),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((found, missing))
+    }
+
+    /// Current answers in the order of their last change, after the cursor
+    /// `after_position`, changed at or after `updated_since`.
+    pub async fn list_answers(
+        &self,
+        updated_since: Option<DateTime<Utc>>,
+        after_position: u64,
+        page_size: usize,
+    ) -> Result<Page<ArticleVersion>, AppError> {
+        let durable = self.durable();
+        let mut after = after_position;
+        if let Some(since) = updated_since {
+            after = after.max(self.first_position_at_or_after(since, durable).await? - 1);
+        }
+        let entries = changed_after(&self.read_models, after, page_size)?;
+        let full = entries.len() == page_size;
+        let mut items = Vec::new();
+        let mut last = after;
+        for (position, id) in entries {
+            if position > durable {
+                return Ok(Page { items, next: None });
+            }
+            last = position;
+            // The entry may be gone already if the article changed since.
+            if let Some(current) = self.current_durable(id).await? {
+                if current.article.status == Status::Published
+                    && current.global_position == position
+                {
+                    items.push(current);
+                }
+            }
+        }
+        Ok(Page {
+            items,
+            next: full.then_some(last),
+        })
+    }
+
+    /// An article's revisions after `after_version` (auditors: retracted too).
+    pub async fn revisions(
+        &self,
+        r: &ArticleRef,
+        after_version: u64,
+        page_size: usize,
+    ) -> Result<(ArticleId, u64, Page<Revision>), AppError> {
+        let current = self.current_of(r).await?;
+        let id = current.article.id;
+        let mut revisions = projection::revisions(&self.read_models, id, after_version, page_size)?;
+        // Revisions past the durable head of the article are not yet visible.
+        revisions.retain(|rev| rev.version <= current.article.version);
+        let next = (revisions.len() == page_size)
+            .then(|| revisions.last().map(|r| r.version))
+            .flatten()
+            .filter(|v| *v < current.article.version);
+        Ok((
+            id,
+            current.article.version,
+            Page {
+                items: revisions,
+                next,
+            },
+        ))
+    }
+
+    /// One commit of an article: its envelope and events.
+    pub async fn revision(&self, id: ArticleId, version: u64) -> Result<Commit, AppError> {
+        let missing =
+            || AppError::not_found("version", format!("article {id} has no version {version}"));
+        let entry = self
+            .store
+            .stream_entry(id, version)
+            .await?
+            .ok_or_else(missing)?;
+        self.store
+            .read(entry.global_position)
+            .await?
+            .ok_or_else(|| {
+                AppError::DataLoss(format!("log position {} is missing", entry.global_position))
+            })
+    }
+
+    /// What changed from one version to another (either order).
+    pub async fn diff(&self, id: ArticleId, from: u64, to: u64) -> Result<ArticleDiff, AppError> {
+        let current = self.current_of(&ArticleRef::Id(id)).await?;
+        for (field, version) in [("from_version", from), ("to_version", to)] {
+            if version == 0 || version > current.article.version {
+                return Err(AppError::not_found(
+                    field,
+                    format!(
+                        "version {version} does not exist (the article is at version {})",
+                        current.article.version
+                    ),
+                ));
+            }
+        }
+        let old = self.version_of(&current, from).await?;
+        let new = self.version_of(&current, to).await?;
+        Ok(diff(&old.article, &new.article))
+    }
+
+    pub async fn suggest(
+        &self,
+        question: String,
+        article_id: Option<ArticleId>,
+        actor: String,
+    ) -> Result<Suggestion, AppError> {
+        check_suggestion(&question, &self.limits)?;
+        if let Some(id) = article_id {
+            if self.current_durable(id).await?.is_none() {
+                return Err(AppError::not_found("article_id", "no such article"));
+            }
+        }
+        let suggestion = Suggestion {
+            id: Uuid::now_v7(),
+            question,
+            suggested_by: actor,
+            suggested_at: Utc::now(),
+            status: "open".into(),
+            sequence: 0,
+            article_id,
+        };
+        Ok(self.store.suggest(suggestion).await?)
+    }
+
+    pub async fn suggestions(
+        &self,
+        after: u64,
+        page_size: usize,
+    ) -> Result<Page<Suggestion>, AppError> {
+        let durable = self.store.suggestions_durable();
+        let mut items = projection::suggestions(&self.read_models, after, page_size)?;
+        items.retain(|s| s.sequence <= durable);
+        let next = (items.len() == page_size)
+            .then(|| items.last().map(|s| s.sequence))
+            .flatten();
+        Ok(Page { items, next })
+    }
+
+    /// The durable current state of an article, whatever its status.
+    pub(super) async fn current_durable(
+        &self,
+        id: ArticleId,
+    ) -> Result<Option<ArticleVersion>, AppError> {
+        loop {
+            let Some(current) = projection::current(&self.read_models, id)? else {
+                return Ok(None);
+            };
+            if current.global_position <= self.durable() {
+                return Ok(Some(current));
+            }
+            self.store.wait_durable(current.global_position).await?;
+        }
+    }
+
+    async fn current_of(&self, r: &ArticleRef) -> Result<ArticleVersion, AppError> {
+        let id = match r {
+            ArticleRef::Id(id) => *id,
+            ArticleRef::Slug(slug) => {
+                projection::slug_owner(&self.read_models, slug)?.ok_or_else(|| not_found(r))?
+            }
+        };
+        self.current_durable(id).await?.ok_or_else(|| not_found(r))
+    }
+
+    async fn as_of(
+        &self,
+        current: &ArticleVersion,
+        as_of: AsOf,
+    ) -> Result<ArticleVersion, AppError> {
+        match as_of {
+            AsOf::Current => Ok(current.clone()),
+            AsOf::Version(version) => {
+                if version == 0 {
+                    return Err(AppError::invalid("version", "versions start at 1"));
+                }
+                if version > current.article.version {
+                    return Err(AppError::not_found(
+                        "version",
+                        format!(
+                            "version {version} does not exist (the article is at version {})",
+                            current.article.version
+                        ),
+                    ));
+                }
+                self.version_of(current, version).await
+            }
+            AsOf::Time(time) => {
+                let version = self.version_at(current, time).await?;
+                self.version_of(current, version).await
+            }
+        }
+    }
+
+    /// The article as of `version`: the nearest snapshot at or below it and
+    /// at most K−1 commits replayed, whatever the length of the history.
+    pub(super) async fn version_of(
+        &self,
+        current: &ArticleVersion,
+        version: u64,
+    ) -> Result<ArticleVersion, AppError> {
+        if version == current.article.version {
+            return Ok(current.clone());
+        }
+        let id = current.article.id;
+        let snapshot = nearest_snapshot(&self.read_models, id, version)?;
+        let from = snapshot.as_ref().map_or(1, |s| s.article.version + 1);
+        let mut state: Option<Article> = None;
+        let mut at = None;
+        if let Some(s) = snapshot {
+            at = Some((s.global_position, s.recorded_at));
+            state = Some(s.article);
+        }
+        for (v, position) in stream_range(&self.read_models, id, from, version)? {
+            let commit =
+                self.store.read(position).await?.ok_or_else(|| {
+                    AppError::DataLoss(format!("log position {position} is missing"))
+                })?;
+            state = Article::fold(state, id, v, &commit.events);
+            at = Some((position, commit.recorded_at));
+        }
+        match (state, at) {
+            (Some(article), Some((global_position, recorded_at))) if article.version == version => {
+                Ok(ArticleVersion {
+                    article,
+                    global_position,
+                    recorded_at,
+                })
+            }
+            _ => Err(AppError::DataLoss(format!(
+                "version {version} of article {id} cannot be rebuilt from the log"
+            ))),
+        }
+    }
+
+    /// The last version recorded at or before `time`: a binary search of
+    /// the article's stream (recorded_at strictly increases).
+    async fn version_at(
+        &self,
+        current: &ArticleVersion,
+        time: DateTime<Utc>,
+    ) -> Result<u64, AppError> {
+        if current.recorded_at <= time {
+            return Ok(current.article.version);
+        }
+        let id = current.article.id;
+        let recorded = |version: u64| async move {
+            self.store
+                .stream_entry(id, version)
+                .await?
+                .map(|e| e.recorded_at)
+                .ok_or_else(|| {
+                    AppError::DataLoss(format!("article {id} has no stream entry {version}"))
+                })
+        };
+        if recorded(1).await? > time {
+            return Err(AppError::not_found(
+                "time",
+                format!("the article did not exist yet at {}", time.to_rfc3339()),
+            ));
+        }
+        // Invariant: version `lo` was recorded at or before `time`, `hi` after.
+        let (mut lo, mut hi) = (1, current.article.version);
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if recorded(mid).await? <= time {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+
+    /// The first log position recorded at or after `time` (at most
+    /// `durable + 1`): a binary search of the log.
+    async fn first_position_at_or_after(
+        &self,
+        time: DateTime<Utc>,
+        durable: u64,
+    ) -> Result<u64, AppError> {
+        let (mut lo, mut hi) = (1, durable + 1);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let commit = self
+                .store
+                .read(mid)
+                .await?
+                .ok_or_else(|| AppError::DataLoss(format!("log position {mid} is missing")))?;
+            if commit.recorded_at < time {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+}
+
+fn not_found(r: &ArticleRef) -> AppError {
+    match r {
+        ArticleRef::Id(id) => AppError::not_found("id", format!("no article {id}")),
+        ArticleRef::Slug(slug) => AppError::not_found("slug", format!("no article {slug:?}")),
+    }
+}

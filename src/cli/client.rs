@@ -1,0 +1,78 @@
+//! Connecting to the server, and the small helpers every client command
+//! shares.
+
+use std::future::Future;
+
+use anyhow::Context as _;
+use tonic::transport::{Channel, Endpoint};
+use uuid::Uuid;
+
+use crate::grpc::pb::answer_service_client::AnswerServiceClient;
+use crate::grpc::pb::article_service_client::ArticleServiceClient;
+use crate::grpc::pb::audit_service_client::AuditServiceClient;
+use crate::grpc::pb::{get_answer_request, Answer, GetAnswerRequest};
+
+/// Answers can be large (an article is up to 1 MiB, a batch many of them).
+const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Runs a client command on a small runtime of its own.
+pub(super) fn block_on<F: Future<Output = anyhow::Result<()>>>(future: F) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(future)
+}
+
+pub(super) async fn channel(server: &str) -> anyhow::Result<Channel> {
+    Endpoint::from_shared(server.to_owned())
+        .with_context(|| format!("{server:?} is not a server URL"))?
+        .connect()
+        .await
+        .with_context(|| format!("cannot connect to {server}"))
+}
+
+pub(super) async fn answers(server: &str) -> anyhow::Result<AnswerServiceClient<Channel>> {
+    Ok(AnswerServiceClient::new(channel(server).await?)
+        .max_decoding_message_size(MAX_RESPONSE_BYTES))
+}
+
+pub(super) async fn articles(server: &str) -> anyhow::Result<ArticleServiceClient<Channel>> {
+    Ok(ArticleServiceClient::new(channel(server).await?)
+        .max_decoding_message_size(MAX_RESPONSE_BYTES))
+}
+
+pub(super) async fn audit(server: &str) -> anyhow::Result<AuditServiceClient<Channel>> {
+    Ok(AuditServiceClient::new(channel(server).await?)
+        .max_decoding_message_size(MAX_RESPONSE_BYTES))
+}
+
+/// The id/slug oneof for a reference: an id if it is shaped like a UUID.
+pub(super) fn reference(text: &str) -> get_answer_request::Ref {
+    if Uuid::parse_str(text).is_ok() {
+        get_answer_request::Ref::Id(text.to_owned())
+    } else {
+        get_answer_request::Ref::Slug(text.to_owned())
+    }
+}
+
+/// The current answer a reference names.
+pub(super) async fn current(server: &str, text: &str) -> anyhow::Result<Answer> {
+    let response = answers(server)
+        .await?
+        .get_answer(GetAnswerRequest {
+            r#ref: Some(reference(text)),
+            ..GetAnswerRequest::default()
+        })
+        .await
+        .map_err(status_error)?;
+    response
+        .into_inner()
+        .answer
+        .context("the server sent no answer")
+}
+
+/// A status as an error a person can read: its code and message.
+pub(super) fn status_error(status: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{:?}: {}", status.code(), status.message())
+}

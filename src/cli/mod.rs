@@ -1,0 +1,246 @@
+//! The command line: `serve`, `rebuild`, and the client commands that talk
+//! to a running server over gRPC.
+
+mod client;
+mod import;
+mod json;
+mod serve;
+mod show;
+mod write;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{ConfigArgs, LogFormat};
+
+/// answerlog: question-and-answer articles kept as an event-sourced history.
+#[derive(Debug, Parser)]
+#[command(name = "answerlog", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where client commands find the server.
+#[derive(Debug, Clone, clap::Args)]
+struct ServerArg {
+    /// The server's URL.
+    #[arg(
+        long,
+        env = "ANSWERLOG_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    server: String,
+}
+
+/// What every client write takes besides its own arguments.
+#[derive(Debug, Clone, clap::Args)]
+struct WriteArgs {
+    /// The edit summary recorded with the change.
+    #[arg(long, default_value = "")]
+    reason: String,
+    /// The version the edit is made on [default: the current one].
+    #[arg(long)]
+    expected_version: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (defaults: ./data, 127.0.0.1:50051).
+    Serve(ConfigArgs),
+    /// Rebuild the read models from the log, offline (stop the server first).
+    Rebuild(ConfigArgs),
+    #[command(flatten)]
+    Client(ClientCommand),
+}
+
+/// Commands that talk to a running server.
+#[derive(Debug, Subcommand)]
+enum ClientCommand {
+    /// Create articles from files in the import format.
+    Import {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Print an answer by slug or id, current or past.
+    Get {
+        reference: String,
+        /// The version to show.
+        #[arg(long, conflicts_with = "at")]
+        version: Option<u64>,
+        /// Show the version current at this instant (RFC 3339).
+        #[arg(long)]
+        at: Option<String>,
+        /// Print the protobuf JSON mapping.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// List an article's revisions.
+    History {
+        reference: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Show what changed between two versions.
+    Diff {
+        reference: String,
+        from: u64,
+        to: u64,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Replace a section's body (and heading) from a file or text.
+    EditSection {
+        reference: String,
+        section_id: String,
+        /// The new body.
+        #[arg(long, conflicts_with = "body_file")]
+        body: Option<String>,
+        /// Read the new body from this file (`-` for standard input).
+        #[arg(long)]
+        body_file: Option<PathBuf>,
+        /// The new heading.
+        #[arg(long)]
+        heading: Option<String>,
+        #[command(flatten)]
+        write: WriteArgs,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Add a source to an article.
+    AddSource {
+        reference: String,
+        #[arg(long)]
+        title: String,
+        #[arg(long)]
+        publisher: String,
+        #[arg(long, default_value = "")]
+        url: String,
+        #[arg(long)]
+        license: String,
+        /// When the source was accessed (YYYY-MM-DD).
+        #[arg(long, default_value = "")]
+        accessed_on: String,
+        #[command(flatten)]
+        write: WriteArgs,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Set the date the page displays (YYYY-MM-DD).
+    Redate {
+        reference: String,
+        date: String,
+        #[command(flatten)]
+        write: WriteArgs,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+}
+
+impl Cli {
+    /// The log format `serve` asked for; text for everything else.
+    pub fn log_format(&self) -> LogFormat {
+        match &self.command {
+            Command::Serve(args) => args.resolve().map_or(LogFormat::Text, |c| c.log_format),
+            _ => LogFormat::Text,
+        }
+    }
+
+    pub fn run(self) -> anyhow::Result<()> {
+        match self.command {
+            Command::Serve(args) => serve::serve(&args),
+            Command::Rebuild(args) => serve::rebuild(&args),
+            Command::Client(command) => client::block_on(run_client(command)),
+        }
+    }
+}
+
+async fn run_client(command: ClientCommand) -> anyhow::Result<()> {
+    match command {
+        ClientCommand::Import { files, server } => import::import(&server.server, &files).await,
+        ClientCommand::Get {
+            reference,
+            version,
+            at,
+            json,
+            server,
+        } => show::get(&server.server, &reference, version, at.as_deref(), json).await,
+        ClientCommand::History {
+            reference,
+            json,
+            server,
+        } => show::history(&server.server, &reference, json).await,
+        ClientCommand::Diff {
+            reference,
+            from,
+            to,
+            json,
+            server,
+        } => show::diff(&server.server, &reference, from, to, json).await,
+        ClientCommand::EditSection {
+            reference,
+            section_id,
+            body,
+            body_file,
+            heading,
+            write,
+            server,
+        } => {
+            let body = match (body, body_file) {
+                (Some(body), _) => Some(body),
+                (None, Some(path)) => Some(write::read_text(&path)?),
+                (None, None) => None,
+            };
+            write::edit_section(&server.server, &reference, section_id, heading, body, write).await
+        }
+        ClientCommand::AddSource {
+            reference,
+            title,
+            publisher,
+            url,
+            license,
+            accessed_on,
+            write,
+            server,
+        } => {
+            let source = crate::grpc::pb::Source {
+                id: String::new(),
+                title,
+                publisher,
+                url,
+                license,
+                accessed_on,
+            };
+            write::add_source(&server.server, &reference, source, write).await
+        }
+        ClientCommand::Redate {
+            reference,
+            date,
+            write,
+            server,
+        } => write::redate(&server.server, &reference, date, write).await,
+    }
+}
+
+/// Starts logging: human-readable text or JSON lines, filtered by
+/// `RUST_LOG` (default `info`).
+pub fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

@@ -1,0 +1,89 @@
+//! `answerlog serve` and `answerlog rebuild`.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use crate::app::{App, AppOptions};
+use crate::config::{Config, ConfigArgs};
+use crate::server::{run, ServerOptions};
+use crate::store::StoreOptions;
+
+pub(super) fn app_options(config: &Config) -> AppOptions {
+    AppOptions {
+        limits: config.limits.clone(),
+        snapshot_interval: config.snapshot_interval,
+        store: StoreOptions {
+            cache_bytes: config.cache_bytes,
+            batch_limit: config.batch_limit,
+            queue_depth: config.queue_depth,
+            ..StoreOptions::default()
+        },
+    }
+}
+
+pub(super) fn serve(args: &ConfigArgs) -> anyhow::Result<()> {
+    let config = args.resolve()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let app = App::open(&config.data_dir, app_options(&config))
+            .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        tracing::warn!(
+            "DEVELOPMENT MODE: no principals file; every caller is `anonymous` and may do anything"
+        );
+        tracing::info!(
+            listen = %listener.local_addr()?,
+            data_dir = %config.data_dir.display(),
+            position = app.durable(),
+            "serving"
+        );
+        let options = ServerOptions {
+            max_request_bytes: config.max_request_bytes,
+        };
+        run(listener, shutdown_signal(), Arc::new(app), options).await?;
+        Ok(())
+    })
+}
+
+pub(super) fn rebuild(args: &ConfigArgs) -> anyhow::Result<()> {
+    let config = args.resolve()?;
+    let started = std::time::Instant::now();
+    let replayed = App::rebuild(&config.data_dir, &app_options(&config))
+        .with_context(|| format!("cannot rebuild the store in {}", config.data_dir.display()))?;
+    println!(
+        "rebuilt the read models from {replayed} commits in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only SIGINT stops the server");
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

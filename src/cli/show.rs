@@ -1,0 +1,263 @@
+//! `get`, `history` and `diff`: reading answers and their history.
+
+use anyhow::Context as _;
+
+use super::client::{answers, audit, reference, status_error};
+use super::json;
+use crate::grpc::pb::{
+    get_answer_request, list_revisions_request, Answer, ArticleStatus, ChangeKind,
+    DiffVersionsRequest, DiffVersionsResponse, GetAnswerRequest, ListRevisionsRequest,
+    ListRevisionsResponse,
+};
+
+pub(super) async fn get(
+    server: &str,
+    text: &str,
+    version: Option<u64>,
+    at: Option<&str>,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let as_of = match (version, at) {
+        (Some(v), _) => Some(get_answer_request::AsOf::Version(v)),
+        (None, Some(at)) => {
+            let t = chrono::DateTime::parse_from_rfc3339(at)
+                .with_context(|| format!("--at {at:?} is not an RFC 3339 time"))?;
+            Some(get_answer_request::AsOf::Time(prost_types::Timestamp {
+                seconds: t.timestamp(),
+                nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
+            }))
+        }
+        (None, None) => None,
+    };
+    let answer = answers(server)
+        .await?
+        .get_answer(GetAnswerRequest {
+            r#ref: Some(reference(text)),
+            as_of,
+            min_position: 0,
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner()
+        .answer
+        .context("the server sent no answer")?;
+    if as_json {
+        return json::print("answerlog.v1.Answer", &answer);
+    }
+    print!("{}", render(&answer));
+    Ok(())
+}
+
+/// An answer as a person reads it.
+fn render(a: &Answer) -> String {
+    let mut out = String::new();
+    let recorded = a
+        .recorded_at
+        .as_ref()
+        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_default();
+    out.push_str(&format!("{}\n", a.question));
+    out.push_str(&format!(
+        "slug {} · id {} · version {} · position {} · recorded {}\n",
+        a.slug, a.id, a.version, a.global_position, recorded
+    ));
+    out.push_str(&format!("Last updated: {}\n", a.last_updated));
+    if a.status == ArticleStatus::Retracted as i32 {
+        out.push_str("RETRACTED\n");
+    }
+    if let Some(p) = &a.provenance {
+        if p.ai_assisted {
+            out.push_str("Content is AI-assisted");
+            if !p.generator.is_empty() {
+                out.push_str(&format!(" (generator: {})", p.generator));
+            }
+            out.push('\n');
+        }
+        if !p.reviewed_by.is_empty() {
+            out.push_str(&format!("Reviewed by: {}\n", p.reviewed_by));
+        }
+    }
+    out.push_str(&format!("\n## Quick Answer\n\n{}\n", a.quick_answer));
+    if !a.key_facts.is_empty() {
+        out.push_str("\n## Key Facts\n\n");
+        for fact in &a.key_facts {
+            out.push_str(&format!("- {fact}\n"));
+        }
+    }
+    for s in &a.sections {
+        out.push_str(&format!("\n## {}   [{}]\n\n{}\n", s.heading, s.id, s.body));
+    }
+    if !a.sources.is_empty() {
+        out.push_str("\n## Sources\n\n");
+        for s in &a.sources {
+            out.push_str(&format!(
+                "- [{}] {} — {} ({})",
+                s.id, s.title, s.publisher, s.license
+            ));
+            if !s.url.is_empty() {
+                out.push_str(&format!(" {}", s.url));
+            }
+            if !s.accessed_on.is_empty() {
+                out.push_str(&format!(", accessed {}", s.accessed_on));
+            }
+            out.push('\n');
+        }
+    }
+    if !a.disclaimer.is_empty() {
+        out.push_str(&format!("\n{}\n", a.disclaimer));
+    }
+    out
+}
+
+/// Every revision, page by page.
+async fn all_revisions(server: &str, text: &str) -> anyhow::Result<ListRevisionsResponse> {
+    let mut client = audit(server).await?;
+    let r#ref = Some(match reference(text) {
+        get_answer_request::Ref::Id(id) => list_revisions_request::Ref::Id(id),
+        get_answer_request::Ref::Slug(slug) => list_revisions_request::Ref::Slug(slug),
+    });
+    let mut all = ListRevisionsResponse::default();
+    let mut page_token = String::new();
+    loop {
+        let page = client
+            .list_revisions(ListRevisionsRequest {
+                r#ref: r#ref.clone(),
+                page_size: 1000,
+                page_token,
+            })
+            .await
+            .map_err(status_error)?
+            .into_inner();
+        all.article_id = page.article_id;
+        all.current_version = page.current_version;
+        all.revisions.extend(page.revisions);
+        if page.next_page_token.is_empty() {
+            return Ok(all);
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+pub(super) async fn history(server: &str, text: &str, as_json: bool) -> anyhow::Result<()> {
+    let all = all_revisions(server, text).await?;
+    if as_json {
+        return json::print("answerlog.v1.ListRevisionsResponse", &all);
+    }
+    println!(
+        "article {} · {} versions",
+        all.article_id, all.current_version
+    );
+    for r in &all.revisions {
+        let recorded = r
+            .recorded_at
+            .as_ref()
+            .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S%.6fZ").to_string())
+            .unwrap_or_default();
+        println!(
+            "v{:<4} pos {:<8} {}  {:<12} {:<40} {}",
+            r.version,
+            r.global_position,
+            recorded,
+            r.actor,
+            r.event_kinds.join(","),
+            r.reason
+        );
+    }
+    Ok(())
+}
+
+pub(super) async fn diff(
+    server: &str,
+    text: &str,
+    from: u64,
+    to: u64,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let article_id = match reference(text) {
+        get_answer_request::Ref::Id(id) => id,
+        get_answer_request::Ref::Slug(_) => {
+            let mut client = audit(server).await?;
+            let page = client
+                .list_revisions(ListRevisionsRequest {
+                    r#ref: Some(list_revisions_request::Ref::Slug(text.to_owned())),
+                    page_size: 1,
+                    page_token: String::new(),
+                })
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            page.article_id
+        }
+    };
+    let d = audit(server)
+        .await?
+        .diff_versions(DiffVersionsRequest {
+            article_id,
+            from_version: from,
+            to_version: to,
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    if as_json {
+        return json::print("answerlog.v1.DiffVersionsResponse", &d);
+    }
+    print!("{}", render_diff(&d));
+    Ok(())
+}
+
+fn render_diff(d: &DiffVersionsResponse) -> String {
+    let mut out = format!(
+        "article {}: version {} → {}\n",
+        d.article_id, d.from_version, d.to_version
+    );
+    if d.fields.is_empty() && d.sections.is_empty() && d.sources.is_empty() {
+        out.push_str("no changes\n");
+    }
+    for f in &d.fields {
+        out.push_str(&format!("\n{} changed:\n{}", f.field, f.line_diff));
+    }
+    for s in &d.sections {
+        let kind = change(s.change);
+        let heading = if s.new_heading.is_empty() {
+            &s.old_heading
+        } else {
+            &s.new_heading
+        };
+        out.push_str(&format!("\nsection [{}] {heading:?} {kind}", s.section_id));
+        if s.old_position != s.new_position && s.old_position >= 0 && s.new_position >= 0 {
+            out.push_str(&format!(
+                " (position {} → {})",
+                s.old_position, s.new_position
+            ));
+        }
+        if !s.old_heading.is_empty() && !s.new_heading.is_empty() && s.old_heading != s.new_heading
+        {
+            out.push_str(&format!(" (heading was {:?})", s.old_heading));
+        }
+        out.push('\n');
+        out.push_str(&s.body_diff);
+    }
+    for s in &d.sources {
+        let source = s.new_source.as_ref().or(s.old_source.as_ref());
+        let title = source.map(|s| s.title.as_str()).unwrap_or_default();
+        out.push_str(&format!(
+            "\nsource [{}] {title:?} {}\n",
+            s.source_id,
+            change(s.change)
+        ));
+    }
+    out
+}
+
+fn change(kind: i32) -> &'static str {
+    match ChangeKind::try_from(kind) {
+        Ok(ChangeKind::Added) => "added",
+        Ok(ChangeKind::Removed) => "removed",
+        Ok(ChangeKind::Modified) => "modified",
+        Ok(ChangeKind::Moved) => "moved",
+        _ => "changed",
+    }
+}

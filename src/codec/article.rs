@@ -1,0 +1,95 @@
+//! Materialized articles and revision summaries, to and from stored bytes.
+
+use prost::Message;
+
+use super::commit::{
+    provenance, provenance_record, section, section_record, source, source_record,
+};
+use super::pb;
+use super::{date, from_micros, micros, CodecError};
+use crate::domain::{Article, ArticleId, ArticleVersion, Revision, Status};
+
+pub(crate) fn encode_article(v: &ArticleVersion) -> Vec<u8> {
+    let a = &v.article;
+    pb::ArticleRecord {
+        id: a.id.as_bytes().to_vec(),
+        slug: a.slug.clone(),
+        question: a.question.clone(),
+        quick_answer: a.quick_answer.clone(),
+        key_facts: a.key_facts.clone(),
+        sections: a.sections.iter().map(section_record).collect(),
+        sources: a.sources.iter().map(source_record).collect(),
+        last_updated: a.last_updated.to_string(),
+        provenance: Some(provenance_record(&a.provenance)),
+        disclaimer: a.disclaimer.clone(),
+        retracted: a.status == Status::Retracted,
+        version: a.version,
+        global_position: v.global_position,
+        recorded_at_micros: micros(v.recorded_at),
+        next_section: a.next_section,
+        next_source: a.next_source,
+    }
+    .encode_to_vec()
+}
+
+pub(crate) fn decode_article(bytes: &[u8]) -> Result<ArticleVersion, CodecError> {
+    const WHAT: &str = "article";
+    let r = pb::ArticleRecord::decode(bytes).map_err(|e| CodecError::new(WHAT, e.to_string()))?;
+    let id = ArticleId::from_slice(&r.id).ok_or_else(|| CodecError::new(WHAT, "bad id"))?;
+    let article = Article {
+        id,
+        slug: r.slug,
+        question: r.question,
+        quick_answer: r.quick_answer,
+        key_facts: r.key_facts,
+        sections: r.sections.into_iter().map(section).collect(),
+        sources: r
+            .sources
+            .into_iter()
+            .map(source)
+            .collect::<Result<_, _>>()?,
+        last_updated: date(WHAT, &r.last_updated)?,
+        provenance: provenance(r.provenance),
+        disclaimer: r.disclaimer,
+        status: if r.retracted {
+            Status::Retracted
+        } else {
+            Status::Published
+        },
+        version: r.version,
+        next_section: r.next_section,
+        next_source: r.next_source,
+    };
+    Ok(ArticleVersion {
+        article,
+        global_position: r.global_position,
+        recorded_at: from_micros(WHAT, r.recorded_at_micros)?,
+    })
+}
+
+pub(crate) fn encode_revision(r: &Revision) -> Vec<u8> {
+    pb::RevisionRecord {
+        version: r.version,
+        global_position: r.global_position,
+        recorded_at_micros: micros(r.recorded_at),
+        actor: r.actor.clone(),
+        reason: r.reason.clone(),
+        event_kinds: r.event_kinds.clone(),
+        hash: r.hash.clone(),
+    }
+    .encode_to_vec()
+}
+
+pub(crate) fn decode_revision(bytes: &[u8]) -> Result<Revision, CodecError> {
+    const WHAT: &str = "revision";
+    let r = pb::RevisionRecord::decode(bytes).map_err(|e| CodecError::new(WHAT, e.to_string()))?;
+    Ok(Revision {
+        version: r.version,
+        global_position: r.global_position,
+        recorded_at: from_micros(WHAT, r.recorded_at_micros)?,
+        actor: r.actor,
+        reason: r.reason,
+        event_kinds: r.event_kinds,
+        hash: r.hash,
+    })
+}

@@ -1,0 +1,265 @@
+//! Commits and their events, to and from their stored bytes.
+
+use prost::Message;
+
+use super::pb::event_record::Kind;
+use super::pb::{self, EventRecord};
+use super::{date, from_micros, micros, CodecError};
+use crate::domain::{
+    ArticleCreated, ArticleId, CommandId, Commit, Event, Provenance, Section, Source,
+};
+
+const WHAT: &str = "commit";
+
+pub(crate) fn encode_commit(commit: &Commit) -> Vec<u8> {
+    pb::CommitRecord {
+        article_id: commit.article_id.as_bytes().to_vec(),
+        version: commit.version,
+        global_position: commit.global_position,
+        recorded_at_micros: micros(commit.recorded_at),
+        actor: commit.actor.clone(),
+        reason: commit.reason.clone(),
+        command_id: commit.command_id.as_bytes().to_vec(),
+        provenance: Some(provenance_record(&commit.provenance)),
+        prev_hash: commit.prev_hash.clone(),
+        hash: commit.hash.clone(),
+        events: commit.events.iter().map(event_record).collect(),
+        request_hash: commit.request_hash.to_vec(),
+    }
+    .encode_to_vec()
+}
+
+pub(crate) fn decode_commit(bytes: &[u8]) -> Result<Commit, CodecError> {
+    let r = pb::CommitRecord::decode(bytes).map_err(|e| CodecError::new(WHAT, e.to_string()))?;
+    let article_id = ArticleId::from_slice(&r.article_id)
+        .ok_or_else(|| CodecError::new(WHAT, "bad article id"))?;
+    let command_id = CommandId::from_slice(&r.command_id)
+        .ok_or_else(|| CodecError::new(WHAT, "bad command id"))?;
+    let request_hash: [u8; 32] = r
+        .request_hash
+        .as_slice()
+        .try_into()
+        .map_err(|_| CodecError::new(WHAT, "bad request hash"))?;
+    let events = r
+        .events
+        .into_iter()
+        .map(event)
+        .collect::<Result<Vec<_>, _>>()?;
+    if events.is_empty() {
+        return Err(CodecError::new(WHAT, "a commit without events"));
+    }
+    Ok(Commit {
+        article_id,
+        version: r.version,
+        global_position: r.global_position,
+        recorded_at: from_micros(WHAT, r.recorded_at_micros)?,
+        actor: r.actor,
+        reason: r.reason,
+        command_id,
+        provenance: provenance(r.provenance),
+        request_hash,
+        prev_hash: r.prev_hash,
+        hash: r.hash,
+        events,
+    })
+}
+
+fn event_record(event: &Event) -> EventRecord {
+    let kind = match event {
+        Event::ArticleCreated(c) => Kind::ArticleCreated(pb::ArticleCreated {
+            slug: c.slug.clone(),
+            question: c.question.clone(),
+            quick_answer: c.quick_answer.clone(),
+            key_facts: c.key_facts.clone(),
+            sections: c.sections.iter().map(section_record).collect(),
+            sources: c.sources.iter().map(source_record).collect(),
+            last_updated: c.last_updated.to_string(),
+            provenance: Some(provenance_record(&c.provenance)),
+            disclaimer: c.disclaimer.clone(),
+        }),
+        Event::QuestionEdited { question } => Kind::QuestionEdited(pb::QuestionEdited {
+            question: question.clone(),
+        }),
+        Event::SlugChanged { slug } => Kind::SlugChanged(pb::SlugChanged { slug: slug.clone() }),
+        Event::QuickAnswerEdited { quick_answer } => {
+            Kind::QuickAnswerEdited(pb::QuickAnswerEdited {
+                quick_answer: quick_answer.clone(),
+            })
+        }
+        Event::KeyFactsReplaced { key_facts } => Kind::KeyFactsReplaced(pb::KeyFactsReplaced {
+            key_facts: key_facts.clone(),
+        }),
+        Event::SectionAdded { section, position } => Kind::SectionAdded(pb::SectionAdded {
+            section: Some(section_record(section)),
+            position: *position,
+        }),
+        Event::SectionEdited {
+            section_id,
+            heading,
+            body,
+        } => Kind::SectionEdited(pb::SectionEdited {
+            section_id: section_id.clone(),
+            heading: heading.clone(),
+            body: body.clone(),
+        }),
+        Event::SectionRemoved { section_id } => Kind::SectionRemoved(pb::SectionRemoved {
+            section_id: section_id.clone(),
+        }),
+        Event::SectionMoved {
+            section_id,
+            position,
+        } => Kind::SectionMoved(pb::SectionMoved {
+            section_id: section_id.clone(),
+            position: *position,
+        }),
+        Event::SourceAdded { source, position } => Kind::SourceAdded(pb::SourceAdded {
+            source: Some(source_record(source)),
+            position: *position,
+        }),
+        Event::SourceEdited { source } => Kind::SourceEdited(pb::SourceEdited {
+            source: Some(source_record(source)),
+        }),
+        Event::SourceRemoved { source_id } => Kind::SourceRemoved(pb::SourceRemoved {
+            source_id: source_id.clone(),
+        }),
+        Event::ArticleRedated { last_updated } => Kind::ArticleRedated(pb::ArticleRedated {
+            last_updated: last_updated.to_string(),
+        }),
+        Event::ArticleReviewed { reviewed_by } => Kind::ArticleReviewed(pb::ArticleReviewed {
+            reviewed_by: reviewed_by.clone(),
+        }),
+        Event::ArticleRetracted { reason } => Kind::ArticleRetracted(pb::ArticleRetracted {
+            reason: reason.clone(),
+        }),
+        Event::ArticleRestored { reason } => Kind::ArticleRestored(pb::ArticleRestored {
+            reason: reason.clone(),
+        }),
+    };
+    EventRecord { kind: Some(kind) }
+}
+
+fn event(record: EventRecord) -> Result<Event, CodecError> {
+    let kind = record
+        .kind
+        .ok_or_else(|| CodecError::new(WHAT, "an event of unknown kind"))?;
+    Ok(match kind {
+        Kind::ArticleCreated(c) => Event::ArticleCreated(Box::new(ArticleCreated {
+            slug: c.slug,
+            question: c.question,
+            quick_answer: c.quick_answer,
+            key_facts: c.key_facts,
+            sections: c.sections.into_iter().map(section).collect(),
+            sources: c
+                .sources
+                .into_iter()
+                .map(source)
+                .collect::<Result<_, _>>()?,
+            last_updated: date(WHAT, &c.last_updated)?,
+            provenance: provenance(c.provenance),
+            disclaimer: c.disclaimer,
+        })),
+        Kind::QuestionEdited(e) => Event::QuestionEdited {
+            question: e.question,
+        },
+        Kind::SlugChanged(e) => Event::SlugChanged { slug: e.slug },
+        Kind::QuickAnswerEdited(e) => Event::QuickAnswerEdited {
+            quick_answer: e.quick_answer,
+        },
+        Kind::KeyFactsReplaced(e) => Event::KeyFactsReplaced {
+            key_facts: e.key_facts,
+        },
+        Kind::SectionAdded(e) => Event::SectionAdded {
+            section: section(e.section.unwrap_or_default()),
+            position: e.position,
+        },
+        Kind::SectionEdited(e) => Event::SectionEdited {
+            section_id: e.section_id,
+            heading: e.heading,
+            body: e.body,
+        },
+        Kind::SectionRemoved(e) => Event::SectionRemoved {
+            section_id: e.section_id,
+        },
+        Kind::SectionMoved(e) => Event::SectionMoved {
+            section_id: e.section_id,
+            position: e.position,
+        },
+        Kind::SourceAdded(e) => Event::SourceAdded {
+            source: source(e.source.unwrap_or_default())?,
+            position: e.position,
+        },
+        Kind::SourceEdited(e) => Event::SourceEdited {
+            source: source(e.source.unwrap_or_default())?,
+        },
+        Kind::SourceRemoved(e) => Event::SourceRemoved {
+            source_id: e.source_id,
+        },
+        Kind::ArticleRedated(e) => Event::ArticleRedated {
+            last_updated: date(WHAT, &e.last_updated)?,
+        },
+        Kind::ArticleReviewed(e) => Event::ArticleReviewed {
+            reviewed_by: e.reviewed_by,
+        },
+        Kind::ArticleRetracted(e) => Event::ArticleRetracted { reason: e.reason },
+        Kind::ArticleRestored(e) => Event::ArticleRestored { reason: e.reason },
+    })
+}
+
+pub(super) fn section_record(s: &Section) -> pb::SectionRecord {
+    pb::SectionRecord {
+        id: s.id.clone(),
+        heading: s.heading.clone(),
+        body: s.body.clone(),
+    }
+}
+
+pub(super) fn section(r: pb::SectionRecord) -> Section {
+    Section {
+        id: r.id,
+        heading: r.heading,
+        body: r.body,
+    }
+}
+
+pub(super) fn source_record(s: &Source) -> pb::SourceRecord {
+    pb::SourceRecord {
+        id: s.id.clone(),
+        title: s.title.clone(),
+        publisher: s.publisher.clone(),
+        url: s.url.clone(),
+        license: s.license.clone(),
+        accessed_on: s.accessed_on.map(|d| d.to_string()).unwrap_or_default(),
+    }
+}
+
+pub(super) fn source(r: pb::SourceRecord) -> Result<Source, CodecError> {
+    Ok(Source {
+        accessed_on: if r.accessed_on.is_empty() {
+            None
+        } else {
+            Some(date(WHAT, &r.accessed_on)?)
+        },
+        id: r.id,
+        title: r.title,
+        publisher: r.publisher,
+        url: r.url,
+        license: r.license,
+    })
+}
+
+pub(super) fn provenance_record(p: &Provenance) -> pb::ProvenanceRecord {
+    pb::ProvenanceRecord {
+        ai_assisted: p.ai_assisted,
+        generator: p.generator.clone(),
+        reviewed_by: p.reviewed_by.clone(),
+    }
+}
+
+pub(super) fn provenance(r: Option<pb::ProvenanceRecord>) -> Provenance {
+    let r = r.unwrap_or_default();
+    Provenance {
+        ai_assisted: r.ai_assisted,
+        generator: r.generator,
+        reviewed_by: r.reviewed_by,
+    }
+}

@@ -1,0 +1,271 @@
+//! Configuration: one TOML file, environment variables and flags, with
+//! precedence flag > environment > file > default. Unknown keys in the file
+//! are refused by name. No global state: the result is passed down.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde::Deserialize;
+
+use crate::domain::Limits;
+
+/// The effective configuration of `answerlog serve`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// sled's page cache, in bytes.
+    pub cache_bytes: u64,
+    /// Snapshot every K versions.
+    pub snapshot_interval: u64,
+    /// The largest request message accepted, in bytes.
+    pub max_request_bytes: usize,
+    /// The most commits one group commit takes.
+    pub batch_limit: usize,
+    /// The bounded queue before the writer.
+    pub queue_depth: usize,
+    pub log_format: LogFormat,
+    pub limits: Limits,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            cache_bytes: 256 * 1024 * 1024,
+            snapshot_interval: 32,
+            max_request_bytes: 1024 * 1024,
+            batch_limit: 512,
+            queue_depth: 4096,
+            log_format: LogFormat::Text,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// The file's shape: every key optional, unknown keys refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    cache_bytes: Option<u64>,
+    snapshot_interval: Option<u64>,
+    max_request_bytes: Option<usize>,
+    batch_limit: Option<usize>,
+    queue_depth: Option<usize>,
+    log_format: Option<LogFormat>,
+    limits: Option<Limits>,
+}
+
+/// Flags (each also read from its `ANSWERLOG_…` environment variable).
+#[derive(Args, Clone, Debug, Default)]
+pub(crate) struct ConfigArgs {
+    /// A TOML configuration file.
+    #[arg(long, env = "ANSWERLOG_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where the store lives [default: ./data].
+    #[arg(long, env = "ANSWERLOG_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The address to serve gRPC on [default: 127.0.0.1:50051].
+    #[arg(long, env = "ANSWERLOG_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// sled's page cache in bytes [default: 268435456].
+    #[arg(long, env = "ANSWERLOG_CACHE_BYTES")]
+    pub cache_bytes: Option<u64>,
+    /// Snapshot every K versions [default: 32].
+    #[arg(long, env = "ANSWERLOG_SNAPSHOT_INTERVAL")]
+    pub snapshot_interval: Option<u64>,
+    /// The largest request accepted, in bytes [default: 1048576].
+    #[arg(long, env = "ANSWERLOG_MAX_REQUEST_BYTES")]
+    pub max_request_bytes: Option<usize>,
+    /// The most commits one group commit takes [default: 512].
+    #[arg(long, env = "ANSWERLOG_BATCH_LIMIT")]
+    pub batch_limit: Option<usize>,
+    /// The bounded queue before the writer [default: 4096].
+    #[arg(long, env = "ANSWERLOG_QUEUE_DEPTH")]
+    pub queue_depth: Option<usize>,
+    /// Log lines as text or JSON [default: text].
+    #[arg(long, env = "ANSWERLOG_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// The limits of DESIGN.md, each a flag and an environment variable.
+#[derive(Args, Clone, Debug, Default)]
+pub(crate) struct LimitArgs {
+    #[arg(long, env = "ANSWERLOG_LIMIT_QUESTION_CHARS", hide = true)]
+    pub limit_question_chars: Option<usize>,
+    #[arg(long, env = "ANSWERLOG_LIMIT_HEADING_CHARS", hide = true)]
+    pub limit_heading_chars: Option<usize>,
+    #[arg(long, env = "ANSWERLOG_LIMIT_BODY_BYTES", hide = true)]
+    pub limit_body_bytes: Option<usize>,
+    #[arg(long, env = "ANSWERLOG_LIMIT_SECTIONS", hide = true)]
+    pub limit_sections: Option<usize>,
+    #[arg(long, env = "ANSWERLOG_LIMIT_SOURCES", hide = true)]
+    pub limit_sources: Option<usize>,
+    #[arg(long, env = "ANSWERLOG_LIMIT_KEY_FACT_CHARS", hide = true)]
+    pub limit_key_fact_chars: Option<usize>,
+    #[arg(long, env = "ANSWERLOG_LIMIT_KEY_FACTS", hide = true)]
+    pub limit_key_facts: Option<usize>,
+    #[arg(long, env = "ANSWERLOG_LIMIT_REASON_CHARS", hide = true)]
+    pub limit_reason_chars: Option<usize>,
+    #[arg(long, env = "ANSWERLOG_LIMIT_ARTICLE_BYTES", hide = true)]
+    pub limit_article_bytes: Option<usize>,
+    #[arg(long, env = "ANSWERLOG_LIMIT_SOURCE_FIELD_CHARS", hide = true)]
+    pub limit_source_field_chars: Option<usize>,
+    #[arg(long, env = "ANSWERLOG_LIMIT_URL_CHARS", hide = true)]
+    pub limit_url_chars: Option<usize>,
+    #[arg(long, env = "ANSWERLOG_LIMIT_DISCLAIMER_CHARS", hide = true)]
+    pub limit_disclaimer_chars: Option<usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConfigError {
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the configuration file {path} is invalid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{key} must be at least 1")]
+    Zero { key: &'static str },
+}
+
+impl ConfigArgs {
+    /// Merges flags and environment (already in `self`, clap's precedence)
+    /// over the file over the defaults.
+    pub(crate) fn resolve(&self) -> Result<Config, ConfigError> {
+        let file = match &self.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let d = Config::default();
+        let mut limits = file.limits.unwrap_or(d.limits.clone());
+        let l = &self.limits;
+        for (flag, slot) in [
+            (l.limit_question_chars, &mut limits.question_chars),
+            (l.limit_heading_chars, &mut limits.heading_chars),
+            (l.limit_body_bytes, &mut limits.body_bytes),
+            (l.limit_sections, &mut limits.sections),
+            (l.limit_sources, &mut limits.sources),
+            (l.limit_key_fact_chars, &mut limits.key_fact_chars),
+            (l.limit_key_facts, &mut limits.key_facts),
+            (l.limit_reason_chars, &mut limits.reason_chars),
+            (l.limit_article_bytes, &mut limits.article_bytes),
+            (l.limit_source_field_chars, &mut limits.source_field_chars),
+            (l.limit_url_chars, &mut limits.url_chars),
+            (l.limit_disclaimer_chars, &mut limits.disclaimer_chars),
+        ] {
+            if let Some(value) = flag {
+                *slot = value;
+            }
+        }
+        let config = Config {
+            data_dir: pick(&self.data_dir, file.data_dir, d.data_dir),
+            listen: pick(&self.listen, file.listen, d.listen),
+            cache_bytes: pick(&self.cache_bytes, file.cache_bytes, d.cache_bytes),
+            snapshot_interval: pick(
+                &self.snapshot_interval,
+                file.snapshot_interval,
+                d.snapshot_interval,
+            ),
+            max_request_bytes: pick(
+                &self.max_request_bytes,
+                file.max_request_bytes,
+                d.max_request_bytes,
+            ),
+            batch_limit: pick(&self.batch_limit, file.batch_limit, d.batch_limit),
+            queue_depth: pick(&self.queue_depth, file.queue_depth, d.queue_depth),
+            log_format: pick(&self.log_format, file.log_format, d.log_format),
+            limits,
+        };
+        for (key, value) in [
+            ("snapshot_interval", config.snapshot_interval as usize),
+            ("batch_limit", config.batch_limit),
+            ("queue_depth", config.queue_depth),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Zero { key });
+            }
+        }
+        Ok(config)
+    }
+}
+
+fn pick<T: Clone>(flag: &Option<T>, file: Option<T>, default: T) -> T {
+    flag.clone().or(file).unwrap_or(default)
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        message: e.message().to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), text).unwrap();
+        f
+    }
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let f =
+            file("listen = \"127.0.0.1:6000\"\nsnapshot_interval = 8\n[limits]\nsections = 10\n");
+        let args = ConfigArgs {
+            config: Some(f.path().to_owned()),
+            snapshot_interval: Some(4),
+            limits: LimitArgs {
+                limit_sources: Some(3),
+                ..LimitArgs::default()
+            },
+            ..ConfigArgs::default()
+        };
+        let c = args.resolve().unwrap();
+        assert_eq!(c.listen.port(), 6000);
+        assert_eq!(c.snapshot_interval, 4);
+        assert_eq!(c.limits.sections, 10);
+        assert_eq!(c.limits.sources, 3);
+        assert_eq!(c.limits.heading_chars, Limits::default().heading_chars);
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_by_name() {
+        let f = file("listen = \"127.0.0.1:6000\"\nsnapshot_intervall = 8\n");
+        let args = ConfigArgs {
+            config: Some(f.path().to_owned()),
+            ..ConfigArgs::default()
+        };
+        let e = args.resolve().unwrap_err().to_string();
+        assert!(e.contains("snapshot_intervall"), "{e}");
+        let f = file("[limits]\nsectoins = 1\n");
+        let args = ConfigArgs {
+            config: Some(f.path().to_owned()),
+            ..ConfigArgs::default()
+        };
+        let e = args.resolve().unwrap_err().to_string();
+        assert!(e.contains("sectoins"), "{e}");
+    }
+}

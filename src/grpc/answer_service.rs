@@ -1,0 +1,113 @@
+//! AnswerService: answers by id or slug, current or past, and lists.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use super::convert::{self, TokenKind};
+use super::deadline::wait_deadline;
+use super::pb::answer_service_server::AnswerService;
+use super::pb::*;
+use super::status::{invalid, to_status};
+use crate::app::{App, AsOf};
+
+/// The most refs one BatchGetAnswers may name.
+const MAX_BATCH: usize = 100;
+
+pub(crate) struct AnswerApi {
+    app: Arc<App>,
+}
+
+impl AnswerApi {
+    pub(crate) fn new(app: Arc<App>) -> Self {
+        Self { app }
+    }
+
+    async fn wait<T>(&self, request: &Request<T>, min_position: u64) -> Result<(), Status> {
+        self.app
+            .wait_for_position(min_position, Some(wait_deadline(request.metadata())))
+            .await
+            .map_err(to_status)
+    }
+}
+
+#[tonic::async_trait]
+impl AnswerService for AnswerApi {
+    async fn get_answer(
+        &self,
+        request: Request<GetAnswerRequest>,
+    ) -> Result<Response<GetAnswerResponse>, Status> {
+        self.wait(&request, request.get_ref().min_position).await?;
+        let m = request.into_inner();
+        let reference = match &m.r#ref {
+            Some(get_answer_request::Ref::Id(id)) => convert::reference(Some(id), None)?,
+            Some(get_answer_request::Ref::Slug(slug)) => convert::reference(None, Some(slug))?,
+            None => convert::reference(None, None)?,
+        };
+        let as_of = match &m.as_of {
+            None => AsOf::Current,
+            Some(get_answer_request::AsOf::Version(v)) => AsOf::Version(*v),
+            Some(get_answer_request::AsOf::Time(t)) => AsOf::Time(convert::time("time", t)?),
+        };
+        let answer = self
+            .app
+            .answer(&reference, as_of)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(GetAnswerResponse {
+            answer: Some(convert::answer(&answer)),
+        }))
+    }
+
+    async fn batch_get_answers(
+        &self,
+        request: Request<BatchGetAnswersRequest>,
+    ) -> Result<Response<BatchGetAnswersResponse>, Status> {
+        self.wait(&request, request.get_ref().min_position).await?;
+        let m = request.into_inner();
+        if m.refs.len() > MAX_BATCH {
+            return Err(invalid(
+                "refs",
+                format!(
+                    "names {} articles, over the limit of {MAX_BATCH}",
+                    m.refs.len()
+                ),
+            ));
+        }
+        let refs = m
+            .refs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| convert::loose_reference(&format!("refs[{i}]"), r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (found, missing) = self.app.answers(&refs).await.map_err(to_status)?;
+        Ok(Response::new(BatchGetAnswersResponse {
+            answers: found.iter().map(convert::answer).collect(),
+            missing_refs: missing.into_iter().map(|i| m.refs[i].clone()).collect(),
+        }))
+    }
+
+    async fn list_answers(
+        &self,
+        request: Request<ListAnswersRequest>,
+    ) -> Result<Response<ListAnswersResponse>, Status> {
+        self.wait(&request, request.get_ref().min_position).await?;
+        let m = request.into_inner();
+        let page_size = convert::page_size(m.page_size)?;
+        let after = convert::cursor(TokenKind::Answers, &m.page_token)?;
+        let since = m
+            .updated_since
+            .as_ref()
+            .map(|t| convert::time("updated_since", t))
+            .transpose()?;
+        let page = self
+            .app
+            .list_answers(since, after, page_size)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(ListAnswersResponse {
+            answers: page.items.iter().map(convert::summary).collect(),
+            next_page_token: convert::page_token(TokenKind::Answers, page.next),
+        }))
+    }
+}

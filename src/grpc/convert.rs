@@ -1,0 +1,470 @@
+//! Conversions between API messages and domain types, validating as they
+//! convert. The one place where the two vocabularies meet.
+
+use chrono::{DateTime, Utc};
+use tonic::Status;
+
+use super::pb;
+use super::status::invalid;
+use crate::app::ArticleRef;
+use crate::domain::{
+    is_uuid_shaped, slug_problem, ArticleDiff, ArticleDraft, ArticleId, ArticleVersion, ChangeKind,
+    CommandId, Event, Provenance, Revision, Section, SectionDraft, Source, SourceDraft,
+    Status as ArticleStatus, Suggestion,
+};
+
+/// Default and maximum page sizes (a larger request is coerced, AIP-158).
+pub(super) const DEFAULT_PAGE: usize = 50;
+pub(super) const MAX_PAGE: usize = 1000;
+
+pub(super) fn article_id(field: &str, text: &str) -> Result<ArticleId, Status> {
+    if text.is_empty() {
+        return Err(invalid(field, "must not be empty"));
+    }
+    ArticleId::parse(text)
+        .ok_or_else(|| invalid(field, format!("{text:?} is not an article id (a UUID)")))
+}
+
+pub(super) fn command_id(text: &str) -> Result<CommandId, Status> {
+    if text.is_empty() {
+        return Err(invalid(
+            "command_id",
+            "must be a UUID chosen by the client, the same on every retry of one write",
+        ));
+    }
+    CommandId::parse(text).ok_or_else(|| invalid("command_id", format!("{text:?} is not a UUID")))
+}
+
+pub(super) fn slug(field: &str, slug: &str) -> Result<String, Status> {
+    match slug_problem(slug) {
+        None => Ok(slug.to_owned()),
+        Some(problem) => Err(invalid(field, problem)),
+    }
+}
+
+/// An `id`/`slug` oneof.
+pub(super) fn reference(id: Option<&str>, slug_text: Option<&str>) -> Result<ArticleRef, Status> {
+    match (id, slug_text) {
+        (Some(id), _) => Ok(ArticleRef::Id(article_id("id", id)?)),
+        (None, Some(s)) => Ok(ArticleRef::Slug(slug("slug", s)?)),
+        (None, None) => Err(invalid("ref", "give an article id or a slug")),
+    }
+}
+
+/// A reference that is an id if it is shaped like a UUID, else a slug.
+pub(super) fn loose_reference(field: &str, text: &str) -> Result<ArticleRef, Status> {
+    if is_uuid_shaped(text) {
+        Ok(ArticleRef::Id(article_id(field, text)?))
+    } else {
+        Ok(ArticleRef::Slug(slug(field, text)?))
+    }
+}
+
+pub(super) fn time(field: &str, t: &prost_types::Timestamp) -> Result<DateTime<Utc>, Status> {
+    let nanos = u32::try_from(t.nanos)
+        .ok()
+        .filter(|n| *n < 1_000_000_000)
+        .ok_or_else(|| invalid(field, "nanos must be in 0..1e9"))?;
+    DateTime::from_timestamp(t.seconds, nanos).ok_or_else(|| invalid(field, "is out of range"))
+}
+
+pub(super) fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+pub(super) fn page_size(requested: i32) -> Result<usize, Status> {
+    match usize::try_from(requested) {
+        Err(_) => Err(invalid("page_size", "must not be negative")),
+        Ok(0) => Ok(DEFAULT_PAGE),
+        Ok(n) => Ok(n.min(MAX_PAGE)),
+    }
+}
+
+/// Page tokens are opaque: a tag naming the list, and a cursor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum TokenKind {
+    Answers = 1,
+    Revisions = 2,
+    Suggestions = 3,
+}
+
+pub(super) fn page_token(kind: TokenKind, cursor: Option<u64>) -> String {
+    match cursor {
+        None => String::new(),
+        Some(cursor) => {
+            let mut bytes = vec![kind as u8];
+            bytes.extend_from_slice(&cursor.to_be_bytes());
+            bytes.push(checksum(&bytes));
+            bytes.iter().map(|b| format!("{b:02x}")).collect()
+        }
+    }
+}
+
+pub(super) fn cursor(kind: TokenKind, token: &str) -> Result<u64, Status> {
+    if token.is_empty() {
+        return Ok(0);
+    }
+    let bad = || invalid("page_token", "is not a page token this list returned");
+    if token.len() != 20 || !token.is_ascii() {
+        return Err(bad());
+    }
+    let bytes = (0..10)
+        .map(|i| u8::from_str_radix(&token[2 * i..2 * i + 2], 16))
+        .collect::<Result<Vec<u8>, _>>()
+        .map_err(|_| bad())?;
+    if bytes[0] != kind as u8 || checksum(&bytes[..9]) != bytes[9] {
+        return Err(bad());
+    }
+    Ok(u64::from_be_bytes(
+        bytes[1..9].try_into().map_err(|_| bad())?,
+    ))
+}
+
+fn checksum(bytes: &[u8]) -> u8 {
+    bytes.iter().fold(0x5au8, |acc, b| acc.rotate_left(3) ^ b)
+}
+
+pub(super) fn draft(d: pb::ArticleDraft) -> ArticleDraft {
+    ArticleDraft {
+        slug: d.slug,
+        question: d.question,
+        quick_answer: d.quick_answer,
+        key_facts: d.key_facts,
+        sections: d.sections.into_iter().map(section_draft).collect(),
+        sources: d.sources.into_iter().map(source_draft).collect(),
+        last_updated: d.last_updated,
+        provenance: d.provenance.map(provenance).unwrap_or_default(),
+        disclaimer: d.disclaimer,
+    }
+}
+
+pub(super) fn section_draft(s: pb::SectionDraft) -> SectionDraft {
+    SectionDraft {
+        heading: s.heading,
+        body: s.body,
+    }
+}
+
+pub(super) fn source_draft(s: pb::Source) -> SourceDraft {
+    SourceDraft {
+        id: s.id,
+        title: s.title,
+        publisher: s.publisher,
+        url: s.url,
+        license: s.license,
+        accessed_on: s.accessed_on,
+    }
+}
+
+fn provenance(p: pb::Provenance) -> Provenance {
+    Provenance {
+        ai_assisted: p.ai_assisted,
+        generator: p.generator,
+        reviewed_by: p.reviewed_by,
+    }
+}
+
+fn provenance_message(p: &Provenance) -> pb::Provenance {
+    pb::Provenance {
+        ai_assisted: p.ai_assisted,
+        generator: p.generator.clone(),
+        reviewed_by: p.reviewed_by.clone(),
+    }
+}
+
+fn section_message(s: &Section) -> pb::Section {
+    pb::Section {
+        id: s.id.clone(),
+        heading: s.heading.clone(),
+        body: s.body.clone(),
+    }
+}
+
+fn source_message(s: &Source) -> pb::Source {
+    pb::Source {
+        id: s.id.clone(),
+        title: s.title.clone(),
+        publisher: s.publisher.clone(),
+        url: s.url.clone(),
+        license: s.license.clone(),
+        accessed_on: s.accessed_on.map(|d| d.to_string()).unwrap_or_default(),
+    }
+}
+
+pub(super) fn answer(v: &ArticleVersion) -> pb::Answer {
+    let a = &v.article;
+    pb::Answer {
+        id: a.id.to_string(),
+        slug: a.slug.clone(),
+        question: a.question.clone(),
+        quick_answer: a.quick_answer.clone(),
+        key_facts: a.key_facts.clone(),
+        sections: a.sections.iter().map(section_message).collect(),
+        sources: a.sources.iter().map(source_message).collect(),
+        last_updated: a.last_updated.to_string(),
+        provenance: Some(provenance_message(&a.provenance)),
+        disclaimer: a.disclaimer.clone(),
+        status: match a.status {
+            ArticleStatus::Published => pb::ArticleStatus::Published,
+            ArticleStatus::Retracted => pb::ArticleStatus::Retracted,
+        } as i32,
+        version: a.version,
+        global_position: v.global_position,
+        recorded_at: Some(timestamp(v.recorded_at)),
+        etag: format!("{}:{}", a.id, a.version),
+    }
+}
+
+pub(super) fn summary(v: &ArticleVersion) -> pb::AnswerSummary {
+    let a = &v.article;
+    pb::AnswerSummary {
+        id: a.id.to_string(),
+        slug: a.slug.clone(),
+        question: a.question.clone(),
+        last_updated: a.last_updated.to_string(),
+        version: a.version,
+        global_position: v.global_position,
+        recorded_at: Some(timestamp(v.recorded_at)),
+    }
+}
+
+pub(super) fn revision(r: &Revision) -> pb::Revision {
+    pb::Revision {
+        version: r.version,
+        global_position: r.global_position,
+        recorded_at: Some(timestamp(r.recorded_at)),
+        actor: r.actor.clone(),
+        reason: r.reason.clone(),
+        event_kinds: r.event_kinds.clone(),
+        hash: r.hash.iter().map(|b| format!("{b:02x}")).collect(),
+    }
+}
+
+pub(super) fn suggestion(s: &Suggestion) -> pb::Suggestion {
+    pb::Suggestion {
+        id: s.id.to_string(),
+        question: s.question.clone(),
+        suggested_by: s.suggested_by.clone(),
+        suggested_at: Some(timestamp(s.suggested_at)),
+        status: s.status.clone(),
+        article_id: s.article_id.map(|id| id.to_string()).unwrap_or_default(),
+    }
+}
+
+pub(super) fn event(id: ArticleId, e: &Event) -> pb::Event {
+    use pb::event::Payload;
+    let payload = match e {
+        Event::ArticleCreated(c) => Payload::ArticleCreated(pb::ArticleCreatedEvent {
+            article: Some(pb::Answer {
+                id: id.to_string(),
+                slug: c.slug.clone(),
+                question: c.question.clone(),
+                quick_answer: c.quick_answer.clone(),
+                key_facts: c.key_facts.clone(),
+                sections: c.sections.iter().map(section_message).collect(),
+                sources: c.sources.iter().map(source_message).collect(),
+                last_updated: c.last_updated.to_string(),
+                provenance: Some(provenance_message(&c.provenance)),
+                disclaimer: c.disclaimer.clone(),
+                status: pb::ArticleStatus::Published as i32,
+                version: 1,
+                ..Default::default()
+            }),
+        }),
+        Event::QuestionEdited { question } => Payload::QuestionEdited(pb::QuestionEditedEvent {
+            question: question.clone(),
+        }),
+        Event::SlugChanged { slug } => {
+            Payload::SlugChanged(pb::SlugChangedEvent { slug: slug.clone() })
+        }
+        Event::QuickAnswerEdited { quick_answer } => {
+            Payload::QuickAnswerEdited(pb::QuickAnswerEditedEvent {
+                quick_answer: quick_answer.clone(),
+            })
+        }
+        Event::KeyFactsReplaced { key_facts } => {
+            Payload::KeyFactsReplaced(pb::KeyFactsReplacedEvent {
+                key_facts: key_facts.clone(),
+            })
+        }
+        Event::SectionAdded { section, position } => Payload::SectionAdded(pb::SectionAddedEvent {
+            section: Some(section_message(section)),
+            position: *position,
+        }),
+        Event::SectionEdited {
+            section_id,
+            heading,
+            body,
+        } => Payload::SectionEdited(pb::SectionEditedEvent {
+            section_id: section_id.clone(),
+            heading: heading.clone(),
+            body: body.clone(),
+        }),
+        Event::SectionRemoved { section_id } => Payload::SectionRemoved(pb::SectionRemovedEvent {
+            section_id: section_id.clone(),
+        }),
+        Event::SectionMoved {
+            section_id,
+            position,
+        } => Payload::SectionMoved(pb::SectionMovedEvent {
+            section_id: section_id.clone(),
+            position: *position,
+        }),
+        Event::SourceAdded { source, position } => Payload::SourceAdded(pb::SourceAddedEvent {
+            source: Some(source_message(source)),
+            position: *position,
+        }),
+        Event::SourceEdited { source } => Payload::SourceEdited(pb::SourceEditedEvent {
+            source: Some(source_message(source)),
+        }),
+        Event::SourceRemoved { source_id } => Payload::SourceRemoved(pb::SourceRemovedEvent {
+            source_id: source_id.clone(),
+        }),
+        Event::ArticleRedated { last_updated } => {
+            Payload::ArticleRedated(pb::ArticleRedatedEvent {
+                last_updated: last_updated.to_string(),
+            })
+        }
+        Event::ArticleReviewed { reviewed_by } => {
+            Payload::ArticleReviewed(pb::ArticleReviewedEvent {
+                reviewed_by: reviewed_by.clone(),
+            })
+        }
+        Event::ArticleRetracted { reason } => {
+            Payload::ArticleRetracted(pb::ArticleRetractedEvent {
+                reason: reason.clone(),
+            })
+        }
+        Event::ArticleRestored { reason } => Payload::ArticleRestored(pb::ArticleRestoredEvent {
+            reason: reason.clone(),
+        }),
+    };
+    pb::Event {
+        kind: e.kind().to_owned(),
+        payload: Some(payload),
+    }
+}
+
+pub(super) fn diff_response(
+    id: ArticleId,
+    from_version: u64,
+    to_version: u64,
+    d: &ArticleDiff,
+) -> pb::DiffVersionsResponse {
+    let kind = |k: ChangeKind| match k {
+        ChangeKind::Added => pb::ChangeKind::Added,
+        ChangeKind::Removed => pb::ChangeKind::Removed,
+        ChangeKind::Modified => pb::ChangeKind::Modified,
+        ChangeKind::Moved => pb::ChangeKind::Moved,
+    } as i32;
+    let position = |p: Option<usize>| p.map_or(-1, |p| i32::try_from(p).unwrap_or(i32::MAX));
+    pb::DiffVersionsResponse {
+        article_id: id.to_string(),
+        from_version,
+        to_version,
+        fields: d
+            .fields
+            .iter()
+            .map(|f| pb::FieldChange {
+                field: f.field.to_owned(),
+                old_value: f.old.clone(),
+                new_value: f.new.clone(),
+                line_diff: f.line_diff.clone(),
+            })
+            .collect(),
+        sections: d
+            .sections
+            .iter()
+            .map(|s| pb::SectionChange {
+                section_id: s.id.clone(),
+                change: kind(s.kind),
+                old_heading: s
+                    .old
+                    .as_ref()
+                    .map(|(_, s)| s.heading.clone())
+                    .unwrap_or_default(),
+                new_heading: s
+                    .new
+                    .as_ref()
+                    .map(|(_, s)| s.heading.clone())
+                    .unwrap_or_default(),
+                body_diff: s.body_diff.clone(),
+                old_position: position(s.old.as_ref().map(|(p, _)| *p)),
+                new_position: position(s.new.as_ref().map(|(p, _)| *p)),
+            })
+            .collect(),
+        sources: d
+            .sources
+            .iter()
+            .map(|s| pb::SourceChange {
+                source_id: s.id.clone(),
+                change: kind(s.kind),
+                old_source: s.old.as_ref().map(source_message),
+                new_source: s.new.as_ref().map(source_message),
+            })
+            .collect(),
+    }
+}
+
+/// A domain draft as the API message (for clients: the import command).
+pub(crate) fn draft_message(d: ArticleDraft) -> pb::ArticleDraft {
+    pb::ArticleDraft {
+        slug: d.slug,
+        question: d.question,
+        quick_answer: d.quick_answer,
+        key_facts: d.key_facts,
+        sections: d
+            .sections
+            .into_iter()
+            .map(|s| pb::SectionDraft {
+                heading: s.heading,
+                body: s.body,
+            })
+            .collect(),
+        sources: d
+            .sources
+            .into_iter()
+            .map(|s| pb::Source {
+                id: s.id,
+                title: s.title,
+                publisher: s.publisher,
+                url: s.url,
+                license: s.license,
+                accessed_on: s.accessed_on,
+            })
+            .collect(),
+        last_updated: d.last_updated,
+        provenance: Some(provenance_message(&d.provenance)),
+        disclaimer: d.disclaimer,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_tokens_round_trip_and_refuse_tampering() {
+        let token = page_token(TokenKind::Answers, Some(42));
+        assert_eq!(cursor(TokenKind::Answers, &token).unwrap(), 42);
+        assert!(cursor(TokenKind::Revisions, &token).is_err());
+        let mut tampered = token.into_bytes();
+        tampered[17] = if tampered[17] == b'0' { b'1' } else { b'0' };
+        assert!(cursor(TokenKind::Answers, std::str::from_utf8(&tampered).unwrap()).is_err());
+        assert!(cursor(TokenKind::Answers, "garbage").is_err());
+        assert!(cursor(TokenKind::Answers, "éééééééééé").is_err());
+        assert_eq!(cursor(TokenKind::Answers, "").unwrap(), 0);
+        assert_eq!(page_token(TokenKind::Answers, None), "");
+    }
+
+    #[test]
+    fn page_sizes_are_coerced() {
+        assert_eq!(page_size(0).unwrap(), DEFAULT_PAGE);
+        assert_eq!(page_size(5).unwrap(), 5);
+        assert_eq!(page_size(1_000_000).unwrap(), MAX_PAGE);
+        assert!(page_size(-1).is_err());
+    }
+}

@@ -1,0 +1,29 @@
+//! The gRPC layer: the only module that knows tonic and the generated API
+//! types. Each service converts requests to domain commands and queries
+//! (validating as it converts, in `convert`), calls the app, and maps
+//! errors to statuses in one place (`status`).
+
+mod answer_service;
+mod article_service;
+mod audit_service;
+mod auth;
+mod convert;
+mod deadline;
+mod status;
+mod suggestion_service;
+
+pub(crate) use answer_service::AnswerApi;
+pub(crate) use article_service::ArticleApi;
+pub(crate) use audit_service::AuditApi;
+pub(crate) use convert::draft_message;
+pub(crate) use suggestion_service::SuggestionApi;
+
+/// The generated API: messages, clients and servers.
+#[allow(unreachable_pub, clippy::all, clippy::pedantic, missing_docs)]
+pub mod pb {
+    include!(concat!(env!("OUT_DIR"), "/api/answerlog.v1.rs"));
+
+    /// Every message and service, for server reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/descriptor.bin"));
+}

@@ -1,0 +1,250 @@
+//! The import format: TOML front matter between `+++` lines, then Markdown
+//! with `# question`, `## Quick Answer`, `## Key Facts` (a bullet list) and
+//! one `##` section each for the rest. Parsing only: no I/O, and nothing is
+//! checked here that `decide` checks anyway.
+
+use serde::Deserialize;
+
+use crate::domain::{ArticleDraft, Provenance, SectionDraft, SourceDraft};
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub(crate) struct ImportError {
+    pub line: usize,
+    pub message: String,
+}
+
+fn error(line: usize, message: impl Into<String>) -> ImportError {
+    ImportError {
+        line,
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FrontMatter {
+    question: Option<String>,
+    slug: Option<String>,
+    last_updated: toml::Value,
+    #[serde(default)]
+    ai_assisted: bool,
+    generator: Option<String>,
+    disclaimer: Option<String>,
+    #[serde(default)]
+    sources: Vec<FrontSource>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FrontSource {
+    title: String,
+    publisher: String,
+    url: Option<String>,
+    license: String,
+    accessed: Option<toml::Value>,
+}
+
+/// Parses one file of the import format into a draft.
+pub(crate) fn parse(text: &str) -> Result<ArticleDraft, ImportError> {
+    let text = text.replace("\r\n", "\n");
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.first().map(|l| l.trim_end()) != Some("+++") {
+        return Err(error(
+            1,
+            "the file must start with a `+++` line (TOML front matter)",
+        ));
+    }
+    let end = lines
+        .iter()
+        .skip(1)
+        .position(|l| l.trim_end() == "+++")
+        .map(|i| i + 1)
+        .ok_or_else(|| error(1, "the front matter has no closing `+++` line"))?;
+    let front: FrontMatter = toml::from_str(&lines[1..end].join("\n"))
+        .map_err(|e| error(2, format!("front matter: {}", e.message())))?;
+
+    let mut question = None;
+    let mut blocks: Vec<(usize, String, Vec<&str>)> = Vec::new();
+    let mut in_fence = false;
+    for (i, line) in lines.iter().enumerate().skip(end + 1) {
+        let number = i + 1;
+        if line.trim_start().starts_with("```") {
+            in_fence = !in_fence;
+        }
+        if !in_fence {
+            if let Some(heading) = line.strip_prefix("## ") {
+                blocks.push((number, heading.trim().to_owned(), Vec::new()));
+                continue;
+            }
+            if let Some(title) = line.strip_prefix("# ") {
+                if question.is_some() || !blocks.is_empty() {
+                    return Err(error(
+                        number,
+                        "only one `# question` line, before the sections",
+                    ));
+                }
+                question = Some(title.trim().to_owned());
+                continue;
+            }
+        }
+        match blocks.last_mut() {
+            Some((_, _, body)) => body.push(line),
+            None if line.trim().is_empty() => {}
+            None => {
+                return Err(error(
+                    number,
+                    "text before the first `##` heading; put it under `## Quick Answer`",
+                ))
+            }
+        }
+    }
+
+    let mut quick_answer = None;
+    let mut key_facts = Vec::new();
+    let mut sections = Vec::new();
+    for (line, heading, body) in blocks {
+        match heading.as_str() {
+            "Quick Answer" => quick_answer = Some(trim_blank(&body)),
+            "Key Facts" => key_facts = bullets(line + 1, &body)?,
+            _ => sections.push(SectionDraft {
+                heading,
+                body: trim_blank(&body),
+            }),
+        }
+    }
+    let question = match (front.question, question) {
+        (Some(q), _) => q,
+        (None, Some(q)) => q,
+        (None, None) => return Err(error(1, "no question: give `question` or a `# ` line")),
+    };
+    Ok(ArticleDraft {
+        slug: front.slug.unwrap_or_default(),
+        question,
+        quick_answer: quick_answer.ok_or_else(|| error(1, "no `## Quick Answer` section"))?,
+        key_facts,
+        sections,
+        sources: front
+            .sources
+            .into_iter()
+            .map(|s| SourceDraft {
+                id: String::new(),
+                title: s.title,
+                publisher: s.publisher,
+                url: s.url.unwrap_or_default(),
+                license: s.license,
+                accessed_on: s.accessed.map(date_text).unwrap_or_default(),
+            })
+            .collect(),
+        last_updated: date_text(front.last_updated),
+        provenance: Provenance {
+            ai_assisted: front.ai_assisted,
+            generator: front.generator.unwrap_or_default(),
+            reviewed_by: String::new(),
+        },
+        disclaimer: front.disclaimer.unwrap_or_default(),
+    })
+}
+
+/// A TOML date or a string, as text (`decide` checks it is a real date).
+fn date_text(value: toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
+/// The items of a bullet list (`- ` or `* `); indented lines continue one.
+fn bullets(first_line: usize, body: &[&str]) -> Result<Vec<String>, ImportError> {
+    let mut items: Vec<String> = Vec::new();
+    for (i, line) in body.iter().enumerate() {
+        let number = first_line + i;
+        if line.trim().is_empty() {
+            continue;
+        }
+        if let Some(item) = line.strip_prefix("- ").or_else(|| line.strip_prefix("* ")) {
+            items.push(item.trim().to_owned());
+        } else if line.starts_with(' ') && !items.is_empty() {
+            if let Some(last) = items.last_mut() {
+                last.push(' ');
+                last.push_str(line.trim());
+            }
+        } else {
+            return Err(error(number, "Key Facts must be a bullet list (`- fact`)"));
+        }
+    }
+    Ok(items)
+}
+
+fn trim_blank(lines: &[&str]) -> String {
+    let start = lines.iter().position(|l| !l.trim().is_empty());
+    let end = lines.iter().rposition(|l| !l.trim().is_empty());
+    match (start, end) {
+        (Some(s), Some(e)) => lines[s..=e]
+            .iter()
+            .map(|l| l.trim_end())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../examples/what-causes-jmt.md");
+
+    #[test]
+    fn parses_the_reference_page() {
+        let d = parse(EXAMPLE).unwrap();
+        assert_eq!(d.question, "What causes jmt");
+        assert_eq!(d.slug, "what-causes-jmt");
+        assert_eq!(d.last_updated, "2026-04-04");
+        assert!(d.provenance.ai_assisted);
+        assert!(d.quick_answer.starts_with("JMT, or Juvenile Myositis"));
+        assert_eq!(d.key_facts.len(), 5);
+        let headings: Vec<_> = d.sections.iter().map(|s| s.heading.as_str()).collect();
+        assert_eq!(
+            headings,
+            [
+                "What is Juvenile Myositis (JMT)?",
+                "What Causes Juvenile Myositis?",
+                "Genetic Factors",
+                "Environmental Triggers",
+                "The Autoimmune Process",
+                "Risk Factors",
+                "Symptoms of Juvenile Myositis",
+                "Diagnosis and Treatment",
+            ]
+        );
+        assert!(d.sections[5].body.contains("- A genetic predisposition"));
+        assert_eq!(d.sources.len(), 3);
+        assert_eq!(d.sources[0].publisher, "Mayo Clinic");
+        assert!(d.disclaimer.contains("AI-assisted"));
+    }
+
+    #[test]
+    fn reports_the_line_of_a_problem() {
+        assert_eq!(parse("no front matter").unwrap_err().line, 1);
+        let e = parse("+++\nlast_updated = 2026-01-01\nbogus = 1\n+++\n").unwrap_err();
+        assert!(e.message.contains("bogus"), "{e}");
+        let e = parse("+++\nlast_updated = 2026-01-01\n+++\n# Q\n\nstray\n").unwrap_err();
+        assert_eq!(e.line, 6);
+        let e = parse(
+            "+++\nlast_updated = 2026-01-01\n+++\n# Q\n## Quick Answer\nA\n## Key Facts\nnot a bullet\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, 8);
+    }
+
+    #[test]
+    fn fenced_headings_stay_in_their_section() {
+        let d = parse(
+            "+++\nlast_updated = \"2026-01-01\"\n+++\n# Q\n## Quick Answer\nA\n## Code\n```\n## not a heading\n```\n",
+        )
+        .unwrap();
+        assert_eq!(d.sections.len(), 1);
+        assert!(d.sections[0].body.contains("## not a heading"));
+    }
+}

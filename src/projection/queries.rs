@@ -1,0 +1,146 @@
+//! Reads of the read models, decoded. They return what is stored; waiting
+//! for durability is the caller's (the app's) business.
+
+use crate::codec::{decode_article, decode_revision, decode_suggestion};
+use crate::domain::{ArticleId, ArticleVersion, Revision, Suggestion};
+use crate::store::{article_key, key, position_key, version_key, ReadModels, Space, StoreError};
+
+/// The materialized current answer of an article.
+pub(crate) fn current(
+    rm: &ReadModels,
+    id: ArticleId,
+) -> Result<Option<ArticleVersion>, StoreError> {
+    rm.get(Space::Current, &article_key(Space::Current, id))?
+        .map(|bytes| decode_article(&bytes).map_err(StoreError::from))
+        .transpose()
+}
+
+/// The article a slug (current or old) names.
+pub(crate) fn slug_owner(rm: &ReadModels, slug: &str) -> Result<Option<ArticleId>, StoreError> {
+    rm.get(Space::Slugs, &key(Space::Slugs, &[slug.as_bytes()]))?
+        .map(|bytes| {
+            ArticleId::from_slice(&bytes)
+                .ok_or_else(|| StoreError::Corrupt("a slug entry is corrupt".into()))
+        })
+        .transpose()
+}
+
+/// The snapshot at the greatest version ≤ `version`: one record read.
+pub(crate) fn nearest_snapshot(
+    rm: &ReadModels,
+    id: ArticleId,
+    version: u64,
+) -> Result<Option<ArticleVersion>, StoreError> {
+    let found = rm.range(
+        Space::Snapshots,
+        &version_key(Space::Snapshots, id, 0),
+        &version_key(Space::Snapshots, id, version),
+        true,
+        1,
+    )?;
+    found
+        .into_iter()
+        .next()
+        .map(|(_, bytes)| decode_article(&bytes).map_err(StoreError::from))
+        .transpose()
+}
+
+/// The global positions of versions `from..=to` of an article, in order.
+pub(crate) fn stream_range(
+    rm: &ReadModels,
+    id: ArticleId,
+    from: u64,
+    to: u64,
+) -> Result<Vec<(u64, u64)>, StoreError> {
+    if from > to {
+        return Ok(Vec::new());
+    }
+    let limit = usize::try_from(to - from + 1).unwrap_or(usize::MAX);
+    rm.range(
+        Space::Streams,
+        &version_key(Space::Streams, id, from),
+        &version_key(Space::Streams, id, to),
+        false,
+        limit,
+    )?
+    .into_iter()
+    .map(|(k, v)| {
+        let version = suffix(&k)?;
+        let position = v
+            .get(..8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_be_bytes)
+            .ok_or_else(|| StoreError::Corrupt("a stream entry is corrupt".into()))?;
+        Ok((version, position))
+    })
+    .collect()
+}
+
+/// Up to `limit` revisions of an article after `after_version`, in order.
+pub(crate) fn revisions(
+    rm: &ReadModels,
+    id: ArticleId,
+    after_version: u64,
+    limit: usize,
+) -> Result<Vec<Revision>, StoreError> {
+    rm.range(
+        Space::Revisions,
+        &version_key(Space::Revisions, id, after_version.saturating_add(1)),
+        &version_key(Space::Revisions, id, u64::MAX),
+        false,
+        limit,
+    )?
+    .into_iter()
+    .map(|(_, bytes)| decode_revision(&bytes).map_err(StoreError::from))
+    .collect()
+}
+
+/// Up to `limit` entries of the change feed after `after_position`: the
+/// position of each article's last change, and the article.
+pub(crate) fn changed_after(
+    rm: &ReadModels,
+    after_position: u64,
+    limit: usize,
+) -> Result<Vec<(u64, ArticleId)>, StoreError> {
+    rm.range(
+        Space::Changed,
+        &position_key(Space::Changed, after_position.saturating_add(1)),
+        &position_key(Space::Changed, u64::MAX),
+        false,
+        limit,
+    )?
+    .into_iter()
+    .map(|(k, v)| {
+        let id = ArticleId::from_slice(&v)
+            .ok_or_else(|| StoreError::Corrupt("a change entry is corrupt".into()))?;
+        Ok((suffix(&k)?, id))
+    })
+    .collect()
+}
+
+/// Up to `limit` suggestions after sequence `after`, in order.
+pub(crate) fn suggestions(
+    rm: &ReadModels,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<Suggestion>, StoreError> {
+    rm.range(
+        Space::Suggestions,
+        &position_key(Space::Suggestions, after.saturating_add(1)),
+        &position_key(Space::Suggestions, u64::MAX),
+        false,
+        limit,
+    )?
+    .into_iter()
+    .map(|(_, bytes)| decode_suggestion(&bytes).map_err(StoreError::from))
+    .collect()
+}
+
+fn suffix(key: &[u8]) -> Result<u64, StoreError> {
+    key.len()
+        .checked_sub(8)
+        .and_then(|at| key.get(at..))
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| StoreError::Corrupt("a key is too short".into()))
+}

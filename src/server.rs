@@ -1,0 +1,120 @@
+//! `run(listener, shutdown)`: the gRPC server with health and reflection,
+//! and its graceful drain.
+//!
+//! On shutdown it reports NOT_SERVING, stops accepting, lets in-flight
+//! calls finish, then stops the writer, which flushes what it holds.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+
+use crate::app::App;
+use crate::grpc::pb::answer_service_server::AnswerServiceServer;
+use crate::grpc::pb::article_service_server::ArticleServiceServer;
+use crate::grpc::pb::audit_service_server::AuditServiceServer;
+use crate::grpc::pb::suggestion_service_server::SuggestionServiceServer;
+use crate::grpc::{pb, AnswerApi, ArticleApi, AuditApi, SuggestionApi};
+
+/// Settings of the transport, apart from the app's.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// The largest request message accepted, in bytes.
+    pub max_request_bytes: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            max_request_bytes: 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("the writer did not stop cleanly: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// Serves until `shutdown` resolves, then drains and stops the store.
+pub async fn run(
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+    app: Arc<App>,
+    options: ServerOptions,
+) -> Result<(), ServerError> {
+    let limit = options.max_request_bytes;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<ArticleServiceServer<ArticleApi>>()
+        .await;
+    health.set_serving::<AnswerServiceServer<AnswerApi>>().await;
+    health.set_serving::<AuditServiceServer<AuditApi>>().await;
+    health
+        .set_serving::<SuggestionServiceServer<SuggestionApi>>()
+        .await;
+
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    let drained = {
+        let health = health.clone();
+        async move {
+            shutdown.await;
+            tracing::info!("shutting down: draining in-flight calls");
+            health
+                .set_not_serving::<ArticleServiceServer<ArticleApi>>()
+                .await;
+            health
+                .set_not_serving::<AnswerServiceServer<AnswerApi>>()
+                .await;
+            health
+                .set_not_serving::<AuditServiceServer<AuditApi>>()
+                .await;
+            health
+                .set_not_serving::<SuggestionServiceServer<SuggestionApi>>()
+                .await;
+        }
+    };
+
+    let served = Server::builder()
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(
+            ArticleServiceServer::new(ArticleApi::new(Arc::clone(&app)))
+                .max_decoding_message_size(limit),
+        )
+        .add_service(
+            AnswerServiceServer::new(AnswerApi::new(Arc::clone(&app)))
+                .max_decoding_message_size(limit),
+        )
+        .add_service(
+            AuditServiceServer::new(AuditApi::new(Arc::clone(&app)))
+                .max_decoding_message_size(limit),
+        )
+        .add_service(
+            SuggestionServiceServer::new(SuggestionApi::new(Arc::clone(&app)))
+                .max_decoding_message_size(limit),
+        )
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), drained)
+        .await;
+
+    // In-flight calls are done: stop the writer, which flushes what it holds.
+    tokio::task::spawn_blocking(move || app.shutdown()).await?;
+    tracing::info!("stopped");
+    Ok(served?)
+}

@@ -1,0 +1,131 @@
+//! Keyspaces and key encodings: one sled tree, one prefix byte a keyspace,
+//! numbers big-endian so that sled's byte order is numeric order.
+
+use crate::domain::{ArticleId, CommandId};
+
+/// A keyspace of the store's one tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Space {
+    /// global_position → the commit.
+    Log,
+    /// article_id ++ version → global_position ++ recorded_at.
+    Streams,
+    /// command_id → article_id ++ version ++ global_position ++ request hash.
+    Commands,
+    /// article_id → the materialized answer.
+    Current,
+    /// slug → article_id (old slugs too).
+    Slugs,
+    /// global_position → article_id, for each article's last change.
+    Changed,
+    /// article_id ++ version → revision summary.
+    Revisions,
+    /// article_id ++ version → the materialized answer every K versions.
+    Snapshots,
+    /// sequence → suggested question.
+    Suggestions,
+    /// name → value.
+    Meta,
+}
+
+impl Space {
+    pub const ALL: [Space; 10] = [
+        Space::Log,
+        Space::Streams,
+        Space::Commands,
+        Space::Current,
+        Space::Slugs,
+        Space::Changed,
+        Space::Revisions,
+        Space::Snapshots,
+        Space::Suggestions,
+        Space::Meta,
+    ];
+
+    /// The read models: what a rebuild drops and derives again from the log.
+    pub const READ_MODELS: [Space; 5] = [
+        Space::Current,
+        Space::Slugs,
+        Space::Changed,
+        Space::Revisions,
+        Space::Snapshots,
+    ];
+
+    pub fn prefix(self) -> u8 {
+        match self {
+            Space::Log => b'L',
+            Space::Streams => b'S',
+            Space::Commands => b'C',
+            Space::Current => b'c',
+            Space::Slugs => b's',
+            Space::Changed => b'h',
+            Space::Revisions => b'r',
+            Space::Snapshots => b'n',
+            Space::Suggestions => b'q',
+            Space::Meta => b'm',
+        }
+    }
+
+    pub fn index(self) -> usize {
+        Space::ALL.iter().position(|s| *s == self).unwrap_or(0)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Space::Log => "log",
+            Space::Streams => "streams",
+            Space::Commands => "commands",
+            Space::Current => "current",
+            Space::Slugs => "slugs",
+            Space::Changed => "changed",
+            Space::Revisions => "revisions",
+            Space::Snapshots => "snapshots",
+            Space::Suggestions => "suggestions",
+            Space::Meta => "meta",
+        }
+    }
+}
+
+/// The full key of `parts` in `space`.
+pub(crate) fn key(space: Space, parts: &[&[u8]]) -> Vec<u8> {
+    let len = 1 + parts.iter().map(|p| p.len()).sum::<usize>();
+    let mut key = Vec::with_capacity(len);
+    key.push(space.prefix());
+    for part in parts {
+        key.extend_from_slice(part);
+    }
+    key
+}
+
+pub(crate) fn position_key(space: Space, position: u64) -> Vec<u8> {
+    key(space, &[&position.to_be_bytes()])
+}
+
+pub(crate) fn article_key(space: Space, article: ArticleId) -> Vec<u8> {
+    key(space, &[article.as_bytes()])
+}
+
+pub(crate) fn version_key(space: Space, article: ArticleId, version: u64) -> Vec<u8> {
+    key(space, &[article.as_bytes(), &version.to_be_bytes()])
+}
+
+pub(super) fn command_key(command: CommandId) -> Vec<u8> {
+    key(Space::Commands, &[command.as_bytes()])
+}
+
+pub(super) fn meta_key(name: &str) -> Vec<u8> {
+    key(Space::Meta, &[name.as_bytes()])
+}
+
+/// Reads a big-endian u64 at `at`; `None` if the bytes are too short.
+pub(super) fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
+    bytes
+        .get(at..at + 8)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+}
+
+/// The last 8 bytes of a key as a big-endian u64 (a position or a version).
+pub(super) fn key_suffix_u64(key: &[u8]) -> Option<u64> {
+    key.len().checked_sub(8).and_then(|at| u64_at(key, at))
+}

@@ -1,0 +1,120 @@
+//! The log behind a trait, so that a replicated log can stand in for the
+//! embedded one: appends with optimistic concurrency and idempotency, and
+//! reads of what is durable.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+
+use super::StoreError;
+use crate::domain::{ArticleId, CommandId, Commit, Event, Provenance};
+
+/// One commit to append, decided on the article at `expected_version`.
+#[derive(Clone, Debug)]
+pub(crate) struct AppendRequest {
+    pub article_id: ArticleId,
+    /// The version the decision was made on; 0 for a creation.
+    pub expected_version: u64,
+    pub command_id: CommandId,
+    /// SHA-256 of the request, to tell a retry from a reuse of the id.
+    pub request_hash: [u8; 32],
+    pub actor: String,
+    pub reason: String,
+    /// The article's provenance once the events are applied.
+    pub provenance: Provenance,
+    pub events: Vec<Event>,
+}
+
+/// Where an appended commit stands (or the original, for a retry).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    pub article_id: ArticleId,
+    pub version: u64,
+    pub global_position: u64,
+    /// True when this was a retry of a command already appended.
+    pub duplicate: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AppendError {
+    /// `expected_version` is not the article's head (ABORTED).
+    #[error("expected version {expected}, but the article is at version {current}")]
+    VersionMismatch { expected: u64, current: u64 },
+    /// The command id was used before for a different request.
+    #[error("command_id {0} was already used for a different request")]
+    CommandReused(CommandId),
+    /// A read model refused the commit.
+    #[error("{0}")]
+    Rejected(Rejection),
+    /// Storage failed or the store is closed (UNAVAILABLE).
+    #[error("{0}")]
+    Unavailable(String),
+    /// A stored record failed to decode (DATA_LOSS).
+    #[error("{0}")]
+    Corrupt(String),
+}
+
+impl From<StoreError> for AppendError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Corrupt(detail) => AppendError::Corrupt(detail),
+            other => AppendError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// Why a read model refused a commit.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("slug {slug:?} is taken by another article")]
+    SlugTaken { slug: String },
+}
+
+/// An article's commit as the stream index records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StreamEntry {
+    pub version: u64,
+    pub global_position: u64,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// What a command id produced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CommandEntry {
+    pub article_id: ArticleId,
+    pub version: u64,
+    pub global_position: u64,
+    pub request_hash: [u8; 32],
+}
+
+pub(super) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The durable, append-only log of commits.
+///
+/// Reads return only what is durable: a record past the durable position
+/// is waited for, never shown early.
+pub(crate) trait Log: Send + Sync + 'static {
+    /// Appends one commit; resolves once it is durable (or refused).
+    fn append(&self, request: AppendRequest) -> BoxFuture<'_, Result<Appended, AppendError>>;
+
+    /// The position up to which every commit is durable.
+    fn durable_position(&self) -> watch::Receiver<u64>;
+
+    /// The commit at `position`, once durable.
+    fn read(&self, position: u64) -> BoxFuture<'_, Result<Option<Commit>, StoreError>>;
+
+    /// The stream entry of one version of an article, once durable.
+    fn stream_entry(
+        &self,
+        article: ArticleId,
+        version: u64,
+    ) -> BoxFuture<'_, Result<Option<StreamEntry>, StoreError>>;
+
+    /// What a command id produced, once durable.
+    fn find_command(
+        &self,
+        command: CommandId,
+    ) -> BoxFuture<'_, Result<Option<CommandEntry>, StoreError>>;
+}

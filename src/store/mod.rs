@@ -1,0 +1,74 @@
+//! The store: the append-only log and its indexes, and the writer thread
+//! that appends to them with group commit.
+//!
+//! The only module that knows sled. It calls a `Projector` it is given to
+//! keep the read models inside its write batches, and does not know what
+//! those read models are.
+
+mod flush_gate;
+mod keys;
+mod log;
+mod sled_store;
+mod stats;
+mod view;
+mod writer;
+
+pub(crate) use keys::{article_key, key, position_key, version_key, Space};
+pub(crate) use log::{AppendError, AppendRequest, Appended, Log, Rejection};
+pub use sled_store::StoreOptions;
+pub(crate) use sled_store::{ReadModels, SledStore};
+pub(crate) use view::BatchView;
+
+use crate::codec::CodecError;
+use crate::domain::Commit;
+
+/// Keeps the read models: applied to every commit, in log order, inside the
+/// writer's batch, and again by a rebuild.
+pub trait Projector: Send + Sync + 'static {
+    /// Checks `commit` against the read models and applies it. A commit it
+    /// rejects (a slug taken) must leave the view as it found it: check
+    /// first, then write.
+    fn project(&self, view: &mut BatchView<'_>, commit: &Commit) -> Result<(), ProjectError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    #[error("rejected: {0}")]
+    Rejected(Rejection),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<CodecError> for ProjectError {
+    fn from(e: CodecError) -> Self {
+        ProjectError::Store(StoreError::Corrupt(e.to_string()))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The disk or sled failed; the store refuses writes until reopened.
+    #[error("storage failure: {0}")]
+    Io(String),
+    /// A stored record failed to decode or to make sense.
+    #[error("{0}")]
+    Corrupt(String),
+    /// The store is shutting down or has stopped after a failure.
+    #[error("the store is not accepting work: {0}")]
+    Closed(String),
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        match e {
+            sled::Error::Corruption { .. } => StoreError::Corrupt(e.to_string()),
+            other => StoreError::Io(other.to_string()),
+        }
+    }
+}
+
+impl From<CodecError> for StoreError {
+    fn from(e: CodecError) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}

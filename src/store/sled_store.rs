@@ -1,0 +1,465 @@
+//! The embedded log: sled in a local data directory.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::flush_gate::FlushGate;
+use super::keys::{
+    article_key, command_key, key_suffix_u64, meta_key, position_key, u64_at, version_key, Space,
+};
+use super::log::{AppendError, AppendRequest, Appended, BoxFuture, CommandEntry, Log, StreamEntry};
+use super::stats::Stats;
+use super::view::BatchView;
+use super::writer::{Job, Writer, WriterState};
+use super::{ProjectError, Projector, StoreError};
+use crate::codec::decode_commit;
+use crate::domain::{ArticleId, CommandId, Commit, Suggestion};
+
+/// The meta key of the read models' checkpoint: the last position applied.
+pub(super) const CHECKPOINT: &str = "checkpoint";
+
+/// How many commits a replay applies per write.
+const REPLAY_CHUNK: usize = 512;
+
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// sled's page cache, in bytes.
+    pub cache_bytes: u64,
+    /// The most jobs one batch takes.
+    pub batch_limit: usize,
+    /// The bounded queue before the writer.
+    pub queue_depth: usize,
+    /// The most article heads kept in memory.
+    pub head_cache: usize,
+    /// A gate before each flush, for tests that hold it.
+    pub flush_gate: Option<Arc<FlushGate>>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            cache_bytes: 256 * 1024 * 1024,
+            batch_limit: 512,
+            queue_depth: 4096,
+            head_cache: 100_000,
+            flush_gate: None,
+        }
+    }
+}
+
+/// An opened store. Reading and writing `meta`, rebuilding and starting
+/// the writer are done from here.
+pub struct SledStore {
+    db: sled::Db,
+    tree: sled::Tree,
+    stats: Arc<Stats>,
+    options: StoreOptions,
+    state: WriterState,
+    running: Option<Running>,
+}
+
+struct Running {
+    /// The writer's queue. Dropping it (at shutdown) ends the writer.
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    durable: watch::Receiver<u64>,
+    suggestions_durable: Arc<AtomicU64>,
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `dir`. Reads `meta` only: no log.
+    pub fn open(dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(options.cache_bytes)
+            // Only the writer's flush syncs: the flush policy is ours.
+            .flush_every_ms(None)
+            .open()?;
+        let tree = db.open_tree("answerlog")?;
+        let stats = Arc::new(Stats::default());
+        let state = match tree.get(meta_key(WriterState::KEY))? {
+            Some(bytes) => WriterState::decode(&bytes)
+                .ok_or_else(|| StoreError::Corrupt("the writer state in meta is corrupt".into()))?,
+            None => WriterState::default(),
+        };
+        Ok(Self {
+            db,
+            tree,
+            stats,
+            options,
+            state,
+            running: None,
+        })
+    }
+
+    pub fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.tree.get(meta_key(name))?.map(|v| v.to_vec()))
+    }
+
+    /// Writes a meta value durably. Only before `start` or offline.
+    pub fn set_meta(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.tree.insert(meta_key(name), value)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    pub fn last_position(&self) -> u64 {
+        self.state.last_position
+    }
+
+    /// The read models' checkpoint: the last log position applied to them.
+    pub fn checkpoint(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .meta(CHECKPOINT)?
+            .and_then(|v| u64_at(&v, 0))
+            .unwrap_or(0))
+    }
+
+    /// Drops every read model and replays the whole log through `projector`.
+    pub fn rebuild(&self, projector: &dyn Projector) -> Result<u64, StoreError> {
+        let mut batch = sled::Batch::default();
+        for space in Space::READ_MODELS {
+            for item in self.tree.scan_prefix([space.prefix()]) {
+                let (k, _) = item?;
+                batch.remove(k);
+            }
+        }
+        batch.insert(meta_key(CHECKPOINT), 0u64.to_be_bytes().to_vec());
+        self.tree.apply_batch(batch)?;
+        self.db.flush()?;
+        self.catch_up(projector)
+    }
+
+    /// Applies the log past the checkpoint, if any, to the read models.
+    /// Returns how many commits it applied.
+    pub fn catch_up(&self, projector: &dyn Projector) -> Result<u64, StoreError> {
+        let from = self.checkpoint()? + 1;
+        let to = self.state.last_position;
+        let mut applied = 0;
+        let mut position = from;
+        while position <= to {
+            let end = (position + REPLAY_CHUNK as u64 - 1).min(to);
+            let mut view = BatchView::new(&self.tree, &self.stats);
+            for item in self
+                .tree
+                .range(position_key(Space::Log, position)..=position_key(Space::Log, end))
+            {
+                let (_, bytes) = item?;
+                self.stats.count_read(Space::Log);
+                let commit = decode_commit(&bytes)?;
+                projector.project(&mut view, &commit).map_err(|e| match e {
+                    ProjectError::Rejected(r) => StoreError::Corrupt(format!(
+                        "commit at position {} was refused on replay: {r}",
+                        commit.global_position
+                    )),
+                    ProjectError::Store(e) => e,
+                })?;
+                applied += 1;
+            }
+            view.put(meta_key(CHECKPOINT), end.to_be_bytes().to_vec());
+            self.tree.apply_batch(view.into_batch())?;
+            position = end + 1;
+        }
+        if applied > 0 {
+            self.db.flush()?;
+        }
+        Ok(applied)
+    }
+
+    /// Catches the read models up, then starts the writer thread.
+    pub fn start(mut self, projector: Arc<dyn Projector>) -> Result<Arc<Self>, StoreError> {
+        let applied = self.catch_up(projector.as_ref())?;
+        if applied > 0 {
+            tracing::info!(applied, "read models caught up with the log");
+        }
+        let (tx, rx) = mpsc::channel(self.options.queue_depth.max(1));
+        let (durable_tx, durable_rx) = watch::channel(self.state.last_position);
+        let suggestions_durable = Arc::new(AtomicU64::new(self.state.last_suggestion));
+        let writer = Writer {
+            db: self.db.clone(),
+            tree: self.tree.clone(),
+            projector,
+            stats: Arc::clone(&self.stats),
+            durable: Some(durable_tx),
+            suggestions_durable: Arc::clone(&suggestions_durable),
+            gate: self.options.flush_gate.clone(),
+            batch_limit: self.options.batch_limit.max(1),
+            head_cache_limit: self.options.head_cache,
+            state: self.state,
+            heads: Default::default(),
+            failed: None,
+        };
+        let handle = std::thread::Builder::new()
+            .name("answerlog-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| StoreError::Io(format!("cannot start the writer thread: {e}")))?;
+        self.running = Some(Running {
+            jobs: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(handle)),
+            durable: durable_rx,
+            suggestions_durable,
+        });
+        Ok(Arc::new(self))
+    }
+
+    /// Stops taking jobs, lets the writer finish what it has (and flush),
+    /// and waits for it. Blocks: call it from a blocking context.
+    pub fn shutdown(&self) {
+        let Some(running) = &self.running else {
+            return;
+        };
+        drop(lock(&running.jobs).take());
+        if let Some(handle) = lock(&running.writer).take() {
+            if handle.join().is_err() {
+                tracing::error!("the writer thread panicked");
+            }
+        }
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Jobs waiting for the writer.
+    pub fn queued(&self) -> usize {
+        self.running
+            .as_ref()
+            .and_then(|r| {
+                lock(&r.jobs)
+                    .as_ref()
+                    .map(|tx| tx.max_capacity() - tx.capacity())
+            })
+            .unwrap_or(0)
+    }
+
+    pub fn read_models(&self) -> ReadModels {
+        ReadModels {
+            tree: self.tree.clone(),
+            stats: Arc::clone(&self.stats),
+        }
+    }
+
+    /// Records a suggested question durably; assigns its sequence.
+    pub async fn suggest(&self, suggestion: Suggestion) -> Result<Suggestion, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Suggest { suggestion, reply }).await?;
+        answer
+            .await
+            .map_err(|_| StoreError::Closed("the writer stopped".into()))?
+    }
+
+    /// The last suggestion sequence that is durable.
+    pub fn suggestions_durable(&self) -> u64 {
+        self.running
+            .as_ref()
+            .map_or(self.state.last_suggestion, |r| {
+                r.suggestions_durable.load(Ordering::Acquire)
+            })
+    }
+
+    /// Waits until every commit up to `position` is durable.
+    pub async fn wait_durable(&self, position: u64) -> Result<(), StoreError> {
+        let mut durable = self.durable_position();
+        durable
+            .wait_for(|d| *d >= position)
+            .await
+            .map(|_| ())
+            .map_err(|_| StoreError::Closed("the writer stopped after a failure".into()))
+    }
+
+    fn durable_now(&self) -> u64 {
+        self.running
+            .as_ref()
+            .map_or(self.state.last_position, |r| *r.durable.borrow())
+    }
+
+    async fn submit(&self, job: Job) -> Result<(), StoreError> {
+        let closed = || StoreError::Closed("the server is shutting down".into());
+        let sender = self
+            .running
+            .as_ref()
+            .and_then(|r| lock(&r.jobs).clone())
+            .ok_or_else(closed)?;
+        sender.send(job).await.map_err(|_| closed())
+    }
+
+    fn read_log(&self, position: u64) -> Result<Option<Commit>, StoreError> {
+        if position == 0 || position > self.durable_now() {
+            return Ok(None);
+        }
+        self.stats.count_read(Space::Log);
+        match self.tree.get(position_key(Space::Log, position))? {
+            Some(bytes) => Ok(Some(decode_commit(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+impl Log for SledStore {
+    fn append(&self, request: AppendRequest) -> BoxFuture<'_, Result<Appended, AppendError>> {
+        Box::pin(async move {
+            let (reply, answer) = oneshot::channel();
+            self.submit(Job::Append { request, reply }).await?;
+            answer
+                .await
+                .map_err(|_| AppendError::Unavailable("the writer stopped".into()))?
+        })
+    }
+
+    fn durable_position(&self) -> watch::Receiver<u64> {
+        match &self.running {
+            Some(running) => running.durable.clone(),
+            None => watch::channel(self.state.last_position).1,
+        }
+    }
+
+    fn read(&self, position: u64) -> BoxFuture<'_, Result<Option<Commit>, StoreError>> {
+        Box::pin(async move { self.read_log(position) })
+    }
+
+    fn stream_entry(
+        &self,
+        article: ArticleId,
+        version: u64,
+    ) -> BoxFuture<'_, Result<Option<StreamEntry>, StoreError>> {
+        Box::pin(async move {
+            self.stats.count_read(Space::Streams);
+            let Some(bytes) = self
+                .tree
+                .get(version_key(Space::Streams, article, version))?
+            else {
+                return Ok(None);
+            };
+            let entry = decode_stream(version, &bytes)?;
+            Ok((entry.global_position <= self.durable_now()).then_some(entry))
+        })
+    }
+
+    fn find_command(
+        &self,
+        command: CommandId,
+    ) -> BoxFuture<'_, Result<Option<CommandEntry>, StoreError>> {
+        Box::pin(async move {
+            self.stats.count_read(Space::Commands);
+            let Some(bytes) = self.tree.get(command_key(command))? else {
+                return Ok(None);
+            };
+            let entry = decode_command(&bytes)?;
+            // A retry must not learn of a commit before it is durable.
+            self.wait_durable(entry.global_position).await?;
+            Ok(Some(entry))
+        })
+    }
+}
+
+/// Reads of the read-model keyspaces (raw bytes; the projection decodes).
+#[derive(Clone)]
+pub struct ReadModels {
+    tree: sled::Tree,
+    stats: Arc<Stats>,
+}
+
+impl ReadModels {
+    pub fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.stats.count_read(space);
+        Ok(self.tree.get(key)?.map(|v| v.to_vec()))
+    }
+
+    /// Up to `limit` entries of `space` with keys in `[from, to]`, in key
+    /// order or (with `reverse`) backwards from `to`.
+    pub fn range(
+        &self,
+        space: Space,
+        from: &[u8],
+        to: &[u8],
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let range = self.tree.range(from.to_vec()..=to.to_vec());
+        let items: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = if reverse {
+            Box::new(range.rev())
+        } else {
+            Box::new(range)
+        };
+        let mut out = Vec::new();
+        for item in items.take(limit) {
+            let (k, v) = item?;
+            self.stats.count_read(space);
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Every key of `space` between `from` and `to` inclusive, in order
+    /// (for tests and checks that compare whole keyspaces).
+    pub fn dump(&self, space: Space) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix([space.prefix()]) {
+            let (k, v) = item?;
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+}
+
+/// The last entry of an article's stream at or below `max_position`.
+pub(super) fn last_stream_entry(
+    tree: &sled::Tree,
+    stats: &Stats,
+    article: ArticleId,
+    max_position: u64,
+) -> Result<Option<StreamEntry>, StoreError> {
+    for item in tree.scan_prefix(article_key(Space::Streams, article)).rev() {
+        let (k, v) = item?;
+        stats.count_read(Space::Streams);
+        let version = key_suffix_u64(&k)
+            .ok_or_else(|| StoreError::Corrupt("a stream key is too short".into()))?;
+        let entry = decode_stream(version, &v)?;
+        if entry.global_position <= max_position {
+            return Ok(Some(entry));
+        }
+    }
+    Ok(None)
+}
+
+fn decode_stream(version: u64, bytes: &[u8]) -> Result<StreamEntry, StoreError> {
+    let corrupt = || StoreError::Corrupt("a stream entry is corrupt".into());
+    let global_position = u64_at(bytes, 0).ok_or_else(corrupt)?;
+    let micros = u64_at(bytes, 8).ok_or_else(corrupt)? as i64;
+    Ok(StreamEntry {
+        version,
+        global_position,
+        recorded_at: chrono::DateTime::from_timestamp_micros(micros).ok_or_else(corrupt)?,
+    })
+}
+
+pub(super) fn encode_command(entry: &CommandEntry) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(64);
+    bytes.extend_from_slice(entry.article_id.as_bytes());
+    bytes.extend_from_slice(&entry.version.to_be_bytes());
+    bytes.extend_from_slice(&entry.global_position.to_be_bytes());
+    bytes.extend_from_slice(&entry.request_hash);
+    bytes
+}
+
+pub(super) fn decode_command(bytes: &[u8]) -> Result<CommandEntry, StoreError> {
+    let corrupt = || StoreError::Corrupt("a command entry is corrupt".into());
+    Ok(CommandEntry {
+        article_id: ArticleId::from_slice(bytes.get(..16).ok_or_else(corrupt)?)
+            .ok_or_else(corrupt)?,
+        version: u64_at(bytes, 16).ok_or_else(corrupt)?,
+        global_position: u64_at(bytes, 24).ok_or_else(corrupt)?,
+        request_hash: bytes
+            .get(32..64)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(corrupt)?,
+    })
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,56 @@
+//! Counters of the store's work: records read per keyspace, batches, flushes.
+//!
+//! Tests use them to prove what a read or a start-up touched.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::keys::Space;
+
+#[derive(Debug, Default)]
+pub struct Stats {
+    reads: [AtomicU64; Space::ALL.len()],
+    flushes: AtomicU64,
+    batches: AtomicU64,
+    commits: AtomicU64,
+}
+
+impl Stats {
+    pub fn count_read(&self, space: Space) {
+        self.reads[space.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn count_reads(&self, space: Space, n: u64) {
+        self.reads[space.index()].fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Records read from `space` since the store opened.
+    pub fn reads(&self, space: Space) -> u64 {
+        self.reads[space.index()].load(Ordering::Relaxed)
+    }
+
+    /// Records read from every keyspace.
+    pub fn total_reads(&self) -> u64 {
+        self.reads.iter().map(|r| r.load(Ordering::Relaxed)).sum()
+    }
+
+    pub fn count_batch(&self, commits: u64) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.commits.fetch_add(commits, Ordering::Relaxed);
+    }
+
+    pub fn count_flush(&self) {
+        self.flushes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn flushes(&self) -> u64 {
+        self.flushes.load(Ordering::Relaxed)
+    }
+
+    pub fn batches(&self) -> u64 {
+        self.batches.load(Ordering::Relaxed)
+    }
+
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+}

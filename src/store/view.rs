@@ -1,0 +1,59 @@
+//! The writer's view of one batch: the tree as it stands plus the batch's
+//! own pending writes, so each commit in a batch sees those before it.
+
+use std::collections::BTreeMap;
+
+use super::keys::Space;
+use super::stats::Stats;
+use super::StoreError;
+
+/// Reads through pending writes to the tree; writes stay pending until the
+/// writer applies them all in one crash-atomic `apply_batch`.
+pub struct BatchView<'a> {
+    tree: &'a sled::Tree,
+    stats: &'a Stats,
+    pending: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl<'a> BatchView<'a> {
+    pub(super) fn new(tree: &'a sled::Tree, stats: &'a Stats) -> Self {
+        Self {
+            tree,
+            stats,
+            pending: BTreeMap::new(),
+        }
+    }
+
+    /// The value at `key` (a full key, made with `keys::key`).
+    pub fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        debug_assert_eq!(key.first(), Some(&space.prefix()));
+        if let Some(value) = self.pending.get(key) {
+            return Ok(value.clone());
+        }
+        self.stats.count_read(space);
+        Ok(self.tree.get(key)?.map(|v| v.to_vec()))
+    }
+
+    pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.pending.insert(key, Some(value));
+    }
+
+    pub fn delete(&mut self, key: Vec<u8>) {
+        self.pending.insert(key, None);
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    pub(super) fn into_batch(self) -> sled::Batch {
+        let mut batch = sled::Batch::default();
+        for (key, value) in self.pending {
+            match value {
+                Some(value) => batch.insert(key, value),
+                None => batch.remove(key),
+            }
+        }
+        batch
+    }
+}

@@ -1,0 +1,344 @@
+//! The writer thread: the one owner of appends.
+//!
+//! It takes jobs from a bounded channel, drains what is waiting (up to a
+//! batch limit), checks and projects each commit into one pending batch,
+//! writes the batch with one crash-atomic `apply_batch`, calls one `flush`
+//! (one fsync) for the whole batch, and only then publishes the new
+//! durable position and replies to every caller. A dedicated std thread,
+//! because a blocking flush inside a tokio task would stall one of the
+//! runtime's workers.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use chrono::Utc;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::flush_gate::FlushGate;
+use super::keys::{command_key, meta_key, position_key, version_key, Space};
+use super::log::{AppendError, AppendRequest, Appended, CommandEntry};
+use super::sled_store::{decode_command, encode_command, last_stream_entry};
+use super::stats::Stats;
+use super::view::BatchView;
+use super::{ProjectError, Projector, StoreError};
+use crate::codec::{encode_commit, encode_suggestion};
+use crate::domain::{ArticleId, CommandId, Commit, Suggestion};
+
+pub(super) enum Job {
+    Append {
+        request: AppendRequest,
+        reply: oneshot::Sender<Result<Appended, AppendError>>,
+    },
+    Suggest {
+        suggestion: Suggestion,
+        reply: oneshot::Sender<Result<Suggestion, StoreError>>,
+    },
+}
+
+enum Reply {
+    Append(
+        oneshot::Sender<Result<Appended, AppendError>>,
+        Result<Appended, AppendError>,
+    ),
+    Suggest(
+        oneshot::Sender<Result<Suggestion, StoreError>>,
+        Result<Suggestion, StoreError>,
+    ),
+}
+
+/// Where the writer stands: persisted in `meta` with every batch, so that
+/// start-up reads it instead of the log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct WriterState {
+    pub(super) last_position: u64,
+    pub(super) last_micros: i64,
+    pub(super) last_suggestion: u64,
+}
+
+impl WriterState {
+    pub(super) const KEY: &'static str = "writer";
+
+    pub(super) fn encode(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(24);
+        bytes.extend_from_slice(&self.last_position.to_be_bytes());
+        bytes.extend_from_slice(&self.last_micros.to_be_bytes());
+        bytes.extend_from_slice(&self.last_suggestion.to_be_bytes());
+        bytes
+    }
+
+    pub(super) fn decode(bytes: &[u8]) -> Option<Self> {
+        let word = |i: usize| bytes.get(i * 8..i * 8 + 8)?.try_into().ok();
+        Some(Self {
+            last_position: u64::from_be_bytes(word(0)?),
+            last_micros: i64::from_be_bytes(word(1)?),
+            last_suggestion: u64::from_be_bytes(word(2)?),
+        })
+    }
+}
+
+pub(super) struct Writer {
+    pub(super) db: sled::Db,
+    pub(super) tree: sled::Tree,
+    pub(super) projector: Arc<dyn Projector>,
+    pub(super) stats: Arc<Stats>,
+    /// Publishes the durable position after each flush. Dropped when the
+    /// writer fails, which wakes every reader waiting on it with an error.
+    pub(super) durable: Option<watch::Sender<u64>>,
+    pub(super) suggestions_durable: Arc<AtomicU64>,
+    pub(super) gate: Option<Arc<FlushGate>>,
+    pub(super) batch_limit: usize,
+    pub(super) head_cache_limit: usize,
+    pub(super) state: WriterState,
+    /// Article heads (their last version), looked up lazily.
+    pub(super) heads: HashMap<ArticleId, u64>,
+    /// Set after a storage failure: sled latches I/O errors, so nothing more
+    /// is written until the store is reopened.
+    pub(super) failed: Option<String>,
+}
+
+impl Writer {
+    /// Runs until every sender is gone, then flushes once more and returns.
+    pub(super) fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
+        while let Some(first) = jobs.blocking_recv() {
+            let mut batch = vec![first];
+            while batch.len() < self.batch_limit {
+                match jobs.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.process(batch);
+        }
+        if self.failed.is_none() {
+            if let Err(e) = self.db.flush() {
+                tracing::error!(error = %e, "final flush failed");
+            }
+        }
+        tracing::debug!("writer stopped");
+    }
+
+    fn process(&mut self, batch: Vec<Job>) {
+        if let Some(why) = &self.failed {
+            let why = format!("the store stopped after a storage failure: {why}");
+            return send_all(fail_all(batch, &why));
+        }
+        if self.heads.len() > self.head_cache_limit {
+            self.heads.clear();
+        }
+        let before = self.state;
+        let tree = self.tree.clone();
+        let stats = Arc::clone(&self.stats);
+        let mut view = BatchView::new(&tree, &stats);
+        let mut in_batch: HashMap<CommandId, CommandEntry> = HashMap::new();
+        let mut replies = Vec::with_capacity(batch.len());
+        let mut appended = 0;
+        let mut fatal = None;
+        for job in batch {
+            match job {
+                Job::Append { request, reply } => {
+                    if fatal.is_some() {
+                        replies.push(Reply::Append(
+                            reply,
+                            Err(AppendError::Unavailable(String::new())),
+                        ));
+                        continue;
+                    }
+                    let result = self.append_one(&mut view, &request, &mut in_batch);
+                    match &result {
+                        Ok(a) if !a.duplicate => appended += 1,
+                        Err(AppendError::Unavailable(why) | AppendError::Corrupt(why)) => {
+                            fatal = Some(why.clone())
+                        }
+                        _ => {}
+                    }
+                    replies.push(Reply::Append(reply, result));
+                }
+                Job::Suggest {
+                    mut suggestion,
+                    reply,
+                } => {
+                    self.state.last_suggestion += 1;
+                    suggestion.sequence = self.state.last_suggestion;
+                    view.put(
+                        position_key(Space::Suggestions, suggestion.sequence),
+                        encode_suggestion(&suggestion),
+                    );
+                    replies.push(Reply::Suggest(reply, Ok(suggestion)));
+                }
+            }
+        }
+        if let Some(why) = fatal {
+            // Nothing of this batch is written: forget what it changed.
+            self.state = before;
+            self.heads.clear();
+            tracing::error!(error = %why, "a batch failed before it was written");
+            return send_all(fail_replies(replies, &why));
+        }
+        if !view.is_empty() {
+            view.put(meta_key(WriterState::KEY), self.state.encode());
+            view.put(
+                meta_key(super::sled_store::CHECKPOINT),
+                self.state.last_position.to_be_bytes().to_vec(),
+            );
+            if let Err(e) = self.write(view) {
+                let why = e.to_string();
+                tracing::error!(error = %why, "storage failure: the store stops accepting writes");
+                self.failed = Some(why.clone());
+                self.durable = None;
+                return send_all(fail_replies(replies, &why));
+            }
+            self.stats.count_batch(appended);
+            if let Some(durable) = &self.durable {
+                durable.send_replace(self.state.last_position);
+            }
+            self.suggestions_durable
+                .store(self.state.last_suggestion, Ordering::Release);
+        }
+        send_all(replies);
+    }
+
+    /// One crash-atomic write and one flush for the whole batch.
+    fn write(&self, view: BatchView<'_>) -> Result<(), StoreError> {
+        self.tree.apply_batch(view.into_batch())?;
+        if let Some(gate) = &self.gate {
+            gate.pass();
+        }
+        self.db.flush()?;
+        self.stats.count_flush();
+        Ok(())
+    }
+
+    fn append_one(
+        &mut self,
+        view: &mut BatchView<'_>,
+        request: &AppendRequest,
+        in_batch: &mut HashMap<CommandId, CommandEntry>,
+    ) -> Result<Appended, AppendError> {
+        let earlier = match in_batch.get(&request.command_id) {
+            Some(entry) => Some(*entry),
+            None => view
+                .get(Space::Commands, &command_key(request.command_id))?
+                .map(|bytes| decode_command(&bytes))
+                .transpose()?,
+        };
+        if let Some(entry) = earlier {
+            if entry.request_hash != request.request_hash {
+                return Err(AppendError::CommandReused(request.command_id));
+            }
+            return Ok(Appended {
+                article_id: entry.article_id,
+                version: entry.version,
+                global_position: entry.global_position,
+                duplicate: true,
+            });
+        }
+        let head = self.head(request.article_id)?;
+        if head != request.expected_version {
+            return Err(AppendError::VersionMismatch {
+                expected: request.expected_version,
+                current: head,
+            });
+        }
+        if request.events.is_empty() {
+            return Err(AppendError::Corrupt("a commit must hold events".into()));
+        }
+        let position = self.state.last_position + 1;
+        let now = Utc::now().timestamp_micros();
+        let micros = now.max(self.state.last_micros + 1);
+        let recorded_at = chrono::DateTime::from_timestamp_micros(micros)
+            .ok_or_else(|| AppendError::Unavailable("the clock is out of range".into()))?;
+        let version = head + 1;
+        let commit = Commit {
+            article_id: request.article_id,
+            version,
+            global_position: position,
+            recorded_at,
+            actor: request.actor.clone(),
+            reason: request.reason.clone(),
+            command_id: request.command_id,
+            provenance: request.provenance.clone(),
+            request_hash: request.request_hash,
+            prev_hash: Vec::new(),
+            hash: Vec::new(),
+            events: request.events.clone(),
+        };
+        match self.projector.project(view, &commit) {
+            Ok(()) => {}
+            Err(ProjectError::Rejected(rejection)) => return Err(AppendError::Rejected(rejection)),
+            Err(ProjectError::Store(e)) => return Err(e.into()),
+        }
+        let entry = CommandEntry {
+            article_id: request.article_id,
+            version,
+            global_position: position,
+            request_hash: request.request_hash,
+        };
+        view.put(position_key(Space::Log, position), encode_commit(&commit));
+        let mut stream_value = position.to_be_bytes().to_vec();
+        stream_value.extend_from_slice(&micros.to_be_bytes());
+        view.put(
+            version_key(Space::Streams, request.article_id, version),
+            stream_value,
+        );
+        view.put(command_key(request.command_id), encode_command(&entry));
+        self.state.last_position = position;
+        self.state.last_micros = micros;
+        self.heads.insert(request.article_id, version);
+        in_batch.insert(request.command_id, entry);
+        Ok(Appended {
+            article_id: request.article_id,
+            version,
+            global_position: position,
+            duplicate: false,
+        })
+    }
+
+    /// The article's last version: cached, or the last key of its stream.
+    fn head(&mut self, article: ArticleId) -> Result<u64, StoreError> {
+        if let Some(version) = self.heads.get(&article) {
+            return Ok(*version);
+        }
+        let version =
+            last_stream_entry(&self.tree, &self.stats, article, u64::MAX)?.map_or(0, |e| e.version);
+        self.heads.insert(article, version);
+        Ok(version)
+    }
+}
+
+fn fail_all(batch: Vec<Job>, why: &str) -> Vec<Reply> {
+    batch
+        .into_iter()
+        .map(|job| match job {
+            Job::Append { reply, .. } => {
+                Reply::Append(reply, Err(AppendError::Unavailable(why.to_owned())))
+            }
+            Job::Suggest { reply, .. } => {
+                Reply::Suggest(reply, Err(StoreError::Closed(why.to_owned())))
+            }
+        })
+        .collect()
+}
+
+/// Turns every reply of a batch that was not written into a failure.
+fn fail_replies(replies: Vec<Reply>, why: &str) -> Vec<Reply> {
+    replies
+        .into_iter()
+        .map(|reply| match reply {
+            Reply::Append(tx, _) => {
+                Reply::Append(tx, Err(AppendError::Unavailable(why.to_owned())))
+            }
+            Reply::Suggest(tx, _) => Reply::Suggest(tx, Err(StoreError::Closed(why.to_owned()))),
+        })
+        .collect()
+}
+
+fn send_all(replies: Vec<Reply>) {
+    for reply in replies {
+        // A caller that went away (deadline, cancel) no longer needs an answer.
+        match reply {
+            Reply::Append(tx, result) => drop(tx.send(result)),
+            Reply::Suggest(tx, result) => drop(tx.send(result)),
+        }
+    }
+}
