@@ -26,7 +26,7 @@ fn error(line: usize, message: impl Into<String>) -> ImportError {
 struct FrontMatter {
     question: Option<String>,
     slug: Option<String>,
-    last_updated: toml::Value,
+    last_updated: String,
     #[serde(default)]
     ai_assisted: bool,
     generator: Option<String>,
@@ -42,7 +42,7 @@ struct FrontSource {
     publisher: String,
     url: Option<String>,
     license: String,
-    accessed: Option<toml::Value>,
+    accessed: Option<String>,
 }
 
 /// Parses one file of the import format into a draft.
@@ -61,8 +61,7 @@ pub(crate) fn parse(text: &str) -> Result<ArticleDraft, ImportError> {
         .position(|l| l.trim_end() == "+++")
         .map(|i| i + 1)
         .ok_or_else(|| error(1, "the front matter has no closing `+++` line"))?;
-    let front: FrontMatter = toml::from_str(&lines[1..end].join("\n"))
-        .map_err(|e| error(2, format!("front matter: {}", e.message())))?;
+    let front = front_matter(&lines[1..end].join("\n"))?;
 
     let mut question = None;
     let mut blocks: Vec<(usize, String, Vec<&str>)> = Vec::new();
@@ -133,10 +132,10 @@ pub(crate) fn parse(text: &str) -> Result<ArticleDraft, ImportError> {
                 publisher: s.publisher,
                 url: s.url.unwrap_or_default(),
                 license: s.license,
-                accessed_on: s.accessed.map(date_text).unwrap_or_default(),
+                accessed_on: s.accessed.unwrap_or_default(),
             })
             .collect(),
-        last_updated: date_text(front.last_updated),
+        last_updated: front.last_updated,
         provenance: Provenance {
             ai_assisted: front.ai_assisted,
             generator: front.generator.unwrap_or_default(),
@@ -146,11 +145,31 @@ pub(crate) fn parse(text: &str) -> Result<ArticleDraft, ImportError> {
     })
 }
 
-/// A TOML date or a string, as text (`decide` checks it is a real date).
-fn date_text(value: toml::Value) -> String {
-    match value {
-        toml::Value::String(s) => s,
-        other => other.to_string(),
+/// Parses the front matter. Dates may be TOML dates or strings; both
+/// become text here (`decide` checks that they are real dates).
+fn front_matter(text: &str) -> Result<FrontMatter, ImportError> {
+    let fail = |message: String| error(2, format!("front matter: {message}"));
+    let mut table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| fail(e.message().to_owned()))?;
+    dates_to_text(&mut table, "last_updated");
+    if let Some(toml::Value::Array(sources)) = table.get_mut("sources") {
+        for source in sources {
+            if let toml::Value::Table(source) = source {
+                dates_to_text(source, "accessed");
+            }
+        }
+    }
+    table
+        .try_into()
+        .map_err(|e: toml::de::Error| fail(e.message().to_owned()))
+}
+
+fn dates_to_text(table: &mut toml::Table, key: &str) {
+    if let Some(value) = table.get_mut(key) {
+        if let toml::Value::Datetime(date) = value {
+            *value = toml::Value::String(date.to_string());
+        }
     }
 }
 

@@ -39,4 +39,4 @@ pub use cli::{init_tracing, Cli};
 pub use config::LogFormat;
 pub use grpc::pb;
 pub use server::{run, ServerOptions};
-pub use store::StoreOptions;
+pub use store::{StoreError, StoreOptions};

@@ -20,7 +20,7 @@ pub(crate) use write::WriteMeta;
 
 use crate::domain::Limits;
 use crate::projection::{Projection, SNAPSHOT_INTERVAL_KEY};
-use crate::store::{ReadModels, SledStore, StoreError, StoreOptions};
+use crate::store::{ReadModels, SledStore, Space, StoreError, StoreOptions};
 
 /// What the application needs to know from the configuration.
 #[derive(Clone, Debug)]
@@ -88,6 +88,20 @@ impl App {
             &options.snapshot_interval.to_be_bytes(),
         )?;
         store.rebuild(&Projection::new(options.snapshot_interval))
+    }
+
+    /// Every record of the read models and `meta` in `dir`, keyspace by
+    /// keyspace, offline: for checking that a rebuild is byte-identical.
+    pub fn dump_read_models(
+        dir: &Path,
+    ) -> Result<Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)>, StoreError> {
+        let store = SledStore::open(dir, StoreOptions::default())?;
+        let read_models = store.read_models();
+        let mut dump = Vec::new();
+        for space in Space::READ_MODELS.into_iter().chain([Space::Meta]) {
+            dump.push((space.name().to_owned(), read_models.dump(space)?));
+        }
+        Ok(dump)
     }
 
     pub fn snapshot_interval(&self) -> u64 {

@@ -242,9 +242,11 @@ fn render_diff(d: &DiffVersionsResponse) -> String {
     }
     for s in &d.sources {
         let source = s.new_source.as_ref().or(s.old_source.as_ref());
-        let title = source.map(|s| s.title.as_str()).unwrap_or_default();
+        let (title, publisher) = source
+            .map(|s| (s.title.as_str(), s.publisher.as_str()))
+            .unwrap_or_default();
         out.push_str(&format!(
-            "\nsource [{}] {title:?} {}\n",
+            "\nsource [{}] {title:?} ({publisher}) {}\n",
             s.source_id,
             change(s.change)
         ));

@@ -100,10 +100,21 @@ pub(crate) fn line_diff(old: &str, new: &str) -> String {
     if old == new {
         return String::new();
     }
-    TextDiff::from_lines(old, new)
+    // Texts are compared as whole lines, so a last line without a newline
+    // does not show up as a change of its own.
+    let (old, new) = (with_final_newline(old), with_final_newline(new));
+    TextDiff::from_lines(old.as_str(), new.as_str())
         .unified_diff()
         .context_radius(3)
         .to_string()
+}
+
+fn with_final_newline(text: &str) -> String {
+    if text.is_empty() || text.ends_with('\n') {
+        text.to_owned()
+    } else {
+        format!("{text}\n")
+    }
 }
 
 fn section_changes(old: &[Section], new: &[Section]) -> Vec<SectionChange> {

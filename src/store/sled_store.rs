@@ -394,8 +394,8 @@ impl ReadModels {
         Ok(out)
     }
 
-    /// Every key of `space` between `from` and `to` inclusive, in order
-    /// (for tests and checks that compare whole keyspaces).
+    /// Every record of `space`, in key order (for checks that compare
+    /// whole keyspaces).
     pub fn dump(&self, space: Space) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
         let mut out = Vec::new();
         for item in self.tree.scan_prefix([space.prefix()]) {

@@ -1,0 +1,181 @@
+//! Optimistic concurrency and idempotent retries.
+
+use answerlog::pb::{
+    list_revisions_request, ArticleDraft, CreateArticleRequest, EditQuickAnswerRequest,
+    ListRevisionsRequest,
+};
+use tonic::Code;
+use tonic_types::StatusExt;
+
+use crate::backend_tests;
+use crate::support::{cid, Backend, TestServer};
+
+backend_tests!(
+    a_stale_expected_version_is_aborted_naming_the_current_one,
+    a_retry_returns_the_same_response_and_adds_nothing,
+    a_reused_command_id_with_another_request_is_invalid,
+    an_edit_that_changes_nothing_writes_nothing,
+);
+
+fn draft(question: &str) -> ArticleDraft {
+    ArticleDraft {
+        question: question.into(),
+        quick_answer: "Because.".into(),
+        last_updated: "2026-01-02".into(),
+        ..ArticleDraft::default()
+    }
+}
+
+async fn create(server: &TestServer, question: &str) -> String {
+    server
+        .articles()
+        .await
+        .create_article(CreateArticleRequest {
+            command_id: cid(),
+            reason: String::new(),
+            article: Some(draft(question)),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .article_id
+}
+
+fn edit(id: &str, expected_version: u64, command_id: &str, text: &str) -> EditQuickAnswerRequest {
+    EditQuickAnswerRequest {
+        article_id: id.into(),
+        expected_version,
+        command_id: command_id.into(),
+        reason: "edit".into(),
+        quick_answer: text.into(),
+    }
+}
+
+async fn revision_count(server: &TestServer, id: &str) -> usize {
+    server
+        .audit()
+        .await
+        .list_revisions(ListRevisionsRequest {
+            r#ref: Some(list_revisions_request::Ref::Id(id.into())),
+            page_size: 100,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .revisions
+        .len()
+}
+
+async fn a_stale_expected_version_is_aborted_naming_the_current_one(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let id = create(&server, "Why is the sky blue").await;
+    let mut articles = server.articles().await;
+    articles
+        .edit_quick_answer(edit(&id, 1, &cid(), "Rayleigh."))
+        .await
+        .unwrap();
+    let status = articles
+        .edit_quick_answer(edit(&id, 1, &cid(), "Scattering."))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Aborted);
+    assert!(
+        status.message().contains("version 2"),
+        "{}",
+        status.message()
+    );
+    assert!(
+        status.message().contains("expected_version"),
+        "{}",
+        status.message()
+    );
+    let info = status
+        .get_details_error_info()
+        .expect("an ErrorInfo detail");
+    assert_eq!(info.reason, "VERSION_MISMATCH");
+    assert_eq!(
+        info.metadata.get("current_version").map(String::as_str),
+        Some("2")
+    );
+    assert_eq!(server.get(&id).await.quick_answer, "Rayleigh.");
+    server.stop().await;
+}
+
+async fn a_retry_returns_the_same_response_and_adds_nothing(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut articles = server.articles().await;
+    let create_id = cid();
+    let request = CreateArticleRequest {
+        command_id: create_id.clone(),
+        reason: String::new(),
+        article: Some(draft("Why do cats purr")),
+    };
+    let first = articles
+        .create_article(request.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    let again = articles.create_article(request).await.unwrap().into_inner();
+    assert_eq!(first, again);
+
+    let command = cid();
+    let edited = articles
+        .edit_quick_answer(edit(&first.article_id, 1, &command, "Contentment."))
+        .await
+        .unwrap()
+        .into_inner();
+    // The retry names the same (now stale) expected version: still the
+    // original answer, not a conflict.
+    let retried = articles
+        .edit_quick_answer(edit(&first.article_id, 1, &command, "Contentment."))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(edited, retried);
+    assert_eq!(revision_count(&server, &first.article_id).await, 2);
+    server.stop().await;
+}
+
+async fn a_reused_command_id_with_another_request_is_invalid(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let id = create(&server, "Why do dogs bark").await;
+    let mut articles = server.articles().await;
+    let command = cid();
+    articles
+        .edit_quick_answer(edit(&id, 1, &command, "To talk."))
+        .await
+        .unwrap();
+    let status = articles
+        .edit_quick_answer(edit(&id, 2, &command, "To warn."))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().contains("command_id"),
+        "{}",
+        status.message()
+    );
+    assert_eq!(revision_count(&server, &id).await, 2);
+    assert_eq!(server.get(&id).await.quick_answer, "To talk.");
+    server.stop().await;
+}
+
+async fn an_edit_that_changes_nothing_writes_nothing(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let id = create(&server, "Why is water wet").await;
+    let before = server.get(&id).await;
+    let same = server
+        .articles()
+        .await
+        .edit_quick_answer(edit(&id, 1, &cid(), "Because."))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (same.version, same.global_position),
+        (1, before.global_position)
+    );
+    assert_eq!(revision_count(&server, &id).await, 1);
+    server.stop().await;
+}

@@ -1,0 +1,202 @@
+//! Helpers shared by the integration tests: a real server on 127.0.0.1:0
+//! over a temporary data directory, its generated clients, and the CLI.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use answerlog::pb::answer_service_client::AnswerServiceClient;
+use answerlog::pb::article_service_client::ArticleServiceClient;
+use answerlog::pb::audit_service_client::AuditServiceClient;
+use answerlog::pb::suggestion_service_client::SuggestionServiceClient;
+use answerlog::pb::{get_answer_request, Answer, GetAnswerRequest};
+use answerlog::{App, AppOptions, ServerOptions};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+/// Which log the server runs on. Every backend must pass every test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Backend {
+    /// The embedded default: sled in a local data directory.
+    Sled,
+}
+
+/// Generates one `#[tokio::test]` per backend for each scenario
+/// `async fn name(backend: Backend)`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sled {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::support::Backend::Sled).await
+                }
+            )*
+        }
+    };
+}
+
+/// A running server. Dropping it without `stop` leaves the task to the
+/// test runtime's end.
+pub(crate) struct TestServer {
+    pub(crate) backend: Backend,
+    pub(crate) addr: std::net::SocketAddr,
+    pub(crate) url: String,
+    dir: Arc<tempfile::TempDir>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub(crate) async fn start(backend: Backend) -> Self {
+        let dir = Arc::new(tempfile::tempdir().expect("a temporary directory"));
+        Self::start_in(backend, dir, AppOptions::default()).await
+    }
+
+    pub(crate) async fn start_with(backend: Backend, options: AppOptions) -> Self {
+        let dir = Arc::new(tempfile::tempdir().expect("a temporary directory"));
+        Self::start_in(backend, dir, options).await
+    }
+
+    /// Starts a server on `dir` (which may hold an earlier server's store).
+    pub(crate) async fn start_in(
+        backend: Backend,
+        dir: Arc<tempfile::TempDir>,
+        options: AppOptions,
+    ) -> Self {
+        let Backend::Sled = backend;
+        let app = App::open(dir.path(), options).expect("the store opens");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
+        let addr = listener.local_addr().expect("an address");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            answerlog::run(listener, shutdown, Arc::new(app), ServerOptions::default())
+                .await
+                .expect("the server runs and stops cleanly");
+        });
+        Self {
+            backend,
+            addr,
+            url: format!("http://{addr}"),
+            dir,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Stops the server gracefully and waits until its store is closed;
+    /// returns the data directory for a restart.
+    pub(crate) async fn stop(mut self) -> Arc<tempfile::TempDir> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("the server task ends");
+        }
+        Arc::clone(&self.dir)
+    }
+
+    pub(crate) async fn channel(&self) -> Channel {
+        Channel::from_shared(self.url.clone())
+            .expect("a URL")
+            .connect()
+            .await
+            .expect("the server accepts connections")
+    }
+
+    pub(crate) async fn articles(&self) -> ArticleServiceClient<Channel> {
+        ArticleServiceClient::new(self.channel().await)
+    }
+
+    pub(crate) async fn answers(&self) -> AnswerServiceClient<Channel> {
+        AnswerServiceClient::new(self.channel().await).max_decoding_message_size(64 << 20)
+    }
+
+    pub(crate) async fn audit(&self) -> AuditServiceClient<Channel> {
+        AuditServiceClient::new(self.channel().await).max_decoding_message_size(64 << 20)
+    }
+
+    pub(crate) async fn suggestions(&self) -> SuggestionServiceClient<Channel> {
+        SuggestionServiceClient::new(self.channel().await)
+    }
+
+    /// The current answer by id.
+    pub(crate) async fn get(&self, id: &str) -> Answer {
+        self.answers()
+            .await
+            .get_answer(GetAnswerRequest {
+                r#ref: Some(get_answer_request::Ref::Id(id.to_owned())),
+                ..Default::default()
+            })
+            .await
+            .expect("the answer")
+            .into_inner()
+            .answer
+            .expect("an answer")
+    }
+
+    /// Runs the `answerlog` binary with `args` against this server.
+    pub(crate) async fn cli(&self, args: &[&str]) -> CliOutput {
+        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        all.push("--server".into());
+        all.push(self.url.clone());
+        cli(all).await
+    }
+}
+
+pub(crate) struct CliOutput {
+    pub(crate) success: bool,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+/// Runs the `answerlog` binary (off the async workers: it blocks).
+pub(crate) async fn cli(args: Vec<String>) -> CliOutput {
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_answerlog"))
+            .args(&args)
+            .env_remove("ANSWERLOG_SERVER")
+            .output()
+            .expect("the answerlog binary runs");
+        CliOutput {
+            success: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    })
+    .await
+    .expect("the CLI task ends")
+}
+
+/// The reference page in the import format.
+pub(crate) fn example_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/what-causes-jmt.md")
+}
+
+/// A fresh command id.
+pub(crate) fn cid() -> String {
+    Uuid::now_v7().to_string()
+}
+
+/// The article id a CLI import printed.
+pub(crate) fn imported_id(stdout: &str) -> String {
+    stdout
+        .split_whitespace()
+        .skip_while(|w| *w != "article")
+        .nth(1)
+        .expect("the import names the article")
+        .to_owned()
+}

@@ -1,0 +1,12 @@
+//! The integration tests: one binary, each scenario against a real server
+//! on 127.0.0.1:0 with a temporary data directory, over gRPC.
+
+mod support;
+
+mod errors;
+mod history;
+mod idempotency;
+mod lists;
+mod restart;
+mod standard;
+mod walkthrough;

@@ -1,0 +1,154 @@
+//! The README's walk-through: import the example, edit a section, add a
+//! source, re-date; read current and past versions, history, diff.
+
+use answerlog::pb::{
+    get_answer_request, AddSourceRequest, EditSectionRequest, GetAnswerRequest,
+    RedateArticleRequest, Source,
+};
+
+use crate::backend_tests;
+use crate::support::{cid, example_path, imported_id, Backend, TestServer};
+
+backend_tests!(import_then_edit_add_source_redate);
+
+async fn import_then_edit_add_source_redate(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let out = server
+        .cli(&["import", example_path().to_str().unwrap()])
+        .await;
+    assert!(out.success, "import failed: {}", out.stderr);
+    let id = imported_id(&out.stdout);
+
+    let v1 = server.get(&id).await;
+    assert_eq!(v1.version, 1);
+    assert_eq!(v1.slug, "what-causes-jmt");
+    assert_eq!(v1.sections.len(), 8);
+    assert_eq!(v1.sources.len(), 3);
+    let genetic = v1
+        .sections
+        .iter()
+        .find(|s| s.heading == "Genetic Factors")
+        .unwrap()
+        .id
+        .clone();
+
+    let mut articles = server.articles().await;
+    let edited = articles
+        .edit_section(EditSectionRequest {
+            article_id: id.clone(),
+            expected_version: 1,
+            command_id: cid(),
+            reason: "Clarify the HLA genes".into(),
+            section_id: genetic.clone(),
+            heading: None,
+            body: Some("Certain HLA genes are more common in children with JMT.".into()),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (edited.version, edited.article_id.as_str()),
+        (2, id.as_str())
+    );
+    let added = articles
+        .add_source(AddSourceRequest {
+            article_id: id.clone(),
+            expected_version: 2,
+            command_id: cid(),
+            reason: "Cite Cure JM".into(),
+            source: Some(Source {
+                title: "What is juvenile myositis?".into(),
+                publisher: "Cure JM Foundation".into(),
+                url: "https://www.curejm.org/".into(),
+                license: "fair-use".into(),
+                accessed_on: "2026-04-04".into(),
+                ..Source::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(added.version, 3);
+    let mut today = chrono::Utc::now().date_naive().to_string();
+    if today == "2026-04-04" {
+        today = "2026-04-03".into();
+    }
+    let redated = articles
+        .redate_article(RedateArticleRequest {
+            article_id: id.clone(),
+            expected_version: 3,
+            command_id: cid(),
+            reason: "Reviewed the sources".into(),
+            last_updated: today.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(redated.version, 4);
+    assert!(redated.global_position > added.global_position);
+
+    let current = server.get(&id).await;
+    assert_eq!(current.version, 4);
+    assert_eq!(current.last_updated, today);
+    let section = current.sections.iter().find(|s| s.id == genetic).unwrap();
+    assert_eq!(
+        section.body,
+        "Certain HLA genes are more common in children with JMT."
+    );
+    assert_eq!(section.heading, "Genetic Factors");
+    assert_eq!(current.sources.len(), 4);
+    assert_eq!(current.sources[3].publisher, "Cure JM Foundation");
+    assert!(current.sources[3].id.starts_with("src"));
+    assert_eq!(current.etag, format!("{id}:4"));
+
+    // Version 1 is still there, by slug too.
+    let old = server
+        .answers()
+        .await
+        .get_answer(GetAnswerRequest {
+            r#ref: Some(get_answer_request::Ref::Slug("what-causes-jmt".into())),
+            as_of: Some(get_answer_request::AsOf::Version(1)),
+            min_position: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .answer
+        .unwrap();
+    assert_eq!(old.sources.len(), 3);
+    assert_eq!(old.last_updated, "2026-04-04");
+    assert_eq!(old.version, 1);
+
+    // The CLI reads the same.
+    let got = server
+        .cli(&["get", "what-causes-jmt", "--version", "1", "--json"])
+        .await;
+    assert!(got.success, "{}", got.stderr);
+    let json: serde_json::Value = serde_json::from_str(&got.stdout).unwrap();
+    assert_eq!(json["lastUpdated"], "2026-04-04");
+    assert_eq!(json["version"], "1");
+    assert_eq!(json["keyFacts"].as_array().unwrap().len(), 5);
+    let history = server.cli(&["history", "what-causes-jmt"]).await;
+    assert!(history.success, "{}", history.stderr);
+    assert!(history.stdout.contains("SourceAdded"), "{}", history.stdout);
+    assert!(
+        history.stdout.contains("Reviewed the sources"),
+        "{}",
+        history.stdout
+    );
+    let diff = server.cli(&["diff", "what-causes-jmt", "1", "4"]).await;
+    assert!(diff.success, "{}", diff.stderr);
+    assert!(
+        diff.stdout.contains("last_updated changed"),
+        "{}",
+        diff.stdout
+    );
+    assert!(
+        diff.stdout
+            .contains("+Certain HLA genes are more common in children with JMT."),
+        "{}",
+        diff.stdout
+    );
+    assert!(diff.stdout.contains("Cure JM"), "{}", diff.stdout);
+    server.stop().await;
+}
