@@ -20,7 +20,7 @@ pub(crate) use write::WriteMeta;
 
 use crate::domain::Limits;
 use crate::projection::{Projection, SNAPSHOT_INTERVAL_KEY};
-use crate::store::{ReadModels, SledStore, Space, StoreError, StoreOptions};
+use crate::store::{ReadModels, Record, SledStore, Space, StoreError, StoreOptions};
 
 /// What the application needs to know from the configuration.
 #[derive(Clone, Debug)]
@@ -92,9 +92,7 @@ impl App {
 
     /// Every record of the read models and `meta` in `dir`, keyspace by
     /// keyspace, offline: for checking that a rebuild is byte-identical.
-    pub fn dump_read_models(
-        dir: &Path,
-    ) -> Result<Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)>, StoreError> {
+    pub fn dump_read_models(dir: &Path) -> Result<Vec<(String, Vec<Record>)>, StoreError> {
         let store = SledStore::open(dir, StoreOptions::default())?;
         let read_models = store.read_models();
         let mut dump = Vec::new();

@@ -1,1 +1,237 @@
+//! Tests of the app over a real store: group commit behind a held flush,
+//! the cost of as-of reads, and start-up without replay.
 
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use uuid::Uuid;
+
+use super::*;
+use crate::domain::{ArticleDraft, ArticleId, Command, CommandId};
+use crate::store::{FlushGate, Space};
+
+fn draft(n: usize) -> ArticleDraft {
+    ArticleDraft {
+        question: format!("Question {n}"),
+        quick_answer: "First.".into(),
+        last_updated: "2026-01-02".into(),
+        ..ArticleDraft::default()
+    }
+}
+
+fn meta(command_id: CommandId) -> WriteMeta {
+    WriteMeta {
+        command_id,
+        request_hash: [7; 32],
+        reason: String::new(),
+        actor: "tester".into(),
+    }
+}
+
+fn new_meta() -> WriteMeta {
+    meta(CommandId::from_uuid(Uuid::now_v7()))
+}
+
+fn edit(text: &str) -> Command {
+    Command::EditQuickAnswer {
+        quick_answer: text.into(),
+    }
+}
+
+/// Polls a future once: `None` if it is still waiting.
+fn poll_once<F: Future>(future: F) -> Option<F::Output> {
+    let mut future = pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(output) => Some(output),
+        Poll::Pending => None,
+    }
+}
+
+/// Blocking work off the async workers.
+async fn blocking(f: impl FnOnce() + Send + 'static) {
+    tokio::task::spawn_blocking(f).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_queued_behind_a_held_flush_share_one_flush_and_stay_invisible_until_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let gate = Arc::new(FlushGate::default());
+    let options = AppOptions {
+        store: StoreOptions {
+            flush_gate: Some(Arc::clone(&gate)),
+            ..StoreOptions::default()
+        },
+        ..AppOptions::default()
+    };
+    let app = Arc::new(App::open(dir.path(), options).unwrap());
+
+    // Eleven articles at version 1, their flushes let through.
+    gate.release(u64::MAX / 2);
+    let mut ids: Vec<ArticleId> = Vec::new();
+    for n in 0..11 {
+        ids.push(app.create(draft(n), new_meta()).await.unwrap().article_id);
+    }
+    // Close the gate again: take back the permits not used.
+    blocking({
+        let gate = Arc::clone(&gate);
+        move || gate.take_permits()
+    })
+    .await;
+
+    // One edit reaches the writer, which stops at the gate before its flush.
+    let first = tokio::spawn({
+        let app = Arc::clone(&app);
+        let id = ids[10];
+        async move { app.edit(id, 1, edit("held"), new_meta()).await }
+    });
+    blocking({
+        let gate = Arc::clone(&gate);
+        move || gate.wait_until_waiting()
+    })
+    .await;
+
+    // Ten more queue behind it.
+    let commands: Vec<CommandId> = (0..10)
+        .map(|_| CommandId::from_uuid(Uuid::now_v7()))
+        .collect();
+    let mut queued = Vec::new();
+    for (i, id) in ids[..10].iter().enumerate() {
+        let app = Arc::clone(&app);
+        let (id, command) = (*id, commands[i]);
+        queued.push(tokio::spawn(async move {
+            app.edit(id, 1, edit(&format!("edit {i}")), meta(command))
+                .await
+        }));
+    }
+    while app.store().queued() < 10 {
+        tokio::task::yield_now().await;
+    }
+
+    // Let the first flush through; the ten are then written as one batch
+    // that waits at the gate for its flush.
+    let flushes = app.store().stats().flushes();
+    let batches = app.store().stats().batches();
+    gate.release(1);
+    let first = first.await.unwrap().unwrap();
+    assert_eq!(first.version, 2);
+    blocking({
+        let gate = Arc::clone(&gate);
+        move || gate.wait_until_waiting()
+    })
+    .await;
+    assert_eq!(app.store().stats().flushes(), flushes + 1);
+
+    // Written to sled, not flushed: no caller has its reply, and no reader
+    // sees the commits.
+    assert!(queued.iter().all(|h| !h.is_finished()));
+    for (i, id) in ids[..10].iter().enumerate() {
+        let reference = ArticleRef::Id(*id);
+        assert!(poll_once(app.answer(&reference, AsOf::Current)).is_none());
+        assert!(poll_once(app.revisions(&reference, 0, 10)).is_none());
+        let retry = app.edit(*id, 1, edit(&format!("edit {i}")), meta(commands[i]));
+        assert!(poll_once(retry).is_none());
+    }
+    assert!(queued.iter().all(|h| !h.is_finished()));
+
+    // One flush serves all ten.
+    gate.release(1);
+    let mut positions = Vec::new();
+    for handle in queued {
+        let done = handle.await.unwrap().unwrap();
+        assert_eq!(done.version, 2);
+        positions.push(done.global_position);
+    }
+    assert_eq!(app.store().stats().flushes(), flushes + 2);
+    assert_eq!(app.store().stats().batches(), batches + 2);
+    positions.sort_unstable();
+    assert_eq!(
+        positions,
+        (first.global_position + 1..=first.global_position + 10).collect::<Vec<_>>()
+    );
+    for (i, id) in ids[..10].iter().enumerate() {
+        let answer = app
+            .answer(&ArticleRef::Id(*id), AsOf::Current)
+            .await
+            .unwrap();
+        assert_eq!(answer.article.quick_answer, format!("edit {i}"));
+        let retried = app
+            .edit(*id, 1, edit(&format!("edit {i}")), meta(commands[i]))
+            .await
+            .unwrap();
+        assert!(retried.duplicate);
+        assert_eq!(retried.version, 2);
+    }
+    gate.release(u64::MAX / 2);
+    blocking(move || app.shutdown()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_of_reads_touch_at_most_k_plus_one_records_whatever_the_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::open(dir.path(), AppOptions::default()).unwrap();
+    let k = app.snapshot_interval();
+    assert_eq!(k, 32);
+    let id = app.create(draft(0), new_meta()).await.unwrap().article_id;
+    for version in 1..1000 {
+        app.edit(id, version, edit(&format!("text {version}")), new_meta())
+            .await
+            .unwrap();
+    }
+    let stats = app.store().stats();
+    let reference = ArticleRef::Id(id);
+    for version in [1, 2, 31, 32, 33, 63, 64, 500, 999, 1000] {
+        let records = || {
+            stats.reads(Space::Log) + stats.reads(Space::Snapshots) + stats.reads(Space::Current)
+        };
+        let (before, index_before) = (records(), stats.reads(Space::Streams));
+        let answer = app
+            .answer(&reference, AsOf::Version(version))
+            .await
+            .unwrap();
+        assert_eq!(answer.article.version, version);
+        let expected = if version == 1 {
+            "First.".to_owned()
+        } else {
+            format!("text {}", version - 1)
+        };
+        assert_eq!(answer.article.quick_answer, expected);
+        let touched = records() - before;
+        let index = stats.reads(Space::Streams) - index_before;
+        assert!(touched <= k + 1, "version {version}: {touched} records");
+        assert!(index < k, "version {version}: {index} index entries");
+    }
+    app.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_reads_no_log_record_at_or_below_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = Arc::new(App::open(dir.path(), AppOptions::default()).unwrap());
+    let mut writers = Vec::new();
+    for w in 0..50 {
+        let app = Arc::clone(&app);
+        writers.push(tokio::spawn(async move {
+            for n in 0..200 {
+                app.create(draft(w * 1000 + n), new_meta()).await.unwrap();
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    assert_eq!(app.durable(), 10_000);
+    blocking(move || app.shutdown()).await;
+
+    let app = App::open(dir.path(), AppOptions::default()).unwrap();
+    assert_eq!(app.store().stats().reads(Space::Log), 0);
+    assert_eq!(app.store().checkpoint().unwrap(), 10_000);
+    assert_eq!(app.durable(), 10_000);
+    let page = app.list_answers(None, 9_990, 100).await.unwrap();
+    assert_eq!(page.items.len(), 10);
+    app.shutdown();
+}

@@ -25,6 +25,12 @@ impl FlushGate {
         self.changed.notify_all();
     }
 
+    /// Closes the gate: takes back every permit not yet used.
+    pub fn take_permits(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.permits = 0;
+    }
+
     /// Blocks until a flush is waiting at the gate.
     pub fn wait_until_waiting(&self) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());

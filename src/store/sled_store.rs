@@ -356,6 +356,9 @@ impl Log for SledStore {
     }
 }
 
+/// One stored record: its full key and its value.
+pub(crate) type Record = (Vec<u8>, Vec<u8>);
+
 /// Reads of the read-model keyspaces (raw bytes; the projection decodes).
 #[derive(Clone)]
 pub struct ReadModels {
@@ -378,7 +381,7 @@ impl ReadModels {
         to: &[u8],
         reverse: bool,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    ) -> Result<Vec<Record>, StoreError> {
         let range = self.tree.range(from.to_vec()..=to.to_vec());
         let items: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = if reverse {
             Box::new(range.rev())
@@ -396,7 +399,7 @@ impl ReadModels {
 
     /// Every record of `space`, in key order (for checks that compare
     /// whole keyspaces).
-    pub fn dump(&self, space: Space) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn dump(&self, space: Space) -> Result<Vec<Record>, StoreError> {
         let mut out = Vec::new();
         for item in self.tree.scan_prefix([space.prefix()]) {
             let (k, v) = item?;
