@@ -1,9 +1,17 @@
 //! The `answerlog` binary: parse the command line, start logging, dispatch.
 
+use std::process::ExitCode;
+
 use clap::Parser;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let cli = answerlog::Cli::parse();
     answerlog::init_tracing(cli.log_format());
-    cli.run()
+    match cli.run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
