@@ -23,6 +23,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let api = protox::compile(["answerlog/v1/answerlog.proto"], ["proto"])?;
     tonic_prost_build::configure()
         .out_dir(&api_dir)
+        // Undecodable request bytes are INVALID_ARGUMENT, not INTERNAL.
+        .codec_path("crate::grpc::codec::CheckedCodec")
         .build_server(true)
         .build_client(true)
         .compile_fds(api)?;

@@ -19,6 +19,9 @@ pub(crate) struct Config {
     pub cache_bytes: u64,
     /// Snapshot every K versions.
     pub snapshot_interval: u64,
+    /// Whether the snapshot interval was set (flag, environment or file)
+    /// rather than defaulted: a rebuild adopts only a chosen one.
+    pub snapshot_interval_chosen: bool,
     /// The largest request message accepted, in bytes.
     pub max_request_bytes: usize,
     /// The most commits one group commit takes.
@@ -43,6 +46,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             cache_bytes: 256 * 1024 * 1024,
             snapshot_interval: 32,
+            snapshot_interval_chosen: false,
             max_request_bytes: 1024 * 1024,
             batch_limit: 512,
             queue_depth: 4096,
@@ -172,7 +176,10 @@ impl ConfigArgs {
                 *slot = value;
             }
         }
+        let snapshot_interval_chosen =
+            self.snapshot_interval.is_some() || file.snapshot_interval.is_some();
         let config = Config {
+            snapshot_interval_chosen,
             data_dir: pick(&self.data_dir, file.data_dir, d.data_dir),
             listen: pick(&self.listen, file.listen, d.listen),
             cache_bytes: pick(&self.cache_bytes, file.cache_bytes, d.cache_bytes),

@@ -91,6 +91,8 @@ pub async fn run(
     };
 
     let served = Server::builder()
+        // Every call runs in a span naming its method.
+        .trace_fn(|request| tracing::info_span!("rpc", method = %request.uri().path()))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -11,7 +11,10 @@ use tonic_types::StatusExt;
 use crate::backend_tests;
 use crate::support::{cid, example_path, imported_id, Backend, TestServer};
 
-backend_tests!(malformed_requests_get_the_right_status_and_change_nothing);
+backend_tests!(
+    malformed_requests_get_the_right_status_and_change_nothing,
+    undecodable_and_oversized_requests_are_refused_and_change_nothing,
+);
 
 type Call = Pin<Box<dyn Future<Output = Result<(), Status>> + Send>>;
 
@@ -602,5 +605,51 @@ async fn malformed_requests_get_the_right_status_and_change_nothing(backend: Bac
         let after = server.get(&id).await;
         assert_eq!(after, before, "{} changed the article", case.name);
     }
+    server.stop().await;
+}
+
+async fn undecodable_and_oversized_requests_are_refused_and_change_nothing(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let out = server
+        .cli(&["import", example_path().to_str().unwrap()])
+        .await;
+    assert!(out.success, "{}", out.stderr);
+    let id = imported_id(&out.stdout);
+    let before = server.get(&id).await;
+
+    // Field 1 (article_id) declared as a string 200 bytes long, with 3 bytes.
+    for (name, bytes) in [
+        ("truncated", vec![0x0a, 0xc8, 0x01, b'a', b'b', b'c']),
+        ("invalid UTF-8 in a string", vec![0x0a, 0x02, 0xff, 0xfe]),
+        ("a bad wire type", vec![0x0f, 0x01]),
+    ] {
+        let status = crate::support::raw_call(
+            server.channel().await,
+            "/answerlog.v1.ArticleService/EditQuickAnswer",
+            bytes,
+        )
+        .await
+        .expect_err(name);
+        assert_eq!(status.code(), Code::InvalidArgument, "{name}: {status:?}");
+    }
+
+    // Over the 1 MiB request limit.
+    let status = server
+        .articles()
+        .await
+        .edit_quick_answer(EditQuickAnswerRequest {
+            article_id: id.clone(),
+            expected_version: 1,
+            command_id: cid(),
+            reason: String::new(),
+            quick_answer: "x".repeat(2 << 20),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(status.code(), Code::OutOfRange | Code::ResourceExhausted),
+        "{status:?}"
+    );
+    assert_eq!(server.get(&id).await, before);
     server.stop().await;
 }

@@ -4,11 +4,11 @@
 
 use answerlog::pb::{
     get_answer_request, list_revisions_request, AddSectionRequest, AddSourceRequest, Answer,
-    ArticleDraft, ChangeSlugRequest, CreateArticleRequest, EditQuestionRequest,
+    ArticleDraft, ArticleStatus, ChangeSlugRequest, CreateArticleRequest, EditQuestionRequest,
     EditQuickAnswerRequest, EditSectionRequest, EditSourceRequest, GetAnswerRequest,
     ListRevisionsRequest, MoveSectionRequest, RedateArticleRequest, RemoveSectionRequest,
-    RemoveSourceRequest, ReplaceKeyFactsRequest, RevertArticleRequest, ReviewArticleRequest,
-    SectionDraft, Source,
+    RemoveSourceRequest, ReplaceKeyFactsRequest, RestoreArticleRequest, RetractArticleRequest,
+    RevertArticleRequest, ReviewArticleRequest, SectionDraft, Source,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -31,6 +31,7 @@ struct Model {
     sources: Vec<[String; 6]>,
     last_updated: String,
     reviewed_by: String,
+    status: i32,
 }
 
 impl Model {
@@ -65,6 +66,7 @@ impl Model {
                 .as_ref()
                 .map(|p| p.reviewed_by.clone())
                 .unwrap_or_default(),
+            status: a.status,
         }
     }
 }
@@ -128,11 +130,20 @@ async fn every_version_reads_back_as_of_version_and_time(backend: Backend) {
     let mut models = vec![Model::of(&server.get(&id).await)];
     let mut slugs = vec![models[0].slug.clone()];
 
-    for step in 0..100 {
+    let retracted = ArticleStatus::Retracted as i32;
+    let mut step = 0;
+    // 100 edits after the creation, of kinds drawn at random; a retraction
+    // is always followed by a restore.
+    while models.len() < 101 || models.last().unwrap().status == retracted {
+        step += 1;
         let version = models.len() as u64;
         let mut next = models.last().unwrap().clone();
         let common = (id.clone(), version, cid(), format!("step {step}"));
-        let kind = step % 15;
+        let kind = if next.status == retracted {
+            16
+        } else {
+            rng.random_range(0..16)
+        };
         let result = match kind {
             0 => {
                 next.question = format!("What about {} {step}", text(&mut rng, 3));
@@ -379,11 +390,36 @@ async fn every_version_reads_back_as_of_version_and_time(backend: Backend) {
                         .map(|r| r.into_inner().version)
                 }
             }
+            15 => {
+                next.status = retracted;
+                articles
+                    .retract_article(RetractArticleRequest {
+                        article_id: common.0,
+                        expected_version: common.1,
+                        command_id: common.2,
+                        reason: common.3,
+                    })
+                    .await
+                    .map(|r| r.into_inner().version)
+            }
+            16 => {
+                next.status = ArticleStatus::Published as i32;
+                articles
+                    .restore_article(RestoreArticleRequest {
+                        article_id: common.0,
+                        expected_version: common.1,
+                        command_id: common.2,
+                        reason: common.3,
+                    })
+                    .await
+                    .map(|r| r.into_inner().version)
+            }
             _ => {
                 // Revert to a random earlier version (whose content differs).
                 let to = rng.random_range(1..version);
                 let mut target = models[to as usize - 1].clone();
                 target.reviewed_by = next.reviewed_by.clone();
+                target.status = next.status;
                 if target == next {
                     continue;
                 }
@@ -402,10 +438,19 @@ async fn every_version_reads_back_as_of_version_and_time(backend: Backend) {
         };
         let new_version = result.unwrap_or_else(|s| panic!("step {step} (kind {kind}): {s:?}"));
         assert_eq!(new_version, version + 1, "step {step} (kind {kind})");
-        // Learn the ids the server assigned to what this step added.
+        // Learn the ids the server assigned to what this step added (a
+        // retraction adds nothing, and hides the article from readers).
+        if next.status == retracted {
+            models.push(next);
+            continue;
+        }
         let actual = Model::of(&server.get(&id).await);
         for (i, s) in next.sections.iter_mut().enumerate() {
             if s.0 == "?" {
+                assert!(
+                    !actual.sections.is_empty(),
+                    "step {step}: new sections are readable"
+                );
                 s.0 = actual.sections[i].0.clone();
             }
         }

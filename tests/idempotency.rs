@@ -15,6 +15,7 @@ backend_tests!(
     a_retry_returns_the_same_response_and_adds_nothing,
     a_reused_command_id_with_another_request_is_invalid,
     an_edit_that_changes_nothing_writes_nothing,
+    concurrent_retries_of_one_command_are_applied_once,
 );
 
 fn draft(question: &str) -> ArticleDraft {
@@ -177,5 +178,34 @@ async fn an_edit_that_changes_nothing_writes_nothing(backend: Backend) {
         (1, before.global_position)
     );
     assert_eq!(revision_count(&server, &id).await, 1);
+    server.stop().await;
+}
+
+async fn concurrent_retries_of_one_command_are_applied_once(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let id = create(&server, "Why do leaves fall").await;
+    let command = cid();
+    let mut calls = Vec::new();
+    for _ in 0..8 {
+        let mut articles = server.articles().await;
+        let request = edit(&id, 1, &command, "Abscission.");
+        calls.push(tokio::spawn(async move {
+            articles
+                .edit_quick_answer(request)
+                .await
+                .map(|r| r.into_inner())
+        }));
+    }
+    let mut answers = Vec::new();
+    for call in calls {
+        answers.push(
+            call.await
+                .unwrap()
+                .expect("every retry gets the original answer"),
+        );
+    }
+    assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
+    assert_eq!(answers[0].version, 2);
+    assert_eq!(revision_count(&server, &id).await, 2);
     server.stop().await;
 }

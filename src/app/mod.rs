@@ -79,15 +79,26 @@ impl App {
         })
     }
 
-    /// Drops the read models in `dir` and replays the whole log, offline,
-    /// with the configured snapshot interval. Returns the commits replayed.
-    pub fn rebuild(dir: &Path, options: &AppOptions) -> Result<u64, StoreError> {
+    /// Drops the read models in `dir` and replays the whole log, offline.
+    /// Snapshots are made every `snapshot_interval` versions if given, else
+    /// with the interval the store records (so that the result is
+    /// byte-identical to what was written inline). Returns the commits
+    /// replayed.
+    pub fn rebuild(
+        dir: &Path,
+        options: &AppOptions,
+        snapshot_interval: Option<u64>,
+    ) -> Result<u64, StoreError> {
         let store = SledStore::open(dir, options.store.clone())?;
-        store.set_meta(
-            SNAPSHOT_INTERVAL_KEY,
-            &options.snapshot_interval.to_be_bytes(),
-        )?;
-        store.rebuild(&Projection::new(options.snapshot_interval))
+        let stored = store
+            .meta(SNAPSHOT_INTERVAL_KEY)?
+            .map(|bytes| decode_u64(&bytes))
+            .transpose()?;
+        let k = snapshot_interval
+            .or(stored)
+            .unwrap_or(options.snapshot_interval);
+        store.set_meta(SNAPSHOT_INTERVAL_KEY, &k.to_be_bytes())?;
+        store.rebuild(&Projection::new(k))
     }
 
     /// Every record of the read models and `meta` in `dir`, keyspace by

@@ -108,8 +108,11 @@ impl App {
         let mut items = Vec::new();
         let mut last = after;
         for (position, id) in entries {
+            // Past the durable position: the change (and the removal of the
+            // article's older entry, which a scan cannot see) is at most
+            // one flush away; wait for it rather than skip the article.
             if position > durable {
-                return Ok(Page { items, next: None });
+                self.store.wait_durable(position).await?;
             }
             last = position;
             // The entry may be gone already if the article changed since.

@@ -27,7 +27,10 @@ impl App {
         }
         let id = ArticleId::from_uuid(Uuid::now_v7());
         let command = Command::CreateArticle { id, draft };
-        self.decide_and_append(id, None, 0, command, meta).await
+        let outcome = self
+            .decide_and_append(id, None, 0, command, meta.clone())
+            .await;
+        self.unless_retried(outcome, &meta).await
     }
 
     /// Applies `command` to the article, decided on `expected_version`.
@@ -41,6 +44,34 @@ impl App {
         if let Some(done) = self.retried(&meta).await? {
             return Ok(done);
         }
+        let outcome = self
+            .edit_once(id, expected_version, command, meta.clone())
+            .await;
+        self.unless_retried(outcome, &meta).await
+    }
+
+    /// A refusal may be caused by this very command: its original, still in
+    /// flight at the first lookup, may have become durable since. Then the
+    /// answer is the original's, as for any retry, not the conflict.
+    async fn unless_retried(
+        &self,
+        outcome: Result<Appended, AppError>,
+        meta: &WriteMeta,
+    ) -> Result<Appended, AppError> {
+        match outcome {
+            Ok(done) => Ok(done),
+            Err(e @ (AppError::Unavailable(_) | AppError::DataLoss(_))) => Err(e),
+            Err(e) => Ok(self.retried(meta).await?.ok_or(e)?),
+        }
+    }
+
+    async fn edit_once(
+        &self,
+        id: ArticleId,
+        expected_version: u64,
+        command: Command,
+        meta: WriteMeta,
+    ) -> Result<Appended, AppError> {
         let current = self
             .current_durable(id)
             .await?

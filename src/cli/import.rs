@@ -24,9 +24,9 @@ pub(super) async fn import(server: &str, files: &[PathBuf]) -> anyhow::Result<()
             }
         };
         let request = CreateArticleRequest {
-            // Derived from the file's bytes: importing a file again is a
-            // retry of the same write, not a second article.
-            command_id: command_id(text.as_bytes()),
+            // Derived from the file's name and bytes: importing a file
+            // again is a retry of the same write, not a second article.
+            command_id: command_id(&file_name(file), text.as_bytes()),
             reason: format!("Imported from {}", file_name(file)),
             article: Some(draft_message(draft)),
         };
@@ -53,8 +53,12 @@ pub(super) async fn import(server: &str, files: &[PathBuf]) -> anyhow::Result<()
     Ok(())
 }
 
-fn command_id(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
+fn command_id(name: &str, bytes: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(name.as_bytes());
+    hasher.update([0]);
+    hasher.update(bytes);
+    let digest = hasher.finalize();
     let mut id = [0u8; 16];
     id.copy_from_slice(&digest[..16]);
     uuid::Builder::from_random_bytes(id).into_uuid().to_string()

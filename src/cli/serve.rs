@@ -54,7 +54,10 @@ pub(super) fn serve(args: &ConfigArgs) -> anyhow::Result<()> {
 pub(super) fn rebuild(args: &ConfigArgs) -> anyhow::Result<()> {
     let config = args.resolve()?;
     let started = std::time::Instant::now();
-    let replayed = App::rebuild(&config.data_dir, &app_options(&config))
+    let chosen = config
+        .snapshot_interval_chosen
+        .then_some(config.snapshot_interval);
+    let replayed = App::rebuild(&config.data_dir, &app_options(&config), chosen)
         .with_context(|| format!("cannot rebuild the store in {}", config.data_dir.display()))?;
     println!(
         "rebuilt the read models from {replayed} commits in {:.1} s",

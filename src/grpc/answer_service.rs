@@ -23,9 +23,11 @@ impl AnswerApi {
         Self { app }
     }
 
-    async fn wait<T>(&self, request: &Request<T>, min_position: u64) -> Result<(), Status> {
+    /// Waits until the read models include `min_position`, or answers
+    /// DEADLINE_EXCEEDED a little before the caller's deadline.
+    async fn wait(&self, deadline: tokio::time::Instant, min_position: u64) -> Result<(), Status> {
         self.app
-            .wait_for_position(min_position, Some(wait_deadline(request.metadata())))
+            .wait_for_position(min_position, Some(deadline))
             .await
             .map_err(to_status)
     }
@@ -37,7 +39,7 @@ impl AnswerService for AnswerApi {
         &self,
         request: Request<GetAnswerRequest>,
     ) -> Result<Response<GetAnswerResponse>, Status> {
-        self.wait(&request, request.get_ref().min_position).await?;
+        let deadline = wait_deadline(request.metadata());
         let m = request.into_inner();
         let reference = match &m.r#ref {
             Some(get_answer_request::Ref::Id(id)) => convert::reference(Some(id), None)?,
@@ -49,6 +51,7 @@ impl AnswerService for AnswerApi {
             Some(get_answer_request::AsOf::Version(v)) => AsOf::Version(*v),
             Some(get_answer_request::AsOf::Time(t)) => AsOf::Time(convert::time("time", t)?),
         };
+        self.wait(deadline, m.min_position).await?;
         let answer = self
             .app
             .answer(&reference, as_of)
@@ -63,7 +66,7 @@ impl AnswerService for AnswerApi {
         &self,
         request: Request<BatchGetAnswersRequest>,
     ) -> Result<Response<BatchGetAnswersResponse>, Status> {
-        self.wait(&request, request.get_ref().min_position).await?;
+        let deadline = wait_deadline(request.metadata());
         let m = request.into_inner();
         if m.refs.len() > MAX_BATCH {
             return Err(invalid(
@@ -80,6 +83,7 @@ impl AnswerService for AnswerApi {
             .enumerate()
             .map(|(i, r)| convert::loose_reference(&format!("refs[{i}]"), r))
             .collect::<Result<Vec<_>, _>>()?;
+        self.wait(deadline, m.min_position).await?;
         let (found, missing) = self.app.answers(&refs).await.map_err(to_status)?;
         Ok(Response::new(BatchGetAnswersResponse {
             answers: found.iter().map(convert::answer).collect(),
@@ -91,7 +95,7 @@ impl AnswerService for AnswerApi {
         &self,
         request: Request<ListAnswersRequest>,
     ) -> Result<Response<ListAnswersResponse>, Status> {
-        self.wait(&request, request.get_ref().min_position).await?;
+        let deadline = wait_deadline(request.metadata());
         let m = request.into_inner();
         let page_size = convert::page_size(m.page_size)?;
         let after = convert::cursor(TokenKind::Answers, &m.page_token)?;
@@ -100,6 +104,7 @@ impl AnswerService for AnswerApi {
             .as_ref()
             .map(|t| convert::time("updated_since", t))
             .transpose()?;
+        self.wait(deadline, m.min_position).await?;
         let page = self
             .app
             .list_answers(since, after, page_size)

@@ -7,6 +7,7 @@ mod answer_service;
 mod article_service;
 mod audit_service;
 mod auth;
+mod codec;
 mod convert;
 mod deadline;
 mod status;
