@@ -3,6 +3,7 @@
 
 mod support;
 
+mod audit;
 mod errors;
 mod history;
 mod idempotency;

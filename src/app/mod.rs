@@ -6,6 +6,7 @@
 
 mod error;
 mod read;
+mod verify;
 mod write;
 
 #[cfg(test)]
@@ -16,6 +17,7 @@ use std::sync::Arc;
 
 pub(crate) use error::AppError;
 pub(crate) use read::{ArticleRef, AsOf};
+pub(crate) use verify::ChainBreak;
 pub(crate) use write::WriteMeta;
 
 use crate::domain::Limits;

@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use super::{App, AppError};
 use crate::domain::{
-    check_suggestion, diff, Article, ArticleDiff, ArticleId, ArticleVersion, Commit, Revision,
-    Status, Suggestion,
+    check_suggestion, diff, Article, ArticleDiff, ArticleId, ArticleVersion, Commit, Hash,
+    Revision, Status, Suggestion,
 };
 use crate::projection::{self, changed_after, nearest_snapshot, stream_range};
 use crate::store::Log;
@@ -171,6 +171,14 @@ impl App {
             .ok_or_else(|| {
                 AppError::DataLoss(format!("log position {} is missing", entry.global_position))
             })
+    }
+
+    /// The log chain's hash at a durable position.
+    pub(crate) async fn log_hash(&self, position: u64) -> Result<Hash, AppError> {
+        self.store
+            .log_hash(position)
+            .await?
+            .ok_or_else(|| AppError::DataLoss(format!("the log chain has no hash at {position}")))
     }
 
     /// What changed from one version to another (either order).

@@ -4,6 +4,7 @@
 //! tokio, does no I/O and reads no clock: time and ids are passed in.
 
 mod article;
+mod chain;
 mod command;
 mod commit;
 mod decide;
@@ -19,6 +20,7 @@ mod validate;
 mod tests;
 
 pub(crate) use article::{Article, ArticleVersion, Provenance, Section, Source, Status};
+pub(crate) use chain::{commit_hash, event_digest, hex, log_hash, Hash, ZERO_HASH};
 pub(crate) use command::{ArticleDraft, Command, SectionDraft, SourceDraft};
 pub(crate) use commit::{Commit, Revision};
 pub(crate) use decide::{decide, Context};

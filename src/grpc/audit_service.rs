@@ -9,6 +9,7 @@ use super::pb::audit_service_server::AuditService;
 use super::pb::*;
 use super::status::{invalid, to_status};
 use crate::app::App;
+use crate::domain::hex;
 
 pub(crate) struct AuditApi {
     app: Arc<App>,
@@ -57,6 +58,11 @@ impl AuditService for AuditApi {
             return Err(invalid("version", "versions start at 1"));
         }
         let commit = self.app.revision(id, m.version).await.map_err(to_status)?;
+        let log_hash = self
+            .app
+            .log_hash(commit.global_position)
+            .await
+            .map_err(to_status)?;
         Ok(Response::new(GetRevisionResponse {
             article_id: id.to_string(),
             revision: Some(convert::revision(&commit.revision())),
@@ -71,6 +77,8 @@ impl AuditService for AuditApi {
                 .iter()
                 .map(|e| convert::event(id, e))
                 .collect(),
+            prev_hash: hex(&commit.prev_hash),
+            log_hash: hex(&log_hash),
         }))
     }
 
@@ -91,5 +99,44 @@ impl AuditService for AuditApi {
             m.to_version,
             &diff,
         )))
+    }
+
+    async fn verify_article(
+        &self,
+        request: Request<VerifyArticleRequest>,
+    ) -> Result<Response<VerifyArticleResponse>, Status> {
+        let m = request.into_inner();
+        let id = convert::article_id("article_id", &m.article_id)?;
+        let v = self.app.verify_article(id).await.map_err(to_status)?;
+        Ok(Response::new(VerifyArticleResponse {
+            ok: v.first_break.is_none(),
+            versions_checked: v.versions,
+            head_hash: hex(&v.head_hash),
+            first_break: v.first_break.as_ref().map(convert::chain_break),
+        }))
+    }
+
+    async fn verify_log(
+        &self,
+        request: Request<VerifyLogRequest>,
+    ) -> Result<Response<VerifyLogResponse>, Status> {
+        let m = request.into_inner();
+        let v = self
+            .app
+            .verify_log(m.from_position, m.max_commits)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(VerifyLogResponse {
+            ok: v.first_break.is_none(),
+            from_position: v.from,
+            through_position: v.through,
+            log_hash: hex(&v.log_hash),
+            next_position: if v.first_break.is_none() {
+                v.next.unwrap_or(0)
+            } else {
+                0
+            },
+            first_break: v.first_break.as_ref().map(convert::chain_break),
+        }))
     }
 }

@@ -6,11 +6,11 @@ use tonic::Status;
 
 use super::pb;
 use super::status::invalid;
-use crate::app::ArticleRef;
+use crate::app::{ArticleRef, ChainBreak};
 use crate::domain::{
-    is_uuid_shaped, slug_problem, ArticleDiff, ArticleDraft, ArticleId, ArticleVersion, ChangeKind,
-    CommandId, Event, Provenance, Revision, Section, SectionDraft, Source, SourceDraft,
-    Status as ArticleStatus, Suggestion,
+    event_digest, hex, is_uuid_shaped, slug_problem, ArticleDiff, ArticleDraft, ArticleId,
+    ArticleVersion, ChangeKind, CommandId, Event, Provenance, Revision, Section, SectionDraft,
+    Source, SourceDraft, Status as ArticleStatus, Suggestion,
 };
 
 /// Default and maximum page sizes (a larger request is coerced, AIP-158).
@@ -239,7 +239,7 @@ pub(super) fn revision(r: &Revision) -> pb::Revision {
         actor: r.actor.clone(),
         reason: r.reason.clone(),
         event_kinds: r.event_kinds.clone(),
-        hash: r.hash.iter().map(|b| format!("{b:02x}")).collect(),
+        hash: hex(&r.hash),
     }
 }
 
@@ -345,6 +345,7 @@ pub(super) fn event(id: ArticleId, e: &Event) -> pb::Event {
     pb::Event {
         kind: e.kind().to_owned(),
         payload: Some(payload),
+        payload_digest: hex(&event_digest(e)),
     }
 }
 
@@ -406,6 +407,18 @@ pub(super) fn diff_response(
                 new_source: s.new.as_ref().map(source_message),
             })
             .collect(),
+    }
+}
+
+pub(super) fn chain_break(b: &ChainBreak) -> pb::ChainBreak {
+    pb::ChainBreak {
+        global_position: b.global_position,
+        article_id: b.article_id.map(|id| id.to_string()).unwrap_or_default(),
+        version: b.version,
+        chain: b.chain.to_owned(),
+        expected_hash: hex(&b.expected),
+        found_hash: hex(&b.found),
+        detail: b.detail.clone(),
     }
 }
 

@@ -8,7 +8,7 @@ use crate::domain::{ArticleId, CommandId};
 pub enum Space {
     /// global_position → the commit.
     Log,
-    /// article_id ++ version → global_position ++ recorded_at.
+    /// article_id ++ version → global_position ++ recorded_at ++ commit hash.
     Streams,
     /// command_id → article_id ++ version ++ global_position ++ request hash.
     Commands,
@@ -24,12 +24,14 @@ pub enum Space {
     Snapshots,
     /// sequence → suggested question.
     Suggestions,
+    /// global_position → the log chain's hash at that position.
+    Chain,
     /// name → value.
     Meta,
 }
 
 impl Space {
-    pub const ALL: [Space; 10] = [
+    pub const ALL: [Space; 11] = [
         Space::Log,
         Space::Streams,
         Space::Commands,
@@ -39,6 +41,7 @@ impl Space {
         Space::Revisions,
         Space::Snapshots,
         Space::Suggestions,
+        Space::Chain,
         Space::Meta,
     ];
 
@@ -62,6 +65,7 @@ impl Space {
             Space::Revisions => b'r',
             Space::Snapshots => b'n',
             Space::Suggestions => b'q',
+            Space::Chain => b'K',
             Space::Meta => b'm',
         }
     }
@@ -81,6 +85,7 @@ impl Space {
             Space::Revisions => "revisions",
             Space::Snapshots => "snapshots",
             Space::Suggestions => "suggestions",
+            Space::Chain => "chain",
             Space::Meta => "meta",
         }
     }

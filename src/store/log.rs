@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use super::StoreError;
-use crate::domain::{ArticleId, CommandId, Commit, Event, Provenance};
+use crate::domain::{ArticleId, CommandId, Commit, Event, Hash, Provenance};
 
 /// One commit to append, decided on the article at `expected_version`.
 #[derive(Clone, Debug)]
@@ -78,6 +78,8 @@ pub(crate) struct StreamEntry {
     pub version: u64,
     pub global_position: u64,
     pub recorded_at: DateTime<Utc>,
+    /// The commit's hash (its article chain).
+    pub hash: Hash,
 }
 
 /// What a command id produced.
@@ -111,6 +113,9 @@ pub(crate) trait Log: Send + Sync + 'static {
         article: ArticleId,
         version: u64,
     ) -> BoxFuture<'_, Result<Option<StreamEntry>, StoreError>>;
+
+    /// The log chain's hash at `position`, once durable.
+    fn log_hash(&self, position: u64) -> BoxFuture<'_, Result<Option<Hash>, StoreError>>;
 
     /// What a command id produced, once durable.
     fn find_command(

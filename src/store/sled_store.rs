@@ -17,7 +17,7 @@ use super::view::BatchView;
 use super::writer::{Job, Writer, WriterState};
 use super::{ProjectError, Projector, StoreError};
 use crate::codec::decode_commit;
-use crate::domain::{ArticleId, CommandId, Commit, Suggestion};
+use crate::domain::{ArticleId, CommandId, Commit, Hash, Suggestion, ZERO_HASH};
 
 /// The meta key of the read models' checkpoint: the last position applied.
 pub(super) const CHECKPOINT: &str = "checkpoint";
@@ -339,6 +339,26 @@ impl Log for SledStore {
         })
     }
 
+    fn log_hash(&self, position: u64) -> BoxFuture<'_, Result<Option<Hash>, StoreError>> {
+        Box::pin(async move {
+            if position == 0 {
+                return Ok(Some(ZERO_HASH));
+            }
+            if position > self.durable_now() {
+                return Ok(None);
+            }
+            self.stats.count_read(Space::Chain);
+            self.tree
+                .get(position_key(Space::Chain, position))?
+                .map(|v| {
+                    v.as_ref().try_into().map_err(|_| {
+                        StoreError::Corrupt(format!("the log hash at {position} is corrupt"))
+                    })
+                })
+                .transpose()
+        })
+    }
+
     fn find_command(
         &self,
         command: CommandId,
@@ -437,6 +457,10 @@ fn decode_stream(version: u64, bytes: &[u8]) -> Result<StreamEntry, StoreError> 
         version,
         global_position,
         recorded_at: chrono::DateTime::from_timestamp_micros(micros).ok_or_else(corrupt)?,
+        hash: bytes
+            .get(16..48)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(corrupt)?,
     })
 }
 

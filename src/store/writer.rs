@@ -23,7 +23,9 @@ use super::stats::Stats;
 use super::view::BatchView;
 use super::{ProjectError, Projector, StoreError};
 use crate::codec::{encode_commit, encode_suggestion};
-use crate::domain::{ArticleId, CommandId, Commit, Suggestion};
+use crate::domain::{
+    commit_hash, log_hash, ArticleId, CommandId, Commit, Hash, Suggestion, ZERO_HASH,
+};
 
 pub(super) enum Job {
     Append {
@@ -54,16 +56,19 @@ pub(super) struct WriterState {
     pub(super) last_position: u64,
     pub(super) last_micros: i64,
     pub(super) last_suggestion: u64,
+    /// The log chain's hash at `last_position`.
+    pub(super) last_log_hash: Hash,
 }
 
 impl WriterState {
     pub(super) const KEY: &'static str = "writer";
 
     pub(super) fn encode(&self) -> Vec<u8> {
-        let mut bytes = Vec::with_capacity(24);
+        let mut bytes = Vec::with_capacity(56);
         bytes.extend_from_slice(&self.last_position.to_be_bytes());
         bytes.extend_from_slice(&self.last_micros.to_be_bytes());
         bytes.extend_from_slice(&self.last_suggestion.to_be_bytes());
+        bytes.extend_from_slice(&self.last_log_hash);
         bytes
     }
 
@@ -73,6 +78,7 @@ impl WriterState {
             last_position: u64::from_be_bytes(word(0)?),
             last_micros: i64::from_be_bytes(word(1)?),
             last_suggestion: u64::from_be_bytes(word(2)?),
+            last_log_hash: bytes.get(24..56)?.try_into().ok()?,
         })
     }
 }
@@ -90,8 +96,8 @@ pub(super) struct Writer {
     pub(super) batch_limit: usize,
     pub(super) head_cache_limit: usize,
     pub(super) state: WriterState,
-    /// Article heads (their last version), looked up lazily.
-    pub(super) heads: HashMap<ArticleId, u64>,
+    /// Article heads (their last version and its hash), looked up lazily.
+    pub(super) heads: HashMap<ArticleId, (u64, Hash)>,
     /// Set after a storage failure: sled latches I/O errors, so nothing more
     /// is written until the store is reopened.
     pub(super) failed: Option<String>,
@@ -233,7 +239,7 @@ impl Writer {
                 duplicate: true,
             });
         }
-        let head = self.head(request.article_id)?;
+        let (head, prev_hash) = self.head(request.article_id)?;
         if head != request.expected_version {
             return Err(AppendError::VersionMismatch {
                 expected: request.expected_version,
@@ -249,7 +255,7 @@ impl Writer {
         let recorded_at = chrono::DateTime::from_timestamp_micros(micros)
             .ok_or_else(|| AppendError::Unavailable("the clock is out of range".into()))?;
         let version = head + 1;
-        let commit = Commit {
+        let mut commit = Commit {
             article_id: request.article_id,
             version,
             global_position: position,
@@ -259,10 +265,13 @@ impl Writer {
             command_id: request.command_id,
             provenance: request.provenance.clone(),
             request_hash: request.request_hash,
-            prev_hash: Vec::new(),
+            prev_hash: prev_hash.to_vec(),
             hash: Vec::new(),
             events: request.events.clone(),
         };
+        let hash = commit_hash(&prev_hash, &commit);
+        commit.hash = hash.to_vec();
+        let chained = log_hash(&self.state.last_log_hash, position, &hash);
         match self.projector.project(view, &commit) {
             Ok(()) => {}
             Err(ProjectError::Rejected(rejection)) => return Err(AppendError::Rejected(rejection)),
@@ -275,8 +284,10 @@ impl Writer {
             request_hash: request.request_hash,
         };
         view.put(position_key(Space::Log, position), encode_commit(&commit));
+        view.put(position_key(Space::Chain, position), chained.to_vec());
         let mut stream_value = position.to_be_bytes().to_vec();
         stream_value.extend_from_slice(&micros.to_be_bytes());
+        stream_value.extend_from_slice(&hash);
         view.put(
             version_key(Space::Streams, request.article_id, version),
             stream_value,
@@ -284,7 +295,8 @@ impl Writer {
         view.put(command_key(request.command_id), encode_command(&entry));
         self.state.last_position = position;
         self.state.last_micros = micros;
-        self.heads.insert(request.article_id, version);
+        self.state.last_log_hash = chained;
+        self.heads.insert(request.article_id, (version, hash));
         in_batch.insert(request.command_id, entry);
         Ok(Appended {
             article_id: request.article_id,
@@ -294,15 +306,16 @@ impl Writer {
         })
     }
 
-    /// The article's last version: cached, or the last key of its stream.
-    fn head(&mut self, article: ArticleId) -> Result<u64, StoreError> {
-        if let Some(version) = self.heads.get(&article) {
-            return Ok(*version);
+    /// The article's last version and hash: cached, or the last entry of
+    /// its stream; (0, zero hash) for an article not yet created.
+    fn head(&mut self, article: ArticleId) -> Result<(u64, Hash), StoreError> {
+        if let Some(head) = self.heads.get(&article) {
+            return Ok(*head);
         }
-        let version =
-            last_stream_entry(&self.tree, &self.stats, article, u64::MAX)?.map_or(0, |e| e.version);
-        self.heads.insert(article, version);
-        Ok(version)
+        let head = last_stream_entry(&self.tree, &self.stats, article, u64::MAX)?
+            .map_or((0, ZERO_HASH), |e| (e.version, e.hash));
+        self.heads.insert(article, head);
+        Ok(head)
     }
 }
 

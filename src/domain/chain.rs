@@ -1,0 +1,257 @@
+//! The hash chains of docs/AUDIT.md: each commit's hash over its article's
+//! previous hash, its envelope (without the global position) and a digest of
+//! each event's payload; and the log chain over commits in log order.
+//!
+//! The canonical encoding is written out here field by field; it does not
+//! rely on protobuf. Any change to it is a new version tag, never an edit.
+
+use sha2::{Digest, Sha256};
+
+use super::article::{Provenance, Section, Source};
+use super::commit::Commit;
+use super::event::Event;
+
+/// A SHA-256 value.
+pub(crate) type Hash = [u8; 32];
+
+/// The hash before the first: 32 zero bytes.
+pub(crate) const ZERO_HASH: Hash = [0; 32];
+
+const COMMIT_TAG: &str = "answerlog.commit.v1";
+const EVENT_TAG: &str = "answerlog.event.v1";
+const LOG_TAG: &str = "answerlog.log.v1";
+
+/// The commit's hash: SHA-256 of `prev_hash` and its canonical bytes.
+pub(crate) fn commit_hash(prev_hash: &Hash, commit: &Commit) -> Hash {
+    let mut w = Canonical::default();
+    w.string(COMMIT_TAG);
+    w.raw(prev_hash);
+    w.raw(commit.article_id.as_bytes());
+    w.u64(commit.version);
+    w.i64(commit.recorded_at.timestamp_micros());
+    w.string(&commit.actor);
+    w.string(&commit.reason);
+    w.raw(commit.command_id.as_bytes());
+    w.provenance(&commit.provenance);
+    w.count(commit.events.len());
+    for event in &commit.events {
+        w.string(event.kind());
+        w.raw(&event_digest(event));
+    }
+    w.finish()
+}
+
+/// The digest of one event's payload, so that a payload can one day be
+/// redacted and the chain still verify.
+pub(crate) fn event_digest(event: &Event) -> Hash {
+    let mut w = Canonical::default();
+    w.string(EVENT_TAG);
+    w.string(event.kind());
+    match event {
+        Event::ArticleCreated(c) => {
+            w.string(&c.slug);
+            w.string(&c.question);
+            w.string(&c.quick_answer);
+            w.strings(&c.key_facts);
+            w.count(c.sections.len());
+            for s in &c.sections {
+                w.section(s);
+            }
+            w.count(c.sources.len());
+            for s in &c.sources {
+                w.source(s);
+            }
+            w.string(&c.last_updated.to_string());
+            w.provenance(&c.provenance);
+            w.string(&c.disclaimer);
+        }
+        Event::QuestionEdited { question } => w.string(question),
+        Event::SlugChanged { slug } => w.string(slug),
+        Event::QuickAnswerEdited { quick_answer } => w.string(quick_answer),
+        Event::KeyFactsReplaced { key_facts } => w.strings(key_facts),
+        Event::SectionAdded { section, position } => {
+            w.section(section);
+            w.u64(u64::from(*position));
+        }
+        Event::SectionEdited {
+            section_id,
+            heading,
+            body,
+        } => {
+            w.string(section_id);
+            w.string(heading);
+            w.string(body);
+        }
+        Event::SectionRemoved { section_id } => w.string(section_id),
+        Event::SectionMoved {
+            section_id,
+            position,
+        } => {
+            w.string(section_id);
+            w.u64(u64::from(*position));
+        }
+        Event::SourceAdded { source, position } => {
+            w.source(source);
+            w.u64(u64::from(*position));
+        }
+        Event::SourceEdited { source } => w.source(source),
+        Event::SourceRemoved { source_id } => w.string(source_id),
+        Event::ArticleRedated { last_updated } => w.string(&last_updated.to_string()),
+        Event::ArticleReviewed { reviewed_by } => w.string(reviewed_by),
+        Event::ArticleRetracted { reason } | Event::ArticleRestored { reason } => w.string(reason),
+    }
+    w.finish()
+}
+
+/// The log chain's value at `position`, from the one before it.
+pub(crate) fn log_hash(previous: &Hash, position: u64, commit_hash: &Hash) -> Hash {
+    let mut w = Canonical::default();
+    w.string(LOG_TAG);
+    w.raw(previous);
+    w.u64(position);
+    w.raw(commit_hash);
+    w.finish()
+}
+
+/// Writes values in the canonical form: integers big-endian, strings and
+/// lists prefixed with their length as a big-endian u32.
+#[derive(Default)]
+struct Canonical {
+    hasher: Sha256,
+}
+
+impl Canonical {
+    fn raw(&mut self, bytes: &[u8]) {
+        self.hasher.update(bytes);
+    }
+
+    fn u64(&mut self, n: u64) {
+        self.raw(&n.to_be_bytes());
+    }
+
+    fn i64(&mut self, n: i64) {
+        self.raw(&n.to_be_bytes());
+    }
+
+    fn count(&mut self, n: usize) {
+        self.raw(&u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes());
+    }
+
+    fn bool(&mut self, b: bool) {
+        self.raw(&[u8::from(b)]);
+    }
+
+    fn string(&mut self, s: &str) {
+        self.count(s.len());
+        self.raw(s.as_bytes());
+    }
+
+    fn strings(&mut self, items: &[String]) {
+        self.count(items.len());
+        for item in items {
+            self.string(item);
+        }
+    }
+
+    fn section(&mut self, s: &Section) {
+        self.string(&s.id);
+        self.string(&s.heading);
+        self.string(&s.body);
+    }
+
+    fn source(&mut self, s: &Source) {
+        self.string(&s.id);
+        self.string(&s.title);
+        self.string(&s.publisher);
+        self.string(&s.url);
+        self.string(&s.license);
+        match s.accessed_on {
+            None => self.bool(false),
+            Some(date) => {
+                self.bool(true);
+                self.string(&date.to_string());
+            }
+        }
+    }
+
+    fn provenance(&mut self, p: &Provenance) {
+        self.bool(p.ai_assisted);
+        self.string(&p.generator);
+        self.string(&p.reviewed_by);
+    }
+
+    fn finish(self) -> Hash {
+        self.hasher.finalize().into()
+    }
+}
+
+/// Hex, lowercase: how hashes are shown.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, NaiveDate};
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::domain::{ArticleId, CommandId};
+
+    fn commit(events: Vec<Event>) -> Commit {
+        Commit {
+            article_id: ArticleId::from_uuid(Uuid::from_u128(1)),
+            version: 2,
+            global_position: 9,
+            recorded_at: DateTime::from_timestamp_micros(1_700_000_000_000_001).unwrap(),
+            actor: "alice".into(),
+            reason: "why".into(),
+            command_id: CommandId::from_uuid(Uuid::from_u128(2)),
+            provenance: Provenance::default(),
+            request_hash: [0; 32],
+            prev_hash: Vec::new(),
+            hash: Vec::new(),
+            events,
+        }
+    }
+
+    #[test]
+    fn every_field_counts_but_the_position() {
+        let base = commit(vec![Event::QuestionEdited {
+            question: "Q".into(),
+        }]);
+        let h = commit_hash(&ZERO_HASH, &base);
+        let mut moved = base.clone();
+        moved.global_position = 10;
+        assert_eq!(commit_hash(&ZERO_HASH, &moved), h);
+        let mut other = base.clone();
+        other.actor = "bob".into();
+        assert_ne!(commit_hash(&ZERO_HASH, &other), h);
+        assert_ne!(commit_hash(&[1; 32], &base), h);
+        let redated = commit(vec![Event::ArticleRedated {
+            last_updated: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+        }]);
+        assert_ne!(commit_hash(&ZERO_HASH, &redated), h);
+    }
+
+    #[test]
+    fn strings_are_length_prefixed_so_boundaries_count() {
+        let a = commit(vec![Event::SectionEdited {
+            section_id: "s1".into(),
+            heading: "ab".into(),
+            body: "c".into(),
+        }]);
+        let b = commit(vec![Event::SectionEdited {
+            section_id: "s1".into(),
+            heading: "a".into(),
+            body: "bc".into(),
+        }]);
+        assert_ne!(commit_hash(&ZERO_HASH, &a), commit_hash(&ZERO_HASH, &b));
+    }
+
+    #[test]
+    fn the_log_chain_binds_the_position() {
+        let h = [5; 32];
+        assert_ne!(log_hash(&ZERO_HASH, 1, &h), log_hash(&ZERO_HASH, 2, &h));
+    }
+}

@@ -1,0 +1,413 @@
+//! The hash chains: recomputed here from docs/AUDIT.md alone (no calls into
+//! the crate's hashing), and verified by the server, clean and tampered.
+
+use answerlog::pb::*;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::backend_tests;
+use crate::support::{cid, Backend, TestServer};
+
+backend_tests!(
+    stored_hashes_match_the_specification,
+    verification_finds_the_first_changed_byte,
+);
+
+/// The canonical encoding of docs/AUDIT.md, written from the document.
+#[derive(Default)]
+struct Spec(Sha256);
+
+impl Spec {
+    fn u32(&mut self, n: u32) {
+        self.0.update(n.to_be_bytes());
+    }
+    fn u64(&mut self, n: u64) {
+        self.0.update(n.to_be_bytes());
+    }
+    fn bool(&mut self, b: bool) {
+        self.0.update([b as u8]);
+    }
+    fn string(&mut self, s: &str) {
+        self.u32(s.len() as u32);
+        self.0.update(s.as_bytes());
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.0.update(b);
+    }
+    fn strings(&mut self, items: &[String]) {
+        self.u32(items.len() as u32);
+        for s in items {
+            self.string(s);
+        }
+    }
+    fn section(&mut self, s: &Section) {
+        self.string(&s.id);
+        self.string(&s.heading);
+        self.string(&s.body);
+    }
+    fn source(&mut self, s: &Source) {
+        self.string(&s.id);
+        self.string(&s.title);
+        self.string(&s.publisher);
+        self.string(&s.url);
+        self.string(&s.license);
+        if s.accessed_on.is_empty() {
+            self.bool(false);
+        } else {
+            self.bool(true);
+            self.string(&s.accessed_on);
+        }
+    }
+    fn provenance(&mut self, p: &Provenance) {
+        self.bool(p.ai_assisted);
+        self.string(&p.generator);
+        self.string(&p.reviewed_by);
+    }
+    fn done(self) -> [u8; 32] {
+        self.0.finalize().into()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn payload_digest(e: &Event) -> [u8; 32] {
+    use event::Payload;
+    let mut w = Spec::default();
+    w.string("answerlog.event.v1");
+    w.string(&e.kind);
+    match e.payload.as_ref().expect("a payload") {
+        Payload::ArticleCreated(c) => {
+            let a = c.article.as_ref().unwrap();
+            w.string(&a.slug);
+            w.string(&a.question);
+            w.string(&a.quick_answer);
+            w.strings(&a.key_facts);
+            w.u32(a.sections.len() as u32);
+            a.sections.iter().for_each(|s| w.section(s));
+            w.u32(a.sources.len() as u32);
+            a.sources.iter().for_each(|s| w.source(s));
+            w.string(&a.last_updated);
+            w.provenance(a.provenance.as_ref().unwrap());
+            w.string(&a.disclaimer);
+        }
+        Payload::QuestionEdited(x) => w.string(&x.question),
+        Payload::SlugChanged(x) => w.string(&x.slug),
+        Payload::QuickAnswerEdited(x) => w.string(&x.quick_answer),
+        Payload::KeyFactsReplaced(x) => w.strings(&x.key_facts),
+        Payload::SectionAdded(x) => {
+            w.section(x.section.as_ref().unwrap());
+            w.u64(u64::from(x.position));
+        }
+        Payload::SectionEdited(x) => {
+            w.string(&x.section_id);
+            w.string(&x.heading);
+            w.string(&x.body);
+        }
+        Payload::SectionRemoved(x) => w.string(&x.section_id),
+        Payload::SectionMoved(x) => {
+            w.string(&x.section_id);
+            w.u64(u64::from(x.position));
+        }
+        Payload::SourceAdded(x) => {
+            w.source(x.source.as_ref().unwrap());
+            w.u64(u64::from(x.position));
+        }
+        Payload::SourceEdited(x) => w.source(x.source.as_ref().unwrap()),
+        Payload::SourceRemoved(x) => w.string(&x.source_id),
+        Payload::ArticleRedated(x) => w.string(&x.last_updated),
+        Payload::ArticleReviewed(x) => w.string(&x.reviewed_by),
+        Payload::ArticleRetracted(x) => w.string(&x.reason),
+        Payload::ArticleRestored(x) => w.string(&x.reason),
+    }
+    w.done()
+}
+
+fn commit_hash(prev: &[u8; 32], r: &GetRevisionResponse) -> [u8; 32] {
+    let revision = r.revision.as_ref().unwrap();
+    let t = revision.recorded_at.unwrap();
+    let micros = t.seconds * 1_000_000 + i64::from(t.nanos) / 1000;
+    let mut w = Spec::default();
+    w.string("answerlog.commit.v1");
+    w.bytes(prev);
+    w.bytes(Uuid::parse_str(&r.article_id).unwrap().as_bytes());
+    w.u64(revision.version);
+    w.bytes(&micros.to_be_bytes());
+    w.string(&revision.actor);
+    w.string(&revision.reason);
+    w.bytes(Uuid::parse_str(&r.command_id).unwrap().as_bytes());
+    w.provenance(r.provenance.as_ref().unwrap());
+    w.u32(r.events.len() as u32);
+    for e in &r.events {
+        w.string(&e.kind);
+        w.bytes(&payload_digest(e));
+    }
+    w.done()
+}
+
+fn log_hash(prev: &[u8; 32], position: u64, hash: &[u8; 32]) -> [u8; 32] {
+    let mut w = Spec::default();
+    w.string("answerlog.log.v1");
+    w.bytes(prev);
+    w.u64(position);
+    w.bytes(hash);
+    w.done()
+}
+
+/// A small fixed history of one article; returns its id and versions.
+async fn history(server: &TestServer, question: &str) -> (String, u64) {
+    let mut articles = server.articles().await;
+    let id = articles
+        .create_article(CreateArticleRequest {
+            command_id: cid(),
+            reason: "Created — with ünïcode".into(),
+            article: Some(ArticleDraft {
+                question: question.into(),
+                quick_answer: "JMT is…\n\nTwo paragraphs.".into(),
+                key_facts: vec!["Rare.".into(), "Autoimmune.".into()],
+                sections: vec![
+                    SectionDraft {
+                        heading: "What is it?".into(),
+                        body: "A group.".into(),
+                    },
+                    SectionDraft {
+                        heading: "Genetic Factors".into(),
+                        body: "HLA.".into(),
+                    },
+                ],
+                sources: vec![Source {
+                    title: "Juvenile myositis".into(),
+                    publisher: "Mayo Clinic".into(),
+                    url: "https://www.mayoclinic.org/".into(),
+                    license: "fair-use".into(),
+                    accessed_on: "2026-04-01".into(),
+                    ..Source::default()
+                }],
+                last_updated: "2026-04-04".into(),
+                provenance: Some(Provenance {
+                    ai_assisted: true,
+                    generator: "gen-7".into(),
+                    reviewed_by: String::new(),
+                }),
+                disclaimer: "As is.".into(),
+                ..ArticleDraft::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .article_id;
+    let base = |v: u64| (id.clone(), v, cid());
+    let (a, v, c) = base(1);
+    articles
+        .edit_section(EditSectionRequest {
+            article_id: a,
+            expected_version: v,
+            command_id: c,
+            reason: "Tighten the genetics section".into(),
+            section_id: "s2".into(),
+            heading: None,
+            body: Some("Certain HLA genes.".into()),
+        })
+        .await
+        .unwrap();
+    let (a, v, c) = base(2);
+    articles
+        .add_source(AddSourceRequest {
+            article_id: a,
+            expected_version: v,
+            command_id: c,
+            reason: "Cite".into(),
+            source: Some(Source {
+                title: "NORD".into(),
+                publisher: "NORD".into(),
+                license: "fair-use".into(),
+                ..Source::default()
+            }),
+        })
+        .await
+        .unwrap();
+    let (a, v, c) = base(3);
+    articles
+        .move_section(MoveSectionRequest {
+            article_id: a,
+            expected_version: v,
+            command_id: c,
+            reason: String::new(),
+            section_id: "s2".into(),
+            after_section_id: String::new(),
+        })
+        .await
+        .unwrap();
+    let (a, v, c) = base(4);
+    articles
+        .review_article(ReviewArticleRequest {
+            article_id: a,
+            expected_version: v,
+            command_id: c,
+            reason: "Checked".into(),
+        })
+        .await
+        .unwrap();
+    let (a, v, c) = base(5);
+    articles
+        .revert_article(RevertArticleRequest {
+            article_id: a,
+            expected_version: v,
+            command_id: c,
+            reason: String::new(),
+            to_version: 1,
+        })
+        .await
+        .unwrap();
+    let (a, v, c) = base(6);
+    articles
+        .redate_article(RedateArticleRequest {
+            article_id: a,
+            expected_version: v,
+            command_id: c,
+            reason: "Re-dated".into(),
+            last_updated: "2026-04-05".into(),
+        })
+        .await
+        .unwrap();
+    (id, 7)
+}
+
+async fn revision(server: &TestServer, id: &str, version: u64) -> GetRevisionResponse {
+    server
+        .audit()
+        .await
+        .get_revision(GetRevisionRequest {
+            article_id: id.into(),
+            version,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+async fn stored_hashes_match_the_specification(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (id, versions) = history(&server, "What causes jmt").await;
+    let mut prev = [0u8; 32];
+    let mut chained = [0u8; 32];
+    for version in 1..=versions {
+        let r = revision(&server, &id, version).await;
+        for e in &r.events {
+            assert_eq!(
+                e.payload_digest,
+                hex(&payload_digest(e)),
+                "v{version} {}",
+                e.kind
+            );
+        }
+        assert_eq!(
+            r.prev_hash,
+            hex(&prev),
+            "v{version} links to v{}",
+            version - 1
+        );
+        let hash = commit_hash(&prev, &r);
+        let stored = &r.revision.as_ref().unwrap().hash;
+        assert_eq!(stored, &hex(&hash), "v{version}: the commit hash");
+        let position = r.revision.as_ref().unwrap().global_position;
+        assert_eq!(position, version, "one article: positions follow versions");
+        chained = log_hash(&chained, position, &hash);
+        assert_eq!(r.log_hash, hex(&chained), "v{version}: the log hash");
+        prev = hash;
+    }
+    server.stop().await;
+}
+
+async fn verification_finds_the_first_changed_byte(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (id, versions) = history(&server, "What causes jmt").await;
+    let other = history(&server, "What causes jm").await.0;
+    let mut audit = server.audit().await;
+    let clean = audit
+        .verify_log(VerifyLogRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(clean.ok, "{:?}", clean.first_break);
+    assert_eq!(clean.through_position, 2 * versions);
+    assert_eq!(clean.next_position, 0);
+    let article = audit
+        .verify_article(VerifyArticleRequest {
+            article_id: id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(article.ok);
+    assert_eq!(article.versions_checked, versions);
+    // In pages, the same end.
+    let mut from = 1;
+    let mut last = clean.clone();
+    while from != 0 {
+        last = audit
+            .verify_log(VerifyLogRequest {
+                from_position: from,
+                max_commits: 3,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(last.ok);
+        from = last.next_position;
+    }
+    assert_eq!(last.log_hash, clean.log_hash);
+
+    // Version 2's reason, "Tighten the genetics section", gets one byte changed.
+    let v2 = revision(&server, &id, 2).await;
+    let position = v2.revision.as_ref().unwrap().global_position;
+    let recorded = v2.revision.as_ref().unwrap().hash.clone();
+    let dir = server.stop().await;
+    {
+        let db = ::sled::open(dir.path()).unwrap();
+        let tree = db.open_tree("answerlog").unwrap();
+        let mut key = vec![b'L'];
+        key.extend_from_slice(&position.to_be_bytes());
+        let mut value = tree.get(&key).unwrap().expect("the log record").to_vec();
+        let at = value
+            .windows(7)
+            .position(|w| w == b"Tighten")
+            .expect("the reason is in the record");
+        value[at] = b'F';
+        tree.insert(&key, value).unwrap();
+        db.flush().unwrap();
+    }
+    let server = TestServer::start_in(backend, dir, Default::default()).await;
+    let mut audit = server.audit().await;
+    let broken = audit
+        .verify_log(VerifyLogRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!broken.ok);
+    let first = broken.first_break.expect("a break");
+    assert_eq!(first.global_position, position);
+    assert_eq!((first.article_id.as_str(), first.version), (id.as_str(), 2));
+    assert_eq!(first.chain, "article");
+    assert_eq!(first.expected_hash, recorded);
+    assert_ne!(first.found_hash, recorded);
+    assert_eq!(broken.through_position, position - 1);
+    let article = audit
+        .verify_article(VerifyArticleRequest {
+            article_id: id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(article.first_break.unwrap().version, 2);
+    // The other article is untouched.
+    let fine = audit
+        .verify_article(VerifyArticleRequest { article_id: other })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(fine.ok);
+    server.stop().await;
+}
