@@ -29,6 +29,8 @@ pub(crate) struct Config {
     /// The bounded queue before the writer.
     pub queue_depth: usize,
     pub log_format: LogFormat,
+    /// The principals file; none means development mode.
+    pub principals_file: Option<PathBuf>,
     pub limits: Limits,
 }
 
@@ -51,6 +53,7 @@ impl Default for Config {
             batch_limit: 512,
             queue_depth: 4096,
             log_format: LogFormat::Text,
+            principals_file: None,
             limits: Limits::default(),
         }
     }
@@ -68,6 +71,7 @@ struct FileConfig {
     batch_limit: Option<usize>,
     queue_depth: Option<usize>,
     log_format: Option<LogFormat>,
+    principals_file: Option<PathBuf>,
     limits: Option<Limits>,
 }
 
@@ -101,6 +105,10 @@ pub(crate) struct ConfigArgs {
     /// Log lines as text or JSON [default: text].
     #[arg(long, env = "ANSWERLOG_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// The principals file (names, roles, SHA-256 of tokens); reloaded on
+    /// SIGHUP. Without one the server runs in development mode.
+    #[arg(long = "principals", env = "ANSWERLOG_PRINCIPALS")]
+    pub principals_file: Option<PathBuf>,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -196,6 +204,7 @@ impl ConfigArgs {
             batch_limit: pick(&self.batch_limit, file.batch_limit, d.batch_limit),
             queue_depth: pick(&self.queue_depth, file.queue_depth, d.queue_depth),
             log_format: pick(&self.log_format, file.log_format, d.log_format),
+            principals_file: self.principals_file.clone().or(file.principals_file),
             limits,
         };
         for (key, value) in [

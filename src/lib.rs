@@ -18,6 +18,7 @@
 //! - `server`: `run(listener, shutdown)`, health, reflection, drain.
 //! - `config`: the configuration file, environment and flags.
 //! - `import`: the import format's parser.
+//! - `principals`: the principals file, roles and token checks.
 //! - `cli`: the command line.
 //!
 //! Dependencies point one way: `cli → server → grpc → app →
@@ -30,6 +31,7 @@ mod config;
 mod domain;
 mod grpc;
 mod import;
+mod principals;
 mod projection;
 mod server;
 mod store;
@@ -38,5 +40,6 @@ pub use app::{App, AppOptions};
 pub use cli::{init_tracing, Cli};
 pub use config::LogFormat;
 pub use grpc::pb;
+pub use principals::{new_token, Principals, Role};
 pub use server::{run, ServerOptions};
 pub use store::{StoreError, StoreOptions};

@@ -16,19 +16,23 @@ use crate::grpc::pb::answer_service_server::AnswerServiceServer;
 use crate::grpc::pb::article_service_server::ArticleServiceServer;
 use crate::grpc::pb::audit_service_server::AuditServiceServer;
 use crate::grpc::pb::suggestion_service_server::SuggestionServiceServer;
-use crate::grpc::{pb, AnswerApi, ArticleApi, AuditApi, SuggestionApi};
+use crate::grpc::{pb, AnswerApi, ArticleApi, AuditApi, AuthLayer, SuggestionApi};
+use crate::principals::Principals;
 
 /// Settings of the transport, apart from the app's.
 #[derive(Clone, Debug)]
 pub struct ServerOptions {
     /// The largest request message accepted, in bytes.
     pub max_request_bytes: usize,
+    /// Who may call; shared so that a SIGHUP can reload it in place.
+    pub principals: Arc<Principals>,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
         Self {
             max_request_bytes: 1024 * 1024,
+            principals: Arc::new(Principals::development()),
         }
     }
 }
@@ -93,6 +97,7 @@ pub async fn run(
     let served = Server::builder()
         // Every call runs in a span naming its method.
         .trace_fn(|request| tracing::info_span!("rpc", method = %request.uri().path()))
+        .layer(AuthLayer::new(Arc::clone(&options.principals)))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -4,9 +4,13 @@
 use std::future::Future;
 
 use anyhow::Context as _;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::{InterceptedService, Interceptor};
 use tonic::transport::{Channel, Endpoint};
+use tonic::Status;
 use uuid::Uuid;
 
+use super::ServerArg;
 use crate::grpc::pb::answer_service_client::AnswerServiceClient;
 use crate::grpc::pb::article_service_client::ArticleServiceClient;
 use crate::grpc::pb::audit_service_client::AuditServiceClient;
@@ -24,26 +28,53 @@ pub(super) fn block_on<F: Future<Output = anyhow::Result<()>>>(future: F) -> any
         .block_on(future)
 }
 
-pub(super) async fn channel(server: &str) -> anyhow::Result<Channel> {
-    Endpoint::from_shared(server.to_owned())
-        .with_context(|| format!("{server:?} is not a server URL"))?
+/// A connection that presents the bearer token, if one was given.
+pub(super) type Authed = InterceptedService<Channel, Bearer>;
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Clone)]
+pub(super) struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+async fn connect(server: &ServerArg) -> anyhow::Result<Authed> {
+    let channel = Endpoint::from_shared(server.server.clone())
+        .with_context(|| format!("{:?} is not a server URL", server.server))?
         .connect()
         .await
-        .with_context(|| format!("cannot connect to {server}"))
+        .with_context(|| format!("cannot connect to {}", server.server))?;
+    let bearer = match &server.token {
+        Some(token) => Some(
+            format!("Bearer {token}")
+                .parse()
+                .context("the token is not a valid header value")?,
+        ),
+        None => None,
+    };
+    Ok(InterceptedService::new(channel, Bearer(bearer)))
 }
 
-pub(super) async fn answers(server: &str) -> anyhow::Result<AnswerServiceClient<Channel>> {
-    Ok(AnswerServiceClient::new(channel(server).await?)
+pub(super) async fn answers(server: &ServerArg) -> anyhow::Result<AnswerServiceClient<Authed>> {
+    Ok(AnswerServiceClient::new(connect(server).await?)
         .max_decoding_message_size(MAX_RESPONSE_BYTES))
 }
 
-pub(super) async fn articles(server: &str) -> anyhow::Result<ArticleServiceClient<Channel>> {
-    Ok(ArticleServiceClient::new(channel(server).await?)
+pub(super) async fn articles(server: &ServerArg) -> anyhow::Result<ArticleServiceClient<Authed>> {
+    Ok(ArticleServiceClient::new(connect(server).await?)
         .max_decoding_message_size(MAX_RESPONSE_BYTES))
 }
 
-pub(super) async fn audit(server: &str) -> anyhow::Result<AuditServiceClient<Channel>> {
-    Ok(AuditServiceClient::new(channel(server).await?)
+pub(super) async fn audit(server: &ServerArg) -> anyhow::Result<AuditServiceClient<Authed>> {
+    Ok(AuditServiceClient::new(connect(server).await?)
         .max_decoding_message_size(MAX_RESPONSE_BYTES))
 }
 
@@ -57,7 +88,7 @@ pub(super) fn reference(text: &str) -> get_answer_request::Ref {
 }
 
 /// The current answer a reference names.
-pub(super) async fn current(server: &str, text: &str) -> anyhow::Result<Answer> {
+pub(super) async fn current(server: &ServerArg, text: &str) -> anyhow::Result<Answer> {
     let response = answers(server)
         .await?
         .get_answer(GetAnswerRequest {

@@ -6,10 +6,11 @@ use anyhow::Context as _;
 use sha2::{Digest, Sha256};
 
 use super::client::{articles, status_error};
+use super::ServerArg;
 use crate::grpc::draft_message;
 use crate::grpc::pb::CreateArticleRequest;
 
-pub(super) async fn import(server: &str, files: &[PathBuf]) -> anyhow::Result<()> {
+pub(super) async fn import(server: &ServerArg, files: &[PathBuf]) -> anyhow::Result<()> {
     let mut client = articles(server).await?;
     let mut failed = 0;
     for file in files {

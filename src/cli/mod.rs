@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::config::{ConfigArgs, LogFormat};
+use crate::principals::{new_token, Role};
 
 /// answerlog: question-and-answer articles kept as an event-sourced history.
 #[derive(Debug, Parser)]
@@ -22,7 +23,7 @@ pub struct Cli {
     command: Command,
 }
 
-/// Where client commands find the server.
+/// Where client commands find the server, and who they are.
 #[derive(Debug, Clone, clap::Args)]
 struct ServerArg {
     /// The server's URL.
@@ -32,6 +33,9 @@ struct ServerArg {
         default_value = "http://127.0.0.1:50051"
     )]
     server: String,
+    /// The bearer token to present (see `answerlog token new`).
+    #[arg(long, env = "ANSWERLOG_TOKEN", hide_env_values = true)]
+    token: Option<String>,
 }
 
 /// What every client write takes besides its own arguments.
@@ -51,8 +55,22 @@ enum Command {
     Serve(ConfigArgs),
     /// Rebuild the read models from the log, offline (stop the server first).
     Rebuild(ConfigArgs),
+    /// Bearer tokens for the principals file.
+    #[command(subcommand)]
+    Token(TokenCommand),
     #[command(flatten)]
     Client(ClientCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Print a new token (once) and the principals-file entry that admits it.
+    New {
+        /// The principal's name, recorded as the actor of its writes.
+        name: String,
+        #[arg(long, value_enum)]
+        role: Role,
+    },
 }
 
 /// Commands that talk to a running server.
@@ -159,6 +177,14 @@ impl Cli {
         match self.command {
             Command::Serve(args) => serve::serve(&args),
             Command::Rebuild(args) => serve::rebuild(&args),
+            Command::Token(TokenCommand::New { name, role }) => {
+                let (token, entry) = new_token(&name, role)?;
+                eprintln!("The token, shown only this once (the server keeps only its SHA-256):");
+                println!("{token}");
+                eprintln!("\nAdd this to the principals file, then send the server SIGHUP:\n");
+                eprint!("{entry}");
+                Ok(())
+            }
             Command::Client(command) => client::block_on(run_client(command)),
         }
     }
@@ -166,26 +192,26 @@ impl Cli {
 
 async fn run_client(command: ClientCommand) -> anyhow::Result<()> {
     match command {
-        ClientCommand::Import { files, server } => import::import(&server.server, &files).await,
+        ClientCommand::Import { files, server } => import::import(&server, &files).await,
         ClientCommand::Get {
             reference,
             version,
             at,
             json,
             server,
-        } => show::get(&server.server, &reference, version, at.as_deref(), json).await,
+        } => show::get(&server, &reference, version, at.as_deref(), json).await,
         ClientCommand::History {
             reference,
             json,
             server,
-        } => show::history(&server.server, &reference, json).await,
+        } => show::history(&server, &reference, json).await,
         ClientCommand::Diff {
             reference,
             from,
             to,
             json,
             server,
-        } => show::diff(&server.server, &reference, from, to, json).await,
+        } => show::diff(&server, &reference, from, to, json).await,
         ClientCommand::EditSection {
             reference,
             section_id,
@@ -200,7 +226,7 @@ async fn run_client(command: ClientCommand) -> anyhow::Result<()> {
                 (None, Some(path)) => Some(write::read_text(&path)?),
                 (None, None) => None,
             };
-            write::edit_section(&server.server, &reference, section_id, heading, body, write).await
+            write::edit_section(&server, &reference, section_id, heading, body, write).await
         }
         ClientCommand::AddSource {
             reference,
@@ -220,14 +246,14 @@ async fn run_client(command: ClientCommand) -> anyhow::Result<()> {
                 license,
                 accessed_on,
             };
-            write::add_source(&server.server, &reference, source, write).await
+            write::add_source(&server, &reference, source, write).await
         }
         ClientCommand::Redate {
             reference,
             date,
             write,
             server,
-        } => write::redate(&server.server, &reference, date, write).await,
+        } => write::redate(&server, &reference, date, write).await,
     }
 }
 

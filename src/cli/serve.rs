@@ -6,6 +6,7 @@ use anyhow::Context as _;
 
 use crate::app::{App, AppOptions};
 use crate::config::{Config, ConfigArgs};
+use crate::principals::Principals;
 use crate::server::{run, ServerOptions};
 use crate::store::StoreOptions;
 
@@ -34,9 +35,17 @@ pub(super) fn serve(args: &ConfigArgs) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
-        tracing::warn!(
-            "DEVELOPMENT MODE: no principals file; every caller is `anonymous` and may do anything"
-        );
+        let principals = Arc::new(match &config.principals_file {
+            Some(path) => Principals::load(path)?,
+            None => Principals::development(),
+        });
+        if principals.is_development() {
+            tracing::warn!(
+                "DEVELOPMENT MODE: no principals file; every caller is `anonymous` and may do anything"
+            );
+        } else {
+            tokio::spawn(reload_on_hangup(Arc::clone(&principals)));
+        }
         tracing::info!(
             listen = %listener.local_addr()?,
             data_dir = %config.data_dir.display(),
@@ -45,6 +54,7 @@ pub(super) fn serve(args: &ConfigArgs) -> anyhow::Result<()> {
         );
         let options = ServerOptions {
             max_request_bytes: config.max_request_bytes,
+            principals,
         };
         run(listener, shutdown_signal(), Arc::new(app), options).await?;
         Ok(())
@@ -64,6 +74,29 @@ pub(super) fn rebuild(args: &ConfigArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Re-reads the principals file on every SIGHUP; connections stay open.
+async fn reload_on_hangup(principals: Arc<Principals>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(hangups) => hangups,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; the principals file will not be reloaded");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            match principals.reload() {
+                Ok(n) => tracing::info!(principals = n, "reloaded the principals file"),
+                Err(e) => tracing::error!(error = %e, "kept the principals in force"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = principals;
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -4,6 +4,7 @@ use anyhow::Context as _;
 
 use super::client::{answers, audit, reference, status_error};
 use super::json;
+use super::ServerArg;
 use crate::grpc::pb::{
     get_answer_request, list_revisions_request, Answer, ArticleStatus, ChangeKind,
     DiffVersionsRequest, DiffVersionsResponse, GetAnswerRequest, ListRevisionsRequest,
@@ -11,7 +12,7 @@ use crate::grpc::pb::{
 };
 
 pub(super) async fn get(
-    server: &str,
+    server: &ServerArg,
     text: &str,
     version: Option<u64>,
     at: Option<&str>,
@@ -111,7 +112,7 @@ fn render(a: &Answer) -> String {
 }
 
 /// Every revision, page by page.
-async fn all_revisions(server: &str, text: &str) -> anyhow::Result<ListRevisionsResponse> {
+async fn all_revisions(server: &ServerArg, text: &str) -> anyhow::Result<ListRevisionsResponse> {
     let mut client = audit(server).await?;
     let r#ref = Some(match reference(text) {
         get_answer_request::Ref::Id(id) => list_revisions_request::Ref::Id(id),
@@ -139,7 +140,7 @@ async fn all_revisions(server: &str, text: &str) -> anyhow::Result<ListRevisions
     }
 }
 
-pub(super) async fn history(server: &str, text: &str, as_json: bool) -> anyhow::Result<()> {
+pub(super) async fn history(server: &ServerArg, text: &str, as_json: bool) -> anyhow::Result<()> {
     let all = all_revisions(server, text).await?;
     if as_json {
         return json::print("answerlog.v1.ListRevisionsResponse", &all);
@@ -169,7 +170,7 @@ pub(super) async fn history(server: &str, text: &str, as_json: bool) -> anyhow::
 }
 
 pub(super) async fn diff(
-    server: &str,
+    server: &ServerArg,
     text: &str,
     from: u64,
     to: u64,

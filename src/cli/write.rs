@@ -10,11 +10,16 @@ use anyhow::Context as _;
 use uuid::Uuid;
 
 use super::client::{articles, current, status_error};
+use super::ServerArg;
 use super::WriteArgs;
 use crate::grpc::pb::{AddSourceRequest, EditSectionRequest, RedateArticleRequest, Source};
 
 /// The article id and the version to edit on.
-async fn target(server: &str, reference: &str, write: &WriteArgs) -> anyhow::Result<(String, u64)> {
+async fn target(
+    server: &ServerArg,
+    reference: &str,
+    write: &WriteArgs,
+) -> anyhow::Result<(String, u64)> {
     let answer = current(server, reference).await?;
     Ok((answer.id, write.expected_version.unwrap_or(answer.version)))
 }
@@ -33,7 +38,7 @@ pub(super) fn read_text(path: &Path) -> anyhow::Result<String> {
 }
 
 pub(super) async fn edit_section(
-    server: &str,
+    server: &ServerArg,
     reference: &str,
     section_id: String,
     heading: Option<String>,
@@ -60,7 +65,7 @@ pub(super) async fn edit_section(
 }
 
 pub(super) async fn add_source(
-    server: &str,
+    server: &ServerArg,
     reference: &str,
     source: Source,
     write: WriteArgs,
@@ -83,7 +88,7 @@ pub(super) async fn add_source(
 }
 
 pub(super) async fn redate(
-    server: &str,
+    server: &ServerArg,
     reference: &str,
     last_updated: String,
     write: WriteArgs,

@@ -33,7 +33,7 @@ impl ArticleApi {
         envelope: impl FnOnce(&M) -> (&str, u64, &str, &str),
         command: impl FnOnce(M) -> Command,
     ) -> Result<Appended, Status> {
-        let actor = actor(&request);
+        let actor = actor(&request)?;
         let message = request.into_inner();
         let request_hash = hash(rpc, &message);
         let (article_id, expected_version, command_id, reason) = envelope(&message);
@@ -120,7 +120,7 @@ impl ArticleService for ArticleApi {
         &self,
         request: Request<CreateArticleRequest>,
     ) -> Result<Response<CreateArticleResponse>, Status> {
-        let actor = actor(&request);
+        let actor = actor(&request)?;
         let message = request.into_inner();
         let request_hash = hash("CreateArticle", &message);
         let meta = WriteMeta {

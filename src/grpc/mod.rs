@@ -16,6 +16,7 @@ mod suggestion_service;
 pub(crate) use answer_service::AnswerApi;
 pub(crate) use article_service::ArticleApi;
 pub(crate) use audit_service::AuditApi;
+pub(crate) use auth::AuthLayer;
 pub(crate) use convert::draft_message;
 pub(crate) use suggestion_service::SuggestionApi;
 

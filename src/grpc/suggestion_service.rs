@@ -27,7 +27,7 @@ impl SuggestionService for SuggestionApi {
         &self,
         request: Request<SuggestQuestionRequest>,
     ) -> Result<Response<SuggestQuestionResponse>, Status> {
-        let actor = actor(&request);
+        let actor = actor(&request)?;
         let m = request.into_inner();
         let article_id = if m.article_id.is_empty() {
             None

@@ -68,6 +68,25 @@ impl TestServer {
         dir: Arc<tempfile::TempDir>,
         options: AppOptions,
     ) -> Self {
+        Self::start_full(backend, dir, options, ServerOptions::default()).await
+    }
+
+    /// Starts a server that admits the principals of `file`.
+    pub(crate) async fn start_with_principals(backend: Backend, file: &Path) -> Self {
+        let dir = Arc::new(tempfile::tempdir().expect("a temporary directory"));
+        let server = ServerOptions {
+            principals: Arc::new(answerlog::Principals::load(file).expect("the principals file")),
+            ..ServerOptions::default()
+        };
+        Self::start_full(backend, dir, AppOptions::default(), server).await
+    }
+
+    pub(crate) async fn start_full(
+        backend: Backend,
+        dir: Arc<tempfile::TempDir>,
+        options: AppOptions,
+        server_options: ServerOptions,
+    ) -> Self {
         let Backend::Sled = backend;
         let app = App::open(dir.path(), options).expect("the store opens");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -79,7 +98,7 @@ impl TestServer {
             let shutdown = async {
                 let _ = stopped.await;
             };
-            answerlog::run(listener, shutdown, Arc::new(app), ServerOptions::default())
+            answerlog::run(listener, shutdown, Arc::new(app), server_options)
                 .await
                 .expect("the server runs and stops cleanly");
         });

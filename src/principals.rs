@@ -1,0 +1,280 @@
+//! Who may call: the principals file (names, roles and the SHA-256 of each
+//! bearer token, never a token itself) and the check of a presented token.
+//!
+//! Knows no tonic: the gRPC layer asks `authenticate` and `allows`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// What a principal may do (DESIGN.md, Security).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Read answers, follow the event stream, suggest a question.
+    Reader,
+    /// A reader who also writes articles.
+    Writer,
+    /// A reader who also sees revisions, diffs, audits and suggestions.
+    Auditor,
+    /// Everything, including rebuild and bulk import.
+    Admin,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Reader => "reader",
+            Role::Writer => "writer",
+            Role::Auditor => "auditor",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// What a call needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Right {
+    Read,
+    Write,
+    Audit,
+    Admin,
+}
+
+impl Right {
+    /// Whether `role` has this right.
+    pub(crate) fn granted_to(self, role: Role) -> bool {
+        match self {
+            Right::Read => true,
+            Right::Write => matches!(role, Role::Writer | Role::Admin),
+            Right::Audit => matches!(role, Role::Auditor | Role::Admin),
+            Right::Admin => role == Role::Admin,
+        }
+    }
+}
+
+/// An authenticated caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub name: String,
+    pub role: Role,
+}
+
+impl Principal {
+    /// Every caller in development mode (no principals file).
+    pub fn anonymous() -> Self {
+        Self {
+            name: "anonymous".into(),
+            role: Role::Admin,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrincipalsFile {
+    #[serde(default)]
+    principal: Vec<PrincipalEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrincipalEntry {
+    name: String,
+    role: Role,
+    /// SHA-256 of the token, 64 hex digits.
+    token_sha256: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PrincipalsError {
+    #[error("cannot read the principals file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the principals file {path} is invalid: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// Each principal with the SHA-256 of its token.
+type Table = Vec<(Principal, [u8; 32])>;
+
+/// The principals in force. Cheap to share; reloaded in place on SIGHUP.
+#[derive(Debug)]
+pub struct Principals {
+    file: Option<PathBuf>,
+    table: RwLock<Arc<Table>>,
+}
+
+impl Principals {
+    /// Development mode: no file, every caller `anonymous`.
+    pub fn development() -> Self {
+        Self {
+            file: None,
+            table: RwLock::new(Arc::new(Vec::new())),
+        }
+    }
+
+    pub fn load(path: &Path) -> Result<Self, PrincipalsError> {
+        let table = read_table(path)?;
+        Ok(Self {
+            file: Some(path.to_owned()),
+            table: RwLock::new(Arc::new(table)),
+        })
+    }
+
+    pub fn is_development(&self) -> bool {
+        self.file.is_none()
+    }
+
+    /// Re-reads the file. On error the principals in force stay.
+    pub fn reload(&self) -> Result<usize, PrincipalsError> {
+        let Some(path) = &self.file else {
+            return Ok(0);
+        };
+        let table = read_table(path)?;
+        let n = table.len();
+        *self.table.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(table);
+        Ok(n)
+    }
+
+    /// The principal a bearer token belongs to. Every entry is compared, in
+    /// constant time, so that timing tells nothing about which matched.
+    pub fn authenticate(&self, token: &str) -> Option<Principal> {
+        if self.file.is_none() {
+            return Some(Principal::anonymous());
+        }
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let table = Arc::clone(&self.table.read().unwrap_or_else(|e| e.into_inner()));
+        let mut found = None;
+        for (principal, hash) in table.iter() {
+            if bool::from(hash.ct_eq(&digest)) && found.is_none() {
+                found = Some(principal.clone());
+            }
+        }
+        found
+    }
+}
+
+fn read_table(path: &Path) -> Result<Table, PrincipalsError> {
+    let invalid = |message: String| PrincipalsError::Invalid {
+        path: path.to_owned(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| PrincipalsError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let file: PrincipalsFile =
+        toml::from_str(&text).map_err(|e| invalid(e.message().to_owned()))?;
+    let mut names = BTreeSet::new();
+    let mut table = Vec::with_capacity(file.principal.len());
+    for entry in file.principal {
+        if entry.name.is_empty() || entry.name.chars().any(char::is_control) {
+            return Err(invalid(format!(
+                "principal name {:?} is not usable",
+                entry.name
+            )));
+        }
+        if !names.insert(entry.name.clone()) {
+            return Err(invalid(format!("principal {:?} appears twice", entry.name)));
+        }
+        let hash = parse_hash(&entry.token_sha256).ok_or_else(|| {
+            invalid(format!(
+                "token_sha256 of {:?} must be 64 hex digits (the SHA-256 of the token)",
+                entry.name
+            ))
+        })?;
+        table.push((
+            Principal {
+                name: entry.name,
+                role: entry.role,
+            },
+            hash,
+        ));
+    }
+    Ok(table)
+}
+
+fn parse_hash(text: &str) -> Option<[u8; 32]> {
+    if text.len() != 64 || !text.is_ascii() {
+        return None;
+    }
+    let mut hash = [0u8; 32];
+    for (i, byte) in hash.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(hash)
+}
+
+/// A new random token and the principals-file entry that admits it.
+pub fn new_token(name: &str, role: Role) -> Result<(String, String), getrandom::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    let token = format!("alt_{}", hex(&bytes));
+    let digest = Sha256::digest(token.as_bytes());
+    let entry = format!(
+        "[[principal]]\nname = {name:?}\nrole = \"{}\"\ntoken_sha256 = \"{}\"\n",
+        role.name(),
+        hex(&digest)
+    );
+    Ok((token, entry))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_token_is_admitted_by_its_entry_and_no_other_token_is() {
+        let (token, entry) = new_token("alice", Role::Writer).unwrap();
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), entry).unwrap();
+        let principals = Principals::load(file.path()).unwrap();
+        let alice = principals.authenticate(&token).unwrap();
+        assert_eq!((alice.name.as_str(), alice.role), ("alice", Role::Writer));
+        assert_eq!(principals.authenticate("alt_guess"), None);
+        assert_eq!(principals.authenticate(""), None);
+    }
+
+    #[test]
+    fn bad_files_are_refused_by_reason() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        for (text, needle) in [
+            ("[[principal]]\nname = \"a\"\nrole = \"god\"\ntoken_sha256 = \"00\"\n", "god"),
+            ("[[principal]]\nname = \"a\"\nrole = \"admin\"\ntoken_sha256 = \"00\"\n", "64 hex"),
+            ("[[principal]]\nname = \"a\"\nrole = \"admin\"\ntoken = \"x\"\ntoken_sha256 = \"00\"\n", "token"),
+        ] {
+            std::fs::write(file.path(), text).unwrap();
+            let e = Principals::load(file.path()).unwrap_err().to_string();
+            assert!(e.contains(needle), "{e}");
+        }
+    }
+
+    #[test]
+    fn rights_follow_the_roles() {
+        let table = [
+            (Role::Reader, [true, false, false, false]),
+            (Role::Writer, [true, true, false, false]),
+            (Role::Auditor, [true, false, true, false]),
+            (Role::Admin, [true, true, true, true]),
+        ];
+        let rights_in_order = [Right::Read, Right::Write, Right::Audit, Right::Admin];
+        for (role, rights) in table {
+            for (right, expected) in rights_in_order.into_iter().zip(rights) {
+                assert_eq!(right.granted_to(role), expected, "{role:?} {right:?}");
+            }
+        }
+    }
+}
