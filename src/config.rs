@@ -31,6 +31,9 @@ pub(crate) struct Config {
     pub log_format: LogFormat,
     /// The principals file; none means development mode.
     pub principals_file: Option<PathBuf>,
+    /// The Ed25519 secret key that signs digests; none: generated into the
+    /// data directory on first start.
+    pub signing_key_file: Option<PathBuf>,
     pub limits: Limits,
 }
 
@@ -54,6 +57,7 @@ impl Default for Config {
             queue_depth: 4096,
             log_format: LogFormat::Text,
             principals_file: None,
+            signing_key_file: None,
             limits: Limits::default(),
         }
     }
@@ -72,6 +76,7 @@ struct FileConfig {
     queue_depth: Option<usize>,
     log_format: Option<LogFormat>,
     principals_file: Option<PathBuf>,
+    signing_key_file: Option<PathBuf>,
     limits: Option<Limits>,
 }
 
@@ -109,6 +114,10 @@ pub(crate) struct ConfigArgs {
     /// SIGHUP. Without one the server runs in development mode.
     #[arg(long = "principals", env = "ANSWERLOG_PRINCIPALS")]
     pub principals_file: Option<PathBuf>,
+    /// A file with the Ed25519 secret key (64 hex digits) that signs log
+    /// digests [default: one generated into the data directory].
+    #[arg(long = "signing-key", env = "ANSWERLOG_SIGNING_KEY")]
+    pub signing_key_file: Option<PathBuf>,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -205,6 +214,7 @@ impl ConfigArgs {
             queue_depth: pick(&self.queue_depth, file.queue_depth, d.queue_depth),
             log_format: pick(&self.log_format, file.log_format, d.log_format),
             principals_file: self.principals_file.clone().or(file.principals_file),
+            signing_key_file: self.signing_key_file.clone().or(file.signing_key_file),
             limits,
         };
         for (key, value) in [

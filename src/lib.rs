@@ -34,9 +34,10 @@ mod import;
 mod principals;
 mod projection;
 mod server;
+mod signing;
 mod store;
 
-pub use app::{App, AppOptions};
+pub use app::{App, AppOptions, OpenError};
 pub use cli::{init_tracing, Cli};
 pub use config::LogFormat;
 pub use grpc::pb;

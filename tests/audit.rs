@@ -275,6 +275,33 @@ async fn history(server: &TestServer, question: &str) -> (String, u64) {
     (id, 7)
 }
 
+/// Checks a digest's signature as docs/AUDIT.md specifies, with the
+/// public key it names.
+fn check_signature_offline(digest: &LogDigest) {
+    use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+    let unhex = |s: &str| -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    };
+    let t = digest.recorded_at.unwrap();
+    let micros = t.seconds * 1_000_000 + i64::from(t.nanos) / 1000;
+    let mut message = Vec::new();
+    let tag = b"answerlog.digest.v1";
+    message.extend_from_slice(&(tag.len() as u32).to_be_bytes());
+    message.extend_from_slice(tag);
+    message.extend_from_slice(&digest.global_position.to_be_bytes());
+    message.extend_from_slice(&unhex(&digest.log_hash));
+    message.extend_from_slice(&micros.to_be_bytes());
+    let key = VerifyingKey::from_bytes(&unhex(&digest.public_key).try_into().unwrap()).unwrap();
+    let signature = Signature::from_bytes(&unhex(&digest.signature).try_into().unwrap());
+    key.verify(&message, &signature)
+        .expect("the digest's signature verifies offline");
+    let key_hash = Sha256::digest(key.as_bytes());
+    assert_eq!(digest.key_id, format!("ed25519:{}", hex(&key_hash[..8])));
+}
+
 async fn revision(server: &TestServer, id: &str, version: u64) -> GetRevisionResponse {
     server
         .audit()
@@ -324,8 +351,44 @@ async fn stored_hashes_match_the_specification(backend: Backend) {
 async fn verification_finds_the_first_changed_byte(backend: Backend) {
     let server = TestServer::start(backend).await;
     let (id, versions) = history(&server, "What causes jmt").await;
-    let other = history(&server, "What causes jm").await.0;
     let mut audit = server.audit().await;
+    // A digest kept by the auditor, then more writes.
+    let kept = audit
+        .get_log_digest(GetLogDigestRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .digest
+        .unwrap();
+    assert_eq!(kept.global_position, versions);
+    check_signature_offline(&kept);
+    let other = history(&server, "What causes jm").await.0;
+    let with_digest = audit
+        .verify_log(VerifyLogRequest {
+            digest: Some(kept.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let check = with_digest.digest_check.unwrap();
+    assert!(
+        with_digest.ok && check.signature_valid && check.reached && check.matches,
+        "{check:?}"
+    );
+    // A digest whose hash was altered does not verify.
+    let mut forged = kept.clone();
+    forged.log_hash = hex(&[7; 32]);
+    let refused = audit
+        .verify_log(VerifyLogRequest {
+            digest: Some(forged),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!refused.ok);
+    assert!(!refused.digest_check.unwrap().signature_valid);
     let clean = audit
         .verify_log(VerifyLogRequest::default())
         .await
@@ -351,6 +414,7 @@ async fn verification_finds_the_first_changed_byte(backend: Backend) {
             .verify_log(VerifyLogRequest {
                 from_position: from,
                 max_commits: 3,
+                digest: None,
             })
             .await
             .unwrap()
@@ -402,6 +466,16 @@ async fn verification_finds_the_first_changed_byte(backend: Backend) {
         .unwrap()
         .into_inner();
     assert_eq!(article.first_break.unwrap().version, 2);
+    // The digest kept before the change no longer verifies.
+    let with_digest = audit
+        .verify_log(VerifyLogRequest {
+            digest: Some(kept),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!with_digest.ok);
     // The other article is untouched.
     let fine = audit
         .verify_article(VerifyArticleRequest { article_id: other })

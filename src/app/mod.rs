@@ -4,6 +4,7 @@
 //! Knows the domain, the store and the projection; knows nothing of tonic
 //! or the API messages.
 
+mod digest;
 mod error;
 mod read;
 mod verify;
@@ -15,6 +16,7 @@ mod tests;
 use std::path::Path;
 use std::sync::Arc;
 
+pub(crate) use digest::LogDigest;
 pub(crate) use error::AppError;
 pub(crate) use read::{ArticleRef, AsOf};
 pub(crate) use verify::ChainBreak;
@@ -22,6 +24,7 @@ pub(crate) use write::WriteMeta;
 
 use crate::domain::Limits;
 use crate::projection::{Projection, SNAPSHOT_INTERVAL_KEY};
+use crate::signing::KeyRing;
 use crate::store::{ReadModels, Record, SledStore, Space, StoreError, StoreOptions};
 
 /// What the application needs to know from the configuration.
@@ -31,6 +34,9 @@ pub struct AppOptions {
     /// Snapshot every K versions (recorded in `meta`; changed by a rebuild).
     pub snapshot_interval: u64,
     pub store: StoreOptions,
+    /// A file with the Ed25519 secret key that signs digests; none: a key
+    /// is generated into the data directory on first start.
+    pub signing_key: Option<std::path::PathBuf>,
 }
 
 impl Default for AppOptions {
@@ -39,12 +45,14 @@ impl Default for AppOptions {
             limits: Limits::default(),
             snapshot_interval: 32,
             store: StoreOptions::default(),
+            signing_key: None,
         }
     }
 }
 
 pub struct App {
     store: Arc<SledStore>,
+    keys: KeyRing,
     read_models: ReadModels,
     limits: Limits,
     snapshot_interval: u64,
@@ -53,8 +61,9 @@ pub struct App {
 impl App {
     /// Opens the store in `dir`, catches the read models up with the log
     /// (only past their checkpoint) and starts the writer.
-    pub fn open(dir: &Path, options: AppOptions) -> Result<Self, StoreError> {
+    pub fn open(dir: &Path, options: AppOptions) -> Result<Self, OpenError> {
         let store = SledStore::open(dir, options.store.clone())?;
+        let keys = KeyRing::open(dir, options.signing_key.as_deref())?;
         let k = match store.meta(SNAPSHOT_INTERVAL_KEY)? {
             Some(bytes) => decode_u64(&bytes)?,
             None => {
@@ -76,6 +85,7 @@ impl App {
         Ok(Self {
             read_models: store.read_models(),
             store,
+            keys,
             limits: options.limits,
             snapshot_interval: k,
         })
@@ -127,6 +137,15 @@ impl App {
     pub fn shutdown(&self) {
         self.store.shutdown();
     }
+}
+
+/// Why the app could not open.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] crate::signing::SigningError),
 }
 
 fn decode_u64(bytes: &[u8]) -> Result<u64, StoreError> {

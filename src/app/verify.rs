@@ -37,6 +37,8 @@ pub(crate) struct LogVerification {
     /// Where to continue, if the durable end was not reached.
     pub(crate) next: Option<u64>,
     pub(crate) first_break: Option<ChainBreak>,
+    /// The recomputed log hash at `probe`, if the range reached it.
+    pub(crate) probed: Option<Hash>,
 }
 
 /// The outcome of checking one article's chain.
@@ -49,10 +51,13 @@ pub(crate) struct ArticleVerification {
 
 impl App {
     /// Checks positions `from..` (at most `max` of them) of the durable log.
+    /// `probe` names a position whose recomputed log hash to report (a
+    /// digest's).
     pub(crate) async fn verify_log(
         &self,
         from: u64,
         max: u64,
+        probe: Option<u64>,
     ) -> Result<LogVerification, AppError> {
         let from = from.max(1);
         let max = if max == 0 {
@@ -73,6 +78,7 @@ impl App {
             log_hash: chained,
             next: (to < durable).then_some(to + 1),
             first_break: None,
+            probed: (probe == Some(from - 1)).then_some(chained),
         };
         for position in from..=to {
             let commit = match self.read_for_verify(position).await? {
@@ -121,6 +127,9 @@ impl App {
             chained = recomputed;
             outcome.through = position;
             outcome.log_hash = chained;
+            if probe == Some(position) {
+                outcome.probed = Some(chained);
+            }
         }
         Ok(outcome)
     }

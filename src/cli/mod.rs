@@ -58,6 +58,9 @@ enum Command {
     /// Bearer tokens for the principals file.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The keys that sign log digests.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     #[command(flatten)]
     Client(ClientCommand),
 }
@@ -70,6 +73,16 @@ enum TokenCommand {
         name: String,
         #[arg(long, value_enum)]
         role: Role,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Replace the signing key with a new one, offline; old digests still
+    /// verify (the ring keeps every public key). Restart the server after.
+    Rotate {
+        #[arg(long, env = "ANSWERLOG_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
     },
 }
 
@@ -177,6 +190,11 @@ impl Cli {
         match self.command {
             Command::Serve(args) => serve::serve(&args),
             Command::Rebuild(args) => serve::rebuild(&args),
+            Command::Keys(KeysCommand::Rotate { data_dir }) => {
+                let id = crate::signing::KeyRing::rotate(&data_dir)?;
+                println!("the signing key is now {id}; restart the server to use it");
+                Ok(())
+            }
             Command::Token(TokenCommand::New { name, role }) => {
                 let (token, entry) = new_token(&name, role)?;
                 eprintln!("The token, shown only this once (the server keeps only its SHA-256):");

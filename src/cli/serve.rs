@@ -20,6 +20,7 @@ pub(super) fn app_options(config: &Config) -> AppOptions {
             queue_depth: config.queue_depth,
             ..StoreOptions::default()
         },
+        signing_key: config.signing_key_file.clone(),
     }
 }
 

@@ -20,6 +20,7 @@ pub(crate) const ZERO_HASH: Hash = [0; 32];
 const COMMIT_TAG: &str = "answerlog.commit.v1";
 const EVENT_TAG: &str = "answerlog.event.v1";
 const LOG_TAG: &str = "answerlog.log.v1";
+const DIGEST_TAG: &str = "answerlog.digest.v1";
 
 /// The commit's hash: SHA-256 of `prev_hash` and its canonical bytes.
 pub(crate) fn commit_hash(prev_hash: &Hash, commit: &Commit) -> Hash {
@@ -111,6 +112,17 @@ pub(crate) fn log_hash(previous: &Hash, position: u64, commit_hash: &Hash) -> Ha
     w.u64(position);
     w.raw(commit_hash);
     w.finish()
+}
+
+/// The bytes a log digest's signature covers.
+pub(crate) fn digest_message(position: u64, log_hash: &Hash, recorded_at_micros: i64) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(4 + 19 + 8 + 32 + 8);
+    bytes.extend_from_slice(&(DIGEST_TAG.len() as u32).to_be_bytes());
+    bytes.extend_from_slice(DIGEST_TAG.as_bytes());
+    bytes.extend_from_slice(&position.to_be_bytes());
+    bytes.extend_from_slice(log_hash);
+    bytes.extend_from_slice(&recorded_at_micros.to_be_bytes());
+    bytes
 }
 
 /// Writes values in the canonical form: integers big-endian, strings and

@@ -20,7 +20,7 @@ mod validate;
 mod tests;
 
 pub(crate) use article::{Article, ArticleVersion, Provenance, Section, Source, Status};
-pub(crate) use chain::{commit_hash, event_digest, hex, log_hash, Hash, ZERO_HASH};
+pub(crate) use chain::{commit_hash, digest_message, event_digest, hex, log_hash, Hash, ZERO_HASH};
 pub(crate) use command::{ArticleDraft, Command, SectionDraft, SourceDraft};
 pub(crate) use commit::{Commit, Revision};
 pub(crate) use decide::{decide, Context};

@@ -121,13 +121,42 @@ impl AuditService for AuditApi {
         request: Request<VerifyLogRequest>,
     ) -> Result<Response<VerifyLogResponse>, Status> {
         let m = request.into_inner();
+        let digest = m.digest.as_ref().map(convert::log_digest).transpose()?;
+        let probe = digest.as_ref().map(|d| d.global_position);
         let v = self
             .app
-            .verify_log(m.from_position, m.max_commits)
+            .verify_log(m.from_position, m.max_commits, probe)
             .await
             .map_err(to_status)?;
+        let digest_check = digest.map(|d| {
+            let signature = self.app.check_digest_signature(&d);
+            let matches = v.probed == Some(d.log_hash);
+            let detail = match (&signature, v.probed) {
+                (Err(why), _) => why.clone(),
+                (Ok(()), None) => format!(
+                    "position {} is outside the range checked ({}..={})",
+                    d.global_position, v.from, v.through
+                ),
+                (Ok(()), Some(_)) if matches => "the log still holds what the digest signed".into(),
+                (Ok(()), Some(found)) => format!(
+                    "the log hash at position {} is now {}, not {}",
+                    d.global_position,
+                    hex(&found),
+                    hex(&d.log_hash)
+                ),
+            };
+            DigestCheck {
+                signature_valid: signature.is_ok(),
+                reached: v.probed.is_some(),
+                matches,
+                detail,
+            }
+        });
+        let digest_ok = digest_check
+            .as_ref()
+            .is_none_or(|c| c.signature_valid && (c.matches || !c.reached));
         Ok(Response::new(VerifyLogResponse {
-            ok: v.first_break.is_none(),
+            ok: v.first_break.is_none() && digest_ok,
             from_position: v.from,
             through_position: v.through,
             log_hash: hex(&v.log_hash),
@@ -137,6 +166,17 @@ impl AuditService for AuditApi {
                 0
             },
             first_break: v.first_break.as_ref().map(convert::chain_break),
+            digest_check,
+        }))
+    }
+
+    async fn get_log_digest(
+        &self,
+        _request: Request<GetLogDigestRequest>,
+    ) -> Result<Response<GetLogDigestResponse>, Status> {
+        let digest = self.app.log_digest().await.map_err(to_status)?;
+        Ok(Response::new(GetLogDigestResponse {
+            digest: Some(convert::log_digest_message(&digest)),
         }))
     }
 }

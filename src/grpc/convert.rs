@@ -6,12 +6,13 @@ use tonic::Status;
 
 use super::pb;
 use super::status::invalid;
-use crate::app::{ArticleRef, ChainBreak};
+use crate::app::{ArticleRef, ChainBreak, LogDigest};
 use crate::domain::{
     event_digest, hex, is_uuid_shaped, slug_problem, ArticleDiff, ArticleDraft, ArticleId,
     ArticleVersion, ChangeKind, CommandId, Event, Provenance, Revision, Section, SectionDraft,
     Source, SourceDraft, Status as ArticleStatus, Suggestion,
 };
+use crate::signing::{unhex, Signed};
 
 /// Default and maximum page sizes (a larger request is coerced, AIP-158).
 pub(super) const DEFAULT_PAGE: usize = 50;
@@ -420,6 +421,39 @@ pub(super) fn chain_break(b: &ChainBreak) -> pb::ChainBreak {
         found_hash: hex(&b.found),
         detail: b.detail.clone(),
     }
+}
+
+pub(super) fn log_digest_message(d: &LogDigest) -> pb::LogDigest {
+    pb::LogDigest {
+        global_position: d.global_position,
+        log_hash: hex(&d.log_hash),
+        recorded_at: d.recorded_at.map(timestamp),
+        signature: hex(&d.signed.signature),
+        key_id: d.signed.key_id.clone(),
+        public_key: hex(&d.signed.public_key),
+    }
+}
+
+/// A digest an auditor sends back, checked for shape (not yet signature).
+pub(super) fn log_digest(d: &pb::LogDigest) -> Result<LogDigest, Status> {
+    let field = |name: &str| format!("digest.{name}");
+    Ok(LogDigest {
+        global_position: d.global_position,
+        log_hash: unhex::<32>(&d.log_hash)
+            .ok_or_else(|| invalid(&field("log_hash"), "must be 64 hex digits"))?,
+        recorded_at: d
+            .recorded_at
+            .as_ref()
+            .map(|t| time(&field("recorded_at"), t))
+            .transpose()?,
+        signed: Signed {
+            signature: unhex::<64>(&d.signature)
+                .ok_or_else(|| invalid(&field("signature"), "must be 128 hex digits"))?,
+            key_id: d.key_id.clone(),
+            public_key: unhex::<32>(&d.public_key)
+                .ok_or_else(|| invalid(&field("public_key"), "must be 64 hex digits"))?,
+        },
+    })
 }
 
 /// A domain draft as the API message (for clients: the import command).

@@ -1,0 +1,58 @@
+//! Signed log digests: the log chain's hash at a position, signed with the
+//! server's key, for an auditor to keep and check later.
+
+use chrono::{DateTime, Utc};
+
+use super::{App, AppError};
+use crate::domain::{digest_message, Hash, ZERO_HASH};
+use crate::signing::Signed;
+use crate::store::Log;
+
+/// The log chain's hash at a position, and the server's signature over it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct LogDigest {
+    pub(crate) global_position: u64,
+    pub(crate) log_hash: Hash,
+    /// When the commit at that position was recorded (none at position 0).
+    pub(crate) recorded_at: Option<DateTime<Utc>>,
+    pub(crate) signed: Signed,
+}
+
+impl LogDigest {
+    fn message(&self) -> Vec<u8> {
+        let micros = self.recorded_at.map_or(0, |t| t.timestamp_micros());
+        digest_message(self.global_position, &self.log_hash, micros)
+    }
+}
+
+impl App {
+    /// A signed digest of the durable log as it stands.
+    pub(crate) async fn log_digest(&self) -> Result<LogDigest, AppError> {
+        let position = self.durable();
+        let (log_hash, recorded_at) = if position == 0 {
+            (ZERO_HASH, None)
+        } else {
+            let commit =
+                self.store.read(position).await?.ok_or_else(|| {
+                    AppError::DataLoss(format!("log position {position} is missing"))
+                })?;
+            (self.log_hash(position).await?, Some(commit.recorded_at))
+        };
+        let message = digest_message(
+            position,
+            &log_hash,
+            recorded_at.map_or(0, |t| t.timestamp_micros()),
+        );
+        Ok(LogDigest {
+            global_position: position,
+            log_hash,
+            recorded_at,
+            signed: self.keys.sign(&message),
+        })
+    }
+
+    /// Whether a digest was signed by a key of this server's history.
+    pub(crate) fn check_digest_signature(&self, digest: &LogDigest) -> Result<(), String> {
+        self.keys.verify(&digest.message(), &digest.signed)
+    }
+}

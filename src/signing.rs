@@ -1,0 +1,318 @@
+//! The key ring that signs log digests: an Ed25519 key generated into the
+//! data directory on first start (or given by configuration), and the
+//! history of every key used, so that old digests still verify after a
+//! rotation.
+//!
+//! The ring is `DATA_DIR/signing-keys.toml`, written with mode 0600. It
+//! holds the secret of the current key only; retired keys keep their public
+//! half.
+
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+const RING_FILE: &str = "signing-keys.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SigningError {
+    #[error("the signing key file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("cannot make a key: {0}")]
+    Random(#[from] getrandom::Error),
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RingFile {
+    current: String,
+    #[serde(default)]
+    key: Vec<KeyEntry>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyEntry {
+    id: String,
+    public: String,
+    /// Only for the current key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+    created: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retired: Option<String>,
+}
+
+/// A signature with what is needed to check it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Signed {
+    pub signature: [u8; 64],
+    pub key_id: String,
+    pub public_key: [u8; 32],
+}
+
+pub(crate) struct KeyRing {
+    current: SigningKey,
+    current_id: String,
+    history: Vec<(String, VerifyingKey)>,
+}
+
+impl KeyRing {
+    /// Opens the ring in `data_dir`, creating it with a new key on first
+    /// start. A key file given by configuration (32 bytes of secret as hex)
+    /// becomes the current key; the one it replaces is retired.
+    pub(crate) fn open(data_dir: &Path, given: Option<&Path>) -> Result<Self, SigningError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| file_error(data_dir, e))?;
+        let path = data_dir.join(RING_FILE);
+        let mut ring = if path.exists() {
+            read_ring(&path)?
+        } else {
+            RingFile::default()
+        };
+        let mut changed = false;
+        if let Some(given) = given {
+            let text = std::fs::read_to_string(given).map_err(|e| file_error(given, e))?;
+            let key = parse_secret(text.trim()).ok_or_else(|| SigningError::File {
+                path: given.to_owned(),
+                message: "must hold a 32-byte Ed25519 secret key as 64 hex digits".into(),
+            })?;
+            let id = key_id(&key.verifying_key());
+            if ring.current != id {
+                install(&mut ring, &key);
+                changed = true;
+            }
+        } else if ring.key.is_empty() {
+            install(&mut ring, &new_key()?);
+            changed = true;
+        }
+        if changed {
+            write_ring(&path, &ring)?;
+        }
+        Self::from_file(&path, ring)
+    }
+
+    /// Replaces the current key with a new one; the old one is kept, public
+    /// half only, so that its digests still verify. Returns the new key id.
+    pub(crate) fn rotate(data_dir: &Path) -> Result<String, SigningError> {
+        let path = data_dir.join(RING_FILE);
+        let mut ring = if path.exists() {
+            read_ring(&path)?
+        } else {
+            RingFile::default()
+        };
+        let key = new_key()?;
+        install(&mut ring, &key);
+        write_ring(&path, &ring)?;
+        Ok(key_id(&key.verifying_key()))
+    }
+
+    pub(crate) fn sign(&self, message: &[u8]) -> Signed {
+        Signed {
+            signature: self.current.sign(message).to_bytes(),
+            key_id: self.current_id.clone(),
+            public_key: self.current.verifying_key().to_bytes(),
+        }
+    }
+
+    /// Checks a signature made by any key of the ring's history; `Err` says
+    /// why not.
+    pub(crate) fn verify(&self, message: &[u8], signed: &Signed) -> Result<(), String> {
+        let (_, key) = self
+            .history
+            .iter()
+            .find(|(id, _)| *id == signed.key_id)
+            .ok_or_else(|| format!("key {} is not in this server's key history", signed.key_id))?;
+        if key.to_bytes() != signed.public_key {
+            return Err(format!(
+                "the public key given is not the one of key {}",
+                signed.key_id
+            ));
+        }
+        verify_with(&signed.public_key, message, &signed.signature)
+    }
+
+    fn from_file(path: &Path, ring: RingFile) -> Result<Self, SigningError> {
+        let bad = |message: String| SigningError::File {
+            path: path.to_owned(),
+            message,
+        };
+        let mut history = Vec::new();
+        let mut current = None;
+        for entry in &ring.key {
+            let public = parse_public(&entry.public)
+                .ok_or_else(|| bad(format!("key {} has a bad public key", entry.id)))?;
+            if entry.id == ring.current {
+                let secret = entry
+                    .secret
+                    .as_deref()
+                    .and_then(parse_secret)
+                    .ok_or_else(|| {
+                        bad(format!("the current key {} has no usable secret", entry.id))
+                    })?;
+                if secret.verifying_key() != public {
+                    return Err(bad(format!(
+                        "key {}: secret and public key differ",
+                        entry.id
+                    )));
+                }
+                current = Some(secret);
+            }
+            history.push((entry.id.clone(), public));
+        }
+        let current = current.ok_or_else(|| bad(format!("no current key {:?}", ring.current)))?;
+        Ok(Self {
+            current_id: ring.current,
+            current,
+            history,
+        })
+    }
+}
+
+/// Checks an Ed25519 signature with a public key (offline verification).
+pub(crate) fn verify_with(
+    public_key: &[u8; 32],
+    message: &[u8],
+    signature: &[u8; 64],
+) -> Result<(), String> {
+    let key = VerifyingKey::from_bytes(public_key).map_err(|e| format!("bad public key: {e}"))?;
+    key.verify(message, &Signature::from_bytes(signature))
+        .map_err(|_| "the signature does not verify".to_owned())
+}
+
+/// The id of a key: `ed25519:` and the first 8 bytes of the SHA-256 of its
+/// public key, in hex.
+pub(crate) fn key_id(key: &VerifyingKey) -> String {
+    let digest = Sha256::digest(key.as_bytes());
+    format!("ed25519:{}", hex(&digest[..8]))
+}
+
+fn install(ring: &mut RingFile, key: &SigningKey) {
+    let now = chrono::Utc::now().to_rfc3339();
+    for entry in &mut ring.key {
+        if entry.retired.is_none() {
+            entry.retired = Some(now.clone());
+        }
+        entry.secret = None;
+    }
+    let id = key_id(&key.verifying_key());
+    ring.key.retain(|k| k.id != id);
+    ring.key.push(KeyEntry {
+        id: id.clone(),
+        public: hex(key.verifying_key().as_bytes()),
+        secret: Some(hex(&key.to_bytes())),
+        created: now,
+        retired: None,
+    });
+    ring.current = id;
+}
+
+fn new_key() -> Result<SigningKey, SigningError> {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret)?;
+    Ok(SigningKey::from_bytes(&secret))
+}
+
+fn read_ring(path: &Path) -> Result<RingFile, SigningError> {
+    let text = std::fs::read_to_string(path).map_err(|e| file_error(path, e))?;
+    toml::from_str(&text).map_err(|e| SigningError::File {
+        path: path.to_owned(),
+        message: e.message().to_owned(),
+    })
+}
+
+fn write_ring(path: &Path, ring: &RingFile) -> Result<(), SigningError> {
+    let text = toml::to_string(ring).map_err(|e| SigningError::File {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    let tmp = path.with_extension("toml.tmp");
+    {
+        use std::io::Write as _;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&tmp).map_err(|e| file_error(&tmp, e))?;
+        file.write_all(text.as_bytes())
+            .map_err(|e| file_error(&tmp, e))?;
+        file.sync_all().map_err(|e| file_error(&tmp, e))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| file_error(path, e))
+}
+
+fn file_error(path: &Path, e: std::io::Error) -> SigningError {
+    SigningError::File {
+        path: path.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+fn parse_secret(text: &str) -> Option<SigningKey> {
+    Some(SigningKey::from_bytes(&unhex::<32>(text)?))
+}
+
+fn parse_public(text: &str) -> Option<VerifyingKey> {
+    VerifyingKey::from_bytes(&unhex::<32>(text)?).ok()
+}
+
+/// `N` bytes from `2N` hex digits.
+pub(crate) fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    if text.len() != 2 * N || !text.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rotated_ring_still_verifies_old_signatures() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = KeyRing::open(dir.path(), None).unwrap();
+        let old = ring.sign(b"digest one");
+        assert!(ring.verify(b"digest one", &old).is_ok());
+        assert!(ring.verify(b"digest two", &old).is_err());
+        let reopened = KeyRing::open(dir.path(), None).unwrap();
+        assert_eq!(reopened.sign(b"x").key_id, old.key_id, "the key persists");
+
+        let new_id = KeyRing::rotate(dir.path()).unwrap();
+        let rotated = KeyRing::open(dir.path(), None).unwrap();
+        let new = rotated.sign(b"digest two");
+        assert_eq!(new.key_id, new_id);
+        assert_ne!(new.key_id, old.key_id);
+        assert!(
+            rotated.verify(b"digest one", &old).is_ok(),
+            "old digests still verify"
+        );
+        assert!(rotated.verify(b"digest two", &new).is_ok());
+        let text = std::fs::read_to_string(dir.path().join(RING_FILE)).unwrap();
+        assert_eq!(
+            text.matches("secret").count(),
+            1,
+            "only the current secret is kept"
+        );
+    }
+
+    #[test]
+    fn a_given_key_becomes_current() {
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("given.key");
+        std::fs::write(&key_file, "11".repeat(32)).unwrap();
+        let ring = KeyRing::open(&dir.path().join("data"), Some(&key_file)).unwrap();
+        let signed = ring.sign(b"m");
+        let expected = SigningKey::from_bytes(&[0x11; 32]).verifying_key();
+        assert_eq!(signed.public_key, expected.to_bytes());
+        assert_eq!(signed.key_id, key_id(&expected));
+    }
+}
