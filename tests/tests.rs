@@ -6,6 +6,7 @@ mod support;
 mod audit;
 mod auth;
 mod errors;
+mod export;
 mod history;
 mod idempotency;
 mod lists;

@@ -19,7 +19,8 @@ pub(crate) struct LogDigest {
 }
 
 impl LogDigest {
-    fn message(&self) -> Vec<u8> {
+    /// The bytes its signature covers.
+    pub(crate) fn message(&self) -> Vec<u8> {
         let micros = self.recorded_at.map_or(0, |t| t.timestamp_micros());
         digest_message(self.global_position, &self.log_hash, micros)
     }

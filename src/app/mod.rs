@@ -4,6 +4,7 @@
 //! Knows the domain, the store and the projection; knows nothing of tonic
 //! or the API messages.
 
+mod audit;
 mod digest;
 mod error;
 mod read;
@@ -16,6 +17,7 @@ mod tests;
 use std::path::Path;
 use std::sync::Arc;
 
+pub(crate) use audit::{CommitFilter, CommitView};
 pub(crate) use digest::LogDigest;
 pub(crate) use error::AppError;
 pub(crate) use read::{ArticleRef, AsOf};

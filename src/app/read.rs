@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use super::{App, AppError};
 use crate::domain::{
-    check_suggestion, diff, Article, ArticleDiff, ArticleId, ArticleVersion, Commit, Hash,
-    Revision, Status, Suggestion,
+    check_suggestion, diff, Article, ArticleDiff, ArticleId, ArticleVersion, Hash, Revision,
+    Status, Suggestion,
 };
 use crate::projection::{self, changed_after, nearest_snapshot, stream_range};
 use crate::store::Log;
@@ -154,23 +154,6 @@ impl App {
                 next,
             },
         ))
-    }
-
-    /// One commit of an article: its envelope and events.
-    pub async fn revision(&self, id: ArticleId, version: u64) -> Result<Commit, AppError> {
-        let missing =
-            || AppError::not_found("version", format!("article {id} has no version {version}"));
-        let entry = self
-            .store
-            .stream_entry(id, version)
-            .await?
-            .ok_or_else(missing)?;
-        self.store
-            .read(entry.global_position)
-            .await?
-            .ok_or_else(|| {
-                AppError::DataLoss(format!("log position {} is missing", entry.global_position))
-            })
     }
 
     /// The log chain's hash at a durable position.

@@ -1,11 +1,14 @@
 //! The command line: `serve`, `rebuild`, and the client commands that talk
 //! to a running server over gRPC.
 
+mod audit;
 mod client;
+mod export;
 mod import;
 mod json;
 mod serve;
 mod show;
+mod verify;
 mod write;
 
 use std::path::PathBuf;
@@ -25,7 +28,7 @@ pub struct Cli {
 
 /// Where client commands find the server, and who they are.
 #[derive(Debug, Clone, clap::Args)]
-struct ServerArg {
+pub(super) struct ServerArg {
     /// The server's URL.
     #[arg(
         long,
@@ -61,6 +64,14 @@ enum Command {
     /// The keys that sign log digests.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Check an export (from `answerlog export`) with no server: every
+    /// article chain, the log chain if it holds the whole log, and a digest.
+    Verify {
+        file: PathBuf,
+        /// A digest kept from `answerlog audit digest --json`.
+        #[arg(long)]
+        digest: Option<PathBuf>,
+    },
     #[command(flatten)]
     Client(ClientCommand),
 }
@@ -89,6 +100,20 @@ enum KeysCommand {
 /// Commands that talk to a running server.
 #[derive(Debug, Subcommand)]
 enum ClientCommand {
+    /// Print an article's history, or the whole log, as JSON Lines.
+    Export {
+        /// The article (slug or id); or --all.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        reference: Option<String>,
+        /// Every commit of the log, in order.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Audit queries.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Create articles from files in the import format.
     Import {
         #[arg(required = true)]
@@ -190,6 +215,7 @@ impl Cli {
         match self.command {
             Command::Serve(args) => serve::serve(&args),
             Command::Rebuild(args) => serve::rebuild(&args),
+            Command::Verify { file, digest } => verify::verify(&file, digest.as_deref()),
             Command::Keys(KeysCommand::Rotate { data_dir }) => {
                 let id = crate::signing::KeyRing::rotate(&data_dir)?;
                 println!("the signing key is now {id}; restart the server to use it");
@@ -210,6 +236,12 @@ impl Cli {
 
 async fn run_client(command: ClientCommand) -> anyhow::Result<()> {
     match command {
+        ClientCommand::Export {
+            reference,
+            all: _,
+            server,
+        } => export::export(&server, reference.as_deref()).await,
+        ClientCommand::Audit(command) => audit::run(command).await,
         ClientCommand::Import { files, server } => import::import(&server, &files).await,
         ClientCommand::Get {
             reference,

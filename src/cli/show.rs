@@ -176,22 +176,7 @@ pub(super) async fn diff(
     to: u64,
     as_json: bool,
 ) -> anyhow::Result<()> {
-    let article_id = match reference(text) {
-        get_answer_request::Ref::Id(id) => id,
-        get_answer_request::Ref::Slug(_) => {
-            let mut client = audit(server).await?;
-            let page = client
-                .list_revisions(ListRevisionsRequest {
-                    r#ref: Some(list_revisions_request::Ref::Slug(text.to_owned())),
-                    page_size: 1,
-                    page_token: String::new(),
-                })
-                .await
-                .map_err(status_error)?
-                .into_inner();
-            page.article_id
-        }
-    };
+    let article_id = article_id(server, text).await?;
     let d = audit(server)
         .await?
         .diff_versions(DiffVersionsRequest {
@@ -207,6 +192,27 @@ pub(super) async fn diff(
     }
     print!("{}", render_diff(&d));
     Ok(())
+}
+
+/// The article id a reference names (a slug resolved through the audit
+/// service, so that a retracted article is found too).
+pub(super) async fn article_id(server: &ServerArg, text: &str) -> anyhow::Result<String> {
+    match reference(text) {
+        get_answer_request::Ref::Id(id) => Ok(id),
+        get_answer_request::Ref::Slug(_) => {
+            let mut client = audit(server).await?;
+            let page = client
+                .list_revisions(ListRevisionsRequest {
+                    r#ref: Some(list_revisions_request::Ref::Slug(text.to_owned())),
+                    page_size: 1,
+                    page_token: String::new(),
+                })
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            Ok(page.article_id)
+        }
+    }
 }
 
 fn render_diff(d: &DiffVersionsResponse) -> String {

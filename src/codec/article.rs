@@ -76,6 +76,7 @@ pub(crate) fn encode_revision(r: &Revision) -> Vec<u8> {
         reason: r.reason.clone(),
         event_kinds: r.event_kinds.clone(),
         hash: r.hash.clone(),
+        last_updated: r.last_updated.to_string(),
     }
     .encode_to_vec()
 }
@@ -91,5 +92,6 @@ pub(crate) fn decode_revision(bytes: &[u8]) -> Result<Revision, CodecError> {
         reason: r.reason,
         event_kinds: r.event_kinds,
         hash: r.hash,
+        last_updated: date(WHAT, &r.last_updated)?,
     })
 }

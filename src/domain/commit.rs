@@ -42,10 +42,14 @@ pub struct Revision {
     pub reason: String,
     pub event_kinds: Vec<String>,
     pub hash: Vec<u8>,
+    /// The date the page displays once this commit is applied.
+    pub last_updated: chrono::NaiveDate,
 }
 
 impl Commit {
-    pub fn revision(&self) -> Revision {
+    /// The commit's summary; `last_updated` is the article's displayed date
+    /// once the commit is applied.
+    pub fn revision(&self, last_updated: chrono::NaiveDate) -> Revision {
         Revision {
             version: self.version,
             global_position: self.global_position,
@@ -54,6 +58,7 @@ impl Commit {
             reason: self.reason.clone(),
             event_kinds: self.event_kinds(),
             hash: self.hash.clone(),
+            last_updated,
         }
     }
 }

@@ -100,3 +100,23 @@ impl Event {
         }
     }
 }
+
+/// Every event kind's name, in a fixed order.
+pub(crate) const EVENT_KINDS: [&str; 16] = [
+    "ArticleCreated",
+    "QuestionEdited",
+    "SlugChanged",
+    "QuickAnswerEdited",
+    "KeyFactsReplaced",
+    "SectionAdded",
+    "SectionEdited",
+    "SectionRemoved",
+    "SectionMoved",
+    "SourceAdded",
+    "SourceEdited",
+    "SourceRemoved",
+    "ArticleRedated",
+    "ArticleReviewed",
+    "ArticleRetracted",
+    "ArticleRestored",
+];

@@ -26,7 +26,7 @@ pub(crate) use commit::{Commit, Revision};
 pub(crate) use decide::{decide, Context};
 pub(crate) use diff::{diff, ArticleDiff, ChangeKind};
 pub(crate) use error::{DomainError, FieldViolation};
-pub(crate) use event::{ArticleCreated, Event};
+pub(crate) use event::{ArticleCreated, Event, EVENT_KINDS};
 pub(crate) use ids::{is_uuid_shaped, ArticleId, CommandId};
 pub(crate) use limits::Limits;
 pub(crate) use suggestion::{check_suggestion, Suggestion};

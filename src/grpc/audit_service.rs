@@ -57,28 +57,39 @@ impl AuditService for AuditApi {
         if m.version == 0 {
             return Err(invalid("version", "versions start at 1"));
         }
-        let commit = self.app.revision(id, m.version).await.map_err(to_status)?;
-        let log_hash = self
+        let view = self
             .app
-            .log_hash(commit.global_position)
+            .commit_view(id, m.version)
             .await
             .map_err(to_status)?;
+        let c = convert::commit(&view);
         Ok(Response::new(GetRevisionResponse {
-            article_id: id.to_string(),
-            revision: Some(convert::revision(&commit.revision())),
-            command_id: commit.command_id.to_string(),
-            provenance: Some(Provenance {
-                ai_assisted: commit.provenance.ai_assisted,
-                generator: commit.provenance.generator.clone(),
-                reviewed_by: commit.provenance.reviewed_by.clone(),
-            }),
-            events: commit
-                .events
-                .iter()
-                .map(|e| convert::event(id, e))
-                .collect(),
-            prev_hash: hex(&commit.prev_hash),
-            log_hash: hex(&log_hash),
+            article_id: c.article_id,
+            revision: c.revision,
+            command_id: c.command_id,
+            provenance: c.provenance,
+            events: c.events,
+            prev_hash: c.prev_hash,
+            log_hash: c.log_hash,
+        }))
+    }
+
+    async fn list_commits(
+        &self,
+        request: Request<ListCommitsRequest>,
+    ) -> Result<Response<ListCommitsResponse>, Status> {
+        let m = request.into_inner();
+        let page_size = convert::page_size(m.page_size)?;
+        let after = convert::cursor(TokenKind::Commits, &m.page_token)?;
+        let filter = convert::commit_filter(&m)?;
+        let page = self
+            .app
+            .list_commits(&filter, after, page_size)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(ListCommitsResponse {
+            commits: page.items.iter().map(convert::commit).collect(),
+            next_page_token: convert::page_token(TokenKind::Commits, page.next),
         }))
     }
 

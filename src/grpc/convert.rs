@@ -6,7 +6,7 @@ use tonic::Status;
 
 use super::pb;
 use super::status::invalid;
-use crate::app::{ArticleRef, ChainBreak, LogDigest};
+use crate::app::{ArticleRef, ChainBreak, CommitFilter, CommitView, LogDigest};
 use crate::domain::{
     event_digest, hex, is_uuid_shaped, slug_problem, ArticleDiff, ArticleDraft, ArticleId,
     ArticleVersion, ChangeKind, CommandId, Event, Provenance, Revision, Section, SectionDraft,
@@ -90,6 +90,7 @@ pub(super) enum TokenKind {
     Answers = 1,
     Revisions = 2,
     Suggestions = 3,
+    Commits = 4,
 }
 
 pub(super) fn page_token(kind: TokenKind, cursor: Option<u64>) -> String {
@@ -241,7 +242,59 @@ pub(super) fn revision(r: &Revision) -> pb::Revision {
         reason: r.reason.clone(),
         event_kinds: r.event_kinds.clone(),
         hash: hex(&r.hash),
+        last_updated: r.last_updated.to_string(),
     }
+}
+
+/// A commit in full (GetRevision, ListCommits, export lines).
+pub(super) fn commit(v: &CommitView) -> pb::Commit {
+    let c = &v.commit;
+    pb::Commit {
+        article_id: c.article_id.to_string(),
+        revision: Some(revision(&v.revision)),
+        command_id: c.command_id.to_string(),
+        provenance: Some(provenance_message(&c.provenance)),
+        events: c.events.iter().map(|e| event(c.article_id, e)).collect(),
+        prev_hash: hex(&c.prev_hash),
+        log_hash: hex(&v.log_hash),
+    }
+}
+
+pub(super) fn commit_filter(m: &pb::ListCommitsRequest) -> Result<CommitFilter, Status> {
+    let known = crate::domain::EVENT_KINDS;
+    for (i, kind) in m.event_kinds.iter().enumerate() {
+        if !known.contains(&kind.as_str()) {
+            return Err(invalid(
+                &format!("event_kinds[{i}]"),
+                format!("{kind:?} is not an event kind; one of {}", known.join(", ")),
+            ));
+        }
+    }
+    let date = (!m.last_updated_on_or_before.is_empty())
+        .then(|| {
+            chrono::NaiveDate::parse_from_str(&m.last_updated_on_or_before, "%Y-%m-%d")
+                .map_err(|_| invalid("last_updated_on_or_before", "must be a date YYYY-MM-DD"))
+        })
+        .transpose()?;
+    Ok(CommitFilter {
+        actor: (!m.actor.is_empty()).then(|| m.actor.clone()),
+        event_kinds: m.event_kinds.clone(),
+        recorded_from: m
+            .recorded_from
+            .as_ref()
+            .map(|t| time("recorded_from", t))
+            .transpose()?,
+        recorded_before: m
+            .recorded_before
+            .as_ref()
+            .map(|t| time("recorded_before", t))
+            .transpose()?,
+        ai_assisted_unreviewed: m.ai_assisted_unreviewed,
+        article: (!m.article_id.is_empty())
+            .then(|| article_id("article_id", &m.article_id))
+            .transpose()?,
+        last_updated_on_or_before: date,
+    })
 }
 
 pub(super) fn suggestion(s: &Suggestion) -> pb::Suggestion {
@@ -435,7 +488,7 @@ pub(super) fn log_digest_message(d: &LogDigest) -> pb::LogDigest {
 }
 
 /// A digest an auditor sends back, checked for shape (not yet signature).
-pub(super) fn log_digest(d: &pb::LogDigest) -> Result<LogDigest, Status> {
+pub(crate) fn log_digest(d: &pb::LogDigest) -> Result<LogDigest, Status> {
     let field = |name: &str| format!("digest.{name}");
     Ok(LogDigest {
         global_position: d.global_position,
@@ -454,6 +507,141 @@ pub(super) fn log_digest(d: &pb::LogDigest) -> Result<LogDigest, Status> {
                 .ok_or_else(|| invalid(&field("public_key"), "must be 64 hex digits"))?,
         },
     })
+}
+
+/// A commit as exported (one line of `answerlog export`), back into the
+/// domain, for offline verification. `Err` says what does not fit.
+pub(crate) fn commit_from_message(m: &pb::Commit) -> Result<crate::domain::Commit, String> {
+    let revision = m.revision.as_ref().ok_or("no revision")?;
+    let recorded = revision.recorded_at.as_ref().ok_or("no recorded_at")?;
+    let recorded_at = chrono::DateTime::from_timestamp(
+        recorded.seconds,
+        u32::try_from(recorded.nanos).map_err(|_| "bad recorded_at")?,
+    )
+    .ok_or("bad recorded_at")?;
+    let provenance = m.provenance.clone().map(provenance).unwrap_or_default();
+    Ok(crate::domain::Commit {
+        article_id: ArticleId::parse(&m.article_id).ok_or("bad article_id")?,
+        version: revision.version,
+        global_position: revision.global_position,
+        recorded_at,
+        actor: revision.actor.clone(),
+        reason: revision.reason.clone(),
+        command_id: CommandId::parse(&m.command_id).ok_or("bad command_id")?,
+        provenance,
+        request_hash: [0; 32],
+        prev_hash: unhex::<32>(&m.prev_hash).ok_or("bad prev_hash")?.to_vec(),
+        hash: unhex::<32>(&revision.hash).ok_or("bad hash")?.to_vec(),
+        events: m
+            .events
+            .iter()
+            .map(event_from_message)
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+fn event_from_message(e: &pb::Event) -> Result<Event, String> {
+    use pb::event::Payload;
+    let date = |text: &str| {
+        chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .map_err(|_| format!("bad date {text:?}"))
+    };
+    let section = |s: &pb::Section| Section {
+        id: s.id.clone(),
+        heading: s.heading.clone(),
+        body: s.body.clone(),
+    };
+    let source = |s: &pb::Source| -> Result<Source, String> {
+        Ok(Source {
+            id: s.id.clone(),
+            title: s.title.clone(),
+            publisher: s.publisher.clone(),
+            url: s.url.clone(),
+            license: s.license.clone(),
+            accessed_on: (!s.accessed_on.is_empty())
+                .then(|| date(&s.accessed_on))
+                .transpose()?,
+        })
+    };
+    let payload = e.payload.as_ref().ok_or("an event without a payload")?;
+    let position = |p: u32| p;
+    let event = match payload {
+        Payload::ArticleCreated(c) => {
+            let a = c
+                .article
+                .as_ref()
+                .ok_or("ArticleCreated without an article")?;
+            Event::ArticleCreated(Box::new(crate::domain::ArticleCreated {
+                slug: a.slug.clone(),
+                question: a.question.clone(),
+                quick_answer: a.quick_answer.clone(),
+                key_facts: a.key_facts.clone(),
+                sections: a.sections.iter().map(section).collect(),
+                sources: a.sources.iter().map(source).collect::<Result<_, _>>()?,
+                last_updated: date(&a.last_updated)?,
+                provenance: a.provenance.clone().map(provenance).unwrap_or_default(),
+                disclaimer: a.disclaimer.clone(),
+            }))
+        }
+        Payload::QuestionEdited(x) => Event::QuestionEdited {
+            question: x.question.clone(),
+        },
+        Payload::SlugChanged(x) => Event::SlugChanged {
+            slug: x.slug.clone(),
+        },
+        Payload::QuickAnswerEdited(x) => Event::QuickAnswerEdited {
+            quick_answer: x.quick_answer.clone(),
+        },
+        Payload::KeyFactsReplaced(x) => Event::KeyFactsReplaced {
+            key_facts: x.key_facts.clone(),
+        },
+        Payload::SectionAdded(x) => Event::SectionAdded {
+            section: section(x.section.as_ref().ok_or("SectionAdded without a section")?),
+            position: position(x.position),
+        },
+        Payload::SectionEdited(x) => Event::SectionEdited {
+            section_id: x.section_id.clone(),
+            heading: x.heading.clone(),
+            body: x.body.clone(),
+        },
+        Payload::SectionRemoved(x) => Event::SectionRemoved {
+            section_id: x.section_id.clone(),
+        },
+        Payload::SectionMoved(x) => Event::SectionMoved {
+            section_id: x.section_id.clone(),
+            position: position(x.position),
+        },
+        Payload::SourceAdded(x) => Event::SourceAdded {
+            source: source(x.source.as_ref().ok_or("SourceAdded without a source")?)?,
+            position: position(x.position),
+        },
+        Payload::SourceEdited(x) => Event::SourceEdited {
+            source: source(x.source.as_ref().ok_or("SourceEdited without a source")?)?,
+        },
+        Payload::SourceRemoved(x) => Event::SourceRemoved {
+            source_id: x.source_id.clone(),
+        },
+        Payload::ArticleRedated(x) => Event::ArticleRedated {
+            last_updated: date(&x.last_updated)?,
+        },
+        Payload::ArticleReviewed(x) => Event::ArticleReviewed {
+            reviewed_by: x.reviewed_by.clone(),
+        },
+        Payload::ArticleRetracted(x) => Event::ArticleRetracted {
+            reason: x.reason.clone(),
+        },
+        Payload::ArticleRestored(x) => Event::ArticleRestored {
+            reason: x.reason.clone(),
+        },
+    };
+    if event.kind() != e.kind {
+        return Err(format!(
+            "an event of kind {:?} holds a {} payload",
+            e.kind,
+            event.kind()
+        ));
+    }
+    Ok(event)
 }
 
 /// A domain draft as the API message (for clients: the import command).

@@ -79,7 +79,7 @@ impl Projector for Projection {
         );
         view.put(
             version_key(Space::Revisions, id, commit.version),
-            encode_revision(&commit.revision()),
+            encode_revision(&commit.revision(article.last_updated)),
         );
         let version = commit.version;
         let materialized = encode_article(&ArticleVersion {

@@ -1,0 +1,140 @@
+//! Audit queries: commits in full, across articles and filtered.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::read::Page;
+use super::{App, AppError};
+use crate::domain::{ArticleId, Commit, Hash, Revision};
+use crate::projection::{self, stream_range};
+use crate::store::Log;
+
+/// The most log positions one ListCommits call scans, so that a filter that
+/// matches little still answers promptly (with a token to go on).
+const SCAN_LIMIT: u64 = 10_000;
+
+/// A commit with its revision summary and its place in the log chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct CommitView {
+    pub(crate) commit: Commit,
+    pub(crate) revision: Revision,
+    pub(crate) log_hash: Hash,
+}
+
+/// Which commits to list; every filter given must hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct CommitFilter {
+    pub(crate) actor: Option<String>,
+    pub(crate) event_kinds: Vec<String>,
+    pub(crate) recorded_from: Option<DateTime<Utc>>,
+    pub(crate) recorded_before: Option<DateTime<Utc>>,
+    pub(crate) ai_assisted_unreviewed: bool,
+    pub(crate) article: Option<ArticleId>,
+    pub(crate) last_updated_on_or_before: Option<NaiveDate>,
+}
+
+impl CommitFilter {
+    fn admits(&self, view: &CommitView) -> bool {
+        let c = &view.commit;
+        self.actor.as_ref().is_none_or(|a| *a == c.actor)
+            && (self.event_kinds.is_empty()
+                || c.events
+                    .iter()
+                    .any(|e| self.event_kinds.iter().any(|k| k == e.kind())))
+            && self.recorded_from.is_none_or(|t| c.recorded_at >= t)
+            && self.recorded_before.is_none_or(|t| c.recorded_at < t)
+            && (!self.ai_assisted_unreviewed
+                || (c.provenance.ai_assisted && c.provenance.reviewed_by.is_empty()))
+            && self.article.is_none_or(|a| a == c.article_id)
+            && self
+                .last_updated_on_or_before
+                .is_none_or(|d| view.revision.last_updated <= d)
+    }
+}
+
+impl App {
+    /// One commit of an article in full.
+    pub(crate) async fn commit_view(
+        &self,
+        id: ArticleId,
+        version: u64,
+    ) -> Result<CommitView, AppError> {
+        let missing =
+            || AppError::not_found("version", format!("article {id} has no version {version}"));
+        let entry = self
+            .store
+            .stream_entry(id, version)
+            .await?
+            .ok_or_else(missing)?;
+        self.view_at(entry.global_position)
+            .await?
+            .ok_or_else(missing)
+    }
+
+    /// Commits after `after_position` that the filter admits, in log order.
+    pub(crate) async fn list_commits(
+        &self,
+        filter: &CommitFilter,
+        after_position: u64,
+        page_size: usize,
+    ) -> Result<Page<CommitView>, AppError> {
+        let durable = self.durable();
+        let end = durable.min(after_position.saturating_add(SCAN_LIMIT));
+        // One article: walk its stream rather than the whole log.
+        let positions: Vec<u64> = match filter.article {
+            Some(id) => {
+                let head = self
+                    .current_durable(id)
+                    .await?
+                    .map_or(0, |c| c.article.version);
+                stream_range(&self.read_models, id, 1, head)?
+                    .into_iter()
+                    .map(|(_, position)| position)
+                    .filter(|p| *p > after_position && *p <= end)
+                    .collect()
+            }
+            None => (after_position.saturating_add(1)..=end).collect(),
+        };
+        let mut items = Vec::new();
+        // Where the scan stopped: at a full page, or at the end of the window.
+        let mut stopped = end;
+        for position in positions {
+            let Some(view) = self.view_at(position).await? else {
+                continue;
+            };
+            if filter.admits(&view) {
+                items.push(view);
+                if items.len() == page_size {
+                    stopped = position;
+                    break;
+                }
+            }
+        }
+        Ok(Page {
+            items,
+            next: (stopped < durable).then_some(stopped),
+        })
+    }
+
+    async fn view_at(&self, position: u64) -> Result<Option<CommitView>, AppError> {
+        let Some(commit) = self.store.read(position).await? else {
+            return Ok(None);
+        };
+        let revision =
+            projection::revisions(&self.read_models, commit.article_id, commit.version - 1, 1)?
+                .into_iter()
+                .next()
+                .filter(|r| r.version == commit.version)
+                .ok_or_else(|| {
+                    AppError::DataLoss(format!(
+                        "no revision of article {} version {}",
+                        commit.article_id, commit.version
+                    ))
+                })?;
+        let log_hash = self.log_hash(position).await?;
+        Ok(Some(CommitView {
+            commit,
+            revision,
+            log_hash,
+        }))
+    }
+}

@@ -1,0 +1,194 @@
+//! `answerlog audit …`: digests, verification, and queries across commits.
+
+use anyhow::Context as _;
+
+use super::client::{audit, status_error};
+use super::{json, ServerArg};
+use crate::grpc::pb::{GetLogDigestRequest, ListCommitsRequest, VerifyLogRequest};
+
+#[derive(Debug, clap::Subcommand)]
+pub(super) enum AuditCommand {
+    /// A signed digest of the log as it stands; keep it to check later.
+    Digest {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Recompute the hash chains on the server (optionally against a digest).
+    VerifyLog {
+        /// A digest kept from `answerlog audit digest --json`.
+        #[arg(long)]
+        digest: Option<std::path::PathBuf>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Commits across articles, filtered.
+    Commits {
+        /// Only this actor's commits.
+        #[arg(long)]
+        actor: Option<String>,
+        /// Only commits holding this event kind (repeatable).
+        #[arg(long = "kind")]
+        kinds: Vec<String>,
+        /// Only commits recorded at or after this instant (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only commits recorded before this instant (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+        /// Only commits of AI-assisted content that no one reviewed.
+        #[arg(long)]
+        unreviewed_ai: bool,
+        /// Only versions whose displayed date is on or before this date.
+        #[arg(long)]
+        dated_on_or_before: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+}
+
+pub(super) async fn run(command: AuditCommand) -> anyhow::Result<()> {
+    match command {
+        AuditCommand::Digest {
+            json: as_json,
+            server,
+        } => {
+            let digest = audit(&server)
+                .await?
+                .get_log_digest(GetLogDigestRequest {})
+                .await
+                .map_err(status_error)?
+                .into_inner()
+                .digest
+                .context("the server sent no digest")?;
+            if as_json {
+                return json::print("answerlog.v1.LogDigest", &digest);
+            }
+            println!(
+                "position {} · log hash {} · signed by {}",
+                digest.global_position, digest.log_hash, digest.key_id
+            );
+            Ok(())
+        }
+        AuditCommand::VerifyLog {
+            digest,
+            json: as_json,
+            server,
+        } => {
+            let digest = match digest {
+                Some(path) => Some(json::from_json(
+                    "answerlog.v1.LogDigest",
+                    std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))?
+                        .trim(),
+                )?),
+                None => None,
+            };
+            let mut client = audit(&server).await?;
+            let mut from = 1;
+            loop {
+                let v = client
+                    .verify_log(VerifyLogRequest {
+                        from_position: from,
+                        max_commits: 0,
+                        digest: digest.clone(),
+                    })
+                    .await
+                    .map_err(status_error)?
+                    .into_inner();
+                if as_json {
+                    json::print("answerlog.v1.VerifyLogResponse", &v)?;
+                } else {
+                    println!(
+                        "positions {}..={}: {}",
+                        v.from_position,
+                        v.through_position,
+                        if v.ok { "ok" } else { "BROKEN" }
+                    );
+                    if let Some(b) = &v.first_break {
+                        println!(
+                            "first break at position {} (article {} version {}), {} chain: expected {} found {}: {}",
+                            b.global_position, b.article_id, b.version, b.chain, b.expected_hash, b.found_hash, b.detail
+                        );
+                    }
+                    if let Some(c) = &v.digest_check {
+                        println!("digest: {}", c.detail);
+                    }
+                }
+                if !v.ok {
+                    anyhow::bail!("the log does not verify");
+                }
+                if v.next_position == 0 {
+                    return Ok(());
+                }
+                from = v.next_position;
+            }
+        }
+        AuditCommand::Commits {
+            actor,
+            kinds,
+            since,
+            until,
+            unreviewed_ai,
+            dated_on_or_before,
+            json: as_json,
+            server,
+        } => {
+            let instant = |text: Option<String>, flag: &str| -> anyhow::Result<_> {
+                text.map(|t| {
+                    let t = chrono::DateTime::parse_from_rfc3339(&t)
+                        .with_context(|| format!("{flag} {t:?} is not an RFC 3339 time"))?;
+                    Ok(prost_types::Timestamp {
+                        seconds: t.timestamp(),
+                        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
+                    })
+                })
+                .transpose()
+            };
+            let mut request = ListCommitsRequest {
+                page_size: 1000,
+                actor: actor.unwrap_or_default(),
+                event_kinds: kinds,
+                recorded_from: instant(since, "--since")?,
+                recorded_before: instant(until, "--until")?,
+                ai_assisted_unreviewed: unreviewed_ai,
+                last_updated_on_or_before: dated_on_or_before.unwrap_or_default(),
+                ..ListCommitsRequest::default()
+            };
+            let mut client = audit(&server).await?;
+            loop {
+                let page = client
+                    .list_commits(request.clone())
+                    .await
+                    .map_err(status_error)?
+                    .into_inner();
+                for c in &page.commits {
+                    if as_json {
+                        println!("{}", json::to_json_line("answerlog.v1.Commit", c)?);
+                    } else if let Some(r) = &c.revision {
+                        let kinds: Vec<&str> = c.events.iter().map(|e| e.kind.as_str()).collect();
+                        println!(
+                            "pos {:<8} {} v{:<4} {:<12} dated {} {:<32} {}",
+                            r.global_position,
+                            c.article_id,
+                            r.version,
+                            r.actor,
+                            r.last_updated,
+                            kinds.join(","),
+                            r.reason
+                        );
+                    }
+                }
+                if page.next_page_token.is_empty() {
+                    return Ok(());
+                }
+                request.page_token = page.next_page_token;
+            }
+        }
+    }
+}

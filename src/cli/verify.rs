@@ -1,0 +1,149 @@
+//! `answerlog verify FILE [--digest FILE]`: checks an export with no server:
+//! every article chain, the log chain where the export holds the whole log,
+//! and a kept digest's signature and hash.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use super::json;
+use crate::domain::{commit_hash, hex, log_hash, ArticleId, Hash, ZERO_HASH};
+use crate::grpc::pb;
+use crate::grpc::{commit_from_message, log_digest};
+use crate::signing::verify_with;
+
+/// What a clean export proved.
+struct Report {
+    commits: u64,
+    articles: usize,
+    /// The last position of an export that holds the log from position 1.
+    log_through: Option<u64>,
+    log_hashes: HashMap<u64, Hash>,
+}
+
+pub(super) fn verify(file: &Path, digest: Option<&Path>) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let report = check_lines(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    println!(
+        "{}: {} commits of {} articles; every article chain verifies",
+        file.display(),
+        report.commits,
+        report.articles
+    );
+    match report.log_through {
+        Some(through) => println!("the log chain verifies from position 1 through {through}"),
+        None => println!("the log chain is not checked: the export does not hold the whole log"),
+    }
+    if let Some(path) = digest {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let message: pb::LogDigest = json::from_json("answerlog.v1.LogDigest", text.trim())
+            .with_context(|| format!("{} is not a digest", path.display()))?;
+        let digest = log_digest(&message).map_err(|s| anyhow::anyhow!("{}", s.message()))?;
+        verify_with(
+            &digest.signed.public_key,
+            &digest.message(),
+            &digest.signed.signature,
+        )
+        .map_err(|e| anyhow::anyhow!("the digest: {e}"))?;
+        println!(
+            "the digest's signature verifies with {} ({})",
+            digest.signed.key_id,
+            hex(&digest.signed.public_key)
+        );
+        match report.log_hashes.get(&digest.global_position) {
+            Some(hash) if *hash == digest.log_hash => println!(
+                "the export matches the digest at position {}",
+                digest.global_position
+            ),
+            Some(hash) => anyhow::bail!(
+                "the export does not match the digest: the log hash at position {} is {}, the digest says {}",
+                digest.global_position,
+                hex(hash),
+                hex(&digest.log_hash)
+            ),
+            None if digest.global_position == 0 => {}
+            None => anyhow::bail!(
+                "the export does not reach the digest's position {} with its log chain",
+                digest.global_position
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// Checks every line; the first failure names its line.
+fn check_lines(text: &str) -> Result<Report, String> {
+    let mut heads: HashMap<ArticleId, (u64, Hash)> = HashMap::new();
+    let mut log = Some((0u64, ZERO_HASH));
+    let mut report = Report {
+        commits: 0,
+        articles: 0,
+        log_through: None,
+        log_hashes: HashMap::new(),
+    };
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let message: pb::Commit = json::from_json("answerlog.v1.Commit", line)
+            .map_err(|e| format!("line {n}: not a commit: {e:#}"))?;
+        let commit = commit_from_message(&message).map_err(|e| format!("line {n}: {e}"))?;
+        let at = format!(
+            "line {n}: version {} of article {}",
+            commit.version, commit.article_id
+        );
+        let expected_prev = match heads.get(&commit.article_id) {
+            Some((version, hash)) if version + 1 == commit.version => *hash,
+            None if commit.version == 1 => ZERO_HASH,
+            _ => {
+                return Err(format!(
+                    "{at} does not follow the previous version in this file"
+                ))
+            }
+        };
+        if commit.prev_hash.as_slice() != expected_prev {
+            return Err(format!(
+                "{at}: prev_hash {} does not link to the previous version ({})",
+                hex(&commit.prev_hash),
+                hex(&expected_prev)
+            ));
+        }
+        let hash = commit_hash(&expected_prev, &commit);
+        if commit.hash.as_slice() != hash {
+            return Err(format!(
+                "{at}: the content hashes to {}, not to the recorded {}",
+                hex(&hash),
+                hex(&commit.hash)
+            ));
+        }
+        heads.insert(commit.article_id, (commit.version, hash));
+        // The log chain, while the lines hold the log from position 1 on.
+        log = match log {
+            Some((last, chained)) if commit.global_position == last + 1 => {
+                let next = log_hash(&chained, commit.global_position, &hash);
+                if hex(&next) != message.log_hash {
+                    return Err(format!(
+                        "line {n}: the log hash at position {} recomputes to {}, not to the recorded {}",
+                        commit.global_position,
+                        hex(&next),
+                        message.log_hash
+                    ));
+                }
+                report.log_hashes.insert(commit.global_position, next);
+                Some((commit.global_position, next))
+            }
+            _ => None,
+        };
+        report.commits += 1;
+    }
+    report.articles = heads.len();
+    report.log_through = log.map(|(last, _)| last).filter(|last| *last > 0);
+    if report.log_through.is_none() {
+        report.log_hashes.clear();
+    }
+    Ok(report)
+}
