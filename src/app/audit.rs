@@ -2,10 +2,14 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::read::ArticleRef;
 use super::read::Page;
 use super::{App, AppError};
-use crate::domain::{ArticleId, Commit, Hash, Revision};
-use crate::projection::{self, stream_range};
+use crate::domain::{
+    attribute, stale_redates, ArticleId, ArticleVersion, Attribution, Commit, Hash, Revision,
+    StaleRedate,
+};
+use crate::projection::{self, articles_after, stream_range};
 use crate::store::Log;
 
 /// The most log positions one ListCommits call scans, so that a filter that
@@ -51,7 +55,74 @@ impl CommitFilter {
     }
 }
 
+/// How many articles one freshness page covers.
+const FRESHNESS_PAGE: usize = 1000;
+
 impl App {
+    /// Who introduced and who last changed each part of an article, as of
+    /// `version` (or the current one). Auditors: retracted articles too.
+    pub(crate) async fn attribution(
+        &self,
+        r: &ArticleRef,
+        version: Option<u64>,
+    ) -> Result<(ArticleId, u64, Vec<Attribution>), AppError> {
+        let current = self.current_of(r).await?;
+        let id = current.article.id;
+        let version = version.unwrap_or(current.article.version);
+        if version == 0 || version > current.article.version {
+            return Err(AppError::not_found(
+                "version",
+                format!(
+                    "version {version} does not exist (the article is at version {})",
+                    current.article.version
+                ),
+            ));
+        }
+        let mut commits = Vec::new();
+        for (_, position) in stream_range(&self.read_models, id, 1, version)? {
+            commits.push(self.store.read(position).await?.ok_or_else(|| {
+                AppError::DataLoss(format!("log position {position} is missing"))
+            })?);
+        }
+        Ok((id, version, attribute(&commits)))
+    }
+
+    /// Re-dates with no content change since the previous date was set: of
+    /// one article, or of every article after the cursor (a page of
+    /// articles at a time). Returns the re-dates and the next cursor.
+    pub(crate) async fn freshness(
+        &self,
+        article: Option<ArticleId>,
+        after: Option<ArticleId>,
+    ) -> Result<(Vec<(ArticleVersion, StaleRedate)>, Option<ArticleId>), AppError> {
+        let articles = match article {
+            Some(id) => vec![self
+                .current_durable(id)
+                .await?
+                .ok_or_else(|| AppError::not_found("article_id", "no such article"))?],
+            None => articles_after(&self.read_models, after, FRESHNESS_PAGE)?,
+        };
+        let next = (article.is_none() && articles.len() == FRESHNESS_PAGE)
+            .then(|| articles.last().map(|a| a.article.id))
+            .flatten();
+        let mut found = Vec::new();
+        for listed in articles {
+            let Some(current) = self.current_durable(listed.article.id).await? else {
+                continue;
+            };
+            let revisions = projection::revisions(
+                &self.read_models,
+                current.article.id,
+                0,
+                usize::try_from(current.article.version).unwrap_or(usize::MAX),
+            )?;
+            for stale in stale_redates(&revisions) {
+                found.push((current.clone(), stale));
+            }
+        }
+        Ok((found, next))
+    }
+
     /// One commit of an article in full.
     pub(crate) async fn commit_view(
         &self,

@@ -237,7 +237,7 @@ impl App {
         }
     }
 
-    async fn current_of(&self, r: &ArticleRef) -> Result<ArticleVersion, AppError> {
+    pub(super) async fn current_of(&self, r: &ArticleRef) -> Result<ArticleVersion, AppError> {
         let id = match r {
             ArticleRef::Id(id) => *id,
             ArticleRef::Slug(slug) => {

@@ -4,7 +4,11 @@ use anyhow::Context as _;
 
 use super::client::{audit, status_error};
 use super::{json, ServerArg};
-use crate::grpc::pb::{GetLogDigestRequest, ListCommitsRequest, VerifyLogRequest};
+use crate::grpc::pb::{
+    get_answer_request, get_attribution_request, ChangeStamp, GetAttributionRequest,
+    GetFreshnessReportRequest, GetFreshnessReportResponse, GetLogDigestRequest, ListCommitsRequest,
+    VerifyLogRequest,
+};
 
 #[derive(Debug, clap::Subcommand)]
 pub(super) enum AuditCommand {
@@ -20,6 +24,16 @@ pub(super) enum AuditCommand {
         /// A digest kept from `answerlog audit digest --json`.
         #[arg(long)]
         digest: Option<std::path::PathBuf>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Re-dates that moved "Last updated" with no content change since the
+    /// date was last set: of one article, or of the whole store.
+    Freshness {
+        /// One article (slug or id) [default: every article].
+        reference: Option<String>,
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -52,8 +66,109 @@ pub(super) enum AuditCommand {
     },
 }
 
+pub(super) async fn blame(
+    server: &ServerArg,
+    reference: &str,
+    version: Option<u64>,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let r#ref = Some(match super::client::reference(reference) {
+        get_answer_request::Ref::Id(id) => get_attribution_request::Ref::Id(id),
+        get_answer_request::Ref::Slug(slug) => get_attribution_request::Ref::Slug(slug),
+    });
+    let report = audit(server)
+        .await?
+        .get_attribution(GetAttributionRequest {
+            r#ref,
+            version: version.unwrap_or(0),
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    if as_json {
+        return json::print("answerlog.v1.GetAttributionResponse", &report);
+    }
+    println!(
+        "article {} as of version {}",
+        report.article_id, report.version
+    );
+    let stamp = |s: &Option<ChangeStamp>| {
+        s.as_ref()
+            .map(|s| format!("v{} {} ({})", s.version, s.actor, s.reason))
+            .unwrap_or_default()
+    };
+    for a in &report.attributions {
+        let mut label: String = a
+            .label
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .take(48)
+            .collect();
+        if label.len() < a.label.len() {
+            label.push('…');
+        }
+        println!(
+            "{:<16} {:<50} introduced {:<36} last changed {}",
+            a.element,
+            label,
+            stamp(&a.introduced),
+            stamp(&a.last_changed)
+        );
+    }
+    Ok(())
+}
+
 pub(super) async fn run(command: AuditCommand) -> anyhow::Result<()> {
     match command {
+        AuditCommand::Freshness {
+            reference,
+            json: as_json,
+            server,
+        } => {
+            let article_id = match reference {
+                Some(reference) => super::show::article_id(&server, &reference).await?,
+                None => String::new(),
+            };
+            let mut client = audit(&server).await?;
+            let mut all = GetFreshnessReportResponse::default();
+            let mut page_token = String::new();
+            loop {
+                let page = client
+                    .get_freshness_report(GetFreshnessReportRequest {
+                        article_id: article_id.clone(),
+                        page_token,
+                    })
+                    .await
+                    .map_err(status_error)?
+                    .into_inner();
+                all.redates.extend(page.redates);
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
+            if as_json {
+                return json::print("answerlog.v1.GetFreshnessReportResponse", &all);
+            }
+            println!("{} re-dates without a content change", all.redates.len());
+            for r in &all.redates {
+                if let Some(rev) = &r.revision {
+                    println!(
+                        "{} v{}: {} → {} by {} ({}); content unchanged since v{}",
+                        r.slug,
+                        rev.version,
+                        r.previous_last_updated,
+                        rev.last_updated,
+                        rev.actor,
+                        rev.reason,
+                        r.dated_version
+                    );
+                }
+            }
+            Ok(())
+        }
         AuditCommand::Digest {
             json: as_json,
             server,

@@ -114,6 +114,17 @@ enum ClientCommand {
     /// Audit queries.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Who introduced and who last changed each part of an article.
+    Blame {
+        reference: String,
+        /// As of this version [default: the current one].
+        #[arg(long)]
+        version: Option<u64>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
     /// Create articles from files in the import format.
     Import {
         #[arg(required = true)]
@@ -242,6 +253,12 @@ async fn run_client(command: ClientCommand) -> anyhow::Result<()> {
             server,
         } => export::export(&server, reference.as_deref()).await,
         ClientCommand::Audit(command) => audit::run(command).await,
+        ClientCommand::Blame {
+            reference,
+            version,
+            json,
+            server,
+        } => audit::blame(&server, &reference, version, json).await,
         ClientCommand::Import { files, server } => import::import(&server, &files).await,
         ClientCommand::Get {
             reference,

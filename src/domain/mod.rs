@@ -4,6 +4,7 @@
 //! tokio, does no I/O and reads no clock: time and ids are passed in.
 
 mod article;
+mod blame;
 mod chain;
 mod command;
 mod commit;
@@ -11,6 +12,7 @@ mod decide;
 mod diff;
 mod error;
 mod event;
+mod freshness;
 mod ids;
 mod limits;
 mod suggestion;
@@ -20,6 +22,7 @@ mod validate;
 mod tests;
 
 pub(crate) use article::{Article, ArticleVersion, Provenance, Section, Source, Status};
+pub(crate) use blame::{attribute, Attribution, Stamp};
 pub(crate) use chain::{commit_hash, digest_message, event_digest, hex, log_hash, Hash, ZERO_HASH};
 pub(crate) use command::{ArticleDraft, Command, SectionDraft, SourceDraft};
 pub(crate) use commit::{Commit, Revision};
@@ -27,6 +30,7 @@ pub(crate) use decide::{decide, Context};
 pub(crate) use diff::{diff, ArticleDiff, ChangeKind};
 pub(crate) use error::{DomainError, FieldViolation};
 pub(crate) use event::{ArticleCreated, Event, EVENT_KINDS};
+pub(crate) use freshness::{stale_redates, StaleRedate};
 pub(crate) use ids::{is_uuid_shaped, ArticleId, CommandId};
 pub(crate) use limits::Limits;
 pub(crate) use suggestion::{check_suggestion, Suggestion};

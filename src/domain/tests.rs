@@ -730,3 +730,82 @@ fn diff_names_fields_sections_and_sources() {
     );
     assert_eq!(d.sources[0].kind, ChangeKind::Removed);
 }
+
+// --- attribution and freshness ------------------------------------------------
+
+fn commit_of(version: u64, actor: &str, events: Vec<Event>) -> Commit {
+    Commit {
+        article_id: id(),
+        version,
+        global_position: version,
+        recorded_at: chrono::DateTime::from_timestamp(1_700_000_000 + version as i64, 0).unwrap(),
+        actor: actor.into(),
+        reason: format!("r{version}"),
+        command_id: CommandId::from_uuid(Uuid::from_u128(u128::from(version))),
+        provenance: Provenance::default(),
+        request_hash: [0; 32],
+        prev_hash: Vec::new(),
+        hash: Vec::new(),
+        events,
+    }
+}
+
+#[test]
+fn attribution_keeps_facts_that_stay_and_stamps_edits() {
+    let commits = vec![
+        commit_of(1, "a", created()),
+        commit_of(
+            2,
+            "b",
+            vec![Event::KeyFactsReplaced {
+                key_facts: vec!["New".into(), "Rare".into()],
+            }],
+        ),
+        commit_of(
+            3,
+            "c",
+            vec![Event::SectionEdited {
+                section_id: "s2".into(),
+                heading: "Genes".into(),
+                body: "b".into(),
+            }],
+        ),
+    ];
+    let out = attribute(&commits);
+    let find = |e: &str| out.iter().find(|a| a.element == e).unwrap();
+    assert_eq!(find("key_facts[0]").introduced.actor, "b");
+    assert_eq!(find("key_facts[1]").label, "Rare");
+    assert_eq!(find("key_facts[1]").introduced.actor, "a");
+    assert_eq!(find("section:s2").last_changed.version, 3);
+    assert_eq!(find("section:s2").label, "Genes");
+    assert_eq!(find("section:s1").last_changed.version, 1);
+}
+
+#[test]
+fn a_redate_is_stale_only_without_content_since_the_last_date() {
+    let date = |d: u32| NaiveDate::from_ymd_opt(2026, 1, d).unwrap();
+    let rev = |version: u64, kinds: &[&str], d: u32| Revision {
+        version,
+        global_position: version,
+        recorded_at: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+        actor: "x".into(),
+        reason: String::new(),
+        event_kinds: kinds.iter().map(|k| (*k).to_owned()).collect(),
+        hash: Vec::new(),
+        last_updated: date(d),
+    };
+    let history = [
+        rev(1, &["ArticleCreated"], 1),
+        rev(2, &["ArticleRedated"], 2),
+        rev(3, &["SlugChanged"], 2),
+        rev(4, &["ArticleRedated"], 3),
+        rev(5, &["SectionMoved"], 3),
+        rev(6, &["ArticleRedated"], 4),
+        rev(7, &["SourceEdited", "ArticleRedated"], 5),
+    ];
+    let stale: Vec<_> = stale_redates(&history)
+        .iter()
+        .map(|s| (s.revision.version, s.dated_version, s.previous_last_updated))
+        .collect();
+    assert_eq!(stale, [(2, 1, date(1)), (4, 2, date(2))]);
+}

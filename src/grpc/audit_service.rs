@@ -181,6 +181,54 @@ impl AuditService for AuditApi {
         }))
     }
 
+    async fn get_attribution(
+        &self,
+        request: Request<GetAttributionRequest>,
+    ) -> Result<Response<GetAttributionResponse>, Status> {
+        let m = request.into_inner();
+        let reference = match &m.r#ref {
+            Some(get_attribution_request::Ref::Id(id)) => convert::reference(Some(id), None)?,
+            Some(get_attribution_request::Ref::Slug(slug)) => convert::reference(None, Some(slug))?,
+            None => convert::reference(None, None)?,
+        };
+        let version = (m.version != 0).then_some(m.version);
+        let (id, version, attributions) = self
+            .app
+            .attribution(&reference, version)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(GetAttributionResponse {
+            article_id: id.to_string(),
+            version,
+            attributions: attributions.iter().map(convert::attribution).collect(),
+        }))
+    }
+
+    async fn get_freshness_report(
+        &self,
+        request: Request<GetFreshnessReportRequest>,
+    ) -> Result<Response<GetFreshnessReportResponse>, Status> {
+        let m = request.into_inner();
+        let article = (!m.article_id.is_empty())
+            .then(|| convert::article_id("article_id", &m.article_id))
+            .transpose()?;
+        let after = (!m.page_token.is_empty())
+            .then(|| convert::article_id("page_token", &m.page_token))
+            .transpose()?;
+        let (found, next) = self
+            .app
+            .freshness(article, after)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(GetFreshnessReportResponse {
+            redates: found
+                .iter()
+                .map(|(article, stale)| convert::stale_redate(article, stale))
+                .collect(),
+            next_page_token: next.map(|id| id.to_string()).unwrap_or_default(),
+        }))
+    }
+
     async fn get_log_digest(
         &self,
         _request: Request<GetLogDigestRequest>,

@@ -9,8 +9,8 @@ use super::status::invalid;
 use crate::app::{ArticleRef, ChainBreak, CommitFilter, CommitView, LogDigest};
 use crate::domain::{
     event_digest, hex, is_uuid_shaped, slug_problem, ArticleDiff, ArticleDraft, ArticleId,
-    ArticleVersion, ChangeKind, CommandId, Event, Provenance, Revision, Section, SectionDraft,
-    Source, SourceDraft, Status as ArticleStatus, Suggestion,
+    ArticleVersion, Attribution, ChangeKind, CommandId, Event, Provenance, Revision, Section,
+    SectionDraft, Source, SourceDraft, StaleRedate, Stamp, Status as ArticleStatus, Suggestion,
 };
 use crate::signing::{unhex, Signed};
 
@@ -243,6 +243,31 @@ pub(super) fn revision(r: &Revision) -> pb::Revision {
         event_kinds: r.event_kinds.clone(),
         hash: hex(&r.hash),
         last_updated: r.last_updated.to_string(),
+    }
+}
+
+pub(super) fn attribution(a: &Attribution) -> pb::Attribution {
+    let stamp = |s: &Stamp| pb::ChangeStamp {
+        version: s.version,
+        actor: s.actor.clone(),
+        recorded_at: Some(timestamp(s.recorded_at)),
+        reason: s.reason.clone(),
+    };
+    pb::Attribution {
+        element: a.element.clone(),
+        label: a.label.clone(),
+        introduced: Some(stamp(&a.introduced)),
+        last_changed: Some(stamp(&a.last_changed)),
+    }
+}
+
+pub(super) fn stale_redate(article: &ArticleVersion, s: &StaleRedate) -> pb::StaleRedate {
+    pb::StaleRedate {
+        article_id: article.article.id.to_string(),
+        slug: article.article.slug.clone(),
+        revision: Some(revision(&s.revision)),
+        previous_last_updated: s.previous_last_updated.to_string(),
+        dated_version: s.dated_version,
     }
 }
 

@@ -144,3 +144,26 @@ fn suffix(key: &[u8]) -> Result<u64, StoreError> {
         .map(u64::from_be_bytes)
         .ok_or_else(|| StoreError::Corrupt("a key is too short".into()))
 }
+
+/// Up to `limit` current answers of articles whose id follows `after`, in
+/// id order (all articles, retracted too).
+pub(crate) fn articles_after(
+    rm: &ReadModels,
+    after: Option<ArticleId>,
+    limit: usize,
+) -> Result<Vec<ArticleVersion>, StoreError> {
+    let from = match after {
+        // The key just past `after`'s: its 16 bytes and one more.
+        Some(id) => {
+            let mut key = article_key(Space::Current, id);
+            key.push(0);
+            key
+        }
+        None => key(Space::Current, &[]),
+    };
+    let to = key(Space::Current, &[&[0xff; 17]]);
+    rm.range(Space::Current, &from, &to, false, limit)?
+        .into_iter()
+        .map(|(_, bytes)| decode_article(&bytes).map_err(StoreError::from))
+        .collect()
+}
