@@ -397,15 +397,26 @@ async fn verification_finds_the_first_changed_byte(backend: Backend) {
     assert!(clean.ok, "{:?}", clean.first_break);
     assert_eq!(clean.through_position, 2 * versions);
     assert_eq!(clean.next_position, 0);
+    // An auditor keeps version 3's hash.
+    let kept_hash = revision(&server, &id, 3).await.revision.unwrap().hash;
+    let kept_for_v3 = |hash: &str| VerifyArticleRequest {
+        article_id: id.clone(),
+        kept_version: 3,
+        kept_hash: hash.to_owned(),
+    };
     let article = audit
-        .verify_article(VerifyArticleRequest {
-            article_id: id.clone(),
-        })
+        .verify_article(kept_for_v3(&kept_hash))
         .await
         .unwrap()
         .into_inner();
-    assert!(article.ok);
+    assert!(article.ok && article.kept_hash_matches);
     assert_eq!(article.versions_checked, versions);
+    let wrong = audit
+        .verify_article(kept_for_v3(&hex(&[1; 32])))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!wrong.ok && !wrong.kept_hash_matches);
     // In pages, the same end.
     let mut from = 1;
     let mut last = clean.clone();
@@ -459,12 +470,11 @@ async fn verification_finds_the_first_changed_byte(backend: Backend) {
     assert_ne!(first.found_hash, recorded);
     assert_eq!(broken.through_position, position - 1);
     let article = audit
-        .verify_article(VerifyArticleRequest {
-            article_id: id.clone(),
-        })
+        .verify_article(kept_for_v3(&kept_hash))
         .await
         .unwrap()
         .into_inner();
+    assert!(!article.ok);
     assert_eq!(article.first_break.unwrap().version, 2);
     // The digest kept before the change no longer verifies.
     let with_digest = audit
@@ -478,7 +488,10 @@ async fn verification_finds_the_first_changed_byte(backend: Backend) {
     assert!(!with_digest.ok);
     // The other article is untouched.
     let fine = audit
-        .verify_article(VerifyArticleRequest { article_id: other })
+        .verify_article(VerifyArticleRequest {
+            article_id: other,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();

@@ -92,6 +92,16 @@ async fn an_export_verifies_offline_and_a_changed_byte_names_its_line(backend: B
     assert!(!refused.success);
     assert!(refused.stderr.contains("line 3:"), "{}", refused.stderr);
     assert!(refused.stderr.contains("version 3"), "{}", refused.stderr);
+    let as_json = cli(vec![
+        "verify".into(),
+        changed.display().to_string(),
+        "--json".into(),
+    ])
+    .await;
+    assert!(!as_json.success);
+    let outcome: serde_json::Value = serde_json::from_str(&as_json.stdout).unwrap();
+    assert_eq!(outcome["ok"], false);
+    assert!(outcome["error"].as_str().unwrap().contains("line 3:"));
 }
 
 async fn list_commits_filters_by_actor_kind_time_review_and_date(backend: Backend) {

@@ -47,6 +47,8 @@ pub(crate) struct ArticleVerification {
     pub(crate) versions: u64,
     pub(crate) head_hash: Hash,
     pub(crate) first_break: Option<ChainBreak>,
+    /// The recomputed hash of every version, in order.
+    pub(crate) hashes: Vec<Hash>,
 }
 
 impl App {
@@ -147,6 +149,7 @@ impl App {
             versions: 0,
             head_hash: ZERO_HASH,
             first_break: None,
+            hashes: Vec::new(),
         };
         let positions = stream_range(&self.read_models, id, 1, current.article.version)?;
         for (version, position) in positions {
@@ -170,7 +173,10 @@ impl App {
                 return Ok(outcome);
             }
             match check_commit(&commit, &outcome.head_hash) {
-                Ok(hash) => outcome.head_hash = hash,
+                Ok(hash) => {
+                    outcome.head_hash = hash;
+                    outcome.hashes.push(hash);
+                }
                 Err(found) => {
                     outcome.first_break = Some(*found);
                     return Ok(outcome);

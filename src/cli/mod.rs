@@ -71,6 +71,9 @@ enum Command {
         /// A digest kept from `answerlog audit digest --json`.
         #[arg(long)]
         digest: Option<PathBuf>,
+        /// Print the outcome as one JSON object.
+        #[arg(long)]
+        json: bool,
     },
     #[command(flatten)]
     Client(ClientCommand),
@@ -84,6 +87,9 @@ enum TokenCommand {
         name: String,
         #[arg(long, value_enum)]
         role: Role,
+        /// Print the token and the entry as one JSON object.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -226,14 +232,26 @@ impl Cli {
         match self.command {
             Command::Serve(args) => serve::serve(&args),
             Command::Rebuild(args) => serve::rebuild(&args),
-            Command::Verify { file, digest } => verify::verify(&file, digest.as_deref()),
+            Command::Verify { file, digest, json } => {
+                verify::verify(&file, digest.as_deref(), json)
+            }
             Command::Keys(KeysCommand::Rotate { data_dir }) => {
                 let id = crate::signing::KeyRing::rotate(&data_dir)?;
                 println!("the signing key is now {id}; restart the server to use it");
                 Ok(())
             }
-            Command::Token(TokenCommand::New { name, role }) => {
+            Command::Token(TokenCommand::New { name, role, json }) => {
                 let (token, entry) = new_token(&name, role)?;
+                if json {
+                    let out = serde_json::json!({
+                        "name": name,
+                        "role": role.name(),
+                        "token": token,
+                        "principalsEntry": entry,
+                    });
+                    println!("{out}");
+                    return Ok(());
+                }
                 eprintln!("The token, shown only this once (the server keeps only its SHA-256):");
                 println!("{token}");
                 eprintln!("\nAdd this to the principals file, then send the server SIGHUP:\n");

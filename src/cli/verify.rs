@@ -22,20 +22,41 @@ struct Report {
     log_hashes: HashMap<u64, Hash>,
 }
 
-pub(super) fn verify(file: &Path, digest: Option<&Path>) -> anyhow::Result<()> {
+/// Checks `file` (and a digest); prints what held, as text or one JSON
+/// object; fails at the first thing that does not.
+pub(super) fn verify(file: &Path, digest: Option<&Path>, as_json: bool) -> anyhow::Result<()> {
+    let mut said = Vec::new();
+    let outcome = check(file, digest, &mut said);
+    if as_json {
+        let out = serde_json::json!({
+            "file": file.display().to_string(),
+            "ok": outcome.is_ok(),
+            "checked": said,
+            "error": outcome.as_ref().err().map(|e| format!("{e:#}")),
+        });
+        println!("{out}");
+        return outcome.map_err(|_| anyhow::anyhow!("the export does not verify"));
+    }
+    for line in &said {
+        println!("{line}");
+    }
+    outcome
+}
+
+fn check(file: &Path, digest: Option<&Path>, said: &mut Vec<String>) -> anyhow::Result<()> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let report = check_lines(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    println!(
+    said.push(format!(
         "{}: {} commits of {} articles; every article chain verifies",
         file.display(),
         report.commits,
         report.articles
-    );
-    match report.log_through {
-        Some(through) => println!("the log chain verifies from position 1 through {through}"),
-        None => println!("the log chain is not checked: the export does not hold the whole log"),
-    }
+    ));
+    said.push(match report.log_through {
+        Some(through) => format!("the log chain verifies from position 1 through {through}"),
+        None => "the log chain is not checked: the export does not hold the whole log".into(),
+    });
     if let Some(path) = digest {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
@@ -48,16 +69,16 @@ pub(super) fn verify(file: &Path, digest: Option<&Path>) -> anyhow::Result<()> {
             &digest.signed.signature,
         )
         .map_err(|e| anyhow::anyhow!("the digest: {e}"))?;
-        println!(
+        said.push(format!(
             "the digest's signature verifies with {} ({})",
             digest.signed.key_id,
             hex(&digest.signed.public_key)
-        );
+        ));
         match report.log_hashes.get(&digest.global_position) {
-            Some(hash) if *hash == digest.log_hash => println!(
+            Some(hash) if *hash == digest.log_hash => said.push(format!(
                 "the export matches the digest at position {}",
                 digest.global_position
-            ),
+            )),
             Some(hash) => anyhow::bail!(
                 "the export does not match the digest: the log hash at position {} is {}, the digest says {}",
                 digest.global_position,

@@ -10,6 +10,7 @@ use super::pb::*;
 use super::status::{invalid, to_status};
 use crate::app::App;
 use crate::domain::hex;
+use crate::signing::unhex;
 
 pub(crate) struct AuditApi {
     app: Arc<App>,
@@ -118,12 +119,32 @@ impl AuditService for AuditApi {
     ) -> Result<Response<VerifyArticleResponse>, Status> {
         let m = request.into_inner();
         let id = convert::article_id("article_id", &m.article_id)?;
+        let kept = if m.kept_hash.is_empty() {
+            None
+        } else {
+            let hash = unhex::<32>(&m.kept_hash)
+                .ok_or_else(|| invalid("kept_hash", "must be 64 hex digits"))?;
+            if m.kept_version == 0 {
+                return Err(invalid(
+                    "kept_version",
+                    "name the version the hash was kept for",
+                ));
+            }
+            Some((m.kept_version, hash))
+        };
         let v = self.app.verify_article(id).await.map_err(to_status)?;
+        let kept_hash_matches = kept.is_some_and(|(version, hash)| {
+            usize::try_from(version - 1)
+                .ok()
+                .and_then(|i| v.hashes.get(i))
+                == Some(&hash)
+        });
         Ok(Response::new(VerifyArticleResponse {
-            ok: v.first_break.is_none(),
+            ok: v.first_break.is_none() && (kept.is_none() || kept_hash_matches),
             versions_checked: v.versions,
             head_hash: hex(&v.head_hash),
             first_break: v.first_break.as_ref().map(convert::chain_break),
+            kept_hash_matches,
         }))
     }
 
