@@ -221,7 +221,8 @@ pub fn new_token(name: &str, role: Role) -> Result<(String, String), getrandom::
     let token = format!("alt_{}", hex(&bytes));
     let digest = Sha256::digest(token.as_bytes());
     let entry = format!(
-        "[[principal]]\nname = {name:?}\nrole = \"{}\"\ntoken_sha256 = \"{}\"\n",
+        "[[principal]]\nname = {}\nrole = \"{}\"\ntoken_sha256 = \"{}\"\n",
+        toml::Value::String(name.to_owned()),
         role.name(),
         hex(&digest)
     );

@@ -11,6 +11,7 @@ use crate::support::{cid, Backend, TestServer};
 backend_tests!(
     stored_hashes_match_the_specification,
     verification_finds_the_first_changed_byte,
+    a_log_cut_short_below_a_kept_digest_fails,
 );
 
 /// The canonical encoding of docs/AUDIT.md, written from the document.
@@ -272,7 +273,121 @@ async fn history(server: &TestServer, question: &str) -> (String, u64) {
         })
         .await
         .unwrap();
-    (id, 7)
+    // Every other event kind, so that the test covers each one's digest.
+    let mut v = 7;
+    let mut next = || {
+        v += 1;
+        (id.clone(), v - 1, cid())
+    };
+    let (a, e, c) = next();
+    articles
+        .edit_question(EditQuestionRequest {
+            article_id: a,
+            expected_version: e,
+            command_id: c,
+            reason: "Q".into(),
+            question: format!("{question}, really"),
+        })
+        .await
+        .unwrap();
+    let (a, e, c) = next();
+    articles
+        .change_slug(ChangeSlugRequest {
+            article_id: a,
+            expected_version: e,
+            command_id: c,
+            reason: String::new(),
+            slug: format!("moved-{}", question.len()),
+        })
+        .await
+        .unwrap();
+    let (a, e, c) = next();
+    articles
+        .edit_quick_answer(EditQuickAnswerRequest {
+            article_id: a,
+            expected_version: e,
+            command_id: c,
+            reason: String::new(),
+            quick_answer: "Shorter.".into(),
+        })
+        .await
+        .unwrap();
+    let (a, e, c) = next();
+    articles
+        .replace_key_facts(ReplaceKeyFactsRequest {
+            article_id: a,
+            expected_version: e,
+            command_id: c,
+            reason: String::new(),
+            key_facts: vec!["Only one.".into()],
+        })
+        .await
+        .unwrap();
+    let (a, e, c) = next();
+    articles
+        .add_section(AddSectionRequest {
+            article_id: a,
+            expected_version: e,
+            command_id: c,
+            reason: String::new(),
+            section: Some(SectionDraft {
+                heading: "New".into(),
+                body: "Body\nlines".into(),
+            }),
+            after_section_id: "s1".into(),
+        })
+        .await
+        .unwrap();
+    let (a, e, c) = next();
+    articles
+        .remove_section(RemoveSectionRequest {
+            article_id: a,
+            expected_version: e,
+            command_id: c,
+            reason: String::new(),
+            section_id: "s3".into(),
+        })
+        .await
+        .unwrap();
+    let (a, e, c) = next();
+    articles
+        .edit_source(EditSourceRequest {
+            article_id: a,
+            expected_version: e,
+            command_id: c,
+            reason: String::new(),
+            source: Some(Source {
+                id: "src1".into(),
+                title: "Renamed".into(),
+                publisher: "Mayo".into(),
+                license: "cc".into(),
+                url: "http://x.org/".into(),
+                accessed_on: String::new(),
+            }),
+        })
+        .await
+        .unwrap();
+    let (a, e, c) = next();
+    articles
+        .retract_article(RetractArticleRequest {
+            article_id: a,
+            expected_version: e,
+            command_id: c,
+            reason: "Wrong".into(),
+        })
+        .await
+        .unwrap();
+    let (a, e, c) = next();
+    articles
+        .restore_article(RestoreArticleRequest {
+            article_id: a,
+            expected_version: e,
+            command_id: c,
+            reason: "Fixed".into(),
+        })
+        .await
+        .unwrap();
+    (id, 16)
 }
 
 /// Checks a digest's signature as docs/AUDIT.md specifies, with the
@@ -320,6 +435,7 @@ async fn stored_hashes_match_the_specification(backend: Backend) {
     let (id, versions) = history(&server, "What causes jmt").await;
     let mut prev = [0u8; 32];
     let mut chained = [0u8; 32];
+    let mut kinds = std::collections::BTreeSet::<String>::new();
     for version in 1..=versions {
         let r = revision(&server, &id, version).await;
         for e in &r.events {
@@ -329,6 +445,7 @@ async fn stored_hashes_match_the_specification(backend: Backend) {
                 "v{version} {}",
                 e.kind
             );
+            kinds.insert(e.kind.clone());
         }
         assert_eq!(
             r.prev_hash,
@@ -345,6 +462,7 @@ async fn stored_hashes_match_the_specification(backend: Backend) {
         assert_eq!(r.log_hash, hex(&chained), "v{version}: the log hash");
         prev = hash;
     }
+    assert_eq!(kinds.len(), 16, "every event kind is covered: {kinds:?}");
     server.stop().await;
 }
 
@@ -496,5 +614,61 @@ async fn verification_finds_the_first_changed_byte(backend: Backend) {
         .unwrap()
         .into_inner();
     assert!(fine.ok);
+    server.stop().await;
+}
+
+async fn a_log_cut_short_below_a_kept_digest_fails(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (id, versions) = history(&server, "What causes jmt").await;
+    let kept = server
+        .audit()
+        .await
+        .get_log_digest(GetLogDigestRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .digest
+        .unwrap();
+    assert_eq!(kept.global_position, versions);
+    let dir = server.stop().await;
+    {
+        // Remove the last commit and make the store believe it never was.
+        let db = ::sled::open(dir.path()).unwrap();
+        let tree = db.open_tree("answerlog").unwrap();
+        let position = versions.to_be_bytes();
+        let article = uuid::Uuid::parse_str(&id).unwrap();
+        for key in [
+            [&b"L"[..], &position].concat(),
+            [&b"K"[..], &position].concat(),
+            [&b"S"[..], article.as_bytes(), &position].concat(),
+        ] {
+            assert!(tree.remove(key).unwrap().is_some());
+        }
+        let mut writer = tree.get(b"mwriter").unwrap().unwrap().to_vec();
+        writer[..8].copy_from_slice(&(versions - 1).to_be_bytes());
+        tree.insert(b"mwriter", writer).unwrap();
+        db.flush().unwrap();
+    }
+    let server = TestServer::start_in(backend, dir, Default::default()).await;
+    let v = server
+        .audit()
+        .await
+        .verify_log(VerifyLogRequest {
+            digest: Some(kept),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(v.first_break.is_none(), "what is left is consistent");
+    assert_eq!(v.through_position, versions - 1);
+    let check = v.digest_check.unwrap();
+    assert!(check.signature_valid && !check.reached);
+    assert!(!v.ok, "a log cut short below the digest does not verify");
+    assert!(
+        check.detail.contains("ends at position"),
+        "{}",
+        check.detail
+    );
     server.stop().await;
 }

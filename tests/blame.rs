@@ -146,7 +146,7 @@ async fn blame_names_the_version_and_actor_of_every_part(backend: Backend) {
         ))
         .await
         .unwrap();
-    // v8: ada re-dates.
+    // v8: ada re-dates; v9: wes edits the question.
     articles
         .redate_article(authed(
             RedateArticleRequest {
@@ -161,6 +161,50 @@ async fn blame_names_the_version_and_actor_of_every_part(backend: Backend) {
         .await
         .unwrap();
 
+    articles
+        .edit_question(authed(
+            EditQuestionRequest {
+                article_id: id.clone(),
+                expected_version: 8,
+                command_id: cid(),
+                reason: "Spell it out".into(),
+                question: "What causes juvenile myositis?".into(),
+            },
+            &wes,
+        ))
+        .await
+        .unwrap();
+    // v10: ada retracts it, saying why.
+    articles
+        .retract_article(authed(
+            RetractArticleRequest {
+                article_id: id.clone(),
+                expected_version: 9,
+                command_id: cid(),
+                reason: "Under medical review".into(),
+            },
+            &ada,
+        ))
+        .await
+        .unwrap();
+    let read = server
+        .answers()
+        .await
+        .get_answer(authed(
+            GetAnswerRequest {
+                r#ref: Some(get_answer_request::Ref::Id(id.clone())),
+                ..Default::default()
+            },
+            &wanda,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        read.code(),
+        tonic::Code::NotFound,
+        "readers do not see a retracted article"
+    );
+
     let report = server
         .audit()
         .await
@@ -174,7 +218,7 @@ async fn blame_names_the_version_and_actor_of_every_part(backend: Backend) {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(report.version, 8);
+    assert_eq!(report.version, 10);
     let get = |element: &str| {
         let a = report
             .attributions
@@ -185,7 +229,18 @@ async fn blame_names_the_version_and_actor_of_every_part(backend: Backend) {
         let l = a.last_changed.as_ref().unwrap();
         ((i.version, i.actor.as_str()), (l.version, l.actor.as_str()))
     };
-    assert_eq!(get("question"), ((1, "wanda"), (1, "wanda")));
+    assert_eq!(get("question"), ((1, "wanda"), (9, "wes")));
+    assert_eq!(get("status"), ((1, "wanda"), (10, "ada")));
+    let status = report
+        .attributions
+        .iter()
+        .find(|a| a.element == "status")
+        .unwrap();
+    assert_eq!(status.label, "retracted");
+    assert_eq!(
+        status.last_changed.as_ref().unwrap().reason,
+        "Under medical review"
+    );
     assert_eq!(get("quick_answer"), ((1, "wanda"), (1, "wanda")));
     assert_eq!(get("last_updated"), ((1, "wanda"), (8, "ada")));
     assert_eq!(get("key_facts[0]"), ((1, "wanda"), (1, "wanda")));

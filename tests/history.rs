@@ -3,12 +3,13 @@
 //! a model of the article kept here, independently of the server's domain.
 
 use answerlog::pb::{
-    get_answer_request, list_revisions_request, AddSectionRequest, AddSourceRequest, Answer,
-    ArticleDraft, ArticleStatus, ChangeSlugRequest, CreateArticleRequest, EditQuestionRequest,
-    EditQuickAnswerRequest, EditSectionRequest, EditSourceRequest, GetAnswerRequest,
-    ListRevisionsRequest, MoveSectionRequest, RedateArticleRequest, RemoveSectionRequest,
-    RemoveSourceRequest, ReplaceKeyFactsRequest, RestoreArticleRequest, RetractArticleRequest,
-    RevertArticleRequest, ReviewArticleRequest, SectionDraft, Source,
+    get_answer_request, inspect_answer_request, list_revisions_request, AddSectionRequest,
+    AddSourceRequest, Answer, ArticleDraft, ArticleStatus, ChangeSlugRequest, CreateArticleRequest,
+    EditQuestionRequest, EditQuickAnswerRequest, EditSectionRequest, EditSourceRequest,
+    GetAnswerRequest, InspectAnswerRequest, ListRevisionsRequest, MoveSectionRequest,
+    RedateArticleRequest, RemoveSectionRequest, RemoveSourceRequest, ReplaceKeyFactsRequest,
+    RestoreArticleRequest, RetractArticleRequest, RevertArticleRequest, ReviewArticleRequest,
+    SectionDraft, Source,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -467,23 +468,44 @@ async fn every_version_reads_back_as_of_version_and_time(backend: Backend) {
         models.len()
     );
 
-    // Every version, as of its version.
+    // Every version, as of its version: readers get it unless the article
+    // stood retracted then; auditors get it always.
     let mut answers = server.answers().await;
+    let mut audit = server.audit().await;
     for (i, expected) in models.iter().enumerate() {
         let version = i as u64 + 1;
-        let got = answers
+        let read = answers
             .get_answer(GetAnswerRequest {
                 r#ref: Some(get_answer_request::Ref::Id(id.clone())),
                 as_of: Some(get_answer_request::AsOf::Version(version)),
                 min_position: 0,
             })
+            .await;
+        let inspected = audit
+            .inspect_answer(InspectAnswerRequest {
+                r#ref: Some(inspect_answer_request::Ref::Id(id.clone())),
+                as_of: Some(inspect_answer_request::AsOf::Version(version)),
+            })
             .await
             .unwrap()
-            .into_inner()
-            .answer
-            .unwrap();
+            .into_inner();
+        let got = inspected.answer.unwrap();
         assert_eq!(got.version, version);
         assert_eq!(&Model::of(&got), expected, "version {version}");
+        if expected.status == retracted {
+            assert!(!inspected.served);
+            assert_eq!(
+                read.unwrap_err().code(),
+                tonic::Code::NotFound,
+                "version {version}"
+            );
+        } else {
+            assert!(inspected.served);
+            assert_eq!(
+                &Model::of(&read.unwrap().into_inner().answer.unwrap()),
+                expected
+            );
+        }
     }
 
     // As of a time between two commits: the earlier one.
@@ -501,6 +523,9 @@ async fn every_version_reads_back_as_of_version_and_time(backend: Backend) {
         .revisions;
     assert_eq!(revisions.len(), models.len());
     for pair in revisions.windows(2) {
+        if models[pair[0].version as usize - 1].status == retracted {
+            continue; // not served as of those instants; checked above
+        }
         let (a, b) = (pair[0].recorded_at.unwrap(), pair[1].recorded_at.unwrap());
         let (a_us, b_us) = (micros(&a), micros(&b));
         assert!(a_us < b_us, "recorded_at strictly increases");

@@ -169,9 +169,11 @@ impl App {
         // Where the scan stopped: at a full page, or at the end of the window.
         let mut stopped = end;
         for position in positions {
-            let Some(view) = self.view_at(position).await? else {
-                continue;
-            };
+            // Every position up to the durable one holds a commit.
+            let view = self
+                .view_at(position)
+                .await?
+                .ok_or_else(|| AppError::DataLoss(format!("log position {position} is missing")))?;
             if filter.admits(&view) {
                 items.push(view);
                 if items.len() == page_size {

@@ -70,7 +70,31 @@ impl App {
         if current.article.status == Status::Retracted {
             return Err(not_found(r));
         }
-        self.as_of(&current, as_of).await
+        let answer = self.as_of(&current, as_of).await?;
+        // A version in which the article stood retracted was not served.
+        if answer.article.status == Status::Retracted {
+            return Err(AppError::not_found(
+                "as_of",
+                format!(
+                    "the article was retracted as of version {}",
+                    answer.article.version
+                ),
+            ));
+        }
+        Ok(answer)
+    }
+
+    /// An answer for auditors, whatever its status, and whether readers
+    /// were served it then (it stood published at that version).
+    pub(crate) async fn inspect(
+        &self,
+        r: &ArticleRef,
+        as_of: AsOf,
+    ) -> Result<(ArticleVersion, bool), AppError> {
+        let current = self.current_of(r).await?;
+        let answer = self.as_of(&current, as_of).await?;
+        let served = answer.article.status == Status::Published;
+        Ok((answer, served))
     }
 
     /// Answers for readers, in order; the indexes of refs not found.

@@ -80,7 +80,9 @@ impl App {
             log_hash: chained,
             next: (to < durable).then_some(to + 1),
             first_break: None,
-            probed: (probe == Some(from - 1)).then_some(chained),
+            // Position 0's hash is a constant; any other is only reported
+            // once recomputed here, never taken from storage.
+            probed: (probe == Some(0)).then_some(ZERO_HASH),
         };
         for position in from..=to {
             let commit = match self.read_for_verify(position).await? {
@@ -104,7 +106,22 @@ impl App {
                     return Ok(outcome);
                 }
                 None if commit.version == 1 => ZERO_HASH,
-                None => self.stored_hash(id, commit.version - 1).await?,
+                None => match self.stored_hash(id, commit.version).await? {
+                    Some(hash) => hash,
+                    None => {
+                        outcome.first_break = Some(broken(
+                            &commit,
+                            "article",
+                            Vec::new(),
+                            Vec::new(),
+                            format!(
+                                "version {} of the article has no recorded predecessor",
+                                commit.version
+                            ),
+                        ));
+                        return Ok(outcome);
+                    }
+                },
             };
             let hash = match check_commit(&commit, &expected_prev) {
                 Ok(hash) => hash,
@@ -114,7 +131,11 @@ impl App {
                 }
             };
             let recomputed = log_hash(&chained, position, &hash);
-            let stored = self.store.log_hash(position).await?.unwrap_or(ZERO_HASH);
+            let stored = match self.store.log_hash(position).await {
+                Ok(stored) => stored.unwrap_or(ZERO_HASH),
+                Err(StoreError::Corrupt(_)) => ZERO_HASH,
+                Err(e) => return Err(e.into()),
+            };
             if stored != recomputed {
                 outcome.first_break = Some(broken(
                     &commit,
@@ -202,6 +223,15 @@ impl App {
             detail,
         };
         match self.store.read(position).await {
+            Ok(Some(commit)) if commit.global_position != position => {
+                Ok(Err(Box::new(record_break(format!(
+                    "the record at position {position} says it is at position {}",
+                    commit.global_position
+                )))))
+            }
+            Ok(Some(commit)) if commit.version == 0 => Ok(Err(Box::new(record_break(
+                "the record says version 0".into(),
+            )))),
             Ok(Some(commit)) => Ok(Ok(commit)),
             Ok(None) => Ok(Err(Box::new(record_break(
                 "the log has no commit here".into(),
@@ -211,13 +241,17 @@ impl App {
         }
     }
 
-    /// The hash recorded for a version (the boundary of a partial check).
-    async fn stored_hash(&self, id: ArticleId, version: u64) -> Result<Hash, AppError> {
-        self.store
-            .stream_entry(id, version)
-            .await?
-            .map(|e| e.hash)
-            .ok_or_else(|| AppError::DataLoss(format!("article {id} has no version {version}")))
+    /// The hash recorded for the version before `version` (the boundary of
+    /// a check that starts past position 1); `None` if there is none.
+    async fn stored_hash(&self, id: ArticleId, version: u64) -> Result<Option<Hash>, AppError> {
+        let Some(previous) = version.checked_sub(1).filter(|v| *v > 0) else {
+            return Ok(None);
+        };
+        match self.store.stream_entry(id, previous).await {
+            Ok(entry) => Ok(entry.map(|e| e.hash)),
+            Err(StoreError::Corrupt(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

@@ -206,6 +206,7 @@ pub(super) async fn run(command: AuditCommand) -> anyhow::Result<()> {
             };
             let mut client = audit(&server).await?;
             let mut from = 1;
+            let mut reached = false;
             loop {
                 let v = client
                     .verify_log(VerifyLogRequest {
@@ -238,7 +239,11 @@ pub(super) async fn run(command: AuditCommand) -> anyhow::Result<()> {
                 if !v.ok {
                     anyhow::bail!("the log does not verify");
                 }
+                reached |= v.digest_check.as_ref().is_some_and(|c| c.reached);
                 if v.next_position == 0 {
+                    if digest.is_some() && !reached {
+                        anyhow::bail!("the digest's position was never reached");
+                    }
                     return Ok(());
                 }
                 from = v.next_position;

@@ -45,7 +45,9 @@ pub(super) fn serve(args: &ConfigArgs) -> anyhow::Result<()> {
                 "DEVELOPMENT MODE: no principals file; every caller is `anonymous` and may do anything"
             );
         } else {
-            tokio::spawn(reload_on_hangup(Arc::clone(&principals)));
+            // Registered before the server says it is serving, so that no
+            // SIGHUP can arrive unhandled (its default ends the process).
+            reload_on_hangup(Arc::clone(&principals));
         }
         tracing::info!(
             listen = %listener.local_addr()?,
@@ -78,7 +80,8 @@ pub(super) fn rebuild(args: &ConfigArgs) -> anyhow::Result<()> {
 }
 
 /// Re-reads the principals file on every SIGHUP; connections stay open.
-async fn reload_on_hangup(principals: Arc<Principals>) {
+/// Listens from the moment it returns.
+fn reload_on_hangup(principals: Arc<Principals>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -89,12 +92,14 @@ async fn reload_on_hangup(principals: Arc<Principals>) {
                 return;
             }
         };
-        while hangups.recv().await.is_some() {
-            match principals.reload() {
-                Ok(n) => tracing::info!(principals = n, "reloaded the principals file"),
-                Err(e) => tracing::error!(error = %e, "kept the principals in force"),
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                match principals.reload() {
+                    Ok(n) => tracing::info!(principals = n, "reloaded the principals file"),
+                    Err(e) => tracing::error!(error = %e, "kept the principals in force"),
+                }
             }
-        }
+        });
     }
     #[cfg(not(unix))]
     let _ = principals;

@@ -8,7 +8,9 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use super::json;
-use crate::domain::{commit_hash, hex, log_hash, ArticleId, Hash, ZERO_HASH};
+use crate::domain::{
+    commit_hash, event_digest, hex, log_hash, Article, ArticleId, Hash, ZERO_HASH,
+};
 use crate::grpc::pb;
 use crate::grpc::{commit_from_message, log_digest};
 use crate::signing::verify_with;
@@ -98,6 +100,8 @@ fn check(file: &Path, digest: Option<&Path>, said: &mut Vec<String>) -> anyhow::
 /// Checks every line; the first failure names its line.
 fn check_lines(text: &str) -> Result<Report, String> {
     let mut heads: HashMap<ArticleId, (u64, Hash)> = HashMap::new();
+    let mut states: HashMap<ArticleId, Article> = HashMap::new();
+    let mut last_position = 0;
     let mut log = Some((0u64, ZERO_HASH));
     let mut report = Report {
         commits: 0,
@@ -141,6 +145,46 @@ fn check_lines(text: &str) -> Result<Report, String> {
                 hex(&commit.hash)
             ));
         }
+        for (event, shown) in commit.events.iter().zip(&message.events) {
+            if !shown.payload_digest.is_empty() && shown.payload_digest != hex(&event_digest(event))
+            {
+                return Err(format!(
+                    "{at}: the {} event's payload does not match its digest",
+                    shown.kind
+                ));
+            }
+        }
+        let revision = message
+            .revision
+            .as_ref()
+            .ok_or_else(|| format!("{at}: no revision"))?;
+        if revision.event_kinds != commit.event_kinds() {
+            return Err(format!(
+                "{at}: the revision's event kinds are not its events'"
+            ));
+        }
+        // The displayed date the revision claims is the one the events give.
+        let state = Article::fold(
+            states.remove(&commit.article_id),
+            commit.article_id,
+            commit.version,
+            &commit.events,
+        )
+        .ok_or_else(|| format!("{at}: the article's first commit does not create it"))?;
+        if revision.last_updated != state.last_updated.to_string() {
+            return Err(format!(
+                "{at}: the revision claims the date {}, the events give {}",
+                revision.last_updated, state.last_updated
+            ));
+        }
+        states.insert(commit.article_id, state);
+        if commit.global_position <= last_position {
+            return Err(format!(
+                "{at}: position {} does not follow {last_position}",
+                commit.global_position
+            ));
+        }
+        last_position = commit.global_position;
         heads.insert(commit.article_id, (commit.version, hash));
         // The log chain, while the lines hold the log from position 1 on.
         log = match log {
@@ -162,6 +206,14 @@ fn check_lines(text: &str) -> Result<Report, String> {
         report.commits += 1;
     }
     report.articles = heads.len();
+    // Lines of several articles are an export of the whole log: it must hold
+    // every position, else commits are missing.
+    if report.articles > 1 && log.is_none() {
+        return Err(
+            "the file holds several articles but not every position from 1: commits are missing"
+                .into(),
+        );
+    }
     report.log_through = log.map(|(last, _)| last).filter(|last| *last > 0);
     if report.log_through.is_none() {
         report.log_hashes.clear();

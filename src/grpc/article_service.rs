@@ -35,7 +35,7 @@ impl ArticleApi {
     ) -> Result<Appended, Status> {
         let actor = actor(&request)?;
         let message = request.into_inner();
-        let request_hash = hash(rpc, &message);
+        let request_hash = hash(&actor, rpc, &message);
         let (article_id, expected_version, command_id, reason) = envelope(&message);
         let id = convert::article_id("article_id", article_id)?;
         if expected_version == 0 {
@@ -57,10 +57,13 @@ impl ArticleApi {
     }
 }
 
-/// SHA-256 of the RPC's name and the request's bytes (prost encodes one
-/// message one way), to tell a retry from a reuse of its command id.
-fn hash<M: Message>(rpc: &str, message: &M) -> [u8; 32] {
+/// SHA-256 of the caller, the RPC's name and the request's bytes (prost
+/// encodes one message one way), to tell a retry from a reuse of its
+/// command id — by another request, or by another principal.
+fn hash<M: Message>(actor: &str, rpc: &str, message: &M) -> [u8; 32] {
     let mut hasher = Sha256::new();
+    hasher.update(actor.as_bytes());
+    hasher.update([0]);
     hasher.update(rpc.as_bytes());
     hasher.update([0]);
     hasher.update(message.encode_to_vec());
@@ -122,7 +125,7 @@ impl ArticleService for ArticleApi {
     ) -> Result<Response<CreateArticleResponse>, Status> {
         let actor = actor(&request)?;
         let message = request.into_inner();
-        let request_hash = hash("CreateArticle", &message);
+        let request_hash = hash(&actor, "CreateArticle", &message);
         let meta = WriteMeta {
             command_id: convert::command_id(&message.command_id)?,
             request_hash,

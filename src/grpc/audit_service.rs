@@ -8,7 +8,7 @@ use super::convert::{self, TokenKind};
 use super::pb::audit_service_server::AuditService;
 use super::pb::*;
 use super::status::{invalid, to_status};
-use crate::app::App;
+use crate::app::{App, AsOf, LogDigest};
 use crate::domain::hex;
 use crate::signing::unhex;
 
@@ -153,20 +153,28 @@ impl AuditService for AuditApi {
         request: Request<VerifyLogRequest>,
     ) -> Result<Response<VerifyLogResponse>, Status> {
         let m = request.into_inner();
-        let digest = m.digest.as_ref().map(convert::log_digest).transpose()?;
+        let digest: Option<LogDigest> = m.digest.as_ref().map(convert::log_digest).transpose()?;
         let probe = digest.as_ref().map(|d| d.global_position);
         let v = self
             .app
             .verify_log(m.from_position, m.max_commits, probe)
             .await
             .map_err(to_status)?;
-        let digest_check = digest.map(|d| {
-            let signature = self.app.check_digest_signature(&d);
+        // The log ends before the digest's position: commits it covered are gone.
+        let cut_short = |d: &LogDigest| {
+            v.next.is_none() && v.first_break.is_none() && d.global_position > v.through
+        };
+        let digest_check = digest.as_ref().map(|d| {
+            let signature = self.app.check_digest_signature(d);
             let matches = v.probed == Some(d.log_hash);
             let detail = match (&signature, v.probed) {
                 (Err(why), _) => why.clone(),
+                (Ok(()), None) if cut_short(d) => format!(
+                    "the log ends at position {}, before the digest's position {}: commits it covered are gone",
+                    v.through, d.global_position
+                ),
                 (Ok(()), None) => format!(
-                    "position {} is outside the range checked ({}..={})",
+                    "position {} is outside the range checked ({}..={}); check the range that holds it",
                     d.global_position, v.from, v.through
                 ),
                 (Ok(()), Some(_)) if matches => "the log still holds what the digest signed".into(),
@@ -184,9 +192,10 @@ impl AuditService for AuditApi {
                 detail,
             }
         });
-        let digest_ok = digest_check
-            .as_ref()
-            .is_none_or(|c| c.signature_valid && (c.matches || !c.reached));
+        let digest_ok = match (&digest_check, &digest) {
+            (Some(c), Some(d)) => c.signature_valid && (c.matches || (!c.reached && !cut_short(d))),
+            _ => true,
+        };
         Ok(Response::new(VerifyLogResponse {
             ok: v.first_break.is_none() && digest_ok,
             from_position: v.from,
@@ -199,6 +208,32 @@ impl AuditService for AuditApi {
             },
             first_break: v.first_break.as_ref().map(convert::chain_break),
             digest_check,
+        }))
+    }
+
+    async fn inspect_answer(
+        &self,
+        request: Request<InspectAnswerRequest>,
+    ) -> Result<Response<InspectAnswerResponse>, Status> {
+        let m = request.into_inner();
+        let reference = match &m.r#ref {
+            Some(inspect_answer_request::Ref::Id(id)) => convert::reference(Some(id), None)?,
+            Some(inspect_answer_request::Ref::Slug(slug)) => convert::reference(None, Some(slug))?,
+            None => convert::reference(None, None)?,
+        };
+        let as_of = match &m.as_of {
+            None => AsOf::Current,
+            Some(inspect_answer_request::AsOf::Version(v)) => AsOf::Version(*v),
+            Some(inspect_answer_request::AsOf::Time(t)) => AsOf::Time(convert::time("time", t)?),
+        };
+        let (answer, served) = self
+            .app
+            .inspect(&reference, as_of)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(InspectAnswerResponse {
+            answer: Some(convert::answer(&answer)),
+            served,
         }))
     }
 
