@@ -28,6 +28,10 @@ pub(crate) struct Config {
     pub batch_limit: usize,
     /// The bounded queue before the writer.
     pub queue_depth: usize,
+    /// Flushed batches the live feed holds for a slow follower.
+    pub live_buffer: usize,
+    /// Milliseconds of silence before a StreamEvents heartbeat.
+    pub stream_heartbeat_ms: u64,
     pub log_format: LogFormat,
     /// The principals file; none means development mode.
     pub principals_file: Option<PathBuf>,
@@ -55,6 +59,8 @@ impl Default for Config {
             max_request_bytes: 1024 * 1024,
             batch_limit: 512,
             queue_depth: 4096,
+            live_buffer: 1024,
+            stream_heartbeat_ms: 5000,
             log_format: LogFormat::Text,
             principals_file: None,
             signing_key_file: None,
@@ -74,6 +80,8 @@ struct FileConfig {
     max_request_bytes: Option<usize>,
     batch_limit: Option<usize>,
     queue_depth: Option<usize>,
+    live_buffer: Option<usize>,
+    stream_heartbeat_ms: Option<u64>,
     log_format: Option<LogFormat>,
     principals_file: Option<PathBuf>,
     signing_key_file: Option<PathBuf>,
@@ -107,6 +115,12 @@ pub(crate) struct ConfigArgs {
     /// The bounded queue before the writer [default: 4096].
     #[arg(long, env = "ANSWERLOG_QUEUE_DEPTH")]
     pub queue_depth: Option<usize>,
+    /// Flushed batches the live feed holds for a slow follower [default: 1024].
+    #[arg(long, env = "ANSWERLOG_LIVE_BUFFER")]
+    pub live_buffer: Option<usize>,
+    /// Milliseconds of silence before a StreamEvents heartbeat [default: 5000].
+    #[arg(long, env = "ANSWERLOG_STREAM_HEARTBEAT_MS")]
+    pub stream_heartbeat_ms: Option<u64>,
     /// Log lines as text or JSON [default: text].
     #[arg(long, env = "ANSWERLOG_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -212,6 +226,12 @@ impl ConfigArgs {
             ),
             batch_limit: pick(&self.batch_limit, file.batch_limit, d.batch_limit),
             queue_depth: pick(&self.queue_depth, file.queue_depth, d.queue_depth),
+            live_buffer: pick(&self.live_buffer, file.live_buffer, d.live_buffer),
+            stream_heartbeat_ms: pick(
+                &self.stream_heartbeat_ms,
+                file.stream_heartbeat_ms,
+                d.stream_heartbeat_ms,
+            ),
             log_format: pick(&self.log_format, file.log_format, d.log_format),
             principals_file: self.principals_file.clone().or(file.principals_file),
             signing_key_file: self.signing_key_file.clone().or(file.signing_key_file),
@@ -221,6 +241,8 @@ impl ConfigArgs {
             ("snapshot_interval", config.snapshot_interval as usize),
             ("batch_limit", config.batch_limit),
             ("queue_depth", config.queue_depth),
+            ("live_buffer", config.live_buffer),
+            ("stream_heartbeat_ms", config.stream_heartbeat_ms as usize),
         ] {
             if value == 0 {
                 return Err(ConfigError::Zero { key });

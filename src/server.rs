@@ -6,6 +6,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -26,6 +27,8 @@ pub struct ServerOptions {
     pub max_request_bytes: usize,
     /// Who may call; shared so that a SIGHUP can reload it in place.
     pub principals: Arc<Principals>,
+    /// How long a StreamEvents follower may wait in silence before a heartbeat.
+    pub stream_heartbeat: Duration,
 }
 
 impl Default for ServerOptions {
@@ -33,6 +36,7 @@ impl Default for ServerOptions {
         Self {
             max_request_bytes: 1024 * 1024,
             principals: Arc::new(Principals::development()),
+            stream_heartbeat: Duration::from_secs(5),
         }
     }
 }
@@ -76,9 +80,11 @@ pub async fn run(
 
     let drained = {
         let health = health.clone();
+        let app = Arc::clone(&app);
         async move {
             shutdown.await;
             tracing::info!("shutting down: draining in-flight calls");
+            app.stop_streams();
             health
                 .set_not_serving::<ArticleServiceServer<ArticleApi>>()
                 .await;
@@ -110,7 +116,7 @@ pub async fn run(
                 .max_decoding_message_size(limit),
         )
         .add_service(
-            AuditServiceServer::new(AuditApi::new(Arc::clone(&app)))
+            AuditServiceServer::new(AuditApi::new(Arc::clone(&app), options.stream_heartbeat))
                 .max_decoding_message_size(limit),
         )
         .add_service(

@@ -13,4 +13,5 @@ mod idempotency;
 mod lists;
 mod restart;
 mod standard;
+mod stream;
 mod walkthrough;

@@ -188,7 +188,7 @@ impl App {
         })
     }
 
-    async fn view_at(&self, position: u64) -> Result<Option<CommitView>, AppError> {
+    pub(super) async fn view_at(&self, position: u64) -> Result<Option<CommitView>, AppError> {
         let Some(commit) = self.store.read(position).await? else {
             return Ok(None);
         };

@@ -7,6 +7,7 @@
 mod audit;
 mod digest;
 mod error;
+mod follow;
 mod read;
 mod verify;
 mod write;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 pub(crate) use audit::{CommitFilter, CommitView};
 pub(crate) use digest::LogDigest;
 pub(crate) use error::AppError;
+pub(crate) use follow::{StreamFilter, StreamItem};
 pub(crate) use read::{ArticleRef, AsOf};
 pub(crate) use verify::ChainBreak;
 pub(crate) use write::WriteMeta;
@@ -53,6 +55,9 @@ impl Default for AppOptions {
 }
 
 pub struct App {
+    /// Set when the server stops: every follower's stream then ends, so
+    /// that the drain does not wait on subscribers that never hang up.
+    stopping: tokio::sync::watch::Sender<bool>,
     store: Arc<SledStore>,
     keys: KeyRing,
     read_models: ReadModels,
@@ -85,6 +90,7 @@ impl App {
         }
         let store = store.start(Arc::new(Projection::new(k)))?;
         Ok(Self {
+            stopping: tokio::sync::watch::channel(false).0,
             read_models: store.read_models(),
             store,
             keys,
@@ -133,6 +139,11 @@ impl App {
 
     pub fn store(&self) -> &SledStore {
         &self.store
+    }
+
+    /// Ends every event stream (the server is draining).
+    pub fn stop_streams(&self) {
+        self.stopping.send_replace(true);
     }
 
     /// Stops the writer after it has flushed what it holds. Blocks.

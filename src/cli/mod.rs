@@ -8,6 +8,7 @@ mod import;
 mod json;
 mod serve;
 mod show;
+mod tail;
 mod verify;
 mod write;
 
@@ -120,6 +121,22 @@ enum ClientCommand {
     /// Audit queries.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Print the event stream: every commit after a position, then live.
+    Tail {
+        /// Start after this global position (0: from the beginning).
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Only this article (slug or id).
+        #[arg(long)]
+        article: Option<String>,
+        /// Stop after this many commits.
+        #[arg(long)]
+        count: Option<u64>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
     /// Who introduced and who last changed each part of an article.
     Blame {
         reference: String,
@@ -271,6 +288,13 @@ async fn run_client(command: ClientCommand) -> anyhow::Result<()> {
             server,
         } => export::export(&server, reference.as_deref()).await,
         ClientCommand::Audit(command) => audit::run(command).await,
+        ClientCommand::Tail {
+            from,
+            article,
+            count,
+            json,
+            server,
+        } => tail::tail(&server, from, article.as_deref(), count, json).await,
         ClientCommand::Blame {
             reference,
             version,

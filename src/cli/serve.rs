@@ -18,6 +18,7 @@ pub(super) fn app_options(config: &Config) -> AppOptions {
             cache_bytes: config.cache_bytes,
             batch_limit: config.batch_limit,
             queue_depth: config.queue_depth,
+            live_buffer: config.live_buffer,
             ..StoreOptions::default()
         },
         signing_key: config.signing_key_file.clone(),
@@ -58,6 +59,7 @@ pub(super) fn serve(args: &ConfigArgs) -> anyhow::Result<()> {
         let options = ServerOptions {
             max_request_bytes: config.max_request_bytes,
             principals,
+            stream_heartbeat: std::time::Duration::from_millis(config.stream_heartbeat_ms),
         };
         run(listener, shutdown_signal(), Arc::new(app), options).await?;
         Ok(())

@@ -8,19 +8,29 @@ use super::convert::{self, TokenKind};
 use super::pb::audit_service_server::AuditService;
 use super::pb::*;
 use super::status::{invalid, to_status};
-use crate::app::{App, AsOf, LogDigest};
+use std::pin::Pin;
+use std::time::Duration;
+
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
+
+use crate::app::{App, AsOf, LogDigest, StreamItem};
 use crate::domain::hex;
 use crate::signing::unhex;
 
 pub(crate) struct AuditApi {
     app: Arc<App>,
+    /// How long a follower may wait in silence before a heartbeat.
+    heartbeat: Duration,
 }
 
 impl AuditApi {
-    pub(crate) fn new(app: Arc<App>) -> Self {
-        Self { app }
+    pub(crate) fn new(app: Arc<App>, heartbeat: Duration) -> Self {
+        Self { app, heartbeat }
     }
 }
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<StreamEventsResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl AuditService for AuditApi {
@@ -283,6 +293,30 @@ impl AuditService for AuditApi {
                 .collect(),
             next_page_token: next.map(|id| id.to_string()).unwrap_or_default(),
         }))
+    }
+
+    type StreamEventsStream = EventStream;
+
+    async fn stream_events(
+        &self,
+        request: Request<StreamEventsRequest>,
+    ) -> Result<Response<Self::StreamEventsStream>, Status> {
+        let m = request.into_inner();
+        let filter = convert::stream_filter(&m)?;
+        let items = self.app.follow(m.from_position, filter, self.heartbeat);
+        let stream = ReceiverStream::new(items).map(|item| match item {
+            Ok(StreamItem::Commit(view)) => Ok(StreamEventsResponse {
+                item: Some(stream_events_response::Item::Commit(convert::commit(&view))),
+            }),
+            Ok(StreamItem::Heartbeat { last_position }) => Ok(StreamEventsResponse {
+                item: Some(stream_events_response::Item::Heartbeat(Heartbeat {
+                    last_position,
+                    at: Some(convert::timestamp(chrono::Utc::now())),
+                })),
+            }),
+            Err(e) => Err(to_status(e)),
+        });
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn get_log_digest(

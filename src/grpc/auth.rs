@@ -30,6 +30,7 @@ fn right(path: &str) -> Option<Right> {
     match service {
         "answerlog.v1.ArticleService" => Some(Right::Write),
         "answerlog.v1.AnswerService" => Some(Right::Read),
+        "answerlog.v1.AuditService" if method == "StreamEvents" => Some(Right::Read),
         "answerlog.v1.AuditService" => Some(Right::Audit),
         "answerlog.v1.SuggestionService" if method == "SuggestQuestion" => Some(Right::Read),
         "answerlog.v1.SuggestionService" => Some(Right::Audit),

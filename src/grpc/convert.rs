@@ -6,7 +6,7 @@ use tonic::Status;
 
 use super::pb;
 use super::status::invalid;
-use crate::app::{ArticleRef, ChainBreak, CommitFilter, CommitView, LogDigest};
+use crate::app::{ArticleRef, ChainBreak, CommitFilter, CommitView, LogDigest, StreamFilter};
 use crate::domain::{
     event_digest, hex, is_uuid_shaped, slug_problem, ArticleDiff, ArticleDraft, ArticleId,
     ArticleVersion, Attribution, ChangeKind, CommandId, Event, Provenance, Revision, Section,
@@ -285,9 +285,22 @@ pub(super) fn commit(v: &CommitView) -> pb::Commit {
     }
 }
 
-pub(super) fn commit_filter(m: &pb::ListCommitsRequest) -> Result<CommitFilter, Status> {
+pub(super) fn stream_filter(m: &pb::StreamEventsRequest) -> Result<StreamFilter, Status> {
+    check_kinds(&m.event_kinds)?;
+    Ok(StreamFilter {
+        articles: m
+            .article_ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| article_id(&format!("article_ids[{i}]"), id))
+            .collect::<Result<_, _>>()?,
+        kinds: m.event_kinds.clone(),
+    })
+}
+
+fn check_kinds(kinds: &[String]) -> Result<(), Status> {
     let known = crate::domain::EVENT_KINDS;
-    for (i, kind) in m.event_kinds.iter().enumerate() {
+    for (i, kind) in kinds.iter().enumerate() {
         if !known.contains(&kind.as_str()) {
             return Err(invalid(
                 &format!("event_kinds[{i}]"),
@@ -295,6 +308,11 @@ pub(super) fn commit_filter(m: &pb::ListCommitsRequest) -> Result<CommitFilter, 
             ));
         }
     }
+    Ok(())
+}
+
+pub(super) fn commit_filter(m: &pb::ListCommitsRequest) -> Result<CommitFilter, Status> {
+    check_kinds(&m.event_kinds)?;
     let date = (!m.last_updated_on_or_before.is_empty())
         .then(|| {
             chrono::NaiveDate::parse_from_str(&m.last_updated_on_or_before, "%Y-%m-%d")

@@ -72,6 +72,14 @@ pub enum Rejection {
     SlugTaken { slug: String },
 }
 
+/// The live feed's word that a commit is durable: enough to filter on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Notice {
+    pub(crate) position: u64,
+    pub(crate) article_id: ArticleId,
+    pub(crate) kinds: Vec<&'static str>,
+}
+
 /// An article's commit as the stream index records it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct StreamEntry {

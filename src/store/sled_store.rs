@@ -5,13 +5,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::flush_gate::FlushGate;
 use super::keys::{
     article_key, command_key, key_suffix_u64, meta_key, position_key, u64_at, version_key, Space,
 };
-use super::log::{AppendError, AppendRequest, Appended, BoxFuture, CommandEntry, Log, StreamEntry};
+use super::log::{
+    AppendError, AppendRequest, Appended, BoxFuture, CommandEntry, Log, Notice, StreamEntry,
+};
 use super::stats::Stats;
 use super::view::BatchView;
 use super::writer::{Job, Writer, WriterState};
@@ -37,6 +39,9 @@ pub struct StoreOptions {
     pub head_cache: usize,
     /// A gate before each flush, for tests that hold it.
     pub flush_gate: Option<Arc<FlushGate>>,
+    /// How many flushed batches the live feed holds for a slow follower
+    /// before it must go back to the log.
+    pub live_buffer: usize,
 }
 
 impl Default for StoreOptions {
@@ -47,6 +52,7 @@ impl Default for StoreOptions {
             queue_depth: 4096,
             head_cache: 100_000,
             flush_gate: None,
+            live_buffer: 1024,
         }
     }
 }
@@ -68,6 +74,7 @@ struct Running {
     writer: Mutex<Option<JoinHandle<()>>>,
     durable: watch::Receiver<u64>,
     suggestions_durable: Arc<AtomicU64>,
+    notices: broadcast::Sender<Arc<[Notice]>>,
 }
 
 impl SledStore {
@@ -179,6 +186,7 @@ impl SledStore {
         let (tx, rx) = mpsc::channel(self.options.queue_depth.max(1));
         let (durable_tx, durable_rx) = watch::channel(self.state.last_position);
         let suggestions_durable = Arc::new(AtomicU64::new(self.state.last_suggestion));
+        let (notices, _) = broadcast::channel(self.options.live_buffer.max(1));
         let writer = Writer {
             db: self.db.clone(),
             tree: self.tree.clone(),
@@ -186,6 +194,7 @@ impl SledStore {
             stats: Arc::clone(&self.stats),
             durable: Some(durable_tx),
             suggestions_durable: Arc::clone(&suggestions_durable),
+            notices: notices.clone(),
             gate: self.options.flush_gate.clone(),
             batch_limit: self.options.batch_limit.max(1),
             head_cache_limit: self.options.head_cache,
@@ -202,6 +211,7 @@ impl SledStore {
             writer: Mutex::new(Some(handle)),
             durable: durable_rx,
             suggestions_durable,
+            notices,
         });
         Ok(Arc::new(self))
     }
@@ -217,6 +227,15 @@ impl SledStore {
             if handle.join().is_err() {
                 tracing::error!("the writer thread panicked");
             }
+        }
+    }
+
+    /// The live feed of durable commits. A receiver that falls more than
+    /// `live_buffer` batches behind is told it lagged.
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<[Notice]>> {
+        match &self.running {
+            Some(running) => running.notices.subscribe(),
+            None => broadcast::channel(1).1,
         }
     }
 

@@ -13,11 +13,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use chrono::Utc;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::flush_gate::FlushGate;
 use super::keys::{command_key, meta_key, position_key, version_key, Space};
-use super::log::{AppendError, AppendRequest, Appended, CommandEntry};
+use super::log::{AppendError, AppendRequest, Appended, CommandEntry, Notice};
 use super::sled_store::{decode_command, encode_command, last_stream_entry};
 use super::stats::Stats;
 use super::view::BatchView;
@@ -92,6 +92,8 @@ pub(super) struct Writer {
     /// writer fails, which wakes every reader waiting on it with an error.
     pub(super) durable: Option<watch::Sender<u64>>,
     pub(super) suggestions_durable: Arc<AtomicU64>,
+    /// The live feed: after each flush, the commits it made durable.
+    pub(super) notices: broadcast::Sender<Arc<[Notice]>>,
     pub(super) gate: Option<Arc<FlushGate>>,
     pub(super) batch_limit: usize,
     pub(super) head_cache_limit: usize,
@@ -139,6 +141,7 @@ impl Writer {
         let mut in_batch: HashMap<CommandId, CommandEntry> = HashMap::new();
         let mut replies = Vec::with_capacity(batch.len());
         let mut appended = 0;
+        let mut notices = Vec::new();
         let mut fatal = None;
         for job in batch {
             match job {
@@ -152,7 +155,14 @@ impl Writer {
                     }
                     let result = self.append_one(&mut view, &request, &mut in_batch);
                     match &result {
-                        Ok(a) if !a.duplicate => appended += 1,
+                        Ok(a) if !a.duplicate => {
+                            appended += 1;
+                            notices.push(Notice {
+                                position: a.global_position,
+                                article_id: a.article_id,
+                                kinds: request.events.iter().map(|e| e.kind()).collect(),
+                            });
+                        }
                         Err(AppendError::Unavailable(why) | AppendError::Corrupt(why)) => {
                             fatal = Some(why.clone())
                         }
@@ -197,6 +207,10 @@ impl Writer {
             self.stats.count_batch(appended);
             if let Some(durable) = &self.durable {
                 durable.send_replace(self.state.last_position);
+            }
+            if !notices.is_empty() && self.notices.receiver_count() > 0 {
+                // No follower lost: a lagging one goes back to the log.
+                let _ = self.notices.send(notices.into());
             }
             self.suggestions_durable
                 .store(self.state.last_suggestion, Ordering::Release);
