@@ -37,6 +37,9 @@ mod server;
 mod signing;
 mod store;
 
+#[cfg(test)]
+mod golden_tests;
+
 pub use app::{App, AppOptions, OpenError};
 pub use cli::{init_tracing, Cli};
 pub use config::LogFormat;

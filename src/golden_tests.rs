@@ -1,0 +1,214 @@
+//! The schema-evolution guard: commits of every event kind, encoded as this
+//! version wrote them, kept in `tests/golden/`. Forever after, they must
+//! decode, re-encode to the same bytes, verify their hash chain and fold to
+//! the same article.
+//!
+//! To write the files anew (only when adding a kind or a field, never to
+//! paper over a change that breaks old bytes):
+//! `ANSWERLOG_BLESS_GOLDEN=1 cargo test --lib golden`.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, NaiveDate};
+use uuid::Uuid;
+
+use crate::codec::{decode_commit, encode_article, encode_commit};
+use crate::domain::{
+    commit_hash, Article, ArticleCreated, ArticleId, ArticleVersion, CommandId, Commit, Event,
+    Provenance, Section, Source, EVENT_KINDS, ZERO_HASH,
+};
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/v1")
+}
+
+fn date(d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 4, d).expect("a date")
+}
+
+/// One commit per event kind, in an order that makes sense for one article.
+fn history() -> Vec<Commit> {
+    let id = ArticleId::from_uuid(Uuid::from_u128(0x0190_f4a2_7b1c_7cde_8f00_0123_4567_89ab));
+    let section = |n: u64, heading: &str| Section {
+        id: format!("s{n}"),
+        heading: heading.into(),
+        body: format!("Body of {heading}.\n\nSecond paragraph."),
+    };
+    let source = |n: u64, title: &str, accessed: Option<NaiveDate>| Source {
+        id: format!("src{n}"),
+        title: title.into(),
+        publisher: "Publisher".into(),
+        url: format!("https://example.org/{n}"),
+        license: "fair-use".into(),
+        accessed_on: accessed,
+    };
+    let events: Vec<Event> = vec![
+        Event::ArticleCreated(Box::new(ArticleCreated {
+            slug: "what-causes-jmt".into(),
+            question: "What causes jmt".into(),
+            quick_answer: "JMT, or Juvenile Myositis, is …".into(),
+            key_facts: vec!["Rare.".into(), "Autoimmune.".into()],
+            sections: vec![section(1, "What is JMT?"), section(2, "Genetic Factors")],
+            sources: vec![source(1, "Mayo", Some(date(1))), source(2, "NORD", None)],
+            last_updated: date(4),
+            provenance: Provenance {
+                ai_assisted: true,
+                generator: "gen-1".into(),
+                reviewed_by: String::new(),
+            },
+            disclaimer: "As is.".into(),
+        })),
+        Event::QuickAnswerEdited {
+            quick_answer: "Shorter.".into(),
+        },
+        Event::KeyFactsReplaced {
+            key_facts: vec!["Only one.".into()],
+        },
+        Event::SectionAdded {
+            section: section(3, "Triggers"),
+            position: 1,
+        },
+        Event::SectionEdited {
+            section_id: "s2".into(),
+            heading: "Genes".into(),
+            body: "HLA.".into(),
+        },
+        Event::SectionRemoved {
+            section_id: "s1".into(),
+        },
+        Event::SectionMoved {
+            section_id: "s2".into(),
+            position: 0,
+        },
+        Event::SourceAdded {
+            source: source(3, "Cure JM", Some(date(2))),
+            position: 2,
+        },
+        Event::SourceRemoved {
+            source_id: "src2".into(),
+        },
+        Event::ArticleRedated {
+            last_updated: date(5),
+        },
+        Event::QuestionEdited {
+            question: "What causes juvenile myositis?".into(),
+        },
+        Event::SlugChanged {
+            slug: "juvenile-myositis".into(),
+        },
+        Event::SourceEdited {
+            source: source(1, "Mayo Clinic", None),
+        },
+        Event::ArticleReviewed {
+            reviewed_by: "rev".into(),
+        },
+        Event::ArticleRetracted {
+            reason: "Under review".into(),
+        },
+        Event::ArticleRestored {
+            reason: "Reviewed".into(),
+        },
+    ];
+    let mut prev = ZERO_HASH;
+    let mut commits = Vec::new();
+    for (i, event) in events.into_iter().enumerate() {
+        let n = i as u64 + 1;
+        let mut commit = Commit {
+            article_id: id,
+            version: n,
+            global_position: n,
+            recorded_at: DateTime::from_timestamp_micros(1_775_000_000_000_000 + n as i64 * 1_000)
+                .expect("a time"),
+            actor: if n % 2 == 0 { "wanda" } else { "wes" }.into(),
+            reason: format!("step {n}"),
+            command_id: CommandId::from_uuid(Uuid::from_u128(u128::from(n))),
+            provenance: Provenance {
+                ai_assisted: true,
+                generator: "gen-1".into(),
+                reviewed_by: if n >= 14 { "rev".into() } else { String::new() },
+            },
+            request_hash: [n as u8; 32],
+            prev_hash: prev.to_vec(),
+            hash: Vec::new(),
+            events: vec![event],
+        };
+        let hash = commit_hash(&prev, &commit);
+        commit.hash = hash.to_vec();
+        prev = hash;
+        commits.push(commit);
+    }
+    commits
+}
+
+fn fold(commits: &[Commit]) -> Vec<u8> {
+    let mut state: Option<Article> = None;
+    for c in commits {
+        state = Article::fold(state, c.article_id, c.version, &c.events);
+    }
+    let last = commits.last().expect("commits");
+    encode_article(&ArticleVersion {
+        article: state.expect("the history folds"),
+        global_position: last.global_position,
+        recorded_at: last.recorded_at,
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+#[test]
+fn golden_commits_still_decode_hash_and_fold() {
+    let commits = history();
+    let kinds: Vec<&str> = commits.iter().map(|c| c.events[0].kind()).collect();
+    assert_eq!(kinds.len(), EVENT_KINDS.len());
+    for kind in EVENT_KINDS {
+        assert!(kinds.contains(&kind), "the golden history lacks {kind}");
+    }
+    let commits_file = dir().join("commits.hex");
+    let article_file = dir().join("article.hex");
+    if std::env::var_os("ANSWERLOG_BLESS_GOLDEN").is_some() {
+        std::fs::create_dir_all(dir()).expect("the golden directory");
+        let lines: Vec<String> = commits.iter().map(|c| hex(&encode_commit(c))).collect();
+        std::fs::write(&commits_file, lines.join("\n") + "\n").expect("write");
+        std::fs::write(&article_file, hex(&fold(&commits)) + "\n").expect("write");
+    }
+    let stored = std::fs::read_to_string(&commits_file).expect("tests/golden/v1/commits.hex");
+    let mut decoded = Vec::new();
+    let mut prev = ZERO_HASH;
+    for (i, line) in stored.lines().enumerate() {
+        let bytes = unhex(line.trim());
+        let commit =
+            decode_commit(&bytes).unwrap_or_else(|e| panic!("golden commit {}: {e}", i + 1));
+        assert_eq!(
+            encode_commit(&commit),
+            bytes,
+            "commit {} re-encodes to its bytes",
+            i + 1
+        );
+        assert_eq!(commit.prev_hash, prev.to_vec(), "commit {} links", i + 1);
+        let hash = commit_hash(&prev, &commit);
+        assert_eq!(
+            commit.hash,
+            hash.to_vec(),
+            "commit {} hashes as it did",
+            i + 1
+        );
+        prev = hash;
+        decoded.push(commit);
+    }
+    assert_eq!(decoded, commits, "today's history is the golden one");
+    let article = std::fs::read_to_string(&article_file).expect("tests/golden/v1/article.hex");
+    assert_eq!(
+        hex(&fold(&decoded)),
+        article.trim(),
+        "the commits fold to the same article"
+    );
+}
