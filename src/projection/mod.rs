@@ -14,7 +14,7 @@ pub(crate) use queries::{
 use crate::codec::{decode_article, encode_article, encode_revision};
 use crate::domain::{Article, ArticleVersion, Commit};
 use crate::store::{
-    article_key, key, position_key, version_key, BatchView, ProjectError, Projector, Rejection,
+    BatchView, ProjectError, Projector, Rejection,
     Space, StoreError,
 };
 
@@ -39,7 +39,8 @@ impl Projection {
 impl Projector for Projection {
     fn project(&self, view: &mut BatchView<'_>, commit: &Commit) -> Result<(), ProjectError> {
         let id = commit.article_id;
-        let current_key = article_key(Space::Current, id);
+        let k = view.keys();
+        let current_key = k.article(Space::Current, id);
         let previous = match view.get(Space::Current, &current_key)? {
             Some(bytes) => Some(decode_article(&bytes)?),
             None => None,
@@ -59,7 +60,7 @@ impl Projector for Projection {
         .ok_or_else(|| corrupt(commit, "an article's first commit must create it"))?;
 
         // Check everything before writing anything.
-        let slug_key = key(Space::Slugs, &[article.slug.as_bytes()]);
+        let slug_key = k.key(Space::Slugs, &[article.slug.as_bytes()]);
         let slug_is_new = previous_slug.as_deref() != Some(article.slug.as_str());
         if slug_is_new {
             if let Some(owner) = view.get(Space::Slugs, &slug_key)? {
@@ -72,14 +73,14 @@ impl Projector for Projection {
             view.put(slug_key, id.as_bytes().to_vec());
         }
         if let Some(position) = previous_position {
-            view.delete(position_key(Space::Changed, position));
+            view.delete(k.position(Space::Changed, position));
         }
         view.put(
-            position_key(Space::Changed, commit.global_position),
+            k.position(Space::Changed, commit.global_position),
             id.as_bytes().to_vec(),
         );
         view.put(
-            version_key(Space::Revisions, id, commit.version),
+            k.version(Space::Revisions, id, commit.version),
             encode_revision(&commit.revision(article.last_updated)),
         );
         let version = commit.version;
@@ -90,7 +91,7 @@ impl Projector for Projection {
         });
         if version % self.snapshot_interval == 0 {
             view.put(
-                version_key(Space::Snapshots, id, version),
+                k.version(Space::Snapshots, id, version),
                 materialized.clone(),
             );
         }

@@ -3,21 +3,21 @@
 
 use crate::codec::{decode_article, decode_revision, decode_suggestion};
 use crate::domain::{ArticleId, ArticleVersion, Revision, Suggestion};
-use crate::store::{article_key, key, position_key, version_key, ReadModels, Space, StoreError};
+use crate::store::{position_key, version_key, ReadModels, Space, StoreError};
 
 /// The materialized current answer of an article.
 pub(crate) fn current(
     rm: &ReadModels,
     id: ArticleId,
 ) -> Result<Option<ArticleVersion>, StoreError> {
-    rm.get(Space::Current, &article_key(Space::Current, id))?
+    rm.get(Space::Current, &rm.keys().article(Space::Current, id))?
         .map(|bytes| decode_article(&bytes).map_err(StoreError::from))
         .transpose()
 }
 
 /// The article a slug (current or old) names.
 pub(crate) fn slug_owner(rm: &ReadModels, slug: &str) -> Result<Option<ArticleId>, StoreError> {
-    rm.get(Space::Slugs, &key(Space::Slugs, &[slug.as_bytes()]))?
+    rm.get(Space::Slugs, &rm.keys().key(Space::Slugs, &[slug.as_bytes()]))?
         .map(|bytes| {
             ArticleId::from_slice(&bytes)
                 .ok_or_else(|| StoreError::Corrupt("a slug entry is corrupt".into()))
@@ -31,10 +31,11 @@ pub(crate) fn nearest_snapshot(
     id: ArticleId,
     version: u64,
 ) -> Result<Option<ArticleVersion>, StoreError> {
+    let k = rm.keys();
     let found = rm.range(
         Space::Snapshots,
-        &version_key(Space::Snapshots, id, 0),
-        &version_key(Space::Snapshots, id, version),
+        &k.version(Space::Snapshots, id, 0),
+        &k.version(Space::Snapshots, id, version),
         true,
         1,
     )?;
@@ -83,10 +84,11 @@ pub(crate) fn revisions(
     after_version: u64,
     limit: usize,
 ) -> Result<Vec<Revision>, StoreError> {
+    let k = rm.keys();
     rm.range(
         Space::Revisions,
-        &version_key(Space::Revisions, id, after_version.saturating_add(1)),
-        &version_key(Space::Revisions, id, u64::MAX),
+        &k.version(Space::Revisions, id, after_version.saturating_add(1)),
+        &k.version(Space::Revisions, id, u64::MAX),
         false,
         limit,
     )?
@@ -102,10 +104,11 @@ pub(crate) fn changed_after(
     after_position: u64,
     limit: usize,
 ) -> Result<Vec<(u64, ArticleId)>, StoreError> {
+    let k = rm.keys();
     rm.range(
         Space::Changed,
-        &position_key(Space::Changed, after_position.saturating_add(1)),
-        &position_key(Space::Changed, u64::MAX),
+        &k.position(Space::Changed, after_position.saturating_add(1)),
+        &k.position(Space::Changed, u64::MAX),
         false,
         limit,
     )?
@@ -152,16 +155,17 @@ pub(crate) fn articles_after(
     after: Option<ArticleId>,
     limit: usize,
 ) -> Result<Vec<ArticleVersion>, StoreError> {
+    let k = rm.keys();
     let from = match after {
         // The key just past `after`'s: its 16 bytes and one more.
         Some(id) => {
-            let mut key = article_key(Space::Current, id);
+            let mut key = k.article(Space::Current, id);
             key.push(0);
             key
         }
-        None => key(Space::Current, &[]),
+        None => k.prefix(Space::Current),
     };
-    let to = key(Space::Current, &[&[0xff; 17]]);
+    let to = k.key(Space::Current, &[&[0xff; 17]]);
     rm.range(Space::Current, &from, &to, false, limit)?
         .into_iter()
         .map(|(_, bytes)| decode_article(&bytes).map_err(StoreError::from))

@@ -91,6 +91,52 @@ impl Space {
     }
 }
 
+impl Space {
+    /// Whether the keyspace is a read model, kept per generation.
+    pub(crate) fn is_read_model(self) -> bool {
+        Space::READ_MODELS.contains(&self)
+    }
+}
+
+/// Builds keys for one generation of the read models: a read-model key is
+/// its keyspace's prefix, the generation byte, then its parts; every other
+/// keyspace has no generation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Keys {
+    pub(crate) generation: u8,
+}
+
+impl Keys {
+    pub(crate) fn key(self, space: Space, parts: &[&[u8]]) -> Vec<u8> {
+        if space.is_read_model() {
+            let mut all = Vec::with_capacity(parts.len() + 1);
+            let generation = [self.generation];
+            all.push(&generation[..]);
+            all.extend_from_slice(parts);
+            key(space, &all)
+        } else {
+            key(space, parts)
+        }
+    }
+
+    pub(crate) fn article(self, space: Space, article: ArticleId) -> Vec<u8> {
+        self.key(space, &[article.as_bytes()])
+    }
+
+    pub(crate) fn position(self, space: Space, position: u64) -> Vec<u8> {
+        self.key(space, &[&position.to_be_bytes()])
+    }
+
+    pub(crate) fn version(self, space: Space, article: ArticleId, version: u64) -> Vec<u8> {
+        self.key(space, &[article.as_bytes(), &version.to_be_bytes()])
+    }
+
+    /// The prefix every key of `space` in this generation starts with.
+    pub(crate) fn prefix(self, space: Space) -> Vec<u8> {
+        self.key(space, &[])
+    }
+}
+
 /// The full key of `parts` in `space`.
 pub(crate) fn key(space: Space, parts: &[&[u8]]) -> Vec<u8> {
     let len = 1 + parts.iter().map(|p| p.len()).sum::<usize>();

@@ -15,7 +15,7 @@ mod writer;
 
 #[cfg(test)]
 pub(crate) use flush_gate::FlushGate;
-pub(crate) use keys::{article_key, key, position_key, version_key, Space};
+pub(crate) use keys::{position_key, version_key, Space};
 pub(crate) use log::{AppendError, AppendRequest, Appended, Log, Notice, Rejection};
 pub(crate) use sled_store::Record;
 pub use sled_store::StoreOptions;

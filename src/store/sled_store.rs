@@ -1,7 +1,7 @@
 //! The embedded log: sled in a local data directory.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -9,6 +9,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::flush_gate::FlushGate;
 use super::keys::{
+    Keys,
     article_key, command_key, key_suffix_u64, meta_key, position_key, u64_at, version_key, Space,
 };
 use super::log::{
@@ -23,6 +24,9 @@ use crate::domain::{ArticleId, CommandId, Commit, Hash, Suggestion, ZERO_HASH};
 
 /// The meta key of the read models' checkpoint: the last position applied.
 pub(super) const CHECKPOINT: &str = "checkpoint";
+
+/// The meta key of the read models' generation in use.
+pub(super) const GENERATION: &str = "generation";
 
 /// How many commits a replay applies per write.
 const REPLAY_CHUNK: usize = 512;
@@ -63,6 +67,9 @@ pub struct SledStore {
     db: sled::Db,
     tree: sled::Tree,
     stats: Arc<Stats>,
+    /// The generation of the read models that readers and the writer use;
+    /// swapped when an online rebuild switches to a new one.
+    generation: Arc<AtomicU8>,
     options: StoreOptions,
     state: WriterState,
     running: Option<Running>,
@@ -93,10 +100,15 @@ impl SledStore {
                 .ok_or_else(|| StoreError::Corrupt("the writer state in meta is corrupt".into()))?,
             None => WriterState::default(),
         };
+        let generation = tree
+            .get(meta_key(GENERATION))?
+            .and_then(|v| v.first().copied())
+            .unwrap_or(0);
         Ok(Self {
             db,
             tree,
             stats,
+            generation: Arc::new(AtomicU8::new(generation)),
             options,
             state,
             running: None,
@@ -129,8 +141,9 @@ impl SledStore {
     /// Drops every read model and replays the whole log through `projector`.
     pub fn rebuild(&self, projector: &dyn Projector) -> Result<u64, StoreError> {
         let mut batch = sled::Batch::default();
+        let keys = self.keys();
         for space in Space::READ_MODELS {
-            for item in self.tree.scan_prefix([space.prefix()]) {
+            for item in self.tree.scan_prefix(keys.prefix(space)) {
                 let (k, _) = item?;
                 batch.remove(k);
             }
@@ -150,7 +163,7 @@ impl SledStore {
         let mut position = from;
         while position <= to {
             let end = (position + REPLAY_CHUNK as u64 - 1).min(to);
-            let mut view = BatchView::new(&self.tree, &self.stats);
+            let mut view = BatchView::new(&self.tree, &self.stats, self.keys());
             for item in self
                 .tree
                 .range(position_key(Space::Log, position)..=position_key(Space::Log, end))
@@ -195,6 +208,7 @@ impl SledStore {
             durable: Some(durable_tx),
             suggestions_durable: Arc::clone(&suggestions_durable),
             notices: notices.clone(),
+            generation: Arc::clone(&self.generation),
             gate: self.options.flush_gate.clone(),
             batch_limit: self.options.batch_limit.max(1),
             head_cache_limit: self.options.head_cache,
@@ -255,8 +269,16 @@ impl SledStore {
             .unwrap_or(0)
     }
 
+    /// The keys of the read-model generation in use.
+    pub(crate) fn keys(&self) -> Keys {
+        Keys {
+            generation: self.generation.load(Ordering::Acquire),
+        }
+    }
+
     pub fn read_models(&self) -> ReadModels {
         ReadModels {
+            generation: Arc::clone(&self.generation),
             tree: self.tree.clone(),
             stats: Arc::clone(&self.stats),
         }
@@ -401,11 +423,20 @@ pub(crate) type Record = (Vec<u8>, Vec<u8>);
 /// Reads of the read-model keyspaces (raw bytes; the projection decodes).
 #[derive(Clone)]
 pub struct ReadModels {
+    generation: Arc<AtomicU8>,
     tree: sled::Tree,
     stats: Arc<Stats>,
 }
 
 impl ReadModels {
+    /// The keys of the generation in use now; take them once per query, so
+    /// that a switch between two keys of one query cannot mix generations.
+    pub(crate) fn keys(&self) -> Keys {
+        Keys {
+            generation: self.generation.load(Ordering::Acquire),
+        }
+    }
+
     pub fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.stats.count_read(space);
         Ok(self.tree.get(key)?.map(|v| v.to_vec()))
@@ -439,10 +470,13 @@ impl ReadModels {
     /// Every record of `space`, in key order (for checks that compare
     /// whole keyspaces).
     pub fn dump(&self, space: Space) -> Result<Vec<Record>, StoreError> {
+        // Keys without their prefix (and generation): comparable across
+        // generations.
+        let prefix = self.keys().prefix(space);
         let mut out = Vec::new();
-        for item in self.tree.scan_prefix([space.prefix()]) {
+        for item in self.tree.scan_prefix(&prefix) {
             let (k, v) = item?;
-            out.push((k.to_vec(), v.to_vec()));
+            out.push((k[prefix.len()..].to_vec(), v.to_vec()));
         }
         Ok(out)
     }

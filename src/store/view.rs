@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::keys::Space;
+use super::keys::{Keys, Space};
 use super::stats::Stats;
 use super::StoreError;
 
@@ -12,16 +12,24 @@ use super::StoreError;
 pub struct BatchView<'a> {
     tree: &'a sled::Tree,
     stats: &'a Stats,
+    keys: Keys,
     pending: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
 }
 
 impl<'a> BatchView<'a> {
-    pub(super) fn new(tree: &'a sled::Tree, stats: &'a Stats) -> Self {
+    /// A view that writes the read models of `keys.generation`.
+    pub(super) fn new(tree: &'a sled::Tree, stats: &'a Stats, keys: Keys) -> Self {
         Self {
             tree,
             stats,
+            keys,
             pending: BTreeMap::new(),
         }
+    }
+
+    /// The keys of the generation this view writes.
+    pub(crate) fn keys(&self) -> Keys {
+        self.keys
     }
 
     /// The value at `key` (a full key, made with `keys::key`).

@@ -9,14 +9,14 @@
 //! runtime's workers.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use chrono::Utc;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::flush_gate::FlushGate;
-use super::keys::{command_key, meta_key, position_key, version_key, Space};
+use super::keys::{command_key, meta_key, position_key, version_key, Keys, Space};
 use super::log::{AppendError, AppendRequest, Appended, CommandEntry, Notice};
 use super::sled_store::{decode_command, encode_command, last_stream_entry};
 use super::stats::Stats;
@@ -92,6 +92,8 @@ pub(super) struct Writer {
     /// writer fails, which wakes every reader waiting on it with an error.
     pub(super) durable: Option<watch::Sender<u64>>,
     pub(super) suggestions_durable: Arc<AtomicU64>,
+    /// The read-model generation the projector writes (shared with readers).
+    pub(super) generation: Arc<AtomicU8>,
     /// The live feed: after each flush, the commits it made durable.
     pub(super) notices: broadcast::Sender<Arc<[Notice]>>,
     pub(super) gate: Option<Arc<FlushGate>>,
@@ -137,7 +139,10 @@ impl Writer {
         let before = self.state;
         let tree = self.tree.clone();
         let stats = Arc::clone(&self.stats);
-        let mut view = BatchView::new(&tree, &stats);
+        let keys = Keys {
+            generation: self.generation.load(Ordering::Acquire),
+        };
+        let mut view = BatchView::new(&tree, &stats, keys);
         let mut in_batch: HashMap<CommandId, CommandEntry> = HashMap::new();
         let mut replies = Vec::with_capacity(batch.len());
         let mut appended = 0;
