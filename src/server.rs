@@ -13,11 +13,12 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 
 use crate::app::App;
+use crate::grpc::pb::admin_service_server::AdminServiceServer;
 use crate::grpc::pb::answer_service_server::AnswerServiceServer;
 use crate::grpc::pb::article_service_server::ArticleServiceServer;
 use crate::grpc::pb::audit_service_server::AuditServiceServer;
 use crate::grpc::pb::suggestion_service_server::SuggestionServiceServer;
-use crate::grpc::{pb, AnswerApi, ArticleApi, AuditApi, AuthLayer, SuggestionApi};
+use crate::grpc::{pb, AdminApi, AnswerApi, ArticleApi, AuditApi, AuthLayer, SuggestionApi};
 use crate::principals::Principals;
 
 /// Settings of the transport, apart from the app's.
@@ -68,6 +69,7 @@ pub async fn run(
     health
         .set_serving::<SuggestionServiceServer<SuggestionApi>>()
         .await;
+    health.set_serving::<AdminServiceServer<AdminApi>>().await;
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -97,6 +99,9 @@ pub async fn run(
             health
                 .set_not_serving::<SuggestionServiceServer<SuggestionApi>>()
                 .await;
+            health
+                .set_not_serving::<AdminServiceServer<AdminApi>>()
+                .await;
         }
     };
 
@@ -121,6 +126,10 @@ pub async fn run(
         )
         .add_service(
             SuggestionServiceServer::new(SuggestionApi::new(Arc::clone(&app)))
+                .max_decoding_message_size(limit),
+        )
+        .add_service(
+            AdminServiceServer::new(AdminApi::new(Arc::clone(&app)))
                 .max_decoding_message_size(limit),
         )
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), drained)

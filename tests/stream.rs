@@ -12,7 +12,7 @@ use tonic::transport::Channel;
 use tonic::{Code, Request, Streaming};
 
 use crate::backend_tests;
-use crate::support::{cid, Backend, TestServer};
+use crate::support::{create_article as create, edit_many as write, Backend, TestServer};
 
 backend_tests!(
     concurrent_writers_and_subscribers_see_every_commit_once_in_order,
@@ -53,47 +53,6 @@ async fn collect(
             got.push(c.revision.unwrap().global_position);
         }
     }
-}
-
-async fn create(server: &TestServer, n: usize) -> String {
-    server
-        .articles()
-        .await
-        .create_article(CreateArticleRequest {
-            command_id: cid(),
-            reason: String::new(),
-            article: Some(ArticleDraft {
-                question: format!("Question {n}"),
-                quick_answer: "A.".into(),
-                last_updated: "2026-01-01".into(),
-                ..ArticleDraft::default()
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .article_id
-}
-
-/// `edits` edits of one article, one after another; returns the last position.
-async fn write(channel: Channel, id: String, from_version: u64, edits: u64) -> u64 {
-    let mut articles = answerlog::pb::article_service_client::ArticleServiceClient::new(channel);
-    let mut last = 0;
-    for v in from_version..from_version + edits {
-        last = articles
-            .edit_quick_answer(EditQuickAnswerRequest {
-                article_id: id.clone(),
-                expected_version: v,
-                command_id: cid(),
-                reason: String::new(),
-                quick_answer: format!("Answer {v}."),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .global_position;
-    }
-    last
 }
 
 async fn concurrent_writers_and_subscribers_see_every_commit_once_in_order(backend: Backend) {
@@ -295,6 +254,22 @@ async fn an_idle_stream_sends_heartbeats_and_filters_apply(backend: Backend) {
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
     assert!(status.message().contains("article_ids[0]"));
+    // The CLI prints the same stream.
+    let tail = server
+        .cli(&["tail", "--from", "2", "--count", "3", "--json"])
+        .await;
+    assert!(tail.success, "{}", tail.stderr);
+    let positions: Vec<String> = tail
+        .stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["revision"]["globalPosition"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(positions, ["3", "4", "5"]);
     server.stop().await;
 }
 

@@ -11,6 +11,7 @@ mod export;
 mod history;
 mod idempotency;
 mod lists;
+mod rebuild;
 mod restart;
 mod standard;
 mod stream;

@@ -9,6 +9,7 @@ mod digest;
 mod error;
 mod follow;
 mod read;
+mod rebuild;
 mod verify;
 mod write;
 
@@ -55,6 +56,8 @@ impl Default for AppOptions {
 }
 
 pub struct App {
+    /// Set while an online rebuild runs: one at a time.
+    rebuilding: std::sync::atomic::AtomicBool,
     /// Set when the server stops: every follower's stream then ends, so
     /// that the drain does not wait on subscribers that never hang up.
     stopping: tokio::sync::watch::Sender<bool>,
@@ -90,6 +93,7 @@ impl App {
         }
         let store = store.start(Arc::new(Projection::new(k)))?;
         Ok(Self {
+            rebuilding: std::sync::atomic::AtomicBool::new(false),
             stopping: tokio::sync::watch::channel(false).0,
             read_models: store.read_models(),
             store,

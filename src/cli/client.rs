@@ -46,7 +46,7 @@ impl Interceptor for Bearer {
     }
 }
 
-async fn connect(server: &ServerArg) -> anyhow::Result<Authed> {
+pub(super) async fn connect(server: &ServerArg) -> anyhow::Result<Authed> {
     let channel = Endpoint::from_shared(server.server.clone())
         .with_context(|| format!("{:?} is not a server URL", server.server))?
         .connect()

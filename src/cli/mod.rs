@@ -6,6 +6,7 @@ mod client;
 mod export;
 mod import;
 mod json;
+mod rebuild;
 mod serve;
 mod show;
 mod tail;
@@ -57,8 +58,9 @@ struct WriteArgs {
 enum Command {
     /// Run the server (defaults: ./data, 127.0.0.1:50051).
     Serve(ConfigArgs),
-    /// Rebuild the read models from the log, offline (stop the server first).
-    Rebuild(ConfigArgs),
+    /// Rebuild the read models from the log: offline (stop the server
+    /// first), or --online on a running server that keeps serving.
+    Rebuild(RebuildArgs),
     /// Bearer tokens for the principals file.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -78,6 +80,21 @@ enum Command {
     },
     #[command(flatten)]
     Client(ClientCommand),
+}
+
+#[derive(Debug, clap::Args)]
+struct RebuildArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Rebuild on the running server (see --server), which keeps serving
+    /// and writing, and switches to the new read models when done.
+    #[arg(long)]
+    online: bool,
+    /// With --online: the most commits replayed per second [default: 20000].
+    #[arg(long, default_value_t = 0)]
+    max_commits_per_second: u64,
+    #[command(flatten)]
+    server: ServerArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -248,7 +265,10 @@ impl Cli {
     pub fn run(self) -> anyhow::Result<()> {
         match self.command {
             Command::Serve(args) => serve::serve(&args),
-            Command::Rebuild(args) => serve::rebuild(&args),
+            Command::Rebuild(args) if args.online => {
+                client::block_on(rebuild::online(&args.server, args.max_commits_per_second))
+            }
+            Command::Rebuild(args) => serve::rebuild(&args.config),
             Command::Verify { file, digest, json } => {
                 verify::verify(&file, digest.as_deref(), json)
             }

@@ -3,6 +3,7 @@
 //! (validating as it converts, in `convert`), calls the app, and maps
 //! errors to statuses in one place (`status`).
 
+mod admin_service;
 mod answer_service;
 mod article_service;
 mod audit_service;
@@ -13,6 +14,7 @@ mod deadline;
 mod status;
 mod suggestion_service;
 
+pub(crate) use admin_service::AdminApi;
 pub(crate) use answer_service::AnswerApi;
 pub(crate) use article_service::ArticleApi;
 pub(crate) use audit_service::AuditApi;

@@ -13,10 +13,7 @@ pub(crate) use queries::{
 
 use crate::codec::{decode_article, encode_article, encode_revision};
 use crate::domain::{Article, ArticleVersion, Commit};
-use crate::store::{
-    BatchView, ProjectError, Projector, Rejection,
-    Space, StoreError,
-};
+use crate::store::{BatchView, ProjectError, Projector, Rejection, Space, StoreError};
 
 /// The meta key holding the snapshot interval K the snapshots were made with.
 pub(crate) const SNAPSHOT_INTERVAL_KEY: &str = "snapshot_interval";

@@ -17,12 +17,15 @@ pub(crate) fn current(
 
 /// The article a slug (current or old) names.
 pub(crate) fn slug_owner(rm: &ReadModels, slug: &str) -> Result<Option<ArticleId>, StoreError> {
-    rm.get(Space::Slugs, &rm.keys().key(Space::Slugs, &[slug.as_bytes()]))?
-        .map(|bytes| {
-            ArticleId::from_slice(&bytes)
-                .ok_or_else(|| StoreError::Corrupt("a slug entry is corrupt".into()))
-        })
-        .transpose()
+    rm.get(
+        Space::Slugs,
+        &rm.keys().key(Space::Slugs, &[slug.as_bytes()]),
+    )?
+    .map(|bytes| {
+        ArticleId::from_slice(&bytes)
+            .ok_or_else(|| StoreError::Corrupt("a slug entry is corrupt".into()))
+    })
+    .transpose()
 }
 
 /// The snapshot at the greatest version ≤ `version`: one record read.

@@ -9,8 +9,8 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::flush_gate::FlushGate;
 use super::keys::{
-    Keys,
-    article_key, command_key, key_suffix_u64, meta_key, position_key, u64_at, version_key, Space,
+    article_key, command_key, key_suffix_u64, meta_key, position_key, u64_at, version_key, Keys,
+    Space,
 };
 use super::log::{
     AppendError, AppendRequest, Appended, BoxFuture, CommandEntry, Log, Notice, StreamEntry,
@@ -30,6 +30,18 @@ pub(super) const GENERATION: &str = "generation";
 
 /// How many commits a replay applies per write.
 const REPLAY_CHUNK: usize = 512;
+
+/// How far behind the head an online rebuild may be when it hands the rest
+/// to the writer, which applies it in its switching batch.
+const SWITCH_GAP: u64 = 512;
+
+/// Where an online rebuild stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RebuildProgress {
+    pub(crate) phase: &'static str,
+    pub(crate) done: u64,
+    pub(crate) total: u64,
+}
 
 #[derive(Clone, Debug)]
 pub struct StoreOptions {
@@ -152,6 +164,113 @@ impl SledStore {
         self.tree.apply_batch(batch)?;
         self.db.flush()?;
         self.catch_up(projector)
+    }
+
+    /// Builds a new generation of the read models from the log while the
+    /// writer goes on, then has the writer finish it and switch to it in one
+    /// flushed batch; finally drops the old generation. Blocks: run it on a
+    /// blocking thread. `throttle` caps the commits replayed per second (0:
+    /// no cap), so that the rebuild does not starve the writer. `progress`
+    /// hears of each step; when it returns false the rebuild stops (the
+    /// partial generation is unused and cleared by the next rebuild).
+    pub(crate) fn rebuild_online(
+        &self,
+        projector: &dyn Projector,
+        throttle: u64,
+        progress: &mut dyn FnMut(RebuildProgress) -> bool,
+    ) -> Result<u8, StoreError> {
+        let old = self.keys().generation;
+        let new = old.wrapping_add(1);
+        let cancelled = || StoreError::Closed("the rebuild was cancelled".into());
+        // Whatever an earlier rebuild left of other generations goes first.
+        for generation in (0..=u8::MAX).filter(|g| *g != old) {
+            self.drop_generation(generation)?;
+        }
+        let started = std::time::Instant::now();
+        let mut done = 0u64;
+        loop {
+            let head = self.durable_now();
+            // Close enough: the writer applies the rest as it switches.
+            if head.saturating_sub(done) <= SWITCH_GAP {
+                break;
+            }
+            let end = head.min(done + REPLAY_CHUNK as u64);
+            let mut view = BatchView::new(&self.tree, &self.stats, Keys { generation: new });
+            for item in self
+                .tree
+                .range(position_key(Space::Log, done + 1)..=position_key(Space::Log, end))
+            {
+                let (_, bytes) = item?;
+                self.stats.count_read(Space::Log);
+                let commit = decode_commit(&bytes)?;
+                projector.project(&mut view, &commit).map_err(|e| {
+                    StoreError::Corrupt(format!(
+                        "the rebuild cannot apply position {}: {e}",
+                        commit.global_position
+                    ))
+                })?;
+            }
+            self.tree.apply_batch(view.into_batch())?;
+            done = end;
+            if !progress(RebuildProgress {
+                phase: "replaying",
+                done,
+                total: self.durable_now(),
+            }) {
+                return Err(cancelled());
+            }
+            if throttle > 0 {
+                let due = std::time::Duration::from_secs_f64(done as f64 / throttle as f64);
+                if let Some(wait) = due.checked_sub(started.elapsed()) {
+                    std::thread::sleep(wait);
+                }
+            }
+        }
+        let (reply, answer) = oneshot::channel();
+        let sender = self
+            .running
+            .as_ref()
+            .and_then(|r| lock(&r.jobs).clone())
+            .ok_or_else(|| StoreError::Closed("the server is shutting down".into()))?;
+        sender
+            .blocking_send(Job::Switch {
+                generation: new,
+                from: done + 1,
+                reply,
+            })
+            .map_err(|_| StoreError::Closed("the writer stopped".into()))?;
+        let applied = answer
+            .blocking_recv()
+            .map_err(|_| StoreError::Closed("the writer stopped".into()))??;
+        done += applied;
+        progress(RebuildProgress {
+            phase: "switched",
+            done,
+            total: done,
+        });
+        self.drop_generation(old)?;
+        Ok(new)
+    }
+
+    /// Removes every read-model record of `generation`, a chunk at a time.
+    fn drop_generation(&self, generation: u8) -> Result<(), StoreError> {
+        let keys = Keys { generation };
+        for space in Space::READ_MODELS {
+            loop {
+                let mut batch = sled::Batch::default();
+                let mut n = 0;
+                for item in self.tree.scan_prefix(keys.prefix(space)).take(10_000) {
+                    let (k, _) = item?;
+                    batch.remove(k);
+                    n += 1;
+                }
+                if n == 0 {
+                    break;
+                }
+                self.tree.apply_batch(batch)?;
+            }
+        }
+        Ok(())
     }
 
     /// Applies the log past the checkpoint, if any, to the read models.

@@ -36,6 +36,14 @@ pub(super) enum Job {
         suggestion: Suggestion,
         reply: oneshot::Sender<Result<Suggestion, StoreError>>,
     },
+    /// Finish an online rebuild: apply the log from `from` to the head to
+    /// the read models of `generation`, and switch to them in the same
+    /// flushed batch.
+    Switch {
+        generation: u8,
+        from: u64,
+        reply: oneshot::Sender<Result<u64, StoreError>>,
+    },
 }
 
 enum Reply {
@@ -118,7 +126,27 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            self.process(batch);
+            // A switch stands alone: what came before it is written first,
+            // and what comes after it is projected into the new generation.
+            let mut pending = Vec::with_capacity(batch.len());
+            for job in batch {
+                match job {
+                    Job::Switch {
+                        generation,
+                        from,
+                        reply,
+                    } => {
+                        if !pending.is_empty() {
+                            self.process(std::mem::take(&mut pending));
+                        }
+                        let _ = reply.send(self.switch(generation, from));
+                    }
+                    other => pending.push(other),
+                }
+            }
+            if !pending.is_empty() {
+                self.process(pending);
+            }
         }
         if self.failed.is_none() {
             if let Err(e) = self.db.flush() {
@@ -175,6 +203,12 @@ impl Writer {
                     }
                     replies.push(Reply::Append(reply, result));
                 }
+                // `run` takes switches out of every batch; one here is refused.
+                Job::Switch { reply, .. } => {
+                    let _ = reply.send(Err(StoreError::Closed(
+                        "a switch must not share a batch".into(),
+                    )));
+                }
                 Job::Suggest {
                     mut suggestion,
                     reply,
@@ -221,6 +255,41 @@ impl Writer {
                 .store(self.state.last_suggestion, Ordering::Release);
         }
         send_all(replies);
+    }
+
+    /// Applies commits `from..=head` to the read models of `generation` and
+    /// makes that generation the one in use, in one flushed batch. Returns
+    /// how many commits it applied.
+    fn switch(&mut self, generation: u8, from: u64) -> Result<u64, StoreError> {
+        if let Some(why) = &self.failed {
+            return Err(StoreError::Closed(why.clone()));
+        }
+        let tree = self.tree.clone();
+        let stats = Arc::clone(&self.stats);
+        let mut view = BatchView::new(&tree, &stats, Keys { generation });
+        let mut applied = 0;
+        for position in from..=self.state.last_position {
+            let bytes = tree
+                .get(position_key(Space::Log, position))?
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("log position {position} is missing"))
+                })?;
+            let commit = crate::codec::decode_commit(&bytes)?;
+            self.projector.project(&mut view, &commit).map_err(|e| {
+                StoreError::Corrupt(format!("the rebuild cannot apply position {position}: {e}"))
+            })?;
+            applied += 1;
+        }
+        view.put(meta_key(super::sled_store::GENERATION), vec![generation]);
+        view.put(
+            meta_key(super::sled_store::CHECKPOINT),
+            self.state.last_position.to_be_bytes().to_vec(),
+        );
+        self.write(view)?;
+        // Readers and the next batch use the new generation from here on.
+        self.generation.store(generation, Ordering::Release);
+        tracing::info!(generation, applied, "switched to the rebuilt read models");
+        Ok(applied)
     }
 
     /// One crash-atomic write and one flush for the whole batch.
@@ -341,13 +410,19 @@ impl Writer {
 fn fail_all(batch: Vec<Job>, why: &str) -> Vec<Reply> {
     batch
         .into_iter()
-        .map(|job| match job {
-            Job::Append { reply, .. } => {
-                Reply::Append(reply, Err(AppendError::Unavailable(why.to_owned())))
-            }
-            Job::Suggest { reply, .. } => {
-                Reply::Suggest(reply, Err(StoreError::Closed(why.to_owned())))
-            }
+        .filter_map(|job| {
+            Some(match job {
+                Job::Append { reply, .. } => {
+                    Reply::Append(reply, Err(AppendError::Unavailable(why.to_owned())))
+                }
+                Job::Suggest { reply, .. } => {
+                    Reply::Suggest(reply, Err(StoreError::Closed(why.to_owned())))
+                }
+                Job::Switch { reply, .. } => {
+                    let _ = reply.send(Err(StoreError::Closed(why.to_owned())));
+                    return None;
+                }
+            })
         })
         .collect()
 }

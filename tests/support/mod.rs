@@ -281,3 +281,45 @@ impl tonic::codec::Decoder for RawCodec {
         Ok(Some(bytes::Buf::copy_to_bytes(src, n).to_vec()))
     }
 }
+
+/// Creates a small article numbered `n`; its id.
+pub(crate) async fn create_article(server: &TestServer, n: usize) -> String {
+    server
+        .articles()
+        .await
+        .create_article(answerlog::pb::CreateArticleRequest {
+            command_id: cid(),
+            reason: String::new(),
+            article: Some(answerlog::pb::ArticleDraft {
+                question: format!("Question {n}"),
+                quick_answer: "A.".into(),
+                last_updated: "2026-01-01".into(),
+                ..answerlog::pb::ArticleDraft::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .article_id
+}
+
+/// `edits` edits of one article, one after another; the last position.
+pub(crate) async fn edit_many(channel: Channel, id: String, from_version: u64, edits: u64) -> u64 {
+    let mut articles = answerlog::pb::article_service_client::ArticleServiceClient::new(channel);
+    let mut last = 0;
+    for v in from_version..from_version + edits {
+        last = articles
+            .edit_quick_answer(answerlog::pb::EditQuickAnswerRequest {
+                article_id: id.clone(),
+                expected_version: v,
+                command_id: cid(),
+                reason: String::new(),
+                quick_answer: format!("Answer {v}."),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .global_position;
+    }
+    last
+}

@@ -1,0 +1,57 @@
+//! AdminService: the online rebuild of the read models.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status};
+
+use super::pb::admin_service_server::AdminService;
+use super::pb::*;
+use super::status::to_status;
+use crate::app::App;
+
+/// The default cap on commits replayed per second.
+const DEFAULT_THROTTLE: u64 = 20_000;
+
+pub(crate) struct AdminApi {
+    app: Arc<App>,
+}
+
+impl AdminApi {
+    pub(crate) fn new(app: Arc<App>) -> Self {
+        Self { app }
+    }
+}
+
+type ProgressStream =
+    Pin<Box<dyn Stream<Item = Result<RebuildProjectionsResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl AdminService for AdminApi {
+    type RebuildProjectionsStream = ProgressStream;
+
+    async fn rebuild_projections(
+        &self,
+        request: Request<RebuildProjectionsRequest>,
+    ) -> Result<Response<Self::RebuildProjectionsStream>, Status> {
+        let throttle = match request.into_inner().max_commits_per_second {
+            0 => DEFAULT_THROTTLE,
+            n => n,
+        };
+        let progress = self.app.rebuild_online(throttle).map_err(to_status)?;
+        let stream = ReceiverStream::new(progress).map(|p| {
+            p.map(|p| RebuildProjectionsResponse {
+                phase: p.phase.to_owned(),
+                commits_done: p.done,
+                commits_total: p.total,
+                commits_per_second: p.per_second,
+                eta_seconds: p.eta_seconds,
+                generation: p.generation.map_or(0, u32::from),
+            })
+            .map_err(to_status)
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
