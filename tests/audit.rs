@@ -424,6 +424,7 @@ async fn revision(server: &TestServer, id: &str, version: u64) -> GetRevisionRes
         .get_revision(GetRevisionRequest {
             article_id: id.into(),
             version,
+            min_position: 0,
         })
         .await
         .unwrap()

@@ -116,6 +116,7 @@ async fn codes(channel: &Channel, token: Option<&str>, article_id: &str, n: usiz
                 r#ref: Some(list_revisions_request::Ref::Id(article_id.into())),
                 page_size: 0,
                 page_token: String::new(),
+                min_position: 0,
             },
             token,
         ))
@@ -225,6 +226,7 @@ async fn three_principals_are_named_in_the_history_and_no_field_sets_the_actor(b
                 r#ref: Some(list_revisions_request::Ref::Id(id.clone())),
                 page_size: 0,
                 page_token: String::new(),
+                min_position: 0,
             },
             Some(&tokens.auditor),
         ))
@@ -354,6 +356,7 @@ async fn a_token_added_to_the_file_works_after_sighup_without_a_restart() {
                 r#ref: Some(list_revisions_request::Ref::Id(created.article_id)),
                 page_size: 0,
                 page_token: String::new(),
+                min_position: 0,
             },
             Some(&tokens.admin),
         ))

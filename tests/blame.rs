@@ -212,6 +212,7 @@ async fn blame_names_the_version_and_actor_of_every_part(backend: Backend) {
             GetAttributionRequest {
                 r#ref: Some(get_attribution_request::Ref::Slug("what-causes-jmt".into())),
                 version: 0,
+                min_position: 0,
             },
             &ada,
         ))
@@ -417,6 +418,7 @@ async fn the_freshness_report_finds_exactly_the_redates_without_content_change(b
         .get_freshness_report(GetFreshnessReportRequest {
             article_id: b.clone(),
             page_token: String::new(),
+            min_position: 0,
         })
         .await
         .unwrap()

@@ -485,6 +485,7 @@ async fn every_version_reads_back_as_of_version_and_time(backend: Backend) {
             .inspect_answer(InspectAnswerRequest {
                 r#ref: Some(inspect_answer_request::Ref::Id(id.clone())),
                 as_of: Some(inspect_answer_request::AsOf::Version(version)),
+                min_position: 0,
             })
             .await
             .unwrap()
@@ -516,6 +517,7 @@ async fn every_version_reads_back_as_of_version_and_time(backend: Backend) {
             r#ref: Some(list_revisions_request::Ref::Id(id.clone())),
             page_size: 1000,
             page_token: String::new(),
+            min_position: 0,
         })
         .await
         .unwrap()

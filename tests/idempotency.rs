@@ -60,6 +60,7 @@ async fn revision_count(server: &TestServer, id: &str) -> usize {
             r#ref: Some(list_revisions_request::Ref::Id(id.into())),
             page_size: 100,
             page_token: String::new(),
+            min_position: 0,
         })
         .await
         .unwrap()

@@ -92,6 +92,7 @@ async fn list_answers_pages_in_change_order_and_filters_by_time(backend: Backend
         .get_revision(GetRevisionRequest {
             article_id: edited.article_id.clone(),
             version: 2,
+            min_position: 0,
         })
         .await
         .unwrap()
@@ -175,6 +176,7 @@ async fn get_revision_and_diff_show_what_changed(backend: Backend) {
         .get_revision(GetRevisionRequest {
             article_id: a.article_id.clone(),
             version: 2,
+            min_position: 0,
         })
         .await
         .unwrap()
@@ -195,6 +197,7 @@ async fn get_revision_and_diff_show_what_changed(backend: Backend) {
             article_id: a.article_id.clone(),
             from_version: 1,
             to_version: 3,
+            min_position: 0,
         })
         .await
         .unwrap()
@@ -225,6 +228,7 @@ async fn get_revision_and_diff_show_what_changed(backend: Backend) {
             article_id: a.article_id.clone(),
             from_version: 1,
             to_version: 9,
+            min_position: 0,
         })
         .await
         .unwrap_err();

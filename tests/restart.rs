@@ -66,6 +66,7 @@ async fn a_restart_serves_what_was_acknowledged_and_a_rebuild_is_byte_identical(
             r#ref: Some(list_revisions_request::Ref::Slug("what-causes-jmt".into())),
             page_size: 0,
             page_token: String::new(),
+            min_position: 0,
         })
         .await
         .unwrap()

@@ -292,6 +292,19 @@ async fn min_position_waits_for_the_write_or_answers_before_the_deadline(backend
         "the server answered: {status:?}"
     );
     assert!(started.elapsed() < Duration::from_secs(1));
+    // Every read takes min_position, the audit reads too.
+    let mut request = Request::new(ListRevisionsRequest {
+        r#ref: Some(list_revisions_request::Ref::Id(id.clone())),
+        min_position: 1_000,
+        ..Default::default()
+    });
+    request.set_timeout(Duration::from_millis(500));
+    let status = AuditServiceClient::new(server.channel().await)
+        .list_revisions(request)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded);
+    assert!(status.message().contains("min_position"), "{status:?}");
     // Already applied: OK under a 30 s deadline.
     let mut request = Request::new(GetAnswerRequest {
         r#ref: Some(get_answer_request::Ref::Id(id.clone())),

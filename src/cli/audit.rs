@@ -81,6 +81,7 @@ pub(super) async fn blame(
         .get_attribution(GetAttributionRequest {
             r#ref,
             version: version.unwrap_or(0),
+            min_position: 0,
         })
         .await
         .map_err(status_error)?
@@ -139,6 +140,7 @@ pub(super) async fn run(command: AuditCommand) -> anyhow::Result<()> {
                     .get_freshness_report(GetFreshnessReportRequest {
                         article_id: article_id.clone(),
                         page_token,
+                        min_position: 0,
                     })
                     .await
                     .map_err(status_error)?

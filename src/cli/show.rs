@@ -126,6 +126,7 @@ async fn all_revisions(server: &ServerArg, text: &str) -> anyhow::Result<ListRev
                 r#ref: r#ref.clone(),
                 page_size: 1000,
                 page_token,
+                min_position: 0,
             })
             .await
             .map_err(status_error)?
@@ -183,6 +184,7 @@ pub(super) async fn diff(
             article_id,
             from_version: from,
             to_version: to,
+            min_position: 0,
         })
         .await
         .map_err(status_error)?
@@ -206,6 +208,7 @@ pub(super) async fn article_id(server: &ServerArg, text: &str) -> anyhow::Result
                     r#ref: Some(list_revisions_request::Ref::Slug(text.to_owned())),
                     page_size: 1,
                     page_token: String::new(),
+                    min_position: 0,
                 })
                 .await
                 .map_err(status_error)?

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::convert::{self, TokenKind};
+use super::deadline::reach;
 use super::pb::audit_service_server::AuditService;
 use super::pb::*;
 use super::status::{invalid, to_status};
@@ -38,6 +39,12 @@ impl AuditService for AuditApi {
         &self,
         request: Request<ListRevisionsRequest>,
     ) -> Result<Response<ListRevisionsResponse>, Status> {
+        reach(
+            &self.app,
+            request.metadata(),
+            request.get_ref().min_position,
+        )
+        .await?;
         let m = request.into_inner();
         let reference = match &m.r#ref {
             Some(list_revisions_request::Ref::Id(id)) => convert::reference(Some(id), None)?,
@@ -63,6 +70,12 @@ impl AuditService for AuditApi {
         &self,
         request: Request<GetRevisionRequest>,
     ) -> Result<Response<GetRevisionResponse>, Status> {
+        reach(
+            &self.app,
+            request.metadata(),
+            request.get_ref().min_position,
+        )
+        .await?;
         let m = request.into_inner();
         let id = convert::article_id("article_id", &m.article_id)?;
         if m.version == 0 {
@@ -89,6 +102,12 @@ impl AuditService for AuditApi {
         &self,
         request: Request<ListCommitsRequest>,
     ) -> Result<Response<ListCommitsResponse>, Status> {
+        reach(
+            &self.app,
+            request.metadata(),
+            request.get_ref().min_position,
+        )
+        .await?;
         let m = request.into_inner();
         let page_size = convert::page_size(m.page_size)?;
         let after = convert::cursor(TokenKind::Commits, &m.page_token)?;
@@ -108,6 +127,12 @@ impl AuditService for AuditApi {
         &self,
         request: Request<DiffVersionsRequest>,
     ) -> Result<Response<DiffVersionsResponse>, Status> {
+        reach(
+            &self.app,
+            request.metadata(),
+            request.get_ref().min_position,
+        )
+        .await?;
         let m = request.into_inner();
         let id = convert::article_id("article_id", &m.article_id)?;
         let diff = self
@@ -225,6 +250,12 @@ impl AuditService for AuditApi {
         &self,
         request: Request<InspectAnswerRequest>,
     ) -> Result<Response<InspectAnswerResponse>, Status> {
+        reach(
+            &self.app,
+            request.metadata(),
+            request.get_ref().min_position,
+        )
+        .await?;
         let m = request.into_inner();
         let reference = match &m.r#ref {
             Some(inspect_answer_request::Ref::Id(id)) => convert::reference(Some(id), None)?,
@@ -251,6 +282,12 @@ impl AuditService for AuditApi {
         &self,
         request: Request<GetAttributionRequest>,
     ) -> Result<Response<GetAttributionResponse>, Status> {
+        reach(
+            &self.app,
+            request.metadata(),
+            request.get_ref().min_position,
+        )
+        .await?;
         let m = request.into_inner();
         let reference = match &m.r#ref {
             Some(get_attribution_request::Ref::Id(id)) => convert::reference(Some(id), None)?,
@@ -274,6 +311,12 @@ impl AuditService for AuditApi {
         &self,
         request: Request<GetFreshnessReportRequest>,
     ) -> Result<Response<GetFreshnessReportResponse>, Status> {
+        reach(
+            &self.app,
+            request.metadata(),
+            request.get_ref().min_position,
+        )
+        .await?;
         let m = request.into_inner();
         let article = (!m.article_id.is_empty())
             .then(|| convert::article_id("article_id", &m.article_id))

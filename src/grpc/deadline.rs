@@ -26,6 +26,18 @@ pub(super) fn wait_deadline(metadata: &MetadataMap) -> Instant {
     }
 }
 
+/// Waits until the read models include `position`, or answers
+/// DEADLINE_EXCEEDED a little before the caller's deadline.
+pub(super) async fn reach(
+    app: &crate::app::App,
+    metadata: &MetadataMap,
+    position: u64,
+) -> Result<(), tonic::Status> {
+    app.wait_for_position(position, Some(wait_deadline(metadata)))
+        .await
+        .map_err(super::status::to_status)
+}
+
 /// Parses the gRPC timeout format: up to 8 digits and a unit letter.
 fn parse_timeout(text: &str) -> Option<Duration> {
     let (digits, unit) = text.split_at(text.len().checked_sub(1)?);
