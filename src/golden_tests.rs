@@ -3,9 +3,10 @@
 //! decode, re-encode to the same bytes, verify their hash chain and fold to
 //! the same article.
 //!
-//! To write the files anew (only when adding a kind or a field, never to
-//! paper over a change that breaks old bytes):
-//! `ANSWERLOG_BLESS_GOLDEN=1 cargo test --lib golden`.
+//! Each version's files stay forever in `tests/golden/v<N>/`. When a kind
+//! or a field is added, raise `CURRENT` and write the new version's files
+//! beside the old ones with `ANSWERLOG_BLESS_GOLDEN=1 cargo test --lib
+//! golden`; files that exist are never overwritten.
 
 use std::path::PathBuf;
 
@@ -18,8 +19,11 @@ use crate::domain::{
     Provenance, Section, Source, EVENT_KINDS, ZERO_HASH,
 };
 
-fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/v1")
+/// The version of the golden files this code writes.
+const CURRENT: u32 = 1;
+
+fn dir(version: u32) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/v{version}"))
 }
 
 fn date(d: u32) -> NaiveDate {
@@ -172,43 +176,63 @@ fn golden_commits_still_decode_hash_and_fold() {
     for kind in EVENT_KINDS {
         assert!(kinds.contains(&kind), "the golden history lacks {kind}");
     }
-    let commits_file = dir().join("commits.hex");
-    let article_file = dir().join("article.hex");
-    if std::env::var_os("ANSWERLOG_BLESS_GOLDEN").is_some() {
-        std::fs::create_dir_all(dir()).expect("the golden directory");
+    if std::env::var_os("ANSWERLOG_BLESS_GOLDEN").is_some() && !dir(CURRENT).exists() {
+        std::fs::create_dir_all(dir(CURRENT)).expect("the golden directory");
         let lines: Vec<String> = commits.iter().map(|c| hex(&encode_commit(c))).collect();
-        std::fs::write(&commits_file, lines.join("\n") + "\n").expect("write");
-        std::fs::write(&article_file, hex(&fold(&commits)) + "\n").expect("write");
+        std::fs::write(dir(CURRENT).join("commits.hex"), lines.join("\n") + "\n").expect("write");
+        std::fs::write(
+            dir(CURRENT).join("article.hex"),
+            hex(&fold(&commits)) + "\n",
+        )
+        .expect("write");
     }
-    let stored = std::fs::read_to_string(&commits_file).expect("tests/golden/v1/commits.hex");
+    // Today's history is the current version's golden one.
+    assert_eq!(
+        check(CURRENT),
+        commits,
+        "today's history is golden v{CURRENT}"
+    );
+    // Every older version still decodes, hashes and folds as it did.
+    let golden = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    for entry in std::fs::read_dir(golden).expect("tests/golden") {
+        let name = entry.expect("an entry").file_name();
+        let version = name
+            .to_str()
+            .and_then(|n| n.strip_prefix('v'))
+            .and_then(|n| n.parse().ok());
+        if let Some(version) = version.filter(|v| *v != CURRENT) {
+            check(version);
+        }
+    }
+}
+
+/// Checks one version's files; returns the commits they hold.
+fn check(version: u32) -> Vec<Commit> {
+    let stored = std::fs::read_to_string(dir(version).join("commits.hex"))
+        .unwrap_or_else(|e| panic!("tests/golden/v{version}/commits.hex: {e}"));
     let mut decoded = Vec::new();
     let mut prev = ZERO_HASH;
     for (i, line) in stored.lines().enumerate() {
+        let at = format!("v{version} commit {}", i + 1);
         let bytes = unhex(line.trim());
-        let commit =
-            decode_commit(&bytes).unwrap_or_else(|e| panic!("golden commit {}: {e}", i + 1));
+        let commit = decode_commit(&bytes).unwrap_or_else(|e| panic!("{at}: {e}"));
         assert_eq!(
             encode_commit(&commit),
             bytes,
-            "commit {} re-encodes to its bytes",
-            i + 1
+            "{at} re-encodes to its bytes"
         );
-        assert_eq!(commit.prev_hash, prev.to_vec(), "commit {} links", i + 1);
+        assert_eq!(commit.prev_hash, prev.to_vec(), "{at} links");
         let hash = commit_hash(&prev, &commit);
-        assert_eq!(
-            commit.hash,
-            hash.to_vec(),
-            "commit {} hashes as it did",
-            i + 1
-        );
+        assert_eq!(commit.hash, hash.to_vec(), "{at} hashes as it did");
         prev = hash;
         decoded.push(commit);
     }
-    assert_eq!(decoded, commits, "today's history is the golden one");
-    let article = std::fs::read_to_string(&article_file).expect("tests/golden/v1/article.hex");
+    let article = std::fs::read_to_string(dir(version).join("article.hex"))
+        .unwrap_or_else(|e| panic!("tests/golden/v{version}/article.hex: {e}"));
     assert_eq!(
         hex(&fold(&decoded)),
         article.trim(),
-        "the commits fold to the same article"
+        "v{version} folds to the same article"
     );
+    decoded
 }

@@ -473,7 +473,7 @@ async fn verification_finds_the_first_changed_byte(backend: Backend) {
     let mut audit = server.audit().await;
     // A digest kept by the auditor, then more writes.
     let kept = audit
-        .get_log_digest(GetLogDigestRequest {})
+        .get_log_digest(GetLogDigestRequest { min_position: 0 })
         .await
         .unwrap()
         .into_inner()
@@ -522,6 +522,7 @@ async fn verification_finds_the_first_changed_byte(backend: Backend) {
         article_id: id.clone(),
         kept_version: 3,
         kept_hash: hash.to_owned(),
+        min_position: 0,
     };
     let article = audit
         .verify_article(kept_for_v3(&kept_hash))
@@ -545,6 +546,7 @@ async fn verification_finds_the_first_changed_byte(backend: Backend) {
                 from_position: from,
                 max_commits: 3,
                 digest: None,
+                min_position: 0,
             })
             .await
             .unwrap()
@@ -624,7 +626,7 @@ async fn a_log_cut_short_below_a_kept_digest_fails(backend: Backend) {
     let kept = server
         .audit()
         .await
-        .get_log_digest(GetLogDigestRequest {})
+        .get_log_digest(GetLogDigestRequest { min_position: 0 })
         .await
         .unwrap()
         .into_inner()

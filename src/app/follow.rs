@@ -3,9 +3,9 @@
 //! gap and no duplicate at the switch; on lag or a gap, back to the log.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 
 use super::audit::CommitView;
 use super::{App, AppError};
@@ -91,6 +91,50 @@ impl Follower {
     }
 }
 
+/// The follower's side of the channel: every send races the server's stop,
+/// and keeps the clock for heartbeats.
+struct Outbox<'a> {
+    tx: &'a mpsc::Sender<Result<StreamItem, AppError>>,
+    stopping: watch::Receiver<bool>,
+    heartbeat: Duration,
+    /// When something was last sent.
+    quiet_since: Instant,
+}
+
+/// The subscriber went away: not an error to report to anyone.
+struct Gone;
+
+impl From<Gone> for AppError {
+    fn from(_: Gone) -> Self {
+        AppError::Unavailable("the subscriber went away".into())
+    }
+}
+
+fn stopped() -> AppError {
+    AppError::Unavailable("the server is stopping; resume from the last position".into())
+}
+
+impl Outbox<'_> {
+    async fn send(&mut self, item: StreamItem) -> Result<(), AppError> {
+        if *self.stopping.borrow() {
+            return Err(stopped());
+        }
+        tokio::select! {
+            sent = self.tx.send(Ok(item)) => sent.map_err(|_| AppError::from(Gone))?,
+            _ = self.stopping.changed() => return Err(stopped()),
+        }
+        self.quiet_since = Instant::now();
+        Ok(())
+    }
+
+    async fn beat_if_quiet(&mut self, last_position: u64) -> Result<(), AppError> {
+        if self.quiet_since.elapsed() >= self.heartbeat {
+            self.send(StreamItem::Heartbeat { last_position }).await?;
+        }
+        Ok(())
+    }
+}
+
 impl App {
     /// Follows the log after `after`, sending what `filter` admits on the
     /// returned channel until the receiver goes away or the server stops.
@@ -107,7 +151,9 @@ impl App {
         let app = Arc::clone(self);
         tokio::spawn(async move {
             if let Err(e) = app.run_follow(after, filter, heartbeat, live, &tx).await {
-                let _ = tx.send(Err(e)).await;
+                // Tell the subscriber why the stream ends, unless it is gone
+                // or the server is stopping (then the drain must not wait).
+                let _ = tx.try_send(Err(e));
             }
         });
         rx
@@ -122,14 +168,13 @@ impl App {
         tx: &mpsc::Sender<Result<StreamItem, AppError>>,
     ) -> Result<(), AppError> {
         let mut follower = Follower::new(after);
-        let mut stopping = self.stopping.subscribe();
-        let stopped = || {
-            AppError::Unavailable("the server is stopping; resume from the last position".into())
+        let mut out = Outbox {
+            tx,
+            stopping: self.stopping.subscribe(),
+            heartbeat,
+            quiet_since: Instant::now(),
         };
         'catch_up: loop {
-            if *stopping.borrow() {
-                return Err(stopped());
-            }
             // From the log up to the durable head.
             loop {
                 let head = self.durable();
@@ -141,18 +186,17 @@ impl App {
                     let view = self.view_at_durable(position).await?;
                     follower.logged(position);
                     let kinds: Vec<&str> = view.commit.events.iter().map(|e| e.kind()).collect();
-                    if filter.admits(view.commit.article_id, &kinds)
-                        && tx
-                            .send(Ok(StreamItem::Commit(Box::new(view))))
-                            .await
-                            .is_err()
-                    {
-                        return Ok(());
+                    if filter.admits(view.commit.article_id, &kinds) {
+                        out.send(StreamItem::Commit(Box::new(view))).await?;
+                    } else {
+                        // A long run of filtered-out commits still shows life.
+                        out.beat_if_quiet(follower.last()).await?;
                     }
                 }
             }
             // Then live, until a gap or a lag sends us back to the log.
             loop {
+                let beat_at = out.quiet_since + heartbeat;
                 tokio::select! {
                     received = live.recv() => match received {
                         Ok(batch) => {
@@ -160,30 +204,25 @@ impl App {
                                 match follower.live(notice.position) {
                                     Step::Skip => {}
                                     Step::CatchUp => continue 'catch_up,
-                                    Step::Take => {
-                                        if filter.admits(notice.article_id, &notice.kinds) {
-                                            let view = self.view_at_durable(notice.position).await?;
-                                            if tx.send(Ok(StreamItem::Commit(Box::new(view)))).await.is_err() {
-                                                return Ok(());
-                                            }
-                                        }
+                                    Step::Take if filter.admits(notice.article_id, &notice.kinds) => {
+                                        let view = self.view_at_durable(notice.position).await?;
+                                        out.send(StreamItem::Commit(Box::new(view))).await?;
                                     }
+                                    Step::Take => out.beat_if_quiet(follower.last()).await?,
                                 }
                             }
                         }
-                        Err(broadcast::error::RecvError::Lagged(_)) => continue 'catch_up,
-                        Err(broadcast::error::RecvError::Closed) => {
-                            return Err(AppError::Unavailable("the server is stopping".into()))
+                        Err(broadcast::error::RecvError::Lagged(_)) => {
+                            self.stream_lags.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            continue 'catch_up;
                         }
+                        Err(broadcast::error::RecvError::Closed) => return Err(stopped()),
                     },
-                    _ = tokio::time::sleep(heartbeat) => {
-                        let beat = StreamItem::Heartbeat { last_position: follower.last() };
-                        if tx.send(Ok(beat)).await.is_err() {
-                            return Ok(());
-                        }
+                    _ = tokio::time::sleep_until(beat_at.into()) => {
+                        out.send(StreamItem::Heartbeat { last_position: follower.last() }).await?;
                     }
-                    _ = tx.closed() => return Ok(()),
-                    _ = stopping.changed() => return Err(stopped()),
+                    _ = tx.closed() => return Err(Gone.into()),
+                    _ = out.stopping.changed() => return Err(stopped()),
                 }
             }
         }

@@ -56,6 +56,8 @@ impl Default for AppOptions {
 }
 
 pub struct App {
+    /// How often a follower fell out of the live feed and went back to the log.
+    stream_lags: std::sync::atomic::AtomicU64,
     /// Set while an online rebuild runs: one at a time.
     rebuilding: std::sync::atomic::AtomicBool,
     /// Set when the server stops: every follower's stream then ends, so
@@ -94,6 +96,7 @@ impl App {
         let store = store.start(Arc::new(Projection::new(k)))?;
         Ok(Self {
             rebuilding: std::sync::atomic::AtomicBool::new(false),
+            stream_lags: std::sync::atomic::AtomicU64::new(0),
             stopping: tokio::sync::watch::channel(false).0,
             read_models: store.read_models(),
             store,
@@ -143,6 +146,17 @@ impl App {
 
     pub fn store(&self) -> &SledStore {
         &self.store
+    }
+
+    /// How often an event stream fell out of the live feed and caught up
+    /// from the log.
+    pub fn stream_lags(&self) -> u64 {
+        self.stream_lags.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether the server is draining.
+    pub(crate) fn is_stopping(&self) -> bool {
+        *self.stopping.borrow()
     }
 
     /// Ends every event stream (the server is draining).

@@ -42,6 +42,10 @@ impl App {
             let started = Instant::now();
             let projection = Projection::new(app.snapshot_interval);
             let mut report = |p: RebuildProgress| {
+                // A stopping server does not wait for a rebuild: it stops it.
+                if app.is_stopping() {
+                    return false;
+                }
                 let secs = started.elapsed().as_secs_f64().max(1e-3);
                 let per_second = p.done as f64 / secs;
                 let eta_seconds = if per_second > 0.0 {

@@ -177,7 +177,7 @@ pub(super) async fn run(command: AuditCommand) -> anyhow::Result<()> {
         } => {
             let digest = audit(&server)
                 .await?
-                .get_log_digest(GetLogDigestRequest {})
+                .get_log_digest(GetLogDigestRequest { min_position: 0 })
                 .await
                 .map_err(status_error)?
                 .into_inner()
@@ -215,6 +215,7 @@ pub(super) async fn run(command: AuditCommand) -> anyhow::Result<()> {
                         from_position: from,
                         max_commits: 0,
                         digest: digest.clone(),
+                        min_position: 0,
                     })
                     .await
                     .map_err(status_error)?

@@ -152,6 +152,12 @@ impl AuditService for AuditApi {
         &self,
         request: Request<VerifyArticleRequest>,
     ) -> Result<Response<VerifyArticleResponse>, Status> {
+        reach(
+            &self.app,
+            request.metadata(),
+            request.get_ref().min_position,
+        )
+        .await?;
         let m = request.into_inner();
         let id = convert::article_id("article_id", &m.article_id)?;
         let kept = if m.kept_hash.is_empty() {
@@ -187,6 +193,12 @@ impl AuditService for AuditApi {
         &self,
         request: Request<VerifyLogRequest>,
     ) -> Result<Response<VerifyLogResponse>, Status> {
+        reach(
+            &self.app,
+            request.metadata(),
+            request.get_ref().min_position,
+        )
+        .await?;
         let m = request.into_inner();
         let digest: Option<LogDigest> = m.digest.as_ref().map(convert::log_digest).transpose()?;
         let probe = digest.as_ref().map(|d| d.global_position);
@@ -364,8 +376,14 @@ impl AuditService for AuditApi {
 
     async fn get_log_digest(
         &self,
-        _request: Request<GetLogDigestRequest>,
+        request: Request<GetLogDigestRequest>,
     ) -> Result<Response<GetLogDigestResponse>, Status> {
+        reach(
+            &self.app,
+            request.metadata(),
+            request.get_ref().min_position,
+        )
+        .await?;
         let digest = self.app.log_digest().await.map_err(to_status)?;
         Ok(Response::new(GetLogDigestResponse {
             digest: Some(convert::log_digest_message(&digest)),

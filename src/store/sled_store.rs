@@ -35,6 +35,9 @@ const REPLAY_CHUNK: usize = 512;
 /// to the writer, which applies it in its switching batch.
 const SWITCH_GAP: u64 = 512;
 
+/// How long the old generation stays after a switch, for reads begun on it.
+const DROP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Where an online rebuild stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct RebuildProgress {
@@ -248,6 +251,9 @@ impl SledStore {
             done,
             total: done,
         });
+        // A reader that took the old generation's keys just before the
+        // switch finishes on them first (queries take milliseconds).
+        std::thread::sleep(DROP_GRACE);
         self.drop_generation(old)?;
         Ok(new)
     }

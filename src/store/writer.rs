@@ -285,7 +285,13 @@ impl Writer {
             meta_key(super::sled_store::CHECKPOINT),
             self.state.last_position.to_be_bytes().to_vec(),
         );
-        self.write(view)?;
+        if let Err(e) = self.write(view) {
+            // As for any batch: sled latches the error; stop writing.
+            tracing::error!(error = %e, "storage failure while switching generations");
+            self.failed = Some(e.to_string());
+            self.durable = None;
+            return Err(e);
+        }
         // Readers and the next batch use the new generation from here on.
         self.generation.store(generation, Ordering::Release);
         tracing::info!(generation, applied, "switched to the rebuilt read models");

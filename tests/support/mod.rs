@@ -43,6 +43,8 @@ macro_rules! backend_tests {
 /// A running server. Dropping it without `stop` leaves the task to the
 /// test runtime's end.
 pub(crate) struct TestServer {
+    /// The server's app, for counters only: tests talk over gRPC.
+    pub(crate) app: Arc<App>,
     pub(crate) backend: Backend,
     pub(crate) addr: std::net::SocketAddr,
     pub(crate) url: String,
@@ -88,7 +90,8 @@ impl TestServer {
         server_options: ServerOptions,
     ) -> Self {
         let Backend::Sled = backend;
-        let app = App::open(dir.path(), options).expect("the store opens");
+        let app = Arc::new(App::open(dir.path(), options).expect("the store opens"));
+        let served = Arc::clone(&app);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a free port");
@@ -98,11 +101,12 @@ impl TestServer {
             let shutdown = async {
                 let _ = stopped.await;
             };
-            answerlog::run(listener, shutdown, Arc::new(app), server_options)
+            answerlog::run(listener, shutdown, served, server_options)
                 .await
                 .expect("the server runs and stops cleanly");
         });
         Self {
+            app,
             backend,
             addr,
             url: format!("http://{addr}"),
