@@ -29,6 +29,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(true)
         .compile_fds(api)?;
 
+    let bench_dir = out.join("bench");
+    std::fs::create_dir_all(&bench_dir)?;
+    let bench = protox::compile(["answerlog/bench/v1/echo.proto"], ["proto"])?;
+    tonic_prost_build::configure()
+        .out_dir(&bench_dir)
+        .build_server(true)
+        .build_client(true)
+        .compile_fds(bench)?;
+
     let events_dir = out.join("events");
     std::fs::create_dir_all(&events_dir)?;
     let events = protox::compile(["answerlog/v1/events.proto"], ["proto"])?;

@@ -52,6 +52,21 @@ pub enum ServerError {
     Join(#[from] tokio::task::JoinError),
 }
 
+/// Accepted connections, with Nagle's algorithm off: small replies must not
+/// wait for a delayed ACK (40 ms on Linux).
+pub(crate) fn incoming(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt as _;
+    TcpListenerStream::new(listener).map(|accepted| {
+        accepted.inspect(|stream| {
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+            }
+        })
+    })
+}
+
 /// Serves until `shutdown` resolves, then drains and stops the store.
 pub async fn run(
     listener: TcpListener,
@@ -132,7 +147,7 @@ pub async fn run(
             AdminServiceServer::new(AdminApi::new(Arc::clone(&app)))
                 .max_decoding_message_size(limit),
         )
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), drained)
+        .serve_with_incoming_shutdown(incoming(listener), drained)
         .await;
 
     // In-flight calls are done: stop the writer, which flushes what it holds.

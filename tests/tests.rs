@@ -5,6 +5,7 @@ mod support;
 
 mod audit;
 mod auth;
+mod bench;
 mod blame;
 mod errors;
 mod export;

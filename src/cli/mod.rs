@@ -2,6 +2,7 @@
 //! to a running server over gRPC.
 
 mod audit;
+mod bench;
 mod client;
 mod export;
 mod import;
@@ -61,6 +62,8 @@ enum Command {
     /// Rebuild the read models from the log: offline (stop the server
     /// first), or --online on a running server that keeps serving.
     Rebuild(RebuildArgs),
+    /// Measure the server against baselines taken in the same run.
+    Bench(bench::BenchArgs),
     /// Bearer tokens for the principals file.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -269,6 +272,7 @@ impl Cli {
                 client::block_on(rebuild::online(&args.server, args.max_commits_per_second))
             }
             Command::Rebuild(args) => serve::rebuild(&args.config),
+            Command::Bench(args) => bench::run(args),
             Command::Verify { file, digest, json } => {
                 verify::verify(&file, digest.as_deref(), json)
             }
