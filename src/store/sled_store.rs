@@ -165,6 +165,11 @@ impl SledStore {
         }
         batch.insert(meta_key(CHECKPOINT), 0u64.to_be_bytes().to_vec());
         self.tree.apply_batch(batch)?;
+        // Offline, nothing reads other generations: drop what an online
+        // rebuild that crashed may have left.
+        for generation in (0..=u8::MAX).filter(|g| *g != keys.generation) {
+            self.drop_generation(generation)?;
+        }
         self.db.flush()?;
         self.catch_up(projector)
     }
