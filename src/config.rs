@@ -32,6 +32,12 @@ pub(crate) struct Config {
     pub live_buffer: usize,
     /// Milliseconds of silence before a StreamEvents heartbeat.
     pub stream_heartbeat_ms: u64,
+    /// Calls one connection may have open at once (HTTP/2 streams).
+    pub max_concurrent_streams: u32,
+    /// StreamEvents followers served at once.
+    pub max_subscriptions: usize,
+    /// The deadline of a unary call that sets none, in milliseconds.
+    pub default_deadline_ms: u64,
     pub log_format: LogFormat,
     /// The principals file; none means development mode.
     pub principals_file: Option<PathBuf>,
@@ -61,6 +67,9 @@ impl Default for Config {
             queue_depth: 4096,
             live_buffer: 1024,
             stream_heartbeat_ms: 5000,
+            max_concurrent_streams: 256,
+            max_subscriptions: 1024,
+            default_deadline_ms: 30_000,
             log_format: LogFormat::Text,
             principals_file: None,
             signing_key_file: None,
@@ -82,6 +91,9 @@ struct FileConfig {
     queue_depth: Option<usize>,
     live_buffer: Option<usize>,
     stream_heartbeat_ms: Option<u64>,
+    max_concurrent_streams: Option<u32>,
+    max_subscriptions: Option<usize>,
+    default_deadline_ms: Option<u64>,
     log_format: Option<LogFormat>,
     principals_file: Option<PathBuf>,
     signing_key_file: Option<PathBuf>,
@@ -121,6 +133,15 @@ pub(crate) struct ConfigArgs {
     /// Milliseconds of silence before a StreamEvents heartbeat [default: 5000].
     #[arg(long, env = "ANSWERLOG_STREAM_HEARTBEAT_MS")]
     pub stream_heartbeat_ms: Option<u64>,
+    /// Calls one connection may have open at once [default: 256].
+    #[arg(long, env = "ANSWERLOG_MAX_CONCURRENT_STREAMS")]
+    pub max_concurrent_streams: Option<u32>,
+    /// StreamEvents followers served at once [default: 1024].
+    #[arg(long, env = "ANSWERLOG_MAX_SUBSCRIPTIONS")]
+    pub max_subscriptions: Option<usize>,
+    /// The deadline of a unary call that sets none, in ms [default: 30000].
+    #[arg(long, env = "ANSWERLOG_DEFAULT_DEADLINE_MS")]
+    pub default_deadline_ms: Option<u64>,
     /// Log lines as text or JSON [default: text].
     #[arg(long, env = "ANSWERLOG_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -232,6 +253,21 @@ impl ConfigArgs {
                 file.stream_heartbeat_ms,
                 d.stream_heartbeat_ms,
             ),
+            max_concurrent_streams: pick(
+                &self.max_concurrent_streams,
+                file.max_concurrent_streams,
+                d.max_concurrent_streams,
+            ),
+            max_subscriptions: pick(
+                &self.max_subscriptions,
+                file.max_subscriptions,
+                d.max_subscriptions,
+            ),
+            default_deadline_ms: pick(
+                &self.default_deadline_ms,
+                file.default_deadline_ms,
+                d.default_deadline_ms,
+            ),
             log_format: pick(&self.log_format, file.log_format, d.log_format),
             principals_file: self.principals_file.clone().or(file.principals_file),
             signing_key_file: self.signing_key_file.clone().or(file.signing_key_file),
@@ -243,6 +279,12 @@ impl ConfigArgs {
             ("queue_depth", config.queue_depth),
             ("live_buffer", config.live_buffer),
             ("stream_heartbeat_ms", config.stream_heartbeat_ms as usize),
+            (
+                "max_concurrent_streams",
+                config.max_concurrent_streams as usize,
+            ),
+            ("max_subscriptions", config.max_subscriptions),
+            ("default_deadline_ms", config.default_deadline_ms as usize),
         ] {
             if value == 0 {
                 return Err(ConfigError::Zero { key });

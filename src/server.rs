@@ -18,7 +18,9 @@ use crate::grpc::pb::answer_service_server::AnswerServiceServer;
 use crate::grpc::pb::article_service_server::ArticleServiceServer;
 use crate::grpc::pb::audit_service_server::AuditServiceServer;
 use crate::grpc::pb::suggestion_service_server::SuggestionServiceServer;
-use crate::grpc::{pb, AdminApi, AnswerApi, ArticleApi, AuditApi, AuthLayer, SuggestionApi};
+use crate::grpc::{
+    pb, AdminApi, AnswerApi, ArticleApi, AuditApi, AuthLayer, DefaultDeadlineLayer, SuggestionApi,
+};
 use crate::principals::Principals;
 
 /// Settings of the transport, apart from the app's.
@@ -30,6 +32,14 @@ pub struct ServerOptions {
     pub principals: Arc<Principals>,
     /// How long a StreamEvents follower may wait in silence before a heartbeat.
     pub stream_heartbeat: Duration,
+    /// HTTP/2 streams (calls) one connection may have open at once; a
+    /// client queues the calls beyond it.
+    pub max_concurrent_streams: u32,
+    /// StreamEvents followers the server serves at once; one more is
+    /// refused with RESOURCE_EXHAUSTED.
+    pub max_subscriptions: usize,
+    /// The deadline of a unary call whose caller set none.
+    pub default_deadline: Duration,
 }
 
 impl Default for ServerOptions {
@@ -38,6 +48,9 @@ impl Default for ServerOptions {
             max_request_bytes: 1024 * 1024,
             principals: Arc::new(Principals::development()),
             stream_heartbeat: Duration::from_secs(5),
+            max_concurrent_streams: 256,
+            max_subscriptions: 1024,
+            default_deadline: Duration::from_secs(30),
         }
     }
 }
@@ -123,6 +136,8 @@ pub async fn run(
     let served = Server::builder()
         // Every call runs in a span naming its method.
         .trace_fn(|request| tracing::info_span!("rpc", method = %request.uri().path()))
+        .max_concurrent_streams(options.max_concurrent_streams)
+        .layer(DefaultDeadlineLayer::new(options.default_deadline))
         .layer(AuthLayer::new(Arc::clone(&options.principals)))
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -136,8 +151,12 @@ pub async fn run(
                 .max_decoding_message_size(limit),
         )
         .add_service(
-            AuditServiceServer::new(AuditApi::new(Arc::clone(&app), options.stream_heartbeat))
-                .max_decoding_message_size(limit),
+            AuditServiceServer::new(AuditApi::new(
+                Arc::clone(&app),
+                options.stream_heartbeat,
+                options.max_subscriptions,
+            ))
+            .max_decoding_message_size(limit),
         )
         .add_service(
             SuggestionServiceServer::new(SuggestionApi::new(Arc::clone(&app)))

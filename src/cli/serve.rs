@@ -1,6 +1,7 @@
 //! `answerlog serve` and `answerlog rebuild`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 
@@ -59,7 +60,10 @@ pub(super) fn serve(args: &ConfigArgs) -> anyhow::Result<()> {
         let options = ServerOptions {
             max_request_bytes: config.max_request_bytes,
             principals,
-            stream_heartbeat: std::time::Duration::from_millis(config.stream_heartbeat_ms),
+            stream_heartbeat: Duration::from_millis(config.stream_heartbeat_ms),
+            max_concurrent_streams: config.max_concurrent_streams,
+            max_subscriptions: config.max_subscriptions,
+            default_deadline: Duration::from_millis(config.default_deadline_ms),
         };
         run(listener, shutdown_signal(), Arc::new(app), options).await?;
         Ok(())

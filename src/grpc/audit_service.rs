@@ -12,6 +12,7 @@ use super::status::{invalid, to_status};
 use std::pin::Pin;
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 
@@ -23,11 +24,19 @@ pub(crate) struct AuditApi {
     app: Arc<App>,
     /// How long a follower may wait in silence before a heartbeat.
     heartbeat: Duration,
+    /// One permit per open StreamEvents, held as long as its stream.
+    subscriptions: Arc<Semaphore>,
+    max_subscriptions: usize,
 }
 
 impl AuditApi {
-    pub(crate) fn new(app: Arc<App>, heartbeat: Duration) -> Self {
-        Self { app, heartbeat }
+    pub(crate) fn new(app: Arc<App>, heartbeat: Duration, max_subscriptions: usize) -> Self {
+        Self {
+            app,
+            heartbeat,
+            subscriptions: Arc::new(Semaphore::new(max_subscriptions)),
+            max_subscriptions,
+        }
     }
 }
 
@@ -358,18 +367,31 @@ impl AuditService for AuditApi {
     ) -> Result<Response<Self::StreamEventsStream>, Status> {
         let m = request.into_inner();
         let filter = convert::stream_filter(&m)?;
+        let permit = Arc::clone(&self.subscriptions)
+            .try_acquire_owned()
+            .map_err(|_| {
+                Status::resource_exhausted(format!(
+                    "the server follows at most {} event streams at once; retry later",
+                    self.max_subscriptions
+                ))
+            })?;
         let items = self.app.follow(m.from_position, filter, self.heartbeat);
-        let stream = ReceiverStream::new(items).map(|item| match item {
-            Ok(StreamItem::Commit(view)) => Ok(StreamEventsResponse {
-                item: Some(stream_events_response::Item::Commit(convert::commit(&view))),
-            }),
-            Ok(StreamItem::Heartbeat { last_position }) => Ok(StreamEventsResponse {
-                item: Some(stream_events_response::Item::Heartbeat(Heartbeat {
-                    last_position,
-                    at: Some(convert::timestamp(chrono::Utc::now())),
-                })),
-            }),
-            Err(e) => Err(to_status(e)),
+        // The permit lives as long as the stream: a follower that leaves
+        // frees its place.
+        let stream = ReceiverStream::new(items).map(move |item| {
+            let _place = &permit;
+            match item {
+                Ok(StreamItem::Commit(view)) => Ok(StreamEventsResponse {
+                    item: Some(stream_events_response::Item::Commit(convert::commit(&view))),
+                }),
+                Ok(StreamItem::Heartbeat { last_position }) => Ok(StreamEventsResponse {
+                    item: Some(stream_events_response::Item::Heartbeat(Heartbeat {
+                        last_position,
+                        at: Some(convert::timestamp(chrono::Utc::now())),
+                    })),
+                }),
+                Err(e) => Err(to_status(e)),
+            }
         });
         Ok(Response::new(Box::pin(stream)))
     }

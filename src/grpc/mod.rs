@@ -20,6 +20,7 @@ pub(crate) use article_service::ArticleApi;
 pub(crate) use audit_service::AuditApi;
 pub(crate) use auth::AuthLayer;
 pub(crate) use convert::{commit_from_message, draft_message, log_digest};
+pub(crate) use deadline::DefaultDeadlineLayer;
 pub(crate) use suggestion_service::SuggestionApi;
 
 /// The generated API: messages, clients and servers.
