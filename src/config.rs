@@ -9,6 +9,7 @@ use clap::Args;
 use serde::Deserialize;
 
 use crate::domain::Limits;
+use crate::tls::ServerTlsFiles;
 
 /// The effective configuration of `answerlog serve`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,6 +45,8 @@ pub(crate) struct Config {
     /// The Ed25519 secret key that signs digests; none: generated into the
     /// data directory on first start.
     pub signing_key_file: Option<PathBuf>,
+    /// TLS: the server's certificate and key, and the client CA for mTLS.
+    pub tls: Option<ServerTlsFiles>,
     pub limits: Limits,
 }
 
@@ -73,6 +76,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             principals_file: None,
             signing_key_file: None,
+            tls: None,
             limits: Limits::default(),
         }
     }
@@ -97,6 +101,10 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     principals_file: Option<PathBuf>,
     signing_key_file: Option<PathBuf>,
+    tls_cert_file: Option<PathBuf>,
+    tls_key_file: Option<PathBuf>,
+    tls_client_ca_file: Option<PathBuf>,
+    tls_client_auth_optional: Option<bool>,
     limits: Option<Limits>,
 }
 
@@ -153,6 +161,21 @@ pub(crate) struct ConfigArgs {
     /// digests [default: one generated into the data directory].
     #[arg(long = "signing-key", env = "ANSWERLOG_SIGNING_KEY")]
     pub signing_key_file: Option<PathBuf>,
+    /// The server's TLS certificate chain (PEM); with --tls-key, the
+    /// server speaks TLS only.
+    #[arg(long = "tls-cert", env = "ANSWERLOG_TLS_CERT")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// The server's TLS private key (PEM).
+    #[arg(long = "tls-key", env = "ANSWERLOG_TLS_KEY")]
+    pub tls_key_file: Option<PathBuf>,
+    /// A CA (PEM) that client certificates must chain to: mTLS, with the
+    /// certificate's subject as principal.
+    #[arg(long = "tls-client-ca", env = "ANSWERLOG_TLS_CLIENT_CA")]
+    pub tls_client_ca_file: Option<PathBuf>,
+    /// With --tls-client-ca: admit clients without a certificate too (they
+    /// authenticate with a bearer token).
+    #[arg(long, env = "ANSWERLOG_TLS_CLIENT_AUTH_OPTIONAL")]
+    pub tls_client_auth_optional: Option<bool>,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -197,6 +220,10 @@ pub(crate) enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("{key} must be at least 1")]
     Zero { key: &'static str },
+    #[error("TLS needs both tls_cert_file and tls_key_file; {missing} is missing")]
+    HalfTls { missing: &'static str },
+    #[error("tls_client_ca_file needs TLS: set tls_cert_file and tls_key_file too")]
+    ClientCaWithoutTls,
 }
 
 impl ConfigArgs {
@@ -271,6 +298,16 @@ impl ConfigArgs {
             log_format: pick(&self.log_format, file.log_format, d.log_format),
             principals_file: self.principals_file.clone().or(file.principals_file),
             signing_key_file: self.signing_key_file.clone().or(file.signing_key_file),
+            tls: tls_files(
+                self.tls_cert_file.clone().or(file.tls_cert_file),
+                self.tls_key_file.clone().or(file.tls_key_file),
+                self.tls_client_ca_file.clone().or(file.tls_client_ca_file),
+                pick(
+                    &self.tls_client_auth_optional,
+                    file.tls_client_auth_optional,
+                    false,
+                ),
+            )?,
             limits,
         };
         for (key, value) in [
@@ -291,6 +328,30 @@ impl ConfigArgs {
             }
         }
         Ok(config)
+    }
+}
+
+fn tls_files(
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    client_ca: Option<PathBuf>,
+    client_auth_optional: bool,
+) -> Result<Option<ServerTlsFiles>, ConfigError> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(ServerTlsFiles {
+            cert,
+            key,
+            client_ca,
+            client_auth_optional,
+        })),
+        (None, None) if client_ca.is_some() => Err(ConfigError::ClientCaWithoutTls),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(ConfigError::HalfTls {
+            missing: "tls_key_file",
+        }),
+        (None, Some(_)) => Err(ConfigError::HalfTls {
+            missing: "tls_cert_file",
+        }),
     }
 }
 
@@ -357,5 +418,29 @@ mod tests {
         };
         let e = args.resolve().unwrap_err().to_string();
         assert!(e.contains("sectoins"), "{e}");
+    }
+
+    #[test]
+    fn tls_needs_a_certificate_and_its_key() {
+        let half = ConfigArgs {
+            tls_cert_file: Some("server.pem".into()),
+            ..ConfigArgs::default()
+        };
+        let e = half.resolve().unwrap_err().to_string();
+        assert!(e.contains("tls_key_file"), "{e}");
+        let ca_alone = ConfigArgs {
+            tls_client_ca_file: Some("ca.pem".into()),
+            ..ConfigArgs::default()
+        };
+        let e = ca_alone.resolve().unwrap_err().to_string();
+        assert!(e.contains("tls_client_ca_file needs TLS"), "{e}");
+        let f = file("tls_cert_file = \"s.pem\"\ntls_key_file = \"s.key\"\ntls_client_ca_file = \"ca.pem\"\n");
+        let whole = ConfigArgs {
+            config: Some(f.path().to_owned()),
+            ..ConfigArgs::default()
+        };
+        let tls = whole.resolve().unwrap().tls.unwrap();
+        assert_eq!(tls.client_ca, Some(PathBuf::from("ca.pem")));
+        assert!(!tls.client_auth_optional);
     }
 }

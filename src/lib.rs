@@ -36,6 +36,7 @@ mod projection;
 mod server;
 mod signing;
 mod store;
+mod tls;
 
 #[cfg(test)]
 mod golden_tests;

@@ -89,7 +89,10 @@ struct PrincipalEntry {
     name: String,
     role: Role,
     /// SHA-256 of the token, 64 hex digits.
-    token_sha256: String,
+    token_sha256: Option<String>,
+    /// The subject of the client certificate (mTLS) that authenticates
+    /// this principal, as the server prints it: `CN=ingest, O=Example`.
+    subject: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,8 +106,14 @@ pub enum PrincipalsError {
     Invalid { path: PathBuf, message: String },
 }
 
-/// Each principal with the SHA-256 of its token.
-type Table = Vec<(Principal, [u8; 32])>;
+/// The principals, by token hash and by certificate subject.
+#[derive(Debug, Default)]
+struct Table {
+    /// Each principal with a token, and the SHA-256 of that token.
+    tokens: Vec<(Principal, [u8; 32])>,
+    /// Each principal with a client certificate, by its subject.
+    subjects: std::collections::HashMap<String, Principal>,
+}
 
 /// The principals in force. Cheap to share; reloaded in place on SIGHUP.
 #[derive(Debug)]
@@ -118,7 +127,7 @@ impl Principals {
     pub fn development() -> Self {
         Self {
             file: None,
-            table: RwLock::new(Arc::new(Vec::new())),
+            table: RwLock::new(Arc::new(Table::default())),
         }
     }
 
@@ -140,7 +149,7 @@ impl Principals {
             return Ok(0);
         };
         let table = read_table(path)?;
-        let n = table.len();
+        let n = table.tokens.len() + table.subjects.len();
         *self.table.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(table);
         Ok(n)
     }
@@ -154,12 +163,25 @@ impl Principals {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let table = Arc::clone(&self.table.read().unwrap_or_else(|e| e.into_inner()));
         let mut found = None;
-        for (principal, hash) in table.iter() {
+        for (principal, hash) in table.tokens.iter() {
             if bool::from(hash.ct_eq(&digest)) && found.is_none() {
                 found = Some(principal.clone());
             }
         }
         found
+    }
+
+    /// The principal a verified client certificate's subject names. In
+    /// development mode the subject itself, with every right.
+    pub fn authenticate_subject(&self, subject: &str) -> Option<Principal> {
+        if self.file.is_none() {
+            return Some(Principal {
+                name: subject.to_owned(),
+                role: Role::Admin,
+            });
+        }
+        let table = Arc::clone(&self.table.read().unwrap_or_else(|e| e.into_inner()));
+        table.subjects.get(subject).cloned()
     }
 }
 
@@ -175,7 +197,7 @@ fn read_table(path: &Path) -> Result<Table, PrincipalsError> {
     let file: PrincipalsFile =
         toml::from_str(&text).map_err(|e| invalid(e.message().to_owned()))?;
     let mut names = BTreeSet::new();
-    let mut table = Vec::with_capacity(file.principal.len());
+    let mut table = Table::default();
     for entry in file.principal {
         if entry.name.is_empty() || entry.name.chars().any(char::is_control) {
             return Err(invalid(format!(
@@ -186,19 +208,39 @@ fn read_table(path: &Path) -> Result<Table, PrincipalsError> {
         if !names.insert(entry.name.clone()) {
             return Err(invalid(format!("principal {:?} appears twice", entry.name)));
         }
-        let hash = parse_hash(&entry.token_sha256).ok_or_else(|| {
-            invalid(format!(
-                "token_sha256 of {:?} must be 64 hex digits (the SHA-256 of the token)",
-                entry.name
-            ))
-        })?;
-        table.push((
-            Principal {
-                name: entry.name,
-                role: entry.role,
-            },
-            hash,
-        ));
+        let principal = Principal {
+            name: entry.name,
+            role: entry.role,
+        };
+        if entry.token_sha256.is_none() && entry.subject.is_none() {
+            return Err(invalid(format!(
+                "principal {:?} needs a token_sha256 or a certificate subject",
+                principal.name
+            )));
+        }
+        if let Some(text) = &entry.token_sha256 {
+            let hash = parse_hash(text).ok_or_else(|| {
+                invalid(format!(
+                    "token_sha256 of {:?} must be 64 hex digits (the SHA-256 of the token)",
+                    principal.name
+                ))
+            })?;
+            table.tokens.push((principal.clone(), hash));
+        }
+        if let Some(subject) = entry.subject {
+            if subject.trim().is_empty() {
+                return Err(invalid(format!(
+                    "the subject of {:?} is empty",
+                    principal.name
+                )));
+            }
+            if let Some(other) = table.subjects.insert(subject.clone(), principal.clone()) {
+                return Err(invalid(format!(
+                    "subject {subject:?} is claimed by {:?} and {:?}",
+                    other.name, principal.name
+                )));
+            }
+        }
     }
     Ok(table)
 }
@@ -256,6 +298,8 @@ mod tests {
             ("[[principal]]\nname = \"a\"\nrole = \"god\"\ntoken_sha256 = \"00\"\n", "god"),
             ("[[principal]]\nname = \"a\"\nrole = \"admin\"\ntoken_sha256 = \"00\"\n", "64 hex"),
             ("[[principal]]\nname = \"a\"\nrole = \"admin\"\ntoken = \"x\"\ntoken_sha256 = \"00\"\n", "token"),
+            ("[[principal]]\nname = \"a\"\nrole = \"admin\"\n", "needs a token_sha256 or a certificate subject"),
+            ("[[principal]]\nname = \"a\"\nrole = \"admin\"\nsubject = \"CN=x\"\n[[principal]]\nname = \"b\"\nrole = \"reader\"\nsubject = \"CN=x\"\n", "claimed by"),
         ] {
             std::fs::write(file.path(), text).unwrap();
             let e = Principals::load(file.path()).unwrap_err().to_string();

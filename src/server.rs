@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
+use tonic::transport::{Server, ServerTlsConfig};
 
 use crate::app::App;
 use crate::grpc::pb::admin_service_server::AdminServiceServer;
@@ -40,6 +40,8 @@ pub struct ServerOptions {
     pub max_subscriptions: usize,
     /// The deadline of a unary call whose caller set none.
     pub default_deadline: Duration,
+    /// TLS (and mTLS, with a client CA); none: plaintext HTTP/2.
+    pub tls: Option<ServerTlsConfig>,
 }
 
 impl Default for ServerOptions {
@@ -51,6 +53,7 @@ impl Default for ServerOptions {
             max_concurrent_streams: 256,
             max_subscriptions: 1024,
             default_deadline: Duration::from_secs(30),
+            tls: None,
         }
     }
 }
@@ -88,6 +91,10 @@ pub async fn run(
     options: ServerOptions,
 ) -> Result<(), ServerError> {
     let limit = options.max_request_bytes;
+    let mut builder = Server::builder();
+    if let Some(tls) = options.tls.clone() {
+        builder = builder.tls_config(tls)?;
+    }
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<ArticleServiceServer<ArticleApi>>()
@@ -133,7 +140,7 @@ pub async fn run(
         }
     };
 
-    let served = Server::builder()
+    let served = builder
         // Every call runs in a span naming its method.
         .trace_fn(|request| tracing::info_span!("rpc", method = %request.uri().path()))
         .max_concurrent_streams(options.max_concurrent_streams)

@@ -18,4 +18,5 @@ mod rebuild;
 mod restart;
 mod standard;
 mod stream;
+mod tls;
 mod walkthrough;

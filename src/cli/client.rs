@@ -47,8 +47,28 @@ impl Interceptor for Bearer {
 }
 
 pub(super) async fn connect(server: &ServerArg) -> anyhow::Result<Authed> {
-    let channel = Endpoint::from_shared(server.server.clone())
-        .with_context(|| format!("{:?} is not a server URL", server.server))?
+    let mut endpoint = Endpoint::from_shared(server.server.clone())
+        .with_context(|| format!("{:?} is not a server URL", server.server))?;
+    let tls = server.ca.is_some() || server.cert.is_some() || server.server.starts_with("https:");
+    if tls {
+        if server.ca.is_none() {
+            anyhow::bail!(
+                "a TLS connection needs --ca (the CA certificate that signed the server's)"
+            );
+        }
+        if server.server.starts_with("http:") {
+            anyhow::bail!("TLS options were given: use an https:// server URL");
+        }
+        let config = crate::tls::client_config(
+            server.ca.as_deref(),
+            server.cert.as_deref(),
+            server.key.as_deref(),
+        )?;
+        endpoint = endpoint
+            .tls_config(config)
+            .context("the TLS configuration is not usable")?;
+    }
+    let channel = endpoint
         .connect()
         .await
         .with_context(|| format!("cannot connect to {}", server.server))?;

@@ -42,6 +42,16 @@ pub(super) struct ServerArg {
     /// The bearer token to present (see `answerlog token new`).
     #[arg(long, env = "ANSWERLOG_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// The CA certificate (PEM) that signed the server's; with it, or with
+    /// an https:// server URL, the connection uses TLS.
+    #[arg(long, env = "ANSWERLOG_CA")]
+    ca: Option<std::path::PathBuf>,
+    /// This client's certificate (PEM), for a server that asks for one (mTLS).
+    #[arg(long, env = "ANSWERLOG_CERT", requires = "key")]
+    cert: Option<std::path::PathBuf>,
+    /// This client's private key (PEM).
+    #[arg(long, env = "ANSWERLOG_KEY", requires = "cert", hide_env_values = true)]
+    key: Option<std::path::PathBuf>,
 }
 
 /// What every client write takes besides its own arguments.

@@ -57,6 +57,18 @@ pub(super) fn serve(args: &ConfigArgs) -> anyhow::Result<()> {
             position = app.durable(),
             "serving"
         );
+        let tls = match &config.tls {
+            Some(files) => {
+                tracing::info!(
+                    cert = %files.cert.display(),
+                    client_ca = ?files.client_ca,
+                    client_auth_optional = files.client_auth_optional,
+                    "TLS on"
+                );
+                Some(files.load()?)
+            }
+            None => None,
+        };
         let options = ServerOptions {
             max_request_bytes: config.max_request_bytes,
             principals,
@@ -64,6 +76,7 @@ pub(super) fn serve(args: &ConfigArgs) -> anyhow::Result<()> {
             max_concurrent_streams: config.max_concurrent_streams,
             max_subscriptions: config.max_subscriptions,
             default_deadline: Duration::from_millis(config.default_deadline_ms),
+            tls,
         };
         run(listener, shutdown_signal(), Arc::new(app), options).await?;
         Ok(())

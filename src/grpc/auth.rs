@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tonic::codegen::http;
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tonic::{Request, Status};
 
 use crate::principals::{Principal, Principals, Right};
@@ -39,32 +40,48 @@ fn right(path: &str) -> Option<Right> {
     }
 }
 
-/// Checks a call; the principal to attach, or the status to answer.
+/// Checks a call; the principal to attach, or the status to answer. A
+/// bearer token, when one is presented, decides; otherwise the subject of
+/// a verified client certificate (mTLS), when there is one.
 fn check(
     principals: &Principals,
     path: &str,
     headers: &http::HeaderMap,
+    subject: Option<&str>,
 ) -> Result<Option<Principal>, Status> {
     let Some(right) = right(path) else {
         return Ok(None);
     };
-    let principal = if principals.is_development() {
-        Principal::anonymous()
-    } else {
-        let token = headers
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                // The scheme is case-insensitive (RFC 9110).
-                let (scheme, token) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then_some(token)
-            })
-            .ok_or_else(|| {
-                Status::unauthenticated("authorization: a `Bearer <token>` header is required")
-            })?;
-        principals
+    let header = headers
+        .get(http::header::AUTHORIZATION)
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .and_then(|v| {
+                    // The scheme is case-insensitive (RFC 9110).
+                    let (scheme, token) = v.split_once(' ')?;
+                    scheme.eq_ignore_ascii_case("bearer").then_some(token)
+                })
+                .ok_or_else(|| {
+                    Status::unauthenticated("authorization: a `Bearer <token>` header is required")
+                })
+        })
+        .transpose()?;
+    let principal = match (header, subject) {
+        _ if principals.is_development() && subject.is_none() => Principal::anonymous(),
+        (Some(token), _) => principals
             .authenticate(token.trim())
-            .ok_or_else(|| Status::unauthenticated("authorization: the token is not valid"))?
+            .ok_or_else(|| Status::unauthenticated("authorization: the token is not valid"))?,
+        (None, Some(subject)) => principals.authenticate_subject(subject).ok_or_else(|| {
+            Status::unauthenticated(format!(
+                "the client certificate's subject {subject:?} is no principal's"
+            ))
+        })?,
+        (None, None) => {
+            return Err(Status::unauthenticated(
+                "authorization: a `Bearer <token>` header or a client certificate is required",
+            ))
+        }
     };
     if !right.granted_to(principal.role) {
         return Err(Status::permission_denied(format!(
@@ -74,6 +91,16 @@ fn check(
         )));
     }
     Ok(Some(principal))
+}
+
+/// The subject of the client certificate the connection presented, if it
+/// is a TLS connection with one (rustls has verified it against the CA).
+fn client_subject<B>(request: &http::Request<B>) -> Option<String> {
+    let info = request
+        .extensions()
+        .get::<TlsConnectInfo<TcpConnectInfo>>()?;
+    let certs = info.peer_certs()?;
+    crate::tls::certificate_subject(certs.first()?.as_ref())
 }
 
 /// The layer that puts `Authenticate` before the services.
@@ -122,7 +149,13 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        match check(&self.principals, request.uri().path(), request.headers()) {
+        let subject = client_subject(&request);
+        match check(
+            &self.principals,
+            request.uri().path(),
+            request.headers(),
+            subject.as_deref(),
+        ) {
             Ok(principal) => {
                 if let Some(principal) = principal {
                     request.extensions_mut().insert(principal);

@@ -1,0 +1,316 @@
+//! TLS and mTLS through the real server: certificates made for the test
+//! (rcgen), a server that speaks only TLS, client certificates verified
+//! against a CA with the subject as principal, and the CLI over TLS.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use answerlog::pb::answer_service_client::AnswerServiceClient;
+use answerlog::pb::article_service_client::ArticleServiceClient;
+use answerlog::pb::audit_service_client::AuditServiceClient;
+use answerlog::pb::*;
+use answerlog::{AppOptions, Principals, Role, ServerOptions};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity, ServerTlsConfig};
+use tonic::Code;
+
+use crate::backend_tests;
+use crate::support::{cid, cli, Backend, TestServer};
+
+backend_tests!(
+    a_tls_server_refuses_plaintext_and_serves_its_clients,
+    mtls_admits_certificates_of_its_ca_and_names_their_subject,
+);
+
+/// A certificate authority that signs certificates for the test.
+struct Authority {
+    issuer: Issuer<'static, KeyPair>,
+    pem: String,
+}
+
+/// A certificate and its key, PEM.
+struct Pair {
+    cert: String,
+    key: String,
+}
+
+impl Authority {
+    fn new(name: &str) -> Self {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        let key = KeyPair::generate().unwrap();
+        let pem = params.self_signed(&key).unwrap().pem();
+        Self {
+            issuer: Issuer::new(params, key),
+            pem,
+        }
+    }
+
+    fn server(&self) -> Pair {
+        let mut params =
+            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        self.sign(params)
+    }
+
+    fn client(&self, common_name: &str) -> Pair {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "Example");
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        self.sign(params)
+    }
+
+    fn sign(&self, params: CertificateParams) -> Pair {
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        Pair {
+            cert: cert.pem(),
+            key: key.serialize_pem(),
+        }
+    }
+}
+
+fn server_tls(ca: &Authority, client_ca: Option<&Authority>) -> ServerTlsConfig {
+    let pair = ca.server();
+    let config = ServerTlsConfig::new().identity(Identity::from_pem(pair.cert, pair.key));
+    match client_ca {
+        Some(client_ca) => config.client_ca_root(Certificate::from_pem(&client_ca.pem)),
+        None => config,
+    }
+}
+
+async fn start(backend: Backend, tls: ServerTlsConfig, principals: Option<&Path>) -> TestServer {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let options = ServerOptions {
+        tls: Some(tls),
+        principals: Arc::new(match principals {
+            Some(file) => Principals::load(file).unwrap(),
+            None => Principals::development(),
+        }),
+        ..ServerOptions::default()
+    };
+    TestServer::start_full(backend, dir, AppOptions::default(), options).await
+}
+
+/// A TLS channel that trusts `ca`, presenting `identity` if given.
+async fn tls_channel(
+    server: &TestServer,
+    ca: &Authority,
+    identity: Option<&Pair>,
+) -> Result<Channel, tonic::transport::Error> {
+    let mut config = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(&ca.pem))
+        .domain_name("localhost");
+    if let Some(pair) = identity {
+        config = config.identity(Identity::from_pem(&pair.cert, &pair.key));
+    }
+    Channel::from_shared(format!("https://127.0.0.1:{}", server.addr.port()))
+        .unwrap()
+        .tls_config(config)?
+        .connect()
+        .await
+}
+
+fn draft(question: &str) -> CreateArticleRequest {
+    CreateArticleRequest {
+        command_id: cid(),
+        reason: String::new(),
+        article: Some(ArticleDraft {
+            question: question.into(),
+            quick_answer: "A.".into(),
+            last_updated: "2026-01-01".into(),
+            ..Default::default()
+        }),
+    }
+}
+
+/// A call on `channel` fails, at the handshake or as the first call.
+async fn refused(channel: Result<Channel, tonic::transport::Error>) -> String {
+    match channel {
+        Err(e) => format!("connect: {e}"),
+        Ok(channel) => {
+            let status = AnswerServiceClient::new(channel)
+                .get_answer(GetAnswerRequest {
+                    r#ref: Some(get_answer_request::Ref::Slug("x".into())),
+                    ..Default::default()
+                })
+                .await
+                .expect_err("the call must fail");
+            assert_ne!(status.code(), Code::NotFound, "{status:?}");
+            format!("call: {status:?}")
+        }
+    }
+}
+
+async fn a_tls_server_refuses_plaintext_and_serves_its_clients(backend: Backend) {
+    let ca = Authority::new("answerlog test CA");
+    let server = start(backend, server_tls(&ca, None), None).await;
+
+    let channel = tls_channel(&server, &ca, None)
+        .await
+        .expect("a TLS channel");
+    let written = ArticleServiceClient::new(channel.clone())
+        .create_article(draft("Why is TLS on"))
+        .await
+        .expect("a write over TLS")
+        .into_inner();
+    assert_eq!(written.version, 1);
+
+    // Plaintext HTTP/2 to a TLS port gets nowhere.
+    let plain = Channel::from_shared(server.url.clone())
+        .unwrap()
+        .connect()
+        .await;
+    println!("plaintext: {}", refused(plain).await);
+    // A client that trusts another CA does not accept the server.
+    let stranger = Authority::new("another CA");
+    println!(
+        "untrusted server: {}",
+        refused(tls_channel(&server, &stranger, None).await).await
+    );
+
+    // The CLI speaks TLS with --ca and an https:// URL.
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let url = format!("https://127.0.0.1:{}", server.addr.port());
+    let out = cli(vec![
+        "get".into(),
+        written.article_id.clone(),
+        "--server".into(),
+        url.clone(),
+        "--ca".into(),
+        ca_file.display().to_string(),
+    ])
+    .await;
+    assert!(out.success, "{}", out.stderr);
+    assert!(out.stdout.contains("Why is TLS on"), "{}", out.stdout);
+    // Without --ca it says what is missing.
+    let out = cli(vec![
+        "get".into(),
+        written.article_id,
+        "--server".into(),
+        url,
+    ])
+    .await;
+    assert!(!out.success);
+    assert!(out.stderr.contains("--ca"), "{}", out.stderr);
+    server.stop().await;
+}
+
+async fn mtls_admits_certificates_of_its_ca_and_names_their_subject(backend: Backend) {
+    let ca = Authority::new("answerlog test CA");
+    let clients = Authority::new("answerlog client CA");
+    let dir = tempfile::tempdir().unwrap();
+    let (auditor_token, auditor_entry) = answerlog::new_token("auditor", Role::Auditor).unwrap();
+    let principals = dir.path().join("principals.toml");
+    std::fs::write(
+        &principals,
+        format!(
+            "[[principal]]\nname = \"ingest\"\nrole = \"writer\"\nsubject = \"CN=ingest, O=Example\"\n\n{auditor_entry}"
+        ),
+    )
+    .unwrap();
+    let server = start(backend, server_tls(&ca, Some(&clients)), Some(&principals)).await;
+
+    // A certificate of the client CA whose subject is a principal's: its
+    // writes are recorded under that principal's name.
+    let ingest = clients.client("ingest");
+    let channel = tls_channel(&server, &ca, Some(&ingest))
+        .await
+        .expect("an mTLS channel");
+    let written = ArticleServiceClient::new(channel.clone())
+        .create_article(draft("Who wrote this"))
+        .await
+        .expect("a write by certificate")
+        .into_inner();
+    // The writer may not audit; a bearer token on the same connection
+    // speaks for its own principal.
+    let denied = AuditServiceClient::new(channel.clone())
+        .list_revisions(ListRevisionsRequest {
+            r#ref: Some(list_revisions_request::Ref::Id(written.article_id.clone())),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
+    let mut request = tonic::Request::new(ListRevisionsRequest {
+        r#ref: Some(list_revisions_request::Ref::Id(written.article_id.clone())),
+        ..Default::default()
+    });
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {auditor_token}").parse().unwrap(),
+    );
+    let revisions = AuditServiceClient::new(channel)
+        .list_revisions(request)
+        .await
+        .expect("the auditor's token")
+        .into_inner()
+        .revisions;
+    assert_eq!(revisions[0].actor, "ingest");
+
+    // A certificate of the right CA whose subject is nobody's.
+    let stranger = clients.client("stranger");
+    let channel = tls_channel(&server, &ca, Some(&stranger))
+        .await
+        .expect("the handshake succeeds");
+    let status = ArticleServiceClient::new(channel)
+        .create_article(draft("Who is this"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    assert!(
+        status.message().contains("CN=stranger, O=Example"),
+        "{status:?}"
+    );
+
+    // No certificate, or one from another CA: no connection.
+    println!(
+        "no certificate: {}",
+        refused(tls_channel(&server, &ca, None).await).await
+    );
+    let rogue = Authority::new("rogue CA").client("ingest");
+    println!(
+        "rogue certificate: {}",
+        refused(tls_channel(&server, &ca, Some(&rogue)).await).await
+    );
+
+    // The CLI presents its certificate with --cert and --key.
+    let files = tempfile::tempdir().unwrap();
+    for (name, text) in [
+        ("ca.pem", &ca.pem),
+        ("ingest.pem", &ingest.cert),
+        ("ingest.key", &ingest.key),
+    ] {
+        std::fs::write(files.path().join(name), text).unwrap();
+    }
+    let path = |name: &str| files.path().join(name).display().to_string();
+    let out = cli(vec![
+        "redate".into(),
+        written.article_id.clone(),
+        "2026-01-02".into(),
+        "--expected-version".into(),
+        "1".into(),
+        "--server".into(),
+        format!("https://127.0.0.1:{}", server.addr.port()),
+        "--ca".into(),
+        path("ca.pem"),
+        "--cert".into(),
+        path("ingest.pem"),
+        "--key".into(),
+        path("ingest.key"),
+    ])
+    .await;
+    assert!(out.success, "{}", out.stderr);
+    server.stop().await;
+}
