@@ -47,4 +47,4 @@ pub use config::LogFormat;
 pub use grpc::pb;
 pub use principals::{new_token, Principals, Role};
 pub use server::{run, ServerOptions};
-pub use store::{StoreError, StoreOptions};
+pub use store::{FaultPoint, Faults, StoreError, StoreOptions};

@@ -10,6 +10,7 @@ mod blame;
 mod contention;
 mod errors;
 mod export;
+mod faults;
 mod history;
 mod idempotency;
 mod limits;

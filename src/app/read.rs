@@ -46,7 +46,13 @@ impl App {
         if position == 0 || self.durable() >= position {
             return Ok(());
         }
-        let wait = self.store.wait_durable(position);
+        // A reopen after a storage failure also ends a wait: look again.
+        let wait = async {
+            while self.durable() < position {
+                self.store.wait_durable(position).await?;
+            }
+            Ok::<(), crate::store::StoreError>(())
+        };
         match deadline {
             Some(deadline) => match tokio::time::timeout_at(deadline, wait).await {
                 Ok(done) => Ok(done?),

@@ -5,6 +5,8 @@
 //! keep the read models inside its write batches, and does not know what
 //! those read models are.
 
+mod disk;
+mod faults;
 mod flush_gate;
 mod keys;
 mod log;
@@ -13,6 +15,7 @@ mod stats;
 mod view;
 mod writer;
 
+pub use faults::{FaultPoint, Faults};
 #[cfg(test)]
 pub(crate) use flush_gate::FlushGate;
 pub(crate) use keys::{position_key, version_key, Space};

@@ -7,6 +7,8 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use super::disk::Disk;
+use super::faults::Faults;
 use super::flush_gate::FlushGate;
 use super::keys::{
     article_key, command_key, key_suffix_u64, meta_key, position_key, u64_at, version_key, Keys,
@@ -58,6 +60,8 @@ pub struct StoreOptions {
     pub head_cache: usize,
     /// A gate before each flush, for tests that hold it.
     pub flush_gate: Option<Arc<FlushGate>>,
+    /// Storage faults on purpose, for tests that make writes fail.
+    pub faults: Option<Arc<Faults>>,
     /// How many flushed batches the live feed holds for a slow follower
     /// before it must go back to the log.
     pub live_buffer: usize,
@@ -71,6 +75,7 @@ impl Default for StoreOptions {
             queue_depth: 4096,
             head_cache: 100_000,
             flush_gate: None,
+            faults: None,
             live_buffer: 1024,
         }
     }
@@ -79,8 +84,8 @@ impl Default for StoreOptions {
 /// An opened store. Reading and writing `meta`, rebuilding and starting
 /// the writer are done from here.
 pub struct SledStore {
-    db: sled::Db,
-    tree: sled::Tree,
+    /// The database, reopened by the writer after a storage failure.
+    disk: Arc<Disk>,
     stats: Arc<Stats>,
     /// The generation of the read models that readers and the writer use;
     /// swapped when an online rebuild switches to a new one.
@@ -95,6 +100,9 @@ struct Running {
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     durable: watch::Receiver<u64>,
+    /// Counts the writer's reopens of the database: a wait for a position
+    /// that a failed batch had taken must look again after one.
+    resets: watch::Receiver<u64>,
     suggestions_durable: Arc<AtomicU64>,
     notices: broadcast::Sender<Arc<[Notice]>>,
 }
@@ -102,26 +110,11 @@ struct Running {
 impl SledStore {
     /// Opens (or creates) the store in `dir`. Reads `meta` only: no log.
     pub fn open(dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(options.cache_bytes)
-            // Only the writer's flush syncs: the flush policy is ours.
-            .flush_every_ms(None)
-            .open()?;
-        let tree = db.open_tree("answerlog")?;
+        let disk = Disk::open(dir, options.cache_bytes)?;
+        let (state, generation) = stored_state(&disk.tree()?)?;
         let stats = Arc::new(Stats::default());
-        let state = match tree.get(meta_key(WriterState::KEY))? {
-            Some(bytes) => WriterState::decode(&bytes)
-                .ok_or_else(|| StoreError::Corrupt("the writer state in meta is corrupt".into()))?,
-            None => WriterState::default(),
-        };
-        let generation = tree
-            .get(meta_key(GENERATION))?
-            .and_then(|v| v.first().copied())
-            .unwrap_or(0);
         Ok(Self {
-            db,
-            tree,
+            disk: Arc::new(disk),
             stats,
             generation: Arc::new(AtomicU8::new(generation)),
             options,
@@ -131,13 +124,14 @@ impl SledStore {
     }
 
     pub fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.tree.get(meta_key(name))?.map(|v| v.to_vec()))
+        Ok(self.disk.tree()?.get(meta_key(name))?.map(|v| v.to_vec()))
     }
 
     /// Writes a meta value durably. Only before `start` or offline.
     pub fn set_meta(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.tree.insert(meta_key(name), value)?;
-        self.db.flush()?;
+        let tree = self.disk.tree()?;
+        tree.insert(meta_key(name), value)?;
+        tree.flush()?;
         Ok(())
     }
 
@@ -155,22 +149,24 @@ impl SledStore {
 
     /// Drops every read model and replays the whole log through `projector`.
     pub fn rebuild(&self, projector: &dyn Projector) -> Result<u64, StoreError> {
+        let tree = self.disk.tree()?;
         let mut batch = sled::Batch::default();
         let keys = self.keys();
         for space in Space::READ_MODELS {
-            for item in self.tree.scan_prefix(keys.prefix(space)) {
+            for item in tree.scan_prefix(keys.prefix(space)) {
                 let (k, _) = item?;
                 batch.remove(k);
             }
         }
         batch.insert(meta_key(CHECKPOINT), 0u64.to_be_bytes().to_vec());
-        self.tree.apply_batch(batch)?;
+        tree.apply_batch(batch)?;
         // Offline, nothing reads other generations: drop what an online
         // rebuild that crashed may have left.
         for generation in (0..=u8::MAX).filter(|g| *g != keys.generation) {
             self.drop_generation(generation)?;
         }
-        self.db.flush()?;
+        tree.flush()?;
+        drop(tree);
         self.catch_up(projector)
     }
 
@@ -203,10 +199,10 @@ impl SledStore {
                 break;
             }
             let end = head.min(done + REPLAY_CHUNK as u64);
-            let mut view = BatchView::new(&self.tree, &self.stats, Keys { generation: new });
-            for item in self
-                .tree
-                .range(position_key(Space::Log, done + 1)..=position_key(Space::Log, end))
+            let tree = self.disk.tree()?;
+            let mut view = BatchView::new(&tree, &self.stats, Keys { generation: new });
+            for item in
+                tree.range(position_key(Space::Log, done + 1)..=position_key(Space::Log, end))
             {
                 let (_, bytes) = item?;
                 self.stats.count_read(Space::Log);
@@ -218,7 +214,8 @@ impl SledStore {
                     ))
                 })?;
             }
-            self.tree.apply_batch(view.into_batch())?;
+            tree.apply_batch(view.into_batch())?;
+            drop(tree);
             done = end;
             if !progress(RebuildProgress {
                 phase: "replaying",
@@ -268,9 +265,10 @@ impl SledStore {
         let keys = Keys { generation };
         for space in Space::READ_MODELS {
             loop {
+                let tree = self.disk.tree()?;
                 let mut batch = sled::Batch::default();
                 let mut n = 0;
-                for item in self.tree.scan_prefix(keys.prefix(space)).take(10_000) {
+                for item in tree.scan_prefix(keys.prefix(space)).take(10_000) {
                     let (k, _) = item?;
                     batch.remove(k);
                     n += 1;
@@ -278,7 +276,7 @@ impl SledStore {
                 if n == 0 {
                     break;
                 }
-                self.tree.apply_batch(batch)?;
+                tree.apply_batch(batch)?;
             }
         }
         Ok(())
@@ -293,10 +291,10 @@ impl SledStore {
         let mut position = from;
         while position <= to {
             let end = (position + REPLAY_CHUNK as u64 - 1).min(to);
-            let mut view = BatchView::new(&self.tree, &self.stats, self.keys());
-            for item in self
-                .tree
-                .range(position_key(Space::Log, position)..=position_key(Space::Log, end))
+            let tree = self.disk.tree()?;
+            let mut view = BatchView::new(&tree, &self.stats, self.keys());
+            for item in
+                tree.range(position_key(Space::Log, position)..=position_key(Space::Log, end))
             {
                 let (_, bytes) = item?;
                 self.stats.count_read(Space::Log);
@@ -311,11 +309,11 @@ impl SledStore {
                 applied += 1;
             }
             view.put(meta_key(CHECKPOINT), end.to_be_bytes().to_vec());
-            self.tree.apply_batch(view.into_batch())?;
+            tree.apply_batch(view.into_batch())?;
             position = end + 1;
         }
         if applied > 0 {
-            self.db.flush()?;
+            self.disk.tree()?.flush()?;
         }
         Ok(applied)
     }
@@ -328,14 +326,16 @@ impl SledStore {
         }
         let (tx, rx) = mpsc::channel(self.options.queue_depth.max(1));
         let (durable_tx, durable_rx) = watch::channel(self.state.last_position);
+        let (resets_tx, resets_rx) = watch::channel(0);
         let suggestions_durable = Arc::new(AtomicU64::new(self.state.last_suggestion));
         let (notices, _) = broadcast::channel(self.options.live_buffer.max(1));
         let writer = Writer {
-            db: self.db.clone(),
-            tree: self.tree.clone(),
+            disk: Arc::clone(&self.disk),
             projector,
             stats: Arc::clone(&self.stats),
-            durable: Some(durable_tx),
+            durable: durable_tx,
+            resets: resets_tx,
+            faults: self.options.faults.clone(),
             suggestions_durable: Arc::clone(&suggestions_durable),
             notices: notices.clone(),
             generation: Arc::clone(&self.generation),
@@ -345,6 +345,7 @@ impl SledStore {
             state: self.state,
             heads: Default::default(),
             failed: None,
+            must_reopen: false,
         };
         let handle = std::thread::Builder::new()
             .name("answerlog-writer".into())
@@ -354,6 +355,7 @@ impl SledStore {
             jobs: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
             durable: durable_rx,
+            resets: resets_rx,
             suggestions_durable,
             notices,
         });
@@ -409,7 +411,7 @@ impl SledStore {
     pub fn read_models(&self) -> ReadModels {
         ReadModels {
             generation: Arc::clone(&self.generation),
-            tree: self.tree.clone(),
+            disk: Arc::clone(&self.disk),
             stats: Arc::clone(&self.stats),
         }
     }
@@ -432,14 +434,21 @@ impl SledStore {
             })
     }
 
-    /// Waits until every commit up to `position` is durable.
+    /// Waits until every commit up to `position` is durable, or until the
+    /// writer reopens the database after a storage failure (a batch that
+    /// failed may have held `position`): callers look again either way.
     pub async fn wait_durable(&self, position: u64) -> Result<(), StoreError> {
         let mut durable = self.durable_position();
-        durable
-            .wait_for(|d| *d >= position)
-            .await
-            .map(|_| ())
-            .map_err(|_| StoreError::Closed("the writer stopped after a failure".into()))
+        let mut resets = match &self.running {
+            Some(running) => running.resets.clone(),
+            None => watch::channel(0).1,
+        };
+        let seen = *resets.borrow_and_update();
+        let stopped = || StoreError::Closed("the writer stopped".into());
+        tokio::select! {
+            reached = durable.wait_for(|d| *d >= position) => reached.map(|_| ()).map_err(|_| stopped()),
+            reset = resets.wait_for(|r| *r != seen) => reset.map(|_| ()).map_err(|_| stopped()),
+        }
     }
 
     fn durable_now(&self) -> u64 {
@@ -463,7 +472,7 @@ impl SledStore {
             return Ok(None);
         }
         self.stats.count_read(Space::Log);
-        match self.tree.get(position_key(Space::Log, position))? {
+        match self.disk.tree()?.get(position_key(Space::Log, position))? {
             Some(bytes) => Ok(Some(decode_commit(&bytes)?)),
             None => Ok(None),
         }
@@ -499,9 +508,10 @@ impl Log for SledStore {
     ) -> BoxFuture<'_, Result<Option<StreamEntry>, StoreError>> {
         Box::pin(async move {
             self.stats.count_read(Space::Streams);
-            let Some(bytes) = self
-                .tree
-                .get(version_key(Space::Streams, article, version))?
+            let Some(bytes) =
+                self.disk
+                    .tree()?
+                    .get(version_key(Space::Streams, article, version))?
             else {
                 return Ok(None);
             };
@@ -519,7 +529,8 @@ impl Log for SledStore {
                 return Ok(None);
             }
             self.stats.count_read(Space::Chain);
-            self.tree
+            self.disk
+                .tree()?
                 .get(position_key(Space::Chain, position))?
                 .map(|v| {
                     v.as_ref().try_into().map_err(|_| {
@@ -535,14 +546,18 @@ impl Log for SledStore {
         command: CommandId,
     ) -> BoxFuture<'_, Result<Option<CommandEntry>, StoreError>> {
         Box::pin(async move {
-            self.stats.count_read(Space::Commands);
-            let Some(bytes) = self.tree.get(command_key(command))? else {
-                return Ok(None);
-            };
-            let entry = decode_command(&bytes)?;
-            // A retry must not learn of a commit before it is durable.
-            self.wait_durable(entry.global_position).await?;
-            Ok(Some(entry))
+            loop {
+                self.stats.count_read(Space::Commands);
+                let Some(bytes) = self.disk.tree()?.get(command_key(command))? else {
+                    return Ok(None);
+                };
+                let entry = decode_command(&bytes)?;
+                // A retry must not learn of a commit before it is durable.
+                if entry.global_position <= self.durable_now() {
+                    return Ok(Some(entry));
+                }
+                self.wait_durable(entry.global_position).await?;
+            }
         })
     }
 }
@@ -554,7 +569,7 @@ pub(crate) type Record = (Vec<u8>, Vec<u8>);
 #[derive(Clone)]
 pub struct ReadModels {
     generation: Arc<AtomicU8>,
-    tree: sled::Tree,
+    disk: Arc<Disk>,
     stats: Arc<Stats>,
 }
 
@@ -569,7 +584,7 @@ impl ReadModels {
 
     pub fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.stats.count_read(space);
-        Ok(self.tree.get(key)?.map(|v| v.to_vec()))
+        Ok(self.disk.tree()?.get(key)?.map(|v| v.to_vec()))
     }
 
     /// Up to `limit` entries of `space` with keys in `[from, to]`, in key
@@ -582,7 +597,8 @@ impl ReadModels {
         reverse: bool,
         limit: usize,
     ) -> Result<Vec<Record>, StoreError> {
-        let range = self.tree.range(from.to_vec()..=to.to_vec());
+        let tree = self.disk.tree()?;
+        let range = tree.range(from.to_vec()..=to.to_vec());
         let items: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = if reverse {
             Box::new(range.rev())
         } else {
@@ -604,12 +620,27 @@ impl ReadModels {
         // generations.
         let prefix = self.keys().prefix(space);
         let mut out = Vec::new();
-        for item in self.tree.scan_prefix(&prefix) {
+        for item in self.disk.tree()?.scan_prefix(&prefix) {
             let (k, v) = item?;
             out.push((k[prefix.len()..].to_vec(), v.to_vec()));
         }
         Ok(out)
     }
+}
+
+/// Where the writer stood at its last flushed batch, and the read-model
+/// generation in use: what `meta` says.
+pub(super) fn stored_state(tree: &sled::Tree) -> Result<(WriterState, u8), StoreError> {
+    let state = match tree.get(meta_key(WriterState::KEY))? {
+        Some(bytes) => WriterState::decode(&bytes)
+            .ok_or_else(|| StoreError::Corrupt("the writer state in meta is corrupt".into()))?,
+        None => WriterState::default(),
+    };
+    let generation = tree
+        .get(meta_key(GENERATION))?
+        .and_then(|v| v.first().copied())
+        .unwrap_or(0);
+    Ok((state, generation))
 }
 
 /// The last entry of an article's stream at or below `max_position`.

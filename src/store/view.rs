@@ -27,6 +27,11 @@ impl<'a> BatchView<'a> {
         }
     }
 
+    /// The tree the view reads.
+    pub(super) fn tree(&self) -> &sled::Tree {
+        self.tree
+    }
+
     /// The keys of the generation this view writes.
     pub(crate) fn keys(&self) -> Keys {
         self.keys

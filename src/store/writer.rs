@@ -15,10 +15,12 @@ use std::sync::Arc;
 use chrono::Utc;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use super::disk::Disk;
+use super::faults::{FaultPoint, Faults};
 use super::flush_gate::FlushGate;
 use super::keys::{command_key, meta_key, position_key, version_key, Keys, Space};
 use super::log::{AppendError, AppendRequest, Appended, CommandEntry, Notice};
-use super::sled_store::{decode_command, encode_command, last_stream_entry};
+use super::sled_store::{decode_command, encode_command, last_stream_entry, stored_state};
 use super::stats::Stats;
 use super::view::BatchView;
 use super::{ProjectError, Projector, StoreError};
@@ -92,13 +94,14 @@ impl WriterState {
 }
 
 pub(super) struct Writer {
-    pub(super) db: sled::Db,
-    pub(super) tree: sled::Tree,
+    pub(super) disk: Arc<Disk>,
     pub(super) projector: Arc<dyn Projector>,
     pub(super) stats: Arc<Stats>,
-    /// Publishes the durable position after each flush. Dropped when the
-    /// writer fails, which wakes every reader waiting on it with an error.
-    pub(super) durable: Option<watch::Sender<u64>>,
+    /// Publishes the durable position after each flush.
+    pub(super) durable: watch::Sender<u64>,
+    /// Counts reopens of the database after storage failures.
+    pub(super) resets: watch::Sender<u64>,
+    pub(super) faults: Option<Arc<Faults>>,
     pub(super) suggestions_durable: Arc<AtomicU64>,
     /// The read-model generation the projector writes (shared with readers).
     pub(super) generation: Arc<AtomicU8>,
@@ -110,15 +113,46 @@ pub(super) struct Writer {
     pub(super) state: WriterState,
     /// Article heads (their last version and its hash), looked up lazily.
     pub(super) heads: HashMap<ArticleId, (u64, Hash)>,
-    /// Set after a storage failure: sled latches I/O errors, so nothing more
-    /// is written until the store is reopened.
+    /// Set after a storage failure, until a probe finds the disk writable
+    /// again: until then every write is refused without touching sled.
     pub(super) failed: Option<String>,
+    /// Set when a batch failed: sled latches I/O errors (and holds the
+    /// failed batch in memory), so the database is reopened before the
+    /// next batch.
+    pub(super) must_reopen: bool,
 }
+
+/// How long the writer waits between attempts to reopen a database that
+/// would not open, when no write comes to prompt one.
+const REOPEN_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
 
 impl Writer {
     /// Runs until every sender is gone, then flushes once more and returns.
     pub(super) fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
-        while let Some(first) = jobs.blocking_recv() {
+        loop {
+            if self.must_reopen {
+                self.must_reopen = false;
+                self.recover();
+            }
+            let first = if self.disk.tree().is_err() {
+                // The database is closed after a failed reopen: readers get
+                // UNAVAILABLE until it opens, so retry without waiting for
+                // a write.
+                match jobs.try_recv() {
+                    Ok(job) => job,
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        std::thread::sleep(REOPEN_RETRY);
+                        self.recover();
+                        continue;
+                    }
+                    Err(mpsc::error::TryRecvError::Disconnected) => break,
+                }
+            } else {
+                match jobs.blocking_recv() {
+                    Some(job) => job,
+                    None => break,
+                }
+            };
             let mut batch = vec![first];
             while batch.len() < self.batch_limit {
                 match jobs.try_recv() {
@@ -149,23 +183,95 @@ impl Writer {
             }
         }
         if self.failed.is_none() {
-            if let Err(e) = self.db.flush() {
+            if let Err(e) = self.disk.tree().and_then(|tree| Ok(tree.flush()?)) {
                 tracing::error!(error = %e, "final flush failed");
             }
         }
         tracing::debug!("writer stopped");
     }
 
+    /// Reopens the database after a failed batch and takes up where the
+    /// disk says the log ends (a failed batch may have reached it after
+    /// all, as sled flushes what it can when the old handle goes).
+    fn recover(&mut self) {
+        self.heads.clear();
+        let reopened = self
+            .disk
+            .reopen()
+            .and_then(|()| stored_state(&self.disk.tree()?));
+        let (state, generation) = match reopened {
+            Ok(stored) => stored,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot reopen the database; reads and writes are refused until it opens");
+                return;
+            }
+        };
+        let published = *self.durable.borrow();
+        if state.last_position < published {
+            tracing::error!(
+                on_disk = state.last_position,
+                published,
+                "the reopened log ends before the acknowledged position"
+            );
+        }
+        self.state = state;
+        self.generation.store(generation, Ordering::Release);
+        self.durable
+            .send_replace(state.last_position.max(published));
+        self.suggestions_durable
+            .store(state.last_suggestion, Ordering::Release);
+        self.resets.send_modify(|r| *r += 1);
+        tracing::warn!(
+            position = state.last_position,
+            "reopened the database after a storage failure"
+        );
+    }
+
+    /// Before a batch, after a failure: is the disk writable again?
+    fn ready(&mut self) -> Result<(), String> {
+        let Some(why) = self.failed.clone() else {
+            return Ok(());
+        };
+        let refused = |e: StoreError| format!("the disk still fails ({e}); first failure: {why}");
+        if self.disk.tree().is_err() {
+            self.recover();
+            self.disk.tree().map_err(refused)?;
+        }
+        self.probe().map_err(refused)?;
+        tracing::info!("the disk is writable again; writes resume");
+        self.failed = None;
+        Ok(())
+    }
+
+    /// Writes and syncs a small file beside the database.
+    fn probe(&self) -> Result<(), StoreError> {
+        if let Some(faults) = &self.faults {
+            faults.check_probe()?;
+        }
+        let io = |e: std::io::Error| StoreError::Io(format!("probe: {e}"));
+        let path = self.disk.path().join("probe");
+        let result = (|| {
+            use std::io::Write as _;
+            let mut file = std::fs::File::create(&path)?;
+            file.write_all(&[0u8; 4096])?;
+            file.sync_all()
+        })();
+        let _ = std::fs::remove_file(&path);
+        result.map_err(io)
+    }
+
     fn process(&mut self, batch: Vec<Job>) {
-        if let Some(why) = &self.failed {
-            let why = format!("the store stopped after a storage failure: {why}");
+        if let Err(why) = self.ready() {
             return send_all(fail_all(batch, &why));
         }
+        let tree = match self.disk.tree() {
+            Ok(tree) => tree,
+            Err(e) => return send_all(fail_all(batch, &e.to_string())),
+        };
         if self.heads.len() > self.head_cache_limit {
             self.heads.clear();
         }
         let before = self.state;
-        let tree = self.tree.clone();
         let stats = Arc::clone(&self.stats);
         let keys = Keys {
             generation: self.generation.load(Ordering::Acquire),
@@ -238,15 +344,14 @@ impl Writer {
             );
             if let Err(e) = self.write(view) {
                 let why = e.to_string();
-                tracing::error!(error = %why, "storage failure: the store stops accepting writes");
+                tracing::error!(error = %why, "storage failure: writes are refused until the disk recovers");
                 self.failed = Some(why.clone());
-                self.durable = None;
+                self.must_reopen = true;
+                self.state = before;
                 return send_all(fail_replies(replies, &why));
             }
             self.stats.count_batch(appended);
-            if let Some(durable) = &self.durable {
-                durable.send_replace(self.state.last_position);
-            }
+            self.durable.send_replace(self.state.last_position);
             if !notices.is_empty() && self.notices.receiver_count() > 0 {
                 // No follower lost: a lagging one goes back to the log.
                 let _ = self.notices.send(notices.into());
@@ -261,10 +366,8 @@ impl Writer {
     /// makes that generation the one in use, in one flushed batch. Returns
     /// how many commits it applied.
     fn switch(&mut self, generation: u8, from: u64) -> Result<u64, StoreError> {
-        if let Some(why) = &self.failed {
-            return Err(StoreError::Closed(why.clone()));
-        }
-        let tree = self.tree.clone();
+        self.ready().map_err(StoreError::Closed)?;
+        let tree = self.disk.tree()?;
         let stats = Arc::clone(&self.stats);
         let mut view = BatchView::new(&tree, &stats, Keys { generation });
         let mut applied = 0;
@@ -286,10 +389,10 @@ impl Writer {
             self.state.last_position.to_be_bytes().to_vec(),
         );
         if let Err(e) = self.write(view) {
-            // As for any batch: sled latches the error; stop writing.
+            // As for any batch: sled latches the error; reopen.
             tracing::error!(error = %e, "storage failure while switching generations");
             self.failed = Some(e.to_string());
-            self.durable = None;
+            self.must_reopen = true;
             return Err(e);
         }
         // Readers and the next batch use the new generation from here on.
@@ -300,11 +403,18 @@ impl Writer {
 
     /// One crash-atomic write and one flush for the whole batch.
     fn write(&self, view: BatchView<'_>) -> Result<(), StoreError> {
-        self.tree.apply_batch(view.into_batch())?;
+        let tree = view.tree().clone();
+        if let Some(faults) = &self.faults {
+            faults.check(FaultPoint::Apply)?;
+        }
+        tree.apply_batch(view.into_batch())?;
         if let Some(gate) = &self.gate {
             gate.pass();
         }
-        self.db.flush()?;
+        if let Some(faults) = &self.faults {
+            faults.check(FaultPoint::Flush)?;
+        }
+        tree.flush()?;
         self.stats.count_flush();
         Ok(())
     }
@@ -333,7 +443,7 @@ impl Writer {
                 duplicate: true,
             });
         }
-        let (head, prev_hash) = self.head(request.article_id)?;
+        let (head, prev_hash) = self.head(view.tree(), request.article_id)?;
         if head != request.expected_version {
             return Err(AppendError::VersionMismatch {
                 expected: request.expected_version,
@@ -402,11 +512,11 @@ impl Writer {
 
     /// The article's last version and hash: cached, or the last entry of
     /// its stream; (0, zero hash) for an article not yet created.
-    fn head(&mut self, article: ArticleId) -> Result<(u64, Hash), StoreError> {
+    fn head(&mut self, tree: &sled::Tree, article: ArticleId) -> Result<(u64, Hash), StoreError> {
         if let Some(head) = self.heads.get(&article) {
             return Ok(*head);
         }
-        let head = last_stream_entry(&self.tree, &self.stats, article, u64::MAX)?
+        let head = last_stream_entry(tree, &self.stats, article, u64::MAX)?
             .map_or((0, ZERO_HASH), |e| (e.version, e.hash));
         self.heads.insert(article, head);
         Ok(head)

@@ -1,0 +1,327 @@
+//! Storage faults through the real server: a fault switch in the store
+//! makes writes fail the way a full disk does, at a chosen point (before a
+//! batch is applied, or at its flush, after it is applied in memory).
+//! Writers get UNAVAILABLE, reads keep working, nothing acknowledged is
+//! lost, and writes succeed again once the fault clears (the store reopens
+//! its database, as sled latches I/O errors).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use answerlog::pb::article_service_client::ArticleServiceClient;
+use answerlog::pb::*;
+use answerlog::{App, AppOptions, FaultPoint, Faults, ServerOptions, StoreOptions};
+use tonic::transport::Channel;
+use tonic::Code;
+
+use crate::backend_tests;
+use crate::support::{cid, cli, create_article, Backend, TestServer};
+
+backend_tests!(
+    a_failing_disk_refuses_writes_keeps_reads_and_recovers,
+    faults_under_concurrent_writers_lose_nothing_acknowledged,
+);
+
+async fn start(backend: Backend, faults: &Arc<Faults>) -> TestServer {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let options = AppOptions {
+        store: StoreOptions {
+            faults: Some(Arc::clone(faults)),
+            ..StoreOptions::default()
+        },
+        ..AppOptions::default()
+    };
+    TestServer::start_full(backend, dir, options, ServerOptions::default()).await
+}
+
+fn edit(id: &str, expected: u64, text: String) -> EditQuickAnswerRequest {
+    EditQuickAnswerRequest {
+        article_id: id.to_owned(),
+        expected_version: expected,
+        command_id: cid(),
+        reason: String::new(),
+        quick_answer: text,
+    }
+}
+
+fn by_id(id: &str) -> GetAnswerRequest {
+    GetAnswerRequest {
+        r#ref: Some(get_answer_request::Ref::Id(id.to_owned())),
+        ..Default::default()
+    }
+}
+
+/// Retries `attempt` until it succeeds, failing the test after 60 s.
+async fn eventually<T, F, Fut>(mut attempt: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(value) = attempt().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < give_up, "never happened");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Sends `request` until it is answered; UNAVAILABLE means "not now".
+async fn until_written(
+    articles: &mut ArticleServiceClient<Channel>,
+    request: &EditQuickAnswerRequest,
+) -> EditQuickAnswerResponse {
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match articles.edit_quick_answer(request.clone()).await {
+            Ok(written) => return written.into_inner(),
+            Err(status) => {
+                assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+                assert!(
+                    tokio::time::Instant::now() < give_up,
+                    "the store never recovered"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+}
+
+/// Every acknowledged version is there with its text, the chains verify,
+/// and after a stop the read models equal an offline rebuild.
+async fn check(server: TestServer, articles: &BTreeMap<String, BTreeMap<u64, String>>) {
+    let mut answers = server.answers().await;
+    let mut audit = server.audit().await;
+    for (id, acked) in articles {
+        for (version, text) in acked {
+            let answer = answers
+                .get_answer(GetAnswerRequest {
+                    r#ref: Some(get_answer_request::Ref::Id(id.clone())),
+                    as_of: Some(get_answer_request::AsOf::Version(*version)),
+                    ..Default::default()
+                })
+                .await
+                .expect("an acknowledged version")
+                .into_inner()
+                .answer
+                .unwrap();
+            assert_eq!(&answer.quick_answer, text, "{id} version {version}");
+        }
+        let verified = audit
+            .verify_article(VerifyArticleRequest {
+                article_id: id.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(verified.ok, "{verified:?}");
+    }
+    let log = audit
+        .verify_log(VerifyLogRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(log.ok, "{log:?}");
+    let dir = server.stop().await;
+    let before = App::dump_read_models(dir.path()).unwrap();
+    let out = cli(vec![
+        "rebuild".into(),
+        "--data-dir".into(),
+        dir.path().display().to_string(),
+    ])
+    .await;
+    assert!(out.success, "{}", out.stderr);
+    let after = App::dump_read_models(dir.path()).unwrap();
+    for ((name, a), (_, b)) in before.iter().zip(&after) {
+        assert!(a == b, "{name}: the read models differ from a rebuild");
+    }
+}
+
+async fn a_failing_disk_refuses_writes_keeps_reads_and_recovers(backend: Backend) {
+    for point in [FaultPoint::Flush, FaultPoint::Apply] {
+        let faults = Arc::new(Faults::new());
+        let server = start(backend, &faults).await;
+        let id = create_article(&server, 1).await;
+        let mut articles = server.articles().await;
+        let mut acked = BTreeMap::from([(1, "A.".to_owned())]);
+        for v in 1..=20 {
+            let text = format!("Answer {v}.");
+            let written = articles
+                .edit_quick_answer(edit(&id, v, text.clone()))
+                .await
+                .unwrap()
+                .into_inner();
+            acked.insert(written.version, text);
+        }
+
+        // The disk fills: the write is refused with UNAVAILABLE, and the
+        // store reopens its database (reads too are refused for the
+        // milliseconds that takes).
+        faults.fail(point, 0);
+        let refused = edit(&id, 21, "Refused.".into());
+        let status = articles
+            .edit_quick_answer(refused.clone())
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::Unavailable, "{point:?}: {status:?}");
+        let mut answers = server.answers().await;
+        let current = eventually(|| {
+            let mut answers = answers.clone();
+            let id = id.clone();
+            async move { answers.get_answer(by_id(&id)).await.ok() }
+        })
+        .await;
+        // While the disk stays full, every write is refused (a probe of the
+        // disk fails before sled is touched) and every read answers.
+        let struck = faults.struck();
+        let version = current.get_ref().answer.as_ref().unwrap().version;
+        for n in 0..5 {
+            let status = articles
+                .edit_quick_answer(edit(&id, version, format!("Never {n}.")))
+                .await
+                .unwrap_err();
+            assert_eq!(status.code(), Code::Unavailable, "{point:?}: {status:?}");
+            let again = answers
+                .get_answer(by_id(&id))
+                .await
+                .expect("reads during the fault")
+                .into_inner();
+            assert_eq!(again, current.get_ref().clone());
+        }
+        let status = articles
+            .create_article(CreateArticleRequest {
+                command_id: cid(),
+                reason: String::new(),
+                article: Some(ArticleDraft {
+                    question: "Can I be written now".into(),
+                    quick_answer: "No.".into(),
+                    last_updated: "2026-01-01".into(),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::Unavailable, "{point:?}: {status:?}");
+        assert_eq!(faults.struck(), struck + 6);
+
+        // Reads keep working: the current answer, a past one, the history.
+        // The refused write is in doubt: a batch that failed at its flush
+        // may still reach the disk as sled lets go of the old handle.
+        let current = current.into_inner().answer.unwrap();
+        match current.version {
+            21 => assert_eq!(current.quick_answer, acked[&21]),
+            22 => assert_eq!(current.quick_answer, "Refused."),
+            other => panic!("{point:?}: version {other}"),
+        }
+        let revisions = server
+            .audit()
+            .await
+            .list_revisions(ListRevisionsRequest {
+                r#ref: Some(list_revisions_request::Ref::Id(id.clone())),
+                page_size: 100,
+                ..Default::default()
+            })
+            .await
+            .expect("history during the fault")
+            .into_inner()
+            .revisions;
+        assert_eq!(revisions.len() as u64, current.version);
+
+        // The disk has room again: the first refused write, retried with
+        // its command_id, is there once (written now, or found written).
+        faults.clear();
+        let written = until_written(&mut articles, &refused).await;
+        assert_eq!(written.version, 22);
+        let again = until_written(&mut articles, &refused).await;
+        assert_eq!(again, written);
+        acked.insert(22, "Refused.".into());
+        let text = "After the fault.".to_owned();
+        let after = articles
+            .edit_quick_answer(edit(&id, 22, text.clone()))
+            .await
+            .expect("writes resume")
+            .into_inner();
+        acked.insert(after.version, text);
+        check(server, &BTreeMap::from([(id, acked)])).await;
+    }
+}
+
+async fn faults_under_concurrent_writers_lose_nothing_acknowledged(backend: Backend) {
+    const WRITERS: usize = 8;
+    const EDITS: u64 = 40;
+    for point in [FaultPoint::Flush, FaultPoint::Apply] {
+        let faults = Arc::new(Faults::new());
+        let server = Arc::new(start(backend, &faults).await);
+        let refused = Arc::new(AtomicBool::new(false));
+        let mut writers = tokio::task::JoinSet::new();
+        for n in 0..WRITERS {
+            let id = create_article(&server, n).await;
+            let channel = server.channel().await;
+            let refused = Arc::clone(&refused);
+            writers.spawn(async move {
+                let mut articles = ArticleServiceClient::new(channel);
+                let mut acked = BTreeMap::from([(1, "A.".to_owned())]);
+                for v in 1..=EDITS {
+                    let request = edit(&id, v, format!("Writer {n}, edit {v}."));
+                    let written = match articles.edit_quick_answer(request.clone()).await {
+                        Ok(written) => written.into_inner(),
+                        Err(status) => {
+                            assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+                            refused.store(true, Ordering::Release);
+                            // In doubt: the same command_id, until answered.
+                            until_written(&mut articles, &request).await
+                        }
+                    };
+                    assert_eq!(written.version, v + 1);
+                    acked.insert(written.version, request.quick_answer);
+                }
+                (id, acked)
+            });
+        }
+        // A fault after a few more batches, while the writers write; it
+        // clears once writes have been refused and reads checked.
+        faults.fail(point, 20);
+        let give_up = tokio::time::Instant::now() + Duration::from_secs(60);
+        while !refused.load(Ordering::Acquire) || faults.struck() < 10 {
+            assert!(
+                tokio::time::Instant::now() < give_up,
+                "the fault never struck"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let answers = server.answers().await;
+        let listed = eventually(|| {
+            let mut answers = answers.clone();
+            async move {
+                answers
+                    .list_answers(ListAnswersRequest {
+                        page_size: 100,
+                        ..Default::default()
+                    })
+                    .await
+                    .ok()
+            }
+        })
+        .await
+        .into_inner()
+        .answers;
+        assert_eq!(listed.len(), WRITERS);
+        faults.clear();
+        let mut all = BTreeMap::new();
+        while let Some(done) = writers.join_next().await {
+            let (id, acked) = done.unwrap();
+            all.insert(id, acked);
+        }
+        println!(
+            "{point:?}: {} faults struck under {WRITERS} writers; {} acknowledged commits all present",
+            faults.struck(),
+            all.values().map(BTreeMap::len).sum::<usize>()
+        );
+        let server = Arc::into_inner(server).expect("the writers are done");
+        check(server, &all).await;
+    }
+}
