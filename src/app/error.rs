@@ -49,7 +49,9 @@ impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Corrupt(detail) => AppError::DataLoss(detail),
-            StoreError::Io(_) | StoreError::Closed(_) => AppError::Unavailable(e.to_string()),
+            StoreError::Io(_) | StoreError::Closed(_) | StoreError::Wedged(_) => {
+                AppError::Unavailable(e.to_string())
+            }
         }
     }
 }

@@ -141,19 +141,30 @@ impl App {
             // Past the durable position: the change (and the removal of the
             // article's older entry, which a scan cannot see) is at most
             // one flush away; wait for it rather than skip the article.
+            let mut failed_batch = false;
             if position > durable {
-                self.store.wait_durable(position).await?;
+                match self.store.wait_durable(position).await {
+                    Ok(()) => {}
+                    Err(_) if self.store.is_failing() => failed_batch = true,
+                    Err(e) => return Err(e.into()),
+                }
             }
             last = position;
             // The entry may be gone already if the article changed since.
             if let Some(current) = self.current_durable(id).await? {
-                if current.article.status == Status::Published
-                    && current.global_position == position
-                {
+                // A change in a batch that failed is not listed; the
+                // article's last durable change is, if this page covers it.
+                let listed = if failed_batch {
+                    current.global_position > after
+                } else {
+                    current.global_position == position
+                };
+                if current.article.status == Status::Published && listed {
                     items.push(current);
                 }
             }
         }
+        items.sort_by_key(|item| item.global_position);
         Ok(Page {
             items,
             next: full.then_some(last),
@@ -263,8 +274,34 @@ impl App {
             if current.global_position <= self.durable() {
                 return Ok(Some(current));
             }
-            self.store.wait_durable(current.global_position).await?;
+            if self.store.is_failing() {
+                // The newer state is in a batch that failed and may never
+                // be durable: serve the last durable version instead.
+                return self.last_durable_version(&current).await;
+            }
+            match self.store.wait_durable(current.global_position).await {
+                Ok(()) => {}
+                Err(_) if self.store.is_failing() => {}
+                Err(e) => return Err(e.into()),
+            }
         }
+    }
+
+    /// The article at its last version that is durable, if it has one.
+    async fn last_durable_version(
+        &self,
+        current: &ArticleVersion,
+    ) -> Result<Option<ArticleVersion>, AppError> {
+        let id = current.article.id;
+        let mut version = current.article.version;
+        while version > 1 {
+            version -= 1;
+            // The stream index shows only durable entries.
+            if self.store.stream_entry(id, version).await?.is_some() {
+                return self.version_of(current, version).await.map(Some);
+            }
+        }
+        Ok(None)
     }
 
     pub(super) async fn current_of(&self, r: &ArticleRef) -> Result<ArticleVersion, AppError> {

@@ -51,13 +51,28 @@ impl Disk {
     /// Closes the database and opens it again, so that a latched I/O
     /// error is cleared and what is in memory but not on disk is dropped.
     /// Blocks until readers let go of their handles (they hold them for
-    /// one query) or `LET_GO` passes. On error the slot stays empty and
-    /// a later reopen may succeed.
+    /// one query). On error the slot stays empty and a later reopen may
+    /// succeed; `Wedged` when sled hangs as it closes (after some I/O
+    /// errors it waits forever for a buffer it will never write) or its
+    /// files stay locked: then only a new process can open the database.
     pub(crate) fn reopen(&self) -> Result<(), StoreError> {
         let old = self.slot.write().unwrap_or_else(|e| e.into_inner()).take();
-        // sled flushes what it can as the last handle goes; a disk that is
-        // still failing refuses, and that is logged by sled.
-        drop(old);
+        // sled flushes what it can as the last handle goes, and may hang
+        // doing so: close on a thread of its own, and wait a while.
+        let (closed, on_close) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("answerlog-close".into())
+            .spawn(move || {
+                drop(old);
+                let _ = closed.send(());
+            })
+            .map_err(|e| StoreError::Io(format!("cannot start a thread: {e}")))?;
+        if on_close.recv_timeout(LET_GO).is_err() {
+            return Err(StoreError::Wedged(format!(
+                "sled did not close within {} s",
+                LET_GO.as_secs()
+            )));
+        }
         let give_up = Instant::now() + LET_GO;
         loop {
             match open_tree(&self.path, self.cache_bytes) {
@@ -69,7 +84,7 @@ impl Disk {
                 // taken until it lets go.
                 Err(StoreError::Io(why)) if why.contains("could not acquire lock") => {
                     if Instant::now() >= give_up {
-                        return Err(StoreError::Io(why));
+                        return Err(StoreError::Wedged(why));
                     }
                     std::thread::sleep(Duration::from_millis(2));
                 }
@@ -80,6 +95,7 @@ impl Disk {
 }
 
 fn open_tree(path: &Path, cache_bytes: u64) -> Result<sled::Tree, StoreError> {
+    remove_unfinished_snapshots(path)?;
     let db = sled::Config::new()
         .path(path)
         .cache_capacity(cache_bytes)
@@ -87,4 +103,29 @@ fn open_tree(path: &Path, cache_bytes: u64) -> Result<sled::Tree, StoreError> {
         .flush_every_ms(None)
         .open()?;
     Ok(db.open_tree(TREE)?)
+}
+
+/// Removes the snapshot files sled had not finished writing. sled writes a
+/// snapshot to `snap.<lsn>.generating`, syncs it and renames it; a crash or
+/// a full disk in between leaves the file, and sled 0.34 then takes it for
+/// the newest snapshot and refuses to open ("corrupt snapshot file found",
+/// spacejam/sled#1527). It is never a finished snapshot, and the log behind
+/// the last finished one holds everything, so it can go.
+fn remove_unfinished_snapshots(path: &Path) -> Result<(), StoreError> {
+    let entries = match std::fs::read_dir(path) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(StoreError::Io(format!("{}: {e}", path.display()))),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| StoreError::Io(e.to_string()))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            tracing::warn!(file = %name, "removing a snapshot sled did not finish writing");
+            std::fs::remove_file(entry.path())
+                .map_err(|e| StoreError::Io(format!("{}: {e}", entry.path().display())))?;
+        }
+    }
+    Ok(())
 }

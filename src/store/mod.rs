@@ -62,6 +62,10 @@ pub enum StoreError {
     /// The store is shutting down or has stopped after a failure.
     #[error("the store is not accepting work: {0}")]
     Closed(String),
+    /// sled cannot let go of a database that failed: its handle hangs as
+    /// it closes, so only a new process can open the database again.
+    #[error("the database cannot be closed after a storage failure: {0}")]
+    Wedged(String),
 }
 
 impl From<sled::Error> for StoreError {

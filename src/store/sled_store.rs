@@ -19,7 +19,7 @@ use super::log::{
 };
 use super::stats::Stats;
 use super::view::BatchView;
-use super::writer::{Job, Writer, WriterState};
+use super::writer::{Health, Job, Writer, WriterState};
 use super::{ProjectError, Projector, StoreError};
 use crate::codec::decode_commit;
 use crate::domain::{ArticleId, CommandId, Commit, Hash, Suggestion, ZERO_HASH};
@@ -100,9 +100,9 @@ struct Running {
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     durable: watch::Receiver<u64>,
-    /// Counts the writer's reopens of the database: a wait for a position
-    /// that a failed batch had taken must look again after one.
-    resets: watch::Receiver<u64>,
+    /// Whether writes are failing, and the writer's reopens: a wait for a
+    /// position that a failed batch had taken must not wait for it.
+    health: watch::Receiver<Health>,
     suggestions_durable: Arc<AtomicU64>,
     notices: broadcast::Sender<Arc<[Notice]>>,
 }
@@ -326,7 +326,7 @@ impl SledStore {
         }
         let (tx, rx) = mpsc::channel(self.options.queue_depth.max(1));
         let (durable_tx, durable_rx) = watch::channel(self.state.last_position);
-        let (resets_tx, resets_rx) = watch::channel(0);
+        let (health_tx, health_rx) = watch::channel(Health::default());
         let suggestions_durable = Arc::new(AtomicU64::new(self.state.last_suggestion));
         let (notices, _) = broadcast::channel(self.options.live_buffer.max(1));
         let writer = Writer {
@@ -334,7 +334,7 @@ impl SledStore {
             projector,
             stats: Arc::clone(&self.stats),
             durable: durable_tx,
-            resets: resets_tx,
+            health: health_tx,
             faults: self.options.faults.clone(),
             suggestions_durable: Arc::clone(&suggestions_durable),
             notices: notices.clone(),
@@ -345,7 +345,6 @@ impl SledStore {
             state: self.state,
             heads: Default::default(),
             failed: None,
-            must_reopen: false,
         };
         let handle = std::thread::Builder::new()
             .name("answerlog-writer".into())
@@ -355,7 +354,7 @@ impl SledStore {
             jobs: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
             durable: durable_rx,
-            resets: resets_rx,
+            health: health_rx,
             suggestions_durable,
             notices,
         });
@@ -436,18 +435,43 @@ impl SledStore {
 
     /// Waits until every commit up to `position` is durable, or until the
     /// writer reopens the database after a storage failure (a batch that
-    /// failed may have held `position`): callers look again either way.
+    /// failed may have held `position`): callers look again then. While
+    /// writes are failing, a position past the durable one is not waited
+    /// for: that is a storage failure (UNAVAILABLE).
     pub async fn wait_durable(&self, position: u64) -> Result<(), StoreError> {
         let mut durable = self.durable_position();
-        let mut resets = match &self.running {
-            Some(running) => running.resets.clone(),
-            None => watch::channel(0).1,
-        };
-        let seen = *resets.borrow_and_update();
+        let mut health = self.health();
+        let seen = health.borrow_and_update().reopens;
         let stopped = || StoreError::Closed("the writer stopped".into());
-        tokio::select! {
-            reached = durable.wait_for(|d| *d >= position) => reached.map(|_| ()).map_err(|_| stopped()),
-            reset = resets.wait_for(|r| *r != seen) => reset.map(|_| ()).map_err(|_| stopped()),
+        loop {
+            if *durable.borrow_and_update() >= position {
+                return Ok(());
+            }
+            let now = *health.borrow_and_update();
+            if now.reopens != seen {
+                return Ok(());
+            }
+            if now.failed {
+                return Err(StoreError::Io(
+                    "writes are failing; what is not yet durable waits for the disk".into(),
+                ));
+            }
+            tokio::select! {
+                changed = durable.changed() => changed.map_err(|_| stopped())?,
+                changed = health.changed() => changed.map_err(|_| stopped())?,
+            }
+        }
+    }
+
+    /// Whether writes are failing (the disk has not recovered).
+    pub(crate) fn is_failing(&self) -> bool {
+        self.health().borrow().failed
+    }
+
+    fn health(&self) -> watch::Receiver<Health> {
+        match &self.running {
+            Some(running) => running.health.clone(),
+            None => watch::channel(Health::default()).1,
         }
     }
 

@@ -99,8 +99,8 @@ pub(super) struct Writer {
     pub(super) stats: Arc<Stats>,
     /// Publishes the durable position after each flush.
     pub(super) durable: watch::Sender<u64>,
-    /// Counts reopens of the database after storage failures.
-    pub(super) resets: watch::Sender<u64>,
+    /// Whether writes are failing, and how often the database was reopened.
+    pub(super) health: watch::Sender<Health>,
     pub(super) faults: Option<Arc<Faults>>,
     pub(super) suggestions_durable: Arc<AtomicU64>,
     /// The read-model generation the projector writes (shared with readers).
@@ -114,35 +114,47 @@ pub(super) struct Writer {
     /// Article heads (their last version and its hash), looked up lazily.
     pub(super) heads: HashMap<ArticleId, (u64, Hash)>,
     /// Set after a storage failure, until a probe finds the disk writable
-    /// again: until then every write is refused without touching sled.
+    /// again and the database is reopened: until then every write is
+    /// refused without touching sled, and readers keep the old handle.
     pub(super) failed: Option<String>,
-    /// Set when a batch failed: sled latches I/O errors (and holds the
-    /// failed batch in memory), so the database is reopened before the
-    /// next batch.
-    pub(super) must_reopen: bool,
 }
 
-/// How long the writer waits between attempts to reopen a database that
-/// would not open, when no write comes to prompt one.
+/// What readers learn of the writer's trouble.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Health {
+    /// A batch failed and the disk has not recovered: what is in memory
+    /// past the durable position will not become durable as it is.
+    pub(crate) failed: bool,
+    /// How often the database was reopened after a failure.
+    pub(crate) reopens: u64,
+}
+
+/// The exit status when sled cannot reopen its database in this process
+/// (EX_TEMPFAIL): a supervisor restarts the server, which recovers as
+/// after a crash.
+pub(crate) const EXIT_WEDGED: i32 = 75;
+
+/// The free space a failed disk must have again before writes resume.
+const PROBE_HEADROOM: u64 = 64 * 1024 * 1024;
+
+/// How long the writer waits between checks of a failing disk when no
+/// write comes to prompt one.
 const REOPEN_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
 
 impl Writer {
     /// Runs until every sender is gone, then flushes once more and returns.
     pub(super) fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
         loop {
-            if self.must_reopen {
-                self.must_reopen = false;
-                self.recover();
-            }
-            let first = if self.disk.tree().is_err() {
-                // The database is closed after a failed reopen: readers get
-                // UNAVAILABLE until it opens, so retry without waiting for
-                // a write.
+            let first = if self.failed.is_some() {
+                // Writes are failing: check the disk now and then without
+                // waiting for a write (a retry of a write in doubt waits
+                // for the recovery without reaching the writer, and after a
+                // failed reopen readers wait for it too).
                 match jobs.try_recv() {
                     Ok(job) => job,
                     Err(mpsc::error::TryRecvError::Empty) => {
                         std::thread::sleep(REOPEN_RETRY);
-                        self.recover();
+                        let _ = self.ready();
                         continue;
                     }
                     Err(mpsc::error::TryRecvError::Disconnected) => break,
@@ -193,7 +205,7 @@ impl Writer {
     /// Reopens the database after a failed batch and takes up where the
     /// disk says the log ends (a failed batch may have reached it after
     /// all, as sled flushes what it can when the old handle goes).
-    fn recover(&mut self) {
+    fn recover(&mut self) -> Result<(), StoreError> {
         self.heads.clear();
         let reopened = self
             .disk
@@ -201,9 +213,18 @@ impl Writer {
             .and_then(|()| stored_state(&self.disk.tree()?));
         let (state, generation) = match reopened {
             Ok(stored) => stored,
+            Err(StoreError::Wedged(why)) => {
+                // Crash-only recovery: every acknowledged write is durable,
+                // and a new process opens the database as after a crash.
+                tracing::error!(
+                    error = %why,
+                    "the database cannot be reopened in this process; exiting with status {EXIT_WEDGED} so that the supervisor restarts the server"
+                );
+                std::process::exit(EXIT_WEDGED);
+            }
             Err(e) => {
                 tracing::error!(error = %e, "cannot reopen the database; reads and writes are refused until it opens");
-                return;
+                return Err(e);
             }
         };
         let published = *self.durable.borrow();
@@ -220,35 +241,55 @@ impl Writer {
             .send_replace(state.last_position.max(published));
         self.suggestions_durable
             .store(state.last_suggestion, Ordering::Release);
-        self.resets.send_modify(|r| *r += 1);
+        self.health.send_modify(|h| h.reopens += 1);
         tracing::warn!(
             position = state.last_position,
             "reopened the database after a storage failure"
         );
+        Ok(())
     }
 
-    /// Before a batch, after a failure: is the disk writable again?
+    /// Marks the store failed: writes are refused, and readers stop waiting
+    /// for positions past the durable one.
+    fn fail(&mut self, why: &str) {
+        self.failed = Some(why.to_owned());
+        self.health.send_modify(|h| h.failed = true);
+    }
+
+    /// Before a batch, after a failure: is the disk writable again? If so,
+    /// reopen the database (sled latches I/O errors, and holds the failed
+    /// batch in memory) and resume.
     fn ready(&mut self) -> Result<(), String> {
         let Some(why) = self.failed.clone() else {
             return Ok(());
         };
         let refused = |e: StoreError| format!("the disk still fails ({e}); first failure: {why}");
-        if self.disk.tree().is_err() {
-            self.recover();
-            self.disk.tree().map_err(refused)?;
-        }
+        // Reopening on a full disk would fail (sled writes a snapshot as it
+        // opens) and leave readers without a handle: probe first.
         self.probe().map_err(refused)?;
+        self.recover().map_err(refused)?;
         tracing::info!("the disk is writable again; writes resume");
         self.failed = None;
+        self.health.send_modify(|h| h.failed = false);
         Ok(())
     }
 
-    /// Writes and syncs a small file beside the database.
+    /// Checks that the disk has room again (`PROBE_HEADROOM` free: a disk
+    /// that merely took back a failed write's few blocks is still full
+    /// for sled) and takes a small synced write beside the database.
     fn probe(&self) -> Result<(), StoreError> {
         if let Some(faults) = &self.faults {
             faults.check_probe()?;
         }
         let io = |e: std::io::Error| StoreError::Io(format!("probe: {e}"));
+        let room = rustix::fs::statvfs(self.disk.path())
+            .map_err(|e| io(e.into()))
+            .map(|s| s.f_bavail.saturating_mul(s.f_frsize))?;
+        if room < PROBE_HEADROOM {
+            return Err(StoreError::Io(format!(
+                "probe: {room} bytes free, less than the {PROBE_HEADROOM} needed to resume"
+            )));
+        }
         let path = self.disk.path().join("probe");
         let result = (|| {
             use std::io::Write as _;
@@ -282,6 +323,7 @@ impl Writer {
         let mut appended = 0;
         let mut notices = Vec::new();
         let mut fatal = None;
+        let mut storage_failed = false;
         for job in batch {
             match job {
                 Job::Append { request, reply } => {
@@ -302,9 +344,11 @@ impl Writer {
                                 kinds: request.events.iter().map(|e| e.kind()).collect(),
                             });
                         }
-                        Err(AppendError::Unavailable(why) | AppendError::Corrupt(why)) => {
-                            fatal = Some(why.clone())
+                        Err(AppendError::Unavailable(why)) => {
+                            fatal = Some(why.clone());
+                            storage_failed = true;
                         }
+                        Err(AppendError::Corrupt(why)) => fatal = Some(why.clone()),
                         _ => {}
                     }
                     replies.push(Reply::Append(reply, result));
@@ -334,6 +378,13 @@ impl Writer {
             self.state = before;
             self.heads.clear();
             tracing::error!(error = %why, "a batch failed before it was written");
+            if storage_failed {
+                // sled failed as it read or wrote (a read may consolidate
+                // pages, which writes): treat it as a failed write.
+                drop(view);
+                drop(tree);
+                self.fail(&why);
+            }
             return send_all(fail_replies(replies, &why));
         }
         if !view.is_empty() {
@@ -345,8 +396,7 @@ impl Writer {
             if let Err(e) = self.write(view) {
                 let why = e.to_string();
                 tracing::error!(error = %why, "storage failure: writes are refused until the disk recovers");
-                self.failed = Some(why.clone());
-                self.must_reopen = true;
+                self.fail(&why);
                 self.state = before;
                 return send_all(fail_replies(replies, &why));
             }
@@ -391,8 +441,7 @@ impl Writer {
         if let Err(e) = self.write(view) {
             // As for any batch: sled latches the error; reopen.
             tracing::error!(error = %e, "storage failure while switching generations");
-            self.failed = Some(e.to_string());
-            self.must_reopen = true;
+            self.fail(&e.to_string());
             return Err(e);
         }
         // Readers and the next batch use the new generation from here on.

@@ -14,9 +14,8 @@
 //! acknowledged and in-doubt commits) that `docs/RELIABILITY.md` reports.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,69 +28,10 @@ use answerlog::App;
 use rand::Rng;
 use tonic::transport::Channel;
 
+use crate::served::Served;
+
 const ROUNDS: usize = 10;
 const WRITERS: usize = 8;
-
-/// A server child process on a data directory.
-struct Served {
-    child: Child,
-    url: String,
-}
-
-impl Served {
-    /// Starts `answerlog serve` on a free port and waits until it says
-    /// where it listens.
-    fn start(dir: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_answerlog"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir)
-            .env("RUST_LOG", "info")
-            .env_remove("ANSWERLOG_CONFIG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("answerlog serve starts");
-        let stderr = child.stderr.take().expect("a stderr pipe");
-        let mut lines = BufReader::new(stderr).lines();
-        let listen = loop {
-            let line = lines
-                .next()
-                .expect("the server says where it listens before it exits")
-                .expect("a log line");
-            if let Some(at) = line.find("listen=") {
-                let rest = &line[at + "listen=".len()..];
-                break rest.split_whitespace().next().unwrap().to_owned();
-            }
-        };
-        // Keep draining the log so that the server never blocks on it.
-        std::thread::spawn(move || lines.for_each(drop));
-        Self {
-            child,
-            url: format!("http://{listen}"),
-        }
-    }
-
-    async fn channel(&self) -> Channel {
-        Channel::from_shared(self.url.clone())
-            .unwrap()
-            .connect()
-            .await
-            .expect("the server accepts connections")
-    }
-
-    fn kill(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("the child is reaped");
-    }
-
-    fn terminate(mut self) {
-        let pid = self.child.id().to_string();
-        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(status.success());
-        let exit = self.child.wait().expect("the child is reaped");
-        assert!(exit.success(), "a clean stop: {exit:?}");
-    }
-}
 
 /// One writer's article and what the server told it.
 #[derive(Clone, Debug, Default)]
@@ -278,7 +218,7 @@ async fn check(channel: &Channel, ledgers: &[Ledger]) -> u64 {
 }
 
 /// The read models as the kill left them equal an offline rebuild of a copy.
-fn read_models_equal_a_rebuild(dir: &Path) {
+pub(crate) fn read_models_equal_a_rebuild(dir: &Path) {
     let copy = tempfile::tempdir().unwrap();
     let status = Command::new("cp")
         .arg("-a")

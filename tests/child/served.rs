@@ -1,0 +1,90 @@
+//! `answerlog serve` as a child process on a data directory.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use tonic::transport::Channel;
+
+/// A server child process on a data directory.
+pub(crate) struct Served {
+    child: Child,
+    pub(crate) url: String,
+}
+
+impl Served {
+    /// Starts `answerlog serve` on a free port and waits until it says
+    /// where it listens.
+    pub(crate) fn start(dir: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_answerlog"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .env("RUST_LOG", "info")
+            .env_remove("ANSWERLOG_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("answerlog serve starts");
+        let stderr = child.stderr.take().expect("a stderr pipe");
+        let mut lines = BufReader::new(stderr).lines();
+        let listen = loop {
+            let line = lines
+                .next()
+                .expect("the server says where it listens before it exits")
+                .expect("a log line");
+            if let Some(at) = line.find("listen=") {
+                let rest = &line[at + "listen=".len()..];
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        // Keep draining the log so that the server never blocks on it.
+        // Warnings and errors show in the test's output.
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if line.contains("WARN") || line.contains("ERROR") {
+                    eprintln!("server: {line}");
+                }
+            }
+        });
+        Self {
+            child,
+            url: format!("http://{listen}"),
+        }
+    }
+
+    pub(crate) async fn channel(&self) -> Channel {
+        Channel::from_shared(self.url.clone())
+            .unwrap()
+            .connect()
+            .await
+            .expect("the server accepts connections")
+    }
+
+    pub(crate) fn kill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("the child is reaped");
+    }
+
+    /// The exit status, if the server has exited on its own.
+    pub(crate) fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().expect("the child's state")
+    }
+
+    pub(crate) fn terminate(mut self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().expect("the child is reaped");
+        assert!(exit.success(), "a clean stop: {exit:?}");
+    }
+}
+
+impl Drop for Served {
+    /// A test that fails leaves no server behind.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
