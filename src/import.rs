@@ -214,6 +214,46 @@ mod tests {
 
     const EXAMPLE: &str = include_str!("../examples/what-causes-jmt.md");
 
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config {
+            cases: 2000,
+            failure_persistence: None,
+            ..Default::default()
+        })]
+
+        /// Arbitrary bytes: an error or a draft, never a panic.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096)) {
+            let _ = parse(&String::from_utf8_lossy(&bytes));
+        }
+
+        /// The reference page with random edits (bytes replaced, cut or
+        /// inserted, lines duplicated): an error or a draft, never a panic.
+        #[test]
+        fn mangled_reference_pages_never_panic(
+            edits in proptest::collection::vec((0usize..20_000, 0u8..4, proptest::prelude::any::<char>()), 1..20)
+        ) {
+            let mut text: Vec<char> = EXAMPLE.chars().collect();
+            for (at, how, c) in edits {
+                let at = at % (text.len() + 1);
+                match how {
+                    0 if at < text.len() => text[at] = c,
+                    1 if at < text.len() => {
+                        text.remove(at);
+                    }
+                    2 => text.insert(at, c),
+                    _ => {
+                        let line: Vec<char> = text[at..].iter().take_while(|c| **c != '\n').copied().collect();
+                        for (i, c) in line.into_iter().enumerate() {
+                            text.insert(at + i, c);
+                        }
+                    }
+                }
+            }
+            let _ = parse(&text.into_iter().collect::<String>());
+        }
+    }
+
     #[test]
     fn parses_the_reference_page() {
         let d = parse(EXAMPLE).unwrap();

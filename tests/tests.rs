@@ -12,6 +12,7 @@ mod errors;
 mod export;
 mod faults;
 mod history;
+mod hostile;
 mod idempotency;
 mod limits;
 mod lists;

@@ -242,7 +242,7 @@ pub(crate) async fn raw_call(
 
 /// A codec that sends and receives bytes unchanged.
 #[derive(Clone, Copy, Debug, Default)]
-struct RawCodec;
+pub(crate) struct RawCodec;
 
 impl tonic::codec::Codec for RawCodec {
     type Encode = Vec<u8>;
