@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use answerlog::pb::admin_service_client::AdminServiceClient;
 use answerlog::pb::answer_service_client::AnswerServiceClient;
 use answerlog::pb::article_service_client::ArticleServiceClient;
 use answerlog::pb::audit_service_client::AuditServiceClient;
@@ -140,6 +141,26 @@ async fn codes(channel: &Channel, token: Option<&str>, article_id: &str, n: usiz
         .list_suggestions(authed(ListSuggestionsRequest::default(), token))
         .await
         .map(|_| ());
+    let import = async {
+        let request = ImportCommitsRequest {
+            commands: vec![ImportCommand {
+                command: Some(import_command::Command::CreateArticle(
+                    CreateArticleRequest {
+                        command_id: cid(),
+                        reason: String::new(),
+                        article: Some(draft(&format!("Imported question {n}"))),
+                    },
+                )),
+            }],
+        };
+        let mut answers = AdminServiceClient::new(channel.clone())
+            .import_commits(authed(tokio_stream::iter([request]), token))
+            .await?
+            .into_inner();
+        while answers.message().await?.is_some() {}
+        Ok(())
+    }
+    .await;
     vec![
         code(write),
         code(read),
@@ -147,6 +168,7 @@ async fn codes(channel: &Channel, token: Option<&str>, article_id: &str, n: usiz
         code(verify),
         code(suggest),
         code(suggestions),
+        code(import),
     ]
 }
 
@@ -158,15 +180,19 @@ async fn each_role_may_call_what_design_allows(backend: Backend) {
         .await
         .unwrap();
     use Code::{Ok as Y, PermissionDenied as D, Unauthenticated as U};
-    let table: [(&str, Option<&str>, [Code; 6]); 7] = [
-        //            write read audit verify suggest list-suggestions
-        ("no token", None, [U, U, U, U, U, U]),
-        ("a bad token", Some("alt_0000"), [U, U, U, U, U, U]),
-        ("reader", Some(&tokens.reader), [D, Y, D, D, Y, D]),
-        ("writer", Some(&tokens.writer), [Y, Y, D, D, Y, D]),
-        ("auditor", Some(&tokens.auditor), [D, Y, Y, Y, Y, Y]),
-        ("admin", Some(&tokens.admin), [Y, Y, Y, Y, Y, Y]),
-        ("second writer", Some(&tokens.editor2), [Y, Y, D, D, Y, D]),
+    let table: [(&str, Option<&str>, [Code; 7]); 7] = [
+        //            write read audit verify suggest list-suggestions bulk-import
+        ("no token", None, [U, U, U, U, U, U, U]),
+        ("a bad token", Some("alt_0000"), [U, U, U, U, U, U, U]),
+        ("reader", Some(&tokens.reader), [D, Y, D, D, Y, D, D]),
+        ("writer", Some(&tokens.writer), [Y, Y, D, D, Y, D, D]),
+        ("auditor", Some(&tokens.auditor), [D, Y, Y, Y, Y, Y, D]),
+        ("admin", Some(&tokens.admin), [Y, Y, Y, Y, Y, Y, Y]),
+        (
+            "second writer",
+            Some(&tokens.editor2),
+            [Y, Y, D, D, Y, D, D],
+        ),
     ];
     for (n, (who, token, expected)) in table.into_iter().enumerate() {
         let got = codes(&channel, token, &article.article_id, n).await;

@@ -12,12 +12,14 @@ use std::time::Duration;
 
 use answerlog::pb::article_service_client::ArticleServiceClient;
 use answerlog::pb::*;
-use answerlog::{App, AppOptions, FaultPoint, Faults, ServerOptions, StoreOptions};
+use answerlog::{AppOptions, FaultPoint, Faults, ServerOptions, StoreOptions};
 use tonic::transport::Channel;
 use tonic::Code;
 
 use crate::backend_tests;
-use crate::support::{cid, cli, create_article, Backend, TestServer};
+use crate::support::{
+    assert_read_models_equal_a_rebuild, cid, create_article, Backend, TestServer,
+};
 
 backend_tests!(
     a_failing_disk_refuses_writes_keeps_reads_and_recovers,
@@ -127,18 +129,7 @@ async fn check(server: TestServer, articles: &BTreeMap<String, BTreeMap<u64, Str
         .into_inner();
     assert!(log.ok, "{log:?}");
     let dir = server.stop().await;
-    let before = App::dump_read_models(dir.path()).unwrap();
-    let out = cli(vec![
-        "rebuild".into(),
-        "--data-dir".into(),
-        dir.path().display().to_string(),
-    ])
-    .await;
-    assert!(out.success, "{}", out.stderr);
-    let after = App::dump_read_models(dir.path()).unwrap();
-    for ((name, a), (_, b)) in before.iter().zip(&after) {
-        assert!(a == b, "{name}: the read models differ from a rebuild");
-    }
+    assert_read_models_equal_a_rebuild(dir.path()).await;
 }
 
 async fn a_failing_disk_refuses_writes_keeps_reads_and_recovers(backend: Backend) {

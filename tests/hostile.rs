@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use answerlog::pb::audit_service_client::AuditServiceClient;
 use answerlog::pb::VerifyLogRequest;
-use answerlog::App;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use prost::Message as _;
@@ -24,7 +23,7 @@ use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::Channel;
 use tonic::Code;
 
-use crate::support::{cli, create_article, Backend, TestServer};
+use crate::support::{assert_read_models_equal_a_rebuild, create_article, Backend, TestServer};
 
 /// Generated typed requests, and raw bodies.
 const TYPED_CASES: u32 = 1500;
@@ -319,15 +318,5 @@ fn generated_requests_for_every_rpc_never_break_the_server() {
         .into_inner();
     assert!(verified.ok, "{verified:?}");
     let dir = runtime.block_on(server.stop());
-    let before = App::dump_read_models(dir.path()).unwrap();
-    let out = runtime.block_on(cli(vec![
-        "rebuild".into(),
-        "--data-dir".into(),
-        dir.path().display().to_string(),
-    ]));
-    assert!(out.success, "{}", out.stderr);
-    let after = App::dump_read_models(dir.path()).unwrap();
-    for ((name, a), (_, b)) in before.iter().zip(&after) {
-        assert!(a == b, "{name}: the read models differ from a rebuild");
-    }
+    runtime.block_on(assert_read_models_equal_a_rebuild(dir.path()));
 }

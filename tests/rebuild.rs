@@ -8,10 +8,11 @@ use std::time::Instant;
 
 use answerlog::pb::admin_service_client::AdminServiceClient;
 use answerlog::pb::*;
-use answerlog::App;
 
 use crate::backend_tests;
-use crate::support::{cli, create_article, edit_many, Backend, TestServer};
+use crate::support::{
+    assert_read_models_equal_a_rebuild, create_article, edit_many, Backend, TestServer,
+};
 
 backend_tests!(an_online_rebuild_keeps_serving_and_writing_and_equals_an_offline_one);
 
@@ -112,20 +113,5 @@ async fn an_online_rebuild_keeps_serving_and_writing_and_equals_an_offline_one(b
     assert_eq!(server.get(&id).await.version, 1);
     let dir = server.stop().await;
 
-    let online = App::dump_read_models(dir.path()).unwrap();
-    let out = cli(vec![
-        "rebuild".into(),
-        "--data-dir".into(),
-        dir.path().display().to_string(),
-    ])
-    .await;
-    assert!(out.success, "{}", out.stderr);
-    let offline = App::dump_read_models(dir.path()).unwrap();
-    for ((name, a), (_, b)) in online.iter().zip(&offline) {
-        assert_eq!(a.len(), b.len(), "{name}: record counts");
-        assert!(
-            a == b,
-            "{name}: the online rebuild differs from an offline one"
-        );
-    }
+    assert_read_models_equal_a_rebuild(dir.path()).await;
 }

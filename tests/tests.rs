@@ -14,6 +14,7 @@ mod faults;
 mod history;
 mod hostile;
 mod idempotency;
+mod import;
 mod limits;
 mod lists;
 mod rebuild;

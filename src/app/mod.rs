@@ -8,6 +8,7 @@ mod audit;
 mod digest;
 mod error;
 mod follow;
+mod import;
 mod read;
 mod rebuild;
 mod verify;
@@ -23,9 +24,10 @@ pub(crate) use audit::{CommitFilter, CommitView};
 pub(crate) use digest::LogDigest;
 pub(crate) use error::AppError;
 pub(crate) use follow::{StreamFilter, StreamItem};
+pub(crate) use import::Import;
 pub(crate) use read::{ArticleRef, AsOf};
 pub(crate) use verify::ChainBreak;
-pub(crate) use write::WriteMeta;
+pub(crate) use write::{Write, WriteMeta};
 
 use crate::domain::Limits;
 use crate::projection::{Projection, SNAPSHOT_INTERVAL_KEY};
@@ -152,6 +154,11 @@ impl App {
     /// from the log.
     pub fn stream_lags(&self) -> u64 {
         self.stream_lags.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Changes to true when the server starts draining.
+    pub(crate) fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stopping.subscribe()
     }
 
     /// Whether the server is draining.

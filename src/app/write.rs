@@ -4,9 +4,42 @@
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::{App, AppError};
-use crate::domain::{decide, Article, ArticleDraft, ArticleId, Command, CommandId, Context};
+use super::{App, AppError, ArticleRef};
+use crate::domain::{
+    decide, Article, ArticleDraft, ArticleId, ArticleVersion, Command, CommandId, Context,
+};
+use crate::projection;
 use crate::store::{AppendRequest, Appended, Log};
+
+/// One write, as the API's write requests and the bulk import give it.
+#[derive(Clone, Debug)]
+pub(crate) enum Write {
+    Create {
+        draft: ArticleDraft,
+        meta: WriteMeta,
+    },
+    Edit {
+        /// An id, or (in a bulk import) a slug.
+        article: ArticleRef,
+        expected_version: u64,
+        command: Command,
+        meta: WriteMeta,
+    },
+}
+
+impl Write {
+    pub(crate) fn meta(&self) -> &WriteMeta {
+        match self {
+            Write::Create { meta, .. } | Write::Edit { meta, .. } => meta,
+        }
+    }
+}
+
+/// A decided commit, ready for the log, and the article after it.
+pub(super) struct Decided {
+    pub(super) request: AppendRequest,
+    pub(super) after: Article,
+}
 
 /// What every write carries besides its command.
 #[derive(Clone, Debug)]
@@ -20,16 +53,42 @@ pub struct WriteMeta {
 }
 
 impl App {
+    /// Runs one write: decided on the article's durable state, appended,
+    /// answered once durable.
+    pub(crate) async fn write(&self, write: Write) -> Result<Appended, AppError> {
+        match write {
+            Write::Create { draft, meta } => self.create(draft, meta).await,
+            Write::Edit {
+                article,
+                expected_version,
+                command,
+                meta,
+            } => {
+                let id = self.edited_article(&article)?;
+                self.edit(id, expected_version, command, meta).await
+            }
+        }
+    }
+
+    /// The id of the article an edit names.
+    pub(super) fn edited_article(&self, article: &ArticleRef) -> Result<ArticleId, AppError> {
+        match article {
+            ArticleRef::Id(id) => Ok(*id),
+            ArticleRef::Slug(slug) => projection::slug_owner(&self.read_models, slug)?
+                .ok_or_else(|| AppError::not_found("article_id", format!("no article {slug:?}"))),
+        }
+    }
+
     /// Creates an article from a draft; the server assigns its id (UUID v7).
     pub async fn create(&self, draft: ArticleDraft, meta: WriteMeta) -> Result<Appended, AppError> {
         if let Some(done) = self.retried(&meta).await? {
             return Ok(done);
         }
         let id = ArticleId::from_uuid(Uuid::now_v7());
-        let command = Command::CreateArticle { id, draft };
-        let outcome = self
-            .decide_and_append(id, None, 0, command, meta.clone())
-            .await;
+        let outcome = match self.decide_create(id, draft, meta.clone()) {
+            Ok((decided, command)) => self.append(decided.request, &command).await,
+            Err(e) => Err(e),
+        };
         self.unless_retried(outcome, &meta).await
     }
 
@@ -53,7 +112,7 @@ impl App {
     /// A refusal may be caused by this very command: its original, still in
     /// flight at the first lookup, may have become durable since. Then the
     /// answer is the original's, as for any retry, not the conflict.
-    async fn unless_retried(
+    pub(super) async fn unless_retried(
         &self,
         outcome: Result<Appended, AppError>,
         meta: &WriteMeta,
@@ -76,42 +135,52 @@ impl App {
             .current_durable(id)
             .await?
             .ok_or_else(|| AppError::not_found("article_id", "no such article"))?;
+        let position = current.global_position;
+        let command = self
+            .checked_edit(&current, expected_version, command)
+            .await?;
+        match self.decide_commit(id, Some(current.article), expected_version, &command, meta)? {
+            Some(decided) => self.append(decided.request, &command).await,
+            // A command that changes nothing answers with the current version.
+            None => Ok(Appended {
+                article_id: id,
+                version: expected_version,
+                global_position: position,
+                duplicate: false,
+            }),
+        }
+    }
+
+    /// Checks `expected_version` against the state an edit is decided on,
+    /// and gives a revert the version it returns to.
+    pub(super) async fn checked_edit(
+        &self,
+        current: &ArticleVersion,
+        expected_version: u64,
+        command: Command,
+    ) -> Result<Command, AppError> {
         if current.article.version != expected_version {
             return Err(AppError::VersionMismatch {
                 expected: expected_version,
                 current: current.article.version,
             });
         }
-        let command = match command {
+        Ok(match command {
             Command::RevertArticle { to_version, .. }
                 if (1..=current.article.version).contains(&to_version) =>
             {
-                let target = self.version_of(&current, to_version).await?;
+                let target = self.version_of(current, to_version).await?;
                 Command::RevertArticle {
                     to_version,
                     target: Some(Box::new(target.article)),
                 }
             }
             other => other,
-        };
-        let position = current.global_position;
-        let outcome = self
-            .decide_and_append(id, Some(current.article), expected_version, command, meta)
-            .await?;
-        // A command that changes nothing answers with the current version.
-        Ok(if outcome.version == 0 {
-            Appended {
-                global_position: position,
-                version: expected_version,
-                ..outcome
-            }
-        } else {
-            outcome
         })
     }
 
     /// The original outcome if this command id was already appended.
-    async fn retried(&self, meta: &WriteMeta) -> Result<Option<Appended>, AppError> {
+    pub(super) async fn retried(&self, meta: &WriteMeta) -> Result<Option<Appended>, AppError> {
         let Some(entry) = self.store.find_command(meta.command_id).await? else {
             return Ok(None);
         };
@@ -132,34 +201,43 @@ impl App {
         }))
     }
 
-    /// Decides; appends unless nothing changes (then version 0 is returned
-    /// for the caller to fill in).
-    async fn decide_and_append(
+    /// Decides a creation; the command is kept for the log line.
+    pub(super) fn decide_create(
+        &self,
+        id: ArticleId,
+        draft: ArticleDraft,
+        meta: WriteMeta,
+    ) -> Result<(Decided, Command), AppError> {
+        let command = Command::CreateArticle { id, draft };
+        let decided = self
+            .decide_commit(id, None, 0, &command, meta)?
+            .ok_or_else(|| AppError::DataLoss("a creation decided on nothing".into()))?;
+        Ok((decided, command))
+    }
+
+    /// Decides a command on `state` (at `expected_version`; none for a
+    /// creation); `None` when it changes nothing.
+    pub(super) fn decide_commit(
         &self,
         id: ArticleId,
         state: Option<Article>,
         expected_version: u64,
-        command: Command,
+        command: &Command,
         meta: WriteMeta,
-    ) -> Result<Appended, AppError> {
+    ) -> Result<Option<Decided>, AppError> {
         let ctx = Context {
             limits: &self.limits,
             today: Utc::now().date_naive(),
             actor: &meta.actor,
             reason: &meta.reason,
         };
-        let events = decide(state.as_ref(), &command, &ctx)?;
+        let events = decide(state.as_ref(), command, &ctx)?;
         if events.is_empty() {
-            return Ok(Appended {
-                article_id: id,
-                version: 0,
-                global_position: 0,
-                duplicate: false,
-            });
+            return Ok(None);
         }
         let after = Article::fold(state, id, expected_version + 1, &events)
             .ok_or_else(|| AppError::DataLoss("the article's history does not fold".into()))?;
-        let reason = match &command {
+        let reason = match command {
             Command::RevertArticle { to_version, .. } if meta.reason.is_empty() => {
                 format!("Revert to version {to_version}")
             }
@@ -175,9 +253,17 @@ impl App {
             request_hash: meta.request_hash,
             actor: meta.actor,
             reason,
-            provenance: after.provenance,
+            provenance: after.provenance.clone(),
             events,
         };
+        Ok(Some(Decided { request, after }))
+    }
+
+    async fn append(
+        &self,
+        request: AppendRequest,
+        command: &Command,
+    ) -> Result<Appended, AppError> {
         let appended = self.store.append(request).await?;
         tracing::debug!(
             command = command.name(),

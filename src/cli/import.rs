@@ -1,57 +1,226 @@
 //! `answerlog import FILE...`: creates an article from each file.
+//!
+//! One file is one CreateArticle (the writer role suffices). Many files go
+//! through the bulk import (`AdminService.ImportCommits`, the admin role),
+//! which group-commits them, with a progress bar on a terminal; a file the
+//! server refuses is reported and the rest go on in a new call (the files
+//! already sent again are retries: their command ids are the same).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressStyle};
+use prost::Message as _;
 use sha2::{Digest, Sha256};
 
-use super::client::{articles, status_error};
+use super::client::{articles, connect, status_error};
 use super::ServerArg;
-use crate::grpc::draft_message;
-use crate::grpc::pb::CreateArticleRequest;
+use crate::grpc::pb::admin_service_client::AdminServiceClient;
+use crate::grpc::pb::import_command::Command as Arm;
+use crate::grpc::pb::{CreateArticleRequest, ImportCommand, ImportCommitsRequest, ImportResult};
+use crate::grpc::{draft_message, FAILED_COMMAND, FAILED_REQUEST};
 
-pub(super) async fn import(server: &ServerArg, files: &[PathBuf]) -> anyhow::Result<()> {
-    let mut client = articles(server).await?;
+/// A request of the bulk import stays well under the server's request
+/// limit (1 MiB by default).
+const REQUEST_BYTES: usize = 512 * 1024;
+const REQUEST_COMMANDS: usize = 256;
+
+/// One file, parsed, as the write that creates it.
+struct Item {
+    file: PathBuf,
+    request: CreateArticleRequest,
+}
+
+pub(super) async fn import(
+    server: &ServerArg,
+    files: &[PathBuf],
+    one_by_one: bool,
+) -> anyhow::Result<()> {
     let mut failed = 0;
+    let mut items = Vec::with_capacity(files.len());
     for file in files {
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read {}", file.display()))?;
-        let draft = match crate::import::parse(&text) {
-            Ok(draft) => draft,
+        match parse(file) {
+            Ok(item) => items.push(item),
             Err(e) => {
-                eprintln!("{}: {e}", file.display());
+                eprintln!("{}: {e:#}", file.display());
                 failed += 1;
-                continue;
             }
-        };
-        let request = CreateArticleRequest {
+        }
+    }
+    failed += if one_by_one || items.len() <= 1 {
+        create_each(server, items).await?
+    } else {
+        bulk(server, items).await?
+    };
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} files were not imported", files.len());
+    }
+    Ok(())
+}
+
+fn parse(file: &Path) -> anyhow::Result<Item> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let draft = crate::import::parse(&text)?;
+    Ok(Item {
+        file: file.to_owned(),
+        request: CreateArticleRequest {
             // Derived from the file's name and bytes: importing a file
             // again is a retry of the same write, not a second article.
             command_id: command_id(&file_name(file), text.as_bytes()),
             reason: format!("Imported from {}", file_name(file)),
             article: Some(draft_message(draft)),
-        };
-        match client.create_article(request).await {
+        },
+    })
+}
+
+/// One CreateArticle a file; the number refused.
+async fn create_each(server: &ServerArg, items: Vec<Item>) -> anyhow::Result<usize> {
+    let mut client = articles(server).await?;
+    let mut failed = 0;
+    for item in items {
+        match client.create_article(item.request).await {
             Ok(response) => {
                 let r = response.into_inner();
                 println!(
                     "{}: article {} version {} at position {}",
-                    file.display(),
+                    item.file.display(),
                     r.article_id,
                     r.version,
                     r.global_position
                 );
             }
             Err(status) => {
-                eprintln!("{}: {}", file.display(), status_error(status));
+                eprintln!("{}: {}", item.file.display(), status_error(status));
                 failed += 1;
             }
         }
     }
-    if failed > 0 {
-        anyhow::bail!("{failed} of {} files were not imported", files.len());
+    Ok(failed)
+}
+
+/// The bulk import; the number of files refused.
+async fn bulk(server: &ServerArg, items: Vec<Item>) -> anyhow::Result<usize> {
+    let mut client = AdminServiceClient::new(connect(server).await?);
+    let bar = ProgressBar::new(items.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} files {per_sec}",
+        )?
+        .progress_chars("=> "),
+    );
+    let mut left = items;
+    let mut failed = 0;
+    while !left.is_empty() {
+        let batch = std::mem::take(&mut left);
+        let (requests, starts) = requests(&batch);
+        let mut done = 0;
+        let outcome = async {
+            let mut answers = client
+                .import_commits(tokio_stream::iter(requests))
+                .await?
+                .into_inner();
+            while let Some(answer) = answers.message().await? {
+                for result in answer.results {
+                    if let Some(item) = batch.get(done) {
+                        report(&bar, item, &result);
+                    }
+                    done += 1;
+                }
+            }
+            Ok::<_, tonic::Status>(())
+        }
+        .await;
+        let Err(status) = outcome else {
+            break;
+        };
+        // Not one file's fault (rights, the server, the connection): stop.
+        let refused = failed_at(&status, &starts)
+            .filter(|_| file_fault(status.code()))
+            .and_then(|at| Some((at, batch.get(at)?)));
+        let Some((at, item)) = refused else {
+            bar.abandon();
+            return Err(status_error(status));
+        };
+        bar.suspend(|| eprintln!("{}: {}", item.file.display(), status_error(status)));
+        bar.inc(1);
+        failed += 1;
+        // The rest goes again: those before the refused file are durable
+        // (sent again, each is a retry answered with the original), those
+        // after it may or may not be.
+        left = batch
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| *i >= done && *i != at)
+            .map(|(_, item)| item)
+            .collect();
     }
-    Ok(())
+    bar.finish_and_clear();
+    Ok(failed)
+}
+
+fn report(bar: &ProgressBar, item: &Item, result: &ImportResult) {
+    bar.suspend(|| {
+        println!(
+            "{}: article {} version {} at position {}",
+            item.file.display(),
+            result.article_id,
+            result.version,
+            result.global_position
+        );
+    });
+    bar.inc(1);
+}
+
+/// The items as requests of a bounded size, and the index of each
+/// request's first item.
+fn requests(items: &[Item]) -> (Vec<ImportCommitsRequest>, Vec<usize>) {
+    let mut requests = Vec::new();
+    let mut starts = Vec::new();
+    let mut current = ImportCommitsRequest::default();
+    let mut bytes = 0;
+    for (i, item) in items.iter().enumerate() {
+        let command = ImportCommand {
+            command: Some(Arm::CreateArticle(item.request.clone())),
+        };
+        let size = command.encoded_len() + 8;
+        if !current.commands.is_empty()
+            && (bytes + size > REQUEST_BYTES || current.commands.len() >= REQUEST_COMMANDS)
+        {
+            requests.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        if current.commands.is_empty() {
+            starts.push(i);
+        }
+        current.commands.push(command);
+        bytes += size;
+    }
+    if !current.commands.is_empty() {
+        requests.push(current);
+    }
+    (requests, starts)
+}
+
+/// Whether a status refuses the file itself (another file may still go).
+fn file_fault(code: tonic::Code) -> bool {
+    use tonic::Code;
+    matches!(
+        code,
+        Code::InvalidArgument
+            | Code::AlreadyExists
+            | Code::FailedPrecondition
+            | Code::NotFound
+            | Code::Aborted
+            | Code::OutOfRange
+    )
+}
+
+/// The item a failed import names, from its trailers.
+fn failed_at(status: &tonic::Status, starts: &[usize]) -> Option<usize> {
+    let number =
+        |key: &str| -> Option<usize> { status.metadata().get(key)?.to_str().ok()?.parse().ok() };
+    Some(starts.get(number(FAILED_REQUEST)?)? + number(FAILED_COMMAND)?)
 }
 
 fn command_id(name: &str, bytes: &[u8]) -> String {

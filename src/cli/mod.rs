@@ -178,10 +178,15 @@ enum ClientCommand {
         #[command(flatten)]
         server: ServerArg,
     },
-    /// Create articles from files in the import format.
+    /// Create articles from files in the import format. Many files go
+    /// through the bulk import (admin role), group-committed.
     Import {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// One CreateArticle a file (the writer role suffices), even for
+        /// many files.
+        #[arg(long)]
+        one_by_one: bool,
         #[command(flatten)]
         server: ServerArg,
     },
@@ -335,7 +340,11 @@ async fn run_client(command: ClientCommand) -> anyhow::Result<()> {
             json,
             server,
         } => audit::blame(&server, &reference, version, json).await,
-        ClientCommand::Import { files, server } => import::import(&server, &files).await,
+        ClientCommand::Import {
+            files,
+            one_by_one,
+            server,
+        } => import::import(&server, &files, one_by_one).await,
         ClientCommand::Get {
             reference,
             version,

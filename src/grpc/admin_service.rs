@@ -1,12 +1,15 @@
-//! AdminService: the online rebuild of the read models.
+//! AdminService: the online rebuild of the read models, and the bulk
+//! import (`import.rs`).
 
 use std::pin::Pin;
 use std::sync::Arc;
 
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 
+use super::auth::actor;
 use super::pb::admin_service_server::AdminService;
 use super::pb::*;
 use super::status::to_status;
@@ -27,10 +30,27 @@ impl AdminApi {
 
 type ProgressStream =
     Pin<Box<dyn Stream<Item = Result<RebuildProjectionsResponse, Status>> + Send>>;
+type ImportStream = Pin<Box<dyn Stream<Item = Result<ImportCommitsResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl AdminService for AdminApi {
     type RebuildProjectionsStream = ProgressStream;
+    type ImportCommitsStream = ImportStream;
+
+    async fn import_commits(
+        &self,
+        request: Request<Streaming<ImportCommitsRequest>>,
+    ) -> Result<Response<Self::ImportCommitsStream>, Status> {
+        let actor = actor(&request)?;
+        let (out, answers) = mpsc::channel(16);
+        tokio::spawn(super::import::run(
+            Arc::clone(&self.app),
+            actor,
+            request.into_inner(),
+            out,
+        ));
+        Ok(Response::new(Box::pin(ReceiverStream::new(answers))))
+    }
 
     async fn rebuild_projections(
         &self,

@@ -11,8 +11,10 @@ mod auth;
 mod codec;
 mod convert;
 mod deadline;
+mod import;
 mod status;
 mod suggestion_service;
+mod write;
 
 pub(crate) use admin_service::AdminApi;
 pub(crate) use answer_service::AnswerApi;
@@ -21,6 +23,7 @@ pub(crate) use audit_service::AuditApi;
 pub(crate) use auth::AuthLayer;
 pub(crate) use convert::{commit_from_message, draft_message, log_digest};
 pub(crate) use deadline::DefaultDeadlineLayer;
+pub(crate) use import::{FAILED_COMMAND, FAILED_REQUEST};
 pub(crate) use suggestion_service::SuggestionApi;
 
 /// The generated API: messages, clients and servers.

@@ -4,9 +4,10 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use chrono::{DateTime, Utc};
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use super::StoreError;
 use crate::domain::{ArticleId, CommandId, Commit, Event, Hash, Provenance};
@@ -101,13 +102,35 @@ pub(crate) struct CommandEntry {
 
 pub(super) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// An append that is queued: resolves once it is durable (or refused).
+/// Appends queued one after another are decided in that order, so that a
+/// caller can queue many without waiting for each (a bulk import).
+#[derive(Debug)]
+pub(crate) struct PendingAppend(pub(super) oneshot::Receiver<Result<Appended, AppendError>>);
+
+impl Future for PendingAppend {
+    type Output = Result<Appended, AppendError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx).map(|answer| {
+            answer.unwrap_or_else(|_| Err(AppendError::Unavailable("the writer stopped".into())))
+        })
+    }
+}
+
 /// The durable, append-only log of commits.
 ///
 /// Reads return only what is durable: a record past the durable position
 /// is waited for, never shown early.
 pub(crate) trait Log: Send + Sync + 'static {
+    /// Queues one commit; resolves once it is queued (the queue is
+    /// bounded), with the append to wait for.
+    fn enqueue(&self, request: AppendRequest) -> BoxFuture<'_, Result<PendingAppend, AppendError>>;
+
     /// Appends one commit; resolves once it is durable (or refused).
-    fn append(&self, request: AppendRequest) -> BoxFuture<'_, Result<Appended, AppendError>>;
+    fn append(&self, request: AppendRequest) -> BoxFuture<'_, Result<Appended, AppendError>> {
+        Box::pin(async move { self.enqueue(request).await?.await })
+    }
 
     /// The position up to which every commit is durable.
     fn durable_position(&self) -> watch::Receiver<u64>;

@@ -19,7 +19,7 @@ pub use faults::{FaultPoint, Faults};
 #[cfg(test)]
 pub(crate) use flush_gate::FlushGate;
 pub(crate) use keys::{position_key, version_key, Space};
-pub(crate) use log::{AppendError, AppendRequest, Appended, Log, Notice, Rejection};
+pub(crate) use log::{AppendError, AppendRequest, Appended, Log, Notice, PendingAppend, Rejection};
 pub(crate) use sled_store::Record;
 pub use sled_store::StoreOptions;
 pub(crate) use sled_store::{ReadModels, RebuildProgress, SledStore};

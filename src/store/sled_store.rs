@@ -15,7 +15,7 @@ use super::keys::{
     Space,
 };
 use super::log::{
-    AppendError, AppendRequest, Appended, BoxFuture, CommandEntry, Log, Notice, StreamEntry,
+    AppendError, AppendRequest, BoxFuture, CommandEntry, Log, Notice, PendingAppend, StreamEntry,
 };
 use super::stats::Stats;
 use super::view::BatchView;
@@ -504,13 +504,11 @@ impl SledStore {
 }
 
 impl Log for SledStore {
-    fn append(&self, request: AppendRequest) -> BoxFuture<'_, Result<Appended, AppendError>> {
+    fn enqueue(&self, request: AppendRequest) -> BoxFuture<'_, Result<PendingAppend, AppendError>> {
         Box::pin(async move {
             let (reply, answer) = oneshot::channel();
             self.submit(Job::Append { request, reply }).await?;
-            answer
-                .await
-                .map_err(|_| AppendError::Unavailable("the writer stopped".into()))?
+            Ok(PendingAppend(answer))
         })
     }
 

@@ -180,6 +180,28 @@ impl TestServer {
     }
 }
 
+/// Runs `answerlog rebuild` on the stopped store in `dir` and checks that
+/// the rebuilt read models equal, record for record, those it had.
+pub(crate) async fn assert_read_models_equal_a_rebuild(dir: &Path) {
+    let before = App::dump_read_models(dir).expect("the store opens");
+    let out = cli(vec![
+        "rebuild".into(),
+        "--data-dir".into(),
+        dir.display().to_string(),
+    ])
+    .await;
+    assert!(out.success, "the rebuild failed: {}", out.stderr);
+    let after = App::dump_read_models(dir).expect("the store opens");
+    for ((name, a), (_, b)) in before.iter().zip(&after) {
+        assert_eq!(
+            a.len(),
+            b.len(),
+            "{name}: record counts differ after a rebuild"
+        );
+        assert!(a == b, "{name}: the read models differ from a rebuild");
+    }
+}
+
 pub(crate) struct CliOutput {
     pub(crate) success: bool,
     pub(crate) stdout: String,
