@@ -41,7 +41,7 @@ mod tls;
 #[cfg(test)]
 mod golden_tests;
 
-pub use app::{App, AppOptions, OpenError};
+pub use app::{App, AppOptions, OpenError, Rebuilt};
 pub use cli::{init_tracing, Cli};
 pub use config::LogFormat;
 pub use grpc::pb;

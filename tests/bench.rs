@@ -5,21 +5,60 @@ use crate::support::cli;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_quick_runs_and_reports_every_figure_with_its_baseline() {
-    let out = cli(vec!["bench".into(), "--quick".into(), "--json".into()]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let plot = dir.path().join("bench.svg");
+    let out = cli(vec![
+        "bench".into(),
+        "--quick".into(),
+        "--json".into(),
+        "--data-dir".into(),
+        dir.path().display().to_string(),
+        "--plot".into(),
+        plot.display().to_string(),
+    ])
+    .await;
     assert!(out.success, "{}", out.stderr);
     let rows: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let rows = rows.as_array().unwrap();
     let figures: Vec<&str> = rows.iter().map(|r| r["figure"].as_str().unwrap()).collect();
     for wanted in [
         "append + fdatasync",
+        "raw sled: 1 KiB inserts",
+        "bulk import",
         "tonic echo",
         "durable appends",
-        "GetAnswer",
+        "16 writers on one article",
+        "GetAnswer of the example article",
+        "GetAnswer as of a random version",
+        "ListRevisions pages",
+        "tonic server stream",
+        "StreamEvents catch-up",
+        "resident memory",
+        "offline rebuild",
+        "raw sled: full scan",
+        "start-up",
+        "bytes on disk",
     ] {
         assert!(
             figures.iter().any(|f| f.starts_with(wanted)),
             "{wanted} in {figures:?}"
         );
     }
-    assert!(rows.iter().all(|r| r["per_second"].as_f64().unwrap() > 0.0));
+    assert!(rows.iter().all(|r| r["value"].as_f64().unwrap() > 0.0));
+    // Every row with a target has a ratio and says whether it was met.
+    for row in rows.iter().filter(|r| !r["target"].is_null()) {
+        assert!(row["ratio"].as_f64().is_some(), "{row}");
+        assert!(row["met"].as_bool().is_some(), "{row}");
+    }
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(200)]);
+    assert!(svg.contains("answerlog durable appends"));
+    // The benchmark leaves nothing behind in the directory it was given.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n != "bench.svg")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }

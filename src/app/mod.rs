@@ -111,13 +111,13 @@ impl App {
     /// Drops the read models in `dir` and replays the whole log, offline.
     /// Snapshots are made every `snapshot_interval` versions if given, else
     /// with the interval the store records (so that the result is
-    /// byte-identical to what was written inline). Returns the commits
-    /// replayed.
+    /// byte-identical to what was written inline). Returns what it
+    /// replayed and wrote.
     pub fn rebuild(
         dir: &Path,
         options: &AppOptions,
         snapshot_interval: Option<u64>,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Rebuilt, StoreError> {
         let store = SledStore::open(dir, options.store.clone())?;
         let stored = store
             .meta(SNAPSHOT_INTERVAL_KEY)?
@@ -127,7 +127,13 @@ impl App {
             .or(stored)
             .unwrap_or(options.snapshot_interval);
         store.set_meta(SNAPSHOT_INTERVAL_KEY, &k.to_be_bytes())?;
-        store.rebuild(&Projection::new(k))
+        let commits = store.rebuild(&Projection::new(k))?;
+        Ok(Rebuilt {
+            commits,
+            keys_written: store.stats().written_keys(),
+            bytes_written: store.stats().written_bytes(),
+            log_bytes: store.stats().log_bytes_replayed(),
+        })
     }
 
     /// Every record of the read models and `meta` in `dir`, keyspace by
@@ -175,6 +181,18 @@ impl App {
     pub fn shutdown(&self) {
         self.store.shutdown();
     }
+}
+
+/// What an offline rebuild did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rebuilt {
+    /// Commits replayed.
+    pub commits: u64,
+    /// Keys, and bytes of keys and values, it wrote to the read models.
+    pub keys_written: u64,
+    pub bytes_written: u64,
+    /// Bytes of the stored commits it replayed.
+    pub log_bytes: u64,
 }
 
 /// Why the app could not open.

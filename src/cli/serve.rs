@@ -89,10 +89,11 @@ pub(super) fn rebuild(args: &ConfigArgs) -> anyhow::Result<()> {
     let chosen = config
         .snapshot_interval_chosen
         .then_some(config.snapshot_interval);
-    let replayed = App::rebuild(&config.data_dir, &app_options(&config), chosen)
+    let rebuilt = App::rebuild(&config.data_dir, &app_options(&config), chosen)
         .with_context(|| format!("cannot rebuild the store in {}", config.data_dir.display()))?;
     println!(
-        "rebuilt the read models from {replayed} commits in {:.1} s",
+        "rebuilt the read models from {} commits in {:.1} s",
+        rebuilt.commits,
         started.elapsed().as_secs_f64()
     );
     Ok(())

@@ -10,6 +10,7 @@ mod faults;
 mod flush_gate;
 mod keys;
 mod log;
+pub(crate) mod raw_baseline;
 mod sled_store;
 mod stats;
 mod view;

@@ -298,6 +298,7 @@ impl SledStore {
             {
                 let (_, bytes) = item?;
                 self.stats.count_read(Space::Log);
+                self.stats.count_replayed(bytes.len() as u64);
                 let commit = decode_commit(&bytes)?;
                 projector.project(&mut view, &commit).map_err(|e| match e {
                     ProjectError::Rejected(r) => StoreError::Corrupt(format!(

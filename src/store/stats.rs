@@ -1,4 +1,5 @@
-//! Counters of the store's work: records read per keyspace, batches, flushes.
+//! Counters of the store's work: records read per keyspace, batches,
+//! flushes, what the batches wrote.
 //!
 //! Tests use them to prove what a read or a start-up touched.
 
@@ -12,6 +13,11 @@ pub struct Stats {
     flushes: AtomicU64,
     batches: AtomicU64,
     commits: AtomicU64,
+    /// Keys and bytes of values the store's own batches inserted.
+    written_keys: AtomicU64,
+    written_bytes: AtomicU64,
+    /// Bytes of commits read from the log by a catch-up or rebuild.
+    log_bytes_replayed: AtomicU64,
 }
 
 impl Stats {
@@ -48,6 +54,30 @@ impl Stats {
 
     pub fn batches(&self) -> u64 {
         self.batches.load(Ordering::Relaxed)
+    }
+
+    pub fn count_written(&self, keys: u64, bytes: u64) {
+        self.written_keys.fetch_add(keys, Ordering::Relaxed);
+        self.written_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Keys inserted by the store's batches since it opened.
+    pub fn written_keys(&self) -> u64 {
+        self.written_keys.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of keys and values inserted by the store's batches.
+    pub fn written_bytes(&self) -> u64 {
+        self.written_bytes.load(Ordering::Relaxed)
+    }
+
+    pub fn count_replayed(&self, bytes: u64) {
+        self.log_bytes_replayed.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Bytes of stored commits a catch-up or rebuild replayed.
+    pub fn log_bytes_replayed(&self) -> u64 {
+        self.log_bytes_replayed.load(Ordering::Relaxed)
     }
 
     pub fn commits(&self) -> u64 {

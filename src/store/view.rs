@@ -61,12 +61,18 @@ impl<'a> BatchView<'a> {
 
     pub(super) fn into_batch(self) -> sled::Batch {
         let mut batch = sled::Batch::default();
+        let (mut keys, mut bytes) = (0, 0);
         for (key, value) in self.pending {
             match value {
-                Some(value) => batch.insert(key, value),
+                Some(value) => {
+                    keys += 1;
+                    bytes += (key.len() + value.len()) as u64;
+                    batch.insert(key, value);
+                }
                 None => batch.remove(key),
             }
         }
+        self.stats.count_written(keys, bytes);
         batch
     }
 }

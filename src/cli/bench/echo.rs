@@ -1,18 +1,28 @@
-//! The bare tonic echo server the benchmark measures answerlog against:
-//! same transport, same payload, nothing behind it.
+//! The bare tonic services the benchmark measures answerlog against: same
+//! transport, same payloads, nothing behind them. A unary echo and a
+//! server stream.
+
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
+use tokio_stream::Stream;
+use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
+
+use super::load::{closed_loop, Sample};
 
 #[allow(unreachable_pub, clippy::all, clippy::pedantic, missing_docs)]
 pub(crate) mod pb {
     include!(concat!(env!("OUT_DIR"), "/bench/answerlog.bench.v1.rs"));
 }
 
+use pb::echo_service_client::EchoServiceClient;
 use pb::echo_service_server::{EchoService, EchoServiceServer};
-use pb::{EchoRequest, EchoResponse};
+use pb::{EchoRequest, EchoResponse, StreamRequest, StreamResponse};
 
 struct Echo;
+
+type Messages = std::pin::Pin<Box<dyn Stream<Item = Result<StreamResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl EchoService for Echo {
@@ -23,6 +33,22 @@ impl EchoService for Echo {
             n => vec![b'x'; n as usize],
         };
         Ok(Response::new(EchoResponse { payload }))
+    }
+
+    type StreamStream = Messages;
+
+    async fn stream(
+        &self,
+        request: Request<StreamRequest>,
+    ) -> Result<Response<Self::StreamStream>, Status> {
+        let m = request.into_inner();
+        let payload = vec![b'x'; m.message_bytes as usize];
+        let messages = (0..m.count).map(move |_| {
+            Ok(StreamResponse {
+                payload: payload.clone(),
+            })
+        });
+        Ok(Response::new(Box::pin(tokio_stream::iter(messages))))
     }
 }
 
@@ -41,4 +67,52 @@ pub(super) async fn start() -> anyhow::Result<String> {
         }
     });
     Ok(url)
+}
+
+/// `k` callers in flight over `channels`, each sending `request_bytes`
+/// and getting `response_bytes` back.
+pub(super) async fn unary(
+    channels: &[Channel],
+    k: usize,
+    duration: Duration,
+    request_bytes: usize,
+    response_bytes: usize,
+) -> anyhow::Result<Sample> {
+    let clients = (0..k)
+        .map(|i| EchoServiceClient::new(channels[i % channels.len()].clone()))
+        .collect();
+    let response_bytes = u32::try_from(response_bytes).unwrap_or(u32::MAX);
+    closed_loop(clients, duration, move |mut client| async move {
+        client
+            .echo(EchoRequest {
+                payload: vec![b'x'; request_bytes],
+                response_bytes,
+            })
+            .await?;
+        Ok(client)
+    })
+    .await
+    .map(|(sample, _)| sample)
+}
+
+/// One stream of `count` messages of `message_bytes`, read to its end.
+pub(super) async fn stream(
+    channel: &Channel,
+    count: u64,
+    message_bytes: usize,
+) -> anyhow::Result<Sample> {
+    let started = Instant::now();
+    let mut messages = EchoServiceClient::new(channel.clone())
+        .max_decoding_message_size(64 << 20)
+        .stream(StreamRequest {
+            count,
+            message_bytes: u32::try_from(message_bytes).unwrap_or(u32::MAX),
+        })
+        .await?
+        .into_inner();
+    let mut got = 0;
+    while messages.message().await?.is_some() {
+        got += 1;
+    }
+    Ok(Sample::rate(got, started.elapsed()))
 }

@@ -1,11 +1,17 @@
 //! `answerlog bench`: the real server in a child process on loopback, load
 //! from this process, and every figure beside a baseline measured in the
-//! same run (an append + fdatasync loop, a bare tonic echo).
+//! same run: an append + fdatasync loop, raw sled, a bare tonic echo and
+//! server stream. Targets are ratios, so that they hold across machines.
 
 mod echo;
 mod load;
+mod plot;
+mod prefill;
+mod report;
+mod scenarios;
+mod server;
 
-use std::io::{BufRead, BufReader, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -13,58 +19,73 @@ use anyhow::Context as _;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
-use self::echo::pb::echo_service_client::EchoServiceClient;
-use self::echo::pb::EchoRequest;
-use self::load::{median, Sample};
+use self::load::{median, median_of, Sample};
+use self::plot::Curve;
+use self::prefill::Plan;
+use self::report::{Row, Target};
+use self::server::{disk_bytes, Server};
+use super::ServerArg;
 use crate::grpc::draft_message;
-use crate::grpc::pb::answer_service_client::AnswerServiceClient;
 use crate::grpc::pb::article_service_client::ArticleServiceClient;
-use crate::grpc::pb::{
-    get_answer_request, ArticleDraft, CreateArticleRequest, EditSectionRequest, GetAnswerRequest,
-    SectionDraft,
-};
+use crate::grpc::pb::CreateArticleRequest;
+use crate::store::raw_baseline;
+
+/// A connection to the server under load (with the bearer token, if any).
+type Connection = super::client::Authed;
 
 /// How the benchmark runs.
 #[derive(Debug, Clone, clap::Args)]
 pub(in crate::cli) struct BenchArgs {
-    /// Where the store (and the fsync baseline) live [default: a temporary
+    /// Where the store and the disk baselines live [default: a temporary
     /// directory]: choose the disk to measure.
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Load a server that is already running instead of starting one (the
-    /// baselines still run here).
+    /// baselines still run here; the figures that need the server's
+    /// process and disk are left out).
     #[arg(long)]
     addr: Option<String>,
+    /// The bearer token for `--addr` (role admin: the store is filled
+    /// through the bulk import).
+    #[arg(long, env = "ANSWERLOG_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// Calls in flight to measure, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64,256")]
     in_flight: Vec<usize>,
+    /// HTTP/2 connections the calls in flight share (to answerlog and to
+    /// the echo alike).
+    #[arg(long, default_value_t = 1)]
+    connections: usize,
     /// Seconds per measurement.
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = 1.5)]
     seconds: f64,
     /// Runs per figure (the median is reported).
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// A few seconds in all: one short run of 1 and 16 in flight.
-    #[arg(long)]
+    /// Commits in the store the reads, the stream and the rebuild work on.
+    #[arg(long, default_value_t = 100_000)]
+    commits: u64,
+    /// Versions of the article read as of a random version.
+    #[arg(long, default_value_t = 10_000)]
+    versions: u64,
+    /// A few seconds in all: small store, short runs, 1 and 16 in flight.
+    #[arg(long, conflicts_with = "full")]
     quick: bool,
+    /// The full run: a store of 1,000,000 commits.
+    #[arg(long)]
+    full: bool,
     /// Print the table as JSON.
     #[arg(long)]
     json: bool,
+    /// Draw throughput and p99 latency against calls in flight to this SVG.
+    #[arg(long)]
+    plot: Option<PathBuf>,
 }
 
-/// One line of the table.
-#[derive(Debug, serde::Serialize)]
-struct Row {
-    figure: String,
-    per_second: f64,
-    p50_us: f64,
-    p99_us: f64,
-    baseline: String,
-    ratio: Option<f64>,
-    target: String,
-}
-
+/// A request's payload in the append and echo figures.
 const PAYLOAD: usize = 1024;
+/// Inserts in one run of the raw sled baseline with a flush per 64.
+const RAW_INSERTS: u64 = 20_000;
 
 pub(in crate::cli) fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut args = args;
@@ -72,126 +93,446 @@ pub(in crate::cli) fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.in_flight = vec![1, 16];
         args.seconds = 0.3;
         args.runs = 1;
+        args.commits = 2_000;
+        args.versions = 300;
     }
+    if args.full {
+        args.commits = 1_000_000;
+    }
+    args.connections = args.connections.max(1);
+    args.versions = args.versions.clamp(2, args.commits.max(2));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let temp = tempfile::tempdir()?;
-    let data_dir = args
-        .data_dir
-        .clone()
-        .unwrap_or_else(|| temp.path().join("data"));
-    std::fs::create_dir_all(&data_dir)?;
-    let rows = runtime.block_on(bench(&args, &data_dir))?;
+    let temp = match &args.data_dir {
+        Some(dir) => tempfile::tempdir_in(dir),
+        None => tempfile::tempdir(),
+    }
+    .context("cannot make the benchmark's directory")?;
+    let started = Instant::now();
+    let (rows, curves) = runtime.block_on(bench(&args, temp.path()))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
-        print_table(&rows);
+        report::print_table(&rows);
+        println!("({:.0} s in all)", started.elapsed().as_secs_f64());
+    }
+    if let Some(path) = &args.plot {
+        plot::draw(path, &curves)?;
+        eprintln!("plot written to {}", path.display());
     }
     Ok(())
 }
 
-async fn bench(args: &BenchArgs, data_dir: &Path) -> anyhow::Result<Vec<Row>> {
-    let duration = Duration::from_secs_f64(args.seconds);
-    let mut rows = Vec::new();
-
-    let fsync = median(repeat(args.runs, || fsync_loop(data_dir, duration)).await?);
-    rows.push(Row {
-        figure: "append + fdatasync, 1 KiB (baseline)".into(),
-        per_second: fsync.per_second(),
-        p50_us: fsync.micros(0.5),
-        p99_us: fsync.micros(0.99),
-        baseline: String::new(),
-        ratio: None,
-        target: String::new(),
-    });
-
-    let echo_url = echo::start().await?;
-    let echo = connect(&echo_url).await?;
-    let mut server = match &args.addr {
-        Some(url) => Server::Remote(url.clone()),
-        None => Server::spawn(&data_dir.join("store"))?,
-    };
-    let answerlog = connect(server.url()).await?;
-
-    for &k in &args.in_flight {
-        let echoed = median(repeat(args.runs, || echo_load(&echo, k, duration, 0)).await?);
-        let appends = median(repeat(args.runs, || append_load(&answerlog, k, duration)).await?);
-        rows.push(Row {
-            figure: format!("tonic echo 1 KiB, {k} in flight (baseline)"),
-            per_second: echoed.per_second(),
-            p50_us: echoed.micros(0.5),
-            p99_us: echoed.micros(0.99),
-            baseline: String::new(),
-            ratio: None,
-            target: String::new(),
-        });
-        let (baseline, ratio, target) = if k == 1 {
-            let bound = echoed.micros(0.5) + fsync.micros(0.5) + 100.0;
-            (
-                format!("echo p50 + fdatasync p50 + 100 µs = {bound:.0} µs"),
-                Some(appends.micros(0.5) / bound),
-                "p50 ratio ≤ 1".to_owned(),
-            )
-        } else {
-            (
-                format!("echo, {k} in flight"),
-                Some(appends.per_second() / echoed.per_second()),
-                if k == 64 {
-                    "≥ 0.6".to_owned()
-                } else {
-                    String::new()
-                },
-            )
-        };
-        rows.push(Row {
-            figure: format!("durable appends (1 KiB section edit), {k} in flight"),
-            per_second: appends.per_second(),
-            p50_us: appends.micros(0.5),
-            p99_us: appends.micros(0.99),
-            baseline,
-            ratio,
-            target,
-        });
-    }
-
-    let (id, size) = example_article(&answerlog).await?;
-    for &k in args.in_flight.iter().filter(|k| **k == 1 || **k >= 16) {
-        let echoed = median(repeat(args.runs, || echo_load(&echo, k, duration, size)).await?);
-        let reads = median(repeat(args.runs, || get_load(&answerlog, &id, k, duration)).await?);
-        rows.push(Row {
-            figure: format!("GetAnswer of the example article ({size} B), {k} in flight"),
-            per_second: reads.per_second(),
-            p50_us: reads.micros(0.5),
-            p99_us: reads.micros(0.99),
-            baseline: format!(
-                "echo answering {size} B, {k} in flight: {:.0}/s",
-                echoed.per_second()
-            ),
-            ratio: Some(reads.per_second() / echoed.per_second()),
-            target: if k >= 64 {
-                "≥ 0.8".to_owned()
-            } else {
-                String::new()
-            },
-        });
-    }
-    server.stop();
-    Ok(rows)
+/// Says what the benchmark is doing, on standard error.
+fn step(what: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "bench: {what}");
 }
 
-/// Runs a measurement `runs` times, one after another.
-async fn repeat<F, Fut>(runs: usize, mut once: F) -> anyhow::Result<Vec<Sample>>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<Sample>>,
-{
-    let mut samples = Vec::with_capacity(runs.max(1));
-    for _ in 0..runs.max(1) {
-        samples.push(once().await?);
+async fn bench(args: &BenchArgs, dir: &Path) -> anyhow::Result<(Vec<Row>, Vec<Curve>)> {
+    let duration = Duration::from_secs_f64(args.seconds);
+    let runs = args.runs;
+    let mut rows = Vec::new();
+    let mut curves = Vec::new();
+
+    step("baselines: fdatasync, raw sled");
+    let fsync = median_of(runs, || fsync_loop(dir, duration)).await?;
+    rows.push(Row::rate("append + fdatasync, 1 KiB (baseline)", &fsync));
+    let raw_inserts = if args.quick { 2_000 } else { RAW_INSERTS };
+    let raw64 = median_of(runs, || {
+        raw(dir, move |d| {
+            let latencies = raw_baseline::flushed_inserts(d, raw_inserts, PAYLOAD, 64, CACHE)?;
+            let total = latencies.iter().sum();
+            Ok(Sample::merge(vec![latencies], total))
+        })
+    })
+    .await?;
+    rows.push(Row::rate(
+        "raw sled: 1 KiB inserts, one flush per 64 (baseline)",
+        &raw64,
+    ));
+
+    let echo_url = echo::start().await?;
+    let mut echo_channels = Vec::with_capacity(args.connections);
+    for _ in 0..args.connections {
+        echo_channels.push(channel(&echo_url).await?);
     }
-    Ok(samples)
+    let store_dir = dir.join("store");
+    let mut server = match &args.addr {
+        Some(url) => Server::Remote(url.clone()),
+        None => {
+            step("starting answerlog serve");
+            Server::spawn(&store_dir)?
+        }
+    };
+    let target = ServerArg {
+        server: server.url().to_owned(),
+        token: args.token.clone(),
+        ca: None,
+        cert: None,
+        key: None,
+    };
+    let mut connections = Vec::with_capacity(args.connections);
+    for _ in 0..args.connections {
+        connections.push(super::client::connect(&target).await?);
+    }
+    let first = connections[0].clone();
+
+    // The store: one deep article, then many articles in three imports
+    // (the bulk import's figure is the median of the three).
+    let run_id = Uuid::now_v7().simple().to_string()[20..].to_owned();
+    let run_id = format!("b{run_id}");
+    step(&format!(
+        "filling the store through the bulk import: {} commits",
+        args.commits
+    ));
+    let deep = prefill::import(
+        &first,
+        &run_id,
+        &Plan::Deep {
+            versions: args.versions,
+        },
+    )
+    .await?;
+    let deep_article = deep.articles[0].clone();
+    let mut last_position = deep.last_position;
+    let mut imports = vec![];
+    for plan in Plan::many(args.commits.saturating_sub(args.versions), 3) {
+        let import = prefill::import(&first, &run_id, &plan).await?;
+        last_position = last_position.max(import.last_position);
+        imports.push(import.rate);
+    }
+    let imported: u64 = imports.iter().map(|s| s.count).sum::<u64>() + deep.rate.count;
+    let import = median(imports);
+    rows.push(
+        Row::rate(
+            format!("bulk import (ImportCommits), {imported} commits of 1 KiB in all"),
+            &import,
+        )
+        .against(
+            "raw sled inserts, one flush per 64",
+            import.per_second() / raw64.per_second(),
+        )
+        .target(Target::AtLeast(0.7)),
+    );
+
+    step("appends and echo at each number of calls in flight");
+    let most = args.in_flight.iter().copied().max().unwrap_or(1);
+    let mut pool: Vec<(String, u64)> = scenarios::create_articles(&first, most)
+        .await?
+        .into_iter()
+        .map(|id| (id, 1))
+        .collect();
+    let mut echo_curve = curve("tonic echo, 1 KiB", true);
+    let mut append_curve = curve("answerlog durable appends", false);
+    for &k in &args.in_flight {
+        let echoed = median_of(runs, || {
+            echo::unary(&echo_channels, k, duration, PAYLOAD, 0)
+        })
+        .await?;
+        let mut samples = Vec::with_capacity(runs);
+        for _ in 0..runs.max(1) {
+            let writing: Vec<_> = pool.drain(..k.min(pool.len())).collect();
+            let (sample, after) = scenarios::appends(&connections, writing, duration).await?;
+            pool.extend(after);
+            samples.push(sample);
+        }
+        let appends = median(samples);
+        rows.push(Row::rate(
+            format!("tonic echo 1 KiB, {k} in flight (baseline)"),
+            &echoed,
+        ));
+        let row = Row::rate(
+            format!("durable appends (1 KiB section edit), {k} in flight"),
+            &appends,
+        );
+        rows.push(if k == 1 {
+            let bound = echoed.p50() + fsync.p50() + 100.0;
+            row.against(
+                format!("p50 ÷ (echo p50 + fdatasync p50 + 100 µs = {bound:.0} µs)"),
+                appends.p50() / bound,
+            )
+            .target(Target::AtMost(1.0))
+        } else {
+            let row = row.against(
+                format!("÷ echo at {k} in flight"),
+                appends.per_second() / echoed.per_second(),
+            );
+            if k == 64 {
+                row.target(Target::AtLeast(0.6))
+            } else {
+                row
+            }
+        });
+        echo_curve
+            .points
+            .push((k, echoed.per_second(), echoed.p99()));
+        append_curve
+            .points
+            .push((k, appends.per_second(), appends.p99()));
+    }
+    curves.push(append_curve);
+    curves.push(echo_curve);
+
+    step("one hot article, 16 writers");
+    let (hot, conflicts) = scenarios::hot_article(&first, 16, duration).await?;
+    rows.push(
+        Row::rate(
+            "16 writers on one article, retrying on ABORTED (accepted)",
+            &hot,
+        )
+        .note(format!(
+            "{conflicts} conflicts retried ({:.1} a commit)",
+            conflicts as f64 / hot.count.max(1) as f64
+        )),
+    );
+
+    step("GetAnswer of the example article, and the echo of its size");
+    let (example, size) = example_article(&first).await?;
+    let mut get_curve = curve("answerlog GetAnswer", false);
+    let mut sized_curve = curve(&format!("tonic echo answering {size} B"), true);
+    for &k in &args.in_flight {
+        let echoed = median_of(runs, || {
+            echo::unary(&echo_channels, k, duration, PAYLOAD, size)
+        })
+        .await?;
+        let reads = median_of(runs, || {
+            scenarios::get_answers(&connections, &example, k, duration, None)
+        })
+        .await?;
+        let row = Row::rate(
+            format!("GetAnswer of the example article ({size} B), {k} in flight"),
+            &reads,
+        )
+        .against(
+            format!(
+                "÷ echo answering {size} B at {k} in flight ({:.0}/s)",
+                echoed.per_second()
+            ),
+            reads.per_second() / echoed.per_second(),
+        );
+        rows.push(if k == 64 {
+            row.target(Target::AtLeast(0.8))
+        } else {
+            row
+        });
+        sized_curve
+            .points
+            .push((k, echoed.per_second(), echoed.p99()));
+        get_curve.points.push((k, reads.per_second(), reads.p99()));
+    }
+    curves.push(get_curve);
+    curves.push(sized_curve);
+
+    step("reads of an article of many versions");
+    let current = median_of(runs, || {
+        scenarios::get_answers(&connections, &deep_article.id, 1, duration, None)
+    })
+    .await?;
+    let as_of = median_of(runs, || {
+        scenarios::get_answers(
+            &connections,
+            &deep_article.id,
+            1,
+            duration,
+            Some(deep_article.versions),
+        )
+    })
+    .await?;
+    rows.push(Row::rate(
+        format!(
+            "GetAnswer, current, of a {}-version article, 1 in flight",
+            deep_article.versions
+        ),
+        &current,
+    ));
+    rows.push(
+        Row::rate(
+            "GetAnswer as of a random version of it, 1 in flight",
+            &as_of,
+        )
+        .against("p50 ÷ current GetAnswer p50", as_of.p50() / current.p50())
+        .target(Target::AtMost(1.5)),
+    );
+    let pages = median_of(runs, || {
+        scenarios::revision_pages(&first, &deep_article.slug, 100)
+    })
+    .await?;
+    rows.push(Row::rate(
+        format!(
+            "ListRevisions pages of 100, all {} versions",
+            deep_article.versions
+        ),
+        &pages,
+    ));
+
+    step("StreamEvents catch-up over the whole store");
+    let mut streams = Vec::with_capacity(runs);
+    let mut message_bytes = PAYLOAD;
+    for _ in 0..runs.max(1) {
+        let (sample, bytes) = scenarios::catch_up(&first, last_position).await?;
+        streams.push(sample);
+        message_bytes = bytes;
+    }
+    let streamed = median(streams);
+    let baseline = median_of(runs, || {
+        echo::stream(&echo_channels[0], streamed.count, message_bytes)
+    })
+    .await?;
+    rows.push(Row::rate(
+        format!("tonic server stream of {message_bytes} B messages (baseline)"),
+        &baseline,
+    ));
+    rows.push(
+        Row::rate(
+            format!("StreamEvents catch-up, {} commits", streamed.count),
+            &streamed,
+        )
+        .against(
+            "÷ the bare server stream",
+            streamed.per_second() / baseline.per_second(),
+        )
+        .target(Target::AtLeast(0.3)),
+    );
+
+    let Some(resident) = server.resident_bytes() else {
+        step("a remote server: the figures of its process and disk are left out");
+        return Ok((rows, curves));
+    };
+    rows.push(
+        Row::value(
+            "resident memory of the server after the run",
+            resident as f64 / MIB,
+            "MiB",
+        )
+        .against("÷ 512 MiB", resident as f64 / (512.0 * MIB))
+        .target(Target::AtMost(1.0)),
+    );
+    drop(connections);
+    drop(first);
+    server.stop(Duration::from_secs(30));
+    offline(&mut rows, dir, &store_dir, runs).await?;
+    Ok((rows, curves))
+}
+
+/// The figures of a stopped store: an offline rebuild beside raw sled
+/// doing the same writes, a full scan, the start-up, the disk it takes.
+async fn offline(
+    rows: &mut Vec<Row>,
+    dir: &Path,
+    store_dir: &Path,
+    runs: usize,
+) -> anyhow::Result<()> {
+    step("offline rebuild of the whole store");
+    let rebuilt = {
+        let store_dir = store_dir.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let rebuilt = crate::app::App::rebuild(&store_dir, &Default::default(), None)?;
+            anyhow::Ok((rebuilt, started.elapsed()))
+        })
+        .await??
+    };
+    let (rebuilt, took) = rebuilt;
+    let rebuild = Sample::rate(rebuilt.commits, took);
+    let keys_per_commit = rebuilt.keys_written as f64 / rebuilt.commits.max(1) as f64;
+    let bytes_per_key = rebuilt.bytes_written / rebuilt.keys_written.max(1);
+    let (keys, commits) = (rebuilt.keys_written, rebuilt.commits);
+    let raw_rebuild = median_of(runs, || {
+        raw(dir, move |d| {
+            let took = raw_baseline::unflushed_batches(
+                d,
+                keys,
+                bytes_per_key as usize,
+                (keys_per_commit * 512.0).ceil() as u64,
+                CACHE,
+            )?;
+            Ok(Sample::rate(commits, took))
+        })
+    })
+    .await?;
+    rows.push(Row::rate(
+        format!(
+            "raw sled: {keys_per_commit:.1} keys of {bytes_per_key} B a commit, no flush (baseline)"
+        ),
+        &raw_rebuild,
+    ));
+    rows.push(
+        Row::rate(
+            format!("offline rebuild, {} commits", rebuilt.commits),
+            &rebuild,
+        )
+        .against(
+            "÷ raw sled writing the same keys",
+            rebuild.per_second() / raw_rebuild.per_second(),
+        )
+        .target(Target::AtLeast(0.5)),
+    );
+    let scan = raw(dir, move |d| {
+        raw_baseline::unflushed_batches(d, keys, bytes_per_key as usize, 4096, CACHE)?;
+        let (count, _, took) = raw_baseline::full_scan(d, CACHE)?;
+        Ok(Sample::rate(count, took))
+    })
+    .await?;
+    rows.push(Row::rate("raw sled: full scan, keys (baseline)", &scan));
+
+    step("start-up on the store");
+    let mut restarted = Server::spawn(store_dir)?;
+    let started_in = restarted.started_in().unwrap_or_default();
+    restarted.stop(Duration::from_secs(30));
+    let seconds = started_in.as_secs_f64();
+    rows.push(
+        Row::value(
+            format!("start-up on {commits} commits, to serving"),
+            seconds * 1000.0,
+            "ms",
+        )
+        .against(
+            "÷ 1 s (the target is for 1,000,000 commits: --full)",
+            seconds,
+        )
+        .target(Target::AtMost(1.0)),
+    );
+    let on_disk = disk_bytes(store_dir);
+    rows.push(Row::value(
+        format!(
+            "bytes on disk per byte of commit ({:.0} MiB for {:.0} MiB of commits)",
+            on_disk as f64 / MIB,
+            rebuilt.log_bytes as f64 / MIB
+        ),
+        on_disk as f64 / rebuilt.log_bytes.max(1) as f64,
+        "×",
+    ));
+    Ok(())
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+/// The cache raw sled gets: the store's default.
+const CACHE: u64 = 256 * 1024 * 1024;
+
+fn curve(name: &str, baseline: bool) -> Curve {
+    Curve {
+        name: name.to_owned(),
+        points: Vec::new(),
+        baseline,
+    }
+}
+
+/// Runs a raw sled measurement on a blocking thread, in a fresh directory
+/// beside the store (the same disk), removed afterwards.
+async fn raw<F>(dir: &Path, measure: F) -> anyhow::Result<Sample>
+where
+    F: FnOnce(&Path) -> Result<Sample, crate::store::StoreError> + Send + 'static,
+{
+    let dir = dir.join(format!("raw-sled-{}", Uuid::now_v7().simple()));
+    tokio::task::spawn_blocking(move || {
+        let sample = measure(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(sample?)
+    })
+    .await?
 }
 
 async fn fsync_loop(dir: &Path, duration: Duration) -> anyhow::Result<Sample> {
@@ -215,150 +556,11 @@ async fn fsync_loop(dir: &Path, duration: Duration) -> anyhow::Result<Sample> {
     Ok(Sample::merge(vec![latencies], duration))
 }
 
-async fn echo_load(
-    channel: &Channel,
-    k: usize,
-    duration: Duration,
-    response: usize,
-) -> anyhow::Result<Sample> {
-    let started = Instant::now();
-    let end = started + duration;
-    let mut workers = Vec::new();
-    for _ in 0..k {
-        let mut client = EchoServiceClient::new(channel.clone());
-        workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            while Instant::now() < end {
-                let t = Instant::now();
-                client
-                    .echo(EchoRequest {
-                        payload: vec![b'x'; PAYLOAD],
-                        response_bytes: u32::try_from(response).unwrap_or(u32::MAX),
-                    })
-                    .await?;
-                latencies.push(t.elapsed());
-            }
-            anyhow::Ok(latencies)
-        }));
-    }
-    collect(workers, started).await
-}
-
-async fn append_load(channel: &Channel, k: usize, duration: Duration) -> anyhow::Result<Sample> {
-    // Each writer on its own article.
-    let mut ids = Vec::with_capacity(k);
-    let mut articles = ArticleServiceClient::new(channel.clone());
-    for _ in 0..k {
-        ids.push(
-            create(
-                &mut articles,
-                &format!("Benchmark article {}", Uuid::now_v7()),
-            )
-            .await?,
-        );
-    }
-    let started = Instant::now();
-    let end = started + duration;
-    let mut workers = Vec::new();
-    for id in ids {
-        let mut client = ArticleServiceClient::new(channel.clone());
-        workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut version = 1;
-            while Instant::now() < end {
-                let t = Instant::now();
-                let body = format!("{version} {}", "b".repeat(PAYLOAD - 8));
-                version = client
-                    .edit_section(EditSectionRequest {
-                        article_id: id.clone(),
-                        expected_version: version,
-                        command_id: Uuid::now_v7().to_string(),
-                        reason: "bench".into(),
-                        section_id: "s1".into(),
-                        heading: None,
-                        body: Some(body),
-                    })
-                    .await?
-                    .into_inner()
-                    .version;
-                latencies.push(t.elapsed());
-            }
-            anyhow::Ok(latencies)
-        }));
-    }
-    collect(workers, started).await
-}
-
-async fn get_load(
-    channel: &Channel,
-    id: &str,
-    k: usize,
-    duration: Duration,
-) -> anyhow::Result<Sample> {
-    let started = Instant::now();
-    let end = started + duration;
-    let mut workers = Vec::new();
-    for _ in 0..k {
-        let mut client = AnswerServiceClient::new(channel.clone());
-        let id = id.to_owned();
-        workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            while Instant::now() < end {
-                let t = Instant::now();
-                client
-                    .get_answer(GetAnswerRequest {
-                        r#ref: Some(get_answer_request::Ref::Id(id.clone())),
-                        ..GetAnswerRequest::default()
-                    })
-                    .await?;
-                latencies.push(t.elapsed());
-            }
-            anyhow::Ok(latencies)
-        }));
-    }
-    collect(workers, started).await
-}
-
-async fn collect(
-    workers: Vec<tokio::task::JoinHandle<anyhow::Result<Vec<Duration>>>>,
-    started: Instant,
-) -> anyhow::Result<Sample> {
-    let mut parts = Vec::with_capacity(workers.len());
-    for worker in workers {
-        parts.push(worker.await??);
-    }
-    Ok(Sample::merge(parts, started.elapsed()))
-}
-
-async fn create(
-    articles: &mut ArticleServiceClient<Channel>,
-    question: &str,
-) -> anyhow::Result<String> {
-    Ok(articles
-        .create_article(CreateArticleRequest {
-            command_id: Uuid::now_v7().to_string(),
-            reason: "bench".into(),
-            article: Some(ArticleDraft {
-                question: question.into(),
-                quick_answer: "Measured.".into(),
-                last_updated: "2026-01-01".into(),
-                sections: vec![SectionDraft {
-                    heading: "Body".into(),
-                    body: "x".into(),
-                }],
-                ..ArticleDraft::default()
-            }),
-        })
-        .await?
-        .into_inner()
-        .article_id)
-}
-
-/// Imports the example article; its id and encoded size.
-async fn example_article(channel: &Channel) -> anyhow::Result<(String, usize)> {
+/// Imports the example article; its id and the encoded size of its answer.
+async fn example_article(connection: &Connection) -> anyhow::Result<(String, usize)> {
     let mut draft = crate::import::parse(include_str!("../../../examples/what-causes-jmt.md"))?;
     draft.slug = format!("bench-{}", Uuid::now_v7().simple());
-    let id = ArticleServiceClient::new(channel.clone())
+    let id = ArticleServiceClient::new(connection.clone())
         .create_article(CreateArticleRequest {
             command_id: Uuid::now_v7().to_string(),
             reason: "bench".into(),
@@ -367,92 +569,13 @@ async fn example_article(channel: &Channel) -> anyhow::Result<(String, usize)> {
         .await?
         .into_inner()
         .article_id;
-    let answer = AnswerServiceClient::new(channel.clone())
-        .get_answer(GetAnswerRequest {
-            r#ref: Some(get_answer_request::Ref::Id(id.clone())),
-            ..GetAnswerRequest::default()
-        })
-        .await?
-        .into_inner();
-    Ok((id, prost::Message::encoded_len(&answer)))
+    let size = scenarios::answer_bytes(connection, &id).await?;
+    Ok((id, size))
 }
 
-async fn connect(url: &str) -> anyhow::Result<Channel> {
+async fn channel(url: &str) -> anyhow::Result<Channel> {
     Channel::from_shared(url.to_owned())?
         .connect()
         .await
         .with_context(|| format!("cannot connect to {url}"))
-}
-
-/// The server under load: a child process of this one, or one given.
-enum Server {
-    Child {
-        process: std::process::Child,
-        url: String,
-    },
-    Remote(String),
-}
-
-impl Server {
-    fn spawn(data_dir: &Path) -> anyhow::Result<Self> {
-        let mut process = std::process::Command::new(std::env::current_exe()?)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .env("RUST_LOG", "info")
-            .env_remove("ANSWERLOG_PRINCIPALS")
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .context("cannot start the server")?;
-        let stderr = process.stderr.take().context("the server's log")?;
-        let mut lines = BufReader::new(stderr).lines();
-        let url = loop {
-            let line = lines
-                .next()
-                .context("the server stopped before it listened")??;
-            if let Some(rest) = line.split("listen=").nth(1) {
-                let addr = rest.split_whitespace().next().unwrap_or_default();
-                break format!("http://{addr}");
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        Ok(Server::Child { process, url })
-    }
-
-    fn url(&self) -> &str {
-        match self {
-            Server::Child { url, .. } | Server::Remote(url) => url,
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Server::Child { process, .. } = self {
-            let _ = process.kill();
-            let _ = process.wait();
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn print_table(rows: &[Row]) {
-    println!(
-        "{:<62} {:>10} {:>9} {:>9}  {:>7}  {:<8} baseline",
-        "figure", "per s", "p50 µs", "p99 µs", "ratio", "target"
-    );
-    for r in rows {
-        println!(
-            "{:<62} {:>10.0} {:>9.0} {:>9.0}  {:>7}  {:<8} {}",
-            r.figure,
-            r.per_second,
-            r.p50_us,
-            r.p99_us,
-            r.ratio.map(|x| format!("{x:.2}")).unwrap_or_default(),
-            r.target,
-            r.baseline
-        );
-    }
 }

@@ -1,0 +1,127 @@
+//! The server under load: `answerlog serve` as a child process of the
+//! benchmark, on loopback with its own data directory; or one given by URL.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+
+pub(super) enum Server {
+    Child {
+        process: std::process::Child,
+        url: String,
+        /// From the spawn to the "serving" line: opening the store (no
+        /// replay) and binding, as a restart does.
+        started_in: Duration,
+    },
+    Remote(String),
+}
+
+impl Server {
+    /// Starts `answerlog serve` on `data_dir` and waits until it serves.
+    pub(super) fn spawn(data_dir: &Path) -> anyhow::Result<Self> {
+        let started = Instant::now();
+        let mut process = std::process::Command::new(std::env::current_exe()?)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("RUST_LOG", "warn,answerlog=info")
+            .env_remove("ANSWERLOG_PRINCIPALS")
+            .env_remove("ANSWERLOG_CONFIG")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .context("cannot start the server")?;
+        let stderr = process.stderr.take().context("the server's log")?;
+        let mut lines = BufReader::new(stderr).lines();
+        let url = loop {
+            let line = lines
+                .next()
+                .context("the server stopped before it listened")??;
+            if let Some(rest) = line.split("listen=").nth(1) {
+                let addr = rest.split_whitespace().next().unwrap_or_default();
+                break format!("http://{addr}");
+            }
+        };
+        let started_in = started.elapsed();
+        // Keep reading its log, so that the pipe never fills and blocks it.
+        std::thread::spawn(move || for _ in lines {});
+        Ok(Server::Child {
+            process,
+            url,
+            started_in,
+        })
+    }
+
+    pub(super) fn url(&self) -> &str {
+        match self {
+            Server::Child { url, .. } | Server::Remote(url) => url,
+        }
+    }
+
+    /// How long the child took to serve; none for a remote server.
+    pub(super) fn started_in(&self) -> Option<Duration> {
+        match self {
+            Server::Child { started_in, .. } => Some(*started_in),
+            Server::Remote(_) => None,
+        }
+    }
+
+    /// The child's resident memory, in bytes (Linux).
+    pub(super) fn resident_bytes(&self) -> Option<u64> {
+        let Server::Child { process, .. } = self else {
+            return None;
+        };
+        let status = std::fs::read_to_string(format!("/proc/{}/status", process.id())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
+
+    /// Stops the child as an operator would (SIGTERM: drain, flush) and
+    /// waits for it; kills it if it has not stopped within `patience`.
+    pub(super) fn stop(&mut self, patience: Duration) {
+        let Server::Child { process, .. } = self else {
+            return;
+        };
+        if let Ok(Some(_)) = process.try_wait() {
+            return;
+        }
+        if let Some(pid) = rustix::process::Pid::from_raw(process.id() as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+        let deadline = Instant::now() + patience;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = process.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = process.kill();
+        let _ = process.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Server::Child { process, .. } = self {
+            let _ = process.kill();
+            let _ = process.wait();
+        }
+    }
+}
+
+/// The bytes a directory takes on disk (blocks allocated, not lengths).
+pub(super) fn disk_bytes(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.metadata() {
+            Ok(m) if m.is_dir() => disk_bytes(&entry.path()),
+            Ok(m) => m.blocks() * 512,
+            Err(_) => 0,
+        })
+        .sum()
+}

@@ -1,0 +1,88 @@
+//! sled alone, doing what the store asks of it with nothing on top: the
+//! baselines `answerlog bench` measures the store against, in the same run
+//! and on the same disk. Here because this is the module that knows sled.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::StoreError;
+
+/// How long each of `n` inserts of `value_bytes` took, flushing (fsync)
+/// after every `flush_every` of them, with the cache the store uses; the
+/// flush's time goes to the insert that called it.
+pub(crate) fn flushed_inserts(
+    dir: &Path,
+    n: u64,
+    value_bytes: usize,
+    flush_every: u64,
+    cache_bytes: u64,
+) -> Result<Vec<Duration>, StoreError> {
+    let db = open(dir, cache_bytes)?;
+    let value = vec![b'v'; value_bytes];
+    let mut latencies = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let started = Instant::now();
+        db.insert(key(i), value.as_slice())?;
+        if (i + 1) % flush_every.max(1) == 0 {
+            db.flush()?;
+        }
+        latencies.push(started.elapsed());
+    }
+    db.flush()?;
+    Ok(latencies)
+}
+
+/// What writing `keys` keys of `bytes_per_key` bytes (key and value) took,
+/// in batches of `batch_keys` with no flush until the end: the writes of a
+/// rebuild, without the rebuild.
+pub(crate) fn unflushed_batches(
+    dir: &Path,
+    keys: u64,
+    bytes_per_key: usize,
+    batch_keys: u64,
+    cache_bytes: u64,
+) -> Result<Duration, StoreError> {
+    let db = open(dir, cache_bytes)?;
+    let value = vec![b'r'; bytes_per_key.saturating_sub(9).max(1)];
+    let started = Instant::now();
+    let mut batch = sled::Batch::default();
+    for i in 0..keys {
+        batch.insert(key(i).to_vec(), value.clone());
+        if (i + 1) % batch_keys.max(1) == 0 {
+            db.apply_batch(std::mem::take(&mut batch))?;
+        }
+    }
+    db.apply_batch(batch)?;
+    db.flush()?;
+    Ok(started.elapsed())
+}
+
+/// Reads every key and value of the database in `dir` in order: how many,
+/// how many bytes, and how long it took.
+pub(crate) fn full_scan(dir: &Path, cache_bytes: u64) -> Result<(u64, u64, Duration), StoreError> {
+    let db = open(dir, cache_bytes)?;
+    let started = Instant::now();
+    let (mut keys, mut bytes) = (0, 0);
+    for item in db.iter() {
+        let (k, v) = item?;
+        keys += 1;
+        bytes += (k.len() + v.len()) as u64;
+    }
+    Ok((keys, bytes, started.elapsed()))
+}
+
+fn open(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
+    Ok(sled::Config::new()
+        .path(dir)
+        .cache_capacity(cache_bytes)
+        .flush_every_ms(None)
+        .open()?)
+}
+
+/// A prefix byte and a big-endian counter, as the store's keys are.
+fn key(i: u64) -> [u8; 9] {
+    let mut key = [0u8; 9];
+    key[0] = b'L';
+    key[1..].copy_from_slice(&i.to_be_bytes());
+    key
+}
