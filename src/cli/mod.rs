@@ -106,6 +106,9 @@ struct RebuildArgs {
     /// With --online: the most commits replayed per second [default: 20000].
     #[arg(long, default_value_t = 0)]
     max_commits_per_second: u64,
+    /// Offline: print what was replayed and written as JSON.
+    #[arg(long, conflicts_with = "online")]
+    json: bool,
     #[command(flatten)]
     server: ServerArg,
 }
@@ -286,7 +289,7 @@ impl Cli {
             Command::Rebuild(args) if args.online => {
                 client::block_on(rebuild::online(&args.server, args.max_commits_per_second))
             }
-            Command::Rebuild(args) => serve::rebuild(&args.config),
+            Command::Rebuild(args) => serve::rebuild(&args.config, args.json),
             Command::Bench(args) => bench::run(args),
             Command::Verify { file, digest, json } => {
                 verify::verify(&file, digest.as_deref(), json)

@@ -83,7 +83,7 @@ pub(super) fn serve(args: &ConfigArgs) -> anyhow::Result<()> {
     })
 }
 
-pub(super) fn rebuild(args: &ConfigArgs) -> anyhow::Result<()> {
+pub(super) fn rebuild(args: &ConfigArgs, json: bool) -> anyhow::Result<()> {
     let config = args.resolve()?;
     let started = std::time::Instant::now();
     let chosen = config
@@ -91,11 +91,22 @@ pub(super) fn rebuild(args: &ConfigArgs) -> anyhow::Result<()> {
         .then_some(config.snapshot_interval);
     let rebuilt = App::rebuild(&config.data_dir, &app_options(&config), chosen)
         .with_context(|| format!("cannot rebuild the store in {}", config.data_dir.display()))?;
-    println!(
-        "rebuilt the read models from {} commits in {:.1} s",
-        rebuilt.commits,
-        started.elapsed().as_secs_f64()
-    );
+    let seconds = started.elapsed().as_secs_f64();
+    if json {
+        let report = serde_json::json!({
+            "commits": rebuilt.commits,
+            "keys_written": rebuilt.keys_written,
+            "bytes_written": rebuilt.bytes_written,
+            "log_bytes": rebuilt.log_bytes,
+            "seconds": seconds,
+        });
+        println!("{report}");
+    } else {
+        println!(
+            "rebuilt the read models from {} commits in {seconds:.1} s",
+            rebuilt.commits
+        );
+    }
     Ok(())
 }
 

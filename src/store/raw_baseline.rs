@@ -43,8 +43,41 @@ pub(crate) fn unflushed_batches(
     cache_bytes: u64,
 ) -> Result<Duration, StoreError> {
     let db = open(dir, cache_bytes)?;
-    let value = vec![b'r'; bytes_per_key.saturating_sub(9).max(1)];
     let started = Instant::now();
+    write_batches(&db, keys, bytes_per_key, batch_keys)?;
+    db.flush()?;
+    Ok(started.elapsed())
+}
+
+/// Writes `keys` keys of `bytes_per_key` as [`unflushed_batches`] does,
+/// then reads every key and value in order: how many, how many bytes, and
+/// how long the read took.
+pub(crate) fn full_scan(
+    dir: &Path,
+    keys: u64,
+    bytes_per_key: usize,
+    cache_bytes: u64,
+) -> Result<(u64, u64, Duration), StoreError> {
+    let db = open(dir, cache_bytes)?;
+    write_batches(&db, keys, bytes_per_key, 4096)?;
+    db.flush()?;
+    let started = Instant::now();
+    let (mut count, mut bytes) = (0, 0);
+    for item in db.iter() {
+        let (k, v) = item?;
+        count += 1;
+        bytes += (k.len() + v.len()) as u64;
+    }
+    Ok((count, bytes, started.elapsed()))
+}
+
+fn write_batches(
+    db: &sled::Db,
+    keys: u64,
+    bytes_per_key: usize,
+    batch_keys: u64,
+) -> Result<(), StoreError> {
+    let value = vec![b'r'; bytes_per_key.saturating_sub(9).max(1)];
     let mut batch = sled::Batch::default();
     for i in 0..keys {
         batch.insert(key(i).to_vec(), value.clone());
@@ -53,22 +86,7 @@ pub(crate) fn unflushed_batches(
         }
     }
     db.apply_batch(batch)?;
-    db.flush()?;
-    Ok(started.elapsed())
-}
-
-/// Reads every key and value of the database in `dir` in order: how many,
-/// how many bytes, and how long it took.
-pub(crate) fn full_scan(dir: &Path, cache_bytes: u64) -> Result<(u64, u64, Duration), StoreError> {
-    let db = open(dir, cache_bytes)?;
-    let started = Instant::now();
-    let (mut keys, mut bytes) = (0, 0);
-    for item in db.iter() {
-        let (k, v) = item?;
-        keys += 1;
-        bytes += (k.len() + v.len()) as u64;
-    }
-    Ok((keys, bytes, started.elapsed()))
+    Ok(())
 }
 
 fn open(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
