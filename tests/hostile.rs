@@ -188,7 +188,8 @@ impl Maker<'_> {
 }
 
 /// Sends `body` to `method` as it is; the status code it got.
-async fn send(channel: Channel, method: &MethodDescriptor, body: Vec<u8>) -> Code {
+/// The status a call ended with (`Ok` for an answer).
+async fn send(channel: Channel, method: &MethodDescriptor, body: Vec<u8>) -> tonic::Status {
     let path = PathAndQuery::try_from(format!(
         "/{}/{}",
         method.parent_service().full_name(),
@@ -196,8 +197,8 @@ async fn send(channel: Channel, method: &MethodDescriptor, body: Vec<u8>) -> Cod
     ))
     .unwrap();
     let mut grpc = tonic::client::Grpc::new(channel).max_decoding_message_size(64 << 20);
-    if grpc.ready().await.is_err() {
-        return Code::Unavailable;
+    if let Err(e) = grpc.ready().await {
+        return tonic::Status::unavailable(e.to_string());
     }
     let mut request = tonic::Request::new(body);
     // Short: a wait for a far min_position is answered DEADLINE_EXCEEDED.
@@ -213,16 +214,16 @@ async fn send(channel: Channel, method: &MethodDescriptor, body: Vec<u8>) -> Cod
                 match tokio::time::timeout(std::time::Duration::from_millis(200), stream.message())
                     .await
                 {
-                    Ok(Err(status)) => status.code(),
-                    _ => Code::Ok,
+                    Ok(Err(status)) => status,
+                    _ => tonic::Status::ok(""),
                 }
             }
-            Err(status) => status.code(),
+            Err(status) => status,
         }
     } else {
         match grpc.unary(request, path, crate::support::RawCodec).await {
-            Ok(_) => Code::Ok,
-            Err(status) => status.code(),
+            Ok(_) => tonic::Status::ok(""),
+            Err(status) => status,
         }
     }
 }
@@ -263,7 +264,8 @@ fn generated_requests_for_every_rpc_never_break_the_server() {
                 known_ids: &known_ids,
             };
             let body = maker.message(&method.input(), 0).encode_to_vec();
-            let code = runtime.block_on(send(channel.clone(), method, body));
+            let status = runtime.block_on(send(channel.clone(), method, body));
+            let code = status.code();
             sent.fetch_add(1, Ordering::Relaxed);
             *codes
                 .lock()
@@ -272,8 +274,9 @@ fn generated_requests_for_every_rpc_never_break_the_server() {
                 .or_insert(0) += 1;
             prop_assert!(
                 !forbidden(code),
-                "{} answered {code:?} (seed {seed})",
-                method.full_name()
+                "{} answered {code:?} (seed {seed}): {}",
+                method.full_name(),
+                status.message()
             );
             Ok(())
         })
@@ -293,12 +296,14 @@ fn generated_requests_for_every_rpc_never_break_the_server() {
             ),
             |(m, bytes)| {
                 let method = &methods[m];
-                let code = runtime.block_on(send(channel.clone(), method, bytes));
+                let status = runtime.block_on(send(channel.clone(), method, bytes));
+                let code = status.code();
                 sent.fetch_add(1, Ordering::Relaxed);
                 prop_assert!(
                     !forbidden(code),
-                    "{} answered {code:?} to raw bytes",
-                    method.full_name()
+                    "{} answered {code:?} to raw bytes: {}",
+                    method.full_name(),
+                    status.message()
                 );
                 Ok(())
             },

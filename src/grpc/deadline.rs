@@ -19,8 +19,12 @@ const FALLBACK_WAIT: Duration = Duration::from_secs(30);
 /// The header that carries a call's deadline.
 const GRPC_TIMEOUT: &str = "grpc-timeout";
 
-/// When to stop waiting: a tenth before the caller's deadline (at least
-/// 5 ms before it), or after `FALLBACK_WAIT` if there is none.
+/// When to stop waiting: a fifth before the caller's deadline (at least
+/// 10 ms before it), or after `FALLBACK_WAIT` if there is none. The
+/// `DefaultDeadline` layer cuts the call off a tenth before the deadline,
+/// timed from a moment earlier than this one: a wait must end well before
+/// that, so that the caller hears why (`min_position` not reached) rather
+/// than that the call ran out of time.
 pub(super) fn wait_deadline(metadata: &MetadataMap) -> Instant {
     let now = Instant::now();
     match metadata
@@ -28,7 +32,7 @@ pub(super) fn wait_deadline(metadata: &MetadataMap) -> Instant {
         .and_then(|v| v.to_str().ok())
         .and_then(parse_timeout)
     {
-        Some(timeout) => now + answer_within(timeout),
+        Some(timeout) => now + answer_within(answer_within(timeout)),
         None => now + FALLBACK_WAIT,
     }
 }
