@@ -167,7 +167,9 @@ impl SledStore {
         }
         tree.flush()?;
         drop(tree);
-        self.catch_up(projector)
+        let applied = self.catch_up(projector)?;
+        self.disk.snapshot_for_next_open();
+        Ok(applied)
     }
 
     /// Builds a new generation of the read models from the log while the

@@ -195,8 +195,9 @@ impl Writer {
             }
         }
         if self.failed.is_none() {
-            if let Err(e) = self.disk.tree().and_then(|tree| Ok(tree.flush()?)) {
-                tracing::error!(error = %e, "final flush failed");
+            match self.disk.tree().and_then(|tree| Ok(tree.flush()?)) {
+                Ok(_) => self.disk.snapshot_for_next_open(),
+                Err(e) => tracing::error!(error = %e, "final flush failed"),
             }
         }
         tracing::debug!("writer stopped");
