@@ -50,7 +50,7 @@ pub(crate) struct Config {
     pub limits: Limits,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Text,
@@ -83,7 +83,7 @@ impl Default for Config {
 }
 
 /// The file's shape: every key optional, unknown keys refused.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     data_dir: Option<PathBuf>,
@@ -331,6 +331,135 @@ impl ConfigArgs {
     }
 }
 
+impl From<&Config> for FileConfig {
+    /// The effective configuration in the file's shape: every key, as the
+    /// file would name it.
+    fn from(c: &Config) -> Self {
+        let tls = c.tls.as_ref();
+        FileConfig {
+            data_dir: Some(c.data_dir.clone()),
+            listen: Some(c.listen),
+            cache_bytes: Some(c.cache_bytes),
+            snapshot_interval: Some(c.snapshot_interval),
+            max_request_bytes: Some(c.max_request_bytes),
+            batch_limit: Some(c.batch_limit),
+            queue_depth: Some(c.queue_depth),
+            live_buffer: Some(c.live_buffer),
+            stream_heartbeat_ms: Some(c.stream_heartbeat_ms),
+            max_concurrent_streams: Some(c.max_concurrent_streams),
+            max_subscriptions: Some(c.max_subscriptions),
+            default_deadline_ms: Some(c.default_deadline_ms),
+            log_format: Some(c.log_format),
+            principals_file: c.principals_file.clone(),
+            signing_key_file: c.signing_key_file.clone(),
+            tls_cert_file: tls.map(|t| t.cert.clone()),
+            tls_key_file: tls.map(|t| t.key.clone()),
+            tls_client_ca_file: tls.and_then(|t| t.client_ca.clone()),
+            tls_client_auth_optional: Some(tls.is_some_and(|t| t.client_auth_optional)),
+            limits: Some(c.limits.clone()),
+        }
+    }
+}
+
+/// Where a value of the effective configuration came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Origin {
+    Flag,
+    Environment,
+    File,
+    Default,
+}
+
+impl Origin {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Origin::Flag => "flag",
+            Origin::Environment => "environment",
+            Origin::File => "file",
+            Origin::Default => "default",
+        }
+    }
+}
+
+/// One key of the effective configuration: its value (null when unset)
+/// and where that came from.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub(crate) struct Setting {
+    /// As the file names it (`limits.question_chars` for a limit).
+    pub key: String,
+    pub value: serde_json::Value,
+    pub origin: Origin,
+}
+
+impl ConfigArgs {
+    /// Every key of the effective configuration and where its value came
+    /// from. `matches` are the command line's, which tell a flag from its
+    /// environment variable.
+    pub(crate) fn settings(&self, matches: &clap::ArgMatches) -> Result<Vec<Setting>, ConfigError> {
+        let config = self.resolve()?;
+        let in_file = match &self.config {
+            Some(path) => file_keys(path)?,
+            None => Vec::new(),
+        };
+        let effective =
+            serde_json::to_value(FileConfig::from(&config)).map_err(|e| ConfigError::Parse {
+                path: PathBuf::from("(effective configuration)"),
+                message: e.to_string(),
+            })?;
+        let mut values = Vec::new();
+        flatten("", effective, &mut values);
+        Ok(values
+            .into_iter()
+            .map(|(key, value)| {
+                let id = key
+                    .strip_prefix("limits.")
+                    .map_or_else(|| key.clone(), |limit| format!("limit_{limit}"));
+                let source = match matches.try_contains_id(&id) {
+                    Ok(_) => matches.value_source(&id),
+                    Err(_) => None,
+                };
+                let origin = match source {
+                    Some(clap::parser::ValueSource::CommandLine) => Origin::Flag,
+                    Some(clap::parser::ValueSource::EnvVariable) => Origin::Environment,
+                    _ if in_file.contains(&key) => Origin::File,
+                    _ => Origin::Default,
+                };
+                Setting { key, value, origin }
+            })
+            .collect())
+    }
+}
+
+/// The dotted keys and leaf values of a JSON object, in its order.
+fn flatten(prefix: &str, value: serde_json::Value, out: &mut Vec<(String, serde_json::Value)>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map {
+                let key = if prefix.is_empty() {
+                    key
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                flatten(&key, value, out);
+            }
+        }
+        leaf => out.push((prefix.to_owned(), leaf)),
+    }
+}
+
+/// The dotted keys the configuration file sets.
+fn file_keys(path: &Path) -> Result<Vec<String>, ConfigError> {
+    let table: toml::Table = parse_file(path)?;
+    let json = serde_json::to_value(table).map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    let mut keys = Vec::new();
+    flatten("", json, &mut keys);
+    Ok(keys.into_iter().map(|(key, _)| key).collect())
+}
+
 fn tls_files(
     cert: Option<PathBuf>,
     key: Option<PathBuf>,
@@ -360,6 +489,11 @@ fn pick<T: Clone>(flag: &Option<T>, file: Option<T>, default: T) -> T {
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    parse_file(path)
+}
+
+/// The configuration file, parsed as `T`.
+fn parse_file<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,

@@ -2,12 +2,10 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = answerlog::Cli::parse();
+    let (cli, matches) = answerlog::Cli::parse_with_matches();
     answerlog::init_tracing(cli.log_format());
-    match cli.run() {
+    match cli.run(&matches) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -4,6 +4,7 @@
 mod audit;
 mod bench;
 mod client;
+mod config;
 mod export;
 mod import;
 mod json;
@@ -69,6 +70,9 @@ struct WriteArgs {
 enum Command {
     /// Run the server (defaults: ./data, 127.0.0.1:50051).
     Serve(ConfigArgs),
+    /// The server's configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Rebuild the read models from the log: offline (stop the server
     /// first), or --online on a running server that keeps serving.
     Rebuild(RebuildArgs),
@@ -111,6 +115,20 @@ struct RebuildArgs {
     json: bool,
     #[command(flatten)]
     server: ServerArg,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the configuration `serve` would run with, given the same file,
+    /// environment and flags, and where each value came from (flag,
+    /// environment, file or default).
+    Print {
+        #[command(flatten)]
+        args: ConfigArgs,
+        /// Print it as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -283,9 +301,26 @@ impl Cli {
         }
     }
 
-    pub fn run(self) -> anyhow::Result<()> {
+    /// Parses the command line, keeping its matches (they tell a flag
+    /// from its environment variable).
+    pub fn parse_with_matches() -> (Self, clap::ArgMatches) {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Self::command().get_matches();
+        let cli = Self::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        (cli, matches)
+    }
+
+    pub fn run(self, matches: &clap::ArgMatches) -> anyhow::Result<()> {
         match self.command {
             Command::Serve(args) => serve::serve(&args),
+            Command::Config(ConfigCommand::Print { args, json }) => {
+                let empty = clap::ArgMatches::default();
+                let print = matches
+                    .subcommand_matches("config")
+                    .and_then(|m| m.subcommand_matches("print"))
+                    .unwrap_or(&empty);
+                config::print(&args, print, json)
+            }
             Command::Rebuild(args) if args.online => {
                 client::block_on(rebuild::online(&args.server, args.max_commits_per_second))
             }

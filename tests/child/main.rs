@@ -1,6 +1,8 @@
 //! Tests that run the real `answerlog` binary as a child process: killed
-//! with SIGKILL at random points, and serving from a tmpfs that fills up.
+//! with SIGKILL at random points, serving from a tmpfs that fills up, and
+//! configured by a file, the environment and flags at once.
 
+mod config;
 mod crash;
 mod full_disk;
 mod served;

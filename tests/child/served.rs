@@ -16,11 +16,24 @@ impl Served {
     /// Starts `answerlog serve` on a free port and waits until it says
     /// where it listens.
     pub(crate) fn start(dir: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_answerlog"))
+        Self::spawn(Self::command(dir))
+    }
+
+    /// `answerlog serve` on a free port and `dir`, for a test to add to.
+    pub(crate) fn command(dir: &Path) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_answerlog"));
+        command
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir)
             .env("RUST_LOG", "info")
-            .env_remove("ANSWERLOG_CONFIG")
+            .env_remove("ANSWERLOG_CONFIG");
+        command
+    }
+
+    /// Starts `command` (from [`Served::command`]) and waits until the
+    /// server says where it listens.
+    pub(crate) fn spawn(mut command: Command) -> Self {
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
