@@ -15,8 +15,8 @@ use uuid::Uuid;
 
 use crate::codec::{decode_commit, encode_article, encode_commit};
 use crate::domain::{
-    commit_hash, Article, ArticleCreated, ArticleId, CommandId, Commit, Event, Provenance, Section,
-    Source, EVENT_KINDS, ZERO_HASH,
+    commit_hash, Article, ArticleCreated, ArticleId, ArticleVersion, CommandId, Commit, Event,
+    Provenance, Section, Source, EVENT_KINDS, ZERO_HASH,
 };
 
 /// The version of the golden files this code writes.
@@ -150,11 +150,11 @@ fn fold(commits: &[Commit]) -> Vec<u8> {
         state = Article::fold(state, c.article_id, c.version, &c.events);
     }
     let last = commits.last().expect("commits");
-    encode_article(
-        &state.expect("the history folds"),
-        last.global_position,
-        last.recorded_at,
-    )
+    encode_article(&ArticleVersion {
+        article: state.expect("the history folds"),
+        global_position: last.global_position,
+        recorded_at: last.recorded_at,
+    })
 }
 
 fn hex(bytes: &[u8]) -> String {

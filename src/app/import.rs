@@ -112,11 +112,9 @@ impl Import {
             Ok(decided) => decided,
             Err(e) => return self.app.unless_retried(Err(e), &meta).await.map(drop),
         };
-        let Some(decided) = decided else {
+        let Some(Decided { request, after }) = decided else {
             return Ok(());
         };
-        let after = decided.after().clone();
-        let request = decided.into_request();
         let id = request.article_id;
         let answer = self.app.store.enqueue(request).await?;
         self.in_flight += 1;

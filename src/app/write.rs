@@ -9,7 +9,7 @@ use crate::domain::{
     decide, Article, ArticleDraft, ArticleId, ArticleVersion, Command, CommandId, Context,
 };
 use crate::projection;
-use crate::store::{AppendRequest, Appended, DecidedArticle, Log};
+use crate::store::{AppendRequest, Appended, Log};
 
 /// One write, as the API's write requests and the bulk import give it.
 #[derive(Clone, Debug)]
@@ -37,23 +37,8 @@ impl Write {
 
 /// A decided commit, ready for the log, and the article after it.
 pub(super) struct Decided {
-    request: AppendRequest,
-    state: DecidedArticle,
-}
-
-impl Decided {
-    /// The article as the commit leaves it.
-    pub(super) fn after(&self) -> &Article {
-        &self.state.after
-    }
-
-    /// The append, carrying the decided article to the writer.
-    pub(super) fn into_request(self) -> AppendRequest {
-        AppendRequest {
-            decided: Some(Box::new(self.state)),
-            ..self.request
-        }
-    }
+    pub(super) request: AppendRequest,
+    pub(super) after: Article,
 }
 
 /// What every write carries besides its command.
@@ -101,7 +86,7 @@ impl App {
         }
         let id = ArticleId::from_uuid(Uuid::now_v7());
         let outcome = match self.decide_create(id, draft, meta.clone()) {
-            Ok((decided, command)) => self.append(decided.into_request(), &command).await,
+            Ok((decided, command)) => self.append(decided.request, &command).await,
             Err(e) => Err(e),
         };
         self.unless_retried(outcome, &meta).await
@@ -155,7 +140,7 @@ impl App {
             .checked_edit(&current, expected_version, command)
             .await?;
         match self.decide_commit(id, Some(current.article), expected_version, &command, meta)? {
-            Some(decided) => self.append(decided.into_request(), &command).await,
+            Some(decided) => self.append(decided.request, &command).await,
             // A command that changes nothing answers with the current version.
             None => Ok(Appended {
                 article_id: id,
@@ -250,7 +235,6 @@ impl App {
         if events.is_empty() {
             return Ok(None);
         }
-        let slug_before = state.as_ref().map(|s| s.slug.clone());
         let after = Article::fold(state, id, expected_version + 1, &events)
             .ok_or_else(|| AppError::DataLoss("the article's history does not fold".into()))?;
         let reason = match command {
@@ -271,12 +255,8 @@ impl App {
             reason,
             provenance: after.provenance.clone(),
             events,
-            decided: None,
         };
-        Ok(Some(Decided {
-            request,
-            state: DecidedArticle { slug_before, after },
-        }))
+        Ok(Some(Decided { request, after }))
     }
 
     async fn append(

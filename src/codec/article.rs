@@ -8,15 +8,9 @@ use super::commit::{
 use super::pb;
 use super::{date, from_micros, micros, CodecError};
 use crate::domain::{Article, ArticleId, ArticleVersion, Revision, Status};
-use chrono::{DateTime, Utc};
 
-/// The stored answer: `a` as the commit at `global_position`, recorded at
-/// `recorded_at`, left it.
-pub(crate) fn encode_article(
-    a: &Article,
-    global_position: u64,
-    recorded_at: DateTime<Utc>,
-) -> Vec<u8> {
+pub(crate) fn encode_article(v: &ArticleVersion) -> Vec<u8> {
+    let a = &v.article;
     pb::ArticleRecord {
         id: a.id.as_bytes().to_vec(),
         slug: a.slug.clone(),
@@ -30,8 +24,8 @@ pub(crate) fn encode_article(
         disclaimer: a.disclaimer.clone(),
         retracted: a.status == Status::Retracted,
         version: a.version,
-        global_position,
-        recorded_at_micros: micros(recorded_at),
+        global_position: v.global_position,
+        recorded_at_micros: micros(v.recorded_at),
         next_section: a.next_section,
         next_source: a.next_source,
     }

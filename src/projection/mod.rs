@@ -11,11 +11,9 @@ pub(crate) use queries::{
     suggestions,
 };
 
-use std::borrow::Cow;
-
 use crate::codec::{decode_article, encode_article, encode_revision};
-use crate::domain::{Article, Commit};
-use crate::store::{BatchView, Prior, ProjectError, Projector, Rejection, Space, StoreError};
+use crate::domain::{Article, ArticleVersion, Commit};
+use crate::store::{BatchView, ProjectError, Projector, Rejection, Space, StoreError};
 
 /// The meta key holding the snapshot interval K the snapshots were made with.
 pub(crate) const SNAPSHOT_INTERVAL_KEY: &str = "snapshot_interval";
@@ -36,26 +34,27 @@ impl Projection {
 }
 
 impl Projector for Projection {
-    fn project(
-        &self,
-        view: &mut BatchView<'_>,
-        commit: &Commit,
-        prior: Option<Prior<'_>>,
-    ) -> Result<(), ProjectError> {
+    fn project(&self, view: &mut BatchView<'_>, commit: &Commit) -> Result<(), ProjectError> {
         let id = commit.article_id;
         let k = view.keys();
         let current_key = k.article(Space::Current, id);
-        let (article, previous_slug, previous_position) = match prior {
-            Some(prior) => (
-                Cow::Borrowed(prior.after),
-                prior.slug_before.map(str::to_owned),
-                prior.position_before,
-            ),
-            None => {
-                let (article, slug, position) = folded(view, &current_key, commit)?;
-                (Cow::Owned(article), slug, position)
-            }
+        let previous = match view.get(Space::Current, &current_key)? {
+            Some(bytes) => Some(decode_article(&bytes)?),
+            None => None,
         };
+        let expected = previous.as_ref().map_or(0, |p| p.article.version) + 1;
+        if commit.version != expected {
+            return Err(corrupt(commit, "its version does not follow the article's"));
+        }
+        let previous_slug = previous.as_ref().map(|p| p.article.slug.clone());
+        let previous_position = previous.as_ref().map(|p| p.global_position);
+        let article = Article::fold(
+            previous.map(|p| p.article),
+            id,
+            commit.version,
+            &commit.events,
+        )
+        .ok_or_else(|| corrupt(commit, "an article's first commit must create it"))?;
 
         // Check everything before writing anything.
         let slug_key = k.key(Space::Slugs, &[article.slug.as_bytes()]);
@@ -82,7 +81,11 @@ impl Projector for Projection {
             encode_revision(&commit.revision(article.last_updated)),
         );
         let version = commit.version;
-        let materialized = encode_article(&article, commit.global_position, commit.recorded_at);
+        let materialized = encode_article(&ArticleVersion {
+            article,
+            global_position: commit.global_position,
+            recorded_at: commit.recorded_at,
+        });
         if version % self.snapshot_interval == 0 {
             view.put(
                 k.version(Space::Snapshots, id, version),
@@ -92,33 +95,6 @@ impl Projector for Projection {
         view.put(current_key, materialized);
         Ok(())
     }
-}
-
-/// The article after `commit`, folded onto the stored current answer, with
-/// that answer's slug and position.
-fn folded(
-    view: &BatchView<'_>,
-    current_key: &[u8],
-    commit: &Commit,
-) -> Result<(Article, Option<String>, Option<u64>), ProjectError> {
-    let previous = match view.get(Space::Current, current_key)? {
-        Some(bytes) => Some(decode_article(&bytes)?),
-        None => None,
-    };
-    let expected = previous.as_ref().map_or(0, |p| p.article.version) + 1;
-    if commit.version != expected {
-        return Err(corrupt(commit, "its version does not follow the article's"));
-    }
-    let previous_slug = previous.as_ref().map(|p| p.article.slug.clone());
-    let previous_position = previous.as_ref().map(|p| p.global_position);
-    let article = Article::fold(
-        previous.map(|p| p.article),
-        commit.article_id,
-        commit.version,
-        &commit.events,
-    )
-    .ok_or_else(|| corrupt(commit, "an article's first commit must create it"))?;
-    Ok((article, previous_slug, previous_position))
 }
 
 fn corrupt(commit: &Commit, why: &str) -> ProjectError {

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{oneshot, watch};
 
 use super::StoreError;
-use crate::domain::{Article, ArticleId, CommandId, Commit, Event, Hash, Provenance};
+use crate::domain::{ArticleId, CommandId, Commit, Event, Hash, Provenance};
 
 /// One commit to append, decided on the article at `expected_version`.
 #[derive(Clone, Debug)]
@@ -26,19 +26,6 @@ pub(crate) struct AppendRequest {
     /// The article's provenance once the events are applied.
     pub provenance: Provenance,
     pub events: Vec<Event>,
-    /// The article as the decision left it, so that the read models need
-    /// not read and fold it again; used only while the head is still
-    /// `expected_version`.
-    pub decided: Option<Box<DecidedArticle>>,
-}
-
-/// The state a command was decided on and the article its events make.
-#[derive(Clone, Debug)]
-pub(crate) struct DecidedArticle {
-    /// The article's slug at `expected_version`; none for a creation.
-    pub slug_before: Option<String>,
-    /// The article at `expected_version + 1`.
-    pub after: Article,
 }
 
 /// Where an appended commit stands (or the original, for a retry).

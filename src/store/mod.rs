@@ -20,44 +20,22 @@ pub use faults::{FaultPoint, Faults};
 #[cfg(test)]
 pub(crate) use flush_gate::FlushGate;
 pub(crate) use keys::{position_key, version_key, Space};
-pub(crate) use log::{
-    AppendError, AppendRequest, Appended, DecidedArticle, Log, Notice, PendingAppend, Rejection,
-};
+pub(crate) use log::{AppendError, AppendRequest, Appended, Log, Notice, PendingAppend, Rejection};
 pub(crate) use sled_store::Record;
 pub use sled_store::StoreOptions;
 pub(crate) use sled_store::{ReadModels, RebuildProgress, SledStore};
 pub(crate) use view::BatchView;
 
 use crate::codec::CodecError;
-use crate::domain::{Article, Commit};
+use crate::domain::Commit;
 
 /// Keeps the read models: applied to every commit, in log order, inside the
 /// writer's batch, and again by a rebuild.
 pub trait Projector: Send + Sync + 'static {
     /// Checks `commit` against the read models and applies it. A commit it
     /// rejects (a slug taken) must leave the view as it found it: check
-    /// first, then write. `prior`, when given, is what the read models hold
-    /// for the article before `commit` and the article after it, so that
-    /// nothing need be read and folded again.
-    fn project(
-        &self,
-        view: &mut BatchView<'_>,
-        commit: &Commit,
-        prior: Option<Prior<'_>>,
-    ) -> Result<(), ProjectError>;
-}
-
-/// What the writer knows of an article as it appends the commit that the
-/// app decided: its state before the commit (as of the head the writer
-/// checked) and after it.
-#[derive(Clone, Copy, Debug)]
-pub struct Prior<'a> {
-    /// The slug before the commit; none for a creation.
-    pub slug_before: Option<&'a str>,
-    /// The position of the article's previous commit; none for a creation.
-    pub position_before: Option<u64>,
-    /// The article at the commit's version.
-    pub after: &'a Article,
+    /// first, then write.
+    fn project(&self, view: &mut BatchView<'_>, commit: &Commit) -> Result<(), ProjectError>;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -209,7 +209,7 @@ impl SledStore {
                 let (_, bytes) = item?;
                 self.stats.count_read(Space::Log);
                 let commit = decode_commit(&bytes)?;
-                projector.project(&mut view, &commit, None).map_err(|e| {
+                projector.project(&mut view, &commit).map_err(|e| {
                     StoreError::Corrupt(format!(
                         "the rebuild cannot apply position {}: {e}",
                         commit.global_position
@@ -302,15 +302,13 @@ impl SledStore {
                 self.stats.count_read(Space::Log);
                 self.stats.count_replayed(bytes.len() as u64);
                 let commit = decode_commit(&bytes)?;
-                projector
-                    .project(&mut view, &commit, None)
-                    .map_err(|e| match e {
-                        ProjectError::Rejected(r) => StoreError::Corrupt(format!(
-                            "commit at position {} was refused on replay: {r}",
-                            commit.global_position
-                        )),
-                        ProjectError::Store(e) => e,
-                    })?;
+                projector.project(&mut view, &commit).map_err(|e| match e {
+                    ProjectError::Rejected(r) => StoreError::Corrupt(format!(
+                        "commit at position {} was refused on replay: {r}",
+                        commit.global_position
+                    )),
+                    ProjectError::Store(e) => e,
+                })?;
                 applied += 1;
             }
             view.put(meta_key(CHECKPOINT), end.to_be_bytes().to_vec());

@@ -23,7 +23,7 @@ use super::log::{AppendError, AppendRequest, Appended, CommandEntry, Notice};
 use super::sled_store::{decode_command, encode_command, last_stream_entry, stored_state};
 use super::stats::Stats;
 use super::view::BatchView;
-use super::{Prior, ProjectError, Projector, StoreError};
+use super::{ProjectError, Projector, StoreError};
 use crate::codec::{encode_commit, encode_suggestion};
 use crate::domain::{
     commit_hash, log_hash, ArticleId, CommandId, Commit, Hash, Suggestion, ZERO_HASH,
@@ -112,7 +112,7 @@ pub(super) struct Writer {
     pub(super) head_cache_limit: usize,
     pub(super) state: WriterState,
     /// Article heads (their last version and its hash), looked up lazily.
-    pub(super) heads: HashMap<ArticleId, Head>,
+    pub(super) heads: HashMap<ArticleId, (u64, Hash)>,
     /// Set after a storage failure, until a probe finds the disk writable
     /// again and the database is reopened: until then every write is
     /// refused without touching sled, and readers keep the old handle.
@@ -429,13 +429,9 @@ impl Writer {
                     StoreError::Corrupt(format!("log position {position} is missing"))
                 })?;
             let commit = crate::codec::decode_commit(&bytes)?;
-            self.projector
-                .project(&mut view, &commit, None)
-                .map_err(|e| {
-                    StoreError::Corrupt(format!(
-                        "the rebuild cannot apply position {position}: {e}"
-                    ))
-                })?;
+            self.projector.project(&mut view, &commit).map_err(|e| {
+                StoreError::Corrupt(format!("the rebuild cannot apply position {position}: {e}"))
+            })?;
             applied += 1;
         }
         view.put(meta_key(super::sled_store::GENERATION), vec![generation]);
@@ -497,14 +493,13 @@ impl Writer {
                 duplicate: true,
             });
         }
-        let head = self.head(view.tree(), request.article_id)?;
-        if head.version != request.expected_version {
+        let (head, prev_hash) = self.head(view.tree(), request.article_id)?;
+        if head != request.expected_version {
             return Err(AppendError::VersionMismatch {
                 expected: request.expected_version,
-                current: head.version,
+                current: head,
             });
         }
-        let prev_hash = head.hash;
         if request.events.is_empty() {
             return Err(AppendError::Corrupt("a commit must hold events".into()));
         }
@@ -513,7 +508,7 @@ impl Writer {
         let micros = now.max(self.state.last_micros + 1);
         let recorded_at = chrono::DateTime::from_timestamp_micros(micros)
             .ok_or_else(|| AppendError::Unavailable("the clock is out of range".into()))?;
-        let version = head.version + 1;
+        let version = head + 1;
         let mut commit = Commit {
             article_id: request.article_id,
             version,
@@ -531,18 +526,7 @@ impl Writer {
         let hash = commit_hash(&prev_hash, &commit);
         commit.hash = hash.to_vec();
         let chained = log_hash(&self.state.last_log_hash, position, &hash);
-        // The decision was made on the head checked above: what it left is
-        // what folding the commit onto the read models would give.
-        let prior = request
-            .decided
-            .as_deref()
-            .filter(|d| d.after.id == request.article_id && d.after.version == version)
-            .map(|d| Prior {
-                slug_before: d.slug_before.as_deref(),
-                position_before: head.position,
-                after: &d.after,
-            });
-        match self.projector.project(view, &commit, prior) {
+        match self.projector.project(view, &commit) {
             Ok(()) => {}
             Err(ProjectError::Rejected(rejection)) => return Err(AppendError::Rejected(rejection)),
             Err(ProjectError::Store(e)) => return Err(e.into()),
@@ -566,14 +550,7 @@ impl Writer {
         self.state.last_position = position;
         self.state.last_micros = micros;
         self.state.last_log_hash = chained;
-        self.heads.insert(
-            request.article_id,
-            Head {
-                version,
-                hash,
-                position: Some(position),
-            },
-        );
+        self.heads.insert(request.article_id, (version, hash));
         in_batch.insert(request.command_id, entry);
         Ok(Appended {
             article_id: request.article_id,
@@ -583,36 +560,17 @@ impl Writer {
         })
     }
 
-    /// The article's last commit: cached, or the last entry of its stream;
-    /// version 0 and the zero hash for an article not yet created.
-    fn head(&mut self, tree: &sled::Tree, article: ArticleId) -> Result<Head, StoreError> {
+    /// The article's last version and hash: cached, or the last entry of
+    /// its stream; (0, zero hash) for an article not yet created.
+    fn head(&mut self, tree: &sled::Tree, article: ArticleId) -> Result<(u64, Hash), StoreError> {
         if let Some(head) = self.heads.get(&article) {
             return Ok(*head);
         }
-        let head = last_stream_entry(tree, &self.stats, article, u64::MAX)?.map_or(
-            Head {
-                version: 0,
-                hash: ZERO_HASH,
-                position: None,
-            },
-            |e| Head {
-                version: e.version,
-                hash: e.hash,
-                position: Some(e.global_position),
-            },
-        );
+        let head = last_stream_entry(tree, &self.stats, article, u64::MAX)?
+            .map_or((0, ZERO_HASH), |e| (e.version, e.hash));
         self.heads.insert(article, head);
         Ok(head)
     }
-}
-
-/// An article's last commit as the writer knows it.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Head {
-    pub(super) version: u64,
-    pub(super) hash: Hash,
-    /// Its position; none before the article's creation.
-    pub(super) position: Option<u64>,
 }
 
 fn fail_all(batch: Vec<Job>, why: &str) -> Vec<Reply> {
