@@ -62,6 +62,10 @@ impl From<AppendError> for AppError {
             AppendError::VersionMismatch { expected, current } => {
                 AppError::VersionMismatch { expected, current }
             }
+            AppendError::BasisLost { version } => AppError::VersionMismatch {
+                expected: version,
+                current: version,
+            },
             AppendError::CommandReused(id) => AppError::invalid(
                 "command_id",
                 format!("{id} was already used for a different request"),

@@ -4,9 +4,11 @@
 //! large batches.
 //!
 //! Outcomes come back in the order the writes were given. A write decided
-//! on an earlier write of the import that then fails is refused in turn
-//! (its `expected_version` no longer matches), so the first failure is
-//! always the one reported first.
+//! on an earlier write of the import that then fails is refused in turn:
+//! it names the earlier write as its basis, and the writer appends it only
+//! onto that write (not onto another writer's commit that took the same
+//! version meanwhile). So the first failure is always the one reported
+//! first, and no commit is decided on a state the log never had.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use uuid::Uuid;
 
 use super::write::{Decided, Write, WriteMeta};
 use super::{App, AppError, ArticleRef};
-use crate::domain::{Article, ArticleId, ArticleVersion, Command};
+use crate::domain::{Article, ArticleId, ArticleVersion, Command, CommandId};
 use crate::store::{AppendError, Appended, Log, PendingAppend};
 
 /// The most writes of one import with the writer at once: enough for
@@ -38,6 +40,9 @@ pub(crate) struct Import {
 
 struct Touched {
     article: Article,
+    /// The command id of the import's last write queued to the article:
+    /// the basis of the next one.
+    last_command: CommandId,
     /// Writes of this import to the article still in `queue`.
     queued: usize,
     /// The position of the article's last write taken from `queue`.
@@ -112,19 +117,25 @@ impl Import {
             Ok(decided) => decided,
             Err(e) => return self.app.unless_retried(Err(e), &meta).await.map(drop),
         };
-        let Some(Decided { request, after }) = decided else {
+        let Some(Decided { mut request, after }) = decided else {
             return Ok(());
         };
         let id = request.article_id;
+        let command_id = request.command_id;
+        // Decided on the state the import's last queued write to this
+        // article leaves: appended only onto that write.
+        request.decided_after = self.touched.get(&id).map(|t| t.last_command);
         let answer = self.app.store.enqueue(request).await?;
         self.in_flight += 1;
         self.queue.push_back(Queued::Waiting { id, answer, meta });
         let touched = self.touched.entry(id).or_insert_with(|| Touched {
             article: after.clone(),
+            last_command: command_id,
             queued: 0,
             position: 0,
             slugs: Vec::new(),
         });
+        touched.last_command = command_id;
         if !touched.slugs.contains(&after.slug) {
             touched.slugs.push(after.slug.clone());
             self.slugs.insert(after.slug.clone(), id);

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::*;
 use crate::domain::{ArticleDraft, ArticleId, Command, CommandId};
-use crate::store::{FlushGate, Space};
+use crate::store::{AppendError, AppendRequest, FlushGate, Log, Space};
 
 fn draft(n: usize) -> ArticleDraft {
     ArticleDraft {
@@ -237,4 +237,46 @@ async fn a_restart_reads_no_log_record_at_or_below_the_checkpoint() {
     let page = app.list_answers(None, 9_990, 100).await.unwrap();
     assert_eq!(page.items.len(), 10);
     app.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_decided_on_an_earlier_pending_write_is_appended_only_onto_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = Arc::new(App::open(dir.path(), AppOptions::default()).unwrap());
+    let id = app.create(draft(0), new_meta()).await.unwrap().article_id;
+    // An import's write to version 2 was refused, and another writer took
+    // version 2 meanwhile.
+    let refused = CommandId::from_uuid(Uuid::now_v7());
+    let another = new_meta();
+    app.edit(id, 1, edit("another's"), another.clone())
+        .await
+        .unwrap();
+    let current = app.current_durable(id).await.unwrap().unwrap().article;
+    let decided_on_version_2 = |basis: CommandId| {
+        let decided = app
+            .decide_commit(
+                id,
+                Some(current.clone()),
+                2,
+                &edit("the import's"),
+                new_meta(),
+            )
+            .unwrap()
+            .expect("a change");
+        AppendRequest {
+            decided_after: Some(basis),
+            ..decided.request
+        }
+    };
+    // The import's next write, decided on the refused one, is refused too:
+    // version 2 is not the state it was decided on.
+    let outcome = app.store().append(decided_on_version_2(refused)).await;
+    assert_eq!(outcome, Err(AppendError::BasisLost { version: 2 }));
+    // Decided on the write that is the head, it is appended.
+    let appended = app
+        .store()
+        .append(decided_on_version_2(another.command_id))
+        .await
+        .unwrap();
+    assert_eq!(appended.version, 3);
 }

@@ -255,6 +255,7 @@ impl App {
             reason,
             provenance: after.provenance.clone(),
             events,
+            decided_after: None,
         };
         Ok(Some(Decided { request, after }))
     }

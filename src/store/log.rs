@@ -26,6 +26,11 @@ pub(crate) struct AppendRequest {
     /// The article's provenance once the events are applied.
     pub provenance: Provenance,
     pub events: Vec<Event>,
+    /// Set when the decision was made on the state an earlier append, not
+    /// yet durable, leaves (a bulk import's writes to one article): that
+    /// append's command id. Unless the article's head is that append, the
+    /// commit was decided on a state the log never had and is refused.
+    pub decided_after: Option<CommandId>,
 }
 
 /// Where an appended commit stands (or the original, for a retry).
@@ -43,6 +48,11 @@ pub enum AppendError {
     /// `expected_version` is not the article's head (ABORTED).
     #[error("expected version {expected}, but the article is at version {current}")]
     VersionMismatch { expected: u64, current: u64 },
+    /// The commit was decided on the state an earlier append would have
+    /// left, and the article's head at `version` is not that append: the
+    /// earlier one was refused and another writer took its version (ABORTED).
+    #[error("the write was decided on version {version} as an earlier write of this import left it, but that write was not appended and version {version} is another's")]
+    BasisLost { version: u64 },
     /// The command id was used before for a different request.
     #[error("command_id {0} was already used for a different request")]
     CommandReused(CommandId),

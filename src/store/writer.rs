@@ -500,6 +500,18 @@ impl Writer {
                 current: head,
             });
         }
+        if let Some(basis) = request.decided_after {
+            let appended = match in_batch.get(&basis) {
+                Some(entry) => Some(*entry),
+                None => view
+                    .get(Space::Commands, &command_key(basis))?
+                    .map(|bytes| decode_command(&bytes))
+                    .transpose()?,
+            };
+            if !appended.is_some_and(|e| e.article_id == request.article_id && e.version == head) {
+                return Err(AppendError::BasisLost { version: head });
+            }
+        }
         if request.events.is_empty() {
             return Err(AppendError::Corrupt("a commit must hold events".into()));
         }
