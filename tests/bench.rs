@@ -34,6 +34,7 @@ async fn bench_quick_runs_and_reports_every_figure_with_its_baseline() {
         "tonic server stream",
         "StreamEvents catch-up",
         "resident memory",
+        "clean stop after the run",
         "offline rebuild",
         "raw sled: full scan",
         "start-up",

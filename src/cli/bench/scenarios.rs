@@ -17,8 +17,8 @@ use crate::grpc::pb::article_service_client::ArticleServiceClient;
 use crate::grpc::pb::audit_service_client::AuditServiceClient;
 use crate::grpc::pb::{
     get_answer_request, list_revisions_request, stream_events_response, ArticleDraft,
-    CreateArticleRequest, EditSectionRequest, GetAnswerRequest, ListRevisionsRequest, SectionDraft,
-    StreamEventsRequest,
+    CreateArticleRequest, EditSectionRequest, GetAnswerRequest, GetLogDigestRequest,
+    ListRevisionsRequest, SectionDraft, StreamEventsRequest,
 };
 
 /// Creates `n` articles of one section; their ids.
@@ -210,6 +210,15 @@ pub(super) async fn revision_pages(
 
 /// StreamEvents from the start of the log until `through`: commits/s, and
 /// the mean encoded size of a message.
+/// The log's last durable position.
+pub(super) async fn log_head(connection: &Connection) -> anyhow::Result<u64> {
+    let digest = AuditServiceClient::new(connection.clone())
+        .get_log_digest(GetLogDigestRequest::default())
+        .await?
+        .into_inner();
+    Ok(digest.digest.map_or(0, |d| d.global_position))
+}
+
 pub(super) async fn catch_up(
     connection: &Connection,
     through: u64,
