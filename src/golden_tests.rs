@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::codec::{decode_commit, encode_article, encode_commit};
 use crate::domain::{
-    commit_hash, Article, ArticleCreated, ArticleId, ArticleVersion, CommandId, Commit, Event,
+    commit_hash, hex, Article, ArticleCreated, ArticleId, ArticleVersion, CommandId, Commit, Event,
     Provenance, Section, Source, EVENT_KINDS, ZERO_HASH,
 };
 
@@ -155,10 +155,6 @@ fn fold(commits: &[Commit]) -> Vec<u8> {
         global_position: last.global_position,
         recorded_at: last.recorded_at,
     })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn unhex(text: &str) -> Vec<u8> {

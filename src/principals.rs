@@ -3,6 +3,7 @@
 //!
 //! Knows no tonic: the gRPC layer asks `authenticate` and `allows`.
 
+use crate::domain::hex;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -269,10 +270,6 @@ pub fn new_token(name: &str, role: Role) -> Result<(String, String), getrandom::
         hex(&digest)
     );
     Ok((token, entry))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

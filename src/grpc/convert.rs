@@ -100,7 +100,7 @@ pub(super) fn page_token(kind: TokenKind, cursor: Option<u64>) -> String {
             let mut bytes = vec![kind as u8];
             bytes.extend_from_slice(&cursor.to_be_bytes());
             bytes.push(checksum(&bytes));
-            bytes.iter().map(|b| format!("{b:02x}")).collect()
+            crate::domain::hex(&bytes)
         }
     }
 }
