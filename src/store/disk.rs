@@ -18,6 +18,10 @@ const TREE: &str = "answerlog";
 /// How long a reopen waits for readers to let go of the old handles.
 const LET_GO: Duration = Duration::from_secs(10);
 
+/// How long an open waits for a database closed a moment ago to let go of
+/// its lock.
+const OPEN_PATIENCE: Duration = Duration::from_secs(3);
+
 pub(crate) struct Disk {
     path: PathBuf,
     cache_bytes: u64,
@@ -26,7 +30,7 @@ pub(crate) struct Disk {
 
 impl Disk {
     pub(crate) fn open(path: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
-        let tree = open_tree(path, cache_bytes)?;
+        let tree = open_tree_waiting(path, cache_bytes, OPEN_PATIENCE)?;
         Ok(Self {
             path: path.to_owned(),
             cache_bytes,
@@ -93,23 +97,40 @@ impl Disk {
                 LET_GO.as_secs()
             )));
         }
-        let give_up = Instant::now() + LET_GO;
-        loop {
-            match open_tree(&self.path, self.cache_bytes) {
-                Ok(tree) => {
-                    *self.slot.write().unwrap_or_else(|e| e.into_inner()) = Some(tree);
-                    return Ok(());
-                }
-                // A reader still holds an old handle: the file lock is
-                // taken until it lets go.
-                Err(StoreError::Io(why)) if why.contains("could not acquire lock") => {
-                    if Instant::now() >= give_up {
-                        return Err(StoreError::Wedged(why));
-                    }
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-                Err(e) => return Err(e),
+        // A reader may still hold an old handle: the lock is taken until
+        // it lets go.
+        match open_tree_waiting(&self.path, self.cache_bytes, LET_GO) {
+            Ok(tree) => {
+                *self.slot.write().unwrap_or_else(|e| e.into_inner()) = Some(tree);
+                Ok(())
             }
+            Err(StoreError::Io(why)) if is_locked(&why) => Err(StoreError::Wedged(why)),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Whether sled failed to open because another handle holds the lock.
+fn is_locked(why: &str) -> bool {
+    why.contains("could not acquire lock")
+}
+
+/// Opens the tree, waiting up to `patience` while its file lock is taken:
+/// sled's IO threads keep it for a moment after a database's last handle
+/// goes (a restart in one process, or right after a clean stop). Another
+/// live process holding it fails after `patience`.
+fn open_tree_waiting(
+    path: &Path,
+    cache_bytes: u64,
+    patience: Duration,
+) -> Result<sled::Tree, StoreError> {
+    let give_up = Instant::now() + patience;
+    loop {
+        match open_tree(path, cache_bytes) {
+            Err(StoreError::Io(why)) if is_locked(&why) && Instant::now() < give_up => {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            other => return other,
         }
     }
 }
