@@ -192,17 +192,14 @@ impl App {
         let Some(commit) = self.store.read(position).await? else {
             return Ok(None);
         };
-        let revision =
-            projection::revisions(&self.read_models, commit.article_id, commit.version - 1, 1)?
-                .into_iter()
-                .next()
-                .filter(|r| r.version == commit.version)
-                .ok_or_else(|| {
-                    AppError::DataLoss(format!(
-                        "no revision of article {} version {}",
-                        commit.article_id, commit.version
-                    ))
-                })?;
+        let revision = projection::revision(&self.read_models, commit.article_id, commit.version)?
+            .filter(|r| r.version == commit.version)
+            .ok_or_else(|| {
+                AppError::DataLoss(format!(
+                    "no revision of article {} version {}",
+                    commit.article_id, commit.version
+                ))
+            })?;
         let log_hash = self.log_hash(position).await?;
         Ok(Some(CommitView {
             commit,

@@ -7,8 +7,8 @@
 mod queries;
 
 pub(crate) use queries::{
-    articles_after, changed_after, current, nearest_snapshot, revisions, slug_owner, stream_range,
-    suggestions,
+    articles_after, changed_after, current, nearest_snapshot, revision, revisions, slug_owner,
+    stream_range, suggestions,
 };
 
 use crate::codec::{decode_article, encode_article, encode_revision};

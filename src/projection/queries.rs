@@ -81,6 +81,20 @@ pub(crate) fn stream_range(
 }
 
 /// Up to `limit` revisions of an article after `after_version`, in order.
+/// The revision summary of one version: one read.
+pub(crate) fn revision(
+    rm: &ReadModels,
+    id: ArticleId,
+    version: u64,
+) -> Result<Option<Revision>, StoreError> {
+    rm.get(
+        Space::Revisions,
+        &rm.keys().version(Space::Revisions, id, version),
+    )?
+    .map(|bytes| decode_revision(&bytes).map_err(StoreError::from))
+    .transpose()
+}
+
 pub(crate) fn revisions(
     rm: &ReadModels,
     id: ArticleId,
