@@ -40,6 +40,8 @@ pub(crate) struct Config {
     /// The deadline of a unary call that sets none, in milliseconds.
     pub default_deadline_ms: u64,
     pub log_format: LogFormat,
+    /// Where `/metrics` is served (Prometheus); none: not at all.
+    pub metrics_listen: Option<SocketAddr>,
     /// The principals file; none means development mode.
     pub principals_file: Option<PathBuf>,
     /// The Ed25519 secret key that signs digests; none: generated into the
@@ -74,6 +76,7 @@ impl Default for Config {
             max_subscriptions: 1024,
             default_deadline_ms: 30_000,
             log_format: LogFormat::Text,
+            metrics_listen: None,
             principals_file: None,
             signing_key_file: None,
             tls: None,
@@ -99,6 +102,7 @@ struct FileConfig {
     max_subscriptions: Option<usize>,
     default_deadline_ms: Option<u64>,
     log_format: Option<LogFormat>,
+    metrics_listen: Option<SocketAddr>,
     principals_file: Option<PathBuf>,
     signing_key_file: Option<PathBuf>,
     tls_cert_file: Option<PathBuf>,
@@ -153,6 +157,9 @@ pub(crate) struct ConfigArgs {
     /// Log lines as text or JSON [default: text].
     #[arg(long, env = "ANSWERLOG_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Serve Prometheus metrics at http://ADDR/metrics [default: off].
+    #[arg(long, env = "ANSWERLOG_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// The principals file (names, roles, SHA-256 of tokens); reloaded on
     /// SIGHUP. Without one the server runs in development mode.
     #[arg(long = "principals", env = "ANSWERLOG_PRINCIPALS")]
@@ -296,6 +303,7 @@ impl ConfigArgs {
                 d.default_deadline_ms,
             ),
             log_format: pick(&self.log_format, file.log_format, d.log_format),
+            metrics_listen: self.metrics_listen.or(file.metrics_listen),
             principals_file: self.principals_file.clone().or(file.principals_file),
             signing_key_file: self.signing_key_file.clone().or(file.signing_key_file),
             tls: tls_files(
@@ -350,6 +358,7 @@ impl From<&Config> for FileConfig {
             max_subscriptions: Some(c.max_subscriptions),
             default_deadline_ms: Some(c.default_deadline_ms),
             log_format: Some(c.log_format),
+            metrics_listen: c.metrics_listen,
             principals_file: c.principals_file.clone(),
             signing_key_file: c.signing_key_file.clone(),
             tls_cert_file: tls.map(|t| t.cert.clone()),

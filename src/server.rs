@@ -19,7 +19,8 @@ use crate::grpc::pb::article_service_server::ArticleServiceServer;
 use crate::grpc::pb::audit_service_server::AuditServiceServer;
 use crate::grpc::pb::suggestion_service_server::SuggestionServiceServer;
 use crate::grpc::{
-    pb, AdminApi, AnswerApi, ArticleApi, AuditApi, AuthLayer, DefaultDeadlineLayer, SuggestionApi,
+    pb, AdminApi, AnswerApi, ArticleApi, AuditApi, AuthLayer, DefaultDeadlineLayer, ObserveLayer,
+    SuggestionApi,
 };
 use crate::principals::Principals;
 
@@ -123,6 +124,9 @@ pub async fn run(
             tracing::info!("shutting down: draining in-flight calls");
             app.stop_streams();
             health
+                .set_service_status("", tonic_health::ServingStatus::NotServing)
+                .await;
+            health
                 .set_not_serving::<ArticleServiceServer<ArticleApi>>()
                 .await;
             health
@@ -141,9 +145,15 @@ pub async fn run(
     };
 
     let served = builder
-        // Every call runs in a span naming its method.
-        .trace_fn(|request| tracing::info_span!("rpc", method = %request.uri().path()))
         .max_concurrent_streams(options.max_concurrent_streams)
+        // Outermost: it sees every status, the deadline's and auth's too.
+        .layer(ObserveLayer::new(
+            app.metrics(),
+            &[
+                pb::FILE_DESCRIPTOR_SET,
+                tonic_health::pb::FILE_DESCRIPTOR_SET,
+            ],
+        ))
         .layer(DefaultDeadlineLayer::new(options.default_deadline))
         .layer(AuthLayer::new(Arc::clone(&options.principals)))
         .add_service(health_service)

@@ -17,6 +17,7 @@ mod idempotency;
 mod import;
 mod limits;
 mod lists;
+mod metrics;
 mod rebuild;
 mod restart;
 mod standard;

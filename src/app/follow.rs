@@ -168,6 +168,7 @@ impl App {
         tx: &mpsc::Sender<Result<StreamItem, AppError>>,
     ) -> Result<(), AppError> {
         let mut follower = Follower::new(after);
+        let seat = self.followers.join(after);
         let mut out = Outbox {
             tx,
             stopping: self.stopping.subscribe(),
@@ -185,6 +186,7 @@ impl App {
                 for position in follower.last() + 1..=end {
                     let view = self.view_at_durable(position).await?;
                     follower.logged(position);
+                    seat.at(follower.last());
                     let kinds: Vec<&str> = view.commit.events.iter().map(|e| e.kind()).collect();
                     if filter.admits(view.commit.article_id, &kinds) {
                         out.send(StreamItem::Commit(Box::new(view))).await?;
@@ -201,7 +203,9 @@ impl App {
                     received = live.recv() => match received {
                         Ok(batch) => {
                             for notice in batch.iter() {
-                                match follower.live(notice.position) {
+                                let step = follower.live(notice.position);
+                                seat.at(follower.last());
+                                match step {
                                     Step::Skip => {}
                                     Step::CatchUp => continue 'catch_up,
                                     Step::Take if filter.admits(notice.article_id, &notice.kinds) => {

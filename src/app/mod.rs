@@ -8,6 +8,7 @@ mod audit;
 mod digest;
 mod error;
 mod follow;
+mod followers;
 mod import;
 mod read;
 mod rebuild;
@@ -24,12 +25,14 @@ pub(crate) use audit::{CommitFilter, CommitView};
 pub(crate) use digest::LogDigest;
 pub(crate) use error::AppError;
 pub(crate) use follow::{StreamFilter, StreamItem};
+use followers::Followers;
 pub(crate) use import::Import;
 pub(crate) use read::{ArticleRef, AsOf};
 pub(crate) use verify::ChainBreak;
 pub(crate) use write::{Write, WriteMeta};
 
 use crate::domain::Limits;
+use crate::metrics::{Levels, Metrics};
 use crate::projection::{Projection, SNAPSHOT_INTERVAL_KEY};
 use crate::signing::KeyRing;
 use crate::store::{ReadModels, Record, SledStore, Space, StoreError, StoreOptions};
@@ -70,13 +73,27 @@ pub struct App {
     read_models: ReadModels,
     limits: Limits,
     snapshot_interval: u64,
+    metrics: Arc<Metrics>,
+    /// The StreamEvents followers connected now, for the metrics.
+    followers: Arc<Followers>,
 }
 
 impl App {
     /// Opens the store in `dir`, catches the read models up with the log
     /// (only past their checkpoint) and starts the writer.
     pub fn open(dir: &Path, options: AppOptions) -> Result<Self, OpenError> {
-        let store = SledStore::open(dir, options.store.clone())?;
+        let metrics = options
+            .store
+            .metrics
+            .clone()
+            .unwrap_or_else(|| Arc::new(Metrics::new()));
+        let store = SledStore::open(
+            dir,
+            StoreOptions {
+                metrics: Some(Arc::clone(&metrics)),
+                ..options.store.clone()
+            },
+        )?;
         let keys = KeyRing::open(dir, options.signing_key.as_deref())?;
         let k = match store.meta(SNAPSHOT_INTERVAL_KEY)? {
             Some(bytes) => decode_u64(&bytes)?,
@@ -105,7 +122,25 @@ impl App {
             keys,
             limits: options.limits,
             snapshot_interval: k,
+            metrics,
+            followers: Arc::default(),
         })
+    }
+
+    /// The server's metrics, in Prometheus' text format, with the levels
+    /// (queue, disk, followers) read now.
+    pub fn metrics_text(&self) -> Result<String, std::fmt::Error> {
+        let (subscribers, max_subscriber_lag) = self.followers.levels(self.durable());
+        self.metrics.encode(Levels {
+            queue_depth: self.store.queued() as u64,
+            disk_bytes: self.store.bytes_on_disk(),
+            subscribers,
+            max_subscriber_lag,
+        })
+    }
+
+    pub(crate) fn metrics(&self) -> Arc<Metrics> {
+        Arc::clone(&self.metrics)
     }
 
     /// Drops the read models in `dir` and replays the whole log, offline.

@@ -51,6 +51,21 @@ pub(super) fn serve(args: &ConfigArgs) -> anyhow::Result<()> {
             // SIGHUP can arrive unhandled (its default ends the process).
             reload_on_hangup(Arc::clone(&principals));
         }
+        let app = Arc::new(app);
+        let metrics = match config.metrics_listen {
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen for metrics on {addr}"))?;
+                tracing::info!(metrics = %listener.local_addr()?, "metrics at http://{}/metrics", listener.local_addr()?);
+                Some(tokio::spawn(crate::metrics_http::serve_metrics(
+                    listener,
+                    Arc::clone(&app),
+                    std::future::pending(),
+                )))
+            }
+            None => None,
+        };
         tracing::info!(
             listen = %listener.local_addr()?,
             data_dir = %config.data_dir.display(),
@@ -78,8 +93,11 @@ pub(super) fn serve(args: &ConfigArgs) -> anyhow::Result<()> {
             default_deadline: Duration::from_millis(config.default_deadline_ms),
             tls,
         };
-        run(listener, shutdown_signal(), Arc::new(app), options).await?;
-        Ok(())
+        let served = run(listener, shutdown_signal(), app, options).await;
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
+        Ok(served?)
     })
 }
 

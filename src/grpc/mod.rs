@@ -12,6 +12,7 @@ mod codec;
 mod convert;
 mod deadline;
 mod import;
+mod observe;
 mod status;
 mod suggestion_service;
 mod write;
@@ -24,6 +25,7 @@ pub(crate) use auth::AuthLayer;
 pub(crate) use convert::{commit_from_message, draft_message, log_digest};
 pub(crate) use deadline::DefaultDeadlineLayer;
 pub(crate) use import::{FAILED_COMMAND, FAILED_REQUEST};
+pub(crate) use observe::ObserveLayer;
 pub(crate) use suggestion_service::SuggestionApi;
 
 /// The generated API: messages, clients and servers.

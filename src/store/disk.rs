@@ -170,3 +170,19 @@ fn remove_unfinished_snapshots(path: &Path) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+/// The bytes a directory takes on disk (blocks allocated, not lengths).
+pub(crate) fn bytes_on_disk(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.metadata() {
+            Ok(m) if m.is_dir() => bytes_on_disk(&entry.path()),
+            Ok(m) => m.blocks() * 512,
+            Err(_) => 0,
+        })
+        .sum()
+}

@@ -16,6 +16,7 @@ mod stats;
 mod view;
 mod writer;
 
+pub(crate) use disk::bytes_on_disk;
 pub use faults::{FaultPoint, Faults};
 #[cfg(test)]
 pub(crate) use flush_gate::FlushGate;

@@ -65,6 +65,8 @@ pub struct StoreOptions {
     /// How many flushed batches the live feed holds for a slow follower
     /// before it must go back to the log.
     pub live_buffer: usize,
+    /// Where the writer reports its batches, flushes and appends.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl Default for StoreOptions {
@@ -77,6 +79,7 @@ impl Default for StoreOptions {
             flush_gate: None,
             faults: None,
             live_buffer: 1024,
+            metrics: None,
         }
     }
 }
@@ -327,6 +330,9 @@ impl SledStore {
         if applied > 0 {
             tracing::info!(applied, "read models caught up with the log");
         }
+        if let Some(metrics) = &self.options.metrics {
+            metrics.stored(self.state.last_position, self.state.articles);
+        }
         let (tx, rx) = mpsc::channel(self.options.queue_depth.max(1));
         let (durable_tx, durable_rx) = watch::channel(self.state.last_position);
         let (health_tx, health_rx) = watch::channel(Health::default());
@@ -340,6 +346,7 @@ impl SledStore {
             health: health_tx,
             faults: self.options.faults.clone(),
             suggestions_durable: Arc::clone(&suggestions_durable),
+            metrics: self.options.metrics.clone(),
             notices: notices.clone(),
             generation: Arc::clone(&self.generation),
             gate: self.options.flush_gate.clone(),
@@ -392,6 +399,11 @@ impl SledStore {
     }
 
     /// Jobs waiting for the writer.
+    /// The bytes the store's files take on disk.
+    pub fn bytes_on_disk(&self) -> u64 {
+        super::disk::bytes_on_disk(self.disk.path())
+    }
+
     pub fn queued(&self) -> usize {
         self.running
             .as_ref()
@@ -510,7 +522,12 @@ impl Log for SledStore {
     fn enqueue(&self, request: AppendRequest) -> BoxFuture<'_, Result<PendingAppend, AppendError>> {
         Box::pin(async move {
             let (reply, answer) = oneshot::channel();
-            self.submit(Job::Append { request, reply }).await?;
+            self.submit(Job::Append {
+                request,
+                reply,
+                queued_at: std::time::Instant::now(),
+            })
+            .await?;
             Ok(PendingAppend(answer))
         })
     }
@@ -656,15 +673,25 @@ impl ReadModels {
 /// Where the writer stood at its last flushed batch, and the read-model
 /// generation in use: what `meta` says.
 pub(super) fn stored_state(tree: &sled::Tree) -> Result<(WriterState, u8), StoreError> {
-    let state = match tree.get(meta_key(WriterState::KEY))? {
-        Some(bytes) => WriterState::decode(&bytes)
-            .ok_or_else(|| StoreError::Corrupt("the writer state in meta is corrupt".into()))?,
-        None => WriterState::default(),
-    };
     let generation = tree
         .get(meta_key(GENERATION))?
         .and_then(|v| v.first().copied())
         .unwrap_or(0);
+    let state = match tree.get(meta_key(WriterState::KEY))? {
+        Some(bytes) => {
+            let (mut state, counted) = WriterState::decode(&bytes)
+                .ok_or_else(|| StoreError::Corrupt("the writer state in meta is corrupt".into()))?;
+            if !counted {
+                // Written before the count was kept: the change feed holds
+                // one entry an article. Once; the next batch stores it.
+                state.articles = tree
+                    .scan_prefix(Keys { generation }.prefix(Space::Changed))
+                    .count() as u64;
+            }
+            state
+        }
+        None => WriterState::default(),
+    };
     Ok((state, generation))
 }
 

@@ -12,6 +12,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
+use std::time::Instant;
+
 use chrono::Utc;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
@@ -28,11 +30,14 @@ use crate::codec::{encode_commit, encode_suggestion};
 use crate::domain::{
     commit_hash, log_hash, ArticleId, CommandId, Commit, Hash, Suggestion, ZERO_HASH,
 };
+use crate::metrics::Metrics;
 
 pub(super) enum Job {
     Append {
         request: AppendRequest,
         reply: oneshot::Sender<Result<Appended, AppendError>>,
+        /// When it was handed to the writer, for the append-latency metric.
+        queued_at: Instant,
     },
     Suggest {
         suggestion: Suggestion,
@@ -68,28 +73,41 @@ pub(super) struct WriterState {
     pub(super) last_suggestion: u64,
     /// The log chain's hash at `last_position`.
     pub(super) last_log_hash: Hash,
+    /// Articles ever created (commits at version 1).
+    pub(super) articles: u64,
 }
 
 impl WriterState {
     pub(super) const KEY: &'static str = "writer";
 
     pub(super) fn encode(&self) -> Vec<u8> {
-        let mut bytes = Vec::with_capacity(56);
+        let mut bytes = Vec::with_capacity(64);
         bytes.extend_from_slice(&self.last_position.to_be_bytes());
         bytes.extend_from_slice(&self.last_micros.to_be_bytes());
         bytes.extend_from_slice(&self.last_suggestion.to_be_bytes());
         bytes.extend_from_slice(&self.last_log_hash);
+        bytes.extend_from_slice(&self.articles.to_be_bytes());
         bytes
     }
 
-    pub(super) fn decode(bytes: &[u8]) -> Option<Self> {
+    /// The state, and whether it held the article count (records written
+    /// before it was kept have 56 bytes: the caller counts the articles).
+    pub(super) fn decode(bytes: &[u8]) -> Option<(Self, bool)> {
         let word = |i: usize| bytes.get(i * 8..i * 8 + 8)?.try_into().ok();
-        Some(Self {
-            last_position: u64::from_be_bytes(word(0)?),
-            last_micros: i64::from_be_bytes(word(1)?),
-            last_suggestion: u64::from_be_bytes(word(2)?),
-            last_log_hash: bytes.get(24..56)?.try_into().ok()?,
-        })
+        let articles = bytes
+            .get(56..64)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_be_bytes);
+        Some((
+            Self {
+                last_position: u64::from_be_bytes(word(0)?),
+                last_micros: i64::from_be_bytes(word(1)?),
+                last_suggestion: u64::from_be_bytes(word(2)?),
+                last_log_hash: bytes.get(24..56)?.try_into().ok()?,
+                articles: articles.unwrap_or(0),
+            },
+            articles.is_some(),
+        ))
     }
 }
 
@@ -103,6 +121,7 @@ pub(super) struct Writer {
     pub(super) health: watch::Sender<Health>,
     pub(super) faults: Option<Arc<Faults>>,
     pub(super) suggestions_durable: Arc<AtomicU64>,
+    pub(super) metrics: Option<Arc<Metrics>>,
     /// The read-model generation the projector writes (shared with readers).
     pub(super) generation: Arc<AtomicU8>,
     /// The live feed: after each flush, the commits it made durable.
@@ -323,11 +342,16 @@ impl Writer {
         let mut replies = Vec::with_capacity(batch.len());
         let mut appended = 0;
         let mut notices = Vec::new();
+        let mut queued_since = Vec::new();
         let mut fatal = None;
         let mut storage_failed = false;
         for job in batch {
             match job {
-                Job::Append { request, reply } => {
+                Job::Append {
+                    request,
+                    reply,
+                    queued_at,
+                } => {
                     if fatal.is_some() {
                         replies.push(Reply::Append(
                             reply,
@@ -339,6 +363,10 @@ impl Writer {
                     match &result {
                         Ok(a) if !a.duplicate => {
                             appended += 1;
+                            queued_since.push(queued_at);
+                            if a.version == 1 {
+                                self.state.articles += 1;
+                            }
                             notices.push(Notice {
                                 position: a.global_position,
                                 article_id: a.article_id,
@@ -402,6 +430,14 @@ impl Writer {
                 return send_all(fail_replies(replies, &why));
             }
             self.stats.count_batch(appended);
+            if let Some(metrics) = &self.metrics {
+                metrics.batched(
+                    appended,
+                    &queued_since,
+                    self.state.last_position,
+                    self.state.articles,
+                );
+            }
             self.durable.send_replace(self.state.last_position);
             if !notices.is_empty() && self.notices.receiver_count() > 0 {
                 // No follower lost: a lagging one goes back to the log.
@@ -464,7 +500,11 @@ impl Writer {
         if let Some(faults) = &self.faults {
             faults.check(FaultPoint::Flush)?;
         }
+        let flushing = Instant::now();
         tree.flush()?;
+        if let Some(metrics) = &self.metrics {
+            metrics.flushed(flushing.elapsed().as_secs_f64());
+        }
         self.stats.count_flush();
         Ok(())
     }

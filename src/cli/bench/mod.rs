@@ -23,7 +23,7 @@ use self::load::{median, median_of, Sample};
 use self::plot::Curve;
 use self::prefill::Plan;
 use self::report::{Row, Target};
-use self::server::{disk_bytes, Server};
+use self::server::Server;
 use super::ServerArg;
 use crate::grpc::draft_message;
 use crate::grpc::pb::article_service_client::ArticleServiceClient;
@@ -496,7 +496,7 @@ async fn offline(
         )
         .target(Target::AtMost(1.0)),
     );
-    let on_disk = disk_bytes(store_dir);
+    let on_disk = crate::store::bytes_on_disk(store_dir);
     rows.push(Row::value(
         format!(
             "bytes on disk per byte of commit ({:.0} MiB for {:.0} MiB of commits)",

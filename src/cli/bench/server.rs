@@ -109,19 +109,3 @@ impl Drop for Server {
         }
     }
 }
-
-/// The bytes a directory takes on disk (blocks allocated, not lengths).
-pub(super) fn disk_bytes(dir: &Path) -> u64 {
-    use std::os::unix::fs::MetadataExt as _;
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|entry| match entry.metadata() {
-            Ok(m) if m.is_dir() => disk_bytes(&entry.path()),
-            Ok(m) => m.blocks() * 512,
-            Err(_) => 0,
-        })
-        .sum()
-}

@@ -1,0 +1,304 @@
+//! Every call observed: a span with its method and request id (taken from
+//! `x-request-id` or generated, and returned in the response's headers),
+//! its status code and duration counted in the metrics, and one log line
+//! when it ends (debug for OK, info for a refusal, warn for a server-side
+//! failure). The status is read where gRPC puts it: the response headers
+//! of a trailers-only answer, or the trailers at the body's end; a call
+//! whose body is dropped before its end was cancelled.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use http_body::{Body, Frame, SizeHint};
+use tonic::codegen::http;
+use tonic::Code;
+use tracing::Instrument;
+
+use crate::metrics::{MethodLabels, Metrics};
+
+/// The header a caller's request id comes in, and goes back in.
+pub(crate) const REQUEST_ID: &str = "x-request-id";
+
+/// The longest request id taken from a caller; a longer one is replaced.
+const MAX_REQUEST_ID: usize = 128;
+
+/// The methods this server knows, so that a call to an unknown path does
+/// not grow the metrics' label sets.
+#[derive(Debug)]
+struct Methods {
+    by_path: HashMap<String, MethodLabels>,
+    unknown: MethodLabels,
+}
+
+impl Methods {
+    fn from_descriptors(sets: &[&[u8]]) -> Self {
+        let mut by_path = HashMap::new();
+        for set in sets {
+            let Ok(pool) = prost_reflect::DescriptorPool::decode(*set) else {
+                continue;
+            };
+            for service in pool.services() {
+                for method in service.methods() {
+                    let shape = match (method.is_client_streaming(), method.is_server_streaming()) {
+                        (false, false) => "unary",
+                        (false, true) => "server_stream",
+                        (true, false) => "client_stream",
+                        (true, true) => "bidi_stream",
+                    };
+                    by_path.insert(
+                        format!("/{}/{}", service.full_name(), method.name()),
+                        MethodLabels {
+                            grpc_service: service.full_name().to_owned(),
+                            grpc_method: method.name().to_owned(),
+                            grpc_type: shape,
+                        },
+                    );
+                }
+            }
+        }
+        Self {
+            by_path,
+            unknown: MethodLabels {
+                grpc_service: "unknown".into(),
+                grpc_method: "unknown".into(),
+                grpc_type: "unknown",
+            },
+        }
+    }
+
+    fn of(&self, path: &str) -> &MethodLabels {
+        self.by_path.get(path).unwrap_or(&self.unknown)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct ObserveLayer {
+    metrics: Arc<Metrics>,
+    methods: Arc<Methods>,
+}
+
+impl ObserveLayer {
+    /// Observes calls to the methods of `descriptor_sets` (encoded
+    /// `FileDescriptorSet`s); any other path is counted as `unknown`.
+    pub(crate) fn new(metrics: Arc<Metrics>, descriptor_sets: &[&[u8]]) -> Self {
+        Self {
+            metrics,
+            methods: Arc::new(Methods::from_descriptors(descriptor_sets)),
+        }
+    }
+}
+
+impl<S> tower_layer::Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Observe {
+            inner,
+            metrics: Arc::clone(&self.metrics),
+            methods: Arc::clone(&self.methods),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Observe<S> {
+    inner: S,
+    metrics: Arc<Metrics>,
+    methods: Arc<Methods>,
+}
+
+type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+impl<S, B, R> tower_service::Service<http::Request<B>> for Observe<S>
+where
+    S: tower_service::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    R: Body + Unpin + Send + 'static,
+{
+    type Response = http::Response<ObservedBody<R>>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let started = Instant::now();
+        let path = request.uri().path().to_owned();
+        let method = self.methods.of(&path).clone();
+        let request_id = request_id(request.headers());
+        if let Ok(value) = http::HeaderValue::from_str(&request_id) {
+            request.headers_mut().insert(REQUEST_ID, value);
+        }
+        let span = tracing::info_span!("rpc", method = %path, request_id = %request_id);
+        self.metrics.call_started(&method);
+        let end = CallEnd {
+            metrics: Arc::clone(&self.metrics),
+            method,
+            path,
+            request_id: request_id.clone(),
+            started,
+            span: span.clone(),
+        };
+        let call = self.inner.call(request).instrument(span);
+        Box::pin(async move {
+            let mut response = call.await?;
+            if let Ok(value) = http::HeaderValue::from_str(&request_id) {
+                response.headers_mut().insert(REQUEST_ID, value);
+            }
+            // A trailers-only answer (every error) has its status here.
+            let status = status_of(response.headers());
+            Ok(response.map(|body| {
+                let mut body = ObservedBody {
+                    inner: body,
+                    end: Some(end),
+                };
+                if let Some(code) = status {
+                    body.ended(code);
+                }
+                body
+            }))
+        })
+    }
+}
+
+/// The caller's request id if it is a sensible one, else a new UUID.
+fn request_id(headers: &http::HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| !id.is_empty() && id.len() <= MAX_REQUEST_ID)
+        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned)
+}
+
+fn status_of(headers: &http::HeaderMap) -> Option<Code> {
+    let code = headers
+        .get("grpc-status")?
+        .to_str()
+        .ok()?
+        .parse::<i32>()
+        .ok()?;
+    Some(Code::from_i32(code))
+}
+
+/// What is recorded once a call ends.
+struct CallEnd {
+    metrics: Arc<Metrics>,
+    method: MethodLabels,
+    path: String,
+    request_id: String,
+    started: Instant,
+    span: tracing::Span,
+}
+
+impl CallEnd {
+    fn record(self, code: Code) {
+        let seconds = self.started.elapsed().as_secs_f64();
+        let code_name = code_name(code);
+        self.metrics.call_ended(&self.method, code_name, seconds);
+        let duration_ms = seconds * 1000.0;
+        let (method, request_id) = (&self.path, &self.request_id);
+        match code {
+            Code::Ok => {
+                tracing::debug!(parent: &self.span, %method, code = code_name, duration_ms, %request_id, "rpc ended")
+            }
+            Code::Unknown | Code::Internal | Code::Unavailable | Code::DataLoss => {
+                tracing::warn!(parent: &self.span, %method, code = code_name, duration_ms, %request_id, "rpc ended")
+            }
+            _ => {
+                tracing::info!(parent: &self.span, %method, code = code_name, duration_ms, %request_id, "rpc ended")
+            }
+        }
+    }
+}
+
+/// A response body that records its call's end: at the trailers, at the
+/// body's end, or (dropped before either) as cancelled.
+pub(crate) struct ObservedBody<B> {
+    inner: B,
+    end: Option<CallEnd>,
+}
+
+impl<B> ObservedBody<B> {
+    fn ended(&mut self, code: Code) {
+        if let Some(end) = self.end.take() {
+            end.record(code);
+        }
+    }
+}
+
+impl<B: Default> Default for ObservedBody<B> {
+    fn default() -> Self {
+        Self {
+            inner: B::default(),
+            end: None,
+        }
+    }
+}
+
+impl<B> Drop for ObservedBody<B> {
+    fn drop(&mut self) {
+        self.ended(Code::Cancelled);
+    }
+}
+
+impl<B: Body + Unpin> Body for ObservedBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(trailers) = frame.trailers_ref() {
+                    this.ended(status_of(trailers).unwrap_or(Code::Unknown));
+                }
+            }
+            Poll::Ready(Some(Err(_))) => this.ended(Code::Unknown),
+            Poll::Ready(None) => this.ended(Code::Ok),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A status code as go-grpc-prometheus names it.
+fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "OK",
+        Cancelled => "CANCELLED",
+        Unknown => "UNKNOWN",
+        InvalidArgument => "INVALID_ARGUMENT",
+        DeadlineExceeded => "DEADLINE_EXCEEDED",
+        NotFound => "NOT_FOUND",
+        AlreadyExists => "ALREADY_EXISTS",
+        PermissionDenied => "PERMISSION_DENIED",
+        ResourceExhausted => "RESOURCE_EXHAUSTED",
+        FailedPrecondition => "FAILED_PRECONDITION",
+        Aborted => "ABORTED",
+        OutOfRange => "OUT_OF_RANGE",
+        Unimplemented => "UNIMPLEMENTED",
+        Internal => "INTERNAL",
+        Unavailable => "UNAVAILABLE",
+        DataLoss => "DATA_LOSS",
+        Unauthenticated => "UNAUTHENTICATED",
+    }
+}

@@ -1,0 +1,258 @@
+//! The server's metrics in a Prometheus registry: gRPC calls by service,
+//! method and status code with their latency (the names and labels of
+//! go-grpc-prometheus, so that existing dashboards fit); the writer's
+//! appends, batches, flushes and queue; the store's commits, articles and
+//! size on disk; StreamEvents followers and their lag. `metrics_http`
+//! serves them as text on a listener of their own.
+
+use std::time::Instant;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// One kind of call: its service, method and shape.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct MethodLabels {
+    pub(crate) grpc_service: String,
+    pub(crate) grpc_method: String,
+    /// `unary`, `server_stream`, `client_stream` or `bidi_stream`.
+    pub(crate) grpc_type: &'static str,
+}
+
+/// One kind of call and how it ended.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct CodeLabels {
+    pub(crate) grpc_service: String,
+    pub(crate) grpc_method: String,
+    pub(crate) grpc_type: &'static str,
+    /// The status code's name: `OK`, `INVALID_ARGUMENT`, …
+    pub(crate) grpc_code: &'static str,
+}
+
+fn seconds() -> Histogram {
+    // 50 µs to about 26 s.
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 20))
+}
+
+/// What the scrape reads off the store and the app when it happens.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Levels {
+    pub(crate) queue_depth: u64,
+    pub(crate) disk_bytes: u64,
+    pub(crate) subscribers: u64,
+    pub(crate) max_subscriber_lag: u64,
+}
+
+/// Every metric, registered once.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    started: Family<MethodLabels, Counter>,
+    handled: Family<CodeLabels, Counter>,
+    handling: Family<MethodLabels, Histogram, fn() -> Histogram>,
+    append_seconds: Histogram,
+    batch_commits: Histogram,
+    flush_seconds: Histogram,
+    queue_depth: Gauge,
+    commits: Gauge,
+    articles: Gauge,
+    disk_bytes: Gauge,
+    subscribers: Gauge,
+    max_subscriber_lag: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let started = Family::<MethodLabels, Counter>::default();
+        registry.register(
+            "grpc_server_started",
+            "RPCs started on the server",
+            started.clone(),
+        );
+        let handled = Family::<CodeLabels, Counter>::default();
+        registry.register(
+            "grpc_server_handled",
+            "RPCs completed on the server, by status code",
+            handled.clone(),
+        );
+        let handling =
+            Family::<MethodLabels, Histogram, fn() -> Histogram>::new_with_constructor(seconds);
+        registry.register(
+            "grpc_server_handling_seconds",
+            "Time from an RPC's start to its status (a stream's whole life)",
+            handling.clone(),
+        );
+        let append_seconds = seconds();
+        registry.register(
+            "answerlog_append_duration_seconds",
+            "Time from handing a commit to the writer to its being durable",
+            append_seconds.clone(),
+        );
+        let batch_commits = Histogram::new(exponential_buckets(1.0, 2.0, 12));
+        registry.register(
+            "answerlog_append_batch_commits",
+            "Commits one group commit (one flush) made durable",
+            batch_commits.clone(),
+        );
+        let flush_seconds = seconds();
+        registry.register(
+            "answerlog_flush_duration_seconds",
+            "Time of one group commit's flush (sled's fsync)",
+            flush_seconds.clone(),
+        );
+        let gauge = |registry: &mut Registry, name: &str, help: &str| {
+            let gauge = Gauge::default();
+            registry.register(name, help, gauge.clone());
+            gauge
+        };
+        let queue_depth = gauge(
+            &mut registry,
+            "answerlog_write_queue_depth",
+            "Jobs waiting for the writer",
+        );
+        let commits = gauge(
+            &mut registry,
+            "answerlog_commits",
+            "Commits in the log (its durable position)",
+        );
+        let articles = gauge(&mut registry, "answerlog_articles", "Articles ever created");
+        let disk_bytes = gauge(
+            &mut registry,
+            "answerlog_store_disk_bytes",
+            "Bytes the data directory's files take",
+        );
+        let subscribers = gauge(
+            &mut registry,
+            "answerlog_stream_subscribers",
+            "StreamEvents followers connected",
+        );
+        let max_subscriber_lag = gauge(
+            &mut registry,
+            "answerlog_stream_max_lag_commits",
+            "Commits the furthest-behind StreamEvents follower has yet to be sent",
+        );
+        Self {
+            registry,
+            started,
+            handled,
+            handling,
+            append_seconds,
+            batch_commits,
+            flush_seconds,
+            queue_depth,
+            commits,
+            articles,
+            disk_bytes,
+            subscribers,
+            max_subscriber_lag,
+        }
+    }
+
+    pub(crate) fn call_started(&self, method: &MethodLabels) {
+        self.started.get_or_create(method).inc();
+    }
+
+    /// A call ended with the status code named `code` (`OK`, `NOT_FOUND`, …).
+    pub(crate) fn call_ended(&self, method: &MethodLabels, code: &'static str, seconds: f64) {
+        self.handling.get_or_create(method).observe(seconds);
+        self.handled
+            .get_or_create(&CodeLabels {
+                grpc_service: method.grpc_service.clone(),
+                grpc_method: method.grpc_method.clone(),
+                grpc_type: method.grpc_type,
+                grpc_code: code,
+            })
+            .inc();
+    }
+
+    /// A group commit made durable: `commits` new ones, handed to the
+    /// writer at `queued_at`; the log now ends at `position` and holds
+    /// `articles` articles.
+    pub(crate) fn batched(
+        &self,
+        commits: u64,
+        queued_at: &[Instant],
+        position: u64,
+        articles: u64,
+    ) {
+        self.batch_commits.observe(commits as f64);
+        let now = Instant::now();
+        for at in queued_at {
+            self.append_seconds
+                .observe(now.saturating_duration_since(*at).as_secs_f64());
+        }
+        self.stored(position, articles);
+    }
+
+    /// Where the store stands (at start, and after every group commit).
+    pub(crate) fn stored(&self, position: u64, articles: u64) {
+        set(&self.commits, position);
+        set(&self.articles, articles);
+    }
+
+    pub(crate) fn flushed(&self, seconds: f64) {
+        self.flush_seconds.observe(seconds);
+    }
+
+    /// The exposition text, with the levels read at this scrape.
+    pub(crate) fn encode(&self, levels: Levels) -> Result<String, std::fmt::Error> {
+        set(&self.queue_depth, levels.queue_depth);
+        set(&self.disk_bytes, levels.disk_bytes);
+        set(&self.subscribers, levels.subscribers);
+        set(&self.max_subscriber_lag, levels.max_subscriber_lag);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
+        Ok(text)
+    }
+}
+
+fn set(gauge: &Gauge, value: u64) {
+    gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_are_counted_by_method_and_code_and_timed() {
+        let metrics = Metrics::new();
+        let method = MethodLabels {
+            grpc_service: "answerlog.v1.ArticleService".into(),
+            grpc_method: "CreateArticle".into(),
+            grpc_type: "unary",
+        };
+        metrics.call_started(&method);
+        metrics.call_ended(&method, "OK", 0.001);
+        metrics.call_started(&method);
+        metrics.call_ended(&method, "INVALID_ARGUMENT", 0.002);
+        metrics.flushed(0.0002);
+        metrics.batched(2, &[Instant::now(), Instant::now()], 7, 1);
+        let text = metrics.encode(Levels::default()).unwrap();
+        let labels = r#"grpc_service="answerlog.v1.ArticleService",grpc_method="CreateArticle",grpc_type="unary""#;
+        for line in [
+            format!("grpc_server_started_total{{{labels}}} 2"),
+            format!("grpc_server_handled_total{{{labels},grpc_code=\"OK\"}} 1"),
+            format!("grpc_server_handled_total{{{labels},grpc_code=\"INVALID_ARGUMENT\"}} 1"),
+            format!("grpc_server_handling_seconds_count{{{labels}}} 2"),
+            "answerlog_append_batch_commits_count 1".to_owned(),
+            "answerlog_append_duration_seconds_count 2".to_owned(),
+            "answerlog_flush_duration_seconds_count 1".to_owned(),
+            "answerlog_commits 7".to_owned(),
+            "answerlog_articles 1".to_owned(),
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+        }
+    }
+}
