@@ -11,6 +11,7 @@ mod contention;
 mod errors;
 mod export;
 mod faults;
+mod health;
 mod history;
 mod hostile;
 mod idempotency;

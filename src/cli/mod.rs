@@ -6,6 +6,7 @@ mod bench;
 mod client;
 mod config;
 mod export;
+mod health;
 mod import;
 mod json;
 mod rebuild;
@@ -172,6 +173,18 @@ enum ClientCommand {
     /// Audit queries.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Ask the server's health service; exit status 0 when it is SERVING
+    /// (for probes and health checks; no token needed).
+    Health {
+        /// One service (e.g. answerlog.v1.AnswerService) [default: the
+        /// server as a whole].
+        #[arg(long, default_value = "")]
+        service: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
     /// Print the event stream: every commit after a position, then live.
     Tail {
         /// Start after this global position (0: from the beginning).
@@ -365,6 +378,11 @@ async fn run_client(command: ClientCommand) -> anyhow::Result<()> {
             server,
         } => export::export(&server, reference.as_deref()).await,
         ClientCommand::Audit(command) => audit::run(command).await,
+        ClientCommand::Health {
+            service,
+            json,
+            server,
+        } => health::check(&server, &service, json).await,
         ClientCommand::Tail {
             from,
             article,
