@@ -5,6 +5,7 @@ mod support;
 
 mod audit;
 mod auth;
+mod backup;
 mod bench;
 mod blame;
 mod contention;

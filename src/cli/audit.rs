@@ -175,14 +175,7 @@ pub(super) async fn run(command: AuditCommand) -> anyhow::Result<()> {
             json: as_json,
             server,
         } => {
-            let digest = audit(&server)
-                .await?
-                .get_log_digest(GetLogDigestRequest { min_position: 0 })
-                .await
-                .map_err(status_error)?
-                .into_inner()
-                .digest
-                .context("the server sent no digest")?;
+            let digest = log_digest(&mut audit(&server).await?).await?;
             if as_json {
                 return json::print("answerlog.v1.LogDigest", &digest);
             }
@@ -314,4 +307,17 @@ pub(super) async fn run(command: AuditCommand) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+/// The server's signed digest of its log as it stands now.
+pub(super) async fn log_digest(
+    client: &mut crate::grpc::pb::audit_service_client::AuditServiceClient<super::client::Authed>,
+) -> anyhow::Result<crate::grpc::pb::LogDigest> {
+    client
+        .get_log_digest(GetLogDigestRequest { min_position: 0 })
+        .await
+        .map_err(status_error)?
+        .into_inner()
+        .digest
+        .context("the server sent no digest")
 }

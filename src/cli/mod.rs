@@ -2,6 +2,7 @@
 //! to a running server over gRPC.
 
 mod audit;
+mod backup;
 mod bench;
 mod client;
 mod config;
@@ -79,6 +80,14 @@ enum Command {
     Rebuild(RebuildArgs),
     /// Measure the server against baselines taken in the same run.
     Bench(bench::BenchArgs),
+    /// Restore a backup (from `answerlog backup`) into an empty data
+    /// directory, offline: the same positions, times and hashes.
+    Restore {
+        /// The backup's directory.
+        dir: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
     /// Bearer tokens for the principals file.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -173,6 +182,13 @@ enum ClientCommand {
     /// Audit queries.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Copy the running server's log, as it stands at one position, into a
+    /// new directory (role auditor; writes may go on meanwhile).
+    Backup {
+        dir: PathBuf,
+        #[command(flatten)]
+        server: ServerArg,
+    },
     /// Ask the server's health service; exit status 0 when it is SERVING
     /// (for probes and health checks; no token needed).
     Health {
@@ -339,6 +355,7 @@ impl Cli {
             }
             Command::Rebuild(args) => serve::rebuild(&args.config, args.json),
             Command::Bench(args) => bench::run(args),
+            Command::Restore { dir, config } => backup::restore(&dir, &config),
             Command::Verify { file, digest, json } => {
                 verify::verify(&file, digest.as_deref(), json)
             }
@@ -378,6 +395,7 @@ async fn run_client(command: ClientCommand) -> anyhow::Result<()> {
             server,
         } => export::export(&server, reference.as_deref()).await,
         ClientCommand::Audit(command) => audit::run(command).await,
+        ClientCommand::Backup { dir, server } => backup::backup(&server, &dir).await,
         ClientCommand::Health {
             service,
             json,

@@ -11,6 +11,7 @@ mod flush_gate;
 mod keys;
 mod log;
 pub(crate) mod raw_baseline;
+mod restore;
 mod sled_store;
 mod stats;
 mod view;

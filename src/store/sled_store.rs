@@ -150,6 +150,22 @@ impl SledStore {
             .unwrap_or(0))
     }
 
+    /// Writes a backed-up log into this empty store, every commit checked
+    /// (`restore.rs`); the read models are still to be built (`rebuild`).
+    /// Returns the number of commits.
+    pub fn restore_log(
+        &mut self,
+        commits: impl IntoIterator<Item = Result<Commit, String>>,
+    ) -> Result<u64, StoreError> {
+        self.state = super::restore::restore_log(&self.disk, &self.stats, commits)?;
+        Ok(self.state.last_position)
+    }
+
+    /// The log chain's hash at the last position.
+    pub fn last_log_hash(&self) -> Hash {
+        self.state.last_log_hash
+    }
+
     /// Drops every read model and replays the whole log through `projector`.
     pub fn rebuild(&self, projector: &dyn Projector) -> Result<u64, StoreError> {
         let tree = self.disk.tree()?;

@@ -589,16 +589,7 @@ impl Writer {
             global_position: position,
             request_hash: request.request_hash,
         };
-        view.put(position_key(Space::Log, position), encode_commit(&commit));
-        view.put(position_key(Space::Chain, position), chained.to_vec());
-        let mut stream_value = position.to_be_bytes().to_vec();
-        stream_value.extend_from_slice(&micros.to_be_bytes());
-        stream_value.extend_from_slice(&hash);
-        view.put(
-            version_key(Space::Streams, request.article_id, version),
-            stream_value,
-        );
-        view.put(command_key(request.command_id), encode_command(&entry));
+        put_log_entries(view, &commit, &hash, &chained);
         self.state.last_position = position;
         self.state.last_micros = micros;
         self.state.last_log_hash = chained;
@@ -623,6 +614,34 @@ impl Writer {
         self.heads.insert(article, head);
         Ok(head)
     }
+}
+
+/// The log's own records of `commit` (its hash `hash`, the log chain
+/// `chained` at its position): the commit, the chain, the article's stream
+/// entry and the command index. The read models are the projector's.
+pub(super) fn put_log_entries(
+    view: &mut BatchView<'_>,
+    commit: &Commit,
+    hash: &Hash,
+    chained: &Hash,
+) {
+    let position = commit.global_position;
+    view.put(position_key(Space::Log, position), encode_commit(commit));
+    view.put(position_key(Space::Chain, position), chained.to_vec());
+    let mut stream_value = position.to_be_bytes().to_vec();
+    stream_value.extend_from_slice(&commit.recorded_at.timestamp_micros().to_be_bytes());
+    stream_value.extend_from_slice(hash);
+    view.put(
+        version_key(Space::Streams, commit.article_id, commit.version),
+        stream_value,
+    );
+    let entry = CommandEntry {
+        article_id: commit.article_id,
+        version: commit.version,
+        global_position: position,
+        request_hash: commit.request_hash,
+    };
+    view.put(command_key(commit.command_id), encode_command(&entry));
 }
 
 fn fail_all(batch: Vec<Job>, why: &str) -> Vec<Reply> {

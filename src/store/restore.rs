@@ -1,0 +1,98 @@
+//! Restoring a log into an empty store: every commit written as it was
+//! (its position, recorded_at, hashes), each checked on the way: the
+//! positions follow one another, each commit follows its article's last
+//! one, its hash is the one recomputed, recorded_at increases. The read
+//! models are then rebuilt from the restored log by the caller.
+
+use std::collections::HashMap;
+
+use super::disk::Disk;
+use super::keys::{key, meta_key, Keys, Space};
+use super::stats::Stats;
+use super::view::BatchView;
+use super::writer::{put_log_entries, WriterState};
+use super::StoreError;
+use crate::domain::{commit_hash, log_hash, ArticleId, Commit, Hash, ZERO_HASH};
+
+/// Commits written in one batch.
+const CHUNK: usize = 4096;
+
+/// Writes `commits` (the whole log from position 1, in order) into the
+/// empty store on `disk`; the writer's state after them.
+pub(super) fn restore_log(
+    disk: &Disk,
+    stats: &Stats,
+    commits: impl IntoIterator<Item = Result<Commit, String>>,
+) -> Result<WriterState, StoreError> {
+    let tree = disk.tree()?;
+    if tree.scan_prefix(key(Space::Log, &[])).next().is_some() {
+        return Err(StoreError::Io(format!(
+            "{} already holds a log: a restore needs an empty data directory",
+            disk.path().display()
+        )));
+    }
+    let refuse = |position: u64, why: String| {
+        StoreError::Corrupt(format!("the backup's commit at position {position}: {why}"))
+    };
+    let mut state = WriterState::default();
+    let mut heads: HashMap<ArticleId, (u64, Hash)> = HashMap::new();
+    let mut view = BatchView::new(&tree, stats, Keys { generation: 0 });
+    let mut in_view = 0;
+    for commit in commits {
+        let commit = commit.map_err(|why| refuse(state.last_position + 1, why))?;
+        let position = commit.global_position;
+        if position != state.last_position + 1 {
+            return Err(refuse(
+                position,
+                format!("it follows position {}", state.last_position),
+            ));
+        }
+        let (version, previous) = heads
+            .get(&commit.article_id)
+            .copied()
+            .unwrap_or((0, ZERO_HASH));
+        if commit.version != version + 1 || commit.prev_hash != previous {
+            return Err(refuse(
+                position,
+                format!(
+                    "version {} does not follow the article's version {version}",
+                    commit.version
+                ),
+            ));
+        }
+        let hash = commit_hash(&previous, &commit);
+        if commit.hash != hash {
+            return Err(refuse(
+                position,
+                "its hash is not the one it hashes to".into(),
+            ));
+        }
+        let micros = commit.recorded_at.timestamp_micros();
+        if micros <= state.last_micros {
+            return Err(refuse(position, "recorded_at does not increase".into()));
+        }
+        let chained = log_hash(&state.last_log_hash, position, &hash);
+        put_log_entries(&mut view, &commit, &hash, &chained);
+        heads.insert(commit.article_id, (commit.version, hash));
+        state.last_position = position;
+        state.last_micros = micros;
+        state.last_log_hash = chained;
+        if commit.version == 1 {
+            state.articles += 1;
+        }
+        in_view += 1;
+        if in_view == CHUNK {
+            tree.apply_batch(view.into_batch())?;
+            view = BatchView::new(&tree, stats, Keys { generation: 0 });
+            in_view = 0;
+        }
+    }
+    view.put(meta_key(WriterState::KEY), state.encode());
+    view.put(
+        meta_key(super::sled_store::CHECKPOINT),
+        0u64.to_be_bytes().to_vec(),
+    );
+    tree.apply_batch(view.into_batch())?;
+    tree.flush()?;
+    Ok(state)
+}

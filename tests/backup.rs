@@ -1,0 +1,174 @@
+//! A backup taken while writes run, restored into a new directory: the
+//! same log (positions, times, hashes) through the backup's position, the
+//! same answers, and the chains verify.
+
+use std::sync::Arc;
+
+use answerlog::pb::{
+    get_answer_request, EditQuickAnswerRequest, GetAnswerRequest, ListCommitsRequest,
+    VerifyLogRequest,
+};
+use answerlog::AppOptions;
+use tokio::sync::watch;
+
+use crate::backend_tests;
+use crate::support::{cid, cli, create_article, Backend, TestServer};
+
+/// Every commit of the server's log through `through`.
+async fn log_through(server: &TestServer, through: u64) -> Vec<answerlog::pb::Commit> {
+    let mut audit = server.audit().await;
+    let mut all = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = audit
+            .list_commits(ListCommitsRequest {
+                page_size: 1000,
+                page_token,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        all.extend(page.commits);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    all.retain(|c| c.revision.as_ref().unwrap().global_position <= through);
+    all
+}
+
+async fn answer(server: &TestServer, id: &str, version: Option<u64>) -> answerlog::pb::Answer {
+    server
+        .answers()
+        .await
+        .get_answer(GetAnswerRequest {
+            r#ref: Some(get_answer_request::Ref::Id(id.to_owned())),
+            as_of: version.map(answerlog::pb::get_answer_request::AsOf::Version),
+            min_position: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .answer
+        .unwrap()
+}
+
+async fn a_backup_taken_while_writes_run_restores_the_same_log_and_answers(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut ids = Vec::new();
+    for n in 0..20 {
+        ids.push(create_article(&server, n).await);
+    }
+    // A writer edits article 0 over and over until told to stop; it says
+    // how many edits have landed.
+    let (landed_tx, mut landed) = watch::channel(0u64);
+    let (stop_tx, stop) = watch::channel(false);
+    let writer = tokio::spawn({
+        let mut articles = server.articles().await;
+        let id = ids[0].clone();
+        async move {
+            let mut version = 1;
+            while !*stop.borrow() {
+                articles
+                    .edit_quick_answer(EditQuickAnswerRequest {
+                        article_id: id.clone(),
+                        expected_version: version,
+                        command_id: cid(),
+                        reason: String::new(),
+                        quick_answer: format!("Answer {version}."),
+                    })
+                    .await
+                    .unwrap();
+                version += 1;
+                landed_tx.send_replace(version - 1);
+            }
+        }
+    });
+    landed.wait_for(|n| *n >= 5).await.unwrap();
+
+    let scratch = tempfile::tempdir().unwrap();
+    let backup = scratch.path().join("backup");
+    let backup_arg = backup.display().to_string();
+    let out = server.cli(&["backup", &backup_arg]).await;
+    assert!(out.success, "{}", out.stderr);
+    let at_backup = *landed.borrow();
+    // Writes went on during the backup and go on after it.
+    landed.wait_for(|n| *n >= at_backup + 3).await.unwrap();
+    stop_tx.send_replace(true);
+    writer.await.unwrap();
+
+    let digest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(backup.join("digest.json")).unwrap())
+            .unwrap();
+    let through: u64 = digest["globalPosition"].as_str().unwrap().parse().unwrap();
+    assert!(through >= 25, "the backup holds {through} commits");
+
+    // Restore into a new directory, offline, and serve it.
+    let restored = Arc::new(tempfile::tempdir().unwrap());
+    let out = cli(vec![
+        "restore".into(),
+        backup_arg.clone(),
+        "--data-dir".into(),
+        restored.path().display().to_string(),
+    ])
+    .await;
+    assert!(out.success, "{}", out.stderr);
+    assert!(
+        out.stdout.contains(&format!("restored {through} commits")),
+        "{}",
+        out.stdout
+    );
+    let copy = TestServer::start_in(backend, restored, AppOptions::default()).await;
+
+    // The same log through the backup's position: every position, time,
+    // actor, event and hash.
+    let original_log = log_through(&server, through).await;
+    let restored_log = log_through(&copy, u64::MAX).await;
+    assert_eq!(restored_log.len() as u64, through);
+    assert_eq!(restored_log, original_log);
+    // The same answers: the untouched articles as they are, article 0 as
+    // it stood at the backup's version.
+    for id in &ids[1..] {
+        assert_eq!(
+            answer(&copy, id, None).await,
+            answer(&server, id, None).await
+        );
+    }
+    let restored_first = answer(&copy, &ids[0], None).await;
+    assert_eq!(
+        restored_first,
+        answer(&server, &ids[0], Some(restored_first.version)).await
+    );
+    // The chains verify, and end where the backup's digest says.
+    let verified = copy
+        .audit()
+        .await
+        .verify_log(VerifyLogRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(verified.ok, "{verified:?}");
+    assert_eq!(verified.through_position, through);
+    assert_eq!(verified.log_hash, digest["logHash"].as_str().unwrap());
+
+    // A restore refuses a directory that already holds a log.
+    let dir = copy.stop().await;
+    let again = cli(vec![
+        "restore".into(),
+        backup_arg,
+        "--data-dir".into(),
+        dir.path().display().to_string(),
+    ])
+    .await;
+    assert!(!again.success);
+    assert!(
+        again.stderr.contains("already holds a log"),
+        "{}",
+        again.stderr
+    );
+    server.stop().await;
+}
+
+backend_tests!(a_backup_taken_while_writes_run_restores_the_same_log_and_answers);
