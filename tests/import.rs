@@ -369,7 +369,7 @@ async fn the_import_command_sends_many_files_and_reports_a_refused_one(backend: 
     let out = server.cli(&args).await;
     assert!(!out.success);
     assert!(
-        out.stderr.contains("page-7.md: AlreadyExists"),
+        out.stderr.contains("page-7.md: already exists"),
         "{}",
         out.stderr
     );

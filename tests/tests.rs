@@ -8,6 +8,7 @@ mod auth;
 mod backup;
 mod bench;
 mod blame;
+mod cli_json;
 mod contention;
 mod errors;
 mod export;

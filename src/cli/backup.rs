@@ -27,7 +27,7 @@ use crate::grpc::pb::{self, ListCommitsRequest};
 const LOG: &str = "log.jsonl";
 const DIGEST: &str = "digest.json";
 
-pub(super) async fn backup(server: &ServerArg, dir: &Path) -> anyhow::Result<()> {
+pub(super) async fn backup(server: &ServerArg, dir: &Path, json: bool) -> anyhow::Result<()> {
     if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
         anyhow::bail!(
             "{} is not empty: a backup goes into a new directory",
@@ -86,6 +86,16 @@ pub(super) async fn backup(server: &ServerArg, dir: &Path) -> anyhow::Result<()>
         json::to_json_line("answerlog.v1.LogDigest", &digest)?
     )?;
     digest_file.sync_all()?;
+    if json {
+        let out = serde_json::json!({
+            "dir": dir.display().to_string(),
+            "commits": written,
+            "globalPosition": through.to_string(),
+            "logHash": digest.log_hash,
+        });
+        println!("{out}");
+        return Ok(());
+    }
     println!(
         "backed up {written} commits through position {through} (log hash {}) into {}",
         digest.log_hash,

@@ -123,7 +123,31 @@ pub(super) async fn current(server: &ServerArg, text: &str) -> anyhow::Result<An
         .context("the server sent no answer")
 }
 
-/// A status as an error a person can read: its code and message.
+/// A status as one sentence a person can read: what kind of refusal, and
+/// the server's message (which names the field).
 pub(super) fn status_error(status: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("{:?}: {}", status.code(), status.message())
+    anyhow::anyhow!("{}: {}", plain(status.code()), status.message())
+}
+
+fn plain(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "the call succeeded",
+        Cancelled => "the call was cancelled",
+        Unknown => "the server failed in an unknown way",
+        InvalidArgument => "the request is invalid",
+        DeadlineExceeded => "the call ran out of time",
+        NotFound => "not found",
+        AlreadyExists => "already exists",
+        PermissionDenied => "permission denied",
+        ResourceExhausted => "the server is at a limit",
+        FailedPrecondition => "the article's state forbids it",
+        Aborted => "a concurrent change came first (retry on the new version)",
+        OutOfRange => "out of range",
+        Unimplemented => "the server does not implement it",
+        Internal => "the server failed",
+        Unavailable => "the server is unavailable (retry later)",
+        DataLoss => "stored data is damaged",
+        Unauthenticated => "not authenticated (give --token)",
+    }
 }

@@ -35,6 +35,7 @@ pub(super) async fn import(
     server: &ServerArg,
     files: &[PathBuf],
     one_by_one: bool,
+    json: bool,
 ) -> anyhow::Result<()> {
     let mut failed = 0;
     let mut items = Vec::with_capacity(files.len());
@@ -48,9 +49,9 @@ pub(super) async fn import(
         }
     }
     failed += if one_by_one || items.len() <= 1 {
-        create_each(server, items).await?
+        create_each(server, items, json).await?
     } else {
-        bulk(server, items).await?
+        bulk(server, items, json).await?
     };
     if failed > 0 {
         anyhow::bail!("{failed} of {} files were not imported", files.len());
@@ -75,7 +76,7 @@ fn parse(file: &Path) -> anyhow::Result<Item> {
 }
 
 /// One CreateArticle a file; the number refused.
-async fn create_each(server: &ServerArg, items: Vec<Item>) -> anyhow::Result<usize> {
+async fn create_each(server: &ServerArg, items: Vec<Item>, json: bool) -> anyhow::Result<usize> {
     let mut client = articles(server).await?;
     let mut failed = 0;
     for item in items {
@@ -83,11 +84,14 @@ async fn create_each(server: &ServerArg, items: Vec<Item>) -> anyhow::Result<usi
             Ok(response) => {
                 let r = response.into_inner();
                 println!(
-                    "{}: article {} version {} at position {}",
-                    item.file.display(),
-                    r.article_id,
-                    r.version,
-                    r.global_position
+                    "{}",
+                    imported(
+                        &item.file,
+                        &r.article_id,
+                        r.version,
+                        r.global_position,
+                        json
+                    )
                 );
             }
             Err(status) => {
@@ -100,7 +104,7 @@ async fn create_each(server: &ServerArg, items: Vec<Item>) -> anyhow::Result<usi
 }
 
 /// The bulk import; the number of files refused.
-async fn bulk(server: &ServerArg, items: Vec<Item>) -> anyhow::Result<usize> {
+async fn bulk(server: &ServerArg, items: Vec<Item>, json: bool) -> anyhow::Result<usize> {
     let mut client = AdminServiceClient::new(connect(server).await?);
     let bar = ProgressBar::new(items.len() as u64);
     bar.set_style(
@@ -123,7 +127,7 @@ async fn bulk(server: &ServerArg, items: Vec<Item>) -> anyhow::Result<usize> {
             while let Some(answer) = answers.message().await? {
                 for result in answer.results {
                     if let Some(item) = batch.get(done) {
-                        report(&bar, item, &result);
+                        report(&bar, item, &result, json);
                     }
                     done += 1;
                 }
@@ -159,17 +163,33 @@ async fn bulk(server: &ServerArg, items: Vec<Item>) -> anyhow::Result<usize> {
     Ok(failed)
 }
 
-fn report(bar: &ProgressBar, item: &Item, result: &ImportResult) {
-    bar.suspend(|| {
-        println!(
-            "{}: article {} version {} at position {}",
-            item.file.display(),
-            result.article_id,
-            result.version,
-            result.global_position
-        );
-    });
+fn report(bar: &ProgressBar, item: &Item, result: &ImportResult, json: bool) {
+    let line = imported(
+        &item.file,
+        &result.article_id,
+        result.version,
+        result.global_position,
+        json,
+    );
+    bar.suspend(|| println!("{line}"));
     bar.inc(1);
+}
+
+/// A file's outcome: a line of text, or with `--json` one JSON object.
+fn imported(file: &Path, article_id: &str, version: u64, position: u64, json: bool) -> String {
+    if json {
+        return serde_json::json!({
+            "file": file.display().to_string(),
+            "articleId": article_id,
+            "version": version,
+            "globalPosition": position.to_string(),
+        })
+        .to_string();
+    }
+    format!(
+        "{}: article {article_id} version {version} at position {position}",
+        file.display()
+    )
 }
 
 /// The items as requests of a bounded size, and the index of each

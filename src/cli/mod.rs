@@ -66,6 +66,9 @@ struct WriteArgs {
     /// The version the edit is made on [default: the current one].
     #[arg(long)]
     expected_version: Option<u64>,
+    /// Print where the write left the article as one JSON object.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -186,6 +189,9 @@ enum ClientCommand {
     /// new directory (role auditor; writes may go on meanwhile).
     Backup {
         dir: PathBuf,
+        /// Print what was backed up as one JSON object.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         server: ServerArg,
     },
@@ -237,6 +243,9 @@ enum ClientCommand {
         /// many files.
         #[arg(long)]
         one_by_one: bool,
+        /// One JSON object a file imported.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         server: ServerArg,
     },
@@ -395,7 +404,7 @@ async fn run_client(command: ClientCommand) -> anyhow::Result<()> {
             server,
         } => export::export(&server, reference.as_deref()).await,
         ClientCommand::Audit(command) => audit::run(command).await,
-        ClientCommand::Backup { dir, server } => backup::backup(&server, &dir).await,
+        ClientCommand::Backup { dir, json, server } => backup::backup(&server, &dir, json).await,
         ClientCommand::Health {
             service,
             json,
@@ -417,8 +426,9 @@ async fn run_client(command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Import {
             files,
             one_by_one,
+            json,
             server,
-        } => import::import(&server, &files, one_by_one).await,
+        } => import::import(&server, &files, one_by_one, json).await,
         ClientCommand::Get {
             reference,
             version,

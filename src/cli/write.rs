@@ -24,7 +24,18 @@ async fn target(
     Ok((answer.id, write.expected_version.unwrap_or(answer.version)))
 }
 
-fn report(what: &str, article_id: &str, version: u64, position: u64) {
+/// Where the write left the article: a sentence, or with `--json` one
+/// object with the response's fields.
+fn report(what: &str, article_id: &str, version: u64, position: u64, json: bool) {
+    if json {
+        let out = serde_json::json!({
+            "articleId": article_id,
+            "version": version,
+            "globalPosition": position.to_string(),
+        });
+        println!("{out}");
+        return;
+    }
     println!("{what}: article {article_id} is at version {version} (position {position})");
 }
 
@@ -46,6 +57,7 @@ pub(super) async fn edit_section(
     write: WriteArgs,
 ) -> anyhow::Result<()> {
     let (article_id, expected_version) = target(server, reference, &write).await?;
+    let json = write.json;
     let r = articles(server)
         .await?
         .edit_section(EditSectionRequest {
@@ -60,7 +72,7 @@ pub(super) async fn edit_section(
         .await
         .map_err(status_error)?
         .into_inner();
-    report("edited", &r.article_id, r.version, r.global_position);
+    report("edited", &r.article_id, r.version, r.global_position, json);
     Ok(())
 }
 
@@ -71,6 +83,7 @@ pub(super) async fn add_source(
     write: WriteArgs,
 ) -> anyhow::Result<()> {
     let (article_id, expected_version) = target(server, reference, &write).await?;
+    let json = write.json;
     let r = articles(server)
         .await?
         .add_source(AddSourceRequest {
@@ -83,7 +96,13 @@ pub(super) async fn add_source(
         .await
         .map_err(status_error)?
         .into_inner();
-    report("source added", &r.article_id, r.version, r.global_position);
+    report(
+        "source added",
+        &r.article_id,
+        r.version,
+        r.global_position,
+        json,
+    );
     Ok(())
 }
 
@@ -94,6 +113,7 @@ pub(super) async fn redate(
     write: WriteArgs,
 ) -> anyhow::Result<()> {
     let (article_id, expected_version) = target(server, reference, &write).await?;
+    let json = write.json;
     let r = articles(server)
         .await?
         .redate_article(RedateArticleRequest {
@@ -106,6 +126,12 @@ pub(super) async fn redate(
         .await
         .map_err(status_error)?
         .into_inner();
-    report("re-dated", &r.article_id, r.version, r.global_position);
+    report(
+        "re-dated",
+        &r.article_id,
+        r.version,
+        r.global_position,
+        json,
+    );
     Ok(())
 }
