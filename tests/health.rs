@@ -33,4 +33,29 @@ async fn the_health_command_reports_serving_and_fails_otherwise(backend: Backend
     server.stop().await;
 }
 
-backend_tests!(the_health_command_reports_serving_and_fails_otherwise);
+async fn a_watcher_sees_not_serving_when_the_server_stops(backend: Backend) {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::HealthCheckRequest;
+    let server = TestServer::start(backend).await;
+    let mut watch = HealthClient::new(server.channel().await)
+        .watch(HealthCheckRequest {
+            service: "answerlog.v1.ArticleService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = watch.message().await.unwrap().unwrap();
+    assert_eq!(first.status, ServingStatus::Serving as i32);
+    let stopping = tokio::spawn(server.stop());
+    // The drain reports NOT_SERVING before it waits for calls to end.
+    let next = watch.message().await.unwrap().unwrap();
+    assert_eq!(next.status, ServingStatus::NotServing as i32);
+    drop(watch);
+    stopping.await.unwrap();
+}
+
+backend_tests!(
+    the_health_command_reports_serving_and_fails_otherwise,
+    a_watcher_sees_not_serving_when_the_server_stops
+);

@@ -192,8 +192,24 @@ pub(super) async fn diff(
     if as_json {
         return json::print("answerlog.v1.DiffVersionsResponse", &d);
     }
-    print!("{}", render_diff(&d));
+    let text = render_diff(&d);
+    if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        print!("{}", coloured(&text));
+    } else {
+        print!("{text}");
+    }
     Ok(())
+}
+
+/// A diff with added lines green and removed lines red (for a terminal).
+fn coloured(diff: &str) -> String {
+    diff.lines()
+        .map(|line| match line.as_bytes().first() {
+            Some(b'+') if !line.starts_with("+++") => format!("\x1b[32m{line}\x1b[0m\n"),
+            Some(b'-') if !line.starts_with("---") => format!("\x1b[31m{line}\x1b[0m\n"),
+            _ => format!("{line}\n"),
+        })
+        .collect()
 }
 
 /// The article id a reference names (a slug resolved through the audit
@@ -271,5 +287,18 @@ fn change(kind: i32) -> &'static str {
         Ok(ChangeKind::Modified) => "modified",
         Ok(ChangeKind::Moved) => "moved",
         _ => "changed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_terminal_diff_is_green_where_added_and_red_where_removed() {
+        assert_eq!(
+            coloured("--- a\n+++ b\n-old\n+new\n same\n"),
+            "--- a\n+++ b\n\x1b[31m-old\x1b[0m\n\x1b[32m+new\x1b[0m\n same\n"
+        );
     }
 }
