@@ -43,6 +43,10 @@ pub struct ServerOptions {
     pub default_deadline: Duration,
     /// TLS (and mTLS, with a client CA); none: plaintext HTTP/2.
     pub tls: Option<ServerTlsConfig>,
+    /// How long the drain waits for open calls once a stop begins; calls
+    /// that never end on their own (a health Watch) are then closed. Kept
+    /// under a supervisor's stop timeout (systemd's 30 s in `deploy/`).
+    pub drain_limit: Duration,
 }
 
 impl Default for ServerOptions {
@@ -55,6 +59,7 @@ impl Default for ServerOptions {
             max_subscriptions: 1024,
             default_deadline: Duration::from_secs(30),
             tls: None,
+            drain_limit: Duration::from_secs(20),
         }
     }
 }
@@ -116,11 +121,13 @@ pub async fn run(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
+    let (draining, drain_began) = tokio::sync::oneshot::channel::<()>();
     let drained = {
         let health = health.clone();
         let app = Arc::clone(&app);
         async move {
             shutdown.await;
+            let _ = draining.send(());
             tracing::info!("shutting down: draining in-flight calls");
             app.stop_streams();
             health
@@ -144,7 +151,7 @@ pub async fn run(
         }
     };
 
-    let served = builder
+    let serving = builder
         .max_concurrent_streams(options.max_concurrent_streams)
         // Outermost: it sees every status, the deadline's and auth's too.
         .layer(ObserveLayer::new(
@@ -152,6 +159,8 @@ pub async fn run(
             &[
                 pb::FILE_DESCRIPTOR_SET,
                 tonic_health::pb::FILE_DESCRIPTOR_SET,
+                tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+                tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
             ],
         ))
         .layer(DefaultDeadlineLayer::new(options.default_deadline))
@@ -183,8 +192,24 @@ pub async fn run(
             AdminServiceServer::new(AdminApi::new(Arc::clone(&app)))
                 .max_decoding_message_size(limit),
         )
-        .serve_with_incoming_shutdown(incoming(listener), drained)
-        .await;
+        .serve_with_incoming_shutdown(incoming(listener), drained);
+    let drain_limit = options.drain_limit;
+    let served = tokio::select! {
+        served = serving => served,
+        () = async {
+            match drain_began.await {
+                Ok(()) => tokio::time::sleep(drain_limit).await,
+                // The server ended before any stop began.
+                Err(_) => std::future::pending().await,
+            }
+        } => {
+            tracing::warn!(
+                limit_ms = drain_limit.as_millis() as u64,
+                "calls were still open when the drain's time ran out (a health watch, say): they are closed"
+            );
+            Ok(())
+        }
+    };
 
     // In-flight calls are done: stop the writer, which flushes what it holds.
     tokio::task::spawn_blocking(move || app.shutdown()).await?;

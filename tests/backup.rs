@@ -61,6 +61,25 @@ async fn a_backup_taken_while_writes_run_restores_the_same_log_and_answers(backe
     for n in 0..20 {
         ids.push(create_article(&server, n).await);
     }
+    // One creation whose request is kept, to retry it on the restored copy.
+    let known = answerlog::pb::CreateArticleRequest {
+        command_id: cid(),
+        reason: "kept for a retry".into(),
+        article: Some(answerlog::pb::ArticleDraft {
+            question: "What is kept".into(),
+            quick_answer: "This.".into(),
+            last_updated: "2026-01-01".into(),
+            ..Default::default()
+        }),
+    };
+    let known_id = server
+        .articles()
+        .await
+        .create_article(known.clone())
+        .await
+        .unwrap()
+        .into_inner()
+        .article_id;
     // A writer edits article 0 over and over until told to stop; it says
     // how many edits have landed.
     let (landed_tx, mut landed) = watch::channel(0u64);
@@ -103,10 +122,36 @@ async fn a_backup_taken_while_writes_run_restores_the_same_log_and_answers(backe
         serde_json::from_str(&std::fs::read_to_string(backup.join("digest.json")).unwrap())
             .unwrap();
     let through: u64 = digest["globalPosition"].as_str().unwrap().parse().unwrap();
-    assert!(through >= 25, "the backup holds {through} commits");
+    assert!(through >= 26, "the backup holds {through} commits");
 
-    // Restore into a new directory, offline, and serve it.
+    // Restore into a new directory, offline, and serve it. A backup that
+    // was tampered with is refused first, and leaves the directory empty.
     let restored = Arc::new(tempfile::tempdir().unwrap());
+    let tampered = scratch.path().join("tampered");
+    std::fs::create_dir(&tampered).unwrap();
+    std::fs::copy(backup.join("digest.json"), tampered.join("digest.json")).unwrap();
+    let lines: Vec<String> = std::fs::read_to_string(backup.join("log.jsonl"))
+        .unwrap()
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 22 {
+                l.replace("Answer 2.", "Answer 9.")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    std::fs::write(tampered.join("log.jsonl"), lines.join("\n") + "\n").unwrap();
+    let refused = cli(vec![
+        "restore".into(),
+        tampered.display().to_string(),
+        "--data-dir".into(),
+        restored.path().display().to_string(),
+    ])
+    .await;
+    assert!(!refused.success);
+    assert!(refused.stderr.contains("position 23"), "{}", refused.stderr);
     let out = cli(vec![
         "restore".into(),
         backup_arg.clone(),
@@ -141,6 +186,15 @@ async fn a_backup_taken_while_writes_run_restores_the_same_log_and_answers(backe
         restored_first,
         answer(&server, &ids[0], Some(restored_first.version)).await
     );
+    // A retry of a write made before the backup gets the original answer.
+    let retried = copy
+        .articles()
+        .await
+        .create_article(known)
+        .await
+        .expect("a retry, not a refusal")
+        .into_inner();
+    assert_eq!(retried.article_id, known_id);
     // The chains verify, and end where the backup's digest says.
     let verified = copy
         .audit()

@@ -55,7 +55,38 @@ async fn a_watcher_sees_not_serving_when_the_server_stops(backend: Backend) {
     stopping.await.unwrap();
 }
 
+async fn a_watch_that_never_hangs_up_does_not_hold_the_stop(backend: Backend) {
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::HealthCheckRequest;
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let server = TestServer::start_full(
+        backend,
+        dir,
+        answerlog::AppOptions::default(),
+        answerlog::ServerOptions {
+            drain_limit: std::time::Duration::from_millis(200),
+            ..answerlog::ServerOptions::default()
+        },
+    )
+    .await;
+    let mut watch = HealthClient::new(server.channel().await)
+        .watch(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    watch.message().await.unwrap().unwrap();
+    // The watcher stays; the stop still ends (the drain closes the call
+    // once its time is up), and the store is closed cleanly.
+    let dir = server.stop().await;
+    drop(watch);
+    let restarted = TestServer::start_in(backend, dir, answerlog::AppOptions::default()).await;
+    restarted.stop().await;
+}
+
 backend_tests!(
     the_health_command_reports_serving_and_fails_otherwise,
-    a_watcher_sees_not_serving_when_the_server_stops
+    a_watcher_sees_not_serving_when_the_server_stops,
+    a_watch_that_never_hangs_up_does_not_hold_the_stop
 );

@@ -175,11 +175,14 @@ impl App {
     /// into the empty store in `dir`, offline, and builds its read models:
     /// the same positions, times and hashes as the store it came from.
     /// Returns the commits restored and the log chain's hash at the last.
-    pub fn restore(
+    pub fn restore<I>(
         dir: &Path,
         options: &AppOptions,
-        commits: impl IntoIterator<Item = Result<crate::domain::Commit, String>>,
-    ) -> Result<(u64, [u8; 32]), StoreError> {
+        commits: impl Fn() -> I,
+    ) -> Result<(u64, [u8; 32]), StoreError>
+    where
+        I: IntoIterator<Item = Result<crate::domain::Commit, String>>,
+    {
         let mut store = SledStore::open(dir, options.store.clone())?;
         let restored = store.restore_log(commits)?;
         store.set_meta(

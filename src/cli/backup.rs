@@ -114,16 +114,21 @@ pub(super) fn restore(dir: &Path, config: &ConfigArgs) -> anyhow::Result<()> {
             .trim(),
     )?;
     let log_path = dir.join(LOG);
-    let log = std::io::BufReader::new(
-        std::fs::File::open(&log_path)
-            .with_context(|| format!("cannot read {}", log_path.display()))?,
-    );
-    let commits = log.lines().enumerate().map(|(n, line)| {
-        let line = line.map_err(|e| format!("line {}: {e}", n + 1))?;
-        let message: pb::Commit = json::from_json("answerlog.v1.Commit", &line)
-            .map_err(|e| format!("line {}: {e:#}", n + 1))?;
-        commit_from_message(&message).map_err(|e| format!("line {}: {e}", n + 1))
-    });
+    std::fs::metadata(&log_path).with_context(|| format!("cannot read {}", log_path.display()))?;
+    // Read twice: once to check every commit, once to write them.
+    let commits = || {
+        let lines: Box<dyn Iterator<Item = std::io::Result<String>>> =
+            match std::fs::File::open(&log_path) {
+                Ok(file) => Box::new(std::io::BufReader::new(file).lines()),
+                Err(e) => Box::new(std::iter::once(Err(e))),
+            };
+        lines.enumerate().map(|(n, line)| {
+            let line = line.map_err(|e| format!("line {}: {e}", n + 1))?;
+            let message: pb::Commit = json::from_json("answerlog.v1.Commit", &line)
+                .map_err(|e| format!("line {}: {e:#}", n + 1))?;
+            commit_from_message(&message).map_err(|e| format!("line {}: {e}", n + 1))
+        })
+    };
     let (restored, log_hash) = App::restore(&config.data_dir, &app_options(&config), commits)
         .with_context(|| format!("cannot restore into {}", config.data_dir.display()))?;
     anyhow::ensure!(

@@ -92,6 +92,7 @@ pub(super) fn serve(args: &ConfigArgs) -> anyhow::Result<()> {
             max_subscriptions: config.max_subscriptions,
             default_deadline: Duration::from_millis(config.default_deadline_ms),
             tls,
+            ..ServerOptions::default()
         };
         let served = run(listener, shutdown_signal(), app, options).await;
         if let Some(metrics) = metrics {

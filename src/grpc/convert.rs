@@ -282,6 +282,7 @@ pub(super) fn commit(v: &CommitView) -> pb::Commit {
         events: c.events.iter().map(|e| event(c.article_id, e)).collect(),
         prev_hash: hex(&c.prev_hash),
         log_hash: hex(&v.log_hash),
+        request_hash: hex(&c.request_hash),
     }
 }
 
@@ -572,7 +573,12 @@ pub(crate) fn commit_from_message(m: &pb::Commit) -> Result<crate::domain::Commi
         reason: revision.reason.clone(),
         command_id: CommandId::parse(&m.command_id).ok_or("bad command_id")?,
         provenance,
-        request_hash: [0; 32],
+        // Exports made before the field existed have none.
+        request_hash: if m.request_hash.is_empty() {
+            [0; 32]
+        } else {
+            unhex::<32>(&m.request_hash).ok_or("bad request_hash")?
+        },
         prev_hash: unhex::<32>(&m.prev_hash).ok_or("bad prev_hash")?.to_vec(),
         hash: unhex::<32>(&revision.hash).ok_or("bad hash")?.to_vec(),
         events: m

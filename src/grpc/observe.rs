@@ -144,6 +144,7 @@ where
             request_id: request_id.clone(),
             started,
             span: span.clone(),
+            recorded: false,
         };
         let call = self.inner.call(request).instrument(span);
         Box::pin(async move {
@@ -186,7 +187,8 @@ fn status_of(headers: &http::HeaderMap) -> Option<Code> {
     Some(Code::from_i32(code))
 }
 
-/// What is recorded once a call ends.
+/// What is recorded once a call ends; dropped unrecorded (the caller went
+/// away before the answer's end), the call counts as cancelled.
 struct CallEnd {
     metrics: Arc<Metrics>,
     method: MethodLabels,
@@ -194,10 +196,20 @@ struct CallEnd {
     request_id: String,
     started: Instant,
     span: tracing::Span,
+    recorded: bool,
+}
+
+impl Drop for CallEnd {
+    fn drop(&mut self) {
+        if !self.recorded {
+            self.record(Code::Cancelled);
+        }
+    }
 }
 
 impl CallEnd {
-    fn record(self, code: Code) {
+    fn record(&mut self, code: Code) {
+        self.recorded = true;
         let seconds = self.started.elapsed().as_secs_f64();
         let code_name = code_name(code);
         self.metrics.call_ended(&self.method, code_name, seconds);
@@ -226,7 +238,7 @@ pub(crate) struct ObservedBody<B> {
 
 impl<B> ObservedBody<B> {
     fn ended(&mut self, code: Code) {
-        if let Some(end) = self.end.take() {
+        if let Some(mut end) = self.end.take() {
             end.record(code);
         }
     }
@@ -238,12 +250,6 @@ impl<B: Default> Default for ObservedBody<B> {
             inner: B::default(),
             end: None,
         }
-    }
-}
-
-impl<B> Drop for ObservedBody<B> {
-    fn drop(&mut self) {
-        self.ended(Code::Cancelled);
     }
 }
 

@@ -1,8 +1,9 @@
 //! Restoring a log into an empty store: every commit written as it was
-//! (its position, recorded_at, hashes), each checked on the way: the
-//! positions follow one another, each commit follows its article's last
-//! one, its hash is the one recomputed, recorded_at increases. The read
-//! models are then rebuilt from the restored log by the caller.
+//! (its position, recorded_at, hashes), each checked: the positions follow
+//! one another, each commit follows its article's last one, its hash is
+//! the one recomputed, recorded_at increases. The whole log is checked
+//! before anything is written, so that a bad backup leaves the directory
+//! as it was. The read models are then rebuilt from the log by the caller.
 
 use std::collections::HashMap;
 
@@ -17,37 +18,32 @@ use crate::domain::{commit_hash, log_hash, ArticleId, Commit, Hash, ZERO_HASH};
 /// Commits written in one batch.
 const CHUNK: usize = 4096;
 
-/// Writes `commits` (the whole log from position 1, in order) into the
-/// empty store on `disk`; the writer's state after them.
-pub(super) fn restore_log(
-    disk: &Disk,
-    stats: &Stats,
-    commits: impl IntoIterator<Item = Result<Commit, String>>,
-) -> Result<WriterState, StoreError> {
-    let tree = disk.tree()?;
-    if tree.scan_prefix(key(Space::Log, &[])).next().is_some() {
-        return Err(StoreError::Io(format!(
-            "{} already holds a log: a restore needs an empty data directory",
-            disk.path().display()
-        )));
-    }
-    let refuse = |position: u64, why: String| {
-        StoreError::Corrupt(format!("the backup's commit at position {position}: {why}"))
-    };
-    let mut state = WriterState::default();
-    let mut heads: HashMap<ArticleId, (u64, Hash)> = HashMap::new();
-    let mut view = BatchView::new(&tree, stats, Keys { generation: 0 });
-    let mut in_view = 0;
-    for commit in commits {
-        let commit = commit.map_err(|why| refuse(state.last_position + 1, why))?;
+/// The log as far as it has been checked: where it ends, and each
+/// article's last version and hash.
+#[derive(Default)]
+struct Chains {
+    state: WriterState,
+    heads: HashMap<ArticleId, (u64, Hash)>,
+}
+
+impl Chains {
+    /// Checks that `commit` comes next; its hash and the log chain's hash
+    /// at its position.
+    fn take(&mut self, commit: Result<Commit, String>) -> Result<(Commit, Hash, Hash), StoreError> {
+        let next = self.state.last_position + 1;
+        let refuse = |position: u64, why: String| {
+            StoreError::Corrupt(format!("the backup's commit at position {position}: {why}"))
+        };
+        let commit = commit.map_err(|why| refuse(next, why))?;
         let position = commit.global_position;
-        if position != state.last_position + 1 {
+        if position != next {
             return Err(refuse(
                 position,
-                format!("it follows position {}", state.last_position),
+                format!("it follows position {}", self.state.last_position),
             ));
         }
-        let (version, previous) = heads
+        let (version, previous) = self
+            .heads
             .get(&commit.article_id)
             .copied()
             .unwrap_or((0, ZERO_HASH));
@@ -68,18 +64,53 @@ pub(super) fn restore_log(
             ));
         }
         let micros = commit.recorded_at.timestamp_micros();
-        if micros <= state.last_micros {
+        if micros <= self.state.last_micros {
             return Err(refuse(position, "recorded_at does not increase".into()));
         }
-        let chained = log_hash(&state.last_log_hash, position, &hash);
-        put_log_entries(&mut view, &commit, &hash, &chained);
-        heads.insert(commit.article_id, (commit.version, hash));
-        state.last_position = position;
-        state.last_micros = micros;
-        state.last_log_hash = chained;
+        let chained = log_hash(&self.state.last_log_hash, position, &hash);
+        self.heads.insert(commit.article_id, (commit.version, hash));
+        self.state.last_position = position;
+        self.state.last_micros = micros;
+        self.state.last_log_hash = chained;
         if commit.version == 1 {
-            state.articles += 1;
+            self.state.articles += 1;
         }
+        Ok((commit, hash, chained))
+    }
+}
+
+/// Checks `commits` (the whole log from position 1, in order) without
+/// writing anything; where it ends.
+pub(super) fn check_log(
+    commits: impl IntoIterator<Item = Result<Commit, String>>,
+) -> Result<WriterState, StoreError> {
+    let mut chains = Chains::default();
+    for commit in commits {
+        chains.take(commit)?;
+    }
+    Ok(chains.state)
+}
+
+/// Writes `commits`, checked again as they go, into the empty store on
+/// `disk`; the writer's state after them.
+pub(super) fn restore_log(
+    disk: &Disk,
+    stats: &Stats,
+    commits: impl IntoIterator<Item = Result<Commit, String>>,
+) -> Result<WriterState, StoreError> {
+    let tree = disk.tree()?;
+    if tree.scan_prefix(key(Space::Log, &[])).next().is_some() {
+        return Err(StoreError::Io(format!(
+            "{} already holds a log: a restore needs an empty data directory",
+            disk.path().display()
+        )));
+    }
+    let mut chains = Chains::default();
+    let mut view = BatchView::new(&tree, stats, Keys { generation: 0 });
+    let mut in_view = 0;
+    for commit in commits {
+        let (commit, hash, chained) = chains.take(commit)?;
+        put_log_entries(&mut view, &commit, &hash, &chained);
         in_view += 1;
         if in_view == CHUNK {
             tree.apply_batch(view.into_batch())?;
@@ -87,6 +118,7 @@ pub(super) fn restore_log(
             in_view = 0;
         }
     }
+    let state = chains.state;
     view.put(meta_key(WriterState::KEY), state.encode());
     view.put(
         meta_key(super::sled_store::CHECKPOINT),

@@ -150,14 +150,16 @@ impl SledStore {
             .unwrap_or(0))
     }
 
-    /// Writes a backed-up log into this empty store, every commit checked
-    /// (`restore.rs`); the read models are still to be built (`rebuild`).
-    /// Returns the number of commits.
-    pub fn restore_log(
-        &mut self,
-        commits: impl IntoIterator<Item = Result<Commit, String>>,
-    ) -> Result<u64, StoreError> {
-        self.state = super::restore::restore_log(&self.disk, &self.stats, commits)?;
+    /// Writes a backed-up log into this empty store (`restore.rs`): the
+    /// commits `commits()` gives are all checked first, then written; the
+    /// read models are still to be built (`rebuild`). Returns the number
+    /// of commits.
+    pub fn restore_log<I>(&mut self, commits: impl Fn() -> I) -> Result<u64, StoreError>
+    where
+        I: IntoIterator<Item = Result<Commit, String>>,
+    {
+        super::restore::check_log(commits())?;
+        self.state = super::restore::restore_log(&self.disk, &self.stats, commits())?;
         Ok(self.state.last_position)
     }
 
