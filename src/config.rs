@@ -9,6 +9,7 @@ use clap::Args;
 use serde::Deserialize;
 
 use crate::domain::Limits;
+use crate::jetstream::LogChoice;
 use crate::tls::ServerTlsFiles;
 
 /// The effective configuration of `answerlog serve`.
@@ -50,6 +51,14 @@ pub(crate) struct Config {
     /// TLS: the server's certificate and key, and the client CA for mTLS.
     pub tls: Option<ServerTlsFiles>,
     pub limits: Limits,
+    /// The log: sled in the data directory, or a JetStream stream.
+    pub log: LogChoice,
+    /// The JetStream stream's name (its subjects and slug bucket follow).
+    pub nats_stream: String,
+    /// Copies of the stream JetStream keeps: 1, or 3 (or 5) on a cluster.
+    pub nats_replicas: usize,
+    /// A NATS credentials file (user JWT and NKey seed); none: no auth.
+    pub nats_credentials_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum)]
@@ -81,6 +90,10 @@ impl Default for Config {
             signing_key_file: None,
             tls: None,
             limits: Limits::default(),
+            log: LogChoice::Sled,
+            nats_stream: "ANSWERLOG".into(),
+            nats_replicas: 1,
+            nats_credentials_file: None,
         }
     }
 }
@@ -110,6 +123,10 @@ struct FileConfig {
     tls_client_ca_file: Option<PathBuf>,
     tls_client_auth_optional: Option<bool>,
     limits: Option<Limits>,
+    log: Option<String>,
+    nats_stream: Option<String>,
+    nats_replicas: Option<usize>,
+    nats_credentials_file: Option<PathBuf>,
 }
 
 /// Flags (each also read from its `ANSWERLOG_…` environment variable).
@@ -183,6 +200,22 @@ pub(crate) struct ConfigArgs {
     /// authenticate with a bearer token).
     #[arg(long, env = "ANSWERLOG_TLS_CLIENT_AUTH_OPTIONAL")]
     pub tls_client_auth_optional: Option<bool>,
+    /// The log: `sled` (in the data directory) or
+    /// `nats://host:port[,host:port…]` (a JetStream stream shared by
+    /// replicas; the data directory keeps this replica's read models)
+    /// [default: sled].
+    #[arg(long, env = "ANSWERLOG_LOG")]
+    pub log: Option<LogChoice>,
+    /// The JetStream stream [default: ANSWERLOG].
+    #[arg(long, env = "ANSWERLOG_NATS_STREAM")]
+    pub nats_stream: Option<String>,
+    /// Copies of the stream, when this replica creates it: 1, or 3 on a
+    /// three-node cluster [default: 1].
+    #[arg(long, env = "ANSWERLOG_NATS_REPLICAS")]
+    pub nats_replicas: Option<usize>,
+    /// A NATS credentials file (user JWT and NKey seed).
+    #[arg(long = "nats-credentials", env = "ANSWERLOG_NATS_CREDENTIALS")]
+    pub nats_credentials_file: Option<PathBuf>,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -231,6 +264,8 @@ pub(crate) enum ConfigError {
     HalfTls { missing: &'static str },
     #[error("tls_client_ca_file needs TLS: set tls_cert_file and tls_key_file too")]
     ClientCaWithoutTls,
+    #[error("{key} is invalid: {message}")]
+    Invalid { key: &'static str, message: String },
 }
 
 impl ConfigArgs {
@@ -317,7 +352,41 @@ impl ConfigArgs {
                 ),
             )?,
             limits,
+            log: match (&self.log, file.log) {
+                (Some(log), _) => log.clone(),
+                (None, Some(text)) => text.parse().map_err(|message| ConfigError::Invalid {
+                    key: "log",
+                    message,
+                })?,
+                (None, None) => d.log,
+            },
+            nats_stream: pick(&self.nats_stream, file.nats_stream, d.nats_stream),
+            nats_replicas: pick(&self.nats_replicas, file.nats_replicas, d.nats_replicas),
+            nats_credentials_file: self
+                .nats_credentials_file
+                .clone()
+                .or(file.nats_credentials_file),
         };
+        if !(1..=5).contains(&config.nats_replicas) {
+            return Err(ConfigError::Invalid {
+                key: "nats_replicas",
+                message: format!(
+                    "{} is not 1 to 5 (JetStream keeps at most 5 copies)",
+                    config.nats_replicas
+                ),
+            });
+        }
+        let valid_stream = !config.nats_stream.is_empty()
+            && config
+                .nats_stream
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !valid_stream {
+            return Err(ConfigError::Invalid {
+                key: "nats_stream",
+                message: format!("{:?} must be letters, digits, - and _", config.nats_stream),
+            });
+        }
         for (key, value) in [
             ("snapshot_interval", config.snapshot_interval as usize),
             ("batch_limit", config.batch_limit),
@@ -366,6 +435,10 @@ impl From<&Config> for FileConfig {
             tls_client_ca_file: tls.and_then(|t| t.client_ca.clone()),
             tls_client_auth_optional: Some(tls.is_some_and(|t| t.client_auth_optional)),
             limits: Some(c.limits.clone()),
+            log: Some(c.log.to_string()),
+            nats_stream: Some(c.nats_stream.clone()),
+            nats_replicas: Some(c.nats_replicas),
+            nats_credentials_file: c.nats_credentials_file.clone(),
         }
     }
 }

@@ -11,6 +11,8 @@
 //! - `codec`: the persisted encoding (`proto/answerlog/v1/events.proto`).
 //! - `store`: the only module that knows sled: the log, its indexes, the
 //!   writer thread with group commit, the durable position.
+//! - `jetstream`: the only module that knows NATS: the log on a JetStream
+//!   stream, a replica's publisher and the follower that feeds its store.
 //! - `projection`: read models as folds of commits, behind the store's
 //!   `Projector`; and the queries that read them.
 //! - `app`: the command pipeline (load, decide, append) and the queries.
@@ -31,6 +33,7 @@ mod config;
 mod domain;
 mod grpc;
 mod import;
+mod jetstream;
 mod metrics;
 mod metrics_http;
 mod principals;
@@ -47,7 +50,8 @@ pub use app::{App, AppOptions, OpenError, Rebuilt};
 pub use cli::{init_tracing, Cli};
 pub use config::LogFormat;
 pub use grpc::pb;
+pub use jetstream::{JetStreamOptions, JoinError, LogChoice};
 pub use metrics_http::serve_metrics;
 pub use principals::{new_token, Principals, Role};
 pub use server::{run, ServerOptions};
-pub use store::{FaultPoint, Faults, StoreError, StoreOptions};
+pub use store::{FaultPoint, Faults, StoreError, StoreOptions, StreamBreak};

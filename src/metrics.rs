@@ -195,6 +195,13 @@ impl Metrics {
         self.stored(position, articles);
     }
 
+    /// One append answered (on a replica, once its store applied it),
+    /// handed to the log at `queued_at`.
+    pub(crate) fn appended(&self, queued_at: Instant) {
+        self.append_seconds
+            .observe(queued_at.elapsed().as_secs_f64());
+    }
+
     /// Where the store stands (at start, and after every group commit).
     pub(crate) fn stored(&self, position: u64, articles: u64) {
         set(&self.commits, position);

@@ -3,7 +3,7 @@
 //! batch is applied, or at its flush, after it is applied in memory).
 //! Writers get UNAVAILABLE, reads keep working, nothing acknowledged is
 //! lost, and writes succeed again once the fault clears (the store reopens
-//! its database, as sled latches I/O errors).
+//! its database, as sled latches I/O errors). The embedded log only.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,12 +16,14 @@ use answerlog::{AppOptions, FaultPoint, Faults, ServerOptions, StoreOptions};
 use tonic::transport::Channel;
 use tonic::Code;
 
-use crate::backend_tests;
+use crate::sled_tests;
 use crate::support::{
     assert_read_models_equal_a_rebuild, cid, create_article, Backend, TestServer,
 };
 
-backend_tests!(
+// sled's own disk: a replica on JetStream applies what the stream holds
+// and, while its disk fails, answers writes only once it has applied them.
+sled_tests!(
     a_failing_disk_refuses_writes_keeps_reads_and_recovers,
     faults_under_concurrent_writers_lose_nothing_acknowledged,
 );

@@ -74,6 +74,7 @@ impl From<AppendError> for AppError {
                 field: "slug".into(),
                 message: format!("{slug:?} is taken by another article"),
             },
+            e @ AppendError::TooLarge { .. } => AppError::FailedPrecondition(e.to_string()),
             AppendError::Unavailable(why) => AppError::Unavailable(why),
             AppendError::Corrupt(why) => AppError::DataLoss(why),
         }

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::write::{Decided, Write, WriteMeta};
 use super::{App, AppError, ArticleRef};
 use crate::domain::{Article, ArticleId, ArticleVersion, Command, CommandId};
-use crate::store::{AppendError, Appended, Log, PendingAppend};
+use crate::store::{AppendError, Appended, PendingAppend};
 
 /// The most writes of one import with the writer at once: enough for
 /// several full batches, few enough to bound what a stalled import holds.
@@ -125,7 +125,7 @@ impl Import {
         // Decided on the state the import's last queued write to this
         // article leaves: appended only onto that write.
         request.decided_after = self.touched.get(&id).map(|t| t.last_command);
-        let answer = self.app.store.enqueue(request).await?;
+        let answer = self.app.log.enqueue(request).await?;
         self.in_flight += 1;
         self.queue.push_back(Queued::Waiting { id, answer, meta });
         let touched = self.touched.entry(id).or_insert_with(|| Touched {

@@ -32,10 +32,13 @@ pub(crate) use verify::ChainBreak;
 pub(crate) use write::{Write, WriteMeta};
 
 use crate::domain::Limits;
+use crate::jetstream::{JetStreamLog, JetStreamOptions, JoinError};
 use crate::metrics::{Levels, Metrics};
 use crate::projection::{Projection, SNAPSHOT_INTERVAL_KEY};
 use crate::signing::KeyRing;
-use crate::store::{ReadModels, Record, SledStore, Space, StoreError, StoreOptions};
+use crate::store::{
+    Log, ReadModels, Record, SledStore, Space, StoreError, StoreOptions, StreamBreak,
+};
 
 /// What the application needs to know from the configuration.
 #[derive(Clone, Debug)]
@@ -69,6 +72,9 @@ pub struct App {
     /// that the drain does not wait on subscribers that never hang up.
     stopping: tokio::sync::watch::Sender<bool>,
     store: Arc<SledStore>,
+    /// Where appends go: the store itself, or the replicated log that
+    /// feeds it.
+    log: Arc<dyn Log>,
     keys: KeyRing,
     read_models: ReadModels,
     limits: Limits,
@@ -118,6 +124,7 @@ impl App {
             stream_lags: std::sync::atomic::AtomicU64::new(0),
             stopping: tokio::sync::watch::channel(false).0,
             read_models: store.read_models(),
+            log: Arc::clone(&store) as Arc<dyn Log>,
             store,
             keys,
             limits: options.limits,
@@ -125,6 +132,25 @@ impl App {
             metrics,
             followers: Arc::default(),
         })
+    }
+
+    /// Opens a replica: the store in `dir` keeps its read models and a copy
+    /// of the log, fed from the JetStream stream from its checkpoint on;
+    /// appends go to the stream.
+    pub async fn open_replica(
+        dir: &Path,
+        options: AppOptions,
+        jetstream: &JetStreamOptions,
+    ) -> Result<Self, OpenError> {
+        let mut app = Self::open(dir, options)?;
+        let log = JetStreamLog::join(Arc::clone(&app.store), jetstream).await?;
+        app.log = Arc::new(log);
+        Ok(app)
+    }
+
+    /// Where the replicated log stopped being valid, if it did.
+    pub fn stream_break(&self) -> Option<StreamBreak> {
+        self.log.stream_break()
     }
 
     /// The server's metrics, in Prometheus' text format, with the levels
@@ -259,6 +285,8 @@ pub enum OpenError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Keys(#[from] crate::signing::SigningError),
+    #[error(transparent)]
+    Join(#[from] JoinError),
 }
 
 fn decode_u64(bytes: &[u8]) -> Result<u64, StoreError> {

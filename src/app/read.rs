@@ -46,6 +46,11 @@ impl App {
         if position == 0 || self.durable() >= position {
             return Ok(());
         }
+        if let Some(at) = self.log.stream_break().filter(|at| at.position <= position) {
+            return Err(AppError::DataLoss(format!(
+                "min_position {position} is not served here: {at}"
+            )));
+        }
         // A reopen after a storage failure also ends a wait: look again.
         let wait = async {
             while self.durable() < position {

@@ -280,3 +280,84 @@ async fn a_write_decided_on_an_earlier_pending_write_is_appended_only_onto_it() 
         .unwrap();
     assert_eq!(appended.version, 3);
 }
+
+/// The stream's messages for positions `1..=n` of `app`'s log, as a
+/// writing replica publishes them (no global position).
+async fn stream_of(app: &App, n: u64) -> Vec<crate::store::StreamCommit> {
+    let mut messages = Vec::new();
+    for position in 1..=n {
+        let mut commit = app.store.read(position).await.unwrap().unwrap();
+        commit.global_position = 0;
+        messages.push(crate::store::StreamCommit {
+            position,
+            bytes: crate::codec::encode_commit(&commit).into(),
+        });
+    }
+    messages
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_applies_the_stream_once_and_stops_at_a_commit_that_does_not_verify() {
+    let source = tempfile::tempdir().unwrap();
+    let writer = App::open(source.path(), AppOptions::default()).unwrap();
+    let id = writer
+        .create(draft(1), new_meta())
+        .await
+        .unwrap()
+        .article_id;
+    for (version, text) in [(1, "Second."), (2, "Third."), (3, "Fourth.")] {
+        writer
+            .edit(id, version, edit(text), new_meta())
+            .await
+            .unwrap();
+    }
+    let messages = stream_of(&writer, 4).await;
+
+    let replica_dir = tempfile::tempdir().unwrap();
+    let replica = App::open(replica_dir.path(), AppOptions::default()).unwrap();
+    assert_eq!(
+        replica.store.ingest(messages[..2].to_vec()).await.unwrap(),
+        2
+    );
+    // A redelivery of what is applied changes nothing.
+    assert_eq!(
+        replica.store.ingest(messages[..2].to_vec()).await.unwrap(),
+        2
+    );
+    // A gap is a break.
+    let gap = replica
+        .store
+        .ingest(messages[3..].to_vec())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&gap, crate::store::IngestError::Break(b) if b.position == 4 && b.why.contains("position 3 is missing")),
+        "{gap}"
+    );
+    // A changed byte in a payload does not recompute: position 3 is
+    // refused, and what came before stays applied.
+    let mut commit = crate::codec::decode_commit(&messages[2].bytes).unwrap();
+    commit.reason = "rewritten".into();
+    let tampered = crate::store::StreamCommit {
+        position: 3,
+        bytes: crate::codec::encode_commit(&commit).into(),
+    };
+    let broken = replica.store.ingest(vec![tampered]).await.unwrap_err();
+    assert!(
+        matches!(&broken, crate::store::IngestError::Break(b) if b.position == 3 && b.why.contains("does not recompute")),
+        "{broken}"
+    );
+    assert_eq!(*replica.store.durable_position().borrow(), 2);
+    // The genuine commits apply, and the replica's log chain is the writer's.
+    assert_eq!(
+        replica.store.ingest(messages[2..].to_vec()).await.unwrap(),
+        4
+    );
+    assert_eq!(
+        replica.store.log_hash(4).await.unwrap(),
+        writer.store.log_hash(4).await.unwrap()
+    );
+    let answer = replica.current_durable(id).await.unwrap().unwrap();
+    assert_eq!(answer.article.version, 4);
+    assert_eq!(answer.article.quick_answer, "Fourth.");
+}

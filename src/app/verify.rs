@@ -17,7 +17,8 @@ pub(crate) struct ChainBreak {
     pub(crate) global_position: u64,
     pub(crate) article_id: Option<ArticleId>,
     pub(crate) version: u64,
-    /// "article", "log" or "record".
+    /// "article", "log", "record", or "stream" (a replicated log that a
+    /// replica found invalid from this position on).
     pub(crate) chain: &'static str,
     /// What the chain says should be there.
     pub(crate) expected: Vec<u8>,
@@ -152,6 +153,21 @@ impl App {
             outcome.log_hash = chained;
             if probe == Some(position) {
                 outcome.probed = Some(chained);
+            }
+        }
+        if outcome.next.is_none() {
+            // What this replica applied holds; the replicated log past it
+            // does not, and is not served as valid.
+            if let Some(at) = self.log.stream_break() {
+                outcome.first_break = Some(ChainBreak {
+                    global_position: at.position,
+                    article_id: None,
+                    version: 0,
+                    chain: "stream",
+                    expected: Vec::new(),
+                    found: Vec::new(),
+                    detail: format!("the replicated log is not applied from here on: {}", at.why),
+                });
             }
         }
         Ok(outcome)

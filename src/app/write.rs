@@ -131,10 +131,18 @@ impl App {
         command: Command,
         meta: WriteMeta,
     ) -> Result<Appended, AppError> {
-        let current = self
-            .current_durable(id)
-            .await?
-            .ok_or_else(|| AppError::not_found("article_id", "no such article"))?;
+        let mut current = self.current_durable(id).await?;
+        if current
+            .as_ref()
+            .is_none_or(|c| c.article.version < expected_version)
+        {
+            // A replica may be behind the log that others write: the
+            // caller has seen more than it holds.
+            self.log.catch_up().await?;
+            current = self.current_durable(id).await?;
+        }
+        let current =
+            current.ok_or_else(|| AppError::not_found("article_id", "no such article"))?;
         let position = current.global_position;
         let command = self
             .checked_edit(&current, expected_version, command)
@@ -265,7 +273,7 @@ impl App {
         request: AppendRequest,
         command: &Command,
     ) -> Result<Appended, AppError> {
-        let appended = self.store.append(request).await?;
+        let appended = self.log.append(request).await?;
         tracing::debug!(
             command = command.name(),
             article = %appended.article_id,

@@ -7,6 +7,7 @@ use anyhow::Context as _;
 
 use crate::app::{App, AppOptions};
 use crate::config::{Config, ConfigArgs};
+use crate::jetstream::{JetStreamOptions, LogChoice};
 use crate::principals::Principals;
 use crate::server::{run, ServerOptions};
 use crate::store::StoreOptions;
@@ -26,6 +27,20 @@ pub(super) fn app_options(config: &Config) -> AppOptions {
     }
 }
 
+/// How a replica reaches its stream, from the configuration.
+pub(crate) fn jetstream_options(config: &Config) -> JetStreamOptions {
+    let servers = match &config.log {
+        LogChoice::Nats(servers) => servers.clone(),
+        LogChoice::Sled => Vec::new(),
+    };
+    JetStreamOptions {
+        stream: config.nats_stream.clone(),
+        replicas: config.nats_replicas,
+        credentials: config.nats_credentials_file.clone(),
+        ..JetStreamOptions::new(servers)
+    }
+}
+
 pub(super) fn serve(args: &ConfigArgs) -> anyhow::Result<()> {
     let config = args.resolve()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -33,8 +48,13 @@ pub(super) fn serve(args: &ConfigArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let app = App::open(&config.data_dir, app_options(&config))
-            .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+        let app = match &config.log {
+            LogChoice::Sled => App::open(&config.data_dir, app_options(&config)),
+            LogChoice::Nats(_) => {
+                App::open_replica(&config.data_dir, app_options(&config), &jetstream_options(&config)).await
+            }
+        }
+        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -69,6 +89,7 @@ pub(super) fn serve(args: &ConfigArgs) -> anyhow::Result<()> {
         tracing::info!(
             listen = %listener.local_addr()?,
             data_dir = %config.data_dir.display(),
+            log = %config.log,
             position = app.durable(),
             "serving"
         );

@@ -48,6 +48,12 @@ impl Disk {
             .ok_or_else(|| StoreError::Io("the store is reopening after a storage failure".into()))
     }
 
+    /// Lets go of the database once the writer has stopped, so that its
+    /// files are unlocked even while tasks that read it still wind down.
+    pub(crate) fn close(&self) {
+        drop(self.slot.write().unwrap_or_else(|e| e.into_inner()).take());
+    }
+
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }

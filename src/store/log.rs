@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use chrono::{DateTime, Utc};
 use tokio::sync::{oneshot, watch};
 
-use super::StoreError;
+use super::{StoreError, StreamBreak};
 use crate::domain::{ArticleId, CommandId, Commit, Event, Hash, Provenance};
 
 /// One commit to append, decided on the article at `expected_version`.
@@ -31,6 +31,41 @@ pub(crate) struct AppendRequest {
     /// append's command id. Unless the article's head is that append, the
     /// commit was decided on a state the log never had and is refused.
     pub decided_after: Option<CommandId>,
+}
+
+impl AppendRequest {
+    /// The commit this request makes: `version` of `article` onto
+    /// `prev_hash`, recorded now or 1 µs after `after_micros` (time strictly
+    /// increases), and its hash.
+    pub(crate) fn seal(
+        &self,
+        article: ArticleId,
+        version: u64,
+        global_position: u64,
+        prev_hash: &Hash,
+        after_micros: i64,
+    ) -> Result<(Commit, Hash), AppendError> {
+        let micros = Utc::now().timestamp_micros().max(after_micros + 1);
+        let recorded_at = DateTime::from_timestamp_micros(micros)
+            .ok_or_else(|| AppendError::Unavailable("the clock is out of range".into()))?;
+        let mut commit = Commit {
+            article_id: article,
+            version,
+            global_position,
+            recorded_at,
+            actor: self.actor.clone(),
+            reason: self.reason.clone(),
+            command_id: self.command_id,
+            provenance: self.provenance.clone(),
+            request_hash: self.request_hash,
+            prev_hash: prev_hash.to_vec(),
+            hash: Vec::new(),
+            events: self.events.clone(),
+        };
+        let hash = crate::domain::commit_hash(prev_hash, &commit);
+        commit.hash = hash.to_vec();
+        Ok((commit, hash))
+    }
 }
 
 /// Where an appended commit stands (or the original, for a retry).
@@ -59,6 +94,10 @@ pub enum AppendError {
     /// A read model refused the commit.
     #[error("{0}")]
     Rejected(Rejection),
+    /// The commit is larger than the log's largest message (a replicated
+    /// log's setting; FAILED_PRECONDITION).
+    #[error("the commit is {bytes} bytes, more than the log's largest message of {limit} bytes (nats-server's max_payload; raise it, up to 64 MiB)")]
+    TooLarge { bytes: usize, limit: usize },
     /// Storage failed or the store is closed (UNAVAILABLE).
     #[error("{0}")]
     Unavailable(String),
@@ -110,13 +149,13 @@ pub(crate) struct CommandEntry {
     pub request_hash: [u8; 32],
 }
 
-pub(super) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// An append that is queued: resolves once it is durable (or refused).
 /// Appends queued one after another are decided in that order, so that a
 /// caller can queue many without waiting for each (a bulk import).
 #[derive(Debug)]
-pub(crate) struct PendingAppend(pub(super) oneshot::Receiver<Result<Appended, AppendError>>);
+pub(crate) struct PendingAppend(pub(crate) oneshot::Receiver<Result<Appended, AppendError>>);
 
 impl Future for PendingAppend {
     type Output = Result<Appended, AppendError>;
@@ -163,4 +202,17 @@ pub(crate) trait Log: Send + Sync + 'static {
         &self,
         command: CommandId,
     ) -> BoxFuture<'_, Result<Option<CommandEntry>, StoreError>>;
+
+    /// Waits until what this process reads holds every commit the log held
+    /// when it was called: a replica fed by a replicated log may be behind
+    /// it. The embedded log is never behind.
+    fn catch_up(&self) -> BoxFuture<'_, Result<(), AppendError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Where a replicated log stopped being a valid log (a chain that does
+    /// not verify, a gap), if it did: nothing past it is applied.
+    fn stream_break(&self) -> Option<StreamBreak> {
+        None
+    }
 }

@@ -8,6 +8,7 @@
 mod disk;
 mod faults;
 mod flush_gate;
+mod ingest;
 mod keys;
 mod log;
 pub(crate) mod raw_baseline;
@@ -21,8 +22,13 @@ pub(crate) use disk::bytes_on_disk;
 pub use faults::{FaultPoint, Faults};
 #[cfg(test)]
 pub(crate) use flush_gate::FlushGate;
+pub use ingest::StreamBreak;
+pub(crate) use ingest::{IngestError, StreamCommit};
 pub(crate) use keys::{position_key, version_key, Space};
-pub(crate) use log::{AppendError, AppendRequest, Appended, Log, Notice, PendingAppend, Rejection};
+pub(crate) use log::{
+    AppendError, AppendRequest, Appended, BoxFuture, CommandEntry, Log, Notice, PendingAppend,
+    Rejection, StreamEntry,
+};
 pub(crate) use sled_store::Record;
 pub use sled_store::StoreOptions;
 pub(crate) use sled_store::{ReadModels, RebuildProgress, SledStore};

@@ -10,6 +10,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use super::disk::Disk;
 use super::faults::Faults;
 use super::flush_gate::FlushGate;
+use super::ingest::{IngestError, StreamCommit};
 use super::keys::{
     article_key, command_key, key_suffix_u64, meta_key, position_key, u64_at, version_key, Keys,
     Space,
@@ -400,6 +401,7 @@ impl SledStore {
             if handle.join().is_err() {
                 tracing::error!("the writer thread panicked");
             }
+            self.disk.close();
         }
     }
 
@@ -410,6 +412,11 @@ impl SledStore {
             Some(running) => running.notices.subscribe(),
             None => broadcast::channel(1).1,
         }
+    }
+
+    /// Where the store's work is counted, if anywhere.
+    pub(crate) fn metrics(&self) -> Option<Arc<crate::metrics::Metrics>> {
+        self.options.metrics.clone()
     }
 
     pub fn stats(&self) -> &Stats {
@@ -455,6 +462,21 @@ impl SledStore {
         answer
             .await
             .map_err(|_| StoreError::Closed("the writer stopped".into()))?
+    }
+
+    /// Applies commits that the replicated log ordered, in order; resolves
+    /// with the last position applied once they are durable here.
+    pub(crate) async fn ingest(&self, commits: Vec<StreamCommit>) -> Result<u64, IngestError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Ingest { commits, reply }).await?;
+        answer
+            .await
+            .map_err(|_| StoreError::Closed("the writer stopped".into()))?
+    }
+
+    /// The article's last durable stream entry; none before its creation.
+    pub(crate) fn head_entry(&self, article: ArticleId) -> Result<Option<StreamEntry>, StoreError> {
+        last_stream_entry(&self.disk.tree()?, &self.stats, article, self.durable_now())
     }
 
     /// The last suggestion sequence that is durable.

@@ -14,12 +14,12 @@ use std::sync::Arc;
 
 use std::time::Instant;
 
-use chrono::Utc;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::disk::Disk;
 use super::faults::{FaultPoint, Faults};
 use super::flush_gate::FlushGate;
+use super::ingest::{IngestError, Ingested, StreamCommit};
 use super::keys::{command_key, meta_key, position_key, version_key, Keys, Space};
 use super::log::{AppendError, AppendRequest, Appended, CommandEntry, Notice};
 use super::sled_store::{decode_command, encode_command, last_stream_entry, stored_state};
@@ -27,9 +27,7 @@ use super::stats::Stats;
 use super::view::BatchView;
 use super::{ProjectError, Projector, StoreError};
 use crate::codec::{encode_commit, encode_suggestion};
-use crate::domain::{
-    commit_hash, log_hash, ArticleId, CommandId, Commit, Hash, Suggestion, ZERO_HASH,
-};
+use crate::domain::{log_hash, ArticleId, CommandId, Commit, Hash, Suggestion, ZERO_HASH};
 use crate::metrics::Metrics;
 
 pub(super) enum Job {
@@ -42,6 +40,11 @@ pub(super) enum Job {
     Suggest {
         suggestion: Suggestion,
         reply: oneshot::Sender<Result<Suggestion, StoreError>>,
+    },
+    /// Apply commits that the replicated log ordered (a replica).
+    Ingest {
+        commits: Vec<StreamCommit>,
+        reply: oneshot::Sender<Result<u64, IngestError>>,
     },
     /// Finish an online rebuild: apply the log from `from` to the head to
     /// the read models of `generation`, and switch to them in the same
@@ -61,6 +64,10 @@ enum Reply {
     Suggest(
         oneshot::Sender<Result<Suggestion, StoreError>>,
         Result<Suggestion, StoreError>,
+    ),
+    Ingest(
+        oneshot::Sender<Result<u64, IngestError>>,
+        Result<u64, IngestError>,
     ),
 }
 
@@ -345,6 +352,7 @@ impl Writer {
         let mut queued_since = Vec::new();
         let mut fatal = None;
         let mut storage_failed = false;
+        let mut broken = false;
         for job in batch {
             match job {
                 Job::Append {
@@ -381,6 +389,49 @@ impl Writer {
                         _ => {}
                     }
                     replies.push(Reply::Append(reply, result));
+                }
+                Job::Ingest { commits, reply } => {
+                    if fatal.is_some() || broken {
+                        replies.push(Reply::Ingest(
+                            reply,
+                            Err(
+                                StoreError::Closed("an earlier job of the batch failed".into())
+                                    .into(),
+                            ),
+                        ));
+                        continue;
+                    }
+                    let mut outcome = Ok(self.state.last_position);
+                    for message in &commits {
+                        match self.ingest_one(&mut view, message, &mut in_batch) {
+                            Ok(Ingested::Applied(commit)) => {
+                                appended += 1;
+                                if commit.version == 1 {
+                                    self.state.articles += 1;
+                                }
+                                notices.push(Notice {
+                                    position: commit.global_position,
+                                    article_id: commit.article_id,
+                                    kinds: commit.events.iter().map(|e| e.kind()).collect(),
+                                });
+                                outcome = Ok(commit.global_position);
+                            }
+                            Ok(Ingested::Seen) => {}
+                            Err(IngestError::Break(at)) => {
+                                // What came before the break is written.
+                                broken = true;
+                                outcome = Err(IngestError::Break(at));
+                                break;
+                            }
+                            Err(IngestError::Store(e)) => {
+                                storage_failed = !matches!(e, StoreError::Corrupt(_));
+                                fatal = Some(e.to_string());
+                                outcome = Err(IngestError::Store(e));
+                                break;
+                            }
+                        }
+                    }
+                    replies.push(Reply::Ingest(reply, outcome));
                 }
                 // `run` takes switches out of every batch; one here is refused.
                 Job::Switch { reply, .. } => {
@@ -556,27 +607,15 @@ impl Writer {
             return Err(AppendError::Corrupt("a commit must hold events".into()));
         }
         let position = self.state.last_position + 1;
-        let now = Utc::now().timestamp_micros();
-        let micros = now.max(self.state.last_micros + 1);
-        let recorded_at = chrono::DateTime::from_timestamp_micros(micros)
-            .ok_or_else(|| AppendError::Unavailable("the clock is out of range".into()))?;
         let version = head + 1;
-        let mut commit = Commit {
-            article_id: request.article_id,
+        let (commit, hash) = request.seal(
+            request.article_id,
             version,
-            global_position: position,
-            recorded_at,
-            actor: request.actor.clone(),
-            reason: request.reason.clone(),
-            command_id: request.command_id,
-            provenance: request.provenance.clone(),
-            request_hash: request.request_hash,
-            prev_hash: prev_hash.to_vec(),
-            hash: Vec::new(),
-            events: request.events.clone(),
-        };
-        let hash = commit_hash(&prev_hash, &commit);
-        commit.hash = hash.to_vec();
+            position,
+            &prev_hash,
+            self.state.last_micros,
+        )?;
+        let micros = commit.recorded_at.timestamp_micros();
         let chained = log_hash(&self.state.last_log_hash, position, &hash);
         match self.projector.project(view, &commit) {
             Ok(()) => {}
@@ -605,7 +644,11 @@ impl Writer {
 
     /// The article's last version and hash: cached, or the last entry of
     /// its stream; (0, zero hash) for an article not yet created.
-    fn head(&mut self, tree: &sled::Tree, article: ArticleId) -> Result<(u64, Hash), StoreError> {
+    pub(super) fn head(
+        &mut self,
+        tree: &sled::Tree,
+        article: ArticleId,
+    ) -> Result<(u64, Hash), StoreError> {
         if let Some(head) = self.heads.get(&article) {
             return Ok(*head);
         }
@@ -655,6 +698,9 @@ fn fail_all(batch: Vec<Job>, why: &str) -> Vec<Reply> {
                 Job::Suggest { reply, .. } => {
                     Reply::Suggest(reply, Err(StoreError::Closed(why.to_owned())))
                 }
+                Job::Ingest { reply, .. } => {
+                    Reply::Ingest(reply, Err(StoreError::Io(why.to_owned()).into()))
+                }
                 Job::Switch { reply, .. } => {
                     let _ = reply.send(Err(StoreError::Closed(why.to_owned())));
                     return None;
@@ -673,6 +719,7 @@ fn fail_replies(replies: Vec<Reply>, why: &str) -> Vec<Reply> {
                 Reply::Append(tx, Err(AppendError::Unavailable(why.to_owned())))
             }
             Reply::Suggest(tx, _) => Reply::Suggest(tx, Err(StoreError::Closed(why.to_owned()))),
+            Reply::Ingest(tx, _) => Reply::Ingest(tx, Err(StoreError::Io(why.to_owned()).into())),
         })
         .collect()
 }
@@ -683,6 +730,7 @@ fn send_all(replies: Vec<Reply>) {
         match reply {
             Reply::Append(tx, result) => drop(tx.send(result)),
             Reply::Suggest(tx, result) => drop(tx.send(result)),
+            Reply::Ingest(tx, result) => drop(tx.send(result)),
         }
     }
 }

@@ -17,17 +17,60 @@ use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
+pub(crate) mod nats;
+
+use nats::NatsServer;
+
 /// Which log the server runs on. Every backend must pass every test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Backend {
     /// The embedded default: sled in a local data directory.
     Sled,
+    /// A JetStream stream (R1) on a nats-server of the test's own; the
+    /// data directory holds the replica's read models.
+    JetStream,
+}
+
+/// The nats-servers of stopped test servers, by data directory, kept for
+/// the server that starts again on that directory.
+static PARKED: std::sync::Mutex<Vec<(PathBuf, Arc<NatsServer>)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// The nats-server a stopped server on `dir` left.
+fn parked_nats(dir: &Path) -> Option<Arc<NatsServer>> {
+    let mut parked = PARKED.lock().unwrap();
+    let at = parked.iter().position(|(d, _)| d == dir)?;
+    Some(parked.swap_remove(at).1)
 }
 
 /// Generates one `#[tokio::test]` per backend for each scenario
 /// `async fn name(backend: Backend)`.
 #[macro_export]
 macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sled {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::support::Backend::Sled).await
+                }
+            )*
+        }
+        mod jetstream {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::support::Backend::JetStream).await
+                }
+            )*
+        }
+    };
+}
+
+/// Generates one `#[tokio::test]` on the embedded log only, for each
+/// scenario about sled's own disk (faults thrown into its batches).
+#[macro_export]
+macro_rules! sled_tests {
     ($($name:ident),* $(,)?) => {
         mod sled {
             $(
@@ -48,6 +91,8 @@ pub(crate) struct TestServer {
     pub(crate) backend: Backend,
     pub(crate) addr: std::net::SocketAddr,
     pub(crate) url: String,
+    /// The nats-server of a JetStream backend.
+    pub(crate) nats: Option<Arc<NatsServer>>,
     dir: Arc<tempfile::TempDir>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -89,8 +134,46 @@ impl TestServer {
         options: AppOptions,
         server_options: ServerOptions,
     ) -> Self {
-        let Backend::Sled = backend;
-        let app = Arc::new(App::open(dir.path(), options).expect("the store opens"));
+        let nats = match backend {
+            Backend::Sled => None,
+            Backend::JetStream => {
+                Some(parked_nats(dir.path()).unwrap_or_else(|| Arc::new(NatsServer::start())))
+            }
+        };
+        Self::start_on(backend, nats, dir, options, server_options).await
+    }
+
+    /// Starts another replica on this server's stream, with a data
+    /// directory of its own.
+    pub(crate) async fn replica(&self) -> Self {
+        let dir = Arc::new(tempfile::tempdir().expect("a temporary directory"));
+        Self::start_on(
+            self.backend,
+            self.nats.clone(),
+            dir,
+            AppOptions::default(),
+            ServerOptions::default(),
+        )
+        .await
+    }
+
+    pub(crate) async fn start_on(
+        backend: Backend,
+        nats: Option<Arc<NatsServer>>,
+        dir: Arc<tempfile::TempDir>,
+        options: AppOptions,
+        server_options: ServerOptions,
+    ) -> Self {
+        let app = Arc::new(match &nats {
+            None => App::open(dir.path(), options).expect("the store opens"),
+            Some(nats) => App::open_replica(
+                dir.path(),
+                options,
+                &answerlog::JetStreamOptions::new(vec![nats.url()]),
+            )
+            .await
+            .expect("the replica joins the stream"),
+        });
         let served = Arc::clone(&app);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -110,6 +193,7 @@ impl TestServer {
             backend,
             addr,
             url: format!("http://{addr}"),
+            nats,
             dir,
             stop: Some(stop),
             task: Some(task),
@@ -128,6 +212,12 @@ impl TestServer {
         }
         if let Some(task) = self.task.take() {
             task.await.expect("the server task ends");
+        }
+        if let Some(nats) = self.nats.take() {
+            PARKED
+                .lock()
+                .unwrap()
+                .push((self.dir.path().to_owned(), nats));
         }
         Arc::clone(&self.dir)
     }

@@ -1,0 +1,211 @@
+//! The log on NATS JetStream, for more than one machine.
+//!
+//! One stream (file storage, R1 or R3) holds every commit as one message
+//! on the subject `<stream>.commit.<article id>`; the stream sequence is
+//! the global position. Any number of replicas share the stream: each
+//! keeps its own read models (and a copy of the log's records) in a local
+//! sled store, fed in stream order by an ordered consumer and resumed from
+//! its checkpoint after a restart (`follower.rs`). A write goes through
+//! any replica (`publisher.rs`): the replica hashes the commit onto the
+//! article's head, claims its slugs in a key-value bucket (`slugs.rs`),
+//! and publishes it with `Nats-Expected-Last-Subject-Sequence` (optimistic
+//! concurrency) and `Nats-Msg-Id` = command id (de-duplication); it
+//! answers once its own store has applied the commit, so that the answer's
+//! position is readable there at once and anywhere with `min_position`.
+//!
+//! The only module that knows NATS.
+
+mod follower;
+mod options;
+mod publisher;
+mod slugs;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use tokio::sync::{mpsc, watch};
+
+pub use options::{JetStreamOptions, LogChoice};
+
+use crate::domain::{ArticleId, CommandId, Commit, Hash};
+use crate::store::{
+    AppendError, AppendRequest, BoxFuture, CommandEntry, Log, PendingAppend, SledStore, StoreError,
+    StreamBreak, StreamEntry,
+};
+use publisher::{Publisher, Queued};
+
+/// How long a catch-up waits for this replica to apply what the stream
+/// held when it asked.
+const CATCH_UP_LIMIT: Duration = Duration::from_secs(10);
+
+/// The log of a replica: appends go to the stream, reads to the local store
+/// that the stream feeds.
+pub(crate) struct JetStreamLog {
+    local: Arc<SledStore>,
+    queue: mpsc::Sender<Queued>,
+    stream: jetstream::stream::Stream,
+    broken: watch::Receiver<Option<StreamBreak>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Why the replica could not join the stream.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    #[error("cannot connect to NATS at {servers}: {why}")]
+    Connect { servers: String, why: String },
+    #[error("cannot read the NATS credentials file {path}: {why}")]
+    Credentials { path: String, why: String },
+    #[error("cannot open JetStream stream {stream}: {why}")]
+    Stream { stream: String, why: String },
+    #[error("cannot open the slug bucket {bucket}: {why}")]
+    Bucket { bucket: String, why: String },
+}
+
+impl JetStreamLog {
+    /// Connects, opens (or creates) the stream and the slug bucket, and
+    /// starts feeding `local` from its checkpoint and taking appends.
+    pub(crate) async fn join(
+        local: Arc<SledStore>,
+        options: &JetStreamOptions,
+    ) -> Result<Self, JoinError> {
+        let client = options.connect().await?;
+        let context = jetstream::new(client.clone());
+        let stream = options.open_stream(&context).await?;
+        let slugs = slugs::Slugs::open(&context, options).await?;
+        let (break_tx, broken) = watch::channel(None);
+        let follower = follower::Follower {
+            local: Arc::clone(&local),
+            stream: stream.clone(),
+            filter: options.subject_filter(),
+            broken: break_tx,
+        };
+        let (queue, requests) = mpsc::channel(options.queue_depth.max(1));
+        let publisher = Publisher::new(
+            Arc::clone(&local),
+            client,
+            context,
+            slugs,
+            options.clone(),
+            broken.clone(),
+            stream.clone(),
+        );
+        let tasks = vec![
+            tokio::spawn(follower.run()),
+            tokio::spawn(publisher.run(requests)),
+        ];
+        Ok(Self {
+            local,
+            queue,
+            stream,
+            broken,
+            tasks,
+        })
+    }
+}
+
+impl Drop for JetStreamLog {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Waits until `local` has applied `position`; a break at or before it
+/// ends the wait with DATA_LOSS.
+pub(super) async fn applied(
+    local: &SledStore,
+    broken: &mut watch::Receiver<Option<StreamBreak>>,
+    position: u64,
+) -> Result<(), AppendError> {
+    let mut durable = local.durable_position();
+    loop {
+        if *durable.borrow_and_update() >= position {
+            return Ok(());
+        }
+        if let Some(at) = broken.borrow_and_update().as_ref() {
+            if at.position <= position {
+                return Err(AppendError::Corrupt(at.to_string()));
+            }
+        }
+        tokio::select! {
+            changed = durable.changed() => changed.map_err(|_| AppendError::Unavailable("the store stopped".into()))?,
+            changed = broken.changed() => changed.map_err(|_| AppendError::Unavailable("the stream's follower stopped".into()))?,
+        }
+    }
+}
+
+/// Waits until `local` has applied everything the stream holds now.
+pub(super) async fn catch_up(
+    local: &SledStore,
+    stream: &jetstream::stream::Stream,
+    broken: &mut watch::Receiver<Option<StreamBreak>>,
+) -> Result<(), AppendError> {
+    let info = stream.get_info().await.map_err(|e| {
+        AppendError::Unavailable(format!("cannot ask JetStream for the stream's head: {e}"))
+    })?;
+    let head = info.state.last_sequence;
+    tokio::time::timeout(CATCH_UP_LIMIT, applied(local, broken, head))
+        .await
+        .map_err(|_| {
+            AppendError::Unavailable(format!(
+                "this replica has not applied the stream up to its head at position {head} within {CATCH_UP_LIMIT:?}"
+            ))
+        })?
+}
+
+impl Log for JetStreamLog {
+    fn enqueue(&self, request: AppendRequest) -> BoxFuture<'_, Result<PendingAppend, AppendError>> {
+        Box::pin(async move {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            self.queue
+                .send(Queued {
+                    request,
+                    reply,
+                    queued_at: std::time::Instant::now(),
+                })
+                .await
+                .map_err(|_| AppendError::Unavailable("the replica is shutting down".into()))?;
+            Ok(PendingAppend(answer))
+        })
+    }
+
+    fn durable_position(&self) -> watch::Receiver<u64> {
+        self.local.durable_position()
+    }
+
+    fn read(&self, position: u64) -> BoxFuture<'_, Result<Option<Commit>, StoreError>> {
+        self.local.read(position)
+    }
+
+    fn stream_entry(
+        &self,
+        article: ArticleId,
+        version: u64,
+    ) -> BoxFuture<'_, Result<Option<StreamEntry>, StoreError>> {
+        self.local.stream_entry(article, version)
+    }
+
+    fn log_hash(&self, position: u64) -> BoxFuture<'_, Result<Option<Hash>, StoreError>> {
+        self.local.log_hash(position)
+    }
+
+    fn find_command(
+        &self,
+        command: CommandId,
+    ) -> BoxFuture<'_, Result<Option<CommandEntry>, StoreError>> {
+        self.local.find_command(command)
+    }
+
+    fn catch_up(&self) -> BoxFuture<'_, Result<(), AppendError>> {
+        Box::pin(async move {
+            let mut broken = self.broken.clone();
+            catch_up(&self.local, &self.stream, &mut broken).await
+        })
+    }
+
+    fn stream_break(&self) -> Option<StreamBreak> {
+        self.broken.borrow().clone()
+    }
+}

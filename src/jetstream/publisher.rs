@@ -1,0 +1,391 @@
+//! The write path of a replica: hash the commit onto the article's head,
+//! claim its slugs, publish it with optimistic concurrency and
+//! de-duplication, and answer once the local store has applied it.
+//!
+//! Appends are taken in queue order. Publishes to different articles run
+//! concurrently; those to one article run one after another, each decided
+//! on the head the one before it left (known here before the local store
+//! applies it), so that a bulk import can queue many writes to an article.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
+use async_nats::jetstream::{self, message::PublishMessage};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+
+use super::slugs::{Claim, Slugs};
+use super::{applied, catch_up, JetStreamOptions};
+use crate::codec::encode_commit;
+use crate::domain::{ArticleId, CommandId, Event, Hash, ZERO_HASH};
+use crate::metrics::Metrics;
+use crate::store::{
+    AppendError, AppendRequest, Appended, Log as _, Rejection, SledStore, StreamBreak,
+};
+
+/// How many publishes may wait for their acknowledgement at once.
+const IN_FLIGHT: usize = 1024;
+
+/// An append waiting for the publisher.
+pub(crate) struct Queued {
+    pub(crate) request: AppendRequest,
+    pub(crate) reply: oneshot::Sender<Result<Appended, AppendError>>,
+    pub(crate) queued_at: Instant,
+}
+
+/// An article's last commit, as far as this replica knows.
+#[derive(Clone, Copy, Debug)]
+struct Head {
+    version: u64,
+    /// Its stream sequence: what the next commit expects as the subject's last.
+    position: u64,
+    hash: Hash,
+    micros: i64,
+    command: Option<CommandId>,
+}
+
+const NO_HEAD: Head = Head {
+    version: 0,
+    position: 0,
+    hash: ZERO_HASH,
+    micros: 0,
+    command: None,
+};
+
+pub(super) struct Publisher {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    local: Arc<SledStore>,
+    client: async_nats::Client,
+    context: jetstream::Context,
+    stream: jetstream::stream::Stream,
+    slugs: Slugs,
+    options: JetStreamOptions,
+    broken: watch::Receiver<Option<StreamBreak>>,
+    metrics: Option<Arc<Metrics>>,
+    /// Commits published from here that the local store may not have
+    /// applied yet: the head the next publish to the article builds on.
+    published: Mutex<HashMap<ArticleId, Head>>,
+    /// One publish at a time per article.
+    articles: Mutex<HashMap<ArticleId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Publisher {
+    pub(super) fn new(
+        local: Arc<SledStore>,
+        client: async_nats::Client,
+        context: jetstream::Context,
+        slugs: Slugs,
+        options: JetStreamOptions,
+        broken: watch::Receiver<Option<StreamBreak>>,
+        stream: jetstream::stream::Stream,
+    ) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                metrics: local.metrics(),
+                local,
+                client,
+                context,
+                stream,
+                slugs,
+                options,
+                broken,
+                published: Mutex::default(),
+                articles: Mutex::default(),
+            }),
+        }
+    }
+
+    pub(super) async fn run(self, mut requests: mpsc::Receiver<Queued>) {
+        let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
+        while let Some(queued) = requests.recv().await {
+            let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else {
+                return;
+            };
+            // Writes to one article go one after another, each onto the
+            // head the one before it left.
+            let lock = self.shared.article_lock(queued.request.article_id);
+            let turn = match Arc::clone(&lock).try_lock_owned() {
+                Ok(turn) => turn,
+                Err(_) => lock.lock_owned().await,
+            };
+            // Sent here, in queue order, on the one connection: JetStream
+            // orders them as they were queued.
+            let sent = self.shared.send(&queued.request).await;
+            let shared = Arc::clone(&self.shared);
+            tokio::spawn(async move {
+                let published = shared.acknowledged(&queued.request, sent).await;
+                drop(turn);
+                let outcome = match published {
+                    Ok(appended) if !appended.duplicate => {
+                        let mut broken = shared.broken.clone();
+                        let applied =
+                            applied(&shared.local, &mut broken, appended.global_position).await;
+                        if let (Ok(()), Some(metrics)) = (&applied, &shared.metrics) {
+                            metrics.appended(queued.queued_at);
+                        }
+                        applied.map(|()| appended)
+                    }
+                    other => other,
+                };
+                let _ = queued.reply.send(outcome);
+                drop(permit);
+            });
+        }
+    }
+}
+
+/// How far `send` took an append.
+enum Sent {
+    /// Answered without a publish: a retry the store knows, or a refusal.
+    Done(Result<Appended, AppendError>),
+    /// The head is not the one the write was decided on: settle it once
+    /// the stream has been caught up with.
+    Conflict(ArticleId),
+    /// On its way to JetStream: the acknowledgement to wait for, and the
+    /// head the commit makes.
+    Published {
+        ack: PublishAckFuture,
+        article: ArticleId,
+        head: Head,
+    },
+}
+
+impl Shared {
+    fn article_lock(&self, article: ArticleId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut articles = self.articles.lock().unwrap_or_else(|e| e.into_inner());
+        if articles.len() > 4 * IN_FLIGHT {
+            articles.retain(|_, lock| Arc::strong_count(lock) > 1);
+        }
+        Arc::clone(articles.entry(article).or_default())
+    }
+
+    /// The article's head: what this replica published last, unless its
+    /// store has applied that already (then the store knows best).
+    fn head(&self, article: ArticleId) -> Result<Head, AppendError> {
+        let applied = *self.local.durable_position().borrow();
+        {
+            let mut published = self.published.lock().unwrap_or_else(|e| e.into_inner());
+            match published.get(&article) {
+                Some(head) if head.position > applied => return Ok(*head),
+                Some(_) => {
+                    published.remove(&article);
+                }
+                None => {}
+            }
+        }
+        Ok(match self.local.head_entry(article)? {
+            Some(entry) => Head {
+                version: entry.version,
+                position: entry.global_position,
+                hash: entry.hash,
+                micros: entry.recorded_at.timestamp_micros(),
+                command: None,
+            },
+            None => NO_HEAD,
+        })
+    }
+
+    /// The original outcome of a command the local store has applied.
+    async fn earlier(
+        &self,
+        command: CommandId,
+        request_hash: &[u8; 32],
+    ) -> Result<Option<Appended>, AppendError> {
+        let Some(entry) = self.local.find_command(command).await? else {
+            return Ok(None);
+        };
+        if &entry.request_hash != request_hash {
+            return Err(AppendError::CommandReused(command));
+        }
+        Ok(Some(Appended {
+            article_id: entry.article_id,
+            version: entry.version,
+            global_position: entry.global_position,
+            duplicate: true,
+        }))
+    }
+
+    /// Checks an append against the head, hashes it, claims its slugs and
+    /// sends it.
+    async fn send(&self, request: &AppendRequest) -> Sent {
+        match self.prepare(request).await {
+            Ok(sent) => sent,
+            Err(e) => Sent::Done(Err(e)),
+        }
+    }
+
+    async fn prepare(&self, request: &AppendRequest) -> Result<Sent, AppendError> {
+        if let Some(at) = self.broken.borrow().as_ref() {
+            return Err(AppendError::Corrupt(format!(
+                "this replica does not write onto a broken stream: {at}"
+            )));
+        }
+        if let Some(done) = self
+            .earlier(request.command_id, &request.request_hash)
+            .await?
+        {
+            return Ok(Sent::Done(Ok(done)));
+        }
+        let mut article = request.article_id;
+        let mut head = self.head(article)?;
+        if head.version != request.expected_version {
+            return Ok(Sent::Conflict(article));
+        }
+        if let Some(basis) = request.decided_after {
+            let on_basis = match head.command {
+                Some(command) => command == basis,
+                None => self
+                    .local
+                    .find_command(basis)
+                    .await?
+                    .is_some_and(|e| e.article_id == article && e.version == head.version),
+            };
+            if !on_basis {
+                return Err(AppendError::BasisLost {
+                    version: head.version,
+                });
+            }
+        }
+        if request.events.is_empty() {
+            return Err(AppendError::Corrupt("a commit must hold events".into()));
+        }
+        for slug in slugs_taken(&request.events) {
+            match self.slugs.claim(slug, article, request.command_id).await? {
+                Claim::Held => {}
+                // A retry of a creation whose first attempt claimed the
+                // slug: create that article, or find it created.
+                Claim::EarlierAttempt(owner) if request.expected_version == 0 => {
+                    article = owner;
+                    head = self.head(article)?;
+                    if head.version != 0 {
+                        return Ok(Sent::Conflict(article));
+                    }
+                }
+                Claim::EarlierAttempt(_) => {
+                    return Err(AppendError::Rejected(Rejection::SlugTaken {
+                        slug: slug.to_owned(),
+                    }))
+                }
+            }
+        }
+        let version = head.version + 1;
+        let (commit, hash) = request.seal(article, version, 0, &head.hash, head.micros)?;
+        let micros = commit.recorded_at.timestamp_micros();
+        let payload = encode_commit(&commit);
+        let limit = self.client.server_info().max_payload;
+        if payload.len() > limit {
+            return Err(AppendError::TooLarge {
+                bytes: payload.len(),
+                limit,
+            });
+        }
+        let message = PublishMessage::build()
+            .payload(payload.into())
+            .message_id(request.command_id.to_string())
+            .expected_last_subject_sequence(head.position);
+        let ack = self
+            .context
+            .send_publish(self.options.subject(article), message)
+            .await
+            .map_err(unacknowledged)?;
+        Ok(Sent::Published {
+            ack,
+            article,
+            head: Head {
+                version,
+                position: 0,
+                hash,
+                micros,
+                command: Some(request.command_id),
+            },
+        })
+    }
+
+    /// Waits for JetStream's answer to a sent append: its position, the
+    /// original's for a duplicate, or the conflict settled.
+    async fn acknowledged(
+        &self,
+        request: &AppendRequest,
+        sent: Sent,
+    ) -> Result<Appended, AppendError> {
+        let (ack, article, mut head) = match sent {
+            Sent::Done(outcome) => return outcome,
+            Sent::Conflict(article) => return self.settle(request, article).await,
+            Sent::Published { ack, article, head } => (ack, article, head),
+        };
+        match ack.await {
+            Ok(ack) if ack.duplicate => {
+                // JetStream holds this command id already, at `ack.sequence`.
+                let mut broken = self.broken.clone();
+                applied(&self.local, &mut broken, ack.sequence).await?;
+                self.earlier(request.command_id, &request.request_hash)
+                    .await?
+                    .ok_or_else(|| {
+                        AppendError::Corrupt(format!(
+                            "JetStream calls command {} a duplicate of position {}, which holds another command",
+                            request.command_id, ack.sequence
+                        ))
+                    })
+            }
+            Ok(ack) => {
+                head.position = ack.sequence;
+                self.published
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(article, head);
+                Ok(Appended {
+                    article_id: article,
+                    version: head.version,
+                    global_position: ack.sequence,
+                    duplicate: false,
+                })
+            }
+            Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
+                self.settle(request, article).await
+            }
+            Err(e) => Err(unacknowledged(e)),
+        }
+    }
+
+    /// Another commit reached the article first: catch up with the stream,
+    /// then answer as a retry if this command is among what it held, or
+    /// with the version conflict.
+    async fn settle(
+        &self,
+        request: &AppendRequest,
+        article: ArticleId,
+    ) -> Result<Appended, AppendError> {
+        let mut broken = self.broken.clone();
+        catch_up(&self.local, &self.stream, &mut broken).await?;
+        if let Some(done) = self
+            .earlier(request.command_id, &request.request_hash)
+            .await?
+        {
+            return Ok(done);
+        }
+        Err(AppendError::VersionMismatch {
+            expected: request.expected_version,
+            current: self.head(article)?.version,
+        })
+    }
+}
+
+/// A publish that JetStream did not acknowledge: in doubt.
+fn unacknowledged(e: async_nats::jetstream::context::PublishError) -> AppendError {
+    AppendError::Unavailable(format!(
+        "JetStream did not acknowledge the commit ({e}); it may or may not be in the stream: retry with the same command_id"
+    ))
+}
+
+/// The slugs a commit's events give the article.
+fn slugs_taken(events: &[Event]) -> impl Iterator<Item = &str> {
+    events.iter().filter_map(|event| match event {
+        Event::ArticleCreated(created) => Some(created.slug.as_str()),
+        Event::SlugChanged { slug } => Some(slug.as_str()),
+        _ => None,
+    })
+}

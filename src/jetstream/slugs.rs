@@ -1,0 +1,99 @@
+//! Slugs are unique across replicas: each is claimed, before the commit
+//! that takes it is published, by a create-only put in a JetStream
+//! key-value bucket. A claim names the article and the command that made
+//! it, and is never released (an article keeps every slug it ever had).
+
+use async_nats::jetstream::{self, kv, stream};
+
+use super::{JetStreamOptions, JoinError};
+use crate::domain::{ArticleId, CommandId};
+use crate::store::{AppendError, Rejection};
+
+pub(super) struct Slugs {
+    bucket: kv::Store,
+}
+
+/// What a claim found.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Claim {
+    /// The slug is the article's (claimed now or before).
+    Held,
+    /// An earlier attempt of the same command claimed it for the article
+    /// it was creating: a retry creates (or finds) that article.
+    EarlierAttempt(ArticleId),
+}
+
+impl Slugs {
+    pub(super) async fn open(
+        context: &jetstream::Context,
+        options: &JetStreamOptions,
+    ) -> Result<Self, JoinError> {
+        let name = options.bucket();
+        let failed = |why: String| JoinError::Bucket {
+            bucket: name.clone(),
+            why,
+        };
+        // The bucket's stream is made here with the key-value conventions
+        // (`KV_<bucket>`, `$KV.<bucket>.>`, one message a key), not with
+        // `create_key_value`, which asks for account details that
+        // nats-server 2.9 answers in a shape this client cannot read.
+        context
+            .get_or_create_stream(stream::Config {
+                name: format!("KV_{name}"),
+                description: Some("answerlog slug claims: slug → article and command".into()),
+                subjects: vec![format!("$KV.{name}.>")],
+                max_messages_per_subject: 1,
+                storage: stream::StorageType::File,
+                num_replicas: options.replicas,
+                allow_rollup: true,
+                deny_delete: true,
+                allow_direct: true,
+                discard: stream::DiscardPolicy::New,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let bucket = context
+            .get_key_value(&name)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        Ok(Self { bucket })
+    }
+
+    /// Claims `slug` for `article`, made by `command`.
+    pub(super) async fn claim(
+        &self,
+        slug: &str,
+        article: ArticleId,
+        command: CommandId,
+    ) -> Result<Claim, AppendError> {
+        let unavailable = |e: &dyn std::fmt::Display| {
+            AppendError::Unavailable(format!("cannot claim slug {slug:?}: {e}"))
+        };
+        let mut value = article.as_bytes().to_vec();
+        value.extend_from_slice(command.as_bytes());
+        match self.bucket.create(slug, value.into()).await {
+            Ok(_) => return Ok(Claim::Held),
+            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {}
+            Err(e) => return Err(unavailable(&e)),
+        }
+        let held = self
+            .bucket
+            .get(slug)
+            .await
+            .map_err(|e| unavailable(&e))?
+            .ok_or_else(|| unavailable(&"the claim exists but cannot be read"))?;
+        let owner = held.get(..16).and_then(ArticleId::from_slice);
+        let by = held.get(16..32).and_then(CommandId::from_slice);
+        match (owner, by) {
+            (Some(owner), _) if owner == article => Ok(Claim::Held),
+            (Some(owner), Some(by)) if by == command => Ok(Claim::EarlierAttempt(owner)),
+            (Some(_), _) => Err(AppendError::Rejected(Rejection::SlugTaken {
+                slug: slug.to_owned(),
+            })),
+            (None, _) => Err(AppendError::Corrupt(format!(
+                "the claim of slug {slug:?} does not name an article"
+            ))),
+        }
+    }
+}

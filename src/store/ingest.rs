@@ -1,0 +1,148 @@
+//! A replica's side of a replicated log: commits that another process
+//! (any replica) wrote to the stream, applied here in stream order.
+//!
+//! The stream orders the commits and numbers them; the writer checks each
+//! one as it applies it (its position follows the last, its version the
+//! article's head, its article hash recomputes over the previous one),
+//! derives the log chain and writes the log's records and the read models
+//! in the batch it flushes. A commit that fails a check is a break: it and
+//! everything after it stay unapplied, and the replica says where and why.
+
+use std::collections::HashMap;
+
+use super::keys::{command_key, Space};
+use super::log::CommandEntry;
+use super::sled_store::decode_command;
+use super::view::BatchView;
+use super::writer::{put_log_entries, Writer};
+use super::{ProjectError, StoreError};
+use crate::codec::decode_commit;
+use crate::domain::{commit_hash, log_hash, CommandId, Commit};
+
+/// One message of the stream: its sequence (the global position) and the
+/// commit as the writing replica encoded it (global position 0).
+#[derive(Clone, Debug)]
+pub(crate) struct StreamCommit {
+    pub(crate) position: u64,
+    pub(crate) bytes: bytes::Bytes,
+}
+
+/// Where the stream stops being a valid log, and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the stream breaks at position {position}: {why}")]
+pub struct StreamBreak {
+    pub position: u64,
+    pub why: String,
+}
+
+/// Why commits of the stream were not applied.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum IngestError {
+    /// The stream is not a valid log from here on.
+    #[error(transparent)]
+    Break(#[from] StreamBreak),
+    /// The local store failed: the replica retries from its checkpoint.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What applying one message did.
+pub(super) enum Ingested {
+    /// Applied at its position.
+    Applied(Box<Commit>),
+    /// Already applied (a redelivery after a restart or a consumer reset).
+    Seen,
+}
+
+impl Writer {
+    /// Checks one message of the stream and applies it to `view`.
+    pub(super) fn ingest_one(
+        &mut self,
+        view: &mut BatchView<'_>,
+        message: &StreamCommit,
+        in_batch: &mut HashMap<CommandId, CommandEntry>,
+    ) -> Result<Ingested, IngestError> {
+        let position = message.position;
+        let broken = |why: String| IngestError::Break(StreamBreak { position, why });
+        if position <= self.state.last_position {
+            return Ok(Ingested::Seen);
+        }
+        if position != self.state.last_position + 1 {
+            return Err(broken(format!(
+                "position {} is missing (the stream skips from {} to {position})",
+                self.state.last_position + 1,
+                self.state.last_position
+            )));
+        }
+        let mut commit = decode_commit(&message.bytes)
+            .map_err(|e| broken(format!("the message does not decode as a commit: {e}")))?;
+        commit.global_position = position;
+        let (head, prev_hash) = self.head(view.tree(), commit.article_id)?;
+        if commit.version != head + 1 {
+            return Err(broken(format!(
+                "article {} is at version {head}, and this commit claims version {}",
+                commit.article_id, commit.version
+            )));
+        }
+        if commit.prev_hash != prev_hash {
+            return Err(broken(format!(
+                "the commit's previous hash is not the hash of article {} at version {head}",
+                commit.article_id
+            )));
+        }
+        let hash = commit_hash(&prev_hash, &commit);
+        if commit.hash != hash {
+            return Err(broken(format!(
+                "the hash of article {} version {} does not recompute",
+                commit.article_id, commit.version
+            )));
+        }
+        if commit.events.is_empty() {
+            return Err(broken("the commit holds no events".into()));
+        }
+        // A command id the stream already holds (a retry that both the
+        // duplicate window and the command index missed) keeps its first
+        // outcome: every replica finds the same one.
+        let earlier = match in_batch.get(&commit.command_id) {
+            Some(entry) => Some(*entry),
+            None => view
+                .get(Space::Commands, &command_key(commit.command_id))?
+                .map(|bytes| decode_command(&bytes))
+                .transpose()?,
+        };
+        match self.projector.project(view, &commit) {
+            Ok(()) => {}
+            Err(ProjectError::Rejected(rejection)) => {
+                return Err(broken(format!("the read models refuse it: {rejection}")))
+            }
+            Err(ProjectError::Store(e)) => return Err(e.into()),
+        }
+        let chained = log_hash(&self.state.last_log_hash, position, &hash);
+        put_log_entries(view, &commit, &hash, &chained);
+        let entry = match earlier {
+            Some(first) => {
+                tracing::warn!(command = %commit.command_id, position, "a command id the stream already holds; its first outcome stands");
+                view.put(
+                    command_key(commit.command_id),
+                    super::sled_store::encode_command(&first),
+                );
+                first
+            }
+            None => CommandEntry {
+                article_id: commit.article_id,
+                version: commit.version,
+                global_position: position,
+                request_hash: commit.request_hash,
+            },
+        };
+        self.state.last_position = position;
+        self.state.last_micros = self
+            .state
+            .last_micros
+            .max(commit.recorded_at.timestamp_micros());
+        self.state.last_log_hash = chained;
+        self.heads.insert(commit.article_id, (commit.version, hash));
+        in_batch.insert(commit.command_id, entry);
+        Ok(Ingested::Applied(Box::new(commit)))
+    }
+}
