@@ -4,6 +4,7 @@
 //! every refused attempt was ABORTED and left nothing behind.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use answerlog::pb::*;
 use tonic::Code;
@@ -70,12 +71,25 @@ async fn race(server: &TestServer, id: String, writer: usize) -> Outcome {
 async fn sixteen_writers_on_one_article_lose_no_update(backend: Backend) {
     let server = TestServer::start(backend).await;
     let id = create_article(&server, 1).await;
+    let servers = vec![Arc::new(server)];
+    writers_lose_no_update(&servers, &id).await;
+    for server in servers {
+        Arc::into_inner(server)
+            .expect("every writer is done")
+            .stop()
+            .await;
+    }
+}
 
+/// 16 writers race on article `id`, spread over `servers` (replicas of
+/// one log, or one server); then each server is checked: versions
+/// contiguous, each accepted commit in the history once with its text,
+/// no ABORTED attempt anywhere, the chain verifies.
+pub(crate) async fn writers_lose_no_update(servers: &[Arc<TestServer>], id: &str) {
     let mut writers = tokio::task::JoinSet::new();
-    let shared = std::sync::Arc::new(server);
     for writer in 0..WRITERS {
-        let server = std::sync::Arc::clone(&shared);
-        let id = id.clone();
+        let server = Arc::clone(&servers[writer % servers.len()]);
+        let id = id.to_owned();
         writers.spawn(async move { race(&server, id, writer).await });
     }
     let mut accepted = BTreeMap::new();
@@ -90,7 +104,6 @@ async fn sixteen_writers_on_one_article_lose_no_update(backend: Backend) {
         }
         aborted.extend(outcome.aborted);
     }
-    let server = std::sync::Arc::into_inner(shared).expect("every writer is done");
     let last = 1 + (WRITERS * EDITS_EACH) as u64;
     // Contiguous: the acknowledged versions are exactly 2..=last.
     assert_eq!(
@@ -102,14 +115,33 @@ async fn sixteen_writers_on_one_article_lose_no_update(backend: Backend) {
         accepted.len(),
         aborted.len()
     );
+    let end = accepted
+        .values()
+        .map(|(_, position)| *position)
+        .max()
+        .unwrap_or(0);
+    for server in servers {
+        history_holds(server, id, last, end, &accepted, &aborted).await;
+    }
+}
 
-    // The history holds each accepted commit once, at its version and
-    // position, with its text; no ABORTED attempt appears anywhere.
+/// The history on `server` (once it has applied position `end`) holds
+/// each accepted commit once, at its version and position, with its text;
+/// no ABORTED attempt appears anywhere.
+async fn history_holds(
+    server: &TestServer,
+    id: &str,
+    last: u64,
+    end: u64,
+    accepted: &BTreeMap<u64, (String, u64)>,
+    aborted: &BTreeSet<String>,
+) {
     let mut audit = server.audit().await;
     let revisions = audit
         .list_revisions(ListRevisionsRequest {
-            r#ref: Some(list_revisions_request::Ref::Id(id.clone())),
+            r#ref: Some(list_revisions_request::Ref::Id(id.to_owned())),
             page_size: 1000,
+            min_position: end,
             ..Default::default()
         })
         .await
@@ -124,7 +156,7 @@ async fn sixteen_writers_on_one_article_lose_no_update(backend: Backend) {
         assert_eq!(revision.global_position, *position);
         let answer = answers
             .get_answer(GetAnswerRequest {
-                r#ref: Some(get_answer_request::Ref::Id(id.clone())),
+                r#ref: Some(get_answer_request::Ref::Id(id.to_owned())),
                 as_of: Some(get_answer_request::AsOf::Version(revision.version)),
                 ..Default::default()
             })
@@ -138,12 +170,11 @@ async fn sixteen_writers_on_one_article_lose_no_update(backend: Backend) {
     }
     let verified = audit
         .verify_article(VerifyArticleRequest {
-            article_id: id.clone(),
+            article_id: id.to_owned(),
             ..Default::default()
         })
         .await
         .unwrap()
         .into_inner();
     assert!(verified.ok, "{verified:?}");
-    server.stop().await;
 }

@@ -22,6 +22,7 @@ mod limits;
 mod lists;
 mod metrics;
 mod rebuild;
+mod replicas;
 mod restart;
 mod standard;
 mod stream;

@@ -33,12 +33,21 @@ pub(crate) struct NatsServer {
 impl NatsServer {
     /// One server with JetStream, alone.
     pub(crate) fn start() -> Self {
-        Self::start_node(None, 0)
+        Self::start_configured(None, 0, "")
+    }
+
+    /// One server with JetStream and more configuration (`max_payload: …`).
+    pub(crate) fn start_with(extra: &str) -> Self {
+        Self::start_configured(None, 0, extra)
     }
 
     /// A node of a cluster named `answerlog` whose nodes' cluster ports
     /// are `routes` (its own among them, which nats-server skips).
     pub(crate) fn start_node(routes: Option<(&str, &[u16])>, cluster_port: u16) -> Self {
+        Self::start_configured(routes, cluster_port, "")
+    }
+
+    fn start_configured(routes: Option<(&str, &[u16])>, cluster_port: u16, extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("a directory for nats-server");
         let store = dir.path().join("jetstream");
         let mut config = format!(
@@ -50,6 +59,8 @@ impl NatsServer {
             config.push_str("  sync_interval: always\n");
         }
         config.push_str("}\n");
+        config.push_str(extra);
+        config.push('\n');
         if let Some((name, ports)) = routes {
             let routes: Vec<String> = ports
                 .iter()

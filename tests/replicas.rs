@@ -1,0 +1,368 @@
+//! Replicas of one JetStream log: any number of servers share a stream,
+//! each with read models of its own. Writes go through any of them; a read
+//! elsewhere with `min_position` sees the write; concurrent writers on two
+//! replicas lose no update; a slug is claimed once across replicas; a
+//! replica that finds the stream broken says so and serves nothing past
+//! the break.
+
+use std::sync::Arc;
+
+use answerlog::pb::*;
+use tonic::Code;
+
+use crate::contention::writers_lose_no_update;
+use crate::support::nats::NatsServer;
+use crate::support::{cid, create_article, Backend, TestServer};
+
+async fn two_replicas() -> (TestServer, TestServer) {
+    let a = TestServer::start(Backend::JetStream).await;
+    let b = a.replica().await;
+    (a, b)
+}
+
+fn quick_answer_edit(id: &str, expected_version: u64, text: String) -> EditQuickAnswerRequest {
+    EditQuickAnswerRequest {
+        article_id: id.to_owned(),
+        expected_version,
+        command_id: cid(),
+        reason: String::new(),
+        quick_answer: text,
+    }
+}
+
+fn draft(question: &str, slug: &str) -> ArticleDraft {
+    ArticleDraft {
+        slug: slug.into(),
+        question: question.into(),
+        quick_answer: "A.".into(),
+        last_updated: "2026-01-01".into(),
+        ..ArticleDraft::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_writes_through_one_replica_are_read_through_another_with_min_position() {
+    let (a, b) = two_replicas().await;
+    let mut writes = a.articles().await;
+    let mut reads = b.answers().await;
+    let mut versions = Vec::new();
+    for n in 0..10 {
+        versions.push((create_article(&a, n).await, 1));
+    }
+    let mut unseen_at_once = 0;
+    for n in 0..1_000 {
+        let slot = n % versions.len();
+        let (id, version) = versions[slot].clone();
+        let text = format!("Answer {n}.");
+        let written = writes
+            .edit_quick_answer(quick_answer_edit(&id, version, text.clone()))
+            .await
+            .unwrap()
+            .into_inner();
+        versions[slot].1 = written.version;
+        if b.app.durable() < written.global_position {
+            unseen_at_once += 1;
+        }
+        let answer = reads
+            .get_answer(GetAnswerRequest {
+                r#ref: Some(get_answer_request::Ref::Id(id.clone())),
+                min_position: written.global_position,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(answer.answer.as_ref().unwrap().version, written.version);
+        assert_eq!(answer.answer.unwrap().quick_answer, text);
+    }
+    println!("{unseen_at_once} of 1000 writes were not yet applied on B when A answered");
+    assert_eq!(a.app.durable(), 1_010);
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_writing_one_article_lose_no_update() {
+    let (a, b) = two_replicas().await;
+    let id = create_article(&a, 1).await;
+    // B knows the article once it has applied its creation.
+    b.answers()
+        .await
+        .get_answer(GetAnswerRequest {
+            r#ref: Some(get_answer_request::Ref::Id(id.clone())),
+            min_position: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let servers = vec![Arc::new(a), Arc::new(b)];
+    writers_lose_no_update(&servers, &id).await;
+    for server in servers {
+        Arc::into_inner(server).unwrap().stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slug_is_claimed_once_across_replicas() {
+    let (a, b) = two_replicas().await;
+    let servers = Arc::new([a, b]);
+    let mut racers = tokio::task::JoinSet::new();
+    for n in 0..8 {
+        let servers = Arc::clone(&servers);
+        racers.spawn(async move {
+            servers[n % 2]
+                .articles()
+                .await
+                .create_article(CreateArticleRequest {
+                    command_id: cid(),
+                    reason: String::new(),
+                    article: Some(draft(&format!("Racer {n}?"), "one-slug")),
+                })
+                .await
+        });
+    }
+    let mut winners = Vec::new();
+    while let Some(outcome) = racers.join_next().await {
+        match outcome.unwrap() {
+            Ok(created) => winners.push(created.into_inner()),
+            Err(status) => {
+                assert_eq!(status.code(), Code::AlreadyExists, "{status:?}");
+                assert!(status.message().contains("one-slug"), "{status:?}");
+            }
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one creation takes the slug");
+    let winner = &winners[0];
+    for server in servers.iter() {
+        let answer = server
+            .answers()
+            .await
+            .get_answer(GetAnswerRequest {
+                r#ref: Some(get_answer_request::Ref::Slug("one-slug".into())),
+                min_position: winner.global_position,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .answer
+            .unwrap();
+        assert_eq!(answer.id, winner.article_id);
+    }
+    // Another article cannot move onto it from the other replica either.
+    let other = create_article(&servers[1], 99).await;
+    let refused = servers[1]
+        .articles()
+        .await
+        .change_slug(ChangeSlugRequest {
+            article_id: other,
+            expected_version: 1,
+            command_id: cid(),
+            reason: String::new(),
+            slug: "one-slug".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::AlreadyExists, "{refused:?}");
+    let [a, b] = Arc::into_inner(servers).unwrap();
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_through_another_replica_gets_the_original_answer() {
+    let (a, b) = two_replicas().await;
+    let create = CreateArticleRequest {
+        command_id: cid(),
+        reason: String::new(),
+        article: Some(draft("Retried?", "retried")),
+    };
+    let original = a
+        .articles()
+        .await
+        .create_article(create.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    let retried = b
+        .articles()
+        .await
+        .create_article(create)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(retried, original);
+    let edit = quick_answer_edit(&original.article_id, 1, "B.".into());
+    let edited = a
+        .articles()
+        .await
+        .edit_quick_answer(edit.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    let again = b
+        .articles()
+        .await
+        .edit_quick_answer(edit)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again, edited);
+    // Nothing was added by the retries.
+    assert_eq!(a.app.durable(), 2);
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_replica_resumes_from_its_checkpoint() {
+    let (a, b) = two_replicas().await;
+    let id = create_article(&a, 1).await;
+    let dir = b.stop().await;
+    let mut writes = a.articles().await;
+    let mut last = None;
+    for version in 1..=50 {
+        last = Some(
+            writes
+                .edit_quick_answer(quick_answer_edit(&id, version, format!("Edit {version}.")))
+                .await
+                .unwrap()
+                .into_inner(),
+        );
+    }
+    let last = last.unwrap();
+    let b = TestServer::start_in(Backend::JetStream, dir, Default::default()).await;
+    let answer = b
+        .answers()
+        .await
+        .get_answer(GetAnswerRequest {
+            r#ref: Some(get_answer_request::Ref::Id(id.clone())),
+            min_position: last.global_position,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .answer
+        .unwrap();
+    assert_eq!(answer.version, 51);
+    assert_eq!(answer.quick_answer, "Edit 50.");
+    let verified = b
+        .audit()
+        .await
+        .verify_log(VerifyLogRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(verified.ok, "{verified:?}");
+    assert_eq!(verified.through_position, 51);
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_finds_the_stream_broken_says_so_and_serves_nothing_past_it() {
+    let (a, b) = two_replicas().await;
+    let id = create_article(&a, 1).await;
+    a.articles()
+        .await
+        .edit_quick_answer(quick_answer_edit(&id, 1, "B.".into()))
+        .await
+        .unwrap();
+    // Someone with access to the stream, not answerlog, writes to it.
+    let nats = async_nats::connect(a.nats.as_ref().unwrap().url())
+        .await
+        .unwrap();
+    let jetstream = async_nats::jetstream::new(nats);
+    let ack = jetstream
+        .publish(format!("ANSWERLOG.commit.{id}"), "not a commit".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(ack.sequence, 3);
+
+    for server in [&a, &b] {
+        // The break is found as the replica applies the stream.
+        let mut audit = server.audit().await;
+        let verified = loop {
+            let verified = audit
+                .verify_log(VerifyLogRequest::default())
+                .await
+                .unwrap()
+                .into_inner();
+            if !verified.ok {
+                break verified;
+            }
+            tokio::task::yield_now().await;
+        };
+        assert_eq!(verified.through_position, 2);
+        let at = verified.first_break.unwrap();
+        assert_eq!((at.chain.as_str(), at.global_position), ("stream", 3));
+        assert!(at.detail.contains("does not decode"), "{at:?}");
+        // Nothing past it is served, and nothing is written onto it.
+        let past = server
+            .answers()
+            .await
+            .get_answer(GetAnswerRequest {
+                r#ref: Some(get_answer_request::Ref::Id(id.clone())),
+                min_position: 3,
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(past.code(), Code::DataLoss, "{past:?}");
+        let refused = server
+            .articles()
+            .await
+            .edit_quick_answer(quick_answer_edit(&id, 2, "C.".into()))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::DataLoss, "{refused:?}");
+        assert!(refused.message().contains("position 3"), "{refused:?}");
+    }
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_larger_than_the_servers_max_payload_is_refused_naming_it() {
+    let nats = Arc::new(NatsServer::start_with("max_payload: 4096"));
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let server = TestServer::start_on(
+        Backend::JetStream,
+        Some(nats),
+        dir,
+        Default::default(),
+        Default::default(),
+    )
+    .await;
+    let mut big = draft("Too big for this stream?", "too-big");
+    big.quick_answer = "x".repeat(8_000);
+    let refused = server
+        .articles()
+        .await
+        .create_article(CreateArticleRequest {
+            command_id: cid(),
+            reason: String::new(),
+            article: Some(big),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(refused.message().contains("max_payload"), "{refused:?}");
+    // Nothing reached the stream: the next commit is its first.
+    let created = server
+        .articles()
+        .await
+        .create_article(CreateArticleRequest {
+            command_id: cid(),
+            reason: String::new(),
+            article: Some(draft("Small enough?", "small")),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(created.global_position, 1);
+    server.stop().await;
+}
