@@ -16,6 +16,13 @@ use crate::store::{IngestError, Log as _, SledStore, StoreError, StreamBreak, St
 /// The most messages one ingest takes.
 const BATCH: usize = 512;
 
+/// How long the consumer may be silent before the follower checks that
+/// the stream is silent too.
+const STALL_CHECK: Duration = Duration::from_secs(1);
+
+/// How long one attempt to create the consumer may take.
+const CREATE_LIMIT: Duration = Duration::from_secs(2);
+
 /// How long the follower waits before it consumes again after a failure.
 const RETRY: Duration = Duration::from_millis(250);
 
@@ -52,21 +59,33 @@ impl Follower {
         }
     }
 
+    fn applied(&self) -> u64 {
+        *self.local.durable_position().borrow()
+    }
+
     async fn follow(&self) -> Stop {
-        let start = *self.local.durable_position().borrow() + 1;
-        let consumer = match self
-            .stream
-            .create_consumer(pull::OrderedConfig {
+        let start = self.applied() + 1;
+        // Short, so that an attempt that lands on a node that has just died
+        // (an election is under way) is soon made again.
+        let created = tokio::time::timeout(
+            CREATE_LIMIT,
+            self.stream.create_consumer(pull::OrderedConfig {
                 filter_subject: self.filter.clone(),
                 deliver_policy: DeliverPolicy::ByStartSequence {
                     start_sequence: start,
                 },
                 ..Default::default()
-            })
-            .await
-        {
-            Ok(consumer) => consumer,
-            Err(e) => return Stop::Retry(format!("cannot create the consumer: {e}")),
+            }),
+        )
+        .await;
+        let consumer = match created {
+            Ok(Ok(consumer)) => consumer,
+            Ok(Err(e)) => return Stop::Retry(format!("cannot create the consumer: {e}")),
+            Err(_) => {
+                return Stop::Retry(format!(
+                    "the consumer was not created within {CREATE_LIMIT:?}"
+                ))
+            }
         };
         let mut messages = match consumer.messages().await {
             Ok(messages) => messages,
@@ -75,12 +94,38 @@ impl Follower {
         tracing::debug!(start, "following the stream");
         loop {
             let mut batch = Vec::new();
-            match messages.next().await {
-                Some(message) => match stream_commit(message) {
+            match tokio::time::timeout(STALL_CHECK, messages.next()).await {
+                Ok(Some(message)) => match stream_commit(message) {
                     Ok(commit) => batch.push(commit),
                     Err(why) => return Stop::Retry(why),
                 },
-                None => return Stop::Retry("the consumer ended".into()),
+                Ok(None) => return Stop::Retry("the consumer ended".into()),
+                Err(_) => {
+                    // Quiet: is the stream quiet too? A consumer whose node
+                    // died says nothing until it misses two heartbeats
+                    // (a minute); a new one takes over at once.
+                    // Without a stream leader (a node died, an election
+                    // runs) the question goes unanswered: consume anew.
+                    let head = tokio::time::timeout(STALL_CHECK, self.stream.get_info()).await;
+                    match head {
+                        Err(_) => {
+                            return Stop::Retry(
+                                "the stream's head is not known: is a leader being elected?".into(),
+                            )
+                        }
+                        Ok(Ok(info)) if info.state.last_sequence > self.applied() => {
+                            return Stop::Retry(format!(
+                                "the consumer stalled at position {} with the stream at {}",
+                                self.applied(),
+                                info.state.last_sequence
+                            ))
+                        }
+                        Ok(Ok(_)) => continue,
+                        Ok(Err(e)) => {
+                            return Stop::Retry(format!("cannot ask for the stream's head: {e}"))
+                        }
+                    }
+                }
             }
             // Whatever else has arrived goes in the same batch (one flush).
             while batch.len() < BATCH {

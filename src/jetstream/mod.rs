@@ -39,6 +39,10 @@ use publisher::{Publisher, Queued};
 /// held when it asked.
 const CATCH_UP_LIMIT: Duration = Duration::from_secs(10);
 
+/// How long a replica keeps trying to reach JetStream as it starts.
+const JOIN_LIMIT: Duration = Duration::from_secs(30);
+const JOIN_RETRY: Duration = Duration::from_millis(250);
+
 /// The log of a replica: appends go to the stream, reads to the local store
 /// that the stream feeds.
 pub(crate) struct JetStreamLog {
@@ -69,10 +73,18 @@ impl JetStreamLog {
         local: Arc<SledStore>,
         options: &JetStreamOptions,
     ) -> Result<Self, JoinError> {
-        let client = options.connect().await?;
-        let context = jetstream::new(client.clone());
-        let stream = options.open_stream(&context).await?;
-        let slugs = slugs::Slugs::open(&context, options).await?;
+        let started = std::time::Instant::now();
+        let (client, context, stream, slugs) = loop {
+            match Self::open(options).await {
+                Ok(opened) => break opened,
+                // A cluster that is starting has no JetStream leader yet.
+                Err(e) if started.elapsed() < JOIN_LIMIT => {
+                    tracing::warn!(error = %e, "JetStream is not ready; trying again");
+                    tokio::time::sleep(JOIN_RETRY).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         let (break_tx, broken) = watch::channel(None);
         let follower = follower::Follower {
             local: Arc::clone(&local),
@@ -101,6 +113,26 @@ impl JetStreamLog {
             broken,
             tasks,
         })
+    }
+}
+
+impl JetStreamLog {
+    async fn open(
+        options: &JetStreamOptions,
+    ) -> Result<
+        (
+            async_nats::Client,
+            jetstream::Context,
+            jetstream::stream::Stream,
+            slugs::Slugs,
+        ),
+        JoinError,
+    > {
+        let client = options.connect().await?;
+        let context = jetstream::new(client.clone());
+        let stream = options.open_stream(&context).await?;
+        let slugs = slugs::Slugs::open(&context, options).await?;
+        Ok((client, context, stream, slugs))
     }
 }
 

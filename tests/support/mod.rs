@@ -164,15 +164,48 @@ impl TestServer {
         options: AppOptions,
         server_options: ServerOptions,
     ) -> Self {
-        let app = Arc::new(match &nats {
+        let jetstream = nats
+            .as_ref()
+            .map(|nats| answerlog::JetStreamOptions::new(vec![nats.url()]));
+        let mut server = Self::start_joined(backend, jetstream, dir, options, server_options).await;
+        server.nats = nats;
+        server
+    }
+
+    /// A replica of a stream on `cluster` kept in `replicas` copies.
+    pub(crate) async fn start_on_cluster(cluster: &nats::NatsCluster, replicas: usize) -> Self {
+        let jetstream = answerlog::JetStreamOptions {
+            replicas,
+            ..answerlog::JetStreamOptions::new(cluster.urls())
+        };
+        let dir = Arc::new(tempfile::tempdir().expect("a temporary directory"));
+        Self::start_joined(
+            Backend::JetStream,
+            Some(jetstream),
+            dir,
+            AppOptions::default(),
+            ServerOptions::default(),
+        )
+        .await
+    }
+
+    async fn start_joined(
+        backend: Backend,
+        jetstream: Option<answerlog::JetStreamOptions>,
+        dir: Arc<tempfile::TempDir>,
+        options: AppOptions,
+        server_options: ServerOptions,
+    ) -> Self {
+        // ANSWERLOG_TEST_LOG=1 (with RUST_LOG) shows the servers' logs.
+        static LOGGING: std::sync::Once = std::sync::Once::new();
+        if std::env::var_os("ANSWERLOG_TEST_LOG").is_some() {
+            LOGGING.call_once(|| answerlog::init_tracing(answerlog::LogFormat::Text));
+        }
+        let app = Arc::new(match &jetstream {
             None => App::open(dir.path(), options).expect("the store opens"),
-            Some(nats) => App::open_replica(
-                dir.path(),
-                options,
-                &answerlog::JetStreamOptions::new(vec![nats.url()]),
-            )
-            .await
-            .expect("the replica joins the stream"),
+            Some(jetstream) => App::open_replica(dir.path(), options, jetstream)
+                .await
+                .expect("the replica joins the stream"),
         });
         let served = Arc::clone(&app);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -193,7 +226,7 @@ impl TestServer {
             backend,
             addr,
             url: format!("http://{addr}"),
-            nats,
+            nats: None,
             dir,
             stop: Some(stop),
             task: Some(task),

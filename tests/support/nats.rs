@@ -167,3 +167,64 @@ fn wait_for_ports(dir: &Path, log: &PathBuf) -> (i32, u16) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// A cluster of nats-servers with JetStream, each on free loopback ports.
+pub(crate) struct NatsCluster {
+    pub(crate) nodes: Vec<NatsServer>,
+}
+
+impl NatsCluster {
+    pub(crate) fn start(size: usize) -> Self {
+        // Free ports for the routes, taken from the kernel and let go just
+        // before the nodes bind them.
+        let taken: Vec<std::net::TcpListener> = (0..size)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
+            .collect();
+        let ports: Vec<u16> = taken
+            .iter()
+            .map(|l| l.local_addr().expect("its address").port())
+            .collect();
+        drop(taken);
+        let nodes = ports
+            .iter()
+            .enumerate()
+            .map(|(n, port)| NatsServer::start_node(Some((&format!("n{n}"), &ports)), *port))
+            .collect();
+        Self { nodes }
+    }
+
+    pub(crate) fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(NatsServer::url).collect()
+    }
+
+    /// Waits until JetStream answers on the cluster (its nodes have chosen
+    /// a metadata leader): an unknown stream is then "not found" rather
+    /// than a request that times out.
+    pub(crate) async fn ready(&self) {
+        let addrs: Vec<async_nats::ServerAddr> =
+            self.urls().iter().map(|u| u.parse().unwrap()).collect();
+        let client = async_nats::ConnectOptions::new()
+            .connect(addrs)
+            .await
+            .expect("the cluster accepts a client");
+        let jetstream = async_nats::jetstream::new(client);
+        let started = Instant::now();
+        loop {
+            let asked = tokio::time::timeout(
+                Duration::from_millis(500),
+                jetstream.get_stream("READINESS_PROBE"),
+            )
+            .await;
+            if matches!(asked, Ok(Err(_))) && started.elapsed() < START_LIMIT {
+                let answered = asked.unwrap().unwrap_err();
+                if answered.to_string().contains("not found") {
+                    return;
+                }
+            }
+            assert!(
+                started.elapsed() < START_LIMIT,
+                "JetStream did not answer on the cluster within {START_LIMIT:?}"
+            );
+        }
+    }
+}
