@@ -50,7 +50,7 @@ pub use app::{App, AppOptions, OpenError, Rebuilt};
 pub use cli::{init_tracing, Cli};
 pub use config::LogFormat;
 pub use grpc::pb;
-pub use jetstream::{JetStreamOptions, JoinError, LogChoice};
+pub use jetstream::{JetStreamOptions, JoinError, LocalNatsConfig, LocalNatsServer, LogChoice};
 pub use metrics_http::serve_metrics;
 pub use principals::{new_token, Principals, Role};
 pub use server::{run, ServerOptions};

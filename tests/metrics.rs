@@ -114,7 +114,11 @@ async fn metrics_count_calls_by_method_and_code_and_time_appends(backend: Backen
     ] {
         assert_eq!(sample(&text, &series), want, "{series}");
     }
-    assert!(sample(&text, "answerlog_flush_duration_seconds_count") >= 5.0);
+    // Each batch is flushed on sled; a replica defers its flushes (the
+    // stream is the durable copy).
+    if backend == Backend::Sled {
+        assert!(sample(&text, "answerlog_flush_duration_seconds_count") >= 5.0);
+    }
     assert!(sample(&text, "answerlog_store_disk_bytes") > 0.0);
     // The append-latency histogram has its buckets.
     assert!(

@@ -40,6 +40,9 @@ use crate::store::{
     Log, ReadModels, Record, SledStore, Space, StoreError, StoreOptions, StreamBreak,
 };
 
+/// How often a replica's store flushes the stream commits it applied.
+const REPLICA_FLUSH: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// What the application needs to know from the configuration.
 #[derive(Clone, Debug)]
 pub struct AppOptions {
@@ -142,6 +145,15 @@ impl App {
         options: AppOptions,
         jetstream: &JetStreamOptions,
     ) -> Result<Self, OpenError> {
+        // The stream is the durable copy: the local store need not flush
+        // each batch it applies (a crash re-applies from its checkpoint).
+        let options = AppOptions {
+            store: StoreOptions {
+                replica_flush: Some(REPLICA_FLUSH),
+                ..options.store
+            },
+            ..options
+        };
         let mut app = Self::open(dir, options)?;
         let log = JetStreamLog::join(Arc::clone(&app.store), jetstream).await?;
         app.log = Arc::new(log);

@@ -101,6 +101,7 @@ impl Follower {
                 },
                 Ok(None) => return Stop::Retry("the consumer ended".into()),
                 Err(_) => {
+                    self.local.flush_soon();
                     // Quiet: is the stream quiet too? A consumer whose node
                     // died says nothing until it misses two heartbeats
                     // (a minute); a new one takes over at once.

@@ -16,6 +16,7 @@
 //! The only module that knows NATS.
 
 mod follower;
+mod local_server;
 mod options;
 mod publisher;
 mod slugs;
@@ -26,6 +27,7 @@ use std::time::Duration;
 use async_nats::jetstream;
 use tokio::sync::{mpsc, watch};
 
+pub use local_server::{LocalNatsConfig, LocalNatsServer};
 pub use options::{JetStreamOptions, LogChoice};
 
 use crate::domain::{ArticleId, CommandId, Commit, Hash};

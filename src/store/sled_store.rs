@@ -68,6 +68,11 @@ pub struct StoreOptions {
     pub live_buffer: usize,
     /// Where the writer reports its batches, flushes and appends.
     pub metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// A replica's store, fed by a replicated log that is the durable
+    /// copy: batches of applied stream commits are flushed at most this
+    /// often rather than each (a crash re-applies from the last flushed
+    /// checkpoint). None: every batch is flushed.
+    pub replica_flush: Option<std::time::Duration>,
 }
 
 impl Default for StoreOptions {
@@ -81,6 +86,7 @@ impl Default for StoreOptions {
             faults: None,
             live_buffer: 1024,
             metrics: None,
+            replica_flush: None,
         }
     }
 }
@@ -372,6 +378,8 @@ impl SledStore {
             batch_limit: self.options.batch_limit.max(1),
             head_cache_limit: self.options.head_cache,
             state: self.state,
+            replica_flush: self.options.replica_flush,
+            unflushed_since: None,
             heads: Default::default(),
             failed: None,
         };
@@ -472,6 +480,14 @@ impl SledStore {
         answer
             .await
             .map_err(|_| StoreError::Closed("the writer stopped".into()))?
+    }
+
+    /// Asks the writer to flush what applied stream commits left
+    /// unflushed (the stream went quiet); does not wait.
+    pub(crate) fn flush_soon(&self) {
+        if let Some(sender) = self.running.as_ref().and_then(|r| lock(&r.jobs).clone()) {
+            let _ = sender.try_send(Job::Flush);
+        }
     }
 
     /// The article's last durable stream entry; none before its creation.

@@ -46,6 +46,9 @@ pub(super) enum Job {
         commits: Vec<StreamCommit>,
         reply: oneshot::Sender<Result<u64, IngestError>>,
     },
+    /// Flush what applied stream commits have not flushed yet (a replica
+    /// whose stream has gone quiet).
+    Flush,
     /// Finish an online rebuild: apply the log from `from` to the head to
     /// the read models of `generation`, and switch to them in the same
     /// flushed batch.
@@ -137,6 +140,12 @@ pub(super) struct Writer {
     pub(super) batch_limit: usize,
     pub(super) head_cache_limit: usize,
     pub(super) state: WriterState,
+    /// On a replica: flush batches of applied stream commits at most this
+    /// often (the stream is the durable copy; a crash re-applies from the
+    /// last flushed checkpoint). None: flush every batch.
+    pub(super) replica_flush: Option<std::time::Duration>,
+    /// Since when applied stream commits wait for a flush.
+    pub(super) unflushed_since: Option<Instant>,
     /// Article heads (their last version and its hash), looked up lazily.
     pub(super) heads: HashMap<ArticleId, (u64, Hash)>,
     /// Set after a storage failure, until a probe finds the disk writable
@@ -332,6 +341,16 @@ impl Writer {
         if let Err(why) = self.ready() {
             return send_all(fail_all(batch, &why));
         }
+        let flush_due = match (self.replica_flush, self.unflushed_since) {
+            (None, _) => true,
+            (Some(every), Some(since)) => since.elapsed() >= every,
+            (Some(_), None) => false,
+        };
+        let must_flush = flush_due
+            || batch
+                .iter()
+                .any(|job| !matches!(job, Job::Ingest { .. } | Job::Flush));
+        let asked_to_flush = batch.iter().any(|job| matches!(job, Job::Flush));
         let tree = match self.disk.tree() {
             Ok(tree) => tree,
             Err(e) => return send_all(fail_all(batch, &e.to_string())),
@@ -433,6 +452,7 @@ impl Writer {
                     }
                     replies.push(Reply::Ingest(reply, outcome));
                 }
+                Job::Flush => {}
                 // `run` takes switches out of every batch; one here is refused.
                 Job::Switch { reply, .. } => {
                     let _ = reply.send(Err(StoreError::Closed(
@@ -473,7 +493,7 @@ impl Writer {
                 meta_key(super::sled_store::CHECKPOINT),
                 self.state.last_position.to_be_bytes().to_vec(),
             );
-            if let Err(e) = self.write(view) {
+            if let Err(e) = self.write(view, must_flush || asked_to_flush) {
                 let why = e.to_string();
                 tracing::error!(error = %why, "storage failure: writes are refused until the disk recovers");
                 self.fail(&why);
@@ -496,6 +516,11 @@ impl Writer {
             }
             self.suggestions_durable
                 .store(self.state.last_suggestion, Ordering::Release);
+        } else if asked_to_flush && self.unflushed_since.is_some() {
+            if let Err(e) = self.flush(&tree) {
+                tracing::error!(error = %e, "storage failure: writes are refused until the disk recovers");
+                self.fail(&e.to_string());
+            }
         }
         send_all(replies);
     }
@@ -526,7 +551,7 @@ impl Writer {
             meta_key(super::sled_store::CHECKPOINT),
             self.state.last_position.to_be_bytes().to_vec(),
         );
-        if let Err(e) = self.write(view) {
+        if let Err(e) = self.write(view, true) {
             // As for any batch: sled latches the error; reopen.
             tracing::error!(error = %e, "storage failure while switching generations");
             self.fail(&e.to_string());
@@ -538,8 +563,9 @@ impl Writer {
         Ok(applied)
     }
 
-    /// One crash-atomic write and one flush for the whole batch.
-    fn write(&self, view: BatchView<'_>) -> Result<(), StoreError> {
+    /// One crash-atomic write and, unless a replica defers it, one flush
+    /// for the whole batch.
+    fn write(&mut self, view: BatchView<'_>, flush: bool) -> Result<(), StoreError> {
         let tree = view.tree().clone();
         if let Some(faults) = &self.faults {
             faults.check(FaultPoint::Apply)?;
@@ -548,6 +574,14 @@ impl Writer {
         if let Some(gate) = &self.gate {
             gate.pass();
         }
+        if !flush {
+            self.unflushed_since.get_or_insert_with(Instant::now);
+            return Ok(());
+        }
+        self.flush(&tree)
+    }
+
+    fn flush(&mut self, tree: &sled::Tree) -> Result<(), StoreError> {
         if let Some(faults) = &self.faults {
             faults.check(FaultPoint::Flush)?;
         }
@@ -557,6 +591,7 @@ impl Writer {
             metrics.flushed(flushing.elapsed().as_secs_f64());
         }
         self.stats.count_flush();
+        self.unflushed_since = None;
         Ok(())
     }
 
@@ -701,6 +736,7 @@ fn fail_all(batch: Vec<Job>, why: &str) -> Vec<Reply> {
                 Job::Ingest { reply, .. } => {
                     Reply::Ingest(reply, Err(StoreError::Io(why.to_owned()).into()))
                 }
+                Job::Flush => return None,
                 Job::Switch { reply, .. } => {
                     let _ = reply.send(Err(StoreError::Closed(why.to_owned())));
                     return None;

@@ -112,12 +112,12 @@ async fn write(
 
 /// After a restart: settles a writer's in-doubt request. It must be wholly
 /// applied or wholly absent; a retry with its command_id applies it once.
-async fn settle(channel: &Channel, ledger: &mut Ledger, counts: &mut Counts) {
+async fn settle(channel: &Channel, ledger: &mut Ledger, counts: &mut Counts, acked_to: u64) {
     let Some(request) = ledger.in_doubt.take() else {
         return;
     };
     counts.in_doubt += 1;
-    let current = answer(channel, &ledger.article_id, None).await;
+    let current = answer(channel, &ledger.article_id, None, acked_to).await;
     if current.version == ledger.version + 1 {
         assert_eq!(current.quick_answer, request.quick_answer, "half a commit");
         counts.in_doubt_applied += 1;
@@ -146,12 +146,14 @@ async fn settle(channel: &Channel, ledger: &mut Ledger, counts: &mut Counts) {
     );
 }
 
-async fn answer(channel: &Channel, id: &str, version: Option<u64>) -> Answer {
+/// The answer once the server has applied `min_position` (a replica may
+/// apply the stream again after a restart).
+async fn answer(channel: &Channel, id: &str, version: Option<u64>, min_position: u64) -> Answer {
     AnswerServiceClient::new(channel.clone())
         .get_answer(GetAnswerRequest {
             r#ref: Some(get_answer_request::Ref::Id(id.to_owned())),
             as_of: version.map(get_answer_request::AsOf::Version),
-            ..Default::default()
+            min_position,
         })
         .await
         .expect("the answer")
@@ -162,6 +164,7 @@ async fn answer(channel: &Channel, id: &str, version: Option<u64>) -> Answer {
 
 /// Every acknowledged commit is there, exactly, and the history is whole.
 async fn check(channel: &Channel, ledgers: &[Ledger]) -> u64 {
+    let acked_to = last_acked(ledgers);
     let mut audit = AuditServiceClient::new(channel.clone());
     let mut positions = Vec::new();
     for ledger in ledgers {
@@ -173,7 +176,7 @@ async fn check(channel: &Channel, ledgers: &[Ledger]) -> u64 {
                     r#ref: Some(list_revisions_request::Ref::Id(ledger.article_id.clone())),
                     page_size: 1000,
                     page_token: token,
-                    ..Default::default()
+                    min_position: acked_to,
                 })
                 .await
                 .unwrap()
@@ -189,7 +192,7 @@ async fn check(channel: &Channel, ledgers: &[Ledger]) -> u64 {
         for (version, (position, text)) in &ledger.acked {
             let revision = &revisions[(*version - 1) as usize];
             assert_eq!(revision.global_position, *position, "version {version}");
-            let answer = answer(channel, &ledger.article_id, Some(*version)).await;
+            let answer = answer(channel, &ledger.article_id, Some(*version), acked_to).await;
             assert_eq!(&answer.quick_answer, text, "version {version}");
         }
         positions.extend(revisions.iter().map(|r| r.global_position));
@@ -215,6 +218,15 @@ async fn check(channel: &Channel, ledgers: &[Ledger]) -> u64 {
     assert_eq!(verified.through_position, positions.len() as u64);
     assert_eq!(verified.next_position, 0);
     positions.len() as u64
+}
+
+/// The last position any writer was told of.
+fn last_acked(ledgers: &[Ledger]) -> u64 {
+    ledgers
+        .iter()
+        .flat_map(|l| l.acked.values().map(|(position, _)| *position))
+        .max()
+        .unwrap_or(0)
 }
 
 /// The read models as the kill left them equal an offline rebuild of a copy.
@@ -248,11 +260,39 @@ pub(crate) fn read_models_equal_a_rebuild(dir: &Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_commits_survive_sigkill_whole_and_in_order() {
+    crash_rounds(&[]).await;
+}
+
+/// The same on a replica of a JetStream log (R1, a nats-server of the
+/// test's own): the replica is killed; its store flushes only now and then
+/// (the stream is the durable copy) and applies the stream again from its
+/// checkpoint after the restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_killed_with_sigkill_keeps_every_acknowledged_commit() {
+    let nats_dir = tempfile::tempdir().unwrap();
+    let config = answerlog::LocalNatsConfig {
+        binary: std::env::var_os("ANSWERLOG_TEST_NATS_SERVER")
+            .map_or_else(|| "nats-server".into(), Into::into),
+        sync_always: std::env::var("ANSWERLOG_TEST_NATS_SYNC").as_deref() == Ok("always"),
+        ..Default::default()
+    };
+    let nats = answerlog::LocalNatsServer::start(nats_dir.path(), &config)
+        .unwrap_or_else(|e| panic!("{e}"));
+    crash_rounds(&["--log".to_owned(), nats.url()]).await;
+}
+
+/// Kill rounds of a server started with `flags`.
+async fn crash_rounds(flags: &[String]) {
     let dir = tempfile::tempdir().unwrap();
     let mut rng = rand::rng();
     let mut counts = Counts::default();
+    let start = |dir: &Path| {
+        let mut command = Served::command(dir);
+        command.args(flags);
+        Served::spawn(command)
+    };
 
-    let served = Served::start(dir.path());
+    let served = start(dir.path());
     let channel = served.channel().await;
     let mut ledgers = Vec::new();
     for n in 0..WRITERS {
@@ -331,10 +371,11 @@ async fn acknowledged_commits_survive_sigkill_whole_and_in_order() {
         );
 
         read_models_equal_a_rebuild(dir.path());
-        let restarted = Served::start(dir.path());
+        let restarted = start(dir.path());
         let channel = restarted.channel().await;
+        let acked_to = last_acked(&ledgers);
         for ledger in &mut ledgers {
-            settle(&channel, ledger, &mut counts).await;
+            settle(&channel, ledger, &mut counts, acked_to).await;
         }
         check(&channel, &ledgers).await;
         served = Some(restarted);
@@ -343,7 +384,8 @@ async fn acknowledged_commits_survive_sigkill_whole_and_in_order() {
     served.unwrap().terminate();
     counts.acked = ledgers.iter().map(|l| l.acked.len()).sum();
     println!(
-        "crash safety: {ROUNDS} SIGKILL rounds, {} with requests in flight; {} acknowledged commits all present; {} in doubt at a kill, {} of them had been written; {head} commits in the log",
+        "crash safety ({}): {ROUNDS} SIGKILL rounds, {} with requests in flight; {} acknowledged commits all present; {} in doubt at a kill, {} of them had been written; {head} commits in the log",
+        if flags.is_empty() { "sled" } else { "a replica of JetStream" },
         counts.kills_in_flight, counts.acked, counts.in_doubt, counts.in_doubt_applied
     );
     assert!(

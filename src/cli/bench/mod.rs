@@ -80,6 +80,15 @@ pub(in crate::cli) struct BenchArgs {
     /// Draw throughput and p99 latency against calls in flight to this SVG.
     #[arg(long)]
     plot: Option<PathBuf>,
+    /// Run the server on the JetStream log (R1), on a nats-server that the
+    /// benchmark starts from this binary (`nats-server` for the one on the
+    /// PATH), with its store in the benchmark's directory.
+    #[arg(long, conflicts_with = "addr")]
+    nats_server: Option<PathBuf>,
+    /// With --nats-server: `sync_interval: always` (nats-server 2.10 and
+    /// later), an fsync before each acknowledgement.
+    #[arg(long, requires = "nats_server")]
+    nats_sync_always: bool,
 }
 
 /// A request's payload in the append and echo figures.
@@ -125,6 +134,41 @@ pub(in crate::cli) fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Starts the nats-server the JetStream figures run on; the server's flags
+/// for it.
+fn start_nats(
+    binary: &Path,
+    sync_always: bool,
+    dir: &Path,
+) -> anyhow::Result<(crate::jetstream::LocalNatsServer, Vec<String>)> {
+    let version = std::process::Command::new(binary)
+        .arg("--version")
+        .output()
+        .with_context(|| format!("cannot run {}", binary.display()))?;
+    let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
+    step(&format!(
+        "log: JetStream R1 on {version} ({})",
+        if sync_always {
+            "sync_interval: always, an fsync before each acknowledgement"
+        } else {
+            "its default sync interval"
+        }
+    ));
+    let nats_dir = dir.join("nats");
+    std::fs::create_dir_all(&nats_dir)?;
+    let nats = crate::jetstream::LocalNatsServer::start(
+        &nats_dir,
+        &crate::jetstream::LocalNatsConfig {
+            binary: binary.to_owned(),
+            sync_always,
+            ..Default::default()
+        },
+    )
+    .map_err(anyhow::Error::msg)?;
+    let flags = vec!["--log".to_owned(), nats.url()];
+    Ok((nats, flags))
+}
+
 /// Says what the benchmark is doing, on standard error.
 fn step(what: &str) {
     let mut err = std::io::stderr().lock();
@@ -160,11 +204,21 @@ async fn bench(args: &BenchArgs, dir: &Path) -> anyhow::Result<(Vec<Row>, Vec<Cu
         echo_channels.push(channel(&echo_url).await?);
     }
     let store_dir = dir.join("store");
+    let (_nats, log_args) = match &args.nats_server {
+        Some(binary) => {
+            let (nats, log_args) = start_nats(binary, args.nats_sync_always, dir)?;
+            (Some(nats), log_args)
+        }
+        None => {
+            step("log: sled in the data directory");
+            (None, Vec::new())
+        }
+    };
     let mut server = match &args.addr {
         Some(url) => Server::Remote(url.clone()),
         None => {
             step("starting answerlog serve");
-            Server::spawn(&store_dir)?
+            Server::spawn(&store_dir, &log_args)?
         }
     };
     let target = ServerArg {
@@ -421,7 +475,7 @@ async fn bench(args: &BenchArgs, dir: &Path) -> anyhow::Result<(Vec<Row>, Vec<Cu
         stopping.elapsed().as_secs_f64() * 1000.0,
         "ms",
     ));
-    offline(&mut rows, dir, &store_dir, runs).await?;
+    offline(&mut rows, dir, &store_dir, &log_args, runs).await?;
     Ok((rows, curves))
 }
 
@@ -431,6 +485,7 @@ async fn offline(
     rows: &mut Vec<Row>,
     dir: &Path,
     store_dir: &Path,
+    log_args: &[String],
     runs: usize,
 ) -> anyhow::Result<()> {
     step("offline rebuild of the whole store");
@@ -480,7 +535,7 @@ async fn offline(
     rows.push(Row::rate("raw sled: full scan, keys (baseline)", &scan));
 
     step("start-up on the store");
-    let mut restarted = Server::spawn(store_dir)?;
+    let mut restarted = Server::spawn(store_dir, log_args)?;
     let started_in = restarted.started_in().unwrap_or_default();
     restarted.stop(Duration::from_secs(30));
     let seconds = started_in.as_secs_f64();

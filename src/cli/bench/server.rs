@@ -19,15 +19,21 @@ pub(super) enum Server {
 }
 
 impl Server {
-    /// Starts `answerlog serve` on `data_dir` and waits until it serves.
-    pub(super) fn spawn(data_dir: &Path) -> anyhow::Result<Self> {
+    /// Starts `answerlog serve` on `data_dir` (with more flags: the log's)
+    /// and waits until it serves.
+    pub(super) fn spawn(data_dir: &Path, flags: &[String]) -> anyhow::Result<Self> {
         let started = Instant::now();
         let mut process = std::process::Command::new(std::env::current_exe()?)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .args(flags)
             .env("RUST_LOG", "warn,answerlog=info")
             .env_remove("ANSWERLOG_PRINCIPALS")
             .env_remove("ANSWERLOG_CONFIG")
+            .env_remove("ANSWERLOG_LOG")
+            .env_remove("ANSWERLOG_NATS_STREAM")
+            .env_remove("ANSWERLOG_NATS_REPLICAS")
+            .env_remove("ANSWERLOG_NATS_CREDENTIALS")
             .stderr(std::process::Stdio::piped())
             .spawn()
             .context("cannot start the server")?;
