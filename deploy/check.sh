@@ -7,8 +7,17 @@
 set -euo pipefail
 binary="$(realpath "${1:?usage: deploy/check.sh PATH/TO/answerlog}")"
 cd "$(dirname "$0")/.."
+repo="$(pwd)"
 scratch="$(mktemp -d)"
-trap 'rm -rf "$scratch"' EXIT
+pids=()
+cleanup() {
+  if [ "${#pids[@]}" -gt 0 ]; then
+    kill "${pids[@]}" 2>/dev/null || true
+    wait "${pids[@]}" 2>/dev/null || true
+  fi
+  rm -rf "$scratch"
+}
+trap cleanup EXIT
 
 # The unit, with ExecStart pointing at this build (verify wants it to exist).
 sed "s|/usr/local/bin/answerlog|$binary|" deploy/answerlog.service >"$scratch/answerlog.service"
@@ -17,11 +26,17 @@ echo "deploy/answerlog.service: systemd-analyze verify passes"
 
 # Every YAML document parses; the manifests hold what the README says; the
 # ConfigMap's configuration is extracted for the check below.
-python3 - "$scratch/answerlog.toml" <<'PY'
+python3 - "$scratch/answerlog.toml" "$scratch/replicas.toml" <<'PY'
 import sys
 import yaml
 
-for path in ["deploy/docker-compose.yml", "deploy/kubernetes/answerlog.yaml"]:
+for path in [
+    "deploy/docker-compose.yml",
+    "deploy/docker-compose.cluster.yml",
+    "deploy/kubernetes/answerlog.yaml",
+    "deploy/kubernetes/cluster/nats.yaml",
+    "deploy/kubernetes/cluster/answerlog-replicas.yaml",
+]:
     with open(path) as f:
         docs = [d for d in yaml.safe_load_all(f) if d is not None]
     assert docs, f"{path} holds no document"
@@ -38,9 +53,44 @@ assert pod["securityContext"]["runAsNonRoot"] is True
 assert manifests["StatefulSet"]["spec"]["volumeClaimTemplates"], "no volume claim"
 with open(sys.argv[1], "w") as f:
     f.write(manifests["ConfigMap"]["data"]["answerlog.toml"])
+
+# Cluster mode: answerlog replicas, each with a volume for its read models,
+# on the three NATS nodes of nats.yaml and an R3 stream.
+with open("deploy/kubernetes/cluster/answerlog-replicas.yaml") as f:
+    replicas = {d["kind"]: d for d in yaml.safe_load_all(f) if d}
+assert set(replicas) == want, sorted(replicas)
+spec = replicas["StatefulSet"]["spec"]
+assert spec["replicas"] >= 2, "cluster mode runs more than one replica"
+assert spec["volumeClaimTemplates"], "no volume for the read models"
+container = spec["template"]["spec"]["containers"][0]
+for probe in ["readinessProbe", "livenessProbe", "startupProbe"]:
+    assert "grpc" in container[probe], f"{probe} is not a gRPC probe"
+config = replicas["ConfigMap"]["data"]["answerlog.toml"]
+assert 'log = "nats://' in config and "nats_replicas = 3" in config, config
+with open("deploy/kubernetes/cluster/nats.yaml") as f:
+    nats = {d["kind"]: d for d in yaml.safe_load_all(f) if d}
+assert set(nats) == {"ConfigMap", "Service", "StatefulSet"}, sorted(nats)
+assert nats["StatefulSet"]["spec"]["replicas"] == 3
+assert nats["StatefulSet"]["spec"]["volumeClaimTemplates"], "no JetStream volume"
+assert nats["Service"]["spec"]["clusterIP"] == "None", "the routes need a headless Service"
+for node in ["nats-0.nats", "nats-1.nats", "nats-2.nats"]:
+    assert node in config, f"the replicas do not name {node}"
+    assert node in nats["ConfigMap"]["data"]["nats.conf"], f"the routes miss {node}"
+with open(sys.argv[2], "w") as f:
+    f.write(config)
+with open("deploy/docker-compose.cluster.yml") as f:
+    compose = yaml.safe_load(f)
+services = compose["services"]
+assert {"nats-1", "nats-2", "nats-3", "answerlog-a", "answerlog-b"} <= set(services)
+for name in ["answerlog-a", "answerlog-b"]:
+    env = services[name]["environment"]
+    assert env["ANSWERLOG_LOG"].startswith("nats://") and env["ANSWERLOG_NATS_REPLICAS"] == "3"
+    assert services[name]["volumes"], f"{name} has no volume for its read models"
 PY
 "$binary" config print --config "$scratch/answerlog.toml" >/dev/null
 echo "deploy/kubernetes/answerlog.yaml: its answerlog.toml is accepted"
+"$binary" config print --config "$scratch/replicas.toml" >/dev/null
+echo "deploy/kubernetes/cluster/answerlog-replicas.yaml: its answerlog.toml is accepted"
 "$binary" config print --config deploy/answerlog.toml >/dev/null
 echo "deploy/answerlog.toml: accepted"
 
@@ -57,3 +107,40 @@ done
 "$binary" health --help >/dev/null
 "$binary" serve --help >/dev/null
 echo "deploy/Dockerfile: its COPY sources exist; health and serve are commands"
+
+# Cluster mode, as the README's Cluster section runs it: three NATS nodes
+# from deploy/cluster/ (nats-server tests each file first), two replicas on
+# an R3 stream, a write through A read through B, the log verified on B.
+for n in 1 2 3; do
+  nats-server -t -c "deploy/cluster/nats-$n.conf" >/dev/null
+done
+if [ -n "${NATS_SERVER_2_10:-}" ]; then
+  NATS_NAME=check "$NATS_SERVER_2_10" -t -c deploy/cluster/nats-compose.conf >/dev/null
+  echo "deploy/cluster/nats-compose.conf: $("$NATS_SERVER_2_10" --version) accepts it"
+fi
+cluster="$scratch/cluster"
+mkdir -p "$cluster"
+cd "$cluster"
+for n in 1 2 3; do
+  nats-server -c "$repo/deploy/cluster/nats-$n.conf" -l "nats-$n.log" &
+  pids+=($!)
+done
+NATS=nats://127.0.0.1:4222,127.0.0.1:4223,127.0.0.1:4224
+for replica in a:50051 b:50052; do
+  "$binary" serve --log $NATS --nats-replicas 3 --data-dir "cluster-data/${replica%%:*}" \
+    --listen "127.0.0.1:${replica##*:}" 2>"${replica%%:*}.log" &
+  pids+=($!)
+done
+for port in 50051 50052; do
+  for _ in $(seq 1 300); do
+    "$binary" health --server "http://127.0.0.1:$port" >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  "$binary" health --server "http://127.0.0.1:$port" >/dev/null
+done
+"$binary" import --server http://127.0.0.1:50051 "$repo/examples/what-causes-jmt.md"
+"$binary" get --server http://127.0.0.1:50052 --min-position 1 what-causes-jmt >answer.txt
+head -1 answer.txt
+"$binary" audit verify-log --server http://127.0.0.1:50052
+cd "$repo"
+echo "deploy/cluster/: three NATS nodes and two replicas serve the README's commands"

@@ -258,6 +258,10 @@ enum ClientCommand {
         /// Show the version current at this instant (RFC 3339).
         #[arg(long)]
         at: Option<String>,
+        /// Wait until the server has applied this position (a write's,
+        /// made through another replica) [default: 0].
+        #[arg(long, default_value_t = 0)]
+        min_position: u64,
         /// Print the protobuf JSON mapping.
         #[arg(long)]
         json: bool,
@@ -267,6 +271,9 @@ enum ClientCommand {
     /// List an article's revisions.
     History {
         reference: String,
+        /// Wait until the server has applied this position [default: 0].
+        #[arg(long, default_value_t = 0)]
+        min_position: u64,
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -433,14 +440,23 @@ async fn run_client(command: ClientCommand) -> anyhow::Result<()> {
             reference,
             version,
             at,
+            min_position,
             json,
             server,
-        } => show::get(&server, &reference, version, at.as_deref(), json).await,
+        } => {
+            let as_of = show::AsOfArgs {
+                version,
+                at,
+                min_position,
+            };
+            show::get(&server, &reference, &as_of, json).await
+        }
         ClientCommand::History {
             reference,
+            min_position,
             json,
             server,
-        } => show::history(&server, &reference, json).await,
+        } => show::history(&server, &reference, min_position, json).await,
         ClientCommand::Diff {
             reference,
             from,

@@ -11,14 +11,20 @@ use crate::grpc::pb::{
     ListRevisionsResponse,
 };
 
+/// Which version `get` shows, and the position it waits for.
+pub(super) struct AsOfArgs {
+    pub(super) version: Option<u64>,
+    pub(super) at: Option<String>,
+    pub(super) min_position: u64,
+}
+
 pub(super) async fn get(
     server: &ServerArg,
     text: &str,
-    version: Option<u64>,
-    at: Option<&str>,
+    args: &AsOfArgs,
     as_json: bool,
 ) -> anyhow::Result<()> {
-    let as_of = match (version, at) {
+    let as_of = match (args.version, args.at.as_deref()) {
         (Some(v), _) => Some(get_answer_request::AsOf::Version(v)),
         (None, Some(at)) => {
             let t = chrono::DateTime::parse_from_rfc3339(at)
@@ -35,7 +41,7 @@ pub(super) async fn get(
         .get_answer(GetAnswerRequest {
             r#ref: Some(reference(text)),
             as_of,
-            min_position: 0,
+            min_position: args.min_position,
         })
         .await
         .map_err(status_error)?
@@ -112,7 +118,11 @@ fn render(a: &Answer) -> String {
 }
 
 /// Every revision, page by page.
-async fn all_revisions(server: &ServerArg, text: &str) -> anyhow::Result<ListRevisionsResponse> {
+async fn all_revisions(
+    server: &ServerArg,
+    text: &str,
+    min_position: u64,
+) -> anyhow::Result<ListRevisionsResponse> {
     let mut client = audit(server).await?;
     let r#ref = Some(match reference(text) {
         get_answer_request::Ref::Id(id) => list_revisions_request::Ref::Id(id),
@@ -126,7 +136,7 @@ async fn all_revisions(server: &ServerArg, text: &str) -> anyhow::Result<ListRev
                 r#ref: r#ref.clone(),
                 page_size: 1000,
                 page_token,
-                min_position: 0,
+                min_position,
             })
             .await
             .map_err(status_error)?
@@ -141,8 +151,13 @@ async fn all_revisions(server: &ServerArg, text: &str) -> anyhow::Result<ListRev
     }
 }
 
-pub(super) async fn history(server: &ServerArg, text: &str, as_json: bool) -> anyhow::Result<()> {
-    let all = all_revisions(server, text).await?;
+pub(super) async fn history(
+    server: &ServerArg,
+    text: &str,
+    min_position: u64,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let all = all_revisions(server, text, min_position).await?;
     if as_json {
         return json::print("answerlog.v1.ListRevisionsResponse", &all);
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
 use async_nats::jetstream::stream::Stream;
 use tokio::sync::watch;
-use tokio_stream::StreamExt as _;
+use tokio_stream::{Stream as _, StreamExt as _};
 
 use crate::store::{IngestError, Log as _, SledStore, StoreError, StreamBreak, StreamCommit};
 
@@ -128,14 +128,23 @@ impl Follower {
                     }
                 }
             }
-            // Whatever else has arrived goes in the same batch (one flush).
+            // Whatever else has arrived goes in the same batch: polled
+            // once each, not waited for (a zero timeout would wait for the
+            // timer's next millisecond tick).
             while batch.len() < BATCH {
-                match tokio::time::timeout(Duration::ZERO, messages.next()).await {
-                    Ok(Some(message)) => match stream_commit(message) {
+                let ready = std::future::poll_fn(|cx| {
+                    std::task::Poll::Ready(match std::pin::Pin::new(&mut messages).poll_next(cx) {
+                        std::task::Poll::Ready(Some(message)) => Some(message),
+                        _ => None,
+                    })
+                })
+                .await;
+                match ready {
+                    Some(message) => match stream_commit(message) {
                         Ok(commit) => batch.push(commit),
                         Err(why) => return Stop::Retry(why),
                     },
-                    Ok(None) | Err(_) => break,
+                    None => break,
                 }
             }
             match self.local.ingest(batch).await {
