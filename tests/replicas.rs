@@ -247,6 +247,8 @@ async fn a_restarted_replica_resumes_from_its_checkpoint() {
         .unwrap();
     assert_eq!(answer.version, 51);
     assert_eq!(answer.quick_answer, "Edit 50.");
+    // From its checkpoint: nothing it had applied came again.
+    assert_eq!(b.app.store().stats().redelivered(), 0);
     let verified = b
         .audit()
         .await
@@ -294,7 +296,8 @@ async fn a_replica_that_finds_the_stream_broken_says_so_and_serves_nothing_past_
             if !verified.ok {
                 break verified;
             }
-            tokio::task::yield_now().await;
+            // Until the replica has applied the stream that far.
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         };
         assert_eq!(verified.through_position, 2);
         let at = verified.first_break.unwrap();
@@ -365,4 +368,42 @@ async fn a_commit_larger_than_the_servers_max_payload_is_refused_naming_it() {
         .into_inner();
     assert_eq!(created.global_position, 1);
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_directory_belongs_to_one_log() {
+    let a = TestServer::start(Backend::JetStream).await;
+    create_article(&a, 1).await;
+    let nats = a.nats.clone().unwrap();
+    let replica_dir = a.stop().await;
+    // A replica's directory does not open on the embedded log.
+    let refused = answerlog::App::open(replica_dir.path(), Default::default())
+        .err()
+        .expect("the embedded log refuses a replica's directory");
+    assert!(refused.to_string().contains("--log nats://"), "{refused}");
+
+    // A directory with a log of its own does not join a stream.
+    let sled = TestServer::start(Backend::Sled).await;
+    create_article(&sled, 1).await;
+    let sled_dir = sled.stop().await;
+    let options = answerlog::JetStreamOptions::new(vec![nats.url()]);
+    let refused = answerlog::App::open_replica(sled_dir.path(), Default::default(), &options)
+        .await
+        .err()
+        .expect("a stream refuses a directory with a log of its own");
+    assert!(refused.to_string().contains("log of its own"), "{refused}");
+
+    // Nor does a replica of another stream.
+    let other = answerlog::JetStreamOptions {
+        stream: "OTHER".into(),
+        ..options
+    };
+    let refused = answerlog::App::open_replica(replica_dir.path(), Default::default(), &other)
+        .await
+        .err()
+        .expect("another stream refuses the directory");
+    assert!(
+        refused.to_string().contains("not of stream OTHER"),
+        "{refused}"
+    );
 }

@@ -91,6 +91,16 @@ impl App {
     /// Opens the store in `dir`, catches the read models up with the log
     /// (only past their checkpoint) and starts the writer.
     pub fn open(dir: &Path, options: AppOptions) -> Result<Self, OpenError> {
+        let app = Self::open_store(dir, options)?;
+        if let Some(stream) = app.store.meta(crate::jetstream::REPLICA_OF)? {
+            return Err(OpenError::Replica(
+                String::from_utf8_lossy(&stream).into_owned(),
+            ));
+        }
+        Ok(app)
+    }
+
+    fn open_store(dir: &Path, options: AppOptions) -> Result<Self, OpenError> {
         let metrics = options
             .store
             .metrics
@@ -154,7 +164,7 @@ impl App {
             },
             ..options
         };
-        let mut app = Self::open(dir, options)?;
+        let mut app = Self::open_store(dir, options)?;
         let log = JetStreamLog::join(Arc::clone(&app.store), jetstream).await?;
         app.log = Arc::new(log);
         Ok(app)
@@ -299,6 +309,8 @@ pub enum OpenError {
     Keys(#[from] crate::signing::SigningError),
     #[error(transparent)]
     Join(#[from] JoinError),
+    #[error("this data directory holds a replica of JetStream {0}: start it with --log nats://… (the embedded log would serve it as its own)")]
+    Replica(String),
 }
 
 fn decode_u64(bytes: &[u8]) -> Result<u64, StoreError> {

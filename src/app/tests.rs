@@ -291,6 +291,7 @@ async fn stream_of(app: &App, n: u64) -> Vec<crate::store::StreamCommit> {
         messages.push(crate::store::StreamCommit {
             position,
             bytes: crate::codec::encode_commit(&commit).into(),
+            article: Some(commit.article_id),
         });
     }
     messages
@@ -324,15 +325,26 @@ async fn a_replica_applies_the_stream_once_and_stops_at_a_commit_that_does_not_v
         replica.store.ingest(messages[..2].to_vec()).await.unwrap(),
         2
     );
-    // A gap is a break.
+    // Past the next position: the store says where it stands (the
+    // follower asks the stream again from there).
     let gap = replica
         .store
         .ingest(messages[3..].to_vec())
         .await
         .unwrap_err();
     assert!(
-        matches!(&gap, crate::store::IngestError::Break(b) if b.position == 4 && b.why.contains("position 3 is missing")),
+        matches!(gap, crate::store::IngestError::Behind { applied: 2 }),
         "{gap}"
+    );
+    // A commit on another article's subject is a break.
+    let misplaced = crate::store::StreamCommit {
+        article: Some(ArticleId::from_uuid(Uuid::now_v7())),
+        ..messages[2].clone()
+    };
+    let broken = replica.store.ingest(vec![misplaced]).await.unwrap_err();
+    assert!(
+        matches!(&broken, crate::store::IngestError::Break(b) if b.position == 3 && b.why.contains("subject")),
+        "{broken}"
     );
     // A changed byte in a payload does not recompute: position 3 is
     // refused, and what came before stays applied.
@@ -341,6 +353,7 @@ async fn a_replica_applies_the_stream_once_and_stops_at_a_commit_that_does_not_v
     let tampered = crate::store::StreamCommit {
         position: 3,
         bytes: crate::codec::encode_commit(&commit).into(),
+        article: Some(id),
     };
     let broken = replica.store.ingest(vec![tampered]).await.unwrap_err();
     assert!(

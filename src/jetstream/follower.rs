@@ -92,6 +92,7 @@ impl Follower {
             Err(e) => return Stop::Retry(format!("cannot consume: {e}")),
         };
         tracing::debug!(start, "following the stream");
+        let mut first = true;
         loop {
             let mut batch = Vec::new();
             match tokio::time::timeout(STALL_CHECK, messages.next()).await {
@@ -147,9 +148,25 @@ impl Follower {
                     None => break,
                 }
             }
+            let first_position = batch[0].position;
             match self.local.ingest(batch).await {
-                Ok(_) => {}
+                Ok(_) => first = false,
                 Err(IngestError::Break(at)) => return Stop::Break(at),
+                // The consumer began where the store asked and still skips:
+                // the stream lacks that position.
+                Err(IngestError::Behind { applied }) if first && first_position > start => {
+                    return Stop::Break(StreamBreak {
+                        position: start,
+                        why: format!(
+                            "position {start} is missing (after {applied}, the stream holds {first_position})"
+                        ),
+                    })
+                }
+                Err(IngestError::Behind { applied }) => {
+                    return Stop::Retry(format!(
+                        "the store holds the log up to position {applied}; consuming from the next"
+                    ))
+                }
                 Err(IngestError::Store(StoreError::Closed(_))) => return Stop::Closed,
                 Err(IngestError::Store(e)) => return Stop::Retry(e.to_string()),
             }
@@ -165,8 +182,15 @@ fn stream_commit<E: std::fmt::Display>(
         .info()
         .map_err(|e| format!("a message without its stream sequence: {e}"))?
         .stream_sequence;
+    let article = message
+        .subject
+        .rsplit('.')
+        .next()
+        .and_then(|id| id.parse::<uuid::Uuid>().ok())
+        .map(crate::domain::ArticleId::from_uuid);
     Ok(StreamCommit {
         position,
         bytes: message.message.payload.clone(),
+        article,
     })
 }

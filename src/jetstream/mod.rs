@@ -66,7 +66,16 @@ pub enum JoinError {
     Stream { stream: String, why: String },
     #[error("cannot open the slug bucket {bucket}: {why}")]
     Bucket { bucket: String, why: String },
+    #[error("this data directory holds a replica of {held}, not of {stream}: give this replica a data directory of its own")]
+    WrongStream { held: String, stream: String },
+    #[error("this data directory holds a log of its own (position {position}, the embedded log's): a replica needs an empty data directory")]
+    NotAReplica { position: u64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
+
+/// The meta key naming the stream a replica's store applies.
+pub(crate) const REPLICA_OF: &str = "replica_of";
 
 impl JetStreamLog {
     /// Connects, opens (or creates) the stream and the slug bucket, and
@@ -87,6 +96,7 @@ impl JetStreamLog {
                 Err(e) => return Err(e),
             }
         };
+        claim_directory(&local, &stream)?;
         let (break_tx, broken) = watch::channel(None);
         let follower = follower::Follower {
             local: Arc::clone(&local),
@@ -135,6 +145,25 @@ impl JetStreamLog {
         let stream = options.open_stream(&context).await?;
         let slugs = slugs::Slugs::open(&context, options).await?;
         Ok((client, context, stream, slugs))
+    }
+}
+
+/// Ties the store to the stream it applies: a store of another stream, or
+/// one with a log of its own, would serve positions that are not this
+/// stream's.
+fn claim_directory(local: &SledStore, stream: &jetstream::stream::Stream) -> Result<(), JoinError> {
+    let info = stream.cached_info();
+    let identity = format!("stream {} created {}", info.config.name, info.created);
+    match local.meta(REPLICA_OF)? {
+        Some(held) if held == identity.as_bytes() => Ok(()),
+        Some(held) => Err(JoinError::WrongStream {
+            held: String::from_utf8_lossy(&held).into_owned(),
+            stream: identity,
+        }),
+        None if local.last_position() > 0 => Err(JoinError::NotAReplica {
+            position: local.last_position(),
+        }),
+        None => Ok(local.set_meta(REPLICA_OF, identity.as_bytes())?),
     }
 }
 

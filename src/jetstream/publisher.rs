@@ -2,10 +2,13 @@
 //! claim its slugs, publish it with optimistic concurrency and
 //! de-duplication, and answer once the local store has applied it.
 //!
-//! Appends are taken in queue order. Publishes to different articles run
-//! concurrently; those to one article run one after another, each decided
-//! on the head the one before it left (known here before the local store
-//! applies it), so that a bulk import can queue many writes to an article.
+//! Appends are taken in queue order and sent in that order on one
+//! connection. Their acknowledgements are awaited concurrently, except
+//! that a write to an article whose previous publish is not yet
+//! acknowledged waits for it (and the queue behind it waits too): it is
+//! decided on the head that publish leaves, known here before the local
+//! store applies it, so that a bulk import can queue many writes to one
+//! article.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,6 +26,10 @@ use crate::metrics::Metrics;
 use crate::store::{
     AppendError, AppendRequest, Appended, Log as _, Rejection, SledStore, StreamBreak,
 };
+
+/// Bytes of a message's limit kept for its headers (`Nats-Msg-Id`,
+/// `Nats-Expected-Last-Subject-Sequence` and their framing: about 120).
+const HEADER_MARGIN: usize = 512;
 
 /// How many publishes may wait for their acknowledgement at once.
 const IN_FLIGHT: usize = 1024;
@@ -253,6 +260,24 @@ impl Shared {
         if request.events.is_empty() {
             return Err(AppendError::Corrupt("a commit must hold events".into()));
         }
+        // Sealed before any slug is claimed, so that a commit too large
+        // for the stream claims nothing.
+        let mut version = head.version + 1;
+        let (mut commit, mut hash) = request.seal(article, version, 0, &head.hash, head.micros)?;
+        let mut payload = encode_commit(&commit);
+        // nats-server counts the headers too (the message id and the
+        // expected sequence, well under the margin).
+        let limit = self
+            .client
+            .server_info()
+            .max_payload
+            .saturating_sub(HEADER_MARGIN);
+        if payload.len() > limit {
+            return Err(AppendError::TooLarge {
+                bytes: payload.len(),
+                limit,
+            });
+        }
         for slug in slugs_taken(&request.events) {
             match self.slugs.claim(slug, article, request.command_id).await? {
                 Claim::Held => {}
@@ -264,6 +289,9 @@ impl Shared {
                     if head.version != 0 {
                         return Ok(Sent::Conflict(article));
                     }
+                    version = head.version + 1;
+                    (commit, hash) = request.seal(article, version, 0, &head.hash, head.micros)?;
+                    payload = encode_commit(&commit);
                 }
                 Claim::EarlierAttempt(_) => {
                     return Err(AppendError::Rejected(Rejection::SlugTaken {
@@ -272,17 +300,7 @@ impl Shared {
                 }
             }
         }
-        let version = head.version + 1;
-        let (commit, hash) = request.seal(article, version, 0, &head.hash, head.micros)?;
         let micros = commit.recorded_at.timestamp_micros();
-        let payload = encode_commit(&commit);
-        let limit = self.client.server_info().max_payload;
-        if payload.len() > limit {
-            return Err(AppendError::TooLarge {
-                bytes: payload.len(),
-                limit,
-            });
-        }
         let message = PublishMessage::build()
             .payload(payload.into())
             .message_id(request.command_id.to_string())
@@ -319,24 +337,29 @@ impl Shared {
         };
         match ack.await {
             Ok(ack) if ack.duplicate => {
-                // JetStream holds this command id already, at `ack.sequence`.
+                // JetStream holds this command id already (at `ack.sequence`,
+                // or, while the original is still being stored, at 0).
                 let mut broken = self.broken.clone();
-                applied(&self.local, &mut broken, ack.sequence).await?;
+                catch_up(&self.local, &self.stream, &mut broken).await?;
                 self.earlier(request.command_id, &request.request_hash)
                     .await?
                     .ok_or_else(|| {
-                        AppendError::Corrupt(format!(
-                            "JetStream calls command {} a duplicate of position {}, which holds another command",
+                        AppendError::Unavailable(format!(
+                            "JetStream holds command {} already (position {}), but this replica has not applied it yet: retry with the same command_id",
                             request.command_id, ack.sequence
                         ))
                     })
             }
             Ok(ack) => {
                 head.position = ack.sequence;
-                self.published
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(article, head);
+                let mut published = self.published.lock().unwrap_or_else(|e| e.into_inner());
+                if published.len() >= 4 * IN_FLIGHT {
+                    // What the store has applied, it knows best.
+                    let applied = *self.local.durable_position().borrow();
+                    published.retain(|_, head| head.position > applied);
+                }
+                published.insert(article, head);
+                drop(published);
                 Ok(Appended {
                     article_id: article,
                     version: head.version,

@@ -26,6 +26,8 @@ pub(crate) struct Disk {
     path: PathBuf,
     cache_bytes: u64,
     slot: RwLock<Option<sled::Tree>>,
+    /// Set once the store has stopped and let go of the database.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl Disk {
@@ -35,6 +37,7 @@ impl Disk {
             path: path.to_owned(),
             cache_bytes,
             slot: RwLock::new(Some(tree)),
+            closed: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -45,12 +48,20 @@ impl Disk {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
-            .ok_or_else(|| StoreError::Io("the store is reopening after a storage failure".into()))
+            .ok_or_else(|| {
+                if self.closed.load(std::sync::atomic::Ordering::Acquire) {
+                    StoreError::Closed("the store has stopped".into())
+                } else {
+                    StoreError::Io("the store is reopening after a storage failure".into())
+                }
+            })
     }
 
     /// Lets go of the database once the writer has stopped, so that its
     /// files are unlocked even while tasks that read it still wind down.
     pub(crate) fn close(&self) {
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Release);
         drop(self.slot.write().unwrap_or_else(|e| e.into_inner()).take());
     }
 

@@ -25,6 +25,9 @@ use crate::domain::{commit_hash, log_hash, CommandId, Commit};
 pub(crate) struct StreamCommit {
     pub(crate) position: u64,
     pub(crate) bytes: bytes::Bytes,
+    /// The article its subject names: the commit must be that article's
+    /// (optimistic concurrency is per subject).
+    pub(crate) article: Option<crate::domain::ArticleId>,
 }
 
 /// Where the stream stops being a valid log, and why.
@@ -41,6 +44,11 @@ pub(crate) enum IngestError {
     /// The stream is not a valid log from here on.
     #[error(transparent)]
     Break(#[from] StreamBreak),
+    /// The message is past the store's next position: the store holds
+    /// the log up to `applied` (it lost an unflushed tail to a storage
+    /// failure, or the feed skipped): send from `applied + 1`.
+    #[error("the store holds the log up to position {applied}; send from the next")]
+    Behind { applied: u64 },
     /// The local store failed: the replica retries from its checkpoint.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -65,18 +73,26 @@ impl Writer {
         let position = message.position;
         let broken = |why: String| IngestError::Break(StreamBreak { position, why });
         if position <= self.state.last_position {
+            self.stats.count_redelivered();
             return Ok(Ingested::Seen);
         }
         if position != self.state.last_position + 1 {
-            return Err(broken(format!(
-                "position {} is missing (the stream skips from {} to {position})",
-                self.state.last_position + 1,
-                self.state.last_position
-            )));
+            // The follower asks the stream again from the next position;
+            // if the stream itself skips it, that is the break.
+            return Err(IngestError::Behind {
+                applied: self.state.last_position,
+            });
         }
         let mut commit = decode_commit(&message.bytes)
             .map_err(|e| broken(format!("the message does not decode as a commit: {e}")))?;
         commit.global_position = position;
+        if message.article.is_some_and(|a| a != commit.article_id) {
+            return Err(broken(format!(
+                "the message on the subject of article {} holds a commit of article {}",
+                message.article.unwrap_or(commit.article_id),
+                commit.article_id
+            )));
+        }
         let (head, prev_hash) = self.head(view.tree(), commit.article_id)?;
         if commit.version != head + 1 {
             return Err(broken(format!(

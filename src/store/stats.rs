@@ -18,6 +18,9 @@ pub struct Stats {
     written_bytes: AtomicU64,
     /// Bytes of commits read from the log by a catch-up or rebuild.
     log_bytes_replayed: AtomicU64,
+    /// Messages of a replicated log delivered again after they were
+    /// applied (a consumer that began before the store's position).
+    redelivered: AtomicU64,
 }
 
 impl Stats {
@@ -46,6 +49,15 @@ impl Stats {
 
     pub fn count_flush(&self) {
         self.flushes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn count_redelivered(&self) {
+        self.redelivered.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Stream messages delivered again after they were applied.
+    pub fn redelivered(&self) -> u64 {
+        self.redelivered.load(Ordering::Relaxed)
     }
 
     pub fn flushes(&self) -> u64 {

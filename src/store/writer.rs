@@ -273,8 +273,14 @@ impl Writer {
         }
         self.state = state;
         self.generation.store(generation, Ordering::Release);
-        self.durable
-            .send_replace(state.last_position.max(published));
+        // A replica's store may have lost applied commits it had not
+        // flushed (the stream holds them): it serves what it has, and its
+        // follower sends the rest again.
+        self.durable.send_replace(if self.replica_flush.is_some() {
+            state.last_position
+        } else {
+            state.last_position.max(published)
+        });
         self.suggestions_durable
             .store(state.last_suggestion, Ordering::Release);
         self.health.send_modify(|h| h.reopens += 1);
@@ -440,6 +446,10 @@ impl Writer {
                                 // What came before the break is written.
                                 broken = true;
                                 outcome = Err(IngestError::Break(at));
+                                break;
+                            }
+                            Err(behind @ IngestError::Behind { .. }) => {
+                                outcome = Err(behind);
                                 break;
                             }
                             Err(IngestError::Store(e)) => {

@@ -247,10 +247,10 @@ impl TestServer {
             task.await.expect("the server task ends");
         }
         if let Some(nats) = self.nats.take() {
-            PARKED
-                .lock()
-                .unwrap()
-                .push((self.dir.path().to_owned(), nats));
+            let mut parked = PARKED.lock().unwrap();
+            // Those whose directory is gone will not be started again.
+            parked.retain(|(dir, _)| dir.exists());
+            parked.push((self.dir.path().to_owned(), nats));
         }
         Arc::clone(&self.dir)
     }

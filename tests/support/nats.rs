@@ -117,6 +117,8 @@ impl NatsCluster {
                 started.elapsed() < READY_LIMIT,
                 "JetStream did not answer on the cluster within {READY_LIMIT:?}"
             );
+            // Until the nodes have elected their metadata leader.
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 }
