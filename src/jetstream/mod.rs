@@ -19,6 +19,7 @@ mod follower;
 mod local_server;
 mod options;
 mod publisher;
+pub(crate) mod raw_baseline;
 mod slugs;
 
 use std::sync::Arc;

@@ -134,6 +134,15 @@ pub(in crate::cli) fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Acknowledged publishes straight to JetStream, `k` in flight.
+async fn raw_publishes(url: &str, k: usize, duration: Duration) -> anyhow::Result<Sample> {
+    let (parts, elapsed) =
+        crate::jetstream::raw_baseline::acked_publishes(url, k, duration, PAYLOAD)
+            .await
+            .map_err(anyhow::Error::msg)?;
+    Ok(Sample::merge(parts, elapsed))
+}
+
 /// Starts the nats-server the JetStream figures run on; the server's flags
 /// for it.
 fn start_nats(
@@ -204,7 +213,7 @@ async fn bench(args: &BenchArgs, dir: &Path) -> anyhow::Result<(Vec<Row>, Vec<Cu
         echo_channels.push(channel(&echo_url).await?);
     }
     let store_dir = dir.join("store");
-    let (_nats, log_args) = match &args.nats_server {
+    let (nats, log_args) = match &args.nats_server {
         Some(binary) => {
             let (nats, log_args) = start_nats(binary, args.nats_sync_always, dir)?;
             (Some(nats), log_args)
@@ -298,6 +307,24 @@ async fn bench(args: &BenchArgs, dir: &Path) -> anyhow::Result<(Vec<Row>, Vec<Cu
             format!("tonic echo 1 KiB, {k} in flight (baseline)"),
             &echoed,
         ));
+        if let Some(nats) = &nats {
+            let url = nats.url();
+            let raw = median_of(runs, || raw_publishes(&url, k, duration)).await?;
+            rows.push(Row::rate(
+                format!("raw JetStream: acknowledged 1 KiB publishes, {k} in flight (baseline)"),
+                &raw,
+            ));
+            rows.push(
+                Row::rate(
+                    format!("durable appends on JetStream, {k} in flight"),
+                    &appends,
+                )
+                .against(
+                    format!("÷ raw JetStream publishes at {k} in flight"),
+                    appends.per_second() / raw.per_second(),
+                ),
+            );
+        }
         let row = Row::rate(
             format!("durable appends (1 KiB section edit), {k} in flight"),
             &appends,
