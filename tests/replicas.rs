@@ -12,7 +12,7 @@ use tonic::Code;
 
 use crate::contention::writers_lose_no_update;
 use crate::support::nats::NatsServer;
-use crate::support::{cid, create_article, Backend, TestServer};
+use crate::support::{cid, create_article, parked_nats, Backend, TestServer};
 
 async fn two_replicas() -> (TestServer, TestServer) {
     let a = TestServer::start(Backend::JetStream).await;
@@ -286,19 +286,7 @@ async fn a_replica_that_finds_the_stream_broken_says_so_and_serves_nothing_past_
 
     for server in [&a, &b] {
         // The break is found as the replica applies the stream.
-        let mut audit = server.audit().await;
-        let verified = loop {
-            let verified = audit
-                .verify_log(VerifyLogRequest::default())
-                .await
-                .unwrap()
-                .into_inner();
-            if !verified.ok {
-                break verified;
-            }
-            // Until the replica has applied the stream that far.
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        };
+        let verified = reported_break(server).await;
         assert_eq!(verified.through_position, 2);
         let at = verified.first_break.unwrap();
         assert_eq!((at.chain.as_str(), at.global_position), ("stream", 3));
@@ -406,4 +394,102 @@ async fn a_data_directory_belongs_to_one_log() {
         refused.to_string().contains("not of stream OTHER"),
         "{refused}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_lost_acknowledged_commits_is_reported_not_reused() {
+    let nats = Arc::new(NatsServer::start());
+    let block = nats
+        .dir()
+        .join("jetstream/jetstream/$G/streams/ANSWERLOG/msgs/1.blk");
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let a = TestServer::start_on(
+        Backend::JetStream,
+        Some(nats),
+        Arc::clone(&dir),
+        Default::default(),
+        Default::default(),
+    )
+    .await;
+    let id = create_article(&a, 1).await;
+    let first = block_grows_past(&block, 0).await;
+    let written = a
+        .articles()
+        .await
+        .edit_quick_answer(quick_answer_edit(&id, 1, "B.".into()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(written.global_position, 2);
+    block_grows_past(&block, first).await;
+    a.stop().await;
+
+    // nats-server loses the acknowledged commit at position 2, as an R1
+    // server that died before it wrote it to its files would.
+    let mut nats = Arc::into_inner(parked_nats(dir.path()).unwrap()).unwrap();
+    nats.kill();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&block)
+        .unwrap()
+        .set_len(first)
+        .unwrap();
+    nats.restart();
+
+    // The replica, started again, does not let position 2 be taken again.
+    let a = TestServer::start_on(
+        Backend::JetStream,
+        Some(Arc::new(nats)),
+        dir,
+        Default::default(),
+        Default::default(),
+    )
+    .await;
+    let verified = reported_break(&a).await;
+    let at = verified.first_break.unwrap();
+    assert_eq!((at.chain.as_str(), at.global_position), ("stream", 2));
+    assert!(at.detail.contains("lost acknowledged commits"), "{at:?}");
+    let refused = a
+        .articles()
+        .await
+        .edit_quick_answer(quick_answer_edit(&id, 2, "C.".into()))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::DataLoss, "{refused:?}");
+    a.stop().await;
+}
+
+/// The size of the stream's message block once it is more than `than`
+/// bytes (nats-server writes it to its file a moment after it
+/// acknowledges).
+async fn block_grows_past(block: &std::path::Path, than: u64) -> u64 {
+    loop {
+        let size = std::fs::metadata(block).map(|m| m.len()).unwrap_or(0);
+        if size > than {
+            return size;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// VerifyLog's answer once `server` reports the stream broken (it finds
+/// the break as it applies the stream); fails after 30 s.
+async fn reported_break(server: &TestServer) -> VerifyLogResponse {
+    let mut audit = server.audit().await;
+    let wait = async {
+        loop {
+            let verified = audit
+                .verify_log(VerifyLogRequest::default())
+                .await
+                .unwrap()
+                .into_inner();
+            if !verified.ok {
+                return verified;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), wait)
+        .await
+        .expect("the replica reports the break within 30 s")
 }

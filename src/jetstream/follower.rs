@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
-use async_nats::jetstream::stream::Stream;
+use async_nats::jetstream::stream::{RawMessageErrorKind, Stream};
 use tokio::sync::watch;
 use tokio_stream::{Stream as _, StreamExt as _};
 
@@ -64,6 +64,9 @@ impl Follower {
     }
 
     async fn follow(&self) -> Stop {
+        if let Err(stop) = self.still_holds(self.applied()).await {
+            return stop;
+        }
         let start = self.applied() + 1;
         // Short, so that an attempt that lands on a node that has just died
         // (an election is under way) is soon made again.
@@ -170,6 +173,53 @@ impl Follower {
                 Err(IngestError::Store(StoreError::Closed(_))) => return Stop::Closed,
                 Err(IngestError::Store(e)) => return Stop::Retry(e.to_string()),
             }
+        }
+    }
+}
+
+impl Follower {
+    /// Checks that the stream still holds, at the store's last position,
+    /// the commit the store applied there. A stream that lost
+    /// acknowledged commits (an R1 nats-server that died before it wrote
+    /// them to its files, a stream restored from an older copy) would
+    /// otherwise hand those positions out again, to other commits.
+    async fn still_holds(&self, applied: u64) -> Result<(), Stop> {
+        if applied == 0 {
+            return Ok(());
+        }
+        let here = match self.local.read(applied).await {
+            Ok(Some(commit)) => commit,
+            Ok(None) => {
+                return Err(Stop::Retry(format!(
+                    "position {applied} is not readable here yet"
+                )))
+            }
+            Err(StoreError::Closed(_)) => return Err(Stop::Closed),
+            Err(e) => return Err(Stop::Retry(e.to_string())),
+        };
+        let held = tokio::time::timeout(CREATE_LIMIT, self.stream.get_raw_message(applied)).await;
+        let lost = |why: String| {
+            Err(Stop::Break(StreamBreak {
+                position: applied,
+                why,
+            }))
+        };
+        match held {
+            Err(_) => Err(Stop::Retry(format!(
+                "the stream's message at position {applied} was not read within {CREATE_LIMIT:?}"
+            ))),
+            Ok(Err(e)) if e.kind() == RawMessageErrorKind::NoMessageFound => lost(format!(
+                "the stream no longer holds position {applied}, which this replica applied: it lost acknowledged commits"
+            )),
+            Ok(Err(e)) => Err(Stop::Retry(format!(
+                "cannot read the stream's message at position {applied}: {e}"
+            ))),
+            Ok(Ok(message)) => match crate::codec::decode_commit(&message.payload) {
+                Ok(there) if there.hash == here.hash => Ok(()),
+                _ => lost(format!(
+                    "the stream holds another message at position {applied} than the commit this replica applied there"
+                )),
+            },
         }
     }
 }

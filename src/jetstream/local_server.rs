@@ -73,6 +73,14 @@ impl LocalNatsServer {
                 routes.join("\n")
             ));
         }
+        // A ports file an earlier server left here is not this one's.
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for entry in entries.filter_map(Result::ok) {
+                if entry.file_name().to_string_lossy().ends_with(".ports") {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
         let config_path = dir.join("nats.conf");
         std::fs::write(&config_path, text)
             .map_err(|e| format!("cannot write {}: {e}", config_path.display()))?;

@@ -37,7 +37,7 @@ static PARKED: std::sync::Mutex<Vec<(PathBuf, Arc<NatsServer>)>> =
     std::sync::Mutex::new(Vec::new());
 
 /// The nats-server a stopped server on `dir` left.
-fn parked_nats(dir: &Path) -> Option<Arc<NatsServer>> {
+pub(crate) fn parked_nats(dir: &Path) -> Option<Arc<NatsServer>> {
     let mut parked = PARKED.lock().unwrap();
     let at = parked.iter().position(|(d, _)| d == dir)?;
     Some(parked.swap_remove(at).1)

@@ -17,6 +17,7 @@ const READY_LIMIT: Duration = Duration::from_secs(30);
 
 pub(crate) struct NatsServer {
     server: LocalNatsServer,
+    config: LocalNatsConfig,
     dir: tempfile::TempDir,
 }
 
@@ -41,7 +42,11 @@ impl NatsServer {
             extra: extra.to_owned(),
         };
         let server = LocalNatsServer::start(dir.path(), &config).unwrap_or_else(|e| panic!("{e}"));
-        Self { server, dir }
+        Self {
+            server,
+            config,
+            dir,
+        }
     }
 
     pub(crate) fn url(&self) -> String {
@@ -55,6 +60,12 @@ impl NatsServer {
     /// Kills the server at once (SIGKILL): no flush, no goodbye to peers.
     pub(crate) fn kill(&mut self) {
         self.server.kill();
+    }
+
+    /// Starts the server again on its store (after `kill`), on a new port.
+    pub(crate) fn restart(&mut self) {
+        self.server =
+            LocalNatsServer::start(self.dir.path(), &self.config).unwrap_or_else(|e| panic!("{e}"));
     }
 }
 
