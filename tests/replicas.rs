@@ -271,6 +271,18 @@ async fn a_replica_that_finds_the_stream_broken_says_so_and_serves_nothing_past_
         .edit_quick_answer(quick_answer_edit(&id, 1, "B.".into()))
         .await
         .unwrap();
+    // A read on B waits for position 3, which will never be served.
+    let mut waiting_reads = b.answers().await;
+    let waiting_id = id.clone();
+    let waiting = tokio::spawn(async move {
+        let mut request = tonic::Request::new(GetAnswerRequest {
+            r#ref: Some(get_answer_request::Ref::Id(waiting_id)),
+            min_position: 3,
+            ..Default::default()
+        });
+        request.set_timeout(std::time::Duration::from_secs(60));
+        waiting_reads.get_answer(request).await
+    });
     // Someone with access to the stream, not answerlog, writes to it.
     let nats = async_nats::connect(a.nats.as_ref().unwrap().url())
         .await
@@ -284,6 +296,9 @@ async fn a_replica_that_finds_the_stream_broken_says_so_and_serves_nothing_past_
         .unwrap();
     assert_eq!(ack.sequence, 3);
 
+    // The waiting read ends with the break, not at its deadline.
+    let ended = waiting.await.unwrap().unwrap_err();
+    assert_eq!(ended.code(), Code::DataLoss, "{ended:?}");
     for server in [&a, &b] {
         // The break is found as the replica applies the stream.
         let verified = reported_break(server).await;

@@ -46,27 +46,44 @@ impl App {
         if position == 0 || self.durable() >= position {
             return Ok(());
         }
-        if let Some(at) = self.log.stream_break().filter(|at| at.position <= position) {
-            return Err(AppError::DataLoss(format!(
-                "min_position {position} is not served here: {at}"
-            )));
-        }
+        // A replica that finds the stream broken at or before `position`
+        // will never serve it: that ends the wait too.
+        let mut breaks = self.log.breaks();
+        let broken = async {
+            loop {
+                let at = breaks.borrow_and_update().clone();
+                if let Some(at) = at.filter(|at| at.position <= position) {
+                    return at;
+                }
+                if breaks.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
         // A reopen after a storage failure also ends a wait: look again.
-        let wait = async {
+        let durable = async {
             while self.durable() < position {
                 self.store.wait_durable(position).await?;
             }
             Ok::<(), crate::store::StoreError>(())
         };
+        let wait = async {
+            tokio::select! {
+                done = durable => done.map_err(AppError::from),
+                at = broken => Err(AppError::DataLoss(format!(
+                    "min_position {position} is not served here: {at}"
+                ))),
+            }
+        };
         match deadline {
             Some(deadline) => match tokio::time::timeout_at(deadline, wait).await {
-                Ok(done) => Ok(done?),
+                Ok(done) => done,
                 Err(_) => Err(AppError::NotReached {
                     wanted: position,
                     reached: self.durable(),
                 }),
             },
-            None => Ok(wait.await?),
+            None => wait.await,
         }
     }
 

@@ -269,7 +269,7 @@ impl Log for JetStreamLog {
         })
     }
 
-    fn stream_break(&self) -> Option<StreamBreak> {
-        self.broken.borrow().clone()
+    fn breaks(&self) -> watch::Receiver<Option<StreamBreak>> {
+        self.broken.clone()
     }
 }

@@ -47,7 +47,9 @@ impl Slugs {
                 num_replicas: options.replicas,
                 allow_rollup: true,
                 deny_delete: true,
-                allow_direct: true,
+                // Claims are read from the stream's leader: a lagging copy
+                // answering a direct get could miss a claim just made.
+                allow_direct: false,
                 discard: stream::DiscardPolicy::New,
                 ..Default::default()
             })

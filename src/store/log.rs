@@ -213,6 +213,12 @@ pub(crate) trait Log: Send + Sync + 'static {
     /// Where a replicated log stopped being a valid log (a chain that does
     /// not verify, a gap), if it did: nothing past it is applied.
     fn stream_break(&self) -> Option<StreamBreak> {
-        None
+        self.breaks().borrow().clone()
+    }
+
+    /// The same, as it changes (a replica finds a break as it applies the
+    /// stream). The embedded log never breaks: its sender is gone.
+    fn breaks(&self) -> watch::Receiver<Option<StreamBreak>> {
+        watch::channel(None).1
     }
 }
