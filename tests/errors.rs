@@ -14,6 +14,7 @@ use crate::support::{cid, example_path, imported_id, Backend, TestServer};
 backend_tests!(
     malformed_requests_get_the_right_status_and_change_nothing,
     undecodable_and_oversized_requests_are_refused_and_change_nothing,
+    statuses_about_huge_or_many_fields_fit_a_clients_header_limit,
 );
 
 type Call = Pin<Box<dyn Future<Output = Result<(), Status>> + Send>>;
@@ -650,6 +651,115 @@ async fn undecodable_and_oversized_requests_are_refused_and_change_nothing(backe
         matches!(status.code(), Code::OutOfRange | Code::ResourceExhausted),
         "{status:?}"
     );
+    assert_eq!(server.get(&id).await, before);
+    server.stop().await;
+}
+
+/// A status travels in response headers, which the generated client caps
+/// at 16 KiB: an answer over the cap would reach it as an h2 protocol
+/// error (INTERNAL) instead of the status. Huge values are quoted cut, and
+/// a request with hundreds of bad fields lists the first 20 and counts the
+/// rest.
+async fn statuses_about_huge_or_many_fields_fit_a_clients_header_limit(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let out = server
+        .cli(&["import", example_path().to_str().unwrap()])
+        .await;
+    assert!(out.success, "{}", out.stderr);
+    let id = imported_id(&out.stdout);
+    let before = server.get(&id).await;
+    let mut articles = server.articles().await;
+    let mut answers = server.answers().await;
+    let huge = "x".repeat(900_000);
+
+    let mut sections = draft();
+    sections.sections = (0..200)
+        .map(|_| SectionDraft {
+            heading: "bell \u{7}".into(),
+            body: "escape \u{1b}".into(),
+        })
+        .collect();
+    let many = articles
+        .create_article(CreateArticleRequest {
+            command_id: cid(),
+            article: Some(sections),
+            reason: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(many.code(), Code::InvalidArgument, "{many:?}");
+    assert!(
+        many.message()
+            .starts_with("article.sections[0].heading: contains the control character U+0007"),
+        "{}",
+        many.message()
+    );
+    assert!(
+        many.message().ends_with("; and 380 more"),
+        "{}",
+        many.message()
+    );
+    let bad = many.get_details_bad_request().expect("a BadRequest");
+    assert_eq!(bad.field_violations.len(), 20);
+    assert_eq!(bad.field_violations[19].field, "article.sections[9].body");
+
+    let command_id = articles
+        .create_article(CreateArticleRequest {
+            command_id: huge.clone(),
+            article: Some(draft()),
+            reason: String::new(),
+        })
+        .await
+        .unwrap_err();
+    let redate = articles
+        .redate_article(RedateArticleRequest {
+            article_id: id.clone(),
+            expected_version: 1,
+            command_id: cid(),
+            reason: String::new(),
+            last_updated: huge.clone(),
+        })
+        .await
+        .unwrap_err();
+    let article_id = answers
+        .get_answer(GetAnswerRequest {
+            r#ref: Some(get_answer_request::Ref::Id(huge.clone())),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    let slug = answers
+        .get_answer(GetAnswerRequest {
+            r#ref: Some(get_answer_request::Ref::Slug(format!(
+                "a-{}",
+                "b".repeat(900_000)
+            ))),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    for (name, status, field) in [
+        ("command_id", command_id, "command_id"),
+        ("last_updated", redate, "last_updated"),
+        ("article id", article_id, "id"),
+        ("slug", slug, "slug"),
+    ] {
+        assert!(
+            matches!(status.code(), Code::InvalidArgument | Code::NotFound),
+            "{name}: {status:?}"
+        );
+        assert!(
+            status.message().contains(field),
+            "{name}: {}",
+            status.message()
+        );
+        assert!(
+            status.message().contains("characters"),
+            "{name}: the value is cut: {}",
+            status.message()
+        );
+        assert!(status.message().len() < 500, "{name}: {}", status.message());
+    }
     assert_eq!(server.get(&id).await, before);
     server.stop().await;
 }

@@ -1,7 +1,7 @@
 //! The application's errors, by cause. `grpc::status` maps each to one
 //! status code.
 
-use crate::domain::{DomainError, FieldViolation};
+use crate::domain::{quoted, DomainError, FieldViolation};
 use crate::store::{AppendError, Rejection, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +72,7 @@ impl From<AppendError> for AppError {
             ),
             AppendError::Rejected(Rejection::SlugTaken { slug }) => AppError::AlreadyExists {
                 field: "slug".into(),
-                message: format!("{slug:?} is taken by another article"),
+                message: format!("{} is taken by another article", quoted(&slug)),
             },
             e @ AppendError::TooLarge { .. } => AppError::FailedPrecondition(e.to_string()),
             AppendError::Unavailable(why) => AppError::Unavailable(why),

@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use super::{App, AppError};
 use crate::domain::{
-    check_suggestion, diff, Article, ArticleDiff, ArticleId, ArticleVersion, Hash, Revision,
-    Status, Suggestion,
+    check_suggestion, diff, quoted, Article, ArticleDiff, ArticleId, ArticleVersion, Hash,
+    Revision, Status, Suggestion,
 };
 use crate::projection::{self, changed_after, nearest_snapshot, stream_range};
 use crate::store::Log;
@@ -473,6 +473,8 @@ impl App {
 fn not_found(r: &ArticleRef) -> AppError {
     match r {
         ArticleRef::Id(id) => AppError::not_found("id", format!("no article {id}")),
-        ArticleRef::Slug(slug) => AppError::not_found("slug", format!("no article {slug:?}")),
+        ArticleRef::Slug(slug) => {
+            AppError::not_found("slug", format!("no article {}", quoted(slug)))
+        }
     }
 }

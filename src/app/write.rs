@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::{App, AppError, ArticleRef};
 use crate::domain::{
-    decide, Article, ArticleDraft, ArticleId, ArticleVersion, Command, CommandId, Context,
+    decide, quoted, Article, ArticleDraft, ArticleId, ArticleVersion, Command, CommandId, Context,
 };
 use crate::projection;
 use crate::store::{AppendRequest, Appended, Log};
@@ -74,8 +74,11 @@ impl App {
     pub(super) fn edited_article(&self, article: &ArticleRef) -> Result<ArticleId, AppError> {
         match article {
             ArticleRef::Id(id) => Ok(*id),
-            ArticleRef::Slug(slug) => projection::slug_owner(&self.read_models, slug)?
-                .ok_or_else(|| AppError::not_found("article_id", format!("no article {slug:?}"))),
+            ArticleRef::Slug(slug) => {
+                projection::slug_owner(&self.read_models, slug)?.ok_or_else(|| {
+                    AppError::not_found("article_id", format!("no article {}", quoted(slug)))
+                })
+            }
         }
     }
 

@@ -34,4 +34,4 @@ pub(crate) use freshness::{stale_redates, StaleRedate};
 pub(crate) use ids::{is_uuid_shaped, ArticleId, CommandId};
 pub(crate) use limits::Limits;
 pub(crate) use suggestion::{check_suggestion, Suggestion};
-pub(crate) use validate::slug_problem;
+pub(crate) use validate::{quoted, slug_problem};

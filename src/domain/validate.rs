@@ -186,6 +186,23 @@ pub(crate) fn derive_slug(question: &str) -> String {
     slug
 }
 
+/// How a value a client sent appears in an error message: quoted, and cut
+/// to its first [`QUOTED_CHARS`] characters, so that a message echoing a
+/// huge field stays a readable line (and fits in a response header).
+pub(crate) fn quoted(value: &str) -> String {
+    match value.char_indices().nth(QUOTED_CHARS) {
+        None => format!("{value:?}"),
+        Some((end, _)) => format!(
+            "{:?}… ({} characters)",
+            &value[..end],
+            value.chars().count()
+        ),
+    }
+}
+
+/// The most characters of a client's value that an error message repeats.
+pub(crate) const QUOTED_CHARS: usize = 64;
+
 /// Parses `YYYY-MM-DD`, a real calendar date not after tomorrow.
 pub(crate) fn parse_date(value: &str, today: NaiveDate) -> Result<NaiveDate, String> {
     let shaped = value.len() == 10
@@ -194,10 +211,13 @@ pub(crate) fn parse_date(value: &str, today: NaiveDate) -> Result<NaiveDate, Str
             _ => b.is_ascii_digit(),
         });
     if !shaped {
-        return Err(format!("{value:?} is not a date in the form YYYY-MM-DD"));
+        return Err(format!(
+            "{} is not a date in the form YYYY-MM-DD",
+            quoted(value)
+        ));
     }
     let date = NaiveDate::parse_from_str(value, "%Y-%m-%d")
-        .map_err(|_| format!("{value:?} is not a real calendar date"))?;
+        .map_err(|_| format!("{} is not a real calendar date", quoted(value)))?;
     let tomorrow = today.checked_add_days(Days::new(1)).unwrap_or(today);
     if date > tomorrow {
         return Err(format!("{value} is after tomorrow ({tomorrow})"));
@@ -221,7 +241,7 @@ fn url_problem(url: &str) -> Option<String> {
     let host = match host.rsplit_once(':') {
         Some((h, port)) if !h.ends_with(']') || host.starts_with('[') => {
             if !port.is_empty() && port.parse::<u16>().is_err() {
-                return Some(format!("has a bad port {port:?}"));
+                return Some(format!("has a bad port {}", quoted(port)));
             }
             h
         }
@@ -272,6 +292,20 @@ mod tests {
         assert!(parse_date("2026-02-30", today()).is_err());
         assert!(parse_date("2026-4-4", today()).is_err());
         assert!(parse_date("+2026-04-04", today()).is_err());
+    }
+
+    #[test]
+    fn quoted_values_are_cut_to_a_line() {
+        assert_eq!(quoted("2026-02-30"), "\"2026-02-30\"");
+        assert_eq!(quoted("a\u{7}"), "\"a\\u{7}\"");
+        let long = "é".repeat(QUOTED_CHARS + 1);
+        let shown = quoted(&long);
+        assert!(shown.starts_with(&format!("\"{}\"…", "é".repeat(QUOTED_CHARS))));
+        assert!(shown.ends_with("(65 characters)"), "{shown}");
+        assert_eq!(
+            quoted(&"é".repeat(QUOTED_CHARS)).chars().count(),
+            QUOTED_CHARS + 2
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::pb;
 use super::status::invalid;
 use crate::app::{ArticleRef, ChainBreak, CommitFilter, CommitView, LogDigest, StreamFilter};
 use crate::domain::{
-    event_digest, hex, is_uuid_shaped, slug_problem, ArticleDiff, ArticleDraft, ArticleId,
+    event_digest, hex, is_uuid_shaped, quoted, slug_problem, ArticleDiff, ArticleDraft, ArticleId,
     ArticleVersion, Attribution, ChangeKind, CommandId, Event, Provenance, Revision, Section,
     SectionDraft, Source, SourceDraft, StaleRedate, Stamp, Status as ArticleStatus, Suggestion,
 };
@@ -22,8 +22,12 @@ pub(super) fn article_id(field: &str, text: &str) -> Result<ArticleId, Status> {
     if text.is_empty() {
         return Err(invalid(field, "must not be empty"));
     }
-    ArticleId::parse(text)
-        .ok_or_else(|| invalid(field, format!("{text:?} is not an article id (a UUID)")))
+    ArticleId::parse(text).ok_or_else(|| {
+        invalid(
+            field,
+            format!("{} is not an article id (a UUID)", quoted(text)),
+        )
+    })
 }
 
 pub(super) fn command_id(text: &str) -> Result<CommandId, Status> {
@@ -33,7 +37,8 @@ pub(super) fn command_id(text: &str) -> Result<CommandId, Status> {
             "must be a UUID chosen by the client, the same on every retry of one write",
         ));
     }
-    CommandId::parse(text).ok_or_else(|| invalid("command_id", format!("{text:?} is not a UUID")))
+    CommandId::parse(text)
+        .ok_or_else(|| invalid("command_id", format!("{} is not a UUID", quoted(text))))
 }
 
 pub(super) fn slug(field: &str, slug: &str) -> Result<String, Status> {
