@@ -9,7 +9,7 @@ use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
 use crate::backend_tests;
-use crate::support::{cid, example_path, imported_id, Backend, TestServer};
+use crate::support::{cid, Backend, TestServer};
 
 backend_tests!(
     malformed_requests_get_the_right_status_and_change_nothing,
@@ -47,11 +47,7 @@ fn draft() -> ArticleDraft {
 
 async fn malformed_requests_get_the_right_status_and_change_nothing(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let out = server
-        .cli(&["import", example_path().to_str().unwrap()])
-        .await;
-    assert!(out.success, "{}", out.stderr);
-    let id = imported_id(&out.stdout);
+    let id = server.import_example().await;
     let mut articles = server.articles().await;
     let answers = server.answers().await;
 
@@ -611,11 +607,7 @@ async fn malformed_requests_get_the_right_status_and_change_nothing(backend: Bac
 
 async fn undecodable_and_oversized_requests_are_refused_and_change_nothing(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let out = server
-        .cli(&["import", example_path().to_str().unwrap()])
-        .await;
-    assert!(out.success, "{}", out.stderr);
-    let id = imported_id(&out.stdout);
+    let id = server.import_example().await;
     let before = server.get(&id).await;
 
     // Field 1 (article_id) declared as a string 200 bytes long, with 3 bytes.
@@ -662,11 +654,7 @@ async fn undecodable_and_oversized_requests_are_refused_and_change_nothing(backe
 /// rest.
 async fn statuses_about_huge_or_many_fields_fit_a_clients_header_limit(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let out = server
-        .cli(&["import", example_path().to_str().unwrap()])
-        .await;
-    assert!(out.success, "{}", out.stderr);
-    let id = imported_id(&out.stdout);
+    let id = server.import_example().await;
     let before = server.get(&id).await;
     let mut articles = server.articles().await;
     let mut answers = server.answers().await;

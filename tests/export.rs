@@ -3,7 +3,7 @@
 use answerlog::pb::*;
 
 use crate::backend_tests;
-use crate::support::{cid, cli, example_path, imported_id, Backend, TestServer};
+use crate::support::{cid, cli, Backend, TestServer};
 
 backend_tests!(
     an_export_verifies_offline_and_a_changed_byte_names_its_line,
@@ -27,11 +27,7 @@ async fn edit(server: &TestServer, id: &str, version: u64, reason: &str) {
 
 async fn an_export_verifies_offline_and_a_changed_byte_names_its_line(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let out = server
-        .cli(&["import", example_path().to_str().unwrap()])
-        .await;
-    assert!(out.success, "{}", out.stderr);
-    let id = imported_id(&out.stdout);
+    let id = server.import_example().await;
     for v in 1..=3 {
         edit(&server, &id, v, &format!("edit number {v}")).await;
     }

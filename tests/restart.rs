@@ -8,7 +8,7 @@ use answerlog::pb::{
 use answerlog::{App, AppOptions};
 
 use crate::backend_tests;
-use crate::support::{cid, cli, example_path, imported_id, Backend, TestServer};
+use crate::support::{cid, cli, Backend, TestServer};
 
 backend_tests!(a_restart_serves_what_was_acknowledged_and_a_rebuild_is_byte_identical);
 
@@ -19,11 +19,7 @@ async fn a_restart_serves_what_was_acknowledged_and_a_rebuild_is_byte_identical(
         ..AppOptions::default()
     };
     let server = TestServer::start_with(backend, options.clone()).await;
-    let out = server
-        .cli(&["import", example_path().to_str().unwrap()])
-        .await;
-    assert!(out.success, "{}", out.stderr);
-    let id = imported_id(&out.stdout);
+    let id = server.import_example().await;
     let mut articles = server.articles().await;
     let mut last = None;
     for i in 1..=10u64 {

@@ -7,17 +7,13 @@ use answerlog::pb::{
 };
 
 use crate::backend_tests;
-use crate::support::{cid, example_path, imported_id, Backend, TestServer};
+use crate::support::{cid, Backend, TestServer};
 
 backend_tests!(import_then_edit_add_source_redate);
 
 async fn import_then_edit_add_source_redate(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let out = server
-        .cli(&["import", example_path().to_str().unwrap()])
-        .await;
-    assert!(out.success, "import failed: {}", out.stderr);
-    let id = imported_id(&out.stdout);
+    let id = server.import_example().await;
 
     let v1 = server.get(&id).await;
     assert_eq!(v1.version, 1);

@@ -295,6 +295,15 @@ impl TestServer {
     }
 
     /// Runs the `answerlog` binary with `args` against this server.
+    /// Imports the reference page with the CLI; its article id.
+    pub(crate) async fn import_example(&self) -> String {
+        let out = self
+            .cli(&["import", example_path().to_str().expect("a UTF-8 path")])
+            .await;
+        assert!(out.success, "import failed: {}", out.stderr);
+        imported_id(&out.stdout)
+    }
+
     pub(crate) async fn cli(&self, args: &[&str]) -> CliOutput {
         let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         all.push("--server".into());
