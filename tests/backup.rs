@@ -1,18 +1,20 @@
 //! A backup taken while writes run, restored into a new directory: the
 //! same log (positions, times, hashes) through the backup's position, the
-//! same answers, and the chains verify.
+//! same answers, and the chains verify. Its suggested questions come back
+//! too, in their order.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use answerlog::pb::{
     get_answer_request, EditQuickAnswerRequest, GetAnswerRequest, ListCommitsRequest,
-    VerifyLogRequest,
+    ListSuggestionsRequest, SuggestQuestionRequest, Suggestion, VerifyLogRequest,
 };
 use answerlog::AppOptions;
 use tokio::sync::watch;
 
 use crate::backend_tests;
-use crate::support::{cid, cli, create_article, Backend, TestServer};
+use crate::support::{cid, cli, create_article, Backend, CliOutput, TestServer};
 
 /// Every commit of the server's log through `through`.
 async fn log_through(server: &TestServer, through: u64) -> Vec<answerlog::pb::Commit> {
@@ -143,22 +145,10 @@ async fn a_backup_taken_while_writes_run_restores_the_same_log_and_answers(backe
         })
         .collect();
     std::fs::write(tampered.join("log.jsonl"), lines.join("\n") + "\n").unwrap();
-    let refused = cli(vec![
-        "restore".into(),
-        tampered.display().to_string(),
-        "--data-dir".into(),
-        restored.path().display().to_string(),
-    ])
-    .await;
+    let refused = restore(&tampered, restored.path()).await;
     assert!(!refused.success);
     assert!(refused.stderr.contains("position 23"), "{}", refused.stderr);
-    let out = cli(vec![
-        "restore".into(),
-        backup_arg.clone(),
-        "--data-dir".into(),
-        restored.path().display().to_string(),
-    ])
-    .await;
+    let out = restore(&backup, restored.path()).await;
     assert!(out.success, "{}", out.stderr);
     assert!(
         out.stdout.contains(&format!("restored {through} commits")),
@@ -211,13 +201,7 @@ async fn a_backup_taken_while_writes_run_restores_the_same_log_and_answers(backe
 
     // A restore refuses a directory that already holds a log.
     let dir = copy.stop().await;
-    let again = cli(vec![
-        "restore".into(),
-        backup_arg,
-        "--data-dir".into(),
-        dir.path().display().to_string(),
-    ])
-    .await;
+    let again = restore(&backup, dir.path()).await;
     assert!(!again.success);
     assert!(
         again.stderr.contains("already holds a log"),
@@ -227,4 +211,121 @@ async fn a_backup_taken_while_writes_run_restores_the_same_log_and_answers(backe
     server.stop().await;
 }
 
-backend_tests!(a_backup_taken_while_writes_run_restores_the_same_log_and_answers);
+/// Every suggestion the server lists, in its order, two to a page.
+async fn suggestions(server: &TestServer) -> Vec<Suggestion> {
+    let mut client = server.suggestions().await;
+    let mut all = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = client
+            .list_suggestions(ListSuggestionsRequest {
+                page_size: 2,
+                page_token,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        all.extend(page.suggestions);
+        if page.next_page_token.is_empty() {
+            return all;
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+/// `restore BACKUP --data-dir DIR`.
+async fn restore(backup: &Path, dir: &Path) -> CliOutput {
+    cli(vec![
+        "restore".into(),
+        backup.display().to_string(),
+        "--data-dir".into(),
+        dir.display().to_string(),
+    ])
+    .await
+}
+
+async fn suggested_questions_are_backed_up_and_restored_in_their_order(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let article = create_article(&server, 0).await;
+    let mut client = server.suggestions().await;
+    for n in 0..5 {
+        client
+            .suggest_question(SuggestQuestionRequest {
+                question: format!("What is suggestion {n}"),
+                article_id: if n % 2 == 0 {
+                    article.clone()
+                } else {
+                    String::new()
+                },
+            })
+            .await
+            .unwrap();
+    }
+    let original = suggestions(&server).await;
+    assert_eq!(original.len(), 5);
+
+    let scratch = tempfile::tempdir().unwrap();
+    let backup = scratch.path().join("backup");
+    let out = server
+        .cli(&["backup", &backup.display().to_string(), "--json"])
+        .await;
+    assert!(out.success, "{}", out.stderr);
+    let report: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(report["suggestions"], 5, "{report}");
+
+    // A suggestions file with a bad line is refused, naming the line, and
+    // nothing is written: the same directory then takes the good backup.
+    let bad = scratch.path().join("bad");
+    std::fs::create_dir(&bad).unwrap();
+    for file in ["digest.json", "log.jsonl"] {
+        std::fs::copy(backup.join(file), bad.join(file)).unwrap();
+    }
+    let text = std::fs::read_to_string(backup.join("suggestions.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let broken = lines[1].replace(&original[1].id, "not-a-uuid");
+    std::fs::write(
+        bad.join("suggestions.jsonl"),
+        [lines[0], &broken, lines[2]].join("\n"),
+    )
+    .unwrap();
+    let restored = Arc::new(tempfile::tempdir().unwrap());
+    let refused = restore(&bad, restored.path()).await;
+    assert!(!refused.success);
+    assert!(
+        refused.stderr.contains("suggestions.jsonl line 2: bad id"),
+        "{}",
+        refused.stderr
+    );
+    let out = restore(&backup, restored.path()).await;
+    assert!(out.success, "{}", out.stderr);
+    assert!(out.stdout.contains("and 5 suggestions"), "{}", out.stdout);
+
+    // The same suggestions, in the same order; a new one comes after them.
+    let copy = TestServer::start_in(Backend::Sled, restored, AppOptions::default()).await;
+    assert_eq!(suggestions(&copy).await, original);
+    copy.suggestions()
+        .await
+        .suggest_question(SuggestQuestionRequest {
+            question: "What came after the restore".into(),
+            article_id: String::new(),
+        })
+        .await
+        .unwrap();
+    let after = suggestions(&copy).await;
+    assert_eq!(after[..5], original[..]);
+    assert_eq!(after[5].question, "What came after the restore");
+    copy.stop().await;
+
+    // A backup made before suggestions were backed up restores with none.
+    std::fs::remove_file(backup.join("suggestions.jsonl")).unwrap();
+    let older = tempfile::tempdir().unwrap();
+    let out = restore(&backup, older.path()).await;
+    assert!(out.success, "{}", out.stderr);
+    assert!(out.stdout.contains("and 0 suggestions"), "{}", out.stdout);
+    server.stop().await;
+}
+
+backend_tests!(
+    a_backup_taken_while_writes_run_restores_the_same_log_and_answers,
+    suggested_questions_are_backed_up_and_restored_in_their_order,
+);

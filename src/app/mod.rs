@@ -220,25 +220,31 @@ impl App {
     }
 
     /// Restores a backed-up log (every commit from position 1, in order)
-    /// into the empty store in `dir`, offline, and builds its read models:
-    /// the same positions, times and hashes as the store it came from.
-    /// Returns the commits restored and the log chain's hash at the last.
-    pub fn restore<I>(
+    /// and its suggested questions (in the order they were accepted) into
+    /// the empty store in `dir`, offline, and builds its read models: the
+    /// same positions, times and hashes as the store it came from.
+    pub fn restore<I, J>(
         dir: &Path,
         options: &AppOptions,
         commits: impl Fn() -> I,
-    ) -> Result<(u64, [u8; 32]), StoreError>
+        suggestions: impl Fn() -> J,
+    ) -> Result<Restored, StoreError>
     where
         I: IntoIterator<Item = Result<crate::domain::Commit, String>>,
+        J: IntoIterator<Item = Result<crate::domain::Suggestion, String>>,
     {
         let mut store = SledStore::open(dir, options.store.clone())?;
-        let restored = store.restore_log(commits)?;
+        let (commits, suggestions) = store.restore_log(commits, suggestions)?;
         store.set_meta(
             SNAPSHOT_INTERVAL_KEY,
             &options.snapshot_interval.to_be_bytes(),
         )?;
         store.rebuild(&Projection::new(options.snapshot_interval))?;
-        Ok((restored, store.last_log_hash()))
+        Ok(Restored {
+            commits,
+            suggestions,
+            log_hash: store.last_log_hash(),
+        })
     }
 
     /// Every record of the read models and `meta` in `dir`, keyspace by
@@ -298,6 +304,17 @@ pub struct Rebuilt {
     pub bytes_written: u64,
     /// Bytes of the stored commits it replayed.
     pub log_bytes: u64,
+}
+
+/// What a restore wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Restored {
+    /// Commits, the last at this global position.
+    pub commits: u64,
+    /// Suggested questions.
+    pub suggestions: u64,
+    /// The log chain's hash at the last commit.
+    pub log_hash: [u8; 32],
 }
 
 /// Why the app could not open.

@@ -5,27 +5,32 @@
 //! so that the copy is the log exactly as it stood at one position however
 //! many writes run meanwhile. `DIR/log.jsonl` holds the commits (one
 //! `answerlog.v1.Commit` a line, as `answerlog export --all` prints them),
-//! `DIR/digest.json` the digest. A restore is offline: into an empty data
-//! directory, every commit checked and written at its position with its
-//! times and hashes, the read models rebuilt, and the restored log chain's
-//! hash compared with the digest's.
+//! `DIR/digest.json` the digest, `DIR/suggestions.jsonl` the suggested
+//! questions (one `answerlog.v1.Suggestion` a line, in the order they were
+//! accepted; not part of the log, so not covered by the digest). A restore
+//! is offline: into an empty data directory, every commit checked and
+//! written at its position with its times and hashes, the suggestions
+//! after them, the read models rebuilt, and the restored log chain's hash
+//! compared with the digest's. A backup without `suggestions.jsonl` (made
+//! before it existed) restores with none.
 
 use std::io::{BufRead, BufWriter, Write};
 use std::path::Path;
 
 use anyhow::Context as _;
 
-use super::client::{audit, status_error};
+use super::client::{audit, status_error, suggestions};
 use super::serve::app_options;
 use super::{json, ServerArg};
 use crate::app::App;
 use crate::config::ConfigArgs;
 use crate::domain::hex;
-use crate::grpc::commit_from_message;
-use crate::grpc::pb::{self, ListCommitsRequest};
+use crate::grpc::pb::{self, ListCommitsRequest, ListSuggestionsRequest};
+use crate::grpc::{commit_from_message, suggestion_from_message};
 
 const LOG: &str = "log.jsonl";
 const DIGEST: &str = "digest.json";
+const SUGGESTIONS: &str = "suggestions.jsonl";
 
 pub(super) async fn backup(server: &ServerArg, dir: &Path, json: bool) -> anyhow::Result<()> {
     if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
@@ -86,10 +91,13 @@ pub(super) async fn backup(server: &ServerArg, dir: &Path, json: bool) -> anyhow
         json::to_json_line("answerlog.v1.LogDigest", &digest)?
     )?;
     digest_file.sync_all()?;
+    let suggested = back_up_suggestions(server, &dir.join(SUGGESTIONS)).await?;
+    sync_dir(dir)?;
     if json {
         let out = serde_json::json!({
             "dir": dir.display().to_string(),
             "commits": written,
+            "suggestions": suggested,
             "globalPosition": through.to_string(),
             "logHash": digest.log_hash,
         });
@@ -97,11 +105,77 @@ pub(super) async fn backup(server: &ServerArg, dir: &Path, json: bool) -> anyhow
         return Ok(());
     }
     println!(
-        "backed up {written} commits through position {through} (log hash {}) into {}",
+        "backed up {written} commits through position {through} (log hash {}) and {suggested} suggestions into {}",
         digest.log_hash,
         dir.display()
     );
     Ok(())
+}
+
+/// Writes every suggested question the server holds to `path`, in the
+/// order they were accepted, and syncs it; how many.
+async fn back_up_suggestions(server: &ServerArg, path: &Path) -> anyhow::Result<u64> {
+    let mut client = suggestions(server).await?;
+    let mut out = BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?,
+    );
+    let mut page_token = String::new();
+    let mut written = 0u64;
+    loop {
+        let page = client
+            .list_suggestions(ListSuggestionsRequest {
+                page_size: 1000,
+                page_token,
+            })
+            .await
+            .map_err(status_error)?
+            .into_inner();
+        for suggestion in &page.suggestions {
+            writeln!(
+                out,
+                "{}",
+                json::to_json_line("answerlog.v1.Suggestion", suggestion)?
+            )?;
+            written += 1;
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    out.into_inner()
+        .context("cannot finish the suggestions file")?
+        .sync_all()?;
+    Ok(written)
+}
+
+/// Makes the backup's file names durable too.
+fn sync_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync {}", dir.display()))
+}
+
+/// The lines of `path` as values of `T`, each error naming its line; no
+/// lines at all when `path` does not exist and `optional`.
+fn read_lines<'a, T: 'a>(
+    path: &Path,
+    optional: bool,
+    parse: impl Fn(&str) -> Result<T, String> + 'a,
+) -> Box<dyn Iterator<Item = Result<T, String>> + 'a> {
+    let lines: Box<dyn Iterator<Item = std::io::Result<String>>> = match std::fs::File::open(path) {
+        Ok(file) => Box::new(std::io::BufReader::new(file).lines()),
+        Err(e) if optional && e.kind() == std::io::ErrorKind::NotFound => {
+            Box::new(std::iter::empty())
+        }
+        Err(e) => Box::new(std::iter::once(Err(e))),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let name = name.unwrap_or_default();
+    Box::new(lines.enumerate().map(move |(n, line)| {
+        let line = line.map_err(|e| format!("{name} line {}: {e}", n + 1))?;
+        parse(&line).map_err(|e| format!("{name} line {}: {e}", n + 1))
+    }))
 }
 
 pub(super) fn restore(dir: &Path, config: &ConfigArgs) -> anyhow::Result<()> {
@@ -115,31 +189,42 @@ pub(super) fn restore(dir: &Path, config: &ConfigArgs) -> anyhow::Result<()> {
     )?;
     let log_path = dir.join(LOG);
     std::fs::metadata(&log_path).with_context(|| format!("cannot read {}", log_path.display()))?;
-    // Read twice: once to check every commit, once to write them.
+    // Read twice: once to check everything, once to write it.
     let commits = || {
-        let lines: Box<dyn Iterator<Item = std::io::Result<String>>> =
-            match std::fs::File::open(&log_path) {
-                Ok(file) => Box::new(std::io::BufReader::new(file).lines()),
-                Err(e) => Box::new(std::iter::once(Err(e))),
-            };
-        lines.enumerate().map(|(n, line)| {
-            let line = line.map_err(|e| format!("line {}: {e}", n + 1))?;
-            let message: pb::Commit = json::from_json("answerlog.v1.Commit", &line)
-                .map_err(|e| format!("line {}: {e:#}", n + 1))?;
-            commit_from_message(&message).map_err(|e| format!("line {}: {e}", n + 1))
+        read_lines(&log_path, false, |line| {
+            let message: pb::Commit =
+                json::from_json("answerlog.v1.Commit", line).map_err(|e| format!("{e:#}"))?;
+            commit_from_message(&message)
         })
     };
-    let (restored, log_hash) = App::restore(&config.data_dir, &app_options(&config), commits)
-        .with_context(|| format!("cannot restore into {}", config.data_dir.display()))?;
+    let suggestions_path = dir.join(SUGGESTIONS);
+    let suggestions = || {
+        read_lines(&suggestions_path, true, |line| {
+            let message: pb::Suggestion =
+                json::from_json("answerlog.v1.Suggestion", line).map_err(|e| format!("{e:#}"))?;
+            suggestion_from_message(&message)
+        })
+    };
+    let restored = App::restore(
+        &config.data_dir,
+        &app_options(&config),
+        commits,
+        suggestions,
+    )
+    .with_context(|| format!("cannot restore into {}", config.data_dir.display()))?;
+    let log_hash = restored.log_hash;
     anyhow::ensure!(
-        restored == digest.global_position && hex(&log_hash) == digest.log_hash,
-        "the restored log ends at position {restored} with log hash {}, but the backup's digest is for position {} with log hash {}",
+        restored.commits == digest.global_position && hex(&log_hash) == digest.log_hash,
+        "the restored log ends at position {} with log hash {}, but the backup's digest is for position {} with log hash {}",
+        restored.commits,
         hex(&log_hash),
         digest.global_position,
         digest.log_hash
     );
     println!(
-        "restored {restored} commits into {}: the log hash {} is the backup's digest's",
+        "restored {} commits and {} suggestions into {}: the log hash {} is the backup's digest's",
+        restored.commits,
+        restored.suggestions,
         config.data_dir.display(),
         digest.log_hash
     );

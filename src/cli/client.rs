@@ -14,6 +14,7 @@ use super::ServerArg;
 use crate::grpc::pb::answer_service_client::AnswerServiceClient;
 use crate::grpc::pb::article_service_client::ArticleServiceClient;
 use crate::grpc::pb::audit_service_client::AuditServiceClient;
+use crate::grpc::pb::suggestion_service_client::SuggestionServiceClient;
 use crate::grpc::pb::{get_answer_request, Answer, GetAnswerRequest};
 
 /// Answers can be large (an article is up to 1 MiB, a batch many of them).
@@ -95,6 +96,13 @@ pub(super) async fn articles(server: &ServerArg) -> anyhow::Result<ArticleServic
 
 pub(super) async fn audit(server: &ServerArg) -> anyhow::Result<AuditServiceClient<Authed>> {
     Ok(AuditServiceClient::new(connect(server).await?)
+        .max_decoding_message_size(MAX_RESPONSE_BYTES))
+}
+
+pub(super) async fn suggestions(
+    server: &ServerArg,
+) -> anyhow::Result<SuggestionServiceClient<Authed>> {
+    Ok(SuggestionServiceClient::new(connect(server).await?)
         .max_decoding_message_size(MAX_RESPONSE_BYTES))
 }
 

@@ -594,6 +594,31 @@ pub(crate) fn commit_from_message(m: &pb::Commit) -> Result<crate::domain::Commi
     })
 }
 
+/// A suggested question as `backup` wrote it, for `restore`; its sequence
+/// is given again when it is written.
+pub(crate) fn suggestion_from_message(m: &pb::Suggestion) -> Result<Suggestion, String> {
+    let at = m.suggested_at.as_ref().ok_or("no suggested_at")?;
+    let suggested_at =
+        chrono::DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).unwrap_or(u32::MAX))
+            .ok_or("bad suggested_at")?;
+    if m.question.trim().is_empty() {
+        return Err("no question".into());
+    }
+    Ok(Suggestion {
+        id: uuid::Uuid::parse_str(&m.id).map_err(|_| "bad id")?,
+        question: m.question.clone(),
+        suggested_by: m.suggested_by.clone(),
+        suggested_at,
+        status: m.status.clone(),
+        sequence: 0,
+        article_id: if m.article_id.is_empty() {
+            None
+        } else {
+            Some(ArticleId::parse(&m.article_id).ok_or("bad article_id")?)
+        },
+    })
+}
+
 fn event_from_message(e: &pb::Event) -> Result<Event, String> {
     use pb::event::Payload;
     let date = |text: &str| {

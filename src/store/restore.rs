@@ -4,16 +4,20 @@
 //! the one recomputed, recorded_at increases. The whole log is checked
 //! before anything is written, so that a bad backup leaves the directory
 //! as it was. The read models are then rebuilt from the log by the caller.
+//!
+//! A backup's suggested questions (not part of the log) are restored with
+//! it, in the order they were accepted, numbered again from 1.
 
 use std::collections::HashMap;
 
 use super::disk::Disk;
-use super::keys::{key, meta_key, Keys, Space};
+use super::keys::{key, meta_key, position_key, Keys, Space};
 use super::stats::Stats;
 use super::view::BatchView;
 use super::writer::{put_log_entries, WriterState};
 use super::StoreError;
-use crate::domain::{commit_hash, log_hash, ArticleId, Commit, Hash, ZERO_HASH};
+use crate::codec::encode_suggestion;
+use crate::domain::{commit_hash, log_hash, ArticleId, Commit, Hash, Suggestion, ZERO_HASH};
 
 /// Commits written in one batch.
 const CHUNK: usize = 4096;
@@ -127,4 +131,61 @@ pub(super) fn restore_log(
     tree.apply_batch(view.into_batch())?;
     tree.flush()?;
     Ok(state)
+}
+
+/// Checks that every one of `suggestions` was read whole; how many.
+pub(super) fn check_suggestions(
+    suggestions: impl IntoIterator<Item = Result<Suggestion, String>>,
+) -> Result<u64, StoreError> {
+    let mut count = 0;
+    for suggestion in suggestions {
+        suggestion.map_err(refused_suggestion)?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+/// Writes `suggestions` (in the order they were accepted) after the log
+/// that `state` ends, into a store that holds none; the writer's state
+/// after them.
+pub(super) fn restore_suggestions(
+    disk: &Disk,
+    mut state: WriterState,
+    suggestions: impl IntoIterator<Item = Result<Suggestion, String>>,
+) -> Result<WriterState, StoreError> {
+    let tree = disk.tree()?;
+    if tree
+        .scan_prefix(key(Space::Suggestions, &[]))
+        .next()
+        .is_some()
+    {
+        return Err(StoreError::Io(format!(
+            "{} already holds suggestions: a restore needs an empty data directory",
+            disk.path().display()
+        )));
+    }
+    let mut batch = sled::Batch::default();
+    let mut in_batch = 0;
+    for suggestion in suggestions {
+        let mut suggestion = suggestion.map_err(refused_suggestion)?;
+        state.last_suggestion += 1;
+        suggestion.sequence = state.last_suggestion;
+        batch.insert(
+            position_key(Space::Suggestions, suggestion.sequence),
+            encode_suggestion(&suggestion),
+        );
+        in_batch += 1;
+        if in_batch == CHUNK {
+            tree.apply_batch(std::mem::take(&mut batch))?;
+            in_batch = 0;
+        }
+    }
+    batch.insert(meta_key(WriterState::KEY), state.encode());
+    tree.apply_batch(batch)?;
+    tree.flush()?;
+    Ok(state)
+}
+
+fn refused_suggestion(why: String) -> StoreError {
+    StoreError::Corrupt(format!("the backup's suggestions: {why}"))
 }

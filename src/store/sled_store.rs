@@ -157,17 +157,24 @@ impl SledStore {
             .unwrap_or(0))
     }
 
-    /// Writes a backed-up log into this empty store (`restore.rs`): the
-    /// commits `commits()` gives are all checked first, then written; the
-    /// read models are still to be built (`rebuild`). Returns the number
-    /// of commits.
-    pub fn restore_log<I>(&mut self, commits: impl Fn() -> I) -> Result<u64, StoreError>
+    /// Writes a backed-up log and its suggested questions into this empty
+    /// store (`restore.rs`): what `commits()` and `suggestions()` give is
+    /// all checked first, then written; the read models are still to be
+    /// built (`rebuild`). Returns the number of commits and of suggestions.
+    pub fn restore_log<I, J>(
+        &mut self,
+        commits: impl Fn() -> I,
+        suggestions: impl Fn() -> J,
+    ) -> Result<(u64, u64), StoreError>
     where
         I: IntoIterator<Item = Result<Commit, String>>,
+        J: IntoIterator<Item = Result<Suggestion, String>>,
     {
         super::restore::check_log(commits())?;
-        self.state = super::restore::restore_log(&self.disk, &self.stats, commits())?;
-        Ok(self.state.last_position)
+        super::restore::check_suggestions(suggestions())?;
+        let state = super::restore::restore_log(&self.disk, &self.stats, commits())?;
+        self.state = super::restore::restore_suggestions(&self.disk, state, suggestions())?;
+        Ok((self.state.last_position, self.state.last_suggestion))
     }
 
     /// The log chain's hash at the last position.
