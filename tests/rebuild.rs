@@ -111,6 +111,23 @@ async fn an_online_rebuild_keeps_serving_and_writing_and_equals_an_offline_one(b
     // After the switch: reads and writes go on, on the new generation.
     let id = create_article(&server, 2_000).await;
     assert_eq!(server.get(&id).await.version, 1);
+
+    // The CLI's --json prints each progress report as a line, in order,
+    // and ends with "done".
+    let out = server.cli(&["rebuild", "--online", "--json"]).await;
+    assert!(out.success, "{}", out.stderr);
+    let reports: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let phases: Vec<&str> = reports.iter().map(|r| r["phase"].as_str().unwrap()).collect();
+    assert!(phases.len() >= 3, "{phases:?}");
+    assert_eq!(phases[phases.len() - 2..], ["switched", "done"], "{phases:?}");
+    assert!(phases[..phases.len() - 2].iter().all(|p| *p == "replaying"));
+    let done = reports.last().unwrap();
+    assert_ne!(done["generation"], 1, "{done}");
+    assert_eq!(done["commitsDone"], done["commitsTotal"], "{done}");
     let dir = server.stop().await;
 
     assert_read_models_equal_a_rebuild(dir.path()).await;

@@ -123,8 +123,9 @@ struct RebuildArgs {
     /// With --online: the most commits replayed per second [default: 20000].
     #[arg(long, default_value_t = 0)]
     max_commits_per_second: u64,
-    /// Offline: print what was replayed and written as JSON.
-    #[arg(long, conflicts_with = "online")]
+    /// Print JSON: offline, what was replayed and written; with --online,
+    /// each progress report as a line.
+    #[arg(long)]
     json: bool,
     #[command(flatten)]
     server: ServerArg,
@@ -366,9 +367,11 @@ impl Cli {
                     .unwrap_or(&empty);
                 config::print(&args, print, json)
             }
-            Command::Rebuild(args) if args.online => {
-                client::block_on(rebuild::online(&args.server, args.max_commits_per_second))
-            }
+            Command::Rebuild(args) if args.online => client::block_on(rebuild::online(
+                &args.server,
+                args.max_commits_per_second,
+                args.json,
+            )),
             Command::Rebuild(args) => serve::rebuild(&args.config, args.json),
             Command::Bench(args) => bench::run(args),
             Command::Restore { dir, config } => backup::restore(&dir, &config),
