@@ -120,9 +120,7 @@ async fn a_backup_taken_while_writes_run_restores_the_same_log_and_answers(backe
     stop_tx.send_replace(true);
     writer.await.unwrap();
 
-    let digest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(backup.join("digest.json")).unwrap())
-            .unwrap();
+    let digest = report_digest(&backup);
     let through: u64 = digest["globalPosition"].as_str().unwrap().parse().unwrap();
     assert!(through >= 26, "the backup holds {through} commits");
 
@@ -233,6 +231,11 @@ async fn suggestions(server: &TestServer) -> Vec<Suggestion> {
     }
 }
 
+/// The backup's digest.json.
+fn report_digest(backup: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(backup.join("digest.json")).unwrap()).unwrap()
+}
+
 /// `restore BACKUP --data-dir DIR`.
 async fn restore(backup: &Path, dir: &Path) -> CliOutput {
     cli(vec![
@@ -319,9 +322,23 @@ async fn suggested_questions_are_backed_up_and_restored_in_their_order(backend: 
     // A backup made before suggestions were backed up restores with none.
     std::fs::remove_file(backup.join("suggestions.jsonl")).unwrap();
     let older = tempfile::tempdir().unwrap();
-    let out = restore(&backup, older.path()).await;
+    let out = cli(vec![
+        "restore".into(),
+        backup.display().to_string(),
+        "--json".into(),
+        "--data-dir".into(),
+        older.path().display().to_string(),
+    ])
+    .await;
     assert!(out.success, "{}", out.stderr);
-    assert!(out.stdout.contains("and 0 suggestions"), "{}", out.stdout);
+    let report: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(report["suggestions"], 0, "{report}");
+    assert_eq!(report["commits"], 1, "{report}");
+    assert_eq!(
+        report["logHash"],
+        report_digest(&backup)["logHash"],
+        "{report}"
+    );
     server.stop().await;
 }
 

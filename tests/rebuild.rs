@@ -121,9 +121,16 @@ async fn an_online_rebuild_keeps_serving_and_writing_and_equals_an_offline_one(b
         .lines()
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
         .collect();
-    let phases: Vec<&str> = reports.iter().map(|r| r["phase"].as_str().unwrap()).collect();
+    let phases: Vec<&str> = reports
+        .iter()
+        .map(|r| r["phase"].as_str().unwrap())
+        .collect();
     assert!(phases.len() >= 3, "{phases:?}");
-    assert_eq!(phases[phases.len() - 2..], ["switched", "done"], "{phases:?}");
+    assert_eq!(
+        phases[phases.len() - 2..],
+        ["switched", "done"],
+        "{phases:?}"
+    );
     assert!(phases[..phases.len() - 2].iter().all(|p| *p == "replaying"));
     let done = reports.last().unwrap();
     assert_ne!(done["generation"], 1, "{done}");

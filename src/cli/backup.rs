@@ -178,7 +178,7 @@ fn read_lines<'a, T: 'a>(
     }))
 }
 
-pub(super) fn restore(dir: &Path, config: &ConfigArgs) -> anyhow::Result<()> {
+pub(super) fn restore(dir: &Path, config: &ConfigArgs, json: bool) -> anyhow::Result<()> {
     let config = config.resolve()?;
     let digest_path = dir.join(DIGEST);
     let digest: pb::LogDigest = json::from_json(
@@ -221,6 +221,17 @@ pub(super) fn restore(dir: &Path, config: &ConfigArgs) -> anyhow::Result<()> {
         digest.global_position,
         digest.log_hash
     );
+    if json {
+        let out = serde_json::json!({
+            "dataDir": config.data_dir.display().to_string(),
+            "commits": restored.commits,
+            "suggestions": restored.suggestions,
+            "globalPosition": restored.commits.to_string(),
+            "logHash": digest.log_hash,
+        });
+        println!("{out}");
+        return Ok(());
+    }
     println!(
         "restored {} commits and {} suggestions into {}: the log hash {} is the backup's digest's",
         restored.commits,

@@ -88,6 +88,9 @@ enum Command {
     Restore {
         /// The backup's directory.
         dir: PathBuf,
+        /// Print what was restored as JSON.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         config: ConfigArgs,
     },
@@ -374,7 +377,7 @@ impl Cli {
             )),
             Command::Rebuild(args) => serve::rebuild(&args.config, args.json),
             Command::Bench(args) => bench::run(args),
-            Command::Restore { dir, config } => backup::restore(&dir, &config),
+            Command::Restore { dir, json, config } => backup::restore(&dir, &config, json),
             Command::Verify { file, digest, json } => {
                 verify::verify(&file, digest.as_deref(), json)
             }
