@@ -136,13 +136,10 @@ fn an_unknown_key_stops_start_up_and_is_named() {
         let file = dir.path().join("answerlog.toml");
         std::fs::write(&file, text).unwrap();
         let data = dir.path().join("data");
-        let out = Served::command(&data)
-            .arg("--config")
-            .arg(&file)
-            .output()
-            .unwrap();
-        assert!(!out.status.success(), "the server started with {key}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let mut command = Served::command(&data);
+        command.arg("--config").arg(&file);
+        let (status, stderr) = Served::refused(command);
+        assert!(!status.success(), "the server started with {key}");
         assert!(stderr.contains(key), "{key} not named: {stderr}");
         assert!(!data.exists(), "nothing is created before the check");
     }

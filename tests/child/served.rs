@@ -65,6 +65,29 @@ impl Served {
         }
     }
 
+    /// Runs `command` (from [`Served::command`]), which must refuse to
+    /// start: its exit status and its log. A server that starts listening
+    /// instead is killed and the test fails (rather than waiting forever).
+    pub(crate) fn refused(mut command: Command) -> (std::process::ExitStatus, String) {
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("answerlog serve starts");
+        let stderr = child.stderr.take().expect("a stderr pipe");
+        let mut log = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("listen=") {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the server started and listens: {log}{line}");
+            }
+            log.push_str(&line);
+            log.push('\n');
+        }
+        (child.wait().expect("the child is reaped"), log)
+    }
+
     pub(crate) async fn channel(&self) -> Channel {
         Channel::from_shared(self.url.clone())
             .unwrap()
