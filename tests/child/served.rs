@@ -1,10 +1,21 @@
 //! `answerlog serve` as a child process on a data directory.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Lines};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStderr, Command, Stdio};
 
 use tonic::transport::Channel;
+
+/// Starts `command` with its log (stderr) piped back, line by line.
+fn start_logging(mut command: Command) -> (Child, Lines<BufReader<ChildStderr>>) {
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("answerlog serve starts");
+    let stderr = child.stderr.take().expect("a stderr pipe");
+    (child, BufReader::new(stderr).lines())
+}
 
 /// A server child process on a data directory.
 pub(crate) struct Served {
@@ -32,14 +43,8 @@ impl Served {
 
     /// Starts `command` (from [`Served::command`]) and waits until the
     /// server says where it listens.
-    pub(crate) fn spawn(mut command: Command) -> Self {
-        let mut child = command
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("answerlog serve starts");
-        let stderr = child.stderr.take().expect("a stderr pipe");
-        let mut lines = BufReader::new(stderr).lines();
+    pub(crate) fn spawn(command: Command) -> Self {
+        let (child, mut lines) = start_logging(command);
         let listen = loop {
             let line = lines
                 .next()
@@ -68,15 +73,10 @@ impl Served {
     /// Runs `command` (from [`Served::command`]), which must refuse to
     /// start: its exit status and its log. A server that starts listening
     /// instead is killed and the test fails (rather than waiting forever).
-    pub(crate) fn refused(mut command: Command) -> (std::process::ExitStatus, String) {
-        let mut child = command
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("answerlog serve starts");
-        let stderr = child.stderr.take().expect("a stderr pipe");
+    pub(crate) fn refused(command: Command) -> (std::process::ExitStatus, String) {
+        let (mut child, lines) = start_logging(command);
         let mut log = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        for line in lines.map_while(Result::ok) {
             if line.contains("listen=") {
                 let _ = child.kill();
                 let _ = child.wait();
