@@ -63,6 +63,7 @@ pub struct Metrics {
     disk_bytes: Gauge,
     subscribers: Gauge,
     max_subscriber_lag: Gauge,
+    slug_claims_released: Counter,
 }
 
 impl Default for Metrics {
@@ -142,8 +143,15 @@ impl Metrics {
             "answerlog_stream_max_lag_commits",
             "Commits the furthest-behind StreamEvents follower has yet to be sent",
         );
+        let slug_claims_released = Counter::default();
+        registry.register(
+            "answerlog_slug_claims_released",
+            "Slug claims in the JetStream bucket released because their commit was refused for good",
+            slug_claims_released.clone(),
+        );
         Self {
             registry,
+            slug_claims_released,
             started,
             handled,
             handling,
@@ -200,6 +208,11 @@ impl Metrics {
     pub(crate) fn appended(&self, queued_at: Instant) {
         self.append_seconds
             .observe(queued_at.elapsed().as_secs_f64());
+    }
+
+    /// Slug claims released (JetStream): `n` more.
+    pub(crate) fn slug_claims_released(&self, n: usize) {
+        self.slug_claims_released.inc_by(n as u64);
     }
 
     /// Where the store stands (at start, and after every group commit).

@@ -1,7 +1,8 @@
 //! Replicas of one JetStream log: any number of servers share a stream,
 //! each with read models of its own. Writes go through any of them; a read
 //! elsewhere with `min_position` sees the write; concurrent writers on two
-//! replicas lose no update; a slug is claimed once across replicas; a
+//! replicas lose no update; a slug is claimed once across replicas, and
+//! freed again when the commit that claimed it lost a conflict; a
 //! replica that finds the stream broken says so and serves nothing past
 //! the break.
 
@@ -165,6 +166,104 @@ async fn a_slug_is_claimed_once_across_replicas() {
         .unwrap_err();
     assert_eq!(refused.code(), Code::AlreadyExists, "{refused:?}");
     let [a, b] = Arc::into_inner(servers).unwrap();
+    b.stop().await;
+    a.stop().await;
+}
+
+/// A new article with `slug`, created through `server`.
+async fn take_slug(
+    server: &TestServer,
+    slug: &str,
+) -> Result<tonic::Response<CreateArticleResponse>, tonic::Status> {
+    server
+        .articles()
+        .await
+        .create_article(CreateArticleRequest {
+            command_id: cid(),
+            reason: String::new(),
+            article: Some(draft(&format!("Who takes {slug}?"), slug)),
+        })
+        .await
+}
+
+/// The count of slug claims a server released, from its metrics.
+fn claims_released(server: &TestServer) -> u64 {
+    let text = server.app.metrics_text().unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("answerlog_slug_claims_released_total "))
+        .expect("the counter is exported")
+        .parse()
+        .unwrap()
+}
+
+/// Renames raced against edits of one article from the other replica: a
+/// rename that lost (ABORTED) leaves its slug free for any article, and
+/// one that won keeps it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slug_whose_rename_lost_a_conflict_is_free_again() {
+    let (a, b) = two_replicas().await;
+    let id = create_article(&a, 0).await;
+    let (mut version, mut position) = (1, 0);
+    let (mut lost, mut won) = (Vec::new(), Vec::new());
+    for round in 0..40 {
+        let slug = format!("renamed-{round}");
+        let rename = ChangeSlugRequest {
+            article_id: id.clone(),
+            expected_version: version,
+            command_id: cid(),
+            reason: String::new(),
+            slug: slug.clone(),
+        };
+        let edit = quick_answer_edit(&id, version, format!("Round {round}."));
+        let (mut on_a, mut on_b) = (a.articles().await, b.articles().await);
+        let (edited, renamed) =
+            tokio::join!(on_a.edit_quick_answer(edit), on_b.change_slug(rename));
+        match (edited, renamed) {
+            (Ok(e), Err(r)) => {
+                assert_eq!(r.code(), Code::Aborted, "{r:?}");
+                position = e.into_inner().global_position;
+                lost.push(slug);
+            }
+            (Err(e), Ok(r)) => {
+                assert_eq!(e.code(), Code::Aborted, "{e:?}");
+                position = r.into_inner().global_position;
+                won.push(slug);
+            }
+            other => panic!("one of the two writes to version {version} wins: {other:?}"),
+        }
+        version += 1;
+    }
+    println!(
+        "renames: {} lost, {} won; {} claims released",
+        lost.len(),
+        won.len(),
+        claims_released(&b)
+    );
+    // Both replicas have applied every round before the slugs are tried.
+    for server in [&a, &b] {
+        let answer = server
+            .answers()
+            .await
+            .get_answer(GetAnswerRequest {
+                r#ref: Some(get_answer_request::Ref::Id(id.clone())),
+                min_position: position,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(answer.answer.unwrap().version, version);
+    }
+    for (n, slug) in lost.iter().enumerate() {
+        let through = if n % 2 == 0 { &a } else { &b };
+        take_slug(through, slug)
+            .await
+            .unwrap_or_else(|e| panic!("{slug}, whose rename lost, is free: {e:?}"));
+    }
+    for slug in &won {
+        let refused = take_slug(&a, slug).await.unwrap_err();
+        assert_eq!(refused.code(), Code::AlreadyExists, "{slug}: {refused:?}");
+    }
     b.stop().await;
     a.stop().await;
 }

@@ -18,7 +18,7 @@ use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
 use async_nats::jetstream::{self, message::PublishMessage};
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
-use super::slugs::{Claim, Slugs};
+use super::slugs::{Claim, Made, Slugs};
 use super::{applied, catch_up, JetStreamOptions};
 use crate::codec::encode_commit;
 use crate::domain::{ArticleId, CommandId, Event, Hash, ZERO_HASH};
@@ -152,12 +152,13 @@ enum Sent {
     /// The head is not the one the write was decided on: settle it once
     /// the stream has been caught up with.
     Conflict(ArticleId),
-    /// On its way to JetStream: the acknowledgement to wait for, and the
-    /// head the commit makes.
+    /// On its way to JetStream: the acknowledgement to wait for, the head
+    /// the commit makes, and the slug claims made for it.
     Published {
         ack: PublishAckFuture,
         article: ArticleId,
         head: Head,
+        made: Vec<Made>,
     },
 }
 
@@ -278,12 +279,25 @@ impl Shared {
                 limit,
             });
         }
+        // Claims made here are released if the commit is refused before
+        // it is published.
+        let mut made = Vec::new();
         for slug in slugs_taken(&request.events) {
-            match self.slugs.claim(slug, article, request.command_id).await? {
+            let claimed = match self.slugs.claim(slug, article, request.command_id).await {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    self.release(&made).await;
+                    return Err(e);
+                }
+            };
+            match claimed {
+                Claim::Made(claim) => made.push(claim),
                 Claim::Held => {}
                 // A retry of a creation whose first attempt claimed the
-                // slug: create that article, or find it created.
+                // slug: create that article, or find it created. (Its slug
+                // comes first, so nothing was claimed for the new id yet.)
                 Claim::EarlierAttempt(owner) if request.expected_version == 0 => {
+                    self.release(&std::mem::take(&mut made)).await;
                     article = owner;
                     head = self.head(article)?;
                     if head.version != 0 {
@@ -294,9 +308,10 @@ impl Shared {
                     payload = encode_commit(&commit);
                 }
                 Claim::EarlierAttempt(_) => {
+                    self.release(&made).await;
                     return Err(AppendError::Rejected(Rejection::SlugTaken {
                         slug: slug.to_owned(),
-                    }))
+                    }));
                 }
             }
         }
@@ -305,6 +320,7 @@ impl Shared {
             .payload(payload.into())
             .message_id(request.command_id.to_string())
             .expected_last_subject_sequence(head.position);
+        // A send that fails may have reached JetStream: its claims stay.
         let ack = self
             .context
             .send_publish(self.options.subject(article), message)
@@ -313,6 +329,7 @@ impl Shared {
         Ok(Sent::Published {
             ack,
             article,
+            made,
             head: Head {
                 version,
                 position: 0,
@@ -330,10 +347,15 @@ impl Shared {
         request: &AppendRequest,
         sent: Sent,
     ) -> Result<Appended, AppendError> {
-        let (ack, article, mut head) = match sent {
+        let (ack, article, mut head, made) = match sent {
             Sent::Done(outcome) => return outcome,
-            Sent::Conflict(article) => return self.settle(request, article).await,
-            Sent::Published { ack, article, head } => (ack, article, head),
+            Sent::Conflict(article) => return self.settle(request, article, &[]).await,
+            Sent::Published {
+                ack,
+                article,
+                head,
+                made,
+            } => (ack, article, head, made),
         };
         match ack.await {
             Ok(ack) if ack.duplicate => {
@@ -368,19 +390,34 @@ impl Shared {
                 })
             }
             Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
-                self.settle(request, article).await
+                self.settle(request, article, &made).await
             }
             Err(e) => Err(unacknowledged(e)),
         }
     }
 
+    /// Releases the slug claims `made` for a commit that can never be in
+    /// the stream, and counts them.
+    async fn release(&self, made: &[Made]) {
+        if made.is_empty() {
+            return;
+        }
+        let released = self.slugs.release(made).await;
+        if let Some(metrics) = &self.metrics {
+            metrics.slug_claims_released(released);
+        }
+    }
+
     /// Another commit reached the article first: catch up with the stream,
     /// then answer as a retry if this command is among what it held, or
-    /// with the version conflict.
+    /// with the version conflict. The conflict is for good (the commit
+    /// expected a subject sequence the stream has passed), so the slug
+    /// claims `made` for it are released.
     async fn settle(
         &self,
         request: &AppendRequest,
         article: ArticleId,
+        made: &[Made],
     ) -> Result<Appended, AppendError> {
         let mut broken = self.broken.clone();
         catch_up(&self.local, &self.stream, &mut broken).await?;
@@ -390,6 +427,7 @@ impl Shared {
         {
             return Ok(done);
         }
+        self.release(made).await;
         Err(AppendError::VersionMismatch {
             expected: request.expected_version,
             current: self.head(article)?.version,

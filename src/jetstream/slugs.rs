@@ -1,7 +1,12 @@
 //! Slugs are unique across replicas: each is claimed, before the commit
 //! that takes it is published, by a create-only put in a JetStream
 //! key-value bucket. A claim names the article and the command that made
-//! it, and is never released (an article keeps every slug it ever had).
+//! it. An article keeps every slug it ever had, so a claim is released
+//! only when the commit it was made for can never be in the stream: it
+//! was refused before it was published, or JetStream refused it because
+//! the article had moved on (its expected sequence is then behind for
+//! good, for every attempt of the command). A claim whose commit is in
+//! doubt (JetStream did not answer) stays.
 
 use async_nats::jetstream::{self, kv, stream};
 
@@ -16,11 +21,20 @@ pub(super) struct Slugs {
 /// What a claim found.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Claim {
-    /// The slug is the article's (claimed now or before).
+    /// Claimed now, at this revision of the bucket.
+    Made(Made),
+    /// The slug was the article's already.
     Held,
     /// An earlier attempt of the same command claimed it for the article
     /// it was creating: a retry creates (or finds) that article.
     EarlierAttempt(ArticleId),
+}
+
+/// A claim this attempt made, which it may release.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Made {
+    pub(super) slug: String,
+    pub(super) revision: u64,
 }
 
 impl Slugs {
@@ -75,7 +89,12 @@ impl Slugs {
         let mut value = article.as_bytes().to_vec();
         value.extend_from_slice(command.as_bytes());
         match self.bucket.create(slug, value.into()).await {
-            Ok(_) => return Ok(Claim::Held),
+            Ok(revision) => {
+                return Ok(Claim::Made(Made {
+                    slug: slug.to_owned(),
+                    revision,
+                }))
+            }
             Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {}
             Err(e) => return Err(unavailable(&e)),
         }
@@ -97,5 +116,25 @@ impl Slugs {
                 "the claim of slug {slug:?} does not name an article"
             ))),
         }
+    }
+
+    /// Releases claims made for a commit that can never be in the stream,
+    /// each only if it is still the one made (its revision). A release
+    /// that fails leaves the claim, as if it were never released.
+    pub(super) async fn release(&self, made: &[Made]) -> usize {
+        let mut released = 0;
+        for claim in made {
+            match self
+                .bucket
+                .delete_expect_revision(&claim.slug, Some(claim.revision))
+                .await
+            {
+                Ok(()) => released += 1,
+                Err(e) => {
+                    tracing::warn!(slug = %claim.slug, error = %e, "a slug claim was not released")
+                }
+            }
+        }
+        released
     }
 }
