@@ -46,11 +46,13 @@ mod tls;
 #[cfg(test)]
 mod golden_tests;
 
-pub use app::{App, AppOptions, OpenError, Rebuilt};
+pub use app::{App, AppOptions, OpenError, Rebuilt, ReplicaRestored, Restored};
 pub use cli::{init_tracing, Cli};
 pub use config::LogFormat;
 pub use grpc::pb;
-pub use jetstream::{JetStreamOptions, JoinError, LocalNatsConfig, LocalNatsServer, LogChoice};
+pub use jetstream::{
+    JetStreamOptions, JoinError, LocalNatsConfig, LocalNatsServer, LogChoice, RestoreError,
+};
 pub use metrics_http::serve_metrics;
 pub use principals::{new_token, Principals, Role};
 pub use server::{run, ServerOptions};

@@ -1,20 +1,22 @@
 //! A backup taken while writes run, restored into a new directory: the
 //! same log (positions, times, hashes) through the backup's position, the
 //! same answers, and the chains verify. Its suggested questions come back
-//! too, in their order.
+//! too, in their order. A backup of the embedded log restores into a
+//! JetStream stream too, and replicas join it.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use answerlog::pb::{
     get_answer_request, EditQuickAnswerRequest, GetAnswerRequest, ListCommitsRequest,
-    ListSuggestionsRequest, SuggestQuestionRequest, Suggestion, VerifyLogRequest,
+    ListSuggestionsRequest, SuggestQuestionRequest, Suggestion,
 };
-use answerlog::AppOptions;
+use answerlog::{AppOptions, ServerOptions};
 use tokio::sync::watch;
 
 use crate::backend_tests;
-use crate::support::{cid, cli, create_article, Backend, CliOutput, TestServer};
+use crate::support::nats::NatsServer;
+use crate::support::{cid, cli, create_article, edit_many, Backend, CliOutput, TestServer};
 
 /// Every commit of the server's log through `through`.
 async fn log_through(server: &TestServer, through: u64) -> Vec<answerlog::pb::Commit> {
@@ -186,13 +188,7 @@ async fn a_backup_taken_while_writes_run_restores_the_same_log_and_answers(backe
         .into_inner();
     assert_eq!(retried.article_id, known_id);
     // The chains verify, and end where the backup's digest says.
-    let verified = copy
-        .audit()
-        .await
-        .verify_log(VerifyLogRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
+    let verified = copy.verify_log().await;
     assert!(verified.ok, "{verified:?}");
     assert_eq!(verified.through_position, through);
     assert_eq!(verified.log_hash, digest["logHash"].as_str().unwrap());
@@ -339,6 +335,164 @@ async fn suggested_questions_are_backed_up_and_restored_in_their_order(backend: 
         report_digest(&backup)["logHash"],
         "{report}"
     );
+    server.stop().await;
+}
+
+/// `restore BACKUP --data-dir DIR --log nats://… [--json]`.
+async fn restore_into_stream(backup: &Path, dir: &Path, nats: &NatsServer) -> CliOutput {
+    cli(vec![
+        "restore".into(),
+        backup.display().to_string(),
+        "--json".into(),
+        "--data-dir".into(),
+        dir.display().to_string(),
+        "--log".into(),
+        nats.url(),
+    ])
+    .await
+}
+
+/// A backup of the embedded log restored into a JetStream stream: the
+/// restoring replica and one that joins afterwards serve the same log,
+/// answers and suggestions, and take new writes after it. The same backup
+/// restored again into that stream publishes nothing; another backup is
+/// refused there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_of_the_embedded_log_restores_into_a_stream_that_replicas_join() {
+    let server = TestServer::start(Backend::Sled).await;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(create_article(&server, n).await);
+    }
+    edit_many(server.channel().await, ids[0].clone(), 1, 3).await;
+    server
+        .suggestions()
+        .await
+        .suggest_question(SuggestQuestionRequest {
+            question: "What moved to the cluster".into(),
+            article_id: ids[1].clone(),
+        })
+        .await
+        .unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let backup = scratch.path().join("backup");
+    let out = server.cli(&["backup", &backup.display().to_string()]).await;
+    assert!(out.success, "{}", out.stderr);
+    let digest = report_digest(&backup);
+    let through: u64 = digest["globalPosition"].as_str().unwrap().parse().unwrap();
+    assert_eq!(through, 8);
+
+    let nats = Arc::new(NatsServer::start());
+    let restored = Arc::new(tempfile::tempdir().unwrap());
+    let out = restore_into_stream(&backup, restored.path(), &nats).await;
+    assert!(out.success, "{}", out.stderr);
+    let report: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(report["commits"], through, "{report}");
+    assert_eq!(report["suggestions"], 1, "{report}");
+    assert_eq!(report["alreadyInStream"], 0, "{report}");
+    assert_eq!(report["logHash"], digest["logHash"], "{report}");
+
+    // Again, as after a restore that stopped part way: every message the
+    // stream holds is checked against the backup, and none is published.
+    let again = tempfile::tempdir().unwrap();
+    let out = restore_into_stream(&backup, again.path(), &nats).await;
+    assert!(out.success, "{}", out.stderr);
+    let report: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(report["alreadyInStream"], through, "{report}");
+    assert_eq!(report["suggestions"], 1, "{report}");
+
+    let first = TestServer::start_on(
+        Backend::JetStream,
+        Some(Arc::clone(&nats)),
+        restored,
+        AppOptions::default(),
+        ServerOptions::default(),
+    )
+    .await;
+    let second = first.replica().await;
+    let original_log = log_through(&server, through).await;
+    for replica in [&first, &second] {
+        assert_eq!(log_through(replica, u64::MAX).await, original_log);
+        for id in &ids {
+            assert_eq!(
+                answer(replica, id, None).await,
+                answer(&server, id, None).await
+            );
+        }
+        let verified = replica.verify_log().await;
+        assert!(verified.ok, "{verified:?}");
+        assert_eq!(verified.log_hash, digest["logHash"].as_str().unwrap());
+    }
+    assert_eq!(suggestions(&first).await, suggestions(&server).await);
+    // The stream goes on from the backup's position, and a retry of a
+    // write made before the backup gets the original answer.
+    let next = create_article(&second, 9).await;
+    assert_eq!(answer(&first, &next, None).await.version, 1);
+    let log = log_through(&second, u64::MAX).await;
+    assert_eq!(log.len() as u64, through + 1);
+
+    // A backup of the stream (taken from a replica) restores into a new
+    // stream: the way on from a stream with a break.
+    let from_stream = scratch.path().join("from-stream");
+    let out = first
+        .cli(&["backup", &from_stream.display().to_string()])
+        .await;
+    assert!(out.success, "{}", out.stderr);
+    let moved = tempfile::tempdir().unwrap();
+    let out = cli(vec![
+        "restore".into(),
+        from_stream.display().to_string(),
+        "--json".into(),
+        "--data-dir".into(),
+        moved.path().display().to_string(),
+        "--log".into(),
+        nats.url(),
+        "--nats-stream".into(),
+        "ANSWERLOG_RESTORED".into(),
+    ])
+    .await;
+    assert!(out.success, "{}", out.stderr);
+    let report: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(report["commits"], through + 1, "{report}");
+    assert_eq!(report["logHash"], report_digest(&from_stream)["logHash"]);
+
+    // Once the stream has moved on, the backup is refused there.
+    let later = tempfile::tempdir().unwrap();
+    let out = restore_into_stream(&backup, later.path(), &nats).await;
+    assert!(
+        !out.success,
+        "the stream moved on past the backup: {}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains("more than the backup's 8"),
+        "{}",
+        out.stderr
+    );
+    // Another log is refused at its first message.
+    let other = TestServer::start(Backend::Sled).await;
+    create_article(&other, 0).await;
+    let other_backup = scratch.path().join("other");
+    let out = other
+        .cli(&["backup", &other_backup.display().to_string()])
+        .await;
+    assert!(out.success, "{}", out.stderr);
+    let refused = tempfile::tempdir().unwrap();
+    let out = restore_into_stream(&other_backup, refused.path(), &nats).await;
+    assert!(!out.success);
+    assert!(
+        out.stderr
+            .contains("message at position 1 is not the backup's commit"),
+        "{}",
+        out.stderr
+    );
+    // A data directory that is not empty is refused before anything.
+    let out = restore_into_stream(&backup, scratch.path(), &nats).await;
+    assert!(!out.success);
+    assert!(out.stderr.contains("is not empty"), "{}", out.stderr);
+    other.stop().await;
+    second.stop().await;
+    first.stop().await;
     server.stop().await;
 }
 

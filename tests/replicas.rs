@@ -348,13 +348,7 @@ async fn a_restarted_replica_resumes_from_its_checkpoint() {
     assert_eq!(answer.quick_answer, "Edit 50.");
     // From its checkpoint: nothing it had applied came again.
     assert_eq!(b.app.store().stats().redelivered(), 0);
-    let verified = b
-        .audit()
-        .await
-        .verify_log(VerifyLogRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
+    let verified = b.verify_log().await;
     assert!(verified.ok, "{verified:?}");
     assert_eq!(verified.through_position, 51);
     b.stop().await;

@@ -12,6 +12,7 @@ mod followers;
 mod import;
 mod read;
 mod rebuild;
+mod restore;
 mod verify;
 mod write;
 
@@ -28,6 +29,7 @@ pub(crate) use follow::{StreamFilter, StreamItem};
 use followers::Followers;
 pub(crate) use import::Import;
 pub(crate) use read::{ArticleRef, AsOf};
+pub use restore::{ReplicaRestored, Restored};
 pub(crate) use verify::ChainBreak;
 pub(crate) use write::{Write, WriteMeta};
 
@@ -219,34 +221,6 @@ impl App {
         })
     }
 
-    /// Restores a backed-up log (every commit from position 1, in order)
-    /// and its suggested questions (in the order they were accepted) into
-    /// the empty store in `dir`, offline, and builds its read models: the
-    /// same positions, times and hashes as the store it came from.
-    pub fn restore<I, J>(
-        dir: &Path,
-        options: &AppOptions,
-        commits: impl Fn() -> I,
-        suggestions: impl Fn() -> J,
-    ) -> Result<Restored, StoreError>
-    where
-        I: IntoIterator<Item = Result<crate::domain::Commit, String>>,
-        J: IntoIterator<Item = Result<crate::domain::Suggestion, String>>,
-    {
-        let mut store = SledStore::open(dir, options.store.clone())?;
-        let (commits, suggestions) = store.restore_log(commits, suggestions)?;
-        store.set_meta(
-            SNAPSHOT_INTERVAL_KEY,
-            &options.snapshot_interval.to_be_bytes(),
-        )?;
-        store.rebuild(&Projection::new(options.snapshot_interval))?;
-        Ok(Restored {
-            commits,
-            suggestions,
-            log_hash: store.last_log_hash(),
-        })
-    }
-
     /// Every record of the read models and `meta` in `dir`, keyspace by
     /// keyspace, offline: for checking that a rebuild is byte-identical.
     pub fn dump_read_models(dir: &Path) -> Result<Vec<(String, Vec<Record>)>, StoreError> {
@@ -306,17 +280,6 @@ pub struct Rebuilt {
     pub log_bytes: u64,
 }
 
-/// What a restore wrote.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Restored {
-    /// Commits, the last at this global position.
-    pub commits: u64,
-    /// Suggested questions.
-    pub suggestions: u64,
-    /// The log chain's hash at the last commit.
-    pub log_hash: [u8; 32],
-}
-
 /// Why the app could not open.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -328,6 +291,10 @@ pub enum OpenError {
     Join(#[from] JoinError),
     #[error("this data directory holds a replica of JetStream {0}: start it with --log nats://… (the embedded log would serve it as its own)")]
     Replica(String),
+    #[error(transparent)]
+    Restore(#[from] crate::jetstream::RestoreError),
+    #[error("{0}")]
+    Restored(String),
 }
 
 fn decode_u64(bytes: &[u8]) -> Result<u64, StoreError> {

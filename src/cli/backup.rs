@@ -20,13 +20,15 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use super::client::{audit, status_error, suggestions};
-use super::serve::app_options;
+use super::serve::{app_options, jetstream_options};
 use super::{json, ServerArg};
 use crate::app::App;
 use crate::config::ConfigArgs;
 use crate::domain::hex;
 use crate::grpc::pb::{self, ListCommitsRequest, ListSuggestionsRequest};
 use crate::grpc::{commit_from_message, suggestion_from_message};
+use crate::jetstream::LogChoice;
+use crate::signing::unhex;
 
 const LOG: &str = "log.jsonl";
 const DIGEST: &str = "digest.json";
@@ -205,13 +207,38 @@ pub(super) fn restore(dir: &Path, config: &ConfigArgs, json: bool) -> anyhow::Re
             suggestion_from_message(&message)
         })
     };
-    let restored = App::restore(
-        &config.data_dir,
-        &app_options(&config),
-        commits,
-        suggestions,
-    )
-    .with_context(|| format!("cannot restore into {}", config.data_dir.display()))?;
+    let into = || format!("cannot restore into {}", config.data_dir.display());
+    let (restored, held) = match &config.log {
+        LogChoice::Sled => (
+            App::restore(
+                &config.data_dir,
+                &app_options(&config),
+                commits,
+                suggestions,
+            )
+            .with_context(into)?,
+            None,
+        ),
+        LogChoice::Nats(_) => {
+            let digest_hash =
+                unhex::<32>(&digest.log_hash).context("the backup's digest has no log hash")?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            let replica = runtime
+                .block_on(App::restore_replica(
+                    &config.data_dir,
+                    app_options(&config),
+                    &jetstream_options(&config),
+                    (digest.global_position, digest_hash),
+                    commits,
+                    suggestions,
+                ))
+                .with_context(into)?;
+            (replica.restored, Some(replica.held))
+        }
+    };
     let log_hash = restored.log_hash;
     anyhow::ensure!(
         restored.commits == digest.global_position && hex(&log_hash) == digest.log_hash,
@@ -224,19 +251,30 @@ pub(super) fn restore(dir: &Path, config: &ConfigArgs, json: bool) -> anyhow::Re
     if json {
         let out = serde_json::json!({
             "dataDir": config.data_dir.display().to_string(),
+            "log": config.log.to_string(),
             "commits": restored.commits,
             "suggestions": restored.suggestions,
             "globalPosition": restored.commits.to_string(),
             "logHash": digest.log_hash,
+            "alreadyInStream": held,
         });
         println!("{out}");
         return Ok(());
     }
+    if let Some(held) = held.filter(|held| *held > 0) {
+        println!(
+            "the stream held the first {held} commits already (a restore that stopped part way)"
+        );
+    }
     println!(
-        "restored {} commits and {} suggestions into {}: the log hash {} is the backup's digest's",
+        "restored {} commits and {} suggestions into {}{}: the log hash {} is the backup's digest's",
         restored.commits,
         restored.suggestions,
         config.data_dir.display(),
+        match &config.log {
+            LogChoice::Sled => String::new(),
+            LogChoice::Nats(_) => format!(" and the stream {}", config.nats_stream),
+        },
         digest.log_hash
     );
     Ok(())

@@ -20,6 +20,7 @@ mod local_server;
 mod options;
 mod publisher;
 pub(crate) mod raw_baseline;
+mod restore;
 mod slugs;
 
 use std::sync::Arc;
@@ -30,6 +31,8 @@ use tokio::sync::{mpsc, watch};
 
 pub use local_server::{LocalNatsConfig, LocalNatsServer};
 pub use options::{JetStreamOptions, LogChoice};
+pub(crate) use restore::publish_backup;
+pub use restore::RestoreError;
 
 use crate::domain::{ArticleId, CommandId, Commit, Hash};
 use crate::store::{
@@ -85,18 +88,7 @@ impl JetStreamLog {
         local: Arc<SledStore>,
         options: &JetStreamOptions,
     ) -> Result<Self, JoinError> {
-        let started = std::time::Instant::now();
-        let (client, context, stream, slugs) = loop {
-            match Self::open(options).await {
-                Ok(opened) => break opened,
-                // A cluster that is starting has no JetStream leader yet.
-                Err(e) if started.elapsed() < JOIN_LIMIT => {
-                    tracing::warn!(error = %e, "JetStream is not ready; trying again");
-                    tokio::time::sleep(JOIN_RETRY).await;
-                }
-                Err(e) => return Err(e),
-            }
-        };
+        let (client, context, stream, slugs) = Self::open_retrying(options).await?;
         claim_directory(&local, &stream)?;
         let (break_tx, broken) = watch::channel(None);
         let follower = follower::Follower {
@@ -129,18 +121,32 @@ impl JetStreamLog {
     }
 }
 
+/// A connection, the stream and the slug bucket.
+type Opened = (
+    async_nats::Client,
+    jetstream::Context,
+    jetstream::stream::Stream,
+    slugs::Slugs,
+);
+
 impl JetStreamLog {
-    async fn open(
-        options: &JetStreamOptions,
-    ) -> Result<
-        (
-            async_nats::Client,
-            jetstream::Context,
-            jetstream::stream::Stream,
-            slugs::Slugs,
-        ),
-        JoinError,
-    > {
+    /// Opens the stream and the bucket, trying again for a while: a
+    /// cluster that is starting has no JetStream leader yet.
+    async fn open_retrying(options: &JetStreamOptions) -> Result<Opened, JoinError> {
+        let started = std::time::Instant::now();
+        loop {
+            match Self::open(options).await {
+                Ok(opened) => return Ok(opened),
+                Err(e) if started.elapsed() < JOIN_LIMIT => {
+                    tracing::warn!(error = %e, "JetStream is not ready; trying again");
+                    tokio::time::sleep(JOIN_RETRY).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn open(options: &JetStreamOptions) -> Result<Opened, JoinError> {
         let client = options.connect().await?;
         let context = jetstream::new(client.clone());
         let stream = options.open_stream(&context).await?;

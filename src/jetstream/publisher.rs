@@ -18,10 +18,10 @@ use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
 use async_nats::jetstream::{self, message::PublishMessage};
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
-use super::slugs::{Claim, Made, Slugs};
+use super::slugs::{slugs_taken, Claim, Made, Slugs};
 use super::{applied, catch_up, JetStreamOptions};
 use crate::codec::encode_commit;
-use crate::domain::{ArticleId, CommandId, Event, Hash, ZERO_HASH};
+use crate::domain::{ArticleId, CommandId, Hash, ZERO_HASH};
 use crate::metrics::Metrics;
 use crate::store::{
     AppendError, AppendRequest, Appended, Log as _, Rejection, SledStore, StreamBreak,
@@ -440,13 +440,4 @@ fn unacknowledged(e: async_nats::jetstream::context::PublishError) -> AppendErro
     AppendError::Unavailable(format!(
         "JetStream did not acknowledge the commit ({e}); it may or may not be in the stream: retry with the same command_id"
     ))
-}
-
-/// The slugs a commit's events give the article.
-fn slugs_taken(events: &[Event]) -> impl Iterator<Item = &str> {
-    events.iter().filter_map(|event| match event {
-        Event::ArticleCreated(created) => Some(created.slug.as_str()),
-        Event::SlugChanged { slug } => Some(slug.as_str()),
-        _ => None,
-    })
 }

@@ -11,7 +11,7 @@
 use async_nats::jetstream::{self, kv, stream};
 
 use super::{JetStreamOptions, JoinError};
-use crate::domain::{ArticleId, CommandId};
+use crate::domain::{ArticleId, CommandId, Event};
 use crate::store::{AppendError, Rejection};
 
 pub(super) struct Slugs {
@@ -137,4 +137,13 @@ impl Slugs {
         }
         released
     }
+}
+
+/// The slugs a commit's events give the article.
+pub(super) fn slugs_taken(events: &[Event]) -> impl Iterator<Item = &str> {
+    events.iter().filter_map(|event| match event {
+        Event::ArticleCreated(created) => Some(created.slug.as_str()),
+        Event::SlugChanged { slug } => Some(slug.as_str()),
+        _ => None,
+    })
 }

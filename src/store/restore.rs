@@ -83,6 +83,17 @@ impl Chains {
     }
 }
 
+/// Checks a backup, its log and its suggestions, without writing anything:
+/// the position its log ends at and the log chain's hash there.
+pub(crate) fn check_backup(
+    commits: impl IntoIterator<Item = Result<Commit, String>>,
+    suggestions: impl IntoIterator<Item = Result<Suggestion, String>>,
+) -> Result<(u64, Hash), StoreError> {
+    let log = check_log(commits)?;
+    check_suggestions(suggestions)?;
+    Ok((log.last_position, log.last_log_hash))
+}
+
 /// Checks `commits` (the whole log from position 1, in order) without
 /// writing anything; where it ends.
 pub(super) fn check_log(

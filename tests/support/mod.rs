@@ -295,6 +295,16 @@ impl TestServer {
     }
 
     /// Runs the `answerlog` binary with `args` against this server.
+    /// VerifyLog over the whole log.
+    pub(crate) async fn verify_log(&self) -> answerlog::pb::VerifyLogResponse {
+        self.audit()
+            .await
+            .verify_log(answerlog::pb::VerifyLogRequest::default())
+            .await
+            .expect("VerifyLog answers")
+            .into_inner()
+    }
+
     /// Imports the reference page with the CLI; its article id.
     pub(crate) async fn import_example(&self) -> String {
         let out = self
