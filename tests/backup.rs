@@ -43,6 +43,21 @@ async fn log_through(server: &TestServer, through: u64) -> Vec<answerlog::pb::Co
     all
 }
 
+/// Waits until `server`'s read models hold `position` (a read of `id`
+/// with `min_position`).
+async fn applied(server: &TestServer, id: &str, position: u64) {
+    server
+        .answers()
+        .await
+        .get_answer(GetAnswerRequest {
+            r#ref: Some(get_answer_request::Ref::Id(id.to_owned())),
+            as_of: None,
+            min_position: position,
+        })
+        .await
+        .unwrap();
+}
+
 async fn answer(server: &TestServer, id: &str, version: Option<u64>) -> answerlog::pb::Answer {
     server
         .answers()
@@ -338,8 +353,8 @@ async fn suggested_questions_are_backed_up_and_restored_in_their_order(backend: 
     server.stop().await;
 }
 
-/// `restore BACKUP --data-dir DIR --log nats://… [--json]`.
-async fn restore_into_stream(backup: &Path, dir: &Path, nats: &NatsServer) -> CliOutput {
+/// `restore BACKUP --json --data-dir DIR --log nats://… --nats-stream STREAM`.
+async fn restore_into(backup: &Path, dir: &Path, nats: &NatsServer, stream: &str) -> CliOutput {
     cli(vec![
         "restore".into(),
         backup.display().to_string(),
@@ -348,8 +363,15 @@ async fn restore_into_stream(backup: &Path, dir: &Path, nats: &NatsServer) -> Cl
         dir.display().to_string(),
         "--log".into(),
         nats.url(),
+        "--nats-stream".into(),
+        stream.into(),
     ])
     .await
+}
+
+/// `restore` into the default stream, `ANSWERLOG`.
+async fn restore_into_stream(backup: &Path, dir: &Path, nats: &NatsServer) -> CliOutput {
+    restore_into(backup, dir, nats, "ANSWERLOG").await
 }
 
 /// A backup of the embedded log restored into a JetStream stream: the
@@ -412,6 +434,7 @@ async fn a_backup_of_the_embedded_log_restores_into_a_stream_that_replicas_join(
     let second = first.replica().await;
     let original_log = log_through(&server, through).await;
     for replica in [&first, &second] {
+        applied(replica, &ids[0], through).await;
         assert_eq!(log_through(replica, u64::MAX).await, original_log);
         for id in &ids {
             assert_eq!(
@@ -424,11 +447,11 @@ async fn a_backup_of_the_embedded_log_restores_into_a_stream_that_replicas_join(
         assert_eq!(verified.log_hash, digest["logHash"].as_str().unwrap());
     }
     assert_eq!(suggestions(&first).await, suggestions(&server).await);
-    // The stream goes on from the backup's position, and a retry of a
-    // write made before the backup gets the original answer.
+    // The stream goes on from the backup's position.
     let next = create_article(&second, 9).await;
+    applied(&first, &next, through + 1).await;
     assert_eq!(answer(&first, &next, None).await.version, 1);
-    let log = log_through(&second, u64::MAX).await;
+    let log = log_through(&first, u64::MAX).await;
     assert_eq!(log.len() as u64, through + 1);
 
     // A backup of the stream (taken from a replica) restores into a new
@@ -439,22 +462,31 @@ async fn a_backup_of_the_embedded_log_restores_into_a_stream_that_replicas_join(
         .await;
     assert!(out.success, "{}", out.stderr);
     let moved = tempfile::tempdir().unwrap();
-    let out = cli(vec![
-        "restore".into(),
-        from_stream.display().to_string(),
-        "--json".into(),
-        "--data-dir".into(),
-        moved.path().display().to_string(),
-        "--log".into(),
-        nats.url(),
-        "--nats-stream".into(),
-        "ANSWERLOG_RESTORED".into(),
-    ])
-    .await;
+    let out = restore_into(&from_stream, moved.path(), &nats, "ANSWERLOG_RESTORED").await;
     assert!(out.success, "{}", out.stderr);
     let report: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
     assert_eq!(report["commits"], through + 1, "{report}");
     assert_eq!(report["logHash"], report_digest(&from_stream)["logHash"]);
+
+    // A later backup of the same log, into a stream that holds an earlier
+    // one (as a restore that stopped part way leaves it): what the stream
+    // holds is checked, and the rest is published after it.
+    let partway = tempfile::tempdir().unwrap();
+    let out = restore_into(&backup, partway.path(), &nats, "ANSWERLOG_PARTWAY").await;
+    assert!(out.success, "{}", out.stderr);
+    create_article(&server, 10).await;
+    let later_backup = scratch.path().join("later");
+    let out = server
+        .cli(&["backup", &later_backup.display().to_string()])
+        .await;
+    assert!(out.success, "{}", out.stderr);
+    let resumed = tempfile::tempdir().unwrap();
+    let out = restore_into(&later_backup, resumed.path(), &nats, "ANSWERLOG_PARTWAY").await;
+    assert!(out.success, "{}", out.stderr);
+    let report: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(report["alreadyInStream"], through, "{report}");
+    assert_eq!(report["commits"], through + 1, "{report}");
+    assert_eq!(report["logHash"], report_digest(&later_backup)["logHash"]);
 
     // Once the stream has moved on, the backup is refused there.
     let later = tempfile::tempdir().unwrap();

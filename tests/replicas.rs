@@ -205,19 +205,28 @@ async fn a_slug_whose_rename_lost_a_conflict_is_free_again() {
     let id = create_article(&a, 0).await;
     let (mut version, mut position) = (1, 0);
     let (mut lost, mut won) = (Vec::new(), Vec::new());
-    for round in 0..40 {
+    let rename = |version: u64, slug: &str| ChangeSlugRequest {
+        article_id: id.clone(),
+        expected_version: version,
+        command_id: cid(),
+        reason: String::new(),
+        slug: slug.to_owned(),
+    };
+    // A rename through B against an edit through A, until at least one
+    // rename lost at the publish, after its claim (at least 40 rounds).
+    let mut round = 0;
+    while round < 40 || claims_released(&b) == 0 {
+        assert!(
+            round < 1_000,
+            "no rename lost at the publish in {round} rounds"
+        );
         let slug = format!("renamed-{round}");
-        let rename = ChangeSlugRequest {
-            article_id: id.clone(),
-            expected_version: version,
-            command_id: cid(),
-            reason: String::new(),
-            slug: slug.clone(),
-        };
         let edit = quick_answer_edit(&id, version, format!("Round {round}."));
         let (mut on_a, mut on_b) = (a.articles().await, b.articles().await);
-        let (edited, renamed) =
-            tokio::join!(on_a.edit_quick_answer(edit), on_b.change_slug(rename));
+        let (edited, renamed) = tokio::join!(
+            on_a.edit_quick_answer(edit),
+            on_b.change_slug(rename(version, &slug))
+        );
         match (edited, renamed) {
             (Ok(e), Err(r)) => {
                 assert_eq!(r.code(), Code::Aborted, "{r:?}");
@@ -232,12 +241,34 @@ async fn a_slug_whose_rename_lost_a_conflict_is_free_again() {
             other => panic!("one of the two writes to version {version} wins: {other:?}"),
         }
         version += 1;
+        round += 1;
+    }
+    // Both replicas rename to one slug: whichever loses must not release
+    // the claim the winner stands on.
+    for round in 0..20 {
+        let slug = format!("both-{round}");
+        let (mut on_a, mut on_b) = (a.articles().await, b.articles().await);
+        let (on_a, on_b) = tokio::join!(
+            on_a.change_slug(rename(version, &slug)),
+            on_b.change_slug(rename(version, &slug))
+        );
+        let winner = match (on_a, on_b) {
+            (Ok(w), Err(l)) | (Err(l), Ok(w)) => {
+                assert_eq!(l.code(), Code::Aborted, "{l:?}");
+                w
+            }
+            other => panic!("one of the two renames to version {version} wins: {other:?}"),
+        };
+        position = winner.into_inner().global_position;
+        won.push(slug);
+        version += 1;
     }
     println!(
-        "renames: {} lost, {} won; {} claims released",
+        "renames: {} lost, {} won; {} claims released on B, {} on A",
         lost.len(),
         won.len(),
-        claims_released(&b)
+        claims_released(&b),
+        claims_released(&a)
     );
     // Both replicas have applied every round before the slugs are tried.
     for server in [&a, &b] {

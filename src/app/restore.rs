@@ -20,6 +20,10 @@ pub struct Restored {
     pub log_hash: [u8; 32],
 }
 
+/// How long the restoring replica may apply nothing before the restore
+/// gives up on it.
+const STALL_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// What a restore into a stream did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReplicaRestored {
@@ -124,10 +128,18 @@ impl App {
                 )));
             }
             let stopped = || OpenError::Restored("the replica stopped".into());
-            tokio::select! {
-                changed = applied.changed() => changed.map_err(|_| stopped())?,
-                changed = broken.changed() => changed.map_err(|_| stopped())?,
-            }
+            let moved = tokio::time::timeout(STALL_LIMIT, async {
+                tokio::select! {
+                    changed = applied.changed() => changed.map_err(|_| stopped()),
+                    changed = broken.changed() => changed.map_err(|_| stopped()),
+                }
+            });
+            moved.await.map_err(|_| {
+                OpenError::Restored(format!(
+                    "the replica applied nothing from the stream for {STALL_LIMIT:?}, at position {} of {last}",
+                    *applied.borrow()
+                ))
+            })??;
         }
         let mut suggested = 0;
         for suggestion in suggestions() {

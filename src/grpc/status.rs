@@ -6,8 +6,9 @@
 //! A status travels in the response's headers, and clients cap those (tonic
 //! and grpc-go at 16 KiB, and they drop an answer over the cap as a
 //! protocol error). So a status lists at most [`REPORTED_VIOLATIONS`] field
-//! violations, as many as fit in [`HEADER_BUDGET`], and counts the rest;
-//! any message is cut at [`MESSAGE_BYTES`].
+//! violations, as many as fit in [`HEADER_BUDGET`], and counts the rest
+//! (each description cut at [`DESCRIPTION_BYTES`]); any other message is
+//! cut at [`MESSAGE_BYTES`].
 
 use std::collections::HashMap;
 

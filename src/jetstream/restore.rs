@@ -4,8 +4,8 @@
 //! Each commit is published at its position (`Nats-Expected-Last-Sequence`
 //! is the position before it, so the stream sequence is the backup's
 //! position), as the replica that wrote it published it: the commit
-//! without its position, on its article's subject, with its command id as
-//! the message id. Its slugs are claimed first. A stream that already
+//! without its position, on its article's subject. Its slugs are claimed
+//! first; an empty stream needs an empty slug bucket. A stream that already
 //! holds messages is taken as a restore that stopped part way, if every
 //! message it holds is the backup's at that position: the rest is
 //! published after them. Anything else there is refused.
@@ -43,6 +43,8 @@ pub enum RestoreError {
     Longer { held: u64, backup: u64 },
     #[error("the stream's message at position {position} is not the backup's commit there: restore into a new stream (--nats-stream)")]
     Differs { position: u64 },
+    #[error("the stream is empty, but its slug bucket {bucket} holds {claims} messages (of another log?): restore into a new stream (--nats-stream), or remove the bucket")]
+    Claims { bucket: String, claims: u64 },
     #[error("slug {slug:?} (position {position}): {why}")]
     Slug {
         slug: String,
@@ -72,6 +74,16 @@ pub(crate) async fn publish_backup(
         .map_err(|e| nats(0)(&e))?
         .state
         .last_sequence;
+    if held == 0 {
+        // Claims of another log would keep its slugs from this one.
+        let claims = slugs.messages().await.map_err(|e| nats(0)(&e))?;
+        if claims > 0 {
+            return Err(RestoreError::Claims {
+                bucket: options.bucket(),
+                claims,
+            });
+        }
+    }
     let mut acks: VecDeque<(u64, PublishAckFuture)> = VecDeque::new();
     let mut position = 0;
     for commit in commits {
@@ -107,9 +119,11 @@ pub(crate) async fn publish_backup(
                 Err(e) => return Err(refused(e.to_string())),
             }
         }
+        // No `Nats-Msg-Id`: the expected sequence keeps each commit to its
+        // position, and a log may hold one command id twice (a retry that
+        // outlived the duplicate window), which de-duplication would drop.
         let message = PublishMessage::build()
             .payload(payload.into())
-            .message_id(commit.command_id.to_string())
             .expected_last_sequence(position - 1);
         let ack = context
             .send_publish(subject, message)

@@ -5,14 +5,19 @@
 //! only when the commit it was made for can never be in the stream: it
 //! was refused before it was published, or JetStream refused it because
 //! the article had moved on (its expected sequence is then behind for
-//! good, for every attempt of the command). A claim whose commit is in
-//! doubt (JetStream did not answer) stays.
+//! good, for every attempt of the command), and only at the revision it
+//! was made: every later commit that finds the claim writes it again
+//! first, so a claim that another commit stands on is never released. A
+//! claim whose commit is in doubt (JetStream did not answer) stays.
 
 use async_nats::jetstream::{self, kv, stream};
 
 use super::{JetStreamOptions, JoinError};
 use crate::domain::{ArticleId, CommandId, Event};
 use crate::store::{AppendError, Rejection};
+
+/// How often a claim is tried while it changes under it.
+const CLAIM_ATTEMPTS: usize = 8;
 
 pub(super) struct Slugs {
     bucket: kv::Store,
@@ -77,6 +82,11 @@ impl Slugs {
     }
 
     /// Claims `slug` for `article`, made by `command`.
+    ///
+    /// A claim found already (the article's, or an earlier attempt's) is
+    /// written again at its revision, unchanged: the commit about to be
+    /// published now stands on it too, so a release by the attempt that
+    /// made it (which lost its race, perhaps to this one) must fail.
     pub(super) async fn claim(
         &self,
         slug: &str,
@@ -88,34 +98,65 @@ impl Slugs {
         };
         let mut value = article.as_bytes().to_vec();
         value.extend_from_slice(command.as_bytes());
-        match self.bucket.create(slug, value.into()).await {
-            Ok(revision) => {
-                return Ok(Claim::Made(Made {
-                    slug: slug.to_owned(),
-                    revision,
-                }))
+        for _ in 0..CLAIM_ATTEMPTS {
+            match self.bucket.create(slug, value.clone().into()).await {
+                Ok(revision) => {
+                    return Ok(Claim::Made(Made {
+                        slug: slug.to_owned(),
+                        revision,
+                    }))
+                }
+                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {}
+                Err(e) => return Err(unavailable(&e)),
             }
-            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {}
-            Err(e) => return Err(unavailable(&e)),
+            let Some(held) = self.bucket.entry(slug).await.map_err(|e| unavailable(&e))? else {
+                continue;
+            };
+            if matches!(held.operation, kv::Operation::Delete | kv::Operation::Purge) {
+                // Released since: claim it anew.
+                continue;
+            }
+            let owner = held.value.get(..16).and_then(ArticleId::from_slice);
+            let by = held.value.get(16..32).and_then(CommandId::from_slice);
+            let found = match (owner, by) {
+                (Some(owner), _) if owner == article => Claim::Held,
+                (Some(owner), Some(by)) if by == command => Claim::EarlierAttempt(owner),
+                (Some(_), _) => {
+                    return Err(AppendError::Rejected(Rejection::SlugTaken {
+                        slug: slug.to_owned(),
+                    }))
+                }
+                (None, _) => {
+                    return Err(AppendError::Corrupt(format!(
+                        "the claim of slug {slug:?} does not name an article"
+                    )))
+                }
+            };
+            match self
+                .bucket
+                .update(slug, held.value.clone(), held.revision)
+                .await
+            {
+                Ok(_) => return Ok(found),
+                // Changed (released, or written again) since it was read.
+                Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => continue,
+                Err(e) => return Err(unavailable(&e)),
+            }
         }
-        let held = self
-            .bucket
-            .get(slug)
+        Err(unavailable(&format!(
+            "the claim changed under each of {CLAIM_ATTEMPTS} attempts"
+        )))
+    }
+
+    /// How many messages the bucket holds (claims, and their releases).
+    pub(super) async fn messages(&self) -> Result<u64, String> {
+        let mut stream = self.bucket.stream.clone();
+        Ok(stream
+            .info()
             .await
-            .map_err(|e| unavailable(&e))?
-            .ok_or_else(|| unavailable(&"the claim exists but cannot be read"))?;
-        let owner = held.get(..16).and_then(ArticleId::from_slice);
-        let by = held.get(16..32).and_then(CommandId::from_slice);
-        match (owner, by) {
-            (Some(owner), _) if owner == article => Ok(Claim::Held),
-            (Some(owner), Some(by)) if by == command => Ok(Claim::EarlierAttempt(owner)),
-            (Some(_), _) => Err(AppendError::Rejected(Rejection::SlugTaken {
-                slug: slug.to_owned(),
-            })),
-            (None, _) => Err(AppendError::Corrupt(format!(
-                "the claim of slug {slug:?} does not name an article"
-            ))),
-        }
+            .map_err(|e| e.to_string())?
+            .state
+            .messages)
     }
 
     /// Releases claims made for a commit that can never be in the stream,
@@ -146,4 +187,65 @@ pub(super) fn slugs_taken(events: &[Event]) -> impl Iterator<Item = &str> {
         Event::SlugChanged { slug } => Some(slug.as_str()),
         _ => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jetstream::{LocalNatsConfig, LocalNatsServer};
+
+    fn ids() -> (ArticleId, CommandId) {
+        (
+            ArticleId::from_uuid(uuid::Uuid::now_v7()),
+            CommandId::from_uuid(uuid::Uuid::now_v7()),
+        )
+    }
+
+    /// The race a release must lose: a rename claims a slug and then loses
+    /// its conflict, while another rename of the same article found the
+    /// claim and is publishing on it.
+    #[tokio::test]
+    async fn a_claim_that_another_commit_stands_on_is_not_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LocalNatsConfig {
+            binary: std::env::var_os("ANSWERLOG_TEST_NATS_SERVER")
+                .map_or_else(|| "nats-server".into(), Into::into),
+            ..LocalNatsConfig::default()
+        };
+        let server = LocalNatsServer::start(dir.path(), &config).unwrap();
+        let options = JetStreamOptions::new(vec![server.url()]);
+        let context = jetstream::new(options.connect().await.unwrap());
+        let slugs = Slugs::open(&context, &options).await.unwrap();
+        let (article, first) = ids();
+        let (other, third) = ids();
+        let second = ids().1;
+
+        let Claim::Made(made) = slugs.claim("s", article, first).await.unwrap() else {
+            panic!("the first claim is made");
+        };
+        assert_eq!(
+            slugs.claim("s", article, second).await.unwrap(),
+            Claim::Held
+        );
+        assert_eq!(slugs.release(std::slice::from_ref(&made)).await, 0);
+        assert!(matches!(
+            slugs.claim("s", other, third).await,
+            Err(AppendError::Rejected(Rejection::SlugTaken { .. }))
+        ));
+
+        // Nobody stands on this one: released, and free for another article.
+        let Claim::Made(made) = slugs.claim("t", article, first).await.unwrap() else {
+            panic!("the claim is made");
+        };
+        assert_eq!(slugs.release(&[made]).await, 1);
+        assert!(matches!(
+            slugs.claim("t", other, third).await.unwrap(),
+            Claim::Made(_)
+        ));
+        // A retry of a creation finds its first attempt's article.
+        assert_eq!(
+            slugs.claim("t", article, third).await.unwrap(),
+            Claim::EarlierAttempt(other)
+        );
+    }
 }

@@ -114,11 +114,15 @@ pub(super) fn restore_log(
     commits: impl IntoIterator<Item = Result<Commit, String>>,
 ) -> Result<WriterState, StoreError> {
     let tree = disk.tree()?;
-    if tree.scan_prefix(key(Space::Log, &[])).next().is_some() {
-        return Err(StoreError::Io(format!(
-            "{} already holds a log: a restore needs an empty data directory",
-            disk.path().display()
-        )));
+    // Both checked before anything is written: the suggestions are written
+    // after the log.
+    for (space, what) in [(Space::Log, "a log"), (Space::Suggestions, "suggestions")] {
+        if tree.scan_prefix(key(space, &[])).next().is_some() {
+            return Err(StoreError::Io(format!(
+                "{} already holds {what}: a restore needs an empty data directory",
+                disk.path().display()
+            )));
+        }
     }
     let mut chains = Chains::default();
     let mut view = BatchView::new(&tree, stats, Keys { generation: 0 });
@@ -157,24 +161,14 @@ pub(super) fn check_suggestions(
 }
 
 /// Writes `suggestions` (in the order they were accepted) after the log
-/// that `state` ends, into a store that holds none; the writer's state
-/// after them.
+/// that `state` ends (`restore_log` found the store without any); the
+/// writer's state after them.
 pub(super) fn restore_suggestions(
     disk: &Disk,
     mut state: WriterState,
     suggestions: impl IntoIterator<Item = Result<Suggestion, String>>,
 ) -> Result<WriterState, StoreError> {
     let tree = disk.tree()?;
-    if tree
-        .scan_prefix(key(Space::Suggestions, &[]))
-        .next()
-        .is_some()
-    {
-        return Err(StoreError::Io(format!(
-            "{} already holds suggestions: a restore needs an empty data directory",
-            disk.path().display()
-        )));
-    }
     let mut batch = sled::Batch::default();
     let mut in_batch = 0;
     for suggestion in suggestions {

@@ -294,7 +294,6 @@ impl TestServer {
             .expect("an answer")
     }
 
-    /// Runs the `answerlog` binary with `args` against this server.
     /// VerifyLog over the whole log.
     pub(crate) async fn verify_log(&self) -> answerlog::pb::VerifyLogResponse {
         self.audit()
@@ -314,6 +313,7 @@ impl TestServer {
         imported_id(&out.stdout)
     }
 
+    /// Runs the `answerlog` binary with `args` against this server.
     pub(crate) async fn cli(&self, args: &[&str]) -> CliOutput {
         let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         all.push("--server".into());
