@@ -108,6 +108,36 @@ impl KeyRing {
         Ok(key_id(&key.verifying_key()))
     }
 
+    /// Adds `public` to the ring in `data_dir` (made with a new current key
+    /// if there is none yet) as a retired key, so that what it signed
+    /// verifies here too: the key of a restored backup's digest, which the
+    /// server the backup came from signed. Returns its key id.
+    pub(crate) fn adopt(data_dir: &Path, public: &[u8; 32]) -> Result<String, SigningError> {
+        Self::open(data_dir, None)?;
+        let path = data_dir.join(RING_FILE);
+        let key = VerifyingKey::from_bytes(public).map_err(|e| SigningError::File {
+            path: path.clone(),
+            message: format!("the adopted public key is not an Ed25519 key: {e}"),
+        })?;
+        let id = key_id(&key);
+        let mut ring = read_ring(&path)?;
+        if !ring.key.iter().any(|k| k.id == id) {
+            let now = chrono::Utc::now().to_rfc3339();
+            ring.key.insert(
+                0,
+                KeyEntry {
+                    id: id.clone(),
+                    public: hex(public),
+                    secret: None,
+                    created: now.clone(),
+                    retired: Some(now),
+                },
+            );
+            write_ring(&path, &ring)?;
+        }
+        Ok(id)
+    }
+
     pub(crate) fn sign(&self, message: &[u8]) -> Signed {
         Signed {
             signature: self.current.sign(message).to_bytes(),
@@ -272,6 +302,30 @@ pub(crate) fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_adopted_key_verifies_what_it_signed_and_signs_nothing() {
+        let source = tempfile::tempdir().unwrap();
+        let signed = KeyRing::open(source.path(), None).unwrap().sign(b"digest");
+        let restored = tempfile::tempdir().unwrap();
+        let id = KeyRing::adopt(restored.path(), &signed.public_key).unwrap();
+        assert_eq!(id, signed.key_id);
+        // Adopting it again changes nothing.
+        assert_eq!(
+            KeyRing::adopt(restored.path(), &signed.public_key).unwrap(),
+            id
+        );
+        let ring = KeyRing::open(restored.path(), None).unwrap();
+        assert_eq!(ring.verify(b"digest", &signed), Ok(()));
+        assert!(ring.verify(b"other", &signed).is_err());
+        assert_ne!(
+            ring.sign(b"digest").key_id,
+            id,
+            "the ring signs with its own key"
+        );
+        let file = std::fs::read_to_string(restored.path().join(RING_FILE)).unwrap();
+        assert_eq!(file.matches("secret").count(), 1, "{file}");
+    }
 
     #[test]
     fn a_rotated_ring_still_verifies_old_signatures() {

@@ -163,6 +163,22 @@ async fn a_backup_taken_while_writes_run_restores_the_same_log_and_answers(backe
     let refused = restore(&tampered, restored.path()).await;
     assert!(!refused.success);
     assert!(refused.stderr.contains("position 23"), "{}", refused.stderr);
+    // So is a digest whose signature does not verify.
+    let forged = scratch.path().join("forged");
+    std::fs::create_dir(&forged).unwrap();
+    std::fs::copy(backup.join("log.jsonl"), forged.join("log.jsonl")).unwrap();
+    let mut bad_digest = report_digest(&backup);
+    let signature = bad_digest["signature"].as_str().unwrap().to_owned();
+    let flipped = if signature.starts_with('0') { "1" } else { "0" };
+    bad_digest["signature"] = format!("{flipped}{}", &signature[1..]).into();
+    std::fs::write(forged.join("digest.json"), bad_digest.to_string()).unwrap();
+    let refused = restore(&forged, restored.path()).await;
+    assert!(!refused.success);
+    assert!(
+        refused.stderr.contains("the backup's digest"),
+        "{}",
+        refused.stderr
+    );
     let out = restore(&backup, restored.path()).await;
     assert!(out.success, "{}", out.stderr);
     assert!(
@@ -207,6 +223,9 @@ async fn a_backup_taken_while_writes_run_restores_the_same_log_and_answers(backe
     assert!(verified.ok, "{verified:?}");
     assert_eq!(verified.through_position, through);
     assert_eq!(verified.log_hash, digest["logHash"].as_str().unwrap());
+    // The digest the original server signed verifies on the copy too: its
+    // key joined the copy's key history.
+    assert_signed_digest_verifies(&copy, &backup).await;
 
     // A restore refuses a directory that already holds a log.
     let dir = copy.stop().await;
@@ -240,6 +259,20 @@ async fn suggestions(server: &TestServer) -> Vec<Suggestion> {
         }
         page_token = page.next_page_token;
     }
+}
+
+/// `audit verify-log --digest` with the backup's digest on `server`: the
+/// signature is of a key in its history, and the log hash matches.
+async fn assert_signed_digest_verifies(server: &TestServer, backup: &Path) {
+    let file = backup.join("digest.json").display().to_string();
+    let out = server
+        .cli(&["audit", "verify-log", "--digest", &file, "--json"])
+        .await;
+    assert!(out.success, "{}", out.stderr);
+    let report: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    let check = &report["digestCheck"];
+    assert_eq!(check["signatureValid"], true, "{report}");
+    assert_eq!(check["matches"], true, "{report}");
 }
 
 /// The backup's digest.json.
@@ -446,6 +479,7 @@ async fn a_backup_of_the_embedded_log_restores_into_a_stream_that_replicas_join(
         assert!(verified.ok, "{verified:?}");
         assert_eq!(verified.log_hash, digest["logHash"].as_str().unwrap());
     }
+    assert_signed_digest_verifies(&first, &backup).await;
     assert_eq!(suggestions(&first).await, suggestions(&server).await);
     // The stream goes on from the backup's position.
     let next = create_article(&second, 9).await;

@@ -26,9 +26,9 @@ use crate::app::App;
 use crate::config::ConfigArgs;
 use crate::domain::hex;
 use crate::grpc::pb::{self, ListCommitsRequest, ListSuggestionsRequest};
-use crate::grpc::{commit_from_message, suggestion_from_message};
+use crate::grpc::{commit_from_message, log_digest, suggestion_from_message};
 use crate::jetstream::LogChoice;
-use crate::signing::unhex;
+use crate::signing::{verify_with, KeyRing};
 
 const LOG: &str = "log.jsonl";
 const DIGEST: &str = "digest.json";
@@ -189,6 +189,16 @@ pub(super) fn restore(dir: &Path, config: &ConfigArgs, json: bool) -> anyhow::Re
             .with_context(|| format!("cannot read {}", digest_path.display()))?
             .trim(),
     )?;
+    // The digest's signature is checked with the key it names; that key
+    // then joins the restored server's key history.
+    let signed =
+        log_digest(&digest).map_err(|s| anyhow::anyhow!("the backup's digest: {}", s.message()))?;
+    verify_with(
+        &signed.signed.public_key,
+        &signed.message(),
+        &signed.signed.signature,
+    )
+    .map_err(|e| anyhow::anyhow!("the backup's digest: {e}"))?;
     let log_path = dir.join(LOG);
     std::fs::metadata(&log_path).with_context(|| format!("cannot read {}", log_path.display()))?;
     // Read twice: once to check everything, once to write it.
@@ -220,8 +230,6 @@ pub(super) fn restore(dir: &Path, config: &ConfigArgs, json: bool) -> anyhow::Re
             None,
         ),
         LogChoice::Nats(_) => {
-            let digest_hash =
-                unhex::<32>(&digest.log_hash).context("the backup's digest has no log hash")?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -231,7 +239,7 @@ pub(super) fn restore(dir: &Path, config: &ConfigArgs, json: bool) -> anyhow::Re
                     &config.data_dir,
                     app_options(&config),
                     &jetstream_options(&config),
-                    (digest.global_position, digest_hash),
+                    (signed.global_position, signed.log_hash),
                     commits,
                     suggestions,
                 ))
@@ -248,6 +256,8 @@ pub(super) fn restore(dir: &Path, config: &ConfigArgs, json: bool) -> anyhow::Re
         digest.global_position,
         digest.log_hash
     );
+    let adopted = KeyRing::adopt(&config.data_dir, &signed.signed.public_key)
+        .context("cannot add the digest's key to the restored key history")?;
     if json {
         let out = serde_json::json!({
             "dataDir": config.data_dir.display().to_string(),
@@ -257,10 +267,14 @@ pub(super) fn restore(dir: &Path, config: &ConfigArgs, json: bool) -> anyhow::Re
             "globalPosition": restored.commits.to_string(),
             "logHash": digest.log_hash,
             "alreadyInStream": held,
+            "adoptedKeyId": adopted,
         });
         println!("{out}");
         return Ok(());
     }
+    println!(
+        "the digest's key {adopted} is in the restored key history: the digests it signed verify there"
+    );
     if let Some(held) = held.filter(|held| *held > 0) {
         println!(
             "the stream held the first {held} commits already (a restore that stopped part way)"
