@@ -3,7 +3,7 @@
 //! versions, dates, page tokens, nested messages and lists) and raw bytes
 //! sent as request bodies. No call may panic the server or be answered
 //! INTERNAL, UNKNOWN or DATA_LOSS; afterwards the log verifies and the
-//! read models equal an offline rebuild.
+//! read models equal an offline rebuild. On sled and on a JetStream replica.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -232,14 +232,27 @@ fn forbidden(code: Code) -> bool {
     matches!(code, Code::Internal | Code::Unknown | Code::DataLoss)
 }
 
-#[test]
-fn generated_requests_for_every_rpc_never_break_the_server() {
+mod sled {
+    #[test]
+    fn generated_requests_for_every_rpc_never_break_the_server() {
+        super::generated_requests_never_break(super::Backend::Sled);
+    }
+}
+
+mod jetstream {
+    #[test]
+    fn generated_requests_for_every_rpc_never_break_the_server() {
+        super::generated_requests_never_break(super::Backend::JetStream);
+    }
+}
+
+fn generated_requests_never_break(backend: Backend) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let server = runtime.block_on(TestServer::start(Backend::Sled));
+    let server = runtime.block_on(TestServer::start(backend));
     let channel = runtime.block_on(server.channel());
     let mut known_ids = Vec::new();
     for n in 0..3 {
