@@ -56,7 +56,7 @@ impl Slugs {
         // (`KV_<bucket>`, `$KV.<bucket>.>`, one message a key), not with
         // `create_key_value`, which asks for account details that
         // nats-server 2.9 answers in a shape this client cannot read.
-        context
+        let mut claims = context
             .get_or_create_stream(stream::Config {
                 name: format!("KV_{name}"),
                 description: Some("answerlog slug claims: slug → article and command".into()),
@@ -74,6 +74,23 @@ impl Slugs {
             })
             .await
             .map_err(|e| failed(e.to_string()))?;
+        // A bucket made before claims were read from the leader answers
+        // direct gets: stop it, or the client keeps using them.
+        let config = claims
+            .info()
+            .await
+            .map_err(|e| failed(e.to_string()))?
+            .config
+            .clone();
+        if config.allow_direct {
+            context
+                .update_stream(stream::Config {
+                    allow_direct: false,
+                    ..config
+                })
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+        }
         let bucket = context
             .get_key_value(&name)
             .await
@@ -201,18 +218,46 @@ mod tests {
         )
     }
 
+    fn local_server(dir: &std::path::Path) -> LocalNatsServer {
+        let config = LocalNatsConfig {
+            binary: std::env::var_os("ANSWERLOG_TEST_NATS_SERVER")
+                .map_or_else(|| "nats-server".into(), Into::into),
+            ..LocalNatsConfig::default()
+        };
+        LocalNatsServer::start(dir, &config).unwrap()
+    }
+
+    /// A bucket made before claims were read from the leader is changed to
+    /// answer no direct gets.
+    #[tokio::test]
+    async fn an_old_bucket_stops_answering_direct_gets() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = local_server(dir.path());
+        let options = JetStreamOptions::new(vec![server.url()]);
+        let context = jetstream::new(options.connect().await.unwrap());
+        let name = options.bucket();
+        context
+            .create_stream(stream::Config {
+                name: format!("KV_{name}"),
+                subjects: vec![format!("$KV.{name}.>")],
+                max_messages_per_subject: 1,
+                allow_direct: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        Slugs::open(&context, &options).await.unwrap();
+        let mut claims = context.get_stream(format!("KV_{name}")).await.unwrap();
+        assert!(!claims.info().await.unwrap().config.allow_direct);
+    }
+
     /// The race a release must lose: a rename claims a slug and then loses
     /// its conflict, while another rename of the same article found the
     /// claim and is publishing on it.
     #[tokio::test]
     async fn a_claim_that_another_commit_stands_on_is_not_released() {
         let dir = tempfile::tempdir().unwrap();
-        let config = LocalNatsConfig {
-            binary: std::env::var_os("ANSWERLOG_TEST_NATS_SERVER")
-                .map_or_else(|| "nats-server".into(), Into::into),
-            ..LocalNatsConfig::default()
-        };
-        let server = LocalNatsServer::start(dir.path(), &config).unwrap();
+        let server = local_server(dir.path());
         let options = JetStreamOptions::new(vec![server.url()]);
         let context = jetstream::new(options.connect().await.unwrap());
         let slugs = Slugs::open(&context, &options).await.unwrap();
