@@ -33,6 +33,10 @@ impl NatsServer {
     }
 
     fn start_configured(cluster: Option<(String, u16, Vec<u16>)>, extra: &str) -> Self {
+        Self::try_start(cluster, extra).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn try_start(cluster: Option<(String, u16, Vec<u16>)>, extra: &str) -> Result<Self, String> {
         let dir = tempfile::tempdir().expect("a directory for nats-server");
         let config = LocalNatsConfig {
             binary: std::env::var_os("ANSWERLOG_TEST_NATS_SERVER")
@@ -41,12 +45,12 @@ impl NatsServer {
             cluster,
             extra: extra.to_owned(),
         };
-        let server = LocalNatsServer::start(dir.path(), &config).unwrap_or_else(|e| panic!("{e}"));
-        Self {
+        let server = LocalNatsServer::start(dir.path(), &config)?;
+        Ok(Self {
             server,
             config,
             dir,
-        }
+        })
     }
 
     pub(crate) fn url(&self) -> String {
@@ -70,6 +74,9 @@ impl NatsServer {
 }
 
 /// A cluster of nats-servers with JetStream, each on free loopback ports.
+/// How many times a cluster is made on fresh ports before a test fails.
+const CLUSTER_ATTEMPTS: usize = 3;
+
 pub(crate) struct NatsCluster {
     pub(crate) nodes: Vec<NatsServer>,
 }
@@ -77,8 +84,20 @@ pub(crate) struct NatsCluster {
 impl NatsCluster {
     /// Nodes `n0`, `n1`, …, routed to one another.
     pub(crate) fn start(size: usize) -> Self {
-        // Free ports for the routes, taken from the kernel and let go just
-        // before the nodes bind them.
+        let mut failures = Vec::new();
+        while failures.len() < CLUSTER_ATTEMPTS {
+            match Self::try_start(size) {
+                Ok(cluster) => return cluster,
+                Err(e) => failures.push(e),
+            }
+        }
+        panic!("no cluster of {size} started: {failures:?}");
+    }
+
+    /// Free ports for the routes are taken from the kernel and let go just
+    /// before the nodes bind them: another process may take one meanwhile,
+    /// and then a node does not start (and the cluster is made again).
+    fn try_start(size: usize) -> Result<Self, String> {
         let taken: Vec<std::net::TcpListener> = (0..size)
             .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
             .collect();
@@ -91,10 +110,10 @@ impl NatsCluster {
             .iter()
             .enumerate()
             .map(|(n, port)| {
-                NatsServer::start_configured(Some((format!("n{n}"), *port, ports.clone())), "")
+                NatsServer::try_start(Some((format!("n{n}"), *port, ports.clone())), "")
             })
-            .collect();
-        Self { nodes }
+            .collect::<Result<_, _>>()?;
+        Ok(Self { nodes })
     }
 
     pub(crate) fn urls(&self) -> Vec<String> {
