@@ -132,7 +132,7 @@ for replica in a:50051 b:50052; do
   pids+=($!)
 done
 for port in 50051 50052; do
-  for _ in $(seq 1 300); do
+  for _ in $(seq 1 600); do
     "$binary" health --server "http://127.0.0.1:$port" >/dev/null 2>&1 && break
     sleep 0.2
   done

@@ -46,7 +46,7 @@ use publisher::{Publisher, Queued};
 const CATCH_UP_LIMIT: Duration = Duration::from_secs(10);
 
 /// How long a replica keeps trying to reach JetStream as it starts.
-const JOIN_LIMIT: Duration = Duration::from_secs(30);
+const JOIN_LIMIT: Duration = Duration::from_secs(60);
 const JOIN_RETRY: Duration = Duration::from_millis(250);
 
 /// The log of a replica: appends go to the stream, reads to the local store

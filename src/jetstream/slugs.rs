@@ -56,7 +56,7 @@ impl Slugs {
         // (`KV_<bucket>`, `$KV.<bucket>.>`, one message a key), not with
         // `create_key_value`, which asks for account details that
         // nats-server 2.9 answers in a shape this client cannot read.
-        let mut claims = context
+        let claims = context
             .get_or_create_stream(stream::Config {
                 name: format!("KV_{name}"),
                 description: Some("answerlog slug claims: slug → article and command".into()),
@@ -75,13 +75,10 @@ impl Slugs {
             .await
             .map_err(|e| failed(e.to_string()))?;
         // A bucket made before claims were read from the leader answers
-        // direct gets: stop it, or the client keeps using them.
-        let config = claims
-            .info()
-            .await
-            .map_err(|e| failed(e.to_string()))?
-            .config
-            .clone();
+        // direct gets: stop it, or the client keeps using them. (From the
+        // answer to the create: a new R3 stream may not answer a request
+        // until it has elected its leader.)
+        let config = claims.cached_info().config.clone();
         if config.allow_direct {
             context
                 .update_stream(stream::Config {
