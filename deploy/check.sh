@@ -142,5 +142,11 @@ done
 "$binary" get --server http://127.0.0.1:50052 --min-position 1 what-causes-jmt >answer.txt
 head -1 answer.txt
 "$binary" audit verify-log --server http://127.0.0.1:50052
+# Backup and restore (README): a replica's backup into a new R3 stream,
+# with a replica built from it.
+"$binary" backup --server http://127.0.0.1:50052 backup >/dev/null
+"$binary" restore backup --data-dir cluster-data/restored --log $NATS --nats-replicas 3 \
+  --nats-stream ANSWERLOG2 >restored.txt 2>restore.log
+grep -q "the log hash .* is the backup's digest's" restored.txt
 cd "$repo"
-echo "deploy/cluster/: three NATS nodes and two replicas serve the README's commands"
+echo "deploy/cluster/: three NATS nodes and two replicas serve the README's commands; a backup restores into a new stream"

@@ -13,7 +13,7 @@ use tonic::Code;
 
 use crate::contention::writers_lose_no_update;
 use crate::support::nats::NatsServer;
-use crate::support::{cid, create_article, parked_nats, Backend, TestServer};
+use crate::support::{cid, cli, create_article, parked_nats, Backend, TestServer};
 
 async fn two_replicas() -> (TestServer, TestServer) {
     let a = TestServer::start(Backend::JetStream).await;
@@ -451,6 +451,39 @@ async fn a_replica_that_finds_the_stream_broken_says_so_and_serves_nothing_past_
         assert_eq!(refused.code(), Code::DataLoss, "{refused:?}");
         assert!(refused.message().contains("position 3"), "{refused:?}");
     }
+
+    // The way on (README, Backup and restore): a backup of a replica,
+    // restored into a new stream, where a replica takes writes again.
+    let scratch = tempfile::tempdir().unwrap();
+    let backup = scratch.path().join("backup");
+    let out = b.cli(&["backup", &backup.display().to_string()]).await;
+    assert!(out.success, "{}", out.stderr);
+    let nats = Arc::clone(a.nats.as_ref().unwrap());
+    let restored = Arc::new(tempfile::tempdir().unwrap());
+    let out = cli(vec![
+        "restore".into(),
+        backup.display().to_string(),
+        "--data-dir".into(),
+        restored.path().display().to_string(),
+        "--log".into(),
+        nats.url(),
+        "--nats-stream".into(),
+        "ANSWERLOG2".into(),
+    ])
+    .await;
+    assert!(out.success, "{}", out.stderr);
+    let on = TestServer::start_on_stream(nats, "ANSWERLOG2", restored).await;
+    let edited = on
+        .articles()
+        .await
+        .edit_quick_answer(quick_answer_edit(&id, 2, "C.".into()))
+        .await
+        .expect("writes go on in the new stream")
+        .into_inner();
+    assert_eq!((edited.version, edited.global_position), (3, 3));
+    let verified = on.verify_log().await;
+    assert!(verified.ok, "{verified:?}");
+    on.stop().await;
     b.stop().await;
     a.stop().await;
 }

@@ -172,6 +172,28 @@ impl TestServer {
         server
     }
 
+    /// A replica of the stream `stream` on `nats`, on `dir`.
+    pub(crate) async fn start_on_stream(
+        nats: Arc<NatsServer>,
+        stream: &str,
+        dir: Arc<tempfile::TempDir>,
+    ) -> Self {
+        let jetstream = answerlog::JetStreamOptions {
+            stream: stream.to_owned(),
+            ..answerlog::JetStreamOptions::new(vec![nats.url()])
+        };
+        let mut server = Self::start_joined(
+            Backend::JetStream,
+            Some(jetstream),
+            dir,
+            AppOptions::default(),
+            ServerOptions::default(),
+        )
+        .await;
+        server.nats = Some(nats);
+        server
+    }
+
     /// A replica of a stream on `cluster` kept in `replicas` copies.
     pub(crate) async fn start_on_cluster(cluster: &nats::NatsCluster, replicas: usize) -> Self {
         let jetstream = answerlog::JetStreamOptions {
