@@ -37,9 +37,20 @@ fn dynamic<M: Message>(name: &str, message: &M) -> anyhow::Result<DynamicMessage
     )?)
 }
 
-fn descriptor(name: &str) -> anyhow::Result<MessageDescriptor> {
+/// The compiled-in descriptors, decoded once: decoding them for every
+/// line made `backup`, `export` and `restore` spend most of their time here.
+fn pool() -> anyhow::Result<&'static DescriptorPool> {
+    static POOL: std::sync::OnceLock<DescriptorPool> = std::sync::OnceLock::new();
+    if let Some(pool) = POOL.get() {
+        return Ok(pool);
+    }
     let pool =
         DescriptorPool::decode(FILE_DESCRIPTOR_SET).context("the compiled-in descriptors")?;
-    pool.get_message_by_name(name)
+    Ok(POOL.get_or_init(|| pool))
+}
+
+fn descriptor(name: &str) -> anyhow::Result<MessageDescriptor> {
+    pool()?
+        .get_message_by_name(name)
         .with_context(|| format!("no message {name} in the descriptors"))
 }
