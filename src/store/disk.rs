@@ -7,9 +7,10 @@
 //! empties the slot, waits for the last handle to go, and opens anew.
 
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use super::sync::{DurableFiles, Synced};
 use super::StoreError;
 
 /// The name of the tree that holds every keyspace.
@@ -26,6 +27,10 @@ pub(crate) struct Disk {
     path: PathBuf,
     cache_bytes: u64,
     slot: RwLock<Option<sled::Tree>>,
+    /// The files a flush wrote, which the store syncs itself (`sync.rs`):
+    /// opened with the database, and again when it is reopened. Taken by
+    /// whoever flushes, for the flush and the sync.
+    files: Mutex<Option<DurableFiles>>,
     /// Set once the store has stopped and let go of the database.
     closed: std::sync::atomic::AtomicBool,
 }
@@ -33,12 +38,29 @@ pub(crate) struct Disk {
 impl Disk {
     pub(crate) fn open(path: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
         let tree = open_tree_waiting(path, cache_bytes, OPEN_PATIENCE)?;
+        let files = open_files(path)?;
         Ok(Self {
             path: path.to_owned(),
             cache_bytes,
             slot: RwLock::new(Some(tree)),
+            files: Mutex::new(Some(files)),
             closed: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Makes everything written to `tree` so far durable: sled's `flush`
+    /// (which writes it out, ending with `sync_file_range`), then a real
+    /// `fdatasync` of every file it wrote (`sync.rs`). What a caller is
+    /// told is durable must have passed through here.
+    pub(crate) fn flush(&self, tree: &sled::Tree) -> Result<Synced, StoreError> {
+        let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        tree.flush()?;
+        let files = files.as_mut().ok_or_else(|| {
+            StoreError::Io("the store is reopening after a storage failure".into())
+        })?;
+        files
+            .sync()
+            .map_err(|e| StoreError::Io(format!("cannot sync the database: {e}")))
     }
 
     /// A handle to the tree, for one read or one write; UNAVAILABLE while
@@ -98,6 +120,7 @@ impl Disk {
     /// files stay locked: then only a new process can open the database.
     pub(crate) fn reopen(&self) -> Result<(), StoreError> {
         let old = self.slot.write().unwrap_or_else(|e| e.into_inner()).take();
+        drop(self.files.lock().unwrap_or_else(|e| e.into_inner()).take());
         // sled flushes what it can as the last handle goes, and may hang
         // doing so: close on a thread of its own, and wait a while.
         let (closed, on_close) = std::sync::mpsc::channel();
@@ -118,6 +141,8 @@ impl Disk {
         // it lets go.
         match open_tree_waiting(&self.path, self.cache_bytes, LET_GO) {
             Ok(tree) => {
+                let files = open_files(&self.path)?;
+                *self.files.lock().unwrap_or_else(|e| e.into_inner()) = Some(files);
                 *self.slot.write().unwrap_or_else(|e| e.into_inner()) = Some(tree);
                 Ok(())
             }
@@ -125,6 +150,13 @@ impl Disk {
             Err(e) => Err(e),
         }
     }
+}
+
+/// The files of the database sled has just opened in `path`, with what
+/// sled created as it opened made durable.
+fn open_files(path: &Path) -> Result<DurableFiles, StoreError> {
+    DurableFiles::open(path)
+        .map_err(|e| StoreError::Io(format!("cannot sync the new database: {e}")))
 }
 
 /// Whether sled failed to open because another handle holds the lock.

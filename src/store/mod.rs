@@ -15,6 +15,7 @@ pub(crate) mod raw_baseline;
 mod restore;
 mod sled_store;
 mod stats;
+mod sync;
 mod view;
 mod writer;
 

@@ -5,11 +5,13 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use super::sync::DurableFiles;
 use super::StoreError;
 
-/// How long each of `n` inserts of `value_bytes` took, flushing (fsync)
-/// after every `flush_every` of them, with the cache the store uses; the
-/// flush's time goes to the insert that called it.
+/// How long each of `n` inserts of `value_bytes` took, made durable after
+/// every `flush_every` of them as the store makes a batch durable (sled's
+/// flush, then `fdatasync` of what it wrote), with the cache the store
+/// uses; the sync's time goes to the insert that called it.
 pub(crate) fn flushed_inserts(
     dir: &Path,
     n: u64,
@@ -18,6 +20,7 @@ pub(crate) fn flushed_inserts(
     cache_bytes: u64,
 ) -> Result<Vec<Duration>, StoreError> {
     let db = open(dir, cache_bytes)?;
+    let mut files = DurableFiles::open(dir).map_err(sync_failed)?;
     let value = vec![b'v'; value_bytes];
     let mut latencies = Vec::with_capacity(n as usize);
     for i in 0..n {
@@ -25,10 +28,12 @@ pub(crate) fn flushed_inserts(
         db.insert(key(i), value.as_slice())?;
         if (i + 1) % flush_every.max(1) == 0 {
             db.flush()?;
+            files.sync().map_err(sync_failed)?;
         }
         latencies.push(started.elapsed());
     }
     db.flush()?;
+    files.sync().map_err(sync_failed)?;
     Ok(latencies)
 }
 
@@ -87,6 +92,10 @@ fn write_batches(
     }
     db.apply_batch(batch)?;
     Ok(())
+}
+
+fn sync_failed(e: std::io::Error) -> StoreError {
+    StoreError::Io(format!("cannot sync the baseline's database: {e}"))
 }
 
 fn open(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {

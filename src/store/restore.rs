@@ -144,7 +144,7 @@ pub(super) fn restore_log(
         0u64.to_be_bytes().to_vec(),
     );
     tree.apply_batch(view.into_batch())?;
-    tree.flush()?;
+    disk.flush(&tree)?;
     Ok(state)
 }
 
@@ -187,7 +187,7 @@ pub(super) fn restore_suggestions(
     }
     batch.insert(meta_key(WriterState::KEY), state.encode());
     tree.apply_batch(batch)?;
-    tree.flush()?;
+    disk.flush(&tree)?;
     Ok(state)
 }
 

@@ -141,7 +141,7 @@ impl SledStore {
     pub fn set_meta(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
         let tree = self.disk.tree()?;
         tree.insert(meta_key(name), value)?;
-        tree.flush()?;
+        self.disk.flush(&tree)?;
         Ok(())
     }
 
@@ -200,7 +200,7 @@ impl SledStore {
         for generation in (0..=u8::MAX).filter(|g| *g != keys.generation) {
             self.drop_generation(generation)?;
         }
-        tree.flush()?;
+        self.disk.flush(&tree)?;
         drop(tree);
         let applied = self.catch_up(projector)?;
         self.disk.snapshot_for_next_open();
@@ -351,7 +351,7 @@ impl SledStore {
             position = end + 1;
         }
         if applied > 0 {
-            self.disk.tree()?.flush()?;
+            self.disk.flush(&self.disk.tree()?)?;
         }
         Ok(applied)
     }

@@ -3,7 +3,8 @@
 //! It takes jobs from a bounded channel, drains what is waiting (up to a
 //! batch limit), checks and projects each commit into one pending batch,
 //! writes the batch with one crash-atomic `apply_batch`, calls one `flush`
-//! (one fsync) for the whole batch, and only then publishes the new
+//! and one real sync (`fdatasync` of every file it wrote, `sync.rs`) for
+//! the whole batch, and only then publishes the new
 //! durable position and replies to every caller. A dedicated std thread,
 //! because a blocking flush inside a tokio task would stall one of the
 //! runtime's workers.
@@ -230,7 +231,7 @@ impl Writer {
             }
         }
         if self.failed.is_none() {
-            match self.disk.tree().and_then(|tree| Ok(tree.flush()?)) {
+            match self.disk.tree().and_then(|tree| self.disk.flush(&tree)) {
                 Ok(_) => self.disk.snapshot_for_next_open(),
                 Err(e) => tracing::error!(error = %e, "final flush failed"),
             }
@@ -596,7 +597,7 @@ impl Writer {
             faults.check(FaultPoint::Flush)?;
         }
         let flushing = Instant::now();
-        tree.flush()?;
+        self.disk.flush(tree)?;
         if let Some(metrics) = &self.metrics {
             metrics.flushed(flushing.elapsed().as_secs_f64());
         }

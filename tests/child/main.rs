@@ -6,3 +6,4 @@ mod config;
 mod crash;
 mod full_disk;
 mod served;
+mod sync;

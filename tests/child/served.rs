@@ -106,6 +106,31 @@ impl Served {
         self.child.try_wait().expect("the child's state")
     }
 
+    /// The pid of the server that this child (a tracer such as strace)
+    /// started: its only child process.
+    pub(crate) fn traced_pid(&self) -> u32 {
+        let pid = self.child.id();
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .expect("the tracer's children");
+        children
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("the tracer runs the server")
+    }
+
+    /// Stops the traced server `pid` with SIGTERM (a clean stop) and waits
+    /// for the tracer to end with it.
+    pub(crate) fn stop_traced(mut self, pid: u32) {
+        let status = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().expect("the tracer is reaped");
+        assert!(exit.success(), "a clean stop under the tracer: {exit:?}");
+    }
+
     pub(crate) fn terminate(mut self) {
         let pid = self.child.id().to_string();
         let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
