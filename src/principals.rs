@@ -44,6 +44,9 @@ impl Role {
 pub(crate) enum Right {
     Read,
     Write,
+    /// One article's revisions, diffs and blame: what a writer reads to
+    /// know what they edit, and an auditor to know who changed what.
+    History,
     Audit,
     Admin,
 }
@@ -54,6 +57,7 @@ impl Right {
         match self {
             Right::Read => true,
             Right::Write => matches!(role, Role::Writer | Role::Admin),
+            Right::History => role != Role::Reader,
             Right::Audit => matches!(role, Role::Auditor | Role::Admin),
             Right::Admin => role == Role::Admin,
         }
@@ -307,12 +311,18 @@ mod tests {
     #[test]
     fn rights_follow_the_roles() {
         let table = [
-            (Role::Reader, [true, false, false, false]),
-            (Role::Writer, [true, true, false, false]),
-            (Role::Auditor, [true, false, true, false]),
-            (Role::Admin, [true, true, true, true]),
+            (Role::Reader, [true, false, false, false, false]),
+            (Role::Writer, [true, true, true, false, false]),
+            (Role::Auditor, [true, false, true, true, false]),
+            (Role::Admin, [true, true, true, true, true]),
         ];
-        let rights_in_order = [Right::Read, Right::Write, Right::Audit, Right::Admin];
+        let rights_in_order = [
+            Right::Read,
+            Right::Write,
+            Right::History,
+            Right::Audit,
+            Right::Admin,
+        ];
         for (role, rights) in table {
             for (right, expected) in rights_in_order.into_iter().zip(rights) {
                 assert_eq!(right.granted_to(role), expected, "{role:?} {right:?}");

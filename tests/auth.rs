@@ -111,7 +111,7 @@ async fn codes(channel: &Channel, token: Option<&str>, article_id: &str, n: usiz
         ))
         .await
         .map(|_| ());
-    let audit = AuditServiceClient::new(channel.clone())
+    let history = AuditServiceClient::new(channel.clone())
         .list_revisions(authed(
             ListRevisionsRequest {
                 r#ref: Some(list_revisions_request::Ref::Id(article_id.into())),
@@ -121,6 +121,32 @@ async fn codes(channel: &Channel, token: Option<&str>, article_id: &str, n: usiz
             },
             token,
         ))
+        .await
+        .map(|_| ());
+    let diff = AuditServiceClient::new(channel.clone())
+        .diff_versions(authed(
+            DiffVersionsRequest {
+                article_id: article_id.into(),
+                from_version: 1,
+                to_version: 1,
+                min_position: 0,
+            },
+            token,
+        ))
+        .await
+        .map(|_| ());
+    let blame = AuditServiceClient::new(channel.clone())
+        .get_attribution(authed(
+            GetAttributionRequest {
+                r#ref: Some(get_attribution_request::Ref::Id(article_id.into())),
+                ..Default::default()
+            },
+            token,
+        ))
+        .await
+        .map(|_| ());
+    let log_wide = AuditServiceClient::new(channel.clone())
+        .list_commits(authed(ListCommitsRequest::default(), token))
         .await
         .map(|_| ());
     let verify = AuditServiceClient::new(channel.clone())
@@ -164,7 +190,10 @@ async fn codes(channel: &Channel, token: Option<&str>, article_id: &str, n: usiz
     vec![
         code(write),
         code(read),
-        code(audit),
+        code(history),
+        code(diff),
+        code(blame),
+        code(log_wide),
         code(verify),
         code(suggest),
         code(suggestions),
@@ -180,18 +209,37 @@ async fn each_role_may_call_what_design_allows(backend: Backend) {
         .await
         .unwrap();
     use Code::{Ok as Y, PermissionDenied as D, Unauthenticated as U};
-    let table: [(&str, Option<&str>, [Code; 7]); 7] = [
-        //            write read audit verify suggest list-suggestions bulk-import
-        ("no token", None, [U, U, U, U, U, U, U]),
-        ("a bad token", Some("alt_0000"), [U, U, U, U, U, U, U]),
-        ("reader", Some(&tokens.reader), [D, Y, D, D, Y, D, D]),
-        ("writer", Some(&tokens.writer), [Y, Y, D, D, Y, D, D]),
-        ("auditor", Some(&tokens.auditor), [D, Y, Y, Y, Y, Y, D]),
-        ("admin", Some(&tokens.admin), [Y, Y, Y, Y, Y, Y, Y]),
+    // Writers read the history, diffs and blame of what they edit (issue
+    // 14, item 13); the log-wide queries, verification and the suggestions
+    // list stay the auditors'.
+    let table: [(&str, Option<&str>, [Code; 10]); 7] = [
+        // write read history diff blame log-wide verify suggest list-suggestions bulk-import
+        ("no token", None, [U, U, U, U, U, U, U, U, U, U]),
+        (
+            "a bad token",
+            Some("alt_0000"),
+            [U, U, U, U, U, U, U, U, U, U],
+        ),
+        (
+            "reader",
+            Some(&tokens.reader),
+            [D, Y, D, D, D, D, D, Y, D, D],
+        ),
+        (
+            "writer",
+            Some(&tokens.writer),
+            [Y, Y, Y, Y, Y, D, D, Y, D, D],
+        ),
+        (
+            "auditor",
+            Some(&tokens.auditor),
+            [D, Y, Y, Y, Y, Y, Y, Y, Y, D],
+        ),
+        ("admin", Some(&tokens.admin), [Y, Y, Y, Y, Y, Y, Y, Y, Y, Y]),
         (
             "second writer",
             Some(&tokens.editor2),
-            [Y, Y, D, D, Y, D, D],
+            [Y, Y, Y, Y, Y, D, D, Y, D, D],
         ),
     ];
     for (n, (who, token, expected)) in table.into_iter().enumerate() {

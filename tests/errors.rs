@@ -15,6 +15,7 @@ backend_tests!(
     malformed_requests_get_the_right_status_and_change_nothing,
     undecodable_and_oversized_requests_are_refused_and_change_nothing,
     statuses_about_huge_or_many_fields_fit_a_clients_header_limit,
+    right_to_left_text_and_balanced_isolates_are_kept,
 );
 
 type Call = Pin<Box<dyn Future<Output = Result<(), Status>> + Send>>;
@@ -123,6 +124,47 @@ async fn malformed_requests_get_the_right_status_and_change_nothing(backend: Bac
                 question: String::new(),
                 ..draft()
             }),
+        },
+        // Issue 14, item 22: text that displays other than it reads.
+        Case {
+            name: "right-to-left override in a question",
+            code: Code::InvalidArgument,
+            field: "article.question",
+            call: create(ArticleDraft {
+                question: "What is \u{202E}txt.exe".into(),
+                ..draft()
+            }),
+        },
+        Case {
+            name: "unclosed isolate in a source title",
+            code: Code::InvalidArgument,
+            field: "article.sources[0].title",
+            call: create(ArticleDraft {
+                sources: vec![Source {
+                    title: "Mayo \u{2067}קליניק".into(),
+                    ..draft().sources[0].clone()
+                }],
+                ..draft()
+            }),
+        },
+        Case {
+            name: "left-to-right override in a reason",
+            code: Code::InvalidArgument,
+            field: "reason",
+            call: {
+                let mut c = a();
+                let id = id.clone();
+                Box::pin(async move {
+                    ok(c.edit_quick_answer(EditQuickAnswerRequest {
+                        article_id: id,
+                        expected_version: 1,
+                        command_id: cid(),
+                        reason: "Fix \u{202D}typo".into(),
+                        quick_answer: "New text.".into(),
+                    })
+                    .await)
+                }) as Call
+            },
         },
         Case {
             name: "bad slug",
@@ -750,4 +792,38 @@ async fn statuses_about_huge_or_many_fields_fit_a_clients_header_limit(backend: 
     }
     assert_eq!(server.get(&id).await, before);
     server.stop().await;
+}
+
+/// Issue 14, item 22: refusing the bidirectional overrides must not refuse
+/// right-to-left writing. Hebrew, Arabic and mixed titles, and balanced
+/// isolates, are stored and served as sent.
+async fn right_to_left_text_and_balanced_isolates_are_kept(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut articles = server.articles().await;
+    let question = "מה גורם למיוזיטיס של נעורים";
+    let quick_answer = "التهاب العضلات عند الأطفال هو مرض مناعي ذاتي.";
+    let title = "Juvenile myositis \u{2067}מיוזיטיס\u{2069} — \u{2067}التهاب العضلات\u{2069}";
+    let created = articles
+        .create_article(CreateArticleRequest {
+            command_id: cid(),
+            reason: "ייבוא — استيراد".into(),
+            article: Some(ArticleDraft {
+                slug: "juvenile-myositis-he".into(),
+                question: question.into(),
+                quick_answer: quick_answer.into(),
+                sources: vec![Source {
+                    title: title.into(),
+                    publisher: "מרפאת מאיו / مايو كلينك".into(),
+                    ..draft().sources[0].clone()
+                }],
+                ..draft()
+            }),
+        })
+        .await
+        .expect("right-to-left text is accepted")
+        .into_inner();
+    let answer = server.get(&created.article_id).await;
+    assert_eq!(answer.question, question);
+    assert_eq!(answer.quick_answer, quick_answer);
+    assert_eq!(answer.sources[0].title, title);
 }

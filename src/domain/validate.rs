@@ -53,6 +53,12 @@ impl Violations {
                 )
             };
             self.push(field, description);
+            return;
+        }
+        if !rule.multiline {
+            if let Some(problem) = bidi_problem(value) {
+                self.push(field, problem);
+            }
         }
     }
 
@@ -129,6 +135,52 @@ impl Text {
             ..self
         }
     }
+}
+
+/// What is wrong with the bidirectional formatting characters of a line,
+/// if anything. A line shown in an audit trail must read as it is stored
+/// (the "Trojan Source" class of spoofing): the explicit overrides LRO and
+/// RLO (U+202D, U+202E) are refused, and so is an embedding (LRE, RLE:
+/// U+202A, U+202B) or isolate (LRI, RLI, FSI: U+2066 to U+2068) that the
+/// line does not close in order (PDF U+202C, PDI U+2069), so that its
+/// effect cannot reach past the field. Right-to-left text itself, and
+/// balanced embeddings and isolates, are fine.
+pub(crate) fn bidi_problem(line: &str) -> Option<String> {
+    #[derive(PartialEq)]
+    enum Open {
+        Embedding,
+        Isolate,
+    }
+    let mut open = Vec::new();
+    for c in line.chars() {
+        match c {
+            '\u{202D}' | '\u{202E}' => {
+                return Some(format!(
+                    "contains the bidirectional override U+{:04X}, which makes text display other than it reads; use right-to-left text itself, or an isolate (U+2066 to U+2069)",
+                    c as u32
+                ))
+            }
+            '\u{202A}' | '\u{202B}' => open.push(Open::Embedding),
+            '\u{2066}'..='\u{2068}' => open.push(Open::Isolate),
+            '\u{202C}' | '\u{2069}' => {
+                let closes = if c == '\u{202C}' {
+                    Open::Embedding
+                } else {
+                    Open::Isolate
+                };
+                if open.pop() != Some(closes) {
+                    return Some(format!(
+                        "has U+{:04X} closing no bidirectional embedding or isolate opened before it in the same field",
+                        c as u32
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    (!open.is_empty()).then(|| {
+        "opens a bidirectional embedding or isolate it does not close (U+202C closes U+202A and U+202B; U+2069 closes U+2066 to U+2068)".to_owned()
+    })
 }
 
 pub(super) const SLUG_MAX: usize = 120;
@@ -327,6 +379,42 @@ mod tests {
             v.url("u", bad, 100);
             assert!(!v.is_empty(), "{bad}");
         }
+    }
+
+    #[test]
+    fn bidirectional_formatting_in_a_line() {
+        // Right-to-left text, mixed titles and balanced isolates are lines.
+        for fine in [
+            "מה גורם למיוזיטיס",
+            "ما الذي يسبب التهاب العضلات",
+            "Mayo Clinic — מרפאת מאיו — مايو كلينك",
+            "Title \u{2067}עברית\u{2069} and more",
+            "\u{202B}نص\u{202C} in an embedding",
+            "\u{2068}\u{2066}nested\u{2069}\u{2069}",
+        ] {
+            assert_eq!(bidi_problem(fine), None, "{fine}");
+        }
+        for (spoof, says) in [
+            ("Invoice \u{202E}fdp.exe", "override U+202E"),
+            ("\u{202D}left to right", "override U+202D"),
+            ("open \u{2067}isolate", "does not close"),
+            ("open \u{202A}embedding", "does not close"),
+            ("close \u{2069} nothing", "U+2069 closing no"),
+            ("\u{2066}crossed\u{202C}", "U+202C closing no"),
+        ] {
+            let problem = bidi_problem(spoof).expect(spoof);
+            assert!(problem.contains(says), "{spoof}: {problem}");
+        }
+        let mut v = Violations::default();
+        v.text("question", "Why \u{202E}?", Text::line(300));
+        v.text(
+            "sections[0].body",
+            "A body may \u{202E} hold it",
+            Text::block(Limit::Bytes(100)),
+        );
+        let violations = v.into_inner();
+        assert_eq!(violations.len(), 1);
+        assert_eq!(violations[0].field, "question");
     }
 
     #[test]

@@ -32,6 +32,14 @@ fn right(path: &str) -> Option<Right> {
         "answerlog.v1.ArticleService" => Some(Right::Write),
         "answerlog.v1.AnswerService" => Some(Right::Read),
         "answerlog.v1.AuditService" if method == "StreamEvents" => Some(Right::Read),
+        "answerlog.v1.AuditService"
+            if matches!(
+                method,
+                "ListRevisions" | "GetRevision" | "DiffVersions" | "GetAttribution"
+            ) =>
+        {
+            Some(Right::History)
+        }
         "answerlog.v1.AuditService" => Some(Right::Audit),
         "answerlog.v1.SuggestionService" if method == "SuggestQuestion" => Some(Right::Read),
         "answerlog.v1.SuggestionService" => Some(Right::Audit),
@@ -188,6 +196,29 @@ mod tests {
             right("/answerlog.v1.AuditService/VerifyLog"),
             Some(Right::Audit)
         );
+        for history in [
+            "ListRevisions",
+            "GetRevision",
+            "DiffVersions",
+            "GetAttribution",
+        ] {
+            assert_eq!(
+                right(&format!("/answerlog.v1.AuditService/{history}")),
+                Some(Right::History)
+            );
+        }
+        for audit in [
+            "ListCommits",
+            "InspectAnswer",
+            "GetFreshnessReport",
+            "GetLogDigest",
+            "VerifyArticle",
+        ] {
+            assert_eq!(
+                right(&format!("/answerlog.v1.AuditService/{audit}")),
+                Some(Right::Audit)
+            );
+        }
         assert_eq!(
             right("/answerlog.v1.SuggestionService/SuggestQuestion"),
             Some(Right::Read)
