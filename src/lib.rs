@@ -42,12 +42,13 @@ mod server;
 mod signing;
 mod store;
 mod tls;
+mod verifier_key;
 
 #[cfg(test)]
 mod golden_tests;
 
 pub use app::{App, AppOptions, OpenError, Rebuilt, ReplicaRestored, Restored};
-pub use cli::{init_tracing, Cli};
+pub use cli::{init_tracing, Cli, ReaderGone};
 pub use config::LogFormat;
 pub use grpc::pb;
 pub use jetstream::{

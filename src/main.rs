@@ -1,5 +1,6 @@
 //! The `answerlog` binary: parse the command line, start logging, dispatch.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -7,8 +8,12 @@ fn main() -> ExitCode {
     answerlog::init_tracing(cli.log_format());
     match cli.run(&matches) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of standard output went away (`| head`): it has what
+        // it wanted, and the command ends quietly.
+        Err(e) if e.chain().any(|c| c.is::<answerlog::ReaderGone>()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // A standard error that is gone too takes nothing.
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
             ExitCode::FAILURE
         }
     }

@@ -214,7 +214,12 @@ pub(crate) fn verify_with(
 /// The id of a key: `ed25519:` and the first 8 bytes of the SHA-256 of its
 /// public key, in hex.
 pub(crate) fn key_id(key: &VerifyingKey) -> String {
-    let digest = Sha256::digest(key.as_bytes());
+    key_id_of(key.as_bytes())
+}
+
+/// [`key_id`] of a public key's 32 bytes.
+pub(crate) fn key_id_of(public_key: &[u8; 32]) -> String {
+    let digest = Sha256::digest(public_key);
     format!("ed25519:{}", hex(&digest[..8]))
 }
 
@@ -236,6 +241,22 @@ fn install(ring: &mut RingFile, key: &SigningKey) {
         retired: None,
     });
     ring.current = id;
+}
+
+/// The public half of the current key of the ring in `data_dir`, without
+/// creating a ring where there is none (`answerlog keys show`).
+pub(crate) fn current_public_key(data_dir: &Path) -> Result<[u8; 32], SigningError> {
+    let path = data_dir.join(RING_FILE);
+    let ring = read_ring(&path)?;
+    ring.key
+        .iter()
+        .find(|k| k.id == ring.current)
+        .and_then(|k| parse_public(&k.public))
+        .map(|k| k.to_bytes())
+        .ok_or_else(|| SigningError::File {
+            path,
+            message: format!("the current key {} is not in the ring", ring.current),
+        })
 }
 
 fn new_key() -> Result<SigningKey, SigningError> {

@@ -3,10 +3,11 @@
 use answerlog::pb::*;
 
 use crate::backend_tests;
-use crate::support::{cid, cli, Backend, TestServer};
+use crate::support::{cid, cli, create_article, Backend, TestServer};
 
 backend_tests!(
     an_export_verifies_offline_and_a_changed_byte_names_its_line,
+    a_log_export_missing_a_line_names_the_position_and_the_line,
     list_commits_filters_by_actor_kind_time_review_and_date,
 );
 
@@ -37,12 +38,52 @@ async fn an_export_verifies_offline_and_a_changed_byte_names_its_line(backend: B
     let digest_file = dir.path().join("digest.json");
     std::fs::write(&digest_file, &digest.stdout).unwrap();
 
+    // Issue 14, item 5: a digest whose signature is bad is refused, and
+    // the log, which verifies, is not called broken.
+    let mut bad: serde_json::Value = serde_json::from_str(digest.stdout.trim()).unwrap();
+    let signature = bad["signature"].as_str().unwrap().to_owned();
+    let flipped = if signature.starts_with('0') { "1" } else { "0" };
+    bad["signature"] = format!("{flipped}{}", &signature[1..]).into();
+    let bad_file = dir.path().join("bad-signature.json");
+    std::fs::write(&bad_file, bad.to_string()).unwrap();
+    let bad_path = bad_file.display().to_string();
+    let refused = server
+        .cli(&["audit", "verify-log", "--digest", &bad_path])
+        .await;
+    assert!(!refused.success);
+    assert!(
+        refused.stdout.contains("positions 1–4: the log verifies"),
+        "{}",
+        refused.stdout
+    );
+    assert!(
+        refused.stdout.contains("digest: REFUSED"),
+        "{}",
+        refused.stdout
+    );
+    assert!(
+        refused
+            .stderr
+            .contains("the log verifies, but the digest was refused"),
+        "{}",
+        refused.stderr
+    );
+    let as_json = server
+        .cli(&["audit", "verify-log", "--digest", &bad_path, "--json"])
+        .await;
+    assert!(!as_json.success);
+    let report: serde_json::Value = serde_json::from_str(as_json.stdout.trim()).unwrap();
+    // The JSON mapping leaves out fields at their default (false).
+    assert_eq!(report["logOk"], true, "{report}");
+    assert_ne!(report["ok"], true, "{report}");
+    assert_ne!(report["digestCheck"]["signatureValid"], true, "{report}");
+
     let one = server.cli(&["export", "what-causes-jmt"]).await;
     assert!(one.success, "{}", one.stderr);
     assert_eq!(one.stdout.lines().count(), 4);
     let all = server.cli(&["export", "--all"]).await;
     assert!(all.success, "{}", all.stderr);
-    server.stop().await;
+    let data = server.stop().await;
 
     // No server from here on.
     let one_file = dir.path().join("history.jsonl");
@@ -76,6 +117,74 @@ async fn an_export_verifies_offline_and_a_changed_byte_names_its_line(backend: B
         checked.stdout.contains("matches the digest at position 4"),
         "{}",
         checked.stdout
+    );
+
+    // Issue 14, item 3: the digest's key id is bound to its key, and an
+    // auditor can pin the one key they trust.
+    let shown = cli(vec![
+        "keys".into(),
+        "show".into(),
+        "--data-dir".into(),
+        data.path().display().to_string(),
+    ])
+    .await;
+    assert!(shown.success, "{}", shown.stderr);
+    let vkey = shown.stdout.trim().to_owned();
+    assert!(vkey.starts_with("answerlog+"), "{vkey}");
+    let verify_digest = |digest: std::path::PathBuf, vkey: Option<String>| {
+        let mut args = vec![
+            "verify".to_owned(),
+            all_file.display().to_string(),
+            "--digest".into(),
+            digest.display().to_string(),
+        ];
+        if let Some(vkey) = vkey {
+            args.extend(["--vkey".to_owned(), vkey]);
+        }
+        cli(args)
+    };
+    let pinned = verify_digest(digest_file.clone(), Some(vkey.clone())).await;
+    assert!(pinned.success, "{}", pinned.stderr);
+    assert!(
+        pinned
+            .stdout
+            .contains("verifies with the pinned key answerlog+"),
+        "{}",
+        pinned.stdout
+    );
+    let mut forged: serde_json::Value = serde_json::from_str(digest.stdout.trim()).unwrap();
+    forged["keyId"] = "ed25519:0000000000000000".into();
+    let forged_file = dir.path().join("forged-key-id.json");
+    std::fs::write(&forged_file, forged.to_string()).unwrap();
+    let refused = verify_digest(forged_file, None).await;
+    assert!(!refused.success, "{}", refused.stdout);
+    assert!(
+        refused
+            .stderr
+            .contains("names the key ed25519:0000000000000000 but carries the public key of"),
+        "{}",
+        refused.stderr
+    );
+    // Another key, well formed: the digest is not signed with it.
+    let other = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
+    let refused = verify_digest(digest_file.clone(), Some(other.into())).await;
+    assert!(!refused.success, "{}", refused.stdout);
+    assert!(
+        refused
+            .stderr
+            .contains("not with the pinned key PeterNeumann+"),
+        "{}",
+        refused.stderr
+    );
+    // A verifier key whose id does not match its key is refused as such.
+    let mut parts: Vec<&str> = vkey.split('+').collect();
+    parts[1] = "00000000";
+    let refused = verify_digest(digest_file.clone(), Some(parts.join("+"))).await;
+    assert!(!refused.success);
+    assert!(
+        refused.stderr.contains("--vkey: the key id 00000000"),
+        "{}",
+        refused.stderr
     );
 
     // One byte inside a string value on line 3: "edit number 2" → "edit numbes 2".
@@ -259,4 +368,38 @@ async fn list_commits_filters_by_actor_kind_time_review_and_date(backend: Backen
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
     assert!(status.message().contains("event_kinds[0]"));
     server.stop().await;
+}
+
+/// Issue 14, item 4: a line dropped from an export of the whole log, of an
+/// article that has no later version (so that no article chain breaks),
+/// is named by its position and the line where it was expected.
+async fn a_log_export_missing_a_line_names_the_position_and_the_line(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let first = create_article(&server, 1).await;
+    create_article(&server, 2).await;
+    create_article(&server, 3).await;
+    edit(&server, &first, 1, "a later edit").await;
+    let all = server.cli(&["export", "--all"]).await;
+    assert!(all.success, "{}", all.stderr);
+    server.stop().await;
+
+    let lines: Vec<&str> = all.stdout.lines().collect();
+    assert_eq!(lines.len(), 4);
+    // Position 2 is the only commit of the second article.
+    let dir = tempfile::tempdir().unwrap();
+    let dropped = dir.path().join("dropped.jsonl");
+    std::fs::write(
+        &dropped,
+        format!("{}\n{}\n{}\n", lines[0], lines[2], lines[3]),
+    )
+    .unwrap();
+    let refused = cli(vec!["verify".into(), dropped.display().to_string()]).await;
+    assert!(!refused.success, "{}", refused.stdout);
+    assert!(
+        refused
+            .stderr
+            .contains("line 2: position 2 is missing (the line holds position 3)"),
+        "{}",
+        refused.stderr
+    );
 }

@@ -89,10 +89,11 @@ pub(super) async fn blame(
     if as_json {
         return json::print("answerlog.v1.GetAttributionResponse", &report);
     }
-    println!(
+    outln!(
         "article {} as of version {}",
-        report.article_id, report.version
-    );
+        report.article_id,
+        report.version
+    )?;
     let stamp = |s: &Option<ChangeStamp>| {
         s.as_ref()
             .map(|s| format!("v{} {} ({})", s.version, s.actor, s.reason))
@@ -110,13 +111,13 @@ pub(super) async fn blame(
         if label.len() < a.label.len() {
             label.push('…');
         }
-        println!(
+        outln!(
             "{:<16} {:<50} introduced {:<36} last changed {}",
             a.element,
             label,
             stamp(&a.introduced),
             stamp(&a.last_changed)
-        );
+        )?;
     }
     Ok(())
 }
@@ -154,10 +155,10 @@ pub(super) async fn run(command: AuditCommand) -> anyhow::Result<()> {
             if as_json {
                 return json::print("answerlog.v1.GetFreshnessReportResponse", &all);
             }
-            println!("{} re-dates without a content change", all.redates.len());
+            outln!("{} re-dates without a content change", all.redates.len())?;
             for r in &all.redates {
                 if let Some(rev) = &r.revision {
-                    println!(
+                    outln!(
                         "{} v{}: {} → {} by {} ({}); content unchanged since v{}",
                         r.slug,
                         rev.version,
@@ -166,7 +167,7 @@ pub(super) async fn run(command: AuditCommand) -> anyhow::Result<()> {
                         rev.actor,
                         rev.reason,
                         r.dated_version
-                    );
+                    )?;
                 }
             }
             Ok(())
@@ -179,10 +180,12 @@ pub(super) async fn run(command: AuditCommand) -> anyhow::Result<()> {
             if as_json {
                 return json::print("answerlog.v1.LogDigest", &digest);
             }
-            println!(
+            outln!(
                 "position {} · log hash {} · signed by {}",
-                digest.global_position, digest.log_hash, digest.key_id
-            );
+                digest.global_position,
+                digest.log_hash,
+                digest.key_id
+            )?;
             Ok(())
         }
         AuditCommand::VerifyLog {
@@ -216,24 +219,48 @@ pub(super) async fn run(command: AuditCommand) -> anyhow::Result<()> {
                 if as_json {
                     json::print("answerlog.v1.VerifyLogResponse", &v)?;
                 } else {
-                    println!(
-                        "positions {}..={}: {}",
+                    outln!(
+                        "positions {}–{}: {}",
                         v.from_position,
                         v.through_position,
-                        if v.ok { "ok" } else { "BROKEN" }
-                    );
+                        if v.log_ok {
+                            "the log verifies"
+                        } else {
+                            "BROKEN"
+                        }
+                    )?;
                     if let Some(b) = &v.first_break {
-                        println!(
+                        outln!(
                             "first break at position {} (article {} version {}), {} chain: expected {} found {}: {}",
                             b.global_position, b.article_id, b.version, b.chain, b.expected_hash, b.found_hash, b.detail
-                        );
+                        )?;
                     }
                     if let Some(c) = &v.digest_check {
-                        println!("digest: {}", c.detail);
+                        let verdict = if !c.signature_valid {
+                            "REFUSED"
+                        } else if c.matches {
+                            "matches"
+                        } else if c.reached {
+                            "DOES NOT MATCH"
+                        } else {
+                            "not in this range"
+                        };
+                        outln!("digest: {verdict}: {}", c.detail)?;
                     }
                 }
                 if !v.ok {
-                    anyhow::bail!("the log does not verify");
+                    match &v.digest_check {
+                        Some(c) if v.log_ok => anyhow::bail!(
+                            "the log verifies, but the digest {}: {}",
+                            if c.signature_valid {
+                                "does not match it"
+                            } else {
+                                "was refused"
+                            },
+                            c.detail
+                        ),
+                        _ => anyhow::bail!("the log does not verify"),
+                    }
                 }
                 reached |= v.digest_check.as_ref().is_some_and(|c| c.reached);
                 if v.next_position == 0 {
@@ -285,10 +312,10 @@ pub(super) async fn run(command: AuditCommand) -> anyhow::Result<()> {
                     .into_inner();
                 for c in &page.commits {
                     if as_json {
-                        println!("{}", json::to_json_line("answerlog.v1.Commit", c)?);
+                        outln!("{}", json::to_json_line("answerlog.v1.Commit", c)?)?;
                     } else if let Some(r) = &c.revision {
                         let kinds: Vec<&str> = c.events.iter().map(|e| e.kind.as_str()).collect();
-                        println!(
+                        outln!(
                             "pos {:<8} {} v{:<4} {:<12} dated {} {:<32} {}",
                             r.global_position,
                             c.article_id,
@@ -297,7 +324,7 @@ pub(super) async fn run(command: AuditCommand) -> anyhow::Result<()> {
                             r.last_updated,
                             kinds.join(","),
                             r.reason
-                        );
+                        )?;
                     }
                 }
                 if page.next_page_token.is_empty() {

@@ -103,14 +103,14 @@ pub(super) async fn backup(server: &ServerArg, dir: &Path, json: bool) -> anyhow
             "globalPosition": through.to_string(),
             "logHash": digest.log_hash,
         });
-        println!("{out}");
+        outln!("{out}")?;
         return Ok(());
     }
-    println!(
+    outln!(
         "backed up {written} commits through position {through} (log hash {}) and {suggested} suggestions into {}",
         digest.log_hash,
         dir.display()
-    );
+    )?;
     Ok(())
 }
 
@@ -269,18 +269,18 @@ pub(super) fn restore(dir: &Path, config: &ConfigArgs, json: bool) -> anyhow::Re
             "alreadyInStream": held,
             "adoptedKeyId": adopted,
         });
-        println!("{out}");
+        outln!("{out}")?;
         return Ok(());
     }
-    println!(
+    outln!(
         "the digest's key {adopted} is in the restored key history: the digests it signed verify there"
-    );
+    )?;
     if let Some(held) = held.filter(|held| *held > 0) {
-        println!(
+        outln!(
             "the stream held the first {held} commits already (a restore that stopped part way)"
-        );
+        )?;
     }
-    println!(
+    outln!(
         "restored {} commits and {} suggestions into {}{}: the log hash {} is the backup's digest's",
         restored.commits,
         restored.suggestions,
@@ -290,6 +290,6 @@ pub(super) fn restore(dir: &Path, config: &ConfigArgs, json: bool) -> anyhow::Re
             LogChoice::Nats(_) => format!(" and the stream {}", config.nats_stream),
         },
         digest.log_hash
-    );
+    )?;
     Ok(())
 }

@@ -16,14 +16,14 @@ pub(super) fn print(args: &ConfigArgs, matches: &ArgMatches, json: bool) -> anyh
             "file": args.config,
             "settings": settings,
         });
-        println!("{out}");
+        outln!("{out}")?;
         return Ok(());
     }
     match &args.config {
-        Some(path) => println!("# configuration file: {}", path.display()),
-        None => println!("# no configuration file"),
+        Some(path) => outln!("# configuration file: {}", path.display())?,
+        None => outln!("# no configuration file")?,
     }
-    print!("{}", table(&settings));
+    out!("{}", table(&settings))?;
     Ok(())
 }
 

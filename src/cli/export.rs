@@ -25,7 +25,7 @@ pub(super) async fn export(server: &ServerArg, reference: Option<&str>) -> anyho
             .map_err(status_error)?
             .into_inner();
         for commit in &page.commits {
-            println!("{}", json::to_json_line("answerlog.v1.Commit", commit)?);
+            outln!("{}", json::to_json_line("answerlog.v1.Commit", commit)?)?;
         }
         if page.next_page_token.is_empty() {
             return Ok(());

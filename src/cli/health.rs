@@ -24,12 +24,12 @@ pub(super) async fn check(server: &ServerArg, service: &str, json: bool) -> anyh
     let status = ServingStatus::try_from(response.status).unwrap_or(ServingStatus::Unknown);
     let name = status.as_str_name();
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({ "service": service, "status": name })
-        );
+        )?;
     } else {
-        println!("{name}");
+        outln!("{name}")?;
     }
     anyhow::ensure!(status == ServingStatus::Serving, "not serving: {name}");
     Ok(())

@@ -43,7 +43,7 @@ pub(super) async fn import(
         match parse(file) {
             Ok(item) => items.push(item),
             Err(e) => {
-                eprintln!("{}: {e:#}", file.display());
+                noteln!("{}: {e:#}", file.display());
                 failed += 1;
             }
         }
@@ -83,7 +83,7 @@ async fn create_each(server: &ServerArg, items: Vec<Item>, json: bool) -> anyhow
         match client.create_article(item.request).await {
             Ok(response) => {
                 let r = response.into_inner();
-                println!(
+                outln!(
                     "{}",
                     imported(
                         &item.file,
@@ -92,10 +92,10 @@ async fn create_each(server: &ServerArg, items: Vec<Item>, json: bool) -> anyhow
                         r.global_position,
                         json
                     )
-                );
+                )?;
             }
             Err(status) => {
-                eprintln!("{}: {}", item.file.display(), status_error(status));
+                noteln!("{}: {}", item.file.display(), status_error(status));
                 failed += 1;
             }
         }
@@ -119,6 +119,8 @@ async fn bulk(server: &ServerArg, items: Vec<Item>, json: bool) -> anyhow::Resul
         let batch = std::mem::take(&mut left);
         let (requests, starts) = requests(&batch);
         let mut done = 0;
+        // A failure to print (standard output gone) ends the import.
+        let mut printed = Ok(());
         let outcome = async {
             let mut answers = client
                 .import_commits(tokio_stream::iter(requests))
@@ -127,7 +129,10 @@ async fn bulk(server: &ServerArg, items: Vec<Item>, json: bool) -> anyhow::Resul
             while let Some(answer) = answers.message().await? {
                 for result in answer.results {
                     if let Some(item) = batch.get(done) {
-                        report(&bar, item, &result, json);
+                        if let Err(e) = report(&bar, item, &result, json) {
+                            printed = Err(e);
+                            return Ok(());
+                        }
                     }
                     done += 1;
                 }
@@ -135,6 +140,10 @@ async fn bulk(server: &ServerArg, items: Vec<Item>, json: bool) -> anyhow::Resul
             Ok::<_, tonic::Status>(())
         }
         .await;
+        if let Err(e) = printed {
+            bar.abandon();
+            return Err(e);
+        }
         let Err(status) = outcome else {
             break;
         };
@@ -146,7 +155,7 @@ async fn bulk(server: &ServerArg, items: Vec<Item>, json: bool) -> anyhow::Resul
             bar.abandon();
             return Err(status_error(status));
         };
-        bar.suspend(|| eprintln!("{}: {}", item.file.display(), status_error(status)));
+        bar.suspend(|| noteln!("{}: {}", item.file.display(), status_error(status)));
         bar.inc(1);
         failed += 1;
         // The rest goes again: those before the refused file are durable
@@ -163,7 +172,7 @@ async fn bulk(server: &ServerArg, items: Vec<Item>, json: bool) -> anyhow::Resul
     Ok(failed)
 }
 
-fn report(bar: &ProgressBar, item: &Item, result: &ImportResult, json: bool) {
+fn report(bar: &ProgressBar, item: &Item, result: &ImportResult, json: bool) -> anyhow::Result<()> {
     let line = imported(
         &item.file,
         &result.article_id,
@@ -171,8 +180,9 @@ fn report(bar: &ProgressBar, item: &Item, result: &ImportResult, json: bool) {
         result.global_position,
         json,
     );
-    bar.suspend(|| println!("{line}"));
+    bar.suspend(|| outln!("{line}"))?;
     bar.inc(1);
+    Ok(())
 }
 
 /// A file's outcome: a line of text, or with `--json` one JSON object.

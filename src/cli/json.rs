@@ -10,10 +10,10 @@ use crate::grpc::pb::FILE_DESCRIPTOR_SET;
 
 /// Prints `message` (of the fully qualified type `name`) as one JSON object.
 pub(super) fn print<M: Message>(name: &str, message: &M) -> anyhow::Result<()> {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(&dynamic(name, message)?)?
-    );
+    )?;
     Ok(())
 }
 

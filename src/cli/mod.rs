@@ -1,6 +1,11 @@
 //! The command line: `serve`, `rebuild`, and the client commands that talk
 //! to a running server over gRPC.
 
+// First: its macros (`out!`, `outln!`, `note!`, `noteln!`) are for every
+// module below.
+#[macro_use]
+mod out;
+
 mod audit;
 mod backup;
 mod bench;
@@ -20,6 +25,8 @@ mod write;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+
+pub use out::ReaderGone;
 
 use crate::config::{ConfigArgs, LogFormat};
 use crate::principals::{new_token, Role};
@@ -107,6 +114,11 @@ enum Command {
         /// A digest kept from `answerlog audit digest --json`.
         #[arg(long)]
         digest: Option<PathBuf>,
+        /// The only key the digest may be signed with: a verifier key
+        /// `name+hexkeyid+base64key` (C2SP signed-note), as `answerlog
+        /// keys show` prints it.
+        #[arg(long, requires = "digest")]
+        vkey: Option<String>,
         /// Print the outcome as one JSON object.
         #[arg(long)]
         json: bool,
@@ -164,6 +176,18 @@ enum TokenCommand {
 
 #[derive(Debug, Subcommand)]
 enum KeysCommand {
+    /// Print the current signing key's verifier key, for auditors to pin
+    /// (`answerlog verify --vkey`), offline.
+    Show {
+        #[arg(long, env = "ANSWERLOG_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+        /// The key's name in the verifier key.
+        #[arg(long, default_value = "answerlog")]
+        name: String,
+        /// Print the name, key id, public key and verifier key as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Replace the signing key with a new one, offline; old digests still
     /// verify (the ring keeps every public key). Restart the server after.
     Rotate {
@@ -378,12 +402,36 @@ impl Cli {
             Command::Rebuild(args) => serve::rebuild(&args.config, args.json),
             Command::Bench(args) => bench::run(args),
             Command::Restore { dir, json, config } => backup::restore(&dir, &config, json),
-            Command::Verify { file, digest, json } => {
-                verify::verify(&file, digest.as_deref(), json)
+            Command::Verify {
+                file,
+                digest,
+                vkey,
+                json,
+            } => verify::verify(&file, digest.as_deref(), vkey.as_deref(), json),
+            Command::Keys(KeysCommand::Show {
+                data_dir,
+                name,
+                json,
+            }) => {
+                let public = crate::signing::current_public_key(&data_dir)?;
+                let vkey = crate::verifier_key::VerifierKey::new(&name, public)
+                    .map_err(anyhow::Error::msg)?;
+                if json {
+                    let out = serde_json::json!({
+                        "name": vkey.name,
+                        "keyId": crate::signing::key_id_of(&public),
+                        "publicKey": crate::domain::hex(&public),
+                        "vkey": vkey.to_string(),
+                    });
+                    outln!("{out}")?;
+                } else {
+                    outln!("{vkey}")?;
+                }
+                Ok(())
             }
             Command::Keys(KeysCommand::Rotate { data_dir }) => {
                 let id = crate::signing::KeyRing::rotate(&data_dir)?;
-                println!("the signing key is now {id}; restart the server to use it");
+                outln!("the signing key is now {id}; restart the server to use it")?;
                 Ok(())
             }
             Command::Token(TokenCommand::New { name, role, json }) => {
@@ -395,13 +443,13 @@ impl Cli {
                         "token": token,
                         "principalsEntry": entry,
                     });
-                    println!("{out}");
+                    outln!("{out}")?;
                     return Ok(());
                 }
-                eprintln!("The token, shown only this once (the server keeps only its SHA-256):");
-                println!("{token}");
-                eprintln!("\nAdd this to the principals file, then send the server SIGHUP:\n");
-                eprint!("{entry}");
+                noteln!("The token, shown only this once (the server keeps only its SHA-256):");
+                outln!("{token}")?;
+                noteln!("\nAdd this to the principals file, then send the server SIGHUP:\n");
+                note!("{entry}");
                 Ok(())
             }
             Command::Client(command) => client::block_on(run_client(command)),

@@ -34,10 +34,10 @@ pub(super) async fn online(
     );
     while let Some(p) = progress.message().await.map_err(status_error)? {
         if as_json {
-            println!(
+            outln!(
                 "{}",
                 json::to_json_line("answerlog.v1.RebuildProjectionsResponse", &p)?
-            );
+            )?;
         }
         bar.set_length(p.commits_total.max(p.commits_done));
         bar.set_position(p.commits_done);

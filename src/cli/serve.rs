@@ -140,12 +140,12 @@ pub(super) fn rebuild(args: &ConfigArgs, json: bool) -> anyhow::Result<()> {
             "log_bytes": rebuilt.log_bytes,
             "seconds": seconds,
         });
-        println!("{report}");
+        outln!("{report}")?;
     } else {
-        println!(
+        outln!(
             "rebuilt the read models from {} commits in {seconds:.1} s",
             rebuilt.commits
-        );
+        )?;
     }
     Ok(())
 }

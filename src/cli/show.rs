@@ -51,7 +51,7 @@ pub(super) async fn get(
     if as_json {
         return json::print("answerlog.v1.Answer", &answer);
     }
-    print!("{}", render(&answer));
+    out!("{}", render(&answer))?;
     Ok(())
 }
 
@@ -161,10 +161,11 @@ pub(super) async fn history(
     if as_json {
         return json::print("answerlog.v1.ListRevisionsResponse", &all);
     }
-    println!(
+    outln!(
         "article {} · {} versions",
-        all.article_id, all.current_version
-    );
+        all.article_id,
+        all.current_version
+    )?;
     for r in &all.revisions {
         let recorded = r
             .recorded_at
@@ -172,7 +173,7 @@ pub(super) async fn history(
             .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
             .map(|t| t.format("%Y-%m-%d %H:%M:%S%.6fZ").to_string())
             .unwrap_or_default();
-        println!(
+        outln!(
             "v{:<4} pos {:<8} {}  {:<12} {:<40} {}",
             r.version,
             r.global_position,
@@ -180,7 +181,7 @@ pub(super) async fn history(
             r.actor,
             r.event_kinds.join(","),
             r.reason
-        );
+        )?;
     }
     Ok(())
 }
@@ -209,9 +210,9 @@ pub(super) async fn diff(
     }
     let text = render_diff(&d);
     if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-        print!("{}", coloured(&text));
+        out!("{}", coloured(&text))?;
     } else {
-        print!("{text}");
+        out!("{text}")?;
     }
     Ok(())
 }

@@ -35,10 +35,10 @@ pub(super) async fn tail(
             Some(stream_events_response::Item::Commit(c)) => {
                 printed += 1;
                 if as_json {
-                    println!("{}", json::to_json_line("answerlog.v1.Commit", &c)?);
+                    outln!("{}", json::to_json_line("answerlog.v1.Commit", &c)?)?;
                 } else if let Some(r) = &c.revision {
                     let kinds: Vec<&str> = c.events.iter().map(|e| e.kind.as_str()).collect();
-                    println!(
+                    outln!(
                         "{:<8} {} v{:<4} {:<12} {:<32} {}",
                         r.global_position,
                         c.article_id,
@@ -46,14 +46,14 @@ pub(super) async fn tail(
                         r.actor,
                         kinds.join(","),
                         r.reason
-                    );
+                    )?;
                 }
             }
             Some(stream_events_response::Item::Heartbeat(h)) => {
                 if as_json {
-                    println!("{}", json::to_json_line("answerlog.v1.Heartbeat", &h)?);
+                    outln!("{}", json::to_json_line("answerlog.v1.Heartbeat", &h)?)?;
                 } else {
-                    eprintln!("· idle at position {}", h.last_position);
+                    noteln!("· idle at position {}", h.last_position);
                 }
             }
             None => {}

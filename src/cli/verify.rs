@@ -13,7 +13,8 @@ use crate::domain::{
 };
 use crate::grpc::pb;
 use crate::grpc::{commit_from_message, log_digest};
-use crate::signing::verify_with;
+use crate::signing::{key_id_of, verify_with};
+use crate::verifier_key::VerifierKey;
 
 /// What a clean export proved.
 struct Report {
@@ -26,9 +27,14 @@ struct Report {
 
 /// Checks `file` (and a digest); prints what held, as text or one JSON
 /// object; fails at the first thing that does not.
-pub(super) fn verify(file: &Path, digest: Option<&Path>, as_json: bool) -> anyhow::Result<()> {
+pub(super) fn verify(
+    file: &Path,
+    digest: Option<&Path>,
+    vkey: Option<&str>,
+    as_json: bool,
+) -> anyhow::Result<()> {
     let mut said = Vec::new();
-    let outcome = check(file, digest, &mut said);
+    let outcome = check(file, digest, vkey, &mut said);
     if as_json {
         let out = serde_json::json!({
             "file": file.display().to_string(),
@@ -36,16 +42,25 @@ pub(super) fn verify(file: &Path, digest: Option<&Path>, as_json: bool) -> anyho
             "checked": said,
             "error": outcome.as_ref().err().map(|e| format!("{e:#}")),
         });
-        println!("{out}");
+        outln!("{out}")?;
         return outcome.map_err(|_| anyhow::anyhow!("the export does not verify"));
     }
     for line in &said {
-        println!("{line}");
+        outln!("{line}")?;
     }
     outcome
 }
 
-fn check(file: &Path, digest: Option<&Path>, said: &mut Vec<String>) -> anyhow::Result<()> {
+fn check(
+    file: &Path,
+    digest: Option<&Path>,
+    vkey: Option<&str>,
+    said: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let pinned = vkey
+        .map(VerifierKey::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--vkey: {e}"))?;
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let report = check_lines(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
@@ -65,17 +80,41 @@ fn check(file: &Path, digest: Option<&Path>, said: &mut Vec<String>) -> anyhow::
         let message: pb::LogDigest = json::from_json("answerlog.v1.LogDigest", text.trim())
             .with_context(|| format!("{} is not a digest", path.display()))?;
         let digest = log_digest(&message).map_err(|s| anyhow::anyhow!("{}", s.message()))?;
+        // The key id is not signed: it must be the id of the key that
+        // checks the signature, or the digest names a key it was not
+        // signed with.
+        let carried = key_id_of(&digest.signed.public_key);
+        if digest.signed.key_id != carried {
+            anyhow::bail!(
+                "the digest names the key {} but carries the public key of {carried}",
+                digest.signed.key_id
+            );
+        }
+        if let Some(pinned) = &pinned {
+            if pinned.public_key != digest.signed.public_key {
+                anyhow::bail!(
+                    "the digest is signed with {carried} ({}), not with the pinned key {pinned}",
+                    hex(&digest.signed.public_key)
+                );
+            }
+        }
         verify_with(
             &digest.signed.public_key,
             &digest.message(),
             &digest.signed.signature,
         )
         .map_err(|e| anyhow::anyhow!("the digest: {e}"))?;
-        said.push(format!(
-            "the digest's signature verifies with {} ({})",
-            digest.signed.key_id,
-            hex(&digest.signed.public_key)
-        ));
+        said.push(match &pinned {
+            Some(pinned) => format!(
+                "the digest's signature verifies with the pinned key {pinned} ({})",
+                digest.signed.key_id
+            ),
+            None => format!(
+                "the digest's signature verifies with {} ({}); pin the key you trust with --vkey",
+                digest.signed.key_id,
+                hex(&digest.signed.public_key)
+            ),
+        });
         match report.log_hashes.get(&digest.global_position) {
             Some(hash) if *hash == digest.log_hash => said.push(format!(
                 "the export matches the digest at position {}",
@@ -103,6 +142,9 @@ fn check_lines(text: &str) -> Result<Report, String> {
     let mut states: HashMap<ArticleId, Article> = HashMap::new();
     let mut last_position = 0;
     let mut log = Some((0u64, ZERO_HASH));
+    // Where the positions first skipped one: the missing position, the line
+    // where it was expected, and the position that line holds instead.
+    let mut first_gap: Option<(u64, usize, u64)> = None;
     let mut report = Report {
         commits: 0,
         articles: 0,
@@ -201,7 +243,11 @@ fn check_lines(text: &str) -> Result<Report, String> {
                 report.log_hashes.insert(commit.global_position, next);
                 Some((commit.global_position, next))
             }
-            _ => None,
+            Some((last, _)) => {
+                first_gap = Some((last + 1, n, commit.global_position));
+                None
+            }
+            None => None,
         };
         report.commits += 1;
     }
@@ -209,10 +255,12 @@ fn check_lines(text: &str) -> Result<Report, String> {
     // Lines of several articles are an export of the whole log: it must hold
     // every position, else commits are missing.
     if report.articles > 1 && log.is_none() {
-        return Err(
-            "the file holds several articles but not every position from 1: commits are missing"
-                .into(),
-        );
+        return Err(match first_gap {
+            Some((missing, n, found)) => format!(
+                "line {n}: position {missing} is missing (the line holds position {found}); a file of several articles must hold every position from 1"
+            ),
+            None => "the file holds several articles but not every position from 1: commits are missing".into(),
+        });
     }
     report.log_through = log.map(|(last, _)| last).filter(|last| *last > 0);
     if report.log_through.is_none() {

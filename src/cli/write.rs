@@ -26,17 +26,22 @@ async fn target(
 
 /// Where the write left the article: a sentence, or with `--json` one
 /// object with the response's fields.
-fn report(what: &str, article_id: &str, version: u64, position: u64, json: bool) {
+fn report(
+    what: &str,
+    article_id: &str,
+    version: u64,
+    position: u64,
+    json: bool,
+) -> anyhow::Result<()> {
     if json {
         let out = serde_json::json!({
             "articleId": article_id,
             "version": version,
             "globalPosition": position.to_string(),
         });
-        println!("{out}");
-        return;
+        return outln!("{out}");
     }
-    println!("{what}: article {article_id} is at version {version} (position {position})");
+    outln!("{what}: article {article_id} is at version {version} (position {position})")
 }
 
 pub(super) fn read_text(path: &Path) -> anyhow::Result<String> {
@@ -72,8 +77,7 @@ pub(super) async fn edit_section(
         .await
         .map_err(status_error)?
         .into_inner();
-    report("edited", &r.article_id, r.version, r.global_position, json);
-    Ok(())
+    report("edited", &r.article_id, r.version, r.global_position, json)
 }
 
 pub(super) async fn add_source(
@@ -102,8 +106,7 @@ pub(super) async fn add_source(
         r.version,
         r.global_position,
         json,
-    );
-    Ok(())
+    )
 }
 
 pub(super) async fn redate(
@@ -132,6 +135,5 @@ pub(super) async fn redate(
         r.version,
         r.global_position,
         json,
-    );
-    Ok(())
+    )
 }

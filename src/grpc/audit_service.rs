@@ -264,6 +264,7 @@ impl AuditService for AuditApi {
             },
             first_break: v.first_break.as_ref().map(convert::chain_break),
             digest_check,
+            log_ok: v.first_break.is_none(),
         }))
     }
 

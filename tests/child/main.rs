@@ -5,5 +5,6 @@
 mod config;
 mod crash;
 mod full_disk;
+mod pipes;
 mod served;
 mod sync;

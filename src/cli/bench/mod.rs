@@ -122,14 +122,14 @@ pub(in crate::cli) fn run(args: BenchArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let (rows, curves) = runtime.block_on(bench(&args, temp.path()))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?)?;
     } else {
-        report::print_table(&rows);
-        println!("({:.0} s in all)", started.elapsed().as_secs_f64());
+        report::print_table(&rows)?;
+        outln!("({:.0} s in all)", started.elapsed().as_secs_f64())?;
     }
     if let Some(path) = &args.plot {
         plot::draw(path, &curves)?;
-        eprintln!("plot written to {}", path.display());
+        noteln!("plot written to {}", path.display());
     }
     Ok(())
 }

@@ -98,14 +98,20 @@ impl Row {
     }
 }
 
-pub(super) fn print_table(rows: &[Row]) {
-    println!(
+pub(super) fn print_table(rows: &[Row]) -> anyhow::Result<()> {
+    outln!(
         "{:<66} {:>12} {:>9} {:>9}  {:>6}  {:<7} {:<6}  baseline",
-        "figure", "value", "p50 µs", "p99 µs", "ratio", "target", ""
-    );
+        "figure",
+        "value",
+        "p50 µs",
+        "p99 µs",
+        "ratio",
+        "target",
+        ""
+    )?;
     let micros = |v: Option<f64>| v.map(|v| format!("{v:.0}")).unwrap_or_default();
     for r in rows {
-        println!(
+        outln!(
             "{:<66} {:>12} {:>9} {:>9}  {:>6}  {:<7} {:<6}  {}",
             r.figure,
             format_value(r.value, r.unit),
@@ -119,8 +125,9 @@ pub(super) fn print_table(rows: &[Row]) {
                 None => "",
             },
             r.baseline
-        );
+        )?;
     }
+    Ok(())
 }
 
 fn format_value(value: f64, unit: &str) -> String {
