@@ -48,7 +48,7 @@ mod verifier_key;
 mod golden_tests;
 
 pub use app::{App, AppOptions, OpenError, Rebuilt, ReplicaRestored, Restored};
-pub use cli::{init_tracing, Cli, ReaderGone};
+pub use cli::{init_tracing, sentence, Cli, ReaderGone};
 pub use config::LogFormat;
 pub use grpc::pb;
 pub use jetstream::{

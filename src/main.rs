@@ -13,7 +13,7 @@ fn main() -> ExitCode {
         Err(e) if e.chain().any(|c| c.is::<answerlog::ReaderGone>()) => ExitCode::SUCCESS,
         Err(e) => {
             // A standard error that is gone too takes nothing.
-            let _ = writeln!(std::io::stderr(), "error: {e:#}");
+            let _ = writeln!(std::io::stderr(), "error: {}", answerlog::sentence(&e));
             ExitCode::FAILURE
         }
     }

@@ -9,6 +9,7 @@ mod backup;
 mod bench;
 mod blame;
 mod cli_json;
+mod cli_retry;
 mod cluster;
 mod contention;
 mod errors;

@@ -233,31 +233,26 @@ async fn mtls_admits_certificates_of_its_ca_and_names_their_subject(backend: Bac
         .await
         .expect("a write by certificate")
         .into_inner();
-    // The writer may not audit; a bearer token on the same connection
-    // speaks for its own principal.
+    // The writer may not run the log-wide audit queries; a bearer token on
+    // the same connection speaks for its own principal.
     let denied = AuditServiceClient::new(channel.clone())
-        .list_revisions(ListRevisionsRequest {
-            r#ref: Some(list_revisions_request::Ref::Id(written.article_id.clone())),
-            ..Default::default()
-        })
+        .list_commits(ListCommitsRequest::default())
         .await
         .unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
-    let mut request = tonic::Request::new(ListRevisionsRequest {
-        r#ref: Some(list_revisions_request::Ref::Id(written.article_id.clone())),
-        ..Default::default()
-    });
+    let mut request = tonic::Request::new(ListCommitsRequest::default());
     request.metadata_mut().insert(
         "authorization",
         format!("Bearer {auditor_token}").parse().unwrap(),
     );
-    let revisions = AuditServiceClient::new(channel)
-        .list_revisions(request)
+    let commits = AuditServiceClient::new(channel)
+        .list_commits(request)
         .await
         .expect("the auditor's token")
         .into_inner()
-        .revisions;
-    assert_eq!(revisions[0].actor, "ingest");
+        .commits;
+    assert_eq!(commits[0].revision.as_ref().unwrap().actor, "ingest");
+    assert_eq!(commits[0].article_id, written.article_id);
 
     // A certificate of the right CA whose subject is nobody's.
     let stranger = clients.client("stranger");

@@ -1,5 +1,7 @@
 //! The README's walk-through: import the example, edit a section, add a
-//! source, re-date; read current and past versions, history, diff.
+//! source, re-date; read current and past versions, history, diff. Once
+//! through the generated client, and once as the README writes it: its
+//! shell blocks, run by bash against a fresh server.
 
 use answerlog::pb::{
     get_answer_request, AddSourceRequest, EditSectionRequest, GetAnswerRequest,
@@ -9,7 +11,96 @@ use answerlog::pb::{
 use crate::backend_tests;
 use crate::support::{cid, Backend, TestServer};
 
-backend_tests!(import_then_edit_add_source_redate);
+backend_tests!(
+    import_then_edit_add_source_redate,
+    the_readme_walkthrough_runs_as_written,
+);
+
+/// The shell blocks of the README's section `heading`, in order.
+fn shell_blocks(readme: &str, heading: &str) -> Vec<String> {
+    let section = readme
+        .split("\n## ")
+        .find(|s| s.starts_with(heading))
+        .unwrap_or_else(|| panic!("README.md has a section {heading:?}"));
+    let mut blocks = Vec::new();
+    let mut open: Option<String> = None;
+    for line in section.lines() {
+        match (&mut open, line.trim_end()) {
+            (None, "```sh") => open = Some(String::new()),
+            (Some(_), "```") => blocks.extend(open.take()),
+            (Some(block), line) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    blocks
+}
+
+/// Issue 14, item 12: the five minutes every new user spends, as written.
+/// The lines that build the binary and alias it (`cargo …`, `alias
+/// answerlog=…`) give way to this test's binary; everything else runs
+/// with `set -euo pipefail`, in the repository, against a fresh server.
+async fn the_readme_walkthrough_runs_as_written(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let blocks = shell_blocks(&readme, "Five minutes with the example article");
+    assert!(!blocks.is_empty(), "the walkthrough has shell blocks");
+    let mut script =
+        String::from("set -euo pipefail\nanswerlog() { \"$ANSWERLOG_BIN\" \"$@\"; }\n");
+    for line in blocks.iter().flat_map(|b| b.lines()) {
+        let setup = line.starts_with("cargo ") || line.starts_with("alias answerlog=");
+        if !setup {
+            script.push_str(line);
+            script.push('\n');
+        }
+    }
+    let url = server.url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .current_dir(root)
+            .env("ANSWERLOG_BIN", env!("CARGO_BIN_EXE_answerlog"))
+            .env("ANSWERLOG_SERVER", url)
+            .env_remove("ANSWERLOG_TOKEN")
+            .output()
+            .expect("bash runs")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the README's walkthrough failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        out.status
+    );
+    // It did what it says: four versions, and the instant before the
+    // re-date shows version 3.
+    let answer = server.get(&server_article(&server).await).await;
+    assert_eq!(answer.version, 4);
+    assert!(stdout.contains("· version 3 · position 3 ·"), "{stdout}");
+}
+
+/// The id of the walkthrough's article.
+async fn server_article(server: &TestServer) -> String {
+    server
+        .answers()
+        .await
+        .get_answer(GetAnswerRequest {
+            r#ref: Some(get_answer_request::Ref::Slug("what-causes-jmt".into())),
+            ..Default::default()
+        })
+        .await
+        .expect("the walkthrough's article")
+        .into_inner()
+        .answer
+        .expect("an answer")
+        .id
+}
 
 async fn import_then_edit_add_source_redate(backend: Backend) {
     let server = TestServer::start(backend).await;

@@ -190,6 +190,23 @@ impl App {
         })
     }
 
+    /// Where the write with `command_id` left its article, once durable;
+    /// NOT_FOUND naming `command_id` when no such write is.
+    pub async fn command_outcome(&self, command_id: CommandId) -> Result<Appended, AppError> {
+        let entry = self.store.find_command(command_id).await?.ok_or_else(|| {
+            AppError::not_found(
+                "command_id",
+                format!("no write with command id {command_id} is durable on this server"),
+            )
+        })?;
+        Ok(Appended {
+            article_id: entry.article_id,
+            version: entry.version,
+            global_position: entry.global_position,
+            duplicate: true,
+        })
+    }
+
     /// The original outcome if this command id was already appended.
     pub(super) async fn retried(&self, meta: &WriteMeta) -> Result<Option<Appended>, AppError> {
         let Some(entry) = self.store.find_command(meta.command_id).await? else {

@@ -72,7 +72,12 @@ pub(super) async fn connect(server: &ServerArg) -> anyhow::Result<Authed> {
     let channel = endpoint
         .connect()
         .await
-        .with_context(|| format!("cannot connect to {}", server.server))?;
+        .with_context(|| {
+            format!(
+                "cannot connect to {} (is the server running there? --server or ANSWERLOG_SERVER names it)",
+                server.server
+            )
+        })?;
     let bearer = match &server.token {
         Some(token) => Some(
             format!("Bearer {token}")

@@ -43,7 +43,7 @@ pub(super) async fn import(
         match parse(file) {
             Ok(item) => items.push(item),
             Err(e) => {
-                noteln!("{}: {e:#}", file.display());
+                noteln!("{}: {}", file.display(), super::out::sentence(&e));
                 failed += 1;
             }
         }

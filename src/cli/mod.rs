@@ -14,6 +14,7 @@ mod config;
 mod export;
 mod health;
 mod import;
+mod instant;
 mod json;
 mod rebuild;
 mod serve;
@@ -26,7 +27,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-pub use out::ReaderGone;
+pub use out::{sentence, ReaderGone};
 
 use crate::config::{ConfigArgs, LogFormat};
 use crate::principals::{new_token, Role};
@@ -73,6 +74,11 @@ struct WriteArgs {
     /// The version the edit is made on [default: the current one].
     #[arg(long)]
     expected_version: Option<u64>,
+    /// The write's id (a UUID) [default: a new one, printed]. Run the same
+    /// command again with it after an error to learn whether the write was
+    /// applied, or to apply it once.
+    #[arg(long)]
+    command_id: Option<String>,
     /// Print where the write left the article as one JSON object.
     #[arg(long)]
     json: bool,
@@ -283,7 +289,9 @@ enum ClientCommand {
         /// The version to show.
         #[arg(long, conflicts_with = "at")]
         version: Option<u64>,
-        /// Show the version current at this instant (RFC 3339).
+        /// Show the version current at this instant: RFC 3339
+        /// (2026-11-25T15:33:35Z), a date (2026-11-25: the end of that day,
+        /// UTC) or a time relative to now ('10 minutes ago').
         #[arg(long)]
         at: Option<String>,
         /// Wait until the server has applied this position (a write's,

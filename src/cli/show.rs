@@ -27,8 +27,8 @@ pub(super) async fn get(
     let as_of = match (args.version, args.at.as_deref()) {
         (Some(v), _) => Some(get_answer_request::AsOf::Version(v)),
         (None, Some(at)) => {
-            let t = chrono::DateTime::parse_from_rfc3339(at)
-                .with_context(|| format!("--at {at:?} is not an RFC 3339 time"))?;
+            let t = super::instant::parse_instant(at, chrono::Utc::now())
+                .map_err(|e| anyhow::anyhow!("--at: {e}"))?;
             Some(get_answer_request::AsOf::Time(prost_types::Timestamp {
                 seconds: t.timestamp(),
                 nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),

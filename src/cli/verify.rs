@@ -40,7 +40,7 @@ pub(super) fn verify(
             "file": file.display().to_string(),
             "ok": outcome.is_ok(),
             "checked": said,
-            "error": outcome.as_ref().err().map(|e| format!("{e:#}")),
+            "error": outcome.as_ref().err().map(super::out::sentence),
         });
         outln!("{out}")?;
         return outcome.map_err(|_| anyhow::anyhow!("the export does not verify"));

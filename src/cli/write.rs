@@ -2,17 +2,164 @@
 //!
 //! Each reads the current version first (unless `--expected-version` is
 //! given), so a concurrent edit in between is refused, not overwritten.
+//! Each is safe to run again: it is sent with a command id (`--command-id`,
+//! or a new one, printed either way); after UNAVAILABLE or a deadline it is
+//! sent again with that id, a few times, with backoff, which the server
+//! applies once; and a run given the id of a write that got through
+//! reports that write's outcome instead of writing again.
 
+use std::future::Future;
 use std::io::Read as _;
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::Context as _;
+use tonic::{Code, Request, Status};
 use uuid::Uuid;
 
-use super::client::{articles, current, status_error};
+use super::client::{articles, current, status_error, Authed};
 use super::ServerArg;
 use super::WriteArgs;
-use crate::grpc::pb::{AddSourceRequest, EditSectionRequest, RedateArticleRequest, Source};
+use crate::grpc::pb::article_service_client::ArticleServiceClient;
+use crate::grpc::pb::{
+    AddSourceRequest, EditSectionRequest, GetCommandOutcomeRequest, RedateArticleRequest, Source,
+};
+
+/// How many times a write is sent in all before the CLI gives up.
+const ATTEMPTS: u32 = 5;
+
+/// The wait before the first resend; it doubles each time, up to
+/// [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(3);
+
+/// The deadline of one attempt: a write the server has not acknowledged by
+/// then is sent again (with the same command id).
+const ATTEMPT_DEADLINE: Duration = Duration::from_secs(10);
+
+/// What every write request carries besides its own fields.
+struct Head {
+    article_id: String,
+    expected_version: u64,
+    command_id: String,
+    reason: String,
+}
+
+/// Where a write left its article.
+struct Outcome {
+    article_id: String,
+    version: u64,
+    global_position: u64,
+}
+
+/// The outcome a write response gives (every one has these three fields).
+macro_rules! outcome {
+    ($response:expr) => {{
+        let response = $response;
+        Outcome {
+            article_id: response.article_id,
+            version: response.version,
+            global_position: response.global_position,
+        }
+    }};
+}
+
+/// A request with the deadline of one attempt.
+fn attempt<T>(message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    request.set_timeout(ATTEMPT_DEADLINE);
+    request
+}
+
+/// Whether a write that failed this way may have failed before the server
+/// had it, or may yet be applied: sent again with its id, it is applied once.
+fn worth_retrying(code: Code) -> bool {
+    matches!(code, Code::Unavailable | Code::DeadlineExceeded)
+}
+
+/// Runs one write: the outcome of an earlier run with the same command id
+/// if there was one, else the write itself, sent again on UNAVAILABLE or a
+/// deadline; then reports where it left the article, with its command id.
+async fn apply<F, Fut>(
+    server: &ServerArg,
+    what: &str,
+    reference: &str,
+    write: WriteArgs,
+    send: F,
+) -> anyhow::Result<()>
+where
+    F: Fn(ArticleServiceClient<Authed>, Head) -> Fut,
+    Fut: Future<Output = Result<Outcome, Status>>,
+{
+    let command_id = match &write.command_id {
+        Some(id) => Uuid::parse_str(id)
+            .map_err(|e| anyhow::anyhow!("--command-id {id:?} is not a UUID: {e}"))?
+            .to_string(),
+        None => Uuid::now_v7().to_string(),
+    };
+    if write.command_id.is_some() {
+        let looked_up = articles(server)
+            .await?
+            .get_command_outcome(attempt(GetCommandOutcomeRequest {
+                command_id: command_id.clone(),
+                min_position: 0,
+            }))
+            .await;
+        match looked_up {
+            Ok(done) => {
+                let outcome = outcome!(done.into_inner());
+                return report(
+                    &format!("{what} already (an earlier run)"),
+                    &outcome,
+                    &command_id,
+                    write.json,
+                );
+            }
+            Err(status) if status.code() == Code::NotFound => {}
+            Err(status) => return Err(status_error(status)),
+        }
+    }
+    let (article_id, expected_version) = target(server, reference, &write).await?;
+    let mut backoff = FIRST_BACKOFF;
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let head = Head {
+            article_id: article_id.clone(),
+            expected_version,
+            command_id: command_id.clone(),
+            reason: write.reason.clone(),
+        };
+        let sent = match articles(server).await {
+            Ok(client) => send(client, head).await.map_err(|s| {
+                let retry = worth_retrying(s.code());
+                (status_error(s), retry)
+            }),
+            // No connection: the write was not sent.
+            Err(e) => Err((e, true)),
+        };
+        match sent {
+            Ok(outcome) => return report(what, &outcome, &command_id, write.json),
+            Err((e, true)) if tries < ATTEMPTS => {
+                noteln!(
+                    "{}; sending it again in {} ms with the same command id {command_id} (attempt {} of {ATTEMPTS})",
+                    super::out::sentence(&e),
+                    backoff.as_millis(),
+                    tries + 1
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            Err((e, true)) => {
+                return Err(e.context(format!(
+                    "gave up after {ATTEMPTS} attempts; the write may or may not have been applied: run the same command with --command-id {command_id} to find out, or to apply it once"
+                )))
+            }
+            // Refused: not applied, so the id has nothing more to tell.
+            Err((e, false)) => return Err(e),
+        }
+    }
+}
 
 /// The article id and the version to edit on.
 async fn target(
@@ -24,24 +171,26 @@ async fn target(
     Ok((answer.id, write.expected_version.unwrap_or(answer.version)))
 }
 
-/// Where the write left the article: a sentence, or with `--json` one
-/// object with the response's fields.
-fn report(
-    what: &str,
-    article_id: &str,
-    version: u64,
-    position: u64,
-    json: bool,
-) -> anyhow::Result<()> {
+/// Where the write left the article, and its command id: a sentence, or
+/// with `--json` one object with the response's fields and `commandId`.
+fn report(what: &str, outcome: &Outcome, command_id: &str, json: bool) -> anyhow::Result<()> {
+    let Outcome {
+        article_id,
+        version,
+        global_position,
+    } = outcome;
     if json {
         let out = serde_json::json!({
             "articleId": article_id,
             "version": version,
-            "globalPosition": position.to_string(),
+            "globalPosition": global_position.to_string(),
+            "commandId": command_id,
         });
         return outln!("{out}");
     }
-    outln!("{what}: article {article_id} is at version {version} (position {position})")
+    outln!(
+        "{what}: article {article_id} is at version {version} (position {global_position}); command id {command_id}"
+    )
 }
 
 pub(super) fn read_text(path: &Path) -> anyhow::Result<String> {
@@ -61,23 +210,23 @@ pub(super) async fn edit_section(
     body: Option<String>,
     write: WriteArgs,
 ) -> anyhow::Result<()> {
-    let (article_id, expected_version) = target(server, reference, &write).await?;
-    let json = write.json;
-    let r = articles(server)
-        .await?
-        .edit_section(EditSectionRequest {
-            article_id,
-            expected_version,
-            command_id: Uuid::now_v7().to_string(),
-            reason: write.reason,
-            section_id,
-            heading,
-            body: body.map(|b| b.trim_end().to_owned()),
-        })
-        .await
-        .map_err(status_error)?
-        .into_inner();
-    report("edited", &r.article_id, r.version, r.global_position, json)
+    let body = body.map(|b| b.trim_end().to_owned());
+    apply(server, "edited", reference, write, |mut client, head| {
+        let request = EditSectionRequest {
+            article_id: head.article_id,
+            expected_version: head.expected_version,
+            command_id: head.command_id,
+            reason: head.reason,
+            section_id: section_id.clone(),
+            heading: heading.clone(),
+            body: body.clone(),
+        };
+        async move {
+            let r = client.edit_section(attempt(request)).await?.into_inner();
+            Ok(outcome!(r))
+        }
+    })
+    .await
 }
 
 pub(super) async fn add_source(
@@ -86,27 +235,26 @@ pub(super) async fn add_source(
     source: Source,
     write: WriteArgs,
 ) -> anyhow::Result<()> {
-    let (article_id, expected_version) = target(server, reference, &write).await?;
-    let json = write.json;
-    let r = articles(server)
-        .await?
-        .add_source(AddSourceRequest {
-            article_id,
-            expected_version,
-            command_id: Uuid::now_v7().to_string(),
-            reason: write.reason,
-            source: Some(source),
-        })
-        .await
-        .map_err(status_error)?
-        .into_inner();
-    report(
+    apply(
+        server,
         "source added",
-        &r.article_id,
-        r.version,
-        r.global_position,
-        json,
+        reference,
+        write,
+        |mut client, head| {
+            let request = AddSourceRequest {
+                article_id: head.article_id,
+                expected_version: head.expected_version,
+                command_id: head.command_id,
+                reason: head.reason,
+                source: Some(source.clone()),
+            };
+            async move {
+                let r = client.add_source(attempt(request)).await?.into_inner();
+                Ok(outcome!(r))
+            }
+        },
     )
+    .await
 }
 
 pub(super) async fn redate(
@@ -115,25 +263,18 @@ pub(super) async fn redate(
     last_updated: String,
     write: WriteArgs,
 ) -> anyhow::Result<()> {
-    let (article_id, expected_version) = target(server, reference, &write).await?;
-    let json = write.json;
-    let r = articles(server)
-        .await?
-        .redate_article(RedateArticleRequest {
-            article_id,
-            expected_version,
-            command_id: Uuid::now_v7().to_string(),
-            reason: write.reason,
-            last_updated,
-        })
-        .await
-        .map_err(status_error)?
-        .into_inner();
-    report(
-        "re-dated",
-        &r.article_id,
-        r.version,
-        r.global_position,
-        json,
-    )
+    apply(server, "re-dated", reference, write, |mut client, head| {
+        let request = RedateArticleRequest {
+            article_id: head.article_id,
+            expected_version: head.expected_version,
+            command_id: head.command_id,
+            reason: head.reason,
+            last_updated: last_updated.clone(),
+        };
+        async move {
+            let r = client.redate_article(attempt(request)).await?.into_inner();
+            Ok(outcome!(r))
+        }
+    })
+    .await
 }

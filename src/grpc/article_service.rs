@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::auth::actor;
+use super::deadline::reach;
 use super::pb::article_service_server::ArticleService;
 use super::pb::import_command::Command as Arm;
 use super::pb::*;
@@ -68,6 +69,7 @@ write_responses!(
     RevertArticleResponse,
     RetractArticleResponse,
     RestoreArticleResponse,
+    GetCommandOutcomeResponse,
 );
 
 #[tonic::async_trait]
@@ -189,5 +191,24 @@ impl ArticleService for ArticleApi {
         request: Request<RestoreArticleRequest>,
     ) -> Result<Response<RestoreArticleResponse>, Status> {
         self.run(request, Arm::RestoreArticle).await
+    }
+
+    async fn get_command_outcome(
+        &self,
+        request: Request<GetCommandOutcomeRequest>,
+    ) -> Result<Response<GetCommandOutcomeResponse>, Status> {
+        reach(
+            &self.app,
+            request.metadata(),
+            request.get_ref().min_position,
+        )
+        .await?;
+        let command_id = super::convert::command_id(&request.get_ref().command_id)?;
+        let outcome = self
+            .app
+            .command_outcome(command_id)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(outcome.into()))
     }
 }

