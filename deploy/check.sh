@@ -108,6 +108,35 @@ done
 "$binary" serve --help >/dev/null
 echo "deploy/Dockerfile: its COPY sources exist; health and serve are commands"
 
+# The image listens on every interface with a principals file from a
+# secret: its environment without that file is refused (never development
+# mode on the network) and says how to make one; with a file, accepted.
+mapfile -t image_env < <(python3 - <<'PY'
+import re, shlex
+text = open("deploy/Dockerfile").read().replace("\\\n", " ")
+for line in text.splitlines():
+    if line.startswith("ENV "):
+        for word in shlex.split(line[4:]):
+            print(word)
+PY
+)
+printf '%s\n' "${image_env[@]}" | grep -qx 'ANSWERLOG_PRINCIPALS=/run/secrets/answerlog-principals'
+without_principals=()
+for word in "${image_env[@]}"; do
+  [[ $word == ANSWERLOG_PRINCIPALS=* ]] || without_principals+=("$word")
+done
+if env -i PATH="$PATH" "${without_principals[@]}" \
+    "$binary" config print --config deploy/answerlog.toml >/dev/null 2>"$scratch/refused"; then
+  echo "the image's environment without a principals file was accepted: development mode on 0.0.0.0" >&2
+  exit 1
+fi
+grep -q -- "--allow-development-on-network" "$scratch/refused"
+"$binary" token new check --role admin --json \
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["principalsEntry"])' >"$scratch/principals.toml"
+env -i PATH="$PATH" "${image_env[@]}" ANSWERLOG_PRINCIPALS="$scratch/principals.toml" \
+  "$binary" config print --config deploy/answerlog.toml >/dev/null
+echo "deploy/Dockerfile: serves 0.0.0.0 only with a principals file (refused without one)"
+
 # Cluster mode, as the README's Cluster section runs it: three NATS nodes
 # from deploy/cluster/ (nats-server tests each file first), two replicas on
 # an R3 stream, a write through A read through B, the log verified on B.

@@ -45,6 +45,12 @@ pub(crate) struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// The principals file; none means development mode.
     pub principals_file: Option<PathBuf>,
+    /// Development mode on an address other than loopback: every caller
+    /// on the network may do anything. Refused unless this is set.
+    pub allow_development_on_network: bool,
+    /// Every write must carry a reason (its edit summary), which auditors
+    /// read; off: only a retraction must.
+    pub require_reason: bool,
     /// The Ed25519 secret key that signs digests; none: generated into the
     /// data directory on first start.
     pub signing_key_file: Option<PathBuf>,
@@ -87,6 +93,8 @@ impl Default for Config {
             log_format: LogFormat::Text,
             metrics_listen: None,
             principals_file: None,
+            allow_development_on_network: false,
+            require_reason: true,
             signing_key_file: None,
             tls: None,
             limits: Limits::default(),
@@ -117,6 +125,8 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     metrics_listen: Option<SocketAddr>,
     principals_file: Option<PathBuf>,
+    allow_development_on_network: Option<bool>,
+    require_reason: Option<bool>,
     signing_key_file: Option<PathBuf>,
     tls_cert_file: Option<PathBuf>,
     tls_key_file: Option<PathBuf>,
@@ -181,6 +191,20 @@ pub(crate) struct ConfigArgs {
     /// SIGHUP. Without one the server runs in development mode.
     #[arg(long = "principals", env = "ANSWERLOG_PRINCIPALS")]
     pub principals_file: Option<PathBuf>,
+    /// Run development mode (no principals file: every caller may do
+    /// anything, as `anonymous`) on an address other than loopback. Refused
+    /// without this; never for a server others can reach.
+    #[arg(
+        long,
+        env = "ANSWERLOG_ALLOW_DEVELOPMENT_ON_NETWORK",
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub allow_development_on_network: Option<bool>,
+    /// Refuse writes without a reason (the edit summary auditors read)
+    /// [default: true; false: only a retraction needs one].
+    #[arg(long, env = "ANSWERLOG_REQUIRE_REASON")]
+    pub require_reason: Option<bool>,
     /// A file with the Ed25519 secret key (64 hex digits) that signs log
     /// digests [default: one generated into the data directory].
     #[arg(long = "signing-key", env = "ANSWERLOG_SIGNING_KEY")]
@@ -340,6 +364,12 @@ impl ConfigArgs {
             log_format: pick(&self.log_format, file.log_format, d.log_format),
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
             principals_file: self.principals_file.clone().or(file.principals_file),
+            allow_development_on_network: pick(
+                &self.allow_development_on_network,
+                file.allow_development_on_network,
+                d.allow_development_on_network,
+            ),
+            require_reason: pick(&self.require_reason, file.require_reason, d.require_reason),
             signing_key_file: self.signing_key_file.clone().or(file.signing_key_file),
             tls: tls_files(
                 self.tls_cert_file.clone().or(file.tls_cert_file),
@@ -367,6 +397,18 @@ impl ConfigArgs {
                 .clone()
                 .or(file.nats_credentials_file),
         };
+        if config.principals_file.is_none()
+            && !config.listen.ip().is_loopback()
+            && !config.allow_development_on_network
+        {
+            return Err(ConfigError::Invalid {
+                key: "listen",
+                message: format!(
+                    "{} is not a loopback address, and without a principals file the server runs in development mode, where every caller may do anything. Give a principals file (principals_file, --principals or ANSWERLOG_PRINCIPALS; `answerlog token new NAME --role admin` prints a token and its entry), listen on 127.0.0.1, or accept the risk with --allow-development-on-network",
+                    config.listen
+                ),
+            });
+        }
         if !(1..=5).contains(&config.nats_replicas) {
             return Err(ConfigError::Invalid {
                 key: "nats_replicas",
@@ -429,6 +471,8 @@ impl From<&Config> for FileConfig {
             log_format: Some(c.log_format),
             metrics_listen: c.metrics_listen,
             principals_file: c.principals_file.clone(),
+            allow_development_on_network: Some(c.allow_development_on_network),
+            require_reason: Some(c.require_reason),
             signing_key_file: c.signing_key_file.clone(),
             tls_cert_file: tls.map(|t| t.cert.clone()),
             tls_key_file: tls.map(|t| t.key.clone()),

@@ -109,6 +109,8 @@ pub enum PrincipalsError {
     },
     #[error("the principals file {path} is invalid: {message}")]
     Invalid { path: PathBuf, message: String },
+    #[error("the principals file {path} does not exist: make a token and its entry with `answerlog token new NAME --role admin`, put the entry it prints in that file (in a container, mount it there as a secret), and start again")]
+    Missing { path: PathBuf },
 }
 
 /// The principals, by token hash and by certificate subject.
@@ -195,9 +197,17 @@ fn read_table(path: &Path) -> Result<Table, PrincipalsError> {
         path: path.to_owned(),
         message,
     };
-    let text = std::fs::read_to_string(path).map_err(|source| PrincipalsError::Read {
-        path: path.to_owned(),
-        source,
+    let text = std::fs::read_to_string(path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            PrincipalsError::Missing {
+                path: path.to_owned(),
+            }
+        } else {
+            PrincipalsError::Read {
+                path: path.to_owned(),
+                source,
+            }
+        }
     })?;
     let file: PrincipalsFile =
         toml::from_str(&text).map_err(|e| invalid(e.message().to_owned()))?;

@@ -121,12 +121,21 @@ pub async fn run(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
+    // While writes fail (a full disk), the write services say NOT_SERVING
+    // and the read services stay SERVING, and so does the server as a whole
+    // (""), which probes ask: reads go on being served from what is
+    // durable, and an orchestrator or alert watching
+    // `answerlog.v1.ArticleService` sees that writes are refused.
+    let writes_watch = tokio::spawn(report_failing_writes(health.clone(), app.store().health()));
+
     let (draining, drain_began) = tokio::sync::oneshot::channel::<()>();
     let drained = {
         let health = health.clone();
         let app = Arc::clone(&app);
         async move {
             shutdown.await;
+            writes_watch.abort();
+            let _ = writes_watch.await;
             let _ = draining.send(());
             tracing::info!("shutting down: draining in-flight calls");
             app.stop_streams();
@@ -215,4 +224,36 @@ pub async fn run(
     tokio::task::spawn_blocking(move || app.shutdown()).await?;
     tracing::info!("stopped");
     Ok(served?)
+}
+
+/// Keeps the write services' health in step with the store: NOT_SERVING
+/// while writes fail, SERVING once the disk has recovered. Runs until the
+/// drain begins (it is aborted then) or the store stops.
+async fn report_failing_writes(
+    health: tonic_health::server::HealthReporter,
+    mut store: tokio::sync::watch::Receiver<crate::store::Health>,
+) {
+    let mut was_failing = false;
+    loop {
+        let failing = store.borrow_and_update().failed;
+        if failing != was_failing {
+            let status = if failing {
+                tracing::warn!("writes are failing: ArticleService and AdminService report NOT_SERVING; reads are served");
+                tonic_health::ServingStatus::NotServing
+            } else {
+                tracing::info!("writes succeed again: every service reports SERVING");
+                tonic_health::ServingStatus::Serving
+            };
+            for service in [
+                <ArticleServiceServer<ArticleApi> as tonic::server::NamedService>::NAME,
+                <AdminServiceServer<AdminApi> as tonic::server::NamedService>::NAME,
+            ] {
+                health.set_service_status(service, status).await;
+            }
+            was_failing = failing;
+        }
+        if store.changed().await.is_err() {
+            return;
+        }
+    }
 }

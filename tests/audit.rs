@@ -235,7 +235,7 @@ async fn history(server: &TestServer, question: &str) -> (String, u64) {
             article_id: a,
             expected_version: v,
             command_id: c,
-            reason: String::new(),
+            reason: "test".into(),
             section_id: "s2".into(),
             after_section_id: String::new(),
         })
@@ -257,7 +257,7 @@ async fn history(server: &TestServer, question: &str) -> (String, u64) {
             article_id: a,
             expected_version: v,
             command_id: c,
-            reason: String::new(),
+            reason: "test".into(),
             to_version: 1,
         })
         .await
@@ -296,7 +296,7 @@ async fn history(server: &TestServer, question: &str) -> (String, u64) {
             article_id: a,
             expected_version: e,
             command_id: c,
-            reason: String::new(),
+            reason: "test".into(),
             slug: format!("moved-{}", question.len()),
         })
         .await
@@ -307,7 +307,7 @@ async fn history(server: &TestServer, question: &str) -> (String, u64) {
             article_id: a,
             expected_version: e,
             command_id: c,
-            reason: String::new(),
+            reason: "test".into(),
             quick_answer: "Shorter.".into(),
         })
         .await
@@ -318,7 +318,7 @@ async fn history(server: &TestServer, question: &str) -> (String, u64) {
             article_id: a,
             expected_version: e,
             command_id: c,
-            reason: String::new(),
+            reason: "test".into(),
             key_facts: vec!["Only one.".into()],
         })
         .await
@@ -329,7 +329,7 @@ async fn history(server: &TestServer, question: &str) -> (String, u64) {
             article_id: a,
             expected_version: e,
             command_id: c,
-            reason: String::new(),
+            reason: "test".into(),
             section: Some(SectionDraft {
                 heading: "New".into(),
                 body: "Body\nlines".into(),
@@ -344,7 +344,7 @@ async fn history(server: &TestServer, question: &str) -> (String, u64) {
             article_id: a,
             expected_version: e,
             command_id: c,
-            reason: String::new(),
+            reason: "test".into(),
             section_id: "s3".into(),
         })
         .await
@@ -355,7 +355,7 @@ async fn history(server: &TestServer, question: &str) -> (String, u64) {
             article_id: a,
             expected_version: e,
             command_id: c,
-            reason: String::new(),
+            reason: "test".into(),
             source: Some(Source {
                 id: "src1".into(),
                 title: "Renamed".into(),

@@ -86,7 +86,7 @@ async fn create(
         .create_article(authed(
             CreateArticleRequest {
                 command_id: cid(),
-                reason: String::new(),
+                reason: "test".into(),
                 article: Some(draft(question)),
             },
             token,
@@ -173,7 +173,7 @@ async fn codes(channel: &Channel, token: Option<&str>, article_id: &str, n: usiz
                 command: Some(import_command::Command::CreateArticle(
                     CreateArticleRequest {
                         command_id: cid(),
-                        reason: String::new(),
+                        reason: "test".into(),
                         article: Some(draft(&format!("Imported question {n}"))),
                     },
                 )),
@@ -316,7 +316,7 @@ async fn three_principals_are_named_in_the_history_and_no_field_sets_the_actor(b
                 article_id: id.clone(),
                 expected_version: 3,
                 command_id: cid(),
-                reason: String::new(),
+                reason: "test".into(),
             },
             Some(&tokens.editor2),
         ))

@@ -114,7 +114,7 @@ async fn a_backup_taken_while_writes_run_restores_the_same_log_and_answers(backe
                         article_id: id.clone(),
                         expected_version: version,
                         command_id: cid(),
-                        reason: String::new(),
+                        reason: "test".into(),
                         quick_answer: format!("Answer {version}."),
                     })
                     .await

@@ -320,7 +320,7 @@ async fn the_freshness_report_finds_exactly_the_redates_without_content_change(b
             articles
                 .create_article(CreateArticleRequest {
                     command_id: cid(),
-                    reason: String::new(),
+                    reason: "test".into(),
                     article: Some(create(q)),
                 })
                 .await
@@ -360,7 +360,7 @@ async fn the_freshness_report_finds_exactly_the_redates_without_content_change(b
             article_id: a.clone(),
             expected_version: 4,
             command_id: cid(),
-            reason: String::new(),
+            reason: "test".into(),
         })
         .await
         .unwrap();

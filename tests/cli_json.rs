@@ -18,7 +18,16 @@ async fn write_commands_answer_in_json_and_refusals_in_a_sentence(backend: Backe
     let id = imported["articleId"].as_str().unwrap().to_owned();
 
     let edited = server
-        .cli(&["edit-section", &id, "s1", "--body", "Shorter.", "--json"])
+        .cli(&[
+            "edit-section",
+            &id,
+            "s1",
+            "--body",
+            "Shorter.",
+            "--reason",
+            "Trim",
+            "--json",
+        ])
         .await;
     assert!(edited.success, "{}", edited.stderr);
     assert_eq!(object(&edited.stdout)["version"], 2);
@@ -32,12 +41,26 @@ async fn write_commands_answer_in_json_and_refusals_in_a_sentence(backend: Backe
             "A publisher",
             "--license",
             "fair-use",
+            "--reason",
+            "Cite",
             "--json",
         ])
         .await;
     assert!(source.success, "{}", source.stderr);
     assert_eq!(object(&source.stdout)["version"], 3);
-    let redated = server.cli(&["redate", &id, "2026-05-01", "--json"]).await;
+    // Without a reason, the server (by default) refuses, naming it.
+    let unexplained = server.cli(&["redate", &id, "2026-05-01"]).await;
+    assert!(!unexplained.success);
+    assert!(
+        unexplained
+            .stderr
+            .starts_with("error: the request is invalid: reason: must not be empty"),
+        "{}",
+        unexplained.stderr
+    );
+    let redated = server
+        .cli(&["redate", &id, "2026-05-01", "--reason", "Checked", "--json"])
+        .await;
     assert!(redated.success, "{}", redated.stderr);
     let redated = object(&redated.stdout);
     assert_eq!(redated["version"], 4);

@@ -44,7 +44,7 @@ async fn write_on(
             let result = if articles.len() < 4 {
                 let mut request = tonic::Request::new(CreateArticleRequest {
                     command_id: command_id.clone(),
-                    reason: String::new(),
+                    reason: "test".into(),
                     article: Some(ArticleDraft {
                         question: format!("Question {}?", articles.len()),
                         quick_answer: "A.".into(),
@@ -64,7 +64,7 @@ async fn write_on(
                     article_id: id.clone(),
                     expected_version: version,
                     command_id: command_id.clone(),
-                    reason: String::new(),
+                    reason: "test".into(),
                     quick_answer: format!("Edit {n}."),
                 });
                 request.set_timeout(Duration::from_secs(10));

@@ -56,7 +56,7 @@ async fn malformed_requests_get_the_right_status_and_change_nothing(backend: Bac
     let other = articles
         .create_article(CreateArticleRequest {
             command_id: cid(),
-            reason: String::new(),
+            reason: "test".into(),
             article: Some(ArticleDraft {
                 slug: "retracted-one".into(),
                 ..draft()
@@ -85,7 +85,7 @@ async fn malformed_requests_get_the_right_status_and_change_nothing(backend: Bac
         Box::pin(async move {
             ok(c.create_article(CreateArticleRequest {
                 command_id: cid(),
-                reason: String::new(),
+                reason: "test".into(),
                 article: Some(d),
             })
             .await)
@@ -241,7 +241,7 @@ async fn malformed_requests_get_the_right_status_and_change_nothing(backend: Bac
                 Box::pin(async move {
                     ok(c.create_article(CreateArticleRequest {
                         command_id: cid(),
-                        reason: String::new(),
+                        reason: "test".into(),
                         article: None,
                     })
                     .await)
@@ -307,7 +307,7 @@ async fn malformed_requests_get_the_right_status_and_change_nothing(backend: Bac
                         article_id: "0190f4a2-7b1c-7cde-8f00-0123456789ab".into(),
                         expected_version: 1,
                         command_id: cid(),
-                        reason: String::new(),
+                        reason: "test".into(),
                         question: "Q".into(),
                     })
                     .await)
@@ -325,7 +325,7 @@ async fn malformed_requests_get_the_right_status_and_change_nothing(backend: Bac
                         article_id: "not-an-id".into(),
                         expected_version: 1,
                         command_id: cid(),
-                        reason: String::new(),
+                        reason: "test".into(),
                         question: "Q".into(),
                     })
                     .await)
@@ -344,7 +344,7 @@ async fn malformed_requests_get_the_right_status_and_change_nothing(backend: Bac
                         article_id: id,
                         expected_version: 1,
                         command_id: String::new(),
-                        reason: String::new(),
+                        reason: "test".into(),
                         question: "Q".into(),
                     })
                     .await)
@@ -363,7 +363,7 @@ async fn malformed_requests_get_the_right_status_and_change_nothing(backend: Bac
                         article_id: id,
                         expected_version: 0,
                         command_id: cid(),
-                        reason: String::new(),
+                        reason: "test".into(),
                         question: "Q".into(),
                     })
                     .await)
@@ -479,6 +479,26 @@ async fn malformed_requests_get_the_right_status_and_change_nothing(backend: Bac
                 }) as Call
             },
         },
+        // Issue 14, item 16: auditors read why; by default every write says.
+        Case {
+            name: "edit without a reason",
+            code: Code::InvalidArgument,
+            field: "reason",
+            call: {
+                let mut c = a();
+                let id = id.clone();
+                Box::pin(async move {
+                    ok(c.edit_quick_answer(EditQuickAnswerRequest {
+                        article_id: id,
+                        expected_version: 1,
+                        command_id: cid(),
+                        reason: "  ".into(),
+                        quick_answer: "Unexplained.".into(),
+                    })
+                    .await)
+                }) as Call
+            },
+        },
         Case {
             name: "retract without a reason",
             code: Code::InvalidArgument,
@@ -515,7 +535,7 @@ async fn malformed_requests_get_the_right_status_and_change_nothing(backend: Bac
                         article_id: other,
                         expected_version: 2,
                         command_id: cid(),
-                        reason: String::new(),
+                        reason: "test".into(),
                         quick_answer: "New.".into(),
                     })
                     .await)
@@ -676,7 +696,7 @@ async fn undecodable_and_oversized_requests_are_refused_and_change_nothing(backe
             article_id: id.clone(),
             expected_version: 1,
             command_id: cid(),
-            reason: String::new(),
+            reason: "test".into(),
             quick_answer: "x".repeat(2 << 20),
         })
         .await
@@ -713,7 +733,7 @@ async fn statuses_about_huge_or_many_fields_fit_a_clients_header_limit(backend: 
         .create_article(CreateArticleRequest {
             command_id: cid(),
             article: Some(sections),
-            reason: String::new(),
+            reason: "test".into(),
         })
         .await
         .unwrap_err();
@@ -737,7 +757,7 @@ async fn statuses_about_huge_or_many_fields_fit_a_clients_header_limit(backend: 
         .create_article(CreateArticleRequest {
             command_id: huge.clone(),
             article: Some(draft()),
-            reason: String::new(),
+            reason: "test".into(),
         })
         .await
         .unwrap_err();
@@ -746,7 +766,7 @@ async fn statuses_about_huge_or_many_fields_fit_a_clients_header_limit(backend: 
             article_id: id.clone(),
             expected_version: 1,
             command_id: cid(),
-            reason: String::new(),
+            reason: "test".into(),
             last_updated: huge.clone(),
         })
         .await

@@ -215,7 +215,7 @@ async fn list_commits_filters_by_actor_kind_time_review_and_date(backend: Backen
     let ai = articles
         .create_article(CreateArticleRequest {
             command_id: cid(),
-            reason: String::new(),
+            reason: "test".into(),
             article: Some(ArticleDraft {
                 question: "An AI answer".into(),
                 quick_answer: "Generated.".into(),
@@ -235,7 +235,7 @@ async fn list_commits_filters_by_actor_kind_time_review_and_date(backend: Backen
     let human = articles
         .create_article(CreateArticleRequest {
             command_id: cid(),
-            reason: String::new(),
+            reason: "test".into(),
             article: Some(ArticleDraft {
                 question: "A human answer".into(),
                 quick_answer: "Written.".into(),
@@ -253,7 +253,7 @@ async fn list_commits_filters_by_actor_kind_time_review_and_date(backend: Backen
             article_id: ai.clone(),
             expected_version: 2,
             command_id: cid(),
-            reason: String::new(),
+            reason: "test".into(),
         })
         .await
         .unwrap();

@@ -45,7 +45,7 @@ fn edit(id: &str, expected: u64, text: String) -> EditQuickAnswerRequest {
         article_id: id.to_owned(),
         expected_version: expected,
         command_id: cid(),
-        reason: String::new(),
+        reason: "test".into(),
         quick_answer: text,
     }
 }
@@ -55,6 +55,21 @@ fn by_id(id: &str) -> GetAnswerRequest {
         r#ref: Some(get_answer_request::Ref::Id(id.to_owned())),
         ..Default::default()
     }
+}
+
+const SERVING: i32 = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
+const NOT_SERVING: i32 = tonic_health::pb::health_check_response::ServingStatus::NotServing as i32;
+
+/// What the health service says of `service` ("" for the server).
+async fn health_of(server: &TestServer, service: &str) -> i32 {
+    tonic_health::pb::health_client::HealthClient::new(server.channel().await)
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: service.into(),
+        })
+        .await
+        .expect("the health service answers")
+        .into_inner()
+        .status
 }
 
 /// Retries `attempt` until it succeeds, failing the test after 60 s.
@@ -161,6 +176,28 @@ async fn a_failing_disk_refuses_writes_keeps_reads_and_recovers(backend: Backend
             .await
             .unwrap_err();
         assert_eq!(status.code(), Code::Unavailable, "{point:?}: {status:?}");
+        assert!(
+            status
+                .message()
+                .contains("retry it with the same command_id"),
+            "a refused write says how to settle it: {status:?}"
+        );
+        // Issue 14, item 21: health shows it. The write services say
+        // NOT_SERVING; the read services and the server as a whole (what
+        // probes ask) stay SERVING, as reads are served.
+        eventually(|| async {
+            (health_of(&server, "answerlog.v1.ArticleService").await == NOT_SERVING).then_some(())
+        })
+        .await;
+        assert_eq!(
+            health_of(&server, "answerlog.v1.AdminService").await,
+            NOT_SERVING
+        );
+        assert_eq!(
+            health_of(&server, "answerlog.v1.AnswerService").await,
+            SERVING
+        );
+        assert_eq!(health_of(&server, "").await, SERVING);
         let mut answers = server.answers().await;
         let current = eventually(|| {
             let mut answers = answers.clone();
@@ -188,7 +225,7 @@ async fn a_failing_disk_refuses_writes_keeps_reads_and_recovers(backend: Backend
         let status = articles
             .create_article(CreateArticleRequest {
                 command_id: cid(),
-                reason: String::new(),
+                reason: "test".into(),
                 article: Some(ArticleDraft {
                     question: "Can I be written now".into(),
                     quick_answer: "No.".into(),
@@ -233,6 +270,10 @@ async fn a_failing_disk_refuses_writes_keeps_reads_and_recovers(backend: Backend
         let again = until_written(&mut articles, &refused).await;
         assert_eq!(again, written);
         acked.insert(22, "Refused.".into());
+        eventually(|| async {
+            (health_of(&server, "answerlog.v1.ArticleService").await == SERVING).then_some(())
+        })
+        .await;
         let text = "After the fault.".to_owned();
         let after = articles
             .edit_quick_answer(edit(&id, 22, text.clone()))

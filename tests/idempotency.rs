@@ -33,7 +33,7 @@ async fn create(server: &TestServer, question: &str) -> String {
         .await
         .create_article(CreateArticleRequest {
             command_id: cid(),
-            reason: String::new(),
+            reason: "test".into(),
             article: Some(draft(question)),
         })
         .await
@@ -110,7 +110,7 @@ async fn a_retry_returns_the_same_response_and_adds_nothing(backend: Backend) {
     let create_id = cid();
     let request = CreateArticleRequest {
         command_id: create_id.clone(),
-        reason: String::new(),
+        reason: "test".into(),
         article: Some(draft("Why do cats purr")),
     };
     let first = articles

@@ -19,7 +19,7 @@ async fn create(server: &TestServer, n: usize) -> CreateArticleResponse {
         .await
         .create_article(CreateArticleRequest {
             command_id: cid(),
-            reason: String::new(),
+            reason: "test".into(),
             article: Some(ArticleDraft {
                 question: format!("Question number {n}"),
                 quick_answer: format!("Answer {n}."),
@@ -50,7 +50,7 @@ async fn list_answers_pages_in_change_order_and_filters_by_time(backend: Backend
             article_id: created[0].article_id.clone(),
             expected_version: 1,
             command_id: cid(),
-            reason: String::new(),
+            reason: "test".into(),
             quick_answer: "Changed.".into(),
         })
         .await

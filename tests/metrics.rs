@@ -61,7 +61,7 @@ async fn metrics_count_calls_by_method_and_code_and_time_appends(backend: Backen
     let refused = articles
         .create_article(CreateArticleRequest {
             command_id: cid(),
-            reason: String::new(),
+            reason: "test".into(),
             article: Some(ArticleDraft::default()),
         })
         .await
@@ -73,7 +73,7 @@ async fn metrics_count_calls_by_method_and_code_and_time_appends(backend: Backen
                 article_id: ids[0].clone(),
                 expected_version: version,
                 command_id: cid(),
-                reason: String::new(),
+                reason: "test".into(),
                 quick_answer: format!("Answer {version}."),
             })
             .await

@@ -26,7 +26,7 @@ fn quick_answer_edit(id: &str, expected_version: u64, text: String) -> EditQuick
         article_id: id.to_owned(),
         expected_version,
         command_id: cid(),
-        reason: String::new(),
+        reason: "test".into(),
         quick_answer: text,
     }
 }
@@ -116,7 +116,7 @@ async fn a_slug_is_claimed_once_across_replicas() {
                 .await
                 .create_article(CreateArticleRequest {
                     command_id: cid(),
-                    reason: String::new(),
+                    reason: "test".into(),
                     article: Some(draft(&format!("Racer {n}?"), "one-slug")),
                 })
                 .await
@@ -159,7 +159,7 @@ async fn a_slug_is_claimed_once_across_replicas() {
             article_id: other,
             expected_version: 1,
             command_id: cid(),
-            reason: String::new(),
+            reason: "test".into(),
             slug: "one-slug".into(),
         })
         .await
@@ -180,7 +180,7 @@ async fn take_slug(
         .await
         .create_article(CreateArticleRequest {
             command_id: cid(),
-            reason: String::new(),
+            reason: "test".into(),
             article: Some(draft(&format!("Who takes {slug}?"), slug)),
         })
         .await
@@ -209,7 +209,7 @@ async fn a_slug_whose_rename_lost_a_conflict_is_free_again() {
         article_id: id.clone(),
         expected_version: version,
         command_id: cid(),
-        reason: String::new(),
+        reason: "test".into(),
         slug: slug.to_owned(),
     };
     // A rename through B against an edit through A, until at least one
@@ -304,7 +304,7 @@ async fn a_retry_through_another_replica_gets_the_original_answer() {
     let (a, b) = two_replicas().await;
     let create = CreateArticleRequest {
         command_id: cid(),
-        reason: String::new(),
+        reason: "test".into(),
         article: Some(draft("Retried?", "retried")),
     };
     let original = a
@@ -507,7 +507,7 @@ async fn a_commit_larger_than_the_servers_max_payload_is_refused_naming_it() {
         .await
         .create_article(CreateArticleRequest {
             command_id: cid(),
-            reason: String::new(),
+            reason: "test".into(),
             article: Some(big),
         })
         .await
@@ -520,7 +520,7 @@ async fn a_commit_larger_than_the_servers_max_payload_is_refused_naming_it() {
         .await
         .create_article(CreateArticleRequest {
             command_id: cid(),
-            reason: String::new(),
+            reason: "test".into(),
             article: Some(draft("Small enough?", "small")),
         })
         .await

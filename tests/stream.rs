@@ -166,7 +166,7 @@ async fn a_slow_subscriber_catches_up_from_the_log_and_a_resumed_one_gets_the_re
                         article_id: other.clone(),
                         expected_version: v,
                         command_id: crate::support::cid(),
-                        reason: String::new(),
+                        reason: "test".into(),
                         quick_answer: format!("{v} {}", "x".repeat(16 * 1024)),
                     })
                     .await

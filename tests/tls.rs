@@ -123,7 +123,7 @@ async fn tls_channel(
 fn draft(question: &str) -> CreateArticleRequest {
     CreateArticleRequest {
         command_id: cid(),
-        reason: String::new(),
+        reason: "test".into(),
         article: Some(ArticleDraft {
             question: question.into(),
             quick_answer: "A.".into(),
@@ -294,6 +294,8 @@ async fn mtls_admits_certificates_of_its_ca_and_names_their_subject(backend: Bac
         "redate".into(),
         written.article_id.clone(),
         "2026-01-02".into(),
+        "--reason".into(),
+        "Checked over mTLS".into(),
         "--expected-version".into(),
         "1".into(),
         "--server".into(),

@@ -49,6 +49,8 @@ const REPLICA_FLUSH: std::time::Duration = std::time::Duration::from_millis(200)
 #[derive(Clone, Debug)]
 pub struct AppOptions {
     pub limits: Limits,
+    /// Every write must carry a reason (the edit summary auditors read).
+    pub require_reason: bool,
     /// Snapshot every K versions (recorded in `meta`; changed by a rebuild).
     pub snapshot_interval: u64,
     pub store: StoreOptions,
@@ -61,6 +63,7 @@ impl Default for AppOptions {
     fn default() -> Self {
         Self {
             limits: Limits::default(),
+            require_reason: true,
             snapshot_interval: 32,
             store: StoreOptions::default(),
             signing_key: None,
@@ -83,6 +86,7 @@ pub struct App {
     keys: KeyRing,
     read_models: ReadModels,
     limits: Limits,
+    require_reason: bool,
     snapshot_interval: u64,
     metrics: Arc<Metrics>,
     /// The StreamEvents followers connected now, for the metrics.
@@ -143,6 +147,7 @@ impl App {
             store,
             keys,
             limits: options.limits,
+            require_reason: options.require_reason,
             snapshot_interval: k,
             metrics,
             followers: Arc::default(),

@@ -25,7 +25,7 @@ fn meta(command_id: CommandId) -> WriteMeta {
     WriteMeta {
         command_id,
         request_hash: [7; 32],
-        reason: String::new(),
+        reason: "test".into(),
         actor: "tester".into(),
     }
 }

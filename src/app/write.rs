@@ -258,6 +258,7 @@ impl App {
             today: Utc::now().date_naive(),
             actor: &meta.actor,
             reason: &meta.reason,
+            reason_required: self.require_reason,
         };
         let events = decide(state.as_ref(), command, &ctx)?;
         if events.is_empty() {

@@ -15,6 +15,7 @@ use crate::store::StoreOptions;
 pub(super) fn app_options(config: &Config) -> AppOptions {
     AppOptions {
         limits: config.limits.clone(),
+        require_reason: config.require_reason,
         snapshot_interval: config.snapshot_interval,
         store: StoreOptions {
             cache_bytes: config.cache_bytes,
@@ -66,6 +67,12 @@ pub(super) fn serve(args: &ConfigArgs) -> anyhow::Result<()> {
             tracing::warn!(
                 "DEVELOPMENT MODE: no principals file; every caller is `anonymous` and may do anything"
             );
+            if !config.listen.ip().is_loopback() {
+                tracing::warn!(
+                    address = %config.listen,
+                    "DEVELOPMENT MODE ON THE NETWORK (--allow-development-on-network): anyone who can reach this address may write, audit and administer"
+                );
+            }
         } else {
             // Registered before the server says it is serving, so that no
             // SIGHUP can arrive unhandled (its default ends the process).
@@ -86,6 +93,8 @@ pub(super) fn serve(args: &ConfigArgs) -> anyhow::Result<()> {
             }
             None => None,
         };
+        // Before the server says it serves: a stop from then on is clean.
+        let shutdown = shutdown_signal();
         tracing::info!(
             listen = %listener.local_addr()?,
             data_dir = %config.data_dir.display(),
@@ -115,7 +124,7 @@ pub(super) fn serve(args: &ConfigArgs) -> anyhow::Result<()> {
             tls,
             ..ServerOptions::default()
         };
-        let served = run(listener, shutdown_signal(), app, options).await;
+        let served = run(listener, shutdown, app, options).await;
         if let Some(metrics) = metrics {
             metrics.abort();
         }
@@ -177,26 +186,27 @@ fn reload_on_hangup(principals: Arc<Principals>) {
 }
 
 /// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is
+/// called, not when the future is first polled, so that a signal that
+/// arrives as soon as the server says it is serving stops it cleanly rather
+/// than killing it.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let interrupt = signal(SignalKind::interrupt());
+    let term = signal(SignalKind::terminate());
+    async move {
+        match (interrupt, term) {
+            (Ok(mut interrupt), Ok(mut term)) => {
                 tokio::select! {
-                    _ = interrupt => {}
+                    _ = interrupt.recv() => {}
                     _ = term.recv() => {}
                 }
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM; only SIGINT stops the server");
-                let _ = interrupt.await;
+            (interrupt, term) => {
+                let e = interrupt.err().or(term.err());
+                tracing::warn!(error = ?e.map(|e| e.to_string()), "cannot listen for SIGINT and SIGTERM; falling back to Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
     }
 }

@@ -22,6 +22,9 @@ pub(crate) struct Context<'a> {
     pub actor: &'a str,
     /// The edit summary of the request.
     pub reason: &'a str,
+    /// Whether every write must say why (configuration `require_reason`;
+    /// a retraction always must).
+    pub reason_required: bool,
 }
 
 /// Decides what `command` does to `state` (`None`: no such article yet).
@@ -35,7 +38,7 @@ pub(crate) fn decide(
     let limits = ctx.limits;
     let mut v = Violations::default();
     let reason_rule = Text::line(limits.reason_chars);
-    let reason_required = matches!(command, Command::RetractArticle);
+    let reason_required = ctx.reason_required || matches!(command, Command::RetractArticle);
     v.text(
         "reason",
         ctx.reason,

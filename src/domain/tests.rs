@@ -50,6 +50,8 @@ struct Scenario {
     state: Option<Article>,
     limits: Limits,
     reason: String,
+    /// Off in most scenarios, which are about other rules.
+    reason_required: bool,
 }
 
 /// Given these commits (each a list of events), in order.
@@ -66,6 +68,7 @@ fn given(commits: Vec<Vec<Event>>) -> Scenario {
         state,
         limits: Limits::default(),
         reason: String::new(),
+        reason_required: false,
     }
 }
 
@@ -84,12 +87,18 @@ impl Scenario {
         self
     }
 
+    fn requiring_reasons(mut self) -> Self {
+        self.reason_required = true;
+        self
+    }
+
     fn when(&self, command: Command) -> Result<Vec<Event>, DomainError> {
         let ctx = Context {
             limits: &self.limits,
             today: today(),
             actor: "alice",
             reason: &self.reason,
+            reason_required: self.reason_required,
         };
         decide(self.state.as_ref(), &command, &ctx)
     }
@@ -619,6 +628,22 @@ fn retract_needs_a_reason_and_blocks_writes_until_restored() {
     );
     let state = retracted.then_state(Command::RestoreArticle);
     assert_eq!(state.status, Status::Published);
+}
+
+#[test]
+fn a_server_that_requires_reasons_refuses_every_write_without_one() {
+    let g = given(vec![created()]).requiring_reasons();
+    assert_eq!(invalid_field(g.when(Command::ReviewArticle)), ["reason"]);
+    let g = given(vec![]).requiring_reasons();
+    assert_eq!(
+        invalid_field(g.when(Command::CreateArticle {
+            id: id(),
+            draft: draft(),
+        })),
+        ["reason"]
+    );
+    let g = given(vec![created()]).requiring_reasons().reason("Checked");
+    assert!(g.when(Command::ReviewArticle).is_ok());
 }
 
 #[test]

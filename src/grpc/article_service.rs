@@ -9,7 +9,7 @@ use super::deadline::reach;
 use super::pb::article_service_server::ArticleService;
 use super::pb::import_command::Command as Arm;
 use super::pb::*;
-use super::status::to_status;
+use super::status::{to_status, to_write_status};
 use super::write::{write, Naming};
 use crate::app::App;
 use crate::store::Appended;
@@ -32,7 +32,7 @@ impl ArticleApi {
     ) -> Result<Response<R>, Status> {
         let actor = actor(&request)?;
         let write = write(&actor, arm(request.into_inner()), Naming::Id)?;
-        let done = self.app.write(write).await.map_err(to_status)?;
+        let done = self.app.write(write).await.map_err(to_write_status)?;
         Ok(Response::new(done.into()))
     }
 }

@@ -10,7 +10,7 @@ use tonic::{Status, Streaming};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use super::pb::{ImportCommitsRequest, ImportCommitsResponse, ImportResult};
-use super::status::{invalid, to_status};
+use super::status::{invalid, to_write_status};
 use super::write::{arm_name, write, Naming};
 use crate::app::{App, AppError, Import};
 use crate::store::Appended;
@@ -125,7 +125,7 @@ impl Importing {
             let submitted = match item.command {
                 None => Err(invalid("command", "name the write to import")),
                 Some(arm) => match write(actor, arm, Naming::IdOrSlug) {
-                    Ok(w) => self.import.submit(w).await.map_err(to_status),
+                    Ok(w) => self.import.submit(w).await.map_err(to_write_status),
                     Err(status) => Err(status),
                 },
             };
@@ -177,8 +177,8 @@ impl Importing {
                 Ok(())
             }
             Err(e) => Err(match label {
-                Some(label) => within(to_status(e), &label),
-                None => to_status(e),
+                Some(label) => within(to_write_status(e), &label),
+                None => to_write_status(e),
             }),
         }
     }

@@ -74,7 +74,9 @@ pub(super) fn to_status(error: AppError) -> Status {
         )),
         AppError::Unavailable(detail) => {
             tracing::error!(%detail, "unavailable");
-            Status::unavailable("the store is unavailable; retry with the same command_id")
+            Status::unavailable(
+                "the store is unavailable (a storage failure, or the server is stopping): retry later",
+            )
         }
         AppError::DataLoss(detail) => {
             tracing::error!(%detail, "data loss");
@@ -82,6 +84,20 @@ pub(super) fn to_status(error: AppError) -> Status {
                 "a stored record failed to decode: {detail}"
             )))
         }
+    }
+}
+
+/// [`to_status`] for a write: UNAVAILABLE there leaves the write in doubt
+/// (it may be durable or not), so it says how to settle that.
+pub(super) fn to_write_status(e: AppError) -> Status {
+    match e {
+        AppError::Unavailable(detail) => {
+            tracing::error!(%detail, "unavailable");
+            Status::unavailable(
+                "the store is unavailable (a storage failure, or the server is stopping); the write may or may not have been applied: retry it with the same command_id, which applies it once",
+            )
+        }
+        other => to_status(other),
     }
 }
 

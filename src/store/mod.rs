@@ -35,6 +35,7 @@ pub(crate) use sled_store::Record;
 pub use sled_store::StoreOptions;
 pub(crate) use sled_store::{ReadModels, RebuildProgress, SledStore};
 pub(crate) use view::BatchView;
+pub(crate) use writer::Health;
 
 use crate::codec::CodecError;
 use crate::domain::Commit;

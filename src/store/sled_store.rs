@@ -546,7 +546,8 @@ impl SledStore {
         self.health().borrow().failed
     }
 
-    fn health(&self) -> watch::Receiver<Health> {
+    /// Whether writes are failing, as it changes (for the health service).
+    pub(crate) fn health(&self) -> watch::Receiver<Health> {
         match &self.running {
             Some(running) => running.health.clone(),
             None => watch::channel(Health::default()).1,

@@ -30,7 +30,7 @@ fn configured(command: &mut Command, file: &Path) {
 fn create(question_chars: usize, key_facts: usize) -> CreateArticleRequest {
     CreateArticleRequest {
         command_id: uuid::Uuid::now_v7().to_string(),
-        reason: String::new(),
+        reason: "test".into(),
         article: Some(ArticleDraft {
             question: "q".repeat(question_chars),
             quick_answer: "An answer.".into(),
@@ -143,4 +143,58 @@ fn an_unknown_key_stops_start_up_and_is_named() {
         assert!(stderr.contains(key), "{key} not named: {stderr}");
         assert!(!data.exists(), "nothing is created before the check");
     }
+}
+
+/// Issue 14, item 16: development mode (no principals file) serves every
+/// caller as one who may do anything, so it stays on loopback unless the
+/// operator says otherwise with a loudly named flag.
+#[test]
+fn development_mode_refuses_an_address_beyond_loopback_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let on_every_interface = |extra: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_answerlog"));
+        command
+            .args(["serve", "--listen", "0.0.0.0:0", "--data-dir"])
+            .arg(&data)
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .env_remove("ANSWERLOG_CONFIG")
+            .env_remove("ANSWERLOG_PRINCIPALS");
+        command
+    };
+    let (status, stderr) = Served::refused(on_every_interface(&[]));
+    assert!(!status.success());
+    for needed in [
+        "listen",
+        "0.0.0.0:0 is not a loopback address",
+        "development mode",
+        "answerlog token new NAME --role admin",
+        "--allow-development-on-network",
+    ] {
+        assert!(stderr.contains(needed), "{needed:?} not said: {stderr}");
+    }
+    assert!(!data.exists(), "nothing is created before the check");
+
+    // Allowed by name: it starts, and says so loudly.
+    let (served, told) =
+        Served::spawn_telling(on_every_interface(&["--allow-development-on-network"]));
+    assert!(
+        told.contains("DEVELOPMENT MODE ON THE NETWORK")
+            && told.contains("anyone who can reach this address"),
+        "{told}"
+    );
+    served.terminate();
+
+    // A principals file named but missing stops start-up with how to make one.
+    let mut command = Served::command(&data);
+    command
+        .arg("--principals")
+        .arg(dir.path().join("principals.toml"));
+    let (status, stderr) = Served::refused(command);
+    assert!(!status.success());
+    assert!(
+        stderr.contains("does not exist: make a token and its entry with `answerlog token new NAME --role admin`"),
+        "{stderr}"
+    );
 }

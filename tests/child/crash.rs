@@ -299,7 +299,7 @@ async fn crash_rounds(flags: &[String]) {
         let created = ArticleServiceClient::new(channel.clone())
             .create_article(CreateArticleRequest {
                 command_id: uuid::Uuid::now_v7().to_string(),
-                reason: String::new(),
+                reason: "test".into(),
                 article: Some(ArticleDraft {
                     question: format!("What does writer {n} write"),
                     quick_answer: "Nothing yet.".into(),

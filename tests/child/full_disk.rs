@@ -67,7 +67,7 @@ fn is_root() -> bool {
 fn article(n: usize) -> CreateArticleRequest {
     CreateArticleRequest {
         command_id: uuid::Uuid::now_v7().to_string(),
-        reason: String::new(),
+        reason: "test".into(),
         article: Some(ArticleDraft {
             question: format!("What fills disk number {n}"),
             quick_answer: "Big sections.".into(),

@@ -44,7 +44,14 @@ impl Served {
     /// Starts `command` (from [`Served::command`]) and waits until the
     /// server says where it listens.
     pub(crate) fn spawn(command: Command) -> Self {
+        Self::spawn_telling(command).0
+    }
+
+    /// [`Served::spawn`], and what the server logged before it said where
+    /// it listens.
+    pub(crate) fn spawn_telling(command: Command) -> (Self, String) {
         let (child, mut lines) = start_logging(command);
+        let mut told = String::new();
         let listen = loop {
             let line = lines
                 .next()
@@ -54,6 +61,8 @@ impl Served {
                 let rest = &line[at + "listen=".len()..];
                 break rest.split_whitespace().next().unwrap().to_owned();
             }
+            told.push_str(&line);
+            told.push('\n');
         };
         // Keep draining the log so that the server never blocks on it.
         // Warnings and errors show in the test's output.
@@ -64,10 +73,13 @@ impl Served {
                 }
             }
         });
-        Self {
-            child,
-            url: format!("http://{listen}"),
-        }
+        (
+            Self {
+                child,
+                url: format!("http://{listen}"),
+            },
+            told,
+        )
     }
 
     /// Runs `command` (from [`Served::command`]), which must refuse to

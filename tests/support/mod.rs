@@ -479,7 +479,7 @@ pub(crate) async fn create_article(server: &TestServer, n: usize) -> String {
         .await
         .create_article(answerlog::pb::CreateArticleRequest {
             command_id: cid(),
-            reason: String::new(),
+            reason: "test".into(),
             article: Some(answerlog::pb::ArticleDraft {
                 question: format!("Question {n}"),
                 quick_answer: "A.".into(),
@@ -503,7 +503,7 @@ pub(crate) async fn edit_many(channel: Channel, id: String, from_version: u64, e
                 article_id: id.clone(),
                 expected_version: v,
                 command_id: cid(),
-                reason: String::new(),
+                reason: "test".into(),
                 quick_answer: format!("Answer {v}."),
             })
             .await
