@@ -2,7 +2,7 @@
 its history: the answerlog API from Python, with stubs that grpcio-tools
 generated from proto/ (run.sh generates them).
 
-    python history.py --server 127.0.0.1:50051 ../what-causes-jmt.md
+    python history.py --server 127.0.0.1:50051 --token TOKEN ../what-causes-jmt.md
 """
 
 import argparse
@@ -32,6 +32,9 @@ def draft_from(path):
             blocks[heading].append(line)
     text_of = lambda h: "\n".join(blocks.get(h, [])).strip()
     facts = [l[2:].strip() for l in blocks.get("Key Facts", []) if l.startswith("- ")]
+    # The question: the front matter's, else the '# ' line.
+    title = next((l[2:].strip() for l in body.splitlines() if l.startswith("# ")), "")
+    question = meta.get("question") or title
     sections = [
         pb.SectionDraft(heading=h, body=text_of(h))
         for h in order
@@ -39,14 +42,29 @@ def draft_from(path):
     ]
     return pb.ArticleDraft(
         slug=meta.get("slug", ""),
-        question=meta["question"],
+        question=question,
         quick_answer=text_of("Quick Answer"),
         key_facts=facts,
         sections=sections,
-        sources=[pb.Source(**s) for s in meta.get("sources", [])],
+        sources=[source_from(s) for s in meta.get("sources", [])],
         last_updated=str(meta["last_updated"]),
-        provenance=pb.Provenance(ai_assisted=meta.get("ai_assisted", False)),
+        provenance=pb.Provenance(
+            ai_assisted=meta.get("ai_assisted", False),
+            generator=meta.get("generator", ""),
+        ),
         disclaimer=meta.get("disclaimer", ""),
+    )
+
+
+def source_from(entry):
+    """A [[sources]] entry of the import format: its keys are the Source
+    message's, except `accessed` (a TOML date), which is `accessed_on`."""
+    return pb.Source(
+        title=entry["title"],
+        publisher=entry["publisher"],
+        url=entry.get("url", ""),
+        license=entry["license"],
+        accessed_on=str(entry.get("accessed", "")),
     )
 
 
@@ -63,17 +81,23 @@ def main():
         answers = rpc.AnswerServiceStub(channel)
         audit = rpc.AuditServiceStub(channel)
 
+        draft = draft_from(args.article)
         created = articles.CreateArticle(
             pb.CreateArticleRequest(
                 command_id=str(uuid.uuid4()),
                 reason="Imported from Python",
-                article=draft_from(args.article),
+                article=draft,
             ),
             metadata=metadata,
         )
         print(f"created {created.article_id} version {created.version}")
+        for source in draft.sources:
+            if source.accessed_on:
+                print(f"source {source.title!r} accessed on {source.accessed_on}")
 
-        answer = answers.GetAnswer(pb.GetAnswerRequest(id=created.article_id)).answer
+        answer = answers.GetAnswer(
+            pb.GetAnswerRequest(id=created.article_id), metadata=metadata
+        ).answer
         section = answer.sections[0]
         edited = articles.EditSection(
             pb.EditSectionRequest(

@@ -22,8 +22,20 @@ mkdir -p "$work/stubs"
   --python_out="$work/stubs" --grpc_python_out="$work/stubs" \
   "$root/proto/answerlog/v1/answerlog.proto"
 
+# Authentication on, as in production: a writer's token and its entry.
+"$binary" token new python --role writer --json >"$work/token.json"
+token="$("$work/venv/bin/python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["token"])' "$work/token.json")"
+"$work/venv/bin/python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["principalsEntry"])' "$work/token.json" >"$work/principals.toml"
+
+# The example article with an accessed date on its first source, the
+# import format's `accessed` key.
+sed '0,/^license = "fair-use"$/s//license = "fair-use"\naccessed = 2026-11-20\nurl = "https:\/\/www.mayoclinic.org\/"/' \
+  "$root/examples/what-causes-jmt.md" >"$work/what-causes-jmt.md"
+grep -q '^accessed = 2026-11-20$' "$work/what-causes-jmt.md"
+
 # The server says where it listens; wait for that line, not for a time.
-"$binary" serve --listen 127.0.0.1:0 --data-dir "$work/data" 2>"$work/server.log" &
+"$binary" serve --listen 127.0.0.1:0 --data-dir "$work/data" --principals "$work/principals.toml" \
+  2>"$work/server.log" &
 server=$!
 for _ in $(seq 1 600); do
   if grep -q 'listen=' "$work/server.log"; then break; fi
@@ -34,8 +46,9 @@ addr="$(grep -o 'listen=[^ ]*' "$work/server.log" | head -1 | cut -d= -f2)"
 [ -n "$addr" ] || { echo "the server never said where it listens" >&2; cat "$work/server.log" >&2; exit 1; }
 
 PYTHONPATH="$work/stubs" "$work/venv/bin/python" "$here/history.py" \
-  --server "$addr" "$root/examples/what-causes-jmt.md" | tee "$work/out.txt"
+  --server "$addr" --token "$token" "$work/what-causes-jmt.md" | tee "$work/out.txt"
+grep -q "^source 'Juvenile myositis - Symptoms and causes' accessed on 2026-11-20$" "$work/out.txt"
 grep -q '^history of what-causes-jmt:' "$work/out.txt"
-grep -q 'v1 .*ArticleCreated' "$work/out.txt"
-grep -q 'v2 .*SectionEdited' "$work/out.txt"
-echo "examples/python: the example article was imported, edited and its history printed"
+grep -q 'v1 .*python .*ArticleCreated' "$work/out.txt"
+grep -q 'v2 .*python .*SectionEdited' "$work/out.txt"
+echo "examples/python: with a writer's token, the example article was imported, edited and its history printed"
