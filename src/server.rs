@@ -19,8 +19,8 @@ use crate::grpc::pb::article_service_server::ArticleServiceServer;
 use crate::grpc::pb::audit_service_server::AuditServiceServer;
 use crate::grpc::pb::suggestion_service_server::SuggestionServiceServer;
 use crate::grpc::{
-    pb, AdminApi, AnswerApi, ArticleApi, AuditApi, AuthLayer, DefaultDeadlineLayer, ObserveLayer,
-    SuggestionApi,
+    pb, AdminApi, AnswerApi, ArticleApi, AuditApi, AuthLayer, DefaultDeadlineLayer, FramingLayer,
+    ObserveLayer, SuggestionApi,
 };
 use crate::principals::Principals;
 
@@ -174,6 +174,15 @@ pub async fn run(
         ))
         .layer(DefaultDeadlineLayer::new(options.default_deadline))
         .layer(AuthLayer::new(Arc::clone(&options.principals)))
+        // Innermost: a caller's malformed frames are its own fault, answered
+        // as the gRPC documents say rather than tonic's INTERNAL.
+        .layer(FramingLayer::new(
+            &[
+                pb::FILE_DESCRIPTOR_SET,
+                tonic_health::pb::FILE_DESCRIPTOR_SET,
+            ],
+            limit,
+        ))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -4,6 +4,7 @@
 
 mod config;
 mod crash;
+mod frames;
 mod full_disk;
 mod messages;
 mod pipes;

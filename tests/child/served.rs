@@ -82,6 +82,38 @@ impl Served {
         )
     }
 
+    /// [`Served::spawn`], keeping every line the server logs from then on
+    /// in the returned list, for a test to read.
+    pub(crate) fn spawn_recording(
+        command: Command,
+    ) -> (Self, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        let (child, mut lines) = start_logging(command);
+        let listen = loop {
+            let line = lines
+                .next()
+                .expect("the server says where it listens before it exits")
+                .expect("a log line");
+            if let Some(at) = line.find("listen=") {
+                let rest = &line[at + "listen=".len()..];
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = std::sync::Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                kept.lock().unwrap().push(line);
+            }
+        });
+        (
+            Self {
+                child,
+                url: format!("http://{listen}"),
+            },
+            log,
+        )
+    }
+
     /// Runs `command` (from [`Served::command`]), which must refuse to
     /// start: its exit status and its log. A server that starts listening
     /// instead is killed and the test fails (rather than waiting forever).
