@@ -40,6 +40,10 @@ pub(crate) struct Config {
     pub max_subscriptions: usize,
     /// The deadline of a unary call that sets none, in milliseconds.
     pub default_deadline_ms: u64,
+    /// Connections open at once (fewer if the open-files limit says so).
+    pub max_connections: usize,
+    /// How long a new connection may stay silent before it is closed, ms.
+    pub handshake_timeout_ms: u64,
     pub log_format: LogFormat,
     /// Where `/metrics` is served (Prometheus); none: not at all.
     pub metrics_listen: Option<SocketAddr>,
@@ -90,6 +94,8 @@ impl Default for Config {
             max_concurrent_streams: 256,
             max_subscriptions: 1024,
             default_deadline_ms: 30_000,
+            max_connections: 4096,
+            handshake_timeout_ms: 10_000,
             log_format: LogFormat::Text,
             metrics_listen: None,
             principals_file: None,
@@ -122,6 +128,8 @@ struct FileConfig {
     max_concurrent_streams: Option<u32>,
     max_subscriptions: Option<usize>,
     default_deadline_ms: Option<u64>,
+    max_connections: Option<usize>,
+    handshake_timeout_ms: Option<u64>,
     log_format: Option<LogFormat>,
     metrics_listen: Option<SocketAddr>,
     principals_file: Option<PathBuf>,
@@ -181,6 +189,14 @@ pub(crate) struct ConfigArgs {
     /// The deadline of a unary call that sets none, in ms [default: 30000].
     #[arg(long, env = "ANSWERLOG_DEFAULT_DEADLINE_MS")]
     pub default_deadline_ms: Option<u64>,
+    /// Connections open at once; at the limit a silent one is closed to
+    /// make room [default: 4096, fewer if the open-files limit says so].
+    #[arg(long, env = "ANSWERLOG_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// How long a new connection may stay silent before it is closed, in
+    /// ms [default: 10000].
+    #[arg(long, env = "ANSWERLOG_HANDSHAKE_TIMEOUT_MS")]
+    pub handshake_timeout_ms: Option<u64>,
     /// Log lines as text or JSON [default: text].
     #[arg(long, env = "ANSWERLOG_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -361,6 +377,16 @@ impl ConfigArgs {
                 file.default_deadline_ms,
                 d.default_deadline_ms,
             ),
+            max_connections: pick(
+                &self.max_connections,
+                file.max_connections,
+                d.max_connections,
+            ),
+            handshake_timeout_ms: pick(
+                &self.handshake_timeout_ms,
+                file.handshake_timeout_ms,
+                d.handshake_timeout_ms,
+            ),
             log_format: pick(&self.log_format, file.log_format, d.log_format),
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
             principals_file: self.principals_file.clone().or(file.principals_file),
@@ -441,6 +467,8 @@ impl ConfigArgs {
             ),
             ("max_subscriptions", config.max_subscriptions),
             ("default_deadline_ms", config.default_deadline_ms as usize),
+            ("max_connections", config.max_connections),
+            ("handshake_timeout_ms", config.handshake_timeout_ms as usize),
         ] {
             if value == 0 {
                 return Err(ConfigError::Zero { key });
@@ -468,6 +496,8 @@ impl From<&Config> for FileConfig {
             max_concurrent_streams: Some(c.max_concurrent_streams),
             max_subscriptions: Some(c.max_subscriptions),
             default_deadline_ms: Some(c.default_deadline_ms),
+            max_connections: Some(c.max_connections),
+            handshake_timeout_ms: Some(c.handshake_timeout_ms),
             log_format: Some(c.log_format),
             metrics_listen: c.metrics_listen,
             principals_file: c.principals_file.clone(),

@@ -26,6 +26,7 @@
 //! Dependencies point one way: `cli → server → grpc → app →
 //! (projection, store) → codec → domain`.
 
+mod accept;
 mod app;
 mod cli;
 mod codec;

@@ -64,6 +64,9 @@ pub struct Metrics {
     subscribers: Gauge,
     max_subscriber_lag: Gauge,
     slug_claims_released: Counter,
+    accept_errors: Counter,
+    connections_closed_silent: Counter,
+    connections_refused: Counter,
 }
 
 impl Default for Metrics {
@@ -149,8 +152,29 @@ impl Metrics {
             "Slug claims in the JetStream bucket released because their commit was refused for good",
             slug_claims_released.clone(),
         );
+        let accept_errors = Counter::default();
+        registry.register(
+            "answerlog_accept_errors",
+            "Failed accept calls (EMFILE and the like), each followed by a backoff",
+            accept_errors.clone(),
+        );
+        let connections_closed_silent = Counter::default();
+        registry.register(
+            "answerlog_connections_closed_silent",
+            "Connections closed because they sent no handshake in time, or to make room at the limit",
+            connections_closed_silent.clone(),
+        );
+        let connections_refused = Counter::default();
+        registry.register(
+            "answerlog_connections_refused",
+            "Connections closed on arrival at the connection limit, with no silent one to close",
+            connections_refused.clone(),
+        );
         Self {
             registry,
+            accept_errors,
+            connections_closed_silent,
+            connections_refused,
             slug_claims_released,
             started,
             handled,
@@ -208,6 +232,21 @@ impl Metrics {
     pub(crate) fn appended(&self, queued_at: Instant) {
         self.append_seconds
             .observe(queued_at.elapsed().as_secs_f64());
+    }
+
+    /// A failed `accept`; the running count.
+    pub(crate) fn accept_failed(&self) -> u64 {
+        self.accept_errors.inc() + 1
+    }
+
+    /// A connection closed silent (no handshake in time, or evicted).
+    pub(crate) fn connection_closed_silent(&self) {
+        self.connections_closed_silent.inc();
+    }
+
+    /// A connection refused at the connection limit.
+    pub(crate) fn connection_refused(&self) {
+        self.connections_refused.inc();
     }
 
     /// Slug claims released (JetStream): `n` more.

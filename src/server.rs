@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Server, ServerTlsConfig};
 
 use crate::app::App;
@@ -47,6 +46,11 @@ pub struct ServerOptions {
     /// that never end on their own (a health Watch) are then closed. Kept
     /// under a supervisor's stop timeout (systemd's 30 s in `deploy/`).
     pub drain_limit: Duration,
+    /// Connections open at once (less, when the open-files limit leaves
+    /// room for fewer); at the limit a silent one is closed to make room.
+    pub max_connections: usize,
+    /// How long a new connection may stay silent before it is closed.
+    pub handshake_timeout: Duration,
 }
 
 impl Default for ServerOptions {
@@ -60,6 +64,8 @@ impl Default for ServerOptions {
             default_deadline: Duration::from_secs(30),
             tls: None,
             drain_limit: Duration::from_secs(20),
+            max_connections: 4096,
+            handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -74,21 +80,6 @@ pub enum ServerError {
     Join(#[from] tokio::task::JoinError),
 }
 
-/// Accepted connections, with Nagle's algorithm off: small replies must not
-/// wait for a delayed ACK (40 ms on Linux).
-pub(crate) fn incoming(
-    listener: TcpListener,
-) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    use tokio_stream::StreamExt as _;
-    TcpListenerStream::new(listener).map(|accepted| {
-        accepted.inspect(|stream| {
-            if let Err(e) = stream.set_nodelay(true) {
-                tracing::warn!(error = %e, "cannot set TCP_NODELAY");
-            }
-        })
-    })
-}
-
 /// Serves until `shutdown` resolves, then drains and stops the store.
 pub async fn run(
     listener: TcpListener,
@@ -97,7 +88,23 @@ pub async fn run(
     options: ServerOptions,
 ) -> Result<(), ServerError> {
     let limit = options.max_request_bytes;
-    let mut builder = Server::builder();
+    let open_files = crate::accept::raise_open_files_limit();
+    let accept_limits = crate::accept::AcceptLimits {
+        max_connections: crate::accept::fitting(options.max_connections, open_files),
+        handshake_timeout: options.handshake_timeout,
+    };
+    if accept_limits.max_connections < options.max_connections {
+        tracing::warn!(
+            configured = options.max_connections,
+            open_files,
+            limit = accept_limits.max_connections,
+            "the open-files limit leaves room for fewer connections than configured"
+        );
+    }
+    // HTTP/2 keepalive: a peer that stops answering pings is dropped.
+    let mut builder = Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(60)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)));
     if let Some(tls) = options.tls.clone() {
         builder = builder.tls_config(tls)?;
     }
@@ -210,7 +217,10 @@ pub async fn run(
             AdminServiceServer::new(AdminApi::new(Arc::clone(&app)))
                 .max_decoding_message_size(limit),
         )
-        .serve_with_incoming_shutdown(incoming(listener), drained);
+        .serve_with_incoming_shutdown(
+            crate::accept::incoming(listener, accept_limits, app.metrics()),
+            drained,
+        );
     let drain_limit = options.drain_limit;
     let served = tokio::select! {
         served = serving => served,

@@ -16,6 +16,7 @@ backend_tests!(
     followers_beyond_the_limit_are_refused_until_one_leaves,
     a_connection_holds_at_most_its_concurrent_streams,
     a_unary_call_without_a_deadline_gets_the_default_one,
+    silent_connections_cannot_lock_out_a_client,
 );
 
 async fn start(backend: Backend, options: ServerOptions) -> TestServer {
@@ -223,4 +224,57 @@ async fn a_unary_call_without_a_deadline_gets_the_default_one(backend: Backend) 
     long.abort();
     healthy(&server).await;
     server.stop().await;
+}
+
+/// Issue 14, item 20: connections that never send a byte are closed after
+/// the handshake timeout, and at the connection limit a silent one gives
+/// way to a new one, so that a well-behaved client is always answered.
+async fn silent_connections_cannot_lock_out_a_client(backend: Backend) {
+    const LIMIT: usize = 16;
+    let server = start(
+        backend,
+        ServerOptions {
+            max_connections: LIMIT,
+            handshake_timeout: Duration::from_millis(700),
+            ..ServerOptions::default()
+        },
+    )
+    .await;
+    // The limit's worth of connections that say nothing.
+    let mut silent = Vec::new();
+    for _ in 0..LIMIT {
+        silent.push(
+            tokio::net::TcpStream::connect(server.addr)
+                .await
+                .expect("a connection"),
+        );
+    }
+    // A client still gets in at once (a silent one made room) and is
+    // answered, again and again.
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        healthy(&server).await;
+        assert!(
+            started.elapsed() < Duration::from_millis(600),
+            "answered only after {:?}: it waited for the handshake timeout",
+            started.elapsed()
+        );
+    }
+    // Every silent connection is closed by the handshake timeout (or was
+    // closed to make room): past the server's own SETTINGS frame, a read
+    // sees the end, or an error.
+    for mut connection in silent {
+        use tokio::io::AsyncReadExt as _;
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), connection.read_to_end(&mut rest))
+            .await
+            .expect("the server closes a silent connection");
+        assert!(
+            rest.len() < 256,
+            "{} bytes to a silent connection",
+            rest.len()
+        );
+        drop(read);
+    }
+    healthy(&server).await;
 }

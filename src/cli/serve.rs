@@ -121,6 +121,8 @@ pub(super) fn serve(args: &ConfigArgs) -> anyhow::Result<()> {
             max_concurrent_streams: config.max_concurrent_streams,
             max_subscriptions: config.max_subscriptions,
             default_deadline: Duration::from_millis(config.default_deadline_ms),
+            max_connections: config.max_connections,
+            handshake_timeout: Duration::from_millis(config.handshake_timeout_ms),
             tls,
             ..ServerOptions::default()
         };

@@ -182,3 +182,31 @@ fn percent_decoded(text: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// Issue 14, item 20: the server raises its soft limit of open files to
+/// the hard limit (the default soft limit, 1,024, is a few hundred idle
+/// connections away from refusing everyone).
+#[test]
+fn the_server_raises_its_open_files_limit_to_the_hard_limit() {
+    let scratch = tempfile::tempdir().unwrap();
+    // Started with a soft limit of 512, below any hard limit here.
+    let serve = Served::command(&scratch.path().join("data"));
+    let mut command = std::process::Command::new("sh");
+    command
+        .arg("-c")
+        .arg("ulimit -Sn 512 && exec \"$0\" \"$@\"")
+        .arg(serve.get_program())
+        .args(serve.get_args())
+        .env("RUST_LOG", "info")
+        .env_remove("ANSWERLOG_CONFIG");
+    let server = Served::spawn(command);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.pid())).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("the open-files line");
+    let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    assert_ne!(numbers[0], "512", "the soft limit was not raised: {line}");
+    assert_eq!(numbers[0], numbers[1], "soft limit = hard limit: {line}");
+    server.kill();
+}

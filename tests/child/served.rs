@@ -140,6 +140,10 @@ impl Served {
             .expect("the server accepts connections")
     }
 
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub(crate) fn kill(mut self) {
         self.child.kill().expect("SIGKILL");
         self.child.wait().expect("the child is reaped");

@@ -60,7 +60,15 @@ pub(super) async fn start() -> anyhow::Result<String> {
     tokio::spawn(async move {
         let served = tonic::transport::Server::builder()
             .add_service(EchoServiceServer::new(Echo))
-            .serve_with_incoming(crate::server::incoming(listener))
+            // Accepted as the server accepts (TCP_NODELAY, the same limits).
+            .serve_with_incoming(crate::accept::incoming(
+                listener,
+                crate::accept::AcceptLimits {
+                    max_connections: 4096,
+                    handshake_timeout: std::time::Duration::from_secs(10),
+                },
+                std::sync::Arc::new(crate::metrics::Metrics::new()),
+            ))
             .await;
         if let Err(e) = served {
             tracing::error!(error = %e, "the echo server stopped");
