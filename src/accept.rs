@@ -7,15 +7,20 @@
 //!   reserve for the store's own files). When it is reached, the oldest
 //!   connection that has not yet sent its opening bytes is closed to make
 //!   room; when there is none, the new connection is closed at once.
-//! - **A handshake timeout.** A connection closes when it has not sent the
-//!   24 bytes of an HTTP/2 preface (or, under TLS, as many of its
-//!   handshake) within `handshake_timeout`.
+//! - **A handshake timeout.** A connection closes when it has not sent 24
+//!   bytes after the server's first write within `handshake_timeout`: the
+//!   HTTP/2 preface, which a client sends after the server's SETTINGS are
+//!   out, or under TLS the client's second flight (its Finished), which
+//!   follows the ServerHello. A TLS client that stops after its ClientHello
+//!   is closed too; one that completes TLS and then says nothing is not
+//!   (tonic's TLS accept sits between this loop and HTTP/2).
 //! - **Backoff on accept errors.** A failing `accept` (EMFILE, ENFILE,
 //!   ENOMEM) is logged, counted, and retried after a wait that doubles up
 //!   to a second, instead of at once.
 //!
-//! Idle connections that did complete their preface are kept alive by
-//! HTTP/2 and TCP keepalive (`server.rs`), and a dead peer is found by them.
+//! Connections that did complete their handshake are kept while they
+//! answer HTTP/2 keepalive pings (`server.rs`); a dead peer is found by
+//! them.
 //! Knows tokio and the tonic `Connected` trait, nothing of the API.
 
 use std::collections::VecDeque;
@@ -62,12 +67,18 @@ pub(crate) struct AcceptLimits {
 /// returns the soft limit in force.
 pub(crate) fn raise_open_files_limit() -> u64 {
     use rustix::process::{getrlimit, setrlimit, Resource};
+    /// What "unlimited" is raised to: more than any connection limit.
+    const UNLIMITED_CAP: u64 = 1 << 20;
     let limit = getrlimit(Resource::Nofile);
-    if let (Some(current), Some(maximum)) = (limit.current, limit.maximum) {
+    if let Some(current) = limit.current {
+        let maximum = limit
+            .maximum
+            .unwrap_or(UNLIMITED_CAP)
+            .min(UNLIMITED_CAP.max(current));
         if current < maximum {
             let raised = rustix::process::Rlimit {
                 current: Some(maximum),
-                maximum: Some(maximum),
+                maximum: limit.maximum,
             };
             match setrlimit(Resource::Nofile, raised) {
                 Ok(()) => {
@@ -129,7 +140,10 @@ async fn accept_loop(
                 if count == 1 || count % 1000 == 0 {
                     tracing::warn!(error = %e, failures = count, wait_ms = backoff.as_millis() as u64, "accept failed; waiting before the next");
                 }
-                tokio::time::sleep(backoff).await;
+                tokio::select! {
+                    () = tx.closed() => return,
+                    () = tokio::time::sleep(backoff) => {}
+                }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
                 continue;
             }
@@ -139,7 +153,10 @@ async fn accept_loop(
         }
         let permit = match Arc::clone(&slots).try_acquire_owned() {
             Ok(permit) => permit,
-            Err(_) => match make_room(&slots, &waiting, &metrics).await {
+            Err(_) => match tokio::select! {
+                () = tx.closed() => return,
+                room = make_room(&slots, &waiting, &metrics) => room,
+            } {
                 Some(permit) => permit,
                 None => {
                     metrics.connection_refused();
@@ -162,6 +179,7 @@ async fn accept_loop(
             stream,
             _slot: permit,
             shared,
+            written: false,
             read: 0,
             deadline: Some(Box::pin(tokio::time::sleep(limits.handshake_timeout))),
             metrics: Arc::clone(&metrics),
@@ -234,7 +252,9 @@ pub(crate) struct Accepted {
     stream: TcpStream,
     _slot: OwnedSemaphorePermit,
     shared: Arc<Shared>,
-    /// Bytes read so far, up to the preface.
+    /// Whether the server has written to it yet.
+    written: bool,
+    /// Bytes read since the server's first write, up to the preface.
     read: usize,
     /// Until the preface is in: when the connection is closed.
     deadline: Option<Pin<Box<Sleep>>>,
@@ -262,37 +282,47 @@ impl AsyncRead for Accepted {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        if this.deadline.is_some() {
-            if this.shared.evicted.load(Ordering::Acquire) {
-                return Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::ConnectionAborted,
-                    "closed at the connection limit: it had sent nothing",
-                )));
-            }
-            *this.shared.reader.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some(cx.waker().clone());
-            if let Some(deadline) = this.deadline.as_mut() {
-                if deadline.as_mut().poll(cx).is_ready() {
-                    this.metrics.connection_closed_silent();
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "no handshake within the handshake timeout",
-                    )));
-                }
-            }
+        if this.deadline.is_none() {
+            return Pin::new(&mut this.stream).poll_read(cx, buf);
         }
+        // The waker first, so that an eviction after the check below still
+        // wakes this reader.
+        *this.shared.reader.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
+        // What the client sent is read before its deadline is judged: a
+        // reader polled late must not throw away a preface that arrived.
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.stream).poll_read(cx, buf);
-        if this.deadline.is_some() {
-            if let Poll::Ready(Ok(())) = polled {
-                this.read += buf.filled().len() - before;
-                if this.read >= PREFACE {
-                    this.deadline = None;
-                    this.shared.prefaced.store(true, Ordering::Release);
+        match polled {
+            Poll::Ready(Ok(())) => {
+                if this.written {
+                    this.read += buf.filled().len() - before;
+                    if this.read >= PREFACE {
+                        this.deadline = None;
+                        this.shared.prefaced.store(true, Ordering::Release);
+                    }
                 }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => {
+                if this.shared.evicted.load(Ordering::Acquire) {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::ConnectionAborted,
+                        "closed at the connection limit: it had sent nothing",
+                    )));
+                }
+                if let Some(deadline) = this.deadline.as_mut() {
+                    if deadline.as_mut().poll(cx).is_ready() {
+                        this.metrics.connection_closed_silent();
+                        return Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "no handshake within the handshake timeout",
+                        )));
+                    }
+                }
+                Poll::Pending
             }
         }
-        polled
     }
 }
 
@@ -302,6 +332,7 @@ impl AsyncWrite for Accepted {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        self.written = true;
         Pin::new(&mut self.stream).poll_write(cx, buf)
     }
 
@@ -318,6 +349,7 @@ impl AsyncWrite for Accepted {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        self.written = true;
         Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
     }
 

@@ -423,18 +423,6 @@ impl ConfigArgs {
                 .clone()
                 .or(file.nats_credentials_file),
         };
-        if config.principals_file.is_none()
-            && !config.listen.ip().is_loopback()
-            && !config.allow_development_on_network
-        {
-            return Err(ConfigError::Invalid {
-                key: "listen",
-                message: format!(
-                    "{} is not a loopback address, and without a principals file the server runs in development mode, where every caller may do anything. Give a principals file (principals_file, --principals or ANSWERLOG_PRINCIPALS; `answerlog token new NAME --role admin` prints a token and its entry), listen on 127.0.0.1, or accept the risk with --allow-development-on-network",
-                    config.listen
-                ),
-            });
-        }
         if !(1..=5).contains(&config.nats_replicas) {
             return Err(ConfigError::Invalid {
                 key: "nats_replicas",
@@ -475,6 +463,28 @@ impl ConfigArgs {
             }
         }
         Ok(config)
+    }
+}
+
+impl Config {
+    /// What only a server that listens must satisfy (checked by `serve`
+    /// and `config print`, not by the offline commands that read the same
+    /// configuration): development mode, with no principals file, stays on
+    /// loopback unless allowed by name.
+    pub(crate) fn check_serving(&self) -> Result<(), ConfigError> {
+        if self.principals_file.is_none()
+            && !self.listen.ip().is_loopback()
+            && !self.allow_development_on_network
+        {
+            return Err(ConfigError::Invalid {
+                key: "listen",
+                message: format!(
+                    "{} is not a loopback address, and without a principals file the server runs in development mode, where every caller may do anything. Give a principals file (principals_file, --principals or ANSWERLOG_PRINCIPALS; `answerlog token new NAME --role admin` prints a token and its entry), listen on 127.0.0.1, or accept the risk with --allow-development-on-network",
+                    self.listen
+                ),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -554,6 +564,7 @@ impl ConfigArgs {
     /// environment variable.
     pub(crate) fn settings(&self, matches: &clap::ArgMatches) -> Result<Vec<Setting>, ConfigError> {
         let config = self.resolve()?;
+        config.check_serving()?;
         let in_file = match &self.config {
             Some(path) => file_keys(path)?,
             None => Vec::new(),

@@ -44,6 +44,9 @@ pub(crate) fn jetstream_options(config: &Config) -> JetStreamOptions {
 
 pub(super) fn serve(args: &ConfigArgs) -> anyhow::Result<()> {
     let config = args.resolve()?;
+    config.check_serving()?;
+    // Before anything opens a file: connections and sled's files share it.
+    crate::accept::raise_open_files_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

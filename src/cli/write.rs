@@ -71,10 +71,19 @@ fn attempt<T>(message: T) -> Request<T> {
     request
 }
 
-/// Whether a write that failed this way may have failed before the server
-/// had it, or may yet be applied: sent again with its id, it is applied once.
+/// Whether a write that failed this way may or may not have been applied
+/// (the server went away, the call was cut, the connection broke: tonic
+/// says UNKNOWN or CANCELLED for a dropped connection): sent again with its
+/// id, it is applied once. Every other code is a definite refusal.
 fn worth_retrying(code: Code) -> bool {
-    matches!(code, Code::Unavailable | Code::DeadlineExceeded)
+    matches!(
+        code,
+        Code::Unavailable
+            | Code::DeadlineExceeded
+            | Code::Unknown
+            | Code::Cancelled
+            | Code::Internal
+    )
 }
 
 /// Runs one write: the outcome of an earlier run with the same command id
@@ -97,29 +106,18 @@ where
             .to_string(),
         None => Uuid::now_v7().to_string(),
     };
+    let (article_id, expected_version) = target(server, reference, &write).await?;
+    // A run given an id: the write may have got through before.
     if write.command_id.is_some() {
-        let looked_up = articles(server)
-            .await?
-            .get_command_outcome(attempt(GetCommandOutcomeRequest {
-                command_id: command_id.clone(),
-                min_position: 0,
-            }))
-            .await;
-        match looked_up {
-            Ok(done) => {
-                let outcome = outcome!(done.into_inner());
-                return report(
-                    &format!("{what} already (an earlier run)"),
-                    &outcome,
-                    &command_id,
-                    write.json,
-                );
-            }
-            Err(status) if status.code() == Code::NotFound => {}
-            Err(status) => return Err(status_error(status)),
+        if let Some(outcome) = earlier(server, &command_id, &article_id).await? {
+            return report(
+                &format!("{what} already (an earlier run)"),
+                &outcome,
+                &command_id,
+                write.json,
+            );
         }
     }
-    let (article_id, expected_version) = target(server, reference, &write).await?;
     let mut backoff = FIRST_BACKOFF;
     let mut tries = 0;
     loop {
@@ -155,8 +153,71 @@ where
                     "gave up after {ATTEMPTS} attempts; the write may or may not have been applied: run the same command with --command-id {command_id} to find out, or to apply it once"
                 )))
             }
+            // The id was taken meanwhile (an earlier run's write landed
+            // after the look-up, and this one was decided on a newer
+            // version): that write is this one's outcome.
+            Err((e, false)) if e.to_string().contains("was already used for a different request") => {
+                return match earlier(server, &command_id, &article_id).await? {
+                    Some(outcome) => report(
+                        &format!("{what} already (an earlier run)"),
+                        &outcome,
+                        &command_id,
+                        write.json,
+                    ),
+                    None => Err(e),
+                };
+            }
             // Refused: not applied, so the id has nothing more to tell.
             Err((e, false)) => return Err(e),
+        }
+    }
+}
+
+/// The outcome of the write with `command_id`, if one is durable; a write
+/// with that id to another article is an error (the id is not this
+/// write's). Asked again, with backoff, while the server is unavailable.
+async fn earlier(
+    server: &ServerArg,
+    command_id: &str,
+    article_id: &str,
+) -> anyhow::Result<Option<Outcome>> {
+    let mut backoff = FIRST_BACKOFF;
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let looked_up = match articles(server).await {
+            Ok(mut client) => client
+                .get_command_outcome(attempt(GetCommandOutcomeRequest {
+                    command_id: command_id.to_owned(),
+                    min_position: 0,
+                }))
+                .await
+                .map_err(|s| (Some(s.code()), status_error(s))),
+            // No connection: as UNAVAILABLE.
+            Err(e) => Err((None, e)),
+        };
+        match looked_up {
+            Ok(done) => {
+                let outcome = outcome!(done.into_inner());
+                if outcome.article_id != article_id {
+                    anyhow::bail!(
+                        "command id {command_id} is the id of a write to another article ({}); give this write an id of its own",
+                        outcome.article_id
+                    );
+                }
+                return Ok(Some(outcome));
+            }
+            Err((Some(Code::NotFound), _)) => return Ok(None),
+            Err((code, e)) if code.is_none_or(worth_retrying) && tries < ATTEMPTS => {
+                noteln!(
+                    "{}; asking again in {} ms whether command {command_id} was applied",
+                    super::out::sentence(&e),
+                    backoff.as_millis()
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            Err((_, e)) => return Err(e),
         }
     }
 }

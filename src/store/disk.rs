@@ -58,9 +58,12 @@ impl Disk {
         let files = files.as_mut().ok_or_else(|| {
             StoreError::Io("the store is reopening after a storage failure".into())
         })?;
+        // A failed fdatasync is not retried in this process: Linux may
+        // have marked the pages clean, so a reopened database would read
+        // back what never reached the disk as if it had.
         files
             .sync()
-            .map_err(|e| StoreError::Io(format!("cannot sync the database: {e}")))
+            .map_err(|e| StoreError::Wedged(format!("cannot sync the database: {e}")))
     }
 
     /// A handle to the tree, for one read or one write; UNAVAILABLE while

@@ -13,7 +13,7 @@
 //! file it has not synced yet, and the `blobs` directory when it gained a
 //! file. Knows sled's file layout, and nothing of keys or commits.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io;
@@ -32,9 +32,11 @@ pub(crate) struct DurableFiles {
     /// sled's log file, opened once: syncing it syncs the inode sled
     /// writes through its own descriptor.
     db: File,
-    /// The blob files synced already (sled writes a blob once, under a
-    /// new name, and never changes it).
-    synced_blobs: HashSet<OsString>,
+    /// The blob files synced already, with the size they had then. sled
+    /// writes a blob once, under a new name; one that another thread was
+    /// still writing while it was synced has grown since, and is synced
+    /// again.
+    synced_blobs: HashMap<OsString, u64>,
 }
 
 impl DurableFiles {
@@ -48,7 +50,7 @@ impl DurableFiles {
         let mut files = Self {
             dir: dir.to_owned(),
             db,
-            synced_blobs: HashSet::new(),
+            synced_blobs: HashMap::new(),
         };
         for name in ["conf", "db"] {
             let path = dir.join(name);
@@ -59,6 +61,10 @@ impl DurableFiles {
             }
         }
         sync_dir(dir)?;
+        // The data directory's own name, when sled has just made it.
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent)?;
+        }
         sync_dir(&files.blobs_dir())?;
         files.sync_blobs()?;
         Ok(files)
@@ -79,8 +85,9 @@ impl DurableFiles {
         self.dir.join("blobs")
     }
 
-    /// Syncs the blob files that are new since the last call, then their
-    /// directory; forgets the names of blobs sled has removed.
+    /// Syncs the blob files that are new, or have grown, since the last
+    /// call, then their directory; forgets the names of blobs sled has
+    /// removed.
     fn sync_blobs(&mut self) -> io::Result<u64> {
         let dir = self.blobs_dir();
         let entries = match std::fs::read_dir(&dir) {
@@ -88,22 +95,27 @@ impl DurableFiles {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
             Err(e) => return Err(named(&dir, e)),
         };
-        let mut present = HashSet::with_capacity(self.synced_blobs.len());
+        let mut present = HashMap::with_capacity(self.synced_blobs.len());
         let mut synced = 0;
         for entry in entries {
             let entry = entry.map_err(|e| named(&dir, e))?;
             let name = entry.file_name();
-            if !self.synced_blobs.contains(&name) {
-                let path = entry.path();
+            let path = entry.path();
+            let size = match entry.metadata() {
+                Ok(m) => m.len(),
+                // Removed by sled since it was listed: nothing to keep.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(named(&path, e)),
+            };
+            if self.synced_blobs.get(&name) != Some(&size) {
                 match File::open(&path) {
                     Ok(file) => file.sync_data().map_err(|e| named(&path, e))?,
-                    // Removed by sled since it was listed: nothing to keep.
                     Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                     Err(e) => return Err(named(&path, e)),
                 }
                 synced += 1;
             }
-            present.insert(name);
+            present.insert(name, size);
         }
         self.synced_blobs = present;
         if synced > 0 {
@@ -143,6 +155,11 @@ mod tests {
         std::fs::write(dir.path().join("blobs/17"), b"big value").unwrap();
         assert_eq!(files.sync().unwrap(), Synced { blobs: 1 });
         assert_eq!(files.sync().unwrap(), Synced { blobs: 0 });
+
+        // A blob that grew after it was synced (another thread was still
+        // writing it) is synced again.
+        std::fs::write(dir.path().join("blobs/17"), b"big value, whole").unwrap();
+        assert_eq!(files.sync().unwrap(), Synced { blobs: 1 });
 
         std::fs::remove_file(dir.path().join("blobs/17")).unwrap();
         std::fs::write(dir.path().join("blobs/40"), b"another").unwrap();

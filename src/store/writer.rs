@@ -597,7 +597,19 @@ impl Writer {
             faults.check(FaultPoint::Flush)?;
         }
         let flushing = Instant::now();
-        self.disk.flush(tree)?;
+        if let Err(e) = self.disk.flush(tree) {
+            if let StoreError::Wedged(why) = &e {
+                // Crash-only recovery: nothing of this batch was answered,
+                // every earlier batch was synced, and a new process reads
+                // the disk, not the page cache's idea of it.
+                tracing::error!(
+                    error = %why,
+                    "a sync failed; exiting with status {EXIT_WEDGED} so that the supervisor restarts the server on what the disk holds"
+                );
+                std::process::exit(EXIT_WEDGED);
+            }
+            return Err(e);
+        }
         if let Some(metrics) = &self.metrics {
             metrics.flushed(flushing.elapsed().as_secs_f64());
         }
