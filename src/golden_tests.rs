@@ -30,8 +30,9 @@ fn date(d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 4, d).expect("a date")
 }
 
-/// One commit per event kind, in an order that makes sense for one article.
-fn history() -> Vec<Commit> {
+/// One commit per event kind, in an order that makes sense for one article
+/// (also the export that `cli::verify`'s tamper test changes field by field).
+pub(crate) fn history() -> Vec<Commit> {
     let id = ArticleId::from_uuid(Uuid::from_u128(0x0190_f4a2_7b1c_7cde_8f00_0123_4567_89ab));
     let section = |n: u64, heading: &str| Section {
         id: format!("s{n}"),

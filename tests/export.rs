@@ -187,6 +187,28 @@ async fn an_export_verifies_offline_and_a_changed_byte_names_its_line(backend: B
         refused.stderr
     );
 
+    // Issue 14, item A.1: the exported first version's fields no payload
+    // digest covers (its id, status and version) are tied to the envelope.
+    for (from, to) in [
+        (
+            "\"status\":\"ARTICLE_STATUS_PUBLISHED\"",
+            "\"status\":\"ARTICLE_STATUS_RETRACTED\"",
+        ),
+        (
+            "\"ARTICLE_STATUS_PUBLISHED\",\"version\":\"1\"",
+            "\"ARTICLE_STATUS_PUBLISHED\",\"version\":\"7\"",
+        ),
+    ] {
+        let mut lines: Vec<String> = all.stdout.lines().map(str::to_owned).collect();
+        assert!(lines[0].contains(from), "{from} in {}", lines[0]);
+        lines[0] = lines[0].replacen(from, to, 1);
+        let tampered = dir.path().join("tampered-created.jsonl");
+        std::fs::write(&tampered, lines.join("\n")).unwrap();
+        let refused = cli(vec!["verify".into(), tampered.display().to_string()]).await;
+        assert!(!refused.success, "{to} passed verify");
+        assert!(refused.stderr.contains("line 1:"), "{}", refused.stderr);
+    }
+
     // One byte inside a string value on line 3: "edit number 2" → "edit numbes 2".
     let mut lines: Vec<String> = all.stdout.lines().map(str::to_owned).collect();
     assert!(lines[2].contains("edit number 2"));

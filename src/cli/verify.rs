@@ -12,8 +12,8 @@ use crate::domain::{
     commit_hash, event_digest, hex, log_hash, Article, ArticleId, Hash, ZERO_HASH,
 };
 use crate::grpc::pb;
-use crate::grpc::{commit_from_message, log_digest};
-use crate::signing::{key_id_of, verify_with};
+use crate::grpc::{commit_from_message, log_digest, rendered_commit};
+use crate::signing::{key_id_of, unhex, verify_with};
 use crate::verifier_key::VerifierKey;
 
 /// What a clean export proved.
@@ -136,6 +136,57 @@ fn check(
     Ok(())
 }
 
+/// Where a line differs from what its commit renders, for the message: the
+/// first field (as a JSON path) that differs, what the line says there, and
+/// what the hashed content gives.
+fn first_difference(shown: &pb::Commit, rendered: &pb::Commit) -> String {
+    fn walk(
+        path: &str,
+        shown: &serde_json::Value,
+        rendered: &serde_json::Value,
+    ) -> Option<(String, String, String)> {
+        use serde_json::Value;
+        match (shown, rendered) {
+            (Value::Object(a), Value::Object(b)) => {
+                let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+                keys.sort();
+                keys.dedup();
+                keys.into_iter().find_map(|k| {
+                    let child = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    walk(
+                        &child,
+                        a.get(k).unwrap_or(&Value::Null),
+                        b.get(k).unwrap_or(&Value::Null),
+                    )
+                })
+            }
+            (Value::Array(a), Value::Array(b)) if a.len() == b.len() => a
+                .iter()
+                .zip(b)
+                .enumerate()
+                .find_map(|(i, (x, y))| walk(&format!("{path}[{i}]"), x, y)),
+            (a, b) if a == b => None,
+            (a, b) => Some((path.to_owned(), a.to_string(), b.to_string())),
+        }
+    }
+    let json = |m: &pb::Commit| {
+        json::to_json_line("answerlog.v1.Commit", m)
+            .ok()
+            .and_then(|line| serde_json::from_str(&line).ok())
+            .unwrap_or(serde_json::Value::Null)
+    };
+    match walk("", &json(shown), &json(rendered)) {
+        Some((path, said, renders)) => format!(
+            "{path} is {said}, but the hashed content renders {renders} there: no hash covers it, so it must be exactly that"
+        ),
+        None => "the line differs from what its hashed content renders".into(),
+    }
+}
+
 /// Checks every line; the first failure names its line.
 fn check_lines(text: &str) -> Result<Report, String> {
     let mut heads: HashMap<ArticleId, (u64, Hash)> = HashMap::new();
@@ -219,6 +270,30 @@ fn check_lines(text: &str) -> Result<Report, String> {
                 revision.last_updated, state.last_updated
             ));
         }
+        // The hash covers recorded_at to the microsecond, as the server
+        // records it: finer digits would be bytes no hash covers.
+        if revision
+            .recorded_at
+            .as_ref()
+            .is_some_and(|t| t.nanos % 1000 != 0)
+        {
+            return Err(format!(
+                "{at}: recordedAt has digits below the microsecond, which no hash covers"
+            ));
+        }
+        // Every other byte of the line must be what its hashed content
+        // renders: the revision, the exported article of ArticleCreated
+        // (its id, status and version), the payload digests.
+        let shown_log_hash = unhex::<32>(&message.log_hash)
+            .ok_or_else(|| format!("{at}: logHash is not a SHA-256 in hex"))?;
+        let mut rendered = rendered_commit(&commit, state.last_updated, &shown_log_hash);
+        if message.request_hash.is_empty() {
+            // Exports made before the field existed.
+            rendered.request_hash.clear();
+        }
+        if rendered != message {
+            return Err(format!("{at}: {}", first_difference(&message, &rendered)));
+        }
         states.insert(commit.article_id, state);
         if commit.global_position <= last_position {
             return Err(format!(
@@ -267,4 +342,197 @@ fn check_lines(text: &str) -> Result<Report, String> {
         report.log_hashes.clear();
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Issue 14, item A.1: every field of every export line is evidence,
+    //! or is named as not evidence in docs/AUDIT.md. Generated from the
+    //! message descriptors, so that a field added later is covered too.
+
+    use prost_reflect::{DescriptorPool, DynamicMessage, FieldDescriptor, Kind, Value};
+
+    use super::*;
+    use crate::domain::{log_hash, Article};
+
+    /// The golden history (one commit of every event kind), then a second
+    /// article's creation, as an export of the whole log: one JSON line a
+    /// commit. Two articles, so that `verify` holds it to every position.
+    fn export() -> Vec<String> {
+        let mut commits = crate::golden_tests::history();
+        let mut second = commits[0].clone();
+        second.article_id = crate::domain::ArticleId::from_uuid(uuid::Uuid::from_u128(7));
+        second.global_position = commits.len() as u64 + 1;
+        second.recorded_at = commits.last().unwrap().recorded_at + chrono::Duration::seconds(1);
+        second.hash = crate::domain::commit_hash(&ZERO_HASH, &second).to_vec();
+        commits.push(second);
+        let mut chained = ZERO_HASH;
+        let mut states: HashMap<ArticleId, Article> = HashMap::new();
+        commits
+            .iter()
+            .map(|c| {
+                let state = Article::fold(
+                    states.remove(&c.article_id),
+                    c.article_id,
+                    c.version,
+                    &c.events,
+                );
+                states.insert(c.article_id, state.clone().unwrap());
+                let hash: Hash = c.hash.as_slice().try_into().unwrap();
+                chained = log_hash(&chained, c.global_position, &hash);
+                let line = rendered_commit(c, state.unwrap().last_updated, &chained);
+                json::to_json_line("answerlog.v1.Commit", &line).unwrap()
+            })
+            .collect()
+    }
+
+    /// The fields docs/AUDIT.md names as not evidence in an export of the
+    /// whole log (its table's rows that do not say otherwise).
+    fn not_evidence() -> Vec<String> {
+        let audit = include_str!("../../docs/AUDIT.md");
+        let section = audit
+            .split("### Every byte is evidence, or named here")
+            .nth(1)
+            .expect("AUDIT.md names what is not evidence")
+            .split("\n## ")
+            .next()
+            .unwrap();
+        section
+            .lines()
+            .filter(|l| l.starts_with("| `"))
+            .filter_map(|l| l.split('|').nth(1))
+            .filter(|cell| !cell.contains("in an export of one article"))
+            .flat_map(|cell| cell.split('`').skip(1).step_by(2).map(str::to_owned))
+            .collect()
+    }
+
+    /// Every leaf field of `message`, as a path of fields (messages are
+    /// entered, a repeated one at its first element).
+    fn leaves(
+        message: &prost_reflect::MessageDescriptor,
+        prefix: &[FieldDescriptor],
+        out: &mut Vec<Vec<FieldDescriptor>>,
+    ) {
+        for field in message.fields() {
+            let mut path = prefix.to_vec();
+            path.push(field.clone());
+            match field.kind() {
+                Kind::Message(inner) if path.len() < 8 => leaves(&inner, &path, out),
+                _ => out.push(path),
+            }
+        }
+    }
+
+    /// The JSON name of a path, with `[]` for a repeated field.
+    fn name(path: &[FieldDescriptor]) -> String {
+        path.iter()
+            .map(|f| {
+                let list = if f.is_list() { "[]" } else { "" };
+                format!("{}{list}", f.json_name())
+            })
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+
+    fn changed_scalar(value: &mut Value) {
+        match value {
+            Value::Bool(b) => *b = !*b,
+            Value::I32(n) => *n = n.wrapping_add(1),
+            Value::I64(n) => *n = n.wrapping_add(1),
+            Value::U32(n) => *n = n.wrapping_add(1),
+            Value::U64(n) => *n = n.wrapping_add(1),
+            Value::F32(n) => *n += 1.0,
+            Value::F64(n) => *n += 1.0,
+            Value::String(s) if s.is_empty() => s.push('x'),
+            Value::String(s) => {
+                // Another character in the first place (hex stays hex).
+                let first = s.remove(0);
+                let other = if first == '1' { '2' } else { '1' };
+                s.insert(0, other);
+            }
+            Value::Bytes(b) => {
+                let mut bytes = b.to_vec();
+                bytes.push(1);
+                *b = bytes.into();
+            }
+            Value::EnumNumber(n) => *n += 1,
+            Value::Message(_) | Value::List(_) | Value::Map(_) => {}
+        }
+    }
+
+    /// Changes the field at `path` (setting it, or an element of it, where
+    /// it is empty).
+    fn change(message: &mut DynamicMessage, path: &[FieldDescriptor]) {
+        let field = &path[0];
+        let value = message.get_field_mut(field);
+        let element = match value {
+            Value::List(items) => {
+                if items.is_empty() {
+                    let fresh = match field.kind() {
+                        Kind::Message(m) => Value::Message(DynamicMessage::new(m)),
+                        _ => Value::default_value(&field.kind()),
+                    };
+                    items.push(fresh);
+                    if path.len() == 1 {
+                        return;
+                    }
+                }
+                &mut items[0]
+            }
+            other => other,
+        };
+        match element {
+            Value::Message(inner) if path.len() > 1 => change(inner, &path[1..]),
+            scalar => changed_scalar(scalar),
+        }
+    }
+
+    #[test]
+    fn every_field_of_every_line_is_evidence_or_named_as_not() {
+        let lines = export();
+        check_lines(&lines.join("\n")).expect("the untouched export verifies");
+        let pool = DescriptorPool::decode(crate::grpc::pb::FILE_DESCRIPTOR_SET).unwrap();
+        let descriptor = pool.get_message_by_name("answerlog.v1.Commit").unwrap();
+        let mut paths = Vec::new();
+        leaves(&descriptor, &[], &mut paths);
+        let named = not_evidence();
+        assert_eq!(
+            named,
+            ["requestHash"],
+            "AUDIT.md's list for a whole-log export"
+        );
+        let mut checked = 0;
+        let mut passed = Vec::new();
+        for (n, line) in lines.iter().enumerate() {
+            for path in &paths {
+                let mut message = DynamicMessage::deserialize(
+                    descriptor.clone(),
+                    &mut serde_json::Deserializer::from_str(line),
+                )
+                .unwrap();
+                change(&mut message, path);
+                let Ok(changed) = json::to_json_line("answerlog.v1.Commit", &message) else {
+                    continue;
+                };
+                if &changed == line {
+                    continue;
+                }
+                let mut tampered = lines.clone();
+                tampered[n] = changed;
+                checked += 1;
+                if check_lines(&tampered.join("\n")).is_ok() {
+                    passed.push(format!("line {}: {}", n + 1, name(path)));
+                }
+            }
+        }
+        // Not evidence: a change of it passes, and AUDIT.md says so.
+        passed.retain(|p| !named.iter().any(|f| p.ends_with(&format!(": {f}"))));
+        assert!(
+            passed.is_empty(),
+            "{} of {checked} changes passed `verify` though AUDIT.md does not name them:\n{}",
+            passed.len(),
+            passed.join("\n")
+        );
+        assert!(checked > 1000, "only {checked} changes were tried");
+    }
 }

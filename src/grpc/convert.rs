@@ -276,6 +276,37 @@ pub(super) fn stale_redate(article: &ArticleVersion, s: &StaleRedate) -> pb::Sta
     }
 }
 
+/// An export line as the commit itself renders it: the revision derived
+/// from the commit and the date its events leave (`last_updated`), with the
+/// log hash at its position. What `answerlog verify` compares each line
+/// with, so that no byte of a line differs from what its hashed content
+/// gives (docs/AUDIT.md, "What is not evidence").
+pub(crate) fn rendered_commit(
+    c: &crate::domain::Commit,
+    last_updated: chrono::NaiveDate,
+    log_hash: &[u8],
+) -> pb::Commit {
+    pb::Commit {
+        article_id: c.article_id.to_string(),
+        revision: Some(pb::Revision {
+            version: c.version,
+            global_position: c.global_position,
+            recorded_at: Some(timestamp(c.recorded_at)),
+            actor: c.actor.clone(),
+            reason: c.reason.clone(),
+            event_kinds: c.event_kinds(),
+            hash: hex(&c.hash),
+            last_updated: last_updated.to_string(),
+        }),
+        command_id: c.command_id.to_string(),
+        provenance: Some(provenance_message(&c.provenance)),
+        events: c.events.iter().map(|e| event(c.article_id, e)).collect(),
+        prev_hash: hex(&c.prev_hash),
+        log_hash: hex(log_hash),
+        request_hash: hex(&c.request_hash),
+    }
+}
+
 /// A commit in full (GetRevision, ListCommits, export lines).
 pub(super) fn commit(v: &CommitView) -> pb::Commit {
     let c = &v.commit;

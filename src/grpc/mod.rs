@@ -23,7 +23,9 @@ pub(crate) use answer_service::AnswerApi;
 pub(crate) use article_service::ArticleApi;
 pub(crate) use audit_service::AuditApi;
 pub(crate) use auth::AuthLayer;
-pub(crate) use convert::{commit_from_message, draft_message, log_digest, suggestion_from_message};
+pub(crate) use convert::{
+    commit_from_message, draft_message, log_digest, rendered_commit, suggestion_from_message,
+};
 pub(crate) use deadline::DefaultDeadlineLayer;
 pub(crate) use framing::FramingLayer;
 pub(crate) use import::{FAILED_COMMAND, FAILED_REQUEST};
