@@ -179,6 +179,33 @@ async fn a_backup_taken_while_writes_run_restores_the_same_log_and_answers(backe
         "{}",
         refused.stderr
     );
+    // Issue 14, item A.2: a request hash changed to another valid one
+    // (which no commit hash covers, and which decides how a retry of that
+    // command is answered) is refused against the signed manifest.
+    let rehashed = scratch.path().join("rehashed");
+    std::fs::create_dir(&rehashed).unwrap();
+    for file in ["digest.json", "manifest.json"] {
+        std::fs::copy(backup.join(file), rehashed.join(file)).unwrap();
+    }
+    let mut lines: Vec<serde_json::Value> = std::fs::read_to_string(backup.join("log.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let old = lines[4]["requestHash"].as_str().unwrap().to_owned();
+    let flipped = if old.starts_with('0') { "1" } else { "0" };
+    lines[4]["requestHash"] = format!("{flipped}{}", &old[1..]).into();
+    let text: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    std::fs::write(rehashed.join("log.jsonl"), text.join("\n") + "\n").unwrap();
+    let refused = restore(&rehashed, restored.path()).await;
+    assert!(!refused.success, "a changed request hash was restored");
+    assert!(
+        refused
+            .stderr
+            .contains("are not those the server signed in manifest.json"),
+        "{}",
+        refused.stderr
+    );
     let out = restore(&backup, restored.path()).await;
     assert!(out.success, "{}", out.stderr);
     assert!(

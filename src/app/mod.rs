@@ -23,7 +23,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub(crate) use audit::{CommitFilter, CommitView};
-pub(crate) use digest::LogDigest;
+pub(crate) use digest::{BackupManifest, LogDigest};
 pub(crate) use error::AppError;
 pub(crate) use follow::{StreamFilter, StreamItem};
 use followers::Followers;

@@ -5,7 +5,9 @@
 //! so that the copy is the log exactly as it stood at one position however
 //! many writes run meanwhile. `DIR/log.jsonl` holds the commits (one
 //! `answerlog.v1.Commit` a line, as `answerlog export --all` prints them),
-//! `DIR/digest.json` the digest, `DIR/suggestions.jsonl` the suggested
+//! `DIR/digest.json` the digest, `DIR/manifest.json` the server's signed
+//! manifest of the log's request hashes through the digest's position
+//! (which no commit hash covers), `DIR/suggestions.jsonl` the suggested
 //! questions (one `answerlog.v1.Suggestion` a line, in the order they were
 //! accepted; not part of the log, so not covered by the digest). A restore
 //! is offline: into an empty data directory, every commit checked and
@@ -24,14 +26,15 @@ use super::serve::{app_options, jetstream_options};
 use super::{json, ServerArg};
 use crate::app::App;
 use crate::config::ConfigArgs;
-use crate::domain::hex;
+use crate::domain::{hex, RequestHashes};
 use crate::grpc::pb::{self, ListCommitsRequest, ListSuggestionsRequest};
-use crate::grpc::{commit_from_message, log_digest, suggestion_from_message};
+use crate::grpc::{backup_manifest, commit_from_message, log_digest, suggestion_from_message};
 use crate::jetstream::LogChoice;
-use crate::signing::{verify_with, KeyRing};
+use crate::signing::{unhex, verify_with, KeyRing};
 
 const LOG: &str = "log.jsonl";
 const DIGEST: &str = "digest.json";
+const MANIFEST: &str = "manifest.json";
 const SUGGESTIONS: &str = "suggestions.jsonl";
 
 pub(super) async fn backup(server: &ServerArg, dir: &Path, json: bool) -> anyhow::Result<()> {
@@ -51,6 +54,7 @@ pub(super) async fn backup(server: &ServerArg, dir: &Path, json: bool) -> anyhow
     );
     let mut page_token = String::new();
     let mut written = 0u64;
+    let mut request_hashes = RequestHashes::default();
     'pages: loop {
         let page = client
             .list_commits(ListCommitsRequest {
@@ -71,6 +75,7 @@ pub(super) async fn backup(server: &ServerArg, dir: &Path, json: bool) -> anyhow
                 "{}",
                 json::to_json_line("answerlog.v1.Commit", commit)?
             )?;
+            request_hashes.add(&request_hash_of(commit)?);
             written += 1;
         }
         if page.next_page_token.is_empty() {
@@ -93,6 +98,31 @@ pub(super) async fn backup(server: &ServerArg, dir: &Path, json: bool) -> anyhow
         json::to_json_line("answerlog.v1.LogDigest", &digest)?
     )?;
     digest_file.sync_all()?;
+    // The server signs the request hashes it holds; they must be those
+    // written here.
+    let manifest = client
+        .get_backup_manifest(pb::GetBackupManifestRequest {
+            global_position: through,
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner()
+        .manifest
+        .context("the server sent no manifest")?;
+    anyhow::ensure!(
+        manifest.request_hashes == hex(&request_hashes.finish())
+            && manifest.log_hash == digest.log_hash,
+        "the server's manifest does not match the commits it listed (position {through})"
+    );
+    let manifest_path = dir.join(MANIFEST);
+    let mut manifest_file = std::fs::File::create(&manifest_path)
+        .with_context(|| format!("cannot write {}", manifest_path.display()))?;
+    writeln!(
+        manifest_file,
+        "{}",
+        json::to_json_line("answerlog.v1.BackupManifest", &manifest)?
+    )?;
+    manifest_file.sync_all()?;
     let suggested = back_up_suggestions(server, &dir.join(SUGGESTIONS)).await?;
     sync_dir(dir)?;
     if json {
@@ -158,6 +188,62 @@ fn sync_dir(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot sync {}", dir.display()))
 }
 
+/// A listed commit's request hash (zero for commits made before it was
+/// kept).
+fn request_hash_of(commit: &pb::Commit) -> anyhow::Result<[u8; 32]> {
+    if commit.request_hash.is_empty() {
+        return Ok([0; 32]);
+    }
+    unhex::<32>(&commit.request_hash).context("a listed commit's requestHash is not hex")
+}
+
+/// Checks the backup's manifest, when it has one: signed by the digest's
+/// key, for the digest's position and log hash, and over exactly the
+/// request hashes of `log.jsonl`. Whether there was one.
+fn check_manifest(
+    dir: &Path,
+    digest: &crate::app::LogDigest,
+    commits: impl IntoIterator<Item = Result<crate::domain::Commit, String>>,
+) -> anyhow::Result<bool> {
+    let path = dir.join(MANIFEST);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let message: pb::BackupManifest =
+        json::from_json("answerlog.v1.BackupManifest", text.trim())
+            .with_context(|| format!("{} is not a backup manifest", path.display()))?;
+    let manifest =
+        backup_manifest(&message).map_err(|e| anyhow::anyhow!("the backup's manifest: {e}"))?;
+    anyhow::ensure!(
+        manifest.signed.public_key == digest.signed.public_key,
+        "the backup's manifest is signed by another key than its digest"
+    );
+    verify_with(
+        &manifest.signed.public_key,
+        &manifest.message(),
+        &manifest.signed.signature,
+    )
+    .map_err(|e| anyhow::anyhow!("the backup's manifest: {e}"))?;
+    anyhow::ensure!(
+        manifest.global_position == digest.global_position && manifest.log_hash == digest.log_hash,
+        "the backup's manifest is for position {}, its digest for position {}",
+        manifest.global_position,
+        digest.global_position
+    );
+    let mut hashes = RequestHashes::default();
+    for commit in commits {
+        let commit = commit.map_err(anyhow::Error::msg)?;
+        hashes.add(&commit.request_hash);
+    }
+    anyhow::ensure!(
+        hashes.finish() == manifest.request_hashes,
+        "the request hashes in {LOG} are not those the server signed in {MANIFEST}: a retry of an old command would be answered differently; refusing the backup"
+    );
+    Ok(true)
+}
+
 /// The lines of `path` as values of `T`, each error naming its line; no
 /// lines at all when `path` does not exist and `optional`.
 fn read_lines<'a, T: 'a>(
@@ -209,6 +295,13 @@ pub(super) fn restore(dir: &Path, config: &ConfigArgs, json: bool) -> anyhow::Re
             commit_from_message(&message)
         })
     };
+    let manifest_checked = check_manifest(dir, &signed, commits())?;
+    if !manifest_checked {
+        noteln!(
+            "{} has no {MANIFEST} (a backup made before it was kept): its request hashes are not checked",
+            dir.display()
+        );
+    }
     let suggestions_path = dir.join(SUGGESTIONS);
     let suggestions = || {
         read_lines(&suggestions_path, true, |line| {
@@ -268,6 +361,7 @@ pub(super) fn restore(dir: &Path, config: &ConfigArgs, json: bool) -> anyhow::Re
             "logHash": digest.log_hash,
             "alreadyInStream": held,
             "adoptedKeyId": adopted,
+            "requestHashesChecked": manifest_checked,
         });
         outln!("{out}")?;
         return Ok(());

@@ -125,6 +125,41 @@ pub(crate) fn digest_message(position: u64, log_hash: &Hash, recorded_at_micros:
     bytes
 }
 
+/// The tag of a backup manifest's signed bytes.
+const BACKUP_TAG: &str = "answerlog.backup.v1";
+
+/// The SHA-256 of the request hashes of a log, in position order: what a
+/// backup manifest signs, so that a backup's request hashes (which no
+/// commit hash covers) cannot be changed unseen.
+#[derive(Clone, Default)]
+pub(crate) struct RequestHashes(Sha256);
+
+impl RequestHashes {
+    /// The next position's request hash.
+    pub(crate) fn add(&mut self, request_hash: &[u8; 32]) {
+        self.0.update(request_hash);
+    }
+
+    pub(crate) fn finish(self) -> Hash {
+        self.0.finalize().into()
+    }
+}
+
+/// The bytes a backup manifest's signature covers.
+pub(crate) fn backup_manifest_message(
+    position: u64,
+    log_hash: &Hash,
+    request_hashes: &Hash,
+) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(4 + BACKUP_TAG.len() + 8 + 32 + 32);
+    bytes.extend_from_slice(&(BACKUP_TAG.len() as u32).to_be_bytes());
+    bytes.extend_from_slice(BACKUP_TAG.as_bytes());
+    bytes.extend_from_slice(&position.to_be_bytes());
+    bytes.extend_from_slice(log_hash);
+    bytes.extend_from_slice(request_hashes);
+    bytes
+}
+
 /// Writes values in the canonical form: integers big-endian, strings and
 /// lists prefixed with their length as a big-endian u32.
 #[derive(Default)]

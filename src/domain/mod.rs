@@ -23,7 +23,10 @@ mod tests;
 
 pub(crate) use article::{Article, ArticleVersion, Provenance, Section, Source, Status};
 pub(crate) use blame::{attribute, Attribution, Stamp};
-pub(crate) use chain::{commit_hash, digest_message, event_digest, hex, log_hash, Hash, ZERO_HASH};
+pub(crate) use chain::{
+    backup_manifest_message, commit_hash, digest_message, event_digest, hex, log_hash, Hash,
+    RequestHashes, ZERO_HASH,
+};
 pub(crate) use command::{ArticleDraft, Command, SectionDraft, SourceDraft};
 pub(crate) use commit::{Commit, Revision};
 pub(crate) use decide::{decide, Context};

@@ -397,6 +397,21 @@ impl AuditService for AuditApi {
         Ok(Response::new(Box::pin(stream)))
     }
 
+    async fn get_backup_manifest(
+        &self,
+        request: Request<GetBackupManifestRequest>,
+    ) -> Result<Response<GetBackupManifestResponse>, Status> {
+        let position = request.get_ref().global_position;
+        let manifest = self
+            .app
+            .backup_manifest(position)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(GetBackupManifestResponse {
+            manifest: Some(convert::backup_manifest_message(&manifest)),
+        }))
+    }
+
     async fn get_log_digest(
         &self,
         request: Request<GetLogDigestRequest>,

@@ -567,6 +567,37 @@ pub(super) fn log_digest_message(d: &LogDigest) -> pb::LogDigest {
     }
 }
 
+pub(super) fn backup_manifest_message(m: &crate::app::BackupManifest) -> pb::BackupManifest {
+    pb::BackupManifest {
+        global_position: m.global_position,
+        log_hash: hex(&m.log_hash),
+        request_hashes: hex(&m.request_hashes),
+        signature: hex(&m.signed.signature),
+        key_id: m.signed.key_id.clone(),
+        public_key: hex(&m.signed.public_key),
+    }
+}
+
+/// A backup manifest as a backup keeps it, checked for shape (not yet
+/// signature).
+pub(crate) fn backup_manifest(
+    m: &pb::BackupManifest,
+) -> Result<crate::app::BackupManifest, String> {
+    let hash = |field: &str, text: &str| {
+        unhex::<32>(text).ok_or_else(|| format!("{field} is not a SHA-256 in hex"))
+    };
+    Ok(crate::app::BackupManifest {
+        global_position: m.global_position,
+        log_hash: hash("logHash", &m.log_hash)?,
+        request_hashes: hash("requestHashes", &m.request_hashes)?,
+        signed: crate::signing::Signed {
+            signature: unhex::<64>(&m.signature).ok_or("signature is not 64 bytes in hex")?,
+            key_id: m.key_id.clone(),
+            public_key: hash("publicKey", &m.public_key)?,
+        },
+    })
+}
+
 /// A digest an auditor sends back, checked for shape (not yet signature).
 pub(crate) fn log_digest(d: &pb::LogDigest) -> Result<LogDigest, Status> {
     let field = |name: &str| format!("digest.{name}");

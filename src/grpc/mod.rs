@@ -24,7 +24,8 @@ pub(crate) use article_service::ArticleApi;
 pub(crate) use audit_service::AuditApi;
 pub(crate) use auth::AuthLayer;
 pub(crate) use convert::{
-    commit_from_message, draft_message, log_digest, rendered_commit, suggestion_from_message,
+    backup_manifest, commit_from_message, draft_message, log_digest, rendered_commit,
+    suggestion_from_message,
 };
 pub(crate) use deadline::DefaultDeadlineLayer;
 pub(crate) use framing::FramingLayer;
