@@ -359,6 +359,11 @@ mod tests {
     /// article's creation, as an export of the whole log: one JSON line a
     /// commit. Two articles, so that `verify` holds it to every position.
     fn export() -> Vec<String> {
+        export_commits().1
+    }
+
+    /// The commits of [`export`], their lines, and the log hash after each.
+    fn export_commits() -> (Vec<crate::domain::Commit>, Vec<String>, Vec<Hash>) {
         let mut commits = crate::golden_tests::history();
         let mut second = commits[0].clone();
         second.article_id = crate::domain::ArticleId::from_uuid(uuid::Uuid::from_u128(7));
@@ -368,7 +373,8 @@ mod tests {
         commits.push(second);
         let mut chained = ZERO_HASH;
         let mut states: HashMap<ArticleId, Article> = HashMap::new();
-        commits
+        let mut log_hashes = Vec::new();
+        let lines = commits
             .iter()
             .map(|c| {
                 let state = Article::fold(
@@ -380,10 +386,109 @@ mod tests {
                 states.insert(c.article_id, state.clone().unwrap());
                 let hash: Hash = c.hash.as_slice().try_into().unwrap();
                 chained = log_hash(&chained, c.global_position, &hash);
+                log_hashes.push(chained);
                 let line = rendered_commit(c, state.unwrap().last_updated, &chained);
                 json::to_json_line("answerlog.v1.Commit", &line).unwrap()
             })
-            .collect()
+            .collect();
+        (commits, lines, log_hashes)
+    }
+
+    /// docs/audit-vectors: an export of every event kind, a digest of it
+    /// signed by a fixed test key, and every intermediate value. The files
+    /// must be what this code computes (regenerate them with
+    /// `ANSWERLOG_BLESS_VECTORS=1 cargo test --lib audit_vectors`), `verify`
+    /// must accept them, and `check.py`, a second implementation written
+    /// from docs/AUDIT.md alone, must recompute every hash.
+    #[test]
+    fn audit_vectors_are_the_codes_and_a_second_implementation_agrees() {
+        use crate::domain::{chain_bytes_for_vectors as bytes, digest_message, event_digest};
+        let (commits, lines, log_hashes) = export_commits();
+        check_lines(&lines.join("\n")).expect("the vectors' export verifies");
+        let vectors = serde_json::json!({
+            "commits": commits.iter().zip(&log_hashes).map(|(c, log)| serde_json::json!({
+                "canonicalBytes": hex(&bytes::commit(c.prev_hash.as_slice().try_into().unwrap(), c)),
+                "hash": hex(&c.hash),
+                "logHash": hex(log),
+                "events": c.events.iter().map(|e| serde_json::json!({
+                    "kind": e.kind(),
+                    "canonicalBytes": hex(&bytes::event(e)),
+                    "payloadDigest": hex(&event_digest(e)),
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        });
+        let last = commits.last().unwrap();
+        let end = *log_hashes.last().unwrap();
+        let signed_bytes = digest_message(
+            last.global_position,
+            &end,
+            last.recorded_at.timestamp_micros(),
+        );
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let signature = ed25519_dalek::Signer::sign(&key, &signed_bytes);
+        let public = key.verifying_key().to_bytes();
+        let digest = pb::LogDigest {
+            global_position: last.global_position,
+            log_hash: hex(&end),
+            recorded_at: Some(prost_types::Timestamp {
+                seconds: last.recorded_at.timestamp(),
+                nanos: last.recorded_at.timestamp_subsec_nanos() as i32,
+            }),
+            signature: hex(&signature.to_bytes()),
+            key_id: key_id_of(&public),
+            public_key: hex(&public),
+        };
+        let mut vectors = vectors;
+        vectors["digest"] = serde_json::json!({ "signedBytes": hex(&signed_bytes) });
+        let files = [
+            ("export.jsonl", lines.join("\n") + "\n"),
+            (
+                "vectors.json",
+                serde_json::to_string_pretty(&vectors).unwrap() + "\n",
+            ),
+            (
+                "digest.json",
+                json::to_json_line("answerlog.v1.LogDigest", &digest).unwrap() + "\n",
+            ),
+        ];
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/audit-vectors");
+        let bless = std::env::var_os("ANSWERLOG_BLESS_VECTORS").is_some();
+        for (name, text) in &files {
+            let path = dir.join(name);
+            if bless {
+                std::fs::write(&path, text).unwrap();
+            }
+            let kept = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                &kept == text,
+                "docs/audit-vectors/{name} is not what the code computes: regenerate with ANSWERLOG_BLESS_VECTORS=1 cargo test --lib audit_vectors (and say why the encoding changed)"
+            );
+        }
+        // The digest verifies offline, pinned to the test key.
+        let mut said = Vec::new();
+        let vkey = crate::verifier_key::VerifierKey::new("vectors", public)
+            .unwrap()
+            .to_string();
+        check(
+            &dir.join("export.jsonl"),
+            Some(&dir.join("digest.json")),
+            Some(&vkey),
+            &mut said,
+        )
+        .expect("verify accepts the vectors and their digest");
+        // A second implementation, from the document.
+        let out = std::process::Command::new("python3")
+            .arg(dir.join("check.py"))
+            .arg(&dir)
+            .output()
+            .expect("python3 runs docs/audit-vectors/check.py");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("OK"),
+            "check.py disagrees:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        println!("{stdout}");
     }
 
     /// The fields docs/AUDIT.md names as not evidence in an export of the

@@ -25,6 +25,34 @@ const DIGEST_TAG: &str = "answerlog.digest.v1";
 /// The commit's hash: SHA-256 of `prev_hash` and its canonical bytes.
 pub(crate) fn commit_hash(prev_hash: &Hash, commit: &Commit) -> Hash {
     let mut w = Canonical::default();
+    write_commit(&mut w, prev_hash, commit);
+    w.finish()
+}
+
+/// The canonical bytes themselves, for docs/audit-vectors.
+#[cfg(test)]
+pub(crate) mod vector_bytes {
+    pub(crate) use super::commit_bytes as commit;
+    pub(crate) use super::event_bytes as event;
+}
+
+/// The bytes [`commit_hash`] hashes (for docs/audit-vectors).
+#[cfg(test)]
+pub(crate) fn commit_bytes(prev_hash: &Hash, commit: &Commit) -> Vec<u8> {
+    let mut w = Canonical::recording();
+    write_commit(&mut w, prev_hash, commit);
+    w.recorded.unwrap_or_default()
+}
+
+/// The bytes [`event_digest`] hashes (for docs/audit-vectors).
+#[cfg(test)]
+pub(crate) fn event_bytes(event: &Event) -> Vec<u8> {
+    let mut w = Canonical::recording();
+    write_event(&mut w, event);
+    w.recorded.unwrap_or_default()
+}
+
+fn write_commit(w: &mut Canonical, prev_hash: &Hash, commit: &Commit) {
     w.string(COMMIT_TAG);
     w.raw(prev_hash);
     w.raw(commit.article_id.as_bytes());
@@ -39,13 +67,17 @@ pub(crate) fn commit_hash(prev_hash: &Hash, commit: &Commit) -> Hash {
         w.string(event.kind());
         w.raw(&event_digest(event));
     }
-    w.finish()
 }
 
 /// The digest of one event's payload, so that a payload can one day be
 /// redacted and the chain still verify.
 pub(crate) fn event_digest(event: &Event) -> Hash {
     let mut w = Canonical::default();
+    write_event(&mut w, event);
+    w.finish()
+}
+
+fn write_event(w: &mut Canonical, event: &Event) {
     w.string(EVENT_TAG);
     w.string(event.kind());
     match event {
@@ -101,7 +133,6 @@ pub(crate) fn event_digest(event: &Event) -> Hash {
         Event::ArticleReviewed { reviewed_by } => w.string(reviewed_by),
         Event::ArticleRetracted { reason } | Event::ArticleRestored { reason } => w.string(reason),
     }
-    w.finish()
 }
 
 /// The log chain's value at `position`, from the one before it.
@@ -165,11 +196,24 @@ pub(crate) fn backup_manifest_message(
 #[derive(Default)]
 struct Canonical {
     hasher: Sha256,
+    /// The bytes written, when they are wanted as well as their hash.
+    recorded: Option<Vec<u8>>,
 }
 
 impl Canonical {
+    #[cfg(test)]
+    fn recording() -> Self {
+        Self {
+            hasher: Sha256::default(),
+            recorded: Some(Vec::new()),
+        }
+    }
+
     fn raw(&mut self, bytes: &[u8]) {
         self.hasher.update(bytes);
+        if let Some(recorded) = &mut self.recorded {
+            recorded.extend_from_slice(bytes);
+        }
     }
 
     fn u64(&mut self, n: u64) {

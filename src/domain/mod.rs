@@ -23,6 +23,8 @@ mod tests;
 
 pub(crate) use article::{Article, ArticleVersion, Provenance, Section, Source, Status};
 pub(crate) use blame::{attribute, Attribution, Stamp};
+#[cfg(test)]
+pub(crate) use chain::vector_bytes as chain_bytes_for_vectors;
 pub(crate) use chain::{
     backup_manifest_message, commit_hash, digest_message, event_digest, hex, log_hash, Hash,
     RequestHashes, ZERO_HASH,

@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""Recomputes every hash of docs/audit-vectors from docs/AUDIT.md's rules
+alone: a second implementation, written from the document and not from
+answerlog's code, with nothing but Python's standard library.
+
+    python3 docs/audit-vectors/check.py docs/audit-vectors
+
+For each line of export.jsonl (an export of the whole log: every event kind
+of answerlog.v1, in the protobuf JSON mapping) it rebuilds each event's
+canonical payload bytes and digest, the commit's canonical bytes and hash,
+and the log chain; for digest.json it rebuilds the signed bytes. Each value
+must equal both what the export says and what vectors.json lists. It prints
+one line per check group and exits 1 at the first difference. (The Ed25519
+signature itself is not checked here: the standard library has no Ed25519.)
+"""
+
+import datetime
+import hashlib
+import json
+import sys
+import uuid
+from pathlib import Path
+
+
+def u32(n):
+    return n.to_bytes(4, "big")
+
+
+def u64(n):
+    return n.to_bytes(8, "big")
+
+
+def i64(n):
+    return n.to_bytes(8, "big", signed=True)
+
+
+def boolean(b):
+    return b"\x01" if b else b"\x00"
+
+
+def string(s):
+    data = s.encode("utf-8")
+    return u32(len(data)) + data
+
+
+def uuid_bytes(text):
+    return uuid.UUID(text).bytes
+
+
+def strings(items):
+    return u32(len(items)) + b"".join(string(i) for i in items)
+
+
+def date(text):
+    # YYYY-MM-DD, checked for shape.
+    datetime.date.fromisoformat(text)
+    assert len(text) == 10, text
+    return string(text)
+
+
+def optional_date(text):
+    return boolean(False) if not text else boolean(True) + date(text)
+
+
+def timestamp(text):
+    # RFC 3339 with a Z; microseconds since the epoch.
+    value = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    delta = value - datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+    return i64((delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds)
+
+
+def section(s):
+    return string(s.get("id", "")) + string(s.get("heading", "")) + string(s.get("body", ""))
+
+
+def source(s):
+    return (
+        string(s.get("id", ""))
+        + string(s.get("title", ""))
+        + string(s.get("publisher", ""))
+        + string(s.get("url", ""))
+        + string(s.get("license", ""))
+        + optional_date(s.get("accessedOn", ""))
+    )
+
+
+def provenance(p):
+    p = p or {}
+    return (
+        boolean(p.get("aiAssisted", False))
+        + string(p.get("generator", ""))
+        + string(p.get("reviewedBy", ""))
+    )
+
+
+def position(n):
+    return u64(n or 0)
+
+
+def payload_fields(kind, event):
+    """The fields of AUDIT.md's "Event payload digest" table, from the
+    event's JSON payload (its kind's name in lowerCamelCase)."""
+    p = event.get(kind[0].lower() + kind[1:], {})
+    if kind == "ArticleCreated":
+        a = p.get("article", {})
+        return (
+            string(a.get("slug", ""))
+            + string(a.get("question", ""))
+            + string(a.get("quickAnswer", ""))
+            + strings(a.get("keyFacts", []))
+            + u32(len(a.get("sections", [])))
+            + b"".join(section(s) for s in a.get("sections", []))
+            + u32(len(a.get("sources", [])))
+            + b"".join(source(s) for s in a.get("sources", []))
+            + date(a.get("lastUpdated", ""))
+            + provenance(a.get("provenance"))
+            + string(a.get("disclaimer", ""))
+        )
+    if kind == "QuestionEdited":
+        return string(p.get("question", ""))
+    if kind == "SlugChanged":
+        return string(p.get("slug", ""))
+    if kind == "QuickAnswerEdited":
+        return string(p.get("quickAnswer", ""))
+    if kind == "KeyFactsReplaced":
+        return strings(p.get("keyFacts", []))
+    if kind == "SectionAdded":
+        return section(p.get("section", {})) + position(p.get("position"))
+    if kind == "SectionEdited":
+        return string(p.get("sectionId", "")) + string(p.get("heading", "")) + string(p.get("body", ""))
+    if kind == "SectionRemoved":
+        return string(p.get("sectionId", ""))
+    if kind == "SectionMoved":
+        return string(p.get("sectionId", "")) + position(p.get("position"))
+    if kind == "SourceAdded":
+        return source(p.get("source", {})) + position(p.get("position"))
+    if kind == "SourceEdited":
+        return source(p.get("source", {}))
+    if kind == "SourceRemoved":
+        return string(p.get("sourceId", ""))
+    if kind == "ArticleRedated":
+        return date(p.get("lastUpdated", ""))
+    if kind == "ArticleReviewed":
+        return string(p.get("reviewedBy", ""))
+    if kind in ("ArticleRetracted", "ArticleRestored"):
+        return string(p.get("reason", ""))
+    raise SystemExit(f"an event kind AUDIT.md does not define: {kind}")
+
+
+def event_bytes(event):
+    kind = event["kind"]
+    return string("answerlog.event.v1") + string(kind) + payload_fields(kind, event)
+
+
+def commit_bytes(line, prev_hash):
+    revision = line["revision"]
+    out = string("answerlog.commit.v1")
+    out += prev_hash
+    out += uuid_bytes(line["articleId"])
+    out += u64(int(revision.get("version", "0")))
+    out += timestamp(revision["recordedAt"])
+    out += string(revision.get("actor", ""))
+    out += string(revision.get("reason", ""))
+    out += uuid_bytes(line["commandId"])
+    out += provenance(line.get("provenance"))
+    out += u32(len(line.get("events", [])))
+    for event in line.get("events", []):
+        out += string(event["kind"]) + hashlib.sha256(event_bytes(event)).digest()
+    return out
+
+
+def log_step(previous, n, commit_hash):
+    return hashlib.sha256(string("answerlog.log.v1") + previous + u64(n) + commit_hash).digest()
+
+
+def digest_message(digest):
+    tag = b"answerlog.digest.v1"
+    recorded = digest.get("recordedAt")
+    micros = timestamp(recorded) if recorded else i64(0)
+    return (
+        u32(len(tag))
+        + tag
+        + u64(int(digest.get("globalPosition", "0")))
+        + bytes.fromhex(digest["logHash"])
+        + micros
+    )
+
+
+def same(what, computed, *shown):
+    for value in shown:
+        if computed != value:
+            raise SystemExit(f"MISMATCH {what}: computed {computed}, shown {value}")
+
+
+def main(folder):
+    folder = Path(folder)
+    lines = [json.loads(l) for l in (folder / "export.jsonl").read_text().splitlines() if l.strip()]
+    vectors = json.loads((folder / "vectors.json").read_text())
+    heads = {}
+    log = bytes(32)
+    events_checked = 0
+    for n, line in enumerate(lines, start=1):
+        expected = vectors["commits"][n - 1]
+        for i, event in enumerate(line["events"]):
+            raw = event_bytes(event)
+            digest = hashlib.sha256(raw).hexdigest()
+            ev = expected["events"][i]
+            same(f"line {n} event {i} canonical bytes", raw.hex(), ev["canonicalBytes"])
+            same(f"line {n} event {i} payload digest", digest, ev["payloadDigest"], event["payloadDigest"])
+            events_checked += 1
+        article = line["articleId"]
+        prev = heads.get(article, bytes(32))
+        same(f"line {n} prevHash", prev.hex(), line["prevHash"])
+        raw = commit_bytes(line, prev)
+        commit_hash = hashlib.sha256(raw).digest()
+        same(f"line {n} commit canonical bytes", raw.hex(), expected["canonicalBytes"])
+        same(f"line {n} commit hash", commit_hash.hex(), expected["hash"], line["revision"]["hash"])
+        heads[article] = commit_hash
+        position = int(line["revision"]["globalPosition"])
+        same(f"line {n} position", position, n)
+        log = log_step(log, position, commit_hash)
+        same(f"line {n} log hash", log.hex(), expected["logHash"], line["logHash"])
+    kinds = {e["kind"] for l in lines for e in l["events"]}
+    print(f"{len(lines)} commits, {events_checked} events of {len(kinds)} kinds: every payload digest, commit hash and log hash recomputed from AUDIT.md")
+    digest = json.loads((folder / "digest.json").read_text())
+    same("digest position", int(digest["globalPosition"]), len(lines))
+    same("digest log hash", digest["logHash"], log.hex())
+    same("digest signed bytes", digest_message(digest).hex(), vectors["digest"]["signedBytes"])
+    print("digest.json: its log hash is the export's, and its signed bytes are AUDIT.md's")
+    print("OK")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent)
