@@ -488,7 +488,6 @@ mod tests {
             "check.py disagrees:\n{stdout}\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        println!("{stdout}");
     }
 
     /// The fields docs/AUDIT.md names as not evidence in an export of the
