@@ -33,6 +33,34 @@ const ATTEMPTS: u32 = 5;
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(3);
 
+/// The waits between attempts: [`FIRST_BACKOFF`], doubling up to
+/// [`MAX_BACKOFF`], for at most [`ATTEMPTS`] attempts in all.
+struct Backoff {
+    next: Duration,
+    tries: u32,
+}
+
+impl Backoff {
+    fn new() -> Self {
+        Self {
+            next: FIRST_BACKOFF,
+            tries: 1,
+        }
+    }
+
+    /// Whether another attempt may be made.
+    fn left(&self) -> bool {
+        self.tries < ATTEMPTS
+    }
+
+    /// Waits before the next attempt.
+    async fn wait(&mut self) {
+        tokio::time::sleep(self.next).await;
+        self.next = (self.next * 2).min(MAX_BACKOFF);
+        self.tries += 1;
+    }
+}
+
 /// The deadline of one attempt: a write the server has not acknowledged by
 /// then is sent again (with the same command id).
 const ATTEMPT_DEADLINE: Duration = Duration::from_secs(10);
@@ -107,21 +135,22 @@ where
         None => Uuid::now_v7().to_string(),
     };
     let (article_id, expected_version) = target(server, reference, &write).await?;
+    let already = |outcome: Outcome| {
+        report(
+            &format!("{what} already (an earlier run)"),
+            &outcome,
+            &command_id,
+            write.json,
+        )
+    };
     // A run given an id: the write may have got through before.
     if write.command_id.is_some() {
         if let Some(outcome) = earlier(server, &command_id, &article_id).await? {
-            return report(
-                &format!("{what} already (an earlier run)"),
-                &outcome,
-                &command_id,
-                write.json,
-            );
+            return already(outcome);
         }
     }
-    let mut backoff = FIRST_BACKOFF;
-    let mut tries = 0;
+    let mut backoff = Backoff::new();
     loop {
-        tries += 1;
         let head = Head {
             article_id: article_id.clone(),
             expected_version,
@@ -138,15 +167,14 @@ where
         };
         match sent {
             Ok(outcome) => return report(what, &outcome, &command_id, write.json),
-            Err((e, true)) if tries < ATTEMPTS => {
+            Err((e, true)) if backoff.left() => {
                 noteln!(
                     "{}; sending it again in {} ms with the same command id {command_id} (attempt {} of {ATTEMPTS})",
                     super::out::sentence(&e),
-                    backoff.as_millis(),
-                    tries + 1
+                    backoff.next.as_millis(),
+                    backoff.tries + 1
                 );
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                backoff.wait().await;
             }
             Err((e, true)) => {
                 return Err(e.context(format!(
@@ -158,12 +186,7 @@ where
             // version): that write is this one's outcome.
             Err((e, false)) if e.to_string().contains("was already used for a different request") => {
                 return match earlier(server, &command_id, &article_id).await? {
-                    Some(outcome) => report(
-                        &format!("{what} already (an earlier run)"),
-                        &outcome,
-                        &command_id,
-                        write.json,
-                    ),
+                    Some(outcome) => already(outcome),
                     None => Err(e),
                 };
             }
@@ -181,10 +204,8 @@ async fn earlier(
     command_id: &str,
     article_id: &str,
 ) -> anyhow::Result<Option<Outcome>> {
-    let mut backoff = FIRST_BACKOFF;
-    let mut tries = 0;
+    let mut backoff = Backoff::new();
     loop {
-        tries += 1;
         let looked_up = match articles(server).await {
             Ok(mut client) => client
                 .get_command_outcome(attempt(GetCommandOutcomeRequest {
@@ -208,14 +229,13 @@ async fn earlier(
                 return Ok(Some(outcome));
             }
             Err((Some(Code::NotFound), _)) => return Ok(None),
-            Err((code, e)) if code.is_none_or(worth_retrying) && tries < ATTEMPTS => {
+            Err((code, e)) if code.is_none_or(worth_retrying) && backoff.left() => {
                 noteln!(
                     "{}; asking again in {} ms whether command {command_id} was applied",
                     super::out::sentence(&e),
-                    backoff.as_millis()
+                    backoff.next.as_millis()
                 );
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                backoff.wait().await;
             }
             Err((_, e)) => return Err(e),
         }

@@ -50,6 +50,37 @@ impl Served {
     /// [`Served::spawn`], and what the server logged before it said where
     /// it listens.
     pub(crate) fn spawn_telling(command: Command) -> (Self, String) {
+        let (served, told, lines) = Self::until_listening(command);
+        // Keep draining the log so that the server never blocks on it.
+        // Warnings and errors show in the test's output.
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if line.contains("WARN") || line.contains("ERROR") {
+                    eprintln!("server: {line}");
+                }
+            }
+        });
+        (served, told)
+    }
+
+    /// [`Served::spawn`], handing every line the server logs from then on
+    /// to the returned receiver, for a test to wait on.
+    pub(crate) fn spawn_recording(command: Command) -> (Self, std::sync::mpsc::Receiver<String>) {
+        let (served, _, lines) = Self::until_listening(command);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        (served, rx)
+    }
+
+    /// Starts `command` and reads its log until the server says where it
+    /// listens: the server, what it logged before, and the rest of its log.
+    fn until_listening(command: Command) -> (Self, String, Lines<BufReader<ChildStderr>>) {
         let (child, mut lines) = start_logging(command);
         let mut told = String::new();
         let listen = loop {
@@ -64,54 +95,11 @@ impl Served {
             told.push_str(&line);
             told.push('\n');
         };
-        // Keep draining the log so that the server never blocks on it.
-        // Warnings and errors show in the test's output.
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                if line.contains("WARN") || line.contains("ERROR") {
-                    eprintln!("server: {line}");
-                }
-            }
-        });
-        (
-            Self {
-                child,
-                url: format!("http://{listen}"),
-            },
-            told,
-        )
-    }
-
-    /// [`Served::spawn`], keeping every line the server logs from then on
-    /// in the returned list, for a test to read.
-    pub(crate) fn spawn_recording(
-        command: Command,
-    ) -> (Self, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-        let (child, mut lines) = start_logging(command);
-        let listen = loop {
-            let line = lines
-                .next()
-                .expect("the server says where it listens before it exits")
-                .expect("a log line");
-            if let Some(at) = line.find("listen=") {
-                let rest = &line[at + "listen=".len()..];
-                break rest.split_whitespace().next().unwrap().to_owned();
-            }
+        let served = Self {
+            child,
+            url: format!("http://{listen}"),
         };
-        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let kept = std::sync::Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                kept.lock().unwrap().push(line);
-            }
-        });
-        (
-            Self {
-                child,
-                url: format!("http://{listen}"),
-            },
-            log,
-        )
+        (served, told, lines)
     }
 
     /// Runs `command` (from [`Served::command`]), which must refuse to
