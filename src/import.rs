@@ -141,6 +141,7 @@ pub(crate) fn parse(text: &str) -> Result<ArticleDraft, ImportError> {
             generator: front.generator.unwrap_or_default(),
             reviewed_by: String::new(),
         },
+        reviewed_version: 0,
         disclaimer: front.disclaimer.unwrap_or_default(),
     })
 }

@@ -121,6 +121,10 @@ fn payload_digest(e: &Event) -> [u8; 32] {
         Payload::ArticleReviewed(x) => w.string(&x.reviewed_by),
         Payload::ArticleRetracted(x) => w.string(&x.reason),
         Payload::ArticleRestored(x) => w.string(&x.reason),
+        Payload::ReviewLapsed(x) => {
+            w.string(&x.reviewed_by);
+            w.u64(x.reviewed_version);
+        }
     }
     w.done()
 }
@@ -189,7 +193,7 @@ async fn history(server: &TestServer, question: &str) -> (String, u64) {
                 provenance: Some(Provenance {
                     ai_assisted: true,
                     generator: "gen-7".into(),
-                    reviewed_by: String::new(),
+                    ..Provenance::default()
                 }),
                 disclaimer: "As is.".into(),
                 ..ArticleDraft::default()
@@ -463,7 +467,7 @@ async fn stored_hashes_match_the_specification(backend: Backend) {
         assert_eq!(r.log_hash, hex(&chained), "v{version}: the log hash");
         prev = hash;
     }
-    assert_eq!(kinds.len(), 16, "every event kind is covered: {kinds:?}");
+    assert_eq!(kinds.len(), 17, "every event kind is covered: {kinds:?}");
     server.stop().await;
 }
 

@@ -1,38 +1,27 @@
 //! Attribution after edits by three principals, and the freshness report.
 
 use answerlog::pb::*;
-use answerlog::{new_token, Role};
-use tonic::metadata::MetadataValue;
-use tonic::Request;
+use answerlog::Role;
 
 use crate::backend_tests;
-use crate::support::{cid, example_path, imported_id, Backend, TestServer};
+use crate::support::{authed, cid, example_path, imported_id, Backend, TestServer};
 
 backend_tests!(
     blame_names_the_version_and_actor_of_every_part,
     the_freshness_report_finds_exactly_the_redates_without_content_change,
 );
 
-fn authed<T>(message: T, token: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    let value: MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
-    request.metadata_mut().insert("authorization", value);
-    request
-}
-
 async fn blame_names_the_version_and_actor_of_every_part(backend: Backend) {
-    let mut entries = String::new();
-    let mut token = |name: &str, role: Role| {
-        let (token, entry) = new_token(name, role).unwrap();
-        entries.push_str(&entry);
-        token
-    };
-    let wanda = token("wanda", Role::Writer);
-    let wes = token("wes", Role::Writer);
-    let ada = token("ada", Role::Admin);
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), entries).unwrap();
-    let server = TestServer::start_with_principals(backend, file.path()).await;
+    let (server, tokens) = TestServer::start_with_tokens(
+        backend,
+        &[
+            ("wanda", Role::Writer),
+            ("wes", Role::Writer),
+            ("ada", Role::Admin),
+        ],
+    )
+    .await;
+    let [wanda, wes, ada] = <[String; 3]>::try_from(tokens).unwrap();
 
     let out = server
         .cli(&[

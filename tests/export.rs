@@ -245,7 +245,7 @@ async fn list_commits_filters_by_actor_kind_time_review_and_date(backend: Backen
                 provenance: Some(Provenance {
                     ai_assisted: true,
                     generator: "gen".into(),
-                    reviewed_by: String::new(),
+                    ..Provenance::default()
                 }),
                 ..ArticleDraft::default()
             }),

@@ -32,6 +32,8 @@ struct Model {
     sources: Vec<[String; 6]>,
     last_updated: String,
     reviewed_by: String,
+    /// The version whose commit made the standing review.
+    reviewed_version: u64,
     status: i32,
 }
 
@@ -67,6 +69,7 @@ impl Model {
                 .as_ref()
                 .map(|p| p.reviewed_by.clone())
                 .unwrap_or_default(),
+            reviewed_version: a.provenance.as_ref().map_or(0, |p| p.reviewed_version),
             status: a.status,
         }
     }
@@ -145,6 +148,9 @@ async fn every_version_reads_back_as_of_version_and_time(backend: Backend) {
         } else {
             rng.random_range(0..16)
         };
+        // Every step but a review, a retraction and a restoration changes
+        // content, which ends a standing review.
+        let mut keeps_review = matches!(kind, 15 | 16);
         let result = match kind {
             0 => {
                 next.question = format!("What about {} {step}", text(&mut rng, 3));
@@ -378,9 +384,14 @@ async fn every_version_reads_back_as_of_version_and_time(backend: Backend) {
                         .await
                         .map(|r| r.into_inner().version)
                 } else {
+                    // The same principal again, on content it reviewed,
+                    // writes nothing.
+                    let again = next.reviewed_by == "anonymous";
+                    keeps_review = true;
                     next.reviewed_by = "anonymous".into();
+                    next.reviewed_version = version + 1;
                     next.last_updated = models.last().unwrap().last_updated.clone();
-                    articles
+                    let reviewed = articles
                         .review_article(ReviewArticleRequest {
                             article_id: common.0,
                             expected_version: common.1,
@@ -388,7 +399,16 @@ async fn every_version_reads_back_as_of_version_and_time(backend: Backend) {
                             reason: common.3,
                         })
                         .await
-                        .map(|r| r.into_inner().version)
+                        .map(|r| r.into_inner().version);
+                    if again {
+                        assert_eq!(
+                            reviewed.ok(),
+                            Some(version),
+                            "step {step}: a repeated review"
+                        );
+                        continue;
+                    }
+                    reviewed
                 }
             }
             15 => {
@@ -420,6 +440,7 @@ async fn every_version_reads_back_as_of_version_and_time(backend: Backend) {
                 let to = rng.random_range(1..version);
                 let mut target = models[to as usize - 1].clone();
                 target.reviewed_by = next.reviewed_by.clone();
+                target.reviewed_version = next.reviewed_version;
                 target.status = next.status;
                 if target == next {
                     continue;
@@ -437,6 +458,10 @@ async fn every_version_reads_back_as_of_version_and_time(backend: Backend) {
                     .map(|r| r.into_inner().version)
             }
         };
+        if !keeps_review {
+            next.reviewed_by.clear();
+            next.reviewed_version = 0;
+        }
         let new_version = result.unwrap_or_else(|s| panic!("step {step} (kind {kind}): {s:?}"));
         assert_eq!(new_version, version + 1, "step {step} (kind {kind})");
         // Learn the ids the server assigned to what this step added (a

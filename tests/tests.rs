@@ -26,6 +26,7 @@ mod metrics;
 mod rebuild;
 mod replicas;
 mod restart;
+mod review;
 mod standard;
 mod stream;
 mod tls;

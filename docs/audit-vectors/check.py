@@ -144,6 +144,9 @@ def payload_fields(kind, event):
         return string(p.get("reviewedBy", ""))
     if kind in ("ArticleRetracted", "ArticleRestored"):
         return string(p.get("reason", ""))
+    if kind == "ReviewLapsed":
+        # A uint64 is a decimal string in protobuf's JSON.
+        return string(p.get("reviewedBy", "")) + u64(int(p.get("reviewedVersion", "0")))
     raise SystemExit(f"an event kind AUDIT.md does not define: {kind}")
 
 

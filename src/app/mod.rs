@@ -36,7 +36,7 @@ pub(crate) use write::{Write, WriteMeta};
 use crate::domain::Limits;
 use crate::jetstream::{JetStreamLog, JetStreamOptions, JoinError};
 use crate::metrics::{Levels, Metrics};
-use crate::projection::{Projection, SNAPSHOT_INTERVAL_KEY};
+use crate::projection::{self, Projection, SNAPSHOT_INTERVAL_KEY};
 use crate::signing::KeyRing;
 use crate::store::{
     Log, ReadModels, Record, SledStore, Space, StoreError, StoreOptions, StreamBreak,
@@ -137,6 +137,20 @@ impl App {
                 "the snapshot interval stays as stored until `answerlog rebuild`"
             );
         }
+        let format = store
+            .meta(projection::FORMAT_KEY)?
+            .map(|bytes| decode_u64(&bytes))
+            .transpose()?;
+        if format != Some(projection::FORMAT) {
+            if store.last_position() > 0 {
+                tracing::warn!(
+                    stored = format.unwrap_or(1),
+                    current = projection::FORMAT,
+                    "the read models were written in another format: rebuilding them from the log"
+                );
+            }
+            rebuild_read_models(&store, k)?;
+        }
         let store = store.start(Arc::new(Projection::new(k)))?;
         Ok(Self {
             rebuilding: std::sync::atomic::AtomicBool::new(false),
@@ -217,7 +231,7 @@ impl App {
             .or(stored)
             .unwrap_or(options.snapshot_interval);
         store.set_meta(SNAPSHOT_INTERVAL_KEY, &k.to_be_bytes())?;
-        let commits = store.rebuild(&Projection::new(k))?;
+        let commits = rebuild_read_models(&store, k)?;
         Ok(Rebuilt {
             commits,
             keys_written: store.stats().written_keys(),
@@ -300,6 +314,14 @@ pub enum OpenError {
     Restore(#[from] crate::jetstream::RestoreError),
     #[error("{0}")]
     Restored(String),
+}
+
+/// Drops the read models and replays the whole log (offline), then records
+/// that they have today's format. Returns the commits replayed.
+fn rebuild_read_models(store: &SledStore, snapshot_interval: u64) -> Result<u64, StoreError> {
+    let commits = store.rebuild(&Projection::new(snapshot_interval))?;
+    store.set_meta(projection::FORMAT_KEY, &projection::FORMAT.to_be_bytes())?;
+    Ok(commits)
 }
 
 fn decode_u64(bytes: &[u8]) -> Result<u64, StoreError> {

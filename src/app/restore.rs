@@ -6,7 +6,7 @@ use std::path::Path;
 use super::{App, AppOptions, OpenError};
 use crate::domain::{hex, Commit, Suggestion, ZERO_HASH};
 use crate::jetstream::{publish_backup, JetStreamOptions};
-use crate::projection::{Projection, SNAPSHOT_INTERVAL_KEY};
+use crate::projection::SNAPSHOT_INTERVAL_KEY;
 use crate::store::{check_backup, Log as _, SledStore, StoreError};
 
 /// What a restore wrote.
@@ -53,7 +53,7 @@ impl App {
             SNAPSHOT_INTERVAL_KEY,
             &options.snapshot_interval.to_be_bytes(),
         )?;
-        store.rebuild(&Projection::new(options.snapshot_interval))?;
+        super::rebuild_read_models(&store, options.snapshot_interval)?;
         Ok(Restored {
             commits,
             suggestions,

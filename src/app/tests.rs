@@ -374,3 +374,45 @@ async fn a_replica_applies_the_stream_once_and_stops_at_a_commit_that_does_not_v
     assert_eq!(answer.article.version, 4);
     assert_eq!(answer.article.quick_answer, "Fourth.");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_models_of_another_format_are_rebuilt_from_the_log_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::open(dir.path(), AppOptions::default()).unwrap();
+    let id = app.create(draft(1), new_meta()).await.unwrap().article_id;
+    app.edit(id, 1, Command::ReviewArticle, new_meta())
+        .await
+        .unwrap();
+    let fresh = app.store().stats().log_bytes_replayed();
+    app.shutdown();
+    drop(app);
+
+    // Reopened as it is: nothing to rebuild.
+    let app = App::open(dir.path(), AppOptions::default()).unwrap();
+    assert_eq!(app.store().stats().log_bytes_replayed(), fresh);
+    app.shutdown();
+    drop(app);
+
+    // As an older version left it: the read models are rebuilt before the
+    // store serves, and the stored format is today's.
+    let store = SledStore::open(dir.path(), StoreOptions::default()).unwrap();
+    store
+        .set_meta(projection::FORMAT_KEY, &1u64.to_be_bytes())
+        .unwrap();
+    drop(store);
+    let app = App::open(dir.path(), AppOptions::default()).unwrap();
+    assert!(
+        app.store().stats().log_bytes_replayed() > 0,
+        "a rebuild ran"
+    );
+    assert_eq!(
+        app.store().meta(projection::FORMAT_KEY).unwrap(),
+        Some(projection::FORMAT.to_be_bytes().to_vec())
+    );
+    let answer = app
+        .answer(&ArticleRef::Id(id), AsOf::Current)
+        .await
+        .unwrap();
+    assert_eq!(answer.article.reviewed_version, 2);
+    app.shutdown();
+}

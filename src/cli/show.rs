@@ -82,7 +82,10 @@ fn render(a: &Answer) -> String {
             out.push('\n');
         }
         if !p.reviewed_by.is_empty() {
-            out.push_str(&format!("Reviewed by: {}\n", p.reviewed_by));
+            out.push_str(&format!(
+                "Reviewed by: {}, at version {}\n",
+                p.reviewed_by, p.reviewed_version
+            ));
         }
     }
     out.push_str(&format!("\n## Quick Answer\n\n{}\n", a.quick_answer));

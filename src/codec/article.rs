@@ -24,6 +24,7 @@ pub(crate) fn encode_article(v: &ArticleVersion) -> Vec<u8> {
         disclaimer: a.disclaimer.clone(),
         retracted: a.status == Status::Retracted,
         version: a.version,
+        reviewed_version: a.reviewed_version,
         global_position: v.global_position,
         recorded_at_micros: micros(v.recorded_at),
         next_section: a.next_section,
@@ -57,6 +58,7 @@ pub(crate) fn decode_article(bytes: &[u8]) -> Result<ArticleVersion, CodecError>
             Status::Published
         },
         version: r.version,
+        reviewed_version: r.reviewed_version,
         next_section: r.next_section,
         next_source: r.next_source,
     };

@@ -134,6 +134,13 @@ fn event_record(event: &Event) -> EventRecord {
         Event::ArticleRestored { reason } => Kind::ArticleRestored(pb::ArticleRestored {
             reason: reason.clone(),
         }),
+        Event::ReviewLapsed {
+            reviewed_by,
+            reviewed_version,
+        } => Kind::ReviewLapsed(pb::ReviewLapsed {
+            reviewed_by: reviewed_by.clone(),
+            reviewed_version: *reviewed_version,
+        }),
     };
     EventRecord { kind: Some(kind) }
 }
@@ -202,6 +209,10 @@ fn event(record: EventRecord) -> Result<Event, CodecError> {
         },
         Kind::ArticleRetracted(e) => Event::ArticleRetracted { reason: e.reason },
         Kind::ArticleRestored(e) => Event::ArticleRestored { reason: e.reason },
+        Kind::ReviewLapsed(e) => Event::ReviewLapsed {
+            reviewed_by: e.reviewed_by,
+            reviewed_version: e.reviewed_version,
+        },
     })
 }
 

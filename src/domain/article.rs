@@ -55,6 +55,9 @@ pub struct Article {
     pub disclaimer: String,
     pub status: Status,
     pub version: u64,
+    /// The version whose commit made the standing review (the content
+    /// `provenance.reviewed_by` reviewed); 0 when there is none.
+    pub reviewed_version: u64,
     /// The sequence the next new section id is drawn from.
     pub next_section: u64,
     /// The sequence the next new source id is drawn from.
@@ -80,6 +83,7 @@ impl Article {
             disclaimer: created.disclaimer.clone(),
             status: Status::Published,
             version: 0,
+            reviewed_version: 0,
             next_section: 1,
             next_source: 1,
         };
@@ -102,10 +106,15 @@ impl Article {
             Some(article) => article,
             None => Self::created(id, events.next()?)?,
         };
+        let mut reviewed = false;
         for event in events {
             article.apply(event);
+            reviewed |= matches!(event, Event::ArticleReviewed { .. });
         }
         article.version = version;
+        if reviewed {
+            article.reviewed_version = version;
+        }
         Some(article)
     }
 
@@ -158,6 +167,10 @@ impl Article {
             }
             Event::ArticleRetracted { .. } => self.status = Status::Retracted,
             Event::ArticleRestored { .. } => self.status = Status::Published,
+            Event::ReviewLapsed { .. } => {
+                self.provenance.reviewed_by.clear();
+                self.reviewed_version = 0;
+            }
         }
         self.bump_sequences();
     }

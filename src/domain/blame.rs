@@ -18,8 +18,9 @@ pub(crate) struct Stamp {
 /// One part of the article and its two stamps.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Attribution {
-    /// `question`, `quick_answer`, `last_updated`, `status`,
-    /// `key_facts[i]`, `section:<id>` or `source:<id>`.
+    /// `question`, `quick_answer`, `last_updated`, `status`, `review` (the
+    /// reviewer, while a review stands), `key_facts[i]`, `section:<id>` or
+    /// `source:<id>`.
     pub element: String,
     /// What the part says: the text, heading, title or date.
     pub label: String,
@@ -42,6 +43,7 @@ pub(crate) fn attribute(commits: &[Commit]) -> Vec<Attribution> {
     let mut quick_answer: Option<Tracked> = None;
     let mut last_updated: Option<Tracked> = None;
     let mut status: Option<Tracked> = None;
+    let mut review: Option<Tracked> = None;
     let mut key_facts: Vec<Tracked> = Vec::new();
     let mut sections: Vec<Tracked> = Vec::new();
     let mut sources: Vec<Tracked> = Vec::new();
@@ -131,7 +133,9 @@ pub(crate) fn attribute(commits: &[Commit]) -> Vec<Attribution> {
                     }
                 }
                 Event::SourceRemoved { source_id } => sources.retain(|t| t.id != *source_id),
-                Event::SlugChanged { .. } | Event::ArticleReviewed { .. } => {}
+                Event::ArticleReviewed { reviewed_by } => touch(&mut review, reviewed_by),
+                Event::ReviewLapsed { .. } => review = None,
+                Event::SlugChanged { .. } => {}
             }
         }
     }
@@ -149,6 +153,7 @@ pub(crate) fn attribute(commits: &[Commit]) -> Vec<Attribution> {
         one("quick_answer", quick_answer),
         one("last_updated", last_updated),
         one("status", status),
+        one("review", review),
     ]
     .into_iter()
     .flatten()

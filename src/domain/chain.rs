@@ -132,6 +132,13 @@ fn write_event(w: &mut Canonical, event: &Event) {
         Event::ArticleRedated { last_updated } => w.string(&last_updated.to_string()),
         Event::ArticleReviewed { reviewed_by } => w.string(reviewed_by),
         Event::ArticleRetracted { reason } | Event::ArticleRestored { reason } => w.string(reason),
+        Event::ReviewLapsed {
+            reviewed_by,
+            reviewed_version,
+        } => {
+            w.string(reviewed_by);
+            w.u64(*reviewed_version);
+        }
     }
 }
 

@@ -16,6 +16,9 @@ pub struct ArticleDraft {
     pub sources: Vec<SourceDraft>,
     pub last_updated: String,
     pub provenance: Provenance,
+    /// What the request said of `provenance.reviewed_version`: a draft
+    /// claims no review, so anything but 0 is refused.
+    pub reviewed_version: u64,
     pub disclaimer: String,
 }
 

@@ -73,8 +73,11 @@ pub(crate) fn decide(
         (Status::Published, _) => {}
     }
 
-    let events = decide_edit(article, command, ctx, &mut v)?;
+    let mut events = decide_edit(article, command, ctx, &mut v)?;
     finish(v)?;
+    if let Some(lapsed) = lapse_review(article, &events) {
+        events.insert(0, lapsed);
+    }
     if !events.is_empty() {
         let mut next = article.clone();
         for event in &events {
@@ -266,6 +269,9 @@ fn decide_edit(
                 _ => Vec::new(),
             }
         }
+        // The same principal reviewing what they already reviewed says
+        // nothing new; a different principal's review is recorded.
+        Command::ReviewArticle if article.provenance.reviewed_by == ctx.actor => Vec::new(),
         Command::ReviewArticle => vec![Event::ArticleReviewed {
             reviewed_by: ctx.actor.to_owned(),
         }],
@@ -298,6 +304,16 @@ fn decide_edit(
         }],
     };
     Ok(events)
+}
+
+/// The event that ends `article`'s standing review, when `events` change
+/// its content: a review covers exactly the content it was made on.
+fn lapse_review(article: &Article, events: &[Event]) -> Option<Event> {
+    let reviewed = !article.provenance.reviewed_by.is_empty();
+    (reviewed && events.iter().any(Event::lapses_review)).then(|| Event::ReviewLapsed {
+        reviewed_by: article.provenance.reviewed_by.clone(),
+        reviewed_version: article.reviewed_version,
+    })
 }
 
 /// The events that turn `current` into `target`'s content.
@@ -543,6 +559,12 @@ fn check_draft(draft: &ArticleDraft, ctx: &Context<'_>, v: &mut Violations) -> A
         v.push(
             "article.provenance.reviewed_by",
             "is set by ReviewArticle to the reviewer, not by a draft",
+        );
+    }
+    if draft.reviewed_version != 0 {
+        v.push(
+            "article.provenance.reviewed_version",
+            "is set by ReviewArticle, not by a draft",
         );
     }
     v.text(

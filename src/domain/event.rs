@@ -75,6 +75,12 @@ pub enum Event {
     ArticleRestored {
         reason: String,
     },
+    /// The content changed, so the standing review no longer covers it:
+    /// `reviewed_by` reviewed the content of `reviewed_version`.
+    ReviewLapsed {
+        reviewed_by: String,
+        reviewed_version: u64,
+    },
 }
 
 impl Event {
@@ -97,12 +103,26 @@ impl Event {
             Event::ArticleReviewed { .. } => "ArticleReviewed",
             Event::ArticleRetracted { .. } => "ArticleRetracted",
             Event::ArticleRestored { .. } => "ArticleRestored",
+            Event::ReviewLapsed { .. } => "ReviewLapsed",
         }
+    }
+
+    /// Whether the event ends a standing review: it changes what the answer
+    /// shows (its date and slug included), not just its status or review.
+    pub fn lapses_review(&self) -> bool {
+        !matches!(
+            self,
+            Event::ArticleCreated(_)
+                | Event::ArticleReviewed { .. }
+                | Event::ReviewLapsed { .. }
+                | Event::ArticleRetracted { .. }
+                | Event::ArticleRestored { .. }
+        )
     }
 }
 
 /// Every event kind's name, in a fixed order.
-pub(crate) const EVENT_KINDS: [&str; 16] = [
+pub(crate) const EVENT_KINDS: [&str; 17] = [
     "ArticleCreated",
     "QuestionEdited",
     "SlugChanged",
@@ -119,4 +139,5 @@ pub(crate) const EVENT_KINDS: [&str; 16] = [
     "ArticleReviewed",
     "ArticleRetracted",
     "ArticleRestored",
+    "ReviewLapsed",
 ];

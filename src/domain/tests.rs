@@ -42,6 +42,7 @@ fn draft() -> ArticleDraft {
             generator: "gen-1".into(),
             reviewed_by: String::new(),
         },
+        reviewed_version: 0,
         disclaimer: "As is.".into(),
     }
 }
@@ -157,6 +158,7 @@ fn create_rejects_every_malformed_field_at_once() {
     d.sources[0].accessed_on = "2026-02-30".into();
     d.last_updated = "2026-13-01".into();
     d.provenance.reviewed_by = "bob".into();
+    d.reviewed_version = 3;
     let fields = invalid_field(given(vec![]).when(Command::CreateArticle { id: id(), draft: d }));
     assert_eq!(
         fields,
@@ -170,6 +172,7 @@ fn create_rejects_every_malformed_field_at_once() {
             "article.sources[0].accessed_on",
             "article.last_updated",
             "article.provenance.reviewed_by",
+            "article.provenance.reviewed_version",
         ]
     );
 }
@@ -590,10 +593,125 @@ fn redate() {
 }
 
 #[test]
-fn review_records_the_actor() {
+fn review_records_the_actor_and_the_version_it_covers() {
     let g = given(vec![created()]);
     let state = g.then_state(Command::ReviewArticle);
     assert_eq!(state.provenance.reviewed_by, "alice");
+    assert_eq!(state.reviewed_version, 2);
+}
+
+fn reviewed_by(who: &str) -> Vec<Event> {
+    vec![Event::ArticleReviewed {
+        reviewed_by: who.into(),
+    }]
+}
+
+#[test]
+fn a_repeated_review_by_the_same_principal_writes_nothing() {
+    let g = given(vec![created(), reviewed_by("alice")]);
+    assert_eq!(g.when(Command::ReviewArticle), Ok(vec![]));
+}
+
+#[test]
+fn a_review_by_another_principal_is_recorded() {
+    let g = given(vec![created(), reviewed_by("bob")]);
+    assert_eq!(g.when(Command::ReviewArticle), Ok(reviewed_by("alice")));
+    let state = g.then_state(Command::ReviewArticle);
+    assert_eq!(state.provenance.reviewed_by, "alice");
+    assert_eq!(state.reviewed_version, 3);
+}
+
+#[test]
+fn every_content_change_lapses_the_review_first() {
+    let g = given(vec![created(), reviewed_by("bob")]);
+    let lapsed = Event::ReviewLapsed {
+        reviewed_by: "bob".into(),
+        reviewed_version: 2,
+    };
+    let commands = [
+        Command::EditQuestion {
+            question: "What causes JM?".into(),
+        },
+        Command::ChangeSlug { slug: "jm".into() },
+        Command::EditQuickAnswer {
+            quick_answer: "Shorter.".into(),
+        },
+        Command::ReplaceKeyFacts {
+            key_facts: vec!["One".into()],
+        },
+        Command::AddSection {
+            section: SectionDraft {
+                heading: "New".into(),
+                body: String::new(),
+            },
+            after_section_id: String::new(),
+        },
+        Command::EditSection {
+            section_id: "s1".into(),
+            heading: None,
+            body: Some("Edited.".into()),
+        },
+        Command::RemoveSection {
+            section_id: "s1".into(),
+        },
+        Command::MoveSection {
+            section_id: "s2".into(),
+            after_section_id: String::new(),
+        },
+        Command::AddSource { source: nord() },
+        Command::RemoveSource {
+            source_id: "src1".into(),
+        },
+        Command::RedateArticle {
+            last_updated: "2026-04-03".into(),
+        },
+    ];
+    for command in commands {
+        let events = g.when(command.clone()).expect("accepted");
+        assert_eq!(events[0], lapsed, "{command:?}");
+        assert!(events.len() > 1, "{command:?}");
+        let state = g.then_state(command);
+        assert_eq!(state.provenance.reviewed_by, "");
+        assert_eq!(state.reviewed_version, 0);
+    }
+}
+
+#[test]
+fn retraction_restoration_and_unchanged_edits_keep_the_review() {
+    let g = given(vec![created(), reviewed_by("bob")]).reason("wrong");
+    assert_eq!(
+        g.when(Command::RetractArticle),
+        Ok(vec![Event::ArticleRetracted {
+            reason: "wrong".into()
+        }])
+    );
+    let g = given(vec![
+        created(),
+        reviewed_by("bob"),
+        vec![Event::ArticleRetracted { reason: "x".into() }],
+    ]);
+    let restored = g.then_state(Command::RestoreArticle);
+    assert_eq!(restored.provenance.reviewed_by, "bob");
+    assert_eq!(restored.reviewed_version, 2);
+    let g = given(vec![created(), reviewed_by("bob")]);
+    let question = g.state.as_ref().unwrap().question.clone();
+    assert_eq!(g.when(Command::EditQuestion { question }), Ok(vec![]));
+}
+
+#[test]
+fn an_unreviewed_article_has_no_review_to_lapse() {
+    let g = given(vec![created()]);
+    let events = g
+        .when(Command::EditQuestion {
+            question: "Q?".into(),
+        })
+        .unwrap();
+    assert_eq!(
+        events,
+        [Event::QuestionEdited {
+            question: "Q?".into()
+        }]
+    );
 }
 
 #[test]
@@ -707,8 +825,10 @@ fn revert_restores_the_content_of_an_old_version() {
     assert_eq!(reverted.sections, target.sections);
     assert_eq!(reverted.sources, target.sources);
     assert_eq!(reverted.last_updated, target.last_updated);
-    // A revert does not claim a review; the reviewer stays.
-    assert_eq!(reverted.provenance.reviewed_by, "bob");
+    // The review covered version 6's content, not the reverted one: it
+    // lapses, and the revert claims no review of its own.
+    assert_eq!(reverted.provenance.reviewed_by, "");
+    assert_eq!(reverted.reviewed_version, 0);
     assert_eq!(reverted.next_section, current.next_section);
 
     let same = g.when(Command::RevertArticle {

@@ -143,6 +143,7 @@ pub(super) fn draft(d: pb::ArticleDraft) -> ArticleDraft {
         sections: d.sections.into_iter().map(section_draft).collect(),
         sources: d.sources.into_iter().map(source_draft).collect(),
         last_updated: d.last_updated,
+        reviewed_version: d.provenance.as_ref().map_or(0, |p| p.reviewed_version),
         provenance: d.provenance.map(provenance).unwrap_or_default(),
         disclaimer: d.disclaimer,
     }
@@ -174,11 +175,14 @@ fn provenance(p: pb::Provenance) -> Provenance {
     }
 }
 
+/// A commit's or a draft's provenance: what the commit hash covers, so no
+/// `reviewed_version` (an article's, see [`answer`]).
 fn provenance_message(p: &Provenance) -> pb::Provenance {
     pb::Provenance {
         ai_assisted: p.ai_assisted,
         generator: p.generator.clone(),
         reviewed_by: p.reviewed_by.clone(),
+        reviewed_version: 0,
     }
 }
 
@@ -212,7 +216,10 @@ pub(super) fn answer(v: &ArticleVersion) -> pb::Answer {
         sections: a.sections.iter().map(section_message).collect(),
         sources: a.sources.iter().map(source_message).collect(),
         last_updated: a.last_updated.to_string(),
-        provenance: Some(provenance_message(&a.provenance)),
+        provenance: Some(pb::Provenance {
+            reviewed_version: a.reviewed_version,
+            ..provenance_message(&a.provenance)
+        }),
         disclaimer: a.disclaimer.clone(),
         status: match a.status {
             ArticleStatus::Published => pb::ArticleStatus::Published,
@@ -474,6 +481,13 @@ pub(super) fn event(id: ArticleId, e: &Event) -> pb::Event {
         }
         Event::ArticleRestored { reason } => Payload::ArticleRestored(pb::ArticleRestoredEvent {
             reason: reason.clone(),
+        }),
+        Event::ReviewLapsed {
+            reviewed_by,
+            reviewed_version,
+        } => Payload::ReviewLapsed(pb::ReviewLapsedEvent {
+            reviewed_by: reviewed_by.clone(),
+            reviewed_version: *reviewed_version,
         }),
     };
     pb::Event {
@@ -774,6 +788,10 @@ fn event_from_message(e: &pb::Event) -> Result<Event, String> {
         Payload::ArticleRestored(x) => Event::ArticleRestored {
             reason: x.reason.clone(),
         },
+        Payload::ReviewLapsed(x) => Event::ReviewLapsed {
+            reviewed_by: x.reviewed_by.clone(),
+            reviewed_version: x.reviewed_version,
+        },
     };
     if event.kind() != e.kind {
         return Err(format!(
@@ -813,7 +831,10 @@ pub(crate) fn draft_message(d: ArticleDraft) -> pb::ArticleDraft {
             })
             .collect(),
         last_updated: d.last_updated,
-        provenance: Some(provenance_message(&d.provenance)),
+        provenance: Some(pb::Provenance {
+            reviewed_version: d.reviewed_version,
+            ..provenance_message(&d.provenance)
+        }),
         disclaimer: d.disclaimer,
     }
 }

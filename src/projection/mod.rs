@@ -18,6 +18,15 @@ use crate::store::{BatchView, ProjectError, Projector, Rejection, Space, StoreEr
 /// The meta key holding the snapshot interval K the snapshots were made with.
 pub(crate) const SNAPSHOT_INTERVAL_KEY: &str = "snapshot_interval";
 
+/// The meta key holding the format of the read models' records.
+pub(crate) const FORMAT_KEY: &str = "read_model_format";
+
+/// The read models' format. Raised when a record gains a field that a
+/// rebuild from the log would fill in (2: `ArticleRecord.reviewed_version`),
+/// so that a store opened with read models of another format rebuilds them
+/// first.
+pub(crate) const FORMAT: u64 = 2;
+
 /// Applies commits to the read models; every K versions it also writes a
 /// snapshot, so that an as-of read replays at most K−1 commits.
 #[derive(Clone, Copy, Debug)]

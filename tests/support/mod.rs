@@ -128,6 +128,27 @@ impl TestServer {
         Self::start_full(backend, dir, AppOptions::default(), server).await
     }
 
+    /// Starts a server that admits one principal of each `(name, role)`;
+    /// their bearer tokens, in that order.
+    pub(crate) async fn start_with_tokens(
+        backend: Backend,
+        principals: &[(&str, answerlog::Role)],
+    ) -> (Self, Vec<String>) {
+        let mut entries = String::new();
+        let mut tokens = Vec::new();
+        for (name, role) in principals {
+            let (token, entry) = answerlog::new_token(name, *role).expect("a token");
+            entries.push_str(&entry);
+            tokens.push(token);
+        }
+        let file = tempfile::NamedTempFile::new().expect("a principals file");
+        std::fs::write(file.path(), entries).expect("the principals file is written");
+        (
+            Self::start_with_principals(backend, file.path()).await,
+            tokens,
+        )
+    }
+
     pub(crate) async fn start_full(
         backend: Backend,
         dir: Arc<tempfile::TempDir>,
@@ -393,6 +414,15 @@ pub(crate) async fn cli(args: Vec<String>) -> CliOutput {
 /// The reference page in the import format.
 pub(crate) fn example_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/what-causes-jmt.md")
+}
+
+/// `message` with `token` as its bearer token.
+pub(crate) fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    let value: tonic::metadata::MetadataValue<_> =
+        format!("Bearer {token}").parse().expect("a header value");
+    request.metadata_mut().insert("authorization", value);
+    request
 }
 
 /// A fresh command id.
