@@ -10,6 +10,7 @@ mod bench;
 mod blame;
 mod cli_json;
 mod cli_retry;
+mod clocks;
 mod cluster;
 mod contention;
 mod errors;

@@ -153,7 +153,7 @@ impl App {
         let durable = self.durable();
         let mut after = after_position;
         if let Some(since) = updated_since {
-            after = after.max(self.first_position_at_or_after(since, durable).await? - 1);
+            after = after.max(self.last_position_before(since, durable).await?);
         }
         let entries = changed_after(&self.read_models, after, page_size)?;
         let full = entries.len() == page_size;
@@ -180,7 +180,7 @@ impl App {
                     current.global_position > after
                 } else {
                     current.global_position == position
-                };
+                } && updated_since.is_none_or(|since| current.recorded_at >= since);
                 if current.article.status == Status::Published && listed {
                     items.push(current);
                 }
@@ -445,23 +445,34 @@ impl App {
         Ok(lo)
     }
 
-    /// The first log position recorded at or after `time` (at most
-    /// `durable + 1`): a binary search of the log.
-    async fn first_position_at_or_after(
+    /// A log position through which every commit was recorded before
+    /// `time` (0 if none is known to be): a binary search of the log,
+    /// widened by its clock lag. Time increases along each article's chain,
+    /// not along the log (`domain::link`): no commit lies more than the lag
+    /// before an earlier position's time, so a position recorded more than
+    /// the lag before `time` has only earlier-recorded positions before it.
+    /// With one clock (lag 0) this is the last position recorded before
+    /// `time`.
+    async fn last_position_before(
         &self,
         time: DateTime<Utc>,
         durable: u64,
     ) -> Result<u64, AppError> {
-        let (mut lo, mut hi) = (1, durable + 1);
-        while lo < hi {
+        let lag = self.store.clock_lag();
+        let time = time.timestamp_micros();
+        let before = |micros: i64| micros.saturating_add(lag) < time;
+        // Invariant: `lo` qualifies (0 trivially); `hi` was found not to,
+        // or is past the end.
+        let (mut lo, mut hi) = (0, durable + 1);
+        while hi - lo > 1 {
             let mid = lo + (hi - lo) / 2;
             let commit = self
                 .store
                 .read(mid)
                 .await?
                 .ok_or_else(|| AppError::DataLoss(format!("log position {mid} is missing")))?;
-            if commit.recorded_at < time {
-                lo = mid + 1;
+            if before(commit.recorded_at.timestamp_micros()) {
+                lo = mid;
             } else {
                 hi = mid;
             }

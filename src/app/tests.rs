@@ -357,7 +357,7 @@ async fn a_replica_applies_the_stream_once_and_stops_at_a_commit_that_does_not_v
     };
     let broken = replica.store.ingest(vec![tampered]).await.unwrap_err();
     assert!(
-        matches!(&broken, crate::store::IngestError::Break(b) if b.position == 3 && b.why.contains("does not recompute")),
+        matches!(&broken, crate::store::IngestError::Break(b) if b.position == 3 && b.why.contains("hashes to")),
         "{broken}"
     );
     assert_eq!(*replica.store.durable_position().borrow(), 2);
@@ -415,4 +415,76 @@ async fn read_models_of_another_format_are_rebuilt_from_the_log_at_open() {
         .unwrap();
     assert_eq!(answer.article.reviewed_version, 2);
     app.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_takes_a_log_whose_time_goes_back_across_articles_and_knows_by_how_much() {
+    // Two writers, the second's clock a minute behind the first's; their
+    // logs interleaved as a stream would order them.
+    let behind = std::time::Duration::from_secs(60);
+    let (fast_dir, slow_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let fast = App::open(fast_dir.path(), AppOptions::default()).unwrap();
+    let slow_options = AppOptions {
+        store: StoreOptions {
+            clock: crate::store::Clock::behind(behind),
+            ..StoreOptions::default()
+        },
+        ..AppOptions::default()
+    };
+    let slow = App::open(slow_dir.path(), slow_options).unwrap();
+    for (n, app) in [&fast, &slow].into_iter().enumerate() {
+        let id = app.create(draft(n), new_meta()).await.unwrap().article_id;
+        app.edit(id, 1, edit("Second."), new_meta()).await.unwrap();
+    }
+    let mut messages = Vec::new();
+    for (fast, slow) in stream_of(&fast, 2)
+        .await
+        .into_iter()
+        .zip(stream_of(&slow, 2).await)
+    {
+        messages.push(fast);
+        messages.push(slow);
+    }
+    for (i, message) in messages.iter_mut().enumerate() {
+        message.position = i as u64 + 1;
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let replica = App::open(dir.path(), AppOptions::default()).unwrap();
+    assert_eq!(replica.store.ingest(messages.clone()).await.unwrap(), 4);
+    let lag = replica.store().clock_lag();
+    assert!(
+        lag > 59_000_000 && lag < 70_000_000,
+        "the slow clock's commits lie a minute back: {lag} µs"
+    );
+    replica.shutdown();
+    drop(replica);
+
+    // A store written before the lag was kept derives it at open.
+    let store = SledStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let state = store.meta("writer").unwrap().unwrap();
+    store.set_meta("writer", &state[..64]).unwrap();
+    drop(store);
+    let reopened = SledStore::open(dir.path(), StoreOptions::default()).unwrap();
+    assert_eq!(reopened.clock_lag(), lag);
+
+    // One commit recorded before its own article's previous version is
+    // refused, wherever the log's time stands.
+    let mut commit = crate::codec::decode_commit(&messages[2].bytes).unwrap();
+    let earlier = crate::codec::decode_commit(&messages[0].bytes).unwrap();
+    commit.recorded_at = earlier.recorded_at;
+    commit.hash =
+        crate::domain::commit_hash(&earlier.hash.clone().try_into().unwrap(), &commit).to_vec();
+    let fresh = tempfile::tempdir().unwrap();
+    let replica = App::open(fresh.path(), AppOptions::default()).unwrap();
+    let mut tampered = messages[..2].to_vec();
+    tampered.push(crate::store::StreamCommit {
+        bytes: crate::codec::encode_commit(&commit).into(),
+        ..messages[2].clone()
+    });
+    let broken = replica.store.ingest(tampered).await.unwrap_err();
+    assert!(
+        matches!(&broken, crate::store::IngestError::Break(b) if b.position == 3 && b.why.contains("not after")),
+        "{broken}"
+    );
 }

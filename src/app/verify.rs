@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::{App, AppError};
-use crate::domain::{commit_hash, log_hash, ArticleId, Commit, Hash, ZERO_HASH};
+use crate::domain::{follow, log_hash, ArticleId, ChainHead, Commit, Hash, Unlinked, ZERO_HASH};
 use crate::projection::stream_range;
 use crate::store::{Log, StoreError};
 
@@ -74,7 +74,7 @@ impl App {
             self.store.log_hash(from - 1).await?.ok_or_else(|| {
                 AppError::not_found("from_position", "is past the end of the log")
             })?;
-        let mut heads: HashMap<ArticleId, (u64, Hash)> = HashMap::new();
+        let mut heads: HashMap<ArticleId, ChainHead> = HashMap::new();
         let mut outcome = LogVerification {
             from,
             through: from - 1,
@@ -94,21 +94,11 @@ impl App {
                 }
             };
             let id = commit.article_id;
-            let expected_prev = match heads.get(&id) {
-                Some((version, hash)) if version + 1 == commit.version => *hash,
-                Some((version, _)) => {
-                    outcome.first_break = Some(broken(
-                        &commit,
-                        "article",
-                        Vec::new(),
-                        Vec::new(),
-                        format!("version {} follows version {version}", commit.version),
-                    ));
-                    return Ok(outcome);
-                }
-                None if commit.version == 1 => ZERO_HASH,
-                None => match self.stored_hash(id, commit.version).await? {
-                    Some(hash) => hash,
+            let head = match heads.get(&id) {
+                Some(head) => *head,
+                None if commit.version == 1 => ChainHead::START,
+                None => match self.stored_head(id, commit.version).await? {
+                    Some(head) => head,
                     None => {
                         outcome.first_break = Some(broken(
                             &commit,
@@ -124,13 +114,14 @@ impl App {
                     }
                 },
             };
-            let hash = match check_commit(&commit, &expected_prev) {
-                Ok(hash) => hash,
+            let head = match check_commit(&commit, &head) {
+                Ok(next) => next,
                 Err(found) => {
                     outcome.first_break = Some(*found);
                     return Ok(outcome);
                 }
             };
+            let hash = head.hash;
             let recomputed = log_hash(&chained, position, &hash);
             let stored = match self.store.log_hash(position).await {
                 Ok(stored) => stored.unwrap_or(ZERO_HASH),
@@ -147,7 +138,7 @@ impl App {
                 ));
                 return Ok(outcome);
             }
-            heads.insert(id, (commit.version, hash));
+            heads.insert(id, head);
             chained = recomputed;
             outcome.through = position;
             outcome.log_hash = chained;
@@ -189,6 +180,7 @@ impl App {
             hashes: Vec::new(),
         };
         let positions = stream_range(&self.read_models, id, 1, current.article.version)?;
+        let mut head = ChainHead::START;
         for (version, position) in positions {
             let commit = match self.read_for_verify(position).await? {
                 Ok(commit) => commit,
@@ -209,10 +201,11 @@ impl App {
                 ));
                 return Ok(outcome);
             }
-            match check_commit(&commit, &outcome.head_hash) {
-                Ok(hash) => {
-                    outcome.head_hash = hash;
-                    outcome.hashes.push(hash);
+            match check_commit(&commit, &head) {
+                Ok(next) => {
+                    head = next;
+                    outcome.head_hash = next.hash;
+                    outcome.hashes.push(next.hash);
                 }
                 Err(found) => {
                     outcome.first_break = Some(*found);
@@ -257,45 +250,44 @@ impl App {
         }
     }
 
-    /// The hash recorded for the version before `version` (the boundary of
-    /// a check that starts past position 1); `None` if there is none.
-    async fn stored_hash(&self, id: ArticleId, version: u64) -> Result<Option<Hash>, AppError> {
+    /// The head recorded for the version before `version` (the boundary
+    /// of a check that starts past position 1); `None` if there is none.
+    async fn stored_head(
+        &self,
+        id: ArticleId,
+        version: u64,
+    ) -> Result<Option<ChainHead>, AppError> {
         let Some(previous) = version.checked_sub(1).filter(|v| *v > 0) else {
             return Ok(None);
         };
         match self.store.stream_entry(id, previous).await {
-            Ok(entry) => Ok(entry.map(|e| e.hash)),
+            Ok(entry) => Ok(entry.map(|e| ChainHead {
+                version: e.version,
+                hash: e.hash,
+                micros: e.recorded_at.timestamp_micros(),
+            })),
             Err(StoreError::Corrupt(_)) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
 }
 
-/// Checks a commit's link and its hash; returns the recomputed hash.
-fn check_commit(commit: &Commit, expected_prev: &Hash) -> Result<Hash, Box<ChainBreak>> {
-    if commit.prev_hash.as_slice() != expected_prev {
-        return Err(Box::new(broken(
-            commit,
-            "article",
-            expected_prev.to_vec(),
-            commit.prev_hash.clone(),
-            format!(
-                "prev_hash does not link to version {}",
-                commit.version.saturating_sub(1)
-            ),
-        )));
-    }
-    let hash = commit_hash(expected_prev, commit);
-    if commit.hash.as_slice() != hash {
-        return Err(Box::new(broken(
-            commit,
-            "article",
-            commit.hash.clone(),
-            hash.to_vec(),
-            "the commit's content does not hash to the hash recorded for it".into(),
-        )));
-    }
-    Ok(hash)
+/// Checks that a commit follows its article's head (`domain::link`);
+/// returns the head it makes, or the break it is.
+fn check_commit(commit: &Commit, head: &ChainHead) -> Result<ChainHead, Box<ChainBreak>> {
+    follow(head, commit).map_err(|why| {
+        let (expected, found) = match &why {
+            Unlinked::PrevHash {
+                expected, found, ..
+            } => (expected.to_vec(), found.clone()),
+            Unlinked::Hash {
+                recomputed,
+                recorded,
+            } => (recorded.clone(), recomputed.to_vec()),
+            _ => (Vec::new(), Vec::new()),
+        };
+        Box::new(broken(commit, "article", expected, found, why.to_string()))
+    })
 }
 
 fn broken(

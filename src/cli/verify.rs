@@ -9,7 +9,7 @@ use anyhow::Context as _;
 
 use super::json;
 use crate::domain::{
-    commit_hash, event_digest, hex, log_hash, Article, ArticleId, Hash, ZERO_HASH,
+    event_digest, follow, hex, log_hash, Article, ArticleId, ChainHead, Hash, ZERO_HASH,
 };
 use crate::grpc::pb;
 use crate::grpc::{commit_from_message, log_digest, rendered_commit};
@@ -189,7 +189,7 @@ fn first_difference(shown: &pb::Commit, rendered: &pb::Commit) -> String {
 
 /// Checks every line; the first failure names its line.
 fn check_lines(text: &str) -> Result<Report, String> {
-    let mut heads: HashMap<ArticleId, (u64, Hash)> = HashMap::new();
+    let mut heads: HashMap<ArticleId, ChainHead> = HashMap::new();
     let mut states: HashMap<ArticleId, Article> = HashMap::new();
     let mut last_position = 0;
     let mut log = Some((0u64, ZERO_HASH));
@@ -214,30 +214,17 @@ fn check_lines(text: &str) -> Result<Report, String> {
             "line {n}: version {} of article {}",
             commit.version, commit.article_id
         );
-        let expected_prev = match heads.get(&commit.article_id) {
-            Some((version, hash)) if version + 1 == commit.version => *hash,
-            None if commit.version == 1 => ZERO_HASH,
-            _ => {
+        let head = match heads.get(&commit.article_id) {
+            Some(head) => *head,
+            None if commit.version == 1 => ChainHead::START,
+            None => {
                 return Err(format!(
                     "{at} does not follow the previous version in this file"
                 ))
             }
         };
-        if commit.prev_hash.as_slice() != expected_prev {
-            return Err(format!(
-                "{at}: prev_hash {} does not link to the previous version ({})",
-                hex(&commit.prev_hash),
-                hex(&expected_prev)
-            ));
-        }
-        let hash = commit_hash(&expected_prev, &commit);
-        if commit.hash.as_slice() != hash {
-            return Err(format!(
-                "{at}: the content hashes to {}, not to the recorded {}",
-                hex(&hash),
-                hex(&commit.hash)
-            ));
-        }
+        let head = follow(&head, &commit).map_err(|why| format!("{at}: {why}"))?;
+        let hash = head.hash;
         for (event, shown) in commit.events.iter().zip(&message.events) {
             if !shown.payload_digest.is_empty() && shown.payload_digest != hex(&event_digest(event))
             {
@@ -302,7 +289,7 @@ fn check_lines(text: &str) -> Result<Report, String> {
             ));
         }
         last_position = commit.global_position;
-        heads.insert(commit.article_id, (commit.version, hash));
+        heads.insert(commit.article_id, head);
         // The log chain, while the lines hold the log from position 1 on.
         log = match log {
             Some((last, chained)) if commit.global_position == last + 1 => {

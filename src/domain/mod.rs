@@ -15,6 +15,7 @@ mod event;
 mod freshness;
 mod ids;
 mod limits;
+mod link;
 mod suggestion;
 mod validate;
 
@@ -38,5 +39,6 @@ pub(crate) use event::{ArticleCreated, Event, EVENT_KINDS};
 pub(crate) use freshness::{stale_redates, StaleRedate};
 pub(crate) use ids::{is_uuid_shaped, ArticleId, CommandId};
 pub(crate) use limits::Limits;
+pub(crate) use link::{follow, ChainHead, Unlinked};
 pub(crate) use suggestion::{check_suggestion, Suggestion};
 pub(crate) use validate::{quoted, slug_problem};

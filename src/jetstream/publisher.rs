@@ -263,8 +263,12 @@ impl Shared {
         }
         // Sealed before any slug is claimed, so that a commit too large
         // for the stream claims nothing.
+        let clock = self.local.clock();
+        let seal = |article: ArticleId, head: &Head| {
+            request.seal(article, head.version + 1, 0, &head.hash, head.micros, clock)
+        };
         let mut version = head.version + 1;
-        let (mut commit, mut hash) = request.seal(article, version, 0, &head.hash, head.micros)?;
+        let (mut commit, mut hash) = seal(article, &head)?;
         let mut payload = encode_commit(&commit);
         // nats-server counts the headers too (the message id and the
         // expected sequence, well under the margin).
@@ -304,7 +308,7 @@ impl Shared {
                         return Ok(Sent::Conflict(article));
                     }
                     version = head.version + 1;
-                    (commit, hash) = request.seal(article, version, 0, &head.hash, head.micros)?;
+                    (commit, hash) = seal(article, &head)?;
                     payload = encode_commit(&commit);
                 }
                 Claim::EarlierAttempt(_) => {

@@ -2,9 +2,9 @@
 //! (any replica) wrote to the stream, applied here in stream order.
 //!
 //! The stream orders the commits and numbers them; the writer checks each
-//! one as it applies it (its position follows the last, its version the
-//! article's head, its article hash recomputes over the previous one),
-//! derives the log chain and writes the log's records and the read models
+//! one as it applies it (its position follows the last; it follows its
+//! article's head by `domain::link`'s rule: the next version, linked,
+//! hashing as recorded, recorded after the head), derives the log chain and writes the log's records and the read models
 //! in the batch it flushes. A commit that fails a check is a break: it and
 //! everything after it stay unapplied, and the replica says where and why.
 
@@ -17,7 +17,7 @@ use super::view::BatchView;
 use super::writer::{put_log_entries, Writer};
 use super::{ProjectError, StoreError};
 use crate::codec::decode_commit;
-use crate::domain::{commit_hash, log_hash, CommandId, Commit};
+use crate::domain::{follow, log_hash, CommandId, Commit};
 
 /// One message of the stream: its sequence (the global position) and the
 /// commit as the writing replica encoded it (global position 0).
@@ -93,29 +93,14 @@ impl Writer {
                 commit.article_id
             )));
         }
-        let (head, prev_hash) = self.head(view.tree(), commit.article_id)?;
-        if commit.version != head + 1 {
-            return Err(broken(format!(
-                "article {} is at version {head}, and this commit claims version {}",
-                commit.article_id, commit.version
-            )));
-        }
-        if commit.prev_hash != prev_hash {
-            return Err(broken(format!(
-                "the commit's previous hash is not the hash of article {} at version {head}",
-                commit.article_id
-            )));
-        }
-        let hash = commit_hash(&prev_hash, &commit);
-        if commit.hash != hash {
-            return Err(broken(format!(
-                "the hash of article {} version {} does not recompute",
-                commit.article_id, commit.version
-            )));
-        }
-        if commit.events.is_empty() {
-            return Err(broken("the commit holds no events".into()));
-        }
+        let head = self.head(view.tree(), commit.article_id)?;
+        let next = follow(&head, &commit).map_err(|why| {
+            broken(format!(
+                "version {} of article {}: {why}",
+                commit.version, commit.article_id
+            ))
+        })?;
+        let hash = next.hash;
         // A command id the stream already holds (a retry that both the
         // duplicate window and the command index missed) keeps its first
         // outcome: every replica finds the same one.
@@ -152,12 +137,9 @@ impl Writer {
             },
         };
         self.state.last_position = position;
-        self.state.last_micros = self
-            .state
-            .last_micros
-            .max(commit.recorded_at.timestamp_micros());
+        self.state.record_time(next.micros);
         self.state.last_log_hash = chained;
-        self.heads.insert(commit.article_id, (commit.version, hash));
+        self.heads.insert(commit.article_id, next);
         in_batch.insert(commit.command_id, entry);
         Ok(Ingested::Applied(Box::new(commit)))
     }

@@ -12,6 +12,32 @@ use tokio::sync::{oneshot, watch};
 use super::{StoreError, StreamBreak};
 use crate::domain::{ArticleId, CommandId, Commit, Event, Hash, Provenance};
 
+/// The clock commits are stamped with: the system's, or the system's set
+/// back by a fixed amount, as another machine's may run behind. Replicas
+/// of one log stamp with their own clocks, so time increases along each
+/// article's chain only (`domain::chain::follows`); tests run a replica
+/// behind to write such a log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Clock {
+    behind_micros: i64,
+}
+
+impl Clock {
+    /// A clock that runs `by` behind the system's.
+    pub fn behind(by: std::time::Duration) -> Self {
+        Self {
+            behind_micros: i64::try_from(by.as_micros()).unwrap_or(i64::MAX),
+        }
+    }
+
+    /// Now, in microseconds since the epoch.
+    pub(crate) fn now_micros(self) -> i64 {
+        Utc::now()
+            .timestamp_micros()
+            .saturating_sub(self.behind_micros)
+    }
+}
+
 /// One commit to append, decided on the article at `expected_version`.
 #[derive(Clone, Debug)]
 pub(crate) struct AppendRequest {
@@ -35,8 +61,8 @@ pub(crate) struct AppendRequest {
 
 impl AppendRequest {
     /// The commit this request makes: `version` of `article` onto
-    /// `prev_hash`, recorded now or 1 µs after `after_micros` (time strictly
-    /// increases), and its hash.
+    /// `prev_hash`, recorded now by `clock` or 1 µs after `after_micros`
+    /// (time strictly increases), and its hash.
     pub(crate) fn seal(
         &self,
         article: ArticleId,
@@ -44,8 +70,9 @@ impl AppendRequest {
         global_position: u64,
         prev_hash: &Hash,
         after_micros: i64,
+        clock: Clock,
     ) -> Result<(Commit, Hash), AppendError> {
-        let micros = Utc::now().timestamp_micros().max(after_micros + 1);
+        let micros = clock.now_micros().max(after_micros + 1);
         let recorded_at = DateTime::from_timestamp_micros(micros)
             .ok_or_else(|| AppendError::Unavailable("the clock is out of range".into()))?;
         let mut commit = Commit {

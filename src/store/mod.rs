@@ -26,6 +26,7 @@ pub(crate) use flush_gate::FlushGate;
 pub use ingest::StreamBreak;
 pub(crate) use ingest::{IngestError, StreamCommit};
 pub(crate) use keys::{position_key, version_key, Space};
+pub use log::Clock;
 pub(crate) use log::{
     AppendError, AppendRequest, Appended, BoxFuture, CommandEntry, Log, Notice, PendingAppend,
     Rejection, StreamEntry,

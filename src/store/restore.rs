@@ -1,7 +1,9 @@
 //! Restoring a log into an empty store: every commit written as it was
 //! (its position, recorded_at, hashes), each checked: the positions follow
-//! one another, each commit follows its article's last one, its hash is
-//! the one recomputed, recorded_at increases. The whole log is checked
+//! one another, and each commit follows its article's head by
+//! `domain::link`'s rule (recorded_at increases along each article's chain,
+//! not along the log, which replicas with different clocks may have
+//! written). The whole log is checked
 //! before anything is written, so that a bad backup leaves the directory
 //! as it was. The read models are then rebuilt from the log by the caller.
 //!
@@ -17,22 +19,23 @@ use super::view::BatchView;
 use super::writer::{put_log_entries, WriterState};
 use super::StoreError;
 use crate::codec::encode_suggestion;
-use crate::domain::{commit_hash, log_hash, ArticleId, Commit, Hash, Suggestion, ZERO_HASH};
+use crate::domain::{follow, log_hash, ArticleId, ChainHead, Commit, Hash, Suggestion};
 
 /// Commits written in one batch.
 const CHUNK: usize = 4096;
 
 /// The log as far as it has been checked: where it ends, and each
-/// article's last version and hash.
+/// article's head.
 #[derive(Default)]
 struct Chains {
     state: WriterState,
-    heads: HashMap<ArticleId, (u64, Hash)>,
+    heads: HashMap<ArticleId, ChainHead>,
 }
 
 impl Chains {
-    /// Checks that `commit` comes next; its hash and the log chain's hash
-    /// at its position.
+    /// Checks that `commit` comes next: at the next position, following its
+    /// article's head (`domain::link`). Returns it, its hash and the log
+    /// chain's hash at its position.
     fn take(&mut self, commit: Result<Commit, String>) -> Result<(Commit, Hash, Hash), StoreError> {
         let next = self.state.last_position + 1;
         let refuse = |position: u64, why: String| {
@@ -46,40 +49,21 @@ impl Chains {
                 format!("it follows position {}", self.state.last_position),
             ));
         }
-        let (version, previous) = self
+        let head = self
             .heads
             .get(&commit.article_id)
             .copied()
-            .unwrap_or((0, ZERO_HASH));
-        if commit.version != version + 1 || commit.prev_hash != previous {
-            return Err(refuse(
-                position,
-                format!(
-                    "version {} does not follow the article's version {version}",
-                    commit.version
-                ),
-            ));
-        }
-        let hash = commit_hash(&previous, &commit);
-        if commit.hash != hash {
-            return Err(refuse(
-                position,
-                "its hash is not the one it hashes to".into(),
-            ));
-        }
-        let micros = commit.recorded_at.timestamp_micros();
-        if micros <= self.state.last_micros {
-            return Err(refuse(position, "recorded_at does not increase".into()));
-        }
-        let chained = log_hash(&self.state.last_log_hash, position, &hash);
-        self.heads.insert(commit.article_id, (commit.version, hash));
+            .unwrap_or(ChainHead::START);
+        let head = follow(&head, &commit).map_err(|why| refuse(position, why.to_string()))?;
+        let chained = log_hash(&self.state.last_log_hash, position, &head.hash);
+        self.heads.insert(commit.article_id, head);
         self.state.last_position = position;
-        self.state.last_micros = micros;
+        self.state.record_time(head.micros);
         self.state.last_log_hash = chained;
         if commit.version == 1 {
             self.state.articles += 1;
         }
-        Ok((commit, hash, chained))
+        Ok((commit, head.hash, chained))
     }
 }
 

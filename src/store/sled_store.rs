@@ -1,7 +1,7 @@
 //! The embedded log: sled in a local data directory.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -12,8 +12,8 @@ use super::faults::Faults;
 use super::flush_gate::FlushGate;
 use super::ingest::{IngestError, StreamCommit};
 use super::keys::{
-    article_key, command_key, key_suffix_u64, meta_key, position_key, u64_at, version_key, Keys,
-    Space,
+    article_key, command_key, key, key_suffix_u64, meta_key, position_key, u64_at, version_key,
+    Keys, Space,
 };
 use super::log::{
     AppendError, AppendRequest, BoxFuture, CommandEntry, Log, Notice, PendingAppend, StreamEntry,
@@ -73,6 +73,8 @@ pub struct StoreOptions {
     /// often rather than each (a crash re-applies from the last flushed
     /// checkpoint). None: every batch is flushed.
     pub replica_flush: Option<std::time::Duration>,
+    /// The clock this process stamps commits with.
+    pub clock: super::log::Clock,
 }
 
 impl Default for StoreOptions {
@@ -87,6 +89,7 @@ impl Default for StoreOptions {
             live_buffer: 1024,
             metrics: None,
             replica_flush: None,
+            clock: super::log::Clock::default(),
         }
     }
 }
@@ -102,6 +105,9 @@ pub struct SledStore {
     generation: Arc<AtomicU8>,
     options: StoreOptions,
     state: WriterState,
+    /// The log's clock lag as of the durable position (`WriterState`),
+    /// shared with the writer, which raises it.
+    clock_lag: Arc<AtomicI64>,
     running: Option<Running>,
 }
 
@@ -128,6 +134,7 @@ impl SledStore {
             stats,
             generation: Arc::new(AtomicU8::new(generation)),
             options,
+            clock_lag: Arc::new(AtomicI64::new(state.clock_lag)),
             state,
             running: None,
         })
@@ -174,6 +181,8 @@ impl SledStore {
         super::restore::check_suggestions(suggestions())?;
         let state = super::restore::restore_log(&self.disk, &self.stats, commits())?;
         self.state = super::restore::restore_suggestions(&self.disk, state, suggestions())?;
+        self.clock_lag
+            .fetch_max(self.state.clock_lag, Ordering::AcqRel);
         Ok((self.state.last_position, self.state.last_suggestion))
     }
 
@@ -388,6 +397,8 @@ impl SledStore {
             replica_flush: self.options.replica_flush,
             unflushed_since: None,
             heads: Default::default(),
+            clock: self.options.clock,
+            clock_lag: Arc::clone(&self.clock_lag),
             failed: None,
         };
         let handle = std::thread::Builder::new()
@@ -432,6 +443,18 @@ impl SledStore {
     /// Where the store's work is counted, if anywhere.
     pub(crate) fn metrics(&self) -> Option<Arc<crate::metrics::Metrics>> {
         self.options.metrics.clone()
+    }
+
+    /// The clock this process stamps commits with.
+    pub(crate) fn clock(&self) -> super::log::Clock {
+        self.options.clock
+    }
+
+    /// The most a commit's recorded_at lies before an earlier position's,
+    /// through (at least) the durable position: 0 while one clock wrote
+    /// the log. Read it after the durable position.
+    pub(crate) fn clock_lag(&self) -> i64 {
+        self.clock_lag.load(Ordering::Acquire)
     }
 
     pub fn stats(&self) -> &Stats {
@@ -743,9 +766,14 @@ pub(super) fn stored_state(tree: &sled::Tree) -> Result<(WriterState, u8), Store
         .unwrap_or(0);
     let state = match tree.get(meta_key(WriterState::KEY))? {
         Some(bytes) => {
-            let (mut state, counted) = WriterState::decode(&bytes)
+            let (mut state, held) = WriterState::decode(&bytes)
                 .ok_or_else(|| StoreError::Corrupt("the writer state in meta is corrupt".into()))?;
-            if !counted {
+            if !held.clock_lag {
+                // Written before the lag was kept: derived once from the
+                // article streams; the next batch stores it.
+                state.clock_lag = clock_lag_of_streams(tree)?;
+            }
+            if !held.articles {
                 // Written before the count was kept: the change feed holds
                 // one entry an article. Once; the next batch stores it.
                 state.articles = tree
@@ -757,6 +785,23 @@ pub(super) fn stored_state(tree: &sled::Tree) -> Result<(WriterState, u8), Store
         None => WriterState::default(),
     };
     Ok((state, generation))
+}
+
+/// The log's clock lag (`WriterState::clock_lag`), from the recorded_at of
+/// every article's stream entries taken in log order.
+fn clock_lag_of_streams(tree: &sled::Tree) -> Result<i64, StoreError> {
+    let mut times = Vec::new();
+    for item in tree.scan_prefix(key(Space::Streams, &[])) {
+        let (_, v) = item?;
+        let entry = decode_stream(0, &v)?;
+        times.push((entry.global_position, entry.recorded_at.timestamp_micros()));
+    }
+    times.sort_unstable();
+    let mut state = WriterState::default();
+    for (_, micros) in times {
+        state.record_time(micros);
+    }
+    Ok(state.clock_lag)
 }
 
 /// The last entry of an article's stream at or below `max_position`.

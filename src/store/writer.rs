@@ -10,7 +10,7 @@
 //! runtime's workers.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use std::time::Instant;
@@ -22,13 +22,13 @@ use super::faults::{FaultPoint, Faults};
 use super::flush_gate::FlushGate;
 use super::ingest::{IngestError, Ingested, StreamCommit};
 use super::keys::{command_key, meta_key, position_key, version_key, Keys, Space};
-use super::log::{AppendError, AppendRequest, Appended, CommandEntry, Notice};
+use super::log::{AppendError, AppendRequest, Appended, Clock, CommandEntry, Notice};
 use super::sled_store::{decode_command, encode_command, last_stream_entry, stored_state};
 use super::stats::Stats;
 use super::view::BatchView;
 use super::{ProjectError, Projector, StoreError};
 use crate::codec::{encode_commit, encode_suggestion};
-use crate::domain::{log_hash, ArticleId, CommandId, Commit, Hash, Suggestion, ZERO_HASH};
+use crate::domain::{log_hash, ArticleId, ChainHead, CommandId, Commit, Hash, Suggestion};
 use crate::metrics::Metrics;
 
 pub(super) enum Job {
@@ -80,12 +80,20 @@ enum Reply {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(super) struct WriterState {
     pub(super) last_position: u64,
+    /// The latest recorded_at in the log (µs), which need not be the last
+    /// position's: see `clock_lag`.
     pub(super) last_micros: i64,
     pub(super) last_suggestion: u64,
     /// The log chain's hash at `last_position`.
     pub(super) last_log_hash: Hash,
     /// Articles ever created (commits at version 1).
     pub(super) articles: u64,
+    /// The most a commit's recorded_at lies before the latest recorded_at
+    /// of the positions before it (µs): 0 while one clock wrote the log;
+    /// more where replicas' clocks differ (time increases along each
+    /// article's chain only, `domain::link`). A reader that searches the
+    /// log by time widens its search by this much.
+    pub(super) clock_lag: i64,
 }
 
 impl WriterState {
@@ -98,17 +106,18 @@ impl WriterState {
         bytes.extend_from_slice(&self.last_suggestion.to_be_bytes());
         bytes.extend_from_slice(&self.last_log_hash);
         bytes.extend_from_slice(&self.articles.to_be_bytes());
+        bytes.extend_from_slice(&self.clock_lag.to_be_bytes());
         bytes
     }
 
-    /// The state, and whether it held the article count (records written
-    /// before it was kept have 56 bytes: the caller counts the articles).
-    pub(super) fn decode(bytes: &[u8]) -> Option<(Self, bool)> {
+    /// The state, and which of the fields added later it held: records
+    /// written before the article count was kept have 56 bytes, before the
+    /// clock lag 64 (the caller derives what is missing).
+    pub(super) fn decode(bytes: &[u8]) -> Option<(Self, Held)> {
         let word = |i: usize| bytes.get(i * 8..i * 8 + 8)?.try_into().ok();
-        let articles = bytes
-            .get(56..64)
-            .and_then(|b| b.try_into().ok())
-            .map(u64::from_be_bytes);
+        let later = |at: usize| -> Option<[u8; 8]> { bytes.get(at..at + 8)?.try_into().ok() };
+        let articles = later(56).map(u64::from_be_bytes);
+        let clock_lag = later(64).map(i64::from_be_bytes);
         Some((
             Self {
                 last_position: u64::from_be_bytes(word(0)?),
@@ -116,10 +125,28 @@ impl WriterState {
                 last_suggestion: u64::from_be_bytes(word(2)?),
                 last_log_hash: bytes.get(24..56)?.try_into().ok()?,
                 articles: articles.unwrap_or(0),
+                clock_lag: clock_lag.unwrap_or(0),
             },
-            articles.is_some(),
+            Held {
+                articles: articles.is_some(),
+                clock_lag: clock_lag.is_some(),
+            },
         ))
     }
+
+    /// Takes the next position's recorded_at (µs) into `last_micros` and
+    /// `clock_lag`.
+    pub(super) fn record_time(&mut self, micros: i64) {
+        self.clock_lag = self.clock_lag.max(self.last_micros.saturating_sub(micros));
+        self.last_micros = self.last_micros.max(micros);
+    }
+}
+
+/// Which of the fields added later a stored writer state held.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Held {
+    pub(super) articles: bool,
+    pub(super) clock_lag: bool,
 }
 
 pub(super) struct Writer {
@@ -147,8 +174,13 @@ pub(super) struct Writer {
     pub(super) replica_flush: Option<std::time::Duration>,
     /// Since when applied stream commits wait for a flush.
     pub(super) unflushed_since: Option<Instant>,
-    /// Article heads (their last version and its hash), looked up lazily.
-    pub(super) heads: HashMap<ArticleId, (u64, Hash)>,
+    /// Article heads, looked up lazily.
+    pub(super) heads: HashMap<ArticleId, ChainHead>,
+    /// The clock commits are stamped with.
+    pub(super) clock: Clock,
+    /// `state.clock_lag` as readers see it: raised before each durable
+    /// position is published.
+    pub(super) clock_lag: Arc<AtomicI64>,
     /// Set after a storage failure, until a probe finds the disk writable
     /// again and the database is reopened: until then every write is
     /// refused without touching sled, and readers keep the old handle.
@@ -520,6 +552,8 @@ impl Writer {
                     self.state.articles,
                 );
             }
+            self.clock_lag
+                .fetch_max(self.state.clock_lag, Ordering::AcqRel);
             self.durable.send_replace(self.state.last_position);
             if !notices.is_empty() && self.notices.receiver_count() > 0 {
                 // No follower lost: a lagging one goes back to the log.
@@ -642,7 +676,11 @@ impl Writer {
                 duplicate: true,
             });
         }
-        let (head, prev_hash) = self.head(view.tree(), request.article_id)?;
+        let ChainHead {
+            version: head,
+            hash: prev_hash,
+            ..
+        } = self.head(view.tree(), request.article_id)?;
         if head != request.expected_version {
             return Err(AppendError::VersionMismatch {
                 expected: request.expected_version,
@@ -672,6 +710,7 @@ impl Writer {
             position,
             &prev_hash,
             self.state.last_micros,
+            self.clock,
         )?;
         let micros = commit.recorded_at.timestamp_micros();
         let chained = log_hash(&self.state.last_log_hash, position, &hash);
@@ -688,9 +727,16 @@ impl Writer {
         };
         put_log_entries(view, &commit, &hash, &chained);
         self.state.last_position = position;
-        self.state.last_micros = micros;
+        self.state.record_time(micros);
         self.state.last_log_hash = chained;
-        self.heads.insert(request.article_id, (version, hash));
+        self.heads.insert(
+            request.article_id,
+            ChainHead {
+                version,
+                hash,
+                micros,
+            },
+        );
         in_batch.insert(request.command_id, entry);
         Ok(Appended {
             article_id: request.article_id,
@@ -706,12 +752,18 @@ impl Writer {
         &mut self,
         tree: &sled::Tree,
         article: ArticleId,
-    ) -> Result<(u64, Hash), StoreError> {
+    ) -> Result<ChainHead, StoreError> {
         if let Some(head) = self.heads.get(&article) {
             return Ok(*head);
         }
-        let head = last_stream_entry(tree, &self.stats, article, u64::MAX)?
-            .map_or((0, ZERO_HASH), |e| (e.version, e.hash));
+        let head = last_stream_entry(tree, &self.stats, article, u64::MAX)?.map_or(
+            ChainHead::START,
+            |e| ChainHead {
+                version: e.version,
+                hash: e.hash,
+                micros: e.recorded_at.timestamp_micros(),
+            },
+        );
         self.heads.insert(article, head);
         Ok(head)
     }

@@ -167,12 +167,17 @@ impl TestServer {
     /// Starts another replica on this server's stream, with a data
     /// directory of its own.
     pub(crate) async fn replica(&self) -> Self {
+        self.replica_with(AppOptions::default()).await
+    }
+
+    /// Another replica on this server's stream, with `options`.
+    pub(crate) async fn replica_with(&self, options: AppOptions) -> Self {
         let dir = Arc::new(tempfile::tempdir().expect("a temporary directory"));
         Self::start_on(
             self.backend,
             self.nats.clone(),
             dir,
-            AppOptions::default(),
+            options,
             ServerOptions::default(),
         )
         .await
