@@ -107,7 +107,7 @@ pub(crate) fn history() -> Vec<Commit> {
             source: source(1, "Mayo Clinic", None),
         },
         Event::ArticleReviewed {
-            reviewed_by: "rev".into(),
+            reviewed_by: "wanda".into(),
         },
         Event::ArticleRetracted {
             reason: "Under review".into(),
@@ -116,13 +116,20 @@ pub(crate) fn history() -> Vec<Commit> {
             reason: "Reviewed".into(),
         },
         Event::ReviewLapsed {
-            reviewed_by: "rev".into(),
+            reviewed_by: "wanda".into(),
             reviewed_version: 14,
         },
     ];
+    let mut per_commit: Vec<Vec<Event>> = events.into_iter().map(|e| vec![e]).collect();
+    // A review lapses at the head of a commit that changes content.
+    if let Some(last) = per_commit.last_mut() {
+        last.push(Event::KeyFactsReplaced {
+            key_facts: vec!["Only one.".into(), "Reviewed no more.".into()],
+        });
+    }
     let mut prev = ZERO_HASH;
     let mut commits = Vec::new();
-    for (i, event) in events.into_iter().enumerate() {
+    for (i, events) in per_commit.into_iter().enumerate() {
         let n = i as u64 + 1;
         let mut commit = Commit {
             article_id: id,
@@ -137,7 +144,7 @@ pub(crate) fn history() -> Vec<Commit> {
                 ai_assisted: true,
                 generator: "gen-1".into(),
                 reviewed_by: if (14..17).contains(&n) {
-                    "rev".into()
+                    "wanda".into()
                 } else {
                     String::new()
                 },
@@ -145,7 +152,7 @@ pub(crate) fn history() -> Vec<Commit> {
             request_hash: [n as u8; 32],
             prev_hash: prev.to_vec(),
             hash: Vec::new(),
-            events: vec![event],
+            events,
         };
         let hash = commit_hash(&prev, &commit);
         commit.hash = hash.to_vec();
@@ -165,6 +172,7 @@ fn fold(commits: &[Commit], version: u32) -> Vec<u8> {
     let mut article = state.expect("the history folds");
     if version < 2 {
         article.reviewed_version = 0;
+        article.review_stale = false;
     }
     let last = commits.last().expect("commits");
     encode_article(&ArticleVersion {

@@ -202,6 +202,7 @@ def main(folder):
     heads = {}
     log = bytes(32)
     events_checked = 0
+    last_time, went_back = None, False
     for n, line in enumerate(lines, start=1):
         expected = vectors["commits"][n - 1]
         for i, event in enumerate(line["events"]):
@@ -211,20 +212,33 @@ def main(folder):
             same(f"line {n} event {i} canonical bytes", raw.hex(), ev["canonicalBytes"])
             same(f"line {n} event {i} payload digest", digest, ev["payloadDigest"], event["payloadDigest"])
             events_checked += 1
+        # How a commit follows its article's head (AUDIT.md): the next
+        # version, linked to the head's hash, hashing as recorded, recorded
+        # after the head (time is ordered along each article only), events.
         article = line["articleId"]
-        prev = heads.get(article, bytes(32))
+        head_version, prev, head_time = heads.get(article, (0, bytes(32), None))
+        same(f"line {n} version", int(line["revision"].get("version", "0")), head_version + 1)
         same(f"line {n} prevHash", prev.hex(), line["prevHash"])
         raw = commit_bytes(line, prev)
         commit_hash = hashlib.sha256(raw).digest()
         same(f"line {n} commit canonical bytes", raw.hex(), expected["canonicalBytes"])
         same(f"line {n} commit hash", commit_hash.hex(), expected["hash"], line["revision"]["hash"])
-        heads[article] = commit_hash
+        recorded = int.from_bytes(timestamp(line["revision"]["recordedAt"]), "big", signed=True)
+        if head_time is not None and recorded <= head_time:
+            raise SystemExit(f"line {n}: recorded no later than its article's previous version")
+        if not line.get("events"):
+            raise SystemExit(f"line {n}: a commit without events")
+        heads[article] = (head_version + 1, commit_hash, recorded)
+        went_back = went_back or (last_time is not None and recorded < last_time)
+        last_time = recorded if last_time is None else max(last_time, recorded)
         position = int(line["revision"]["globalPosition"])
         same(f"line {n} position", position, n)
         log = log_step(log, position, commit_hash)
         same(f"line {n} log hash", log.hex(), expected["logHash"], line["logHash"])
     kinds = {e["kind"] for l in lines for e in l["events"]}
     print(f"{len(lines)} commits, {events_checked} events of {len(kinds)} kinds: every payload digest, commit hash and log hash recomputed from AUDIT.md")
+    if went_back:
+        print("the log's time goes back across articles, and each article's goes forward")
     digest = json.loads((folder / "digest.json").read_text())
     same("digest position", int(digest["globalPosition"]), len(lines))
     same("digest log hash", digest["logHash"], log.hex())

@@ -97,16 +97,13 @@ impl App {
     /// Opens the store in `dir`, catches the read models up with the log
     /// (only past their checkpoint) and starts the writer.
     pub fn open(dir: &Path, options: AppOptions) -> Result<Self, OpenError> {
-        let app = Self::open_store(dir, options)?;
-        if let Some(stream) = app.store.meta(crate::jetstream::REPLICA_OF)? {
-            return Err(OpenError::Replica(
-                String::from_utf8_lossy(&stream).into_owned(),
-            ));
-        }
-        Ok(app)
+        Self::open_store(dir, options, false)
     }
 
-    fn open_store(dir: &Path, options: AppOptions) -> Result<Self, OpenError> {
+    /// Opens the store in `dir` (a replica's when `replica`: a replica's
+    /// directory is refused otherwise), rebuilds read models of another
+    /// format, and starts the writer.
+    fn open_store(dir: &Path, options: AppOptions, replica: bool) -> Result<Self, OpenError> {
         let metrics = options
             .store
             .metrics
@@ -119,6 +116,13 @@ impl App {
                 ..options.store.clone()
             },
         )?;
+        if !replica {
+            if let Some(stream) = store.meta(crate::jetstream::REPLICA_OF)? {
+                return Err(OpenError::Replica(
+                    String::from_utf8_lossy(&stream).into_owned(),
+                ));
+            }
+        }
         let keys = KeyRing::open(dir, options.signing_key.as_deref())?;
         let k = match store.meta(SNAPSHOT_INTERVAL_KEY)? {
             Some(bytes) => decode_u64(&bytes)?,
@@ -185,7 +189,7 @@ impl App {
             },
             ..options
         };
-        let mut app = Self::open_store(dir, options)?;
+        let mut app = Self::open_store(dir, options, true)?;
         let log = JetStreamLog::join(Arc::clone(&app.store), jetstream).await?;
         app.log = Arc::new(log);
         Ok(app)

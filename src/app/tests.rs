@@ -375,14 +375,21 @@ async fn a_replica_applies_the_stream_once_and_stops_at_a_commit_that_does_not_v
     assert_eq!(answer.article.quick_answer, "Fourth.");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn read_models_of_another_format_are_rebuilt_from_the_log_at_open() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = App::open(dir.path(), AppOptions::default()).unwrap();
+/// A store in `dir` with one article, created and then reviewed by
+/// "tester" (version 2).
+async fn reviewed_article(dir: &std::path::Path) -> (App, ArticleId) {
+    let app = App::open(dir, AppOptions::default()).unwrap();
     let id = app.create(draft(1), new_meta()).await.unwrap().article_id;
     app.edit(id, 1, Command::ReviewArticle, new_meta())
         .await
         .unwrap();
+    (app, id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_models_of_another_format_are_rebuilt_from_the_log_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, id) = reviewed_article(dir.path()).await;
     let fresh = app.store().stats().log_bytes_replayed();
     app.shutdown();
     drop(app);
@@ -393,8 +400,19 @@ async fn read_models_of_another_format_are_rebuilt_from_the_log_at_open() {
     app.shutdown();
     drop(app);
 
-    // As an older version left it: the read models are rebuilt before the
-    // store serves, and the stored format is today's.
+    // As a version before the format was recorded left it (no format),
+    // and as one of another format would: the read models are rebuilt
+    // before the store serves, and the stored format is today's.
+    let store = SledStore::open(dir.path(), StoreOptions::default()).unwrap();
+    store.remove_meta(projection::FORMAT_KEY).unwrap();
+    drop(store);
+    let app = App::open(dir.path(), AppOptions::default()).unwrap();
+    assert!(
+        app.store().stats().log_bytes_replayed() > 0,
+        "a rebuild ran"
+    );
+    app.shutdown();
+    drop(app);
     let store = SledStore::open(dir.path(), StoreOptions::default()).unwrap();
     store
         .set_meta(projection::FORMAT_KEY, &1u64.to_be_bytes())
@@ -487,4 +505,59 @@ async fn a_replica_takes_a_log_whose_time_goes_back_across_articles_and_knows_by
         matches!(&broken, crate::store::IngestError::Break(b) if b.position == 3 && b.why.contains("not after")),
         "{broken}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_review_an_older_version_carried_over_an_edit_is_not_shown_and_ends_at_the_next_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, id) = reviewed_article(dir.path()).await;
+    // Version 3 as an older version wrote it: an edit that kept the
+    // reviewer in its provenance, with no ReviewLapsed.
+    app.store()
+        .append(AppendRequest {
+            article_id: id,
+            expected_version: 2,
+            command_id: CommandId::from_uuid(Uuid::now_v7()),
+            request_hash: [3; 32],
+            actor: "wes".into(),
+            reason: "test".into(),
+            provenance: crate::domain::Provenance {
+                reviewed_by: "tester".into(),
+                ..crate::domain::Provenance::default()
+            },
+            events: vec![crate::domain::Event::QuestionEdited {
+                question: "Changed after the review".into(),
+            }],
+            decided_after: None,
+        })
+        .await
+        .unwrap();
+    let current = app
+        .answer(&ArticleRef::Id(id), AsOf::Current)
+        .await
+        .unwrap();
+    assert_eq!(current.article.provenance.reviewed_by, "tester");
+    assert_eq!(
+        current.article.standing_review(),
+        None,
+        "not shown as standing"
+    );
+    let as_of_2 = app
+        .answer(&ArticleRef::Id(id), AsOf::Version(2))
+        .await
+        .unwrap();
+    assert_eq!(as_of_2.article.standing_review(), Some(("tester", 2)));
+
+    // Its reviewer reviewing again is a review, not a repeat.
+    let again = app
+        .edit(id, 3, Command::ReviewArticle, new_meta())
+        .await
+        .unwrap();
+    assert_eq!(again.version, 4);
+    let current = app
+        .answer(&ArticleRef::Id(id), AsOf::Current)
+        .await
+        .unwrap();
+    assert_eq!(current.article.standing_review(), Some(("tester", 4)));
+    app.shutdown();
 }

@@ -9,7 +9,8 @@ use anyhow::Context as _;
 
 use super::json;
 use crate::domain::{
-    event_digest, follow, hex, log_hash, Article, ArticleId, ChainHead, Hash, ZERO_HASH,
+    check_review_claims, event_digest, follow, hex, log_hash, Article, ArticleId, ChainHead, Hash,
+    ZERO_HASH,
 };
 use crate::grpc::pb;
 use crate::grpc::{commit_from_message, log_digest, rendered_commit};
@@ -244,13 +245,15 @@ fn check_lines(text: &str) -> Result<Report, String> {
             ));
         }
         // The displayed date the revision claims is the one the events give.
+        let before = states.remove(&commit.article_id);
         let state = Article::fold(
-            states.remove(&commit.article_id),
+            before.clone(),
             commit.article_id,
             commit.version,
             &commit.events,
         )
         .ok_or_else(|| format!("{at}: the article's first commit does not create it"))?;
+        check_review_claims(before.as_ref(), &commit, &state).map_err(|e| format!("{at}: {e}"))?;
         if revision.last_updated != state.last_updated.to_string() {
             return Err(format!(
                 "{at}: the revision claims the date {}, the events give {}",
@@ -355,7 +358,9 @@ mod tests {
         let mut second = commits[0].clone();
         second.article_id = crate::domain::ArticleId::from_uuid(uuid::Uuid::from_u128(7));
         second.global_position = commits.len() as u64 + 1;
-        second.recorded_at = commits.last().unwrap().recorded_at + chrono::Duration::seconds(1);
+        // Recorded before the first article's last commit, as a replica
+        // with a slower clock may: time is ordered along each article only.
+        second.recorded_at = commits.last().unwrap().recorded_at - chrono::Duration::seconds(1);
         second.hash = crate::domain::commit_hash(&ZERO_HASH, &second).to_vec();
         commits.push(second);
         let mut chained = ZERO_HASH;
@@ -474,6 +479,10 @@ mod tests {
             out.status.success() && stdout.contains("OK"),
             "check.py disagrees:\n{stdout}\n{}",
             String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("goes back across articles"),
+            "the vectors hold a log whose time goes back across articles: {stdout}"
         );
     }
 

@@ -25,6 +25,7 @@ pub(crate) fn encode_article(v: &ArticleVersion) -> Vec<u8> {
         retracted: a.status == Status::Retracted,
         version: a.version,
         reviewed_version: a.reviewed_version,
+        review_stale: a.review_stale,
         global_position: v.global_position,
         recorded_at_micros: micros(v.recorded_at),
         next_section: a.next_section,
@@ -59,6 +60,7 @@ pub(crate) fn decode_article(bytes: &[u8]) -> Result<ArticleVersion, CodecError>
         },
         version: r.version,
         reviewed_version: r.reviewed_version,
+        review_stale: r.review_stale,
         next_section: r.next_section,
         next_source: r.next_source,
     };

@@ -55,9 +55,13 @@ pub struct Article {
     pub disclaimer: String,
     pub status: Status,
     pub version: u64,
-    /// The version whose commit made the standing review (the content
-    /// `provenance.reviewed_by` reviewed); 0 when there is none.
+    /// The version whose commit made the last review (by
+    /// `provenance.reviewed_by`); 0 when there is none.
     pub reviewed_version: u64,
+    /// Content changed after that review with no `ReviewLapsed` (a log
+    /// written before the event existed): the review no longer stands
+    /// (`review.rs`).
+    pub review_stale: bool,
     /// The sequence the next new section id is drawn from.
     pub next_section: u64,
     /// The sequence the next new source id is drawn from.
@@ -84,6 +88,7 @@ impl Article {
             status: Status::Published,
             version: 0,
             reviewed_version: 0,
+            review_stale: false,
             next_section: 1,
             next_source: 1,
         };
@@ -106,15 +111,13 @@ impl Article {
             Some(article) => article,
             None => Self::created(id, events.next()?)?,
         };
-        let mut reviewed = false;
         for event in events {
             article.apply(event);
-            reviewed |= matches!(event, Event::ArticleReviewed { .. });
+            if matches!(event, Event::ArticleReviewed { .. }) {
+                article.reviewed_version = version;
+            }
         }
         article.version = version;
-        if reviewed {
-            article.reviewed_version = version;
-        }
         Some(article)
     }
 
@@ -163,14 +166,19 @@ impl Article {
             Event::SourceRemoved { source_id } => self.sources.retain(|s| &s.id != source_id),
             Event::ArticleRedated { last_updated } => self.last_updated = *last_updated,
             Event::ArticleReviewed { reviewed_by } => {
-                self.provenance.reviewed_by = reviewed_by.clone()
+                self.provenance.reviewed_by = reviewed_by.clone();
+                self.review_stale = false;
             }
             Event::ArticleRetracted { .. } => self.status = Status::Retracted,
             Event::ArticleRestored { .. } => self.status = Status::Published,
             Event::ReviewLapsed { .. } => {
                 self.provenance.reviewed_by.clear();
                 self.reviewed_version = 0;
+                self.review_stale = false;
             }
+        }
+        if event.lapses_review() && !self.provenance.reviewed_by.is_empty() {
+            self.review_stale = true;
         }
         self.bump_sequences();
     }

@@ -69,6 +69,9 @@ pub(crate) fn attribute(commits: &[Commit]) -> Vec<Attribution> {
             None => *t = Some(new("", label)),
         };
         for event in &commit.events {
+            if event.lapses_review() {
+                review = None;
+            }
             match event {
                 Event::ArticleCreated(c) => {
                     question = Some(new("", &c.question));
@@ -133,7 +136,9 @@ pub(crate) fn attribute(commits: &[Commit]) -> Vec<Attribution> {
                     }
                 }
                 Event::SourceRemoved { source_id } => sources.retain(|t| t.id != *source_id),
-                Event::ArticleReviewed { reviewed_by } => touch(&mut review, reviewed_by),
+                // Each review is its own: a later reviewer is not an edit
+                // of an earlier one's review.
+                Event::ArticleReviewed { reviewed_by } => review = Some(new("", reviewed_by)),
                 Event::ReviewLapsed { .. } => review = None,
                 Event::SlugChanged { .. } => {}
             }

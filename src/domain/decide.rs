@@ -10,6 +10,7 @@ use super::error::DomainError;
 use super::event::{ArticleCreated, Event};
 use super::ids;
 use super::limits::Limits;
+use super::review;
 use super::validate::{derive_slug, Limit, Text, Violations};
 
 /// What a decision may depend on besides state and command.
@@ -75,7 +76,7 @@ pub(crate) fn decide(
 
     let mut events = decide_edit(article, command, ctx, &mut v)?;
     finish(v)?;
-    if let Some(lapsed) = lapse_review(article, &events) {
+    if let Some(lapsed) = review::lapse(article, &events) {
         events.insert(0, lapsed);
     }
     if !events.is_empty() {
@@ -269,9 +270,15 @@ fn decide_edit(
                 _ => Vec::new(),
             }
         }
-        // The same principal reviewing what they already reviewed says
-        // nothing new; a different principal's review is recorded.
-        Command::ReviewArticle if article.provenance.reviewed_by == ctx.actor => Vec::new(),
+        // The principal whose review stands, reviewing again, says nothing
+        // new; any other principal's review is recorded (and stands).
+        Command::ReviewArticle
+            if article
+                .standing_review()
+                .is_some_and(|(by, _)| by == ctx.actor) =>
+        {
+            Vec::new()
+        }
         Command::ReviewArticle => vec![Event::ArticleReviewed {
             reviewed_by: ctx.actor.to_owned(),
         }],
@@ -304,16 +311,6 @@ fn decide_edit(
         }],
     };
     Ok(events)
-}
-
-/// The event that ends `article`'s standing review, when `events` change
-/// its content: a review covers exactly the content it was made on.
-fn lapse_review(article: &Article, events: &[Event]) -> Option<Event> {
-    let reviewed = !article.provenance.reviewed_by.is_empty();
-    (reviewed && events.iter().any(Event::lapses_review)).then(|| Event::ReviewLapsed {
-        reviewed_by: article.provenance.reviewed_by.clone(),
-        reviewed_version: article.reviewed_version,
-    })
 }
 
 /// The events that turn `current` into `target`'s content.

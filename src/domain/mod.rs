@@ -16,6 +16,7 @@ mod freshness;
 mod ids;
 mod limits;
 mod link;
+mod review;
 mod suggestion;
 mod validate;
 
@@ -40,5 +41,6 @@ pub(crate) use freshness::{stale_redates, StaleRedate};
 pub(crate) use ids::{is_uuid_shaped, ArticleId, CommandId};
 pub(crate) use limits::Limits;
 pub(crate) use link::{follow, ChainHead, Unlinked};
+pub(crate) use review::check_claims as check_review_claims;
 pub(crate) use suggestion::{check_suggestion, Suggestion};
 pub(crate) use validate::{quoted, slug_problem};

@@ -699,6 +699,118 @@ fn retraction_restoration_and_unchanged_edits_keep_the_review() {
 }
 
 #[test]
+fn a_review_by_another_principal_in_between_is_recorded_again() {
+    let g = given(vec![created(), reviewed_by("alice"), reviewed_by("bob")]);
+    assert_eq!(g.when(Command::ReviewArticle), Ok(reviewed_by("alice")));
+}
+
+#[test]
+fn a_review_carried_over_changes_by_an_older_version_does_not_stand() {
+    // A log written before ReviewLapsed: the edit left the review in the
+    // (hashed) provenance.
+    let legacy = vec![
+        created(),
+        reviewed_by("alice"),
+        vec![Event::QuestionEdited {
+            question: "Edited after the review".into(),
+        }],
+    ];
+    let g = given(legacy.clone());
+    let state = g.state.clone().unwrap();
+    assert_eq!(state.provenance.reviewed_by, "alice");
+    assert!(state.review_stale);
+    assert_eq!(state.standing_review(), None);
+    // Its reviewer's new review is recorded, and stands.
+    assert_eq!(g.when(Command::ReviewArticle), Ok(reviewed_by("alice")));
+    let reviewed = g.then_state(Command::ReviewArticle);
+    assert_eq!(reviewed.standing_review(), Some(("alice", 4)));
+    // Any other command ends it first.
+    let g = given(legacy).reason("wrong");
+    assert_eq!(
+        g.when(Command::RetractArticle),
+        Ok(vec![
+            Event::ReviewLapsed {
+                reviewed_by: "alice".into(),
+                reviewed_version: 2,
+            },
+            Event::ArticleRetracted {
+                reason: "wrong".into()
+            }
+        ])
+    );
+    let retracted = g.then_state(Command::RetractArticle);
+    assert_eq!(retracted.provenance.reviewed_by, "");
+    assert!(!retracted.review_stale);
+}
+
+#[test]
+fn a_review_followed_by_a_change_in_the_same_commit_does_not_stand() {
+    let mut commit = reviewed_by("alice");
+    commit.push(Event::QuestionEdited {
+        question: "Changed after".into(),
+    });
+    let g = given(vec![created(), commit]);
+    assert_eq!(g.state.unwrap().standing_review(), None);
+    let mut commit = vec![Event::QuestionEdited {
+        question: "Changed before".into(),
+    }];
+    commit.extend(reviewed_by("alice"));
+    let g = given(vec![created(), commit]);
+    assert_eq!(g.state.unwrap().standing_review(), Some(("alice", 2)));
+}
+
+#[test]
+fn review_claims_are_checked_against_the_fold() {
+    let commit = |version: u64, actor: &str, reviewed_by: &str, events: Vec<Event>| Commit {
+        article_id: id(),
+        version,
+        global_position: version,
+        recorded_at: chrono::DateTime::UNIX_EPOCH,
+        actor: actor.into(),
+        reason: String::new(),
+        command_id: CommandId::from_uuid(Uuid::from_u128(u128::from(version))),
+        provenance: Provenance {
+            ai_assisted: true,
+            generator: "gen-1".into(),
+            reviewed_by: reviewed_by.into(),
+        },
+        request_hash: [0; 32],
+        prev_hash: Vec::new(),
+        hash: Vec::new(),
+        events,
+    };
+    let v1 = Article::fold(None, id(), 1, &created()).unwrap();
+    let check = |before: &Article, c: &Commit| {
+        let after = Article::fold(Some(before.clone()), id(), c.version, &c.events).unwrap();
+        check_review_claims(Some(before), c, &after)
+    };
+    assert_eq!(
+        check(&v1, &commit(2, "alice", "alice", reviewed_by("alice"))),
+        Ok(())
+    );
+    // A review in someone else's name.
+    assert!(check(&v1, &commit(2, "mallory", "alice", reviewed_by("alice"))).is_err());
+    // Provenance that is not the fold's.
+    assert!(check(&v1, &commit(2, "alice", "bob", reviewed_by("alice"))).is_err());
+    let v2 = Article::fold(Some(v1), id(), 2, &reviewed_by("alice")).unwrap();
+    let lapse = |by: &str, version: u64| {
+        vec![
+            Event::ReviewLapsed {
+                reviewed_by: by.into(),
+                reviewed_version: version,
+            },
+            Event::QuestionEdited {
+                question: "Q?".into(),
+            },
+        ]
+    };
+    assert_eq!(check(&v2, &commit(3, "wes", "", lapse("alice", 2))), Ok(()));
+    // A lapse of a review that did not stand as it says.
+    assert!(check(&v2, &commit(3, "wes", "", lapse("bob", 2))).is_err());
+    assert!(check(&v2, &commit(3, "wes", "", lapse("alice", 1))).is_err());
+}
+
+#[test]
 fn an_unreviewed_article_has_no_review_to_lapse() {
     let g = given(vec![created()]);
     let events = g

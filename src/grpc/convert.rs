@@ -186,6 +186,18 @@ fn provenance_message(p: &Provenance) -> pb::Provenance {
     }
 }
 
+/// An article's provenance as an answer shows it: the review only while
+/// it stands (`domain/review.rs`), with the version that made it.
+fn answer_provenance(a: &crate::domain::Article) -> pb::Provenance {
+    let (reviewed_by, reviewed_version) = a.standing_review().unwrap_or_default();
+    pb::Provenance {
+        ai_assisted: a.provenance.ai_assisted,
+        generator: a.provenance.generator.clone(),
+        reviewed_by: reviewed_by.to_owned(),
+        reviewed_version,
+    }
+}
+
 fn section_message(s: &Section) -> pb::Section {
     pb::Section {
         id: s.id.clone(),
@@ -216,10 +228,7 @@ pub(super) fn answer(v: &ArticleVersion) -> pb::Answer {
         sections: a.sections.iter().map(section_message).collect(),
         sources: a.sources.iter().map(source_message).collect(),
         last_updated: a.last_updated.to_string(),
-        provenance: Some(pb::Provenance {
-            reviewed_version: a.reviewed_version,
-            ..provenance_message(&a.provenance)
-        }),
+        provenance: Some(answer_provenance(a)),
         disclaimer: a.disclaimer.clone(),
         status: match a.status {
             ArticleStatus::Published => pb::ArticleStatus::Published,

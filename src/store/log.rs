@@ -15,7 +15,7 @@ use crate::domain::{ArticleId, CommandId, Commit, Event, Hash, Provenance};
 /// The clock commits are stamped with: the system's, or the system's set
 /// back by a fixed amount, as another machine's may run behind. Replicas
 /// of one log stamp with their own clocks, so time increases along each
-/// article's chain only (`domain::chain::follows`); tests run a replica
+/// article's chain only (`domain::link::follow`); tests run a replica
 /// behind to write such a log.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Clock {

@@ -152,6 +152,14 @@ impl SledStore {
         Ok(())
     }
 
+    /// Removes a meta value durably. Only before `start` or offline.
+    pub fn remove_meta(&self, name: &str) -> Result<(), StoreError> {
+        let tree = self.disk.tree()?;
+        tree.remove(meta_key(name))?;
+        self.disk.flush(&tree)?;
+        Ok(())
+    }
+
     pub fn last_position(&self) -> u64 {
         self.state.last_position
     }
