@@ -23,8 +23,9 @@
 //! - `principals`: the principals file, roles and token checks.
 //! - `cli`: the command line.
 //!
-//! Dependencies point one way: `cli → server → grpc → app →
-//! (projection, store) → codec → domain`.
+//! Dependencies point one way: `main → cli → server → grpc → app →
+//! {store, jetstream} → {projection, codec} → domain`; `tidy.rs` (a test)
+//! checks it (docs/ARCHITECTURE.md).
 
 mod accept;
 mod app;
@@ -47,6 +48,8 @@ mod verifier_key;
 
 #[cfg(test)]
 mod golden_tests;
+#[cfg(test)]
+mod tidy;
 
 pub use app::{App, AppOptions, OpenError, Rebuilt, ReplicaRestored, Restored};
 pub use cli::{init_tracing, sentence, Cli, ReaderGone};

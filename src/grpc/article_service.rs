@@ -12,7 +12,7 @@ use super::pb::*;
 use super::status::{to_status, to_write_status};
 use super::write::{write, Naming};
 use crate::app::App;
-use crate::store::Appended;
+use crate::app::Appended;
 
 pub(crate) struct ArticleApi {
     app: Arc<App>,

@@ -12,8 +12,8 @@ use tonic_types::{ErrorDetails, StatusExt};
 use super::pb::{ImportCommitsRequest, ImportCommitsResponse, ImportResult};
 use super::status::{invalid, to_write_status};
 use super::write::{arm_name, write, Naming};
+use crate::app::Appended;
 use crate::app::{App, AppError, Import};
-use crate::store::Appended;
 
 /// The trailers naming the failed command of an import.
 pub(crate) const FAILED_REQUEST: &str = "answerlog-import-request";

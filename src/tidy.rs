@@ -1,0 +1,235 @@
+//! The architecture checks itself (rust-analyzer's "tidy" idea): every
+//! source file's imports are read, and a forbidden one fails `cargo test`.
+//! The rules are STYLE.md's dependency direction and docs/ARCHITECTURE.md's
+//! boundaries. Breaks that exist today and are being worked off are listed
+//! in `KNOWN`; the test fails when one is added, and when one is fixed but
+//! still listed, so the list stays exactly true.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// Each module's layer: a module may use only modules of a lower layer
+/// (and the peers `PEERS` allows). Modules not listed (config, metrics,
+/// signing, principals, tls, import, accept, …) are side modules outside
+/// the direction.
+const LAYERS: [(&str, u8); 11] = [
+    ("domain", 0),
+    ("codec", 1),
+    ("projection", 1),
+    ("log", 2),
+    ("store", 2),
+    ("jetstream", 2),
+    ("app", 3),
+    ("grpc", 4),
+    ("server", 5),
+    ("cli", 6),
+    ("main", 7),
+];
+
+/// Same-layer uses that are allowed: a replica feeds its local store.
+const PEERS: [(&str, &str); 1] = [("jetstream", "store")];
+
+/// External crates only some modules may use.
+const ONLY: [(&str, &[&str]); 4] = [
+    ("sled", &["store"]),
+    ("async_nats", &["jetstream"]),
+    ("tonic", &["grpc", "server", "accept", "tls", "cli"]),
+    (
+        "tokio",
+        &[
+            "store",
+            "jetstream",
+            "app",
+            "grpc",
+            "server",
+            "accept",
+            "cli",
+            "metrics_http",
+        ],
+    ),
+];
+
+/// Crate modules some modules must not use at all, whatever their layer.
+const NEVER: [(&str, &[&str]); 3] = [
+    // The fold knows no keys, no bytes, no trees.
+    ("projection", &["store", "codec"]),
+    // Proto types stop at grpc/, and store types stop at app/.
+    ("grpc", &["store"]),
+    // The append seam knows neither log implementation.
+    ("log", &["store", "jetstream"]),
+];
+
+/// Today's breaks, being worked off (issue 15): file, and what it uses.
+const KNOWN: [(&str, &str); 4] = [
+    ("projection/mod.rs", "crate::codec"),
+    ("projection/mod.rs", "crate::store"),
+    ("projection/queries.rs", "crate::codec"),
+    ("projection/queries.rs", "crate::store"),
+];
+
+/// The module a file under `src/` belongs to: its first path component,
+/// without `.rs`.
+fn module_of(relative: &Path) -> String {
+    let first = relative
+        .components()
+        .next()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    first.trim_end_matches(".rs").to_owned()
+}
+
+fn layer(module: &str) -> Option<u8> {
+    LAYERS.iter().find(|(m, _)| *m == module).map(|(_, l)| *l)
+}
+
+/// Every `.rs` file under `dir`.
+fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("src/ reads") {
+        let path = entry.expect("an entry").path();
+        if path.is_dir() {
+            sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// What `text` uses: `crate::<module>` paths and external crates' paths
+/// (`sled::…`, `use tonic…`), each named as written (`crate::store`,
+/// `sled`). Comments are left out.
+fn uses(text: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for line in text.lines() {
+        let code = line.split("//").next().unwrap_or("");
+        for (at, _) in code.match_indices("crate::") {
+            let start = at + "crate::".len();
+            let name: String = code[start..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() {
+                found.insert(format!("crate::{name}"));
+            }
+        }
+        for (krate, _) in ONLY {
+            let as_path = format!("{krate}::");
+            let as_use = format!("use {krate}");
+            let preceded_ok = |at: usize| {
+                at == 0
+                    || !code[..at]
+                        .chars()
+                        .next_back()
+                        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+            };
+            if code.match_indices(&as_path).any(|(at, _)| preceded_ok(at))
+                || code.trim_start().starts_with(&as_use)
+            {
+                found.insert(krate.to_owned());
+            }
+        }
+    }
+    found
+}
+
+/// Every rule break in the sources under `src`: (file relative to src,
+/// what it uses, why that is a break).
+fn breaks(src: &Path) -> Vec<(String, String, String)> {
+    let mut files = Vec::new();
+    sources(src, &mut files);
+    files.sort();
+    let mut out = Vec::new();
+    for file in files {
+        let relative = file.strip_prefix(src).expect("under src").to_path_buf();
+        let name = relative.to_string_lossy().replace('\\', "/");
+        if name == "tidy.rs" {
+            continue;
+        }
+        let module = module_of(&relative);
+        let text = std::fs::read_to_string(&file).expect("a source file reads");
+        for used in uses(&text) {
+            let why = match used.strip_prefix("crate::") {
+                Some(target) => {
+                    if target == module || target == "golden_tests" {
+                        continue;
+                    }
+                    // Nothing but main uses the command line.
+                    let never = NEVER
+                        .iter()
+                        .any(|(m, list)| *m == module && list.contains(&target))
+                        || (target == "cli" && !["main", "lib"].contains(&module.as_str()));
+                    let upward = match (layer(&module), layer(target)) {
+                        (Some(from), Some(to)) => {
+                            to > from || (to == from && !PEERS.contains(&(module.as_str(), target)))
+                        }
+                        _ => false,
+                    };
+                    if never {
+                        format!("{module}/ must not use {target}/")
+                    } else if upward {
+                        format!(
+                            "{module} (layer {:?}) must not use {target}",
+                            layer(&module)
+                        )
+                    } else {
+                        continue;
+                    }
+                }
+                None => {
+                    let allowed = ONLY
+                        .iter()
+                        .find(|(k, _)| *k == used)
+                        .is_none_or(|(_, who)| who.contains(&module.as_str()));
+                    if allowed {
+                        continue;
+                    }
+                    format!(
+                        "only {:?} may use {used}",
+                        ONLY.iter().find(|(k, _)| *k == used).map(|(_, w)| w)
+                    )
+                }
+            };
+            out.push((name.clone(), used, why));
+        }
+    }
+    out
+}
+
+#[test]
+fn imports_follow_the_dependency_direction() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let found = breaks(&src);
+    let known: BTreeSet<(String, String)> = KNOWN
+        .iter()
+        .map(|(f, u)| ((*f).to_owned(), (*u).to_owned()))
+        .collect();
+    let new: Vec<_> = found
+        .iter()
+        .filter(|(f, u, _)| !known.contains(&(f.clone(), u.clone())))
+        .collect();
+    assert!(
+        new.is_empty(),
+        "imports that break the dependency rules (STYLE.md, docs/ARCHITECTURE.md):\n{}",
+        new.iter()
+            .map(|(f, u, why)| format!("  src/{f} uses {u}: {why}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let fixed: Vec<_> = known
+        .iter()
+        .filter(|(f, u)| !found.iter().any(|(ff, uu, _)| ff == f && uu == u))
+        .collect();
+    assert!(
+        fixed.is_empty(),
+        "no longer broken, so take them out of KNOWN in src/tidy.rs: {fixed:?}"
+    );
+}
+
+#[test]
+fn the_checker_sees_a_forbidden_import() {
+    let text = "use crate::store::Appended;\nfn f() { let _ = sled::Config::new(); }\n// crate::cli in a comment\n";
+    let used = uses(text);
+    assert!(used.contains("crate::store"));
+    assert!(used.contains("sled"));
+    assert!(!used.contains("crate::cli"), "comments do not count");
+    assert!(!uses("let x = my_sled::y;").contains("sled"));
+}
