@@ -247,6 +247,10 @@ impl Import {
             },
             ArticleRef::Id(id) => *id,
         };
+        if !self.touched.contains_key(&id) {
+            // Decided on the state every answered write left.
+            self.app.wait_for_position(0, None).await?;
+        }
         let current = match self.touched.get(&id) {
             Some(touched) => ArticleVersion {
                 article: touched.article.clone(),

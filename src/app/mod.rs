@@ -247,6 +247,19 @@ impl App {
         })
     }
 
+    /// Applies the log past the read models' checkpoint to them, offline,
+    /// as a start does (after a crash, the projector may have been behind
+    /// the log). Returns how many commits it applied.
+    pub fn catch_up(dir: &Path, options: &AppOptions) -> Result<u64, StoreError> {
+        let store = SledStore::open(dir, options.store.clone())?;
+        let k = store
+            .meta(SNAPSHOT_INTERVAL_KEY)?
+            .map(|bytes| decode_u64(&bytes))
+            .transpose()?
+            .unwrap_or(options.snapshot_interval);
+        store.catch_up(&Projection::new(k))
+    }
+
     /// Every record of the read models and `meta` in `dir`, keyspace by
     /// keyspace, offline: for checking that a rebuild is byte-identical.
     pub fn dump_read_models(dir: &Path) -> Result<Vec<(String, Vec<Record>)>, StoreError> {

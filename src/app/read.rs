@@ -37,12 +37,16 @@ pub struct Page<T> {
 }
 
 impl App {
-    /// Waits until the read models include `position`, or until `deadline`.
+    /// Waits until the read models include `position` and everything the
+    /// log held durable when it was called (read-your-writes: a write
+    /// answered before a read began is in what the read reads), or until
+    /// `deadline`.
     pub async fn wait_for_position(
         &self,
         position: u64,
         deadline: Option<tokio::time::Instant>,
     ) -> Result<(), AppError> {
+        let position = position.max(self.store.log_durable());
         if position == 0 || self.durable() >= position {
             return Ok(());
         }
@@ -254,6 +258,8 @@ impl App {
     ) -> Result<Suggestion, AppError> {
         check_suggestion(&question, &self.limits)?;
         if let Some(id) = article_id {
+            // An article whose creation was answered exists here.
+            self.wait_for_position(0, None).await?;
             if self.current_durable(id).await?.is_none() {
                 return Err(AppError::not_found("article_id", "no such article"));
             }

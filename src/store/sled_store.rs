@@ -18,6 +18,7 @@ use super::keys::{
 use super::log::{
     AppendError, AppendRequest, BoxFuture, CommandEntry, Log, Notice, PendingAppend, StreamEntry,
 };
+use super::projecting::{Progress, Projecting};
 use super::stats::Stats;
 use super::view::BatchView;
 use super::writer::{Health, Job, Writer, WriterState};
@@ -73,6 +74,11 @@ pub struct StoreOptions {
     /// often rather than each (a crash re-applies from the last flushed
     /// checkpoint). None: every batch is flushed.
     pub replica_flush: Option<std::time::Duration>,
+    /// How many durable commits the read models may lag behind the log
+    /// before the writer waits for the projector (its lag's bound).
+    pub projector_lag: u64,
+    /// A gate before each apply of the projector, for tests that hold it.
+    pub projector_gate: Option<Arc<FlushGate>>,
     /// The clock this process stamps commits with.
     pub clock: super::log::Clock,
 }
@@ -89,6 +95,8 @@ impl Default for StoreOptions {
             live_buffer: 1024,
             metrics: None,
             replica_flush: None,
+            projector_lag: 65_536,
+            projector_gate: None,
             clock: super::log::Clock::default(),
         }
     }
@@ -115,7 +123,12 @@ struct Running {
     /// The writer's queue. Dropping it (at shutdown) ends the writer.
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// The projector thread, which ends after the writer.
+    projector: Mutex<Option<JoinHandle<()>>>,
+    /// The log's durable position: writes are answered up to it.
     durable: watch::Receiver<u64>,
+    /// The read models' position (the projector's checkpoint).
+    visible: watch::Receiver<u64>,
     /// Whether writes are failing, and the writer's reopens: a wait for a
     /// position that a failed batch had taken must not wait for it.
     health: watch::Receiver<Health>,
@@ -375,6 +388,16 @@ impl SledStore {
 
     /// Catches the read models up, then starts the writer thread.
     pub fn start(mut self, projector: Arc<dyn Projector>) -> Result<Arc<Self>, StoreError> {
+        if self.checkpoint()? > self.state.last_position {
+            // The read models hold commits the log does not (it lost its
+            // tail): they are rebuilt from what the log holds.
+            tracing::warn!(
+                checkpoint = self.checkpoint()?,
+                log_end = self.state.last_position,
+                "the read models reach past the log; rebuilding them from the log"
+            );
+            self.rebuild(projector.as_ref())?;
+        }
         let applied = self.catch_up(projector.as_ref())?;
         if applied > 0 {
             tracing::info!(applied, "read models caught up with the log");
@@ -387,6 +410,28 @@ impl SledStore {
         let (health_tx, health_rx) = watch::channel(Health::default());
         let suggestions_durable = Arc::new(AtomicU64::new(self.state.last_suggestion));
         let (notices, _) = broadcast::channel(self.options.live_buffer.max(1));
+        // Caught up: the read models reach the log's end.
+        let checkpoint = self.checkpoint()?;
+        let (visible_tx, visible_rx) = watch::channel(checkpoint);
+        let progress = Arc::new(Progress::new(checkpoint));
+        let (to_project, projected) = std::sync::mpsc::channel();
+        let projector_failure = Arc::new(Mutex::new(None));
+        let projecting = Projecting {
+            disk: Arc::clone(&self.disk),
+            projector: Arc::clone(&projector),
+            stats: Arc::clone(&self.stats),
+            generation: Arc::clone(&self.generation),
+            visible: visible_tx,
+            progress: Arc::clone(&progress),
+            gate: self.options.projector_gate.clone(),
+            failure: Arc::clone(&projector_failure),
+            checkpoint,
+            broken: false,
+        };
+        let projector_thread = std::thread::Builder::new()
+            .name("answerlog-projector".into())
+            .spawn(move || projecting.run(projected))
+            .map_err(|e| StoreError::Io(format!("cannot start the projector thread: {e}")))?;
         let writer = Writer {
             disk: Arc::clone(&self.disk),
             projector,
@@ -407,6 +452,12 @@ impl SledStore {
             heads: Default::default(),
             clock: self.options.clock,
             clock_lag: Arc::clone(&self.clock_lag),
+            to_project: Some(to_project),
+            projector_failure,
+            projector_lag: self.options.projector_lag.max(1),
+            progress,
+            handed: checkpoint,
+            pending_slugs: std::collections::HashMap::new(),
             failed: None,
         };
         let handle = std::thread::Builder::new()
@@ -416,7 +467,9 @@ impl SledStore {
         self.running = Some(Running {
             jobs: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
+            projector: Mutex::new(Some(projector_thread)),
             durable: durable_rx,
+            visible: visible_rx,
             health: health_rx,
             suggestions_durable,
             notices,
@@ -434,6 +487,12 @@ impl SledStore {
         if let Some(handle) = lock(&running.writer).take() {
             if handle.join().is_err() {
                 tracing::error!("the writer thread panicked");
+            }
+            // The writer dropped the projector's queue: it ends once idle.
+            if let Some(projector) = lock(&running.projector).take() {
+                if projector.join().is_err() {
+                    tracing::error!("the projector thread panicked");
+                }
             }
             self.disk.close();
         }
@@ -548,7 +607,7 @@ impl SledStore {
     /// writes are failing, a position past the durable one is not waited
     /// for: that is a storage failure (UNAVAILABLE).
     pub async fn wait_durable(&self, position: u64) -> Result<(), StoreError> {
-        let mut durable = self.durable_position();
+        let mut durable = Log::durable_position(self);
         let mut health = self.health();
         let seen = health.borrow_and_update().reopens;
         let stopped = || StoreError::Closed("the writer stopped".into());
@@ -583,6 +642,12 @@ impl SledStore {
             Some(running) => running.health.clone(),
             None => watch::channel(Health::default()).1,
         }
+    }
+
+    /// The position up to which the log is durable (and acknowledged),
+    /// which the read models may not reach yet.
+    pub(crate) fn log_durable(&self) -> u64 {
+        self.durable_now()
     }
 
     fn durable_now(&self) -> u64 {
@@ -627,9 +692,12 @@ impl Log for SledStore {
         })
     }
 
+    /// The position the read models reach: every commit up to it is
+    /// durable and applied to them (the log itself may be further on:
+    /// `log_durable`).
     fn durable_position(&self) -> watch::Receiver<u64> {
         match &self.running {
-            Some(running) => running.durable.clone(),
+            Some(running) => running.visible.clone(),
             None => watch::channel(self.state.last_position).1,
         }
     }
