@@ -248,8 +248,8 @@ impl Import {
             ArticleRef::Id(id) => *id,
         };
         if !self.touched.contains_key(&id) {
-            // Decided on the state every answered write left.
-            self.app.wait_for_position(0, None).await?;
+            // Decided on the state every answered write to it left.
+            self.app.wait_for_article(id).await?;
         }
         let current = match self.touched.get(&id) {
             Some(touched) => ArticleVersion {

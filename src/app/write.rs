@@ -134,8 +134,8 @@ impl App {
         command: Command,
         meta: WriteMeta,
     ) -> Result<Appended, AppError> {
-        // Decided on the state every answered write left.
-        self.wait_for_position(0, None).await?;
+        // Decided on the state every answered write to it left.
+        self.wait_for_article(id).await?;
         let mut current = self.current_durable(id).await?;
         if current
             .as_ref()
