@@ -176,9 +176,11 @@ impl App {
             quiet_since: Instant::now(),
         };
         'catch_up: loop {
-            // From the log up to the durable head.
+            // From the log up to its durable head (the live feed announces
+            // what becomes durable after it; each commit's view waits for
+            // the read models where it needs them).
             loop {
-                let head = self.durable();
+                let head = self.store.log_durable();
                 if follower.last() >= head {
                     break;
                 }

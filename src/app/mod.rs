@@ -94,6 +94,9 @@ pub struct App {
     metrics: Arc<Metrics>,
     /// The StreamEvents followers connected now, for the metrics.
     followers: Arc<Followers>,
+    /// The state each answered write left its article in: what the next
+    /// write to it decides on, without waiting for the projector.
+    decided: std::sync::Mutex<std::collections::HashMap<crate::domain::ArticleId, crate::domain::Article>>,
 }
 
 impl App {
@@ -172,6 +175,7 @@ impl App {
             snapshot_interval: k,
             metrics,
             followers: Arc::default(),
+            decided: Default::default(),
         })
     }
 
