@@ -96,7 +96,9 @@ pub struct App {
     followers: Arc<Followers>,
     /// The state each answered write left its article in: what the next
     /// write to it decides on, without waiting for the projector.
-    decided: std::sync::Mutex<std::collections::HashMap<crate::domain::ArticleId, crate::domain::Article>>,
+    decided: std::sync::Mutex<
+        std::collections::HashMap<crate::domain::ArticleId, crate::domain::Article>,
+    >,
 }
 
 impl App {
