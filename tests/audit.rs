@@ -653,9 +653,6 @@ async fn a_log_cut_short_below_a_kept_digest_fails(backend: Backend) {
         }
         let mut writer = tree.get(b"mwriter").unwrap().unwrap().to_vec();
         writer[..8].copy_from_slice(&(versions - 1).to_be_bytes());
-        // The log chain's hash where it now ends (bytes 24..56).
-        let before = [&b"K"[..], &(versions - 1).to_be_bytes()].concat();
-        writer[24..56].copy_from_slice(&tree.get(before).unwrap().unwrap());
         tree.insert(b"mwriter", writer).unwrap();
         db.flush().unwrap();
     }
@@ -670,15 +667,7 @@ async fn a_log_cut_short_below_a_kept_digest_fails(backend: Backend) {
         .await
         .unwrap()
         .into_inner();
-    assert!(v.first_break.is_none(), "what is left is consistent: {v:?}");
-    if backend == Backend::JetStream {
-        // A replica's store is a copy: it takes the commit again from the
-        // stream, which kept it, and the digest verifies.
-        assert_eq!(v.through_position, versions);
-        assert!(v.ok, "{v:?}");
-        server.stop().await;
-        return;
-    }
+    assert!(v.first_break.is_none(), "what is left is consistent");
     assert_eq!(v.through_position, versions - 1);
     let check = v.digest_check.unwrap();
     assert!(check.signature_valid && !check.reached);

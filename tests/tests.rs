@@ -24,7 +24,6 @@ mod import;
 mod limits;
 mod lists;
 mod metrics;
-mod read_your_writes;
 mod rebuild;
 mod replicas;
 mod restart;

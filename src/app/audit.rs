@@ -192,11 +192,6 @@ impl App {
         let Some(commit) = self.store.read(position).await? else {
             return Ok(None);
         };
-        // Its revision is the read models': durable commits reach them
-        // just after the log.
-        if position > self.durable() {
-            self.store.wait_durable(position).await?;
-        }
         let revision = projection::revision(&self.read_models, commit.article_id, commit.version)?
             .filter(|r| r.version == commit.version)
             .ok_or_else(|| {

@@ -176,11 +176,9 @@ impl App {
             quiet_since: Instant::now(),
         };
         'catch_up: loop {
-            // From the log up to its durable head (the live feed announces
-            // what becomes durable after it; each commit's view waits for
-            // the read models where it needs them).
+            // From the log up to the durable head.
             loop {
-                let head = self.store.log_durable();
+                let head = self.durable();
                 if follower.last() >= head {
                     break;
                 }

@@ -247,10 +247,6 @@ impl Import {
             },
             ArticleRef::Id(id) => *id,
         };
-        if !self.touched.contains_key(&id) {
-            // Decided on the state every answered write to it left.
-            self.app.wait_for_article(id).await?;
-        }
         let current = match self.touched.get(&id) {
             Some(touched) => ArticleVersion {
                 article: touched.article.clone(),

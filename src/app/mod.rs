@@ -94,11 +94,6 @@ pub struct App {
     metrics: Arc<Metrics>,
     /// The StreamEvents followers connected now, for the metrics.
     followers: Arc<Followers>,
-    /// The state each answered write left its article in: what the next
-    /// write to it decides on, without waiting for the projector.
-    decided: std::sync::Mutex<
-        std::collections::HashMap<crate::domain::ArticleId, crate::domain::Article>,
-    >,
 }
 
 impl App {
@@ -177,7 +172,6 @@ impl App {
             snapshot_interval: k,
             metrics,
             followers: Arc::default(),
-            decided: Default::default(),
         })
     }
 
@@ -251,19 +245,6 @@ impl App {
             bytes_written: store.stats().written_bytes(),
             log_bytes: store.stats().log_bytes_replayed(),
         })
-    }
-
-    /// Applies the log past the read models' checkpoint to them, offline,
-    /// as a start does (after a crash, the projector may have been behind
-    /// the log). Returns how many commits it applied.
-    pub fn catch_up(dir: &Path, options: &AppOptions) -> Result<u64, StoreError> {
-        let store = SledStore::open(dir, options.store.clone())?;
-        let k = store
-            .meta(SNAPSHOT_INTERVAL_KEY)?
-            .map(|bytes| decode_u64(&bytes))
-            .transpose()?
-            .unwrap_or(options.snapshot_interval);
-        store.catch_up(&Projection::new(k))
     }
 
     /// Every record of the read models and `meta` in `dir`, keyspace by

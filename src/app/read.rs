@@ -37,32 +37,8 @@ pub struct Page<T> {
 }
 
 impl App {
-    /// Waits until the read models include `position` and everything the
-    /// log held durable when it was called (read-your-writes: a write
-    /// answered before a read began is in what the read reads), or until
-    /// `deadline`.
-    pub async fn wait_for_position(
-        &self,
-        position: u64,
-        deadline: Option<tokio::time::Instant>,
-    ) -> Result<(), AppError> {
-        self.wait_until(position.max(self.store.log_durable()), deadline)
-            .await
-    }
-
-    /// Waits until the read models hold the article's last durable commit:
-    /// what a write decides on, and a check that the article exists, need
-    /// no more (a wait for the whole log would hold them behind every
-    /// other article's writes).
-    pub(crate) async fn wait_for_article(&self, id: ArticleId) -> Result<(), AppError> {
-        match self.store.head_entry(id)? {
-            Some(head) => self.wait_until(head.global_position, None).await,
-            None => Ok(()),
-        }
-    }
-
     /// Waits until the read models include `position`, or until `deadline`.
-    async fn wait_until(
+    pub async fn wait_for_position(
         &self,
         position: u64,
         deadline: Option<tokio::time::Instant>,
@@ -278,8 +254,6 @@ impl App {
     ) -> Result<Suggestion, AppError> {
         check_suggestion(&question, &self.limits)?;
         if let Some(id) = article_id {
-            // An article whose creation was answered exists here.
-            self.wait_for_article(id).await?;
             if self.current_durable(id).await?.is_none() {
                 return Err(AppError::not_found("article_id", "no such article"));
             }

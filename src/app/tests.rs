@@ -127,18 +127,12 @@ async fn commits_queued_behind_a_held_flush_share_one_flush_and_stay_invisible_u
     assert_eq!(app.store().stats().flushes(), flushes + 1);
 
     // Written to sled, not flushed: no caller has its reply, and no reader
-    // sees the commits (the read models hold only what is durable).
+    // sees the commits.
     assert!(queued.iter().all(|h| !h.is_finished()));
     for (i, id) in ids[..10].iter().enumerate() {
         let reference = ArticleRef::Id(*id);
-        let seen = poll_once(app.answer(&reference, AsOf::Current))
-            .expect("a read does not wait for what was not answered")
-            .unwrap();
-        assert_eq!(seen.article.version, 1);
-        let (_, _, revisions) = poll_once(app.revisions(&reference, 0, 10))
-            .expect("nor does the history")
-            .unwrap();
-        assert_eq!(revisions.items.len(), 1);
+        assert!(poll_once(app.answer(&reference, AsOf::Current)).is_none());
+        assert!(poll_once(app.revisions(&reference, 0, 10)).is_none());
         let retry = app.edit(*id, 1, edit(&format!("edit {i}")), meta(commands[i]));
         assert!(poll_once(retry).is_none());
     }
@@ -159,8 +153,6 @@ async fn commits_queued_behind_a_held_flush_share_one_flush_and_stay_invisible_u
         positions,
         (first.global_position + 1..=first.global_position + 10).collect::<Vec<_>>()
     );
-    // A read waits for the read models to hold every answered write.
-    app.wait_for_position(0, None).await.unwrap();
     for (i, id) in ids[..10].iter().enumerate() {
         let answer = app
             .answer(&ArticleRef::Id(*id), AsOf::Current)
@@ -190,7 +182,6 @@ async fn as_of_reads_touch_at_most_k_plus_one_records_whatever_the_history() {
             .await
             .unwrap();
     }
-    app.wait_for_position(0, None).await.unwrap();
     let stats = app.store().stats();
     let reference = ArticleRef::Id(id);
     for version in [1, 2, 31, 32, 33, 63, 64, 500, 999, 1000] {
@@ -236,7 +227,6 @@ async fn a_restart_reads_no_log_record_at_or_below_the_checkpoint() {
     for writer in writers {
         writer.await.unwrap();
     }
-    app.wait_for_position(0, None).await.unwrap();
     assert_eq!(app.durable(), 10_000);
     blocking(move || app.shutdown()).await;
 
@@ -261,7 +251,6 @@ async fn a_write_decided_on_an_earlier_pending_write_is_appended_only_onto_it() 
     app.edit(id, 1, edit("another's"), another.clone())
         .await
         .unwrap();
-    app.wait_for_position(0, None).await.unwrap();
     let current = app.current_durable(id).await.unwrap().unwrap().article;
     let decided_on_version_2 = |basis: CommandId| {
         let decided = app
@@ -371,7 +360,7 @@ async fn a_replica_applies_the_stream_once_and_stops_at_a_commit_that_does_not_v
         matches!(&broken, crate::store::IngestError::Break(b) if b.position == 3 && b.why.contains("hashes to")),
         "{broken}"
     );
-    assert_eq!(replica.store.log_durable(), 2);
+    assert_eq!(*replica.store.durable_position().borrow(), 2);
     // The genuine commits apply, and the replica's log chain is the writer's.
     assert_eq!(
         replica.store.ingest(messages[2..].to_vec()).await.unwrap(),
@@ -381,7 +370,6 @@ async fn a_replica_applies_the_stream_once_and_stops_at_a_commit_that_does_not_v
         replica.store.log_hash(4).await.unwrap(),
         writer.store.log_hash(4).await.unwrap()
     );
-    replica.wait_for_position(0, None).await.unwrap();
     let answer = replica.current_durable(id).await.unwrap().unwrap();
     assert_eq!(answer.article.version, 4);
     assert_eq!(answer.article.quick_answer, "Fourth.");
@@ -544,7 +532,6 @@ async fn a_review_an_older_version_carried_over_an_edit_is_not_shown_and_ends_at
         })
         .await
         .unwrap();
-    app.wait_for_position(0, None).await.unwrap();
     let current = app
         .answer(&ArticleRef::Id(id), AsOf::Current)
         .await
@@ -567,66 +554,10 @@ async fn a_review_an_older_version_carried_over_an_edit_is_not_shown_and_ends_at
         .await
         .unwrap();
     assert_eq!(again.version, 4);
-    app.wait_for_position(0, None).await.unwrap();
     let current = app
         .answer(&ArticleRef::Id(id), AsOf::Current)
         .await
         .unwrap();
     assert_eq!(current.article.standing_review(), Some(("tester", 4)));
-    app.shutdown();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_the_projector_held_still_writes_are_answered_and_reads_wait_for_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let gate = Arc::new(FlushGate::default());
-    let options = AppOptions {
-        store: StoreOptions {
-            projector_gate: Some(Arc::clone(&gate)),
-            ..StoreOptions::default()
-        },
-        ..AppOptions::default()
-    };
-    let app = Arc::new(App::open(dir.path(), options).unwrap());
-    gate.release(1);
-    app.create(draft(1), new_meta()).await.unwrap();
-    app.wait_for_position(0, None).await.unwrap();
-
-    // The projector stops before its next apply; writes that need not
-    // read what it has not applied (creations) go on being answered, each
-    // durable in the log.
-    let mut created = Vec::new();
-    for n in 2..=6 {
-        created.push(app.create(draft(n), new_meta()).await.unwrap().article_id);
-    }
-    blocking({
-        let gate = Arc::clone(&gate);
-        move || gate.wait_until_waiting()
-    })
-    .await;
-    assert_eq!(app.store().log_durable(), 6);
-    assert!(app.durable() < 6, "the read models are behind the log");
-
-    // A read waits until the read models hold every answered write.
-    let last = created[4];
-    let mut read = Box::pin(async {
-        app.wait_for_position(0, None).await.unwrap();
-        app.answer(&ArticleRef::Id(last), AsOf::Current)
-            .await
-            .unwrap()
-    });
-    assert!(
-        poll_once(read.as_mut()).is_none(),
-        "the read waits for the projector"
-    );
-    assert!(
-        app.answer(&ArticleRef::Id(last), AsOf::Current)
-            .await
-            .is_err(),
-        "the read models do not hold it yet"
-    );
-    gate.release(u64::MAX / 2);
-    let answer = read.await;
-    assert_eq!(answer.article.question, "Question 6");
     app.shutdown();
 }

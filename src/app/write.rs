@@ -41,9 +41,6 @@ pub(super) struct Decided {
     pub(super) after: Article,
 }
 
-/// The most article states `App::decided` keeps (a few MiB).
-const DECIDED_STATES: usize = 4096;
-
 /// What every write carries besides its command.
 #[derive(Clone, Debug)]
 pub struct WriteMeta {
@@ -67,17 +64,7 @@ impl App {
                 command,
                 meta,
             } => {
-                let id = match self.edited_article(&article) {
-                    Ok(id) => id,
-                    // A slug an answered write gave may not have reached
-                    // the read models yet (a slug, once given, is never
-                    // another article's: a found one is final).
-                    Err(AppError::NotFound { .. }) => {
-                        self.wait_for_position(0, None).await?;
-                        self.edited_article(&article)?
-                    }
-                    Err(e) => return Err(e),
-                };
+                let id = self.edited_article(&article)?;
                 self.edit(id, expected_version, command, meta).await
             }
         }
@@ -102,7 +89,7 @@ impl App {
         }
         let id = ArticleId::from_uuid(Uuid::now_v7());
         let outcome = match self.decide_create(id, draft, meta.clone()) {
-            Ok((decided, command)) => self.append_decided(decided, &command).await,
+            Ok((decided, command)) => self.append(decided.request, &command).await,
             Err(e) => Err(e),
         };
         self.unless_retried(outcome, &meta).await
@@ -147,14 +134,7 @@ impl App {
         command: Command,
         meta: WriteMeta,
     ) -> Result<Appended, AppError> {
-        let mut current = match self.last_decided(id)? {
-            Some(current) => Some(current),
-            None => {
-                // Decided on the state every answered write to it left.
-                self.wait_for_article(id).await?;
-                self.current_durable(id).await?
-            }
-        };
+        let mut current = self.current_durable(id).await?;
         if current
             .as_ref()
             .is_none_or(|c| c.article.version < expected_version)
@@ -171,7 +151,7 @@ impl App {
             .checked_edit(&current, expected_version, command)
             .await?;
         match self.decide_commit(id, Some(current.article), expected_version, &command, meta)? {
-            Some(decided) => self.append_decided(decided, &command).await,
+            Some(decided) => self.append(decided.request, &command).await,
             // A command that changes nothing answers with the current version.
             None => Ok(Appended {
                 article_id: id,
@@ -180,43 +160,6 @@ impl App {
                 duplicate: false,
             }),
         }
-    }
-
-    /// The state the last answered write left the article in, if this
-    /// process made that write and it is still the article's durable head.
-    fn last_decided(&self, id: ArticleId) -> Result<Option<ArticleVersion>, AppError> {
-        let Some(head) = self.store.head_entry(id)? else {
-            return Ok(None);
-        };
-        let decided = self.decided.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(decided
-            .get(&id)
-            .filter(|article| article.version == head.version)
-            .map(|article| ArticleVersion {
-                article: article.clone(),
-                global_position: head.global_position,
-                recorded_at: head.recorded_at,
-            }))
-    }
-
-    /// Appends a decided commit and, once it is durable, keeps the state
-    /// it leaves for the next write to the article.
-    async fn append_decided(
-        &self,
-        decided: Decided,
-        command: &Command,
-    ) -> Result<Appended, AppError> {
-        let Decided { request, mut after } = decided;
-        let appended = self.append(request, command).await?;
-        if !appended.duplicate {
-            after.version = appended.version;
-            let mut cache = self.decided.lock().unwrap_or_else(|e| e.into_inner());
-            if cache.len() >= DECIDED_STATES {
-                cache.clear();
-            }
-            cache.insert(appended.article_id, after);
-        }
-        Ok(appended)
     }
 
     /// Checks `expected_version` against the state an edit is decided on,

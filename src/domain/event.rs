@@ -107,15 +107,6 @@ impl Event {
         }
     }
 
-    /// The slug the event gives its article, if it gives one.
-    pub fn slug(&self) -> Option<&str> {
-        match self {
-            Event::ArticleCreated(created) => Some(&created.slug),
-            Event::SlugChanged { slug } => Some(slug),
-            _ => None,
-        }
-    }
-
     /// Whether the event ends a standing review: it changes what the answer
     /// shows (its date and slug included), not just its status or review.
     pub fn lapses_review(&self) -> bool {

@@ -196,7 +196,11 @@ impl Slugs {
 
 /// The slugs a commit's events give the article.
 pub(super) fn slugs_taken(events: &[Event]) -> impl Iterator<Item = &str> {
-    events.iter().filter_map(Event::slug)
+    events.iter().filter_map(|event| match event {
+        Event::ArticleCreated(created) => Some(created.slug.as_str()),
+        Event::SlugChanged { slug } => Some(slug.as_str()),
+        _ => None,
+    })
 }
 
 #[cfg(test)]

@@ -111,7 +111,7 @@ impl Writer {
                 .map(|bytes| decode_command(&bytes))
                 .transpose()?,
         };
-        match self.admit_slugs(view, &commit) {
+        match self.projector.project(view, &commit) {
             Ok(()) => {}
             Err(ProjectError::Rejected(rejection)) => {
                 return Err(broken(format!("the read models refuse it: {rejection}")))

@@ -1,9 +1,9 @@
-//! The store: the append-only log and its indexes, the writer thread that
-//! appends to them with group commit, and the projector thread that keeps
-//! the read models from the durable commits, off the write path.
+//! The store: the append-only log and its indexes, and the writer thread
+//! that appends to them with group commit.
 //!
 //! The only module that knows sled. It calls a `Projector` it is given to
-//! keep the read models, and does not know what those read models are.
+//! keep the read models inside its write batches, and does not know what
+//! those read models are.
 
 mod disk;
 mod faults;
@@ -11,7 +11,6 @@ mod flush_gate;
 mod ingest;
 mod keys;
 mod log;
-mod projecting;
 pub(crate) mod raw_baseline;
 mod restore;
 mod sled_store;
@@ -42,8 +41,8 @@ pub(crate) use writer::Health;
 use crate::codec::CodecError;
 use crate::domain::Commit;
 
-/// Keeps the read models: applied to every durable commit, in log order, by
-/// the projector thread, and again by a rebuild.
+/// Keeps the read models: applied to every commit, in log order, inside the
+/// writer's batch, and again by a rebuild.
 pub trait Projector: Send + Sync + 'static {
     /// Checks `commit` against the read models and applies it. A commit it
     /// rejects (a slug taken) must leave the view as it found it: check

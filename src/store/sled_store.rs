@@ -18,7 +18,6 @@ use super::keys::{
 use super::log::{
     AppendError, AppendRequest, BoxFuture, CommandEntry, Log, Notice, PendingAppend, StreamEntry,
 };
-use super::projecting::{Progress, Projecting};
 use super::stats::Stats;
 use super::view::BatchView;
 use super::writer::{Health, Job, Writer, WriterState};
@@ -74,11 +73,6 @@ pub struct StoreOptions {
     /// often rather than each (a crash re-applies from the last flushed
     /// checkpoint). None: every batch is flushed.
     pub replica_flush: Option<std::time::Duration>,
-    /// How many durable commits the read models may lag behind the log
-    /// before the writer waits for the projector (its lag's bound).
-    pub projector_lag: u64,
-    /// A gate before each apply of the projector, for tests that hold it.
-    pub projector_gate: Option<Arc<FlushGate>>,
     /// The clock this process stamps commits with.
     pub clock: super::log::Clock,
 }
@@ -95,8 +89,6 @@ impl Default for StoreOptions {
             live_buffer: 1024,
             metrics: None,
             replica_flush: None,
-            projector_lag: 65_536,
-            projector_gate: None,
             clock: super::log::Clock::default(),
         }
     }
@@ -123,12 +115,7 @@ struct Running {
     /// The writer's queue. Dropping it (at shutdown) ends the writer.
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
-    /// The projector thread, which ends after the writer.
-    projector: Mutex<Option<JoinHandle<()>>>,
-    /// The log's durable position: writes are answered up to it.
     durable: watch::Receiver<u64>,
-    /// The read models' position (the projector's checkpoint).
-    visible: watch::Receiver<u64>,
     /// Whether writes are failing, and the writer's reopens: a wait for a
     /// position that a failed batch had taken must not wait for it.
     health: watch::Receiver<Health>,
@@ -388,16 +375,6 @@ impl SledStore {
 
     /// Catches the read models up, then starts the writer thread.
     pub fn start(mut self, projector: Arc<dyn Projector>) -> Result<Arc<Self>, StoreError> {
-        if self.checkpoint()? > self.state.last_position {
-            // The read models hold commits the log does not (it lost its
-            // tail): they are rebuilt from what the log holds.
-            tracing::warn!(
-                checkpoint = self.checkpoint()?,
-                log_end = self.state.last_position,
-                "the read models reach past the log; rebuilding them from the log"
-            );
-            self.rebuild(projector.as_ref())?;
-        }
         let applied = self.catch_up(projector.as_ref())?;
         if applied > 0 {
             tracing::info!(applied, "read models caught up with the log");
@@ -410,28 +387,6 @@ impl SledStore {
         let (health_tx, health_rx) = watch::channel(Health::default());
         let suggestions_durable = Arc::new(AtomicU64::new(self.state.last_suggestion));
         let (notices, _) = broadcast::channel(self.options.live_buffer.max(1));
-        // Caught up: the read models reach the log's end.
-        let checkpoint = self.checkpoint()?;
-        let (visible_tx, visible_rx) = watch::channel(checkpoint);
-        let progress = Arc::new(Progress::new(checkpoint));
-        let (to_project, projected) = std::sync::mpsc::channel();
-        let projector_failure = Arc::new(Mutex::new(None));
-        let projecting = Projecting {
-            disk: Arc::clone(&self.disk),
-            projector: Arc::clone(&projector),
-            stats: Arc::clone(&self.stats),
-            generation: Arc::clone(&self.generation),
-            visible: visible_tx,
-            progress: Arc::clone(&progress),
-            gate: self.options.projector_gate.clone(),
-            failure: Arc::clone(&projector_failure),
-            checkpoint,
-            broken: false,
-        };
-        let projector_thread = std::thread::Builder::new()
-            .name("answerlog-projector".into())
-            .spawn(move || projecting.run(projected))
-            .map_err(|e| StoreError::Io(format!("cannot start the projector thread: {e}")))?;
         let writer = Writer {
             disk: Arc::clone(&self.disk),
             projector,
@@ -452,12 +407,6 @@ impl SledStore {
             heads: Default::default(),
             clock: self.options.clock,
             clock_lag: Arc::clone(&self.clock_lag),
-            to_project: Some(to_project),
-            projector_failure,
-            projector_lag: self.options.projector_lag.max(1),
-            progress,
-            handed: checkpoint,
-            pending_slugs: std::collections::HashMap::new(),
             failed: None,
         };
         let handle = std::thread::Builder::new()
@@ -467,9 +416,7 @@ impl SledStore {
         self.running = Some(Running {
             jobs: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
-            projector: Mutex::new(Some(projector_thread)),
             durable: durable_rx,
-            visible: visible_rx,
             health: health_rx,
             suggestions_durable,
             notices,
@@ -487,12 +434,6 @@ impl SledStore {
         if let Some(handle) = lock(&running.writer).take() {
             if handle.join().is_err() {
                 tracing::error!("the writer thread panicked");
-            }
-            // The writer dropped the projector's queue: it ends once idle.
-            if let Some(projector) = lock(&running.projector).take() {
-                if projector.join().is_err() {
-                    tracing::error!("the projector thread panicked");
-                }
             }
             self.disk.close();
         }
@@ -607,7 +548,7 @@ impl SledStore {
     /// writes are failing, a position past the durable one is not waited
     /// for: that is a storage failure (UNAVAILABLE).
     pub async fn wait_durable(&self, position: u64) -> Result<(), StoreError> {
-        let mut durable = Log::durable_position(self);
+        let mut durable = self.durable_position();
         let mut health = self.health();
         let seen = health.borrow_and_update().reopens;
         let stopped = || StoreError::Closed("the writer stopped".into());
@@ -642,12 +583,6 @@ impl SledStore {
             Some(running) => running.health.clone(),
             None => watch::channel(Health::default()).1,
         }
-    }
-
-    /// The position up to which the log is durable (and acknowledged),
-    /// which the read models may not reach yet.
-    pub(crate) fn log_durable(&self) -> u64 {
-        self.durable_now()
     }
 
     fn durable_now(&self) -> u64 {
@@ -692,12 +627,9 @@ impl Log for SledStore {
         })
     }
 
-    /// The position the read models reach: every commit up to it is
-    /// durable and applied to them (the log itself may be further on:
-    /// `log_durable`).
     fn durable_position(&self) -> watch::Receiver<u64> {
         match &self.running {
-            Some(running) => running.visible.clone(),
+            Some(running) => running.durable.clone(),
             None => watch::channel(self.state.last_position).1,
         }
     }

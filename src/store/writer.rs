@@ -22,8 +22,7 @@ use super::faults::{FaultPoint, Faults};
 use super::flush_gate::FlushGate;
 use super::ingest::{IngestError, Ingested, StreamCommit};
 use super::keys::{command_key, meta_key, position_key, version_key, Keys, Space};
-use super::log::{AppendError, AppendRequest, Appended, Clock, CommandEntry, Notice, Rejection};
-use super::projecting::{Progress, Work};
+use super::log::{AppendError, AppendRequest, Appended, Clock, CommandEntry, Notice};
 use super::sled_store::{decode_command, encode_command, last_stream_entry, stored_state};
 use super::stats::Stats;
 use super::view::BatchView;
@@ -177,21 +176,6 @@ pub(super) struct Writer {
     pub(super) unflushed_since: Option<Instant>,
     /// Article heads, looked up lazily.
     pub(super) heads: HashMap<ArticleId, ChainHead>,
-    /// The projector thread's queue: each written batch's commits, once
-    /// durable. Taken at shutdown.
-    pub(super) to_project: Option<std::sync::mpsc::Sender<Work>>,
-    /// Why the projector's last apply failed (it set it; a restart clears it).
-    pub(super) projector_failure: Arc<std::sync::Mutex<Option<String>>>,
-    /// The most commits handed to the projector and not yet applied before
-    /// the writer waits for it.
-    pub(super) projector_lag: u64,
-    /// How far the read models reach.
-    pub(super) progress: Arc<Progress>,
-    /// The last position handed to the projector.
-    pub(super) handed: u64,
-    /// Slugs taken by commits the read models do not hold yet: slug →
-    /// (article, position). Admission checks them with the slug index.
-    pub(super) pending_slugs: HashMap<String, (ArticleId, u64)>,
     /// The clock commits are stamped with.
     pub(super) clock: Clock,
     /// `state.clock_lag` as readers see it: raised before each durable
@@ -217,10 +201,6 @@ pub(crate) struct Health {
 /// (EX_TEMPFAIL): a supervisor restarts the server, which recovers as
 /// after a crash.
 pub(crate) const EXIT_WEDGED: i32 = 75;
-
-/// How long a stopping writer waits for the projector to apply what it
-/// was handed (the next start replays what it did not).
-const SHUTDOWN_PROJECTION: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The free space a failed disk must have again before writes resume.
 const PROBE_HEADROOM: u64 = 64 * 1024 * 1024;
@@ -273,12 +253,7 @@ impl Writer {
                         if !pending.is_empty() {
                             self.process(std::mem::take(&mut pending));
                         }
-                        // The projector is done with the old generation first.
-                        let outcome = match self.wait_for_projector() {
-                            Ok(()) => self.switch(generation, from),
-                            Err(e) => Err(e),
-                        };
-                        let _ = reply.send(outcome);
+                        let _ = reply.send(self.switch(generation, from));
                     }
                     other => pending.push(other),
                 }
@@ -286,19 +261,6 @@ impl Writer {
             if !pending.is_empty() {
                 self.process(pending);
             }
-        }
-        // The projector applies what it was handed, then stops; its work
-        // goes into the last flush.
-        self.to_project = None;
-        if !self
-            .progress
-            .wait_for_within(self.handed, SHUTDOWN_PROJECTION)
-        {
-            tracing::warn!(
-                handed = self.handed,
-                applied = self.progress.get(),
-                "the read models did not catch up before the stop; the next start replays the rest"
-            );
         }
         if self.failed.is_none() {
             match self.disk.tree().and_then(|tree| self.disk.flush(&tree)) {
@@ -354,45 +316,11 @@ impl Writer {
         });
         self.suggestions_durable
             .store(state.last_suggestion, Ordering::Release);
-        self.pending_slugs.clear();
-        self.restart_projection()?;
         self.health.send_modify(|h| h.reopens += 1);
         tracing::warn!(
             position = state.last_position,
             "reopened the database after a storage failure"
         );
-        Ok(())
-    }
-
-    /// After a reopen: the read models reach what the disk's checkpoint
-    /// says; the projector is told so and handed the log past it again.
-    fn restart_projection(&mut self) -> Result<(), StoreError> {
-        let tree = self.disk.tree()?;
-        let checkpoint = tree
-            .get(meta_key(super::sled_store::CHECKPOINT))?
-            .and_then(|v| super::keys::u64_at(&v, 0))
-            .unwrap_or(0);
-        let Some(queue) = &self.to_project else {
-            return Ok(());
-        };
-        *lock_failure(&self.projector_failure) = None;
-        if queue.send(Work::Restart { checkpoint }).is_err() {
-            return Ok(());
-        }
-        self.handed = checkpoint;
-        let mut position = checkpoint + 1;
-        while position <= self.state.last_position {
-            let end = (position + 4095).min(self.state.last_position);
-            let mut commits = Vec::new();
-            for item in
-                tree.range(position_key(Space::Log, position)..=position_key(Space::Log, end))
-            {
-                let (_, bytes) = item?;
-                commits.push(crate::codec::decode_commit(&bytes)?);
-            }
-            self.hand_over(commits);
-            position = end + 1;
-        }
         Ok(())
     }
 
@@ -449,12 +377,6 @@ impl Writer {
     }
 
     fn process(&mut self, batch: Vec<Job>) {
-        self.check_projector();
-        if let Err(why) = self.ready() {
-            return send_all(fail_all(batch, &why));
-        }
-        self.keep_projector_close();
-        self.check_projector();
         if let Err(why) = self.ready() {
             return send_all(fail_all(batch, &why));
         }
@@ -480,10 +402,8 @@ impl Writer {
         let keys = Keys {
             generation: self.generation.load(Ordering::Acquire),
         };
-        self.forget_projected_slugs();
         let mut view = BatchView::new(&tree, &stats, keys);
         let mut in_batch: HashMap<CommandId, CommandEntry> = HashMap::new();
-        let mut written: Vec<Commit> = Vec::new();
         let mut replies = Vec::with_capacity(batch.len());
         let mut appended = 0;
         let mut notices = Vec::new();
@@ -505,7 +425,7 @@ impl Writer {
                         ));
                         continue;
                     }
-                    let result = self.append_one(&mut view, &request, &mut in_batch, &mut written);
+                    let result = self.append_one(&mut view, &request, &mut in_batch);
                     match &result {
                         Ok(a) if !a.duplicate => {
                             appended += 1;
@@ -543,7 +463,6 @@ impl Writer {
                     for message in &commits {
                         match self.ingest_one(&mut view, message, &mut in_batch) {
                             Ok(Ingested::Applied(commit)) => {
-                                written.push((*commit).clone());
                                 appended += 1;
                                 if commit.version == 1 {
                                     self.state.articles += 1;
@@ -601,7 +520,6 @@ impl Writer {
             // Nothing of this batch is written: forget what it changed.
             self.state = before;
             self.heads.clear();
-            self.forget_slugs_after(before.last_position);
             tracing::error!(error = %why, "a batch failed before it was written");
             if storage_failed {
                 // sled failed as it read or wrote (a read may consolidate
@@ -614,12 +532,15 @@ impl Writer {
         }
         if !view.is_empty() {
             view.put(meta_key(WriterState::KEY), self.state.encode());
+            view.put(
+                meta_key(super::sled_store::CHECKPOINT),
+                self.state.last_position.to_be_bytes().to_vec(),
+            );
             if let Err(e) = self.write(view, must_flush || asked_to_flush) {
                 let why = e.to_string();
                 tracing::error!(error = %why, "storage failure: writes are refused until the disk recovers");
                 self.fail(&why);
                 self.state = before;
-                self.forget_slugs_after(before.last_position);
                 return send_all(fail_replies(replies, &why));
             }
             self.stats.count_batch(appended);
@@ -634,7 +555,6 @@ impl Writer {
             self.clock_lag
                 .fetch_max(self.state.clock_lag, Ordering::AcqRel);
             self.durable.send_replace(self.state.last_position);
-            self.hand_over(written);
             if !notices.is_empty() && self.notices.receiver_count() > 0 {
                 // No follower lost: a lagging one goes back to the log.
                 let _ = self.notices.send(notices.into());
@@ -737,7 +657,6 @@ impl Writer {
         view: &mut BatchView<'_>,
         request: &AppendRequest,
         in_batch: &mut HashMap<CommandId, CommandEntry>,
-        written: &mut Vec<Commit>,
     ) -> Result<Appended, AppendError> {
         let earlier = match in_batch.get(&request.command_id) {
             Some(entry) => Some(*entry),
@@ -795,10 +714,11 @@ impl Writer {
         )?;
         let micros = commit.recorded_at.timestamp_micros();
         let chained = log_hash(&self.state.last_log_hash, position, &hash);
-        self.admit_slugs(view, &commit).map_err(|e| match e {
-            ProjectError::Rejected(rejection) => AppendError::Rejected(rejection),
-            ProjectError::Store(e) => e.into(),
-        })?;
+        match self.projector.project(view, &commit) {
+            Ok(()) => {}
+            Err(ProjectError::Rejected(rejection)) => return Err(AppendError::Rejected(rejection)),
+            Err(ProjectError::Store(e)) => return Err(e.into()),
+        }
         let entry = CommandEntry {
             article_id: request.article_id,
             version,
@@ -818,113 +738,12 @@ impl Writer {
             },
         );
         in_batch.insert(request.command_id, entry);
-        written.push(commit);
         Ok(Appended {
             article_id: request.article_id,
             version,
             global_position: position,
             duplicate: false,
         })
-    }
-
-    /// Admission of the slugs `commit` gives its article: each must be
-    /// free or the article's own, in the slug index and among the slugs of
-    /// commits the read models do not hold yet. Admitted ones are noted as
-    /// pending. A slug is refused here, before anything is acknowledged:
-    /// the projector cannot refuse a commit that is durable.
-    pub(super) fn admit_slugs(
-        &mut self,
-        view: &BatchView<'_>,
-        commit: &Commit,
-    ) -> Result<(), ProjectError> {
-        let article = commit.article_id;
-        for slug in commit.events.iter().filter_map(crate::domain::Event::slug) {
-            let owner = match self.pending_slugs.get(slug) {
-                Some((owner, _)) => Some(*owner),
-                None => view
-                    .get(
-                        Space::Slugs,
-                        &view.keys().key(Space::Slugs, &[slug.as_bytes()]),
-                    )?
-                    .and_then(|bytes| ArticleId::from_slice(&bytes)),
-            };
-            if owner.is_some_and(|owner| owner != article) {
-                return Err(ProjectError::Rejected(Rejection::SlugTaken {
-                    slug: slug.to_owned(),
-                }));
-            }
-        }
-        for slug in commit.events.iter().filter_map(crate::domain::Event::slug) {
-            self.pending_slugs
-                .insert(slug.to_owned(), (article, commit.global_position));
-        }
-        Ok(())
-    }
-
-    /// Drops the pending slugs the read models now hold.
-    fn forget_projected_slugs(&mut self) {
-        let projected = self.progress.get();
-        self.pending_slugs
-            .retain(|_, (_, position)| *position > projected);
-    }
-
-    /// Drops the pending slugs of commits past `position` (a batch that was
-    /// not written).
-    fn forget_slugs_after(&mut self, position: u64) {
-        self.pending_slugs.retain(|_, (_, at)| *at <= position);
-    }
-
-    /// A projector that cannot write the read models fails the store as a
-    /// failed batch does: writes are refused until the disk recovers and
-    /// the database is reopened (which restarts the projector).
-    fn check_projector(&mut self) {
-        if self.failed.is_some() {
-            return;
-        }
-        let failure = lock_failure(&self.projector_failure).clone();
-        if let Some(why) = failure {
-            self.fail(&format!("the read models cannot be written: {why}"));
-        }
-    }
-
-    /// Waits until the projector applied all it was handed, unless it
-    /// failed.
-    fn wait_for_projector(&self) -> Result<(), StoreError> {
-        let step = std::time::Duration::from_millis(100);
-        while !self.progress.wait_for_within(self.handed, step) {
-            if let Some(why) = lock_failure(&self.projector_failure).clone() {
-                return Err(StoreError::Io(format!(
-                    "the read models cannot be written: {why}"
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    /// Waits while the projector is more than `projector_lag` commits
-    /// behind what it was handed (its lag is bounded), unless it failed.
-    fn keep_projector_close(&mut self) {
-        let Some(floor) = self.handed.checked_sub(self.projector_lag) else {
-            return;
-        };
-        while self.progress.get() < floor && lock_failure(&self.projector_failure).is_none() {
-            self.progress
-                .wait_for_within(floor, std::time::Duration::from_millis(100));
-        }
-    }
-
-    /// Hands a written batch's commits to the projector.
-    fn hand_over(&mut self, commits: Vec<Commit>) {
-        let Some(last) = commits.last().map(|c| c.global_position) else {
-            return;
-        };
-        if let Some(queue) = &self.to_project {
-            if queue.send(Work::Commits(commits)).is_err() {
-                tracing::error!("the projector stopped; the read models stay behind the log");
-                return;
-            }
-            self.handed = last;
-        }
     }
 
     /// The article's last version and hash: cached, or the last entry of
@@ -1025,10 +844,4 @@ fn send_all(replies: Vec<Reply>) {
             Reply::Ingest(tx, result) => drop(tx.send(result)),
         }
     }
-}
-
-fn lock_failure(
-    failure: &std::sync::Mutex<Option<String>>,
-) -> std::sync::MutexGuard<'_, Option<String>> {
-    failure.lock().unwrap_or_else(|e| e.into_inner())
 }

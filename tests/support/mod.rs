@@ -329,11 +329,17 @@ impl TestServer {
 
     /// The current answer by id.
     pub(crate) async fn get(&self, id: &str) -> Answer {
-        current(
-            &mut self.answers().await,
-            get_answer_request::Ref::Id(id.to_owned()),
-        )
-        .await
+        self.answers()
+            .await
+            .get_answer(GetAnswerRequest {
+                r#ref: Some(get_answer_request::Ref::Id(id.to_owned())),
+                ..Default::default()
+            })
+            .await
+            .expect("the answer")
+            .into_inner()
+            .answer
+            .expect("an answer")
     }
 
     /// VerifyLog over the whole log.
@@ -499,50 +505,6 @@ impl tonic::codec::Decoder for RawCodec {
         let n = bytes::Buf::remaining(src);
         Ok(Some(bytes::Buf::copy_to_bytes(src, n).to_vec()))
     }
-}
-
-/// The current answer `r` names, read with no `min_position`.
-pub(crate) async fn current(
-    answers: &mut AnswerServiceClient<Channel>,
-    r: get_answer_request::Ref,
-) -> Answer {
-    answers
-        .get_answer(GetAnswerRequest {
-            r#ref: Some(r),
-            ..Default::default()
-        })
-        .await
-        .expect("the answer")
-        .into_inner()
-        .answer
-        .expect("an answer")
-}
-
-/// A small draft with `question` and `slug` (empty: derived).
-pub(crate) fn draft(question: &str, slug: &str) -> answerlog::pb::ArticleDraft {
-    answerlog::pb::ArticleDraft {
-        slug: slug.into(),
-        question: question.into(),
-        quick_answer: "A.".into(),
-        last_updated: "2026-01-01".into(),
-        ..answerlog::pb::ArticleDraft::default()
-    }
-}
-
-/// Sends a CreateArticle of `article` (reason "test"); its id.
-pub(crate) async fn create(
-    articles: &mut ArticleServiceClient<Channel>,
-    article: answerlog::pb::ArticleDraft,
-) -> Result<String, tonic::Status> {
-    Ok(articles
-        .create_article(answerlog::pb::CreateArticleRequest {
-            command_id: cid(),
-            reason: "test".into(),
-            article: Some(article),
-        })
-        .await?
-        .into_inner()
-        .article_id)
 }
 
 /// Creates a small article numbered `n`; its id.

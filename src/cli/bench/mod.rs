@@ -281,19 +281,6 @@ async fn bench(args: &BenchArgs, dir: &Path) -> anyhow::Result<(Vec<Row>, Vec<Cu
         .target(Target::AtLeast(0.7)),
     );
 
-    // The figures below are of a server whose read models hold the store
-    // (the projector applies the import after it is answered).
-    step("the read models apply the import");
-    let caught_up = scenarios::read_models_reach(&first, &deep_article.id, last_position).await?;
-    rows.push(
-        Row::value(
-            "read models caught up with the import, after it was answered",
-            caught_up.as_secs_f64() * 1000.0,
-            "ms",
-        )
-        .note("the projector applies durable commits after they are answered"),
-    );
-
     step("appends and echo at each number of calls in flight");
     let most = args.in_flight.iter().copied().max().unwrap_or(1);
     let mut pool: Vec<(String, u64)> = scenarios::create_articles(&first, most)

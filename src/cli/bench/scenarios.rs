@@ -164,27 +164,6 @@ pub(super) async fn get_answers(
     .map(|(sample, _)| sample)
 }
 
-/// Waits until the server's read models hold `position` (its projector
-/// applies durable commits after they are answered): the time it took.
-pub(super) async fn read_models_reach(
-    connection: &Connection,
-    id: &str,
-    position: u64,
-) -> anyhow::Result<Duration> {
-    let started = std::time::Instant::now();
-    let mut request = tonic::Request::new(GetAnswerRequest {
-        r#ref: Some(get_answer_request::Ref::Id(id.to_owned())),
-        min_position: position,
-        ..GetAnswerRequest::default()
-    });
-    request.set_timeout(Duration::from_secs(600));
-    AnswerServiceClient::new(connection.clone())
-        .max_decoding_message_size(64 << 20)
-        .get_answer(request)
-        .await?;
-    Ok(started.elapsed())
-}
-
 /// The encoded size of an article's current answer.
 pub(super) async fn answer_bytes(connection: &Connection, id: &str) -> anyhow::Result<usize> {
     let answer = AnswerServiceClient::new(connection.clone())
