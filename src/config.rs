@@ -260,7 +260,7 @@ pub(crate) struct ConfigArgs {
     pub limits: LimitArgs,
 }
 
-/// The limits of DESIGN.md, each a flag and an environment variable.
+/// The size limits (`domain/limits.rs`), each a flag and an environment variable.
 #[derive(Args, Clone, Debug, Default)]
 pub(crate) struct LimitArgs {
     #[arg(long, env = "ANSWERLOG_LIMIT_QUESTION_CHARS", hide = true)]

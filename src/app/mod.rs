@@ -1,8 +1,9 @@
 //! The application: the command pipeline (load, decide, append) and the
 //! queries, over the store and the read models.
 //!
-//! Knows the domain, the store and the projection; knows nothing of tonic
-//! or the API messages.
+//! Knows the domain, the store, the projection, the JetStream log (which it
+//! opens for a replica), the signing keys and the metrics; knows nothing of
+//! tonic or the API messages.
 
 mod audit;
 mod digest;

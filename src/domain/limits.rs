@@ -1,4 +1,5 @@
-//! The size limits of DESIGN.md, with their defaults; configurable.
+//! The size limits of an article and its fields, with their defaults;
+//! configurable.
 
 use serde::Deserialize;
 
