@@ -634,12 +634,20 @@ async fn a_stream_that_lost_acknowledged_commits_is_reported_not_reused() {
 /// The size of the stream's message block once it is more than `than`
 /// bytes (nats-server writes it to its file a moment after it
 /// acknowledges).
+/// nats-server's file is a condition no one announces: it is polled, and
+/// the wait fails after 30 s.
 async fn block_grows_past(block: &std::path::Path, than: u64) -> u64 {
+    let give_up = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let size = std::fs::metadata(block).map(|m| m.len()).unwrap_or(0);
         if size > than {
             return size;
         }
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "{} never grew past {than} bytes",
+            block.display()
+        );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
