@@ -62,4 +62,16 @@ async fn bench_quick_runs_and_reports_every_figure_with_its_baseline() {
         .filter(|n| n != "bench.svg")
         .collect();
     assert!(left.is_empty(), "{left:?}");
+    // The echo runs as a process of its own, and is gone with the bench.
+    assert_eq!(echo_processes(), 0, "an echo process outlived the bench");
+}
+
+/// Processes running `answerlog bench --serve-echo` now (Linux).
+fn echo_processes() -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .filter(|cmdline| cmdline.split(|b| *b == 0).any(|arg| arg == b"--serve-echo"))
+        .count()
 }

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
+
 use tokio_stream::Stream;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
@@ -52,29 +53,47 @@ impl EchoService for Echo {
     }
 }
 
-/// Serves the echo on 127.0.0.1 (a free port) until the runtime ends;
-/// returns its URL.
-pub(super) async fn start() -> anyhow::Result<String> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(async move {
+/// The echo as a process of its own, as the server under load is one
+/// (`answerlog bench --serve-echo`, which the benchmark starts): serves on
+/// 127.0.0.1 (a free port), logs `listen=ADDR` on standard error as
+/// `answerlog serve` does, and runs until it is killed or its standard
+/// input closes (the benchmark went away).
+pub(super) fn serve_forever() -> anyhow::Result<()> {
+    // The runtime `answerlog serve` runs on.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        eprintln!("echo serving listen={addr}");
         let served = tonic::transport::Server::builder()
             .add_service(EchoServiceServer::new(Echo))
             // Accepted as the server accepts (TCP_NODELAY, the same limits).
-            .serve_with_incoming(crate::accept::incoming(
-                listener,
-                crate::accept::AcceptLimits {
-                    max_connections: 4096,
-                    handshake_timeout: std::time::Duration::from_secs(10),
-                },
-                std::sync::Arc::new(crate::metrics::Metrics::new()),
-            ))
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "the echo server stopped");
-        }
-    });
-    Ok(url)
+            .serve_with_incoming_shutdown(
+                crate::accept::incoming(
+                    listener,
+                    crate::accept::AcceptLimits {
+                        max_connections: 4096,
+                        handshake_timeout: std::time::Duration::from_secs(10),
+                    },
+                    std::sync::Arc::new(crate::metrics::Metrics::new()),
+                ),
+                parent_gone(),
+            );
+        served.await?;
+        Ok(())
+    })
+}
+
+/// Ends when standard input reaches its end: the parent closed its pipe
+/// or exited.
+async fn parent_gone() {
+    let _ = tokio::task::spawn_blocking(|| {
+        let mut sink = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+    })
+    .await;
 }
 
 /// `k` callers in flight over `channels`, each sending `request_bytes`

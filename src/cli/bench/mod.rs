@@ -89,6 +89,10 @@ pub(in crate::cli) struct BenchArgs {
     /// later), an fsync before each acknowledgement.
     #[arg(long, requires = "nats_server")]
     nats_sync_always: bool,
+    /// Serve the bare echo and nothing else: the benchmark starts itself
+    /// with this, so that the echo is a process of its own.
+    #[arg(long, hide = true)]
+    serve_echo: bool,
 }
 
 /// A request's payload in the append and echo figures.
@@ -97,6 +101,9 @@ const PAYLOAD: usize = 1024;
 const RAW_INSERTS: u64 = 20_000;
 
 pub(in crate::cli) fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.serve_echo {
+        return echo::serve_forever();
+    }
     let mut args = args;
     if args.quick {
         args.in_flight = vec![1, 16];
@@ -207,10 +214,10 @@ async fn bench(args: &BenchArgs, dir: &Path) -> anyhow::Result<(Vec<Row>, Vec<Cu
         &raw64,
     ));
 
-    let echo_url = echo::start().await?;
+    let echo = Server::spawn_echo()?;
     let mut echo_channels = Vec::with_capacity(args.connections);
     for _ in 0..args.connections {
-        echo_channels.push(channel(&echo_url).await?);
+        echo_channels.push(channel(echo.url()).await?);
     }
     let store_dir = dir.join("store");
     let (nats, log_args) = match &args.nats_server {

@@ -22,11 +22,29 @@ impl Server {
     /// Starts `answerlog serve` on `data_dir` (with more flags: the log's)
     /// and waits until it serves.
     pub(super) fn spawn(data_dir: &Path, flags: &[String]) -> anyhow::Result<Self> {
-        let started = Instant::now();
-        let mut process = std::process::Command::new(std::env::current_exe()?)
+        let mut command = std::process::Command::new(std::env::current_exe()?);
+        command
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
-            .args(flags)
+            .args(flags);
+        Self::start(command)
+    }
+
+    /// Starts the bare echo the figures are measured against
+    /// (`answerlog bench --serve-echo`), a process of its own as the server
+    /// is, and waits until it serves.
+    pub(super) fn spawn_echo() -> anyhow::Result<Self> {
+        let mut command = std::process::Command::new(std::env::current_exe()?);
+        command
+            .args(["bench", "--serve-echo"])
+            .stdin(std::process::Stdio::piped());
+        Self::start(command)
+    }
+
+    /// Runs `command` and waits for its `listen=ADDR` line.
+    fn start(mut command: std::process::Command) -> anyhow::Result<Self> {
+        let started = Instant::now();
+        let mut process = command
             .env("RUST_LOG", "warn,answerlog=info")
             .env_remove("ANSWERLOG_PRINCIPALS")
             .env_remove("ANSWERLOG_CONFIG")
