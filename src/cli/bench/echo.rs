@@ -66,7 +66,7 @@ pub(super) fn serve_forever() -> anyhow::Result<()> {
     runtime.block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        eprintln!("echo serving listen={addr}");
+        noteln!("echo serving listen={addr}");
         let served = tonic::transport::Server::builder()
             .add_service(EchoServiceServer::new(Echo))
             // Accepted as the server accepts (TCP_NODELAY, the same limits).
