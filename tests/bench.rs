@@ -37,7 +37,8 @@ async fn bench_quick_runs_and_reports_every_figure_with_its_baseline() {
         "clean stop after the run",
         "offline rebuild",
         "raw sled: full scan",
-        "start-up",
+        "start-up on",
+        "start-up after SIGKILL",
         "bytes on disk",
     ] {
         assert!(

@@ -101,6 +101,14 @@ impl Server {
         Some(kib * 1024)
     }
 
+    /// Kills the child with SIGKILL (a crash) and reaps it.
+    pub(super) fn kill(&mut self) {
+        if let Server::Child { process, .. } = self {
+            let _ = process.kill();
+            let _ = process.wait();
+        }
+    }
+
     /// Stops the child as an operator would (SIGTERM: drain, flush) and
     /// waits for it; kills it if it has not stopped within `patience`.
     pub(super) fn stop(&mut self, patience: Duration) {
