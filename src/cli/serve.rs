@@ -25,7 +25,6 @@ pub(super) fn app_options(config: &Config) -> AppOptions {
             ..StoreOptions::default()
         },
         signing_key: config.signing_key_file.clone(),
-        state_cache_bytes: config.state_cache_bytes,
     }
 }
 
