@@ -5,7 +5,6 @@
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
-
 use tokio_stream::Stream;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};

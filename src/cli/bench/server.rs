@@ -135,9 +135,6 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Server::Child { process, .. } = self {
-            let _ = process.kill();
-            let _ = process.wait();
-        }
+        self.kill();
     }
 }
