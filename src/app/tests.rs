@@ -561,3 +561,75 @@ async fn a_review_an_older_version_carried_over_an_edit_is_not_shown_and_ends_at
     assert_eq!(current.article.standing_review(), Some(("tester", 4)));
     app.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_marked_torn_is_removed_at_open_and_the_read_models_derived_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::open(dir.path(), AppOptions::default()).unwrap();
+    let kept = app.create(draft(1), new_meta()).await.unwrap().article_id;
+    app.edit(kept, 1, edit("Kept."), new_meta()).await.unwrap();
+    app.suggest("Kept?".into(), None, "tester".into())
+        .await
+        .unwrap();
+    let before = app.store().meta("writer").unwrap().unwrap();
+
+    // What sled may leave of a batch it failed in the middle of: here the
+    // whole of it reached the disk, which the repair must treat alike.
+    let torn_create = new_meta();
+    let torn = app
+        .create(draft(2), torn_create.clone())
+        .await
+        .unwrap()
+        .article_id;
+    app.edit(kept, 2, edit("Torn."), new_meta()).await.unwrap();
+    app.suggest("Torn?".into(), None, "tester".into())
+        .await
+        .unwrap();
+    assert_eq!(app.durable(), 4);
+    app.store().arm_torn_mark(&before);
+    blocking({
+        let app = Arc::new(app);
+        move || app.shutdown()
+    })
+    .await;
+
+    let app = App::open(dir.path(), AppOptions::default()).unwrap();
+    assert_eq!(app.durable(), 2, "the log ends before the torn batch");
+    let answer = app
+        .answer(&ArticleRef::Id(kept), AsOf::Current)
+        .await
+        .unwrap();
+    assert_eq!(answer.article.version, 2);
+    assert_eq!(answer.article.quick_answer, "Kept.");
+    let (_, head, revisions) = app.revisions(&ArticleRef::Id(kept), 0, 10).await.unwrap();
+    assert_eq!((head, revisions.items.len()), (2, 2));
+    assert!(app
+        .answer(&ArticleRef::Id(torn), AsOf::Current)
+        .await
+        .is_err());
+    assert!(app.command_outcome(torn_create.command_id).await.is_err());
+    let suggestions = app.suggestions(0, 10).await.unwrap();
+    assert_eq!(suggestions.items.len(), 1);
+
+    // The torn write, retried with its command id, is written afresh, at
+    // the position it would have had.
+    let retried = app.create(draft(2), torn_create).await.unwrap();
+    assert_eq!((retried.global_position, retried.duplicate), (3, false));
+    let verified = app.verify_log(1, 0, None).await.unwrap();
+    assert_eq!((verified.through, verified.first_break), (3, None));
+    blocking({
+        let app = Arc::new(app);
+        move || app.shutdown()
+    })
+    .await;
+
+    // The mark is cleared: the next open repairs nothing, and the read
+    // models it derived are those a rebuild derives.
+    let app = App::open(dir.path(), AppOptions::default()).unwrap();
+    assert_eq!(app.durable(), 3);
+    app.shutdown();
+    drop(app);
+    let repaired = App::dump_read_models(dir.path()).unwrap();
+    App::rebuild(dir.path(), &AppOptions::default(), None).unwrap();
+    assert_eq!(App::dump_read_models(dir.path()).unwrap(), repaired);
+}

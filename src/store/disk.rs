@@ -11,6 +11,7 @@ use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use super::sync::{DurableFiles, Synced};
+use super::torn::TornMark;
 use super::StoreError;
 
 /// The name of the tree that holds every keyspace.
@@ -33,19 +34,28 @@ pub(crate) struct Disk {
     files: Mutex<Option<DurableFiles>>,
     /// Set once the store has stopped and let go of the database.
     closed: std::sync::atomic::AtomicBool,
+    /// Where a batch sled applied in part is recorded (`torn.rs`).
+    torn: TornMark,
 }
 
 impl Disk {
     pub(crate) fn open(path: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
         let tree = open_tree_waiting(path, cache_bytes, OPEN_PATIENCE)?;
         let files = open_files(path)?;
+        let torn = TornMark::open(path)?;
         Ok(Self {
             path: path.to_owned(),
             cache_bytes,
             slot: RwLock::new(Some(tree)),
             files: Mutex::new(Some(files)),
             closed: std::sync::atomic::AtomicBool::new(false),
+            torn,
         })
+    }
+
+    /// The mark of a batch sled applied in part.
+    pub(crate) fn torn(&self) -> &TornMark {
+        &self.torn
     }
 
     /// Makes everything written to `tree` so far durable: sled's `flush`

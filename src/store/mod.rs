@@ -16,6 +16,7 @@ mod restore;
 mod sled_store;
 mod stats;
 mod sync;
+mod torn;
 mod view;
 mod writer;
 

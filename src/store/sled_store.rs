@@ -127,6 +127,7 @@ impl SledStore {
     /// Opens (or creates) the store in `dir`. Reads `meta` only: no log.
     pub fn open(dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
         let disk = Disk::open(dir, options.cache_bytes)?;
+        repair_torn_batch(&disk)?;
         let (state, generation) = stored_state(&disk.tree()?)?;
         let stats = Arc::new(Stats::default());
         Ok(Self {
@@ -158,6 +159,14 @@ impl SledStore {
         tree.remove(meta_key(name))?;
         self.disk.flush(&tree)?;
         Ok(())
+    }
+
+    /// Arms the torn-batch mark with a writer state read from `meta`, as
+    /// the writer does when sled fails in the middle of a batch.
+    #[cfg(test)]
+    pub(crate) fn arm_torn_mark(&self, writer_state: &[u8]) {
+        let (state, _) = WriterState::decode(writer_state).unwrap();
+        self.disk.torn().arm(&state).unwrap();
     }
 
     pub fn last_position(&self) -> u64 {
@@ -408,6 +417,7 @@ impl SledStore {
             clock: self.options.clock,
             clock_lag: Arc::clone(&self.clock_lag),
             failed: None,
+            torn: false,
         };
         let handle = std::thread::Builder::new()
             .name("answerlog-writer".into())
@@ -767,6 +777,30 @@ impl ReadModels {
 
 /// Where the writer stood at its last flushed batch, and the read-model
 /// generation in use: what `meta` says.
+/// Repairs what a batch sled applied in part left, if the mark says one
+/// did (`torn.rs`), and clears the mark once the repair is durable.
+fn repair_torn_batch(disk: &Disk) -> Result<(), StoreError> {
+    let Some(before) = disk.torn().armed()? else {
+        return Ok(());
+    };
+    tracing::warn!(
+        position = before.last_position,
+        "a batch was applied in part when the disk failed: removing what lies past the position before it, and deriving the read models again from the log"
+    );
+    let tree = disk.tree()?;
+    let repaired = super::torn::repair(&tree, &before)?;
+    disk.flush(&tree)?;
+    disk.torn()
+        .clear()
+        .map_err(|e| StoreError::Io(format!("cannot clear the torn-batch mark: {e}")))?;
+    tracing::warn!(
+        removed = repaired.past_the_mark,
+        read_models_dropped = repaired.read_models,
+        "repaired the torn batch"
+    );
+    Ok(())
+}
+
 pub(super) fn stored_state(tree: &sled::Tree) -> Result<(WriterState, u8), StoreError> {
     let generation = tree
         .get(meta_key(GENERATION))?

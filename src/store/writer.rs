@@ -185,6 +185,9 @@ pub(super) struct Writer {
     /// again and the database is reopened: until then every write is
     /// refused without touching sled, and readers keep the old handle.
     pub(super) failed: Option<String>,
+    /// Set when sled applied a batch in part (`torn.rs`): the database is
+    /// never closed in this process, which would write the part.
+    pub(super) torn: bool,
 }
 
 /// What readers learn of the writer's trouble.
@@ -342,6 +345,14 @@ impl Writer {
         // Reopening on a full disk would fail (sled writes a snapshot as it
         // opens) and leave readers without a handle: probe first.
         self.probe().map_err(refused)?;
+        if self.torn {
+            // Closing the database would write the part of the batch sled
+            // holds: a new process repairs from what the disk has.
+            tracing::error!(
+                "the disk has room again; exiting with status {EXIT_WEDGED} so that the restart repairs the batch sled applied in part"
+            );
+            std::process::exit(EXIT_WEDGED);
+        }
         self.recover().map_err(refused)?;
         tracing::info!("the disk is writable again; writes resume");
         self.failed = None;
@@ -536,7 +547,7 @@ impl Writer {
                 meta_key(super::sled_store::CHECKPOINT),
                 self.state.last_position.to_be_bytes().to_vec(),
             );
-            if let Err(e) = self.write(view, must_flush || asked_to_flush) {
+            if let Err(e) = self.write(view, must_flush || asked_to_flush, &before) {
                 let why = e.to_string();
                 tracing::error!(error = %why, "storage failure: writes are refused until the disk recovers");
                 self.fail(&why);
@@ -596,7 +607,8 @@ impl Writer {
             meta_key(super::sled_store::CHECKPOINT),
             self.state.last_position.to_be_bytes().to_vec(),
         );
-        if let Err(e) = self.write(view, true) {
+        let before = self.state;
+        if let Err(e) = self.write(view, true, &before) {
             // As for any batch: sled latches the error; reopen.
             tracing::error!(error = %e, "storage failure while switching generations");
             self.fail(&e.to_string());
@@ -610,12 +622,22 @@ impl Writer {
 
     /// One crash-atomic write and, unless a replica defers it, one flush
     /// for the whole batch.
-    fn write(&mut self, view: BatchView<'_>, flush: bool) -> Result<(), StoreError> {
+    /// `before` is where the store stood before the batch: what the torn
+    /// mark records if sled fails in the middle of applying it.
+    fn write(
+        &mut self,
+        view: BatchView<'_>,
+        flush: bool,
+        before: &WriterState,
+    ) -> Result<(), StoreError> {
         let tree = view.tree().clone();
         if let Some(faults) = &self.faults {
             faults.check(FaultPoint::Apply)?;
         }
-        tree.apply_batch(view.into_batch())?;
+        if let Err(e) = tree.apply_batch(view.into_batch()) {
+            self.mark_torn(before);
+            return Err(e.into());
+        }
         if let Some(gate) = &self.gate {
             gate.pass();
         }
@@ -624,6 +646,24 @@ impl Writer {
             return Ok(());
         }
         self.flush(&tree)
+    }
+
+    /// sled failed in the middle of a batch: part of it may reach the
+    /// disk, and only a repair at the next open removes it (`torn.rs`).
+    fn mark_torn(&mut self, before: &WriterState) {
+        self.torn = true;
+        match self.disk.torn().arm(before) {
+            Ok(()) => tracing::error!(
+                position = before.last_position,
+                "sled applied a batch in part; once the disk has room the server exits with status {EXIT_WEDGED}, and the restart removes the part"
+            ),
+            Err(e) => {
+                // Unmarked, the part could be taken for whole by the next
+                // open: stop before sled writes more of it.
+                tracing::error!(error = %e, "sled applied a batch in part and the mark cannot be written; exiting with status {EXIT_WEDGED}");
+                std::process::exit(EXIT_WEDGED);
+            }
+        }
     }
 
     fn flush(&mut self, tree: &sled::Tree) -> Result<(), StoreError> {

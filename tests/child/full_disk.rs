@@ -1,7 +1,9 @@
 //! A real full disk: the server's data directory is a small tmpfs that
 //! the writes fill. Writers get UNAVAILABLE, reads keep working, nothing
 //! acknowledged is lost, and once the tmpfs grows, writes succeed again
-//! (sled latches the I/O error; the store reopens its database).
+//! (sled latches the I/O error; the store reopens its database, or, when
+//! sled failed in the middle of a batch, the server exits with status 75
+//! and its restart removes the part of the batch that reached the disk).
 //!
 //! Mounting needs root. As any other user this test fails, saying so,
 //! rather than passing without having run: `.ci/run` runs as root.
@@ -155,13 +157,16 @@ async fn a_full_tmpfs_refuses_writes_keeps_reads_and_recovers_when_it_grows() {
     tmpfs.resize("256m");
     let mut served = served;
     let mut restarted = false;
+    let mut repaired = false;
     let give_up = tokio::time::Instant::now() + Duration::from_secs(90);
     let created = loop {
         if let Some(status) = served.exited() {
             assert_eq!(status.code(), Some(75), "the server exited: {status:?}");
             assert!(!restarted, "the server exited twice");
             restarted = true;
-            served = Served::start(&data);
+            let told;
+            (served, told) = Served::spawn_telling(Served::command(&data));
+            repaired = told.contains("repaired the torn batch");
             let channel = served.channel().await;
             articles = ArticleServiceClient::new(channel.clone());
             answers = AnswerServiceClient::new(channel);
@@ -183,7 +188,9 @@ async fn a_full_tmpfs_refuses_writes_keeps_reads_and_recovers_when_it_grows() {
     };
     println!(
         "full disk: writes resumed {}",
-        if restarted {
+        if repaired {
+            "after sled applied a batch in part, the server exited and its restart repaired the batch"
+        } else if restarted {
             "after sled wedged and the server was restarted"
         } else {
             "after the store reopened its database in process"
