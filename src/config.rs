@@ -19,6 +19,8 @@ pub(crate) struct Config {
     pub listen: SocketAddr,
     /// sled's page cache, in bytes.
     pub cache_bytes: u64,
+    /// The articles' current states held in memory, in bytes.
+    pub state_cache_bytes: u64,
     /// Snapshot every K versions.
     pub snapshot_interval: u64,
     /// Whether the snapshot interval was set (flag, environment or file)
@@ -84,6 +86,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             cache_bytes: 256 * 1024 * 1024,
+            state_cache_bytes: crate::projection::DEFAULT_STATE_CACHE_BYTES,
             snapshot_interval: 32,
             snapshot_interval_chosen: false,
             max_request_bytes: 1024 * 1024,
@@ -119,6 +122,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     listen: Option<SocketAddr>,
     cache_bytes: Option<u64>,
+    state_cache_bytes: Option<u64>,
     snapshot_interval: Option<u64>,
     max_request_bytes: Option<usize>,
     batch_limit: Option<usize>,
@@ -162,6 +166,10 @@ pub(crate) struct ConfigArgs {
     /// sled's page cache in bytes [default: 268435456].
     #[arg(long, env = "ANSWERLOG_CACHE_BYTES")]
     pub cache_bytes: Option<u64>,
+    /// The articles' current states held in memory, in bytes [default:
+    /// 33554432].
+    #[arg(long, env = "ANSWERLOG_STATE_CACHE_BYTES")]
+    pub state_cache_bytes: Option<u64>,
     /// Snapshot every K versions [default: 32].
     #[arg(long, env = "ANSWERLOG_SNAPSHOT_INTERVAL")]
     pub snapshot_interval: Option<u64>,
@@ -344,6 +352,11 @@ impl ConfigArgs {
             data_dir: pick(&self.data_dir, file.data_dir, d.data_dir),
             listen: pick(&self.listen, file.listen, d.listen),
             cache_bytes: pick(&self.cache_bytes, file.cache_bytes, d.cache_bytes),
+            state_cache_bytes: pick(
+                &self.state_cache_bytes,
+                file.state_cache_bytes,
+                d.state_cache_bytes,
+            ),
             snapshot_interval: pick(
                 &self.snapshot_interval,
                 file.snapshot_interval,
@@ -497,6 +510,7 @@ impl From<&Config> for FileConfig {
             data_dir: Some(c.data_dir.clone()),
             listen: Some(c.listen),
             cache_bytes: Some(c.cache_bytes),
+            state_cache_bytes: Some(c.state_cache_bytes),
             snapshot_interval: Some(c.snapshot_interval),
             max_request_bytes: Some(c.max_request_bytes),
             batch_limit: Some(c.batch_limit),

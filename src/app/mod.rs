@@ -40,7 +40,7 @@ pub(crate) use write::{Write, WriteMeta};
 use crate::domain::Limits;
 use crate::jetstream::{JetStreamLog, JetStreamOptions, JoinError};
 use crate::metrics::{Levels, Metrics};
-use crate::projection::{self, Projection, SNAPSHOT_INTERVAL_KEY};
+use crate::projection::{self, Projection, StateCache, SNAPSHOT_INTERVAL_KEY};
 use crate::signing::KeyRing;
 use crate::store::{
     Log, ReadModels, Record, SledStore, Space, StoreError, StoreOptions, StreamBreak,
@@ -61,6 +61,8 @@ pub struct AppOptions {
     /// A file with the Ed25519 secret key that signs digests; none: a key
     /// is generated into the data directory on first start.
     pub signing_key: Option<std::path::PathBuf>,
+    /// The bound of the articles' current states held in memory, in bytes.
+    pub state_cache_bytes: u64,
 }
 
 impl Default for AppOptions {
@@ -71,6 +73,7 @@ impl Default for AppOptions {
             snapshot_interval: 32,
             store: StoreOptions::default(),
             signing_key: None,
+            state_cache_bytes: projection::DEFAULT_STATE_CACHE_BYTES,
         }
     }
 }
@@ -89,6 +92,8 @@ pub struct App {
     log: Arc<dyn Log>,
     keys: KeyRing,
     read_models: ReadModels,
+    /// The articles' current states, as the writer publishes them.
+    states: Arc<StateCache>,
     limits: Limits,
     require_reason: bool,
     snapshot_interval: u64,
@@ -159,12 +164,14 @@ impl App {
             }
             rebuild_read_models(&store, k)?;
         }
-        let store = store.start(Arc::new(Projection::new(k)))?;
+        let states = Arc::new(StateCache::new(options.state_cache_bytes));
+        let store = store.start(Arc::new(Projection::with_states(k, Arc::clone(&states))))?;
         Ok(Self {
             rebuilding: std::sync::atomic::AtomicBool::new(false),
             stream_lags: std::sync::atomic::AtomicU64::new(0),
             stopping: tokio::sync::watch::channel(false).0,
             read_models: store.read_models(),
+            states,
             log: Arc::clone(&store) as Arc<dyn Log>,
             store,
             keys,

@@ -290,7 +290,7 @@ impl App {
         id: ArticleId,
     ) -> Result<Option<ArticleVersion>, AppError> {
         loop {
-            let Some(current) = projection::current(&self.read_models, id)? else {
+            let Some(current) = self.state_of(id).await? else {
                 return Ok(None);
             };
             if current.global_position <= self.durable() {
@@ -307,6 +307,40 @@ impl App {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// The article's newest state, durable or not yet: from the state cache,
+    /// or its stored state with the versions after it folded from the log
+    /// (at most `projection::STATE_EVERY` − 1 of them).
+    async fn state_of(&self, id: ArticleId) -> Result<Option<ArticleVersion>, AppError> {
+        if let Some(state) = self.states.get(id) {
+            return Ok(Some(ArticleVersion::clone(&state)));
+        }
+        let stamp = self.states.stamp();
+        let Some(mut state) = projection::current(&self.read_models, id)? else {
+            return Ok(None);
+        };
+        let after = state.article.version + 1;
+        for (version, position) in stream_range(&self.read_models, id, after, u64::MAX)? {
+            let commit =
+                self.store.read(position).await?.ok_or_else(|| {
+                    AppError::DataLoss(format!("log position {position} is missing"))
+                })?;
+            state = ArticleVersion {
+                article: Article::fold(Some(state.article), id, version, &commit.events)
+                    .ok_or_else(|| {
+                        AppError::DataLoss(format!(
+                            "version {version} of article {id} does not fold"
+                        ))
+                    })?,
+                global_position: position,
+                recorded_at: commit.recorded_at,
+            };
+        }
+        if state.global_position <= self.durable() {
+            self.states.offer(state.clone(), stamp);
+        }
+        Ok(Some(state))
     }
 
     /// The article at its last version that is durable, if it has one.

@@ -127,12 +127,18 @@ async fn commits_queued_behind_a_held_flush_share_one_flush_and_stay_invisible_u
     assert_eq!(app.store().stats().flushes(), flushes + 1);
 
     // Written to sled, not flushed: no caller has its reply, and no reader
-    // sees the commits.
+    // sees the commits (a read is served the version before, or waits).
     assert!(queued.iter().all(|h| !h.is_finished()));
     for (i, id) in ids[..10].iter().enumerate() {
         let reference = ArticleRef::Id(*id);
-        assert!(poll_once(app.answer(&reference, AsOf::Current)).is_none());
-        assert!(poll_once(app.revisions(&reference, 0, 10)).is_none());
+        if let Some(answer) = poll_once(app.answer(&reference, AsOf::Current)) {
+            assert_eq!(answer.unwrap().article.version, 1);
+        }
+        if let Some(listed) = poll_once(app.revisions(&reference, 0, 10)) {
+            let (_, head, page) = listed.unwrap();
+            assert_eq!(head, 1);
+            assert_eq!(page.items.len(), 1);
+        }
         let retry = app.edit(*id, 1, edit(&format!("edit {i}")), meta(commands[i]));
         assert!(poll_once(retry).is_none());
     }
@@ -632,4 +638,70 @@ async fn a_batch_marked_torn_is_removed_at_open_and_the_read_models_derived_agai
     let repaired = App::dump_read_models(dir.path()).unwrap();
     App::rebuild(dir.path(), &AppOptions::default(), None).unwrap();
     assert_eq!(App::dump_read_models(dir.path()).unwrap(), repaired);
+}
+
+/// Current states come from the cache, or from the stored state (written at
+/// version 1 and every `STATE_EVERY`th) and the log after it: with no room
+/// in the cache, and again after a restart, every read folds, and finds
+/// what the cache serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn current_states_fold_from_the_stored_state_when_the_cache_cannot_hold_them() {
+    let every = crate::projection::STATE_EVERY;
+    let cached_dir = tempfile::tempdir().unwrap();
+    let bare_dir = tempfile::tempdir().unwrap();
+    let cached = App::open(cached_dir.path(), AppOptions::default()).unwrap();
+    let bare = App::open(
+        bare_dir.path(),
+        AppOptions {
+            state_cache_bytes: 0,
+            ..AppOptions::default()
+        },
+    )
+    .unwrap();
+    let mut ids = Vec::new();
+    for app in [&cached, &bare] {
+        ids.push(app.create(draft(0), new_meta()).await.unwrap().article_id);
+    }
+    let stats = bare.store().stats();
+    for version in 1..3 * every + 3 {
+        for (app, id) in [(&cached, ids[0]), (&bare, ids[1])] {
+            app.edit(id, version, edit(&format!("text {version}")), new_meta())
+                .await
+                .unwrap();
+        }
+        let before = stats.reads(Space::Log);
+        let a = cached
+            .answer(&ArticleRef::Id(ids[0]), AsOf::Current)
+            .await
+            .unwrap();
+        let b = bare
+            .answer(&ArticleRef::Id(ids[1]), AsOf::Current)
+            .await
+            .unwrap();
+        let folded = stats.reads(Space::Log) - before;
+        assert_eq!(a.article.version, version + 1);
+        assert_eq!(b.article.version, version + 1);
+        assert_eq!(b.article.quick_answer, format!("text {version}"));
+        // The bare store folds the versions after its stored state only.
+        let stored = ((version + 1) / every * every).max(1);
+        assert_eq!(folded, version + 1 - stored, "at version {}", version + 1);
+        let mut same = b.article.clone();
+        same.id = a.article.id;
+        same.slug = a.article.slug.clone();
+        assert_eq!(same, a.article);
+    }
+    let head = cached
+        .answer(&ArticleRef::Id(ids[0]), AsOf::Current)
+        .await
+        .unwrap();
+    blocking(move || cached.shutdown()).await;
+    blocking(move || bare.shutdown()).await;
+    // After a restart the cache is empty: the first read folds.
+    let reopened = App::open(cached_dir.path(), AppOptions::default()).unwrap();
+    let again = reopened
+        .answer(&ArticleRef::Id(ids[0]), AsOf::Current)
+        .await
+        .unwrap();
+    assert_eq!(again, head);
+    blocking(move || reopened.shutdown()).await;
 }

@@ -25,6 +25,7 @@ pub(super) fn app_options(config: &Config) -> AppOptions {
             ..StoreOptions::default()
         },
         signing_key: config.signing_key_file.clone(),
+        state_cache_bytes: config.state_cache_bytes,
     }
 }
 

@@ -1,19 +1,29 @@
-//! The read models: pure folds of commits into the current answer (by id
+//! The read models: pure folds of commits into the articles' states (by id
 //! and by slug), the revision list, the change feed and snapshots.
 //!
 //! Implements the store's `Projector`; knows the keyspaces it owns but not
-//! sled, tonic or the API. `queries` reads what `project` wrote.
+//! sled, tonic or the API. `queries` reads what `project` wrote, and
+//! `states` holds the current states in memory.
 
 mod queries;
+mod states;
 
+pub(crate) use queries::suggestions;
 pub(crate) use queries::{
     articles_after, changed_after, current, nearest_snapshot, revision, revisions, slug_owner,
-    stream_range, suggestions,
+    stream_range,
 };
+pub(crate) use states::{StateCache, DEFAULT_STATE_CACHE_BYTES};
 
-use crate::codec::{decode_article, encode_article, encode_revision};
-use crate::domain::{Article, ArticleVersion, Commit};
-use crate::store::{BatchView, ProjectError, Projector, Rejection, Space, StoreError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::codec::{decode_article, decode_commit, encode_article, encode_revision};
+use crate::domain::{Article, ArticleId, ArticleVersion, Commit};
+use crate::store::{
+    position_key, version_key, BatchView, ProjectError, Projector, Rejection, Settled, Space,
+    StoreError,
+};
 
 /// The meta key holding the snapshot interval K the snapshots were made with.
 pub(crate) const SNAPSHOT_INTERVAL_KEY: &str = "snapshot_interval";
@@ -23,22 +33,107 @@ pub(crate) const FORMAT_KEY: &str = "read_model_format";
 
 /// The read models' format. Raised when a record gains a field that a
 /// rebuild from the log would fill in (2: `ArticleRecord.reviewed_version`),
-/// so that a store opened with read models of another format rebuilds them
-/// first.
-pub(crate) const FORMAT: u64 = 2;
+/// or when what a record holds changes (3: the `current` record holds the
+/// article's state at its first version and every `STATE_EVERY`th, no
+/// longer at every version), so that a store opened with read models of
+/// another format rebuilds them first.
+pub(crate) const FORMAT: u64 = 3;
+
+/// The article's stored state (`Space::Current`) is rewritten at version 1
+/// and every this many versions; a read folds the versions after it from
+/// the log (at most `STATE_EVERY − 1`), unless the state cache holds the
+/// article. Writing the whole article at every version made it most of
+/// the bytes a commit wrote.
+pub(crate) const STATE_EVERY: u64 = 8;
 
 /// Applies commits to the read models; every K versions it also writes a
 /// snapshot, so that an as-of read replays at most K−1 commits.
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 pub(crate) struct Projection {
     snapshot_interval: u64,
+    /// Current states: the server's (shared with readers), or a rebuild's own.
+    states: Arc<StateCache>,
+    /// The states the batch being applied made, published once it is
+    /// written (`settle`).
+    pending: Mutex<HashMap<ArticleId, ArticleVersion>>,
 }
 
 impl Projection {
+    /// A projection with a state cache of its own (a rebuild's).
     pub(crate) fn new(snapshot_interval: u64) -> Self {
+        Self::with_states(
+            snapshot_interval,
+            Arc::new(StateCache::new(DEFAULT_STATE_CACHE_BYTES)),
+        )
+    }
+
+    pub(crate) fn with_states(snapshot_interval: u64, states: Arc<StateCache>) -> Self {
         Self {
             snapshot_interval: snapshot_interval.max(1),
+            states,
+            pending: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<ArticleId, ArticleVersion>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The article's state just before `commit`: from this batch, from the
+    /// cache, or folded from its stored state and the log (the log entries
+    /// of this batch included).
+    fn previous(
+        &self,
+        view: &BatchView<'_>,
+        commit: &Commit,
+    ) -> Result<Option<ArticleVersion>, ProjectError> {
+        let id = commit.article_id;
+        let wanted = commit.version.saturating_sub(1);
+        if wanted > 0 {
+            // Cloned, not taken: a commit rejected below leaves the batch's
+            // state as it was.
+            if let Some(state) = self.pending().get(&id) {
+                if state.article.version == wanted {
+                    return Ok(Some(state.clone()));
+                }
+            }
+            if let Some(state) = self.states.get(id) {
+                if state.article.version == wanted {
+                    return Ok(Some(ArticleVersion::clone(&state)));
+                }
+            }
+        }
+        let stored = match view.get(Space::Current, &view.keys().article(Space::Current, id))? {
+            Some(bytes) => Some(decode_article(&bytes)?),
+            None => None,
+        };
+        let Some(mut state) = stored else {
+            return Ok(None);
+        };
+        if state.article.version >= commit.version {
+            return Err(corrupt(commit, "its version does not follow the article's"));
+        }
+        for version in state.article.version + 1..=wanted {
+            let entry = view
+                .get(Space::Streams, &version_key(Space::Streams, id, version))?
+                .ok_or_else(|| corrupt(commit, "an earlier version's stream entry is missing"))?;
+            let position = entry
+                .get(..8)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+                .ok_or_else(|| corrupt(commit, "an earlier version's stream entry is corrupt"))?;
+            let bytes = view
+                .get(Space::Log, &position_key(Space::Log, position))?
+                .ok_or_else(|| corrupt(commit, "an earlier version's log entry is missing"))?;
+            let earlier = decode_commit(&bytes)?;
+            state = ArticleVersion {
+                article: Article::fold(Some(state.article), id, version, &earlier.events)
+                    .ok_or_else(|| corrupt(commit, "an earlier version does not fold"))?,
+                global_position: earlier.global_position,
+                recorded_at: earlier.recorded_at,
+            };
+        }
+        Ok(Some(state))
     }
 }
 
@@ -46,11 +141,7 @@ impl Projector for Projection {
     fn project(&self, view: &mut BatchView<'_>, commit: &Commit) -> Result<(), ProjectError> {
         let id = commit.article_id;
         let k = view.keys();
-        let current_key = k.article(Space::Current, id);
-        let previous = match view.get(Space::Current, &current_key)? {
-            Some(bytes) => Some(decode_article(&bytes)?),
-            None => None,
-        };
+        let previous = self.previous(view, commit)?;
         let expected = previous.as_ref().map_or(0, |p| p.article.version) + 1;
         if commit.version != expected {
             return Err(corrupt(commit, "its version does not follow the article's"));
@@ -90,19 +181,36 @@ impl Projector for Projection {
             encode_revision(&commit.revision(article.last_updated)),
         );
         let version = commit.version;
-        let materialized = encode_article(&ArticleVersion {
+        let state = ArticleVersion {
             article,
             global_position: commit.global_position,
             recorded_at: commit.recorded_at,
-        });
-        if version % self.snapshot_interval == 0 {
-            view.put(
-                k.version(Space::Snapshots, id, version),
-                materialized.clone(),
-            );
+        };
+        let snapshot = version % self.snapshot_interval == 0;
+        let stored = version == 1 || version % STATE_EVERY == 0;
+        if snapshot || stored {
+            let materialized = encode_article(&state);
+            if snapshot {
+                view.put(
+                    k.version(Space::Snapshots, id, version),
+                    materialized.clone(),
+                );
+            }
+            if stored {
+                view.put(k.article(Space::Current, id), materialized);
+            }
         }
-        view.put(current_key, materialized);
+        self.pending().insert(id, state);
         Ok(())
+    }
+
+    fn settle(&self, settled: Settled) {
+        let states = std::mem::take(&mut *self.pending());
+        match settled {
+            Settled::Written => self.states.publish(states.into_values()),
+            Settled::Dropped => {}
+            Settled::Reopened => self.states.clear(),
+        }
     }
 }
 

@@ -12,7 +12,8 @@ pub enum Space {
     Streams,
     /// command_id → article_id ++ version ++ global_position ++ request hash.
     Commands,
-    /// article_id → the materialized answer.
+    /// article_id → the materialized answer at version 1 and every
+    /// `projection::STATE_EVERY`th version (the later ones fold from the log).
     Current,
     /// slug → article_id (old slugs too).
     Slugs,

@@ -49,6 +49,22 @@ pub trait Projector: Send + Sync + 'static {
     /// rejects (a slug taken) must leave the view as it found it: check
     /// first, then write.
     fn project(&self, view: &mut BatchView<'_>, commit: &Commit) -> Result<(), ProjectError>;
+
+    /// What became of the batch `project` last applied to: told once per
+    /// batch, after its write (or its failure), before anyone learns of it.
+    fn settle(&self, settled: Settled);
+}
+
+/// What became of a batch of projected commits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settled {
+    /// Written: durable, or on a replica as durable as the stream it came from.
+    Written,
+    /// Not written: forget what it changed.
+    Dropped,
+    /// The database was reopened after a failure and may hold less than
+    /// was written: forget everything held beside it.
+    Reopened,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -21,7 +21,7 @@ use super::log::{
 use super::stats::Stats;
 use super::view::BatchView;
 use super::writer::{Health, Job, Writer, WriterState};
-use super::{ProjectError, Projector, StoreError};
+use super::{ProjectError, Projector, Settled, StoreError};
 use crate::codec::decode_commit;
 use crate::domain::{ArticleId, CommandId, Commit, Hash, Suggestion, ZERO_HASH};
 
@@ -278,6 +278,7 @@ impl SledStore {
                 })?;
             }
             tree.apply_batch(view.into_batch())?;
+            projector.settle(Settled::Written);
             drop(tree);
             done = end;
             if !progress(RebuildProgress {
@@ -374,6 +375,7 @@ impl SledStore {
             }
             view.put(meta_key(CHECKPOINT), end.to_be_bytes().to_vec());
             tree.apply_batch(view.into_batch())?;
+            projector.settle(Settled::Written);
             position = end + 1;
         }
         if applied > 0 {

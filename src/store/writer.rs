@@ -26,7 +26,7 @@ use super::log::{AppendError, AppendRequest, Appended, Clock, CommandEntry, Noti
 use super::sled_store::{decode_command, encode_command, last_stream_entry, stored_state};
 use super::stats::Stats;
 use super::view::BatchView;
-use super::{ProjectError, Projector, StoreError};
+use super::{ProjectError, Projector, Settled, StoreError};
 use crate::codec::{encode_commit, encode_suggestion};
 use crate::domain::{log_hash, ArticleId, ChainHead, CommandId, Commit, Hash, Suggestion};
 use crate::metrics::Metrics;
@@ -279,6 +279,7 @@ impl Writer {
     /// all, as sled flushes what it can when the old handle goes).
     fn recover(&mut self) -> Result<(), StoreError> {
         self.heads.clear();
+        self.projector.settle(Settled::Reopened);
         let reopened = self
             .disk
             .reopen()
@@ -531,6 +532,7 @@ impl Writer {
             // Nothing of this batch is written: forget what it changed.
             self.state = before;
             self.heads.clear();
+            self.projector.settle(Settled::Dropped);
             tracing::error!(error = %why, "a batch failed before it was written");
             if storage_failed {
                 // sled failed as it read or wrote (a read may consolidate
@@ -550,10 +552,12 @@ impl Writer {
             if let Err(e) = self.write(view, must_flush || asked_to_flush, &before) {
                 let why = e.to_string();
                 tracing::error!(error = %why, "storage failure: writes are refused until the disk recovers");
+                self.projector.settle(Settled::Dropped);
                 self.fail(&why);
                 self.state = before;
                 return send_all(fail_replies(replies, &why));
             }
+            self.projector.settle(Settled::Written);
             self.stats.count_batch(appended);
             if let Some(metrics) = &self.metrics {
                 metrics.batched(
@@ -610,10 +614,12 @@ impl Writer {
         let before = self.state;
         if let Err(e) = self.write(view, true, &before) {
             // As for any batch: sled latches the error; reopen.
+            self.projector.settle(Settled::Dropped);
             tracing::error!(error = %e, "storage failure while switching generations");
             self.fail(&e.to_string());
             return Err(e);
         }
+        self.projector.settle(Settled::Written);
         // Readers and the next batch use the new generation from here on.
         self.generation.store(generation, Ordering::Release);
         tracing::info!(generation, applied, "switched to the rebuilt read models");
