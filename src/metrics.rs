@@ -56,6 +56,8 @@ pub struct Metrics {
     handling: Family<MethodLabels, Histogram, fn() -> Histogram>,
     append_seconds: Histogram,
     batch_commits: Histogram,
+    batch_keys: Counter,
+    batch_bytes: Counter,
     flush_seconds: Histogram,
     queue_depth: Gauge,
     commits: Gauge,
@@ -146,29 +148,40 @@ impl Metrics {
             "answerlog_stream_max_lag_commits",
             "Commits the furthest-behind StreamEvents follower has yet to be sent",
         );
-        let slug_claims_released = Counter::default();
-        registry.register(
+        let counter = |registry: &mut Registry, name: &str, help: &str| {
+            let counter = Counter::default();
+            registry.register(name, help, counter.clone());
+            counter
+        };
+        let batch_keys = counter(
+            &mut registry,
+            "answerlog_store_batch_keys",
+            "sled keys (inserted or removed) the group commits wrote",
+        );
+        let batch_bytes = counter(
+            &mut registry,
+            "answerlog_store_batch_bytes",
+            "Bytes of the keys and values the group commits wrote to sled",
+        );
+        let slug_claims_released = counter(
+            &mut registry,
             "answerlog_slug_claims_released",
             "Slug claims in the JetStream bucket released because their commit was refused for good",
-            slug_claims_released.clone(),
         );
-        let accept_errors = Counter::default();
-        registry.register(
+        let accept_errors = counter(
+            &mut registry,
             "answerlog_accept_errors",
             "Failed accept calls (EMFILE and the like), each followed by a backoff",
-            accept_errors.clone(),
         );
-        let connections_closed_silent = Counter::default();
-        registry.register(
+        let connections_closed_silent = counter(
+            &mut registry,
             "answerlog_connections_closed_silent",
             "Connections closed because they sent no handshake in time, or to make room at the limit",
-            connections_closed_silent.clone(),
         );
-        let connections_refused = Counter::default();
-        registry.register(
+        let connections_refused = counter(
+            &mut registry,
             "answerlog_connections_refused",
             "Connections closed on arrival at the connection limit, with no silent one to close",
-            connections_refused.clone(),
         );
         Self {
             registry,
@@ -181,6 +194,8 @@ impl Metrics {
             handling,
             append_seconds,
             batch_commits,
+            batch_keys,
+            batch_bytes,
             flush_seconds,
             queue_depth,
             commits,
@@ -209,16 +224,19 @@ impl Metrics {
     }
 
     /// A group commit made durable: `commits` new ones, handed to the
-    /// writer at `queued_at`; the log now ends at `position` and holds
-    /// `articles` articles.
+    /// writer at `queued_at`, written as `(keys, bytes)` to sled; the log
+    /// now ends at `position` and holds `articles` articles.
     pub(crate) fn batched(
         &self,
         commits: u64,
         queued_at: &[Instant],
         position: u64,
         articles: u64,
+        (keys, bytes): (u64, u64),
     ) {
         self.batch_commits.observe(commits as f64);
+        self.batch_keys.inc_by(keys);
+        self.batch_bytes.inc_by(bytes);
         let now = Instant::now();
         for at in queued_at {
             self.append_seconds
@@ -297,7 +315,7 @@ mod tests {
         metrics.call_started(&method);
         metrics.call_ended(&method, "INVALID_ARGUMENT", 0.002);
         metrics.flushed(0.0002);
-        metrics.batched(2, &[Instant::now(), Instant::now()], 7, 1);
+        metrics.batched(2, &[Instant::now(), Instant::now()], 7, 1, (15, 3000));
         let text = metrics.encode(Levels::default()).unwrap();
         let labels = r#"grpc_service="answerlog.v1.ArticleService",grpc_method="CreateArticle",grpc_type="unary""#;
         for line in [
@@ -306,6 +324,8 @@ mod tests {
             format!("grpc_server_handled_total{{{labels},grpc_code=\"INVALID_ARGUMENT\"}} 1"),
             format!("grpc_server_handling_seconds_count{{{labels}}} 2"),
             "answerlog_append_batch_commits_count 1".to_owned(),
+            "answerlog_store_batch_keys_total 15".to_owned(),
+            "answerlog_store_batch_bytes_total 3000".to_owned(),
             "answerlog_append_duration_seconds_count 2".to_owned(),
             "answerlog_flush_duration_seconds_count 1".to_owned(),
             "answerlog_commits 7".to_owned(),

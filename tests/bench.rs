@@ -27,6 +27,8 @@ async fn bench_quick_runs_and_reports_every_figure_with_its_baseline() {
         "bulk import",
         "tonic echo",
         "durable appends",
+        "sled keys written per durable append",
+        "bytes of keys and values written per durable append",
         "16 writers on one article",
         "GetAnswer of the example article",
         "GetAnswer as of a random version",

@@ -59,6 +59,17 @@ impl<'a> BatchView<'a> {
         self.pending.is_empty()
     }
 
+    /// The sled keys the batch writes (inserted or removed), and the
+    /// bytes of those keys and of the values inserted.
+    pub(super) fn size(&self) -> (u64, u64) {
+        let bytes = self
+            .pending
+            .iter()
+            .map(|(k, v)| (k.len() + v.as_ref().map_or(0, Vec::len)) as u64)
+            .sum();
+        (self.pending.len() as u64, bytes)
+    }
+
     pub(super) fn into_batch(self) -> sled::Batch {
         let mut batch = sled::Batch::default();
         let (mut keys, mut bytes) = (0, 0);

@@ -549,6 +549,7 @@ impl Writer {
                 meta_key(super::sled_store::CHECKPOINT),
                 self.state.last_position.to_be_bytes().to_vec(),
             );
+            let (keys_written, bytes_written) = view.size();
             if let Err(e) = self.write(view, must_flush || asked_to_flush, &before) {
                 let why = e.to_string();
                 tracing::error!(error = %why, "storage failure: writes are refused until the disk recovers");
@@ -565,6 +566,7 @@ impl Writer {
                     &queued_since,
                     self.state.last_position,
                     self.state.articles,
+                    (keys_written, bytes_written),
                 );
             }
             self.clock_lag

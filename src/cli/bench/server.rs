@@ -14,8 +14,18 @@ pub(super) enum Server {
         /// From the spawn to the "serving" line: opening the store (no
         /// replay) and binding, as a restart does.
         started_in: Duration,
+        /// Where it serves its metrics, if it said.
+        metrics: Option<String>,
     },
     Remote(String),
+}
+
+/// What the server's group commits wrote to sled so far (its metrics).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Written {
+    pub(super) commits: f64,
+    pub(super) keys: f64,
+    pub(super) bytes: f64,
 }
 
 impl Server {
@@ -24,7 +34,8 @@ impl Server {
     pub(super) fn spawn(data_dir: &Path, flags: &[String]) -> anyhow::Result<Self> {
         let mut command = std::process::Command::new(std::env::current_exe()?);
         command
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["--metrics-listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(flags);
         Self::start(command)
@@ -57,10 +68,14 @@ impl Server {
             .context("cannot start the server")?;
         let stderr = process.stderr.take().context("the server's log")?;
         let mut lines = BufReader::new(stderr).lines();
+        let mut metrics = None;
         let url = loop {
             let line = lines
                 .next()
                 .context("the server stopped before it listened")??;
+            if let Some(rest) = line.split(" metrics=").nth(1) {
+                metrics = rest.split_whitespace().next().map(str::to_owned);
+            }
             if let Some(rest) = line.split("listen=").nth(1) {
                 let addr = rest.split_whitespace().next().unwrap_or_default();
                 break format!("http://{addr}");
@@ -73,7 +88,40 @@ impl Server {
             process,
             url,
             started_in,
+            metrics,
         })
+    }
+
+    /// What the server's group commits wrote so far, from its metrics;
+    /// none for a remote server or one without metrics.
+    pub(super) fn written(&self) -> anyhow::Result<Option<Written>> {
+        use std::io::{Read as _, Write as _};
+        let Server::Child {
+            metrics: Some(addr),
+            ..
+        } = self
+        else {
+            return Ok(None);
+        };
+        let mut stream = std::net::TcpStream::connect(addr)
+            .with_context(|| format!("cannot reach the server's metrics at {addr}"))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        write!(stream, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text)?;
+        let value = |name: &str| -> anyhow::Result<f64> {
+            text.lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+                .with_context(|| format!("the server's metrics have no {name}"))?
+                .trim()
+                .parse()
+                .with_context(|| format!("the server's {name} is not a number"))
+        };
+        Ok(Some(Written {
+            commits: value("answerlog_append_batch_commits_sum")?,
+            keys: value("answerlog_store_batch_keys_total")?,
+            bytes: value("answerlog_store_batch_bytes_total")?,
+        }))
     }
 
     pub(super) fn url(&self) -> &str {
