@@ -25,7 +25,8 @@ pub enum Space {
     Snapshots,
     /// sequence → suggested question.
     Suggestions,
-    /// global_position → the log chain's hash at that position.
+    /// global_position → the log chain's hashes from that position on, one
+    /// record a group commit (`chain_hash_in`).
     Chain,
     /// name → value.
     Meta,
@@ -180,4 +181,33 @@ pub(super) fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
 /// The last 8 bytes of a key as a big-endian u64 (a position or a version).
 pub(super) fn key_suffix_u64(key: &[u8]) -> Option<u64> {
     key.len().checked_sub(8).and_then(|at| u64_at(key, at))
+}
+
+/// The log chain's hash at `position` in the `chain` record found at or
+/// before it (`first` the position its key names, `hashes` its value: the
+/// hashes of `first`, `first + 1`, … in order, 32 bytes each). `None` when
+/// the record ends before `position`.
+pub(super) fn chain_hash_in(first: u64, hashes: &[u8], position: u64) -> Option<[u8; 32]> {
+    let at = usize::try_from(position.checked_sub(first)?)
+        .ok()?
+        .checked_mul(32)?;
+    hashes.get(at..at.checked_add(32)?)?.try_into().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chain_record_holds_the_hashes_of_the_positions_from_its_key_on() {
+        let hashes: Vec<u8> = (0u8..3).flat_map(|n| [n; 32]).collect();
+        assert_eq!(chain_hash_in(10, &hashes, 10), Some([0; 32]));
+        assert_eq!(chain_hash_in(10, &hashes, 12), Some([2; 32]));
+        assert_eq!(chain_hash_in(10, &hashes, 13), None);
+        assert_eq!(chain_hash_in(10, &hashes, 9), None);
+        // A record of one hash a key, as stores before batched records
+        // wrote them, reads the same way.
+        assert_eq!(chain_hash_in(7, &[5; 32], 7), Some([5; 32]));
+        assert_eq!(chain_hash_in(7, &[5; 32], u64::MAX), None);
+    }
 }

@@ -12,8 +12,8 @@ use super::faults::Faults;
 use super::flush_gate::FlushGate;
 use super::ingest::{IngestError, StreamCommit};
 use super::keys::{
-    article_key, command_key, key, key_suffix_u64, meta_key, position_key, u64_at, version_key,
-    Keys, Space,
+    article_key, chain_hash_in, command_key, key, key_suffix_u64, meta_key, position_key, u64_at,
+    version_key, Keys, Space,
 };
 use super::log::{
     AppendError, AppendRequest, BoxFuture, CommandEntry, Log, Notice, PendingAppend, StreamEntry,
@@ -678,15 +678,18 @@ impl Log for SledStore {
                 return Ok(None);
             }
             self.stats.count_read(Space::Chain);
-            self.disk
-                .tree()?
-                .get(position_key(Space::Chain, position))?
-                .map(|v| {
-                    v.as_ref().try_into().map_err(|_| {
-                        StoreError::Corrupt(format!("the log hash at {position} is corrupt"))
-                    })
-                })
-                .transpose()
+            let tree = self.disk.tree()?;
+            let found = tree
+                .range(position_key(Space::Chain, 0)..=position_key(Space::Chain, position))
+                .next_back()
+                .transpose()?;
+            let Some((key, hashes)) = found else {
+                return Ok(None);
+            };
+            let first = key_suffix_u64(&key).ok_or_else(|| {
+                StoreError::Corrupt(format!("the log chain record before {position} is corrupt"))
+            })?;
+            Ok(chain_hash_in(first, &hashes, position))
         })
     }
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::keys::{Keys, Space};
+use super::keys::{position_key, Keys, Space};
 use super::stats::Stats;
 use super::StoreError;
 
@@ -14,6 +14,9 @@ pub struct BatchView<'a> {
     stats: &'a Stats,
     keys: Keys,
     pending: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// The log chain's hashes this batch adds, from the position they
+    /// start at: one `chain` record for the run (`put_chain`).
+    chain_run: Option<(u64, Vec<u8>)>,
 }
 
 impl<'a> BatchView<'a> {
@@ -24,6 +27,7 @@ impl<'a> BatchView<'a> {
             stats,
             keys,
             pending: BTreeMap::new(),
+            chain_run: None,
         }
     }
 
@@ -53,6 +57,25 @@ impl<'a> BatchView<'a> {
 
     pub fn delete(&mut self, key: Vec<u8>) {
         self.pending.insert(key, None);
+    }
+
+    /// The log chain's hash at `position`. A batch's positions follow one
+    /// another, and their hashes go into one `chain` record keyed by the
+    /// first of them (`keys::chain_hash_in`): one sled key a batch, not
+    /// one a commit. A position that does not follow the run starts a new
+    /// record.
+    pub(super) fn put_chain(&mut self, position: u64, hash: &[u8; 32]) {
+        let run = match &mut self.chain_run {
+            Some((first, hashes)) if *first + (hashes.len() / 32) as u64 == position => {
+                hashes.extend_from_slice(hash);
+                (*first, hashes.clone())
+            }
+            run => {
+                *run = Some((position, hash.to_vec()));
+                (position, hash.to_vec())
+            }
+        };
+        self.put(position_key(Space::Chain, run.0), run.1);
     }
 
     pub(super) fn is_empty(&self) -> bool {

@@ -828,7 +828,7 @@ pub(super) fn put_log_entries(
 ) {
     let position = commit.global_position;
     view.put(position_key(Space::Log, position), encode_commit(commit));
-    view.put(position_key(Space::Chain, position), chained.to_vec());
+    view.put_chain(position, chained);
     let mut stream_value = position.to_be_bytes().to_vec();
     stream_value.extend_from_slice(&commit.recorded_at.timestamp_micros().to_be_bytes());
     stream_value.extend_from_slice(hash);
