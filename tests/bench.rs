@@ -48,6 +48,14 @@ async fn bench_quick_runs_and_reports_every_figure_with_its_baseline() {
             "{wanted} in {figures:?}"
         );
     }
+    // The bulk import is measured against raw sled writing the keys it
+    // wrote, with a flush a batch.
+    assert!(
+        figures
+            .iter()
+            .any(|f| f.contains(" keys of ") && f.ends_with("one flush per 64 (baseline)")),
+        "{figures:?}"
+    );
     assert!(rows.iter().all(|r| r["value"].as_f64().unwrap() > 0.0));
     // Every row with a target has a ratio and says whether it was met.
     for row in rows.iter().filter(|r| !r["target"].is_null()) {

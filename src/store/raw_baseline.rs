@@ -37,6 +37,41 @@ pub(crate) fn flushed_inserts(
     Ok(latencies)
 }
 
+/// What writing `commits` commits of `keys_per_commit` keys of
+/// `bytes_per_key` bytes (key and value) each took, `commits_per_batch`
+/// commits to a batch, each batch applied in one `apply_batch` and made
+/// durable as the store makes a group commit durable (sled's flush, then
+/// `fdatasync` of what it wrote): the writes of a bulk import, without
+/// the import.
+pub(crate) fn flushed_batches(
+    dir: &Path,
+    commits: u64,
+    keys_per_commit: f64,
+    bytes_per_key: usize,
+    commits_per_batch: u64,
+    cache_bytes: u64,
+) -> Result<Duration, StoreError> {
+    let db = open(dir, cache_bytes)?;
+    let mut files = DurableFiles::open(dir).map_err(sync_failed)?;
+    let value = vec![b'r'; bytes_per_key.saturating_sub(9).max(1)];
+    let keys_through = |commit: u64| (commit as f64 * keys_per_commit).round() as u64;
+    let started = Instant::now();
+    let mut next_key = 0;
+    let mut commit = 0;
+    while commit < commits {
+        commit = (commit + commits_per_batch.max(1)).min(commits);
+        let mut batch = sled::Batch::default();
+        while next_key < keys_through(commit) {
+            batch.insert(key(next_key).to_vec(), value.clone());
+            next_key += 1;
+        }
+        db.apply_batch(batch)?;
+        db.flush()?;
+        files.sync().map_err(sync_failed)?;
+    }
+    Ok(started.elapsed())
+}
+
 /// What writing `keys` keys of `bytes_per_key` bytes (key and value) took,
 /// in batches of `batch_keys` with no flush until the end: the writes of a
 /// rebuild, without the rebuild.

@@ -252,6 +252,7 @@ async fn bench(args: &BenchArgs, dir: &Path) -> anyhow::Result<(Vec<Row>, Vec<Cu
 
     // The store: one deep article, then many articles in three imports
     // (the bulk import's figure is the median of the three).
+    let written_before_import = server.written()?;
     let run_id = Uuid::now_v7().simple().to_string()[20..].to_owned();
     let run_id = format!("b{run_id}");
     step(&format!(
@@ -276,17 +277,37 @@ async fn bench(args: &BenchArgs, dir: &Path) -> anyhow::Result<(Vec<Row>, Vec<Cu
     }
     let imported: u64 = imports.iter().map(|s| s.count).sum::<u64>() + deep.rate.count;
     let import = median(imports);
-    rows.push(
-        Row::rate(
-            format!("bulk import (ImportCommits), {imported} commits of 1 KiB in all"),
-            &import,
-        )
-        .against(
-            "raw sled inserts, one flush per 64",
-            import.per_second() / raw64.per_second(),
-        )
-        .target(Target::AtLeast(0.7)),
+    let import_row = Row::rate(
+        format!("bulk import (ImportCommits), {imported} commits of 1 KiB in all"),
+        &import,
     );
+    match (written_before_import, server.written()?) {
+        (Some(before), Some(after)) => {
+            // Issue 15: against raw sled writing the keys the import wrote,
+            // with the same sync.
+            let raw = raw_import(dir, runs, raw_inserts, before, after).await?;
+            rows.push(Row::rate(
+                format!(
+                    "raw sled: {:.1} keys of {} B a commit, one flush per 64 (baseline)",
+                    raw.keys_per_commit, raw.bytes_per_key
+                ),
+                &raw.rate,
+            ));
+            rows.push(
+                import_row
+                    .against(
+                        "÷ raw sled writing the same keys",
+                        import.per_second() / raw.rate.per_second(),
+                    )
+                    .target(Target::AtLeast(0.7)),
+            );
+        }
+        // A remote server's writes are not known here.
+        _ => rows.push(import_row.against(
+            "÷ raw sled inserts, one flush per 64",
+            import.per_second() / raw64.per_second(),
+        )),
+    }
 
     step("appends and echo at each number of calls in flight");
     let most = args.in_flight.iter().copied().max().unwrap_or(1);
@@ -603,6 +624,46 @@ async fn offline(
     killed_start_up(rows, &mut restarted, store_dir, log_args).await?;
     restarted.stop(Duration::from_secs(30));
     Ok(())
+}
+
+/// The raw sled baseline of the bulk import: `commits` commits of the
+/// keys and bytes the server's group commits wrote between `before` and
+/// `after`, 64 commits a flush.
+struct RawImport {
+    rate: Sample,
+    keys_per_commit: f64,
+    bytes_per_key: u64,
+}
+
+async fn raw_import(
+    dir: &Path,
+    runs: usize,
+    commits: u64,
+    before: Written,
+    after: Written,
+) -> anyhow::Result<RawImport> {
+    let keys = (after.keys - before.keys).max(1.0);
+    let keys_per_commit = keys / (after.commits - before.commits).max(1.0);
+    let bytes_per_key = ((after.bytes - before.bytes) / keys).round() as u64;
+    let rate = median_of(runs, || {
+        raw(dir, move |d| {
+            let took = raw_baseline::flushed_batches(
+                d,
+                commits,
+                keys_per_commit,
+                bytes_per_key as usize,
+                64,
+                CACHE,
+            )?;
+            Ok(Sample::rate(commits, took))
+        })
+    })
+    .await?;
+    Ok(RawImport {
+        rate,
+        keys_per_commit,
+        bytes_per_key,
+    })
 }
 
 /// What the durable appends' group commits wrote to sled, per commit:
