@@ -31,6 +31,7 @@ async fn bench_quick_runs_and_reports_every_figure_with_its_baseline() {
         "bytes of keys and values written per durable append",
         "16 writers on one article",
         "GetAnswer of the example article",
+        "GetAnswer (",
         "GetAnswer as of a random version",
         "ListRevisions pages",
         "tonic server stream",

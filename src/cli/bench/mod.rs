@@ -408,6 +408,8 @@ async fn bench(args: &BenchArgs, dir: &Path) -> anyhow::Result<(Vec<Row>, Vec<Cu
     let (example, size) = example_article(&first).await?;
     let mut get_curve = curve("answerlog GetAnswer", false);
     let mut sized_curve = curve(&format!("tonic echo answering {size} B"), true);
+    let readers = most.min(64);
+    let mut alone = None;
     for &k in &args.in_flight {
         let echoed = median_of(runs, || {
             echo::unary(&echo_channels, k, duration, PAYLOAD, size)
@@ -437,9 +439,38 @@ async fn bench(args: &BenchArgs, dir: &Path) -> anyhow::Result<(Vec<Row>, Vec<Cu
             .points
             .push((k, echoed.per_second(), echoed.p99()));
         get_curve.points.push((k, reads.per_second(), reads.p99()));
+        if k == readers {
+            alone = Some(reads);
+        }
     }
     curves.push(get_curve);
     curves.push(sized_curve);
+    if let Some(alone) = alone {
+        step("GetAnswer while writers write");
+        let writers = pool.len().min(16);
+        let (reads, appends) = reads_while_writing(
+            &connections,
+            &example,
+            readers,
+            &mut pool,
+            writers,
+            duration,
+        )
+        .await?;
+        rows.push(
+            Row::rate(
+                format!(
+                    "GetAnswer ({size} B), {readers} in flight, while {writers} writers append"
+                ),
+                &reads,
+            )
+            .against(
+                format!("÷ GetAnswer alone at {readers} in flight"),
+                reads.per_second() / alone.per_second(),
+            )
+            .note(format!("{:.0} appends/s meanwhile", appends.per_second())),
+        );
+    }
 
     step("reads of an article of many versions");
     let current = median_of(runs, || {
@@ -624,6 +655,26 @@ async fn offline(
     killed_start_up(rows, &mut restarted, store_dir, log_args).await?;
     restarted.stop(Duration::from_secs(30));
     Ok(())
+}
+
+/// GetAnswer of `id` at `readers` in flight while `writers` writers take
+/// articles from `pool` and append to them, for `duration`: both samples.
+async fn reads_while_writing(
+    connections: &[Connection],
+    id: &str,
+    readers: usize,
+    pool: &mut Vec<(String, u64)>,
+    writers: usize,
+    duration: Duration,
+) -> anyhow::Result<(Sample, Sample)> {
+    let writing: Vec<_> = pool.drain(..writers.min(pool.len())).collect();
+    let (reads, appends) = tokio::join!(
+        scenarios::get_answers(connections, id, readers, duration, None),
+        scenarios::appends(connections, writing, duration),
+    );
+    let (appends, after) = appends?;
+    pool.extend(after);
+    Ok((reads?, appends))
 }
 
 /// The raw sled baseline of the bulk import: `commits` commits of the
