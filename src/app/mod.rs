@@ -259,6 +259,14 @@ impl App {
     /// keyspace, offline: for checking that a rebuild is byte-identical.
     pub fn dump_read_models(dir: &Path) -> Result<Vec<(String, Vec<Record>)>, StoreError> {
         let store = SledStore::open(dir, StoreOptions::default())?;
+        // As a start would serve them: caught up with what the journal
+        // gave back (`store::journal`).
+        let k = store
+            .meta(SNAPSHOT_INTERVAL_KEY)?
+            .map(|bytes| decode_u64(&bytes))
+            .transpose()?
+            .unwrap_or(AppOptions::default().snapshot_interval);
+        store.catch_up(&Projection::new(k))?;
         let read_models = store.read_models();
         let mut dump = Vec::new();
         for space in Space::READ_MODELS.into_iter().chain([Space::Meta]) {

@@ -578,8 +578,17 @@ async fn a_review_an_older_version_carried_over_an_edit_is_not_shown_and_ends_at
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_marked_torn_is_removed_at_open_and_the_read_models_derived_again() {
+    // Without a journal, as a replica's store is (its stream holds what a
+    // repair removes); with one, see the next test.
     let dir = tempfile::tempdir().unwrap();
-    let app = App::open(dir.path(), AppOptions::default()).unwrap();
+    let options = || AppOptions {
+        store: StoreOptions {
+            replica_flush: Some(std::time::Duration::ZERO),
+            ..StoreOptions::default()
+        },
+        ..AppOptions::default()
+    };
+    let app = App::open(dir.path(), options()).unwrap();
     let kept = app.create(draft(1), new_meta()).await.unwrap().article_id;
     app.edit(kept, 1, edit("Kept."), new_meta()).await.unwrap();
     app.suggest("Kept?".into(), None, "tester".into())
@@ -607,7 +616,7 @@ async fn a_batch_marked_torn_is_removed_at_open_and_the_read_models_derived_agai
     })
     .await;
 
-    let app = App::open(dir.path(), AppOptions::default()).unwrap();
+    let app = App::open(dir.path(), options()).unwrap();
     assert_eq!(app.durable(), 2, "the log ends before the torn batch");
     let answer = app
         .answer(&ArticleRef::Id(kept), AsOf::Current)
@@ -639,8 +648,54 @@ async fn a_batch_marked_torn_is_removed_at_open_and_the_read_models_derived_agai
 
     // The mark is cleared: the next open repairs nothing, and the read
     // models it derived are those a rebuild derives.
-    let app = App::open(dir.path(), AppOptions::default()).unwrap();
+    let app = App::open(dir.path(), options()).unwrap();
     assert_eq!(app.durable(), 3);
+    app.shutdown();
+    drop(app);
+    let repaired = App::dump_read_models(dir.path()).unwrap();
+    App::rebuild(dir.path(), &options(), None).unwrap();
+    assert_eq!(App::dump_read_models(dir.path()).unwrap(), repaired);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_torn_batch_is_replaced_by_the_journals_whole_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::open(dir.path(), AppOptions::default()).unwrap();
+    let kept = app.create(draft(1), new_meta()).await.unwrap().article_id;
+    // Where the mark goes back to: what sled had flushed when it failed.
+    let flushed = app.store().meta("writer").unwrap().unwrap();
+    let torn = app.create(draft(2), new_meta()).await.unwrap();
+    app.edit(kept, 1, edit("Journaled."), new_meta())
+        .await
+        .unwrap();
+    assert_eq!(app.durable(), 3);
+    // The mark as a store without the journal arms it (one written by an
+    // earlier version, say), with the journal a crash leaves.
+    app.store().arm_torn_mark(&flushed);
+    let journal = dir.path().join("journal");
+    let kept_journal = tempfile::tempdir().unwrap();
+    copy_files(&journal, kept_journal.path());
+    blocking({
+        let app = Arc::new(app);
+        move || app.shutdown()
+    })
+    .await;
+    copy_files(kept_journal.path(), &journal);
+
+    // The repair removes everything sled holds past the mark, whole or in
+    // part; the journal gives back what was durable.
+    let app = App::open(dir.path(), AppOptions::default()).unwrap();
+    assert_eq!(app.durable(), 3, "the journal gives back what sled lost");
+    let answer = app
+        .answer(&ArticleRef::Id(kept), AsOf::Current)
+        .await
+        .unwrap();
+    assert_eq!(answer.article.quick_answer, "Journaled.");
+    app.answer(&ArticleRef::Id(torn.article_id), AsOf::Current)
+        .await
+        .unwrap();
+    let verified = app.verify_log(1, 0, None).await.unwrap();
+    assert_eq!((verified.through, verified.first_break), (3, None));
     app.shutdown();
     drop(app);
     let repaired = App::dump_read_models(dir.path()).unwrap();
@@ -712,4 +767,88 @@ async fn current_states_fold_from_the_stored_state_when_the_cache_cannot_hold_th
         .unwrap();
     assert_eq!(again, head);
     blocking(move || reopened.shutdown()).await;
+}
+
+/// sled keeps a batch key by key with the journal (`store::journal`): a
+/// crash can leave every key of a batch but `meta`. Here all of the last
+/// writes' keys stay and `meta` goes back to before them: the open replays
+/// the journal over them and the read models catch up, and the store is
+/// what it would have been.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_sled_kept_without_its_meta_is_written_again_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::open(dir.path(), AppOptions::default()).unwrap();
+    let kept = app.create(draft(1), new_meta()).await.unwrap().article_id;
+    for version in 1..6 {
+        app.edit(
+            kept,
+            version,
+            edit(&format!("v{}", version + 1)),
+            new_meta(),
+        )
+        .await
+        .unwrap();
+    }
+    let writer = app.store().meta("writer").unwrap().unwrap();
+    let checkpoint = app.store().meta("checkpoint").unwrap().unwrap();
+    // Past the stored state every 8th version, and a new article.
+    for version in 6..12 {
+        app.edit(
+            kept,
+            version,
+            edit(&format!("v{}", version + 1)),
+            new_meta(),
+        )
+        .await
+        .unwrap();
+    }
+    let later = app.create(draft(2), new_meta()).await.unwrap().article_id;
+    assert_eq!(app.durable(), 13);
+    // The journal as a crash would leave it (synced, every write answered);
+    // a clean stop empties it.
+    let journal = dir.path().join("journal");
+    let kept_journal = tempfile::tempdir().unwrap();
+    copy_files(&journal, kept_journal.path());
+    blocking({
+        let app = Arc::new(app);
+        move || app.shutdown()
+    })
+    .await;
+    assert_eq!(std::fs::read_dir(&journal).unwrap().count(), 0);
+    copy_files(kept_journal.path(), &journal);
+    let store = SledStore::open(dir.path(), StoreOptions::default()).unwrap();
+    store.set_meta("writer", &writer).unwrap();
+    store.set_meta("checkpoint", &checkpoint).unwrap();
+    drop(store);
+
+    let app = App::open(dir.path(), AppOptions::default()).unwrap();
+    assert_eq!(app.durable(), 13);
+    let answer = app
+        .answer(&ArticleRef::Id(kept), AsOf::Current)
+        .await
+        .unwrap();
+    assert_eq!(
+        (answer.article.version, answer.article.quick_answer.as_str()),
+        (12, "v12")
+    );
+    app.answer(&ArticleRef::Id(later), AsOf::Current)
+        .await
+        .unwrap();
+    let (_, head, revisions) = app.revisions(&ArticleRef::Id(kept), 0, 20).await.unwrap();
+    assert_eq!((head, revisions.items.len()), (12, 12));
+    let verified = app.verify_log(1, 0, None).await.unwrap();
+    assert_eq!((verified.through, verified.first_break), (13, None));
+    app.shutdown();
+    drop(app);
+    let replayed = App::dump_read_models(dir.path()).unwrap();
+    App::rebuild(dir.path(), &AppOptions::default(), None).unwrap();
+    assert_eq!(App::dump_read_models(dir.path()).unwrap(), replayed);
+}
+
+/// Copies the files of directory `from` into `to`.
+fn copy_files(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+    }
 }

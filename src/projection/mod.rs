@@ -107,13 +107,23 @@ impl Projection {
             Some(bytes) => Some(decode_article(&bytes)?),
             None => None,
         };
-        let Some(mut state) = stored else {
-            return Ok(None);
+        let mut state = match stored {
+            None => return Ok(None),
+            Some(state) if state.article.version <= wanted => Some(state),
+            // A catch-up after a crash, replaying what the journal gave
+            // back (`store::journal`): written by this commit or a later
+            // one of its batch before the crash cut the batch short (in log
+            // order, nothing else stores a state from a later position).
+            // Fold from the snapshot before it, or from the first version.
+            Some(state)
+                if view.is_replaying() && state.global_position >= commit.global_position =>
+            {
+                self.snapshot_at_or_before(view, id, wanted)?
+            }
+            Some(_) => return Err(corrupt(commit, "its version does not follow the article's")),
         };
-        if state.article.version >= commit.version {
-            return Err(corrupt(commit, "its version does not follow the article's"));
-        }
-        for version in state.article.version + 1..=wanted {
+        let from = state.as_ref().map_or(1, |s| s.article.version + 1);
+        for version in from..=wanted {
             let entry = view
                 .get(Space::Streams, &version_key(Space::Streams, id, version))?
                 .ok_or_else(|| corrupt(commit, "an earlier version's stream entry is missing"))?;
@@ -126,14 +136,35 @@ impl Projection {
                 .get(Space::Log, &position_key(Space::Log, position))?
                 .ok_or_else(|| corrupt(commit, "an earlier version's log entry is missing"))?;
             let earlier = decode_commit(&bytes)?;
-            state = ArticleVersion {
-                article: Article::fold(Some(state.article), id, version, &earlier.events)
+            state = Some(ArticleVersion {
+                article: Article::fold(state.map(|s| s.article), id, version, &earlier.events)
                     .ok_or_else(|| corrupt(commit, "an earlier version does not fold"))?,
                 global_position: earlier.global_position,
                 recorded_at: earlier.recorded_at,
-            };
+            });
         }
-        Ok(Some(state))
+        Ok(state)
+    }
+
+    /// The article's snapshot at the last multiple of the snapshot
+    /// interval at or before `version`, if there is one.
+    fn snapshot_at_or_before(
+        &self,
+        view: &BatchView<'_>,
+        id: ArticleId,
+        version: u64,
+    ) -> Result<Option<ArticleVersion>, ProjectError> {
+        let at = version - version % self.snapshot_interval.max(1);
+        if at == 0 {
+            return Ok(None);
+        }
+        match view.get(
+            Space::Snapshots,
+            &view.keys().version(Space::Snapshots, id, at),
+        )? {
+            Some(bytes) => Ok(Some(decode_article(&bytes)?)),
+            None => Ok(None),
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{oneshot, watch};
 
 use super::{StoreError, StreamBreak};
-use crate::domain::{ArticleId, CommandId, Commit, Event, Hash, Provenance};
+use crate::domain::{ArticleId, ChainHead, CommandId, Commit, Event, Hash, Provenance};
 
 /// The clock commits are stamped with: the system's, or the system's set
 /// back by a fixed amount, as another machine's may run behind. Replicas
@@ -165,6 +165,18 @@ pub(crate) struct StreamEntry {
     pub recorded_at: DateTime<Utc>,
     /// The commit's hash (its article chain).
     pub hash: Hash,
+}
+
+impl StreamEntry {
+    /// The article head an article's last stream entry gives; the start of
+    /// a chain for an article not yet created.
+    pub(crate) fn head(last: Option<StreamEntry>) -> ChainHead {
+        last.map_or(ChainHead::START, |e| ChainHead {
+            version: e.version,
+            hash: e.hash,
+            micros: e.recorded_at.timestamp_micros(),
+        })
+    }
 }
 
 /// What a command id produced.

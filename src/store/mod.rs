@@ -9,6 +9,7 @@ mod disk;
 mod faults;
 mod flush_gate;
 mod ingest;
+mod journal;
 mod keys;
 mod log;
 pub(crate) mod raw_baseline;

@@ -14,6 +14,8 @@ use std::collections::HashMap;
 
 use super::disk::Disk;
 use super::keys::{key, meta_key, position_key, Keys, Space};
+use super::log::StreamEntry;
+use super::sled_store::last_stream_entry;
 use super::stats::Stats;
 use super::view::BatchView;
 use super::writer::{put_log_entries, WriterState};
@@ -33,6 +35,37 @@ struct Chains {
 }
 
 impl Chains {
+    /// Checks commits that go on from `state`, the heads of articles the
+    /// store holds already read from `tree` as they are met.
+    fn after(state: WriterState) -> Self {
+        Self {
+            state,
+            heads: HashMap::new(),
+        }
+    }
+
+    /// Looks up `commit`'s article head in `tree` unless known already.
+    fn know_head(
+        &mut self,
+        tree: &sled::Tree,
+        stats: &Stats,
+        commit: &Commit,
+    ) -> Result<(), StoreError> {
+        if let std::collections::hash_map::Entry::Vacant(vacant) =
+            self.heads.entry(commit.article_id)
+        {
+            // Not past where the store's log ends: sled may keep a first
+            // part of a batch the journal is replaying (`journal.rs`).
+            vacant.insert(StreamEntry::head(last_stream_entry(
+                tree,
+                stats,
+                commit.article_id,
+                self.state.last_position,
+            )?));
+        }
+        Ok(())
+    }
+
     /// Checks that `commit` comes next: at the next position, following its
     /// article's head (`domain::link`). Returns it, its hash and the log
     /// chain's hash at its position.
@@ -127,6 +160,36 @@ pub(super) fn restore_log(
         meta_key(super::sled_store::CHECKPOINT),
         0u64.to_be_bytes().to_vec(),
     );
+    tree.apply_batch(view.into_batch())?;
+    disk.flush(&tree)?;
+    Ok(state)
+}
+
+/// Writes the journal's commits past `state` (`journal.rs`: acknowledged,
+/// but lost by sled in a crash before it flushed them) into the store,
+/// checked as a restore checks them; the writer's state after them. The
+/// read models catch up from their checkpoint as the store starts.
+pub(super) fn replay_journal(
+    disk: &Disk,
+    stats: &Stats,
+    state: WriterState,
+    records: Vec<(u64, Vec<u8>)>,
+) -> Result<WriterState, StoreError> {
+    let tree = disk.tree()?;
+    let mut chains = Chains::after(state);
+    let mut view = BatchView::new(&tree, stats, Keys { generation: 0 });
+    for (position, bytes) in records {
+        let commit = crate::codec::decode_commit(&bytes).map_err(|e| {
+            StoreError::Corrupt(format!("the journal's commit at position {position}: {e}"))
+        })?;
+        chains.know_head(&tree, stats, &commit)?;
+        let (commit, hash, chained) = chains
+            .take(Ok(commit))
+            .map_err(|e| StoreError::Corrupt(format!("replaying the journal: {e}")))?;
+        put_log_entries(&mut view, &commit, &hash, &chained);
+    }
+    let state = chains.state;
+    view.put(meta_key(WriterState::KEY), state.encode());
     tree.apply_batch(view.into_batch())?;
     disk.flush(&tree)?;
     Ok(state)

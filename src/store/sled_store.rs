@@ -11,6 +11,7 @@ use super::disk::Disk;
 use super::faults::Faults;
 use super::flush_gate::FlushGate;
 use super::ingest::{IngestError, StreamCommit};
+use super::journal::Journal;
 use super::keys::{
     article_key, chain_hash_in, command_key, key, key_suffix_u64, meta_key, position_key, u64_at,
     version_key, Keys, Space,
@@ -33,6 +34,10 @@ pub(super) const GENERATION: &str = "generation";
 
 /// How many commits a replay applies per write.
 const REPLAY_CHUNK: usize = 512;
+
+/// With the journal, how often sled flushes what the batches applied: the
+/// journal holds what it has not, and replays it after a crash.
+const JOURNAL_FLUSH: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// How far behind the head an online rebuild may be when it hands the rest
 /// to the writer, which applies it in its switching batch.
@@ -108,6 +113,9 @@ pub struct SledStore {
     /// The log's clock lag as of the durable position (`WriterState`),
     /// shared with the writer, which raises it.
     clock_lag: Arc<AtomicI64>,
+    /// The embedded log's journal (`journal.rs`), handed to the writer as
+    /// it starts; none on a replica, whose stream is the durable copy.
+    journal: Option<Journal>,
     running: Option<Running>,
 }
 
@@ -128,9 +136,21 @@ impl SledStore {
     pub fn open(dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
         let disk = Disk::open(dir, options.cache_bytes)?;
         repair_torn_batch(&disk)?;
-        let (state, generation) = stored_state(&disk.tree()?)?;
+        let (mut state, generation) = stored_state(&disk.tree()?)?;
         let stats = Arc::new(Stats::default());
+        let journal = match options.replica_flush {
+            Some(_) => {
+                Journal::refuse_records(dir)?;
+                None
+            }
+            None => {
+                let (journal, tail) = Journal::open(dir, state.last_position)?;
+                state = replay(&disk, &stats, state, tail)?;
+                Some(journal)
+            }
+        };
         Ok(Self {
+            journal,
             disk: Arc::new(disk),
             stats,
             generation: Arc::new(AtomicU8::new(generation)),
@@ -349,39 +369,13 @@ impl SledStore {
     /// Applies the log past the checkpoint, if any, to the read models.
     /// Returns how many commits it applied.
     pub fn catch_up(&self, projector: &dyn Projector) -> Result<u64, StoreError> {
-        let from = self.checkpoint()? + 1;
-        let to = self.state.last_position;
-        let mut applied = 0;
-        let mut position = from;
-        while position <= to {
-            let end = (position + REPLAY_CHUNK as u64 - 1).min(to);
-            let tree = self.disk.tree()?;
-            let mut view = BatchView::new(&tree, &self.stats, self.keys());
-            for item in
-                tree.range(position_key(Space::Log, position)..=position_key(Space::Log, end))
-            {
-                let (_, bytes) = item?;
-                self.stats.count_read(Space::Log);
-                self.stats.count_replayed(bytes.len() as u64);
-                let commit = decode_commit(&bytes)?;
-                projector.project(&mut view, &commit).map_err(|e| match e {
-                    ProjectError::Rejected(r) => StoreError::Corrupt(format!(
-                        "commit at position {} was refused on replay: {r}",
-                        commit.global_position
-                    )),
-                    ProjectError::Store(e) => e,
-                })?;
-                applied += 1;
-            }
-            view.put(meta_key(CHECKPOINT), end.to_be_bytes().to_vec());
-            tree.apply_batch(view.into_batch())?;
-            projector.settle(Settled::Written);
-            position = end + 1;
-        }
-        if applied > 0 {
-            self.disk.flush(&self.disk.tree()?)?;
-        }
-        Ok(applied)
+        catch_up(
+            &self.disk,
+            &self.stats,
+            self.keys(),
+            projector,
+            self.state.last_position,
+        )
     }
 
     /// Catches the read models up, then starts the writer thread.
@@ -413,7 +407,15 @@ impl SledStore {
             batch_limit: self.options.batch_limit.max(1),
             head_cache_limit: self.options.head_cache,
             state: self.state,
-            replica_flush: self.options.replica_flush,
+            // The journal makes each batch durable; sled flushes as a
+            // replica's store does.
+            deferred_flush: self
+                .options
+                .replica_flush
+                .or(self.journal.is_some().then_some(JOURNAL_FLUSH)),
+            journaled: self.journal.is_some(),
+            journal: self.journal.take(),
+            flushed_state: self.state,
             unflushed_since: None,
             heads: Default::default(),
             clock: self.options.clock,
@@ -780,8 +782,73 @@ impl ReadModels {
     }
 }
 
-/// Where the writer stood at its last flushed batch, and the read-model
-/// generation in use: what `meta` says.
+/// Applies the log past the read models' checkpoint through `to` to the
+/// read models of `keys`' generation. Returns how many commits it applied.
+pub(super) fn catch_up(
+    disk: &Disk,
+    stats: &Stats,
+    keys: Keys,
+    projector: &dyn Projector,
+    to: u64,
+) -> Result<u64, StoreError> {
+    let from = disk
+        .tree()?
+        .get(meta_key(CHECKPOINT))?
+        .and_then(|v| u64_at(&v, 0))
+        .unwrap_or(0)
+        + 1;
+    let mut applied = 0;
+    let mut position = from;
+    while position <= to {
+        let end = (position + REPLAY_CHUNK as u64 - 1).min(to);
+        let tree = disk.tree()?;
+        let mut view = BatchView::replaying(&tree, stats, keys);
+        for item in tree.range(position_key(Space::Log, position)..=position_key(Space::Log, end)) {
+            let (_, bytes) = item?;
+            stats.count_read(Space::Log);
+            stats.count_replayed(bytes.len() as u64);
+            let commit = decode_commit(&bytes)?;
+            projector.project(&mut view, &commit).map_err(|e| match e {
+                ProjectError::Rejected(r) => StoreError::Corrupt(format!(
+                    "commit at position {} was refused on replay: {r}",
+                    commit.global_position
+                )),
+                ProjectError::Store(e) => e,
+            })?;
+            applied += 1;
+        }
+        view.put(meta_key(CHECKPOINT), end.to_be_bytes().to_vec());
+        tree.apply_batch(view.into_batch())?;
+        projector.settle(Settled::Written);
+        position = end + 1;
+    }
+    if applied > 0 {
+        disk.flush(&disk.tree()?)?;
+    }
+    Ok(applied)
+}
+
+/// Writes the journal's commits past `state` into sled (`tail`, from
+/// `Journal::open`), if any: the writer's state after them.
+pub(super) fn replay(
+    disk: &Disk,
+    stats: &Stats,
+    state: WriterState,
+    tail: Vec<super::journal::Record>,
+) -> Result<WriterState, StoreError> {
+    if tail.is_empty() {
+        return Ok(state);
+    }
+    let commits = tail.len();
+    let state = super::restore::replay_journal(disk, stats, state, tail)?;
+    tracing::info!(
+        commits,
+        position = state.last_position,
+        "replayed the journal's commits sled had not flushed"
+    );
+    Ok(state)
+}
+
 /// Repairs what a batch sled applied in part left, if the mark says one
 /// did (`torn.rs`), and clears the mark once the repair is durable.
 fn repair_torn_batch(disk: &Disk) -> Result<(), StoreError> {
@@ -806,6 +873,8 @@ fn repair_torn_batch(disk: &Disk) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Where the writer stood at its last flushed batch, and the read-model
+/// generation in use: what `meta` says.
 pub(super) fn stored_state(tree: &sled::Tree) -> Result<(WriterState, u8), StoreError> {
     let generation = tree
         .get(meta_key(GENERATION))?

@@ -10,6 +10,8 @@ use super::keys::Space;
 #[derive(Debug, Default)]
 pub struct Stats {
     reads: [AtomicU64; Space::ALL.len()],
+    /// Group commits made durable: the journal's syncs, or sled's flushes
+    /// where there is no journal (a replica).
     flushes: AtomicU64,
     batches: AtomicU64,
     commits: AtomicU64,

@@ -17,6 +17,9 @@ pub struct BatchView<'a> {
     /// The log chain's hashes this batch adds, from the position they
     /// start at: one `chain` record for the run (`put_chain`).
     chain_run: Option<(u64, Vec<u8>)>,
+    /// Whether the view replays the log into the read models (a catch-up),
+    /// where a first part of a batch a crash cut short may be met again.
+    replaying: bool,
 }
 
 impl<'a> BatchView<'a> {
@@ -28,7 +31,23 @@ impl<'a> BatchView<'a> {
             keys,
             pending: BTreeMap::new(),
             chain_run: None,
+            replaying: false,
         }
+    }
+
+    /// A view for replaying the log into the read models (`catch_up`).
+    pub(super) fn replaying(tree: &'a sled::Tree, stats: &'a Stats, keys: Keys) -> Self {
+        Self {
+            replaying: true,
+            ..Self::new(tree, stats, keys)
+        }
+    }
+
+    /// Whether this view replays the log into the read models: the
+    /// projection may meet read models a crash left part-written by the
+    /// very commits it replays (`journal.rs`).
+    pub(crate) fn is_replaying(&self) -> bool {
+        self.replaying
     }
 
     /// The tree the view reads.
@@ -78,6 +97,20 @@ impl<'a> BatchView<'a> {
         self.put(position_key(Space::Chain, run.0), run.1);
     }
 
+    /// The log entries the batch adds, by position: what the journal
+    /// takes (`journal.rs`).
+    pub(super) fn log_records(&self) -> Vec<(u64, &[u8])> {
+        let prefix = [Space::Log.prefix()];
+        self.pending
+            .range(prefix.to_vec()..)
+            .take_while(|(key, _)| key.first() == Some(&prefix[0]))
+            .filter_map(|(key, value)| {
+                let position = super::keys::key_suffix_u64(key)?;
+                Some((position, value.as_deref()?))
+            })
+            .collect()
+    }
+
     pub(super) fn is_empty(&self) -> bool {
         self.pending.is_empty()
     }
@@ -91,6 +124,41 @@ impl<'a> BatchView<'a> {
             .map(|(k, v)| (k.len() + v.as_ref().map_or(0, Vec::len)) as u64)
             .sum();
         (self.pending.len() as u64, bytes)
+    }
+
+    /// Applies the batch key by key, without a sled batch: for the
+    /// embedded log, whose journal holds every commit of the batch already
+    /// (`journal.rs`). sled's batches roll its log buffer twice each, a
+    /// write of its own every batch; key by key, sled writes its buffer
+    /// when it fills or is flushed. A crash may keep a first part of the
+    /// keys (sled recovers a prefix of its log), so `meta` goes last, the
+    /// read models' checkpoint after the writer's state: a part without
+    /// them is written again, the same, as the journal is replayed and the
+    /// read models catch up.
+    pub(super) fn apply_key_by_key(self) -> Result<(), sled::Error> {
+        let meta = Space::Meta.prefix();
+        let (mut metas, others): (Vec<_>, Vec<_>) = self
+            .pending
+            .into_iter()
+            .partition(|(key, _)| key.first() == Some(&meta));
+        // `mwriter` after `mcheckpoint` in key order: reversed, the
+        // checkpoint is the last key written.
+        metas.reverse();
+        let (mut keys, mut bytes) = (0, 0);
+        for (key, value) in others.into_iter().chain(metas) {
+            match value {
+                Some(value) => {
+                    keys += 1;
+                    bytes += (key.len() + value.len()) as u64;
+                    self.tree.insert(key, value)?;
+                }
+                None => {
+                    self.tree.remove(key)?;
+                }
+            }
+        }
+        self.stats.count_written(keys, bytes);
+        Ok(())
     }
 
     pub(super) fn into_batch(self) -> sled::Batch {

@@ -21,8 +21,9 @@ use super::disk::Disk;
 use super::faults::{FaultPoint, Faults};
 use super::flush_gate::FlushGate;
 use super::ingest::{IngestError, Ingested, StreamCommit};
+use super::journal::Journal;
 use super::keys::{command_key, meta_key, position_key, version_key, Keys, Space};
-use super::log::{AppendError, AppendRequest, Appended, Clock, CommandEntry, Notice};
+use super::log::{AppendError, AppendRequest, Appended, Clock, CommandEntry, Notice, StreamEntry};
 use super::sled_store::{decode_command, encode_command, last_stream_entry, stored_state};
 use super::stats::Stats;
 use super::view::BatchView;
@@ -168,10 +169,21 @@ pub(super) struct Writer {
     pub(super) batch_limit: usize,
     pub(super) head_cache_limit: usize,
     pub(super) state: WriterState,
-    /// On a replica: flush batches of applied stream commits at most this
-    /// often (the stream is the durable copy; a crash re-applies from the
-    /// last flushed checkpoint). None: flush every batch.
-    pub(super) replica_flush: Option<std::time::Duration>,
+    /// Flush sled at most this often: on a replica (the stream is the
+    /// durable copy; a crash re-applies from the last flushed checkpoint),
+    /// and on the embedded log with its journal (`journal.rs`, which makes
+    /// each batch durable and replays what sled lost). None: flush every
+    /// batch.
+    pub(super) deferred_flush: Option<std::time::Duration>,
+    /// Whether this store's log is the embedded one, with its journal
+    /// (not a replica): fixed for the writer's life.
+    pub(super) journaled: bool,
+    /// The embedded log's journal: none on a replica, and none for a while
+    /// after a storage failure until it opens again (writes are refused).
+    pub(super) journal: Option<Journal>,
+    /// The state as of sled's last successful flush: what is on disk for
+    /// sure, and where a repair of a torn batch goes back to (`torn.rs`).
+    pub(super) flushed_state: WriterState,
     /// Since when applied stream commits wait for a flush.
     pub(super) unflushed_since: Option<Instant>,
     /// Article heads, looked up lazily.
@@ -267,7 +279,14 @@ impl Writer {
         }
         if self.failed.is_none() {
             match self.disk.tree().and_then(|tree| self.disk.flush(&tree)) {
-                Ok(_) => self.disk.snapshot_for_next_open(),
+                Ok(_) => {
+                    // sled holds every commit: the journal has nothing left
+                    // to give back.
+                    if let Some(journal) = self.journal.take() {
+                        journal.clear();
+                    }
+                    self.disk.snapshot_for_next_open();
+                }
                 Err(e) => tracing::error!(error = %e, "final flush failed"),
             }
         }
@@ -300,6 +319,16 @@ impl Writer {
                 return Err(e);
             }
         };
+        // What sled had not flushed is in the journal: replayed, and the
+        // read models caught up with it.
+        let (state, generation) = match self.replay_journal(state, generation) {
+            Ok(replayed) => replayed,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot replay the journal into the reopened database");
+                return Err(e);
+            }
+        };
+        self.flushed_state = state;
         let published = *self.durable.borrow();
         if state.last_position < published {
             tracing::error!(
@@ -313,11 +342,12 @@ impl Writer {
         // A replica's store may have lost applied commits it had not
         // flushed (the stream holds them): it serves what it has, and its
         // follower sends the rest again.
-        self.durable.send_replace(if self.replica_flush.is_some() {
-            state.last_position
-        } else {
-            state.last_position.max(published)
-        });
+        self.durable
+            .send_replace(if !self.journaled && self.deferred_flush.is_some() {
+                state.last_position
+            } else {
+                state.last_position.max(published)
+            });
         self.suggestions_durable
             .store(state.last_suggestion, Ordering::Release);
         self.health.send_modify(|h| h.reopens += 1);
@@ -326,6 +356,31 @@ impl Writer {
             "reopened the database after a storage failure"
         );
         Ok(())
+    }
+
+    /// After a reopen: the journal's commits past `state` written into
+    /// sled, and the read models caught up with them.
+    fn replay_journal(
+        &mut self,
+        state: WriterState,
+        generation: u8,
+    ) -> Result<(WriterState, u8), StoreError> {
+        if !self.journaled {
+            return Ok((state, generation));
+        }
+        // Until it opens again, appends are refused (`journal`).
+        drop(self.journal.take());
+        let (journal, tail) = Journal::open(self.disk.path(), state.last_position)?;
+        self.journal = Some(journal);
+        let state = super::sled_store::replay(&self.disk, &self.stats, state, tail)?;
+        super::sled_store::catch_up(
+            &self.disk,
+            &self.stats,
+            Keys { generation },
+            self.projector.as_ref(),
+            state.last_position,
+        )?;
+        Ok((state, generation))
     }
 
     /// Marks the store failed: writes are refused, and readers stop waiting
@@ -392,15 +447,19 @@ impl Writer {
         if let Err(why) = self.ready() {
             return send_all(fail_all(batch, &why));
         }
-        let flush_due = match (self.replica_flush, self.unflushed_since) {
+        let flush_due = match (self.deferred_flush, self.unflushed_since) {
             (None, _) => true,
             (Some(every), Some(since)) => since.elapsed() >= every,
             (Some(_), None) => false,
         };
+        let journaled = self.journaled;
         let must_flush = flush_due
-            || batch
-                .iter()
-                .any(|job| !matches!(job, Job::Ingest { .. } | Job::Flush));
+            || batch.iter().any(|job| match job {
+                Job::Ingest { .. } | Job::Flush => false,
+                // The journal makes appends durable.
+                Job::Append { .. } => !journaled,
+                _ => true,
+            });
         let asked_to_flush = batch.iter().any(|job| matches!(job, Job::Flush));
         let tree = match self.disk.tree() {
             Ok(tree) => tree,
@@ -550,7 +609,16 @@ impl Writer {
                 self.state.last_position.to_be_bytes().to_vec(),
             );
             let (keys_written, bytes_written) = view.size();
-            if let Err(e) = self.write(view, must_flush || asked_to_flush, &before) {
+            if let Err(e) = self.journal(&view) {
+                let why = e.to_string();
+                tracing::error!(error = %why, "storage failure: writes are refused until the disk recovers");
+                drop(view);
+                self.projector.settle(Settled::Dropped);
+                self.fail(&why);
+                self.state = before;
+                return send_all(fail_replies(replies, &why));
+            }
+            if let Err(e) = self.write(view, must_flush || asked_to_flush, true) {
                 let why = e.to_string();
                 tracing::error!(error = %why, "storage failure: writes are refused until the disk recovers");
                 self.projector.settle(Settled::Dropped);
@@ -613,8 +681,7 @@ impl Writer {
             meta_key(super::sled_store::CHECKPOINT),
             self.state.last_position.to_be_bytes().to_vec(),
         );
-        let before = self.state;
-        if let Err(e) = self.write(view, true, &before) {
+        if let Err(e) = self.write(view, true, false) {
             // As for any batch: sled latches the error; reopen.
             self.projector.settle(Settled::Dropped);
             tracing::error!(error = %e, "storage failure while switching generations");
@@ -630,24 +697,38 @@ impl Writer {
 
     /// One crash-atomic write and, unless a replica defers it, one flush
     /// for the whole batch.
-    /// `before` is where the store stood before the batch: what the torn
-    /// mark records if sled fails in the middle of applying it.
+    /// `key_by_key`: the batch may be applied without a sled batch (the
+    /// journal holds it, `BatchView::apply_key_by_key`); a switch of
+    /// generations is not.
     fn write(
         &mut self,
         view: BatchView<'_>,
         flush: bool,
-        before: &WriterState,
+        key_by_key: bool,
     ) -> Result<(), StoreError> {
         let tree = view.tree().clone();
         if let Some(faults) = &self.faults {
             faults.check(FaultPoint::Apply)?;
         }
-        if let Err(e) = tree.apply_batch(view.into_batch()) {
-            self.mark_torn(before);
+        let key_by_key = self.journaled && key_by_key;
+        let applied = if key_by_key {
+            view.apply_key_by_key()
+        } else {
+            tree.apply_batch(view.into_batch())
+        };
+        if let Err(e) = applied {
+            // Key by key, the part sled kept is written again, the same,
+            // as the journal is replayed; of a sled batch (a replica's, or
+            // a switch of generations) only a repair removes it.
+            if !key_by_key {
+                self.mark_torn();
+            }
             return Err(e.into());
         }
-        if let Some(gate) = &self.gate {
-            gate.pass();
+        if !self.journaled {
+            if let Some(gate) = &self.gate {
+                gate.pass();
+            }
         }
         if !flush {
             self.unflushed_since.get_or_insert_with(Instant::now);
@@ -656,11 +737,55 @@ impl Writer {
         self.flush(&tree)
     }
 
+    /// Makes the batch's commits durable in the journal, before sled
+    /// takes the batch: one write and one `fdatasync`. A failed sync ends
+    /// the process (`Journal::append`).
+    fn journal(&mut self, view: &BatchView<'_>) -> Result<(), StoreError> {
+        let records = view.log_records();
+        let Some(journal) = &mut self.journal else {
+            if self.journaled && !records.is_empty() {
+                return Err(StoreError::Io(
+                    "the journal is not open after a storage failure".into(),
+                ));
+            }
+            return Ok(());
+        };
+        if records.is_empty() {
+            return Ok(());
+        }
+        if let Some(gate) = &self.gate {
+            gate.pass();
+        }
+        if let Some(faults) = &self.faults {
+            faults.check(FaultPoint::Flush)?;
+        }
+        let syncing = Instant::now();
+        match journal.append(&records) {
+            Ok(()) => {
+                if let Some(metrics) = &self.metrics {
+                    metrics.flushed(syncing.elapsed().as_secs_f64());
+                }
+                self.stats.count_flush();
+                Ok(())
+            }
+            Err(StoreError::Wedged(why)) => {
+                tracing::error!(
+                    error = %why,
+                    "a sync failed; exiting with status {EXIT_WEDGED} so that the supervisor restarts the server on what the disk holds"
+                );
+                std::process::exit(EXIT_WEDGED);
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// sled failed in the middle of a batch: part of it may reach the
-    /// disk, and only a repair at the next open removes it (`torn.rs`).
-    fn mark_torn(&mut self, before: &WriterState) {
+    /// disk, and only a repair at the next open removes it (`torn.rs`),
+    /// back to what sled last flushed (the journal replays the rest).
+    fn mark_torn(&mut self) {
         self.torn = true;
-        match self.disk.torn().arm(before) {
+        let before = self.flushed_state;
+        match self.disk.torn().arm(&before) {
             Ok(()) => tracing::error!(
                 position = before.last_position,
                 "sled applied a batch in part; once the disk has room the server exits with status {EXIT_WEDGED}, and the restart removes the part"
@@ -692,10 +817,17 @@ impl Writer {
             }
             return Err(e);
         }
-        if let Some(metrics) = &self.metrics {
-            metrics.flushed(flushing.elapsed().as_secs_f64());
+        match &mut self.journal {
+            // sled holds every commit through here on disk now.
+            Some(journal) => journal.prune(self.state.last_position),
+            None => {
+                if let Some(metrics) = &self.metrics {
+                    metrics.flushed(flushing.elapsed().as_secs_f64());
+                }
+                self.stats.count_flush();
+            }
         }
-        self.stats.count_flush();
+        self.flushed_state = self.state;
         self.unflushed_since = None;
         Ok(())
     }
@@ -804,14 +936,7 @@ impl Writer {
         if let Some(head) = self.heads.get(&article) {
             return Ok(*head);
         }
-        let head = last_stream_entry(tree, &self.stats, article, u64::MAX)?.map_or(
-            ChainHead::START,
-            |e| ChainHead {
-                version: e.version,
-                hash: e.hash,
-                micros: e.recorded_at.timestamp_micros(),
-            },
-        );
+        let head = StreamEntry::head(last_stream_entry(tree, &self.stats, article, u64::MAX)?);
         self.heads.insert(article, head);
         Ok(head)
     }
