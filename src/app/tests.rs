@@ -779,29 +779,11 @@ async fn a_batch_sled_kept_without_its_meta_is_written_again_the_same() {
     let dir = tempfile::tempdir().unwrap();
     let app = App::open(dir.path(), AppOptions::default()).unwrap();
     let kept = app.create(draft(1), new_meta()).await.unwrap().article_id;
-    for version in 1..6 {
-        app.edit(
-            kept,
-            version,
-            edit(&format!("v{}", version + 1)),
-            new_meta(),
-        )
-        .await
-        .unwrap();
-    }
+    edit_versions(&app, kept, 1..6).await;
     let writer = app.store().meta("writer").unwrap().unwrap();
     let checkpoint = app.store().meta("checkpoint").unwrap().unwrap();
     // Past the stored state every 8th version, and a new article.
-    for version in 6..12 {
-        app.edit(
-            kept,
-            version,
-            edit(&format!("v{}", version + 1)),
-            new_meta(),
-        )
-        .await
-        .unwrap();
-    }
+    edit_versions(&app, kept, 6..12).await;
     let later = app.create(draft(2), new_meta()).await.unwrap().article_id;
     assert_eq!(app.durable(), 13);
     // The journal as a crash would leave it (synced, every write answered);
@@ -850,5 +832,15 @@ fn copy_files(from: &std::path::Path, to: &std::path::Path) {
     for entry in std::fs::read_dir(from).unwrap() {
         let path = entry.unwrap().path();
         std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+    }
+}
+
+/// Edits `id` from each version of `from` to the next, its quick answer
+/// naming the version it makes ("v2", "v3", …).
+async fn edit_versions(app: &App, id: ArticleId, from: std::ops::Range<u64>) {
+    for version in from {
+        app.edit(id, version, edit(&format!("v{}", version + 1)), new_meta())
+            .await
+            .unwrap();
     }
 }
