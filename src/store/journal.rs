@@ -10,7 +10,8 @@
 //! payload`, numbers big-endian, the payload a commit as the log stores it.
 //! A record cut short or failing its CRC ends the journal: a crash in the
 //! middle of an append leaves one at the end of the last file, which the
-//! open cuts off (nothing in it was acknowledged).
+//! open cuts off (nothing in it was acknowledged). Each open appends to
+//! a new file, never to one an earlier process wrote.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read as _, Write as _};
@@ -132,13 +133,17 @@ impl Journal {
             }
         }
         let next = next.max(after + 1);
-        let (first, path) = match files.pop() {
-            Some(last) => last,
-            None => {
-                let path = dir.join(name(next));
-                (next, path)
-            }
-        };
+        // Appends go to a file of their own, never to one an earlier
+        // process wrote: after a failed sync (the process exits, and the
+        // page cache may still show what never reached the disk) the
+        // records after it would be synced, and the lost ones between
+        // would cut them off at the next open. A file named for `next`
+        // holds no whole record (an open that stopped before its first
+        // append, or a first record cut off above).
+        if files.last().is_some_and(|(first, _)| *first == next) {
+            files.pop();
+        }
+        let (first, path) = (next, dir.join(name(next)));
         let file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -390,6 +395,44 @@ mod tests {
         let (_, tail) = Journal::open(dir.path(), 0).unwrap();
         assert_eq!(tail.len(), 3);
         assert_eq!(tail[2], (3, b"commit 3".to_vec()));
+    }
+
+    #[test]
+    fn each_open_appends_to_a_file_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut journal, _) = Journal::open(dir.path(), 0).unwrap();
+        append(&mut journal, 1, 2);
+        drop(journal);
+        let first = dir.path().join(DIR).join(name(1));
+        let written = std::fs::read(&first).unwrap();
+        // The process that wrote it is gone (it may have exited on a failed
+        // sync): the next one leaves its file as it found it.
+        let (mut journal, tail) = Journal::open(dir.path(), 0).unwrap();
+        assert_eq!(tail.len(), 2);
+        append(&mut journal, 3, 1);
+        assert_eq!(std::fs::read(&first).unwrap(), written);
+        assert!(dir.path().join(DIR).join(name(3)).exists());
+        // Opened again before its first append, it takes the same file.
+        drop(journal);
+        let (journal, _) = Journal::open(dir.path(), 3).unwrap();
+        drop(journal);
+        let (mut journal, tail) = Journal::open(dir.path(), 3).unwrap();
+        assert!(tail.is_empty());
+        append(&mut journal, 4, 1);
+        drop(journal);
+        let (_, tail) = Journal::open(dir.path(), 0).unwrap();
+        let positions: Vec<u64> = tail.iter().map(|(p, _)| *p).collect();
+        assert_eq!(positions, [1, 2, 3, 4]);
+        // Once sled holds 1–3, only the file of 4 is left.
+        let (mut journal, _) = Journal::open(dir.path(), 3).unwrap();
+        journal.prune(3);
+        let left: Vec<_> = std::fs::read_dir(dir.path().join(DIR))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        assert_eq!(left, [name(4), name(5)]);
     }
 
     #[test]

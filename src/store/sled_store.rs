@@ -144,8 +144,8 @@ impl SledStore {
                 None
             }
             None => {
-                let (journal, tail) = Journal::open(dir, state.last_position)?;
-                state = replay(&disk, &stats, state, tail)?;
+                let (journal, replayed) = open_journal(&disk, &stats, state)?;
+                state = replayed;
                 Some(journal)
             }
         };
@@ -828,9 +828,24 @@ pub(super) fn catch_up(
     Ok(applied)
 }
 
+/// Opens the journal, writes its commits past `state` into sled (flushed)
+/// and removes the files sled now holds: appends begin a new file
+/// (`Journal::open`). Returns the journal and the writer's state after the
+/// commits replayed.
+pub(super) fn open_journal(
+    disk: &Disk,
+    stats: &Stats,
+    state: WriterState,
+) -> Result<(Journal, WriterState), StoreError> {
+    let (mut journal, tail) = Journal::open(disk.path(), state.last_position)?;
+    let state = replay(disk, stats, state, tail)?;
+    journal.prune(state.last_position);
+    Ok((journal, state))
+}
+
 /// Writes the journal's commits past `state` into sled (`tail`, from
 /// `Journal::open`), if any: the writer's state after them.
-pub(super) fn replay(
+fn replay(
     disk: &Disk,
     stats: &Stats,
     state: WriterState,

@@ -370,9 +370,8 @@ impl Writer {
         }
         // Until it opens again, appends are refused (`journal`).
         drop(self.journal.take());
-        let (journal, tail) = Journal::open(self.disk.path(), state.last_position)?;
+        let (journal, state) = super::sled_store::open_journal(&self.disk, &self.stats, state)?;
         self.journal = Some(journal);
-        let state = super::sled_store::replay(&self.disk, &self.stats, state, tail)?;
         super::sled_store::catch_up(
             &self.disk,
             &self.stats,
