@@ -24,6 +24,7 @@ mod import;
 mod limits;
 mod lists;
 mod metrics;
+mod read_your_writes;
 mod rebuild;
 mod replicas;
 mod restart;

@@ -37,12 +37,18 @@ pub struct Page<T> {
 }
 
 impl App {
-    /// Waits until the read models include `position`, or until `deadline`.
+    /// Waits until the read models include `position` and every write
+    /// answered before the call (read-your-writes: a write is answered once
+    /// durable, and the read models take it a moment later), or until
+    /// `deadline`. While writes are failing, what was answered and is not
+    /// yet in the read models waits for the disk: reads serve what is.
     pub async fn wait_for_position(
         &self,
         position: u64,
         deadline: Option<tokio::time::Instant>,
     ) -> Result<(), AppError> {
+        let wanted = position;
+        let position = position.max(self.store.acknowledged());
         if position == 0 || self.durable() >= position {
             return Ok(());
         }
@@ -63,7 +69,13 @@ impl App {
         // A reopen after a storage failure also ends a wait: look again.
         let durable = async {
             while self.durable() < position {
-                self.store.wait_durable(position).await?;
+                match self.store.wait_durable(position).await {
+                    Ok(()) => {}
+                    // Writes are failing: a read asking for no more than
+                    // the read models hold is served what they hold.
+                    Err(_) if self.durable() >= wanted => break,
+                    Err(e) => return Err(e),
+                }
             }
             Ok::<(), crate::store::StoreError>(())
         };
@@ -307,6 +319,22 @@ impl App {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// The state a write is decided on: the newest one answered, which is
+    /// durable (in the journal, on the embedded log) though the read
+    /// models may not hold it yet, when the state cache has it; else the
+    /// durable current state as a read sees it.
+    pub(super) async fn current_for_write(
+        &self,
+        id: ArticleId,
+    ) -> Result<Option<ArticleVersion>, AppError> {
+        if let Some(state) = self.states.get(id) {
+            if state.global_position <= self.store.acknowledged() {
+                return Ok(Some(ArticleVersion::clone(&state)));
+            }
+        }
+        self.current_durable(id).await
     }
 
     /// The article's newest state, durable or not yet: from the state cache,

@@ -233,6 +233,7 @@ async fn a_restart_reads_no_log_record_at_or_below_the_checkpoint() {
     for writer in writers {
         writer.await.unwrap();
     }
+    settled(&app).await;
     assert_eq!(app.durable(), 10_000);
     assert!(
         app.store().stats().batches() < 10_000,
@@ -298,6 +299,7 @@ async fn a_write_decided_on_an_earlier_pending_write_is_appended_only_onto_it() 
 /// The stream's messages for positions `1..=n` of `app`'s log, as a
 /// writing replica publishes them (no global position).
 async fn stream_of(app: &App, n: u64) -> Vec<crate::store::StreamCommit> {
+    settled(app).await;
     let mut messages = Vec::new();
     for position in 1..=n {
         let mut commit = app.store.read(position).await.unwrap().unwrap();
@@ -663,11 +665,13 @@ async fn a_torn_batch_is_replaced_by_the_journals_whole_one() {
     let app = App::open(dir.path(), AppOptions::default()).unwrap();
     let kept = app.create(draft(1), new_meta()).await.unwrap().article_id;
     // Where the mark goes back to: what sled had flushed when it failed.
+    settled(&app).await;
     let flushed = app.store().meta("writer").unwrap().unwrap();
     let torn = app.create(draft(2), new_meta()).await.unwrap();
     app.edit(kept, 1, edit("Journaled."), new_meta())
         .await
         .unwrap();
+    settled(&app).await;
     assert_eq!(app.durable(), 3);
     // The mark as a store without the journal arms it (one written by an
     // earlier version, say), with the journal a crash leaves.
@@ -731,6 +735,7 @@ async fn current_states_fold_from_the_stored_state_when_the_cache_cannot_hold_th
             app.edit(id, version, edit(&format!("text {version}")), new_meta())
                 .await
                 .unwrap();
+            settled(app).await;
         }
         let before = stats.reads(Space::Log);
         let a = cached
@@ -780,11 +785,13 @@ async fn a_batch_sled_kept_without_its_meta_is_written_again_the_same() {
     let app = App::open(dir.path(), AppOptions::default()).unwrap();
     let kept = app.create(draft(1), new_meta()).await.unwrap().article_id;
     edit_versions(&app, kept, 1..6).await;
+    settled(&app).await;
     let writer = app.store().meta("writer").unwrap().unwrap();
     let checkpoint = app.store().meta("checkpoint").unwrap().unwrap();
     // Past the stored state every 8th version, and a new article.
     edit_versions(&app, kept, 6..12).await;
     let later = app.create(draft(2), new_meta()).await.unwrap().article_id;
+    settled(&app).await;
     assert_eq!(app.durable(), 13);
     // The journal as a crash would leave it (synced, every write answered);
     // a clean stop empties it.
@@ -836,6 +843,12 @@ fn copy_files(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
+/// Waits until the read models hold every write answered (what a read
+/// through the API waits for first).
+async fn settled(app: &App) {
+    app.wait_for_position(0, None).await.unwrap();
+}
+
 /// Edits `id` from each version of `from` to the next, its quick answer
 /// naming the version it makes ("v2", "v3", …).
 async fn edit_versions(app: &App, id: ArticleId, from: std::ops::Range<u64>) {
@@ -844,4 +857,78 @@ async fn edit_versions(app: &App, id: ArticleId, from: std::ops::Range<u64>) {
             .await
             .unwrap();
     }
+}
+
+/// The applier held still (issue 15): writes are still answered, each once
+/// its batch is durable in the journal, and decided on what the answered
+/// ones left; a slug an answered write took is refused at admission though
+/// the read models do not hold it yet; a read waits until they take what
+/// was answered before it, and then sees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_applier_held_writes_are_answered_and_reads_wait_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let gate = Arc::new(FlushGate::default());
+    let app = App::open(
+        dir.path(),
+        AppOptions {
+            store: StoreOptions {
+                apply_gate: Some(Arc::clone(&gate)),
+                ..StoreOptions::default()
+            },
+            ..AppOptions::default()
+        },
+    )
+    .unwrap();
+    let id = app.create(draft(1), new_meta()).await.unwrap().article_id;
+    blocking({
+        let gate = Arc::clone(&gate);
+        move || gate.wait_until_waiting()
+    })
+    .await;
+    edit_versions(&app, id, 1..4).await;
+    let slug = Command::ChangeSlug {
+        slug: "held-still".into(),
+    };
+    let moved = app.edit(id, 4, slug, new_meta()).await.unwrap();
+    assert_eq!((moved.version, moved.global_position), (5, 5));
+    assert_eq!(app.durable(), 0, "the read models hold nothing yet");
+    assert_eq!(app.store().acknowledged(), 5);
+    let taken = app
+        .create(
+            ArticleDraft {
+                slug: "held-still".into(),
+                ..draft(2)
+            },
+            new_meta(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&taken, AppError::AlreadyExists { .. }),
+        "{taken:?}"
+    );
+    assert_eq!(app.store().acknowledged(), 5, "nothing of it was written");
+    assert!(
+        poll_once(app.wait_for_position(0, None)).is_none(),
+        "a read waits for the read models"
+    );
+
+    gate.release(u64::MAX / 2);
+    settled(&app).await;
+    assert_eq!(app.durable(), 5);
+    let answer = app
+        .answer(&ArticleRef::Slug("held-still".into()), AsOf::Current)
+        .await
+        .unwrap();
+    assert_eq!(
+        (answer.article.version, answer.article.quick_answer.as_str()),
+        (5, "v4")
+    );
+    let (_, head, revisions) = app.revisions(&ArticleRef::Id(id), 0, 10).await.unwrap();
+    assert_eq!((head, revisions.items.len()), (5, 5));
+    app.shutdown();
+    drop(app);
+    let applied = App::dump_read_models(dir.path()).unwrap();
+    App::rebuild(dir.path(), &AppOptions::default(), None).unwrap();
+    assert_eq!(App::dump_read_models(dir.path()).unwrap(), applied);
 }

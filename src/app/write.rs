@@ -134,15 +134,17 @@ impl App {
         command: Command,
         meta: WriteMeta,
     ) -> Result<Appended, AppError> {
-        let mut current = self.current_durable(id).await?;
+        let mut current = self.current_for_write(id).await?;
         if current
             .as_ref()
             .is_none_or(|c| c.article.version < expected_version)
         {
-            // A replica may be behind the log that others write: the
-            // caller has seen more than it holds.
+            // The read models take an answered write a moment after its
+            // answer, and a replica may be behind the log that others
+            // write: the caller has seen more than they hold.
+            self.wait_for_position(0, None).await?;
             self.log.catch_up().await?;
-            current = self.current_durable(id).await?;
+            current = self.current_for_write(id).await?;
         }
         let current =
             current.ok_or_else(|| AppError::not_found("article_id", "no such article"))?;
@@ -180,6 +182,9 @@ impl App {
             Command::RevertArticle { to_version, .. }
                 if (1..=current.article.version).contains(&to_version) =>
             {
+                // The version returned to is read from the read models:
+                // they first take every write answered.
+                self.wait_for_position(0, None).await?;
                 let target = self.version_of(current, to_version).await?;
                 Command::RevertArticle {
                     to_version,

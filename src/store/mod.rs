@@ -5,6 +5,7 @@
 //! keep the read models inside its write batches, and does not know what
 //! those read models are.
 
+mod applier;
 mod disk;
 mod faults;
 mod flush_gate;

@@ -7,6 +7,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use super::applier::{Applier, ApplierHandle, Shared};
 use super::disk::Disk;
 use super::faults::Faults;
 use super::flush_gate::FlushGate;
@@ -66,6 +67,12 @@ pub struct StoreOptions {
     pub head_cache: usize,
     /// A gate before each flush, for tests that hold it.
     pub flush_gate: Option<Arc<FlushGate>>,
+    /// A gate before the applier writes each durable batch into sled, for
+    /// tests that hold the read models still.
+    pub apply_gate: Option<Arc<FlushGate>>,
+    /// The most durable batches the applier may lag behind the journal
+    /// before the writer waits for it (embedded log).
+    pub apply_lag: usize,
     /// Storage faults on purpose, for tests that make writes fail.
     pub faults: Option<Arc<Faults>>,
     /// How many flushed batches the live feed holds for a slow follower
@@ -90,6 +97,8 @@ impl Default for StoreOptions {
             queue_depth: 4096,
             head_cache: 100_000,
             flush_gate: None,
+            apply_gate: None,
+            apply_lag: 8,
             faults: None,
             live_buffer: 1024,
             metrics: None,
@@ -124,6 +133,10 @@ struct Running {
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     durable: watch::Receiver<u64>,
+    /// The last position answered to a writer (`Writer::acknowledged`).
+    acknowledged: Arc<AtomicU64>,
+    /// The writer's batches not yet in sled (`applier.rs`).
+    unapplied: Arc<std::sync::Mutex<super::applier::Unapplied>>,
     /// Whether writes are failing, and the writer's reopens: a wait for a
     /// position that a failed batch had taken must not wait for it.
     health: watch::Receiver<Health>,
@@ -389,14 +402,38 @@ impl SledStore {
         }
         let (tx, rx) = mpsc::channel(self.options.queue_depth.max(1));
         let (durable_tx, durable_rx) = watch::channel(self.state.last_position);
+        let durable_tx = Arc::new(durable_tx);
         let (health_tx, health_rx) = watch::channel(Health::default());
+        let health_tx = Arc::new(health_tx);
+        let acknowledged = Arc::new(AtomicU64::new(self.state.last_position));
+        let unapplied = Arc::new(std::sync::Mutex::new(Default::default()));
         let suggestions_durable = Arc::new(AtomicU64::new(self.state.last_suggestion));
         let (notices, _) = broadcast::channel(self.options.live_buffer.max(1));
+        // The embedded log's durable batches go into sled off the writer's
+        // path; a replica's writer applies its own.
+        let applier = match &self.journal {
+            Some(_) => Some(ApplierHandle::start(
+                Applier {
+                    disk: Arc::clone(&self.disk),
+                    stats: Arc::clone(&self.stats),
+                    shared: Arc::new(Shared::new(self.state.last_position)),
+                    durable: Arc::clone(&durable_tx),
+                    health: Arc::clone(&health_tx),
+                    notices: notices.clone(),
+                    faults: self.options.faults.clone(),
+                    gate: self.options.apply_gate.clone(),
+                    flush_every: JOURNAL_FLUSH,
+                },
+                self.options.apply_lag,
+            )?),
+            None => None,
+        };
         let writer = Writer {
             disk: Arc::clone(&self.disk),
             projector,
             stats: Arc::clone(&self.stats),
             durable: durable_tx,
+            acknowledged: Arc::clone(&acknowledged),
             health: health_tx,
             faults: self.options.faults.clone(),
             suggestions_durable: Arc::clone(&suggestions_durable),
@@ -415,6 +452,8 @@ impl SledStore {
                 .or(self.journal.is_some().then_some(JOURNAL_FLUSH)),
             journaled: self.journal.is_some(),
             journal: self.journal.take(),
+            applier,
+            unapplied: Arc::clone(&unapplied),
             flushed_state: self.state,
             unflushed_since: None,
             heads: Default::default(),
@@ -431,6 +470,8 @@ impl SledStore {
             jobs: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
             durable: durable_rx,
+            acknowledged,
+            unapplied,
             health: health_rx,
             suggestions_durable,
             notices,
@@ -587,6 +628,15 @@ impl SledStore {
     }
 
     /// Whether writes are failing (the disk has not recovered).
+    /// The last position answered to a writer: durable (in the journal),
+    /// if not yet in the read models. A read waits for the durable
+    /// position to reach it (read-your-writes).
+    pub(crate) fn acknowledged(&self) -> u64 {
+        self.running.as_ref().map_or(self.state.last_position, |r| {
+            r.acknowledged.load(Ordering::Acquire)
+        })
+    }
+
     pub(crate) fn is_failing(&self) -> bool {
         self.health().borrow().failed
     }
@@ -701,6 +751,13 @@ impl Log for SledStore {
     ) -> BoxFuture<'_, Result<Option<CommandEntry>, StoreError>> {
         Box::pin(async move {
             loop {
+                // Answered, and not yet in sled: durable in the journal.
+                if let Some(running) = &self.running {
+                    let unapplied = super::writer::lock(&running.unapplied);
+                    if let Some(Some(bytes)) = unapplied.get(&command_key(command)) {
+                        return decode_command(bytes).map(Some);
+                    }
+                }
                 self.stats.count_read(Space::Commands);
                 let Some(bytes) = self.disk.tree()?.get(command_key(command))? else {
                     return Ok(None);
@@ -955,7 +1012,7 @@ pub(super) fn last_stream_entry(
     Ok(None)
 }
 
-fn decode_stream(version: u64, bytes: &[u8]) -> Result<StreamEntry, StoreError> {
+pub(super) fn decode_stream(version: u64, bytes: &[u8]) -> Result<StreamEntry, StoreError> {
     let corrupt = || StoreError::Corrupt("a stream entry is corrupt".into());
     let global_position = u64_at(bytes, 0).ok_or_else(corrupt)?;
     let micros = u64_at(bytes, 8).ok_or_else(corrupt)? as i64;

@@ -3,17 +3,21 @@
 
 use std::collections::BTreeMap;
 
+use super::applier::{Unapplied, Writes};
 use super::keys::{position_key, Keys, Space};
 use super::stats::Stats;
 use super::StoreError;
 
-/// Reads through pending writes to the tree; writes stay pending until the
-/// writer applies them all in one crash-atomic `apply_batch`.
+/// Reads through pending writes, then through the batches the applier
+/// has not written yet, to the tree; writes stay pending until the writer
+/// hands them to the applier or applies them in one `apply_batch`.
 pub struct BatchView<'a> {
     tree: &'a sled::Tree,
     stats: &'a Stats,
     keys: Keys,
-    pending: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    pending: Writes,
+    /// Durable batches not yet in sled (`applier.rs`), if any.
+    unapplied: Option<&'a Unapplied>,
     /// The log chain's hashes this batch adds, from the position they
     /// start at: one `chain` record for the run (`put_chain`).
     chain_run: Option<(u64, Vec<u8>)>,
@@ -30,8 +34,23 @@ impl<'a> BatchView<'a> {
             stats,
             keys,
             pending: BTreeMap::new(),
+            unapplied: None,
             chain_run: None,
             replaying: false,
+        }
+    }
+
+    /// A view that also reads through the durable batches the applier
+    /// has not written yet.
+    pub(super) fn over(
+        tree: &'a sled::Tree,
+        stats: &'a Stats,
+        keys: Keys,
+        unapplied: &'a Unapplied,
+    ) -> Self {
+        Self {
+            unapplied: Some(unapplied),
+            ..Self::new(tree, stats, keys)
         }
     }
 
@@ -65,6 +84,9 @@ impl<'a> BatchView<'a> {
         debug_assert_eq!(key.first(), Some(&space.prefix()));
         if let Some(value) = self.pending.get(key) {
             return Ok(value.clone());
+        }
+        if let Some(value) = self.unapplied.and_then(|u| u.get(key)) {
+            return Ok(value.cloned());
         }
         self.stats.count_read(space);
         Ok(self.tree.get(key)?.map(|v| v.to_vec()))
@@ -126,39 +148,9 @@ impl<'a> BatchView<'a> {
         (self.pending.len() as u64, bytes)
     }
 
-    /// Applies the batch key by key, without a sled batch: for the
-    /// embedded log, whose journal holds every commit of the batch already
-    /// (`journal.rs`). sled's batches roll its log buffer twice each, a
-    /// write of its own every batch; key by key, sled writes its buffer
-    /// when it fills or is flushed. A crash may keep a first part of the
-    /// keys (sled recovers a prefix of its log), so `meta` goes last, the
-    /// read models' checkpoint after the writer's state: a part without
-    /// them is written again, the same, as the journal is replayed and the
-    /// read models catch up.
-    pub(super) fn apply_key_by_key(self) -> Result<(), sled::Error> {
-        let meta = Space::Meta.prefix();
-        let (mut metas, others): (Vec<_>, Vec<_>) = self
-            .pending
-            .into_iter()
-            .partition(|(key, _)| key.first() == Some(&meta));
-        // `mwriter` after `mcheckpoint` in key order: reversed, the
-        // checkpoint is the last key written.
-        metas.reverse();
-        let (mut keys, mut bytes) = (0, 0);
-        for (key, value) in others.into_iter().chain(metas) {
-            match value {
-                Some(value) => {
-                    keys += 1;
-                    bytes += (key.len() + value.len()) as u64;
-                    self.tree.insert(key, value)?;
-                }
-                None => {
-                    self.tree.remove(key)?;
-                }
-            }
-        }
-        self.stats.count_written(keys, bytes);
-        Ok(())
+    /// The batch's writes, for the applier (`applier.rs`).
+    pub(super) fn into_writes(self) -> Writes {
+        self.pending
     }
 
     pub(super) fn into_batch(self) -> sled::Batch {

@@ -1,30 +1,35 @@
 //! The writer thread: the one owner of appends.
 //!
 //! It takes jobs from a bounded channel, drains what is waiting (up to a
-//! batch limit), checks and projects each commit into one pending batch,
-//! writes the batch with one crash-atomic `apply_batch`, calls one `flush`
-//! and one real sync (`fdatasync` of every file it wrote, `sync.rs`) for
-//! the whole batch, and only then publishes the new
-//! durable position and replies to every caller. A dedicated std thread,
-//! because a blocking flush inside a tokio task would stall one of the
-//! runtime's workers.
+//! batch limit), checks and projects each commit into one pending batch.
+//! On the embedded log it appends the batch's commits to the journal with
+//! one write and one `fdatasync`, answers every caller, and hands the
+//! batch's keys to the applier thread (`applier.rs`), which writes them
+//! into sled and then publishes the durable position readers serve up to.
+//! On a replica it writes the batch with one crash-atomic `apply_batch`,
+//! flushed now and then, and publishes and answers after it. A dedicated
+//! std thread, because a blocking sync inside a tokio task would stall
+//! one of the runtime's workers.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use std::time::Instant;
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use super::applier::{ApplierHandle, Applying, Unapplied};
 use super::disk::Disk;
 use super::faults::{FaultPoint, Faults};
 use super::flush_gate::FlushGate;
 use super::ingest::{IngestError, Ingested, StreamCommit};
 use super::journal::Journal;
-use super::keys::{command_key, meta_key, position_key, version_key, Keys, Space};
+use super::keys::{command_key, key_suffix_u64, meta_key, position_key, version_key, Keys, Space};
 use super::log::{AppendError, AppendRequest, Appended, Clock, CommandEntry, Notice, StreamEntry};
-use super::sled_store::{decode_command, encode_command, last_stream_entry, stored_state};
+use super::sled_store::{
+    decode_command, decode_stream, encode_command, last_stream_entry, stored_state,
+};
 use super::stats::Stats;
 use super::view::BatchView;
 use super::{ProjectError, Projector, Settled, StoreError};
@@ -154,10 +159,14 @@ pub(super) struct Writer {
     pub(super) disk: Arc<Disk>,
     pub(super) projector: Arc<dyn Projector>,
     pub(super) stats: Arc<Stats>,
-    /// Publishes the durable position after each flush.
-    pub(super) durable: watch::Sender<u64>,
+    /// Publishes the durable position readers serve up to: after each
+    /// batch here, or by the applier once it has written a batch to sled.
+    pub(super) durable: Arc<watch::Sender<u64>>,
+    /// The last position answered to its caller: durable, and readers wait
+    /// until the durable position above reaches it (read-your-writes).
+    pub(super) acknowledged: Arc<AtomicU64>,
     /// Whether writes are failing, and how often the database was reopened.
-    pub(super) health: watch::Sender<Health>,
+    pub(super) health: Arc<watch::Sender<Health>>,
     pub(super) faults: Option<Arc<Faults>>,
     pub(super) suggestions_durable: Arc<AtomicU64>,
     pub(super) metrics: Option<Arc<Metrics>>,
@@ -181,6 +190,13 @@ pub(super) struct Writer {
     /// The embedded log's journal: none on a replica, and none for a while
     /// after a storage failure until it opens again (writes are refused).
     pub(super) journal: Option<Journal>,
+    /// The embedded log's applier thread, which writes durable batches
+    /// into sled; none on a replica.
+    pub(super) applier: Option<ApplierHandle>,
+    /// The batches handed to the applier and not yet written into sled:
+    /// the batch's view reads through them, and so does a look-up of a
+    /// command id (`SledStore::find_command`).
+    pub(super) unapplied: Arc<Mutex<Unapplied>>,
     /// The state as of sled's last successful flush: what is on disk for
     /// sure, and where a repair of a torn batch goes back to (`torn.rs`).
     pub(super) flushed_state: WriterState,
@@ -277,6 +293,13 @@ impl Writer {
                 self.process(pending);
             }
         }
+        if let Some(applier) = &self.applier {
+            // Every durable batch into sled before the last flush; after a
+            // failure the journal keeps them for the next open.
+            if let Err(why) = applier.barrier(false) {
+                self.fail(&why);
+            }
+        }
         if self.failed.is_none() {
             match self.disk.tree().and_then(|tree| self.disk.flush(&tree)) {
                 Ok(_) => {
@@ -290,6 +313,9 @@ impl Writer {
                 Err(e) => tracing::error!(error = %e, "final flush failed"),
             }
         }
+        if let Some(applier) = self.applier.take() {
+            applier.stop();
+        }
         tracing::debug!("writer stopped");
     }
 
@@ -297,6 +323,12 @@ impl Writer {
     /// disk says the log ends (a failed batch may have reached it after
     /// all, as sled flushes what it can when the old handle goes).
     fn recover(&mut self) -> Result<(), StoreError> {
+        if let Some(applier) = &self.applier {
+            // The applier idle before the database goes: what it did not
+            // write is in the journal, replayed below.
+            let _ = applier.barrier(false);
+        }
+        lock(&self.unapplied).clear();
         self.heads.clear();
         self.projector.settle(Settled::Reopened);
         let reopened = self
@@ -348,6 +380,16 @@ impl Writer {
             } else {
                 state.last_position.max(published)
             });
+        let durable = *self.durable.borrow();
+        if self.journaled {
+            self.acknowledged.fetch_max(durable, Ordering::AcqRel);
+        } else {
+            self.acknowledged.store(durable, Ordering::Release);
+        }
+        if let Some(applier) = &self.applier {
+            applier.shared.set_flushed(state.last_position);
+            applier.shared.clear_failure();
+        }
         self.suggestions_durable
             .store(state.last_suggestion, Ordering::Release);
         self.health.send_modify(|h| h.reopens += 1);
@@ -443,6 +485,7 @@ impl Writer {
     }
 
     fn process(&mut self, batch: Vec<Job>) {
+        self.heed_applier();
         if let Err(why) = self.ready() {
             return send_all(fail_all(batch, &why));
         }
@@ -472,7 +515,8 @@ impl Writer {
         let keys = Keys {
             generation: self.generation.load(Ordering::Acquire),
         };
-        let mut view = BatchView::new(&tree, &stats, keys);
+        let unapplied = lock(&self.unapplied).clone();
+        let mut view = BatchView::over(&tree, &stats, keys, &unapplied);
         let mut in_batch: HashMap<CommandId, CommandEntry> = HashMap::new();
         let mut replies = Vec::with_capacity(batch.len());
         let mut appended = 0;
@@ -617,7 +661,23 @@ impl Writer {
                 self.state = before;
                 return send_all(fail_replies(replies, &why));
             }
-            if let Err(e) = self.write(view, must_flush || asked_to_flush, true) {
+            if self.applier.is_some() {
+                // Durable: answered now, written into sled by the applier.
+                let batch = Applying {
+                    last_position: self.state.last_position,
+                    writes: view.into_writes(),
+                    notices,
+                };
+                return self.hand_over(
+                    batch,
+                    replies,
+                    must_flush,
+                    appended,
+                    &queued_since,
+                    (keys_written, bytes_written),
+                );
+            }
+            if let Err(e) = self.write(view, must_flush || asked_to_flush) {
                 let why = e.to_string();
                 tracing::error!(error = %why, "storage failure: writes are refused until the disk recovers");
                 self.projector.settle(Settled::Dropped);
@@ -638,6 +698,8 @@ impl Writer {
             }
             self.clock_lag
                 .fetch_max(self.state.clock_lag, Ordering::AcqRel);
+            self.acknowledged
+                .store(self.state.last_position, Ordering::Release);
             self.durable.send_replace(self.state.last_position);
             if !notices.is_empty() && self.notices.receiver_count() > 0 {
                 // No follower lost: a lagging one goes back to the log.
@@ -658,7 +720,13 @@ impl Writer {
     /// makes that generation the one in use, in one flushed batch. Returns
     /// how many commits it applied.
     fn switch(&mut self, generation: u8, from: u64) -> Result<u64, StoreError> {
+        self.heed_applier();
         self.ready().map_err(StoreError::Closed)?;
+        if let Some(applier) = &self.applier {
+            // The log through the head in sled before it is read.
+            applier.barrier(false).map_err(StoreError::Io)?;
+            lock(&self.unapplied).clear();
+        }
         let tree = self.disk.tree()?;
         let stats = Arc::clone(&self.stats);
         let mut view = BatchView::new(&tree, &stats, Keys { generation });
@@ -680,7 +748,7 @@ impl Writer {
             meta_key(super::sled_store::CHECKPOINT),
             self.state.last_position.to_be_bytes().to_vec(),
         );
-        if let Err(e) = self.write(view, true, false) {
+        if let Err(e) = self.write(view, true) {
             // As for any batch: sled latches the error; reopen.
             self.projector.settle(Settled::Dropped);
             tracing::error!(error = %e, "storage failure while switching generations");
@@ -695,33 +763,15 @@ impl Writer {
     }
 
     /// One crash-atomic write and, unless a replica defers it, one flush
-    /// for the whole batch.
-    /// `key_by_key`: the batch may be applied without a sled batch (the
-    /// journal holds it, `BatchView::apply_key_by_key`); a switch of
-    /// generations is not.
-    fn write(
-        &mut self,
-        view: BatchView<'_>,
-        flush: bool,
-        key_by_key: bool,
-    ) -> Result<(), StoreError> {
+    /// for the whole batch: a replica's batch, or a switch of generations.
+    fn write(&mut self, view: BatchView<'_>, flush: bool) -> Result<(), StoreError> {
         let tree = view.tree().clone();
         if let Some(faults) = &self.faults {
             faults.check(FaultPoint::Apply)?;
         }
-        let key_by_key = self.journaled && key_by_key;
-        let applied = if key_by_key {
-            view.apply_key_by_key()
-        } else {
-            tree.apply_batch(view.into_batch())
-        };
-        if let Err(e) = applied {
-            // Key by key, the part sled kept is written again, the same,
-            // as the journal is replayed; of a sled batch (a replica's, or
-            // a switch of generations) only a repair removes it.
-            if !key_by_key {
-                self.mark_torn();
-            }
+        if let Err(e) = tree.apply_batch(view.into_batch()) {
+            // Only a repair removes what sled kept of a failed batch.
+            self.mark_torn();
             return Err(e.into());
         }
         if !self.journaled {
@@ -734,6 +784,85 @@ impl Writer {
             return Ok(());
         }
         self.flush(&tree)
+    }
+
+    /// Takes in what the applier did: a failure (writes are refused until
+    /// the reopen), the batches it has written (the view no longer reads
+    /// through them), and sled's last flush (the journal's files it holds
+    /// go).
+    fn heed_applier(&mut self) {
+        let Some(shared) = self.applier.as_ref().map(|a| Arc::clone(&a.shared)) else {
+            return;
+        };
+        if let (None, Some(why)) = (&self.failed, shared.failure()) {
+            self.fail(&why);
+        }
+        lock(&self.unapplied).applied_through(*self.durable.borrow());
+        let flushed = shared.flushed();
+        if let Some(journal) = &mut self.journal {
+            journal.prune(flushed);
+        }
+    }
+
+    /// After a batch's journal sync: answers its callers and hands its
+    /// keys to the applier, which may make the writer wait while it lags
+    /// (bounded). A batch with suggestions (which the journal does not
+    /// hold) is answered once the applier has written and flushed it, one
+    /// of stream commits (whose callers learn what is applied) once it is
+    /// written.
+    fn hand_over(
+        &mut self,
+        batch: Applying,
+        replies: Vec<Reply>,
+        flush: bool,
+        appended: u64,
+        queued_since: &[Instant],
+        written: (u64, u64),
+    ) {
+        let Some(applier) = &self.applier else {
+            return send_all(fail_replies(replies, "no applier"));
+        };
+        // Answered before its states are published: a state the cache
+        // serves is never past what was answered.
+        self.acknowledged
+            .store(self.state.last_position, Ordering::Release);
+        self.projector.settle(Settled::Written);
+        self.stats.count_batch(appended);
+        if let Some(metrics) = &self.metrics {
+            metrics.batched(
+                appended,
+                queued_since,
+                self.state.last_position,
+                self.state.articles,
+                written,
+            );
+        }
+        self.clock_lag
+            .fetch_max(self.state.clock_lag, Ordering::AcqRel);
+        let batch = Arc::new(batch);
+        lock(&self.unapplied).push(Arc::clone(&batch));
+        let ingested = replies.iter().any(|r| matches!(r, Reply::Ingest(..)));
+        if !flush && !ingested {
+            send_all(replies);
+            if let Err(why) = applier.send(batch) {
+                self.fail(&why);
+            }
+            return;
+        }
+        let flushed = applier.send(batch).and_then(|()| applier.barrier(flush));
+        match flushed {
+            Ok(()) => {
+                self.suggestions_durable
+                    .store(self.state.last_suggestion, Ordering::Release);
+                send_all(replies);
+            }
+            Err(why) => {
+                // The appends are in the journal, the suggestions nowhere:
+                // in doubt, each caller retries with its id.
+                self.fail(&why);
+                send_all(fail_replies(replies, &why));
+            }
+        }
     }
 
     /// Makes the batch's commits durable in the journal, before sled
@@ -759,23 +888,12 @@ impl Writer {
             faults.check(FaultPoint::Flush)?;
         }
         let syncing = Instant::now();
-        match journal.append(&records) {
-            Ok(()) => {
-                if let Some(metrics) = &self.metrics {
-                    metrics.flushed(syncing.elapsed().as_secs_f64());
-                }
-                self.stats.count_flush();
-                Ok(())
-            }
-            Err(StoreError::Wedged(why)) => {
-                tracing::error!(
-                    error = %why,
-                    "a sync failed; exiting with status {EXIT_WEDGED} so that the supervisor restarts the server on what the disk holds"
-                );
-                std::process::exit(EXIT_WEDGED);
-            }
-            Err(e) => Err(e),
+        journal.append(&records).map_err(unless_wedged)?;
+        if let Some(metrics) = &self.metrics {
+            metrics.flushed(syncing.elapsed().as_secs_f64());
         }
+        self.stats.count_flush();
+        Ok(())
     }
 
     /// sled failed in the middle of a batch: part of it may reach the
@@ -804,17 +922,7 @@ impl Writer {
         }
         let flushing = Instant::now();
         if let Err(e) = self.disk.flush(tree) {
-            if let StoreError::Wedged(why) = &e {
-                // Crash-only recovery: nothing of this batch was answered,
-                // every earlier batch was synced, and a new process reads
-                // the disk, not the page cache's idea of it.
-                tracing::error!(
-                    error = %why,
-                    "a sync failed; exiting with status {EXIT_WEDGED} so that the supervisor restarts the server on what the disk holds"
-                );
-                std::process::exit(EXIT_WEDGED);
-            }
-            return Err(e);
+            return Err(unless_wedged(e));
         }
         match &mut self.journal {
             // sled holds every commit through here on disk now.
@@ -935,7 +1043,22 @@ impl Writer {
         if let Some(head) = self.heads.get(&article) {
             return Ok(*head);
         }
-        let head = StreamEntry::head(last_stream_entry(tree, &self.stats, article, u64::MAX)?);
+        let (from, to) = (
+            version_key(Space::Streams, article, 0),
+            version_key(Space::Streams, article, u64::MAX),
+        );
+        let unapplied = lock(&self.unapplied);
+        let last = match unapplied.last_in(&from, &to) {
+            // Durable, and not yet in sled.
+            Some((key, bytes)) => {
+                let version = key_suffix_u64(key)
+                    .ok_or_else(|| StoreError::Corrupt("a stream key is too short".into()))?;
+                Some(decode_stream(version, bytes)?)
+            }
+            None => last_stream_entry(tree, &self.stats, article, u64::MAX)?,
+        };
+        drop(unapplied);
+        let head = StreamEntry::head(last);
         self.heads.insert(article, head);
         Ok(head)
     }
@@ -1016,4 +1139,25 @@ fn send_all(replies: Vec<Reply>) {
             Reply::Ingest(tx, result) => drop(tx.send(result)),
         }
     }
+}
+
+/// The overlay of batches not yet in sled, locked (never poisoned for
+/// good: it holds `Arc`s only).
+pub(super) fn lock(unapplied: &Mutex<Unapplied>) -> std::sync::MutexGuard<'_, Unapplied> {
+    unapplied.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A failed sync ends the process, with status `EXIT_WEDGED` for its
+/// supervisor to restart it (crash-only recovery: nothing of the batch was
+/// answered, every earlier batch was synced, and a new process reads the
+/// disk, not the page cache's idea of it). Any other error is returned.
+pub(super) fn unless_wedged(e: StoreError) -> StoreError {
+    if let StoreError::Wedged(why) = &e {
+        tracing::error!(
+            error = %why,
+            "a sync failed; exiting with status {EXIT_WEDGED} so that the supervisor restarts the server on what the disk holds"
+        );
+        std::process::exit(EXIT_WEDGED);
+    }
+    e
 }

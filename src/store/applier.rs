@@ -1,0 +1,339 @@
+//! The applier thread: on the embedded log, it writes into sled the
+//! batches the journal has made durable, off the writer's path.
+//!
+//! The writer appends a batch to the journal, syncs it, answers its
+//! callers and hands the batch's keys here; it goes on with the next
+//! batch while this thread writes the last one into sled key by key
+//! (`meta` last) and only then publishes the durable position that
+//! readers serve up to, and the live feed's notices. Until a batch is
+//! applied the writer reads through it (`Unapplied`), so that admission
+//! sees every acknowledged commit. The queue between the two is bounded:
+//! when the applier lags that many batches behind, the writer waits.
+//! sled is flushed here at most every `flush_every`, and the journal's
+//! files sled then holds are removed by the writer (`flushed`).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{broadcast, oneshot, watch};
+
+use super::disk::Disk;
+use super::faults::{FaultPoint, Faults};
+use super::flush_gate::FlushGate;
+use super::keys::Space;
+use super::log::Notice;
+use super::stats::Stats;
+use super::writer::{unless_wedged, Health};
+use super::StoreError;
+
+/// A batch's sled writes: a key and its new value, or `None` to remove it.
+pub(super) type Writes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// A batch made durable by the journal, waiting to be written into sled.
+pub(super) struct Applying {
+    /// The last log position it holds: published once it is applied.
+    pub(super) last_position: u64,
+    pub(super) writes: Writes,
+    /// What the live feed learns once it is applied.
+    pub(super) notices: Vec<Notice>,
+}
+
+/// The batches handed to the applier and not yet applied, oldest first:
+/// the writer's view reads through them (`BatchView`). Cloned for each
+/// batch's view: a few `Arc`s.
+#[derive(Clone, Default)]
+pub(super) struct Unapplied {
+    batches: VecDeque<Arc<Applying>>,
+}
+
+impl Unapplied {
+    /// Forgets the batches applied through `position`.
+    pub(super) fn applied_through(&mut self, position: u64) {
+        while self
+            .batches
+            .front()
+            .is_some_and(|b| b.last_position <= position)
+        {
+            self.batches.pop_front();
+        }
+    }
+
+    pub(super) fn push(&mut self, batch: Arc<Applying>) {
+        self.batches.push_back(batch);
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.batches.clear();
+    }
+
+    /// The newest value written to `key` by a batch not yet applied:
+    /// `Some(None)` if it was removed, `None` if no such batch wrote it.
+    pub(super) fn get(&self, key: &[u8]) -> Option<Option<&Vec<u8>>> {
+        self.batches
+            .iter()
+            .rev()
+            .find_map(|batch| batch.writes.get(key).map(Option::as_ref))
+    }
+
+    /// The greatest key in `from..=to` that a batch not yet applied
+    /// wrote, and its value (keys written here are never removed: the
+    /// log's stream entries).
+    pub(super) fn last_in(&self, from: &[u8], to: &[u8]) -> Option<(&[u8], &[u8])> {
+        self.batches
+            .iter()
+            .rev()
+            .filter_map(|batch| {
+                batch
+                    .writes
+                    .range(from.to_vec()..=to.to_vec())
+                    .rev()
+                    .find_map(|(k, v)| Some((k.as_slice(), v.as_deref()?)))
+            })
+            .max_by(|a, b| a.0.cmp(b.0))
+    }
+}
+
+/// What the applier is asked to do, in order.
+pub(super) enum Work {
+    Apply(Arc<Applying>),
+    /// Answered once everything before it is applied (and sled flushed,
+    /// if asked), or at once with the failure that stopped the applier.
+    Barrier {
+        flush: bool,
+        done: oneshot::Sender<Result<(), String>>,
+    },
+}
+
+/// What the writer and the applier share besides the queue.
+#[derive(Default)]
+pub(super) struct Shared {
+    /// Why applying failed; until the writer clears it after a reopen,
+    /// the applier applies nothing.
+    failure: Mutex<Option<String>>,
+    /// The last position sled has flushed: the journal's files through it
+    /// may go.
+    flushed: AtomicU64,
+}
+
+impl Shared {
+    pub(super) fn new(flushed: u64) -> Self {
+        Self {
+            failure: Mutex::new(None),
+            flushed: AtomicU64::new(flushed),
+        }
+    }
+
+    pub(super) fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn fail(&self, why: String) {
+        self.failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(why);
+    }
+
+    /// After a reopen that replayed the journal: apply again.
+    pub(super) fn clear_failure(&self) {
+        *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    pub(super) fn flushed(&self) -> u64 {
+        self.flushed.load(Ordering::Acquire)
+    }
+
+    pub(super) fn set_flushed(&self, position: u64) {
+        self.flushed.fetch_max(position, Ordering::AcqRel);
+    }
+}
+
+/// The writer's end: the bounded queue and the thread.
+pub(super) struct ApplierHandle {
+    work: mpsc::SyncSender<Work>,
+    pub(super) shared: Arc<Shared>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl ApplierHandle {
+    /// Starts the thread; the writer waits once `lag` batches are queued.
+    pub(super) fn start(applier: Applier, lag: usize) -> Result<Self, StoreError> {
+        let (work, queue) = mpsc::sync_channel(lag.max(1));
+        let shared = Arc::clone(&applier.shared);
+        let thread = std::thread::Builder::new()
+            .name("answerlog-apply".into())
+            .spawn(move || applier.run(queue))
+            .map_err(|e| StoreError::Io(format!("cannot start the applier thread: {e}")))?;
+        Ok(Self {
+            work,
+            shared,
+            thread,
+        })
+    }
+
+    /// Queues a durable batch; waits while the queue is full.
+    pub(super) fn send(&self, batch: Arc<Applying>) -> Result<(), String> {
+        self.work
+            .send(Work::Apply(batch))
+            .map_err(|_| "the applier thread has stopped".to_owned())
+    }
+
+    /// Waits until everything queued is applied (and sled flushed, if
+    /// `flush`); the failure that stopped the applier, if one did.
+    pub(super) fn barrier(&self, flush: bool) -> Result<(), String> {
+        let (done, answer) = oneshot::channel();
+        let stopped = || "the applier thread has stopped".to_owned();
+        self.work
+            .send(Work::Barrier { flush, done })
+            .map_err(|_| stopped())?;
+        answer.blocking_recv().map_err(|_| stopped())?
+    }
+
+    /// Lets the thread finish what is queued, and waits for it.
+    pub(super) fn stop(self) {
+        drop(self.work);
+        if self.thread.join().is_err() {
+            tracing::error!("the applier thread panicked");
+        }
+    }
+}
+
+pub(super) struct Applier {
+    pub(super) disk: Arc<Disk>,
+    pub(super) stats: Arc<Stats>,
+    pub(super) shared: Arc<Shared>,
+    /// The position readers serve up to: raised after each batch applied.
+    pub(super) durable: Arc<watch::Sender<u64>>,
+    pub(super) health: Arc<watch::Sender<Health>>,
+    pub(super) notices: broadcast::Sender<Arc<[Notice]>>,
+    pub(super) faults: Option<Arc<Faults>>,
+    /// A gate before each batch applied, for tests that hold the applier.
+    pub(super) gate: Option<Arc<FlushGate>>,
+    pub(super) flush_every: Duration,
+}
+
+impl Applier {
+    /// Runs until the writer drops its end of the queue.
+    pub(super) fn run(self, work: mpsc::Receiver<Work>) {
+        let mut unflushed: Option<(Instant, u64)> = None;
+        for job in work {
+            match job {
+                Work::Apply(batch) => {
+                    if self.shared.failure().is_some() {
+                        // Nothing past a failure is applied: the reopen
+                        // replays it from the journal.
+                        continue;
+                    }
+                    if let Err(e) = self.apply(&batch) {
+                        self.fail(&e);
+                        continue;
+                    }
+                    let since = unflushed.map_or_else(Instant::now, |(since, _)| since);
+                    unflushed = Some((since, batch.last_position));
+                    if since.elapsed() >= self.flush_every {
+                        if let Err(e) = self.flush(batch.last_position) {
+                            self.fail(&e);
+                            continue;
+                        }
+                        unflushed = None;
+                    }
+                }
+                Work::Barrier { flush, done } => {
+                    let result = match self.shared.failure() {
+                        Some(why) => Err(why),
+                        None => match unflushed.filter(|_| flush) {
+                            Some((_, position)) => match self.flush(position) {
+                                Ok(()) => {
+                                    unflushed = None;
+                                    Ok(())
+                                }
+                                Err(e) => {
+                                    self.fail(&e);
+                                    Err(e.to_string())
+                                }
+                            },
+                            None => Ok(()),
+                        },
+                    };
+                    let _ = done.send(result);
+                }
+            }
+        }
+        tracing::debug!("applier stopped");
+    }
+
+    /// Writes one batch into sled, then publishes it.
+    fn apply(&self, batch: &Applying) -> Result<(), StoreError> {
+        if let Some(gate) = &self.gate {
+            gate.pass();
+        }
+        if let Some(faults) = &self.faults {
+            faults.check(FaultPoint::Apply)?;
+        }
+        apply_key_by_key(&self.disk.tree()?, &self.stats, &batch.writes)?;
+        self.durable.send_replace(batch.last_position);
+        if !batch.notices.is_empty() && self.notices.receiver_count() > 0 {
+            // No follower lost: a lagging one goes back to the log.
+            let _ = self.notices.send(batch.notices.clone().into());
+        }
+        Ok(())
+    }
+
+    fn flush(&self, position: u64) -> Result<(), StoreError> {
+        self.disk
+            .tree()
+            .and_then(|tree| self.disk.flush(&tree))
+            .map_err(unless_wedged)?;
+        self.shared.set_flushed(position);
+        Ok(())
+    }
+
+    /// Stops applying until the writer has reopened the database and
+    /// replayed the journal: readers stop waiting for what is not applied.
+    fn fail(&self, e: &StoreError) {
+        let why = e.to_string();
+        tracing::error!(error = %why, "storage failure while applying durable commits: writes are refused until the disk recovers");
+        self.shared.fail(why);
+        self.health.send_modify(|h| h.failed = true);
+    }
+}
+
+/// Applies a batch's writes key by key, without a sled batch: the journal
+/// holds every commit of it already. sled's batches roll its log buffer
+/// twice each, a write of its own every batch; key by key, sled writes
+/// its buffer when it fills or is flushed. A crash may keep a first part
+/// of the keys (sled recovers a prefix of its log), so `meta` goes last,
+/// the read models' checkpoint after the writer's state: a part without
+/// them is written again, the same, as the journal is replayed and the
+/// read models catch up.
+pub(super) fn apply_key_by_key(
+    tree: &sled::Tree,
+    stats: &Stats,
+    writes: &Writes,
+) -> Result<(), sled::Error> {
+    let meta = Space::Meta.prefix();
+    let is_meta = |key: &Vec<u8>| key.first() == Some(&meta);
+    // `mwriter` after `mcheckpoint` in key order: reversed, the checkpoint
+    // is the last key written.
+    let metas = writes.iter().filter(|(k, _)| is_meta(k)).rev();
+    let (mut keys, mut bytes) = (0, 0);
+    for (key, value) in writes.iter().filter(|(k, _)| !is_meta(k)).chain(metas) {
+        match value {
+            Some(value) => {
+                keys += 1;
+                bytes += (key.len() + value.len()) as u64;
+                tree.insert(key.as_slice(), value.as_slice())?;
+            }
+            None => {
+                tree.remove(key.as_slice())?;
+            }
+        }
+    }
+    stats.count_written(keys, bytes);
+    Ok(())
+}

@@ -1,0 +1,179 @@
+//! Read-your-writes and admission under load. A write is answered once it
+//! is durable; the read models take it a moment later (on the embedded
+//! log, the applier thread). A read that arrives after the answer, with no
+//! `min_position`, waits for them and sees the write: from any client of
+//! the server, on any read. And a slug that concurrent writers race for
+//! goes to one of them: the others are refused before anything of theirs
+//! is written, since nothing durable can be refused afterwards.
+
+use std::sync::Arc;
+
+use answerlog::pb::answer_service_client::AnswerServiceClient;
+use answerlog::pb::audit_service_client::AuditServiceClient;
+use answerlog::pb::*;
+use tonic::Code;
+
+use crate::backend_tests;
+use crate::support::{cid, create_article, Backend, TestServer};
+
+backend_tests!(
+    a_read_right_after_an_acknowledged_write_sees_it_under_concurrent_load,
+    a_slug_raced_for_goes_to_one_writer_and_the_others_are_refused_at_admission
+);
+
+const WRITERS: usize = 8;
+const EDITS: u64 = 25;
+
+async fn a_read_right_after_an_acknowledged_write_sees_it_under_concurrent_load(backend: Backend) {
+    let server = Arc::new(TestServer::start(backend).await);
+    let mut writers = tokio::task::JoinSet::new();
+    for n in 0..WRITERS {
+        let id = create_article(&server, n).await;
+        let server = Arc::clone(&server);
+        writers.spawn(async move {
+            // The reads go over a connection of their own: another client.
+            let mut articles = server.articles().await;
+            let mut answers = AnswerServiceClient::new(server.channel().await);
+            let mut audit = AuditServiceClient::new(server.channel().await);
+            for v in 1..=EDITS {
+                let text = format!("Writer {n}, edit {v}.");
+                let command_id = cid();
+                let written = articles
+                    .edit_quick_answer(EditQuickAnswerRequest {
+                        article_id: id.clone(),
+                        expected_version: v,
+                        command_id: command_id.clone(),
+                        reason: "read your writes".into(),
+                        quick_answer: text.clone(),
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner();
+                assert_eq!(written.version, v + 1);
+                let answer = current(&mut answers, get_answer_request::Ref::Id(id.clone())).await;
+                assert_eq!(
+                    (answer.version, answer.quick_answer.as_str()),
+                    (v + 1, text.as_str()),
+                    "GetAnswer right after the answer to the write"
+                );
+                let listed = audit
+                    .list_revisions(ListRevisionsRequest {
+                        r#ref: Some(list_revisions_request::Ref::Id(id.clone())),
+                        page_size: 0,
+                        page_token: String::new(),
+                        min_position: 0,
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner();
+                assert_eq!(listed.current_version, v + 1, "ListRevisions' head");
+                assert!(
+                    listed
+                        .revisions
+                        .iter()
+                        .any(|r| r.version == v + 1
+                            && r.global_position == written.global_position),
+                    "the revision just written is listed"
+                );
+                let revision = audit
+                    .get_revision(GetRevisionRequest {
+                        article_id: id.clone(),
+                        version: v + 1,
+                        min_position: 0,
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner();
+                assert_eq!(revision.command_id, command_id, "GetRevision of the write");
+                let outcome = articles
+                    .get_command_outcome(GetCommandOutcomeRequest {
+                        command_id: command_id.clone(),
+                        ..GetCommandOutcomeRequest::default()
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner();
+                assert_eq!(
+                    (outcome.version, outcome.global_position),
+                    (v + 1, written.global_position),
+                    "GetCommandOutcome of the write"
+                );
+            }
+        });
+    }
+    while let Some(done) = writers.join_next().await {
+        done.unwrap();
+    }
+}
+
+async fn a_slug_raced_for_goes_to_one_writer_and_the_others_are_refused_at_admission(
+    backend: Backend,
+) {
+    const RACERS: usize = 8;
+    const ROUNDS: usize = 5;
+    let server = Arc::new(TestServer::start(backend).await);
+    let mut ids = Vec::new();
+    for n in 0..RACERS {
+        ids.push(create_article(&server, n).await);
+    }
+    for round in 0..ROUNDS {
+        let slug = format!("raced-for-{round}");
+        let mut racers = tokio::task::JoinSet::new();
+        for id in &ids {
+            let (server, id, slug) = (Arc::clone(&server), id.clone(), slug.clone());
+            racers.spawn(async move {
+                let mut articles = server.articles().await;
+                let current = server.get(&id).await.version;
+                let result = articles
+                    .change_slug(ChangeSlugRequest {
+                        article_id: id.clone(),
+                        expected_version: current,
+                        command_id: cid(),
+                        reason: "race".into(),
+                        slug,
+                    })
+                    .await;
+                (id, current, result)
+            });
+        }
+        let mut winners = Vec::new();
+        while let Some(raced) = racers.join_next().await {
+            let (id, before, result) = raced.unwrap();
+            match result {
+                Ok(written) => winners.push((id, written.into_inner())),
+                Err(status) => {
+                    assert!(
+                        matches!(status.code(), Code::AlreadyExists),
+                        "a loser is told the slug is taken: {status:?}"
+                    );
+                    // Refused at admission: nothing of it is in the log.
+                    assert_eq!(server.get(&id).await.version, before, "{status:?}");
+                }
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: one writer takes the slug");
+        let (winner, _) = &winners[0];
+        let mut answers = server.answers().await;
+        let owner = current(&mut answers, get_answer_request::Ref::Slug(slug.clone())).await;
+        assert_eq!(&owner.id, winner);
+    }
+    let verified = server.verify_log().await;
+    assert!(verified.ok, "{verified:?}");
+}
+
+/// The current answer by id or slug, with no `min_position`.
+async fn current(
+    answers: &mut AnswerServiceClient<tonic::transport::Channel>,
+    by: get_answer_request::Ref,
+) -> Answer {
+    answers
+        .get_answer(GetAnswerRequest {
+            r#ref: Some(by),
+            ..GetAnswerRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .answer
+        .unwrap()
+}
