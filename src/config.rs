@@ -30,6 +30,9 @@ pub(crate) struct Config {
     pub max_request_bytes: usize,
     /// The most commits one group commit takes.
     pub batch_limit: usize,
+    /// The most answered batches the read models may lag behind before
+    /// the writer waits for them (embedded log).
+    pub apply_lag: usize,
     /// The bounded queue before the writer.
     pub queue_depth: usize,
     /// Flushed batches the live feed holds for a slow follower.
@@ -91,6 +94,7 @@ impl Default for Config {
             snapshot_interval_chosen: false,
             max_request_bytes: 1024 * 1024,
             batch_limit: 512,
+            apply_lag: 8,
             queue_depth: 4096,
             live_buffer: 1024,
             stream_heartbeat_ms: 5000,
@@ -126,6 +130,7 @@ struct FileConfig {
     snapshot_interval: Option<u64>,
     max_request_bytes: Option<usize>,
     batch_limit: Option<usize>,
+    apply_lag: Option<usize>,
     queue_depth: Option<usize>,
     live_buffer: Option<usize>,
     stream_heartbeat_ms: Option<u64>,
@@ -179,6 +184,9 @@ pub(crate) struct ConfigArgs {
     /// The most commits one group commit takes [default: 512].
     #[arg(long, env = "ANSWERLOG_BATCH_LIMIT")]
     pub batch_limit: Option<usize>,
+    /// Answered batches the read models may lag behind before the writer waits [default: 8].
+    #[arg(long, env = "ANSWERLOG_APPLY_LAG")]
+    pub apply_lag: Option<usize>,
     /// The bounded queue before the writer [default: 4096].
     #[arg(long, env = "ANSWERLOG_QUEUE_DEPTH")]
     pub queue_depth: Option<usize>,
@@ -368,6 +376,7 @@ impl ConfigArgs {
                 d.max_request_bytes,
             ),
             batch_limit: pick(&self.batch_limit, file.batch_limit, d.batch_limit),
+            apply_lag: pick(&self.apply_lag, file.apply_lag, d.apply_lag),
             queue_depth: pick(&self.queue_depth, file.queue_depth, d.queue_depth),
             live_buffer: pick(&self.live_buffer, file.live_buffer, d.live_buffer),
             stream_heartbeat_ms: pick(
@@ -459,6 +468,7 @@ impl ConfigArgs {
         for (key, value) in [
             ("snapshot_interval", config.snapshot_interval as usize),
             ("batch_limit", config.batch_limit),
+            ("apply_lag", config.apply_lag),
             ("queue_depth", config.queue_depth),
             ("live_buffer", config.live_buffer),
             ("stream_heartbeat_ms", config.stream_heartbeat_ms as usize),
@@ -514,6 +524,7 @@ impl From<&Config> for FileConfig {
             snapshot_interval: Some(c.snapshot_interval),
             max_request_bytes: Some(c.max_request_bytes),
             batch_limit: Some(c.batch_limit),
+            apply_lag: Some(c.apply_lag),
             queue_depth: Some(c.queue_depth),
             live_buffer: Some(c.live_buffer),
             stream_heartbeat_ms: Some(c.stream_heartbeat_ms),

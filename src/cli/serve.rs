@@ -20,6 +20,7 @@ pub(super) fn app_options(config: &Config) -> AppOptions {
         store: StoreOptions {
             cache_bytes: config.cache_bytes,
             batch_limit: config.batch_limit,
+            apply_lag: config.apply_lag,
             queue_depth: config.queue_depth,
             live_buffer: config.live_buffer,
             ..StoreOptions::default()
