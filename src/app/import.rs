@@ -243,7 +243,7 @@ impl Import {
         let id = match article {
             ArticleRef::Slug(slug) => match self.slugs.get(slug) {
                 Some(id) => *id,
-                None => self.app.edited_article(article)?,
+                None => self.app.edited_article(article).await?,
             },
             ArticleRef::Id(id) => *id,
         };

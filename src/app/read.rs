@@ -71,9 +71,14 @@ impl App {
             while self.durable() < position {
                 match self.store.wait_durable(position).await {
                     Ok(()) => {}
-                    // Writes are failing: a read asking for no more than
-                    // the read models hold is served what they hold.
-                    Err(_) if self.durable() >= wanted => break,
+                    // Writes are failing. The answered batches still reach
+                    // the read models unless the applier failed too; then a
+                    // read asking for no more than they hold is served what
+                    // they hold until the disk recovers.
+                    Err(_) if self.durable() >= wanted => {
+                        self.store.wait_applied(position).await;
+                        break;
+                    }
                     Err(e) => return Err(e),
                 }
             }

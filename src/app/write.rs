@@ -64,17 +64,20 @@ impl App {
                 command,
                 meta,
             } => {
-                let id = self.edited_article(&article)?;
+                let id = self.edited_article(&article).await?;
                 self.edit(id, expected_version, command, meta).await
             }
         }
     }
 
-    /// The id of the article an edit names.
-    pub(super) fn edited_article(&self, article: &ArticleRef) -> Result<ArticleId, AppError> {
+    /// The id of the article an edit names. A slug is looked up once the
+    /// read models hold every write answered (a creation or rename a moment
+    /// ago).
+    pub(super) async fn edited_article(&self, article: &ArticleRef) -> Result<ArticleId, AppError> {
         match article {
             ArticleRef::Id(id) => Ok(*id),
             ArticleRef::Slug(slug) => {
+                self.wait_for_position(0, None).await?;
                 projection::slug_owner(&self.read_models, slug)?.ok_or_else(|| {
                     AppError::not_found("article_id", format!("no article {}", quoted(slug)))
                 })

@@ -25,7 +25,7 @@ use super::flush_gate::FlushGate;
 use super::keys::Space;
 use super::log::Notice;
 use super::stats::Stats;
-use super::writer::{unless_wedged, Health};
+use super::writer::{unless_wedged, Health, Job};
 use super::StoreError;
 
 /// A batch's sled writes: a key and its new value, or `None` to remove it.
@@ -215,6 +215,9 @@ pub(super) struct Applier {
     /// A gate before each batch applied, for tests that hold the applier.
     pub(super) gate: Option<Arc<FlushGate>>,
     pub(super) flush_every: Duration,
+    /// The writer's queue, held weakly (it must not keep the writer from
+    /// stopping): a failure wakes the writer through it.
+    pub(super) writer: tokio::sync::mpsc::WeakSender<Job>,
 }
 
 impl Applier {
@@ -299,7 +302,15 @@ impl Applier {
         let why = e.to_string();
         tracing::error!(error = %why, "storage failure while applying durable commits: writes are refused until the disk recovers");
         self.shared.fail(why);
-        self.health.send_modify(|h| h.failed = true);
+        self.health.send_modify(|h| {
+            h.failed = true;
+            h.applier_failed = true;
+        });
+        // Wake an idle writer: it reopens the database once the disk has
+        // room, whether or not a write comes.
+        if let Some(jobs) = self.writer.upgrade() {
+            let _ = jobs.try_send(Job::Flush);
+        }
     }
 }
 

@@ -423,6 +423,7 @@ impl SledStore {
                     faults: self.options.faults.clone(),
                     gate: self.options.apply_gate.clone(),
                     flush_every: JOURNAL_FLUSH,
+                    writer: tx.downgrade(),
                 },
                 self.options.apply_lag,
             )?),
@@ -602,6 +603,23 @@ impl SledStore {
     /// failed may have held `position`): callers look again then. While
     /// writes are failing, a position past the durable one is not waited
     /// for: that is a storage failure (UNAVAILABLE).
+    /// Waits until the read models hold `position`, or until the applier
+    /// fails (what it has not written waits for the reopen) or stops.
+    pub(crate) async fn wait_applied(&self, position: u64) {
+        let mut durable = self.durable_position();
+        let mut health = self.health();
+        loop {
+            if *durable.borrow_and_update() >= position || health.borrow_and_update().applier_failed
+            {
+                return;
+            }
+            tokio::select! {
+                changed = durable.changed() => if changed.is_err() { return },
+                changed = health.changed() => if changed.is_err() { return },
+            }
+        }
+    }
+
     pub async fn wait_durable(&self, position: u64) -> Result<(), StoreError> {
         let mut durable = self.durable_position();
         let mut health = self.health();
@@ -627,7 +645,6 @@ impl SledStore {
         }
     }
 
-    /// Whether writes are failing (the disk has not recovered).
     /// The last position answered to a writer: durable (in the journal),
     /// if not yet in the read models. A read waits for the durable
     /// position to reach it (read-your-writes).
@@ -637,6 +654,7 @@ impl SledStore {
         })
     }
 
+    /// Whether writes are failing (the disk has not recovered).
     pub(crate) fn is_failing(&self) -> bool {
         self.health().borrow().failed
     }

@@ -226,6 +226,9 @@ pub(crate) struct Health {
     pub(crate) failed: bool,
     /// How often the database was reopened after a failure.
     pub(crate) reopens: u64,
+    /// The applier failed to write answered batches into sled: they wait
+    /// in the journal for the reopen, and reads do not wait for them.
+    pub(crate) applier_failed: bool,
 }
 
 /// The exit status when sled cannot reopen its database in this process
@@ -328,7 +331,6 @@ impl Writer {
             // write is in the journal, replayed below.
             let _ = applier.barrier(false);
         }
-        lock(&self.unapplied).clear();
         self.heads.clear();
         self.projector.settle(Settled::Reopened);
         let reopened = self
@@ -387,8 +389,13 @@ impl Writer {
             self.acknowledged.store(durable, Ordering::Release);
         }
         if let Some(applier) = &self.applier {
+            // sled holds every answered batch now: the view and look-ups
+            // of command ids need not read through them any more (until
+            // this replay succeeded, they did: a failed reopen keeps them).
+            lock(&self.unapplied).clear();
             applier.shared.set_flushed(state.last_position);
             applier.shared.clear_failure();
+            self.health.send_modify(|h| h.applier_failed = false);
         }
         self.suggestions_durable
             .store(state.last_suggestion, Ordering::Release);
@@ -723,9 +730,12 @@ impl Writer {
         self.heed_applier();
         self.ready().map_err(StoreError::Closed)?;
         if let Some(applier) = &self.applier {
-            // The log through the head in sled before it is read.
-            applier.barrier(false).map_err(StoreError::Io)?;
+            // The log through the head in sled, and flushed, before it is
+            // read: a failed switch's repair (`torn.rs`) goes back to this
+            // state, not past answered batches the journal may have let go.
+            applier.barrier(true).map_err(StoreError::Io)?;
             lock(&self.unapplied).clear();
+            self.flushed_state = self.state;
         }
         let tree = self.disk.tree()?;
         let stats = Arc::clone(&self.stats);
@@ -845,7 +855,9 @@ impl Writer {
         if !flush && !ingested {
             send_all(replies);
             if let Err(why) = applier.send(batch) {
+                // Answered and in the journal: the reopen writes it.
                 self.fail(&why);
+                self.health.send_modify(|h| h.applier_failed = true);
             }
             return;
         }
