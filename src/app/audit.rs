@@ -78,12 +78,11 @@ impl App {
                 ),
             ));
         }
-        let mut commits = Vec::new();
-        for (_, position) in stream_range(&self.read_models, id, 1, version)? {
-            commits.push(self.store.read(position).await?.ok_or_else(|| {
-                AppError::DataLoss(format!("log position {position} is missing"))
-            })?);
-        }
+        let commits: Vec<_> = self
+            .commits_of(id, 1, version)?
+            .into_iter()
+            .map(|(_, _, commit)| commit)
+            .collect();
         Ok((id, version, attribute(&commits)))
     }
 

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{App, AppError};
 use crate::domain::{
-    check_suggestion, diff, quoted, Article, ArticleDiff, ArticleId, ArticleVersion, Hash,
+    check_suggestion, diff, quoted, Article, ArticleDiff, ArticleId, ArticleVersion, Commit, Hash,
     Revision, Status, Suggestion,
 };
 use crate::projection::{self, changed_after, nearest_snapshot, stream_range};
@@ -342,6 +342,29 @@ impl App {
         self.current_durable(id).await
     }
 
+    /// The article's versions `from..=to` that the read models list, each
+    /// with its log position and commit.
+    pub(super) fn commits_of(
+        &self,
+        id: ArticleId,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<(u64, u64, Commit)>, AppError> {
+        let versions = stream_range(&self.read_models, id, from, to)?;
+        let positions: Vec<u64> = versions.iter().map(|(_, p)| *p).collect();
+        let commits = self.store.read_commits(&positions)?;
+        versions
+            .into_iter()
+            .zip(commits)
+            .map(|((version, position), commit)| {
+                let commit = commit.ok_or_else(|| {
+                    AppError::DataLoss(format!("log position {position} is missing"))
+                })?;
+                Ok((version, position, commit))
+            })
+            .collect()
+    }
+
     /// The article's newest state, durable or not yet: from the state cache,
     /// or its stored state with the versions after it folded from the log
     /// (at most `projection::STATE_EVERY` − 1 of them).
@@ -354,11 +377,7 @@ impl App {
             return Ok(None);
         };
         let after = state.article.version + 1;
-        for (version, position) in stream_range(&self.read_models, id, after, u64::MAX)? {
-            let commit =
-                self.store.read(position).await?.ok_or_else(|| {
-                    AppError::DataLoss(format!("log position {position} is missing"))
-                })?;
+        for (version, position, commit) in self.commits_of(id, after, u64::MAX)? {
             state = ArticleVersion {
                 article: Article::fold(Some(state.article), id, version, &commit.events)
                     .ok_or_else(|| {
@@ -451,11 +470,7 @@ impl App {
             at = Some((s.global_position, s.recorded_at));
             state = Some(s.article);
         }
-        for (v, position) in stream_range(&self.read_models, id, from, version)? {
-            let commit =
-                self.store.read(position).await?.ok_or_else(|| {
-                    AppError::DataLoss(format!("log position {position} is missing"))
-                })?;
+        for (v, position, commit) in self.commits_of(id, from, version)? {
             state = Article::fold(state, id, v, &commit.events);
             at = Some((position, commit.recorded_at));
         }

@@ -932,3 +932,57 @@ async fn with_the_applier_held_writes_are_answered_and_reads_wait_for_it() {
     App::rebuild(dir.path(), &AppOptions::default(), None).unwrap();
     assert_eq!(App::dump_read_models(dir.path()).unwrap(), applied);
 }
+
+/// Commits read by position: one range scan for positions close together,
+/// one read each for scattered ones; the same commits either way, and
+/// none past the log's durable end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_read_in_a_range_or_one_by_one_are_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::open(dir.path(), AppOptions::default()).unwrap();
+    let a = app.create(draft(1), new_meta()).await.unwrap().article_id;
+    let b = app.create(draft(2), new_meta()).await.unwrap().article_id;
+    for version in 1..10 {
+        for id in [a, b] {
+            app.edit(id, version, edit(&format!("v{}", version + 1)), new_meta())
+                .await
+                .unwrap();
+        }
+    }
+    settled(&app).await;
+    let store = app.store();
+    let one_by_one = |positions: &[u64]| -> Vec<Option<u64>> {
+        positions
+            .iter()
+            .map(|&p| {
+                store.read_commits(&[p]).unwrap()[0]
+                    .as_ref()
+                    .map(|c| c.global_position)
+            })
+            .collect()
+    };
+    let read = |positions: &[u64]| -> Vec<Option<u64>> {
+        store
+            .read_commits(positions)
+            .unwrap()
+            .iter()
+            .map(|c| c.as_ref().map(|c| c.global_position))
+            .collect()
+    };
+    // Article a's positions: every other one, close together.
+    let clustered = [3, 5, 7, 9, 11];
+    assert_eq!(read(&clustered), one_by_one(&clustered));
+    assert_eq!(read(&clustered), clustered.map(Some).to_vec());
+    let scattered = [1, 9, 20];
+    assert_eq!(read(&scattered), scattered.map(Some).to_vec());
+    // Past the end of the log: none.
+    assert_eq!(read(&[19, 20, 21, 22]), [Some(19), Some(20), None, None]);
+    assert_eq!(read(&[0]), [None]);
+    let commits = app.commits_of(a, 2, 10).unwrap();
+    assert_eq!(commits.len(), 9);
+    assert!(commits
+        .iter()
+        .all(|(version, position, commit)| commit.version == *version
+            && commit.global_position == *position
+            && commit.article_id == a));
+}

@@ -683,6 +683,46 @@ impl SledStore {
         sender.send(job).await.map_err(|_| closed())
     }
 
+    /// The commits at `positions` (increasing), each `None` where the log
+    /// has none that is durable. Positions close together (an article
+    /// edited in a burst: they span less than twice their number) are
+    /// read with one range scan; scattered ones one by one.
+    pub(crate) fn read_commits(
+        &self,
+        positions: &[u64],
+    ) -> Result<Vec<Option<Commit>>, StoreError> {
+        let (Some(&first), Some(&last)) = (positions.first(), positions.last()) else {
+            return Ok(Vec::new());
+        };
+        let clustered = first > 0
+            && last.saturating_sub(first) < 2 * positions.len() as u64
+            && positions.windows(2).all(|w| w[0] < w[1]);
+        if !clustered {
+            return positions.iter().map(|&p| self.read_log(p)).collect();
+        }
+        let end = last.min(self.durable_now());
+        let mut commits = Vec::with_capacity(positions.len());
+        let mut wanted = positions.iter().copied().peekable();
+        if first <= end {
+            let tree = self.disk.tree()?;
+            for item in tree.range(position_key(Space::Log, first)..=position_key(Space::Log, end))
+            {
+                let (key, bytes) = item?;
+                let position = key_suffix_u64(&key)
+                    .ok_or_else(|| StoreError::Corrupt("a log key is too short".into()))?;
+                while wanted.next_if(|&w| w < position).is_some() {
+                    commits.push(None);
+                }
+                if wanted.next_if_eq(&position).is_some() {
+                    self.stats.count_read(Space::Log);
+                    commits.push(Some(decode_commit(&bytes)?));
+                }
+            }
+        }
+        commits.extend(wanted.map(|_| None));
+        Ok(commits)
+    }
+
     fn read_log(&self, position: u64) -> Result<Option<Commit>, StoreError> {
         if position == 0 || position > self.durable_now() {
             return Ok(None);
