@@ -61,4 +61,4 @@ pub use jetstream::{
 pub use metrics_http::serve_metrics;
 pub use principals::{new_token, Principals, Role};
 pub use server::{run, ServerOptions};
-pub use store::{Clock, FaultPoint, Faults, StoreError, StoreOptions, StreamBreak};
+pub use store::{Clock, FaultPoint, Faults, FlushGate, StoreError, StoreOptions, StreamBreak};

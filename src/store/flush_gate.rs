@@ -1,5 +1,7 @@
-//! A gate before each flush that a test can hold closed, to observe what
-//! is visible while a batch is written but not yet durable.
+//! A gate that a test can hold closed: before each flush (what is visible
+//! while a batch is written but not yet durable), or before the applier
+//! writes an answered batch into sled (`StoreOptions::apply_gate`: what a
+//! read waits for).
 
 use std::sync::{Condvar, Mutex};
 

@@ -24,8 +24,7 @@ mod writer;
 
 pub(crate) use disk::bytes_on_disk;
 pub use faults::{FaultPoint, Faults};
-#[cfg(test)]
-pub(crate) use flush_gate::FlushGate;
+pub use flush_gate::FlushGate;
 pub use ingest::StreamBreak;
 pub(crate) use ingest::{IngestError, StreamCommit};
 pub(crate) use keys::{position_key, version_key, Space};
