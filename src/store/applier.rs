@@ -24,6 +24,7 @@ use super::faults::{FaultPoint, Faults};
 use super::flush_gate::FlushGate;
 use super::keys::Space;
 use super::log::Notice;
+use super::sled_store::lock;
 use super::stats::Stats;
 use super::writer::{unless_wedged, Health, Job};
 use super::StoreError;
@@ -126,22 +127,16 @@ impl Shared {
     }
 
     pub(super) fn failure(&self) -> Option<String> {
-        self.failure
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        lock(&self.failure).clone()
     }
 
     fn fail(&self, why: String) {
-        self.failure
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get_or_insert(why);
+        lock(&self.failure).get_or_insert(why);
     }
 
     /// After a reopen that replayed the journal: apply again.
     pub(super) fn clear_failure(&self) {
-        *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        *lock(&self.failure) = None;
     }
 
     pub(super) fn flushed(&self) -> u64 {

@@ -451,7 +451,6 @@ impl SledStore {
                 .options
                 .replica_flush
                 .or(self.journal.is_some().then_some(JOURNAL_FLUSH)),
-            journaled: self.journal.is_some(),
             journal: self.journal.take(),
             applier,
             unapplied: Arc::clone(&unapplied),
@@ -811,7 +810,7 @@ impl Log for SledStore {
             loop {
                 // Answered, and not yet in sled: durable in the journal.
                 if let Some(running) = &self.running {
-                    let unapplied = super::writer::lock(&running.unapplied);
+                    let unapplied = lock(&running.unapplied);
                     if let Some(Some(bytes)) = unapplied.get(&command_key(command)) {
                         return decode_command(bytes).map(Some);
                     }
@@ -1108,6 +1107,7 @@ pub(super) fn decode_command(bytes: &[u8]) -> Result<CommandEntry, StoreError> {
     })
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// A mutex's guard, poisoned or not (what it guards stays consistent).
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -28,7 +28,7 @@ use super::journal::Journal;
 use super::keys::{command_key, key_suffix_u64, meta_key, position_key, version_key, Keys, Space};
 use super::log::{AppendError, AppendRequest, Appended, Clock, CommandEntry, Notice, StreamEntry};
 use super::sled_store::{
-    decode_command, decode_stream, encode_command, last_stream_entry, stored_state,
+    decode_command, decode_stream, encode_command, last_stream_entry, lock, stored_state,
 };
 use super::stats::Stats;
 use super::view::BatchView;
@@ -184,9 +184,6 @@ pub(super) struct Writer {
     /// each batch durable and replays what sled lost). None: flush every
     /// batch.
     pub(super) deferred_flush: Option<std::time::Duration>,
-    /// Whether this store's log is the embedded one, with its journal
-    /// (not a replica): fixed for the writer's life.
-    pub(super) journaled: bool,
     /// The embedded log's journal: none on a replica, and none for a while
     /// after a storage failure until it opens again (writes are refused).
     pub(super) journal: Option<Journal>,
@@ -377,13 +374,13 @@ impl Writer {
         // flushed (the stream holds them): it serves what it has, and its
         // follower sends the rest again.
         self.durable
-            .send_replace(if !self.journaled && self.deferred_flush.is_some() {
+            .send_replace(if !self.journaled() && self.deferred_flush.is_some() {
                 state.last_position
             } else {
                 state.last_position.max(published)
             });
         let durable = *self.durable.borrow();
-        if self.journaled {
+        if self.journaled() {
             self.acknowledged.fetch_max(durable, Ordering::AcqRel);
         } else {
             self.acknowledged.store(durable, Ordering::Release);
@@ -414,7 +411,7 @@ impl Writer {
         state: WriterState,
         generation: u8,
     ) -> Result<(WriterState, u8), StoreError> {
-        if !self.journaled {
+        if !self.journaled() {
             return Ok((state, generation));
         }
         // Until it opens again, appends are refused (`journal`).
@@ -501,7 +498,7 @@ impl Writer {
             (Some(every), Some(since)) => since.elapsed() >= every,
             (Some(_), None) => false,
         };
-        let journaled = self.journaled;
+        let journaled = self.journaled();
         let must_flush = flush_due
             || batch.iter().any(|job| match job {
                 Job::Ingest { .. } | Job::Flush => false,
@@ -784,7 +781,7 @@ impl Writer {
             self.mark_torn();
             return Err(e.into());
         }
-        if !self.journaled {
+        if !self.journaled() {
             if let Some(gate) = &self.gate {
                 gate.pass();
             }
@@ -794,6 +791,12 @@ impl Writer {
             return Ok(());
         }
         self.flush(&tree)
+    }
+
+    /// Whether this store's log is the embedded one, with its journal and
+    /// applier (not a replica): fixed for the writer's life.
+    fn journaled(&self) -> bool {
+        self.applier.is_some()
     }
 
     /// Takes in what the applier did: a failure (writes are refused until
@@ -883,7 +886,7 @@ impl Writer {
     fn journal(&mut self, view: &BatchView<'_>) -> Result<(), StoreError> {
         let records = view.log_records();
         let Some(journal) = &mut self.journal else {
-            if self.journaled && !records.is_empty() {
+            if self.journaled() && !records.is_empty() {
                 return Err(StoreError::Io(
                     "the journal is not open after a storage failure".into(),
                 ));
@@ -1151,12 +1154,6 @@ fn send_all(replies: Vec<Reply>) {
             Reply::Ingest(tx, result) => drop(tx.send(result)),
         }
     }
-}
-
-/// The overlay of batches not yet in sled, locked (never poisoned for
-/// good: it holds `Arc`s only).
-pub(super) fn lock(unapplied: &Mutex<Unapplied>) -> std::sync::MutexGuard<'_, Unapplied> {
-    unapplied.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A failed sync ends the process, with status `EXIT_WEDGED` for its
