@@ -549,6 +549,41 @@ async fn every_version_reads_back_as_of_version_and_time(backend: Backend) {
         .into_inner()
         .revisions;
     assert_eq!(revisions.len(), models.len());
+    // Each revision shows the date its version displays, and pages of any
+    // size (a date changed on a page's first version, or before it) agree.
+    for r in &revisions {
+        assert_eq!(
+            r.last_updated,
+            models[r.version as usize - 1].last_updated,
+            "the date of version {}",
+            r.version
+        );
+    }
+    for page_size in [1, 3, 7] {
+        let mut paged = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = server
+                .audit()
+                .await
+                .list_revisions(ListRevisionsRequest {
+                    r#ref: Some(list_revisions_request::Ref::Id(id.clone())),
+                    page_size,
+                    page_token: token,
+                    min_position: 0,
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            assert!(page.revisions.len() <= page_size as usize);
+            paged.extend(page.revisions);
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            token = page.next_page_token;
+        }
+        assert_eq!(paged, revisions, "pages of {page_size}");
+    }
     for pair in revisions.windows(2) {
         if models[pair[0].version as usize - 1].status == retracted {
             continue; // not served as of those instants; checked above

@@ -9,7 +9,7 @@ use crate::domain::{
     attribute, stale_redates, ArticleId, ArticleVersion, Attribution, Commit, Hash, Revision,
     StaleRedate,
 };
-use crate::projection::{self, articles_after, stream_range};
+use crate::projection::{articles_after, stream_range};
 use crate::store::Log;
 
 /// The most log positions one ListCommits call scans, so that a filter that
@@ -109,12 +109,7 @@ impl App {
             let Some(current) = self.current_durable(listed.article.id).await? else {
                 continue;
             };
-            let revisions = projection::revisions(
-                &self.read_models,
-                current.article.id,
-                0,
-                usize::try_from(current.article.version).unwrap_or(usize::MAX),
-            )?;
+            let revisions = self.revisions_in(current.article.id, 1, current.article.version)?;
             for stale in stale_redates(&revisions) {
                 found.push((current.clone(), stale));
             }
@@ -191,14 +186,7 @@ impl App {
         let Some(commit) = self.store.read(position).await? else {
             return Ok(None);
         };
-        let revision = projection::revision(&self.read_models, commit.article_id, commit.version)?
-            .filter(|r| r.version == commit.version)
-            .ok_or_else(|| {
-                AppError::DataLoss(format!(
-                    "no revision of article {} version {}",
-                    commit.article_id, commit.version
-                ))
-            })?;
+        let revision = self.revision_of(&commit)?;
         let log_hash = self.log_hash(position).await?;
         Ok(Some(CommitView {
             commit,

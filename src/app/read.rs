@@ -3,7 +3,7 @@
 //! Every read serves only what is durable: a record newer than the durable
 //! position is waited for (at most one batch away), never shown early.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use super::{App, AppError};
@@ -219,9 +219,13 @@ impl App {
     ) -> Result<(ArticleId, u64, Page<Revision>), AppError> {
         let current = self.current_of(r).await?;
         let id = current.article.id;
-        let mut revisions = projection::revisions(&self.read_models, id, after_version, page_size)?;
         // Revisions past the durable head of the article are not yet visible.
-        revisions.retain(|rev| rev.version <= current.article.version);
+        let from = after_version.saturating_add(1);
+        let to = current
+            .article
+            .version
+            .min(after_version.saturating_add(page_size as u64));
+        let revisions = self.revisions_in(id, from, to)?;
         let next = (revisions.len() == page_size)
             .then(|| revisions.last().map(|r| r.version))
             .flatten()
@@ -340,6 +344,44 @@ impl App {
             }
         }
         self.current_durable(id).await
+    }
+
+    /// The date an article displays at `version`, which it has.
+    fn date_at(&self, id: ArticleId, version: u64) -> Result<NaiveDate, AppError> {
+        projection::date_at(&self.read_models, id, version)?.ok_or_else(|| {
+            AppError::DataLoss(format!("article {id} has no date at version {version}"))
+        })
+    }
+
+    /// The article's revisions `from..=to` (those it has), in order: each
+    /// commit, with the date it leaves the article showing.
+    pub(super) fn revisions_in(
+        &self,
+        id: ArticleId,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<Revision>, AppError> {
+        if from > to {
+            return Ok(Vec::new());
+        }
+        let mut date = self.date_at(id, from)?;
+        let mut changes = projection::dates_in(&self.read_models, id, from + 1, to)?
+            .into_iter()
+            .peekable();
+        let commits = self.commits_of(id, from, to)?;
+        let mut revisions = Vec::with_capacity(commits.len());
+        for (version, _, commit) in commits {
+            if let Some((_, changed)) = changes.next_if(|(at, _)| *at == version) {
+                date = changed;
+            }
+            revisions.push(commit.revision(date));
+        }
+        Ok(revisions)
+    }
+
+    /// A commit's revision summary: the commit and the date it leaves.
+    pub(super) fn revision_of(&self, commit: &Commit) -> Result<Revision, AppError> {
+        Ok(commit.revision(self.date_at(commit.article_id, commit.version)?))
     }
 
     /// The article's versions `from..=to` that the read models list, each

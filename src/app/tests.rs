@@ -429,6 +429,22 @@ async fn read_models_of_another_format_are_rebuilt_from_the_log_at_open() {
     );
     app.shutdown();
     drop(app);
+    // Format 3 kept a revision summary a version (`r`, then the
+    // generation): the rebuild removes what is left of it.
+    let store = SledStore::open(dir.path(), StoreOptions::default()).unwrap();
+    store
+        .set_meta(projection::FORMAT_KEY, &3u64.to_be_bytes())
+        .unwrap();
+    store.insert_raw(&[b'r', 0, 1, 2, 3], b"a revision summary");
+    drop(store);
+    let app = App::open(dir.path(), AppOptions::default()).unwrap();
+    assert_eq!(
+        app.store().count_raw(b"r"),
+        0,
+        "retired records are removed"
+    );
+    app.shutdown();
+    drop(app);
     let store = SledStore::open(dir.path(), StoreOptions::default()).unwrap();
     store
         .set_meta(projection::FORMAT_KEY, &1u64.to_be_bytes())

@@ -7,7 +7,7 @@ use super::commit::{
 };
 use super::pb;
 use super::{date, from_micros, micros, CodecError};
-use crate::domain::{Article, ArticleId, ArticleVersion, Revision, Status};
+use crate::domain::{Article, ArticleId, ArticleVersion, Status};
 
 pub(crate) fn encode_article(v: &ArticleVersion) -> Vec<u8> {
     let a = &v.article;
@@ -71,31 +71,13 @@ pub(crate) fn decode_article(bytes: &[u8]) -> Result<ArticleVersion, CodecError>
     })
 }
 
-pub(crate) fn encode_revision(r: &Revision) -> Vec<u8> {
-    pb::RevisionRecord {
-        version: r.version,
-        global_position: r.global_position,
-        recorded_at_micros: micros(r.recorded_at),
-        actor: r.actor.clone(),
-        reason: r.reason.clone(),
-        event_kinds: r.event_kinds.clone(),
-        hash: r.hash.clone(),
-        last_updated: r.last_updated.to_string(),
-    }
-    .encode_to_vec()
+/// A date as the read models store it: `YYYY-MM-DD`, ten bytes.
+pub(crate) fn encode_date(date: chrono::NaiveDate) -> Vec<u8> {
+    date.to_string().into_bytes()
 }
 
-pub(crate) fn decode_revision(bytes: &[u8]) -> Result<Revision, CodecError> {
-    const WHAT: &str = "revision";
-    let r = pb::RevisionRecord::decode(bytes).map_err(|e| CodecError::new(WHAT, e.to_string()))?;
-    Ok(Revision {
-        version: r.version,
-        global_position: r.global_position,
-        recorded_at: from_micros(WHAT, r.recorded_at_micros)?,
-        actor: r.actor,
-        reason: r.reason,
-        event_kinds: r.event_kinds,
-        hash: r.hash,
-        last_updated: date(WHAT, &r.last_updated)?,
-    })
+pub(crate) fn decode_date(bytes: &[u8]) -> Result<chrono::NaiveDate, CodecError> {
+    const WHAT: &str = "date";
+    let text = std::str::from_utf8(bytes).map_err(|_| CodecError::new(WHAT, "not UTF-8"))?;
+    date(WHAT, text)
 }

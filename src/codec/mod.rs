@@ -1,4 +1,4 @@
-//! The persisted encoding: commits, materialized articles, revisions and
+//! The persisted encoding: commits, materialized articles, dates and
 //! suggestions as the protobuf messages of `proto/answerlog/v1/events.proto`.
 //!
 //! The only module that knows the persisted messages. It knows nothing of
@@ -15,7 +15,7 @@ mod pb {
     include!(concat!(env!("OUT_DIR"), "/events/answerlog.v1.rs"));
 }
 
-pub(crate) use article::{decode_article, decode_revision, encode_article, encode_revision};
+pub(crate) use article::{decode_article, decode_date, encode_article, encode_date};
 pub(crate) use commit::{decode_commit, encode_commit};
 pub(crate) use suggestion::{decode_suggestion, encode_suggestion};
 

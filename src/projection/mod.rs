@@ -1,5 +1,6 @@
 //! The read models: pure folds of commits into the articles' states (by id
-//! and by slug), the revision list, the change feed and snapshots.
+//! and by slug), the dates the articles display (a revision's summary is
+//! read from its commit and that date), the change feed and snapshots.
 //!
 //! Implements the store's `Projector`; knows the keyspaces it owns but not
 //! sled, tonic or the API. `queries` reads what `project` wrote, and
@@ -10,7 +11,7 @@ mod states;
 
 pub(crate) use queries::suggestions;
 pub(crate) use queries::{
-    articles_after, changed_after, current, nearest_snapshot, revision, revisions, slug_owner,
+    articles_after, changed_after, current, date_at, dates_in, nearest_snapshot, slug_owner,
     stream_range,
 };
 pub(crate) use states::{StateCache, DEFAULT_STATE_CACHE_BYTES};
@@ -18,7 +19,7 @@ pub(crate) use states::{StateCache, DEFAULT_STATE_CACHE_BYTES};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::codec::{decode_article, decode_commit, encode_article, encode_revision};
+use crate::codec::{decode_article, decode_commit, encode_article, encode_date};
 use crate::domain::{Article, ArticleId, ArticleVersion, Commit};
 use crate::store::{
     position_key, version_key, BatchView, ProjectError, Projector, Rejection, Settled, Space,
@@ -35,9 +36,10 @@ pub(crate) const FORMAT_KEY: &str = "read_model_format";
 /// rebuild from the log would fill in (2: `ArticleRecord.reviewed_version`),
 /// or when what a record holds changes (3: the `current` record holds the
 /// article's state at its first version and every `STATE_EVERY`th, no
-/// longer at every version), so that a store opened with read models of
-/// another format rebuilds them first.
-pub(crate) const FORMAT: u64 = 3;
+/// longer at every version; 4: no revision summary a version, the `dates`
+/// model instead), so that a store opened with read models of another
+/// format rebuilds them first.
+pub(crate) const FORMAT: u64 = 4;
 
 /// The article's stored state (`Space::Current`) is rewritten at version 1
 /// and every this many versions; a read folds the versions after it from
@@ -179,6 +181,7 @@ impl Projector for Projection {
         }
         let previous_slug = previous.as_ref().map(|p| p.article.slug.clone());
         let previous_position = previous.as_ref().map(|p| p.global_position);
+        let previous_date = previous.as_ref().map(|p| p.article.last_updated);
         let article = Article::fold(
             previous.map(|p| p.article),
             id,
@@ -207,10 +210,12 @@ impl Projector for Projection {
             k.position(Space::Changed, commit.global_position),
             id.as_bytes().to_vec(),
         );
-        view.put(
-            k.version(Space::Revisions, id, commit.version),
-            encode_revision(&commit.revision(article.last_updated)),
-        );
+        if previous_date != Some(article.last_updated) {
+            view.put(
+                k.version(Space::Dates, id, commit.version),
+                encode_date(article.last_updated),
+            );
+        }
         let version = commit.version;
         let state = ArticleVersion {
             article,

@@ -1,8 +1,10 @@
 //! Reads of the read models, decoded. They return what is stored; waiting
 //! for durability is the caller's (the app's) business.
 
-use crate::codec::{decode_article, decode_revision, decode_suggestion};
-use crate::domain::{ArticleId, ArticleVersion, Revision, Suggestion};
+use chrono::NaiveDate;
+
+use crate::codec::{decode_article, decode_date, decode_suggestion};
+use crate::domain::{ArticleId, ArticleVersion, Suggestion};
 use crate::store::{position_key, version_key, ReadModels, Space, StoreError};
 
 /// The materialized current answer of an article.
@@ -80,37 +82,48 @@ pub(crate) fn stream_range(
     .collect()
 }
 
-/// Up to `limit` revisions of an article after `after_version`, in order.
-/// The revision summary of one version: one read.
-pub(crate) fn revision(
+/// The date an article displays at `version`: the last `dates` entry at
+/// or before it (one read). `None` if the article has no such version.
+pub(crate) fn date_at(
     rm: &ReadModels,
     id: ArticleId,
     version: u64,
-) -> Result<Option<Revision>, StoreError> {
-    rm.get(
-        Space::Revisions,
-        &rm.keys().version(Space::Revisions, id, version),
+) -> Result<Option<NaiveDate>, StoreError> {
+    let k = rm.keys();
+    rm.range(
+        Space::Dates,
+        &k.version(Space::Dates, id, 0),
+        &k.version(Space::Dates, id, version),
+        true,
+        1,
     )?
-    .map(|bytes| decode_revision(&bytes).map_err(StoreError::from))
+    .into_iter()
+    .next()
+    .map(|(_, bytes)| decode_date(&bytes).map_err(StoreError::from))
     .transpose()
 }
 
-pub(crate) fn revisions(
+/// The versions in `from..=to` at which an article's date changed, with
+/// the date each set, in order.
+pub(crate) fn dates_in(
     rm: &ReadModels,
     id: ArticleId,
-    after_version: u64,
-    limit: usize,
-) -> Result<Vec<Revision>, StoreError> {
+    from: u64,
+    to: u64,
+) -> Result<Vec<(u64, NaiveDate)>, StoreError> {
+    if from > to {
+        return Ok(Vec::new());
+    }
     let k = rm.keys();
     rm.range(
-        Space::Revisions,
-        &k.version(Space::Revisions, id, after_version.saturating_add(1)),
-        &k.version(Space::Revisions, id, u64::MAX),
+        Space::Dates,
+        &k.version(Space::Dates, id, from),
+        &k.version(Space::Dates, id, to),
         false,
-        limit,
+        usize::MAX,
     )?
     .into_iter()
-    .map(|(_, bytes)| decode_revision(&bytes).map_err(StoreError::from))
+    .map(|(key, bytes)| Ok((suffix(&key)?, decode_date(&bytes)?)))
     .collect()
 }
 

@@ -19,8 +19,10 @@ pub enum Space {
     Slugs,
     /// global_position → article_id, for each article's last change.
     Changed,
-    /// article_id ++ version → revision summary.
-    Revisions,
+    /// article_id ++ version → the date the article displays from that
+    /// version on, at version 1 and at each version that changed it (a
+    /// revision's summary is its commit, its stream entry and this date).
+    Dates,
     /// article_id ++ version → the materialized answer every K versions.
     Snapshots,
     /// sequence → suggested question.
@@ -40,7 +42,7 @@ impl Space {
         Space::Current,
         Space::Slugs,
         Space::Changed,
-        Space::Revisions,
+        Space::Dates,
         Space::Snapshots,
         Space::Suggestions,
         Space::Chain,
@@ -52,7 +54,7 @@ impl Space {
         Space::Current,
         Space::Slugs,
         Space::Changed,
-        Space::Revisions,
+        Space::Dates,
         Space::Snapshots,
     ];
 
@@ -64,7 +66,7 @@ impl Space {
             Space::Current => b'c',
             Space::Slugs => b's',
             Space::Changed => b'h',
-            Space::Revisions => b'r',
+            Space::Dates => b'd',
             Space::Snapshots => b'n',
             Space::Suggestions => b'q',
             Space::Chain => b'K',
@@ -84,7 +86,7 @@ impl Space {
             Space::Current => "current",
             Space::Slugs => "slugs",
             Space::Changed => "changed",
-            Space::Revisions => "revisions",
+            Space::Dates => "dates",
             Space::Snapshots => "snapshots",
             Space::Suggestions => "suggestions",
             Space::Chain => "chain",
@@ -98,6 +100,22 @@ impl Space {
     pub(crate) fn is_read_model(self) -> bool {
         Space::READ_MODELS.contains(&self)
     }
+}
+
+/// The prefixes of read models no longer kept (`r`: each version's
+/// revision summary, until read-model format 4), each followed by a
+/// generation byte: a rebuild removes what an older store holds of them.
+pub(crate) const RETIRED_READ_MODELS: [u8; 1] = [b'r'];
+
+/// Every prefix a read model of `generation` has, or had before it was
+/// retired: what a rebuild or the drop of a generation removes.
+pub(crate) fn read_model_prefixes(generation: u8) -> Vec<Vec<u8>> {
+    let keys = Keys { generation };
+    Space::READ_MODELS
+        .iter()
+        .map(|space| keys.prefix(*space))
+        .chain(RETIRED_READ_MODELS.iter().map(|p| vec![*p, generation]))
+        .collect()
 }
 
 /// Builds keys for one generation of the read models: a read-model key is

@@ -14,8 +14,8 @@ use super::flush_gate::FlushGate;
 use super::ingest::{IngestError, StreamCommit};
 use super::journal::Journal;
 use super::keys::{
-    article_key, chain_hash_in, command_key, key, key_suffix_u64, meta_key, position_key, u64_at,
-    version_key, Keys, Space,
+    article_key, chain_hash_in, command_key, key, key_suffix_u64, meta_key, position_key,
+    read_model_prefixes, u64_at, version_key, Keys, Space,
 };
 use super::log::{
     AppendError, AppendRequest, BoxFuture, CommandEntry, Log, Notice, PendingAppend, StreamEntry,
@@ -202,6 +202,20 @@ impl SledStore {
         self.disk.torn().arm(&state).unwrap();
     }
 
+    /// Writes a record as it is, as an older version may have left it.
+    #[cfg(test)]
+    pub(crate) fn insert_raw(&self, key: &[u8], value: &[u8]) {
+        let tree = self.disk.tree().unwrap();
+        tree.insert(key, value).unwrap();
+        self.disk.flush(&tree).unwrap();
+    }
+
+    /// How many records start with `prefix`.
+    #[cfg(test)]
+    pub(crate) fn count_raw(&self, prefix: &[u8]) -> usize {
+        self.disk.tree().unwrap().scan_prefix(prefix).count()
+    }
+
     pub fn last_position(&self) -> u64 {
         self.state.last_position
     }
@@ -246,8 +260,8 @@ impl SledStore {
         let tree = self.disk.tree()?;
         let mut batch = sled::Batch::default();
         let keys = self.keys();
-        for space in Space::READ_MODELS {
-            for item in tree.scan_prefix(keys.prefix(space)) {
+        for prefix in read_model_prefixes(keys.generation) {
+            for item in tree.scan_prefix(prefix) {
                 let (k, _) = item?;
                 batch.remove(k);
             }
@@ -359,13 +373,12 @@ impl SledStore {
 
     /// Removes every read-model record of `generation`, a chunk at a time.
     fn drop_generation(&self, generation: u8) -> Result<(), StoreError> {
-        let keys = Keys { generation };
-        for space in Space::READ_MODELS {
+        for prefix in read_model_prefixes(generation) {
             loop {
                 let tree = self.disk.tree()?;
                 let mut batch = sled::Batch::default();
                 let mut n = 0;
-                for item in tree.scan_prefix(keys.prefix(space)).take(10_000) {
+                for item in tree.scan_prefix(&prefix).take(10_000) {
                     let (k, _) = item?;
                     batch.remove(k);
                     n += 1;

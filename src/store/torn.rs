@@ -24,7 +24,7 @@ use std::io;
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 
-use super::keys::{key, meta_key, position_key, u64_at, Space};
+use super::keys::{key, meta_key, position_key, u64_at, Space, RETIRED_READ_MODELS};
 use super::sled_store::{decode_command, CHECKPOINT};
 use super::writer::WriterState;
 use super::StoreError;
@@ -163,8 +163,9 @@ pub(crate) fn repair(tree: &sled::Tree, before: &WriterState) -> Result<Repaired
     }
     // Every generation: which read-model records the torn batch wrote is
     // not known, and the start derives them again from the log.
-    for space in Space::READ_MODELS {
-        for item in tree.scan_prefix(key(space, &[])) {
+    let prefixes = Space::READ_MODELS.map(Space::prefix);
+    for prefix in prefixes.into_iter().chain(RETIRED_READ_MODELS) {
+        for item in tree.scan_prefix([prefix]) {
             removals.remove(item?.0)?;
             repaired.read_models += 1;
         }
