@@ -1,5 +1,7 @@
 //! Audit queries: commits in full, across articles and filtered.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::read::ArticleRef;
@@ -93,13 +95,16 @@ impl App {
         &self,
         article: Option<ArticleId>,
         after: Option<ArticleId>,
-    ) -> Result<(Vec<(ArticleVersion, StaleRedate)>, Option<ArticleId>), AppError> {
+    ) -> Result<(Vec<(Arc<ArticleVersion>, StaleRedate)>, Option<ArticleId>), AppError> {
         let articles = match article {
             Some(id) => vec![self
                 .current_durable(id)
                 .await?
                 .ok_or_else(|| AppError::not_found("article_id", "no such article"))?],
-            None => articles_after(&self.read_models, after, FRESHNESS_PAGE)?,
+            None => articles_after(&self.read_models, after, FRESHNESS_PAGE)?
+                .into_iter()
+                .map(Arc::new)
+                .collect(),
         };
         let next = (article.is_none() && articles.len() == FRESHNESS_PAGE)
             .then(|| articles.last().map(|a| a.article.id))

@@ -260,6 +260,7 @@ impl Import {
                 .app
                 .current_durable(id)
                 .await?
+                .map(Arc::unwrap_or_clone)
                 .ok_or_else(|| AppError::not_found("article_id", "no such article"))?,
         };
         if matches!(command, Command::RevertArticle { .. }) && self.touched.contains_key(&id) {

@@ -3,6 +3,8 @@
 //! Every read serves only what is durable: a record newer than the durable
 //! position is waited for (at most one batch away), never shown early.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
@@ -110,7 +112,11 @@ impl App {
     }
 
     /// An answer for readers: a retracted article is not found.
-    pub async fn answer(&self, r: &ArticleRef, as_of: AsOf) -> Result<ArticleVersion, AppError> {
+    pub async fn answer(
+        &self,
+        r: &ArticleRef,
+        as_of: AsOf,
+    ) -> Result<Arc<ArticleVersion>, AppError> {
         let current = self.current_of(r).await?;
         if current.article.status == Status::Retracted {
             return Err(not_found(r));
@@ -135,7 +141,7 @@ impl App {
         &self,
         r: &ArticleRef,
         as_of: AsOf,
-    ) -> Result<(ArticleVersion, bool), AppError> {
+    ) -> Result<(Arc<ArticleVersion>, bool), AppError> {
         let current = self.current_of(r).await?;
         let answer = self.as_of(&current, as_of).await?;
         let served = answer.article.status == Status::Published;
@@ -146,7 +152,7 @@ impl App {
     pub async fn answers(
         &self,
         refs: &[ArticleRef],
-    ) -> Result<(Vec<ArticleVersion>, Vec<usize>), AppError> {
+    ) -> Result<(Vec<Arc<ArticleVersion>>, Vec<usize>), AppError> {
         let mut found = Vec::with_capacity(refs.len());
         let mut missing = Vec::new();
         for (i, r) in refs.iter().enumerate() {
@@ -166,7 +172,7 @@ impl App {
         updated_since: Option<DateTime<Utc>>,
         after_position: u64,
         page_size: usize,
-    ) -> Result<Page<ArticleVersion>, AppError> {
+    ) -> Result<Page<Arc<ArticleVersion>>, AppError> {
         let durable = self.durable();
         let mut after = after_position;
         if let Some(since) = updated_since {
@@ -309,7 +315,7 @@ impl App {
     pub(super) async fn current_durable(
         &self,
         id: ArticleId,
-    ) -> Result<Option<ArticleVersion>, AppError> {
+    ) -> Result<Option<Arc<ArticleVersion>>, AppError> {
         loop {
             let Some(current) = self.state_of(id).await? else {
                 return Ok(None);
@@ -320,7 +326,7 @@ impl App {
             if self.store.is_failing() {
                 // The newer state is in a batch that failed and may never
                 // be durable: serve the last durable version instead.
-                return self.last_durable_version(&current).await;
+                return Ok(self.last_durable_version(&current).await?.map(Arc::new));
             }
             match self.store.wait_durable(current.global_position).await {
                 Ok(()) => {}
@@ -340,10 +346,10 @@ impl App {
     ) -> Result<Option<ArticleVersion>, AppError> {
         if let Some(state) = self.states.get(id) {
             if state.global_position <= self.store.acknowledged() {
-                return Ok(Some(ArticleVersion::clone(&state)));
+                return Ok(Some(Arc::unwrap_or_clone(state)));
             }
         }
-        self.current_durable(id).await
+        Ok(self.current_durable(id).await?.map(Arc::unwrap_or_clone))
     }
 
     /// The date an article displays at `version`, which it has.
@@ -410,9 +416,9 @@ impl App {
     /// The article's newest state, durable or not yet: from the state cache,
     /// or its stored state with the versions after it folded from the log
     /// (at most `projection::STATE_EVERY` − 1 of them).
-    async fn state_of(&self, id: ArticleId) -> Result<Option<ArticleVersion>, AppError> {
+    async fn state_of(&self, id: ArticleId) -> Result<Option<Arc<ArticleVersion>>, AppError> {
         if let Some(state) = self.states.get(id) {
-            return Ok(Some(ArticleVersion::clone(&state)));
+            return Ok(Some(state));
         }
         let stamp = self.states.stamp();
         let Some(mut state) = projection::current(&self.read_models, id)? else {
@@ -431,8 +437,9 @@ impl App {
                 recorded_at: commit.recorded_at,
             };
         }
+        let state = Arc::new(state);
         if state.global_position <= self.durable() {
-            self.states.offer(state.clone(), stamp);
+            self.states.offer(Arc::clone(&state), stamp);
         }
         Ok(Some(state))
     }
@@ -454,7 +461,7 @@ impl App {
         Ok(None)
     }
 
-    pub(super) async fn current_of(&self, r: &ArticleRef) -> Result<ArticleVersion, AppError> {
+    pub(super) async fn current_of(&self, r: &ArticleRef) -> Result<Arc<ArticleVersion>, AppError> {
         let id = match r {
             ArticleRef::Id(id) => *id,
             ArticleRef::Slug(slug) => {
@@ -466,11 +473,11 @@ impl App {
 
     async fn as_of(
         &self,
-        current: &ArticleVersion,
+        current: &Arc<ArticleVersion>,
         as_of: AsOf,
-    ) -> Result<ArticleVersion, AppError> {
+    ) -> Result<Arc<ArticleVersion>, AppError> {
         match as_of {
-            AsOf::Current => Ok(current.clone()),
+            AsOf::Current => Ok(Arc::clone(current)),
             AsOf::Version(version) => {
                 if version == 0 {
                     return Err(AppError::invalid("version", "versions start at 1"));
@@ -484,11 +491,11 @@ impl App {
                         ),
                     ));
                 }
-                self.version_of(current, version).await
+                self.version_of(current, version).await.map(Arc::new)
             }
             AsOf::Time(time) => {
                 let version = self.version_at(current, time).await?;
-                self.version_of(current, version).await
+                self.version_of(current, version).await.map(Arc::new)
             }
         }
     }

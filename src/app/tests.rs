@@ -266,7 +266,13 @@ async fn a_write_decided_on_an_earlier_pending_write_is_appended_only_onto_it() 
     app.edit(id, 1, edit("another's"), another.clone())
         .await
         .unwrap();
-    let current = app.current_durable(id).await.unwrap().unwrap().article;
+    let current = app
+        .current_durable(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .article
+        .clone();
     let decided_on_version_2 = |basis: CommandId| {
         let decided = app
             .decide_commit(

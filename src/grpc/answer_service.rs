@@ -86,7 +86,7 @@ impl AnswerService for AnswerApi {
         self.wait(deadline, m.min_position).await?;
         let (found, missing) = self.app.answers(&refs).await.map_err(to_status)?;
         Ok(Response::new(BatchGetAnswersResponse {
-            answers: found.iter().map(convert::answer).collect(),
+            answers: found.iter().map(|a| convert::answer(a)).collect(),
             missing_refs: missing.into_iter().map(|i| m.refs[i].clone()).collect(),
         }))
     }
@@ -111,7 +111,7 @@ impl AnswerService for AnswerApi {
             .await
             .map_err(to_status)?;
         Ok(Response::new(ListAnswersResponse {
-            answers: page.items.iter().map(convert::summary).collect(),
+            answers: page.items.iter().map(|a| convert::summary(a)).collect(),
             next_page_token: convert::page_token(TokenKind::Answers, page.next),
         }))
     }

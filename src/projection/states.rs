@@ -80,13 +80,13 @@ impl StateCache {
         let _guard = self.inserting.lock().unwrap_or_else(|e| e.into_inner());
         self.stamp.fetch_add(1, Ordering::AcqRel);
         for state in states {
-            self.insert(state);
+            self.insert(Arc::new(state));
         }
     }
 
     /// A durable state a reader folded from the store: taken unless a
     /// batch was published since `stamp`.
-    pub(crate) fn offer(&self, state: ArticleVersion, stamp: u64) {
+    pub(crate) fn offer(&self, state: Arc<ArticleVersion>, stamp: u64) {
         let _guard = self.inserting.lock().unwrap_or_else(|e| e.into_inner());
         if self.stamp.load(Ordering::Acquire) == stamp {
             self.insert(state);
@@ -100,7 +100,7 @@ impl StateCache {
         self.cache.clear();
     }
 
-    fn insert(&self, state: ArticleVersion) {
+    fn insert(&self, state: Arc<ArticleVersion>) {
         let id = state.article.id;
         if let Some(held) = self.cache.peek(&id) {
             if held.state.article.version > state.article.version {
@@ -108,13 +108,7 @@ impl StateCache {
             }
         }
         let weight = weight(&state.article);
-        self.cache.insert(
-            id,
-            Entry {
-                state: Arc::new(state),
-                weight,
-            },
-        );
+        self.cache.insert(id, Entry { state, weight });
     }
 }
 
@@ -190,7 +184,7 @@ mod tests {
         assert_eq!(held(&cache, id), Some(3));
         cache.publish([state(id, 4)]);
         assert_eq!(held(&cache, id), Some(4));
-        cache.offer(state(id, 1), cache.stamp());
+        cache.offer(Arc::new(state(id, 1)), cache.stamp());
         assert_eq!(held(&cache, id), Some(4));
     }
 
@@ -205,10 +199,10 @@ mod tests {
         // writes version 2, which is then evicted (here: never held).
         let stamp = cache.stamp();
         cache.publish([state(b, 1)]);
-        cache.offer(state(a, 1), stamp);
+        cache.offer(Arc::new(state(a, 1)), stamp);
         assert_eq!(held(&cache, a), None);
         // With nothing published in between, the offer is taken.
-        cache.offer(state(a, 1), cache.stamp());
+        cache.offer(Arc::new(state(a, 1)), cache.stamp());
         assert_eq!(held(&cache, a), Some(1));
     }
 
@@ -220,7 +214,7 @@ mod tests {
         let stamp = cache.stamp();
         cache.clear();
         assert_eq!(held(&cache, id), None);
-        cache.offer(state(id, 5), stamp);
+        cache.offer(Arc::new(state(id, 5)), stamp);
         assert_eq!(held(&cache, id), None);
     }
 
