@@ -10,11 +10,11 @@ use uuid::Uuid;
 
 use super::{App, AppError};
 use crate::domain::{
-    check_suggestion, diff, quoted, Article, ArticleDiff, ArticleId, ArticleVersion, Commit, Hash,
-    Revision, Status, Suggestion,
+    check_suggestion, diff, quoted, Article, ArticleDiff, ArticleId, ArticleVersion, Commit,
+    CommitEvents, Hash, Revision, Status, Suggestion,
 };
 use crate::projection::{self, changed_after, nearest_snapshot, stream_range};
-use crate::store::Log;
+use crate::store::{Log, StoreError};
 
 /// An article named by id or by slug (current or old).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -398,17 +398,40 @@ impl App {
         from: u64,
         to: u64,
     ) -> Result<Vec<(u64, u64, Commit)>, AppError> {
+        self.log_of(id, from, to, |positions| self.store.read_commits(positions))
+    }
+
+    /// As `commits_of`, each commit's recorded time and events alone: what
+    /// a fold takes.
+    pub(super) fn events_of(
+        &self,
+        id: ArticleId,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<(u64, u64, CommitEvents)>, AppError> {
+        self.log_of(id, from, to, |positions| {
+            self.store.read_commit_events(positions)
+        })
+    }
+
+    fn log_of<T>(
+        &self,
+        id: ArticleId,
+        from: u64,
+        to: u64,
+        read: impl FnOnce(&[u64]) -> Result<Vec<Option<T>>, StoreError>,
+    ) -> Result<Vec<(u64, u64, T)>, AppError> {
         let versions = stream_range(&self.read_models, id, from, to)?;
         let positions: Vec<u64> = versions.iter().map(|(_, p)| *p).collect();
-        let commits = self.store.read_commits(&positions)?;
+        let entries = read(&positions)?;
         versions
             .into_iter()
-            .zip(commits)
-            .map(|((version, position), commit)| {
-                let commit = commit.ok_or_else(|| {
+            .zip(entries)
+            .map(|((version, position), entry)| {
+                let entry = entry.ok_or_else(|| {
                     AppError::DataLoss(format!("log position {position} is missing"))
                 })?;
-                Ok((version, position, commit))
+                Ok((version, position, entry))
             })
             .collect()
     }
@@ -425,7 +448,7 @@ impl App {
             return Ok(None);
         };
         let after = state.article.version + 1;
-        for (version, position, commit) in self.commits_of(id, after, u64::MAX)? {
+        for (version, position, commit) in self.events_of(id, after, u64::MAX)? {
             state = ArticleVersion {
                 article: Article::fold(Some(state.article), id, version, &commit.events)
                     .ok_or_else(|| {
@@ -519,7 +542,7 @@ impl App {
             at = Some((s.global_position, s.recorded_at));
             state = Some(s.article);
         }
-        for (v, position, commit) in self.commits_of(id, from, version)? {
+        for (v, position, commit) in self.events_of(id, from, version)? {
             state = Article::fold(state, id, v, &commit.events);
             at = Some((position, commit.recorded_at));
         }

@@ -1007,4 +1007,12 @@ async fn commits_read_in_a_range_or_one_by_one_are_the_same() {
         .all(|(version, position, commit)| commit.version == *version
             && commit.global_position == *position
             && commit.article_id == a));
+    // Read for a fold: the same versions, times and events, nothing else.
+    let events = app.events_of(a, 2, 10).unwrap();
+    assert_eq!(events.len(), commits.len());
+    for ((version, position, e), (v, p, commit)) in events.iter().zip(&commits) {
+        assert_eq!((version, position), (v, p));
+        assert_eq!(e.recorded_at, commit.recorded_at);
+        assert_eq!(e.events, commit.events);
+    }
 }

@@ -6,7 +6,7 @@ use super::pb::event_record::Kind;
 use super::pb::{self, EventRecord};
 use super::{date, from_micros, micros, CodecError};
 use crate::domain::{
-    ArticleCreated, ArticleId, CommandId, Commit, Event, Provenance, Section, Source,
+    ArticleCreated, ArticleId, CommandId, Commit, CommitEvents, Event, Provenance, Section, Source,
 };
 
 const WHAT: &str = "commit";
@@ -60,6 +60,25 @@ pub(crate) fn decode_commit(bytes: &[u8]) -> Result<Commit, CodecError> {
         request_hash,
         prev_hash: r.prev_hash,
         hash: r.hash,
+        events,
+    })
+}
+
+/// The recorded time and events of a commit's stored bytes, the rest left
+/// undecoded: what a fold onto an earlier state needs.
+pub(crate) fn decode_commit_events(bytes: &[u8]) -> Result<CommitEvents, CodecError> {
+    let r =
+        pb::CommitEventsRecord::decode(bytes).map_err(|e| CodecError::new(WHAT, e.to_string()))?;
+    let events = r
+        .events
+        .into_iter()
+        .map(event)
+        .collect::<Result<Vec<_>, _>>()?;
+    if events.is_empty() {
+        return Err(CodecError::new(WHAT, "a commit without events"));
+    }
+    Ok(CommitEvents {
+        recorded_at: from_micros(WHAT, r.recorded_at_micros)?,
         events,
     })
 }

@@ -32,6 +32,14 @@ impl Commit {
     }
 }
 
+/// What folding a commit onto its article's state takes: when it was
+/// recorded and its events (read without the rest of the commit).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct CommitEvents {
+    pub recorded_at: DateTime<Utc>,
+    pub events: Vec<Event>,
+}
+
 /// A commit's summary, as revision histories list it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Revision {

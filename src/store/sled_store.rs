@@ -24,8 +24,8 @@ use super::stats::Stats;
 use super::view::BatchView;
 use super::writer::{Health, Job, Writer, WriterState};
 use super::{ProjectError, Projector, Settled, StoreError};
-use crate::codec::decode_commit;
-use crate::domain::{ArticleId, CommandId, Commit, Hash, Suggestion, ZERO_HASH};
+use crate::codec::{decode_commit, decode_commit_events, CodecError};
+use crate::domain::{ArticleId, CommandId, Commit, CommitEvents, Hash, Suggestion, ZERO_HASH};
 
 /// The meta key of the read models' checkpoint: the last position applied.
 pub(super) const CHECKPOINT: &str = "checkpoint";
@@ -703,6 +703,24 @@ impl SledStore {
         &self,
         positions: &[u64],
     ) -> Result<Vec<Option<Commit>>, StoreError> {
+        self.read_log_as(positions, decode_commit)
+    }
+
+    /// As `read_commits`, each commit's recorded time and events alone.
+    pub(crate) fn read_commit_events(
+        &self,
+        positions: &[u64],
+    ) -> Result<Vec<Option<CommitEvents>>, StoreError> {
+        self.read_log_as(positions, decode_commit_events)
+    }
+
+    /// The log entries at `positions` (increasing), decoded by `decode`:
+    /// one range scan when they lie close together, else a read each.
+    fn read_log_as<T>(
+        &self,
+        positions: &[u64],
+        decode: fn(&[u8]) -> Result<T, CodecError>,
+    ) -> Result<Vec<Option<T>>, StoreError> {
         let (Some(&first), Some(&last)) = (positions.first(), positions.last()) else {
             return Ok(Vec::new());
         };
@@ -710,10 +728,13 @@ impl SledStore {
             && last.saturating_sub(first) < 2 * positions.len() as u64
             && positions.windows(2).all(|w| w[0] < w[1]);
         if !clustered {
-            return positions.iter().map(|&p| self.read_log(p)).collect();
+            return positions
+                .iter()
+                .map(|&p| self.read_log_with(p, decode))
+                .collect();
         }
         let end = last.min(self.durable_now());
-        let mut commits = Vec::with_capacity(positions.len());
+        let mut found = Vec::with_capacity(positions.len());
         let mut wanted = positions.iter().copied().peekable();
         if first <= end {
             let tree = self.disk.tree()?;
@@ -723,25 +744,33 @@ impl SledStore {
                 let position = key_suffix_u64(&key)
                     .ok_or_else(|| StoreError::Corrupt("a log key is too short".into()))?;
                 while wanted.next_if(|&w| w < position).is_some() {
-                    commits.push(None);
+                    found.push(None);
                 }
                 if wanted.next_if_eq(&position).is_some() {
                     self.stats.count_read(Space::Log);
-                    commits.push(Some(decode_commit(&bytes)?));
+                    found.push(Some(decode(&bytes)?));
                 }
             }
         }
-        commits.extend(wanted.map(|_| None));
-        Ok(commits)
+        found.extend(wanted.map(|_| None));
+        Ok(found)
     }
 
     fn read_log(&self, position: u64) -> Result<Option<Commit>, StoreError> {
+        self.read_log_with(position, decode_commit)
+    }
+
+    fn read_log_with<T>(
+        &self,
+        position: u64,
+        decode: fn(&[u8]) -> Result<T, CodecError>,
+    ) -> Result<Option<T>, StoreError> {
         if position == 0 || position > self.durable_now() {
             return Ok(None);
         }
         self.stats.count_read(Space::Log);
         match self.disk.tree()?.get(position_key(Space::Log, position))? {
-            Some(bytes) => Ok(Some(decode_commit(&bytes)?)),
+            Some(bytes) => Ok(Some(decode(&bytes)?)),
             None => Ok(None),
         }
     }
