@@ -40,14 +40,7 @@ pub(crate) fn decode_commit(bytes: &[u8]) -> Result<Commit, CodecError> {
         .as_slice()
         .try_into()
         .map_err(|_| CodecError::new(WHAT, "bad request hash"))?;
-    let events = r
-        .events
-        .into_iter()
-        .map(event)
-        .collect::<Result<Vec<_>, _>>()?;
-    if events.is_empty() {
-        return Err(CodecError::new(WHAT, "a commit without events"));
-    }
+    let events = commit_events(r.events)?;
     Ok(Commit {
         article_id,
         version: r.version,
@@ -69,18 +62,23 @@ pub(crate) fn decode_commit(bytes: &[u8]) -> Result<Commit, CodecError> {
 pub(crate) fn decode_commit_events(bytes: &[u8]) -> Result<CommitEvents, CodecError> {
     let r =
         pb::CommitEventsRecord::decode(bytes).map_err(|e| CodecError::new(WHAT, e.to_string()))?;
-    let events = r
-        .events
+    let events = commit_events(r.events)?;
+    Ok(CommitEvents {
+        recorded_at: from_micros(WHAT, r.recorded_at_micros)?,
+        events,
+    })
+}
+
+/// A commit's events, of which it has at least one.
+fn commit_events(records: Vec<EventRecord>) -> Result<Vec<Event>, CodecError> {
+    let events = records
         .into_iter()
         .map(event)
         .collect::<Result<Vec<_>, _>>()?;
     if events.is_empty() {
         return Err(CodecError::new(WHAT, "a commit without events"));
     }
-    Ok(CommitEvents {
-        recorded_at: from_micros(WHAT, r.recorded_at_micros)?,
-        events,
-    })
+    Ok(events)
 }
 
 fn event_record(event: &Event) -> EventRecord {
