@@ -1,5 +1,6 @@
 //! Audit queries: commits in full, across articles and filtered.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -17,6 +18,9 @@ use crate::store::Log;
 /// The most log positions one ListCommits call scans, so that a filter that
 /// matches little still answers promptly (with a token to go on).
 const SCAN_LIMIT: u64 = 10_000;
+
+/// Commits read in full at a time by a scan of the log.
+const VIEW_CHUNK: usize = 256;
 
 /// A commit with its revision summary and its place in the log chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -167,17 +171,16 @@ impl App {
         let mut items = Vec::new();
         // Where the scan stopped: at a full page, or at the end of the window.
         let mut stopped = end;
-        for position in positions {
-            // Every position up to the durable one holds a commit.
-            let view = self
-                .view_at(position)
-                .await?
-                .ok_or_else(|| AppError::DataLoss(format!("log position {position} is missing")))?;
-            if filter.admits(&view) {
-                items.push(view);
-                if items.len() == page_size {
-                    stopped = position;
-                    break;
+        // Every position up to the durable one holds a commit.
+        'scan: for chunk in positions.chunks(VIEW_CHUNK) {
+            for view in self.views_of(chunk)? {
+                if filter.admits(&view) {
+                    let position = view.commit.global_position;
+                    items.push(view);
+                    if items.len() == page_size {
+                        stopped = position;
+                        break 'scan;
+                    }
                 }
             }
         }
@@ -185,6 +188,34 @@ impl App {
             items,
             next: (stopped < durable).then_some(stopped),
         })
+    }
+
+    /// The commits at `positions` (increasing, each durable) in full: the
+    /// log and its chain read in order, one scan each, and each article's
+    /// date carried from one commit of it to its next.
+    pub(super) fn views_of(&self, positions: &[u64]) -> Result<Vec<CommitView>, AppError> {
+        let commits = self.store.read_commits(positions)?;
+        let hashes = self.store.log_hashes(positions)?;
+        // Each article's last version seen here, and the date it left.
+        let mut dates: HashMap<ArticleId, (u64, NaiveDate)> = HashMap::new();
+        let mut views = Vec::with_capacity(positions.len());
+        for ((commit, log_hash), position) in commits.into_iter().zip(hashes).zip(positions) {
+            let commit = commit
+                .ok_or_else(|| AppError::DataLoss(format!("log position {position} is missing")))?;
+            let id = commit.article_id;
+            let date = match (commit.date_set(), dates.get(&id)) {
+                (Some(date), _) => date,
+                (None, Some(&(version, date))) if version + 1 == commit.version => date,
+                (None, _) => self.date_at(id, commit.version)?,
+            };
+            dates.insert(id, (commit.version, date));
+            views.push(CommitView {
+                revision: commit.revision(date),
+                commit,
+                log_hash,
+            });
+        }
+        Ok(views)
     }
 
     pub(super) async fn view_at(&self, position: u64) -> Result<Option<CommitView>, AppError> {

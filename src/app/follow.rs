@@ -183,8 +183,9 @@ impl App {
                     break;
                 }
                 let end = head.min(follower.last() + CATCH_UP_CHUNK);
-                for position in follower.last() + 1..=end {
-                    let view = self.view_at_durable(position).await?;
+                let positions: Vec<u64> = (follower.last() + 1..=end).collect();
+                for view in self.views_of(&positions)? {
+                    let position = view.commit.global_position;
                     follower.logged(position);
                     seat.at(follower.last());
                     let kinds: Vec<&str> = view.commit.events.iter().map(|e| e.kind()).collect();

@@ -30,6 +30,17 @@ impl Commit {
     pub fn event_kinds(&self) -> Vec<String> {
         self.events.iter().map(|e| e.kind().to_owned()).collect()
     }
+
+    /// The date the commit's events set the article to display (the last
+    /// creation or re-date among them), if they set one; else the article
+    /// keeps the date it had.
+    pub fn date_set(&self) -> Option<chrono::NaiveDate> {
+        self.events.iter().rev().find_map(|e| match e {
+            Event::ArticleCreated(c) => Some(c.last_updated),
+            Event::ArticleRedated { last_updated } => Some(*last_updated),
+            _ => None,
+        })
+    }
 }
 
 /// What folding a commit onto its article's state takes: when it was

@@ -714,6 +714,50 @@ impl SledStore {
         self.read_log_as(positions, decode_commit_events)
     }
 
+    /// The log chain's hashes at `positions` (increasing, each durable):
+    /// read from the chain records in order, one scan for the lot.
+    pub(crate) fn log_hashes(&self, positions: &[u64]) -> Result<Vec<Hash>, StoreError> {
+        let Some(&first) = positions.first() else {
+            return Ok(Vec::new());
+        };
+        let durable = self.durable_now();
+        let missing = |p: u64| StoreError::Corrupt(format!("the log chain has no hash at {p}"));
+        let tree = self.disk.tree()?;
+        // The record holding `first`, then the ones after it.
+        let start = tree
+            .range(position_key(Space::Chain, 0)..=position_key(Space::Chain, first))
+            .next_back()
+            .transpose()?
+            .map_or_else(|| position_key(Space::Chain, 0), |(key, _)| key.to_vec());
+        let mut records = tree.range(start..=position_key(Space::Chain, durable));
+        let mut record: Option<(u64, sled::IVec)> = None;
+        let mut hashes = Vec::with_capacity(positions.len());
+        for &position in positions {
+            if position == 0 || position > durable {
+                return Err(missing(position));
+            }
+            self.stats.count_read(Space::Chain);
+            loop {
+                if let Some((at, bytes)) = &record {
+                    if let Some(hash) = chain_hash_in(*at, bytes, position) {
+                        hashes.push(hash);
+                        break;
+                    }
+                }
+                let (key, bytes) = records
+                    .next()
+                    .transpose()?
+                    .ok_or_else(|| missing(position))?;
+                let at = key_suffix_u64(&key).ok_or_else(|| missing(position))?;
+                if at > position {
+                    return Err(missing(position));
+                }
+                record = Some((at, bytes));
+            }
+        }
+        Ok(hashes)
+    }
+
     /// The log entries at `positions` (increasing), decoded by `decode`:
     /// one range scan when they lie close together, else a read each.
     fn read_log_as<T>(
