@@ -203,11 +203,11 @@ impl App {
             let commit = commit
                 .ok_or_else(|| AppError::DataLoss(format!("log position {position} is missing")))?;
             let id = commit.article_id;
-            let date = match (commit.date_set(), dates.get(&id)) {
-                (Some(date), _) => date,
-                (None, Some(&(version, date))) if version + 1 == commit.version => date,
-                (None, _) => self.date_at(id, commit.version)?,
-            };
+            let before = dates
+                .get(&id)
+                .filter(|(version, _)| version + 1 == commit.version)
+                .map(|(_, date)| *date);
+            let date = self.date_left(&commit, before)?;
             dates.insert(id, (commit.version, date));
             views.push(CommitView {
                 revision: commit.revision(date),

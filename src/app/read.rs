@@ -353,7 +353,7 @@ impl App {
     }
 
     /// The date an article displays at `version`, which it has.
-    pub(super) fn date_at(&self, id: ArticleId, version: u64) -> Result<NaiveDate, AppError> {
+    fn date_at(&self, id: ArticleId, version: u64) -> Result<NaiveDate, AppError> {
         projection::date_at(&self.read_models, id, version)?.ok_or_else(|| {
             AppError::DataLoss(format!("article {id} has no date at version {version}"))
         })
@@ -367,27 +367,35 @@ impl App {
         from: u64,
         to: u64,
     ) -> Result<Vec<Revision>, AppError> {
-        if from > to {
-            return Ok(Vec::new());
-        }
-        let mut date = self.date_at(id, from)?;
-        let mut changes = projection::dates_in(&self.read_models, id, from + 1, to)?
-            .into_iter()
-            .peekable();
         let commits = self.commits_of(id, from, to)?;
-        let mut revisions = Vec::with_capacity(commits.len());
-        for (version, _, commit) in commits {
-            if let Some((_, changed)) = changes.next_if(|(at, _)| *at == version) {
-                date = changed;
-            }
-            revisions.push(commit.revision(date));
+        let mut revisions: Vec<Revision> = Vec::with_capacity(commits.len());
+        for (_, _, commit) in commits {
+            let before = revisions
+                .last()
+                .filter(|r| r.version + 1 == commit.version)
+                .map(|r| r.last_updated);
+            revisions.push(commit.revision(self.date_left(&commit, before)?));
         }
         Ok(revisions)
     }
 
+    /// The date `commit` leaves its article showing: the one its events
+    /// set, else `before` (the date after the article's previous version,
+    /// when the caller has it), else the one the dates model holds.
+    pub(super) fn date_left(
+        &self,
+        commit: &Commit,
+        before: Option<NaiveDate>,
+    ) -> Result<NaiveDate, AppError> {
+        match (commit.date_set(), before) {
+            (Some(date), _) | (None, Some(date)) => Ok(date),
+            (None, None) => self.date_at(commit.article_id, commit.version),
+        }
+    }
+
     /// A commit's revision summary: the commit and the date it leaves.
     pub(super) fn revision_of(&self, commit: &Commit) -> Result<Revision, AppError> {
-        Ok(commit.revision(self.date_at(commit.article_id, commit.version)?))
+        Ok(commit.revision(self.date_left(commit, None)?))
     }
 
     /// The article's versions `from..=to` that the read models list, each

@@ -11,7 +11,7 @@ mod states;
 
 pub(crate) use queries::suggestions;
 pub(crate) use queries::{
-    articles_after, changed_after, current, date_at, dates_in, nearest_snapshot, slug_owner,
+    articles_after, changed_after, current, date_at, nearest_snapshot, slug_owner,
     stream_range,
 };
 pub(crate) use states::{StateCache, DEFAULT_STATE_CACHE_BYTES};

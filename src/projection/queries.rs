@@ -103,30 +103,6 @@ pub(crate) fn date_at(
     .transpose()
 }
 
-/// The versions in `from..=to` at which an article's date changed, with
-/// the date each set, in order.
-pub(crate) fn dates_in(
-    rm: &ReadModels,
-    id: ArticleId,
-    from: u64,
-    to: u64,
-) -> Result<Vec<(u64, NaiveDate)>, StoreError> {
-    if from > to {
-        return Ok(Vec::new());
-    }
-    let k = rm.keys();
-    rm.range(
-        Space::Dates,
-        &k.version(Space::Dates, id, from),
-        &k.version(Space::Dates, id, to),
-        false,
-        usize::MAX,
-    )?
-    .into_iter()
-    .map(|(key, bytes)| Ok((suffix(&key)?, decode_date(&bytes)?)))
-    .collect()
-}
-
 /// Up to `limit` entries of the change feed after `after_position`: the
 /// position of each article's last change, and the article.
 pub(crate) fn changed_after(
