@@ -90,7 +90,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             cache_bytes: 256 * 1024 * 1024,
             state_cache_bytes: crate::projection::DEFAULT_STATE_CACHE_BYTES,
-            snapshot_interval: 32,
+            snapshot_interval: crate::projection::DEFAULT_SNAPSHOT_INTERVAL,
             snapshot_interval_chosen: false,
             max_request_bytes: 1024 * 1024,
             batch_limit: 512,

@@ -70,7 +70,7 @@ impl Default for AppOptions {
         Self {
             limits: Limits::default(),
             require_reason: true,
-            snapshot_interval: 32,
+            snapshot_interval: projection::DEFAULT_SNAPSHOT_INTERVAL,
             store: StoreOptions::default(),
             signing_key: None,
             state_cache_bytes: projection::DEFAULT_STATE_CACHE_BYTES,

@@ -11,8 +11,7 @@ mod states;
 
 pub(crate) use queries::suggestions;
 pub(crate) use queries::{
-    articles_after, changed_after, current, date_at, nearest_snapshot, slug_owner,
-    stream_range,
+    articles_after, changed_after, current, date_at, nearest_snapshot, slug_owner, stream_range,
 };
 pub(crate) use states::{StateCache, DEFAULT_STATE_CACHE_BYTES};
 
@@ -40,6 +39,12 @@ pub(crate) const FORMAT_KEY: &str = "read_model_format";
 /// model instead), so that a store opened with read models of another
 /// format rebuilds them first.
 pub(crate) const FORMAT: u64 = 4;
+
+/// K, the snapshot interval a new store takes unless configured: an as-of
+/// read folds at most K − 1 commits onto the snapshot before it. 16 keeps
+/// it within half again a current read's time (BENCHMARKS.md); each
+/// snapshot costs one article state written every K versions.
+pub(crate) const DEFAULT_SNAPSHOT_INTERVAL: u64 = 16;
 
 /// The article's stored state (`Space::Current`) is rewritten at version 1
 /// and every this many versions; a read folds the versions after it from
