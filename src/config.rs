@@ -175,7 +175,8 @@ pub(crate) struct ConfigArgs {
     /// 33554432].
     #[arg(long, env = "ANSWERLOG_STATE_CACHE_BYTES")]
     pub state_cache_bytes: Option<u64>,
-    /// Snapshot every K versions [default: 32].
+    /// Snapshot every K versions in a new store; a store keeps its own
+    /// until `rebuild --snapshot-interval` [default: 16].
     #[arg(long, env = "ANSWERLOG_SNAPSHOT_INTERVAL")]
     pub snapshot_interval: Option<u64>,
     /// The largest request accepted, in bytes [default: 1048576].

@@ -171,8 +171,16 @@ impl App {
         let mut items = Vec::new();
         // Where the scan stopped: at a full page, or at the end of the window.
         let mut stopped = end;
-        // Every position up to the durable one holds a commit.
-        'scan: for chunk in positions.chunks(VIEW_CHUNK) {
+        // Every position up to the durable one holds a commit. Read as many
+        // at a time as the page still wants (at most VIEW_CHUNK): a small
+        // page reads no more of the log than it shows.
+        let mut rest = &positions[..];
+        'scan: while !rest.is_empty() {
+            let take = (page_size - items.len())
+                .clamp(1, VIEW_CHUNK)
+                .min(rest.len());
+            let (chunk, after) = rest.split_at(take);
+            rest = after;
             for view in self.views_of(chunk)? {
                 if filter.admits(&view) {
                     let position = view.commit.global_position;

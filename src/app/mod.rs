@@ -57,6 +57,9 @@ pub struct AppOptions {
     pub require_reason: bool,
     /// Snapshot every K versions (recorded in `meta`; changed by a rebuild).
     pub snapshot_interval: u64,
+    /// Whether `snapshot_interval` was configured rather than defaulted: a
+    /// store made with another K is only worth a warning then.
+    pub snapshot_interval_chosen: bool,
     pub store: StoreOptions,
     /// A file with the Ed25519 secret key that signs digests; none: a key
     /// is generated into the data directory on first start.
@@ -71,6 +74,7 @@ impl Default for AppOptions {
             limits: Limits::default(),
             require_reason: true,
             snapshot_interval: projection::DEFAULT_SNAPSHOT_INTERVAL,
+            snapshot_interval_chosen: false,
             store: StoreOptions::default(),
             signing_key: None,
             state_cache_bytes: projection::DEFAULT_STATE_CACHE_BYTES,
@@ -143,11 +147,11 @@ impl App {
                 options.snapshot_interval
             }
         };
-        if k != options.snapshot_interval {
+        if k != options.snapshot_interval && options.snapshot_interval_chosen {
             tracing::warn!(
                 stored = k,
                 configured = options.snapshot_interval,
-                "the snapshot interval stays as stored until `answerlog rebuild`"
+                "the store keeps the snapshot interval it was made with until `answerlog rebuild --snapshot-interval`"
             );
         }
         let format = store

@@ -429,7 +429,11 @@ impl App {
         to: u64,
         read: impl FnOnce(&[u64]) -> Result<Vec<Option<T>>, StoreError>,
     ) -> Result<Vec<(u64, u64, T)>, AppError> {
-        let versions = stream_range(&self.read_models, id, from, to)?;
+        // The applier writes a batch's stream entries before the durable
+        // position moves past them: entries beyond it are not read yet.
+        let durable = self.durable();
+        let mut versions = stream_range(&self.read_models, id, from, to)?;
+        versions.retain(|(_, position)| *position <= durable);
         let positions: Vec<u64> = versions.iter().map(|(_, p)| *p).collect();
         let entries = read(&positions)?;
         versions
@@ -521,6 +525,9 @@ impl App {
                             current.article.version
                         ),
                     ));
+                }
+                if version == current.article.version {
+                    return Ok(Arc::clone(current));
                 }
                 self.version_of(current, version).await.map(Arc::new)
             }

@@ -1018,32 +1018,42 @@ async fn commits_read_in_a_range_or_one_by_one_are_the_same() {
 }
 
 /// Commits read in full a range at a time (the catch-up, ListCommits) are
-/// what reading each position alone gives: the log chain's hash of each,
-/// and each revision's date carried across re-dates and other articles'
-/// commits.
+/// what reading each position alone gives, and each revision's date is the
+/// one the article's fold shows at that version: across group commits of
+/// many commits (chain records of many hashes), re-dates, and other
+/// articles' commits in between.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commits_viewed_a_range_at_a_time_are_those_viewed_one_by_one() {
     let dir = tempfile::tempdir().unwrap();
-    let app = App::open(dir.path(), AppOptions::default()).unwrap();
-    let a = app.create(draft(1), new_meta()).await.unwrap().article_id;
-    let b = app.create(draft(2), new_meta()).await.unwrap().article_id;
-    let mut versions = [(a, 1), (b, 1)];
-    for round in 0..6 {
-        for (n, (id, version)) in versions.iter_mut().enumerate() {
-            // Each article its own dates, so that one's is never the other's.
-            let command = if round % 3 == 1 {
-                Command::RedateArticle {
-                    last_updated: format!("2026-02-{:02}", round + 1 + 10 * n),
-                }
-            } else {
-                edit(&format!("round {round}"))
-            };
-            app.edit(*id, *version, command, new_meta()).await.unwrap();
-            *version += 1;
-        }
+    let app = Arc::new(App::open(dir.path(), AppOptions::default()).unwrap());
+    let mut writers = Vec::new();
+    for n in 0..8 {
+        let app = Arc::clone(&app);
+        writers.push(tokio::spawn(async move {
+            let id = app.create(draft(n), new_meta()).await.unwrap().article_id;
+            for version in 1..12 {
+                // Each article its own dates, so that one's is never another's.
+                let command = if version % 4 == 2 {
+                    Command::RedateArticle {
+                        last_updated: format!("2026-02-{:02}", 1 + version as usize + n),
+                    }
+                } else {
+                    edit(&format!("version {version}"))
+                };
+                app.edit(id, version, command, new_meta()).await.unwrap();
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.unwrap();
     }
     settled(&app).await;
     let last = app.durable();
+    assert_eq!(last, 8 * 12);
+    assert!(
+        app.store().stats().batches() < last,
+        "some group commits held several commits"
+    );
     let all: Vec<u64> = (1..=last).collect();
     let mut one_by_one = Vec::new();
     for &p in &all {
@@ -1055,16 +1065,36 @@ async fn commits_viewed_a_range_at_a_time_are_those_viewed_one_by_one() {
         assert_eq!(x.commit, y.commit);
         assert_eq!(x.revision, y.revision);
         assert_eq!(x.log_hash, y.log_hash);
+        // The date the fold shows at that version.
+        let folded = app
+            .answer(
+                &ArticleRef::Id(x.commit.article_id),
+                AsOf::Version(x.commit.version),
+            )
+            .await
+            .unwrap();
+        assert_eq!(x.revision.last_updated, folded.article.last_updated);
+    }
+    // The log chain's hashes, recomputed from the commits.
+    let mut hash = crate::domain::ZERO_HASH;
+    for view in &at_once {
+        let commit_hash: crate::domain::Hash = view.commit.hash.as_slice().try_into().unwrap();
+        hash = crate::domain::log_hash(&hash, view.commit.global_position, &commit_hash);
+        assert_eq!(
+            view.log_hash, hash,
+            "position {}",
+            view.commit.global_position
+        );
     }
     // Part way in, and a scattered few.
-    for positions in [&all[5..], &[2, 9, 13][..]] {
+    for positions in [&all[5..], &[2, 9, 13, 40, 95][..]] {
         let views = app.views_of(positions).unwrap();
+        assert_eq!(views.len(), positions.len());
         for (view, &p) in views.iter().zip(positions) {
             assert_eq!(view.revision, one_by_one[p as usize - 1].revision);
             assert_eq!(view.log_hash, one_by_one[p as usize - 1].log_hash);
         }
     }
-    // Re-dates showed in the revisions.
     assert!(one_by_one
         .iter()
         .any(|v| v.revision.last_updated.to_string().starts_with("2026-02")));

@@ -17,6 +17,7 @@ pub(super) fn app_options(config: &Config) -> AppOptions {
         limits: config.limits.clone(),
         require_reason: config.require_reason,
         snapshot_interval: config.snapshot_interval,
+        snapshot_interval_chosen: config.snapshot_interval_chosen,
         store: StoreOptions {
             cache_bytes: config.cache_bytes,
             batch_limit: config.batch_limit,

@@ -1,4 +1,4 @@
-//! Materialized articles and revision summaries, to and from stored bytes.
+//! Materialized articles and the dates model's dates, to and from stored bytes.
 
 use prost::Message;
 

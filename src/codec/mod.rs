@@ -10,7 +10,8 @@ mod article;
 mod commit;
 mod suggestion;
 
-#[allow(unreachable_pub, clippy::all, clippy::pedantic)]
+// `RevisionRecord` is kept in the schema, no longer used.
+#[allow(unreachable_pub, dead_code, clippy::all, clippy::pedantic)]
 mod pb {
     include!(concat!(env!("OUT_DIR"), "/events/answerlog.v1.rs"));
 }

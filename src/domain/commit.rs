@@ -31,15 +31,22 @@ impl Commit {
         self.events.iter().map(|e| e.kind().to_owned()).collect()
     }
 
-    /// The date the commit's events set the article to display (the last
-    /// creation or re-date among them), if they set one; else the article
-    /// keeps the date it had.
+    /// The date the commit's events set the article to display, if they
+    /// set one (else the article keeps the date it had), by the fold's
+    /// rule (`Article::fold`): the creation that opens version 1, then
+    /// each re-date in order; a creation anywhere else changes nothing.
     pub fn date_set(&self) -> Option<chrono::NaiveDate> {
-        self.events.iter().rev().find_map(|e| match e {
-            Event::ArticleCreated(c) => Some(c.last_updated),
-            Event::ArticleRedated { last_updated } => Some(*last_updated),
-            _ => None,
-        })
+        let mut date = None;
+        for (i, event) in self.events.iter().enumerate() {
+            match event {
+                Event::ArticleCreated(c) if i == 0 && self.version == 1 => {
+                    date = Some(c.last_updated);
+                }
+                Event::ArticleRedated { last_updated } => date = Some(*last_updated),
+                _ => {}
+            }
+        }
+        date
     }
 }
 

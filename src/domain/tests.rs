@@ -1066,3 +1066,42 @@ fn a_redate_is_stale_only_without_content_since_the_last_date() {
         .collect();
     assert_eq!(stale, [(2, 1, date(1)), (4, 2, date(2))]);
 }
+
+/// The date a commit sets is the one the fold leaves: the creation that
+/// opens version 1, then each re-date; a creation later in a log (which
+/// no command writes, but a restored log may hold) changes nothing.
+#[test]
+fn the_date_a_commit_sets_is_the_one_its_fold_leaves() {
+    let date = |d: u32| NaiveDate::from_ymd_opt(2026, 5, d).unwrap();
+    let redate = |d: u32| Event::ArticleRedated {
+        last_updated: date(d),
+    };
+    let first = commit_of(1, "a", created());
+    let mut log = vec![first.clone()];
+    log.push(commit_of(2, "a", vec![redate(2), redate(3)]));
+    log.push(commit_of(
+        3,
+        "a",
+        vec![Event::QuestionEdited {
+            question: "Why?".into(),
+        }],
+    ));
+    // A creation past version 1, then at version 4 behind a re-date.
+    log.push(commit_of(4, "a", created()));
+    let mut late = created();
+    late.insert(0, redate(9));
+    log.push(commit_of(5, "a", late));
+    let mut state: Option<Article> = None;
+    let mut shown = None;
+    for commit in &log {
+        state = Article::fold(state, id(), commit.version, &commit.events);
+        let folded = state.as_ref().unwrap().last_updated;
+        shown = commit.date_set().or(shown);
+        assert_eq!(shown, Some(folded), "version {}", commit.version);
+    }
+    assert_eq!(first.date_set(), Some(today()));
+    assert_eq!(log[1].date_set(), Some(date(3)));
+    assert_eq!(log[2].date_set(), None);
+    assert_eq!(log[3].date_set(), None);
+    assert_eq!(log[4].date_set(), Some(date(9)));
+}
