@@ -10,7 +10,7 @@ use answerlog::{AppOptions, ServerOptions};
 use tonic::Code;
 
 use crate::backend_tests;
-use crate::support::{Backend, TestServer};
+use crate::support::{eventually, Backend, TestServer};
 
 backend_tests!(
     followers_beyond_the_limit_are_refused_until_one_leaves,
@@ -45,22 +45,6 @@ async fn healthy(server: &TestServer) {
         status,
         tonic_health::pb::health_check_response::ServingStatus::Serving as i32
     );
-}
-
-/// Retries `attempt` until it succeeds, failing the test after 30 s.
-async fn eventually<T, F, Fut>(what: &str, mut attempt: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let give_up = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(value) = attempt().await {
-            return value;
-        }
-        assert!(tokio::time::Instant::now() < give_up, "never: {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 async fn followers_beyond_the_limit_are_refused_until_one_leaves(backend: Backend) {

@@ -13,7 +13,7 @@ use tonic::Code;
 
 use crate::contention::writers_lose_no_update;
 use crate::support::nats::NatsServer;
-use crate::support::{cid, cli, create_article, parked_nats, Backend, TestServer};
+use crate::support::{cid, cli, create_article, eventually, parked_nats, Backend, TestServer};
 
 async fn two_replicas() -> (TestServer, TestServer) {
     let a = TestServer::start(Backend::JetStream).await;
@@ -637,39 +637,28 @@ async fn a_stream_that_lost_acknowledged_commits_is_reported_not_reused() {
 /// nats-server's file is a condition no one announces: it is polled, and
 /// the wait fails after 30 s.
 async fn block_grows_past(block: &std::path::Path, than: u64) -> u64 {
-    let give_up = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
+    let what = format!("{} grows past {than} bytes", block.display());
+    eventually(&what, || async {
         let size = std::fs::metadata(block).map(|m| m.len()).unwrap_or(0);
-        if size > than {
-            return size;
-        }
-        assert!(
-            tokio::time::Instant::now() < give_up,
-            "{} never grew past {than} bytes",
-            block.display()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+        (size > than).then_some(size)
+    })
+    .await
 }
 
 /// VerifyLog's answer once `server` reports the stream broken (it finds
 /// the break as it applies the stream); fails after 30 s.
 async fn reported_break(server: &TestServer) -> VerifyLogResponse {
-    let mut audit = server.audit().await;
-    let wait = async {
-        loop {
+    let audit = server.audit().await;
+    eventually("the replica reports the break", || {
+        let mut audit = audit.clone();
+        async move {
             let verified = audit
                 .verify_log(VerifyLogRequest::default())
                 .await
                 .unwrap()
                 .into_inner();
-            if !verified.ok {
-                return verified;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            (!verified.ok).then_some(verified)
         }
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(30), wait)
-        .await
-        .expect("the replica reports the break within 30 s")
+    })
+    .await
 }

@@ -226,16 +226,11 @@ impl App {
         Ok(views)
     }
 
+    /// The commit at `position` in full; `None` past the durable position.
     pub(super) async fn view_at(&self, position: u64) -> Result<Option<CommitView>, AppError> {
-        let Some(commit) = self.store.read(position).await? else {
+        if position == 0 || position > self.durable() {
             return Ok(None);
-        };
-        let revision = self.revision_of(&commit)?;
-        let log_hash = self.log_hash(position).await?;
-        Ok(Some(CommitView {
-            commit,
-            revision,
-            log_hash,
-        }))
+        }
+        Ok(self.views_of(&[position])?.pop())
     }
 }

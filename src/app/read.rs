@@ -393,11 +393,6 @@ impl App {
         }
     }
 
-    /// A commit's revision summary: the commit and the date it leaves.
-    pub(super) fn revision_of(&self, commit: &Commit) -> Result<Revision, AppError> {
-        Ok(commit.revision(self.date_left(commit, None)?))
-    }
-
     /// The article's versions `from..=to` that the read models list, each
     /// with its log position and commit.
     pub(super) fn commits_of(

@@ -548,3 +548,21 @@ pub(crate) async fn edit_many(channel: Channel, id: String, from_version: u64, e
     }
     last
 }
+
+/// Retries `attempt` until it gives a value, failing the test after 30 s:
+/// the wait on a condition no one announces (a file growing, a replica
+/// noticing), polled every 10 ms.
+pub(crate) async fn eventually<T, F, Fut>(what: &str, mut attempt: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let give_up = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(value) = attempt().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < give_up, "never: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
