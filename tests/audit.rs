@@ -565,20 +565,15 @@ async fn verification_finds_the_first_changed_byte(backend: Backend) {
     let position = v2.revision.as_ref().unwrap().global_position;
     let recorded = v2.revision.as_ref().unwrap().hash.clone();
     let dir = server.stop().await;
-    {
-        let db = ::sled::open(dir.path()).unwrap();
-        let tree = db.open_tree("answerlog").unwrap();
-        let mut key = vec![b'L'];
-        key.extend_from_slice(&position.to_be_bytes());
-        let mut value = tree.get(&key).unwrap().expect("the log record").to_vec();
-        let at = value
+    // As a forger would: the record's CRC (which finds accidents, not
+    // forgeries) made to match again.
+    rewrite_log_record(&dir.path().join("log"), position, |commit| {
+        let at = commit
             .windows(7)
             .position(|w| w == b"Tighten")
             .expect("the reason is in the record");
-        value[at] = b'F';
-        tree.insert(&key, value).unwrap();
-        db.flush().unwrap();
-    }
+        commit[at] = b'F';
+    });
     let server = TestServer::start_in(backend, dir, Default::default()).await;
     let mut audit = server.audit().await;
     let broken = audit
@@ -645,7 +640,6 @@ async fn a_log_cut_short_below_a_kept_digest_fails(backend: Backend) {
         let position = versions.to_be_bytes();
         let article = uuid::Uuid::parse_str(&id).unwrap();
         for key in [
-            [&b"L"[..], &position].concat(),
             [&b"K"[..], &position].concat(),
             [&b"S"[..], article.as_bytes(), &position].concat(),
         ] {
@@ -655,9 +649,8 @@ async fn a_log_cut_short_below_a_kept_digest_fails(backend: Backend) {
         writer[..8].copy_from_slice(&(versions - 1).to_be_bytes());
         tree.insert(b"mwriter", writer).unwrap();
         db.flush().unwrap();
-        // And the embedded log's journal, which would give the commit back
-        // at the next start (none on a JetStream replica).
-        let _ = std::fs::remove_dir_all(dir.path().join("journal"));
+        // And the commit itself, the last record of the log's files.
+        cut_last_log_record(&dir.path().join("log"));
     }
     let server = TestServer::start_in(backend, dir, Default::default()).await;
     let v = server
@@ -681,4 +674,65 @@ async fn a_log_cut_short_below_a_kept_digest_fails(backend: Backend) {
         check.detail
     );
     server.stop().await;
+}
+
+/// A record in a file of the log: its offset, position and payload length.
+type LogRecord = (usize, u64, usize);
+
+/// The files of the log in `dir` (`log/<first>.log`) that hold records,
+/// in order, each with its records: offset, position and payload length
+/// (records are `u32 length ‖ u32 CRC-32 of (position ‖ payload) ‖ u64
+/// position ‖ payload`, big-endian).
+fn log_records(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<LogRecord>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .filter(|p| std::fs::metadata(p).unwrap().len() > 0)
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let bytes = std::fs::read(&path).unwrap();
+            let mut records = Vec::new();
+            let mut at = 0;
+            while at < bytes.len() {
+                let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+                let position = u64::from_be_bytes(bytes[at + 8..at + 16].try_into().unwrap());
+                records.push((at, position, len));
+                at += 16 + len;
+            }
+            (path, records)
+        })
+        .collect()
+}
+
+/// Cuts the last record off the log's files in `dir`, and the index of its
+/// file, which no longer matches.
+fn cut_last_log_record(dir: &std::path::Path) {
+    let files = log_records(dir);
+    let (last, records) = files.last().expect("a file of the log holds records");
+    let (at, _, _) = *records.last().unwrap();
+    let file = std::fs::OpenOptions::new().write(true).open(last).unwrap();
+    file.set_len(at as u64).unwrap();
+    let _ = std::fs::remove_file(last.with_extension("idx"));
+}
+
+/// Changes the payload of the record at `position` in the log's files in
+/// `dir` with `change` (its length kept), and sets its CRC to match.
+fn rewrite_log_record(dir: &std::path::Path, position: u64, change: impl FnOnce(&mut [u8])) {
+    for (path, records) in log_records(dir) {
+        if let Some(&(at, _, len)) = records.iter().find(|(_, p, _)| *p == position) {
+            let mut bytes = std::fs::read(&path).unwrap();
+            change(&mut bytes[at + 16..at + 16 + len]);
+            let mut crc = crc32fast::Hasher::new();
+            crc.update(&position.to_be_bytes());
+            crc.update(&bytes[at + 16..at + 16 + len]);
+            bytes[at + 4..at + 8].copy_from_slice(&crc.finalize().to_be_bytes());
+            std::fs::write(&path, bytes).unwrap();
+            return;
+        }
+    }
+    panic!("no record at position {position} in {}", dir.display());
 }

@@ -162,7 +162,7 @@ async fn a_write_that_meets_unavailable_is_sent_again_and_applied_once(backend: 
     server.import_example().await;
 
     // Every write fails as on a full disk until the fault clears (at the
-    // journal's sync on the embedded log: a fault as sled takes a batch
+    // log's sync: a fault as sled takes a batch
     // strikes after the write was answered).
     faults.fail(FaultPoint::Flush, 0);
     let cli = {

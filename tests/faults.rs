@@ -170,7 +170,7 @@ async fn a_failing_disk_refuses_writes_keeps_reads_and_recovers(backend: Backend
         // The disk fills: the write is refused with UNAVAILABLE, and the
         // store reopens its database (reads too are refused for the
         // milliseconds that takes). On the embedded log a fault as sled
-        // takes a batch strikes after the journal made it durable: that
+        // takes a batch strikes after the log's files made it durable: that
         // write is answered, and the writes after it are refused.
         faults.fail(point, 0);
         let mut last = 21;
@@ -263,7 +263,7 @@ async fn a_failing_disk_refuses_writes_keeps_reads_and_recovers(backend: Backend
         // may still reach the disk as sled lets go of the old handle. What
         // was answered and sled failed to take (the fault may strike a
         // batch answered before it was thrown) is served once the reopen
-        // has replayed it from the journal.
+        // has replayed it from the log's files.
         let current = current.into_inner().answer.unwrap();
         // (as far back as the applier may lag: its queue and the batch it
         // writes)
@@ -399,7 +399,7 @@ async fn faults_under_concurrent_writers_lose_nothing_acknowledged(backend: Back
 }
 
 /// On the embedded log a fault as sled takes a batch strikes after the
-/// journal made it durable and the write was answered. With no write after
+/// log's files made it durable and the write was answered. With no write after
 /// it, the store still notices, reopens once the disk has room, and
 /// serves the answered write: the writer does not wait for a write to
 /// find out.
@@ -417,7 +417,7 @@ async fn a_failure_as_sled_takes_an_answered_batch_recovers_with_no_write_to_pro
     let written = articles
         .edit_quick_answer(edit(&id, 1, "Answered, then the disk filled.".into()))
         .await
-        .expect("answered once the journal has it")
+        .expect("answered once the log's files have it")
         .into_inner();
     assert_eq!(written.version, 2);
     eventually(|| async {

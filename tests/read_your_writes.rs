@@ -185,7 +185,7 @@ async fn current(
 }
 
 /// The embedded log's applier held at a gate before it writes anything
-/// into sled: writes are still answered (durable in the journal); a read
+/// into sled: writes are still answered (durable in the log's files); a read
 /// sent after the answers, without `min_position`, does not come back
 /// while the read models lack them (its deadline passes), and comes back
 /// with them once the applier moves on. (Under load the applier keeps up

@@ -263,8 +263,8 @@ impl App {
     /// keyspace, offline: for checking that a rebuild is byte-identical.
     pub fn dump_read_models(dir: &Path) -> Result<Vec<(String, Vec<Record>)>, StoreError> {
         let store = SledStore::open(dir, StoreOptions::default())?;
-        // As a start would serve them: caught up with what the journal
-        // gave back (`store::journal`).
+        // As a start would serve them: caught up with what the log's
+        // files gave back (`store::log_files`).
         let k = store
             .meta(SNAPSHOT_INTERVAL_KEY)?
             .map(|bytes| decode_u64(&bytes))

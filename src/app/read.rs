@@ -337,7 +337,7 @@ impl App {
     }
 
     /// The state a write is decided on: the newest one answered, which is
-    /// durable (in the journal, on the embedded log) though the read
+    /// durable (in the log's files) though the read
     /// models may not hold it yet, when the state cache has it; else the
     /// durable current state as a read sees it.
     pub(super) async fn current_for_write(

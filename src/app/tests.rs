@@ -602,8 +602,9 @@ async fn a_review_an_older_version_carried_over_an_edit_is_not_shown_and_ends_at
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_marked_torn_is_removed_at_open_and_the_read_models_derived_again() {
-    // Without a journal, as a replica's store is (its stream holds what a
-    // repair removes); with one, see the next test.
+    // A replica's store, which writes each batch into sled with one
+    // `apply_batch` (the embedded log's applier writes key by key: see the
+    // next test).
     let dir = tempfile::tempdir().unwrap();
     let options = || AppOptions {
         store: StoreOptions {
@@ -640,30 +641,31 @@ async fn a_batch_marked_torn_is_removed_at_open_and_the_read_models_derived_agai
     })
     .await;
 
+    // The repair removes everything sled holds past the mark; the log's
+    // files, synced before sled took the batch, give its commits back, and
+    // their indexes and read models are derived again. The suggestion,
+    // which the log does not hold, is gone with the torn batch.
     let app = App::open(dir.path(), options()).unwrap();
-    assert_eq!(app.durable(), 2, "the log ends before the torn batch");
+    assert_eq!(app.durable(), 4, "the log's files give the commits back");
     let answer = app
         .answer(&ArticleRef::Id(kept), AsOf::Current)
         .await
         .unwrap();
-    assert_eq!(answer.article.version, 2);
-    assert_eq!(answer.article.quick_answer, "Kept.");
+    assert_eq!(answer.article.version, 3);
+    assert_eq!(answer.article.quick_answer, "Torn.");
     let (_, head, revisions) = app.revisions(&ArticleRef::Id(kept), 0, 10).await.unwrap();
-    assert_eq!((head, revisions.items.len()), (2, 2));
-    assert!(app
-        .answer(&ArticleRef::Id(torn), AsOf::Current)
+    assert_eq!((head, revisions.items.len()), (3, 3));
+    app.answer(&ArticleRef::Id(torn), AsOf::Current)
         .await
-        .is_err());
-    assert!(app.command_outcome(torn_create.command_id).await.is_err());
+        .unwrap();
     let suggestions = app.suggestions(0, 10).await.unwrap();
     assert_eq!(suggestions.items.len(), 1);
 
-    // The torn write, retried with its command id, is written afresh, at
-    // the position it would have had.
+    // A retry of the create, with its command id, gets its first outcome.
     let retried = app.create(draft(2), torn_create).await.unwrap();
-    assert_eq!((retried.global_position, retried.duplicate), (3, false));
+    assert_eq!((retried.global_position, retried.duplicate), (3, true));
     let verified = app.verify_log(1, 0, None).await.unwrap();
-    assert_eq!((verified.through, verified.first_break), (3, None));
+    assert_eq!((verified.through, verified.first_break), (4, None));
     blocking({
         let app = Arc::new(app);
         move || app.shutdown()
@@ -673,7 +675,7 @@ async fn a_batch_marked_torn_is_removed_at_open_and_the_read_models_derived_agai
     // The mark is cleared: the next open repairs nothing, and the read
     // models it derived are those a rebuild derives.
     let app = App::open(dir.path(), options()).unwrap();
-    assert_eq!(app.durable(), 3);
+    assert_eq!(app.durable(), 4);
     app.shutdown();
     drop(app);
     let repaired = App::dump_read_models(dir.path()).unwrap();
@@ -682,7 +684,7 @@ async fn a_batch_marked_torn_is_removed_at_open_and_the_read_models_derived_agai
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_torn_batch_is_replaced_by_the_journals_whole_one() {
+async fn a_torn_batch_is_replaced_by_the_log_files_whole_one() {
     let dir = tempfile::tempdir().unwrap();
     let app = App::open(dir.path(), AppOptions::default()).unwrap();
     let kept = app.create(draft(1), new_meta()).await.unwrap().article_id;
@@ -690,33 +692,29 @@ async fn a_torn_batch_is_replaced_by_the_journals_whole_one() {
     settled(&app).await;
     let flushed = app.store().meta("writer").unwrap().unwrap();
     let torn = app.create(draft(2), new_meta()).await.unwrap();
-    app.edit(kept, 1, edit("Journaled."), new_meta())
+    app.edit(kept, 1, edit("Logged."), new_meta())
         .await
         .unwrap();
     settled(&app).await;
     assert_eq!(app.durable(), 3);
-    // The mark as a store without the journal arms it (one written by an
-    // earlier version, say), with the journal a crash leaves.
+    // The mark as a store that failed in the middle of a sled batch arms
+    // it (a switch of generations, say).
     app.store().arm_torn_mark(&flushed);
-    let journal = dir.path().join("journal");
-    let kept_journal = tempfile::tempdir().unwrap();
-    copy_files(&journal, kept_journal.path());
     blocking({
         let app = Arc::new(app);
         move || app.shutdown()
     })
     .await;
-    copy_files(kept_journal.path(), &journal);
 
     // The repair removes everything sled holds past the mark, whole or in
-    // part; the journal gives back what was durable.
+    // part; the log's files give back what was durable.
     let app = App::open(dir.path(), AppOptions::default()).unwrap();
-    assert_eq!(app.durable(), 3, "the journal gives back what sled lost");
+    assert_eq!(app.durable(), 3, "the log's files give back what sled lost");
     let answer = app
         .answer(&ArticleRef::Id(kept), AsOf::Current)
         .await
         .unwrap();
-    assert_eq!(answer.article.quick_answer, "Journaled.");
+    assert_eq!(answer.article.quick_answer, "Logged.");
     app.answer(&ArticleRef::Id(torn.article_id), AsOf::Current)
         .await
         .unwrap();
@@ -796,11 +794,11 @@ async fn current_states_fold_from_the_stored_state_when_the_cache_cannot_hold_th
     blocking(move || reopened.shutdown()).await;
 }
 
-/// sled keeps a batch key by key with the journal (`store::journal`): a
+/// The applier writes a batch into sled key by key (`store::applier`): a
 /// crash can leave every key of a batch but `meta`. Here all of the last
-/// writes' keys stay and `meta` goes back to before them: the open replays
-/// the journal over them and the read models catch up, and the store is
-/// what it would have been.
+/// writes' keys stay and `meta` goes back to before them: the open derives
+/// the indexes from the log's files over them and the read models catch
+/// up, and the store is what it would have been.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_sled_kept_without_its_meta_is_written_again_the_same() {
     let dir = tempfile::tempdir().unwrap();
@@ -815,23 +813,15 @@ async fn a_batch_sled_kept_without_its_meta_is_written_again_the_same() {
     let later = app.create(draft(2), new_meta()).await.unwrap().article_id;
     settled(&app).await;
     assert_eq!(app.durable(), 13);
-    // The journal as a crash would leave it (synced, every write answered);
-    // a clean stop empties it.
-    let journal = dir.path().join("journal");
-    let kept_journal = tempfile::tempdir().unwrap();
-    copy_files(&journal, kept_journal.path());
     blocking({
         let app = Arc::new(app);
         move || app.shutdown()
     })
     .await;
-    assert_eq!(std::fs::read_dir(&journal).unwrap().count(), 0);
     let store = SledStore::open(dir.path(), StoreOptions::default()).unwrap();
     store.set_meta("writer", &writer).unwrap();
     store.set_meta("checkpoint", &checkpoint).unwrap();
     drop(store);
-    // Back after that open: an open removes the files sled holds.
-    copy_files(kept_journal.path(), &journal);
 
     let app = App::open(dir.path(), AppOptions::default()).unwrap();
     assert_eq!(app.durable(), 13);
@@ -857,14 +847,6 @@ async fn a_batch_sled_kept_without_its_meta_is_written_again_the_same() {
     assert_eq!(App::dump_read_models(dir.path()).unwrap(), replayed);
 }
 
-/// Copies the files of directory `from` into `to`.
-fn copy_files(from: &std::path::Path, to: &std::path::Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
-    }
-}
-
 /// Waits until the read models hold every write answered (what a read
 /// through the API waits for first).
 async fn settled(app: &App) {
@@ -882,7 +864,7 @@ async fn edit_versions(app: &App, id: ArticleId, from: std::ops::Range<u64>) {
 }
 
 /// The applier held still (issue 15): writes are still answered, each once
-/// its batch is durable in the journal, and decided on what the answered
+/// its batch is durable in the log's files, and decided on what the answered
 /// ones left; a slug an answered write took is refused at admission though
 /// the read models do not hold it yet; a read waits until they take what
 /// was answered before it, and then sees it.
@@ -1098,4 +1080,68 @@ async fn commits_viewed_a_range_at_a_time_are_those_viewed_one_by_one() {
     assert!(one_by_one
         .iter()
         .any(|v| v.revision.last_updated.to_string().starts_with("2026-02")));
+}
+
+/// A store written before the log had files of its own kept each commit in
+/// sled (`L`): its first open moves them into the log's files, once, and
+/// it serves, verifies and rebuilds as if it had been written so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_stores_log_moves_out_of_sled_at_its_first_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::open(dir.path(), AppOptions::default()).unwrap();
+    let id = app.create(draft(1), new_meta()).await.unwrap().article_id;
+    edit_versions(&app, id, 1..20).await;
+    let other = app.create(draft(2), new_meta()).await.unwrap().article_id;
+    let before = app
+        .answer(&ArticleRef::Id(id), AsOf::Current)
+        .await
+        .unwrap();
+    blocking({
+        let app = Arc::new(app);
+        move || app.shutdown()
+    })
+    .await;
+
+    // The layout an older version left: the commits in sled, no log files.
+    let store = SledStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let positions: Vec<u64> = (1..=21).collect();
+    for commit in store.read_commits(&positions).unwrap() {
+        let commit = commit.unwrap();
+        let mut key = vec![Space::Log.prefix()];
+        key.extend_from_slice(&commit.global_position.to_be_bytes());
+        store.insert_raw(&key, &crate::codec::encode_commit(&commit));
+    }
+    store.remove_meta("log_in_files").unwrap();
+    drop(store);
+    std::fs::remove_dir_all(dir.path().join("log")).unwrap();
+
+    let app = App::open(dir.path(), AppOptions::default()).unwrap();
+    assert_eq!(app.durable(), 21);
+    assert_eq!(app.store().count_raw(&[Space::Log.prefix()]), 0);
+    let after = app
+        .answer(&ArticleRef::Id(id), AsOf::Current)
+        .await
+        .unwrap();
+    assert_eq!(after, before);
+    let v7 = app
+        .answer(&ArticleRef::Id(id), AsOf::Version(7))
+        .await
+        .unwrap();
+    assert_eq!(v7.article.quick_answer, "v7");
+    app.answer(&ArticleRef::Id(other), AsOf::Current)
+        .await
+        .unwrap();
+    let verified = app.verify_log(1, 0, None).await.unwrap();
+    assert_eq!((verified.through, verified.first_break), (21, None));
+    // Writes go on after the moved log.
+    let next = app.edit(id, 20, edit("v21"), new_meta()).await.unwrap();
+    assert_eq!(next.global_position, 22);
+    blocking({
+        let app = Arc::new(app);
+        move || app.shutdown()
+    })
+    .await;
+    let moved = App::dump_read_models(dir.path()).unwrap();
+    App::rebuild(dir.path(), &AppOptions::default(), None).unwrap();
+    assert_eq!(App::dump_read_models(dir.path()).unwrap(), moved);
 }

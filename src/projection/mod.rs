@@ -21,8 +21,7 @@ use std::sync::{Arc, Mutex};
 use crate::codec::{decode_article, decode_commit, encode_article, encode_date};
 use crate::domain::{Article, ArticleId, ArticleVersion, Commit};
 use crate::store::{
-    position_key, version_key, BatchView, ProjectError, Projector, Rejection, Settled, Space,
-    StoreError,
+    version_key, BatchView, ProjectError, Projector, Rejection, Settled, Space, StoreError,
 };
 
 /// The meta key holding the snapshot interval K the snapshots were made with.
@@ -117,8 +116,8 @@ impl Projection {
         let mut state = match stored {
             None => return Ok(None),
             Some(state) if state.article.version <= wanted => Some(state),
-            // A catch-up after a crash, replaying what the journal gave
-            // back (`store::journal`): written by this commit or a later
+            // A catch-up after a crash, replaying what the log's files
+            // gave back (`store::log_files`): written by this commit or a later
             // one of its batch before the crash cut the batch short (in log
             // order, nothing else stores a state from a later position).
             // Fold from the snapshot before it, or from the first version.
@@ -140,7 +139,7 @@ impl Projection {
                 .map(u64::from_be_bytes)
                 .ok_or_else(|| corrupt(commit, "an earlier version's stream entry is corrupt"))?;
             let bytes = view
-                .get(Space::Log, &position_key(Space::Log, position))?
+                .log_entry(position)?
                 .ok_or_else(|| corrupt(commit, "an earlier version's log entry is missing"))?;
             let earlier = decode_commit(&bytes)?;
             state = Some(ArticleVersion {

@@ -1,7 +1,8 @@
 //! The applier thread: on the embedded log, it writes into sled the
-//! batches the journal has made durable, off the writer's path.
+//! indexes and read models of the batches the log's files have made
+//! durable, off the writer's path.
 //!
-//! The writer appends a batch to the journal, syncs it, answers its
+//! The writer appends a batch to the log's files, syncs it, answers its
 //! callers and hands the batch's keys here; it goes on with the next
 //! batch while this thread writes the last one into sled key by key
 //! (`meta` last) and only then publishes the durable position that
@@ -9,11 +10,10 @@
 //! applied the writer reads through it (`Unapplied`), so that admission
 //! sees every acknowledged commit. The queue between the two is bounded:
 //! when the applier lags that many batches behind, the writer waits.
-//! sled is flushed here at most every `flush_every`, and the journal's
-//! files sled then holds are removed by the writer (`flushed`).
+//! sled is flushed here at most every `flush_every`; what a crash takes
+//! from it is derived from the log's files again at the next open.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,7 +32,7 @@ use super::StoreError;
 /// A batch's sled writes: a key and its new value, or `None` to remove it.
 pub(super) type Writes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
-/// A batch made durable by the journal, waiting to be written into sled.
+/// A batch made durable by the log's files, waiting to be written into sled.
 pub(super) struct Applying {
     /// The last log position it holds: published once it is applied.
     pub(super) last_position: u64,
@@ -113,19 +113,9 @@ pub(super) struct Shared {
     /// Why applying failed; until the writer clears it after a reopen,
     /// the applier applies nothing.
     failure: Mutex<Option<String>>,
-    /// The last position sled has flushed: the journal's files through it
-    /// may go.
-    flushed: AtomicU64,
 }
 
 impl Shared {
-    pub(super) fn new(flushed: u64) -> Self {
-        Self {
-            failure: Mutex::new(None),
-            flushed: AtomicU64::new(flushed),
-        }
-    }
-
     pub(super) fn failure(&self) -> Option<String> {
         lock(&self.failure).clone()
     }
@@ -134,17 +124,9 @@ impl Shared {
         lock(&self.failure).get_or_insert(why);
     }
 
-    /// After a reopen that replayed the journal: apply again.
+    /// After a reopen that replayed the log: apply again.
     pub(super) fn clear_failure(&self) {
         *lock(&self.failure) = None;
-    }
-
-    pub(super) fn flushed(&self) -> u64 {
-        self.flushed.load(Ordering::Acquire)
-    }
-
-    pub(super) fn set_flushed(&self, position: u64) {
-        self.flushed.fetch_max(position, Ordering::AcqRel);
     }
 }
 
@@ -218,23 +200,22 @@ pub(super) struct Applier {
 impl Applier {
     /// Runs until the writer drops its end of the queue.
     pub(super) fn run(self, work: mpsc::Receiver<Work>) {
-        let mut unflushed: Option<(Instant, u64)> = None;
+        let mut unflushed: Option<Instant> = None;
         for job in work {
             match job {
                 Work::Apply(batch) => {
                     if self.shared.failure().is_some() {
                         // Nothing past a failure is applied: the reopen
-                        // replays it from the journal.
+                        // replays it from the log's files.
                         continue;
                     }
                     if let Err(e) = self.apply(&batch) {
                         self.fail(&e);
                         continue;
                     }
-                    let since = unflushed.map_or_else(Instant::now, |(since, _)| since);
-                    unflushed = Some((since, batch.last_position));
+                    let since = *unflushed.get_or_insert_with(Instant::now);
                     if since.elapsed() >= self.flush_every {
-                        if let Err(e) = self.flush(batch.last_position) {
+                        if let Err(e) = self.flush() {
                             self.fail(&e);
                             continue;
                         }
@@ -245,7 +226,7 @@ impl Applier {
                     let result = match self.shared.failure() {
                         Some(why) => Err(why),
                         None => match unflushed.filter(|_| flush) {
-                            Some((_, position)) => match self.flush(position) {
+                            Some(_) => match self.flush() {
                                 Ok(()) => {
                                     unflushed = None;
                                     Ok(())
@@ -282,17 +263,16 @@ impl Applier {
         Ok(())
     }
 
-    fn flush(&self, position: u64) -> Result<(), StoreError> {
+    fn flush(&self) -> Result<(), StoreError> {
         self.disk
             .tree()
             .and_then(|tree| self.disk.flush(&tree))
             .map_err(unless_wedged)?;
-        self.shared.set_flushed(position);
         Ok(())
     }
 
     /// Stops applying until the writer has reopened the database and
-    /// replayed the journal: readers stop waiting for what is not applied.
+    /// replayed the log: readers stop waiting for what is not applied.
     fn fail(&self, e: &StoreError) {
         let why = e.to_string();
         tracing::error!(error = %why, "storage failure while applying durable commits: writes are refused until the disk recovers");
@@ -309,13 +289,13 @@ impl Applier {
     }
 }
 
-/// Applies a batch's writes key by key, without a sled batch: the journal
+/// Applies a batch's writes key by key, without a sled batch: the log's files
 /// holds every commit of it already. sled's batches roll its log buffer
 /// twice each, a write of its own every batch; key by key, sled writes
 /// its buffer when it fills or is flushed. A crash may keep a first part
 /// of the keys (sled recovers a prefix of its log), so `meta` goes last,
 /// the read models' checkpoint after the writer's state: a part without
-/// them is written again, the same, as the journal is replayed and the
+/// them is written again, the same, as the log is replayed and the
 /// read models catch up.
 pub(super) fn apply_key_by_key(
     tree: &sled::Tree,

@@ -6,7 +6,10 @@ use crate::domain::{ArticleId, CommandId};
 /// A keyspace of the store's one tree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Space {
-    /// global_position → the commit.
+    /// global_position → the commit: only in a store written before the
+    /// log had files of its own (`log_files.rs`), which its first open
+    /// moves into them (`log_migration.rs`). Reads of the log are counted
+    /// under this keyspace.
     Log,
     /// article_id ++ version → global_position ++ recorded_at ++ commit hash.
     Streams,

@@ -15,10 +15,11 @@ use std::collections::HashMap;
 use super::disk::Disk;
 use super::keys::{key, meta_key, position_key, Keys, Space};
 use super::log::StreamEntry;
+use super::log_files::LogFiles;
 use super::sled_store::last_stream_entry;
 use super::stats::Stats;
 use super::view::BatchView;
-use super::writer::{put_log_entries, WriterState};
+use super::writer::{put_indexes, put_log_entries, WriterState};
 use super::StoreError;
 use crate::codec::encode_suggestion;
 use crate::domain::{follow, log_hash, ArticleId, ChainHead, Commit, Hash, Suggestion};
@@ -55,7 +56,7 @@ impl Chains {
             self.heads.entry(commit.article_id)
         {
             // Not past where the store's log ends: sled may keep a first
-            // part of a batch the journal is replaying (`journal.rs`).
+            // part of a batch the log is replaying (`log_files.rs`).
             vacant.insert(StreamEntry::head(last_stream_entry(
                 tree,
                 stats,
@@ -124,37 +125,49 @@ pub(super) fn check_log(
 }
 
 /// Writes `commits`, checked again as they go, into the empty store on
-/// `disk`; the writer's state after them.
+/// `disk` and `log` (the commits to the log's files, synced a chunk at a
+/// time, their indexes to sled); the writer's state after them.
 pub(super) fn restore_log(
     disk: &Disk,
+    log: &LogFiles,
     stats: &Stats,
     commits: impl IntoIterator<Item = Result<Commit, String>>,
 ) -> Result<WriterState, StoreError> {
     let tree = disk.tree()?;
     // Both checked before anything is written: the suggestions are written
     // after the log.
-    for (space, what) in [(Space::Log, "a log"), (Space::Suggestions, "suggestions")] {
-        if tree.scan_prefix(key(space, &[])).next().is_some() {
-            return Err(StoreError::Io(format!(
-                "{} already holds {what}: a restore needs an empty data directory",
-                disk.path().display()
-            )));
-        }
+    let holds = |what: &str| {
+        StoreError::Io(format!(
+            "{} already holds {what}: a restore needs an empty data directory",
+            disk.path().display()
+        ))
+    };
+    if log.last_position() > 0 {
+        return Err(holds("a log"));
+    }
+    if tree
+        .scan_prefix(key(Space::Suggestions, &[]))
+        .next()
+        .is_some()
+    {
+        return Err(holds("suggestions"));
     }
     let mut chains = Chains::default();
-    let mut view = BatchView::new(&tree, stats, Keys { generation: 0 });
+    let mut view = BatchView::new(&tree, log, stats, Keys { generation: 0 });
     let mut in_view = 0;
     for commit in commits {
         let (commit, hash, chained) = chains.take(commit)?;
         put_log_entries(&mut view, &commit, &hash, &chained);
         in_view += 1;
         if in_view == CHUNK {
+            log.append(&view.log_records())?;
             tree.apply_batch(view.into_batch())?;
-            view = BatchView::new(&tree, stats, Keys { generation: 0 });
+            view = BatchView::new(&tree, log, stats, Keys { generation: 0 });
             in_view = 0;
         }
     }
     let state = chains.state;
+    log.append(&view.log_records())?;
     view.put(meta_key(WriterState::KEY), state.encode());
     view.put(
         meta_key(super::sled_store::CHECKPOINT),
@@ -165,34 +178,55 @@ pub(super) fn restore_log(
     Ok(state)
 }
 
-/// Writes the journal's commits past `state` (`journal.rs`: acknowledged,
-/// but lost by sled in a crash before it flushed them) into the store,
-/// checked as a restore checks them; the writer's state after them. The
-/// read models catch up from their checkpoint as the store starts.
-pub(super) fn replay_journal(
+/// Derives the indexes of the log's commits past `state` (what sled had
+/// not taken in when the process stopped: a crash) into sled, checked as
+/// they go, and flushes them: the writer's state after them. The log
+/// ending before `state` is corruption: sled is never written past what
+/// the log's files hold.
+pub(super) fn replay_log(
     disk: &Disk,
+    log: &LogFiles,
     stats: &Stats,
     state: WriterState,
-    records: Vec<(u64, Vec<u8>)>,
 ) -> Result<WriterState, StoreError> {
+    let last = log.last_position();
+    if last < state.last_position {
+        return Err(StoreError::Corrupt(format!(
+            "sled holds the log's indexes through position {}, and the log's files end at {last}",
+            state.last_position
+        )));
+    }
+    if last == state.last_position {
+        return Ok(state);
+    }
     let tree = disk.tree()?;
     let mut chains = Chains::after(state);
-    let mut view = BatchView::new(&tree, stats, Keys { generation: 0 });
-    for (position, bytes) in records {
-        let commit = crate::codec::decode_commit(&bytes).map_err(|e| {
-            StoreError::Corrupt(format!("the journal's commit at position {position}: {e}"))
+    let mut from = state.last_position + 1;
+    while from <= last {
+        let to = (from + CHUNK as u64 - 1).min(last);
+        let mut view = BatchView::new(&tree, log, stats, Keys { generation: 0 });
+        log.read_range(from, to, |position, bytes| {
+            let commit = crate::codec::decode_commit(bytes).map_err(|e| {
+                StoreError::Corrupt(format!("the log's commit at position {position}: {e}"))
+            })?;
+            chains.know_head(&tree, stats, &commit)?;
+            let (commit, hash, chained) = chains
+                .take(Ok(commit))
+                .map_err(|e| StoreError::Corrupt(format!("replaying the log: {e}")))?;
+            put_indexes(&mut view, &commit, &hash, &chained);
+            Ok(())
         })?;
-        chains.know_head(&tree, stats, &commit)?;
-        let (commit, hash, chained) = chains
-            .take(Ok(commit))
-            .map_err(|e| StoreError::Corrupt(format!("replaying the journal: {e}")))?;
-        put_log_entries(&mut view, &commit, &hash, &chained);
+        view.put(meta_key(WriterState::KEY), chains.state.encode());
+        tree.apply_batch(view.into_batch())?;
+        from = to + 1;
     }
-    let state = chains.state;
-    view.put(meta_key(WriterState::KEY), state.encode());
-    tree.apply_batch(view.into_batch())?;
     disk.flush(&tree)?;
-    Ok(state)
+    tracing::info!(
+        commits = last - state.last_position,
+        position = last,
+        "derived the indexes of the log's commits sled had not taken in"
+    );
+    Ok(chains.state)
 }
 
 /// Checks that every one of `suggestions` was read whole; how many.

@@ -12,7 +12,6 @@ use super::disk::Disk;
 use super::faults::Faults;
 use super::flush_gate::FlushGate;
 use super::ingest::{IngestError, StreamCommit};
-use super::journal::Journal;
 use super::keys::{
     article_key, chain_hash_in, command_key, key, key_suffix_u64, meta_key, position_key,
     read_model_prefixes, u64_at, version_key, Keys, Space,
@@ -20,6 +19,7 @@ use super::keys::{
 use super::log::{
     AppendError, AppendRequest, BoxFuture, CommandEntry, Log, Notice, PendingAppend, StreamEntry,
 };
+use super::log_files::LogFiles;
 use super::stats::Stats;
 use super::view::BatchView;
 use super::writer::{Health, Job, Writer, WriterState};
@@ -36,9 +36,10 @@ pub(super) const GENERATION: &str = "generation";
 /// How many commits a replay applies per write.
 const REPLAY_CHUNK: usize = 512;
 
-/// With the journal, how often sled flushes what the batches applied: the
-/// journal holds what it has not, and replays it after a crash.
-const JOURNAL_FLUSH: std::time::Duration = std::time::Duration::from_millis(200);
+/// How often sled flushes what the batches applied, on the embedded log:
+/// the log's files hold what it has not, and it is derived again from
+/// them after a crash.
+const SLED_FLUSH: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// How far behind the head an online rebuild may be when it hands the rest
 /// to the writer, which applies it in its switching batch.
@@ -70,7 +71,7 @@ pub struct StoreOptions {
     /// A gate before the applier writes each durable batch into sled, for
     /// tests that hold the read models still.
     pub apply_gate: Option<Arc<FlushGate>>,
-    /// The most durable batches the applier may lag behind the journal
+    /// The most durable batches the applier may lag behind the log
     /// before the writer waits for it (embedded log).
     pub apply_lag: usize,
     /// Storage faults on purpose, for tests that make writes fail.
@@ -122,9 +123,9 @@ pub struct SledStore {
     /// The log's clock lag as of the durable position (`WriterState`),
     /// shared with the writer, which raises it.
     clock_lag: Arc<AtomicI64>,
-    /// The embedded log's journal (`journal.rs`), handed to the writer as
-    /// it starts; none on a replica, whose stream is the durable copy.
-    journal: Option<Journal>,
+    /// The log's files (`log_files.rs`): the writer appends to them,
+    /// readers read commits from them.
+    log: Arc<LogFiles>,
     running: Option<Running>,
 }
 
@@ -145,25 +146,18 @@ struct Running {
 }
 
 impl SledStore {
-    /// Opens (or creates) the store in `dir`. Reads `meta` only: no log.
+    /// Opens (or creates) the store in `dir`. Reads `meta`, and of the log
+    /// only what sled had not taken in when it stopped (a crash).
     pub fn open(dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
         let disk = Disk::open(dir, options.cache_bytes)?;
         repair_torn_batch(&disk)?;
-        let (mut state, generation) = stored_state(&disk.tree()?)?;
+        super::log_migration::migrate(&disk)?;
+        let log = Arc::new(LogFiles::open(dir)?);
+        let (state, generation) = stored_state(&disk.tree()?)?;
         let stats = Arc::new(Stats::default());
-        let journal = match options.replica_flush {
-            Some(_) => {
-                Journal::refuse_records(dir)?;
-                None
-            }
-            None => {
-                let (journal, replayed) = open_journal(&disk, &stats, state)?;
-                state = replayed;
-                Some(journal)
-            }
-        };
+        let state = super::restore::replay_log(&disk, &log, &stats, state)?;
         Ok(Self {
-            journal,
+            log,
             disk: Arc::new(disk),
             stats,
             generation: Arc::new(AtomicU8::new(generation)),
@@ -243,7 +237,7 @@ impl SledStore {
     {
         super::restore::check_log(commits())?;
         super::restore::check_suggestions(suggestions())?;
-        let state = super::restore::restore_log(&self.disk, &self.stats, commits())?;
+        let state = super::restore::restore_log(&self.disk, &self.log, &self.stats, commits())?;
         self.state = super::restore::restore_suggestions(&self.disk, state, suggestions())?;
         self.clock_lag
             .fetch_max(self.state.clock_lag, Ordering::AcqRel);
@@ -310,20 +304,17 @@ impl SledStore {
             }
             let end = head.min(done + REPLAY_CHUNK as u64);
             let tree = self.disk.tree()?;
-            let mut view = BatchView::new(&tree, &self.stats, Keys { generation: new });
-            for item in
-                tree.range(position_key(Space::Log, done + 1)..=position_key(Space::Log, end))
-            {
-                let (_, bytes) = item?;
+            let mut view = BatchView::new(&tree, &self.log, &self.stats, Keys { generation: new });
+            self.log.read_range(done + 1, end, |position, bytes| {
                 self.stats.count_read(Space::Log);
-                let commit = decode_commit(&bytes)?;
+                let commit = decode_commit(bytes)?;
                 projector.project(&mut view, &commit).map_err(|e| {
                     StoreError::Corrupt(format!(
-                        "the rebuild cannot apply position {}: {e}",
-                        commit.global_position
+                        "the rebuild cannot apply position {position}: {e}"
                     ))
                 })?;
-            }
+                Ok(())
+            })?;
             tree.apply_batch(view.into_batch())?;
             projector.settle(Settled::Written);
             drop(tree);
@@ -397,6 +388,7 @@ impl SledStore {
     pub fn catch_up(&self, projector: &dyn Projector) -> Result<u64, StoreError> {
         catch_up(
             &self.disk,
+            &self.log,
             &self.stats,
             self.keys(),
             projector,
@@ -424,23 +416,23 @@ impl SledStore {
         let (notices, _) = broadcast::channel(self.options.live_buffer.max(1));
         // The embedded log's durable batches go into sled off the writer's
         // path; a replica's writer applies its own.
-        let applier = match &self.journal {
-            Some(_) => Some(ApplierHandle::start(
+        let applier = match self.options.replica_flush {
+            None => Some(ApplierHandle::start(
                 Applier {
                     disk: Arc::clone(&self.disk),
                     stats: Arc::clone(&self.stats),
-                    shared: Arc::new(Shared::new(self.state.last_position)),
+                    shared: Arc::new(Shared::default()),
                     durable: Arc::clone(&durable_tx),
                     health: Arc::clone(&health_tx),
                     notices: notices.clone(),
                     faults: self.options.faults.clone(),
                     gate: self.options.apply_gate.clone(),
-                    flush_every: JOURNAL_FLUSH,
+                    flush_every: SLED_FLUSH,
                     writer: tx.downgrade(),
                 },
                 self.options.apply_lag,
             )?),
-            None => None,
+            Some(_) => None,
         };
         let writer = Writer {
             disk: Arc::clone(&self.disk),
@@ -458,13 +450,10 @@ impl SledStore {
             batch_limit: self.options.batch_limit.max(1),
             head_cache_limit: self.options.head_cache,
             state: self.state,
-            // The journal makes each batch durable; sled flushes as a
-            // replica's store does.
-            deferred_flush: self
-                .options
-                .replica_flush
-                .or(self.journal.is_some().then_some(JOURNAL_FLUSH)),
-            journal: self.journal.take(),
+            // The log's files make each batch durable; sled flushes now
+            // and then.
+            deferred_flush: Some(self.options.replica_flush.unwrap_or(SLED_FLUSH)),
+            log: Arc::clone(&self.log),
             applier,
             unapplied: Arc::clone(&unapplied),
             flushed_state: self.state,
@@ -657,7 +646,7 @@ impl SledStore {
         }
     }
 
-    /// The last position answered to a writer: durable (in the journal),
+    /// The last position answered to a writer: durable (in the log's files),
     /// if not yet in the read models. A read waits for the durable
     /// position to reach it (read-your-writes).
     pub(crate) fn acknowledged(&self) -> u64 {
@@ -781,20 +770,16 @@ impl SledStore {
         let mut found = Vec::with_capacity(positions.len());
         let mut wanted = positions.iter().copied().peekable();
         if first <= end {
-            let tree = self.disk.tree()?;
-            for item in tree.range(position_key(Space::Log, first)..=position_key(Space::Log, end))
-            {
-                let (key, bytes) = item?;
-                let position = key_suffix_u64(&key)
-                    .ok_or_else(|| StoreError::Corrupt("a log key is too short".into()))?;
+            self.log.read_range(first, end, |position, bytes| {
                 while wanted.next_if(|&w| w < position).is_some() {
                     found.push(None);
                 }
                 if wanted.next_if_eq(&position).is_some() {
                     self.stats.count_read(Space::Log);
-                    found.push(Some(decode(&bytes)?));
+                    found.push(Some(decode(bytes)?));
                 }
-            }
+                Ok(())
+            })?;
         }
         found.extend(wanted.map(|_| None));
         Ok(found)
@@ -813,7 +798,7 @@ impl SledStore {
             return Ok(None);
         }
         self.stats.count_read(Space::Log);
-        match self.disk.tree()?.get(position_key(Space::Log, position))? {
+        match self.log.read(position)? {
             Some(bytes) => Ok(Some(decode(&bytes)?)),
             None => Ok(None),
         }
@@ -894,7 +879,7 @@ impl Log for SledStore {
     ) -> BoxFuture<'_, Result<Option<CommandEntry>, StoreError>> {
         Box::pin(async move {
             loop {
-                // Answered, and not yet in sled: durable in the journal.
+                // Answered, and not yet in sled: durable in the log's files.
                 if let Some(running) = &self.running {
                     let unapplied = lock(&running.unapplied);
                     if let Some(Some(bytes)) = unapplied.get(&command_key(command)) {
@@ -986,6 +971,7 @@ impl ReadModels {
 /// read models of `keys`' generation. Returns how many commits it applied.
 pub(super) fn catch_up(
     disk: &Disk,
+    log: &LogFiles,
     stats: &Stats,
     keys: Keys,
     projector: &dyn Projector,
@@ -1002,21 +988,20 @@ pub(super) fn catch_up(
     while position <= to {
         let end = (position + REPLAY_CHUNK as u64 - 1).min(to);
         let tree = disk.tree()?;
-        let mut view = BatchView::replaying(&tree, stats, keys);
-        for item in tree.range(position_key(Space::Log, position)..=position_key(Space::Log, end)) {
-            let (_, bytes) = item?;
+        let mut view = BatchView::replaying(&tree, log, stats, keys);
+        log.read_range(position, end, |at, bytes| {
             stats.count_read(Space::Log);
             stats.count_replayed(bytes.len() as u64);
-            let commit = decode_commit(&bytes)?;
+            let commit = decode_commit(bytes)?;
             projector.project(&mut view, &commit).map_err(|e| match e {
                 ProjectError::Rejected(r) => StoreError::Corrupt(format!(
-                    "commit at position {} was refused on replay: {r}",
-                    commit.global_position
+                    "commit at position {at} was refused on replay: {r}"
                 )),
                 ProjectError::Store(e) => e,
             })?;
             applied += 1;
-        }
+            Ok(())
+        })?;
         view.put(meta_key(CHECKPOINT), end.to_be_bytes().to_vec());
         tree.apply_batch(view.into_batch())?;
         projector.settle(Settled::Written);
@@ -1026,42 +1011,6 @@ pub(super) fn catch_up(
         disk.flush(&disk.tree()?)?;
     }
     Ok(applied)
-}
-
-/// Opens the journal, writes its commits past `state` into sled (flushed)
-/// and removes the files sled now holds: appends begin a new file
-/// (`Journal::open`). Returns the journal and the writer's state after the
-/// commits replayed.
-pub(super) fn open_journal(
-    disk: &Disk,
-    stats: &Stats,
-    state: WriterState,
-) -> Result<(Journal, WriterState), StoreError> {
-    let (mut journal, tail) = Journal::open(disk.path(), state.last_position)?;
-    let state = replay(disk, stats, state, tail)?;
-    journal.prune(state.last_position);
-    Ok((journal, state))
-}
-
-/// Writes the journal's commits past `state` into sled (`tail`, from
-/// `Journal::open`), if any: the writer's state after them.
-fn replay(
-    disk: &Disk,
-    stats: &Stats,
-    state: WriterState,
-    tail: Vec<super::journal::Record>,
-) -> Result<WriterState, StoreError> {
-    if tail.is_empty() {
-        return Ok(state);
-    }
-    let commits = tail.len();
-    let state = super::restore::replay_journal(disk, stats, state, tail)?;
-    tracing::info!(
-        commits,
-        position = state.last_position,
-        "replayed the journal's commits sled had not flushed"
-    );
-    Ok(state)
 }
 
 /// Repairs what a batch sled applied in part left, if the mark says one

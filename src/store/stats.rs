@@ -10,8 +10,7 @@ use super::keys::Space;
 #[derive(Debug, Default)]
 pub struct Stats {
     reads: [AtomicU64; Space::ALL.len()],
-    /// Group commits made durable: the journal's syncs, or sled's flushes
-    /// where there is no journal (a replica).
+    /// Group commits made durable: the log's files' syncs.
     flushes: AtomicU64,
     batches: AtomicU64,
     commits: AtomicU64,

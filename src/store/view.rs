@@ -5,17 +5,23 @@ use std::collections::BTreeMap;
 
 use super::applier::{Unapplied, Writes};
 use super::keys::{position_key, Keys, Space};
+use super::log_files::LogFiles;
 use super::stats::Stats;
 use super::StoreError;
 
 /// Reads through pending writes, then through the batches the applier
 /// has not written yet, to the tree; writes stay pending until the writer
-/// hands them to the applier or applies them in one `apply_batch`.
+/// hands them to the applier or applies them in one `apply_batch`. The
+/// batch's commits go to the log's files (`log_files.rs`), not to sled:
+/// a commit is read from the batch, else from the files.
 pub struct BatchView<'a> {
     tree: &'a sled::Tree,
+    log: &'a LogFiles,
     stats: &'a Stats,
     keys: Keys,
     pending: Writes,
+    /// The commits the batch appends, by position, encoded.
+    commits: Vec<(u64, Vec<u8>)>,
     /// Durable batches not yet in sled (`applier.rs`), if any.
     unapplied: Option<&'a Unapplied>,
     /// The log chain's hashes this batch adds, from the position they
@@ -28,12 +34,19 @@ pub struct BatchView<'a> {
 
 impl<'a> BatchView<'a> {
     /// A view that writes the read models of `keys.generation`.
-    pub(super) fn new(tree: &'a sled::Tree, stats: &'a Stats, keys: Keys) -> Self {
+    pub(super) fn new(
+        tree: &'a sled::Tree,
+        log: &'a LogFiles,
+        stats: &'a Stats,
+        keys: Keys,
+    ) -> Self {
         Self {
             tree,
+            log,
             stats,
             keys,
             pending: BTreeMap::new(),
+            commits: Vec::new(),
             unapplied: None,
             chain_run: None,
             replaying: false,
@@ -44,27 +57,33 @@ impl<'a> BatchView<'a> {
     /// has not written yet.
     pub(super) fn over(
         tree: &'a sled::Tree,
+        log: &'a LogFiles,
         stats: &'a Stats,
         keys: Keys,
         unapplied: &'a Unapplied,
     ) -> Self {
         Self {
             unapplied: Some(unapplied),
-            ..Self::new(tree, stats, keys)
+            ..Self::new(tree, log, stats, keys)
         }
     }
 
     /// A view for replaying the log into the read models (`catch_up`).
-    pub(super) fn replaying(tree: &'a sled::Tree, stats: &'a Stats, keys: Keys) -> Self {
+    pub(super) fn replaying(
+        tree: &'a sled::Tree,
+        log: &'a LogFiles,
+        stats: &'a Stats,
+        keys: Keys,
+    ) -> Self {
         Self {
             replaying: true,
-            ..Self::new(tree, stats, keys)
+            ..Self::new(tree, log, stats, keys)
         }
     }
 
     /// Whether this view replays the log into the read models: the
     /// projection may meet read models a crash left part-written by the
-    /// very commits it replays (`journal.rs`).
+    /// very commits it replays (`log_files.rs`).
     pub(crate) fn is_replaying(&self) -> bool {
         self.replaying
     }
@@ -90,6 +109,21 @@ impl<'a> BatchView<'a> {
         }
         self.stats.count_read(space);
         Ok(self.tree.get(key)?.map(|v| v.to_vec()))
+    }
+
+    /// The commit at `position`, encoded: appended by this batch, or in
+    /// the log's files.
+    pub fn log_entry(&self, position: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Ok(i) = self.commits.binary_search_by_key(&position, |(p, _)| *p) {
+            return Ok(Some(self.commits[i].1.clone()));
+        }
+        self.stats.count_read(Space::Log);
+        self.log.read(position)
+    }
+
+    /// Appends the commit at `position` (the one after the batch's last).
+    pub(super) fn put_log_entry(&mut self, position: u64, commit: Vec<u8>) {
+        self.commits.push((position, commit));
     }
 
     pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
@@ -119,22 +153,17 @@ impl<'a> BatchView<'a> {
         self.put(position_key(Space::Chain, run.0), run.1);
     }
 
-    /// The log entries the batch adds, by position: what the journal
-    /// takes (`journal.rs`).
+    /// The commits the batch appends, by position: what the log's files
+    /// take.
     pub(super) fn log_records(&self) -> Vec<(u64, &[u8])> {
-        let prefix = [Space::Log.prefix()];
-        self.pending
-            .range(prefix.to_vec()..)
-            .take_while(|(key, _)| key.first() == Some(&prefix[0]))
-            .filter_map(|(key, value)| {
-                let position = super::keys::key_suffix_u64(key)?;
-                Some((position, value.as_deref()?))
-            })
+        self.commits
+            .iter()
+            .map(|(position, bytes)| (*position, bytes.as_slice()))
             .collect()
     }
 
     pub(super) fn is_empty(&self) -> bool {
-        self.pending.is_empty()
+        self.pending.is_empty() && self.commits.is_empty()
     }
 
     /// The sled keys the batch writes (inserted or removed), and the

@@ -2,12 +2,13 @@
 //!
 //! It takes jobs from a bounded channel, drains what is waiting (up to a
 //! batch limit), checks and projects each commit into one pending batch.
-//! On the embedded log it appends the batch's commits to the journal with
-//! one write and one `fdatasync`, answers every caller, and hands the
-//! batch's keys to the applier thread (`applier.rs`), which writes them
-//! into sled and then publishes the durable position readers serve up to.
-//! On a replica it writes the batch with one crash-atomic `apply_batch`,
-//! flushed now and then, and publishes and answers after it. A dedicated
+//! It appends the batch's commits to the log's files (`log_files.rs`) with
+//! one write and one `fdatasync`. On the embedded log it then answers
+//! every caller and hands the batch's keys to the applier thread
+//! (`applier.rs`), which writes them into sled and then publishes the
+//! durable position readers serve up to. On a replica it writes the keys
+//! with one crash-atomic `apply_batch`, flushed now and then, and
+//! publishes and answers after it. A dedicated
 //! std thread, because a blocking sync inside a tokio task would stall
 //! one of the runtime's workers.
 
@@ -24,9 +25,9 @@ use super::disk::Disk;
 use super::faults::{FaultPoint, Faults};
 use super::flush_gate::FlushGate;
 use super::ingest::{IngestError, Ingested, StreamCommit};
-use super::journal::Journal;
 use super::keys::{command_key, key_suffix_u64, meta_key, position_key, version_key, Keys, Space};
 use super::log::{AppendError, AppendRequest, Appended, Clock, CommandEntry, Notice, StreamEntry};
+use super::log_files::LogFiles;
 use super::sled_store::{
     decode_command, decode_stream, encode_command, last_stream_entry, lock, stored_state,
 };
@@ -178,15 +179,12 @@ pub(super) struct Writer {
     pub(super) batch_limit: usize,
     pub(super) head_cache_limit: usize,
     pub(super) state: WriterState,
-    /// Flush sled at most this often: on a replica (the stream is the
-    /// durable copy; a crash re-applies from the last flushed checkpoint),
-    /// and on the embedded log with its journal (`journal.rs`, which makes
-    /// each batch durable and replays what sled lost). None: flush every
-    /// batch.
+    /// Flush sled at most this often (the log's files make each batch
+    /// durable, and what sled lost is derived from them again at the next
+    /// open). None: flush every batch.
     pub(super) deferred_flush: Option<std::time::Duration>,
-    /// The embedded log's journal: none on a replica, and none for a while
-    /// after a storage failure until it opens again (writes are refused).
-    pub(super) journal: Option<Journal>,
+    /// The log's files, which every batch's commits are appended to.
+    pub(super) log: Arc<LogFiles>,
     /// The embedded log's applier thread, which writes durable batches
     /// into sled; none on a replica.
     pub(super) applier: Option<ApplierHandle>,
@@ -224,7 +222,7 @@ pub(crate) struct Health {
     /// How often the database was reopened after a failure.
     pub(crate) reopens: u64,
     /// The applier failed to write answered batches into sled: they wait
-    /// in the journal for the reopen, and reads do not wait for them.
+    /// in the log's files for the reopen, and reads do not wait for them.
     pub(crate) applier_failed: bool,
 }
 
@@ -295,21 +293,14 @@ impl Writer {
         }
         if let Some(applier) = &self.applier {
             // Every durable batch into sled before the last flush; after a
-            // failure the journal keeps them for the next open.
+            // failure the log's files keep them for the next open.
             if let Err(why) = applier.barrier(false) {
                 self.fail(&why);
             }
         }
         if self.failed.is_none() {
             match self.disk.tree().and_then(|tree| self.disk.flush(&tree)) {
-                Ok(_) => {
-                    // sled holds every commit: the journal has nothing left
-                    // to give back.
-                    if let Some(journal) = self.journal.take() {
-                        journal.clear();
-                    }
-                    self.disk.snapshot_for_next_open();
-                }
+                Ok(_) => self.disk.snapshot_for_next_open(),
                 Err(e) => tracing::error!(error = %e, "final flush failed"),
             }
         }
@@ -325,7 +316,7 @@ impl Writer {
     fn recover(&mut self) -> Result<(), StoreError> {
         if let Some(applier) = &self.applier {
             // The applier idle before the database goes: what it did not
-            // write is in the journal, replayed below.
+            // write is in the log's files, replayed below.
             let _ = applier.barrier(false);
         }
         self.heads.clear();
@@ -350,12 +341,12 @@ impl Writer {
                 return Err(e);
             }
         };
-        // What sled had not flushed is in the journal: replayed, and the
-        // read models caught up with it.
-        let (state, generation) = match self.replay_journal(state, generation) {
+        // What sled had not flushed is in the log's files: its indexes
+        // derived again, and the read models caught up with it.
+        let state = match self.replay_log(state, generation) {
             Ok(replayed) => replayed,
             Err(e) => {
-                tracing::error!(error = %e, "cannot replay the journal into the reopened database");
+                tracing::error!(error = %e, "cannot replay the log into the reopened database");
                 return Err(e);
             }
         };
@@ -370,17 +361,10 @@ impl Writer {
         }
         self.state = state;
         self.generation.store(generation, Ordering::Release);
-        // A replica's store may have lost applied commits it had not
-        // flushed (the stream holds them): it serves what it has, and its
-        // follower sends the rest again.
         self.durable
-            .send_replace(if !self.journaled() && self.deferred_flush.is_some() {
-                state.last_position
-            } else {
-                state.last_position.max(published)
-            });
+            .send_replace(state.last_position.max(published));
         let durable = *self.durable.borrow();
-        if self.journaled() {
+        if self.embedded() {
             self.acknowledged.fetch_max(durable, Ordering::AcqRel);
         } else {
             self.acknowledged.store(durable, Ordering::Release);
@@ -390,7 +374,6 @@ impl Writer {
             // of command ids need not read through them any more (until
             // this replay succeeded, they did: a failed reopen keeps them).
             lock(&self.unapplied).clear();
-            applier.shared.set_flushed(state.last_position);
             applier.shared.clear_failure();
             self.health.send_modify(|h| h.applier_failed = false);
         }
@@ -404,28 +387,23 @@ impl Writer {
         Ok(())
     }
 
-    /// After a reopen: the journal's commits past `state` written into
-    /// sled, and the read models caught up with them.
-    fn replay_journal(
+    /// After a reopen: the indexes of the log's commits past `state`
+    /// written into sled, and the read models caught up with them.
+    fn replay_log(
         &mut self,
         state: WriterState,
         generation: u8,
-    ) -> Result<(WriterState, u8), StoreError> {
-        if !self.journaled() {
-            return Ok((state, generation));
-        }
-        // Until it opens again, appends are refused (`journal`).
-        drop(self.journal.take());
-        let (journal, state) = super::sled_store::open_journal(&self.disk, &self.stats, state)?;
-        self.journal = Some(journal);
+    ) -> Result<WriterState, StoreError> {
+        let state = super::restore::replay_log(&self.disk, &self.log, &self.stats, state)?;
         super::sled_store::catch_up(
             &self.disk,
+            &self.log,
             &self.stats,
             Keys { generation },
             self.projector.as_ref(),
             state.last_position,
         )?;
-        Ok((state, generation))
+        Ok(state)
     }
 
     /// Marks the store failed: writes are refused, and readers stop waiting
@@ -498,12 +476,12 @@ impl Writer {
             (Some(every), Some(since)) => since.elapsed() >= every,
             (Some(_), None) => false,
         };
-        let journaled = self.journaled();
+        let embedded = self.embedded();
         let must_flush = flush_due
             || batch.iter().any(|job| match job {
                 Job::Ingest { .. } | Job::Flush => false,
-                // The journal makes appends durable.
-                Job::Append { .. } => !journaled,
+                // The log's files make appends durable.
+                Job::Append { .. } => !embedded,
                 _ => true,
             });
         let asked_to_flush = batch.iter().any(|job| matches!(job, Job::Flush));
@@ -520,7 +498,8 @@ impl Writer {
             generation: self.generation.load(Ordering::Acquire),
         };
         let unapplied = lock(&self.unapplied).clone();
-        let mut view = BatchView::over(&tree, &stats, keys, &unapplied);
+        let log = Arc::clone(&self.log);
+        let mut view = BatchView::over(&tree, &log, &stats, keys, &unapplied);
         let mut in_batch: HashMap<CommandId, CommandEntry> = HashMap::new();
         let mut replies = Vec::with_capacity(batch.len());
         let mut appended = 0;
@@ -656,7 +635,7 @@ impl Writer {
                 self.state.last_position.to_be_bytes().to_vec(),
             );
             let (keys_written, bytes_written) = view.size();
-            if let Err(e) = self.journal(&view) {
+            if let Err(e) = self.append_log(&view) {
                 let why = e.to_string();
                 tracing::error!(error = %why, "storage failure: writes are refused until the disk recovers");
                 drop(view);
@@ -727,29 +706,27 @@ impl Writer {
         self.heed_applier();
         self.ready().map_err(StoreError::Closed)?;
         if let Some(applier) = &self.applier {
-            // The log through the head in sled, and flushed, before it is
-            // read: a failed switch's repair (`torn.rs`) goes back to this
-            // state, not past answered batches the journal may have let go.
+            // The log's indexes through the head in sled, and flushed: a
+            // failed switch's repair (`torn.rs`) goes back to this state.
             applier.barrier(true).map_err(StoreError::Io)?;
             lock(&self.unapplied).clear();
             self.flushed_state = self.state;
         }
         let tree = self.disk.tree()?;
         let stats = Arc::clone(&self.stats);
-        let mut view = BatchView::new(&tree, &stats, Keys { generation });
+        let log = Arc::clone(&self.log);
+        let mut view = BatchView::new(&tree, &log, &stats, Keys { generation });
         let mut applied = 0;
-        for position in from..=self.state.last_position {
-            let bytes = tree
-                .get(position_key(Space::Log, position))?
-                .ok_or_else(|| {
-                    StoreError::Corrupt(format!("log position {position} is missing"))
-                })?;
-            let commit = crate::codec::decode_commit(&bytes)?;
-            self.projector.project(&mut view, &commit).map_err(|e| {
+        let projector = Arc::clone(&self.projector);
+        log.read_range(from, self.state.last_position, |position, bytes| {
+            stats.count_read(Space::Log);
+            let commit = crate::codec::decode_commit(bytes)?;
+            projector.project(&mut view, &commit).map_err(|e| {
                 StoreError::Corrupt(format!("the rebuild cannot apply position {position}: {e}"))
             })?;
             applied += 1;
-        }
+            Ok(())
+        })?;
         view.put(meta_key(super::sled_store::GENERATION), vec![generation]);
         view.put(
             meta_key(super::sled_store::CHECKPOINT),
@@ -781,7 +758,7 @@ impl Writer {
             self.mark_torn();
             return Err(e.into());
         }
-        if !self.journaled() {
+        if !self.embedded() {
             if let Some(gate) = &self.gate {
                 gate.pass();
             }
@@ -793,16 +770,16 @@ impl Writer {
         self.flush(&tree)
     }
 
-    /// Whether this store's log is the embedded one, with its journal and
-    /// applier (not a replica): fixed for the writer's life.
-    fn journaled(&self) -> bool {
+    /// Whether this store's log is the embedded one, whose batches the
+    /// applier writes into sled (not a replica): fixed for the writer's
+    /// life.
+    fn embedded(&self) -> bool {
         self.applier.is_some()
     }
 
     /// Takes in what the applier did: a failure (writes are refused until
-    /// the reopen), the batches it has written (the view no longer reads
-    /// through them), and sled's last flush (the journal's files it holds
-    /// go).
+    /// the reopen), and the batches it has written (the view no longer
+    /// reads through them).
     fn heed_applier(&mut self) {
         let Some(shared) = self.applier.as_ref().map(|a| Arc::clone(&a.shared)) else {
             return;
@@ -811,15 +788,11 @@ impl Writer {
             self.fail(&why);
         }
         lock(&self.unapplied).applied_through(*self.durable.borrow());
-        let flushed = shared.flushed();
-        if let Some(journal) = &mut self.journal {
-            journal.prune(flushed);
-        }
     }
 
-    /// After a batch's journal sync: answers its callers and hands its
+    /// After a batch's sync: answers its callers and hands its
     /// keys to the applier, which may make the writer wait while it lags
-    /// (bounded). A batch with suggestions (which the journal does not
+    /// (bounded). A batch with suggestions (which the log's files do not
     /// hold) is answered once the applier has written and flushed it, one
     /// of stream commits (whose callers learn what is applied) once it is
     /// written.
@@ -858,7 +831,7 @@ impl Writer {
         if !flush && !ingested {
             send_all(replies);
             if let Err(why) = applier.send(batch) {
-                // Answered and in the journal: the reopen writes it.
+                // Answered and in the log's files: the reopen writes it.
                 self.fail(&why);
                 self.health.send_modify(|h| h.applier_failed = true);
             }
@@ -872,7 +845,7 @@ impl Writer {
                 send_all(replies);
             }
             Err(why) => {
-                // The appends are in the journal, the suggestions nowhere:
+                // The appends are in the log's files, the suggestions nowhere:
                 // in doubt, each caller retries with its id.
                 self.fail(&why);
                 send_all(fail_replies(replies, &why));
@@ -880,30 +853,24 @@ impl Writer {
         }
     }
 
-    /// Makes the batch's commits durable in the journal, before sled
+    /// Makes the batch's commits durable in the log's files, before sled
     /// takes the batch: one write and one `fdatasync`. A failed sync ends
-    /// the process (`Journal::append`).
-    fn journal(&mut self, view: &BatchView<'_>) -> Result<(), StoreError> {
+    /// the process (`LogFiles::append`).
+    fn append_log(&mut self, view: &BatchView<'_>) -> Result<(), StoreError> {
         let records = view.log_records();
-        let Some(journal) = &mut self.journal else {
-            if self.journaled() && !records.is_empty() {
-                return Err(StoreError::Io(
-                    "the journal is not open after a storage failure".into(),
-                ));
-            }
-            return Ok(());
-        };
         if records.is_empty() {
             return Ok(());
         }
-        if let Some(gate) = &self.gate {
-            gate.pass();
+        if self.embedded() {
+            if let Some(gate) = &self.gate {
+                gate.pass();
+            }
         }
         if let Some(faults) = &self.faults {
             faults.check(FaultPoint::Flush)?;
         }
         let syncing = Instant::now();
-        journal.append(&records).map_err(unless_wedged)?;
+        self.log.append(&records).map_err(unless_wedged)?;
         if let Some(metrics) = &self.metrics {
             metrics.flushed(syncing.elapsed().as_secs_f64());
         }
@@ -913,7 +880,7 @@ impl Writer {
 
     /// sled failed in the middle of a batch: part of it may reach the
     /// disk, and only a repair at the next open removes it (`torn.rs`),
-    /// back to what sled last flushed (the journal replays the rest).
+    /// back to what sled last flushed (the log's files replay the rest).
     fn mark_torn(&mut self) {
         self.torn = true;
         let before = self.flushed_state;
@@ -935,19 +902,8 @@ impl Writer {
         if let Some(faults) = &self.faults {
             faults.check(FaultPoint::Flush)?;
         }
-        let flushing = Instant::now();
         if let Err(e) = self.disk.flush(tree) {
             return Err(unless_wedged(e));
-        }
-        match &mut self.journal {
-            // sled holds every commit through here on disk now.
-            Some(journal) => journal.prune(self.state.last_position),
-            None => {
-                if let Some(metrics) = &self.metrics {
-                    metrics.flushed(flushing.elapsed().as_secs_f64());
-                }
-                self.stats.count_flush();
-            }
         }
         self.flushed_state = self.state;
         self.unflushed_since = None;
@@ -1080,16 +1036,22 @@ impl Writer {
 }
 
 /// The log's own records of `commit` (its hash `hash`, the log chain
-/// `chained` at its position): the commit, the chain, the article's stream
-/// entry and the command index. The read models are the projector's.
+/// `chained` at its position): the commit, appended to the log's files,
+/// and its indexes (`put_indexes`). The read models are the projector's.
 pub(super) fn put_log_entries(
     view: &mut BatchView<'_>,
     commit: &Commit,
     hash: &Hash,
     chained: &Hash,
 ) {
+    view.put_log_entry(commit.global_position, encode_commit(commit));
+    put_indexes(view, commit, hash, chained);
+}
+
+/// The indexes of a commit in the log: its log chain hash, the article's
+/// stream entry and the command index.
+pub(super) fn put_indexes(view: &mut BatchView<'_>, commit: &Commit, hash: &Hash, chained: &Hash) {
     let position = commit.global_position;
-    view.put(position_key(Space::Log, position), encode_commit(commit));
     view.put_chain(position, chained);
     let mut stream_value = position.to_be_bytes().to_vec();
     stream_value.extend_from_slice(&commit.recorded_at.timestamp_micros().to_be_bytes());

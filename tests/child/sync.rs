@@ -5,12 +5,11 @@
 //! - every acknowledged write took at least `DELAY`, so its reply waited
 //!   for a `fdatasync` to return (a reply sent before the sync would come
 //!   back in a millisecond);
-//! - for N acknowledged batches, the journal (`journal/*.log`, the
-//!   embedded log's durable copy) saw at least N `fdatasync` calls: one
-//!   real sync a batch;
+//! - for N acknowledged batches, the log's files (`log/*.log`) saw at
+//!   least N `fdatasync` calls: one real sync a batch;
 //! - a commit of about 200 KiB, which sled writes to a file of its own
-//!   under `blobs/` when it flushes (off the acknowledgement's path since
-//!   the journal), has that file synced by the time sled has flushed, and
+//!   under `blobs/` when it flushes (off the acknowledgement's path: the
+//!   log's files make a batch durable), has that file synced by the time sled has flushed, and
 //!   the `blobs` directory synced after the file was made.
 //!
 //! Issue 14, item 18: sled 0.34's `flush` alone made 0 of these calls.
@@ -162,7 +161,7 @@ async fn every_acknowledged_batch_waits_for_a_real_fdatasync_of_what_it_wrote() 
     let big_latency = started.elapsed();
     assert!(
         big_latency >= DELAY,
-        "the large commit was acknowledged after {big_latency:?}: it did not wait for the journal's fdatasync"
+        "the large commit was acknowledged after {big_latency:?}: it did not wait for the log's fdatasync"
     );
 
     // A clean stop, so that strace writes the whole trace.
@@ -170,7 +169,7 @@ async fn every_acknowledged_batch_waits_for_a_real_fdatasync_of_what_it_wrote() 
     let trace = std::fs::read_to_string(&trace_path).expect("the strace output");
     let batches = EDITS + 2;
     let log_syncs = calls(&trace, "fdatasync", |path| {
-        path.contains("/data/journal/") && path.ends_with(".log")
+        path.contains("/data/log/") && path.ends_with(".log")
     });
     let blob_syncs = calls(&trace, "fdatasync", |path| path.contains("/data/blobs/"));
     // The directory synced after (below, in the trace) the first blob.
@@ -187,11 +186,11 @@ async fn every_acknowledged_batch_waits_for_a_real_fdatasync_of_what_it_wrote() 
         path.ends_with("/data/blobs")
     });
     println!(
-        "sync: {batches} acknowledged batches; fdatasync of the journal {log_syncs}, of blob files {blob_syncs}; fsync of blobs/ {blob_dir_syncs}"
+        "sync: {batches} acknowledged batches; fdatasync of the log {log_syncs}, of blob files {blob_syncs}; fsync of blobs/ {blob_dir_syncs}"
     );
     assert!(
         log_syncs >= batches,
-        "{batches} acknowledged batches but {log_syncs} fdatasync calls on the journal:\n{trace}"
+        "{batches} acknowledged batches but {log_syncs} fdatasync calls on the log's files:\n{trace}"
     );
     assert!(
         blob_syncs >= 1,

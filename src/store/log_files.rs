@@ -1,0 +1,781 @@
+//! The log itself: every commit, in position order, in files of our own,
+//! appended by the writer with one write and one `fdatasync` a group
+//! commit and never rewritten. sled keeps what is derived from it (the
+//! indexes and the read models), written after the callers are answered;
+//! what a crash took from sled is derived again from here at the next
+//! open.
+//!
+//! Files are `log/<first position, 20 digits>.log`. A record is
+//! `u32 length ‖ u32 CRC-32 of (position ‖ payload) ‖ u64 position ‖
+//! payload`, numbers big-endian, the payload a commit as the codec
+//! encodes it. A record cut short or failing its CRC ends the log: a crash
+//! in the middle of an append leaves one at the end of the last file,
+//! which the open cuts off (nothing in it was acknowledged). Each open
+//! appends to a new file, never to one an earlier process wrote (after a
+//! failed sync the page cache may show what never reached the disk).
+//!
+//! Beside each file the writer has moved on from lies its index,
+//! `<first>.idx`: each record's offset in the file (`u32`, big-endian),
+//! then a CRC-32 of those bytes. An index that is missing or does not
+//! match its file is derived again by reading the file through. The
+//! offsets are kept in memory (4 bytes a commit), so that a read of a
+//! position is one `pread`.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read as _, Write as _};
+use std::os::unix::fs::FileExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use super::sled_store::lock;
+use super::StoreError;
+
+/// The log's directory, in the data directory.
+pub(crate) const DIR: &str = "log";
+
+/// A file's size past which the next append starts a new one: what an
+/// open reads through at most, besides files whose index is lost.
+const FILE_BYTES: u64 = 16 << 20;
+
+/// Bytes before a record's payload.
+const HEAD: usize = 16;
+
+/// The largest payload a record may claim (a commit is far smaller): a
+/// longer claim is a torn or corrupt record.
+const MAX_PAYLOAD: u32 = 256 << 20;
+
+/// The most bytes one read of a range takes at a time.
+const READ_CHUNK: u64 = 1 << 20;
+
+/// A record read back: its position and payload.
+pub(crate) type Record = (u64, Vec<u8>);
+
+/// One file of the log.
+struct Segment {
+    first: u64,
+    path: PathBuf,
+    /// Read with `pread`; the last file is also appended to.
+    file: Arc<File>,
+    /// Each whole record's offset.
+    offsets: Vec<u32>,
+    /// Where the whole records end.
+    end: u64,
+}
+
+impl Segment {
+    fn count(&self) -> u64 {
+        self.offsets.len() as u64
+    }
+
+    /// The byte range of the records `from..=to` (positions in this file).
+    fn span(&self, from: u64, to: u64) -> (u64, u64) {
+        let at = |position: u64| -> u64 {
+            let i = (position - self.first) as usize;
+            self.offsets.get(i).map_or(self.end, |o| u64::from(*o))
+        };
+        (at(from), at(to + 1))
+    }
+}
+
+/// The log's files: read by anyone, appended to by the writer alone.
+pub(crate) struct LogFiles {
+    dir: PathBuf,
+    /// By first position; the last one is appended to.
+    segments: RwLock<Vec<Segment>>,
+    /// Held by an append from its write to its publication.
+    appending: Mutex<()>,
+}
+
+impl LogFiles {
+    /// Opens the log in `data_dir`, making it where missing. A torn record
+    /// at the end of the last file is cut off; one anywhere else, or a gap
+    /// between files, is corruption. Appends go to a new file.
+    pub(crate) fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        let dir = data_dir.join(DIR);
+        std::fs::create_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(&dir).map_err(|e| io_error(&dir, e))? {
+            let path = entry.map_err(|e| io_error(&dir, e))?.path();
+            let stem = path.file_stem().and_then(|s| s.to_str());
+            match path.extension().and_then(|e| e.to_str()) {
+                Some("idx") => continue,
+                Some("log") => {}
+                _ => {
+                    return Err(StoreError::Corrupt(format!(
+                        "{} is not a file of the log",
+                        path.display()
+                    )))
+                }
+            }
+            let first = stem.and_then(|s| s.parse::<u64>().ok()).ok_or_else(|| {
+                StoreError::Corrupt(format!("{} is not a file of the log", path.display()))
+            })?;
+            files.push((first, path));
+        }
+        files.sort();
+        let count = files.len();
+        let mut segments: Vec<Segment> = Vec::with_capacity(count + 1);
+        for (i, (first, path)) in files.into_iter().enumerate() {
+            let last_file = i + 1 == count;
+            let segment = open_segment(first, &path, last_file)?;
+            if segment.count() == 0 {
+                // A file named for a position its first record would have
+                // had, holding none: appends take its place below.
+                std::fs::remove_file(&segment.path).map_err(|e| io_error(&segment.path, e))?;
+                let _ = std::fs::remove_file(index_path(&segment.path));
+                continue;
+            }
+            if let Some(before) = segments.last() {
+                if before.first + before.count() != first {
+                    return Err(StoreError::Corrupt(format!(
+                        "the log jumps from position {} to {first} ({})",
+                        before.first + before.count() - 1,
+                        path.display()
+                    )));
+                }
+            } else if first != 1 {
+                return Err(StoreError::Corrupt(format!(
+                    "the log begins at position {first}, not 1 ({})",
+                    path.display()
+                )));
+            }
+            segments.push(segment);
+        }
+        let next = segments.last().map_or(1, |s| s.first + s.count());
+        if let Some(last) = segments.last() {
+            write_index(last)?;
+        }
+        segments.push(new_segment(&dir, next)?);
+        Ok(Self {
+            dir,
+            segments: RwLock::new(segments),
+            appending: Mutex::new(()),
+        })
+    }
+
+    /// The last position the log holds (0 for none).
+    pub(crate) fn last_position(&self) -> u64 {
+        let segments = self.segments.read().unwrap_or_else(|e| e.into_inner());
+        segments.last().map_or(0, |s| s.first + s.count() - 1)
+    }
+
+    /// Appends `records` (consecutive positions, following the last one)
+    /// and makes them durable. A failed write is cut back off
+    /// (`StoreError::Io`: the caller answers none of them and may go on
+    /// once the disk recovers); a failed sync, or a failed write that
+    /// cannot be cut off, is `StoreError::Wedged`: the page cache may have
+    /// dropped what it could not write, and only a new process reads what
+    /// the disk holds.
+    pub(crate) fn append(&self, records: &[(u64, &[u8])]) -> Result<(), StoreError> {
+        let Some(&(first, _)) = records.first() else {
+            return Ok(());
+        };
+        let _appending = lock(&self.appending);
+        let next = self.last_position() + 1;
+        if records
+            .iter()
+            .enumerate()
+            .any(|(i, (p, _))| *p != next + i as u64)
+            || first != next
+        {
+            return Err(StoreError::Corrupt(format!(
+                "an append at position {first} does not follow the log's last position {}",
+                next - 1
+            )));
+        }
+        let io = |e: io::Error| StoreError::Io(format!("cannot write the log: {e}"));
+        let (file, len) = {
+            let segments = self.segments.read().unwrap_or_else(|e| e.into_inner());
+            let last = segments
+                .last()
+                .ok_or_else(|| io(io::Error::other("no file")))?;
+            (Arc::clone(&last.file), last.end)
+        };
+        let (file, len) = if len >= FILE_BYTES {
+            self.start_segment(next).map_err(io)?
+        } else {
+            (file, len)
+        };
+        let mut bytes = Vec::with_capacity(records.iter().map(|(_, p)| HEAD + p.len()).sum());
+        let mut offsets = Vec::with_capacity(records.len());
+        for (position, payload) in records {
+            offsets.push(len + bytes.len() as u64);
+            encode(&mut bytes, *position, payload);
+        }
+        let end = len + bytes.len() as u64;
+        let offsets: Vec<u32> = match offsets
+            .into_iter()
+            .map(u32::try_from)
+            .collect::<Result<_, _>>()
+        {
+            Ok(offsets) => offsets,
+            Err(_) => return Err(io(io::Error::other("a log file would pass 4 GiB"))),
+        };
+        if let Err(e) = (&*file).write_all(&bytes) {
+            if let Err(cut) = file.set_len(len) {
+                // Appends after what the failed write left would be cut off
+                // with it at the next open: only a new process, cutting
+                // the torn end, goes on safely.
+                return Err(StoreError::Wedged(format!(
+                    "cannot write the log ({e}) nor cut the failed write off ({cut})"
+                )));
+            }
+            return Err(io(e));
+        }
+        file.sync_data()
+            .map_err(|e| StoreError::Wedged(format!("cannot sync the log: {e}")))?;
+        let mut segments = self.segments.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(last) = segments.last_mut() {
+            last.offsets.extend(offsets);
+            last.end = end;
+        }
+        Ok(())
+    }
+
+    /// The payload at `position`, if the log holds it.
+    pub(crate) fn read(&self, position: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some((file, path, from, to)) = self.locate(position, position) else {
+            return Ok(None);
+        };
+        let mut bytes = vec![0; (to - from) as usize];
+        file.read_exact_at(&mut bytes, from)
+            .map_err(|e| io_error(&path, e))?;
+        let len = decode(&bytes, position)
+            .map(|(payload, _)| payload.len())
+            .ok_or_else(|| corrupt_record(&path, position))?;
+        bytes.truncate(HEAD + len);
+        bytes.drain(..HEAD);
+        Ok(Some(bytes))
+    }
+
+    /// Calls `visit` with each record of `from..=to` (positions from 1 on,
+    /// which the log must hold), in order: the file read a chunk at a time.
+    pub(crate) fn read_range(
+        &self,
+        from: u64,
+        to: u64,
+        mut visit: impl FnMut(u64, &[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut position = from.max(1);
+        let mut buffer = Vec::new();
+        while position <= to {
+            // The records of one chunk, within one file.
+            let Some((file, path, start, end, last)) = self.chunk(position, to) else {
+                return Err(StoreError::Corrupt(format!(
+                    "the log has no record at position {position} (it ends at {})",
+                    self.last_position()
+                )));
+            };
+            buffer.resize((end - start) as usize, 0);
+            file.read_exact_at(&mut buffer, start)
+                .map_err(|e| io_error(&path, e))?;
+            let mut at = 0;
+            while position <= last {
+                let (payload, len) = decode(&buffer[at..], position)
+                    .ok_or_else(|| corrupt_record(&path, position))?;
+                visit(position, payload)?;
+                at += len;
+                position += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// The file holding `from..=to` (all in one file) and their byte range.
+    fn locate(&self, from: u64, to: u64) -> Option<(Arc<File>, PathBuf, u64, u64)> {
+        let segments = self.segments.read().unwrap_or_else(|e| e.into_inner());
+        let segment = find(&segments, from)?;
+        if to >= segment.first + segment.count() || from == 0 {
+            return None;
+        }
+        let (start, end) = segment.span(from, to);
+        Some((Arc::clone(&segment.file), segment.path.clone(), start, end))
+    }
+
+    /// A chunk of records from `from` on, at most `to`: its file, byte
+    /// range and last position.
+    fn chunk(&self, from: u64, to: u64) -> Option<(Arc<File>, PathBuf, u64, u64, u64)> {
+        let segments = self.segments.read().unwrap_or_else(|e| e.into_inner());
+        let segment = find(&segments, from)?;
+        let mut last = to.min(segment.first + segment.count() - 1);
+        let (start, mut end) = segment.span(from, last);
+        // Whole records, at most READ_CHUNK unless one alone is larger.
+        while end - start > READ_CHUNK && last > from {
+            last = from + (last - from) / 2;
+            end = segment.span(from, last).1;
+        }
+        Some((
+            Arc::clone(&segment.file),
+            segment.path.clone(),
+            start,
+            end,
+            last,
+        ))
+    }
+
+    /// Seals the file appended to (its index written) and starts a new one
+    /// whose first record is at `first`.
+    fn start_segment(&self, first: u64) -> io::Result<(Arc<File>, u64)> {
+        let segment = new_segment(&self.dir, first).map_err(io::Error::other)?;
+        let file = Arc::clone(&segment.file);
+        let mut segments = self.segments.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(last) = segments.last() {
+            write_index(last).map_err(io::Error::other)?;
+        }
+        segments.push(segment);
+        Ok((file, 0))
+    }
+}
+
+/// The segment holding `position`, if any.
+fn find(segments: &[Segment], position: u64) -> Option<&Segment> {
+    let after = segments.partition_point(|s| s.first <= position);
+    let segment = segments.get(after.checked_sub(1)?)?;
+    (position < segment.first + segment.count()).then_some(segment)
+}
+
+/// A new, empty file for records from `first` on.
+fn new_segment(dir: &Path, first: u64) -> Result<Segment, StoreError> {
+    let path = dir.join(name(first));
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .open(&path)
+        .map_err(|e| io_error(&path, e))?;
+    file.set_len(0).map_err(|e| io_error(&path, e))?;
+    sync_dir(dir).map_err(|e| io_error(dir, e))?;
+    Ok(Segment {
+        first,
+        path,
+        file: Arc::new(file),
+        offsets: Vec::new(),
+        end: 0,
+    })
+}
+
+/// Opens a file of the log and learns its records' offsets: from its
+/// index when that matches, else by reading it through. The last file's
+/// torn end, if any, is cut off; elsewhere one is corruption.
+fn open_segment(first: u64, path: &Path, last_file: bool) -> Result<Segment, StoreError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .append(last_file)
+        .open(path)
+        .map_err(|e| io_error(path, e))?;
+    let len = file.metadata().map_err(|e| io_error(path, e))?.len();
+    let indexed = if last_file {
+        None
+    } else {
+        read_index(path, &file, first, len)
+    };
+    let (offsets, end) = match indexed {
+        Some(offsets) => (offsets, len),
+        None => {
+            let mut bytes = Vec::new();
+            (&file)
+                .read_to_end(&mut bytes)
+                .map_err(|e| io_error(path, e))?;
+            let (offsets, whole) = scan(&bytes, first);
+            if whole < len {
+                let next = first + offsets.len() as u64;
+                if !last_file || record_after(&bytes, whole as usize + 1, next).is_some() {
+                    return Err(StoreError::Corrupt(format!(
+                        "{} holds a corrupt record at position {next} (byte {whole}) with records after it: not the end a crash leaves",
+                        path.display()
+                    )));
+                }
+                tracing::warn!(file = %path.display(), at = whole, "cutting off a log record a crash left unfinished");
+                file.set_len(whole).map_err(|e| io_error(path, e))?;
+                file.sync_all().map_err(|e| io_error(path, e))?;
+            }
+            let offsets = offsets
+                .into_iter()
+                .map(u32::try_from)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| StoreError::Corrupt(format!("{} passes 4 GiB", path.display())))?;
+            (offsets, whole)
+        }
+    };
+    let segment = Segment {
+        first,
+        path: path.to_owned(),
+        file: Arc::new(file),
+        offsets,
+        end,
+    };
+    if indexed_missing(path) && !last_file && segment.count() > 0 {
+        write_index(&segment)?;
+    }
+    Ok(segment)
+}
+
+fn index_path(path: &Path) -> PathBuf {
+    path.with_extension("idx")
+}
+
+fn indexed_missing(path: &Path) -> bool {
+    !index_path(path).exists()
+}
+
+/// The offsets the index of the file at `path` holds, if it is whole and
+/// matches the file: its last record ends where the file does.
+fn read_index(path: &Path, file: &File, first: u64, len: u64) -> Option<Vec<u32>> {
+    let bytes = std::fs::read(index_path(path)).ok()?;
+    let (offsets, sum) = bytes.split_at_checked(bytes.len().checked_sub(4)?)?;
+    if offsets.len() % 4 != 0 || crc32fast::hash(offsets).to_be_bytes() != sum {
+        return None;
+    }
+    let offsets: Vec<u32> = offsets
+        .chunks_exact(4)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let last = u64::from(*offsets.last()?);
+    let mut head = [0u8; HEAD];
+    file.read_exact_at(&mut head, last).ok()?;
+    let (payload_len, position) = head_of(&head);
+    let last_position = first + offsets.len() as u64 - 1;
+    (position == last_position && last + HEAD as u64 + u64::from(payload_len) == len)
+        .then_some(offsets)
+}
+
+/// Writes the index of `segment` (a file no longer appended to) and
+/// makes it durable.
+fn write_index(segment: &Segment) -> Result<(), StoreError> {
+    let path = index_path(&segment.path);
+    let mut bytes = Vec::with_capacity(segment.offsets.len() * 4 + 4);
+    for offset in &segment.offsets {
+        bytes.extend_from_slice(&offset.to_be_bytes());
+    }
+    let sum = crc32fast::hash(&bytes);
+    bytes.extend_from_slice(&sum.to_be_bytes());
+    let write = || -> io::Result<()> {
+        let mut file = File::create(&path)?;
+        file.write_all(&bytes)?;
+        file.sync_all()?;
+        sync_dir(path.parent().unwrap_or(Path::new(".")))
+    };
+    write().map_err(|e| io_error(&path, e))
+}
+
+fn name(first: u64) -> String {
+    format!("{first:020}.log")
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+fn io_error(what: &Path, e: io::Error) -> StoreError {
+    StoreError::Io(format!("{}: {e}", what.display()))
+}
+
+fn corrupt_record(path: &Path, position: u64) -> StoreError {
+    StoreError::Corrupt(format!(
+        "the log's record at position {position} in {} is corrupt",
+        path.display()
+    ))
+}
+
+fn crc(position: u64, payload: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&position.to_be_bytes());
+    hasher.update(payload);
+    hasher.finalize()
+}
+
+fn encode(out: &mut Vec<u8>, position: u64, payload: &[u8]) {
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(&crc(position, payload).to_be_bytes());
+    out.extend_from_slice(&position.to_be_bytes());
+    out.extend_from_slice(payload);
+}
+
+/// A record's payload length and position, from its head.
+fn head_of(head: &[u8; HEAD]) -> (u32, u64) {
+    let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+    let position = u64::from_be_bytes([
+        head[8], head[9], head[10], head[11], head[12], head[13], head[14], head[15],
+    ]);
+    (len, position)
+}
+
+/// The record at the start of `bytes`, if it is whole, at `position` and
+/// its CRC holds: its payload and its length with the head.
+fn decode(bytes: &[u8], position: u64) -> Option<(&[u8], usize)> {
+    let head: &[u8; HEAD] = bytes.get(..HEAD)?.try_into().ok()?;
+    let (len, at) = head_of(head);
+    let sum = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+    if len > MAX_PAYLOAD || at != position {
+        return None;
+    }
+    let payload = bytes.get(HEAD..HEAD + len as usize)?;
+    (crc(position, payload) == sum).then_some((payload, HEAD + len as usize))
+}
+
+/// The offsets of the whole records at the start of `bytes` (a file whose
+/// first record is at `first`), and the length they take: where the first
+/// torn one begins.
+fn scan(bytes: &[u8], first: u64) -> (Vec<u64>, u64) {
+    let mut offsets = Vec::new();
+    let mut at = 0usize;
+    let mut position = first;
+    while let Some((_, len)) = bytes.get(at..).and_then(|b| decode(b, position)) {
+        offsets.push(at as u64);
+        at += len;
+        position += 1;
+    }
+    (offsets, at as u64)
+}
+
+/// The offset of a whole record at or after `from` in `bytes` whose
+/// position is past `position` (within a million of it): a record a torn
+/// append cannot have left, since nothing is written after the batch that
+/// tore.
+fn record_after(bytes: &[u8], from: usize, position: u64) -> Option<usize> {
+    (from..bytes.len().saturating_sub(HEAD)).find(|&at| {
+        let head: &[u8; HEAD] = match bytes[at..at + HEAD].try_into() {
+            Ok(head) => head,
+            Err(_) => return false,
+        };
+        let (_, found) = head_of(head);
+        found > position && found - position < 1_000_000 && decode(&bytes[at..], found).is_some()
+    })
+}
+
+/// The whole records of a file in the format of the log, whose first
+/// record is at `first`: for reading what an older store kept in its
+/// journal (`log_migration.rs`). Stops at the first torn record.
+pub(crate) fn read_records(path: &Path, first: u64) -> Result<(Vec<Record>, bool), StoreError> {
+    let bytes = std::fs::read(path).map_err(|e| io_error(path, e))?;
+    let (offsets, whole) = scan(&bytes, first);
+    let records = offsets
+        .iter()
+        .enumerate()
+        .filter_map(|(i, at)| {
+            let position = first + i as u64;
+            let (payload, _) = decode(&bytes[*at as usize..], position)?;
+            Some((position, payload.to_vec()))
+        })
+        .collect();
+    Ok((records, whole == bytes.len() as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn append(log: &LogFiles, from: u64, n: u64) {
+        let payloads: Vec<Vec<u8>> = (from..from + n)
+            .map(|p| format!("commit {p}").into_bytes())
+            .collect();
+        let records: Vec<(u64, &[u8])> = (from..from + n)
+            .zip(&payloads)
+            .map(|(p, b)| (p, b.as_slice()))
+            .collect();
+        log.append(&records).unwrap();
+    }
+
+    fn all(log: &LogFiles) -> Vec<Record> {
+        let mut out = Vec::new();
+        log.read_range(1, log.last_position(), |p, b| {
+            out.push((p, b.to_vec()));
+            Ok(())
+        })
+        .unwrap();
+        out
+    }
+
+    fn files(dir: &Path, extension: &str) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir.join(DIR))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(extension))
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn what_is_appended_reads_back_by_position_and_by_range_across_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = LogFiles::open(dir.path()).unwrap();
+        assert_eq!(log.last_position(), 0);
+        assert_eq!(log.read(1).unwrap(), None);
+        append(&log, 1, 3);
+        append(&log, 4, 2);
+        assert_eq!(log.last_position(), 5);
+        assert_eq!(log.read(4).unwrap().unwrap(), b"commit 4");
+        assert_eq!(log.read(6).unwrap(), None);
+        assert_eq!(log.read(0).unwrap(), None);
+        assert!(matches!(
+            log.read_range(4, 6, |_, _| Ok(())),
+            Err(StoreError::Corrupt(_))
+        ));
+        drop(log);
+        let log = LogFiles::open(dir.path()).unwrap();
+        assert_eq!(log.last_position(), 5);
+        append(&log, 6, 1);
+        let mut seen = Vec::new();
+        log.read_range(2, 6, |p, b| {
+            seen.push((p, b.to_vec()));
+            Ok(())
+        })
+        .unwrap();
+        let expected: Vec<Record> = (2..=6)
+            .map(|p| (p, format!("commit {p}").into_bytes()))
+            .collect();
+        assert_eq!(seen, expected);
+        // Each open appended to a file of its own, and indexed the one
+        // before it.
+        assert_eq!(files(dir.path(), ".log"), [name(1), name(6)]);
+        assert_eq!(files(dir.path(), ".idx"), ["00000000000000000001.idx"]);
+    }
+
+    #[test]
+    fn an_append_that_does_not_follow_the_last_position_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = LogFiles::open(dir.path()).unwrap();
+        append(&log, 1, 2);
+        assert!(matches!(
+            log.append(&[(4, b"x".as_slice())]),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            log.append(&[(3, b"x".as_slice()), (5, b"y".as_slice())]),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert_eq!(log.last_position(), 2);
+    }
+
+    #[test]
+    fn a_record_cut_short_at_the_end_is_cut_off_and_appends_go_on_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = LogFiles::open(dir.path()).unwrap();
+        append(&log, 1, 2);
+        drop(log);
+        let path = dir.path().join(DIR).join(name(1));
+        let whole = std::fs::metadata(&path).unwrap().len();
+        let mut torn = Vec::new();
+        encode(&mut torn, 3, b"commit 3");
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(&torn[..torn.len() - 2]).unwrap();
+        drop(file);
+
+        let log = LogFiles::open(dir.path()).unwrap();
+        assert_eq!(log.last_position(), 2, "the torn record is not read");
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), whole);
+        append(&log, 3, 1);
+        drop(log);
+        let log = LogFiles::open(dir.path()).unwrap();
+        assert_eq!(all(&log).len(), 3);
+        assert_eq!(log.read(3).unwrap().unwrap(), b"commit 3");
+    }
+
+    #[test]
+    fn a_file_moves_on_past_its_size_and_a_lost_or_wrong_index_is_derived_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = LogFiles::open(dir.path()).unwrap();
+        let big = vec![7u8; (FILE_BYTES / 2) as usize];
+        for position in 1..=5 {
+            log.append(&[(position, big.as_slice())]).unwrap();
+        }
+        assert_eq!(files(dir.path(), ".log").len(), 3, "two records a file");
+        assert_eq!(files(dir.path(), ".idx").len(), 2);
+        drop(log);
+        // One index gone, one wrong: both derived again from their files.
+        let first = dir.path().join(DIR).join(name(1));
+        std::fs::remove_file(index_path(&first)).unwrap();
+        let second = dir.path().join(DIR).join(name(3));
+        std::fs::write(index_path(&second), [0, 0, 0, 0, 1, 2, 3, 4]).unwrap();
+        let log = LogFiles::open(dir.path()).unwrap();
+        assert_eq!(log.last_position(), 5);
+        for position in 1..=5 {
+            assert_eq!(log.read(position).unwrap().unwrap(), big);
+        }
+        let mut count = 0;
+        log.read_range(2, 4, |_, b| {
+            assert_eq!(b, big.as_slice());
+            count += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(count, 3);
+        assert_eq!(
+            read_index(&first, &File::open(&first).unwrap(), 1, {
+                std::fs::metadata(&first).unwrap().len()
+            })
+            .map(|o| o.len()),
+            Some(2),
+            "the derived index is written back"
+        );
+    }
+
+    #[test]
+    fn a_gap_between_files_or_a_torn_record_before_the_last_file_is_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = LogFiles::open(dir.path()).unwrap();
+        append(&log, 1, 2);
+        drop(log);
+        let log = LogFiles::open(dir.path()).unwrap();
+        append(&log, 3, 2);
+        drop(log);
+        let log = LogFiles::open(dir.path()).unwrap();
+        append(&log, 5, 2);
+        drop(log);
+        // The file of 3–4 gone: a gap.
+        let log_dir = dir.path().join(DIR);
+        let middle = log_dir.join(name(3));
+        let kept = std::fs::read(&middle).unwrap();
+        std::fs::remove_file(&middle).unwrap();
+        assert!(matches!(
+            LogFiles::open(dir.path()),
+            Err(StoreError::Corrupt(_))
+        ));
+        std::fs::write(&middle, kept).unwrap();
+        assert_eq!(LogFiles::open(dir.path()).unwrap().last_position(), 6);
+        // A bit flipped in the first file, its index gone: corruption.
+        let first = log_dir.join(name(1));
+        let mut bytes = std::fs::read(&first).unwrap();
+        bytes[HEAD] ^= 1;
+        std::fs::write(&first, bytes).unwrap();
+        std::fs::remove_file(index_path(&first)).unwrap();
+        assert!(matches!(
+            LogFiles::open(dir.path()),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn a_corrupt_record_with_whole_ones_after_it_is_not_cut_off_as_a_torn_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = LogFiles::open(dir.path()).unwrap();
+        append(&log, 1, 3);
+        drop(log);
+        let path = dir.path().join(DIR).join(name(1));
+        let mut bytes = std::fs::read(&path).unwrap();
+        let len = bytes.len();
+        // A byte of the second record's payload changed: the third is whole.
+        bytes[HEAD + "commit 1".len() + HEAD] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(matches!(
+            LogFiles::open(dir.path()),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert_eq!(std::fs::metadata(&path).unwrap().len() as usize, len);
+    }
+
+    #[test]
+    fn a_corrupt_record_read_by_position_is_an_error_not_a_wrong_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = LogFiles::open(dir.path()).unwrap();
+        append(&log, 1, 2);
+        let path = dir.path().join(DIR).join(name(1));
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(&path, bytes).unwrap();
+        assert!(matches!(log.read(2), Err(StoreError::Corrupt(_))));
+        assert_eq!(log.read(1).unwrap().unwrap(), b"commit 1");
+    }
+}
