@@ -208,7 +208,8 @@ impl Projector for Projection {
             view.put(slug_key, id.as_bytes().to_vec());
         }
         if let Some(position) = previous_position {
-            view.delete(k.position(Space::Changed, position));
+            // Put by this batch, if the article changed earlier in it.
+            view.retract(k.position(Space::Changed, position));
         }
         view.put(
             k.position(Space::Changed, commit.global_position),

@@ -47,6 +47,11 @@ const MAX_PAYLOAD: u32 = 256 << 20;
 /// The most bytes one read of a range takes at a time.
 const READ_CHUNK: u64 = 1 << 20;
 
+thread_local! {
+    /// The buffer `read_range` reads chunks into, kept between calls.
+    static READ_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// A record read back: its position and payload.
 pub(crate) type Record = (u64, Vec<u8>);
 
@@ -257,25 +262,40 @@ impl LogFiles {
         mut visit: impl FnMut(u64, &[u8]) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let mut position = from.max(1);
-        let mut buffer = Vec::new();
-        while position <= to {
+        // A buffer this thread keeps between calls: a fresh one of a
+        // chunk's size each call would be new pages (glibc maps buffers
+        // that large), faulted in and zeroed for every chunk.
+        let mut buffer = READ_BUFFER.with(|b| std::mem::take(&mut *b.borrow_mut()));
+        let read = self.read_chunks(&mut position, to, &mut buffer, &mut visit);
+        READ_BUFFER.with(|b| *b.borrow_mut() = buffer);
+        read
+    }
+
+    fn read_chunks(
+        &self,
+        position: &mut u64,
+        to: u64,
+        buffer: &mut Vec<u8>,
+        visit: &mut impl FnMut(u64, &[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        while *position <= to {
             // The records of one chunk, within one file.
-            let Some((file, path, start, end, last)) = self.chunk(position, to) else {
+            let Some((file, path, start, end, last)) = self.chunk(*position, to) else {
                 return Err(StoreError::Corrupt(format!(
                     "the log has no record at position {position} (it ends at {})",
                     self.last_position()
                 )));
             };
             buffer.resize((end - start) as usize, 0);
-            file.read_exact_at(&mut buffer, start)
+            file.read_exact_at(buffer, start)
                 .map_err(|e| io_error(&path, e))?;
             let mut at = 0;
-            while position <= last {
-                let (payload, len) = decode(&buffer[at..], position)
-                    .ok_or_else(|| corrupt_record(&path, position))?;
-                visit(position, payload)?;
+            while *position <= last {
+                let (payload, len) = decode(&buffer[at..], *position)
+                    .ok_or_else(|| corrupt_record(&path, *position))?;
+                visit(*position, payload)?;
                 at += len;
-                position += 1;
+                *position += 1;
             }
         }
         Ok(())

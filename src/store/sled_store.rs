@@ -269,7 +269,16 @@ impl SledStore {
         }
         self.disk.flush(&tree)?;
         drop(tree);
-        let applied = self.catch_up(projector)?;
+        // The read models are empty: nothing a crash left to meet.
+        let applied = catch_up(
+            &self.disk,
+            &self.log,
+            &self.stats,
+            keys,
+            projector,
+            self.state.last_position,
+            false,
+        )?;
         self.disk.snapshot_for_next_open();
         Ok(applied)
     }
@@ -393,6 +402,7 @@ impl SledStore {
             self.keys(),
             projector,
             self.state.last_position,
+            true,
         )
     }
 
@@ -969,6 +979,8 @@ impl ReadModels {
 
 /// Applies the log past the read models' checkpoint through `to` to the
 /// read models of `keys`' generation. Returns how many commits it applied.
+/// `replaying`: a crash may have left part of a batch in the read models
+/// (an open), as it cannot in ones just emptied (a rebuild).
 pub(super) fn catch_up(
     disk: &Disk,
     log: &LogFiles,
@@ -976,6 +988,7 @@ pub(super) fn catch_up(
     keys: Keys,
     projector: &dyn Projector,
     to: u64,
+    replaying: bool,
 ) -> Result<u64, StoreError> {
     let from = disk
         .tree()?
@@ -988,7 +1001,11 @@ pub(super) fn catch_up(
     while position <= to {
         let end = (position + REPLAY_CHUNK as u64 - 1).min(to);
         let tree = disk.tree()?;
-        let mut view = BatchView::replaying(&tree, log, stats, keys);
+        let mut view = if replaying {
+            BatchView::replaying(&tree, log, stats, keys)
+        } else {
+            BatchView::new(&tree, log, stats, keys)
+        };
         log.read_range(position, end, |at, bytes| {
             stats.count_read(Space::Log);
             stats.count_replayed(bytes.len() as u64);

@@ -134,6 +134,18 @@ impl<'a> BatchView<'a> {
         self.pending.insert(key, None);
     }
 
+    /// Removes `key`, which no batch before this one wrote (a key naming
+    /// a position of this batch, say): a value this view put just goes,
+    /// with no write at all. A replaying view may meet the key in the tree
+    /// already (a crash kept part of the batch), so it removes it there.
+    pub fn retract(&mut self, key: Vec<u8>) {
+        if !self.replaying && matches!(self.pending.get(&key), Some(Some(_))) {
+            self.pending.remove(&key);
+        } else {
+            self.pending.insert(key, None);
+        }
+    }
+
     /// The log chain's hash at `position`. A batch's positions follow one
     /// another, and their hashes go into one `chain` record keyed by the
     /// first of them (`keys::chain_hash_in`): one sled key a batch, not

@@ -402,6 +402,7 @@ impl Writer {
             Keys { generation },
             self.projector.as_ref(),
             state.last_position,
+            true,
         )?;
         Ok(state)
     }
