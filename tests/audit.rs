@@ -682,7 +682,7 @@ type LogRecord = (usize, u64, usize);
 /// The files of the log in `dir` (`log/<first>.log`) that hold records,
 /// in order, each with its records: offset, position and payload length
 /// (records are `u32 length ‖ u32 CRC-32 of (position ‖ payload) ‖ u64
-/// position ‖ payload`, big-endian).
+/// position ‖ payload`, big-endian, then zeros to the file's end).
 fn log_records(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<LogRecord>)> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
@@ -697,9 +697,14 @@ fn log_records(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<LogRecord>
             let bytes = std::fs::read(&path).unwrap();
             let mut records = Vec::new();
             let mut at = 0;
-            while at < bytes.len() {
+            // Until the zeros the file is filled with ahead of its records
+            // (a position is never 0).
+            while at + 16 <= bytes.len() {
                 let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
                 let position = u64::from_be_bytes(bytes[at + 8..at + 16].try_into().unwrap());
+                if position == 0 {
+                    break;
+                }
                 records.push((at, position, len));
                 at += 16 + len;
             }
