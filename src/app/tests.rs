@@ -1145,3 +1145,18 @@ async fn an_older_stores_log_moves_out_of_sled_at_its_first_open() {
     App::rebuild(dir.path(), &AppOptions::default(), None).unwrap();
     assert_eq!(App::dump_read_models(dir.path()).unwrap(), moved);
 }
+
+/// A restore cut short leaves part of a backup that would open as a store
+/// of its own: the mark it sets until its last write refuses it.
+#[test]
+fn a_directory_a_restore_did_not_finish_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path(), StoreOptions::default()).unwrap();
+    store.set_meta("restoring", &[1]).unwrap();
+    drop(store);
+    match SledStore::open(dir.path(), StoreOptions::default()) {
+        Err(StoreError::Corrupt(why)) => assert!(why.contains("did not finish"), "{why}"),
+        Err(e) => panic!("refused, but not as corrupt: {e}"),
+        Ok(_) => panic!("a directory a restore did not finish was opened"),
+    }
+}

@@ -40,7 +40,7 @@ const FILE_BYTES: u64 = 16 << 20;
 /// How far ahead of its records the file appended to is zero-filled: a
 /// sync of a write into blocks the file already has flushes the data
 /// alone, where one that grows the file flushes its size too (a
-/// `fdatasync` about a third faster here, BENCHMARKS.md). A small append
+/// `fdatasync` about a third faster here: BENCHMARKS.md). A small append
 /// that reaches the end writes the next stretch of zeros with its records.
 const ZEROED_AHEAD: u64 = 1 << 20;
 
@@ -102,11 +102,16 @@ pub(crate) struct LogFiles {
 
 impl LogFiles {
     /// Opens the log in `data_dir`, making it where missing. A torn record
-    /// at the end of the last file is cut off; one anywhere else, or a gap
+    /// at the end of the last file is cut off, unless it is at or before
+    /// `held` (a position sled holds the indexes of: acknowledged, so a
+    /// corruption, not a crash's torn end); one anywhere else, or a gap
     /// between files, is corruption. Appends go to a new file.
-    pub(crate) fn open(data_dir: &Path) -> Result<Self, StoreError> {
+    pub(crate) fn open(data_dir: &Path, held: u64) -> Result<Self, StoreError> {
         let dir = data_dir.join(DIR);
-        std::fs::create_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
+        if !dir.exists() {
+            std::fs::create_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
+            sync_dir(data_dir).map_err(|e| io_error(data_dir, e))?;
+        }
         let mut files = Vec::new();
         for entry in std::fs::read_dir(&dir).map_err(|e| io_error(&dir, e))? {
             let path = entry.map_err(|e| io_error(&dir, e))?.path();
@@ -115,10 +120,8 @@ impl LogFiles {
                 Some("idx") => continue,
                 Some("log") => {}
                 _ => {
-                    return Err(StoreError::Corrupt(format!(
-                        "{} is not a file of the log",
-                        path.display()
-                    )))
+                    tracing::warn!(file = %path.display(), "not a file of the log: left alone");
+                    continue;
                 }
             }
             let first = stem.and_then(|s| s.parse::<u64>().ok()).ok_or_else(|| {
@@ -131,8 +134,14 @@ impl LogFiles {
         let mut segments: Vec<Segment> = Vec::with_capacity(count + 1);
         for (i, (first, path)) in files.into_iter().enumerate() {
             let last_file = i + 1 == count;
-            let segment = open_segment(first, &path, last_file)?;
+            let segment = open_segment(first, &path, last_file.then_some(held))?;
             if segment.count() == 0 {
+                if !last_file {
+                    return Err(StoreError::Corrupt(format!(
+                        "{} holds no record, and files of the log follow it",
+                        path.display()
+                    )));
+                }
                 // A file named for a position its first record would have
                 // had, holding none: appends take its place below.
                 std::fs::remove_file(&segment.path).map_err(|e| io_error(&segment.path, e))?;
@@ -184,6 +193,14 @@ impl LogFiles {
         let Some(&(first, _)) = records.first() else {
             return Ok(());
         };
+        if let Some((position, payload)) =
+            records.iter().find(|(_, p)| p.len() > MAX_PAYLOAD as usize)
+        {
+            return Err(StoreError::Corrupt(format!(
+                "the commit at position {position} takes {} bytes, more than a record of the log holds ({MAX_PAYLOAD})",
+                payload.len()
+            )));
+        }
         let _appending = lock(&self.appending);
         let next = self.last_position() + 1;
         if records
@@ -239,8 +256,10 @@ impl LogFiles {
             Err(_) => return Err(io(io::Error::other("a log file would pass 4 GiB"))),
         };
         if let Err(e) = file.write_all_at(&bytes, len) {
-            // Cut back to the records: the zeros ahead go too.
-            if let Err(cut) = file.set_len(len) {
+            // Cut back to the records (the zeros ahead go too), durably:
+            // what the failed write left must not come back in a file
+            // that is no longer the last.
+            if let Err(cut) = file.set_len(len).and_then(|()| file.sync_all()) {
                 // Appends after what the failed write left would be cut off
                 // with it at the next open: only a new process, cutting
                 // the torn end, goes on safely.
@@ -299,7 +318,10 @@ impl LogFiles {
         // that large), faulted in and zeroed for every chunk.
         let mut buffer = READ_BUFFER.with(|b| std::mem::take(&mut *b.borrow_mut()));
         let read = self.read_chunks(&mut position, to, &mut buffer, &mut visit);
-        READ_BUFFER.with(|b| *b.borrow_mut() = buffer);
+        if buffer.capacity() <= 2 * READ_CHUNK as usize {
+            // (one record alone larger is not kept)
+            READ_BUFFER.with(|b| *b.borrow_mut() = buffer);
+        }
         read
     }
 
@@ -422,8 +444,10 @@ fn seal(segment: &mut Segment) -> Result<(), StoreError> {
 /// Opens a file of the log and learns its records' offsets: from its
 /// index when that matches, else by reading it through. Zeros after the
 /// records (zero-filled ahead, `ZEROED_AHEAD`) are cut off; so is the
-/// last file's torn end, if any; elsewhere one is corruption.
-fn open_segment(first: u64, path: &Path, last_file: bool) -> Result<Segment, StoreError> {
+/// last file's torn end (`last` is `Some(held)` for the last file), if it
+/// lies past `held`; elsewhere one is corruption.
+fn open_segment(first: u64, path: &Path, last: Option<u64>) -> Result<Segment, StoreError> {
+    let last_file = last.is_some();
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -454,7 +478,15 @@ fn open_segment(first: u64, path: &Path, last_file: bool) -> Result<Segment, Sto
                             path.display()
                         )));
                     }
+                    if last.is_some_and(|held| next <= held) {
+                        return Err(StoreError::Corrupt(format!(
+                            "{} holds a corrupt record at position {next} (byte {whole}), which was acknowledged (the store's indexes hold it): not the end a crash leaves",
+                            path.display()
+                        )));
+                    }
                     tracing::warn!(file = %path.display(), at = whole, "cutting off a log record a crash left unfinished");
+                } else if !last_file {
+                    tracing::warn!(file = %path.display(), at = whole, "cutting off the zeros after the records of a file a crash left unsealed");
                 }
                 file.set_len(whole).map_err(|e| io_error(path, e))?;
                 file.sync_all().map_err(|e| io_error(path, e))?;
@@ -666,7 +698,7 @@ mod tests {
     #[test]
     fn what_is_appended_reads_back_by_position_and_by_range_across_opens() {
         let dir = tempfile::tempdir().unwrap();
-        let log = LogFiles::open(dir.path()).unwrap();
+        let log = LogFiles::open(dir.path(), 0).unwrap();
         assert_eq!(log.last_position(), 0);
         assert_eq!(log.read(1).unwrap(), None);
         append(&log, 1, 3);
@@ -680,7 +712,7 @@ mod tests {
             Err(StoreError::Corrupt(_))
         ));
         drop(log);
-        let log = LogFiles::open(dir.path()).unwrap();
+        let log = LogFiles::open(dir.path(), 0).unwrap();
         assert_eq!(log.last_position(), 5);
         append(&log, 6, 1);
         let mut seen = Vec::new();
@@ -702,7 +734,7 @@ mod tests {
     #[test]
     fn the_file_appended_to_is_zero_filled_ahead_and_cut_back_to_its_records_when_sealed() {
         let dir = tempfile::tempdir().unwrap();
-        let log = LogFiles::open(dir.path()).unwrap();
+        let log = LogFiles::open(dir.path(), 0).unwrap();
         append(&log, 1, 3);
         let path = dir.path().join(DIR).join(name(1));
         let len = || std::fs::metadata(&path).unwrap().len();
@@ -712,7 +744,7 @@ mod tests {
         drop(log);
         // The next open cuts the zeros off (no index would match them) and
         // reads the same records.
-        let log = LogFiles::open(dir.path()).unwrap();
+        let log = LogFiles::open(dir.path(), 0).unwrap();
         assert_eq!(len(), whole);
         assert_eq!(log.read(3).unwrap().unwrap(), b"commit 3");
         // A file left with its zeros (a crash before the cut reached the
@@ -721,7 +753,7 @@ mod tests {
         let file = OpenOptions::new().write(true).open(&path).unwrap();
         file.set_len(ZEROED_AHEAD).unwrap();
         drop(file);
-        let log = LogFiles::open(dir.path()).unwrap();
+        let log = LogFiles::open(dir.path(), 0).unwrap();
         assert_eq!(log.last_position(), 3);
         assert_eq!(all(&log).len(), 3);
         assert_eq!(len(), whole);
@@ -730,7 +762,7 @@ mod tests {
     #[test]
     fn an_append_that_does_not_follow_the_last_position_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let log = LogFiles::open(dir.path()).unwrap();
+        let log = LogFiles::open(dir.path(), 0).unwrap();
         append(&log, 1, 2);
         assert!(matches!(
             log.append(&[(4, b"x".as_slice())]),
@@ -746,7 +778,7 @@ mod tests {
     #[test]
     fn a_record_cut_short_at_the_end_is_cut_off_and_appends_go_on_after_it() {
         let dir = tempfile::tempdir().unwrap();
-        let log = LogFiles::open(dir.path()).unwrap();
+        let log = LogFiles::open(dir.path(), 0).unwrap();
         append(&log, 1, 2);
         drop(log);
         let path = dir.path().join(DIR).join(name(1));
@@ -758,12 +790,12 @@ mod tests {
         file.write_all_at(&torn[..torn.len() - 2], whole).unwrap();
         drop(file);
 
-        let log = LogFiles::open(dir.path()).unwrap();
+        let log = LogFiles::open(dir.path(), 0).unwrap();
         assert_eq!(log.last_position(), 2, "the torn record is not read");
         assert_eq!(std::fs::metadata(&path).unwrap().len(), whole);
         append(&log, 3, 1);
         drop(log);
-        let log = LogFiles::open(dir.path()).unwrap();
+        let log = LogFiles::open(dir.path(), 0).unwrap();
         assert_eq!(all(&log).len(), 3);
         assert_eq!(log.read(3).unwrap().unwrap(), b"commit 3");
     }
@@ -771,7 +803,7 @@ mod tests {
     #[test]
     fn a_file_moves_on_past_its_size_and_a_lost_or_wrong_index_is_derived_again() {
         let dir = tempfile::tempdir().unwrap();
-        let log = LogFiles::open(dir.path()).unwrap();
+        let log = LogFiles::open(dir.path(), 0).unwrap();
         let big = vec![7u8; (FILE_BYTES / 2) as usize];
         for position in 1..=5 {
             log.append(&[(position, big.as_slice())]).unwrap();
@@ -784,7 +816,7 @@ mod tests {
         std::fs::remove_file(index_path(&first)).unwrap();
         let second = dir.path().join(DIR).join(name(3));
         std::fs::write(index_path(&second), [0, 0, 0, 0, 1, 2, 3, 4]).unwrap();
-        let log = LogFiles::open(dir.path()).unwrap();
+        let log = LogFiles::open(dir.path(), 0).unwrap();
         assert_eq!(log.last_position(), 5);
         for position in 1..=5 {
             assert_eq!(log.read(position).unwrap().unwrap(), big);
@@ -810,13 +842,13 @@ mod tests {
     #[test]
     fn a_gap_between_files_or_a_torn_record_before_the_last_file_is_corruption() {
         let dir = tempfile::tempdir().unwrap();
-        let log = LogFiles::open(dir.path()).unwrap();
+        let log = LogFiles::open(dir.path(), 0).unwrap();
         append(&log, 1, 2);
         drop(log);
-        let log = LogFiles::open(dir.path()).unwrap();
+        let log = LogFiles::open(dir.path(), 0).unwrap();
         append(&log, 3, 2);
         drop(log);
-        let log = LogFiles::open(dir.path()).unwrap();
+        let log = LogFiles::open(dir.path(), 0).unwrap();
         append(&log, 5, 2);
         drop(log);
         // The file of 3–4 gone: a gap.
@@ -825,11 +857,11 @@ mod tests {
         let kept = std::fs::read(&middle).unwrap();
         std::fs::remove_file(&middle).unwrap();
         assert!(matches!(
-            LogFiles::open(dir.path()),
+            LogFiles::open(dir.path(), 0),
             Err(StoreError::Corrupt(_))
         ));
         std::fs::write(&middle, kept).unwrap();
-        assert_eq!(LogFiles::open(dir.path()).unwrap().last_position(), 6);
+        assert_eq!(LogFiles::open(dir.path(), 0).unwrap().last_position(), 6);
         // A bit flipped in the first file, its index gone: corruption.
         let first = log_dir.join(name(1));
         let mut bytes = std::fs::read(&first).unwrap();
@@ -837,7 +869,7 @@ mod tests {
         std::fs::write(&first, bytes).unwrap();
         std::fs::remove_file(index_path(&first)).unwrap();
         assert!(matches!(
-            LogFiles::open(dir.path()),
+            LogFiles::open(dir.path(), 0),
             Err(StoreError::Corrupt(_))
         ));
     }
@@ -845,7 +877,7 @@ mod tests {
     #[test]
     fn a_corrupt_record_with_whole_ones_after_it_is_not_cut_off_as_a_torn_end() {
         let dir = tempfile::tempdir().unwrap();
-        let log = LogFiles::open(dir.path()).unwrap();
+        let log = LogFiles::open(dir.path(), 0).unwrap();
         append(&log, 1, 3);
         drop(log);
         let path = dir.path().join(DIR).join(name(1));
@@ -855,16 +887,74 @@ mod tests {
         bytes[HEAD + "commit 1".len() + HEAD] ^= 1;
         std::fs::write(&path, &bytes).unwrap();
         assert!(matches!(
-            LogFiles::open(dir.path()),
+            LogFiles::open(dir.path(), 0),
             Err(StoreError::Corrupt(_))
         ));
         assert_eq!(std::fs::metadata(&path).unwrap().len() as usize, len);
     }
 
     #[test]
+    fn a_torn_end_the_store_holds_the_indexes_of_is_refused_not_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = LogFiles::open(dir.path(), 0).unwrap();
+        append(&log, 1, 3);
+        drop(log);
+        let path = dir.path().join(DIR).join(name(1));
+        let mut bytes = std::fs::read(&path).unwrap();
+        let (_, whole) = scan(&bytes, 1);
+        // The last record's last byte flipped: it reads as torn.
+        bytes[whole as usize - 1] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        // sled holds position 3: acknowledged, so not a crash's torn end.
+        assert!(matches!(
+            LogFiles::open(dir.path(), 3),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "nothing cut");
+        // Past what sled holds, it is cut as a torn end.
+        let log = LogFiles::open(dir.path(), 2).unwrap();
+        assert_eq!(log.last_position(), 2);
+    }
+
+    #[test]
+    fn a_file_without_records_before_others_is_refused_and_a_stray_file_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = LogFiles::open(dir.path(), 0).unwrap();
+        append(&log, 1, 2);
+        drop(log);
+        let log = LogFiles::open(dir.path(), 0).unwrap();
+        append(&log, 3, 1);
+        drop(log);
+        let log_dir = dir.path().join(DIR);
+        std::fs::write(log_dir.join("notes.txt"), b"an operator's").unwrap();
+        assert_eq!(LogFiles::open(dir.path(), 0).unwrap().last_position(), 3);
+        assert!(log_dir.join("notes.txt").exists());
+        // The first file emptied (its index gone): refused, and kept.
+        std::fs::write(log_dir.join(name(1)), b"").unwrap();
+        std::fs::remove_file(index_path(&log_dir.join(name(1)))).unwrap();
+        assert!(matches!(
+            LogFiles::open(dir.path(), 0),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(log_dir.join(name(1)).exists());
+    }
+
+    #[test]
+    fn a_commit_larger_than_a_record_holds_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = LogFiles::open(dir.path(), 0).unwrap();
+        let huge = vec![0u8; MAX_PAYLOAD as usize + 1];
+        assert!(matches!(
+            log.append(&[(1, huge.as_slice())]),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert_eq!(log.last_position(), 0);
+    }
+
+    #[test]
     fn a_corrupt_record_read_by_position_is_an_error_not_a_wrong_commit() {
         let dir = tempfile::tempdir().unwrap();
-        let log = LogFiles::open(dir.path()).unwrap();
+        let log = LogFiles::open(dir.path(), 0).unwrap();
         append(&log, 1, 2);
         let path = dir.path().join(DIR).join(name(1));
         let mut bytes = std::fs::read(&path).unwrap();

@@ -7,8 +7,11 @@
 //! the journal's that follow them, into new log files and syncs them; then
 //! it marks the store moved (`meta` `log_in_files`, flushed); only then
 //! does it remove the journal and sled's copies. Cut short before the
-//! mark, the next open starts the move again from scratch; after it, the
-//! next open finishes the removal. A new store is marked as it is made.
+//! mark, the next open starts the move again from scratch (sled's copies
+//! are still there); after it, the next open finishes the removal. A
+//! store without the mark and without the log in sled or a journal (a new
+//! one, or a sled database made anew beside the log's files) is marked
+//! as it is, its log's files left alone.
 
 use std::path::Path;
 
@@ -31,8 +34,14 @@ const CHUNK: usize = 4096;
 pub(super) fn migrate(disk: &Disk) -> Result<(), StoreError> {
     let tree = disk.tree()?;
     if tree.get(meta_key(MARK))?.is_none() {
-        let moved = move_log(disk, &tree)?;
-        if moved > 0 {
+        // Only a store that holds the log in sled or a journal moves it: a
+        // sled database made anew beside the log's files (one set aside,
+        // say) takes the files as they are, and the open derives its
+        // indexes from them.
+        let older = tree.scan_prefix(key(Space::Log, &[])).next().is_some()
+            || disk.path().join(JOURNAL).exists();
+        if older {
+            let moved = move_log(disk, &tree)?;
             tracing::info!(
                 commits = moved,
                 "moved the log out of sled into its own files"
@@ -53,7 +62,7 @@ fn move_log(disk: &Disk, tree: &sled::Tree) -> Result<u64, StoreError> {
         std::fs::remove_dir_all(&dir)
             .map_err(|e| StoreError::Io(format!("{}: {e}", dir.display())))?;
     }
-    let log = LogFiles::open(disk.path())?;
+    let log = LogFiles::open(disk.path(), 0)?;
     let mut chunk: Vec<(u64, Vec<u8>)> = Vec::with_capacity(CHUNK);
     let write = |chunk: &mut Vec<(u64, Vec<u8>)>| -> Result<(), StoreError> {
         let records: Vec<(u64, &[u8])> = chunk.iter().map(|(p, b)| (*p, b.as_slice())).collect();
@@ -179,7 +188,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let scratch = tempfile::tempdir().unwrap();
         // Written in the log's format by a log of its own, then moved.
-        let log = LogFiles::open(scratch.path()).unwrap();
+        let log = LogFiles::open(scratch.path(), 0).unwrap();
         let filler: Vec<Vec<u8>> = (1..first).map(commit_bytes).collect();
         let filler: Vec<(u64, &[u8])> = (1..first)
             .zip(&filler)
@@ -187,7 +196,7 @@ mod tests {
             .collect();
         log.append(&filler).unwrap();
         drop(log);
-        let log = LogFiles::open(scratch.path()).unwrap();
+        let log = LogFiles::open(scratch.path(), 0).unwrap();
         let payloads: Vec<Vec<u8>> = positions.clone().map(commit_bytes).collect();
         let records: Vec<(u64, &[u8])> = positions
             .zip(&payloads)
@@ -217,7 +226,7 @@ mod tests {
         // The journal repeats 4–5 (sled flushed them) and goes on to 7.
         journal_file(dir.path(), 4, 4..=7);
         migrate(&disk).unwrap();
-        let log = LogFiles::open(dir.path()).unwrap();
+        let log = LogFiles::open(dir.path(), 0).unwrap();
         assert_eq!(log.last_position(), 7);
         for position in 1..=7 {
             assert_eq!(log.read(position).unwrap().unwrap(), commit_bytes(position));
@@ -228,7 +237,7 @@ mod tests {
         assert!(tree.get(meta_key(MARK)).unwrap().is_some());
         // Moved once: a second open leaves the files as they are.
         migrate(&disk).unwrap();
-        assert_eq!(LogFiles::open(dir.path()).unwrap().last_position(), 7);
+        assert_eq!(LogFiles::open(dir.path(), 0).unwrap().last_position(), 7);
     }
 
     #[test]
@@ -241,13 +250,28 @@ mod tests {
                 .unwrap();
         }
         // What a move cut short left: part of the log in files.
-        let log = LogFiles::open(dir.path()).unwrap();
+        let log = LogFiles::open(dir.path(), 0).unwrap();
         log.append(&[(1, b"commit 1".as_slice())]).unwrap();
         drop(log);
         migrate(&disk).unwrap();
-        let log = LogFiles::open(dir.path()).unwrap();
+        let log = LogFiles::open(dir.path(), 0).unwrap();
         assert_eq!(log.last_position(), 3);
         assert_eq!(log.read(3).unwrap().unwrap(), commit_bytes(3));
+    }
+
+    #[test]
+    fn a_sled_database_made_anew_beside_the_log_files_leaves_them_as_they_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = LogFiles::open(dir.path(), 0).unwrap();
+        log.append(&[(1, b"commit 1".as_slice()), (2, b"commit 2".as_slice())])
+            .unwrap();
+        drop(log);
+        // No mark, no log in sled, no journal: nothing to move.
+        let disk = Disk::open(dir.path(), 1 << 20).unwrap();
+        migrate(&disk).unwrap();
+        let log = LogFiles::open(dir.path(), 0).unwrap();
+        assert_eq!(log.last_position(), 2);
+        assert_eq!(log.read(2).unwrap().unwrap(), b"commit 2");
     }
 
     #[test]

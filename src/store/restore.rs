@@ -29,10 +29,11 @@ const CHUNK: usize = 4096;
 
 /// The log as far as it has been checked: where it ends, and each
 /// article's head.
-#[derive(Default)]
 struct Chains {
     state: WriterState,
     heads: HashMap<ArticleId, ChainHead>,
+    /// Whose commits these are, for what a refusal says.
+    source: &'static str,
 }
 
 impl Chains {
@@ -42,6 +43,16 @@ impl Chains {
         Self {
             state,
             heads: HashMap::new(),
+            source: "the log's",
+        }
+    }
+
+    /// Checks a backup's commits, from position 1.
+    fn of_backup() -> Self {
+        Self {
+            state: WriterState::default(),
+            heads: HashMap::new(),
+            source: "the backup's",
         }
     }
 
@@ -72,8 +83,9 @@ impl Chains {
     /// chain's hash at its position.
     fn take(&mut self, commit: Result<Commit, String>) -> Result<(Commit, Hash, Hash), StoreError> {
         let next = self.state.last_position + 1;
+        let source = self.source;
         let refuse = |position: u64, why: String| {
-            StoreError::Corrupt(format!("the backup's commit at position {position}: {why}"))
+            StoreError::Corrupt(format!("{source} commit at position {position}: {why}"))
         };
         let commit = commit.map_err(|why| refuse(next, why))?;
         let position = commit.global_position;
@@ -117,7 +129,7 @@ pub(crate) fn check_backup(
 pub(super) fn check_log(
     commits: impl IntoIterator<Item = Result<Commit, String>>,
 ) -> Result<WriterState, StoreError> {
-    let mut chains = Chains::default();
+    let mut chains = Chains::of_backup();
     for commit in commits {
         chains.take(commit)?;
     }
@@ -152,7 +164,7 @@ pub(super) fn restore_log(
     {
         return Err(holds("suggestions"));
     }
-    let mut chains = Chains::default();
+    let mut chains = Chains::of_backup();
     let mut view = BatchView::new(&tree, log, stats, Keys { generation: 0 });
     let mut in_view = 0;
     for commit in commits {
@@ -210,9 +222,7 @@ pub(super) fn replay_log(
                 StoreError::Corrupt(format!("the log's commit at position {position}: {e}"))
             })?;
             chains.know_head(&tree, stats, &commit)?;
-            let (commit, hash, chained) = chains
-                .take(Ok(commit))
-                .map_err(|e| StoreError::Corrupt(format!("replaying the log: {e}")))?;
+            let (commit, hash, chained) = chains.take(Ok(commit))?;
             put_indexes(&mut view, &commit, &hash, &chained);
             Ok(())
         })?;

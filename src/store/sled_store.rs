@@ -30,6 +30,9 @@ use crate::domain::{ArticleId, CommandId, Commit, CommitEvents, Hash, Suggestion
 /// The meta key of the read models' checkpoint: the last position applied.
 pub(super) const CHECKPOINT: &str = "checkpoint";
 
+/// The meta key set while a restore writes a backup into the store.
+const RESTORING: &str = "restoring";
+
 /// The meta key of the read models' generation in use.
 pub(super) const GENERATION: &str = "generation";
 
@@ -151,9 +154,15 @@ impl SledStore {
     pub fn open(dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
         let disk = Disk::open(dir, options.cache_bytes)?;
         repair_torn_batch(&disk)?;
+        if disk.tree()?.get(meta_key(RESTORING))?.is_some() {
+            return Err(StoreError::Corrupt(format!(
+                "a restore into {} did not finish: remove the directory and restore again",
+                dir.display()
+            )));
+        }
         super::log_migration::migrate(&disk)?;
-        let log = Arc::new(LogFiles::open(dir)?);
         let (state, generation) = stored_state(&disk.tree()?)?;
+        let log = Arc::new(LogFiles::open(dir, state.last_position)?);
         let stats = Arc::new(Stats::default());
         let state = super::restore::replay_log(&disk, &log, &stats, state)?;
         Ok(Self {
@@ -237,8 +246,12 @@ impl SledStore {
     {
         super::restore::check_log(commits())?;
         super::restore::check_suggestions(suggestions())?;
+        // Until the last write, the directory holds a part of the backup
+        // that would open as a store of its own: the mark refuses it.
+        self.set_meta(RESTORING, &[1])?;
         let state = super::restore::restore_log(&self.disk, &self.log, &self.stats, commits())?;
         self.state = super::restore::restore_suggestions(&self.disk, state, suggestions())?;
+        self.remove_meta(RESTORING)?;
         self.clock_lag
             .fetch_max(self.state.clock_lag, Ordering::AcqRel);
         Ok((self.state.last_position, self.state.last_suggestion))
