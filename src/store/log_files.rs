@@ -675,6 +675,14 @@ mod tests {
         log.append(&records).unwrap();
     }
 
+    /// Each run `(from, n)` appended by an open of its own (a file each).
+    fn append_in_opens(dir: &Path, runs: &[(u64, u64)]) {
+        for &(from, n) in runs {
+            let log = LogFiles::open(dir, 0).unwrap();
+            append(&log, from, n);
+        }
+    }
+
     fn all(log: &LogFiles) -> Vec<Record> {
         let mut out = Vec::new();
         log.read_range(1, log.last_position(), |p, b| {
@@ -842,15 +850,7 @@ mod tests {
     #[test]
     fn a_gap_between_files_or_a_torn_record_before_the_last_file_is_corruption() {
         let dir = tempfile::tempdir().unwrap();
-        let log = LogFiles::open(dir.path(), 0).unwrap();
-        append(&log, 1, 2);
-        drop(log);
-        let log = LogFiles::open(dir.path(), 0).unwrap();
-        append(&log, 3, 2);
-        drop(log);
-        let log = LogFiles::open(dir.path(), 0).unwrap();
-        append(&log, 5, 2);
-        drop(log);
+        append_in_opens(dir.path(), &[(1, 2), (3, 2), (5, 2)]);
         // The file of 3–4 gone: a gap.
         let log_dir = dir.path().join(DIR);
         let middle = log_dir.join(name(3));
@@ -919,12 +919,7 @@ mod tests {
     #[test]
     fn a_file_without_records_before_others_is_refused_and_a_stray_file_left_alone() {
         let dir = tempfile::tempdir().unwrap();
-        let log = LogFiles::open(dir.path(), 0).unwrap();
-        append(&log, 1, 2);
-        drop(log);
-        let log = LogFiles::open(dir.path(), 0).unwrap();
-        append(&log, 3, 1);
-        drop(log);
+        append_in_opens(dir.path(), &[(1, 2), (3, 1)]);
         let log_dir = dir.path().join(DIR);
         std::fs::write(log_dir.join("notes.txt"), b"an operator's").unwrap();
         assert_eq!(LogFiles::open(dir.path(), 0).unwrap().last_position(), 3);
