@@ -227,34 +227,12 @@ impl LogFiles {
         } else {
             (file, len, allocated)
         };
-        let mut bytes = Vec::with_capacity(records.iter().map(|(_, p)| HEAD + p.len()).sum());
-        let mut offsets = Vec::with_capacity(records.len());
-        for (position, payload) in records {
-            offsets.push(len + bytes.len() as u64);
-            encode(&mut bytes, *position, payload);
-        }
-        let end = len + bytes.len() as u64;
-        let allocated = if end <= allocated {
-            allocated
-        } else if (bytes.len() as u64) < ZEROED_AHEAD / 16 {
-            // The next stretch of zeros, in the same write and sync.
-            let ahead = end.div_ceil(ZEROED_AHEAD) * ZEROED_AHEAD;
-            bytes.resize((ahead - len) as usize, 0);
-            ahead
-        } else {
-            // A large batch (a bulk import's): zeros ahead of it would
-            // write each byte of the file twice, for a sync whose size
-            // update the batch's own write outweighs.
-            end
-        };
-        let offsets: Vec<u32> = match offsets
-            .into_iter()
-            .map(u32::try_from)
-            .collect::<Result<_, _>>()
-        {
-            Ok(offsets) => offsets,
-            Err(_) => return Err(io(io::Error::other("a log file would pass 4 GiB"))),
-        };
+        let Batch {
+            bytes,
+            offsets,
+            end,
+            allocated,
+        } = Batch::encode(records, len, allocated).map_err(io)?;
         if let Err(e) = file.write_all_at(&bytes, len) {
             // Cut back to the records (the zeros ahead go too), durably:
             // what the failed write left must not come back in a file
@@ -398,6 +376,52 @@ impl LogFiles {
         }
         segments.push(segment);
         Ok((file, 0, 0))
+    }
+}
+
+/// A batch of records as one write lays them down in a file.
+struct Batch {
+    /// The records, and the zeros ahead of them if the write reaches the
+    /// file's end.
+    bytes: Vec<u8>,
+    /// Each record's offset in the file.
+    offsets: Vec<u32>,
+    /// Where the records end, and where the file will.
+    end: u64,
+    allocated: u64,
+}
+
+impl Batch {
+    /// `records` laid down from offset `at` of a file `allocated` long.
+    fn encode(records: &[(u64, &[u8])], at: u64, allocated: u64) -> io::Result<Self> {
+        let mut bytes = Vec::with_capacity(records.iter().map(|(_, p)| HEAD + p.len()).sum());
+        let mut offsets = Vec::with_capacity(records.len());
+        for (position, payload) in records {
+            let offset = u32::try_from(at + bytes.len() as u64)
+                .map_err(|_| io::Error::other("a log file would pass 4 GiB"))?;
+            offsets.push(offset);
+            encode(&mut bytes, *position, payload);
+        }
+        let end = at + bytes.len() as u64;
+        let allocated = if end <= allocated {
+            allocated
+        } else if (bytes.len() as u64) < ZEROED_AHEAD / 16 {
+            // The next stretch of zeros, in the same write and sync.
+            let ahead = end.div_ceil(ZEROED_AHEAD) * ZEROED_AHEAD;
+            bytes.resize((ahead - at) as usize, 0);
+            ahead
+        } else {
+            // A large batch (a bulk import's): zeros ahead of it would
+            // write each byte of the file twice, for a sync whose size
+            // update the batch's own write outweighs.
+            end
+        };
+        Ok(Self {
+            bytes,
+            offsets,
+            end,
+            allocated,
+        })
     }
 }
 
