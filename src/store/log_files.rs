@@ -707,6 +707,17 @@ mod tests {
         }
     }
 
+    /// A log of positions 1–3 in one file (the last), and that file.
+    fn three_records(dir: &Path) -> PathBuf {
+        append_in_opens(dir, &[(1, 3)]);
+        dir.join(DIR).join(name(1))
+    }
+
+    /// Whether an open (sled holding `held`) refuses the log as corrupt.
+    fn refused(dir: &Path, held: u64) -> bool {
+        matches!(LogFiles::open(dir, held), Err(StoreError::Corrupt(_)))
+    }
+
     fn all(log: &LogFiles) -> Vec<Record> {
         let mut out = Vec::new();
         log.read_range(1, log.last_position(), |p, b| {
@@ -880,10 +891,7 @@ mod tests {
         let middle = log_dir.join(name(3));
         let kept = std::fs::read(&middle).unwrap();
         std::fs::remove_file(&middle).unwrap();
-        assert!(matches!(
-            LogFiles::open(dir.path(), 0),
-            Err(StoreError::Corrupt(_))
-        ));
+        assert!(refused(dir.path(), 0));
         std::fs::write(&middle, kept).unwrap();
         assert_eq!(LogFiles::open(dir.path(), 0).unwrap().last_position(), 6);
         // A bit flipped in the first file, its index gone: corruption.
@@ -892,48 +900,33 @@ mod tests {
         bytes[HEAD] ^= 1;
         std::fs::write(&first, bytes).unwrap();
         std::fs::remove_file(index_path(&first)).unwrap();
-        assert!(matches!(
-            LogFiles::open(dir.path(), 0),
-            Err(StoreError::Corrupt(_))
-        ));
+        assert!(refused(dir.path(), 0));
     }
 
     #[test]
     fn a_corrupt_record_with_whole_ones_after_it_is_not_cut_off_as_a_torn_end() {
         let dir = tempfile::tempdir().unwrap();
-        let log = LogFiles::open(dir.path(), 0).unwrap();
-        append(&log, 1, 3);
-        drop(log);
-        let path = dir.path().join(DIR).join(name(1));
+        let path = three_records(dir.path());
         let mut bytes = std::fs::read(&path).unwrap();
         let len = bytes.len();
         // A byte of the second record's payload changed: the third is whole.
         bytes[HEAD + "commit 1".len() + HEAD] ^= 1;
         std::fs::write(&path, &bytes).unwrap();
-        assert!(matches!(
-            LogFiles::open(dir.path(), 0),
-            Err(StoreError::Corrupt(_))
-        ));
+        assert!(refused(dir.path(), 0));
         assert_eq!(std::fs::metadata(&path).unwrap().len() as usize, len);
     }
 
     #[test]
     fn a_torn_end_the_store_holds_the_indexes_of_is_refused_not_cut() {
         let dir = tempfile::tempdir().unwrap();
-        let log = LogFiles::open(dir.path(), 0).unwrap();
-        append(&log, 1, 3);
-        drop(log);
-        let path = dir.path().join(DIR).join(name(1));
+        let path = three_records(dir.path());
         let mut bytes = std::fs::read(&path).unwrap();
         let (_, whole) = scan(&bytes, 1);
         // The last record's last byte flipped: it reads as torn.
         bytes[whole as usize - 1] ^= 1;
         std::fs::write(&path, &bytes).unwrap();
         // sled holds position 3: acknowledged, so not a crash's torn end.
-        assert!(matches!(
-            LogFiles::open(dir.path(), 3),
-            Err(StoreError::Corrupt(_))
-        ));
+        assert!(refused(dir.path(), 3));
         assert_eq!(std::fs::read(&path).unwrap(), bytes, "nothing cut");
         // Past what sled holds, it is cut as a torn end.
         let log = LogFiles::open(dir.path(), 2).unwrap();
@@ -951,10 +944,7 @@ mod tests {
         // The first file emptied (its index gone): refused, and kept.
         std::fs::write(log_dir.join(name(1)), b"").unwrap();
         std::fs::remove_file(index_path(&log_dir.join(name(1)))).unwrap();
-        assert!(matches!(
-            LogFiles::open(dir.path(), 0),
-            Err(StoreError::Corrupt(_))
-        ));
+        assert!(refused(dir.path(), 0));
         assert!(log_dir.join(name(1)).exists());
     }
 
