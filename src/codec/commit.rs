@@ -6,7 +6,8 @@ use super::pb::event_record::Kind;
 use super::pb::{self, EventRecord};
 use super::{date, from_micros, micros, CodecError};
 use crate::domain::{
-    ArticleCreated, ArticleId, CommandId, Commit, CommitEvents, Event, Provenance, Section, Source,
+    ArticleCreated, ArticleId, CommandId, Commit, CommitEvents, CommitHead, Event, Provenance,
+    Section, Source,
 };
 
 const WHAT: &str = "commit";
@@ -54,6 +55,27 @@ pub(crate) fn decode_commit(bytes: &[u8]) -> Result<Commit, CodecError> {
         prev_hash: r.prev_hash,
         hash: r.hash,
         events,
+    })
+}
+
+/// The head of a commit's stored bytes (`CommitHead`), its events and
+/// envelope text left undecoded.
+pub(crate) fn decode_commit_head(bytes: &[u8]) -> Result<CommitHead, CodecError> {
+    let r =
+        pb::CommitHeadRecord::decode(bytes).map_err(|e| CodecError::new(WHAT, e.to_string()))?;
+    let bad = |what: &str| CodecError::new(WHAT, format!("bad {what}"));
+    Ok(CommitHead {
+        article_id: ArticleId::from_slice(&r.article_id).ok_or_else(|| bad("article id"))?,
+        version: r.version,
+        global_position: r.global_position,
+        recorded_at: from_micros(WHAT, r.recorded_at_micros)?,
+        command_id: CommandId::from_slice(&r.command_id).ok_or_else(|| bad("command id"))?,
+        hash: r.hash.as_slice().try_into().map_err(|_| bad("hash"))?,
+        request_hash: r
+            .request_hash
+            .as_slice()
+            .try_into()
+            .map_err(|_| bad("request hash"))?,
     })
 }
 

@@ -17,7 +17,7 @@ mod pb {
 }
 
 pub(crate) use article::{decode_article, decode_date, encode_article, encode_date};
-pub(crate) use commit::{decode_commit, decode_commit_events, encode_commit};
+pub(crate) use commit::{decode_commit, decode_commit_events, decode_commit_head, encode_commit};
 pub(crate) use suggestion::{decode_suggestion, encode_suggestion};
 
 /// A stored record that does not decode, or decodes to nonsense.

@@ -58,6 +58,20 @@ pub(crate) struct CommitEvents {
     pub events: Vec<Event>,
 }
 
+/// What locates a commit and answers for it, read without its events:
+/// the log's index takes its ids, a retry its outcome, a writer its
+/// article's head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CommitHead {
+    pub article_id: ArticleId,
+    pub version: u64,
+    pub global_position: u64,
+    pub recorded_at: DateTime<Utc>,
+    pub command_id: CommandId,
+    pub hash: super::Hash,
+    pub request_hash: [u8; 32],
+}
+
 /// A commit's summary, as revision histories list it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Revision {

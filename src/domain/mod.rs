@@ -32,7 +32,7 @@ pub(crate) use chain::{
     RequestHashes, ZERO_HASH,
 };
 pub(crate) use command::{ArticleDraft, Command, SectionDraft, SourceDraft};
-pub(crate) use commit::{Commit, CommitEvents, Revision};
+pub(crate) use commit::{Commit, CommitEvents, CommitHead, Revision};
 pub(crate) use decide::{decide, Context};
 pub(crate) use diff::{diff, ArticleDiff, ChangeKind};
 pub(crate) use error::{DomainError, FieldViolation};

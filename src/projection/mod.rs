@@ -20,9 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::codec::{decode_article, decode_commit, encode_article, encode_date};
 use crate::domain::{Article, ArticleId, ArticleVersion, Commit};
-use crate::store::{
-    version_key, BatchView, ProjectError, Projector, Rejection, Settled, Space, StoreError,
-};
+use crate::store::{BatchView, ProjectError, Projector, Rejection, Settled, Space, StoreError};
 
 /// The meta key holding the snapshot interval K the snapshots were made with.
 pub(crate) const SNAPSHOT_INTERVAL_KEY: &str = "snapshot_interval";
@@ -35,9 +33,10 @@ pub(crate) const FORMAT_KEY: &str = "read_model_format";
 /// or when what a record holds changes (3: the `current` record holds the
 /// article's state at its first version and every `STATE_EVERY`th, no
 /// longer at every version; 4: no revision summary a version, the `dates`
-/// model instead), so that a store opened with read models of another
-/// format rebuilds them first.
-pub(crate) const FORMAT: u64 = 4;
+/// model instead; 5: no change feed, which the log's index keeps in
+/// memory), so that a store opened with read models of another format
+/// rebuilds them first.
+pub(crate) const FORMAT: u64 = 5;
 
 /// K, the snapshot interval a new store takes unless configured: an as-of
 /// read folds at most K − 1 commits onto the snapshot before it. 16 keeps
@@ -130,14 +129,9 @@ impl Projection {
         };
         let from = state.as_ref().map_or(1, |s| s.article.version + 1);
         for version in from..=wanted {
-            let entry = view
-                .get(Space::Streams, &version_key(Space::Streams, id, version))?
-                .ok_or_else(|| corrupt(commit, "an earlier version's stream entry is missing"))?;
-            let position = entry
-                .get(..8)
-                .and_then(|b| b.try_into().ok())
-                .map(u64::from_be_bytes)
-                .ok_or_else(|| corrupt(commit, "an earlier version's stream entry is corrupt"))?;
+            let position = view
+                .position(id, version)
+                .ok_or_else(|| corrupt(commit, "the log's index lacks an earlier version"))?;
             let bytes = view
                 .log_entry(position)?
                 .ok_or_else(|| corrupt(commit, "an earlier version's log entry is missing"))?;
@@ -184,7 +178,6 @@ impl Projector for Projection {
             return Err(corrupt(commit, "its version does not follow the article's"));
         }
         let previous_slug = previous.as_ref().map(|p| p.article.slug.clone());
-        let previous_position = previous.as_ref().map(|p| p.global_position);
         let previous_date = previous.as_ref().map(|p| p.article.last_updated);
         let article = Article::fold(
             previous.map(|p| p.article),
@@ -207,14 +200,6 @@ impl Projector for Projection {
             }
             view.put(slug_key, id.as_bytes().to_vec());
         }
-        if let Some(position) = previous_position {
-            // Put by this batch, if the article changed earlier in it.
-            view.retract(k.position(Space::Changed, position));
-        }
-        view.put(
-            k.position(Space::Changed, commit.global_position),
-            id.as_bytes().to_vec(),
-        );
         if previous_date != Some(article.last_updated) {
             view.put(
                 k.version(Space::Dates, id, commit.version),

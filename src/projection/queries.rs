@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 
 use crate::codec::{decode_article, decode_date, decode_suggestion};
 use crate::domain::{ArticleId, ArticleVersion, Suggestion};
-use crate::store::{position_key, version_key, ReadModels, Space, StoreError};
+use crate::store::{position_key, ReadModels, Space, StoreError};
 
 /// The materialized current answer of an article.
 pub(crate) fn current(
@@ -58,28 +58,7 @@ pub(crate) fn stream_range(
     from: u64,
     to: u64,
 ) -> Result<Vec<(u64, u64)>, StoreError> {
-    if from > to {
-        return Ok(Vec::new());
-    }
-    let limit = usize::try_from(to - from + 1).unwrap_or(usize::MAX);
-    rm.range(
-        Space::Streams,
-        &version_key(Space::Streams, id, from),
-        &version_key(Space::Streams, id, to),
-        false,
-        limit,
-    )?
-    .into_iter()
-    .map(|(k, v)| {
-        let version = suffix(&k)?;
-        let position = v
-            .get(..8)
-            .and_then(|b| b.try_into().ok())
-            .map(u64::from_be_bytes)
-            .ok_or_else(|| StoreError::Corrupt("a stream entry is corrupt".into()))?;
-        Ok((version, position))
-    })
-    .collect()
+    Ok(rm.positions(id, from, to))
 }
 
 /// The date an article displays at `version`: the last `dates` entry at
@@ -110,21 +89,7 @@ pub(crate) fn changed_after(
     after_position: u64,
     limit: usize,
 ) -> Result<Vec<(u64, ArticleId)>, StoreError> {
-    let k = rm.keys();
-    rm.range(
-        Space::Changed,
-        &k.position(Space::Changed, after_position.saturating_add(1)),
-        &k.position(Space::Changed, u64::MAX),
-        false,
-        limit,
-    )?
-    .into_iter()
-    .map(|(k, v)| {
-        let id = ArticleId::from_slice(&v)
-            .ok_or_else(|| StoreError::Corrupt("a change entry is corrupt".into()))?;
-        Ok((suffix(&k)?, id))
-    })
-    .collect()
+    Ok(rm.changed_after(after_position, limit))
 }
 
 /// Up to `limit` suggestions after sequence `after`, in order.
@@ -143,15 +108,6 @@ pub(crate) fn suggestions(
     .into_iter()
     .map(|(_, bytes)| decode_suggestion(&bytes).map_err(StoreError::from))
     .collect()
-}
-
-fn suffix(key: &[u8]) -> Result<u64, StoreError> {
-    key.len()
-        .checked_sub(8)
-        .and_then(|at| key.get(at..))
-        .and_then(|b| b.try_into().ok())
-        .map(u64::from_be_bytes)
-        .ok_or_else(|| StoreError::Corrupt("a key is too short".into()))
 }
 
 /// Up to `limit` current answers of articles whose id follows `after`, in

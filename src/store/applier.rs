@@ -77,23 +77,6 @@ impl Unapplied {
             .rev()
             .find_map(|batch| batch.writes.get(key).map(Option::as_ref))
     }
-
-    /// The greatest key in `from..=to` that a batch not yet applied
-    /// wrote, and its value (keys written here are never removed: the
-    /// log's stream entries).
-    pub(super) fn last_in(&self, from: &[u8], to: &[u8]) -> Option<(&[u8], &[u8])> {
-        self.batches
-            .iter()
-            .rev()
-            .filter_map(|batch| {
-                batch
-                    .writes
-                    .range(from.to_vec()..=to.to_vec())
-                    .rev()
-                    .find_map(|(k, v)| Some((k.as_slice(), v.as_deref()?)))
-            })
-            .max_by(|a, b| a.0.cmp(b.0))
-    }
 }
 
 /// What the applier is asked to do, in order.

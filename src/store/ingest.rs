@@ -10,9 +10,7 @@
 
 use std::collections::HashMap;
 
-use super::keys::{command_key, Space};
 use super::log::CommandEntry;
-use super::sled_store::decode_command;
 use super::view::BatchView;
 use super::writer::{put_log_entries, Writer};
 use super::{ProjectError, StoreError};
@@ -93,7 +91,7 @@ impl Writer {
                 commit.article_id
             )));
         }
-        let head = self.head(view.tree(), commit.article_id)?;
+        let head = self.head(commit.article_id)?;
         let next = follow(&head, &commit).map_err(|why| {
             broken(format!(
                 "version {} of article {}: {why}",
@@ -104,13 +102,7 @@ impl Writer {
         // A command id the stream already holds (a retry that both the
         // duplicate window and the command index missed) keeps its first
         // outcome: every replica finds the same one.
-        let earlier = match in_batch.get(&commit.command_id) {
-            Some(entry) => Some(*entry),
-            None => view
-                .get(Space::Commands, &command_key(commit.command_id))?
-                .map(|bytes| decode_command(&bytes))
-                .transpose()?,
-        };
+        let earlier = self.command_entry(commit.command_id, in_batch)?;
         match self.projector.project(view, &commit) {
             Ok(()) => {}
             Err(ProjectError::Rejected(rejection)) => {
@@ -119,14 +111,12 @@ impl Writer {
             Err(ProjectError::Store(e)) => return Err(e.into()),
         }
         let chained = log_hash(&self.state.last_log_hash, position, &hash);
-        put_log_entries(view, &commit, &hash, &chained);
+        put_log_entries(view, &commit, &chained);
         let entry = match earlier {
+            // The log's index keeps the first commit of an id, and a
+            // look-up finds it first.
             Some(first) => {
                 tracing::warn!(command = %commit.command_id, position, "a command id the stream already holds; its first outcome stands");
-                view.put(
-                    command_key(commit.command_id),
-                    super::sled_store::encode_command(&first),
-                );
                 first
             }
             None => CommandEntry {

@@ -1,7 +1,7 @@
 //! Keyspaces and key encodings: one sled tree, one prefix byte a keyspace,
 //! numbers big-endian so that sled's byte order is numeric order.
 
-use crate::domain::{ArticleId, CommandId};
+use crate::domain::ArticleId;
 
 /// A keyspace of the store's one tree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -11,17 +11,11 @@ pub enum Space {
     /// moves into them (`log_migration.rs`). Reads of the log are counted
     /// under this keyspace.
     Log,
-    /// article_id ++ version → global_position ++ recorded_at ++ commit hash.
-    Streams,
-    /// command_id → article_id ++ version ++ global_position ++ request hash.
-    Commands,
     /// article_id → the materialized answer at version 1 and every
     /// `projection::STATE_EVERY`th version (the later ones fold from the log).
     Current,
     /// slug → article_id (old slugs too).
     Slugs,
-    /// global_position → article_id, for each article's last change.
-    Changed,
     /// article_id ++ version → the date the article displays from that
     /// version on, at version 1 and at each version that changed it (a
     /// revision's summary is its commit, its stream entry and this date).
@@ -38,13 +32,10 @@ pub enum Space {
 }
 
 impl Space {
-    pub const ALL: [Space; 11] = [
+    pub const ALL: [Space; 8] = [
         Space::Log,
-        Space::Streams,
-        Space::Commands,
         Space::Current,
         Space::Slugs,
-        Space::Changed,
         Space::Dates,
         Space::Snapshots,
         Space::Suggestions,
@@ -53,22 +44,14 @@ impl Space {
     ];
 
     /// The read models: what a rebuild drops and derives again from the log.
-    pub const READ_MODELS: [Space; 5] = [
-        Space::Current,
-        Space::Slugs,
-        Space::Changed,
-        Space::Dates,
-        Space::Snapshots,
-    ];
+    pub const READ_MODELS: [Space; 4] =
+        [Space::Current, Space::Slugs, Space::Dates, Space::Snapshots];
 
     pub fn prefix(self) -> u8 {
         match self {
             Space::Log => b'L',
-            Space::Streams => b'S',
-            Space::Commands => b'C',
             Space::Current => b'c',
             Space::Slugs => b's',
-            Space::Changed => b'h',
             Space::Dates => b'd',
             Space::Snapshots => b'n',
             Space::Suggestions => b'q',
@@ -84,11 +67,8 @@ impl Space {
     pub fn name(self) -> &'static str {
         match self {
             Space::Log => "log",
-            Space::Streams => "streams",
-            Space::Commands => "commands",
             Space::Current => "current",
             Space::Slugs => "slugs",
-            Space::Changed => "changed",
             Space::Dates => "dates",
             Space::Snapshots => "snapshots",
             Space::Suggestions => "suggestions",
@@ -106,9 +86,17 @@ impl Space {
 }
 
 /// The prefixes of read models no longer kept (`r`: each version's
-/// revision summary, until read-model format 4), each followed by a
-/// generation byte: a rebuild removes what an older store holds of them.
-pub(crate) const RETIRED_READ_MODELS: [u8; 1] = [b'r'];
+/// revision summary, until read-model format 4; `h`: the change feed,
+/// position → article, until format 5, now the log's index in memory),
+/// each followed by a generation byte: a rebuild removes what an older
+/// store holds of them.
+pub(crate) const RETIRED_READ_MODELS: [u8; 2] = [b'r', b'h'];
+
+/// The prefixes of the log's indexes sled kept until the index moved into
+/// memory (`log_index.rs`): `S`, article ++ version → position, time and
+/// hash; `C`, command id → its outcome. An older store's first open
+/// removes them (`log_migration.rs`).
+pub(crate) const RETIRED_INDEXES: [u8; 2] = [b'S', b'C'];
 
 /// Every prefix a read model of `generation` has, or had before it was
 /// retired: what a rebuild or the drop of a generation removes.
@@ -146,10 +134,6 @@ impl Keys {
         self.key(space, &[article.as_bytes()])
     }
 
-    pub(crate) fn position(self, space: Space, position: u64) -> Vec<u8> {
-        self.key(space, &[&position.to_be_bytes()])
-    }
-
     pub(crate) fn version(self, space: Space, article: ArticleId, version: u64) -> Vec<u8> {
         self.key(space, &[article.as_bytes(), &version.to_be_bytes()])
     }
@@ -173,18 +157,6 @@ pub(crate) fn key(space: Space, parts: &[&[u8]]) -> Vec<u8> {
 
 pub(crate) fn position_key(space: Space, position: u64) -> Vec<u8> {
     key(space, &[&position.to_be_bytes()])
-}
-
-pub(crate) fn article_key(space: Space, article: ArticleId) -> Vec<u8> {
-    key(space, &[article.as_bytes()])
-}
-
-pub(crate) fn version_key(space: Space, article: ArticleId, version: u64) -> Vec<u8> {
-    key(space, &[article.as_bytes(), &version.to_be_bytes()])
-}
-
-pub(super) fn command_key(command: CommandId) -> Vec<u8> {
-    key(Space::Commands, &[command.as_bytes()])
 }
 
 pub(super) fn meta_key(name: &str) -> Vec<u8> {

@@ -188,6 +188,28 @@ pub(crate) struct CommandEntry {
     pub request_hash: [u8; 32],
 }
 
+impl From<crate::domain::CommitHead> for StreamEntry {
+    fn from(head: crate::domain::CommitHead) -> Self {
+        Self {
+            version: head.version,
+            global_position: head.global_position,
+            recorded_at: head.recorded_at,
+            hash: head.hash,
+        }
+    }
+}
+
+impl From<crate::domain::CommitHead> for CommandEntry {
+    fn from(head: crate::domain::CommitHead) -> Self {
+        Self {
+            article_id: head.article_id,
+            version: head.version,
+            global_position: head.global_position,
+            request_hash: head.request_hash,
+        }
+    }
+}
+
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// An append that is queued: resolves once it is durable (or refused).

@@ -16,7 +16,7 @@
 use std::path::Path;
 
 use super::disk::Disk;
-use super::keys::{key, key_suffix_u64, meta_key, position_key, Space};
+use super::keys::{key, key_suffix_u64, meta_key, Space, RETIRED_INDEXES};
 use super::log_files::{self, LogFiles};
 use super::StoreError;
 
@@ -145,31 +145,36 @@ fn journal_records(data_dir: &Path) -> Result<Vec<log_files::Record>, StoreError
 }
 
 /// Removes an older store's journal and sled's copies of the log, a chunk
-/// at a time, once the mark says the log files hold them all.
+/// at a time, once the mark says the log files hold them all; and the
+/// log's indexes sled kept before they moved into memory
+/// (`keys::RETIRED_INDEXES`), which the log's files derive.
 fn remove_old_copies(disk: &Disk, tree: &sled::Tree) -> Result<(), StoreError> {
     let journal = disk.path().join(JOURNAL);
     if journal.exists() {
         std::fs::remove_dir_all(&journal)
             .map_err(|e| StoreError::Io(format!("{}: {e}", journal.display())))?;
     }
-    let mut removed = false;
-    loop {
-        let mut batch = sled::Batch::default();
-        let mut n = 0;
-        for item in tree
-            .range(position_key(Space::Log, 0)..=position_key(Space::Log, u64::MAX))
-            .take(CHUNK)
-        {
-            batch.remove(item?.0);
-            n += 1;
+    let mut removed = 0;
+    for prefix in [Space::Log.prefix()].into_iter().chain(RETIRED_INDEXES) {
+        loop {
+            let mut batch = sled::Batch::default();
+            let mut n = 0;
+            for item in tree.scan_prefix([prefix]).take(CHUNK) {
+                batch.remove(item?.0);
+                n += 1;
+            }
+            if n == 0 {
+                break;
+            }
+            tree.apply_batch(batch)?;
+            removed += n;
         }
-        if n == 0 {
-            break;
-        }
-        tree.apply_batch(batch)?;
-        removed = true;
     }
-    if removed {
+    if removed > 0 {
+        tracing::info!(
+            records = removed,
+            "removed sled's copies of the log and its indexes"
+        );
         disk.flush(tree)?;
     }
     Ok(())
@@ -177,6 +182,7 @@ fn remove_old_copies(disk: &Disk, tree: &sled::Tree) -> Result<(), StoreError> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::keys::position_key;
     use super::*;
 
     fn commit_bytes(position: u64) -> Vec<u8> {

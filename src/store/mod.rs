@@ -13,6 +13,7 @@ mod ingest;
 mod keys;
 mod log;
 mod log_files;
+mod log_index;
 mod log_migration;
 pub(crate) mod raw_baseline;
 mod restore;
@@ -28,7 +29,7 @@ pub use faults::{FaultPoint, Faults};
 pub use flush_gate::FlushGate;
 pub use ingest::StreamBreak;
 pub(crate) use ingest::{IngestError, StreamCommit};
-pub(crate) use keys::{position_key, version_key, Space};
+pub(crate) use keys::{position_key, Space};
 pub use log::Clock;
 pub(crate) use log::{
     AppendError, AppendRequest, Appended, BoxFuture, CommandEntry, Log, Notice, PendingAppend,

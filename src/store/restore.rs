@@ -16,10 +16,10 @@ use super::disk::Disk;
 use super::keys::{key, meta_key, position_key, Keys, Space};
 use super::log::StreamEntry;
 use super::log_files::LogFiles;
-use super::sled_store::last_stream_entry;
+use super::log_index::LogIndex;
 use super::stats::Stats;
 use super::view::BatchView;
-use super::writer::{put_indexes, put_log_entries, WriterState};
+use super::writer::{put_log_entries, WriterState};
 use super::StoreError;
 use crate::codec::encode_suggestion;
 use crate::domain::{follow, log_hash, ArticleId, ChainHead, Commit, Hash, Suggestion};
@@ -38,7 +38,7 @@ struct Chains {
 
 impl Chains {
     /// Checks commits that go on from `state`, the heads of articles the
-    /// store holds already read from `tree` as they are met.
+    /// store holds already read from the log as they are met.
     fn after(state: WriterState) -> Self {
         Self {
             state,
@@ -56,24 +56,20 @@ impl Chains {
         }
     }
 
-    /// Looks up `commit`'s article head in `tree` unless known already.
+    /// Looks up `commit`'s article head in the log unless known already.
     fn know_head(
         &mut self,
-        tree: &sled::Tree,
-        stats: &Stats,
+        log: &LogFiles,
+        index: &LogIndex,
         commit: &Commit,
     ) -> Result<(), StoreError> {
         if let std::collections::hash_map::Entry::Vacant(vacant) =
             self.heads.entry(commit.article_id)
         {
-            // Not past where the store's log ends: sled may keep a first
-            // part of a batch the log is replaying (`log_files.rs`).
-            vacant.insert(StreamEntry::head(last_stream_entry(
-                tree,
-                stats,
-                commit.article_id,
-                self.state.last_position,
-            )?));
+            // Not past the position the check has reached: the index
+            // holds the whole log, the commits replayed here included.
+            let last = index.head(log, commit.article_id, self.state.last_position)?;
+            vacant.insert(StreamEntry::head(last.map(StreamEntry::from)));
         }
         Ok(())
     }
@@ -138,10 +134,12 @@ pub(super) fn check_log(
 
 /// Writes `commits`, checked again as they go, into the empty store on
 /// `disk` and `log` (the commits to the log's files, synced a chunk at a
-/// time, their indexes to sled); the writer's state after them.
+/// time, and to its index; the chain's hashes to sled); the writer's
+/// state after them.
 pub(super) fn restore_log(
     disk: &Disk,
     log: &LogFiles,
+    index: &LogIndex,
     stats: &Stats,
     commits: impl IntoIterator<Item = Result<Commit, String>>,
 ) -> Result<WriterState, StoreError> {
@@ -165,21 +163,23 @@ pub(super) fn restore_log(
         return Err(holds("suggestions"));
     }
     let mut chains = Chains::of_backup();
-    let mut view = BatchView::new(&tree, log, stats, Keys { generation: 0 });
+    let mut view = BatchView::new(&tree, log, index, stats, Keys { generation: 0 });
     let mut in_view = 0;
     for commit in commits {
-        let (commit, hash, chained) = chains.take(commit)?;
-        put_log_entries(&mut view, &commit, &hash, &chained);
+        let (commit, _, chained) = chains.take(commit)?;
+        put_log_entries(&mut view, &commit, &chained);
         in_view += 1;
         if in_view == CHUNK {
             log.append(&view.log_records())?;
+            index.add(view.index_entries())?;
             tree.apply_batch(view.into_batch())?;
-            view = BatchView::new(&tree, log, stats, Keys { generation: 0 });
+            view = BatchView::new(&tree, log, index, stats, Keys { generation: 0 });
             in_view = 0;
         }
     }
     let state = chains.state;
     log.append(&view.log_records())?;
+    index.add(view.index_entries())?;
     view.put(meta_key(WriterState::KEY), state.encode());
     view.put(
         meta_key(super::sled_store::CHECKPOINT),
@@ -190,14 +190,15 @@ pub(super) fn restore_log(
     Ok(state)
 }
 
-/// Derives the indexes of the log's commits past `state` (what sled had
-/// not taken in when the process stopped: a crash) into sled, checked as
-/// they go, and flushes them: the writer's state after them. The log
-/// ending before `state` is corruption: sled is never written past what
-/// the log's files hold.
+/// Checks the log's commits past `state` (what sled had not taken in when
+/// the process stopped: a crash) and writes their chain hashes into sled,
+/// and flushes them: the writer's state after them. The log ending before
+/// `state` is corruption: sled is never written past what the log's files
+/// hold.
 pub(super) fn replay_log(
     disk: &Disk,
     log: &LogFiles,
+    index: &LogIndex,
     stats: &Stats,
     state: WriterState,
 ) -> Result<WriterState, StoreError> {
@@ -216,14 +217,14 @@ pub(super) fn replay_log(
     let mut from = state.last_position + 1;
     while from <= last {
         let to = (from + CHUNK as u64 - 1).min(last);
-        let mut view = BatchView::new(&tree, log, stats, Keys { generation: 0 });
+        let mut view = BatchView::new(&tree, log, index, stats, Keys { generation: 0 });
         log.read_range(from, to, |position, bytes| {
             let commit = crate::codec::decode_commit(bytes).map_err(|e| {
                 StoreError::Corrupt(format!("the log's commit at position {position}: {e}"))
             })?;
-            chains.know_head(&tree, stats, &commit)?;
-            let (commit, hash, chained) = chains.take(Ok(commit))?;
-            put_indexes(&mut view, &commit, &hash, &chained);
+            chains.know_head(log, index, &commit)?;
+            let (commit, _, chained) = chains.take(Ok(commit))?;
+            view.put_chain(commit.global_position, &chained);
             Ok(())
         })?;
         view.put(meta_key(WriterState::KEY), chains.state.encode());
@@ -234,7 +235,7 @@ pub(super) fn replay_log(
     tracing::info!(
         commits = last - state.last_position,
         position = last,
-        "derived the indexes of the log's commits sled had not taken in"
+        "checked the log's commits sled had not taken in"
     );
     Ok(chains.state)
 }

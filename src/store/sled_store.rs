@@ -13,16 +13,16 @@ use super::faults::Faults;
 use super::flush_gate::FlushGate;
 use super::ingest::{IngestError, StreamCommit};
 use super::keys::{
-    article_key, chain_hash_in, command_key, key, key_suffix_u64, meta_key, position_key,
-    read_model_prefixes, u64_at, version_key, Keys, Space,
+    chain_hash_in, key_suffix_u64, meta_key, position_key, read_model_prefixes, u64_at, Keys, Space,
 };
 use super::log::{
     AppendError, AppendRequest, BoxFuture, CommandEntry, Log, Notice, PendingAppend, StreamEntry,
 };
 use super::log_files::LogFiles;
+use super::log_index::LogIndex;
 use super::stats::Stats;
 use super::view::BatchView;
-use super::writer::{Health, Job, Writer, WriterState};
+use super::writer::{Health, Held, Job, Writer, WriterState};
 use super::{ProjectError, Projector, Settled, StoreError};
 use crate::codec::{decode_commit, decode_commit_events, CodecError};
 use crate::domain::{ArticleId, CommandId, Commit, CommitEvents, Hash, Suggestion, ZERO_HASH};
@@ -129,6 +129,9 @@ pub struct SledStore {
     /// The log's files (`log_files.rs`): the writer appends to them,
     /// readers read commits from them.
     log: Arc<LogFiles>,
+    /// Where the log's commits stand, by article and version and by
+    /// command id (`log_index.rs`).
+    index: Arc<LogIndex>,
     running: Option<Running>,
 }
 
@@ -139,8 +142,6 @@ struct Running {
     durable: watch::Receiver<u64>,
     /// The last position answered to a writer (`Writer::acknowledged`).
     acknowledged: Arc<AtomicU64>,
-    /// The writer's batches not yet in sled (`applier.rs`).
-    unapplied: Arc<std::sync::Mutex<super::applier::Unapplied>>,
     /// Whether writes are failing, and the writer's reopens: a wait for a
     /// position that a failed batch had taken must not wait for it.
     health: watch::Receiver<Health>,
@@ -161,12 +162,24 @@ impl SledStore {
             )));
         }
         super::log_migration::migrate(&disk)?;
-        let (state, generation) = stored_state(&disk.tree()?)?;
+        let (mut state, generation, held) = stored_state(&disk.tree()?)?;
         let log = Arc::new(LogFiles::open(dir, state.last_position)?);
+        let index = Arc::new(LogIndex::open(dir, &log)?);
+        if !held.clock_lag {
+            // Written before the lag was kept: derived once from the log;
+            // the next batch stores it.
+            state.clock_lag = clock_lag_of_log(&log, state.last_position)?;
+        }
+        if !held.articles {
+            // Written before the count was kept: once; the next batch
+            // stores it.
+            state.articles = index.articles_through(state.last_position);
+        }
         let stats = Arc::new(Stats::default());
-        let state = super::restore::replay_log(&disk, &log, &stats, state)?;
+        let state = super::restore::replay_log(&disk, &log, &index, &stats, state)?;
         Ok(Self {
             log,
+            index,
             disk: Arc::new(disk),
             stats,
             generation: Arc::new(AtomicU8::new(generation)),
@@ -249,7 +262,13 @@ impl SledStore {
         // Until the last write, the directory holds a part of the backup
         // that would open as a store of its own: the mark refuses it.
         self.set_meta(RESTORING, &[1])?;
-        let state = super::restore::restore_log(&self.disk, &self.log, &self.stats, commits())?;
+        let state = super::restore::restore_log(
+            &self.disk,
+            &self.log,
+            &self.index,
+            &self.stats,
+            commits(),
+        )?;
         self.state = super::restore::restore_suggestions(&self.disk, state, suggestions())?;
         self.remove_meta(RESTORING)?;
         self.clock_lag
@@ -286,6 +305,7 @@ impl SledStore {
         let applied = catch_up(
             &self.disk,
             &self.log,
+            &self.index,
             &self.stats,
             keys,
             projector,
@@ -326,7 +346,13 @@ impl SledStore {
             }
             let end = head.min(done + REPLAY_CHUNK as u64);
             let tree = self.disk.tree()?;
-            let mut view = BatchView::new(&tree, &self.log, &self.stats, Keys { generation: new });
+            let mut view = BatchView::new(
+                &tree,
+                &self.log,
+                &self.index,
+                &self.stats,
+                Keys { generation: new },
+            );
             self.log.read_range(done + 1, end, |position, bytes| {
                 self.stats.count_read(Space::Log);
                 let commit = decode_commit(bytes)?;
@@ -411,6 +437,7 @@ impl SledStore {
         catch_up(
             &self.disk,
             &self.log,
+            &self.index,
             &self.stats,
             self.keys(),
             projector,
@@ -477,6 +504,7 @@ impl SledStore {
             // and then.
             deferred_flush: Some(self.options.replica_flush.unwrap_or(SLED_FLUSH)),
             log: Arc::clone(&self.log),
+            index: Arc::clone(&self.index),
             applier,
             unapplied: Arc::clone(&unapplied),
             flushed_state: self.state,
@@ -496,7 +524,6 @@ impl SledStore {
             writer: Mutex::new(Some(handle)),
             durable: durable_rx,
             acknowledged,
-            unapplied,
             health: health_rx,
             suggestions_durable,
             notices,
@@ -578,6 +605,7 @@ impl SledStore {
             generation: Arc::clone(&self.generation),
             disk: Arc::clone(&self.disk),
             stats: Arc::clone(&self.stats),
+            index: Arc::clone(&self.index),
         }
     }
 
@@ -610,7 +638,8 @@ impl SledStore {
 
     /// The article's last durable stream entry; none before its creation.
     pub(crate) fn head_entry(&self, article: ArticleId) -> Result<Option<StreamEntry>, StoreError> {
-        last_stream_entry(&self.disk.tree()?, &self.stats, article, self.durable_now())
+        let head = self.index.head(&self.log, article, self.durable_now())?;
+        Ok(head.map(StreamEntry::from))
     }
 
     /// The last suggestion sequence that is durable.
@@ -859,16 +888,10 @@ impl Log for SledStore {
         version: u64,
     ) -> BoxFuture<'_, Result<Option<StreamEntry>, StoreError>> {
         Box::pin(async move {
-            self.stats.count_read(Space::Streams);
-            let Some(bytes) =
-                self.disk
-                    .tree()?
-                    .get(version_key(Space::Streams, article, version))?
-            else {
-                return Ok(None);
-            };
-            let entry = decode_stream(version, &bytes)?;
-            Ok((entry.global_position <= self.durable_now()).then_some(entry))
+            let head = self
+                .index
+                .version(&self.log, article, version, self.durable_now())?;
+            Ok(head.map(StreamEntry::from))
         })
     }
 
@@ -901,25 +924,15 @@ impl Log for SledStore {
         command: CommandId,
     ) -> BoxFuture<'_, Result<Option<CommandEntry>, StoreError>> {
         Box::pin(async move {
-            loop {
-                // Answered, and not yet in sled: durable in the log's files.
-                if let Some(running) = &self.running {
-                    let unapplied = lock(&running.unapplied);
-                    if let Some(Some(bytes)) = unapplied.get(&command_key(command)) {
-                        return decode_command(bytes).map(Some);
-                    }
-                }
-                self.stats.count_read(Space::Commands);
-                let Some(bytes) = self.disk.tree()?.get(command_key(command))? else {
-                    return Ok(None);
-                };
-                let entry = decode_command(&bytes)?;
-                // A retry must not learn of a commit before it is durable.
-                if entry.global_position <= self.durable_now() {
-                    return Ok(Some(entry));
-                }
-                self.wait_durable(entry.global_position).await?;
+            // The index holds what is durable in the log's files.
+            let Some(head) = self.index.find_command(&self.log, command)? else {
+                return Ok(None);
+            };
+            // A retry learns of a commit once readers see it.
+            if head.global_position > self.durable_now() {
+                self.wait_durable(head.global_position).await?;
             }
+            Ok(Some(CommandEntry::from(head)))
         })
     }
 }
@@ -933,6 +946,7 @@ pub struct ReadModels {
     generation: Arc<AtomicU8>,
     disk: Arc<Disk>,
     stats: Arc<Stats>,
+    index: Arc<LogIndex>,
 }
 
 impl ReadModels {
@@ -942,6 +956,18 @@ impl ReadModels {
         Keys {
             generation: self.generation.load(Ordering::Acquire),
         }
+    }
+
+    /// The versions `from..=to` of `article` and their positions, in
+    /// order (the log's index).
+    pub(crate) fn positions(&self, article: ArticleId, from: u64, to: u64) -> Vec<(u64, u64)> {
+        self.index.positions(article, from, to, u64::MAX)
+    }
+
+    /// Up to `limit` entries of the change feed after `after_position`:
+    /// the position of each article's last change, and the article.
+    pub(crate) fn changed_after(&self, after_position: u64, limit: usize) -> Vec<(u64, ArticleId)> {
+        self.index.changed_after(after_position, limit)
     }
 
     pub fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -994,9 +1020,11 @@ impl ReadModels {
 /// read models of `keys`' generation. Returns how many commits it applied.
 /// `replaying`: a crash may have left part of a batch in the read models
 /// (an open), as it cannot in ones just emptied (a rebuild).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn catch_up(
     disk: &Disk,
     log: &LogFiles,
+    index: &LogIndex,
     stats: &Stats,
     keys: Keys,
     projector: &dyn Projector,
@@ -1015,9 +1043,9 @@ pub(super) fn catch_up(
         let end = (position + REPLAY_CHUNK as u64 - 1).min(to);
         let tree = disk.tree()?;
         let mut view = if replaying {
-            BatchView::replaying(&tree, log, stats, keys)
+            BatchView::replaying(&tree, log, index, stats, keys)
         } else {
-            BatchView::new(&tree, log, stats, keys)
+            BatchView::new(&tree, log, index, stats, keys)
         };
         log.read_range(position, end, |at, bytes| {
             stats.count_read(Space::Log);
@@ -1067,109 +1095,40 @@ fn repair_torn_batch(disk: &Disk) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Where the writer stood at its last flushed batch, and the read-model
-/// generation in use: what `meta` says.
-pub(super) fn stored_state(tree: &sled::Tree) -> Result<(WriterState, u8), StoreError> {
+/// Where the writer stood at its last flushed batch, the read-model
+/// generation in use, and which of the later fields the stored state held:
+/// what `meta` says.
+pub(super) fn stored_state(tree: &sled::Tree) -> Result<(WriterState, u8, Held), StoreError> {
     let generation = tree
         .get(meta_key(GENERATION))?
         .and_then(|v| v.first().copied())
         .unwrap_or(0);
-    let state = match tree.get(meta_key(WriterState::KEY))? {
-        Some(bytes) => {
-            let (mut state, held) = WriterState::decode(&bytes)
-                .ok_or_else(|| StoreError::Corrupt("the writer state in meta is corrupt".into()))?;
-            if !held.clock_lag {
-                // Written before the lag was kept: derived once from the
-                // article streams; the next batch stores it.
-                state.clock_lag = clock_lag_of_streams(tree)?;
-            }
-            if !held.articles {
-                // Written before the count was kept: the change feed holds
-                // one entry an article. Once; the next batch stores it.
-                state.articles = tree
-                    .scan_prefix(Keys { generation }.prefix(Space::Changed))
-                    .count() as u64;
-            }
-            state
-        }
-        None => WriterState::default(),
+    let (state, held) = match tree.get(meta_key(WriterState::KEY))? {
+        Some(bytes) => WriterState::decode(&bytes)
+            .ok_or_else(|| StoreError::Corrupt("the writer state in meta is corrupt".into()))?,
+        None => (
+            WriterState::default(),
+            Held {
+                articles: true,
+                clock_lag: true,
+            },
+        ),
     };
-    Ok((state, generation))
+    Ok((state, generation, held))
 }
 
-/// The log's clock lag (`WriterState::clock_lag`), from the recorded_at of
-/// every article's stream entries taken in log order.
-fn clock_lag_of_streams(tree: &sled::Tree) -> Result<i64, StoreError> {
-    let mut times = Vec::new();
-    for item in tree.scan_prefix(key(Space::Streams, &[])) {
-        let (_, v) = item?;
-        let entry = decode_stream(0, &v)?;
-        times.push((entry.global_position, entry.recorded_at.timestamp_micros()));
-    }
-    times.sort_unstable();
+/// The log's clock lag (`WriterState::clock_lag`) through `last`, from the
+/// recorded_at of every commit.
+fn clock_lag_of_log(log: &LogFiles, last: u64) -> Result<i64, StoreError> {
     let mut state = WriterState::default();
-    for (_, micros) in times {
-        state.record_time(micros);
+    if last > 0 {
+        log.read_range(1, last, |_, bytes| {
+            let head = crate::codec::decode_commit_head(bytes)?;
+            state.record_time(head.recorded_at.timestamp_micros());
+            Ok(())
+        })?;
     }
     Ok(state.clock_lag)
-}
-
-/// The last entry of an article's stream at or below `max_position`.
-pub(super) fn last_stream_entry(
-    tree: &sled::Tree,
-    stats: &Stats,
-    article: ArticleId,
-    max_position: u64,
-) -> Result<Option<StreamEntry>, StoreError> {
-    for item in tree.scan_prefix(article_key(Space::Streams, article)).rev() {
-        let (k, v) = item?;
-        stats.count_read(Space::Streams);
-        let version = key_suffix_u64(&k)
-            .ok_or_else(|| StoreError::Corrupt("a stream key is too short".into()))?;
-        let entry = decode_stream(version, &v)?;
-        if entry.global_position <= max_position {
-            return Ok(Some(entry));
-        }
-    }
-    Ok(None)
-}
-
-pub(super) fn decode_stream(version: u64, bytes: &[u8]) -> Result<StreamEntry, StoreError> {
-    let corrupt = || StoreError::Corrupt("a stream entry is corrupt".into());
-    let global_position = u64_at(bytes, 0).ok_or_else(corrupt)?;
-    let micros = u64_at(bytes, 8).ok_or_else(corrupt)? as i64;
-    Ok(StreamEntry {
-        version,
-        global_position,
-        recorded_at: chrono::DateTime::from_timestamp_micros(micros).ok_or_else(corrupt)?,
-        hash: bytes
-            .get(16..48)
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(corrupt)?,
-    })
-}
-
-pub(super) fn encode_command(entry: &CommandEntry) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(64);
-    bytes.extend_from_slice(entry.article_id.as_bytes());
-    bytes.extend_from_slice(&entry.version.to_be_bytes());
-    bytes.extend_from_slice(&entry.global_position.to_be_bytes());
-    bytes.extend_from_slice(&entry.request_hash);
-    bytes
-}
-
-pub(super) fn decode_command(bytes: &[u8]) -> Result<CommandEntry, StoreError> {
-    let corrupt = || StoreError::Corrupt("a command entry is corrupt".into());
-    Ok(CommandEntry {
-        article_id: ArticleId::from_slice(bytes.get(..16).ok_or_else(corrupt)?)
-            .ok_or_else(corrupt)?,
-        version: u64_at(bytes, 16).ok_or_else(corrupt)?,
-        global_position: u64_at(bytes, 24).ok_or_else(corrupt)?,
-        request_hash: bytes
-            .get(32..64)
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(corrupt)?,
-    })
 }
 
 /// A mutex's guard, poisoned or not (what it guards stays consistent).

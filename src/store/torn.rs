@@ -24,8 +24,8 @@ use std::io;
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 
-use super::keys::{key, meta_key, position_key, u64_at, Space, RETIRED_READ_MODELS};
-use super::sled_store::{decode_command, CHECKPOINT};
+use super::keys::{meta_key, position_key, Space, RETIRED_READ_MODELS};
+use super::sled_store::CHECKPOINT;
 use super::writer::WriterState;
 use super::StoreError;
 
@@ -117,8 +117,7 @@ impl TornMark {
 /// What a repair removed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Repaired {
-    /// Log positions, command and stream entries, chain hashes and
-    /// suggestions past the marked state.
+    /// Log positions, chain hashes and suggestions past the marked state.
     pub(crate) past_the_mark: u64,
     /// Read-model records, of every generation.
     pub(crate) read_models: u64,
@@ -144,22 +143,6 @@ pub(crate) fn repair(tree: &sled::Tree, before: &WriterState) -> Result<Repaired
     )) {
         removals.remove(item?.0)?;
         repaired.past_the_mark += 1;
-    }
-    for item in tree.scan_prefix(key(Space::Commands, &[])) {
-        let (k, v) = item?;
-        if decode_command(&v)?.global_position > position {
-            removals.remove(k)?;
-            repaired.past_the_mark += 1;
-        }
-    }
-    for item in tree.scan_prefix(key(Space::Streams, &[])) {
-        let (k, v) = item?;
-        let at =
-            u64_at(&v, 0).ok_or_else(|| StoreError::Corrupt("a stream entry is corrupt".into()))?;
-        if at > position {
-            removals.remove(k)?;
-            repaired.past_the_mark += 1;
-        }
     }
     // Every generation: which read-model records the torn batch wrote is
     // not known, and the start derives them again from the log.

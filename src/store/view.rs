@@ -1,11 +1,12 @@
 //! The writer's view of one batch: the tree as it stands plus the batch's
 //! own pending writes, so each commit in a batch sees those before it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::applier::{Unapplied, Writes};
 use super::keys::{position_key, Keys, Space};
 use super::log_files::LogFiles;
+use super::log_index::{IndexEntry, LogIndex};
 use super::stats::Stats;
 use super::StoreError;
 
@@ -13,15 +14,22 @@ use super::StoreError;
 /// has not written yet, to the tree; writes stay pending until the writer
 /// hands them to the applier or applies them in one `apply_batch`. The
 /// batch's commits go to the log's files (`log_files.rs`), not to sled:
-/// a commit is read from the batch, else from the files.
+/// a commit is read from the batch, else from the files; where a version
+/// of an article stands, from the batch, else from the log's index
+/// (`log_index.rs`), which holds every durable commit.
 pub struct BatchView<'a> {
     tree: &'a sled::Tree,
     log: &'a LogFiles,
+    index: &'a LogIndex,
     stats: &'a Stats,
     keys: Keys,
     pending: Writes,
     /// The commits the batch appends, by position, encoded.
     commits: Vec<(u64, Vec<u8>)>,
+    /// What the log's index takes of them, in the same order.
+    entries: Vec<IndexEntry>,
+    /// Where each version the batch appends stands.
+    positions: HashMap<(crate::domain::ArticleId, u64), u64>,
     /// Durable batches not yet in sled (`applier.rs`), if any.
     unapplied: Option<&'a Unapplied>,
     /// The log chain's hashes this batch adds, from the position they
@@ -37,16 +45,20 @@ impl<'a> BatchView<'a> {
     pub(super) fn new(
         tree: &'a sled::Tree,
         log: &'a LogFiles,
+        index: &'a LogIndex,
         stats: &'a Stats,
         keys: Keys,
     ) -> Self {
         Self {
             tree,
             log,
+            index,
             stats,
             keys,
             pending: BTreeMap::new(),
             commits: Vec::new(),
+            entries: Vec::new(),
+            positions: HashMap::new(),
             unapplied: None,
             chain_run: None,
             replaying: false,
@@ -58,13 +70,14 @@ impl<'a> BatchView<'a> {
     pub(super) fn over(
         tree: &'a sled::Tree,
         log: &'a LogFiles,
+        index: &'a LogIndex,
         stats: &'a Stats,
         keys: Keys,
         unapplied: &'a Unapplied,
     ) -> Self {
         Self {
             unapplied: Some(unapplied),
-            ..Self::new(tree, log, stats, keys)
+            ..Self::new(tree, log, index, stats, keys)
         }
     }
 
@@ -72,12 +85,13 @@ impl<'a> BatchView<'a> {
     pub(super) fn replaying(
         tree: &'a sled::Tree,
         log: &'a LogFiles,
+        index: &'a LogIndex,
         stats: &'a Stats,
         keys: Keys,
     ) -> Self {
         Self {
             replaying: true,
-            ..Self::new(tree, log, stats, keys)
+            ..Self::new(tree, log, index, stats, keys)
         }
     }
 
@@ -121,9 +135,28 @@ impl<'a> BatchView<'a> {
         self.log.read(position)
     }
 
-    /// Appends the commit at `position` (the one after the batch's last).
-    pub(super) fn put_log_entry(&mut self, position: u64, commit: Vec<u8>) {
-        self.commits.push((position, commit));
+    /// The position of `version` of `article`: appended by this batch, or
+    /// durable.
+    pub fn position(&self, article: crate::domain::ArticleId, version: u64) -> Option<u64> {
+        match self.positions.get(&(article, version)) {
+            Some(position) => Some(*position),
+            None => self.index.position(article, version),
+        }
+    }
+
+    /// Appends a commit (`entry` says where and what), encoded, after the
+    /// batch's last.
+    pub(super) fn put_log_entry(&mut self, entry: IndexEntry, commit: Vec<u8>) {
+        self.commits.push((entry.position, commit));
+        self.positions
+            .insert((entry.article, entry.version), entry.position);
+        self.entries.push(entry);
+    }
+
+    /// What the log's index takes of the batch's commits once they are
+    /// durable.
+    pub(super) fn index_entries(&self) -> &[IndexEntry] {
+        &self.entries
     }
 
     pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {

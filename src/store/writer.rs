@@ -25,12 +25,11 @@ use super::disk::Disk;
 use super::faults::{FaultPoint, Faults};
 use super::flush_gate::FlushGate;
 use super::ingest::{IngestError, Ingested, StreamCommit};
-use super::keys::{command_key, key_suffix_u64, meta_key, position_key, version_key, Keys, Space};
+use super::keys::{meta_key, position_key, Keys, Space};
 use super::log::{AppendError, AppendRequest, Appended, Clock, CommandEntry, Notice, StreamEntry};
 use super::log_files::LogFiles;
-use super::sled_store::{
-    decode_command, decode_stream, encode_command, last_stream_entry, lock, stored_state,
-};
+use super::log_index::{IndexEntry, LogIndex};
+use super::sled_store::{lock, stored_state};
 use super::stats::Stats;
 use super::view::BatchView;
 use super::{ProjectError, Projector, Settled, StoreError};
@@ -185,6 +184,8 @@ pub(super) struct Writer {
     pub(super) deferred_flush: Option<std::time::Duration>,
     /// The log's files, which every batch's commits are appended to.
     pub(super) log: Arc<LogFiles>,
+    /// The log's index: takes each batch once it is durable.
+    pub(super) index: Arc<LogIndex>,
     /// The embedded log's applier thread, which writes durable batches
     /// into sled; none on a replica.
     pub(super) applier: Option<ApplierHandle>,
@@ -326,7 +327,7 @@ impl Writer {
             .reopen()
             .and_then(|()| stored_state(&self.disk.tree()?));
         let (state, generation) = match reopened {
-            Ok(stored) => stored,
+            Ok((state, generation, _)) => (state, generation),
             Err(StoreError::Wedged(why)) => {
                 // Crash-only recovery: every acknowledged write is durable,
                 // and a new process opens the database as after a crash.
@@ -394,10 +395,12 @@ impl Writer {
         state: WriterState,
         generation: u8,
     ) -> Result<WriterState, StoreError> {
-        let state = super::restore::replay_log(&self.disk, &self.log, &self.stats, state)?;
+        let state =
+            super::restore::replay_log(&self.disk, &self.log, &self.index, &self.stats, state)?;
         super::sled_store::catch_up(
             &self.disk,
             &self.log,
+            &self.index,
             &self.stats,
             Keys { generation },
             self.projector.as_ref(),
@@ -500,7 +503,8 @@ impl Writer {
         };
         let unapplied = lock(&self.unapplied).clone();
         let log = Arc::clone(&self.log);
-        let mut view = BatchView::over(&tree, &log, &stats, keys, &unapplied);
+        let index = Arc::clone(&self.index);
+        let mut view = BatchView::over(&tree, &log, &index, &stats, keys, &unapplied);
         let mut in_batch: HashMap<CommandId, CommandEntry> = HashMap::new();
         let mut replies = Vec::with_capacity(batch.len());
         let mut appended = 0;
@@ -636,7 +640,10 @@ impl Writer {
                 self.state.last_position.to_be_bytes().to_vec(),
             );
             let (keys_written, bytes_written) = view.size();
-            if let Err(e) = self.append_log(&view) {
+            let appended_log = self
+                .append_log(&view)
+                .and_then(|()| self.index.add(view.index_entries()));
+            if let Err(e) = appended_log {
                 let why = e.to_string();
                 tracing::error!(error = %why, "storage failure: writes are refused until the disk recovers");
                 drop(view);
@@ -716,7 +723,8 @@ impl Writer {
         let tree = self.disk.tree()?;
         let stats = Arc::clone(&self.stats);
         let log = Arc::clone(&self.log);
-        let mut view = BatchView::new(&tree, &log, &stats, Keys { generation });
+        let index = Arc::clone(&self.index);
+        let mut view = BatchView::new(&tree, &log, &index, &stats, Keys { generation });
         let mut applied = 0;
         let projector = Arc::clone(&self.projector);
         log.read_range(from, self.state.last_position, |position, bytes| {
@@ -917,13 +925,7 @@ impl Writer {
         request: &AppendRequest,
         in_batch: &mut HashMap<CommandId, CommandEntry>,
     ) -> Result<Appended, AppendError> {
-        let earlier = match in_batch.get(&request.command_id) {
-            Some(entry) => Some(*entry),
-            None => view
-                .get(Space::Commands, &command_key(request.command_id))?
-                .map(|bytes| decode_command(&bytes))
-                .transpose()?,
-        };
+        let earlier = self.command_entry(request.command_id, in_batch)?;
         if let Some(entry) = earlier {
             if entry.request_hash != request.request_hash {
                 return Err(AppendError::CommandReused(request.command_id));
@@ -939,7 +941,7 @@ impl Writer {
             version: head,
             hash: prev_hash,
             ..
-        } = self.head(view.tree(), request.article_id)?;
+        } = self.head(request.article_id)?;
         if head != request.expected_version {
             return Err(AppendError::VersionMismatch {
                 expected: request.expected_version,
@@ -947,13 +949,7 @@ impl Writer {
             });
         }
         if let Some(basis) = request.decided_after {
-            let appended = match in_batch.get(&basis) {
-                Some(entry) => Some(*entry),
-                None => view
-                    .get(Space::Commands, &command_key(basis))?
-                    .map(|bytes| decode_command(&bytes))
-                    .transpose()?,
-            };
+            let appended = self.command_entry(basis, in_batch)?;
             if !appended.is_some_and(|e| e.article_id == request.article_id && e.version == head) {
                 return Err(AppendError::BasisLost { version: head });
             }
@@ -984,7 +980,7 @@ impl Writer {
             global_position: position,
             request_hash: request.request_hash,
         };
-        put_log_entries(view, &commit, &hash, &chained);
+        put_log_entries(view, &commit, &chained);
         self.state.last_position = position;
         self.state.record_time(micros);
         self.state.last_log_hash = chained;
@@ -1005,69 +1001,48 @@ impl Writer {
         })
     }
 
-    /// The article's last version and hash: cached, or the last entry of
-    /// its stream; (0, zero hash) for an article not yet created.
-    pub(super) fn head(
-        &mut self,
-        tree: &sled::Tree,
-        article: ArticleId,
-    ) -> Result<ChainHead, StoreError> {
+    /// What the command id was answered with before: in this batch, or
+    /// durable (the log's index).
+    pub(super) fn command_entry(
+        &self,
+        command: CommandId,
+        in_batch: &HashMap<CommandId, CommandEntry>,
+    ) -> Result<Option<CommandEntry>, StoreError> {
+        if let Some(entry) = in_batch.get(&command) {
+            return Ok(Some(*entry));
+        }
+        Ok(self
+            .index
+            .find_command(&self.log, command)?
+            .map(CommandEntry::from))
+    }
+
+    /// The article's last version and hash: cached, or read from its last
+    /// durable commit; (0, zero hash) for an article not yet created.
+    pub(super) fn head(&mut self, article: ArticleId) -> Result<ChainHead, StoreError> {
         if let Some(head) = self.heads.get(&article) {
             return Ok(*head);
         }
-        let (from, to) = (
-            version_key(Space::Streams, article, 0),
-            version_key(Space::Streams, article, u64::MAX),
-        );
-        let unapplied = lock(&self.unapplied);
-        let last = match unapplied.last_in(&from, &to) {
-            // Durable, and not yet in sled.
-            Some((key, bytes)) => {
-                let version = key_suffix_u64(key)
-                    .ok_or_else(|| StoreError::Corrupt("a stream key is too short".into()))?;
-                Some(decode_stream(version, bytes)?)
-            }
-            None => last_stream_entry(tree, &self.stats, article, u64::MAX)?,
-        };
-        drop(unapplied);
-        let head = StreamEntry::head(last);
+        let last = self.index.head(&self.log, article, u64::MAX)?;
+        let head = StreamEntry::head(last.map(StreamEntry::from));
         self.heads.insert(article, head);
         Ok(head)
     }
 }
 
-/// The log's own records of `commit` (its hash `hash`, the log chain
-/// `chained` at its position): the commit, appended to the log's files,
-/// and its indexes (`put_indexes`). The read models are the projector's.
-pub(super) fn put_log_entries(
-    view: &mut BatchView<'_>,
-    commit: &Commit,
-    hash: &Hash,
-    chained: &Hash,
-) {
-    view.put_log_entry(commit.global_position, encode_commit(commit));
-    put_indexes(view, commit, hash, chained);
-}
-
-/// The indexes of a commit in the log: its log chain hash, the article's
-/// stream entry and the command index.
-pub(super) fn put_indexes(view: &mut BatchView<'_>, commit: &Commit, hash: &Hash, chained: &Hash) {
-    let position = commit.global_position;
-    view.put_chain(position, chained);
-    let mut stream_value = position.to_be_bytes().to_vec();
-    stream_value.extend_from_slice(&commit.recorded_at.timestamp_micros().to_be_bytes());
-    stream_value.extend_from_slice(hash);
-    view.put(
-        version_key(Space::Streams, commit.article_id, commit.version),
-        stream_value,
-    );
-    let entry = CommandEntry {
-        article_id: commit.article_id,
+/// The log's own records of `commit` (the log chain `chained` at its
+/// position): the commit, appended to the log's files and taken by the
+/// log's index once durable, and the chain's hash in sled. The read models
+/// are the projector's.
+pub(super) fn put_log_entries(view: &mut BatchView<'_>, commit: &Commit, chained: &Hash) {
+    let entry = IndexEntry {
+        position: commit.global_position,
+        article: commit.article_id,
         version: commit.version,
-        global_position: position,
-        request_hash: commit.request_hash,
+        command: commit.command_id,
     };
-    view.put(command_key(commit.command_id), encode_command(&entry));
+    view.put_log_entry(entry, encode_commit(commit));
+    view.put_chain(commit.global_position, chained);
 }
 
 fn fail_all(batch: Vec<Job>, why: &str) -> Vec<Reply> {
