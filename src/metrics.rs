@@ -58,6 +58,7 @@ pub struct Metrics {
     batch_commits: Histogram,
     batch_keys: Counter,
     batch_bytes: Counter,
+    log_bytes: Counter,
     flush_seconds: Histogram,
     queue_depth: Gauge,
     commits: Gauge,
@@ -163,6 +164,11 @@ impl Metrics {
             "answerlog_store_batch_bytes",
             "Bytes of the keys and values the group commits wrote to sled",
         );
+        let log_bytes = counter(
+            &mut registry,
+            "answerlog_log_appended_bytes",
+            "Bytes of records the group commits appended to the log's files",
+        );
         let slug_claims_released = counter(
             &mut registry,
             "answerlog_slug_claims_released",
@@ -196,6 +202,7 @@ impl Metrics {
             batch_commits,
             batch_keys,
             batch_bytes,
+            log_bytes,
             flush_seconds,
             queue_depth,
             commits,
@@ -278,8 +285,11 @@ impl Metrics {
         set(&self.articles, articles);
     }
 
-    pub(crate) fn flushed(&self, seconds: f64) {
+    /// A group commit's records, `bytes` in all, appended to the log's
+    /// files and synced in `seconds`.
+    pub(crate) fn flushed(&self, seconds: f64, bytes: u64) {
         self.flush_seconds.observe(seconds);
+        self.log_bytes.inc_by(bytes);
     }
 
     /// The exposition text, with the levels read at this scrape.
@@ -314,7 +324,7 @@ mod tests {
         metrics.call_ended(&method, "OK", 0.001);
         metrics.call_started(&method);
         metrics.call_ended(&method, "INVALID_ARGUMENT", 0.002);
-        metrics.flushed(0.0002);
+        metrics.flushed(0.0002, 2300);
         metrics.batched(2, &[Instant::now(), Instant::now()], 7, 1, (15, 3000));
         let text = metrics.encode(Levels::default()).unwrap();
         let labels = r#"grpc_service="answerlog.v1.ArticleService",grpc_method="CreateArticle",grpc_type="unary""#;
@@ -328,6 +338,7 @@ mod tests {
             "answerlog_store_batch_bytes_total 3000".to_owned(),
             "answerlog_append_duration_seconds_count 2".to_owned(),
             "answerlog_flush_duration_seconds_count 1".to_owned(),
+            "answerlog_log_appended_bytes_total 2300".to_owned(),
             "answerlog_commits 7".to_owned(),
             "answerlog_articles 1".to_owned(),
         ] {

@@ -581,6 +581,11 @@ fn write_index(segment: &Segment) -> Result<(), StoreError> {
     write().map_err(|e| io_error(&path, e))
 }
 
+/// The bytes a record of a payload of `payload` bytes takes in a file.
+pub(crate) fn record_len(payload: usize) -> u64 {
+    (HEAD + payload) as u64
+}
+
 fn name(first: u64) -> String {
     format!("{first:020}.log")
 }

@@ -37,15 +37,16 @@ pub(crate) fn flushed_inserts(
     Ok(latencies)
 }
 
-/// What writing `commits` commits of `keys_per_commit` keys of
-/// `bytes_per_key` bytes (key and value) each took, `commits_per_batch`
-/// commits to a batch, each batch applied in one `apply_batch` and made
-/// durable as the store makes a group commit durable (sled's flush, then
-/// `fdatasync` of what it wrote): the writes of a bulk import, without
-/// the import.
+/// What writing `commits` commits, each a key of `record_bytes` bytes
+/// (key and value: the commit) and `keys_per_commit` keys of
+/// `bytes_per_key` bytes, took, `commits_per_batch` commits to a batch,
+/// each batch applied in one `apply_batch` and made durable as the store
+/// makes a group commit durable (sled's flush, then `fdatasync` of what it
+/// wrote): the writes of a bulk import, without the import.
 pub(crate) fn flushed_batches(
     dir: &Path,
     commits: u64,
+    record_bytes: usize,
     keys_per_commit: f64,
     bytes_per_key: usize,
     commits_per_batch: u64,
@@ -54,13 +55,20 @@ pub(crate) fn flushed_batches(
     let db = open(dir, cache_bytes)?;
     let mut files = DurableFiles::open(dir).map_err(sync_failed)?;
     let value = vec![b'r'; bytes_per_key.saturating_sub(9).max(1)];
+    let record = vec![b'c'; record_bytes.saturating_sub(9).max(1)];
     let keys_through = |commit: u64| (commit as f64 * keys_per_commit).round() as u64;
     let started = Instant::now();
     let mut next_key = 0;
     let mut commit = 0;
     while commit < commits {
+        let first = commit;
         commit = (commit + commits_per_batch.max(1)).min(commits);
         let mut batch = sled::Batch::default();
+        for position in first..commit {
+            let mut record_key = key(position);
+            record_key[0] = b'R';
+            batch.insert(record_key.to_vec(), record.clone());
+        }
         while next_key < keys_through(commit) {
             batch.insert(key(next_key).to_vec(), value.clone());
             next_key += 1;

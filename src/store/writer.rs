@@ -27,7 +27,7 @@ use super::flush_gate::FlushGate;
 use super::ingest::{IngestError, Ingested, StreamCommit};
 use super::keys::{meta_key, position_key, Keys, Space};
 use super::log::{AppendError, AppendRequest, Appended, Clock, CommandEntry, Notice, StreamEntry};
-use super::log_files::LogFiles;
+use super::log_files::{record_len, LogFiles};
 use super::log_index::{IndexEntry, LogIndex};
 use super::sled_store::{lock, stored_state};
 use super::stats::Stats;
@@ -881,7 +881,8 @@ impl Writer {
         let syncing = Instant::now();
         self.log.append(&records).map_err(unless_wedged)?;
         if let Some(metrics) = &self.metrics {
-            metrics.flushed(syncing.elapsed().as_secs_f64());
+            let bytes = records.iter().map(|(_, r)| record_len(r.len())).sum();
+            metrics.flushed(syncing.elapsed().as_secs_f64(), bytes);
         }
         self.stats.count_flush();
         Ok(())

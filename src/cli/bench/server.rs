@@ -26,6 +26,8 @@ pub(super) struct Written {
     pub(super) commits: f64,
     pub(super) keys: f64,
     pub(super) bytes: f64,
+    /// Bytes of records appended to the log's files.
+    pub(super) log_bytes: f64,
 }
 
 impl Server {
@@ -121,6 +123,7 @@ impl Server {
             commits: value("answerlog_append_batch_commits_sum")?,
             keys: value("answerlog_store_batch_keys_total")?,
             bytes: value("answerlog_store_batch_bytes_total")?,
+            log_bytes: value("answerlog_log_appended_bytes_total")?,
         }))
     }
 
