@@ -3,6 +3,11 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
+/// mimalloc rather than glibc's malloc: at 64 appends in flight glibc's
+/// malloc and free were a seventh of the server's CPU (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let (cli, matches) = answerlog::Cli::parse_with_matches();
     answerlog::init_tracing(cli.log_format());

@@ -29,7 +29,13 @@ impl Violations {
             self.push(field, "must not be empty");
             return;
         }
+        // The common case in one pass over the bytes: ASCII without a
+        // control character but newline and tab.
+        let plain = !value
+            .bytes()
+            .any(|b| b >= 0x7f || (b < 0x20 && b != b'\t' && b != b'\n'));
         let (size, unit) = match rule.limit {
+            Limit::Chars(_) if plain => (value.len(), "characters"),
             Limit::Chars(_) => (value.chars().count(), "characters"),
             Limit::Bytes(_) => (value.len(), "bytes"),
         };
@@ -40,10 +46,14 @@ impl Violations {
             self.push(field, format!("is {size} {unit}, over the limit of {max}"));
             return;
         }
-        if let Some(c) = value
-            .chars()
-            .find(|&c| c.is_control() && c != '\t' && !(rule.multiline && c == '\n'))
-        {
+        let control = |c: char| c.is_control() && c != '\t' && !(rule.multiline && c == '\n');
+        let found = match plain {
+            // Only a newline can be a control character here.
+            true if rule.multiline => None,
+            true => value.contains('\n').then_some('\n'),
+            false => value.chars().find(|&c| control(c)),
+        };
+        if let Some(c) = found {
             let description = if c == '\n' {
                 "must be a single line".to_owned()
             } else {
@@ -429,5 +439,17 @@ mod tests {
         v.text("q", "abcdefghijk", Text::line(10));
         v.text("b", "bell\u{7}", Text::block(Limit::Bytes(100)));
         assert_eq!(v.into_inner().len(), 5);
+        // Characters, not bytes, outside ASCII; a C1 control found there.
+        let mut v = Violations::default();
+        v.text("q", &"é".repeat(10), Text::line(10));
+        v.text("q", "tab\tand\u{e9}", Text::line(10));
+        assert!(v.is_empty());
+        v.text("q", &"é".repeat(11), Text::line(10));
+        v.text("q", "\u{e9}\u{85}", Text::block(Limit::Bytes(100)));
+        v.text("q", "\u{e9}\n", Text::line(10));
+        let found = v.into_inner();
+        assert_eq!(found.len(), 3);
+        assert!(found[1].description.contains("U+0085"), "{found:?}");
+        assert!(found[2].description.contains("single line"), "{found:?}");
     }
 }

@@ -44,6 +44,9 @@ const FILE_BYTES: u64 = 16 << 20;
 /// that reaches the end writes the next stretch of zeros with its records.
 const ZEROED_AHEAD: u64 = 1 << 20;
 
+/// The zeros written ahead: untouched, they take no memory of their own.
+static ZEROS: [u8; ZEROED_AHEAD as usize] = [0; ZEROED_AHEAD as usize];
+
 /// Bytes before a record's payload.
 const HEAD: usize = 16;
 
@@ -227,13 +230,21 @@ impl LogFiles {
         } else {
             (file, len, allocated)
         };
+        let was_allocated = allocated;
         let Batch {
             bytes,
             offsets,
             end,
             allocated,
         } = Batch::encode(records, len, allocated).map_err(io)?;
-        if let Err(e) = file.write_all_at(&bytes, len) {
+        // Zeros only where the file grows: what it held past `end` is
+        // zeros already.
+        let zeros_from = was_allocated.max(end);
+        let zeros = &ZEROS[..allocated.saturating_sub(zeros_from) as usize];
+        let written = file
+            .write_all_at(&bytes, len)
+            .and_then(|()| file.write_all_at(zeros, zeros_from));
+        if let Err(e) = written {
             // Cut back to the records (the zeros ahead go too), durably:
             // what the failed write left must not come back in a file
             // that is no longer the last.
@@ -381,12 +392,12 @@ impl LogFiles {
 
 /// A batch of records as one write lays them down in a file.
 struct Batch {
-    /// The records, and the zeros ahead of them if the write reaches the
-    /// file's end.
+    /// The records.
     bytes: Vec<u8>,
     /// Each record's offset in the file.
     offsets: Vec<u32>,
-    /// Where the records end, and where the file will.
+    /// Where the records end, and where the file will: zeros between,
+    /// if the write reaches the file's end.
     end: u64,
     allocated: u64,
 }
@@ -406,10 +417,8 @@ impl Batch {
         let allocated = if end <= allocated {
             allocated
         } else if (bytes.len() as u64) < ZEROED_AHEAD / 16 {
-            // The next stretch of zeros, in the same write and sync.
-            let ahead = end.div_ceil(ZEROED_AHEAD) * ZEROED_AHEAD;
-            bytes.resize((ahead - at) as usize, 0);
-            ahead
+            // The next stretch of zeros, in the same sync.
+            end.div_ceil(ZEROED_AHEAD) * ZEROED_AHEAD
         } else {
             // A large batch (a bulk import's): zeros ahead of it would
             // write each byte of the file twice, for a sync whose size
