@@ -89,11 +89,14 @@ impl LogIndex {
             inner: RwLock::new(Inner::default()),
         };
         let last = log.last_position();
-        let loaded = index.load_files(last);
-        if let Err(why) = &loaded {
-            tracing::warn!(why = %why, "the log's index files do not agree: reading the whole log again");
-            *index.write() = Inner::default();
-            index.remove_files_from(0);
+        match index.load_files(last) {
+            Ok(()) => {}
+            Err(Refused::PastTheLog(why)) => return Err(StoreError::Corrupt(why)),
+            Err(Refused::Disagrees(why)) => {
+                tracing::warn!(why = %why, "the log's index files do not agree: reading the whole log again");
+                *index.write() = Inner::default();
+                index.remove_files_from(0);
+            }
         }
         let from = index.read().last + 1;
         if from <= last {
@@ -137,17 +140,19 @@ impl LogIndex {
     /// Takes in a durable batch's commits, in log order, following the
     /// last position held. A file that fills is written (a failure to
     /// write it is only logged: the next open reads those commits again).
+    /// All or nothing: a batch that does not follow is refused whole.
     pub(crate) fn add(&self, entries: &[IndexEntry]) -> Result<(), StoreError> {
         let full = {
             let mut inner = self.write();
+            inner.check(entries).map_err(StoreError::Corrupt)?;
             for entry in entries {
                 let key = self.key(entry.command);
                 inner.push(key, entry, true).map_err(StoreError::Corrupt)?;
             }
             inner.take_full()
         };
-        if let Some(full) = full {
-            if let Err(e) = self.save(&full) {
+        for file in full {
+            if let Err(e) = self.save(&file) {
                 tracing::warn!(error = %e, "cannot write a file of the log's index; the next open reads its commits again");
             }
         }
@@ -213,7 +218,7 @@ impl LogIndex {
         command: CommandId,
     ) -> Result<Option<CommitHead>, StoreError> {
         for position in self.command_candidates(command) {
-            let head = read_head(log, position)?;
+            let head = read_head_at(log, position)?;
             if head.command_id == command {
                 return Ok(Some(head));
             }
@@ -229,7 +234,7 @@ impl LogIndex {
         max_position: u64,
     ) -> Result<Option<CommitHead>, StoreError> {
         match self.last_version(article, max_position) {
-            Some((_, position)) => read_head(log, position).map(Some),
+            Some((version, position)) => read_head(log, position, article, version).map(Some),
             None => Ok(None),
         }
     }
@@ -244,7 +249,9 @@ impl LogIndex {
         max_position: u64,
     ) -> Result<Option<CommitHead>, StoreError> {
         match self.position(article, version) {
-            Some(position) if position <= max_position => read_head(log, position).map(Some),
+            Some(position) if position <= max_position => {
+                read_head(log, position, article, version).map(Some)
+            }
             _ => Ok(None),
         }
     }
@@ -262,8 +269,10 @@ impl LogIndex {
 
     /// Loads the files in order while they follow one another and check
     /// out; a file that does not (and every one after it) is removed.
-    fn load_files(&self, log_last: u64) -> Result<(), String> {
-        let mut files = self.files().map_err(|e| e.to_string())?;
+    fn load_files(&self, log_last: u64) -> Result<(), Refused> {
+        let mut files = self
+            .files()
+            .map_err(|e| Refused::Disagrees(e.to_string()))?;
         files.sort_unstable();
         let mut inner = self.write();
         let count: usize = files.len() * SAVE_EVERY;
@@ -284,15 +293,18 @@ impl LogIndex {
                 }
             };
             if *first + entries.len() as u64 - 1 > log_last {
-                // Indexed past where the log ends: not this log's index.
-                return Err(format!(
-                    "{} goes past the log's end {log_last}",
-                    path.display()
-                ));
+                // Written only once its commits were durable: the log lost
+                // commits that were answered, or the index is another log's.
+                return Err(Refused::PastTheLog(format!(
+                    "{} indexes positions through {}, and the log ends at {log_last}: the log lost answered commits, or the index is another log's (remove {} to derive it from this log)",
+                    path.display(),
+                    *first + entries.len() as u64 - 1,
+                    self.dir.display()
+                )));
             }
             for entry in &entries {
                 let key = self.key(entry.command);
-                inner.push(key, entry, false)?;
+                inner.push(key, entry, false).map_err(Refused::Disagrees)?;
             }
             inner.unsaved.clear();
         }
@@ -349,7 +361,41 @@ impl LogIndex {
     }
 }
 
+/// Why the index's files were not taken.
+enum Refused {
+    /// They hold positions past the log's end.
+    PastTheLog(String),
+    /// They do not agree with one another: the log is read again.
+    Disagrees(String),
+}
+
 impl Inner {
+    /// Whether `entries` follow what the index holds, one another, and
+    /// each its article's last version.
+    fn check(&self, entries: &[IndexEntry]) -> Result<(), String> {
+        let mut added: HashMap<ArticleId, u64> = HashMap::new();
+        for (i, entry) in entries.iter().enumerate() {
+            let expected = self.last + 1 + i as u64;
+            if entry.position != expected {
+                return Err(format!(
+                    "the index holds position {} and is given {}",
+                    expected - 1,
+                    entry.position
+                ));
+            }
+            let count = added.entry(entry.article).or_insert(0);
+            let before = self.streams.get(&entry.article).map_or(0, Vec::len) as u64 + *count;
+            if entry.version != before + 1 {
+                return Err(format!(
+                    "position {} holds version {} of article {}, which has {before} before it",
+                    entry.position, entry.version, entry.article
+                ));
+            }
+            *count += 1;
+        }
+        Ok(())
+    }
+
     /// Takes one entry; `unsaved`: keep it for a file.
     fn push(&mut self, key: u64, entry: &IndexEntry, unsaved: bool) -> Result<(), String> {
         if entry.position != self.last + 1 {
@@ -411,14 +457,37 @@ impl Inner {
             .collect();
     }
 
-    /// The oldest `SAVE_EVERY` entries not in a file, once there are that many.
-    fn take_full(&mut self) -> Option<Vec<IndexEntry>> {
-        (self.unsaved.len() >= SAVE_EVERY).then(|| self.unsaved.drain(..SAVE_EVERY).collect())
+    /// Every run of `SAVE_EVERY` entries not in a file, oldest first.
+    fn take_full(&mut self) -> Vec<Vec<IndexEntry>> {
+        let full = self.unsaved.len() / SAVE_EVERY * SAVE_EVERY;
+        let taken: Vec<IndexEntry> = self.unsaved.drain(..full).collect();
+        taken
+            .chunks(SAVE_EVERY)
+            .map(<[IndexEntry]>::to_vec)
+            .collect()
     }
 }
 
+/// The head of the commit at `position`, which the index says is version
+/// `version` of `article`.
+fn read_head(
+    log: &LogFiles,
+    position: u64,
+    article: ArticleId,
+    version: u64,
+) -> Result<CommitHead, StoreError> {
+    let head = read_head_at(log, position)?;
+    if (head.article_id, head.version) != (article, version) {
+        return Err(StoreError::Corrupt(format!(
+            "the log's index says position {position} holds version {version} of article {article}, and it holds version {} of article {}",
+            head.version, head.article_id
+        )));
+    }
+    Ok(head)
+}
+
 /// The head of the commit at `position`, which the index says the log holds.
-fn read_head(log: &LogFiles, position: u64) -> Result<CommitHead, StoreError> {
+fn read_head_at(log: &LogFiles, position: u64) -> Result<CommitHead, StoreError> {
     let bytes = log.read(position)?.ok_or_else(|| {
         StoreError::Corrupt(format!(
             "the log's index names position {position}, which the log does not hold"
@@ -618,6 +687,29 @@ mod tests {
     }
 
     #[test]
+    fn a_head_that_is_not_the_version_the_index_names_is_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = LogFiles::open(dir.path(), 0).unwrap();
+        append(&log, None, 1, 20);
+        let index = LogIndex::open(dir.path(), &log).unwrap();
+        // Another log's index, its positions holding other commits.
+        let mut other = Inner::default();
+        for position in 1..=20 {
+            let mut e = entry(position);
+            e.article = article(100 + position);
+            e.version = 1;
+            other.push(index.key(e.command), &e, true).unwrap();
+        }
+        *index.write() = other;
+        let refused = index.head(&log, article(101), u64::MAX).unwrap_err();
+        assert!(
+            refused.to_string().contains("holds version 1 of article"),
+            "{refused}"
+        );
+        assert!(index.version(&log, article(105), 1, u64::MAX).is_err());
+    }
+
+    #[test]
     fn a_file_that_does_not_check_out_is_read_again_from_the_log() {
         let dir = tempfile::tempdir().unwrap();
         let log = LogFiles::open(dir.path(), 0).unwrap();
@@ -644,6 +736,13 @@ mod tests {
             let to = other.path().join(DIR).join(format!("{first:020}.keys"));
             std::fs::copy(path(first), to).unwrap();
         }
+        let refused = LogIndex::open(other.path(), &short).err().unwrap();
+        assert!(
+            refused.to_string().contains("the log ends at 150"),
+            "{refused}"
+        );
+        // Without them, the index is this log's again.
+        std::fs::remove_dir_all(other.path().join(DIR)).unwrap();
         let index = LogIndex::open(other.path(), &short).unwrap();
         check(&index, &short, 150);
         assert_eq!(files(other.path()), ["00000000000000000001.keys"]);
@@ -662,10 +761,18 @@ mod tests {
             refused.to_string().contains("holds position 230"),
             "{refused}"
         );
-        let mut wrong = entry(231);
+        // All or nothing: a batch whose last entry is wrong adds none.
+        let mut wrong = entry(232);
         wrong.version += 1;
-        let refused = index.add(&[wrong]).unwrap_err();
+        let refused = index.add(&[entry(231), wrong]).unwrap_err();
         assert!(refused.to_string().contains("which has"), "{refused}");
+        check(&index, &log, 230);
+        // A batch past a whole file's worth writes every file it fills.
+        append(&log, None, 231, 450);
+        let entries: Vec<IndexEntry> = (231..=450).map(entry).collect();
+        index.add(&entries).unwrap();
+        assert_eq!(files(dir.path()).len(), 4);
+        check(&index, &log, 450);
     }
 
     #[test]

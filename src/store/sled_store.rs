@@ -162,19 +162,10 @@ impl SledStore {
             )));
         }
         super::log_migration::migrate(&disk)?;
-        let (mut state, generation, held) = stored_state(&disk.tree()?)?;
+        let (state, generation, held) = stored_state(&disk.tree()?)?;
         let log = Arc::new(LogFiles::open(dir, state.last_position)?);
         let index = Arc::new(LogIndex::open(dir, &log)?);
-        if !held.clock_lag {
-            // Written before the lag was kept: derived once from the log;
-            // the next batch stores it.
-            state.clock_lag = clock_lag_of_log(&log, state.last_position)?;
-        }
-        if !held.articles {
-            // Written before the count was kept: once; the next batch
-            // stores it.
-            state.articles = index.articles_through(state.last_position);
-        }
+        let state = completed_state(state, held, &log, &index)?;
         let stats = Arc::new(Stats::default());
         let state = super::restore::replay_log(&disk, &log, &index, &stats, state)?;
         Ok(Self {
@@ -928,8 +919,10 @@ impl Log for SledStore {
             let Some(head) = self.index.find_command(&self.log, command)? else {
                 return Ok(None);
             };
-            // A retry learns of a commit once readers see it.
-            if head.global_position > self.durable_now() {
+            // A retry learns of a commit once it was answered (durable, and
+            // reads wait for it), even while the read models lag behind a
+            // storage failure.
+            if head.global_position > self.acknowledged() {
                 self.wait_durable(head.global_position).await?;
             }
             Ok(Some(CommandEntry::from(head)))
@@ -1115,6 +1108,23 @@ pub(super) fn stored_state(tree: &sled::Tree) -> Result<(WriterState, u8, Held),
         ),
     };
     Ok((state, generation, held))
+}
+
+/// `state` with what a state written before a field was kept lacks
+/// (`held`), derived from the log: once; the next batch stores it.
+pub(super) fn completed_state(
+    mut state: WriterState,
+    held: Held,
+    log: &LogFiles,
+    index: &LogIndex,
+) -> Result<WriterState, StoreError> {
+    if !held.clock_lag {
+        state.clock_lag = clock_lag_of_log(log, state.last_position)?;
+    }
+    if !held.articles {
+        state.articles = index.articles_through(state.last_position);
+    }
+    Ok(state)
 }
 
 /// The log's clock lag (`WriterState::clock_lag`) through `last`, from the

@@ -29,7 +29,7 @@ use super::keys::{meta_key, position_key, Keys, Space};
 use super::log::{AppendError, AppendRequest, Appended, Clock, CommandEntry, Notice, StreamEntry};
 use super::log_files::{record_len, LogFiles};
 use super::log_index::{IndexEntry, LogIndex};
-use super::sled_store::{lock, stored_state};
+use super::sled_store::{completed_state, lock, stored_state};
 use super::stats::Stats;
 use super::view::BatchView;
 use super::{ProjectError, Projector, Settled, StoreError};
@@ -325,9 +325,13 @@ impl Writer {
         let reopened = self
             .disk
             .reopen()
-            .and_then(|()| stored_state(&self.disk.tree()?));
+            .and_then(|()| stored_state(&self.disk.tree()?))
+            .and_then(|(state, generation, held)| {
+                let state = completed_state(state, held, &self.log, &self.index)?;
+                Ok((state, generation))
+            });
         let (state, generation) = match reopened {
-            Ok((state, generation, _)) => (state, generation),
+            Ok(stored) => stored,
             Err(StoreError::Wedged(why)) => {
                 // Crash-only recovery: every acknowledged write is durable,
                 // and a new process opens the database as after a crash.
@@ -640,9 +644,14 @@ impl Writer {
                 self.state.last_position.to_be_bytes().to_vec(),
             );
             let (keys_written, bytes_written) = view.size();
-            let appended_log = self
-                .append_log(&view)
-                .and_then(|()| self.index.add(view.index_entries()));
+            let appended_log = self.append_log(&view).and_then(|()| {
+                // The batch is durable: an index that cannot take it is out
+                // of step with the log, which only a new process, deriving
+                // it from the log, puts right.
+                self.index
+                    .add(view.index_entries())
+                    .map_err(|e| unless_wedged(StoreError::Wedged(e.to_string())))
+            });
             if let Err(e) = appended_log {
                 let why = e.to_string();
                 tracing::error!(error = %why, "storage failure: writes are refused until the disk recovers");
