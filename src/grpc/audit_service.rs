@@ -95,7 +95,7 @@ impl AuditService for AuditApi {
             .commit_view(id, m.version)
             .await
             .map_err(to_status)?;
-        let c = convert::commit(&view);
+        let c = convert::commit(view);
         Ok(Response::new(GetRevisionResponse {
             article_id: c.article_id,
             revision: c.revision,
@@ -126,9 +126,10 @@ impl AuditService for AuditApi {
             .list_commits(&filter, after, page_size)
             .await
             .map_err(to_status)?;
+        let next_page_token = convert::page_token(TokenKind::Commits, page.next);
         Ok(Response::new(ListCommitsResponse {
-            commits: page.items.iter().map(convert::commit).collect(),
-            next_page_token: convert::page_token(TokenKind::Commits, page.next),
+            commits: page.items.into_iter().map(convert::commit).collect(),
+            next_page_token,
         }))
     }
 
@@ -383,7 +384,7 @@ impl AuditService for AuditApi {
             let _place = &permit;
             match item {
                 Ok(StreamItem::Commit(view)) => Ok(StreamEventsResponse {
-                    item: Some(stream_events_response::Item::Commit(convert::commit(&view))),
+                    item: Some(stream_events_response::Item::Commit(convert::commit(*view))),
                 }),
                 Ok(StreamItem::Heartbeat { last_position }) => Ok(StreamEventsResponse {
                     item: Some(stream_events_response::Item::Heartbeat(Heartbeat {

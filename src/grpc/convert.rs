@@ -316,25 +316,31 @@ pub(crate) fn rendered_commit(
         }),
         command_id: c.command_id.to_string(),
         provenance: Some(provenance_message(&c.provenance)),
-        events: c.events.iter().map(|e| event(c.article_id, e)).collect(),
+        events: c
+            .events
+            .iter()
+            .map(|e| event(c.article_id, e.clone()))
+            .collect(),
         prev_hash: hex(&c.prev_hash),
         log_hash: hex(log_hash),
         request_hash: hex(&c.request_hash),
     }
 }
 
-/// A commit in full (GetRevision, ListCommits, export lines).
-pub(super) fn commit(v: &CommitView) -> pb::Commit {
-    let c = &v.commit;
+/// A commit in full (GetRevision, StreamEvents), its events' text taken
+/// rather than copied.
+pub(super) fn commit(v: CommitView) -> pb::Commit {
+    let c = v.commit;
+    let id = c.article_id;
     pb::Commit {
-        article_id: c.article_id.to_string(),
+        article_id: id.to_string(),
         revision: Some(revision(&v.revision)),
         command_id: c.command_id.to_string(),
         provenance: Some(provenance_message(&c.provenance)),
-        events: c.events.iter().map(|e| event(c.article_id, e)).collect(),
         prev_hash: hex(&c.prev_hash),
         log_hash: hex(&v.log_hash),
         request_hash: hex(&c.request_hash),
+        events: c.events.into_iter().map(|e| event(id, e)).collect(),
     }
 }
 
@@ -404,105 +410,98 @@ pub(super) fn suggestion(s: &Suggestion) -> pb::Suggestion {
     }
 }
 
-pub(super) fn event(id: ArticleId, e: &Event) -> pb::Event {
+/// An event's message, taking its text rather than copying it.
+pub(super) fn event(id: ArticleId, e: Event) -> pb::Event {
     use pb::event::Payload;
+    let kind = e.kind().to_owned();
+    let payload_digest = hex(&event_digest(&e));
     let payload = match e {
         Event::ArticleCreated(c) => Payload::ArticleCreated(pb::ArticleCreatedEvent {
             article: Some(pb::Answer {
                 id: id.to_string(),
-                slug: c.slug.clone(),
-                question: c.question.clone(),
-                quick_answer: c.quick_answer.clone(),
-                key_facts: c.key_facts.clone(),
+                slug: c.slug,
+                question: c.question,
+                quick_answer: c.quick_answer,
+                key_facts: c.key_facts,
                 sections: c.sections.iter().map(section_message).collect(),
                 sources: c.sources.iter().map(source_message).collect(),
                 last_updated: c.last_updated.to_string(),
                 provenance: Some(provenance_message(&c.provenance)),
-                disclaimer: c.disclaimer.clone(),
+                disclaimer: c.disclaimer,
                 status: pb::ArticleStatus::Published as i32,
                 version: 1,
                 ..Default::default()
             }),
         }),
-        Event::QuestionEdited { question } => Payload::QuestionEdited(pb::QuestionEditedEvent {
-            question: question.clone(),
-        }),
-        Event::SlugChanged { slug } => {
-            Payload::SlugChanged(pb::SlugChangedEvent { slug: slug.clone() })
+        Event::QuestionEdited { question } => {
+            Payload::QuestionEdited(pb::QuestionEditedEvent { question })
         }
+        Event::SlugChanged { slug } => Payload::SlugChanged(pb::SlugChangedEvent { slug }),
         Event::QuickAnswerEdited { quick_answer } => {
-            Payload::QuickAnswerEdited(pb::QuickAnswerEditedEvent {
-                quick_answer: quick_answer.clone(),
-            })
+            Payload::QuickAnswerEdited(pb::QuickAnswerEditedEvent { quick_answer })
         }
         Event::KeyFactsReplaced { key_facts } => {
-            Payload::KeyFactsReplaced(pb::KeyFactsReplacedEvent {
-                key_facts: key_facts.clone(),
-            })
+            Payload::KeyFactsReplaced(pb::KeyFactsReplacedEvent { key_facts })
         }
         Event::SectionAdded { section, position } => Payload::SectionAdded(pb::SectionAddedEvent {
-            section: Some(section_message(section)),
-            position: *position,
+            section: Some(section_message(&section)),
+            position,
         }),
         Event::SectionEdited {
             section_id,
             heading,
             body,
         } => Payload::SectionEdited(pb::SectionEditedEvent {
-            section_id: section_id.clone(),
-            heading: heading.clone(),
-            body: body.clone(),
+            section_id,
+            heading,
+            body,
         }),
-        Event::SectionRemoved { section_id } => Payload::SectionRemoved(pb::SectionRemovedEvent {
-            section_id: section_id.clone(),
-        }),
+        Event::SectionRemoved { section_id } => {
+            Payload::SectionRemoved(pb::SectionRemovedEvent { section_id })
+        }
         Event::SectionMoved {
             section_id,
             position,
         } => Payload::SectionMoved(pb::SectionMovedEvent {
-            section_id: section_id.clone(),
-            position: *position,
+            section_id,
+            position,
         }),
         Event::SourceAdded { source, position } => Payload::SourceAdded(pb::SourceAddedEvent {
-            source: Some(source_message(source)),
-            position: *position,
+            source: Some(source_message(&source)),
+            position,
         }),
         Event::SourceEdited { source } => Payload::SourceEdited(pb::SourceEditedEvent {
-            source: Some(source_message(source)),
+            source: Some(source_message(&source)),
         }),
-        Event::SourceRemoved { source_id } => Payload::SourceRemoved(pb::SourceRemovedEvent {
-            source_id: source_id.clone(),
-        }),
+        Event::SourceRemoved { source_id } => {
+            Payload::SourceRemoved(pb::SourceRemovedEvent { source_id })
+        }
         Event::ArticleRedated { last_updated } => {
             Payload::ArticleRedated(pb::ArticleRedatedEvent {
                 last_updated: last_updated.to_string(),
             })
         }
         Event::ArticleReviewed { reviewed_by } => {
-            Payload::ArticleReviewed(pb::ArticleReviewedEvent {
-                reviewed_by: reviewed_by.clone(),
-            })
+            Payload::ArticleReviewed(pb::ArticleReviewedEvent { reviewed_by })
         }
         Event::ArticleRetracted { reason } => {
-            Payload::ArticleRetracted(pb::ArticleRetractedEvent {
-                reason: reason.clone(),
-            })
+            Payload::ArticleRetracted(pb::ArticleRetractedEvent { reason })
         }
-        Event::ArticleRestored { reason } => Payload::ArticleRestored(pb::ArticleRestoredEvent {
-            reason: reason.clone(),
-        }),
+        Event::ArticleRestored { reason } => {
+            Payload::ArticleRestored(pb::ArticleRestoredEvent { reason })
+        }
         Event::ReviewLapsed {
             reviewed_by,
             reviewed_version,
         } => Payload::ReviewLapsed(pb::ReviewLapsedEvent {
-            reviewed_by: reviewed_by.clone(),
-            reviewed_version: *reviewed_version,
+            reviewed_by,
+            reviewed_version,
         }),
     };
     pb::Event {
-        kind: e.kind().to_owned(),
+        kind,
         payload: Some(payload),
-        payload_digest: hex(&event_digest(e)),
+        payload_digest,
     }
 }
 
