@@ -197,7 +197,7 @@ impl LogIndex {
 
     /// The last version of `article` at or before `max_position`, and its
     /// position.
-    pub(crate) fn last_version(&self, article: ArticleId, max_position: u64) -> Option<(u64, u64)> {
+    fn last_version(&self, article: ArticleId, max_position: u64) -> Option<(u64, u64)> {
         let inner = self.read();
         let stream = inner.streams.get(&article)?;
         let held = stream.partition_point(|position| *position <= max_position);
@@ -207,7 +207,7 @@ impl LogIndex {
 
     /// The positions whose commit may hold `command`, most likely first:
     /// the caller reads each and compares the whole id.
-    pub(crate) fn command_candidates(&self, command: CommandId) -> Vec<u64> {
+    fn command_candidates(&self, command: CommandId) -> Vec<u64> {
         self.read().candidates(self.key(command), command)
     }
 

@@ -167,20 +167,6 @@ impl<'a> BatchView<'a> {
         self.pending.insert(key, None);
     }
 
-    /// Removes `key`, a key only the one commit it names writes (a change
-    /// feed entry, keyed by position): if this view put it, that value
-    /// just goes, with no write at all (it cannot be in the tree yet);
-    /// else it is removed from the tree. A replaying view may meet the key
-    /// in the tree already (a crash kept part of the batch), so it always
-    /// removes it there.
-    pub fn retract(&mut self, key: Vec<u8>) {
-        if !self.replaying && matches!(self.pending.get(&key), Some(Some(_))) {
-            self.pending.remove(&key);
-        } else {
-            self.pending.insert(key, None);
-        }
-    }
-
     /// The log chain's hash at `position`. A batch's positions follow one
     /// another, and their hashes go into one `chain` record keyed by the
     /// first of them (`keys::chain_hash_in`): one sled key a batch, not
