@@ -471,6 +471,96 @@ async fn read_models_of_another_format_are_rebuilt_from_the_log_at_open() {
     app.shutdown();
 }
 
+/// A store whose read models an offline rebuild has just made, with two
+/// articles (one of 20 versions), and those read models.
+async fn rebuilt_store(
+    dir: &std::path::Path,
+) -> (
+    ArticleId,
+    ArticleId,
+    Vec<(String, Vec<crate::store::Record>)>,
+) {
+    let app = App::open(dir, AppOptions::default()).unwrap();
+    let long = app.create(draft(1), new_meta()).await.unwrap().article_id;
+    edit_versions(&app, long, 1..20).await;
+    let short = app.create(draft(2), new_meta()).await.unwrap().article_id;
+    app.shutdown();
+    drop(app);
+    App::rebuild(dir, &AppOptions::default(), None).unwrap();
+    (long, short, App::dump_read_models(dir).unwrap())
+}
+
+/// Read models that do not agree with the log: a snapshot at an interval
+/// the store does not use, a slug no article holds, the short article's
+/// slug given to the long one (a fold that trusted it would refuse the
+/// short one's creation), and the short article's state replaced by the
+/// long one's (a later position, another article).
+fn spoil_read_models(store: &SledStore, long: ArticleId, short: ArticleId) {
+    let keys = store.keys();
+    let (short_slug, _) = store
+        .read_models()
+        .dump(Space::Slugs)
+        .unwrap()
+        .into_iter()
+        .find(|(_, owner)| owner.as_slice() == short.as_bytes())
+        .unwrap();
+    store.insert_raw(&keys.key(Space::Slugs, &[&short_slug]), long.as_bytes());
+    store.insert_raw(
+        &keys.version(Space::Snapshots, long, 5),
+        b"a snapshot of another interval",
+    );
+    store.insert_raw(
+        &keys.key(Space::Slugs, &[b"a-slug-nobody-holds"]),
+        short.as_bytes(),
+    );
+    let (_, long_state) = store
+        .read_models()
+        .dump(Space::Current)
+        .unwrap()
+        .into_iter()
+        .find(|(key, _)| key.as_slice() == long.as_bytes())
+        .unwrap();
+    store.insert_raw(&keys.article(Space::Current, short), &long_state);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_over_read_models_that_disagree_with_the_log_leaves_what_the_log_makes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (long, short, clean) = rebuilt_store(dir.path()).await;
+    let store = SledStore::open(dir.path(), StoreOptions::default()).unwrap();
+    spoil_read_models(&store, long, short);
+    drop(store);
+    assert_ne!(App::dump_read_models(dir.path()).unwrap(), clean);
+
+    App::rebuild(dir.path(), &AppOptions::default(), None).unwrap();
+    assert_eq!(App::dump_read_models(dir.path()).unwrap(), clean);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_stopped_part_way_is_done_again_whole_at_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (long, short, clean) = rebuilt_store(dir.path()).await;
+    // As a rebuild stopped after the chunk through position 10 leaves
+    // the store: its mark set, the checkpoint moved on, the read models
+    // part old and part new.
+    let store = SledStore::open(dir.path(), StoreOptions::default()).unwrap();
+    spoil_read_models(&store, long, short);
+    store.set_meta("rebuilding", &[1]).unwrap();
+    store.set_meta("checkpoint", &10u64.to_be_bytes()).unwrap();
+    drop(store);
+
+    let app = App::open(dir.path(), AppOptions::default()).unwrap();
+    assert_eq!(app.store().meta("rebuilding").unwrap(), None);
+    let answer = app
+        .answer(&ArticleRef::Id(short), AsOf::Current)
+        .await
+        .unwrap();
+    assert_eq!((answer.article.id, answer.article.version), (short, 1));
+    app.shutdown();
+    drop(app);
+    assert_eq!(App::dump_read_models(dir.path()).unwrap(), clean);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_takes_a_log_whose_time_goes_back_across_articles_and_knows_by_how_much() {
     // Two writers, the second's clock a minute behind the first's; their

@@ -1,5 +1,6 @@
 //! The embedded log: sled in a local data directory.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -32,6 +33,13 @@ pub(super) const CHECKPOINT: &str = "checkpoint";
 
 /// The meta key set while a restore writes a backup into the store.
 const RESTORING: &str = "restoring";
+
+/// The meta key set while an offline rebuild writes the read models over
+/// the ones they replace (`SledStore::rebuild`). Until it is cleared a
+/// read-model key is only trusted once the rebuild has written it: a
+/// catch-up that finds it set (the rebuild was stopped) replays the whole
+/// log over them again.
+const REBUILDING: &str = "rebuilding";
 
 /// The meta key of the read models' generation in use.
 pub(super) const GENERATION: &str = "generation";
@@ -272,27 +280,27 @@ impl SledStore {
         self.state.last_log_hash
     }
 
-    /// Drops every read model and replays the whole log through `projector`.
+    /// Replays the whole log through `projector` into the read models,
+    /// over the ones there. It writes every key the fold makes in place
+    /// and then removes the keys it did not make, rather than removing
+    /// every key first: in sled a removal costs what a write does, and
+    /// most keys are made again. While it runs a mark says so
+    /// (`REBUILDING`): reads see only the keys it has written, and a
+    /// catch-up that finds the mark starts over.
     pub fn rebuild(&self, projector: &dyn Projector) -> Result<u64, StoreError> {
         let tree = self.disk.tree()?;
         let mut batch = sled::Batch::default();
-        let keys = self.keys();
-        for prefix in read_model_prefixes(keys.generation) {
-            for item in tree.scan_prefix(prefix) {
-                let (k, _) = item?;
-                batch.remove(k);
-            }
-        }
         batch.insert(meta_key(CHECKPOINT), 0u64.to_be_bytes().to_vec());
+        batch.insert(meta_key(REBUILDING), vec![1]);
         tree.apply_batch(batch)?;
         // Offline, nothing reads other generations: drop what an online
         // rebuild that crashed may have left.
+        let keys = self.keys();
         for generation in (0..=u8::MAX).filter(|g| *g != keys.generation) {
             self.drop_generation(generation)?;
         }
         self.disk.flush(&tree)?;
         drop(tree);
-        // The read models are empty: nothing a crash left to meet.
         let applied = catch_up(
             &self.disk,
             &self.log,
@@ -1024,44 +1032,117 @@ pub(super) fn catch_up(
     to: u64,
     replaying: bool,
 ) -> Result<u64, StoreError> {
-    let from = disk
-        .tree()?
-        .get(meta_key(CHECKPOINT))?
-        .and_then(|v| u64_at(&v, 0))
-        .unwrap_or(0)
-        + 1;
+    let tree = disk.tree()?;
+    // An offline rebuild, begun or stopped: every read model is replaced,
+    // and until a key is written again it is not what it seems.
+    let mut rebuilt = tree
+        .get(meta_key(REBUILDING))?
+        .map(|_| HashSet::<Vec<u8>>::new());
+    let from = match rebuilt {
+        Some(_) => 1,
+        None => {
+            tree.get(meta_key(CHECKPOINT))?
+                .and_then(|v| u64_at(&v, 0))
+                .unwrap_or(0)
+                + 1
+        }
+    };
+    drop(tree);
     let mut applied = 0;
+    std::thread::scope(|scope| -> Result<(), StoreError> {
+        // Reading and decoding the commits runs on a thread of its own,
+        // a few chunks ahead of the fold and sled's writes.
+        let (chunks, decoded) = std::sync::mpsc::sync_channel(4);
+        std::thread::Builder::new()
+            .name("answerlog-replay".into())
+            .spawn_scoped(scope, move || read_chunks(log, stats, from, to, chunks))
+            .map_err(|e| StoreError::Io(format!("cannot start a thread: {e}")))?;
+        for chunk in decoded {
+            let (end, commits) = chunk?;
+            let tree = disk.tree()?;
+            let mut view = if replaying {
+                BatchView::replaying(&tree, log, index, stats, keys)
+            } else {
+                BatchView::new(&tree, log, index, stats, keys)
+            };
+            if let Some(written) = &rebuilt {
+                view = view.trusting_only(written);
+            }
+            for commit in &commits {
+                projector.project(&mut view, commit).map_err(|e| match e {
+                    ProjectError::Rejected(r) => StoreError::Corrupt(format!(
+                        "commit at position {} was refused on replay: {r}",
+                        commit.global_position
+                    )),
+                    ProjectError::Store(e) => e,
+                })?;
+                applied += 1;
+            }
+            view.put(meta_key(CHECKPOINT), end.to_be_bytes().to_vec());
+            let written = match rebuilt {
+                Some(_) => view.written_read_models(),
+                None => Vec::new(),
+            };
+            tree.apply_batch(view.into_batch())?;
+            if let Some(rebuilt) = &mut rebuilt {
+                rebuilt.extend(written);
+            }
+            projector.settle(Settled::Written);
+        }
+        Ok(())
+    })?;
+    let tree = disk.tree()?;
+    if let Some(rebuilt) = &rebuilt {
+        // What the replay did not write goes, and with it the mark.
+        let mut batch = sled::Batch::default();
+        let mut stale = 0u64;
+        for prefix in read_model_prefixes(keys.generation) {
+            for item in tree.scan_prefix(prefix) {
+                let (key, _) = item?;
+                if !rebuilt.contains(key.as_ref()) {
+                    batch.remove(key);
+                    stale += 1;
+                }
+            }
+        }
+        batch.remove(meta_key(REBUILDING));
+        tree.apply_batch(batch)?;
+        if stale > 0 {
+            tracing::info!(stale, "removed read-model keys the rebuild did not make");
+        }
+    }
+    if applied > 0 || rebuilt.is_some() {
+        disk.flush(&tree)?;
+    }
+    Ok(applied)
+}
+
+/// A catch-up's commits from `from` through `to`, read from the log's
+/// files and decoded, sent in chunks of `REPLAY_CHUNK` with the last
+/// position of each; an error ends them. Stops early when no one listens.
+fn read_chunks(
+    log: &LogFiles,
+    stats: &Stats,
+    from: u64,
+    to: u64,
+    chunks: std::sync::mpsc::SyncSender<Result<(u64, Vec<Commit>), StoreError>>,
+) {
     let mut position = from;
     while position <= to {
         let end = (position + REPLAY_CHUNK as u64 - 1).min(to);
-        let tree = disk.tree()?;
-        let mut view = if replaying {
-            BatchView::replaying(&tree, log, index, stats, keys)
-        } else {
-            BatchView::new(&tree, log, index, stats, keys)
-        };
-        log.read_range(position, end, |at, bytes| {
+        let mut commits = Vec::with_capacity(REPLAY_CHUNK);
+        let read = log.read_range(position, end, |_, bytes| {
             stats.count_read(Space::Log);
             stats.count_replayed(bytes.len() as u64);
-            let commit = decode_commit(bytes)?;
-            projector.project(&mut view, &commit).map_err(|e| match e {
-                ProjectError::Rejected(r) => StoreError::Corrupt(format!(
-                    "commit at position {at} was refused on replay: {r}"
-                )),
-                ProjectError::Store(e) => e,
-            })?;
-            applied += 1;
+            commits.push(decode_commit(bytes)?);
             Ok(())
-        })?;
-        view.put(meta_key(CHECKPOINT), end.to_be_bytes().to_vec());
-        tree.apply_batch(view.into_batch())?;
-        projector.settle(Settled::Written);
+        });
+        let failed = read.is_err();
+        if chunks.send(read.map(|()| (end, commits))).is_err() || failed {
+            return;
+        }
         position = end + 1;
     }
-    if applied > 0 {
-        disk.flush(&disk.tree()?)?;
-    }
-    Ok(applied)
 }
 
 /// Repairs what a batch sled applied in part left, if the mark says one

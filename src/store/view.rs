@@ -1,7 +1,7 @@
 //! The writer's view of one batch: the tree as it stands plus the batch's
 //! own pending writes, so each commit in a batch sees those before it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::applier::{Unapplied, Writes};
 use super::keys::{position_key, Keys, Space};
@@ -38,6 +38,9 @@ pub struct BatchView<'a> {
     /// Whether the view replays the log into the read models (a catch-up),
     /// where a first part of a batch a crash cut short may be met again.
     replaying: bool,
+    /// During an offline rebuild, the read-model keys it has written: any
+    /// other read-model key in the tree is one it replaces, read as absent.
+    trusted: Option<&'a HashSet<Vec<u8>>>,
 }
 
 impl<'a> BatchView<'a> {
@@ -62,6 +65,7 @@ impl<'a> BatchView<'a> {
             unapplied: None,
             chain_run: None,
             replaying: false,
+            trusted: None,
         }
     }
 
@@ -95,6 +99,16 @@ impl<'a> BatchView<'a> {
         }
     }
 
+    /// The same view, reading a read-model key from the tree only if it is
+    /// in `written`: an offline rebuild's, over the read models it
+    /// replaces.
+    pub(super) fn trusting_only(self, written: &'a HashSet<Vec<u8>>) -> Self {
+        Self {
+            trusted: Some(written),
+            ..self
+        }
+    }
+
     /// Whether this view replays the log into the read models: the
     /// projection may meet read models a crash left part-written by the
     /// very commits it replays (`log_files.rs`).
@@ -120,6 +134,9 @@ impl<'a> BatchView<'a> {
         }
         if let Some(value) = self.unapplied.and_then(|u| u.get(key)) {
             return Ok(value.cloned());
+        }
+        if space.is_read_model() && self.trusted.is_some_and(|t| !t.contains(key)) {
+            return Ok(None);
         }
         self.stats.count_read(space);
         Ok(self.tree.get(key)?.map(|v| v.to_vec()))
@@ -208,6 +225,18 @@ impl<'a> BatchView<'a> {
             .map(|(k, v)| (k.len() + v.as_ref().map_or(0, Vec::len)) as u64)
             .sum();
         (self.pending.len() as u64, bytes)
+    }
+
+    /// The read-model keys the batch writes.
+    pub(super) fn written_read_models(&self) -> Vec<Vec<u8>> {
+        let read_models: Vec<u8> = Space::READ_MODELS.iter().map(|s| s.prefix()).collect();
+        self.pending
+            .iter()
+            .filter(|(key, value)| {
+                value.is_some() && key.first().is_some_and(|p| read_models.contains(p))
+            })
+            .map(|(key, _)| key.clone())
+            .collect()
     }
 
     /// The batch's writes, for the applier (`applier.rs`).
