@@ -180,7 +180,17 @@ impl Article {
         if event.lapses_review() && !self.provenance.reviewed_by.is_empty() {
             self.review_stale = true;
         }
-        self.bump_sequences();
+        // Only an added section or source brings an id the sequences may
+        // not have passed yet (an edited source keeps its id).
+        match event {
+            Event::SectionAdded { section, .. } => {
+                self.next_section = past(self.next_section, &section.id, "s");
+            }
+            Event::SourceAdded { source, .. } => {
+                self.next_source = past(self.next_source, &source.id, "src");
+            }
+            _ => {}
+        }
     }
 
     pub fn section_index(&self, section_id: &str) -> Option<usize> {
@@ -241,23 +251,19 @@ impl Article {
     /// reused, even when a revert brings an old section back.
     fn bump_sequences(&mut self) {
         for section in &self.sections {
-            if let Some(n) = section
-                .id
-                .strip_prefix('s')
-                .and_then(|n| n.parse::<u64>().ok())
-            {
-                self.next_section = self.next_section.max(n.saturating_add(1));
-            }
+            self.next_section = past(self.next_section, &section.id, "s");
         }
         for source in &self.sources {
-            if let Some(n) = source
-                .id
-                .strip_prefix("src")
-                .and_then(|n| n.parse::<u64>().ok())
-            {
-                self.next_source = self.next_source.max(n.saturating_add(1));
-            }
+            self.next_source = past(self.next_source, &source.id, "src");
         }
+    }
+}
+
+/// The sequence `next`, moved past `id` if `id` is `prefix` and a number.
+fn past(next: u64, id: &str, prefix: &str) -> u64 {
+    match id.strip_prefix(prefix).and_then(|n| n.parse::<u64>().ok()) {
+        Some(n) => next.max(n.saturating_add(1)),
+        None => next,
     }
 }
 

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::codec::{decode_article, decode_commit, encode_article, encode_date};
-use crate::domain::{Article, ArticleId, ArticleVersion, Commit};
+use crate::domain::{Article, ArticleId, ArticleVersion, Commit, Event};
 use crate::store::{BatchView, ProjectError, Projector, Rejection, Settled, Space, StoreError};
 
 /// The meta key holding the snapshot interval K the snapshots were made with.
@@ -95,13 +95,21 @@ impl Projection {
         let id = commit.article_id;
         let wanted = commit.version.saturating_sub(1);
         if wanted > 0 {
-            // Cloned, not taken: a commit rejected below leaves the batch's
-            // state as it was.
-            if let Some(state) = self.pending().get(&id) {
-                if state.article.version == wanted {
-                    return Ok(Some(state.clone()));
-                }
+            // Taken, as the commit replaces it; cloned if the commit may be
+            // refused (a slug it takes may be taken), which must leave the
+            // batch's state as it was.
+            let mut pending = self.pending();
+            if pending
+                .get(&id)
+                .is_some_and(|state| state.article.version == wanted)
+            {
+                return Ok(if may_be_refused(commit) {
+                    pending.get(&id).cloned()
+                } else {
+                    pending.remove(&id)
+                });
             }
+            drop(pending);
             if let Some(state) = self.states.get(id) {
                 if state.article.version == wanted {
                     return Ok(Some(ArticleVersion::clone(&state)));
@@ -238,6 +246,15 @@ impl Projector for Projection {
             Settled::Reopened => self.states.clear(),
         }
     }
+}
+
+/// Whether `project` may refuse the commit: only a slug it takes can be
+/// taken already.
+fn may_be_refused(commit: &Commit) -> bool {
+    commit
+        .events
+        .iter()
+        .any(|event| matches!(event, Event::ArticleCreated(_) | Event::SlugChanged { .. }))
 }
 
 fn corrupt(commit: &Commit, why: &str) -> ProjectError {
