@@ -1052,10 +1052,13 @@ pub(super) fn catch_up(
     std::thread::scope(|scope| -> Result<(), StoreError> {
         // Reading and decoding the commits runs on a thread of its own,
         // a few chunks ahead of the fold and sled's writes.
+        // The commits go back to it to be dropped: memory is freed
+        // fastest by the thread that allocated it.
         let (chunks, decoded) = std::sync::mpsc::sync_channel(4);
+        let (spend, spent) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("answerlog-replay".into())
-            .spawn_scoped(scope, move || read_chunks(log, stats, from, to, chunks))
+            .spawn_scoped(scope, move || read_chunks(log, stats, from, to, chunks, spent))
             .map_err(|e| StoreError::Io(format!("cannot start a thread: {e}")))?;
         for chunk in decoded {
             let (end, commits) = chunk?;
@@ -1088,6 +1091,8 @@ pub(super) fn catch_up(
                 rebuilt.extend(written);
             }
             projector.settle(Settled::Written);
+            // Once the reader has stopped, they are dropped here.
+            let _ = spend.send(commits);
         }
         Ok(())
     })?;
@@ -1120,15 +1125,18 @@ pub(super) fn catch_up(
 /// A catch-up's commits from `from` through `to`, read from the log's
 /// files and decoded, sent in chunks of `REPLAY_CHUNK` with the last
 /// position of each; an error ends them. Stops early when no one listens.
+/// Drops the chunks that come back on `spent`.
 fn read_chunks(
     log: &LogFiles,
     stats: &Stats,
     from: u64,
     to: u64,
     chunks: std::sync::mpsc::SyncSender<Result<(u64, Vec<Commit>), StoreError>>,
+    spent: std::sync::mpsc::Receiver<Vec<Commit>>,
 ) {
     let mut position = from;
     while position <= to {
+        spent.try_iter().for_each(drop);
         let end = (position + REPLAY_CHUNK as u64 - 1).min(to);
         let mut commits = Vec::with_capacity(REPLAY_CHUNK);
         let read = log.read_range(position, end, |_, bytes| {
