@@ -19,6 +19,14 @@ use crate::store::Log;
 /// matches little still answers promptly (with a token to go on).
 const SCAN_LIMIT: u64 = 10_000;
 
+/// Each article's last version a reader of the log has seen, and the date
+/// it left (`App::views_carrying_dates`).
+pub(super) type Dates = HashMap<ArticleId, (u64, NaiveDate)>;
+
+/// How many articles' dates a reader carries before it starts again (a
+/// date not carried is read from the read models).
+const DATES_CARRIED: usize = 1 << 16;
+
 /// Commits read in full at a time by a scan of the log.
 const VIEW_CHUNK: usize = 256;
 
@@ -175,13 +183,14 @@ impl App {
         // at a time as the page still wants (at most VIEW_CHUNK): a small
         // page reads no more of the log than it shows.
         let mut rest = &positions[..];
+        let mut dates = Dates::default();
         'scan: while !rest.is_empty() {
             let take = (page_size - items.len())
                 .clamp(1, VIEW_CHUNK)
                 .min(rest.len());
             let (chunk, after) = rest.split_at(take);
             rest = after;
-            for view in self.views_of(chunk)? {
+            for view in self.views_carrying_dates(chunk, &mut dates)? {
                 if filter.admits(&view) {
                     let position = view.commit.global_position;
                     items.push(view);
@@ -202,10 +211,22 @@ impl App {
     /// log and its chain read in order, one scan each, and each article's
     /// date carried from one commit of it to its next.
     pub(super) fn views_of(&self, positions: &[u64]) -> Result<Vec<CommitView>, AppError> {
+        self.views_carrying_dates(positions, &mut Dates::default())
+    }
+
+    /// As `views_of`, carrying each article's date in `dates` from one call
+    /// to the next (a reader of the whole log reads each article's first
+    /// date once, not once a call).
+    pub(super) fn views_carrying_dates(
+        &self,
+        positions: &[u64],
+        dates: &mut Dates,
+    ) -> Result<Vec<CommitView>, AppError> {
         let commits = self.store.read_commits(positions)?;
         let hashes = self.store.log_hashes(positions)?;
-        // Each article's last version seen here, and the date it left.
-        let mut dates: HashMap<ArticleId, (u64, NaiveDate)> = HashMap::new();
+        if dates.len() > DATES_CARRIED {
+            dates.clear();
+        }
         let mut views = Vec::with_capacity(positions.len());
         for ((commit, log_hash), position) in commits.into_iter().zip(hashes).zip(positions) {
             let commit = commit

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, mpsc, watch};
 
-use super::audit::CommitView;
+use super::audit::{CommitView, Dates};
 use super::{App, AppError};
 use crate::domain::ArticleId;
 use crate::store::Notice;
@@ -175,6 +175,7 @@ impl App {
             heartbeat,
             quiet_since: Instant::now(),
         };
+        let mut dates = Dates::default();
         'catch_up: loop {
             // From the log up to the durable head.
             loop {
@@ -184,7 +185,7 @@ impl App {
                 }
                 let end = head.min(follower.last() + CATCH_UP_CHUNK);
                 let positions: Vec<u64> = (follower.last() + 1..=end).collect();
-                for view in self.views_of(&positions)? {
+                for view in self.views_carrying_dates(&positions, &mut dates)? {
                     let position = view.commit.global_position;
                     follower.logged(position);
                     seat.at(follower.last());

@@ -1058,7 +1058,9 @@ pub(super) fn catch_up(
         let (spend, spent) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("answerlog-replay".into())
-            .spawn_scoped(scope, move || read_chunks(log, stats, from, to, chunks, spent))
+            .spawn_scoped(scope, move || {
+                read_chunks(log, stats, from, to, chunks, spent)
+            })
             .map_err(|e| StoreError::Io(format!("cannot start a thread: {e}")))?;
         for chunk in decoded {
             let (end, commits) = chunk?;
