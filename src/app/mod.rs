@@ -231,7 +231,8 @@ impl App {
         Arc::clone(&self.metrics)
     }
 
-    /// Drops the read models in `dir` and replays the whole log, offline.
+    /// Replays the whole log into the read models in `dir`, offline,
+    /// replacing what they held.
     /// Snapshots are made every `snapshot_interval` versions if given, else
     /// with the interval the store records (so that the result is
     /// byte-identical to what was written inline). Returns what it
@@ -343,9 +344,13 @@ pub enum OpenError {
     Restored(String),
 }
 
-/// Drops the read models and replays the whole log (offline), then records
-/// that they have today's format. Returns the commits replayed.
+/// Replays the whole log into the read models (offline), then records
+/// that they have today's format. Returns the commits replayed. The format
+/// goes first: a version that does not know the rebuild's mark, opening a
+/// store whose rebuild was stopped, rebuilds it too rather than trusting
+/// read models half replaced.
 fn rebuild_read_models(store: &SledStore, snapshot_interval: u64) -> Result<u64, StoreError> {
+    store.remove_meta(projection::FORMAT_KEY)?;
     let commits = store.rebuild(&Projection::new(snapshot_interval))?;
     store.set_meta(projection::FORMAT_KEY, &projection::FORMAT.to_be_bytes())?;
     Ok(commits)

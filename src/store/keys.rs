@@ -43,7 +43,7 @@ impl Space {
         Space::Meta,
     ];
 
-    /// The read models: what a rebuild drops and derives again from the log.
+    /// The read models: what a rebuild derives again from the log.
     pub const READ_MODELS: [Space; 4] =
         [Space::Current, Space::Slugs, Space::Dates, Space::Snapshots];
 

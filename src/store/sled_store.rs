@@ -1,6 +1,5 @@
 //! The embedded log: sled in a local data directory.
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,7 +21,7 @@ use super::log::{
 use super::log_files::LogFiles;
 use super::log_index::LogIndex;
 use super::stats::Stats;
-use super::view::BatchView;
+use super::view::{BatchView, WrittenKeys};
 use super::writer::{Health, Held, Job, Writer, WriterState};
 use super::{ProjectError, Projector, Settled, StoreError};
 use crate::codec::{decode_commit, decode_commit_events, CodecError};
@@ -44,8 +43,23 @@ const REBUILDING: &str = "rebuilding";
 /// The meta key of the read models' generation in use.
 pub(super) const GENERATION: &str = "generation";
 
-/// How many commits a replay applies per write.
+/// How many commits a replay applies per write, at most.
 const REPLAY_CHUNK: usize = 512;
+
+/// How many bytes of commits a replay applies per write, at most (a chunk
+/// of large commits is cut short): with the chunks the reader keeps ahead
+/// (`READ_AHEAD`), what bounds a catch-up's memory. Small in unit tests,
+/// so that their replays cut chunks by bytes too.
+#[cfg(not(test))]
+const REPLAY_BYTES: usize = 8 << 20;
+#[cfg(test)]
+const REPLAY_BYTES: usize = 4 << 10;
+
+/// How many decoded chunks the catch-up's reader keeps ahead of the fold.
+const READ_AHEAD: usize = 2;
+
+/// The most keys one batch of a rebuild's sweep removes.
+const SWEEP_BATCH: usize = 10_000;
 
 /// How often sled flushes what the batches applied, on the embedded log:
 /// the log's files hold what it has not, and it is derived again from
@@ -1020,7 +1034,8 @@ impl ReadModels {
 /// Applies the log past the read models' checkpoint through `to` to the
 /// read models of `keys`' generation. Returns how many commits it applied.
 /// `replaying`: a crash may have left part of a batch in the read models
-/// (an open), as it cannot in ones just emptied (a rebuild).
+/// (an open); an offline rebuild's fold reads only keys it has written, in
+/// log order, so it never meets one.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn catch_up(
     disk: &Disk,
@@ -1035,9 +1050,7 @@ pub(super) fn catch_up(
     let tree = disk.tree()?;
     // An offline rebuild, begun or stopped: every read model is replaced,
     // and until a key is written again it is not what it seems.
-    let mut rebuilt = tree
-        .get(meta_key(REBUILDING))?
-        .map(|_| HashSet::<Vec<u8>>::new());
+    let mut rebuilt = tree.get(meta_key(REBUILDING))?.map(|_| WrittenKeys::new());
     let from = match rebuilt {
         Some(_) => 1,
         None => {
@@ -1054,7 +1067,7 @@ pub(super) fn catch_up(
         // a few chunks ahead of the fold and sled's writes.
         // The commits go back to it to be dropped: memory is freed
         // fastest by the thread that allocated it.
-        let (chunks, decoded) = std::sync::mpsc::sync_channel(4);
+        let (chunks, decoded) = std::sync::mpsc::sync_channel(READ_AHEAD);
         let (spend, spent) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("answerlog-replay".into())
@@ -1090,7 +1103,7 @@ pub(super) fn catch_up(
             };
             tree.apply_batch(view.into_batch())?;
             if let Some(rebuilt) = &mut rebuilt {
-                rebuilt.extend(written);
+                written.iter().for_each(|key| rebuilt.insert(key));
             }
             projector.settle(Settled::Written);
             // Once the reader has stopped, they are dropped here.
@@ -1100,23 +1113,34 @@ pub(super) fn catch_up(
     })?;
     let tree = disk.tree()?;
     if let Some(rebuilt) = &rebuilt {
-        // What the replay did not write goes, and with it the mark.
-        let mut batch = sled::Batch::default();
+        // What the replay did not write goes, a bounded batch at a time,
+        // while the mark stays: a batch sled takes in part, or a crash,
+        // leaves the mark for the next open to start over. Then the mark,
+        // once the removals are durable.
         let mut stale = 0u64;
         for prefix in read_model_prefixes(keys.generation) {
+            let mut batch = sled::Batch::default();
+            let mut in_batch = 0;
             for item in tree.scan_prefix(prefix) {
                 let (key, _) = item?;
-                if !rebuilt.contains(key.as_ref()) {
+                if !rebuilt.contains(&key) {
                     batch.remove(key);
-                    stale += 1;
+                    in_batch += 1;
+                    if in_batch == SWEEP_BATCH {
+                        tree.apply_batch(std::mem::take(&mut batch))?;
+                        stale += in_batch as u64;
+                        in_batch = 0;
+                    }
                 }
             }
+            tree.apply_batch(batch)?;
+            stale += in_batch as u64;
         }
-        batch.remove(meta_key(REBUILDING));
-        tree.apply_batch(batch)?;
         if stale > 0 {
             tracing::info!(stale, "removed read-model keys the rebuild did not make");
         }
+        disk.flush(&tree)?;
+        tree.remove(meta_key(REBUILDING))?;
     }
     if applied > 0 || rebuilt.is_some() {
         disk.flush(&tree)?;
@@ -1125,9 +1149,10 @@ pub(super) fn catch_up(
 }
 
 /// A catch-up's commits from `from` through `to`, read from the log's
-/// files and decoded, sent in chunks of `REPLAY_CHUNK` with the last
-/// position of each; an error ends them. Stops early when no one listens.
-/// Drops the chunks that come back on `spent`.
+/// files and decoded, sent in chunks of at most `REPLAY_CHUNK` commits and
+/// `REPLAY_BYTES` bytes with the last position of each; an error ends
+/// them. Stops early when no one listens. Drops the chunks that come back
+/// on `spent`.
 fn read_chunks(
     log: &LogFiles,
     stats: &Stats,
@@ -1136,22 +1161,33 @@ fn read_chunks(
     chunks: std::sync::mpsc::SyncSender<Result<(u64, Vec<Commit>), StoreError>>,
     spent: std::sync::mpsc::Receiver<Vec<Commit>>,
 ) {
+    let stopped = || StoreError::Closed("the catch-up stopped".into());
+    let mut commits = Vec::with_capacity(REPLAY_CHUNK);
+    let mut bytes = 0;
     let mut position = from;
     while position <= to {
-        spent.try_iter().for_each(drop);
         let end = (position + REPLAY_CHUNK as u64 - 1).min(to);
-        let mut commits = Vec::with_capacity(REPLAY_CHUNK);
-        let read = log.read_range(position, end, |_, bytes| {
+        let read = log.read_range(position, end, |at, record| {
             stats.count_read(Space::Log);
-            stats.count_replayed(bytes.len() as u64);
-            commits.push(decode_commit(bytes)?);
+            stats.count_replayed(record.len() as u64);
+            commits.push(decode_commit(record)?);
+            bytes += record.len();
+            if commits.len() == REPLAY_CHUNK || bytes >= REPLAY_BYTES {
+                spent.try_iter().for_each(drop);
+                let full = std::mem::replace(&mut commits, Vec::with_capacity(REPLAY_CHUNK));
+                bytes = 0;
+                chunks.send(Ok((at, full))).map_err(|_| stopped())?;
+            }
             Ok(())
         });
-        let failed = read.is_err();
-        if chunks.send(read.map(|()| (end, commits))).is_err() || failed {
+        if let Err(e) = read {
+            let _ = chunks.send(Err(e));
             return;
         }
         position = end + 1;
+    }
+    if !commits.is_empty() {
+        let _ = chunks.send(Ok((to, commits)));
     }
 }
 

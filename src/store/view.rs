@@ -2,6 +2,7 @@
 //! own pending writes, so each commit in a batch sees those before it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::BuildHasher;
 
 use super::applier::{Unapplied, Writes};
 use super::keys::{position_key, Keys, Space};
@@ -9,6 +10,38 @@ use super::log_files::LogFiles;
 use super::log_index::{IndexEntry, LogIndex};
 use super::stats::Stats;
 use super::StoreError;
+
+/// The keys an offline rebuild has written, each kept as two independent
+/// 64-bit keyed hashes (16 bytes a key, whatever its length; two keys
+/// share both hashes with odds of about n² in 2¹²⁹).
+pub(super) struct WrittenKeys {
+    hashes: HashSet<(u64, u64)>,
+    first: std::collections::hash_map::RandomState,
+    second: std::collections::hash_map::RandomState,
+}
+
+impl WrittenKeys {
+    pub(super) fn new() -> Self {
+        Self {
+            hashes: HashSet::new(),
+            first: Default::default(),
+            second: Default::default(),
+        }
+    }
+
+    fn hash(&self, key: &[u8]) -> (u64, u64) {
+        (self.first.hash_one(key), self.second.hash_one(key))
+    }
+
+    pub(super) fn insert(&mut self, key: &[u8]) {
+        let hash = self.hash(key);
+        self.hashes.insert(hash);
+    }
+
+    pub(super) fn contains(&self, key: &[u8]) -> bool {
+        self.hashes.contains(&self.hash(key))
+    }
+}
 
 /// Reads through pending writes, then through the batches the applier
 /// has not written yet, to the tree; writes stay pending until the writer
@@ -40,7 +73,7 @@ pub struct BatchView<'a> {
     replaying: bool,
     /// During an offline rebuild, the read-model keys it has written: any
     /// other read-model key in the tree is one it replaces, read as absent.
-    trusted: Option<&'a HashSet<Vec<u8>>>,
+    trusted: Option<&'a WrittenKeys>,
 }
 
 impl<'a> BatchView<'a> {
@@ -102,7 +135,7 @@ impl<'a> BatchView<'a> {
     /// The same view, reading a read-model key from the tree only if it is
     /// in `written`: an offline rebuild's, over the read models it
     /// replaces.
-    pub(super) fn trusting_only(self, written: &'a HashSet<Vec<u8>>) -> Self {
+    pub(super) fn trusting_only(self, written: &'a WrittenKeys) -> Self {
         Self {
             trusted: Some(written),
             ..self
