@@ -1062,90 +1062,104 @@ pub(super) fn catch_up(
     };
     drop(tree);
     let mut applied = 0;
-    std::thread::scope(|scope| -> Result<(), StoreError> {
-        // Reading and decoding the commits runs on a thread of its own,
-        // a few chunks ahead of the fold and sled's writes.
-        // The commits go back to it to be dropped: memory is freed
-        // fastest by the thread that allocated it.
-        let (chunks, decoded) = std::sync::mpsc::sync_channel(READ_AHEAD);
-        let (spend, spent) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("answerlog-replay".into())
-            .spawn_scoped(scope, move || {
-                read_chunks(log, stats, from, to, chunks, spent)
-            })
-            .map_err(|e| StoreError::Io(format!("cannot start a thread: {e}")))?;
-        for chunk in decoded {
-            let (end, commits) = chunk?;
-            let tree = disk.tree()?;
-            let mut view = if replaying {
-                BatchView::replaying(&tree, log, index, stats, keys)
-            } else {
-                BatchView::new(&tree, log, index, stats, keys)
-            };
-            if let Some(written) = &rebuilt {
-                view = view.trusting_only(written);
+    // Nothing to replay (an open after a clean stop): no reader thread.
+    if from <= to {
+        std::thread::scope(|scope| -> Result<(), StoreError> {
+            // Reading and decoding the commits runs on a thread of its own,
+            // a few chunks ahead of the fold and sled's writes.
+            // The commits go back to it to be dropped: memory is freed
+            // fastest by the thread that allocated it.
+            let (chunks, decoded) = std::sync::mpsc::sync_channel(READ_AHEAD);
+            let (spend, spent) = std::sync::mpsc::channel();
+            std::thread::Builder::new()
+                .name("answerlog-replay".into())
+                .spawn_scoped(scope, move || {
+                    read_chunks(log, stats, from, to, chunks, spent)
+                })
+                .map_err(|e| StoreError::Io(format!("cannot start a thread: {e}")))?;
+            for chunk in decoded {
+                let (end, commits) = chunk?;
+                let tree = disk.tree()?;
+                let mut view = if replaying {
+                    BatchView::replaying(&tree, log, index, stats, keys)
+                } else {
+                    BatchView::new(&tree, log, index, stats, keys)
+                };
+                if let Some(written) = &rebuilt {
+                    view = view.trusting_only(written);
+                }
+                for commit in &commits {
+                    projector.project(&mut view, commit).map_err(|e| match e {
+                        ProjectError::Rejected(r) => StoreError::Corrupt(format!(
+                            "commit at position {} was refused on replay: {r}",
+                            commit.global_position
+                        )),
+                        ProjectError::Store(e) => e,
+                    })?;
+                    applied += 1;
+                }
+                view.put(meta_key(CHECKPOINT), end.to_be_bytes().to_vec());
+                let written = match rebuilt {
+                    Some(_) => view.written_read_models(),
+                    None => Vec::new(),
+                };
+                tree.apply_batch(view.into_batch())?;
+                if let Some(rebuilt) = &mut rebuilt {
+                    written.iter().for_each(|key| rebuilt.insert(key));
+                }
+                projector.settle(Settled::Written);
+                // Once the reader has stopped, they are dropped here.
+                let _ = spend.send(commits);
             }
-            for commit in &commits {
-                projector.project(&mut view, commit).map_err(|e| match e {
-                    ProjectError::Rejected(r) => StoreError::Corrupt(format!(
-                        "commit at position {} was refused on replay: {r}",
-                        commit.global_position
-                    )),
-                    ProjectError::Store(e) => e,
-                })?;
-                applied += 1;
-            }
-            view.put(meta_key(CHECKPOINT), end.to_be_bytes().to_vec());
-            let written = match rebuilt {
-                Some(_) => view.written_read_models(),
-                None => Vec::new(),
-            };
-            tree.apply_batch(view.into_batch())?;
-            if let Some(rebuilt) = &mut rebuilt {
-                written.iter().for_each(|key| rebuilt.insert(key));
-            }
-            projector.settle(Settled::Written);
-            // Once the reader has stopped, they are dropped here.
-            let _ = spend.send(commits);
-        }
-        Ok(())
-    })?;
+            Ok(())
+        })?;
+    }
     let tree = disk.tree()?;
     if let Some(rebuilt) = &rebuilt {
-        // What the replay did not write goes, a bounded batch at a time,
-        // while the mark stays: a batch sled takes in part, or a crash,
-        // leaves the mark for the next open to start over. Then the mark,
-        // once the removals are durable.
-        let mut stale = 0u64;
-        for prefix in read_model_prefixes(keys.generation) {
-            let mut batch = sled::Batch::default();
-            let mut in_batch = 0;
-            for item in tree.scan_prefix(prefix) {
-                let (key, _) = item?;
-                if !rebuilt.contains(&key) {
-                    batch.remove(key);
-                    in_batch += 1;
-                    if in_batch == SWEEP_BATCH {
-                        tree.apply_batch(std::mem::take(&mut batch))?;
-                        stale += in_batch as u64;
-                        in_batch = 0;
-                    }
-                }
-            }
-            tree.apply_batch(batch)?;
-            stale += in_batch as u64;
-        }
-        if stale > 0 {
-            tracing::info!(stale, "removed read-model keys the rebuild did not make");
-        }
-        disk.flush(&tree)?;
-        tree.remove(meta_key(REBUILDING))?;
+        remove_unwritten(disk, &tree, keys, rebuilt)?;
     }
     if applied > 0 || rebuilt.is_some() {
         disk.flush(&tree)?;
     }
     Ok(applied)
+}
+
+/// The end of an offline rebuild: the read-model keys of `keys`'
+/// generation it did not write go, a bounded batch at a time, while the
+/// mark stays (a batch sled takes in part, or a crash, leaves the mark for
+/// the next open to start over); then the mark, once the removals are
+/// durable.
+fn remove_unwritten(
+    disk: &Disk,
+    tree: &sled::Tree,
+    keys: Keys,
+    written: &WrittenKeys,
+) -> Result<(), StoreError> {
+    let mut stale = 0u64;
+    for prefix in read_model_prefixes(keys.generation) {
+        let mut batch = sled::Batch::default();
+        let mut in_batch = 0;
+        for item in tree.scan_prefix(prefix) {
+            let (key, _) = item?;
+            if !written.contains(&key) {
+                batch.remove(key);
+                in_batch += 1;
+                if in_batch == SWEEP_BATCH {
+                    tree.apply_batch(std::mem::take(&mut batch))?;
+                    stale += in_batch as u64;
+                    in_batch = 0;
+                }
+            }
+        }
+        tree.apply_batch(batch)?;
+        stale += in_batch as u64;
+    }
+    if stale > 0 {
+        tracing::info!(stale, "removed read-model keys the rebuild did not make");
+    }
+    disk.flush(tree)?;
+    tree.remove(meta_key(REBUILDING))?;
+    Ok(())
 }
 
 /// A catch-up's commits from `from` through `to`, read from the log's
