@@ -161,6 +161,9 @@ struct Running {
     /// The writer's queue. Dropping it (at shutdown) ends the writer.
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// The writer's state: locked by its thread for each batch, or by a
+    /// caller that finds it idle (`SledStore::lead`).
+    writer_state: Arc<Mutex<Writer>>,
     durable: watch::Receiver<u64>,
     /// The last position answered to a writer (`Writer::acknowledged`).
     acknowledged: Arc<AtomicU64>,
@@ -528,13 +531,16 @@ impl SledStore {
             failed: None,
             torn: false,
         };
+        let writer = Arc::new(Mutex::new(writer));
+        let shared = Arc::clone(&writer);
         let handle = std::thread::Builder::new()
             .name("answerlog-writer".into())
-            .spawn(move || writer.run(rx))
+            .spawn(move || Writer::run(shared, rx))
             .map_err(|e| StoreError::Io(format!("cannot start the writer thread: {e}")))?;
         self.running = Some(Running {
             jobs: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
+            writer_state: writer,
             durable: durable_rx,
             acknowledged,
             health: health_rx,
@@ -739,6 +745,43 @@ impl SledStore {
             .map_or(self.state.last_position, |r| *r.durable.borrow())
     }
 
+    /// Writes `job` on the caller's thread when the writer is idle (its
+    /// queue empty and its state free), and returns `None`; else returns
+    /// the job, to be queued. One append alone then pays no hand-over to
+    /// the writer's thread and back, which at one call in flight costs
+    /// about as much as the decision. Appends that find the writer busy
+    /// queue and share its next sync as before. Only on a multi-threaded
+    /// runtime: the call holds its worker for the sync, and the other
+    /// workers go on.
+    fn lead(&self, job: Job) -> Option<Job> {
+        let Some(running) = &self.running else {
+            return Some(job);
+        };
+        let multi_threaded = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if !multi_threaded {
+            return Some(job);
+        }
+        // Held until the write is done, so that the writer's thread cannot
+        // find its queue closed and stop while a caller writes.
+        let Some(sender) = lock(&running.jobs).clone() else {
+            return Some(job);
+        };
+        if sender.capacity() < sender.max_capacity() {
+            return Some(job);
+        }
+        let Ok(mut writer) = running.writer_state.try_lock() else {
+            return Some(job);
+        };
+        if !writer.may_lead() {
+            return Some(job);
+        }
+        writer.lead(job);
+        drop(writer);
+        drop(sender);
+        None
+    }
+
     async fn submit(&self, job: Job) -> Result<(), StoreError> {
         let closed = || StoreError::Closed("the server is shutting down".into());
         let sender = self
@@ -874,12 +917,14 @@ impl Log for SledStore {
     fn enqueue(&self, request: AppendRequest) -> BoxFuture<'_, Result<PendingAppend, AppendError>> {
         Box::pin(async move {
             let (reply, answer) = oneshot::channel();
-            self.submit(Job::Append {
+            let job = Job::Append {
                 request,
                 reply,
                 queued_at: std::time::Instant::now(),
-            })
-            .await?;
+            };
+            if let Some(job) = self.lead(job) {
+                self.submit(job).await?;
+            }
             Ok(PendingAppend(answer))
         })
     }

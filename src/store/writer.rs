@@ -241,9 +241,25 @@ const REOPEN_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
 
 impl Writer {
     /// Runs until every sender is gone, then flushes once more and returns.
-    pub(super) fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
+    /// Each batch is taken under `shared`'s lock, which a caller that finds
+    /// the writer idle takes to write its own append (`SledStore::lead`).
+    /// A write that panicked leaves the lock poisoned and the state in
+    /// doubt: the writer stops there, and writes are refused until a
+    /// restart recovers from the disk.
+    pub(super) fn run(shared: Arc<Mutex<Writer>>, mut jobs: mpsc::Receiver<Job>) {
+        let unpoisoned = || {
+            let writer = shared.lock().ok();
+            if writer.is_none() {
+                tracing::error!("a write panicked: writes are refused until a restart");
+            }
+            writer
+        };
         loop {
-            let first = if self.failed.is_some() {
+            let Some(failed) = unpoisoned().map(|w| w.failed.is_some()) else {
+                return;
+            };
+            // The lock is free while the writer waits: a caller may lead.
+            let first = if failed {
                 // Writes are failing: check the disk now and then without
                 // waiting for a write (a retry of a write in doubt waits
                 // for the recovery without reaching the writer, and after a
@@ -252,7 +268,9 @@ impl Writer {
                     Ok(job) => job,
                     Err(mpsc::error::TryRecvError::Empty) => {
                         std::thread::sleep(REOPEN_RETRY);
-                        let _ = self.ready();
+                        if let Some(mut writer) = unpoisoned() {
+                            let _ = writer.ready();
+                        }
                         continue;
                     }
                     Err(mpsc::error::TryRecvError::Disconnected) => break,
@@ -263,35 +281,62 @@ impl Writer {
                     None => break,
                 }
             };
+            let Some(mut writer) = unpoisoned() else {
+                return;
+            };
             let mut batch = vec![first];
-            while batch.len() < self.batch_limit {
+            while batch.len() < writer.batch_limit {
                 match jobs.try_recv() {
                     Ok(job) => batch.push(job),
                     Err(_) => break,
                 }
             }
-            // A switch stands alone: what came before it is written first,
-            // and what comes after it is projected into the new generation.
-            let mut pending = Vec::with_capacity(batch.len());
-            for job in batch {
-                match job {
-                    Job::Switch {
-                        generation,
-                        from,
-                        reply,
-                    } => {
-                        if !pending.is_empty() {
-                            self.process(std::mem::take(&mut pending));
-                        }
-                        let _ = reply.send(self.switch(generation, from));
+            writer.take(batch);
+        }
+        if let Some(mut writer) = unpoisoned() {
+            writer.finish();
+        }
+    }
+
+    /// Whether a caller may write an append on its own thread
+    /// (`SledStore::lead`): on the embedded log, whose appends never wait
+    /// for the applier within the batch, and while writes are not failing
+    /// (a recovery waits for the applier, which a runtime's worker must
+    /// not do).
+    pub(super) fn may_lead(&self) -> bool {
+        self.failed.is_none() && self.embedded()
+    }
+
+    /// Writes one append, a batch of its own, on the caller's thread.
+    pub(super) fn lead(&mut self, job: Job) {
+        self.process(vec![job]);
+    }
+
+    fn take(&mut self, batch: Vec<Job>) {
+        // A switch stands alone: what came before it is written first,
+        // and what comes after it is projected into the new generation.
+        let mut pending = Vec::with_capacity(batch.len());
+        for job in batch {
+            match job {
+                Job::Switch {
+                    generation,
+                    from,
+                    reply,
+                } => {
+                    if !pending.is_empty() {
+                        self.process(std::mem::take(&mut pending));
                     }
-                    other => pending.push(other),
+                    let _ = reply.send(self.switch(generation, from));
                 }
-            }
-            if !pending.is_empty() {
-                self.process(pending);
+                other => pending.push(other),
             }
         }
+        if !pending.is_empty() {
+            self.process(pending);
+        }
+    }
+
+    fn finish(&mut self) {
         if let Some(applier) = &self.applier {
             // Every durable batch into sled before the last flush; after a
             // failure the log's files keep them for the next open.
