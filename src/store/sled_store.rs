@@ -1,7 +1,7 @@
 //! The embedded log: sled in a local data directory.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -16,7 +16,8 @@ use super::keys::{
     chain_hash_in, key_suffix_u64, meta_key, position_key, read_model_prefixes, u64_at, Keys, Space,
 };
 use super::log::{
-    AppendError, AppendRequest, BoxFuture, CommandEntry, Log, Notice, PendingAppend, StreamEntry,
+    AppendError, AppendRequest, Appended, BoxFuture, CommandEntry, Log, Notice, PendingAppend,
+    StreamEntry,
 };
 use super::log_files::LogFiles;
 use super::log_index::LogIndex;
@@ -164,6 +165,9 @@ struct Running {
     /// The writer's state: locked by its thread for each batch, or by a
     /// caller that finds it idle (`SledStore::lead`).
     writer_state: Arc<Mutex<Writer>>,
+    /// 1 while the writer's thread holds a job it took and waits for a
+    /// leading caller to free the lock (`Writer::run`).
+    waiting: Arc<AtomicUsize>,
     durable: watch::Receiver<u64>,
     /// The last position answered to a writer (`Writer::acknowledged`).
     acknowledged: Arc<AtomicU64>,
@@ -533,14 +537,17 @@ impl SledStore {
         };
         let writer = Arc::new(Mutex::new(writer));
         let shared = Arc::clone(&writer);
+        let waiting = Arc::new(AtomicUsize::new(0));
+        let taken = Arc::clone(&waiting);
         let handle = std::thread::Builder::new()
             .name("answerlog-writer".into())
-            .spawn(move || Writer::run(shared, rx))
+            .spawn(move || Writer::run(shared, rx, taken))
             .map_err(|e| StoreError::Io(format!("cannot start the writer thread: {e}")))?;
         self.running = Some(Running {
             jobs: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
             writer_state: writer,
+            waiting,
             durable: durable_rx,
             acknowledged,
             health: health_rx,
@@ -607,7 +614,7 @@ impl SledStore {
             .and_then(|r| {
                 lock(&r.jobs)
                     .as_ref()
-                    .map(|tx| tx.max_capacity() - tx.capacity())
+                    .map(|tx| tx.max_capacity() - tx.capacity() + r.waiting.load(Ordering::Acquire))
             })
             .unwrap_or(0)
     }
@@ -917,6 +924,22 @@ impl Log for SledStore {
     fn enqueue(&self, request: AppendRequest) -> BoxFuture<'_, Result<PendingAppend, AppendError>> {
         Box::pin(async move {
             let (reply, answer) = oneshot::channel();
+            self.submit(Job::Append {
+                request,
+                reply,
+                queued_at: std::time::Instant::now(),
+            })
+            .await?;
+            Ok(PendingAppend(answer))
+        })
+    }
+
+    /// One append its caller waits for: written on the caller's thread if
+    /// the writer is idle (`lead`). Queued appends (`enqueue`, a bulk
+    /// import's pipeline) always go to the writer, which groups them.
+    fn append(&self, request: AppendRequest) -> BoxFuture<'_, Result<Appended, AppendError>> {
+        Box::pin(async move {
+            let (reply, answer) = oneshot::channel();
             let job = Job::Append {
                 request,
                 reply,
@@ -925,7 +948,7 @@ impl Log for SledStore {
             if let Some(job) = self.lead(job) {
                 self.submit(job).await?;
             }
-            Ok(PendingAppend(answer))
+            PendingAppend(answer).await
         })
     }
 

@@ -13,7 +13,7 @@
 //! one of the runtime's workers.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use std::time::Instant;
@@ -246,7 +246,14 @@ impl Writer {
     /// A write that panicked leaves the lock poisoned and the state in
     /// doubt: the writer stops there, and writes are refused until a
     /// restart recovers from the disk.
-    pub(super) fn run(shared: Arc<Mutex<Writer>>, mut jobs: mpsc::Receiver<Job>) {
+    /// `waiting` is 1 while the thread holds a job it has taken and waits
+    /// for the lock (a caller leads): the job is still queued
+    /// (`SledStore::queued`).
+    pub(super) fn run(
+        shared: Arc<Mutex<Writer>>,
+        mut jobs: mpsc::Receiver<Job>,
+        waiting: Arc<AtomicUsize>,
+    ) {
         let unpoisoned = || {
             let writer = shared.lock().ok();
             if writer.is_none() {
@@ -281,7 +288,10 @@ impl Writer {
                     None => break,
                 }
             };
-            let Some(mut writer) = unpoisoned() else {
+            waiting.store(1, Ordering::Release);
+            let writer = unpoisoned();
+            waiting.store(0, Ordering::Release);
+            let Some(mut writer) = writer else {
                 return;
             };
             let mut batch = vec![first];
