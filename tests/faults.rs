@@ -27,6 +27,7 @@ sled_tests!(
     a_failing_disk_refuses_writes_keeps_reads_and_recovers,
     faults_under_concurrent_writers_lose_nothing_acknowledged,
     a_failure_as_sled_takes_an_answered_batch_recovers_with_no_write_to_prompt_it,
+    a_lone_write_refused_by_the_disk_recovers_with_no_write_to_prompt_it,
 );
 
 async fn start(backend: Backend, faults: &Arc<Faults>) -> TestServer {
@@ -443,6 +444,48 @@ async fn a_failure_as_sled_takes_an_answered_batch_recovers_with_no_write_to_pro
                 (1, "A.".to_owned()),
                 (2, "Answered, then the disk filled.".to_owned()),
             ]),
+        )]),
+    )
+    .await;
+}
+
+/// A lone write, which the caller writes itself when the writer is idle,
+/// refused as the log's files fail: the writer's thread learns of it and
+/// checks the disk again and again, so that writes resume once it
+/// recovers, with no write to prompt it (health says NOT_SERVING in
+/// between, and a careful client sends none).
+async fn a_lone_write_refused_by_the_disk_recovers_with_no_write_to_prompt_it(backend: Backend) {
+    let faults = Arc::new(Faults::new());
+    let server = start(backend, &faults).await;
+    let id = create_article(&server, 1).await;
+    let mut articles = server.articles().await;
+    faults.fail(FaultPoint::Flush, 0);
+    let refused = articles
+        .edit_quick_answer(edit(&id, 1, "Refused.".into()))
+        .await
+        .expect_err("the disk fails");
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+    assert_eq!(faults.struck(), 1);
+    eventually(|| async {
+        (health_of(&server, "answerlog.v1.ArticleService").await == NOT_SERVING).then_some(())
+    })
+    .await;
+    faults.clear();
+    eventually(|| async {
+        (health_of(&server, "answerlog.v1.ArticleService").await == SERVING).then_some(())
+    })
+    .await;
+    let written = articles
+        .edit_quick_answer(edit(&id, 1, "Written.".into()))
+        .await
+        .expect("writes resume")
+        .into_inner();
+    assert_eq!(written.version, 2);
+    check(
+        server,
+        &BTreeMap::from([(
+            id,
+            BTreeMap::from([(1, "A.".to_owned()), (2, "Written.".to_owned())]),
         )]),
     )
     .await;

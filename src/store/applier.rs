@@ -61,6 +61,12 @@ impl Unapplied {
         }
     }
 
+    /// How many batches wait to be applied (one may be in the applier's
+    /// hands).
+    pub(super) fn len(&self) -> usize {
+        self.batches.len()
+    }
+
     pub(super) fn push(&mut self, batch: Arc<Applying>) {
         self.batches.push_back(batch);
     }
@@ -116,6 +122,8 @@ impl Shared {
 /// The writer's end: the bounded queue and the thread.
 pub(super) struct ApplierHandle {
     work: mpsc::SyncSender<Work>,
+    /// The queue's bound, in batches.
+    lag: usize,
     pub(super) shared: Arc<Shared>,
     thread: std::thread::JoinHandle<()>,
 }
@@ -131,9 +139,16 @@ impl ApplierHandle {
             .map_err(|e| StoreError::Io(format!("cannot start the applier thread: {e}")))?;
         Ok(Self {
             work,
+            lag: lag.max(1),
             shared,
             thread,
         })
+    }
+
+    /// Whether a batch can be queued without waiting, with `unapplied`
+    /// batches not yet applied (the queue's and the one being applied).
+    pub(super) fn has_room(&self, unapplied: usize) -> bool {
+        unapplied < self.lag
     }
 
     /// Queues a durable batch; waits while the queue is full.
@@ -169,6 +184,7 @@ impl ApplierHandle {
 /// callers (at one call in flight, 20–30 µs of an append's latency). Lower
 /// priority lets it run on idle time; when it is starved for long, the
 /// bounded queue makes the writer wait for it.
+#[cfg(target_os = "linux")]
 const APPLIER_NICE: i32 = 10;
 
 pub(super) struct Applier {
@@ -191,6 +207,9 @@ pub(super) struct Applier {
 impl Applier {
     /// Runs until the writer drops its end of the queue.
     pub(super) fn run(self, work: mpsc::Receiver<Work>) {
+        // Linux's nice value is the calling thread's own; elsewhere it
+        // would be the whole process's.
+        #[cfg(target_os = "linux")]
         if let Err(e) = rustix::process::setpriority_process(None, APPLIER_NICE) {
             tracing::debug!(error = %e, "the applier thread keeps the default priority");
         }

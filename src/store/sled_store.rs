@@ -602,12 +602,12 @@ impl SledStore {
         &self.stats
     }
 
-    /// Jobs waiting for the writer.
     /// The bytes the store's files take on disk.
     pub fn bytes_on_disk(&self) -> u64 {
         super::disk::bytes_on_disk(self.disk.path())
     }
 
+    /// Jobs waiting for the writer.
     pub fn queued(&self) -> usize {
         self.running
             .as_ref()
@@ -780,10 +780,18 @@ impl SledStore {
         let Ok(mut writer) = running.writer_state.try_lock() else {
             return Some(job);
         };
-        if !writer.may_lead() {
+        // The writer's thread has a job in hand: it goes first.
+        if running.waiting.load(Ordering::Acquire) > 0 {
             return Some(job);
         }
-        writer.lead(job);
+        if let Some(job) = writer.lead(job) {
+            return Some(job);
+        }
+        // The writer's thread checks the disk again and again only once it
+        // knows writes fail: wake it, as the applier does.
+        if writer.failing() {
+            let _ = sender.try_send(Job::Flush);
+        }
         drop(writer);
         drop(sender);
         None

@@ -8,9 +8,10 @@
 //! (`applier.rs`), which writes them into sled and then publishes the
 //! durable position readers serve up to. On a replica it writes the keys
 //! with one crash-atomic `apply_batch`, flushed now and then, and
-//! publishes and answers after it. A dedicated
-//! std thread, because a blocking sync inside a tokio task would stall
-//! one of the runtime's workers.
+//! publishes and answers after it. A dedicated std thread takes the
+//! batches, so that a busy runtime's workers do not wait on syncs; a
+//! lone append that finds it idle is written on its caller's worker
+//! instead (`SledStore::lead`), which spares the two hand-overs.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
@@ -254,12 +255,12 @@ impl Writer {
         mut jobs: mpsc::Receiver<Job>,
         waiting: Arc<AtomicUsize>,
     ) {
-        let unpoisoned = || {
-            let writer = shared.lock().ok();
-            if writer.is_none() {
-                tracing::error!("a write panicked: writes are refused until a restart");
+        let unpoisoned = || match shared.lock() {
+            Ok(writer) => Some(writer),
+            Err(poisoned) => {
+                poisoned.into_inner().poisoned();
+                None
             }
-            writer
         };
         loop {
             let Some(failed) = unpoisoned().map(|w| w.failed.is_some()) else {
@@ -308,18 +309,39 @@ impl Writer {
         }
     }
 
-    /// Whether a caller may write an append on its own thread
-    /// (`SledStore::lead`): on the embedded log, whose appends never wait
-    /// for the applier within the batch, and while writes are not failing
-    /// (a recovery waits for the applier, which a runtime's worker must
-    /// not do).
-    pub(super) fn may_lead(&self) -> bool {
-        self.failed.is_none() && self.embedded()
+    /// Writes one append, a batch of its own, on the caller's thread
+    /// (`SledStore::lead`); returns it untouched when the writer's thread
+    /// must take it instead: on a replica; when writes are failing (a
+    /// recovery waits for the applier with a blocking call, which must not
+    /// run on a runtime's worker); when the applier's queue may be full
+    /// (the hand-over would block the worker).
+    pub(super) fn lead(&mut self, job: Job) -> Option<Job> {
+        self.heed_applier();
+        let room = self
+            .applier
+            .as_ref()
+            .is_some_and(|a| a.has_room(lock(&self.unapplied).len()));
+        if self.failed.is_some() || !room {
+            return Some(job);
+        }
+        self.write_batch(vec![job]);
+        None
     }
 
-    /// Writes one append, a batch of its own, on the caller's thread.
-    pub(super) fn lead(&mut self, job: Job) {
-        self.process(vec![job]);
+    /// Whether writes are failing until the disk recovers.
+    pub(super) fn failing(&self) -> bool {
+        self.failed.is_some()
+    }
+
+    /// A write panicked under the lock: the state is in doubt. Writes are
+    /// refused (health says so) and the applier stops; a restart recovers
+    /// from the disk.
+    fn poisoned(&mut self) {
+        tracing::error!("a write panicked: writes are refused until a restart");
+        self.fail("a write panicked");
+        if let Some(applier) = self.applier.take() {
+            applier.stop();
+        }
     }
 
     fn take(&mut self, batch: Vec<Job>) {
@@ -534,6 +556,11 @@ impl Writer {
         if let Err(why) = self.ready() {
             return send_all(fail_all(batch, &why));
         }
+        self.write_batch(batch);
+    }
+
+    /// `process` once the writer is known ready.
+    fn write_batch(&mut self, batch: Vec<Job>) {
         let flush_due = match (self.deferred_flush, self.unflushed_since) {
             (None, _) => true,
             (Some(every), Some(since)) => since.elapsed() >= every,
@@ -657,7 +684,7 @@ impl Writer {
                     replies.push(Reply::Ingest(reply, outcome));
                 }
                 Job::Flush => {}
-                // `run` takes switches out of every batch; one here is refused.
+                // `take` takes switches out of every batch; one here is refused.
                 Job::Switch { reply, .. } => {
                     let _ = reply.send(Err(StoreError::Closed(
                         "a switch must not share a batch".into(),
