@@ -755,8 +755,8 @@ impl SledStore {
     /// Writes `job` on the caller's thread when the writer is idle (its
     /// queue empty and its state free), and returns `None`; else returns
     /// the job, to be queued. One append alone then pays no hand-over to
-    /// the writer's thread and back, which at one call in flight costs
-    /// about as much as the decision. Appends that find the writer busy
+    /// the writer's thread and no wake-up back (BENCHMARKS.md, session 15,
+    /// has the p50 at one call in flight). Appends that find the writer busy
     /// queue and share its next sync as before. Only on a multi-threaded
     /// runtime: the call holds its worker for the sync, and the other
     /// workers go on.
