@@ -62,6 +62,14 @@ fn by_id(id: &str) -> GetAnswerRequest {
 const SERVING: i32 = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
 const NOT_SERVING: i32 = tonic_health::pb::health_check_response::ServingStatus::NotServing as i32;
 
+/// Waits until the write service's health reads `status`.
+async fn until_write_health(server: &TestServer, status: i32) {
+    eventually(|| async {
+        (health_of(server, "answerlog.v1.ArticleService").await == status).then_some(())
+    })
+    .await;
+}
+
 /// What the health service says of `service` ("" for the server).
 async fn health_of(server: &TestServer, service: &str) -> i32 {
     tonic_health::pb::health_client::HealthClient::new(server.channel().await)
@@ -203,10 +211,7 @@ async fn a_failing_disk_refuses_writes_keeps_reads_and_recovers(backend: Backend
         // Issue 14, item 21: health shows it. The write services say
         // NOT_SERVING; the read services and the server as a whole (what
         // probes ask) stay SERVING, as reads are served.
-        eventually(|| async {
-            (health_of(&server, "answerlog.v1.ArticleService").await == NOT_SERVING).then_some(())
-        })
-        .await;
+        until_write_health(&server, NOT_SERVING).await;
         assert_eq!(
             health_of(&server, "answerlog.v1.AdminService").await,
             NOT_SERVING
@@ -301,10 +306,7 @@ async fn a_failing_disk_refuses_writes_keeps_reads_and_recovers(backend: Backend
         let again = until_written(&mut articles, &refused).await;
         assert_eq!(again, written);
         acked.insert(last + 1, refused.quick_answer.clone());
-        eventually(|| async {
-            (health_of(&server, "answerlog.v1.ArticleService").await == SERVING).then_some(())
-        })
-        .await;
+        until_write_health(&server, SERVING).await;
         let text = "After the fault.".to_owned();
         let after = articles
             .edit_quick_answer(edit(&id, last + 1, text.clone()))
@@ -421,16 +423,10 @@ async fn a_failure_as_sled_takes_an_answered_batch_recovers_with_no_write_to_pro
         .expect("answered once the log's files have it")
         .into_inner();
     assert_eq!(written.version, 2);
-    eventually(|| async {
-        (health_of(&server, "answerlog.v1.ArticleService").await == NOT_SERVING).then_some(())
-    })
-    .await;
+    until_write_health(&server, NOT_SERVING).await;
     assert_eq!(faults.struck(), 1);
     faults.clear();
-    eventually(|| async {
-        (health_of(&server, "answerlog.v1.ArticleService").await == SERVING).then_some(())
-    })
-    .await;
+    until_write_health(&server, SERVING).await;
     let answer = server.get(&id).await;
     assert_eq!(
         (answer.version, answer.quick_answer.as_str()),
@@ -466,15 +462,9 @@ async fn a_lone_write_refused_by_the_disk_recovers_with_no_write_to_prompt_it(ba
         .expect_err("the disk fails");
     assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
     assert_eq!(faults.struck(), 1);
-    eventually(|| async {
-        (health_of(&server, "answerlog.v1.ArticleService").await == NOT_SERVING).then_some(())
-    })
-    .await;
+    until_write_health(&server, NOT_SERVING).await;
     faults.clear();
-    eventually(|| async {
-        (health_of(&server, "answerlog.v1.ArticleService").await == SERVING).then_some(())
-    })
-    .await;
+    until_write_health(&server, SERVING).await;
     let written = articles
         .edit_quick_answer(edit(&id, 1, "Written.".into()))
         .await
