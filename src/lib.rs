@@ -43,6 +43,7 @@ mod projection;
 mod server;
 mod signing;
 mod store;
+mod tlog;
 mod tls;
 mod verifier_key;
 

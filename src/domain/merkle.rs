@@ -10,8 +10,8 @@
 //!
 //! The verifiers follow RFC 9162 §2.1.3.2 and §2.1.4.2 step by step. Two
 //! cases the RFC leaves to the caller are settled as C2SP tlog-witness
-//! settles them: a tree of size 0 is consistent with any tree, by an
-//! empty proof; a tree is consistent with itself by an empty proof, if
+//! settles them: a tree of size 0 (whose root is SHA-256 of no bytes) is
+//! consistent with any tree, by an empty proof; a tree is consistent with itself by an empty proof, if
 //! the two roots are equal.
 
 use sha2::{Digest, Sha256};
@@ -248,7 +248,12 @@ pub(crate) fn verify_consistency(
         };
     }
     if old == 0 {
-        return Ok(());
+        // The empty tree's root is fixed; the new tree may be any.
+        return if *old_root == empty_root() {
+            Ok(())
+        } else {
+            Err(ProofError::RootMismatch)
+        };
     }
     // Step 2: a power-of-two old tree is itself a node of the new one.
     let prefixed: Vec<Hash>;

@@ -19,7 +19,7 @@ mod limits;
 // that serve it land next; until then only its tests use it.
 mod link;
 #[cfg_attr(not(test), allow(dead_code))]
-mod merkle;
+pub(crate) mod merkle;
 mod review;
 mod suggestion;
 mod validate;

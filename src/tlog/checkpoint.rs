@@ -1,0 +1,88 @@
+//! C2SP tlog-checkpoint: the text a log signs to commit to its tree
+//! (c2sp.org/tlog-checkpoint): the origin line, the tree size in decimal,
+//! the root hash in standard base64, each ending in a newline, then
+//! optional extension lines. The text is the body of a signed note
+//! (`note.rs`).
+
+use base64::Engine as _;
+
+use crate::domain::Hash;
+
+/// A checkpoint's body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Checkpoint {
+    /// The log's name, e.g. `answerlog.example.org/prod`: opaque to a
+    /// reader, compared whole.
+    pub(crate) origin: String,
+    pub(crate) size: u64,
+    pub(crate) root: Hash,
+    /// Extension lines, without their newlines.
+    pub(crate) extensions: Vec<String>,
+}
+
+impl Checkpoint {
+    /// Parses a note's text as a checkpoint.
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+        let Some(body) = text.strip_suffix('\n') else {
+            return Err("a checkpoint's text ends in a newline".into());
+        };
+        let mut lines = body.split('\n');
+        let (Some(origin), Some(size), Some(root)) = (lines.next(), lines.next(), lines.next())
+        else {
+            return Err(
+                "a checkpoint is an origin, a tree size and a root hash, a line each".into(),
+            );
+        };
+        if origin.is_empty() {
+            return Err("a checkpoint's origin line is empty".into());
+        }
+        let size = parse_size(size)?;
+        let root = base64::engine::general_purpose::STANDARD
+            .decode(root)
+            .ok()
+            .and_then(|bytes| Hash::try_from(bytes).ok())
+            .ok_or_else(|| {
+                format!("a checkpoint's root is 32 bytes in canonical base64, not {root:?}")
+            })?;
+        let extensions: Vec<String> = lines.map(str::to_owned).collect();
+        if extensions.iter().any(String::is_empty) {
+            return Err("a checkpoint's extension line is empty".into());
+        }
+        Ok(Self {
+            origin: origin.to_owned(),
+            size,
+            root,
+            extensions,
+        })
+    }
+
+    /// The text to sign.
+    pub(crate) fn text(&self) -> String {
+        let mut text = format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            base64::engine::general_purpose::STANDARD.encode(self.root)
+        );
+        for line in &self.extensions {
+            text.push_str(line);
+            text.push('\n');
+        }
+        text
+    }
+}
+
+/// A tree size: ASCII decimal digits without a leading zero (but "0"),
+/// within 64 bits.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let canonical = !text.is_empty()
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && (text == "0" || !text.starts_with('0'));
+    canonical
+        .then(|| text.parse::<u64>().ok())
+        .flatten()
+        .ok_or_else(|| format!("a checkpoint's tree size is a decimal number, not {text:?}"))
+}
+
+#[cfg(test)]
+mod tests;
