@@ -70,7 +70,8 @@ fn split(n: u64) -> u64 {
 
 /// MTH(D[start:end]), the root of the leaves `start..end` (RFC 9162
 /// §2.1.1), from the complete subtrees it is made of.
-pub(crate) fn range_root<N: Nodes>(nodes: &N, start: u64, end: u64) -> Result<Hash, N::Error> {
+fn range_root<N: Nodes>(nodes: &N, start: u64, end: u64) -> Result<Hash, N::Error> {
+    debug_assert!(start <= end);
     let n = end - start;
     if n == 0 {
         return Ok(empty_root());
@@ -240,16 +241,17 @@ pub(crate) fn verify_consistency(
             want,
         });
     }
-    if old == new {
-        return if old_root == new_root {
+    if old == 0 {
+        // The empty tree's root is fixed; the new tree may be any (of
+        // size 0 too, then with the same root).
+        return if *old_root == empty_root() && (new > 0 || new_root == old_root) {
             Ok(())
         } else {
             Err(ProofError::RootMismatch)
         };
     }
-    if old == 0 {
-        // The empty tree's root is fixed; the new tree may be any.
-        return if *old_root == empty_root() {
+    if old == new {
+        return if old_root == new_root {
             Ok(())
         } else {
             Err(ProofError::RootMismatch)
@@ -365,11 +367,23 @@ impl MemoryTree {
     }
 }
 
+/// A node a tree does not hold: asked of a size beyond the tree's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the tree holds no complete subtree at level {level}, index {index}")]
+pub(crate) struct NoSuchNode {
+    pub(crate) level: u32,
+    pub(crate) index: u64,
+}
+
 impl Nodes for MemoryTree {
-    type Error = std::convert::Infallible;
+    type Error = NoSuchNode;
 
     fn node(&self, level: u32, index: u64) -> Result<Hash, Self::Error> {
-        Ok(self.levels[level as usize][index as usize])
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.levels.get(level as usize)?.get(i))
+            .copied()
+            .ok_or(NoSuchNode { level, index })
     }
 }
 
