@@ -7,7 +7,9 @@
 //! standard base64 of the signature type byte 0x01 (Ed25519) followed by the
 //! 32-byte public key, and `hexkeyid` is the first 4 bytes of
 //! `SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key)` in 8 lowercase hex digits.
-//! The name is any non-empty string without spaces or `+`.
+//! The name is any non-empty string without spaces or `+`. A witness's key
+//! (C2SP tlog-cosignature, `tlog::cosignature::CosignerKey`) has the same
+//! form with the type byte 0x04, which its key id hashes instead.
 
 use std::fmt;
 
@@ -38,72 +40,91 @@ impl VerifierKey {
     /// The key id the signed-note form carries: 4 bytes of the hash of the
     /// name, the type byte and the key.
     pub(crate) fn key_id(&self) -> [u8; 4] {
-        let mut hasher = Sha256::new();
-        hasher.update(self.name.as_bytes());
-        hasher.update([b'\n', ED25519]);
-        hasher.update(self.public_key);
-        let digest = hasher.finalize();
-        [digest[0], digest[1], digest[2], digest[3]]
+        key_id(&self.name, ED25519, &self.public_key)
     }
 
     /// Parses `name+hexkeyid+base64key`, checking that the key is Ed25519
     /// and that the key id is the one its name and key give.
     pub(crate) fn parse(text: &str) -> Result<Self, String> {
-        // The name and the id hold no `+`; the base64 key may.
-        let mut parts = text.trim().splitn(3, '+');
-        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(
-                "a verifier key is name+hexkeyid+base64key (three parts joined by +)".into(),
-            );
-        };
-        check_name(name)?;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(key)
-            .map_err(|e| format!("the key part is not standard base64: {e}"))?;
-        let public_key: [u8; 32] = match bytes.split_first() {
-            Some((&ED25519, rest)) => rest.try_into().map_err(|_| {
-                format!(
-                    "an Ed25519 key is 32 bytes after its type byte, not {}",
-                    rest.len()
-                )
-            })?,
-            Some((kind, _)) => {
-                return Err(format!(
-                    "the key's type byte is 0x{kind:02x}; only Ed25519 (0x01) is supported"
-                ))
-            }
-            None => return Err("the key part is empty".into()),
-        };
-        let parsed = Self {
-            name: name.to_owned(),
-            public_key,
-        };
-        let expected = hex(&parsed.key_id());
-        if id != expected {
-            return Err(format!(
-                "the key id {id} is not the one its name and key give ({expected})"
-            ));
-        }
-        Ok(parsed)
+        let (name, public_key) = parse_typed(text, ED25519, "Ed25519")?;
+        Ok(Self { name, public_key })
     }
+}
+
+/// The first 4 bytes of SHA-256(name ‖ 0x0A ‖ type ‖ key).
+pub(crate) fn key_id(name: &str, kind: u8, public_key: &[u8; 32]) -> [u8; 4] {
+    let mut hasher = Sha256::new();
+    hasher.update(name.as_bytes());
+    hasher.update([b'\n', kind]);
+    hasher.update(public_key);
+    let digest = hasher.finalize();
+    [digest[0], digest[1], digest[2], digest[3]]
+}
+
+/// Parses `name+hexkeyid+base64(kind ‖ key)`: the name, and the key once
+/// its type is `kind` and its id the one the name and key give.
+pub(crate) fn parse_typed(
+    text: &str,
+    kind: u8,
+    kind_name: &str,
+) -> Result<(String, [u8; 32]), String> {
+    // The name and the id hold no `+`; the base64 key may.
+    let mut parts = text.trim().splitn(3, '+');
+    let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err("a verifier key is name+hexkeyid+base64key (three parts joined by +)".into());
+    };
+    check_name(name)?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(key)
+        .map_err(|e| format!("the key part is not standard base64: {e}"))?;
+    let public_key: [u8; 32] = match bytes.split_first() {
+        Some((&found, rest)) if found == kind => rest.try_into().map_err(|_| {
+            format!(
+                "a {kind_name} key is 32 bytes after its type byte, not {}",
+                rest.len()
+            )
+        })?,
+        Some((found, _)) => {
+            return Err(format!(
+                "unsupported signature type: the key's type byte is 0x{found:02x}; only {kind_name} (0x{kind:02x}) is supported here"
+            ))
+        }
+        None => return Err("the key part is empty".into()),
+    };
+    let expected = hex(&key_id(name, kind, &public_key));
+    if id != expected {
+        return Err(format!(
+            "the key id {id} is not the one its name and key give ({expected})"
+        ));
+    }
+    Ok((name.to_owned(), public_key))
+}
+
+pub(crate) fn write_key(
+    f: &mut fmt::Formatter<'_>,
+    name: &str,
+    kind: u8,
+    public_key: &[u8; 32],
+) -> fmt::Result {
+    let mut key = Vec::with_capacity(33);
+    key.push(kind);
+    key.extend_from_slice(public_key);
+    write!(
+        f,
+        "{}+{}+{}",
+        name,
+        hex(&key_id(name, kind, public_key)),
+        base64::engine::general_purpose::STANDARD.encode(key)
+    )
 }
 
 impl fmt::Display for VerifierKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut key = Vec::with_capacity(33);
-        key.push(ED25519);
-        key.extend_from_slice(&self.public_key);
-        write!(
-            f,
-            "{}+{}+{}",
-            self.name,
-            hex(&self.key_id()),
-            base64::engine::general_purpose::STANDARD.encode(key)
-        )
+        write_key(f, &self.name, ED25519, &self.public_key)
     }
 }
 
-fn check_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c == '+') {
         return Err(format!(
             "a verifier key's name must be non-empty, without spaces or +: {name:?}"

@@ -36,7 +36,8 @@ impl Checkpoint {
         if origin.is_empty() {
             return Err("a checkpoint's origin line is empty".into());
         }
-        let size = parse_size(size)?;
+        let size = parse_decimal(size)
+            .ok_or_else(|| format!("a checkpoint's tree size is a decimal number, not {size:?}"))?;
         let root = base64::engine::general_purpose::STANDARD
             .decode(root)
             .ok()
@@ -72,16 +73,13 @@ impl Checkpoint {
     }
 }
 
-/// A tree size: ASCII decimal digits without a leading zero (but "0"),
-/// within 64 bits.
-fn parse_size(text: &str) -> Result<u64, String> {
+/// A number as C2SP writes one: ASCII decimal digits without a leading
+/// zero (but "0"), within 64 bits.
+pub(crate) fn parse_decimal(text: &str) -> Option<u64> {
     let canonical = !text.is_empty()
         && text.bytes().all(|b| b.is_ascii_digit())
         && (text == "0" || !text.starts_with('0'));
-    canonical
-        .then(|| text.parse::<u64>().ok())
-        .flatten()
-        .ok_or_else(|| format!("a checkpoint's tree size is a decimal number, not {text:?}"))
+    canonical.then(|| text.parse::<u64>().ok()).flatten()
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! C2SP signed-note: a text and the signatures over it, in the form
 //! transparency logs sign checkpoints in (c2sp.org/signed-note).
 //!
-//! A note is its text (UTF-8, no ASCII control character but the newline,
+//! A note is its text (UTF-8, no character below U+0020 but the newline,
 //! ending in a newline), a blank line, and one or more signature lines,
 //! each `— <name> <base64(key id ‖ signature)>` and a newline (U+2014 and
 //! a space first). The key id is 4 bytes (for Ed25519, the start of
@@ -13,6 +13,8 @@
 //! in canonical base64; a note of more than 100 signatures is refused
 //! unread; a line by a trusted key (its name and id) that does not verify
 //! refuses the whole note, even when another line by the same key does;
+//! two different trusted keys of one name and key id are refused as
+//! ambiguous;
 //! lines by keys not trusted are kept, unverified; a note with no verified
 //! signature is refused.
 
@@ -36,6 +38,10 @@ pub(crate) enum NoteError {
     InvalidSignature { name: String, key_id: String },
     #[error("no signature from key {0}")]
     NoVerifiedSignature(String),
+    #[error(
+        "two trusted keys share the name {name} and key id {key_id}: which one signed is ambiguous"
+    )]
+    AmbiguousKey { name: String, key_id: String },
 }
 
 /// One signature line.
@@ -81,9 +87,9 @@ impl Note {
     pub(crate) fn parse(bytes: &[u8]) -> Result<Self, NoteError> {
         let malformed = |why: &str| NoteError::Malformed(why.to_owned());
         let message = std::str::from_utf8(bytes).map_err(|_| malformed("the note is not UTF-8"))?;
-        if message.chars().any(|c| c.is_ascii_control() && c != '\n') {
+        if message.chars().any(|c| c < ' ' && c != '\n') {
             return Err(malformed(
-                "the note holds an ASCII control character other than a newline",
+                "the note holds an ASCII control character (below U+0020) other than a newline",
             ));
         }
         let split = message
@@ -121,12 +127,18 @@ impl Note {
         let note = Self::parse(bytes)?;
         let mut verified: Vec<VerifierKey> = Vec::new();
         for signature in &note.signatures {
-            let Some(key) = trusted
+            let mut matching = trusted
                 .iter()
-                .find(|k| k.name == signature.name && k.key_id() == signature.key_id)
-            else {
+                .filter(|k| k.name == signature.name && k.key_id() == signature.key_id);
+            let Some(key) = matching.next() else {
                 continue;
             };
+            if matching.any(|other| other != key) {
+                return Err(NoteError::AmbiguousKey {
+                    name: signature.name.clone(),
+                    key_id: crate::domain::hex(&signature.key_id),
+                });
+            }
             let invalid = || NoteError::InvalidSignature {
                 name: signature.name.clone(),
                 key_id: crate::domain::hex(&signature.key_id),
@@ -208,7 +220,7 @@ fn parse_signature_line(line: &str) -> Result<NoteSignature, NoteError> {
         .decode(encoded)
         .map_err(|e| {
             malformed(format!(
-                "the signature of {name} is not canonical base64: {e}"
+                "the signature of {name} is malformed or non-canonical base64: {e}"
             ))
         })?;
     if bytes.len() < 5 {

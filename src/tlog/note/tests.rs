@@ -190,15 +190,51 @@ fn a_note_opens_only_whole_and_with_a_trusted_key() {
     assert_eq!(opened.note, note);
     assert_eq!(opened.verified, vec![trusted.clone()]);
 
-    // Any byte of the text changed: the trusted signature fails.
-    for i in 0..text.len() - 1 {
+    // Any byte of the text changed (to another printable one): the
+    // trusted signature fails.
+    for i in (0..text.len()).filter(|&i| bytes[i] != b'\n') {
         let mut changed = bytes.clone();
         changed[i] ^= 0x01;
         assert!(
-            Note::open(&changed, std::slice::from_ref(&trusted)).is_err(),
+            matches!(
+                Note::open(&changed, std::slice::from_ref(&trusted)),
+                Err(NoteError::InvalidSignature { .. })
+            ),
             "byte {i}"
         );
     }
+    // Two trusted keys that share a name and key id (4 bytes: found by a
+    // birthday search among made-up keys): which one signed is ambiguous.
+    let mut seen = std::collections::HashMap::new();
+    let (first, second) = (0u64..)
+        .find_map(|i| {
+            let mut public = [0u8; 32];
+            public[..8].copy_from_slice(&i.to_be_bytes());
+            let key = VerifierKey::new("twins", public).unwrap();
+            seen.insert(key.key_id(), key.clone())
+                .filter(|earlier| *earlier != key)
+                .map(|earlier| (earlier, key))
+        })
+        .unwrap();
+    let line = NoteSignature {
+        name: "twins".into(),
+        key_id: first.key_id(),
+        signature: vec![0; 64],
+    };
+    let twins = Note {
+        text: text.to_owned(),
+        signatures: vec![line],
+    };
+    assert!(matches!(
+        Note::open(&twins.to_bytes(), &[first, second]),
+        Err(NoteError::AmbiguousKey { .. })
+    ));
+    // DEL (U+007F) is no control character to C2SP or Go.
+    let del = Note {
+        text: "with a \u{7f}\n".to_owned(),
+        signatures: vec![sign("with a \u{7f}\n", name, &signing).unwrap()],
+    };
+    Note::open(&del.to_bytes(), std::slice::from_ref(&trusted)).unwrap();
     // Only an untrusted key signed it.
     let lone = Note {
         text: text.to_owned(),
@@ -231,12 +267,16 @@ fn malformed_notes_are_refused_with_what_is_wrong() {
         (b"t\n\n".to_vec(), "no signature lines"),
         (format!("t\n\n{}", line.trim_end()).into_bytes(), "newline"),
         (format!("t\r\n\n{line}").into_bytes(), "control character"),
+        (
+            format!("t\u{1}\n\n{line}").into_bytes(),
+            "control character",
+        ),
         ("t\n\n- k AAAAAAAA\n".as_bytes().to_vec(), "starts with"),
         ("t\n\n\u{2014} k\n".as_bytes().to_vec(), "name signature"),
         ("t\n\n\u{2014} k AAAA\n".as_bytes().to_vec(), "fewer than"),
         (
             "t\n\n\u{2014} k AAAAAAB=\n".as_bytes().to_vec(),
-            "canonical base64",
+            "non-canonical base64",
         ),
         (vec![b't', 0xff, b'\n', b'\n'], "UTF-8"),
         (

@@ -1,0 +1,161 @@
+//! C2SP tlog-proof (c2sp.org/tlog-proof@v1): an offline proof that an
+//! entry is in a log, as a receipt carries it: the header line, an
+//! optional `extra` line (opaque, base64, not authenticated), `index <n>`
+//! (decimal, no leading zero), the inclusion proof (a base64 hash a line,
+//! the leaf's sibling first), an empty line, then the checkpoint's signed
+//! note verbatim.
+//!
+//! Checking one takes what the reader trusts: the log's key, optionally
+//! its origin, and the witnesses whose cosignatures the reader's policy
+//! requires. Nothing is read from `extra`.
+
+use base64::Engine as _;
+
+use super::checkpoint::{parse_decimal, Checkpoint};
+use super::cosignature::{self, CosignerKey};
+use super::note::Note;
+use crate::domain::merkle;
+use crate::domain::Hash;
+use crate::verifier_key::VerifierKey;
+
+/// The first line of every proof.
+pub(crate) const HEADER: &str = "c2sp.org/tlog-proof@v1";
+
+/// A proof, parsed; nothing checked but its form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TlogProof {
+    pub(crate) extra: Option<Vec<u8>>,
+    /// The entry's index in the log, from 0.
+    pub(crate) index: u64,
+    pub(crate) hashes: Vec<Hash>,
+    /// The checkpoint's signed note, byte for byte.
+    pub(crate) checkpoint: Vec<u8>,
+}
+
+/// What a reader trusts when checking a proof.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Trust<'a> {
+    pub(crate) log: &'a VerifierKey,
+    /// The log's origin, when the reader knows it.
+    pub(crate) origin: Option<&'a str>,
+    /// Witnesses that must each have cosigned the checkpoint.
+    pub(crate) witnesses: &'a [CosignerKey],
+}
+
+impl TlogProof {
+    /// Parses a proof's bytes. Errors begin "tlog-proof format".
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Self, String> {
+        let bad = |why: String| format!("tlog-proof format: {why}");
+        let text = std::str::from_utf8(bytes).map_err(|_| bad("not UTF-8".into()))?;
+        let mut rest = text;
+        let mut next_line = || -> Result<&str, String> {
+            let (line, after) = rest
+                .split_once('\n')
+                .ok_or_else(|| bad("it ends before its checkpoint".into()))?;
+            rest = after;
+            Ok(line)
+        };
+        let header = next_line()?;
+        if header != HEADER {
+            return Err(bad(format!("the first line is not {HEADER}: {header:?}")));
+        }
+        let mut line = next_line()?;
+        let extra = match line.strip_prefix("extra ") {
+            Some(encoded) => {
+                let data = base64::engine::general_purpose::STANDARD
+                    .decode(encoded)
+                    .map_err(|e| bad(format!("the extra data is not canonical base64: {e}")))?;
+                line = next_line()?;
+                Some(data)
+            }
+            None => None,
+        };
+        let index = line
+            .strip_prefix("index ")
+            .and_then(parse_decimal)
+            .ok_or_else(|| {
+                bad(format!(
+                    "expected \"index <n>\" (decimal, no leading zero), found {line:?}"
+                ))
+            })?;
+        let mut hashes = Vec::new();
+        loop {
+            let line = next_line()?;
+            if line.is_empty() {
+                break;
+            }
+            let hash = base64::engine::general_purpose::STANDARD
+                .decode(line)
+                .ok()
+                .and_then(|b| Hash::try_from(b).ok())
+                .ok_or_else(|| {
+                    bad(format!(
+                        "a proof line is a 32-byte hash in canonical base64, not {line:?}"
+                    ))
+                })?;
+            hashes.push(hash);
+        }
+        if rest.is_empty() {
+            return Err(bad("no checkpoint after the proof".into()));
+        }
+        Ok(Self {
+            extra,
+            index,
+            hashes,
+            checkpoint: rest.as_bytes().to_vec(),
+        })
+    }
+
+    /// The proof's bytes.
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+        let mut out = format!("{HEADER}\n");
+        if let Some(extra) = &self.extra {
+            out.push_str("extra ");
+            out.push_str(&base64::engine::general_purpose::STANDARD.encode(extra));
+            out.push('\n');
+        }
+        out.push_str(&format!("index {}\n", self.index));
+        for hash in &self.hashes {
+            out.push_str(&base64::engine::general_purpose::STANDARD.encode(hash));
+            out.push('\n');
+        }
+        out.push('\n');
+        let mut bytes = out.into_bytes();
+        bytes.extend_from_slice(&self.checkpoint);
+        bytes
+    }
+
+    /// Checks that the leaf whose hash is `leaf` is entry `index` of the
+    /// tree the checkpoint commits to, that the log's key signed the
+    /// checkpoint, and that every witness `trust` requires cosigned it.
+    /// The checkpoint, once checked.
+    pub(crate) fn verify(&self, leaf: &Hash, trust: &Trust<'_>) -> Result<Checkpoint, String> {
+        let opened = Note::open(&self.checkpoint, std::slice::from_ref(trust.log))
+            .map_err(|e| format!("checkpoint: {e}"))?;
+        let checkpoint =
+            Checkpoint::parse(&opened.note.text).map_err(|e| format!("checkpoint: {e}"))?;
+        if let Some(origin) = trust.origin {
+            if checkpoint.origin != origin {
+                return Err(format!(
+                    "the checkpoint origin {:?} is not the log's, {origin:?}",
+                    checkpoint.origin
+                ));
+            }
+        }
+        for witness in trust.witnesses {
+            cosignature::find(&opened.note, witness)?;
+        }
+        merkle::verify_inclusion(
+            leaf,
+            self.index,
+            checkpoint.size,
+            &self.hashes,
+            &checkpoint.root,
+        )
+        .map_err(|e| format!("inclusion proof: {e}"))?;
+        Ok(checkpoint)
+    }
+}
+
+#[cfg(test)]
+mod tests;
