@@ -97,6 +97,21 @@ def position(n):
     return u64(n or 0)
 
 
+def content(a):
+    # An article's slug, question, quick answer, key facts, sections and
+    # sources, as ArticleCreated's fields and an answer's hold them.
+    return (
+        string(a.get("slug", ""))
+        + string(a.get("question", ""))
+        + string(a.get("quickAnswer", ""))
+        + strings(a.get("keyFacts", []))
+        + u32(len(a.get("sections", [])))
+        + b"".join(section(s) for s in a.get("sections", []))
+        + u32(len(a.get("sources", [])))
+        + b"".join(source(s) for s in a.get("sources", []))
+    )
+
+
 def payload_fields(kind, event):
     """The fields of AUDIT.md's "Event payload digest" table, from the
     event's JSON payload (its kind's name in lowerCamelCase)."""
@@ -104,14 +119,7 @@ def payload_fields(kind, event):
     if kind == "ArticleCreated":
         a = p.get("article", {})
         return (
-            string(a.get("slug", ""))
-            + string(a.get("question", ""))
-            + string(a.get("quickAnswer", ""))
-            + strings(a.get("keyFacts", []))
-            + u32(len(a.get("sections", [])))
-            + b"".join(section(s) for s in a.get("sections", []))
-            + u32(len(a.get("sources", [])))
-            + b"".join(source(s) for s in a.get("sources", []))
+            content(a)
             + date(a.get("lastUpdated", ""))
             + provenance(a.get("provenance"))
             + string(a.get("disclaimer", ""))
@@ -189,6 +197,40 @@ def digest_message(digest):
     )
 
 
+def answer_bytes(a):
+    # AUDIT.md, "The Merkle tree": an Answer as GetAnswer serves it (the
+    # protobuf JSON mapping: defaults omitted, 64-bit numbers as strings).
+    p = a.get("provenance") or {}
+    return (
+        string("answerlog.answer.v1")
+        + uuid_bytes(a["id"])
+        + content(a)
+        + date(a["lastUpdated"])
+        + boolean(p.get("aiAssisted", False))
+        + string(p.get("generator", ""))
+        + string(p.get("reviewedBy", ""))
+        + u64(int(p.get("reviewedVersion", "0")))
+        + string(a.get("disclaimer", ""))
+        + string(a.get("status", "ARTICLE_STATUS_UNSPECIFIED"))
+        + u64(int(a.get("version", "0")))
+        + u64(int(a.get("globalPosition", "0")))
+        + timestamp(a["recordedAt"])
+    )
+
+
+def merkle_root(leaves):
+    # RFC 6962 MTH over leaf hashes: split at the largest power of two
+    # below the count; nodes are SHA-256(0x01 || left || right).
+    if not leaves:
+        return hashlib.sha256(b"").digest()
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1
+    while k * 2 < len(leaves):
+        k *= 2
+    return hashlib.sha256(b"\x01" + merkle_root(leaves[:k]) + merkle_root(leaves[k:])).digest()
+
+
 def same(what, computed, *shown):
     for value in shown:
         if computed != value:
@@ -235,6 +277,20 @@ def main(folder):
         same(f"line {n} position", position, n)
         log = log_step(log, position, commit_hash)
         same(f"line {n} log hash", log.hex(), expected["logHash"], line["logHash"])
+    leaves = []
+    for n, (line, expected) in enumerate(zip(lines, vectors["answers"]), start=1):
+        answer = expected["answer"]
+        same(f"answer {n} position", int(answer["globalPosition"]), int(line["revision"]["globalPosition"]))
+        raw = answer_bytes(answer)
+        same(f"answer {n} canonical bytes", raw.hex(), expected["canonicalBytes"])
+        digest = hashlib.sha256(raw).digest()
+        same(f"answer {n} digest", digest.hex(), expected["digest"])
+        leaf = hashlib.sha256(b"\x00" + bytes.fromhex(line["revision"]["hash"]) + digest).digest()
+        same(f"answer {n} leaf hash", leaf.hex(), expected["leafHash"])
+        leaves.append(leaf)
+    same("answers", len(leaves), len(lines))
+    same("Merkle root", merkle_root(leaves).hex(), vectors["merkleRoot"])
+    print(f"{len(leaves)} answers: every answer digest, Merkle leaf and the tree's root recomputed from AUDIT.md")
     kinds = {e["kind"] for l in lines for e in l["events"]}
     print(f"{len(lines)} commits, {events_checked} events of {len(kinds)} kinds: every payload digest, commit hash and log hash recomputed from AUDIT.md")
     if went_back:

@@ -409,6 +409,39 @@ mod tests {
                 })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         });
+        // Each commit's answer as GetAnswer serves it, its digest and its
+        // Merkle leaf, and the tree's root (issue 16: not served yet).
+        let mut vectors = vectors;
+        let mut states: HashMap<ArticleId, Article> = HashMap::new();
+        let mut tree = crate::domain::merkle::MemoryTree::default();
+        let answers: Vec<serde_json::Value> = commits
+            .iter()
+            .map(|c| {
+                let previous = states.remove(&c.article_id);
+                let article = Article::fold(previous, c.article_id, c.version, &c.events).unwrap();
+                states.insert(c.article_id, article.clone());
+                let version = crate::domain::ArticleVersion {
+                    article,
+                    global_position: c.global_position,
+                    recorded_at: c.recorded_at,
+                };
+                let digest = crate::domain::answer_digest(&version);
+                let hash: Hash = c.hash.as_slice().try_into().unwrap();
+                let leaf = crate::domain::merkle::commit_leaf(&hash, &digest);
+                tree.push(leaf);
+                let served = crate::grpc::answer_message(&version);
+                let served = json::to_json_line("answerlog.v1.Answer", &served).unwrap();
+                serde_json::json!({
+                    "answer": serde_json::from_str::<serde_json::Value>(&served).unwrap(),
+                    "canonicalBytes": hex(&bytes::answer(&version)),
+                    "digest": hex(&digest),
+                    "leafHash": hex(&leaf),
+                })
+            })
+            .collect();
+        vectors["answers"] = answers.into();
+        vectors["merkleRoot"] =
+            hex(&crate::domain::merkle::root(&tree, tree.size()).unwrap()).into();
         let last = commits.last().unwrap();
         let end = *log_hashes.last().unwrap();
         let signed_bytes = digest_message(
@@ -430,7 +463,6 @@ mod tests {
             key_id: key_id_of(&public),
             public_key: hex(&public),
         };
-        let mut vectors = vectors;
         vectors["digest"] = serde_json::json!({ "signedBytes": hex(&signed_bytes) });
         let files = [
             ("export.jsonl", lines.join("\n") + "\n"),

@@ -7,7 +7,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::article::{Provenance, Section, Source};
+use super::article::{ArticleVersion, Provenance, Section, Source, Status};
 use super::commit::Commit;
 use super::event::Event;
 
@@ -21,6 +21,7 @@ const COMMIT_TAG: &str = "answerlog.commit.v1";
 const EVENT_TAG: &str = "answerlog.event.v1";
 const LOG_TAG: &str = "answerlog.log.v1";
 const DIGEST_TAG: &str = "answerlog.digest.v1";
+const ANSWER_TAG: &str = "answerlog.answer.v1";
 
 /// The commit's hash: SHA-256 of `prev_hash` and its canonical bytes.
 pub(crate) fn commit_hash(prev_hash: &Hash, commit: &Commit) -> Hash {
@@ -29,11 +30,67 @@ pub(crate) fn commit_hash(prev_hash: &Hash, commit: &Commit) -> Hash {
     w.finish()
 }
 
+/// The digest of an answer as `GetAnswer` serves it (docs/AUDIT.md, "The
+/// Merkle tree"): what a commit's Merkle leaf binds besides the commit's
+/// hash, so that a receipt proves the content a reader was given.
+/// Issue 16: only the audit vectors use it until the tree is served.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) fn answer_digest(version: &ArticleVersion) -> Hash {
+    let mut w = Canonical::default();
+    write_answer(&mut w, version);
+    w.finish()
+}
+
 /// The canonical bytes themselves, for docs/audit-vectors.
 #[cfg(test)]
 pub(crate) mod vector_bytes {
+    pub(crate) use super::answer_bytes as answer;
     pub(crate) use super::commit_bytes as commit;
     pub(crate) use super::event_bytes as event;
+}
+
+/// The bytes [`answer_digest`] hashes (for docs/audit-vectors).
+#[cfg(test)]
+pub(crate) fn answer_bytes(version: &ArticleVersion) -> Vec<u8> {
+    let mut w = Canonical::recording();
+    write_answer(&mut w, version);
+    w.recorded.unwrap_or_default()
+}
+
+/// An `Answer`'s fields in the order of its message, each as served
+/// (the provenance's review only while it stands); the etag, derived from
+/// the id and version, is left out.
+#[cfg_attr(not(test), allow(dead_code))]
+fn write_answer(w: &mut Canonical, version: &ArticleVersion) {
+    let a = &version.article;
+    w.string(ANSWER_TAG);
+    w.raw(a.id.as_bytes());
+    w.string(&a.slug);
+    w.string(&a.question);
+    w.string(&a.quick_answer);
+    w.strings(&a.key_facts);
+    w.count(a.sections.len());
+    for section in &a.sections {
+        w.section(section);
+    }
+    w.count(a.sources.len());
+    for source in &a.sources {
+        w.source(source);
+    }
+    w.string(&a.last_updated.to_string());
+    let (reviewed_by, reviewed_version) = a.standing_review().unwrap_or_default();
+    w.bool(a.provenance.ai_assisted);
+    w.string(&a.provenance.generator);
+    w.string(reviewed_by);
+    w.u64(reviewed_version);
+    w.string(&a.disclaimer);
+    w.string(match a.status {
+        Status::Published => "ARTICLE_STATUS_PUBLISHED",
+        Status::Retracted => "ARTICLE_STATUS_RETRACTED",
+    });
+    w.u64(a.version);
+    w.u64(version.global_position);
+    w.i64(version.recorded_at.timestamp_micros());
 }
 
 /// The bytes [`commit_hash`] hashes (for docs/audit-vectors).

@@ -48,6 +48,17 @@ pub(crate) fn node_hash(left: &Hash, right: &Hash) -> Hash {
     hasher.finalize().into()
 }
 
+/// The leaf of the commit whose hash is `commit` (docs/AUDIT.md, "The
+/// Merkle tree"): leaf i holds the commit at global position i + 1, its
+/// data the commit's hash then the digest of the answer as it stands after
+/// it (`chain::answer_digest`).
+pub(crate) fn commit_leaf(commit: &Hash, answer: &Hash) -> Hash {
+    let mut data = [0u8; 64];
+    data[..32].copy_from_slice(commit);
+    data[32..].copy_from_slice(answer);
+    leaf_hash(&data)
+}
+
 /// The root of the empty tree: SHA-256 of no bytes.
 pub(crate) fn empty_root() -> Hash {
     Sha256::digest([]).into()

@@ -217,7 +217,7 @@ fn source_message(s: &Source) -> pb::Source {
     }
 }
 
-pub(super) fn answer(v: &ArticleVersion) -> pb::Answer {
+pub(crate) fn answer(v: &ArticleVersion) -> pb::Answer {
     let a = &v.article;
     pb::Answer {
         id: a.id.to_string(),

@@ -23,6 +23,9 @@ pub(crate) use answer_service::AnswerApi;
 pub(crate) use article_service::ArticleApi;
 pub(crate) use audit_service::AuditApi;
 pub(crate) use auth::AuthLayer;
+/// The served form of an answer, for docs/audit-vectors.
+#[cfg(test)]
+pub(crate) use convert::answer as answer_message;
 pub(crate) use convert::{
     backup_manifest, commit_from_message, draft_message, log_digest, rendered_commit,
     suggestion_from_message,
