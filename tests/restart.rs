@@ -2,8 +2,7 @@
 //! leaves every read model byte-identical.
 
 use answerlog::pb::{
-    get_answer_request, list_revisions_request, AddSectionRequest, GetAnswerRequest,
-    ListRevisionsRequest, SectionDraft,
+    list_revisions_request, AddSectionRequest, ListRevisionsRequest, SectionDraft,
 };
 use answerlog::{App, AppOptions};
 
@@ -45,7 +44,7 @@ async fn a_restart_serves_what_was_acknowledged_and_a_rebuild_is_byte_identical(
     let before = server.get(&id).await;
     let mut versions = Vec::new();
     for v in 1..=11 {
-        versions.push(as_of(&server, &id, v).await);
+        versions.push(server.get_as_of(&id, v).await);
     }
     let dir = server.stop().await;
 
@@ -53,7 +52,7 @@ async fn a_restart_serves_what_was_acknowledged_and_a_rebuild_is_byte_identical(
     let server = TestServer::start_in(backend, dir.clone(), options.clone()).await;
     assert_eq!(server.get(&id).await, before);
     for v in 1..=11 {
-        assert_eq!(as_of(&server, &id, v).await, versions[v as usize - 1]);
+        assert_eq!(server.get_as_of(&id, v).await, versions[v as usize - 1]);
     }
     let revisions = server
         .audit()
@@ -93,22 +92,6 @@ async fn a_restart_serves_what_was_acknowledged_and_a_rebuild_is_byte_identical(
     // And the rebuilt store serves the same.
     let server = TestServer::start_in(backend, dir, options).await;
     assert_eq!(server.get(&id).await, before);
-    assert_eq!(as_of(&server, &id, 6).await, versions[5]);
+    assert_eq!(server.get_as_of(&id, 6).await, versions[5]);
     server.stop().await;
-}
-
-async fn as_of(server: &TestServer, id: &str, version: u64) -> answerlog::pb::Answer {
-    server
-        .answers()
-        .await
-        .get_answer(GetAnswerRequest {
-            r#ref: Some(get_answer_request::Ref::Id(id.to_owned())),
-            as_of: Some(get_answer_request::AsOf::Version(version)),
-            min_position: 0,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .answer
-        .unwrap()
 }

@@ -23,6 +23,7 @@ mod idempotency;
 mod import;
 mod limits;
 mod lists;
+mod merkle;
 mod metrics;
 mod read_your_writes;
 mod rebuild;

@@ -6,11 +6,12 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::Context as _;
+use base64::Engine as _;
 
 use super::json;
 use crate::domain::{
-    check_review_claims, event_digest, follow, hex, log_hash, Article, ArticleId, ChainHead, Hash,
-    ZERO_HASH,
+    answer_digest, check_review_claims, event_digest, follow, hex, log_hash, merkle, Article,
+    ArticleId, ChainHead, Hash, ZERO_HASH,
 };
 use crate::grpc::pb;
 use crate::grpc::{commit_from_message, log_digest, rendered_commit};
@@ -24,6 +25,9 @@ struct Report {
     /// The last position of an export that holds the log from position 1.
     log_through: Option<u64>,
     log_hashes: HashMap<u64, Hash>,
+    /// The Merkle tree's root over the whole log (docs/AUDIT.md, "The
+    /// Merkle tree"), when the export holds it from position 1.
+    merkle_root: Option<Hash>,
 }
 
 /// Checks `file` (and a digest); prints what held, as text or one JSON
@@ -37,27 +41,36 @@ pub(super) fn verify(
     let mut said = Vec::new();
     let outcome = check(file, digest, vkey, &mut said);
     if as_json {
+        let merkle = outcome.as_ref().ok().copied().flatten();
         let out = serde_json::json!({
             "file": file.display().to_string(),
             "ok": outcome.is_ok(),
             "checked": said,
+            "merkle": merkle.map(|(size, root)| serde_json::json!({
+                "size": size,
+                "root": base64::engine::general_purpose::STANDARD.encode(root),
+            })),
             "error": outcome.as_ref().err().map(super::out::sentence),
         });
         outln!("{out}")?;
-        return outcome.map_err(|_| anyhow::anyhow!("the export does not verify"));
+        return outcome
+            .map(drop)
+            .map_err(|_| anyhow::anyhow!("the export does not verify"));
     }
     for line in &said {
         outln!("{line}")?;
     }
-    outcome
+    outcome.map(drop)
 }
 
+/// Checks the export (and a digest); the Merkle tree's size and root when
+/// the export holds the whole log.
 fn check(
     file: &Path,
     digest: Option<&Path>,
     vkey: Option<&str>,
     said: &mut Vec<String>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<(u64, Hash)>> {
     let pinned = vkey
         .map(VerifierKey::parse)
         .transpose()
@@ -75,6 +88,13 @@ fn check(
         Some(through) => format!("the log chain verifies from position 1 through {through}"),
         None => "the log chain is not checked: the export does not hold the whole log".into(),
     });
+    if let (Some(through), Some(root)) = (report.log_through, report.merkle_root) {
+        said.push(format!(
+            "the Merkle tree of the log's {through} commits (docs/AUDIT.md) has the root {} (hex {}): a checkpoint of size {through} must name it",
+            base64::engine::general_purpose::STANDARD.encode(root),
+            hex(&root)
+        ));
+    }
     if let Some(path) = digest {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
@@ -134,7 +154,7 @@ fn check(
             ),
         }
     }
-    Ok(())
+    Ok(report.log_through.zip(report.merkle_root))
 }
 
 /// Where a line differs from what its commit renders, for the message: the
@@ -202,7 +222,9 @@ fn check_lines(text: &str) -> Result<Report, String> {
         articles: 0,
         log_through: None,
         log_hashes: HashMap::new(),
+        merkle_root: None,
     };
+    let mut tree = merkle::MemoryTree::default();
     for (i, line) in text.lines().enumerate() {
         let n = i + 1;
         if line.trim().is_empty() {
@@ -284,6 +306,11 @@ fn check_lines(text: &str) -> Result<Report, String> {
         if rendered != message {
             return Err(format!("{at}: {}", first_difference(&message, &rendered)));
         }
+        // The commit's leaf: its hash, and the answer it leaves.
+        tree.push(merkle::commit_leaf(
+            &hash,
+            &answer_digest(&state, commit.global_position, commit.recorded_at),
+        ));
         states.insert(commit.article_id, state);
         if commit.global_position <= last_position {
             return Err(format!(
@@ -330,6 +357,8 @@ fn check_lines(text: &str) -> Result<Report, String> {
     report.log_through = log.map(|(last, _)| last).filter(|last| *last > 0);
     if report.log_through.is_none() {
         report.log_hashes.clear();
+    } else {
+        report.merkle_root = merkle::root(&tree, tree.size()).ok();
     }
     Ok(report)
 }
@@ -425,7 +454,11 @@ mod tests {
                     global_position: c.global_position,
                     recorded_at: c.recorded_at,
                 };
-                let digest = crate::domain::answer_digest(&version);
+                let digest = crate::domain::answer_digest(
+                    &version.article,
+                    version.global_position,
+                    version.recorded_at,
+                );
                 let hash: Hash = c.hash.as_slice().try_into().unwrap();
                 let leaf = crate::domain::merkle::commit_leaf(&hash, &digest);
                 tree.push(leaf);
@@ -433,7 +466,7 @@ mod tests {
                 let served = json::to_json_line("answerlog.v1.Answer", &served).unwrap();
                 serde_json::json!({
                     "answer": serde_json::from_str::<serde_json::Value>(&served).unwrap(),
-                    "canonicalBytes": hex(&bytes::answer(&version)),
+                    "canonicalBytes": hex(&bytes::answer(&version.article, version.global_position, version.recorded_at)),
                     "digest": hex(&digest),
                     "leafHash": hex(&leaf),
                 })
@@ -493,13 +526,21 @@ mod tests {
         let vkey = crate::verifier_key::VerifierKey::new("vectors", public)
             .unwrap()
             .to_string();
-        check(
+        let merkle = check(
             &dir.join("export.jsonl"),
             Some(&dir.join("digest.json")),
             Some(&vkey),
             &mut said,
         )
         .expect("verify accepts the vectors and their digest");
+        // verify's Merkle root is the vectors' (which check.py recomputes).
+        assert_eq!(
+            merkle.map(|(size, root)| (size, hex(&root))),
+            Some((
+                commits.len() as u64,
+                vectors["merkleRoot"].as_str().unwrap().to_owned()
+            ))
+        );
         // A second implementation, from the document.
         let out = std::process::Command::new("python3")
             .arg(dir.join("check.py"))

@@ -7,7 +7,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::article::{ArticleVersion, Provenance, Section, Source, Status};
+use super::article::{Article, Provenance, Section, Source, Status};
 use super::commit::Commit;
 use super::event::Event;
 
@@ -33,11 +33,15 @@ pub(crate) fn commit_hash(prev_hash: &Hash, commit: &Commit) -> Hash {
 /// The digest of an answer as `GetAnswer` serves it (docs/AUDIT.md, "The
 /// Merkle tree"): what a commit's Merkle leaf binds besides the commit's
 /// hash, so that a receipt proves the content a reader was given.
-/// Issue 16: only the audit vectors use it until the tree is served.
-#[cfg_attr(not(test), allow(dead_code))]
-pub(crate) fn answer_digest(version: &ArticleVersion) -> Hash {
+/// `article` is the state after the commit at `global_position`, recorded
+/// at `recorded_at`.
+pub(crate) fn answer_digest(
+    article: &Article,
+    global_position: u64,
+    recorded_at: chrono::DateTime<chrono::Utc>,
+) -> Hash {
     let mut w = Canonical::default();
-    write_answer(&mut w, version);
+    write_answer(&mut w, article, global_position, recorded_at);
     w.finish()
 }
 
@@ -51,18 +55,25 @@ pub(crate) mod vector_bytes {
 
 /// The bytes [`answer_digest`] hashes (for docs/audit-vectors).
 #[cfg(test)]
-pub(crate) fn answer_bytes(version: &ArticleVersion) -> Vec<u8> {
+pub(crate) fn answer_bytes(
+    article: &Article,
+    global_position: u64,
+    recorded_at: chrono::DateTime<chrono::Utc>,
+) -> Vec<u8> {
     let mut w = Canonical::recording();
-    write_answer(&mut w, version);
+    write_answer(&mut w, article, global_position, recorded_at);
     w.recorded.unwrap_or_default()
 }
 
 /// An `Answer`'s fields in the order of its message, each as served
 /// (the provenance's review only while it stands); the etag, derived from
 /// the id and version, is left out.
-#[cfg_attr(not(test), allow(dead_code))]
-fn write_answer(w: &mut Canonical, version: &ArticleVersion) {
-    let a = &version.article;
+fn write_answer(
+    w: &mut Canonical,
+    a: &Article,
+    global_position: u64,
+    recorded_at: chrono::DateTime<chrono::Utc>,
+) {
     w.string(ANSWER_TAG);
     w.raw(a.id.as_bytes());
     w.string(&a.slug);
@@ -89,8 +100,8 @@ fn write_answer(w: &mut Canonical, version: &ArticleVersion) {
         Status::Retracted => "ARTICLE_STATUS_RETRACTED",
     });
     w.u64(a.version);
-    w.u64(version.global_position);
-    w.i64(version.recorded_at.timestamp_micros());
+    w.u64(global_position);
+    w.i64(recorded_at.timestamp_micros());
 }
 
 /// The bytes [`commit_hash`] hashes (for docs/audit-vectors).

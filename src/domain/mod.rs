@@ -31,12 +31,9 @@ pub(crate) use article::{Article, ArticleVersion, Provenance, Section, Source, S
 pub(crate) use blame::{attribute, Attribution, Stamp};
 #[cfg(test)]
 pub(crate) use chain::vector_bytes as chain_bytes_for_vectors;
-// Issue 16: what the Merkle leaves bind; served once the tree is.
-#[cfg_attr(not(test), allow(unused_imports))]
-pub(crate) use chain::answer_digest;
 pub(crate) use chain::{
-    backup_manifest_message, commit_hash, digest_message, event_digest, hex, log_hash, Hash,
-    RequestHashes, ZERO_HASH,
+    answer_digest, backup_manifest_message, commit_hash, digest_message, event_digest, hex,
+    log_hash, Hash, RequestHashes, ZERO_HASH,
 };
 pub(crate) use command::{ArticleDraft, Command, SectionDraft, SourceDraft};
 pub(crate) use commit::{Commit, CommitEvents, CommitHead, Revision};

@@ -342,6 +342,44 @@ impl TestServer {
             .expect("an answer")
     }
 
+    /// The answer by id as of `version`, as readers are served it.
+    pub(crate) async fn get_as_of(&self, id: &str, version: u64) -> Answer {
+        self.answers()
+            .await
+            .get_answer(GetAnswerRequest {
+                r#ref: Some(get_answer_request::Ref::Id(id.to_owned())),
+                as_of: Some(get_answer_request::AsOf::Version(version)),
+                min_position: 0,
+            })
+            .await
+            .expect("the answer as of a version")
+            .into_inner()
+            .answer
+            .expect("an answer")
+    }
+
+    /// The answer by id as of `version`, as an auditor reads it.
+    pub(crate) async fn inspect_as_of(
+        &self,
+        id: &str,
+        version: u64,
+    ) -> answerlog::pb::InspectAnswerResponse {
+        self.audit()
+            .await
+            .inspect_answer(answerlog::pb::InspectAnswerRequest {
+                r#ref: Some(answerlog::pb::inspect_answer_request::Ref::Id(
+                    id.to_owned(),
+                )),
+                as_of: Some(answerlog::pb::inspect_answer_request::AsOf::Version(
+                    version,
+                )),
+                min_position: 0,
+            })
+            .await
+            .expect("the inspected answer")
+            .into_inner()
+    }
+
     /// VerifyLog over the whole log.
     pub(crate) async fn verify_log(&self) -> answerlog::pb::VerifyLogResponse {
         self.audit()
