@@ -15,9 +15,9 @@ mod event;
 mod freshness;
 mod ids;
 mod limits;
-// Issue 16: the log's Merkle tree. The tiles, checkpoints and receipts
-// that serve it land next; until then only its tests use it.
 mod link;
+// Issue 16: `answerlog verify` computes the tree's root; the proofs and
+// checkpoints that serve the rest land next, and only tests use them yet.
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod merkle;
 mod review;
