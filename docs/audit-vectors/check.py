@@ -278,9 +278,13 @@ def main(folder):
         log = log_step(log, position, commit_hash)
         same(f"line {n} log hash", log.hex(), expected["logHash"], line["logHash"])
     leaves = []
+    same("answers", len(vectors["answers"]), len(lines))
     for n, (line, expected) in enumerate(zip(lines, vectors["answers"]), start=1):
         answer = expected["answer"]
         same(f"answer {n} position", int(answer["globalPosition"]), int(line["revision"]["globalPosition"]))
+        same(f"answer {n} article", answer["id"], line["articleId"])
+        same(f"answer {n} version", int(answer["version"]), int(line["revision"]["version"]))
+        same(f"answer {n} recordedAt", timestamp(answer["recordedAt"]), timestamp(line["revision"]["recordedAt"]))
         raw = answer_bytes(answer)
         same(f"answer {n} canonical bytes", raw.hex(), expected["canonicalBytes"])
         digest = hashlib.sha256(raw).digest()
@@ -288,7 +292,6 @@ def main(folder):
         leaf = hashlib.sha256(b"\x00" + bytes.fromhex(line["revision"]["hash"]) + digest).digest()
         same(f"answer {n} leaf hash", leaf.hex(), expected["leafHash"])
         leaves.append(leaf)
-    same("answers", len(leaves), len(lines))
     same("Merkle root", merkle_root(leaves).hex(), vectors["merkleRoot"])
     print(f"{len(leaves)} answers: every answer digest, Merkle leaf and the tree's root recomputed from AUDIT.md")
     kinds = {e["kind"] for l in lines for e in l["events"]}

@@ -5,9 +5,10 @@
 //! the leaf's sibling first), an empty line, then the checkpoint's signed
 //! note verbatim.
 //!
-//! Checking one takes what the reader trusts: the log's key, optionally
-//! its origin, and the witnesses whose cosignatures the reader's policy
-//! requires. Nothing is read from `extra`.
+//! Checking one takes what the reader trusts: the log's key, its origin
+//! (by default the key's name), and the witnesses whose cosignatures the
+//! reader's policy requires, each a distinct key. Nothing is read from
+//! `extra`.
 
 use base64::Engine as _;
 
@@ -36,7 +37,8 @@ pub(crate) struct TlogProof {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Trust<'a> {
     pub(crate) log: &'a VerifierKey,
-    /// The log's origin, when the reader knows it.
+    /// The log's origin; unset, the log key's name (C2SP tlog-checkpoint:
+    /// the key's name should be the origin).
     pub(crate) origin: Option<&'a str>,
     /// Witnesses that must each have cosigned the checkpoint.
     pub(crate) witnesses: &'a [CosignerKey],
@@ -134,11 +136,23 @@ impl TlogProof {
             .map_err(|e| format!("checkpoint: {e}"))?;
         let checkpoint =
             Checkpoint::parse(&opened.note.text).map_err(|e| format!("checkpoint: {e}"))?;
-        if let Some(origin) = trust.origin {
-            if checkpoint.origin != origin {
+        let origin = trust.origin.unwrap_or(&trust.log.name);
+        if checkpoint.origin != origin {
+            return Err(format!(
+                "the checkpoint origin {:?} is not the log's, {origin:?}",
+                checkpoint.origin
+            ));
+        }
+        // A cosignature does not sign its witness's name: one key listed
+        // under two names would count one cosignature twice.
+        for (i, witness) in trust.witnesses.iter().enumerate() {
+            if let Some(twin) = trust.witnesses[..i]
+                .iter()
+                .find(|w| w.public_key == witness.public_key)
+            {
                 return Err(format!(
-                    "the checkpoint origin {:?} is not the log's, {origin:?}",
-                    checkpoint.origin
+                    "the witnesses {} and {} have one key: a policy counts distinct keys",
+                    twin.name, witness.name
                 ));
             }
         }
