@@ -7,9 +7,9 @@
 //! checkpoint's text. The key id hashes the type byte 0x04
 //! (`CosignerKey`).
 
-use ed25519_dalek::{Signer as _, SigningKey};
-
 use std::fmt;
+
+use ed25519_dalek::{Signer as _, SigningKey};
 
 use super::note::{ed25519_verifies, Note, NoteSignature};
 use crate::verifier_key;
