@@ -50,6 +50,8 @@ mod verifier_key;
 #[cfg(test)]
 mod golden_tests;
 #[cfg(test)]
+mod test_vectors;
+#[cfg(test)]
 mod tidy;
 
 pub use app::{App, AppOptions, OpenError, Rebuilt, ReplicaRestored, Restored};

@@ -7,22 +7,7 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use super::*;
-
-fn vectors() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/tlog")
-}
-
-fn json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn hex(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-        .collect()
-}
+use crate::test_vectors::{json, json_at, unhex as hex};
 
 fn hash_hex(text: &str) -> Hash {
     hex(text).try_into().unwrap()
@@ -104,7 +89,7 @@ fn naive_root(leaves: &[Vec<u8>]) -> Hash {
 
 #[test]
 fn the_rfc_6962_hasher_vectors_hold() {
-    let file = json(&vectors().join("transparency-dev-merkle/rfc6962_hasher.json"));
+    let file = json("transparency-dev-merkle/rfc6962_hasher.json");
     let cases = file["vectors"].as_array().unwrap();
     assert!(cases.len() >= 3);
     for case in cases {
@@ -138,7 +123,7 @@ fn the_rfc_6962_hasher_vectors_hold() {
 
 #[test]
 fn the_reference_tree_has_its_nodes_and_roots_at_every_size() {
-    let file = json(&vectors().join("transparency-dev-merkle/reference_tree.json"));
+    let file = json("transparency-dev-merkle/reference_tree.json");
     let leaves: Vec<Vec<u8>> = file["leaf_inputs_hex"]
         .as_array()
         .unwrap()
@@ -178,7 +163,7 @@ fn the_reference_tree_has_its_nodes_and_roots_at_every_size() {
 /// proofs, node by node.
 #[test]
 fn the_rfc_6962_example_proofs_are_made_node_for_node() {
-    let file = json(&vectors().join("rfc6962/example-7-leaves.json"));
+    let file = json("rfc6962/example-7-leaves.json");
     let size = file["tree_size"].as_u64().unwrap();
     let leaves: Vec<Vec<u8>> = (0..size).map(|i| format!("d{i}").into_bytes()).collect();
     let tree = tree_of(&leaves);
@@ -217,11 +202,13 @@ fn the_rfc_6962_example_proofs_are_made_node_for_node() {
 /// verifies as a one-leaf tree.
 #[test]
 fn the_inclusion_probes_are_accepted_or_refused_as_they_say() {
-    let files = files_under(&vectors().join("transparency-dev-merkle/testdata/inclusion"));
+    let files = files_under(&crate::test_vectors::path(
+        "transparency-dev-merkle/testdata/inclusion",
+    ));
     assert_eq!(files.len(), 98);
     let stand_in_artefacts = ["single-entry/empty-root-and-leaf.json"];
     for path in files {
-        let case = json(&path);
+        let case = json_at(&path);
         let outcome = verify_inclusion(
             &hash_b64(&case["leafHash"]),
             case["leafIdx"].as_u64().unwrap(),
@@ -244,11 +231,13 @@ fn the_inclusion_probes_are_accepted_or_refused_as_they_say() {
 /// proof.
 #[test]
 fn the_consistency_probes_are_accepted_or_refused_as_they_say() {
-    let files = files_under(&vectors().join("transparency-dev-merkle/testdata/consistency"));
+    let files = files_under(&crate::test_vectors::path(
+        "transparency-dev-merkle/testdata/consistency",
+    ));
     assert_eq!(files.len(), 98);
     let tlog_witness_rule = ["additional/size1-is-zero-and-size2-is-not-zero.json"];
     for path in files {
-        let case = json(&path);
+        let case = json_at(&path);
         let outcome = verify_consistency(
             case["size1"].as_u64().unwrap(),
             case["size2"].as_u64().unwrap(),
@@ -394,7 +383,7 @@ fn every_consistency_proof_up_to_48_leaves_verifies_and_no_corruption_does() {
 /// verifies at another size.
 #[test]
 fn the_constructed_function_cases_are_accepted_or_refused_as_they_say() {
-    let file = json(&vectors().join("constructed/manifest.json"));
+    let file = json("constructed/manifest.json");
     let cases = file["function_cases"].as_array().unwrap();
     assert!(cases.len() >= 10);
     for case in cases {

@@ -2,28 +2,13 @@
 //! vectors: signed notes of trees of "leaf 0"… whose roots `merkle.rs`
 //! recomputes (their consistency proofs are `proof/tests.rs`'s cases).
 
-use std::path::{Path, PathBuf};
-
 use base64::Engine as _;
-use serde_json::Value;
 
 use super::*;
 use crate::domain::merkle::{self, MemoryTree};
+use crate::test_vectors::{json, read};
 use crate::tlog::note::Note;
 use crate::verifier_key::VerifierKey;
-
-fn vectors() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/tlog")
-}
-
-fn read(relative: &str) -> Vec<u8> {
-    let path = vectors().join(relative);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn json(relative: &str) -> Value {
-    serde_json::from_slice(&read(relative)).unwrap()
-}
 
 fn log_key() -> VerifierKey {
     let manifest = json("constructed/manifest.json");

@@ -1,29 +1,11 @@
 //! Signed notes against golang.org/x/mod's note tests, C2SP's example and
 //! Wycheproof's Ed25519 vectors (tests/vectors/tlog/SOURCE.md).
 
-use std::path::{Path, PathBuf};
-
 use base64::Engine as _;
 use serde_json::Value;
 
 use super::*;
-
-fn vectors() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/tlog")
-}
-
-fn json(relative: &str) -> Value {
-    let path = vectors().join(relative);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
-}
-
-fn unhex(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-        .collect()
-}
+use crate::test_vectors::{json, unhex};
 
 fn key(text: &Value) -> VerifierKey {
     VerifierKey::parse(text.as_str().unwrap()).unwrap()

@@ -2,34 +2,24 @@
 //! cases (tests/vectors/tlog/constructed/manifest.json), each accepted or
 //! refused with the reason it names, and proofs made from `merkle.rs`.
 
-use std::path::{Path, PathBuf};
-
 use base64::Engine as _;
 use ed25519_dalek::SigningKey;
 use serde_json::Value;
 
 use super::*;
 use crate::domain::merkle::MemoryTree;
+use crate::test_vectors::unhex;
 use crate::tlog::{consistency, note};
 
-fn constructed() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/tlog/constructed")
-}
-
+/// A file of the constructed vectors ('@' in a case's argv names their
+/// directory).
 fn read(name: &str) -> Vec<u8> {
-    let path = constructed().join(name.trim_start_matches("@/").trim_start_matches('@'));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    let name = name.trim_start_matches("@/").trim_start_matches('@');
+    crate::test_vectors::read(&format!("constructed/{name}"))
 }
 
 fn manifest() -> Value {
-    serde_json::from_slice(&read("manifest.json")).unwrap()
-}
-
-fn unhex(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-        .collect()
+    crate::test_vectors::json("constructed/manifest.json")
 }
 
 /// The flags of a case's command line: each flag's values, in order.
@@ -169,8 +159,7 @@ fn every_constructed_cosignature_case_is_accepted_or_refused() {
 }
 
 fn c2sp_examples() -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/tlog/c2sp/examples.json");
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    crate::test_vectors::json("c2sp/examples.json")
 }
 
 /// The specification's example: its signatures are elided (`[...]`) and
