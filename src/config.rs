@@ -63,6 +63,11 @@ pub(crate) struct Config {
     /// The Ed25519 secret key that signs digests; none: generated into the
     /// data directory on first start.
     pub signing_key_file: Option<PathBuf>,
+    /// The origin line of the Merkle tree's checkpoints; none:
+    /// `answerlog/<key id>`.
+    pub log_origin: Option<String>,
+    /// How often a checkpoint is signed while the log grows, in ms.
+    pub checkpoint_interval_ms: u64,
     /// TLS: the server's certificate and key, and the client CA for mTLS.
     pub tls: Option<ServerTlsFiles>,
     pub limits: Limits,
@@ -109,6 +114,8 @@ impl Default for Config {
             allow_development_on_network: false,
             require_reason: true,
             signing_key_file: None,
+            log_origin: None,
+            checkpoint_interval_ms: 1000,
             tls: None,
             limits: Limits::default(),
             log: LogChoice::Sled,
@@ -145,6 +152,8 @@ struct FileConfig {
     allow_development_on_network: Option<bool>,
     require_reason: Option<bool>,
     signing_key_file: Option<PathBuf>,
+    log_origin: Option<String>,
+    checkpoint_interval_ms: Option<u64>,
     tls_cert_file: Option<PathBuf>,
     tls_key_file: Option<PathBuf>,
     tls_client_ca_file: Option<PathBuf>,
@@ -242,6 +251,16 @@ pub(crate) struct ConfigArgs {
     /// digests [default: one generated into the data directory].
     #[arg(long = "signing-key", env = "ANSWERLOG_SIGNING_KEY")]
     pub signing_key_file: Option<PathBuf>,
+    /// The origin line of the log's checkpoints, which auditors and
+    /// witnesses know the log by, e.g. answerlog.example.org/prod; give
+    /// every replica of a log, and its restores, the same one and the same
+    /// --signing-key [default: answerlog/<signing key id>].
+    #[arg(long, env = "ANSWERLOG_LOG_ORIGIN")]
+    pub log_origin: Option<String>,
+    /// Sign a checkpoint at most this often while the log grows (and at
+    /// once when a reader waits for one), in ms [default: 1000].
+    #[arg(long, env = "ANSWERLOG_CHECKPOINT_INTERVAL_MS")]
+    pub checkpoint_interval_ms: Option<u64>,
     /// The server's TLS certificate chain (PEM); with --tls-key, the
     /// server speaks TLS only.
     #[arg(long = "tls-cert", env = "ANSWERLOG_TLS_CERT")]
@@ -420,6 +439,12 @@ impl ConfigArgs {
             ),
             require_reason: pick(&self.require_reason, file.require_reason, d.require_reason),
             signing_key_file: self.signing_key_file.clone().or(file.signing_key_file),
+            log_origin: self.log_origin.clone().or(file.log_origin),
+            checkpoint_interval_ms: pick(
+                &self.checkpoint_interval_ms,
+                file.checkpoint_interval_ms,
+                d.checkpoint_interval_ms,
+            ),
             tls: tls_files(
                 self.tls_cert_file.clone().or(file.tls_cert_file),
                 self.tls_key_file.clone().or(file.tls_key_file),
@@ -481,10 +506,22 @@ impl ConfigArgs {
             ("default_deadline_ms", config.default_deadline_ms as usize),
             ("max_connections", config.max_connections),
             ("handshake_timeout_ms", config.handshake_timeout_ms as usize),
+            (
+                "checkpoint_interval_ms",
+                config.checkpoint_interval_ms as usize,
+            ),
         ] {
             if value == 0 {
                 return Err(ConfigError::Zero { key });
             }
+        }
+        if let Some(origin) = &config.log_origin {
+            crate::tlog::checkpoint::check_origin(origin).map_err(|message| {
+                ConfigError::Invalid {
+                    key: "log_origin",
+                    message,
+                }
+            })?;
         }
         Ok(config)
     }
@@ -540,6 +577,8 @@ impl From<&Config> for FileConfig {
             allow_development_on_network: Some(c.allow_development_on_network),
             require_reason: Some(c.require_reason),
             signing_key_file: c.signing_key_file.clone(),
+            log_origin: c.log_origin.clone(),
+            checkpoint_interval_ms: Some(c.checkpoint_interval_ms),
             tls_cert_file: tls.map(|t| t.cert.clone()),
             tls_key_file: tls.map(|t| t.key.clone()),
             tls_client_ca_file: tls.and_then(|t| t.client_ca.clone()),

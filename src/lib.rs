@@ -54,7 +54,7 @@ mod test_vectors;
 #[cfg(test)]
 mod tidy;
 
-pub use app::{App, AppOptions, OpenError, Rebuilt, ReplicaRestored, Restored};
+pub use app::{App, AppOptions, OpenError, Rebuilt, ReplicaRestored, Restored, TreeOptions};
 pub use cli::{init_tracing, sentence, Cli, ReaderGone};
 pub use config::LogFormat;
 pub use grpc::pb;

@@ -8,6 +8,8 @@
 //! half.
 
 use crate::domain::hex;
+use crate::tlog::note::{Note, NoteSignature};
+use crate::verifier_key::VerifierKey;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
@@ -144,6 +146,35 @@ impl KeyRing {
             key_id: self.current_id.clone(),
             public_key: self.current.verifying_key().to_bytes(),
         }
+    }
+
+    /// The current key's id.
+    pub(crate) fn current_id(&self) -> &str {
+        &self.current_id
+    }
+
+    /// The current key as auditors pin it for notes signed as `name`.
+    pub(crate) fn verifier_key(&self, name: &str) -> Result<VerifierKey, String> {
+        VerifierKey::new(name, self.current.verifying_key().to_bytes())
+    }
+
+    /// Signs `text` as a C2SP signed note by `name` (a checkpoint's
+    /// origin) with the current key: the signature line.
+    pub(crate) fn sign_note(&self, text: &str, name: &str) -> Result<NoteSignature, String> {
+        crate::tlog::note::sign(text, name, &self.current)
+    }
+
+    /// Whether the note `bytes` carries a signature by the current key
+    /// under `name` (not whether it verifies: this server's own note).
+    pub(crate) fn signed_note(&self, bytes: &[u8], name: &str) -> bool {
+        let Ok(key) = self.verifier_key(name) else {
+            return false;
+        };
+        Note::parse(bytes).is_ok_and(|note| {
+            note.signatures
+                .iter()
+                .any(|s| s.name == name && s.key_id == key.key_id())
+        })
     }
 
     /// Checks a signature made by any key of the ring's history; `Err` says

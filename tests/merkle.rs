@@ -4,16 +4,24 @@
 //! real server serves: each commit's answer as InspectAnswer gives it as of
 //! its version (the same as GetAnswer's where readers were served it), its
 //! hash as the export shows it, and the root `answerlog verify` computes
-//! over the export.
+//! over the export; and the checkpoint the server signs (`audit
+//! checkpoint`, GetCheckpoint), its C2SP signed note opened here with the
+//! verifier key `audit checkpoint --vkey` prints, from the C2SP texts.
 
 use answerlog::pb::*;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
-use crate::backend_tests;
-use crate::support::{cid, cli, create_article, Backend, TestServer};
+use answerlog::{AppOptions, TreeOptions};
+use ed25519_dalek::{Signature, VerifyingKey};
 
-backend_tests!(the_exports_merkle_root_is_audit_md_s_over_the_answers_served,);
+use crate::backend_tests;
+use crate::support::{cid, cli, create_article, eventually, Backend, TestServer};
+
+backend_tests!(
+    the_exports_merkle_root_is_audit_md_s_over_the_answers_served,
+    checkpoints_extend_one_another_across_a_restart_under_the_configured_origin,
+);
 
 fn string(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as u32).to_be_bytes());
@@ -100,6 +108,51 @@ fn tree_root(leaves: &[[u8; 32]]) -> [u8; 32] {
     }
 }
 
+/// The leaves of the log an export holds, each from the commit's hash and
+/// its answer as InspectAnswer serves it; and whether one of them was
+/// reviewed, one retracted (`retracted`: an article readers are not
+/// served).
+async fn leaves_of(
+    server: &TestServer,
+    export: &str,
+    retracted_id: &str,
+) -> (Vec<[u8; 32]>, bool, bool) {
+    let mut leaves = Vec::new();
+    let mut reviewed = false;
+    let mut retracted = false;
+    for line in export.lines().filter(|l| !l.trim().is_empty()) {
+        let commit: serde_json::Value = serde_json::from_str(line).unwrap();
+        let revision = &commit["revision"];
+        let version: u64 = revision["version"].as_str().unwrap().parse().unwrap();
+        let id = commit["articleId"].as_str().unwrap().to_owned();
+        // Every version as an auditor reads it; one readers were served is
+        // the same as GetAnswer serves it (while the article is not
+        // retracted: readers then find no version of it).
+        let inspected = server.inspect_as_of(&id, version).await;
+        let answer = inspected.answer.unwrap();
+        if inspected.served && id != retracted_id {
+            assert_eq!(server.get_as_of(&id, version).await, answer);
+        }
+        assert_eq!(
+            answer.global_position.to_string(),
+            revision["globalPosition"].as_str().unwrap()
+        );
+        reviewed |= answer
+            .provenance
+            .as_ref()
+            .is_some_and(|p| !p.reviewed_by.is_empty());
+        retracted |= answer.status == ArticleStatus::Retracted as i32;
+        let hash = revision["hash"].as_str().unwrap();
+        let mut data = vec![0x00];
+        for i in (0..64).step_by(2) {
+            data.push(u8::from_str_radix(&hash[i..i + 2], 16).unwrap());
+        }
+        data.extend_from_slice(&answer_digest(&answer));
+        leaves.push(<[u8; 32]>::from(Sha256::digest(&data)));
+    }
+    (leaves, reviewed, retracted)
+}
+
 async fn the_exports_merkle_root_is_audit_md_s_over_the_answers_served(backend: Backend) {
     let server = TestServer::start(backend).await;
     let example = server.import_example().await;
@@ -147,45 +200,37 @@ async fn the_exports_merkle_root_is_audit_md_s_over_the_answers_served(backend: 
 
     let export = server.cli(&["export", "--all"]).await;
     assert!(export.success, "{}", export.stderr);
-    let mut leaves = Vec::new();
-    let mut reviewed = false;
-    let mut retracted = false;
-    for line in export.stdout.lines().filter(|l| !l.trim().is_empty()) {
-        let commit: serde_json::Value = serde_json::from_str(line).unwrap();
-        let revision = &commit["revision"];
-        let version: u64 = revision["version"].as_str().unwrap().parse().unwrap();
-        let id = commit["articleId"].as_str().unwrap().to_owned();
-        // Every version as an auditor reads it; one readers were served is
-        // the same as GetAnswer serves it (while the article is not
-        // retracted: readers then find no version of it).
-        let inspected = server.inspect_as_of(&id, version).await;
-        let answer = inspected.answer.unwrap();
-        if inspected.served && id != other {
-            assert_eq!(server.get_as_of(&id, version).await, answer);
-        }
-        assert_eq!(
-            answer.global_position.to_string(),
-            revision["globalPosition"].as_str().unwrap()
-        );
-        reviewed |= answer
-            .provenance
-            .as_ref()
-            .is_some_and(|p| !p.reviewed_by.is_empty());
-        retracted |= answer.status == ArticleStatus::Retracted as i32;
-        let hash = revision["hash"].as_str().unwrap();
-        let mut data = vec![0x00];
-        for i in (0..64).step_by(2) {
-            data.push(u8::from_str_radix(&hash[i..i + 2], 16).unwrap());
-        }
-        data.extend_from_slice(&answer_digest(&answer));
-        leaves.push(<[u8; 32]>::from(Sha256::digest(&data)));
-    }
+    let (leaves, reviewed, retracted) = leaves_of(&server, &export.stdout, &other).await;
     // The example's creation, the other's, and the four changes.
     let size = leaves.len();
     assert_eq!(size, 6, "{}", export.stdout);
     assert!(
         reviewed && retracted,
         "the log holds a review and a retraction"
+    );
+    // The server's checkpoint: the same root, signed under the key that
+    // `--vkey` names, printed as signed.
+    let vkey = server.cli(&["audit", "checkpoint", "--vkey"]).await;
+    assert!(vkey.success, "{}", vkey.stderr);
+    let note = server.cli(&["audit", "checkpoint"]).await;
+    assert!(note.success, "{}", note.stderr);
+    let (origin, tree_size, tree_root_hash) = open_checkpoint(&note.stdout, vkey.stdout.trim());
+    assert_eq!(
+        (tree_size, tree_root_hash),
+        (size as u64, tree_root(&leaves))
+    );
+    let served = server
+        .audit()
+        .await
+        .get_checkpoint(GetCheckpointRequest { min_position: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(served.note, note.stdout.as_bytes());
+    assert_eq!(served.verifier_key, vkey.stdout.trim());
+    assert_eq!(
+        (served.origin, served.tree_size, served.root_hash),
+        (origin, tree_size, tree_root_hash.to_vec())
     );
     drop(server.stop().await);
 
@@ -211,4 +256,124 @@ async fn the_exports_merkle_root_is_audit_md_s_over_the_answers_served(backend: 
         text.stdout
     );
     assert!(text.stdout.contains(&root), "{}", text.stdout);
+}
+
+/// Opens a C2SP signed note (c2sp.org/signed-note) whose text is a
+/// tlog-checkpoint with the verifier key `vkey`
+/// (`name+hexkeyid+base64(0x01 ‖ key)`): its origin, size and root.
+fn open_checkpoint(note: &str, vkey: &str) -> (String, u64, [u8; 32]) {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut parts = vkey.splitn(3, '+');
+    let (name, id, key) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+    );
+    let key = b64.decode(key).unwrap();
+    assert_eq!(key[0], 0x01, "an Ed25519 key");
+    let public: [u8; 32] = key[1..].try_into().unwrap();
+    let mut hashed = name.as_bytes().to_vec();
+    hashed.push(b'\n');
+    hashed.push(0x01);
+    hashed.extend_from_slice(&public);
+    let key_id = Sha256::digest(&hashed)[..4].to_vec();
+    assert_eq!(id, hex(&key_id), "the key id is the hash's first 4 bytes");
+
+    let split = note
+        .rfind("\n\n")
+        .expect("a blank line before the signatures");
+    let (text, signatures) = (&note[..=split], &note[split + 2..]);
+    let mut verified = false;
+    for line in signatures.lines() {
+        let rest = line.strip_prefix("\u{2014} ").expect("a signature line");
+        let (signer, signature) = rest.split_once(' ').unwrap();
+        let signature = b64.decode(signature).unwrap();
+        if signer != name || signature[..4] != key_id[..] {
+            continue;
+        }
+        let signature = Signature::from_slice(&signature[4..]).unwrap();
+        VerifyingKey::from_bytes(&public)
+            .unwrap()
+            .verify_strict(text.as_bytes(), &signature)
+            .expect("the checkpoint's signature verifies");
+        verified = true;
+    }
+    assert!(verified, "no signature by {vkey} in {note}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], name, "checkpoints are signed under their origin");
+    let root: [u8; 32] = b64.decode(lines[2]).unwrap().try_into().unwrap();
+    (lines[0].to_owned(), lines[1].parse().unwrap(), root)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `audit checkpoint`'s note, opened with `vkey`: the note, its size and
+/// root; its origin the test's.
+async fn checkpoint(server: &TestServer, vkey: &str) -> (String, u64, [u8; 32]) {
+    let out = server.cli(&["audit", "checkpoint"]).await;
+    assert!(out.success, "{}", out.stderr);
+    let (origin, size, root) = open_checkpoint(&out.stdout, vkey);
+    assert_eq!(origin, "answerlog.example.org/test");
+    (out.stdout, size, root)
+}
+
+/// Checkpoints signed under the configured origin, by themselves while the
+/// log grows and at once when asked, extend one another: each one's root
+/// is that of the log's first `size` leaves, also after a restart, which
+/// serves the last one recorded as it was signed.
+async fn checkpoints_extend_one_another_across_a_restart_under_the_configured_origin(
+    backend: Backend,
+) {
+    let options = || AppOptions {
+        tree: TreeOptions {
+            origin: Some("answerlog.example.org/test".into()),
+            checkpoint_interval: std::time::Duration::from_millis(50),
+        },
+        ..AppOptions::default()
+    };
+    let server = TestServer::start_with(backend, options()).await;
+    let vkey = server.cli(&["audit", "checkpoint", "--vkey"]).await;
+    assert!(vkey.success, "{}", vkey.stderr);
+    let vkey = vkey.stdout.trim().to_owned();
+    assert!(vkey.starts_with("answerlog.example.org/test+"), "{vkey}");
+    let mut roots = Vec::new();
+    for n in 0..3 {
+        create_article(&server, n).await;
+        // The write is in the next checkpoint asked for.
+        let (_, size, root) = checkpoint(&server, &vkey).await;
+        assert_eq!(size, n as u64 + 1);
+        roots.push(root);
+    }
+    // Signed by itself within the interval: a fourth write.
+    create_article(&server, 3).await;
+    let recorded = server.dir().join("tree").join("checkpoint");
+    eventually("a checkpoint of 4 commits signed without a request", || {
+        let recorded = recorded.clone();
+        async move {
+            let text = std::fs::read_to_string(&recorded).ok()?;
+            (text.lines().nth(1) == Some("4")).then_some(())
+        }
+    })
+    .await;
+    let (before, _, _) = checkpoint(&server, &vkey).await;
+    let dir = server.stop().await;
+
+    let server = TestServer::start_in(backend, dir, options()).await;
+    let (after, size, _) = checkpoint(&server, &vkey).await;
+    assert_eq!(after, before, "the last checkpoint, as it was signed");
+    assert_eq!(size, 4);
+    create_article(&server, 4).await;
+    let (_, size, root) = checkpoint(&server, &vkey).await;
+    assert_eq!(size, 5);
+    roots.push(root);
+    let export = server.cli(&["export", "--all"]).await;
+    assert!(export.success, "{}", export.stderr);
+    let (leaves, _, _) = leaves_of(&server, &export.stdout, "").await;
+    for (i, root) in roots.iter().enumerate() {
+        let size = if i < 3 { i + 1 } else { 5 };
+        assert_eq!(*root, tree_root(&leaves[..size]), "the root at {size}");
+    }
+    drop(server.stop().await);
 }

@@ -14,6 +14,7 @@ mod import;
 mod read;
 mod rebuild;
 mod restore;
+mod tree;
 mod verify;
 mod write;
 
@@ -34,6 +35,7 @@ use followers::Followers;
 pub(crate) use import::Import;
 pub(crate) use read::{ArticleRef, AsOf};
 pub use restore::{ReplicaRestored, Restored};
+pub use tree::TreeOptions;
 pub(crate) use verify::ChainBreak;
 pub(crate) use write::{Write, WriteMeta};
 
@@ -66,6 +68,8 @@ pub struct AppOptions {
     pub signing_key: Option<std::path::PathBuf>,
     /// The bound of the articles' current states held in memory, in bytes.
     pub state_cache_bytes: u64,
+    /// The Merkle tree's checkpoints: their origin and how often.
+    pub tree: TreeOptions,
 }
 
 impl Default for AppOptions {
@@ -78,6 +82,7 @@ impl Default for AppOptions {
             store: StoreOptions::default(),
             signing_key: None,
             state_cache_bytes: projection::DEFAULT_STATE_CACHE_BYTES,
+            tree: TreeOptions::default(),
         }
     }
 }
@@ -94,7 +99,9 @@ pub struct App {
     /// Where appends go: the store itself, or the replicated log that
     /// feeds it.
     log: Arc<dyn Log>,
-    keys: KeyRing,
+    keys: Arc<KeyRing>,
+    /// The log's Merkle tree and checkpoints, grown off the write path.
+    tree: tree::Tree,
     read_models: ReadModels,
     /// The articles' current states, as the writer publishes them.
     states: Arc<StateCache>,
@@ -136,7 +143,7 @@ impl App {
                 ));
             }
         }
-        let keys = KeyRing::open(dir, options.signing_key.as_deref())?;
+        let keys = Arc::new(KeyRing::open(dir, options.signing_key.as_deref())?);
         let k = match store.meta(SNAPSHOT_INTERVAL_KEY)? {
             Some(bytes) => decode_u64(&bytes)?,
             None => {
@@ -170,7 +177,16 @@ impl App {
         }
         let states = Arc::new(StateCache::new(options.state_cache_bytes));
         let store = store.start(Arc::new(Projection::with_states(k, Arc::clone(&states))))?;
+        let tree = tree::Tree::start(
+            dir,
+            Arc::clone(&store),
+            Arc::clone(&states),
+            Arc::clone(&keys),
+            &options.tree,
+        )
+        .map_err(|e| OpenError::Tree(e.to_string()))?;
         Ok(Self {
+            tree,
             rebuilding: std::sync::atomic::AtomicBool::new(false),
             stream_lags: std::sync::atomic::AtomicU64::new(0),
             stopping: tokio::sync::watch::channel(false).0,
@@ -309,8 +325,10 @@ impl App {
         self.stopping.send_replace(true);
     }
 
-    /// Stops the writer after it has flushed what it holds. Blocks.
+    /// Stops the tree's thread, then the writer after it has flushed what
+    /// it holds. Blocks.
     pub fn shutdown(&self) {
+        self.tree.stop();
         self.store.shutdown();
     }
 }
@@ -342,6 +360,8 @@ pub enum OpenError {
     Restore(#[from] crate::jetstream::RestoreError),
     #[error("{0}")]
     Restored(String),
+    #[error("{0}")]
+    Tree(String),
 }
 
 /// Replays the whole log into the read models (offline), then records

@@ -14,7 +14,7 @@ use crate::domain::{
     CommitEvents, Hash, Revision, Status, Suggestion,
 };
 use crate::projection::{self, changed_after, nearest_snapshot, stream_range};
-use crate::store::{Log, StoreError};
+use crate::store::{Log, ReadModels, SledStore, StoreError};
 
 /// An article named by id or by slug (current or old).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -424,23 +424,7 @@ impl App {
         to: u64,
         read: impl FnOnce(&[u64]) -> Result<Vec<Option<T>>, StoreError>,
     ) -> Result<Vec<(u64, u64, T)>, AppError> {
-        // The applier writes a batch's stream entries before the durable
-        // position moves past them: entries beyond it are not read yet.
-        let durable = self.durable();
-        let mut versions = stream_range(&self.read_models, id, from, to)?;
-        versions.retain(|(_, position)| *position <= durable);
-        let positions: Vec<u64> = versions.iter().map(|(_, p)| *p).collect();
-        let entries = read(&positions)?;
-        versions
-            .into_iter()
-            .zip(entries)
-            .map(|((version, position), entry)| {
-                let entry = entry.ok_or_else(|| {
-                    AppError::DataLoss(format!("log position {position} is missing"))
-                })?;
-                Ok((version, position, entry))
-            })
-            .collect()
+        log_of(&self.store, &self.read_models, id, from, to, read)
     }
 
     /// The article's newest state, durable or not yet: from the state cache,
@@ -543,31 +527,7 @@ impl App {
         if version == current.article.version {
             return Ok(current.clone());
         }
-        let id = current.article.id;
-        let snapshot = nearest_snapshot(&self.read_models, id, version)?;
-        let from = snapshot.as_ref().map_or(1, |s| s.article.version + 1);
-        let mut state: Option<Article> = None;
-        let mut at = None;
-        if let Some(s) = snapshot {
-            at = Some((s.global_position, s.recorded_at));
-            state = Some(s.article);
-        }
-        for (v, position, commit) in self.events_of(id, from, version)? {
-            state = Article::fold(state, id, v, &commit.events);
-            at = Some((position, commit.recorded_at));
-        }
-        match (state, at) {
-            (Some(article), Some((global_position, recorded_at))) if article.version == version => {
-                Ok(ArticleVersion {
-                    article,
-                    global_position,
-                    recorded_at,
-                })
-            }
-            _ => Err(AppError::DataLoss(format!(
-                "version {version} of article {id} cannot be rebuilt from the log"
-            ))),
-        }
+        fold_version(&self.store, &self.read_models, current.article.id, version)
     }
 
     /// The last version recorded at or before `time`: a binary search of
@@ -642,6 +602,68 @@ impl App {
             }
         }
         Ok(lo)
+    }
+}
+
+fn log_of<T>(
+    store: &SledStore,
+    read_models: &ReadModels,
+    id: ArticleId,
+    from: u64,
+    to: u64,
+    read: impl FnOnce(&[u64]) -> Result<Vec<Option<T>>, StoreError>,
+) -> Result<Vec<(u64, u64, T)>, AppError> {
+    // The applier writes a batch's stream entries before the durable
+    // position moves past them: entries beyond it are not read yet.
+    let durable = *store.durable_position().borrow();
+    let mut versions = stream_range(read_models, id, from, to)?;
+    versions.retain(|(_, position)| *position <= durable);
+    let positions: Vec<u64> = versions.iter().map(|(_, p)| *p).collect();
+    let entries = read(&positions)?;
+    versions
+        .into_iter()
+        .zip(entries)
+        .map(|((version, position), entry)| {
+            let entry = entry
+                .ok_or_else(|| AppError::DataLoss(format!("log position {position} is missing")))?;
+            Ok((version, position, entry))
+        })
+        .collect()
+}
+
+/// The article as of `version` (durable): the nearest snapshot at or
+/// below it and at most K−1 commits replayed from the log.
+pub(super) fn fold_version(
+    store: &SledStore,
+    read_models: &ReadModels,
+    id: ArticleId,
+    version: u64,
+) -> Result<ArticleVersion, AppError> {
+    let snapshot = nearest_snapshot(read_models, id, version)?;
+    let from = snapshot.as_ref().map_or(1, |s| s.article.version + 1);
+    let mut state: Option<Article> = None;
+    let mut at = None;
+    if let Some(s) = snapshot {
+        at = Some((s.global_position, s.recorded_at));
+        state = Some(s.article);
+    }
+    for (v, position, commit) in log_of(store, read_models, id, from, version, |positions| {
+        store.read_commit_events(positions)
+    })? {
+        state = Article::fold(state, id, v, &commit.events);
+        at = Some((position, commit.recorded_at));
+    }
+    match (state, at) {
+        (Some(article), Some((global_position, recorded_at))) if article.version == version => {
+            Ok(ArticleVersion {
+                article,
+                global_position,
+                recorded_at,
+            })
+        }
+        _ => Err(AppError::DataLoss(format!(
+            "version {version} of article {id} cannot be rebuilt from the log"
+        ))),
     }
 }
 

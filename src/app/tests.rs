@@ -188,6 +188,7 @@ async fn as_of_reads_touch_at_most_k_plus_one_records_whatever_the_history() {
             .await
             .unwrap();
     }
+    settled(&app).await;
     let stats = app.store().stats();
     let reference = ArticleRef::Id(id);
     for version in [1, 2, 15, 16, 17, 31, 32, 33, 63, 64, 500, 999, 1000] {
@@ -937,8 +938,11 @@ async fn a_batch_sled_kept_without_its_meta_is_written_again_the_same() {
 
 /// Waits until the read models hold every write answered (what a read
 /// through the API waits for first).
+/// Every answered write is in the read models, and in the Merkle tree
+/// (whose thread reads the log, which tests count reads of, as it grows).
 async fn settled(app: &App) {
     app.wait_for_position(0, None).await.unwrap();
+    app.checkpoint(0, None).await.unwrap();
 }
 
 /// Edits `id` from each version of `from` to the next, its quick answer

@@ -6,14 +6,30 @@ use super::client::{audit, status_error};
 use super::{json, ServerArg};
 use crate::grpc::pb::{
     get_answer_request, get_attribution_request, ChangeStamp, GetAttributionRequest,
-    GetFreshnessReportRequest, GetFreshnessReportResponse, GetLogDigestRequest, ListCommitsRequest,
-    VerifyLogRequest,
+    GetCheckpointRequest, GetFreshnessReportRequest, GetFreshnessReportResponse,
+    GetLogDigestRequest, ListCommitsRequest, VerifyLogRequest,
 };
 
 #[derive(Debug, clap::Subcommand)]
 pub(super) enum AuditCommand {
     /// A signed digest of the log as it stands; keep it to check later.
     Digest {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// The latest checkpoint of the log's Merkle tree, printed as signed
+    /// (a C2SP signed note: origin, tree size, root hash, signature): it
+    /// covers every write acknowledged before the call.
+    Checkpoint {
+        /// Print the server's key for the checkpoints instead, as a C2SP
+        /// verifier key (name+hexkeyid+base64key), the form auditors pin.
+        #[arg(long, conflicts_with = "json")]
+        vkey: bool,
+        /// Wait for a checkpoint of the log through this position.
+        #[arg(long, default_value_t = 0)]
+        min_position: u64,
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -186,6 +202,29 @@ pub(super) async fn run(command: AuditCommand) -> anyhow::Result<()> {
                 digest.log_hash,
                 digest.key_id
             )?;
+            Ok(())
+        }
+        AuditCommand::Checkpoint {
+            vkey,
+            min_position,
+            json: as_json,
+            server,
+        } => {
+            let checkpoint = audit(&server)
+                .await?
+                .get_checkpoint(GetCheckpointRequest { min_position })
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            if vkey {
+                outln!("{}", checkpoint.verifier_key)?;
+            } else if as_json {
+                json::print("answerlog.v1.GetCheckpointResponse", &checkpoint)?;
+            } else {
+                let note = String::from_utf8(checkpoint.note)
+                    .context("the server's checkpoint is not UTF-8 text")?;
+                out!("{note}")?;
+            }
             Ok(())
         }
         AuditCommand::VerifyLog {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::app::{App, AppOptions};
+use crate::app::{App, AppOptions, TreeOptions};
 use crate::config::{Config, ConfigArgs};
 use crate::jetstream::{JetStreamOptions, LogChoice};
 use crate::principals::Principals;
@@ -28,6 +28,10 @@ pub(super) fn app_options(config: &Config) -> AppOptions {
         },
         signing_key: config.signing_key_file.clone(),
         state_cache_bytes: config.state_cache_bytes,
+        tree: TreeOptions {
+            origin: config.log_origin.clone(),
+            checkpoint_interval: Duration::from_millis(config.checkpoint_interval_ms),
+        },
     }
 }
 

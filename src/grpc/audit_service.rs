@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::convert::{self, TokenKind};
-use super::deadline::reach;
+use super::deadline::{reach, wait_deadline};
 use super::pb::audit_service_server::AuditService;
 use super::pb::*;
 use super::status::{invalid, to_status};
@@ -426,6 +426,26 @@ impl AuditService for AuditApi {
         let digest = self.app.log_digest().await.map_err(to_status)?;
         Ok(Response::new(GetLogDigestResponse {
             digest: Some(convert::log_digest_message(&digest)),
+        }))
+    }
+
+    async fn get_checkpoint(
+        &self,
+        request: Request<GetCheckpointRequest>,
+    ) -> Result<Response<GetCheckpointResponse>, Status> {
+        let deadline = wait_deadline(request.metadata());
+        let signed = self
+            .app
+            .checkpoint(request.get_ref().min_position, Some(deadline))
+            .await
+            .map_err(to_status)?;
+        let verifier_key = self.app.checkpoint_key().map_err(to_status)?.to_string();
+        Ok(Response::new(GetCheckpointResponse {
+            note: signed.note.clone(),
+            origin: signed.checkpoint.origin.clone(),
+            tree_size: signed.checkpoint.size,
+            root_hash: signed.checkpoint.root.to_vec(),
+            verifier_key,
         }))
     }
 }

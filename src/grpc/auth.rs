@@ -31,7 +31,9 @@ fn right(path: &str) -> Option<Right> {
     match service {
         "answerlog.v1.ArticleService" => Some(Right::Write),
         "answerlog.v1.AnswerService" => Some(Right::Read),
-        "answerlog.v1.AuditService" if method == "StreamEvents" => Some(Right::Read),
+        "answerlog.v1.AuditService" if matches!(method, "StreamEvents" | "GetCheckpoint") => {
+            Some(Right::Read)
+        }
         "answerlog.v1.AuditService"
             if matches!(
                 method,
@@ -195,6 +197,10 @@ mod tests {
         assert_eq!(
             right("/answerlog.v1.AuditService/VerifyLog"),
             Some(Right::Audit)
+        );
+        assert_eq!(
+            right("/answerlog.v1.AuditService/GetCheckpoint"),
+            Some(Right::Read)
         );
         for history in [
             "ListRevisions",

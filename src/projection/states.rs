@@ -93,6 +93,13 @@ impl StateCache {
         }
     }
 
+    /// A state made outside the writer's batches (the Merkle tree's own
+    /// cache), unless a newer one is held.
+    pub(crate) fn put(&self, state: Arc<ArticleVersion>) {
+        let _guard = self.inserting.lock().unwrap_or_else(|e| e.into_inner());
+        self.insert(state);
+    }
+
     /// Forgets every state (the store was reopened and may hold less).
     pub(crate) fn clear(&self) {
         let _guard = self.inserting.lock().unwrap_or_else(|e| e.into_inner());

@@ -185,7 +185,7 @@ impl ApplierHandle {
 /// priority lets it run on idle time; when it is starved for long, the
 /// bounded queue makes the writer wait for it.
 #[cfg(target_os = "linux")]
-const APPLIER_NICE: i32 = 10;
+pub(crate) const APPLIER_NICE: i32 = 10;
 
 pub(super) struct Applier {
     pub(super) disk: Arc<Disk>,

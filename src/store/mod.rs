@@ -21,9 +21,14 @@ mod sled_store;
 mod stats;
 mod sync;
 mod torn;
+mod tree_files;
 mod view;
 mod writer;
 
+/// The nice value of the threads that work off the write path (the
+/// applier's, and the Merkle tree's in `app/`).
+#[cfg(target_os = "linux")]
+pub(crate) use applier::APPLIER_NICE as LOW_PRIORITY_NICE;
 pub(crate) use disk::bytes_on_disk;
 pub use faults::{FaultPoint, Faults};
 pub use flush_gate::FlushGate;
@@ -39,6 +44,7 @@ pub(crate) use restore::check_backup;
 pub(crate) use sled_store::Record;
 pub use sled_store::StoreOptions;
 pub(crate) use sled_store::{ReadModels, RebuildProgress, SledStore};
+pub(crate) use tree_files::{recorded_checkpoint, TreeNodes, TreeWriter, TREE_DIR};
 pub(crate) use view::BatchView;
 pub(crate) use writer::Health;
 

@@ -73,6 +73,22 @@ impl Checkpoint {
     }
 }
 
+/// Whether `origin` can be a checkpoint's origin line and the name its
+/// note is signed under: not empty, no spaces, control characters or `+`
+/// (C2SP asks for a schema-less URL, such as `answerlog.example.org/prod`).
+pub(crate) fn check_origin(origin: &str) -> Result<(), String> {
+    if origin.is_empty()
+        || origin
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '+')
+    {
+        return Err(format!(
+            "{origin:?}: a checkpoint's origin is a name without spaces, control characters or +, such as answerlog.example.org/prod"
+        ));
+    }
+    Ok(())
+}
+
 /// A number as C2SP writes one: ASCII decimal digits without a leading
 /// zero (but "0"), within 64 bits.
 pub(crate) fn parse_decimal(text: &str) -> Option<u64> {

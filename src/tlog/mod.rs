@@ -5,8 +5,8 @@
 //! (`cosignature.rs`), and the offline proof of an entry that a receipt
 //! carries (`proof.rs`). The tree they commit to is `domain::merkle`.
 //!
-//! Issue 16: the server does not sign checkpoints yet; until it does only
-//! the tests use these.
+//! Issue 16: the server signs checkpoints (`app/tree.rs`); receipts,
+//! proofs and witnesses, which use the rest, are still to come.
 #![cfg_attr(not(test), allow(dead_code))]
 
 pub(crate) mod checkpoint;

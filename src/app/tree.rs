@@ -1,0 +1,532 @@
+//! The log's Merkle tree and its signed checkpoints (issue 16), kept off
+//! the write path.
+//!
+//! A thread of its own (at the applier's low priority) takes each durable
+//! commit in log order, finds the answer as it stands after it (the state
+//! cache's, its own cache's, or a fold from the nearest snapshot), and
+//! appends leaf `position − 1`, `merkle::commit_leaf(commit hash,
+//! answer_digest)`, to the tree's files (`store::TreeWriter`). While the
+//! tree grows it signs a C2SP checkpoint at most once an interval, and at
+//! once when a reader waits for one (`Tree::covering`); each is recorded
+//! on disk after the files it commits to are synced.
+//!
+//! It never signs two checkpoints that disagree: the one recorded last
+//! is pinned, and until the tree has been grown from the log to its size
+//! and gives its root, nothing new is signed. If the log gives another
+//! root there (it is not the log that was signed), the tree refuses to
+//! sign at all and says why to every reader.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::read::fold_version;
+use super::AppError;
+use crate::domain::merkle;
+use crate::domain::{answer_digest, hex, Article, ArticleVersion, Commit, Hash};
+use crate::projection::StateCache;
+use crate::signing::KeyRing;
+use crate::store::{
+    recorded_checkpoint, Log as _, ReadModels, SledStore, TreeNodes, TreeWriter, TREE_DIR,
+};
+use crate::tlog::checkpoint::{check_origin, Checkpoint};
+use crate::tlog::note::Note;
+use crate::verifier_key::VerifierKey;
+
+/// How often a checkpoint is signed while the log grows, unless configured.
+const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Commits read and hashed at a time.
+const CHUNK: u64 = 512;
+
+/// The bound of the tree thread's own article states (those the state
+/// cache no longer holds at the version it needs).
+const OWN_STATES_BYTES: u64 = 16 * 1024 * 1024;
+
+/// How long the thread waits after a failed read or write before trying
+/// again.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// What the tree needs from the configuration.
+#[derive(Clone, Debug)]
+pub struct TreeOptions {
+    /// The checkpoints' origin line; none: `answerlog/<key id>`, the
+    /// signing key's id (replicas that share a key share it).
+    pub origin: Option<String>,
+    pub checkpoint_interval: Duration,
+}
+
+impl Default for TreeOptions {
+    fn default() -> Self {
+        Self {
+            origin: None,
+            checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
+        }
+    }
+}
+
+/// A checkpoint the server signed: the note's bytes as signed, and its
+/// body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SignedCheckpoint {
+    pub(crate) note: Vec<u8>,
+    pub(crate) checkpoint: Checkpoint,
+}
+
+/// What the thread publishes.
+#[derive(Clone, Debug, Default)]
+struct Status {
+    /// Leaves in the tree's files, readable.
+    size: u64,
+    /// The last checkpoint signed for this origin.
+    signed: Option<Arc<SignedCheckpoint>>,
+    /// Why it refuses to sign, if it does.
+    refused: Option<String>,
+}
+
+/// The tree as readers see it, and the handle of its thread.
+pub(crate) struct Tree {
+    origin: String,
+    status: watch::Receiver<Status>,
+    /// The least size a reader waits for a checkpoint of.
+    wanted: watch::Sender<u64>,
+    stop: watch::Sender<bool>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Tree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tree")
+            .field("origin", &self.origin)
+            .field("size", &self.status.borrow().size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tree {
+    /// Opens the tree in `data_dir` and starts its thread.
+    pub(crate) fn start(
+        data_dir: &Path,
+        store: Arc<SledStore>,
+        states: Arc<StateCache>,
+        keys: Arc<KeyRing>,
+        options: &TreeOptions,
+    ) -> Result<Self, AppError> {
+        let dir = data_dir.join(TREE_DIR);
+        let origin = options
+            .origin
+            .clone()
+            .unwrap_or_else(|| format!("answerlog/{}", keys.current_id()));
+        check_origin(&origin).map_err(|e| AppError::invalid("log_origin", e))?;
+        let unreadable = |e: std::io::Error| {
+            AppError::Unavailable(format!("the Merkle tree's files cannot be read: {e}"))
+        };
+        let mut refused = None;
+        let pinned = match recorded_checkpoint(&dir).map_err(unreadable)? {
+            None => None,
+            Some(bytes) => match read_recorded(&bytes) {
+                Ok(pinned) => Some(pinned),
+                Err(why) => {
+                    refused = Some(format!(
+                        "the last checkpoint recorded ({}/checkpoint) cannot be read ({why}): \
+                         nothing is signed until it is moved away",
+                        dir.display()
+                    ));
+                    None
+                }
+            },
+        };
+        let keep = pinned.as_ref().map_or(0, |p| p.checkpoint.size);
+        let (mut writer, mut nodes) = TreeWriter::open(&dir, keep).map_err(unreadable)?;
+        // The files give the pinned checkpoint's root (they were synced
+        // before it was recorded), or they are grown again from the log,
+        // which must give it.
+        let mut verified = false;
+        if let Some(pinned) = &pinned {
+            if writer.size() == keep {
+                verified = merkle::root(&nodes, keep).ok() == Some(pinned.checkpoint.root);
+                if !verified {
+                    tracing::warn!(
+                        size = keep,
+                        "the Merkle tree's files do not give the root of the last checkpoint: growing the tree again from the log"
+                    );
+                    (writer, nodes) = TreeWriter::open(&dir, 0).map_err(unreadable)?;
+                }
+            }
+        }
+        let served = pinned
+            .clone()
+            .filter(|p| p.checkpoint.origin == origin)
+            .map(Arc::new);
+        let (status_tx, status) = watch::channel(Status {
+            size: writer.size(),
+            signed: served,
+            refused,
+        });
+        let (wanted, wanted_rx) = watch::channel(0);
+        let (stop, stop_rx) = watch::channel(false);
+        let grower = Grower {
+            read_models: store.read_models(),
+            store,
+            states,
+            own: StateCache::new(OWN_STATES_BYTES),
+            writer,
+            nodes: nodes.clone(),
+            keys,
+            origin: origin.clone(),
+            interval: options.checkpoint_interval,
+            pinned: pinned.map(|p| p.checkpoint).filter(|_| !verified),
+            last_signed: None,
+            status: status_tx,
+            wanted: wanted_rx,
+            stop: stop_rx,
+        };
+        let thread = std::thread::Builder::new()
+            .name("answerlog-tree".into())
+            .spawn(move || grower.run())
+            .map_err(|e| AppError::Unavailable(format!("cannot start the tree's thread: {e}")))?;
+        Ok(Self {
+            origin,
+            status,
+            wanted,
+            stop,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// The checkpoints' origin.
+    pub(crate) fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Leaves in the tree now.
+    pub(crate) fn size(&self) -> u64 {
+        self.status.borrow().size
+    }
+
+    /// The latest signed checkpoint once one covers the first `size`
+    /// commits: waits for the tree to reach them and has one signed at
+    /// once if the last is older. `DataLoss` if the tree refuses to sign.
+    pub(crate) async fn covering(&self, size: u64) -> Result<Arc<SignedCheckpoint>, AppError> {
+        let mut status = self.status.clone();
+        loop {
+            {
+                let now = status.borrow_and_update();
+                if let Some(why) = &now.refused {
+                    return Err(AppError::DataLoss(why.clone()));
+                }
+                if let Some(signed) = now.signed.as_ref() {
+                    if signed.checkpoint.size >= size {
+                        return Ok(Arc::clone(signed));
+                    }
+                }
+            }
+            self.wanted.send_if_modified(|wanted| {
+                let raise = *wanted < size;
+                if raise {
+                    *wanted = size;
+                }
+                raise
+            });
+            if status.changed().await.is_err() {
+                return Err(AppError::Unavailable(
+                    "the Merkle tree's thread has stopped".into(),
+                ));
+            }
+        }
+    }
+
+    /// Stops the thread once it has written what it holds.
+    pub(crate) fn stop(&self) {
+        self.stop.send_replace(true);
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
+            if thread.join().is_err() {
+                tracing::error!("the Merkle tree's thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The recorded note, as this server wrote it.
+fn read_recorded(bytes: &[u8]) -> Result<SignedCheckpoint, String> {
+    let note = Note::parse(bytes).map_err(|e| e.to_string())?;
+    let checkpoint = Checkpoint::parse(&note.text)?;
+    Ok(SignedCheckpoint {
+        note: bytes.to_vec(),
+        checkpoint,
+    })
+}
+
+/// The tree's thread.
+struct Grower {
+    store: Arc<SledStore>,
+    read_models: ReadModels,
+    /// The writer's current states: the answer after a commit, most often.
+    states: Arc<StateCache>,
+    /// The states this thread made, for the commits after them.
+    own: StateCache,
+    writer: TreeWriter,
+    nodes: TreeNodes,
+    keys: Arc<KeyRing>,
+    origin: String,
+    interval: Duration,
+    /// The last checkpoint signed: the tree must give its root at its
+    /// size before anything new is signed. Cleared once it does.
+    pinned: Option<Checkpoint>,
+    last_signed: Option<Instant>,
+    status: watch::Sender<Status>,
+    wanted: watch::Receiver<u64>,
+    stop: watch::Receiver<bool>,
+}
+
+impl Grower {
+    fn run(mut self) {
+        #[cfg(target_os = "linux")]
+        if let Err(e) = rustix::process::setpriority_process(None, crate::store::LOW_PRIORITY_NICE)
+        {
+            tracing::debug!(error = %e, "the tree's thread keeps the default priority");
+        }
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                tracing::error!(error = %e, "the Merkle tree's thread cannot run");
+                return;
+            }
+        };
+        runtime.block_on(self.grow_and_sign());
+    }
+
+    async fn grow_and_sign(&mut self) {
+        let mut durable = self.store.durable_position();
+        loop {
+            self.wanted.borrow_and_update();
+            if *self.stop.borrow() {
+                // What it grew is recorded, so that the next start grows
+                // the tree on from here.
+                let outcome = if self.stale() {
+                    self.sign()
+                } else {
+                    self.writer.write().map_err(io_failed)
+                };
+                if let Err(e) = outcome {
+                    tracing::warn!(error = %e, "the Merkle tree's last leaves were not recorded");
+                }
+                return;
+            }
+            let through = *durable.borrow_and_update();
+            let outcome = if self.writer.size() < through {
+                self.grow(through.min(self.writer.size() + CHUNK))
+            } else if self.should_sign() {
+                self.sign()
+            } else {
+                Ok(())
+            };
+            if let Err(e) = outcome {
+                // What was pushed stays pushed (each leaf is whole), and
+                // a write that failed is made again at the same place.
+                tracing::warn!(error = %e, "the Merkle tree's thread failed; trying again");
+                let _ = tokio::time::timeout(RETRY, self.stop.changed()).await;
+                continue;
+            }
+            if self.writer.size() < *durable.borrow() || self.should_sign() {
+                continue;
+            }
+            let next = self.next_signing();
+            tokio::select! {
+                _ = durable.changed() => {}
+                _ = self.wanted.changed() => {}
+                _ = self.stop.changed() => {}
+                () = tokio::time::sleep_until(next) => {}
+            }
+        }
+    }
+
+    /// Appends the leaves of the commits up to `through` and publishes them.
+    fn grow(&mut self, through: u64) -> Result<(), AppError> {
+        let positions: Vec<u64> = (self.writer.size() + 1..=through).collect();
+        let commits = self.store.read_commits(&positions)?;
+        for (position, commit) in positions.into_iter().zip(commits) {
+            let commit = commit
+                .ok_or_else(|| AppError::DataLoss(format!("log position {position} is missing")))?;
+            let state = self.state_after(&commit)?;
+            let hash = Hash::try_from(commit.hash.as_slice()).map_err(|_| {
+                AppError::DataLoss(format!("the commit at {position} has no 32-byte hash"))
+            })?;
+            let answer = answer_digest(&state.article, position, commit.recorded_at);
+            self.writer.push(merkle::commit_leaf(&hash, &answer));
+        }
+        self.writer.write().map_err(io_failed)?;
+        let size = self.writer.size();
+        if let Some(pinned) = self.pinned.as_ref().filter(|p| p.size <= size) {
+            let root = merkle::root(&self.nodes, pinned.size).map_err(io_failed)?;
+            if root != pinned.root {
+                let why = format!(
+                    "the log does not extend the last checkpoint signed: at size {} it was signed with root {}, and the log gives {}; nothing is signed until an operator restores the log that was signed",
+                    pinned.size,
+                    hex(&pinned.root),
+                    hex(&root)
+                );
+                tracing::error!("{why}");
+                self.status.send_modify(|s| s.refused = Some(why));
+            }
+            self.pinned = None;
+        }
+        self.status.send_modify(|s| s.size = size);
+        Ok(())
+    }
+
+    /// The article as it stands after `commit`.
+    fn state_after(&self, commit: &Commit) -> Result<Arc<ArticleVersion>, AppError> {
+        let (id, version) = (commit.article_id, commit.version);
+        let held = |wanted: u64| {
+            [&*self.states, &self.own]
+                .into_iter()
+                .find_map(|cache| cache.get(id).filter(|s| s.article.version == wanted))
+        };
+        if let Some(state) = held(version) {
+            self.own.put(Arc::clone(&state));
+            return Ok(state);
+        }
+        let previous = match version {
+            0 | 1 => None,
+            _ => Some(match held(version - 1) {
+                Some(state) => state.article.clone(),
+                None => fold_version(&self.store, &self.read_models, id, version - 1)?.article,
+            }),
+        };
+        let article = Article::fold(previous, id, version, &commit.events).ok_or_else(|| {
+            AppError::DataLoss(format!(
+                "version {version} of article {id} (position {}) does not fold",
+                commit.global_position
+            ))
+        })?;
+        let state = Arc::new(ArticleVersion {
+            article,
+            global_position: commit.global_position,
+            recorded_at: commit.recorded_at,
+        });
+        self.own.put(Arc::clone(&state));
+        Ok(state)
+    }
+
+    /// Whether a checkpoint is due: one is stale, and the interval is
+    /// over or a reader waits for one.
+    fn should_sign(&self) -> bool {
+        let status = self.status.borrow();
+        let signed_size = status.signed.as_ref().map_or(0, |s| s.checkpoint.size);
+        let asked = *self.wanted.borrow() > signed_size || status.signed.is_none();
+        drop(status);
+        self.stale()
+            && (asked
+                || self
+                    .last_signed
+                    .is_none_or(|at| at.elapsed() >= self.interval))
+    }
+
+    /// Whether the tree holds what the last checkpoint does not (or the
+    /// last was another origin's or key's), past the last one signed
+    /// before a restart, with nothing refused.
+    fn stale(&self) -> bool {
+        let status = self.status.borrow();
+        if status.refused.is_some() || self.pinned.is_some() {
+            return false;
+        }
+        match &status.signed {
+            None => true,
+            Some(signed) => {
+                signed.checkpoint.size < self.writer.size()
+                    || !self.keys.signed_note(&signed.note, &self.origin)
+            }
+        }
+    }
+
+    /// When the interval since the last checkpoint is over.
+    fn next_signing(&self) -> Instant {
+        match self.last_signed {
+            Some(at) if self.status.borrow().signed.is_some() => at + self.interval,
+            _ => Instant::now() + self.interval,
+        }
+    }
+
+    fn sign(&mut self) -> Result<(), AppError> {
+        let size = self.writer.size();
+        let root = merkle::root(&self.nodes, size).map_err(io_failed)?;
+        let checkpoint = Checkpoint {
+            origin: self.origin.clone(),
+            size,
+            root,
+            extensions: Vec::new(),
+        };
+        let text = checkpoint.text();
+        let signature = self
+            .keys
+            .sign_note(&text, &self.origin)
+            .map_err(AppError::Unavailable)?;
+        let note = Note {
+            text,
+            signatures: vec![signature],
+        }
+        .to_bytes();
+        self.writer.record_checkpoint(&note).map_err(io_failed)?;
+        self.last_signed = Some(Instant::now());
+        let signed = Arc::new(SignedCheckpoint { note, checkpoint });
+        self.status.send_modify(|s| s.signed = Some(signed));
+        Ok(())
+    }
+}
+
+impl super::App {
+    /// The latest signed checkpoint once one covers the log through
+    /// `min_position` and every write acknowledged before the call (a
+    /// reader sees their own writes in it), waiting until `deadline`.
+    pub(crate) async fn checkpoint(
+        &self,
+        min_position: u64,
+        deadline: Option<Instant>,
+    ) -> Result<Arc<SignedCheckpoint>, AppError> {
+        let size = min_position.max(self.store.acknowledged());
+        let wait = self.tree.covering(size);
+        match deadline {
+            None => wait.await,
+            Some(deadline) => tokio::time::timeout_at(deadline, wait)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(AppError::Unavailable(format!(
+                        "no checkpoint of {size} commits was signed before the deadline (the Merkle tree holds {})",
+                        self.tree.size()
+                    )))
+                }),
+        }
+    }
+
+    /// The key checkpoints are signed with now, as auditors pin it.
+    pub(crate) fn checkpoint_key(&self) -> Result<VerifierKey, AppError> {
+        self.keys
+            .verifier_key(self.tree.origin())
+            .map_err(AppError::FailedPrecondition)
+    }
+}
+
+fn io_failed(e: std::io::Error) -> AppError {
+    AppError::Unavailable(format!("the Merkle tree's files: {e}"))
+}
+
+#[cfg(test)]
+mod tests;
