@@ -50,6 +50,7 @@ async fn applied(server: &TestServer, id: &str, position: u64) {
         .answers()
         .await
         .get_answer(GetAnswerRequest {
+            receipt: false,
             r#ref: Some(get_answer_request::Ref::Id(id.to_owned())),
             as_of: None,
             min_position: position,
@@ -63,6 +64,7 @@ async fn answer(server: &TestServer, id: &str, version: Option<u64>) -> answerlo
         .answers()
         .await
         .get_answer(GetAnswerRequest {
+            receipt: false,
             r#ref: Some(get_answer_request::Ref::Id(id.to_owned())),
             as_of: version.map(answerlog::pb::get_answer_request::AsOf::Version),
             min_position: 0,

@@ -581,6 +581,7 @@ async fn malformed_requests_get_the_right_status_and_change_nothing(backend: Bac
             call: read!(
                 get_answer,
                 GetAnswerRequest {
+                    receipt: false,
                     r#ref: by_id(&id),
                     as_of: Some(get_answer_request::AsOf::Version(0)),
                     min_position: 0
@@ -594,6 +595,7 @@ async fn malformed_requests_get_the_right_status_and_change_nothing(backend: Bac
             call: read!(
                 get_answer,
                 GetAnswerRequest {
+                    receipt: false,
                     r#ref: by_id(&id),
                     as_of: Some(get_answer_request::AsOf::Version(7)),
                     min_position: 0
@@ -631,6 +633,7 @@ async fn malformed_requests_get_the_right_status_and_change_nothing(backend: Bac
             call: read!(
                 batch_get_answers,
                 BatchGetAnswersRequest {
+                    receipts: false,
                     refs: vec!["what-causes-jmt".into(); 101],
                     min_position: 0
                 }

@@ -501,6 +501,7 @@ async fn every_version_reads_back_as_of_version_and_time(backend: Backend) {
         let version = i as u64 + 1;
         let read = answers
             .get_answer(GetAnswerRequest {
+                receipt: false,
                 r#ref: Some(get_answer_request::Ref::Id(id.clone())),
                 as_of: Some(get_answer_request::AsOf::Version(version)),
                 min_position: 0,
@@ -508,6 +509,7 @@ async fn every_version_reads_back_as_of_version_and_time(backend: Backend) {
             .await;
         let inspected = audit
             .inspect_answer(InspectAnswerRequest {
+                receipt: false,
                 r#ref: Some(inspect_answer_request::Ref::Id(id.clone())),
                 as_of: Some(inspect_answer_request::AsOf::Version(version)),
                 min_position: 0,
@@ -594,6 +596,7 @@ async fn every_version_reads_back_as_of_version_and_time(backend: Backend) {
         for t in [a_us, a_us + (b_us - a_us) / 2, b_us - 1] {
             let got = answers
                 .get_answer(GetAnswerRequest {
+                    receipt: false,
                     r#ref: Some(get_answer_request::Ref::Id(id.clone())),
                     as_of: Some(get_answer_request::AsOf::Time(prost_types::Timestamp {
                         seconds: t.div_euclid(1_000_000),

@@ -122,6 +122,7 @@ async fn batch_get_returns_found_answers_and_names_the_missing(backend: Backend)
         .answers()
         .await
         .batch_get_answers(BatchGetAnswersRequest {
+            receipts: false,
             refs: vec![
                 b.article_id.clone(),
                 missing.clone(),

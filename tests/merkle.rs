@@ -9,104 +9,18 @@
 //! verifier key `audit checkpoint --vkey` prints, from the C2SP texts.
 
 use answerlog::pb::*;
+use answerlog::{AppOptions, TreeOptions};
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
-use answerlog::{AppOptions, TreeOptions};
-use ed25519_dalek::{Signature, VerifyingKey};
-
 use crate::backend_tests;
+use crate::support::audit_md::{answer_digest, open_checkpoint, tree_root};
 use crate::support::{cid, cli, create_article, eventually, Backend, TestServer};
 
 backend_tests!(
     the_exports_merkle_root_is_audit_md_s_over_the_answers_served,
     checkpoints_extend_one_another_across_a_restart_under_the_configured_origin,
 );
-
-fn string(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(&(s.len() as u32).to_be_bytes());
-    out.extend_from_slice(s.as_bytes());
-}
-
-fn date(out: &mut Vec<u8>, s: &str) {
-    assert_eq!(s.len(), 10, "a date is YYYY-MM-DD: {s}");
-    string(out, s);
-}
-
-fn uuid(out: &mut Vec<u8>, text: &str) {
-    let digits: String = text.chars().filter(|c| *c != '-').collect();
-    assert_eq!(digits.len(), 32, "{text}");
-    for i in (0..32).step_by(2) {
-        out.push(u8::from_str_radix(&digits[i..i + 2], 16).unwrap());
-    }
-}
-
-/// AUDIT.md's `answer_digest` of an `Answer` as served.
-fn answer_digest(a: &Answer) -> [u8; 32] {
-    let mut out = Vec::new();
-    string(&mut out, "answerlog.answer.v1");
-    uuid(&mut out, &a.id);
-    string(&mut out, &a.slug);
-    string(&mut out, &a.question);
-    string(&mut out, &a.quick_answer);
-    out.extend_from_slice(&(a.key_facts.len() as u32).to_be_bytes());
-    for fact in &a.key_facts {
-        string(&mut out, fact);
-    }
-    out.extend_from_slice(&(a.sections.len() as u32).to_be_bytes());
-    for s in &a.sections {
-        string(&mut out, &s.id);
-        string(&mut out, &s.heading);
-        string(&mut out, &s.body);
-    }
-    out.extend_from_slice(&(a.sources.len() as u32).to_be_bytes());
-    for s in &a.sources {
-        string(&mut out, &s.id);
-        string(&mut out, &s.title);
-        string(&mut out, &s.publisher);
-        string(&mut out, &s.url);
-        string(&mut out, &s.license);
-        if s.accessed_on.is_empty() {
-            out.push(0);
-        } else {
-            out.push(1);
-            date(&mut out, &s.accessed_on);
-        }
-    }
-    date(&mut out, &a.last_updated);
-    let p = a.provenance.clone().unwrap_or_default();
-    out.push(u8::from(p.ai_assisted));
-    string(&mut out, &p.generator);
-    string(&mut out, &p.reviewed_by);
-    out.extend_from_slice(&p.reviewed_version.to_be_bytes());
-    string(&mut out, &a.disclaimer);
-    let status = ArticleStatus::try_from(a.status).unwrap();
-    string(&mut out, status.as_str_name());
-    out.extend_from_slice(&a.version.to_be_bytes());
-    out.extend_from_slice(&a.global_position.to_be_bytes());
-    let t = a.recorded_at.unwrap();
-    let micros = t.seconds * 1_000_000 + i64::from(t.nanos) / 1000;
-    out.extend_from_slice(&micros.to_be_bytes());
-    Sha256::digest(&out).into()
-}
-
-/// RFC 6962's MTH over leaf hashes.
-fn tree_root(leaves: &[[u8; 32]]) -> [u8; 32] {
-    match leaves.len() {
-        0 => Sha256::digest([]).into(),
-        1 => leaves[0],
-        n => {
-            let mut k = 1;
-            while k * 2 < n {
-                k *= 2;
-            }
-            let mut node = vec![0x01];
-            node.extend_from_slice(&tree_root(&leaves[..k]));
-            node.extend_from_slice(&tree_root(&leaves[k..]));
-            Sha256::digest(&node).into()
-        }
-    }
-}
 
 /// The leaves of the log an export holds, each from the commit's hash and
 /// its answer as InspectAnswer serves it; and whether one of them was
@@ -210,24 +124,17 @@ async fn the_exports_merkle_root_is_audit_md_s_over_the_answers_served(backend: 
     );
     // The server's checkpoint: the same root, signed under the key that
     // `--vkey` names, printed as signed.
-    let vkey = server.cli(&["audit", "checkpoint", "--vkey"]).await;
-    assert!(vkey.success, "{}", vkey.stderr);
+    let vkey = server.vkey().await;
     let note = server.cli(&["audit", "checkpoint"]).await;
     assert!(note.success, "{}", note.stderr);
-    let (origin, tree_size, tree_root_hash) = open_checkpoint(&note.stdout, vkey.stdout.trim());
+    let (origin, tree_size, tree_root_hash) = open_checkpoint(&note.stdout, &vkey);
     assert_eq!(
         (tree_size, tree_root_hash),
         (size as u64, tree_root(&leaves))
     );
-    let served = server
-        .audit()
-        .await
-        .get_checkpoint(GetCheckpointRequest { min_position: 0 })
-        .await
-        .unwrap()
-        .into_inner();
+    let served = server.checkpoint().await;
     assert_eq!(served.note, note.stdout.as_bytes());
-    assert_eq!(served.verifier_key, vkey.stdout.trim());
+    assert_eq!(served.verifier_key, vkey);
     assert_eq!(
         (served.origin, served.tree_size, served.root_hash),
         (origin, tree_size, tree_root_hash.to_vec())
@@ -258,57 +165,6 @@ async fn the_exports_merkle_root_is_audit_md_s_over_the_answers_served(backend: 
     assert!(text.stdout.contains(&root), "{}", text.stdout);
 }
 
-/// Opens a C2SP signed note (c2sp.org/signed-note) whose text is a
-/// tlog-checkpoint with the verifier key `vkey`
-/// (`name+hexkeyid+base64(0x01 ‖ key)`): its origin, size and root.
-fn open_checkpoint(note: &str, vkey: &str) -> (String, u64, [u8; 32]) {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let mut parts = vkey.splitn(3, '+');
-    let (name, id, key) = (
-        parts.next().unwrap(),
-        parts.next().unwrap(),
-        parts.next().unwrap(),
-    );
-    let key = b64.decode(key).unwrap();
-    assert_eq!(key[0], 0x01, "an Ed25519 key");
-    let public: [u8; 32] = key[1..].try_into().unwrap();
-    let mut hashed = name.as_bytes().to_vec();
-    hashed.push(b'\n');
-    hashed.push(0x01);
-    hashed.extend_from_slice(&public);
-    let key_id = Sha256::digest(&hashed)[..4].to_vec();
-    assert_eq!(id, hex(&key_id), "the key id is the hash's first 4 bytes");
-
-    let split = note
-        .rfind("\n\n")
-        .expect("a blank line before the signatures");
-    let (text, signatures) = (&note[..=split], &note[split + 2..]);
-    let mut verified = false;
-    for line in signatures.lines() {
-        let rest = line.strip_prefix("\u{2014} ").expect("a signature line");
-        let (signer, signature) = rest.split_once(' ').unwrap();
-        let signature = b64.decode(signature).unwrap();
-        if signer != name || signature[..4] != key_id[..] {
-            continue;
-        }
-        let signature = Signature::from_slice(&signature[4..]).unwrap();
-        VerifyingKey::from_bytes(&public)
-            .unwrap()
-            .verify_strict(text.as_bytes(), &signature)
-            .expect("the checkpoint's signature verifies");
-        verified = true;
-    }
-    assert!(verified, "no signature by {vkey} in {note}");
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines[0], name, "checkpoints are signed under their origin");
-    let root: [u8; 32] = b64.decode(lines[2]).unwrap().try_into().unwrap();
-    (lines[0].to_owned(), lines[1].parse().unwrap(), root)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// `audit checkpoint`'s note, opened with `vkey`: the note, its size and
 /// root; its origin the test's.
 async fn checkpoint(server: &TestServer, vkey: &str) -> (String, u64, [u8; 32]) {
@@ -334,9 +190,7 @@ async fn checkpoints_extend_one_another_across_a_restart_under_the_configured_or
         ..AppOptions::default()
     };
     let server = TestServer::start_with(backend, options()).await;
-    let vkey = server.cli(&["audit", "checkpoint", "--vkey"]).await;
-    assert!(vkey.success, "{}", vkey.stderr);
-    let vkey = vkey.stdout.trim().to_owned();
+    let vkey = server.vkey().await;
     assert!(vkey.starts_with("answerlog.example.org/test+"), "{vkey}");
     let mut roots = Vec::new();
     for n in 0..3 {

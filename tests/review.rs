@@ -68,6 +68,7 @@ impl Writers {
             .await
             .get_answer(authed(
                 GetAnswerRequest {
+                    receipt: false,
                     r#ref: Some(get_answer_request::Ref::Id(self.id.clone())),
                     as_of: (version > 0).then_some(get_answer_request::AsOf::Version(version)),
                     min_position: 0,

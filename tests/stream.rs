@@ -302,6 +302,7 @@ async fn min_position_waits_for_the_write_or_answers_before_the_deadline(backend
     // caller's deadline (a tenth of it before: deadlines of a few seconds
     // leave a loaded machine room to answer in time).
     let mut request = Request::new(GetAnswerRequest {
+        receipt: false,
         r#ref: Some(get_answer_request::Ref::Id(id.clone())),
         as_of: None,
         min_position: 1_000,
@@ -330,6 +331,7 @@ async fn min_position_waits_for_the_write_or_answers_before_the_deadline(backend
     assert!(status.message().contains("min_position"), "{status:?}");
     // Already applied: OK under a 30 s deadline.
     let mut request = Request::new(GetAnswerRequest {
+        receipt: false,
         r#ref: Some(get_answer_request::Ref::Id(id.clone())),
         as_of: None,
         min_position: 1,
@@ -342,6 +344,7 @@ async fn min_position_waits_for_the_write_or_answers_before_the_deadline(backend
         let id = id.clone();
         tokio::spawn(async move {
             let mut request = Request::new(GetAnswerRequest {
+                receipt: false,
                 r#ref: Some(get_answer_request::Ref::Id(id)),
                 as_of: None,
                 min_position: 2,

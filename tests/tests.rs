@@ -27,6 +27,7 @@ mod merkle;
 mod metrics;
 mod read_your_writes;
 mod rebuild;
+mod receipts;
 mod replicas;
 mod restart;
 mod review;

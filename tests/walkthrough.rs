@@ -193,6 +193,7 @@ async fn import_then_edit_add_source_redate(backend: Backend) {
         .answers()
         .await
         .get_answer(GetAnswerRequest {
+            receipt: false,
             r#ref: Some(get_answer_request::Ref::Slug("what-causes-jmt".into())),
             as_of: Some(get_answer_request::AsOf::Version(1)),
             min_position: 0,

@@ -13,6 +13,7 @@ mod followers;
 mod import;
 mod read;
 mod rebuild;
+mod receipt;
 mod restore;
 mod tree;
 mod verify;

@@ -89,6 +89,7 @@ struct Status {
 
 /// The tree as readers see it, and the handle of its thread.
 pub(crate) struct Tree {
+    nodes: TreeNodes,
     origin: String,
     status: watch::Receiver<Status>,
     /// The least size a reader waits for a checkpoint of.
@@ -189,6 +190,7 @@ impl Tree {
             .spawn(move || grower.run())
             .map_err(|e| AppError::Unavailable(format!("cannot start the tree's thread: {e}")))?;
         Ok(Self {
+            nodes,
             origin,
             status,
             wanted,
@@ -205,6 +207,11 @@ impl Tree {
     /// Leaves in the tree now.
     pub(crate) fn size(&self) -> u64 {
         self.status.borrow().size
+    }
+
+    /// The tree's nodes: every complete subtree within `size()` leaves.
+    pub(crate) fn nodes(&self) -> &TreeNodes {
+        &self.nodes
     }
 
     /// The latest signed checkpoint once one covers the first `size`
@@ -502,6 +509,17 @@ impl super::App {
         deadline: Option<Instant>,
     ) -> Result<Arc<SignedCheckpoint>, AppError> {
         let size = min_position.max(self.store.acknowledged());
+        self.checkpoint_covering(size, deadline).await
+    }
+
+    /// The latest signed checkpoint once one covers the first `size`
+    /// commits, waiting until `deadline`; past it UNAVAILABLE, naming what
+    /// the checkpoint must meet.
+    pub(super) async fn checkpoint_covering(
+        &self,
+        size: u64,
+        deadline: Option<Instant>,
+    ) -> Result<Arc<SignedCheckpoint>, AppError> {
         let wait = self.tree.covering(size);
         match deadline {
             None => wait.await,
@@ -509,7 +527,8 @@ impl super::App {
                 .await
                 .unwrap_or_else(|_| {
                     Err(AppError::Unavailable(format!(
-                        "no checkpoint of {size} commits was signed before the deadline (the Merkle tree holds {})",
+                        "no checkpoint of {size} commits was signed before the deadline (one signed by the key of {}; no witness cosignatures are required); the Merkle tree holds {} commits",
+                        self.tree.origin(),
                         self.tree.size()
                     )))
                 }),

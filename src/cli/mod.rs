@@ -21,6 +21,7 @@ mod serve;
 mod show;
 mod tail;
 mod verify;
+mod verify_receipt;
 mod write;
 
 use std::path::PathBuf;
@@ -125,6 +126,23 @@ enum Command {
         /// keys show` prints it.
         #[arg(long, requires = "digest")]
         vkey: Option<String>,
+        /// Print the outcome as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check an answer's receipt (from `answerlog get --receipt`) with no
+    /// server: the answer's leaf is in the tree the receipt's checkpoint
+    /// commits to, and the pinned key signed that checkpoint.
+    VerifyReceipt {
+        /// The receipt, as saved (a C2SP tlog-proof).
+        file: PathBuf,
+        /// The answer it is for, as `answerlog get --json` prints it.
+        #[arg(long)]
+        answer: PathBuf,
+        /// The log's key: a C2SP verifier key (name+hexkeyid+base64key), as
+        /// `answerlog audit checkpoint --vkey` prints it.
+        #[arg(long)]
+        vkey: String,
         /// Print the outcome as one JSON object.
         #[arg(long)]
         json: bool,
@@ -298,6 +316,11 @@ enum ClientCommand {
         /// made through another replica) [default: 0].
         #[arg(long, default_value_t = 0)]
         min_position: u64,
+        /// Save the answer's receipt here, byte for byte as served (a C2SP
+        /// tlog-proof at a signed checkpoint; check it with `answerlog
+        /// verify-receipt`).
+        #[arg(long, value_name = "FILE")]
+        receipt: Option<std::path::PathBuf>,
         /// Print the protobuf JSON mapping.
         #[arg(long)]
         json: bool,
@@ -416,6 +439,12 @@ impl Cli {
                 vkey,
                 json,
             } => verify::verify(&file, digest.as_deref(), vkey.as_deref(), json),
+            Command::VerifyReceipt {
+                file,
+                answer,
+                vkey,
+                json,
+            } => verify_receipt::verify_receipt(&file, &answer, &vkey, json),
             Command::Keys(KeysCommand::Show {
                 data_dir,
                 name,
@@ -503,6 +532,7 @@ async fn run_client(command: ClientCommand) -> anyhow::Result<()> {
             version,
             at,
             min_position,
+            receipt,
             json,
             server,
         } => {
@@ -510,6 +540,7 @@ async fn run_client(command: ClientCommand) -> anyhow::Result<()> {
                 version,
                 at,
                 min_position,
+                receipt,
             };
             show::get(&server, &reference, &as_of, json).await
         }

@@ -16,6 +16,8 @@ pub(super) struct AsOfArgs {
     pub(super) version: Option<u64>,
     pub(super) at: Option<String>,
     pub(super) min_position: u64,
+    /// Where to save the answer's receipt, if asked for.
+    pub(super) receipt: Option<std::path::PathBuf>,
 }
 
 pub(super) async fn get(
@@ -36,18 +38,25 @@ pub(super) async fn get(
         }
         (None, None) => None,
     };
-    let answer = answers(server)
+    let response = answers(server)
         .await?
         .get_answer(GetAnswerRequest {
             r#ref: Some(reference(text)),
             as_of,
             min_position: args.min_position,
+            receipt: args.receipt.is_some(),
         })
         .await
         .map_err(status_error)?
-        .into_inner()
-        .answer
-        .context("the server sent no answer")?;
+        .into_inner();
+    let answer = response.answer.context("the server sent no answer")?;
+    if let Some(path) = &args.receipt {
+        if response.receipt.is_empty() {
+            anyhow::bail!("the server sent no receipt");
+        }
+        std::fs::write(path, &response.receipt)
+            .with_context(|| format!("cannot write the receipt to {}", path.display()))?;
+    }
     if as_json {
         return json::print("answerlog.v1.Answer", &answer);
     }

@@ -10,6 +10,7 @@ use super::pb::answer_service_server::AnswerService;
 use super::pb::*;
 use super::status::{invalid, to_status};
 use crate::app::{App, AsOf};
+use crate::domain::ArticleVersion;
 
 /// The most refs one BatchGetAnswers may name.
 const MAX_BATCH: usize = 100;
@@ -57,8 +58,14 @@ impl AnswerService for AnswerApi {
             .answer(&reference, as_of)
             .await
             .map_err(to_status)?;
+        let receipt = if m.receipt {
+            receipt_of(&self.app, &answer, deadline).await?
+        } else {
+            Vec::new()
+        };
         Ok(Response::new(GetAnswerResponse {
             answer: Some(convert::answer(&answer)),
+            receipt,
         }))
     }
 
@@ -85,9 +92,18 @@ impl AnswerService for AnswerApi {
             .collect::<Result<Vec<_>, _>>()?;
         self.wait(deadline, m.min_position).await?;
         let (found, missing) = self.app.answers(&refs).await.map_err(to_status)?;
+        let receipts = if m.receipts {
+            self.app
+                .receipts(&found, Some(deadline))
+                .await
+                .map_err(to_status)?
+        } else {
+            Vec::new()
+        };
         Ok(Response::new(BatchGetAnswersResponse {
             answers: found.iter().map(|a| convert::answer(a)).collect(),
             missing_refs: missing.into_iter().map(|i| m.refs[i].clone()).collect(),
+            receipts,
         }))
     }
 
@@ -115,4 +131,18 @@ impl AnswerService for AnswerApi {
             next_page_token: convert::page_token(TokenKind::Answers, page.next),
         }))
     }
+}
+
+/// The receipt of one answer (GetAnswer's, InspectAnswer's), waiting for
+/// a checkpoint that covers it until `deadline`.
+pub(super) async fn receipt_of(
+    app: &App,
+    answer: &Arc<ArticleVersion>,
+    deadline: tokio::time::Instant,
+) -> Result<Vec<u8>, Status> {
+    let mut receipts = app
+        .receipts(std::slice::from_ref(answer), Some(deadline))
+        .await
+        .map_err(to_status)?;
+    Ok(receipts.pop().unwrap_or_default())
 }

@@ -273,6 +273,7 @@ impl AuditService for AuditApi {
         &self,
         request: Request<InspectAnswerRequest>,
     ) -> Result<Response<InspectAnswerResponse>, Status> {
+        let deadline = wait_deadline(request.metadata());
         reach(
             &self.app,
             request.metadata(),
@@ -295,9 +296,15 @@ impl AuditService for AuditApi {
             .inspect(&reference, as_of)
             .await
             .map_err(to_status)?;
+        let receipt = if m.receipt {
+            super::answer_service::receipt_of(&self.app, &answer, deadline).await?
+        } else {
+            Vec::new()
+        };
         Ok(Response::new(InspectAnswerResponse {
             answer: Some(convert::answer(&answer)),
             served,
+            receipt,
         }))
     }
 
@@ -446,6 +453,20 @@ impl AuditService for AuditApi {
             tree_size: signed.checkpoint.size,
             root_hash: signed.checkpoint.root.to_vec(),
             verifier_key,
+        }))
+    }
+
+    async fn get_consistency_proof(
+        &self,
+        request: Request<GetConsistencyProofRequest>,
+    ) -> Result<Response<GetConsistencyProofResponse>, Status> {
+        let m = request.into_inner();
+        let hashes = self
+            .app
+            .consistency_proof(m.old_size, m.new_size)
+            .map_err(to_status)?;
+        Ok(Response::new(GetConsistencyProofResponse {
+            hashes: hashes.iter().map(|h| h.to_vec()).collect(),
         }))
     }
 }

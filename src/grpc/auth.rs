@@ -31,7 +31,12 @@ fn right(path: &str) -> Option<Right> {
     match service {
         "answerlog.v1.ArticleService" => Some(Right::Write),
         "answerlog.v1.AnswerService" => Some(Right::Read),
-        "answerlog.v1.AuditService" if matches!(method, "StreamEvents" | "GetCheckpoint") => {
+        "answerlog.v1.AuditService"
+            if matches!(
+                method,
+                "StreamEvents" | "GetCheckpoint" | "GetConsistencyProof"
+            ) =>
+        {
             Some(Right::Read)
         }
         "answerlog.v1.AuditService"
@@ -198,10 +203,12 @@ mod tests {
             right("/answerlog.v1.AuditService/VerifyLog"),
             Some(Right::Audit)
         );
-        assert_eq!(
-            right("/answerlog.v1.AuditService/GetCheckpoint"),
-            Some(Right::Read)
-        );
+        for public in ["GetCheckpoint", "GetConsistencyProof"] {
+            assert_eq!(
+                right(&format!("/answerlog.v1.AuditService/{public}")),
+                Some(Right::Read)
+            );
+        }
         for history in [
             "ListRevisions",
             "GetRevision",

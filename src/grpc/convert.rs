@@ -241,6 +241,68 @@ pub(crate) fn answer(v: &ArticleVersion) -> pb::Answer {
     }
 }
 
+/// An answer as a reader was served it, back in the domain's terms: what
+/// its receipt's leaf digests (`domain::answer_digest`). Refused unless
+/// `answer` renders it again exactly (canonical id, dates and time, the
+/// etag the id and version make), so that no two messages stand for one
+/// answer.
+pub(crate) fn served_answer(a: &pb::Answer) -> Result<ArticleVersion, String> {
+    let date = |field: &str, text: &str| {
+        chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .map_err(|_| format!("{field}: {} is not a date (YYYY-MM-DD)", quoted(text)))
+    };
+    let provenance = a.provenance.clone().unwrap_or_default();
+    let article = crate::domain::Article {
+        id: ArticleId::parse(&a.id)
+            .ok_or_else(|| format!("id: {} is not an article id", quoted(&a.id)))?,
+        slug: a.slug.clone(),
+        question: a.question.clone(),
+        quick_answer: a.quick_answer.clone(),
+        key_facts: a.key_facts.clone(),
+        sections: a.sections.iter().map(section_from_message).collect(),
+        sources: a
+            .sources
+            .iter()
+            .map(source_from_message)
+            .collect::<Result<_, String>>()?,
+        last_updated: date("last_updated", &a.last_updated)?,
+        provenance: Provenance {
+            ai_assisted: provenance.ai_assisted,
+            generator: provenance.generator,
+            reviewed_by: provenance.reviewed_by,
+        },
+        disclaimer: a.disclaimer.clone(),
+        status: match pb::ArticleStatus::try_from(a.status) {
+            Ok(pb::ArticleStatus::Published) => ArticleStatus::Published,
+            Ok(pb::ArticleStatus::Retracted) => ArticleStatus::Retracted,
+            _ => return Err(format!("status: {} is not a served answer's", a.status)),
+        },
+        version: a.version,
+        reviewed_version: provenance.reviewed_version,
+        review_stale: false,
+        next_section: 0,
+        next_source: 0,
+    };
+    let recorded_at = a
+        .recorded_at
+        .as_ref()
+        .filter(|t| t.nanos % 1000 == 0)
+        .and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?))
+        .ok_or("recorded_at: missing, out of range or finer than whole microseconds")?;
+    let served = ArticleVersion {
+        article,
+        global_position: a.global_position,
+        recorded_at,
+    };
+    if answer(&served) != *a {
+        return Err(
+            "the answer is not one the server serves: an id, date or time not in its canonical form, whole microseconds, a review version without a reviewer, or an etag other than id:version"
+                .into(),
+        );
+    }
+    Ok(served)
+}
+
 pub(super) fn summary(v: &ArticleVersion) -> pb::AnswerSummary {
     let a = &v.article;
     pb::AnswerSummary {
@@ -703,29 +765,40 @@ pub(crate) fn suggestion_from_message(m: &pb::Suggestion) -> Result<Suggestion, 
     })
 }
 
+fn section_from_message(s: &pb::Section) -> Section {
+    Section {
+        id: s.id.clone(),
+        heading: s.heading.clone(),
+        body: s.body.clone(),
+    }
+}
+
+fn source_from_message(s: &pb::Source) -> Result<Source, String> {
+    Ok(Source {
+        id: s.id.clone(),
+        title: s.title.clone(),
+        publisher: s.publisher.clone(),
+        url: s.url.clone(),
+        license: s.license.clone(),
+        accessed_on: match s.accessed_on.as_str() {
+            "" => None,
+            text => Some(
+                chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+                    format!("accessed_on: {} is not a date (YYYY-MM-DD)", quoted(text))
+                })?,
+            ),
+        },
+    })
+}
+
 fn event_from_message(e: &pb::Event) -> Result<Event, String> {
     use pb::event::Payload;
     let date = |text: &str| {
         chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
             .map_err(|_| format!("bad date {text:?}"))
     };
-    let section = |s: &pb::Section| Section {
-        id: s.id.clone(),
-        heading: s.heading.clone(),
-        body: s.body.clone(),
-    };
-    let source = |s: &pb::Source| -> Result<Source, String> {
-        Ok(Source {
-            id: s.id.clone(),
-            title: s.title.clone(),
-            publisher: s.publisher.clone(),
-            url: s.url.clone(),
-            license: s.license.clone(),
-            accessed_on: (!s.accessed_on.is_empty())
-                .then(|| date(&s.accessed_on))
-                .transpose()?,
-        })
-    };
+    let section = section_from_message;
+    let source = source_from_message;
     let payload = e.payload.as_ref().ok_or("an event without a payload")?;
     let position = |p: u32| p;
     let event = match payload {

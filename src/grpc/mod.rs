@@ -28,7 +28,7 @@ pub(crate) use auth::AuthLayer;
 pub(crate) use convert::answer as answer_message;
 pub(crate) use convert::{
     backup_manifest, commit_from_message, draft_message, log_digest, rendered_commit,
-    suggestion_from_message,
+    served_answer, suggestion_from_message,
 };
 pub(crate) use deadline::DefaultDeadlineLayer;
 pub(crate) use framing::FramingLayer;

@@ -14,3 +14,4 @@ pub(crate) mod consistency;
 pub(crate) mod cosignature;
 pub(crate) mod note;
 pub(crate) mod proof;
+pub(crate) mod receipt;

@@ -151,6 +151,7 @@ async fn settle(channel: &Channel, ledger: &mut Ledger, counts: &mut Counts, ack
 async fn answer(channel: &Channel, id: &str, version: Option<u64>, min_position: u64) -> Answer {
     AnswerServiceClient::new(channel.clone())
         .get_answer(GetAnswerRequest {
+            receipt: false,
             r#ref: Some(get_answer_request::Ref::Id(id.to_owned())),
             as_of: version.map(get_answer_request::AsOf::Version),
             min_position,

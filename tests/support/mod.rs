@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
+pub(crate) mod audit_md;
 pub(crate) mod nats;
 
 use nats::NatsServer;
@@ -347,6 +348,7 @@ impl TestServer {
         self.answers()
             .await
             .get_answer(GetAnswerRequest {
+                receipt: false,
                 r#ref: Some(get_answer_request::Ref::Id(id.to_owned())),
                 as_of: Some(get_answer_request::AsOf::Version(version)),
                 min_position: 0,
@@ -367,6 +369,7 @@ impl TestServer {
         self.audit()
             .await
             .inspect_answer(answerlog::pb::InspectAnswerRequest {
+                receipt: false,
                 r#ref: Some(answerlog::pb::inspect_answer_request::Ref::Id(
                     id.to_owned(),
                 )),
@@ -400,6 +403,24 @@ impl TestServer {
     }
 
     /// Runs the `answerlog` binary with `args` against this server.
+    /// The server's key for its checkpoints, as `audit checkpoint --vkey`
+    /// prints it.
+    pub(crate) async fn vkey(&self) -> String {
+        let out = self.cli(&["audit", "checkpoint", "--vkey"]).await;
+        assert!(out.success, "{}", out.stderr);
+        out.stdout.trim().to_owned()
+    }
+
+    /// The latest checkpoint (covering every write answered so far).
+    pub(crate) async fn checkpoint(&self) -> answerlog::pb::GetCheckpointResponse {
+        self.audit()
+            .await
+            .get_checkpoint(answerlog::pb::GetCheckpointRequest { min_position: 0 })
+            .await
+            .expect("a checkpoint")
+            .into_inner()
+    }
+
     pub(crate) async fn cli(&self, args: &[&str]) -> CliOutput {
         let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         all.push("--server".into());
