@@ -55,7 +55,7 @@ mod test_vectors;
 mod tidy;
 
 pub use app::{App, AppOptions, OpenError, Rebuilt, ReplicaRestored, Restored, TreeOptions};
-pub use cli::{init_tracing, sentence, Cli, ReaderGone};
+pub use cli::{init_tracing, sentence, Cli, Misbehaviour, ReaderGone};
 pub use config::LogFormat;
 pub use grpc::pb;
 pub use jetstream::{

@@ -16,6 +16,12 @@ fn main() -> ExitCode {
         // The reader of standard output went away (`| head`): it has what
         // it wanted, and the command ends quietly.
         Err(e) if e.chain().any(|c| c.is::<answerlog::ReaderGone>()) => ExitCode::SUCCESS,
+        // `audit watch` found the log misbehaving (it printed the
+        // evidence): a status of its own for a supervisor to alert on.
+        Err(e) if e.chain().any(|c| c.is::<answerlog::Misbehaviour>()) => {
+            let _ = writeln!(std::io::stderr(), "error: {}", answerlog::sentence(&e));
+            ExitCode::from(3)
+        }
         Err(e) => {
             // A standard error that is gone too takes nothing.
             let _ = writeln!(std::io::stderr(), "error: {}", answerlog::sentence(&e));

@@ -311,13 +311,7 @@ fn report_digest(backup: &Path) -> serde_json::Value {
 
 /// `restore BACKUP --data-dir DIR`.
 async fn restore(backup: &Path, dir: &Path) -> CliOutput {
-    cli(vec![
-        "restore".into(),
-        backup.display().to_string(),
-        "--data-dir".into(),
-        dir.display().to_string(),
-    ])
-    .await
+    crate::support::restore(backup, dir, &[]).await
 }
 
 async fn suggested_questions_are_backed_up_and_restored_in_their_order(backend: Backend) {

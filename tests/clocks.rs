@@ -11,7 +11,7 @@ use std::time::Duration;
 use answerlog::pb::*;
 use answerlog::{AppOptions, Clock, StoreOptions};
 
-use crate::support::{cid, cli, Backend, TestServer};
+use crate::support::{cid, cli, restore, Backend, TestServer};
 
 /// How far the second replica's clock runs behind the first's.
 const SKEW: Duration = Duration::from_secs(600);
@@ -208,13 +208,7 @@ async fn a_log_written_with_two_clocks_verifies_backs_up_restores_and_lists_by_t
     let out = slow.cli(&["backup", &backup.display().to_string()]).await;
     assert!(out.success, "{}", out.stderr);
     let embedded = Arc::new(tempfile::tempdir().unwrap());
-    let out = cli(vec![
-        "restore".into(),
-        backup.display().to_string(),
-        "--data-dir".into(),
-        embedded.path().display().to_string(),
-    ])
-    .await;
+    let out = restore(&backup, embedded.path(), &[]).await;
     assert!(out.success, "the restore: {}{}", out.stdout, out.stderr);
     let restored =
         TestServer::start_in(Backend::Sled, Arc::clone(&embedded), AppOptions::default()).await;

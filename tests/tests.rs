@@ -35,3 +35,4 @@ mod standard;
 mod stream;
 mod tls;
 mod walkthrough;
+mod watch;

@@ -35,6 +35,11 @@ pub(super) enum AuditCommand {
         #[command(flatten)]
         server: ServerArg,
     },
+    /// The continuous auditor: check each new checkpoint against the last
+    /// one verified (the pinned key's signature, then RFC 6962
+    /// consistency), keeping it in --state; exit 3 with the evidence on a
+    /// fork, a rollback, a bad signature or a key not pinned.
+    Watch(super::watch::WatchArgs),
     /// Recompute the hash chains on the server (optionally against a digest).
     VerifyLog {
         /// A digest kept from `answerlog audit digest --json`.
@@ -227,6 +232,7 @@ pub(super) async fn run(command: AuditCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        AuditCommand::Watch(args) => super::watch::watch(args).await,
         AuditCommand::VerifyLog {
             digest,
             json: as_json,

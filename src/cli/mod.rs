@@ -22,6 +22,7 @@ mod show;
 mod tail;
 mod verify;
 mod verify_receipt;
+mod watch;
 mod write;
 
 use std::path::PathBuf;
@@ -29,6 +30,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 pub use out::{sentence, ReaderGone};
+pub use watch::Misbehaviour;
 
 use crate::config::{ConfigArgs, LogFormat};
 use crate::principals::{new_token, Role};

@@ -402,7 +402,6 @@ impl TestServer {
         imported_id(&out.stdout)
     }
 
-    /// Runs the `answerlog` binary with `args` against this server.
     /// The server's key for its checkpoints, as `audit checkpoint --vkey`
     /// prints it.
     pub(crate) async fn vkey(&self) -> String {
@@ -421,6 +420,7 @@ impl TestServer {
             .into_inner()
     }
 
+    /// Runs the `answerlog` binary with `args` against this server.
     pub(crate) async fn cli(&self, args: &[&str]) -> CliOutput {
         let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         all.push("--server".into());
@@ -453,6 +453,8 @@ pub(crate) async fn assert_read_models_equal_a_rebuild(dir: &Path) {
 
 pub(crate) struct CliOutput {
     pub(crate) success: bool,
+    /// The exit status, unless a signal ended it.
+    pub(crate) code: Option<i32>,
     pub(crate) stdout: String,
     pub(crate) stderr: String,
 }
@@ -467,12 +469,25 @@ pub(crate) async fn cli(args: Vec<String>) -> CliOutput {
             .expect("the answerlog binary runs");
         CliOutput {
             success: out.status.success(),
+            code: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
     })
     .await
     .expect("the CLI task ends")
+}
+
+/// `answerlog restore BACKUP --data-dir DIR` and `extra` (offline).
+pub(crate) async fn restore(backup: &Path, dir: &Path, extra: &[String]) -> CliOutput {
+    let mut args = vec![
+        "restore".into(),
+        backup.display().to_string(),
+        "--data-dir".into(),
+        dir.display().to_string(),
+    ];
+    args.extend_from_slice(extra);
+    cli(args).await
 }
 
 /// The reference page in the import format.

@@ -1,0 +1,375 @@
+//! `answerlog audit watch`: the continuous auditor (immudb's audit mode,
+//! for a transparency log). It pins the log's key, keeps the last
+//! checkpoint it verified in a state file, and checks each new checkpoint:
+//! signed by the pinned key under its origin, and an extension of the last
+//! one (RFC 6962's consistency proof from the server, checked here). On a
+//! fork, a rollback, a bad signature or a key it does not pin it prints
+//! the evidence (both checkpoints and the proof), records the failure in
+//! its metrics file, and exits with status 3.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use base64::Engine as _;
+
+use super::client::{audit, status_error};
+use super::ServerArg;
+use crate::domain::Hash;
+use crate::grpc::pb::{GetCheckpointRequest, GetConsistencyProofRequest};
+use crate::tlog::checkpoint::Checkpoint;
+use crate::tlog::consistency;
+use crate::tlog::note::Note;
+use crate::verifier_key::VerifierKey;
+
+/// The log was seen to misbehave: `main` exits with status 3.
+#[derive(Debug, thiserror::Error)]
+#[error("the log misbehaved: {0}")]
+pub struct Misbehaviour(pub String);
+
+#[derive(Debug, clap::Args)]
+pub(super) struct WatchArgs {
+    /// The log's key, pinned: a C2SP verifier key (name+hexkeyid+base64key)
+    /// as `answerlog audit checkpoint --vkey` printed it.
+    #[arg(long)]
+    vkey: String,
+    /// Where the last checkpoint verified is kept between runs [default:
+    /// none: the first checkpoint seen is trusted, and nothing is kept].
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// How long to wait between checks: a number with ms, s, m or h.
+    #[arg(long, default_value = "30s", value_parser = parse_interval)]
+    interval: Duration,
+    /// Check once and exit (status 0: consistent; 3: misbehaviour).
+    #[arg(long)]
+    once: bool,
+    /// Write Prometheus metrics to this file after each check (node
+    /// exporter's textfile collector reads it), the failure included.
+    #[arg(long)]
+    metrics_file: Option<PathBuf>,
+    /// Print each check as one JSON object a line.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    server: ServerArg,
+}
+
+/// What one check found.
+enum Found {
+    /// The new checkpoint extends the last verified one (or is the first).
+    Verified {
+        note: Vec<u8>,
+        checkpoint: Checkpoint,
+        from: Option<u64>,
+    },
+    /// Evidence that the log misbehaved.
+    Misbehaved {
+        kind: &'static str,
+        why: String,
+        new_note: Vec<u8>,
+        proof: Vec<Hash>,
+    },
+}
+
+pub(super) async fn watch(args: WatchArgs) -> anyhow::Result<()> {
+    let key = VerifierKey::parse(&args.vkey).map_err(|e| anyhow::anyhow!("--vkey: {e}"))?;
+    let mut last = match &args.state {
+        Some(path) => read_state(path, &key)?,
+        None => None,
+    };
+    let mut checks: u64 = 0;
+    loop {
+        checks += 1;
+        let found = check(&args.server, &key, last.as_ref()).await;
+        match found {
+            Ok(Found::Verified {
+                note,
+                checkpoint,
+                from,
+            }) => {
+                if let Some(path) = &args.state {
+                    write_state(path, &note)?;
+                }
+                report_verified(&args, &checkpoint, from)?;
+                write_metrics(&args, checks, Some(&checkpoint), None)?;
+                last = Some((note, checkpoint));
+            }
+            Ok(Found::Misbehaved {
+                kind,
+                why,
+                new_note,
+                proof,
+            }) => {
+                let old = last.as_ref().map(|(note, _)| note.as_slice());
+                report_evidence(&args, kind, &why, old, &new_note, &proof)?;
+                write_metrics(&args, checks, last.as_ref().map(|(_, c)| c), Some(kind))?;
+                return Err(Misbehaviour(format!("{kind}: {why}")).into());
+            }
+            Err(e) if args.once => return Err(e),
+            Err(e) => noteln!(
+                "audit watch: could not check this time: {}",
+                super::sentence(&e)
+            ),
+        }
+        if args.once {
+            return Ok(());
+        }
+        tokio::time::sleep(args.interval).await;
+    }
+}
+
+/// One check of the server's latest checkpoint against `last`.
+async fn check(
+    server: &ServerArg,
+    key: &VerifierKey,
+    last: Option<&(Vec<u8>, Checkpoint)>,
+) -> anyhow::Result<Found> {
+    let mut client = audit(server).await?;
+    let note = client
+        .get_checkpoint(GetCheckpointRequest { min_position: 0 })
+        .await
+        .map_err(status_error)?
+        .into_inner()
+        .note;
+    let misbehaved = |kind, why: String, proof: Vec<Hash>| {
+        Ok(Found::Misbehaved {
+            kind,
+            why,
+            new_note: note.clone(),
+            proof,
+        })
+    };
+    let opened = match Note::open(&note, std::slice::from_ref(key)) {
+        Ok(opened) => opened,
+        Err(crate::tlog::note::NoteError::NoVerifiedSignature(_)) => {
+            return misbehaved(
+                "unknown-key",
+                format!("the checkpoint is not signed by the pinned key {key}"),
+                Vec::new(),
+            )
+        }
+        Err(e) => return misbehaved("bad-signature", e.to_string(), Vec::new()),
+    };
+    let checkpoint = match Checkpoint::parse(&opened.note.text) {
+        Ok(c) if c.origin == key.name => c,
+        Ok(c) => {
+            return misbehaved(
+                "wrong-origin",
+                format!(
+                    "the checkpoint's origin is {:?}, not the pinned key's name {:?}",
+                    c.origin, key.name
+                ),
+                Vec::new(),
+            )
+        }
+        Err(e) => return misbehaved("bad-checkpoint", e, Vec::new()),
+    };
+    let Some((old_note, old)) = last else {
+        return Ok(Found::Verified {
+            note,
+            checkpoint,
+            from: None,
+        });
+    };
+    if checkpoint.size < old.size {
+        return misbehaved(
+            "rollback",
+            format!(
+                "the log's tree has {} commits, fewer than the {} of the checkpoint verified last",
+                checkpoint.size, old.size
+            ),
+            Vec::new(),
+        );
+    }
+    let proof: Vec<Hash> = if checkpoint.size > old.size && old.size > 0 {
+        client
+            .get_consistency_proof(GetConsistencyProofRequest {
+                old_size: old.size,
+                new_size: checkpoint.size,
+            })
+            .await
+            .map_err(status_error)?
+            .into_inner()
+            .hashes
+            .into_iter()
+            .map(|h| Hash::try_from(h.as_slice()))
+            .collect::<Result<_, _>>()
+            .map_err(|_| {
+                anyhow::anyhow!("the server's consistency proof holds a hash that is not 32 bytes")
+            })?
+    } else {
+        Vec::new()
+    };
+    match consistency::check(old_note, &note, &proof, key) {
+        Ok(_) => Ok(Found::Verified {
+            note,
+            checkpoint,
+            from: Some(old.size),
+        }),
+        Err(why) => misbehaved("fork", why, proof),
+    }
+}
+
+fn report_verified(args: &WatchArgs, c: &Checkpoint, from: Option<u64>) -> anyhow::Result<()> {
+    let root = base64::engine::general_purpose::STANDARD.encode(c.root);
+    if args.json {
+        return outln!(
+            "{}",
+            serde_json::json!({
+                "verified": true,
+                "origin": c.origin,
+                "treeSize": c.size,
+                "rootHash": root,
+                "extends": from,
+            })
+        );
+    }
+    match from {
+        None => outln!(
+            "{}: checkpoint of {} commits (root {root}) verified; trusted as the first",
+            c.origin,
+            c.size
+        ),
+        Some(old) => outln!(
+            "{}: checkpoint of {} commits (root {root}) verified; it extends the one of {old}",
+            c.origin,
+            c.size
+        ),
+    }
+}
+
+/// The evidence, on standard output (`--json`: one object) and standard
+/// error: what went wrong, both checkpoints as signed, and the proof.
+fn report_evidence(
+    args: &WatchArgs,
+    kind: &str,
+    why: &str,
+    old: Option<&[u8]>,
+    new: &[u8],
+    proof: &[Hash],
+) -> anyhow::Result<()> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    let proof: Vec<String> = proof.iter().map(|h| b64.encode(h)).collect();
+    if args.json {
+        outln!(
+            "{}",
+            serde_json::json!({
+                "verified": false,
+                "misbehaviour": kind,
+                "why": why,
+                "lastVerified": old.map(text),
+                "new": text(new),
+                "consistencyProof": proof,
+            })
+        )?;
+    }
+    noteln!("audit watch: {kind}: {why}");
+    if let Some(old) = old {
+        noteln!("the checkpoint verified last:\n{}", text(old));
+    }
+    noteln!("the server's checkpoint now:\n{}", text(new));
+    if !proof.is_empty() {
+        noteln!("the consistency proof it gave:\n{}", proof.join("\n"));
+    }
+    Ok(())
+}
+
+/// The metrics file, written whole (a new file renamed over the old).
+fn write_metrics(
+    args: &WatchArgs,
+    checks: u64,
+    verified: Option<&Checkpoint>,
+    failure: Option<&str>,
+) -> anyhow::Result<()> {
+    let Some(path) = &args.metrics_file else {
+        return Ok(());
+    };
+    let mut text = String::new();
+    text.push_str(
+        "# HELP answerlog_audit_watch_checks_total Checks of the log's checkpoint made.\n",
+    );
+    text.push_str("# TYPE answerlog_audit_watch_checks_total counter\n");
+    text.push_str(&format!("answerlog_audit_watch_checks_total {checks}\n"));
+    if let Some(c) = verified {
+        text.push_str("# HELP answerlog_audit_watch_verified_tree_size The tree size of the checkpoint verified last.\n");
+        text.push_str("# TYPE answerlog_audit_watch_verified_tree_size gauge\n");
+        text.push_str(&format!(
+            "answerlog_audit_watch_verified_tree_size {}\n",
+            c.size
+        ));
+    }
+    text.push_str("# HELP answerlog_audit_watch_misbehaviour 1 when the log was seen to misbehave, by kind.\n");
+    text.push_str("# TYPE answerlog_audit_watch_misbehaviour gauge\n");
+    for kind in [
+        "fork",
+        "rollback",
+        "bad-signature",
+        "unknown-key",
+        "wrong-origin",
+        "bad-checkpoint",
+    ] {
+        text.push_str(&format!(
+            "answerlog_audit_watch_misbehaviour{{kind=\"{kind}\"}} {}\n",
+            u8::from(failure == Some(kind))
+        ));
+    }
+    write_whole(path, text.as_bytes())
+}
+
+/// The last checkpoint verified, kept in `path`; it must open with `key`.
+fn read_state(path: &Path, key: &VerifierKey) -> anyhow::Result<Option<(Vec<u8>, Checkpoint)>> {
+    let note = match std::fs::read(path) {
+        Ok(note) => note,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let opened = Note::open(&note, std::slice::from_ref(key)).map_err(|e| {
+        anyhow::anyhow!(
+            "{} does not hold a checkpoint the pinned key signed: {e}",
+            path.display()
+        )
+    })?;
+    let checkpoint = Checkpoint::parse(&opened.note.text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(Some((note, checkpoint)))
+}
+
+fn write_state(path: &Path, note: &[u8]) -> anyhow::Result<()> {
+    write_whole(path, note)
+}
+
+/// Writes `bytes` to `path` whole: a new file, synced, renamed over it.
+fn write_whole(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let partial = path.with_extension("partial");
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&partial)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&partial, path)
+    };
+    write().with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// `30s`, `500ms`, `5m`, `1h`.
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?} needs a unit: ms, s, m or h"))?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number and a unit"))?;
+    let duration = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        _ => return Err(format!("{text:?}: the unit is ms, s, m or h")),
+    };
+    if duration.is_zero() {
+        return Err("the interval must be more than 0".into());
+    }
+    Ok(duration)
+}

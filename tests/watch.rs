@@ -1,0 +1,158 @@
+//! `answerlog audit watch`, the continuous auditor, against real servers
+//! of one log (one origin, one signing key): it verifies a growing log,
+//! and catches a rollback and a fork made by restoring an old backup of
+//! the log and writing to it differently, exiting with status 3 and the
+//! evidence; it refuses a checkpoint signed by a key it does not pin.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use answerlog::{AppOptions, TreeOptions};
+
+use crate::support::{create_article, restore, Backend, CliOutput, TestServer};
+
+/// The log's origin and key file, shared by the server and its restore.
+fn options(key: &Path) -> AppOptions {
+    AppOptions {
+        signing_key: Some(key.to_owned()),
+        tree: TreeOptions {
+            origin: Some("answerlog.example.org/watched".into()),
+            checkpoint_interval: Duration::from_millis(100),
+        },
+        ..AppOptions::default()
+    }
+}
+
+async fn watch_once(server: &TestServer, vkey: &str, dir: &Path) -> CliOutput {
+    let state = dir.join("watch.state").display().to_string();
+    let metrics = dir.join("watch.prom").display().to_string();
+    server
+        .cli(&[
+            "audit",
+            "watch",
+            "--vkey",
+            vkey,
+            "--state",
+            &state,
+            "--metrics-file",
+            &metrics,
+            "--once",
+        ])
+        .await
+}
+
+fn metrics(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("watch.prom")).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_watch_verifies_a_growing_log_and_catches_a_rollback_and_a_fork() {
+    let scratch = tempfile::tempdir().unwrap();
+    let key = scratch.path().join("log.key");
+    std::fs::write(&key, format!("{}\n", "17".repeat(32))).unwrap();
+    let watcher = scratch.path().join("watcher");
+    std::fs::create_dir(&watcher).unwrap();
+
+    let original = TestServer::start_with(Backend::Sled, options(&key)).await;
+    let vkey = original.vkey().await;
+    for n in 0..3 {
+        create_article(&original, n).await;
+    }
+    let backup = scratch.path().join("backup");
+    let out = original
+        .cli(&["backup", &backup.display().to_string()])
+        .await;
+    assert!(out.success, "{}", out.stderr);
+    for n in 3..5 {
+        create_article(&original, n).await;
+    }
+    // First sight: trusted and kept; then the log grows and extends it.
+    let first = watch_once(&original, &vkey, &watcher).await;
+    assert!(first.success, "{}", first.stderr);
+    assert!(
+        first.stdout.contains("checkpoint of 5 commits"),
+        "{}",
+        first.stdout
+    );
+    assert!(
+        first.stdout.contains("trusted as the first"),
+        "{}",
+        first.stdout
+    );
+    create_article(&original, 5).await;
+    let grown = watch_once(&original, &vkey, &watcher).await;
+    assert!(grown.success, "{}", grown.stderr);
+    assert!(
+        grown.stdout.contains("checkpoint of 6 commits")
+            && grown.stdout.contains("extends the one of 5"),
+        "{}",
+        grown.stdout
+    );
+    assert!(metrics(&watcher).contains("answerlog_audit_watch_verified_tree_size 6"));
+    let kept = std::fs::read(watcher.join("watch.state")).unwrap();
+    assert_eq!(kept, original.checkpoint().await.note);
+    drop(original.stop().await);
+
+    // The backup, restored: the same log and key, three commits long.
+    let restored = Arc::new(tempfile::tempdir().unwrap());
+    let out = restore(&backup, restored.path(), &[]).await;
+    assert!(out.success, "{}", out.stderr);
+    let copy = TestServer::start_in(Backend::Sled, restored, options(&key)).await;
+    assert_eq!(copy.vkey().await, vkey, "one key and origin for the log");
+    let rollback = watch_once(&copy, &vkey, &watcher).await;
+    assert_eq!(
+        rollback.code,
+        Some(3),
+        "{}\n{}",
+        rollback.stdout,
+        rollback.stderr
+    );
+    assert!(rollback.stderr.contains("rollback"), "{}", rollback.stderr);
+    assert!(
+        rollback
+            .stderr
+            .contains("the checkpoint verified last:\nanswerlog.example.org/watched\n6\n"),
+        "{}",
+        rollback.stderr
+    );
+    assert!(
+        rollback
+            .stderr
+            .contains("the server's checkpoint now:\nanswerlog.example.org/watched\n3\n"),
+        "{}",
+        rollback.stderr
+    );
+    assert!(metrics(&watcher).contains("answerlog_audit_watch_misbehaviour{kind=\"rollback\"} 1"));
+    assert_eq!(std::fs::read(watcher.join("watch.state")).unwrap(), kept);
+
+    // Written to differently, past the size verified: a fork.
+    for n in 10..14 {
+        create_article(&copy, n).await;
+    }
+    let fork = watch_once(&copy, &vkey, &watcher).await;
+    assert_eq!(fork.code, Some(3), "{}\n{}", fork.stdout, fork.stderr);
+    assert!(fork.stderr.contains("fork"), "{}", fork.stderr);
+    assert!(
+        fork.stderr.contains("consistency proof from 6 to 7"),
+        "{}",
+        fork.stderr
+    );
+    assert!(
+        fork.stderr.contains("the consistency proof it gave:\n"),
+        "{}",
+        fork.stderr
+    );
+    assert!(metrics(&watcher).contains("answerlog_audit_watch_misbehaviour{kind=\"fork\"} 1"));
+    assert_eq!(std::fs::read(watcher.join("watch.state")).unwrap(), kept);
+
+    // A key it does not pin.
+    let other = tempfile::tempdir().unwrap();
+    let stranger = TestServer::start_with(Backend::Sled, AppOptions::default()).await;
+    create_article(&stranger, 0).await;
+    let unknown = watch_once(&stranger, &vkey, other.path()).await;
+    assert_eq!(unknown.code, Some(3), "{}", unknown.stderr);
+    assert!(unknown.stderr.contains("unknown-key"), "{}", unknown.stderr);
+    drop(stranger.stop().await);
+    drop(copy.stop().await);
+}
