@@ -23,6 +23,7 @@ use self::load::{median, median_of, Sample};
 use self::plot::Curve;
 use self::prefill::Plan;
 use self::report::{Row, Target};
+use self::scenarios::Read;
 use self::server::{Server, Written};
 use super::ServerArg;
 use crate::grpc::draft_message;
@@ -320,6 +321,7 @@ async fn bench(args: &BenchArgs, dir: &Path) -> anyhow::Result<(Vec<Row>, Vec<Cu
     let mut echo_curve = curve("tonic echo, 1 KiB", true);
     let mut append_curve = curve("answerlog durable appends", false);
     let written_before = server.written()?;
+    let mut appends_at_one = None;
     for &k in &args.in_flight {
         let echoed = median_of(runs, || {
             echo::unary(&echo_channels, k, duration, PAYLOAD, 0)
@@ -333,6 +335,9 @@ async fn bench(args: &BenchArgs, dir: &Path) -> anyhow::Result<(Vec<Row>, Vec<Cu
             samples.push(sample);
         }
         let appends = median(samples);
+        if k == 1 {
+            appends_at_one = Some(appends.clone());
+        }
         rows.push(Row::rate(
             format!("tonic echo 1 KiB, {k} in flight (baseline)"),
             &echoed,
@@ -411,13 +416,14 @@ async fn bench(args: &BenchArgs, dir: &Path) -> anyhow::Result<(Vec<Row>, Vec<Cu
     let mut sized_curve = curve(&format!("tonic echo answering {size} B"), true);
     let readers = most.min(64);
     let mut alone = None;
+    let mut without_receipts = Vec::new();
     for &k in &args.in_flight {
         let echoed = median_of(runs, || {
             echo::unary(&echo_channels, k, duration, PAYLOAD, size)
         })
         .await?;
         let reads = median_of(runs, || {
-            scenarios::get_answers(&connections, &example, k, duration, None)
+            scenarios::get_answers(&connections, &example, k, duration, Read::CURRENT)
         })
         .await?;
         let row = Row::rate(
@@ -440,9 +446,54 @@ async fn bench(args: &BenchArgs, dir: &Path) -> anyhow::Result<(Vec<Row>, Vec<Cu
             .points
             .push((k, echoed.per_second(), echoed.p99()));
         get_curve.points.push((k, reads.per_second(), reads.p99()));
+        if k == 1 || k == 64 {
+            without_receipts.push((k, reads.clone()));
+        }
         if k == readers {
             alone = Some(reads);
         }
+    }
+    step("GetAnswer with a receipt");
+    for (k, without) in without_receipts {
+        let with = median_of(runs, || {
+            scenarios::get_answers(
+                &connections,
+                &example,
+                k,
+                duration,
+                Read {
+                    versions: None,
+                    receipt: true,
+                },
+            )
+        })
+        .await?;
+        rows.push(
+            Row::rate(
+                format!("GetAnswer with a receipt ({size} B), {k} in flight"),
+                &with,
+            )
+            .against(
+                format!("÷ GetAnswer without one at {k} in flight"),
+                with.per_second() / without.per_second(),
+            ),
+        );
+    }
+    if let (Some(article), Some(appends)) = (pool.pop(), appends_at_one) {
+        step("checkpoints signed on request, one after each write");
+        let (pairs, article) =
+            scenarios::checkpoints_after_writes(&first, article, duration).await?;
+        pool.push(article);
+        rows.push(
+            Row::rate(
+                "a write, then a checkpoint that covers it (signed on request), 1 in flight",
+                &pairs,
+            )
+            .against(
+                "÷ durable appends at 1 in flight",
+                pairs.per_second() / appends.per_second(),
+            ),
+        );
     }
     curves.push(get_curve);
     curves.push(sized_curve);
@@ -475,7 +526,7 @@ async fn bench(args: &BenchArgs, dir: &Path) -> anyhow::Result<(Vec<Row>, Vec<Cu
 
     step("reads of an article of many versions");
     let current = median_of(runs, || {
-        scenarios::get_answers(&connections, &deep_article.id, 1, duration, None)
+        scenarios::get_answers(&connections, &deep_article.id, 1, duration, Read::CURRENT)
     })
     .await?;
     let as_of = median_of(runs, || {
@@ -484,7 +535,10 @@ async fn bench(args: &BenchArgs, dir: &Path) -> anyhow::Result<(Vec<Row>, Vec<Cu
             &deep_article.id,
             1,
             duration,
-            Some(deep_article.versions),
+            Read {
+                versions: Some(deep_article.versions),
+                receipt: false,
+            },
         )
     })
     .await?;
@@ -670,7 +724,7 @@ async fn reads_while_writing(
 ) -> anyhow::Result<(Sample, Sample)> {
     let writing: Vec<_> = pool.drain(..writers.min(pool.len())).collect();
     let (reads, appends) = tokio::join!(
-        scenarios::get_answers(connections, id, readers, duration, None),
+        scenarios::get_answers(connections, id, readers, duration, Read::CURRENT),
         scenarios::appends(connections, writing, duration),
     );
     let (appends, after) = appends?;

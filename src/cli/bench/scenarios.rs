@@ -17,8 +17,8 @@ use crate::grpc::pb::article_service_client::ArticleServiceClient;
 use crate::grpc::pb::audit_service_client::AuditServiceClient;
 use crate::grpc::pb::{
     get_answer_request, list_revisions_request, stream_events_response, ArticleDraft,
-    CreateArticleRequest, EditSectionRequest, GetAnswerRequest, GetLogDigestRequest,
-    ListRevisionsRequest, SectionDraft, StreamEventsRequest,
+    CreateArticleRequest, EditSectionRequest, GetAnswerRequest, GetCheckpointRequest,
+    GetLogDigestRequest, ListRevisionsRequest, SectionDraft, StreamEventsRequest,
 };
 
 /// Creates `n` articles of one section; their ids.
@@ -131,14 +131,28 @@ fn current_version(status: &tonic::Status) -> Option<u64> {
         .ok()
 }
 
-/// GetAnswer of `id` by `k` readers over `connections`: current, or (with
-/// `versions`) as of a random version of it.
+/// What a GetAnswer asks for: the current answer, or (`Version(n)`) as of
+/// a random version of the first n; with or without a receipt.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Read {
+    pub(super) versions: Option<u64>,
+    pub(super) receipt: bool,
+}
+
+impl Read {
+    pub(super) const CURRENT: Read = Read {
+        versions: None,
+        receipt: false,
+    };
+}
+
+/// GetAnswer of `id` by `k` readers over `connections`, as `read` says.
 pub(super) async fn get_answers(
     connections: &[Connection],
     id: &str,
     k: usize,
     duration: Duration,
-    versions: Option<u64>,
+    read: Read,
 ) -> anyhow::Result<Sample> {
     let states = (0..k)
         .map(|i| {
@@ -149,14 +163,20 @@ pub(super) async fn get_answers(
         .collect();
     let id = id.to_owned();
     closed_loop(states, duration, move |(mut client, mut dice)| {
-        let as_of = versions.map(|n| get_answer_request::AsOf::Version(dice.roll(n)));
+        let as_of = read
+            .versions
+            .map(|n| get_answer_request::AsOf::Version(dice.roll(n)));
         let request = GetAnswerRequest {
             r#ref: Some(get_answer_request::Ref::Id(id.clone())),
             as_of,
+            receipt: read.receipt,
             ..GetAnswerRequest::default()
         };
         async move {
-            client.get_answer(request).await?;
+            let answer = client.get_answer(request).await?.into_inner();
+            if read.receipt && answer.receipt.is_empty() {
+                anyhow::bail!("the server sent no receipt");
+            }
             Ok((client, dice))
         }
     })
@@ -208,8 +228,44 @@ pub(super) async fn revision_pages(
     Ok(Sample::merge(vec![latencies], started.elapsed()))
 }
 
-/// StreamEvents from the start of the log until `through`: commits/s, and
-/// the mean encoded size of a message.
+/// A write, then a checkpoint that covers it (which the server signs at
+/// once, the latest not covering the write), one after another on one
+/// article: each pair once.
+pub(super) async fn checkpoints_after_writes(
+    connection: &Connection,
+    article: (String, u64),
+    duration: Duration,
+) -> anyhow::Result<(Sample, (String, u64))> {
+    let state = (
+        ArticleServiceClient::new(connection.clone()),
+        AuditServiceClient::new(connection.clone()),
+        article,
+    );
+    let (sample, mut states) = closed_loop(
+        vec![state],
+        duration,
+        |(mut articles, mut audit, (id, version))| async move {
+            let written = articles
+                .edit_section(edit(&id, version))
+                .await?
+                .into_inner();
+            let checkpoint = audit
+                .get_checkpoint(GetCheckpointRequest {
+                    min_position: written.global_position,
+                })
+                .await?
+                .into_inner();
+            if checkpoint.tree_size < written.global_position {
+                anyhow::bail!("a checkpoint that does not cover the write");
+            }
+            Ok((articles, audit, (id, written.version)))
+        },
+    )
+    .await?;
+    let (_, _, article) = states.remove(0);
+    Ok((sample, article))
+}
+
 /// The log's last durable position.
 pub(super) async fn log_head(connection: &Connection) -> anyhow::Result<u64> {
     let digest = AuditServiceClient::new(connection.clone())
@@ -219,6 +275,8 @@ pub(super) async fn log_head(connection: &Connection) -> anyhow::Result<u64> {
     Ok(digest.digest.map_or(0, |d| d.global_position))
 }
 
+/// StreamEvents from the start of the log until `through`: commits/s, and
+/// the mean encoded size of a message.
 pub(super) async fn catch_up(
     connection: &Connection,
     through: u64,
