@@ -50,6 +50,11 @@ const OWN_STATES_BYTES: u64 = 16 * 1024 * 1024;
 /// again.
 const RETRY: Duration = Duration::from_secs(1);
 
+/// How long the thread lets durable commits gather before it grows the
+/// tree by them, unless a reader waits for a checkpoint: a wake-up a
+/// commit took CPU from the appends at one in flight (BENCHMARKS.md).
+const GATHER: Duration = Duration::from_millis(5);
+
 /// What the tree needs from the configuration.
 #[derive(Clone, Debug)]
 pub struct TreeOptions {
@@ -179,8 +184,10 @@ impl Tree {
             keys,
             origin: origin.clone(),
             interval: options.checkpoint_interval,
+            recorded: keep,
             pinned: pinned.map(|p| p.checkpoint).filter(|_| !verified),
             last_signed: None,
+            last_recorded: None,
             status: status_tx,
             wanted: wanted_rx,
             stop: stop_rx,
@@ -295,6 +302,11 @@ struct Grower {
     /// size before anything new is signed. Cleared once it does.
     pinned: Option<Checkpoint>,
     last_signed: Option<Instant>,
+    /// The size of the last checkpoint recorded on disk, and when: one is
+    /// recorded (its files synced first) at most once an interval, and at
+    /// a clean stop.
+    recorded: u64,
+    last_recorded: Option<Instant>,
     status: watch::Sender<Status>,
     wanted: watch::Receiver<u64>,
     stop: watch::Receiver<bool>,
@@ -325,13 +337,14 @@ impl Grower {
         loop {
             self.wanted.borrow_and_update();
             if *self.stop.borrow() {
-                // What it grew is recorded, so that the next start grows
-                // the tree on from here.
-                let outcome = if self.stale() {
-                    self.sign()
-                } else {
-                    self.writer.write().map_err(io_failed)
-                };
+                // What it grew is signed and recorded, so that the next
+                // start grows the tree on from here.
+                let outcome = self
+                    .writer
+                    .write()
+                    .map_err(io_failed)
+                    .and_then(|()| if self.stale() { self.sign() } else { Ok(()) })
+                    .and_then(|()| self.record());
                 if let Err(e) = outcome {
                     tracing::warn!(error = %e, "the Merkle tree's last leaves were not recorded");
                 }
@@ -342,6 +355,8 @@ impl Grower {
                 self.grow(through.min(self.writer.size() + CHUNK))
             } else if self.should_sign() {
                 self.sign()
+            } else if self.record_due() {
+                self.record()
             } else {
                 Ok(())
             };
@@ -352,12 +367,19 @@ impl Grower {
                 let _ = tokio::time::timeout(RETRY, self.stop.changed()).await;
                 continue;
             }
-            if self.writer.size() < *durable.borrow() || self.should_sign() {
+            if self.writer.size() < *durable.borrow() || self.should_sign() || self.record_due() {
                 continue;
             }
-            let next = self.next_signing();
+            let next = self.next_signing().min(self.next_recording());
             tokio::select! {
-                _ = durable.changed() => {}
+                _ = durable.changed() => {
+                    // Let a few commits gather, unless a reader waits.
+                    tokio::select! {
+                        () = tokio::time::sleep(GATHER) => {}
+                        _ = self.wanted.changed() => {}
+                        _ = self.stop.changed() => {}
+                    }
+                }
                 _ = self.wanted.changed() => {}
                 _ = self.stop.changed() => {}
                 () = tokio::time::sleep_until(next) => {}
@@ -491,10 +513,52 @@ impl Grower {
             signatures: vec![signature],
         }
         .to_bytes();
-        self.writer.record_checkpoint(&note).map_err(io_failed)?;
         self.last_signed = Some(Instant::now());
         let signed = Arc::new(SignedCheckpoint { note, checkpoint });
         self.status.send_modify(|s| s.signed = Some(signed));
+        Ok(())
+    }
+
+    /// Whether the last checkpoint signed should be recorded now: it is
+    /// not yet, and the interval since the last record is over.
+    fn record_due(&self) -> bool {
+        self.unrecorded()
+            && self
+                .last_recorded
+                .is_none_or(|at| at.elapsed() >= self.interval)
+    }
+
+    /// Whether the last checkpoint signed is larger than the last recorded.
+    fn unrecorded(&self) -> bool {
+        self.status
+            .borrow()
+            .signed
+            .as_ref()
+            .is_some_and(|s| s.checkpoint.size > self.recorded)
+    }
+
+    /// When the interval since the last record is over.
+    fn next_recording(&self) -> Instant {
+        match self.last_recorded {
+            Some(at) if self.unrecorded() => at + self.interval,
+            _ => Instant::now() + self.interval,
+        }
+    }
+
+    /// Records the last checkpoint signed, once the files it commits to are
+    /// synced: what an open keeps to.
+    fn record(&mut self) -> Result<(), AppError> {
+        let Some(signed) = self.status.borrow().signed.clone() else {
+            return Ok(());
+        };
+        if signed.checkpoint.size <= self.recorded {
+            return Ok(());
+        }
+        self.writer
+            .record_checkpoint(&signed.note)
+            .map_err(io_failed)?;
+        self.recorded = signed.checkpoint.size;
+        self.last_recorded = Some(Instant::now());
         Ok(())
     }
 }

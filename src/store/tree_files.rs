@@ -42,11 +42,28 @@ const HASH: u64 = 32;
 /// The level files, shared by the writer and the readers.
 type Files = Arc<RwLock<Vec<File>>>;
 
+/// Full tiles whose inner hashes were computed, at most this many (8 KiB
+/// each): a proof's nodes then cost no hashing when its tiles were used
+/// lately (the upper levels' few tiles nearly always are).
+const CACHED_TILES: usize = 1024;
+
+/// Nodes of the tiles at the right edge kept (32 bytes each).
+const CACHED_EDGE_NODES: usize = 4096;
+
+/// A full tile's inner hashes, heights 1 to 8 within it, row after row
+/// (128, 64, …, 1).
+type TileRows = Arc<Vec<Hash>>;
+
 /// The tree's nodes as readers see them: every complete subtree within
 /// the leaves the writer has written (`TreeWriter::write`).
 #[derive(Clone)]
 pub(crate) struct TreeNodes {
     files: Files,
+    tiles: Arc<quick_cache::sync::Cache<(usize, u64), TileRows>>,
+    /// Nodes within the tile at a level's right edge, which is not full:
+    /// every proof at one checkpoint needs the same few, and a complete
+    /// subtree's hash never changes.
+    edge: Arc<quick_cache::sync::Cache<(u32, u64), Hash>>,
 }
 
 impl std::fmt::Debug for TreeNodes {
@@ -63,27 +80,46 @@ impl Nodes for TreeNodes {
     fn node(&self, level: u32, index: u64) -> Result<Hash, io::Error> {
         let tile_level = (level / TILE_HEIGHT) as usize;
         let up = level % TILE_HEIGHT;
-        let count = 1usize << up;
         let first = index
             .checked_shl(up)
             .filter(|first| first.checked_mul(HASH).is_some())
             .ok_or_else(|| no_node(level, index))?;
-        let mut bytes = vec![0; count * HASH as usize];
-        {
-            let files = self.files.read().unwrap_or_else(PoisonError::into_inner);
-            let file = files.get(tile_level).ok_or_else(|| no_node(level, index))?;
-            file.read_exact_at(&mut bytes, first * HASH)
-                .map_err(|e| match e.kind() {
-                    io::ErrorKind::UnexpectedEof => no_node(level, index),
-                    _ => e,
-                })?;
+        if up == 0 {
+            return Ok(self.read(tile_level, first, 1, level, index)?[0]);
         }
-        Ok(subtree_root(
-            bytes
-                .chunks_exact(HASH as usize)
-                .map(|c| c.try_into().expect("32-byte chunks"))
-                .collect(),
-        ))
+        // Within a full tile: its rows, cached.
+        let tile = first / TILE_WIDTH as u64;
+        let rows = match self.tiles.get(&(tile_level, tile)) {
+            Some(rows) => Some(rows),
+            None => match self.read(
+                tile_level,
+                tile * TILE_WIDTH as u64,
+                TILE_WIDTH,
+                level,
+                index,
+            ) {
+                Ok(entries) => {
+                    let rows = Arc::new(tile_rows(entries));
+                    self.tiles.insert((tile_level, tile), Arc::clone(&rows));
+                    Some(rows)
+                }
+                // The tile at the tree's right edge is not full yet.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                Err(e) => return Err(e),
+            },
+        };
+        if let Some(rows) = rows {
+            // Row `up` starts after the rows below it: 256 − 2 · (256 >> up).
+            let start = TILE_WIDTH - 2 * (TILE_WIDTH >> up);
+            let at = (index - (tile << (TILE_HEIGHT - up))) as usize;
+            return Ok(rows[start + at]);
+        }
+        if let Some(hash) = self.edge.get(&(level, index)) {
+            return Ok(hash);
+        }
+        let hash = subtree_root(self.read(tile_level, first, 1 << up, level, index)?);
+        self.edge.insert((level, index), hash);
+        Ok(hash)
     }
 }
 
@@ -97,6 +133,48 @@ fn subtree_root(mut row: Vec<Hash>) -> Hash {
             .collect();
     }
     row[0]
+}
+
+impl TreeNodes {
+    /// `count` entries of tile level `tile_level` from entry `first`;
+    /// NotFound, naming the node (`level`, `index`) asked for, if the file
+    /// does not hold them all.
+    fn read(
+        &self,
+        tile_level: usize,
+        first: u64,
+        count: usize,
+        level: u32,
+        index: u64,
+    ) -> io::Result<Vec<Hash>> {
+        let mut bytes = vec![0; count * HASH as usize];
+        let files = self.files.read().unwrap_or_else(PoisonError::into_inner);
+        let file = files.get(tile_level).ok_or_else(|| no_node(level, index))?;
+        file.read_exact_at(&mut bytes, first * HASH)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::UnexpectedEof => no_node(level, index),
+                _ => e,
+            })?;
+        Ok(bytes
+            .chunks_exact(HASH as usize)
+            .map(|c| c.try_into().expect("32-byte chunks"))
+            .collect())
+    }
+}
+
+/// A full tile's inner hashes from its 256 entries: the rows of heights 1
+/// to 8 within it, one after another.
+fn tile_rows(entries: Vec<Hash>) -> Vec<Hash> {
+    let mut rows = Vec::with_capacity(TILE_WIDTH - 1);
+    let mut row = entries;
+    while row.len() > 1 {
+        row = row
+            .chunks_exact(2)
+            .map(|pair| node_hash(&pair[0], &pair[1]))
+            .collect();
+        rows.extend_from_slice(&row);
+    }
+    rows
 }
 
 fn no_node(level: u32, index: u64) -> io::Error {
@@ -188,7 +266,12 @@ impl TreeWriter {
             edge,
             new_file: false,
         };
-        Ok((writer, TreeNodes { files }))
+        let nodes = TreeNodes {
+            files,
+            tiles: Arc::new(quick_cache::sync::Cache::new(CACHED_TILES)),
+            edge: Arc::new(quick_cache::sync::Cache::new(CACHED_EDGE_NODES)),
+        };
+        Ok((writer, nodes))
     }
 
     /// Leaves pushed.
