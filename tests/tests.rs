@@ -33,6 +33,7 @@ mod restart;
 mod review;
 mod standard;
 mod stream;
+mod third_party;
 mod tls;
 mod walkthrough;
 mod watch;
