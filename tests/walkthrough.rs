@@ -1,7 +1,8 @@
-//! The README's walk-through: import the example, edit a section, add a
-//! source, re-date; read current and past versions, history, diff. Once
-//! through the generated client, and once as the README writes it: its
-//! shell blocks, run by bash against a fresh server.
+//! The README's walk-throughs: import the example, edit a section, add a
+//! source, re-date; read current and past versions, history, diff (once
+//! through the generated client); and audit it with a checkpoint, a
+//! receipt and the watcher. Each as the README writes it too: its shell
+//! blocks, run by bash against a fresh server.
 
 use answerlog::pb::{
     get_answer_request, AddSourceRequest, EditSectionRequest, GetAnswerRequest,
@@ -14,6 +15,7 @@ use crate::support::{cid, Backend, TestServer};
 backend_tests!(
     import_then_edit_add_source_redate,
     the_readme_walkthrough_runs_as_written,
+    the_readme_auditing_walkthrough_runs_as_written,
 );
 
 /// The shell blocks of the README's section `heading`, in order.
@@ -42,12 +44,15 @@ fn shell_blocks(readme: &str, heading: &str) -> Vec<String> {
 /// The lines that build the binary and alias it (`cargo …`, `alias
 /// answerlog=…`) give way to this test's binary; everything else runs
 /// with `set -euo pipefail`, in the repository, against a fresh server.
-async fn the_readme_walkthrough_runs_as_written(backend: Backend) {
-    let server = TestServer::start(backend).await;
+/// Runs the shell blocks of the README's section `heading` with bash, as
+/// written, against `server` (the `cargo` and `alias` lines left out: the
+/// test's `answerlog` stands in); fails on any command that errors. Its
+/// standard output.
+async fn run_readme_section(server: &TestServer, heading: &str) -> String {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let blocks = shell_blocks(&readme, "Five minutes with the example article");
-    assert!(!blocks.is_empty(), "the walkthrough has shell blocks");
+    let blocks = shell_blocks(&readme, heading);
+    assert!(!blocks.is_empty(), "{heading} has shell blocks");
     let mut script =
         String::from("set -euo pipefail\nanswerlog() { \"$ANSWERLOG_BIN\" \"$@\"; }\n");
     for line in blocks.iter().flat_map(|b| b.lines()) {
@@ -71,18 +76,45 @@ async fn the_readme_walkthrough_runs_as_written(backend: Backend) {
     })
     .await
     .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "the README's walkthrough failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        "the README's {heading:?} failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
         out.status
     );
+    stdout
+}
+
+async fn the_readme_walkthrough_runs_as_written(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let stdout = run_readme_section(&server, "Five minutes with the example article").await;
     // It did what it says: four versions, and the instant before the
     // re-date shows version 3.
     let answer = server.get(&server_article(&server).await).await;
     assert_eq!(answer.version, 4);
     assert!(stdout.contains("· version 3 · position 3 ·"), "{stdout}");
+}
+
+async fn the_readme_auditing_walkthrough_runs_as_written(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let stdout = run_readme_section(
+        &server,
+        "Auditing with proofs: checkpoints, receipts, the watcher",
+    )
+    .await;
+    // The checkpoint it printed, the receipt it checked, the watcher's two
+    // verdicts.
+    assert!(
+        stdout.contains("\n1\n"),
+        "a checkpoint of one commit: {stdout}"
+    );
+    assert!(stdout.contains("the receipt verifies"), "{stdout}");
+    assert!(stdout.contains("trusted as the first"), "{stdout}");
+    assert!(
+        stdout.contains("checkpoint of 2 commits") && stdout.contains("extends the one of 1"),
+        "{stdout}"
+    );
 }
 
 /// The id of the walkthrough's article.
