@@ -515,6 +515,15 @@ impl ConfigArgs {
                 return Err(ConfigError::Zero { key });
             }
         }
+        if config.checkpoint_interval_ms > 86_400_000 {
+            return Err(ConfigError::Invalid {
+                key: "checkpoint_interval_ms",
+                message: format!(
+                    "{} is more than a day (86400000 ms)",
+                    config.checkpoint_interval_ms
+                ),
+            });
+        }
         if let Some(origin) = &config.log_origin {
             crate::tlog::checkpoint::check_origin(origin).map_err(|message| {
                 ConfigError::Invalid {

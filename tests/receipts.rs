@@ -277,49 +277,90 @@ async fn receipts_verify_offline_and_not_after_one_changed_byte(backend: Backend
         std::fs::write(path("changed.receipt"), &changed).unwrap();
         let out = verify(path("changed.receipt"), path("jmt.json")).await;
         assert!(
-            !out.success,
+            out.code == Some(1) && out.stderr.contains("the receipt does not verify"),
             "byte {i} of the receipt changed, and it still verifies: {:?}",
             String::from_utf8_lossy(&changed)
         );
     }
-    // One changed byte in the answer's content: each field.
+    // One changed byte in the answer, field by field, each still a valid
+    // answer: a content change makes another leaf, which the proof does
+    // not put under the root; the id, version and position are checked
+    // against the receipt first, and the etag against the id and version.
     let answer: serde_json::Value = serde_json::from_str(&got.stdout).unwrap();
+    let recorded = chrono::DateTime::parse_from_rfc3339(answer["recordedAt"].as_str().unwrap())
+        .unwrap()
+        + chrono::Duration::microseconds(1);
+    let a_microsecond_later = recorded.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let leaf_differs = "inclusion proof";
+    // Another id: its last hex digit changed, still a UUID.
+    let id = answer["id"].as_str().unwrap();
+    let last = id.chars().last().unwrap().to_digit(16).unwrap();
+    let another_id = format!(
+        "{}{}",
+        &id[..id.len() - 1],
+        char::from_digit((last + 1) % 16, 16).unwrap()
+    );
     let mut changes = 0;
-    for pointer in [
-        "/id",
-        "/slug",
-        "/question",
-        "/quickAnswer",
-        "/keyFacts/0",
-        "/sections/0/heading",
-        "/sections/1/body",
-        "/sources/0/title",
-        "/disclaimer",
-        "/lastUpdated",
-        "/version",
-        "/globalPosition",
-        "/recordedAt",
-        "/etag",
-        "/status",
+    for (pointer, replacement, why) in [
+        ("/id", Some(another_id.as_str()), "is for article"),
+        ("/slug", None, leaf_differs),
+        ("/question", None, leaf_differs),
+        ("/quickAnswer", None, leaf_differs),
+        ("/keyFacts/0", None, leaf_differs),
+        ("/sections/0/heading", None, leaf_differs),
+        ("/sections/1/body", None, leaf_differs),
+        ("/sources/0/title", None, leaf_differs),
+        ("/disclaimer", None, leaf_differs),
+        ("/lastUpdated", None, leaf_differs),
+        ("/version", None, "is for article"),
+        ("/globalPosition", None, "it proves leaf"),
+        (
+            "/recordedAt",
+            Some(a_microsecond_later.as_str()),
+            leaf_differs,
+        ),
+        ("/etag", None, "not one the server serves"),
+        ("/status", Some("ARTICLE_STATUS_RETRACTED"), leaf_differs),
+        ("/provenance/aiAssisted", None, leaf_differs),
     ] {
         let mut changed = answer.clone();
         let value = changed
             .pointer_mut(pointer)
             .unwrap_or_else(|| panic!("{pointer}"));
-        let text = match &*value {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
+        *value = match (replacement, &*value) {
+            (Some(text), _) => serde_json::Value::String(text.to_owned()),
+            (None, serde_json::Value::Bool(b)) => serde_json::Value::Bool(!b),
+            (None, serde_json::Value::String(s)) => serde_json::Value::String(one_byte_changed(s)),
+            (None, other) => serde_json::Value::String(one_byte_changed(&other.to_string())),
         };
-        *value = serde_json::Value::String(one_byte_changed(&text));
+        if pointer == "/id" || pointer == "/version" {
+            // The etag follows them, as the server would have made it.
+            let etag = format!(
+                "{}:{}",
+                changed["id"].as_str().unwrap(),
+                changed["version"]
+                    .as_str()
+                    .map_or_else(|| changed["version"].to_string(), str::to_owned)
+            );
+            changed["etag"] = serde_json::Value::String(etag);
+        }
+        assert_ne!(changed, answer, "{pointer}");
         std::fs::write(path("changed.json"), changed.to_string()).unwrap();
         let out = verify(path("jmt.receipt"), path("changed.json")).await;
+        assert_eq!(
+            out.code,
+            Some(1),
+            "{pointer} changed, and the receipt still verifies: {}",
+            out.stdout
+        );
         assert!(
-            !out.success,
-            "{pointer} changed, and the receipt still verifies"
+            out.stderr.contains(why),
+            "{pointer}: refused for another reason than {why:?}: {}",
+            out.stderr
         );
         changes += 1;
     }
-    assert_eq!(changes, 15);
+    assert_eq!(changes, 16);
     // Another answer's receipt, and a key not pinned, are refused too.
     let out = verify(path("jmt.receipt"), path("batch1.json")).await;
     assert!(!out.success);

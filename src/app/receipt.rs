@@ -43,7 +43,9 @@ impl App {
         answers
             .iter()
             .map(|answer| {
-                let index = answer.global_position - 1;
+                let index = answer.global_position.checked_sub(1).ok_or_else(|| {
+                    AppError::DataLoss("an answer at position 0 has no leaf".into())
+                })?;
                 let hashes =
                     merkle::inclusion_proof(self.tree.nodes(), index, signed.checkpoint.size)
                         .map_err(files_failed)?

@@ -30,7 +30,8 @@ use crate::domain::{answer_digest, hex, Article, ArticleVersion, Commit, Hash};
 use crate::projection::StateCache;
 use crate::signing::KeyRing;
 use crate::store::{
-    recorded_checkpoint, Log as _, ReadModels, SledStore, TreeNodes, TreeWriter, TREE_DIR,
+    default_origin, recorded_checkpoint, Log as _, ReadModels, SledStore, TreeNodes, TreeWriter,
+    TREE_DIR,
 };
 use crate::tlog::checkpoint::{check_origin, Checkpoint};
 use crate::tlog::note::Note;
@@ -58,8 +59,10 @@ const GATHER: Duration = Duration::from_millis(5);
 /// What the tree needs from the configuration.
 #[derive(Clone, Debug)]
 pub struct TreeOptions {
-    /// The checkpoints' origin line; none: `answerlog/<key id>`, the
-    /// signing key's id (replicas that share a key share it).
+    /// The checkpoints' origin line; none: the one this data directory
+    /// took at its first start, `answerlog/<key id>` of the signing key
+    /// then (kept in `tree/origin`, so that a key rotation does not rename
+    /// the log).
     pub origin: Option<String>,
     pub checkpoint_interval: Duration,
 }
@@ -122,14 +125,15 @@ impl Tree {
         options: &TreeOptions,
     ) -> Result<Self, AppError> {
         let dir = data_dir.join(TREE_DIR);
-        let origin = options
-            .origin
-            .clone()
-            .unwrap_or_else(|| format!("answerlog/{}", keys.current_id()));
-        check_origin(&origin).map_err(|e| AppError::invalid("log_origin", e))?;
         let unreadable = |e: std::io::Error| {
             AppError::Unavailable(format!("the Merkle tree's files cannot be read: {e}"))
         };
+        let origin = match &options.origin {
+            Some(origin) => origin.clone(),
+            None => default_origin(&dir, &format!("answerlog/{}", keys.current_id()))
+                .map_err(unreadable)?,
+        };
+        check_origin(&origin).map_err(|e| AppError::invalid("log_origin", e))?;
         let mut refused = None;
         let pinned = match recorded_checkpoint(&dir).map_err(unreadable)? {
             None => None,
@@ -151,6 +155,16 @@ impl Tree {
         // before it was recorded), or they are grown again from the log,
         // which must give it.
         let mut verified = false;
+        if pinned.is_some() && writer.size() < keep {
+            // Files shorter than the checkpoint recorded after they were
+            // synced: nothing in them is trusted.
+            tracing::warn!(
+                size = keep,
+                held = writer.size(),
+                "the Merkle tree's files hold less than the last checkpoint: growing the tree again from the log"
+            );
+            (writer, nodes) = TreeWriter::open(&dir, 0).map_err(unreadable)?;
+        }
         if let Some(pinned) = &pinned {
             if writer.size() == keep {
                 verified = merkle::root(&nodes, keep).ok() == Some(pinned.checkpoint.root);
@@ -232,8 +246,11 @@ impl Tree {
                 if let Some(why) = &now.refused {
                     return Err(AppError::DataLoss(why.clone()));
                 }
+                // The tree holds the checkpoint's leaves (after a restart it
+                // is grown again up to the one recorded): proofs within it
+                // can be made.
                 if let Some(signed) = now.signed.as_ref() {
-                    if signed.checkpoint.size >= size {
+                    if signed.checkpoint.size >= size && now.size >= signed.checkpoint.size {
                         return Ok(Arc::clone(signed));
                     }
                 }
@@ -351,7 +368,9 @@ impl Grower {
                 return;
             }
             let through = *durable.borrow_and_update();
-            let outcome = if self.writer.size() < through {
+            let outcome = if self.writer.written() < self.writer.size() {
+                self.flush()
+            } else if self.writer.size() < through {
                 self.grow(through.min(self.writer.size() + CHUNK))
             } else if self.should_sign() {
                 self.sign()
@@ -372,7 +391,12 @@ impl Grower {
             }
             let next = self.next_signing().min(self.next_recording());
             tokio::select! {
-                _ = durable.changed() => {
+                changed = durable.changed() => {
+                    if changed.is_err() {
+                        // The store stopped: nothing more will come.
+                        let _ = self.stop.changed().await;
+                        continue;
+                    }
                     // Let a few commits gather, unless a reader waits.
                     tokio::select! {
                         () = tokio::time::sleep(GATHER) => {}
@@ -401,8 +425,15 @@ impl Grower {
             let answer = answer_digest(&state.article, position, commit.recorded_at);
             self.writer.push(merkle::commit_leaf(&hash, &answer));
         }
+        self.flush()
+    }
+
+    /// Writes the leaves pushed to the files, checks the pinned checkpoint
+    /// once the tree reaches it, and publishes the size. A write that
+    /// failed is made again, at the same place, by the next call.
+    fn flush(&mut self) -> Result<(), AppError> {
         self.writer.write().map_err(io_failed)?;
-        let size = self.writer.size();
+        let size = self.writer.written();
         if let Some(pinned) = self.pinned.as_ref().filter(|p| p.size <= size) {
             let root = merkle::root(&self.nodes, pinned.size).map_err(io_failed)?;
             if root != pinned.root {
@@ -460,7 +491,11 @@ impl Grower {
     fn should_sign(&self) -> bool {
         let status = self.status.borrow();
         let signed_size = status.signed.as_ref().map_or(0, |s| s.checkpoint.size);
-        let asked = *self.wanted.borrow() > signed_size || status.signed.is_none();
+        // A reader waits for a size this tree holds (a size beyond it
+        // makes no one sign before the interval).
+        let wanted = *self.wanted.borrow();
+        let asked =
+            (wanted > signed_size && wanted <= self.writer.written()) || status.signed.is_none();
         drop(status);
         self.stale()
             && (asked
@@ -480,7 +515,7 @@ impl Grower {
         match &status.signed {
             None => true,
             Some(signed) => {
-                signed.checkpoint.size < self.writer.size()
+                signed.checkpoint.size < self.writer.written()
                     || !self.keys.signed_note(&signed.note, &self.origin)
             }
         }
@@ -489,13 +524,13 @@ impl Grower {
     /// When the interval since the last checkpoint is over.
     fn next_signing(&self) -> Instant {
         match self.last_signed {
-            Some(at) if self.status.borrow().signed.is_some() => at + self.interval,
-            _ => Instant::now() + self.interval,
+            Some(at) if self.status.borrow().signed.is_some() => later(at, self.interval),
+            _ => later(Instant::now(), self.interval),
         }
     }
 
     fn sign(&mut self) -> Result<(), AppError> {
-        let size = self.writer.size();
+        let size = self.writer.written();
         let root = merkle::root(&self.nodes, size).map_err(io_failed)?;
         let checkpoint = Checkpoint {
             origin: self.origin.clone(),
@@ -540,8 +575,8 @@ impl Grower {
     /// When the interval since the last record is over.
     fn next_recording(&self) -> Instant {
         match self.last_recorded {
-            Some(at) if self.unrecorded() => at + self.interval,
-            _ => Instant::now() + self.interval,
+            Some(at) if self.unrecorded() => later(at, self.interval),
+            _ => later(Instant::now(), self.interval),
         }
     }
 
@@ -572,6 +607,10 @@ impl super::App {
         min_position: u64,
         deadline: Option<Instant>,
     ) -> Result<Arc<SignedCheckpoint>, AppError> {
+        // The log through `min_position` first (it may be a write made
+        // through another replica): no one waits on the tree for a
+        // position the log does not hold.
+        self.wait_for_position(min_position, deadline).await?;
         let size = min_position.max(self.store.acknowledged());
         self.checkpoint_covering(size, deadline).await
     }
@@ -605,6 +644,12 @@ impl super::App {
             .verifier_key(self.tree.origin())
             .map_err(AppError::FailedPrecondition)
     }
+}
+
+/// `at` + `interval`, or a day on if that is past what an instant holds.
+fn later(at: Instant, interval: Duration) -> Instant {
+    at.checked_add(interval)
+        .unwrap_or_else(|| at + Duration::from_secs(86_400))
 }
 
 fn io_failed(e: std::io::Error) -> AppError {

@@ -48,7 +48,7 @@ pub(super) fn verify_receipt(
             extra.article, extra.version, a.id, a.version
         )));
     }
-    if proof.index + 1 != served.global_position {
+    if proof.index.checked_add(1) != Some(served.global_position) {
         return Err(refused(format!(
             "it proves leaf {}, and the answer's commit, at position {}, is leaf {}",
             proof.index,

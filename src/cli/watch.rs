@@ -3,9 +3,11 @@
 //! checkpoint it verified in a state file, and checks each new checkpoint:
 //! signed by the pinned key under its origin, and an extension of the last
 //! one (RFC 6962's consistency proof from the server, checked here). On a
-//! fork, a rollback, a bad signature or a key it does not pin it prints
-//! the evidence (both checkpoints and the proof), records the failure in
-//! its metrics file, and exits with status 3.
+//! fork, a rollback, a bad signature, a key it does not pin, a refused
+//! proof between two checkpoints the server signed, or a server that says
+//! its log is not the one it signed, it prints the evidence (both
+//! checkpoints and the proof), records the failure in its metrics file,
+//! and exits with status 3.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -125,12 +127,22 @@ async fn check(
     last: Option<&(Vec<u8>, Checkpoint)>,
 ) -> anyhow::Result<Found> {
     let mut client = audit(server).await?;
-    let note = client
+    let note = match client
         .get_checkpoint(GetCheckpointRequest { min_position: 0 })
         .await
-        .map_err(status_error)?
-        .into_inner()
-        .note;
+    {
+        Ok(response) => response.into_inner().note,
+        // The server says its log is not the one it signed.
+        Err(status) if status.code() == tonic::Code::DataLoss => {
+            return Ok(Found::Misbehaved {
+                kind: "log-diverged",
+                why: format!("the server refuses to sign: {}", status.message()),
+                new_note: Vec::new(),
+                proof: Vec::new(),
+            })
+        }
+        Err(status) => return Err(status_error(status)),
+    };
     let misbehaved = |kind, why: String, proof: Vec<Hash>| {
         Ok(Found::Misbehaved {
             kind,
@@ -182,21 +194,37 @@ async fn check(
         );
     }
     let proof: Vec<Hash> = if checkpoint.size > old.size && old.size > 0 {
-        client
+        let asked = client
             .get_consistency_proof(GetConsistencyProofRequest {
                 old_size: old.size,
                 new_size: checkpoint.size,
             })
-            .await
-            .map_err(status_error)?
-            .into_inner()
-            .hashes
-            .into_iter()
-            .map(|h| Hash::try_from(h.as_slice()))
-            .collect::<Result<_, _>>()
-            .map_err(|_| {
-                anyhow::anyhow!("the server's consistency proof holds a hash that is not 32 bytes")
-            })?
+            .await;
+        match asked {
+            Ok(response) => response,
+            // Sizes of two checkpoints it signed: it must be able to prove.
+            Err(status) if status.code() == tonic::Code::InvalidArgument => {
+                return misbehaved(
+                    "refused-proof",
+                    format!(
+                        "the server refuses a consistency proof from {} to {}: {}",
+                        old.size,
+                        checkpoint.size,
+                        status.message()
+                    ),
+                    Vec::new(),
+                )
+            }
+            Err(status) => return Err(status_error(status)),
+        }
+        .into_inner()
+        .hashes
+        .into_iter()
+        .map(|h| Hash::try_from(h.as_slice()))
+        .collect::<Result<_, _>>()
+        .map_err(|_| {
+            anyhow::anyhow!("the server's consistency proof holds a hash that is not 32 bytes")
+        })?
     } else {
         Vec::new()
     };
@@ -308,6 +336,8 @@ fn write_metrics(
         "unknown-key",
         "wrong-origin",
         "bad-checkpoint",
+        "refused-proof",
+        "log-diverged",
     ] {
         text.push_str(&format!(
             "answerlog_audit_watch_misbehaviour{{kind=\"{kind}\"}} {}\n",

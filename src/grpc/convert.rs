@@ -289,6 +289,9 @@ pub(crate) fn served_answer(a: &pb::Answer) -> Result<ArticleVersion, String> {
         .filter(|t| t.nanos % 1000 == 0)
         .and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?))
         .ok_or("recorded_at: missing, out of range or finer than whole microseconds")?;
+    if a.global_position == 0 {
+        return Err("global_position: a served answer's commit is at position 1 or later".into());
+    }
     let served = ArticleVersion {
         article,
         global_position: a.global_position,

@@ -44,7 +44,7 @@ pub(crate) use restore::check_backup;
 pub(crate) use sled_store::Record;
 pub use sled_store::StoreOptions;
 pub(crate) use sled_store::{ReadModels, RebuildProgress, SledStore};
-pub(crate) use tree_files::{recorded_checkpoint, TreeNodes, TreeWriter, TREE_DIR};
+pub(crate) use tree_files::{default_origin, recorded_checkpoint, TreeNodes, TreeWriter, TREE_DIR};
 pub(crate) use view::BatchView;
 pub(crate) use writer::Health;
 

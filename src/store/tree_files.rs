@@ -81,9 +81,14 @@ impl Nodes for TreeNodes {
         let tile_level = (level / TILE_HEIGHT) as usize;
         let up = level % TILE_HEIGHT;
         let first = index
-            .checked_shl(up)
+            .checked_mul(1 << up)
             .filter(|first| first.checked_mul(HASH).is_some())
             .ok_or_else(|| no_node(level, index))?;
+        if up > 0 {
+            if let Some(hash) = self.edge.get(&(level, index)) {
+                return Ok(hash);
+            }
+        }
         if up == 0 {
             return Ok(self.read(tile_level, first, 1, level, index)?[0]);
         }
@@ -113,9 +118,6 @@ impl Nodes for TreeNodes {
             let start = TILE_WIDTH - 2 * (TILE_WIDTH >> up);
             let at = (index - (tile << (TILE_HEIGHT - up))) as usize;
             return Ok(rows[start + at]);
-        }
-        if let Some(hash) = self.edge.get(&(level, index)) {
-            return Ok(hash);
         }
         let hash = subtree_root(self.read(tile_level, first, 1 << up, level, index)?);
         self.edge.insert((level, index), hash);
@@ -279,6 +281,12 @@ impl TreeWriter {
         self.size
     }
 
+    /// Leaves written to the files (readers see them): `size()` once
+    /// `write` has succeeded.
+    pub(crate) fn written(&self) -> u64 {
+        self.written.first().copied().unwrap_or(0)
+    }
+
     /// Appends a leaf's hash; readers see it after `write`.
     pub(crate) fn push(&mut self, leaf: Hash) {
         self.size += 1;
@@ -379,6 +387,22 @@ pub(crate) fn recorded_checkpoint(dir: &Path) -> io::Result<Option<Vec<u8>>> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(named(&path, e)),
     }
+}
+
+/// The origin a log without a configured one took at its first start,
+/// kept in the tree's directory `dir` so that it stays the log's name
+/// across key rotations; `default` is taken and kept if none is.
+pub(crate) fn default_origin(dir: &Path, default: &str) -> io::Result<String> {
+    let path = dir.join("origin");
+    match std::fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(named(&path, e)),
+    }
+    std::fs::create_dir_all(dir).map_err(|e| named(dir, e))?;
+    std::fs::write(&path, format!("{default}\n")).map_err(|e| named(&path, e))?;
+    Ok(default.to_owned())
 }
 
 fn level_path(dir: &Path, level: usize) -> PathBuf {

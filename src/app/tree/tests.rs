@@ -190,3 +190,19 @@ async fn the_tree_refuses_to_sign_when_the_log_does_not_give_the_root_signed_las
     assert_eq!(app.checkpoint_key().unwrap(), key);
     app.shutdown();
 }
+
+/// A reader asking for a checkpoint past the log's end waits for the log
+/// and answers on its deadline, and leaves no wish behind that would make
+/// the tree sign at every commit from then on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_asked_for_past_the_log_leaves_the_interval_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::open(dir.path(), options()).unwrap();
+    write(&app, 1).await;
+    let deadline = Instant::now() + Duration::from_millis(200);
+    let err = app.checkpoint(u64::MAX, Some(deadline)).await.unwrap_err();
+    assert!(matches!(err, AppError::NotReached { .. }), "{err}");
+    let wanted = *app.tree.wanted.borrow();
+    assert!(wanted <= app.store.acknowledged(), "wanted {wanted}");
+    app.shutdown();
+}
