@@ -45,6 +45,11 @@ pub(crate) struct Levels {
     pub(crate) disk_bytes: u64,
     pub(crate) subscribers: u64,
     pub(crate) max_subscriber_lag: u64,
+    /// Leaves in the log's Merkle tree, the size of the last checkpoint
+    /// signed, and whether the server refuses to sign (app/tree.rs).
+    pub(crate) tree_leaves: u64,
+    pub(crate) checkpoint_size: u64,
+    pub(crate) checkpoint_refused: bool,
 }
 
 /// Every metric, registered once.
@@ -66,6 +71,9 @@ pub struct Metrics {
     disk_bytes: Gauge,
     subscribers: Gauge,
     max_subscriber_lag: Gauge,
+    tree_leaves: Gauge,
+    checkpoint_size: Gauge,
+    checkpoint_refused: Gauge,
     slug_claims_released: Counter,
     accept_errors: Counter,
     connections_closed_silent: Counter,
@@ -149,6 +157,21 @@ impl Metrics {
             "answerlog_stream_max_lag_commits",
             "Commits the furthest-behind StreamEvents follower has yet to be sent",
         );
+        let tree_leaves = gauge(
+            &mut registry,
+            "answerlog_merkle_tree_leaves",
+            "Commits in the log's Merkle tree (behind answerlog_commits while it grows)",
+        );
+        let checkpoint_size = gauge(
+            &mut registry,
+            "answerlog_checkpoint_tree_size",
+            "Commits the last signed checkpoint covers",
+        );
+        let checkpoint_refused = gauge(
+            &mut registry,
+            "answerlog_checkpoint_refused",
+            "1 while the server refuses to sign checkpoints: its log does not give the root it signed last",
+        );
         let counter = |registry: &mut Registry, name: &str, help: &str| {
             let counter = Counter::default();
             registry.register(name, help, counter.clone());
@@ -210,6 +233,9 @@ impl Metrics {
             disk_bytes,
             subscribers,
             max_subscriber_lag,
+            tree_leaves,
+            checkpoint_size,
+            checkpoint_refused,
         }
     }
 
@@ -298,6 +324,12 @@ impl Metrics {
         set(&self.disk_bytes, levels.disk_bytes);
         set(&self.subscribers, levels.subscribers);
         set(&self.max_subscriber_lag, levels.max_subscriber_lag);
+        set(&self.tree_leaves, levels.tree_leaves);
+        set(&self.checkpoint_size, levels.checkpoint_size);
+        set(
+            &self.checkpoint_refused,
+            u64::from(levels.checkpoint_refused),
+        );
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
         Ok(text)

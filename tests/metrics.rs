@@ -90,6 +90,8 @@ async fn metrics_count_calls_by_method_and_code_and_time_appends(backend: Backen
         .unwrap_err();
     assert_eq!(missing.code(), Code::NotFound);
 
+    // A checkpoint of the five commits: the tree holds them.
+    assert_eq!(server.checkpoint().await.tree_size, 5);
     let (status, text) = http_get(metrics_at, "/metrics").await;
     assert_eq!(status, "HTTP/1.1 200 OK");
     for (series, want) in [
@@ -111,6 +113,9 @@ async fn metrics_count_calls_by_method_and_code_and_time_appends(backend: Backen
         ("answerlog_commits".to_owned(), 5.0),
         ("answerlog_articles".to_owned(), 3.0),
         ("answerlog_stream_subscribers".to_owned(), 0.0),
+        ("answerlog_merkle_tree_leaves".to_owned(), 5.0),
+        ("answerlog_checkpoint_tree_size".to_owned(), 5.0),
+        ("answerlog_checkpoint_refused".to_owned(), 0.0),
     ] {
         assert_eq!(sample(&text, &series), want, "{series}");
     }

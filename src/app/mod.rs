@@ -236,11 +236,15 @@ impl App {
     /// (queue, disk, followers) read now.
     pub fn metrics_text(&self) -> Result<String, std::fmt::Error> {
         let (subscribers, max_subscriber_lag) = self.followers.levels(self.durable());
+        let (tree_leaves, checkpoint_size, checkpoint_refused) = self.tree.levels();
         self.metrics.encode(Levels {
             queue_depth: self.store.queued() as u64,
             disk_bytes: self.store.bytes_on_disk(),
             subscribers,
             max_subscriber_lag,
+            tree_leaves,
+            checkpoint_size,
+            checkpoint_refused,
         })
     }
 

@@ -230,6 +230,17 @@ impl Tree {
         self.status.borrow().size
     }
 
+    /// For the metrics: leaves, the last signed checkpoint's size, and
+    /// whether signing is refused.
+    pub(crate) fn levels(&self) -> (u64, u64, bool) {
+        let status = self.status.borrow();
+        (
+            status.size,
+            status.signed.as_ref().map_or(0, |s| s.checkpoint.size),
+            status.refused.is_some(),
+        )
+    }
+
     /// The tree's nodes: every complete subtree within `size()` leaves.
     pub(crate) fn nodes(&self) -> &TreeNodes {
         &self.nodes
