@@ -165,7 +165,14 @@ for port in 50051 50052; do
     "$binary" health --server "http://127.0.0.1:$port" >/dev/null 2>&1 && break
     sleep 0.2
   done
-  "$binary" health --server "http://127.0.0.1:$port" >/dev/null
+  if ! "$binary" health --server "http://127.0.0.1:$port" >/dev/null; then
+    # The scratch directory goes with the failure: say what the servers said.
+    for log in a.log b.log nats-1.log nats-2.log nats-3.log; do
+      echo "--- $log (last 40 lines)" >&2
+      tail -n 40 "$log" >&2 || true
+    done
+    exit 1
+  fi
 done
 "$binary" import --server http://127.0.0.1:50051 "$repo/examples/what-causes-jmt.md"
 "$binary" get --server http://127.0.0.1:50052 --min-position 1 what-causes-jmt >answer.txt
