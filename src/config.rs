@@ -68,6 +68,11 @@ pub(crate) struct Config {
     pub log_origin: Option<String>,
     /// How often a checkpoint is signed while the log grows, in ms.
     pub checkpoint_interval_ms: u64,
+    /// The witnesses that cosign checkpoints: `VKEY URL` each.
+    pub witnesses: Vec<String>,
+    /// Cosignatures a checkpoint needs before receipts use it; none: every
+    /// witness's.
+    pub witness_quorum: Option<usize>,
     /// TLS: the server's certificate and key, and the client CA for mTLS.
     pub tls: Option<ServerTlsFiles>,
     pub limits: Limits,
@@ -116,6 +121,8 @@ impl Default for Config {
             signing_key_file: None,
             log_origin: None,
             checkpoint_interval_ms: 1000,
+            witnesses: Vec::new(),
+            witness_quorum: None,
             tls: None,
             limits: Limits::default(),
             log: LogChoice::Sled,
@@ -154,6 +161,8 @@ struct FileConfig {
     signing_key_file: Option<PathBuf>,
     log_origin: Option<String>,
     checkpoint_interval_ms: Option<u64>,
+    witnesses: Option<Vec<String>>,
+    witness_quorum: Option<usize>,
     tls_cert_file: Option<PathBuf>,
     tls_key_file: Option<PathBuf>,
     tls_client_ca_file: Option<PathBuf>,
@@ -261,6 +270,17 @@ pub(crate) struct ConfigArgs {
     /// once when a reader waits for one), in ms [default: 1000].
     #[arg(long, env = "ANSWERLOG_CHECKPOINT_INTERVAL_MS")]
     pub checkpoint_interval_ms: Option<u64>,
+    /// A witness that cosigns the log's checkpoints (C2SP tlog-witness):
+    /// its verifier key, a space, and its URL, e.g. "witness.example/w1+…
+    /// http://127.0.0.1:7380"; repeat it (or separate with commas) for
+    /// more [default: none].
+    #[arg(long = "witness", env = "ANSWERLOG_WITNESSES", value_delimiter = ',')]
+    pub witnesses: Vec<String>,
+    /// How many witnesses' cosignatures a checkpoint needs before receipts
+    /// and GetCheckpoint use it; 0: cosignatures are gathered but not
+    /// waited for [default: every witness].
+    #[arg(long, env = "ANSWERLOG_WITNESS_QUORUM")]
+    pub witness_quorum: Option<usize>,
     /// The server's TLS certificate chain (PEM); with --tls-key, the
     /// server speaks TLS only.
     #[arg(long = "tls-cert", env = "ANSWERLOG_TLS_CERT")]
@@ -445,6 +465,12 @@ impl ConfigArgs {
                 file.checkpoint_interval_ms,
                 d.checkpoint_interval_ms,
             ),
+            witnesses: if self.witnesses.is_empty() {
+                file.witnesses.unwrap_or_default()
+            } else {
+                self.witnesses.clone()
+            },
+            witness_quorum: self.witness_quorum.or(file.witness_quorum),
             tls: tls_files(
                 self.tls_cert_file.clone().or(file.tls_cert_file),
                 self.tls_key_file.clone().or(file.tls_key_file),
@@ -524,6 +550,23 @@ impl ConfigArgs {
                 ),
             });
         }
+        for entry in &config.witnesses {
+            crate::tlog::witness::parse_witness(entry).map_err(|message| ConfigError::Invalid {
+                key: "witnesses",
+                message,
+            })?;
+        }
+        if let Some(quorum) = config.witness_quorum {
+            if quorum > config.witnesses.len() {
+                return Err(ConfigError::Invalid {
+                    key: "witness_quorum",
+                    message: format!(
+                        "{quorum} cosignatures cannot come from {} witnesses",
+                        config.witnesses.len()
+                    ),
+                });
+            }
+        }
         if let Some(origin) = &config.log_origin {
             crate::tlog::checkpoint::check_origin(origin).map_err(|message| {
                 ConfigError::Invalid {
@@ -588,6 +631,8 @@ impl From<&Config> for FileConfig {
             signing_key_file: c.signing_key_file.clone(),
             log_origin: c.log_origin.clone(),
             checkpoint_interval_ms: Some(c.checkpoint_interval_ms),
+            witnesses: Some(c.witnesses.clone()),
+            witness_quorum: c.witness_quorum,
             tls_cert_file: tls.map(|t| t.cert.clone()),
             tls_key_file: tls.map(|t| t.key.clone()),
             tls_client_ca_file: tls.and_then(|t| t.client_ca.clone()),

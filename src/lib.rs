@@ -33,7 +33,9 @@ mod cli;
 mod codec;
 mod config;
 mod domain;
+mod durable_file;
 mod grpc;
+mod http1;
 mod import;
 mod jetstream;
 mod metrics;
@@ -46,6 +48,7 @@ mod store;
 mod tlog;
 mod tls;
 mod verifier_key;
+mod witness;
 
 #[cfg(test)]
 mod golden_tests;
@@ -54,7 +57,9 @@ mod test_vectors;
 #[cfg(test)]
 mod tidy;
 
-pub use app::{App, AppOptions, OpenError, Rebuilt, ReplicaRestored, Restored, TreeOptions};
+pub use app::{
+    App, AppOptions, OpenError, Rebuilt, ReplicaRestored, Restored, TreeOptions, WitnessPolicy,
+};
 pub use cli::{init_tracing, sentence, Cli, Misbehaviour, ReaderGone};
 pub use config::LogFormat;
 pub use grpc::pb;
@@ -65,3 +70,6 @@ pub use metrics_http::serve_metrics;
 pub use principals::{new_token, Principals, Role};
 pub use server::{run, ServerOptions};
 pub use store::{Clock, FaultPoint, Faults, FlushGate, StoreError, StoreOptions, StreamBreak};
+pub use witness::{
+    generate_witness_key, serve_witness, witness_verifier_key, Witness, WitnessOptions,
+};

@@ -38,6 +38,12 @@ fn seconds() -> Histogram {
     Histogram::new(exponential_buckets(0.000_05, 2.0, 20))
 }
 
+/// A witness, by the name in its verifier key.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct WitnessLabels {
+    pub(crate) witness: String,
+}
+
 /// What the scrape reads off the store and the app when it happens.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Levels {
@@ -74,6 +80,9 @@ pub struct Metrics {
     tree_leaves: Gauge,
     checkpoint_size: Gauge,
     checkpoint_refused: Gauge,
+    witnessed_size: Gauge,
+    witness_cosigned: Family<WitnessLabels, Gauge>,
+    witness_failures: Family<WitnessLabels, Counter>,
     slug_claims_released: Counter,
     accept_errors: Counter,
     connections_closed_silent: Counter,
@@ -172,6 +181,23 @@ impl Metrics {
             "answerlog_checkpoint_refused",
             "1 while the server refuses to sign checkpoints: its log does not give the root it signed last",
         );
+        let witnessed_size = gauge(
+            &mut registry,
+            "answerlog_witnessed_checkpoint_tree_size",
+            "Commits the latest checkpoint with the cosignatures the witness policy needs covers",
+        );
+        let witness_cosigned = Family::<WitnessLabels, Gauge>::default();
+        registry.register(
+            "answerlog_witness_cosigned_tree_size",
+            "Commits the last checkpoint each witness cosigned covers",
+            witness_cosigned.clone(),
+        );
+        let witness_failures = Family::<WitnessLabels, Counter>::default();
+        registry.register(
+            "answerlog_witness_failures",
+            "add-checkpoint calls to each witness that gave no cosignature (down, slow, or refused)",
+            witness_failures.clone(),
+        );
         let counter = |registry: &mut Registry, name: &str, help: &str| {
             let counter = Counter::default();
             registry.register(name, help, counter.clone());
@@ -236,7 +262,34 @@ impl Metrics {
             tree_leaves,
             checkpoint_size,
             checkpoint_refused,
+            witnessed_size,
+            witness_cosigned,
+            witness_failures,
         }
+    }
+
+    /// A witness cosigned a checkpoint of `size` commits.
+    pub(crate) fn witness_cosigned(&self, witness: &str, size: u64) {
+        let labels = WitnessLabels {
+            witness: witness.to_owned(),
+        };
+        self.witness_cosigned
+            .get_or_create(&labels)
+            .set(i64::try_from(size).unwrap_or(i64::MAX));
+    }
+
+    /// An add-checkpoint call to a witness gave no cosignature.
+    pub(crate) fn witness_failed(&self, witness: &str) {
+        let labels = WitnessLabels {
+            witness: witness.to_owned(),
+        };
+        self.witness_failures.get_or_create(&labels).inc();
+    }
+
+    /// The latest checkpoint that meets the witness policy.
+    pub(crate) fn witnessed(&self, size: u64) {
+        self.witnessed_size
+            .set(i64::try_from(size).unwrap_or(i64::MAX));
     }
 
     pub(crate) fn call_started(&self, method: &MethodLabels) {

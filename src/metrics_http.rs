@@ -3,18 +3,16 @@
 //! its own (`--metrics-listen`, off by default), over plain HTTP/1.1 as
 //! scrapers expect. Anything else is 404 (or 405 for another method).
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use crate::app::App;
+use crate::http1::{text, with_type};
 
 /// The content type of OpenMetrics text, which Prometheus reads.
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -25,42 +23,15 @@ pub async fn serve_metrics(
     app: Arc<App>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    // Out of file descriptors, say: let the moment pass.
-                    tracing::warn!(error = %e, "the metrics listener cannot accept");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => return,
-        };
-        let app = Arc::clone(&app);
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| {
-                let app = Arc::clone(&app);
-                async move { Ok::<_, Infallible>(answer(&app, &request)) }
-            });
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!(error = %e, "a metrics connection ended badly");
-            }
-        });
-    }
+    let handler = move |request: Request<hyper::body::Incoming>| {
+        let response = answer(&app, &request);
+        async move { response }
+    };
+    crate::http1::serve(listener, "metrics", handler, shutdown).await;
 }
 
 fn answer<B>(app: &App, request: &Request<B>) -> Response<Full<Bytes>> {
-    let plain = |status: StatusCode, text: &str| {
-        let mut response = Response::new(Full::new(Bytes::from(text.to_owned())));
-        *response.status_mut() = status;
-        response
-    };
+    let plain = |status: StatusCode, body: &str| text(status, body.to_owned());
     if request.uri().path() != "/metrics" {
         return plain(StatusCode::NOT_FOUND, "the metrics are at /metrics\n");
     }
@@ -68,15 +39,7 @@ fn answer<B>(app: &App, request: &Request<B>) -> Response<Full<Bytes>> {
         return plain(StatusCode::METHOD_NOT_ALLOWED, "GET /metrics\n");
     }
     match app.metrics_text() {
-        Ok(text) => {
-            let mut response = Response::new(Full::new(Bytes::from(text)));
-            if let Ok(value) = hyper::header::HeaderValue::from_str(CONTENT_TYPE) {
-                response
-                    .headers_mut()
-                    .insert(hyper::header::CONTENT_TYPE, value);
-            }
-            response
-        }
+        Ok(metrics) => with_type(text(StatusCode::OK, metrics), CONTENT_TYPE),
         Err(e) => plain(
             StatusCode::INTERNAL_SERVER_ERROR,
             &format!("cannot encode the metrics: {e}\n"),

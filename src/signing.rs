@@ -290,6 +290,27 @@ pub(crate) fn current_public_key(data_dir: &Path) -> Result<[u8; 32], SigningErr
         })
 }
 
+/// Makes a new Ed25519 key in `path`, its secret as 64 hex digits (mode
+/// 0600), for `--signing-key` or a witness; an existing file is never
+/// replaced. The key.
+pub(crate) fn new_key_file(path: &Path) -> Result<SigningKey, SigningError> {
+    use std::io::Write as _;
+    let key = new_key()?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let exists = |e: std::io::Error| SigningError::File {
+        path: path.to_owned(),
+        message: format!("{e} (a key file is never replaced)"),
+    };
+    let mut file = options.open(path).map_err(exists)?;
+    file.write_all(format!("{}\n", hex(&key.to_bytes())).as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| file_error(path, e))?;
+    Ok(key)
+}
+
 fn new_key() -> Result<SigningKey, SigningError> {
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret)?;

@@ -45,6 +45,8 @@ const ONLY: [(&str, &[&str]); 4] = [
             "accept",
             "cli",
             "metrics_http",
+            "http1",
+            "witness",
         ],
     ),
 ];

@@ -37,3 +37,4 @@ mod third_party;
 mod tls;
 mod walkthrough;
 mod watch;
+mod witness;

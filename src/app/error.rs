@@ -27,6 +27,11 @@ pub enum AppError {
     /// Storage failed or the server is stopping (UNAVAILABLE).
     #[error("{0}")]
     Unavailable(String),
+    /// No checkpoint met the policy (signed, covering what was asked,
+    /// with the witnesses' cosignatures it needs) before the deadline
+    /// (UNAVAILABLE, saying which part is missing).
+    #[error("{0}")]
+    NoCheckpoint(String),
     /// A stored record is corrupt (DATA_LOSS).
     #[error("{0}")]
     DataLoss(String),

@@ -6,6 +6,7 @@
 //! tonic or the API messages.
 
 mod audit;
+mod background;
 mod digest;
 mod error;
 mod follow;
@@ -17,6 +18,7 @@ mod receipt;
 mod restore;
 mod tree;
 mod verify;
+mod witnessing;
 mod write;
 
 #[cfg(test)]
@@ -38,6 +40,7 @@ pub(crate) use read::{ArticleRef, AsOf};
 pub use restore::{ReplicaRestored, Restored};
 pub use tree::TreeOptions;
 pub(crate) use verify::ChainBreak;
+pub use witnessing::WitnessPolicy;
 pub(crate) use write::{Write, WriteMeta};
 
 use crate::domain::Limits;
@@ -71,6 +74,8 @@ pub struct AppOptions {
     pub state_cache_bytes: u64,
     /// The Merkle tree's checkpoints: their origin and how often.
     pub tree: TreeOptions,
+    /// The witnesses that cosign checkpoints, and how many must.
+    pub witnesses: WitnessPolicy,
 }
 
 impl Default for AppOptions {
@@ -84,6 +89,7 @@ impl Default for AppOptions {
             signing_key: None,
             state_cache_bytes: projection::DEFAULT_STATE_CACHE_BYTES,
             tree: TreeOptions::default(),
+            witnesses: WitnessPolicy::default(),
         }
     }
 }
@@ -103,6 +109,9 @@ pub struct App {
     keys: Arc<KeyRing>,
     /// The log's Merkle tree and checkpoints, grown off the write path.
     tree: tree::Tree,
+    /// Witnesses' cosignatures of its checkpoints, gathered off the write
+    /// path.
+    witnessing: witnessing::Witnessing,
     read_models: ReadModels,
     /// The articles' current states, as the writer publishes them.
     states: Arc<StateCache>,
@@ -186,8 +195,16 @@ impl App {
             &options.tree,
         )
         .map_err(|e| OpenError::Tree(e.to_string()))?;
+        let witnessing = witnessing::Witnessing::start(
+            &options.witnesses,
+            tree.signed_checkpoints(),
+            tree.nodes().clone(),
+            Arc::clone(&metrics),
+        )
+        .map_err(|e| OpenError::Tree(e.to_string()))?;
         Ok(Self {
             tree,
+            witnessing,
             rebuilding: std::sync::atomic::AtomicBool::new(false),
             stream_lags: std::sync::atomic::AtomicU64::new(0),
             stopping: tokio::sync::watch::channel(false).0,
@@ -333,6 +350,7 @@ impl App {
     /// Stops the tree's thread, then the writer after it has flushed what
     /// it holds. Blocks.
     pub fn shutdown(&self) {
+        self.witnessing.stop();
         self.tree.stop();
         self.store.shutdown();
     }

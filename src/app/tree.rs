@@ -17,12 +17,13 @@
 //! sign at all and says why to every reader.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::background::Background;
 use super::read::fold_version;
 use super::AppError;
 use crate::domain::merkle;
@@ -84,6 +85,28 @@ pub(crate) struct SignedCheckpoint {
     pub(crate) checkpoint: Checkpoint,
 }
 
+/// The last checkpoint signed, as it changes.
+#[derive(Clone, Debug)]
+pub(crate) struct SignedCheckpoints {
+    status: watch::Receiver<Status>,
+}
+
+impl SignedCheckpoints {
+    /// The last checkpoint signed, unless signing is refused.
+    pub(crate) fn latest(&mut self) -> Option<Arc<SignedCheckpoint>> {
+        let status = self.status.borrow_and_update();
+        status.signed.clone().filter(|_| status.refused.is_none())
+    }
+
+    /// Waits for the tree's next change (never, once the thread has
+    /// stopped).
+    pub(crate) async fn changed(&mut self) {
+        if self.status.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 /// What the thread publishes.
 #[derive(Clone, Debug, Default)]
 struct Status {
@@ -102,8 +125,7 @@ pub(crate) struct Tree {
     status: watch::Receiver<Status>,
     /// The least size a reader waits for a checkpoint of.
     wanted: watch::Sender<u64>,
-    stop: watch::Sender<bool>,
-    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    thread: Background,
 }
 
 impl std::fmt::Debug for Tree {
@@ -187,36 +209,40 @@ impl Tree {
             refused,
         });
         let (wanted, wanted_rx) = watch::channel(0);
-        let (stop, stop_rx) = watch::channel(false);
-        let grower = Grower {
+        let grower_nodes = nodes.clone();
+        let grower_origin = origin.clone();
+        let interval = options.checkpoint_interval;
+        let pinned = pinned.map(|p| p.checkpoint).filter(|_| !verified);
+        let make = move |stop| Grower {
             read_models: store.read_models(),
             store,
             states,
             own: StateCache::new(OWN_STATES_BYTES),
             writer,
-            nodes: nodes.clone(),
+            nodes: grower_nodes,
             keys,
-            origin: origin.clone(),
-            interval: options.checkpoint_interval,
+            origin: grower_origin,
+            interval,
             recorded: keep,
-            pinned: pinned.map(|p| p.checkpoint).filter(|_| !verified),
+            pinned,
             last_signed: None,
             last_recorded: None,
             status: status_tx,
             wanted: wanted_rx,
-            stop: stop_rx,
+            stop,
         };
-        let thread = std::thread::Builder::new()
-            .name("answerlog-tree".into())
-            .spawn(move || grower.run())
-            .map_err(|e| AppError::Unavailable(format!("cannot start the tree's thread: {e}")))?;
+        let thread = Background::spawn(
+            "answerlog-tree",
+            "the Merkle tree's",
+            Some(crate::store::LOW_PRIORITY_NICE),
+            move |stop| async move { make(stop).grow_and_sign().await },
+        )?;
         Ok(Self {
             nodes,
             origin,
             status,
             wanted,
-            stop,
-            thread: Mutex::new(Some(thread)),
+            thread,
         })
     }
 
@@ -244,6 +270,13 @@ impl Tree {
     /// The tree's nodes: every complete subtree within `size()` leaves.
     pub(crate) fn nodes(&self) -> &TreeNodes {
         &self.nodes
+    }
+
+    /// The checkpoints as the thread signs them.
+    pub(crate) fn signed_checkpoints(&self) -> SignedCheckpoints {
+        SignedCheckpoints {
+            status: self.status.clone(),
+        }
     }
 
     /// The latest signed checkpoint once one covers the first `size`
@@ -283,23 +316,7 @@ impl Tree {
 
     /// Stops the thread once it has written what it holds.
     pub(crate) fn stop(&self) {
-        self.stop.send_replace(true);
-        let thread = self
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(thread) = thread {
-            if thread.join().is_err() {
-                tracing::error!("the Merkle tree's thread panicked");
-            }
-        }
-    }
-}
-
-impl Drop for Tree {
-    fn drop(&mut self) {
-        self.stop();
+        self.thread.stop();
     }
 }
 
@@ -341,25 +358,6 @@ struct Grower {
 }
 
 impl Grower {
-    fn run(mut self) {
-        #[cfg(target_os = "linux")]
-        if let Err(e) = rustix::process::setpriority_process(None, crate::store::LOW_PRIORITY_NICE)
-        {
-            tracing::debug!(error = %e, "the tree's thread keeps the default priority");
-        }
-        let runtime = match tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-        {
-            Ok(runtime) => runtime,
-            Err(e) => {
-                tracing::error!(error = %e, "the Merkle tree's thread cannot run");
-                return;
-            }
-        };
-        runtime.block_on(self.grow_and_sign());
-    }
-
     async fn grow_and_sign(&mut self) {
         let mut durable = self.store.durable_position();
         loop {
@@ -626,22 +624,38 @@ impl super::App {
         self.checkpoint_covering(size, deadline).await
     }
 
-    /// The latest signed checkpoint once one covers the first `size`
-    /// commits, waiting until `deadline`; past it UNAVAILABLE, naming what
-    /// the checkpoint must meet.
+    /// The latest checkpoint once one covers the first `size` commits and
+    /// has the cosignatures the witness policy needs, waiting until
+    /// `deadline`; past it UNAVAILABLE, naming what the checkpoint must
+    /// meet.
     pub(super) async fn checkpoint_covering(
         &self,
         size: u64,
         deadline: Option<Instant>,
     ) -> Result<Arc<SignedCheckpoint>, AppError> {
-        let wait = self.tree.covering(size);
+        let witnessed = self.witnessing.quorum() > 0;
+        let wait = async {
+            // Signed at once if need be; then witnessed, if the policy
+            // asks for cosignatures.
+            let signed = self.tree.covering(size).await?;
+            if witnessed {
+                self.witnessing.covering(size).await
+            } else {
+                Ok(signed)
+            }
+        };
         match deadline {
             None => wait.await,
             Some(deadline) => tokio::time::timeout_at(deadline, wait)
                 .await
                 .unwrap_or_else(|_| {
-                    Err(AppError::Unavailable(format!(
-                        "no checkpoint of {size} commits was signed before the deadline (one signed by the key of {}; no witness cosignatures are required); the Merkle tree holds {} commits",
+                    let policy = if witnessed {
+                        self.witnessing.describe()
+                    } else {
+                        "no witness cosignatures are required".to_owned()
+                    };
+                    Err(AppError::NoCheckpoint(format!(
+                        "no checkpoint of {size} commits met the policy before the deadline: one signed by the key of {}; {policy}. The Merkle tree holds {} commits",
                         self.tree.origin(),
                         self.tree.size()
                     )))

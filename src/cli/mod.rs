@@ -23,6 +23,7 @@ mod tail;
 mod verify;
 mod verify_receipt;
 mod watch;
+mod witness;
 mod write;
 
 use std::path::PathBuf;
@@ -90,7 +91,7 @@ struct WriteArgs {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server (defaults: ./data, 127.0.0.1:50051).
-    Serve(ConfigArgs),
+    Serve(ServeArgs),
     /// The server's configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -145,12 +146,35 @@ enum Command {
         /// `answerlog audit checkpoint --vkey` prints it.
         #[arg(long)]
         vkey: String,
+        /// A witness whose cosignature counts: its verifier key
+        /// (name+hexkeyid+base64(0x04 ‖ key)), as `answerlog witness vkey`
+        /// prints it. Repeat it for more.
+        #[arg(long = "witness")]
+        witnesses: Vec<String>,
+        /// How many of the --witness keys must have cosigned the
+        /// receipt's checkpoint [default: every one].
+        #[arg(long, requires = "witnesses")]
+        witness_quorum: Option<usize>,
         /// Print the outcome as one JSON object.
         #[arg(long)]
         json: bool,
     },
+    /// A witness of logs' checkpoints (C2SP tlog-witness) that auditors
+    /// can run, and its key.
+    #[command(subcommand)]
+    Witness(witness::WitnessCommand),
     #[command(flatten)]
     Client(ClientCommand),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Write the address the server listens on to this file once it
+    /// serves (for a script that gave --listen 127.0.0.1:0).
+    #[arg(long)]
+    address_file: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -213,6 +237,16 @@ enum KeysCommand {
         /// Print the name, key id, public key and verifier key as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Make a new signing key file (an Ed25519 secret, 64 hex digits, mode
+    /// 0600) for --signing-key, and print its checkpoint verifier key under
+    /// --name: give every replica and restore of a log this one file.
+    New {
+        /// The key file to make; an existing file is never replaced.
+        file: PathBuf,
+        /// The log's origin (--log-origin), the verifier key's name.
+        #[arg(long, default_value = "answerlog")]
+        name: String,
     },
     /// Replace the signing key with a new one, offline; old digests still
     /// verify (the ring keeps every public key). Restart the server after.
@@ -402,7 +436,10 @@ impl Cli {
     /// The log format `serve` asked for; text for everything else.
     pub fn log_format(&self) -> LogFormat {
         match &self.command {
-            Command::Serve(args) => args.resolve().map_or(LogFormat::Text, |c| c.log_format),
+            Command::Serve(args) => args
+                .config
+                .resolve()
+                .map_or(LogFormat::Text, |c| c.log_format),
             _ => LogFormat::Text,
         }
     }
@@ -418,7 +455,8 @@ impl Cli {
 
     pub fn run(self, matches: &clap::ArgMatches) -> anyhow::Result<()> {
         match self.command {
-            Command::Serve(args) => serve::serve(&args),
+            Command::Serve(args) => serve::serve(&args.config, args.address_file.as_deref()),
+            Command::Witness(command) => witness::run(command),
             Command::Config(ConfigCommand::Print { args, json }) => {
                 let empty = clap::ArgMatches::default();
                 let print = matches
@@ -445,8 +483,19 @@ impl Cli {
                 file,
                 answer,
                 vkey,
+                witnesses,
+                witness_quorum,
                 json,
-            } => verify_receipt::verify_receipt(&file, &answer, &vkey, json),
+            } => verify_receipt::verify_receipt(
+                &file,
+                &answer,
+                &verify_receipt::Pinned {
+                    vkey: &vkey,
+                    witnesses: &witnesses,
+                    quorum: witness_quorum,
+                },
+                json,
+            ),
             Command::Keys(KeysCommand::Show {
                 data_dir,
                 name,
@@ -466,6 +515,14 @@ impl Cli {
                 } else {
                     outln!("{vkey}")?;
                 }
+                Ok(())
+            }
+            Command::Keys(KeysCommand::New { file, name }) => {
+                let key = crate::signing::new_key_file(&file)?;
+                let vkey =
+                    crate::verifier_key::VerifierKey::new(&name, key.verifying_key().to_bytes())
+                        .map_err(anyhow::Error::msg)?;
+                outln!("{vkey}")?;
                 Ok(())
             }
             Command::Keys(KeysCommand::Rotate { data_dir }) => {

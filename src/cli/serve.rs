@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::app::{App, AppOptions, TreeOptions};
+use crate::app::{App, AppOptions, TreeOptions, WitnessPolicy};
 use crate::config::{Config, ConfigArgs};
 use crate::jetstream::{JetStreamOptions, LogChoice};
 use crate::principals::Principals;
@@ -32,6 +32,10 @@ pub(super) fn app_options(config: &Config) -> AppOptions {
             origin: config.log_origin.clone(),
             checkpoint_interval: Duration::from_millis(config.checkpoint_interval_ms),
         },
+        witnesses: WitnessPolicy {
+            witnesses: config.witnesses.clone(),
+            quorum: config.witness_quorum,
+        },
     }
 }
 
@@ -49,7 +53,20 @@ pub(crate) fn jetstream_options(config: &Config) -> JetStreamOptions {
     }
 }
 
-pub(super) fn serve(args: &ConfigArgs) -> anyhow::Result<()> {
+/// Writes the address a listener is bound to, whole, for a script that
+/// started the server on port 0.
+pub(super) fn write_address(
+    path: &std::path::Path,
+    address: std::net::SocketAddr,
+) -> anyhow::Result<()> {
+    crate::durable_file::write_whole(path, format!("{address}\n").as_bytes())
+        .with_context(|| format!("cannot write the address to {}", path.display()))
+}
+
+pub(super) fn serve(
+    args: &ConfigArgs,
+    address_file: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
     let config = args.resolve()?;
     config.check_serving()?;
     // Before anything opens a file: connections and sled's files share it.
@@ -136,6 +153,9 @@ pub(super) fn serve(args: &ConfigArgs) -> anyhow::Result<()> {
             tls,
             ..ServerOptions::default()
         };
+        if let Some(path) = address_file {
+            write_address(path, listener.local_addr()?)?;
+        }
         let served = run(listener, shutdown, app, options).await;
         if let Some(metrics) = metrics {
             metrics.abort();
@@ -197,12 +217,11 @@ fn reload_on_hangup(principals: Arc<Principals>) {
     let _ = principals;
 }
 
-/// Resolves on SIGINT or SIGTERM.
 /// Resolves on SIGINT or SIGTERM. The handlers are installed when this is
 /// called, not when the future is first polled, so that a signal that
 /// arrives as soon as the server says it is serving stops it cleanly rather
 /// than killing it.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+pub(super) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
     let interrupt = signal(SignalKind::interrupt());
     let term = signal(SignalKind::terminate());

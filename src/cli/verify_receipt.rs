@@ -10,17 +10,38 @@ use anyhow::Context as _;
 use super::json;
 use crate::domain::{answer_digest, hex, merkle};
 use crate::grpc::pb;
+use crate::tlog::cosignature::CosignerKey;
 use crate::tlog::proof::{TlogProof, Trust};
 use crate::tlog::receipt::ReceiptExtra;
 use crate::verifier_key::VerifierKey;
 
+/// The keys the receipt is checked against, as given on the command line.
+pub(super) struct Pinned<'a> {
+    pub(super) vkey: &'a str,
+    pub(super) witnesses: &'a [String],
+    /// Of the witnesses; none: every one.
+    pub(super) quorum: Option<usize>,
+}
+
 pub(super) fn verify_receipt(
     file: &Path,
     answer: &Path,
-    vkey: &str,
+    pinned: &Pinned<'_>,
     as_json: bool,
 ) -> anyhow::Result<()> {
-    let key = VerifierKey::parse(vkey).map_err(|e| anyhow::anyhow!("--vkey: {e}"))?;
+    let key = VerifierKey::parse(pinned.vkey).map_err(|e| anyhow::anyhow!("--vkey: {e}"))?;
+    let witnesses = pinned
+        .witnesses
+        .iter()
+        .map(|text| CosignerKey::parse(text).map_err(|e| anyhow::anyhow!("--witness {text}: {e}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let quorum = pinned.quorum.unwrap_or(witnesses.len());
+    if quorum > witnesses.len() {
+        anyhow::bail!(
+            "--witness-quorum: {quorum} cosignatures cannot come from {} witnesses",
+            witnesses.len()
+        );
+    }
     let receipt = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let text = std::fs::read_to_string(answer)
         .with_context(|| format!("cannot read {}", answer.display()))?;
@@ -66,7 +87,8 @@ pub(super) fn verify_receipt(
             &Trust {
                 log: &key,
                 origin: None,
-                witnesses: &[],
+                witnesses: &witnesses,
+                quorum,
             },
         )
         .map_err(refused)?;
@@ -81,6 +103,8 @@ pub(super) fn verify_receipt(
                 "globalPosition": served.global_position,
                 "commitHash": hex(&extra.commit),
                 "leafIndex": proof.index,
+                "witnesses": witnesses.iter().map(|w| w.name.clone()).collect::<Vec<_>>(),
+                "witnessQuorum": quorum,
                 "checkpoint": {
                     "origin": checkpoint.origin,
                     "treeSize": checkpoint.size,
@@ -89,8 +113,20 @@ pub(super) fn verify_receipt(
             })
         )?;
     } else {
+        let cosigned = if witnesses.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", cosigned by at least {quorum} of {}",
+                witnesses
+                    .iter()
+                    .map(|w| w.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
         outln!(
-            "the receipt verifies: article {} version {} (position {}) is leaf {} of the tree of {} commits whose root {root} {} signed",
+            "the receipt verifies: article {} version {} (position {}) is leaf {} of the tree of {} commits whose root {root} {} signed{cosigned}",
             a.id,
             a.version,
             served.global_position,

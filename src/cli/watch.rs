@@ -369,17 +369,10 @@ fn write_state(path: &Path, note: &[u8]) -> anyhow::Result<()> {
     write_whole(path, note)
 }
 
-/// Writes `bytes` to `path` whole: a new file, synced, renamed over it.
+/// Writes `bytes` to `path` whole (`durable_file`).
 fn write_whole(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let partial = path.with_extension("partial");
-    let write = || -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&partial)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&partial, path)
-    };
-    write().with_context(|| format!("cannot write {}", path.display()))
+    crate::durable_file::write_whole(path, bytes)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// `30s`, `500ms`, `5m`, `1h`.

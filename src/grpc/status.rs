@@ -78,6 +78,7 @@ pub(super) fn to_status(error: AppError) -> Status {
                 "the store is unavailable (a storage failure, or the server is stopping): retry later",
             )
         }
+        AppError::NoCheckpoint(detail) => Status::unavailable(bounded(&detail)),
         AppError::DataLoss(detail) => {
             tracing::error!(%detail, "data loss");
             Status::data_loss(bounded(&format!(

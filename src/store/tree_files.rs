@@ -343,18 +343,9 @@ impl TreeWriter {
     /// checkpoint of `size()` leaves) as the last checkpoint, replacing
     /// the one before it whole (a new file renamed over it).
     pub(crate) fn record_checkpoint(&mut self, note: &[u8]) -> io::Result<()> {
-        use std::io::Write as _;
         self.write()?;
         self.sync()?;
-        let path = self.dir.join(CHECKPOINT_FILE);
-        let partial = self.dir.join(format!("{CHECKPOINT_FILE}.partial"));
-        let mut file = File::create(&partial).map_err(|e| named(&partial, e))?;
-        file.write_all(note).map_err(|e| named(&partial, e))?;
-        file.sync_all().map_err(|e| named(&partial, e))?;
-        std::fs::rename(&partial, &path).map_err(|e| named(&path, e))?;
-        File::open(&self.dir)
-            .and_then(|dir| dir.sync_all())
-            .map_err(|e| named(&self.dir, e))
+        crate::durable_file::write_whole(&self.dir.join(CHECKPOINT_FILE), note)
     }
 
     /// Syncs what was written.

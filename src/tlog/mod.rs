@@ -2,11 +2,10 @@
 //! signed notes (`note.rs`), the checkpoints a log signs in them
 //! (`checkpoint.rs`), the check that a newer checkpoint extends an older
 //! one (`consistency.rs`), witnesses' cosignatures of checkpoints
-//! (`cosignature.rs`), and the offline proof of an entry that a receipt
-//! carries (`proof.rs`). The tree they commit to is `domain::merkle`.
-//!
-//! Issue 16: the server signs checkpoints (`app/tree.rs`); receipts,
-//! proofs and witnesses, which use the rest, are still to come.
+//! (`cosignature.rs`), the witness protocol that obtains them
+//! (`witness.rs`), and the offline proof of an entry that a receipt
+//! carries (`proof.rs`, `receipt.rs`). The tree they commit to is
+//! `domain::merkle`.
 #![cfg_attr(not(test), allow(dead_code))]
 
 pub(crate) mod checkpoint;
@@ -15,3 +14,4 @@ pub(crate) mod cosignature;
 pub(crate) mod note;
 pub(crate) mod proof;
 pub(crate) mod receipt;
+pub(crate) mod witness;

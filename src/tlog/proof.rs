@@ -40,8 +40,10 @@ pub(crate) struct Trust<'a> {
     /// The log's origin; unset, the log key's name (C2SP tlog-checkpoint:
     /// the key's name should be the origin).
     pub(crate) origin: Option<&'a str>,
-    /// Witnesses that must each have cosigned the checkpoint.
+    /// Witnesses whose cosignatures count.
     pub(crate) witnesses: &'a [CosignerKey],
+    /// How many of them must have cosigned the checkpoint.
+    pub(crate) quorum: usize,
 }
 
 impl TlogProof {
@@ -117,14 +119,7 @@ impl TlogProof {
             out.push('\n');
         }
         out.push_str(&format!("index {}\n", self.index));
-        for hash in &self.hashes {
-            out.push_str(&base64::engine::general_purpose::STANDARD.encode(hash));
-            out.push('\n');
-        }
-        out.push('\n');
-        let mut bytes = out.into_bytes();
-        bytes.extend_from_slice(&self.checkpoint);
-        bytes
+        hashes_then_note(out, &self.hashes, &self.checkpoint)
     }
 
     /// Checks that the leaf whose hash is `leaf` is entry `index` of the
@@ -156,8 +151,34 @@ impl TlogProof {
                 ));
             }
         }
+        // A line by a trusted witness that does not verify refuses the
+        // note, as the log's own would; a witness with no line counts
+        // nothing.
+        let mut cosigned = Vec::new();
         for witness in trust.witnesses {
-            cosignature::find(&opened.note, witness)?;
+            let present = opened
+                .note
+                .signatures
+                .iter()
+                .any(|line| line.name == witness.name && line.key_id == witness.key_id());
+            if present {
+                cosignature::find(&opened.note, witness)?;
+                cosigned.push(witness.name.as_str());
+            }
+        }
+        if cosigned.len() < trust.quorum {
+            let missing: Vec<&str> = trust
+                .witnesses
+                .iter()
+                .map(|w| w.name.as_str())
+                .filter(|name| !cosigned.contains(name))
+                .collect();
+            return Err(format!(
+                "no cosignature from witness {}: the checkpoint has {} of the {} cosignatures needed",
+                missing.join(", nor from witness "),
+                cosigned.len(),
+                trust.quorum
+            ));
         }
         merkle::verify_inclusion(
             leaf,
@@ -169,6 +190,19 @@ impl TlogProof {
         .map_err(|e| format!("inclusion proof: {e}"))?;
         Ok(checkpoint)
     }
+}
+
+/// `head`, then a base64 hash a line, an empty line and `note`: how a
+/// tlog-proof and a witness's add-checkpoint end.
+pub(crate) fn hashes_then_note(mut head: String, hashes: &[Hash], note: &[u8]) -> Vec<u8> {
+    for hash in hashes {
+        head.push_str(&base64::engine::general_purpose::STANDARD.encode(hash));
+        head.push('\n');
+    }
+    head.push('\n');
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(note);
+    bytes
 }
 
 #[cfg(test)]

@@ -62,6 +62,7 @@ fn check_proof(argv: &[Value]) -> Result<(), String> {
         log: &log,
         origin: flag(&flags, "--origin"),
         witnesses: &witnesses,
+        quorum: witnesses.len(),
     };
     proof.verify(&leaf, &trust).map(drop)
 }
@@ -257,6 +258,7 @@ fn proofs_made_from_a_tree_verify_with_their_cosignatures() {
         log: &log,
         origin: Some(origin),
         witnesses: &witnesses,
+        quorum: 2,
     };
     for (index, leaf) in leaves.iter().enumerate() {
         let proof = TlogProof {
@@ -288,12 +290,16 @@ fn proofs_made_from_a_tree_verify_with_their_cosignatures() {
     };
     let err = proof.verify(&leaves[3], &both).unwrap_err();
     assert!(
-        err.contains("no cosignature from witness w1.example"),
+        err.contains("no cosignature from witness w1.example: the checkpoint has 1 of the 2"),
         "{err}"
     );
+    // One of the two is enough for a policy of one.
+    let one_of_two = Trust { quorum: 1, ..both };
+    proof.verify(&leaves[3], &one_of_two).unwrap();
     let elsewhere = Trust {
         origin: Some("another.example/log"),
         witnesses: &[],
+        quorum: 0,
         ..both
     };
     assert!(proof
@@ -328,6 +334,7 @@ fn proofs_made_from_a_tree_verify_with_their_cosignatures() {
         log: &renamed,
         origin: None,
         witnesses: &[],
+        quorum: 0,
     };
     let err = TlogProof::parse(&note_proof(&by_renamed, &tree, 3))
         .unwrap()
