@@ -863,4 +863,48 @@ mod tests {
         assert_eq!(tls.client_ca, Some(PathBuf::from("ca.pem")));
         assert!(!tls.client_auth_optional);
     }
+
+    #[test]
+    fn witnesses_are_checked_by_name_and_the_quorum_against_them() {
+        let key = crate::tlog::cosignature::CosignerKey::new("witness.example/w1", [1; 32])
+            .unwrap()
+            .to_string();
+        let key = key.as_str();
+        let bad = |entry: &str| ConfigArgs {
+            witnesses: vec![entry.to_owned()],
+            ..ConfigArgs::default()
+        };
+        for (entry, why) in [
+            (key.to_owned(), "a space and its URL"),
+            (
+                format!("{key} https://witness.example"),
+                "not an http:// URL",
+            ),
+            (format!("{key} http://w.example?x=1"), "has a query"),
+            ("notakey http://127.0.0.1:1".to_owned(), "witnesses"),
+        ] {
+            let e = bad(&entry).resolve().unwrap_err().to_string();
+            assert!(e.contains("witnesses") && e.contains(why), "{entry}: {e}");
+        }
+        let f = file(&format!(
+            "witnesses = [\"{key} http://127.0.0.1:7380/\"]\nwitness_quorum = 2\n"
+        ));
+        let args = ConfigArgs {
+            config: Some(f.path().to_owned()),
+            ..ConfigArgs::default()
+        };
+        let e = args.resolve().unwrap_err().to_string();
+        assert!(
+            e.contains("witness_quorum") && e.contains("2 cosignatures cannot come from 1"),
+            "{e}"
+        );
+        let args = ConfigArgs {
+            config: Some(f.path().to_owned()),
+            witness_quorum: Some(1),
+            ..ConfigArgs::default()
+        };
+        let c = args.resolve().unwrap();
+        assert_eq!(c.witnesses.len(), 1);
+        assert_eq!(c.witness_quorum, Some(1));
+    }
 }

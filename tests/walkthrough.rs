@@ -49,12 +49,19 @@ fn shell_blocks(readme: &str, heading: &str) -> Vec<String> {
 /// test's `answerlog` stands in); fails on any command that errors. Its
 /// standard output.
 async fn run_readme_section(server: &TestServer, heading: &str) -> String {
+    run_readme_script(Some(server.url.clone()), heading).await
+}
+
+/// As [`run_readme_section`], for a section that starts servers of its
+/// own (`server` none: no `ANSWERLOG_SERVER` is set for it). The test's
+/// binary is `answerlog` on the PATH, so that commands the section runs
+/// in the background are the binary itself, which its `kill` reaches.
+async fn run_readme_script(server: Option<String>, heading: &str) -> String {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     let blocks = shell_blocks(&readme, heading);
     assert!(!blocks.is_empty(), "{heading} has shell blocks");
-    let mut script =
-        String::from("set -euo pipefail\nanswerlog() { \"$ANSWERLOG_BIN\" \"$@\"; }\n");
+    let mut script = String::from("set -euo pipefail\n");
     for line in blocks.iter().flat_map(|b| b.lines()) {
         let setup = line.starts_with("cargo ") || line.starts_with("alias answerlog=");
         if !setup {
@@ -62,20 +69,34 @@ async fn run_readme_section(server: &TestServer, heading: &str) -> String {
             script.push('\n');
         }
     }
-    let url = server.url.clone();
+    let bin = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(
+        env!("CARGO_BIN_EXE_answerlog"),
+        bin.path().join("answerlog"),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("bash")
+        let mut command = std::process::Command::new("bash");
+        command
             .arg("-c")
             .arg(&script)
             .current_dir(root)
-            .env("ANSWERLOG_BIN", env!("CARGO_BIN_EXE_answerlog"))
-            .env("ANSWERLOG_SERVER", url)
-            .env_remove("ANSWERLOG_TOKEN")
-            .output()
-            .expect("bash runs")
+            .env("PATH", path)
+            .env_remove("ANSWERLOG_SERVER")
+            .env_remove("ANSWERLOG_TOKEN");
+        if let Some(url) = server {
+            command.env("ANSWERLOG_SERVER", url);
+        }
+        command.output().expect("bash runs")
     })
     .await
     .unwrap();
+    drop(bin);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -113,6 +134,20 @@ async fn the_readme_auditing_walkthrough_runs_as_written(backend: Backend) {
     assert!(stdout.contains("trusted as the first"), "{stdout}");
     assert!(
         stdout.contains("checkpoint of 2 commits") && stdout.contains("extends the one of 1"),
+        "{stdout}"
+    );
+}
+
+/// The witness walk-through starts a witness and a server of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_witness_walkthrough_runs_as_written() {
+    let stdout = run_readme_script(None, "Witnesses: checkpoints that others have seen").await;
+    assert!(
+        stdout.contains("\n\u{2014} witness.example.org/w1 "),
+        "the checkpoint carries the witness's cosignature: {stdout}"
+    );
+    assert!(
+        stdout.contains("cosigned by at least 1 of witness.example.org/w1"),
         "{stdout}"
     );
 }
