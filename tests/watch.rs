@@ -156,3 +156,78 @@ async fn audit_watch_verifies_a_growing_log_and_catches_a_rollback_and_a_fork() 
     drop(stranger.stop().await);
     drop(copy.stop().await);
 }
+
+/// `audit prove-digest`: a digest kept at one position lies on the log
+/// the server signs later; a restore of an older backup is refused as a
+/// rollback, and once it is written to past the digest, as another log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_digest_is_proven_on_todays_log_and_refused_on_a_fork() {
+    let scratch = tempfile::tempdir().unwrap();
+    let key = scratch.path().join("log.key");
+    std::fs::write(&key, format!("{}\n", "29".repeat(32))).unwrap();
+    let original = TestServer::start_with(Backend::Sled, options(&key)).await;
+    let vkey = original.vkey().await;
+    for n in 0..3 {
+        create_article(&original, n).await;
+    }
+    let backup = scratch.path().join("backup");
+    let out = original
+        .cli(&["backup", &backup.display().to_string()])
+        .await;
+    assert!(out.success, "{}", out.stderr);
+    create_article(&original, 3).await;
+    let digest = scratch.path().join("digest.json");
+    let out = original.cli(&["audit", "digest", "--json"]).await;
+    assert!(out.success, "{}", out.stderr);
+    std::fs::write(&digest, &out.stdout).unwrap();
+    for n in 4..9 {
+        create_article(&original, n).await;
+    }
+    let digest_arg = digest.display().to_string();
+    let prove = |server: &TestServer| {
+        let args = ["audit", "prove-digest", &digest_arg, "--vkey", &vkey];
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let url = server.url.clone();
+        async move {
+            let mut args = args;
+            args.push("--server".into());
+            args.push(url);
+            crate::support::cli(args).await
+        }
+    };
+    let proven = prove(&original).await;
+    assert!(proven.success, "{}", proven.stderr);
+    assert!(
+        proven.stdout.contains(
+            "the digest lies on today's log: its log hash at position 4, extended by the 5 commits since, is the log hash at 9"
+        ),
+        "{}",
+        proven.stdout
+    );
+    drop(original.stop().await);
+
+    let restored = Arc::new(tempfile::tempdir().unwrap());
+    let out = restore(&backup, restored.path(), &[]).await;
+    assert!(out.success, "{}", out.stderr);
+    let copy = TestServer::start_in(Backend::Sled, restored, options(&key)).await;
+    let rollback = prove(&copy).await;
+    assert_eq!(rollback.code, Some(1), "{}", rollback.stdout);
+    assert!(
+        rollback.stderr.contains("a rollback"),
+        "{}",
+        rollback.stderr
+    );
+    for n in 20..23 {
+        create_article(&copy, n).await;
+    }
+    let forked = prove(&copy).await;
+    assert_eq!(forked.code, Some(1), "{}", forked.stdout);
+    assert!(
+        forked
+            .stderr
+            .contains("the log before position 4 is not the one the digest was taken of"),
+        "{}",
+        forked.stderr
+    );
+    drop(copy.stop().await);
+}

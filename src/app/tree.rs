@@ -27,14 +27,14 @@ use super::background::Background;
 use super::read::fold_version;
 use super::AppError;
 use crate::domain::merkle;
-use crate::domain::{answer_digest, hex, Article, ArticleVersion, Commit, Hash};
+use crate::domain::{answer_digest, hex, log_hash, Article, ArticleVersion, Commit, Hash};
 use crate::projection::StateCache;
 use crate::signing::KeyRing;
 use crate::store::{
     default_origin, recorded_checkpoint, Log as _, ReadModels, SledStore, TreeNodes, TreeWriter,
     TREE_DIR,
 };
-use crate::tlog::checkpoint::{check_origin, Checkpoint};
+use crate::tlog::checkpoint::{check_origin, Checkpoint, LOG_HASH_EXTENSION};
 use crate::tlog::note::Note;
 use crate::verifier_key::VerifierKey;
 
@@ -226,6 +226,7 @@ impl Tree {
             recorded: keep,
             pinned,
             last_signed: None,
+            chain: None,
             last_recorded: None,
             status: status_tx,
             wanted: wanted_rx,
@@ -347,6 +348,9 @@ struct Grower {
     /// size before anything new is signed. Cleared once it does.
     pinned: Option<Checkpoint>,
     last_signed: Option<Instant>,
+    /// The log chain's hash at the tree's size, once known (read from the
+    /// store at the first need, then extended leaf by leaf).
+    chain: Option<Hash>,
     /// The size of the last checkpoint recorded on disk, and when: one is
     /// recorded (its files synced first) at most once an interval, and at
     /// a clean stop.
@@ -422,6 +426,7 @@ impl Grower {
 
     /// Appends the leaves of the commits up to `through` and publishes them.
     fn grow(&mut self, through: u64) -> Result<(), AppError> {
+        let mut chain = self.chain_at_size()?;
         let positions: Vec<u64> = (self.writer.size() + 1..=through).collect();
         let commits = self.store.read_commits(&positions)?;
         for (position, commit) in positions.into_iter().zip(commits) {
@@ -433,8 +438,28 @@ impl Grower {
             })?;
             let answer = answer_digest(&state.article, position, commit.recorded_at);
             self.writer.push(merkle::commit_leaf(&hash, &answer));
+            chain = log_hash(&chain, position, &hash);
+            self.chain = Some(chain);
         }
         self.flush()
+    }
+
+    /// The log chain's hash at the tree's size (leaves pushed).
+    fn chain_at_size(&mut self) -> Result<Hash, AppError> {
+        if let Some(chain) = self.chain {
+            return Ok(chain);
+        }
+        let size = self.writer.size();
+        let chain = if size == 0 {
+            [0; 32]
+        } else {
+            self.store
+                .log_hashes(&[size])?
+                .pop()
+                .ok_or_else(|| AppError::DataLoss(format!("the log chain has no hash at {size}")))?
+        };
+        self.chain = Some(chain);
+        Ok(chain)
     }
 
     /// Writes the leaves pushed to the files, checks the pinned checkpoint
@@ -540,12 +565,18 @@ impl Grower {
 
     fn sign(&mut self) -> Result<(), AppError> {
         let size = self.writer.written();
+        if size != self.writer.size() {
+            // Leaves pushed but not written (a write to try again): the
+            // chain is at the pushed size, the checkpoint at the written.
+            return Ok(());
+        }
         let root = merkle::root(&self.nodes, size).map_err(io_failed)?;
+        let chain = self.chain_at_size()?;
         let checkpoint = Checkpoint {
             origin: self.origin.clone(),
             size,
             root,
-            extensions: Vec::new(),
+            extensions: vec![format!("{LOG_HASH_EXTENSION} {}", hex(&chain))],
         };
         let text = checkpoint.text();
         let signature = self

@@ -40,6 +40,26 @@ pub(super) enum AuditCommand {
     /// consistency), keeping it in --state; exit 3 with the evidence on a
     /// fork, a rollback, a bad signature or a key not pinned.
     Watch(super::watch::WatchArgs),
+    /// Prove that a digest kept from before (`audit digest --json`) lies
+    /// on the log the server signs today: its log hash, extended by the
+    /// commits since, gives the log hash a checkpoint signed by the pinned
+    /// key carries.
+    ProveDigest {
+        /// The kept digest.
+        file: std::path::PathBuf,
+        /// The log's checkpoint key (C2SP verifier key), as `audit
+        /// checkpoint --vkey` prints it.
+        #[arg(long)]
+        vkey: String,
+        /// The only key the digest may be signed with (as `keys show`
+        /// prints it) [default: the key it carries, self-asserted].
+        #[arg(long)]
+        digest_vkey: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
     /// Recompute the hash chains on the server (optionally against a digest).
     VerifyLog {
         /// A digest kept from `answerlog audit digest --json`.
@@ -233,6 +253,22 @@ pub(super) async fn run(command: AuditCommand) -> anyhow::Result<()> {
             Ok(())
         }
         AuditCommand::Watch(args) => super::watch::watch(args).await,
+        AuditCommand::ProveDigest {
+            file,
+            vkey,
+            digest_vkey,
+            json: as_json,
+            server,
+        } => {
+            super::prove_digest::prove_digest(
+                &file,
+                &vkey,
+                digest_vkey.as_deref(),
+                as_json,
+                &server,
+            )
+            .await
+        }
         AuditCommand::VerifyLog {
             digest,
             json: as_json,

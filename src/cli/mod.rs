@@ -16,6 +16,7 @@ mod health;
 mod import;
 mod instant;
 mod json;
+mod prove_digest;
 mod rebuild;
 mod serve;
 mod show;

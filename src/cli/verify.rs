@@ -18,6 +18,55 @@ use crate::grpc::{commit_from_message, log_digest, rendered_commit};
 use crate::signing::{key_id_of, unhex, verify_with};
 use crate::verifier_key::VerifierKey;
 
+/// Reads a kept digest (`audit digest --json`) and checks its signature:
+/// with the pinned key if one is given, else with the key it carries
+/// (self-asserted). The digest, and what was checked, said.
+pub(super) fn read_digest(
+    path: &Path,
+    pinned: Option<&VerifierKey>,
+) -> anyhow::Result<(crate::app::LogDigest, String)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let message: pb::LogDigest = json::from_json("answerlog.v1.LogDigest", text.trim())
+        .with_context(|| format!("{} is not a digest", path.display()))?;
+    let digest = log_digest(&message).map_err(|s| anyhow::anyhow!("{}", s.message()))?;
+    // The key id is not signed: it must be the id of the key that checks
+    // the signature, or the digest names a key it was not signed with.
+    let carried = key_id_of(&digest.signed.public_key);
+    if digest.signed.key_id != carried {
+        anyhow::bail!(
+            "the digest names the key {} but carries the public key of {carried}",
+            digest.signed.key_id
+        );
+    }
+    if let Some(pinned) = pinned {
+        if pinned.public_key != digest.signed.public_key {
+            anyhow::bail!(
+                "the digest is signed with {carried} ({}), not with the pinned key {pinned}",
+                hex(&digest.signed.public_key)
+            );
+        }
+    }
+    verify_with(
+        &digest.signed.public_key,
+        &digest.message(),
+        &digest.signed.signature,
+    )
+    .map_err(|e| anyhow::anyhow!("the digest: {e}"))?;
+    let verdict = match pinned {
+        Some(pinned) => format!(
+            "the digest's signature verifies with the pinned key {pinned} ({})",
+            digest.signed.key_id
+        ),
+        None => format!(
+            "the digest's signature verifies with {} ({}); pin the key you trust with --vkey",
+            digest.signed.key_id,
+            hex(&digest.signed.public_key)
+        ),
+    };
+    Ok((digest, verdict))
+}
+
 /// What a clean export proved.
 struct Report {
     commits: u64,
@@ -89,46 +138,8 @@ fn check(
         None => "the log chain is not checked: the export does not hold the whole log".into(),
     });
     if let Some(path) = digest {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let message: pb::LogDigest = json::from_json("answerlog.v1.LogDigest", text.trim())
-            .with_context(|| format!("{} is not a digest", path.display()))?;
-        let digest = log_digest(&message).map_err(|s| anyhow::anyhow!("{}", s.message()))?;
-        // The key id is not signed: it must be the id of the key that
-        // checks the signature, or the digest names a key it was not
-        // signed with.
-        let carried = key_id_of(&digest.signed.public_key);
-        if digest.signed.key_id != carried {
-            anyhow::bail!(
-                "the digest names the key {} but carries the public key of {carried}",
-                digest.signed.key_id
-            );
-        }
-        if let Some(pinned) = &pinned {
-            if pinned.public_key != digest.signed.public_key {
-                anyhow::bail!(
-                    "the digest is signed with {carried} ({}), not with the pinned key {pinned}",
-                    hex(&digest.signed.public_key)
-                );
-            }
-        }
-        verify_with(
-            &digest.signed.public_key,
-            &digest.message(),
-            &digest.signed.signature,
-        )
-        .map_err(|e| anyhow::anyhow!("the digest: {e}"))?;
-        said.push(match &pinned {
-            Some(pinned) => format!(
-                "the digest's signature verifies with the pinned key {pinned} ({})",
-                digest.signed.key_id
-            ),
-            None => format!(
-                "the digest's signature verifies with {} ({}); pin the key you trust with --vkey",
-                digest.signed.key_id,
-                hex(&digest.signed.public_key)
-            ),
-        });
+        let (digest, verdict) = read_digest(path, pinned.as_ref())?;
+        said.push(verdict);
         match report.log_hashes.get(&digest.global_position) {
             Some(hash) if *hash == digest.log_hash => said.push(format!(
                 "the export matches the digest at position {}",

@@ -119,7 +119,8 @@ impl AuditService for AuditApi {
         .await?;
         let m = request.into_inner();
         let page_size = convert::page_size(m.page_size)?;
-        let after = convert::cursor(TokenKind::Commits, &m.page_token)?;
+        let after = convert::cursor(TokenKind::Commits, &m.page_token)?
+            .max(m.from_position.saturating_sub(1));
         let filter = convert::commit_filter(&m)?;
         let page = self
             .app

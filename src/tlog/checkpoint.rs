@@ -20,7 +20,35 @@ pub(crate) struct Checkpoint {
     pub(crate) extensions: Vec<String>,
 }
 
+/// The extension line by which answerlog's checkpoints carry the log
+/// chain's hash at their size (docs/AUDIT.md, "Checkpoints"): this, a
+/// space, and 64 lowercase hex digits.
+pub(crate) const LOG_HASH_EXTENSION: &str = "answerlog-log-hash";
+
 impl Checkpoint {
+    /// The log chain's hash the checkpoint carries, if it has the
+    /// extension; an error if it has it malformed, or twice.
+    pub(crate) fn log_hash(&self) -> Result<Option<Hash>, String> {
+        let mut found = None;
+        for line in &self.extensions {
+            let Some(value) = line
+                .strip_prefix(LOG_HASH_EXTENSION)
+                .and_then(|rest| rest.strip_prefix(' '))
+            else {
+                continue;
+            };
+            let hash = crate::signing::unhex::<32>(value)
+                .filter(|_| value.bytes().all(|b| !b.is_ascii_uppercase()))
+                .ok_or_else(|| {
+                    format!("the {LOG_HASH_EXTENSION} line holds 64 lowercase hex digits, not {value:?}")
+                })?;
+            if found.replace(hash).is_some() {
+                return Err(format!("the checkpoint has two {LOG_HASH_EXTENSION} lines"));
+            }
+        }
+        Ok(found)
+    }
+
     /// Parses a note's text as a checkpoint.
     pub(crate) fn parse(text: &str) -> Result<Self, String> {
         let Some(body) = text.strip_suffix('\n') else {

@@ -133,3 +133,23 @@ fn the_c2sp_checkpoint_example_parses() {
     // illustrative only, so nothing is verified.
     assert_eq!(crate::domain::hex(&note.signatures[0].key_id), "033de0ae");
 }
+
+#[test]
+fn the_log_hash_line_is_read_strictly() {
+    let base = "example.org/log\n3\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";
+    let with = |lines: &str| Checkpoint::parse(&format!("{base}{lines}")).unwrap();
+    let hash = "ab".repeat(32);
+    assert_eq!(with("").log_hash(), Ok(None));
+    assert_eq!(with("other extension\n").log_hash(), Ok(None));
+    assert_eq!(
+        with(&format!("answerlog-log-hash {hash}\n")).log_hash(),
+        Ok(Some([0xab; 32]))
+    );
+    for bad in [
+        format!("answerlog-log-hash {}\n", hash.to_uppercase()),
+        format!("answerlog-log-hash {}\n", &hash[2..]),
+        format!("answerlog-log-hash {hash}\nanswerlog-log-hash {hash}\n"),
+    ] {
+        assert!(with(&bad).log_hash().is_err(), "{bad}");
+    }
+}
