@@ -42,6 +42,27 @@ async fn watch_once(server: &TestServer, vkey: &str, dir: &Path) -> CliOutput {
         .await
 }
 
+/// A log with a key file in `scratch`, three commits, and a backup of
+/// them in `scratch/backup`: the server, its verifier key, the backup.
+async fn log_of_three_backed_up(
+    scratch: &Path,
+    secret: &str,
+) -> (TestServer, String, std::path::PathBuf, std::path::PathBuf) {
+    let key = scratch.join("log.key");
+    std::fs::write(&key, format!("{}\n", secret.repeat(32))).unwrap();
+    let original = TestServer::start_with(Backend::Sled, options(&key)).await;
+    let vkey = original.vkey().await;
+    for n in 0..3 {
+        create_article(&original, n).await;
+    }
+    let backup = scratch.join("backup");
+    let out = original
+        .cli(&["backup", &backup.display().to_string()])
+        .await;
+    assert!(out.success, "{}", out.stderr);
+    (original, vkey, key, backup)
+}
+
 fn metrics(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("watch.prom")).unwrap()
 }
@@ -49,21 +70,9 @@ fn metrics(dir: &Path) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_watch_verifies_a_growing_log_and_catches_a_rollback_and_a_fork() {
     let scratch = tempfile::tempdir().unwrap();
-    let key = scratch.path().join("log.key");
-    std::fs::write(&key, format!("{}\n", "17".repeat(32))).unwrap();
     let watcher = scratch.path().join("watcher");
     std::fs::create_dir(&watcher).unwrap();
-
-    let original = TestServer::start_with(Backend::Sled, options(&key)).await;
-    let vkey = original.vkey().await;
-    for n in 0..3 {
-        create_article(&original, n).await;
-    }
-    let backup = scratch.path().join("backup");
-    let out = original
-        .cli(&["backup", &backup.display().to_string()])
-        .await;
-    assert!(out.success, "{}", out.stderr);
+    let (original, vkey, key, backup) = log_of_three_backed_up(scratch.path(), "17").await;
     for n in 3..5 {
         create_article(&original, n).await;
     }
@@ -163,18 +172,7 @@ async fn audit_watch_verifies_a_growing_log_and_catches_a_rollback_and_a_fork() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kept_digest_is_proven_on_todays_log_and_refused_on_a_fork() {
     let scratch = tempfile::tempdir().unwrap();
-    let key = scratch.path().join("log.key");
-    std::fs::write(&key, format!("{}\n", "29".repeat(32))).unwrap();
-    let original = TestServer::start_with(Backend::Sled, options(&key)).await;
-    let vkey = original.vkey().await;
-    for n in 0..3 {
-        create_article(&original, n).await;
-    }
-    let backup = scratch.path().join("backup");
-    let out = original
-        .cli(&["backup", &backup.display().to_string()])
-        .await;
-    assert!(out.success, "{}", out.stderr);
+    let (original, vkey, key, backup) = log_of_three_backed_up(scratch.path(), "29").await;
     create_article(&original, 3).await;
     let digest = scratch.path().join("digest.json");
     let out = original.cli(&["audit", "digest", "--json"]).await;
