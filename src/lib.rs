@@ -38,6 +38,7 @@ mod grpc;
 mod http1;
 mod import;
 mod jetstream;
+mod key_rotation;
 mod metrics;
 mod metrics_http;
 mod principals;

@@ -82,7 +82,7 @@ impl KeyRing {
             })?;
             let id = key_id(&key.verifying_key());
             if ring.current != id {
-                install(&mut ring, &key);
+                replace(data_dir, &mut ring, &key)?;
                 changed = true;
             }
         } else if ring.key.is_empty() {
@@ -105,7 +105,7 @@ impl KeyRing {
             RingFile::default()
         };
         let key = new_key()?;
-        install(&mut ring, &key);
+        replace(data_dir, &mut ring, &key)?;
         write_ring(&path, &ring)?;
         Ok(key_id(&key.verifying_key()))
     }
@@ -252,6 +252,35 @@ pub(crate) fn key_id(key: &VerifyingKey) -> String {
 pub(crate) fn key_id_of(public_key: &[u8; 32]) -> String {
     let digest = Sha256::digest(public_key);
     format!("ed25519:{}", hex(&digest[..8]))
+}
+
+/// Makes `key` the ring's current key, once the key it replaces (if the
+/// ring holds its secret) has announced it (`key_rotation.rs`): before the
+/// ring is written, so that no rotation goes unannounced.
+fn replace(data_dir: &Path, ring: &mut RingFile, key: &SigningKey) -> Result<(), SigningError> {
+    let old = ring
+        .key
+        .iter()
+        .find(|k| k.id == ring.current)
+        .and_then(|k| k.secret.as_deref())
+        .and_then(parse_secret);
+    if let Some(old) = old {
+        let announced =
+            crate::key_rotation::announce(data_dir, &old, key.verifying_key().as_bytes()).map_err(
+                |message| SigningError::File {
+                    path: data_dir.to_owned(),
+                    message: format!("the rotation was not announced, so not made: {message}"),
+                },
+            )?;
+        if let Some(path) = announced {
+            tracing::info!(
+                announcement = %path.display(),
+                "the retiring key announced its successor"
+            );
+        }
+    }
+    install(ring, key);
+    Ok(())
 }
 
 fn install(ring: &mut RingFile, key: &SigningKey) {

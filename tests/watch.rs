@@ -229,3 +229,55 @@ async fn a_kept_digest_is_proven_on_todays_log_and_refused_on_a_fork() {
     );
     drop(copy.stop().await);
 }
+
+/// A key rotation (a new `--signing-key`) is announced by the retiring
+/// key; a watcher that pinned the old key follows it, keeps what it
+/// followed beside its state, and goes on verifying with the new key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watcher_follows_a_key_rotation_the_old_key_announced() {
+    let scratch = tempfile::tempdir().unwrap();
+    let watcher = scratch.path().join("watcher");
+    std::fs::create_dir(&watcher).unwrap();
+    let first_key = scratch.path().join("first.key");
+    std::fs::write(&first_key, format!("{}\n", "41".repeat(32))).unwrap();
+    let second_key = scratch.path().join("second.key");
+    std::fs::write(&second_key, format!("{}\n", "42".repeat(32))).unwrap();
+
+    let server = TestServer::start_with(Backend::Sled, options(&first_key)).await;
+    let old_vkey = server.vkey().await;
+    for n in 0..2 {
+        create_article(&server, n).await;
+    }
+    let first = watch_once(&server, &old_vkey, &watcher).await;
+    assert!(first.success, "{}", first.stderr);
+    let dir = server.stop().await;
+
+    // The same log, now signed with the second key.
+    let server = TestServer::start_in(Backend::Sled, dir, options(&second_key)).await;
+    let new_vkey = server.vkey().await;
+    assert_ne!(new_vkey, old_vkey);
+    assert_eq!(server.checkpoint().await.key_rotations.len(), 1);
+    create_article(&server, 2).await;
+    let followed = watch_once(&server, &old_vkey, &watcher).await;
+    assert!(followed.success, "{}", followed.stderr);
+    assert!(
+        followed.stdout.contains(&format!(
+            "the key {old_vkey} announced its successor: the log is now signed by {new_vkey}"
+        )) && followed.stdout.contains("checkpoint of 3 commits")
+            && followed.stdout.contains("extends the one of 2"),
+        "{}",
+        followed.stdout
+    );
+    assert!(watcher.join("watch.state.rotations").exists());
+    // A later run starts from what it followed.
+    create_article(&server, 3).await;
+    let again = watch_once(&server, &old_vkey, &watcher).await;
+    assert!(again.success, "{}", again.stderr);
+    assert!(
+        !again.stdout.contains("announced its successor")
+            && again.stdout.contains("checkpoint of 4 commits"),
+        "{}",
+        again.stdout
+    );
+    drop(server.stop().await);
+}

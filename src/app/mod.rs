@@ -112,6 +112,8 @@ pub struct App {
     /// Witnesses' cosignatures of its checkpoints, gathered off the write
     /// path.
     witnessing: witnessing::Witnessing,
+    /// The announcements of the signing key's rotations, oldest first.
+    key_rotations: Vec<Vec<u8>>,
     read_models: ReadModels,
     /// The articles' current states, as the writer publishes them.
     states: Arc<StateCache>,
@@ -202,9 +204,12 @@ impl App {
             Arc::clone(&metrics),
         )
         .map_err(|e| OpenError::Tree(e.to_string()))?;
+        let key_rotations = crate::key_rotation::announcements(dir)
+            .map_err(|e| OpenError::Tree(format!("the key rotations' announcements: {e}")))?;
         Ok(Self {
             tree,
             witnessing,
+            key_rotations,
             rebuilding: std::sync::atomic::AtomicBool::new(false),
             stream_lags: std::sync::atomic::AtomicU64::new(0),
             stopping: tokio::sync::watch::channel(false).0,

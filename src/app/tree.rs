@@ -694,6 +694,12 @@ impl super::App {
         }
     }
 
+    /// Each rotation of the signing key this data directory announced,
+    /// oldest first (`key_rotation.rs`).
+    pub(crate) fn key_rotations(&self) -> &[Vec<u8>] {
+        &self.key_rotations
+    }
+
     /// The key checkpoints are signed with now, as auditors pin it.
     pub(crate) fn checkpoint_key(&self) -> Result<VerifierKey, AppError> {
         self.keys

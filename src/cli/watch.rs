@@ -63,6 +63,8 @@ enum Found {
         note: Vec<u8>,
         checkpoint: Checkpoint,
         from: Option<u64>,
+        /// Key rotations followed to open it, as announced.
+        followed: Vec<Vec<u8>>,
     },
     /// Evidence that the log misbehaved.
     Misbehaved {
@@ -74,21 +76,49 @@ enum Found {
 }
 
 pub(super) async fn watch(args: WatchArgs) -> anyhow::Result<()> {
-    let key = VerifierKey::parse(&args.vkey).map_err(|e| anyhow::anyhow!("--vkey: {e}"))?;
+    let pinned = VerifierKey::parse(&args.vkey).map_err(|e| anyhow::anyhow!("--vkey: {e}"))?;
+    // The pinned key, then each key it was rotated to, as followed before.
+    let mut keys = vec![pinned];
+    let mut followed: Vec<Vec<u8>> = Vec::new();
+    if let Some(path) = &args.state {
+        for note in read_rotations(&rotations_path(path))? {
+            let current = keys.last().expect("the pinned key");
+            let next = crate::key_rotation::next_key(current, &note).map_err(|e| {
+                anyhow::anyhow!(
+                    "{} holds a rotation {current} did not announce: {e}",
+                    rotations_path(path).display()
+                )
+            })?;
+            keys.push(next);
+            followed.push(note);
+        }
+    }
     let mut last = match &args.state {
-        Some(path) => read_state(path, &key)?,
+        Some(path) => read_state(path, &keys)?,
         None => None,
     };
     let mut checks: u64 = 0;
     loop {
         checks += 1;
-        let found = check(&args.server, &key, last.as_ref()).await;
+        let found = check(&args.server, &keys, last.as_ref()).await;
         match found {
             Ok(Found::Verified {
                 note,
                 checkpoint,
                 from,
+                followed: now_followed,
             }) => {
+                for announcement in now_followed {
+                    let current = keys.last().expect("the pinned key");
+                    let next = crate::key_rotation::next_key(current, &announcement)
+                        .map_err(anyhow::Error::msg)?;
+                    report_rotation(&args, current, &next)?;
+                    keys.push(next);
+                    followed.push(announcement);
+                    if let Some(path) = &args.state {
+                        write_rotations(&rotations_path(path), &followed)?;
+                    }
+                }
                 if let Some(path) = &args.state {
                     write_state(path, &note)?;
                 }
@@ -120,18 +150,23 @@ pub(super) async fn watch(args: WatchArgs) -> anyhow::Result<()> {
     }
 }
 
-/// One check of the server's latest checkpoint against `last`.
+/// One check of the server's latest checkpoint against `last`, with the
+/// log's keys so far (`keys`: the pinned one first, the current last),
+/// following the rotations the current key announced.
 async fn check(
     server: &ServerArg,
-    key: &VerifierKey,
+    keys: &[VerifierKey],
     last: Option<&(Vec<u8>, Checkpoint)>,
 ) -> anyhow::Result<Found> {
     let mut client = audit(server).await?;
-    let note = match client
+    let (note, rotations) = match client
         .get_checkpoint(GetCheckpointRequest { min_position: 0 })
         .await
     {
-        Ok(response) => response.into_inner().note,
+        Ok(response) => {
+            let response = response.into_inner();
+            (response.note, response.key_rotations)
+        }
         // The server says its log is not the one it signed.
         Err(status) if status.code() == tonic::Code::DataLoss => {
             return Ok(Found::Misbehaved {
@@ -151,6 +186,24 @@ async fn check(
             proof,
         })
     };
+    // A key the current one handed the log to, announced: followed, one
+    // rotation after another, until the checkpoint opens.
+    let mut keys = keys.to_vec();
+    let mut followed = Vec::new();
+    while Note::open(&note, std::slice::from_ref(keys.last().expect("a key"))).is_err() {
+        let current = keys.last().expect("a key");
+        let Some((announcement, next)) = rotations.iter().find_map(|a| {
+            crate::key_rotation::next_key(current, a)
+                .ok()
+                .filter(|next| !keys.contains(next))
+                .map(|next| (a.clone(), next))
+        }) else {
+            break;
+        };
+        keys.push(next);
+        followed.push(announcement);
+    }
+    let key = keys.last().expect("a key");
     let opened = match Note::open(&note, std::slice::from_ref(key)) {
         Ok(opened) => opened,
         Err(crate::tlog::note::NoteError::NoVerifiedSignature(_)) => {
@@ -181,6 +234,7 @@ async fn check(
             note,
             checkpoint,
             from: None,
+            followed,
         });
     };
     if checkpoint.size < old.size {
@@ -228,14 +282,28 @@ async fn check(
     } else {
         Vec::new()
     };
-    match consistency::check(old_note, &note, &proof, key) {
+    match consistency::check(old_note, &note, &proof, &keys) {
         Ok(_) => Ok(Found::Verified {
             note,
             checkpoint,
             from: Some(old.size),
+            followed,
         }),
         Err(why) => misbehaved("fork", why, proof),
     }
+}
+
+fn report_rotation(args: &WatchArgs, old: &VerifierKey, new: &VerifierKey) -> anyhow::Result<()> {
+    if args.json {
+        return outln!(
+            "{}",
+            serde_json::json!({ "keyRotated": { "from": old.to_string(), "to": new.to_string() } })
+        );
+    }
+    outln!(
+        "{}: the key {old} announced its successor: the log is now signed by {new}",
+        old.name
+    )
 }
 
 fn report_verified(args: &WatchArgs, c: &Checkpoint, from: Option<u64>) -> anyhow::Result<()> {
@@ -347,14 +415,15 @@ fn write_metrics(
     write_whole(path, text.as_bytes())
 }
 
-/// The last checkpoint verified, kept in `path`; it must open with `key`.
-fn read_state(path: &Path, key: &VerifierKey) -> anyhow::Result<Option<(Vec<u8>, Checkpoint)>> {
+/// The last checkpoint verified, kept in `path`; it must open with one of
+/// the log's keys followed so far.
+fn read_state(path: &Path, keys: &[VerifierKey]) -> anyhow::Result<Option<(Vec<u8>, Checkpoint)>> {
     let note = match std::fs::read(path) {
         Ok(note) => note,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
-    let opened = Note::open(&note, std::slice::from_ref(key)).map_err(|e| {
+    let opened = Note::open(&note, keys).map_err(|e| {
         anyhow::anyhow!(
             "{} does not hold a checkpoint the pinned key signed: {e}",
             path.display()
@@ -367,6 +436,38 @@ fn read_state(path: &Path, key: &VerifierKey) -> anyhow::Result<Option<(Vec<u8>,
 
 fn write_state(path: &Path, note: &[u8]) -> anyhow::Result<()> {
     write_whole(path, note)
+}
+
+/// Where the rotations followed are kept beside the state: `STATE.rotations`.
+fn rotations_path(state: &Path) -> PathBuf {
+    let mut path = state.as_os_str().to_owned();
+    path.push(".rotations");
+    PathBuf::from(path)
+}
+
+/// The announcements followed, a base64 note a line.
+fn read_rotations(path: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    text.lines()
+        .map(|line| {
+            base64::engine::general_purpose::STANDARD
+                .decode(line)
+                .with_context(|| format!("{} holds a line that is not base64", path.display()))
+        })
+        .collect()
+}
+
+fn write_rotations(path: &Path, notes: &[Vec<u8>]) -> anyhow::Result<()> {
+    let mut text = String::new();
+    for note in notes {
+        text.push_str(&base64::engine::general_purpose::STANDARD.encode(note));
+        text.push('\n');
+    }
+    write_whole(path, text.as_bytes())
 }
 
 /// Writes `bytes` to `path` whole (`durable_file`).

@@ -454,6 +454,7 @@ impl AuditService for AuditApi {
             tree_size: signed.checkpoint.size,
             root_hash: signed.checkpoint.root.to_vec(),
             verifier_key,
+            key_rotations: self.app.key_rotations().to_vec(),
         }))
     }
 

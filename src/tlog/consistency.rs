@@ -10,16 +10,17 @@ use crate::domain::Hash;
 use crate::verifier_key::VerifierKey;
 
 /// Checks that the checkpoint note `new` extends the checkpoint note
-/// `old` by `proof`; the two checkpoints, once checked.
+/// `old` by `proof`, each signed by one of the log's keys (its key and
+/// those it rotated to); the two checkpoints, once checked.
 pub(crate) fn check(
     old: &[u8],
     new: &[u8],
     proof: &[Hash],
-    log: &VerifierKey,
+    log: &[VerifierKey],
 ) -> Result<(Checkpoint, Checkpoint), String> {
     let open = |bytes: &[u8], which: &str| -> Result<Checkpoint, String> {
-        let opened = Note::open(bytes, std::slice::from_ref(log))
-            .map_err(|e| format!("{which} checkpoint signature: {e}"))?;
+        let opened =
+            Note::open(bytes, log).map_err(|e| format!("{which} checkpoint signature: {e}"))?;
         Checkpoint::parse(&opened.note.text).map_err(|e| format!("{which} checkpoint: {e}"))
     };
     let old = open(old, "old")?;

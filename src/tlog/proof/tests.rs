@@ -92,7 +92,7 @@ fn check_consistency(argv: &[Value]) -> Result<(), String> {
         &read(flag(&flags, "--old").unwrap()),
         &read(flag(&flags, "--new").unwrap()),
         &proof,
-        &log,
+        std::slice::from_ref(&log),
     )
     .map(drop)
 }
