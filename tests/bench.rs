@@ -43,6 +43,8 @@ async fn bench_quick_runs_and_reports_every_figure_with_its_baseline() {
         "start-up on",
         "start-up after SIGKILL",
         "bytes on disk",
+        "a write, then a checkpoint that covers it (signed on request)",
+        "a write, then a checkpoint that covers it cosigned by a local witness",
     ] {
         assert!(
             figures.iter().any(|f| f.starts_with(wanted)),

@@ -494,6 +494,20 @@ async fn bench(args: &BenchArgs, dir: &Path) -> anyhow::Result<(Vec<Row>, Vec<Cu
                 pairs.per_second() / appends.per_second(),
             ),
         );
+        if args.addr.is_none() {
+            step("checkpoints cosigned by a witness, one after each write");
+            let pairs = witnessed_checkpoints(&dir.join("witnessed"), &log_args, duration).await?;
+            rows.push(
+                Row::rate(
+                    "a write, then a checkpoint that covers it cosigned by a local witness, 1 in flight",
+                    &pairs,
+                )
+                .against(
+                    "÷ durable appends at 1 in flight",
+                    pairs.per_second() / appends.per_second(),
+                ),
+            );
+        }
     }
     curves.push(get_curve);
     curves.push(sized_curve);
@@ -939,4 +953,59 @@ async fn channel(url: &str) -> anyhow::Result<Channel> {
         .connect()
         .await
         .with_context(|| format!("cannot connect to {url}"))
+}
+
+/// A server of its own in `dir` (on the log `log_args` chooses) whose
+/// checkpoints a local witness (`answerlog witness serve`) must cosign
+/// before GetCheckpoint answers: a write, then such a checkpoint that
+/// covers it, one pair after another.
+async fn witnessed_checkpoints(
+    dir: &Path,
+    log_args: &[String],
+    duration: Duration,
+) -> anyhow::Result<Sample> {
+    std::fs::create_dir_all(dir)?;
+    let origin = "bench.answerlog/witnessed";
+    let key_file = dir.join("log.key");
+    let key = crate::signing::new_key_file(&key_file)?;
+    let log_vkey = crate::verifier_key::VerifierKey::new(origin, key.verifying_key().to_bytes())
+        .map_err(anyhow::Error::msg)?
+        .to_string();
+    let (witness_vkey, mut witness) = Server::spawn_witness(dir, &log_vkey)?;
+    let witness_url = witness.url().to_owned();
+    let mut flags = log_args.to_vec();
+    if !flags.is_empty() {
+        // Its own stream on a JetStream log.
+        flags.extend(["--nats-stream".into(), "BENCH_WITNESSED".into()]);
+    }
+    flags.extend([
+        "--signing-key".into(),
+        key_file.display().to_string(),
+        "--log-origin".into(),
+        origin.into(),
+        "--witness".into(),
+        format!("{witness_vkey} {witness_url}"),
+    ]);
+    let mut server = Server::spawn(&dir.join("store"), &flags)?;
+    let outcome = async {
+        let target = ServerArg {
+            server: server.url().to_owned(),
+            token: None,
+            ca: None,
+            cert: None,
+            key: None,
+        };
+        let connection = super::client::connect(&target).await?;
+        let id = scenarios::create_articles(&connection, 1)
+            .await?
+            .pop()
+            .context("an article")?;
+        let (pairs, _) =
+            scenarios::checkpoints_after_writes(&connection, (id, 1), duration).await?;
+        anyhow::Ok(pairs)
+    }
+    .await;
+    server.stop(Duration::from_secs(30));
+    witness.stop(Duration::from_secs(10));
+    outcome
 }

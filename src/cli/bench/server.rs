@@ -43,6 +43,23 @@ impl Server {
         Self::start(command)
     }
 
+    /// Starts `answerlog witness serve` for the log whose checkpoint key
+    /// is `log_vkey`, its key and state in `dir`; its verifier key, and the
+    /// witness once it serves.
+    pub(super) fn spawn_witness(dir: &Path, log_vkey: &str) -> anyhow::Result<(String, Self)> {
+        let name = "bench.answerlog/witness";
+        let key = dir.join("witness.key");
+        let vkey = crate::witness::generate_witness_key(&key, name)?;
+        let mut command = std::process::Command::new(std::env::current_exe()?);
+        command
+            .args(["witness", "serve", "--name", name, "--log", log_vkey])
+            .args(["--listen", "127.0.0.1:0", "--key"])
+            .arg(&key)
+            .arg("--state")
+            .arg(dir.join("witness-state"));
+        Ok((vkey, Self::start(command)?))
+    }
+
     /// Starts the bare echo the figures are measured against
     /// (`answerlog bench --serve-echo`), a process of its own as the server
     /// is, and waits until it serves.
