@@ -550,11 +550,23 @@ impl ConfigArgs {
                 ),
             });
         }
+        let mut keys: Vec<[u8; 32]> = Vec::new();
         for entry in &config.witnesses {
-            crate::tlog::witness::parse_witness(entry).map_err(|message| ConfigError::Invalid {
-                key: "witnesses",
-                message,
+            let (key, _) = crate::tlog::witness::parse_witness(entry).map_err(|message| {
+                ConfigError::Invalid {
+                    key: "witnesses",
+                    message,
+                }
             })?;
+            if keys.contains(&key.public_key) {
+                return Err(ConfigError::Invalid {
+                    key: "witnesses",
+                    message: format!(
+                        "the witness key {key} is given twice: a quorum counts each witness once"
+                    ),
+                });
+            }
+            keys.push(key.public_key);
         }
         if let Some(quorum) = config.witness_quorum {
             if quorum > config.witnesses.len() {
@@ -886,6 +898,15 @@ mod tests {
             let e = bad(&entry).resolve().unwrap_err().to_string();
             assert!(e.contains("witnesses") && e.contains(why), "{entry}: {e}");
         }
+        let twice = ConfigArgs {
+            witnesses: vec![
+                format!("{key} http://127.0.0.1:1"),
+                format!("{key} http://127.0.0.1:2"),
+            ],
+            ..ConfigArgs::default()
+        };
+        let e = twice.resolve().unwrap_err().to_string();
+        assert!(e.contains("witnesses") && e.contains("given twice"), "{e}");
         let f = file(&format!(
             "witnesses = [\"{key} http://127.0.0.1:7380/\"]\nwitness_quorum = 2\n"
         ));

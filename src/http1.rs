@@ -13,8 +13,16 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
+/// Connections served at once; more are closed as they come.
+const MAX_CONNECTIONS: usize = 1024;
+
+/// How long a client may take to send a request's headers.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Serves `handler` on `listener` until `shutdown` resolves; `what` names
-/// the listener in the logs.
+/// the listener in the logs. At most `MAX_CONNECTIONS` at once, and a
+/// request's headers must come within `HEADER_TIMEOUT`, so that silent
+/// clients cannot take every descriptor.
 pub(crate) async fn serve<H, F>(
     listener: TcpListener,
     what: &'static str,
@@ -25,6 +33,7 @@ pub(crate) async fn serve<H, F>(
     F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
 {
     let mut shutdown = std::pin::pin!(shutdown);
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -38,13 +47,23 @@ pub(crate) async fn serve<H, F>(
             },
             () = &mut shutdown => return,
         };
+        let Ok(permit) = std::sync::Arc::clone(&permits).try_acquire_owned() else {
+            tracing::warn!(
+                listener = what,
+                "{MAX_CONNECTIONS} connections open: one more is closed"
+            );
+            continue;
+        };
         let handler = handler.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let service = hyper::service::service_fn(move |request| {
                 let answer = handler(request);
                 async move { Ok::<_, Infallible>(answer.await) }
             });
             if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service)
                 .await
             {

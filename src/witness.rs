@@ -31,6 +31,9 @@ use crate::tlog::note::Note;
 use crate::tlog::witness::{self as protocol, AddCheckpoint, Refusal};
 use crate::verifier_key::VerifierKey;
 
+/// The most refused requests a witness keeps as evidence.
+const MAX_EVIDENCE: usize = 1000;
+
 /// What a witness is given.
 #[derive(Clone, Debug)]
 pub struct WitnessOptions {
@@ -64,6 +67,9 @@ pub struct Witness {
     /// check and the record, so that two requests cannot both pass against
     /// one size and the smaller one be recorded last (a rollback).
     latest: Mutex<BTreeMap<String, Checkpoint>>,
+    /// An exclusive lock on the state directory, held while the witness
+    /// is open: two witnesses on one state would roll each other back.
+    _lock: std::fs::File,
 }
 
 impl std::fmt::Debug for Witness {
@@ -93,6 +99,21 @@ impl Witness {
             .collect::<anyhow::Result<Vec<_>>>()?;
         std::fs::create_dir_all(&options.state_dir)
             .with_context(|| format!("cannot make {}", options.state_dir.display()))?;
+        let lock_path = options.state_dir.join("lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("cannot open {}", lock_path.display()))?;
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
+            |e| {
+                anyhow::anyhow!(
+                    "{} is in use by another witness ({e}): one witness a state directory",
+                    options.state_dir.display()
+                )
+            },
+        )?;
         let mut latest = BTreeMap::new();
         for log in &logs {
             let path = state_path(&options.state_dir, &log.name);
@@ -121,6 +142,7 @@ impl Witness {
             logs,
             dir: options.state_dir.clone(),
             latest: Mutex::new(latest),
+            _lock: lock,
         })
     }
 
@@ -145,10 +167,19 @@ impl Witness {
         let checkpoint = match protocol::check(&request, &keys, latest.get(&claimed.origin)) {
             Ok(checkpoint) => checkpoint,
             Err(refusal) => {
-                if matches!(refusal, Refusal::Conflict { .. } | Refusal::Inconsistent(_))
-                    && request.old == latest.get(&claimed.origin).map_or(0, |l| l.size)
-                {
-                    self.keep_evidence(&claimed.origin, body, &refusal);
+                let held = latest.get(&claimed.origin).map_or(0, |l| l.size);
+                if held > 0 && request.old == held {
+                    match &refusal {
+                        Refusal::Conflict { .. } => {
+                            tracing::error!(origin = %claimed.origin, size = held, "the log signed two checkpoints of one size with different roots: a fork");
+                            self.keep_evidence(&claimed.origin, &request.checkpoint, body);
+                        }
+                        Refusal::Inconsistent(why) => {
+                            tracing::warn!(origin = %claimed.origin, %why, "a checkpoint the log signed came with a consistency proof that does not verify: a fork, or a broken proof");
+                            self.keep_evidence(&claimed.origin, &request.checkpoint, body);
+                        }
+                        _ => {}
+                    }
                 }
                 return Err(refusal.into());
             }
@@ -172,18 +203,32 @@ impl Witness {
         Ok(line.line().into_bytes())
     }
 
-    /// Keeps a request that shows a fork or a rollback of a log the
-    /// witness trusts (its signature verified), and logs it.
-    fn keep_evidence(&self, origin: &str, body: &[u8], refusal: &Refusal) {
-        tracing::error!(%origin, %refusal, "a log signed a checkpoint that does not extend the one this witness cosigned");
+    /// Keeps a refused request whose checkpoint the log's key signed,
+    /// beside the checkpoint the witness held: `refused/<SHA-256 of the
+    /// checkpoint note>.request` and `.held`. One pair a checkpoint (a
+    /// request replayed with another proof replaces it), at most
+    /// `MAX_EVIDENCE` pairs.
+    fn keep_evidence(&self, origin: &str, checkpoint: &[u8], body: &[u8]) {
         let dir = self.dir.join("refused");
-        let at = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let path = dir.join(format!("{}-{at}.request", origin_file(origin)));
-        let kept = std::fs::create_dir_all(&dir).and_then(|()| write_whole(&path, body));
-        if let Err(e) = kept {
-            tracing::warn!(error = %e, "the refused request was not kept");
+        let name = hex(&Sha256::digest(checkpoint));
+        let keep = || -> std::io::Result<bool> {
+            std::fs::create_dir_all(&dir)?;
+            let request = dir.join(format!("{name}.request"));
+            if !request.exists() && std::fs::read_dir(&dir)?.count() >= 2 * MAX_EVIDENCE {
+                return Ok(false);
+            }
+            let held = std::fs::read(state_path(&self.dir, origin))?;
+            write_whole(&dir.join(format!("{name}.held")), &held)?;
+            write_whole(&request, body)?;
+            Ok(true)
+        };
+        match keep() {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                "{} holds {MAX_EVIDENCE} refused requests already: this one is not kept",
+                dir.display()
+            ),
+            Err(e) => tracing::warn!(error = %e, "the refused request was not kept"),
         }
     }
 }

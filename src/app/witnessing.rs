@@ -17,7 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
+use futures_util::stream::{FuturesUnordered, StreamExt as _};
+use http_body_util::{BodyExt as _, Full, Limited};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use tokio::sync::watch;
@@ -36,6 +37,9 @@ use crate::tlog::witness::{parse_witness, AddCheckpoint};
 
 /// How long one add-checkpoint call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The largest answer taken from a witness: a few signature lines.
+const MAX_ANSWER: usize = 64 * 1024;
 
 /// The longest wait before a round that left witnesses out is tried again.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -111,6 +115,20 @@ impl Witnessing {
                     .map_err(|e| AppError::invalid("witnesses", e))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        for (i, witness) in witnesses.iter().enumerate() {
+            if witnesses[..i]
+                .iter()
+                .any(|w| w.key.public_key == witness.key.public_key)
+            {
+                return Err(AppError::invalid(
+                    "witnesses",
+                    format!(
+                        "the witness key {} is given twice: a quorum counts each witness once",
+                        witness.key
+                    ),
+                ));
+            }
+        }
         let quorum = policy.quorum.unwrap_or(witnesses.len());
         if quorum > witnesses.len() {
             return Err(AppError::invalid(
@@ -121,7 +139,7 @@ impl Witnessing {
                 ),
             ));
         }
-        let names = witnesses.iter().map(|w| w.key.name.clone()).collect();
+        let names: Vec<String> = witnesses.iter().map(|w| w.key.name.clone()).collect();
         let (status, witnessed) = watch::channel(Witnessed {
             checkpoint: None,
             witnesses: vec![WitnessState::default(); witnesses.len()],
@@ -129,7 +147,9 @@ impl Witnessing {
         let thread = if witnesses.is_empty() {
             None
         } else {
+            let round_names = names.clone();
             let make = move |stop| Rounds {
+                names: round_names,
                 witnesses,
                 quorum,
                 signed,
@@ -210,6 +230,8 @@ impl Witnessing {
 /// The thread: a round of calls for each new checkpoint.
 struct Rounds {
     witnesses: Vec<Witness>,
+    /// Their names, by index.
+    names: Vec<String>,
     quorum: usize,
     signed: SignedCheckpoints,
     nodes: TreeNodes,
@@ -247,22 +269,34 @@ impl Rounds {
             if *self.stop.borrow() {
                 return;
             }
-            let latest = self.signed.latest();
-            let new = match (&latest, &round_of) {
-                (Some(latest), Some(round)) => latest.note != round.note,
-                (Some(_), None) => true,
-                (None, _) => false,
+            let Some(latest) = self.signed.latest() else {
+                // Nothing signed (or signing refused): nothing to send, and
+                // no retry to wait for.
+                retry_at = None;
+                tokio::select! {
+                    () = self.signed.changed() => {}
+                    _ = self.stop.changed() => {}
+                }
+                continue;
             };
+            let new = round_of
+                .as_ref()
+                .is_none_or(|round| round.note != latest.note);
             let due = retry_at.is_some_and(|at| at <= Instant::now());
-            if let (Some(checkpoint), true) = (latest, new || due) {
+            if new || due {
                 if new {
                     for call in &mut calls {
                         call.line = None;
                     }
                     backoff = Duration::from_secs(1);
                 }
-                self.round(&client, &mut calls, &checkpoint).await;
-                round_of = Some(checkpoint);
+                let mut stop = self.stop.clone();
+                tokio::select! {
+                    () = self.round(&client, &mut calls, &latest) => {}
+                    // Calls under way are dropped.
+                    _ = stop.wait_for(|stop| *stop) => return,
+                }
+                round_of = Some(latest);
                 retry_at = if calls.iter().all(|c| c.line.is_some()) {
                     None
                 } else {
@@ -287,63 +321,81 @@ impl Rounds {
     }
 
     /// Asks every witness without a cosignature of `checkpoint` for one, at
-    /// once, and publishes the checkpoint if enough have one.
+    /// once; publishes the checkpoint as soon as enough have one (a slow
+    /// witness beyond the quorum holds up no reader), and again with each
+    /// later cosignature.
     async fn round(
         &self,
         client: &Client<HttpConnector, Full<Bytes>>,
         calls: &mut [Call<'_>],
         checkpoint: &SignedCheckpoint,
     ) {
-        let asks = calls
+        let mut lines: Vec<Option<NoteSignature>> = calls.iter().map(|c| c.line.clone()).collect();
+        let mut asks: FuturesUnordered<_> = calls
             .iter_mut()
-            .filter(|c| c.line.is_none())
-            .map(|call| async move {
+            .enumerate()
+            .filter(|(_, c)| c.line.is_none())
+            .map(|(i, call)| async move {
                 let outcome = tokio::time::timeout(
                     CALL_TIMEOUT,
                     add_checkpoint(client, call, checkpoint, &self.nodes),
                 )
                 .await
                 .unwrap_or_else(|_| Err(format!("no answer within {CALL_TIMEOUT:?}")));
-                (call, outcome)
-            });
-        let outcomes = futures_util::future::join_all(asks).await;
-        let mut failures = Vec::new();
-        for (call, outcome) in outcomes {
-            let name = &call.witness.key.name;
-            match outcome {
+                (i, call.known, outcome)
+            })
+            .collect();
+        while let Some((i, known, outcome)) = asks.next().await {
+            let name = &self.names[i];
+            let failure = match outcome {
                 Ok(line) => {
-                    call.line = Some(line);
-                    call.known = Some(checkpoint.checkpoint.size);
+                    lines[i] = Some(line);
                     self.metrics
                         .witness_cosigned(name, checkpoint.checkpoint.size);
-                    failures.push(None);
+                    None
                 }
                 Err(why) => {
                     self.metrics.witness_failed(name);
-                    tracing::warn!(witness = %name, size = checkpoint.checkpoint.size, "no cosignature: {why}");
-                    failures.push(Some((name.clone(), why)));
+                    if why.contains("forked") {
+                        tracing::error!(witness = %name, size = checkpoint.checkpoint.size, "no cosignature: {why}");
+                    } else {
+                        tracing::warn!(witness = %name, size = checkpoint.checkpoint.size, "no cosignature: {why}");
+                    }
+                    Some(why)
                 }
+            };
+            let cosigned = if lines[i].is_some() {
+                Some(checkpoint.checkpoint.size)
+            } else {
+                known
+            };
+            self.status.send_modify(|status| {
+                let state = &mut status.witnesses[i];
+                state.cosigned = cosigned.unwrap_or(state.cosigned);
+                state.failure = failure;
+            });
+            if lines[i].is_some() {
+                self.publish(checkpoint, &lines);
             }
         }
-        let lines: Vec<NoteSignature> = calls.iter().filter_map(|c| c.line.clone()).collect();
-        self.status.send_modify(|status| {
-            for (call, state) in calls.iter().zip(status.witnesses.iter_mut()) {
-                state.cosigned = call.known.unwrap_or(state.cosigned);
-                if call.line.is_some() {
-                    state.failure = None;
-                }
+        drop(asks);
+        for (call, line) in calls.iter_mut().zip(lines) {
+            if line.is_some() {
+                call.known = Some(checkpoint.checkpoint.size);
             }
-            for (name, why) in failures.into_iter().flatten() {
-                if let Some(i) = calls.iter().position(|c| c.witness.key.name == name) {
-                    status.witnesses[i].failure = Some(why);
-                }
-            }
-        });
-        if lines.len() < self.quorum {
+            call.line = line;
+        }
+    }
+
+    /// Publishes `checkpoint` with the cosignature lines got so far, in the
+    /// order of the configuration, once they are as many as the quorum.
+    fn publish(&self, checkpoint: &SignedCheckpoint, lines: &[Option<NoteSignature>]) {
+        let got: Vec<&NoteSignature> = lines.iter().flatten().collect();
+        if got.len() < self.quorum {
             return;
         }
         let mut bytes = checkpoint.note.clone();
-        for line in &lines {
+        for line in &got {
             bytes.extend_from_slice(line.line().as_bytes());
         }
         let witnessed = Arc::new(SignedCheckpoint {
@@ -400,11 +452,10 @@ async fn add_checkpoint(
             .await
             .map_err(|e| format!("{}: {}", call.witness.url, chain(&e)))?;
         let status = response.status();
-        let answer = response
-            .into_body()
+        let answer = Limited::new(response.into_body(), MAX_ANSWER)
             .collect()
             .await
-            .map_err(|e| format!("the answer's body: {e}"))?
+            .map_err(|e| format!("the answer's body (at most {MAX_ANSWER} bytes): {e}"))?
             .to_bytes();
         let answer = String::from_utf8_lossy(&answer);
         match status.as_u16() {

@@ -89,7 +89,7 @@ pub(super) async fn prove_digest(
         }
         for commit in page.commits {
             let revision = commit.revision.unwrap_or_default();
-            if revision.global_position > checkpoint.size {
+            if next > checkpoint.size {
                 break;
             }
             if revision.global_position != next {

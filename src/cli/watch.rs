@@ -186,22 +186,15 @@ async fn check(
             proof,
         })
     };
-    // A key the current one handed the log to, announced: followed, one
-    // rotation after another, until the checkpoint opens.
+    // Keys the current one handed the log to, announced: followed, one
+    // rotation after another, to one that opens the checkpoint.
     let mut keys = keys.to_vec();
     let mut followed = Vec::new();
-    while Note::open(&note, std::slice::from_ref(keys.last().expect("a key"))).is_err() {
-        let current = keys.last().expect("a key");
-        let Some((announcement, next)) = rotations.iter().find_map(|a| {
-            crate::key_rotation::next_key(current, a)
-                .ok()
-                .filter(|next| !keys.contains(next))
-                .map(|next| (a.clone(), next))
-        }) else {
-            break;
-        };
-        keys.push(next);
-        followed.push(announcement);
+    if let Some(path) = rotations_to(&keys, &rotations, &note, MAX_ROTATIONS) {
+        for (announcement, next) in path {
+            keys.push(next);
+            followed.push(announcement);
+        }
     }
     let key = keys.last().expect("a key");
     let opened = match Note::open(&note, std::slice::from_ref(key)) {
@@ -291,6 +284,43 @@ async fn check(
         }),
         Err(why) => misbehaved("fork", why, proof),
     }
+}
+
+/// The most rotations followed in one check.
+const MAX_ROTATIONS: usize = 64;
+
+/// The announcements, each by the key before it (the last of `keys`
+/// first), that lead to a key that opens `note`; none if `note` opens with
+/// no key they reach. An announcement whose key never signed (a rotation
+/// that failed after it was announced) is a dead end, not the path.
+fn rotations_to(
+    keys: &[VerifierKey],
+    rotations: &[Vec<u8>],
+    note: &[u8],
+    depth: usize,
+) -> Option<Vec<(Vec<u8>, VerifierKey)>> {
+    let current = keys.last()?;
+    if Note::open(note, std::slice::from_ref(current)).is_ok() {
+        return Some(Vec::new());
+    }
+    if depth == 0 {
+        return None;
+    }
+    for announcement in rotations {
+        let Ok(next) = crate::key_rotation::next_key(current, announcement) else {
+            continue;
+        };
+        if keys.contains(&next) {
+            continue;
+        }
+        let mut chain = keys.to_vec();
+        chain.push(next.clone());
+        if let Some(mut rest) = rotations_to(&chain, rotations, note, depth - 1) {
+            rest.insert(0, (announcement.clone(), next));
+            return Some(rest);
+        }
+    }
+    None
 }
 
 fn report_rotation(args: &WatchArgs, old: &VerifierKey, new: &VerifierKey) -> anyhow::Result<()> {
@@ -496,4 +526,61 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
         return Err("the interval must be more than 0".into());
     }
     Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use ed25519_dalek::SigningKey;
+
+    use super::*;
+    use crate::key_rotation::ROTATION_EXTENSION;
+    use crate::tlog::note;
+
+    const ORIGIN: &str = "example.org/log";
+
+    fn vkey(key: &SigningKey) -> VerifierKey {
+        VerifierKey::new(ORIGIN, key.verifying_key().to_bytes()).unwrap()
+    }
+
+    /// A checkpoint signed by `by`, with a rotation line naming `next`.
+    fn signed(by: &SigningKey, next: Option<&SigningKey>) -> Vec<u8> {
+        let checkpoint = Checkpoint {
+            origin: ORIGIN.into(),
+            size: 7,
+            root: [1; 32],
+            extensions: next
+                .map(|n| vec![format!("{ROTATION_EXTENSION} {}", vkey(n))])
+                .unwrap_or_default(),
+        };
+        let text = checkpoint.text();
+        Note {
+            signatures: vec![note::sign(&text, ORIGIN, by).unwrap()],
+            text,
+        }
+        .to_bytes()
+    }
+
+    #[test]
+    fn rotations_are_followed_past_a_dead_end_to_the_key_that_signs() {
+        let [a, b, c, d] = [1u8, 2, 3, 4].map(|n| SigningKey::from_bytes(&[n; 32]));
+        // A announced B (a rotation that failed: B never signed), then C;
+        // C announced D, which signs today.
+        let rotations = vec![
+            signed(&a, Some(&b)),
+            signed(&a, Some(&c)),
+            signed(&c, Some(&d)),
+        ];
+        let today = signed(&d, None);
+        let path = rotations_to(&[vkey(&a)], &rotations, &today, MAX_ROTATIONS).unwrap();
+        let keys: Vec<VerifierKey> = path.into_iter().map(|(_, k)| k).collect();
+        assert_eq!(keys, [vkey(&c), vkey(&d)]);
+        // Nothing leads to a key no announcement names.
+        let stranger = SigningKey::from_bytes(&[9; 32]);
+        assert!(rotations_to(&[vkey(&a)], &rotations, &signed(&stranger, None), 8).is_none());
+        // A checkpoint the pinned key signs needs no rotation.
+        assert_eq!(
+            rotations_to(&[vkey(&a)], &rotations, &signed(&a, None), 8).map(|p| p.len()),
+            Some(0)
+        );
+    }
 }

@@ -26,12 +26,12 @@ pub async fn serve_witness(
 ) {
     let handler = move |request: Request<Incoming>| {
         let witness = Arc::clone(&witness);
-        async move { answer(&witness, request).await }
+        async move { answer(witness, request).await }
     };
     crate::http1::serve(listener, "witness", handler, shutdown).await;
 }
 
-async fn answer(witness: &Witness, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn answer(witness: Arc<Witness>, request: Request<Incoming>) -> Response<Full<Bytes>> {
     if request.uri().path() != "/add-checkpoint" {
         return text(
             StatusCode::NOT_FOUND,
@@ -43,14 +43,28 @@ async fn answer(witness: &Witness, request: Request<Incoming>) -> Response<Full<
     }
     let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
         Ok(body) => body.to_bytes(),
-        Err(e) => {
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             return text(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the request body is unreadable or over {MAX_BODY} bytes: {e}\n"),
+                format!("the request body is over {MAX_BODY} bytes\n"),
+            )
+        }
+        Err(e) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("the request body is unreadable: {e}\n"),
             )
         }
     };
-    match witness.add_checkpoint(&body) {
+    // The check and the record (two syncs) off the connections' runtime.
+    let outcome = tokio::task::spawn_blocking(move || witness.add_checkpoint(&body)).await;
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(e) => Err(WitnessError::Storage(format!(
+            "the check did not finish: {e}"
+        ))),
+    };
+    match outcome {
         Ok(lines) => text(StatusCode::OK, lines),
         Err(WitnessError::Refused(Refusal::Conflict { latest, .. })) => with_type(
             text(StatusCode::CONFLICT, format!("{latest}\n")),

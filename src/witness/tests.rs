@@ -55,10 +55,31 @@ fn it_cosigns_what_extends_its_state_and_remembers_it_across_a_restart() {
     let fork = request(&tree(40, 2), &tree(50, 2), &key);
     let refused = witness.add_checkpoint(&fork.to_bytes()).unwrap_err();
     assert!(refused.to_string().contains("does not verify"), "{refused}");
-    let evidence: Vec<_> = std::fs::read_dir(dir.path().join("state/refused"))
+    let mut evidence: Vec<_> = std::fs::read_dir(dir.path().join("state/refused"))
         .unwrap()
+        .map(|e| e.unwrap().path())
         .collect();
-    assert_eq!(evidence.len(), 1);
+    evidence.sort();
+    assert_eq!(evidence.len(), 2, "{evidence:?}");
+    assert!(evidence[0].extension().is_some_and(|x| x == "held"));
+    assert_eq!(
+        std::fs::read(&evidence[1]).unwrap(),
+        fork.to_bytes(),
+        "the request, beside the checkpoint held then"
+    );
+    // The same checkpoint replayed with another proof replaces its pair.
+    let mut replayed = fork.clone();
+    replayed.proof.reverse();
+    witness.add_checkpoint(&replayed.to_bytes()).unwrap_err();
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("state/refused"))
+            .unwrap()
+            .count(),
+        2
+    );
+    // A second witness on the same state is refused.
+    let e = Witness::open(&options(dir.path())).unwrap_err();
+    assert!(e.to_string().contains("in use by another witness"), "{e}");
     witness
         .add_checkpoint(&request(&tree(40, 1), &tree(41, 1), &key).to_bytes())
         .unwrap();
