@@ -23,6 +23,9 @@ trap cleanup EXIT
 sed "s|/usr/local/bin/answerlog|$binary|" deploy/answerlog.service >"$scratch/answerlog.service"
 systemd-analyze verify "$scratch/answerlog.service"
 echo "deploy/answerlog.service: systemd-analyze verify passes"
+sed "s|/usr/local/bin/answerlog|$binary|" deploy/answerlog-witness.service >"$scratch/answerlog-witness.service"
+systemd-analyze verify "$scratch/answerlog-witness.service"
+echo "deploy/answerlog-witness.service: systemd-analyze verify passes"
 
 # Every YAML document parses; the manifests hold what the README says; the
 # ConfigMap's configuration is extracted for the check below.
