@@ -153,6 +153,7 @@ pub(crate) fn history() -> Vec<Commit> {
             prev_hash: prev.to_vec(),
             hash: Vec::new(),
             events,
+            salts: None,
         };
         let hash = commit_hash(&prev, &commit);
         commit.hash = hash.to_vec();

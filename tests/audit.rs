@@ -14,26 +14,31 @@ backend_tests!(
     a_log_cut_short_below_a_kept_digest_fails,
 );
 
-/// The canonical encoding of docs/AUDIT.md, written from the document.
+/// The canonical encoding of docs/AUDIT.md, written from the document:
+/// hashed, and kept (encoding 2 hashes an event's parts apart).
 #[derive(Default)]
-struct Spec(Sha256);
+struct Spec {
+    hasher: Sha256,
+    written: Vec<u8>,
+}
 
 impl Spec {
     fn u32(&mut self, n: u32) {
-        self.0.update(n.to_be_bytes());
+        self.bytes(&n.to_be_bytes());
     }
     fn u64(&mut self, n: u64) {
-        self.0.update(n.to_be_bytes());
+        self.bytes(&n.to_be_bytes());
     }
     fn bool(&mut self, b: bool) {
-        self.0.update([b as u8]);
+        self.bytes(&[b as u8]);
     }
     fn string(&mut self, s: &str) {
         self.u32(s.len() as u32);
-        self.0.update(s.as_bytes());
+        self.bytes(s.as_bytes());
     }
     fn bytes(&mut self, b: &[u8]) {
-        self.0.update(b);
+        self.hasher.update(b);
+        self.written.extend_from_slice(b);
     }
     fn strings(&mut self, items: &[String]) {
         self.u32(items.len() as u32);
@@ -65,7 +70,7 @@ impl Spec {
         self.string(&p.reviewed_by);
     }
     fn done(self) -> [u8; 32] {
-        self.0.finalize().into()
+        self.hasher.finalize().into()
     }
 }
 
@@ -147,6 +152,148 @@ fn commit_hash(prev: &[u8; 32], r: &GetRevisionResponse) -> [u8; 32] {
     for e in &r.events {
         w.string(&e.kind);
         w.bytes(&payload_digest(e));
+    }
+    w.done()
+}
+
+/// Encoding 2 (docs/AUDIT.md, "Commit hash v2"): an event's structure
+/// and content, apart.
+fn structure_and_content(e: &Event) -> (Spec, Spec) {
+    use event::Payload;
+    let (mut st, mut co) = (Spec::default(), Spec::default());
+    let optional_date = |w: &mut Spec, d: &str| {
+        if d.is_empty() {
+            w.bool(false);
+        } else {
+            w.bool(true);
+            w.string(d);
+        }
+    };
+    let source_text = |w: &mut Spec, s: &Source| {
+        w.string(&s.title);
+        w.string(&s.publisher);
+        w.string(&s.url);
+        w.string(&s.license);
+    };
+    match e.payload.as_ref().expect("a payload") {
+        Payload::ArticleCreated(c) => {
+            let a = c.article.as_ref().unwrap();
+            st.string(&a.slug);
+            st.u32(a.sections.len() as u32);
+            a.sections.iter().for_each(|s| st.string(&s.id));
+            st.u32(a.sources.len() as u32);
+            for s in &a.sources {
+                st.string(&s.id);
+                optional_date(&mut st, &s.accessed_on);
+            }
+            st.string(&a.last_updated);
+            st.provenance(a.provenance.as_ref().unwrap());
+            co.string(&a.question);
+            co.string(&a.quick_answer);
+            co.strings(&a.key_facts);
+            co.u32(a.sections.len() as u32);
+            for s in &a.sections {
+                co.string(&s.heading);
+                co.string(&s.body);
+            }
+            co.u32(a.sources.len() as u32);
+            a.sources.iter().for_each(|s| source_text(&mut co, s));
+            co.string(&a.disclaimer);
+        }
+        Payload::QuestionEdited(x) => co.string(&x.question),
+        Payload::SlugChanged(x) => st.string(&x.slug),
+        Payload::QuickAnswerEdited(x) => co.string(&x.quick_answer),
+        Payload::KeyFactsReplaced(x) => co.strings(&x.key_facts),
+        Payload::SectionAdded(x) => {
+            let s = x.section.as_ref().unwrap();
+            st.string(&s.id);
+            st.u64(u64::from(x.position));
+            co.string(&s.heading);
+            co.string(&s.body);
+        }
+        Payload::SectionEdited(x) => {
+            st.string(&x.section_id);
+            co.string(&x.heading);
+            co.string(&x.body);
+        }
+        Payload::SectionRemoved(x) => st.string(&x.section_id),
+        Payload::SectionMoved(x) => {
+            st.string(&x.section_id);
+            st.u64(u64::from(x.position));
+        }
+        Payload::SourceAdded(x) => {
+            let s = x.source.as_ref().unwrap();
+            st.string(&s.id);
+            optional_date(&mut st, &s.accessed_on);
+            st.u64(u64::from(x.position));
+            source_text(&mut co, s);
+        }
+        Payload::SourceEdited(x) => {
+            let s = x.source.as_ref().unwrap();
+            st.string(&s.id);
+            optional_date(&mut st, &s.accessed_on);
+            source_text(&mut co, s);
+        }
+        Payload::SourceRemoved(x) => st.string(&x.source_id),
+        Payload::ArticleRedated(x) => st.string(&x.last_updated),
+        Payload::ArticleReviewed(x) => st.string(&x.reviewed_by),
+        Payload::ArticleRetracted(x) => co.string(&x.reason),
+        Payload::ArticleRestored(x) => co.string(&x.reason),
+        Payload::ReviewLapsed(x) => {
+            st.string(&x.reviewed_by);
+            st.u64(x.reviewed_version);
+        }
+    }
+    (st, co)
+}
+
+fn unhex32(text: &str) -> [u8; 32] {
+    let bytes: Vec<u8> = (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect();
+    bytes.try_into().expect("32 bytes")
+}
+
+fn payload_digest_v2(e: &Event) -> [u8; 32] {
+    let (structure, content) = structure_and_content(e);
+    let mut c = Spec::default();
+    c.string("answerlog.content.v2");
+    c.bytes(&unhex32(&e.salt));
+    c.string(&e.kind);
+    c.bytes(&content.written);
+    let content_digest = c.done();
+    let mut w = Spec::default();
+    w.string("answerlog.event.v2");
+    w.string(&e.kind);
+    w.bytes(&structure.written);
+    w.bytes(&content_digest);
+    w.done()
+}
+
+fn commit_hash_v2(prev: &[u8; 32], r: &GetRevisionResponse) -> [u8; 32] {
+    let revision = r.revision.as_ref().unwrap();
+    let t = revision.recorded_at.unwrap();
+    let micros = t.seconds * 1_000_000 + i64::from(t.nanos) / 1000;
+    let mut reason = Spec::default();
+    reason.string("answerlog.reason.v2");
+    reason.bytes(&unhex32(&r.reason_salt));
+    reason.string(&revision.reason);
+    let mut w = Spec::default();
+    w.string("answerlog.commit.v2");
+    w.bytes(prev);
+    w.bytes(Uuid::parse_str(&r.article_id).unwrap().as_bytes());
+    w.u64(revision.version);
+    w.bytes(&micros.to_be_bytes());
+    w.string(&revision.actor);
+    w.bytes(&reason.done());
+    w.bytes(Uuid::parse_str(&r.command_id).unwrap().as_bytes());
+    w.bytes(&unhex32(&r.request_hash));
+    w.provenance(r.provenance.as_ref().unwrap());
+    w.u32(r.events.len() as u32);
+    for e in &r.events {
+        w.string(&e.kind);
+        w.bytes(&payload_digest_v2(e));
     }
     w.done()
 }
@@ -443,10 +590,16 @@ async fn stored_hashes_match_the_specification(backend: Backend) {
     let mut kinds = std::collections::BTreeSet::<String>::new();
     for version in 1..=versions {
         let r = revision(&server, &id, version).await;
+        // Written by this server: encoding 2, every event salted.
+        assert_eq!(r.encoding, 2, "v{version}");
         for e in &r.events {
             assert_eq!(
                 e.payload_digest,
-                hex(&payload_digest(e)),
+                hex(&if r.encoding == 2 {
+                    payload_digest_v2(e)
+                } else {
+                    payload_digest(e)
+                }),
                 "v{version} {}",
                 e.kind
             );
@@ -458,7 +611,11 @@ async fn stored_hashes_match_the_specification(backend: Backend) {
             "v{version} links to v{}",
             version - 1
         );
-        let hash = commit_hash(&prev, &r);
+        let hash = if r.encoding == 2 {
+            commit_hash_v2(&prev, &r)
+        } else {
+            commit_hash(&prev, &r)
+        };
         let stored = &r.revision.as_ref().unwrap().hash;
         assert_eq!(stored, &hex(&hash), "v{version}: the commit hash");
         let position = r.revision.as_ref().unwrap().global_position;

@@ -10,7 +10,7 @@ use base64::Engine as _;
 
 use super::json;
 use crate::domain::{
-    answer_digest, check_review_claims, event_digest, follow, hex, log_hash, merkle, Article,
+    answer_digest, check_review_claims, commit_event_digest, follow, hex, log_hash, merkle, Article,
     ArticleId, ChainHead, Hash, ZERO_HASH,
 };
 use crate::grpc::pb;
@@ -260,9 +260,10 @@ fn check_lines(text: &str) -> Result<Report, String> {
         };
         let head = follow(&head, &commit).map_err(|why| format!("{at}: {why}"))?;
         let hash = head.hash;
-        for (event, shown) in commit.events.iter().zip(&message.events) {
-            if !shown.payload_digest.is_empty() && shown.payload_digest != hex(&event_digest(event))
-            {
+        for (i, shown) in message.events.iter().enumerate() {
+            let digest = commit_event_digest(&commit, i)
+                .ok_or_else(|| format!("{at}: event {i} has no salt"))?;
+            if !shown.payload_digest.is_empty() && shown.payload_digest != hex(&digest) {
                 return Err(format!(
                     "{at}: the {} event's payload does not match its digest",
                     shown.kind

@@ -6,8 +6,8 @@ use super::pb::event_record::Kind;
 use super::pb::{self, EventRecord};
 use super::{date, from_micros, micros, CodecError};
 use crate::domain::{
-    ArticleCreated, ArticleId, CommandId, Commit, CommitEvents, CommitHead, Event, Provenance,
-    Section, Source,
+    ArticleCreated, ArticleId, CommandId, Commit, CommitEvents, CommitHead, CommitSalts, Event,
+    Provenance, Salt, Section, Source,
 };
 
 const WHAT: &str = "commit";
@@ -26,6 +26,16 @@ pub(crate) fn encode_commit(commit: &Commit) -> Vec<u8> {
         hash: commit.hash.clone(),
         events: commit.events.iter().map(event_record).collect(),
         request_hash: commit.request_hash.to_vec(),
+        reason_salt: commit
+            .salts
+            .as_ref()
+            .map(|s| s.reason.to_vec())
+            .unwrap_or_default(),
+        event_salts: commit
+            .salts
+            .as_ref()
+            .map(|s| s.events.iter().map(|salt| salt.to_vec()).collect())
+            .unwrap_or_default(),
     }
     .encode_to_vec()
 }
@@ -42,6 +52,7 @@ pub(crate) fn decode_commit(bytes: &[u8]) -> Result<Commit, CodecError> {
         .try_into()
         .map_err(|_| CodecError::new(WHAT, "bad request hash"))?;
     let events = commit_events(r.events)?;
+    let salts = salts(&r.reason_salt, &r.event_salts, events.len())?;
     Ok(Commit {
         article_id,
         version: r.version,
@@ -55,7 +66,35 @@ pub(crate) fn decode_commit(bytes: &[u8]) -> Result<Commit, CodecError> {
         prev_hash: r.prev_hash,
         hash: r.hash,
         events,
+        salts,
     })
+}
+
+/// A v2 commit's salts (none for v1: no reason salt): 32 bytes each, one
+/// for each of its `events`.
+fn salts(
+    reason: &[u8],
+    events: &[Vec<u8>],
+    count: usize,
+) -> Result<Option<CommitSalts>, CodecError> {
+    if reason.is_empty() && events.is_empty() {
+        return Ok(None);
+    }
+    let salt = |bytes: &[u8]| -> Result<Salt, CodecError> {
+        bytes
+            .try_into()
+            .map_err(|_| CodecError::new(WHAT, "a salt is not 32 bytes"))
+    };
+    if events.len() != count {
+        return Err(CodecError::new(
+            WHAT,
+            format!("{} event salts for {count} events", events.len()),
+        ));
+    }
+    Ok(Some(CommitSalts {
+        reason: salt(reason)?,
+        events: events.iter().map(|e| salt(e)).collect::<Result<_, _>>()?,
+    }))
 }
 
 /// The head of a commit's stored bytes (`CommitHead`), its events and

@@ -23,11 +23,24 @@ const LOG_TAG: &str = "answerlog.log.v1";
 const DIGEST_TAG: &str = "answerlog.digest.v1";
 const ANSWER_TAG: &str = "answerlog.answer.v1";
 
-/// The commit's hash: SHA-256 of `prev_hash` and its canonical bytes.
+/// The commit's hash: SHA-256 of `prev_hash` and its canonical bytes, in
+/// the encoding the commit was written in (v1, or v2 with salts).
 pub(crate) fn commit_hash(prev_hash: &Hash, commit: &Commit) -> Hash {
     let mut w = Canonical::default();
-    write_commit(&mut w, prev_hash, commit);
+    match &commit.salts {
+        None => write_commit(&mut w, prev_hash, commit),
+        Some(salts) => super::chain_v2::write_commit(&mut w, prev_hash, commit, salts),
+    }
     w.finish()
+}
+
+/// The digest of event `index` of `commit`, in the commit's encoding.
+pub(crate) fn commit_event_digest(commit: &Commit, index: usize) -> Option<Hash> {
+    let event = commit.events.get(index)?;
+    match &commit.salts {
+        None => Some(event_digest(event)),
+        Some(salts) => Some(super::chain_v2::payload_digest(event, salts.events.get(index)?)),
+    }
 }
 
 /// The digest of an answer as `GetAnswer` serves it (docs/AUDIT.md, "The
@@ -108,7 +121,10 @@ fn write_answer(
 #[cfg(test)]
 pub(crate) fn commit_bytes(prev_hash: &Hash, commit: &Commit) -> Vec<u8> {
     let mut w = Canonical::recording();
-    write_commit(&mut w, prev_hash, commit);
+    match &commit.salts {
+        None => write_commit(&mut w, prev_hash, commit),
+        Some(salts) => super::chain_v2::write_commit(&mut w, prev_hash, commit, salts),
+    }
     w.recorded.unwrap_or_default()
 }
 
@@ -269,63 +285,63 @@ pub(crate) fn backup_manifest_message(
 /// Writes values in the canonical form: integers big-endian, strings and
 /// lists prefixed with their length as a big-endian u32.
 #[derive(Default)]
-struct Canonical {
+pub(super) struct Canonical {
     hasher: Sha256,
     /// The bytes written, when they are wanted as well as their hash.
-    recorded: Option<Vec<u8>>,
+    pub(super) recorded: Option<Vec<u8>>,
 }
 
 impl Canonical {
     #[cfg(test)]
-    fn recording() -> Self {
+    pub(super) fn recording() -> Self {
         Self {
             hasher: Sha256::default(),
             recorded: Some(Vec::new()),
         }
     }
 
-    fn raw(&mut self, bytes: &[u8]) {
+    pub(super) fn raw(&mut self, bytes: &[u8]) {
         self.hasher.update(bytes);
         if let Some(recorded) = &mut self.recorded {
             recorded.extend_from_slice(bytes);
         }
     }
 
-    fn u64(&mut self, n: u64) {
+    pub(super) fn u64(&mut self, n: u64) {
         self.raw(&n.to_be_bytes());
     }
 
-    fn i64(&mut self, n: i64) {
+    pub(super) fn i64(&mut self, n: i64) {
         self.raw(&n.to_be_bytes());
     }
 
-    fn count(&mut self, n: usize) {
+    pub(super) fn count(&mut self, n: usize) {
         self.raw(&u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes());
     }
 
-    fn bool(&mut self, b: bool) {
+    pub(super) fn bool(&mut self, b: bool) {
         self.raw(&[u8::from(b)]);
     }
 
-    fn string(&mut self, s: &str) {
+    pub(super) fn string(&mut self, s: &str) {
         self.count(s.len());
         self.raw(s.as_bytes());
     }
 
-    fn strings(&mut self, items: &[String]) {
+    pub(super) fn strings(&mut self, items: &[String]) {
         self.count(items.len());
         for item in items {
             self.string(item);
         }
     }
 
-    fn section(&mut self, s: &Section) {
+    pub(super) fn section(&mut self, s: &Section) {
         self.string(&s.id);
         self.string(&s.heading);
         self.string(&s.body);
     }
 
-    fn source(&mut self, s: &Source) {
+    pub(super) fn source(&mut self, s: &Source) {
         self.string(&s.id);
         self.string(&s.title);
         self.string(&s.publisher);
@@ -340,13 +356,13 @@ impl Canonical {
         }
     }
 
-    fn provenance(&mut self, p: &Provenance) {
+    pub(super) fn provenance(&mut self, p: &Provenance) {
         self.bool(p.ai_assisted);
         self.string(&p.generator);
         self.string(&p.reviewed_by);
     }
 
-    fn finish(self) -> Hash {
+    pub(super) fn finish(self) -> Hash {
         self.hasher.finalize().into()
     }
 }
@@ -396,6 +412,7 @@ mod tests {
             prev_hash: Vec::new(),
             hash: Vec::new(),
             events,
+            salts: None,
         }
     }
 

@@ -24,6 +24,9 @@ pub struct Commit {
     pub prev_hash: Vec<u8>,
     pub hash: Vec<u8>,
     pub events: Vec<Event>,
+    /// The salts of a commit written in the encoding v2 (its reason's and
+    /// each event's content's); none for one written in v1.
+    pub salts: Option<super::chain_v2::CommitSalts>,
 }
 
 impl Commit {

@@ -6,6 +6,7 @@
 mod article;
 mod blame;
 mod chain;
+mod chain_v2;
 mod command;
 mod commit;
 mod decide;
@@ -32,9 +33,10 @@ pub(crate) use blame::{attribute, Attribution, Stamp};
 #[cfg(test)]
 pub(crate) use chain::vector_bytes as chain_bytes_for_vectors;
 pub(crate) use chain::{
-    answer_digest, backup_manifest_message, commit_hash, digest_message, event_digest, hex,
-    log_hash, Hash, RequestHashes, ZERO_HASH,
+    answer_digest, backup_manifest_message, commit_event_digest, commit_hash, digest_message,
+    event_digest, hex, log_hash, Hash, RequestHashes, ZERO_HASH,
 };
+pub(crate) use chain_v2::{payload_digest as salted_payload_digest, CommitSalts, Salt};
 pub(crate) use command::{ArticleDraft, Command, SectionDraft, SourceDraft};
 pub(crate) use commit::{Commit, CommitEvents, CommitHead, Revision};
 pub(crate) use decide::{decide, Context};

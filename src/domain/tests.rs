@@ -778,6 +778,7 @@ fn review_claims_are_checked_against_the_fold() {
         prev_hash: Vec::new(),
         hash: Vec::new(),
         events,
+        salts: None,
     };
     let v1 = Article::fold(None, id(), 1, &created()).unwrap();
     let check = |before: &Article, c: &Commit| {
@@ -1004,6 +1005,7 @@ fn commit_of(version: u64, actor: &str, events: Vec<Event>) -> Commit {
         prev_hash: Vec::new(),
         hash: Vec::new(),
         events,
+        salts: None,
     }
 }
 

@@ -104,6 +104,9 @@ impl AuditService for AuditApi {
             events: c.events,
             prev_hash: c.prev_hash,
             log_hash: c.log_hash,
+            encoding: c.encoding,
+            reason_salt: c.reason_salt,
+            request_hash: c.request_hash,
         }))
     }
 

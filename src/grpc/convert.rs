@@ -8,7 +8,7 @@ use super::pb;
 use super::status::invalid;
 use crate::app::{ArticleRef, ChainBreak, CommitFilter, CommitView, LogDigest, StreamFilter};
 use crate::domain::{
-    event_digest, hex, is_uuid_shaped, quoted, slug_problem, ArticleDiff, ArticleDraft, ArticleId,
+    event_digest, hex, is_uuid_shaped, salted_payload_digest, Salt, quoted, slug_problem, ArticleDiff, ArticleDraft, ArticleId,
     ArticleVersion, Attribution, ChangeKind, CommandId, Event, Provenance, Revision, Section,
     SectionDraft, Source, SourceDraft, StaleRedate, Stamp, Status as ArticleStatus, Suggestion,
 };
@@ -384,8 +384,11 @@ pub(crate) fn rendered_commit(
         events: c
             .events
             .iter()
-            .map(|e| event(c.article_id, e.clone()))
+            .enumerate()
+            .map(|(i, e)| event(c.article_id, e.clone(), c.salts.as_ref().map(|s| &s.events[i])))
             .collect(),
+        encoding: encoding(c),
+        reason_salt: c.salts.as_ref().map(|s| hex(&s.reason)).unwrap_or_default(),
         prev_hash: hex(&c.prev_hash),
         log_hash: hex(log_hash),
         request_hash: hex(&c.request_hash),
@@ -405,7 +408,26 @@ pub(super) fn commit(v: CommitView) -> pb::Commit {
         prev_hash: hex(&c.prev_hash),
         log_hash: hex(&v.log_hash),
         request_hash: hex(&c.request_hash),
-        events: c.events.into_iter().map(|e| event(id, e)).collect(),
+        encoding: encoding(&c),
+        reason_salt: c.salts.as_ref().map(|s| hex(&s.reason)).unwrap_or_default(),
+        events: {
+            let salts = c.salts.map(|s| s.events);
+            c.events
+                .into_iter()
+                .enumerate()
+                .map(|(i, e)| event(id, e, salts.as_ref().and_then(|s| s.get(i))))
+                .collect()
+        },
+    }
+}
+
+/// The encoding a commit's hash is in: 2, or 0 (absent: 1) for one
+/// written before encodings were named, whose export lines stay as they were.
+fn encoding(c: &crate::domain::Commit) -> u32 {
+    if c.salts.is_some() {
+        2
+    } else {
+        0
     }
 }
 
@@ -476,10 +498,13 @@ pub(super) fn suggestion(s: &Suggestion) -> pb::Suggestion {
 }
 
 /// An event's message, taking its text rather than copying it.
-pub(super) fn event(id: ArticleId, e: Event) -> pb::Event {
+pub(super) fn event(id: ArticleId, e: Event, salt: Option<&Salt>) -> pb::Event {
     use pb::event::Payload;
     let kind = e.kind().to_owned();
-    let payload_digest = hex(&event_digest(&e));
+    let payload_digest = hex(&match salt {
+        None => event_digest(&e),
+        Some(salt) => salted_payload_digest(&e, salt),
+    });
     let payload = match e {
         Event::ArticleCreated(c) => Payload::ArticleCreated(pb::ArticleCreatedEvent {
             article: Some(pb::Answer {
@@ -567,6 +592,7 @@ pub(super) fn event(id: ArticleId, e: Event) -> pb::Event {
         kind,
         payload: Some(payload),
         payload_digest,
+        salt: salt.map(|s| hex(s)).unwrap_or_default(),
     }
 }
 
@@ -740,7 +766,35 @@ pub(crate) fn commit_from_message(m: &pb::Commit) -> Result<crate::domain::Commi
             .iter()
             .map(event_from_message)
             .collect::<Result<_, _>>()?,
+        salts: salts_from_message(m)?,
     })
+}
+
+/// A commit's salts as exported: none for encoding 1 (or an export made
+/// before encodings were named), every one for encoding 2.
+fn salts_from_message(m: &pb::Commit) -> Result<Option<crate::domain::CommitSalts>, String> {
+    match m.encoding {
+        0 | 1 => {
+            if !m.reason_salt.is_empty() || m.events.iter().any(|e| !e.salt.is_empty()) {
+                return Err("salts in a commit of encoding 1".into());
+            }
+            Ok(None)
+        }
+        2 => {
+            let salt = |text: &str, what: &str| {
+                unhex::<32>(text).ok_or_else(|| format!("bad {what}: 64 hex digits"))
+            };
+            Ok(Some(crate::domain::CommitSalts {
+                reason: salt(&m.reason_salt, "reason_salt")?,
+                events: m
+                    .events
+                    .iter()
+                    .map(|e| salt(&e.salt, "events[].salt"))
+                    .collect::<Result<_, _>>()?,
+            }))
+        }
+        other => Err(format!("encoding {other} is not 1 or 2")),
+    }
 }
 
 /// A suggested question as `backup` wrote it, for `restore`; its sequence

@@ -88,11 +88,29 @@ impl AppendRequest {
             prev_hash: prev_hash.to_vec(),
             hash: Vec::new(),
             events: self.events.clone(),
+            // Encoding v2: a fresh salt for the reason and for each
+            // event's content (docs/AUDIT.md, "Commit hash v2").
+            salts: Some(new_salts(self.events.len())?),
         };
         let hash = crate::domain::commit_hash(prev_hash, &commit);
         commit.hash = hash.to_vec();
         Ok((commit, hash))
     }
+}
+
+/// Random salts for a commit of `events` events.
+fn new_salts(events: usize) -> Result<crate::domain::CommitSalts, AppendError> {
+    let mut bytes = vec![0u8; 32 * (events + 1)];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| AppendError::Unavailable(format!("no random salt: {e}")))?;
+    let mut salts = bytes
+        .chunks_exact(32)
+        .map(|c| <[u8; 32]>::try_from(c).expect("32 bytes"));
+    let reason = salts.next().expect("one salt at least");
+    Ok(crate::domain::CommitSalts {
+        reason,
+        events: salts.collect(),
+    })
 }
 
 /// Where an appended commit stands (or the original, for a retry).

@@ -590,6 +590,7 @@ mod tests {
             events: vec![Event::QuestionEdited {
                 question: "Q".into(),
             }],
+            salts: None,
         })
     }
 

@@ -1,0 +1,233 @@
+//! The commit encoding v2 (docs/AUDIT.md, "Commit hash v2"): what can be
+//! redacted is salted and digested apart from what the fold needs to
+//! place it.
+//!
+//! Each event's fields are split in two: its *structure* (ids, positions,
+//! dates, the slug, reviewers: what says where a change goes) and its
+//! *content* (the question, texts, headings, bodies, sources' titles and
+//! URLs, reasons: what a person wrote). The content is hashed with a
+//! random 32-byte salt of its own into a content digest, which the event's
+//! payload digest covers beside the structure; the commit's reason is
+//! salted and digested the same way, and its request hash is covered. A
+//! content that is later removed leaves its digest, so every hash still
+//! verifies, and the salt goes with it, so the digest cannot be matched
+//! against guesses.
+
+use super::article::Provenance;
+use super::chain::{Canonical, Hash};
+use super::commit::Commit;
+use super::event::Event;
+
+const COMMIT_TAG: &str = "answerlog.commit.v2";
+const EVENT_TAG: &str = "answerlog.event.v2";
+const CONTENT_TAG: &str = "answerlog.content.v2";
+const REASON_TAG: &str = "answerlog.reason.v2";
+
+/// A random 32 bytes, one a salted value.
+pub(crate) type Salt = [u8; 32];
+
+/// A v2 commit's salts: its reason's, and each event's content's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommitSalts {
+    pub reason: Salt,
+    pub events: Vec<Salt>,
+}
+
+pub(super) fn write_commit(w: &mut Canonical, prev_hash: &Hash, commit: &Commit, salts: &CommitSalts) {
+    w.string(COMMIT_TAG);
+    w.raw(prev_hash);
+    w.raw(commit.article_id.as_bytes());
+    w.u64(commit.version);
+    w.i64(commit.recorded_at.timestamp_micros());
+    w.string(&commit.actor);
+    w.raw(&reason_digest(&commit.reason, &salts.reason));
+    w.raw(commit.command_id.as_bytes());
+    w.raw(&commit.request_hash);
+    w.provenance(&commit.provenance);
+    w.count(commit.events.len());
+    for (i, event) in commit.events.iter().enumerate() {
+        w.string(event.kind());
+        // A commit whose salts do not match its events has no hash that a
+        // verifier would recompute: an all-zero salt stands in, and the
+        // codec refuses such a record before it gets here.
+        let salt = salts.events.get(i).copied().unwrap_or([0; 32]);
+        w.raw(&payload_digest(event, &salt));
+    }
+}
+
+/// The digest of a commit's reason under its salt.
+pub(crate) fn reason_digest(reason: &str, salt: &Salt) -> Hash {
+    let mut w = Canonical::default();
+    w.string(REASON_TAG);
+    w.raw(salt);
+    w.string(reason);
+    w.finish()
+}
+
+/// An event's payload digest: its structure and its content's digest.
+pub(crate) fn payload_digest(event: &Event, salt: &Salt) -> Hash {
+    payload_digest_of(event, &content_digest(event, salt))
+}
+
+/// The payload digest from the structure and a content digest given (the
+/// content itself gone).
+pub(crate) fn payload_digest_of(event: &Event, content_digest: &Hash) -> Hash {
+    let mut w = Canonical::default();
+    write_payload(&mut w, event, content_digest);
+    w.finish()
+}
+
+fn write_payload(w: &mut Canonical, event: &Event, content_digest: &Hash) {
+    w.string(EVENT_TAG);
+    w.string(event.kind());
+    write_structure(w, event);
+    w.raw(content_digest);
+}
+
+/// The digest of an event's content under its salt.
+pub(crate) fn content_digest(event: &Event, salt: &Salt) -> Hash {
+    let mut w = Canonical::default();
+    write_content_bytes(&mut w, event, salt);
+    w.finish()
+}
+
+fn write_content_bytes(w: &mut Canonical, event: &Event, salt: &Salt) {
+    w.string(CONTENT_TAG);
+    w.raw(salt);
+    w.string(event.kind());
+    write_content(w, event);
+}
+
+/// The bytes an event's payload digest and content digest hash (for
+/// docs/audit-vectors).
+#[cfg(test)]
+pub(crate) fn vector_bytes(event: &Event, salt: &Salt) -> (Vec<u8>, Vec<u8>) {
+    let mut content = Canonical::recording();
+    write_content_bytes(&mut content, event, salt);
+    let mut payload = Canonical::recording();
+    write_payload(&mut payload, event, &content_digest(event, salt));
+    (
+        payload.recorded.unwrap_or_default(),
+        content.recorded.unwrap_or_default(),
+    )
+}
+
+fn optional_date(w: &mut Canonical, date: Option<chrono::NaiveDate>) {
+    match date {
+        None => w.bool(false),
+        Some(date) => {
+            w.bool(true);
+            w.string(&date.to_string());
+        }
+    }
+}
+
+fn provenance(w: &mut Canonical, p: &Provenance) {
+    w.provenance(p);
+}
+
+/// What says where a change goes: kept in the commit for good.
+fn write_structure(w: &mut Canonical, event: &Event) {
+    match event {
+        Event::ArticleCreated(c) => {
+            w.string(&c.slug);
+            w.count(c.sections.len());
+            for s in &c.sections {
+                w.string(&s.id);
+            }
+            w.count(c.sources.len());
+            for s in &c.sources {
+                w.string(&s.id);
+                optional_date(w, s.accessed_on);
+            }
+            w.string(&c.last_updated.to_string());
+            provenance(w, &c.provenance);
+        }
+        Event::QuestionEdited { .. }
+        | Event::QuickAnswerEdited { .. }
+        | Event::KeyFactsReplaced { .. }
+        | Event::ArticleRetracted { .. }
+        | Event::ArticleRestored { .. } => {}
+        Event::SlugChanged { slug } => w.string(slug),
+        Event::SectionAdded { section, position } => {
+            w.string(&section.id);
+            w.u64(u64::from(*position));
+        }
+        Event::SectionEdited { section_id, .. } | Event::SectionRemoved { section_id } => {
+            w.string(section_id);
+        }
+        Event::SectionMoved {
+            section_id,
+            position,
+        } => {
+            w.string(section_id);
+            w.u64(u64::from(*position));
+        }
+        Event::SourceAdded { source, position } => {
+            w.string(&source.id);
+            optional_date(w, source.accessed_on);
+            w.u64(u64::from(*position));
+        }
+        Event::SourceEdited { source } => {
+            w.string(&source.id);
+            optional_date(w, source.accessed_on);
+        }
+        Event::SourceRemoved { source_id } => w.string(source_id),
+        Event::ArticleRedated { last_updated } => w.string(&last_updated.to_string()),
+        Event::ArticleReviewed { reviewed_by } => w.string(reviewed_by),
+        Event::ReviewLapsed {
+            reviewed_by,
+            reviewed_version,
+        } => {
+            w.string(reviewed_by);
+            w.u64(*reviewed_version);
+        }
+    }
+}
+
+/// What a person wrote: salted, digested apart, and removable.
+fn write_content(w: &mut Canonical, event: &Event) {
+    let source_text = |w: &mut Canonical, s: &super::article::Source| {
+        w.string(&s.title);
+        w.string(&s.publisher);
+        w.string(&s.url);
+        w.string(&s.license);
+    };
+    match event {
+        Event::ArticleCreated(c) => {
+            w.string(&c.question);
+            w.string(&c.quick_answer);
+            w.strings(&c.key_facts);
+            w.count(c.sections.len());
+            for s in &c.sections {
+                w.string(&s.heading);
+                w.string(&s.body);
+            }
+            w.count(c.sources.len());
+            for s in &c.sources {
+                source_text(w, s);
+            }
+            w.string(&c.disclaimer);
+        }
+        Event::QuestionEdited { question } => w.string(question),
+        Event::QuickAnswerEdited { quick_answer } => w.string(quick_answer),
+        Event::KeyFactsReplaced { key_facts } => w.strings(key_facts),
+        Event::SectionAdded { section, .. } => {
+            w.string(&section.heading);
+            w.string(&section.body);
+        }
+        Event::SectionEdited { heading, body, .. } => {
+            w.string(heading);
+            w.string(body);
+        }
+        Event::SourceAdded { source, .. } | Event::SourceEdited { source } => source_text(w, source),
+        Event::ArticleRetracted { reason } | Event::ArticleRestored { reason } => w.string(reason),
+        Event::SlugChanged { .. }
+        | Event::SectionRemoved { .. }
+        | Event::SectionMoved { .. }
+        | Event::SourceRemoved { .. }
+        | Event::ArticleRedated { .. }
+        | Event::ArticleReviewed { .. }
+        | Event::ReviewLapsed { .. } => {}
+    }
+}
