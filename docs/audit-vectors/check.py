@@ -163,6 +163,122 @@ def event_bytes(event):
     return string("answerlog.event.v1") + string(kind) + payload_fields(kind, event)
 
 
+def source_id(s):
+    return string(s.get("id", "")) + optional_date(s.get("accessedOn", ""))
+
+
+def source_text(s):
+    return (
+        string(s.get("title", ""))
+        + string(s.get("publisher", ""))
+        + string(s.get("url", ""))
+        + string(s.get("license", ""))
+    )
+
+
+def structure_and_content(kind, event):
+    """AUDIT.md, "Commit hash v2": an event's structure and its content,
+    from the event's JSON payload."""
+    p = event.get(kind[0].lower() + kind[1:], {})
+    if kind == "ArticleCreated":
+        a = p.get("article", {})
+        sections, sources = a.get("sections", []), a.get("sources", [])
+        structure = (
+            string(a.get("slug", ""))
+            + u32(len(sections))
+            + b"".join(string(s.get("id", "")) for s in sections)
+            + u32(len(sources))
+            + b"".join(source_id(s) for s in sources)
+            + date(a.get("lastUpdated", ""))
+            + provenance(a.get("provenance"))
+        )
+        content_ = (
+            string(a.get("question", ""))
+            + string(a.get("quickAnswer", ""))
+            + strings(a.get("keyFacts", []))
+            + u32(len(sections))
+            + b"".join(string(s.get("heading", "")) + string(s.get("body", "")) for s in sections)
+            + u32(len(sources))
+            + b"".join(source_text(s) for s in sources)
+            + string(a.get("disclaimer", ""))
+        )
+        return structure, content_
+    if kind == "QuestionEdited":
+        return b"", string(p.get("question", ""))
+    if kind == "SlugChanged":
+        return string(p.get("slug", "")), b""
+    if kind == "QuickAnswerEdited":
+        return b"", string(p.get("quickAnswer", ""))
+    if kind == "KeyFactsReplaced":
+        return b"", strings(p.get("keyFacts", []))
+    if kind == "SectionAdded":
+        s = p.get("section", {})
+        return (
+            string(s.get("id", "")) + position(p.get("position")),
+            string(s.get("heading", "")) + string(s.get("body", "")),
+        )
+    if kind == "SectionEdited":
+        return string(p.get("sectionId", "")), string(p.get("heading", "")) + string(p.get("body", ""))
+    if kind == "SectionRemoved":
+        return string(p.get("sectionId", "")), b""
+    if kind == "SectionMoved":
+        return string(p.get("sectionId", "")) + position(p.get("position")), b""
+    if kind == "SourceAdded":
+        s = p.get("source", {})
+        return source_id(s) + position(p.get("position")), source_text(s)
+    if kind == "SourceEdited":
+        s = p.get("source", {})
+        return source_id(s), source_text(s)
+    if kind == "SourceRemoved":
+        return string(p.get("sourceId", "")), b""
+    if kind == "ArticleRedated":
+        return date(p.get("lastUpdated", "")), b""
+    if kind == "ArticleReviewed":
+        return string(p.get("reviewedBy", "")), b""
+    if kind in ("ArticleRetracted", "ArticleRestored"):
+        return b"", string(p.get("reason", ""))
+    if kind == "ReviewLapsed":
+        return string(p.get("reviewedBy", "")) + u64(int(p.get("reviewedVersion", "0"))), b""
+    raise SystemExit(f"an event kind AUDIT.md does not define: {kind}")
+
+
+def event_bytes_v2(event):
+    """The bytes of an encoding-2 event's content digest and payload digest."""
+    kind = event["kind"]
+    structure, content_ = structure_and_content(kind, event)
+    content_bytes = string("answerlog.content.v2") + bytes.fromhex(event["salt"]) + string(kind) + content_
+    content_digest = hashlib.sha256(content_bytes).digest()
+    payload = string("answerlog.event.v2") + string(kind) + structure + content_digest
+    return payload, content_bytes
+
+
+def reason_digest(line):
+    return hashlib.sha256(
+        string("answerlog.reason.v2")
+        + bytes.fromhex(line["reasonSalt"])
+        + string(line["revision"].get("reason", ""))
+    ).digest()
+
+
+def commit_bytes_v2(line, prev_hash):
+    revision = line["revision"]
+    out = string("answerlog.commit.v2")
+    out += prev_hash
+    out += uuid_bytes(line["articleId"])
+    out += u64(int(revision.get("version", "0")))
+    out += timestamp(revision["recordedAt"])
+    out += string(revision.get("actor", ""))
+    out += reason_digest(line)
+    out += uuid_bytes(line["commandId"])
+    out += bytes.fromhex(line["requestHash"])
+    out += provenance(line.get("provenance"))
+    out += u32(len(line.get("events", [])))
+    for event in line.get("events", []):
+        payload, _ = event_bytes_v2(event)
+        out += string(event["kind"]) + hashlib.sha256(payload).digest()
+    return out
+
+
 def commit_bytes(line, prev_hash):
     revision = line["revision"]
     out = string("answerlog.commit.v1")
@@ -244,13 +360,24 @@ def main(folder):
     heads = {}
     log = bytes(32)
     events_checked = 0
+    encodings = set()
     last_time, went_back = None, False
     for n, line in enumerate(lines, start=1):
         expected = vectors["commits"][n - 1]
+        encoding = line.get("encoding", 1)
+        same(f"line {n} encoding", encoding, expected.get("encoding", 1))
+        encodings.add(encoding)
         for i, event in enumerate(line["events"]):
-            raw = event_bytes(event)
-            digest = hashlib.sha256(raw).hexdigest()
             ev = expected["events"][i]
+            if encoding == 2:
+                raw, content_bytes = event_bytes_v2(event)
+                same(f"line {n} event {i} content bytes", content_bytes.hex(), ev["contentBytes"])
+                same(f"line {n} event {i} content digest", hashlib.sha256(content_bytes).hexdigest(), ev["contentDigest"])
+            elif encoding == 1:
+                raw = event_bytes(event)
+            else:
+                raise SystemExit(f"line {n}: an encoding AUDIT.md does not define: {encoding}")
+            digest = hashlib.sha256(raw).hexdigest()
             same(f"line {n} event {i} canonical bytes", raw.hex(), ev["canonicalBytes"])
             same(f"line {n} event {i} payload digest", digest, ev["payloadDigest"], event["payloadDigest"])
             events_checked += 1
@@ -261,7 +388,11 @@ def main(folder):
         head_version, prev, head_time = heads.get(article, (0, bytes(32), None))
         same(f"line {n} version", int(line["revision"].get("version", "0")), head_version + 1)
         same(f"line {n} prevHash", prev.hex(), line["prevHash"])
-        raw = commit_bytes(line, prev)
+        if encoding == 2:
+            same(f"line {n} reason digest", reason_digest(line).hex(), expected["reasonDigest"])
+            raw = commit_bytes_v2(line, prev)
+        else:
+            raw = commit_bytes(line, prev)
         commit_hash = hashlib.sha256(raw).digest()
         same(f"line {n} commit canonical bytes", raw.hex(), expected["canonicalBytes"])
         same(f"line {n} commit hash", commit_hash.hex(), expected["hash"], line["revision"]["hash"])
@@ -295,7 +426,7 @@ def main(folder):
     same("Merkle root", merkle_root(leaves).hex(), vectors["merkleRoot"])
     print(f"{len(leaves)} answers: every answer digest, Merkle leaf and the tree's root recomputed from AUDIT.md")
     kinds = {e["kind"] for l in lines for e in l["events"]}
-    print(f"{len(lines)} commits, {events_checked} events of {len(kinds)} kinds: every payload digest, commit hash and log hash recomputed from AUDIT.md")
+    print(f"{len(lines)} commits (encodings {sorted(encodings)}), {events_checked} events of {len(kinds)} kinds: every payload digest, commit hash and log hash recomputed from AUDIT.md")
     if went_back:
         print("the log's time goes back across articles, and each article's goes forward")
     digest = json.loads((folder / "digest.json").read_text())

@@ -10,8 +10,8 @@ use base64::Engine as _;
 
 use super::json;
 use crate::domain::{
-    answer_digest, check_review_claims, commit_event_digest, follow, hex, log_hash, merkle, Article,
-    ArticleId, ChainHead, Hash, ZERO_HASH,
+    answer_digest, check_review_claims, commit_event_digest, follow, hex, log_hash, merkle,
+    Article, ArticleId, ChainHead, Hash, ZERO_HASH,
 };
 use crate::grpc::pb;
 use crate::grpc::{commit_from_message, log_digest, rendered_commit};
@@ -404,7 +404,30 @@ mod tests {
         // with a slower clock may: time is ordered along each article only.
         second.recorded_at = commits.last().unwrap().recorded_at - chrono::Duration::seconds(1);
         second.hash = crate::domain::commit_hash(&ZERO_HASH, &second).to_vec();
+        let history = commits.clone();
         commits.push(second);
+        // A third article: the first's history again, written in encoding
+        // 2 (every event kind salted), with fixed salts.
+        let third = crate::domain::ArticleId::from_uuid(uuid::Uuid::from_u128(9));
+        let mut prev = ZERO_HASH;
+        for (i, original) in history.into_iter().enumerate() {
+            let mut c = original;
+            let n = i as u8;
+            c.article_id = third;
+            c.global_position = commits.len() as u64 + 1;
+            c.recorded_at += chrono::Duration::days(1);
+            c.salts = Some(crate::domain::CommitSalts {
+                reason: [0xa0 ^ n; 32],
+                events: (0..c.events.len())
+                    .map(|e| [n.wrapping_mul(16).wrapping_add(e as u8 + 1); 32])
+                    .collect(),
+            });
+            c.prev_hash = prev.to_vec();
+            let hash = crate::domain::commit_hash(&prev, &c);
+            c.hash = hash.to_vec();
+            prev = hash;
+            commits.push(c);
+        }
         let mut chained = ZERO_HASH;
         let mut states: HashMap<ArticleId, Article> = HashMap::new();
         let mut log_hashes = Vec::new();
@@ -440,16 +463,36 @@ mod tests {
         let (commits, lines, log_hashes) = export_commits();
         check_lines(&lines.join("\n")).expect("the vectors' export verifies");
         let vectors = serde_json::json!({
-            "commits": commits.iter().zip(&log_hashes).map(|(c, log)| serde_json::json!({
-                "canonicalBytes": hex(&bytes::commit(c.prev_hash.as_slice().try_into().unwrap(), c)),
-                "hash": hex(&c.hash),
-                "logHash": hex(log),
-                "events": c.events.iter().map(|e| serde_json::json!({
-                    "kind": e.kind(),
-                    "canonicalBytes": hex(&bytes::event(e)),
-                    "payloadDigest": hex(&event_digest(e)),
-                })).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
+            "commits": commits.iter().zip(&log_hashes).map(|(c, log)| {
+                let mut commit = serde_json::json!({
+                    "canonicalBytes": hex(&bytes::commit(c.prev_hash.as_slice().try_into().unwrap(), c)),
+                    "hash": hex(&c.hash),
+                    "logHash": hex(log),
+                    "events": c.events.iter().enumerate().map(|(i, e)| match &c.salts {
+                        None => serde_json::json!({
+                            "kind": e.kind(),
+                            "canonicalBytes": hex(&bytes::event(e)),
+                            "payloadDigest": hex(&event_digest(e)),
+                        }),
+                        Some(salts) => {
+                            let (payload, content) = bytes::event_v2(e, &salts.events[i]);
+                            serde_json::json!({
+                                "kind": e.kind(),
+                                "contentBytes": hex(&content),
+                                "contentDigest": hex(&<sha2::Sha256 as sha2::Digest>::digest(&content)),
+                                "canonicalBytes": hex(&payload),
+                                "payloadDigest": hex(&<sha2::Sha256 as sha2::Digest>::digest(&payload)),
+                            })
+                        }
+                    }).collect::<Vec<_>>(),
+                });
+                if let Some(salts) = &c.salts {
+                    commit["encoding"] = 2.into();
+                    commit["reasonDigest"] =
+                        hex(&bytes::reason_digest(&c.reason, &salts.reason)).into();
+                }
+                commit
+            }).collect::<Vec<_>>(),
         });
         // Each commit's answer as GetAnswer serves it, its digest and its
         // Merkle leaf, and the tree's root (issue 16: not served yet).

@@ -39,7 +39,10 @@ pub(crate) fn commit_event_digest(commit: &Commit, index: usize) -> Option<Hash>
     let event = commit.events.get(index)?;
     match &commit.salts {
         None => Some(event_digest(event)),
-        Some(salts) => Some(super::chain_v2::payload_digest(event, salts.events.get(index)?)),
+        Some(salts) => Some(super::chain_v2::payload_digest(
+            event,
+            salts.events.get(index)?,
+        )),
     }
 }
 
@@ -64,6 +67,8 @@ pub(crate) mod vector_bytes {
     pub(crate) use super::answer_bytes as answer;
     pub(crate) use super::commit_bytes as commit;
     pub(crate) use super::event_bytes as event;
+    pub(crate) use crate::domain::chain_v2::reason_digest;
+    pub(crate) use crate::domain::chain_v2::vector_bytes as event_v2;
 }
 
 /// The bytes [`answer_digest`] hashes (for docs/audit-vectors).

@@ -33,7 +33,12 @@ pub struct CommitSalts {
     pub events: Vec<Salt>,
 }
 
-pub(super) fn write_commit(w: &mut Canonical, prev_hash: &Hash, commit: &Commit, salts: &CommitSalts) {
+pub(super) fn write_commit(
+    w: &mut Canonical,
+    prev_hash: &Hash,
+    commit: &Commit,
+    salts: &CommitSalts,
+) {
     w.string(COMMIT_TAG);
     w.raw(prev_hash);
     w.raw(commit.article_id.as_bytes());
@@ -220,7 +225,9 @@ fn write_content(w: &mut Canonical, event: &Event) {
             w.string(heading);
             w.string(body);
         }
-        Event::SourceAdded { source, .. } | Event::SourceEdited { source } => source_text(w, source),
+        Event::SourceAdded { source, .. } | Event::SourceEdited { source } => {
+            source_text(w, source)
+        }
         Event::ArticleRetracted { reason } | Event::ArticleRestored { reason } => w.string(reason),
         Event::SlugChanged { .. }
         | Event::SectionRemoved { .. }
@@ -229,5 +236,92 @@ fn write_content(w: &mut Canonical, event: &Event) {
         | Event::ArticleRedated { .. }
         | Event::ArticleReviewed { .. }
         | Event::ReviewLapsed { .. } => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::chain::commit_hash;
+    use crate::domain::ids::{ArticleId, CommandId};
+    use uuid::Uuid;
+
+    fn edit(heading: &str, section: &str) -> Event {
+        Event::SectionEdited {
+            section_id: section.into(),
+            heading: heading.into(),
+            body: "body".into(),
+        }
+    }
+
+    #[test]
+    fn the_content_digest_stands_in_for_the_content_and_the_salt_hides_it() {
+        let event = edit("Causes", "s1");
+        let salt = [5; 32];
+        // The payload digest needs only the structure and the content's
+        // digest: what is left once the content is removed.
+        assert_eq!(
+            payload_digest(&event, &salt),
+            payload_digest_of(&event, &content_digest(&event, &salt))
+        );
+        // Another salt: another content digest for the same content, so a
+        // guess cannot be checked without the salt.
+        assert_ne!(
+            content_digest(&event, &salt),
+            content_digest(&event, &[6; 32])
+        );
+        // Content and structure each count.
+        assert_ne!(
+            payload_digest(&event, &salt),
+            payload_digest(&edit("Effects", "s1"), &salt)
+        );
+        assert_ne!(
+            payload_digest(&event, &salt),
+            payload_digest(&edit("Causes", "s2"), &salt)
+        );
+        assert_eq!(
+            content_digest(&event, &salt),
+            content_digest(&edit("Causes", "s2"), &salt),
+            "the section's id is structure, not content"
+        );
+    }
+
+    #[test]
+    fn the_reason_its_salt_and_the_request_hash_count_in_a_commit_of_encoding_2() {
+        let commit = Commit {
+            article_id: ArticleId::from_uuid(Uuid::from_u128(1)),
+            version: 1,
+            global_position: 1,
+            recorded_at: chrono::DateTime::from_timestamp_micros(1_700_000_000_000_000).unwrap(),
+            actor: "alice".into(),
+            reason: "why".into(),
+            command_id: CommandId::from_uuid(Uuid::from_u128(2)),
+            provenance: Provenance::default(),
+            request_hash: [1; 32],
+            prev_hash: Vec::new(),
+            hash: Vec::new(),
+            events: vec![edit("Causes", "s1")],
+            salts: Some(CommitSalts {
+                reason: [2; 32],
+                events: vec![[3; 32]],
+            }),
+        };
+        let base = commit_hash(&[0; 32], &commit);
+        let mut other = commit.clone();
+        other.reason = "because".into();
+        assert_ne!(commit_hash(&[0; 32], &other), base);
+        let mut other = commit.clone();
+        other.request_hash = [9; 32];
+        assert_ne!(commit_hash(&[0; 32], &other), base);
+        let mut other = commit.clone();
+        other.salts.as_mut().unwrap().reason = [4; 32];
+        assert_ne!(commit_hash(&[0; 32], &other), base);
+        let mut v1 = commit.clone();
+        v1.salts = None;
+        assert_ne!(
+            commit_hash(&[0; 32], &v1),
+            base,
+            "encoding 1 hashes otherwise"
+        );
     }
 }

@@ -8,9 +8,10 @@ use super::pb;
 use super::status::invalid;
 use crate::app::{ArticleRef, ChainBreak, CommitFilter, CommitView, LogDigest, StreamFilter};
 use crate::domain::{
-    event_digest, hex, is_uuid_shaped, salted_payload_digest, Salt, quoted, slug_problem, ArticleDiff, ArticleDraft, ArticleId,
-    ArticleVersion, Attribution, ChangeKind, CommandId, Event, Provenance, Revision, Section,
-    SectionDraft, Source, SourceDraft, StaleRedate, Stamp, Status as ArticleStatus, Suggestion,
+    event_digest, hex, is_uuid_shaped, quoted, salted_payload_digest, slug_problem, ArticleDiff,
+    ArticleDraft, ArticleId, ArticleVersion, Attribution, ChangeKind, CommandId, Event, Provenance,
+    Revision, Salt, Section, SectionDraft, Source, SourceDraft, StaleRedate, Stamp,
+    Status as ArticleStatus, Suggestion,
 };
 use crate::signing::{unhex, Signed};
 
@@ -385,7 +386,13 @@ pub(crate) fn rendered_commit(
             .events
             .iter()
             .enumerate()
-            .map(|(i, e)| event(c.article_id, e.clone(), c.salts.as_ref().map(|s| &s.events[i])))
+            .map(|(i, e)| {
+                event(
+                    c.article_id,
+                    e.clone(),
+                    c.salts.as_ref().map(|s| &s.events[i]),
+                )
+            })
             .collect(),
         encoding: encoding(c),
         reason_salt: c.salts.as_ref().map(|s| hex(&s.reason)).unwrap_or_default(),
