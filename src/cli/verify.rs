@@ -409,25 +409,18 @@ mod tests {
         // A third article: the first's history again, written in encoding
         // 2 (every event kind salted), with fixed salts.
         let third = crate::domain::ArticleId::from_uuid(uuid::Uuid::from_u128(9));
-        let mut prev = ZERO_HASH;
-        for (i, original) in history.into_iter().enumerate() {
-            let mut c = original;
-            let n = i as u8;
-            c.article_id = third;
-            c.global_position = commits.len() as u64 + 1;
-            c.recorded_at += chrono::Duration::days(1);
-            c.salts = Some(crate::domain::CommitSalts {
-                reason: [0xa0 ^ n; 32],
-                events: (0..c.events.len())
-                    .map(|e| [n.wrapping_mul(16).wrapping_add(e as u8 + 1); 32])
-                    .collect(),
-            });
-            c.prev_hash = prev.to_vec();
-            let hash = crate::domain::commit_hash(&prev, &c);
-            c.hash = hash.to_vec();
-            prev = hash;
-            commits.push(c);
-        }
+        let first_position = commits.len() as u64 + 1;
+        let again: Vec<_> = history
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut c)| {
+                c.article_id = third;
+                c.global_position = first_position + i as u64;
+                c.recorded_at += chrono::Duration::days(1);
+                c
+            })
+            .collect();
+        commits.extend(crate::golden_tests::salted(again));
         let mut chained = ZERO_HASH;
         let mut states: HashMap<ArticleId, Article> = HashMap::new();
         let mut log_hashes = Vec::new();
