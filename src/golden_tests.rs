@@ -165,8 +165,9 @@ pub(crate) fn history() -> Vec<Commit> {
 }
 
 /// `commits` (one article's, from version 1) in commit encoding 2, with
-/// fixed salts (commit i's reason `[0xa0 ^ i; 32]`, its event e's
-/// `[16 i + e + 1; 32]`), hashed again along their chain.
+/// fixed salts, each its own (commit i's reason `[0xa0 ^ i; 32]`; its
+/// event e's `i`, `e + 1`, then 30 bytes of 0x5c), hashed again along
+/// their chain.
 pub(crate) fn salted(commits: Vec<Commit>) -> Vec<Commit> {
     let mut prev = ZERO_HASH;
     commits
@@ -177,7 +178,12 @@ pub(crate) fn salted(commits: Vec<Commit>) -> Vec<Commit> {
             c.salts = Some(crate::domain::CommitSalts {
                 reason: [0xa0 ^ n; 32],
                 events: (0..c.events.len())
-                    .map(|e| [n.wrapping_mul(16).wrapping_add(e as u8 + 1); 32])
+                    .map(|e| {
+                        let mut salt = [0x5c; 32];
+                        salt[0] = n;
+                        salt[1] = e as u8 + 1;
+                        salt
+                    })
                     .collect(),
             });
             c.prev_hash = prev.to_vec();

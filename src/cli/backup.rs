@@ -7,7 +7,7 @@
 //! `answerlog.v1.Commit` a line, as `answerlog export --all` prints them),
 //! `DIR/digest.json` the digest, `DIR/manifest.json` the server's signed
 //! manifest of the log's request hashes through the digest's position
-//! (which no commit hash covers), `DIR/suggestions.jsonl` the suggested
+//! (which no commit hash of encoding 1 covers), `DIR/suggestions.jsonl` the suggested
 //! questions (one `answerlog.v1.Suggestion` a line, in the order they were
 //! accepted; not part of the log, so not covered by the digest). A restore
 //! is offline: into an empty data directory, every commit checked and
@@ -89,6 +89,26 @@ pub(super) async fn backup(server: &ServerArg, dir: &Path, json: bool) -> anyhow
     );
     let file = out.into_inner().context("cannot finish the log file")?;
     file.sync_all()?;
+    // What was written must restore: every commit, in whatever encoding,
+    // hashes and links as its line says, and the log chain ends at the
+    // digest's hash (a client that dropped fields it does not know would
+    // fail here, not at the restore).
+    let log_path = dir.join(LOG);
+    let written_log = || {
+        read_lines(&log_path, false, |line| {
+            let message: pb::Commit =
+                json::from_json("answerlog.v1.Commit", line).map_err(|e| format!("{e:#}"))?;
+            commit_from_message(&message)
+        })
+    };
+    let (last, log_hash) = crate::store::check_backup(written_log(), std::iter::empty())
+        .map_err(|e| anyhow::anyhow!("the backup's log does not check out: {e}"))?;
+    anyhow::ensure!(
+        last == through && hex(&log_hash) == digest.log_hash,
+        "the backup's log ends at position {last} with log hash {}, not at the digest's {through} with {}",
+        hex(&log_hash),
+        digest.log_hash
+    );
     let digest_path = dir.join(DIGEST);
     let mut digest_file = std::fs::File::create(&digest_path)
         .with_context(|| format!("cannot write {}", digest_path.display()))?;

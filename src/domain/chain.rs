@@ -257,7 +257,7 @@ const BACKUP_TAG: &str = "answerlog.backup.v1";
 
 /// The SHA-256 of the request hashes of a log, in position order: what a
 /// backup manifest signs, so that a backup's request hashes (which no
-/// commit hash covers) cannot be changed unseen.
+/// commit hash of encoding 1 covers) cannot be changed unseen.
 #[derive(Clone, Default)]
 pub(crate) struct RequestHashes(Sha256);
 

@@ -390,7 +390,7 @@ pub(crate) fn rendered_commit(
                 event(
                     c.article_id,
                     e.clone(),
-                    c.salts.as_ref().map(|s| &s.events[i]),
+                    c.salts.as_ref().and_then(|s| s.events.get(i)),
                 )
             })
             .collect(),
@@ -777,17 +777,20 @@ pub(crate) fn commit_from_message(m: &pb::Commit) -> Result<crate::domain::Commi
     })
 }
 
-/// A commit's salts as exported: none for encoding 1 (or an export made
-/// before encodings were named), every one for encoding 2.
+/// A commit's salts as exported: none for encoding 1 (`encoding` left
+/// out), every one for encoding 2.
 fn salts_from_message(m: &pb::Commit) -> Result<Option<crate::domain::CommitSalts>, String> {
     match m.encoding {
-        0 | 1 => {
+        0 => {
             if !m.reason_salt.is_empty() || m.events.iter().any(|e| !e.salt.is_empty()) {
                 return Err("salts in a commit of encoding 1".into());
             }
             Ok(None)
         }
         2 => {
+            if m.request_hash.is_empty() {
+                return Err("no request_hash in a commit of encoding 2, which covers it".into());
+            }
             let salt = |text: &str, what: &str| {
                 unhex::<32>(text).ok_or_else(|| format!("bad {what}: 64 hex digits"))
             };
@@ -800,7 +803,9 @@ fn salts_from_message(m: &pb::Commit) -> Result<Option<crate::domain::CommitSalt
                     .collect::<Result<_, _>>()?,
             }))
         }
-        other => Err(format!("encoding {other} is not 1 or 2")),
+        other => Err(format!(
+            "encoding {other}: a commit of encoding 1 leaves it out, one of encoding 2 says 2"
+        )),
     }
 }
 
