@@ -94,14 +94,7 @@ pub(super) async fn backup(server: &ServerArg, dir: &Path, json: bool) -> anyhow
     // digest's hash (a client that dropped fields it does not know would
     // fail here, not at the restore).
     let log_path = dir.join(LOG);
-    let written_log = || {
-        read_lines(&log_path, false, |line| {
-            let message: pb::Commit =
-                json::from_json("answerlog.v1.Commit", line).map_err(|e| format!("{e:#}"))?;
-            commit_from_message(&message)
-        })
-    };
-    let (last, log_hash) = crate::store::check_backup(written_log(), std::iter::empty())
+    let (last, log_hash) = crate::store::check_backup(read_log(&log_path), std::iter::empty())
         .map_err(|e| anyhow::anyhow!("the backup's log does not check out: {e}"))?;
     anyhow::ensure!(
         last == through && hex(&log_hash) == digest.log_hash,
@@ -266,6 +259,15 @@ fn check_manifest(
 
 /// The lines of `path` as values of `T`, each error naming its line; no
 /// lines at all when `path` does not exist and `optional`.
+/// A backup's `log.jsonl`, a commit a line.
+fn read_log(path: &Path) -> Box<dyn Iterator<Item = Result<crate::domain::Commit, String>> + '_> {
+    read_lines(path, false, |line| {
+        let message: pb::Commit =
+            json::from_json("answerlog.v1.Commit", line).map_err(|e| format!("{e:#}"))?;
+        commit_from_message(&message)
+    })
+}
+
 fn read_lines<'a, T: 'a>(
     path: &Path,
     optional: bool,
@@ -308,13 +310,7 @@ pub(super) fn restore(dir: &Path, config: &ConfigArgs, json: bool) -> anyhow::Re
     let log_path = dir.join(LOG);
     std::fs::metadata(&log_path).with_context(|| format!("cannot read {}", log_path.display()))?;
     // Read twice: once to check everything, once to write it.
-    let commits = || {
-        read_lines(&log_path, false, |line| {
-            let message: pb::Commit =
-                json::from_json("answerlog.v1.Commit", line).map_err(|e| format!("{e:#}"))?;
-            commit_from_message(&message)
-        })
-    };
+    let commits = || read_log(&log_path);
     let manifest_checked = check_manifest(dir, &signed, commits())?;
     if !manifest_checked {
         noteln!(
