@@ -232,6 +232,30 @@ async fn two_witnesses_cosign_and_one_refuses_a_fork_of_the_log() {
         "{metrics}"
     );
 
+    // The continuous auditor takes only checkpoints its witnesses cosigned.
+    let watch = |witnesses: Vec<String>| {
+        let mut args = vec!["audit", "watch", "--vkey", &vkey, "--once"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>();
+        for w in witnesses {
+            args.extend(["--witness".to_owned(), w]);
+        }
+        args.extend(["--server".to_owned(), log.url.clone()]);
+        cli(args)
+    };
+    let witnessed = watch(vec![w1.vkey.clone(), w2.vkey.clone()]).await;
+    assert!(witnessed.success, "{}", witnessed.stderr);
+    let unwitnessed = watch(vec![w1.vkey.clone(), stranger.vkey.clone()]).await;
+    assert_eq!(unwitnessed.code, Some(1), "{}", unwitnessed.stdout);
+    assert!(
+        unwitnessed.stderr.contains(
+            "has cosignatures from 1 of the 2 witnesses needed (witness.example/w1): not taken yet"
+        ),
+        "{}",
+        unwitnessed.stderr
+    );
+
     // The backup, restored with the log's key and origin and written to
     // differently: a fork of the 5 commits w2 cosigned. w2 refuses it.
     let forked_dir = Arc::new(tempfile::tempdir().unwrap());

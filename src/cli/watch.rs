@@ -21,6 +21,7 @@ use crate::domain::Hash;
 use crate::grpc::pb::{GetCheckpointRequest, GetConsistencyProofRequest};
 use crate::tlog::checkpoint::Checkpoint;
 use crate::tlog::consistency;
+use crate::tlog::cosignature::{self, CosignerKey};
 use crate::tlog::note::Note;
 use crate::verifier_key::VerifierKey;
 
@@ -49,6 +50,17 @@ pub(super) struct WatchArgs {
     /// exporter's textfile collector reads it), the failure included.
     #[arg(long)]
     metrics_file: Option<PathBuf>,
+    /// A witness whose cosignature counts (its verifier key, as `answerlog
+    /// witness vkey` prints it); repeat it for more. A checkpoint without
+    /// the cosignatures --witness-quorum needs is not taken (it is checked
+    /// again next time; with --once, status 1); a cosignature by a pinned
+    /// witness that does not verify is a bad signature.
+    #[arg(long = "witness")]
+    witnesses: Vec<String>,
+    /// How many of the --witness keys must have cosigned each checkpoint
+    /// [default: every one].
+    #[arg(long, requires = "witnesses")]
+    witness_quorum: Option<usize>,
     /// Print each check as one JSON object a line.
     #[arg(long)]
     json: bool,
@@ -77,6 +89,21 @@ enum Found {
 
 pub(super) async fn watch(args: WatchArgs) -> anyhow::Result<()> {
     let pinned = VerifierKey::parse(&args.vkey).map_err(|e| anyhow::anyhow!("--vkey: {e}"))?;
+    let witnesses = args
+        .witnesses
+        .iter()
+        .map(|text| CosignerKey::parse(text).map_err(|e| anyhow::anyhow!("--witness {text}: {e}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let quorum = args.witness_quorum.unwrap_or(witnesses.len());
+    anyhow::ensure!(
+        quorum <= witnesses.len(),
+        "--witness-quorum: {quorum} cosignatures cannot come from {} witnesses",
+        witnesses.len()
+    );
+    let policy = Policy {
+        witnesses: &witnesses,
+        quorum,
+    };
     // The pinned key, then each key it was rotated to, as followed before.
     let mut keys = vec![pinned];
     let mut followed: Vec<Vec<u8>> = Vec::new();
@@ -100,7 +127,7 @@ pub(super) async fn watch(args: WatchArgs) -> anyhow::Result<()> {
     let mut checks: u64 = 0;
     loop {
         checks += 1;
-        let found = check(&args.server, &keys, last.as_ref()).await;
+        let found = check(&args.server, &keys, &policy, last.as_ref()).await;
         match found {
             Ok(Found::Verified {
                 note,
@@ -156,6 +183,7 @@ pub(super) async fn watch(args: WatchArgs) -> anyhow::Result<()> {
 async fn check(
     server: &ServerArg,
     keys: &[VerifierKey],
+    policy: &Policy<'_>,
     last: Option<&(Vec<u8>, Checkpoint)>,
 ) -> anyhow::Result<Found> {
     let mut client = audit(server).await?;
@@ -222,6 +250,29 @@ async fn check(
         }
         Err(e) => return misbehaved("bad-checkpoint", e, Vec::new()),
     };
+    let mut cosigned = Vec::new();
+    for witness in policy.witnesses {
+        let present = opened
+            .note
+            .signatures
+            .iter()
+            .any(|line| line.name == witness.name && line.key_id == witness.key_id());
+        if present {
+            if let Err(why) = cosignature::find(&opened.note, witness) {
+                return misbehaved("bad-signature", why, Vec::new());
+            }
+            cosigned.push(witness.name.as_str());
+        }
+    }
+    if cosigned.len() < policy.quorum {
+        anyhow::bail!(
+            "the checkpoint of {} commits has cosignatures from {} of the {} witnesses needed ({}): not taken yet",
+            checkpoint.size,
+            cosigned.len(),
+            policy.quorum,
+            if cosigned.is_empty() { "none".to_owned() } else { cosigned.join(", ") }
+        );
+    }
     let Some((old_note, old)) = last else {
         return Ok(Found::Verified {
             note,
@@ -284,6 +335,12 @@ async fn check(
         }),
         Err(why) => misbehaved("fork", why, proof),
     }
+}
+
+/// The witnesses whose cosignatures count, and how many a checkpoint needs.
+struct Policy<'a> {
+    witnesses: &'a [CosignerKey],
+    quorum: usize,
 }
 
 /// The most rotations followed in one check.
