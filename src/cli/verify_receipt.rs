@@ -10,7 +10,6 @@ use anyhow::Context as _;
 use super::json;
 use crate::domain::{answer_digest, hex, merkle};
 use crate::grpc::pb;
-use crate::tlog::cosignature::CosignerKey;
 use crate::tlog::proof::{TlogProof, Trust};
 use crate::tlog::receipt::ReceiptExtra;
 use crate::verifier_key::VerifierKey;
@@ -30,18 +29,9 @@ pub(super) fn verify_receipt(
     as_json: bool,
 ) -> anyhow::Result<()> {
     let key = VerifierKey::parse(pinned.vkey).map_err(|e| anyhow::anyhow!("--vkey: {e}"))?;
-    let witnesses = pinned
-        .witnesses
-        .iter()
-        .map(|text| CosignerKey::parse(text).map_err(|e| anyhow::anyhow!("--witness {text}: {e}")))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let quorum = pinned.quorum.unwrap_or(witnesses.len());
-    if quorum > witnesses.len() {
-        anyhow::bail!(
-            "--witness-quorum: {quorum} cosignatures cannot come from {} witnesses",
-            witnesses.len()
-        );
-    }
+    let (witnesses, quorum) =
+        crate::tlog::cosignature::pinned_witnesses(pinned.witnesses, pinned.quorum)
+            .map_err(anyhow::Error::msg)?;
     let receipt = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let text = std::fs::read_to_string(answer)
         .with_context(|| format!("cannot read {}", answer.display()))?;

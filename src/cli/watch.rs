@@ -89,17 +89,8 @@ enum Found {
 
 pub(super) async fn watch(args: WatchArgs) -> anyhow::Result<()> {
     let pinned = VerifierKey::parse(&args.vkey).map_err(|e| anyhow::anyhow!("--vkey: {e}"))?;
-    let witnesses = args
-        .witnesses
-        .iter()
-        .map(|text| CosignerKey::parse(text).map_err(|e| anyhow::anyhow!("--witness {text}: {e}")))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let quorum = args.witness_quorum.unwrap_or(witnesses.len());
-    anyhow::ensure!(
-        quorum <= witnesses.len(),
-        "--witness-quorum: {quorum} cosignatures cannot come from {} witnesses",
-        witnesses.len()
-    );
+    let (witnesses, quorum) = cosignature::pinned_witnesses(&args.witnesses, args.witness_quorum)
+        .map_err(anyhow::Error::msg)?;
     let policy = Policy {
         witnesses: &witnesses,
         quorum,
@@ -250,20 +241,10 @@ async fn check(
         }
         Err(e) => return misbehaved("bad-checkpoint", e, Vec::new()),
     };
-    let mut cosigned = Vec::new();
-    for witness in policy.witnesses {
-        let present = opened
-            .note
-            .signatures
-            .iter()
-            .any(|line| line.name == witness.name && line.key_id == witness.key_id());
-        if present {
-            if let Err(why) = cosignature::find(&opened.note, witness) {
-                return misbehaved("bad-signature", why, Vec::new());
-            }
-            cosigned.push(witness.name.as_str());
-        }
-    }
+    let cosigned = match cosignature::cosigners(&opened.note, policy.witnesses) {
+        Ok(cosigned) => cosigned,
+        Err(why) => return misbehaved("bad-signature", why, Vec::new()),
+    };
     if cosigned.len() < policy.quorum {
         anyhow::bail!(
             "the checkpoint of {} commits has cosignatures from {} of the {} witnesses needed ({}): not taken yet",

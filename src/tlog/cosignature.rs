@@ -88,6 +88,48 @@ pub(crate) fn find(note: &Note, witness: &CosignerKey) -> Result<u64, String> {
     found.ok_or_else(|| format!("no cosignature from witness {}", witness.name))
 }
 
+/// The witnesses among `witnesses` that cosigned the note: every line
+/// under a witness's name and key id must verify (one that does not
+/// refuses the note, as the log's own would); a witness with no line is
+/// not counted. Their names, in the order given.
+pub(crate) fn cosigners<'a>(
+    note: &Note,
+    witnesses: &'a [CosignerKey],
+) -> Result<Vec<&'a str>, String> {
+    let mut cosigned = Vec::new();
+    for witness in witnesses {
+        let present = note
+            .signatures
+            .iter()
+            .any(|line| line.name == witness.name && line.key_id == witness.key_id());
+        if present {
+            find(note, witness)?;
+            cosigned.push(witness.name.as_str());
+        }
+    }
+    Ok(cosigned)
+}
+
+/// The witnesses a reader pins, as the command line gives them (verifier
+/// keys), and how many of them must cosign (none: every one).
+pub(crate) fn pinned_witnesses(
+    keys: &[String],
+    quorum: Option<usize>,
+) -> Result<(Vec<CosignerKey>, usize), String> {
+    let witnesses = keys
+        .iter()
+        .map(|text| CosignerKey::parse(text).map_err(|e| format!("--witness {text}: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let quorum = quorum.unwrap_or(witnesses.len());
+    if quorum > witnesses.len() {
+        return Err(format!(
+            "--witness-quorum: {quorum} cosignatures cannot come from {} witnesses",
+            witnesses.len()
+        ));
+    }
+    Ok((witnesses, quorum))
+}
+
 /// A witness's key for C2SP tlog-cosignature (cosignature/v1): the same
 /// form with the type byte 0x04, its key id hashing that byte.
 #[derive(Clone, Debug, PartialEq, Eq)]

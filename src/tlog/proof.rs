@@ -154,18 +154,7 @@ impl TlogProof {
         // A line by a trusted witness that does not verify refuses the
         // note, as the log's own would; a witness with no line counts
         // nothing.
-        let mut cosigned = Vec::new();
-        for witness in trust.witnesses {
-            let present = opened
-                .note
-                .signatures
-                .iter()
-                .any(|line| line.name == witness.name && line.key_id == witness.key_id());
-            if present {
-                cosignature::find(&opened.note, witness)?;
-                cosigned.push(witness.name.as_str());
-            }
-        }
+        let cosigned = cosignature::cosigners(&opened.note, trust.witnesses)?;
         if cosigned.len() < trust.quorum {
             let missing: Vec<&str> = trust
                 .witnesses
