@@ -6,7 +6,8 @@
 //! written differently), keeps the request as evidence, and a reader of
 //! the fork that needs its cosignature gets UNAVAILABLE naming the policy;
 //! a witness that is down or silent holds up no write, and no reader
-//! beyond the quorum.
+//! beyond the quorum; over HTTP the witness refuses bad requests with the
+//! protocol's statuses (400, 403, 404, 405, 413) and changes nothing.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -405,4 +406,86 @@ async fn a_witness_that_is_down_holds_up_no_write_and_a_quorum_counts_the_others
         strict_check.stderr
     );
     drop(lenient.stop().await);
+}
+
+/// One HTTP/1.1 request to `url` (`http://host:port`), the connection
+/// closed after it: the status code and the body.
+async fn http(url: &str, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let addr = url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // A body over the witness's limit may be refused before it is read.
+    let _ = stream.write_all(body).await;
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("an HTTP status line: {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    (status, body)
+}
+
+/// The witness over HTTP refuses what the protocol refuses, each with its
+/// status and a line saying why, and cosigns nothing for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_witness_answers_bad_requests_with_the_protocols_statuses() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (key, vkey) = log_key(scratch.path()).await;
+    let witness = TestWitness::start(scratch.path(), "witness.example/w1", &vkey).await;
+    let url = witness.url.clone();
+
+    assert_eq!(http(&url, "GET", "/add-checkpoint", b"").await.0, 405);
+    assert_eq!(http(&url, "POST", "/elsewhere", b"").await.0, 404);
+    assert_eq!(
+        http(&url, "POST", "/add-checkpoint", &[b'x'; 70_000])
+            .await
+            .0,
+        413
+    );
+    let (status, why) = http(&url, "POST", "/add-checkpoint", b"new 5\n\nnot a note").await;
+    assert_eq!(status, 400, "{why}");
+    assert!(why.contains("`old <size>`"), "{why}");
+
+    // Real checkpoints: one of another origin, and one of the witnessed
+    // origin signed by another key.
+    let stranger = TestServer::start_with(Backend::Sled, AppOptions::default()).await;
+    create_article(&stranger, 0).await;
+    let other_origin = stranger.checkpoint().await.note;
+    drop(stranger.stop().await);
+    let impostor_key = scratch.path().join("impostor.key");
+    std::fs::write(&impostor_key, format!("{}\n", "33".repeat(32))).unwrap();
+    let impostor = TestServer::start_with(Backend::Sled, options(&impostor_key, &[], None)).await;
+    create_article(&impostor, 0).await;
+    let forged = impostor.checkpoint().await.note;
+    drop(impostor.stop().await);
+    let request = |note: &[u8]| {
+        let mut body = b"old 0\n\n".to_vec();
+        body.extend_from_slice(note);
+        body
+    };
+    let (status, why) = http(&url, "POST", "/add-checkpoint", &request(&other_origin)).await;
+    assert_eq!(status, 404, "{why}");
+    assert!(why.contains("unknown origin"), "{why}");
+    let (status, why) = http(&url, "POST", "/add-checkpoint", &request(&forged)).await;
+    assert_eq!(status, 403, "{why}");
+    assert!(why.contains(ORIGIN), "{why}");
+
+    // None of it changed the witness: the log's own first checkpoint is
+    // cosigned from size 0.
+    let log = TestServer::start_with(Backend::Sled, options(&key, &[&witness], None)).await;
+    create_article(&log, 0).await;
+    let note = String::from_utf8(log.checkpoint().await.note).unwrap();
+    assert!(note.contains("\n\u{2014} witness.example/w1 "), "{note}");
+    drop(log.stop().await);
 }
