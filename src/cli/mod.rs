@@ -70,6 +70,19 @@ pub(super) struct ServerArg {
     key: Option<std::path::PathBuf>,
 }
 
+impl ServerArg {
+    /// A server at `url` over plain HTTP/2, with `token` if any.
+    fn plain(url: &str, token: Option<String>) -> Self {
+        Self {
+            server: url.to_owned(),
+            token,
+            ca: None,
+            cert: None,
+            key: None,
+        }
+    }
+}
+
 /// What every client write takes besides its own arguments.
 #[derive(Debug, Clone, clap::Args)]
 struct WriteArgs {

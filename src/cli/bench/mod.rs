@@ -238,13 +238,7 @@ async fn bench(args: &BenchArgs, dir: &Path) -> anyhow::Result<(Vec<Row>, Vec<Cu
             Server::spawn(&store_dir, &log_args)?
         }
     };
-    let target = ServerArg {
-        server: server.url().to_owned(),
-        token: args.token.clone(),
-        ca: None,
-        cert: None,
-        key: None,
-    };
+    let target = ServerArg::plain(server.url(), args.token.clone());
     let mut connections = Vec::with_capacity(args.connections);
     for _ in 0..args.connections {
         connections.push(super::client::connect(&target).await?);
@@ -824,13 +818,7 @@ async fn killed_start_up(
     log_args: &[String],
 ) -> anyhow::Result<()> {
     step("start-up after SIGKILL under writes");
-    let target = ServerArg {
-        server: server.url().to_owned(),
-        token: None,
-        ca: None,
-        cert: None,
-        key: None,
-    };
+    let target = ServerArg::plain(server.url(), None);
     let connection = super::client::connect(&target).await?;
     let articles = scenarios::create_articles(&connection, 64).await?;
     let writers = tokio::spawn(async move {
@@ -988,13 +976,7 @@ async fn witnessed_checkpoints(
     ]);
     let mut server = Server::spawn(&dir.join("store"), &flags)?;
     let outcome = async {
-        let target = ServerArg {
-            server: server.url().to_owned(),
-            token: None,
-            ca: None,
-            cert: None,
-            key: None,
-        };
+        let target = ServerArg::plain(server.url(), None);
         let connection = super::client::connect(&target).await?;
         let id = scenarios::create_articles(&connection, 1)
             .await?
