@@ -158,17 +158,20 @@ for n in 1 2 3; do
   pids+=($!)
 done
 NATS=nats://127.0.0.1:4222,127.0.0.1:4223,127.0.0.1:4224
-for replica in a:50051 b:50052; do
-  "$binary" serve --log $NATS --nats-replicas 3 --data-dir "cluster-data/${replica%%:*}" \
-    --listen "127.0.0.1:${replica##*:}" 2>"${replica%%:*}.log" &
+# Each replica takes a free port and writes it down: a fixed port such as
+# 50052 lies in Linux's ephemeral range, where an outgoing connection of
+# anything else on the machine may hold it at the moment we listen.
+for replica in a b; do
+  "$binary" serve --log $NATS --nats-replicas 3 --data-dir "cluster-data/$replica" \
+    --listen 127.0.0.1:0 --address-file "$replica.addr" 2>"$replica.log" &
   pids+=($!)
 done
-for port in 50051 50052; do
+for replica in a b; do
   for _ in $(seq 1 600); do
-    "$binary" health --server "http://127.0.0.1:$port" >/dev/null 2>&1 && break
+    [ -s "$replica.addr" ] && "$binary" health --server "http://$(cat "$replica.addr")" >/dev/null 2>&1 && break
     sleep 0.2
   done
-  if ! "$binary" health --server "http://127.0.0.1:$port" >/dev/null; then
+  if ! [ -s "$replica.addr" ] || ! "$binary" health --server "http://$(cat "$replica.addr")" >/dev/null; then
     # The scratch directory goes with the failure: say what the servers said.
     for log in a.log b.log nats-1.log nats-2.log nats-3.log; do
       echo "--- $log (last 40 lines)" >&2
@@ -177,13 +180,15 @@ for port in 50051 50052; do
     exit 1
   fi
 done
-"$binary" import --server http://127.0.0.1:50051 "$repo/examples/what-causes-jmt.md"
-"$binary" get --server http://127.0.0.1:50052 --min-position 1 what-causes-jmt >answer.txt
+a="http://$(cat a.addr)"
+b="http://$(cat b.addr)"
+"$binary" import --server "$a" "$repo/examples/what-causes-jmt.md"
+"$binary" get --server "$b" --min-position 1 what-causes-jmt >answer.txt
 head -1 answer.txt
-"$binary" audit verify-log --server http://127.0.0.1:50052
+"$binary" audit verify-log --server "$b"
 # Backup and restore (README): a replica's backup into a new R3 stream,
 # with a replica built from it.
-"$binary" backup --server http://127.0.0.1:50052 backup >/dev/null
+"$binary" backup --server "$b" backup >/dev/null
 "$binary" restore backup --data-dir cluster-data/restored --log $NATS --nats-replicas 3 \
   --nats-stream ANSWERLOG2 >restored.txt 2>restore.log
 grep -q "the log hash .* is the backup's digest's" restored.txt
