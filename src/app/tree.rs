@@ -17,6 +17,7 @@
 //! sign at all and says why to every reader.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -125,6 +126,9 @@ pub(crate) struct Tree {
     status: watch::Receiver<Status>,
     /// The least size a reader waits for a checkpoint of.
     wanted: watch::Sender<u64>,
+    /// Rounds of the thread's loop: a thread at rest wakes about once an
+    /// interval (a test holds it to that).
+    rounds: Arc<AtomicU64>,
     thread: Background,
 }
 
@@ -213,6 +217,8 @@ impl Tree {
         let grower_origin = origin.clone();
         let interval = options.checkpoint_interval;
         let pinned = pinned.map(|p| p.checkpoint).filter(|_| !verified);
+        let rounds = Arc::new(AtomicU64::new(0));
+        let grower_rounds = Arc::clone(&rounds);
         let make = move |stop| Grower {
             read_models: store.read_models(),
             store,
@@ -231,6 +237,7 @@ impl Tree {
             status: status_tx,
             wanted: wanted_rx,
             stop,
+            rounds: grower_rounds,
         };
         let thread = Background::spawn(
             "answerlog-tree",
@@ -243,6 +250,7 @@ impl Tree {
             origin,
             status,
             wanted,
+            rounds,
             thread,
         })
     }
@@ -359,12 +367,14 @@ struct Grower {
     status: watch::Sender<Status>,
     wanted: watch::Receiver<u64>,
     stop: watch::Receiver<bool>,
+    rounds: Arc<AtomicU64>,
 }
 
 impl Grower {
     async fn grow_and_sign(&mut self) {
         let mut durable = self.store.durable_position();
         loop {
+            self.rounds.fetch_add(1, Ordering::Relaxed);
             self.wanted.borrow_and_update();
             if *self.stop.borrow() {
                 // What it grew is signed and recorded, so that the next
@@ -555,12 +565,12 @@ impl Grower {
         }
     }
 
-    /// When the interval since the last checkpoint is over.
+    /// When the interval since the last checkpoint is over, if one is
+    /// stale; otherwise an interval from now (new commits wake the thread
+    /// before then).
     fn next_signing(&self) -> Instant {
-        match self.last_signed {
-            Some(at) if self.status.borrow().signed.is_some() => later(at, self.interval),
-            _ => later(Instant::now(), self.interval),
-        }
+        let due = self.status.borrow().signed.is_some() && self.stale();
+        wake_at(self.last_signed, self.interval, due, Instant::now())
     }
 
     fn sign(&mut self) -> Result<(), AppError> {
@@ -614,10 +624,12 @@ impl Grower {
 
     /// When the interval since the last record is over.
     fn next_recording(&self) -> Instant {
-        match self.last_recorded {
-            Some(at) if self.unrecorded() => later(at, self.interval),
-            _ => later(Instant::now(), self.interval),
-        }
+        wake_at(
+            self.last_recorded,
+            self.interval,
+            self.unrecorded(),
+            Instant::now(),
+        )
     }
 
     /// Records the last checkpoint signed, once the files it commits to are
@@ -705,6 +717,18 @@ impl super::App {
         self.keys
             .verifier_key(self.tree.origin())
             .map_err(AppError::FailedPrecondition)
+    }
+}
+
+/// When the tree's thread must wake for a task done at most once an
+/// `interval`, last done at `last`: an interval after `last` while the task
+/// is `due` (a time already past when the interval is over), an interval
+/// from `now` while it is not. A time in the past for a task not due would
+/// wake the thread at once, again and again: a spinning thread.
+fn wake_at(last: Option<Instant>, interval: Duration, due: bool, now: Instant) -> Instant {
+    match last {
+        Some(at) if due => later(at, interval),
+        _ => later(now, interval),
     }
 }
 

@@ -206,3 +206,43 @@ async fn a_checkpoint_asked_for_past_the_log_leaves_the_interval_alone() {
     assert!(wanted <= app.store.acknowledged(), "wanted {wanted}");
     app.shutdown();
 }
+
+/// Once a checkpoint covers the log and is recorded, the thread rests: it
+/// wakes about once an interval, not at once again and again. (It did
+/// spin once: the wake for signing lay in the past while nothing was
+/// stale, and an idle server burned a core.) The window below measures
+/// rest; it synchronises nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_thread_rests_when_the_checkpoint_is_current() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::open(dir.path(), options()).unwrap();
+    write(&app, 2).await;
+    app.checkpoint(0, None).await.unwrap();
+    let interval = options().tree.checkpoint_interval;
+    let intervals = 10;
+    let before = app.tree.rounds.load(Ordering::Relaxed);
+    tokio::time::sleep(interval * intervals).await;
+    let rounds = app.tree.rounds.load(Ordering::Relaxed) - before;
+    // A wake an interval for signing and one for recording, and slack.
+    assert!(
+        rounds <= 3 * u64::from(intervals),
+        "{rounds} rounds in {intervals} intervals"
+    );
+    app.shutdown();
+}
+
+#[test]
+fn a_task_not_due_wakes_the_thread_an_interval_from_now() {
+    let interval = Duration::from_millis(500);
+    let now = Instant::now();
+    let long_ago = now.checked_sub(Duration::from_secs(10)).unwrap();
+    assert_eq!(
+        wake_at(Some(long_ago), interval, true, now),
+        long_ago + interval
+    );
+    assert_eq!(
+        wake_at(Some(long_ago), interval, false, now),
+        now + interval
+    );
+    assert_eq!(wake_at(None, interval, true, now), now + interval);
+}
