@@ -128,6 +128,7 @@ pub(crate) struct Tree {
     wanted: watch::Sender<u64>,
     /// Rounds of the thread's loop: a thread at rest wakes about once an
     /// interval (a test holds it to that).
+    #[cfg_attr(not(test), expect(dead_code, reason = "read by the tests"))]
     rounds: Arc<AtomicU64>,
     thread: Background,
 }

@@ -186,6 +186,32 @@ fn start_nats(
     Ok((nats, flags))
 }
 
+/// Each phase starts with the server and the disk at rest: what the
+/// server's background threads have left of the phase before (the tree of
+/// 100,000 imported commits, at first) and the page cache's dirty pages
+/// (the file system synced, as the kernel would write them back in the
+/// next half minute) do not run during the next phase. What a phase's own
+/// commits cost is measured within it.
+async fn at_rest(server: &Server, dir: &Path) -> anyhow::Result<()> {
+    let started = Instant::now();
+    server.at_rest(Duration::from_secs(600)).await?;
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        let dir = std::fs::File::open(&dir)?;
+        Ok(rustix::fs::syncfs(&dir)?)
+    })
+    .await?
+    .context("cannot sync the benchmark's file system")?;
+    let waited = started.elapsed();
+    if waited >= Duration::from_millis(100) {
+        step(&format!(
+            "waited {:.1} s for the server's Merkle tree and the disk to be at rest",
+            waited.as_secs_f64()
+        ));
+    }
+    Ok(())
+}
+
 /// Says what the benchmark is doing, on standard error.
 fn step(what: &str) {
     let mut err = std::io::stderr().lock();
@@ -305,6 +331,7 @@ async fn bench(args: &BenchArgs, dir: &Path) -> anyhow::Result<(Vec<Row>, Vec<Cu
         )),
     }
 
+    at_rest(&server, dir).await?;
     step("appends and echo at each number of calls in flight");
     let most = args.in_flight.iter().copied().max().unwrap_or(1);
     let mut pool: Vec<(String, u64)> = scenarios::create_articles(&first, most)
@@ -391,6 +418,7 @@ async fn bench(args: &BenchArgs, dir: &Path) -> anyhow::Result<(Vec<Row>, Vec<Cu
         written_per_commit(&mut rows, before, after);
     }
 
+    at_rest(&server, dir).await?;
     step("one hot article, 16 writers");
     let (hot, conflicts) = scenarios::hot_article(&first, 16, duration).await?;
     rows.push(
@@ -404,6 +432,7 @@ async fn bench(args: &BenchArgs, dir: &Path) -> anyhow::Result<(Vec<Row>, Vec<Cu
         )),
     );
 
+    at_rest(&server, dir).await?;
     step("GetAnswer of the example article, and the echo of its size");
     let (example, size) = example_article(&first).await?;
     let mut get_curve = curve("answerlog GetAnswer", false);
@@ -532,6 +561,7 @@ async fn bench(args: &BenchArgs, dir: &Path) -> anyhow::Result<(Vec<Row>, Vec<Cu
         );
     }
 
+    at_rest(&server, dir).await?;
     step("reads of an article of many versions");
     let current = median_of(runs, || {
         scenarios::get_answers(&connections, &deep_article.id, 1, duration, Read::CURRENT)
@@ -577,6 +607,7 @@ async fn bench(args: &BenchArgs, dir: &Path) -> anyhow::Result<(Vec<Row>, Vec<Cu
         &pages,
     ));
 
+    at_rest(&server, dir).await?;
     step("StreamEvents catch-up over the whole store");
     let mut streams = Vec::with_capacity(runs);
     let mut message_bytes = PAYLOAD;

@@ -30,6 +30,21 @@ pub(super) struct Written {
     pub(super) log_bytes: f64,
 }
 
+/// A scrape of the server's metrics (OpenMetrics text).
+struct Metrics(String);
+
+impl Metrics {
+    fn value(&self, name: &str) -> anyhow::Result<f64> {
+        self.0
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .with_context(|| format!("the server's metrics have no {name}"))?
+            .trim()
+            .parse()
+            .with_context(|| format!("the server's {name} is not a number"))
+    }
+}
+
 impl Server {
     /// Starts `answerlog serve` on `data_dir` (with more flags: the log's)
     /// and waits until it serves.
@@ -114,6 +129,45 @@ impl Server {
     /// What the server's group commits wrote so far, from its metrics;
     /// none for a remote server or one without metrics.
     pub(super) fn written(&self) -> anyhow::Result<Option<Written>> {
+        let Some(metrics) = self.metrics()? else {
+            return Ok(None);
+        };
+        Ok(Some(Written {
+            commits: metrics.value("answerlog_append_batch_commits_sum")?,
+            keys: metrics.value("answerlog_store_batch_keys_total")?,
+            bytes: metrics.value("answerlog_store_batch_bytes_total")?,
+            log_bytes: metrics.value("answerlog_log_appended_bytes_total")?,
+        }))
+    }
+
+    /// Waits until the server is at rest: its Merkle tree holds every
+    /// commit in the log, so that what the thread growing it has left to
+    /// do after one phase (100,000 imported commits, or the appends) does
+    /// not run during the next. At once for a remote server or one
+    /// without metrics.
+    pub(super) async fn at_rest(&self, limit: Duration) -> anyhow::Result<()> {
+        let started = Instant::now();
+        loop {
+            let Some(metrics) = self.metrics()? else {
+                return Ok(());
+            };
+            let commits = metrics.value("answerlog_commits")?;
+            let leaves = metrics.value("answerlog_merkle_tree_leaves")?;
+            if leaves >= commits {
+                return Ok(());
+            }
+            if started.elapsed() > limit {
+                anyhow::bail!(
+                    "the server's Merkle tree holds {leaves} of {commits} commits after {} s",
+                    limit.as_secs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The child's metrics as it serves them now.
+    fn metrics(&self) -> anyhow::Result<Option<Metrics>> {
         use std::io::{Read as _, Write as _};
         let Server::Child {
             metrics: Some(addr),
@@ -128,20 +182,7 @@ impl Server {
         write!(stream, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
         let mut text = String::new();
         stream.read_to_string(&mut text)?;
-        let value = |name: &str| -> anyhow::Result<f64> {
-            text.lines()
-                .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-                .with_context(|| format!("the server's metrics have no {name}"))?
-                .trim()
-                .parse()
-                .with_context(|| format!("the server's {name} is not a number"))
-        };
-        Ok(Some(Written {
-            commits: value("answerlog_append_batch_commits_sum")?,
-            keys: value("answerlog_store_batch_keys_total")?,
-            bytes: value("answerlog_store_batch_bytes_total")?,
-            log_bytes: value("answerlog_log_appended_bytes_total")?,
-        }))
+        Ok(Some(Metrics(text)))
     }
 
     pub(super) fn url(&self) -> &str {
