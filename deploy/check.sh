@@ -161,17 +161,24 @@ NATS=nats://127.0.0.1:4222,127.0.0.1:4223,127.0.0.1:4224
 # Each replica takes a free port and writes it down: a fixed port such as
 # 50052 lies in Linux's ephemeral range, where an outgoing connection of
 # anything else on the machine may hold it at the moment we listen.
+declare -A replica_pid
 for replica in a b; do
   "$binary" serve --log $NATS --nats-replicas 3 --data-dir "cluster-data/$replica" \
     --listen 127.0.0.1:0 --address-file "$replica.addr" 2>"$replica.log" &
   pids+=($!)
+  replica_pid[$replica]=$!
 done
+serving() {
+  [ -s "$1.addr" ] && timeout 10 "$binary" health --server "http://$(cat "$1.addr")" >/dev/null 2>&1
+}
 for replica in a b; do
+  # Until it serves, or it has exited (no point waiting then).
   for _ in $(seq 1 600); do
-    [ -s "$replica.addr" ] && "$binary" health --server "http://$(cat "$replica.addr")" >/dev/null 2>&1 && break
+    serving "$replica" && break
+    kill -0 "${replica_pid[$replica]}" 2>/dev/null || break
     sleep 0.2
   done
-  if ! [ -s "$replica.addr" ] || ! "$binary" health --server "http://$(cat "$replica.addr")" >/dev/null; then
+  if ! serving "$replica"; then
     # The scratch directory goes with the failure: say what the servers said.
     for log in a.log b.log nats-1.log nats-2.log nats-3.log; do
       echo "--- $log (last 40 lines)" >&2

@@ -121,6 +121,10 @@ struct Status {
 
 /// The tree as readers see it, and the handle of its thread.
 pub(crate) struct Tree {
+    /// First, so that it stops (and joins) the thread before the rest
+    /// goes: with `wanted`'s sender gone, the thread's `changed()` would
+    /// return at once, again and again.
+    thread: Background,
     nodes: TreeNodes,
     origin: String,
     status: watch::Receiver<Status>,
@@ -130,7 +134,6 @@ pub(crate) struct Tree {
     /// interval (a test holds it to that).
     #[cfg_attr(not(test), expect(dead_code, reason = "read by the tests"))]
     rounds: Arc<AtomicU64>,
-    thread: Background,
 }
 
 impl std::fmt::Debug for Tree {

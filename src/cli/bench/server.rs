@@ -141,7 +141,7 @@ impl Server {
     }
 
     /// Waits until the server is at rest: its Merkle tree holds every
-    /// commit in the log, so that what the thread growing it has left to
+    /// commit in the log and a checkpoint signs them all, so that what the thread growing it has left to
     /// do after one phase (100,000 imported commits, or the appends) does
     /// not run during the next. At once for a remote server or one
     /// without metrics.
@@ -153,12 +153,14 @@ impl Server {
             };
             let commits = metrics.value("answerlog_commits")?;
             let leaves = metrics.value("answerlog_merkle_tree_leaves")?;
-            if leaves >= commits {
+            let signed = metrics.value("answerlog_checkpoint_tree_size")?;
+            let refused = metrics.value("answerlog_checkpoint_refused")? > 0.0;
+            if leaves >= commits && (signed >= commits || refused) {
                 return Ok(());
             }
             if started.elapsed() > limit {
                 anyhow::bail!(
-                    "the server's Merkle tree holds {leaves} of {commits} commits after {} s",
+                    "the server's Merkle tree holds {leaves} of {commits} commits ({signed} in a checkpoint) after {} s",
                     limit.as_secs()
                 );
             }
