@@ -5,6 +5,9 @@ use std::process::ExitCode;
 
 /// mimalloc rather than glibc's malloc: at 64 appends in flight glibc's
 /// malloc and free were a seventh of the server's CPU (BENCHMARKS.md).
+/// Built without its transparent huge pages (`no_thp`): each fresh 2 MiB
+/// page it took was zeroed whole, which cost a third of the start-up and
+/// a third of the resident memory (BENCHMARKS.md, session 19).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
