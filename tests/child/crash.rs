@@ -343,7 +343,13 @@ async fn crash_rounds(flags: &[String]) {
         }
         // A random point: after this many acknowledgements in this round.
         let target = rng.random_range(1..400);
+        let give_up = tokio::time::Instant::now() + Duration::from_secs(60);
         while acks.load(Ordering::Acquire) < target {
+            assert!(
+                tokio::time::Instant::now() < give_up,
+                "round {round}: {} of {target} acknowledgements after 60 s",
+                acks.load(Ordering::Acquire)
+            );
             tokio::task::yield_now().await;
             tokio::time::sleep(Duration::from_millis(1)).await;
         }

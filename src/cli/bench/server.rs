@@ -141,10 +141,10 @@ impl Server {
     }
 
     /// Waits until the server is at rest: its Merkle tree holds every
-    /// commit in the log and a checkpoint signs them all, so that what the thread growing it has left to
-    /// do after one phase (100,000 imported commits, or the appends) does
-    /// not run during the next. At once for a remote server or one
-    /// without metrics.
+    /// commit in the log and a checkpoint signs them all, so that what the
+    /// thread growing it has left to do after one phase (100,000 imported
+    /// commits, or the appends) does not run during the next. At once for
+    /// a remote server or one without metrics.
     pub(super) async fn at_rest(&self, limit: Duration) -> anyhow::Result<()> {
         let started = Instant::now();
         loop {
