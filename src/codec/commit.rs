@@ -118,13 +118,17 @@ pub(crate) fn decode_commit_head(bytes: &[u8]) -> Result<CommitHead, CodecError>
     })
 }
 
-/// The recorded time and events of a commit's stored bytes, the rest left
-/// undecoded: what a fold onto an earlier state needs.
+/// Where a commit's stored bytes stand, when they were recorded and their
+/// events, the rest left undecoded: what a fold needs.
 pub(crate) fn decode_commit_events(bytes: &[u8]) -> Result<CommitEvents, CodecError> {
     let r =
         pb::CommitEventsRecord::decode(bytes).map_err(|e| CodecError::new(WHAT, e.to_string()))?;
     let events = commit_events(r.events)?;
     Ok(CommitEvents {
+        article_id: ArticleId::from_slice(&r.article_id)
+            .ok_or_else(|| CodecError::new(WHAT, "bad article id"))?,
+        version: r.version,
+        global_position: r.global_position,
         recorded_at: from_micros(WHAT, r.recorded_at_micros)?,
         events,
     })

@@ -30,6 +30,16 @@ pub struct Commit {
 }
 
 impl Commit {
+    pub(crate) fn as_fold(&self) -> CommitFold<'_> {
+        CommitFold {
+            article_id: self.article_id,
+            version: self.version,
+            global_position: self.global_position,
+            recorded_at: self.recorded_at,
+            events: &self.events,
+        }
+    }
+
     pub fn event_kinds(&self) -> Vec<String> {
         self.events.iter().map(|e| e.kind().to_owned()).collect()
     }
@@ -53,12 +63,39 @@ impl Commit {
     }
 }
 
-/// What folding a commit onto its article's state takes: when it was
-/// recorded and its events (read without the rest of the commit).
+/// What folding a commit onto its article's state takes: where it stands,
+/// when it was recorded and its events (read without the envelope's text,
+/// hashes and salts).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct CommitEvents {
+    pub article_id: ArticleId,
+    pub version: u64,
+    pub global_position: u64,
     pub recorded_at: DateTime<Utc>,
     pub events: Vec<Event>,
+}
+
+impl CommitEvents {
+    pub(crate) fn as_fold(&self) -> CommitFold<'_> {
+        CommitFold {
+            article_id: self.article_id,
+            version: self.version,
+            global_position: self.global_position,
+            recorded_at: self.recorded_at,
+            events: &self.events,
+        }
+    }
+}
+
+/// A commit as a projection folds it, borrowed from a whole commit (the
+/// writer's) or from its events alone (a replay's, which decodes no more).
+#[derive(Clone, Copy, Debug)]
+pub struct CommitFold<'a> {
+    pub article_id: ArticleId,
+    pub version: u64,
+    pub global_position: u64,
+    pub recorded_at: DateTime<Utc>,
+    pub events: &'a [Event],
 }
 
 /// What locates a commit and answers for it, read without its events:

@@ -38,7 +38,7 @@ pub(crate) use chain::{
 };
 pub(crate) use chain_v2::{payload_digest as salted_payload_digest, CommitSalts, Salt};
 pub(crate) use command::{ArticleDraft, Command, SectionDraft, SourceDraft};
-pub(crate) use commit::{Commit, CommitEvents, CommitHead, Revision};
+pub(crate) use commit::{Commit, CommitEvents, CommitFold, CommitHead, Revision};
 pub(crate) use decide::{decide, Context};
 pub(crate) use diff::{diff, ArticleDiff, ChangeKind};
 pub(crate) use error::{DomainError, FieldViolation};

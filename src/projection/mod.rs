@@ -18,8 +18,8 @@ pub(crate) use states::{StateCache, DEFAULT_STATE_CACHE_BYTES};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::codec::{decode_article, decode_commit, encode_article, encode_date};
-use crate::domain::{Article, ArticleId, ArticleVersion, Commit, Event};
+use crate::codec::{decode_article, decode_commit_events, encode_article, encode_date};
+use crate::domain::{Article, ArticleId, ArticleVersion, CommitFold, Event};
 use crate::store::{BatchView, ProjectError, Projector, Rejection, Settled, Space, StoreError};
 
 /// The meta key holding the snapshot interval K the snapshots were made with.
@@ -90,7 +90,7 @@ impl Projection {
     fn previous(
         &self,
         view: &BatchView<'_>,
-        commit: &Commit,
+        commit: CommitFold<'_>,
     ) -> Result<Option<ArticleVersion>, ProjectError> {
         let id = commit.article_id;
         let wanted = commit.version.saturating_sub(1);
@@ -143,7 +143,7 @@ impl Projection {
             let bytes = view
                 .log_entry(position)?
                 .ok_or_else(|| corrupt(commit, "an earlier version's log entry is missing"))?;
-            let earlier = decode_commit(&bytes)?;
+            let earlier = decode_commit_events(&bytes)?;
             state = Some(ArticleVersion {
                 article: Article::fold(state.map(|s| s.article), id, version, &earlier.events)
                     .ok_or_else(|| corrupt(commit, "an earlier version does not fold"))?,
@@ -177,7 +177,11 @@ impl Projection {
 }
 
 impl Projector for Projection {
-    fn project(&self, view: &mut BatchView<'_>, commit: &Commit) -> Result<(), ProjectError> {
+    fn project(
+        &self,
+        view: &mut BatchView<'_>,
+        commit: CommitFold<'_>,
+    ) -> Result<(), ProjectError> {
         let id = commit.article_id;
         let k = view.keys();
         let previous = self.previous(view, commit)?;
@@ -191,7 +195,7 @@ impl Projector for Projection {
             previous.map(|p| p.article),
             id,
             commit.version,
-            &commit.events,
+            commit.events,
         )
         .ok_or_else(|| corrupt(commit, "an article's first commit must create it"))?;
 
@@ -250,14 +254,14 @@ impl Projector for Projection {
 
 /// Whether `project` may refuse the commit: only a slug it takes can be
 /// taken already.
-fn may_be_refused(commit: &Commit) -> bool {
+fn may_be_refused(commit: CommitFold<'_>) -> bool {
     commit
         .events
         .iter()
         .any(|event| matches!(event, Event::ArticleCreated(_) | Event::SlugChanged { .. }))
 }
 
-fn corrupt(commit: &Commit, why: &str) -> ProjectError {
+fn corrupt(commit: CommitFold<'_>, why: &str) -> ProjectError {
     ProjectError::Store(StoreError::Corrupt(format!(
         "the commit at position {} (article {}, version {}) cannot be applied: {why}",
         commit.global_position, commit.article_id, commit.version

@@ -103,7 +103,7 @@ impl Writer {
         // duplicate window and the command index missed) keeps its first
         // outcome: every replica finds the same one.
         let earlier = self.command_entry(commit.command_id, in_batch)?;
-        match self.projector.project(view, &commit) {
+        match self.projector.project(view, commit.as_fold()) {
             Ok(()) => {}
             Err(ProjectError::Rejected(rejection)) => {
                 return Err(broken(format!("the read models refuse it: {rejection}")))

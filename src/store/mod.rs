@@ -49,7 +49,7 @@ pub(crate) use view::BatchView;
 pub(crate) use writer::Health;
 
 use crate::codec::CodecError;
-use crate::domain::Commit;
+use crate::domain::CommitFold;
 
 /// Keeps the read models: applied to every commit, in log order, inside the
 /// writer's batch, and again by a rebuild.
@@ -57,7 +57,8 @@ pub trait Projector: Send + Sync + 'static {
     /// Checks `commit` against the read models and applies it. A commit it
     /// rejects (a slug taken) must leave the view as it found it: check
     /// first, then write.
-    fn project(&self, view: &mut BatchView<'_>, commit: &Commit) -> Result<(), ProjectError>;
+    fn project(&self, view: &mut BatchView<'_>, commit: CommitFold<'_>)
+        -> Result<(), ProjectError>;
 
     /// What became of the batch `project` last applied to: told once per
     /// batch, after its write (or its failure), before anyone learns of it.

@@ -373,16 +373,7 @@ impl SledStore {
                 &self.stats,
                 Keys { generation: new },
             );
-            self.log.read_range(done + 1, end, |position, bytes| {
-                self.stats.count_read(Space::Log);
-                let commit = decode_commit(bytes)?;
-                projector.project(&mut view, &commit).map_err(|e| {
-                    StoreError::Corrupt(format!(
-                        "the rebuild cannot apply position {position}: {e}"
-                    ))
-                })?;
-                Ok(())
-            })?;
+            replay_into(&mut view, &self.log, &self.stats, projector, done + 1, end)?;
             tree.apply_batch(view.into_batch())?;
             projector.settle(Settled::Written);
             drop(tree);
@@ -1107,6 +1098,29 @@ impl ReadModels {
     }
 }
 
+/// Projects the log's commits `from` through `to` into `view`, as an
+/// online rebuild replays them into its new generation. Returns how many.
+pub(super) fn replay_into(
+    view: &mut BatchView<'_>,
+    log: &LogFiles,
+    stats: &Stats,
+    projector: &dyn Projector,
+    from: u64,
+    to: u64,
+) -> Result<u64, StoreError> {
+    let mut applied = 0;
+    log.read_range(from, to, |position, bytes| {
+        stats.count_read(Space::Log);
+        let commit = decode_commit_events(bytes)?;
+        projector.project(view, commit.as_fold()).map_err(|e| {
+            StoreError::Corrupt(format!("the rebuild cannot apply position {position}: {e}"))
+        })?;
+        applied += 1;
+        Ok(())
+    })?;
+    Ok(applied)
+}
+
 /// Applies the log past the read models' checkpoint through `to` to the
 /// read models of `keys`' generation. Returns how many commits it applied.
 /// `replaying`: a crash may have left part of a batch in the read models
@@ -1165,13 +1179,15 @@ pub(super) fn catch_up(
                     view = view.trusting_only(written);
                 }
                 for commit in &commits {
-                    projector.project(&mut view, commit).map_err(|e| match e {
-                        ProjectError::Rejected(r) => StoreError::Corrupt(format!(
-                            "commit at position {} was refused on replay: {r}",
-                            commit.global_position
-                        )),
-                        ProjectError::Store(e) => e,
-                    })?;
+                    projector
+                        .project(&mut view, commit.as_fold())
+                        .map_err(|e| match e {
+                            ProjectError::Rejected(r) => StoreError::Corrupt(format!(
+                                "commit at position {} was refused on replay: {r}",
+                                commit.global_position
+                            )),
+                            ProjectError::Store(e) => e,
+                        })?;
                     applied += 1;
                 }
                 view.put(meta_key(CHECKPOINT), end.to_be_bytes().to_vec());
@@ -1248,8 +1264,8 @@ fn read_chunks(
     stats: &Stats,
     from: u64,
     to: u64,
-    chunks: std::sync::mpsc::SyncSender<Result<(u64, Vec<Commit>), StoreError>>,
-    spent: std::sync::mpsc::Receiver<Vec<Commit>>,
+    chunks: std::sync::mpsc::SyncSender<Result<(u64, Vec<CommitEvents>), StoreError>>,
+    spent: std::sync::mpsc::Receiver<Vec<CommitEvents>>,
 ) {
     let stopped = || StoreError::Closed("the catch-up stopped".into());
     let mut commits = Vec::with_capacity(REPLAY_CHUNK);
@@ -1260,7 +1276,7 @@ fn read_chunks(
         let read = log.read_range(position, end, |at, record| {
             stats.count_read(Space::Log);
             stats.count_replayed(record.len() as u64);
-            commits.push(decode_commit(record)?);
+            commits.push(decode_commit_events(record)?);
             bytes += record.len();
             if commits.len() == REPLAY_CHUNK || bytes >= REPLAY_BYTES {
                 spent.try_iter().for_each(drop);

@@ -816,17 +816,14 @@ impl Writer {
         let log = Arc::clone(&self.log);
         let index = Arc::clone(&self.index);
         let mut view = BatchView::new(&tree, &log, &index, &stats, Keys { generation });
-        let mut applied = 0;
-        let projector = Arc::clone(&self.projector);
-        log.read_range(from, self.state.last_position, |position, bytes| {
-            stats.count_read(Space::Log);
-            let commit = crate::codec::decode_commit(bytes)?;
-            projector.project(&mut view, &commit).map_err(|e| {
-                StoreError::Corrupt(format!("the rebuild cannot apply position {position}: {e}"))
-            })?;
-            applied += 1;
-            Ok(())
-        })?;
+        let applied = super::sled_store::replay_into(
+            &mut view,
+            &log,
+            &stats,
+            self.projector.as_ref(),
+            from,
+            self.state.last_position,
+        )?;
         view.put(meta_key(super::sled_store::GENERATION), vec![generation]);
         view.put(
             meta_key(super::sled_store::CHECKPOINT),
@@ -1061,7 +1058,7 @@ impl Writer {
         )?;
         let micros = commit.recorded_at.timestamp_micros();
         let chained = log_hash(&self.state.last_log_hash, position, &hash);
-        match self.projector.project(view, &commit) {
+        match self.projector.project(view, commit.as_fold()) {
             Ok(()) => {}
             Err(ProjectError::Rejected(rejection)) => return Err(AppendError::Rejected(rejection)),
             Err(ProjectError::Store(e)) => return Err(e.into()),
