@@ -51,6 +51,9 @@ pub(crate) const DEFAULT_SNAPSHOT_INTERVAL: u64 = 16;
 /// the bytes a commit wrote.
 pub(crate) const STATE_EVERY: u64 = 8;
 
+/// The states a batch made, by article.
+type Pending = HashMap<ArticleId, ArticleVersion, foldhash::fast::RandomState>;
+
 /// Applies commits to the read models; every K versions it also writes a
 /// snapshot, so that an as-of read replays at most K−1 commits.
 #[derive(Debug)]
@@ -60,7 +63,7 @@ pub(crate) struct Projection {
     states: Arc<StateCache>,
     /// The states the batch being applied made, published once it is
     /// written (`settle`).
-    pending: Mutex<HashMap<ArticleId, ArticleVersion>>,
+    pending: Mutex<Pending>,
 }
 
 impl Projection {
@@ -76,11 +79,11 @@ impl Projection {
         Self {
             snapshot_interval: snapshot_interval.max(1),
             states,
-            pending: Mutex::new(HashMap::new()),
+            pending: Mutex::new(Pending::default()),
         }
     }
 
-    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<ArticleId, ArticleVersion>> {
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 

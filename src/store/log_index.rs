@@ -18,6 +18,8 @@
 
 use std::collections::hash_map::{Entry, RandomState};
 use std::collections::{BTreeMap, HashMap};
+
+use foldhash::fast::RandomState as FastHash;
 use std::hash::BuildHasher;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
@@ -64,9 +66,10 @@ pub(crate) struct LogIndex {
 #[derive(Default)]
 struct Inner {
     /// Each article's positions, version 1 first.
-    streams: HashMap<ArticleId, Vec<u64>>,
-    /// A command id's hash → the position of its first commit.
-    commands: HashMap<u64, u64>,
+    streams: HashMap<ArticleId, Vec<u64>, FastHash>,
+    /// A command id's hash (keyed: `LogIndex::key`) → the position of its
+    /// first commit.
+    commands: HashMap<u64, u64, FastHash>,
     /// Command ids whose hash an earlier id took.
     overflow: HashMap<CommandId, u64>,
     /// Each article's last position → the article.

@@ -15,7 +15,7 @@ use super::StoreError;
 /// 64-bit keyed hashes (16 bytes a key, whatever its length; two keys
 /// share both hashes with odds of about n² in 2¹²⁹).
 pub(super) struct WrittenKeys {
-    hashes: HashSet<(u64, u64)>,
+    hashes: HashSet<(u64, u64), foldhash::fast::RandomState>,
     first: std::collections::hash_map::RandomState,
     second: std::collections::hash_map::RandomState,
 }
@@ -23,7 +23,7 @@ pub(super) struct WrittenKeys {
 impl WrittenKeys {
     pub(super) fn new() -> Self {
         Self {
-            hashes: HashSet::new(),
+            hashes: HashSet::default(),
             first: Default::default(),
             second: Default::default(),
         }
