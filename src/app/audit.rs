@@ -9,8 +9,8 @@ use super::read::ArticleRef;
 use super::read::Page;
 use super::{App, AppError};
 use crate::domain::{
-    attribute, stale_redates, ArticleId, ArticleVersion, Attribution, Commit, Hash, Revision,
-    StaleRedate,
+    attribute, commit_event_digests, stale_redates, ArticleId, ArticleVersion, Attribution, Commit,
+    Hash, Revision, StaleRedate,
 };
 use crate::projection::{articles_after, stream_range};
 use crate::store::Log;
@@ -30,12 +30,15 @@ const DATES_CARRIED: usize = 1 << 16;
 /// Commits read in full at a time by a scan of the log.
 const VIEW_CHUNK: usize = 256;
 
-/// A commit with its revision summary and its place in the log chain.
+/// A commit with its revision summary, its place in the log chain and its
+/// events' payload digests (made where the commit is read: a stream's
+/// reader hashes them while the edge encodes the commits before).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct CommitView {
     pub(crate) commit: Commit,
     pub(crate) revision: Revision,
     pub(crate) log_hash: Hash,
+    pub(crate) payload_digests: Vec<Hash>,
 }
 
 /// Which commits to list; every filter given must hold.
@@ -240,6 +243,7 @@ impl App {
             dates.insert(id, (commit.version, date));
             views.push(CommitView {
                 revision: commit.revision(date),
+                payload_digests: commit_event_digests(&commit),
                 commit,
                 log_hash,
             });

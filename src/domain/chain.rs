@@ -34,6 +34,14 @@ pub(crate) fn commit_hash(prev_hash: &Hash, commit: &Commit) -> Hash {
     w.finish()
 }
 
+/// The digest of each of `commit`'s events, in the commit's encoding (a
+/// salt missing, which a decoded commit never lacks, leaves the rest out).
+pub(crate) fn commit_event_digests(commit: &Commit) -> Vec<Hash> {
+    (0..commit.events.len())
+        .map_while(|index| commit_event_digest(commit, index))
+        .collect()
+}
+
 /// The digest of event `index` of `commit`, in the commit's encoding.
 pub(crate) fn commit_event_digest(commit: &Commit, index: usize) -> Option<Hash> {
     let event = commit.events.get(index)?;

@@ -30,13 +30,13 @@ mod tests;
 
 pub(crate) use article::{Article, ArticleVersion, Provenance, Section, Source, Status};
 pub(crate) use blame::{attribute, Attribution, Stamp};
-#[cfg(test)]
-pub(crate) use chain::vector_bytes as chain_bytes_for_vectors;
 pub(crate) use chain::{
-    answer_digest, backup_manifest_message, commit_event_digest, commit_hash, digest_message,
-    event_digest, hex, log_hash, Hash, RequestHashes, ZERO_HASH,
+    answer_digest, backup_manifest_message, commit_event_digest, commit_event_digests, commit_hash,
+    digest_message, hex, log_hash, Hash, RequestHashes, ZERO_HASH,
 };
-pub(crate) use chain_v2::{payload_digest as salted_payload_digest, CommitSalts, Salt};
+#[cfg(test)]
+pub(crate) use chain::{event_digest, vector_bytes as chain_bytes_for_vectors};
+pub(crate) use chain_v2::{CommitSalts, Salt};
 pub(crate) use command::{ArticleDraft, Command, SectionDraft, SourceDraft};
 pub(crate) use commit::{Commit, CommitEvents, CommitFold, CommitHead, Revision};
 pub(crate) use decide::{decide, Context};

@@ -8,8 +8,8 @@ use super::pb;
 use super::status::invalid;
 use crate::app::{ArticleRef, ChainBreak, CommitFilter, CommitView, LogDigest, StreamFilter};
 use crate::domain::{
-    event_digest, hex, is_uuid_shaped, quoted, salted_payload_digest, slug_problem, ArticleDiff,
-    ArticleDraft, ArticleId, ArticleVersion, Attribution, ChangeKind, CommandId, Event, Provenance,
+    commit_event_digests, hex, is_uuid_shaped, quoted, slug_problem, ArticleDiff, ArticleDraft,
+    ArticleId, ArticleVersion, Attribution, ChangeKind, CommandId, Event, Hash, Provenance,
     Revision, Salt, Section, SectionDraft, Source, SourceDraft, StaleRedate, Stamp,
     Status as ArticleStatus, Suggestion,
 };
@@ -321,13 +321,18 @@ pub(super) fn summary(v: &ArticleVersion) -> pb::AnswerSummary {
 }
 
 pub(super) fn revision(r: &Revision) -> pb::Revision {
+    revision_taken(r.clone())
+}
+
+/// A revision's message, taking its text rather than copying it.
+fn revision_taken(r: Revision) -> pb::Revision {
     pb::Revision {
         version: r.version,
         global_position: r.global_position,
         recorded_at: Some(timestamp(r.recorded_at)),
-        actor: r.actor.clone(),
-        reason: r.reason.clone(),
-        event_kinds: r.event_kinds.clone(),
+        actor: r.actor,
+        reason: r.reason,
+        event_kinds: r.event_kinds,
         hash: hex(&r.hash),
         last_updated: r.last_updated.to_string(),
     }
@@ -366,40 +371,14 @@ pub(super) fn stale_redate(article: &ArticleVersion, s: &StaleRedate) -> pb::Sta
 pub(crate) fn rendered_commit(
     c: &crate::domain::Commit,
     last_updated: chrono::NaiveDate,
-    log_hash: &[u8],
+    log_hash: &Hash,
 ) -> pb::Commit {
-    pb::Commit {
-        article_id: c.article_id.to_string(),
-        revision: Some(pb::Revision {
-            version: c.version,
-            global_position: c.global_position,
-            recorded_at: Some(timestamp(c.recorded_at)),
-            actor: c.actor.clone(),
-            reason: c.reason.clone(),
-            event_kinds: c.event_kinds(),
-            hash: hex(&c.hash),
-            last_updated: last_updated.to_string(),
-        }),
-        command_id: c.command_id.to_string(),
-        provenance: Some(provenance_message(&c.provenance)),
-        events: c
-            .events
-            .iter()
-            .enumerate()
-            .map(|(i, e)| {
-                event(
-                    c.article_id,
-                    e.clone(),
-                    c.salts.as_ref().and_then(|s| s.events.get(i)),
-                )
-            })
-            .collect(),
-        encoding: encoding(c),
-        reason_salt: c.salts.as_ref().map(|s| hex(&s.reason)).unwrap_or_default(),
-        prev_hash: hex(&c.prev_hash),
-        log_hash: hex(log_hash),
-        request_hash: hex(&c.request_hash),
-    }
+    commit(CommitView {
+        commit: c.clone(),
+        revision: c.revision(last_updated),
+        log_hash: *log_hash,
+        payload_digests: commit_event_digests(c),
+    })
 }
 
 /// A commit in full (GetRevision, StreamEvents), its events' text taken
@@ -407,9 +386,10 @@ pub(crate) fn rendered_commit(
 pub(super) fn commit(v: CommitView) -> pb::Commit {
     let c = v.commit;
     let id = c.article_id;
+    let digests = v.payload_digests;
     pb::Commit {
         article_id: id.to_string(),
-        revision: Some(revision(&v.revision)),
+        revision: Some(revision_taken(v.revision)),
         command_id: c.command_id.to_string(),
         provenance: Some(provenance_message(&c.provenance)),
         prev_hash: hex(&c.prev_hash),
@@ -422,7 +402,10 @@ pub(super) fn commit(v: CommitView) -> pb::Commit {
             c.events
                 .into_iter()
                 .enumerate()
-                .map(|(i, e)| event(id, e, salts.as_ref().and_then(|s| s.get(i))))
+                .map(|(i, e)| {
+                    let salt = salts.as_ref().and_then(|s| s.get(i));
+                    event(id, e, salt, digests.get(i))
+                })
                 .collect()
         },
     }
@@ -504,14 +487,12 @@ pub(super) fn suggestion(s: &Suggestion) -> pb::Suggestion {
     }
 }
 
-/// An event's message, taking its text rather than copying it.
-pub(super) fn event(id: ArticleId, e: Event, salt: Option<&Salt>) -> pb::Event {
+/// An event's message, taking its text rather than copying it; its
+/// payload digest as the commit's encoding makes it (`commit_event_digests`).
+fn event(id: ArticleId, e: Event, salt: Option<&Salt>, digest: Option<&Hash>) -> pb::Event {
     use pb::event::Payload;
     let kind = e.kind().to_owned();
-    let payload_digest = hex(&match salt {
-        None => event_digest(&e),
-        Some(salt) => salted_payload_digest(&e, salt),
-    });
+    let payload_digest = digest.map(|d| hex(d)).unwrap_or_default();
     let payload = match e {
         Event::ArticleCreated(c) => Payload::ArticleCreated(pb::ArticleCreatedEvent {
             article: Some(pb::Answer {
