@@ -168,6 +168,8 @@ struct Running {
     /// 1 while the writer's thread holds a job it took and waits for a
     /// leading caller to free the lock (`Writer::run`).
     waiting: Arc<AtomicUsize>,
+    /// The appends whose callers wait (`Log::append`), in flight now.
+    appending: AtomicUsize,
     durable: watch::Receiver<u64>,
     /// The last position answered to a writer (`Writer::acknowledged`).
     acknowledged: Arc<AtomicU64>,
@@ -539,6 +541,7 @@ impl SledStore {
             writer: Mutex::new(Some(handle)),
             writer_state: writer,
             waiting,
+            appending: AtomicUsize::new(0),
             durable: durable_rx,
             acknowledged,
             health: health_rx,
@@ -743,18 +746,24 @@ impl SledStore {
             .map_or(self.state.last_position, |r| *r.durable.borrow())
     }
 
-    /// Writes `job` on the caller's thread when the writer is idle (its
-    /// queue empty and its state free), and returns `None`; else returns
-    /// the job, to be queued. One append alone then pays no hand-over to
-    /// the writer's thread and no wake-up back (BENCHMARKS.md, session 15,
-    /// has the p50 at one call in flight). Appends that find the writer busy
-    /// queue and share its next sync as before. Only on a multi-threaded
-    /// runtime: the call holds its worker for the sync, and the other
-    /// workers go on.
+    /// Writes `job` on the caller's thread when it is the only append in
+    /// flight and the writer is idle (its queue empty and its state free),
+    /// and returns `None`; else returns the job, to be queued. One append
+    /// alone then pays no hand-over to the writer's thread and no wake-up
+    /// back (BENCHMARKS.md, session 15, has the p50 at one call in flight).
+    /// Appends beside others queue and share the writer's next sync: a
+    /// caller that led while others were in flight wrote a batch of one,
+    /// and held its worker through the sync that the others' requests
+    /// waited to be read on (BENCHMARKS.md, session 20). Only on a
+    /// multi-threaded runtime: the call holds its worker for the sync, and
+    /// the other workers go on.
     fn lead(&self, job: Job) -> Option<Job> {
         let Some(running) = &self.running else {
             return Some(job);
         };
+        if running.appending.load(Ordering::Acquire) > 1 {
+            return Some(job);
+        }
         let multi_threaded = tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
         if !multi_threaded {
@@ -938,6 +947,7 @@ impl Log for SledStore {
     /// import's pipeline) always go to the writer, which groups them.
     fn append(&self, request: AppendRequest) -> BoxFuture<'_, Result<Appended, AppendError>> {
         Box::pin(async move {
+            let _in_flight = self.running.as_ref().map(|r| InFlight::new(&r.appending));
             let (reply, answer) = oneshot::channel();
             let job = Job::Append {
                 request,
@@ -1119,6 +1129,22 @@ pub(super) fn replay_into(
         Ok(())
     })?;
     Ok(applied)
+}
+
+/// One append in flight, counted while it lives (`Running::appending`).
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::AcqRel);
+        Self(count)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Applies the log past the read models' checkpoint through `to` to the
