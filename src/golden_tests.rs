@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, NaiveDate};
 use uuid::Uuid;
 
-use crate::codec::{decode_commit, encode_article, encode_commit};
+use crate::codec::{decode_commit, decode_commit_events, encode_article, encode_commit};
 use crate::domain::{
     commit_hash, hex, Article, ArticleCreated, ArticleId, ArticleVersion, CommandId, Commit, Event,
     Provenance, Section, Source, EVENT_KINDS, ZERO_HASH,
@@ -271,6 +271,20 @@ fn check(version: u32) -> Vec<Commit> {
         let at = format!("v{version} commit {}", i + 1);
         let bytes = unhex(line.trim());
         let commit = decode_commit(&bytes).unwrap_or_else(|e| panic!("{at}: {e}"));
+        // What a replay decodes alone (`CommitEventsRecord`) is what the
+        // whole record holds.
+        let fold = decode_commit_events(&bytes).unwrap_or_else(|e| panic!("{at}: {e}"));
+        let whole = commit.as_fold();
+        assert_eq!(
+            (fold.article_id, fold.version, fold.global_position),
+            (whole.article_id, whole.version, whole.global_position),
+            "{at}: its place decodes alone"
+        );
+        assert_eq!(
+            (fold.recorded_at, fold.events.as_slice()),
+            (whole.recorded_at, whole.events),
+            "{at}: its time and events decode alone"
+        );
         assert_eq!(
             encode_commit(&commit),
             bytes,

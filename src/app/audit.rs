@@ -30,15 +30,26 @@ const DATES_CARRIED: usize = 1 << 16;
 /// Commits read in full at a time by a scan of the log.
 const VIEW_CHUNK: usize = 256;
 
-/// A commit with its revision summary, its place in the log chain and its
-/// events' payload digests (made where the commit is read: a stream's
-/// reader hashes them while the edge encodes the commits before).
+/// A commit with its revision summary, its place in the log chain and,
+/// once `digested`, its events' payload digests.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct CommitView {
     pub(crate) commit: Commit,
     pub(crate) revision: Revision,
     pub(crate) log_hash: Hash,
+    /// Empty until `digested`; the edge makes them for a view without.
     pub(crate) payload_digests: Vec<Hash>,
+}
+
+impl CommitView {
+    /// With its events' payload digests (`commit_event_digests`), made by
+    /// a stream's follower for each commit its filter admits: the
+    /// follower's task hashes while the edge's task encodes and sends the
+    /// commits before.
+    pub(crate) fn digested(mut self) -> Self {
+        self.payload_digests = commit_event_digests(&self.commit);
+        self
+    }
 }
 
 /// Which commits to list; every filter given must hold.
@@ -243,7 +254,7 @@ impl App {
             dates.insert(id, (commit.version, date));
             views.push(CommitView {
                 revision: commit.revision(date),
-                payload_digests: commit_event_digests(&commit),
+                payload_digests: Vec::new(),
                 commit,
                 log_hash,
             });

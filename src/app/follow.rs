@@ -191,7 +191,8 @@ impl App {
                     seat.at(follower.last());
                     let kinds: Vec<&str> = view.commit.events.iter().map(|e| e.kind()).collect();
                     if filter.admits(view.commit.article_id, &kinds) {
-                        out.send(StreamItem::Commit(Box::new(view))).await?;
+                        out.send(StreamItem::Commit(Box::new(view.digested())))
+                            .await?;
                     } else {
                         // A long run of filtered-out commits still shows life.
                         out.beat_if_quiet(follower.last()).await?;
@@ -212,7 +213,7 @@ impl App {
                                     Step::CatchUp => continue 'catch_up,
                                     Step::Take if filter.admits(notice.article_id, &notice.kinds) => {
                                         let view = self.view_at_durable(notice.position).await?;
-                                        out.send(StreamItem::Commit(Box::new(view))).await?;
+                                        out.send(StreamItem::Commit(Box::new(view.digested()))).await?;
                                     }
                                     Step::Take => out.beat_if_quiet(follower.last()).await?,
                                 }

@@ -404,8 +404,8 @@ impl App {
         self.log_of(id, from, to, |positions| self.store.read_commits(positions))
     }
 
-    /// As `commits_of`, each commit's recorded time and events alone: what
-    /// a fold takes.
+    /// As `commits_of`, each commit's place, recorded time and events
+    /// alone: what a fold takes.
     pub(super) fn events_of(
         &self,
         id: ArticleId,

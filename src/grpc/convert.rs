@@ -377,7 +377,7 @@ pub(crate) fn rendered_commit(
         commit: c.clone(),
         revision: c.revision(last_updated),
         log_hash: *log_hash,
-        payload_digests: commit_event_digests(c),
+        payload_digests: Vec::new(),
     })
 }
 
@@ -386,7 +386,10 @@ pub(crate) fn rendered_commit(
 pub(super) fn commit(v: CommitView) -> pb::Commit {
     let c = v.commit;
     let id = c.article_id;
-    let digests = v.payload_digests;
+    let digests = match v.payload_digests.len() == c.events.len() {
+        true => v.payload_digests,
+        false => commit_event_digests(&c),
+    };
     pb::Commit {
         article_id: id.to_string(),
         revision: Some(revision_taken(v.revision)),

@@ -818,7 +818,8 @@ impl SledStore {
         self.read_log_as(positions, decode_commit)
     }
 
-    /// As `read_commits`, each commit's recorded time and events alone.
+    /// As `read_commits`, each commit's place, recorded time and events
+    /// alone (`CommitEvents`).
     pub(crate) fn read_commit_events(
         &self,
         positions: &[u64],
