@@ -678,18 +678,15 @@ async fn offline(
     // In a process of its own, as an operator runs it: the database is
     // free for the next step the moment it exits. `runs` times, each over
     // the whole store, the median reported as for every figure.
-    let mut rebuilds = Vec::with_capacity(runs.max(1));
-    let mut rebuilt = None;
-    for _ in 0..runs.max(1) {
+    let last = std::cell::Cell::new(None);
+    let rebuild = median_of(runs, || async {
         let run = rebuild_offline(store_dir).await?;
-        rebuilds.push(Sample::rate(
-            run.commits,
-            Duration::from_secs_f64(run.seconds),
-        ));
-        rebuilt = Some(run);
-    }
-    let rebuilt = rebuilt.context("no rebuild ran")?;
-    let rebuild = median(rebuilds);
+        let sample = Sample::rate(run.commits, Duration::from_secs_f64(run.seconds));
+        last.set(Some(run));
+        Ok(sample)
+    })
+    .await?;
+    let rebuilt = last.take().context("no rebuild ran")?;
     let keys_per_commit = rebuilt.keys_written as f64 / rebuilt.commits.max(1) as f64;
     let bytes_per_key = rebuilt.bytes_written / rebuilt.keys_written.max(1);
     let (keys, commits) = (rebuilt.keys_written, rebuilt.commits);
