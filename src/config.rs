@@ -63,6 +63,10 @@ pub(crate) struct Config {
     /// The Ed25519 secret key that signs digests; none: generated into the
     /// data directory on first start.
     pub signing_key_file: Option<PathBuf>,
+    /// The secret that request hashes are keyed with (64 hex digits);
+    /// none: `DATA_DIR/request-key`, made on first start (a JetStream
+    /// replica's: the log's bucket's).
+    pub request_key_file: Option<PathBuf>,
     /// The origin line of the Merkle tree's checkpoints; none:
     /// `answerlog/<key id>`.
     pub log_origin: Option<String>,
@@ -119,6 +123,7 @@ impl Default for Config {
             allow_development_on_network: false,
             require_reason: true,
             signing_key_file: None,
+            request_key_file: None,
             log_origin: None,
             checkpoint_interval_ms: 1000,
             witnesses: Vec::new(),
@@ -159,6 +164,7 @@ struct FileConfig {
     allow_development_on_network: Option<bool>,
     require_reason: Option<bool>,
     signing_key_file: Option<PathBuf>,
+    request_key_file: Option<PathBuf>,
     log_origin: Option<String>,
     checkpoint_interval_ms: Option<u64>,
     witnesses: Option<Vec<String>>,
@@ -260,6 +266,14 @@ pub(crate) struct ConfigArgs {
     /// digests [default: one generated into the data directory].
     #[arg(long = "signing-key", env = "ANSWERLOG_SIGNING_KEY")]
     pub signing_key_file: Option<PathBuf>,
+    /// A file with the secret (64 hex digits) that request hashes are
+    /// keyed with, so that an export's hashes cannot be matched against
+    /// guessed requests; give every replica and restore of a log the same
+    /// one, so that each answers a retry alike [default: DATA_DIR/request-key,
+    /// made on first start; on a JetStream replica, the one the log's
+    /// bucket keeps].
+    #[arg(long = "request-key", env = "ANSWERLOG_REQUEST_KEY")]
+    pub request_key_file: Option<PathBuf>,
     /// The origin line of the log's checkpoints, which auditors and
     /// witnesses know the log by, e.g. answerlog.example.org/prod; give
     /// every replica of a log, and its restores, the same one and the same
@@ -459,6 +473,7 @@ impl ConfigArgs {
             ),
             require_reason: pick(&self.require_reason, file.require_reason, d.require_reason),
             signing_key_file: self.signing_key_file.clone().or(file.signing_key_file),
+            request_key_file: self.request_key_file.clone().or(file.request_key_file),
             log_origin: self.log_origin.clone().or(file.log_origin),
             checkpoint_interval_ms: pick(
                 &self.checkpoint_interval_ms,
@@ -641,6 +656,7 @@ impl From<&Config> for FileConfig {
             allow_development_on_network: Some(c.allow_development_on_network),
             require_reason: Some(c.require_reason),
             signing_key_file: c.signing_key_file.clone(),
+            request_key_file: c.request_key_file.clone(),
             log_origin: c.log_origin.clone(),
             checkpoint_interval_ms: Some(c.checkpoint_interval_ms),
             witnesses: Some(c.witnesses.clone()),

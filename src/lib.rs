@@ -43,6 +43,7 @@ mod metrics;
 mod metrics_http;
 mod principals;
 mod projection;
+mod request_key;
 mod server;
 mod signing;
 mod store;

@@ -216,8 +216,18 @@ async fn a_backup_taken_while_writes_run_restores_the_same_log_and_answers(backe
         out.stdout
     );
     // `restore` writes a store of the embedded log, whichever log the
-    // backup was taken from.
-    let copy = TestServer::start_in(Backend::Sled, restored, AppOptions::default()).await;
+    // backup was taken from. It is given the log's request key (the
+    // original's data directory keeps a copy, on either log), so that it
+    // answers a retry as the original would.
+    let copy = TestServer::start_in(
+        Backend::Sled,
+        restored,
+        AppOptions {
+            request_key: Some(server.dir().join("request-key")),
+            ..AppOptions::default()
+        },
+    )
+    .await;
 
     // The same log through the backup's position: every position, time,
     // actor, event and hash.

@@ -2,13 +2,22 @@
 
 use answerlog::pb::{
     list_revisions_request, ArticleDraft, CreateArticleRequest, EditQuickAnswerRequest,
-    ListRevisionsRequest,
+    ListCommitsRequest, ListRevisionsRequest,
 };
+use answerlog::AppOptions;
+use hmac::Mac as _;
+use prost::Message as _;
+use sha2::Digest as _;
 use tonic::Code;
 use tonic_types::StatusExt;
 
 use crate::backend_tests;
 use crate::support::{cid, Backend, TestServer};
+
+/// 64 lowercase hex digits of `bytes`.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 backend_tests!(
     a_stale_expected_version_is_aborted_naming_the_current_one,
@@ -16,6 +25,7 @@ backend_tests!(
     a_reused_command_id_with_another_request_is_invalid,
     an_edit_that_changes_nothing_writes_nothing,
     concurrent_retries_of_one_command_are_applied_once,
+    a_request_hash_is_keyed_with_the_given_request_key_and_another_key_refuses_the_retry,
 );
 
 fn draft(question: &str) -> ArticleDraft {
@@ -208,5 +218,87 @@ async fn concurrent_retries_of_one_command_are_applied_once(backend: Backend) {
     assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
     assert_eq!(answers[0].version, 2);
     assert_eq!(revision_count(&server, &id).await, 2);
+    server.stop().await;
+}
+
+/// docs/AUDIT.md, "Request hashes": HMAC-SHA256 under the log's request
+/// key of SHA-256(actor ‖ 0 ‖ rpc ‖ 0 ‖ the request's bytes), computed
+/// here from that text. The same log under another key (a restore not
+/// given the log's key file) cannot tell a retry from a reuse.
+async fn a_request_hash_is_keyed_with_the_given_request_key_and_another_key_refuses_the_retry(
+    backend: Backend,
+) {
+    let key = [0x5a_u8; 32];
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("request.key");
+    std::fs::write(&key_file, format!("{}\n", hex(&key))).unwrap();
+    let given = |file: &std::path::Path| AppOptions {
+        request_key: Some(file.to_owned()),
+        ..AppOptions::default()
+    };
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let server = TestServer::start_in(backend, dir, given(&key_file)).await;
+    let request = CreateArticleRequest {
+        command_id: cid(),
+        reason: "keyed".into(),
+        article: Some(draft("Why are request hashes keyed")),
+    };
+    let create = || async {
+        server
+            .articles()
+            .await
+            .create_article(request.clone())
+            .await
+    };
+    let first = create().await.unwrap().into_inner();
+    let commit = server
+        .audit()
+        .await
+        .list_commits(ListCommitsRequest {
+            page_size: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .commits
+        .pop()
+        .unwrap();
+    let mut plain = sha2::Sha256::new();
+    plain.update(commit.revision.as_ref().unwrap().actor.as_bytes());
+    plain.update([0]);
+    plain.update(b"CreateArticle");
+    plain.update([0]);
+    plain.update(request.encode_to_vec());
+    let digest = plain.finalize();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(&digest);
+    assert_eq!(commit.request_hash, hex(&mac.finalize().into_bytes()));
+    assert_ne!(commit.request_hash, hex(&digest));
+    // A retry on the same log is answered as the first time.
+    assert_eq!(create().await.unwrap().into_inner(), first);
+    if backend != Backend::Sled {
+        // A replica proposes a given key to the log's bucket, which keeps
+        // the first one: another would refuse to start (not tried here).
+        server.stop().await;
+        return;
+    }
+    let dir = server.stop().await;
+    let other = keys.path().join("other.key");
+    std::fs::write(&other, format!("{}\n", hex(&[0xa5; 32]))).unwrap();
+    let server = TestServer::start_in(backend, dir, given(&other)).await;
+    let refused = server
+        .articles()
+        .await
+        .create_article(request)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert!(
+        refused
+            .message()
+            .contains("already used for a different request"),
+        "{refused:?}"
+    );
     server.stop().await;
 }

@@ -340,6 +340,11 @@ async fn a_retry_through_another_replica_gets_the_original_answer() {
     assert_eq!(again, edited);
     // Nothing was added by the retries.
     assert_eq!(a.app.durable(), 2);
+    // Both key request hashes with the log's request key, which the
+    // bucket keeps and each keeps a copy of.
+    let key = |server: &TestServer| std::fs::read(server.dir().join("request-key")).unwrap();
+    assert_eq!(key(&a), key(&b));
+    assert_eq!(key(&a).len(), 65);
     b.stop().await;
     a.stop().await;
 }

@@ -47,6 +47,7 @@ use crate::domain::Limits;
 use crate::jetstream::{JetStreamLog, JetStreamOptions, JoinError};
 use crate::metrics::{Levels, Metrics};
 use crate::projection::{self, Projection, StateCache, SNAPSHOT_INTERVAL_KEY};
+use crate::request_key::RequestKey;
 use crate::signing::KeyRing;
 use crate::store::{
     Log, ReadModels, Record, SledStore, Space, StoreError, StoreOptions, StreamBreak,
@@ -70,6 +71,10 @@ pub struct AppOptions {
     /// A file with the Ed25519 secret key that signs digests; none: a key
     /// is generated into the data directory on first start.
     pub signing_key: Option<std::path::PathBuf>,
+    /// A file with the secret request hashes are keyed with; none:
+    /// `DATA_DIR/request-key`, or a JetStream replica's bucket's
+    /// (`crate::request_key`).
+    pub request_key: Option<std::path::PathBuf>,
     /// The bound of the articles' current states held in memory, in bytes.
     pub state_cache_bytes: u64,
     /// The Merkle tree's checkpoints: their origin and how often.
@@ -87,6 +92,7 @@ impl Default for AppOptions {
             snapshot_interval_chosen: false,
             store: StoreOptions::default(),
             signing_key: None,
+            request_key: None,
             state_cache_bytes: projection::DEFAULT_STATE_CACHE_BYTES,
             tree: TreeOptions::default(),
             witnesses: WitnessPolicy::default(),
@@ -107,6 +113,8 @@ pub struct App {
     /// feeds it.
     log: Arc<dyn Log>,
     keys: Arc<KeyRing>,
+    /// The secret request hashes are keyed with (`crate::request_key`).
+    request_key: RequestKey,
     /// The log's Merkle tree and checkpoints, grown off the write path.
     tree: tree::Tree,
     /// Witnesses' cosignatures of its checkpoints, gathered off the write
@@ -156,6 +164,14 @@ impl App {
             }
         }
         let keys = Arc::new(KeyRing::open(dir, options.signing_key.as_deref())?);
+        // A replica without a given key takes the log's bucket's when it
+        // joins (`open_replica`); this one stands in until then.
+        let request_key = match (&options.request_key, replica) {
+            (Some(path), _) => RequestKey::read(path),
+            (None, false) => RequestKey::in_data_dir(dir),
+            (None, true) => RequestKey::random(),
+        }
+        .map_err(OpenError::RequestKey)?;
         let k = match store.meta(SNAPSHOT_INTERVAL_KEY)? {
             Some(bytes) => decode_u64(&bytes)?,
             None => {
@@ -218,6 +234,7 @@ impl App {
             log: Arc::clone(&store) as Arc<dyn Log>,
             store,
             keys,
+            request_key,
             limits: options.limits,
             require_reason: options.require_reason,
             snapshot_interval: k,
@@ -243,8 +260,28 @@ impl App {
             },
             ..options
         };
+        let given = options.request_key.is_some();
+        let kept = dir.join(crate::request_key::FILE);
         let mut app = Self::open_store(dir, options, true)?;
-        let log = JetStreamLog::join(Arc::clone(&app.store), jetstream).await?;
+        if !given && kept.exists() {
+            app.request_key = RequestKey::read(&kept).map_err(OpenError::RequestKey)?;
+        }
+        let log = JetStreamLog::join(Arc::clone(&app.store), jetstream, &app.request_key).await?;
+        let logs = log.request_key().clone();
+        let changed = logs.bytes() != app.request_key.bytes();
+        if changed && given {
+            return Err(OpenError::RequestKey(
+                "the log's bucket keeps another request key than the file --request-key gives: give every replica of a log the same one".into(),
+            ));
+        }
+        app.request_key = logs;
+        if !given && (changed || !kept.exists()) {
+            // A copy in the data directory, which an operator can carry to
+            // a restore of this log's backup.
+            app.request_key
+                .keep_in(dir)
+                .map_err(OpenError::RequestKey)?;
+        }
         app.log = Arc::new(log);
         Ok(app)
     }
@@ -390,6 +427,8 @@ pub enum OpenError {
     Restored(String),
     #[error("{0}")]
     Tree(String),
+    #[error("{0}")]
+    RequestKey(String),
 }
 
 /// Replays the whole log into the read models (offline), then records

@@ -24,10 +24,20 @@ fn draft(n: usize) -> ArticleDraft {
 fn meta(command_id: CommandId) -> WriteMeta {
     WriteMeta {
         command_id,
-        request_hash: [7; 32],
+        request_digest: [7; 32],
         reason: "test".into(),
         actor: "tester".into(),
     }
+}
+
+/// The article's durable current state.
+async fn current_article(app: &App, id: ArticleId) -> crate::domain::Article {
+    app.current_durable(id)
+        .await
+        .unwrap()
+        .expect("the article")
+        .article
+        .clone()
 }
 
 fn new_meta() -> WriteMeta {
@@ -265,13 +275,7 @@ async fn a_write_decided_on_an_earlier_pending_write_is_appended_only_onto_it() 
     app.edit(id, 1, edit("another's"), another.clone())
         .await
         .unwrap();
-    let current = app
-        .current_durable(id)
-        .await
-        .unwrap()
-        .unwrap()
-        .article
-        .clone();
+    let current = current_article(&app, id).await;
     let decided_on_version_2 = |basis: CommandId| {
         let decided = app
             .decide_commit(
@@ -299,6 +303,54 @@ async fn a_write_decided_on_an_earlier_pending_write_is_appended_only_onto_it() 
         .await
         .unwrap();
     assert_eq!(appended.version, 3);
+}
+
+/// A commit made before request hashes were keyed holds the plain SHA-256:
+/// a retry of its command is still answered as the first time, whether it
+/// reaches the app's check or the writer's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_of_a_commit_whose_request_hash_was_not_keyed_is_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = Arc::new(App::open(dir.path(), AppOptions::default()).unwrap());
+    let id = app.create(draft(0), new_meta()).await.unwrap().article_id;
+    let old = new_meta();
+    let current = current_article(&app, id).await;
+    let decided = app
+        .decide_commit(id, Some(current), 1, &edit("written unkeyed"), old.clone())
+        .unwrap()
+        .expect("a change");
+    assert_ne!(decided.request.request_hash.keyed, old.request_digest);
+    // As an older version appended it: the commit keeps the plain digest.
+    let unkeyed = AppendRequest {
+        request_hash: crate::domain::RequestHash {
+            keyed: old.request_digest,
+            unkeyed: old.request_digest,
+        },
+        ..decided.request.clone()
+    };
+    let appended = app.store().append(unkeyed).await.unwrap();
+    assert_eq!(appended.version, 2);
+    // The retry through the app finds the command and answers it.
+    let retried = app
+        .edit(id, 1, edit("written unkeyed"), old.clone())
+        .await
+        .unwrap();
+    assert!(retried.duplicate);
+    assert_eq!(retried.global_position, appended.global_position);
+    // The writer's own check takes the unkeyed hash as the same request.
+    let again = app.store().append(decided.request).await.unwrap();
+    assert!(again.duplicate);
+    assert_eq!(again.global_position, appended.global_position);
+    // Another request with the same command id is a reuse.
+    let other = WriteMeta {
+        request_digest: [9; 32],
+        ..old
+    };
+    let reused = app.edit(id, 2, edit("another request"), other).await;
+    assert!(
+        format!("{reused:?}").contains("already used for a different request"),
+        "{reused:?}"
+    );
 }
 
 /// The stream's messages for positions `1..=n` of `app`'s log, as a
@@ -645,7 +697,10 @@ async fn a_review_an_older_version_carried_over_an_edit_is_not_shown_and_ends_at
             article_id: id,
             expected_version: 2,
             command_id: CommandId::from_uuid(Uuid::now_v7()),
-            request_hash: [3; 32],
+            request_hash: crate::domain::RequestHash {
+                keyed: [3; 32],
+                unkeyed: [4; 32],
+            },
             actor: "wes".into(),
             reason: "test".into(),
             provenance: crate::domain::Provenance {

@@ -7,6 +7,7 @@ use uuid::Uuid;
 use super::{App, AppError, ArticleRef};
 use crate::domain::{
     decide, quoted, Article, ArticleDraft, ArticleId, ArticleVersion, Command, CommandId, Context,
+    RequestHash,
 };
 use crate::projection;
 use crate::store::{AppendRequest, Appended, Log};
@@ -45,8 +46,10 @@ pub(super) struct Decided {
 #[derive(Clone, Debug)]
 pub struct WriteMeta {
     pub command_id: CommandId,
-    /// SHA-256 of the request, so that a retry can be told from a reuse.
-    pub request_hash: [u8; 32],
+    /// The plain SHA-256 of the caller, the RPC and the request, which
+    /// the log's request key keys (`App::request_hash`), so that a retry
+    /// can be told from a reuse.
+    pub request_digest: [u8; 32],
     pub reason: String,
     /// The authenticated caller.
     pub actor: String,
@@ -215,12 +218,18 @@ impl App {
         })
     }
 
+    /// The request's hash under the log's request key, and the unkeyed
+    /// one that commits made before hashes were keyed kept.
+    fn request_hash(&self, meta: &WriteMeta) -> RequestHash {
+        self.request_key.hash(&meta.request_digest)
+    }
+
     /// The original outcome if this command id was already appended.
     pub(super) async fn retried(&self, meta: &WriteMeta) -> Result<Option<Appended>, AppError> {
         let Some(entry) = self.store.find_command(meta.command_id).await? else {
             return Ok(None);
         };
-        if entry.request_hash != meta.request_hash {
+        if !self.request_hash(meta).matches(&entry.request_hash) {
             return Err(AppError::invalid(
                 "command_id",
                 format!(
@@ -274,6 +283,7 @@ impl App {
         }
         let after = Article::fold(state, id, expected_version + 1, &events)
             .ok_or_else(|| AppError::DataLoss("the article's history does not fold".into()))?;
+        let request_hash = self.request_hash(&meta);
         let reason = match command {
             Command::RevertArticle { to_version, .. } if meta.reason.is_empty() => {
                 format!("Revert to version {to_version}")
@@ -287,7 +297,7 @@ impl App {
             article_id: id,
             expected_version,
             command_id: meta.command_id,
-            request_hash: meta.request_hash,
+            request_hash,
             actor: meta.actor,
             reason,
             provenance: after.provenance.clone(),

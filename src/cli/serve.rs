@@ -27,6 +27,7 @@ pub(super) fn app_options(config: &Config) -> AppOptions {
             ..StoreOptions::default()
         },
         signing_key: config.signing_key_file.clone(),
+        request_key: config.request_key_file.clone(),
         state_cache_bytes: config.state_cache_bytes,
         tree: TreeOptions {
             origin: config.log_origin.clone(),

@@ -21,6 +21,7 @@ mod link;
 // checkpoints that serve the rest land next, and only tests use them yet.
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod merkle;
+mod request_hash;
 mod review;
 mod suggestion;
 mod validate;
@@ -47,6 +48,7 @@ pub(crate) use freshness::{stale_redates, StaleRedate};
 pub(crate) use ids::{is_uuid_shaped, ArticleId, CommandId};
 pub(crate) use limits::Limits;
 pub(crate) use link::{follow, ChainHead, Unlinked};
+pub(crate) use request_hash::RequestHash;
 pub(crate) use review::check_claims as check_review_claims;
 pub(crate) use suggestion::{check_suggestion, Suggestion};
 pub(crate) use validate::{quoted, slug_problem};

@@ -76,7 +76,7 @@ pub(super) fn write(actor: &str, arm: Arm, naming: Naming) -> Result<Write, Stat
         Arm::CreateArticle(m) => {
             let meta = WriteMeta {
                 command_id: convert::command_id(&m.command_id)?,
-                request_hash: hash(actor, "CreateArticle", &m),
+                request_digest: digest(actor, "CreateArticle", &m),
                 reason: m.reason,
                 actor: actor.to_owned(),
             };
@@ -224,7 +224,7 @@ fn envelope<M: Message>(
     }
     let meta = WriteMeta {
         command_id: convert::command_id(command_id)?,
-        request_hash: hash(actor, rpc, message),
+        request_digest: digest(actor, rpc, message),
         reason: reason.to_owned(),
         actor: actor.to_owned(),
     };
@@ -233,8 +233,9 @@ fn envelope<M: Message>(
 
 /// SHA-256 of the caller, the RPC's name and the request's bytes (prost
 /// encodes one message one way), to tell a retry from a reuse of its
-/// command id — by another request, or by another principal.
-fn hash<M: Message>(actor: &str, rpc: &str, message: &M) -> [u8; 32] {
+/// command id — by another request, or by another principal. The app
+/// keys it with the log's request key before anything keeps it.
+fn digest<M: Message>(actor: &str, rpc: &str, message: &M) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(actor.as_bytes());
     hasher.update([0]);

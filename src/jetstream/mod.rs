@@ -35,6 +35,7 @@ pub(crate) use restore::publish_backup;
 pub use restore::RestoreError;
 
 use crate::domain::{ArticleId, CommandId, Commit, Hash};
+use crate::request_key::RequestKey;
 use crate::store::{
     AppendError, AppendRequest, BoxFuture, CommandEntry, Log, PendingAppend, SledStore, StoreError,
     StreamBreak, StreamEntry,
@@ -57,6 +58,8 @@ pub(crate) struct JetStreamLog {
     stream: jetstream::stream::Stream,
     broken: watch::Receiver<Option<StreamBreak>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The log's request key, as its bucket keeps it.
+    request_key: RequestKey,
 }
 
 /// Why the replica could not join the stream.
@@ -70,6 +73,8 @@ pub enum JoinError {
     Stream { stream: String, why: String },
     #[error("cannot open the slug bucket {bucket}: {why}")]
     Bucket { bucket: String, why: String },
+    #[error("{0}")]
+    RequestKey(String),
     #[error("this data directory holds a replica of {held}, not of {stream}: give this replica a data directory of its own")]
     WrongStream { held: String, stream: String },
     #[error("this data directory holds a log of its own (position {position}, the embedded log's): a replica needs an empty data directory")]
@@ -84,12 +89,19 @@ pub(crate) const REPLICA_OF: &str = "replica_of";
 impl JetStreamLog {
     /// Connects, opens (or creates) the stream and the slug bucket, and
     /// starts feeding `local` from its checkpoint and taking appends.
+    /// `request_key` is the key this replica proposes for the log
+    /// (`crate::request_key`): the bucket keeps the first one proposed.
     pub(crate) async fn join(
         local: Arc<SledStore>,
         options: &JetStreamOptions,
+        request_key: &RequestKey,
     ) -> Result<Self, JoinError> {
         let (client, context, stream, slugs) = Self::open_retrying(options).await?;
         claim_directory(&local, &stream)?;
+        let request_key = slugs
+            .request_key(request_key)
+            .await
+            .map_err(JoinError::RequestKey)?;
         let (break_tx, broken) = watch::channel(None);
         let follower = follower::Follower {
             local: Arc::clone(&local),
@@ -117,7 +129,13 @@ impl JetStreamLog {
             stream,
             broken,
             tasks,
+            request_key,
         })
+    }
+
+    /// The log's request key, which every replica keys request hashes with.
+    pub(crate) fn request_key(&self) -> &RequestKey {
+        &self.request_key
     }
 }
 

@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use super::slugs::{slugs_taken, Claim, Made, Slugs};
 use super::{applied, catch_up, JetStreamOptions};
 use crate::codec::encode_commit;
-use crate::domain::{ArticleId, CommandId, Hash, ZERO_HASH};
+use crate::domain::{ArticleId, CommandId, Hash, RequestHash, ZERO_HASH};
 use crate::metrics::Metrics;
 use crate::store::{
     AppendError, AppendRequest, Appended, Log as _, Rejection, SledStore, StreamBreak,
@@ -201,12 +201,12 @@ impl Shared {
     async fn earlier(
         &self,
         command: CommandId,
-        request_hash: &[u8; 32],
+        request_hash: &RequestHash,
     ) -> Result<Option<Appended>, AppendError> {
         let Some(entry) = self.local.find_command(command).await? else {
             return Ok(None);
         };
-        if &entry.request_hash != request_hash {
+        if !request_hash.matches(&entry.request_hash) {
             return Err(AppendError::CommandReused(command));
         }
         Ok(Some(Appended {

@@ -14,7 +14,11 @@ use async_nats::jetstream::{self, kv, stream};
 
 use super::{JetStreamOptions, JoinError};
 use crate::domain::{ArticleId, CommandId, Event};
+use crate::request_key::RequestKey;
 use crate::store::{AppendError, Rejection};
+
+/// The bucket's key for the log's request key: not a slug.
+const REQUEST_KEY: &str = "_request-key";
 
 /// How often a claim is tried while it changes under it.
 const CLAIM_ATTEMPTS: usize = 8;
@@ -93,6 +97,33 @@ impl Slugs {
             .await
             .map_err(|e| failed(e.to_string()))?;
         Ok(Self { bucket })
+    }
+
+    /// The log's request key (`crate::request_key`): the one the bucket
+    /// keeps, or `proposed`, kept from now on, when it keeps none. It is
+    /// kept under a key no slug can be (slugs are lowercase letters,
+    /// digits and hyphens), put once with a create-only put, so that
+    /// replicas starting together agree; the bucket denies deletes.
+    pub(super) async fn request_key(&self, proposed: &RequestKey) -> Result<RequestKey, String> {
+        let read = |value: &[u8]| -> Result<RequestKey, String> {
+            <[u8; 32]>::try_from(value)
+                .map(RequestKey::from_bytes)
+                .map_err(|_| format!("the bucket's {REQUEST_KEY} is not 32 bytes"))
+        };
+        match self
+            .bucket
+            .create(REQUEST_KEY, proposed.bytes().to_vec().into())
+            .await
+        {
+            Ok(_) => return Ok(proposed.clone()),
+            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {}
+            Err(e) => return Err(format!("cannot keep the request key: {e}")),
+        }
+        match self.bucket.get(REQUEST_KEY).await {
+            Ok(Some(value)) => read(&value),
+            Ok(None) => Err(format!("the bucket's {REQUEST_KEY} is gone")),
+            Err(e) => Err(format!("cannot read the request key: {e}")),
+        }
     }
 
     /// Claims `slug` for `article`, made by `command`.

@@ -10,7 +10,9 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{oneshot, watch};
 
 use super::{StoreError, StreamBreak};
-use crate::domain::{ArticleId, ChainHead, CommandId, Commit, Event, Hash, Provenance};
+use crate::domain::{
+    ArticleId, ChainHead, CommandId, Commit, Event, Hash, Provenance, RequestHash,
+};
 
 /// The clock commits are stamped with: the system's, or the system's set
 /// back by a fixed amount, as another machine's may run behind. Replicas
@@ -45,8 +47,9 @@ pub(crate) struct AppendRequest {
     /// The version the decision was made on; 0 for a creation.
     pub expected_version: u64,
     pub command_id: CommandId,
-    /// SHA-256 of the request, to tell a retry from a reuse of the id.
-    pub request_hash: [u8; 32],
+    /// The request's hash, to tell a retry from a reuse of the id: the
+    /// commit keeps the keyed one (`crate::request_key`).
+    pub request_hash: RequestHash,
     pub actor: String,
     pub reason: String,
     /// The article's provenance once the events are applied.
@@ -84,7 +87,7 @@ impl AppendRequest {
             reason: self.reason.clone(),
             command_id: self.command_id,
             provenance: self.provenance.clone(),
-            request_hash: self.request_hash,
+            request_hash: self.request_hash.keyed,
             prev_hash: prev_hash.to_vec(),
             hash: Vec::new(),
             events: self.events.clone(),

@@ -1016,7 +1016,7 @@ impl Writer {
     ) -> Result<Appended, AppendError> {
         let earlier = self.command_entry(request.command_id, in_batch)?;
         if let Some(entry) = earlier {
-            if entry.request_hash != request.request_hash {
+            if !request.request_hash.matches(&entry.request_hash) {
                 return Err(AppendError::CommandReused(request.command_id));
             }
             return Ok(Appended {
@@ -1067,7 +1067,7 @@ impl Writer {
             article_id: request.article_id,
             version,
             global_position: position,
-            request_hash: request.request_hash,
+            request_hash: request.request_hash.keyed,
         };
         put_log_entries(view, &commit, &chained);
         self.state.last_position = position;

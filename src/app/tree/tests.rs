@@ -13,7 +13,7 @@ use crate::tlog::note::Note;
 fn meta() -> WriteMeta {
     WriteMeta {
         command_id: CommandId::from_uuid(Uuid::now_v7()),
-        request_hash: [7; 32],
+        request_digest: [7; 32],
         reason: "test".into(),
         actor: "tester".into(),
     }
