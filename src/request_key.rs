@@ -55,6 +55,15 @@ impl RequestKey {
 
     /// The key in `path` (64 hex digits).
     pub(crate) fn read(path: &Path) -> Result<Self, String> {
+        if path
+            .to_str()
+            .is_some_and(|p| unhex::<32>(p.trim()).is_some())
+        {
+            // Not echoed: a key given where its file's path belongs.
+            return Err(
+                "the request key file's path is 64 hex digits: give the path of a file that holds the key, not the key".into(),
+            );
+        }
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read the request key {}: {e}", path.display()))?;
         unhex::<32>(text.trim()).map(Self).ok_or_else(|| {
@@ -75,6 +84,35 @@ impl RequestKey {
         let key = Self::random()?;
         key.keep_in(dir)?;
         Ok(key)
+    }
+
+    /// The key given by a file, kept in the data directory `dir` too (so
+    /// that a start without the file keys hashes alike); refused when the
+    /// directory keeps another.
+    pub(crate) fn given(path: &Path, dir: &Path) -> Result<Self, String> {
+        let key = Self::read(path)?;
+        let kept = dir.join(FILE);
+        if !kept.exists() {
+            key.keep_in(dir)?;
+        } else if Self::read(&kept)?.0 != key.0 {
+            return Err(format!(
+                "{} keeps another request key than {} gives: a store keys request hashes with one key for good (give its own, or move it away to start anew, and retries of commands made before are refused as reuses)",
+                kept.display(),
+                path.display()
+            ));
+        }
+        Ok(key)
+    }
+
+    /// What a store records of its key: enough to tell another key from
+    /// it, nothing to find the key by (the first 16 bytes of an HMAC under
+    /// it of a fixed text).
+    pub(crate) fn id(&self) -> [u8; 16] {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(b"answerlog.request-key.id");
+        let mut id = [0; 16];
+        id.copy_from_slice(&mac.finalize().into_bytes()[..16]);
+        id
     }
 
     /// Keeps the key in `DATA_DIR/request-key`, replacing what was there,
@@ -158,6 +196,32 @@ mod tests {
         );
         assert!(ha.matches(&ha.keyed) && ha.matches(&digest));
         assert!(!ha.matches(&hb.keyed));
+    }
+
+    #[test]
+    fn a_given_key_is_kept_in_the_data_directory_and_another_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = tempfile::tempdir().unwrap();
+        let one = files.path().join("one");
+        let two = files.path().join("two");
+        std::fs::write(&one, format!("{}\n", hex(&[1; 32]))).unwrap();
+        std::fs::write(&two, format!("{}\n", hex(&[2; 32]))).unwrap();
+        let given = RequestKey::given(&one, dir.path()).unwrap();
+        assert_eq!(given.bytes(), &[1; 32]);
+        assert_eq!(
+            RequestKey::in_data_dir(dir.path()).unwrap().bytes(),
+            &[1; 32]
+        );
+        assert_eq!(
+            RequestKey::given(&one, dir.path()).unwrap().bytes(),
+            &[1; 32]
+        );
+        let e = RequestKey::given(&two, dir.path()).unwrap_err();
+        assert!(e.contains("keeps another request key"), "{e}");
+        assert_ne!(given.id(), RequestKey::from_bytes([2; 32]).id());
+        // The key where its path belongs is refused without echoing it.
+        let e = RequestKey::read(Path::new(&hex(&[3; 32]))).unwrap_err();
+        assert!(!e.contains(&hex(&[3; 32])), "{e}");
     }
 
     #[test]

@@ -599,3 +599,125 @@ backend_tests!(
     a_backup_taken_while_writes_run_restores_the_same_log_and_answers,
     suggested_questions_are_backed_up_and_restored_in_their_order,
 );
+
+/// A restore given the log's request key (`--request-key`) answers a retry
+/// of a command made before the backup as the original did, restored
+/// offline or into a stream; a stream whose bucket keeps another key is
+/// refused before anything is published, and a replica given another key
+/// is refused before it serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_given_the_logs_request_key_answers_retries_of_older_commands() {
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = |name: &str, byte: u8| {
+        let path = keys.path().join(name);
+        let hex: String = std::iter::repeat_n(format!("{byte:02x}"), 32).collect();
+        std::fs::write(&path, format!("{hex}\n")).unwrap();
+        path
+    };
+    let log_key = key_file("log.key", 0x17);
+    let other_key = key_file("other.key", 0x71);
+    let given = |path: &Path| AppOptions {
+        request_key: Some(path.to_owned()),
+        ..AppOptions::default()
+    };
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let server = TestServer::start_in(Backend::Sled, dir, given(&log_key)).await;
+    let known = answerlog::pb::CreateArticleRequest {
+        command_id: cid(),
+        reason: "kept for a retry".into(),
+        article: Some(answerlog::pb::ArticleDraft {
+            question: "What does a restore need to answer a retry".into(),
+            quick_answer: "The log's request key.".into(),
+            last_updated: "2026-01-01".into(),
+            ..Default::default()
+        }),
+    };
+    let original = create(&server, &known).await;
+    let scratch = tempfile::tempdir().unwrap();
+    let backup = scratch.path().join("backup");
+    let out = server.cli(&["backup", &backup.display().to_string()]).await;
+    assert!(out.success, "{}", out.stderr);
+    server.stop().await;
+    let key_arg = |path: &Path| vec!["--request-key".to_owned(), path.display().to_string()];
+
+    // Offline, into a new data directory, which keeps the key given.
+    let offline = Arc::new(tempfile::tempdir().unwrap());
+    let mut args = vec![
+        "restore".to_owned(),
+        backup.display().to_string(),
+        "--data-dir".into(),
+        offline.path().display().to_string(),
+    ];
+    args.extend(key_arg(&log_key));
+    let out = cli(args).await;
+    assert!(out.success, "{}", out.stderr);
+    let copy = TestServer::start_in(Backend::Sled, offline, AppOptions::default()).await;
+    assert_eq!(create(&copy, &known).await, original);
+    copy.stop().await;
+
+    // Into a stream: its bucket keeps the key, and a replica given none
+    // takes it.
+    let nats = Arc::new(NatsServer::start());
+    let restore_to_stream = |key: &Path, dir: &Path| {
+        let mut args = vec![
+            "restore".to_owned(),
+            backup.display().to_string(),
+            "--data-dir".into(),
+            dir.display().to_string(),
+            "--log".into(),
+            nats.url(),
+        ];
+        args.extend(key_arg(key));
+        cli(args)
+    };
+    let restored = Arc::new(tempfile::tempdir().unwrap());
+    let out = restore_to_stream(&log_key, restored.path()).await;
+    assert!(out.success, "{}", out.stderr);
+    let replica = TestServer::start_on(
+        Backend::JetStream,
+        Some(Arc::clone(&nats)),
+        restored,
+        AppOptions::default(),
+        ServerOptions::default(),
+    )
+    .await;
+    assert_eq!(create(&replica, &known).await, original);
+    replica.stop().await;
+
+    // The stream's bucket keeps the log's key: a restore given another is
+    // refused before it publishes, and so is a replica given another.
+    let again = tempfile::tempdir().unwrap();
+    let out = restore_to_stream(&other_key, again.path()).await;
+    assert!(!out.success, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("keeps another request key"),
+        "{}",
+        out.stderr
+    );
+    let refused = answerlog::App::open_replica(
+        again.path(),
+        given(&other_key),
+        &answerlog::JetStreamOptions::new(vec![nats.url()]),
+    )
+    .await
+    .err()
+    .expect("a replica given another key than the bucket's is refused");
+    assert!(
+        refused.to_string().contains("keeps another request key"),
+        "{refused}"
+    );
+}
+
+/// Sends `request`, which must be answered.
+async fn create(
+    server: &TestServer,
+    request: &answerlog::pb::CreateArticleRequest,
+) -> answerlog::pb::CreateArticleResponse {
+    server
+        .articles()
+        .await
+        .create_article(request.clone())
+        .await
+        .expect("answered")
+        .into_inner()
+}

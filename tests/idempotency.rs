@@ -25,7 +25,7 @@ backend_tests!(
     a_reused_command_id_with_another_request_is_invalid,
     an_edit_that_changes_nothing_writes_nothing,
     concurrent_retries_of_one_command_are_applied_once,
-    a_request_hash_is_keyed_with_the_given_request_key_and_another_key_refuses_the_retry,
+    a_request_hash_is_keyed_with_the_given_request_key_and_kept_with_the_store,
 );
 
 fn draft(question: &str) -> ArticleDraft {
@@ -223,9 +223,9 @@ async fn concurrent_retries_of_one_command_are_applied_once(backend: Backend) {
 
 /// docs/AUDIT.md, "Request hashes": HMAC-SHA256 under the log's request
 /// key of SHA-256(actor ‖ 0 ‖ rpc ‖ 0 ‖ the request's bytes), computed
-/// here from that text. The same log under another key (a restore not
-/// given the log's key file) cannot tell a retry from a reuse.
-async fn a_request_hash_is_keyed_with_the_given_request_key_and_another_key_refuses_the_retry(
+/// here from that text. A data directory keeps its key for good; under
+/// another (its key lost) a retry reads as a reuse and is refused.
+async fn a_request_hash_is_keyed_with_the_given_request_key_and_kept_with_the_store(
     backend: Backend,
 ) {
     let key = [0x5a_u8; 32];
@@ -286,6 +286,17 @@ async fn a_request_hash_is_keyed_with_the_given_request_key_and_another_key_refu
     let dir = server.stop().await;
     let other = keys.path().join("other.key");
     std::fs::write(&other, format!("{}\n", hex(&[0xa5; 32]))).unwrap();
+    // The data directory keeps the key it was given: another is refused.
+    let refused = answerlog::App::open(dir.path(), given(&other))
+        .err()
+        .expect("another key than the data directory's is refused");
+    assert!(
+        refused.to_string().contains("keeps another request key"),
+        "{refused}"
+    );
+    // With its key lost, the store starts under another, and a retry of an
+    // older command reads as a reuse: refused, not applied twice.
+    std::fs::remove_file(dir.path().join("request-key")).unwrap();
     let server = TestServer::start_in(backend, dir, given(&other)).await;
     let refused = server
         .articles()

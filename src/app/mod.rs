@@ -100,6 +100,10 @@ impl Default for AppOptions {
     }
 }
 
+/// The meta key of what the store records of its request key
+/// (`RequestKey::id`), to warn when the key changed under it.
+const REQUEST_KEY_ID: &str = "request_key_id";
+
 pub struct App {
     /// How often a follower fell out of the live feed and went back to the log.
     stream_lags: std::sync::atomic::AtomicU64,
@@ -167,11 +171,22 @@ impl App {
         // A replica without a given key takes the log's bucket's when it
         // joins (`open_replica`); this one stands in until then.
         let request_key = match (&options.request_key, replica) {
-            (Some(path), _) => RequestKey::read(path),
+            (Some(path), false) => RequestKey::given(path, dir),
+            (Some(path), true) => RequestKey::read(path),
             (None, false) => RequestKey::in_data_dir(dir),
             (None, true) => RequestKey::random(),
         }
         .map_err(OpenError::RequestKey)?;
+        if !replica {
+            match store.meta(REQUEST_KEY_ID)? {
+                Some(id) if id.as_slice() == request_key.id() => {}
+                Some(_) => tracing::warn!(
+                    "this store's request hashes were keyed with another request key (DATA_DIR/request-key was replaced or lost): retries of commands made before are refused as reuses of their command ids"
+                ),
+                None => {}
+            }
+            store.set_meta(REQUEST_KEY_ID, &request_key.id())?;
+        }
         let k = match store.meta(SNAPSHOT_INTERVAL_KEY)? {
             Some(bytes) => decode_u64(&bytes)?,
             None => {
@@ -263,19 +278,21 @@ impl App {
         let given = options.request_key.is_some();
         let kept = dir.join(crate::request_key::FILE);
         let mut app = Self::open_store(dir, options, true)?;
-        if !given && kept.exists() {
+        let was_kept = kept.exists();
+        if !given && was_kept {
             app.request_key = RequestKey::read(&kept).map_err(OpenError::RequestKey)?;
         }
-        let log = JetStreamLog::join(Arc::clone(&app.store), jetstream, &app.request_key).await?;
-        let logs = log.request_key().clone();
-        let changed = logs.bytes() != app.request_key.bytes();
-        if changed && given {
-            return Err(OpenError::RequestKey(
-                "the log's bucket keeps another request key than the file --request-key gives: give every replica of a log the same one".into(),
-            ));
-        }
-        app.request_key = logs;
-        if !given && (changed || !kept.exists()) {
+        // A key given or kept must be the bucket's: a replica never keys
+        // hashes differently from the others.
+        let log = JetStreamLog::join(
+            Arc::clone(&app.store),
+            jetstream,
+            &app.request_key,
+            given || was_kept,
+        )
+        .await?;
+        app.request_key = log.request_key().clone();
+        if !was_kept {
             // A copy in the data directory, which an operator can carry to
             // a restore of this log's backup.
             app.request_key

@@ -47,6 +47,11 @@ impl App {
         I: IntoIterator<Item = Result<crate::domain::Commit, String>>,
         J: IntoIterator<Item = Result<crate::domain::Suggestion, String>>,
     {
+        if let Some(path) = &options.request_key {
+            // The log's key, kept with the restored store: it answers
+            // retries of commands made before the backup as the log did.
+            crate::request_key::RequestKey::given(path, dir).map_err(StoreError::Closed)?;
+        }
         let mut store = SledStore::open(dir, options.store.clone())?;
         let (commits, suggestions) = store.restore_log(commits, suggestions)?;
         store.set_meta(
@@ -94,7 +99,13 @@ impl App {
                 hex(&digest.1)
             )));
         }
-        let published = publish_backup(jetstream, commits()).await?;
+        let request_key = options
+            .request_key
+            .as_deref()
+            .map(crate::request_key::RequestKey::read)
+            .transpose()
+            .map_err(OpenError::RequestKey)?;
+        let published = publish_backup(jetstream, commits(), request_key.as_ref()).await?;
         let app = App::open_replica(dir, options, jetstream).await?;
         let outcome = app.apply_backup(last, suggestions).await;
         tokio::task::block_in_place(|| app.shutdown());

@@ -91,17 +91,28 @@ impl JetStreamLog {
     /// starts feeding `local` from its checkpoint and taking appends.
     /// `request_key` is the key this replica proposes for the log
     /// (`crate::request_key`): the bucket keeps the first one proposed.
+    /// When `must_keep` (the key was given, or this replica kept one
+    /// already), a bucket that keeps another is refused before anything
+    /// starts.
     pub(crate) async fn join(
         local: Arc<SledStore>,
         options: &JetStreamOptions,
         request_key: &RequestKey,
+        must_keep: bool,
     ) -> Result<Self, JoinError> {
         let (client, context, stream, slugs) = Self::open_retrying(options).await?;
         claim_directory(&local, &stream)?;
+        let proposed = request_key;
         let request_key = slugs
-            .request_key(request_key)
+            .request_key(proposed)
             .await
             .map_err(JoinError::RequestKey)?;
+        if must_keep && request_key.bytes() != proposed.bytes() {
+            return Err(JoinError::RequestKey(format!(
+                "the log's bucket {} keeps another request key than this replica was given or kept: every replica of a log keys request hashes with the bucket's (give none, or the log's, with --request-key)",
+                options.bucket()
+            )));
+        }
         let (break_tx, broken) = watch::channel(None);
         let follower = follower::Follower {
             local: Arc::clone(&local),

@@ -19,6 +19,7 @@ use super::slugs::{slugs_taken, Claim};
 use super::{JetStreamLog, JetStreamOptions, JoinError};
 use crate::codec::encode_commit;
 use crate::domain::Commit;
+use crate::request_key::RequestKey;
 
 /// Publishes awaiting their acknowledgement at once.
 const IN_FLIGHT: usize = 256;
@@ -53,15 +54,33 @@ pub enum RestoreError {
     },
     #[error("JetStream, at position {position}: {why}")]
     Nats { position: u64, why: String },
+    #[error("{0}")]
+    RequestKey(String),
 }
 
 /// Publishes `commits` (a checked backup's log, from position 1, in order)
-/// into the stream `options` names, creating it if need be.
+/// into the stream `options` names, creating it if need be. A
+/// `request_key` given is the log's (`crate::request_key`): the stream's
+/// bucket is made to keep it before anything is published, and a bucket
+/// that keeps another is refused.
 pub(crate) async fn publish_backup(
     options: &JetStreamOptions,
     commits: impl IntoIterator<Item = Result<Commit, String>>,
+    request_key: Option<&RequestKey>,
 ) -> Result<Published, RestoreError> {
     let (_client, context, stream, slugs) = JetStreamLog::open_retrying(options).await?;
+    if let Some(given) = request_key {
+        let kept = slugs
+            .request_key(given)
+            .await
+            .map_err(RestoreError::RequestKey)?;
+        if kept.bytes() != given.bytes() {
+            return Err(RestoreError::RequestKey(format!(
+                "the stream's bucket {} keeps another request key than --request-key gives: restore into a new stream (--nats-stream)",
+                options.bucket()
+            )));
+        }
+    }
     let nats = |position: u64| {
         move |e: &dyn std::fmt::Display| RestoreError::Nats {
             position,
@@ -76,7 +95,7 @@ pub(crate) async fn publish_backup(
         .last_sequence;
     if held == 0 {
         // Claims of another log would keep its slugs from this one.
-        let claims = slugs.messages().await.map_err(|e| nats(0)(&e))?;
+        let claims = slugs.claims().await.map_err(|e| nats(0)(&e))?;
         if claims > 0 {
             return Err(RestoreError::Claims {
                 bucket: options.bucket(),

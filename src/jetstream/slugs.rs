@@ -102,8 +102,10 @@ impl Slugs {
     /// The log's request key (`crate::request_key`): the one the bucket
     /// keeps, or `proposed`, kept from now on, when it keeps none. It is
     /// kept under a key no slug can be (slugs are lowercase letters,
-    /// digits and hyphens), put once with a create-only put, so that
-    /// replicas starting together agree; the bucket denies deletes.
+    /// digits and hyphens) as its 32 bytes, put with a create-only put, so
+    /// that replicas starting together agree. Nothing here deletes it; a
+    /// key-value delete by hand would let the next replica to start put
+    /// another (docs/AUDIT.md, "Request hashes").
     pub(super) async fn request_key(&self, proposed: &RequestKey) -> Result<RequestKey, String> {
         let read = |value: &[u8]| -> Result<RequestKey, String> {
             <[u8; 32]>::try_from(value)
@@ -193,15 +195,23 @@ impl Slugs {
         )))
     }
 
-    /// How many messages the bucket holds (claims, and their releases).
-    pub(super) async fn messages(&self) -> Result<u64, String> {
+    /// How many messages of claims the bucket holds (claims, and their
+    /// releases), the request key's left out.
+    pub(super) async fn claims(&self) -> Result<u64, String> {
         let mut stream = self.bucket.stream.clone();
-        Ok(stream
+        let messages = stream
             .info()
             .await
             .map_err(|e| e.to_string())?
             .state
-            .messages)
+            .messages;
+        // The log's request key is kept beside the claims, not one of them.
+        let key = self
+            .bucket
+            .get(REQUEST_KEY)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(messages.saturating_sub(u64::from(key.is_some())))
     }
 
     /// Releases claims made for a commit that can never be in the stream,
