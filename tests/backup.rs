@@ -83,16 +83,7 @@ async fn a_backup_taken_while_writes_run_restores_the_same_log_and_answers(backe
         ids.push(create_article(&server, n).await);
     }
     // One creation whose request is kept, to retry it on the restored copy.
-    let known = answerlog::pb::CreateArticleRequest {
-        command_id: cid(),
-        reason: "kept for a retry".into(),
-        article: Some(answerlog::pb::ArticleDraft {
-            question: "What is kept".into(),
-            quick_answer: "This.".into(),
-            last_updated: "2026-01-01".into(),
-            ..Default::default()
-        }),
-    };
+    let known = kept_for_a_retry("What is kept");
     let known_id = server
         .articles()
         .await
@@ -622,16 +613,7 @@ async fn a_restore_given_the_logs_request_key_answers_retries_of_older_commands(
     };
     let dir = Arc::new(tempfile::tempdir().unwrap());
     let server = TestServer::start_in(Backend::Sled, dir, given(&log_key)).await;
-    let known = answerlog::pb::CreateArticleRequest {
-        command_id: cid(),
-        reason: "kept for a retry".into(),
-        article: Some(answerlog::pb::ArticleDraft {
-            question: "What does a restore need to answer a retry".into(),
-            quick_answer: "The log's request key.".into(),
-            last_updated: "2026-01-01".into(),
-            ..Default::default()
-        }),
-    };
+    let known = kept_for_a_retry("What does a restore need to answer a retry");
     let original = create(&server, &known).await;
     let scratch = tempfile::tempdir().unwrap();
     let backup = scratch.path().join("backup");
@@ -706,6 +688,20 @@ async fn a_restore_given_the_logs_request_key_answers_retries_of_older_commands(
         refused.to_string().contains("keeps another request key"),
         "{refused}"
     );
+}
+
+/// A creation whose request a test keeps, to retry it on a restored copy.
+fn kept_for_a_retry(question: &str) -> answerlog::pb::CreateArticleRequest {
+    answerlog::pb::CreateArticleRequest {
+        command_id: cid(),
+        reason: "kept for a retry".into(),
+        article: Some(answerlog::pb::ArticleDraft {
+            question: question.into(),
+            quick_answer: "This.".into(),
+            last_updated: "2026-01-01".into(),
+            ..Default::default()
+        }),
+    }
 }
 
 /// Sends `request`, which must be answered.
