@@ -272,7 +272,11 @@ pub(crate) struct ConfigArgs {
     /// one, so that each answers a retry alike [default: DATA_DIR/request-key,
     /// made on first start; on a JetStream replica, the one the log's
     /// bucket keeps].
-    #[arg(long = "request-key", env = "ANSWERLOG_REQUEST_KEY")]
+    #[arg(
+        long = "request-key",
+        env = "ANSWERLOG_REQUEST_KEY",
+        hide_env_values = true
+    )]
     pub request_key_file: Option<PathBuf>,
     /// The origin line of the log's checkpoints, which auditors and
     /// witnesses know the log by, e.g. answerlog.example.org/prod; give

@@ -55,9 +55,16 @@ impl RequestKey {
 
     /// The key in `path` (64 hex digits).
     pub(crate) fn read(path: &Path) -> Result<Self, String> {
-        if path
-            .to_str()
-            .is_some_and(|p| unhex::<32>(p.trim()).is_some())
+        let looks_like_a_key = |text: &str| {
+            let text = text.trim();
+            let text = text.strip_prefix("0x").unwrap_or(text);
+            unhex::<32>(text).is_some()
+        };
+        if path.to_str().is_some_and(looks_like_a_key)
+            || path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(looks_like_a_key)
         {
             // Not echoed: a key given where its file's path belongs.
             return Err(

@@ -622,8 +622,10 @@ async fn a_restore_given_the_logs_request_key_answers_retries_of_older_commands(
     server.stop().await;
     let key_arg = |path: &Path| vec!["--request-key".to_owned(), path.display().to_string()];
 
-    // Offline, into a new data directory, which keeps the key given.
+    // Offline, into a new data directory (not made yet), which keeps the
+    // key given.
     let offline = Arc::new(tempfile::tempdir().unwrap());
+    std::fs::remove_dir(offline.path()).unwrap();
     let mut args = vec![
         "restore".to_owned(),
         backup.display().to_string(),
@@ -676,18 +678,70 @@ async fn a_restore_given_the_logs_request_key_answers_retries_of_older_commands(
         "{}",
         out.stderr
     );
-    let refused = answerlog::App::open_replica(
-        again.path(),
-        given(&other_key),
-        &answerlog::JetStreamOptions::new(vec![nats.url()]),
+    let stream = |name: &str| answerlog::JetStreamOptions {
+        stream: name.to_owned(),
+        ..answerlog::JetStreamOptions::new(vec![nats.url()])
+    };
+    let refused_replica = |options: AppOptions, dir: &Path| {
+        let dir = dir.to_owned();
+        let jetstream = stream("ANSWERLOG");
+        async move {
+            answerlog::App::open_replica(&dir, options, &jetstream)
+                .await
+                .err()
+                .expect("a replica whose key is not the bucket's is refused")
+                .to_string()
+        }
+    };
+    let refused = refused_replica(given(&other_key), again.path()).await;
+    assert!(refused.contains("keeps another request key"), "{refused}");
+    // So is one that kept another key in its data directory.
+    let kept_other = tempfile::tempdir().unwrap();
+    std::fs::copy(&other_key, kept_other.path().join("request-key")).unwrap();
+    let refused = refused_replica(AppOptions::default(), kept_other.path()).await;
+    assert!(refused.contains("keeps another request key"), "{refused}");
+
+    // A stream a replica joined, with nothing written: its bucket keeps
+    // that replica's key. A restore given another is refused before it
+    // publishes; one given none goes on from position 1 (the key is not
+    // counted as a claim of another log).
+    let joined = TestServer::start_on_stream(
+        Arc::clone(&nats),
+        "ANSWERLOG_JOINED",
+        Arc::new(tempfile::tempdir().unwrap()),
     )
-    .await
-    .err()
-    .expect("a replica given another key than the bucket's is refused");
+    .await;
+    joined.stop().await;
+    let into_joined = |key: Option<&Path>, dir: &Path| {
+        let mut args = vec![
+            "restore".to_owned(),
+            backup.display().to_string(),
+            "--json".into(),
+            "--data-dir".into(),
+            dir.display().to_string(),
+            "--log".into(),
+            nats.url(),
+            "--nats-stream".into(),
+            "ANSWERLOG_JOINED".into(),
+        ];
+        if let Some(key) = key {
+            args.extend(key_arg(key));
+        }
+        cli(args)
+    };
+    let first = tempfile::tempdir().unwrap();
+    let out = into_joined(Some(&log_key), first.path()).await;
+    assert!(!out.success, "{}", out.stdout);
     assert!(
-        refused.to_string().contains("keeps another request key"),
-        "{refused}"
+        out.stderr.contains("keeps another request key"),
+        "{}",
+        out.stderr
     );
+    let second = tempfile::tempdir().unwrap();
+    let out = into_joined(None, second.path()).await;
+    assert!(out.success, "{}", out.stderr);
+    let report: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(report["alreadyInStream"], 0, "{report}");
 }
 
 /// A creation whose request a test keeps, to retry it on a restored copy.

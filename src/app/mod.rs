@@ -279,8 +279,15 @@ impl App {
         let kept = dir.join(crate::request_key::FILE);
         let mut app = Self::open_store(dir, options, true)?;
         let was_kept = kept.exists();
-        if !given && was_kept {
-            app.request_key = RequestKey::read(&kept).map_err(OpenError::RequestKey)?;
+        if was_kept {
+            let copy = RequestKey::read(&kept).map_err(OpenError::RequestKey)?;
+            if given && copy.bytes() != app.request_key.bytes() {
+                return Err(OpenError::RequestKey(format!(
+                    "{} keeps another request key than --request-key gives: a replica keys request hashes with its log's key (give none, or the log's)",
+                    kept.display()
+                )));
+            }
+            app.request_key = copy;
         }
         // A key given or kept must be the bucket's: a replica never keys
         // hashes differently from the others.

@@ -48,12 +48,16 @@ impl App {
         J: IntoIterator<Item = Result<crate::domain::Suggestion, String>>,
     {
         if let Some(path) = &options.request_key {
+            // Read before anything is written, kept once the log is.
+            crate::request_key::RequestKey::read(path).map_err(StoreError::Closed)?;
+        }
+        let mut store = SledStore::open(dir, options.store.clone())?;
+        let (commits, suggestions) = store.restore_log(commits, suggestions)?;
+        if let Some(path) = &options.request_key {
             // The log's key, kept with the restored store: it answers
             // retries of commands made before the backup as the log did.
             crate::request_key::RequestKey::given(path, dir).map_err(StoreError::Closed)?;
         }
-        let mut store = SledStore::open(dir, options.store.clone())?;
-        let (commits, suggestions) = store.restore_log(commits, suggestions)?;
         store.set_meta(
             SNAPSHOT_INTERVAL_KEY,
             &options.snapshot_interval.to_be_bytes(),

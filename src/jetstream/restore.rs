@@ -60,27 +60,34 @@ pub enum RestoreError {
 
 /// Publishes `commits` (a checked backup's log, from position 1, in order)
 /// into the stream `options` names, creating it if need be. A
-/// `request_key` given is the log's (`crate::request_key`): the stream's
-/// bucket is made to keep it before anything is published, and a bucket
-/// that keeps another is refused.
+/// `request_key` given is the log's (`crate::request_key`): once what the
+/// stream holds is found to be the backup's, and before anything is
+/// published, the stream's bucket is made to keep it; a bucket that keeps
+/// another is refused.
 pub(crate) async fn publish_backup(
     options: &JetStreamOptions,
     commits: impl IntoIterator<Item = Result<Commit, String>>,
     request_key: Option<&RequestKey>,
 ) -> Result<Published, RestoreError> {
     let (_client, context, stream, slugs) = JetStreamLog::open_retrying(options).await?;
-    if let Some(given) = request_key {
-        let kept = slugs
-            .request_key(given)
-            .await
-            .map_err(RestoreError::RequestKey)?;
-        if kept.bytes() != given.bytes() {
-            return Err(RestoreError::RequestKey(format!(
-                "the stream's bucket {} keeps another request key than --request-key gives: restore into a new stream (--nats-stream)",
-                options.bucket()
-            )));
+    let mut key_to_keep = request_key;
+    let keep_key = |given: &RequestKey| {
+        let slugs = &slugs;
+        let given = given.clone();
+        async move {
+            let kept = slugs
+                .request_key(&given)
+                .await
+                .map_err(RestoreError::RequestKey)?;
+            if kept.bytes() != given.bytes() {
+                return Err(RestoreError::RequestKey(format!(
+                    "the stream's bucket {} keeps another request key than --request-key gives: restore into a new stream (--nats-stream)",
+                    options.bucket()
+                )));
+            }
+            Ok(())
         }
-    }
+    };
     let nats = |position: u64| {
         move |e: &dyn std::fmt::Display| RestoreError::Nats {
             position,
@@ -121,6 +128,9 @@ pub(crate) async fn publish_backup(
             }
             continue;
         }
+        if let Some(given) = key_to_keep.take() {
+            keep_key(given).await?;
+        }
         for slug in slugs_taken(&commit.events) {
             let refused = |why: String| RestoreError::Slug {
                 slug: slug.to_owned(),
@@ -157,6 +167,10 @@ pub(crate) async fn publish_backup(
     }
     for (at, ack) in acks {
         acknowledged(at, ack).await?;
+    }
+    // Every commit was there already: the key still goes to the bucket.
+    if let Some(given) = key_to_keep {
+        keep_key(given).await?;
     }
     if position < held {
         return Err(RestoreError::Longer {
