@@ -103,10 +103,7 @@ impl JetStreamLog {
         let (client, context, stream, slugs) = Self::open_retrying(options).await?;
         claim_directory(&local, &stream)?;
         let proposed = request_key;
-        let request_key = slugs
-            .request_key(proposed)
-            .await
-            .map_err(JoinError::RequestKey)?;
+        let request_key = request_key_retrying(&slugs, proposed).await?;
         if must_keep && request_key.bytes() != proposed.bytes() {
             return Err(JoinError::RequestKey(format!(
                 "the log's bucket {} keeps another request key than this replica was given or kept: every replica of a log keys request hashes with the bucket's (give none, or the log's, with --request-key)",
@@ -181,6 +178,27 @@ impl JetStreamLog {
         let stream = options.open_stream(&context).await?;
         let slugs = slugs::Slugs::open(&context, options).await?;
         Ok((client, context, stream, slugs))
+    }
+}
+
+/// The log's request key as the bucket keeps it (`Slugs::request_key`),
+/// trying again for a while as `open_retrying` does: a cluster that is
+/// starting may time out a request (a put that timed out but was made is
+/// found by the next try).
+async fn request_key_retrying(
+    slugs: &slugs::Slugs,
+    proposed: &RequestKey,
+) -> Result<RequestKey, JoinError> {
+    let started = std::time::Instant::now();
+    loop {
+        match slugs.request_key(proposed).await {
+            Ok(key) => return Ok(key),
+            Err(e) if started.elapsed() < JOIN_LIMIT => {
+                tracing::warn!(error = %e, "the request key cannot be read yet; trying again");
+                tokio::time::sleep(JOIN_RETRY).await;
+            }
+            Err(e) => return Err(JoinError::RequestKey(e)),
+        }
     }
 }
 

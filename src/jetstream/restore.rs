@@ -75,10 +75,7 @@ pub(crate) async fn publish_backup(
         let slugs = &slugs;
         let given = given.clone();
         async move {
-            let kept = slugs
-                .request_key(&given)
-                .await
-                .map_err(RestoreError::RequestKey)?;
+            let kept = super::request_key_retrying(slugs, &given).await?;
             if kept.bytes() != given.bytes() {
                 return Err(RestoreError::RequestKey(format!(
                     "the stream's bucket {} keeps another request key than --request-key gives: restore into a new stream (--nats-stream)",
