@@ -412,7 +412,18 @@ async fn suggested_questions_are_backed_up_and_restored_in_their_order(backend: 
 
 /// `restore BACKUP --json --data-dir DIR --log nats://… --nats-stream STREAM`.
 async fn restore_into(backup: &Path, dir: &Path, nats: &NatsServer, stream: &str) -> CliOutput {
-    cli(vec![
+    restore_keyed(backup, dir, nats, stream, None).await
+}
+
+/// `restore_into`, given the log's request key `key` if any.
+async fn restore_keyed(
+    backup: &Path,
+    dir: &Path,
+    nats: &NatsServer,
+    stream: &str,
+    key: Option<&Path>,
+) -> CliOutput {
+    let mut args = vec![
         "restore".into(),
         backup.display().to_string(),
         "--json".into(),
@@ -422,7 +433,22 @@ async fn restore_into(backup: &Path, dir: &Path, nats: &NatsServer, stream: &str
         nats.url(),
         "--nats-stream".into(),
         stream.into(),
-    ])
+    ];
+    if let Some(key) = key {
+        args.extend(["--request-key".into(), key.display().to_string()]);
+    }
+    cli(args).await
+}
+
+/// A replica of the default stream on `nats`, in `dir`.
+async fn replica_in(nats: &Arc<NatsServer>, dir: Arc<tempfile::TempDir>) -> TestServer {
+    TestServer::start_on(
+        Backend::JetStream,
+        Some(Arc::clone(nats)),
+        dir,
+        AppOptions::default(),
+        ServerOptions::default(),
+    )
     .await
 }
 
@@ -480,14 +506,7 @@ async fn a_backup_of_the_embedded_log_restores_into_a_stream_that_replicas_join(
     assert_eq!(report["alreadyInStream"], through, "{report}");
     assert_eq!(report["suggestions"], 1, "{report}");
 
-    let first = TestServer::start_on(
-        Backend::JetStream,
-        Some(Arc::clone(&nats)),
-        restored,
-        AppOptions::default(),
-        ServerOptions::default(),
-    )
-    .await;
+    let first = replica_in(&nats, restored).await;
     let second = first.replica().await;
     let original_log = log_through(&server, through).await;
     for replica in [&first, &second] {
@@ -620,7 +639,6 @@ async fn a_restore_given_the_logs_request_key_answers_retries_of_older_commands(
     let out = server.cli(&["backup", &backup.display().to_string()]).await;
     assert!(out.success, "{}", out.stderr);
     server.stop().await;
-    let key_arg = |path: &Path| vec!["--request-key".to_owned(), path.display().to_string()];
 
     // Offline, into a new data directory (not made yet), which keeps the
     // key given.
@@ -632,7 +650,7 @@ async fn a_restore_given_the_logs_request_key_answers_retries_of_older_commands(
         "--data-dir".into(),
         offline.path().display().to_string(),
     ];
-    args.extend(key_arg(&log_key));
+    args.extend(["--request-key".to_owned(), log_key.display().to_string()]);
     let out = cli(args).await;
     assert!(out.success, "{}", out.stderr);
     let copy = TestServer::start_in(Backend::Sled, offline, AppOptions::default()).await;
@@ -642,36 +660,17 @@ async fn a_restore_given_the_logs_request_key_answers_retries_of_older_commands(
     // Into a stream: its bucket keeps the key, and a replica given none
     // takes it.
     let nats = Arc::new(NatsServer::start());
-    let restore_to_stream = |key: &Path, dir: &Path| {
-        let mut args = vec![
-            "restore".to_owned(),
-            backup.display().to_string(),
-            "--data-dir".into(),
-            dir.display().to_string(),
-            "--log".into(),
-            nats.url(),
-        ];
-        args.extend(key_arg(key));
-        cli(args)
-    };
     let restored = Arc::new(tempfile::tempdir().unwrap());
-    let out = restore_to_stream(&log_key, restored.path()).await;
+    let out = restore_keyed(&backup, restored.path(), &nats, "ANSWERLOG", Some(&log_key)).await;
     assert!(out.success, "{}", out.stderr);
-    let replica = TestServer::start_on(
-        Backend::JetStream,
-        Some(Arc::clone(&nats)),
-        restored,
-        AppOptions::default(),
-        ServerOptions::default(),
-    )
-    .await;
+    let replica = replica_in(&nats, restored).await;
     assert_eq!(create(&replica, &known).await, original);
     replica.stop().await;
 
     // The stream's bucket keeps the log's key: a restore given another is
     // refused before it publishes, and so is a replica given another.
     let again = tempfile::tempdir().unwrap();
-    let out = restore_to_stream(&other_key, again.path()).await;
+    let out = restore_keyed(&backup, again.path(), &nats, "ANSWERLOG", Some(&other_key)).await;
     assert!(!out.success, "{}", out.stdout);
     assert!(
         out.stderr.contains("keeps another request key"),
@@ -712,25 +711,15 @@ async fn a_restore_given_the_logs_request_key_answers_retries_of_older_commands(
     )
     .await;
     joined.stop().await;
-    let into_joined = |key: Option<&Path>, dir: &Path| {
-        let mut args = vec![
-            "restore".to_owned(),
-            backup.display().to_string(),
-            "--json".into(),
-            "--data-dir".into(),
-            dir.display().to_string(),
-            "--log".into(),
-            nats.url(),
-            "--nats-stream".into(),
-            "ANSWERLOG_JOINED".into(),
-        ];
-        if let Some(key) = key {
-            args.extend(key_arg(key));
-        }
-        cli(args)
-    };
     let first = tempfile::tempdir().unwrap();
-    let out = into_joined(Some(&log_key), first.path()).await;
+    let out = restore_keyed(
+        &backup,
+        first.path(),
+        &nats,
+        "ANSWERLOG_JOINED",
+        Some(&log_key),
+    )
+    .await;
     assert!(!out.success, "{}", out.stdout);
     assert!(
         out.stderr.contains("keeps another request key"),
@@ -738,7 +727,7 @@ async fn a_restore_given_the_logs_request_key_answers_retries_of_older_commands(
         out.stderr
     );
     let second = tempfile::tempdir().unwrap();
-    let out = into_joined(None, second.path()).await;
+    let out = restore_into(&backup, second.path(), &nats, "ANSWERLOG_JOINED").await;
     assert!(out.success, "{}", out.stderr);
     let report: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
     assert_eq!(report["alreadyInStream"], 0, "{report}");

@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::jetstream::message::PublishMessage;
 
-use super::slugs::{slugs_taken, Claim};
+use super::slugs::{slugs_taken, Claim, Slugs};
 use super::{JetStreamLog, JetStreamOptions, JoinError};
 use crate::codec::encode_commit;
 use crate::domain::Commit;
@@ -58,6 +58,23 @@ pub enum RestoreError {
     RequestKey(String),
 }
 
+/// Makes the stream's bucket keep `given` as the log's request key;
+/// refuses a bucket that keeps another.
+async fn keep_request_key(
+    slugs: &Slugs,
+    options: &JetStreamOptions,
+    given: &RequestKey,
+) -> Result<(), RestoreError> {
+    let kept = super::request_key_retrying(slugs, given).await?;
+    if kept.bytes() != given.bytes() {
+        return Err(RestoreError::RequestKey(format!(
+            "the stream's bucket {} keeps another request key than --request-key gives: restore into a new stream (--nats-stream)",
+            options.bucket()
+        )));
+    }
+    Ok(())
+}
+
 /// Publishes `commits` (a checked backup's log, from position 1, in order)
 /// into the stream `options` names, creating it if need be. A
 /// `request_key` given is the log's (`crate::request_key`): once what the
@@ -71,20 +88,6 @@ pub(crate) async fn publish_backup(
 ) -> Result<Published, RestoreError> {
     let (_client, context, stream, slugs) = JetStreamLog::open_retrying(options).await?;
     let mut key_to_keep = request_key;
-    let keep_key = |given: &RequestKey| {
-        let slugs = &slugs;
-        let given = given.clone();
-        async move {
-            let kept = super::request_key_retrying(slugs, &given).await?;
-            if kept.bytes() != given.bytes() {
-                return Err(RestoreError::RequestKey(format!(
-                    "the stream's bucket {} keeps another request key than --request-key gives: restore into a new stream (--nats-stream)",
-                    options.bucket()
-                )));
-            }
-            Ok(())
-        }
-    };
     let nats = |position: u64| {
         move |e: &dyn std::fmt::Display| RestoreError::Nats {
             position,
@@ -126,7 +129,7 @@ pub(crate) async fn publish_backup(
             continue;
         }
         if let Some(given) = key_to_keep.take() {
-            keep_key(given).await?;
+            keep_request_key(&slugs, options, given).await?;
         }
         for slug in slugs_taken(&commit.events) {
             let refused = |why: String| RestoreError::Slug {
@@ -167,7 +170,7 @@ pub(crate) async fn publish_backup(
     }
     // Every commit was there already: the key still goes to the bucket.
     if let Some(given) = key_to_keep {
-        keep_key(given).await?;
+        keep_request_key(&slugs, options, given).await?;
     }
     if position < held {
         return Err(RestoreError::Longer {
