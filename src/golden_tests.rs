@@ -22,8 +22,9 @@ use crate::domain::{
 };
 
 /// The version of the golden files this code writes: v3 holds the history
-/// in commit encoding 2 (salted), as the server writes commits since.
-const CURRENT: u32 = 3;
+/// in commit encoding 2 (salted), as the server writes commits since; v4
+/// adds each commit's answer salt (leaf v2).
+const CURRENT: u32 = 4;
 
 fn dir(version: u32) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/v{version}"))
@@ -166,8 +167,8 @@ pub(crate) fn history() -> Vec<Commit> {
 
 /// `commits` (one article's, from version 1) in commit encoding 2, with
 /// fixed salts, each its own (commit i's reason `[0xa0 ^ i; 32]`; its
-/// event e's `i`, `e + 1`, then 30 bytes of 0x5c), hashed again along
-/// their chain.
+/// event e's `i`, `e + 1`, then 30 bytes of 0x5c; its answer's
+/// `[0xc0 ^ i; 32]`), hashed again along their chain.
 pub(crate) fn salted(commits: Vec<Commit>) -> Vec<Commit> {
     let mut prev = ZERO_HASH;
     commits
@@ -185,6 +186,7 @@ pub(crate) fn salted(commits: Vec<Commit>) -> Vec<Commit> {
                         salt
                     })
                     .collect(),
+                answer: Some([0xc0 ^ n; 32]),
             });
             c.prev_hash = prev.to_vec();
             let hash = commit_hash(&prev, &c);

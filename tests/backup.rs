@@ -15,6 +15,7 @@ use answerlog::{AppOptions, ServerOptions};
 use tokio::sync::watch;
 
 use crate::backend_tests;
+use crate::support::audit_md::consistency_verifies;
 use crate::support::nats::NatsServer;
 use crate::support::{cid, cli, create_article, edit_many, Backend, CliOutput, TestServer};
 
@@ -256,6 +257,23 @@ async fn a_backup_taken_while_writes_run_restores_the_same_log_and_answers(backe
     // The digest the original server signed verifies on the copy too: its
     // key joined the copy's key history.
     assert_signed_digest_verifies(&copy, &backup).await;
+    // The same Merkle tree through the backup's position, every commit's
+    // answer salt kept: the copy's checkpoint root is the original's tree
+    // at that size, as the original's consistency proof shows.
+    let copied = copy.checkpoint().await;
+    assert_eq!(copied.tree_size, through);
+    let original = server.checkpoint().await;
+    let proof = server.consistency_proof(through, original.tree_size).await;
+    assert!(
+        consistency_verifies(
+            through,
+            original.tree_size,
+            &proof,
+            &copied.root_hash.clone().try_into().unwrap(),
+            &original.root_hash.clone().try_into().unwrap(),
+        ),
+        "the restored tree of {through} is not the start of the original's"
+    );
 
     // A restore refuses a directory that already holds a log.
     let dir = copy.stop().await;

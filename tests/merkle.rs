@@ -14,7 +14,7 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 use crate::backend_tests;
-use crate::support::audit_md::{answer_digest, open_checkpoint, tree_root};
+use crate::support::audit_md::{answer_digest, hex, open_checkpoint, tree_root, unhex32};
 use crate::support::{cid, cli, create_article, eventually, Backend, TestServer};
 
 backend_tests!(
@@ -56,12 +56,11 @@ async fn leaves_of(
             .as_ref()
             .is_some_and(|p| !p.reviewed_by.is_empty());
         retracted |= answer.status == ArticleStatus::Retracted as i32;
-        let hash = revision["hash"].as_str().unwrap();
         let mut data = vec![0x00];
-        for i in (0..64).step_by(2) {
-            data.push(u8::from_str_radix(&hash[i..i + 2], 16).unwrap());
-        }
-        data.extend_from_slice(&answer_digest(&answer));
+        data.extend_from_slice(&unhex32(revision["hash"].as_str().unwrap()));
+        let salt = commit["answerSalt"].as_str().map(unhex32);
+        assert!(salt.is_some(), "a commit written today has an answer salt");
+        data.extend_from_slice(&answer_digest(&answer, salt.as_ref()));
         leaves.push(<[u8; 32]>::from(Sha256::digest(&data)));
     }
     (leaves, reviewed, retracted)
@@ -163,6 +162,79 @@ async fn the_exports_merkle_root_is_audit_md_s_over_the_answers_served(backend: 
         text.stdout
     );
     assert!(text.stdout.contains(&root), "{}", text.stdout);
+
+    // Against the signed checkpoint, pinned: the export's tree has its
+    // root; an answer salt changed (which the commit hash does not cover,
+    // the leaf does) makes another root, and the export is refused.
+    let note_file = dir.path().join("checkpoint.note");
+    std::fs::write(&note_file, &note.stdout).unwrap();
+    let against = |file: &std::path::Path, vkey: &str| {
+        cli(vec![
+            "verify".into(),
+            file.display().to_string(),
+            "--checkpoint".into(),
+            note_file.display().to_string(),
+            "--vkey".into(),
+            vkey.to_owned(),
+        ])
+    };
+    let matched = against(&file, &vkey).await;
+    assert!(matched.success, "{}", matched.stderr);
+    assert!(
+        matched.stdout.contains(&format!(
+            "the export matches the checkpoint of {size} commits"
+        )),
+        "{}",
+        matched.stdout
+    );
+    let mut lines: Vec<serde_json::Value> = export
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let salt = lines[2]["answerSalt"].as_str().unwrap().to_owned();
+    let flipped = format!(
+        "{}{}",
+        if salt.starts_with('0') { '1' } else { '0' },
+        &salt[1..]
+    );
+    lines[2]["answerSalt"] = flipped.into();
+    let tampered = dir.path().join("tampered.jsonl");
+    let text: Vec<String> = lines.iter().map(ToString::to_string).collect();
+    std::fs::write(&tampered, text.join("\n") + "\n").unwrap();
+    let plain = cli(vec!["verify".into(), tampered.display().to_string()]).await;
+    assert!(
+        plain.success,
+        "alone, a salt is not checked: {}",
+        plain.stderr
+    );
+    let refused = against(&tampered, &vkey).await;
+    assert!(!refused.success, "{}", refused.stdout);
+    assert!(
+        refused
+            .stderr
+            .contains("the export does not match the checkpoint"),
+        "{}",
+        refused.stderr
+    );
+    // Another key under the log's name does not open the checkpoint.
+    let name = vkey.split('+').next().unwrap();
+    let public = ed25519_dalek::SigningKey::from_bytes(&[9; 32])
+        .verifying_key()
+        .to_bytes();
+    let mut id_input = format!("{name}\n").into_bytes();
+    id_input.push(0x01);
+    id_input.extend_from_slice(&public);
+    let mut key = vec![0x01];
+    key.extend_from_slice(&public);
+    let other = format!(
+        "{name}+{}+{}",
+        hex(&Sha256::digest(&id_input)[..4]),
+        base64::engine::general_purpose::STANDARD.encode(&key)
+    );
+    let unpinned = against(&file, &other).await;
+    assert!(!unpinned.success, "{}", unpinned.stdout);
+    assert!(unpinned.stderr.contains("signature"), "{}", unpinned.stderr);
 }
 
 /// `audit checkpoint`'s note, opened with `vkey`: the note, its size and

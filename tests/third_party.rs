@@ -104,7 +104,7 @@ async fn checkpoints_receipts_and_consistency_proofs_verify_with_third_party_cra
         let receipt = parse_receipt(&inspected.receipt);
         let checkpoint = open(receipt.note.as_bytes(), &vkey);
         let mut data = receipt.commit.to_vec();
-        data.extend_from_slice(&answer_digest(&answer));
+        data.extend_from_slice(&answer_digest(&answer, receipt.answer_salt.as_ref()));
         let proof: Vec<Hash> = receipt.proof.iter().map(|h| Hash(*h)).collect();
         check_record(
             &proof,
@@ -118,7 +118,7 @@ async fn checkpoints_receipts_and_consistency_proofs_verify_with_third_party_cra
         let mut other = answer.clone();
         other.quick_answer.push('!');
         let mut data = receipt.commit.to_vec();
-        data.extend_from_slice(&answer_digest(&other));
+        data.extend_from_slice(&answer_digest(&other, receipt.answer_salt.as_ref()));
         assert!(check_record(
             &proof,
             checkpoint.size(),

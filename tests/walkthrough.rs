@@ -124,13 +124,17 @@ async fn the_readme_auditing_walkthrough_runs_as_written(backend: Backend) {
         "Auditing with proofs: checkpoints, receipts, the watcher",
     )
     .await;
-    // The checkpoint it printed, the receipt it checked, the watcher's two
-    // verdicts.
+    // The checkpoint it printed, the receipt it checked, the export
+    // checked against the checkpoint, the watcher's two verdicts.
     assert!(
         stdout.contains("\n1\n"),
         "a checkpoint of one commit: {stdout}"
     );
     assert!(stdout.contains("the receipt verifies"), "{stdout}");
+    assert!(
+        stdout.contains("the export matches the checkpoint of 1 commit signed"),
+        "{stdout}"
+    );
     assert!(stdout.contains("trusted as the first"), "{stdout}");
     assert!(
         stdout.contains("checkpoint of 2 commits") && stdout.contains("extends the one of 1"),

@@ -313,12 +313,17 @@ def digest_message(digest):
     )
 
 
-def answer_bytes(a):
+def answer_bytes(a, salt):
     # AUDIT.md, "The Merkle tree": an Answer as GetAnswer serves it (the
-    # protobuf JSON mapping: defaults omitted, 64-bit numbers as strings).
+    # protobuf JSON mapping: defaults omitted, 64-bit numbers as strings),
+    # after the v1 tag, or the v2 tag and the commit's answerSalt.
     p = a.get("provenance") or {}
+    if salt is None:
+        head = string("answerlog.answer.v1")
+    else:
+        head = string("answerlog.answer.v2") + bytes.fromhex(salt)
     return (
-        string("answerlog.answer.v1")
+        head
         + uuid_bytes(a["id"])
         + content(a)
         + date(a["lastUpdated"])
@@ -416,7 +421,9 @@ def main(folder):
         same(f"answer {n} article", answer["id"], line["articleId"])
         same(f"answer {n} version", int(answer["version"]), int(line["revision"]["version"]))
         same(f"answer {n} recordedAt", timestamp(answer["recordedAt"]), timestamp(line["revision"]["recordedAt"]))
-        raw = answer_bytes(answer)
+        if line.get("encoding", 1) == 1 and "answerSalt" in line:
+            raise SystemExit(f"line {n}: an answerSalt in a commit of encoding 1")
+        raw = answer_bytes(answer, line.get("answerSalt"))
         same(f"answer {n} canonical bytes", raw.hex(), expected["canonicalBytes"])
         digest = hashlib.sha256(raw).digest()
         same(f"answer {n} digest", digest.hex(), expected["digest"])

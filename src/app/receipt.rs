@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use super::{App, AppError};
-use crate::domain::{merkle, ArticleVersion, Hash};
+use crate::domain::{merkle, ArticleVersion, Hash, Salt};
 use crate::tlog::proof::TlogProof;
 use crate::tlog::receipt::ReceiptExtra;
 
@@ -32,12 +32,15 @@ impl App {
             positions
         };
         let commits = self.store.read_commits(&positions)?;
-        let hash_at = |position: u64| -> Result<Hash, AppError> {
+        // The commit's hash and answer salt: what its leaf takes besides
+        // the answer.
+        let leaf_of = |position: u64| -> Result<(Hash, Option<Salt>), AppError> {
             let i = positions.binary_search(&position).unwrap_or(usize::MAX);
             commits
                 .get(i)
                 .and_then(Option::as_ref)
-                .and_then(|c| Hash::try_from(c.hash.as_slice()).ok())
+                .and_then(|c| Some((Hash::try_from(c.hash.as_slice()).ok()?, c.answer_salt())))
+                .map(|(hash, salt)| (hash, salt.copied()))
                 .ok_or_else(|| AppError::DataLoss(format!("log position {position} is missing")))
         };
         answers
@@ -50,10 +53,12 @@ impl App {
                     merkle::inclusion_proof(self.tree.nodes(), index, signed.checkpoint.size)
                         .map_err(files_failed)?
                         .map_err(|e| AppError::DataLoss(e.to_string()))?;
+                let (commit, answer_salt) = leaf_of(answer.global_position)?;
                 let extra = ReceiptExtra {
                     article: answer.article.id,
                     version: answer.article.version,
-                    commit: hash_at(answer.global_position)?,
+                    commit,
+                    answer_salt,
                 };
                 Ok(TlogProof {
                     extra: Some(extra.to_bytes()),

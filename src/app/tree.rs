@@ -450,7 +450,12 @@ impl Grower {
             let hash = Hash::try_from(commit.hash.as_slice()).map_err(|_| {
                 AppError::DataLoss(format!("the commit at {position} has no 32-byte hash"))
             })?;
-            let answer = answer_digest(&state.article, position, commit.recorded_at);
+            let answer = answer_digest(
+                &state.article,
+                position,
+                commit.recorded_at,
+                commit.answer_salt(),
+            );
             self.writer.push(merkle::commit_leaf(&hash, &answer));
             chain = log_hash(&chain, position, &hash);
             self.chain = Some(chain);

@@ -132,16 +132,24 @@ enum Command {
     #[command(subcommand)]
     Keys(KeysCommand),
     /// Check an export (from `answerlog export`) with no server: every
-    /// article chain, the log chain if it holds the whole log, and a digest.
+    /// article chain, the log chain and Merkle tree if it holds the whole
+    /// log, a digest and a checkpoint.
+    #[command(group(clap::ArgGroup::new("kept").args(["digest", "checkpoint"]).multiple(true)))]
     Verify {
+        /// The export (JSON lines, as `answerlog export` writes them).
         file: PathBuf,
         /// A digest kept from `answerlog audit digest --json`.
         #[arg(long)]
         digest: Option<PathBuf>,
-        /// The only key the digest may be signed with: a verifier key
-        /// `name+hexkeyid+base64key` (C2SP signed-note), as `answerlog
-        /// keys show` prints it.
-        #[arg(long, requires = "digest")]
+        /// A checkpoint kept from `answerlog audit checkpoint` (a signed
+        /// note, as printed): the export's Merkle tree at its size must
+        /// have its root. Needs --vkey.
+        #[arg(long, requires = "vkey")]
+        checkpoint: Option<PathBuf>,
+        /// The only key the digest and the checkpoint may be signed with:
+        /// a verifier key `name+hexkeyid+base64key` (C2SP signed-note), as
+        /// `answerlog keys show` or `audit checkpoint --vkey` prints it.
+        #[arg(long, requires = "kept")]
         vkey: Option<String>,
         /// Print the outcome as one JSON object.
         #[arg(long)]
@@ -490,9 +498,18 @@ impl Cli {
             Command::Verify {
                 file,
                 digest,
+                checkpoint,
                 vkey,
                 json,
-            } => verify::verify(&file, digest.as_deref(), vkey.as_deref(), json),
+            } => verify::verify(
+                &file,
+                &verify::Kept {
+                    digest: digest.as_deref(),
+                    checkpoint: checkpoint.as_deref(),
+                    vkey: vkey.as_deref(),
+                },
+                json,
+            ),
             Command::VerifyReceipt {
                 file,
                 answer,

@@ -1,6 +1,7 @@
-//! `answerlog verify FILE [--digest FILE]`: checks an export with no server:
-//! every article chain, the log chain where the export holds the whole log,
-//! and a kept digest's signature and hash.
+//! `answerlog verify FILE [--digest FILE] [--checkpoint FILE]`: checks an
+//! export with no server: every article chain, the log chain where the
+//! export holds the whole log, a kept digest's signature and hash, and a
+//! kept checkpoint's signature and root.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -74,21 +75,33 @@ struct Report {
     /// The last position of an export that holds the log from position 1.
     log_through: Option<u64>,
     log_hashes: HashMap<u64, Hash>,
-    /// The Merkle tree's root over the whole log (docs/AUDIT.md, "The
-    /// Merkle tree"), when the export holds it from position 1.
-    merkle_root: Option<Hash>,
+    /// The Merkle tree over the whole log (docs/AUDIT.md, "The Merkle
+    /// tree"), when the export holds it from position 1.
+    tree: Option<merkle::MemoryTree>,
+}
+
+impl Report {
+    /// The root of the first `size` leaves of the whole log's tree.
+    fn merkle_root(&self, size: u64) -> Option<Hash> {
+        merkle::root(self.tree.as_ref()?, size).ok()
+    }
+}
+
+/// What a kept digest and checkpoint are checked with.
+pub(super) struct Kept<'a> {
+    /// `audit digest --json`'s file.
+    pub(super) digest: Option<&'a Path>,
+    /// `audit checkpoint`'s note, as signed.
+    pub(super) checkpoint: Option<&'a Path>,
+    /// The only key either may be signed with (C2SP verifier key).
+    pub(super) vkey: Option<&'a str>,
 }
 
 /// Checks `file` (and a digest); prints what held, as text or one JSON
 /// object; fails at the first thing that does not.
-pub(super) fn verify(
-    file: &Path,
-    digest: Option<&Path>,
-    vkey: Option<&str>,
-    as_json: bool,
-) -> anyhow::Result<()> {
+pub(super) fn verify(file: &Path, kept: &Kept<'_>, as_json: bool) -> anyhow::Result<()> {
     let mut said = Vec::new();
-    let outcome = check(file, digest, vkey, &mut said);
+    let outcome = check(file, kept, &mut said);
     if as_json {
         let merkle = outcome.as_ref().ok().copied().flatten();
         let out = serde_json::json!({
@@ -112,15 +125,15 @@ pub(super) fn verify(
     outcome.map(drop)
 }
 
-/// Checks the export (and a digest); the Merkle tree's size and root when
-/// the export holds the whole log.
+/// Checks the export (and a digest and a checkpoint); the Merkle tree's
+/// size and root when the export holds the whole log.
 fn check(
     file: &Path,
-    digest: Option<&Path>,
-    vkey: Option<&str>,
+    kept: &Kept<'_>,
     said: &mut Vec<String>,
 ) -> anyhow::Result<Option<(u64, Hash)>> {
-    let pinned = vkey
+    let pinned = kept
+        .vkey
         .map(VerifierKey::parse)
         .transpose()
         .map_err(|e| anyhow::anyhow!("--vkey: {e}"))?;
@@ -137,7 +150,7 @@ fn check(
         Some(through) => format!("the log chain verifies from position 1 through {through}"),
         None => "the log chain is not checked: the export does not hold the whole log".into(),
     });
-    if let Some(path) = digest {
+    if let Some(path) = kept.digest {
         let (digest, verdict) = read_digest(path, pinned.as_ref())?;
         said.push(verdict);
         match report.log_hashes.get(&digest.global_position) {
@@ -158,15 +171,76 @@ fn check(
             ),
         }
     }
+    if let Some(path) = kept.checkpoint {
+        let key = pinned.as_ref().ok_or_else(|| {
+            anyhow::anyhow!(
+                "--checkpoint needs --vkey: the log's key, as `audit checkpoint --vkey` prints it"
+            )
+        })?;
+        said.push(check_checkpoint(path, key, &report)?);
+    }
     // Said last: only an export that verified whole has a root to name.
-    if let (Some(through), Some(root)) = (report.log_through, report.merkle_root) {
+    let whole = report
+        .log_through
+        .and_then(|through| Some((through, report.merkle_root(through)?)));
+    if let Some((through, root)) = whole {
         said.push(format!(
             "the Merkle tree of the log's {through} commits (docs/AUDIT.md) has the root {} (hex {}): a checkpoint of size {through} must name it",
             base64::engine::general_purpose::STANDARD.encode(root),
             hex(&root)
         ));
     }
-    Ok(report.log_through.zip(report.merkle_root))
+    Ok(whole)
+}
+
+/// Checks a kept checkpoint: signed by `key` under its name, of a size the
+/// export holds, with the root (and the log hash) the export's commits
+/// give at that size. What held, said.
+fn check_checkpoint(path: &Path, key: &VerifierKey, report: &Report) -> anyhow::Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let checkpoint = crate::tlog::checkpoint::open(&bytes, std::slice::from_ref(key))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if checkpoint.origin != key.name {
+        anyhow::bail!(
+            "the checkpoint's origin {:?} is not the pinned key's name {:?}",
+            checkpoint.origin,
+            key.name
+        );
+    }
+    let size = checkpoint.size;
+    let Some(through) = report.log_through else {
+        anyhow::bail!("a checkpoint is checked against an export of the whole log, from position 1, and this one is not")
+    };
+    if size > through {
+        anyhow::bail!("the checkpoint is of {size} commits, and the export holds {through}");
+    }
+    let root = report
+        .merkle_root(size)
+        .ok_or_else(|| anyhow::anyhow!("the export's Merkle tree has no root at size {size}"))?;
+    if root != checkpoint.root {
+        anyhow::bail!(
+            "the export does not match the checkpoint: its Merkle tree of {size} commits has the root {}, the checkpoint says {}",
+            base64::engine::general_purpose::STANDARD.encode(root),
+            base64::engine::general_purpose::STANDARD.encode(checkpoint.root)
+        );
+    }
+    let chained = match size {
+        0 => Some(ZERO_HASH),
+        _ => report.log_hashes.get(&size).copied(),
+    };
+    if let Some(claimed) = checkpoint.log_hash().map_err(anyhow::Error::msg)? {
+        if chained != Some(claimed) {
+            anyhow::bail!(
+                "the export does not match the checkpoint: its log hash at {size} is not the checkpoint's {}",
+                hex(&claimed)
+            );
+        }
+    }
+    Ok(format!(
+        "the export matches the checkpoint of {size} commit{} signed by the pinned key {key}: the same Merkle root{}",
+        if size == 1 { "" } else { "s" },
+        if chained.is_some() { " and log hash" } else { "" }
+    ))
 }
 
 /// Where a line differs from what its commit renders, for the message: the
@@ -234,7 +308,7 @@ fn check_lines(text: &str) -> Result<Report, String> {
         articles: 0,
         log_through: None,
         log_hashes: HashMap::new(),
-        merkle_root: None,
+        tree: None,
     };
     let mut tree = merkle::MemoryTree::default();
     for (i, line) in text.lines().enumerate() {
@@ -322,7 +396,12 @@ fn check_lines(text: &str) -> Result<Report, String> {
         // The commit's leaf: its hash, and the answer it leaves.
         tree.push(merkle::commit_leaf(
             &hash,
-            &answer_digest(&state, commit.global_position, commit.recorded_at),
+            &answer_digest(
+                &state,
+                commit.global_position,
+                commit.recorded_at,
+                commit.answer_salt(),
+            ),
         ));
         states.insert(commit.article_id, state);
         if commit.global_position <= last_position {
@@ -371,7 +450,7 @@ fn check_lines(text: &str) -> Result<Report, String> {
     if report.log_through.is_none() {
         report.log_hashes.clear();
     } else {
-        report.merkle_root = merkle::root(&tree, tree.size()).ok();
+        report.tree = Some(tree);
     }
     Ok(report)
 }
@@ -507,6 +586,7 @@ mod tests {
                     &version.article,
                     version.global_position,
                     version.recorded_at,
+                    c.answer_salt(),
                 );
                 let hash: Hash = c.hash.as_slice().try_into().unwrap();
                 let leaf = crate::domain::merkle::commit_leaf(&hash, &digest);
@@ -515,7 +595,7 @@ mod tests {
                 let served = json::to_json_line("answerlog.v1.Answer", &served).unwrap();
                 serde_json::json!({
                     "answer": serde_json::from_str::<serde_json::Value>(&served).unwrap(),
-                    "canonicalBytes": hex(&bytes::answer(&version.article, version.global_position, version.recorded_at)),
+                    "canonicalBytes": hex(&bytes::answer(&version.article, version.global_position, version.recorded_at, c.answer_salt())),
                     "digest": hex(&digest),
                     "leafHash": hex(&leaf),
                 })
@@ -577,8 +657,11 @@ mod tests {
             .to_string();
         let merkle = check(
             &dir.join("export.jsonl"),
-            Some(&dir.join("digest.json")),
-            Some(&vkey),
+            &Kept {
+                digest: Some(&dir.join("digest.json")),
+                checkpoint: None,
+                vkey: Some(&vkey),
+            },
             &mut said,
         )
         .expect("verify accepts the vectors and their digest");
@@ -743,7 +826,12 @@ mod tests {
     #[test]
     fn every_field_of_every_line_is_evidence_or_named_as_not() {
         let lines = export();
-        check_lines(&lines.join("\n")).expect("the untouched export verifies");
+        let clean = check_lines(&lines.join("\n")).expect("the untouched export verifies");
+        // What a leaf covers and the commit hash does not (the answer
+        // salt) shows as another Merkle root, which a signed checkpoint's
+        // must equal (`verify --checkpoint`).
+        let root = |report: &Report| report.merkle_root(report.log_through.unwrap_or(0));
+        let clean_root = root(&clean).expect("the export holds the whole log");
         let pool = DescriptorPool::decode(crate::grpc::pb::FILE_DESCRIPTOR_SET).unwrap();
         let descriptor = pool.get_message_by_name("answerlog.v1.Commit").unwrap();
         let mut paths = Vec::new();
@@ -773,8 +861,11 @@ mod tests {
                 let mut tampered = lines.clone();
                 tampered[n] = changed;
                 checked += 1;
-                if check_lines(&tampered.join("\n")).is_ok() {
-                    passed.push(format!("line {}: {}", n + 1, name(path)));
+                match check_lines(&tampered.join("\n")) {
+                    Ok(report) if root(&report) == Some(clean_root) => {
+                        passed.push(format!("line {}: {}", n + 1, name(path)));
+                    }
+                    _ => {}
                 }
             }
         }

@@ -69,7 +69,12 @@ pub(super) fn verify_receipt(
     }
     let leaf = merkle::commit_leaf(
         &extra.commit,
-        &answer_digest(a, served.global_position, served.recorded_at),
+        &answer_digest(
+            a,
+            served.global_position,
+            served.recorded_at,
+            extra.answer_salt.as_ref(),
+        ),
     );
     let checkpoint = proof
         .verify(

@@ -36,6 +36,7 @@ pub(crate) fn encode_commit(commit: &Commit) -> Vec<u8> {
             .as_ref()
             .map(|s| s.events.iter().map(|salt| salt.to_vec()).collect())
             .unwrap_or_default(),
+        answer_salt: commit.answer_salt().map(|s| s.to_vec()).unwrap_or_default(),
     }
     .encode_to_vec()
 }
@@ -52,7 +53,7 @@ pub(crate) fn decode_commit(bytes: &[u8]) -> Result<Commit, CodecError> {
         .try_into()
         .map_err(|_| CodecError::new(WHAT, "bad request hash"))?;
     let events = commit_events(r.events)?;
-    let salts = salts(&r.reason_salt, &r.event_salts, events.len())?;
+    let salts = salts(&r.reason_salt, &r.event_salts, &r.answer_salt, events.len())?;
     Ok(Commit {
         article_id,
         version: r.version,
@@ -71,13 +72,17 @@ pub(crate) fn decode_commit(bytes: &[u8]) -> Result<Commit, CodecError> {
 }
 
 /// A v2 commit's salts (none for v1: no reason salt): 32 bytes each, one
-/// for each of its `events`.
+/// for each of its `events`, and the answer's unless it has none.
 fn salts(
     reason: &[u8],
     events: &[Vec<u8>],
+    answer: &[u8],
     count: usize,
 ) -> Result<Option<CommitSalts>, CodecError> {
     if reason.is_empty() && events.is_empty() {
+        if !answer.is_empty() {
+            return Err(CodecError::new(WHAT, "an answer salt in a commit of v1"));
+        }
         return Ok(None);
     }
     let salt = |bytes: &[u8]| -> Result<Salt, CodecError> {
@@ -94,6 +99,10 @@ fn salts(
     Ok(Some(CommitSalts {
         reason: salt(reason)?,
         events: events.iter().map(|e| salt(e)).collect::<Result<_, _>>()?,
+        answer: match answer {
+            [] => None,
+            bytes => Some(salt(bytes)?),
+        },
     }))
 }
 

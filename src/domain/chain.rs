@@ -22,6 +22,7 @@ const EVENT_TAG: &str = "answerlog.event.v1";
 const LOG_TAG: &str = "answerlog.log.v1";
 const DIGEST_TAG: &str = "answerlog.digest.v1";
 const ANSWER_TAG: &str = "answerlog.answer.v1";
+const ANSWER_V2_TAG: &str = "answerlog.answer.v2";
 
 /// The commit's hash: SHA-256 of `prev_hash` and its canonical bytes, in
 /// the encoding the commit was written in (v1, or v2 with salts).
@@ -58,14 +59,16 @@ pub(crate) fn commit_event_digest(commit: &Commit, index: usize) -> Option<Hash>
 /// Merkle tree"): what a commit's Merkle leaf binds besides the commit's
 /// hash, so that a receipt proves the content a reader was given.
 /// `article` is the state after the commit at `global_position`, recorded
-/// at `recorded_at`.
+/// at `recorded_at`; `salt` is the commit's answer salt (leaf v2), or none
+/// for a commit written before answers were salted (leaf v1).
 pub(crate) fn answer_digest(
     article: &Article,
     global_position: u64,
     recorded_at: chrono::DateTime<chrono::Utc>,
+    salt: Option<&super::Salt>,
 ) -> Hash {
     let mut w = Canonical::default();
-    write_answer(&mut w, article, global_position, recorded_at);
+    write_answer(&mut w, article, global_position, recorded_at, salt);
     w.finish()
 }
 
@@ -85,22 +88,31 @@ pub(crate) fn answer_bytes(
     article: &Article,
     global_position: u64,
     recorded_at: chrono::DateTime<chrono::Utc>,
+    salt: Option<&super::Salt>,
 ) -> Vec<u8> {
     let mut w = Canonical::recording();
-    write_answer(&mut w, article, global_position, recorded_at);
+    write_answer(&mut w, article, global_position, recorded_at, salt);
     w.recorded.unwrap_or_default()
 }
 
 /// An `Answer`'s fields in the order of its message, each as served
 /// (the provenance's review only while it stands); the etag, derived from
-/// the id and version, is left out.
+/// the id and version, is left out. Salted (v2), the salt follows the tag,
+/// so that a leaf cannot be matched against guesses at its answer.
 fn write_answer(
     w: &mut Canonical,
     a: &Article,
     global_position: u64,
     recorded_at: chrono::DateTime<chrono::Utc>,
+    salt: Option<&super::Salt>,
 ) {
-    w.string(ANSWER_TAG);
+    match salt {
+        None => w.string(ANSWER_TAG),
+        Some(salt) => {
+            w.string(ANSWER_V2_TAG);
+            w.raw(salt);
+        }
+    }
     w.raw(a.id.as_bytes());
     w.string(&a.slug);
     w.string(&a.question);

@@ -26,11 +26,16 @@ const REASON_TAG: &str = "answerlog.reason.v2";
 /// A random 32 bytes, one a salted value.
 pub(crate) type Salt = [u8; 32];
 
-/// A v2 commit's salts: its reason's, and each event's content's.
+/// A v2 commit's salts: its reason's, and each event's content's, which
+/// its hash covers; and the answer's after it, which only its Merkle leaf
+/// covers (docs/AUDIT.md, "The Merkle tree").
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommitSalts {
     pub reason: Salt,
     pub events: Vec<Salt>,
+    /// The salt of the answer's digest in the commit's leaf (leaf v2);
+    /// none in a commit written before answers were salted (leaf v1).
+    pub answer: Option<Salt>,
 }
 
 pub(super) fn write_commit(
@@ -304,6 +309,7 @@ mod tests {
             salts: Some(CommitSalts {
                 reason: [2; 32],
                 events: vec![[3; 32]],
+                answer: Some([5; 32]),
             }),
         };
         let base = commit_hash(&[0; 32], &commit);

@@ -30,6 +30,12 @@ pub struct Commit {
 }
 
 impl Commit {
+    /// The salt of the answer in this commit's Merkle leaf (leaf v2), or
+    /// none (leaf v1: written before answers were salted).
+    pub(crate) fn answer_salt(&self) -> Option<&super::Salt> {
+        self.salts.as_ref()?.answer.as_ref()
+    }
+
     pub(crate) fn as_fold(&self) -> CommitFold<'_> {
         CommitFold {
             article_id: self.article_id,

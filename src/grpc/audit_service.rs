@@ -107,6 +107,7 @@ impl AuditService for AuditApi {
             encoding: c.encoding,
             reason_salt: c.reason_salt,
             request_hash: c.request_hash,
+            answer_salt: c.answer_salt,
         }))
     }
 

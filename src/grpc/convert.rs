@@ -400,6 +400,7 @@ pub(super) fn commit(v: CommitView) -> pb::Commit {
         request_hash: hex(&c.request_hash),
         encoding: encoding(&c),
         reason_salt: c.salts.as_ref().map(|s| hex(&s.reason)).unwrap_or_default(),
+        answer_salt: c.answer_salt().map(|s| hex(s)).unwrap_or_default(),
         events: {
             let salts = c.salts.map(|s| s.events);
             c.events
@@ -766,7 +767,10 @@ pub(crate) fn commit_from_message(m: &pb::Commit) -> Result<crate::domain::Commi
 fn salts_from_message(m: &pb::Commit) -> Result<Option<crate::domain::CommitSalts>, String> {
     match m.encoding {
         0 => {
-            if !m.reason_salt.is_empty() || m.events.iter().any(|e| !e.salt.is_empty()) {
+            if !m.reason_salt.is_empty()
+                || !m.answer_salt.is_empty()
+                || m.events.iter().any(|e| !e.salt.is_empty())
+            {
                 return Err("salts in a commit of encoding 1".into());
             }
             Ok(None)
@@ -785,6 +789,11 @@ fn salts_from_message(m: &pb::Commit) -> Result<Option<crate::domain::CommitSalt
                     .iter()
                     .map(|e| salt(&e.salt, "events[].salt"))
                     .collect::<Result<_, _>>()?,
+                // Absent in a commit written before answers were salted.
+                answer: match m.answer_salt.as_str() {
+                    "" => None,
+                    text => Some(salt(text, "answer_salt")?),
+                },
             }))
         }
         other => Err(format!(

@@ -92,7 +92,8 @@ impl AppendRequest {
             hash: Vec::new(),
             events: self.events.clone(),
             // Encoding v2: a fresh salt for the reason and for each
-            // event's content (docs/AUDIT.md, "Commit hash v2").
+            // event's content (docs/AUDIT.md, "Commit hash v2"), and one
+            // for the answer's digest in its Merkle leaf.
             salts: Some(new_salts(self.events.len())?),
         };
         let hash = crate::domain::commit_hash(prev_hash, &commit);
@@ -103,16 +104,18 @@ impl AppendRequest {
 
 /// Random salts for a commit of `events` events.
 fn new_salts(events: usize) -> Result<crate::domain::CommitSalts, AppendError> {
-    let mut bytes = vec![0u8; 32 * (events + 1)];
+    let mut bytes = vec![0u8; 32 * (events + 2)];
     getrandom::fill(&mut bytes)
         .map_err(|e| AppendError::Unavailable(format!("no random salt: {e}")))?;
     let mut salts = bytes
         .chunks_exact(32)
         .map(|c| <[u8; 32]>::try_from(c).expect("32 bytes"));
-    let reason = salts.next().expect("one salt at least");
+    let reason = salts.next().expect("two salts at least");
+    let answer = salts.next().expect("two salts at least");
     Ok(crate::domain::CommitSalts {
         reason,
         events: salts.collect(),
+        answer: Some(answer),
     })
 }
 

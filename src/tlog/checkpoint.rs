@@ -25,6 +25,16 @@ pub(crate) struct Checkpoint {
 /// space, and 64 lowercase hex digits.
 pub(crate) const LOG_HASH_EXTENSION: &str = "answerlog-log-hash";
 
+/// Opens a checkpoint note signed by one of the log's keys `log`; its
+/// body, parsed (the origin is the caller's to compare).
+pub(crate) fn open(
+    note: &[u8],
+    log: &[crate::verifier_key::VerifierKey],
+) -> Result<Checkpoint, String> {
+    let opened = super::note::Note::open(note, log).map_err(|e| format!("signature: {e}"))?;
+    Checkpoint::parse(&opened.note.text)
+}
+
 impl Checkpoint {
     /// The log chain's hash the checkpoint carries, if it has the
     /// extension; an error if it has it malformed, or twice.

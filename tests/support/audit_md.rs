@@ -27,10 +27,17 @@ fn uuid(out: &mut Vec<u8>, text: &str) {
     }
 }
 
-/// AUDIT.md's `answer_digest` of an `Answer` as served.
-pub(crate) fn answer_digest(a: &Answer) -> [u8; 32] {
+/// AUDIT.md's `answer_digest` of an `Answer` as served: v2 under the
+/// commit's answer salt, v1 for a commit that has none.
+pub(crate) fn answer_digest(a: &Answer, salt: Option<&[u8; 32]>) -> [u8; 32] {
     let mut out = Vec::new();
-    string(&mut out, "answerlog.answer.v1");
+    match salt {
+        None => string(&mut out, "answerlog.answer.v1"),
+        Some(salt) => {
+            string(&mut out, "answerlog.answer.v2");
+            out.extend_from_slice(salt);
+        }
+    }
     uuid(&mut out, &a.id);
     string(&mut out, &a.slug);
     string(&mut out, &a.question);
@@ -154,10 +161,10 @@ pub(crate) fn node(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
 }
 
 /// Leaf i: SHA-256(0x00 ‖ commit hash ‖ answer digest).
-pub(crate) fn leaf(commit: &[u8; 32], answer: &Answer) -> [u8; 32] {
+pub(crate) fn leaf(commit: &[u8; 32], salt: Option<&[u8; 32]>, answer: &Answer) -> [u8; 32] {
     let mut data = vec![0x00];
     data.extend_from_slice(commit);
-    data.extend_from_slice(&answer_digest(answer));
+    data.extend_from_slice(&answer_digest(answer, salt));
     Sha256::digest(&data).into()
 }
 
@@ -246,12 +253,13 @@ pub(crate) fn consistency_verifies(
 }
 
 /// A receipt (C2SP tlog-proof with answerlog's extra), parsed: the extra's
-/// article, version and commit hash, the leaf index, the proof and the
-/// checkpoint's note.
+/// article, version, commit hash and answer salt (a leaf of v2), the leaf
+/// index, the proof and the checkpoint's note.
 pub(crate) struct Receipt {
     pub(crate) article: String,
     pub(crate) version: u64,
     pub(crate) commit: [u8; 32],
+    pub(crate) answer_salt: Option<[u8; 32]>,
     pub(crate) index: u64,
     pub(crate) proof: Vec<[u8; 32]>,
     pub(crate) note: String,
@@ -268,21 +276,29 @@ pub(crate) fn parse_receipt(bytes: &[u8]) -> Receipt {
     let extra = lines.next().unwrap().strip_prefix("extra ").unwrap();
     let extra = String::from_utf8(b64.decode(extra).unwrap()).unwrap();
     let fields: Vec<&str> = extra.lines().collect();
+    assert!(matches!(fields.len(), 3 | 4), "{extra:?}");
     let value = |i: usize, name: &str| fields[i].strip_prefix(name).unwrap().to_owned();
-    let commit_hex = value(2, "commit ");
-    let mut commit = [0u8; 32];
-    for (i, byte) in commit.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&commit_hex[2 * i..2 * i + 2], 16).unwrap();
-    }
     let index = lines.next().unwrap().strip_prefix("index ").unwrap();
     Receipt {
         article: value(0, "article "),
         version: value(1, "version ").parse().unwrap(),
-        commit,
+        commit: unhex32(&value(2, "commit ")),
+        answer_salt: (fields.len() == 4).then(|| unhex32(&value(3, "answer-salt "))),
         index: index.parse().unwrap(),
         proof: lines
             .map(|l| b64.decode(l).unwrap().try_into().unwrap())
             .collect(),
         note: note.to_owned(),
     }
+}
+
+/// 64 lowercase hex digits as 32 bytes.
+pub(crate) fn unhex32(text: &str) -> [u8; 32] {
+    assert_eq!(text.len(), 64, "{text:?}");
+    assert_eq!(text, text.to_lowercase(), "{text:?}");
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).unwrap();
+    }
+    out
 }

@@ -420,6 +420,12 @@ impl TestServer {
             .into_inner()
     }
 
+    /// RFC 6962's proof that the tree of `old` leaves is the start of the
+    /// tree of `new`, as the server gives it.
+    pub(crate) async fn consistency_proof(&self, old: u64, new: u64) -> Vec<[u8; 32]> {
+        consistency_proof(&mut self.audit().await, old, new).await
+    }
+
     /// Runs the `answerlog` binary with `args` against this server.
     pub(crate) async fn cli(&self, args: &[&str]) -> CliOutput {
         let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
@@ -639,4 +645,25 @@ where
         assert!(tokio::time::Instant::now() < give_up, "never: {what}");
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
+}
+
+/// RFC 6962's proof that the tree of `old` leaves is the start of the tree
+/// of `new`, asked of `audit`.
+pub(crate) async fn consistency_proof(
+    audit: &mut AuditServiceClient<Channel>,
+    old: u64,
+    new: u64,
+) -> Vec<[u8; 32]> {
+    audit
+        .get_consistency_proof(answerlog::pb::GetConsistencyProofRequest {
+            old_size: old,
+            new_size: new,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("a consistency proof from {old} to {new}: {e}"))
+        .into_inner()
+        .hashes
+        .into_iter()
+        .map(|h| h.try_into().expect("a 32-byte hash"))
+        .collect()
 }

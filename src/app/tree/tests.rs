@@ -62,7 +62,12 @@ async fn write(app: &App, n: usize) -> Vec<Hash> {
             &commit.events,
         )
         .unwrap();
-        let digest = answer_digest(&article, commit.global_position, commit.recorded_at);
+        let digest = answer_digest(
+            &article,
+            commit.global_position,
+            commit.recorded_at,
+            commit.answer_salt(),
+        );
         leaves.push(merkle::commit_leaf(
             &commit.hash.as_slice().try_into().unwrap(),
             &digest,
