@@ -23,8 +23,9 @@ use crate::domain::{
 
 /// The version of the golden files this code writes: v3 holds the history
 /// in commit encoding 2 (salted), as the server writes commits since; v4
-/// adds each commit's answer salt (leaf v2).
-const CURRENT: u32 = 4;
+/// adds each commit's answer salt (leaf v2); v5 a PayloadRedacted commit
+/// and the events it redacted.
+const CURRENT: u32 = 5;
 
 fn dir(version: u32) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/v{version}"))
@@ -129,6 +130,19 @@ pub(crate) fn history() -> Vec<Commit> {
             key_facts: vec!["Only one.".into(), "Reviewed no more.".into()],
         });
     }
+    // Two redactions in one commit (`redacted` applies them): key facts
+    // that answers showed until they were replaced, and a retraction's
+    // reason, which no answer shows.
+    per_commit.push(vec![
+        Event::PayloadRedacted {
+            position: 3,
+            event: 0,
+        },
+        Event::PayloadRedacted {
+            position: 15,
+            event: 0,
+        },
+    ]);
     let mut prev = ZERO_HASH;
     let mut commits = Vec::new();
     for (i, events) in per_commit.into_iter().enumerate() {
@@ -156,11 +170,41 @@ pub(crate) fn history() -> Vec<Commit> {
             hash: Vec::new(),
             events,
             salts: None,
+            redactions: Vec::new(),
+            answer_digest: None,
         };
         let hash = commit_hash(&prev, &commit);
         commit.hash = hash.to_vec();
         prev = hash;
         commits.push(commit);
+    }
+    commits
+}
+
+/// `commits` (one article's, from version 1) with what their
+/// `PayloadRedacted` events redact removed (`domain::redact`).
+pub(crate) fn redacted(mut commits: Vec<Commit>) -> Vec<Commit> {
+    for at in 0..commits.len() {
+        let by = commits[at].global_position;
+        let targets: Vec<(u64, u32)> = commits[at]
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::PayloadRedacted { position, event } => Some((*position, *event)),
+                _ => None,
+            })
+            .collect();
+        for (position, event) in targets {
+            let changed =
+                crate::domain::redact(&commits[..at], position, event, by).expect("it redacts");
+            for c in changed {
+                let i = commits
+                    .iter()
+                    .position(|o| o.global_position == c.global_position)
+                    .expect("a commit of the history");
+                commits[i] = c;
+            }
+        }
     }
     commits
 }
@@ -232,7 +276,7 @@ fn golden_commits_still_decode_hash_and_fold() {
     for kind in EVENT_KINDS {
         assert!(kinds.contains(&kind), "the golden history lacks {kind}");
     }
-    let commits = salted(commits);
+    let commits = redacted(salted(commits));
     if std::env::var_os("ANSWERLOG_BLESS_GOLDEN").is_some() && !dir(CURRENT).exists() {
         std::fs::create_dir_all(dir(CURRENT)).expect("the golden directory");
         let lines: Vec<String> = commits.iter().map(|c| hex(&encode_commit(c))).collect();
@@ -306,4 +350,72 @@ fn check(version: u32) -> Vec<Commit> {
         "v{version} folds to the same article"
     );
     decoded
+}
+
+/// Redaction (`domain::redact`) through the stored bytes.
+mod redaction {
+    use super::*;
+    use crate::domain::merkle::commit_leaf;
+    use crate::domain::{leaf_answer_digest, without_content, Hash};
+
+    /// Each commit's Merkle leaf, from the commits as they stand.
+    fn leaves(commits: &[Commit]) -> Vec<Hash> {
+        let mut state = None;
+        commits
+            .iter()
+            .map(|c| {
+                state = Article::fold(state.take(), c.article_id, c.version, &c.events);
+                let hash: Hash = c.hash.as_slice().try_into().unwrap();
+                commit_leaf(&hash, &leaf_answer_digest(c, state.as_ref().unwrap()))
+            })
+            .collect()
+    }
+
+    fn contains(haystack: &[u8], needle: &str) -> bool {
+        haystack
+            .windows(needle.len())
+            .any(|w| w == needle.as_bytes())
+    }
+
+    /// The golden history's last commit redacts the key facts of position
+    /// 3 (which answers show until position 17 replaces them) and the
+    /// reason of the retraction at 15 (which no answer shows).
+    #[test]
+    fn a_redaction_keeps_every_hash_and_leaf_and_the_bytes_go() {
+        for original in [history(), salted(history())] {
+            let v2 = original[0].salts.is_some();
+            let before = leaves(&original);
+            let after = redacted(original.clone());
+            let mut prev = ZERO_HASH;
+            for c in &after {
+                assert_eq!(commit_hash(&prev, c).to_vec(), c.hash, "v2 {v2}");
+                prev = commit_hash(&prev, c);
+                assert_eq!(decode_commit(&encode_commit(c)).unwrap(), *c);
+            }
+            assert_eq!(leaves(&after), before, "v2 {v2}: the same tree");
+            for (position, text) in [(3, "Only one."), (15, "Under review")] {
+                let c = &after[position - 1];
+                assert!(contains(&encode_commit(&original[position - 1]), text));
+                assert!(!contains(&encode_commit(c), text), "{text}");
+                assert_eq!(
+                    c.events[0],
+                    without_content(&original[position - 1].events[0])
+                );
+                assert_eq!(c.redaction(0).unwrap().by_position, 18);
+                assert!(c.event_salt(0).is_none());
+            }
+            // The key facts' answers changed and keep their digests; the
+            // others keep their salts.
+            for c in &after {
+                let changed = (3..=16).contains(&c.global_position);
+                assert_eq!(c.answer_digest.is_some(), changed, "{}", c.global_position);
+                assert_eq!(c.answer_salt().is_some(), v2 && !changed);
+            }
+            let mut state = None;
+            for c in &after[..3] {
+                state = Article::fold(state.take(), c.article_id, c.version, &c.events);
+            }
+            assert_eq!(state.unwrap().key_facts, vec![crate::domain::REDACTED]);
+        }
+    }
 }

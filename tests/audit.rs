@@ -130,6 +130,10 @@ fn payload_digest(e: &Event) -> [u8; 32] {
             w.string(&x.reviewed_by);
             w.u64(x.reviewed_version);
         }
+        Payload::PayloadRedacted(x) => {
+            w.u64(x.position);
+            w.u64(u64::from(x.event_index));
+        }
     }
     w.done()
 }
@@ -151,7 +155,11 @@ fn commit_hash(prev: &[u8; 32], r: &GetRevisionResponse) -> [u8; 32] {
     w.u32(r.events.len() as u32);
     for e in &r.events {
         w.string(&e.kind);
-        w.bytes(&payload_digest(e));
+        // A redacted event's payload is gone: its digest stands.
+        match &e.redaction {
+            Some(_) => w.bytes(&unhex32(&e.payload_digest)),
+            None => w.bytes(&payload_digest(e)),
+        }
     }
     w.done()
 }
@@ -243,6 +251,10 @@ fn structure_and_content(e: &Event) -> (Spec, Spec) {
             st.string(&x.reviewed_by);
             st.u64(x.reviewed_version);
         }
+        Payload::PayloadRedacted(x) => {
+            st.u64(x.position);
+            st.u64(u64::from(x.event_index));
+        }
     }
     (st, co)
 }
@@ -257,12 +269,18 @@ fn unhex32(text: &str) -> [u8; 32] {
 
 fn payload_digest_v2(e: &Event) -> [u8; 32] {
     let (structure, content) = structure_and_content(e);
-    let mut c = Spec::default();
-    c.string("answerlog.content.v2");
-    c.bytes(&unhex32(&e.salt));
-    c.string(&e.kind);
-    c.bytes(&content.written);
-    let content_digest = c.done();
+    // A redacted event's content is gone: its digest stands in.
+    let content_digest = match &e.redaction {
+        Some(r) => unhex32(&r.content_digest),
+        None => {
+            let mut c = Spec::default();
+            c.string("answerlog.content.v2");
+            c.bytes(&unhex32(&e.salt));
+            c.string(&e.kind);
+            c.bytes(&content.written);
+            c.done()
+        }
+    };
     let mut w = Spec::default();
     w.string("answerlog.event.v2");
     w.string(&e.kind);
@@ -624,7 +642,13 @@ async fn stored_hashes_match_the_specification(backend: Backend) {
         assert_eq!(r.log_hash, hex(&chained), "v{version}: the log hash");
         prev = hash;
     }
-    assert_eq!(kinds.len(), 17, "every event kind is covered: {kinds:?}");
+    // Every kind but PayloadRedacted, which no RPC writes yet (issue 16's
+    // next step; docs/audit-vectors hold it).
+    assert_eq!(
+        kinds.len(),
+        17,
+        "every event kind the API writes is covered: {kinds:?}"
+    );
     server.stop().await;
 }
 

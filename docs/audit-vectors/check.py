@@ -155,6 +155,8 @@ def payload_fields(kind, event):
     if kind == "ReviewLapsed":
         # A uint64 is a decimal string in protobuf's JSON.
         return string(p.get("reviewedBy", "")) + u64(int(p.get("reviewedVersion", "0")))
+    if kind == "PayloadRedacted":
+        return u64(int(p.get("position", "0"))) + u64(p.get("eventIndex", 0))
     raise SystemExit(f"an event kind AUDIT.md does not define: {kind}")
 
 
@@ -239,17 +241,33 @@ def structure_and_content(kind, event):
         return b"", string(p.get("reason", ""))
     if kind == "ReviewLapsed":
         return string(p.get("reviewedBy", "")) + u64(int(p.get("reviewedVersion", "0"))), b""
+    if kind == "PayloadRedacted":
+        return u64(int(p.get("position", "0"))) + u64(p.get("eventIndex", 0)), b""
     raise SystemExit(f"an event kind AUDIT.md does not define: {kind}")
 
 
 def event_bytes_v2(event):
-    """The bytes of an encoding-2 event's content digest and payload digest."""
+    """The bytes of an encoding-2 event's content digest (None once
+    redacted: its contentDigest stands in) and payload digest."""
     kind = event["kind"]
     structure, content_ = structure_and_content(kind, event)
-    content_bytes = string("answerlog.content.v2") + bytes.fromhex(event["salt"]) + string(kind) + content_
-    content_digest = hashlib.sha256(content_bytes).digest()
+    if "redaction" in event:
+        content_bytes = None
+        content_digest = bytes.fromhex(event["redaction"]["contentDigest"])
+    else:
+        content_bytes = string("answerlog.content.v2") + bytes.fromhex(event["salt"]) + string(kind) + content_
+        content_digest = hashlib.sha256(content_bytes).digest()
     payload = string("answerlog.event.v2") + string(kind) + structure + content_digest
     return payload, content_bytes
+
+
+def event_digest_v1(event):
+    # A redacted event of encoding 1 shows its payload digest, which
+    # stands for the payload removed.
+    if "redaction" in event:
+        return bytes.fromhex(event["payloadDigest"])
+    return hashlib.sha256(event_bytes(event)).digest()
+
 
 
 def reason_digest(line):
@@ -292,7 +310,7 @@ def commit_bytes(line, prev_hash):
     out += provenance(line.get("provenance"))
     out += u32(len(line.get("events", [])))
     for event in line.get("events", []):
-        out += string(event["kind"]) + hashlib.sha256(event_bytes(event)).digest()
+        out += string(event["kind"]) + event_digest_v1(event)
     return out
 
 
@@ -366,6 +384,9 @@ def main(folder):
     log = bytes(32)
     events_checked = 0
     encodings = set()
+    # (article, position, event, by position): redactions as the redacted
+    # events show them, and as PayloadRedacted events made them.
+    shown, made = set(), set()
     last_time, went_back = None, False
     for n, line in enumerate(lines, start=1):
         expected = vectors["commits"][n - 1]
@@ -374,16 +395,37 @@ def main(folder):
         encodings.add(encoding)
         for i, event in enumerate(line["events"]):
             ev = expected["events"][i]
+            redacted = "redaction" in event
+            same(f"line {n} event {i} redacted", redacted, ev.get("redacted", False))
+            if redacted:
+                # AUDIT.md, "Redaction": the redaction names the commit
+                # that made it, and the salt is gone.
+                by = int(event["redaction"]["byPosition"])
+                shown.add((line["articleId"], int(line["revision"]["globalPosition"]), i, by))
+                if "salt" in event:
+                    raise SystemExit(f"line {n} event {i}: redacted, yet its salt is shown")
+            if event["kind"] == "PayloadRedacted":
+                p = event["payloadRedacted"]
+                made.add((line["articleId"], int(p["position"]), p.get("eventIndex", 0), int(line["revision"]["globalPosition"])))
             if encoding == 2:
                 raw, content_bytes = event_bytes_v2(event)
-                same(f"line {n} event {i} content bytes", content_bytes.hex(), ev["contentBytes"])
-                same(f"line {n} event {i} content digest", hashlib.sha256(content_bytes).hexdigest(), ev["contentDigest"])
+                if content_bytes is not None:
+                    same(f"line {n} event {i} content bytes", content_bytes.hex(), ev["contentBytes"])
+                    same(f"line {n} event {i} content digest", hashlib.sha256(content_bytes).hexdigest(), ev["contentDigest"])
+                else:
+                    same(f"line {n} event {i} content digest", event["redaction"]["contentDigest"], ev["contentDigest"])
             elif encoding == 1:
-                raw = event_bytes(event)
+                if redacted:
+                    raw = None
+                else:
+                    raw = event_bytes(event)
             else:
                 raise SystemExit(f"line {n}: an encoding AUDIT.md does not define: {encoding}")
-            digest = hashlib.sha256(raw).hexdigest()
-            same(f"line {n} event {i} canonical bytes", raw.hex(), ev["canonicalBytes"])
+            if raw is None:
+                digest = event["payloadDigest"]
+            else:
+                digest = hashlib.sha256(raw).hexdigest()
+                same(f"line {n} event {i} canonical bytes", raw.hex(), ev["canonicalBytes"])
             same(f"line {n} event {i} payload digest", digest, ev["payloadDigest"], event["payloadDigest"])
             events_checked += 1
         # How a commit follows its article's head (AUDIT.md): the next
@@ -413,6 +455,8 @@ def main(folder):
         same(f"line {n} position", position, n)
         log = log_step(log, position, commit_hash)
         same(f"line {n} log hash", log.hex(), expected["logHash"], line["logHash"])
+    if shown != made:
+        raise SystemExit(f"redactions shown {sorted(shown)} are not those made {sorted(made)}")
     leaves = []
     same("answers", len(vectors["answers"]), len(lines))
     for n, (line, expected) in enumerate(zip(lines, vectors["answers"]), start=1):
@@ -423,9 +467,16 @@ def main(folder):
         same(f"answer {n} recordedAt", timestamp(answer["recordedAt"]), timestamp(line["revision"]["recordedAt"]))
         if line.get("encoding", 1) == 1 and "answerSalt" in line:
             raise SystemExit(f"line {n}: an answerSalt in a commit of encoding 1")
-        raw = answer_bytes(answer, line.get("answerSalt"))
-        same(f"answer {n} canonical bytes", raw.hex(), expected["canonicalBytes"])
-        digest = hashlib.sha256(raw).digest()
+        if "answerDigest" in line:
+            # A redaction changed the answer: its digest is kept.
+            if "answerSalt" in line:
+                raise SystemExit(f"line {n}: an answerDigest beside an answerSalt")
+            same(f"answer {n} canonical bytes", None, expected["canonicalBytes"])
+            digest = bytes.fromhex(line["answerDigest"])
+        else:
+            raw = answer_bytes(answer, line.get("answerSalt"))
+            same(f"answer {n} canonical bytes", raw.hex(), expected["canonicalBytes"])
+            digest = hashlib.sha256(raw).digest()
         same(f"answer {n} digest", digest.hex(), expected["digest"])
         leaf = hashlib.sha256(b"\x00" + bytes.fromhex(line["revision"]["hash"]) + digest).digest()
         same(f"answer {n} leaf hash", leaf.hex(), expected["leafHash"])

@@ -95,9 +95,9 @@ impl From<DomainError> for AppError {
                 message: format!("the article has no {what} {id:?}"),
             },
             DomainError::ArticleNotFound => AppError::not_found("article_id", "no such article"),
-            DomainError::Retracted | DomainError::NotRetracted => {
-                AppError::FailedPrecondition(e.to_string())
-            }
+            DomainError::Retracted
+            | DomainError::NotRetracted
+            | DomainError::AlreadyRedacted { .. } => AppError::FailedPrecondition(e.to_string()),
             DomainError::AlreadyExists => AppError::AlreadyExists {
                 field: "article_id".into(),
                 message: "the article already exists".into(),

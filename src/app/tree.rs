@@ -28,7 +28,7 @@ use super::background::Background;
 use super::read::fold_version;
 use super::AppError;
 use crate::domain::merkle;
-use crate::domain::{answer_digest, hex, log_hash, Article, ArticleVersion, Commit, Hash};
+use crate::domain::{hex, leaf_answer_digest, log_hash, Article, ArticleVersion, Commit, Hash};
 use crate::projection::StateCache;
 use crate::signing::KeyRing;
 use crate::store::{
@@ -450,12 +450,7 @@ impl Grower {
             let hash = Hash::try_from(commit.hash.as_slice()).map_err(|_| {
                 AppError::DataLoss(format!("the commit at {position} has no 32-byte hash"))
             })?;
-            let answer = answer_digest(
-                &state.article,
-                position,
-                commit.recorded_at,
-                commit.answer_salt(),
-            );
+            let answer = leaf_answer_digest(&commit, &state.article);
             self.writer.push(merkle::commit_leaf(&hash, &answer));
             chain = log_hash(&chain, position, &hash);
             self.chain = Some(chain);

@@ -3,7 +3,7 @@
 //! export holds the whole log, a kept digest's signature and hash, and a
 //! kept checkpoint's signature and root.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -11,8 +11,8 @@ use base64::Engine as _;
 
 use super::json;
 use crate::domain::{
-    answer_digest, check_review_claims, commit_event_digest, follow, hex, log_hash, merkle,
-    Article, ArticleId, ChainHead, Hash, ZERO_HASH,
+    check_review_claims, commit_event_digest, follow, hex, leaf_answer_digest, log_hash, merkle,
+    without_content, Article, ArticleId, ChainHead, Event, Hash, REDACTED, ZERO_HASH,
 };
 use crate::grpc::pb;
 use crate::grpc::{commit_from_message, log_digest, rendered_commit};
@@ -311,6 +311,11 @@ fn check_lines(text: &str) -> Result<Report, String> {
         tree: None,
     };
     let mut tree = merkle::MemoryTree::default();
+    // Redactions as the redacted commits show them, and as the commits that
+    // made them say: (article, position, event, by position). They must be
+    // the same.
+    let mut shown = BTreeSet::new();
+    let mut made = BTreeSet::new();
     for (i, line) in text.lines().enumerate() {
         let n = i + 1;
         if line.trim().is_empty() {
@@ -334,6 +339,32 @@ fn check_lines(text: &str) -> Result<Report, String> {
         };
         let head = follow(&head, &commit).map_err(|why| format!("{at}: {why}"))?;
         let hash = head.hash;
+        for r in &commit.redactions {
+            let event = &commit.events[r.event as usize];
+            if *event != without_content(event) {
+                return Err(format!(
+                    "{at}: event {} is redacted but shows content: a redacted event shows \"{REDACTED}\" for each text",
+                    r.event
+                ));
+            }
+            if r.by_position <= commit.global_position {
+                return Err(format!(
+                    "{at}: event {} is redacted by position {}, which does not come after it",
+                    r.event, r.by_position
+                ));
+            }
+            shown.insert((
+                commit.article_id,
+                commit.global_position,
+                r.event,
+                r.by_position,
+            ));
+        }
+        for e in &commit.events {
+            if let Event::PayloadRedacted { position, event } = e {
+                made.insert((commit.article_id, *position, *event, commit.global_position));
+            }
+        }
         for (i, shown) in message.events.iter().enumerate() {
             let digest = commit_event_digest(&commit, i)
                 .ok_or_else(|| format!("{at}: event {i} has no salt"))?;
@@ -396,12 +427,7 @@ fn check_lines(text: &str) -> Result<Report, String> {
         // The commit's leaf: its hash, and the answer it leaves.
         tree.push(merkle::commit_leaf(
             &hash,
-            &answer_digest(
-                &state,
-                commit.global_position,
-                commit.recorded_at,
-                commit.answer_salt(),
-            ),
+            &leaf_answer_digest(&commit, &state),
         ));
         states.insert(commit.article_id, state);
         if commit.global_position <= last_position {
@@ -436,6 +462,19 @@ fn check_lines(text: &str) -> Result<Report, String> {
         report.commits += 1;
     }
     report.articles = heads.len();
+    // Each redaction is one a PayloadRedacted of the article made, and each
+    // PayloadRedacted's event is redacted.
+    if let Some((article, position, event, by)) = shown.symmetric_difference(&made).next() {
+        return Err(if made.contains(&(*article, *position, *event, *by)) {
+            format!(
+                "position {by} redacts event {event} at position {position} of article {article}, which the file shows unredacted"
+            )
+        } else {
+            format!(
+                "event {event} at position {position} of article {article} shows a redaction by position {by}, which no PayloadRedacted made"
+            )
+        });
+    }
     // Lines of several articles are an export of the whole log: it must hold
     // every position, else commits are missing.
     if report.articles > 1 && log.is_none() {
@@ -475,7 +514,8 @@ mod tests {
 
     /// The commits of [`export`], their lines, and the log hash after each.
     fn export_commits() -> (Vec<crate::domain::Commit>, Vec<String>, Vec<Hash>) {
-        let mut commits = crate::golden_tests::history();
+        let unredacted = crate::golden_tests::history();
+        let mut commits = crate::golden_tests::redacted(unredacted.clone());
         let mut second = commits[0].clone();
         second.article_id = crate::domain::ArticleId::from_uuid(uuid::Uuid::from_u128(7));
         second.global_position = commits.len() as u64 + 1;
@@ -483,7 +523,7 @@ mod tests {
         // with a slower clock may: time is ordered along each article only.
         second.recorded_at = commits.last().unwrap().recorded_at - chrono::Duration::seconds(1);
         second.hash = crate::domain::commit_hash(&ZERO_HASH, &second).to_vec();
-        let history = commits.clone();
+        let history = unredacted;
         commits.push(second);
         // A third article: the first's history again, written in encoding
         // 2 (every event kind salted), with fixed salts.
@@ -496,10 +536,17 @@ mod tests {
                 c.article_id = third;
                 c.global_position = first_position + i as u64;
                 c.recorded_at += chrono::Duration::days(1);
+                for e in &mut c.events {
+                    if let crate::domain::Event::PayloadRedacted { position, .. } = e {
+                        *position += first_position - 1;
+                    }
+                }
                 c
             })
             .collect();
-        commits.extend(crate::golden_tests::salted(again));
+        commits.extend(crate::golden_tests::redacted(crate::golden_tests::salted(
+            again,
+        )));
         let mut chained = ZERO_HASH;
         let mut states: HashMap<ArticleId, Article> = HashMap::new();
         let mut log_hashes = Vec::new();
@@ -540,13 +587,29 @@ mod tests {
                     "canonicalBytes": hex(&bytes::commit(c.prev_hash.as_slice().try_into().unwrap(), c)),
                     "hash": hex(&c.hash),
                     "logHash": hex(log),
-                    "events": c.events.iter().enumerate().map(|(i, e)| match &c.salts {
-                        None => serde_json::json!({
+                    "events": c.events.iter().enumerate().map(|(i, e)| match (&c.salts, c.redaction(i)) {
+                        // Redacted: what stands for the removed content.
+                        (None, Some(r)) => serde_json::json!({
+                            "kind": e.kind(),
+                            "redacted": true,
+                            "payloadDigest": hex(&r.digest),
+                        }),
+                        (Some(_), Some(r)) => {
+                            let payload = bytes::event_v2_of(e, &r.digest);
+                            serde_json::json!({
+                                "kind": e.kind(),
+                                "redacted": true,
+                                "contentDigest": hex(&r.digest),
+                                "canonicalBytes": hex(&payload),
+                                "payloadDigest": hex(&<sha2::Sha256 as sha2::Digest>::digest(&payload)),
+                            })
+                        }
+                        (None, None) => serde_json::json!({
                             "kind": e.kind(),
                             "canonicalBytes": hex(&bytes::event(e)),
                             "payloadDigest": hex(&event_digest(e)),
                         }),
-                        Some(salts) => {
+                        (Some(salts), None) => {
                             let (payload, content) = bytes::event_v2(e, &salts.events[i]);
                             serde_json::json!({
                                 "kind": e.kind(),
@@ -582,20 +645,27 @@ mod tests {
                     global_position: c.global_position,
                     recorded_at: c.recorded_at,
                 };
-                let digest = crate::domain::answer_digest(
-                    &version.article,
-                    version.global_position,
-                    version.recorded_at,
-                    c.answer_salt(),
-                );
+                let digest = leaf_answer_digest(c, &version.article);
                 let hash: Hash = c.hash.as_slice().try_into().unwrap();
                 let leaf = crate::domain::merkle::commit_leaf(&hash, &digest);
                 tree.push(leaf);
                 let served = crate::grpc::answer_message(&version);
                 let served = json::to_json_line("answerlog.v1.Answer", &served).unwrap();
+                // An answer a redaction changed: its digest is kept, and the
+                // answer served now no longer hashes to it.
+                let canonical = match c.answer_digest {
+                    Some(_) => serde_json::Value::Null,
+                    None => hex(&bytes::answer(
+                        &version.article,
+                        version.global_position,
+                        version.recorded_at,
+                        c.answer_salt(),
+                    ))
+                    .into(),
+                };
                 serde_json::json!({
                     "answer": serde_json::from_str::<serde_json::Value>(&served).unwrap(),
-                    "canonicalBytes": hex(&bytes::answer(&version.article, version.global_position, version.recorded_at, c.answer_salt())),
+                    "canonicalBytes": canonical,
                     "digest": hex(&digest),
                     "leafHash": hex(&leaf),
                 })

@@ -7,7 +7,7 @@ use super::pb::{self, EventRecord};
 use super::{date, from_micros, micros, CodecError};
 use crate::domain::{
     ArticleCreated, ArticleId, CommandId, Commit, CommitEvents, CommitHead, CommitSalts, Event,
-    Provenance, Salt, Section, Source,
+    Provenance, Redaction, Salt, Section, Source,
 };
 
 const WHAT: &str = "commit";
@@ -31,12 +31,24 @@ pub(crate) fn encode_commit(commit: &Commit) -> Vec<u8> {
             .as_ref()
             .map(|s| s.reason.to_vec())
             .unwrap_or_default(),
-        event_salts: commit
-            .salts
-            .as_ref()
-            .map(|s| s.events.iter().map(|salt| salt.to_vec()).collect())
-            .unwrap_or_default(),
+        // A redacted event's salt is gone: stored empty.
+        event_salts: match &commit.salts {
+            None => Vec::new(),
+            Some(salts) => (0..salts.events.len())
+                .map(|i| commit.event_salt(i).map(|s| s.to_vec()).unwrap_or_default())
+                .collect(),
+        },
         answer_salt: commit.answer_salt().map(|s| s.to_vec()).unwrap_or_default(),
+        redactions: commit
+            .redactions
+            .iter()
+            .map(|r| pb::RedactionRecord {
+                event: r.event,
+                digest: r.digest.to_vec(),
+                by_position: r.by_position,
+            })
+            .collect(),
+        answer_digest: commit.answer_digest.map(|d| d.to_vec()).unwrap_or_default(),
     }
     .encode_to_vec()
 }
@@ -53,7 +65,29 @@ pub(crate) fn decode_commit(bytes: &[u8]) -> Result<Commit, CodecError> {
         .try_into()
         .map_err(|_| CodecError::new(WHAT, "bad request hash"))?;
     let events = commit_events(r.events)?;
-    let salts = salts(&r.reason_salt, &r.event_salts, &r.answer_salt, events.len())?;
+    let redactions = redactions(&r.redactions, events.len())?;
+    let redacted: Vec<usize> = redactions.iter().map(|r| r.event as usize).collect();
+    let salts = salts(
+        &r.reason_salt,
+        &r.event_salts,
+        &r.answer_salt,
+        events.len(),
+        &redacted,
+    )?;
+    let answer_digest = match r.answer_digest.as_slice() {
+        [] => None,
+        bytes => Some(
+            bytes
+                .try_into()
+                .map_err(|_| CodecError::new(WHAT, "an answer digest is not 32 bytes"))?,
+        ),
+    };
+    if answer_digest.is_some() && salts.as_ref().is_some_and(|s| s.answer.is_some()) {
+        return Err(CodecError::new(
+            WHAT,
+            "an answer digest kept beside an answer salt",
+        ));
+    }
     Ok(Commit {
         article_id,
         version: r.version,
@@ -68,16 +102,43 @@ pub(crate) fn decode_commit(bytes: &[u8]) -> Result<Commit, CodecError> {
         hash: r.hash,
         events,
         salts,
+        redactions,
+        answer_digest,
     })
 }
 
+/// A commit's redactions: each of an event it holds, once, in order.
+fn redactions(records: &[pb::RedactionRecord], count: usize) -> Result<Vec<Redaction>, CodecError> {
+    let mut out: Vec<Redaction> = Vec::with_capacity(records.len());
+    for r in records {
+        if r.event as usize >= count || out.last().is_some_and(|last| last.event >= r.event) {
+            return Err(CodecError::new(
+                WHAT,
+                format!("a redaction of event {} of {count}, out of order", r.event),
+            ));
+        }
+        out.push(Redaction {
+            event: r.event,
+            digest: r
+                .digest
+                .as_slice()
+                .try_into()
+                .map_err(|_| CodecError::new(WHAT, "a redaction's digest is not 32 bytes"))?,
+            by_position: r.by_position,
+        });
+    }
+    Ok(out)
+}
+
 /// A v2 commit's salts (none for v1: no reason salt): 32 bytes each, one
-/// for each of its `events`, and the answer's unless it has none.
+/// for each of its `events` (none for one `redacted`: zeros stand in),
+/// and the answer's unless it has none.
 fn salts(
     reason: &[u8],
     events: &[Vec<u8>],
     answer: &[u8],
     count: usize,
+    redacted: &[usize],
 ) -> Result<Option<CommitSalts>, CodecError> {
     if reason.is_empty() && events.is_empty() {
         if !answer.is_empty() {
@@ -98,7 +159,15 @@ fn salts(
     }
     Ok(Some(CommitSalts {
         reason: salt(reason)?,
-        events: events.iter().map(|e| salt(e)).collect::<Result<_, _>>()?,
+        events: events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| match redacted.contains(&i) {
+                true if e.is_empty() => Ok([0; 32]),
+                true => Err(CodecError::new(WHAT, "a redacted event keeps its salt")),
+                false => salt(e),
+            })
+            .collect::<Result<_, _>>()?,
         answer: match answer {
             [] => None,
             bytes => Some(salt(bytes)?),
@@ -232,6 +301,10 @@ fn event_record(event: &Event) -> EventRecord {
             reviewed_by: reviewed_by.clone(),
             reviewed_version: *reviewed_version,
         }),
+        Event::PayloadRedacted { position, event } => Kind::PayloadRedacted(pb::PayloadRedacted {
+            position: *position,
+            event: *event,
+        }),
     };
     EventRecord { kind: Some(kind) }
 }
@@ -303,6 +376,10 @@ fn event(record: EventRecord) -> Result<Event, CodecError> {
         Kind::ReviewLapsed(e) => Event::ReviewLapsed {
             reviewed_by: e.reviewed_by,
             reviewed_version: e.reviewed_version,
+        },
+        Kind::PayloadRedacted(e) => Event::PayloadRedacted {
+            position: e.position,
+            event: e.event,
         },
     })
 }

@@ -176,6 +176,8 @@ impl Article {
                 self.reviewed_version = 0;
                 self.review_stale = false;
             }
+            // The commits as stored hold the content already removed.
+            Event::PayloadRedacted { .. } => {}
         }
         if event.lapses_review() && !self.provenance.reviewed_by.is_empty() {
             self.review_stale = true;

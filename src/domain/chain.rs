@@ -46,6 +46,14 @@ pub(crate) fn commit_event_digests(commit: &Commit) -> Vec<Hash> {
 /// The digest of event `index` of `commit`, in the commit's encoding.
 pub(crate) fn commit_event_digest(commit: &Commit, index: usize) -> Option<Hash> {
     let event = commit.events.get(index)?;
+    if let Some(redaction) = commit.redaction(index) {
+        // The content is gone; its digest stands in (with the structure,
+        // which stays, in encoding 2).
+        return Some(match &commit.salts {
+            None => redaction.digest,
+            Some(_) => super::chain_v2::payload_digest_of(event, &redaction.digest),
+        });
+    }
     match &commit.salts {
         None => Some(event_digest(event)),
         Some(salts) => Some(super::chain_v2::payload_digest(
@@ -72,6 +80,21 @@ pub(crate) fn answer_digest(
     w.finish()
 }
 
+/// The answer digest of `commit`'s Merkle leaf: the one kept where a
+/// redaction changed the answer after it, else that of `article`, the
+/// state after it, under its answer salt (docs/AUDIT.md, "The Merkle
+/// tree").
+pub(crate) fn leaf_answer_digest(commit: &Commit, article: &Article) -> Hash {
+    commit.answer_digest.unwrap_or_else(|| {
+        answer_digest(
+            article,
+            commit.global_position,
+            commit.recorded_at,
+            commit.answer_salt(),
+        )
+    })
+}
+
 /// The canonical bytes themselves, for docs/audit-vectors.
 #[cfg(test)]
 pub(crate) mod vector_bytes {
@@ -80,6 +103,7 @@ pub(crate) mod vector_bytes {
     pub(crate) use super::event_bytes as event;
     pub(crate) use crate::domain::chain_v2::reason_digest;
     pub(crate) use crate::domain::chain_v2::vector_bytes as event_v2;
+    pub(crate) use crate::domain::chain_v2::vector_bytes_of as event_v2_of;
 }
 
 /// The bytes [`answer_digest`] hashes (for docs/audit-vectors).
@@ -172,9 +196,12 @@ fn write_commit(w: &mut Canonical, prev_hash: &Hash, commit: &Commit) {
     w.raw(commit.command_id.as_bytes());
     w.provenance(&commit.provenance);
     w.count(commit.events.len());
-    for event in &commit.events {
+    for (i, event) in commit.events.iter().enumerate() {
         w.string(event.kind());
-        w.raw(&event_digest(event));
+        match commit.redaction(i) {
+            Some(redaction) => w.raw(&redaction.digest),
+            None => w.raw(&event_digest(event)),
+        }
     }
 }
 
@@ -248,6 +275,10 @@ fn write_event(w: &mut Canonical, event: &Event) {
             w.string(reviewed_by);
             w.u64(*reviewed_version);
         }
+        Event::PayloadRedacted { position, event } => {
+            w.u64(*position);
+            w.u64(u64::from(*event));
+        }
     }
 }
 
@@ -317,7 +348,6 @@ pub(super) struct Canonical {
 }
 
 impl Canonical {
-    #[cfg(test)]
     pub(super) fn recording() -> Self {
         Self {
             hasher: Sha256::default(),
@@ -438,6 +468,8 @@ mod tests {
             hash: Vec::new(),
             events,
             salts: None,
+            redactions: Vec::new(),
+            answer_digest: None,
         }
     }
 

@@ -57,6 +57,10 @@ pub(super) fn write_commit(
     w.count(commit.events.len());
     for (i, event) in commit.events.iter().enumerate() {
         w.string(event.kind());
+        if let Some(redaction) = commit.redaction(i) {
+            w.raw(&payload_digest_of(event, &redaction.digest));
+            continue;
+        }
         // A commit whose salts do not match its events has no hash that a
         // verifier would recompute: an all-zero salt stands in, and the
         // codec refuses such a record before it gets here.
@@ -120,6 +124,15 @@ pub(crate) fn vector_bytes(event: &Event, salt: &Salt) -> (Vec<u8>, Vec<u8>) {
         payload.recorded.unwrap_or_default(),
         content.recorded.unwrap_or_default(),
     )
+}
+
+/// The bytes an event's payload digest hashes, from its structure and a
+/// content digest given (for docs/audit-vectors: a redacted event).
+#[cfg(test)]
+pub(crate) fn vector_bytes_of(event: &Event, content_digest: &Hash) -> Vec<u8> {
+    let mut payload = Canonical::recording();
+    write_payload(&mut payload, event, content_digest);
+    payload.recorded.unwrap_or_default()
 }
 
 fn optional_date(w: &mut Canonical, date: Option<chrono::NaiveDate>) {
@@ -192,6 +205,10 @@ fn write_structure(w: &mut Canonical, event: &Event) {
             w.string(reviewed_by);
             w.u64(*reviewed_version);
         }
+        Event::PayloadRedacted { position, event } => {
+            w.u64(*position);
+            w.u64(u64::from(*event));
+        }
     }
 }
 
@@ -240,7 +257,87 @@ fn write_content(w: &mut Canonical, event: &Event) {
         | Event::SourceRemoved { .. }
         | Event::ArticleRedated { .. }
         | Event::ArticleReviewed { .. }
-        | Event::ReviewLapsed { .. } => {}
+        | Event::ReviewLapsed { .. }
+        | Event::PayloadRedacted { .. } => {}
+    }
+}
+
+/// What a redacted event shows where its content was: every text of the
+/// content (`write_content`), and a list of texts as one.
+pub(crate) const REDACTED: &str = "[redacted]";
+
+/// Whether the event has content to redact: `write_content` writes any
+/// byte for it.
+pub(crate) fn has_content(event: &Event) -> bool {
+    let mut w = Canonical::recording();
+    write_content(&mut w, event);
+    w.recorded.is_some_and(|bytes| !bytes.is_empty())
+}
+
+/// The event with its content (`write_content`) replaced by [`REDACTED`]
+/// and its structure (`write_structure`) kept: what a redacted event is
+/// stored, folded and shown as.
+pub(crate) fn without_content(event: &Event) -> Event {
+    let text = || REDACTED.to_owned();
+    let source = |s: &super::article::Source| super::article::Source {
+        title: text(),
+        publisher: text(),
+        url: text(),
+        license: text(),
+        ..s.clone()
+    };
+    let section = |s: &super::article::Section| super::article::Section {
+        heading: text(),
+        body: text(),
+        ..s.clone()
+    };
+    match event {
+        Event::ArticleCreated(c) => Event::ArticleCreated(Box::new(super::event::ArticleCreated {
+            question: text(),
+            quick_answer: text(),
+            key_facts: vec![text()],
+            sections: c.sections.iter().map(section).collect(),
+            sources: c.sources.iter().map(source).collect(),
+            disclaimer: text(),
+            ..(**c).clone()
+        })),
+        Event::QuestionEdited { .. } => Event::QuestionEdited { question: text() },
+        Event::QuickAnswerEdited { .. } => Event::QuickAnswerEdited {
+            quick_answer: text(),
+        },
+        Event::KeyFactsReplaced { .. } => Event::KeyFactsReplaced {
+            key_facts: vec![text()],
+        },
+        Event::SectionAdded {
+            section: s,
+            position,
+        } => Event::SectionAdded {
+            section: section(s),
+            position: *position,
+        },
+        Event::SectionEdited { section_id, .. } => Event::SectionEdited {
+            section_id: section_id.clone(),
+            heading: text(),
+            body: text(),
+        },
+        Event::SourceAdded {
+            source: s,
+            position,
+        } => Event::SourceAdded {
+            source: source(s),
+            position: *position,
+        },
+        Event::SourceEdited { source: s } => Event::SourceEdited { source: source(s) },
+        Event::ArticleRetracted { .. } => Event::ArticleRetracted { reason: text() },
+        Event::ArticleRestored { .. } => Event::ArticleRestored { reason: text() },
+        Event::SlugChanged { .. }
+        | Event::SectionRemoved { .. }
+        | Event::SectionMoved { .. }
+        | Event::SourceRemoved { .. }
+        | Event::ArticleRedated { .. }
+        | Event::ArticleReviewed { .. }
+        | Event::ReviewLapsed { .. }
+        | Event::PayloadRedacted { .. } => event.clone(),
     }
 }
 
@@ -311,6 +408,8 @@ mod tests {
                 events: vec![[3; 32]],
                 answer: Some([5; 32]),
             }),
+            redactions: Vec::new(),
+            answer_digest: None,
         };
         let base = commit_hash(&[0; 32], &commit);
         let mut other = commit.clone();

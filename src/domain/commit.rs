@@ -25,8 +25,27 @@ pub struct Commit {
     pub hash: Vec<u8>,
     pub events: Vec<Event>,
     /// The salts of a commit written in the encoding v2 (its reason's and
-    /// each event's content's); none for one written in v1.
+    /// each event's content's); none for one written in v1. A redacted
+    /// event's salt is gone: 32 zero bytes stand in, never read.
     pub salts: Option<super::chain_v2::CommitSalts>,
+    /// The events whose content a later commit redacted, by index: their
+    /// content is blanked in `events` (docs/AUDIT.md, "Redaction").
+    pub redactions: Vec<Redaction>,
+    /// The answer digest of the commit's Merkle leaf, kept once a
+    /// redaction changed the answer after it (its answer salt removed).
+    pub answer_digest: Option<super::Hash>,
+}
+
+/// An event whose content a later commit removed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Redaction {
+    /// The event's index in its commit.
+    pub event: u32,
+    /// What stands for the removed content in the commit's hash: the
+    /// content digest (encoding 2) or the payload digest (encoding 1).
+    pub digest: super::Hash,
+    /// The log position of the commit whose `PayloadRedacted` removed it.
+    pub by_position: u64,
 }
 
 impl Commit {
@@ -34,6 +53,20 @@ impl Commit {
     /// none (leaf v1: written before answers were salted).
     pub(crate) fn answer_salt(&self) -> Option<&super::Salt> {
         self.salts.as_ref()?.answer.as_ref()
+    }
+
+    /// The redaction of event `index`, if it was redacted.
+    pub(crate) fn redaction(&self, index: usize) -> Option<&Redaction> {
+        self.redactions.iter().find(|r| r.event as usize == index)
+    }
+
+    /// The salt of event `index`'s content: none in encoding 1, or once
+    /// the event is redacted.
+    pub(crate) fn event_salt(&self, index: usize) -> Option<&super::Salt> {
+        match self.redaction(index) {
+            Some(_) => None,
+            None => self.salts.as_ref()?.events.get(index),
+        }
     }
 
     pub(crate) fn as_fold(&self) -> CommitFold<'_> {

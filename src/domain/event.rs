@@ -81,6 +81,15 @@ pub enum Event {
         reviewed_by: String,
         reviewed_version: u64,
     },
+    /// The content of event `event` (from 0) of the article's commit at
+    /// log position `position` was removed, for the commit's reason: its
+    /// digest stays, so every hash still verifies (docs/AUDIT.md,
+    /// "Redaction"). The state it leaves is the fold of the commits with
+    /// that content gone, which the commits as stored already give.
+    PayloadRedacted {
+        position: u64,
+        event: u32,
+    },
 }
 
 impl Event {
@@ -104,6 +113,7 @@ impl Event {
             Event::ArticleRetracted { .. } => "ArticleRetracted",
             Event::ArticleRestored { .. } => "ArticleRestored",
             Event::ReviewLapsed { .. } => "ReviewLapsed",
+            Event::PayloadRedacted { .. } => "PayloadRedacted",
         }
     }
 
@@ -117,12 +127,16 @@ impl Event {
                 | Event::ReviewLapsed { .. }
                 | Event::ArticleRetracted { .. }
                 | Event::ArticleRestored { .. }
+                // A redaction changes what earlier events hold, not what
+                // this one says: whether the answer changed is the
+                // decision's to say (a ReviewLapsed beside it).
+                | Event::PayloadRedacted { .. }
         )
     }
 }
 
 /// Every event kind's name, in a fixed order.
-pub(crate) const EVENT_KINDS: [&str; 17] = [
+pub(crate) const EVENT_KINDS: [&str; 18] = [
     "ArticleCreated",
     "QuestionEdited",
     "SlugChanged",
@@ -140,4 +154,5 @@ pub(crate) const EVENT_KINDS: [&str; 17] = [
     "ArticleRetracted",
     "ArticleRestored",
     "ReviewLapsed",
+    "PayloadRedacted",
 ];

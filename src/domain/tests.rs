@@ -779,6 +779,8 @@ fn review_claims_are_checked_against_the_fold() {
         hash: Vec::new(),
         events,
         salts: None,
+        redactions: Vec::new(),
+        answer_digest: None,
     };
     let v1 = Article::fold(None, id(), 1, &created()).unwrap();
     let check = |before: &Article, c: &Commit| {
@@ -1006,6 +1008,8 @@ fn commit_of(version: u64, actor: &str, events: Vec<Event>) -> Commit {
         hash: Vec::new(),
         events,
         salts: None,
+        redactions: Vec::new(),
+        answer_digest: None,
     }
 }
 

@@ -10,7 +10,7 @@ use crate::app::{ArticleRef, ChainBreak, CommitFilter, CommitView, LogDigest, St
 use crate::domain::{
     commit_event_digests, hex, is_uuid_shaped, quoted, slug_problem, ArticleDiff, ArticleDraft,
     ArticleId, ArticleVersion, Attribution, ChangeKind, CommandId, Event, Hash, Provenance,
-    Revision, Salt, Section, SectionDraft, Source, SourceDraft, StaleRedate, Stamp,
+    Redaction, Revision, Salt, Section, SectionDraft, Source, SourceDraft, StaleRedate, Stamp,
     Status as ArticleStatus, Suggestion,
 };
 use crate::signing::{unhex, Signed};
@@ -401,14 +401,29 @@ pub(super) fn commit(v: CommitView) -> pb::Commit {
         encoding: encoding(&c),
         reason_salt: c.salts.as_ref().map(|s| hex(&s.reason)).unwrap_or_default(),
         answer_salt: c.answer_salt().map(|s| hex(s)).unwrap_or_default(),
+        answer_digest: c.answer_digest.map(|d| hex(&d)).unwrap_or_default(),
         events: {
-            let salts = c.salts.map(|s| s.events);
+            let salts: Vec<Option<Salt>> = (0..c.events.len())
+                .map(|i| c.event_salt(i).copied())
+                .collect();
+            let redactions: Vec<Option<pb::EventRedaction>> = (0..c.events.len())
+                .map(|i| {
+                    c.redaction(i).map(|r| pb::EventRedaction {
+                        by_position: r.by_position,
+                        content_digest: match c.salts {
+                            Some(_) => hex(&r.digest),
+                            None => String::new(),
+                        },
+                    })
+                })
+                .collect();
             c.events
                 .into_iter()
+                .zip(salts.iter().zip(redactions))
                 .enumerate()
-                .map(|(i, e)| {
-                    let salt = salts.as_ref().and_then(|s| s.get(i));
-                    event(id, e, salt, digests.get(i))
+                .map(|(i, (e, (salt, redaction)))| pb::Event {
+                    redaction,
+                    ..event(id, e, salt.as_ref(), digests.get(i))
                 })
                 .collect()
         },
@@ -579,12 +594,19 @@ fn event(id: ArticleId, e: Event, salt: Option<&Salt>, digest: Option<&Hash>) ->
             reviewed_by,
             reviewed_version,
         }),
+        Event::PayloadRedacted { position, event } => {
+            Payload::PayloadRedacted(pb::PayloadRedactedEvent {
+                position,
+                event_index: event,
+            })
+        }
     };
     pb::Event {
         kind,
         payload: Some(payload),
         payload_digest,
         salt: salt.map(|s| hex(s)).unwrap_or_default(),
+        redaction: None,
     }
 }
 
@@ -759,7 +781,35 @@ pub(crate) fn commit_from_message(m: &pb::Commit) -> Result<crate::domain::Commi
             .map(event_from_message)
             .collect::<Result<_, _>>()?,
         salts: salts_from_message(m)?,
+        redactions: redactions_from_message(m)?,
+        answer_digest: match m.answer_digest.as_str() {
+            "" => None,
+            text => Some(unhex::<32>(text).ok_or("bad answer_digest: 64 hex digits")?),
+        },
     })
+}
+
+/// A commit's redacted events as exported: in encoding 2 each names its
+/// content digest; in encoding 1 its payload digest stands for it.
+fn redactions_from_message(m: &pb::Commit) -> Result<Vec<Redaction>, String> {
+    m.events
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| Some((i, e.redaction.as_ref()?)))
+        .map(|(i, r)| {
+            let digest = match (m.encoding, r.content_digest.as_str()) {
+                (0, "") => m.events[i].payload_digest.as_str(),
+                (0, _) => return Err("a content digest in a commit of encoding 1".into()),
+                (_, digest) => digest,
+            };
+            Ok(Redaction {
+                event: u32::try_from(i).map_err(|_| "too many events")?,
+                digest: unhex::<32>(digest)
+                    .ok_or("bad events[].redaction digest: 64 hex digits")?,
+                by_position: r.by_position,
+            })
+        })
+        .collect()
 }
 
 /// A commit's salts as exported: none for encoding 1 (`encoding` left
@@ -787,7 +837,12 @@ fn salts_from_message(m: &pb::Commit) -> Result<Option<crate::domain::CommitSalt
                 events: m
                     .events
                     .iter()
-                    .map(|e| salt(&e.salt, "events[].salt"))
+                    .map(|e| match e.redaction {
+                        // Its salt is gone.
+                        Some(_) if e.salt.is_empty() => Ok([0; 32]),
+                        Some(_) => Err("a redacted event shows a salt".to_owned()),
+                        None => salt(&e.salt, "events[].salt"),
+                    })
                     .collect::<Result<_, _>>()?,
                 // Absent in a commit written before answers were salted.
                 answer: match m.answer_salt.as_str() {
@@ -934,6 +989,10 @@ fn event_from_message(e: &pb::Event) -> Result<Event, String> {
         Payload::ReviewLapsed(x) => Event::ReviewLapsed {
             reviewed_by: x.reviewed_by.clone(),
             reviewed_version: x.reviewed_version,
+        },
+        Payload::PayloadRedacted(x) => Event::PayloadRedacted {
+            position: x.position,
+            event: x.event_index,
         },
     };
     if event.kind() != e.kind {

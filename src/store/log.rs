@@ -95,6 +95,8 @@ impl AppendRequest {
             // event's content (docs/AUDIT.md, "Commit hash v2"), and one
             // for the answer's digest in its Merkle leaf.
             salts: Some(new_salts(self.events.len())?),
+            redactions: Vec::new(),
+            answer_digest: None,
         };
         let hash = crate::domain::commit_hash(prev_hash, &commit);
         commit.hash = hash.to_vec();

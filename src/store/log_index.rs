@@ -594,6 +594,8 @@ mod tests {
                 question: "Q".into(),
             }],
             salts: None,
+            redactions: Vec::new(),
+            answer_digest: None,
         })
     }
 

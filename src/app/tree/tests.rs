@@ -62,12 +62,7 @@ async fn write(app: &App, n: usize) -> Vec<Hash> {
             &commit.events,
         )
         .unwrap();
-        let digest = answer_digest(
-            &article,
-            commit.global_position,
-            commit.recorded_at,
-            commit.answer_salt(),
-        );
+        let digest = leaf_answer_digest(&commit, &article);
         leaves.push(merkle::commit_leaf(
             &commit.hash.as_slice().try_into().unwrap(),
             &digest,
