@@ -28,6 +28,7 @@ mod metrics;
 mod read_your_writes;
 mod rebuild;
 mod receipts;
+mod redaction;
 mod replicas;
 mod restart;
 mod review;

@@ -142,6 +142,23 @@ async fn the_readme_auditing_walkthrough_runs_as_written(backend: Backend) {
     );
 }
 
+/// The redaction walk-through, on the embedded log (a JetStream log
+/// refuses a redaction: tests/redaction.rs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_redaction_walkthrough_runs_as_written() {
+    let server = TestServer::start(Backend::Sled).await;
+    let stdout = run_readme_section(&server, "Redaction: removing what must not be kept").await;
+    assert!(stdout.contains("redacted: article"), "{stdout}");
+    assert!(
+        stdout.contains("rewritten in place: the commits at positions 2"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("[redacted]"), "{stdout}");
+    assert!(stdout.contains("every article chain verifies"), "{stdout}");
+    assert!(!stdout.contains("Jane Roe"), "{stdout}");
+    server.stop().await;
+}
+
 /// The witness walk-through starts a witness and a server of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readme_witness_walkthrough_runs_as_written() {

@@ -79,7 +79,9 @@ impl From<AppendError> for AppError {
                 field: "slug".into(),
                 message: format!("{} is taken by another article", quoted(&slug)),
             },
-            e @ AppendError::TooLarge { .. } => AppError::FailedPrecondition(e.to_string()),
+            e @ (AppendError::TooLarge { .. } | AppendError::Unsupported(_)) => {
+                AppError::FailedPrecondition(e.to_string())
+            }
             AppendError::Unavailable(why) => AppError::Unavailable(why),
             AppendError::Corrupt(why) => AppError::DataLoss(why),
         }

@@ -36,12 +36,21 @@ impl App {
         // the answer.
         let leaf_of = |position: u64| -> Result<(Hash, Option<Salt>), AppError> {
             let i = positions.binary_search(&position).unwrap_or(usize::MAX);
-            commits
+            let commit = commits
                 .get(i)
                 .and_then(Option::as_ref)
-                .and_then(|c| Some((Hash::try_from(c.hash.as_slice()).ok()?, c.answer_salt())))
-                .map(|(hash, salt)| (hash, salt.copied()))
-                .ok_or_else(|| AppError::DataLoss(format!("log position {position} is missing")))
+                .ok_or_else(|| AppError::DataLoss(format!("log position {position} is missing")))?;
+            if commit.answer_digest.is_some() {
+                // docs/AUDIT.md, "Redaction": the leaf keeps the digest of
+                // the answer as it was, which no reader is served now.
+                return Err(AppError::FailedPrecondition(format!(
+                    "a redaction changed the answer of the commit at position {position}: its leaf keeps the digest of the answer as it was before, so no receipt proves the answer served now"
+                )));
+            }
+            let hash = Hash::try_from(commit.hash.as_slice()).map_err(|_| {
+                AppError::DataLoss(format!("the commit at {position} has no 32-byte hash"))
+            })?;
+            Ok((hash, commit.answer_salt().copied()))
         };
         answers
             .iter()

@@ -289,6 +289,7 @@ async fn a_write_decided_on_an_earlier_pending_write_is_appended_only_onto_it() 
             .expect("a change");
         AppendRequest {
             decided_after: Some(basis),
+            rewrites: Vec::new(),
             ..decided.request
         }
     };
@@ -711,6 +712,7 @@ async fn a_review_an_older_version_carried_over_an_edit_is_not_shown_and_ends_at
                 question: "Changed after the review".into(),
             }],
             decided_after: None,
+            rewrites: Vec::new(),
         })
         .await
         .unwrap();

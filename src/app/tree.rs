@@ -28,7 +28,9 @@ use super::background::Background;
 use super::read::fold_version;
 use super::AppError;
 use crate::domain::merkle;
-use crate::domain::{hex, leaf_answer_digest, log_hash, Article, ArticleVersion, Commit, Hash};
+use crate::domain::{
+    hex, leaf_answer_digest, log_hash, Article, ArticleVersion, Commit, Event, Hash,
+};
 use crate::projection::StateCache;
 use crate::signing::KeyRing;
 use crate::store::{
@@ -503,6 +505,18 @@ impl Grower {
     /// The article as it stands after `commit`.
     fn state_after(&self, commit: &Commit) -> Result<Arc<ArticleVersion>, AppError> {
         let (id, version) = (commit.article_id, commit.version);
+        if commit
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::PayloadRedacted { .. }))
+        {
+            // A redaction changed earlier versions: no state held from
+            // before it stands, and the read models, folded again from the
+            // rewritten log as they took it, give the state after it.
+            let state = Arc::new(fold_version(&self.store, &self.read_models, id, version)?);
+            self.own.put(Arc::clone(&state));
+            return Ok(state);
+        }
         let held = |wanted: u64| {
             [&*self.states, &self.own]
                 .into_iter()

@@ -140,20 +140,7 @@ impl App {
         command: Command,
         meta: WriteMeta,
     ) -> Result<Appended, AppError> {
-        let mut current = self.current_for_write(id).await?;
-        if current
-            .as_ref()
-            .is_none_or(|c| c.article.version < expected_version)
-        {
-            // The read models take an answered write a moment after its
-            // answer, and a replica may be behind the log that others
-            // write: the caller has seen more than they hold.
-            self.wait_for_position(0, None).await?;
-            self.log.catch_up().await?;
-            current = self.current_for_write(id).await?;
-        }
-        let current =
-            current.ok_or_else(|| AppError::not_found("article_id", "no such article"))?;
+        let current = self.current_at_least(id, expected_version).await?;
         let position = current.global_position;
         let command = self
             .checked_edit(&current, expected_version, command)
@@ -168,6 +155,28 @@ impl App {
                 duplicate: false,
             }),
         }
+    }
+
+    /// The article's durable state to decide a write on, once it holds
+    /// `expected_version` if the log does.
+    pub(super) async fn current_at_least(
+        &self,
+        id: ArticleId,
+        expected_version: u64,
+    ) -> Result<ArticleVersion, AppError> {
+        let mut current = self.current_for_write(id).await?;
+        if current
+            .as_ref()
+            .is_none_or(|c| c.article.version < expected_version)
+        {
+            // The read models take an answered write a moment after its
+            // answer, and a replica may be behind the log that others
+            // write: the caller has seen more than they hold.
+            self.wait_for_position(0, None).await?;
+            self.log.catch_up().await?;
+            current = self.current_for_write(id).await?;
+        }
+        current.ok_or_else(|| AppError::not_found("article_id", "no such article"))
     }
 
     /// Checks `expected_version` against the state an edit is decided on,
@@ -220,7 +229,7 @@ impl App {
 
     /// The request's hash under the log's request key, and the unkeyed
     /// one that commits made before hashes were keyed kept.
-    fn request_hash(&self, meta: &WriteMeta) -> RequestHash {
+    pub(super) fn request_hash(&self, meta: &WriteMeta) -> RequestHash {
         self.request_key.hash(&meta.request_digest)
     }
 
@@ -303,6 +312,7 @@ impl App {
             provenance: after.provenance.clone(),
             events,
             decided_after: None,
+            rewrites: Vec::new(),
         };
         Ok(Some(Decided { request, after }))
     }

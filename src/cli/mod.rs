@@ -452,6 +452,29 @@ enum ClientCommand {
         #[command(flatten)]
         server: ServerArg,
     },
+    /// Remove the content of one event of an article's history for good
+    /// (role admin; docs/AUDIT.md, "Redaction"): it shows "[redacted]",
+    /// its digest stays, and every proof still verifies. `--reason` is
+    /// required; find the version (or position) and event with `answerlog
+    /// history` or `export`.
+    #[command(group(clap::ArgGroup::new("commit").args(["position", "version"]).required(true)))]
+    Redact {
+        /// The article: its id or slug (retracted articles too).
+        reference: String,
+        /// The log position of the article's commit that holds the event.
+        #[arg(long)]
+        position: Option<u64>,
+        /// Or the article's version whose commit holds the event.
+        #[arg(long)]
+        version: Option<u64>,
+        /// The event's index in that commit, from 0.
+        #[arg(long, default_value_t = 0)]
+        event: u32,
+        #[command(flatten)]
+        write: WriteArgs,
+        #[command(flatten)]
+        server: ServerArg,
+    },
 }
 
 impl Cli {
@@ -689,6 +712,21 @@ async fn run_client(command: ClientCommand) -> anyhow::Result<()> {
             write,
             server,
         } => write::redate(&server, &reference, date, write).await,
+        ClientCommand::Redact {
+            reference,
+            position,
+            version,
+            event,
+            write,
+            server,
+        } => {
+            let commit = match (position, version) {
+                (Some(position), _) => write::Commit::Position(position),
+                (None, Some(version)) => write::Commit::Version(version),
+                (None, None) => anyhow::bail!("--position or --version names the commit"),
+            };
+            write::redact(&server, &reference, commit, event, write).await
+        }
     }
 }
 

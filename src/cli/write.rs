@@ -17,12 +17,14 @@ use anyhow::Context as _;
 use tonic::{Code, Request, Status};
 use uuid::Uuid;
 
-use super::client::{articles, current, status_error, Authed};
+use super::client::{articles, audit, connect, current, reference as reference_of, status_error};
 use super::ServerArg;
 use super::WriteArgs;
-use crate::grpc::pb::article_service_client::ArticleServiceClient;
+use crate::grpc::pb::admin_service_client::AdminServiceClient;
 use crate::grpc::pb::{
-    AddSourceRequest, EditSectionRequest, GetCommandOutcomeRequest, RedateArticleRequest, Source,
+    get_answer_request, inspect_answer_request, AddSourceRequest, EditSectionRequest,
+    GetCommandOutcomeRequest, GetRevisionRequest, InspectAnswerRequest, RedactPayloadRequest,
+    RedateArticleRequest, Source,
 };
 
 /// How many times a write is sent in all before the CLI gives up.
@@ -74,10 +76,15 @@ struct Head {
 }
 
 /// Where a write left its article.
+#[derive(Default)]
 struct Outcome {
     article_id: String,
     version: u64,
     global_position: u64,
+    /// A redaction's: the positions of the commits it rewrote.
+    rewritten: Vec<u64>,
+    /// A redaction's: what it could not hide.
+    warnings: Vec<String>,
 }
 
 /// The outcome a write response gives (every one has these three fields).
@@ -88,8 +95,24 @@ macro_rules! outcome {
             article_id: response.article_id,
             version: response.version,
             global_position: response.global_position,
+            ..Outcome::default()
         }
     }};
+}
+
+/// A write that failed as it was sent, and whether it may be sent again.
+type Unsent = (anyhow::Error, bool);
+
+/// A status, as a write that failed: sent again only if it may or may not
+/// have been applied.
+fn unsent(s: Status) -> Unsent {
+    let retry = worth_retrying(s.code());
+    (status_error(s), retry)
+}
+
+/// No connection: the write was not sent, and may be.
+fn unconnected(e: anyhow::Error) -> Unsent {
+    (e, true)
 }
 
 /// A request with the deadline of one attempt.
@@ -114,19 +137,21 @@ fn worth_retrying(code: Code) -> bool {
     )
 }
 
-/// Runs one write: the outcome of an earlier run with the same command id
-/// if there was one, else the write itself, sent again on UNAVAILABLE or a
-/// deadline; then reports where it left the article, with its command id.
+/// Runs one write to the article at `(article_id, expected_version)`: the
+/// outcome of an earlier run with the same command id if there was one,
+/// else the write itself (`send` connects and sends it), sent again on
+/// UNAVAILABLE or a deadline; then reports where it left the article, with
+/// its command id.
 async fn apply<F, Fut>(
     server: &ServerArg,
     what: &str,
-    reference: &str,
+    (article_id, expected_version): (String, u64),
     write: WriteArgs,
     send: F,
 ) -> anyhow::Result<()>
 where
-    F: Fn(ArticleServiceClient<Authed>, Head) -> Fut,
-    Fut: Future<Output = Result<Outcome, Status>>,
+    F: Fn(Head) -> Fut,
+    Fut: Future<Output = Result<Outcome, Unsent>>,
 {
     let command_id = match &write.command_id {
         Some(id) => Uuid::parse_str(id)
@@ -134,7 +159,6 @@ where
             .to_string(),
         None => Uuid::now_v7().to_string(),
     };
-    let (article_id, expected_version) = target(server, reference, &write).await?;
     let already = |outcome: Outcome| {
         report(
             &format!("{what} already (an earlier run)"),
@@ -157,15 +181,7 @@ where
             command_id: command_id.clone(),
             reason: write.reason.clone(),
         };
-        let sent = match articles(server).await {
-            Ok(client) => send(client, head).await.map_err(|s| {
-                let retry = worth_retrying(s.code());
-                (status_error(s), retry)
-            }),
-            // No connection: the write was not sent.
-            Err(e) => Err((e, true)),
-        };
-        match sent {
+        match send(head).await {
             Ok(outcome) => return report(what, &outcome, &command_id, write.json),
             Err((e, true)) if backoff.left() => {
                 noteln!(
@@ -242,7 +258,7 @@ async fn earlier(
     }
 }
 
-/// The article id and the version to edit on.
+/// The article id and the version to edit on, of an article readers see.
 async fn target(
     server: &ServerArg,
     reference: &str,
@@ -259,19 +275,36 @@ fn report(what: &str, outcome: &Outcome, command_id: &str, json: bool) -> anyhow
         article_id,
         version,
         global_position,
+        rewritten,
+        warnings,
     } = outcome;
     if json {
-        let out = serde_json::json!({
+        let mut out = serde_json::json!({
             "articleId": article_id,
             "version": version,
             "globalPosition": global_position.to_string(),
             "commandId": command_id,
         });
+        if !rewritten.is_empty() || !warnings.is_empty() {
+            out["rewrittenPositions"] = rewritten.iter().map(u64::to_string).collect();
+            out["warnings"] = warnings.clone().into();
+        }
         return outln!("{out}");
     }
     outln!(
         "{what}: article {article_id} is at version {version} (position {global_position}); command id {command_id}"
-    )
+    )?;
+    if !rewritten.is_empty() {
+        let positions: Vec<String> = rewritten.iter().map(u64::to_string).collect();
+        outln!(
+            "rewritten in place: the commits at positions {}",
+            positions.join(", ")
+        )?;
+    }
+    for warning in warnings {
+        noteln!("warning: {warning}");
+    }
+    Ok(())
 }
 
 pub(super) fn read_text(path: &Path) -> anyhow::Result<String> {
@@ -292,7 +325,8 @@ pub(super) async fn edit_section(
     write: WriteArgs,
 ) -> anyhow::Result<()> {
     let body = body.map(|b| b.trim_end().to_owned());
-    apply(server, "edited", reference, write, |mut client, head| {
+    let at = target(server, reference, &write).await?;
+    apply(server, "edited", at, write, |head| {
         let request = EditSectionRequest {
             article_id: head.article_id,
             expected_version: head.expected_version,
@@ -303,8 +337,12 @@ pub(super) async fn edit_section(
             body: body.clone(),
         };
         async move {
-            let r = client.edit_section(attempt(request)).await?.into_inner();
-            Ok(outcome!(r))
+            let mut client = articles(server).await.map_err(unconnected)?;
+            let r = client
+                .edit_section(attempt(request))
+                .await
+                .map_err(unsent)?;
+            Ok(outcome!(r.into_inner()))
         }
     })
     .await
@@ -316,25 +354,21 @@ pub(super) async fn add_source(
     source: Source,
     write: WriteArgs,
 ) -> anyhow::Result<()> {
-    apply(
-        server,
-        "source added",
-        reference,
-        write,
-        |mut client, head| {
-            let request = AddSourceRequest {
-                article_id: head.article_id,
-                expected_version: head.expected_version,
-                command_id: head.command_id,
-                reason: head.reason,
-                source: Some(source.clone()),
-            };
-            async move {
-                let r = client.add_source(attempt(request)).await?.into_inner();
-                Ok(outcome!(r))
-            }
-        },
-    )
+    let at = target(server, reference, &write).await?;
+    apply(server, "source added", at, write, |head| {
+        let request = AddSourceRequest {
+            article_id: head.article_id,
+            expected_version: head.expected_version,
+            command_id: head.command_id,
+            reason: head.reason,
+            source: Some(source.clone()),
+        };
+        async move {
+            let mut client = articles(server).await.map_err(unconnected)?;
+            let r = client.add_source(attempt(request)).await.map_err(unsent)?;
+            Ok(outcome!(r.into_inner()))
+        }
+    })
     .await
 }
 
@@ -344,7 +378,8 @@ pub(super) async fn redate(
     last_updated: String,
     write: WriteArgs,
 ) -> anyhow::Result<()> {
-    apply(server, "re-dated", reference, write, |mut client, head| {
+    let at = target(server, reference, &write).await?;
+    apply(server, "re-dated", at, write, |head| {
         let request = RedateArticleRequest {
             article_id: head.article_id,
             expected_version: head.expected_version,
@@ -353,8 +388,89 @@ pub(super) async fn redate(
             last_updated: last_updated.clone(),
         };
         async move {
-            let r = client.redate_article(attempt(request)).await?.into_inner();
-            Ok(outcome!(r))
+            let mut client = articles(server).await.map_err(unconnected)?;
+            let r = client
+                .redate_article(attempt(request))
+                .await
+                .map_err(unsent)?;
+            Ok(outcome!(r.into_inner()))
+        }
+    })
+    .await
+}
+
+/// How a redaction names the commit that holds its event.
+pub(super) enum Commit {
+    Position(u64),
+    /// The article's version: its position is looked up.
+    Version(u64),
+}
+
+/// Removes the content of one event of an article's history
+/// (`AdminService.RedactPayload`; docs/AUDIT.md, "Redaction"). The article
+/// is named as an auditor sees it, retracted or not.
+pub(super) async fn redact(
+    server: &ServerArg,
+    reference: &str,
+    commit: Commit,
+    event_index: u32,
+    write: WriteArgs,
+) -> anyhow::Result<()> {
+    let inspected = audit(server)
+        .await?
+        .inspect_answer(InspectAnswerRequest {
+            r#ref: Some(match reference_of(reference) {
+                get_answer_request::Ref::Id(id) => inspect_answer_request::Ref::Id(id),
+                get_answer_request::Ref::Slug(slug) => inspect_answer_request::Ref::Slug(slug),
+            }),
+            ..InspectAnswerRequest::default()
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    let answer = inspected
+        .answer
+        .ok_or_else(|| anyhow::anyhow!("the server answered without the article"))?;
+    let position = match commit {
+        Commit::Position(position) => position,
+        Commit::Version(version) => audit(server)
+            .await?
+            .get_revision(GetRevisionRequest {
+                article_id: answer.id.clone(),
+                version,
+                min_position: 0,
+            })
+            .await
+            .map_err(status_error)?
+            .into_inner()
+            .revision
+            .map(|r| r.global_position)
+            .ok_or_else(|| anyhow::anyhow!("the server answered without the revision"))?,
+    };
+    let at = (answer.id, write.expected_version.unwrap_or(answer.version));
+    apply(server, "redacted", at, write, |head| {
+        let request = RedactPayloadRequest {
+            article_id: head.article_id,
+            expected_version: head.expected_version,
+            command_id: head.command_id,
+            reason: head.reason,
+            position,
+            event_index,
+        };
+        async move {
+            let mut client = AdminServiceClient::new(connect(server).await.map_err(unconnected)?);
+            let r = client
+                .redact_payload(attempt(request))
+                .await
+                .map_err(unsent)?
+                .into_inner();
+            Ok(Outcome {
+                article_id: r.article_id,
+                version: r.version,
+                global_position: r.global_position,
+                rewritten: r.rewritten_positions,
+                warnings: r.warnings,
+            })
         }
     })
     .await

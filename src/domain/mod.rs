@@ -21,9 +21,6 @@ mod link;
 // checkpoints that serve the rest land next, and only tests use them yet.
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod merkle;
-// Issue 16: the store and the app redact through it next; only tests use
-// it yet.
-#[cfg_attr(not(test), allow(dead_code))]
 mod redaction;
 mod request_hash;
 mod review;
@@ -52,7 +49,6 @@ pub(crate) use freshness::{stale_redates, StaleRedate};
 pub(crate) use ids::{is_uuid_shaped, ArticleId, CommandId};
 pub(crate) use limits::Limits;
 pub(crate) use link::{follow, ChainHead, Unlinked};
-#[cfg(test)]
 pub(crate) use redaction::redact;
 pub(crate) use request_hash::RequestHash;
 pub(crate) use review::check_claims as check_review_claims;

@@ -12,8 +12,9 @@ use tonic::{Request, Response, Status, Streaming};
 use super::auth::actor;
 use super::pb::admin_service_server::AdminService;
 use super::pb::*;
-use super::status::to_status;
-use crate::app::App;
+use super::status::{invalid, to_status};
+use super::write::{envelope, Naming};
+use crate::app::{App, ArticleRef, Redaction};
 
 /// The default cap on commits replayed per second.
 const DEFAULT_THROTTLE: u64 = 20_000;
@@ -50,6 +51,52 @@ impl AdminService for AdminApi {
             out,
         ));
         Ok(Response::new(Box::pin(ReceiverStream::new(answers))))
+    }
+
+    async fn redact_payload(
+        &self,
+        request: Request<RedactPayloadRequest>,
+    ) -> Result<Response<RedactPayloadResponse>, Status> {
+        let actor = actor(&request)?;
+        let m = request.into_inner();
+        let (article, expected_version, meta) = envelope(
+            &actor,
+            "RedactPayload",
+            &m,
+            [
+                m.article_id.as_str(),
+                m.command_id.as_str(),
+                m.reason.as_str(),
+            ],
+            m.expected_version,
+            Naming::Id,
+        )?;
+        let ArticleRef::Id(id) = article else {
+            return Err(invalid("article_id", "must be an article id"));
+        };
+        if m.position == 0 {
+            return Err(invalid("position", "log positions start at 1"));
+        }
+        let redacted = self
+            .app
+            .redact(
+                Redaction {
+                    article: id,
+                    expected_version,
+                    position: m.position,
+                    event: m.event_index,
+                },
+                meta,
+            )
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(RedactPayloadResponse {
+            article_id: redacted.appended.article_id.to_string(),
+            version: redacted.appended.version,
+            global_position: redacted.appended.global_position,
+            rewritten_positions: redacted.rewritten,
+            warnings: redacted.warnings,
+        }))
     }
 
     async fn rebuild_projections(

@@ -108,6 +108,7 @@ impl AuditService for AuditApi {
             reason_salt: c.reason_salt,
             request_hash: c.request_hash,
             answer_salt: c.answer_salt,
+            answer_digest: c.answer_digest,
         }))
     }
 

@@ -201,7 +201,7 @@ pub(super) fn write(actor: &str, arm: Arm, naming: Naming) -> Result<Write, Stat
 
 /// Checks the fields every edit carries: the article, the version the
 /// edit was made on, the command id; hashes the request.
-fn envelope<M: Message>(
+pub(super) fn envelope<M: Message>(
     actor: &str,
     rpc: &str,
     message: &M,

@@ -275,6 +275,13 @@ pub(super) async fn catch_up(
 impl Log for JetStreamLog {
     fn enqueue(&self, request: AppendRequest) -> BoxFuture<'_, Result<PendingAppend, AppendError>> {
         Box::pin(async move {
+            if !request.rewrites.is_empty() {
+                // A stream's messages are not rewritten: its content must
+                // live apart first (issue 16).
+                return Err(AppendError::Unsupported(
+                    "a redaction rewrites the log's records, which a JetStream log does not yet allow: redact on the embedded log".into(),
+                ));
+            }
             let (reply, answer) = tokio::sync::oneshot::channel();
             self.queue
                 .send(Queued {

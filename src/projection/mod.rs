@@ -140,21 +140,58 @@ impl Projection {
         };
         let from = state.as_ref().map_or(1, |s| s.article.version + 1);
         for version in from..=wanted {
-            let position = view
-                .position(id, version)
-                .ok_or_else(|| corrupt(commit, "the log's index lacks an earlier version"))?;
-            let bytes = view
-                .log_entry(position)?
-                .ok_or_else(|| corrupt(commit, "an earlier version's log entry is missing"))?;
-            let earlier = decode_commit_events(&bytes)?;
-            state = Some(ArticleVersion {
-                article: Article::fold(state.map(|s| s.article), id, version, &earlier.events)
-                    .ok_or_else(|| corrupt(commit, "an earlier version does not fold"))?,
-                global_position: earlier.global_position,
-                recorded_at: earlier.recorded_at,
-            });
+            state = Some(fold_logged(view, commit, state, version)?);
         }
         Ok(state)
+    }
+
+    /// A redaction (docs/AUDIT.md, "Redaction") changed what the
+    /// article's earlier commits hold: every stored state of it (its
+    /// snapshots, its `current` record) is folded again from the log as
+    /// the redaction left it (the view reads the rewritten records), and
+    /// the `current` record takes the state after this commit, so that no
+    /// read model keeps what was removed.
+    fn project_redaction(
+        &self,
+        view: &mut BatchView<'_>,
+        commit: CommitFold<'_>,
+    ) -> Result<(), ProjectError> {
+        let (id, k) = (commit.article_id, view.keys());
+        let mut state = None;
+        for version in 1..commit.version {
+            let at = fold_logged(view, commit, state, version)?;
+            if version % self.snapshot_interval == 0 {
+                view.put(
+                    k.version(Space::Snapshots, id, version),
+                    encode_article(&at),
+                );
+            }
+            state = Some(at);
+        }
+        let before = state
+            .as_ref()
+            .ok_or_else(|| corrupt(commit, "a redaction must follow the article's creation"))?;
+        let state = ArticleVersion {
+            article: Article::fold(
+                Some(before.article.clone()),
+                id,
+                commit.version,
+                commit.events,
+            )
+            .ok_or_else(|| corrupt(commit, "it does not fold"))?,
+            global_position: commit.global_position,
+            recorded_at: commit.recorded_at,
+        };
+        let materialized = encode_article(&state);
+        if commit.version % self.snapshot_interval == 0 {
+            view.put(
+                k.version(Space::Snapshots, id, commit.version),
+                materialized.clone(),
+            );
+        }
+        view.put(k.article(Space::Current, id), materialized);
+        self.pending().insert(id, state);
+        Ok(())
     }
 
     /// The article's snapshot at the last multiple of the snapshot
@@ -185,6 +222,13 @@ impl Projector for Projection {
         view: &mut BatchView<'_>,
         commit: CommitFold<'_>,
     ) -> Result<(), ProjectError> {
+        if commit
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::PayloadRedacted { .. }))
+        {
+            return self.project_redaction(view, commit);
+        }
         let id = commit.article_id;
         let k = view.keys();
         let previous = self.previous(view, commit)?;
@@ -253,6 +297,31 @@ impl Projector for Projection {
             Settled::Reopened => self.states.clear(),
         }
     }
+}
+
+/// The article at `version`, folded onto `state` (the version before)
+/// from the log's record of it; `commit`, being projected, names a
+/// failure.
+fn fold_logged(
+    view: &BatchView<'_>,
+    commit: CommitFold<'_>,
+    state: Option<ArticleVersion>,
+    version: u64,
+) -> Result<ArticleVersion, ProjectError> {
+    let id = commit.article_id;
+    let position = view
+        .position(id, version)
+        .ok_or_else(|| corrupt(commit, "the log's index lacks an earlier version"))?;
+    let bytes = view
+        .log_entry(position)?
+        .ok_or_else(|| corrupt(commit, "an earlier version's log entry is missing"))?;
+    let earlier = decode_commit_events(&bytes)?;
+    Ok(ArticleVersion {
+        article: Article::fold(state.map(|s| s.article), id, version, &earlier.events)
+            .ok_or_else(|| corrupt(commit, "an earlier version does not fold"))?,
+        global_position: earlier.global_position,
+        recorded_at: earlier.recorded_at,
+    })
 }
 
 /// Whether `project` may refuse the commit: only a slug it takes can be

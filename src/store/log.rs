@@ -60,6 +60,31 @@ pub(crate) struct AppendRequest {
     /// append's command id. Unless the article's head is that append, the
     /// commit was decided on a state the log never had and is refused.
     pub decided_after: Option<CommandId>,
+    /// A redaction's (docs/AUDIT.md, "Redaction"): the article's commits
+    /// it rewrites, as they are to be stored, their redactions' position
+    /// left 0 for the log to fill in with this commit's. The commit and
+    /// the rewrites are made durable together (`redaction_intent.rs`).
+    /// Empty for any other commit.
+    pub rewrites: Vec<Commit>,
+}
+
+impl AppendRequest {
+    /// The rewritten commits' records, their redactions made by the commit
+    /// at `position`.
+    pub(crate) fn rewritten_records(&self, position: u64) -> Vec<(u64, Vec<u8>)> {
+        self.rewrites
+            .iter()
+            .map(|c| {
+                let mut c = c.clone();
+                for r in &mut c.redactions {
+                    if r.by_position == 0 {
+                        r.by_position = position;
+                    }
+                }
+                (c.global_position, crate::codec::encode_commit(&c))
+            })
+            .collect()
+    }
 }
 
 impl AppendRequest {
@@ -151,6 +176,10 @@ pub enum AppendError {
     /// log's setting; FAILED_PRECONDITION).
     #[error("the commit is {bytes} bytes, more than the log's largest message of {limit} bytes (nats-server's max_payload; raise it, up to 64 MiB)")]
     TooLarge { bytes: usize, limit: usize },
+    /// The log cannot make this commit (FAILED_PRECONDITION): a
+    /// redaction on a log that cannot rewrite its records.
+    #[error("{0}")]
+    Unsupported(String),
     /// Storage failed or the store is closed (UNAVAILABLE).
     #[error("{0}")]
     Unavailable(String),

@@ -50,6 +50,10 @@ static ZEROS: [u8; ZEROED_AHEAD as usize] = [0; ZEROED_AHEAD as usize];
 /// Bytes before a record's payload.
 const HEAD: usize = 16;
 
+/// The extension of a file being written to replace a file of the log
+/// (`LogFiles::rewrite`): one left by a crash is removed at the next open.
+const REWRITE: &str = "rewrite";
+
 /// The largest payload a record may claim (a commit is far smaller): a
 /// longer claim is a torn or corrupt record.
 const MAX_PAYLOAD: u32 = 256 << 20;
@@ -64,6 +68,9 @@ thread_local! {
 
 /// A record read back: its position and payload.
 pub(crate) type Record = (u64, Vec<u8>);
+
+/// A record to write: its position and payload.
+type Payload = (u64, Vec<u8>);
 
 /// One file of the log.
 struct Segment {
@@ -122,6 +129,14 @@ impl LogFiles {
             match path.extension().and_then(|e| e.to_str()) {
                 Some("idx") => continue,
                 Some("log") => {}
+                // A rewrite a crash cut short: the file it was to replace
+                // is whole, and a redaction in progress is done again
+                // (`redaction_intent.rs`).
+                Some(REWRITE) => {
+                    std::fs::remove_file(&path).map_err(|e| io_error(&path, e))?;
+                    continue;
+                }
+                _ if super::redaction_intent::is_intent(&path) => continue,
                 _ => {
                     tracing::warn!(file = %path.display(), "not a file of the log: left alone");
                     continue;
@@ -374,6 +389,118 @@ impl LogFiles {
             end,
             last,
         ))
+    }
+
+    /// Replaces the records at the positions `records` name with their new
+    /// payloads (a redaction's: docs/AUDIT.md, "Redaction"), every other
+    /// record as it was. Each file holding one is written again beside
+    /// itself, made durable and renamed over the old, so that a crash
+    /// leaves either file whole; the old one's bytes leave the directory
+    /// with it. Appends wait meanwhile. A position the log does not hold
+    /// is refused before anything is written.
+    pub(crate) fn rewrite(&self, records: &[(u64, Vec<u8>)]) -> Result<(), StoreError> {
+        let _appending = lock(&self.appending);
+        // The records each file holds, by the file's first position.
+        let mut by_file: Vec<(u64, Vec<&Payload>)> = Vec::new();
+        {
+            let segments = self.segments.read().unwrap_or_else(|e| e.into_inner());
+            for record in records {
+                let segment = find(&segments, record.0).ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "a rewrite of position {}, which the log does not hold",
+                        record.0
+                    ))
+                })?;
+                match by_file
+                    .iter_mut()
+                    .find(|(first, _)| *first == segment.first)
+                {
+                    Some((_, held)) => held.push(record),
+                    None => by_file.push((segment.first, vec![record])),
+                }
+            }
+        }
+        for (first, replaced) in by_file {
+            self.rewrite_file(first, &replaced)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the file whose first record is at `first` again with the
+    /// `replaced` records' new payloads, and swaps it in.
+    fn rewrite_file(&self, first: u64, replaced: &[&Payload]) -> Result<(), StoreError> {
+        let (path, file, count, end, last) = {
+            let segments = self.segments.read().unwrap_or_else(|e| e.into_inner());
+            let at = segments
+                .iter()
+                .position(|s| s.first == first)
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("no file of the log begins at {first}"))
+                })?;
+            let s = &segments[at];
+            (
+                s.path.clone(),
+                Arc::clone(&s.file),
+                s.count(),
+                s.end,
+                at + 1 == segments.len(),
+            )
+        };
+        let mut old = vec![0; end as usize];
+        file.read_exact_at(&mut old, 0)
+            .map_err(|e| io_error(&path, e))?;
+        let (mut bytes, mut offsets, mut at) = (Vec::with_capacity(old.len()), Vec::new(), 0);
+        for position in first..first + count {
+            let (payload, len) =
+                decode(&old[at..], position).ok_or_else(|| corrupt_record(&path, position))?;
+            at += len;
+            let payload = match replaced.iter().find(|(p, _)| *p == position) {
+                Some((_, new)) => new.as_slice(),
+                None => payload,
+            };
+            if payload.len() > MAX_PAYLOAD as usize {
+                return Err(StoreError::Corrupt(format!(
+                    "the commit at position {position} would take {} bytes, more than a record holds",
+                    payload.len()
+                )));
+            }
+            offsets.push(
+                u32::try_from(bytes.len())
+                    .map_err(|_| StoreError::Io(format!("{} would pass 4 GiB", path.display())))?,
+            );
+            encode(&mut bytes, position, payload);
+        }
+        let written = path.with_extension(REWRITE);
+        let write = || -> io::Result<File> {
+            let mut new = OpenOptions::new()
+                .create(true)
+                .write(true)
+                .read(true)
+                .truncate(true)
+                .open(&written)?;
+            new.write_all(&bytes)?;
+            new.sync_all()?;
+            std::fs::rename(&written, &path)?;
+            sync_dir(&self.dir)?;
+            Ok(new)
+        };
+        let new = write().map_err(|e| {
+            let _ = std::fs::remove_file(&written);
+            StoreError::Wedged(format!("cannot rewrite {}: {e}", path.display()))
+        })?;
+        let mut segments = self.segments.write().unwrap_or_else(|e| e.into_inner());
+        let segment = segments
+            .iter_mut()
+            .find(|s| s.first == first)
+            .ok_or_else(|| StoreError::Corrupt(format!("no file of the log begins at {first}")))?;
+        segment.file = Arc::new(new);
+        segment.offsets = offsets;
+        segment.end = bytes.len() as u64;
+        segment.allocated = segment.end;
+        if !last {
+            write_index(segment)?;
+        }
+        Ok(())
     }
 
     /// Seals the file appended to (cut to its records, its index written)

@@ -16,6 +16,7 @@ mod log_files;
 mod log_index;
 mod log_migration;
 pub(crate) mod raw_baseline;
+mod redaction_intent;
 mod restore;
 mod sled_store;
 mod stats;

@@ -195,6 +195,9 @@ impl SledStore {
         super::log_migration::migrate(&disk)?;
         let (state, generation, held) = stored_state(&disk.tree()?)?;
         let log = Arc::new(LogFiles::open(dir, state.last_position)?);
+        // A redaction a crash interrupted is done before anything reads
+        // the log (docs/RELIABILITY.md).
+        super::redaction_intent::complete(dir, &log)?;
         let index = Arc::new(LogIndex::open(dir, &log)?);
         let state = completed_state(state, held, &log, &index)?;
         let stats = Arc::new(Stats::default());

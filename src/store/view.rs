@@ -59,6 +59,9 @@ pub struct BatchView<'a> {
     pending: Writes,
     /// The commits the batch appends, by position, encoded.
     commits: Vec<(u64, Vec<u8>)>,
+    /// Records of the log a redaction in this batch rewrites, by position,
+    /// encoded as they will stand (`rewrite`).
+    rewritten: Vec<(u64, Vec<u8>)>,
     /// What the log's index takes of them, in the same order.
     entries: Vec<IndexEntry>,
     /// Where each version the batch appends stands.
@@ -93,6 +96,7 @@ impl<'a> BatchView<'a> {
             keys,
             pending: BTreeMap::new(),
             commits: Vec::new(),
+            rewritten: Vec::new(),
             entries: Vec::new(),
             positions: HashMap::new(),
             unapplied: None,
@@ -181,6 +185,9 @@ impl<'a> BatchView<'a> {
         if let Ok(i) = self.commits.binary_search_by_key(&position, |(p, _)| *p) {
             return Ok(Some(self.commits[i].1.clone()));
         }
+        if let Some((_, record)) = self.rewritten.iter().find(|(p, _)| *p == position) {
+            return Ok(Some(record.clone()));
+        }
         self.stats.count_read(Space::Log);
         self.log.read(position)
     }
@@ -192,6 +199,13 @@ impl<'a> BatchView<'a> {
             Some(position) => Some(*position),
             None => self.index.position(article, version),
         }
+    }
+
+    /// Reads the log's records at these positions as a redaction in this
+    /// batch rewrites them (the log's files take them before the batch's
+    /// commits: `redaction_intent.rs`).
+    pub(super) fn rewrite(&mut self, records: Vec<(u64, Vec<u8>)>) {
+        self.rewritten = records;
     }
 
     /// Appends a commit (`entry` says where and what), encoded, after the

@@ -360,6 +360,14 @@ impl Writer {
                     }
                     let _ = reply.send(self.switch(generation, from));
                 }
+                // So does a redaction: its rewrites of the log's files
+                // go with its commit alone (`redaction_intent.rs`).
+                Job::Append { ref request, .. } if !request.rewrites.is_empty() => {
+                    if !pending.is_empty() {
+                        self.process(std::mem::take(&mut pending));
+                    }
+                    self.process(vec![job]);
+                }
                 other => pending.push(other),
             }
         }
@@ -599,6 +607,10 @@ impl Writer {
         let mut fatal = None;
         let mut storage_failed = false;
         let mut broken = false;
+        // Whether a redaction of this batch rewrote the log's files: its
+        // commit must follow, or the process must end so that the next
+        // open completes it.
+        let mut redacting = false;
         for job in batch {
             match job {
                 Job::Append {
@@ -613,7 +625,24 @@ impl Writer {
                         ));
                         continue;
                     }
-                    let result = self.append_one(&mut view, &request, &mut in_batch);
+                    let rewrites = match request.rewrites.is_empty() {
+                        true => Vec::new(),
+                        false => {
+                            let records = request.rewritten_records(self.state.last_position + 1);
+                            view.rewrite(records.clone());
+                            records
+                        }
+                    };
+                    let mut result = self.append_one(&mut view, &request, &mut in_batch);
+                    if let (Ok(a), false) = (&result, rewrites.is_empty()) {
+                        if !a.duplicate {
+                            if let Err(e) = self.redact(&view, rewrites) {
+                                result = Err(e.into());
+                            } else {
+                                redacting = true;
+                            }
+                        }
+                    }
                     match &result {
                         Ok(a) if !a.duplicate => {
                             appended += 1;
@@ -726,7 +755,19 @@ impl Writer {
                 self.state.last_position.to_be_bytes().to_vec(),
             );
             let (keys_written, bytes_written) = view.size();
-            let appended_log = self.append_log(&view).and_then(|()| {
+            let appended_log = self.append_log(&view).map_err(|e| match redacting {
+                true => unless_wedged(StoreError::Wedged(format!(
+                    "a redaction's commit was not appended ({e}); the next open completes it"
+                ))),
+                false => e,
+            });
+            if appended_log.is_ok() && redacting {
+                if let Err(e) = super::redaction_intent::done(self.disk.path()) {
+                    // The next open does it again, which changes nothing.
+                    tracing::warn!(error = %e, "a redaction is done, but its intent stays");
+                }
+            }
+            let appended_log = appended_log.and_then(|()| {
                 // The batch is durable: an index that cannot take it is out
                 // of step with the log, which only a new process, deriving
                 // it from the log, puts right.
@@ -953,6 +994,33 @@ impl Writer {
     /// Makes the batch's commits durable in the log's files, before sled
     /// takes the batch: one write and one `fdatasync`. A failed sync ends
     /// the process (`LogFiles::append`).
+    /// Makes a redaction's commit (the batch's one commit) and its rewrites
+    /// durable as one intent, then rewrites the log's files; the commit is
+    /// appended next, like any other (`redaction_intent.rs`). A failure
+    /// after the intent is kept ends the process, so that the next open
+    /// completes the redaction.
+    fn redact(
+        &mut self,
+        view: &BatchView<'_>,
+        rewrites: Vec<(u64, Vec<u8>)>,
+    ) -> Result<(), StoreError> {
+        let [(position, commit)] = view.log_records()[..] else {
+            return Err(StoreError::Corrupt(
+                "a redaction must be its batch's one commit".into(),
+            ));
+        };
+        let intent = super::redaction_intent::Intent {
+            commit: (position, commit.to_vec()),
+            rewrites,
+        };
+        intent.keep(self.disk.path())?;
+        self.log.rewrite(&intent.rewrites).map_err(|e| {
+            unless_wedged(StoreError::Wedged(format!(
+                "a redaction's rewrite failed ({e}); the next open completes it"
+            )))
+        })
+    }
+
     fn append_log(&mut self, view: &BatchView<'_>) -> Result<(), StoreError> {
         let records = view.log_records();
         if records.is_empty() {

@@ -1,0 +1,290 @@
+//! Redaction through the real server (issue 16; docs/AUDIT.md,
+//! "Redaction"): an admin removes what an edit wrote, and readers,
+//! revisions and exports show "[redacted]" while every hash, the Merkle
+//! tree and its checkpoints stand; the log's files no longer hold the
+//! bytes; a restart keeps it so. The JetStream log refuses it, naming why.
+
+use answerlog::pb::admin_service_client::AdminServiceClient;
+use answerlog::pb::*;
+use tonic::Code;
+
+use crate::support::audit_md::consistency_verifies;
+use crate::support::{cid, cli, Backend, TestServer};
+
+const SECRET: &str = "Call Jane Roe on 555-0100 for a second opinion.";
+const OTHER_SECRET: &str = "Ask Ruth Moe at the clinic.";
+
+async fn admin(server: &TestServer) -> AdminServiceClient<tonic::transport::Channel> {
+    AdminServiceClient::new(server.channel().await)
+}
+
+fn redaction(id: &str, expected_version: u64, position: u64, event: u32) -> RedactPayloadRequest {
+    RedactPayloadRequest {
+        article_id: id.to_owned(),
+        expected_version,
+        command_id: cid(),
+        reason: "personal data, at the person's request".into(),
+        position,
+        event_index: event,
+    }
+}
+
+/// Whether any file under `dir` holds `text`.
+fn found_in(dir: &std::path::Path, text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(at) = stack.pop() {
+        for entry in std::fs::read_dir(&at).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if std::fs::read(&path)
+                .unwrap()
+                .windows(text.len())
+                .any(|w| w == text.as_bytes())
+            {
+                found.push(path.display().to_string());
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redaction_removes_the_content_and_every_proof_still_stands() {
+    let server = TestServer::start(Backend::Sled).await;
+    let id = server.import_example().await;
+    let mut articles = server.articles().await;
+    let edited = articles
+        .edit_quick_answer(EditQuickAnswerRequest {
+            article_id: id.clone(),
+            expected_version: 1,
+            command_id: cid(),
+            reason: "a contact".into(),
+            quick_answer: SECRET.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let sections = server.get(&id).await.sections;
+    articles
+        .edit_section(EditSectionRequest {
+            article_id: id.clone(),
+            expected_version: 2,
+            command_id: cid(),
+            reason: "later".into(),
+            section_id: sections[0].id.clone(),
+            heading: None,
+            body: Some("A later body.".into()),
+        })
+        .await
+        .unwrap();
+    let before = server.checkpoint().await;
+    assert_eq!(before.tree_size, 3);
+    let log_dir = server.dir().join("log");
+    assert!(!found_in(&log_dir, SECRET).is_empty(), "the log holds it");
+    let note_file = server.dir().join("before.note");
+    std::fs::write(&note_file, &before.note).unwrap();
+    let vkey = server.vkey().await;
+
+    // Refusals first: each names its field, and nothing is written.
+    let admin_client = admin(&server).await;
+    let refused = |request: RedactPayloadRequest| {
+        let mut client = admin_client.clone();
+        async move { client.redact_payload(request).await.unwrap_err() }
+    };
+    let mut no_reason = redaction(&id, 3, edited.global_position, 0);
+    no_reason.reason.clear();
+    let e = refused(no_reason).await;
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("reason"), "{e:?}");
+    let e = refused(redaction(&id, 3, 99, 0)).await;
+    assert_eq!(e.code(), Code::NotFound, "{e:?}");
+    assert!(e.message().contains("position"), "{e:?}");
+    let e = refused(redaction(&id, 3, edited.global_position, 5)).await;
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("event_index"), "{e:?}");
+    let e = refused(redaction(&id, 2, edited.global_position, 0)).await;
+    assert_eq!(e.code(), Code::Aborted, "{e:?}");
+
+    let done = admin_client
+        .clone()
+        .redact_payload(redaction(&id, 3, edited.global_position, 0))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((done.version, done.global_position), (4, 4));
+    // The edit, then the next commit: its answer still showed the quick
+    // answer (the section edit did not change it).
+    assert_eq!(done.rewritten_positions, vec![2, 3]);
+    assert!(done.warnings.is_empty(), "{:?}", done.warnings);
+    let again = refused(redaction(&id, 4, edited.global_position, 0)).await;
+    assert_eq!(again.code(), Code::FailedPrecondition, "{again:?}");
+
+    // Readers: the current answer and the version of the edit.
+    assert_eq!(server.get(&id).await.quick_answer, "[redacted]");
+    assert_eq!(server.get_as_of(&id, 2).await.quick_answer, "[redacted]");
+    assert!(!server
+        .get_as_of(&id, 1)
+        .await
+        .quick_answer
+        .contains("[redacted]"));
+    // The revision shows the event as redacted, its salt gone.
+    let revision = server
+        .audit()
+        .await
+        .get_revision(GetRevisionRequest {
+            article_id: id.clone(),
+            version: 2,
+            min_position: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let event = &revision.events[0];
+    let r = event.redaction.as_ref().expect("the event is redacted");
+    assert_eq!(r.by_position, 4);
+    assert_eq!(r.content_digest.len(), 64);
+    assert!(event.salt.is_empty());
+    assert!(!revision.answer_digest.is_empty() && revision.answer_salt.is_empty());
+
+    // Every hash: the server's VerifyLog, and `verify` of an export, also
+    // against the checkpoint signed before the redaction (the same tree).
+    let verified = server.verify_log().await;
+    assert!(verified.ok, "{verified:?}");
+    let export = server.cli(&["export", "--all"]).await;
+    assert!(export.success, "{}", export.stderr);
+    assert!(!export.stdout.contains(SECRET));
+    let file = server.dir().join("all.jsonl");
+    std::fs::write(&file, &export.stdout).unwrap();
+    let checked = cli(vec![
+        "verify".into(),
+        file.display().to_string(),
+        "--checkpoint".into(),
+        note_file.display().to_string(),
+        "--vkey".into(),
+        vkey.clone(),
+    ])
+    .await;
+    assert!(checked.success, "{}", checked.stderr);
+    assert!(
+        checked
+            .stdout
+            .contains("the export matches the checkpoint of 3 commits"),
+        "{}",
+        checked.stdout
+    );
+    // The tree after it extends the tree before it.
+    let after = server.checkpoint().await;
+    assert_eq!(after.tree_size, 4);
+    let proof = server.consistency_proof(3, 4).await;
+    assert!(consistency_verifies(
+        3,
+        4,
+        &proof,
+        &before.root_hash.clone().try_into().unwrap(),
+        &after.root_hash.clone().try_into().unwrap(),
+    ));
+    // A receipt for the answer served now verifies; none is given for the
+    // version whose answer the redaction changed.
+    let answer_file = server.dir().join("answer.json");
+    let receipt_file = server.dir().join("answer.receipt");
+    let got = server
+        .cli(&[
+            "get",
+            &id,
+            "--json",
+            "--receipt",
+            &receipt_file.display().to_string(),
+        ])
+        .await;
+    assert!(got.success, "{}", got.stderr);
+    std::fs::write(&answer_file, &got.stdout).unwrap();
+    let receipt = cli(vec![
+        "verify-receipt".into(),
+        receipt_file.display().to_string(),
+        "--answer".into(),
+        answer_file.display().to_string(),
+        "--vkey".into(),
+        vkey.clone(),
+    ])
+    .await;
+    assert!(receipt.success, "{}", receipt.stderr);
+    let e = server
+        .audit()
+        .await
+        .inspect_answer(InspectAnswerRequest {
+            r#ref: Some(inspect_answer_request::Ref::Id(id.clone())),
+            as_of: Some(inspect_answer_request::AsOf::Version(2)),
+            min_position: 0,
+            receipt: true,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+
+    // The log's files no longer hold the bytes.
+    assert_eq!(found_in(&log_dir, SECRET), Vec::<String>::new());
+
+    // The CLI redacts too, as an admin sees the article; a restart keeps
+    // both redactions, read models included.
+    let edited = articles
+        .edit_quick_answer(EditQuickAnswerRequest {
+            article_id: id.clone(),
+            expected_version: 4,
+            command_id: cid(),
+            reason: "another contact".into(),
+            quick_answer: OTHER_SECRET.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let out = server
+        .cli(&[
+            "redact",
+            &id,
+            "--position",
+            &edited.global_position.to_string(),
+            "--reason",
+            "personal data",
+            "--json",
+        ])
+        .await;
+    assert!(out.success, "{}", out.stderr);
+    let report: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(report["version"], 6, "{report}");
+    assert_eq!(
+        report["rewrittenPositions"],
+        serde_json::json!(["5"]),
+        "{report}"
+    );
+    let dir = server.stop().await;
+    let server = TestServer::start_in(Backend::Sled, dir, Default::default()).await;
+    let answer = server.get(&id).await;
+    assert_eq!(
+        (answer.version, answer.quick_answer.as_str()),
+        (6, "[redacted]")
+    );
+    assert_eq!(server.get_as_of(&id, 5).await.quick_answer, "[redacted]");
+    assert!(server.verify_log().await.ok);
+    assert_eq!(
+        found_in(&server.dir().join("log"), OTHER_SECRET),
+        Vec::<String>::new()
+    );
+    crate::support::assert_read_models_equal_a_rebuild(server.stop().await.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jetstream_log_refuses_a_redaction_and_says_why() {
+    let server = TestServer::start(Backend::JetStream).await;
+    let id = server.import_example().await;
+    let e = admin(&server)
+        .await
+        .redact_payload(redaction(&id, 1, 1, 0))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert!(e.message().contains("JetStream"), "{e:?}");
+    assert_eq!(server.get(&id).await.version, 1);
+    server.stop().await;
+}
