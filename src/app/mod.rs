@@ -52,7 +52,7 @@ use crate::projection::{self, Projection, StateCache, SNAPSHOT_INTERVAL_KEY};
 use crate::request_key::RequestKey;
 use crate::signing::KeyRing;
 use crate::store::{
-    Log, ReadModels, Record, SledStore, Space, StoreError, StoreOptions, StreamBreak,
+    Compacted, Log, ReadModels, Record, SledStore, Space, StoreError, StoreOptions, StreamBreak,
 };
 
 /// How often a replica's store flushes the stream commits it applied.
@@ -343,6 +343,14 @@ impl App {
     /// with the interval the store records (so that the result is
     /// byte-identical to what was written inline). Returns what it
     /// replayed and wrote.
+    /// Compacts the store in `dir` offline (`answerlog compact`): sled's
+    /// live keys copied into new files, which take the old ones' place, so
+    /// that values sled kept for overwritten keys (a redacted article's old
+    /// states: docs/AUDIT.md, "Redaction") leave the data directory.
+    pub(crate) fn compact(dir: &Path, options: &AppOptions) -> Result<Compacted, StoreError> {
+        crate::store::compact(dir, options.store.cache_bytes)
+    }
+
     pub fn rebuild(
         dir: &Path,
         options: &AppOptions,

@@ -112,6 +112,17 @@ enum Command {
     /// Rebuild the read models from the log: offline (stop the server
     /// first), or --online on a running server that keeps serving.
     Rebuild(RebuildArgs),
+    /// Compact the store offline (stop the server first): sled's live
+    /// values copied into new files that take the old ones' place, so that
+    /// what sled kept of overwritten values (after a redaction: README,
+    /// "Redaction") leaves the data directory.
+    Compact {
+        /// Print what was copied and the bytes before and after as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
     /// Measure the server against baselines taken in the same run.
     Bench(bench::BenchArgs),
     /// Restore a backup (from `answerlog backup`) into an empty data
@@ -516,6 +527,7 @@ impl Cli {
                 args.json,
             )),
             Command::Rebuild(args) => serve::rebuild(&args.config, args.json),
+            Command::Compact { json, config } => serve::compact(&config, json),
             Command::Bench(args) => bench::run(args),
             Command::Restore { dir, json, config } => backup::restore(&dir, &config, json),
             Command::Verify {

@@ -22,10 +22,14 @@ const LET_GO: Duration = Duration::from_secs(10);
 
 /// How long an open waits for a database closed a moment ago to let go of
 /// its lock.
-const OPEN_PATIENCE: Duration = Duration::from_secs(3);
+pub(super) const OPEN_PATIENCE: Duration = Duration::from_secs(3);
 
 pub(crate) struct Disk {
+    /// The data directory.
     path: PathBuf,
+    /// Where sled's files are: the data directory, or the directory a
+    /// compaction wrote (`compaction.rs`).
+    sled: PathBuf,
     cache_bytes: u64,
     slot: RwLock<Option<sled::Tree>>,
     /// The files a flush wrote, which the store syncs itself (`sync.rs`):
@@ -40,11 +44,13 @@ pub(crate) struct Disk {
 
 impl Disk {
     pub(crate) fn open(path: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
-        let tree = open_tree_waiting(path, cache_bytes, OPEN_PATIENCE)?;
-        let files = open_files(path)?;
+        let sled = super::compaction::settle(path)?;
+        let tree = open_tree_waiting(&sled, cache_bytes, OPEN_PATIENCE)?;
+        let files = open_files(&sled)?;
         let torn = TornMark::open(path)?;
         Ok(Self {
             path: path.to_owned(),
+            sled,
             cache_bytes,
             slot: RwLock::new(Some(tree)),
             files: Mutex::new(Some(files)),
@@ -152,9 +158,9 @@ impl Disk {
         }
         // A reader may still hold an old handle: the lock is taken until
         // it lets go.
-        match open_tree_waiting(&self.path, self.cache_bytes, LET_GO) {
+        match open_tree_waiting(&self.sled, self.cache_bytes, LET_GO) {
             Ok(tree) => {
-                let files = open_files(&self.path)?;
+                let files = open_files(&self.sled)?;
                 *self.files.lock().unwrap_or_else(|e| e.into_inner()) = Some(files);
                 *self.slot.write().unwrap_or_else(|e| e.into_inner()) = Some(tree);
                 Ok(())
@@ -186,9 +192,19 @@ fn open_tree_waiting(
     cache_bytes: u64,
     patience: Duration,
 ) -> Result<sled::Tree, StoreError> {
+    Ok(open_db_waiting(path, cache_bytes, patience)?.open_tree(TREE)?)
+}
+
+/// sled's database in `path`, waiting up to `patience` for a process that
+/// closed it a moment ago to let go of its lock.
+pub(super) fn open_db_waiting(
+    path: &Path,
+    cache_bytes: u64,
+    patience: Duration,
+) -> Result<sled::Db, StoreError> {
     let give_up = Instant::now() + patience;
     loop {
-        match open_tree(path, cache_bytes) {
+        match open_db(path, cache_bytes) {
             Err(StoreError::Io(why)) if is_locked(&why) && Instant::now() < give_up => {
                 std::thread::sleep(Duration::from_millis(2));
             }
@@ -204,15 +220,14 @@ fn open_tree_waiting(
     }
 }
 
-fn open_tree(path: &Path, cache_bytes: u64) -> Result<sled::Tree, StoreError> {
+fn open_db(path: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
     remove_unfinished_snapshots(path)?;
-    let db = sled::Config::new()
+    Ok(sled::Config::new()
         .path(path)
         .cache_capacity(cache_bytes)
         // Only the writer's flush syncs: the flush policy is ours.
         .flush_every_ms(None)
-        .open()?;
-    Ok(db.open_tree(TREE)?)
+        .open()?)
 }
 
 /// Removes the snapshot files sled had not finished writing. sled writes a

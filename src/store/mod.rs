@@ -6,6 +6,7 @@
 //! those read models are.
 
 mod applier;
+mod compaction;
 mod disk;
 mod faults;
 mod flush_gate;
@@ -30,6 +31,8 @@ mod writer;
 /// applier's, and the Merkle tree's in `app/`).
 #[cfg(target_os = "linux")]
 pub(crate) use applier::APPLIER_NICE as LOW_PRIORITY_NICE;
+pub(crate) use compaction::compact;
+pub(crate) use compaction::Compacted;
 pub(crate) use disk::bytes_on_disk;
 pub use faults::{FaultPoint, Faults};
 pub use flush_gate::FlushGate;
