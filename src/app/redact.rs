@@ -44,18 +44,50 @@ impl App {
                 "a redaction needs a reason, which the log keeps with it",
             ));
         }
-        let retry = |appended| Redacted {
-            appended,
-            rewritten: Vec::new(),
-            warnings: Vec::new(),
-        };
         if let Some(done) = self.retried(&meta).await? {
-            return Ok(retry(done));
+            return self.retry(done).await;
         }
         match self.redact_once(what, meta.clone()).await {
             Ok(redacted) => Ok(redacted),
-            Err(e) => self.unless_retried(Err(e), &meta).await.map(retry),
+            Err(e) => {
+                let done = self.unless_retried(Err(e), &meta).await?;
+                self.retry(done).await
+            }
         }
+    }
+
+    /// The answer to a retry of a redaction done before: its outcome, and
+    /// the warnings the log as it stands still gives (an event of encoding
+    /// 1, and leaves of its commits).
+    async fn retry(&self, done: Appended) -> Result<Redacted, AppError> {
+        let history: Vec<Commit> = self
+            .commits_of(done.article_id, 1, done.version)?
+            .into_iter()
+            .map(|(_, _, commit)| commit)
+            .collect();
+        let mut warnings = Vec::new();
+        if let Some(redaction) = history.last() {
+            for e in &redaction.events {
+                if let Event::PayloadRedacted { position, event } = e {
+                    let rewritten: Vec<Commit> = history
+                        .iter()
+                        .filter(|c| {
+                            c.global_position >= *position
+                                && c.global_position < redaction.global_position
+                                && c.answer_digest.is_some()
+                                && c.salts.is_none()
+                        })
+                        .cloned()
+                        .collect();
+                    warnings.extend(unsalted(&history, &rewritten, *position, *event));
+                }
+            }
+        }
+        Ok(Redacted {
+            appended: done,
+            rewritten: Vec::new(),
+            warnings,
+        })
     }
 
     async fn redact_once(&self, what: Redaction, meta: WriteMeta) -> Result<Redacted, AppError> {
@@ -121,13 +153,17 @@ fn unsalted(history: &[Commit], rewrites: &[Commit], position: u64, event: u32) 
             "event {event} at position {position} was written in commit encoding 1: its payload digest is not salted, so whoever guesses the whole removed payload can check the guess against it"
         ));
     }
+    // A leaf of v1: no answer salt, and none removed by an earlier
+    // redaction (which kept the digest instead).
     let leaves: Vec<String> = rewrites
         .iter()
         .filter(|c| {
-            history
-                .iter()
-                .any(|h| h.global_position == c.global_position && h.answer_salt().is_none())
-                && c.answer_digest.is_some()
+            c.answer_digest.is_some()
+                && history.iter().any(|h| {
+                    h.global_position == c.global_position
+                        && (h.salts.is_none()
+                            || (h.answer_salt().is_none() && h.answer_digest.is_none()))
+                })
         })
         .map(|c| c.global_position.to_string())
         .collect();
@@ -138,4 +174,39 @@ fn unsalted(history: &[Commit], rewrites: &[Commit], position: u64, event: u32) 
         ));
     }
     warnings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::golden_tests::{history, redacted, salted};
+
+    /// The golden history's last commit redacts position 3's key facts,
+    /// which answers showed through position 16.
+    #[test]
+    fn a_redaction_warns_of_unsalted_digests_and_only_of_them() {
+        let v1 = history();
+        let rewrites = redact(&v1[..17], 3, 0, 18).unwrap();
+        let warnings = unsalted(&v1, &rewrites, 3, 0);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("encoding 1"), "{warnings:?}");
+        assert!(warnings[1].contains("positions 3, 4,"), "{warnings:?}");
+        // As a retry reads them from the log as it stands.
+        let after = redacted(v1);
+        let kept: Vec<Commit> = after
+            .iter()
+            .filter(|c| c.answer_digest.is_some())
+            .cloned()
+            .collect();
+        assert_eq!(unsalted(&after, &kept, 3, 0), warnings);
+
+        let v2 = salted(history());
+        let rewrites = redact(&v2[..17], 3, 0, 18).unwrap();
+        assert_eq!(unsalted(&v2, &rewrites, 3, 0), Vec::<String>::new());
+        // A second redaction over leaves the first kept: still salted.
+        let after = redacted(v2);
+        let again = redact(&after[..17], 5, 0, 18).unwrap();
+        assert!(again.len() > 1);
+        assert_eq!(unsalted(&after, &again, 5, 0), Vec::<String>::new());
+    }
 }

@@ -442,10 +442,32 @@ impl Grower {
 
     /// Appends the leaves of the commits up to `through` and publishes them.
     fn grow(&mut self, through: u64) -> Result<(), AppError> {
-        let mut chain = self.chain_at_size()?;
         let positions: Vec<u64> = (self.writer.size() + 1..=through).collect();
-        let commits = self.store.read_commits(&positions)?;
-        for (position, commit) in positions.into_iter().zip(commits) {
+        // A redaction rewrites earlier commits before its own is durable
+        // (docs/AUDIT.md, "Redaction"): leaves worked out across one, from
+        // commits read before it, are worked out again from the commits as
+        // they stand, whose kept answer digests then stand for what changed.
+        let leaves = loop {
+            let rewrites = self.store.rewrites();
+            let leaves = self.leaves(&positions)?;
+            if self.store.rewrites() == rewrites {
+                break leaves;
+            }
+        };
+        let mut chain = self.chain_at_size()?;
+        for (position, hash, leaf) in leaves {
+            self.writer.push(leaf);
+            chain = log_hash(&chain, position, &hash);
+            self.chain = Some(chain);
+        }
+        self.flush()
+    }
+
+    /// Each commit's position, hash and Merkle leaf.
+    fn leaves(&mut self, positions: &[u64]) -> Result<Vec<(u64, Hash, Hash)>, AppError> {
+        let commits = self.store.read_commits(positions)?;
+        let mut leaves = Vec::with_capacity(positions.len());
+        for (&position, commit) in positions.iter().zip(commits) {
             let commit = commit
                 .ok_or_else(|| AppError::DataLoss(format!("log position {position} is missing")))?;
             let state = self.state_after(&commit)?;
@@ -453,11 +475,9 @@ impl Grower {
                 AppError::DataLoss(format!("the commit at {position} has no 32-byte hash"))
             })?;
             let answer = leaf_answer_digest(&commit, &state.article);
-            self.writer.push(merkle::commit_leaf(&hash, &answer));
-            chain = log_hash(&chain, position, &hash);
-            self.chain = Some(chain);
+            leaves.push((position, hash, merkle::commit_leaf(&hash, &answer)));
         }
-        self.flush()
+        Ok(leaves)
     }
 
     /// The log chain's hash at the tree's size (leaves pushed).

@@ -4,6 +4,7 @@
 use super::client::{audit, status_error};
 use super::show::article_id;
 use super::{json, ServerArg};
+use crate::grpc::pb::event::Payload;
 use crate::grpc::pb::ListCommitsRequest;
 
 pub(super) async fn export(server: &ServerArg, reference: Option<&str>) -> anyhow::Result<()> {
@@ -13,6 +14,9 @@ pub(super) async fn export(server: &ServerArg, reference: Option<&str>) -> anyho
     };
     let mut client = audit(server).await?;
     let mut page_token = String::new();
+    // The last position an earlier page printed: a page reads one state
+    // of the log, pages after it may read a later one.
+    let mut printed = 0;
     loop {
         let page = client
             .list_commits(ListCommitsRequest {
@@ -25,7 +29,22 @@ pub(super) async fn export(server: &ServerArg, reference: Option<&str>) -> anyho
             .map_err(status_error)?
             .into_inner();
         for commit in &page.commits {
+            let redacted = commit.events.iter().find_map(|e| match &e.payload {
+                Some(Payload::PayloadRedacted(r)) if r.position <= printed => Some(r.position),
+                _ => None,
+            });
+            if let Some(position) = redacted {
+                anyhow::bail!(
+                    "the commit at position {position}, printed above, was redacted while the export ran (docs/AUDIT.md, \"Redaction\"): the lines are not of one state of the log, and verify would refuse them; export again"
+                );
+            }
             outln!("{}", json::to_json_line("answerlog.v1.Commit", commit)?)?;
+        }
+        if let Some(last) = page.commits.last() {
+            printed = last
+                .revision
+                .as_ref()
+                .map_or(printed, |r| r.global_position);
         }
         if page.next_page_token.is_empty() {
             return Ok(());

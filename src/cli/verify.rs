@@ -316,6 +316,8 @@ fn check_lines(text: &str) -> Result<Report, String> {
     // the same.
     let mut shown = BTreeSet::new();
     let mut made = BTreeSet::new();
+    // The commits that keep their leaf's answer digest: (article, position).
+    let mut kept = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let n = i + 1;
         if line.trim().is_empty() {
@@ -359,6 +361,9 @@ fn check_lines(text: &str) -> Result<Report, String> {
                 r.event,
                 r.by_position,
             ));
+        }
+        if commit.answer_digest.is_some() {
+            kept.push((commit.article_id, commit.global_position));
         }
         for e in &commit.events {
             if let Event::PayloadRedacted { position, event } = e {
@@ -474,6 +479,19 @@ fn check_lines(text: &str) -> Result<Report, String> {
                 "event {event} at position {position} of article {article} shows a redaction by position {by}, which no PayloadRedacted made"
             )
         });
+    }
+    // A leaf keeps its answer's digest only where a redaction of the
+    // article, of a commit at or before it, by a commit after it, changed
+    // the answer; anywhere else the answer must be the fold's.
+    for (article, position) in kept {
+        let redacted = shown
+            .iter()
+            .any(|(a, at, _, by)| *a == article && *at <= position && position < *by);
+        if !redacted {
+            return Err(format!(
+                "position {position} of article {article} keeps an answerDigest, but no redaction of the article before it, by a commit after it, changed its answer: its leaf must be of the answer its commits fold to"
+            ));
+        }
     }
     // Lines of several articles are an export of the whole log: it must hold
     // every position, else commits are missing.
@@ -891,6 +909,29 @@ mod tests {
             }
         }
         assert_eq!(listed, fields);
+    }
+
+    /// A kept answer digest stands only where a redaction kept it, and
+    /// never beside an answer salt.
+    #[test]
+    fn an_answer_digest_is_refused_where_no_redaction_kept_it() {
+        let lines = export();
+        let with = |n: usize, field: &str, value: &str| {
+            let mut lines = lines.clone();
+            let mut line: serde_json::Value = serde_json::from_str(&lines[n]).unwrap();
+            line[field] = value.into();
+            lines[n] = line.to_string();
+            check_lines(&lines.join("\n"))
+        };
+        let digest = hex(&[7; 32]);
+        // Position 1: before the redacted commit at 3.
+        let e = with(0, "answerDigest", &digest).err().unwrap();
+        assert!(e.contains("keeps an answerDigest"), "{e}");
+        // The third article's version 6, whose digest its redaction kept:
+        // a salt beside it is refused.
+        let third = lines.len() - 18 + 5;
+        let e = with(third, "answerSalt", &digest).err().unwrap();
+        assert!(e.contains("beside an answer_salt"), "{e}");
     }
 
     #[test]

@@ -782,9 +782,11 @@ pub(crate) fn commit_from_message(m: &pb::Commit) -> Result<crate::domain::Commi
             .collect::<Result<_, _>>()?,
         salts: salts_from_message(m)?,
         redactions: redactions_from_message(m)?,
-        answer_digest: match m.answer_digest.as_str() {
-            "" => None,
-            text => Some(unhex::<32>(text).ok_or("bad answer_digest: 64 hex digits")?),
+        answer_digest: match (m.answer_digest.as_str(), m.answer_salt.as_str()) {
+            ("", _) => None,
+            (text, "") => Some(unhex::<32>(text).ok_or("bad answer_digest: 64 hex digits")?),
+            // A kept digest replaces the salt (docs/AUDIT.md, "Redaction").
+            (_, _) => return Err("an answer_digest beside an answer_salt".into()),
         },
     })
 }

@@ -108,6 +108,9 @@ pub(crate) struct LogFiles {
     segments: RwLock<Vec<Segment>>,
     /// Held by an append from its write to its publication.
     appending: Mutex<()>,
+    /// How many rewrites have begun (`rewrite`): a reader that read
+    /// records across one sees it change.
+    rewrites: std::sync::atomic::AtomicU64,
 }
 
 impl LogFiles {
@@ -191,6 +194,7 @@ impl LogFiles {
             dir,
             segments: RwLock::new(segments),
             appending: Mutex::new(()),
+            rewrites: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -420,10 +424,17 @@ impl LogFiles {
                 }
             }
         }
+        self.rewrites
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         for (first, replaced) in by_file {
             self.rewrite_file(first, &replaced)?;
         }
         Ok(())
+    }
+
+    /// How many rewrites have begun in this process.
+    pub(crate) fn rewrites(&self) -> u64 {
+        self.rewrites.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Writes the file whose first record is at `first` again with the
@@ -471,6 +482,14 @@ impl LogFiles {
             encode(&mut bytes, position, payload);
         }
         let written = path.with_extension(REWRITE);
+        // The old index goes first: the new file's records may end where
+        // the old ones did, and a crash must not leave an index of other
+        // offsets that still looks like the file's (`read_index`).
+        match std::fs::remove_file(index_path(&path)) {
+            Ok(()) => sync_dir(&self.dir).map_err(|e| io_error(&self.dir, e))?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_error(&path, e)),
+        }
         let write = || -> io::Result<File> {
             let mut new = OpenOptions::new()
                 .create(true)

@@ -810,6 +810,13 @@ impl SledStore {
         sender.send(job).await.map_err(|_| closed())
     }
 
+    /// How many rewrites of the log's records (redactions) have begun
+    /// in this process: a reader of several records compares it before
+    /// and after.
+    pub(crate) fn rewrites(&self) -> u64 {
+        self.log.rewrites()
+    }
+
     /// The commits at `positions` (increasing), each `None` where the log
     /// has none that is durable. Positions close together (an article
     /// edited in a burst: they span less than twice their number) are

@@ -1013,7 +1013,17 @@ impl Writer {
             commit: (position, commit.to_vec()),
             rewrites,
         };
-        intent.keep(self.disk.path())?;
+        if let Err(e) = intent.keep(self.disk.path()) {
+            // The intent may have been renamed in before the failure: gone
+            // again, the batch is dropped as any other; else only the next
+            // open may go on, completing it.
+            return Err(match super::redaction_intent::done(self.disk.path()) {
+                Ok(()) => e,
+                Err(left) => unless_wedged(StoreError::Wedged(format!(
+                    "a redaction's intent could not be kept ({e}) nor removed ({left}); the next open completes it"
+                ))),
+            });
+        }
         self.log.rewrite(&intent.rewrites).map_err(|e| {
             unless_wedged(StoreError::Wedged(format!(
                 "a redaction's rewrite failed ({e}); the next open completes it"
