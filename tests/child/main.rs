@@ -8,5 +8,6 @@ mod frames;
 mod full_disk;
 mod messages;
 mod pipes;
+mod redaction_crash;
 mod served;
 mod sync;

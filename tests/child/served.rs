@@ -41,6 +41,30 @@ impl Served {
         command
     }
 
+    /// `answerlog serve` on `dir` (as [`Served::command`]), run by
+    /// `strace` with `args` (its options, before `--`).
+    pub(crate) fn under_strace(dir: &Path, args: &[String]) -> Command {
+        let served = Self::command(dir);
+        let mut command = Command::new("strace");
+        command
+            .args(args)
+            .arg("--")
+            .arg(served.get_program())
+            .args(served.get_args());
+        for (key, value) in served.get_envs() {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        command
+    }
+
+    /// Waits for the child (a tracer whose server was killed) to end.
+    pub(crate) fn wait_for_exit(mut self) -> std::process::ExitStatus {
+        self.child.wait().expect("the child is reaped")
+    }
+
     /// Starts `command` (from [`Served::command`]) and waits until the
     /// server says where it listens.
     pub(crate) fn spawn(command: Command) -> Self {

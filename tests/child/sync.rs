@@ -33,23 +33,16 @@ const EDITS: usize = 6;
 /// the server makes goes to `trace` with its file's path, and each
 /// fdatasync returns `DELAY` late.
 fn traced(dir: &Path, trace: &Path) -> Command {
-    let served = Served::command(dir);
-    let mut command = Command::new("strace");
-    command
-        .args(["-f", "-qq", "-y", "-e", "trace=fdatasync,fsync", "-e"])
-        .arg(format!("inject=fdatasync:delay_exit={}", DELAY.as_micros()))
-        .arg("-o")
-        .arg(trace)
-        .arg("--")
-        .arg(served.get_program())
-        .args(served.get_args());
-    for (key, value) in served.get_envs() {
-        match value {
-            Some(value) => command.env(key, value),
-            None => command.env_remove(key),
-        };
-    }
-    command
+    let args: Vec<String> = ["-f", "-qq", "-y", "-e", "trace=fdatasync,fsync", "-e"]
+        .into_iter()
+        .map(str::to_owned)
+        .chain([
+            format!("inject=fdatasync:delay_exit={}", DELAY.as_micros()),
+            "-o".into(),
+            trace.display().to_string(),
+        ])
+        .collect();
+    Served::under_strace(dir, &args)
 }
 
 /// A traced server that a failing test leaves behind is killed (strace,
