@@ -111,28 +111,26 @@ async fn crash_then_restart(dir: &Path, id: &str, dies_at: &Path) -> (u64, Strin
     let intent_left = dir.join("log/redaction.pending").exists();
 
     let server = Served::start(dir);
-    let mut answers = AnswerServiceClient::new(server.channel().await);
-    let current = answers
-        .get_answer(GetAnswerRequest {
+    let answers = AnswerServiceClient::new(server.channel().await);
+    let answer = |as_of| {
+        let request = GetAnswerRequest {
             r#ref: Some(get_answer_request::Ref::Id(id.to_owned())),
+            as_of,
             ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .answer
-        .unwrap();
-    let at_2 = answers
-        .get_answer(GetAnswerRequest {
-            r#ref: Some(get_answer_request::Ref::Id(id.to_owned())),
-            as_of: Some(get_answer_request::AsOf::Version(2)),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .answer
-        .unwrap();
+        };
+        let mut client = answers.clone();
+        async move {
+            client
+                .get_answer(request)
+                .await
+                .unwrap()
+                .into_inner()
+                .answer
+                .unwrap()
+        }
+    };
+    let current = answer(None).await;
+    let at_2 = answer(Some(get_answer_request::AsOf::Version(2))).await;
     let verified =
         answerlog::pb::audit_service_client::AuditServiceClient::new(server.channel().await)
             .verify_log(VerifyLogRequest::default())
