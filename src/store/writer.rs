@@ -991,9 +991,6 @@ impl Writer {
         }
     }
 
-    /// Makes the batch's commits durable in the log's files, before sled
-    /// takes the batch: one write and one `fdatasync`. A failed sync ends
-    /// the process (`LogFiles::append`).
     /// Makes a redaction's commit (the batch's one commit) and its rewrites
     /// durable as one intent, then rewrites the log's files; the commit is
     /// appended next, like any other (`redaction_intent.rs`). A failure
@@ -1031,6 +1028,9 @@ impl Writer {
         })
     }
 
+    /// Makes the batch's commits durable in the log's files, before sled
+    /// takes the batch: one write and one `fdatasync`. A failed sync ends
+    /// the process (`LogFiles::append`).
     fn append_log(&mut self, view: &BatchView<'_>) -> Result<(), StoreError> {
         let records = view.log_records();
         if records.is_empty() {
