@@ -274,21 +274,6 @@ async fn a_redaction_removes_the_content_and_every_proof_still_stands() {
     crate::support::assert_read_models_equal_a_rebuild(server.stop().await.path()).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_jetstream_log_refuses_a_redaction_and_says_why() {
-    let server = TestServer::start(Backend::JetStream).await;
-    let id = server.import_example().await;
-    let e = admin(&server)
-        .await
-        .redact_payload(redaction(&id, 1, 1, 0))
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
-    assert!(e.message().contains("JetStream"), "{e:?}");
-    assert_eq!(server.get(&id).await.version, 1);
-    server.stop().await;
-}
-
 /// `audit watch --once` with the watcher's state in `state`: the latest
 /// checkpoint extends the one it kept.
 async fn watch(server: &TestServer, vkey: &str, state: &str) {
@@ -298,13 +283,9 @@ async fn watch(server: &TestServer, vkey: &str, state: &str) {
     assert!(out.success, "{}\n{}", out.stdout, out.stderr);
 }
 
-/// The acceptance: a redaction, then a compaction, after which the
-/// bytes are in no file of the data directory, while every proof, `verify`
-/// and `audit watch` still pass. The secret is written at version 8, whose
-/// state sled stores (the `current` record), so that sled's files hold it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_redaction_then_a_compaction_leave_no_byte_of_it_in_the_data_directory() {
-    let server = TestServer::start(Backend::Sled).await;
+/// Writes eight quick answers to a new article, the seventh `SECRET`
+/// (version 8); the article's id.
+async fn write_a_secret(server: &TestServer) -> String {
     let id = server.import_example().await;
     let mut articles = server.articles().await;
     for version in 1..=8u64 {
@@ -325,6 +306,17 @@ async fn a_redaction_then_a_compaction_leave_no_byte_of_it_in_the_data_directory
     }
     // Version 8 wrote the secret; version 9 replaced it.
     assert_eq!(server.get_as_of(&id, 8).await.quick_answer, SECRET);
+    id
+}
+
+/// The acceptance: a redaction, then a compaction, after which the
+/// bytes are in no file of the data directory, while every proof, `verify`
+/// and `audit watch` still pass. The secret is written at version 8, whose
+/// state sled stores (the `current` record), so that sled's files hold it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redaction_then_a_compaction_leave_no_byte_of_it_in_the_data_directory() {
+    let server = TestServer::start(Backend::Sled).await;
+    let id = write_a_secret(&server).await;
     let vkey = server.vkey().await;
     let state = server.dir().join("watch.state").display().to_string();
     watch(&server, &vkey, &state).await;
@@ -370,11 +362,97 @@ async fn a_redaction_then_a_compaction_leave_no_byte_of_it_in_the_data_directory
     assert_eq!(server.get(&id).await.version, 10);
     assert!(server.verify_log().await.ok);
     watch(&server, &vkey, &state).await;
+    export_verifies(&server).await;
+    crate::support::assert_read_models_equal_a_rebuild(server.stop().await.path()).await;
+}
+
+/// The whole log, exported, passes `verify`.
+async fn export_verifies(server: &TestServer) {
     let export = server.cli(&["export", "--all"]).await;
     assert!(export.success, "{}", export.stderr);
     let file = server.dir().join("all.jsonl");
     std::fs::write(&file, &export.stdout).unwrap();
     let checked = cli(vec!["verify".into(), file.display().to_string()]).await;
     assert!(checked.success, "{}", checked.stderr);
-    crate::support::assert_read_models_equal_a_rebuild(server.stop().await.path()).await;
+}
+
+/// The same on the JetStream log: the commit stream holds each commit's
+/// hash, and its content is kept apart in a stream that allows deletes;
+/// after the redaction, the secret is in no file of nats-server's store,
+/// nor in a replica that joins afterwards, and after a compaction nor in
+/// the replica that redacted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redaction_on_jetstream_leaves_no_byte_of_it_in_the_stream_store() {
+    // One log, one signing key: every replica signs with it.
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("log.key");
+    std::fs::write(&key, format!("{}\n", "5e".repeat(32))).unwrap();
+    let options = || answerlog::AppOptions {
+        signing_key: Some(key.clone()),
+        ..Default::default()
+    };
+    let server = TestServer::start_with(Backend::JetStream, options()).await;
+    let nats_dir = server.nats.as_ref().unwrap().dir().to_owned();
+    let id = write_a_secret(&server).await;
+    assert!(
+        !found_in(&nats_dir, SECRET).is_empty(),
+        "nats-server's files hold the secret as written"
+    );
+    let vkey = server.vkey().await;
+    let state = server.dir().join("watch.state").display().to_string();
+    watch(&server, &vkey, &state).await;
+    let redacted = admin(&server)
+        .await
+        .redact_payload(redaction(&id, 9, 8, 0))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(redacted.rewritten_positions[0], 8);
+    assert_eq!(server.get_as_of(&id, 8).await.quick_answer, "[redacted]");
+    // The content stream's messages are erased once the redaction is
+    // acknowledged: nats-server overwrote them in its files.
+    assert_eq!(found_in(&nats_dir, SECRET), Vec::<String>::new());
+    watch(&server, &vkey, &state).await;
+
+    // A replica that joins now reads the commits as rewritten, and never
+    // holds the secret.
+    let late = server.replica_with(options()).await;
+    let current = late
+        .answers()
+        .await
+        .get_answer(GetAnswerRequest {
+            r#ref: Some(get_answer_request::Ref::Id(id.clone())),
+            min_position: redacted.global_position,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(current.answer.unwrap().version, 10);
+    assert_eq!(late.get_as_of(&id, 8).await.quick_answer, "[redacted]");
+    assert_eq!(
+        late.verify_log().await.log_hash,
+        server.verify_log().await.log_hash
+    );
+    watch(&late, &vkey, &state).await;
+    export_verifies(&late).await;
+    let late_dir = late.stop().await;
+    assert_eq!(found_in(late_dir.path(), SECRET), Vec::<String>::new());
+
+    let dir = server.stop().await;
+    let out = cli(vec![
+        "compact".into(),
+        "--data-dir".into(),
+        dir.path().display().to_string(),
+    ])
+    .await;
+    assert!(out.success, "{}", out.stderr);
+    assert_eq!(found_in(dir.path(), SECRET), Vec::<String>::new());
+    let server = TestServer::start_in(Backend::JetStream, dir, options()).await;
+    assert_eq!(server.get_as_of(&id, 8).await.quick_answer, "[redacted]");
+    assert!(server.verify_log().await.ok);
+    watch(&server, &vkey, &state).await;
+    export_verifies(&server).await;
+    server.stop().await;
+    assert_eq!(found_in(&nats_dir, SECRET), Vec::<String>::new());
 }

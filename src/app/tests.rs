@@ -366,6 +366,8 @@ async fn stream_of(app: &App, n: u64) -> Vec<crate::store::StreamCommit> {
             position,
             bytes: crate::codec::encode_commit(&commit).into(),
             article: Some(commit.article_id),
+            hash: None,
+            rewrites: Vec::new(),
         });
     }
     messages
@@ -413,6 +415,8 @@ async fn a_replica_applies_the_stream_once_and_stops_at_a_commit_that_does_not_v
     // A commit on another article's subject is a break.
     let misplaced = crate::store::StreamCommit {
         article: Some(ArticleId::from_uuid(Uuid::now_v7())),
+        hash: None,
+        rewrites: Vec::new(),
         ..messages[2].clone()
     };
     let broken = replica.store.ingest(vec![misplaced]).await.unwrap_err();
@@ -428,6 +432,8 @@ async fn a_replica_applies_the_stream_once_and_stops_at_a_commit_that_does_not_v
         position: 3,
         bytes: crate::codec::encode_commit(&commit).into(),
         article: Some(id),
+        hash: None,
+        rewrites: Vec::new(),
     };
     let broken = replica.store.ingest(vec![tampered]).await.unwrap_err();
     assert!(

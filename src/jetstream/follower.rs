@@ -1,7 +1,14 @@
 //! Feeds the local store from the stream: an ordered consumer from the
 //! position after the store's last, its messages handed to the writer in
-//! batches as they come. A restart resumes from the store's checkpoint; a
-//! break stops the feed where the stream stops being a valid log.
+//! batches as they come, each stub joined to its content (`content.rs`).
+//! A restart resumes from the store's checkpoint; a break stops the feed
+//! where the stream stops being a valid log.
+//!
+//! A redaction is applied alone: first the content stream is made to hold
+//! the commits it rewrites as rewritten (and nothing else for them), then
+//! the local store rewrites its copies and applies the redaction's commit
+//! together. A replica that dies in between does it again, which changes
+//! nothing done already.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +18,8 @@ use async_nats::jetstream::stream::{RawMessageErrorKind, Stream};
 use tokio::sync::watch;
 use tokio_stream::{Stream as _, StreamExt as _};
 
+use super::content::{stub_hash, Contents};
+use crate::domain::{ArticleId, Commit, Hash, RedactionPlan};
 use crate::store::{IngestError, Log as _, SledStore, StoreError, StreamBreak, StreamCommit};
 
 /// The most messages one ingest takes.
@@ -29,6 +38,7 @@ const RETRY: Duration = Duration::from_millis(250);
 pub(super) struct Follower {
     pub(super) local: Arc<SledStore>,
     pub(super) stream: Stream,
+    pub(super) contents: Contents,
     pub(super) filter: String,
     pub(super) broken: watch::Sender<Option<StreamBreak>>,
 }
@@ -39,6 +49,28 @@ enum Stop {
     /// The local store is shutting down.
     Closed,
     Retry(String),
+}
+
+/// A message of the commit stream.
+enum Incoming {
+    /// The commit, whole: a message written before content was kept apart.
+    Whole(StreamCommit),
+    /// A commit's hash (or why the message is not one); its content is
+    /// in the content stream.
+    Stub {
+        position: u64,
+        article: Option<ArticleId>,
+        hash: Result<Hash, String>,
+    },
+}
+
+impl Incoming {
+    fn position(&self) -> u64 {
+        match self {
+            Incoming::Whole(commit) => commit.position,
+            Incoming::Stub { position, .. } => *position,
+        }
+    }
 }
 
 impl Follower {
@@ -151,29 +183,178 @@ impl Follower {
                     None => break,
                 }
             }
-            let first_position = batch[0].position;
-            match self.local.ingest(batch).await {
-                Ok(_) => first = false,
-                Err(IngestError::Break(at)) => return Stop::Break(at),
-                // The consumer began where the store asked and still skips:
-                // the stream lacks that position.
-                Err(IngestError::Behind { applied }) if first && first_position > start => {
-                    return Stop::Break(StreamBreak {
-                        position: start,
-                        why: format!(
-                            "position {start} is missing (after {applied}, the stream holds {first_position})"
-                        ),
-                    })
-                }
-                Err(IngestError::Behind { applied }) => {
-                    return Stop::Retry(format!(
-                        "the store holds the log up to position {applied}; consuming from the next"
-                    ))
-                }
-                Err(IngestError::Store(StoreError::Closed(_))) => return Stop::Closed,
-                Err(IngestError::Store(e)) => return Stop::Retry(e.to_string()),
+            if let Err(stop) = self.apply(batch, &mut first, start).await {
+                return stop;
             }
         }
+    }
+
+    /// Joins each stub of `batch` to its content and hands the commits to
+    /// the store, a redaction alone.
+    async fn apply(&self, batch: Vec<Incoming>, first: &mut bool, start: u64) -> Result<(), Stop> {
+        let mut pending = Vec::with_capacity(batch.len());
+        for (commit, plan) in self.resolve(batch).await? {
+            match plan {
+                Some(plan) if commit.position > self.applied() => {
+                    self.ingest(std::mem::take(&mut pending), first, start)
+                        .await?;
+                    let commit = self.redaction(commit, &plan).await?;
+                    self.ingest(vec![commit], first, start).await?;
+                }
+                _ => pending.push(commit),
+            }
+        }
+        self.ingest(pending, first, start).await
+    }
+
+    async fn ingest(
+        &self,
+        batch: Vec<StreamCommit>,
+        first: &mut bool,
+        start: u64,
+    ) -> Result<(), Stop> {
+        let Some(first_position) = batch.first().map(|c| c.position) else {
+            return Ok(());
+        };
+        match self.local.ingest(batch).await {
+            Ok(_) => {
+                *first = false;
+                Ok(())
+            }
+            Err(IngestError::Break(at)) => Err(Stop::Break(at)),
+            // The consumer began where the store asked and still skips:
+            // the stream lacks that position.
+            Err(IngestError::Behind { applied }) if *first && first_position > start => {
+                Err(Stop::Break(StreamBreak {
+                    position: start,
+                    why: format!(
+                        "position {start} is missing (after {applied}, the stream holds {first_position})"
+                    ),
+                }))
+            }
+            Err(IngestError::Behind { applied }) => Err(Stop::Retry(format!(
+                "the store holds the log up to position {applied}; consuming from the next"
+            ))),
+            Err(IngestError::Store(StoreError::Closed(_))) => Err(Stop::Closed),
+            Err(IngestError::Store(e)) => Err(Stop::Retry(e.to_string())),
+        }
+    }
+
+    /// Each message of `batch` as the store takes it, a stub with its
+    /// content (read concurrently), and the plan of a redaction's.
+    async fn resolve(
+        &self,
+        batch: Vec<Incoming>,
+    ) -> Result<Vec<(StreamCommit, Option<RedactionPlan>)>, Stop> {
+        let fetched = futures_util::future::join_all(batch.iter().map(|incoming| async move {
+            match incoming {
+                Incoming::Whole(_) => Ok(None),
+                Incoming::Stub { hash: Ok(hash), .. } => self.contents.fetch(hash).await.map(Some),
+                Incoming::Stub { hash: Err(_), .. } => Ok(None),
+            }
+        }))
+        .await;
+        let mut resolved = Vec::with_capacity(batch.len());
+        for (incoming, content) in batch.into_iter().zip(fetched) {
+            let position = incoming.position();
+            let content = content.map_err(Stop::Retry)?.flatten();
+            match (incoming, content) {
+                (Incoming::Whole(commit), _) => resolved.push((commit, None)),
+                (Incoming::Stub { hash: Err(why), .. }, _) => {
+                    return Err(Stop::Break(StreamBreak { position, why }))
+                }
+                (
+                    Incoming::Stub {
+                        article,
+                        hash: Ok(hash),
+                        ..
+                    },
+                    Some(content),
+                ) => resolved.push((
+                    StreamCommit {
+                        position,
+                        bytes: content.bytes,
+                        article,
+                        hash: Some(hash),
+                        rewrites: Vec::new(),
+                    },
+                    content.plan,
+                )),
+                (Incoming::Stub { hash: Ok(hash), .. }, None) => {
+                    return Err(Stop::Break(StreamBreak {
+                        position,
+                        why: format!(
+                            "its content ({}) is not in the content stream",
+                            self.contents.subject(&hash)
+                        ),
+                    }))
+                }
+            }
+        }
+        Ok(resolved)
+    }
+
+    /// A redaction's commit with the rewrites `plan` makes of this
+    /// replica's copies, once the content stream holds them as rewritten.
+    async fn redaction(
+        &self,
+        mut commit: StreamCommit,
+        plan: &RedactionPlan,
+    ) -> Result<StreamCommit, Stop> {
+        let position = commit.position;
+        let broken = |why: String| Stop::Break(StreamBreak { position, why });
+        let redaction = crate::codec::decode_commit(&commit.bytes)
+            .map_err(|e| broken(format!("the message does not decode as a commit: {e}")))?;
+        let history = self
+            .history(redaction.article_id, redaction.version)
+            .await?;
+        let rewrites = plan
+            .apply(&history, position)
+            .map_err(|e| broken(format!("the redaction does not apply to the log: {e}")))?;
+        // Every rewritten content is published before any earlier one is
+        // erased: each commit keeps a content throughout.
+        for rewritten in &rewrites {
+            self.contents
+                .replace(rewritten)
+                .await
+                .map_err(Stop::Retry)?;
+        }
+        for rewritten in &rewrites {
+            self.contents
+                .forget_before(&rewritten.hash)
+                .await
+                .map_err(Stop::Retry)?;
+        }
+        commit.rewrites = rewrites;
+        Ok(commit)
+    }
+
+    /// The article's commits before `version`, as this replica holds them.
+    async fn history(&self, article: ArticleId, version: u64) -> Result<Vec<Commit>, Stop> {
+        let mut positions = Vec::new();
+        for v in 1..version {
+            match self.local.stream_entry(article, v).await {
+                Ok(Some(entry)) => positions.push(entry.global_position),
+                Ok(None) => {
+                    return Err(Stop::Retry(format!(
+                        "version {v} of article {article} is not applied here yet"
+                    )))
+                }
+                Err(StoreError::Closed(_)) => return Err(Stop::Closed),
+                Err(e) => return Err(Stop::Retry(e.to_string())),
+            }
+        }
+        let commits = self
+            .local
+            .read_commits(&positions)
+            .map_err(|e| Stop::Retry(e.to_string()))?;
+        commits
+            .into_iter()
+            .zip(&positions)
+            .map(|(commit, at)| {
+                commit.ok_or_else(|| Stop::Retry(format!("position {at} is not readable here")))
+            })
+            .collect()
     }
 }
 
@@ -214,8 +395,8 @@ impl Follower {
             Ok(Err(e)) => Err(Stop::Retry(format!(
                 "cannot read the stream's message at position {applied}: {e}"
             ))),
-            Ok(Ok(message)) => match crate::codec::decode_commit(&message.payload) {
-                Ok(there) if there.hash == here.hash => Ok(()),
+            Ok(Ok(message)) => match held_hash(&message) {
+                Some(there) if there[..] == here.hash[..] => Ok(()),
                 _ => lost(format!(
                     "the stream holds another message at position {applied} than the commit this replica applied there"
                 )),
@@ -224,9 +405,20 @@ impl Follower {
     }
 }
 
+/// The commit hash a commit stream message holds: a stub's, or a whole
+/// commit's.
+fn held_hash(message: &async_nats::jetstream::message::StreamMessage) -> Option<Vec<u8>> {
+    match stub_hash(Some(&message.headers), &message.payload) {
+        Some(hash) => hash.ok().map(|h| h.to_vec()),
+        None => crate::codec::decode_commit(&message.payload)
+            .ok()
+            .map(|c| c.hash),
+    }
+}
+
 fn stream_commit<E: std::fmt::Display>(
     message: Result<async_nats::jetstream::Message, E>,
-) -> Result<StreamCommit, String> {
+) -> Result<Incoming, String> {
     let message = message.map_err(|e| format!("the consumer failed: {e}"))?;
     let position = message
         .info()
@@ -238,9 +430,18 @@ fn stream_commit<E: std::fmt::Display>(
         .next()
         .and_then(|id| id.parse::<uuid::Uuid>().ok())
         .map(crate::domain::ArticleId::from_uuid);
-    Ok(StreamCommit {
+    if let Some(hash) = stub_hash(message.message.headers.as_ref(), &message.message.payload) {
+        return Ok(Incoming::Stub {
+            position,
+            article,
+            hash,
+        });
+    }
+    Ok(Incoming::Whole(StreamCommit {
         position,
         bytes: message.message.payload.clone(),
         article,
-    })
+        hash: None,
+        rewrites: Vec::new(),
+    }))
 }

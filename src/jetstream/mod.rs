@@ -2,19 +2,24 @@
 //!
 //! One stream (file storage, R1 or R3) holds every commit as one message
 //! on the subject `<stream>.commit.<article id>`; the stream sequence is
-//! the global position. Any number of replicas share the stream: each
-//! keeps its own read models (and a copy of the log's records) in a local
-//! sled store, fed in stream order by an ordered consumer and resumed from
-//! its checkpoint after a restart (`follower.rs`). A write goes through
-//! any replica (`publisher.rs`): the replica hashes the commit onto the
-//! article's head, claims its slugs in a key-value bucket (`slugs.rs`),
-//! and publishes it with `Nats-Expected-Last-Subject-Sequence` (optimistic
-//! concurrency) and `Nats-Msg-Id` = command id (de-duplication); it
-//! answers once its own store has applied the commit, so that the answer's
-//! position is readable there at once and anywhere with `min_position`.
+//! the global position. That message is the commit's hash; the commit
+//! itself is kept apart, in a stream that allows deletes, so that a
+//! redaction can remove content for good (`content.rs`, `sweeper.rs`).
+//! Any number of replicas share the stream: each keeps its own read
+//! models (and a copy of the log's records) in a local sled store, fed in
+//! stream order by an ordered consumer and resumed from its checkpoint
+//! after a restart (`follower.rs`). A write goes through any replica
+//! (`publisher.rs`): the replica hashes the commit onto the article's
+//! head, claims its slugs in a key-value bucket (`slugs.rs`), publishes
+//! its content, and then its hash with `Nats-Expected-Last-Subject-Sequence`
+//! (optimistic concurrency) and `Nats-Msg-Id` = command id
+//! (de-duplication); it answers once its own store has applied the
+//! commit, so that the answer's position is readable there at once and
+//! anywhere with `min_position`.
 //!
 //! The only module that knows NATS.
 
+mod content;
 mod follower;
 mod local_server;
 mod options;
@@ -22,6 +27,7 @@ mod publisher;
 pub(crate) mod raw_baseline;
 mod restore;
 mod slugs;
+mod sweeper;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,7 +106,7 @@ impl JetStreamLog {
         request_key: &RequestKey,
         must_keep: bool,
     ) -> Result<Self, JoinError> {
-        let (client, context, stream, slugs) = Self::open_retrying(options).await?;
+        let (client, context, stream, slugs, contents) = Self::open_retrying(options).await?;
         claim_directory(&local, &stream)?;
         let proposed = request_key;
         let request_key = request_key_retrying(&slugs, proposed).await?;
@@ -114,22 +120,29 @@ impl JetStreamLog {
         let follower = follower::Follower {
             local: Arc::clone(&local),
             stream: stream.clone(),
+            contents: contents.clone(),
             filter: options.subject_filter(),
             broken: break_tx,
         };
         let (queue, requests) = mpsc::channel(options.queue_depth.max(1));
+        let sweeper = sweeper::Sweeper {
+            local: Arc::clone(&local),
+            contents: contents.clone(),
+            context: context.clone(),
+            stream: stream.clone(),
+            options: options.clone(),
+            broken: broken.clone(),
+        };
         let publisher = Publisher::new(
             Arc::clone(&local),
-            client,
-            context,
-            slugs,
+            (client, context, stream.clone(), slugs, contents),
             options.clone(),
             broken.clone(),
-            stream.clone(),
         );
         let tasks = vec![
             tokio::spawn(follower.run()),
             tokio::spawn(publisher.run(requests)),
+            tokio::spawn(sweeper.run()),
         ];
         Ok(Self {
             local,
@@ -147,12 +160,13 @@ impl JetStreamLog {
     }
 }
 
-/// A connection, the stream and the slug bucket.
+/// A connection, the stream, the slug bucket and the content stream.
 type Opened = (
     async_nats::Client,
     jetstream::Context,
     jetstream::stream::Stream,
     slugs::Slugs,
+    content::Contents,
 );
 
 impl JetStreamLog {
@@ -177,7 +191,8 @@ impl JetStreamLog {
         let context = jetstream::new(client.clone());
         let stream = options.open_stream(&context).await?;
         let slugs = slugs::Slugs::open(&context, options).await?;
-        Ok((client, context, stream, slugs))
+        let contents = content::Contents::open(&context, options).await?;
+        Ok((client, context, stream, slugs, contents))
     }
 }
 
@@ -275,13 +290,6 @@ pub(super) async fn catch_up(
 impl Log for JetStreamLog {
     fn enqueue(&self, request: AppendRequest) -> BoxFuture<'_, Result<PendingAppend, AppendError>> {
         Box::pin(async move {
-            if !request.rewrites.is_empty() {
-                // A stream's messages are not rewritten: its content must
-                // live apart first (issue 16).
-                return Err(AppendError::Unsupported(
-                    "a redaction rewrites the log's records, which a JetStream log does not yet allow: redact on the embedded log".into(),
-                ));
-            }
             let (reply, answer) = tokio::sync::oneshot::channel();
             self.queue
                 .send(Queued {

@@ -64,8 +64,9 @@ impl std::fmt::Display for LogChoice {
 #[derive(Clone, Debug)]
 pub struct JetStreamOptions {
     pub servers: Vec<String>,
-    /// The stream's name; its subjects are `<stream>.commit.<article id>`
-    /// and the slug bucket is `<stream>_slugs`.
+    /// The stream's name; its subjects are `<stream>.commit.<article id>`,
+    /// the content stream is `<stream>_content` and the slug bucket is
+    /// `<stream>_slugs`.
     pub stream: String,
     /// Copies of the stream (and of the slug bucket): 1, or 3 on a cluster.
     pub replicas: usize,
@@ -77,6 +78,11 @@ pub struct JetStreamOptions {
     pub duplicate_window: Duration,
     /// Appends waiting for the publisher.
     pub queue_depth: usize,
+    /// How long a commit's content may wait for its commit (the stub its
+    /// replica sends once the content is stored) before another replica
+    /// finishes the commit, or removes the content if the commit can no
+    /// longer be (`sweeper.rs`).
+    pub orphan_grace: Duration,
 }
 
 impl JetStreamOptions {
@@ -88,6 +94,7 @@ impl JetStreamOptions {
             credentials: None,
             duplicate_window: Duration::from_secs(120),
             queue_depth: 4096,
+            orphan_grace: Duration::from_secs(30),
         }
     }
 
@@ -97,6 +104,11 @@ impl JetStreamOptions {
 
     pub(super) fn subject_filter(&self) -> String {
         format!("{}.commit.*", self.stream)
+    }
+
+    /// The stream that holds each commit's content (`content.rs`).
+    pub(super) fn content_stream(&self) -> String {
+        format!("{}_content", self.stream)
     }
 
     pub(super) fn bucket(&self) -> String {

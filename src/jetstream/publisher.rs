@@ -14,14 +14,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use async_nats::jetstream;
 use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
-use async_nats::jetstream::{self, message::PublishMessage};
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
+use super::content::{self, Contents};
 use super::slugs::{slugs_taken, Claim, Made, Slugs};
 use super::{applied, catch_up, JetStreamOptions};
 use crate::codec::encode_commit;
-use crate::domain::{ArticleId, CommandId, Hash, RequestHash, ZERO_HASH};
+use crate::domain::{ArticleId, CommandId, Event, Hash, RedactionPlan, RequestHash, ZERO_HASH};
 use crate::metrics::Metrics;
 use crate::store::{
     AppendError, AppendRequest, Appended, Log as _, Rejection, SledStore, StreamBreak,
@@ -62,6 +63,31 @@ const NO_HEAD: Head = Head {
 
 pub(super) struct Publisher {
     shared: Arc<Shared>,
+    stubs: mpsc::UnboundedReceiver<Stub>,
+}
+
+/// A stub to send once its commit's content is stored.
+struct Stub {
+    content: PublishAckFuture,
+    subject: String,
+    message: async_nats::jetstream::message::PublishMessage,
+    reply: oneshot::Sender<Result<PublishAckFuture, AppendError>>,
+}
+
+/// Sends each stub once its content is stored, in the order the contents
+/// were sent (which is the queue's): JetStream acknowledges them in that
+/// order, so waiting for one at a time holds nothing up.
+async fn send_stubs(context: jetstream::Context, mut stubs: mpsc::UnboundedReceiver<Stub>) {
+    while let Some(stub) = stubs.recv().await {
+        let sent = match stub.content.await {
+            Ok(_) => context
+                .send_publish(stub.subject, stub.message)
+                .await
+                .map_err(unacknowledged),
+            Err(e) => Err(unacknowledged(e)),
+        };
+        let _ = stub.reply.send(sent);
+    }
 }
 
 struct Shared {
@@ -69,6 +95,7 @@ struct Shared {
     client: async_nats::Client,
     context: jetstream::Context,
     stream: jetstream::stream::Stream,
+    contents: Contents,
     slugs: Slugs,
     options: JetStreamOptions,
     broken: watch::Receiver<Option<StreamBreak>>,
@@ -78,25 +105,28 @@ struct Shared {
     published: Mutex<HashMap<ArticleId, Head>>,
     /// One publish at a time per article.
     articles: Mutex<HashMap<ArticleId, Arc<tokio::sync::Mutex<()>>>>,
+    /// To `send_stubs`.
+    stubs: mpsc::UnboundedSender<Stub>,
 }
 
 impl Publisher {
     pub(super) fn new(
         local: Arc<SledStore>,
-        client: async_nats::Client,
-        context: jetstream::Context,
-        slugs: Slugs,
+        (client, context, stream, slugs, contents): super::Opened,
         options: JetStreamOptions,
         broken: watch::Receiver<Option<StreamBreak>>,
-        stream: jetstream::stream::Stream,
     ) -> Self {
+        let (stubs, sending) = mpsc::unbounded_channel();
         Self {
+            stubs: sending,
             shared: Arc::new(Shared {
+                stubs,
                 metrics: local.metrics(),
                 local,
                 client,
                 context,
                 stream,
+                contents,
                 slugs,
                 options,
                 broken,
@@ -107,6 +137,8 @@ impl Publisher {
     }
 
     pub(super) async fn run(self, mut requests: mpsc::Receiver<Queued>) {
+        let stubs = tokio::spawn(send_stubs(self.shared.context.clone(), self.stubs));
+        let _stop_stubs = AbortOnDrop(stubs);
         let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
         while let Some(queued) = requests.recv().await {
             let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else {
@@ -152,10 +184,11 @@ enum Sent {
     /// The head is not the one the write was decided on: settle it once
     /// the stream has been caught up with.
     Conflict(ArticleId),
-    /// On its way to JetStream: the acknowledgement to wait for, the head
-    /// the commit makes, and the slug claims made for it.
+    /// Its content on its way to JetStream, and its stub to follow once
+    /// the content is stored (`send_stubs`): the stub's acknowledgement to
+    /// wait for, the head the commit makes, and the slug claims made for it.
     Published {
-        ack: PublishAckFuture,
+        ack: oneshot::Receiver<Result<PublishAckFuture, AppendError>>,
         article: ArticleId,
         head: Head,
         made: Vec<Made>,
@@ -261,6 +294,7 @@ impl Shared {
         if request.events.is_empty() {
             return Err(AppendError::Corrupt("a commit must hold events".into()));
         }
+        let plan = self.redaction_plan(request).await?;
         // Sealed before any slug is claimed, so that a commit too large
         // for the stream claims nothing.
         let clock = self.local.clock();
@@ -320,16 +354,25 @@ impl Shared {
             }
         }
         let micros = commit.recorded_at.timestamp_micros();
-        let message = PublishMessage::build()
-            .payload(payload.into())
-            .message_id(request.command_id.to_string())
-            .expected_last_subject_sequence(head.position);
+        // The content first; the stub once it is stored (`acknowledged`).
         // A send that fails may have reached JetStream: its claims stay.
-        let ack = self
-            .context
-            .send_publish(self.options.subject(article), message)
+        let content = self
+            .contents
+            .send(&hash, payload, Some(head.position), plan.as_ref())
             .await
             .map_err(unacknowledged)?;
+        let (reply, ack) = oneshot::channel();
+        let stub = Stub {
+            content,
+            subject: self.options.subject(article),
+            message: content::stub(&self.contents, &hash)
+                .message_id(request.command_id.to_string())
+                .expected_last_subject_sequence(head.position),
+            reply,
+        };
+        self.stubs
+            .send(stub)
+            .map_err(|_| AppendError::Unavailable("the replica is shutting down".into()))?;
         Ok(Sent::Published {
             ack,
             article,
@@ -361,6 +404,9 @@ impl Shared {
                 made,
             } => (ack, article, head, made),
         };
+        let ack = ack
+            .await
+            .map_err(|_| AppendError::Unavailable("the replica is shutting down".into()))??;
         match ack.await {
             Ok(ack) if ack.duplicate => {
                 // JetStream holds this command id already (at `ack.sequence`,
@@ -400,6 +446,36 @@ impl Shared {
         }
     }
 
+    /// A redaction's plan (`content.rs`), once every commit it rewrites is
+    /// found kept apart from the commit stream; none for another commit.
+    async fn redaction_plan(
+        &self,
+        request: &AppendRequest,
+    ) -> Result<Option<RedactionPlan>, AppendError> {
+        if request.rewrites.is_empty() {
+            return Ok(None);
+        }
+        let [Event::PayloadRedacted { position, event }] = request.events[..] else {
+            return Err(AppendError::Corrupt(
+                "a redaction's commit holds its one PayloadRedacted event".into(),
+            ));
+        };
+        for rewritten in &request.rewrites {
+            let at = rewritten.global_position;
+            let message = self.stream.get_raw_message(at).await.map_err(|e| {
+                AppendError::Unavailable(format!(
+                    "cannot read the stream's message at position {at}: {e}"
+                ))
+            })?;
+            if content::stub_hash(Some(&message.headers), &message.payload).is_none() {
+                return Err(AppendError::Unsupported(format!(
+                    "the commit at position {at} was written before this stream kept commits' content apart: its message holds the content, and the stream denies deletes, so it cannot be redacted (restore a backup into a new stream to redact it)"
+                )));
+            }
+        }
+        Ok(Some(RedactionPlan::of(position, event, &request.rewrites)))
+    }
+
     /// Releases the slug claims `made` for a commit that can never be in
     /// the stream, and counts them.
     async fn release(&self, made: &[Made]) {
@@ -436,6 +512,15 @@ impl Shared {
             expected: request.expected_version,
             current: self.head(article)?.version,
         })
+    }
+}
+
+/// Ends a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -3,22 +3,24 @@
 //!
 //! Each commit is published at its position (`Nats-Expected-Last-Sequence`
 //! is the position before it, so the stream sequence is the backup's
-//! position), as the replica that wrote it published it: the commit
-//! without its position, on its article's subject. Its slugs are claimed
+//! position), as a replica that wrote it publishes it: its content (the
+//! commit without its position) in the content stream, and once that is
+//! stored, its stub on its article's subject. Its slugs are claimed
 //! first; an empty stream needs an empty slug bucket. A stream that already
 //! holds messages is taken as a restore that stopped part way, if every
 //! message it holds is the backup's at that position: the rest is
 //! published after them. Anything else there is refused.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::jetstream::message::PublishMessage;
 
+use super::content;
 use super::slugs::{slugs_taken, Claim, Slugs};
 use super::{JetStreamLog, JetStreamOptions, JoinError};
 use crate::codec::encode_commit;
-use crate::domain::Commit;
+use crate::domain::{Commit, Event, Hash, RedactionPlan};
 use crate::request_key::RequestKey;
 
 /// Publishes awaiting their acknowledgement at once.
@@ -86,7 +88,7 @@ pub(crate) async fn publish_backup(
     commits: impl IntoIterator<Item = Result<Commit, String>>,
     request_key: Option<&RequestKey>,
 ) -> Result<Published, RestoreError> {
-    let (_client, context, stream, slugs) = JetStreamLog::open_retrying(options).await?;
+    let (_client, context, stream, slugs, contents) = JetStreamLog::open_retrying(options).await?;
     let mut key_to_keep = request_key;
     let nats = |position: u64| {
         move |e: &dyn std::fmt::Display| RestoreError::Nats {
@@ -110,11 +112,36 @@ pub(crate) async fn publish_backup(
             });
         }
     }
-    let mut acks: VecDeque<(u64, PublishAckFuture)> = VecDeque::new();
+    let mut sending = Sending::default();
+    // The answer digests each article's commits keep: a redaction's plan
+    // lists those from its position on (`content.rs`).
+    let mut kept: HashMap<crate::domain::ArticleId, Vec<(u64, Hash)>> = HashMap::new();
     let mut position = 0;
     for commit in commits {
         position += 1;
         let mut commit = commit.map_err(|why| RestoreError::Backup { position, why })?;
+        if let Some(digest) = commit.answer_digest {
+            kept.entry(commit.article_id)
+                .or_default()
+                .push((position, digest));
+        }
+        let plan = match commit.events[..] {
+            [Event::PayloadRedacted {
+                position: at,
+                event,
+            }] => Some(RedactionPlan {
+                position: at,
+                event,
+                answer_digests: kept
+                    .get(&commit.article_id)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(p, _)| *p >= at)
+                    .copied()
+                    .collect(),
+            }),
+            _ => None,
+        };
         commit.global_position = 0;
         let payload = encode_commit(&commit);
         let subject = options.subject(commit.article_id);
@@ -123,7 +150,11 @@ pub(crate) async fn publish_backup(
                 .get_raw_message(position)
                 .await
                 .map_err(|e| nats(position)(&e))?;
-            if there.subject.as_str() != subject || there.payload.as_ref() != payload.as_slice() {
+            let same = match content::stub_hash(Some(&there.headers), &there.payload) {
+                Some(hash) => hash.is_ok_and(|h| h[..] == commit.hash[..]),
+                None => there.payload.as_ref() == payload.as_slice(),
+            };
+            if there.subject.as_str() != subject || !same {
                 return Err(RestoreError::Differs { position });
             }
             continue;
@@ -148,24 +179,28 @@ pub(crate) async fn publish_backup(
                 Err(e) => return Err(refused(e.to_string())),
             }
         }
+        // No `Answerlog-After`: a content whose stub a restore did not
+        // send is not finished by a replica (`sweeper.rs`), but by the
+        // restore run again.
+        let content = contents
+            .send(&commit.hash, payload, None, plan.as_ref())
+            .await
+            .map_err(|e| nats(position)(&e))?;
         // No `Nats-Msg-Id`: the expected sequence keeps each commit to its
         // position, and a log may hold one command id twice (a retry that
         // outlived the duplicate window), which de-duplication would drop.
-        let message = PublishMessage::build()
-            .payload(payload.into())
-            .expected_last_sequence(position - 1);
-        let ack = context
-            .send_publish(subject, message)
-            .await
-            .map_err(|e| nats(position)(&e))?;
-        acks.push_back((position, ack));
-        if acks.len() >= IN_FLIGHT {
-            if let Some((at, ack)) = acks.pop_front() {
-                acknowledged(at, ack).await?;
-            }
+        let stub = content::stub(&contents, &commit.hash).expected_last_sequence(position - 1);
+        sending
+            .contents
+            .push_back((position, content, subject, stub));
+        if sending.contents.len() >= IN_FLIGHT {
+            sending.next_stub(&context).await?;
         }
     }
-    for (at, ack) in acks {
+    while !sending.contents.is_empty() {
+        sending.next_stub(&context).await?;
+    }
+    for (at, ack) in sending.stubs {
         acknowledged(at, ack).await?;
     }
     // Every commit was there already: the key still goes to the bucket.
@@ -182,6 +217,42 @@ pub(crate) async fn publish_backup(
         held,
         published: position - held,
     })
+}
+
+/// Publishes on their way: contents, each with the stub to send once it
+/// is stored, and stubs.
+#[derive(Default)]
+struct Sending {
+    contents: VecDeque<(u64, PublishAckFuture, String, PublishMessage)>,
+    stubs: VecDeque<(u64, PublishAckFuture)>,
+}
+
+impl Sending {
+    /// Waits for the first content to be stored, and sends its stub.
+    async fn next_stub(
+        &mut self,
+        context: &async_nats::jetstream::Context,
+    ) -> Result<(), RestoreError> {
+        let Some((position, content, subject, stub)) = self.contents.pop_front() else {
+            return Ok(());
+        };
+        let failed = |e: &dyn std::fmt::Display| RestoreError::Nats {
+            position,
+            why: e.to_string(),
+        };
+        content.await.map_err(|e| failed(&e))?;
+        let ack = context
+            .send_publish(subject, stub)
+            .await
+            .map_err(|e| failed(&e))?;
+        self.stubs.push_back((position, ack));
+        if self.stubs.len() >= IN_FLIGHT {
+            if let Some((at, ack)) = self.stubs.pop_front() {
+                acknowledged(at, ack).await?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Checks that the commit sent for `position` was stored there, once.

@@ -15,7 +15,7 @@ use super::view::BatchView;
 use super::writer::{put_log_entries, Writer};
 use super::{ProjectError, StoreError};
 use crate::codec::decode_commit;
-use crate::domain::{follow, log_hash, CommandId, Commit};
+use crate::domain::{follow, log_hash, CommandId, Commit, Hash};
 
 /// One message of the stream: its sequence (the global position) and the
 /// commit as the writing replica encoded it (global position 0).
@@ -26,6 +26,23 @@ pub(crate) struct StreamCommit {
     /// The article its subject names: the commit must be that article's
     /// (optimistic concurrency is per subject).
     pub(crate) article: Option<crate::domain::ArticleId>,
+    /// The hash the stream holds for it, when the stream holds the hash
+    /// and the commit is kept apart (its content): the commit must hash so.
+    pub(crate) hash: Option<Hash>,
+    /// A redaction's: the article's commits as it rewrites them (their
+    /// redactions made by this commit). The writer applies such a commit
+    /// alone, as the embedded log applies a redaction (`redaction_intent.rs`).
+    pub(crate) rewrites: Vec<Commit>,
+}
+
+impl StreamCommit {
+    /// The rewritten commits' records.
+    pub(super) fn rewritten_records(&self) -> Vec<(u64, Vec<u8>)> {
+        self.rewrites
+            .iter()
+            .map(|c| (c.global_position, crate::codec::encode_commit(c)))
+            .collect()
+    }
 }
 
 /// Where the stream stops being a valid log, and why.
@@ -84,6 +101,14 @@ impl Writer {
         let mut commit = decode_commit(&message.bytes)
             .map_err(|e| broken(format!("the message does not decode as a commit: {e}")))?;
         commit.global_position = position;
+        if message
+            .hash
+            .is_some_and(|h| h.as_slice() != commit.hash.as_slice())
+        {
+            return Err(broken(
+                "its content is of another commit than the stream's hash names".into(),
+            ));
+        }
         if message.article.is_some_and(|a| a != commit.article_id) {
             return Err(broken(format!(
                 "the message on the subject of article {} holds a commit of article {}",

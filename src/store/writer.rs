@@ -368,6 +368,14 @@ impl Writer {
                     }
                     self.process(vec![job]);
                 }
+                Job::Ingest { ref commits, .. }
+                    if commits.iter().any(|c| !c.rewrites.is_empty()) =>
+                {
+                    if !pending.is_empty() {
+                        self.process(std::mem::take(&mut pending));
+                    }
+                    self.process(vec![job]);
+                }
                 other => pending.push(other),
             }
         }
@@ -678,7 +686,19 @@ impl Writer {
                     }
                     let mut outcome = Ok(self.state.last_position);
                     for message in &commits {
-                        match self.ingest_one(&mut view, message, &mut in_batch) {
+                        let rewrites = message.rewritten_records();
+                        if !rewrites.is_empty() {
+                            view.rewrite(rewrites.clone());
+                        }
+                        let mut ingested = self.ingest_one(&mut view, message, &mut in_batch);
+                        if let (Ok(Ingested::Applied(_)), false) = (&ingested, rewrites.is_empty())
+                        {
+                            match self.redact(&view, rewrites) {
+                                Ok(()) => redacting = true,
+                                Err(e) => ingested = Err(IngestError::Store(e)),
+                            }
+                        }
+                        match ingested {
                             Ok(Ingested::Applied(commit)) => {
                                 appended += 1;
                                 if commit.version == 1 {

@@ -1,0 +1,331 @@
+//! Each commit's content, kept apart from the commit stream, so that a
+//! redaction can really remove it ("forgettable payloads", issue 16).
+//!
+//! The commit stream denies deletes and purges: a commit's message there
+//! is its *stub*, the commit hash alone, marked by the header
+//! `Answerlog-Content`. The commit itself, as encoded, is a message of
+//! the content stream `<stream>_content`, which allows deletes, on the
+//! subject `<stream>.content.<hex of the commit hash>`. It is published
+//! first, and its stub only once JetStream has acknowledged it, so that no
+//! stub is ever without its content (`publisher.rs`). Content whose stub
+//! never came (its replica died between the two) is finished or removed
+//! by `sweeper.rs`.
+//!
+//! A content message carries the subject sequence its stub expects
+//! (`Answerlog-After`), which is what finishing it needs. A redaction's
+//! carries its plan (`Answerlog-Redaction`: `domain::RedactionPlan`),
+//! which is what each replica needs to rewrite its copy the same. A
+//! redaction replaces the content of each commit it rewrites by the
+//! rewritten commit, published on the same subject, and then erases the
+//! earlier messages there: nats-server overwrites an erased message in
+//! its files.
+//!
+//! Messages of the commit stream without the header hold the commit
+//! whole, as every message did before content was kept apart: they are
+//! read as before, and cannot be redacted.
+
+use async_nats::jetstream::context::{PublishAckFuture, PublishError};
+use async_nats::jetstream::message::{PublishMessage, StreamMessage};
+use async_nats::jetstream::stream::{self, LastRawMessageErrorKind, RawMessageErrorKind};
+use async_nats::jetstream::{self};
+use async_nats::HeaderMap;
+
+use super::{JetStreamOptions, JoinError};
+use crate::codec::encode_commit;
+use crate::domain::{hex, Commit, Hash, RedactionPlan};
+use crate::signing::unhex;
+
+/// On a commit stream message: the message is the commit's hash, and its
+/// content is on the subject this header names.
+pub(super) const STUB: &str = "Answerlog-Content";
+/// On a content message: the subject sequence its stub expects.
+const AFTER: &str = "Answerlog-After";
+/// On a redaction's content message: its plan, as `plan_text` writes it.
+const REDACTION: &str = "Answerlog-Redaction";
+
+/// The content stream.
+#[derive(Clone)]
+pub(super) struct Contents {
+    pub(super) stream: stream::Stream,
+    context: jetstream::Context,
+    prefix: String,
+}
+
+/// A content message as a replica reads it.
+pub(super) struct Content {
+    pub(super) sequence: u64,
+    pub(super) bytes: bytes::Bytes,
+    /// The subject sequence its stub expects.
+    pub(super) after: Option<u64>,
+    /// A redaction's plan.
+    pub(super) plan: Option<RedactionPlan>,
+    /// When JetStream stored it, in nanoseconds since the epoch.
+    pub(super) stored_nanos: i128,
+}
+
+impl Contents {
+    /// The content stream of the commit stream `options` names, created
+    /// if it does not exist. Deletes are allowed; nothing expires.
+    pub(super) async fn open(
+        context: &jetstream::Context,
+        options: &JetStreamOptions,
+    ) -> Result<Self, JoinError> {
+        let name = options.content_stream();
+        let prefix = format!("{}.content", options.stream);
+        let failed = |why: String| JoinError::Stream {
+            stream: name.clone(),
+            why,
+        };
+        let stream = context
+            .get_or_create_stream(stream::Config {
+                name: name.clone(),
+                description: Some(
+                    "answerlog commits' content, one message a commit, apart so that it can be redacted"
+                        .into(),
+                ),
+                subjects: vec![format!("{prefix}.*")],
+                storage: stream::StorageType::File,
+                num_replicas: options.replicas,
+                duplicate_window: options.duplicate_window,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let config = &stream.cached_info().config;
+        if config.subjects != [format!("{prefix}.*")] || config.deny_delete {
+            return Err(failed(format!(
+                "it exists with subjects {:?}{}, not as answerlog makes it",
+                config.subjects,
+                if config.deny_delete {
+                    " and denies deletes"
+                } else {
+                    ""
+                }
+            )));
+        }
+        Ok(Self {
+            stream,
+            context: context.clone(),
+            prefix,
+        })
+    }
+
+    /// The subject of the content of the commit hashing `hash`.
+    pub(super) fn subject(&self, hash: &[u8]) -> String {
+        format!("{}.{}", self.prefix, hex(hash))
+    }
+
+    /// Sends the content of the commit hashing `hash`, `bytes` (the
+    /// commit encoded without its position): the acknowledgement to wait
+    /// for before its stub is sent. `after` is the subject sequence the
+    /// stub will expect.
+    pub(super) async fn send(
+        &self,
+        hash: &[u8],
+        bytes: Vec<u8>,
+        after: Option<u64>,
+        plan: Option<&RedactionPlan>,
+    ) -> Result<PublishAckFuture, PublishError> {
+        let mut message = PublishMessage::build().payload(bytes.into());
+        if let Some(after) = after {
+            message = message.header(AFTER, after.to_string());
+        }
+        if let Some(plan) = plan {
+            message = message.header(REDACTION, plan_text(plan));
+        }
+        self.context.send_publish(self.subject(hash), message).await
+    }
+
+    /// The content of the commit hashing `hash`, as it stands now (the
+    /// last message on its subject, read from the stream's leader); none
+    /// if the stream holds none.
+    pub(super) async fn fetch(&self, hash: &[u8]) -> Result<Option<Content>, String> {
+        match self
+            .stream
+            .get_last_raw_message_by_subject(&self.subject(hash))
+            .await
+        {
+            Ok(message) => content(message).map(Some),
+            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
+            Err(e) => Err(format!(
+                "cannot read the content of commit {}: {e}",
+                hex(hash)
+            )),
+        }
+    }
+
+    /// The message at `sequence`; none if it was removed.
+    pub(super) async fn at(&self, sequence: u64) -> Result<Option<Content>, String> {
+        match self.stream.get_raw_message(sequence).await {
+            Ok(message) => content(message).map(Some),
+            Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => Ok(None),
+            Err(e) => Err(format!("cannot read content message {sequence}: {e}")),
+        }
+    }
+
+    /// Makes `rewritten` the content of its commit: published on its
+    /// subject unless the last message there holds it already. The
+    /// messages before it stay until `forget_before`.
+    pub(super) async fn replace(&self, rewritten: &Commit) -> Result<(), String> {
+        let bytes = stored(rewritten);
+        let held = self.fetch(&rewritten.hash).await?;
+        if held.as_ref().is_some_and(|c| c.bytes.as_ref() == bytes) {
+            return Ok(());
+        }
+        self.send(&rewritten.hash, bytes, held.and_then(|c| c.after), None)
+            .await
+            .map_err(|e| format!("cannot publish a rewritten content: {e}"))?
+            .await
+            .map_err(|e| format!("a rewritten content was not acknowledged: {e}"))?;
+        Ok(())
+    }
+
+    /// Erases every message on the subject of the commit hashing `hash`
+    /// before the last one.
+    pub(super) async fn forget_before(&self, hash: &[u8]) -> Result<(), String> {
+        let subject = self.subject(hash);
+        let Some(last) = self.fetch(hash).await? else {
+            return Ok(());
+        };
+        let mut from = 1;
+        while from < last.sequence {
+            let next = self
+                .stream
+                .raw_message_builder()
+                .next_by_subject(subject.clone())
+                .sequence(from)
+                .send()
+                .await;
+            let sequence = match next {
+                Ok(message) => message.sequence,
+                Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => return Ok(()),
+                Err(e) => return Err(format!("cannot list the content on {subject}: {e}")),
+            };
+            if sequence >= last.sequence {
+                return Ok(());
+            }
+            self.erase(sequence).await?;
+            from = sequence + 1;
+        }
+        Ok(())
+    }
+
+    /// Erases the message at `sequence`: nats-server overwrites it in its
+    /// files. One erased already is no failure.
+    pub(super) async fn erase(&self, sequence: u64) -> Result<(), String> {
+        match self.stream.delete_message(sequence).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.to_string().contains("no message found") => Ok(()),
+            Err(e) => Err(format!("cannot erase content message {sequence}: {e}")),
+        }
+    }
+}
+
+/// A commit as its content message holds it: without its position.
+fn stored(commit: &Commit) -> Vec<u8> {
+    let mut commit = commit.clone();
+    commit.global_position = 0;
+    encode_commit(&commit)
+}
+
+/// The stub of the commit hashing `hash`, sent as its commit's message.
+pub(super) fn stub(contents: &Contents, hash: &[u8]) -> PublishMessage {
+    PublishMessage::build()
+        .payload(bytes::Bytes::copy_from_slice(hash))
+        .header(STUB, contents.subject(hash))
+}
+
+/// The hash a commit stream message holds, if it is a stub.
+pub(super) fn stub_hash(
+    headers: Option<&HeaderMap>,
+    payload: &[u8],
+) -> Option<Result<Hash, String>> {
+    headers.and_then(|h| h.get(STUB))?;
+    Some(payload.try_into().map_err(|_| {
+        format!(
+            "a stub of {} bytes, not a 32-byte commit hash",
+            payload.len()
+        )
+    }))
+}
+
+fn content(message: StreamMessage) -> Result<Content, String> {
+    let header = |name: &str| message.headers.get(name).map(|v| v.as_str().to_owned());
+    let after = match header(AFTER) {
+        Some(text) => Some(
+            text.parse()
+                .map_err(|_| format!("content message {}: {AFTER} {text:?}", message.sequence))?,
+        ),
+        None => None,
+    };
+    let plan =
+        match header(REDACTION) {
+            Some(text) => Some(parse_plan(&text).map_err(|why| {
+                format!("content message {}: {REDACTION}: {why}", message.sequence)
+            })?),
+            None => None,
+        };
+    Ok(Content {
+        sequence: message.sequence,
+        bytes: message.payload,
+        after,
+        plan,
+        stored_nanos: message.time.unix_timestamp_nanos(),
+    })
+}
+
+/// A plan as its header holds it: `<position>/<event>`, then
+/// `<position>:<hex answer digest>` for each answer digest, space apart.
+fn plan_text(plan: &RedactionPlan) -> String {
+    let mut text = format!("{}/{}", plan.position, plan.event);
+    for (position, digest) in &plan.answer_digests {
+        text.push_str(&format!(" {position}:{}", hex(digest)));
+    }
+    text
+}
+
+fn parse_plan(text: &str) -> Result<RedactionPlan, String> {
+    let mut words = text.split(' ');
+    let (position, event) = words
+        .next()
+        .and_then(|w| w.split_once('/'))
+        .and_then(|(p, e)| Some((p.parse().ok()?, e.parse().ok()?)))
+        .ok_or_else(|| format!("{text:?} does not begin with <position>/<event>"))?;
+    let answer_digests = words
+        .map(|word| {
+            let (p, d) = word.split_once(':')?;
+            let digest: Hash = unhex::<32>(d)?;
+            Some((p.parse().ok()?, digest))
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| format!("{text:?}: an answer digest is not <position>:<64 hex digits>"))?;
+    Ok(RedactionPlan {
+        position,
+        event,
+        answer_digests,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_reads_back_as_its_header_writes_it() {
+        let plan = RedactionPlan {
+            position: 3,
+            event: 1,
+            answer_digests: vec![(3, [1; 32]), (17, [0xab; 32])],
+        };
+        assert_eq!(parse_plan(&plan_text(&plan)), Ok(plan));
+        let bare = RedactionPlan {
+            position: 9,
+            event: 0,
+            answer_digests: Vec::new(),
+        };
+        assert_eq!(parse_plan(&plan_text(&bare)), Ok(bare));
+        for bad in ["", "3", "3/x", "3/0 4", "3/0 4:00", "3/0 x:00"] {
+            assert!(parse_plan(bad).is_err(), "{bad:?}");
+        }
+    }
+}
