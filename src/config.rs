@@ -88,6 +88,9 @@ pub(crate) struct Config {
     pub nats_replicas: usize,
     /// A NATS credentials file (user JWT and NKey seed); none: no auth.
     pub nats_credentials_file: Option<PathBuf>,
+    /// How long a commit's content may wait for its commit before a
+    /// replica finishes or erases it, in ms (`jetstream/sweeper.rs`).
+    pub nats_orphan_grace_ms: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum)]
@@ -134,6 +137,7 @@ impl Default for Config {
             nats_stream: "ANSWERLOG".into(),
             nats_replicas: 1,
             nats_credentials_file: None,
+            nats_orphan_grace_ms: 30_000,
         }
     }
 }
@@ -178,6 +182,7 @@ struct FileConfig {
     nats_stream: Option<String>,
     nats_replicas: Option<usize>,
     nats_credentials_file: Option<PathBuf>,
+    nats_orphan_grace_ms: Option<u64>,
 }
 
 /// Flags (each also read from its `ANSWERLOG_…` environment variable).
@@ -330,6 +335,12 @@ pub(crate) struct ConfigArgs {
     /// A NATS credentials file (user JWT and NKey seed).
     #[arg(long = "nats-credentials", env = "ANSWERLOG_NATS_CREDENTIALS")]
     pub nats_credentials_file: Option<PathBuf>,
+    /// How long a commit's content may wait for its commit (a replica
+    /// died between the two) before a replica finishes the commit, or
+    /// erases the content if another commit took its place, in ms
+    /// [default: 30000].
+    #[arg(long, env = "ANSWERLOG_NATS_ORPHAN_GRACE_MS")]
+    pub nats_orphan_grace_ms: Option<u64>,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -515,6 +526,11 @@ impl ConfigArgs {
                 .nats_credentials_file
                 .clone()
                 .or(file.nats_credentials_file),
+            nats_orphan_grace_ms: pick(
+                &self.nats_orphan_grace_ms,
+                file.nats_orphan_grace_ms,
+                d.nats_orphan_grace_ms,
+            ),
         };
         if !(1..=5).contains(&config.nats_replicas) {
             return Err(ConfigError::Invalid {
@@ -555,6 +571,7 @@ impl ConfigArgs {
                 "checkpoint_interval_ms",
                 config.checkpoint_interval_ms as usize,
             ),
+            ("nats_orphan_grace_ms", config.nats_orphan_grace_ms as usize),
         ] {
             if value == 0 {
                 return Err(ConfigError::Zero { key });
@@ -674,6 +691,7 @@ impl From<&Config> for FileConfig {
             nats_stream: Some(c.nats_stream.clone()),
             nats_replicas: Some(c.nats_replicas),
             nats_credentials_file: c.nats_credentials_file.clone(),
+            nats_orphan_grace_ms: Some(c.nats_orphan_grace_ms),
         }
     }
 }

@@ -9,7 +9,7 @@ use answerlog::pb::*;
 use tonic::Code;
 
 use crate::support::audit_md::consistency_verifies;
-use crate::support::{cid, cli, Backend, TestServer};
+use crate::support::{cid, cli, found_in, Backend, TestServer};
 
 const SECRET: &str = "Call Jane Roe on 555-0100 for a second opinion.";
 const OTHER_SECRET: &str = "Ask Ruth Moe at the clinic.";
@@ -27,27 +27,6 @@ fn redaction(id: &str, expected_version: u64, position: u64, event: u32) -> Reda
         position,
         event_index: event,
     }
-}
-
-/// Whether any file under `dir` holds `text`.
-fn found_in(dir: &std::path::Path, text: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(at) = stack.pop() {
-        for entry in std::fs::read_dir(&at).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if std::fs::read(&path)
-                .unwrap()
-                .windows(text.len())
-                .any(|w| w == text.as_bytes())
-            {
-                found.push(path.display().to_string());
-            }
-        }
-    }
-    found
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,6 +12,7 @@ mod cli_json;
 mod cli_retry;
 mod clocks;
 mod cluster;
+mod content_apart;
 mod contention;
 mod errors;
 mod export;

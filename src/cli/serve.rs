@@ -50,6 +50,7 @@ pub(crate) fn jetstream_options(config: &Config) -> JetStreamOptions {
         stream: config.nats_stream.clone(),
         replicas: config.nats_replicas,
         credentials: config.nats_credentials_file.clone(),
+        orphan_grace: std::time::Duration::from_millis(config.nats_orphan_grace_ms),
         ..JetStreamOptions::new(servers)
     }
 }

@@ -80,7 +80,7 @@ impl From<StoreError> for Halt {
 impl Sweeper {
     pub(super) async fn run(self) {
         let every = (self.options.orphan_grace / 4)
-            .clamp(Duration::from_millis(100), Duration::from_secs(10));
+            .clamp(Duration::from_millis(100), Duration::from_secs(2));
         loop {
             if self.broken.borrow().is_none() {
                 match self.sweep().await {

@@ -209,11 +209,21 @@ impl TestServer {
             stream: stream.to_owned(),
             ..answerlog::JetStreamOptions::new(vec![nats.url()])
         };
+        Self::start_on_options(nats, jetstream, dir, AppOptions::default()).await
+    }
+
+    /// A replica on `nats` that joins as `jetstream` says, on `dir`.
+    pub(crate) async fn start_on_options(
+        nats: Arc<NatsServer>,
+        jetstream: answerlog::JetStreamOptions,
+        dir: Arc<tempfile::TempDir>,
+        options: AppOptions,
+    ) -> Self {
         let mut server = Self::start_joined(
             Backend::JetStream,
             Some(jetstream),
             dir,
-            AppOptions::default(),
+            options,
             ServerOptions::default(),
         )
         .await;
@@ -666,4 +676,25 @@ pub(crate) async fn consistency_proof(
         .into_iter()
         .map(|h| h.try_into().expect("a 32-byte hash"))
         .collect()
+}
+
+/// The files under `dir` that hold `text`.
+pub(crate) fn found_in(dir: &std::path::Path, text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(at) = stack.pop() {
+        for entry in std::fs::read_dir(&at).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if std::fs::read(&path)
+                .unwrap()
+                .windows(text.len())
+                .any(|w| w == text.as_bytes())
+            {
+                found.push(path.display().to_string());
+            }
+        }
+    }
+    found
 }
