@@ -2,7 +2,9 @@
 //! "Redaction"): an admin removes what an edit wrote, and readers,
 //! revisions and exports show "[redacted]" while every hash, the Merkle
 //! tree and its checkpoints stand; the log's files no longer hold the
-//! bytes; a restart keeps it so. The JetStream log refuses it, naming why.
+//! bytes; a restart keeps it so. On the JetStream log the content stream
+//! no longer holds them either, nor does a replica that joins later; a
+//! replica that lags behind two redactions brings nothing back.
 
 use answerlog::pb::admin_service_client::AdminServiceClient;
 use answerlog::pb::*;
@@ -29,9 +31,10 @@ fn redaction(id: &str, expected_version: u64, position: u64, event: u32) -> Reda
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_redaction_removes_the_content_and_every_proof_still_stands() {
-    let server = TestServer::start(Backend::Sled).await;
+crate::backend_tests!(a_redaction_removes_the_content_and_every_proof_still_stands);
+
+async fn a_redaction_removes_the_content_and_every_proof_still_stands(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let id = server.import_example().await;
     let mut articles = server.articles().await;
     let edited = articles
@@ -202,8 +205,12 @@ async fn a_redaction_removes_the_content_and_every_proof_still_stands() {
         .unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
 
-    // The log's files no longer hold the bytes.
+    // The log's files no longer hold the bytes, nor does nats-server's
+    // store.
     assert_eq!(found_in(&log_dir, SECRET), Vec::<String>::new());
+    if let Some(nats) = &server.nats {
+        assert_eq!(found_in(nats.dir(), SECRET), Vec::<String>::new());
+    }
 
     // The CLI redacts too, as an admin sees the article; a restart keeps
     // both redactions, read models included.
@@ -238,7 +245,7 @@ async fn a_redaction_removes_the_content_and_every_proof_still_stands() {
         "{report}"
     );
     let dir = server.stop().await;
-    let server = TestServer::start_in(Backend::Sled, dir, Default::default()).await;
+    let server = TestServer::start_in(backend, dir, Default::default()).await;
     let answer = server.get(&id).await;
     assert_eq!(
         (answer.version, answer.quick_answer.as_str()),
@@ -396,18 +403,12 @@ async fn a_redaction_on_jetstream_leaves_no_byte_of_it_in_the_stream_store() {
     // A replica that joins now reads the commits as rewritten, and never
     // holds the secret.
     let late = server.replica_with(options()).await;
-    let current = late
-        .answers()
-        .await
-        .get_answer(GetAnswerRequest {
-            r#ref: Some(get_answer_request::Ref::Id(id.clone())),
-            min_position: redacted.global_position,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(current.answer.unwrap().version, 10);
+    assert_eq!(
+        late.get_at_least(&id, redacted.global_position)
+            .await
+            .version,
+        10
+    );
     assert_eq!(late.get_as_of(&id, 8).await.quick_answer, "[redacted]");
     assert_eq!(
         late.verify_log().await.log_hash,
@@ -434,4 +435,86 @@ async fn a_redaction_on_jetstream_leaves_no_byte_of_it_in_the_stream_store() {
     export_verifies(&server).await;
     server.stop().await;
     assert_eq!(found_in(&nats_dir, SECRET), Vec::<String>::new());
+}
+
+/// A replica that lags behind two redactions applies the first onto
+/// copies that the second has already changed in the content stream (the
+/// second removed content from a commit the first rewrites): it must not
+/// publish a copy that shows that content again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_replica_does_not_bring_back_what_a_later_redaction_removed() {
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("log.key");
+    std::fs::write(&key, format!("{}\n", "6a".repeat(32))).unwrap();
+    let options = || answerlog::AppOptions {
+        signing_key: Some(key.clone()),
+        ..Default::default()
+    };
+    let server = TestServer::start_with(Backend::JetStream, options()).await;
+    let nats_dir = server.nats.as_ref().unwrap().dir().to_owned();
+    let id = server.import_example().await;
+    // Version 2 writes the quick answer, version 3 a section's body; the
+    // answer at version 3 still shows the quick answer.
+    let mut articles = server.articles().await;
+    articles
+        .edit_quick_answer(EditQuickAnswerRequest {
+            article_id: id.clone(),
+            expected_version: 1,
+            command_id: cid(),
+            reason: "a contact".into(),
+            quick_answer: SECRET.into(),
+        })
+        .await
+        .unwrap();
+    let section = server.get(&id).await.sections[0].id.clone();
+    articles
+        .edit_section(EditSectionRequest {
+            article_id: id.clone(),
+            expected_version: 2,
+            command_id: cid(),
+            reason: "another contact".into(),
+            section_id: section,
+            heading: None,
+            body: Some(OTHER_SECRET.into()),
+        })
+        .await
+        .unwrap();
+    let lagging = server.replica_with(options()).await;
+    assert_eq!(lagging.get_at_least(&id, 3).await.version, 3);
+    let lagging_dir = lagging.stop().await;
+
+    // The first rewrites positions 2 and 3 (whose answer showed the quick
+    // answer); the second removes position 3's body.
+    let first = admin(&server)
+        .await
+        .redact_payload(redaction(&id, 3, 2, 0))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.rewritten_positions, [2, 3]);
+    let second = admin(&server)
+        .await
+        .redact_payload(redaction(&id, 4, 3, 0))
+        .await
+        .unwrap()
+        .into_inner();
+    for text in [SECRET, OTHER_SECRET] {
+        assert_eq!(found_in(&nats_dir, text), Vec::<String>::new(), "{text}");
+    }
+
+    let lagging = TestServer::start_in(Backend::JetStream, lagging_dir, options()).await;
+    let answer = lagging.get_at_least(&id, second.global_position).await;
+    assert_eq!(answer.version, 5);
+    for text in [SECRET, OTHER_SECRET] {
+        assert_eq!(found_in(&nats_dir, text), Vec::<String>::new(), "{text}");
+    }
+    let as_of_3 = lagging.get_as_of(&id, 3).await;
+    assert_eq!(as_of_3.quick_answer, "[redacted]");
+    assert_eq!(as_of_3.sections[0].body, "[redacted]");
+    let (here, there) = (lagging.verify_log().await, server.verify_log().await);
+    assert!(here.ok && there.ok);
+    assert_eq!(here.log_hash, there.log_hash);
+    export_verifies(&lagging).await;
+    lagging.stop().await;
+    server.stop().await;
 }

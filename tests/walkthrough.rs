@@ -142,8 +142,8 @@ async fn the_readme_auditing_walkthrough_runs_as_written(backend: Backend) {
     );
 }
 
-/// The redaction walk-through, on the embedded log (a JetStream log
-/// refuses a redaction: tests/redaction.rs).
+/// The redaction walk-through, on the embedded log (the JetStream log's
+/// redaction: tests/redaction.rs).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readme_redaction_walkthrough_runs_as_written() {
     let server = TestServer::start(Backend::Sled).await;

@@ -18,7 +18,8 @@
 //! redaction replaces the content of each commit it rewrites by the
 //! rewritten commit, published on the same subject, and then erases the
 //! earlier messages there: nats-server overwrites an erased message in
-//! its files.
+//! its files (unless the store is encrypted at rest, where it deletes
+//! it, and the ciphertext stays until its block is compacted).
 //!
 //! Messages of the commit stream without the header hold the commit
 //! whole, as every message did before content was kept apart: they are
@@ -26,9 +27,14 @@
 
 use async_nats::jetstream::context::{PublishAckFuture, PublishError};
 use async_nats::jetstream::message::{PublishMessage, StreamMessage};
-use async_nats::jetstream::stream::{self, LastRawMessageErrorKind, RawMessageErrorKind};
+use async_nats::jetstream::stream::{
+    self, DeleteMessageErrorKind, LastRawMessageErrorKind, RawMessageErrorKind,
+};
+use async_nats::jetstream::ErrorCode;
 use async_nats::jetstream::{self};
 use async_nats::HeaderMap;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use super::{JetStreamOptions, JoinError};
 use crate::codec::encode_commit;
@@ -49,7 +55,13 @@ pub(super) struct Contents {
     pub(super) stream: stream::Stream,
     context: jetstream::Context,
     prefix: String,
+    /// What this replica sent lately, for its follower to take instead of
+    /// reading it back (`fetch_sent`).
+    sent: Arc<Mutex<HashMap<Hash, Content>>>,
 }
+
+/// The most contents `sent` keeps: more are forgotten (and read back).
+const SENT_KEPT: usize = 8192;
 
 /// A content message as a replica reads it.
 pub(super) struct Content {
@@ -107,6 +119,7 @@ impl Contents {
             stream,
             context: context.clone(),
             prefix,
+            sent: Arc::default(),
         })
     }
 
@@ -126,7 +139,26 @@ impl Contents {
         after: Option<u64>,
         plan: Option<&RedactionPlan>,
     ) -> Result<PublishAckFuture, PublishError> {
-        let mut message = PublishMessage::build().payload(bytes.into());
+        let bytes = bytes::Bytes::from(bytes);
+        {
+            let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+            if sent.len() >= SENT_KEPT {
+                sent.clear();
+            }
+            if let Ok(key) = Hash::try_from(hash) {
+                sent.insert(
+                    key,
+                    Content {
+                        sequence: 0,
+                        bytes: bytes.clone(),
+                        after,
+                        plan: plan.cloned(),
+                        stored_nanos: 0,
+                    },
+                );
+            }
+        }
+        let mut message = PublishMessage::build().payload(bytes);
         if let Some(after) = after {
             message = message.header(AFTER, after.to_string());
         }
@@ -154,6 +186,23 @@ impl Contents {
         }
     }
 
+    /// As `fetch`, but a content this replica sent lately is taken as it
+    /// was sent, without reading it back: the content of a commit whose
+    /// stub the stream holds is what its replica sent, unless a redaction
+    /// rewrote it since, which this replica's follower applies when it
+    /// comes to that redaction.
+    pub(super) async fn fetch_sent(&self, hash: &Hash) -> Result<Option<Content>, String> {
+        let sent = self
+            .sent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(hash);
+        match sent {
+            Some(content) => Ok(Some(content)),
+            None => self.fetch(hash).await,
+        }
+    }
+
     /// The message at `sequence`; none if it was removed.
     pub(super) async fn at(&self, sequence: u64) -> Result<Option<Content>, String> {
         match self.stream.get_raw_message(sequence).await {
@@ -165,14 +214,22 @@ impl Contents {
 
     /// Makes `rewritten` the content of its commit: published on its
     /// subject unless the last message there holds it already. The
-    /// messages before it stay until `forget_before`.
+    /// messages before it stay until `forget_before`; the held message's
+    /// headers go on to the new one. `rewritten` must be
+    /// the held content rewritten (`held`): a copy rewritten from another
+    /// could lack what a later redaction removed from the held one.
     pub(super) async fn replace(&self, rewritten: &Commit) -> Result<(), String> {
         let bytes = stored(rewritten);
         let held = self.fetch(&rewritten.hash).await?;
         if held.as_ref().is_some_and(|c| c.bytes.as_ref() == bytes) {
             return Ok(());
         }
-        self.send(&rewritten.hash, bytes, held.and_then(|c| c.after), None)
+        // What the held message says besides the commit goes on: the
+        // sequence its stub expects, and a redaction's plan (a later
+        // redaction rewrites an earlier one's commit when its answer
+        // changed).
+        let (after, plan) = held.map_or((None, None), |c| (c.after, c.plan));
+        self.send(&rewritten.hash, bytes, after, plan.as_ref())
             .await
             .map_err(|e| format!("cannot publish a rewritten content: {e}"))?
             .await
@@ -215,10 +272,22 @@ impl Contents {
     pub(super) async fn erase(&self, sequence: u64) -> Result<(), String> {
         match self.stream.delete_message(sequence).await {
             Ok(_) => Ok(()),
-            Err(e) if e.to_string().contains("no message found") => Ok(()),
-            Err(e) => Err(format!("cannot erase content message {sequence}: {e}")),
+            Err(e) => match e.kind() {
+                DeleteMessageErrorKind::JetStream(e)
+                    if [ErrorCode::SEQUENCE_NOT_FOUND, ErrorCode::NO_MESSAGE_FOUND]
+                        .contains(&e.error_code()) =>
+                {
+                    Ok(())
+                }
+                _ => Err(format!("cannot erase content message {sequence}: {e}")),
+            },
         }
     }
+}
+
+/// The bytes a redaction's plan adds to its content message.
+pub(super) fn plan_len(plan: Option<&RedactionPlan>) -> usize {
+    plan.map_or(0, |plan| REDACTION.len() + plan_text(plan).len() + 4)
 }
 
 /// A commit as its content message holds it: without its position.

@@ -249,7 +249,9 @@ impl Follower {
         let fetched = futures_util::future::join_all(batch.iter().map(|incoming| async move {
             match incoming {
                 Incoming::Whole(_) => Ok(None),
-                Incoming::Stub { hash: Ok(hash), .. } => self.contents.fetch(hash).await.map(Some),
+                Incoming::Stub { hash: Ok(hash), .. } => {
+                    self.contents.fetch_sent(hash).await.map(Some)
+                }
                 Incoming::Stub { hash: Err(_), .. } => Ok(None),
             }
         }))
@@ -305,9 +307,39 @@ impl Follower {
         let broken = |why: String| Stop::Break(StreamBreak { position, why });
         let redaction = crate::codec::decode_commit(&commit.bytes)
             .map_err(|e| broken(format!("the message does not decode as a commit: {e}")))?;
-        let history = self
+        let mut history = self
             .history(redaction.article_id, redaction.version)
             .await?;
+        // The content stream's copies, where it holds them: a redaction
+        // after this one may have removed more from them than this
+        // replica's copies show (it lags), and the copies published here
+        // must not put that back.
+        let from = history.partition_point(|c| c.global_position < plan.position);
+        let held = futures_util::future::join_all(
+            history[from..]
+                .iter()
+                .map(|commit| self.contents.fetch(&commit.hash)),
+        )
+        .await;
+        for (commit, content) in history[from..].iter_mut().zip(held) {
+            let Some(content) = content.map_err(Stop::Retry)? else {
+                continue;
+            };
+            let mut copy = crate::codec::decode_commit(&content.bytes).map_err(|e| {
+                broken(format!(
+                    "the content of position {} does not decode: {e}",
+                    commit.global_position
+                ))
+            })?;
+            if copy.hash != commit.hash {
+                return Err(broken(format!(
+                    "the content stream holds another commit for position {}",
+                    commit.global_position
+                )));
+            }
+            copy.global_position = commit.global_position;
+            *commit = copy;
+        }
         let rewrites = plan
             .apply(&history, position)
             .map_err(|e| broken(format!("the redaction does not apply to the log: {e}")))?;
@@ -325,6 +357,11 @@ impl Follower {
                 .await
                 .map_err(Stop::Retry)?;
         }
+        tracing::info!(
+            position,
+            rewritten = ?rewrites.iter().map(|c| c.global_position).collect::<Vec<_>>(),
+            "applying a redaction"
+        );
         commit.rewrites = rewrites;
         Ok(commit)
     }

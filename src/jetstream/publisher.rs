@@ -311,11 +311,10 @@ impl Shared {
             .server_info()
             .max_payload
             .saturating_sub(HEADER_MARGIN);
-        if payload.len() > limit {
-            return Err(AppendError::TooLarge {
-                bytes: payload.len(),
-                limit,
-            });
+        // A redaction's plan goes in its content's headers.
+        let bytes = payload.len() + content::plan_len(plan.as_ref());
+        if bytes > limit {
+            return Err(AppendError::TooLarge { bytes, limit });
         }
         // Claims made here are released if the commit is refused before
         // it is published.

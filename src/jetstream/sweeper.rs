@@ -187,6 +187,14 @@ impl Sweeper {
             .map_err(|e| format!("cannot send a stub: {e}"))?
             .await;
         match sent {
+            // The command's id was stored within the duplicate window by
+            // another commit (a retry, decided anew): settle by the place.
+            Ok(ack) if ack.duplicate => {
+                catch_up(&self.local, &self.stream, &mut broken)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(self.placed(&commit).await?.unwrap_or(Settled::Wait))
+            }
             Ok(ack) => {
                 tracing::warn!(
                     article = %commit.article_id,

@@ -403,6 +403,22 @@ impl TestServer {
             .into_inner()
     }
 
+    /// The article's answer once this server has applied `position`.
+    pub(crate) async fn get_at_least(&self, id: &str, position: u64) -> Answer {
+        self.answers()
+            .await
+            .get_answer(GetAnswerRequest {
+                r#ref: Some(get_answer_request::Ref::Id(id.to_owned())),
+                min_position: position,
+                ..Default::default()
+            })
+            .await
+            .expect("GetAnswer answers")
+            .into_inner()
+            .answer
+            .expect("an answer")
+    }
+
     /// Imports the reference page with the CLI; its article id.
     pub(crate) async fn import_example(&self) -> String {
         let out = self
