@@ -362,6 +362,19 @@ async fn export_verifies(server: &TestServer) {
     assert!(checked.success, "{}", checked.stderr);
 }
 
+/// One log, one signing key: the options every replica of it starts
+/// with, and the directory that keeps the key.
+fn one_signing_key() -> (tempfile::TempDir, impl Fn() -> answerlog::AppOptions) {
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("log.key");
+    std::fs::write(&key, format!("{}\n", "5e".repeat(32))).unwrap();
+    let options = move || answerlog::AppOptions {
+        signing_key: Some(key.clone()),
+        ..Default::default()
+    };
+    (keys, options)
+}
+
 /// The same on the JetStream log: the commit stream holds each commit's
 /// hash, and its content is kept apart in a stream that allows deletes;
 /// after the redaction, the secret is in no file of nats-server's store,
@@ -369,14 +382,7 @@ async fn export_verifies(server: &TestServer) {
 /// the replica that redacted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redaction_on_jetstream_leaves_no_byte_of_it_in_the_stream_store() {
-    // One log, one signing key: every replica signs with it.
-    let keys = tempfile::tempdir().unwrap();
-    let key = keys.path().join("log.key");
-    std::fs::write(&key, format!("{}\n", "5e".repeat(32))).unwrap();
-    let options = || answerlog::AppOptions {
-        signing_key: Some(key.clone()),
-        ..Default::default()
-    };
+    let (_keys, options) = one_signing_key();
     let server = TestServer::start_with(Backend::JetStream, options()).await;
     let nats_dir = server.nats.as_ref().unwrap().dir().to_owned();
     let id = write_a_secret(&server).await;
@@ -443,13 +449,7 @@ async fn a_redaction_on_jetstream_leaves_no_byte_of_it_in_the_stream_store() {
 /// publish a copy that shows that content again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lagging_replica_does_not_bring_back_what_a_later_redaction_removed() {
-    let keys = tempfile::tempdir().unwrap();
-    let key = keys.path().join("log.key");
-    std::fs::write(&key, format!("{}\n", "6a".repeat(32))).unwrap();
-    let options = || answerlog::AppOptions {
-        signing_key: Some(key.clone()),
-        ..Default::default()
-    };
+    let (_keys, options) = one_signing_key();
     let server = TestServer::start_with(Backend::JetStream, options()).await;
     let nats_dir = server.nats.as_ref().unwrap().dir().to_owned();
     let id = server.import_example().await;
