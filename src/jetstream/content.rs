@@ -203,10 +203,25 @@ impl Contents {
         }
     }
 
-    /// The message at `sequence`; none if it was removed.
+    /// The message at `sequence`; none if it was removed. Headers that do
+    /// not read are logged and left out (the sweeper then keeps the
+    /// message, and goes on past it).
     pub(super) async fn at(&self, sequence: u64) -> Result<Option<Content>, String> {
         match self.stream.get_raw_message(sequence).await {
-            Ok(message) => content(message).map(Some),
+            Ok(message) => {
+                let (bytes, stored_nanos) =
+                    (message.payload.clone(), message.time.unix_timestamp_nanos());
+                Ok(Some(content(message).unwrap_or_else(|why| {
+                    tracing::warn!(error = %why, "a content message's headers do not read");
+                    Content {
+                        sequence,
+                        bytes,
+                        after: None,
+                        plan: None,
+                        stored_nanos,
+                    }
+                })))
+            }
             Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => Ok(None),
             Err(e) => Err(format!("cannot read content message {sequence}: {e}")),
         }
