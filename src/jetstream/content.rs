@@ -25,7 +25,7 @@
 //! whole, as every message did before content was kept apart: they are
 //! read as before, and cannot be redacted.
 
-use async_nats::jetstream::context::{PublishAckFuture, PublishError};
+use async_nats::jetstream::context::{PublishAckFuture, PublishError, PublishErrorKind};
 use async_nats::jetstream::message::{PublishMessage, StreamMessage};
 use async_nats::jetstream::stream::{
     self, DeleteMessageErrorKind, LastRawMessageErrorKind, RawMessageErrorKind,
@@ -55,13 +55,14 @@ pub(super) struct Contents {
     pub(super) stream: stream::Stream,
     context: jetstream::Context,
     prefix: String,
-    /// What this replica sent lately, for its follower to take instead of
-    /// reading it back (`fetch_sent`).
-    sent: Arc<Mutex<HashMap<Hash, Content>>>,
+    /// What this replica's publisher sent lately, for its follower to take
+    /// instead of reading it back (`fetch_sent`), and their bytes in all.
+    sent: Arc<Mutex<(HashMap<Hash, Content>, usize)>>,
 }
 
-/// The most contents `sent` keeps: more are forgotten (and read back).
-const SENT_KEPT: usize = 8192;
+/// The most bytes of content `sent` keeps: more are forgotten (and read
+/// back).
+const SENT_KEPT: usize = 64 << 20;
 
 /// A content message as a replica reads it.
 pub(super) struct Content {
@@ -71,6 +72,9 @@ pub(super) struct Content {
     pub(super) after: Option<u64>,
     /// A redaction's plan.
     pub(super) plan: Option<RedactionPlan>,
+    /// Why a header did not read, if one did not (`after` and `plan` are
+    /// then left out).
+    pub(super) unread: Option<String>,
     /// When JetStream stored it, in nanoseconds since the epoch.
     pub(super) stored_nanos: i128,
 }
@@ -135,37 +139,54 @@ impl Contents {
     pub(super) async fn send(
         &self,
         hash: &[u8],
-        bytes: Vec<u8>,
+        bytes: bytes::Bytes,
         after: Option<u64>,
+        plan: Option<&RedactionPlan>,
+    ) -> Result<PublishAckFuture, PublishError> {
+        let message = message(bytes, after, plan);
+        self.context.send_publish(self.subject(hash), message).await
+    }
+
+    /// As `send`, for a commit this replica's publisher writes: its
+    /// follower takes the content as sent (`fetch_sent`).
+    pub(super) async fn send_new(
+        &self,
+        hash: &Hash,
+        bytes: Vec<u8>,
+        after: u64,
         plan: Option<&RedactionPlan>,
     ) -> Result<PublishAckFuture, PublishError> {
         let bytes = bytes::Bytes::from(bytes);
         {
             let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
-            if sent.len() >= SENT_KEPT {
-                sent.clear();
+            let (kept, size) = &mut *sent;
+            if *size + bytes.len() > SENT_KEPT {
+                kept.clear();
+                *size = 0;
             }
-            if let Ok(key) = Hash::try_from(hash) {
-                sent.insert(
-                    key,
-                    Content {
-                        sequence: 0,
-                        bytes: bytes.clone(),
-                        after,
-                        plan: plan.cloned(),
-                        stored_nanos: 0,
-                    },
-                );
-            }
+            *size += bytes.len();
+            kept.insert(
+                *hash,
+                Content {
+                    sequence: 0,
+                    bytes: bytes.clone(),
+                    after: Some(after),
+                    plan: plan.cloned(),
+                    unread: None,
+                    stored_nanos: 0,
+                },
+            );
         }
-        let mut message = PublishMessage::build().payload(bytes);
-        if let Some(after) = after {
-            message = message.header(AFTER, after.to_string());
+        self.send(hash, bytes, Some(after), plan).await
+    }
+
+    /// Forgets a content sent for a commit that will not be stored.
+    pub(super) fn unsent(&self, hash: &Hash) {
+        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+        let (kept, size) = &mut *sent;
+        if let Some(content) = kept.remove(hash) {
+            *size -= content.bytes.len();
         }
-        if let Some(plan) = plan {
-            message = message.header(REDACTION, plan_text(plan));
-        }
-        self.context.send_publish(self.subject(hash), message).await
     }
 
     /// The content of the commit hashing `hash`, as it stands now (the
@@ -177,7 +198,7 @@ impl Contents {
             .get_last_raw_message_by_subject(&self.subject(hash))
             .await
         {
-            Ok(message) => content(message).map(Some),
+            Ok(message) => Ok(Some(content(message))),
             Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
             Err(e) => Err(format!(
                 "cannot read the content of commit {}: {e}",
@@ -192,75 +213,68 @@ impl Contents {
     /// rewrote it since, which this replica's follower applies when it
     /// comes to that redaction.
     pub(super) async fn fetch_sent(&self, hash: &Hash) -> Result<Option<Content>, String> {
-        let sent = self
-            .sent
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(hash);
+        let sent = {
+            let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+            let (kept, size) = &mut *sent;
+            let taken = kept.remove(hash);
+            if let Some(content) = &taken {
+                *size -= content.bytes.len();
+            }
+            taken
+        };
         match sent {
             Some(content) => Ok(Some(content)),
             None => self.fetch(hash).await,
         }
     }
 
-    /// The message at `sequence`; none if it was removed. Headers that do
-    /// not read are logged and left out (the sweeper then keeps the
-    /// message, and goes on past it).
+    /// The message at `sequence`; none if it was removed.
     pub(super) async fn at(&self, sequence: u64) -> Result<Option<Content>, String> {
         match self.stream.get_raw_message(sequence).await {
-            Ok(message) => {
-                let (bytes, stored_nanos) =
-                    (message.payload.clone(), message.time.unix_timestamp_nanos());
-                Ok(Some(content(message).unwrap_or_else(|why| {
-                    tracing::warn!(error = %why, "a content message's headers do not read");
-                    Content {
-                        sequence,
-                        bytes,
-                        after: None,
-                        plan: None,
-                        stored_nanos,
-                    }
-                })))
-            }
+            Ok(message) => Ok(Some(content(message))),
             Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => Ok(None),
             Err(e) => Err(format!("cannot read content message {sequence}: {e}")),
         }
     }
 
-    /// Makes `rewritten` the content of its commit: published on its
-    /// subject unless the last message there holds it already. The
-    /// messages before it stay until `forget_before`; the held message's
-    /// headers go on to the new one. `rewritten` must be
-    /// the held content rewritten (`held`): a copy rewritten from another
-    /// could lack what a later redaction removed from the held one.
-    pub(super) async fn replace(&self, rewritten: &Commit) -> Result<(), String> {
+    /// Makes `rewritten`, which is `held` (the last message on its
+    /// subject) rewritten, the content of its commit: published after
+    /// `held` unless it is the same, and only if `held` is still the last
+    /// there (a copy rewritten from an older one could lack what a later
+    /// redaction removed). What `held` says besides the commit goes on:
+    /// the sequence its stub expects, and a redaction's plan (a later
+    /// redaction rewrites an earlier one's commit when its answer
+    /// changed). The sequence of the content that stands; the messages
+    /// before it stay until `forget_before`.
+    pub(super) async fn replace(&self, rewritten: &Commit, held: &Content) -> Result<u64, String> {
         let bytes = stored(rewritten);
-        let held = self.fetch(&rewritten.hash).await?;
-        if held.as_ref().is_some_and(|c| c.bytes.as_ref() == bytes) {
-            return Ok(());
+        if held.bytes.as_ref() == bytes {
+            return Ok(held.sequence);
         }
-        // What the held message says besides the commit goes on: the
-        // sequence its stub expects, and a redaction's plan (a later
-        // redaction rewrites an earlier one's commit when its answer
-        // changed).
-        let (after, plan) = held.map_or((None, None), |c| (c.after, c.plan));
-        self.send(&rewritten.hash, bytes, after, plan.as_ref())
+        let message = message(bytes.into(), held.after, held.plan.as_ref())
+            .expected_last_subject_sequence(held.sequence);
+        let ack = self
+            .context
+            .send_publish(self.subject(&rewritten.hash), message)
             .await
             .map_err(|e| format!("cannot publish a rewritten content: {e}"))?
             .await
-            .map_err(|e| format!("a rewritten content was not acknowledged: {e}"))?;
-        Ok(())
+            .map_err(|e| match e.kind() {
+                PublishErrorKind::WrongLastSequence => format!(
+                    "the content of commit {} changed while it was being rewritten: rewriting it again",
+                    hex(&rewritten.hash)
+                ),
+                _ => format!("a rewritten content was not acknowledged: {e}"),
+            })?;
+        Ok(ack.sequence)
     }
 
     /// Erases every message on the subject of the commit hashing `hash`
-    /// before the last one.
-    pub(super) async fn forget_before(&self, hash: &[u8]) -> Result<(), String> {
+    /// before sequence `last`.
+    pub(super) async fn forget_before(&self, hash: &[u8], last: u64) -> Result<(), String> {
         let subject = self.subject(hash);
-        let Some(last) = self.fetch(hash).await? else {
-            return Ok(());
-        };
         let mut from = 1;
-        while from < last.sequence {
+        while from < last {
             let next = self
                 .stream
                 .raw_message_builder()
@@ -273,7 +287,7 @@ impl Contents {
                 Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => return Ok(()),
                 Err(e) => return Err(format!("cannot list the content on {subject}: {e}")),
             };
-            if sequence >= last.sequence {
+            if sequence >= last {
                 return Ok(());
             }
             self.erase(sequence).await?;
@@ -298,6 +312,22 @@ impl Contents {
             },
         }
     }
+}
+
+/// A content message: the commit's bytes, and its headers.
+fn message(
+    bytes: bytes::Bytes,
+    after: Option<u64>,
+    plan: Option<&RedactionPlan>,
+) -> PublishMessage {
+    let mut message = PublishMessage::build().payload(bytes);
+    if let Some(after) = after {
+        message = message.header(AFTER, after.to_string());
+    }
+    if let Some(plan) = plan {
+        message = message.header(REDACTION, plan_text(plan));
+    }
+    message
 }
 
 /// The bytes a redaction's plan adds to its content message.
@@ -333,29 +363,40 @@ pub(super) fn stub_hash(
     }))
 }
 
-fn content(message: StreamMessage) -> Result<Content, String> {
+/// A content message as read; headers that do not read are left out, and
+/// why is kept (`Content::unread`).
+fn content(message: StreamMessage) -> Content {
     let header = |name: &str| message.headers.get(name).map(|v| v.as_str().to_owned());
-    let after = match header(AFTER) {
-        Some(text) => Some(
-            text.parse()
-                .map_err(|_| format!("content message {}: {AFTER} {text:?}", message.sequence))?,
-        ),
-        None => None,
-    };
-    let plan =
-        match header(REDACTION) {
-            Some(text) => Some(parse_plan(&text).map_err(|why| {
-                format!("content message {}: {REDACTION}: {why}", message.sequence)
-            })?),
+    let sequence = message.sequence;
+    let read = || -> Result<(Option<u64>, Option<RedactionPlan>), String> {
+        let after = match header(AFTER) {
+            Some(text) => Some(
+                text.parse()
+                    .map_err(|_| format!("content message {sequence}: {AFTER} {text:?}"))?,
+            ),
             None => None,
         };
-    Ok(Content {
-        sequence: message.sequence,
+        let plan = match header(REDACTION) {
+            Some(text) => Some(
+                parse_plan(&text)
+                    .map_err(|why| format!("content message {sequence}: {REDACTION}: {why}"))?,
+            ),
+            None => None,
+        };
+        Ok((after, plan))
+    };
+    let (after, plan, unread) = match read() {
+        Ok((after, plan)) => (after, plan, None),
+        Err(why) => (None, None, Some(why)),
+    };
+    Content {
+        sequence,
         bytes: message.payload,
         after,
         plan,
+        unread,
         stored_nanos: message.time.unix_timestamp_nanos(),
-    })
+    }
 }
 
 /// A plan as its header holds it: `<position>/<event>`, then

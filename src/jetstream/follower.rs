@@ -10,6 +10,7 @@
 //! together. A replica that dies in between does it again, which changes
 //! nothing done already.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use async_nats::jetstream::stream::{RawMessageErrorKind, Stream};
 use tokio::sync::watch;
 use tokio_stream::{Stream as _, StreamExt as _};
 
-use super::content::{stub_hash, Contents};
+use super::content::{stub_hash, Content, Contents};
 use crate::domain::{ArticleId, Commit, Hash, RedactionPlan};
 use crate::store::{IngestError, Log as _, SledStore, StoreError, StreamBreak, StreamCommit};
 
@@ -262,9 +263,13 @@ impl Follower {
             let content = content.map_err(Stop::Retry)?.flatten();
             match (incoming, content) {
                 (Incoming::Whole(commit), _) => resolved.push((commit, None)),
-                (Incoming::Stub { hash: Err(why), .. }, _) => {
-                    return Err(Stop::Break(StreamBreak { position, why }))
-                }
+                (Incoming::Stub { hash: Err(why), .. }, _)
+                | (
+                    Incoming::Stub { .. },
+                    Some(Content {
+                        unread: Some(why), ..
+                    }),
+                ) => return Err(Stop::Break(StreamBreak { position, why })),
                 (
                     Incoming::Stub {
                         article,
@@ -315,16 +320,22 @@ impl Follower {
         // replica's copies show (it lags), and the copies published here
         // must not put that back.
         let from = history.partition_point(|c| c.global_position < plan.position);
-        let held = futures_util::future::join_all(
+        let fetched = futures_util::future::join_all(
             history[from..]
                 .iter()
                 .map(|commit| self.contents.fetch(&commit.hash)),
         )
         .await;
-        for (commit, content) in history[from..].iter_mut().zip(held) {
-            let Some(content) = content.map_err(Stop::Retry)? else {
-                continue;
-            };
+        let mut held = HashMap::new();
+        for (commit, content) in history[from..].iter_mut().zip(fetched) {
+            // Every commit a redaction can rewrite was written with its
+            // content apart (`publisher.rs` refuses others).
+            let content = content.map_err(Stop::Retry)?.ok_or_else(|| {
+                Stop::Retry(format!(
+                    "the content of position {} is not readable yet",
+                    commit.global_position
+                ))
+            })?;
             let mut copy = crate::codec::decode_commit(&content.bytes).map_err(|e| {
                 broken(format!(
                     "the content of position {} does not decode: {e}",
@@ -339,21 +350,33 @@ impl Follower {
             }
             copy.global_position = commit.global_position;
             *commit = copy;
+            held.insert(commit.global_position, content);
         }
         let rewrites = plan
             .apply(&history, position)
             .map_err(|e| broken(format!("the redaction does not apply to the log: {e}")))?;
         // Every rewritten content is published before any earlier one is
-        // erased: each commit keeps a content throughout.
+        // erased: each commit keeps a content throughout. One that changed
+        // meanwhile (another replica applied a later redaction) makes
+        // this one start again from the copies as they are then.
+        let mut standing = Vec::with_capacity(rewrites.len());
         for rewritten in &rewrites {
-            self.contents
-                .replace(rewritten)
+            let from = held.get(&rewritten.global_position).ok_or_else(|| {
+                broken(format!(
+                    "position {} is rewritten, but is not of the article from position {}",
+                    rewritten.global_position, plan.position
+                ))
+            })?;
+            let at = self
+                .contents
+                .replace(rewritten, from)
                 .await
                 .map_err(Stop::Retry)?;
+            standing.push(at);
         }
-        for rewritten in &rewrites {
+        for (rewritten, at) in rewrites.iter().zip(standing) {
             self.contents
-                .forget_before(&rewritten.hash)
+                .forget_before(&rewritten.hash, at)
                 .await
                 .map_err(Stop::Retry)?;
         }

@@ -357,7 +357,7 @@ impl Shared {
         // A send that fails may have reached JetStream: its claims stay.
         let content = self
             .contents
-            .send(&hash, payload, Some(head.position), plan.as_ref())
+            .send_new(&hash, payload, head.position, plan.as_ref())
             .await
             .map_err(unacknowledged)?;
         let (reply, ack) = oneshot::channel();
@@ -405,8 +405,15 @@ impl Shared {
         };
         let ack = ack
             .await
-            .map_err(|_| AppendError::Unavailable("the replica is shutting down".into()))??;
-        match ack.await {
+            .map_err(|_| AppendError::Unavailable("the replica is shutting down".into()))?
+            .inspect_err(|_| self.contents.unsent(&head.hash))?;
+        let acknowledged = ack.await;
+        if !matches!(&acknowledged, Ok(ack) if !ack.duplicate) {
+            // Its follower will not come to this content, or not as sent
+            // from here.
+            self.contents.unsent(&head.hash);
+        }
+        match acknowledged {
             Ok(ack) if ack.duplicate => {
                 // JetStream holds this command id already (at `ack.sequence`,
                 // or, while the original is still being stored, at 0).

@@ -183,7 +183,7 @@ pub(crate) async fn publish_backup(
         // send is not finished by a replica (`sweeper.rs`), but by the
         // restore run again.
         let content = contents
-            .send(&commit.hash, payload, None, plan.as_ref())
+            .send(&commit.hash, payload.into(), None, plan.as_ref())
             .await
             .map_err(|e| nats(position)(&e))?;
         // No `Nats-Msg-Id`: the expected sequence keeps each commit to its

@@ -177,6 +177,11 @@ impl Sweeper {
         let Some(after) = content.after else {
             return Ok(Settled::Keep);
         };
+        // A retry of its command, decided anew, made another commit: this
+        // one is never to be.
+        if self.local.find_command(commit.command_id).await?.is_some() {
+            return Ok(Settled::Erase("a retry of its command made another commit"));
+        }
         let message = stub(&self.contents, &commit.hash)
             .message_id(commit.command_id.to_string())
             .expected_last_subject_sequence(after);
@@ -187,13 +192,18 @@ impl Sweeper {
             .map_err(|e| format!("cannot send a stub: {e}"))?
             .await;
         match sent {
-            // The command's id was stored within the duplicate window by
-            // another commit (a retry, decided anew): settle by the place.
+            // The command's id was stored within the duplicate window:
+            // this commit, just sent by its own replica, or another one
+            // of the command (a retry, decided anew), which makes this
+            // one never to be.
             Ok(ack) if ack.duplicate => {
                 catch_up(&self.local, &self.stream, &mut broken)
                     .await
                     .map_err(|e| e.to_string())?;
-                Ok(self.placed(&commit).await?.unwrap_or(Settled::Wait))
+                Ok(match self.placed(&commit).await? {
+                    Some(Settled::Keep) => Settled::Keep,
+                    _ => Settled::Erase("a retry of its command made another commit"),
+                })
             }
             Ok(ack) => {
                 tracing::warn!(
