@@ -35,32 +35,8 @@ crate::backend_tests!(a_redaction_removes_the_content_and_every_proof_still_stan
 
 async fn a_redaction_removes_the_content_and_every_proof_still_stands(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let id = server.import_example().await;
+    let (id, edited) = secret_then_body(&server, "A later body.").await;
     let mut articles = server.articles().await;
-    let edited = articles
-        .edit_quick_answer(EditQuickAnswerRequest {
-            article_id: id.clone(),
-            expected_version: 1,
-            command_id: cid(),
-            reason: "a contact".into(),
-            quick_answer: SECRET.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let sections = server.get(&id).await.sections;
-    articles
-        .edit_section(EditSectionRequest {
-            article_id: id.clone(),
-            expected_version: 2,
-            command_id: cid(),
-            reason: "later".into(),
-            section_id: sections[0].id.clone(),
-            heading: None,
-            body: Some("A later body.".into()),
-        })
-        .await
-        .unwrap();
     let before = server.checkpoint().await;
     assert_eq!(before.tree_size, 3);
     let log_dir = server.dir().join("log");
@@ -260,6 +236,39 @@ async fn a_redaction_removes_the_content_and_every_proof_still_stands(backend: B
     crate::support::assert_read_models_equal_a_rebuild(server.stop().await.path()).await;
 }
 
+/// Imports the example (version 1), writes `SECRET` as its quick answer
+/// (version 2), then `body` as its first section's (version 3); the
+/// article's id and the quick answer's write.
+async fn secret_then_body(server: &TestServer, body: &str) -> (String, EditQuickAnswerResponse) {
+    let id = server.import_example().await;
+    let mut articles = server.articles().await;
+    let edited = articles
+        .edit_quick_answer(EditQuickAnswerRequest {
+            article_id: id.clone(),
+            expected_version: 1,
+            command_id: cid(),
+            reason: "a contact".into(),
+            quick_answer: SECRET.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let section = server.get(&id).await.sections[0].id.clone();
+    articles
+        .edit_section(EditSectionRequest {
+            article_id: id.clone(),
+            expected_version: 2,
+            command_id: cid(),
+            reason: "later".into(),
+            section_id: section,
+            heading: None,
+            body: Some(body.into()),
+        })
+        .await
+        .unwrap();
+    (id, edited)
+}
+
 /// `audit watch --once` with the watcher's state in `state`: the latest
 /// checkpoint extends the one it kept.
 async fn watch(server: &TestServer, vkey: &str, state: &str) {
@@ -452,33 +461,9 @@ async fn a_lagging_replica_does_not_bring_back_what_a_later_redaction_removed() 
     let (_keys, options) = one_signing_key();
     let server = TestServer::start_with(Backend::JetStream, options()).await;
     let nats_dir = server.nats.as_ref().unwrap().dir().to_owned();
-    let id = server.import_example().await;
     // Version 2 writes the quick answer, version 3 a section's body; the
     // answer at version 3 still shows the quick answer.
-    let mut articles = server.articles().await;
-    articles
-        .edit_quick_answer(EditQuickAnswerRequest {
-            article_id: id.clone(),
-            expected_version: 1,
-            command_id: cid(),
-            reason: "a contact".into(),
-            quick_answer: SECRET.into(),
-        })
-        .await
-        .unwrap();
-    let section = server.get(&id).await.sections[0].id.clone();
-    articles
-        .edit_section(EditSectionRequest {
-            article_id: id.clone(),
-            expected_version: 2,
-            command_id: cid(),
-            reason: "another contact".into(),
-            section_id: section,
-            heading: None,
-            body: Some(OTHER_SECRET.into()),
-        })
-        .await
-        .unwrap();
+    let (id, _) = secret_then_body(&server, OTHER_SECRET).await;
     let lagging = server.replica_with(options()).await;
     assert_eq!(lagging.get_at_least(&id, 3).await.version, 3);
     let lagging_dir = lagging.stop().await;
