@@ -60,7 +60,9 @@ async fn counts(nats: &jetstream::Context) -> (u64, u64) {
     (count("ANSWERLOG").await, count("ANSWERLOG_content").await)
 }
 
-/// Waits, for at most a minute, until the streams hold `expected`.
+/// Waits, for at most a minute, until the streams hold `expected`. An
+/// erase is seen only in the stream's count, which nothing announces: it
+/// is asked again every 50 ms until the deadline.
 async fn wait_for_counts(nats: &jetstream::Context, expected: (u64, u64)) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -131,7 +133,10 @@ async fn content_whose_commit_was_not_sent_is_finished_or_erased() {
         Default::default(),
     )
     .await;
-    wait_for_counts(&nats, (2, 2)).await;
+    // The replica applies the finished commit: a read that needs position
+    // 2 waits for it, on the server's own condition.
+    assert_eq!(server.get_at_least(&id, 2).await.version, 2);
+    assert_eq!(counts(&nats).await, (2, 2));
     let retried = server
         .articles()
         .await
