@@ -153,6 +153,7 @@ impl App {
         &self,
         id: ArticleId,
         version: u64,
+        deadline: tokio::time::Instant,
     ) -> Result<CommitView, AppError> {
         let missing =
             || AppError::not_found("version", format!("article {id} has no version {version}"));
@@ -161,9 +162,40 @@ impl App {
             .stream_entry(id, version)
             .await?
             .ok_or_else(missing)?;
-        self.view_at(entry.global_position)
+        let view = self
+            .view_at(entry.global_position)
             .await?
-            .ok_or_else(missing)
+            .ok_or_else(missing)?;
+        self.redactions_held(std::slice::from_ref(&view), deadline)
+            .await?;
+        Ok(view)
+    }
+
+    /// Waits, until `deadline`, for this server's log to hold the
+    /// redactions that `views` show. A replica catching up applies a
+    /// commit as the stream holds it now, which may be after a redaction
+    /// the replica has not reached yet; a reader shown that commit must be
+    /// able to read the redaction too, or what it exports does not verify
+    /// (docs/AUDIT.md, "Redaction": `byPosition` names a commit of the
+    /// export).
+    async fn redactions_held(
+        &self,
+        views: &[CommitView],
+        deadline: tokio::time::Instant,
+    ) -> Result<(), AppError> {
+        let Some(by) = views
+            .iter()
+            .flat_map(|v| v.commit.redactions.iter().map(|r| r.by_position))
+            .max()
+        else {
+            return Ok(());
+        };
+        match self.wait_for_position(by, Some(deadline)).await {
+            Err(AppError::NotReached { reached, .. }) => Err(AppError::Unavailable(format!(
+                "a commit shown here was redacted at log position {by}, which this server has not applied yet (it is at {reached}): ask again, or ask the leader"
+            ))),
+            done => done,
+        }
     }
 
     /// Commits after `after_position` that the filter admits, in log order.
@@ -172,6 +204,7 @@ impl App {
         filter: &CommitFilter,
         after_position: u64,
         page_size: usize,
+        deadline: tokio::time::Instant,
     ) -> Result<Page<CommitView>, AppError> {
         let durable = self.durable();
         let end = durable.min(after_position.saturating_add(SCAN_LIMIT));
@@ -215,6 +248,10 @@ impl App {
                 }
             }
         }
+        self.redactions_held(&items, deadline).await?;
+        // After that wait the log may hold more than when the scan began:
+        // the redactions shown, at least, which the next page then reads.
+        let durable = self.durable().max(durable);
         Ok(Page {
             items,
             next: (stopped < durable).then_some(stopped),

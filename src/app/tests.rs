@@ -354,6 +354,13 @@ async fn a_retry_of_a_commit_whose_request_hash_was_not_keyed_is_answered() {
     );
 }
 
+/// A store in `dir` with one article, just created.
+async fn one_article(dir: &std::path::Path) -> (App, ArticleId) {
+    let app = App::open(dir, AppOptions::default()).unwrap();
+    let id = app.create(draft(1), new_meta()).await.unwrap().article_id;
+    (app, id)
+}
+
 /// The stream's messages for positions `1..=n` of `app`'s log, as a
 /// writing replica publishes them (no global position).
 async fn stream_of(app: &App, n: u64) -> Vec<crate::store::StreamCommit> {
@@ -376,12 +383,7 @@ async fn stream_of(app: &App, n: u64) -> Vec<crate::store::StreamCommit> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_applies_the_stream_once_and_stops_at_a_commit_that_does_not_verify() {
     let source = tempfile::tempdir().unwrap();
-    let writer = App::open(source.path(), AppOptions::default()).unwrap();
-    let id = writer
-        .create(draft(1), new_meta())
-        .await
-        .unwrap()
-        .article_id;
+    let (writer, id) = one_article(source.path()).await;
     for (version, text) in [(1, "Second."), (2, "Third."), (3, "Fourth.")] {
         writer
             .edit(id, version, edit(text), new_meta())
@@ -453,6 +455,82 @@ async fn a_replica_applies_the_stream_once_and_stops_at_a_commit_that_does_not_v
     let answer = replica.current_durable(id).await.unwrap().unwrap();
     assert_eq!(answer.article.version, 4);
     assert_eq!(answer.article.quick_answer, "Fourth.");
+}
+
+/// A replica catching up applies a commit as the stream holds it now,
+/// which may already carry a redaction by a later position. A reader shown
+/// that commit waits until the replica holds the redaction too (or is told
+/// why not, past its deadline), and the page's cursor goes on to it: what
+/// it exports names no redaction it lacks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_shows_a_redacted_commit_only_with_the_redaction() {
+    let source = tempfile::tempdir().unwrap();
+    let (writer, id) = one_article(source.path()).await;
+    edit_versions(&writer, id, 1..3).await;
+    let redacted = writer
+        .redact(
+            Redaction {
+                article: id,
+                expected_version: 3,
+                position: 2,
+                event: 0,
+            },
+            new_meta(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(redacted.appended.global_position, 4);
+    let messages = stream_of(&writer, 4).await;
+    assert_eq!(
+        crate::codec::decode_commit(&messages[1].bytes)
+            .unwrap()
+            .redactions
+            .len(),
+        1,
+        "the stream holds position 2 as the redaction left it"
+    );
+
+    let replica_dir = tempfile::tempdir().unwrap();
+    let replica = Arc::new(App::open(replica_dir.path(), AppOptions::default()).unwrap());
+    replica.store.ingest(messages[..2].to_vec()).await.unwrap();
+    let all = CommitFilter::default();
+    let soon = || tokio::time::Instant::now() + std::time::Duration::from_millis(50);
+    // Position 2 shows a redaction at 4, which the replica lacks.
+    let refused = replica.list_commits(&all, 0, 10, soon()).await.unwrap_err();
+    assert!(
+        matches!(&refused, AppError::Unavailable(why) if why.contains("redacted at log position 4")),
+        "{refused}"
+    );
+    let refused = replica.commit_view(id, 2, soon()).await.unwrap_err();
+    assert!(matches!(refused, AppError::Unavailable(_)), "{refused}");
+    // Position 1 shows no redaction: served at once.
+    let first = replica.commit_view(id, 1, soon()).await.unwrap();
+    assert!(first.commit.redactions.is_empty());
+
+    // A reader waiting while the replica catches up is served, and its
+    // cursor goes on past what the replica held when it asked.
+    let waiting = {
+        let replica = Arc::clone(&replica);
+        tokio::spawn(async move {
+            let later = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+            replica.list_commits(&all, 0, 2, later).await
+        })
+    };
+    replica.store.ingest(messages[2..].to_vec()).await.unwrap();
+    let page = waiting.await.unwrap().unwrap();
+    assert_eq!(page.items.len(), 2);
+    assert_eq!(page.next, Some(2));
+    let rest = replica
+        .list_commits(&CommitFilter::default(), 2, 10, soon())
+        .await
+        .unwrap();
+    let last = rest.items.last().unwrap();
+    assert_eq!(last.commit.global_position, 4);
+    assert!(last
+        .commit
+        .events
+        .iter()
+        .any(|e| matches!(e, crate::domain::Event::PayloadRedacted { .. })));
 }
 
 /// A store in `dir` with one article, created and then reviewed by

@@ -79,6 +79,7 @@ impl AuditService for AuditApi {
         &self,
         request: Request<GetRevisionRequest>,
     ) -> Result<Response<GetRevisionResponse>, Status> {
+        let deadline = wait_deadline(request.metadata());
         reach(
             &self.app,
             request.metadata(),
@@ -92,7 +93,7 @@ impl AuditService for AuditApi {
         }
         let view = self
             .app
-            .commit_view(id, m.version)
+            .commit_view(id, m.version, deadline)
             .await
             .map_err(to_status)?;
         let c = convert::commit(view);
@@ -116,6 +117,7 @@ impl AuditService for AuditApi {
         &self,
         request: Request<ListCommitsRequest>,
     ) -> Result<Response<ListCommitsResponse>, Status> {
+        let deadline = wait_deadline(request.metadata());
         reach(
             &self.app,
             request.metadata(),
@@ -129,7 +131,7 @@ impl AuditService for AuditApi {
         let filter = convert::commit_filter(&m)?;
         let page = self
             .app
-            .list_commits(&filter, after, page_size)
+            .list_commits(&filter, after, page_size, deadline)
             .await
             .map_err(to_status)?;
         let next_page_token = convert::page_token(TokenKind::Commits, page.next);
