@@ -18,14 +18,15 @@ use uuid::Uuid;
 use crate::codec::{decode_commit, decode_commit_events, encode_article, encode_commit};
 use crate::domain::{
     commit_hash, hex, Article, ArticleCreated, ArticleId, ArticleVersion, CommandId, Commit, Event,
-    Provenance, Section, Source, EVENT_KINDS, ZERO_HASH,
+    OriginClaims, Provenance, Section, Source, EVENT_KINDS, ZERO_HASH,
 };
 
 /// The version of the golden files this code writes: v3 holds the history
 /// in commit encoding 2 (salted), as the server writes commits since; v4
 /// adds each commit's answer salt (leaf v2); v5 a PayloadRedacted commit
-/// and the events it redacted.
-const CURRENT: u32 = 5;
+/// and the events it redacted; v6 imported revisions' OriginClaimed, one
+/// of them redacted.
+const CURRENT: u32 = 6;
 
 fn dir(version: u32) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/v{version}"))
@@ -130,6 +131,25 @@ pub(crate) fn history() -> Vec<Commit> {
             key_facts: vec!["Only one.".into(), "Reviewed no more.".into()],
         });
     }
+    // Two imported revisions: one that changed nothing (its claims
+    // alone), then an edit with its claims after it.
+    let claims = |revision: &str, parent: &str, comment: &str| {
+        Event::OriginClaimed(Box::new(OriginClaims {
+            origin: "en.wikipedia.org/wiki/Juvenile_myositis".into(),
+            revision_id: revision.into(),
+            parent_revision_id: parent.into(),
+            time: DateTime::from_timestamp_micros(1_300_000_000_123_456),
+            minor: parent.is_empty(),
+            suppressed: if parent.is_empty() {
+                Vec::new()
+            } else {
+                vec!["comment".into()]
+            },
+            actor: "Example editor".into(),
+            comment: comment.into(),
+            sha1: "phoiac9h4m842xq45sp7s6u21eteeq1".into(),
+        }))
+    };
     // Two redactions in one commit (`redacted` applies them): key facts
     // that answers showed until they were replaced, and a retraction's
     // reason, which no answer shows.
@@ -143,6 +163,20 @@ pub(crate) fn history() -> Vec<Commit> {
             event: 0,
         },
     ]);
+    // Encoding 2 only (`history_v1` ends before): two imported revisions,
+    // one that changed nothing (its claims alone), then an edit with its
+    // claims after it; then the first one's claims redacted.
+    per_commit.push(vec![claims("1001", "", "null edit")]);
+    per_commit.push(vec![
+        Event::QuickAnswerEdited {
+            quick_answer: "Imported.".into(),
+        },
+        claims("1002", "1001", ""),
+    ]);
+    per_commit.push(vec![Event::PayloadRedacted {
+        position: 19,
+        event: 0,
+    }]);
     let mut prev = ZERO_HASH;
     let mut commits = Vec::new();
     for (i, events) in per_commit.into_iter().enumerate() {
@@ -180,6 +214,17 @@ pub(crate) fn history() -> Vec<Commit> {
     }
     commits
 }
+
+/// The commits of [`history`] that encoding 1 can hold: those before the
+/// first `OriginClaimed`, which only encoding 2 has (docs/AUDIT.md).
+pub(crate) fn history_v1() -> Vec<Commit> {
+    let mut commits = history();
+    commits.truncate(V1_COMMITS);
+    commits
+}
+
+/// How many commits of [`history`] encoding 1 can hold.
+const V1_COMMITS: usize = 18;
 
 /// `commits` (one article's, from version 1) with what their
 /// `PayloadRedacted` events redact removed (`domain::redact`).
@@ -271,11 +316,9 @@ fn unhex(text: &str) -> Vec<u8> {
 #[test]
 fn golden_commits_still_decode_hash_and_fold() {
     let commits = history();
-    let kinds: Vec<&str> = commits.iter().map(|c| c.events[0].kind()).collect();
-    assert_eq!(kinds.len(), EVENT_KINDS.len());
-    for kind in EVENT_KINDS {
-        assert!(kinds.contains(&kind), "the golden history lacks {kind}");
-    }
+    let kinds: std::collections::BTreeSet<&str> =
+        commits.iter().map(|c| c.events[0].kind()).collect();
+    assert_eq!(kinds, EVENT_KINDS.into_iter().collect());
     let commits = redacted(salted(commits));
     if std::env::var_os("ANSWERLOG_BLESS_GOLDEN").is_some() && !dir(CURRENT).exists() {
         std::fs::create_dir_all(dir(CURRENT)).expect("the golden directory");
@@ -377,12 +420,14 @@ mod redaction {
             .any(|w| w == needle.as_bytes())
     }
 
-    /// The golden history's last commit redacts the key facts of position
+    /// The golden history's commit 18 redacts the key facts of position
     /// 3 (which answers show until position 17 replaces them) and the
-    /// reason of the retraction at 15 (which no answer shows).
+    /// reason of the retraction at 15 (which no answer shows); in encoding
+    /// 2, its last commit the claims of the imported revision at 19 (its
+    /// actor, comment and checksum go; its origin, ids and time stay).
     #[test]
     fn a_redaction_keeps_every_hash_and_leaf_and_the_bytes_go() {
-        for original in [history(), salted(history())] {
+        for original in [history_v1(), salted(history())] {
             let v2 = original[0].salts.is_some();
             let before = leaves(&original);
             let after = redacted(original.clone());
@@ -393,7 +438,11 @@ mod redaction {
                 assert_eq!(decode_commit(&encode_commit(c)).unwrap(), *c);
             }
             assert_eq!(leaves(&after), before, "v2 {v2}: the same tree");
-            for (position, text) in [(3, "Only one."), (15, "Under review")] {
+            let claims = (19, "Example editor", 21);
+            for (position, text, by) in [(3, "Only one.", 18), (15, "Under review", 18), claims]
+                .into_iter()
+                .filter(|(position, ..)| *position <= after.len())
+            {
                 let c = &after[position - 1];
                 assert!(contains(&encode_commit(&original[position - 1]), text));
                 assert!(!contains(&encode_commit(c), text), "{text}");
@@ -401,7 +450,7 @@ mod redaction {
                     c.events[0],
                     without_content(&original[position - 1].events[0])
                 );
-                assert_eq!(c.redaction(0).unwrap().by_position, 18);
+                assert_eq!(c.redaction(0).unwrap().by_position, by as u64);
                 assert!(c.event_salt(0).is_none());
             }
             // The key facts' answers changed and keep their digests; the
@@ -416,6 +465,15 @@ mod redaction {
                 state = Article::fold(state.take(), c.article_id, c.version, &c.events);
             }
             assert_eq!(state.unwrap().key_facts, vec![crate::domain::REDACTED]);
+            if v2 {
+                let Event::OriginClaimed(claims) = &after[18].events[0] else {
+                    panic!("the claims at 19");
+                };
+                assert_eq!(
+                    (claims.revision_id.as_str(), claims.actor.as_str()),
+                    ("1001", crate::domain::REDACTED)
+                );
+            }
         }
     }
 }

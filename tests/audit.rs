@@ -64,6 +64,27 @@ impl Spec {
             self.string(&s.accessed_on);
         }
     }
+    /// An origin claim's structure: `optional timestamp time` is a bool,
+    /// then the time's microseconds since the epoch as an i64.
+    fn origin_structure(&mut self, c: &OriginClaims) {
+        self.string(&c.origin);
+        self.string(&c.revision_id);
+        self.string(&c.parent_revision_id);
+        match &c.time {
+            None => self.bool(false),
+            Some(t) => {
+                self.bool(true);
+                self.bytes(&(t.seconds * 1_000_000 + i64::from(t.nanos) / 1000).to_be_bytes());
+            }
+        }
+        self.bool(c.minor);
+        self.strings(&c.suppressed);
+    }
+    fn origin_content(&mut self, c: &OriginClaims) {
+        self.string(&c.actor);
+        self.string(&c.comment);
+        self.string(&c.sha1);
+    }
     fn provenance(&mut self, p: &Provenance) {
         self.bool(p.ai_assisted);
         self.string(&p.generator);
@@ -133,6 +154,10 @@ fn payload_digest(e: &Event) -> [u8; 32] {
         Payload::PayloadRedacted(x) => {
             w.u64(x.position);
             w.u64(u64::from(x.event_index));
+        }
+        Payload::OriginClaimed(x) => {
+            w.origin_structure(x);
+            w.origin_content(x);
         }
     }
     w.done()
@@ -254,6 +279,10 @@ fn structure_and_content(e: &Event) -> (Spec, Spec) {
         Payload::PayloadRedacted(x) => {
             st.u64(x.position);
             st.u64(u64::from(x.event_index));
+        }
+        Payload::OriginClaimed(x) => {
+            st.origin_structure(x);
+            co.origin_content(x);
         }
     }
     (st, co)
@@ -586,34 +615,57 @@ fn check_signature_offline(digest: &LogDigest) {
     assert_eq!(digest.key_id, format!("ed25519:{}", hex(&key_hash[..8])));
 }
 
-async fn revision(server: &TestServer, id: &str, version: u64) -> GetRevisionResponse {
-    server
-        .audit()
-        .await
-        .get_revision(GetRevisionRequest {
-            article_id: id.into(),
-            version,
-            min_position: 0,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-}
-
 async fn stored_hashes_match_the_specification(backend: Backend) {
     let server = TestServer::start(backend).await;
     let (id, mut versions) = history(&server, "What causes jmt").await;
+    let mut admin =
+        answerlog::pb::admin_service_client::AdminServiceClient::new(server.channel().await);
+    // An imported edit, with what its source claims of it.
+    let claims = OriginClaims {
+        origin: "wiki.example.org/Jmt".into(),
+        revision_id: "77".into(),
+        parent_revision_id: "76".into(),
+        time: Some(prost_types::Timestamp {
+            seconds: 1_200_000_000,
+            nanos: 5_000,
+        }),
+        minor: true,
+        suppressed: vec!["text".into()],
+        actor: "A. Wikipedian".into(),
+        comment: "tidy".into(),
+        sha1: "abc123".into(),
+    };
+    let mut imported = admin
+        .import_commits(tokio_stream::iter(vec![ImportCommitsRequest {
+            commands: vec![ImportCommand {
+                command: Some(import_command::Command::EditQuickAnswer(
+                    EditQuickAnswerRequest {
+                        article_id: id.clone(),
+                        expected_version: versions,
+                        command_id: cid(),
+                        reason: "imported".into(),
+                        quick_answer: "Imported.".into(),
+                    },
+                )),
+                origin: Some(claims),
+            }],
+        }]))
+        .await
+        .unwrap()
+        .into_inner();
+    while imported.message().await.unwrap().is_some() {}
+    versions += 1;
     // Both logs redact: the quick answer that version 2 wrote, whose
-    // digest then stands for it.
-    {
-        answerlog::pb::admin_service_client::AdminServiceClient::new(server.channel().await)
+    // digest then stands for it, and the imported edit's claims.
+    for (position, event_index) in [(2, 0), (versions, 1)] {
+        admin
             .redact_payload(RedactPayloadRequest {
                 article_id: id.clone(),
                 expected_version: versions,
                 command_id: cid(),
                 reason: "a test".into(),
-                position: 2,
-                event_index: 0,
+                position,
+                event_index,
             })
             .await
             .unwrap();
@@ -623,7 +675,7 @@ async fn stored_hashes_match_the_specification(backend: Backend) {
     let mut chained = [0u8; 32];
     let mut kinds = std::collections::BTreeSet::<String>::new();
     for version in 1..=versions {
-        let r = revision(&server, &id, version).await;
+        let r = server.revision(&id, version).await;
         // Written by this server: encoding 2, every event salted.
         assert_eq!(r.encoding, 2, "v{version}");
         for e in &r.events {
@@ -658,8 +710,8 @@ async fn stored_hashes_match_the_specification(backend: Backend) {
         assert_eq!(r.log_hash, hex(&chained), "v{version}: the log hash");
         prev = hash;
     }
-    assert_eq!(kinds.len(), 18, "every event kind is covered: {kinds:?}");
-    let r = revision(&server, &id, 2).await;
+    assert_eq!(kinds.len(), 19, "every event kind is covered: {kinds:?}");
+    let r = server.revision(&id, 2).await;
     assert!(r.events[0].redaction.is_some(), "{r:?}");
     server.stop().await;
 }
@@ -714,7 +766,7 @@ async fn verification_finds_the_first_changed_byte(backend: Backend) {
     assert_eq!(clean.through_position, 2 * versions);
     assert_eq!(clean.next_position, 0);
     // An auditor keeps version 3's hash.
-    let kept_hash = revision(&server, &id, 3).await.revision.unwrap().hash;
+    let kept_hash = server.revision(&id, 3).await.revision.unwrap().hash;
     let kept_for_v3 = |hash: &str| VerifyArticleRequest {
         article_id: id.clone(),
         kept_version: 3,
@@ -754,7 +806,7 @@ async fn verification_finds_the_first_changed_byte(backend: Backend) {
     assert_eq!(last.log_hash, clean.log_hash);
 
     // Version 2's reason, "Tighten the genetics section", gets one byte changed.
-    let v2 = revision(&server, &id, 2).await;
+    let v2 = server.revision(&id, 2).await;
     let position = v2.revision.as_ref().unwrap().global_position;
     let recorded = v2.revision.as_ref().unwrap().hash.clone();
     let dir = server.stop().await;

@@ -170,6 +170,7 @@ async fn codes(channel: &Channel, token: Option<&str>, article_id: &str, n: usiz
     let import = async {
         let request = ImportCommitsRequest {
             commands: vec![ImportCommand {
+                origin: None,
                 command: Some(import_command::Command::CreateArticle(
                     CreateArticleRequest {
                         command_id: cid(),

@@ -22,6 +22,7 @@ backend_tests!(
 
 fn create(slug: &str, question: &str) -> ImportCommand {
     ImportCommand {
+        origin: None,
         command: Some(Arm::CreateArticle(CreateArticleRequest {
             command_id: cid(),
             reason: "migrated".into(),
@@ -42,6 +43,7 @@ fn create(slug: &str, question: &str) -> ImportCommand {
 
 fn quick_answer(article: &str, expected_version: u64, text: &str) -> ImportCommand {
     ImportCommand {
+        origin: None,
         command: Some(Arm::EditQuickAnswer(EditQuickAnswerRequest {
             article_id: article.into(),
             expected_version,
@@ -122,6 +124,7 @@ async fn a_bulk_import_applies_every_write_in_order_and_answers_each_request(bac
             // Changes nothing: answered with the version it stands at.
             quick_answer("alpha", 3, "Alpha, three times."),
             ImportCommand {
+                origin: None,
                 command: Some(Arm::RevertArticle(RevertArticleRequest {
                     article_id: "alpha".into(),
                     expected_version: 3,
@@ -131,6 +134,7 @@ async fn a_bulk_import_applies_every_write_in_order_and_answers_each_request(bac
                 })),
             },
             ImportCommand {
+                origin: None,
                 command: Some(Arm::ChangeSlug(ChangeSlugRequest {
                     article_id: "beta".into(),
                     expected_version: 2,
@@ -294,7 +298,10 @@ async fn the_first_failure_ends_the_import_naming_the_command(backend: Backend) 
     // A command that names no write, and an article that does not exist.
     let (_, ended) = import(
         channel.clone(),
-        vec![request(vec![ImportCommand { command: None }])],
+        vec![request(vec![ImportCommand {
+            command: None,
+            origin: None,
+        }])],
     )
     .await;
     assert_eq!(ended.unwrap_err().code(), Code::InvalidArgument);

@@ -11,7 +11,7 @@ use answerlog::pb::*;
 use tonic::Code;
 
 use crate::support::audit_md::consistency_verifies;
-use crate::support::{cid, cli, found_in, Backend, TestServer};
+use crate::support::{cid, cli, export_verifies, found_in, Backend, TestServer};
 
 const SECRET: &str = "Call Jane Roe on 555-0100 for a second opinion.";
 const OTHER_SECRET: &str = "Ask Ruth Moe at the clinic.";
@@ -359,16 +359,6 @@ async fn a_redaction_then_a_compaction_leave_no_byte_of_it_in_the_data_directory
     watch(&server, &vkey, &state).await;
     export_verifies(&server).await;
     crate::support::assert_read_models_equal_a_rebuild(server.stop().await.path()).await;
-}
-
-/// The whole log, exported, passes `verify`.
-async fn export_verifies(server: &TestServer) {
-    let export = server.cli(&["export", "--all"]).await;
-    assert!(export.success, "{}", export.stderr);
-    let file = server.dir().join("all.jsonl");
-    std::fs::write(&file, &export.stdout).unwrap();
-    let checked = cli(vec!["verify".into(), file.display().to_string()]).await;
-    assert!(checked.success, "{}", checked.stderr);
 }
 
 /// One log, one signing key: the options every replica of it starts

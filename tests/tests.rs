@@ -26,6 +26,7 @@ mod limits;
 mod lists;
 mod merkle;
 mod metrics;
+mod origin_claims;
 mod read_your_writes;
 mod rebuild;
 mod receipts;

@@ -157,7 +157,25 @@ def payload_fields(kind, event):
         return string(p.get("reviewedBy", "")) + u64(int(p.get("reviewedVersion", "0")))
     if kind == "PayloadRedacted":
         return u64(int(p.get("position", "0"))) + u64(p.get("eventIndex", 0))
+    if kind == "OriginClaimed":
+        return origin_structure(p) + origin_content(p)
     raise SystemExit(f"an event kind AUDIT.md does not define: {kind}")
+
+
+def origin_structure(p):
+    time = p.get("time")
+    return (
+        string(p.get("origin", ""))
+        + string(p.get("revisionId", ""))
+        + string(p.get("parentRevisionId", ""))
+        + (boolean(True) + timestamp(time) if time else boolean(False))
+        + boolean(p.get("minor", False))
+        + strings(p.get("suppressed", []))
+    )
+
+
+def origin_content(p):
+    return string(p.get("actor", "")) + string(p.get("comment", "")) + string(p.get("sha1", ""))
 
 
 def event_bytes(event):
@@ -243,6 +261,8 @@ def structure_and_content(kind, event):
         return string(p.get("reviewedBy", "")) + u64(int(p.get("reviewedVersion", "0"))), b""
     if kind == "PayloadRedacted":
         return u64(int(p.get("position", "0"))) + u64(p.get("eventIndex", 0)), b""
+    if kind == "OriginClaimed":
+        return origin_structure(p), origin_content(p)
     raise SystemExit(f"an event kind AUDIT.md does not define: {kind}")
 
 

@@ -179,13 +179,13 @@ fn unsalted(history: &[Commit], rewrites: &[Commit], position: u64, event: u32) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::golden_tests::{history, redacted, salted};
+    use crate::golden_tests::{history, history_v1, redacted, salted};
 
     /// The golden history's last commit redacts position 3's key facts,
     /// which answers showed through position 16.
     #[test]
     fn a_redaction_warns_of_unsalted_digests_and_only_of_them() {
-        let v1 = history();
+        let v1 = history_v1();
         let rewrites = redact(&v1[..17], 3, 0, 18).unwrap();
         let warnings = unsalted(&v1, &rewrites, 3, 0);
         assert_eq!(warnings.len(), 2, "{warnings:?}");

@@ -27,6 +27,7 @@ fn meta(command_id: CommandId) -> WriteMeta {
         request_digest: [7; 32],
         reason: "test".into(),
         actor: "tester".into(),
+        origin: None,
     }
 }
 

@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use super::{App, AppError, ArticleRef};
 use crate::domain::{
-    decide, quoted, Article, ArticleDraft, ArticleId, ArticleVersion, Command, CommandId, Context,
-    RequestHash,
+    check_origin_claims, decide, quoted, Article, ArticleDraft, ArticleId, ArticleVersion, Command,
+    CommandId, Context, Event, OriginClaims, RequestHash,
 };
 use crate::projection;
 use crate::store::{AppendRequest, Appended, Log};
@@ -34,6 +34,12 @@ impl Write {
             Write::Create { meta, .. } | Write::Edit { meta, .. } => meta,
         }
     }
+
+    pub(crate) fn meta_mut(&mut self) -> &mut WriteMeta {
+        match self {
+            Write::Create { meta, .. } | Write::Edit { meta, .. } => meta,
+        }
+    }
 }
 
 /// A decided commit, ready for the log, and the article after it.
@@ -53,6 +59,9 @@ pub struct WriteMeta {
     pub reason: String,
     /// The authenticated caller.
     pub actor: String,
+    /// What another system's history says of the revision an imported
+    /// write comes from: its commit ends with them, as an `OriginClaimed`.
+    pub origin: Option<Box<OriginClaims>>,
 }
 
 impl App {
@@ -277,7 +286,7 @@ impl App {
         state: Option<Article>,
         expected_version: u64,
         command: &Command,
-        meta: WriteMeta,
+        mut meta: WriteMeta,
     ) -> Result<Option<Decided>, AppError> {
         let ctx = Context {
             limits: &self.limits,
@@ -286,7 +295,13 @@ impl App {
             reason: &meta.reason,
             reason_required: self.require_reason,
         };
-        let events = decide(state.as_ref(), command, &ctx)?;
+        let mut events = decide(state.as_ref(), command, &ctx)?;
+        // Claims make a commit of their own when the command changes
+        // nothing: every revision of the source is accounted for.
+        if let Some(claims) = meta.origin.take() {
+            check_origin_claims(&claims)?;
+            events.push(Event::OriginClaimed(claims));
+        }
         if events.is_empty() {
             return Ok(None);
         }

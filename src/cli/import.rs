@@ -211,6 +211,7 @@ fn requests(items: &[Item]) -> (Vec<ImportCommitsRequest>, Vec<usize>) {
     let mut bytes = 0;
     for (i, item) in items.iter().enumerate() {
         let command = ImportCommand {
+            origin: None,
             command: Some(Arm::CreateArticle(item.request.clone())),
         };
         let size = command.encoded_len() + 8;

@@ -481,6 +481,11 @@ enum ClientCommand {
         /// The event's index in that commit, from 0.
         #[arg(long, default_value_t = 0)]
         event: u32,
+        /// Redact the commit's origin claims (an imported commit's
+        /// OriginClaimed: the source's user, comment and checksum) rather
+        /// than an event named by `--event`.
+        #[arg(long, conflicts_with = "event")]
+        origin_claims: bool,
         #[command(flatten)]
         write: WriteArgs,
         #[command(flatten)]
@@ -729,6 +734,7 @@ async fn run_client(command: ClientCommand) -> anyhow::Result<()> {
             position,
             version,
             event,
+            origin_claims,
             write,
             server,
         } => {
@@ -737,7 +743,11 @@ async fn run_client(command: ClientCommand) -> anyhow::Result<()> {
                 (None, Some(version)) => write::Commit::Version(version),
                 (None, None) => anyhow::bail!("--position or --version names the commit"),
             };
-            write::redact(&server, &reference, commit, event, write).await
+            let target = match origin_claims {
+                true => write::Target::OriginClaims,
+                false => write::Target::Event(event),
+            };
+            write::redact(&server, &reference, commit, target, write).await
         }
     }
 }

@@ -23,8 +23,8 @@ use super::WriteArgs;
 use crate::grpc::pb::admin_service_client::AdminServiceClient;
 use crate::grpc::pb::{
     get_answer_request, inspect_answer_request, AddSourceRequest, EditSectionRequest,
-    GetCommandOutcomeRequest, GetRevisionRequest, InspectAnswerRequest, RedactPayloadRequest,
-    RedateArticleRequest, Source,
+    GetCommandOutcomeRequest, GetRevisionRequest, InspectAnswerRequest, ListCommitsRequest,
+    RedactPayloadRequest, RedateArticleRequest, Source,
 };
 
 /// How many times a write is sent in all before the CLI gives up.
@@ -406,6 +406,52 @@ pub(super) enum Commit {
     Version(u64),
 }
 
+/// What of a commit `redact` removes.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Target {
+    /// The content of the event with this index.
+    Event(u32),
+    /// The commit's origin claims (its OriginClaimed event).
+    OriginClaims,
+}
+
+/// The index of the OriginClaimed event of `article`'s commit at
+/// `position`.
+async fn origin_claims_index(
+    server: &ServerArg,
+    article: &str,
+    position: u64,
+) -> anyhow::Result<u32> {
+    let page = audit(server)
+        .await?
+        .list_commits(ListCommitsRequest {
+            article_id: article.to_owned(),
+            from_position: position,
+            page_size: 1,
+            ..ListCommitsRequest::default()
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    let commit = page
+        .commits
+        .into_iter()
+        .find(|c| c.revision.as_ref().map(|r| r.global_position) == Some(position))
+        .ok_or_else(|| {
+            anyhow::anyhow!("article {article} has no commit at log position {position}")
+        })?;
+    let index = commit
+        .events
+        .iter()
+        .position(|e| e.kind == "OriginClaimed")
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "the commit at log position {position} holds no origin claims: it was not imported with them"
+            )
+        })?;
+    Ok(u32::try_from(index)?)
+}
+
 /// Removes the content of one event of an article's history
 /// (`AdminService.RedactPayload`; docs/AUDIT.md, "Redaction"). The article
 /// is named as an auditor sees it, retracted or not.
@@ -413,7 +459,7 @@ pub(super) async fn redact(
     server: &ServerArg,
     reference: &str,
     commit: Commit,
-    event_index: u32,
+    target: Target,
     write: WriteArgs,
 ) -> anyhow::Result<()> {
     let inspected = audit(server)
@@ -446,6 +492,10 @@ pub(super) async fn redact(
             .revision
             .map(|r| r.global_position)
             .ok_or_else(|| anyhow::anyhow!("the server answered without the revision"))?,
+    };
+    let event_index = match target {
+        Target::Event(index) => index,
+        Target::OriginClaims => origin_claims_index(server, &answer.id, position).await?,
     };
     let at = (answer.id, write.expected_version.unwrap_or(answer.version));
     apply(server, "redacted", at, write, |head| {

@@ -7,7 +7,7 @@ use super::pb::{self, EventRecord};
 use super::{date, from_micros, micros, CodecError};
 use crate::domain::{
     ArticleCreated, ArticleId, CommandId, Commit, CommitEvents, CommitHead, CommitSalts, Event,
-    Provenance, Redaction, Salt, Section, Source,
+    OriginClaims, Provenance, Redaction, Salt, Section, Source,
 };
 
 const WHAT: &str = "commit";
@@ -82,6 +82,12 @@ pub(crate) fn decode_commit(bytes: &[u8]) -> Result<Commit, CodecError> {
                 .map_err(|_| CodecError::new(WHAT, "an answer digest is not 32 bytes"))?,
         ),
     };
+    if salts.is_none() && events.iter().any(|e| matches!(e, Event::OriginClaimed(_))) {
+        return Err(CodecError::new(
+            WHAT,
+            "an OriginClaimed event in a commit of encoding 1, which has none",
+        ));
+    }
     if answer_digest.is_some() && salts.as_ref().is_some_and(|s| s.answer.is_some()) {
         return Err(CodecError::new(
             WHAT,
@@ -305,6 +311,17 @@ fn event_record(event: &Event) -> EventRecord {
             position: *position,
             event: *event,
         }),
+        Event::OriginClaimed(c) => Kind::OriginClaimed(pb::OriginClaimed {
+            origin: c.origin.clone(),
+            revision_id: c.revision_id.clone(),
+            parent_revision_id: c.parent_revision_id.clone(),
+            time_micros: c.time.map(micros),
+            minor: c.minor,
+            suppressed: c.suppressed.clone(),
+            actor: c.actor.clone(),
+            comment: c.comment.clone(),
+            sha1: c.sha1.clone(),
+        }),
     };
     EventRecord { kind: Some(kind) }
 }
@@ -381,6 +398,17 @@ fn event(record: EventRecord) -> Result<Event, CodecError> {
             position: e.position,
             event: e.event,
         },
+        Kind::OriginClaimed(e) => Event::OriginClaimed(Box::new(OriginClaims {
+            origin: e.origin,
+            revision_id: e.revision_id,
+            parent_revision_id: e.parent_revision_id,
+            time: e.time_micros.map(|t| from_micros(WHAT, t)).transpose()?,
+            minor: e.minor,
+            suppressed: e.suppressed,
+            actor: e.actor,
+            comment: e.comment,
+            sha1: e.sha1,
+        })),
     })
 }
 

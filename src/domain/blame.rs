@@ -140,7 +140,9 @@ pub(crate) fn attribute(commits: &[Commit]) -> Vec<Attribution> {
                 // of an earlier one's review.
                 Event::ArticleReviewed { reviewed_by } => review = Some(new("", reviewed_by)),
                 Event::ReviewLapsed { .. } => review = None,
-                Event::SlugChanged { .. } | Event::PayloadRedacted { .. } => {}
+                Event::SlugChanged { .. }
+                | Event::PayloadRedacted { .. }
+                | Event::OriginClaimed(_) => {}
             }
         }
     }

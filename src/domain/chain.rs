@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::article::{Article, Provenance, Section, Source, Status};
 use super::commit::Commit;
-use super::event::Event;
+use super::event::{Event, OriginClaims};
 
 /// A SHA-256 value.
 pub(crate) type Hash = [u8; 32];
@@ -279,6 +279,10 @@ fn write_event(w: &mut Canonical, event: &Event) {
             w.u64(*position);
             w.u64(u64::from(*event));
         }
+        Event::OriginClaimed(claims) => {
+            w.origin_structure(claims);
+            w.origin_content(claims);
+        }
     }
 }
 
@@ -409,6 +413,29 @@ impl Canonical {
                 self.string(&date.to_string());
             }
         }
+    }
+
+    /// An origin claim's structure: where the revision was, and when.
+    pub(super) fn origin_structure(&mut self, c: &OriginClaims) {
+        self.string(&c.origin);
+        self.string(&c.revision_id);
+        self.string(&c.parent_revision_id);
+        match c.time {
+            None => self.bool(false),
+            Some(time) => {
+                self.bool(true);
+                self.i64(time.timestamp_micros());
+            }
+        }
+        self.bool(c.minor);
+        self.strings(&c.suppressed);
+    }
+
+    /// An origin claim's content: who, what they said, and the checksum.
+    pub(super) fn origin_content(&mut self, c: &OriginClaims) {
+        self.string(&c.actor);
+        self.string(&c.comment);
+        self.string(&c.sha1);
     }
 
     pub(super) fn provenance(&mut self, p: &Provenance) {

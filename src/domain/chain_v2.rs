@@ -209,6 +209,7 @@ fn write_structure(w: &mut Canonical, event: &Event) {
             w.u64(*position);
             w.u64(u64::from(*event));
         }
+        Event::OriginClaimed(claims) => w.origin_structure(claims),
     }
 }
 
@@ -251,6 +252,7 @@ fn write_content(w: &mut Canonical, event: &Event) {
             source_text(w, source)
         }
         Event::ArticleRetracted { reason } | Event::ArticleRestored { reason } => w.string(reason),
+        Event::OriginClaimed(claims) => w.origin_content(claims),
         Event::SlugChanged { .. }
         | Event::SectionRemoved { .. }
         | Event::SectionMoved { .. }
@@ -330,6 +332,12 @@ pub(crate) fn without_content(event: &Event) -> Event {
         Event::SourceEdited { source: s } => Event::SourceEdited { source: source(s) },
         Event::ArticleRetracted { .. } => Event::ArticleRetracted { reason: text() },
         Event::ArticleRestored { .. } => Event::ArticleRestored { reason: text() },
+        Event::OriginClaimed(c) => Event::OriginClaimed(Box::new(super::event::OriginClaims {
+            actor: text(),
+            comment: text(),
+            sha1: text(),
+            ..(**c).clone()
+        })),
         Event::SlugChanged { .. }
         | Event::SectionRemoved { .. }
         | Event::SectionMoved { .. }

@@ -1,6 +1,6 @@
 //! Events: the facts a commit appends, one per change.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::article::{Provenance, Section, Source};
 
@@ -17,6 +17,38 @@ pub struct ArticleCreated {
     pub provenance: Provenance,
     pub disclaimer: String,
 }
+
+/// What the source of an imported commit says of the revision it came
+/// from: claims, kept apart from the log's own facts (the commit's
+/// `actor` and `recorded_at` stay the importer's and the server's). Who
+/// made the revision, its comment and its text's checksum are content:
+/// salted, and removable by a redaction like any other content.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OriginClaims {
+    /// The site and the page or post, e.g. `en.wikipedia.org/wiki/Tea`.
+    pub origin: String,
+    /// The source's id of the revision, and of the one before it (empty
+    /// for a first revision).
+    pub revision_id: String,
+    pub parent_revision_id: String,
+    /// When the source says the revision was made, to the microsecond.
+    pub time: Option<DateTime<Utc>>,
+    /// The source marked it a minor edit.
+    pub minor: bool,
+    /// Parts the source itself suppressed, which it did not give:
+    /// `"actor"`, `"comment"`, `"text"`, in that order.
+    pub suppressed: Vec<String>,
+    /// Who the source says made the revision: a user name, id or address.
+    pub actor: String,
+    pub comment: String,
+    /// The source's checksum of the revision's text (a MediaWiki `sha1`),
+    /// as the source writes it; empty where it gives none.
+    pub sha1: String,
+}
+
+/// The parts of a revision a source can suppress, in the order a claim
+/// lists them.
+pub(crate) const SUPPRESSIBLE: [&str; 3] = ["actor", "comment", "text"];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
@@ -90,6 +122,9 @@ pub enum Event {
         position: u64,
         event: u32,
     },
+    /// The commit was imported from another system, which claims this of
+    /// the revision (`OriginClaims`). It changes nothing of the article.
+    OriginClaimed(Box<OriginClaims>),
 }
 
 impl Event {
@@ -114,6 +149,7 @@ impl Event {
             Event::ArticleRestored { .. } => "ArticleRestored",
             Event::ReviewLapsed { .. } => "ReviewLapsed",
             Event::PayloadRedacted { .. } => "PayloadRedacted",
+            Event::OriginClaimed(_) => "OriginClaimed",
         }
     }
 
@@ -131,12 +167,14 @@ impl Event {
                 // this one says: whether the answer changed is the
                 // decision's to say (a ReviewLapsed beside it).
                 | Event::PayloadRedacted { .. }
+                // A claim about where the commit came from.
+                | Event::OriginClaimed(_)
         )
     }
 }
 
 /// Every event kind's name, in a fixed order.
-pub(crate) const EVENT_KINDS: [&str; 18] = [
+pub(crate) const EVENT_KINDS: [&str; 19] = [
     "ArticleCreated",
     "QuestionEdited",
     "SlugChanged",
@@ -155,4 +193,5 @@ pub(crate) const EVENT_KINDS: [&str; 18] = [
     "ArticleRestored",
     "ReviewLapsed",
     "PayloadRedacted",
+    "OriginClaimed",
 ];

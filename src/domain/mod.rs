@@ -21,6 +21,7 @@ mod link;
 // checkpoints that serve the rest land next, and only tests use them yet.
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod merkle;
+mod origin;
 mod redaction;
 mod request_hash;
 mod review;
@@ -44,11 +45,12 @@ pub(crate) use commit::{Commit, CommitEvents, CommitFold, CommitHead, Redaction,
 pub(crate) use decide::{decide, Context};
 pub(crate) use diff::{diff, ArticleDiff, ChangeKind};
 pub(crate) use error::{DomainError, FieldViolation};
-pub(crate) use event::{ArticleCreated, Event, EVENT_KINDS};
+pub(crate) use event::{ArticleCreated, Event, OriginClaims, EVENT_KINDS};
 pub(crate) use freshness::{stale_redates, StaleRedate};
 pub(crate) use ids::{is_uuid_shaped, ArticleId, CommandId};
 pub(crate) use limits::Limits;
 pub(crate) use link::{follow, ChainHead, Unlinked};
+pub(crate) use origin::check_origin_claims;
 pub(crate) use redaction::{redact, Plan as RedactionPlan};
 pub(crate) use request_hash::RequestHash;
 pub(crate) use review::check_claims as check_review_claims;

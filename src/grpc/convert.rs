@@ -9,9 +9,9 @@ use super::status::invalid;
 use crate::app::{ArticleRef, ChainBreak, CommitFilter, CommitView, LogDigest, StreamFilter};
 use crate::domain::{
     commit_event_digests, hex, is_uuid_shaped, quoted, slug_problem, ArticleDiff, ArticleDraft,
-    ArticleId, ArticleVersion, Attribution, ChangeKind, CommandId, Event, Hash, Provenance,
-    Redaction, Revision, Salt, Section, SectionDraft, Source, SourceDraft, StaleRedate, Stamp,
-    Status as ArticleStatus, Suggestion,
+    ArticleId, ArticleVersion, Attribution, ChangeKind, CommandId, Event, Hash, OriginClaims,
+    Provenance, Redaction, Revision, Salt, Section, SectionDraft, Source, SourceDraft, StaleRedate,
+    Stamp, Status as ArticleStatus, Suggestion,
 };
 use crate::signing::{unhex, Signed};
 
@@ -600,6 +600,7 @@ fn event(id: ArticleId, e: Event, salt: Option<&Salt>, digest: Option<&Hash>) ->
                 event_index: event,
             })
         }
+        Event::OriginClaimed(c) => Payload::OriginClaimed(origin_claims_message(*c)),
     };
     pb::Event {
         kind,
@@ -910,6 +911,51 @@ fn source_from_message(s: &pb::Source) -> Result<Source, String> {
     })
 }
 
+/// Origin claims as the API shows them.
+fn origin_claims_message(c: OriginClaims) -> pb::OriginClaims {
+    pb::OriginClaims {
+        origin: c.origin,
+        revision_id: c.revision_id,
+        parent_revision_id: c.parent_revision_id,
+        time: c.time.map(timestamp),
+        minor: c.minor,
+        suppressed: c.suppressed,
+        actor: c.actor,
+        comment: c.comment,
+        sha1: c.sha1,
+    }
+}
+
+/// Origin claims from the API, or the field that is wrong and why. Their
+/// time counts in whole microseconds (docs/AUDIT.md), so a finer one is
+/// refused rather than cut.
+pub(super) fn origin_claims(m: &pb::OriginClaims) -> Result<OriginClaims, (&'static str, String)> {
+    let time = match &m.time {
+        None => None,
+        Some(t) => Some(
+            u32::try_from(t.nanos)
+                .ok()
+                .filter(|n| n % 1000 == 0 && *n < 1_000_000_000)
+                .and_then(|n| DateTime::from_timestamp(t.seconds, n))
+                .ok_or((
+                    "time",
+                    "must be a time in range, in whole microseconds".into(),
+                ))?,
+        ),
+    };
+    Ok(OriginClaims {
+        origin: m.origin.clone(),
+        revision_id: m.revision_id.clone(),
+        parent_revision_id: m.parent_revision_id.clone(),
+        time,
+        minor: m.minor,
+        suppressed: m.suppressed.clone(),
+        actor: m.actor.clone(),
+        comment: m.comment.clone(),
+        sha1: m.sha1.clone(),
+    })
+}
+
 fn event_from_message(e: &pb::Event) -> Result<Event, String> {
     use pb::event::Payload;
     let date = |text: &str| {
@@ -996,6 +1042,9 @@ fn event_from_message(e: &pb::Event) -> Result<Event, String> {
             position: x.position,
             event: x.event_index,
         },
+        Payload::OriginClaimed(x) => Event::OriginClaimed(Box::new(
+            origin_claims(x).map_err(|(field, why)| format!("OriginClaimed {field}: {why}"))?,
+        )),
     };
     if event.kind() != e.kind {
         return Err(format!(

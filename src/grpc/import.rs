@@ -10,8 +10,8 @@ use tonic::{Status, Streaming};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use super::pb::{ImportCommitsRequest, ImportCommitsResponse, ImportResult};
-use super::status::{invalid, to_write_status};
-use super::write::{arm_name, write, Naming};
+use super::status::to_write_status;
+use super::write::{arm_name, import_write};
 use crate::app::Appended;
 use crate::app::{App, AppError, Import};
 
@@ -122,12 +122,9 @@ impl Importing {
                 command,
                 arm: item.command.as_ref().map_or("command", arm_name),
             };
-            let submitted = match item.command {
-                None => Err(invalid("command", "name the write to import")),
-                Some(arm) => match write(actor, arm, Naming::IdOrSlug) {
-                    Ok(w) => self.import.submit(w).await.map_err(to_write_status),
-                    Err(status) => Err(status),
-                },
+            let submitted = match import_write(actor, item) {
+                Ok(w) => self.import.submit(w).await.map_err(to_write_status),
+                Err(status) => Err(status),
             };
             match submitted {
                 Ok(()) => {

@@ -9,6 +9,7 @@ use tonic::Status;
 
 use super::convert;
 use super::pb::import_command::Command as Arm;
+use super::pb::ImportCommand;
 use super::status::invalid;
 use crate::app::{ArticleRef, Write, WriteMeta};
 use crate::domain::Command;
@@ -46,6 +47,31 @@ pub(super) fn arm_name(arm: &Arm) -> &'static str {
     }
 }
 
+/// The write one command of a bulk import asks for, by `actor`. With
+/// origin claims, the request a retry is told by is the whole command
+/// (docs/AUDIT.md, "Request hashes"), so that the same command with other
+/// claims is another request.
+pub(super) fn import_write(actor: &str, item: ImportCommand) -> Result<Write, Status> {
+    let claimed = match &item.origin {
+        None => None,
+        Some(m) => {
+            let claims = convert::origin_claims(m)
+                .map_err(|(field, why)| invalid(&format!("origin.{field}"), why))?;
+            Some((claims, digest(actor, "ImportCommand", &item)))
+        }
+    };
+    let arm = item
+        .command
+        .ok_or_else(|| invalid("command", "name the write to import"))?;
+    let mut write = write(actor, arm, Naming::IdOrSlug)?;
+    if let Some((claims, request_digest)) = claimed {
+        let meta = write.meta_mut();
+        meta.origin = Some(Box::new(claims));
+        meta.request_digest = request_digest;
+    }
+    Ok(write)
+}
+
 /// The write a request asks for, by `actor`.
 pub(super) fn write(actor: &str, arm: Arm, naming: Naming) -> Result<Write, Status> {
     /// An edit: its envelope (the fields every edit carries), then its
@@ -79,6 +105,7 @@ pub(super) fn write(actor: &str, arm: Arm, naming: Naming) -> Result<Write, Stat
                 request_digest: digest(actor, "CreateArticle", &m),
                 reason: m.reason,
                 actor: actor.to_owned(),
+                origin: None,
             };
             let draft = m
                 .article
@@ -227,6 +254,7 @@ pub(super) fn envelope<M: Message>(
         request_digest: digest(actor, rpc, message),
         reason: reason.to_owned(),
         actor: actor.to_owned(),
+        origin: None,
     };
     Ok((article, expected_version, meta))
 }

@@ -393,6 +393,24 @@ impl TestServer {
             .into_inner()
     }
 
+    /// One commit of an article in full (GetRevision).
+    pub(crate) async fn revision(
+        &self,
+        id: &str,
+        version: u64,
+    ) -> answerlog::pb::GetRevisionResponse {
+        self.audit()
+            .await
+            .get_revision(answerlog::pb::GetRevisionRequest {
+                article_id: id.into(),
+                version,
+                min_position: 0,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
     /// VerifyLog over the whole log.
     pub(crate) async fn verify_log(&self) -> answerlog::pb::VerifyLogResponse {
         self.audit()
@@ -692,6 +710,17 @@ pub(crate) async fn consistency_proof(
         .into_iter()
         .map(|h| h.try_into().expect("a 32-byte hash"))
         .collect()
+}
+
+/// The whole log, exported, passes `verify`; the export's text.
+pub(crate) async fn export_verifies(server: &TestServer) -> String {
+    let export = server.cli(&["export", "--all"]).await;
+    assert!(export.success, "{}", export.stderr);
+    let file = server.dir().join("all.jsonl");
+    std::fs::write(&file, &export.stdout).unwrap();
+    let checked = cli(vec!["verify".into(), file.display().to_string()]).await;
+    assert!(checked.success, "{}", checked.stderr);
+    export.stdout
 }
 
 /// The files under `dir` that hold `text`.

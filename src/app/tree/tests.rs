@@ -16,6 +16,7 @@ fn meta() -> WriteMeta {
         request_digest: [7; 32],
         reason: "test".into(),
         actor: "tester".into(),
+        origin: None,
     }
 }
 

@@ -180,6 +180,7 @@ pub(super) async fn import(
 
 fn create(slug: &str) -> ImportCommand {
     ImportCommand {
+        origin: None,
         command: Some(Arm::CreateArticle(CreateArticleRequest {
             command_id: uuid::Uuid::now_v7().to_string(),
             reason: "bench".into(),
@@ -201,6 +202,7 @@ fn create(slug: &str) -> ImportCommand {
 /// The edit that makes version `v + 1`.
 fn edit(slug: &str, v: u64) -> ImportCommand {
     ImportCommand {
+        origin: None,
         command: Some(Arm::EditSection(EditSectionRequest {
             article_id: slug.into(),
             expected_version: v,
