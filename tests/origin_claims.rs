@@ -126,6 +126,16 @@ async fn an_imported_commit_keeps_its_origin_claims_and_they_can_be_redacted(bac
             Box::new(|c: &mut OriginClaims| c.time.as_mut().unwrap().nanos = 1),
         ),
         (
+            // Past what an export can write.
+            "origin.time",
+            Box::new(|c: &mut OriginClaims| {
+                c.time = Some(prost_types::Timestamp {
+                    seconds: 253_402_300_800,
+                    nanos: 0,
+                })
+            }),
+        ),
+        (
             "origin.suppressed[0]",
             Box::new(|c: &mut OriginClaims| c.suppressed = vec!["body".into()]),
         ),

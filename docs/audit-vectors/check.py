@@ -17,6 +17,7 @@ signature itself is not checked here: the standard library has no Ed25519.)
 import datetime
 import hashlib
 import json
+import re
 import sys
 import uuid
 from pathlib import Path
@@ -63,8 +64,16 @@ def optional_date(text):
 
 
 def timestamp(text):
-    # RFC 3339 with a Z; microseconds since the epoch.
-    value = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    # RFC 3339 with a Z; microseconds since the epoch. Digits below the
+    # microsecond would be bytes no hash covers: refused.
+    match = re.fullmatch(r"([0-9-]+T[0-9:]+)(?:\.([0-9]+))?Z", text)
+    if not match:
+        raise SystemExit(f"not an RFC 3339 time in UTC: {text}")
+    whole, fraction = match.group(1), match.group(2) or ""
+    if fraction[6:].strip("0"):
+        raise SystemExit(f"{text}: digits below the microsecond, which no hash covers")
+    fraction = (fraction + "000000")[:6]
+    value = datetime.datetime.fromisoformat(f"{whole}.{fraction}+00:00")
     delta = value - datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
     return i64((delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds)
 
@@ -158,7 +167,7 @@ def payload_fields(kind, event):
     if kind == "PayloadRedacted":
         return u64(int(p.get("position", "0"))) + u64(p.get("eventIndex", 0))
     if kind == "OriginClaimed":
-        return origin_structure(p) + origin_content(p)
+        raise SystemExit("an OriginClaimed event in a commit of encoding 1, which has none")
     raise SystemExit(f"an event kind AUDIT.md does not define: {kind}")
 
 
@@ -284,6 +293,8 @@ def event_bytes_v2(event):
 def event_digest_v1(event):
     # A redacted event of encoding 1 shows its payload digest, which
     # stands for the payload removed.
+    if event["kind"] == "OriginClaimed":
+        raise SystemExit("an OriginClaimed event in a commit of encoding 1, which has none")
     if "redaction" in event:
         return bytes.fromhex(event["payloadDigest"])
     return hashlib.sha256(event_bytes(event)).digest()

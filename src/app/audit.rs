@@ -178,23 +178,28 @@ impl App {
     /// able to read the redaction too, or what it exports does not verify
     /// (docs/AUDIT.md, "Redaction": `byPosition` names a commit of the
     /// export).
+    /// The last position waited for (0 if none).
     async fn redactions_held(
         &self,
         views: &[CommitView],
         deadline: tokio::time::Instant,
-    ) -> Result<(), AppError> {
+    ) -> Result<u64, AppError> {
         let Some(by) = views
             .iter()
             .flat_map(|v| v.commit.redactions.iter().map(|r| r.by_position))
             .max()
         else {
-            return Ok(());
+            return Ok(0);
         };
         match self.wait_for_position(by, Some(deadline)).await {
+            Ok(()) => Ok(by),
             Err(AppError::NotReached { reached, .. }) => Err(AppError::Unavailable(format!(
                 "a commit shown here was redacted at log position {by}, which this server has not applied yet (it is at {reached}): ask again, or ask the leader"
             ))),
-            done => done,
+            Err(AppError::DataLoss(why)) => Err(AppError::DataLoss(format!(
+                "a commit shown here was redacted at log position {by}, which this server cannot reach: {why}"
+            ))),
+            Err(e) => Err(e),
         }
     }
 
@@ -248,10 +253,10 @@ impl App {
                 }
             }
         }
-        self.redactions_held(&items, deadline).await?;
-        // After that wait the log may hold more than when the scan began:
-        // the redactions shown, at least, which the next page then reads.
-        let durable = self.durable().max(durable);
+        // After that wait the log holds the redactions shown, which the
+        // next page then reads; past them, the page ends where the scan's
+        // log did, so that a reader of every page reaches an end.
+        let durable = self.redactions_held(&items, deadline).await?.max(durable);
         Ok(Page {
             items,
             next: (stopped < durable).then_some(stopped),

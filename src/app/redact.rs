@@ -60,6 +60,9 @@ impl App {
     /// the warnings the log as it stands still gives (an event of encoding
     /// 1, and leaves of its commits).
     async fn retry(&self, done: Appended) -> Result<Redacted, AppError> {
+        // The article's history is read through the read models, which
+        // take an answered write a moment after its answer.
+        self.wait_for_position(done.global_position, None).await?;
         let history: Vec<Commit> = self
             .commits_of(done.article_id, 1, done.version)?
             .into_iter()
@@ -104,6 +107,10 @@ impl App {
                 current: current.article.version,
             });
         }
+        // The history is read through the read models, which take an
+        // answered write (the one that made `expected_version`, say) a
+        // moment after its answer: they take every answered write first.
+        self.wait_for_position(0, None).await?;
         let history: Vec<Commit> = self
             .commits_of(id, 1, expected_version)?
             .into_iter()

@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use super::{App, AppError, ArticleRef};
 use crate::domain::{
-    check_origin_claims, decide, quoted, Article, ArticleDraft, ArticleId, ArticleVersion, Command,
-    CommandId, Context, Event, OriginClaims, RequestHash,
+    decide, quoted, Article, ArticleDraft, ArticleId, ArticleVersion, Command, CommandId, Context,
+    OriginClaims, RequestHash,
 };
 use crate::projection;
 use crate::store::{AppendRequest, Appended, Log};
@@ -286,7 +286,7 @@ impl App {
         state: Option<Article>,
         expected_version: u64,
         command: &Command,
-        mut meta: WriteMeta,
+        meta: WriteMeta,
     ) -> Result<Option<Decided>, AppError> {
         let ctx = Context {
             limits: &self.limits,
@@ -294,14 +294,9 @@ impl App {
             actor: &meta.actor,
             reason: &meta.reason,
             reason_required: self.require_reason,
+            origin: meta.origin.as_deref(),
         };
-        let mut events = decide(state.as_ref(), command, &ctx)?;
-        // Claims make a commit of their own when the command changes
-        // nothing: every revision of the source is accounted for.
-        if let Some(claims) = meta.origin.take() {
-            check_origin_claims(&claims)?;
-            events.push(Event::OriginClaimed(claims));
-        }
+        let events = decide(state.as_ref(), command, &ctx)?;
         if events.is_empty() {
             return Ok(None);
         }

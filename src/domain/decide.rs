@@ -7,9 +7,10 @@ use chrono::NaiveDate;
 use super::article::{Article, Section, Source, Status};
 use super::command::{ArticleDraft, Command, SourceDraft};
 use super::error::DomainError;
-use super::event::{ArticleCreated, Event};
+use super::event::{ArticleCreated, Event, OriginClaims};
 use super::ids;
 use super::limits::Limits;
+use super::origin::check_origin_claims;
 use super::review;
 use super::validate::{derive_slug, Limit, Text, Violations};
 
@@ -26,6 +27,11 @@ pub(crate) struct Context<'a> {
     /// Whether every write must say why (configuration `require_reason`;
     /// a retraction always must).
     pub reason_required: bool,
+    /// What another system's history says of the revision an imported
+    /// command comes from: the commit ends with them (`OriginClaimed`),
+    /// and is made even when the command changes nothing else, so that
+    /// every revision of the source is accounted for.
+    pub origin: Option<&'a OriginClaims>,
 }
 
 /// Decides what `command` does to `state` (`None`: no such article yet).
@@ -50,6 +56,14 @@ pub(crate) fn decide(
         },
     );
 
+    if let Some(claims) = ctx.origin {
+        check_origin_claims(claims)?;
+    }
+    let claimed = || {
+        ctx.origin
+            .map(|c| Event::OriginClaimed(Box::new(c.clone())))
+    };
+
     if let Command::CreateArticle { id, draft } = command {
         if state.is_some() {
             return Err(DomainError::AlreadyExists);
@@ -57,7 +71,7 @@ pub(crate) fn decide(
         let created = check_draft(draft, ctx, &mut v);
         finish(v)?;
         let event = Event::ArticleCreated(Box::new(created));
-        let events = vec![event];
+        let events: Vec<Event> = std::iter::once(event).chain(claimed()).collect();
         if let Some(article) = Article::fold(None, *id, 1, &events) {
             check_size(&article, limits)?;
         }
@@ -76,6 +90,8 @@ pub(crate) fn decide(
 
     let mut events = decide_edit(article, command, ctx, &mut v)?;
     finish(v)?;
+    events.extend(claimed());
+    // A claim alone ends a stale review as any other commit does.
     if let Some(lapsed) = review::lapse(article, &events) {
         events.insert(0, lapsed);
     }

@@ -50,7 +50,6 @@ pub(crate) use freshness::{stale_redates, StaleRedate};
 pub(crate) use ids::{is_uuid_shaped, ArticleId, CommandId};
 pub(crate) use limits::Limits;
 pub(crate) use link::{follow, ChainHead, Unlinked};
-pub(crate) use origin::check_origin_claims;
 pub(crate) use redaction::{redact, Plan as RedactionPlan};
 pub(crate) use request_hash::RequestHash;
 pub(crate) use review::check_claims as check_review_claims;

@@ -53,6 +53,8 @@ struct Scenario {
     reason: String,
     /// Off in most scenarios, which are about other rules.
     reason_required: bool,
+    /// An imported command's origin claims.
+    origin: Option<OriginClaims>,
 }
 
 /// Given these commits (each a list of events), in order.
@@ -70,6 +72,7 @@ fn given(commits: Vec<Vec<Event>>) -> Scenario {
         limits: Limits::default(),
         reason: String::new(),
         reason_required: false,
+        origin: None,
     }
 }
 
@@ -88,6 +91,11 @@ impl Scenario {
         self
     }
 
+    fn claiming(mut self, origin: OriginClaims) -> Self {
+        self.origin = Some(origin);
+        self
+    }
+
     fn requiring_reasons(mut self) -> Self {
         self.reason_required = true;
         self
@@ -100,6 +108,7 @@ impl Scenario {
             actor: "alice",
             reason: &self.reason,
             reason_required: self.reason_required,
+            origin: self.origin.as_ref(),
         };
         decide(self.state.as_ref(), &command, &ctx)
     }
@@ -741,6 +750,74 @@ fn a_review_carried_over_changes_by_an_older_version_does_not_stand() {
     let retracted = g.then_state(Command::RetractArticle);
     assert_eq!(retracted.provenance.reviewed_by, "");
     assert!(!retracted.review_stale);
+}
+
+/// An imported command's claims end its commit; with no change besides,
+/// the claim is the commit, which ends a stale review as any commit does
+/// and leaves a standing one standing.
+#[test]
+fn origin_claims_end_the_commit_and_make_one_of_their_own() {
+    let claims = OriginClaims {
+        origin: "wiki.example.org/Jmt".into(),
+        revision_id: "42".into(),
+        actor: "Someone".into(),
+        ..OriginClaims::default()
+    };
+    let claimed = Event::OriginClaimed(Box::new(claims.clone()));
+    let edit = Command::EditQuestion {
+        question: "Imported question".into(),
+    };
+    let g = given(vec![created()]).claiming(claims.clone());
+    assert_eq!(
+        g.when(edit.clone()),
+        Ok(vec![
+            Event::QuestionEdited {
+                question: "Imported question".into()
+            },
+            claimed.clone()
+        ])
+    );
+    let same = Command::EditQuestion {
+        question: draft().question,
+    };
+    assert_eq!(g.when(same.clone()), Ok(vec![claimed.clone()]));
+    // A review stands over a claim alone.
+    let g = given(vec![created(), reviewed_by("alice")]).claiming(claims.clone());
+    assert_eq!(g.when(same.clone()), Ok(vec![claimed.clone()]));
+    assert_eq!(
+        g.then_state(same.clone()).standing_review(),
+        Some(("alice", 2))
+    );
+    // A stale one (a log written before ReviewLapsed) ends first.
+    let legacy = vec![
+        created(),
+        reviewed_by("alice"),
+        vec![Event::QuestionEdited {
+            question: "Edited after the review".into(),
+        }],
+    ];
+    let stale = Command::EditQuestion {
+        question: "Edited after the review".into(),
+    };
+    assert_eq!(
+        given(legacy).claiming(claims.clone()).when(stale),
+        Ok(vec![
+            Event::ReviewLapsed {
+                reviewed_by: "alice".into(),
+                reviewed_version: 2,
+            },
+            claimed
+        ])
+    );
+    // Bad claims are refused by field, before anything is decided.
+    let bad = OriginClaims {
+        revision_id: String::new(),
+        ..claims
+    };
+    match given(vec![created()]).claiming(bad).when(edit) {
+        Err(DomainError::Invalid(v)) => assert_eq!(v[0].field, "origin.revision_id"),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

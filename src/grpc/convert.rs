@@ -926,20 +926,26 @@ fn origin_claims_message(c: OriginClaims) -> pb::OriginClaims {
     }
 }
 
+/// The seconds of 0001-01-01T00:00:00Z and of 9999-12-31T23:59:59Z: the
+/// range of protobuf's JSON timestamps, in which every export and backup
+/// writes a time.
+const JSON_TIMES: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
+
 /// Origin claims from the API, or the field that is wrong and why. Their
 /// time counts in whole microseconds (docs/AUDIT.md), so a finer one is
-/// refused rather than cut.
+/// refused rather than cut, and lies in the years 1 to 9999, which an
+/// export can write.
 pub(super) fn origin_claims(m: &pb::OriginClaims) -> Result<OriginClaims, (&'static str, String)> {
     let time = match &m.time {
         None => None,
         Some(t) => Some(
             u32::try_from(t.nanos)
                 .ok()
-                .filter(|n| n % 1000 == 0 && *n < 1_000_000_000)
+                .filter(|n| n % 1000 == 0 && *n < 1_000_000_000 && JSON_TIMES.contains(&t.seconds))
                 .and_then(|n| DateTime::from_timestamp(t.seconds, n))
                 .ok_or((
                     "time",
-                    "must be a time in range, in whole microseconds".into(),
+                    "must be a time in the years 1 to 9999, in whole microseconds".into(),
                 ))?,
         ),
     };
