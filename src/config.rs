@@ -52,6 +52,8 @@ pub(crate) struct Config {
     pub log_format: LogFormat,
     /// Where `/metrics` is served (Prometheus); none: not at all.
     pub metrics_listen: Option<SocketAddr>,
+    /// Where the JSON API is served (`/api/v1/`); none: not at all.
+    pub http_listen: Option<SocketAddr>,
     /// The principals file; none means development mode.
     pub principals_file: Option<PathBuf>,
     /// Development mode on an address other than loopback: every caller
@@ -122,6 +124,7 @@ impl Default for Config {
             handshake_timeout_ms: 10_000,
             log_format: LogFormat::Text,
             metrics_listen: None,
+            http_listen: None,
             principals_file: None,
             allow_development_on_network: false,
             require_reason: true,
@@ -164,6 +167,7 @@ struct FileConfig {
     handshake_timeout_ms: Option<u64>,
     log_format: Option<LogFormat>,
     metrics_listen: Option<SocketAddr>,
+    http_listen: Option<SocketAddr>,
     principals_file: Option<PathBuf>,
     allow_development_on_network: Option<bool>,
     require_reason: Option<bool>,
@@ -249,6 +253,10 @@ pub(crate) struct ConfigArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics [default: off].
     #[arg(long, env = "ANSWERLOG_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Serve the JSON API at http://ADDR/api/v1/ (a loopback address:
+    /// behind a TLS proxy on the network) [default: off].
+    #[arg(long, env = "ANSWERLOG_HTTP_LISTEN")]
+    pub http_listen: Option<SocketAddr>,
     /// The principals file (names, roles, SHA-256 of tokens); reloaded on
     /// SIGHUP. Without one the server runs in development mode.
     #[arg(long = "principals", env = "ANSWERLOG_PRINCIPALS")]
@@ -480,6 +488,7 @@ impl ConfigArgs {
             ),
             log_format: pick(&self.log_format, file.log_format, d.log_format),
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
+            http_listen: self.http_listen.or(file.http_listen),
             principals_file: self.principals_file.clone().or(file.principals_file),
             allow_development_on_network: pick(
                 &self.allow_development_on_network,
@@ -645,6 +654,14 @@ impl Config {
                 ),
             });
         }
+        if let Some(http) = self.http_listen.filter(|a| !a.ip().is_loopback()) {
+            return Err(ConfigError::Invalid {
+                key: "http_listen",
+                message: format!(
+                    "{http} is not a loopback address: the JSON API's listener speaks plain HTTP, and bearer tokens must not cross the network in the clear. Listen on 127.0.0.1 and put a TLS proxy in front"
+                ),
+            });
+        }
         Ok(())
     }
 }
@@ -673,6 +690,7 @@ impl From<&Config> for FileConfig {
             handshake_timeout_ms: Some(c.handshake_timeout_ms),
             log_format: Some(c.log_format),
             metrics_listen: c.metrics_listen,
+            http_listen: c.http_listen,
             principals_file: c.principals_file.clone(),
             allow_development_on_network: Some(c.allow_development_on_network),
             require_reason: Some(c.require_reason),

@@ -50,6 +50,7 @@ mod store;
 mod tlog;
 mod tls;
 mod verifier_key;
+mod web;
 mod witness;
 
 #[cfg(test)]
@@ -70,7 +71,7 @@ pub use jetstream::{
 };
 pub use metrics_http::serve_metrics;
 pub use principals::{new_token, Principals, Role};
-pub use server::{run, ServerOptions};
+pub use server::{run, run_with_http, ServerOptions};
 pub use store::{Clock, FaultPoint, Faults, FlushGate, StoreError, StoreOptions, StreamBreak};
 pub use witness::{
     generate_witness_key, serve_witness, witness_verifier_key, Witness, WitnessOptions,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tonic::service::Routes;
 use tonic::transport::{Server, ServerTlsConfig};
 
 use crate::app::App;
@@ -87,6 +88,18 @@ pub async fn run(
     app: Arc<App>,
     options: ServerOptions,
 ) -> Result<(), ServerError> {
+    run_with_http(listener, None, shutdown, app, options).await
+}
+
+/// As [`run`], with the JSON API on `http` too (`serve --http-listen`):
+/// its calls go through the same services and layers as gRPC's.
+pub async fn run_with_http(
+    listener: TcpListener,
+    http: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send,
+    app: Arc<App>,
+    options: ServerOptions,
+) -> Result<(), ServerError> {
     let limit = options.max_request_bytes;
     let open_files = crate::accept::raise_open_files_limit();
     let accept_limits = crate::accept::AcceptLimits {
@@ -135,62 +148,9 @@ pub async fn run(
     // `answerlog.v1.ArticleService` sees that writes are refused.
     let writes_watch = tokio::spawn(report_failing_writes(health.clone(), app.store().health()));
 
-    let (draining, drain_began) = tokio::sync::oneshot::channel::<()>();
-    let drained = {
-        let health = health.clone();
-        let app = Arc::clone(&app);
-        async move {
-            shutdown.await;
-            writes_watch.abort();
-            let _ = writes_watch.await;
-            let _ = draining.send(());
-            tracing::info!("shutting down: draining in-flight calls");
-            app.stop_streams();
-            health
-                .set_service_status("", tonic_health::ServingStatus::NotServing)
-                .await;
-            health
-                .set_not_serving::<ArticleServiceServer<ArticleApi>>()
-                .await;
-            health
-                .set_not_serving::<AnswerServiceServer<AnswerApi>>()
-                .await;
-            health
-                .set_not_serving::<AuditServiceServer<AuditApi>>()
-                .await;
-            health
-                .set_not_serving::<SuggestionServiceServer<SuggestionApi>>()
-                .await;
-            health
-                .set_not_serving::<AdminServiceServer<AdminApi>>()
-                .await;
-        }
-    };
-
-    let serving = builder
-        .max_concurrent_streams(options.max_concurrent_streams)
-        // Outermost: it sees every status, the deadline's and auth's too.
-        .layer(ObserveLayer::new(
-            app.metrics(),
-            &[
-                pb::FILE_DESCRIPTOR_SET,
-                tonic_health::pb::FILE_DESCRIPTOR_SET,
-                tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
-                tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
-            ],
-        ))
-        .layer(DefaultDeadlineLayer::new(options.default_deadline))
-        .layer(AuthLayer::new(Arc::clone(&options.principals)))
-        // Innermost: a caller's malformed frames are its own fault, answered
-        // as the gRPC documents say rather than tonic's INTERNAL.
-        .layer(FramingLayer::new(
-            &[
-                pb::FILE_DESCRIPTOR_SET,
-                tonic_health::pb::FILE_DESCRIPTOR_SET,
-            ],
-            limit,
-        ))
-        .add_service(health_service)
+    // Every service, and the layers before them, once: the gRPC listener
+    // and the JSON API serve the same stack.
+    let routes = Routes::new(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(
@@ -216,7 +176,79 @@ pub async fn run(
         .add_service(
             AdminServiceServer::new(AdminApi::new(Arc::clone(&app)))
                 .max_decoding_message_size(limit),
-        )
+        );
+    // Outermost: it sees every status, the deadline's and auth's too.
+    let observe = ObserveLayer::new(
+        app.metrics(),
+        &[
+            pb::FILE_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+        ],
+    );
+    let deadline = DefaultDeadlineLayer::new(options.default_deadline);
+    let auth = AuthLayer::new(Arc::clone(&options.principals));
+    // Innermost: a caller's malformed frames are its own fault, answered
+    // as the gRPC documents say rather than tonic's INTERNAL.
+    let framing = FramingLayer::new(
+        &[
+            pb::FILE_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+        ],
+        limit,
+    );
+    let (stop_web, web_stops) = tokio::sync::watch::channel(false);
+    let web = http.map(|listener| {
+        use tower_layer::Layer as _;
+        let stack = observe.layer(deadline.layer(auth.layer(framing.layer(routes.clone()))));
+        let web = crate::web::Web::new(crate::web::grpc(stack), limit);
+        let mut stops = web_stops;
+        tokio::spawn(crate::web::serve(listener, web, async move {
+            let _ = stops.wait_for(|stop| *stop).await;
+        }))
+    });
+
+    let (draining, drain_began) = tokio::sync::oneshot::channel::<()>();
+    let drained = {
+        let health = health.clone();
+        let app = Arc::clone(&app);
+        async move {
+            shutdown.await;
+            writes_watch.abort();
+            let _ = writes_watch.await;
+            let _ = draining.send(());
+            let _ = stop_web.send(true);
+            tracing::info!("shutting down: draining in-flight calls");
+            app.stop_streams();
+            health
+                .set_service_status("", tonic_health::ServingStatus::NotServing)
+                .await;
+            health
+                .set_not_serving::<ArticleServiceServer<ArticleApi>>()
+                .await;
+            health
+                .set_not_serving::<AnswerServiceServer<AnswerApi>>()
+                .await;
+            health
+                .set_not_serving::<AuditServiceServer<AuditApi>>()
+                .await;
+            health
+                .set_not_serving::<SuggestionServiceServer<SuggestionApi>>()
+                .await;
+            health
+                .set_not_serving::<AdminServiceServer<AdminApi>>()
+                .await;
+        }
+    };
+
+    let serving = builder
+        .max_concurrent_streams(options.max_concurrent_streams)
+        .layer(observe)
+        .layer(deadline)
+        .layer(auth)
+        .layer(framing)
+        .add_routes(routes)
         .serve_with_incoming_shutdown(
             crate::accept::incoming(listener, accept_limits, app.metrics()),
             drained,
@@ -239,6 +271,10 @@ pub async fn run(
         }
     };
 
+    if let Some(web) = web {
+        web.abort();
+        let _ = web.await;
+    }
     // In-flight calls are done: stop the writer, which flushes what it holds.
     tokio::task::spawn_blocking(move || app.shutdown()).await?;
     tracing::info!("stopped");

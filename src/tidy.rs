@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 /// (and the peers `PEERS` allows). Modules not listed (config, metrics,
 /// signing, principals, tls, import, accept, …) are side modules outside
 /// the direction.
-const LAYERS: [(&str, u8); 11] = [
+const LAYERS: [(&str, u8); 12] = [
     ("domain", 0),
     ("codec", 1),
     ("projection", 1),
@@ -21,9 +21,10 @@ const LAYERS: [(&str, u8); 11] = [
     ("jetstream", 2),
     ("app", 3),
     ("grpc", 4),
-    ("server", 5),
-    ("cli", 6),
-    ("main", 7),
+    ("web", 5),
+    ("server", 6),
+    ("cli", 7),
+    ("main", 8),
 ];
 
 /// Same-layer uses that are allowed: a replica feeds its local store.
@@ -33,7 +34,7 @@ const PEERS: [(&str, &str); 1] = [("jetstream", "store")];
 const ONLY: [(&str, &[&str]); 4] = [
     ("sled", &["store"]),
     ("async_nats", &["jetstream"]),
-    ("tonic", &["grpc", "server", "accept", "tls", "cli"]),
+    ("tonic", &["grpc", "web", "server", "accept", "tls", "cli"]),
     (
         "tokio",
         &[
@@ -41,6 +42,7 @@ const ONLY: [(&str, &[&str]); 4] = [
             "jetstream",
             "app",
             "grpc",
+            "web",
             "server",
             "accept",
             "cli",

@@ -20,6 +20,7 @@ mod faults;
 mod health;
 mod history;
 mod hostile;
+mod http_api;
 mod idempotency;
 mod import;
 mod limits;

@@ -408,32 +408,8 @@ async fn a_witness_that_is_down_holds_up_no_write_and_a_quorum_counts_the_others
     drop(lenient.stop().await);
 }
 
-/// One HTTP/1.1 request to `url` (`http://host:port`), the connection
-/// closed after it: the status code and the body.
 async fn http(url: &str, method: &str, path: &str, body: &[u8]) -> (u16, String) {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let addr = url.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    // A body over the witness's limit may be refused before it is read.
-    let _ = stream.write_all(body).await;
-    let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer).await;
-    let text = String::from_utf8_lossy(&answer).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("an HTTP status line: {text:?}"));
-    let body = text
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_owned();
-    (status, body)
+    crate::support::http(url, method, path, &[], body).await
 }
 
 /// The witness over HTTP refuses what the protocol refuses, each with its

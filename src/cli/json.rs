@@ -4,9 +4,7 @@
 
 use anyhow::Context as _;
 use prost::Message;
-use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor};
-
-use crate::grpc::pb::FILE_DESCRIPTOR_SET;
+use prost_reflect::{DynamicMessage, MessageDescriptor};
 
 /// Prints `message` (of the fully qualified type `name`) as one JSON object.
 pub(super) fn print<M: Message>(name: &str, message: &M) -> anyhow::Result<()> {
@@ -37,20 +35,11 @@ fn dynamic<M: Message>(name: &str, message: &M) -> anyhow::Result<DynamicMessage
     )?)
 }
 
-/// The compiled-in descriptors, decoded once: decoding them for every
-/// line made `backup`, `export` and `restore` spend most of their time here.
-fn pool() -> anyhow::Result<&'static DescriptorPool> {
-    static POOL: std::sync::OnceLock<DescriptorPool> = std::sync::OnceLock::new();
-    if let Some(pool) = POOL.get() {
-        return Ok(pool);
-    }
-    let pool =
-        DescriptorPool::decode(FILE_DESCRIPTOR_SET).context("the compiled-in descriptors")?;
-    Ok(POOL.get_or_init(|| pool))
-}
-
+/// The compiled-in descriptors are decoded once (`grpc::descriptors`):
+/// decoding them for every line made `backup`, `export` and `restore`
+/// spend most of their time there.
 fn descriptor(name: &str) -> anyhow::Result<MessageDescriptor> {
-    pool()?
+    crate::grpc::descriptors()
         .get_message_by_name(name)
         .with_context(|| format!("no message {name} in the descriptors"))
 }

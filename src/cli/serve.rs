@@ -9,7 +9,7 @@ use crate::app::{App, AppOptions, TreeOptions, WitnessPolicy};
 use crate::config::{Config, ConfigArgs};
 use crate::jetstream::{JetStreamOptions, LogChoice};
 use crate::principals::Principals;
-use crate::server::{run, ServerOptions};
+use crate::server::{run_with_http, ServerOptions};
 use crate::store::StoreOptions;
 
 pub(super) fn app_options(config: &Config) -> AppOptions {
@@ -155,10 +155,20 @@ pub(super) fn serve(
             tls,
             ..ServerOptions::default()
         };
+        let http = match config.http_listen {
+            Some(addr) => {
+                let http = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen for the JSON API on {addr}"))?;
+                tracing::info!(http = %http.local_addr()?, "the JSON API at http://{}/api/v1/", http.local_addr()?);
+                Some(http)
+            }
+            None => None,
+        };
         if let Some(path) = address_file {
             write_address(path, listener.local_addr()?)?;
         }
-        let served = run(listener, shutdown, app, options).await;
+        let served = run_with_http(listener, http, shutdown, app, options).await;
         if let Some(metrics) = metrics {
             metrics.abort();
         }

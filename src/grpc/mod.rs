@@ -36,6 +36,16 @@ pub(crate) use import::{FAILED_COMMAND, FAILED_REQUEST};
 pub(crate) use observe::ObserveLayer;
 pub(crate) use suggestion_service::SuggestionApi;
 
+/// The compiled-in descriptors of the API, decoded once (the JSON
+/// mapping of its messages, the JSON API's routes and OpenAPI document).
+pub(crate) fn descriptors() -> &'static prost_reflect::DescriptorPool {
+    static POOL: std::sync::OnceLock<prost_reflect::DescriptorPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        prost_reflect::DescriptorPool::decode(pb::FILE_DESCRIPTOR_SET)
+            .expect("the descriptors compiled in decode")
+    })
+}
+
 /// The generated API: messages, clients and servers.
 #[allow(unreachable_pub, clippy::all, clippy::pedantic, missing_docs)]
 pub mod pb {

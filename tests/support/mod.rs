@@ -92,6 +92,8 @@ pub(crate) struct TestServer {
     pub(crate) backend: Backend,
     pub(crate) addr: std::net::SocketAddr,
     pub(crate) url: String,
+    /// The JSON API's listener (`http://127.0.0.1:PORT`).
+    pub(crate) http_url: String,
     /// The nats-server of a JetStream backend.
     pub(crate) nats: Option<Arc<NatsServer>>,
     dir: Arc<tempfile::TempDir>,
@@ -271,12 +273,17 @@ impl TestServer {
             .await
             .expect("a free port");
         let addr = listener.local_addr().expect("an address");
+        // Every test server serves the JSON API too.
+        let http = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
+        let http_url = format!("http://{}", http.local_addr().expect("an address"));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let shutdown = async {
                 let _ = stopped.await;
             };
-            answerlog::run(listener, shutdown, served, server_options)
+            answerlog::run_with_http(listener, Some(http), shutdown, served, server_options)
                 .await
                 .expect("the server runs and stops cleanly");
         });
@@ -285,6 +292,7 @@ impl TestServer {
             backend,
             addr,
             url: format!("http://{addr}"),
+            http_url,
             nats: None,
             dir,
             stop: Some(stop),
@@ -710,6 +718,44 @@ pub(crate) async fn consistency_proof(
         .into_iter()
         .map(|h| h.try_into().expect("a 32-byte hash"))
         .collect()
+}
+
+/// One HTTP/1.1 request to `url` (`http://host:port`) with `headers`, the
+/// connection closed after it: the status code and the body.
+pub(crate) async fn http(
+    url: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let addr = url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // A body over the server's limit may be refused before it is read.
+    let _ = stream.write_all(body).await;
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("an HTTP status line: {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    (status, body)
 }
 
 /// The whole log, exported, passes `verify`; the export's text.
