@@ -654,11 +654,12 @@ impl Config {
                 ),
             });
         }
-        if let Some(http) = self.http_listen.filter(|a| !a.ip().is_loopback()) {
+        let plain = self.tls.is_none();
+        if let Some(http) = self.http_listen.filter(|a| plain && !a.ip().is_loopback()) {
             return Err(ConfigError::Invalid {
                 key: "http_listen",
                 message: format!(
-                    "{http} is not a loopback address: the JSON API's listener speaks plain HTTP, and bearer tokens must not cross the network in the clear. Listen on 127.0.0.1 and put a TLS proxy in front"
+                    "{http} is not a loopback address, and without TLS bearer tokens would cross the network in the clear (and browsers give WebCrypto only to secure contexts). Give the server a certificate (tls_cert and tls_key, which the JSON API's listener uses too), or listen on 127.0.0.1"
                 ),
             });
         }
@@ -866,6 +867,35 @@ mod tests {
         let f = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(f.path(), text).unwrap();
         f
+    }
+
+    /// The JSON API's listener takes a non-loopback address only with TLS.
+    #[test]
+    fn the_http_listener_leaves_loopback_only_with_tls() {
+        let on = |addr: &str, tls: bool| {
+            let mut config = Config {
+                http_listen: Some(addr.parse().unwrap()),
+                principals_file: Some(PathBuf::from("principals.toml")),
+                ..Config::default()
+            };
+            if tls {
+                config.tls = Some(ServerTlsFiles {
+                    cert: PathBuf::from("cert.pem"),
+                    key: PathBuf::from("key.pem"),
+                    ..ServerTlsFiles::default()
+                });
+            }
+            config.check_serving()
+        };
+        assert!(on("127.0.0.1:8080", false).is_ok());
+        assert!(matches!(
+            on("0.0.0.0:8080", false),
+            Err(ConfigError::Invalid {
+                key: "http_listen",
+                ..
+            })
+        ));
+        assert!(on("0.0.0.0:8080", true).is_ok());
     }
 
     #[test]

@@ -73,6 +73,7 @@ pub use metrics_http::serve_metrics;
 pub use principals::{new_token, Principals, Role};
 pub use server::{run, run_with_http, ServerOptions};
 pub use store::{Clock, FaultPoint, Faults, FlushGate, StoreError, StoreOptions, StreamBreak};
+pub use tls::{http_config, TlsError};
 pub use witness::{
     generate_witness_key, serve_witness, witness_verifier_key, Witness, WitnessOptions,
 };

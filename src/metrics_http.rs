@@ -27,7 +27,7 @@ pub async fn serve_metrics(
         let response = answer(&app, &request);
         async move { response }
     };
-    crate::http1::serve(listener, "metrics", handler, shutdown).await;
+    crate::http1::serve(listener, None, "metrics", handler, shutdown).await;
 }
 
 fn answer<B>(app: &App, request: &Request<B>) -> Response<Full<Bytes>> {

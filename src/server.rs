@@ -43,6 +43,9 @@ pub struct ServerOptions {
     pub default_deadline: Duration,
     /// TLS (and mTLS, with a client CA); none: plaintext HTTP/2.
     pub tls: Option<ServerTlsConfig>,
+    /// TLS of the JSON API's listener (`tls::http_config`: the same
+    /// certificate and key); none: plain HTTP/1.1.
+    pub http_tls: Option<Arc<rustls::ServerConfig>>,
     /// How long the drain waits for open calls once a stop begins; calls
     /// that never end on their own (a health Watch) are then closed. Kept
     /// under a supervisor's stop timeout (systemd's 30 s in `deploy/`).
@@ -64,6 +67,7 @@ impl Default for ServerOptions {
             max_subscriptions: 1024,
             default_deadline: Duration::from_secs(30),
             tls: None,
+            http_tls: None,
             drain_limit: Duration::from_secs(20),
             max_connections: 4096,
             handshake_timeout: Duration::from_secs(10),
@@ -202,11 +206,16 @@ pub async fn run_with_http(
     let web = http.map(|listener| {
         use tower_layer::Layer as _;
         let stack = observe.layer(deadline.layer(auth.layer(framing.layer(routes.clone()))));
-        let web = crate::web::Web::new(crate::web::grpc(stack), limit);
+        let web = crate::web::Web::new(crate::web::grpc(stack), limit, options.http_tls.is_none());
         let mut stops = web_stops;
-        tokio::spawn(crate::web::serve(listener, web, async move {
-            let _ = stops.wait_for(|stop| *stop).await;
-        }))
+        tokio::spawn(crate::web::serve(
+            listener,
+            options.http_tls.clone(),
+            web,
+            async move {
+                let _ = stops.wait_for(|stop| *stop).await;
+            },
+        ))
     });
 
     let (draining, drain_began) = tokio::sync::oneshot::channel::<()>();
@@ -271,9 +280,17 @@ pub async fn run_with_http(
         }
     };
 
-    if let Some(web) = web {
-        web.abort();
-        let _ = web.await;
+    // The JSON API's connections were told to close when the drain began:
+    // each answers the request it is on. Bounded as the gRPC drain is.
+    if let Some(mut web) = web {
+        if tokio::time::timeout(drain_limit, &mut web).await.is_err() {
+            tracing::warn!(
+                limit_ms = drain_limit.as_millis() as u64,
+                "JSON API calls were still open when the drain's time ran out: they are closed"
+            );
+            web.abort();
+            let _ = web.await;
+        }
     }
     // In-flight calls are done: stop the writer, which flushes what it holds.
     tokio::task::spawn_blocking(move || app.shutdown()).await?;

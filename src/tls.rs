@@ -22,7 +22,7 @@ pub(crate) struct ServerTlsFiles {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum TlsError {
+pub enum TlsError {
     #[error("cannot read the {what} {path}: {source}")]
     Read {
         what: &'static str,
@@ -33,6 +33,8 @@ pub(crate) enum TlsError {
     NotPem { what: &'static str, path: PathBuf },
     #[error("the client certificate needs its key, and the key its certificate")]
     HalfIdentity,
+    #[error("TLS: {0}")]
+    Config(String),
 }
 
 fn read_pem(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
@@ -63,6 +65,42 @@ impl ServerTlsFiles {
         }
         Ok(config)
     }
+}
+
+impl ServerTlsFiles {
+    /// The same certificate and key for the JSON API's HTTP/1.1 listener
+    /// (rustls with ring). It asks for no client certificate: the JSON API
+    /// authenticates bearer tokens only.
+    pub(crate) fn http_config(&self) -> Result<std::sync::Arc<rustls::ServerConfig>, TlsError> {
+        http_config(
+            &read_pem("server certificate", &self.cert)?,
+            &read_pem("server key", &self.key)?,
+        )
+    }
+}
+
+/// A rustls server configuration for HTTP/1.1 from a PEM certificate
+/// chain and its PEM private key.
+pub fn http_config(
+    cert: &[u8],
+    key: &[u8],
+) -> Result<std::sync::Arc<rustls::ServerConfig>, TlsError> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert)
+        .collect::<Result<_, _>>()
+        .map_err(|e| TlsError::Config(format!("the certificate chain: {e}")))?;
+    let key = PrivateKeyDer::from_pem_slice(key)
+        .map_err(|e| TlsError::Config(format!("the private key: {e}")))?;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(std::sync::Arc::new(config))
 }
 
 /// The client side: the CA that signed the server's certificate, and the

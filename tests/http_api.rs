@@ -14,6 +14,7 @@ backend_tests!(
     the_json_api_writes_and_reads_as_grpc_does,
     the_json_api_refuses_as_grpc_does_naming_the_field,
     the_json_api_checks_the_same_roles,
+    a_kept_alive_connection_is_closed_by_the_stop,
 );
 
 /// One call: the status and the body as JSON.
@@ -299,13 +300,21 @@ async fn the_json_api_refuses_as_grpc_does_naming_the_field(backend: Backend) {
             400,
             Some("receipt"),
         ),
+        (
+            "GET",
+            "/api/v1/answers?page_size=3000000000",
+            "",
+            400,
+            Some("page_size"),
+        ),
         ("POST", "/api/v1/AuditService/StreamEvents", "{}", 404, None),
         ("POST", "/api/v1/NoService/Nothing", "{}", 404, None),
         ("GET", "/api/v1/ArticleService/CreateArticle", "", 405, None),
         ("POST", "/api/v1/answers/x", "", 405, None),
         ("GET", "/elsewhere", "", 404, None),
     ] {
-        let (status, text) = http(&server.http_url, method, path, &[], body.as_bytes()).await;
+        let json = [("Content-Type", "application/json")];
+        let (status, text) = http(&server.http_url, method, path, &json, body.as_bytes()).await;
         assert_eq!(status, expected, "{method} {path}: {text}");
         let refused: Value = serde_json::from_str(&text).unwrap();
         assert!(refused["code"].is_string(), "{method} {path}: {text}");
@@ -316,17 +325,21 @@ async fn the_json_api_refuses_as_grpc_does_naming_the_field(backend: Backend) {
             );
         }
     }
-    // A body over the request limit (1 MiB by default).
-    let big = format!(r#"{{"question": "{}"}}"#, "x".repeat(1_100_000));
-    let (status, text) = http(
-        &server.http_url,
-        "POST",
-        "/api/v1/ArticleService/EditQuestion",
-        &[],
-        big.as_bytes(),
-    )
-    .await;
+    // A body over twice the request limit (1 MiB by default: JSON spells
+    // more than the message it makes).
+    let big = format!(r#"{{"question": "{}"}}"#, "x".repeat(2_200_000));
+    let json = [("Content-Type", "application/json")];
+    let edit = "/api/v1/ArticleService/EditQuestion";
+    let (status, text) = http(&server.http_url, "POST", edit, &json, big.as_bytes()).await;
     assert_eq!(status, 413, "{text}");
+    // A POST that is not JSON, which a web page could send unasked; a
+    // request to another name than localhost (DNS rebinding).
+    let form = [("Content-Type", "text/plain")];
+    let (status, text) = http(&server.http_url, "POST", edit, &form, b"{}").await;
+    assert_eq!(status, 415, "{text}");
+    let elsewhere = [("Host", "attacker.example:8080")];
+    let (status, text) = http(&server.http_url, "GET", "/api/v1/answers", &elsewhere, b"").await;
+    assert_eq!(status, 421, "{text}");
     server.stop().await;
 }
 
@@ -387,4 +400,55 @@ async fn the_json_api_checks_the_same_roles(backend: Backend) {
     let (status, _) = call(&server, "GET", "/api/v1/openapi.json", None, None).await;
     assert_eq!(status, 200);
     server.stop().await;
+}
+
+/// A client that keeps its connection open between requests does not
+/// hold the server's stop, and its connection is closed by it: no call
+/// reaches the app once the drain began.
+async fn a_kept_alive_connection_is_closed_by_the_stop(backend: Backend) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let server = TestServer::start(backend).await;
+    let addr = server.http_url.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream
+        .write_all(format!("GET /api/v1/checkpoint HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    // The whole first answer, its length from its header.
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let complete = |answer: &[u8]| {
+        let text = String::from_utf8_lossy(answer);
+        let Some((head, body)) = text.split_once("\r\n\r\n") else {
+            return false;
+        };
+        let length = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().parse::<usize>().unwrap())
+            })
+            .unwrap();
+        body.len() >= length
+    };
+    while !complete(&answer) {
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "the connection closed before its answer");
+        answer.extend_from_slice(&chunk[..n]);
+    }
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    // The connection stays open; the stop completes all the same.
+    server.stop().await;
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        stream.read_to_end(&mut rest),
+    )
+    .await;
+    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "{closed:?}");
 }

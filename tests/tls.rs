@@ -22,6 +22,7 @@ use crate::support::{cid, cli, Backend, TestServer};
 backend_tests!(
     a_tls_server_refuses_plaintext_and_serves_its_clients,
     mtls_admits_certificates_of_its_ca_and_names_their_subject,
+    the_json_api_speaks_tls_with_the_servers_certificate,
 );
 
 /// A certificate authority that signs certificates for the test.
@@ -309,5 +310,72 @@ async fn mtls_admits_certificates_of_its_ca_and_names_their_subject(backend: Bac
     ])
     .await;
     assert!(out.success, "{}", out.stderr);
+    server.stop().await;
+}
+
+/// One HTTPS request over a fresh connection that trusts `ca`: the whole
+/// answer as text (status line, headers, body).
+async fn https_get(url: &str, ca: &Authority, path: &str) -> String {
+    use rustls::pki_types::pem::PemObject as _;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca.pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let addr = url.trim_start_matches("http://");
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = connector
+        .connect(name, tcp)
+        .await
+        .expect("the TLS handshake");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    tls.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    // The server may close without a close_notify once it has answered.
+    let _ = tls.read_to_end(&mut answer).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// The JSON API's listener speaks TLS with the gRPC listener's certificate
+/// (so a non-loopback `http_listen` is allowed only with TLS), and a plain
+/// HTTP request to it gets no HTTP answer.
+async fn the_json_api_speaks_tls_with_the_servers_certificate(backend: Backend) {
+    let ca = Authority::new("Test CA");
+    let pair = ca.server();
+    let options = ServerOptions {
+        tls: Some(ServerTlsConfig::new().identity(Identity::from_pem(&pair.cert, &pair.key))),
+        http_tls: Some(answerlog::http_config(pair.cert.as_bytes(), pair.key.as_bytes()).unwrap()),
+        ..ServerOptions::default()
+    };
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let server = TestServer::start_full(backend, dir, AppOptions::default(), options).await;
+    let answer = https_get(&server.http_url, &ca, "/api/v1/openapi.json").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:.200}");
+    assert!(answer.contains("\"openapi\":\"3.1.0\""), "{answer:.200}");
+    // Plain HTTP on the TLS port: no HTTP answer comes back.
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut plain = tokio::net::TcpStream::connect(server.http_url.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    plain
+        .write_all(b"GET /api/v1/openapi.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = plain.read_to_end(&mut answer).await;
+    assert!(
+        !answer.starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&answer)
+    );
     server.stop().await;
 }

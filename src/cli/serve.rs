@@ -143,7 +143,12 @@ pub(super) fn serve(
             }
             None => None,
         };
+        let http_tls = match (&config.tls, config.http_listen) {
+            (Some(files), Some(_)) => Some(files.http_config()?),
+            _ => None,
+        };
         let options = ServerOptions {
+            http_tls,
             max_request_bytes: config.max_request_bytes,
             principals,
             stream_heartbeat: Duration::from_millis(config.stream_heartbeat_ms),

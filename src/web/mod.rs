@@ -25,50 +25,92 @@ pub(crate) use gateway::{grpc, Grpc};
 /// The JSON content type of every answer.
 const JSON: &str = "application/json";
 
+/// How long a request's body may take to arrive.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// What the listener serves with.
 #[derive(Clone)]
 pub(crate) struct Web {
     grpc: Grpc,
-    /// The largest request body taken, in bytes (the gRPC request limit).
+    /// The largest request body taken, in bytes: twice the gRPC request
+    /// limit, since JSON spells bytes in base64 and escapes text; the
+    /// gRPC limit still holds for the message the body makes.
     max_body: usize,
     /// The OpenAPI document, made once.
     openapi: Bytes,
+    /// A plain (loopback) listener answers only requests addressed to a
+    /// loopback name, so that a web page cannot reach it by rebinding a
+    /// name of its own to 127.0.0.1.
+    loopback_hosts_only: bool,
 }
 
 impl Web {
-    pub(crate) fn new(grpc: Grpc, max_body: usize) -> Self {
+    pub(crate) fn new(grpc: Grpc, max_request_bytes: usize, loopback_hosts_only: bool) -> Self {
         let openapi = openapi::document(crate::grpc::descriptors()).to_string();
         Self {
             grpc,
-            max_body,
+            max_body: max_request_bytes.saturating_mul(2),
             openapi: Bytes::from(openapi),
+            loopback_hosts_only,
         }
     }
 }
 
-/// Serves the JSON API on `listener` until `shutdown` resolves.
-pub(crate) async fn serve(listener: TcpListener, web: Web, shutdown: impl Future<Output = ()>) {
+/// Whether a `Host` header names this machine's loopback interface.
+fn loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        // An IPv6 literal: `[::1]` or `[::1]:8080`.
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Serves the JSON API on `listener` (over TLS with `tls`) until
+/// `shutdown` resolves.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    web: Web,
+    shutdown: impl Future<Output = ()>,
+) {
     let web = Arc::new(web);
     let handler = move |request: Request<Incoming>| {
         let web = Arc::clone(&web);
         async move { answer(&web, request).await }
     };
-    crate::http1::serve(listener, "http", handler, shutdown).await;
+    crate::http1::serve(listener, tls, "http", handler, shutdown).await;
 }
 
 async fn answer(web: &Web, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let pool = crate::grpc::descriptors();
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(str::to_owned);
+    if web.loopback_hosts_only {
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .map(|h| h.to_str().unwrap_or(""));
+        if host.is_some_and(|h| !loopback_host(h)) {
+            return refusal(
+                StatusCode::MISDIRECTED_REQUEST,
+                "this listener answers requests to localhost only",
+            );
+        }
+    }
+    let reading = matches!(*request.method(), Method::GET | Method::HEAD);
     if path == "/api/v1/openapi.json" {
-        return match *request.method() {
-            Method::GET | Method::HEAD => json_response(StatusCode::OK, web.openapi.clone()),
-            _ => refusal(StatusCode::METHOD_NOT_ALLOWED, "use GET"),
+        return match reading {
+            true => json_response(StatusCode::OK, web.openapi.clone()),
+            false => not_allowed("GET, HEAD"),
         };
     }
     if let Some((alias, values)) = routes::alias(&path) {
-        if *request.method() != Method::GET {
-            return refusal(StatusCode::METHOD_NOT_ALLOWED, "use GET");
+        if !reading {
+            return not_allowed("GET, HEAD");
         }
         let Some(method) = routes::method(pool, alias.method) else {
             return refusal(StatusCode::NOT_FOUND, "no such method");
@@ -91,21 +133,43 @@ async fn answer(web: &Web, request: Request<Incoming>) -> Response<Full<Bytes>> 
             );
         };
         if *request.method() != Method::POST {
+            return not_allowed("POST");
+        }
+        // JSON only: a web page can send a form or plain text to any
+        // address without asking first, but not JSON.
+        let json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case(JSON));
+        if !json {
             return refusal(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "use POST with the request's JSON",
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "send the request as Content-Type: application/json",
             );
         }
         let (parts, body) = request.into_parts();
-        let bytes = match Limited::new(body, web.max_body).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+        let collected =
+            tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, web.max_body).collect()).await;
+        let bytes = match collected {
+            Err(_) => {
+                return refusal(
+                    StatusCode::REQUEST_TIMEOUT,
+                    &format!(
+                        "the body did not arrive within {} s",
+                        BODY_TIMEOUT.as_secs()
+                    ),
+                )
+            }
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
                 return refusal(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     &format!("the body is over the limit of {} bytes", web.max_body),
                 )
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 return refusal(
                     StatusCode::BAD_REQUEST,
                     &format!("the body did not arrive: {e}"),
@@ -156,11 +220,32 @@ async fn call<B>(
                 )
             }
         },
-        Err(refused) => json_response(
-            status::http_status(refused.code()),
-            Bytes::from(status::body(&refused).to_string()),
-        ),
+        Err(refused) => {
+            let mut response = json_response(
+                status::http_status(refused.code()),
+                Bytes::from(status::body(&refused).to_string()),
+            );
+            if refused.code() == tonic::Code::Unauthenticated {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static("Bearer"),
+                );
+            }
+            response
+        }
     }
+}
+
+/// 405, with the methods the path takes.
+fn not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
+    let mut response = refusal(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &format!("this path takes {allow}"),
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static(allow));
+    response
 }
 
 fn json_response(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
@@ -178,6 +263,8 @@ fn refusal(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
         StatusCode::NOT_FOUND => "NOT_FOUND",
         StatusCode::METHOD_NOT_ALLOWED => "UNIMPLEMENTED",
         StatusCode::PAYLOAD_TOO_LARGE => "RESOURCE_EXHAUSTED",
+        StatusCode::REQUEST_TIMEOUT => "DEADLINE_EXCEEDED",
+        StatusCode::MISDIRECTED_REQUEST => "PERMISSION_DENIED",
         _ => "INVALID_ARGUMENT",
     };
     let body = serde_json::json!({"code": code, "message": message});

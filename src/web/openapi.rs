@@ -32,7 +32,7 @@ pub(crate) fn document(pool: &DescriptorPool) -> Value {
                     "tags": [service.name()],
                     "summary": format!("{}.{} (proto/answerlog/v1/answerlog.proto)", service.name(), m.name()),
                     "requestBody": {
-                        "required": true,
+                        "required": false,
                         "content": {"application/json": {"schema": reference(&m.input())}},
                     },
                     "responses": responses(&m.output()),
@@ -53,13 +53,15 @@ pub(crate) fn document(pool: &DescriptorPool) -> Value {
         let mut parameters: Vec<Value> = in_path
             .iter()
             .map(|name| {
-                json!({"name": name, "in": "path", "required": true,
-                       "description": match *name {
-                           "ref" if input.get_field_by_name("slug").is_some() => "An article id or slug",
-                           "ref" => "An article id",
-                           _ => "",
-                       },
-                       "schema": {"type": "string"}})
+                let schema = input
+                    .get_field_by_name(name)
+                    .map_or_else(|| json!({"type": "string"}), |f| field_schema(&f));
+                json!({"name": name, "in": "path", "required": true, "schema": schema,
+                "description": match *name {
+                    "ref" if input.get_field_by_name("slug").is_some() => "An article id or slug",
+                    "ref" => "An article id",
+                    _ => "",
+                }})
             })
             .collect();
         for field in input.fields() {
@@ -181,7 +183,9 @@ fn schema(message: &MessageDescriptor) -> Value {
         .fields()
         .map(|f| (f.json_name().to_owned(), field_schema(&f)))
         .collect();
-    json!({"type": "object", "properties": properties, "additionalProperties": false})
+    // Unknown names are refused by the server; the proto names
+    // (`article_id`) are taken as well as the JSON ones (`articleId`).
+    json!({"type": "object", "properties": properties})
 }
 
 fn field_schema(field: &FieldDescriptor) -> Value {
@@ -209,16 +213,20 @@ fn kind_schema(kind: &Kind) -> Value {
             json!({"type": "integer", "format": "int32"})
         }
         Kind::Uint32 | Kind::Fixed32 => {
-            json!({"type": "integer", "format": "int32", "minimum": 0, "maximum": u32::MAX})
+            json!({"type": "integer", "minimum": 0, "maximum": u32::MAX})
         }
         // The JSON mapping writes 64-bit integers as strings and reads both.
         Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => {
             json!({"type": ["string", "integer"], "format": "int64", "pattern": "^-?[0-9]+$"})
         }
         Kind::Uint64 | Kind::Fixed64 => {
-            json!({"type": ["string", "integer"], "format": "int64", "pattern": "^[0-9]+$", "minimum": 0})
+            json!({"type": ["string", "integer"], "pattern": "^[0-9]+$", "minimum": 0})
         }
-        Kind::Double | Kind::Float => json!({"type": "number"}),
+        // The JSON mapping also writes "NaN", "Infinity" and "-Infinity".
+        Kind::Double | Kind::Float => json!({"oneOf": [
+            {"type": "number"},
+            {"type": "string", "enum": ["NaN", "Infinity", "-Infinity"]},
+        ]}),
         Kind::Enum(e) => {
             json!({"type": "string", "enum": e.values().map(|v| v.name().to_owned()).collect::<Vec<_>>()})
         }
@@ -267,8 +275,8 @@ mod tests {
             );
         }
         assert_eq!(
-            schemas["GetAnswerRequest"]["properties"]["version"]["format"],
-            "int64"
+            schemas["GetAnswerRequest"]["properties"]["version"]["pattern"],
+            "^[0-9]+$"
         );
     }
 }

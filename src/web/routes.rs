@@ -158,13 +158,16 @@ fn put(
             "false" | "0" => Value::Bool(false),
             _ => return Err(wrong("must be true or false".into())),
         },
-        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 | Kind::Uint32 | Kind::Fixed32 => {
-            Value::Number(
-                text.parse::<i64>()
-                    .map_err(|_| wrong("must be a whole number".into()))?
-                    .into(),
-            )
-        }
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => Value::Number(
+            text.parse::<i32>()
+                .map_err(|_| wrong("must be a whole number of 32 bits".into()))?
+                .into(),
+        ),
+        Kind::Uint32 | Kind::Fixed32 => Value::Number(
+            text.parse::<u32>()
+                .map_err(|_| wrong("must be a whole number of 32 bits, 0 or more".into()))?
+                .into(),
+        ),
         Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => {
             text.parse::<i64>()
                 .map_err(|_| wrong("must be a whole number".into()))?;

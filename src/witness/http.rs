@@ -28,7 +28,7 @@ pub async fn serve_witness(
         let witness = Arc::clone(&witness);
         async move { answer(witness, request).await }
     };
-    crate::http1::serve(listener, "witness", handler, shutdown).await;
+    crate::http1::serve(listener, None, "witness", handler, shutdown).await;
 }
 
 async fn answer(witness: Arc<Witness>, request: Request<Incoming>) -> Response<Full<Bytes>> {
