@@ -332,6 +332,24 @@ async fn the_json_api_refuses_as_grpc_does_naming_the_field(backend: Backend) {
     let edit = "/api/v1/ArticleService/EditQuestion";
     let (status, text) = http(&server.http_url, "POST", edit, &json, big.as_bytes()).await;
     assert_eq!(status, 413, "{text}");
+    // A bounded wait ends within the caller's Grpc-Timeout: 504.
+    let soon = [("Grpc-Timeout", "300m")];
+    let started = std::time::Instant::now();
+    let (status, text) = http(
+        &server.http_url,
+        "GET",
+        "/api/v1/answers?min_position=999",
+        &soon,
+        b"",
+    )
+    .await;
+    assert_eq!(status, 504, "{text}");
+    assert!(text.contains("DEADLINE_EXCEEDED"), "{text}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
     // A POST that is not JSON, which a web page could send unasked; a
     // request to another name than localhost (DNS rebinding).
     let form = [("Content-Type", "text/plain")];

@@ -122,6 +122,17 @@ pub(super) fn serve(
             }
             None => None,
         };
+        let http = match config.http_listen {
+            Some(addr) => {
+                let http = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen for the JSON API on {addr}"))?;
+                let scheme = if config.tls.is_some() { "https" } else { "http" };
+                tracing::info!(http = %http.local_addr()?, "the JSON API at {scheme}://{}/api/v1/", http.local_addr()?);
+                Some(http)
+            }
+            None => None,
+        };
         // Before the server says it serves: a stop from then on is clean.
         let shutdown = shutdown_signal();
         tracing::info!(
@@ -159,16 +170,6 @@ pub(super) fn serve(
             handshake_timeout: Duration::from_millis(config.handshake_timeout_ms),
             tls,
             ..ServerOptions::default()
-        };
-        let http = match config.http_listen {
-            Some(addr) => {
-                let http = tokio::net::TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("cannot listen for the JSON API on {addr}"))?;
-                tracing::info!(http = %http.local_addr()?, "the JSON API at http://{}/api/v1/", http.local_addr()?);
-                Some(http)
-            }
-            None => None,
         };
         if let Some(path) = address_file {
             write_address(path, listener.local_addr()?)?;

@@ -61,12 +61,14 @@ where
 }
 
 /// Calls `method` with `request`, as the caller who presented
-/// `authorization` (a bearer token, or none).
+/// `authorization` (a bearer token, or none), within the caller's
+/// `grpc-timeout` if it sent one (else the server's default deadline).
 pub(crate) async fn call(
     grpc: &Grpc,
     method: &MethodDescriptor,
     request: &DynamicMessage,
     authorization: Option<&http::HeaderValue>,
+    timeout: Option<&http::HeaderValue>,
 ) -> Result<DynamicMessage, tonic::Status> {
     let message = request.encode_to_vec();
     let mut framed = Vec::with_capacity(5 + message.len());
@@ -88,6 +90,9 @@ pub(crate) async fn call(
         .header(http::header::TE, "trailers");
     if let Some(authorization) = authorization {
         builder = builder.header(http::header::AUTHORIZATION, authorization);
+    }
+    if let Some(timeout) = timeout {
+        builder = builder.header("grpc-timeout", timeout);
     }
     let request = builder
         .body(tonic::body::Body::new(http_body_util::Full::new(

@@ -209,7 +209,8 @@ async fn call<B>(
     request: &Request<B>,
 ) -> Response<Full<Bytes>> {
     let authorization = request.headers().get(header::AUTHORIZATION);
-    match gateway::call(&web.grpc, method, message, authorization).await {
+    let timeout = request.headers().get("grpc-timeout");
+    match gateway::call(&web.grpc, method, message, authorization, timeout).await {
         Ok(answer) => match serde_json::to_vec(&answer) {
             Ok(body) => json_response(StatusCode::OK, Bytes::from(body)),
             Err(e) => {

@@ -6,6 +6,7 @@ mod config;
 mod crash;
 mod frames;
 mod full_disk;
+mod fuzz_http;
 mod messages;
 mod pipes;
 mod redaction_crash;
