@@ -12,13 +12,13 @@
 //! them leaves.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use answerlog::pb::*;
 use async_nats::jetstream;
 use tonic::Code;
 
-use crate::support::{cid, create_article, Backend, TestServer};
+use crate::support::{cid, create_article, eventually, Backend, TestServer};
 
 const FINISHED: &str = "The write whose replica died, finished by another.";
 const ABANDONED: &str = "The write whose place another commit took.";
@@ -64,18 +64,11 @@ async fn counts(nats: &jetstream::Context) -> (u64, u64) {
 /// erase is seen only in the stream's count, which nothing announces: it
 /// is asked again every 50 ms until the deadline.
 async fn wait_for_counts(nats: &jetstream::Context, expected: (u64, u64)) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let now = counts(nats).await;
-        if now == expected {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the streams hold {now:?} messages, not {expected:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let what = format!("the streams hold {expected:?} messages");
+    eventually(&what, || async {
+        (counts(nats).await == expected).then_some(())
+    })
+    .await;
 }
 
 /// Sends `write` through `server` while the commit stream is full: its

@@ -213,28 +213,27 @@ async fn call<B>(
     match gateway::call(&web.grpc, method, message, authorization, timeout).await {
         Ok(answer) => match serde_json::to_vec(&answer) {
             Ok(body) => json_response(StatusCode::OK, Bytes::from(body)),
-            Err(e) => {
-                let status = tonic::Status::internal(format!("the answer is not JSON: {e}"));
-                json_response(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    Bytes::from(status::body(&status).to_string()),
-                )
-            }
+            Err(e) => refused(&tonic::Status::internal(format!(
+                "the answer is not JSON: {e}"
+            ))),
         },
-        Err(refused) => {
-            let mut response = json_response(
-                status::http_status(refused.code()),
-                Bytes::from(status::body(&refused).to_string()),
-            );
-            if refused.code() == tonic::Code::Unauthenticated {
-                response.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    header::HeaderValue::from_static("Bearer"),
-                );
-            }
-            response
-        }
+        Err(status) => refused(&status),
     }
+}
+
+/// A gRPC status as the API answers it, by the one table.
+fn refused(status: &tonic::Status) -> Response<Full<Bytes>> {
+    let mut response = json_response(
+        status::http_status(status.code()),
+        Bytes::from(status::body(status).to_string()),
+    );
+    if status.code() == tonic::Code::Unauthenticated {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
+    }
+    response
 }
 
 /// 405, with the methods the path takes.
@@ -272,12 +271,15 @@ fn refusal(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
     json_response(status, Bytes::from(body.to_string()))
 }
 
-/// INVALID_ARGUMENT naming `field`.
+/// INVALID_ARGUMENT naming `field`, with the `BadRequest` detail the gRPC
+/// edge gives.
 fn invalid(field: &str, why: &str) -> Response<Full<Bytes>> {
-    let body = serde_json::json!({
-        "code": "INVALID_ARGUMENT",
-        "message": format!("{field}: {why}"),
-        "fieldViolations": [{"field": field, "description": why}],
-    });
-    json_response(StatusCode::BAD_REQUEST, Bytes::from(body.to_string()))
+    use tonic_types::StatusExt as _;
+    let mut details = tonic_types::ErrorDetails::new();
+    details.add_bad_request_violation(field, why);
+    refused(&tonic::Status::with_error_details(
+        tonic::Code::InvalidArgument,
+        format!("{field}: {why}"),
+        details,
+    ))
 }
