@@ -49,6 +49,10 @@ pub(crate) struct Config {
     pub max_connections: usize,
     /// How long a new connection may stay silent before it is closed, ms.
     pub handshake_timeout_ms: u64,
+    /// A page session ends after this long without a request, ms.
+    pub session_idle_ms: u64,
+    /// A page session ends this long after its login, ms.
+    pub session_lifetime_ms: u64,
     pub log_format: LogFormat,
     /// Where `/metrics` is served (Prometheus); none: not at all.
     pub metrics_listen: Option<SocketAddr>,
@@ -122,6 +126,8 @@ impl Default for Config {
             default_deadline_ms: 30_000,
             max_connections: 4096,
             handshake_timeout_ms: 10_000,
+            session_idle_ms: 30 * 60 * 1000,
+            session_lifetime_ms: 12 * 60 * 60 * 1000,
             log_format: LogFormat::Text,
             metrics_listen: None,
             http_listen: None,
@@ -165,6 +171,8 @@ struct FileConfig {
     default_deadline_ms: Option<u64>,
     max_connections: Option<usize>,
     handshake_timeout_ms: Option<u64>,
+    session_idle_ms: Option<u64>,
+    session_lifetime_ms: Option<u64>,
     log_format: Option<LogFormat>,
     metrics_listen: Option<SocketAddr>,
     http_listen: Option<SocketAddr>,
@@ -247,6 +255,14 @@ pub(crate) struct ConfigArgs {
     /// ms [default: 10000].
     #[arg(long, env = "ANSWERLOG_HANDSHAKE_TIMEOUT_MS")]
     pub handshake_timeout_ms: Option<u64>,
+    /// A page session (`--http-listen`) ends after this long without a
+    /// request, in ms [default: 1800000, 30 minutes].
+    #[arg(long, env = "ANSWERLOG_SESSION_IDLE_MS")]
+    pub session_idle_ms: Option<u64>,
+    /// A page session ends this long after its login, in ms [default:
+    /// 43200000, 12 hours].
+    #[arg(long, env = "ANSWERLOG_SESSION_LIFETIME_MS")]
+    pub session_lifetime_ms: Option<u64>,
     /// Log lines as text or JSON [default: text].
     #[arg(long, env = "ANSWERLOG_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -486,6 +502,16 @@ impl ConfigArgs {
                 file.handshake_timeout_ms,
                 d.handshake_timeout_ms,
             ),
+            session_idle_ms: pick(
+                &self.session_idle_ms,
+                file.session_idle_ms,
+                d.session_idle_ms,
+            ),
+            session_lifetime_ms: pick(
+                &self.session_lifetime_ms,
+                file.session_lifetime_ms,
+                d.session_lifetime_ms,
+            ),
             log_format: pick(&self.log_format, file.log_format, d.log_format),
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
             http_listen: self.http_listen.or(file.http_listen),
@@ -576,6 +602,8 @@ impl ConfigArgs {
             ("default_deadline_ms", config.default_deadline_ms as usize),
             ("max_connections", config.max_connections),
             ("handshake_timeout_ms", config.handshake_timeout_ms as usize),
+            ("session_idle_ms", config.session_idle_ms as usize),
+            ("session_lifetime_ms", config.session_lifetime_ms as usize),
             (
                 "checkpoint_interval_ms",
                 config.checkpoint_interval_ms as usize,
@@ -689,6 +717,8 @@ impl From<&Config> for FileConfig {
             default_deadline_ms: Some(c.default_deadline_ms),
             max_connections: Some(c.max_connections),
             handshake_timeout_ms: Some(c.handshake_timeout_ms),
+            session_idle_ms: Some(c.session_idle_ms),
+            session_lifetime_ms: Some(c.session_lifetime_ms),
             log_format: Some(c.log_format),
             metrics_listen: c.metrics_listen,
             http_listen: c.http_listen,

@@ -46,6 +46,10 @@ pub struct ServerOptions {
     /// TLS of the JSON API's listener (`tls::http_config`: the same
     /// certificate and key); none: plain HTTP/1.1.
     pub http_tls: Option<Arc<rustls::ServerConfig>>,
+    /// A page session ends after this long without a request.
+    pub session_idle: Duration,
+    /// A page session ends this long after its login, used or not.
+    pub session_lifetime: Duration,
     /// How long the drain waits for open calls once a stop begins; calls
     /// that never end on their own (a health Watch) are then closed. Kept
     /// under a supervisor's stop timeout (systemd's 30 s in `deploy/`).
@@ -68,6 +72,8 @@ impl Default for ServerOptions {
             default_deadline: Duration::from_secs(30),
             tls: None,
             http_tls: None,
+            session_idle: Duration::from_secs(30 * 60),
+            session_lifetime: Duration::from_secs(12 * 60 * 60),
             drain_limit: Duration::from_secs(20),
             max_connections: 4096,
             handshake_timeout: Duration::from_secs(10),
@@ -206,7 +212,17 @@ pub async fn run_with_http(
     let web = http.map(|listener| {
         use tower_layer::Layer as _;
         let stack = observe.layer(deadline.layer(auth.layer(framing.layer(routes.clone()))));
-        let web = crate::web::Web::new(crate::web::grpc(stack), limit, options.http_tls.is_none());
+        let sessions = crate::web::Sessions::new(
+            Arc::clone(&options.principals),
+            options.session_idle,
+            options.session_lifetime,
+        );
+        let web = crate::web::Web::new(
+            crate::web::grpc(stack),
+            limit,
+            options.http_tls.is_some(),
+            sessions,
+        );
         let mut stops = web_stops;
         tokio::spawn(crate::web::serve(
             listener,

@@ -311,7 +311,7 @@ async fn the_json_api_refuses_as_grpc_does_naming_the_field(backend: Backend) {
         ("POST", "/api/v1/NoService/Nothing", "{}", 404, None),
         ("GET", "/api/v1/ArticleService/CreateArticle", "", 405, None),
         ("POST", "/api/v1/answers/x", "", 405, None),
-        ("GET", "/elsewhere", "", 404, None),
+        ("GET", "/api/elsewhere", "", 404, None),
     ] {
         let json = [("Content-Type", "application/json")];
         let (status, text) = http(&server.http_url, method, path, &json, body.as_bytes()).await;

@@ -128,7 +128,7 @@ pub(super) fn serve(
                     .await
                     .with_context(|| format!("cannot listen for the JSON API on {addr}"))?;
                 let scheme = if config.tls.is_some() { "https" } else { "http" };
-                tracing::info!(http = %http.local_addr()?, "the JSON API at {scheme}://{}/api/v1/", http.local_addr()?);
+                tracing::info!(http = %http.local_addr()?, "the pages at {scheme}://{0}/, the JSON API at {scheme}://{0}/api/v1/", http.local_addr()?);
                 Some(http)
             }
             None => None,
@@ -168,6 +168,8 @@ pub(super) fn serve(
             default_deadline: Duration::from_millis(config.default_deadline_ms),
             max_connections: config.max_connections,
             handshake_timeout: Duration::from_millis(config.handshake_timeout_ms),
+            session_idle: Duration::from_millis(config.session_idle_ms),
+            session_lifetime: Duration::from_millis(config.session_lifetime_ms),
             tls,
             ..ServerOptions::default()
         };

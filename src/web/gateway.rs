@@ -70,7 +70,46 @@ pub(crate) async fn call(
     authorization: Option<&http::HeaderValue>,
     timeout: Option<&http::HeaderValue>,
 ) -> Result<DynamicMessage, tonic::Status> {
-    let message = request.encode_to_vec();
+    let path = format!("/{}/{}", method.parent_service().full_name(), method.name());
+    let answer = exchange(
+        grpc,
+        &path,
+        &request.encode_to_vec(),
+        authorization,
+        timeout,
+    )
+    .await?;
+    DynamicMessage::decode(method.output(), answer)
+        .map_err(|e| tonic::Status::internal(format!("the call's answer does not decode: {e}")))
+}
+
+/// Calls the method at `path` (`/answerlog.v1.Service/Method`) with a
+/// generated request message, for the pages: as [`call`], within the
+/// server's default deadline.
+pub(crate) async fn call_typed<Q, A>(
+    grpc: &Grpc,
+    path: &str,
+    request: &Q,
+    authorization: Option<&http::HeaderValue>,
+) -> Result<A, tonic::Status>
+where
+    Q: prost::Message,
+    A: prost::Message + Default,
+{
+    let answer = exchange(grpc, path, &request.encode_to_vec(), authorization, None).await?;
+    A::decode(answer)
+        .map_err(|e| tonic::Status::internal(format!("the call's answer does not decode: {e}")))
+}
+
+/// One call: `message` framed, sent through the stack, and the answer's
+/// message unframed, or the status the call ended with.
+async fn exchange(
+    grpc: &Grpc,
+    path: &str,
+    message: &[u8],
+    authorization: Option<&http::HeaderValue>,
+    timeout: Option<&http::HeaderValue>,
+) -> Result<Bytes, tonic::Status> {
     let mut framed = Vec::with_capacity(5 + message.len());
     framed.push(0);
     framed.extend_from_slice(
@@ -78,14 +117,10 @@ pub(crate) async fn call(
             .map_err(|_| tonic::Status::resource_exhausted("the request is too large"))?
             .to_be_bytes(),
     );
-    framed.extend_from_slice(&message);
+    framed.extend_from_slice(message);
     let mut builder = http::Request::builder()
         .method(http::Method::POST)
-        .uri(format!(
-            "http://answerlog/{}/{}",
-            method.parent_service().full_name(),
-            method.name()
-        ))
+        .uri(format!("http://answerlog{path}"))
         .header(http::header::CONTENT_TYPE, "application/grpc")
         .header(http::header::TE, "trailers");
     if let Some(authorization) = authorization {
@@ -122,6 +157,5 @@ pub(crate) async fn call(
     if body.len() < length {
         return Err(tonic::Status::internal("the call's answer is cut short"));
     }
-    DynamicMessage::decode(method.output(), body.slice(..length))
-        .map_err(|e| tonic::Status::internal(format!("the call's answer does not decode: {e}")))
+    Ok(body.slice(..length))
 }

@@ -1,0 +1,218 @@
+//! The answer page, as the reference page shows it: the question, the
+//! AI-assisted disclaimer, "Last updated", the quick answer, key facts,
+//! sections, sources with publisher and licence, and "Suggest a question".
+//! Auditors see retracted articles too (InspectAnswer), marked as such;
+//! readers and writers get GetAnswer's 404 for them.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Response, StatusCode};
+use maud::{html, Markup};
+
+use super::{
+    call, field, html, layout, local_path, markdown, may, see_other, Asked, Caller, Form, Refusal,
+    Web,
+};
+use crate::grpc::pb;
+use crate::principals::Right;
+
+pub(super) async fn page(
+    web: &Web,
+    caller: &Caller,
+    asked: &Asked,
+    reference: &str,
+) -> Result<Markup, Refusal> {
+    let version = match asked.param("version") {
+        None => None,
+        Some(v) => Some(v.parse::<u64>().ok().filter(|v| *v > 0).ok_or_else(|| {
+            Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "version: must be a whole number, 1 or more",
+            )
+        })?),
+    };
+    let by_id = crate::domain::is_uuid_shaped(reference);
+    let (answer, served) = if may(caller, Right::Audit) {
+        use pb::inspect_answer_request::{AsOf, Ref};
+        let inspected: pb::InspectAnswerResponse = call(
+            web,
+            caller,
+            "/answerlog.v1.AuditService/InspectAnswer",
+            &pb::InspectAnswerRequest {
+                r#ref: Some(if by_id {
+                    Ref::Id(reference.to_owned())
+                } else {
+                    Ref::Slug(reference.to_owned())
+                }),
+                as_of: version.map(AsOf::Version),
+                ..Default::default()
+            },
+        )
+        .await?;
+        (inspected.answer, inspected.served)
+    } else {
+        use pb::get_answer_request::{AsOf, Ref};
+        let got: pb::GetAnswerResponse = call(
+            web,
+            caller,
+            "/answerlog.v1.AnswerService/GetAnswer",
+            &pb::GetAnswerRequest {
+                r#ref: Some(if by_id {
+                    Ref::Id(reference.to_owned())
+                } else {
+                    Ref::Slug(reference.to_owned())
+                }),
+                as_of: version.map(AsOf::Version),
+                ..Default::default()
+            },
+        )
+        .await?;
+        (got.answer, true)
+    };
+    let answer = answer.ok_or_else(|| {
+        Refusal::new(
+            StatusCode::BAD_GATEWAY,
+            "the server answered with no answer",
+        )
+    })?;
+    let retracted = answer.status == pb::ArticleStatus::Retracted as i32;
+    let provenance = answer.provenance.clone().unwrap_or_default();
+    Ok(layout::page(
+        &answer.question,
+        Some(caller),
+        html! {
+            article {
+                @if retracted || !served {
+                    p.notice.retracted role="status" {
+                        strong { "Retracted. " }
+                        "Readers are not served this article"
+                        @if version.is_some() { " at this version" }
+                        "; auditors see it here as it stood."
+                    }
+                }
+                @if let Some(v) = version {
+                    p.notice.old role="status" {
+                        "You are reading version " (v) ", recorded " (layout::time(answer.recorded_at.as_ref())) ". "
+                        a href={ "/a/" (answer.slug) } { "Read the current version" }
+                    }
+                }
+                @if may(caller, Right::History) {
+                    nav.tabs aria-label="This article" {
+                        a href={ "/a/" (answer.slug) } aria-current="page" { "Answer" }
+                        a href={ "/a/" (answer.slug) "/history" } { "History" }
+                    }
+                }
+                h1 { (answer.question) }
+                @if !answer.disclaimer.is_empty() {
+                    p.disclaimer { (answer.disclaimer) }
+                }
+                p.meta {
+                    span { "Last updated: " time datetime=(answer.last_updated) { (layout::long_date(&answer.last_updated)) } }
+                    span { "Version " (answer.version) }
+                    (provenance_line(&provenance))
+                }
+                section.quick aria-labelledby="quick-answer" {
+                    h2 #quick-answer { "Quick Answer" }
+                    p { (answer.quick_answer) }
+                }
+                @if !answer.key_facts.is_empty() {
+                    section.facts aria-labelledby="key-facts" {
+                        h2 #key-facts { "Key Facts" }
+                        ul {
+                            @for fact in &answer.key_facts { li { (fact) } }
+                        }
+                    }
+                }
+                @for section in &answer.sections {
+                    section id={ "section-" (section.id) } {
+                        h2 { (section.heading) }
+                        (markdown::render(&section.body))
+                    }
+                }
+                @if !answer.sources.is_empty() {
+                    section.sources aria-labelledby="sources" {
+                        h2 #sources { "Sources" }
+                        ol {
+                            @for source in &answer.sources {
+                                li {
+                                    @if source.url.is_empty() {
+                                        cite { (source.title) }
+                                    } @else {
+                                        a href=(source.url) rel="noopener noreferrer" { cite { (source.title) } }
+                                    }
+                                    " – " (source.publisher) " "
+                                    span.licence title="Licence" { (source.license) }
+                                    @if !source.accessed_on.is_empty() {
+                                        span.muted { " (accessed " (layout::long_date(&source.accessed_on)) ")" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            (suggest_form(caller, &answer, asked.param("suggested").is_some()))
+        },
+    ))
+}
+
+/// "AI-assisted, reviewed by …" or "Written by a person".
+fn provenance_line(provenance: &pb::Provenance) -> Markup {
+    html! {
+        @if provenance.ai_assisted {
+            span.tag.ai { "AI-assisted" @if !provenance.generator.is_empty() { " (" (provenance.generator) ")" } }
+        } @else {
+            span.tag.human { "Written by a person" }
+        }
+        @if provenance.reviewed_by.is_empty() {
+            span { "Not reviewed" }
+        } @else {
+            span { "Reviewed by " (provenance.reviewed_by) " at version " (provenance.reviewed_version) }
+        }
+    }
+}
+
+fn suggest_form(caller: &Caller, answer: &pb::Answer, thanked: bool) -> Markup {
+    html! {
+        section.suggest #suggest aria-labelledby="suggest-heading" {
+            h2 #suggest-heading { "Missing an answer?" }
+            @if thanked {
+                p.notice.thanks role="status" { "Thank you: your question is recorded for the writers." }
+            }
+            p { "Suggest a question and we'll generate an answer for it." }
+            form method="post" action="/suggest" {
+                input type="hidden" name="csrf" value=(caller.csrf);
+                input type="hidden" name="article_id" value=(answer.id);
+                input type="hidden" name="back" value={ "/a/" (answer.slug) };
+                div.field {
+                    label for="question" { "Your question" }
+                    textarea #question name="question" required maxlength="2000" {}
+                }
+                button type="submit" { "Suggest a question" }
+            }
+        }
+    }
+}
+
+/// A suggestion from the form, then back to the page it came from.
+pub(super) async fn suggest(web: &Web, caller: &Caller, form: &Form) -> Response<Full<Bytes>> {
+    let back = local_path(field(form, "back")).to_owned();
+    let request = pb::SuggestQuestionRequest {
+        question: field(form, "question").unwrap_or("").to_owned(),
+        article_id: field(form, "article_id").unwrap_or("").to_owned(),
+    };
+    let suggested: Result<pb::SuggestQuestionResponse, Refusal> = call(
+        web,
+        caller,
+        "/answerlog.v1.SuggestionService/SuggestQuestion",
+        &request,
+    )
+    .await;
+    match suggested {
+        Ok(_) => {
+            let separator = if back.contains('?') { '&' } else { '?' };
+            see_other(&format!("{back}{separator}suggested=1#suggest"))
+        }
+        Err(refusal) => html(refusal.status, layout::error(caller, &refusal)),
+    }
+}

@@ -1,0 +1,151 @@
+//! The history page: every version of an article, oldest first, a page
+//! at a time — who, when (recorded, and the date the page displayed),
+//! why, the events, AI-assisted or written by a person, who reviewed it;
+//! retractions and redactions shown as such. Writers, auditors and
+//! admins (ListRevisions' right); a reader is refused.
+
+use maud::{html, Markup};
+
+use super::{call, layout, Asked, Caller, Refusal, Web};
+use crate::grpc::pb;
+
+/// Versions one page shows.
+const PAGE: i32 = 50;
+
+pub(super) async fn page(
+    web: &Web,
+    caller: &Caller,
+    asked: &Asked,
+    reference: &str,
+) -> Result<Markup, Refusal> {
+    use pb::list_revisions_request::Ref;
+    let list: pb::ListRevisionsResponse = call(
+        web,
+        caller,
+        "/answerlog.v1.AuditService/ListRevisions",
+        &pb::ListRevisionsRequest {
+            r#ref: Some(if crate::domain::is_uuid_shaped(reference) {
+                Ref::Id(reference.to_owned())
+            } else {
+                Ref::Slug(reference.to_owned())
+            }),
+            page_size: PAGE,
+            page_token: asked.param("after").unwrap_or("").to_owned(),
+            min_position: 0,
+        },
+    )
+    .await?;
+    let mut rows = Vec::with_capacity(list.revisions.len());
+    for revision in &list.revisions {
+        let full: pb::GetRevisionResponse = call(
+            web,
+            caller,
+            "/answerlog.v1.AuditService/GetRevision",
+            &pb::GetRevisionRequest {
+                article_id: list.article_id.clone(),
+                version: revision.version,
+                min_position: 0,
+            },
+        )
+        .await?;
+        rows.push((revision, full));
+    }
+    let next = (!list.next_page_token.is_empty()).then(|| {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("after", &list.next_page_token)
+            .finish();
+        format!("/a/{reference}/history?{query}")
+    });
+    let title = format!("History of {reference}");
+    Ok(layout::page(
+        &title,
+        Some(caller),
+        html! {
+            nav.tabs aria-label="This article" {
+                a href={ "/a/" (reference) } { "Answer" }
+                a href={ "/a/" (reference) "/history" } aria-current="page" { "History" }
+            }
+            h1 { "History" }
+            p.meta {
+                span { "Article " code { (list.article_id) } }
+                span { "Current version " (list.current_version) }
+            }
+            div.scroll {
+                table.history {
+                    caption.muted { "Every commit of the article, oldest first. Recorded: when the log took it; Last updated: the date the page showed after it." }
+                    thead {
+                        tr {
+                            th scope="col" { "Version" }
+                            th scope="col" { "Recorded" }
+                            th scope="col" { "Who" }
+                            th scope="col" { "Why" }
+                            th scope="col" { "What" }
+                            th scope="col" { "Last updated" }
+                        }
+                    }
+                    tbody {
+                        @for (revision, full) in &rows {
+                            (row(reference, revision, full))
+                        }
+                    }
+                }
+            }
+            @if let Some(next) = next {
+                nav.pager aria-label="More versions" {
+                    span {}
+                    a href=(next) { "Later versions →" }
+                }
+            }
+        },
+    ))
+}
+
+fn row(reference: &str, revision: &pb::Revision, full: &pb::GetRevisionResponse) -> Markup {
+    let provenance = full.provenance.clone().unwrap_or_default();
+    let reviewed = revision.event_kinds.iter().any(|k| k == "ArticleReviewed");
+    let retraction = full.events.iter().find_map(|e| match &e.payload {
+        Some(pb::event::Payload::ArticleRetracted(r)) => Some(r.reason.as_str()),
+        _ => None,
+    });
+    let redacted: Vec<&pb::EventRedaction> = full
+        .events
+        .iter()
+        .filter_map(|e| e.redaction.as_ref())
+        .collect();
+    html! {
+        tr id={ "v" (revision.version) } {
+            td.num {
+                a href={ "/a/" (reference) "?version=" (revision.version) } { (revision.version) }
+            }
+            td.num {
+                time datetime=(layout::machine_time(revision.recorded_at.as_ref())) {
+                    (layout::time(revision.recorded_at.as_ref()))
+                }
+            }
+            td {
+                (revision.actor)
+                @if reviewed { br; span.tag.human { "reviewer" } }
+            }
+            td {
+                @if revision.reason.is_empty() { span.muted { "(no reason given)" } } @else { (revision.reason) }
+                @if let Some(reason) = retraction {
+                    p.refusal { strong { "Retracted" } @if !reason.is_empty() { ": " (reason) } }
+                }
+                @for redaction in &redacted {
+                    p.redacted { "Content redacted by the commit at log position " (redaction.by_position) }
+                }
+            }
+            td {
+                div.kinds {
+                    @for kind in &revision.event_kinds { span class={ "kind " (kind) } { (kind) } }
+                }
+                @if provenance.ai_assisted {
+                    span.tag.ai { "AI-assisted" @if !provenance.generator.is_empty() { " (" (provenance.generator) ")" } }
+                } @else {
+                    span.tag.human { "by a person" }
+                }
+            }
+            td.num { (layout::long_date(&revision.last_updated)) }
+        }
+    }
+}
