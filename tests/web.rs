@@ -165,29 +165,19 @@ async fn the_pages_in_chromium() {
         .unwrap();
 
     // An article, then its retraction.
-    let mut articles = server.articles().await;
     let retracted_question = "Is this answer withdrawn";
-    let created = articles
-        .create_article(authed(
-            pb::CreateArticleRequest {
-                command_id: cid(),
-                reason: "a second answer".into(),
-                article: Some(pb::ArticleDraft {
-                    question: retracted_question.into(),
-                    quick_answer: "It was, for a mistake.".into(),
-                    last_updated: "2026-11-30".into(),
-                    ..Default::default()
-                }),
-            },
-            writer,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let (retracted, retracted_slug) = create(
+        &server,
+        (retracted_question, "It was, for a mistake.", "2026-11-30"),
+        writer,
+        auditor,
+    )
+    .await;
+    let mut articles = server.articles().await;
     articles
         .retract_article(authed(
             pb::RetractArticleRequest {
-                article_id: created.article_id.clone(),
+                article_id: retracted,
                 expected_version: 1,
                 command_id: cid(),
                 reason: "A factual mistake".into(),
@@ -196,24 +186,35 @@ async fn the_pages_in_chromium() {
         ))
         .await
         .unwrap();
-    let retracted_slug = server
-        .audit()
-        .await
-        .inspect_answer(authed(
-            pb::InspectAnswerRequest {
-                r#ref: Some(pb::inspect_answer_request::Ref::Id(
-                    created.article_id.clone(),
-                )),
-                ..Default::default()
+
+    // An article re-dated with no change of content: the freshness
+    // report's one finding.
+    let (stale, stale_slug) = create(
+        &server,
+        ("Does tea keep", "For about two years, dry.", "2026-01-10"),
+        writer,
+        auditor,
+    )
+    .await;
+    articles
+        .redate_article(authed(
+            pb::RedateArticleRequest {
+                article_id: stale,
+                expected_version: 1,
+                command_id: cid(),
+                reason: "looks fresher".into(),
+                last_updated: "2026-11-30".into(),
             },
-            auditor,
+            writer,
         ))
         .await
-        .unwrap()
-        .into_inner()
-        .answer
-        .unwrap()
-        .slug;
+        .unwrap();
+
+    // The log's key as an auditor publishes it: the badge's pasted key.
+    let vkey = server
+        .cli(&["audit", "checkpoint", "--vkey", "--token", auditor])
+        .await;
+    assert!(vkey.success, "{}", vkey.stderr);
 
     let nonce: u64 = rand::random::<u32>().into();
     eprintln!("browser scenario nonce {nonce}");
@@ -233,6 +234,11 @@ async fn the_pages_in_chromium() {
         "edit_reason": edit_reason,
         "retracted_slug": retracted_slug,
         "retracted_question": retracted_question,
+        "edited_section": "Genetic Factors",
+        "removed_word": "crucial",
+        "added_word": "central",
+        "stale_slug": stale_slug,
+        "vkey": vkey.stdout.trim(),
     });
     let screenshots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/web-screenshots");
     let mut node = std::process::Command::new("node");
@@ -288,4 +294,51 @@ async fn the_pages_in_chromium() {
         .unwrap_or_else(|| panic!("{suggested:?} is among {suggestions:?}"));
     assert_eq!(made.article_id, id);
     assert_eq!(made.suggested_by, "rita");
+}
+
+/// Creates an article of `(question, quick answer, last updated)` as
+/// `writer`: its id and slug (read as `auditor`).
+async fn create(
+    server: &TestServer,
+    (question, quick_answer, last_updated): (&str, &str, &str),
+    writer: &str,
+    auditor: &str,
+) -> (String, String) {
+    let id = server
+        .articles()
+        .await
+        .create_article(authed(
+            pb::CreateArticleRequest {
+                command_id: cid(),
+                reason: "another answer".into(),
+                article: Some(pb::ArticleDraft {
+                    question: question.into(),
+                    quick_answer: quick_answer.into(),
+                    last_updated: last_updated.into(),
+                    ..Default::default()
+                }),
+            },
+            writer,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .article_id;
+    let slug = server
+        .audit()
+        .await
+        .inspect_answer(authed(
+            pb::InspectAnswerRequest {
+                r#ref: Some(pb::inspect_answer_request::Ref::Id(id.clone())),
+                ..Default::default()
+            },
+            auditor,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .answer
+        .unwrap()
+        .slug;
+    (id, slug)
 }

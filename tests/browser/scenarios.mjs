@@ -166,12 +166,133 @@ const scenarios = {
     await Promise.all([page.waitForURL(/\/history$/), page.click('nav.tabs >> text=History')]);
     const rows = await page.$$eval('table.history tbody tr', (l) => l.map((r) => [...r.cells].map((c) => c.textContent.replace(/\s+/g, ' ').trim())));
     same(rows.length, seed.versions, 'one row a version');
-    check(rows[0][2].includes(seed.importer), `version 1's actor: ${rows[0][2]}`);
-    check(rows[1][2].includes(seed.editor), `version 2's actor: ${rows[1][2]}`);
-    check(rows[1][3].includes(seed.edit_reason), `version 2's reason: ${rows[1][3]}`);
-    check(rows[1][4].includes('SectionEdited'), `version 2's events: ${rows[1][4]}`);
-    check(rows[0][4].includes('AI-assisted'), `the imported version says it is AI-assisted: ${rows[0][4]}`);
+    // Columns: compare, version, recorded, who, why, what, last updated.
+    check(rows[0][3].includes(seed.importer), `version 1's actor: ${rows[0][3]}`);
+    check(rows[1][3].includes(seed.editor), `version 2's actor: ${rows[1][3]}`);
+    check(rows[1][4].includes(seed.edit_reason), `version 2's reason: ${rows[1][4]}`);
+    check(rows[1][5].includes('SectionEdited'), `version 2's events: ${rows[1][5]}`);
+    check(rows[0][5].includes('AI-assisted'), `the imported version says it is AI-assisted: ${rows[0][5]}`);
     await shot(page, 'history');
+    await context.close();
+  },
+
+  async 'pick two versions in the history: the diff shows exactly the changed section'() {
+    const { context, page } = await loggedIn(tokens.auditor);
+    await page.goto(`${base}/a/${seed.slug}/history`);
+    await page.check('input[name=from][value="1"]');
+    await page.check('input[name=to][value="2"]');
+    await Promise.all([page.waitForURL(/\/diff\?from=1&to=2$/), page.click('text=Compare the chosen versions')]);
+    same(await page.$$eval('section.change-part h2', (l) => l.map((e) => e.textContent.replace(/\s+/g, ' ').trim())),
+      [`Section: ${seed.edited_section} changed`], 'the changed parts');
+    same(await page.$$eval('section.change-part del', (l) => l.map((e) => e.textContent)), [seed.removed_word], 'the removed words');
+    same(await page.$$eval('section.change-part ins', (l) => l.map((e) => e.textContent)), [seed.added_word], 'the added words');
+    const changed = await page.$$eval('tr.change', (l) => l.length);
+    same(changed, 1, 'changed rows');
+    // The one part that needs a script: jump to the change.
+    await page.click('#jump');
+    same(await page.evaluate(() => document.activeElement.matches('tr.change')), true, 'the jump focuses the change');
+    await labelled(page);
+    await shot(page, 'diff');
+    await context.close();
+  },
+
+  async 'blame names the right actor'() {
+    const { context, page } = await loggedIn(tokens.auditor);
+    await page.goto(`${base}/a/${seed.slug}/blame`);
+    const rows = await page.$$eval('table.blame tbody tr', (l) => l.map((r) => ({
+      element: r.dataset.element,
+      shows: r.cells[1].textContent.trim(),
+      last: r.cells[2].querySelector('.actor').textContent,
+      lastVersion: r.cells[2].querySelector('a').textContent,
+      first: r.cells[3].querySelector('.actor').textContent,
+    })));
+    const section = rows.find((r) => r.shows === seed.edited_section);
+    check(section && section.element.startsWith('section:'), `a row for the section: ${JSON.stringify(rows)}`);
+    same([section.last, section.lastVersion, section.first], [seed.editor, 'v2', seed.importer], 'the section\'s blame');
+    const question = rows.find((r) => r.element === 'question');
+    same([question.last, question.lastVersion], [seed.importer, 'v1'], 'the question\'s blame');
+    await shot(page, 'blame');
+    await context.close();
+  },
+
+  async 'the freshness report'() {
+    const { context, page } = await loggedIn(tokens.auditor);
+    await page.click('.bar >> text=Freshness');
+    await page.waitForURL(/\/freshness$/);
+    const slugs = await page.$$eval('table.freshness tbody tr td:first-child', (l) => l.map((e) => e.textContent.trim()));
+    same(slugs, [seed.stale_slug], 'the stale re-dates');
+    await shot(page, 'freshness');
+    await context.close();
+    const reader = await loggedIn(tokens.reader);
+    same(await reader.page.$$eval('.bar a[href="/freshness"]', (l) => l.length), 0, 'a reader\'s freshness links');
+    same((await reader.page.goto(`${base}/freshness`)).status(), 403, 'a reader\'s freshness');
+    await reader.context.close();
+  },
+
+  async 'the badge turns green, and red for a tampered receipt or a changed key'() {
+    const { context, page } = await loggedIn(tokens.reader);
+    await page.goto(`${base}/a/${seed.slug}`);
+    await page.waitForSelector('#badge[data-state=verified], #badge[data-state=failed]');
+    const verified = await page.textContent('#badge-state');
+    check(/✓ Verified at checkpoint \d+ \(0 witnesses\)/.test(verified), `the badge: ${verified}`);
+    same(await page.textContent('#pinned-key'), seed.vkey, 'the key pinned on first use');
+    same(await page.textContent('#pinned-how'), '(pinned on first use)', 'how it was pinned');
+    await shot(page, 'badge', false);
+
+    // A proxy in the browser alters what the server sent.
+    const tampered = async (alter) => {
+      await page.route('**/receipt?*', async (route) => {
+        const response = await route.fetch();
+        const body = await response.json();
+        alter(body);
+        await route.fulfill({ response, json: body });
+      });
+      await page.reload();
+      await page.waitForSelector('#badge[data-state=verified], #badge[data-state=failed]');
+      await page.unroute('**/receipt?*');
+      return [await page.getAttribute('#badge', 'data-failed'), await page.textContent('#badge-state')];
+    };
+    let [failed, text] = await tampered((b) => { b.answer.quickAnswer += ' (altered)'; });
+    same(failed, 'the inclusion proof', `an altered answer: ${text}`);
+    check(text.includes('✗ Not verified: the inclusion proof.'), `the badge names the check: ${text}`);
+    await shot(page, 'badge-tampered', false);
+    [failed, text] = await tampered((b) => {
+      const lines = b.receipt.split('\n');
+      const at = lines.findIndex((l) => l.startsWith('\u2014 '));
+      const sig = lines[at];
+      const i = sig.length - 10;
+      lines[at] = sig.slice(0, i) + (sig[i] === 'A' ? 'B' : 'A') + sig.slice(i + 1);
+      b.receipt = lines.join('\n');
+    });
+    same(failed, 'the checkpoint\'s signature', `a forged signature: ${text}`);
+    [failed, text] = await tampered((b) => { b.receipt = b.receipt.replace(/^index \d+$/m, 'index 0'); });
+    same(failed, 'the receipt\'s index', `another index: ${text}`);
+    // A page that shows one answer with the receipt of another: a proxy
+    // that alters the page but not the JSON.
+    await page.route(`**/a/${seed.slug}`, async (route) => {
+      const response = await route.fetch();
+      const html = (await response.text()).replace(seed.key_facts[0], 'A fact nobody verified.');
+      await route.fulfill({ response, body: html });
+    });
+    await page.reload();
+    await page.waitForSelector('#badge[data-state=verified], #badge[data-state=failed]');
+    await page.unroute(`**/a/${seed.slug}`);
+    [failed, text] = [await page.getAttribute('#badge', 'data-failed'), await page.textContent('#badge-state')];
+    same(failed, 'the page', `a page that is not the verified answer: ${text}`);
+
+    // The server offers another key than the one pinned: red, saying so.
+    await page.evaluate(() => localStorage.setItem('answerlog.logKey',
+      localStorage.getItem('answerlog.logKey').replace(/\+[0-9a-f]{8}\+/, '+00000000+')));
+    await page.reload();
+    await page.waitForSelector('#badge[data-state=failed]');
+    same(await page.getAttribute('#badge', 'data-failed'), 'the log key', 'a changed key');
+    // The person pastes the key their auditor published: green again.
+    await page.click('#badge-keys summary');
+    await page.fill('#log-key', seed.vkey);
+    await page.click('#pin-keys');
+    await page.waitForSelector('#badge[data-state=verified]');
+    same(await page.textContent('#pinned-how'), '(pasted)', 'how it was pinned');
+    await labelled(page);
     await context.close();
   },
 

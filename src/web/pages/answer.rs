@@ -22,16 +22,7 @@ pub(super) async fn page(
     asked: &Asked,
     reference: &str,
 ) -> Result<Markup, Refusal> {
-    let version = match asked.param("version") {
-        None => None,
-        Some(v) => Some(v.parse::<u64>().ok().filter(|v| *v > 0).ok_or_else(|| {
-            Refusal::new(
-                StatusCode::BAD_REQUEST,
-                "version: must be a whole number, 1 or more",
-            )
-        })?),
-    };
-    let by_id = crate::domain::is_uuid_shaped(reference);
+    let version = asked.version("version")?;
     let (answer, served) = if may(caller, Right::Audit) {
         use pb::inspect_answer_request::{AsOf, Ref};
         let inspected: pb::InspectAnswerResponse = call(
@@ -39,11 +30,7 @@ pub(super) async fn page(
             caller,
             "/answerlog.v1.AuditService/InspectAnswer",
             &pb::InspectAnswerRequest {
-                r#ref: Some(if by_id {
-                    Ref::Id(reference.to_owned())
-                } else {
-                    Ref::Slug(reference.to_owned())
-                }),
+                r#ref: article_ref!(Ref, reference),
                 as_of: version.map(AsOf::Version),
                 ..Default::default()
             },
@@ -57,11 +44,7 @@ pub(super) async fn page(
             caller,
             "/answerlog.v1.AnswerService/GetAnswer",
             &pb::GetAnswerRequest {
-                r#ref: Some(if by_id {
-                    Ref::Id(reference.to_owned())
-                } else {
-                    Ref::Slug(reference.to_owned())
-                }),
+                r#ref: article_ref!(Ref, reference),
                 as_of: version.map(AsOf::Version),
                 ..Default::default()
             },
@@ -97,10 +80,7 @@ pub(super) async fn page(
                     }
                 }
                 @if may(caller, Right::History) {
-                    nav.tabs aria-label="This article" {
-                        a href={ "/a/" (answer.slug) } aria-current="page" { "Answer" }
-                        a href={ "/a/" (answer.slug) "/history" } { "History" }
-                    }
+                    (layout::tabs(&answer.slug, "answer"))
                 }
                 h1 { (answer.question) }
                 @if !answer.disclaimer.is_empty() {
@@ -111,6 +91,7 @@ pub(super) async fn page(
                     span { "Version " (answer.version) }
                     (provenance_line(&provenance))
                 }
+                (badge(&answer))
                 section.quick aria-labelledby="quick-answer" {
                     h2 #quick-answer { "Quick Answer" }
                     p { (answer.quick_answer) }
@@ -154,6 +135,34 @@ pub(super) async fn page(
             (suggest_form(caller, &answer, asked.param("suggested").is_some()))
         },
     ))
+}
+
+/// The verification badge: `app.js` fetches the answer's receipt and
+/// checks it here, in the browser, against a key the browser pinned.
+fn badge(answer: &pb::Answer) -> Markup {
+    html! {
+        section #badge .badge data-receipt={ "/a/" (answer.id) "/receipt?version=" (answer.version) } aria-labelledby="badge-state" {
+            p #badge-state .badge-state role="status" aria-live="polite" {
+                "The verification badge checks this answer's receipt in your browser; it needs JavaScript."
+            }
+            details #badge-keys hidden {
+                summary { "Keys this browser trusts" }
+                p { "Log key: " code #pinned-key { "none yet" } " " span #pinned-how .muted {} }
+                p.hint { "On first use this browser pins the key the server offers. Better: paste the key your auditor published (" code { "answerlog audit checkpoint --vkey" } ")." }
+                div.field {
+                    label for="log-key" { "The log's verifier key" }
+                    input #log-key type="text" spellcheck="false" autocomplete="off" placeholder="origin+1234abcd+AQ…";
+                }
+                div.field {
+                    label for="witness-keys" { "Witness keys, one a line (optional)" }
+                    textarea #witness-keys spellcheck="false" {}
+                }
+                button #pin-keys type="button" { "Pin these keys" }
+                " "
+                button #forget-keys .secondary type="button" { "Forget the pinned keys" }
+            }
+        }
+    }
 }
 
 /// "AI-assisted, reviewed by …" or "Written by a person".

@@ -1,5 +1,5 @@
-//! The pages' stylesheet, compiled into the binary and served from this
-//! origin (the Content-Security-Policy allows no other).
+//! The pages' stylesheet and script, compiled into the binary and served
+//! from this origin (the Content-Security-Policy allows no other).
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -9,11 +9,22 @@ use hyper::{Response, StatusCode};
 /// Where the stylesheet is served.
 pub(super) const STYLESHEET: &str = "/assets/app.css";
 
-const FILES: [(&str, &str, &str); 1] = [(
-    "app.css",
-    "text/css; charset=utf-8",
-    include_str!("assets/app.css"),
-)];
+/// Where the script is served: the diff's "jump to the next change" and
+/// the verification badge, the two things that need it.
+pub(super) const SCRIPT: &str = "/assets/app.js";
+
+const FILES: [(&str, &str, &str); 2] = [
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_str!("assets/app.css"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/app.js"),
+    ),
+];
 
 pub(super) fn serve(name: &str) -> Response<Full<Bytes>> {
     let Some((_, content_type, text)) = FILES.iter().find(|(n, _, _)| *n == name) else {

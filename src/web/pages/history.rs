@@ -12,27 +12,49 @@ use crate::grpc::pb;
 /// Versions one page shows.
 const PAGE: i32 = 50;
 
+/// The article `reference` names, with its current version, as the
+/// history's first page says (and refused to those without the right).
+pub(super) async fn article(
+    web: &Web,
+    caller: &Caller,
+    reference: &str,
+) -> Result<pb::ListRevisionsResponse, Refusal> {
+    revisions(web, caller, reference, 1, "").await
+}
+
+async fn revisions(
+    web: &Web,
+    caller: &Caller,
+    reference: &str,
+    page_size: i32,
+    after: &str,
+) -> Result<pb::ListRevisionsResponse, Refusal> {
+    call(
+        web,
+        caller,
+        "/answerlog.v1.AuditService/ListRevisions",
+        &pb::ListRevisionsRequest {
+            r#ref: article_ref!(pb::list_revisions_request::Ref, reference),
+            page_size,
+            page_token: after.to_owned(),
+            min_position: 0,
+        },
+    )
+    .await
+}
+
 pub(super) async fn page(
     web: &Web,
     caller: &Caller,
     asked: &Asked,
     reference: &str,
 ) -> Result<Markup, Refusal> {
-    use pb::list_revisions_request::Ref;
-    let list: pb::ListRevisionsResponse = call(
+    let list = revisions(
         web,
         caller,
-        "/answerlog.v1.AuditService/ListRevisions",
-        &pb::ListRevisionsRequest {
-            r#ref: Some(if crate::domain::is_uuid_shaped(reference) {
-                Ref::Id(reference.to_owned())
-            } else {
-                Ref::Slug(reference.to_owned())
-            }),
-            page_size: PAGE,
-            page_token: asked.param("after").unwrap_or("").to_owned(),
-            min_position: 0,
-        },
+        reference,
+        PAGE,
+        asked.param("after").unwrap_or(""),
     )
     .await?;
     let mut rows = Vec::with_capacity(list.revisions.len());
@@ -56,39 +78,42 @@ pub(super) async fn page(
             .finish();
         format!("/a/{reference}/history?{query}")
     });
+    let current = list.current_version;
+    let compared = (current.saturating_sub(1).max(1), current);
     let title = format!("History of {reference}");
-    Ok(layout::page(
+    Ok(layout::page_wide(
         &title,
         Some(caller),
         html! {
-            nav.tabs aria-label="This article" {
-                a href={ "/a/" (reference) } { "Answer" }
-                a href={ "/a/" (reference) "/history" } aria-current="page" { "History" }
-            }
+            (layout::tabs(reference, "history"))
             h1 { "History" }
             p.meta {
                 span { "Article " code { (list.article_id) } }
-                span { "Current version " (list.current_version) }
+                span { "Current version " (current) }
             }
-            div.scroll {
-                table.history {
-                    caption.muted { "Every commit of the article, oldest first. Recorded: when the log took it; Last updated: the date the page showed after it." }
-                    thead {
-                        tr {
-                            th scope="col" { "Version" }
-                            th scope="col" { "Recorded" }
-                            th scope="col" { "Who" }
-                            th scope="col" { "Why" }
-                            th scope="col" { "What" }
-                            th scope="col" { "Last updated" }
+            form method="get" action={ "/a/" (reference) "/diff" } {
+                div.scroll {
+                    table.history {
+                        caption.muted { "Every commit of the article, oldest first. Recorded: when the log took it; Last updated: the date the page showed after it. Pick two versions to compare." }
+                        thead {
+                            tr {
+                                th.pick scope="col" { "Compare" }
+                                th scope="col" { "Version" }
+                                th scope="col" { "Recorded" }
+                                th scope="col" { "Who" }
+                                th scope="col" { "Why" }
+                                th scope="col" { "What" }
+                                th scope="col" { "Last updated" }
+                            }
                         }
-                    }
-                    tbody {
-                        @for (revision, full) in &rows {
-                            (row(reference, revision, full))
+                        tbody {
+                            @for (revision, full) in &rows {
+                                (row(reference, revision, full, compared))
+                            }
                         }
                     }
                 }
+                p { button type="submit" { "Compare the chosen versions" } }
             }
             @if let Some(next) = next {
                 nav.pager aria-label="More versions" {
@@ -100,7 +125,12 @@ pub(super) async fn page(
     ))
 }
 
-fn row(reference: &str, revision: &pb::Revision, full: &pb::GetRevisionResponse) -> Markup {
+fn row(
+    reference: &str,
+    revision: &pb::Revision,
+    full: &pb::GetRevisionResponse,
+    (from, to): (u64, u64),
+) -> Markup {
     let provenance = full.provenance.clone().unwrap_or_default();
     let reviewed = revision.event_kinds.iter().any(|k| k == "ArticleReviewed");
     let retraction = full.events.iter().find_map(|e| match &e.payload {
@@ -114,6 +144,12 @@ fn row(reference: &str, revision: &pb::Revision, full: &pb::GetRevisionResponse)
         .collect();
     html! {
         tr id={ "v" (revision.version) } {
+            td.pick {
+                input type="radio" name="from" value=(revision.version)
+                    checked[revision.version == from] aria-label={ "Compare from version " (revision.version) };
+                input type="radio" name="to" value=(revision.version)
+                    checked[revision.version == to] aria-label={ "Compare to version " (revision.version) };
+            }
             td.num {
                 a href={ "/a/" (reference) "?version=" (revision.version) } { (revision.version) }
             }

@@ -3,10 +3,38 @@
 
 use maud::{html, Markup, DOCTYPE};
 
-use super::{assets, Caller, Refusal};
+use super::{assets, may, Caller, Refusal};
+use crate::principals::Right;
 
 /// A whole page titled `title` around `main`.
 pub(super) fn page(title: &str, caller: Option<&Caller>, main: Markup) -> Markup {
+    shell(title, caller, false, main)
+}
+
+/// As [`page`], for tables that need the width (history, diff, blame).
+pub(super) fn page_wide(title: &str, caller: Option<&Caller>, main: Markup) -> Markup {
+    shell(title, caller, true, main)
+}
+
+/// The tabs of an article's pages, `current` marked: the answer, its
+/// history, blame and the diff. Shown to those with the history right.
+pub(super) fn tabs(reference: &str, current: &str) -> Markup {
+    let tab = |name: &str, path: &str, label: &str| {
+        html! {
+            a href={ "/a/" (reference) (path) } aria-current=[(name == current).then_some("page")] { (label) }
+        }
+    };
+    html! {
+        nav.tabs aria-label="This article" {
+            (tab("answer", "", "Answer"))
+            (tab("history", "/history", "History"))
+            (tab("diff", "/diff", "Changes"))
+            (tab("blame", "/blame", "Blame"))
+        }
+    }
+}
+
+fn shell(title: &str, caller: Option<&Caller>, wide: bool, main: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -16,14 +44,18 @@ pub(super) fn page(title: &str, caller: Option<&Caller>, main: Markup) -> Markup
                 meta name="referrer" content="same-origin";
                 title { (title) " · answerlog" }
                 link rel="stylesheet" href=(assets::STYLESHEET);
+                script src=(assets::SCRIPT) defer {}
             }
             body {
                 a.skip href="#main" { "Skip to content" }
                 header.bar {
                     nav aria-label="Site" {
                         a.brand href="/" { "answerlog" }
-                        @if caller.is_some() {
+                        @if let Some(caller) = caller {
                             a href="/" { "Answers" }
+                            @if may(caller, Right::Audit) {
+                                a href="/freshness" { "Freshness" }
+                            }
                         }
                     }
                     @if let Some(caller) = caller {
@@ -38,7 +70,7 @@ pub(super) fn page(title: &str, caller: Option<&Caller>, main: Markup) -> Markup
                         }
                     }
                 }
-                main #main tabindex="-1" { (main) }
+                main #main .wide[wide] tabindex="-1" { (main) }
                 footer {
                     p { "answerlog keeps every version of every answer; the history is an append-only, verifiable log." }
                 }

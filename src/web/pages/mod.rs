@@ -5,13 +5,30 @@
 //! origin; every form post carries the session's CSRF token and is
 //! refused from another origin. The pages work without JavaScript.
 
+/// The `ref` oneof of a request for `reference`: an article id if it is
+/// shaped like one, else a slug (a slug never is). The oneof's path is
+/// given as `pb::get_answer_request::Ref`.
+macro_rules! article_ref {
+    ($($oneof:ident)::+, $reference:expr) => {
+        Some(if crate::domain::is_uuid_shaped($reference) {
+            $($oneof)::+::Id($reference.to_owned())
+        } else {
+            $($oneof)::+::Slug($reference.to_owned())
+        })
+    };
+}
+
 mod answer;
 mod assets;
+mod blame;
+mod diff;
+mod freshness;
 mod history;
 mod layout;
 mod list;
 mod login;
 mod markdown;
+mod receipt;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
@@ -39,6 +56,20 @@ pub(super) struct Asked {
 }
 
 impl Asked {
+    /// The version `name` gives, if any: a whole number, 1 or more.
+    fn version(&self, name: &str) -> Result<Option<u64>, Refusal> {
+        self.param(name)
+            .map(|v| {
+                v.parse::<u64>().ok().filter(|v| *v > 0).ok_or_else(|| {
+                    Refusal::new(
+                        StatusCode::BAD_REQUEST,
+                        format!("{name}: must be a whole number, 1 or more"),
+                    )
+                })
+            })
+            .transpose()
+    }
+
     /// The query parameter `name`, if given and not empty.
     fn param(&self, name: &str) -> Option<&str> {
         self.query
@@ -117,10 +148,17 @@ pub(super) async fn answer(web: &Web, request: Request<Incoming>) -> Response<Fu
                 .into_owned()
         })
         .collect();
-    let page = match segments.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    if let ["a", reference, "receipt"] = segments[..] {
+        return receipt::json(web, &caller, &asked, reference).await;
+    }
+    let page = match segments[..] {
         [""] => list::page(web, &caller, &asked).await,
+        ["freshness"] => freshness::page(web, &caller, &asked).await,
         ["a", reference] => answer::page(web, &caller, &asked, reference).await,
         ["a", reference, "history"] => history::page(web, &caller, &asked, reference).await,
+        ["a", reference, "diff"] => diff::page(web, &caller, &asked, reference).await,
+        ["a", reference, "blame"] => blame::page(web, &caller, &asked, reference).await,
         _ => Err(Refusal::new(
             StatusCode::NOT_FOUND,
             "There is no page here.",
