@@ -341,9 +341,11 @@ async fn three_principals_are_named_in_the_history_and_no_field_sets_the_actor(b
 }
 
 /// The real binary, so that SIGHUP reaches a real server process.
-struct Child {
-    process: std::process::Child,
-    url: String,
+pub(crate) struct Child {
+    pub(crate) process: std::process::Child,
+    pub(crate) url: String,
+    /// The HTTP listener (pages and JSON API): `http://127.0.0.1:PORT`.
+    pub(crate) http_url: String,
 }
 
 impl Drop for Child {
@@ -353,9 +355,16 @@ impl Drop for Child {
     }
 }
 
-fn spawn_server(data: &Path, principals: &Path) -> Child {
+pub(crate) fn spawn_server(data: &Path, principals: &Path) -> Child {
     let mut process = std::process::Command::new(env!("CARGO_BIN_EXE_answerlog"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(data)
         .arg("--principals")
         .arg(principals)
@@ -365,18 +374,29 @@ fn spawn_server(data: &Path, principals: &Path) -> Child {
         .expect("the server starts");
     let stderr = process.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
+    let mut http_url = None;
     let url = loop {
         let line = lines
             .next()
             .expect("the server logs where it listens")
             .unwrap();
-        if let Some(rest) = line.split("listen=").nth(1) {
+        if let Some(rest) = line.split(" http=").nth(1) {
+            http_url = Some(format!(
+                "http://{}",
+                rest.split_whitespace().next().unwrap()
+            ));
+        }
+        if let Some(rest) = line.split(" listen=").nth(1) {
             break format!("http://{}", rest.split_whitespace().next().unwrap());
         }
     };
     // Keep draining the log so that the server never blocks on it.
     std::thread::spawn(move || for _ in lines {});
-    Child { process, url }
+    Child {
+        process,
+        url,
+        http_url: http_url.expect("the server logs where its HTTP listener is"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,8 +3,11 @@
 //! Content-Security-Policy, and development mode, where no login is
 //! needed. The pages themselves are tried in a browser (tests/web.rs).
 
-use answerlog::Role;
+use std::time::{Duration, Instant};
 
+use answerlog::{new_token, Role};
+
+use crate::auth::spawn_server;
 use crate::support::{header, http_with_head, Backend, TestServer};
 
 const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
@@ -162,4 +165,76 @@ async fn development_mode_needs_no_login() {
         Some("text/css; charset=utf-8")
     );
     assert!(body.contains("@media print"));
+}
+
+/// Logs in at `url` with `token`: the session's cookie (`name=value`).
+async fn login(url: &str, token: &str) -> String {
+    let (status, head, body) = http_with_head(
+        url,
+        "POST",
+        "/login",
+        &[FORM],
+        &form(&[("token", token), ("next", "/")]),
+    )
+    .await;
+    assert_eq!(status, 303, "{body}");
+    let set = header(&head, "set-cookie").expect("a session cookie");
+    set.split(';').next().unwrap().to_owned()
+}
+
+/// Issue 17: a session ends at once when a SIGHUP reload removes its
+/// principal's token; others stand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_removes_a_token_ends_its_sessions() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("principals.toml");
+    let (rita, rita_entry) = new_token("rita", Role::Reader).unwrap();
+    let (ada, ada_entry) = new_token("ada", Role::Admin).unwrap();
+    std::fs::write(&file, format!("{rita_entry}{ada_entry}")).unwrap();
+    let child = tokio::task::spawn_blocking({
+        let (data, file) = (data.path().to_owned(), file.clone());
+        move || spawn_server(&data, &file)
+    })
+    .await
+    .unwrap();
+    let url = child.http_url.clone();
+    let rita_cookie = login(&url, &rita).await;
+    let ada_cookie = login(&url, &ada).await;
+    for cookie in [&rita_cookie, &ada_cookie] {
+        let (status, _, _) = http_with_head(&url, "GET", "/", &[("Cookie", cookie)], b"").await;
+        assert_eq!(status, 200);
+    }
+
+    std::fs::write(&file, &ada_entry).unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &child.process.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Once the server has read the file again, rita's next page asks her
+    // to log in, and her token starts no session.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, _, _) =
+            http_with_head(&url, "GET", "/", &[("Cookie", &rita_cookie)], b"").await;
+        if status == 303 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(Instant::now() < deadline, "the session outlived the reload");
+        tokio::task::yield_now().await;
+    }
+    let (status, _, body) = http_with_head(
+        &url,
+        "POST",
+        "/login",
+        &[FORM],
+        &form(&[("token", &rita), ("next", "/")]),
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    let (status, _, _) = http_with_head(&url, "GET", "/", &[("Cookie", &ada_cookie)], b"").await;
+    assert_eq!(status, 200, "ada's session stands");
+    drop(child);
 }
