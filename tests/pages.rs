@@ -71,6 +71,18 @@ async fn a_session_begins_at_login_and_guards_every_form() {
     assert_eq!(status, 403);
     assert_eq!(header(&head, "set-cookie"), None);
 
+    // A `next` that a browser would read as another site goes to the list.
+    let (status, head, _) = http_with_head(
+        url,
+        "POST",
+        "/login",
+        &[FORM, ("Origin", &origin)],
+        &form(&[("token", &tokens[0]), ("next", "/\t/evil.example")]),
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert_eq!(header(&head, "location"), Some("/"));
+
     // A good token: a session cookie, and on to `next`, a path of this
     // site only.
     let (status, head, _) = http_with_head(

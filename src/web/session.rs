@@ -26,6 +26,9 @@ pub(crate) const COOKIE: &str = "__Host-answerlog";
 
 /// Sessions open at once; a login beyond it is refused until some end.
 const MAX_SESSIONS: usize = 10_000;
+/// Sessions one principal may have open at once; a login beyond it ends
+/// that principal's oldest, so that no one principal can fill the table.
+const MAX_PER_PRINCIPAL: usize = 32;
 
 /// Who a page is for.
 #[derive(Clone, Debug)]
@@ -124,9 +127,15 @@ impl Sessions {
         })
     }
 
-    /// Starts a session for `token`'s principal: the new id, for the
-    /// cookie, and its caller.
-    pub(crate) fn start(&self, token: &str) -> Result<(String, Caller), LoginRefused> {
+    /// Starts a session for `token`'s principal, ending the one `cookies`
+    /// name if any (a login never leaves the browser's old session open):
+    /// the new id, for the cookie, and its caller.
+    pub(crate) fn start<'a>(
+        &self,
+        token: &str,
+        cookies: impl Iterator<Item = &'a str>,
+    ) -> Result<(String, Caller), LoginRefused> {
+        self.end(cookies);
         let token = token.trim();
         let principal = self
             .principals
@@ -140,6 +149,17 @@ impl Sessions {
             now.duration_since(s.used) <= self.idle
                 && now.duration_since(s.started) <= self.lifetime
         });
+        let mut own: Vec<([u8; 32], Instant)> = open
+            .iter()
+            .filter(|(_, s)| s.principal == principal)
+            .map(|(key, s)| (*key, s.started))
+            .collect();
+        if own.len() >= MAX_PER_PRINCIPAL {
+            own.sort_by_key(|(_, started)| *started);
+            for (key, _) in &own[..=own.len() - MAX_PER_PRINCIPAL] {
+                open.remove(key);
+            }
+        }
         if open.len() >= MAX_SESSIONS {
             return Err(LoginRefused::Full);
         }
@@ -250,10 +270,10 @@ mod tests {
             Duration::from_secs(600),
         );
         assert_eq!(
-            sessions.start("nope").unwrap_err(),
+            sessions.start("nope", std::iter::empty()).unwrap_err(),
             LoginRefused::UnknownToken
         );
-        let (id, caller) = sessions.start("t-ada").unwrap();
+        let (id, caller) = sessions.start("t-ada", std::iter::empty()).unwrap();
         assert_eq!(caller.principal.role, Role::Auditor);
         let cookie = format!("other=1; {COOKIE}={id}");
         let again = sessions.caller([cookie.as_str()].into_iter()).unwrap();
@@ -278,7 +298,7 @@ mod tests {
         let minute = Duration::from_secs(60);
         let sessions = Sessions::new(principals, minute, 10 * minute);
         let start = Instant::now();
-        let (id, _) = sessions.start("t-ada").unwrap();
+        let (id, _) = sessions.start("t-ada", std::iter::empty()).unwrap();
         let cookie = format!("{COOKIE}={id}");
         let cookies = || [cookie.as_str()].into_iter();
         // Used every 50 s, it lives until its lifetime is over.
@@ -291,7 +311,7 @@ mod tests {
             .caller_at(cookies(), start + 13 * Duration::from_secs(50))
             .is_none());
 
-        let (id, _) = sessions.start("t-ada").unwrap();
+        let (id, _) = sessions.start("t-ada", std::iter::empty()).unwrap();
         let idle = format!("{COOKIE}={id}");
         assert!(sessions
             .caller_at(
@@ -300,11 +320,38 @@ mod tests {
             )
             .is_none());
 
-        let (id, _) = sessions.start("t-ada").unwrap();
+        let (id, _) = sessions.start("t-ada", std::iter::empty()).unwrap();
         let live = format!("{COOKIE}={id}");
         assert!(sessions.caller([live.as_str()].into_iter()).is_some());
         sessions.end([live.as_str()].into_iter());
         assert!(sessions.caller([live.as_str()].into_iter()).is_none());
+    }
+
+    #[test]
+    fn a_login_ends_the_browsers_old_session_and_a_principals_oldest() {
+        let dir = tempfile::tempdir().unwrap();
+        let principals = principals(dir.path(), &[("ada", "reader", "t-ada")]);
+        let minute = Duration::from_secs(60);
+        let sessions = Sessions::new(principals, minute, 10 * minute);
+        let (old, _) = sessions.start("t-ada", std::iter::empty()).unwrap();
+        let old = format!("{COOKIE}={old}");
+        let (new, _) = sessions.start("t-ada", [old.as_str()].into_iter()).unwrap();
+        let new = format!("{COOKIE}={new}");
+        assert!(sessions.caller([old.as_str()].into_iter()).is_none());
+        assert!(sessions.caller([new.as_str()].into_iter()).is_some());
+        let more: Vec<String> = (0..MAX_PER_PRINCIPAL)
+            .map(|_| {
+                let (id, _) = sessions.start("t-ada", std::iter::empty()).unwrap();
+                format!("{COOKIE}={id}")
+            })
+            .collect();
+        assert!(
+            sessions.caller([new.as_str()].into_iter()).is_none(),
+            "the oldest ended"
+        );
+        assert!(more
+            .iter()
+            .all(|c| sessions.caller([c.as_str()].into_iter()).is_some()));
     }
 
     #[test]

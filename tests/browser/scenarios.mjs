@@ -15,6 +15,7 @@
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 
 const base = process.env.ANSWERLOG_WEB_URL;
 const shots = process.env.ANSWERLOG_SCREENSHOTS;
@@ -28,6 +29,15 @@ const browser = await chromium.launch({
   args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
     '--disable-component-update', '--no-first-run'],
 });
+
+/// A C2SP verifier key of a new witness (type 0x04) named `name`.
+function witnessKey(name) {
+  const { publicKey } = generateKeyPairSync('ed25519');
+  const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x, 'base64url');
+  const typed = Buffer.concat([Buffer.from([4]), raw]);
+  const id = createHash('sha256').update(Buffer.concat([Buffer.from(`${name}\n`), typed])).digest().subarray(0, 4);
+  return `${name}+${id.toString('hex')}+${typed.toString('base64')}`;
+}
 
 function check(condition, why) {
   if (!condition) throw new Error(why);
@@ -292,6 +302,16 @@ const scenarios = {
     await page.click('#pin-keys');
     await page.waitForSelector('#badge[data-state=verified]');
     same(await page.textContent('#pinned-how'), '(pasted)', 'how it was pinned');
+    // A pinned witness that did not cosign: red, naming the witnesses.
+    await page.fill('#witness-keys', witnessKey('witness.example'));
+    await page.click('#pin-keys');
+    await page.waitForSelector('#badge[data-state=failed]');
+    same(await page.getAttribute('#badge', 'data-failed'), 'a witness cosignature', 'an absent cosignature');
+    check((await page.textContent('#badge-state')).includes('0 of the 1 pinned witnesses'), 'the count is said');
+    // Forgetting the keys pins the server's again on first use.
+    await page.click('#forget-keys');
+    await page.waitForSelector('#badge[data-state=verified]');
+    same(await page.getAttribute('#badge', 'data-failed'), null, 'no failure left from before');
     await labelled(page);
     await context.close();
   },
@@ -313,6 +333,10 @@ const scenarios = {
     const notice = await auditor.page.textContent('.notice.retracted');
     check(notice.includes('Retracted'), `the notice: ${notice}`);
     await shot(auditor.page, 'retracted');
+    // Its first version was served then: said so, and that it is retracted now.
+    await auditor.page.goto(`${base}/a/${seed.retracted_slug}?version=1`);
+    const since = await auditor.page.textContent('.notice.retracted.since');
+    check(since.includes('Retracted since'), `an old version says the article is retracted now: ${since}`);
     await auditor.context.close();
     const reader = await loggedIn(tokens.reader);
     const hidden = await reader.page.goto(`${base}/a/${seed.retracted_slug}`);

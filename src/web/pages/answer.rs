@@ -23,20 +23,27 @@ pub(super) async fn page(
     reference: &str,
 ) -> Result<Markup, Refusal> {
     let version = asked.version("version")?;
-    let (answer, served) = if may(caller, Right::Audit) {
+    // An auditor's: the version asked for, and whether the article stands
+    // retracted now (an old version of it may have been served then).
+    let (answer, served, retracted_now) = if may(caller, Right::Audit) {
         use pb::inspect_answer_request::{AsOf, Ref};
-        let inspected: pb::InspectAnswerResponse = call(
-            web,
-            caller,
-            "/answerlog.v1.AuditService/InspectAnswer",
-            &pb::InspectAnswerRequest {
-                r#ref: article_ref!(Ref, reference),
-                as_of: version.map(AsOf::Version),
-                ..Default::default()
-            },
-        )
-        .await?;
-        (inspected.answer, inspected.served)
+        let inspect = |as_of: Option<u64>| pb::InspectAnswerRequest {
+            r#ref: article_ref!(Ref, reference),
+            as_of: as_of.map(AsOf::Version),
+            ..Default::default()
+        };
+        const INSPECT: &str = "/answerlog.v1.AuditService/InspectAnswer";
+        let inspected: pb::InspectAnswerResponse =
+            call(web, caller, INSPECT, &inspect(version)).await?;
+        let retracted_now = match version {
+            None => !inspected.served,
+            Some(_) => {
+                let current: pb::InspectAnswerResponse =
+                    call(web, caller, INSPECT, &inspect(None)).await?;
+                !current.served
+            }
+        };
+        (inspected.answer, inspected.served, retracted_now)
     } else {
         use pb::get_answer_request::{AsOf, Ref};
         let got: pb::GetAnswerResponse = call(
@@ -50,7 +57,7 @@ pub(super) async fn page(
             },
         )
         .await?;
-        (got.answer, true)
+        (got.answer, true, false)
     };
     let answer = answer.ok_or_else(|| {
         Refusal::new(
@@ -68,9 +75,12 @@ pub(super) async fn page(
                 @if retracted || !served {
                     p.notice.retracted role="status" {
                         strong { "Retracted. " }
-                        "Readers are not served this article"
-                        @if version.is_some() { " at this version" }
-                        "; auditors see it here as it stood."
+                        "Readers were not served this version; auditors see it here as it stood."
+                    }
+                } @else if retracted_now {
+                    p.notice.retracted.since role="status" {
+                        strong { "Retracted since. " }
+                        "Readers were served this version then; the article stands retracted now, and readers get 404."
                     }
                 }
                 @if let Some(v) = version {
@@ -82,32 +92,32 @@ pub(super) async fn page(
                 @if may(caller, Right::History) {
                     (layout::tabs(&answer.slug, "answer"))
                 }
-                h1 { (answer.question) }
+                h1.question { (answer.question) }
                 @if !answer.disclaimer.is_empty() {
                     p.disclaimer { (answer.disclaimer) }
                 }
                 p.meta {
-                    span { "Last updated: " time datetime=(answer.last_updated) { (layout::long_date(&answer.last_updated)) } }
+                    span { "Last updated: " time.last-updated datetime=(answer.last_updated) { (layout::long_date(&answer.last_updated)) } }
                     span { "Version " (answer.version) }
                     (provenance_line(&provenance))
                 }
                 (badge(&answer))
                 section.quick aria-labelledby="quick-answer" {
                     h2 #quick-answer { "Quick Answer" }
-                    p { (answer.quick_answer) }
+                    p.quick-answer { (answer.quick_answer) }
                 }
                 @if !answer.key_facts.is_empty() {
                     section.facts aria-labelledby="key-facts" {
                         h2 #key-facts { "Key Facts" }
                         ul {
-                            @for fact in &answer.key_facts { li { (fact) } }
+                            @for fact in &answer.key_facts { li.key-fact { (fact) } }
                         }
                     }
                 }
                 @for section in &answer.sections {
-                    section id={ "section-" (section.id) } {
-                        h2 { (section.heading) }
-                        (markdown::render(&section.body))
+                    section.answer-section id={ "section-" (section.id) } {
+                        h2.section-heading { (section.heading) }
+                        div.section-body { (markdown::render(&section.body)) }
                     }
                 }
                 @if !answer.sources.is_empty() {
@@ -115,16 +125,16 @@ pub(super) async fn page(
                         h2 #sources { "Sources" }
                         ol {
                             @for source in &answer.sources {
-                                li {
+                                li.source {
                                     @if source.url.is_empty() {
                                         cite { (source.title) }
                                     } @else {
                                         a href=(source.url) rel="noopener noreferrer" { cite { (source.title) } }
                                     }
-                                    " – " (source.publisher) " "
+                                    " – " span.publisher { (source.publisher) } " "
                                     span.licence title="Licence" { (source.license) }
                                     @if !source.accessed_on.is_empty() {
-                                        span.muted { " (accessed " (layout::long_date(&source.accessed_on)) ")" }
+                                        span.muted { " (accessed " time.accessed datetime=(source.accessed_on) { (layout::long_date(&source.accessed_on)) } ")" }
                                     }
                                 }
                             }
@@ -169,14 +179,14 @@ fn badge(answer: &pb::Answer) -> Markup {
 fn provenance_line(provenance: &pb::Provenance) -> Markup {
     html! {
         @if provenance.ai_assisted {
-            span.tag.ai { "AI-assisted" @if !provenance.generator.is_empty() { " (" (provenance.generator) ")" } }
+            span.tag.ai.provenance { "AI-assisted" @if !provenance.generator.is_empty() { " (" (provenance.generator) ")" } }
         } @else {
-            span.tag.human { "Written by a person" }
+            span.tag.human.provenance { "Written by a person" }
         }
         @if provenance.reviewed_by.is_empty() {
-            span { "Not reviewed" }
+            span.review { "Not reviewed" }
         } @else {
-            span { "Reviewed by " (provenance.reviewed_by) " at version " (provenance.reviewed_version) }
+            span.review { "Reviewed by " (provenance.reviewed_by) " at version " (provenance.reviewed_version) }
         }
     }
 }

@@ -5,9 +5,16 @@
 //! marked. Unchanged sections are left out. Its "jump to the next
 //! change" button is the one part that needs JavaScript.
 
+use std::time::{Duration, Instant};
+
 use hyper::StatusCode;
 use maud::{html, Markup};
 use similar::{ChangeTag, TextDiff};
+
+/// How long a page may spend marking changed words, in all: past it, the
+/// diff of a pair of lines falls back to coarser runs (similar's
+/// deadline), so that no body, however long, holds a worker for long.
+const WORDS_BUDGET: Duration = Duration::from_millis(200);
 
 use super::{call, layout, Asked, Caller, Refusal, Web};
 use crate::grpc::pb;
@@ -50,6 +57,7 @@ pub(super) async fn page(
     )
     .await?;
     let nothing = diff.fields.is_empty() && diff.sections.is_empty() && diff.sources.is_empty();
+    let deadline = Instant::now() + WORDS_BUDGET;
     Ok(layout::page_wide(
         &format!("Changes to {reference}, version {from} to {to}"),
         Some(caller),
@@ -79,14 +87,14 @@ pub(super) async fn page(
             @for field in &diff.fields {
                 section.change-part {
                     h2 { (field_name(&field.field)) }
-                    (field_table(field))
+                    (field_table(field, deadline))
                 }
             }
             @for section in &diff.sections {
-                (section_change(section))
+                (section_change(section, deadline))
             }
             @for source in &diff.sources {
-                (source_change(source))
+                (source_change(source, deadline))
             }
         },
     ))
@@ -109,16 +117,16 @@ fn field_name(field: &str) -> String {
     name
 }
 
-fn field_table(field: &pb::FieldChange) -> Markup {
+fn field_table(field: &pb::FieldChange, deadline: Instant) -> Markup {
     if field.old_value.contains('\n') || field.new_value.contains('\n') {
-        hunks(&field.line_diff)
+        hunks(&field.line_diff, deadline)
     } else {
-        let (old, new) = words(&field.old_value, &field.new_value);
+        let (old, new) = words(&field.old_value, &field.new_value, deadline);
         table(html! { (row_of(Some(old), Some(new), true)) })
     }
 }
 
-fn section_change(change: &pb::SectionChange) -> Markup {
+fn section_change(change: &pb::SectionChange, deadline: Instant) -> Markup {
     let kind = pb::ChangeKind::try_from(change.change).unwrap_or(pb::ChangeKind::Unspecified);
     let heading = if change.new_heading.is_empty() {
         &change.old_heading
@@ -142,20 +150,20 @@ fn section_change(change: &pb::SectionChange) -> Markup {
             }
             @if !change.old_heading.is_empty() && !change.new_heading.is_empty() && change.old_heading != change.new_heading {
                 h3 { "Heading" }
-                @let (old, new) = words(&change.old_heading, &change.new_heading);
+                @let (old, new) = words(&change.old_heading, &change.new_heading, deadline);
                 (table(row_of(Some(old), Some(new), true)))
             }
             @if !change.body_diff.is_empty() {
                 @if !change.old_heading.is_empty() && !change.new_heading.is_empty() && change.old_heading != change.new_heading {
                     h3 { "Body" }
                 }
-                (hunks(&change.body_diff))
+                (hunks(&change.body_diff, deadline))
             }
         }
     }
 }
 
-fn source_change(change: &pb::SourceChange) -> Markup {
+fn source_change(change: &pb::SourceChange, deadline: Instant) -> Markup {
     let kind = pb::ChangeKind::try_from(change.change).unwrap_or(pb::ChangeKind::Unspecified);
     let empty = pb::Source::default();
     let old = change.old_source.as_ref().unwrap_or(&empty);
@@ -183,7 +191,7 @@ fn source_change(change: &pb::SourceChange) -> Markup {
             (named_table(true, html! {
                 @for (name, before, after) in parts {
                     @if before != after || kind != pb::ChangeKind::Modified {
-                        @let (o, n) = words(before, after);
+                        @let (o, n) = words(before, after, deadline);
                         tr.change tabindex="-1" {
                             th scope="row" { (name) }
                             td.old.changed { (o) }
@@ -235,9 +243,12 @@ fn row_of(old: Option<Markup>, new: Option<Markup>, changed: bool) -> Markup {
     }
 }
 
-/// `old` and `new` with the words one has and the other lacks marked.
-fn words(old: &str, new: &str) -> (Markup, Markup) {
-    let diff = TextDiff::from_words(old, new);
+/// `old` and `new` with the words one has and the other lacks marked,
+/// as finely as `deadline` leaves time for.
+fn words(old: &str, new: &str, deadline: Instant) -> (Markup, Markup) {
+    let diff = TextDiff::configure()
+        .deadline(deadline)
+        .diff_words(old, new);
     let mut left = String::new();
     let mut right = String::new();
     for change in diff.iter_all_changes() {
@@ -265,7 +276,7 @@ fn words(old: &str, new: &str) -> (Markup, Markup) {
 /// A unified line diff (the API's) side by side: context on both sides,
 /// each run of removed lines beside the run of added lines after it,
 /// paired line by line with their words marked.
-fn hunks(unified: &str) -> Markup {
+fn hunks(unified: &str, deadline: Instant) -> Markup {
     let mut rows = Vec::new();
     let mut removed: Vec<&str> = Vec::new();
     let mut added: Vec<&str> = Vec::new();
@@ -273,7 +284,7 @@ fn hunks(unified: &str) -> Markup {
         for i in 0..removed.len().max(added.len()) {
             let (old, new) = match (removed.get(i), added.get(i)) {
                 (Some(o), Some(n)) => {
-                    let (o, n) = words(o, n);
+                    let (o, n) = words(o, n, deadline);
                     (Some(o), Some(n))
                 }
                 (Some(o), None) => (Some(html! { del { (o) } }), None),
@@ -316,17 +327,23 @@ mod tests {
 
     #[test]
     fn changed_words_are_marked_on_their_side() {
-        let (old, new) = words("genes play a crucial role", "genes play a central role");
+        let later = Instant::now() + WORDS_BUDGET;
+        let (old, new) = words(
+            "genes play a crucial role",
+            "genes play a central role",
+            later,
+        );
         assert_eq!(old.into_string(), "genes play a <del>crucial</del> role");
         assert_eq!(new.into_string(), "genes play a <ins>central</ins> role");
-        let (old, _) = words("<b>", "x");
+        let (old, _) = words("<b>", "x", later);
         assert_eq!(old.into_string(), "<del>&lt;b&gt;</del>");
     }
 
     #[test]
     fn a_unified_diff_pairs_removed_and_added_lines() {
         // As the API gives it: "a\nb\nc\n" to "a\nB\nc\nd\n".
-        let html = hunks("@@ -1,3 +1,4 @@\n a\n-b\n+B\n c\n+d\n").into_string();
+        let later = Instant::now() + WORDS_BUDGET;
+        let html = hunks("@@ -1,3 +1,4 @@\n a\n-b\n+B\n c\n+d\n", later).into_string();
         assert!(html.contains("<del>b</del>"), "{html}");
         assert!(html.contains("<ins>B</ins>"), "{html}");
         assert!(html.contains("<ins>d</ins>"), "{html}");

@@ -12,10 +12,18 @@ use crate::grpc::pb;
 const PAGE: i32 = 50;
 /// Answers one search page reads at most.
 const SCAN: usize = 10_000;
+/// Words a search may have.
+const MAX_WORDS: usize = 20;
 
 pub(super) async fn page(web: &Web, caller: &Caller, asked: &Asked) -> Result<Markup, Refusal> {
     let search = asked.param("q").map(str::trim).unwrap_or("");
     let words: Vec<String> = search.split_whitespace().map(str::to_lowercase).collect();
+    if words.len() > MAX_WORDS {
+        return Err(Refusal::new(
+            hyper::StatusCode::BAD_REQUEST,
+            format!("q: at most {MAX_WORDS} words"),
+        ));
+    }
     let mut token = asked.param("after").unwrap_or("").to_owned();
     let mut shown = Vec::new();
     let mut read = 0;

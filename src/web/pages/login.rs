@@ -53,8 +53,13 @@ pub(super) fn form(
     )
 }
 
-/// A login: a session and its cookie, then on to `next`.
-pub(super) fn post(web: &Web, form: &Form) -> Response<Full<Bytes>> {
+/// A login: a session and its cookie (ending the one `cookies` name),
+/// then on to `next`.
+pub(super) fn post<'a>(
+    web: &Web,
+    form: &Form,
+    cookies: impl Iterator<Item = &'a str>,
+) -> Response<Full<Bytes>> {
     let next = local_path(field(form, "next")).to_owned();
     let asked = Asked {
         path: "/login".into(),
@@ -64,7 +69,7 @@ pub(super) fn post(web: &Web, form: &Form) -> Response<Full<Bytes>> {
     if token.trim().is_empty() {
         return self::form(web, &asked, Some("is required"), StatusCode::BAD_REQUEST);
     }
-    match web.sessions.start(token) {
+    match web.sessions.start(token, cookies) {
         Ok((id, _)) => {
             let mut response = see_other(&next);
             if let Ok(cookie) = HeaderValue::from_str(&web.sessions.cookie(&id)) {

@@ -115,7 +115,7 @@ pub(super) async fn answer(web: &Web, request: Request<Incoming>) -> Response<Fu
             Err(response) => return *response,
         };
         if path == "/login" {
-            return login::post(web, &form);
+            return login::post(web, &form, cookies.iter().map(String::as_str));
         }
         let Some(caller) = caller else {
             return redirect_to_login(&asked);
@@ -285,11 +285,19 @@ fn redirect_to_login(asked: &Asked) -> Response<Full<Bytes>> {
     see_other(&format!("/login?{query}"))
 }
 
-/// A path of this site to go on to: one that starts with a single `/`,
-/// else the list.
+/// A path of this site to go on to: one that starts with a single `/`
+/// and holds no backslash, space or control character (a browser drops
+/// tabs and newlines from an address, so `/\t/evil.example` would leave
+/// this site), else the list.
 fn local_path(next: Option<&str>) -> &str {
     match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path
+                    .chars()
+                    .any(|c| c == '\\' || c.is_whitespace() || c.is_control()) =>
+        {
             path
         }
         _ => "/",
@@ -353,5 +361,24 @@ async fn read_form(request: Request<Incoming>) -> Result<Form, Box<Response<Full
             StatusCode::BAD_REQUEST,
             "the form did not arrive",
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_paths_of_this_site_are_gone_on_to() {
+        for (next, expected) in [
+            (Some("/a/x?version=2"), "/a/x?version=2"),
+            (Some("//evil.example/"), "/"),
+            (Some("/\t/evil.example"), "/"),
+            (Some("/\n/evil.example"), "/"),
+            (Some("/\\evil.example"), "/"),
+            (Some("https://evil.example/"), "/"),
+            (Some(""), "/"),
+            (None, "/"),
+        ] {
+            assert_eq!(super::local_path(next), expected, "{next:?}");
+        }
     }
 }

@@ -164,18 +164,30 @@ function parseReceipt(text) {
     at += 1;
   }
   if (at >= lines.length) throw new Failed(check, 'no empty line before the checkpoint');
-  const extra = new TextDecoder().decode(fromBase64(extraLine[1], check));
-  const fields = {};
-  for (const line of extra.split('\n').filter((l) => l !== '')) {
-    const [name, ...rest] = line.split(' ');
-    fields[name] = rest.join(' ');
-  }
   return {
-    extra: fields,
+    extra: parseExtra(new TextDecoder().decode(fromBase64(extraLine[1], check))),
     index: Number(indexLine[1]),
     proof,
     note: lines.slice(at + 1).join('\n'),
   };
+}
+
+/// The receipt's extra: `article`, `version`, `commit` and, for a leaf of
+/// v2, `answer-salt`, one a line, in that order, each line ending in a
+/// newline.
+function parseExtra(text) {
+  const check = 'the receipt\'s extra';
+  if (!text.endsWith('\n')) throw new Failed(check, 'its last line does not end in a newline');
+  const lines = text.slice(0, -1).split('\n');
+  const names = ['article', 'version', 'commit', 'answer-salt'];
+  if (lines.length < 3 || lines.length > 4) throw new Failed(check, `${lines.length} lines, not 3 or 4`);
+  const fields = {};
+  lines.forEach((line, i) => {
+    const space = line.indexOf(' ');
+    if (space < 0 || line.slice(0, space) !== names[i]) throw new Failed(check, `line ${i + 1} is not its ${names[i]}: ${line}`);
+    fields[names[i]] = line.slice(space + 1);
+  });
+  return fields;
 }
 
 /// A C2SP verifier key `name+keyid+base64(type ‖ key)`, of `type`.
@@ -221,9 +233,11 @@ async function openNote(note, logKey, witnesses) {
     }
     for (const witness of witnesses) {
       if (m[1] !== witness.name || !equal(blob.slice(0, 4), witness.id)) continue;
+      if (blob.length !== 76) throw new Failed('a witness cosignature', `${witness.name}'s is ${blob.length} bytes, not 76`);
       const time = new DataView(blob.buffer, blob.byteOffset + 4, 8).getBigUint64(0);
+      if (time >= 2n ** 63n) throw new Failed('a witness cosignature', `${witness.name}'s time is past 2^63 − 1`);
       const message = concat(encoder.encode(`cosignature/v1\ntime ${time}\n`), text);
-      if (blob.length !== 76 || !(await ed25519(witness.key, blob.slice(12), message))) {
+      if (!(await ed25519(witness.key, blob.slice(12), message))) {
         throw new Failed('a witness cosignature', `${witness.name}'s does not verify`);
       }
       cosigned.add(witness.text);
@@ -231,6 +245,9 @@ async function openNote(note, logKey, witnesses) {
   }
   if (signed === 0) {
     throw new Failed('the checkpoint\'s signature', `no signature by the pinned key ${logKey.text}`);
+  }
+  if (cosigned.size < witnesses.length) {
+    throw new Failed('a witness cosignature', `${cosigned.size} of the ${witnesses.length} pinned witnesses cosigned this checkpoint; every pinned witness must`);
   }
   const [origin, size, root] = note.slice(0, split).split('\n');
   if (origin !== logKey.name) throw new Failed('the checkpoint', `its origin ${origin} is not the key's name`);
@@ -267,8 +284,21 @@ async function inclusionRoot(leaf, index, size, proof) {
   return r;
 }
 
+/// Step 1: the answer is in its served form.
+function servedForm(a) {
+  const date = /^\d{4}-\d{2}-\d{2}$/;
+  const p = a.provenance || {};
+  if (!date.test(a.lastUpdated || '')) throw new Failed('the answer', `lastUpdated is not YYYY-MM-DD: ${a.lastUpdated}`);
+  for (const s of a.sources || []) {
+    if (s.accessedOn && !date.test(s.accessedOn)) throw new Failed('the answer', `a source's accessedOn is not YYYY-MM-DD: ${s.accessedOn}`);
+  }
+  if (!p.reviewedBy && p.reviewedVersion && p.reviewedVersion !== '0') throw new Failed('the answer', 'reviewedVersion is set with no reviewer');
+  if (a.etag !== `${a.id}:${a.version}`) throw new Failed('the answer', `its etag ${a.etag} is not id:version`);
+}
+
 /// Every check of docs/AUDIT.md's "To check a receipt against an answer".
 async function verify(answer, receiptText, logKey, witnesses) {
+  servedForm(answer);
   const receipt = parseReceipt(receiptText);
   if (receipt.extra.article !== answer.id || receipt.extra.version !== String(answer.version)) {
     throw new Failed('the receipt\'s extra', `it names article ${receipt.extra.article} version ${receipt.extra.version}, not this answer`);
@@ -287,20 +317,40 @@ async function verify(answer, receiptText, logKey, witnesses) {
   return checkpoint;
 }
 
+/// A date of the form 2026-04-04 as the pages write it: April 4, 2026.
+function longDate(date) {
+  const [y, m, d] = date.split('-').map(Number);
+  return new Date(Date.UTC(y, m - 1, d)).toLocaleDateString('en-US', { month: 'long', day: 'numeric', year: 'numeric', timeZone: 'UTC' });
+}
+
 /// The page around the badge shows the answer that verified: its
-/// question, quick answer, key facts and section headings, as text.
-function samePage(answer) {
-  const text = (selector) => [...document.querySelectorAll(selector)].map((e) => e.textContent.trim());
+/// question, disclaimer, date, provenance and review, status, quick
+/// answer, key facts, section headings and sources, as text (section
+/// bodies, rendered from Markdown, are not compared).
+function samePage(a) {
+  const texts = (selector) => [...document.querySelectorAll(selector)].map((e) => e.textContent.replace(/\s+/g, ' ').trim());
+  const one = (v) => (v || '').replace(/\s+/g, ' ').trim();
+  const p = a.provenance || {};
+  const retracted = a.status === 'ARTICLE_STATUS_RETRACTED';
   const parts = [
-    ['question', text('article h1'), [answer.question]],
-    ['quick answer', text('.quick p'), [answer.quickAnswer]],
-    ['key facts', text('.facts li'), answer.keyFacts || []],
-    ['section headings', text('article section[id^=section-] > h2'), (answer.sections || []).map((s) => s.heading)],
+    ['question', texts('article h1.question'), [one(a.question)]],
+    ['disclaimer', texts('article .disclaimer'), a.disclaimer ? [one(a.disclaimer)] : []],
+    ['"Last updated"', texts('article time.last-updated'), [longDate(a.lastUpdated)]],
+    ['provenance', texts('article .provenance'), [p.aiAssisted ? `AI-assisted${p.generator ? ` (${one(p.generator)})` : ''}` : 'Written by a person']],
+    ['review', texts('article .review'), [p.reviewedBy ? `Reviewed by ${one(p.reviewedBy)} at version ${p.reviewedVersion}` : 'Not reviewed']],
+    ['status', texts('article .notice.retracted:not(.since)').length ? ['retracted'] : ['published'], [retracted ? 'retracted' : 'published']],
+    ['quick answer', texts('article .quick-answer'), [one(a.quickAnswer)]],
+    ['key facts', texts('article .key-fact'), (a.keyFacts || []).map(one)],
+    ['section headings', texts('article .section-heading'), (a.sections || []).map((s) => one(s.heading))],
+    ['sources', [...document.querySelectorAll('article li.source')].map((li) => [
+      one(li.querySelector('cite').textContent), li.querySelector('a') ? li.querySelector('a').getAttribute('href') : '',
+      one(li.querySelector('.publisher').textContent), one(li.querySelector('.licence').textContent),
+      li.querySelector('time.accessed') ? one(li.querySelector('time.accessed').textContent) : '']),
+    (a.sources || []).map((s) => [one(s.title), s.url || '', one(s.publisher), one(s.license), s.accessedOn ? longDate(s.accessedOn) : ''])],
   ];
   for (const [name, shown, verified] of parts) {
-    const trimmed = verified.map((v) => (v || '').trim());
-    if (JSON.stringify(shown) !== JSON.stringify(trimmed)) {
-      throw new Failed('the page', `its ${name} are not the verified answer's`);
+    if (JSON.stringify(shown) !== JSON.stringify(verified)) {
+      throw new Failed('the page', `its ${name} is not the verified answer's`);
     }
   }
 }
@@ -315,7 +365,11 @@ function show(badge, state, text, detail) {
   if (detail) line.append(` ${detail}`);
 }
 
+let runs = 0;
+
 async function runBadge(badge) {
+  const run = ++runs;
+  delete badge.dataset.failed;
   const keys = badge.querySelector('#badge-keys');
   keys.hidden = false;
   const pinnedKey = badge.querySelector('#pinned-key');
@@ -337,11 +391,20 @@ async function runBadge(badge) {
     runBadge(badge);
   };
   try {
-    const response = await fetch(badge.dataset.receipt, { credentials: 'same-origin', cache: 'no-store' });
-    const body = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Failed('the receipt', body.error || `the server answered ${response.status}`);
+    // A session that has ended is sent to log in (a redirect): not a
+    // receipt, and nothing to pin.
+    const response = await fetch(badge.dataset.receipt, { credentials: 'same-origin', cache: 'no-store', redirect: 'error' })
+      .catch(() => { throw new Failed('the receipt', 'none came: your session may have ended (log in again), or the server is out of reach'); });
+    const json = (response.headers.get('content-type') || '').startsWith('application/json');
+    const body = json ? await response.json().catch(() => ({})) : {};
+    if (!response.ok || !json) throw new Failed('the receipt', body.error || `the server answered ${response.status}`);
+    if (typeof body.verifierKey !== 'string' || typeof body.receipt !== 'string' || typeof body.answer !== 'object') {
+      throw new Failed('the receipt', 'the server\'s answer lacks the answer, the receipt or the key');
+    }
     let pinned = localStorage.getItem(PINNED_LOG_KEY);
     if (!pinned) {
+      // Pin only what is a verifier key; it is trusted from then on.
+      await parseVerifierKey(body.verifierKey, 0x01);
       pinned = body.verifierKey;
       localStorage.setItem(PINNED_LOG_KEY, pinned);
       localStorage.setItem(PINNED_HOW, 'pinned on first use');
@@ -357,10 +420,12 @@ async function runBadge(badge) {
     const witnesses = await Promise.all(witnessTexts.map((w) => parseVerifierKey(w, 0x04)));
     const checkpoint = await verify(body.answer, body.receipt, logKey, witnesses);
     samePage(body.answer);
+    if (run !== runs) return;
     const count = `${checkpoint.witnesses} ${checkpoint.witnesses === 1 ? 'witness' : 'witnesses'}`;
     show(badge, 'verified', `✓ Verified at checkpoint ${checkpoint.size} (${count}).`,
       'This answer is in the log the pinned key signed, as served.');
   } catch (e) {
+    if (run !== runs) return;
     const failed = e instanceof Failed ? e : new Failed('the check', String(e));
     badge.dataset.failed = failed.check;
     show(badge, 'failed', `✗ Not verified: ${failed.check}.`, failed.detail);
