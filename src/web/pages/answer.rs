@@ -142,7 +142,10 @@ pub(super) async fn page(
                     }
                 }
             }
-            (suggest_form(caller, &answer, asked.param("suggested").is_some()))
+            // A suggestion belongs with an answer readers are served.
+            @if !(retracted || !served || retracted_now) {
+                (suggest_form(caller, &answer, asked.param("suggested").is_some()))
+            }
         },
     ))
 }
