@@ -35,6 +35,7 @@ mod config;
 mod domain;
 mod durable_file;
 mod grpc;
+pub mod history_import;
 mod http1;
 mod import;
 mod jetstream;
