@@ -36,6 +36,7 @@ mod redaction;
 mod replicas;
 mod restart;
 mod review;
+mod revise;
 mod standard;
 mod stream;
 mod third_party;

@@ -28,6 +28,26 @@ pub struct SectionDraft {
     pub body: String,
 }
 
+/// A section of a revision: an existing one by id, or a new one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RevisedSection {
+    /// Empty for a new section.
+    pub id: String,
+    pub heading: String,
+    pub body: String,
+}
+
+/// An article's content as a whole (`ReviseArticle`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ArticleRevision {
+    pub question: String,
+    pub quick_answer: String,
+    pub key_facts: Vec<String>,
+    pub sections: Vec<RevisedSection>,
+    /// YYYY-MM-DD; empty: unchanged.
+    pub last_updated: String,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SourceDraft {
     /// Empty for a new source; names the source to edit.
@@ -98,6 +118,8 @@ pub enum Command {
     },
     RetractArticle,
     RestoreArticle,
+    /// The content as a whole, in one commit; sources are kept.
+    ReviseArticle(Box<ArticleRevision>),
 }
 
 impl Command {
@@ -121,6 +143,7 @@ impl Command {
             Command::RevertArticle { .. } => "RevertArticle",
             Command::RetractArticle => "RetractArticle",
             Command::RestoreArticle => "RestoreArticle",
+            Command::ReviseArticle(_) => "ReviseArticle",
         }
     }
 }

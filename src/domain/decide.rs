@@ -5,14 +5,14 @@
 use chrono::NaiveDate;
 
 use super::article::{Article, Section, Source, Status};
-use super::command::{ArticleDraft, Command, SourceDraft};
+use super::command::{ArticleDraft, ArticleRevision, Command, SourceDraft};
 use super::error::DomainError;
 use super::event::{ArticleCreated, Event, OriginClaims};
 use super::ids;
 use super::limits::Limits;
 use super::origin::check_origin_claims;
 use super::review;
-use super::validate::{derive_slug, Limit, Text, Violations};
+use super::validate::{derive_slug, quoted, Limit, Text, Violations};
 
 /// What a decision may depend on besides state and command.
 #[derive(Clone, Copy, Debug)]
@@ -319,6 +319,10 @@ fn decide_edit(
                 }
             }
         }
+        Command::ReviseArticle(revision) => match revised(article, revision, ctx, v) {
+            Some(target) => revert(article, &target),
+            None => Vec::new(),
+        },
         Command::RetractArticle => vec![Event::ArticleRetracted {
             reason: ctx.reason.to_owned(),
         }],
@@ -327,6 +331,118 @@ fn decide_edit(
         }],
     };
     Ok(events)
+}
+
+/// The article `revision` makes of `article`, its fields checked (`None`
+/// when one is wrong, said in `v`): new sections get the next ids in
+/// order; sources, status and the rest stay.
+fn revised(
+    article: &Article,
+    revision: &ArticleRevision,
+    ctx: &Context<'_>,
+    v: &mut Violations,
+) -> Option<Article> {
+    let limits = ctx.limits;
+    v.text(
+        "question",
+        &revision.question,
+        Text::line(limits.question_chars),
+    );
+    check_content(
+        "",
+        &revision.quick_answer,
+        &revision.key_facts,
+        &revision
+            .sections
+            .iter()
+            .map(|s| (s.heading.as_str(), s.body.as_str()))
+            .collect::<Vec<_>>(),
+        limits,
+        v,
+    );
+    let last_updated = match revision.last_updated.as_str() {
+        "" => Some(article.last_updated),
+        given => v.date("last_updated", given, ctx.today),
+    };
+    let mut target = article.clone();
+    let mut named = std::collections::HashSet::new();
+    let mut next = article.next_section;
+    target.sections = Vec::with_capacity(revision.sections.len());
+    for (i, section) in revision.sections.iter().enumerate() {
+        let id = if section.id.is_empty() {
+            let id = ids::section_id(next);
+            next += 1;
+            id
+        } else if article.section_index(&section.id).is_none() {
+            v.push(
+                format!("sections[{i}].id"),
+                format!("the article has no section {}", quoted(&section.id)),
+            );
+            continue;
+        } else if !named.insert(section.id.as_str()) {
+            v.push(
+                format!("sections[{i}].id"),
+                format!("names section {} twice", quoted(&section.id)),
+            );
+            continue;
+        } else {
+            section.id.clone()
+        };
+        target.sections.push(Section {
+            id,
+            heading: section.heading.clone(),
+            body: section.body.clone(),
+        });
+    }
+    if !v.is_empty() {
+        return None;
+    }
+    target.question = revision.question.clone();
+    target.quick_answer = revision.quick_answer.clone();
+    target.key_facts = revision.key_facts.clone();
+    target.last_updated = last_updated?;
+    Some(target)
+}
+
+/// The checks of a whole article's content, its fields named under
+/// `prefix` (`article.` in a draft): the quick answer, the key facts, the
+/// number of sections, and each section's `(heading, body)`.
+fn check_content(
+    prefix: &str,
+    quick_answer: &str,
+    key_facts: &[String],
+    sections: &[(&str, &str)],
+    limits: &Limits,
+    v: &mut Violations,
+) {
+    v.text(
+        &format!("{prefix}quick_answer"),
+        quick_answer,
+        Text::block(Limit::Bytes(limits.body_bytes)),
+    );
+    check_key_facts(&format!("{prefix}key_facts"), key_facts, limits, v);
+    if sections.len() > limits.sections {
+        v.push(
+            format!("{prefix}sections"),
+            format!(
+                "has {} sections, over the limit of {}",
+                sections.len(),
+                limits.sections
+            ),
+        );
+    }
+    for (i, (heading, body)) in sections.iter().enumerate() {
+        v.text(
+            &format!("{prefix}sections[{i}].heading"),
+            heading,
+            Text::line(limits.heading_chars),
+        );
+        v.text(
+            &format!("{prefix}sections[{i}].body"),
+            body,
+            Text::block(Limit::Bytes(limits.body_bytes)).optional(),
+        );
+    }
 }
 
 /// The events that turn `current` into `target`'s content.
@@ -494,42 +610,26 @@ fn check_draft(draft: &ArticleDraft, ctx: &Context<'_>, v: &mut Violations) -> A
         v.slug("article.slug", &draft.slug);
         draft.slug.clone()
     };
-    v.text(
-        "article.quick_answer",
+    check_content(
+        "article.",
         &draft.quick_answer,
-        Text::block(Limit::Bytes(limits.body_bytes)),
+        &draft.key_facts,
+        &draft
+            .sections
+            .iter()
+            .map(|s| (s.heading.as_str(), s.body.as_str()))
+            .collect::<Vec<_>>(),
+        limits,
+        v,
     );
-    check_key_facts("article.key_facts", &draft.key_facts, limits, v);
-    if draft.sections.len() > limits.sections {
-        v.push(
-            "article.sections",
-            format!(
-                "has {} sections, over the limit of {}",
-                draft.sections.len(),
-                limits.sections
-            ),
-        );
-    }
     let sections = draft
         .sections
         .iter()
         .enumerate()
-        .map(|(i, s)| {
-            v.text(
-                &format!("article.sections[{i}].heading"),
-                &s.heading,
-                Text::line(limits.heading_chars),
-            );
-            v.text(
-                &format!("article.sections[{i}].body"),
-                &s.body,
-                Text::block(Limit::Bytes(limits.body_bytes)).optional(),
-            );
-            Section {
-                id: ids::section_id(i as u64 + 1),
-                heading: s.heading.clone(),
-                body: s.body.clone(),
-            }
+        .map(|(i, s)| Section {
+            id: ids::section_id(i as u64 + 1),
+            heading: s.heading.clone(),
+            body: s.body.clone(),
         })
         .collect();
     if draft.sources.len() > limits.sources {

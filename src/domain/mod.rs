@@ -40,7 +40,9 @@ pub(crate) use chain::{
 #[cfg(test)]
 pub(crate) use chain::{event_digest, vector_bytes as chain_bytes_for_vectors};
 pub(crate) use chain_v2::{without_content, CommitSalts, Salt, REDACTED};
-pub(crate) use command::{ArticleDraft, Command, SectionDraft, SourceDraft};
+pub(crate) use command::{
+    ArticleDraft, ArticleRevision, Command, RevisedSection, SectionDraft, SourceDraft,
+};
 pub(crate) use commit::{Commit, CommitEvents, CommitFold, CommitHead, Redaction, Revision};
 pub(crate) use decide::{decide, Context};
 pub(crate) use diff::{diff, ArticleDiff, ChangeKind};

@@ -1188,3 +1188,113 @@ fn the_date_a_commit_sets_is_the_one_its_fold_leaves() {
     assert_eq!(log[3].date_set(), None);
     assert_eq!(log[4].date_set(), Some(date(9)));
 }
+
+/// The created article's content as a revision, for `ReviseArticle`.
+fn as_revision(article: &Article) -> ArticleRevision {
+    ArticleRevision {
+        question: article.question.clone(),
+        quick_answer: article.quick_answer.clone(),
+        key_facts: article.key_facts.clone(),
+        sections: article
+            .sections
+            .iter()
+            .map(|s| RevisedSection {
+                id: s.id.clone(),
+                heading: s.heading.clone(),
+                body: s.body.clone(),
+            })
+            .collect(),
+        last_updated: String::new(),
+    }
+}
+
+#[test]
+fn a_revision_is_one_commit_of_what_changed() {
+    let g = given(vec![created()]);
+    let current = g.state.clone().unwrap();
+    // The same content: nothing to write.
+    let same = as_revision(&current);
+    assert_eq!(
+        g.when(Command::ReviseArticle(Box::new(same.clone())))
+            .unwrap(),
+        []
+    );
+
+    // The quick answer edited, the first section removed, the second
+    // edited and a new one before it, a new date: one commit.
+    let mut revision = same;
+    revision.quick_answer = "Shorter.".into();
+    let second = revision.sections.remove(1);
+    revision.sections = vec![
+        RevisedSection {
+            id: String::new(),
+            heading: "Overview".into(),
+            body: String::new(),
+        },
+        RevisedSection {
+            body: "HLA genes, and more.".into(),
+            ..second
+        },
+    ];
+    revision.last_updated = "2026-04-05".into();
+    let events = g
+        .when(Command::ReviseArticle(Box::new(revision.clone())))
+        .unwrap();
+    let kinds: Vec<&str> = events.iter().map(Event::kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            "QuickAnswerEdited",
+            "SectionRemoved",
+            "SectionAdded",
+            "SectionEdited",
+            "ArticleRedated"
+        ]
+    );
+    let next = g.then_state(Command::ReviseArticle(Box::new(revision)));
+    assert_eq!(next.quick_answer, "Shorter.");
+    let sections: Vec<(&str, &str, &str)> = next
+        .sections
+        .iter()
+        .map(|s| (s.id.as_str(), s.heading.as_str(), s.body.as_str()))
+        .collect();
+    assert_eq!(
+        sections,
+        [
+            ("s3", "Overview", ""),
+            ("s2", "Genetic Factors", "HLA genes, and more.")
+        ]
+    );
+    assert_eq!(next.sources, current.sources, "sources are kept");
+    assert_eq!(next.slug, current.slug);
+}
+
+#[test]
+fn a_revision_names_what_is_wrong() {
+    let g = given(vec![created()]);
+    let mut revision = as_revision(g.state.as_ref().unwrap());
+    revision.quick_answer = " ".into();
+    revision.sections[0].id = "s9".into();
+    revision.sections[1].id = revision.sections[0].id.clone();
+    revision.sections.push(RevisedSection {
+        id: "s2".into(),
+        heading: "Again".into(),
+        body: String::new(),
+    });
+    revision.sections.push(RevisedSection {
+        id: "s2".into(),
+        heading: "Twice".into(),
+        body: String::new(),
+    });
+    revision.last_updated = "2026-13-01".into();
+    assert_eq!(
+        invalid_field(g.when(Command::ReviseArticle(Box::new(revision)))),
+        [
+            "quick_answer",
+            "last_updated",
+            "sections[0].id",
+            "sections[1].id",
+            "sections[3].id"
+        ]
+    );
+}

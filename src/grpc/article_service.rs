@@ -69,6 +69,7 @@ write_responses!(
     RevertArticleResponse,
     RetractArticleResponse,
     RestoreArticleResponse,
+    ReviseArticleResponse,
     GetCommandOutcomeResponse,
 );
 
@@ -191,6 +192,13 @@ impl ArticleService for ArticleApi {
         request: Request<RestoreArticleRequest>,
     ) -> Result<Response<RestoreArticleResponse>, Status> {
         self.run(request, Arm::RestoreArticle).await
+    }
+
+    async fn revise_article(
+        &self,
+        request: Request<ReviseArticleRequest>,
+    ) -> Result<Response<ReviseArticleResponse>, Status> {
+        self.run(request, Arm::ReviseArticle).await
     }
 
     async fn get_command_outcome(

@@ -12,7 +12,7 @@ use super::pb::import_command::Command as Arm;
 use super::pb::ImportCommand;
 use super::status::invalid;
 use crate::app::{ArticleRef, Write, WriteMeta};
-use crate::domain::Command;
+use crate::domain::{ArticleRevision, Command, RevisedSection};
 
 /// How an edit may name its article.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +44,7 @@ pub(super) fn arm_name(arm: &Arm) -> &'static str {
         Arm::RevertArticle(_) => "revert_article",
         Arm::RetractArticle(_) => "retract_article",
         Arm::RestoreArticle(_) => "restore_article",
+        Arm::ReviseArticle(_) => "revise_article",
     }
 }
 
@@ -223,6 +224,25 @@ pub(super) fn write(actor: &str, arm: Arm, naming: Naming) -> Result<Write, Stat
         ),
         Arm::RetractArticle(m) => edit!("RetractArticle", m, Command::RetractArticle),
         Arm::RestoreArticle(m) => edit!("RestoreArticle", m, Command::RestoreArticle),
+        Arm::ReviseArticle(m) => edit!(
+            "ReviseArticle",
+            m,
+            Command::ReviseArticle(Box::new(ArticleRevision {
+                question: m.question,
+                quick_answer: m.quick_answer,
+                key_facts: m.key_facts,
+                sections: m
+                    .sections
+                    .into_iter()
+                    .map(|s| RevisedSection {
+                        id: s.id,
+                        heading: s.heading,
+                        body: s.body,
+                    })
+                    .collect(),
+                last_updated: m.last_updated,
+            }))
+        ),
     })
 }
 
