@@ -8,4 +8,5 @@
 //! it reads through `ImportCommits`.
 
 pub mod mediawiki;
+pub mod plan;
 pub mod wikitext;
