@@ -457,6 +457,7 @@ async fn history(server: &TestServer, question: &str) -> (String, u64) {
             command_id: c,
             reason: "test".into(),
             to_version: 1,
+            last_updated: String::new(),
         })
         .await
         .unwrap();

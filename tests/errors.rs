@@ -447,7 +447,13 @@ async fn malformed_requests_get_the_right_status_and_change_nothing(backend: Bac
             name: "revert to the future",
             code: Code::InvalidArgument,
             field: "to_version",
-            call: edit!(revert_article, RevertArticleRequest { to_version: 99 }),
+            call: edit!(
+                revert_article,
+                RevertArticleRequest {
+                    to_version: 99,
+                    last_updated: String::new()
+                }
+            ),
         },
         Case {
             name: "too many key facts",

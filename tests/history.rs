@@ -453,6 +453,7 @@ async fn every_version_reads_back_as_of_version_and_time(backend: Backend) {
                         command_id: common.2,
                         reason: common.3,
                         to_version: to,
+                        last_updated: String::new(),
                     })
                     .await
                     .map(|r| r.into_inner().version)

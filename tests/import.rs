@@ -131,6 +131,7 @@ async fn a_bulk_import_applies_every_write_in_order_and_answers_each_request(bac
                     command_id: cid(),
                     reason: "back".into(),
                     to_version: 1,
+                    last_updated: String::new(),
                 })),
             },
             ImportCommand {

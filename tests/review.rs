@@ -240,6 +240,7 @@ async fn a_review_covers_exactly_the_content_it_was_made_on(backend: Backend) {
                 command_id: cid(),
                 reason: "Back to the reviewed wording".into(),
                 to_version: 3,
+                last_updated: String::new(),
             },
             &w.wanda,
         ))

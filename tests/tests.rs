@@ -23,6 +23,7 @@ mod hostile;
 mod http_api;
 mod idempotency;
 mod import;
+mod import_history;
 mod limits;
 mod lists;
 mod merkle;

@@ -203,9 +203,11 @@ impl App {
             });
         }
         Ok(match command {
-            Command::RevertArticle { to_version, .. }
-                if (1..=current.article.version).contains(&to_version) =>
-            {
+            Command::RevertArticle {
+                to_version,
+                last_updated,
+                ..
+            } if (1..=current.article.version).contains(&to_version) => {
                 // The version returned to is read from the read models:
                 // they first take every write answered.
                 self.wait_for_position(0, None).await?;
@@ -213,6 +215,7 @@ impl App {
                 Command::RevertArticle {
                     to_version,
                     target: Some(Box::new(target.article)),
+                    last_updated,
                 }
             }
             other => other,

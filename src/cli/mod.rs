@@ -14,6 +14,7 @@ mod config;
 mod export;
 mod health;
 mod import;
+mod import_history;
 mod instant;
 mod json;
 mod prove_digest;
@@ -370,6 +371,26 @@ enum ClientCommand {
         #[command(flatten)]
         server: ServerArg,
     },
+    /// Import another system's history (MediaWiki's XML export) through
+    /// the bulk import (admin role): one commit a source revision, with
+    /// the source's revision, author, time and comment as origin claims.
+    /// Running it again is a retry: what is done is a duplicate.
+    ImportHistory {
+        /// The dump's format.
+        #[arg(long, value_enum)]
+        format: import_history::HistoryFormat,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Read and check every file, and say what it would import,
+        /// sending nothing (no server needed).
+        #[arg(long)]
+        dry_run: bool,
+        /// One JSON object a file: its summary.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
     /// Print an answer by slug or id, current or past.
     Get {
         reference: String,
@@ -657,6 +678,13 @@ async fn run_client(command: ClientCommand) -> anyhow::Result<()> {
             json,
             server,
         } => import::import(&server, &files, one_by_one, json).await,
+        ClientCommand::ImportHistory {
+            format,
+            files,
+            dry_run,
+            json,
+            server,
+        } => import_history::import_history(&server, format, &files, dry_run, json).await,
         ClientCommand::Get {
             reference,
             version,

@@ -115,6 +115,8 @@ pub enum Command {
     RevertArticle {
         to_version: u64,
         target: Option<Box<Article>>,
+        /// YYYY-MM-DD; empty: the date the target has.
+        last_updated: String,
     },
     RetractArticle,
     RestoreArticle,

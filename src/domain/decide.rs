@@ -298,7 +298,11 @@ fn decide_edit(
         Command::ReviewArticle => vec![Event::ArticleReviewed {
             reviewed_by: ctx.actor.to_owned(),
         }],
-        Command::RevertArticle { to_version, target } => {
+        Command::RevertArticle {
+            to_version,
+            target,
+            last_updated,
+        } => {
             if *to_version == 0 || *to_version > article.version {
                 v.push(
                     "to_version",
@@ -311,7 +315,17 @@ fn decide_edit(
             }
             match target {
                 Some(target) if target.version == *to_version && target.id == article.id => {
-                    revert(article, target)
+                    match last_updated.as_str() {
+                        "" => revert(article, target),
+                        given => match v.date("last_updated", given, ctx.today) {
+                            Some(date) => {
+                                let mut dated = (**target).clone();
+                                dated.last_updated = date;
+                                revert(article, &dated)
+                            }
+                            None => Vec::new(),
+                        },
+                    }
                 }
                 _ => {
                     v.push("to_version", "the state of that version was not given");

@@ -1011,6 +1011,7 @@ fn revert_restores_the_content_of_an_old_version() {
     let reverted = g.then_state(Command::RevertArticle {
         to_version: 1,
         target: Some(Box::new(target.clone())),
+        last_updated: String::new(),
     });
     assert_eq!(reverted.question, target.question);
     assert_eq!(reverted.slug, target.slug);
@@ -1026,6 +1027,7 @@ fn revert_restores_the_content_of_an_old_version() {
     let same = g.when(Command::RevertArticle {
         to_version: 6,
         target: Some(Box::new(current)),
+        last_updated: String::new(),
     });
     assert_eq!(same, Ok(vec![]));
 }
@@ -1036,11 +1038,13 @@ fn revert_rejections() {
     let result = g.when(Command::RevertArticle {
         to_version: 0,
         target: None,
+        last_updated: String::new(),
     });
     assert_eq!(invalid_field(result), ["to_version"]);
     let result = g.when(Command::RevertArticle {
         to_version: 2,
         target: None,
+        last_updated: String::new(),
     });
     assert_eq!(invalid_field(result), ["to_version"]);
 }
@@ -1297,4 +1301,33 @@ fn a_revision_names_what_is_wrong() {
             "sections[3].id"
         ]
     );
+}
+
+#[test]
+fn a_revert_may_be_dated() {
+    let v1 = created();
+    let history = vec![
+        v1.clone(),
+        vec![Event::QuickAnswerEdited {
+            quick_answer: "Vandalism".into(),
+        }],
+    ];
+    let target = Article::fold(None, id(), 1, &v1).unwrap();
+    let g = given(history);
+    let reverted = g.then_state(Command::RevertArticle {
+        to_version: 1,
+        target: Some(Box::new(target.clone())),
+        last_updated: "2026-04-05".into(),
+    });
+    assert_eq!(reverted.quick_answer, target.quick_answer);
+    assert_eq!(
+        reverted.last_updated,
+        NaiveDate::from_ymd_opt(2026, 4, 5).unwrap()
+    );
+    let result = g.when(Command::RevertArticle {
+        to_version: 1,
+        target: Some(Box::new(target)),
+        last_updated: "yesterday".into(),
+    });
+    assert_eq!(invalid_field(result), ["last_updated"]);
 }

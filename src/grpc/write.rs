@@ -220,6 +220,7 @@ pub(super) fn write(actor: &str, arm: Arm, naming: Naming) -> Result<Write, Stat
             Command::RevertArticle {
                 to_version: m.to_version,
                 target: None,
+                last_updated: m.last_updated,
             }
         ),
         Arm::RetractArticle(m) => edit!("RetractArticle", m, Command::RetractArticle),

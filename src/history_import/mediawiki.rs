@@ -127,6 +127,11 @@ impl<R: BufRead> Reader<R> {
         }
     }
 
+    /// The bytes of the input read so far.
+    pub fn position(&self) -> u64 {
+        self.xml.buffer_position()
+    }
+
     fn error(&self, element: &str, message: impl Into<String>) -> DumpError {
         DumpError {
             line: self.line,
