@@ -88,6 +88,8 @@ async fn every_real_revision_is_imported_as_one_version_that_renders_back(backen
         let mut planner = None;
         let mut taken = std::collections::HashSet::new();
         let mut checked = 0;
+        // Each article's first claimed author, by slug.
+        let mut authors: Vec<(String, String)> = Vec::new();
         let reader = Reader::new(std::io::BufReader::new(std::fs::File::open(&file).unwrap()));
         for item in reader {
             match item.unwrap() {
@@ -145,6 +147,9 @@ async fn every_real_revision_is_imported_as_one_version_that_renders_back(backen
                         })
                         .unwrap_or_else(|| panic!("{name}: revision {} has claims", revision.id));
                     assert_eq!(claims.revision_id, revision.id);
+                    if planned.version == 1 {
+                        authors.push((planned.slug.clone(), planned.claims.actor.clone()));
+                    }
                     assert_eq!(claims.actor, planned.claims.actor);
                     assert_eq!(
                         claims.time.map(|t| t.seconds),
@@ -155,6 +160,35 @@ async fn every_real_revision_is_imported_as_one_version_that_renders_back(backen
             }
         }
         assert_eq!(checked, commits, "{name}");
+
+        // Blame names the source's authors, as claims beside the importer.
+        for (slug, author) in &authors {
+            let blame = audit
+                .get_attribution(pb::GetAttributionRequest {
+                    r#ref: Some(pb::get_attribution_request::Ref::Slug(slug.clone())),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            let question = blame
+                .attributions
+                .iter()
+                .find(|a| a.element == "question")
+                .unwrap();
+            let introduced = question.introduced.as_ref().unwrap();
+            assert_eq!(&introduced.origin_actor, author, "{name}: {slug}");
+            assert_eq!(
+                introduced.actor, "anonymous",
+                "the importer stays the actor"
+            );
+            assert!(blame.attributions.iter().all(|a| a
+                .last_changed
+                .as_ref()
+                .unwrap()
+                .origin_time
+                .is_some()));
+        }
 
         // Again: every command a duplicate, nothing new.
         let again = import(&server, &file).await;

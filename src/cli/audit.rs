@@ -137,7 +137,13 @@ pub(super) async fn blame(
     )?;
     let stamp = |s: &Option<ChangeStamp>| {
         s.as_ref()
-            .map(|s| format!("v{} {} ({})", s.version, s.actor, s.reason))
+            .map(|s| match s.origin_actor.as_str() {
+                "" => format!("v{} {} ({})", s.version, s.actor, s.reason),
+                claimed => format!(
+                    "v{} by {claimed} (claimed; imported by {})",
+                    s.version, s.actor
+                ),
+            })
             .unwrap_or_default()
     };
     for a in &report.attributions {

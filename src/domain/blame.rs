@@ -13,6 +13,10 @@ pub(crate) struct Stamp {
     pub actor: String,
     pub recorded_at: DateTime<Utc>,
     pub reason: String,
+    /// What an imported commit's claims say: who made the revision at the
+    /// source, and when (empty, none: no claims, or redacted).
+    pub origin_actor: String,
+    pub origin_time: Option<DateTime<Utc>>,
 }
 
 /// One part of the article and its two stamps.
@@ -49,11 +53,17 @@ pub(crate) fn attribute(commits: &[Commit]) -> Vec<Attribution> {
     let mut sources: Vec<Tracked> = Vec::new();
 
     for commit in commits {
+        let claims = commit.events.iter().find_map(|e| match e {
+            Event::OriginClaimed(c) => Some(c),
+            _ => None,
+        });
         let stamp = Stamp {
             version: commit.version,
             actor: commit.actor.clone(),
             recorded_at: commit.recorded_at,
             reason: commit.reason.clone(),
+            origin_actor: claims.map(|c| c.actor.clone()).unwrap_or_default(),
+            origin_time: claims.and_then(|c| c.time),
         };
         let new = |id: &str, label: &str| Tracked {
             id: id.to_owned(),

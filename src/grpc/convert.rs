@@ -344,6 +344,8 @@ pub(super) fn attribution(a: &Attribution) -> pb::Attribution {
         actor: s.actor.clone(),
         recorded_at: Some(timestamp(s.recorded_at)),
         reason: s.reason.clone(),
+        origin_actor: s.origin_actor.clone(),
+        origin_time: s.origin_time.map(timestamp),
     };
     pb::Attribution {
         element: a.element.clone(),

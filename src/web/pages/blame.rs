@@ -98,6 +98,16 @@ fn stamp(reference: &str, stamp: Option<&pb::ChangeStamp>, why: bool) -> Markup 
     html! {
         a href={ "/a/" (reference) "?version=" (stamp.version) } { "v" (stamp.version) }
         " by " span.actor { (stamp.actor) } " "
+        @if !stamp.origin_actor.is_empty() {
+            br;
+            span.claimed title="What the imported history says: a claim, beside the log's own actor" {
+                "claimed: " span.origin-actor { (stamp.origin_actor) }
+                @if let Some(t) = stamp.origin_time.as_ref() {
+                    " " time datetime=(layout::machine_time(Some(t))) { (layout::time(Some(t)).get(..10).unwrap_or_default()) }
+                }
+            }
+            br;
+        }
         time.muted datetime=(layout::machine_time(stamp.recorded_at.as_ref())) title=(full) {
             (full.get(..10).unwrap_or(&full))
         }
