@@ -90,6 +90,9 @@ async fn every_real_revision_is_imported_as_one_version_that_renders_back(backen
         let mut checked = 0;
         // Each article's first claimed author, by slug.
         let mut authors: Vec<(String, String)> = Vec::new();
+        // The page's versions: slug, claimed time, version, text.
+        let mut page_versions: Vec<(String, i64, u64, Option<String>)> = Vec::new();
+        let mut answers = server.answers().await;
         let reader = Reader::new(std::io::BufReader::new(std::fs::File::open(&file).unwrap()));
         for item in reader {
             match item.unwrap() {
@@ -98,7 +101,44 @@ async fn every_real_revision_is_imported_as_one_version_that_renders_back(backen
                     let slug = plan::slug_for(&page, &mut taken);
                     planner = Some(PagePlanner::new(&site, &page, slug));
                 }
-                Item::PageEnd => planner = None,
+                Item::PageEnd => {
+                    planner = None;
+                    // As of each revision's own time at the source: the
+                    // latest version claimed at or before it renders back
+                    // to that version's text.
+                    for (slug, at, _, _) in &page_versions {
+                        let (_, _, version, text) = page_versions
+                            .iter()
+                            .filter(|(_, t, _, _)| t <= at)
+                            .max_by_key(|(_, t, v, _)| (*t, *v))
+                            .unwrap();
+                        let answer = answers
+                            .get_answer(pb::GetAnswerRequest {
+                                r#ref: Some(pb::get_answer_request::Ref::Slug(slug.clone())),
+                                as_of: Some(pb::get_answer_request::AsOf::OriginTime(
+                                    prost_types::Timestamp {
+                                        seconds: *at,
+                                        nanos: 0,
+                                    },
+                                )),
+                                ..Default::default()
+                            })
+                            .await
+                            .unwrap()
+                            .into_inner()
+                            .answer
+                            .unwrap();
+                        assert_eq!(answer.version, *version, "{name}: {slug} as of {at}");
+                        if let Some(text) = text {
+                            let rendered = plan::render(
+                                &answer.quick_answer,
+                                answer.sections.iter().map(|s| s.body.as_str()),
+                            );
+                            assert_eq!(&rendered, text, "{name}: {slug} as of {at}");
+                        }
+                    }
+                    page_versions.clear();
+                }
                 Item::Revision(revision) => {
                     let Ok(planned) = planner.as_mut().unwrap().plan(&revision) else {
                         continue;
@@ -147,6 +187,12 @@ async fn every_real_revision_is_imported_as_one_version_that_renders_back(backen
                         })
                         .unwrap_or_else(|| panic!("{name}: revision {} has claims", revision.id));
                     assert_eq!(claims.revision_id, revision.id);
+                    page_versions.push((
+                        planned.slug.clone(),
+                        revision.timestamp.timestamp(),
+                        planned.version,
+                        planned.text.clone(),
+                    ));
                     if planned.version == 1 {
                         authors.push((planned.slug.clone(), planned.claims.actor.clone()));
                     }
@@ -189,6 +235,39 @@ async fn every_real_revision_is_imported_as_one_version_that_renders_back(backen
                 .origin_time
                 .is_some()));
         }
+
+        // The CLI's `get --as-of-origin`: before the page's first claimed
+        // time there is nothing; after its last, the current version.
+        let (slug, _) = &authors[0];
+        let before = server
+            .cli(&["get", slug, "--as-of-origin", "2001-01-01T00:00:00Z"])
+            .await;
+        assert!(!before.success);
+        assert!(
+            before
+                .stderr
+                .contains("no version of the article is claimed at or before"),
+            "{}",
+            before.stderr
+        );
+        let after = server
+            .cli(&["get", slug, "--as-of-origin", "2030-01-01", "--json"])
+            .await;
+        assert!(after.success, "{}", after.stderr);
+        let current = server
+            .answers()
+            .await
+            .get_answer(pb::GetAnswerRequest {
+                r#ref: Some(pb::get_answer_request::Ref::Slug(slug.clone())),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .answer
+            .unwrap();
+        let shown: serde_json::Value = serde_json::from_str(&after.stdout).unwrap();
+        assert_eq!(shown["version"], current.version.to_string());
 
         // Again: every command a duplicate, nothing new.
         let again = import(&server, &file).await;

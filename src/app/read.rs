@@ -29,6 +29,10 @@ pub enum AsOf {
     Version(u64),
     /// The last version recorded at or before this instant.
     Time(DateTime<Utc>),
+    /// Of the versions imported with origin claims, the one whose claimed
+    /// time is the latest at or before this instant (the later version of
+    /// two claimed at one time): the page as its source showed it then.
+    OriginTime(DateTime<Utc>),
 }
 
 /// One page of a list, and the cursor after its last item if more may follow.
@@ -514,7 +518,43 @@ impl App {
                 let version = self.version_at(current, time).await?;
                 self.version_of(current, version).await.map(Arc::new)
             }
+            AsOf::OriginTime(time) => {
+                let version = self.version_at_origin(current, time)?;
+                self.version_of(current, version).await.map(Arc::new)
+            }
         }
+    }
+
+    /// The version whose origin claims' time is the latest at or before
+    /// `time`: a scan of the article's commits (claimed times need not
+    /// increase along a history).
+    fn version_at_origin(
+        &self,
+        current: &ArticleVersion,
+        time: DateTime<Utc>,
+    ) -> Result<u64, AppError> {
+        let id = current.article.id;
+        let mut best: Option<(DateTime<Utc>, u64)> = None;
+        for (_, _, commit) in self.events_of(id, 1, current.article.version)? {
+            let claimed = commit.events.iter().find_map(|e| match e {
+                crate::domain::Event::OriginClaimed(c) => c.time,
+                _ => None,
+            });
+            if let Some(at) = claimed.filter(|at| *at <= time) {
+                if best.is_none_or(|(t, _)| at >= t) {
+                    best = Some((at, commit.version));
+                }
+            }
+        }
+        best.map(|(_, version)| version).ok_or_else(|| {
+            AppError::not_found(
+                "origin_time",
+                format!(
+                    "no version of the article is claimed at or before {}",
+                    time.to_rfc3339()
+                ),
+            )
+        })
     }
 
     /// The article as of `version`: the nearest snapshot at or below it and

@@ -395,13 +395,18 @@ enum ClientCommand {
     Get {
         reference: String,
         /// The version to show.
-        #[arg(long, conflicts_with = "at")]
+        #[arg(long, conflicts_with_all = ["at", "as_of_origin"])]
         version: Option<u64>,
         /// Show the version current at this instant: RFC 3339
         /// (2026-11-25T15:33:35Z), a date (2026-11-25: the end of that day,
         /// UTC) or a time relative to now ('10 minutes ago').
-        #[arg(long)]
+        #[arg(long, conflicts_with = "as_of_origin")]
         at: Option<String>,
+        /// For an imported article: show it as its source showed it at
+        /// this instant (its claimed times, not the log's), written as
+        /// `--at` takes it.
+        #[arg(long, value_name = "TIME")]
+        as_of_origin: Option<String>,
         /// Wait until the server has applied this position (a write's,
         /// made through another replica) [default: 0].
         #[arg(long, default_value_t = 0)]
@@ -689,6 +694,7 @@ async fn run_client(command: ClientCommand) -> anyhow::Result<()> {
             reference,
             version,
             at,
+            as_of_origin,
             min_position,
             receipt,
             json,
@@ -697,6 +703,7 @@ async fn run_client(command: ClientCommand) -> anyhow::Result<()> {
             let as_of = show::AsOfArgs {
                 version,
                 at,
+                as_of_origin,
                 min_position,
                 receipt,
             };

@@ -15,6 +15,7 @@ use crate::grpc::pb::{
 pub(super) struct AsOfArgs {
     pub(super) version: Option<u64>,
     pub(super) at: Option<String>,
+    pub(super) as_of_origin: Option<String>,
     pub(super) min_position: u64,
     /// Where to save the answer's receipt, if asked for.
     pub(super) receipt: Option<std::path::PathBuf>,
@@ -26,17 +27,26 @@ pub(super) async fn get(
     args: &AsOfArgs,
     as_json: bool,
 ) -> anyhow::Result<()> {
-    let as_of = match (args.version, args.at.as_deref()) {
-        (Some(v), _) => Some(get_answer_request::AsOf::Version(v)),
-        (None, Some(at)) => {
-            let t = super::instant::parse_instant(at, chrono::Utc::now())
-                .map_err(|e| anyhow::anyhow!("--at: {e}"))?;
-            Some(get_answer_request::AsOf::Time(prost_types::Timestamp {
-                seconds: t.timestamp(),
-                nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
-            }))
-        }
-        (None, None) => None,
+    let instant = |flag: &str, text: &str| -> anyhow::Result<prost_types::Timestamp> {
+        let t = super::instant::parse_instant(text, chrono::Utc::now())
+            .map_err(|e| anyhow::anyhow!("{flag}: {e}"))?;
+        Ok(prost_types::Timestamp {
+            seconds: t.timestamp(),
+            nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
+        })
+    };
+    let as_of = match (
+        args.version,
+        args.at.as_deref(),
+        args.as_of_origin.as_deref(),
+    ) {
+        (Some(v), _, _) => Some(get_answer_request::AsOf::Version(v)),
+        (None, Some(at), _) => Some(get_answer_request::AsOf::Time(instant("--at", at)?)),
+        (None, None, Some(origin)) => Some(get_answer_request::AsOf::OriginTime(instant(
+            "--as-of-origin",
+            origin,
+        )?)),
+        (None, None, None) => None,
     };
     let response = answers(server)
         .await?

@@ -51,6 +51,9 @@ impl AnswerService for AnswerApi {
             None => AsOf::Current,
             Some(get_answer_request::AsOf::Version(v)) => AsOf::Version(*v),
             Some(get_answer_request::AsOf::Time(t)) => AsOf::Time(convert::time("time", t)?),
+            Some(get_answer_request::AsOf::OriginTime(t)) => {
+                AsOf::OriginTime(convert::time("origin_time", t)?)
+            }
         };
         self.wait(deadline, m.min_position).await?;
         let answer = self

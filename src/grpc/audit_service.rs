@@ -298,6 +298,9 @@ impl AuditService for AuditApi {
             None => AsOf::Current,
             Some(inspect_answer_request::AsOf::Version(v)) => AsOf::Version(*v),
             Some(inspect_answer_request::AsOf::Time(t)) => AsOf::Time(convert::time("time", t)?),
+            Some(inspect_answer_request::AsOf::OriginTime(t)) => {
+                AsOf::OriginTime(convert::time("origin_time", t)?)
+            }
         };
         let (answer, served) = self
             .app
