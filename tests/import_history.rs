@@ -97,10 +97,7 @@ async fn every_real_revision_is_imported_as_one_version_that_renders_back(backen
         for item in reader {
             match item.unwrap() {
                 Item::Site(s) => site = s,
-                Item::Page(page) => {
-                    let slug = plan::slug_for(&page, &mut taken);
-                    planner = Some(PagePlanner::new(&site, &page, slug));
-                }
+                Item::Page(page) => planner = Some(PagePlanner::new(&site, &page)),
                 Item::PageEnd => {
                     planner = None;
                     // As of each revision's own time at the source: the
@@ -140,7 +137,7 @@ async fn every_real_revision_is_imported_as_one_version_that_renders_back(backen
                     page_versions.clear();
                 }
                 Item::Revision(revision) => {
-                    let Ok(planned) = planner.as_mut().unwrap().plan(&revision) else {
+                    let Ok(planned) = planner.as_mut().unwrap().plan(&revision, &mut taken) else {
                         continue;
                     };
                     let answer = audit

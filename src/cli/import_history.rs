@@ -52,7 +52,9 @@ struct Summary {
     text_unchanged: usize,
     /// Skipped revisions, by reason.
     skipped: BTreeMap<String, usize>,
-    /// Revisions whose text's SHA-1 is not the one the dump gives.
+    /// Revisions whose text's SHA-1 is not the one the dump gives: how
+    /// many, and the first 100 by id.
+    sha1_mismatched: usize,
     sha1_mismatches: Vec<String>,
     /// Claims made one line to fit (a comment with a line break).
     claims_fitted: usize,
@@ -97,6 +99,12 @@ impl Summary {
                 "\n  revision {id}: its text's SHA-1 is not the one the dump gives (imported as the dump holds it)"
             ));
         }
+        if self.sha1_mismatched > self.sha1_mismatches.len() {
+            line.push_str(&format!(
+                "\n  and {} more revisions whose SHA-1 is not the dump's",
+                self.sha1_mismatched - self.sha1_mismatches.len()
+            ));
+        }
         if self.claims_fitted > 0 {
             line.push_str(&format!(
                 "\n  {} claims made one line to fit (a line break shown as ⏎)",
@@ -126,11 +134,15 @@ pub(super) async fn import_history(
         true => None,
         false => Some(AdminServiceClient::new(connect(server).await?)),
     };
+    // The slugs the import's articles take, across its files: each file
+    // is checked and sent from the same slugs taken before it.
+    let mut taken = Slugs::new();
     for file in files {
-        let mut summary = check(file)?;
+        let (mut summary, after) = check(file, taken.clone())?;
         if let Some(client) = client.as_mut() {
-            send(client, file, &mut summary).await?;
+            send(client, file, taken, &mut summary).await?;
         }
+        taken = after;
         if json {
             outln!("{}", serde_json::to_string(&summary)?)?;
         } else {
@@ -161,14 +173,20 @@ fn dump_error(file: &Path, e: DumpError) -> anyhow::Error {
 /// Reads the file through, plans every revision and counts: the summary
 /// of a dry run, or an error naming the element and line where the dump
 /// is malformed.
-fn check(file: &Path) -> anyhow::Result<Summary> {
+/// The slugs an import's articles took.
+type Slugs = std::collections::HashSet<String>;
+
+/// Revisions whose SHA-1 mismatch is listed by id; the rest are counted.
+const LISTED_MISMATCHES: usize = 100;
+
+fn check(file: &Path, taken: Slugs) -> anyhow::Result<(Summary, Slugs)> {
     let (reader, bar) = open(file)?;
     bar.set_message("checking");
     let mut summary = Summary {
         file: file.display().to_string(),
         ..Summary::default()
     };
-    let mut walk = Walk::new(reader);
+    let mut walk = Walk::new(reader, taken);
     while let Some(step) = walk.next_step() {
         let (revision_id, sha1, given_sha1, outcome, fitted) =
             step.map_err(|e| dump_error(file, e))?;
@@ -177,14 +195,17 @@ fn check(file: &Path) -> anyhow::Result<Summary> {
         summary.claims_fitted += usize::from(fitted);
         if let (Some(sha1), Some(given)) = (sha1, given_sha1) {
             if sha1 != given {
-                summary.sha1_mismatches.push(revision_id);
+                summary.sha1_mismatched += 1;
+                if summary.sha1_mismatches.len() < LISTED_MISMATCHES {
+                    summary.sha1_mismatches.push(revision_id);
+                }
             }
         }
         bar.set_position(walk.position());
     }
     summary.pages = walk.pages;
     bar.finish_and_clear();
-    Ok(summary)
+    Ok((summary, walk.taken))
 }
 
 /// The dump's revisions, each planned, in order.
@@ -192,7 +213,7 @@ struct Walk<R: std::io::BufRead> {
     reader: Reader<R>,
     site: Site,
     planner: Option<PagePlanner>,
-    taken: std::collections::HashSet<String>,
+    taken: Slugs,
     pages: usize,
     title: String,
 }
@@ -208,12 +229,12 @@ type Walked = (
 );
 
 impl<R: std::io::BufRead> Walk<R> {
-    fn new(reader: Reader<R>) -> Self {
+    fn new(reader: Reader<R>, taken: Slugs) -> Self {
         Self {
             reader,
             site: Site::default(),
             planner: None,
-            taken: std::collections::HashSet::new(),
+            taken,
             pages: 0,
             title: String::new(),
         }
@@ -231,8 +252,7 @@ impl<R: std::io::BufRead> Walk<R> {
                 Ok(Item::Page(page)) => {
                     self.pages += 1;
                     self.title = page.title.clone();
-                    let slug = plan::slug_for(&page, &mut self.taken);
-                    self.planner = Some(PagePlanner::new(&self.site, &page, slug));
+                    self.planner = Some(PagePlanner::new(&self.site, &page));
                 }
                 Ok(Item::PageEnd) => self.planner = None,
                 Ok(Item::Revision(revision)) => {
@@ -245,7 +265,7 @@ impl<R: std::io::BufRead> Walk<R> {
                         Given::Given(comment) => plan::fitted(comment, 2048),
                         _ => false,
                     };
-                    let outcome = planner.plan(&revision);
+                    let outcome = planner.plan(&revision, &mut self.taken);
                     return Some(Ok((
                         revision.id.clone(),
                         sha1,
@@ -363,15 +383,16 @@ fn command(planned: &Planned, slug: &str) -> pb::ImportCommand {
 async fn send(
     client: &mut AdminServiceClient<super::client::Authed>,
     file: &Path,
+    taken: Slugs,
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
     let (reader, bar) = open(file)?;
     bar.set_message("importing");
-    let (requests, taken) = tokio::sync::mpsc::channel::<pb::ImportCommitsRequest>(4);
+    let (requests, queued) = tokio::sync::mpsc::channel::<pb::ImportCommitsRequest>(4);
     let (metas_out, mut metas) = tokio::sync::mpsc::unbounded_channel::<Vec<Meta>>();
     let reading_bar = bar.clone();
     let reading = tokio::task::spawn_blocking(move || -> Result<(), DumpError> {
-        let mut walk = Walk::new(reader);
+        let mut walk = Walk::new(reader, taken);
         let mut current = pb::ImportCommitsRequest::default();
         let mut current_metas = Vec::new();
         let mut bytes = 0;
@@ -410,7 +431,7 @@ async fn send(
     let mut answered_requests = 0usize;
     let outcome = async {
         let mut answers = client
-            .import_commits(tokio_stream::wrappers::ReceiverStream::new(taken))
+            .import_commits(tokio_stream::wrappers::ReceiverStream::new(queued))
             .await?
             .into_inner();
         while let Some(answer) = answers.message().await? {
@@ -468,9 +489,11 @@ async fn send(
             super::out::sentence(&status_error(status))
         ));
     }
-    reading
-        .await
-        .context("the reading thread")?
-        .map_err(|e| dump_error(file, e))?;
+    reading.await.context("the reading thread")?.map_err(|e| {
+        anyhow::anyhow!(
+            "{}: {e}, on the second reading (the file changed since it was checked?); what was sent before it is durable",
+            file.display()
+        )
+    })?;
     Ok(())
 }

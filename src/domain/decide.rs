@@ -418,6 +418,39 @@ fn revised(
     Some(target)
 }
 
+/// What a whole page of content would be refused for, if anything (the
+/// first violation, as `field: why`): the question, the quick answer, the
+/// sections and the encoded size, as a creation or ReviseArticle checks
+/// them under `limits`. For an importer, to skip a revision the server
+/// would refuse rather than stop at it.
+pub(crate) fn content_problem(
+    question: &str,
+    quick_answer: &str,
+    sections: &[(&str, &str)],
+    limits: &Limits,
+) -> Option<String> {
+    let mut v = Violations::default();
+    v.text("question", question, Text::line(limits.question_chars));
+    check_content("", quick_answer, &[], sections, limits, &mut v);
+    if let Some(first) = v.into_inner().into_iter().next() {
+        return Some(format!("{}: {}", first.field, first.description));
+    }
+    const FIELD: usize = 16;
+    let size = 128
+        + 2 * question.len()
+        + quick_answer.len()
+        + sections
+            .iter()
+            .map(|(heading, body)| 8 + heading.len() + body.len() + 4 * FIELD)
+            .sum::<usize>();
+    (size > limits.article_bytes).then(|| {
+        format!(
+            "article: the page would be about {size} bytes encoded, over the limit of {}",
+            limits.article_bytes
+        )
+    })
+}
+
 /// The checks of a whole article's content, its fields named under
 /// `prefix` (`article.` in a draft): the quick answer, the key facts, the
 /// number of sections, and each section's `(heading, body)`.

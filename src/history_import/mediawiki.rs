@@ -109,6 +109,8 @@ pub struct Reader<R: BufRead> {
     in_page: bool,
     /// A revision's start tag was read with its page's header.
     revision_started: bool,
+    /// A page's end was read with its header (a page with no revision).
+    page_ended: bool,
     done: bool,
 }
 
@@ -123,6 +125,7 @@ impl<R: BufRead> Reader<R> {
             open: Vec::new(),
             in_page: false,
             revision_started: false,
+            page_ended: false,
             done: false,
         }
     }
@@ -180,9 +183,12 @@ impl<R: BufRead> Reader<R> {
                     &t.xml10_content()
                         .map_err(|e| self.error(element, format!("text: {e}")))?,
                 ),
+                // Line ends as XML 1.0 reads them, as in text.
                 Event::CData(c) => text.push_str(
                     &c.decode()
-                        .map_err(|e| self.error(element, format!("text: {e}")))?,
+                        .map_err(|e| self.error(element, format!("text: {e}")))?
+                        .replace("\r\n", "\n")
+                        .replace('\r', "\n"),
                 ),
                 Event::GeneralRef(r) => {
                     let resolved = match r.resolve_char_ref() {
@@ -276,8 +282,17 @@ impl<R: BufRead> Reader<R> {
                 Event::Empty(start) if name(&start) == "redirect" => {
                     redirect = attribute(&start, "title");
                 }
+                // A page with no revision (the schema allows it): its
+                // header, then its end.
                 Event::End(_) => {
-                    return Err(self.error("page", "a page without a <revision>"));
+                    self.page_ended = true;
+                    return Ok(Page {
+                        title: title.ok_or_else(|| self.error("page", "no <title>"))?,
+                        namespace: namespace.unwrap_or(0),
+                        id: id.ok_or_else(|| self.error("page", "no <id>"))?,
+                        redirect,
+                        line,
+                    });
                 }
                 _ => {}
             }
@@ -336,7 +351,12 @@ impl<R: BufRead> Reader<R> {
                         }
                         "text" => {
                             text_sha1 = attribute(&start, "sha1");
-                            text = Given::Given(self.text_of("text")?);
+                            let given = self.text_of("text")?;
+                            text = if given.is_empty() && held_elsewhere(&start) {
+                                Given::Absent
+                            } else {
+                                Given::Given(given)
+                            };
                         }
                         "sha1" => sha1 = Some(self.text_of("sha1")?.trim().to_owned()),
                         "model" => model = Some(self.text_of("model")?),
@@ -362,7 +382,11 @@ impl<R: BufRead> Reader<R> {
                         "text" if deleted => text = Given::Suppressed,
                         "text" => {
                             text_sha1 = attribute(&start, "sha1");
-                            text = Given::Given(String::new());
+                            text = if held_elsewhere(&start) {
+                                Given::Absent
+                            } else {
+                                Given::Given(String::new())
+                            };
                         }
                         _ => {}
                     }
@@ -443,6 +467,10 @@ impl<R: BufRead> Reader<R> {
         if std::mem::take(&mut self.revision_started) {
             return Ok(Some(Item::Revision(Box::new(self.revision()?))));
         }
+        if std::mem::take(&mut self.page_ended) {
+            self.in_page = false;
+            return Ok(Some(Item::PageEnd));
+        }
         loop {
             let line = self.line;
             match self.next_event()? {
@@ -470,6 +498,15 @@ impl<R: BufRead> Reader<R> {
             }
         }
     }
+}
+
+/// Whether a `<text>` the dump leaves empty has text elsewhere: a stub
+/// dump's `bytes` over 0, or a `location` (the text is not in the file).
+fn held_elsewhere(start: &BytesStart<'_>) -> bool {
+    attribute(start, "location").is_some()
+        || attribute(start, "bytes")
+            .and_then(|b| b.parse::<i64>().ok())
+            .is_some_and(|b| b > 0)
 }
 
 fn name(start: &BytesStart<'_>) -> String {
@@ -615,6 +652,40 @@ mod tests {
         assert_eq!(error.to_string(), "line 6: <revision>: no <timestamp>",);
         let error = read(&format!("{head}<revision>\n<id>7</id></page>")).unwrap_err();
         assert_eq!(error.element, "revision", "{error}");
+    }
+
+    #[test]
+    fn stub_texts_empty_pages_and_cdata_read_as_the_dump_means_them() {
+        let xml = "<mediawiki>\n<page><title>Empty</title><ns>0</ns><id>1</id></page>\n\
+            <page><title>T</title><ns>0</ns><id>2</id>\n\
+            <revision><id>7</id><timestamp>2020-01-01T00:00:00Z</timestamp>\
+            <text bytes=\"1234\" sha1=\"x\" /></revision>\n\
+            <revision><id>8</id><timestamp>2020-01-02T00:00:00Z</timestamp>\
+            <text bytes=\"3\"><![CDATA[a\r\nb]]></text></revision>\n</page>\n</mediawiki>";
+        let items: Vec<Item> = Reader::new(xml.as_bytes())
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let kinds: Vec<&str> = items
+            .iter()
+            .map(|i| match i {
+                Item::Site(_) => "site",
+                Item::Page(_) => "page",
+                Item::Revision(_) => "revision",
+                Item::PageEnd => "end",
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            ["page", "end", "page", "revision", "revision", "end"]
+        );
+        let Item::Revision(stub) = &items[3] else {
+            unreachable!()
+        };
+        assert_eq!(stub.text, Given::Absent, "a stub's text is not in the file");
+        let Item::Revision(cdata) = &items[4] else {
+            unreachable!()
+        };
+        assert_eq!(cdata.text, Given::Given("a\nb".into()));
     }
 
     #[test]

@@ -21,7 +21,13 @@
 //!   is skipped, counted, as are redirects and pages that are not wikitext.
 //! - An empty lead (a page that opens with a heading) is kept as the quick
 //!   answer U+2060 (word joiner) followed by the lead's whitespace, since
-//!   a quick answer may not be blank; it renders back to the lead.
+//!   a quick answer may not be blank, and so is a lead that itself starts
+//!   with U+2060; `render` takes the first U+2060 off.
+//! - A revision whose content the server would refuse under its default
+//!   limits (a body over 64 KiB, a heading over 200 characters, a control
+//!   character, …) is skipped, counted with the rule, and the article
+//!   stays as it was; so is a revision id given twice, and one whose text
+//!   the dump does not hold.
 //!
 //! The wikitext stays wikitext: `render` puts it back, byte for byte.
 
@@ -117,8 +123,16 @@ pub enum Skip {
     NotWikitext {
         model: String,
     },
-    /// The page's first revisions with no text the dump holds.
+    /// The page's first revisions, whose text the source suppressed.
     NoTextYet,
+    /// The dump holds no text for it (a stub dump).
+    NoText,
+    /// Its id was given before in the page.
+    Repeated,
+    /// Its content breaks a rule the server would refuse it for.
+    Refused {
+        why: String,
+    },
 }
 
 impl std::fmt::Display for Skip {
@@ -132,43 +146,57 @@ impl std::fmt::Display for Skip {
                     "no text before it: the page's first text is suppressed at the source"
                 )
             }
+            Skip::NoText => write!(f, "the dump holds no text for it"),
+            Skip::Repeated => write!(f, "a revision id given twice in its page"),
+            Skip::Refused { why } => write!(f, "the server would refuse it ({why})"),
         }
     }
 }
 
 /// The article a page's steps have made so far.
 pub struct PagePlanner {
+    /// The site's host, for the command ids (which hold no title, so that
+    /// a page renamed at the source keeps them).
+    host: String,
     origin: String,
     page_id: String,
     title: String,
+    /// Taken at the page's creation.
     slug: String,
     redirect: Option<String>,
     version: u64,
     next_section: u64,
     sections: Vec<(String, String)>,
-    /// Each version's text, by its SHA-1: a revert's target.
+    /// The first version of each text, by its SHA-1: a revert's target.
     versions_by_sha1: HashMap<String, u64>,
     current_sha1: Option<String>,
-    /// The sections (id, heading) after each version, from version 1.
-    history: Vec<Vec<(String, String)>>,
+    /// The sections (id, heading) of each version that is a revert's
+    /// possible target (the first of its text).
+    targets: HashMap<u64, Vec<(String, String)>>,
+    /// The page's revision ids seen: one given twice is skipped.
+    seen: std::collections::HashSet<String>,
+    limits: crate::domain::Limits,
 }
 
 impl PagePlanner {
-    /// The planner of `page`; `slug` is the article's (unique in the
-    /// import).
-    pub fn new(site: &Site, page: &Page, slug: String) -> Self {
+    /// The planner of `page`, its content checked under the server's
+    /// default limits.
+    pub fn new(site: &Site, page: &Page) -> Self {
         Self {
+            host: site.host().to_owned(),
             origin: format!("{}/wiki/{}", site.host(), page.title.replace(' ', "_")),
             page_id: page.id.clone(),
             title: page.title.clone(),
-            slug,
+            slug: String::new(),
             redirect: page.redirect.clone(),
             version: 0,
             next_section: 1,
             sections: Vec::new(),
             versions_by_sha1: HashMap::new(),
             current_sha1: None,
-            history: Vec::new(),
+            targets: HashMap::new(),
+            seen: std::collections::HashSet::new(),
+            limits: crate::domain::Limits::default(),
         }
     }
 
@@ -177,7 +205,13 @@ impl PagePlanner {
         self.version
     }
 
-    pub fn plan(&mut self, revision: &Revision) -> Result<Planned, Skip> {
+    /// The step `revision` is, or why it is skipped (the article as it
+    /// was). `taken` holds the slugs of the import's articles.
+    pub fn plan(
+        &mut self,
+        revision: &Revision,
+        taken: &mut std::collections::HashSet<String>,
+    ) -> Result<Planned, Skip> {
         if let Some(target) = &self.redirect {
             return Err(Skip::Redirect {
                 target: target.clone(),
@@ -188,28 +222,21 @@ impl PagePlanner {
                 model: model.to_owned(),
             });
         }
+        if !self.seen.insert(revision.id.clone()) {
+            return Err(Skip::Repeated);
+        }
         let claims = self.claims(revision);
         let date = revision.timestamp.date_naive().to_string();
         let (step, text) = match &revision.text {
             Given::Given(text) => {
                 let sha1 = sha1_base36(text);
-                let step = if self.version == 0 {
-                    let parts = wikitext::split(text);
-                    let sections = self.match_sections(&parts);
-                    Step::Create {
-                        slug: self.slug.clone(),
-                        question: self.title.clone(),
-                        quick_answer: quick_answer(&parts.lead),
-                        sections,
-                        last_updated: date,
-                    }
-                } else if self.current_sha1.as_deref() == Some(sha1.as_str()) {
+                let step = if self.version > 0 && self.current_sha1.as_deref() == Some(&*sha1) {
                     Step::TextUnchanged {
                         expected_version: self.version,
                         last_updated: date,
                     }
                 } else if let Some(&to_version) = self.versions_by_sha1.get(&sha1) {
-                    self.sections = self.sections_of(to_version);
+                    self.sections = self.targets.get(&to_version).cloned().unwrap_or_default();
                     Step::Revert {
                         expected_version: self.version,
                         to_version,
@@ -217,38 +244,63 @@ impl PagePlanner {
                     }
                 } else {
                     let parts = wikitext::split(text);
-                    let sections = self.match_sections(&parts);
-                    Step::Revise {
-                        expected_version: self.version,
-                        question: self.title.clone(),
-                        quick_answer: quick_answer(&parts.lead),
-                        sections,
-                        last_updated: date,
+                    let quick_answer = quick_answer(&parts.lead);
+                    let (sections, now, next) = self.match_sections(&parts);
+                    let content: Vec<(&str, &str)> = sections
+                        .iter()
+                        .map(|s| (s.heading.as_str(), s.body.as_str()))
+                        .collect();
+                    if let Some(why) = crate::domain::content_problem(
+                        &self.title,
+                        &quick_answer,
+                        &content,
+                        &self.limits,
+                    ) {
+                        return Err(Skip::Refused { why });
+                    }
+                    self.sections = now;
+                    self.next_section = next;
+                    self.targets.insert(self.version + 1, self.sections.clone());
+                    self.versions_by_sha1.insert(sha1.clone(), self.version + 1);
+                    if self.version == 0 {
+                        self.slug = slug_for(&self.title, &self.page_id, taken);
+                        Step::Create {
+                            slug: self.slug.clone(),
+                            question: self.title.clone(),
+                            quick_answer,
+                            sections,
+                            last_updated: date,
+                        }
+                    } else {
+                        Step::Revise {
+                            expected_version: self.version,
+                            question: self.title.clone(),
+                            quick_answer,
+                            sections,
+                            last_updated: date,
+                        }
                     }
                 };
                 if !matches!(step, Step::TextUnchanged { .. }) {
-                    self.current_sha1 = Some(sha1.clone());
+                    self.current_sha1 = Some(sha1);
                 }
-                self.versions_by_sha1
-                    .entry(sha1)
-                    .or_insert(self.version + 1);
                 (step, Some(text.clone()))
             }
-            Given::Suppressed | Given::Absent if self.version == 0 => return Err(Skip::NoTextYet),
-            Given::Suppressed | Given::Absent => (
+            Given::Suppressed if self.version > 0 => (
                 Step::TextUnchanged {
                     expected_version: self.version,
                     last_updated: date,
                 },
                 None,
             ),
+            Given::Suppressed => return Err(Skip::NoTextYet),
+            Given::Absent => return Err(Skip::NoText),
         };
         self.version += 1;
-        self.history.push(self.sections.clone());
         Ok(Planned {
             step,
             slug: self.slug.clone(),
-            command_id: command_id(&self.origin, &self.page_id, &revision.id),
+            command_id: command_id(&self.host, &self.page_id, &revision.id),
             claims,
             version: self.version,
             text,
@@ -260,7 +312,11 @@ impl PagePlanner {
     /// The parts' sections, each with the id of the article's section it
     /// continues (by heading, else by place) or none; the article's
     /// sections become them, new ones numbered on as the server numbers.
-    fn match_sections(&mut self, parts: &wikitext::Parts) -> Vec<PlannedSection> {
+    fn match_sections(
+        &self,
+        parts: &wikitext::Parts,
+    ) -> (Vec<PlannedSection>, Vec<(String, String)>, u64) {
+        let mut next = self.next_section;
         let mut used = vec![false; self.sections.len()];
         let mut ids: Vec<Option<usize>> = vec![None; parts.sections.len()];
         for (i, section) in parts.sections.iter().enumerate() {
@@ -286,8 +342,8 @@ impl PagePlanner {
             let (given, id) = match id {
                 Some(j) => (self.sections[j].0.clone(), self.sections[j].0.clone()),
                 None => {
-                    let id = format!("s{}", self.next_section);
-                    self.next_section += 1;
+                    let id = format!("s{next}");
+                    next += 1;
                     (String::new(), id)
                 }
             };
@@ -298,16 +354,7 @@ impl PagePlanner {
             });
             now.push((id, section.heading.clone()));
         }
-        self.sections = now;
-        planned
-    }
-
-    fn sections_of(&self, version: u64) -> Vec<(String, String)> {
-        usize::try_from(version)
-            .ok()
-            .and_then(|v| self.history.get(v.wrapping_sub(1)))
-            .cloned()
-            .unwrap_or_default()
+        (planned, now, next)
     }
 
     fn claims(&self, revision: &Revision) -> Claims {
@@ -347,17 +394,42 @@ impl PagePlanner {
 }
 
 /// The slug of a page's article: derived from its title as the server
-/// derives one, and made unique among the import's pages (`taken`) with
-/// the page's id (two titles that differ only in case or punctuation).
-pub fn slug_for(page: &Page, taken: &mut std::collections::HashSet<String>) -> String {
-    let derived = crate::domain::derive_slug(&page.title);
-    let slug = if derived.is_empty() {
-        format!("page-{}", page.id)
-    } else if taken.contains(&derived) {
-        format!("{derived}-{}", page.id)
-    } else {
-        derived
+/// derives one, and made unique among the import's articles (`taken`) and
+/// valid (two titles that differ only in case or punctuation, a long one,
+/// one shaped like a UUID) with the page's id, then a count.
+pub fn slug_for(
+    title: &str,
+    page_id: &str,
+    taken: &mut std::collections::HashSet<String>,
+) -> String {
+    let derived = crate::domain::derive_slug(title);
+    let usable = |slug: &str, taken: &std::collections::HashSet<String>| -> bool {
+        !taken.contains(slug) && crate::domain::slug_problem(slug).is_none()
     };
+    let page: String = page_id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let stem: String = derived.chars().take(90).collect();
+    let stem = stem.trim_end_matches('-');
+    let mut candidates = vec![derived.clone()];
+    candidates.push(match stem {
+        "" => format!("page-{page}"),
+        stem => format!("{stem}-{page}"),
+    });
+    let mut slug = candidates
+        .into_iter()
+        .find(|c| !c.is_empty() && usable(c, taken));
+    let mut n = 2;
+    while slug.is_none() {
+        let candidate = format!("page-{page}-{n}");
+        if usable(&candidate, taken) {
+            slug = Some(candidate);
+        }
+        n += 1;
+    }
+    let slug = slug.unwrap_or_default();
     taken.insert(slug.clone());
     slug
 }
@@ -394,7 +466,7 @@ pub fn fitted(text: &str, max: usize) -> bool {
 
 /// The quick answer a lead is kept as.
 fn quick_answer(lead: &str) -> String {
-    if lead.trim().is_empty() {
+    if lead.trim().is_empty() || lead.starts_with(BLANK_LEAD) {
         format!("{BLANK_LEAD}{lead}")
     } else {
         lead.to_owned()
@@ -404,21 +476,22 @@ fn quick_answer(lead: &str) -> String {
 /// The wikitext an article's quick answer and sections' bodies make: the
 /// lead, then each section's text.
 pub fn render<'a>(quick_answer: &str, bodies: impl IntoIterator<Item = &'a str>) -> String {
-    let mut text = match quick_answer.strip_prefix(BLANK_LEAD) {
-        Some(rest) if rest.trim().is_empty() => rest.to_owned(),
-        _ => quick_answer.to_owned(),
-    };
+    let mut text = quick_answer
+        .strip_prefix(BLANK_LEAD)
+        .unwrap_or(quick_answer)
+        .to_owned();
     for body in bodies {
         text.push_str(body);
     }
     text
 }
 
-/// A command id (a UUID, of RFC 9562's version 8) derived from the page
-/// and the revision: importing the same revision again is a retry.
-fn command_id(origin: &str, page_id: &str, revision_id: &str) -> String {
+/// A command id (a UUID, of RFC 9562's version 8) derived from the site,
+/// the page's id and the revision's: importing the same revision again is
+/// a retry, whatever the page is called now.
+fn command_id(host: &str, page_id: &str, revision_id: &str) -> String {
     use sha2::{Digest as _, Sha256};
-    let digest = Sha256::digest(format!("mediawiki\0{origin}\0{page_id}\0{revision_id}"));
+    let digest = Sha256::digest(format!("mediawiki\0{host}\0{page_id}\0{revision_id}"));
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
     uuid::Builder::from_custom_bytes(bytes)
@@ -522,13 +595,12 @@ mod tests {
             match item.unwrap() {
                 Item::Site(s) => site = s,
                 Item::Page(page) => {
-                    let slug = slug_for(&page, &mut taken);
-                    planner = Some(PagePlanner::new(&site, &page, slug));
+                    planner = Some(PagePlanner::new(&site, &page));
                     versions.clear();
                 }
                 Item::Revision(revision) => {
                     let planner = planner.as_mut().unwrap();
-                    let planned = match planner.plan(&revision) {
+                    let planned = match planner.plan(&revision, &mut taken) {
                         Ok(planned) => planned,
                         Err(skip) => {
                             *counts
@@ -536,6 +608,9 @@ mod tests {
                                     Skip::Redirect { .. } => "redirect",
                                     Skip::NotWikitext { .. } => "not wikitext",
                                     Skip::NoTextYet => "no text yet",
+                                    Skip::NoText => "no text",
+                                    Skip::Repeated => "repeated",
+                                    Skip::Refused { .. } => "refused",
                                 })
                                 .or_default() += 1;
                             continue;
@@ -639,29 +714,82 @@ mod tests {
     }
 
     #[test]
-    fn slugs_are_unique_in_an_import() {
-        let page = |title: &str, id: &str| Page {
-            title: title.into(),
+    fn slugs_are_unique_and_valid_in_an_import() {
+        let mut taken = std::collections::HashSet::new();
+        let mut slug = |title: &str, id: &str| slug_for(title, id, &mut taken);
+        assert_eq!(slug("Death in Brunswick", "1"), "death-in-brunswick");
+        assert_eq!(slug("Death In Brunswick", "2"), "death-in-brunswick-2");
+        assert_eq!(slug("日本", "3"), "page-3");
+        assert_eq!(slug("Page 3", "4"), "page-3-4");
+        assert_eq!(slug("日本 again", "3"), "again");
+        assert_eq!(slug("日本", "3"), "page-3-2");
+        // UUID-shaped, and too long: the page's id makes them valid.
+        assert_eq!(
+            slug("0123456789abcdef0123456789abcdef", "5"),
+            "0123456789abcdef0123456789abcdef-5"
+        );
+        let long = slug(&"word ".repeat(60), "6");
+        assert!(long.len() <= 120, "{long}");
+        let again = slug(&"word ".repeat(60), "7");
+        assert!(again.len() <= 120 && again.ends_with("-7"), "{again}");
+    }
+
+    #[test]
+    fn a_revision_the_server_would_refuse_is_skipped_and_the_article_stays() {
+        let site = Site::default();
+        let page = Page {
+            title: "T".into(),
             namespace: 0,
-            id: id.into(),
+            id: "1".into(),
             redirect: None,
             line: 1,
         };
+        let revision = |id: &str, text: &str| Revision {
+            id: id.into(),
+            parent_id: None,
+            timestamp: DateTime::from_timestamp(1_600_000_000, 0).unwrap(),
+            contributor: Given::Absent,
+            minor: false,
+            comment: Given::Absent,
+            text: Given::Given(text.into()),
+            sha1: None,
+            model: None,
+            format: None,
+            other_slots: 0,
+            line: 1,
+        };
         let mut taken = std::collections::HashSet::new();
-        assert_eq!(
-            slug_for(&page("Death in Brunswick", "1"), &mut taken),
-            "death-in-brunswick"
+        let mut planner = PagePlanner::new(&site, &page);
+        let first = planner
+            .plan(&revision("1", "Lead.\n== A ==\nx\n"), &mut taken)
+            .unwrap();
+        assert_eq!(first.version, 1);
+        let long = format!("Lead.\n== {} ==\nx\n", "h".repeat(201));
+        let refused = planner.plan(&revision("2", &long), &mut taken).unwrap_err();
+        assert!(
+            matches!(&refused, Skip::Refused { why } if why.starts_with("sections[0].heading")),
+            "{refused:?}"
         );
         assert_eq!(
-            slug_for(&page("Death In Brunswick", "2"), &mut taken),
-            "death-in-brunswick-2"
+            planner.plan(&revision("2", "x"), &mut taken).unwrap_err(),
+            Skip::Repeated
         );
-        assert_eq!(slug_for(&page("日本", "3"), &mut taken), "page-3");
+        let next = planner
+            .plan(&revision("3", "Lead.\n== A ==\ny\n"), &mut taken)
+            .unwrap();
+        assert_eq!(next.version, 2);
+        let Step::Revise { sections, .. } = &next.step else {
+            panic!("{next:?}")
+        };
+        assert_eq!(
+            sections[0].id, "s1",
+            "the section keeps its id past the refusal"
+        );
     }
 
     #[test]
     fn a_blank_lead_renders_back() {
-        for lead in ["", "\n", "  \n"] {
+        for lead in ["", "\n", "  \n", "\u{2060}\n", "\u{2060}x"] {
             assert_eq!(
                 render(&quick_answer(lead), ["== A ==\n"]),
                 format!("{lead}== A ==\n")

@@ -28,10 +28,11 @@ pub struct Parts {
 pub fn level_two_title(line: &str) -> Option<&str> {
     let line = line.trim_end_matches([' ', '\t']);
     let inner = line.strip_prefix("==")?.strip_suffix("==")?;
-    if inner.starts_with('=') || inner.trim().is_empty() {
+    let title = inner.trim_end_matches('=').trim();
+    if inner.starts_with('=') || title.is_empty() {
         return None;
     }
-    Some(inner.trim_end_matches('=').trim())
+    Some(title)
 }
 
 pub fn split(text: &str) -> Parts {
@@ -95,6 +96,8 @@ mod tests {
         assert_eq!(level_two_title("= Top ="), None);
         assert_eq!(level_two_title("===="), None);
         assert_eq!(level_two_title("==  =="), None);
+        assert_eq!(level_two_title("== ==="), None);
+        assert_eq!(level_two_title("==\t==="), None);
         assert_eq!(level_two_title("text == not =="), None);
     }
 
