@@ -7,6 +7,7 @@ mod crash;
 mod frames;
 mod full_disk;
 mod fuzz_http;
+mod history_scale;
 mod messages;
 mod pipes;
 mod redaction_crash;
