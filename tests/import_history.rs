@@ -311,6 +311,28 @@ async fn a_malformed_dump_is_refused_before_anything_is_sent(backend: Backend) {
         .into_inner();
     assert!(list.answers.is_empty(), "{list:?}");
 
+    // A revision whose parent is not before it (a history cut short).
+    let page = text.find("<title>A Story of Water</title>").unwrap();
+    let first = text[page..].find("<revision>").unwrap() + page;
+    let after = text[first..].find("</revision>").unwrap() + first + "</revision>\n".len();
+    let cut_short = dir.path().join("cut-short.xml");
+    std::fs::write(&cut_short, format!("{}{}", &text[..first], &text[after..])).unwrap();
+    let out = server
+        .cli(&[
+            "import-history",
+            "--format",
+            "mediawiki",
+            cut_short.to_str().unwrap(),
+        ])
+        .await;
+    assert!(!out.success);
+    assert!(
+        out.stderr.contains("<parentid>:")
+            && out.stderr.contains("which is not before it in the page"),
+        "{}",
+        out.stderr
+    );
+
     // A revision without a timestamp is named by its line too.
     let at = text.find("<timestamp>").unwrap();
     let end = text[at..].find('\n').unwrap() + at;

@@ -111,6 +111,8 @@ pub struct Reader<R: BufRead> {
     revision_started: bool,
     /// A page's end was read with its header (a page with no revision).
     page_ended: bool,
+    /// The ids of the page's revisions read so far: a parent must be one.
+    page_revisions: std::collections::HashSet<String>,
     done: bool,
 }
 
@@ -126,6 +128,7 @@ impl<R: BufRead> Reader<R> {
             in_page: false,
             revision_started: false,
             page_ended: false,
+            page_revisions: std::collections::HashSet::new(),
             done: false,
         }
     }
@@ -395,8 +398,22 @@ impl<R: BufRead> Reader<R> {
                 _ => {}
             }
         }
+        let id = id.ok_or_else(|| self.error_at(line, "revision", "no <id>"))?;
+        if let Some(parent) = parent_id
+            .as_deref()
+            .filter(|p| !self.page_revisions.contains(*p))
+        {
+            return Err(self.error_at(
+                line,
+                "parentid",
+                &format!(
+                    "revision {id} names revision {parent} as its parent, which is not before it in the page (a history cut short, or split across files)"
+                ),
+            ));
+        }
+        self.page_revisions.insert(id.clone());
         Ok(Revision {
-            id: id.ok_or_else(|| self.error_at(line, "revision", "no <id>"))?,
+            id,
             parent_id,
             timestamp: timestamp
                 .ok_or_else(|| self.error_at(line, "revision", "no <timestamp>"))?,
@@ -479,6 +496,7 @@ impl<R: BufRead> Reader<R> {
                     ("siteinfo", false) => return Ok(Some(Item::Site(self.site()?))),
                     ("page", false) => {
                         self.in_page = true;
+                        self.page_revisions.clear();
                         return Ok(Some(Item::Page(self.page_header(line)?)));
                     }
                     ("revision", true) => {
@@ -652,6 +670,19 @@ mod tests {
         assert_eq!(error.to_string(), "line 6: <revision>: no <timestamp>",);
         let error = read(&format!("{head}<revision>\n<id>7</id></page>")).unwrap_err();
         assert_eq!(error.element, "revision", "{error}");
+        let error = read(&format!(
+            "{head}<revision>\n<id>7</id>\n<parentid>6</parentid>\n<timestamp>2020-01-01T00:00:00Z</timestamp>\n</revision>\n</page>\n</mediawiki>"
+        ))
+        .unwrap_err();
+        assert_eq!(
+            (error.element.as_str(), error.line),
+            ("parentid", 6),
+            "{error}"
+        );
+        assert!(
+            error.message.contains("revision 7 names revision 6"),
+            "{error}"
+        );
     }
 
     #[test]
