@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 /// Each module's layer: a module may use only modules of a lower layer
 /// (and the peers `PEERS` allows). Modules not listed (config, metrics,
-/// signing, principals, tls, import, accept, …) are side modules outside
+/// signing, principals, tls, import, history_import, accept, …) are side modules outside
 /// the direction.
 const LAYERS: [(&str, u8); 12] = [
     ("domain", 0),
