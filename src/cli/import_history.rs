@@ -58,6 +58,10 @@ struct Summary {
     sha1_mismatches: Vec<String>,
     /// Claims made one line to fit (a comment with a line break).
     claims_fitted: usize,
+    /// Parts of the imported revisions the source suppressed
+    /// (`deleted="deleted"`), claimed as such: by part (actor, comment,
+    /// text).
+    suppressed: BTreeMap<&'static str, usize>,
     /// Commands the server applied now, and those it had already.
     commits: usize,
     duplicates: usize,
@@ -65,6 +69,11 @@ struct Summary {
 
 impl Summary {
     fn count(&mut self, outcome: &Result<Planned, Skip>) {
+        if let Ok(planned) = outcome {
+            for part in &planned.claims.suppressed {
+                *self.suppressed.entry(part).or_default() += 1;
+            }
+        }
         match outcome {
             Ok(planned) => match planned.step {
                 Step::Create { .. } => self.created += 1,
@@ -103,6 +112,11 @@ impl Summary {
             line.push_str(&format!(
                 "\n  and {} more revisions whose SHA-1 is not the dump's",
                 self.sha1_mismatched - self.sha1_mismatches.len()
+            ));
+        }
+        for (part, n) in &self.suppressed {
+            line.push_str(&format!(
+                "\n  {n} revisions with their {part} suppressed at the source (claimed as such)"
             ));
         }
         if self.claims_fitted > 0 {
