@@ -54,6 +54,20 @@ async fn import(server: &TestServer, file: &Path) -> serde_json::Value {
     serde_json::from_str(out.stdout.trim()).unwrap()
 }
 
+/// An import of `file` the CLI refuses: its output.
+async fn refused(server: &TestServer, file: &Path) -> crate::support::CliOutput {
+    let out = server
+        .cli(&[
+            "import-history",
+            "--format",
+            "mediawiki",
+            file.to_str().unwrap(),
+        ])
+        .await;
+    assert!(!out.success, "{} is refused", file.display());
+    out
+}
+
 async fn every_real_revision_is_imported_as_one_version_that_renders_back(backend: Backend) {
     let server = TestServer::start(backend).await;
     for (name, [revisions, commits, created, reverts, claims, skipped]) in DUMPS {
@@ -299,15 +313,7 @@ async fn a_malformed_dump_is_refused_before_anything_is_sent(backend: Backend) {
     let truncated = dir.path().join("truncated.xml");
     std::fs::write(&truncated, &text[..cut]).unwrap();
     let line = text[..cut].lines().count();
-    let out = server
-        .cli(&[
-            "import-history",
-            "--format",
-            "mediawiki",
-            truncated.to_str().unwrap(),
-        ])
-        .await;
-    assert!(!out.success);
+    let out = refused(&server, &truncated).await;
     assert!(
         out.stderr.contains(&format!("line {line}: <text>:")),
         "{}",
@@ -333,15 +339,7 @@ async fn a_malformed_dump_is_refused_before_anything_is_sent(backend: Backend) {
     let after = text[first..].find("</revision>").unwrap() + first + "</revision>\n".len();
     let cut_short = dir.path().join("cut-short.xml");
     std::fs::write(&cut_short, format!("{}{}", &text[..first], &text[after..])).unwrap();
-    let out = server
-        .cli(&[
-            "import-history",
-            "--format",
-            "mediawiki",
-            cut_short.to_str().unwrap(),
-        ])
-        .await;
-    assert!(!out.success);
+    let out = refused(&server, &cut_short).await;
     assert!(
         out.stderr.contains("<parentid>:")
             && out.stderr.contains("which is not before it in the page"),
@@ -357,15 +355,7 @@ async fn a_malformed_dump_is_refused_before_anything_is_sent(backend: Backend) {
     let revision_line = text[..text[..at].rfind("<revision>").unwrap()]
         .lines()
         .count();
-    let out = server
-        .cli(&[
-            "import-history",
-            "--format",
-            "mediawiki",
-            untimed.to_str().unwrap(),
-        ])
-        .await;
-    assert!(!out.success);
+    let out = refused(&server, &untimed).await;
     assert!(
         out.stderr
             .contains(&format!("line {revision_line}: <revision>: no <timestamp>")),
