@@ -25,8 +25,8 @@ use crate::domain::{
 /// in commit encoding 2 (salted), as the server writes commits since; v4
 /// adds each commit's answer salt (leaf v2); v5 a PayloadRedacted commit
 /// and the events it redacted; v6 imported revisions' OriginClaimed, one
-/// of them redacted.
-const CURRENT: u32 = 6;
+/// of them redacted; v7 claims that say their kind, format and licence.
+const CURRENT: u32 = 7;
 
 fn dir(version: u32) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/v{version}"))
@@ -148,6 +148,16 @@ pub(crate) fn history() -> Vec<Commit> {
             actor: "Example editor".into(),
             comment: comment.into(),
             sha1: "phoiac9h4m842xq45sp7s6u21eteeq1".into(),
+            // The edit says what it is; the null edit, as claims made
+            // before the three existed, does not.
+            kind: if parent.is_empty() { "" } else { "edit body" }.into(),
+            format: if parent.is_empty() { "" } else { "wikitext" }.into(),
+            license: if parent.is_empty() {
+                ""
+            } else {
+                "CC BY-SA 4.0"
+            }
+            .into(),
         }))
     };
     // Two redactions in one commit (`redacted` applies them): key facts

@@ -79,6 +79,12 @@ impl Spec {
         }
         self.bool(c.minor);
         self.strings(&c.suppressed);
+        // Then kind, format and license, when one of them is set.
+        if !(c.kind.is_empty() && c.format.is_empty() && c.license.is_empty()) {
+            self.string(&c.kind);
+            self.string(&c.format);
+            self.string(&c.license);
+        }
     }
     fn origin_content(&mut self, c: &OriginClaims) {
         self.string(&c.actor);
@@ -635,6 +641,9 @@ async fn stored_hashes_match_the_specification(backend: Backend) {
         actor: "A. Wikipedian".into(),
         comment: "tidy".into(),
         sha1: "abc123".into(),
+        kind: "edit".into(),
+        format: "wikitext".into(),
+        license: "CC BY-SA 4.0".into(),
     };
     let mut imported = admin
         .import_commits(tokio_stream::iter(vec![ImportCommitsRequest {

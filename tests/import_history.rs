@@ -214,6 +214,7 @@ async fn every_real_revision_is_imported_as_one_version_that_renders_back(backen
                         })
                         .unwrap_or_else(|| panic!("{name}: revision {} has claims", revision.id));
                     assert_eq!(claims.revision_id, revision.id);
+                    assert_eq!(claims.format, "wikitext", "{name}: the format is recorded");
                     page_versions.push((
                         planned.slug.clone(),
                         revision.timestamp.timestamp(),
@@ -262,6 +263,24 @@ async fn every_real_revision_is_imported_as_one_version_that_renders_back(backen
                 .origin_time
                 .is_some()));
         }
+
+        // The history lists each imported version's claims, as claims.
+        let (slug, author) = &authors[0];
+        let history = server.cli(&["history", slug]).await;
+        assert!(history.success, "{}", history.stderr);
+        let first = history
+            .stdout
+            .lines()
+            .skip_while(|l| !l.starts_with("v1 "))
+            .nth(1)
+            .unwrap_or_default();
+        assert!(
+            first.starts_with("       claimed: ")
+                && first.contains(" · format wikitext")
+                && first.contains(&format!(" · by {author}")),
+            "{name}: {}",
+            history.stdout
+        );
 
         // The CLI's `get --as-of-origin`: before the page's first claimed
         // time there is nothing; after its last, the current version.

@@ -35,6 +35,16 @@ fn claims(revision: &str, parent: &str) -> OriginClaims {
         actor: SOURCE_USER.into(),
         comment: format!("revision {revision}: copyedit"),
         sha1: "phoiac9h4m842xq45sp7s6u21eteeq1".into(),
+        // A first revision as claims made before these three existed; the
+        // others say them (the hash covers them only then).
+        kind: if parent.is_empty() { "" } else { "edit body" }.into(),
+        format: if parent.is_empty() { "" } else { "markdown" }.into(),
+        license: if parent.is_empty() {
+            ""
+        } else {
+            "CC BY-SA 4.0"
+        }
+        .into(),
     }
 }
 

@@ -180,7 +180,14 @@ def origin_structure(p):
         + (boolean(True) + timestamp(time) if time else boolean(False))
         + boolean(p.get("minor", False))
         + strings(p.get("suppressed", []))
+        + described(p)
     )
+
+
+def described(p):
+    # kind, format and license: hashed only when one of them is set.
+    parts = [p.get("kind", ""), p.get("format", ""), p.get("license", "")]
+    return b"".join(string(x) for x in parts) if any(parts) else b""
 
 
 def origin_content(p):

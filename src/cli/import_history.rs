@@ -388,6 +388,9 @@ fn command(planned: &Planned, slug: &str) -> pb::ImportCommand {
             actor: c.actor.clone(),
             comment: c.comment.clone(),
             sha1: c.sha1.clone(),
+            kind: c.kind.clone(),
+            format: c.format.to_owned(),
+            license: c.license.clone(),
         }),
     }
 }

@@ -204,8 +204,47 @@ pub(super) async fn history(
             r.event_kinds.join(","),
             r.reason
         )?;
+        if let Some(claims) = &r.origin {
+            outln!("       {}", claimed(claims))?;
+        }
     }
     Ok(())
+}
+
+/// An imported commit's origin claims on one line: what the source says
+/// of its revision, marked as a claim.
+fn claimed(c: &crate::grpc::pb::OriginClaims) -> String {
+    let mut parts = vec![format!("{} revision {}", c.origin, c.revision_id)];
+    if let Some(t) = c
+        .time
+        .as_ref()
+        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
+    {
+        parts.push(t.format("%Y-%m-%d %H:%M:%SZ").to_string());
+    }
+    for (label, value) in [
+        ("by", &c.actor),
+        ("kind", &c.kind),
+        ("licence", &c.license),
+        ("format", &c.format),
+    ] {
+        if !value.is_empty() {
+            parts.push(format!("{label} {value}"));
+        }
+    }
+    if c.minor {
+        parts.push("minor".into());
+    }
+    if !c.suppressed.is_empty() {
+        parts.push(format!(
+            "suppressed at the source: {}",
+            c.suppressed.join(", ")
+        ));
+    }
+    if !c.comment.is_empty() {
+        parts.push(format!("\"{}\"", c.comment));
+    }
+    format!("claimed: {}", parts.join(" · "))
 }
 
 pub(super) async fn diff(

@@ -321,6 +321,9 @@ fn event_record(event: &Event) -> EventRecord {
             actor: c.actor.clone(),
             comment: c.comment.clone(),
             sha1: c.sha1.clone(),
+            kind: c.kind.clone(),
+            format: c.format.clone(),
+            license: c.license.clone(),
         }),
     };
     EventRecord { kind: Some(kind) }
@@ -408,6 +411,9 @@ fn event(record: EventRecord) -> Result<Event, CodecError> {
             actor: e.actor,
             comment: e.comment,
             sha1: e.sha1,
+            kind: e.kind,
+            format: e.format,
+            license: e.license,
         })),
     })
 }

@@ -429,6 +429,14 @@ impl Canonical {
         }
         self.bool(c.minor);
         self.strings(&c.suppressed);
+        // Claims made before the three existed hash as they did: the
+        // encoding above is self-delimiting, so one that goes on is
+        // another value.
+        if c.describes() {
+            self.string(&c.kind);
+            self.string(&c.format);
+            self.string(&c.license);
+        }
     }
 
     /// An origin claim's content: who, what they said, and the checksum.

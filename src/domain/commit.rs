@@ -163,6 +163,9 @@ pub struct Revision {
     pub hash: Vec<u8>,
     /// The date the page displays once this commit is applied.
     pub last_updated: chrono::NaiveDate,
+    /// What the source of an imported commit says of it (its
+    /// OriginClaimed event, as redacted if it was).
+    pub origin: Option<super::event::OriginClaims>,
 }
 
 impl Commit {
@@ -178,6 +181,10 @@ impl Commit {
             event_kinds: self.event_kinds(),
             hash: self.hash.clone(),
             last_updated,
+            origin: self.events.iter().find_map(|e| match e {
+                super::event::Event::OriginClaimed(c) => Some((**c).clone()),
+                _ => None,
+            }),
         }
     }
 }

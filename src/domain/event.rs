@@ -44,6 +44,23 @@ pub struct OriginClaims {
     /// The source's checksum of the revision's text (a MediaWiki `sha1`),
     /// as the source writes it; empty where it gives none.
     pub sha1: String,
+    /// What the source calls the change, e.g. `edit body` or `closed` (a
+    /// Stack Exchange history row's type); empty where it names none.
+    pub kind: String,
+    /// The format of the revision's text as the source keeps it, e.g.
+    /// `wikitext` or `markdown`; empty where it says none.
+    pub format: String,
+    /// The licence the source gives the revision's content under, e.g.
+    /// `CC BY-SA 4.0`; empty where it gives none.
+    pub license: String,
+}
+
+impl OriginClaims {
+    /// Whether the claims say any of `kind`, `format` and `license`: the
+    /// hash then covers the three (docs/AUDIT.md, "Origin claims").
+    pub(crate) fn describes(&self) -> bool {
+        !(self.kind.is_empty() && self.format.is_empty() && self.license.is_empty())
+    }
 }
 
 /// The parts of a revision a source can suppress, in the order a claim

@@ -26,6 +26,13 @@ pub(crate) fn check_origin_claims(claims: &OriginClaims) -> Result<(), DomainErr
         &claims.comment,
         Text::line(2048).optional(),
     );
+    v.text(&field("kind"), &claims.kind, Text::line(128).optional());
+    v.text(&field("format"), &claims.format, Text::line(64).optional());
+    v.text(
+        &field("license"),
+        &claims.license,
+        Text::line(128).optional(),
+    );
     if claims.sha1.len() > 64 || !claims.sha1.bytes().all(|b| b.is_ascii_alphanumeric()) {
         v.push(
             field("sha1"),
@@ -91,6 +98,9 @@ mod tests {
             actor: "Example editor".into(),
             comment: "copyedit".into(),
             sha1: "phoiac9h4m842xq45sp7s6u21eteeq1".into(),
+            kind: "edit body".into(),
+            format: "wikitext".into(),
+            license: "CC BY-SA 4.0".into(),
         }
     }
 
@@ -118,6 +128,9 @@ mod tests {
             comment: "c".repeat(2049),
             sha1: "not hex!".into(),
             suppressed: vec!["text".into(), "text".into(), "body".into()],
+            kind: "k".repeat(129),
+            format: "mark\ndown".into(),
+            license: "l".repeat(129),
             ..claims()
         };
         assert_eq!(
@@ -127,6 +140,9 @@ mod tests {
                 "origin.revision_id",
                 "origin.parent_revision_id",
                 "origin.comment",
+                "origin.kind",
+                "origin.format",
+                "origin.license",
                 "origin.sha1",
                 "origin.suppressed[1]",
                 "origin.suppressed[2]",

@@ -1137,6 +1137,7 @@ fn a_redate_is_stale_only_without_content_since_the_last_date() {
         event_kinds: kinds.iter().map(|k| (*k).to_owned()).collect(),
         hash: Vec::new(),
         last_updated: date(d),
+        origin: None,
     };
     let history = [
         rev(1, &["ArticleCreated"], 1),

@@ -335,6 +335,7 @@ fn revision_taken(r: Revision) -> pb::Revision {
         event_kinds: r.event_kinds,
         hash: hex(&r.hash),
         last_updated: r.last_updated.to_string(),
+        origin: r.origin.map(origin_claims_message),
     }
 }
 
@@ -394,7 +395,12 @@ pub(super) fn commit(v: CommitView) -> pb::Commit {
     };
     pb::Commit {
         article_id: id.to_string(),
-        revision: Some(revision_taken(v.revision)),
+        // The commit's events hold its claims: its summary does not repeat
+        // them (an export line shows each value once).
+        revision: Some(revision_taken(Revision {
+            origin: None,
+            ..v.revision
+        })),
         command_id: c.command_id.to_string(),
         provenance: Some(provenance_message(&c.provenance)),
         prev_hash: hex(&c.prev_hash),
@@ -925,6 +931,9 @@ fn origin_claims_message(c: OriginClaims) -> pb::OriginClaims {
         actor: c.actor,
         comment: c.comment,
         sha1: c.sha1,
+        kind: c.kind,
+        format: c.format,
+        license: c.license,
     }
 }
 
@@ -961,6 +970,9 @@ pub(super) fn origin_claims(m: &pb::OriginClaims) -> Result<OriginClaims, (&'sta
         actor: m.actor.clone(),
         comment: m.comment.clone(),
         sha1: m.sha1.clone(),
+        kind: m.kind.clone(),
+        format: m.format.clone(),
+        license: m.license.clone(),
     })
 }
 

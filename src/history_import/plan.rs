@@ -56,6 +56,12 @@ pub struct Claims {
     pub actor: String,
     pub comment: String,
     pub sha1: String,
+    /// What the source calls the change (empty: a MediaWiki revision).
+    pub kind: String,
+    /// The text's format: `wikitext`, `markdown`.
+    pub format: &'static str,
+    /// The licence the source gives the content under, where it says.
+    pub license: String,
 }
 
 /// A section as a step gives it: an id the article has (empty: new).
@@ -389,6 +395,9 @@ impl PagePlanner {
             actor,
             comment,
             sha1: revision.sha1.clone().unwrap_or_default(),
+            kind: String::new(),
+            format: "wikitext",
+            license: String::new(),
         }
     }
 }
@@ -637,6 +646,9 @@ mod tests {
                         actor: c.actor.clone(),
                         comment: c.comment.clone(),
                         sha1: c.sha1.clone(),
+                        kind: c.kind.clone(),
+                        format: c.format.to_owned(),
+                        license: c.license.clone(),
                     };
                     let ctx = Context {
                         limits: &limits,

@@ -161,6 +161,7 @@ fn row(
             td {
                 (revision.actor)
                 @if reviewed { br; span.tag.human { "reviewer" } }
+                @if let Some(claims) = &revision.origin { (claimed(claims)) }
             }
             td {
                 @if revision.reason.is_empty() { span.muted { "(no reason given)" } } @else { (revision.reason) }
@@ -182,6 +183,29 @@ fn row(
                 }
             }
             td.num { (layout::long_date(&revision.last_updated)) }
+        }
+    }
+}
+
+/// An imported commit's origin claims: what the source says of its
+/// revision, set apart from the log's own actor as a claim.
+fn claimed(c: &pb::OriginClaims) -> Markup {
+    html! {
+        div.claimed title="What the imported history says: claims, beside the log's own actor" {
+            "claimed: "
+            @if c.actor.is_empty() { span.muted { "(no author)" } } @else { span.origin-actor { (c.actor) } }
+            @if let Some(time) = &c.time {
+                ", " time datetime=(layout::machine_time(Some(time))) { (layout::time(Some(time))) }
+            }
+            br;
+            span.muted { (c.origin) " revision " (c.revision_id) }
+            @if !c.kind.is_empty() { br; span.origin-kind { (c.kind) } }
+            @if c.minor { " " span.tag { "minor" } }
+            @if !c.comment.is_empty() { br; q.origin-comment { (c.comment) } }
+            @if !c.suppressed.is_empty() {
+                br; span.muted { "suppressed at the source: " (c.suppressed.join(", ")) }
+            }
+            @if !c.license.is_empty() { br; span.muted { "licence: " (c.license) } }
         }
     }
 }
