@@ -50,6 +50,9 @@ struct Summary {
     reverts: usize,
     /// Revisions whose text is the one before, or suppressed: dated.
     text_unchanged: usize,
+    /// Questions deleted and undeleted at the source.
+    retracted: usize,
+    restored: usize,
     /// Skipped revisions, by reason.
     skipped: BTreeMap<String, usize>,
     /// Revisions whose text's SHA-1 is not the one the dump gives: how
@@ -80,6 +83,8 @@ impl Summary {
                 Step::Revise { .. } => self.revised += 1,
                 Step::Revert { .. } => self.reverts += 1,
                 Step::TextUnchanged { .. } => self.text_unchanged += 1,
+                Step::Retract { .. } => self.retracted += 1,
+                Step::Restore { .. } => self.restored += 1,
             },
             Err(skip) => *self.skipped.entry(skip.to_string()).or_default() += 1,
         }
@@ -313,7 +318,9 @@ fn command(planned: &Planned, slug: &str) -> pb::ImportCommand {
             slug,
             question,
             quick_answer,
+            key_facts,
             sections,
+            sources,
             last_updated,
         } => Arm::CreateArticle(pb::CreateArticleRequest {
             command_id,
@@ -322,6 +329,17 @@ fn command(planned: &Planned, slug: &str) -> pb::ImportCommand {
                 slug: slug.clone(),
                 question: question.clone(),
                 quick_answer: quick_answer.clone(),
+                key_facts: key_facts.clone(),
+                sources: sources
+                    .iter()
+                    .map(|s| pb::Source {
+                        title: s.title.clone(),
+                        publisher: s.publisher.clone(),
+                        url: s.url.clone(),
+                        license: s.license.clone(),
+                        ..Default::default()
+                    })
+                    .collect(),
                 sections: sections
                     .iter()
                     .map(|s| pb::SectionDraft {
@@ -337,6 +355,7 @@ fn command(planned: &Planned, slug: &str) -> pb::ImportCommand {
             expected_version,
             question,
             quick_answer,
+            key_facts,
             sections: given,
             last_updated,
         } => Arm::ReviseArticle(pb::ReviseArticleRequest {
@@ -346,7 +365,7 @@ fn command(planned: &Planned, slug: &str) -> pb::ImportCommand {
             reason,
             question: question.clone(),
             quick_answer: quick_answer.clone(),
-            key_facts: Vec::new(),
+            key_facts: key_facts.clone(),
             sections: sections(given),
             last_updated: last_updated.clone(),
         }),
@@ -371,6 +390,18 @@ fn command(planned: &Planned, slug: &str) -> pb::ImportCommand {
             command_id,
             reason,
             last_updated: last_updated.clone(),
+        }),
+        Step::Retract { expected_version } => Arm::RetractArticle(pb::RetractArticleRequest {
+            article_id: slug.to_owned(),
+            expected_version: *expected_version,
+            command_id,
+            reason,
+        }),
+        Step::Restore { expected_version } => Arm::RestoreArticle(pb::RestoreArticleRequest {
+            article_id: slug.to_owned(),
+            expected_version: *expected_version,
+            command_id,
+            reason,
         }),
     };
     pb::ImportCommand {

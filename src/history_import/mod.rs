@@ -10,5 +10,8 @@
 
 pub mod mediawiki;
 pub mod plan;
+#[cfg(test)]
+mod replay;
 pub mod stackexchange;
+pub mod thread;
 pub mod wikitext;

@@ -72,19 +72,31 @@ pub struct PlannedSection {
     pub body: String,
 }
 
+/// A source an article is created with (where its text comes from).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedSource {
+    pub title: String,
+    pub publisher: String,
+    pub url: String,
+    pub license: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
     Create {
         slug: String,
         question: String,
         quick_answer: String,
+        key_facts: Vec<String>,
         sections: Vec<PlannedSection>,
+        sources: Vec<PlannedSource>,
         last_updated: String,
     },
     Revise {
         expected_version: u64,
         question: String,
         quick_answer: String,
+        key_facts: Vec<String>,
         sections: Vec<PlannedSection>,
         last_updated: String,
     },
@@ -101,6 +113,11 @@ pub enum Step {
         expected_version: u64,
         last_updated: String,
     },
+    /// The source deleted the article's question: the article is retracted
+    /// (RetractArticle, which keeps its date).
+    Retract { expected_version: u64 },
+    /// The source undeleted it (RestoreArticle).
+    Restore { expected_version: u64 },
 }
 
 /// One revision's step, with its claims and a command id derived from the
@@ -274,7 +291,9 @@ impl PagePlanner {
                             slug: self.slug.clone(),
                             question: self.title.clone(),
                             quick_answer,
+                            key_facts: Vec::new(),
                             sections,
+                            sources: Vec::new(),
                             last_updated: date,
                         }
                     } else {
@@ -282,6 +301,7 @@ impl PagePlanner {
                             expected_version: self.version,
                             question: self.title.clone(),
                             quick_answer,
+                            key_facts: Vec::new(),
                             sections,
                             last_updated: date,
                         }
@@ -306,7 +326,7 @@ impl PagePlanner {
         Ok(Planned {
             step,
             slug: self.slug.clone(),
-            command_id: command_id(&self.host, &self.page_id, &revision.id),
+            command_id: command_id("mediawiki", &self.host, &self.page_id, &revision.id),
             claims,
             version: self.version,
             text,
@@ -495,12 +515,13 @@ pub fn render<'a>(quick_answer: &str, bodies: impl IntoIterator<Item = &'a str>)
     text
 }
 
-/// A command id (a UUID, of RFC 9562's version 8) derived from the site,
-/// the page's id and the revision's: importing the same revision again is
-/// a retry, whatever the page is called now.
-fn command_id(host: &str, page_id: &str, revision_id: &str) -> String {
+/// A command id (a UUID, of RFC 9562's version 8) derived from the
+/// source's format, the site, the page's (or thread's) id and the
+/// revision's: importing the same revision again is a retry, whatever the
+/// page is called now.
+pub(super) fn command_id(format: &str, host: &str, page_id: &str, revision_id: &str) -> String {
     use sha2::{Digest as _, Sha256};
-    let digest = Sha256::digest(format!("mediawiki\0{host}\0{page_id}\0{revision_id}"));
+    let digest = Sha256::digest(format!("{format}\0{host}\0{page_id}\0{revision_id}"));
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
     uuid::Builder::from_custom_bytes(bytes)
@@ -511,10 +532,7 @@ fn command_id(host: &str, page_id: &str, revision_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{
-        decide, Article, ArticleDraft, ArticleId, ArticleRevision, Command, Context, Limits,
-        OriginClaims, Provenance, RevisedSection, SectionDraft,
-    };
+    use crate::domain::Article;
     use crate::history_import::mediawiki::{Item, Reader};
 
     fn fixture(path: &str) -> std::io::BufReader<std::fs::File> {
@@ -522,72 +540,6 @@ mod tests {
             .join("tests/fixtures/realdata")
             .join(path);
         std::io::BufReader::new(std::fs::File::open(path).expect("the fixture"))
-    }
-
-    /// The command a step is, as the import sends it.
-    fn command(step: &Step, versions: &[Article]) -> Command {
-        let revised =
-            |quick_answer: &str, question: &str, sections: &[PlannedSection], date: &str| {
-                Command::ReviseArticle(Box::new(ArticleRevision {
-                    question: question.into(),
-                    quick_answer: quick_answer.into(),
-                    key_facts: Vec::new(),
-                    sections: sections
-                        .iter()
-                        .map(|s| RevisedSection {
-                            id: s.id.clone(),
-                            heading: s.heading.clone(),
-                            body: s.body.clone(),
-                        })
-                        .collect(),
-                    last_updated: date.into(),
-                }))
-            };
-        match step {
-            Step::Create {
-                slug,
-                question,
-                quick_answer,
-                sections,
-                last_updated,
-            } => Command::CreateArticle {
-                id: ArticleId::from_uuid(uuid::Uuid::from_u128(1)),
-                draft: ArticleDraft {
-                    slug: slug.clone(),
-                    question: question.clone(),
-                    quick_answer: quick_answer.clone(),
-                    sections: sections
-                        .iter()
-                        .map(|s| SectionDraft {
-                            heading: s.heading.clone(),
-                            body: s.body.clone(),
-                        })
-                        .collect(),
-                    last_updated: last_updated.clone(),
-                    provenance: Provenance::default(),
-                    ..ArticleDraft::default()
-                },
-            },
-            Step::Revise {
-                question,
-                quick_answer,
-                sections,
-                last_updated,
-                ..
-            } => revised(quick_answer, question, sections, last_updated),
-            Step::Revert {
-                to_version,
-                last_updated,
-                ..
-            } => Command::RevertArticle {
-                to_version: *to_version,
-                target: Some(Box::new(versions[*to_version as usize - 1].clone())),
-                last_updated: last_updated.clone(),
-            },
-            Step::TextUnchanged { last_updated, .. } => Command::RedateArticle {
-                last_updated: last_updated.clone(),
-            },
-        }
     }
 
     /// Every revision of a real dump, planned and decided by the domain as
@@ -599,7 +551,6 @@ mod tests {
         let mut planner = None;
         let mut versions: Vec<Article> = Vec::new();
         let mut taken = std::collections::HashSet::new();
-        let limits = Limits::default();
         for item in Reader::new(fixture(path)) {
             match item.unwrap() {
                 Item::Site(s) => site = s,
@@ -631,45 +582,11 @@ mod tests {
                             Step::Revise { .. } => "revise",
                             Step::Revert { .. } => "revert",
                             Step::TextUnchanged { .. } => "unchanged",
+                            Step::Retract { .. } => "retract",
+                            Step::Restore { .. } => "restore",
                         })
                         .or_default() += 1;
-                    // Every claim as the import sends it: the domain's
-                    // check of claims passes on each.
-                    let c = &planned.claims;
-                    let claims = OriginClaims {
-                        origin: c.origin.clone(),
-                        revision_id: c.revision_id.clone(),
-                        parent_revision_id: c.parent_revision_id.clone(),
-                        time: Some(c.time),
-                        minor: c.minor,
-                        suppressed: c.suppressed.iter().map(|s| s.to_string()).collect(),
-                        actor: c.actor.clone(),
-                        comment: c.comment.clone(),
-                        sha1: c.sha1.clone(),
-                        kind: c.kind.clone(),
-                        format: c.format.to_owned(),
-                        license: c.license.clone(),
-                    };
-                    let ctx = Context {
-                        limits: &limits,
-                        today: chrono::NaiveDate::from_ymd_opt(2026, 12, 5).unwrap(),
-                        actor: "importer",
-                        reason: "imported",
-                        reason_required: false,
-                        origin: Some(&claims),
-                    };
-                    let command = command(&planned.step, &versions);
-                    let events = decide(versions.last(), &command, &ctx).unwrap_or_else(|e| {
-                        panic!("revision {} ({:?}): {e}", revision.id, planned.step)
-                    });
-                    assert!(!events.is_empty(), "revision {} is a commit", revision.id);
-                    let next = Article::fold(
-                        versions.last().cloned(),
-                        ArticleId::from_uuid(uuid::Uuid::from_u128(1)),
-                        planned.version,
-                        &events,
-                    )
-                    .unwrap();
+                    let next = super::super::replay::decided(&planned, &versions);
                     assert_eq!(next.version, planned.version);
                     if let Some(text) = &planned.text {
                         let rendered = render(
