@@ -236,33 +236,7 @@ async fn every_real_revision_is_imported_as_one_version_that_renders_back(backen
         assert_eq!(checked, commits, "{name}");
 
         // Blame names the source's authors, as claims beside the importer.
-        for (slug, author) in &authors {
-            let blame = audit
-                .get_attribution(pb::GetAttributionRequest {
-                    r#ref: Some(pb::get_attribution_request::Ref::Slug(slug.clone())),
-                    ..Default::default()
-                })
-                .await
-                .unwrap()
-                .into_inner();
-            let question = blame
-                .attributions
-                .iter()
-                .find(|a| a.element == "question")
-                .unwrap();
-            let introduced = question.introduced.as_ref().unwrap();
-            assert_eq!(&introduced.origin_actor, author, "{name}: {slug}");
-            assert_eq!(
-                introduced.actor, "anonymous",
-                "the importer stays the actor"
-            );
-            assert!(blame.attributions.iter().all(|a| a
-                .last_changed
-                .as_ref()
-                .unwrap()
-                .origin_time
-                .is_some()));
-        }
+        crate::import_stackexchange::check_blame(&server, &authors).await;
 
         // The history lists each imported version's claims, as claims.
         let (slug, author) = &authors[0];

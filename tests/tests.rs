@@ -24,6 +24,7 @@ mod http_api;
 mod idempotency;
 mod import;
 mod import_history;
+mod import_stackexchange;
 mod limits;
 mod lists;
 mod merkle;

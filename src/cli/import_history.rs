@@ -1,17 +1,18 @@
-//! `answerlog import-history --format mediawiki FILE…`: another system's
-//! history imported through the bulk import (`AdminService.ImportCommits`,
-//! the admin role), one commit a source revision, with what the source
-//! says of each as origin claims (README, "Importing histories").
+//! `answerlog import-history --format mediawiki|stackexchange SOURCE…`:
+//! another system's history imported through the bulk import
+//! (`AdminService.ImportCommits`, the admin role), one commit a source
+//! revision, with what the source says of each as origin claims (README,
+//! "Importing histories").
 //!
-//! Each file is read twice, as a stream: once to check it whole (a
-//! malformed dump is refused, naming the element and its line, before
-//! anything is sent, so no page is half-imported), then to send it. Its
-//! commands' ids are derived from the source's revisions, so that running
-//! the import again is a retry: every command is answered as a duplicate.
+//! Each source is read twice, as a stream (`history_import::walk`): once
+//! to check it whole (a malformed file is refused, naming the element and
+//! its line, before anything is sent, so no page is half-imported), then
+//! to send it. Its commands' ids are derived from the source's revisions,
+//! so that running the import again is a retry: every command is answered
+//! as a duplicate.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::io::BufReader;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -23,8 +24,8 @@ use crate::grpc::pb;
 use crate::grpc::pb::admin_service_client::AdminServiceClient;
 use crate::grpc::pb::import_command::Command as Arm;
 use crate::grpc::{FAILED_COMMAND, FAILED_REQUEST};
-use crate::history_import::mediawiki::{sha1_base36, DumpError, Given, Item, Reader, Site};
-use crate::history_import::plan::{self, PagePlanner, Planned, Skip, Step};
+use crate::history_import::plan::{self, Planned, Step};
+use crate::history_import::walk::{MediawikiWalk, Slugs, ThreadWalk, Walk, WalkError, Walked};
 
 /// A request of the import stays well under the server's request limit.
 const REQUEST_BYTES: usize = 512 * 1024;
@@ -36,6 +37,10 @@ pub(crate) enum HistoryFormat {
     /// MediaWiki's XML export (Special:Export, pages-meta-history dumps),
     /// schemas 0.10 and 0.11.
     Mediawiki,
+    /// Stack Exchange's data dump (a folder with Posts.xml and
+    /// PostHistory.xml, or PostHistory.xml with Posts.xml beside it), or
+    /// post histories as CSV (files, or a folder of them).
+    Stackexchange,
 }
 
 /// What one file held and what became of it.
@@ -43,6 +48,9 @@ pub(crate) enum HistoryFormat {
 #[serde(rename_all = "camelCase")]
 struct Summary {
     file: String,
+    /// Pages, or threads (a question and its answers): what `pages` counts.
+    #[serde(skip)]
+    pages_are: &'static str,
     pages: usize,
     revisions: usize,
     created: usize,
@@ -61,6 +69,9 @@ struct Summary {
     sha1_mismatches: Vec<String>,
     /// Claims made one line to fit (a comment with a line break).
     claims_fitted: usize,
+    /// Revisions whose text's line ends were made LF (Stack Exchange's
+    /// CRLF: the server takes no carriage return in content).
+    line_ends_made_lf: usize,
     /// Parts of the imported revisions the source suppressed
     /// (`deleted="deleted"`), claimed as such: by part (actor, comment,
     /// text).
@@ -71,7 +82,7 @@ struct Summary {
 }
 
 impl Summary {
-    fn count(&mut self, outcome: &Result<Planned, Skip>) {
+    fn count(&mut self, outcome: &Result<Planned, String>) {
         if let Ok(planned) = outcome {
             for part in &planned.claims.suppressed {
                 *self.suppressed.entry(part).or_default() += 1;
@@ -86,16 +97,17 @@ impl Summary {
                 Step::Retract { .. } => self.retracted += 1,
                 Step::Restore { .. } => self.restored += 1,
             },
-            Err(skip) => *self.skipped.entry(skip.to_string()).or_default() += 1,
+            Err(skip) => *self.skipped.entry(skip.clone()).or_default() += 1,
         }
     }
 
     fn line(&self) -> String {
         let skipped: usize = self.skipped.values().sum();
         let mut line = format!(
-            "{}: {} pages, {} revisions: {} created, {} revised, {} reverts, {} with the text unchanged; {} commits, {} duplicates; {} skipped",
+            "{}: {} {}, {} revisions: {} created, {} revised, {} reverts, {} with the text unchanged; {} commits, {} duplicates; {} skipped",
             self.file,
             self.pages,
+            self.pages_are,
             self.revisions,
             self.created,
             self.revised,
@@ -130,36 +142,58 @@ impl Summary {
                 self.claims_fitted
             ));
         }
+        if self.line_ends_made_lf > 0 {
+            line.push_str(&format!(
+                "\n  {} revisions' line ends made LF (the server takes no carriage return in content)",
+                self.line_ends_made_lf
+            ));
+        }
+        if self.retracted + self.restored > 0 {
+            line.push_str(&format!(
+                "\n  {} questions deleted at the source (retracted), {} undeleted (restored)",
+                self.retracted, self.restored
+            ));
+        }
         line
     }
 }
 
 /// Which revision a command is.
 struct Meta {
-    title: String,
-    revision_id: String,
+    at: String,
     version: u64,
+}
+
+/// What `import-history` reads beside the sources: where a Stack Exchange
+/// dump is from, and the licence of rows that give none.
+pub(super) struct Origin {
+    pub site: Option<String>,
+    pub license: Option<String>,
 }
 
 pub(super) async fn import_history(
     server: &ServerArg,
     format: HistoryFormat,
-    files: &[std::path::PathBuf],
+    sources: &[PathBuf],
+    origin: &Origin,
     dry_run: bool,
     json: bool,
 ) -> anyhow::Result<()> {
-    let HistoryFormat::Mediawiki = format;
+    let sources = sources
+        .iter()
+        .map(|path| Source::of(format, path, origin))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut client = match dry_run {
         true => None,
         false => Some(AdminServiceClient::new(connect(server).await?)),
     };
-    // The slugs the import's articles take, across its files: each file
-    // is checked and sent from the same slugs taken before it.
+    // The slugs the import's articles take, across its sources: each is
+    // checked and sent from the same slugs taken before it.
     let mut taken = Slugs::new();
-    for file in files {
-        let (mut summary, after) = check(file, taken.clone())?;
+    for source in &sources {
+        let (mut summary, after) = check(source, taken.clone())?;
         if let Some(client) = client.as_mut() {
-            send(client, file, taken, &mut summary).await?;
+            send(client, source, taken, &mut summary).await?;
         }
         taken = after;
         if json {
@@ -171,131 +205,199 @@ pub(super) async fn import_history(
     Ok(())
 }
 
-fn open(file: &Path) -> anyhow::Result<(Reader<BufReader<std::fs::File>>, ProgressBar)> {
-    let opened =
-        std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let length = opened.metadata().map(|m| m.len()).unwrap_or(0);
-    let bar = ProgressBar::new(length);
+/// One source of an import, as the command line names it.
+enum Source {
+    Mediawiki(PathBuf),
+    StackexchangeXml {
+        named: PathBuf,
+        posts: PathBuf,
+        history: PathBuf,
+        site: String,
+        license: String,
+    },
+    StackexchangeCsv {
+        named: PathBuf,
+        files: Vec<PathBuf>,
+        site: String,
+        license: String,
+    },
+}
+
+impl Source {
+    /// What `path` is, in `format`: for Stack Exchange a folder holding
+    /// Posts.xml and PostHistory.xml, or PostHistory.xml itself (Posts.xml
+    /// beside it), or a CSV file, or a folder of them.
+    fn of(format: HistoryFormat, path: &Path, origin: &Origin) -> anyhow::Result<Self> {
+        if format == HistoryFormat::Mediawiki {
+            if origin.site.is_some() || origin.license.is_some() {
+                anyhow::bail!("--site and --license are for --format stackexchange: a MediaWiki export names its site");
+            }
+            return Ok(Source::Mediawiki(path.to_owned()));
+        }
+        let site = origin.site.clone().ok_or_else(|| {
+            anyhow::anyhow!("--format stackexchange needs --site: the dump does not name its site (e.g. --site conlang.meta.stackexchange.com)")
+        })?;
+        if site.is_empty()
+            || !site
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        {
+            anyhow::bail!("--site {site:?} must be a host name, such as stackoverflow.com (no scheme, no path)");
+        }
+        let license = origin.license.clone().unwrap_or_default();
+        let named = path.to_owned();
+        let is_csv = |p: &Path| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+        if path.is_dir() {
+            let history = path.join("PostHistory.xml");
+            if history.exists() {
+                return Ok(Source::StackexchangeXml {
+                    named,
+                    posts: path.join("Posts.xml"),
+                    history,
+                    site,
+                    license,
+                });
+            }
+            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("cannot read {}", path.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| is_csv(p))
+                .collect();
+            if files.is_empty() {
+                anyhow::bail!(
+                    "{}: holds neither PostHistory.xml nor CSV files",
+                    path.display()
+                );
+            }
+            files.sort();
+            return csv_source(named, files, site, license);
+        }
+        if is_csv(path) {
+            return csv_source(named, vec![path.to_owned()], site, license);
+        }
+        let posts = path.with_file_name("Posts.xml");
+        Ok(Source::StackexchangeXml {
+            named,
+            posts,
+            history: path.to_owned(),
+            site,
+            license,
+        })
+    }
+
+    fn named(&self) -> &Path {
+        match self {
+            Source::Mediawiki(file) => file,
+            Source::StackexchangeXml { named, .. } | Source::StackexchangeCsv { named, .. } => {
+                named
+            }
+        }
+    }
+
+    /// A walk of the source from the start (`bar` shows the reading of a
+    /// dump's index).
+    fn walk(&self, taken: Slugs, bar: &ProgressBar) -> Result<Box<dyn Walk>, WalkError> {
+        Ok(match self {
+            Source::Mediawiki(file) => Box::new(MediawikiWalk::open(file, taken)?),
+            Source::StackexchangeXml {
+                posts,
+                history,
+                site,
+                license,
+                ..
+            } => Box::new(ThreadWalk::xml(
+                posts,
+                history,
+                site,
+                license,
+                taken,
+                |at, of| {
+                    bar.set_length(of);
+                    bar.set_position(at);
+                },
+            )?),
+            Source::StackexchangeCsv {
+                files,
+                site,
+                license,
+                ..
+            } => Box::new(ThreadWalk::csv(files.clone(), site, license, taken)),
+        })
+    }
+}
+
+/// CSV rows give no licence: `--license` says it.
+fn csv_source(
+    named: PathBuf,
+    files: Vec<PathBuf>,
+    site: String,
+    license: String,
+) -> anyhow::Result<Source> {
+    if license.is_empty() {
+        anyhow::bail!("{}: CSV rows give no licence: pass --license, as the data's LICENSE says (e.g. --license \"CC BY-SA 4.0\")", named.display());
+    }
+    Ok(Source::StackexchangeCsv {
+        named,
+        files,
+        site,
+        license,
+    })
+}
+
+fn bar(message: &'static str) -> anyhow::Result<ProgressBar> {
+    let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {msg} {bar:40} {bytes}/{total_bytes} {bytes_per_sec}",
+            "{spinner} [{elapsed_precise}] {msg} {bar:40} {percent}% (eta {eta})",
         )?
         .progress_chars("=> "),
     );
-    Ok((Reader::new(BufReader::new(opened)), bar))
+    bar.set_message(message);
+    Ok(bar)
 }
 
-fn dump_error(file: &Path, e: DumpError) -> anyhow::Error {
-    anyhow::anyhow!("{}: {e}; nothing of it was sent", file.display())
+/// A source refused on its first reading (the error names the file).
+fn walk_error(e: WalkError) -> anyhow::Error {
+    anyhow::anyhow!("{e}; nothing of it was sent")
 }
-
-/// Reads the file through, plans every revision and counts: the summary
-/// of a dry run, or an error naming the element and line where the dump
-/// is malformed.
-/// The slugs an import's articles took.
-type Slugs = std::collections::HashSet<String>;
 
 /// Revisions whose SHA-1 mismatch is listed by id; the rest are counted.
 const LISTED_MISMATCHES: usize = 100;
 
-fn check(file: &Path, taken: Slugs) -> anyhow::Result<(Summary, Slugs)> {
-    let (reader, bar) = open(file)?;
-    bar.set_message("checking");
+/// Reads the source through, plans every revision and counts: the summary
+/// of a dry run, or an error naming the element and line where the source
+/// is malformed.
+fn check(source: &Source, taken: Slugs) -> anyhow::Result<(Summary, Slugs)> {
+    let bar = bar("checking")?;
     let mut summary = Summary {
-        file: file.display().to_string(),
+        file: source.named().display().to_string(),
+        pages_are: match source {
+            Source::Mediawiki(_) => "pages",
+            _ => "threads",
+        },
         ..Summary::default()
     };
-    let mut walk = Walk::new(reader, taken);
+    let mut walk = source.walk(taken, &bar).map_err(walk_error)?;
+    bar.set_length(walk.length());
     while let Some(step) = walk.next_step() {
-        let (revision_id, sha1, given_sha1, outcome, fitted) =
-            step.map_err(|e| dump_error(file, e))?;
+        let walked = step.map_err(walk_error)?;
         summary.revisions += 1;
-        summary.count(&outcome);
-        summary.claims_fitted += usize::from(fitted);
-        if let (Some(sha1), Some(given)) = (sha1, given_sha1) {
+        summary.count(&walked.outcome);
+        summary.claims_fitted += usize::from(walked.fitted);
+        summary.line_ends_made_lf += usize::from(walked.made_lf);
+        if let (Some(sha1), Some(given)) = (&walked.sha1, &walked.given_sha1) {
             if sha1 != given {
                 summary.sha1_mismatched += 1;
                 if summary.sha1_mismatches.len() < LISTED_MISMATCHES {
-                    summary.sha1_mismatches.push(revision_id);
+                    summary.sha1_mismatches.push(walked.revision_id);
                 }
             }
         }
         bar.set_position(walk.position());
     }
-    summary.pages = walk.pages;
+    summary.pages = walk.pages();
     bar.finish_and_clear();
-    Ok((summary, walk.taken))
-}
-
-/// The dump's revisions, each planned, in order.
-struct Walk<R: std::io::BufRead> {
-    reader: Reader<R>,
-    site: Site,
-    planner: Option<PagePlanner>,
-    taken: Slugs,
-    pages: usize,
-    title: String,
-}
-
-/// A revision's id, its text's SHA-1 and the dump's, its step or why it
-/// is skipped, and whether a claim had to be fitted.
-type Walked = (
-    String,
-    Option<String>,
-    Option<String>,
-    Result<Planned, Skip>,
-    bool,
-);
-
-impl<R: std::io::BufRead> Walk<R> {
-    fn new(reader: Reader<R>, taken: Slugs) -> Self {
-        Self {
-            reader,
-            site: Site::default(),
-            planner: None,
-            taken,
-            pages: 0,
-            title: String::new(),
-        }
-    }
-
-    fn position(&self) -> u64 {
-        self.reader.position()
-    }
-
-    fn next_step(&mut self) -> Option<Result<Walked, DumpError>> {
-        loop {
-            match self.reader.next()? {
-                Err(e) => return Some(Err(e)),
-                Ok(Item::Site(site)) => self.site = site,
-                Ok(Item::Page(page)) => {
-                    self.pages += 1;
-                    self.title = page.title.clone();
-                    self.planner = Some(PagePlanner::new(&self.site, &page));
-                }
-                Ok(Item::PageEnd) => self.planner = None,
-                Ok(Item::Revision(revision)) => {
-                    let planner = self.planner.as_mut()?;
-                    let sha1 = match &revision.text {
-                        Given::Given(text) => Some(sha1_base36(text)),
-                        _ => None,
-                    };
-                    let fitted = match &revision.comment {
-                        Given::Given(comment) => plan::fitted(comment, 2048),
-                        _ => false,
-                    };
-                    let outcome = planner.plan(&revision, &mut self.taken);
-                    return Some(Ok((
-                        revision.id.clone(),
-                        sha1,
-                        revision.sha1.clone(),
-                        outcome,
-                        fitted,
-                    )));
-                }
-            }
-        }
-    }
+    Ok((summary, walk.taken()))
 }
 
 /// The import command a planned step is, with its claims.
@@ -412,7 +514,8 @@ fn command(planned: &Planned, slug: &str) -> pb::ImportCommand {
             parent_revision_id: c.parent_revision_id.clone(),
             time: Some(prost_types::Timestamp {
                 seconds: c.time.timestamp(),
-                nanos: 0,
+                // Whole microseconds, as claims count time.
+                nanos: (c.time.timestamp_subsec_micros() * 1000) as i32,
             }),
             minor: c.minor,
             suppressed: c.suppressed.iter().map(|s| s.to_string()).collect(),
@@ -426,26 +529,29 @@ fn command(planned: &Planned, slug: &str) -> pb::ImportCommand {
     }
 }
 
-/// Sends the file's planned steps through one ImportCommits call, a
+/// Sends the source's planned steps through one ImportCommits call, a
 /// reading thread making the requests as the answers come.
 async fn send(
     client: &mut AdminServiceClient<super::client::Authed>,
-    file: &Path,
+    source: &Source,
     taken: Slugs,
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
-    let (reader, bar) = open(file)?;
-    bar.set_message("importing");
+    let bar = bar("importing")?;
+    let named = source.named().display().to_string();
+    let mut walk = source.walk(taken, &bar).map_err(|e| {
+        anyhow::anyhow!("{e}, on the second reading (the file changed since it was checked?); nothing of {named} was sent")
+    })?;
+    bar.set_length(walk.length());
     let (requests, queued) = tokio::sync::mpsc::channel::<pb::ImportCommitsRequest>(4);
     let (metas_out, mut metas) = tokio::sync::mpsc::unbounded_channel::<Vec<Meta>>();
     let reading_bar = bar.clone();
-    let reading = tokio::task::spawn_blocking(move || -> Result<(), DumpError> {
-        let mut walk = Walk::new(reader, taken);
+    let reading = tokio::task::spawn_blocking(move || -> Result<(), WalkError> {
         let mut current = pb::ImportCommitsRequest::default();
         let mut current_metas = Vec::new();
         let mut bytes = 0;
         while let Some(step) = walk.next_step() {
-            let (revision_id, _, _, outcome, _) = step?;
+            let Walked { at, outcome, .. } = step?;
             reading_bar.set_position(walk.position());
             let Ok(planned) = outcome else { continue };
             let command = command(&planned, &planned.slug);
@@ -464,8 +570,7 @@ async fn send(
             }
             current.commands.push(command);
             current_metas.push(Meta {
-                title: walk.title.clone(),
-                revision_id,
+                at,
                 version: planned.version,
             });
             bytes += size;
@@ -500,10 +605,8 @@ async fn send(
                 if result.version != meta.version {
                     bar.suspend(|| {
                         noteln!(
-                            "{}: page {:?} revision {} is version {} of its article, not {}: was the article written to besides the import?",
-                            file.display(),
-                            meta.title,
-                            meta.revision_id,
+                            "{named}: {} is version {} of its article, not {}: was the article written to besides the import?",
+                            meta.at,
                             result.version,
                             meta.version
                         )
@@ -523,24 +626,20 @@ async fn send(
         let number = |key: &str| -> Option<usize> {
             status.metadata().get(key)?.to_str().ok()?.parse().ok()
         };
-        let named = number(FAILED_REQUEST)
+        let named_at = number(FAILED_REQUEST)
             .and_then(|r| r.checked_sub(answered_requests))
             .and_then(|r| sent.get(r))
             .zip(number(FAILED_COMMAND))
             .and_then(|(metas, c)| metas.get(c));
-        let at = named.map_or_else(String::new, |m| {
-            format!(" at page {:?} revision {}", m.title, m.revision_id)
-        });
+        let at = named_at.map_or_else(String::new, |m| format!(" at {}", m.at));
         return Err(anyhow::anyhow!(
-            "{}: the import stopped{at}: {}; what was sent before it is durable: run the import again to go on (what is done is answered as a duplicate)",
-            file.display(),
+            "{named}: the import stopped{at}: {}; what was sent before it is durable: run the import again to go on (what is done is answered as a duplicate)",
             super::out::sentence(&status_error(status))
         ));
     }
     reading.await.context("the reading thread")?.map_err(|e| {
         anyhow::anyhow!(
-            "{}: {e}, on the second reading (the file changed since it was checked?); what was sent before it is durable",
-            file.display()
+            "{e}, on the second reading (the file changed since it was checked?); what was sent before it is durable"
         )
     })?;
     Ok(())

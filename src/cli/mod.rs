@@ -371,16 +371,28 @@ enum ClientCommand {
         #[command(flatten)]
         server: ServerArg,
     },
-    /// Import another system's history (MediaWiki's XML export) through
-    /// the bulk import (admin role): one commit a source revision, with
-    /// the source's revision, author, time and comment as origin claims.
-    /// Running it again is a retry: what is done is a duplicate.
+    /// Import another system's history (MediaWiki's XML export, Stack
+    /// Exchange's dump or CSV post histories) through the bulk import
+    /// (admin role): one commit a source revision, with the source's
+    /// revision, author, time and comment as origin claims. Running it
+    /// again is a retry: what is done is a duplicate.
     ImportHistory {
         /// The dump's format.
         #[arg(long, value_enum)]
         format: import_history::HistoryFormat,
+        /// MediaWiki: XML files. Stack Exchange: a folder with Posts.xml
+        /// and PostHistory.xml (or PostHistory.xml itself), CSV files, or
+        /// a folder of them.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// The Stack Exchange site the dump is of (its host, e.g.
+        /// stackoverflow.com): the dump does not name it.
+        #[arg(long)]
+        site: Option<String>,
+        /// The licence of Stack Exchange rows that give none (CSV rows
+        /// never do), as the data's LICENSE says, e.g. "CC BY-SA 4.0".
+        #[arg(long)]
+        license: Option<String>,
         /// Read and check every file, and say what it would import,
         /// sending nothing (no server needed).
         #[arg(long)]
@@ -686,10 +698,15 @@ async fn run_client(command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::ImportHistory {
             format,
             files,
+            site,
+            license,
             dry_run,
             json,
             server,
-        } => import_history::import_history(&server, format, &files, dry_run, json).await,
+        } => {
+            let origin = import_history::Origin { site, license };
+            import_history::import_history(&server, format, &files, &origin, dry_run, json).await
+        }
         ClientCommand::Get {
             reference,
             version,

@@ -14,4 +14,5 @@ pub mod plan;
 mod replay;
 pub mod stackexchange;
 pub mod thread;
+pub mod walk;
 pub mod wikitext;

@@ -409,6 +409,18 @@ impl HistoryIndex {
         })
     }
 
+    /// The thread whose rows start at row `at` (in the index's order): its
+    /// id and its rows' places. The next one starts after them.
+    pub fn thread_at(&self, at: usize) -> Option<(u64, &[Entry])> {
+        let rest = self.entries.get(at..).filter(|r| !r.is_empty())?;
+        let thread = rest[0].thread;
+        let end = rest
+            .iter()
+            .position(|e| e.thread != thread)
+            .unwrap_or(rest.len());
+        Some((thread, &rest[..end]))
+    }
+
     /// The threads, in id order: each one's id and its rows' places.
     pub fn threads(&self) -> impl Iterator<Item = (u64, &[Entry])> + '_ {
         self.entries

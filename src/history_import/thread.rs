@@ -50,6 +50,9 @@ pub enum ThreadSkip {
     TagWiki,
     /// "Bumped by Community": the post is unchanged.
     Bumped,
+    /// The thread's question is not in Posts.xml (a deleted question's
+    /// answer, a dump cut short).
+    NoQuestion { thread: u64 },
     /// Before the question has a title and a body.
     BeforeQuestion,
     /// While the question (the article's post) is deleted at the source.
@@ -63,6 +66,9 @@ impl std::fmt::Display for ThreadSkip {
         match self {
             ThreadSkip::TagWiki => write!(f, "a tag's wiki, not a question"),
             ThreadSkip::Bumped => write!(f, "bumped by Community: nothing changed"),
+            ThreadSkip::NoQuestion { thread } => {
+                write!(f, "its question (post {thread}) is not in Posts.xml")
+            }
             ThreadSkip::BeforeQuestion => write!(
                 f,
                 "before the question has a title and a body (what it set is in the first version)"
@@ -114,6 +120,8 @@ pub struct ThreadPlanner {
     thread: u64,
     /// The root post's kind as Posts.xml gives it (none for CSV).
     root_kind: Option<u32>,
+    /// Posts.xml was read and has no such post.
+    missing: bool,
     accepted: Option<u64>,
     scores: HashMap<u64, i64>,
     /// The licence of rows that give none (a CSV's, from its LICENSE).
@@ -144,6 +152,7 @@ impl ThreadPlanner {
             host: host.to_owned(),
             thread,
             root_kind: root.map(|p| p.kind),
+            missing: root.is_none() && !posts.is_empty(),
             accepted: root.and_then(|p| p.accepted),
             scores,
             default_license: default_license.to_owned(),
@@ -183,6 +192,11 @@ impl ThreadPlanner {
         let post_id = first.post_id;
         if matches!(self.root_kind, Some(4 | 5)) {
             return Err(ThreadSkip::TagWiki);
+        }
+        if self.missing {
+            return Err(ThreadSkip::NoQuestion {
+                thread: self.thread,
+            });
         }
         let changes: Vec<&Row> = rows.iter().filter(|r| r.kind != 50).collect();
         if changes.is_empty() {
@@ -566,6 +580,54 @@ pub fn post_body<'a>(
         .map(|(_, body)| body)
 }
 
+/// What an article's version shows, as [`shows`] reads it.
+pub struct Shown<'a> {
+    pub question: &'a str,
+    pub key_facts: Vec<&'a str>,
+    /// Each section's heading and body.
+    pub sections: Vec<(&'a str, &'a str)>,
+    /// Readers are served it (not retracted).
+    pub served: bool,
+}
+
+/// Whether a version shows what a change's rows say, by the documented
+/// mapping read backwards: a title is the question, a body its post's
+/// section (line ends LF), tags the `Tags:` key fact; a deleted question
+/// retracts, a deleted answer is not shown, an undeleted post is again.
+/// `root` is the thread's root post and `is_question` tells a question;
+/// the first row that is not shown is the error.
+pub fn shows(
+    shown: &Shown<'_>,
+    change: &[Row],
+    root: u64,
+    is_question: impl Fn(u64) -> bool,
+) -> Result<(), String> {
+    for row in change {
+        let text = row.text.as_deref().map(lf);
+        let post = row.post_id;
+        let section = post_body(shown.sections.iter().copied(), post, is_question(post));
+        let ok = match row.kind {
+            1 | 4 | 7 => text.as_deref() == Some(shown.question),
+            2 | 5 | 8 => section == text.as_deref(),
+            3 | 6 | 9 => {
+                tags_shown(shown.key_facts.iter().copied()) == tags(text.as_deref().unwrap_or(""))
+            }
+            12 if post == root => !shown.served,
+            12 => section.is_none(),
+            13 => shown.served && section.is_some(),
+            _ => true,
+        };
+        if !ok {
+            return Err(format!(
+                "row {} ({}) of post {post} is not what the version shows",
+                row.id,
+                kind_name(row.kind)
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The tags an article's key facts give.
 pub fn tags_shown<'a>(key_facts: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     key_facts
@@ -631,34 +693,18 @@ mod tests {
                     "change {id}"
                 );
             }
-            let sections = || {
-                article
+            let shown = Shown {
+                question: &article.question,
+                key_facts: article.key_facts.iter().map(String::as_str).collect(),
+                sections: article
                     .sections
                     .iter()
                     .map(|s| (s.heading.as_str(), s.body.as_str()))
+                    .collect(),
+                served: article.status == Status::Published,
             };
-            for row in &change {
-                let text = row.text.as_deref().map(lf);
-                let post = row.post_id;
-                let shown = post_body(sections(), post, is_question(post));
-                match row.kind {
-                    1 | 4 | 7 => assert_eq!(Some(&article.question), text.as_ref(), "{id}"),
-                    2 | 5 | 8 => assert_eq!(shown, text.as_deref(), "{id}"),
-                    3 | 6 | 9 => assert_eq!(
-                        tags_shown(article.key_facts.iter().map(String::as_str)),
-                        tags(text.as_deref().unwrap_or("")),
-                        "{id}"
-                    ),
-                    12 if post == planner.thread => {
-                        assert_eq!(article.status, Status::Retracted)
-                    }
-                    12 => assert_eq!(shown, None, "{id}: a deleted answer is not shown"),
-                    13 => {
-                        assert_eq!(article.status, Status::Published);
-                        assert!(shown.is_some(), "{id}: an undeleted post is shown again");
-                    }
-                    _ => {}
-                }
+            if let Err(e) = shows(&shown, &change, planner.thread, &is_question) {
+                panic!("change {id}: {e}");
             }
             versions.push(article);
         }
@@ -744,6 +790,39 @@ mod tests {
             ],
             [94, 4, 4, 2, 6, 1, 430],
             "{counts:?}"
+        );
+    }
+
+    #[test]
+    fn an_answer_whose_question_is_not_in_the_dump_is_skipped() {
+        let posts: HashMap<u64, Post> = [(
+            7,
+            Post {
+                kind: Post::ANSWER,
+                parent: Some(6),
+                accepted: None,
+                score: 1,
+            },
+        )]
+        .into();
+        let row = Row {
+            id: 1,
+            kind: 2,
+            post_id: 7,
+            revision_guid: "g".into(),
+            time: chrono::DateTime::from_timestamp(1_600_000_000, 0).unwrap(),
+            user_id: Some("3".into()),
+            user_name: None,
+            comment: None,
+            text: Some("An answer.".into()),
+            license: Some("CC BY-SA 4.0".into()),
+            line: 2,
+        };
+        let thread = crate::history_import::stackexchange::thread_of(&posts, 7);
+        let mut planner = ThreadPlanner::new("example.stackexchange.com", thread, &posts, "");
+        assert_eq!(
+            planner.plan(&[row], &mut HashSet::new()),
+            Err(ThreadSkip::NoQuestion { thread: 6 })
         );
     }
 
