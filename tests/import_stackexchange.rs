@@ -297,6 +297,24 @@ async fn every_change_of_the_real_stack_exchange_data_is_one_version_that_shows_
         "{}",
         blame.stdout
     );
+    // The history page shows each version's claims, as claims.
+    let (status, _, page) = crate::support::http_with_head(
+        &server.http_url,
+        "GET",
+        &format!("/a/{slug}/history"),
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    for shown in [
+        "claimed: ",
+        &format!("<span class=\"origin-actor\">{author}</span>"),
+        "initial body, initial title, initial tags",
+        "licence: CC BY-SA 3.0",
+    ] {
+        assert!(page.contains(shown), "{shown:?} in {page}");
+    }
     let again_summary = import(&server, &dir, XML_SITE).await;
     assert_eq!(again_summary["commits"], 0, "{again_summary}");
     assert_eq!(again_summary["duplicates"], 298, "{again_summary}");
