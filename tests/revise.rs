@@ -39,6 +39,7 @@ async fn a_revision_is_one_version_of_whatever_changed(backend: Backend) {
             },
         ],
         last_updated: "2026-02-01".into(),
+        sources: None,
     };
     let command_id = cid();
     let revised = articles
@@ -87,6 +88,31 @@ async fn a_revision_is_one_version_of_whatever_changed(backend: Backend) {
     let refused = articles.revise_article(wrong).await.unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument);
     assert!(refused.message().contains("sections[0].id"), "{refused:?}");
+
+    // The sources too, when given: a new one, and a bad one named.
+    let kept = server.get(&id).await.sources;
+    let source = |url: &str| answerlog::pb::Source {
+        title: "A cited page".into(),
+        publisher: "example.org".into(),
+        url: url.into(),
+        license: "not stated".into(),
+        ..Default::default()
+    };
+    let mut with_sources = revise(2, cid());
+    with_sources.sources = Some(answerlog::pb::SourceList {
+        sources: vec![source("https://example.org/cited")],
+    });
+    articles.revise_article(with_sources).await.unwrap();
+    let answer = server.get(&id).await;
+    let urls: Vec<&str> = answer.sources.iter().map(|s| s.url.as_str()).collect();
+    assert_eq!(urls, ["https://example.org/cited"], "{kept:?} are replaced");
+    let mut bad = revise(3, cid());
+    bad.sources = Some(answerlog::pb::SourceList {
+        sources: vec![source("ftp://example.org/")],
+    });
+    let refused = articles.revise_article(bad).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(refused.message().contains("sources[0].url"), "{refused:?}");
 }
 
 async fn an_imported_revision_is_one_version_with_its_claims(backend: Backend) {

@@ -432,16 +432,7 @@ fn command(planned: &Planned, slug: &str) -> pb::ImportCommand {
                 question: question.clone(),
                 quick_answer: quick_answer.clone(),
                 key_facts: key_facts.clone(),
-                sources: sources
-                    .iter()
-                    .map(|s| pb::Source {
-                        title: s.title.clone(),
-                        publisher: s.publisher.clone(),
-                        url: s.url.clone(),
-                        license: s.license.clone(),
-                        ..Default::default()
-                    })
-                    .collect(),
+                sources: sources.iter().map(source).collect(),
                 sections: sections
                     .iter()
                     .map(|s| pb::SectionDraft {
@@ -459,6 +450,7 @@ fn command(planned: &Planned, slug: &str) -> pb::ImportCommand {
             quick_answer,
             key_facts,
             sections: given,
+            sources,
             last_updated,
         } => Arm::ReviseArticle(pb::ReviseArticleRequest {
             article_id: slug.to_owned(),
@@ -470,6 +462,9 @@ fn command(planned: &Planned, slug: &str) -> pb::ImportCommand {
             key_facts: key_facts.clone(),
             sections: sections(given),
             last_updated: last_updated.clone(),
+            sources: sources.as_ref().map(|s| pb::SourceList {
+                sources: s.iter().map(source).collect(),
+            }),
         }),
         Step::Revert {
             expected_version,
@@ -526,6 +521,18 @@ fn command(planned: &Planned, slug: &str) -> pb::ImportCommand {
             format: c.format.to_owned(),
             license: c.license.clone(),
         }),
+    }
+}
+
+/// A planned source as the API takes it.
+fn source(s: &plan::PlannedSource) -> pb::Source {
+    pb::Source {
+        id: s.id.clone(),
+        title: s.title.clone(),
+        publisher: s.publisher.clone(),
+        url: s.url.clone(),
+        license: s.license.clone(),
+        accessed_on: String::new(),
     }
 }
 

@@ -46,6 +46,9 @@ pub struct ArticleRevision {
     pub sections: Vec<RevisedSection>,
     /// YYYY-MM-DD; empty: unchanged.
     pub last_updated: String,
+    /// The sources after it, in order (each an existing one by id, or a
+    /// new one with no id); none: the sources stay.
+    pub sources: Option<Vec<SourceDraft>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -120,7 +123,7 @@ pub enum Command {
     },
     RetractArticle,
     RestoreArticle,
-    /// The content as a whole, in one commit; sources are kept.
+    /// The content as a whole, in one commit; the sources too, if given.
     ReviseArticle(Box<ArticleRevision>),
 }
 

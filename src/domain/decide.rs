@@ -408,6 +408,9 @@ fn revised(
             body: section.body.clone(),
         });
     }
+    if let Some(sources) = &revision.sources {
+        target.sources = revised_sources(article, sources, ctx, v);
+    }
     if !v.is_empty() {
         return None;
     }
@@ -416,6 +419,50 @@ fn revised(
     target.key_facts = revision.key_facts.clone();
     target.last_updated = last_updated?;
     Some(target)
+}
+
+/// The sources a revision gives, checked: each named one the article's,
+/// once; new ones numbered on from the article's sequence.
+fn revised_sources(
+    article: &Article,
+    sources: &[SourceDraft],
+    ctx: &Context<'_>,
+    v: &mut Violations,
+) -> Vec<Source> {
+    if sources.len() > ctx.limits.sources {
+        v.push(
+            "sources",
+            format!("an article has at most {} sources", ctx.limits.sources),
+        );
+    }
+    let mut named = std::collections::HashSet::new();
+    let mut next = article.next_source;
+    let mut out = Vec::with_capacity(sources.len());
+    for (i, source) in sources.iter().enumerate() {
+        let field = format!("sources[{i}]");
+        let checked = check_source(&field, source, ctx, v);
+        let id = if source.id.is_empty() {
+            let id = ids::source_id(next);
+            next += 1;
+            id
+        } else if article.source_index(&source.id).is_none() {
+            v.push(
+                format!("{field}.id"),
+                format!("the article has no source {}", quoted(&source.id)),
+            );
+            continue;
+        } else if !named.insert(source.id.as_str()) {
+            v.push(
+                format!("{field}.id"),
+                format!("names source {} twice", quoted(&source.id)),
+            );
+            continue;
+        } else {
+            source.id.clone()
+        };
+        out.push(Source { id, ..checked });
+    }
+    out
 }
 
 /// What a whole page of content would be refused for, if anything (the

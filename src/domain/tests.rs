@@ -1210,7 +1210,59 @@ fn as_revision(article: &Article) -> ArticleRevision {
             })
             .collect(),
         last_updated: String::new(),
+        sources: None,
     }
+}
+
+#[test]
+fn a_revision_may_give_the_sources_too() {
+    let g = given(vec![created()]);
+    let current = g.state.clone().unwrap();
+    let kept = &current.sources[0];
+    let draft = |id: &str, title: &str, url: &str| SourceDraft {
+        id: id.into(),
+        title: title.into(),
+        publisher: "Example".into(),
+        url: url.into(),
+        license: "CC BY 4.0".into(),
+        accessed_on: String::new(),
+    };
+    // A new source before the first one, which is edited; the others go.
+    let mut revision = as_revision(&current);
+    revision.sources = Some(vec![
+        draft("", "New", "https://example.org/new"),
+        SourceDraft {
+            title: "Renamed".into(),
+            ..draft(&kept.id, "", &kept.url)
+        },
+    ]);
+    let next = g.then_state(Command::ReviseArticle(Box::new(revision.clone())));
+    let sources: Vec<(&str, &str)> = next
+        .sources
+        .iter()
+        .map(|s| (s.id.as_str(), s.title.as_str()))
+        .collect();
+    let new_id = crate::domain::ids::source_id(current.next_source);
+    assert_eq!(
+        sources,
+        [(new_id.as_str(), "New"), (kept.id.as_str(), "Renamed")]
+    );
+    // Each named once, each the article's, each checked by its index.
+    revision.sources = Some(vec![
+        draft("src99", "Gone", "https://example.org/"),
+        draft(&kept.id, "Once", "https://example.org/"),
+        draft(&kept.id, "Twice", "https://example.org/"),
+        draft("", "", "ftp://example.org/"),
+    ]);
+    assert_eq!(
+        invalid_field(g.when(Command::ReviseArticle(Box::new(revision)))),
+        [
+            "sources[0].id",
+            "sources[2].id",
+            "sources[3].title",
+            "sources[3].url"
+        ]
+    );
 }
 
 #[test]

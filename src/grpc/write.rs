@@ -242,6 +242,11 @@ pub(super) fn write(actor: &str, arm: Arm, naming: Naming) -> Result<Write, Stat
                     })
                     .collect(),
                 last_updated: m.last_updated,
+                sources: m.sources.map(|list| list
+                    .sources
+                    .into_iter()
+                    .map(convert::source_draft)
+                    .collect()),
             }))
         ),
     })

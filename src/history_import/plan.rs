@@ -72,9 +72,11 @@ pub struct PlannedSection {
     pub body: String,
 }
 
-/// A source an article is created with (where its text comes from).
+/// A source of an article (where its text comes from, or what it cites).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlannedSource {
+    /// A source the article has; empty: a new one.
+    pub id: String,
     pub title: String,
     pub publisher: String,
     pub url: String,
@@ -98,6 +100,8 @@ pub enum Step {
         quick_answer: String,
         key_facts: Vec<String>,
         sections: Vec<PlannedSection>,
+        /// The sources after it; none: they stay.
+        sources: Option<Vec<PlannedSource>>,
         last_updated: String,
     },
     /// The page as it stood at `to_version`, dated as the revision.
@@ -303,6 +307,7 @@ impl PagePlanner {
                             quick_answer,
                             key_facts: Vec::new(),
                             sections,
+                            sources: None,
                             last_updated: date,
                         }
                     }

@@ -2,11 +2,22 @@
 //! domain as the server would (the command the import sends, with its
 //! claims checked), without a server.
 
-use super::plan::{Planned, PlannedSection, Step};
+use super::plan::{Planned, PlannedSection, PlannedSource, Step};
 use crate::domain::{
     decide, Article, ArticleDraft, ArticleId, ArticleRevision, Command, Context, Limits,
     OriginClaims, Provenance, RevisedSection, SectionDraft, SourceDraft,
 };
+
+fn source(s: &PlannedSource) -> SourceDraft {
+    SourceDraft {
+        id: s.id.clone(),
+        title: s.title.clone(),
+        publisher: s.publisher.clone(),
+        url: s.url.clone(),
+        license: s.license.clone(),
+        accessed_on: String::new(),
+    }
+}
 
 /// The command a step is, as the import sends it; `versions` are the
 /// article's versions so far (a revert's target among them).
@@ -44,16 +55,7 @@ fn command(step: &Step, versions: &[Article]) -> Command {
                         body: s.body.clone(),
                     })
                     .collect(),
-                sources: sources
-                    .iter()
-                    .map(|s| SourceDraft {
-                        title: s.title.clone(),
-                        publisher: s.publisher.clone(),
-                        url: s.url.clone(),
-                        license: s.license.clone(),
-                        ..SourceDraft::default()
-                    })
-                    .collect(),
+                sources: sources.iter().map(source).collect(),
                 last_updated: last_updated.clone(),
                 provenance: Provenance::default(),
                 ..ArticleDraft::default()
@@ -64,6 +66,7 @@ fn command(step: &Step, versions: &[Article]) -> Command {
             quick_answer,
             key_facts,
             sections: given,
+            sources,
             last_updated,
             ..
         } => Command::ReviseArticle(Box::new(ArticleRevision {
@@ -72,6 +75,7 @@ fn command(step: &Step, versions: &[Article]) -> Command {
             key_facts: key_facts.clone(),
             sections: sections(given),
             last_updated: last_updated.clone(),
+            sources: sources.as_ref().map(|s| s.iter().map(source).collect()),
         })),
         Step::Revert {
             to_version,

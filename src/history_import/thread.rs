@@ -320,6 +320,7 @@ impl ThreadPlanner {
                 quick_answer: content.quick_answer.clone(),
                 key_facts: content.key_facts.clone(),
                 sections: self.place_sections(&content),
+                sources: None,
                 last_updated: date,
             },
         };
@@ -442,6 +443,7 @@ impl ThreadPlanner {
     fn source(&self, content: &Content, is_question: bool, license: &str) -> PlannedSource {
         let kind = if is_question { "q" } else { "a" };
         PlannedSource {
+            id: String::new(),
             title: plan::one_line(&content.question, 300),
             publisher: format!("{} (Stack Exchange)", self.host),
             url: format!("https://{}/{kind}/{}", self.host, self.thread),
