@@ -56,4 +56,4 @@ pub(crate) use redaction::{redact, Plan as RedactionPlan};
 pub(crate) use request_hash::RequestHash;
 pub(crate) use review::check_claims as check_review_claims;
 pub(crate) use suggestion::{check_suggestion, Suggestion};
-pub(crate) use validate::{derive_slug, quoted, slug_problem};
+pub(crate) use validate::{derive_slug, quoted, slug_problem, url_problem};

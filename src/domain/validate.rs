@@ -287,7 +287,9 @@ pub(crate) fn parse_date(value: &str, today: NaiveDate) -> Result<NaiveDate, Str
     Ok(date)
 }
 
-fn url_problem(url: &str) -> Option<String> {
+/// What is wrong with a source's URL, if anything (for an importer, to drop a
+/// link the server would refuse).
+pub(crate) fn url_problem(url: &str) -> Option<String> {
     let rest = if let Some(rest) = url.strip_prefix("https://") {
         rest
     } else if let Some(rest) = url.strip_prefix("http://") {

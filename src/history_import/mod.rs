@@ -8,6 +8,7 @@
 //! share one reading of a dump; `answerlog import-history` will send what
 //! it reads through `ImportCommits`.
 
+pub mod citations;
 pub mod mediawiki;
 pub mod plan;
 #[cfg(test)]
