@@ -245,6 +245,11 @@ impl Source {
             anyhow::bail!("--site {site:?} must be a host name, such as stackoverflow.com (no scheme, no path)");
         }
         let license = origin.license.clone().unwrap_or_default();
+        if license.chars().count() > 128 || license.chars().any(char::is_control) {
+            anyhow::bail!(
+                "--license must be one line of at most 128 characters, as a claim's licence is"
+            );
+        }
         let named = path.to_owned();
         let is_csv = |p: &Path| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
         if path.is_dir() {

@@ -473,12 +473,13 @@ fn revised_sources(
 pub(crate) fn content_problem(
     question: &str,
     quick_answer: &str,
+    key_facts: &[String],
     sections: &[(&str, &str)],
     limits: &Limits,
 ) -> Option<String> {
     let mut v = Violations::default();
     v.text("question", question, Text::line(limits.question_chars));
-    check_content("", quick_answer, &[], sections, limits, &mut v);
+    check_content("", quick_answer, key_facts, sections, limits, &mut v);
     if let Some(first) = v.into_inner().into_iter().next() {
         return Some(format!("{}: {}", first.field, first.description));
     }
@@ -486,6 +487,7 @@ pub(crate) fn content_problem(
     let size = 128
         + 2 * question.len()
         + quick_answer.len()
+        + key_facts.iter().map(|f| 8 + f.len()).sum::<usize>()
         + sections
             .iter()
             .map(|(heading, body)| 8 + heading.len() + body.len() + 4 * FIELD)

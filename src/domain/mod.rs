@@ -22,6 +22,7 @@ mod link;
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod merkle;
 mod origin;
+pub(crate) use origin::origin_problem;
 mod redaction;
 mod request_hash;
 mod review;

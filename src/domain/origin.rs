@@ -74,6 +74,19 @@ pub(crate) fn check_origin_claims(claims: &OriginClaims) -> Result<(), DomainErr
     }
 }
 
+/// What claims would be refused for, if anything (the first violation, as
+/// `field: why`): for an importer, to skip a revision rather than stop.
+pub(crate) fn origin_problem(claims: &OriginClaims) -> Option<String> {
+    match check_origin_claims(claims) {
+        Ok(()) => None,
+        Err(DomainError::Invalid(violations)) => violations
+            .into_iter()
+            .next()
+            .map(|v| format!("{}: {}", v.field, v.description)),
+        Err(other) => Some(other.to_string()),
+    }
+}
+
 /// The fields a refusal names, for tests.
 #[cfg(test)]
 fn fields(e: DomainError) -> Vec<String> {

@@ -64,6 +64,26 @@ pub struct Claims {
     pub license: String,
 }
 
+impl Claims {
+    /// The claims as the domain keeps them.
+    pub(crate) fn origin_claims(&self) -> crate::domain::OriginClaims {
+        crate::domain::OriginClaims {
+            origin: self.origin.clone(),
+            revision_id: self.revision_id.clone(),
+            parent_revision_id: self.parent_revision_id.clone(),
+            time: Some(self.time),
+            minor: self.minor,
+            suppressed: self.suppressed.iter().map(|s| s.to_string()).collect(),
+            actor: self.actor.clone(),
+            comment: self.comment.clone(),
+            sha1: self.sha1.clone(),
+            kind: self.kind.clone(),
+            format: self.format.to_owned(),
+            license: self.license.clone(),
+        }
+    }
+}
+
 /// A section as a step gives it: an id the article has (empty: new).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlannedSection {
@@ -253,6 +273,9 @@ impl PagePlanner {
             return Err(Skip::Repeated);
         }
         let claims = self.claims(revision);
+        if let Some(why) = crate::domain::origin_problem(&claims.origin_claims()) {
+            return Err(Skip::Refused { why });
+        }
         let date = revision.timestamp.date_naive().to_string();
         let (step, text) = match &revision.text {
             Given::Given(text) => {
@@ -280,6 +303,7 @@ impl PagePlanner {
                     if let Some(why) = crate::domain::content_problem(
                         &self.title,
                         &quick_answer,
+                        &[],
                         &content,
                         &self.limits,
                     ) {

@@ -5,7 +5,7 @@
 use super::plan::{Planned, PlannedSection, PlannedSource, Step};
 use crate::domain::{
     decide, Article, ArticleDraft, ArticleId, ArticleRevision, Command, Context, Limits,
-    OriginClaims, Provenance, RevisedSection, SectionDraft, SourceDraft,
+    Provenance, RevisedSection, SectionDraft, SourceDraft,
 };
 
 fn source(s: &PlannedSource) -> SourceDraft {
@@ -98,21 +98,7 @@ fn command(step: &Step, versions: &[Article]) -> Command {
 /// claims (which the domain's check of claims passes), decided and folded;
 /// a step the domain refuses, or one that makes no commit, panics.
 pub(crate) fn decided(planned: &Planned, versions: &[Article]) -> Article {
-    let c = &planned.claims;
-    let claims = OriginClaims {
-        origin: c.origin.clone(),
-        revision_id: c.revision_id.clone(),
-        parent_revision_id: c.parent_revision_id.clone(),
-        time: Some(c.time),
-        minor: c.minor,
-        suppressed: c.suppressed.iter().map(|s| s.to_string()).collect(),
-        actor: c.actor.clone(),
-        comment: c.comment.clone(),
-        sha1: c.sha1.clone(),
-        kind: c.kind.clone(),
-        format: c.format.to_owned(),
-        license: c.license.clone(),
-    };
+    let claims = planned.claims.origin_claims();
     let limits = Limits::default();
     let ctx = Context {
         limits: &limits,

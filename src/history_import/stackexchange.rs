@@ -267,10 +267,14 @@ fn optional_number<T: std::str::FromStr>(row: &Attributes, key: &str) -> Result<
 
 /// A dump's time: `2018-02-06T22:16:38.973` (XML), `2012-04-06
 /// 21:24:55.0` or `2012-05-24 09:40:33` (CSV); UTC.
+/// Not a leap second (which chrono reads as `:60`), and in the years 1 to
+/// 9999, as a claim's time must be.
 pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    use chrono::{Datelike as _, Timelike as _};
     ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
         .iter()
         .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+        .filter(|t| t.nanosecond() < 1_000_000_000 && (1..=9999).contains(&t.year()))
         .map(|t| t.and_utc())
 }
 
@@ -279,19 +283,32 @@ fn time(row: &Attributes, key: &str) -> Result<DateTime<Utc>, String> {
     parse_time(value).ok_or_else(|| format!("{key} {value:?} is not a time"))
 }
 
+/// A claim's one-line value: at most `max` characters, no control
+/// character.
+fn claim_line(attributes: &Attributes, key: &str, max: usize) -> Result<Option<String>, String> {
+    match attributes.get(key).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) if v.chars().count() > max || v.chars().any(char::is_control) => Err(format!(
+            "{key} must be one line of at most {max} characters"
+        )),
+        Some(v) => Ok(Some(v.clone())),
+    }
+}
+
 fn row_of(attributes: &Attributes, line: usize) -> Result<Row, String> {
     let text = |key: &str| attributes.get(key).filter(|v| !v.is_empty()).cloned();
     Ok(Row {
         id: number(attributes, "Id")?,
         kind: number(attributes, "PostHistoryTypeId")?,
         post_id: number(attributes, "PostId")?,
-        revision_guid: required(attributes, "RevisionGUID")?.to_owned(),
+        revision_guid: claim_line(attributes, "RevisionGUID", 128)?
+            .ok_or_else(|| "no RevisionGUID".to_owned())?,
         time: time(attributes, "CreationDate")?,
         user_id: text("UserId"),
         user_name: text("UserDisplayName"),
         comment: text("Comment"),
         text: attributes.get("Text").cloned(),
-        license: text("ContentLicense"),
+        license: claim_line(attributes, "ContentLicense", 128)?,
         line,
     })
 }
@@ -308,10 +325,65 @@ fn post_of(attributes: &Attributes) -> Result<(u64, Post), String> {
     ))
 }
 
-/// Every post of `Posts.xml`, by id.
-pub fn read_posts(input: impl BufRead) -> Result<HashMap<u64, Post>, DumpError> {
+/// The posts of `Posts.xml`: each by id, and each question's answers.
+#[derive(Debug, Default)]
+pub struct Posts {
+    by_id: HashMap<u64, Post>,
+    /// A question's answers, with their scores.
+    answers: HashMap<u64, Vec<(u64, i64)>>,
+}
+
+impl Posts {
+    pub fn get(&self, id: u64) -> Option<&Post> {
+        self.by_id.get(&id)
+    }
+
+    /// None were read (a CSV history has no Posts.xml).
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// The posts of kind `kind`.
+    pub fn count(&self, kind: u32) -> usize {
+        self.by_id.values().filter(|p| p.kind == kind).count()
+    }
+
+    /// Posts given here rather than read (for tests and tools).
+    pub fn from_posts(posts: impl IntoIterator<Item = (u64, Post)>) -> Self {
+        let mut all = Self::default();
+        for (id, post) in posts {
+            all.insert(id, post);
+        }
+        all
+    }
+
+    fn insert(&mut self, id: u64, post: Post) -> bool {
+        if self.by_id.insert(id, post).is_some() {
+            return false;
+        }
+        if let (Post::ANSWER, Some(question)) = (post.kind, post.parent) {
+            self.answers
+                .entry(question)
+                .or_default()
+                .push((id, post.score));
+        }
+        true
+    }
+
+    /// A question's answers and their scores.
+    pub fn answers_of(&self, question: u64) -> &[(u64, i64)] {
+        self.answers.get(&question).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Every post of `Posts.xml`.
+pub fn read_posts(input: impl BufRead) -> Result<Posts, DumpError> {
     let mut reader = RowReader::new(input, "posts");
-    let mut posts = HashMap::new();
+    let mut posts = Posts::default();
     while let Some(row) = reader.next_row() {
         let (attributes, line, _) = row?;
         let (id, post) = post_of(&attributes).map_err(|message| DumpError {
@@ -319,7 +391,7 @@ pub fn read_posts(input: impl BufRead) -> Result<HashMap<u64, Post>, DumpError> 
             element: "row".into(),
             message,
         })?;
-        if posts.insert(id, post).is_some() {
+        if !posts.insert(id, post) {
             return Err(DumpError {
                 line,
                 element: "row".into(),
@@ -343,8 +415,8 @@ pub struct Entry {
 
 /// The thread (the question) a post belongs to: an answer's question, or
 /// the post itself.
-pub fn thread_of(posts: &HashMap<u64, Post>, post_id: u64) -> u64 {
-    match posts.get(&post_id) {
+pub fn thread_of(posts: &Posts, post_id: u64) -> u64 {
+    match posts.get(post_id) {
         Some(Post {
             kind: Post::ANSWER,
             parent: Some(parent),
@@ -367,12 +439,11 @@ impl HistoryIndex {
     /// its time), its place kept; `progress` told the bytes read.
     pub fn read(
         input: impl BufRead,
-        posts: &HashMap<u64, Post>,
+        posts: &Posts,
         mut progress: impl FnMut(u64),
     ) -> Result<Self, DumpError> {
         let mut reader = RowReader::new(input, "posthistory");
         let mut entries = Vec::new();
-        let mut guids: HashMap<String, u64> = HashMap::new();
         while let Some(row) = reader.next_row() {
             let (attributes, line, offset) = row?;
             let row = row_of(&attributes, line).map_err(|message| DumpError {
@@ -380,19 +451,6 @@ impl HistoryIndex {
                 element: "row".into(),
                 message,
             })?;
-            // One change is of one post.
-            if let Some(other) = guids.insert(row.revision_guid.clone(), row.post_id) {
-                if other != row.post_id {
-                    return Err(DumpError {
-                        line,
-                        element: "row".into(),
-                        message: format!(
-                            "RevisionGUID {} is of post {other} and of post {}",
-                            row.revision_guid, row.post_id
-                        ),
-                    });
-                }
-            }
             entries.push(Entry {
                 thread: thread_of(posts, row.post_id),
                 time_micros: row.time.timestamp_micros(),
@@ -465,7 +523,14 @@ impl<F: Read + Seek> RowsAt<F> {
             match xml.read_event_into(&mut self.buf) {
                 Ok(Event::Empty(start)) if name(&start) == "row" => {
                     let attributes = attributes(&start).map_err(error)?;
-                    return row_of(&attributes, line).map_err(error);
+                    let row = row_of(&attributes, line).map_err(error)?;
+                    if row.id != entry.id {
+                        return Err(error(format!(
+                            "row {} is where row {} was: the file changed since it was read?",
+                            row.id, entry.id
+                        )));
+                    }
+                    return Ok(row);
                 }
                 Ok(Event::Text(_)) => {}
                 Ok(_) => {
@@ -511,6 +576,16 @@ pub fn read_csv(path: &Path) -> Result<Vec<Row>, DumpError> {
             element: "row".into(),
             message,
         })?;
+        if let Some(first) = rows.first().filter(|f: &&Row| f.post_id != row.post_id) {
+            return Err(DumpError {
+                line,
+                element: "row".into(),
+                message: format!(
+                    "PostId {} in a history of post {}: a CSV history is of one post",
+                    row.post_id, first.post_id
+                ),
+            });
+        }
         rows.push(row);
     }
     rows.sort_by_key(|r| (r.time, r.id));
@@ -541,8 +616,11 @@ mod tests {
         // wikis); 450 history rows, every one of a post in Posts.xml.
         let posts = read_posts(open("Posts.xml")).unwrap();
         assert_eq!(posts.len(), 177);
-        let kinds = |k: u32| posts.values().filter(|p| p.kind == k).count();
+        let kinds = |k: u32| posts.count(k);
         assert_eq!((kinds(1), kinds(2), kinds(4) + kinds(5)), (54, 115, 8));
+        // Every answer is its question's (post ids run below 1000).
+        let answered: usize = (0..1000).map(|q| posts.answers_of(q).len()).sum();
+        assert_eq!(answered, 115);
         let index = HistoryIndex::read(open("PostHistory.xml"), &posts, |_| {}).unwrap();
         assert_eq!(index.rows, 450);
         // Threads: the 54 questions and the 8 tag wikis.
@@ -600,13 +678,15 @@ mod tests {
 
     #[test]
     fn a_malformed_file_is_named_with_its_line() {
-        let posts = HashMap::new();
+        let posts = Posts::default();
         let cases = [
             ("<posthistory>\n  <row Id=\"1\" PostHistoryTypeId=\"2\" PostId=\"3\" RevisionGUID=\"g\" CreationDate=\"2020-01-01T00:00:00.000\" />\n", "line 3: <posthistory>: the file ends inside this element (truncated?)"),
             ("<posthistory>\n  <row Id=\"1\" PostHistoryTypeId=\"2\" PostId=\"3\" RevisionGUID=\"g\" />\n</posthistory>", "line 2: <row>: no CreationDate"),
             ("<posthistory>\n\n  <row Id=\"1\" PostHistoryTypeId=\"2\" PostId=\"3\" RevisionGUID=\"g\" CreationDate=\"yesterday\" />\n</posthistory>", "line 3: <row>: CreationDate \"yesterday\" is not a time"),
             ("<posts>\n</posts>", "line 1: <posts>: the file's root is <posts>, not <posthistory>"),
-            ("<posthistory>\n  <row Id=\"1\" PostHistoryTypeId=\"2\" PostId=\"3\" RevisionGUID=\"g\" CreationDate=\"2020-01-01T00:00:00\" />\n  <row Id=\"2\" PostHistoryTypeId=\"2\" PostId=\"4\" RevisionGUID=\"g\" CreationDate=\"2020-01-01T00:00:00\" />\n</posthistory>", "line 3: <row>: RevisionGUID g is of post 3 and of post 4"),
+            ("<posthistory>\n  <row Id=\"1\" PostHistoryTypeId=\"2\" PostId=\"3\" RevisionGUID=\"g\" CreationDate=\"2016-12-31T23:59:60\" />\n</posthistory>", "line 2: <row>: CreationDate \"2016-12-31T23:59:60\" is not a time"),
+            ("<posthistory>\n  <row Id=\"1\" PostHistoryTypeId=\"2\" PostId=\"3\" RevisionGUID=\"g&#xA;h\" CreationDate=\"2016-12-31T23:59:59\" />\n</posthistory>", "line 2: <row>: RevisionGUID must be one line of at most 128 characters"),
+            ("", "line 1: <posthistory>: the file ends inside this element (truncated?)"),
         ];
         for (text, expected) in cases {
             let error = HistoryIndex::read(text.as_bytes(), &posts, |_| {})
@@ -646,11 +726,42 @@ mod tests {
     }
 
     #[test]
+    fn a_malformed_csv_history_is_named_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let header = "Id;PostId;UserId;PostHistoryTypeId;RevisionGUID;CreationDate;Text;UserDisplayName;Comment\n";
+        let cases = [
+            (format!("{header}1;5;7;2;g;2012-04-06 21:24:55.0;\"Text\";;\n2;6;7;5;h;2012-04-06 21:24:56.0;\"Text\";;\n"), "line 3: <row>: PostId 6 in a history of post 5: a CSV history is of one post"),
+            (format!("{header}1;5;7;2;g;April;\"Text\";;\n"), "line 2: <row>: CreationDate \"April\" is not a time"),
+            ("Id;PostId\n1;5\n".to_owned(), "line 2: <row>: no PostHistoryTypeId"),
+            (format!("{header}1;5;7;2;g\n"), "line 2: <row>: not well-formed CSV"),
+        ];
+        for (text, expected) in cases {
+            let path = dir.path().join("history.csv");
+            std::fs::write(&path, &text).unwrap();
+            let error = read_csv(&path)
+                .err()
+                .unwrap_or_else(|| panic!("{text} is refused"));
+            assert!(
+                error.to_string().starts_with(expected),
+                "{error} for {text}"
+            );
+        }
+        // A header alone, or nothing: no rows.
+        for text in [header, ""] {
+            let path = dir.path().join("empty.csv");
+            std::fs::write(&path, text).unwrap();
+            assert_eq!(read_csv(&path).unwrap(), []);
+        }
+    }
+
+    #[test]
     fn times_read_in_each_of_the_dumps_forms() {
         let t = |s: &str| parse_time(s).map(|t| t.timestamp_micros());
         assert_eq!(t("2018-02-06T22:16:38.973"), Some(1_517_955_398_973_000));
         assert_eq!(t("2012-04-06 21:24:55.0"), Some(1_333_747_495_000_000));
         assert_eq!(t("2012-05-24 09:40:33"), Some(1_337_852_433_000_000));
         assert_eq!(t("2012-05-24"), None);
+        assert_eq!(t("2016-12-31T23:59:60"), None);
+        assert_eq!(t("0000-01-01T00:00:00"), None);
     }
 }

@@ -33,8 +33,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::mediawiki::DumpError;
 use super::plan::{self, Claims, Planned, PlannedSection, PlannedSource, Step};
-use super::stackexchange::{kind_name, Post, Row};
+use super::stackexchange::{kind_name, Post, Posts, Row};
 
 /// The quick answer of a thread with no answer shown.
 pub const NO_ANSWER: &str = "(No answer in the imported history.)";
@@ -55,8 +56,16 @@ pub enum ThreadSkip {
     NoQuestion { thread: u64 },
     /// Before the question has a title and a body.
     BeforeQuestion,
-    /// While the question (the article's post) is deleted at the source.
-    WhileDeleted,
+    /// Made while the question (the article's post) was deleted at the
+    /// source, held back until it is undeleted (never in
+    /// [`ThreadPlanner::plan_thread`]'s outcomes).
+    Held,
+    /// Made while the question was deleted, which it still is at the
+    /// history's end.
+    NeverUndeleted,
+    /// The root post is neither a question nor an answer (a moderator
+    /// nomination, a wiki placeholder, …).
+    NotQuestionOrAnswer { kind: u32 },
     /// Its content breaks a rule the server would refuse it for.
     Refused { why: String },
 }
@@ -73,10 +82,17 @@ impl std::fmt::Display for ThreadSkip {
                 f,
                 "before the question has a title and a body (what it set is in the first version)"
             ),
-            ThreadSkip::WhileDeleted => write!(
+            ThreadSkip::Held => write!(f, "held back while the question is deleted"),
+            ThreadSkip::NeverUndeleted => write!(
                 f,
-                "made while the question was deleted at the source (what it set shows from the first change after the undelete)"
+                "made while the question was deleted at the source, and never undeleted"
             ),
+            ThreadSkip::NotQuestionOrAnswer { kind } => {
+                write!(
+                    f,
+                    "a post of PostTypeId {kind}, not a question or an answer"
+                )
+            }
             ThreadSkip::Refused { why } => write!(f, "the server would refuse it ({why})"),
         }
     }
@@ -133,21 +149,17 @@ pub struct ThreadPlanner {
     section_ids: HashMap<u64, String>,
     current: Option<Content>,
     state: State,
-    /// Changes whose text had carriage returns, made LF.
-    pub line_ends_made_lf: usize,
+    /// Changes made while the question was deleted, held back.
+    held: Vec<Vec<Row>>,
     limits: crate::domain::Limits,
 }
 
 impl ThreadPlanner {
     /// The planner of the thread whose root post is `thread`; `posts` as
     /// Posts.xml gives them (empty for CSV).
-    pub fn new(host: &str, thread: u64, posts: &HashMap<u64, Post>, default_license: &str) -> Self {
-        let root = posts.get(&thread);
-        let scores = posts
-            .iter()
-            .filter(|(_, p)| p.parent == Some(thread))
-            .map(|(id, p)| (*id, p.score))
-            .collect();
+    pub fn new(host: &str, thread: u64, posts: &Posts, default_license: &str) -> Self {
+        let root = posts.get(thread);
+        let scores = posts.answers_of(thread).iter().copied().collect();
         Self {
             host: host.to_owned(),
             thread,
@@ -162,9 +174,40 @@ impl ThreadPlanner {
             section_ids: HashMap::new(),
             current: None,
             state: State::default(),
-            line_ends_made_lf: 0,
+            held: Vec::new(),
             limits: crate::domain::Limits::default(),
         }
+    }
+
+    /// Every change of the thread, each with its step or why it is
+    /// skipped, in the order the import sends them: a change made while
+    /// the question was deleted comes after the change that undeletes it
+    /// (the server takes no change to a retracted article), or, if it
+    /// never is, is skipped ([`ThreadSkip::NeverUndeleted`]).
+    pub fn plan_thread(
+        &mut self,
+        changes: Vec<Vec<Row>>,
+        taken: &mut std::collections::HashSet<String>,
+    ) -> Vec<(Vec<Row>, Result<Planned, ThreadSkip>)> {
+        let mut queue: std::collections::VecDeque<Vec<Row>> = changes.into();
+        let mut out = Vec::with_capacity(queue.len());
+        while let Some(change) = queue.pop_front() {
+            let outcome = self.plan(&change, taken);
+            if outcome == Err(ThreadSkip::Held) {
+                continue;
+            }
+            let restored = matches!(&outcome, Ok(p) if matches!(p.step, Step::Restore { .. }));
+            out.push((change, outcome));
+            if restored {
+                for held in std::mem::take(&mut self.held).into_iter().rev() {
+                    queue.push_front(held);
+                }
+            }
+        }
+        for held in std::mem::take(&mut self.held) {
+            out.push((held, Err(ThreadSkip::NeverUndeleted)));
+        }
+        out
     }
 
     /// The article's slug (empty before it is created).
@@ -183,15 +226,26 @@ impl ThreadPlanner {
 
     /// The step one change (its rows, of one post) is, or why it is
     /// skipped (the article as it was). `taken` holds the import's slugs.
-    pub fn plan(
+    /// A change made while the question is deleted is held back
+    /// ([`ThreadSkip::Held`]: not yet a step nor a skip) until the change
+    /// that undeletes it: [`ThreadPlanner::plan_thread`] plans it then.
+    fn plan(
         &mut self,
         rows: &[Row],
         taken: &mut std::collections::HashSet<String>,
     ) -> Result<Planned, ThreadSkip> {
-        let first = &rows[0];
+        let Some(first) = rows.first() else {
+            return Err(ThreadSkip::Refused {
+                why: "a change of no rows".into(),
+            });
+        };
         let post_id = first.post_id;
-        if matches!(self.root_kind, Some(4 | 5)) {
-            return Err(ThreadSkip::TagWiki);
+        match self.root_kind {
+            Some(4 | 5) => return Err(ThreadSkip::TagWiki),
+            Some(kind) if kind != Post::QUESTION && kind != Post::ANSWER => {
+                return Err(ThreadSkip::NotQuestionOrAnswer { kind })
+            }
+            _ => {}
         }
         if self.missing {
             return Err(ThreadSkip::NoQuestion {
@@ -202,9 +256,14 @@ impl ThreadPlanner {
         if changes.is_empty() {
             return Err(ThreadSkip::Bumped);
         }
+        let is_root = post_id == self.thread;
+        let undeletes = is_root && changes.iter().any(|r| r.kind == 13);
+        if self.state.retracted && !undeletes {
+            self.held.push(rows.to_vec());
+            return Err(ThreadSkip::Held);
+        }
         let date = first.time.date_naive().to_string();
         let mut next = self.state.clone();
-        let mut made_lf = false;
         let mut deletion = None;
         let parent = next
             .posts
@@ -212,11 +271,7 @@ impl ThreadPlanner {
             .map(|p| p.last_revision.clone())
             .unwrap_or_default();
         for row in &changes {
-            let text = row.text.as_deref().map(|t| {
-                made_lf |= t.contains('\r');
-                lf(t)
-            });
-            let is_root = post_id == self.thread;
+            let text = row.text.as_deref().map(lf);
             let post = next.posts.entry(post_id).or_default();
             match row.kind {
                 1 | 4 | 7 => next.title = text.map(|t| plan::one_line(&t, usize::MAX)),
@@ -248,13 +303,10 @@ impl ThreadPlanner {
         if let Some(deleted) = deletion {
             next.retracted = deleted;
         }
-        if self.state.retracted && next.retracted {
-            // What it set shows from the first change after the undelete.
-            self.state = next;
-            self.line_ends_made_lf += usize::from(made_lf);
-            return Err(ThreadSkip::WhileDeleted);
-        }
         let claims = self.claims(rows, &parent, &next);
+        if let Some(why) = crate::domain::origin_problem(&claims.origin_claims()) {
+            return Err(ThreadSkip::Refused { why });
+        }
         let command_id = plan::command_id(
             "stackexchange",
             &self.host,
@@ -268,23 +320,28 @@ impl ThreadPlanner {
             if !ready || next.retracted {
                 // What it set is kept for the first version.
                 self.state = next;
-                self.line_ends_made_lf += usize::from(made_lf);
                 return Err(ThreadSkip::BeforeQuestion);
             }
         }
         let content = self.content(&next);
-        let bodies: Vec<(&str, &str)> = content
-            .sections
-            .iter()
-            .map(|(_, heading, body)| (heading.as_str(), body.as_str()))
-            .collect();
-        if let Some(why) = crate::domain::content_problem(
-            &content.question,
-            &content.quick_answer,
-            &bodies,
-            &self.limits,
-        ) {
-            return Err(ThreadSkip::Refused { why });
+        let changed = self.current.as_ref() != Some(&content);
+        // Only a change of what the article shows can break a rule: a
+        // deletion, an undeletion and a claim alone leave it as it is.
+        if changed && deletion.is_none() {
+            let bodies: Vec<(&str, &str)> = content
+                .sections
+                .iter()
+                .map(|(_, heading, body)| (heading.as_str(), body.as_str()))
+                .collect();
+            if let Some(why) = crate::domain::content_problem(
+                &content.question,
+                &content.quick_answer,
+                &content.key_facts,
+                &bodies,
+                &self.limits,
+            ) {
+                return Err(ThreadSkip::Refused { why });
+            }
         }
         let step = match (self.version, deletion) {
             (0, _) => {
@@ -310,7 +367,7 @@ impl ThreadPlanner {
             (_, Some(false)) => Step::Restore {
                 expected_version: self.version,
             },
-            _ if self.current.as_ref() == Some(&content) => Step::TextUnchanged {
+            _ if !changed => Step::TextUnchanged {
                 expected_version: self.version,
                 last_updated: date,
             },
@@ -325,8 +382,10 @@ impl ThreadPlanner {
             },
         };
         self.state = next;
-        self.current = Some(content);
-        self.line_ends_made_lf += usize::from(made_lf);
+        // A retraction or restoration changes nothing shown.
+        if deletion.is_none() {
+            self.current = Some(content);
+        }
         self.version += 1;
         Ok(Planned {
             step,
@@ -386,7 +445,7 @@ impl ThreadPlanner {
         answers.sort_by_key(|(id, _)| {
             (
                 Some(*id) != self.accepted,
-                -self.scores.get(id).copied().unwrap_or(0),
+                std::cmp::Reverse(self.scores.get(id).copied().unwrap_or(0)),
                 *id,
             )
         });
@@ -457,7 +516,11 @@ impl ThreadPlanner {
         let first = &rows[0];
         let question = first.post_id == self.thread && self.root_is_question(state);
         let kind = if question { "q" } else { "a" };
-        let comments: Vec<&str> = rows.iter().filter_map(|r| r.comment.as_deref()).collect();
+        let comments: Vec<String> = rows
+            .iter()
+            .filter_map(|r| r.comment.as_deref())
+            .map(lf)
+            .collect();
         let kinds: Vec<String> = rows.iter().map(|r| kind_name(r.kind)).collect();
         Claims {
             origin: format!("{}/{kind}/{}", self.host, first.post_id),
@@ -487,12 +550,23 @@ impl ThreadPlanner {
 }
 
 /// The changes of one thread: its rows grouped by RevisionGUID, each group
-/// where its first row is (rows come sorted by time, then id).
-pub fn changes(rows: Vec<Row>) -> Vec<Vec<Row>> {
+/// where its first row is (rows come sorted by time, then id); a GUID of
+/// two posts is an error naming its second post's row.
+pub fn changes(rows: Vec<Row>) -> Result<Vec<Vec<Row>>, DumpError> {
     let mut order: Vec<Vec<Row>> = Vec::new();
     let mut at: HashMap<String, usize> = HashMap::new();
     for row in rows {
         match at.get(&row.revision_guid) {
+            Some(&i) if order[i][0].post_id != row.post_id => {
+                return Err(DumpError {
+                    line: row.line,
+                    element: "row".into(),
+                    message: format!(
+                        "RevisionGUID {} is of post {} and of post {}",
+                        row.revision_guid, order[i][0].post_id, row.post_id
+                    ),
+                })
+            }
             Some(&i) => order[i].push(row),
             None => {
                 at.insert(row.revision_guid.clone(), order.len());
@@ -500,7 +574,7 @@ pub fn changes(rows: Vec<Row>) -> Vec<Vec<Row>> {
             }
         }
     }
-    order
+    Ok(order)
 }
 
 /// Who made a change, as a claim names them: the name the row gives, else
@@ -512,6 +586,13 @@ pub fn actor(row: &Row) -> String {
         (None, Some(id)) => format!("user {id}"),
         (None, None) => String::new(),
     }
+}
+
+/// Whether a change's texts have carriage returns, which [`lf`] takes out.
+pub fn has_carriage_returns(change: &[Row]) -> bool {
+    change
+        .iter()
+        .any(|r| r.text.as_deref().is_some_and(|t| t.contains('\r')))
 }
 
 /// Line ends made LF: CRLF and a lone CR.
@@ -536,7 +617,8 @@ fn closed(date: &str, comment: Option<&str>) -> String {
         Some("1" | "101") => " as a duplicate",
         Some("2" | "102") => " as off-topic",
         Some("3" | "105") => " as primarily opinion-based",
-        Some("4" | "103") => " as unclear",
+        Some("4") => " as not a real question",
+        Some("103") => " as unclear",
         Some("7") => " as too localized",
         Some("104") => " as needing more focus",
         _ => "",
@@ -608,12 +690,23 @@ pub fn shows(
         let text = row.text.as_deref().map(lf);
         let post = row.post_id;
         let section = post_body(shown.sections.iter().copied(), post, is_question(post));
+        let fact = |prefix: &str| shown.key_facts.iter().any(|f| f.starts_with(prefix));
         let ok = match row.kind {
             1 | 4 | 7 => text.as_deref() == Some(shown.question),
             2 | 5 | 8 => section == text.as_deref(),
             3 | 6 | 9 => {
                 tags_shown(shown.key_facts.iter().copied()) == tags(text.as_deref().unwrap_or(""))
             }
+            10 => fact("Closed on "),
+            11 => !fact("Closed on "),
+            14 => fact("Locked on "),
+            15 => !fact("Locked on "),
+            19 => fact("Protected on "),
+            20 => !fact("Protected on "),
+            16 if post == root => fact("Community wiki"),
+            16 => shown.sections.iter().any(|(h, _)| {
+                h.starts_with(&format!("Answer {post}")) && h.ends_with("(community wiki)")
+            }),
             12 if post == root => !shown.served,
             12 => section.is_none(),
             13 => shown.served && section.is_some(),
@@ -625,6 +718,53 @@ pub fn shows(
                 row.id,
                 kind_name(row.kind)
             ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether an article's last version shows the last of what a thread's
+/// rows (all of them, in time order) say of each post: its body, unless
+/// it was deleted; the question's title and tags; and not served if the
+/// question ends deleted.
+pub fn shows_last(
+    shown: &Shown<'_>,
+    rows: &[Row],
+    root: u64,
+    is_question: impl Fn(u64) -> bool,
+) -> Result<(), String> {
+    let mut bodies: BTreeMap<u64, (Option<String>, bool)> = BTreeMap::new();
+    let mut title = None;
+    let mut tag_list = Vec::new();
+    for row in rows {
+        let text = row.text.as_deref().map(lf);
+        let post = bodies.entry(row.post_id).or_default();
+        match row.kind {
+            1 | 4 | 7 => title = text,
+            2 | 5 | 8 => post.0 = text,
+            3 | 6 | 9 => tag_list = tags(text.as_deref().unwrap_or("")),
+            12 => post.1 = true,
+            13 => post.1 = false,
+            _ => {}
+        }
+    }
+    if bodies.get(&root).is_some_and(|(_, deleted)| *deleted) {
+        return match shown.served {
+            false => Ok(()),
+            true => Err("the question ends deleted, and the article is served".into()),
+        };
+    }
+    if is_question(root) && title.as_deref() != Some(shown.question) {
+        return Err(format!("the question is not the last title {title:?}"));
+    }
+    if tags_shown(shown.key_facts.iter().copied()) != tag_list {
+        return Err(format!("the tags are not the last ones {tag_list:?}"));
+    }
+    for (post, (body, deleted)) in &bodies {
+        let section = post_body(shown.sections.iter().copied(), *post, is_question(*post));
+        let expected = if *deleted { None } else { body.as_deref() };
+        if section != expected {
+            return Err(format!("post {post} shows {section:?}, not its last body"));
         }
     }
     Ok(())
@@ -651,9 +791,23 @@ mod tests {
     const XML: &str = "tests/fixtures/realdata/stackexchange_conlang_meta_xml";
     const CSV: &str = "tests/fixtures/realdata/stackoverflow_posthistory/post_version_lists";
 
+    fn shown_of(article: &Article) -> Shown<'_> {
+        Shown {
+            question: &article.question,
+            key_facts: article.key_facts.iter().map(String::as_str).collect(),
+            sections: article
+                .sections
+                .iter()
+                .map(|s| (s.heading.as_str(), s.body.as_str()))
+                .collect(),
+            served: article.status == Status::Published,
+        }
+    }
+
     /// A thread's changes planned and decided by the domain as the server
-    /// would: each is one version, which shows what its rows say. Counts
-    /// the steps and skips by kind into `counts`.
+    /// would: each is one version, which shows what its rows say, and the
+    /// last shows the last of every post. Counts the steps and skips by
+    /// kind into `counts`, and the changes whose line ends were made LF.
     fn replay(
         planner: &mut ThreadPlanner,
         rows: Vec<Row>,
@@ -662,8 +816,12 @@ mod tests {
         counts: &mut BTreeMap<String, usize>,
     ) {
         let mut versions: Vec<Article> = Vec::new();
-        for change in changes(rows) {
-            let planned = match planner.plan(&change, taken) {
+        let thread = planner.thread;
+        for (change, outcome) in planner.plan_thread(changes(rows.clone()).unwrap(), taken) {
+            if has_carriage_returns(&change) {
+                *counts.entry("made LF".into()).or_default() += 1;
+            }
+            let planned = match outcome {
                 Ok(planned) => planned,
                 Err(skip) => {
                     *counts.entry(skip.to_string()).or_default() += 1;
@@ -695,20 +853,15 @@ mod tests {
                     "change {id}"
                 );
             }
-            let shown = Shown {
-                question: &article.question,
-                key_facts: article.key_facts.iter().map(String::as_str).collect(),
-                sections: article
-                    .sections
-                    .iter()
-                    .map(|s| (s.heading.as_str(), s.body.as_str()))
-                    .collect(),
-                served: article.status == Status::Published,
-            };
-            if let Err(e) = shows(&shown, &change, planner.thread, &is_question) {
+            if let Err(e) = shows(&shown_of(&article), &change, thread, &is_question) {
                 panic!("change {id}: {e}");
             }
             versions.push(article);
+        }
+        if let Some(last) = versions.last() {
+            if let Err(e) = shows_last(&shown_of(last), &rows, thread, &is_question) {
+                panic!("thread {thread}: {e}");
+            }
         }
     }
 
@@ -722,12 +875,10 @@ mod tests {
         let mut again = RowsAt::new(std::fs::File::open(format!("{XML}/PostHistory.xml")).unwrap());
         let mut taken = HashSet::new();
         let mut counts = BTreeMap::new();
-        let mut made_lf = 0;
         for (thread, entries) in index.threads() {
             let mut planner =
                 ThreadPlanner::new("conlang.meta.stackexchange.com", thread, &posts, "");
-            let is_question =
-                |post: u64| posts.get(&post).is_some_and(|p| p.kind == Post::QUESTION);
+            let is_question = |post: u64| posts.get(post).is_some_and(|p| p.kind == Post::QUESTION);
             replay(
                 &mut planner,
                 again.read(entries).unwrap(),
@@ -735,13 +886,13 @@ mod tests {
                 &mut taken,
                 &mut counts,
             );
-            made_lf += planner.line_ends_made_lf;
         }
         // As an independent reading of the files finds (Python's
         // ElementTree, grouping rows by RevisionGUID within each question's
         // thread): 324 changes, of which 54 create the questions, 13 are
         // bumps, 13 are tags' wikis, and question 186 was deleted and
         // undeleted; the other 242 change the article or only claim.
+        let made_lf = counts.remove("made LF").unwrap_or(0);
         let count = |key: &str| counts.get(key).copied().unwrap_or(0);
         assert_eq!(counts.values().sum::<usize>(), 324, "{counts:?}");
         assert_eq!(
@@ -762,7 +913,7 @@ mod tests {
     fn every_change_of_the_real_csv_histories_is_one_version_that_shows_it() {
         let mut taken = HashSet::new();
         let mut counts = BTreeMap::new();
-        let no_posts = HashMap::new();
+        let no_posts = Posts::default();
         for entry in std::fs::read_dir(CSV).unwrap() {
             let path = entry.unwrap().path();
             let rows = read_csv(&path).unwrap();
@@ -775,9 +926,10 @@ mod tests {
         // 541 changes of 95 posts; 29813692's file holds only an edit of
         // its title, so it has no body to create an article with.
         // Posts 1223598, 1669 (twice) and 9875710 were deleted and
-        // undeleted, with an edit made between in the first and last; 1669
-        // had 5 post notices added or removed and a merge, which change
-        // nothing shown.
+        // undeleted, with an edit made between in the first and last (sent
+        // after the undelete); 1669 had 5 post notices added or removed
+        // and a merge, which change nothing shown.
+        let made_lf = counts.remove("made LF").unwrap_or(0);
         assert_eq!(counts.values().sum::<usize>(), 541, "{counts:?}");
         let count = |key: &str| counts.get(key).copied().unwrap_or(0);
         assert_eq!(
@@ -785,19 +937,20 @@ mod tests {
                 count("create"),
                 count("retract"),
                 count("restore"),
-                count(&ThreadSkip::WhileDeleted.to_string()),
+                count(&ThreadSkip::NeverUndeleted.to_string()),
                 count("unchanged"),
                 count(&ThreadSkip::BeforeQuestion.to_string()),
                 count("revise"),
+                made_lf,
             ],
-            [94, 4, 4, 2, 6, 1, 430],
+            [94, 4, 4, 0, 6, 1, 432, 484],
             "{counts:?}"
         );
     }
 
     #[test]
     fn an_answer_whose_question_is_not_in_the_dump_is_skipped() {
-        let posts: HashMap<u64, Post> = [(
+        let posts = Posts::from_posts([(
             7,
             Post {
                 kind: Post::ANSWER,
@@ -805,8 +958,7 @@ mod tests {
                 accepted: None,
                 score: 1,
             },
-        )]
-        .into();
+        )]);
         let row = Row {
             id: 1,
             kind: 2,
@@ -822,10 +974,8 @@ mod tests {
         };
         let thread = crate::history_import::stackexchange::thread_of(&posts, 7);
         let mut planner = ThreadPlanner::new("example.stackexchange.com", thread, &posts, "");
-        assert_eq!(
-            planner.plan(&[row], &mut HashSet::new()),
-            Err(ThreadSkip::NoQuestion { thread: 6 })
-        );
+        let planned = planner.plan_thread(vec![vec![row]], &mut HashSet::new());
+        assert_eq!(planned[0].1, Err(ThreadSkip::NoQuestion { thread: 6 }));
     }
 
     #[test]

@@ -4,14 +4,14 @@
 //! and `PostHistory.xml`); or a set of Stack Exchange CSV histories (one
 //! post a file).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use super::mediawiki::{self, sha1_base36, DumpError, Given, Item, Site};
 use super::plan::{self, PagePlanner, Planned};
-use super::stackexchange::{read_csv, read_posts, HistoryIndex, Post, Row, RowsAt};
-use super::thread::{changes, ThreadPlanner};
+use super::stackexchange::{read_csv, read_posts, HistoryIndex, Posts, Row, RowsAt};
+use super::thread::{changes, has_carriage_returns, lf, ThreadPlanner};
 
 /// The slugs an import's articles took.
 pub type Slugs = HashSet<String>;
@@ -164,7 +164,7 @@ enum Threads {
     /// `PostHistory.xml`, indexed; the next thread starts at row `at`.
     Xml {
         file: PathBuf,
-        posts: HashMap<u64, Post>,
+        posts: Posts,
         index: HistoryIndex,
         rows: RowsAt<std::fs::File>,
         at: usize,
@@ -178,8 +178,8 @@ pub struct ThreadWalk {
     host: String,
     license: String,
     threads: Threads,
-    planner: Option<ThreadPlanner>,
-    pending: VecDeque<Vec<Row>>,
+    /// The thread's changes, planned, to yield.
+    pending: VecDeque<(Vec<Row>, Result<Planned, String>)>,
     /// The file the thread's rows were read from.
     file: PathBuf,
     taken: Slugs,
@@ -219,7 +219,6 @@ impl ThreadWalk {
                 rows: RowsAt::new(open(history_file)?),
                 at: 0,
             },
-            planner: None,
             pending: VecDeque::new(),
             file: history_file.to_owned(),
             taken,
@@ -235,7 +234,6 @@ impl ThreadWalk {
             license: license.to_owned(),
             length: files.len() as u64,
             threads: Threads::Csv { files, at: 0 },
-            planner: None,
             pending: VecDeque::new(),
             file: PathBuf::new(),
             taken,
@@ -246,7 +244,7 @@ impl ThreadWalk {
 
     /// Reads the next thread's rows and makes its planner; none at the end.
     fn next_thread(&mut self) -> Option<Result<(), WalkError>> {
-        let no_posts = HashMap::new();
+        let no_posts = Posts::default();
         let (thread, rows, posts) = match &mut self.threads {
             Threads::Xml {
                 file,
@@ -280,50 +278,60 @@ impl ThreadWalk {
             }
         };
         self.pages += 1;
-        self.planner = Some(ThreadPlanner::new(&self.host, thread, posts, &self.license));
-        self.pending = changes(rows).into();
+        let mut planner = ThreadPlanner::new(&self.host, thread, posts, &self.license);
+        let changes = match changes(rows) {
+            Ok(changes) => changes,
+            Err(e) => return Some(Err(WalkError::at(&self.file, e))),
+        };
+        self.pending = planner
+            .plan_thread(changes, &mut self.taken)
+            .into_iter()
+            .map(|(change, outcome)| (change, outcome.map_err(|skip| skip.to_string())))
+            .collect();
         Some(Ok(()))
+    }
+}
+
+impl ThreadWalk {
+    /// Where a change is, for a message.
+    fn at(&self, change: &[Row]) -> String {
+        change.first().map_or_else(String::new, |first| {
+            format!(
+                "post {} change {} ({}, line {})",
+                first.post_id,
+                first.revision_guid,
+                self.file.display(),
+                first.line
+            )
+        })
+    }
+
+    fn walked(&self, change: &[Row], outcome: Result<Planned, String>) -> Walked {
+        let comments: Vec<&str> = change.iter().filter_map(|r| r.comment.as_deref()).collect();
+        Walked {
+            at: self.at(change),
+            revision_id: change
+                .first()
+                .map(|r| r.revision_guid.clone())
+                .unwrap_or_default(),
+            sha1: None,
+            given_sha1: None,
+            made_lf: has_carriage_returns(change),
+            fitted: plan::fitted(&lf(&comments.join(" · ")), 2048),
+            outcome,
+        }
     }
 }
 
 impl Walk for ThreadWalk {
     fn next_step(&mut self) -> Option<Result<Walked, WalkError>> {
         loop {
-            let planner = match (self.pending.front(), self.planner.as_mut()) {
-                (Some(_), Some(planner)) => planner,
-                _ => {
-                    if let Err(e) = self.next_thread()? {
-                        return Some(Err(e));
-                    }
-                    continue;
-                }
-            };
-            let change = self.pending.pop_front()?;
-            let made_lf = planner.line_ends_made_lf;
-            let outcome = planner
-                .plan(&change, &mut self.taken)
-                .map_err(|skip| skip.to_string());
-            let first = &change[0];
-            let comment_fitted = change
-                .iter()
-                .filter_map(|r| r.comment.as_deref())
-                .collect::<Vec<_>>()
-                .join(" · ");
-            return Some(Ok(Walked {
-                at: format!(
-                    "post {} change {} ({}, line {})",
-                    first.post_id,
-                    first.revision_guid,
-                    self.file.display(),
-                    first.line
-                ),
-                revision_id: first.revision_guid.clone(),
-                sha1: None,
-                given_sha1: None,
-                made_lf: planner.line_ends_made_lf > made_lf,
-                fitted: plan::fitted(&comment_fitted, 2048),
-                outcome,
-            }));
+            if let Some((change, outcome)) = self.pending.pop_front() {
+                return Some(Ok(self.walked(&change, outcome)));
+            }
+            if let Err(e) = self.next_thread()? {
+                return Some(Err(e));
+            }
         }
     }
 
