@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use answerlog::history_import::citations::citations;
 use answerlog::history_import::mediawiki::{Given, Item, Reader, Site};
 use answerlog::history_import::plan::{self, PagePlanner};
 use answerlog::pb;
@@ -189,6 +190,18 @@ async fn every_real_revision_is_imported_as_one_version_that_renders_back(backen
                             answer.sections.iter().map(|s| s.body.as_str()),
                         );
                         assert_eq!(&rendered, text, "{name}: revision {}", revision.id);
+                        // Its sources are what its text cites.
+                        let sources: Vec<(&str, &str)> = answer
+                            .sources
+                            .iter()
+                            .map(|s| (s.title.as_str(), s.url.as_str()))
+                            .collect();
+                        let cited = citations(text, 200);
+                        let cited: Vec<(&str, &str)> = cited
+                            .iter()
+                            .map(|c| (c.title.as_str(), c.url.as_str()))
+                            .collect();
+                        assert_eq!(sources, cited, "{name}: revision {}", revision.id);
                         assert_eq!(
                             answer.last_updated,
                             revision.timestamp.date_naive().to_string(),

@@ -475,6 +475,7 @@ pub(crate) fn content_problem(
     quick_answer: &str,
     key_facts: &[String],
     sections: &[(&str, &str)],
+    sources_bytes: usize,
     limits: &Limits,
 ) -> Option<String> {
     let mut v = Violations::default();
@@ -488,6 +489,7 @@ pub(crate) fn content_problem(
         + 2 * question.len()
         + quick_answer.len()
         + key_facts.iter().map(|f| 8 + f.len()).sum::<usize>()
+        + sources_bytes
         + sections
             .iter()
             .map(|(heading, body)| 8 + heading.len() + body.len() + 4 * FIELD)

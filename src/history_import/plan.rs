@@ -35,6 +35,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
+use super::citations::{citations, Citation, NOT_STATED};
 use super::mediawiki::{sha1_base36, Contributor, Given, Page, Revision, Site};
 use super::wikitext;
 
@@ -200,6 +201,15 @@ impl std::fmt::Display for Skip {
     }
 }
 
+/// What a version has that a revert to it brings back.
+#[derive(Clone, Default)]
+struct Target {
+    /// Each section's id and heading.
+    sections: Vec<(String, String)>,
+    sources: Vec<(String, String)>,
+    citations: Vec<Citation>,
+}
+
 /// The article a page's steps have made so far.
 pub struct PagePlanner {
     /// The site's host, for the command ids (which hold no title, so that
@@ -217,9 +227,14 @@ pub struct PagePlanner {
     /// The first version of each text, by its SHA-1: a revert's target.
     versions_by_sha1: HashMap<String, u64>,
     current_sha1: Option<String>,
-    /// The sections (id, heading) of each version that is a revert's
-    /// possible target (the first of its text).
-    targets: HashMap<u64, Vec<(String, String)>>,
+    /// The sources the article has: each citation's key and source id.
+    sources: Vec<(String, String)>,
+    /// What the current text cites.
+    citations: Vec<Citation>,
+    next_source: u64,
+    /// What each version that is a revert's possible target (the first of
+    /// its text) has.
+    targets: HashMap<u64, Target>,
     /// The page's revision ids seen: one given twice is skipped.
     seen: std::collections::HashSet<String>,
     limits: crate::domain::Limits,
@@ -241,6 +256,9 @@ impl PagePlanner {
             sections: Vec::new(),
             versions_by_sha1: HashMap::new(),
             current_sha1: None,
+            sources: Vec::new(),
+            citations: Vec::new(),
+            next_source: 1,
             targets: HashMap::new(),
             seen: std::collections::HashSet::new(),
             limits: crate::domain::Limits::default(),
@@ -286,7 +304,10 @@ impl PagePlanner {
                         last_updated: date,
                     }
                 } else if let Some(&to_version) = self.versions_by_sha1.get(&sha1) {
-                    self.sections = self.targets.get(&to_version).cloned().unwrap_or_default();
+                    let target = self.targets.get(&to_version).cloned().unwrap_or_default();
+                    self.sections = target.sections;
+                    self.sources = target.sources;
+                    self.citations = target.citations;
                     Step::Revert {
                         expected_version: self.version,
                         to_version,
@@ -300,18 +321,34 @@ impl PagePlanner {
                         .iter()
                         .map(|s| (s.heading.as_str(), s.body.as_str()))
                         .collect();
+                    let cited = citations(text, self.limits.sources);
                     if let Some(why) = crate::domain::content_problem(
                         &self.title,
                         &quick_answer,
                         &[],
                         &content,
+                        cited
+                            .iter()
+                            .map(|c| {
+                                c.title.len() + c.publisher.len() + c.url.len() + NOT_STATED.len()
+                            })
+                            .sum(),
                         &self.limits,
                     ) {
                         return Err(Skip::Refused { why });
                     }
                     self.sections = now;
                     self.next_section = next;
-                    self.targets.insert(self.version + 1, self.sections.clone());
+                    let sources = (cited != self.citations || self.version == 0)
+                        .then(|| self.place_sources(cited));
+                    self.targets.insert(
+                        self.version + 1,
+                        Target {
+                            sections: self.sections.clone(),
+                            sources: self.sources.clone(),
+                            citations: self.citations.clone(),
+                        },
+                    );
                     self.versions_by_sha1.insert(sha1.clone(), self.version + 1);
                     if self.version == 0 {
                         self.slug = slug_for(&self.title, &self.page_id, taken);
@@ -321,7 +358,7 @@ impl PagePlanner {
                             quick_answer,
                             key_facts: Vec::new(),
                             sections,
-                            sources: Vec::new(),
+                            sources: sources.unwrap_or_default(),
                             last_updated: date,
                         }
                     } else {
@@ -331,7 +368,7 @@ impl PagePlanner {
                             quick_answer,
                             key_facts: Vec::new(),
                             sections,
-                            sources: None,
+                            sources,
                             last_updated: date,
                         }
                     }
@@ -364,6 +401,43 @@ impl PagePlanner {
 }
 
 impl PagePlanner {
+    /// The sources `cited` makes, each with the id of the article's source
+    /// of the same key (none: new, numbered on as the server numbers); the
+    /// article's sources become them.
+    fn place_sources(&mut self, cited: Vec<Citation>) -> Vec<PlannedSource> {
+        let mut now = Vec::with_capacity(cited.len());
+        let planned = cited
+            .iter()
+            .map(|c| {
+                let given = self
+                    .sources
+                    .iter()
+                    .find(|(key, _)| key == c.key())
+                    .map(|(_, id)| id.clone())
+                    .unwrap_or_default();
+                let id = match given.is_empty() {
+                    false => given.clone(),
+                    true => {
+                        let id = format!("src{}", self.next_source);
+                        self.next_source += 1;
+                        id
+                    }
+                };
+                now.push((c.key().to_owned(), id));
+                PlannedSource {
+                    id: given,
+                    title: c.title.clone(),
+                    publisher: c.publisher.clone(),
+                    url: c.url.clone(),
+                    license: NOT_STATED.to_owned(),
+                }
+            })
+            .collect();
+        self.sources = now;
+        self.citations = cited;
+        planned
+    }
+
     /// The parts' sections, each with the id of the article's section it
     /// continues (by heading, else by place) or none; the article's
     /// sections become them, new ones numbered on as the server numbers.
@@ -561,7 +635,7 @@ pub(super) fn command_id(format: &str, host: &str, page_id: &str, revision_id: &
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Article;
+    use crate::domain::{Article, Limits};
     use crate::history_import::mediawiki::{Item, Reader};
 
     fn fixture(path: &str) -> std::io::BufReader<std::fs::File> {
@@ -575,6 +649,17 @@ mod tests {
     /// the server would: each is one version, and each version with text
     /// renders back to it. The counts of steps and skips, by kind.
     fn replay(path: &str) -> HashMap<&'static str, usize> {
+        replay_citing(path).0
+    }
+
+    /// The counts, and every source some version had (title and URL).
+    fn replay_citing(
+        path: &str,
+    ) -> (
+        HashMap<&'static str, usize>,
+        std::collections::BTreeSet<(String, String)>,
+    ) {
+        let mut cited_ever = std::collections::BTreeSet::new();
         let mut counts = HashMap::new();
         let mut site = Site::default();
         let mut planner = None;
@@ -623,13 +708,30 @@ mod tests {
                             next.sections.iter().map(|s| s.body.as_str()),
                         );
                         assert_eq!(&rendered, text, "revision {} renders back", revision.id);
+                        // Its sources are what its text cites.
+                        let sources: Vec<(&str, &str, &str)> = next
+                            .sources
+                            .iter()
+                            .map(|s| (s.title.as_str(), s.publisher.as_str(), s.url.as_str()))
+                            .collect();
+                        let cited = citations(text, Limits::default().sources);
+                        let cited: Vec<(&str, &str, &str)> = cited
+                            .iter()
+                            .map(|c| (c.title.as_str(), c.publisher.as_str(), c.url.as_str()))
+                            .collect();
+                        assert_eq!(sources, cited, "revision {} cites", revision.id);
+                        cited_ever.extend(
+                            sources
+                                .iter()
+                                .map(|(title, _, url)| (title.to_string(), url.to_string())),
+                        );
                     }
                     versions.push(next);
                 }
                 Item::PageEnd => {}
             }
         }
-        counts
+        (counts, cited_ever)
     }
 
     #[test]
@@ -641,8 +743,22 @@ mod tests {
         // sample 3 revisions of a redirect, 3 whose text is the one before
         // it, 2 whose text is an older one's; in the Simple English one, 4
         // of the 7 claims are revisions whose text is suppressed.
+        let (enwiki, cited) = replay_citing("enwiki_history_sample_xml/sample.xml");
+        // Its sources: an external link, and a ref that gives no address.
+        for source in [
+            ("Toronto Police Service", "http://www.torontopolice.ca/"),
+            (
+                "Edelstein, David. Intro to A Story of Water on TCM.com (July 19, 2013)",
+                "",
+            ),
+        ] {
+            assert!(
+                cited.contains(&(source.0.to_owned(), source.1.to_owned())),
+                "{source:?} in {cited:?}"
+            );
+        }
         assert_eq!(
-            replay("enwiki_history_sample_xml/sample.xml"),
+            enwiki,
             counts(&[
                 ("redirect", 3),
                 ("create", 2),

@@ -338,6 +338,7 @@ impl ThreadPlanner {
                 &content.quick_answer,
                 &content.key_facts,
                 &bodies,
+                0,
                 &self.limits,
             ) {
                 return Err(ThreadSkip::Refused { why });
