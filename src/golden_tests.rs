@@ -25,8 +25,9 @@ use crate::domain::{
 /// in commit encoding 2 (salted), as the server writes commits since; v4
 /// adds each commit's answer salt (leaf v2); v5 a PayloadRedacted commit
 /// and the events it redacted; v6 imported revisions' OriginClaimed, one
-/// of them redacted; v7 claims that say their kind, format and licence.
-const CURRENT: u32 = 7;
+/// of them redacted; v7 claims that say their kind, format and licence;
+/// v8 a SlugAliased commit.
+const CURRENT: u32 = 8;
 
 fn dir(version: u32) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/v{version}"))
@@ -187,6 +188,14 @@ pub(crate) fn history() -> Vec<Commit> {
         position: 19,
         event: 0,
     }]);
+    // An imported redirect: another slug that names the article, with the
+    // redirect's claims.
+    per_commit.push(vec![
+        Event::SlugAliased {
+            slug: "juvenile-myositis".into(),
+        },
+        claims("1003", "", "redirect"),
+    ]);
     let mut prev = ZERO_HASH;
     let mut commits = Vec::new();
     for (i, events) in per_commit.into_iter().enumerate() {

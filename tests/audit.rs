@@ -127,6 +127,7 @@ fn payload_digest(e: &Event) -> [u8; 32] {
         }
         Payload::QuestionEdited(x) => w.string(&x.question),
         Payload::SlugChanged(x) => w.string(&x.slug),
+        Payload::SlugAliased(x) => w.string(&x.slug),
         Payload::QuickAnswerEdited(x) => w.string(&x.quick_answer),
         Payload::KeyFactsReplaced(x) => w.strings(&x.key_facts),
         Payload::SectionAdded(x) => {
@@ -241,6 +242,7 @@ fn structure_and_content(e: &Event) -> (Spec, Spec) {
         }
         Payload::QuestionEdited(x) => co.string(&x.question),
         Payload::SlugChanged(x) => st.string(&x.slug),
+        Payload::SlugAliased(x) => st.string(&x.slug),
         Payload::QuickAnswerEdited(x) => co.string(&x.quick_answer),
         Payload::KeyFactsReplaced(x) => co.strings(&x.key_facts),
         Payload::SectionAdded(x) => {

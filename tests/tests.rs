@@ -39,6 +39,7 @@ mod replicas;
 mod restart;
 mod review;
 mod revise;
+mod slug_alias;
 mod standard;
 mod stream;
 mod third_party;

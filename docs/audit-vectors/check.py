@@ -166,8 +166,8 @@ def payload_fields(kind, event):
         return string(p.get("reviewedBy", "")) + u64(int(p.get("reviewedVersion", "0")))
     if kind == "PayloadRedacted":
         return u64(int(p.get("position", "0"))) + u64(p.get("eventIndex", 0))
-    if kind == "OriginClaimed":
-        raise SystemExit("an OriginClaimed event in a commit of encoding 1, which has none")
+    if kind in ("OriginClaimed", "SlugAliased"):
+        raise SystemExit(f"an {kind} event in a commit of encoding 1, which has none")
     raise SystemExit(f"an event kind AUDIT.md does not define: {kind}")
 
 
@@ -241,7 +241,7 @@ def structure_and_content(kind, event):
         return structure, content_
     if kind == "QuestionEdited":
         return b"", string(p.get("question", ""))
-    if kind == "SlugChanged":
+    if kind in ("SlugChanged", "SlugAliased"):
         return string(p.get("slug", "")), b""
     if kind == "QuickAnswerEdited":
         return b"", string(p.get("quickAnswer", ""))

@@ -371,9 +371,11 @@ fn check_lines(text: &str) -> Result<Report, String> {
             }
             // Encoding 1 would cover a redacted claim's structure by
             // nothing: claims came after it, and only in encoding 2.
-            if matches!(e, Event::OriginClaimed(_)) && commit.salts.is_none() {
+            if matches!(e, Event::OriginClaimed(_) | Event::SlugAliased { .. })
+                && commit.salts.is_none()
+            {
                 return Err(format!(
-                    "{at}: an OriginClaimed event in a commit of encoding 1, which has none"
+                    "{at}: an OriginClaimed or SlugAliased event in a commit of encoding 1, which has none"
                 ));
             }
         }

@@ -82,10 +82,14 @@ pub(crate) fn decode_commit(bytes: &[u8]) -> Result<Commit, CodecError> {
                 .map_err(|_| CodecError::new(WHAT, "an answer digest is not 32 bytes"))?,
         ),
     };
-    if salts.is_none() && events.iter().any(|e| matches!(e, Event::OriginClaimed(_))) {
+    if salts.is_none()
+        && events
+            .iter()
+            .any(|e| matches!(e, Event::OriginClaimed(_) | Event::SlugAliased { .. }))
+    {
         return Err(CodecError::new(
             WHAT,
-            "an OriginClaimed event in a commit of encoding 1, which has none",
+            "an OriginClaimed or SlugAliased event in a commit of encoding 1, which has none",
         ));
     }
     if answer_digest.is_some() && salts.as_ref().is_some_and(|s| s.answer.is_some()) {
@@ -247,6 +251,7 @@ fn event_record(event: &Event) -> EventRecord {
             question: question.clone(),
         }),
         Event::SlugChanged { slug } => Kind::SlugChanged(pb::SlugChanged { slug: slug.clone() }),
+        Event::SlugAliased { slug } => Kind::SlugAliased(pb::SlugAliased { slug: slug.clone() }),
         Event::QuickAnswerEdited { quick_answer } => {
             Kind::QuickAnswerEdited(pb::QuickAnswerEdited {
                 quick_answer: quick_answer.clone(),
@@ -353,6 +358,7 @@ fn event(record: EventRecord) -> Result<Event, CodecError> {
             question: e.question,
         },
         Kind::SlugChanged(e) => Event::SlugChanged { slug: e.slug },
+        Kind::SlugAliased(e) => Event::SlugAliased { slug: e.slug },
         Kind::QuickAnswerEdited(e) => Event::QuickAnswerEdited {
             quick_answer: e.quick_answer,
         },

@@ -177,7 +177,8 @@ impl Article {
                 self.review_stale = false;
             }
             // The commits as stored hold the content already removed.
-            Event::PayloadRedacted { .. } | Event::OriginClaimed(_) => {}
+            Event::PayloadRedacted { .. } | Event::OriginClaimed(_) | Event::SlugAliased { .. } => {
+            }
         }
         if event.lapses_review() && !self.provenance.reviewed_by.is_empty() {
             self.review_stale = true;

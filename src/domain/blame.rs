@@ -151,6 +151,7 @@ pub(crate) fn attribute(commits: &[Commit]) -> Vec<Attribution> {
                 Event::ArticleReviewed { reviewed_by } => review = Some(new("", reviewed_by)),
                 Event::ReviewLapsed { .. } => review = None,
                 Event::SlugChanged { .. }
+                | Event::SlugAliased { .. }
                 | Event::PayloadRedacted { .. }
                 | Event::OriginClaimed(_) => {}
             }

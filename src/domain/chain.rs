@@ -235,7 +235,7 @@ fn write_event(w: &mut Canonical, event: &Event) {
             w.string(&c.disclaimer);
         }
         Event::QuestionEdited { question } => w.string(question),
-        Event::SlugChanged { slug } => w.string(slug),
+        Event::SlugChanged { slug } | Event::SlugAliased { slug } => w.string(slug),
         Event::QuickAnswerEdited { quick_answer } => w.string(quick_answer),
         Event::KeyFactsReplaced { key_facts } => w.strings(key_facts),
         Event::SectionAdded { section, position } => {

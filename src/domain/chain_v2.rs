@@ -171,7 +171,7 @@ fn write_structure(w: &mut Canonical, event: &Event) {
         | Event::KeyFactsReplaced { .. }
         | Event::ArticleRetracted { .. }
         | Event::ArticleRestored { .. } => {}
-        Event::SlugChanged { slug } => w.string(slug),
+        Event::SlugChanged { slug } | Event::SlugAliased { slug } => w.string(slug),
         Event::SectionAdded { section, position } => {
             w.string(&section.id);
             w.u64(u64::from(*position));
@@ -254,6 +254,7 @@ fn write_content(w: &mut Canonical, event: &Event) {
         Event::ArticleRetracted { reason } | Event::ArticleRestored { reason } => w.string(reason),
         Event::OriginClaimed(claims) => w.origin_content(claims),
         Event::SlugChanged { .. }
+        | Event::SlugAliased { .. }
         | Event::SectionRemoved { .. }
         | Event::SectionMoved { .. }
         | Event::SourceRemoved { .. }
@@ -339,6 +340,7 @@ pub(crate) fn without_content(event: &Event) -> Event {
             ..(**c).clone()
         })),
         Event::SlugChanged { .. }
+        | Event::SlugAliased { .. }
         | Event::SectionRemoved { .. }
         | Event::SectionMoved { .. }
         | Event::SourceRemoved { .. }

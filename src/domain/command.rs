@@ -125,6 +125,10 @@ pub enum Command {
     RestoreArticle,
     /// The content as a whole, in one commit; the sources too, if given.
     ReviseArticle(Box<ArticleRevision>),
+    /// Another slug that names the article, as an old slug does.
+    AddSlugAlias {
+        slug: String,
+    },
 }
 
 impl Command {
@@ -141,6 +145,7 @@ impl Command {
             Command::RemoveSection { .. } => "RemoveSection",
             Command::MoveSection { .. } => "MoveSection",
             Command::AddSource { .. } => "AddSource",
+            Command::AddSlugAlias { .. } => "AddSlugAlias",
             Command::EditSource { .. } => "EditSource",
             Command::RemoveSource { .. } => "RemoveSource",
             Command::RedateArticle { .. } => "RedateArticle",

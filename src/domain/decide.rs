@@ -126,6 +126,14 @@ fn decide_edit(
                 slug: slug.clone(),
             })
         }
+        // Its own slug names it already; whether another article holds the
+        // slug is the store's to say, as for a slug change.
+        Command::AddSlugAlias { slug } => {
+            v.slug("slug", slug);
+            unless_same(&article.slug, slug, || Event::SlugAliased {
+                slug: slug.clone(),
+            })
+        }
         Command::EditQuickAnswer { quick_answer } => {
             v.text(
                 "quick_answer",

@@ -142,6 +142,11 @@ pub enum Event {
     /// The commit was imported from another system, which claims this of
     /// the revision (`OriginClaims`). It changes nothing of the article.
     OriginClaimed(Box<OriginClaims>),
+    /// The slug also names the article, as an old slug does (an imported
+    /// redirect's); the article itself is unchanged.
+    SlugAliased {
+        slug: String,
+    },
 }
 
 impl Event {
@@ -167,6 +172,7 @@ impl Event {
             Event::ReviewLapsed { .. } => "ReviewLapsed",
             Event::PayloadRedacted { .. } => "PayloadRedacted",
             Event::OriginClaimed(_) => "OriginClaimed",
+            Event::SlugAliased { .. } => "SlugAliased",
         }
     }
 
@@ -186,12 +192,14 @@ impl Event {
                 | Event::PayloadRedacted { .. }
                 // A claim about where the commit came from.
                 | Event::OriginClaimed(_)
+                // Another name: what the answer shows is the same.
+                | Event::SlugAliased { .. }
         )
     }
 }
 
 /// Every event kind's name, in a fixed order.
-pub(crate) const EVENT_KINDS: [&str; 19] = [
+pub(crate) const EVENT_KINDS: [&str; 20] = [
     "ArticleCreated",
     "QuestionEdited",
     "SlugChanged",
@@ -211,4 +219,5 @@ pub(crate) const EVENT_KINDS: [&str; 19] = [
     "ReviewLapsed",
     "PayloadRedacted",
     "OriginClaimed",
+    "SlugAliased",
 ];

@@ -542,6 +542,7 @@ fn event(id: ArticleId, e: Event, salt: Option<&Salt>, digest: Option<&Hash>) ->
             Payload::QuestionEdited(pb::QuestionEditedEvent { question })
         }
         Event::SlugChanged { slug } => Payload::SlugChanged(pb::SlugChangedEvent { slug }),
+        Event::SlugAliased { slug } => Payload::SlugAliased(pb::SlugAliasedEvent { slug }),
         Event::QuickAnswerEdited { quick_answer } => {
             Payload::QuickAnswerEdited(pb::QuickAnswerEditedEvent { quick_answer })
         }
@@ -1008,6 +1009,9 @@ fn event_from_message(e: &pb::Event) -> Result<Event, String> {
             question: x.question.clone(),
         },
         Payload::SlugChanged(x) => Event::SlugChanged {
+            slug: x.slug.clone(),
+        },
+        Payload::SlugAliased(x) => Event::SlugAliased {
             slug: x.slug.clone(),
         },
         Payload::QuickAnswerEdited(x) => Event::QuickAnswerEdited {

@@ -45,6 +45,7 @@ pub(super) fn arm_name(arm: &Arm) -> &'static str {
         Arm::RetractArticle(_) => "retract_article",
         Arm::RestoreArticle(_) => "restore_article",
         Arm::ReviseArticle(_) => "revise_article",
+        Arm::AddSlugAlias(_) => "add_slug_alias",
     }
 }
 
@@ -225,6 +226,7 @@ pub(super) fn write(actor: &str, arm: Arm, naming: Naming) -> Result<Write, Stat
         ),
         Arm::RetractArticle(m) => edit!("RetractArticle", m, Command::RetractArticle),
         Arm::RestoreArticle(m) => edit!("RestoreArticle", m, Command::RestoreArticle),
+        Arm::AddSlugAlias(m) => edit!("AddSlugAlias", m, Command::AddSlugAlias { slug: m.slug }),
         Arm::ReviseArticle(m) => edit!(
             "ReviseArticle",
             m,

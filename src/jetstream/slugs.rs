@@ -239,7 +239,7 @@ impl Slugs {
 pub(super) fn slugs_taken(events: &[Event]) -> impl Iterator<Item = &str> {
     events.iter().filter_map(|event| match event {
         Event::ArticleCreated(created) => Some(created.slug.as_str()),
-        Event::SlugChanged { slug } => Some(slug.as_str()),
+        Event::SlugChanged { slug } | Event::SlugAliased { slug } => Some(slug.as_str()),
         _ => None,
     })
 }

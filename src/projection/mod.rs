@@ -246,7 +246,25 @@ impl Projector for Projection {
         )
         .ok_or_else(|| corrupt(commit, "an article's first commit must create it"))?;
 
-        // Check everything before writing anything.
+        // Check everything before writing anything. The slugs the commit
+        // names the article by besides its own (a redirect's), each free or
+        // the article's already:
+        let mut aliases = Vec::new();
+        for event in commit.events {
+            let Event::SlugAliased { slug } = event else {
+                continue;
+            };
+            let key = k.key(Space::Slugs, &[slug.as_bytes()]);
+            match view.get(Space::Slugs, &key)? {
+                Some(owner) if owner.as_slice() != id.as_bytes() => {
+                    return Err(ProjectError::Rejected(Rejection::SlugTaken {
+                        slug: slug.clone(),
+                    }))
+                }
+                Some(_) => {}
+                None => aliases.push(key),
+            }
+        }
         let slug_key = k.key(Space::Slugs, &[article.slug.as_bytes()]);
         let slug_is_new = previous_slug.as_deref() != Some(article.slug.as_str());
         if slug_is_new {
@@ -258,6 +276,9 @@ impl Projector for Projection {
                 }
             }
             view.put(slug_key, id.as_bytes().to_vec());
+        }
+        for key in aliases {
+            view.put(key, id.as_bytes().to_vec());
         }
         if previous_date != Some(article.last_updated) {
             view.put(
@@ -327,10 +348,12 @@ fn fold_logged(
 /// Whether `project` may refuse the commit: only a slug it takes can be
 /// taken already.
 fn may_be_refused(commit: CommitFold<'_>) -> bool {
-    commit
-        .events
-        .iter()
-        .any(|event| matches!(event, Event::ArticleCreated(_) | Event::SlugChanged { .. }))
+    commit.events.iter().any(|event| {
+        matches!(
+            event,
+            Event::ArticleCreated(_) | Event::SlugChanged { .. } | Event::SlugAliased { .. }
+        )
+    })
 }
 
 fn corrupt(commit: CommitFold<'_>, why: &str) -> ProjectError {
