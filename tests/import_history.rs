@@ -17,6 +17,7 @@ use crate::support::{Backend, TestServer};
 backend_tests!(
     every_real_revision_is_imported_as_one_version_that_renders_back,
     a_malformed_dump_is_refused_before_anything_is_sent,
+    a_redirect_to_a_page_of_the_file_names_its_article,
 );
 
 fn dump(name: &str) -> PathBuf {
@@ -307,6 +308,77 @@ async fn every_real_revision_is_imported_as_one_version_that_renders_back(backen
         assert_eq!(again["commits"], 0, "{again}");
         assert_eq!(again["duplicates"].as_u64().unwrap() as usize, commits);
     }
+}
+
+/// The English sample's redirect, pointed at a page of the file (which
+/// comes after it): its title's slug names that page's article, claimed
+/// with the redirect's first revision; the as-of-origin reading is not
+/// moved by it.
+async fn a_redirect_to_a_page_of_the_file_names_its_article(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let text = std::fs::read_to_string(dump("enwiki_history_sample_xml/sample.xml")).unwrap();
+    let pointed = text.replacen(
+        "<redirect title=\"Death in Brunswick\" />",
+        "<redirect title=\"A Story of Water\" />",
+        1,
+    );
+    assert_ne!(pointed, text);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("redirect.xml");
+    std::fs::write(&file, pointed).unwrap();
+    let summary = import(&server, &file).await;
+    assert_eq!(summary["aliases"], 1, "{summary}");
+    assert_eq!(
+        summary["skipped"],
+        serde_json::json!({"a redirect page": 2}),
+        "{summary}"
+    );
+    let mut answers = server.answers().await;
+    let get = |slug: &str, as_of: Option<pb::get_answer_request::AsOf>| pb::GetAnswerRequest {
+        r#ref: Some(pb::get_answer_request::Ref::Slug(slug.into())),
+        as_of,
+        ..Default::default()
+    };
+    let by_alias = answers
+        .get_answer(get("death-in-brunswick", None))
+        .await
+        .unwrap()
+        .into_inner()
+        .answer
+        .unwrap();
+    assert_eq!(by_alias.slug, "a-story-of-water");
+    let commit = server.revision(&by_alias.id, by_alias.version).await;
+    let claims = commit.events.iter().find_map(|e| match &e.payload {
+        Some(pb::event::Payload::SlugAliased(a)) => Some(a.slug.clone()),
+        _ => None,
+    });
+    assert_eq!(claims.as_deref(), Some("death-in-brunswick"));
+    let claimed = commit.events.iter().find_map(|e| match &e.payload {
+        Some(pb::event::Payload::OriginClaimed(c)) => Some(c.revision_id.clone()),
+        _ => None,
+    });
+    assert_eq!(claimed.as_deref(), Some("19841149"), "the first #REDIRECT");
+    // Claimed at 08:40:59, two seconds before the page's first revision:
+    // as of 08:41:00 the source showed no version of it.
+    let before = answers
+        .get_answer(get(
+            "a-story-of-water",
+            Some(pb::get_answer_request::AsOf::OriginTime(
+                prost_types::Timestamp {
+                    seconds: chrono::DateTime::parse_from_rfc3339("2005-07-29T08:41:00Z")
+                        .unwrap()
+                        .timestamp(),
+                    nanos: 0,
+                },
+            )),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(before.code(), tonic::Code::NotFound, "{before:?}");
+    // Again: a duplicate, as every other command.
+    let again = import(&server, &file).await;
+    assert_eq!(again["commits"], 0, "{again}");
+    server.stop().await;
 }
 
 async fn a_malformed_dump_is_refused_before_anything_is_sent(backend: Backend) {

@@ -527,7 +527,9 @@ impl App {
 
     /// The version whose origin claims' time is the latest at or before
     /// `time`: a scan of the article's commits (claimed times need not
-    /// increase along a history).
+    /// increase along a history). A commit that only names the article
+    /// anew (an imported redirect's alias, claimed at the redirect's time)
+    /// is not one: it shows nothing the source showed then.
     fn version_at_origin(
         &self,
         current: &ArticleVersion,
@@ -536,8 +538,20 @@ impl App {
         let id = current.article.id;
         let mut best: Option<(DateTime<Utc>, u64)> = None;
         for (_, _, commit) in self.events_of(id, 1, current.article.version)? {
+            use crate::domain::Event;
+            let alias_only = commit
+                .events
+                .iter()
+                .any(|e| matches!(e, Event::SlugAliased { .. }))
+                && commit
+                    .events
+                    .iter()
+                    .all(|e| matches!(e, Event::SlugAliased { .. } | Event::OriginClaimed(_)));
+            if alias_only {
+                continue;
+            }
             let claimed = commit.events.iter().find_map(|e| match e {
-                crate::domain::Event::OriginClaimed(c) => c.time,
+                Event::OriginClaimed(c) => c.time,
                 _ => None,
             });
             if let Some(at) = claimed.filter(|at| *at <= time) {

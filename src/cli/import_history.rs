@@ -61,6 +61,8 @@ struct Summary {
     /// Questions deleted and undeleted at the source.
     retracted: usize,
     restored: usize,
+    /// Redirects made slugs of their targets.
+    aliases: usize,
     /// Skipped revisions, by reason.
     skipped: BTreeMap<String, usize>,
     /// Revisions whose text's SHA-1 is not the one the dump gives: how
@@ -96,6 +98,7 @@ impl Summary {
                 Step::TextUnchanged { .. } => self.text_unchanged += 1,
                 Step::Retract { .. } => self.retracted += 1,
                 Step::Restore { .. } => self.restored += 1,
+                Step::Alias { .. } => self.aliases += 1,
             },
             Err(skip) => *self.skipped.entry(skip.clone()).or_default() += 1,
         }
@@ -146,6 +149,12 @@ impl Summary {
             line.push_str(&format!(
                 "\n  {} revisions' line ends made LF (the server takes no carriage return in content)",
                 self.line_ends_made_lf
+            ));
+        }
+        if self.aliases > 0 {
+            line.push_str(&format!(
+                "\n  {} redirects made slugs of their targets",
+                self.aliases
             ));
         }
         if self.retracted + self.restored > 0 {
@@ -504,6 +513,16 @@ fn command(planned: &Planned, slug: &str) -> pb::ImportCommand {
             expected_version: *expected_version,
             command_id,
             reason,
+        }),
+        Step::Alias {
+            expected_version,
+            slug: alias,
+        } => Arm::AddSlugAlias(pb::AddSlugAliasRequest {
+            article_id: slug.to_owned(),
+            expected_version: *expected_version,
+            command_id,
+            reason,
+            slug: alias.clone(),
         }),
     };
     pb::ImportCommand {

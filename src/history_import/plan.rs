@@ -143,6 +143,9 @@ pub enum Step {
     Retract { expected_version: u64 },
     /// The source undeleted it (RestoreArticle).
     Restore { expected_version: u64 },
+    /// Another page redirects to the article: its title's slug names the
+    /// article too (AddSlugAlias), claimed with the redirect's revision.
+    Alias { expected_version: u64, slug: String },
 }
 
 /// One revision's step, with its claims and a command id derived from the
@@ -237,6 +240,8 @@ pub struct PagePlanner {
     targets: HashMap<u64, Target>,
     /// The page's revision ids seen: one given twice is skipped.
     seen: std::collections::HashSet<String>,
+    /// A redirect page's revision was taken for the alias.
+    aliased: bool,
     limits: crate::domain::Limits,
 }
 
@@ -261,8 +266,56 @@ impl PagePlanner {
             next_source: 1,
             targets: HashMap::new(),
             seen: std::collections::HashSet::new(),
+            aliased: false,
             limits: crate::domain::Limits::default(),
         }
+    }
+
+    /// The article's slug (empty before it is created).
+    pub fn slug(&self) -> &str {
+        &self.slug
+    }
+
+    /// The page's title.
+    pub fn title(&self) -> &str {
+        &self.title
+    }
+
+    /// The page a redirect page points to (its title, without a
+    /// `#section`), if it is one.
+    pub fn redirect_target(&self) -> Option<&str> {
+        let target = self.redirect.as_deref()?;
+        Some(target.split('#').next().unwrap_or(target))
+    }
+
+    /// A redirect page's revision that makes the alias (the first whose
+    /// text is a `#REDIRECT`): its claims and command id, the alias's
+    /// slug taken from the page's title. None for any other revision,
+    /// which [`PagePlanner::plan`] skips.
+    pub fn redirect(
+        &mut self,
+        revision: &Revision,
+        taken: &mut std::collections::HashSet<String>,
+    ) -> Option<(Claims, String, String)> {
+        self.redirect_target()?;
+        let Given::Given(text) = &revision.text else {
+            return None;
+        };
+        let redirects = text
+            .trim_start()
+            .get(..9)
+            .is_some_and(|head| head.eq_ignore_ascii_case("#redirect"));
+        if self.aliased || !redirects || !self.seen.insert(revision.id.clone()) {
+            return None;
+        }
+        let claims = self.claims(revision);
+        if crate::domain::origin_problem(&claims.origin_claims()).is_some() {
+            return None;
+        }
+        self.aliased = true;
+        let slug = slug_for(&self.title, &self.page_id, taken);
+        let command_id = command_id("mediawiki", &self.host, &self.page_id, &revision.id);
+        Some((claims, command_id, slug))
     }
 
     /// The article's version after the steps planned so far (0: none).
@@ -695,6 +748,7 @@ mod tests {
                             Step::Create { .. } => "create",
                             Step::Revise { .. } => "revise",
                             Step::Revert { .. } => "revert",
+                            Step::Alias { .. } => "alias",
                             Step::TextUnchanged { .. } => "unchanged",
                             Step::Retract { .. } => "retract",
                             Step::Restore { .. } => "restore",

@@ -90,6 +90,7 @@ fn command(step: &Step, versions: &[Article]) -> Command {
             last_updated: last_updated.clone(),
         },
         Step::Retract { .. } => Command::RetractArticle,
+        Step::Alias { slug, .. } => Command::AddSlugAlias { slug: slug.clone() },
         Step::Restore { .. } => Command::RestoreArticle,
     }
 }

@@ -838,6 +838,7 @@ mod tests {
                         Step::Retract { .. } => "retract",
                         Step::Restore { .. } => "restore",
                         Step::Revert { .. } => "revert",
+                        Step::Alias { .. } => "alias",
                     }
                     .to_owned(),
                 )

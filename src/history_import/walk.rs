@@ -4,7 +4,7 @@
 //! and `PostHistory.xml`); or a set of Stack Exchange CSV histories (one
 //! post a file).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
@@ -84,6 +84,20 @@ pub struct MediawikiWalk {
     taken: Slugs,
     pages: usize,
     title: String,
+    /// Each page whose article was made, by title: its slug and version,
+    /// which a redirect to it aliases.
+    articles: HashMap<String, (String, u64)>,
+    /// Redirects whose target was not read yet: made at the file's end.
+    redirects: VecDeque<Redirect>,
+}
+
+/// A redirect page's revision that makes an alias, waiting for its target.
+struct Redirect {
+    at: String,
+    target: String,
+    claims: plan::Claims,
+    command_id: String,
+    slug: String,
 }
 
 impl MediawikiWalk {
@@ -99,14 +113,60 @@ impl MediawikiWalk {
             taken,
             pages: 0,
             title: String::new(),
+            articles: HashMap::new(),
+            redirects: VecDeque::new(),
         })
+    }
+
+    /// The alias a redirect makes of its target's article, or why it
+    /// cannot (its target is not an article of the file).
+    fn alias(&mut self, redirect: Redirect) -> Walked {
+        let revision_id = redirect.claims.revision_id.clone();
+        let outcome = match self.articles.get_mut(&redirect.target) {
+            Some((slug, version)) => {
+                *version += 1;
+                Ok(Planned {
+                    step: plan::Step::Alias {
+                        expected_version: *version - 1,
+                        slug: redirect.slug,
+                    },
+                    slug: slug.clone(),
+                    claims: redirect.claims,
+                    command_id: redirect.command_id,
+                    version: *version,
+                    text: None,
+                })
+            }
+            None => Err(format!(
+                "a redirect to {:?}, which is not an article of the file",
+                redirect.target
+            )),
+        };
+        Walked {
+            revision_id,
+            at: redirect.at,
+            sha1: None,
+            given_sha1: None,
+            outcome,
+            fitted: false,
+            made_lf: false,
+        }
     }
 }
 
 impl Walk for MediawikiWalk {
     fn next_step(&mut self) -> Option<Result<Walked, WalkError>> {
         loop {
-            match self.reader.next()? {
+            let item = match self.reader.next() {
+                Some(item) => item,
+                None => {
+                    // The file's end: the redirects whose target came after
+                    // them.
+                    let redirect = self.redirects.pop_front()?;
+                    return Some(Ok(self.alias(redirect)));
+                }
+            };
+            match item {
                 Err(e) => return Some(Err(WalkError::at(&self.file, e))),
                 Ok(Item::Site(site)) => self.site = site,
                 Ok(Item::Page(page)) => {
@@ -114,9 +174,34 @@ impl Walk for MediawikiWalk {
                     self.title = page.title.clone();
                     self.planner = Some(PagePlanner::new(&self.site, &page));
                 }
-                Ok(Item::PageEnd) => self.planner = None,
+                Ok(Item::PageEnd) => {
+                    if let Some(planner) = self.planner.take() {
+                        if planner.version() > 0 {
+                            self.articles.insert(
+                                planner.title().to_owned(),
+                                (planner.slug().to_owned(), planner.version()),
+                            );
+                        }
+                    }
+                }
                 Ok(Item::Revision(revision)) => {
                     let planner = self.planner.as_mut()?;
+                    if let Some((claims, command_id, slug)) =
+                        planner.redirect(&revision, &mut self.taken)
+                    {
+                        let redirect = Redirect {
+                            at: format!("page {:?} revision {}", self.title, revision.id),
+                            target: planner.redirect_target().unwrap_or_default().to_owned(),
+                            claims,
+                            command_id,
+                            slug,
+                        };
+                        if self.articles.contains_key(&redirect.target) {
+                            return Some(Ok(self.alias(redirect)));
+                        }
+                        self.redirects.push_back(redirect);
+                        continue;
+                    }
                     let sha1 = match &revision.text {
                         Given::Given(text) => Some(sha1_base36(text)),
                         _ => None,
