@@ -135,11 +135,14 @@ async fn every_real_revision_is_imported_as_one_version_that_renders_back(backen
                     // As of each revision's own time at the source: the
                     // latest version claimed at or before it renders back
                     // to that version's text.
+                    let claimed: Vec<(i64, u64)> =
+                        page_versions.iter().map(|(_, t, v, _)| (*t, *v)).collect();
                     for (slug, at, _, _) in &page_versions {
+                        let version =
+                            crate::import_stackexchange::as_of_origin(&claimed, *at).unwrap();
                         let (_, _, version, text) = page_versions
                             .iter()
-                            .filter(|(_, t, _, _)| t <= at)
-                            .max_by_key(|(_, t, v, _)| (*t, *v))
+                            .find(|(_, _, v, _)| *v == version)
                             .unwrap();
                         let answer = answers
                             .get_answer(pb::GetAnswerRequest {

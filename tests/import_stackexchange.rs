@@ -166,11 +166,7 @@ async fn check_thread(
     // As of each change's own time at the source.
     let slug = planner.slug().to_owned();
     for (at, _) in &claimed {
-        let (_, version) = claimed
-            .iter()
-            .filter(|(t, _)| t <= at)
-            .max_by_key(|(t, v)| (*t, *v))
-            .unwrap();
+        let version = as_of_origin(&claimed, *at).unwrap();
         let answer = audit
             .inspect_answer(pb::InspectAnswerRequest {
                 r#ref: Some(pb::inspect_answer_request::Ref::Slug(slug.clone())),
@@ -187,8 +183,24 @@ async fn check_thread(
             .into_inner()
             .answer
             .unwrap();
-        assert_eq!(answer.version, *version, "{slug} as of {at}");
+        assert_eq!(answer.version, version, "{slug} as of {at}");
     }
+}
+
+/// The version `--as-of-origin at` reads, of versions given in order with
+/// their claimed times: each counts from the latest time claimed up to it
+/// (never before a version it builds on); the last that counts at or
+/// before `at`.
+pub(crate) fn as_of_origin(versions: &[(i64, u64)], at: i64) -> Option<u64> {
+    let mut since = i64::MIN;
+    let mut best = None;
+    for (claimed, version) in versions {
+        since = since.max(*claimed);
+        if since <= at {
+            best = Some(*version);
+        }
+    }
+    best
 }
 
 /// Blame names each article's first claimed author beside the importer.

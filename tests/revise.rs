@@ -112,7 +112,10 @@ async fn a_revision_is_one_version_of_whatever_changed(backend: Backend) {
     });
     let refused = articles.revise_article(bad).await.unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument);
-    assert!(refused.message().contains("sources[0].url"), "{refused:?}");
+    assert!(
+        refused.message().contains("sources.sources[0].url"),
+        "{refused:?}"
+    );
 }
 
 async fn an_imported_revision_is_one_version_with_its_claims(backend: Backend) {

@@ -99,7 +99,11 @@ async fn an_alias_names_the_article_as_an_old_slug_does(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument);
-    assert!(refused.message().contains("slug"), "{refused:?}");
+    let bad = tonic_types::StatusExt::get_details_bad_request(&refused).expect("a BadRequest");
+    assert_eq!(
+        bad.field_violations[0].field, "commands[0].add_slug_alias.slug",
+        "{refused:?}"
+    );
     assert_eq!(
         alias(&server, &first, 2, &first_slug, None).await.unwrap(),
         [2]

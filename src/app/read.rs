@@ -527,9 +527,13 @@ impl App {
 
     /// The version whose origin claims' time is the latest at or before
     /// `time`: a scan of the article's commits (claimed times need not
-    /// increase along a history). A commit that only names the article
-    /// anew (an imported redirect's alias, claimed at the redirect's time)
-    /// is not one: it shows nothing the source showed then.
+    /// increase along a history). A version counts from the latest time
+    /// claimed up to it, never before a version it builds on (a Stack
+    /// Exchange edit made while its question was deleted is imported
+    /// after the undelete, and so counts from the undelete). A commit that
+    /// only names the article anew (an imported redirect's alias, claimed
+    /// at the redirect's time) is not one: it shows nothing the source
+    /// showed then.
     fn version_at_origin(
         &self,
         current: &ArticleVersion,
@@ -537,6 +541,7 @@ impl App {
     ) -> Result<u64, AppError> {
         let id = current.article.id;
         let mut best: Option<(DateTime<Utc>, u64)> = None;
+        let mut since: Option<DateTime<Utc>> = None;
         for (_, _, commit) in self.events_of(id, 1, current.article.version)? {
             use crate::domain::Event;
             let alias_only = commit
@@ -554,10 +559,11 @@ impl App {
                 Event::OriginClaimed(c) => c.time,
                 _ => None,
             });
-            if let Some(at) = claimed.filter(|at| *at <= time) {
-                if best.is_none_or(|(t, _)| at >= t) {
-                    best = Some((at, commit.version));
-                }
+            let Some(claimed) = claimed else { continue };
+            let at = since.map_or(claimed, |s| s.max(claimed));
+            since = Some(at);
+            if at <= time && best.is_none_or(|(t, _)| at >= t) {
+                best = Some((at, commit.version));
             }
         }
         best.map(|(_, version)| version).ok_or_else(|| {

@@ -429,6 +429,35 @@ fn revised(
     Some(target)
 }
 
+/// The bytes a source adds to an article's size bound (`content_problem`'s
+/// `sources_bytes`): its text, an id of up to 12 bytes, and the framing of
+/// its fields, as `Article::encoded_size_bound` counts them.
+pub(crate) fn source_bytes(title: &str, publisher: &str, url: &str, license: &str) -> usize {
+    12 + title.len() + publisher.len() + url.len() + license.len() + 8 * 16
+}
+
+/// What a source would be refused for, if anything (the first violation,
+/// as `field: why`), under `limits`: for an importer, to leave out a
+/// citation the server would not take.
+pub(crate) fn source_problem(
+    title: &str,
+    publisher: &str,
+    url: &str,
+    license: &str,
+    limits: &Limits,
+) -> Option<String> {
+    let mut v = Violations::default();
+    let line = Text::line(limits.source_field_chars);
+    v.text("title", title, line);
+    v.text("publisher", publisher, line);
+    v.text("license", license, line);
+    v.url("url", url, limits.url_chars);
+    v.into_inner()
+        .into_iter()
+        .next()
+        .map(|first| format!("{}: {}", first.field, first.description))
+}
+
 /// The sources a revision gives, checked: each named one the article's,
 /// once; new ones numbered on from the article's sequence.
 fn revised_sources(
@@ -439,7 +468,7 @@ fn revised_sources(
 ) -> Vec<Source> {
     if sources.len() > ctx.limits.sources {
         v.push(
-            "sources",
+            "sources.sources",
             format!("an article has at most {} sources", ctx.limits.sources),
         );
     }
@@ -447,7 +476,9 @@ fn revised_sources(
     let mut next = article.next_source;
     let mut out = Vec::with_capacity(sources.len());
     for (i, source) in sources.iter().enumerate() {
-        let field = format!("sources[{i}]");
+        // As the request names it: ReviseArticleRequest.sources (a
+        // SourceList) .sources[i].
+        let field = format!("sources.sources[{i}]");
         let checked = check_source(&field, source, ctx, v);
         let id = if source.id.is_empty() {
             let id = ids::source_id(next);
@@ -496,7 +527,7 @@ pub(crate) fn content_problem(
     let size = 128
         + 2 * question.len()
         + quick_answer.len()
-        + key_facts.iter().map(|f| 8 + f.len()).sum::<usize>()
+        + key_facts.iter().map(|f| FIELD + f.len()).sum::<usize>()
         + sources_bytes
         + sections
             .iter()

@@ -45,7 +45,7 @@ pub(crate) use command::{
     ArticleDraft, ArticleRevision, Command, RevisedSection, SectionDraft, SourceDraft,
 };
 pub(crate) use commit::{Commit, CommitEvents, CommitFold, CommitHead, Redaction, Revision};
-pub(crate) use decide::{content_problem, decide, Context};
+pub(crate) use decide::{content_problem, decide, source_bytes, source_problem, Context};
 pub(crate) use diff::{diff, ArticleDiff, ChangeKind};
 pub(crate) use error::{DomainError, FieldViolation};
 pub(crate) use event::{ArticleCreated, Event, OriginClaims, EVENT_KINDS};

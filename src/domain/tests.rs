@@ -1257,10 +1257,10 @@ fn a_revision_may_give_the_sources_too() {
     assert_eq!(
         invalid_field(g.when(Command::ReviseArticle(Box::new(revision)))),
         [
-            "sources[0].id",
-            "sources[2].id",
-            "sources[3].title",
-            "sources[3].url"
+            "sources.sources[0].id",
+            "sources.sources[2].id",
+            "sources.sources[3].title",
+            "sources.sources[3].url"
         ]
     );
 }

@@ -40,12 +40,19 @@ impl Citation {
 /// most `max`.
 pub fn citations(text: &str, max: usize) -> Vec<Citation> {
     let mut found: Vec<Citation> = Vec::new();
-    let mut names: Vec<String> = Vec::new();
-    let push = |citation: Option<Citation>, found: &mut Vec<Citation>| {
-        if let Some(c) = citation {
-            if found.len() < max && !found.iter().any(|f| f.key() == c.key()) {
-                found.push(c);
-            }
+    let mut keys: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut names: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let limits = crate::domain::Limits::default();
+    let mut push = |citation: Option<Citation>, found: &mut Vec<Citation>| {
+        // A citation the server would not take as a source is left out.
+        let Some(c) = citation.filter(|c| {
+            crate::domain::source_problem(&c.title, &c.publisher, &c.url, NOT_STATED, &limits)
+                .is_none()
+        }) else {
+            return;
+        };
+        if found.len() < max && keys.insert(c.key().to_owned()) {
+            found.push(c);
         }
     };
     let lower = text.to_ascii_lowercase();
@@ -73,11 +80,7 @@ pub fn citations(text: &str, max: usize) -> Vec<Citation> {
             at = text.len();
             break;
         };
-        let name = ref_name(tag);
-        let seen = name.as_ref().is_some_and(|n| names.contains(n));
-        if let Some(n) = name {
-            names.push(n);
-        }
+        let seen = ref_name(tag).is_some_and(|n| !names.insert(n));
         if !seen {
             push(in_ref(&text[open_end + 1..close]), &mut found);
         }
@@ -162,6 +165,9 @@ fn cite_template(content: &str) -> Option<Citation> {
     if publisher.is_empty() {
         publisher = host(&url).unwrap_or(NOT_STATED).to_owned();
     }
+    if publisher.trim().is_empty() {
+        publisher = NOT_STATED.to_owned();
+    }
     Some(Citation {
         title: plan::one_line(&title, FIELD_CHARS),
         publisher: plan::one_line(&publisher, FIELD_CHARS),
@@ -188,7 +194,7 @@ fn links(text: &str) -> Vec<Citation> {
             let label = plain(label);
             out.push(Citation {
                 title: plan::one_line(if label.is_empty() { &url } else { &label }, FIELD_CHARS),
-                publisher: host(&url).unwrap_or(NOT_STATED).to_owned(),
+                publisher: plan::one_line(host(&url).unwrap_or(NOT_STATED), FIELD_CHARS),
                 url,
             });
         }
@@ -315,6 +321,23 @@ mod tests {
             );
         }
         assert_eq!(titles("<ref>ü</ref>"), [c("ü", NOT_STATED, "")]);
+        // One the server would refuse (a bidirectional control in its
+        // host, a host over 300 characters) is left out; the rest pass.
+        let long = format!("[https://{}.org/ x]", "h".repeat(400));
+        for text in ["[https://ex\u{202E}ample.org/ x]", long.as_str()] {
+            let found = citations(text, 200);
+            assert!(
+                found.iter().all(|c| crate::domain::source_problem(
+                    &c.title,
+                    &c.publisher,
+                    &c.url,
+                    NOT_STATED,
+                    &crate::domain::Limits::default()
+                )
+                .is_none()),
+                "{found:?}"
+            );
+        }
         assert_eq!(citations(&"[https://e.org/x a] ".repeat(3), 200).len(), 1);
         let many: String = (0..300).map(|i| format!("[https://e.org/{i} x]")).collect();
         assert_eq!(citations(&many, 200).len(), 200);

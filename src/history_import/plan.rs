@@ -276,6 +276,12 @@ impl PagePlanner {
         &self.slug
     }
 
+    /// The ids the planner expects the article's sources to have, in order.
+    #[cfg(test)]
+    fn source_ids(&self) -> Vec<&str> {
+        self.sources.iter().map(|(_, id)| id.as_str()).collect()
+    }
+
     /// The page's title.
     pub fn title(&self) -> &str {
         &self.title
@@ -383,7 +389,12 @@ impl PagePlanner {
                         cited
                             .iter()
                             .map(|c| {
-                                c.title.len() + c.publisher.len() + c.url.len() + NOT_STATED.len()
+                                crate::domain::source_bytes(
+                                    &c.title,
+                                    &c.publisher,
+                                    &c.url,
+                                    NOT_STATED,
+                                )
                             })
                             .sum(),
                         &self.limits,
@@ -774,6 +785,10 @@ mod tests {
                             .map(|c| (c.title.as_str(), c.publisher.as_str(), c.url.as_str()))
                             .collect();
                         assert_eq!(sources, cited, "revision {} cites", revision.id);
+                        // With the ids the planner gives them (a source kept
+                        // by its key keeps its id).
+                        let ids: Vec<&str> = next.sources.iter().map(|s| s.id.as_str()).collect();
+                        assert_eq!(ids, planner.source_ids(), "revision {}", revision.id);
                         cited_ever.extend(
                             sources
                                 .iter()

@@ -149,8 +149,9 @@ pub struct ThreadPlanner {
     section_ids: HashMap<u64, String>,
     current: Option<Content>,
     state: State,
-    /// Changes made while the question was deleted, held back.
-    held: Vec<Vec<Row>>,
+    /// Changes made while the question was deleted, held back, each with
+    /// its post's change before it.
+    held: Vec<(Vec<Row>, String)>,
     limits: crate::domain::Limits,
 }
 
@@ -189,22 +190,25 @@ impl ThreadPlanner {
         changes: Vec<Vec<Row>>,
         taken: &mut std::collections::HashSet<String>,
     ) -> Vec<(Vec<Row>, Result<Planned, ThreadSkip>)> {
-        let mut queue: std::collections::VecDeque<Vec<Row>> = changes.into();
+        let mut queue: std::collections::VecDeque<(Vec<Row>, Option<String>)> =
+            changes.into_iter().map(|c| (c, None)).collect();
         let mut out = Vec::with_capacity(queue.len());
-        while let Some(change) = queue.pop_front() {
-            let outcome = self.plan(&change, taken);
+        while let Some((change, held_parent)) = queue.pop_front() {
+            let was_retracted = self.state.retracted;
+            let outcome = self.plan(&change, taken, held_parent);
             if outcome == Err(ThreadSkip::Held) {
                 continue;
             }
-            let restored = matches!(&outcome, Ok(p) if matches!(p.step, Step::Restore { .. }));
             out.push((change, outcome));
-            if restored {
-                for held in std::mem::take(&mut self.held).into_iter().rev() {
-                    queue.push_front(held);
+            // Undeleted (restored, or created by the undelete itself): what
+            // was held back comes next, in its order.
+            if was_retracted && !self.state.retracted {
+                for (held, parent) in std::mem::take(&mut self.held).into_iter().rev() {
+                    queue.push_front((held, Some(parent)));
                 }
             }
         }
-        for held in std::mem::take(&mut self.held) {
+        for (held, _) in std::mem::take(&mut self.held) {
             out.push((held, Err(ThreadSkip::NeverUndeleted)));
         }
         out
@@ -229,10 +233,13 @@ impl ThreadPlanner {
     /// A change made while the question is deleted is held back
     /// ([`ThreadSkip::Held`]: not yet a step nor a skip) until the change
     /// that undeletes it: [`ThreadPlanner::plan_thread`] plans it then.
+    /// `held_parent`: the change was held back, and this was its post's
+    /// change before it when it was made.
     fn plan(
         &mut self,
         rows: &[Row],
         taken: &mut std::collections::HashSet<String>,
+        held_parent: Option<String>,
     ) -> Result<Planned, ThreadSkip> {
         let Some(first) = rows.first() else {
             return Err(ThreadSkip::Refused {
@@ -259,17 +266,23 @@ impl ThreadPlanner {
         let is_root = post_id == self.thread;
         let undeletes = is_root && changes.iter().any(|r| r.kind == 13);
         if self.state.retracted && !undeletes {
-            self.held.push(rows.to_vec());
+            // Its parent is its post's change before it in time; the next
+            // change of the post follows it.
+            let post = self.state.posts.entry(post_id).or_default();
+            let parent = std::mem::replace(&mut post.last_revision, first.revision_guid.clone());
+            self.held.push((rows.to_vec(), parent));
             return Err(ThreadSkip::Held);
         }
         let date = first.time.date_naive().to_string();
         let mut next = self.state.clone();
         let mut deletion = None;
-        let parent = next
-            .posts
-            .get(&post_id)
-            .map(|p| p.last_revision.clone())
-            .unwrap_or_default();
+        let replayed = held_parent.is_some();
+        let parent = held_parent.unwrap_or_else(|| {
+            next.posts
+                .get(&post_id)
+                .map(|p| p.last_revision.clone())
+                .unwrap_or_default()
+        });
         for row in &changes {
             let text = row.text.as_deref().map(lf);
             let post = next.posts.entry(post_id).or_default();
@@ -297,7 +310,9 @@ impl ThreadPlanner {
                 _ => {}
             }
         }
-        if let Some(post) = next.posts.get_mut(&post_id) {
+        // A held change's place in its post's chain was taken when it was
+        // held.
+        if let Some(post) = next.posts.get_mut(&post_id).filter(|_| !replayed) {
             post.last_revision = first.revision_guid.clone();
         }
         if let Some(deleted) = deletion {
@@ -327,7 +342,7 @@ impl ThreadPlanner {
         let changed = self.current.as_ref() != Some(&content);
         // Only a change of what the article shows can break a rule: a
         // deletion, an undeletion and a claim alone leave it as it is.
-        if changed && deletion.is_none() {
+        if changed && (deletion.is_none() || self.version == 0) {
             let bodies: Vec<(&str, &str)> = content
                 .sections
                 .iter()
@@ -338,7 +353,11 @@ impl ThreadPlanner {
                 &content.quick_answer,
                 &content.key_facts,
                 &bodies,
-                0,
+                {
+                    // The article's one source (its address, its first licence).
+                    let s = self.source(&content, self.root_is_question(&next), &claims.license);
+                    crate::domain::source_bytes(&s.title, &s.publisher, &s.url, &s.license)
+                },
                 &self.limits,
             ) {
                 return Err(ThreadSkip::Refused { why });
@@ -384,7 +403,7 @@ impl ThreadPlanner {
         };
         self.state = next;
         // A retraction or restoration changes nothing shown.
-        if deletion.is_none() {
+        if deletion.is_none() || self.version == 0 {
             self.current = Some(content);
         }
         self.version += 1;
@@ -978,6 +997,73 @@ mod tests {
         let mut planner = ThreadPlanner::new("example.stackexchange.com", thread, &posts, "");
         let planned = planner.plan_thread(vec![vec![row]], &mut HashSet::new());
         assert_eq!(planned[0].1, Err(ThreadSkip::NoQuestion { thread: 6 }));
+    }
+
+    #[test]
+    fn changes_made_while_the_question_is_deleted_follow_its_undelete() {
+        let row = |id: u64, kind: u32, guid: &str, text: Option<&str>| Row {
+            id,
+            kind,
+            post_id: 5,
+            revision_guid: guid.into(),
+            time: chrono::DateTime::from_timestamp(1_600_000_000 + id as i64, 0).unwrap(),
+            user_id: Some("3".into()),
+            user_name: None,
+            comment: None,
+            text: text.map(str::to_owned),
+            license: Some("CC BY-SA 4.0".into()),
+            line: id as usize,
+        };
+        // A body with no title yet; deleted; titled while deleted;
+        // undeleted; edited. The article is made by the held title, after
+        // the undelete, and every claim names its post's change before it.
+        let changes = vec![
+            vec![row(1, 2, "g1", Some("Body."))],
+            vec![row(2, 12, "g2", None)],
+            vec![row(3, 4, "g3", Some("A title?"))],
+            vec![row(4, 13, "g4", None)],
+            vec![row(5, 5, "g5", Some("Body, edited."))],
+        ];
+        let posts = Posts::from_posts([(
+            5,
+            Post {
+                kind: Post::QUESTION,
+                parent: None,
+                accepted: None,
+                score: 0,
+            },
+        )]);
+        let mut planner = ThreadPlanner::new("example.stackexchange.com", 5, &posts, "");
+        let planned = planner.plan_thread(changes, &mut HashSet::new());
+        let seen: Vec<(&str, String, String)> = planned
+            .iter()
+            .map(|(change, outcome)| {
+                let (what, parent) = match outcome {
+                    Ok(p) => (
+                        match p.step {
+                            Step::Create { .. } => "create",
+                            Step::Revise { .. } => "revise",
+                            _ => "other",
+                        }
+                        .to_owned(),
+                        p.claims.parent_revision_id.clone(),
+                    ),
+                    Err(skip) => (skip.to_string(), String::new()),
+                };
+                (change[0].revision_guid.as_str(), what, parent)
+            })
+            .collect();
+        let before = ThreadSkip::BeforeQuestion.to_string();
+        assert_eq!(
+            seen,
+            [
+                ("g1", before.clone(), String::new()),
+                ("g2", before.clone(), String::new()),
+                ("g4", before, String::new()),
+                ("g3", "create".to_owned(), "g2".to_owned()),
+                ("g5", "revise".to_owned(), "g4".to_owned()),
+            ]
+        );
     }
 
     #[test]
