@@ -11,6 +11,23 @@ use prost::Message;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     println!("cargo:rerun-if-changed=proto");
+    // The commit `answerlog --version` names: git's, where the source is a
+    // clone; "unknown" in a source tree without one.
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned());
+    println!("cargo:rustc-env=ANSWERLOG_COMMIT={commit}");
+    for git in [".git/HEAD", ".git/refs/heads"] {
+        if std::path::Path::new(git).exists() {
+            println!("cargo:rerun-if-changed={git}");
+        }
+    }
 
     let all = protox::compile(
         ["answerlog/v1/answerlog.proto", "answerlog/v1/events.proto"],

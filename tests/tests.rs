@@ -27,6 +27,7 @@ mod import_history;
 mod import_stackexchange;
 mod limits;
 mod lists;
+mod manual;
 mod merkle;
 mod metrics;
 mod origin_claims;

@@ -17,6 +17,7 @@ mod import;
 mod import_history;
 mod instant;
 mod json;
+mod manual;
 mod prove_digest;
 mod rebuild;
 mod serve;
@@ -38,9 +39,18 @@ pub use watch::Misbehaviour;
 use crate::config::{ConfigArgs, LogFormat};
 use crate::principals::{new_token, Role};
 
+/// `answerlog --version`: the release, the commit it was built from, and
+/// the API it speaks.
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("ANSWERLOG_COMMIT"),
+    ", API answerlog.v1)"
+);
+
 /// answerlog: question-and-answer articles kept as an event-sourced history.
 #[derive(Debug, Parser)]
-#[command(name = "answerlog", version, about)]
+#[command(name = "answerlog", version, long_version = LONG_VERSION, about)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -126,6 +136,14 @@ enum Command {
     },
     /// Measure the server against baselines taken in the same run.
     Bench(bench::BenchArgs),
+    /// Print the completion script for a shell (e.g. `source <(answerlog
+    /// completion bash)`).
+    Completion {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `answerlog man > answerlog.1`.
+    Man,
     /// Restore a backup (from `answerlog backup`) into an empty data
     /// directory, offline: the same positions, times and hashes.
     Restore {
@@ -310,6 +328,7 @@ enum ClientCommand {
     /// Copy the running server's log, as it stands at one position, into a
     /// new directory (role auditor; writes may go on meanwhile).
     Backup {
+        /// The new directory the backup is written into.
         dir: PathBuf,
         /// Print what was backed up as one JSON object.
         #[arg(long)]
@@ -347,6 +366,7 @@ enum ClientCommand {
     },
     /// Who introduced and who last changed each part of an article.
     Blame {
+        /// The article: its slug or id.
         reference: String,
         /// As of this version [default: the current one].
         #[arg(long)]
@@ -360,6 +380,7 @@ enum ClientCommand {
     /// through the bulk import (admin role), group-committed.
     Import {
         #[arg(required = true)]
+        /// The files, in the import format (README, "The import format").
         files: Vec<PathBuf>,
         /// One CreateArticle a file (the writer role suffices), even for
         /// many files.
@@ -405,6 +426,7 @@ enum ClientCommand {
     },
     /// Print an answer by slug or id, current or past.
     Get {
+        /// The article: its slug or id.
         reference: String,
         /// The version to show.
         #[arg(long, conflicts_with_all = ["at", "as_of_origin"])]
@@ -436,6 +458,7 @@ enum ClientCommand {
     },
     /// List an article's revisions.
     History {
+        /// The article: its slug or id.
         reference: String,
         /// Wait until the server has applied this position [default: 0].
         #[arg(long, default_value_t = 0)]
@@ -447,8 +470,11 @@ enum ClientCommand {
     },
     /// Show what changed between two versions.
     Diff {
+        /// The article: its slug or id.
         reference: String,
+        /// The earlier version.
         from: u64,
+        /// The later version.
         to: u64,
         #[arg(long)]
         json: bool,
@@ -457,7 +483,9 @@ enum ClientCommand {
     },
     /// Replace a section's body (and heading) from a file or text.
     EditSection {
+        /// The article: its slug or id.
         reference: String,
+        /// The section's id (as `get` shows it, e.g. s2).
         section_id: String,
         /// The new body.
         #[arg(long, conflicts_with = "body_file")]
@@ -475,6 +503,7 @@ enum ClientCommand {
     },
     /// Add a source to an article.
     AddSource {
+        /// The article: its slug or id.
         reference: String,
         #[arg(long)]
         title: String,
@@ -494,7 +523,9 @@ enum ClientCommand {
     },
     /// Set the date the page displays (YYYY-MM-DD).
     Redate {
+        /// The article: its slug or id.
         reference: String,
+        /// The date to show, YYYY-MM-DD.
         date: String,
         #[command(flatten)]
         write: WriteArgs,
@@ -572,6 +603,8 @@ impl Cli {
             Command::Rebuild(args) => serve::rebuild(&args.config, args.json),
             Command::Compact { json, config } => serve::compact(&config, json),
             Command::Bench(args) => bench::run(args),
+            Command::Completion { shell } => manual::completion(shell),
+            Command::Man => manual::man(),
             Command::Restore { dir, json, config } => backup::restore(&dir, &config, json),
             Command::Verify {
                 file,

@@ -25,6 +25,7 @@ pub(super) enum WitnessCommand {
     /// Print the verifier key of a witness key:
     /// name+hexkeyid+base64(0x04 ‖ key) (C2SP tlog-cosignature).
     Vkey {
+        /// The witness's key file.
         file: PathBuf,
         #[arg(long)]
         name: String,
