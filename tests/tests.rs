@@ -10,6 +10,7 @@ mod bench;
 mod blame;
 mod cli_json;
 mod cli_retry;
+mod cli_writes;
 mod clocks;
 mod cluster;
 mod content_apart;

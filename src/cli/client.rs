@@ -136,6 +136,28 @@ pub(super) async fn current(server: &ServerArg, text: &str) -> anyhow::Result<An
         .context("the server sent no answer")
 }
 
+/// The current version of the article a reference names, as an auditor
+/// reads it: a retracted article too.
+pub(super) async fn inspect(server: &ServerArg, text: &str) -> anyhow::Result<Answer> {
+    use crate::grpc::pb::{inspect_answer_request, InspectAnswerRequest};
+    let r#ref = match reference(text) {
+        get_answer_request::Ref::Id(id) => inspect_answer_request::Ref::Id(id),
+        get_answer_request::Ref::Slug(slug) => inspect_answer_request::Ref::Slug(slug),
+    };
+    let response = audit(server)
+        .await?
+        .inspect_answer(InspectAnswerRequest {
+            r#ref: Some(r#ref),
+            ..InspectAnswerRequest::default()
+        })
+        .await
+        .map_err(status_error)?;
+    response
+        .into_inner()
+        .answer
+        .context("the server sent no answer")
+}
+
 /// A status as one sentence a person can read: what kind of refusal, and
 /// the server's message (which names the field).
 pub(super) fn status_error(status: tonic::Status) -> anyhow::Error {

@@ -53,6 +53,8 @@ mod tests {
                 walk(sub, &format!("{path} {}", sub.get_name()), missing);
             }
         }
+        // clap's own checks of the definition (a name given twice, …).
+        super::super::Cli::command().debug_assert();
         let mut missing = Vec::new();
         walk(&super::super::Cli::command(), "answerlog", &mut missing);
         assert!(missing.is_empty(), "positionals without help: {missing:?}");

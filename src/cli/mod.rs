@@ -11,6 +11,7 @@ mod backup;
 mod bench;
 mod client;
 mod config;
+mod edits;
 mod export;
 mod health;
 mod import;
@@ -311,6 +312,8 @@ enum KeysCommand {
 /// Commands that talk to a running server.
 #[derive(Debug, Subcommand)]
 enum ClientCommand {
+    #[command(flatten)]
+    Edit(edits::EditCommand),
     /// Print an article's history, or the whole log, as JSON Lines.
     Export {
         /// The article (slug or id); or --all.
@@ -697,6 +700,7 @@ impl Cli {
 
 async fn run_client(command: ClientCommand) -> anyhow::Result<()> {
     match command {
+        ClientCommand::Edit(command) => edits::run(command).await,
         ClientCommand::Export {
             reference,
             all: _,

@@ -21,6 +21,8 @@ use super::client::{articles, audit, connect, current, reference as reference_of
 use super::ServerArg;
 use super::WriteArgs;
 use crate::grpc::pb::admin_service_client::AdminServiceClient;
+use crate::grpc::pb::article_service_client::ArticleServiceClient;
+use crate::grpc::pb::import_command::Command as Arm;
 use crate::grpc::pb::{
     get_answer_request, inspect_answer_request, AddSourceRequest, EditSectionRequest,
     GetCommandOutcomeRequest, GetRevisionRequest, InspectAnswerRequest, ListCommitsRequest,
@@ -68,11 +70,11 @@ impl Backoff {
 const ATTEMPT_DEADLINE: Duration = Duration::from_secs(10);
 
 /// What every write request carries besides its own fields.
-struct Head {
-    article_id: String,
-    expected_version: u64,
-    command_id: String,
-    reason: String,
+pub(super) struct Head {
+    pub(super) article_id: String,
+    pub(super) expected_version: u64,
+    pub(super) command_id: String,
+    pub(super) reason: String,
 }
 
 /// Where a write left its article.
@@ -307,6 +309,82 @@ fn report(what: &str, outcome: &Outcome, command_id: &str, json: bool) -> anyhow
     Ok(())
 }
 
+/// What a write's command is called, and the request it sends: built
+/// from the head (article, version, command id, reason) each attempt.
+pub(super) type MakeWrite<'a> = dyn Fn(Head) -> Arm + Send + Sync + 'a;
+
+/// Runs the write `make` builds on the article `reference` names (at
+/// `--expected-version`, or the version readers see): sent with its
+/// command id, again after UNAVAILABLE, reported as `what`.
+pub(super) async fn write_to(
+    server: &ServerArg,
+    what: &str,
+    reference: &str,
+    write: WriteArgs,
+    make: &MakeWrite<'_>,
+) -> anyhow::Result<()> {
+    let at = target(server, reference, &write).await?;
+    write_at(server, what, at, write, make).await
+}
+
+/// As [`write_to`], at an article id and version already known.
+pub(super) async fn write_at(
+    server: &ServerArg,
+    what: &str,
+    at: (String, u64),
+    write: WriteArgs,
+    make: &MakeWrite<'_>,
+) -> anyhow::Result<()> {
+    apply(server, what, at, write, |head| {
+        let arm = make(head);
+        async move {
+            let mut client = articles(server).await.map_err(unconnected)?;
+            send_arm(&mut client, arm).await.map_err(unsent)
+        }
+    })
+    .await
+}
+
+/// Sends one ArticleService write (as the import's command names it).
+async fn send_arm(
+    client: &mut ArticleServiceClient<super::client::Authed>,
+    arm: Arm,
+) -> Result<Outcome, Status> {
+    Ok(match arm {
+        Arm::CreateArticle(m) => outcome!(client.create_article(attempt(m)).await?.into_inner()),
+        Arm::EditQuestion(m) => outcome!(client.edit_question(attempt(m)).await?.into_inner()),
+        Arm::ChangeSlug(m) => outcome!(client.change_slug(attempt(m)).await?.into_inner()),
+        Arm::EditQuickAnswer(m) => {
+            outcome!(client.edit_quick_answer(attempt(m)).await?.into_inner())
+        }
+        Arm::ReplaceKeyFacts(m) => {
+            outcome!(client.replace_key_facts(attempt(m)).await?.into_inner())
+        }
+        Arm::AddSection(m) => outcome!(client.add_section(attempt(m)).await?.into_inner()),
+        Arm::EditSection(m) => outcome!(client.edit_section(attempt(m)).await?.into_inner()),
+        Arm::RemoveSection(m) => outcome!(client.remove_section(attempt(m)).await?.into_inner()),
+        Arm::MoveSection(m) => outcome!(client.move_section(attempt(m)).await?.into_inner()),
+        Arm::AddSource(m) => outcome!(client.add_source(attempt(m)).await?.into_inner()),
+        Arm::EditSource(m) => outcome!(client.edit_source(attempt(m)).await?.into_inner()),
+        Arm::RemoveSource(m) => outcome!(client.remove_source(attempt(m)).await?.into_inner()),
+        Arm::RedateArticle(m) => outcome!(client.redate_article(attempt(m)).await?.into_inner()),
+        Arm::ReviewArticle(m) => outcome!(client.review_article(attempt(m)).await?.into_inner()),
+        Arm::RevertArticle(m) => outcome!(client.revert_article(attempt(m)).await?.into_inner()),
+        Arm::RetractArticle(m) => {
+            outcome!(client.retract_article(attempt(m)).await?.into_inner())
+        }
+        Arm::RestoreArticle(m) => {
+            outcome!(client.restore_article(attempt(m)).await?.into_inner())
+        }
+        Arm::ReviseArticle(m) => outcome!(client.revise_article(attempt(m)).await?.into_inner()),
+        Arm::AddSlugAlias(_) => {
+            return Err(Status::invalid_argument(
+                "an alias is an import's command: no RPC makes one",
+            ))
+        }
+    })
+}
+
 pub(super) fn read_text(path: &Path) -> anyhow::Result<String> {
     if path == Path::new("-") {
         let mut text = String::new();
@@ -325,9 +403,8 @@ pub(super) async fn edit_section(
     write: WriteArgs,
 ) -> anyhow::Result<()> {
     let body = body.map(|b| b.trim_end().to_owned());
-    let at = target(server, reference, &write).await?;
-    apply(server, "edited", at, write, |head| {
-        let request = EditSectionRequest {
+    write_to(server, "edited", reference, write, &|head| {
+        Arm::EditSection(EditSectionRequest {
             article_id: head.article_id,
             expected_version: head.expected_version,
             command_id: head.command_id,
@@ -335,15 +412,7 @@ pub(super) async fn edit_section(
             section_id: section_id.clone(),
             heading: heading.clone(),
             body: body.clone(),
-        };
-        async move {
-            let mut client = articles(server).await.map_err(unconnected)?;
-            let r = client
-                .edit_section(attempt(request))
-                .await
-                .map_err(unsent)?;
-            Ok(outcome!(r.into_inner()))
-        }
+        })
     })
     .await
 }
@@ -354,20 +423,14 @@ pub(super) async fn add_source(
     source: Source,
     write: WriteArgs,
 ) -> anyhow::Result<()> {
-    let at = target(server, reference, &write).await?;
-    apply(server, "source added", at, write, |head| {
-        let request = AddSourceRequest {
+    write_to(server, "source added", reference, write, &|head| {
+        Arm::AddSource(AddSourceRequest {
             article_id: head.article_id,
             expected_version: head.expected_version,
             command_id: head.command_id,
             reason: head.reason,
             source: Some(source.clone()),
-        };
-        async move {
-            let mut client = articles(server).await.map_err(unconnected)?;
-            let r = client.add_source(attempt(request)).await.map_err(unsent)?;
-            Ok(outcome!(r.into_inner()))
-        }
+        })
     })
     .await
 }
@@ -378,23 +441,14 @@ pub(super) async fn redate(
     last_updated: String,
     write: WriteArgs,
 ) -> anyhow::Result<()> {
-    let at = target(server, reference, &write).await?;
-    apply(server, "re-dated", at, write, |head| {
-        let request = RedateArticleRequest {
+    write_to(server, "re-dated", reference, write, &|head| {
+        Arm::RedateArticle(RedateArticleRequest {
             article_id: head.article_id,
             expected_version: head.expected_version,
             command_id: head.command_id,
             reason: head.reason,
             last_updated: last_updated.clone(),
-        };
-        async move {
-            let mut client = articles(server).await.map_err(unconnected)?;
-            let r = client
-                .redate_article(attempt(request))
-                .await
-                .map_err(unsent)?;
-            Ok(outcome!(r.into_inner()))
-        }
+        })
     })
     .await
 }
