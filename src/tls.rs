@@ -111,9 +111,11 @@ pub(crate) fn client_config(
     key: Option<&Path>,
 ) -> Result<ClientTlsConfig, TlsError> {
     let mut config = ClientTlsConfig::new();
-    if let Some(ca) = ca {
-        config = config.ca_certificate(Certificate::from_pem(read_pem("CA certificate", ca)?));
-    }
+    config = match ca {
+        Some(ca) => config.ca_certificate(Certificate::from_pem(read_pem("CA certificate", ca)?)),
+        // The system's trust store (rustls-native-certs).
+        None => config.with_native_roots(),
+    };
     match (cert, key) {
         (Some(cert), Some(key)) => {
             config = config.identity(Identity::from_pem(

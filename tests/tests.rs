@@ -8,6 +8,7 @@ mod auth;
 mod backup;
 mod bench;
 mod blame;
+mod cli_context;
 mod cli_json;
 mod cli_retry;
 mod cli_writes;

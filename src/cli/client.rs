@@ -47,19 +47,68 @@ impl Interceptor for Bearer {
     }
 }
 
-pub(super) async fn connect(server: &ServerArg) -> anyhow::Result<Authed> {
-    let mut endpoint = Endpoint::from_shared(server.server.clone())
-        .with_context(|| format!("{:?} is not a server URL", server.server))?;
-    let tls = server.ca.is_some() || server.cert.is_some() || server.server.starts_with("https:");
-    if tls {
-        if server.ca.is_none() {
-            anyhow::bail!(
-                "a TLS connection needs --ca (the CA certificate that signed the server's)"
-            );
+/// The server a client command talks to when nothing names one.
+const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
+
+/// Where and as whom a client command connects: its flags and
+/// environment, then the context's (`context.rs`), then the default.
+struct Resolved {
+    url: String,
+    token: Option<String>,
+    ca: Option<std::path::PathBuf>,
+    cert: Option<std::path::PathBuf>,
+    key: Option<std::path::PathBuf>,
+}
+
+fn resolve(server: &ServerArg) -> anyhow::Result<Resolved> {
+    // A server named on the command line or in the environment is not the
+    // context's: its token file is not sent there unless asked.
+    let saved = match (&server.server, &server.context) {
+        (Some(_), None) => None,
+        (_, named) => super::context::chosen(named.as_deref())?.map(|(_, saved)| saved),
+    };
+    let saved = saved.unwrap_or_default();
+    let read_token = |file: &std::path::Path| -> anyhow::Result<String> {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("token_file: cannot read {}", file.display()))?;
+        let token = text.lines().next().unwrap_or("").trim().to_owned();
+        if token.is_empty() {
+            anyhow::bail!("token_file: {} holds no token", file.display());
         }
-        if server.server.starts_with("http:") {
+        Ok(token)
+    };
+    let token = match (&server.token, &server.token_file, &saved.token_file) {
+        (Some(token), _, _) => Some(token.clone()),
+        (None, Some(file), _) | (None, None, Some(file)) => Some(read_token(file)?),
+        (None, None, None) => None,
+    };
+    let (cert, key) = match (&server.cert, &server.key) {
+        (None, None) => (saved.cert, saved.key),
+        given => (given.0.clone(), given.1.clone()),
+    };
+    Ok(Resolved {
+        url: server
+            .server
+            .clone()
+            .or((!saved.server.is_empty()).then_some(saved.server))
+            .unwrap_or_else(|| DEFAULT_SERVER.to_owned()),
+        token,
+        ca: server.ca.clone().or(saved.ca),
+        cert,
+        key,
+    })
+}
+
+pub(super) async fn connect(server: &ServerArg) -> anyhow::Result<Authed> {
+    let server = resolve(server)?;
+    let mut endpoint = Endpoint::from_shared(server.url.clone())
+        .with_context(|| format!("{:?} is not a server URL", server.url))?;
+    let tls = server.ca.is_some() || server.cert.is_some() || server.url.starts_with("https:");
+    if tls {
+        if server.url.starts_with("http:") {
             anyhow::bail!("TLS options were given: use an https:// server URL");
         }
+        // No --ca: the system's trusted CAs.
         let config = crate::tls::client_config(
             server.ca.as_deref(),
             server.cert.as_deref(),
@@ -74,8 +123,13 @@ pub(super) async fn connect(server: &ServerArg) -> anyhow::Result<Authed> {
         .await
         .with_context(|| {
             format!(
-                "cannot connect to {} (is the server running there? --server or ANSWERLOG_SERVER names it)",
-                server.server
+                "cannot connect to {} (is the server running there? --server, ANSWERLOG_SERVER or a context names it){}",
+                server.url,
+                if tls && server.ca.is_none() {
+                    "; its certificate was checked against the system's trusted CAs, as no --ca was given"
+                } else {
+                    ""
+                }
             )
         })?;
     let bearer = match &server.token {

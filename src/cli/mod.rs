@@ -11,6 +11,7 @@ mod backup;
 mod bench;
 mod client;
 mod config;
+mod context;
 mod edits;
 mod export;
 mod health;
@@ -60,16 +61,27 @@ pub struct Cli {
 /// Where client commands find the server, and who they are.
 #[derive(Debug, Clone, clap::Args)]
 pub(super) struct ServerArg {
-    /// The server's URL.
+    /// The server's URL [default: the context's, else
+    /// http://127.0.0.1:50051].
+    #[arg(long, env = "ANSWERLOG_SERVER")]
+    server: Option<String>,
+    /// The bearer token to present (see `answerlog token new`). On argv it
+    /// shows in `ps` and shell history: prefer --token-file or the
+    /// environment.
     #[arg(
         long,
-        env = "ANSWERLOG_SERVER",
-        default_value = "http://127.0.0.1:50051"
+        env = "ANSWERLOG_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "token_file"
     )]
-    server: String,
-    /// The bearer token to present (see `answerlog token new`).
-    #[arg(long, env = "ANSWERLOG_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// A file holding the bearer token (its first line).
+    #[arg(long, env = "ANSWERLOG_TOKEN_FILE")]
+    token_file: Option<std::path::PathBuf>,
+    /// The saved context to use (`answerlog context`) [default: the
+    /// current one, unless --server or ANSWERLOG_SERVER names a server].
+    #[arg(long, env = "ANSWERLOG_CONTEXT")]
+    context: Option<String>,
     /// The CA certificate (PEM) that signed the server's; with it, or with
     /// an https:// server URL, the connection uses TLS.
     #[arg(long, env = "ANSWERLOG_CA")]
@@ -86,8 +98,10 @@ impl ServerArg {
     /// A server at `url` over plain HTTP/2, with `token` if any.
     fn plain(url: &str, token: Option<String>) -> Self {
         Self {
-            server: url.to_owned(),
+            server: Some(url.to_owned()),
             token,
+            token_file: None,
+            context: None,
             ca: None,
             cert: None,
             key: None,
@@ -145,6 +159,9 @@ enum Command {
     },
     /// Print the man page (roff): `answerlog man > answerlog.1`.
     Man,
+    /// Saved connections: server, CA, client certificate and token file.
+    #[command(subcommand)]
+    Context(context::ContextCommand),
     /// Restore a backup (from `answerlog backup`) into an empty data
     /// directory, offline: the same positions, times and hashes.
     Restore {
@@ -608,6 +625,7 @@ impl Cli {
             Command::Bench(args) => bench::run(args),
             Command::Completion { shell } => manual::completion(shell),
             Command::Man => manual::man(),
+            Command::Context(command) => context::run(command),
             Command::Restore { dir, json, config } => backup::restore(&dir, &config, json),
             Command::Verify {
                 file,

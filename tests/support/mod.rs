@@ -519,10 +519,19 @@ pub(crate) struct CliOutput {
 
 /// Runs the `answerlog` binary (off the async workers: it blocks).
 pub(crate) async fn cli(args: Vec<String>) -> CliOutput {
+    cli_with_env(args, Vec::new()).await
+}
+
+/// As [`cli`], with these environment variables set.
+pub(crate) async fn cli_with_env(args: Vec<String>, env: Vec<(String, String)>) -> CliOutput {
     tokio::task::spawn_blocking(move || {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_answerlog"))
             .args(&args)
             .env_remove("ANSWERLOG_SERVER")
+            .env_remove("ANSWERLOG_TOKEN")
+            .env_remove("ANSWERLOG_CONTEXT")
+            .env_remove("ANSWERLOG_CONTEXTS")
+            .envs(env)
             .output()
             .expect("the answerlog binary runs");
         CliOutput {
