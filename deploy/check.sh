@@ -22,7 +22,8 @@ trap cleanup EXIT
 # The unit, with ExecStart pointing at this build (verify wants it to exist).
 sed "s|/usr/local/bin/answerlog|$binary|" deploy/answerlog.service >"$scratch/answerlog.service"
 systemd-analyze verify "$scratch/answerlog.service"
-echo "deploy/answerlog.service: systemd-analyze verify passes"
+grep -qx 'ExecReload=/bin/kill -HUP $MAINPID' deploy/answerlog.service
+echo "deploy/answerlog.service: systemd-analyze verify passes; reload sends SIGHUP"
 sed "s|/usr/local/bin/answerlog|$binary|" deploy/answerlog-witness.service >"$scratch/answerlog-witness.service"
 systemd-analyze verify "$scratch/answerlog-witness.service"
 echo "deploy/answerlog-witness.service: systemd-analyze verify passes"
