@@ -43,6 +43,7 @@ mod key_rotation;
 mod metrics;
 mod metrics_http;
 mod principals;
+mod process_stats;
 mod projection;
 mod request_key;
 mod server;

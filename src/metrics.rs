@@ -38,6 +38,26 @@ fn seconds() -> Histogram {
     Histogram::new(exponential_buckets(0.000_05, 2.0, 20))
 }
 
+/// What the binary is: `answerlog_build_info{version, commit, api} 1`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct BuildLabels {
+    pub(crate) version: &'static str,
+    pub(crate) commit: &'static str,
+    pub(crate) api: &'static str,
+}
+
+/// The process's own figures (`process_stats.rs`), set at each scrape.
+#[derive(Debug, Default)]
+struct ProcessGauges {
+    cpu_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
+    /// The CPU seconds the counter holds, to add only what is new.
+    cpu_counted: std::sync::Mutex<f64>,
+    resident_bytes: Gauge,
+    virtual_bytes: Gauge,
+    open_fds: Gauge,
+    start_time_seconds: Gauge,
+}
+
 /// A witness, by the name in its verifier key.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct WitnessLabels {
@@ -87,6 +107,7 @@ pub struct Metrics {
     accept_errors: Counter,
     connections_closed_silent: Counter,
     connections_refused: Counter,
+    process: ProcessGauges,
 }
 
 impl Default for Metrics {
@@ -238,8 +259,54 @@ impl Metrics {
             "answerlog_connections_refused",
             "Connections closed on arrival at the connection limit, with no silent one to close",
         );
+        let build = Family::<BuildLabels, Gauge>::default();
+        registry.register(
+            "answerlog_build_info",
+            "The binary: its version, commit and API (the value is 1)",
+            build.clone(),
+        );
+        build
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+                commit: env!("ANSWERLOG_COMMIT"),
+                api: "answerlog.v1",
+            })
+            .set(1);
+        let process = ProcessGauges::default();
+        if crate::process_stats::ProcessStats::read().is_some() {
+            registry.register(
+                "process_cpu_seconds",
+                "User and system CPU time the process spent, in seconds",
+                process.cpu_seconds.clone(),
+            );
+            for (name, help, gauge) in [
+                (
+                    "process_resident_memory_bytes",
+                    "Resident memory, in bytes",
+                    &process.resident_bytes,
+                ),
+                (
+                    "process_virtual_memory_bytes",
+                    "Virtual memory, in bytes",
+                    &process.virtual_bytes,
+                ),
+                (
+                    "process_open_fds",
+                    "Open file descriptors",
+                    &process.open_fds,
+                ),
+                (
+                    "process_start_time_seconds",
+                    "When the process started, in seconds since the Unix epoch",
+                    &process.start_time_seconds,
+                ),
+            ] {
+                registry.register(name, help, gauge.clone());
+            }
+        }
         Self {
             registry,
+            process,
             accept_errors,
             connections_closed_silent,
             connections_refused,
@@ -383,6 +450,19 @@ impl Metrics {
             &self.checkpoint_refused,
             u64::from(levels.checkpoint_refused),
         );
+        if let Some(now) = crate::process_stats::ProcessStats::read() {
+            let p = &self.process;
+            let mut counted = p.cpu_counted.lock().unwrap_or_else(|e| e.into_inner());
+            if now.cpu_seconds > *counted {
+                p.cpu_seconds.inc_by(now.cpu_seconds - *counted);
+                *counted = now.cpu_seconds;
+            }
+            drop(counted);
+            set(&p.resident_bytes, now.resident_bytes);
+            set(&p.virtual_bytes, now.virtual_bytes);
+            set(&p.open_fds, now.open_fds);
+            set(&p.start_time_seconds, now.start_time_seconds);
+        }
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
         Ok(text)

@@ -140,6 +140,105 @@ async fn metrics_count_calls_by_method_and_code_and_time_appends(backend: Backen
     server.stop().await;
 }
 
+/// The series names a scrape can hold: each family's (`# TYPE` lines,
+/// even with no sample yet) with its kind's suffixes.
+fn series_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("# TYPE ") else {
+            continue;
+        };
+        let mut parts = rest.split_whitespace();
+        let (Some(name), Some(kind)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let suffixes: &[&str] = match kind {
+            "counter" => &["_total", ""],
+            "histogram" => &["_bucket", "_sum", "_count"],
+            _ => &[""],
+        };
+        for suffix in suffixes {
+            names.insert(format!("{name}{suffix}"));
+        }
+    }
+    names
+}
+
+/// deploy/grafana/answerlog.json: every panel's query names only metrics
+/// the server exports (with build_info and the process's figures).
+async fn the_dashboard_queries_metrics_the_server_exports(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics_at = listener.local_addr().unwrap();
+    let scraper = tokio::spawn(answerlog::serve_metrics(
+        listener,
+        Arc::clone(&server.app),
+        std::future::pending(),
+    ));
+    // One call: a family with labels shows once it has a sample.
+    create_article(&server, 1).await;
+    let (status, text) = http_get(metrics_at, "/metrics").await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let exported = series_names(&text);
+    // What the binary is, and the process's own figures.
+    let build = text
+        .lines()
+        .find(|l| l.starts_with("answerlog_build_info{"))
+        .unwrap_or_else(|| panic!("answerlog_build_info in {text}"));
+    assert!(
+        build.contains(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION")))
+            && build.contains("api=\"answerlog.v1\"")
+            && build.ends_with(" 1"),
+        "{build}"
+    );
+    assert!(sample(&text, "process_resident_memory_bytes") > 0.0);
+    assert!(sample(&text, "process_open_fds") > 0.0);
+
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/grafana/answerlog.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut queried = std::collections::BTreeSet::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            // Metric names: identifiers of our three families, not label
+            // names or functions.
+            let mut word = String::new();
+            for c in expr.chars().chain(std::iter::once(' ')) {
+                if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
+                    word.push(c);
+                    continue;
+                }
+                if ["answerlog_", "grpc_server_", "process_"]
+                    .iter()
+                    .any(|p| word.starts_with(p))
+                {
+                    queried.insert(std::mem::take(&mut word));
+                }
+                word.clear();
+            }
+        }
+    }
+    assert!(queried.len() >= 20, "{queried:?}");
+    // The witnesses' families show once a witness is configured
+    // (tests/witness.rs scrapes them); the rest shows here.
+    const WITH_WITNESSES: [&str; 1] = ["answerlog_witness_failures_total"];
+    let missing: Vec<&String> = queried
+        .iter()
+        .filter(|q| !exported.contains(*q) && !WITH_WITNESSES.contains(&q.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the dashboard queries {missing:?}, which the server does not export"
+    );
+    scraper.abort();
+    server.stop().await;
+}
+
 async fn a_request_id_is_returned_or_generated(backend: Backend) {
     let server = TestServer::start(backend).await;
     let mut answers = server.answers().await;
@@ -180,6 +279,7 @@ async fn a_request_id_is_returned_or_generated(backend: Backend) {
 }
 
 backend_tests!(
+    the_dashboard_queries_metrics_the_server_exports,
     metrics_count_calls_by_method_and_code_and_time_appends,
     a_request_id_is_returned_or_generated
 );
