@@ -23,9 +23,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown".to_owned());
     println!("cargo:rustc-env=ANSWERLOG_COMMIT={commit}");
-    for git in [".git/HEAD", ".git/refs/heads"] {
-        if std::path::Path::new(git).exists() {
-            println!("cargo:rerun-if-changed={git}");
+    // Built again when HEAD moves: HEAD itself, the branch it names, and
+    // packed-refs, wherever git keeps them (a worktree's `.git` is a file).
+    let git = |args: &[&str]| -> Option<String> {
+        let out = std::process::Command::new("git").args(args).output().ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+            .filter(|s| !s.is_empty())
+    };
+    let mut watched = vec![
+        git(&["rev-parse", "--git-path", "HEAD"]),
+        git(&["rev-parse", "--git-path", "packed-refs"]),
+    ];
+    if let Some(branch) = git(&["rev-parse", "--symbolic-full-name", "HEAD"]) {
+        watched.push(git(&["rev-parse", "--git-path", &branch]));
+    }
+    for path in watched.into_iter().flatten() {
+        if std::path::Path::new(&path).exists() {
+            println!("cargo:rerun-if-changed={path}");
         }
     }
 

@@ -26,8 +26,7 @@ async fn a_context_names_the_server_and_its_token_file() {
     let refused = run(&["list", "--server", &server.url]).await;
     assert!(!refused.success);
     assert!(
-        refused.stderr.contains("UNAUTHENTICATED")
-            || refused.stderr.to_lowercase().contains("token"),
+        refused.stderr.contains("not authenticated"),
         "{}",
         refused.stderr
     );
@@ -68,6 +67,26 @@ async fn a_context_names_the_server_and_its_token_file() {
     // token; --context sends it there on purpose.
     let named = run(&["list", "--server", &server.url]).await;
     assert!(!named.success, "{}", named.stdout);
+    assert!(
+        named.stderr.contains("not authenticated"),
+        "{}",
+        named.stderr
+    );
+    // Nor does one named by ANSWERLOG_SERVER; a token exported in the
+    // environment goes to it, not to the context's server.
+    let mut exported = env.clone();
+    exported.push(("ANSWERLOG_SERVER".to_owned(), server.url.clone()));
+    let by_env = cli_with_env(vec!["list".into()], exported.clone()).await;
+    assert!(!by_env.success, "{}", by_env.stdout);
+    exported.push(("ANSWERLOG_TOKEN".to_owned(), tokens[0].clone()));
+    let with_token = cli_with_env(vec!["list".into()], exported).await;
+    assert!(with_token.success, "{}", with_token.stderr);
+    // With the context current, a token in the environment is not sent
+    // to its server: the context's token file is.
+    let mut stray = env.clone();
+    stray.push(("ANSWERLOG_TOKEN".to_owned(), "not-a-token".to_owned()));
+    let context_wins = cli_with_env(vec!["list".into()], stray).await;
+    assert!(context_wins.success, "{}", context_wins.stderr);
     let chosen = run(&["list", "--server", &server.url, "--context", "local"]).await;
     assert!(chosen.success, "{}", chosen.stderr);
 

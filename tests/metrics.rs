@@ -153,7 +153,7 @@ fn series_names(text: &str) -> std::collections::BTreeSet<String> {
             continue;
         };
         let suffixes: &[&str] = match kind {
-            "counter" => &["_total", ""],
+            "counter" => &["_total"],
             "histogram" => &["_bucket", "_sum", "_count"],
             _ => &[""],
         };

@@ -16,6 +16,8 @@ cleanup() {
 trap cleanup EXIT
 
 (cd "$here" && npm ci --no-audit --no-fund --ignore-scripts --silent)
+# The token comes from the file below only.
+unset ANSWERLOG_TOKEN
 
 # Authentication on, as in production: a writer's token (in a file, never
 # on argv) and its principals entry.

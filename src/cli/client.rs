@@ -50,9 +50,9 @@ impl Interceptor for Bearer {
 /// The server a client command talks to when nothing names one.
 const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
 
-/// Where and as whom a client command connects: its flags and
-/// environment, then the context's (`context.rs`), then the default.
-struct Resolved {
+/// Where and as whom a client command connects (`resolve`).
+#[derive(Clone, Debug)]
+pub(super) struct Resolved {
     url: String,
     token: Option<String>,
     ca: Option<std::path::PathBuf>,
@@ -60,47 +60,87 @@ struct Resolved {
     key: Option<std::path::PathBuf>,
 }
 
+/// A variable of the environment, if set and not empty.
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// The first line of a token file.
+fn read_token(file: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("token_file: cannot read {}", file.display()))?;
+    let token = text.lines().next().unwrap_or("").trim().to_owned();
+    if token.is_empty() {
+        anyhow::bail!("token_file: {} holds no token", file.display());
+    }
+    Ok(token)
+}
+
+/// Where and as whom a client command connects. Flags come first, then a
+/// context, then the environment, then the default; a context's token
+/// goes only to its own server, or to a --server typed beside a typed
+/// --context; a token from the environment never goes to a context's
+/// server.
+///
+/// - The context: `--context`; else, when no server is named (by
+///   `--server` or `ANSWERLOG_SERVER`), `ANSWERLOG_CONTEXT` or the current
+///   one.
+/// - The server: `--server`; else the context's; else `ANSWERLOG_SERVER`;
+///   else the default.
+/// - The token: `--token` or `--token-file`; else, with a context, its
+///   token file (or none); else `ANSWERLOG_TOKEN` or `ANSWERLOG_TOKEN_FILE`.
 fn resolve(server: &ServerArg) -> anyhow::Result<Resolved> {
-    // A server named on the command line or in the environment is not the
-    // context's: its token file is not sent there unless asked.
-    let saved = match (&server.server, &server.context) {
-        (Some(_), None) => None,
-        (_, named) => super::context::chosen(named.as_deref())?.map(|(_, saved)| saved),
+    let named_server = server.server.is_some() || env("ANSWERLOG_SERVER").is_some();
+    let context = match &server.context {
+        Some(named) => super::context::chosen(Some(named))?,
+        None if named_server => None,
+        None => super::context::chosen(env("ANSWERLOG_CONTEXT").as_deref())?,
     };
-    let saved = saved.unwrap_or_default();
-    let read_token = |file: &std::path::Path| -> anyhow::Result<String> {
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("token_file: cannot read {}", file.display()))?;
-        let token = text.lines().next().unwrap_or("").trim().to_owned();
-        if token.is_empty() {
-            anyhow::bail!("token_file: {} holds no token", file.display());
-        }
-        Ok(token)
-    };
-    let token = match (&server.token, &server.token_file, &saved.token_file) {
+    let saved = context.as_ref().map(|(_, saved)| saved);
+    let url = server
+        .server
+        .clone()
+        .or_else(|| saved.map(|s| s.server.clone()))
+        .or_else(|| env("ANSWERLOG_SERVER"))
+        .unwrap_or_else(|| DEFAULT_SERVER.to_owned());
+    let token = match (&server.token, &server.token_file, saved) {
         (Some(token), _, _) => Some(token.clone()),
-        (None, Some(file), _) | (None, None, Some(file)) => Some(read_token(file)?),
-        (None, None, None) => None,
+        (None, Some(file), _) => Some(read_token(file)?),
+        (None, None, Some(saved)) => saved.token_file.as_deref().map(read_token).transpose()?,
+        (None, None, None) => match (env("ANSWERLOG_TOKEN"), env("ANSWERLOG_TOKEN_FILE")) {
+            (Some(token), _) => Some(token),
+            (None, Some(file)) => Some(read_token(std::path::Path::new(&file))?),
+            (None, None) => None,
+        },
     };
-    let (cert, key) = match (&server.cert, &server.key) {
-        (None, None) => (saved.cert, saved.key),
-        given => (given.0.clone(), given.1.clone()),
+    let (cert, key) = match (&server.cert, &server.key, saved) {
+        (None, None, Some(saved)) => (saved.cert.clone(), saved.key.clone()),
+        (cert, key, _) => (cert.clone(), key.clone()),
     };
     Ok(Resolved {
-        url: server
-            .server
-            .clone()
-            .or((!saved.server.is_empty()).then_some(saved.server))
-            .unwrap_or_else(|| DEFAULT_SERVER.to_owned()),
+        url,
         token,
-        ca: server.ca.clone().or(saved.ca),
+        ca: server
+            .ca
+            .clone()
+            .or_else(|| saved.and_then(|s| s.ca.clone())),
         cert,
         key,
     })
 }
 
+/// The connection a command resolved first: each attempt reuses it.
+fn resolved(server: &ServerArg) -> anyhow::Result<Resolved> {
+    if let Some(resolved) = server.resolved.get() {
+        return Ok(resolved.clone());
+    }
+    let resolved = resolve(server)?;
+    let _ = server.resolved.set(resolved.clone());
+    Ok(resolved)
+}
+
 pub(super) async fn connect(server: &ServerArg) -> anyhow::Result<Authed> {
-    let server = resolve(server)?;
+    let server = resolved(server)?;
     let mut endpoint = Endpoint::from_shared(server.url.clone())
         .with_context(|| format!("{:?} is not a server URL", server.url))?;
     let tls = server.ca.is_some() || server.cert.is_some() || server.url.starts_with("https:");
@@ -114,9 +154,12 @@ pub(super) async fn connect(server: &ServerArg) -> anyhow::Result<Authed> {
             server.cert.as_deref(),
             server.key.as_deref(),
         )?;
-        endpoint = endpoint
-            .tls_config(config)
-            .context("the TLS configuration is not usable")?;
+        endpoint = endpoint.tls_config(config).with_context(|| {
+            match server.ca {
+                None => "the TLS configuration is not usable: no --ca was given, and the system's trusted CAs cannot be read",
+                Some(_) => "the TLS configuration is not usable",
+            }
+        })?;
     }
     let channel = endpoint
         .connect()

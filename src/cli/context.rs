@@ -113,26 +113,42 @@ fn load(path: &Path) -> anyhow::Result<Contexts> {
     }
 }
 
+/// Writes the file whole and durably: a temporary file beside it, synced,
+/// renamed over it, and the directory synced (a crash leaves the old file
+/// or the new one). Mode 0600 from the start.
 fn store(path: &Path, contexts: &Contexts) -> anyhow::Result<()> {
+    use std::io::Write as _;
     let dir = path.parent().unwrap_or(Path::new("."));
+    let failed = || format!("cannot write {}", path.display());
     std::fs::create_dir_all(dir).with_context(|| format!("cannot make {}", dir.display()))?;
     let text = toml::to_string(contexts)?;
-    let temp = tempfile::NamedTempFile::new_in(dir)?;
-    std::fs::write(temp.path(), text)?;
+    let mut builder = tempfile::Builder::new();
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o600))?;
+        builder.permissions(std::fs::Permissions::from_mode(0o600));
     }
-    temp.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    let mut temp = builder.tempfile_in(dir).with_context(failed)?;
+    temp.as_file_mut()
+        .write_all(text.as_bytes())
+        .with_context(failed)?;
+    temp.as_file().sync_all().with_context(failed)?;
+    temp.persist(path).with_context(failed)?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(failed)?;
     Ok(())
 }
 
 /// The context a client command uses: `named`, else the current one; none
 /// if there is no current one (then the flags and defaults say all).
 pub(super) fn chosen(named: Option<&str>) -> anyhow::Result<Option<(String, Saved)>> {
-    let path = path()?;
+    let path = match path() {
+        Ok(path) => path,
+        // Nowhere to keep contexts, and none asked for: there are none.
+        Err(_) if named.is_none() => return Ok(None),
+        Err(e) => return Err(e),
+    };
     let contexts = load(&path)?;
     let Some(name) = named.map(str::to_owned).or(contexts.current.clone()) else {
         return Ok(None);

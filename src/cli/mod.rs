@@ -61,27 +61,29 @@ pub struct Cli {
 /// Where client commands find the server, and who they are.
 #[derive(Debug, Clone, clap::Args)]
 pub(super) struct ServerArg {
-    /// The server's URL [default: the context's, else
-    /// http://127.0.0.1:50051].
-    #[arg(long, env = "ANSWERLOG_SERVER")]
+    /// The server's URL [env: ANSWERLOG_SERVER] [default: the context's,
+    /// else http://127.0.0.1:50051].
+    #[arg(long)]
     server: Option<String>,
-    /// The bearer token to present (see `answerlog token new`). On argv it
-    /// shows in `ps` and shell history: prefer --token-file or the
-    /// environment.
-    #[arg(
-        long,
-        env = "ANSWERLOG_TOKEN",
-        hide_env_values = true,
-        conflicts_with = "token_file"
-    )]
+    /// The bearer token to present (see `answerlog token new`) [env:
+    /// ANSWERLOG_TOKEN]. On argv it shows in `ps` and shell history:
+    /// prefer --token-file or the environment.
+    #[arg(long, conflicts_with = "token_file")]
     token: Option<String>,
-    /// A file holding the bearer token (its first line).
-    #[arg(long, env = "ANSWERLOG_TOKEN_FILE")]
+    /// A file holding the bearer token, its first line [env:
+    /// ANSWERLOG_TOKEN_FILE].
+    #[arg(long)]
     token_file: Option<std::path::PathBuf>,
-    /// The saved context to use (`answerlog context`) [default: the
-    /// current one, unless --server or ANSWERLOG_SERVER names a server].
-    #[arg(long, env = "ANSWERLOG_CONTEXT")]
+    /// The saved context to use (`answerlog context`) [env:
+    /// ANSWERLOG_CONTEXT] [default: the current one, unless --server or
+    /// ANSWERLOG_SERVER names a server]. A context's token goes only to
+    /// its server, or to a --server given with --context.
+    #[arg(long)]
     context: Option<String>,
+    /// The connection as first resolved: every attempt of a command goes
+    /// to the same server as the same principal.
+    #[arg(skip)]
+    resolved: std::sync::Arc<std::sync::OnceLock<client::Resolved>>,
     /// The CA certificate (PEM) that signed the server's; with it, or with
     /// an https:// server URL, the connection uses TLS.
     #[arg(long, env = "ANSWERLOG_CA")]
@@ -102,6 +104,7 @@ impl ServerArg {
             token,
             token_file: None,
             context: None,
+            resolved: Default::default(),
             ca: None,
             cert: None,
             key: None,

@@ -529,8 +529,17 @@ pub(crate) async fn cli_with_env(args: Vec<String>, env: Vec<(String, String)>) 
             .args(&args)
             .env_remove("ANSWERLOG_SERVER")
             .env_remove("ANSWERLOG_TOKEN")
+            .env_remove("ANSWERLOG_TOKEN_FILE")
             .env_remove("ANSWERLOG_CONTEXT")
-            .env_remove("ANSWERLOG_CONTEXTS")
+            .env_remove("ANSWERLOG_CA")
+            .env_remove("ANSWERLOG_CERT")
+            .env_remove("ANSWERLOG_KEY")
+            // No one's saved contexts: a file that is not there, unless
+            // the test gives one.
+            .env(
+                "ANSWERLOG_CONTEXTS",
+                std::env::temp_dir().join("answerlog-tests-no-contexts.toml"),
+            )
             .envs(env)
             .output()
             .expect("the answerlog binary runs");
