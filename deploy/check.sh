@@ -61,9 +61,15 @@ with open(sys.argv[1], "w") as f:
 # Cluster mode: answerlog replicas, each with a volume for its read models,
 # on the three NATS nodes of nats.yaml and an R3 stream.
 with open("deploy/kubernetes/cluster/answerlog-replicas.yaml") as f:
-    replicas = {d["kind"]: d for d in yaml.safe_load_all(f) if d}
+    documents = [d for d in yaml.safe_load_all(f) if d]
+replicas = {d["kind"]: d for d in documents}
 assert set(replicas) == want, sorted(replicas)
+services = {d["metadata"]["name"]: d["spec"] for d in documents if d["kind"] == "Service"}
+assert set(services) == {"answerlog", "answerlog-headless"}, sorted(services)
+assert services["answerlog-headless"].get("clusterIP") == "None", "the headless Service has a cluster IP"
+assert [p["port"] for p in services["answerlog-headless"]["ports"]] == [50051]
 spec = replicas["StatefulSet"]["spec"]
+assert spec["serviceName"] == "answerlog-headless", spec["serviceName"]
 assert spec["replicas"] >= 2, "cluster mode runs more than one replica"
 assert spec["volumeClaimTemplates"], "no volume for the read models"
 container = spec["template"]["spec"]["containers"][0]
