@@ -203,6 +203,18 @@ pub(crate) fn as_of_origin(versions: &[(i64, u64)], at: i64) -> Option<u64> {
     best
 }
 
+/// Nothing was imported: readers see no article.
+pub(crate) async fn assert_no_articles(server: &TestServer) {
+    let list = server
+        .answers()
+        .await
+        .list_answers(pb::ListAnswersRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(list.answers.is_empty(), "{list:?}");
+}
+
 /// Blame names each article's first claimed author beside the importer.
 pub(crate) async fn check_blame(server: &TestServer, authors: &[(String, String)]) {
     let mut audit = server.audit().await;
@@ -447,13 +459,6 @@ async fn a_malformed_stack_exchange_dump_is_refused_before_anything_is_sent(back
             out.stderr
         );
     }
-    let list = server
-        .answers()
-        .await
-        .list_answers(pb::ListAnswersRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(list.answers.is_empty(), "{list:?}");
+    assert_no_articles(&server).await;
     server.stop().await;
 }

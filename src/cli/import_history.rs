@@ -527,24 +527,7 @@ fn command(planned: &Planned, slug: &str) -> pb::ImportCommand {
     };
     pb::ImportCommand {
         command: Some(arm),
-        origin: Some(pb::OriginClaims {
-            origin: c.origin.clone(),
-            revision_id: c.revision_id.clone(),
-            parent_revision_id: c.parent_revision_id.clone(),
-            time: Some(prost_types::Timestamp {
-                seconds: c.time.timestamp(),
-                // Whole microseconds, as claims count time.
-                nanos: (c.time.timestamp_subsec_micros() * 1000) as i32,
-            }),
-            minor: c.minor,
-            suppressed: c.suppressed.iter().map(|s| s.to_string()).collect(),
-            actor: c.actor.clone(),
-            comment: c.comment.clone(),
-            sha1: c.sha1.clone(),
-            kind: c.kind.clone(),
-            format: c.format.to_owned(),
-            license: c.license.clone(),
-        }),
+        origin: Some(crate::grpc::origin_claims_message(c.origin_claims())),
     }
 }
 

@@ -921,7 +921,7 @@ fn source_from_message(s: &pb::Source) -> Result<Source, String> {
 }
 
 /// Origin claims as the API shows them.
-fn origin_claims_message(c: OriginClaims) -> pb::OriginClaims {
+pub(crate) fn origin_claims_message(c: OriginClaims) -> pb::OriginClaims {
     pb::OriginClaims {
         origin: c.origin,
         revision_id: c.revision_id,

@@ -27,8 +27,8 @@ pub(crate) use auth::AuthLayer;
 #[cfg(test)]
 pub(crate) use convert::answer as answer_message;
 pub(crate) use convert::{
-    backup_manifest, commit_from_message, draft_message, log_digest, rendered_commit,
-    served_answer, suggestion_from_message,
+    backup_manifest, commit_from_message, draft_message, log_digest, origin_claims_message,
+    rendered_commit, served_answer, suggestion_from_message,
 };
 pub(crate) use deadline::DefaultDeadlineLayer;
 pub(crate) use framing::FramingLayer;

@@ -66,13 +66,16 @@ pub struct Claims {
 }
 
 impl Claims {
-    /// The claims as the domain keeps them.
+    /// The claims as the domain keeps them: the time in whole
+    /// microseconds, as claims count it.
     pub(crate) fn origin_claims(&self) -> crate::domain::OriginClaims {
+        use chrono::Timelike as _;
+        let micros = self.time.nanosecond() / 1000 * 1000;
         crate::domain::OriginClaims {
             origin: self.origin.clone(),
             revision_id: self.revision_id.clone(),
             parent_revision_id: self.parent_revision_id.clone(),
-            time: Some(self.time),
+            time: Some(self.time.with_nanosecond(micros).unwrap_or(self.time)),
             minor: self.minor,
             suppressed: self.suppressed.iter().map(|s| s.to_string()).collect(),
             actor: self.actor.clone(),
