@@ -1,9 +1,12 @@
 //! The import format: TOML front matter between `+++` lines, then Markdown
 //! with `# question`, `## Quick Answer`, `## Key Facts` (a bullet list) and
-//! one `##` section each for the rest. Parsing only: no I/O, and nothing is
-//! checked here that `decide` checks anyway.
+//! one `##` section each for the rest. A section's heading may end with
+//! `{#id}`, the id of the article's section it is (written by `answerlog
+//! get --output import`, read by `apply`; a creation gives new ids).
+//! Parsing and writing only: no I/O, and nothing is checked here that
+//! `decide` checks anyway.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::{ArticleDraft, Provenance, SectionDraft, SourceDraft};
 
@@ -21,7 +24,7 @@ fn error(line: usize, message: impl Into<String>) -> ImportError {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct FrontMatter {
     question: Option<String>,
@@ -29,24 +32,41 @@ struct FrontMatter {
     last_updated: String,
     #[serde(default)]
     ai_assisted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     generator: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     disclaimer: Option<String>,
     #[serde(default)]
     sources: Vec<FrontSource>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct FrontSource {
     title: String,
     publisher: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     url: Option<String>,
     license: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     accessed: Option<String>,
 }
 
-/// Parses one file of the import format into a draft.
+/// A file of the import format: the draft, and for each of its sections
+/// the id its heading names (empty: none).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct ArticleFile {
+    pub draft: ArticleDraft,
+    pub section_ids: Vec<String>,
+}
+
+/// Parses one file of the import format into a draft (section ids aside).
 pub(crate) fn parse(text: &str) -> Result<ArticleDraft, ImportError> {
+    parse_file(text).map(|file| file.draft)
+}
+
+/// Parses one file of the import format.
+pub(crate) fn parse_file(text: &str) -> Result<ArticleFile, ImportError> {
     let text = text.replace("\r\n", "\n");
     let lines: Vec<&str> = text.lines().collect();
     if lines.first().map(|l| l.trim_end()) != Some("+++") {
@@ -102,14 +122,19 @@ pub(crate) fn parse(text: &str) -> Result<ArticleDraft, ImportError> {
     let mut quick_answer = None;
     let mut key_facts = Vec::new();
     let mut sections = Vec::new();
+    let mut section_ids = Vec::new();
     for (line, heading, body) in blocks {
         match heading.as_str() {
             "Quick Answer" => quick_answer = Some(trim_blank(&body)),
             "Key Facts" => key_facts = bullets(line + 1, &body)?,
-            _ => sections.push(SectionDraft {
-                heading,
-                body: trim_blank(&body),
-            }),
+            _ => {
+                let (heading, id) = heading_id(&heading);
+                section_ids.push(id.to_owned());
+                sections.push(SectionDraft {
+                    heading: heading.to_owned(),
+                    body: trim_blank(&body),
+                });
+            }
         }
     }
     let question = match (front.question, question) {
@@ -117,7 +142,7 @@ pub(crate) fn parse(text: &str) -> Result<ArticleDraft, ImportError> {
         (None, Some(q)) => q,
         (None, None) => return Err(error(1, "no question: give `question` or a `# ` line")),
     };
-    Ok(ArticleDraft {
+    let draft = ArticleDraft {
         slug: front.slug.unwrap_or_default(),
         question,
         quick_answer: quick_answer.ok_or_else(|| error(1, "no `## Quick Answer` section"))?,
@@ -143,7 +168,78 @@ pub(crate) fn parse(text: &str) -> Result<ArticleDraft, ImportError> {
         },
         reviewed_version: 0,
         disclaimer: front.disclaimer.unwrap_or_default(),
-    })
+    };
+    Ok(ArticleFile { draft, section_ids })
+}
+
+/// A heading and the section id it ends with (`Causes {#s2}`), if any.
+fn heading_id(heading: &str) -> (&str, &str) {
+    let id = heading
+        .strip_suffix('}')
+        .and_then(|rest| rest.rsplit_once("{#"))
+        .filter(|(_, id)| {
+            !id.is_empty()
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    match id {
+        Some((heading, id)) => (heading.trim_end(), id),
+        None => (heading, ""),
+    }
+}
+
+/// Writes an article in the import format, each section's heading ending
+/// with its id from `section_ids` (none where it is empty): what `parse_file`
+/// reads back as the same file.
+pub(crate) fn format(file: &ArticleFile) -> String {
+    let d = &file.draft;
+    let optional = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    let front = FrontMatter {
+        question: None,
+        slug: optional(&d.slug),
+        last_updated: d.last_updated.clone(),
+        ai_assisted: d.provenance.ai_assisted,
+        generator: optional(&d.provenance.generator),
+        disclaimer: optional(&d.disclaimer),
+        sources: d
+            .sources
+            .iter()
+            .map(|s| FrontSource {
+                title: s.title.clone(),
+                publisher: s.publisher.clone(),
+                url: optional(&s.url),
+                license: s.license.clone(),
+                accessed: optional(&s.accessed_on),
+            })
+            .collect(),
+    };
+    // Plain structs and strings: serialising them cannot fail.
+    let toml = toml::to_string(&front).unwrap_or_default();
+    let mut out = format!(
+        "+++\n{toml}+++\n\n# {}\n\n## Quick Answer\n\n{}\n",
+        d.question, d.quick_answer
+    );
+    if !d.key_facts.is_empty() {
+        out.push_str("\n## Key Facts\n\n");
+        for fact in &d.key_facts {
+            out.push_str(&format!("- {fact}\n"));
+        }
+    }
+    for (i, section) in d.sections.iter().enumerate() {
+        let id = file.section_ids.get(i).map(String::as_str).unwrap_or("");
+        let tag = if id.is_empty() {
+            String::new()
+        } else {
+            format!(" {{#{id}}}")
+        };
+        out.push_str(&format!("\n## {}{tag}\n\n", section.heading));
+        if !section.body.is_empty() {
+            out.push_str(&section.body);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// Parses the front matter. Dates may be TOML dates or strings; both
@@ -296,6 +392,25 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.line, 8);
+    }
+
+    #[test]
+    fn a_written_file_reads_back_the_same_with_its_section_ids() {
+        let mut file = parse_file(EXAMPLE).unwrap();
+        assert!(file.section_ids.iter().all(String::is_empty));
+        file.section_ids = (1..=file.draft.sections.len())
+            .map(|i| format!("s{i}"))
+            .collect();
+        file.section_ids[2].clear();
+        file.draft.sources[1].url = "https://example.org/a?b=\"c\"".into();
+        file.draft.sources[1].accessed_on = "2026-01-02".into();
+        let text = format(&file);
+        assert!(text.contains("\n## Genetic Factors\n"), "{text}");
+        assert!(text.contains("\n## What Causes Juvenile Myositis? {#s2}\n"));
+        assert_eq!(parse_file(&text).unwrap(), file);
+        // A heading that only looks like it names an id keeps its text.
+        assert_eq!(heading_id("Sets {#a b}"), ("Sets {#a b}", ""));
+        assert_eq!(heading_id("Causes {#s12}"), ("Causes", "s12"));
     }
 
     #[test]

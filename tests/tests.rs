@@ -3,6 +3,7 @@
 
 mod support;
 
+mod apply;
 mod audit;
 mod auth;
 mod backup;

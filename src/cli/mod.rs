@@ -6,6 +6,7 @@
 #[macro_use]
 mod out;
 
+mod apply;
 mod audit;
 mod backup;
 mod bench;
@@ -473,9 +474,35 @@ enum ClientCommand {
         /// verify-receipt`).
         #[arg(long, value_name = "FILE")]
         receipt: Option<std::path::PathBuf>,
-        /// Print the protobuf JSON mapping.
-        #[arg(long)]
+        /// Print the protobuf JSON mapping (as `--output json`).
+        #[arg(long, conflicts_with = "output")]
         json: bool,
+        /// How to print it: `text`, `json` (the protobuf JSON mapping) or
+        /// `import` (the import format, each section's heading ending with
+        /// its id, for `apply`).
+        #[arg(short, long, value_enum, default_value_t = show::GetOutput::Text)]
+        output: show::GetOutput,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Update an article from a file of the import format, in one commit:
+    /// the edits that turn the version read into the file's content
+    /// (sections matched by `{#id}` or heading, sources by title), shown
+    /// first, then sent as one ApplyChanges (writer role). A concurrent
+    /// edit makes it fail, not overwrite.
+    Apply {
+        /// The file, in the import format (`-`: stdin); `answerlog get
+        /// SLUG --output import` writes one.
+        file: PathBuf,
+        /// The article: its slug or id [default: the file's slug].
+        #[arg(long)]
+        article: Option<String>,
+        /// Show the plan and send nothing (with --json: the edits as the
+        /// API takes them).
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        write: WriteArgs,
         #[command(flatten)]
         server: ServerArg,
     },
@@ -773,6 +800,7 @@ async fn run_client(command: ClientCommand) -> anyhow::Result<()> {
             min_position,
             receipt,
             json,
+            output,
             server,
         } => {
             let as_of = show::AsOfArgs {
@@ -782,8 +810,16 @@ async fn run_client(command: ClientCommand) -> anyhow::Result<()> {
                 min_position,
                 receipt,
             };
-            show::get(&server, &reference, &as_of, json).await
+            let output = if json { show::GetOutput::Json } else { output };
+            show::get(&server, &reference, &as_of, output).await
         }
+        ClientCommand::Apply {
+            file,
+            article,
+            dry_run,
+            write,
+            server,
+        } => apply::apply(&server, &file, article.as_deref(), dry_run, write).await,
         ClientCommand::History {
             reference,
             min_position,

@@ -11,6 +11,14 @@ use crate::grpc::pb::{
     ListRevisionsResponse,
 };
 
+/// How `get` prints an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(super) enum GetOutput {
+    Text,
+    Json,
+    Import,
+}
+
 /// Which version `get` shows, and the position it waits for.
 pub(super) struct AsOfArgs {
     pub(super) version: Option<u64>,
@@ -25,7 +33,7 @@ pub(super) async fn get(
     server: &ServerArg,
     text: &str,
     args: &AsOfArgs,
-    as_json: bool,
+    output: GetOutput,
 ) -> anyhow::Result<()> {
     let instant = |flag: &str, text: &str| -> anyhow::Result<prost_types::Timestamp> {
         let t = super::instant::parse_instant(text, chrono::Utc::now())
@@ -67,11 +75,11 @@ pub(super) async fn get(
         std::fs::write(path, &response.receipt)
             .with_context(|| format!("cannot write the receipt to {}", path.display()))?;
     }
-    if as_json {
-        return json::print("answerlog.v1.Answer", &answer);
+    match output {
+        GetOutput::Json => json::print("answerlog.v1.Answer", &answer),
+        GetOutput::Import => out!("{}", super::apply::answer_text(&answer)),
+        GetOutput::Text => out!("{}", render(&answer)),
     }
-    out!("{}", render(&answer))?;
-    Ok(())
 }
 
 /// An answer as a person reads it.

@@ -377,6 +377,7 @@ async fn send_arm(
             outcome!(client.restore_article(attempt(m)).await?.into_inner())
         }
         Arm::ReviseArticle(m) => outcome!(client.revise_article(attempt(m)).await?.into_inner()),
+        Arm::ApplyChanges(m) => outcome!(client.apply_changes(attempt(m)).await?.into_inner()),
         Arm::AddSlugAlias(_) => {
             return Err(Status::invalid_argument(
                 "an alias is an import's command: no RPC makes one",

@@ -129,6 +129,9 @@ pub enum Command {
     AddSlugAlias {
         slug: String,
     },
+    /// Edits decided together, in order, as one commit (`ApplyChanges`):
+    /// each one of the edits `Command::is_part_edit` names.
+    ApplyChanges(Vec<Command>),
 }
 
 impl Command {
@@ -154,6 +157,27 @@ impl Command {
             Command::RetractArticle => "RetractArticle",
             Command::RestoreArticle => "RestoreArticle",
             Command::ReviseArticle(_) => "ReviseArticle",
+            Command::ApplyChanges(_) => "ApplyChanges",
         }
+    }
+
+    /// Whether it edits one part of an article's content, and so may be
+    /// one of an `ApplyChanges`' edits.
+    pub fn is_part_edit(&self) -> bool {
+        matches!(
+            self,
+            Command::EditQuestion { .. }
+                | Command::ChangeSlug { .. }
+                | Command::EditQuickAnswer { .. }
+                | Command::ReplaceKeyFacts { .. }
+                | Command::AddSection { .. }
+                | Command::EditSection { .. }
+                | Command::RemoveSection { .. }
+                | Command::MoveSection { .. }
+                | Command::AddSource { .. }
+                | Command::EditSource { .. }
+                | Command::RemoveSource { .. }
+                | Command::RedateArticle { .. }
+        )
     }
 }

@@ -4,6 +4,7 @@
 
 use chrono::NaiveDate;
 
+use super::apply::applied;
 use super::article::{Article, Section, Source, Status};
 use super::command::{ArticleDraft, ArticleRevision, Command, SourceDraft};
 use super::error::DomainError;
@@ -105,7 +106,7 @@ pub(crate) fn decide(
     Ok(events)
 }
 
-fn decide_edit(
+pub(super) fn decide_edit(
     article: &Article,
     command: &Command,
     ctx: &Context<'_>,
@@ -345,6 +346,7 @@ fn decide_edit(
             Some(target) => revert(article, &target),
             None => Vec::new(),
         },
+        Command::ApplyChanges(edits) => applied(article, edits, ctx, v)?,
         Command::RetractArticle => vec![Event::ArticleRetracted {
             reason: ctx.reason.to_owned(),
         }],
@@ -938,7 +940,7 @@ fn check_size(article: &Article, limits: &Limits) -> Result<(), DomainError> {
     Ok(())
 }
 
-fn finish(v: Violations) -> Result<(), DomainError> {
+pub(super) fn finish(v: Violations) -> Result<(), DomainError> {
     if v.is_empty() {
         Ok(())
     } else {

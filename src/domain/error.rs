@@ -58,6 +58,32 @@ impl DomainError {
     pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
         Self::Invalid(vec![FieldViolation::new(field, description)])
     }
+
+    /// The same error with its fields named from an enclosing message:
+    /// `prefix` then `.` then the field.
+    pub(crate) fn within(self, prefix: &str) -> Self {
+        let path = |field: &str| {
+            if field.is_empty() {
+                prefix.to_owned()
+            } else {
+                format!("{prefix}.{field}")
+            }
+        };
+        match self {
+            Self::Invalid(violations) => Self::Invalid(
+                violations
+                    .into_iter()
+                    .map(|v| FieldViolation::new(path(&v.field), v.description))
+                    .collect(),
+            ),
+            Self::NotFound { field, what, id } => Self::NotFound {
+                field: path(&field),
+                what,
+                id,
+            },
+            other => other,
+        }
+    }
 }
 
 fn join(violations: &[FieldViolation]) -> String {

@@ -42,3 +42,12 @@ impl Default for Limits {
         }
     }
 }
+
+impl Limits {
+    /// The most edits one `ApplyChanges` may make: enough to remove, add,
+    /// move and edit every section and source an article may hold, and
+    /// its other five parts.
+    pub fn apply_edits(&self) -> usize {
+        3 * self.sections + 2 * self.sources + 5
+    }
+}

@@ -3,6 +3,7 @@
 //! Plain Rust. It knows nothing of tonic, the generated API types, sled or
 //! tokio, does no I/O and reads no clock: time and ids are passed in.
 
+mod apply;
 mod article;
 mod blame;
 mod chain;

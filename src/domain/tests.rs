@@ -1384,3 +1384,202 @@ fn a_revert_may_be_dated() {
     });
     assert_eq!(invalid_field(result), ["last_updated"]);
 }
+
+// --- ApplyChanges --------------------------------------------------------
+
+fn section(heading: &str, body: &str) -> SectionDraft {
+    SectionDraft {
+        heading: heading.into(),
+        body: body.into(),
+    }
+}
+
+#[test]
+fn apply_changes_makes_every_edit_in_order_as_one_commit() {
+    let g = given(vec![created()]);
+    // Both new sections go after s1: the later one lands first.
+    let edits = vec![
+        Command::EditQuestion {
+            question: "What causes JMT?".into(),
+        },
+        Command::RemoveSource {
+            source_id: "src1".into(),
+        },
+        Command::AddSource {
+            source: SourceDraft {
+                title: "Myositis".into(),
+                publisher: "NIH".into(),
+                license: "public-domain".into(),
+                ..SourceDraft::default()
+            },
+        },
+        Command::EditSection {
+            section_id: "s2".into(),
+            heading: None,
+            body: Some("HLA genes, and more.".into()),
+        },
+        Command::MoveSection {
+            section_id: "s2".into(),
+            after_section_id: String::new(),
+        },
+        Command::AddSection {
+            section: section("Treatment", "Steroids."),
+            after_section_id: "s1".into(),
+        },
+        Command::AddSection {
+            section: section("Outlook", "Good."),
+            after_section_id: "s1".into(),
+        },
+    ];
+    let events = g.when(Command::ApplyChanges(edits.clone())).unwrap();
+    assert_eq!(events.len(), 7, "one event an edit: {events:?}");
+    let after = g.then_state(Command::ApplyChanges(edits));
+    assert_eq!(after.question, "What causes JMT?");
+    let order: Vec<(&str, &str)> = after
+        .sections
+        .iter()
+        .map(|s| (s.id.as_str(), s.heading.as_str()))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("s2", "Genetic Factors"),
+            ("s1", "What is JMT?"),
+            ("s4", "Outlook"),
+            ("s3", "Treatment"),
+        ]
+    );
+    assert_eq!(after.sections[0].body, "HLA genes, and more.");
+    let sources: Vec<(&str, &str)> = after
+        .sources
+        .iter()
+        .map(|s| (s.id.as_str(), s.title.as_str()))
+        .collect();
+    assert_eq!(sources, [("src2", "Myositis")]);
+}
+
+#[test]
+fn apply_changes_names_the_field_of_the_edit_that_is_wrong() {
+    let g = given(vec![created()]);
+    let wrong = vec![
+        Command::EditQuickAnswer {
+            quick_answer: "Fine.".into(),
+        },
+        Command::AddSection {
+            section: section(" ", "x"),
+            after_section_id: String::new(),
+        },
+    ];
+    assert_eq!(
+        invalid_field(g.when(Command::ApplyChanges(wrong))),
+        ["edits[1].add_section.section.heading"]
+    );
+    let missing = vec![Command::RemoveSection {
+        section_id: "s9".into(),
+    }];
+    assert_eq!(
+        not_found_field(g.when(Command::ApplyChanges(missing))),
+        "edits[0].remove_section.section_id"
+    );
+    assert_eq!(
+        invalid_field(g.when(Command::ApplyChanges(Vec::new()))),
+        ["edits"]
+    );
+    assert_eq!(
+        invalid_field(g.when(Command::ApplyChanges(vec![Command::ReviewArticle]))),
+        ["edits[0]"]
+    );
+    let too_many = vec![
+        Command::RedateArticle {
+            last_updated: "2026-04-01".into(),
+        };
+        g.limits.apply_edits() + 1
+    ];
+    assert_eq!(
+        invalid_field(g.when(Command::ApplyChanges(too_many))),
+        ["edits"]
+    );
+}
+
+#[test]
+fn apply_changes_changes_each_part_once() {
+    let g = given(vec![created()]);
+    let edit = |body: &str| Command::EditSection {
+        section_id: "s1".into(),
+        heading: None,
+        body: Some(body.into()),
+    };
+    assert_eq!(
+        invalid_field(g.when(Command::ApplyChanges(vec![edit("a"), edit("b")]))),
+        ["edits[1].edit_section"]
+    );
+    let remove_then_move = vec![
+        Command::RemoveSection {
+            section_id: "s1".into(),
+        },
+        Command::MoveSection {
+            section_id: "s1".into(),
+            after_section_id: "s2".into(),
+        },
+    ];
+    assert_eq!(
+        invalid_field(g.when(Command::ApplyChanges(remove_then_move))),
+        ["edits[1].move_section"]
+    );
+    // What an edit adds, no later edit names (s3 is the next section id).
+    let add_then_edit = vec![
+        Command::AddSection {
+            section: section("New", "x"),
+            after_section_id: String::new(),
+        },
+        Command::EditSection {
+            section_id: "s3".into(),
+            heading: None,
+            body: Some("y".into()),
+        },
+    ];
+    assert_eq!(
+        invalid_field(g.when(Command::ApplyChanges(add_then_edit))),
+        ["edits[1].edit_section"]
+    );
+    // A section may be moved and edited.
+    let move_and_edit = vec![
+        edit("moved"),
+        Command::MoveSection {
+            section_id: "s1".into(),
+            after_section_id: "s2".into(),
+        },
+    ];
+    let after = g.then_state(Command::ApplyChanges(move_and_edit));
+    assert_eq!(after.sections[1].id, "s1");
+    assert_eq!(after.sections[1].body, "moved");
+}
+
+#[test]
+fn apply_changes_lapses_a_review_once_and_writes_nothing_when_nothing_changes() {
+    let reviewed = vec![Event::ArticleReviewed {
+        reviewed_by: "bob".into(),
+    }];
+    let g = given(vec![created(), reviewed]);
+    let events = g
+        .when(Command::ApplyChanges(vec![
+            Command::EditQuestion {
+                question: "Why JMT?".into(),
+            },
+            Command::EditQuickAnswer {
+                quick_answer: "Because.".into(),
+            },
+        ]))
+        .unwrap();
+    let lapses = events
+        .iter()
+        .filter(|e| matches!(e, Event::ReviewLapsed { .. }))
+        .count();
+    assert_eq!((lapses, events.len()), (1, 3));
+    let same = g
+        .when(Command::ApplyChanges(vec![Command::EditQuestion {
+            question: "What causes jmt".into(),
+        }]))
+        .unwrap();
+    assert!(same.is_empty(), "{same:?}");
+}

@@ -70,6 +70,7 @@ write_responses!(
     RetractArticleResponse,
     RestoreArticleResponse,
     ReviseArticleResponse,
+    ApplyChangesResponse,
     GetCommandOutcomeResponse,
 );
 
@@ -199,6 +200,13 @@ impl ArticleService for ArticleApi {
         request: Request<ReviseArticleRequest>,
     ) -> Result<Response<ReviseArticleResponse>, Status> {
         self.run(request, Arm::ReviseArticle).await
+    }
+
+    async fn apply_changes(
+        &self,
+        request: Request<ApplyChangesRequest>,
+    ) -> Result<Response<ApplyChangesResponse>, Status> {
+        self.run(request, Arm::ApplyChanges).await
     }
 
     async fn get_command_outcome(

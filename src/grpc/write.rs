@@ -8,8 +8,9 @@ use sha2::{Digest, Sha256};
 use tonic::Status;
 
 use super::convert;
+use super::pb::article_edit::Edit;
 use super::pb::import_command::Command as Arm;
-use super::pb::ImportCommand;
+use super::pb::{ArticleEdit, ImportCommand};
 use super::status::invalid;
 use crate::app::{ArticleRef, Write, WriteMeta};
 use crate::domain::{ArticleRevision, Command, RevisedSection};
@@ -46,6 +47,7 @@ pub(super) fn arm_name(arm: &Arm) -> &'static str {
         Arm::RestoreArticle(_) => "restore_article",
         Arm::ReviseArticle(_) => "revise_article",
         Arm::AddSlugAlias(_) => "add_slug_alias",
+        Arm::ApplyChanges(_) => "apply_changes",
     }
 }
 
@@ -79,7 +81,7 @@ pub(super) fn write(actor: &str, arm: Arm, naming: Naming) -> Result<Write, Stat
     /// An edit: its envelope (the fields every edit carries), then its
     /// command, built from the message once the envelope is checked.
     macro_rules! edit {
-        ($rpc:literal, $m:ident, $command:expr) => {{
+        ($m:ident, $rpc:literal, $variant:ident) => {{
             let (article, expected_version, meta) = envelope(
                 actor,
                 $rpc,
@@ -96,7 +98,7 @@ pub(super) fn write(actor: &str, arm: Arm, naming: Naming) -> Result<Write, Stat
                 article,
                 expected_version,
                 meta,
-                command: $command,
+                command: command(Arm::$variant($m), "")?,
             }
         }};
     }
@@ -117,141 +119,159 @@ pub(super) fn write(actor: &str, arm: Arm, naming: Naming) -> Result<Write, Stat
                 meta,
             }
         }
-        Arm::EditQuestion(m) => edit!(
-            "EditQuestion",
-            m,
-            Command::EditQuestion {
-                question: m.question
-            }
-        ),
-        Arm::ChangeSlug(m) => edit!("ChangeSlug", m, Command::ChangeSlug { slug: m.slug }),
-        Arm::EditQuickAnswer(m) => edit!(
-            "EditQuickAnswer",
-            m,
-            Command::EditQuickAnswer {
-                quick_answer: m.quick_answer
-            }
-        ),
-        Arm::ReplaceKeyFacts(m) => edit!(
-            "ReplaceKeyFacts",
-            m,
-            Command::ReplaceKeyFacts {
-                key_facts: m.key_facts
-            }
-        ),
-        Arm::AddSection(m) => {
-            if m.section.is_none() {
-                return Err(invalid("section", "the section to add is required"));
-            }
-            edit!(
-                "AddSection",
-                m,
-                Command::AddSection {
-                    section: convert::section_draft(m.section.unwrap_or_default()),
-                    after_section_id: m.after_section_id,
-                }
-            )
+        Arm::EditQuestion(m) => edit!(m, "EditQuestion", EditQuestion),
+        Arm::ChangeSlug(m) => edit!(m, "ChangeSlug", ChangeSlug),
+        Arm::EditQuickAnswer(m) => edit!(m, "EditQuickAnswer", EditQuickAnswer),
+        Arm::ReplaceKeyFacts(m) => edit!(m, "ReplaceKeyFacts", ReplaceKeyFacts),
+        Arm::AddSection(m) => edit!(m, "AddSection", AddSection),
+        Arm::EditSection(m) => edit!(m, "EditSection", EditSection),
+        Arm::RemoveSection(m) => edit!(m, "RemoveSection", RemoveSection),
+        Arm::MoveSection(m) => edit!(m, "MoveSection", MoveSection),
+        Arm::AddSource(m) => edit!(m, "AddSource", AddSource),
+        Arm::EditSource(m) => edit!(m, "EditSource", EditSource),
+        Arm::RemoveSource(m) => edit!(m, "RemoveSource", RemoveSource),
+        Arm::RedateArticle(m) => edit!(m, "RedateArticle", RedateArticle),
+        Arm::ReviewArticle(m) => edit!(m, "ReviewArticle", ReviewArticle),
+        Arm::RevertArticle(m) => edit!(m, "RevertArticle", RevertArticle),
+        Arm::RetractArticle(m) => edit!(m, "RetractArticle", RetractArticle),
+        Arm::RestoreArticle(m) => edit!(m, "RestoreArticle", RestoreArticle),
+        Arm::AddSlugAlias(m) => edit!(m, "AddSlugAlias", AddSlugAlias),
+        Arm::ReviseArticle(m) => edit!(m, "ReviseArticle", ReviseArticle),
+        Arm::ApplyChanges(m) => edit!(m, "ApplyChanges", ApplyChanges),
+    })
+}
+
+/// The command an edit's message asks for, its envelope aside; `at` is
+/// the path of the message's fields in the request ("" or ending in `.`).
+fn command(arm: Arm, at: &str) -> Result<Command, Status> {
+    let field = |name: &str| format!("{at}{name}");
+    Ok(match arm {
+        Arm::CreateArticle(_) => {
+            return Err(invalid(&field("create_article"), "is not an edit"));
         }
-        Arm::EditSection(m) => edit!(
-            "EditSection",
-            m,
-            Command::EditSection {
-                section_id: m.section_id,
-                heading: m.heading,
-                body: m.body,
-            }
-        ),
-        Arm::RemoveSection(m) => edit!(
-            "RemoveSection",
-            m,
-            Command::RemoveSection {
-                section_id: m.section_id
-            }
-        ),
-        Arm::MoveSection(m) => edit!(
-            "MoveSection",
-            m,
-            Command::MoveSection {
-                section_id: m.section_id,
-                after_section_id: m.after_section_id,
-            }
-        ),
-        Arm::AddSource(m) => {
-            if m.source.is_none() {
-                return Err(invalid("source", "the source to add is required"));
-            }
-            edit!(
-                "AddSource",
-                m,
-                Command::AddSource {
-                    source: convert::source_draft(m.source.unwrap_or_default())
-                }
-            )
-        }
-        Arm::EditSource(m) => {
-            if m.source.is_none() {
-                return Err(invalid("source", "the source's new fields are required"));
-            }
-            edit!(
-                "EditSource",
-                m,
-                Command::EditSource {
-                    source: convert::source_draft(m.source.unwrap_or_default())
-                }
-            )
-        }
-        Arm::RemoveSource(m) => edit!(
-            "RemoveSource",
-            m,
-            Command::RemoveSource {
-                source_id: m.source_id
-            }
-        ),
-        Arm::RedateArticle(m) => edit!(
-            "RedateArticle",
-            m,
-            Command::RedateArticle {
-                last_updated: m.last_updated
-            }
-        ),
-        Arm::ReviewArticle(m) => edit!("ReviewArticle", m, Command::ReviewArticle),
-        Arm::RevertArticle(m) => edit!(
-            "RevertArticle",
-            m,
-            Command::RevertArticle {
-                to_version: m.to_version,
-                target: None,
-                last_updated: m.last_updated,
-            }
-        ),
-        Arm::RetractArticle(m) => edit!("RetractArticle", m, Command::RetractArticle),
-        Arm::RestoreArticle(m) => edit!("RestoreArticle", m, Command::RestoreArticle),
-        Arm::AddSlugAlias(m) => edit!("AddSlugAlias", m, Command::AddSlugAlias { slug: m.slug }),
-        Arm::ReviseArticle(m) => edit!(
-            "ReviseArticle",
-            m,
-            Command::ReviseArticle(Box::new(ArticleRevision {
-                question: m.question,
-                quick_answer: m.quick_answer,
-                key_facts: m.key_facts,
-                sections: m
-                    .sections
-                    .into_iter()
-                    .map(|s| RevisedSection {
-                        id: s.id,
-                        heading: s.heading,
-                        body: s.body,
-                    })
-                    .collect(),
-                last_updated: m.last_updated,
-                sources: m.sources.map(|list| list
-                    .sources
+        Arm::EditQuestion(m) => Command::EditQuestion {
+            question: m.question,
+        },
+        Arm::ChangeSlug(m) => Command::ChangeSlug { slug: m.slug },
+        Arm::EditQuickAnswer(m) => Command::EditQuickAnswer {
+            quick_answer: m.quick_answer,
+        },
+        Arm::ReplaceKeyFacts(m) => Command::ReplaceKeyFacts {
+            key_facts: m.key_facts,
+        },
+        Arm::AddSection(m) => Command::AddSection {
+            section: convert::section_draft(
+                m.section
+                    .ok_or_else(|| invalid(&field("section"), "the section to add is required"))?,
+            ),
+            after_section_id: m.after_section_id,
+        },
+        Arm::EditSection(m) => Command::EditSection {
+            section_id: m.section_id,
+            heading: m.heading,
+            body: m.body,
+        },
+        Arm::RemoveSection(m) => Command::RemoveSection {
+            section_id: m.section_id,
+        },
+        Arm::MoveSection(m) => Command::MoveSection {
+            section_id: m.section_id,
+            after_section_id: m.after_section_id,
+        },
+        Arm::AddSource(m) => Command::AddSource {
+            source: convert::source_draft(
+                m.source
+                    .ok_or_else(|| invalid(&field("source"), "the source to add is required"))?,
+            ),
+        },
+        Arm::EditSource(m) => Command::EditSource {
+            source: convert::source_draft(m.source.ok_or_else(|| {
+                invalid(&field("source"), "the source's new fields are required")
+            })?),
+        },
+        Arm::RemoveSource(m) => Command::RemoveSource {
+            source_id: m.source_id,
+        },
+        Arm::RedateArticle(m) => Command::RedateArticle {
+            last_updated: m.last_updated,
+        },
+        Arm::ReviewArticle(_) => Command::ReviewArticle,
+        Arm::RevertArticle(m) => Command::RevertArticle {
+            to_version: m.to_version,
+            target: None,
+            last_updated: m.last_updated,
+        },
+        Arm::RetractArticle(_) => Command::RetractArticle,
+        Arm::RestoreArticle(_) => Command::RestoreArticle,
+        Arm::AddSlugAlias(m) => Command::AddSlugAlias { slug: m.slug },
+        Arm::ReviseArticle(m) => Command::ReviseArticle(Box::new(ArticleRevision {
+            question: m.question,
+            quick_answer: m.quick_answer,
+            key_facts: m.key_facts,
+            sections: m
+                .sections
+                .into_iter()
+                .map(|s| RevisedSection {
+                    id: s.id,
+                    heading: s.heading,
+                    body: s.body,
+                })
+                .collect(),
+            last_updated: m.last_updated,
+            sources: m.sources.map(|list| {
+                list.sources
                     .into_iter()
                     .map(convert::source_draft)
-                    .collect()),
-            }))
+                    .collect()
+            }),
+        })),
+        Arm::ApplyChanges(m) => Command::ApplyChanges(
+            m.edits
+                .into_iter()
+                .enumerate()
+                .map(|(i, edit)| part_edit(edit, &field(&format!("edits[{i}]"))))
+                .collect::<Result<_, _>>()?,
         ),
     })
+}
+
+/// One edit of an `ApplyChangesRequest`, whose fields are at `at`: its
+/// own request with the envelope left empty.
+fn part_edit(edit: ArticleEdit, at: &str) -> Result<Command, Status> {
+    macro_rules! bare {
+        ($m:ident, $name:literal, $variant:ident) => {{
+            let named = [
+                ("article_id", !$m.article_id.is_empty()),
+                ("expected_version", $m.expected_version != 0),
+                ("command_id", !$m.command_id.is_empty()),
+                ("reason", !$m.reason.is_empty()),
+            ];
+            if let Some((field, _)) = named.iter().find(|(_, set)| *set) {
+                return Err(invalid(
+                    &format!("{at}.{}.{field}", $name),
+                    "leave it empty: the ApplyChangesRequest gives it",
+                ));
+            }
+            command(Arm::$variant($m), &format!("{at}.{}.", $name))
+        }};
+    }
+    match edit
+        .edit
+        .ok_or_else(|| invalid(at, "name the edit to make"))?
+    {
+        Edit::EditQuestion(m) => bare!(m, "edit_question", EditQuestion),
+        Edit::ChangeSlug(m) => bare!(m, "change_slug", ChangeSlug),
+        Edit::EditQuickAnswer(m) => bare!(m, "edit_quick_answer", EditQuickAnswer),
+        Edit::ReplaceKeyFacts(m) => bare!(m, "replace_key_facts", ReplaceKeyFacts),
+        Edit::AddSection(m) => bare!(m, "add_section", AddSection),
+        Edit::EditSection(m) => bare!(m, "edit_section", EditSection),
+        Edit::RemoveSection(m) => bare!(m, "remove_section", RemoveSection),
+        Edit::MoveSection(m) => bare!(m, "move_section", MoveSection),
+        Edit::AddSource(m) => bare!(m, "add_source", AddSource),
+        Edit::EditSource(m) => bare!(m, "edit_source", EditSource),
+        Edit::RemoveSource(m) => bare!(m, "remove_source", RemoveSource),
+        Edit::RedateArticle(m) => bare!(m, "redate_article", RedateArticle),
+    }
 }
 
 /// Checks the fields every edit carries: the article, the version the
