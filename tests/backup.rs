@@ -20,7 +20,7 @@ use crate::support::nats::NatsServer;
 use crate::support::{cid, cli, create_article, edit_many, Backend, CliOutput, TestServer};
 
 /// Every commit of the server's log through `through`.
-async fn log_through(server: &TestServer, through: u64) -> Vec<answerlog::pb::Commit> {
+pub(crate) async fn log_through(server: &TestServer, through: u64) -> Vec<answerlog::pb::Commit> {
     let mut audit = server.audit().await;
     let mut all = Vec::new();
     let mut page_token = String::new();

@@ -7,6 +7,7 @@ mod apply;
 mod audit;
 mod auth;
 mod backup;
+mod backup_incremental;
 mod bench;
 mod blame;
 mod cli_context;

@@ -17,7 +17,7 @@
 //! before it existed) restores with none.
 
 use std::io::{BufRead, BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
@@ -36,18 +36,35 @@ const LOG: &str = "log.jsonl";
 const DIGEST: &str = "digest.json";
 const MANIFEST: &str = "manifest.json";
 const SUGGESTIONS: &str = "suggestions.jsonl";
+/// An incremental backup's link to the backup it goes on from.
+const BASE: &str = "base.json";
 
-pub(super) async fn backup(server: &ServerArg, dir: &Path, json: bool) -> anyhow::Result<()> {
+pub(super) async fn backup(
+    server: &ServerArg,
+    dir: &Path,
+    since: Option<&Path>,
+    json: bool,
+) -> anyhow::Result<()> {
     if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
         anyhow::bail!(
             "{} is not empty: a backup goes into a new directory",
             dir.display()
         );
     }
+    // An incremental backup goes on from the previous one's digest.
+    let base = since.map(Kept::read).transpose()?;
+    let from = base.as_ref().map_or(0, |b| b.message.global_position);
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut client = audit(server).await?;
     let digest = super::audit::log_digest(&mut client).await?;
     let through = digest.global_position;
+    if let Some(base) = &base {
+        anyhow::ensure!(
+            through >= from,
+            "the server's log ends at position {through}, before {}'s position {from}: that is a backup of another log",
+            base.dir.display()
+        );
+    }
     let path = dir.join(LOG);
     let mut out = BufWriter::new(
         std::fs::File::create(&path).with_context(|| format!("cannot write {}", path.display()))?,
@@ -60,6 +77,7 @@ pub(super) async fn backup(server: &ServerArg, dir: &Path, json: bool) -> anyhow
             .list_commits(ListCommitsRequest {
                 page_size: 1000,
                 page_token,
+                from_position: from + 1,
                 ..ListCommitsRequest::default()
             })
             .await
@@ -84,35 +102,44 @@ pub(super) async fn backup(server: &ServerArg, dir: &Path, json: bool) -> anyhow
         page_token = page.next_page_token;
     }
     anyhow::ensure!(
-        written == through,
-        "the server listed {written} commits up to position {through}"
+        written == through - from,
+        "the server listed {written} commits from position {} to {through}",
+        from + 1
     );
     let file = out.into_inner().context("cannot finish the log file")?;
     file.sync_all()?;
     // What was written must restore: every commit, in whatever encoding,
     // hashes and links as its line says, and the log chain ends at the
     // digest's hash (a client that dropped fields it does not know would
-    // fail here, not at the restore).
+    // fail here, not at the restore). An increment's chain starts at its
+    // base's hash: a server whose log is not the base's fails here.
     let log_path = dir.join(LOG);
-    let (last, log_hash) = crate::store::check_backup(read_log(&log_path), std::iter::empty())
-        .map_err(|e| anyhow::anyhow!("the backup's log does not check out: {e}"))?;
+    let checked = match &base {
+        None => crate::store::check_backup(read_log(&log_path), std::iter::empty()),
+        Some(base) => {
+            crate::store::check_backup_increment((from, base.signed.log_hash), read_log(&log_path))
+        }
+    };
+    let (last, log_hash) =
+        checked.map_err(|e| anyhow::anyhow!("the backup's log does not check out: {e}"))?;
     anyhow::ensure!(
         last == through && hex(&log_hash) == digest.log_hash,
-        "the backup's log ends at position {last} with log hash {}, not at the digest's {through} with {}",
+        "the backup's log ends at position {last} with log hash {}, not at the digest's {through} with {}{}",
         hex(&log_hash),
-        digest.log_hash
+        digest.log_hash,
+        match &base {
+            Some(b) => format!(
+                ": the server's log does not go on from {}'s (position {from})",
+                b.dir.display()
+            ),
+            None => String::new(),
+        }
     );
-    let digest_path = dir.join(DIGEST);
-    let mut digest_file = std::fs::File::create(&digest_path)
-        .with_context(|| format!("cannot write {}", digest_path.display()))?;
-    writeln!(
-        digest_file,
-        "{}",
-        json::to_json_line("answerlog.v1.LogDigest", &digest)?
-    )?;
-    digest_file.sync_all()?;
-    // The server signs the request hashes it holds; they must be those
-    // written here.
+    write_line(&dir.join(DIGEST), "answerlog.v1.LogDigest", &digest)?;
+    // The server signs the request hashes it holds through the digest's
+    // position. A full backup holds them all, and checks them now; an
+    // increment's are checked by the restore of its chain, which reads
+    // the rest.
     let manifest = client
         .get_backup_manifest(pb::GetBackupManifestRequest {
             global_position: through,
@@ -123,38 +150,136 @@ pub(super) async fn backup(server: &ServerArg, dir: &Path, json: bool) -> anyhow
         .manifest
         .context("the server sent no manifest")?;
     anyhow::ensure!(
-        manifest.request_hashes == hex(&request_hashes.finish())
-            && manifest.log_hash == digest.log_hash,
+        manifest.log_hash == digest.log_hash
+            && manifest.global_position == through
+            && (base.is_some() || manifest.request_hashes == hex(&request_hashes.finish())),
         "the server's manifest does not match the commits it listed (position {through})"
     );
-    let manifest_path = dir.join(MANIFEST);
-    let mut manifest_file = std::fs::File::create(&manifest_path)
-        .with_context(|| format!("cannot write {}", manifest_path.display()))?;
-    writeln!(
-        manifest_file,
-        "{}",
-        json::to_json_line("answerlog.v1.BackupManifest", &manifest)?
+    write_line(
+        &dir.join(MANIFEST),
+        "answerlog.v1.BackupManifest",
+        &manifest,
     )?;
-    manifest_file.sync_all()?;
+    if let Some(base) = &base {
+        base.write_link(&dir.join(BASE))?;
+    }
     let suggested = back_up_suggestions(server, &dir.join(SUGGESTIONS)).await?;
     sync_dir(dir)?;
     if json {
-        let out = serde_json::json!({
+        let mut out = serde_json::json!({
             "dir": dir.display().to_string(),
             "commits": written,
             "suggestions": suggested,
             "globalPosition": through.to_string(),
             "logHash": digest.log_hash,
         });
+        if let Some(base) = &base {
+            out["since"] = serde_json::json!({
+                "dir": base.dir.display().to_string(),
+                "globalPosition": from.to_string(),
+                "logHash": base.message.log_hash,
+            });
+        }
         outln!("{out}")?;
         return Ok(());
     }
-    outln!(
-        "backed up {written} commits through position {through} (log hash {}) and {suggested} suggestions into {}",
-        digest.log_hash,
-        dir.display()
-    )?;
+    match &base {
+        None => outln!(
+            "backed up {written} commits through position {through} (log hash {}) and {suggested} suggestions into {}",
+            digest.log_hash,
+            dir.display()
+        ),
+        Some(b) => outln!(
+            "backed up {written} commits from position {} through {through} (log hash {}) and {suggested} suggestions into {}: an increment of {} (position {from})",
+            from + 1,
+            digest.log_hash,
+            dir.display(),
+            b.dir.display()
+        ),
+    }
+}
+
+/// Writes one message as a JSON line to a new file at `path`, synced.
+fn write_line<M: prost::Message>(path: &Path, name: &str, message: &M) -> anyhow::Result<()> {
+    let mut file =
+        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+    writeln!(file, "{}", json::to_json_line(name, message)?)?;
+    file.sync_all()?;
     Ok(())
+}
+
+/// A backup's digest, as kept in its directory, its signature checked.
+struct Kept {
+    dir: std::path::PathBuf,
+    message: pb::LogDigest,
+    signed: crate::app::LogDigest,
+    /// An increment's link: the digest of the backup it goes on from.
+    base: Option<pb::LogDigest>,
+}
+
+impl Kept {
+    fn read(dir: &Path) -> anyhow::Result<Self> {
+        let path = dir.join(DIGEST);
+        let message: pb::LogDigest = json::from_json(
+            "answerlog.v1.LogDigest",
+            std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?
+                .trim(),
+        )
+        .with_context(|| format!("{} is not a log digest", path.display()))?;
+        // The signature is checked with the key the digest names.
+        let signed = log_digest(&message).map_err(|s| {
+            anyhow::anyhow!("the backup's digest {}: {}", path.display(), s.message())
+        })?;
+        verify_with(
+            &signed.signed.public_key,
+            &signed.message(),
+            &signed.signed.signature,
+        )
+        .map_err(|e| anyhow::anyhow!("the backup's digest {}: {e}", path.display()))?;
+        let link = dir.join(BASE);
+        let base = match std::fs::read_to_string(&link) {
+            Ok(text) => {
+                let value: serde_json::Value = serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not JSON", link.display()))?;
+                let digest = value
+                    .get("digest")
+                    .with_context(|| format!("{} names no digest", link.display()))?;
+                Some(
+                    json::from_json("answerlog.v1.LogDigest", &digest.to_string())
+                        .with_context(|| format!("{}'s digest", link.display()))?,
+                )
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", link.display())),
+        };
+        Ok(Self {
+            dir: dir.to_owned(),
+            message,
+            signed,
+            base,
+        })
+    }
+
+    /// Writes an increment's link to this backup at `path`: its digest
+    /// (evidence: the increment's log goes on from it), and where it was
+    /// (a hint for a person, not evidence).
+    fn write_link(&self, path: &Path) -> anyhow::Result<()> {
+        let digest: serde_json::Value = serde_json::from_str(&json::to_json_line(
+            "answerlog.v1.LogDigest",
+            &self.message,
+        )?)?;
+        let dir = std::fs::canonicalize(&self.dir).unwrap_or_else(|_| self.dir.clone());
+        let link = serde_json::json!({
+            "digest": digest,
+            "dir": dir.display().to_string(),
+        });
+        let mut file = std::fs::File::create(path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        writeln!(file, "{link}")?;
+        file.sync_all()?;
+        Ok(())
+    }
 }
 
 /// Writes every suggested question the server holds to `path`, in the
@@ -268,6 +393,52 @@ fn read_log(path: &Path) -> Box<dyn Iterator<Item = Result<crate::domain::Commit
     })
 }
 
+/// As [`read_log`], owning its path.
+fn read_log_owned(path: PathBuf) -> impl Iterator<Item = Result<crate::domain::Commit, String>> {
+    read_lines(&path, false, |line| {
+        let message: pb::Commit =
+            json::from_json("answerlog.v1.Commit", line).map_err(|e| format!("{e:#}"))?;
+        commit_from_message(&message)
+    })
+}
+
+/// Checks that backups form a chain: the first a full backup, each other
+/// an increment of the one before it (its link names that backup's very
+/// digest).
+fn check_links(chain: &[Kept]) -> anyhow::Result<()> {
+    if let Some(first) = chain.first() {
+        if let Some(base) = &first.base {
+            anyhow::bail!(
+                "{} is an incremental backup, of the backup at position {} (log hash {}): give the backups it goes on from before it, starting with a full one",
+                first.dir.display(),
+                base.global_position,
+                base.log_hash
+            );
+        }
+    }
+    for pair in chain.windows(2) {
+        let (before, next) = (&pair[0], &pair[1]);
+        match &next.base {
+            None => anyhow::bail!(
+                "{} is a full backup, not an increment of {}: restore it alone",
+                next.dir.display(),
+                before.dir.display()
+            ),
+            Some(base) if *base != before.message => anyhow::bail!(
+                "{} goes on from the backup at position {} (log hash {}), not from {} (position {}, log hash {}): a backup of the chain is missing, or they are out of order",
+                next.dir.display(),
+                base.global_position,
+                base.log_hash,
+                before.dir.display(),
+                before.message.global_position,
+                before.message.log_hash
+            ),
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
 fn read_lines<'a, T: 'a>(
     path: &Path,
     optional: bool,
@@ -288,30 +459,44 @@ fn read_lines<'a, T: 'a>(
     }))
 }
 
-pub(super) fn restore(dir: &Path, config: &ConfigArgs, json: bool) -> anyhow::Result<()> {
+pub(super) fn restore(dirs: &[PathBuf], config: &ConfigArgs, json: bool) -> anyhow::Result<()> {
     let config = config.resolve()?;
-    let digest_path = dir.join(DIGEST);
-    let digest: pb::LogDigest = json::from_json(
-        "answerlog.v1.LogDigest",
-        std::fs::read_to_string(&digest_path)
-            .with_context(|| format!("cannot read {}", digest_path.display()))?
-            .trim(),
-    )?;
-    // The digest's signature is checked with the key it names; that key
-    // then joins the restored server's key history.
-    let signed =
-        log_digest(&digest).map_err(|s| anyhow::anyhow!("the backup's digest: {}", s.message()))?;
-    verify_with(
-        &signed.signed.public_key,
-        &signed.message(),
-        &signed.signed.signature,
-    )
-    .map_err(|e| anyhow::anyhow!("the backup's digest: {e}"))?;
-    let log_path = dir.join(LOG);
-    std::fs::metadata(&log_path).with_context(|| format!("cannot read {}", log_path.display()))?;
-    // Read twice: once to check everything, once to write it.
-    let commits = || read_log(&log_path);
-    let manifest_checked = check_manifest(dir, &signed, commits())?;
+    let chain = dirs
+        .iter()
+        .map(|dir| Kept::read(dir))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    check_links(&chain)?;
+    let last = chain.last().context("name the backup to restore")?;
+    let (digest, signed, dir) = (&last.message, &last.signed, last.dir.as_path());
+    for kept in &chain {
+        let log_path = kept.dir.join(LOG);
+        std::fs::metadata(&log_path)
+            .with_context(|| format!("cannot read {}", log_path.display()))?;
+    }
+    // The chain's logs as one, read as often as needed: to check each
+    // backup ends at its digest, to check the request hashes, to write.
+    let commits = || {
+        chain
+            .iter()
+            .flat_map(|kept| read_log_owned(kept.dir.join(LOG)))
+    };
+    if chain.len() > 1 {
+        let ends = crate::store::check_backup_chain(
+            chain.iter().map(|kept| read_log_owned(kept.dir.join(LOG))),
+        )
+        .map_err(|e| anyhow::anyhow!("the chain of backups does not check out: {e}"))?;
+        for (kept, (position, log_hash)) in chain.iter().zip(ends) {
+            anyhow::ensure!(
+                position == kept.message.global_position && hex(&log_hash) == kept.message.log_hash,
+                "{}'s log ends at position {position} with log hash {}, not at its digest's {} with {}",
+                kept.dir.display(),
+                hex(&log_hash),
+                kept.message.global_position,
+                kept.message.log_hash
+            );
+        }
+    }
+    let manifest_checked = check_manifest(dir, signed, commits())?;
     if !manifest_checked {
         noteln!(
             "{} has no {MANIFEST} (a backup made before it was kept): its request hashes are not checked",
@@ -365,8 +550,12 @@ pub(super) fn restore(dir: &Path, config: &ConfigArgs, json: bool) -> anyhow::Re
         digest.global_position,
         digest.log_hash
     );
-    let adopted = KeyRing::adopt(&config.data_dir, &signed.signed.public_key)
-        .context("cannot add the digest's key to the restored key history")?;
+    // Each backup's key, which a rotation between them may have changed.
+    let mut adopted = String::new();
+    for kept in &chain {
+        adopted = KeyRing::adopt(&config.data_dir, &kept.signed.signed.public_key)
+            .context("cannot add the digest's key to the restored key history")?;
+    }
     if json {
         let out = serde_json::json!({
             "dataDir": config.data_dir.display().to_string(),

@@ -169,8 +169,10 @@ enum Command {
     /// Restore a backup (from `answerlog backup`) into an empty data
     /// directory, offline: the same positions, times and hashes.
     Restore {
-        /// The backup's directory.
-        dir: PathBuf,
+        /// The backup's directory; for incremental backups, the chain in
+        /// order: the full backup, then each increment (`backup --since`).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
         /// Print what was restored as JSON.
         #[arg(long)]
         json: bool,
@@ -354,6 +356,10 @@ enum ClientCommand {
     Backup {
         /// The new directory the backup is written into.
         dir: PathBuf,
+        /// An incremental backup: only the commits after this earlier
+        /// backup's (full or incremental) position, linked to its digest.
+        #[arg(long, value_name = "PREVIOUS_BACKUP")]
+        since: Option<PathBuf>,
         /// Print what was backed up as one JSON object.
         #[arg(long)]
         json: bool,
@@ -656,7 +662,7 @@ impl Cli {
             Command::Completion { shell } => manual::completion(shell),
             Command::Man => manual::man(),
             Command::Context(command) => context::run(command),
-            Command::Restore { dir, json, config } => backup::restore(&dir, &config, json),
+            Command::Restore { dirs, json, config } => backup::restore(&dirs, &config, json),
             Command::Verify {
                 file,
                 digest,
@@ -755,7 +761,12 @@ async fn run_client(command: ClientCommand) -> anyhow::Result<()> {
             server,
         } => export::export(&server, reference.as_deref()).await,
         ClientCommand::Audit(command) => audit::run(command).await,
-        ClientCommand::Backup { dir, json, server } => backup::backup(&server, &dir, json).await,
+        ClientCommand::Backup {
+            dir,
+            since,
+            json,
+            server,
+        } => backup::backup(&server, &dir, since.as_deref(), json).await,
         ClientCommand::Health {
             service,
             json,

@@ -44,7 +44,7 @@ pub(crate) use log::{
     AppendError, AppendRequest, Appended, BoxFuture, CommandEntry, Log, Notice, PendingAppend,
     Rejection, StreamEntry,
 };
-pub(crate) use restore::check_backup;
+pub(crate) use restore::{check_backup, check_backup_chain, check_backup_increment};
 pub(crate) use sled_store::Record;
 pub use sled_store::StoreOptions;
 pub(crate) use sled_store::{ReadModels, RebuildProgress, SledStore};

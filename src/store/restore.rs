@@ -34,6 +34,10 @@ struct Chains {
     heads: HashMap<ArticleId, ChainHead>,
     /// Whose commits these are, for what a refusal says.
     source: &'static str,
+    /// Whether the log before `state` is out of sight (an incremental
+    /// backup's): the first commit met of an article past its version 1
+    /// is then taken to follow the head its own previous hash names.
+    earlier_unseen: bool,
 }
 
 impl Chains {
@@ -44,6 +48,7 @@ impl Chains {
             state,
             heads: HashMap::new(),
             source: "the log's",
+            earlier_unseen: false,
         }
     }
 
@@ -53,6 +58,22 @@ impl Chains {
             state: WriterState::default(),
             heads: HashMap::new(),
             source: "the backup's",
+            earlier_unseen: false,
+        }
+    }
+
+    /// Checks an incremental backup's commits, which go on from a log that
+    /// ended at `position` with `log_hash`, unseen.
+    fn of_increment(position: u64, log_hash: Hash) -> Self {
+        Self {
+            state: WriterState {
+                last_position: position,
+                last_log_hash: log_hash,
+                ..WriterState::default()
+            },
+            heads: HashMap::new(),
+            source: "the backup's",
+            earlier_unseen: true,
         }
     }
 
@@ -91,11 +112,15 @@ impl Chains {
                 format!("it follows position {}", self.state.last_position),
             ));
         }
-        let head = self
-            .heads
-            .get(&commit.article_id)
-            .copied()
-            .unwrap_or(ChainHead::START);
+        let head = match self.heads.get(&commit.article_id) {
+            Some(head) => *head,
+            None if self.earlier_unseen && commit.version > 1 => ChainHead {
+                version: commit.version - 1,
+                hash: commit.prev_hash.as_slice().try_into().unwrap_or([0; 32]),
+                micros: i64::MIN,
+            },
+            None => ChainHead::START,
+        };
         let head = follow(&head, &commit).map_err(|why| refuse(position, why.to_string()))?;
         let chained = log_hash(&self.state.last_log_hash, position, &head.hash);
         self.heads.insert(commit.article_id, head);
@@ -118,6 +143,43 @@ pub(crate) fn check_backup(
     let log = check_log(commits)?;
     check_suggestions(suggestions)?;
     Ok((log.last_position, log.last_log_hash))
+}
+
+/// Checks an incremental backup's commits without writing anything: they
+/// go on from a log that ended at `from` (position, log hash), each at
+/// the next position, hashing as it records and linking the log chain;
+/// the position and log hash they end at. Whether each commit follows its
+/// article's previous version, which may lie before `from`, a restore of
+/// the whole chain checks.
+pub(crate) fn check_backup_increment(
+    from: (u64, Hash),
+    commits: impl IntoIterator<Item = Result<Commit, String>>,
+) -> Result<(u64, Hash), StoreError> {
+    let mut chains = Chains::of_increment(from.0, from.1);
+    for commit in commits {
+        chains.take(commit)?;
+    }
+    Ok((chains.state.last_position, chains.state.last_log_hash))
+}
+
+/// Checks a chain of backups' logs, each going on from the one before, as
+/// one log from position 1, without writing anything: the position and
+/// log hash each part ends at.
+pub(crate) fn check_backup_chain<I>(
+    parts: impl IntoIterator<Item = I>,
+) -> Result<Vec<(u64, Hash)>, StoreError>
+where
+    I: IntoIterator<Item = Result<Commit, String>>,
+{
+    let mut chains = Chains::of_backup();
+    let mut ends = Vec::new();
+    for part in parts {
+        for commit in part {
+            chains.take(commit)?;
+        }
+        ends.push((chains.state.last_position, chains.state.last_log_hash));
+    }
+    Ok(ends)
 }
 
 /// Checks `commits` (the whole log from position 1, in order) without
