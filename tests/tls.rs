@@ -17,9 +17,11 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity, ServerTl
 use tonic::Code;
 
 use crate::backend_tests;
+use crate::metrics::http_get;
 use crate::support::{cid, cli, Backend, TestServer};
 
 backend_tests!(
+    probes_answer_plain_http_while_grpc_speaks_only_tls,
     a_tls_server_refuses_plaintext_and_serves_its_clients,
     mtls_admits_certificates_of_its_ca_and_names_their_subject,
     the_json_api_speaks_tls_with_the_servers_certificate,
@@ -150,6 +152,48 @@ async fn refused(channel: Result<Channel, tonic::transport::Error>) -> String {
             format!("call: {status:?}")
         }
     }
+}
+
+/// Kubernetes' gRPC probe speaks no TLS: the metrics listener answers
+/// probes in plain HTTP (`/livez`, `/readyz`) whatever gRPC speaks, and
+/// `/readyz` says 503 once the server drains.
+async fn probes_answer_plain_http_while_grpc_speaks_only_tls(backend: Backend) {
+    let ca = Authority::new("answerlog test CA");
+    let server = start(backend, server_tls(&ca, None), None).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let probes = listener.local_addr().unwrap();
+    let listening = tokio::spawn(answerlog::serve_metrics(
+        listener,
+        Arc::clone(&server.app),
+        std::future::pending(),
+    ));
+    let plain = Channel::from_shared(server.url.clone())
+        .unwrap()
+        .connect()
+        .await;
+    println!("plaintext gRPC: {}", refused(plain).await);
+    assert_eq!(
+        http_get(probes, "/livez").await,
+        ("HTTP/1.1 200 OK".to_owned(), "ok\n".to_owned())
+    );
+    assert_eq!(
+        http_get(probes, "/readyz").await,
+        ("HTTP/1.1 200 OK".to_owned(), "serving\n".to_owned())
+    );
+    let (status, _) = http_get(probes, "/nothing").await;
+    assert_eq!(status, "HTTP/1.1 404 Not Found");
+    // Draining: not ready, still alive.
+    server.app.stop_streams();
+    assert_eq!(
+        http_get(probes, "/readyz").await,
+        (
+            "HTTP/1.1 503 Service Unavailable".to_owned(),
+            "draining\n".to_owned()
+        )
+    );
+    assert_eq!(http_get(probes, "/livez").await.0, "HTTP/1.1 200 OK");
+    listening.abort();
+    server.stop().await;
 }
 
 async fn a_tls_server_refuses_plaintext_and_serves_its_clients(backend: Backend) {
