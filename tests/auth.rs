@@ -211,8 +211,8 @@ async fn each_role_may_call_what_design_allows(backend: Backend) {
         .unwrap();
     use Code::{Ok as Y, PermissionDenied as D, Unauthenticated as U};
     // Writers read the history, diffs and blame of what they edit (issue
-    // 14, item 13); the log-wide queries, verification and the suggestions
-    // list stay the auditors'.
+    // 14, item 13) and the suggestions they answer (issue 19); the
+    // log-wide queries and verification stay the auditors'.
     let table: [(&str, Option<&str>, [Code; 10]); 7] = [
         // write read history diff blame log-wide verify suggest list-suggestions bulk-import
         ("no token", None, [U, U, U, U, U, U, U, U, U, U]),
@@ -229,7 +229,7 @@ async fn each_role_may_call_what_design_allows(backend: Backend) {
         (
             "writer",
             Some(&tokens.writer),
-            [Y, Y, Y, Y, Y, D, D, Y, D, D],
+            [Y, Y, Y, Y, Y, D, D, Y, Y, D],
         ),
         (
             "auditor",
@@ -240,7 +240,7 @@ async fn each_role_may_call_what_design_allows(backend: Backend) {
         (
             "second writer",
             Some(&tokens.editor2),
-            [Y, Y, Y, Y, Y, D, D, Y, D, D],
+            [Y, Y, Y, Y, Y, D, D, Y, Y, D],
         ),
     ];
     for (n, (who, token, expected)) in table.into_iter().enumerate() {

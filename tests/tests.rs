@@ -47,6 +47,7 @@ mod revise;
 mod slug_alias;
 mod standard;
 mod stream;
+mod suggestions;
 mod third_party;
 mod tls;
 mod walkthrough;

@@ -99,6 +99,7 @@ impl From<DomainError> for AppError {
             DomainError::ArticleNotFound => AppError::not_found("article_id", "no such article"),
             DomainError::Retracted
             | DomainError::NotRetracted
+            | DomainError::Resolved { .. }
             | DomainError::AlreadyRedacted { .. } => AppError::FailedPrecondition(e.to_string()),
             DomainError::AlreadyExists => AppError::AlreadyExists {
                 field: "article_id".into(),

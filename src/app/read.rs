@@ -1,4 +1,4 @@
-//! Queries: answers current and past, lists, revisions, diffs, suggestions.
+//! Queries: answers current and past, lists, revisions, diffs.
 //!
 //! Every read serves only what is durable: a record newer than the durable
 //! position is waited for (at most one batch away), never shown early.
@@ -6,12 +6,11 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use uuid::Uuid;
 
 use super::{App, AppError};
 use crate::domain::{
-    check_suggestion, diff, quoted, Article, ArticleDiff, ArticleId, ArticleVersion, Commit,
-    CommitEvents, Hash, Revision, Status, Suggestion,
+    diff, quoted, Article, ArticleDiff, ArticleId, ArticleVersion, Commit, CommitEvents, Hash,
+    Revision, Status,
 };
 use crate::projection::{self, changed_after, nearest_snapshot, stream_range};
 use crate::store::{Log, ReadModels, SledStore, StoreError};
@@ -275,44 +274,6 @@ impl App {
         let old = self.version_of(&current, from).await?;
         let new = self.version_of(&current, to).await?;
         Ok(diff(&old.article, &new.article))
-    }
-
-    pub async fn suggest(
-        &self,
-        question: String,
-        article_id: Option<ArticleId>,
-        actor: String,
-    ) -> Result<Suggestion, AppError> {
-        check_suggestion(&question, &self.limits)?;
-        if let Some(id) = article_id {
-            if self.current_durable(id).await?.is_none() {
-                return Err(AppError::not_found("article_id", "no such article"));
-            }
-        }
-        let suggestion = Suggestion {
-            id: Uuid::now_v7(),
-            question,
-            suggested_by: actor,
-            suggested_at: Utc::now(),
-            status: "open".into(),
-            sequence: 0,
-            article_id,
-        };
-        Ok(self.store.suggest(suggestion).await?)
-    }
-
-    pub async fn suggestions(
-        &self,
-        after: u64,
-        page_size: usize,
-    ) -> Result<Page<Suggestion>, AppError> {
-        let durable = self.store.suggestions_durable();
-        let mut items = projection::suggestions(&self.read_models, after, page_size)?;
-        items.retain(|s| s.sequence <= durable);
-        let next = (items.len() == page_size)
-            .then(|| items.last().map(|s| s.sequence))
-            .flatten();
-        Ok(Page { items, next })
     }
 
     /// The durable current state of an article, whatever its status.

@@ -21,13 +21,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use super::client::{audit, status_error, suggestions};
+use super::client::{audit, status_error};
 use super::serve::{app_options, jetstream_options};
 use super::{json, ServerArg};
 use crate::app::App;
 use crate::config::ConfigArgs;
 use crate::domain::{hex, RequestHashes};
-use crate::grpc::pb::{self, ListCommitsRequest, ListSuggestionsRequest};
+use crate::grpc::pb::{self, ListCommitsRequest};
 use crate::grpc::{backup_manifest, commit_from_message, log_digest, suggestion_from_message};
 use crate::jetstream::LogChoice;
 use crate::signing::{unhex, verify_with, KeyRing};
@@ -285,34 +285,18 @@ impl Kept {
 /// Writes every suggested question the server holds to `path`, in the
 /// order they were accepted, and syncs it; how many.
 async fn back_up_suggestions(server: &ServerArg, path: &Path) -> anyhow::Result<u64> {
-    let mut client = suggestions(server).await?;
     let mut out = BufWriter::new(
         std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?,
     );
-    let mut page_token = String::new();
-    let mut written = 0u64;
-    loop {
-        let page = client
-            .list_suggestions(ListSuggestionsRequest {
-                page_size: 1000,
-                page_token,
-            })
-            .await
-            .map_err(status_error)?
-            .into_inner();
-        for suggestion in &page.suggestions {
-            writeln!(
-                out,
-                "{}",
-                json::to_json_line("answerlog.v1.Suggestion", suggestion)?
-            )?;
-            written += 1;
-        }
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        page_token = page.next_page_token;
-    }
+    let written = super::suggestions::each(server, |suggestion| {
+        writeln!(
+            out,
+            "{}",
+            json::to_json_line("answerlog.v1.Suggestion", suggestion)?
+        )?;
+        Ok(())
+    })
+    .await?;
     out.into_inner()
         .context("cannot finish the suggestions file")?
         .sync_all()?;

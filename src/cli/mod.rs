@@ -25,6 +25,7 @@ mod prove_digest;
 mod rebuild;
 mod serve;
 mod show;
+mod suggestions;
 mod tail;
 mod verify;
 mod verify_receipt;
@@ -351,6 +352,22 @@ enum ClientCommand {
     /// Audit queries.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Suggest a question for the articles (as the page's "Suggest a
+    /// question" does; role reader).
+    Suggest {
+        /// The question, one line.
+        question: String,
+        /// The article the question came up on: its slug or id.
+        #[arg(long)]
+        article: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// The suggested questions: list them, answer or decline each.
+    #[command(subcommand)]
+    Suggestions(suggestions::SuggestionsCommand),
     /// Copy the running server's log, as it stands at one position, into a
     /// new directory (role auditor; writes may go on meanwhile).
     Backup {
@@ -761,6 +778,13 @@ async fn run_client(command: ClientCommand) -> anyhow::Result<()> {
             server,
         } => export::export(&server, reference.as_deref()).await,
         ClientCommand::Audit(command) => audit::run(command).await,
+        ClientCommand::Suggest {
+            question,
+            article,
+            json,
+            server,
+        } => suggestions::suggest(&server, question, article.as_deref(), json).await,
+        ClientCommand::Suggestions(command) => suggestions::run(command).await,
         ClientCommand::Backup {
             dir,
             since,

@@ -49,6 +49,9 @@ pub enum DomainError {
     /// A creation for an id that exists (ALREADY_EXISTS).
     #[error("the article already exists")]
     AlreadyExists,
+    /// A suggestion resolved already (FAILED_PRECONDITION).
+    #[error("the suggestion is {status} already")]
+    Resolved { status: String },
     /// A redaction of an event redacted already (FAILED_PRECONDITION).
     #[error("event {event} of the commit at position {position} is redacted already")]
     AlreadyRedacted { position: u64, event: u32 },

@@ -57,5 +57,7 @@ pub(crate) use link::{follow, ChainHead, Unlinked};
 pub(crate) use redaction::{redact, Plan as RedactionPlan};
 pub(crate) use request_hash::RequestHash;
 pub(crate) use review::check_claims as check_review_claims;
-pub(crate) use suggestion::{check_suggestion, Suggestion};
+pub(crate) use suggestion::{
+    check_suggestion, resolve as resolve_suggestion, Outcome, Resolution, Suggestion,
+};
 pub(crate) use validate::{derive_slug, quoted, slug_problem, url_problem};

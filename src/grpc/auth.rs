@@ -49,7 +49,9 @@ fn right(path: &str) -> Option<Right> {
         }
         "answerlog.v1.AuditService" => Some(Right::Audit),
         "answerlog.v1.SuggestionService" if method == "SuggestQuestion" => Some(Right::Read),
-        "answerlog.v1.SuggestionService" => Some(Right::Audit),
+        "answerlog.v1.SuggestionService" if method == "ResolveSuggestion" => Some(Right::Write),
+        // Writers answer them; auditors and admins see them too.
+        "answerlog.v1.SuggestionService" => Some(Right::History),
         s if s.starts_with("answerlog.") => Some(Right::Admin),
         _ => None,
     }
@@ -238,7 +240,11 @@ mod tests {
         );
         assert_eq!(
             right("/answerlog.v1.SuggestionService/ListSuggestions"),
-            Some(Right::Audit)
+            Some(Right::History)
+        );
+        assert_eq!(
+            right("/answerlog.v1.SuggestionService/ResolveSuggestion"),
+            Some(Right::Write)
         );
         assert_eq!(
             right("/answerlog.v1.AdminService/Rebuild"),

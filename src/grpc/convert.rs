@@ -10,8 +10,8 @@ use crate::app::{ArticleRef, ChainBreak, CommitFilter, CommitView, LogDigest, St
 use crate::domain::{
     commit_event_digests, hex, is_uuid_shaped, quoted, slug_problem, ArticleDiff, ArticleDraft,
     ArticleId, ArticleVersion, Attribution, ChangeKind, CommandId, Event, Hash, OriginClaims,
-    Provenance, Redaction, Revision, Salt, Section, SectionDraft, Source, SourceDraft, StaleRedate,
-    Stamp, Status as ArticleStatus, Suggestion,
+    Outcome, Provenance, Redaction, Resolution, Revision, Salt, Section, SectionDraft, Source,
+    SourceDraft, StaleRedate, Stamp, Status as ArticleStatus, Suggestion,
 };
 use crate::signing::{unhex, Signed};
 
@@ -511,6 +511,21 @@ pub(super) fn suggestion(s: &Suggestion) -> pb::Suggestion {
         suggested_at: Some(timestamp(s.suggested_at)),
         status: s.status.clone(),
         article_id: s.article_id.map(|id| id.to_string()).unwrap_or_default(),
+        resolved_by: s
+            .resolution
+            .as_ref()
+            .map(|r| r.by.clone())
+            .unwrap_or_default(),
+        resolved_at: s.resolution.as_ref().map(|r| timestamp(r.at)),
+        answered_by_article_id: match s.resolution.as_ref().map(|r| r.outcome) {
+            Some(Outcome::Answered(id)) => id.to_string(),
+            _ => String::new(),
+        },
+        note: s
+            .resolution
+            .as_ref()
+            .map(|r| r.note.clone())
+            .unwrap_or_default(),
     }
 }
 
@@ -879,7 +894,33 @@ pub(crate) fn suggestion_from_message(m: &pb::Suggestion) -> Result<Suggestion, 
     if m.question.trim().is_empty() {
         return Err("no question".into());
     }
+    let resolution = match m.status.as_str() {
+        "open" => None,
+        "answered" | "declined" => {
+            let at = m.resolved_at.as_ref().ok_or("no resolved_at")?;
+            Some(Resolution {
+                outcome: if m.status == "declined" {
+                    Outcome::Declined
+                } else {
+                    Outcome::Answered(
+                        ArticleId::parse(&m.answered_by_article_id)
+                            .ok_or("bad answered_by_article_id")?,
+                    )
+                },
+                by: m.resolved_by.clone(),
+                at: chrono::DateTime::from_timestamp(
+                    at.seconds,
+                    u32::try_from(at.nanos).unwrap_or(u32::MAX),
+                )
+                .ok_or("bad resolved_at")?,
+                note: m.note.clone(),
+                sequence: 0,
+            })
+        }
+        other => return Err(format!("bad status {other:?}")),
+    };
     Ok(Suggestion {
+        resolution,
         id: uuid::Uuid::parse_str(&m.id).map_err(|_| "bad id")?,
         question: m.question.clone(),
         suggested_by: m.suggested_by.clone(),

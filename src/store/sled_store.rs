@@ -641,6 +641,16 @@ impl SledStore {
             .map_err(|_| StoreError::Closed("the writer stopped".into()))?
     }
 
+    /// Records a suggestion's resolution durably unless it was resolved
+    /// before; the suggestion as it then stands.
+    pub async fn resolve_suggestion(&self, resolved: Suggestion) -> Result<Suggestion, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Resolve { resolved, reply }).await?;
+        answer
+            .await
+            .map_err(|_| StoreError::Closed("the writer stopped".into()))?
+    }
+
     /// Applies commits that the replicated log ordered, in order; resolves
     /// with the last position applied once they are durable here.
     pub(crate) async fn ingest(&self, commits: Vec<StreamCommit>) -> Result<u64, IngestError> {

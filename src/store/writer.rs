@@ -34,7 +34,7 @@ use super::sled_store::{completed_state, lock, stored_state};
 use super::stats::Stats;
 use super::view::BatchView;
 use super::{ProjectError, Projector, Settled, StoreError};
-use crate::codec::{encode_commit, encode_suggestion};
+use crate::codec::{decode_suggestion, encode_commit, encode_suggestion};
 use crate::domain::{log_hash, ArticleId, ChainHead, CommandId, Commit, Hash, Suggestion};
 use crate::metrics::Metrics;
 
@@ -47,6 +47,12 @@ pub(super) enum Job {
     },
     Suggest {
         suggestion: Suggestion,
+        reply: oneshot::Sender<Result<Suggestion, StoreError>>,
+    },
+    /// Record a suggestion's resolution, if it is still open; the reply is
+    /// the suggestion as it then stands (resolved by this job, or before).
+    Resolve {
+        resolved: Suggestion,
         reply: oneshot::Sender<Result<Suggestion, StoreError>>,
     },
     /// Apply commits that the replicated log ordered (a replica).
@@ -751,6 +757,34 @@ impl Writer {
                     );
                     replies.push(Reply::Suggest(reply, Ok(suggestion)));
                 }
+                Job::Resolve {
+                    mut resolved,
+                    reply,
+                } => {
+                    let key = position_key(Space::Suggestions, resolved.sequence);
+                    let stored = match view.get(Space::Suggestions, &key) {
+                        Ok(Some(bytes)) => decode_suggestion(&bytes).map_err(StoreError::from),
+                        Ok(None) => Err(StoreError::Corrupt(format!(
+                            "suggestion {} is not stored",
+                            resolved.sequence
+                        ))),
+                        Err(e) => Err(e),
+                    };
+                    let answer = match stored {
+                        Ok(stored) if stored.resolution.is_none() && stored.id == resolved.id => {
+                            // Its own sequence number: the resolution shows
+                            // once the suggestions are durable through it.
+                            self.state.last_suggestion += 1;
+                            if let Some(resolution) = resolved.resolution.as_mut() {
+                                resolution.sequence = self.state.last_suggestion;
+                            }
+                            view.put(key, encode_suggestion(&resolved));
+                            Ok(resolved)
+                        }
+                        other => other,
+                    };
+                    replies.push(Reply::Suggest(reply, answer));
+                }
             }
         }
         if let Some(why) = fatal {
@@ -1240,7 +1274,7 @@ fn fail_all(batch: Vec<Job>, why: &str) -> Vec<Reply> {
                 Job::Append { reply, .. } => {
                     Reply::Append(reply, Err(AppendError::Unavailable(why.to_owned())))
                 }
-                Job::Suggest { reply, .. } => {
+                Job::Suggest { reply, .. } | Job::Resolve { resolved: _, reply } => {
                     Reply::Suggest(reply, Err(StoreError::Closed(why.to_owned())))
                 }
                 Job::Ingest { reply, .. } => {

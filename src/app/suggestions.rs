@@ -1,0 +1,140 @@
+//! Suggested questions: a reader suggests one; writers list them and
+//! resolve each once, answered by an article or declined with a note.
+//!
+//! A suggestion and its resolution each take a number of the suggestions'
+//! sequence, and show only once the suggestions are durable through it:
+//! a resolution written in a batch not yet flushed is not seen, and the
+//! suggestion reads as open until it is.
+
+use chrono::Utc;
+use uuid::Uuid;
+
+use super::read::{ArticleRef, Page};
+use super::{App, AppError};
+use crate::domain::{
+    check_suggestion, resolve_suggestion, ArticleId, DomainError, Outcome, Status, Suggestion,
+};
+use crate::projection;
+
+/// How a writer resolves a suggestion: the article given by id or slug.
+pub enum Resolve {
+    Answered(ArticleRef),
+    Declined,
+}
+
+impl App {
+    pub async fn suggest(
+        &self,
+        question: String,
+        article_id: Option<ArticleId>,
+        actor: String,
+    ) -> Result<Suggestion, AppError> {
+        check_suggestion(&question, &self.limits)?;
+        if let Some(id) = article_id {
+            if self.current_durable(id).await?.is_none() {
+                return Err(AppError::not_found("article_id", "no such article"));
+            }
+        }
+        let suggestion = Suggestion {
+            id: Uuid::now_v7(),
+            question,
+            suggested_by: actor,
+            suggested_at: Utc::now(),
+            status: "open".into(),
+            sequence: 0,
+            article_id,
+            resolution: None,
+        };
+        Ok(self.store.suggest(suggestion).await?)
+    }
+
+    /// Up to `page_size` suggestions after sequence `after`, as durable.
+    pub async fn suggestions(
+        &self,
+        after: u64,
+        page_size: usize,
+    ) -> Result<Page<Suggestion>, AppError> {
+        let durable = self.store.suggestions_durable();
+        let mut items = projection::suggestions(&self.read_models, after, page_size)?;
+        items.retain(|s| s.sequence <= durable);
+        for item in &mut items {
+            if item
+                .resolution
+                .as_ref()
+                .is_some_and(|r| r.sequence > durable)
+            {
+                item.resolution = None;
+                item.status = "open".into();
+            }
+        }
+        let next = (items.len() == page_size)
+            .then(|| items.last().map(|s| s.sequence))
+            .flatten();
+        Ok(Page { items, next })
+    }
+
+    /// Resolves the open suggestion `id` as `how`, by `actor`, durably;
+    /// the suggestion as resolved. A suggestion resolved already (by
+    /// anyone, even a moment before) is FAILED_PRECONDITION.
+    pub async fn resolve_suggestion(
+        &self,
+        id: Uuid,
+        how: Resolve,
+        note: String,
+        actor: String,
+    ) -> Result<Suggestion, AppError> {
+        let outcome = match how {
+            Resolve::Declined => Outcome::Declined,
+            Resolve::Answered(reference) => {
+                let answering = match self.current_of(&reference).await {
+                    Ok(answering) => answering,
+                    Err(AppError::NotFound { message, .. }) => {
+                        return Err(AppError::not_found("article", message))
+                    }
+                    Err(e) => return Err(e),
+                };
+                if answering.article.status == Status::Retracted {
+                    return Err(AppError::FailedPrecondition(
+                        "article: the article is retracted; readers would not see the answer"
+                            .into(),
+                    ));
+                }
+                Outcome::Answered(answering.article.id)
+            }
+        };
+        let found = self
+            .find_suggestion(id)
+            .await?
+            .ok_or_else(|| AppError::not_found("suggestion_id", format!("no suggestion {id}")))?;
+        let resolved =
+            resolve_suggestion(&found, outcome, (&actor, Utc::now()), &note, &self.limits)?;
+        let stands = self.store.resolve_suggestion(resolved.clone()).await?;
+        let ours = |s: &Suggestion| {
+            s.resolution
+                .as_ref()
+                .map(|r| (r.outcome, r.by.clone(), r.at, r.note.clone()))
+        };
+        if ours(&stands) != ours(&resolved) {
+            return Err(DomainError::Resolved {
+                status: stands.status,
+            }
+            .into());
+        }
+        Ok(stands)
+    }
+
+    /// The suggestion with this id, as durable.
+    async fn find_suggestion(&self, id: Uuid) -> Result<Option<Suggestion>, AppError> {
+        let mut after = 0;
+        loop {
+            let page = self.suggestions(after, 1000).await?;
+            if let Some(found) = page.items.iter().find(|s| s.id == id) {
+                return Ok(Some(found.clone()));
+            }
+            match page.next {
+                Some(next) => after = next,
+                None => return Ok(None),
+            }
+        }
+    }
+}
