@@ -36,6 +36,7 @@ mod merkle;
 mod metrics;
 mod origin_claims;
 mod pages;
+mod progress;
 mod read_your_writes;
 mod rebuild;
 mod receipts;

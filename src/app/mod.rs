@@ -358,6 +358,17 @@ impl App {
         options: &AppOptions,
         snapshot_interval: Option<u64>,
     ) -> Result<Rebuilt, StoreError> {
+        Self::rebuild_showing(dir, options, snapshot_interval, &|_, _| {})
+    }
+
+    /// As [`App::rebuild`], telling `progress` the commits replayed and
+    /// the log's length, a few times a second.
+    pub fn rebuild_showing(
+        dir: &Path,
+        options: &AppOptions,
+        snapshot_interval: Option<u64>,
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> Result<Rebuilt, StoreError> {
         let store = SledStore::open(dir, options.store.clone())?;
         let stored = store
             .meta(SNAPSHOT_INTERVAL_KEY)?
@@ -367,7 +378,20 @@ impl App {
             .or(stored)
             .unwrap_or(options.snapshot_interval);
         store.set_meta(SNAPSHOT_INTERVAL_KEY, &k.to_be_bytes())?;
-        let commits = rebuild_read_models(&store, k)?;
+        let total = store.last_position();
+        let finished = std::sync::atomic::AtomicBool::new(false);
+        let commits = std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while !finished.load(std::sync::atomic::Ordering::Acquire) {
+                    progress(store.stats().commits_replayed(), total);
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+            });
+            let commits = rebuild_read_models(&store, k);
+            finished.store(true, std::sync::atomic::Ordering::Release);
+            commits
+        })?;
+        progress(commits, total);
         Ok(Rebuilt {
             commits,
             keys_written: store.stats().written_keys(),

@@ -72,6 +72,7 @@ pub(super) async fn backup(
     let mut page_token = String::new();
     let mut written = 0u64;
     let mut request_hashes = RequestHashes::default();
+    let bar = super::progress::bar("backing up", "commits", Some(through - from), json);
     'pages: loop {
         let page = client
             .list_commits(ListCommitsRequest {
@@ -95,6 +96,7 @@ pub(super) async fn backup(
             )?;
             request_hashes.add(&request_hash_of(commit)?);
             written += 1;
+            bar.inc(1);
         }
         if page.next_page_token.is_empty() {
             break;
@@ -106,6 +108,7 @@ pub(super) async fn backup(
         "the server listed {written} commits from position {} to {through}",
         from + 1
     );
+    bar.finish_and_clear();
     let file = out.into_inner().context("cannot finish the log file")?;
     file.sync_all()?;
     // What was written must restore: every commit, in whatever encoding,
@@ -458,11 +461,23 @@ pub(super) fn restore(dirs: &[PathBuf], config: &ConfigArgs, json: bool) -> anyh
             .with_context(|| format!("cannot read {}", log_path.display()))?;
     }
     // The chain's logs as one, read as often as needed: to check each
-    // backup ends at its digest, to check the request hashes, to write.
+    // backup ends at its digest, to check the request hashes, to write
+    // (the bar goes through the positions on each reading).
+    let bar = super::progress::bar(
+        "restoring (checked, then written)",
+        "positions",
+        Some(last.message.global_position),
+        json,
+    );
     let commits = || {
         chain
             .iter()
             .flat_map(|kept| read_log_owned(kept.dir.join(LOG)))
+            .inspect(|commit| {
+                if let Ok(commit) = commit {
+                    bar.set_position(commit.global_position);
+                }
+            })
     };
     if chain.len() > 1 {
         let ends = crate::store::check_backup_chain(
@@ -525,6 +540,7 @@ pub(super) fn restore(dirs: &[PathBuf], config: &ConfigArgs, json: bool) -> anyh
             (replica.restored, Some(replica.held))
         }
     };
+    bar.finish_and_clear();
     let log_hash = restored.log_hash;
     anyhow::ensure!(
         restored.commits == digest.global_position && hex(&log_hash) == digest.log_hash,

@@ -13,6 +13,7 @@ pub(super) async fn export(server: &ServerArg, reference: Option<&str>) -> anyho
         None => String::new(),
     };
     let mut client = audit(server).await?;
+    let bar = super::progress::bar("exporting", "commits", None, false);
     let mut page_token = String::new();
     // The last position an earlier page printed: a page reads one state
     // of the log, pages after it may read a later one.
@@ -39,6 +40,7 @@ pub(super) async fn export(server: &ServerArg, reference: Option<&str>) -> anyho
                 );
             }
             outln!("{}", json::to_json_line("answerlog.v1.Commit", commit)?)?;
+            bar.inc(1);
         }
         if let Some(last) = page.commits.last() {
             printed = last
@@ -47,6 +49,7 @@ pub(super) async fn export(server: &ServerArg, reference: Option<&str>) -> anyho
                 .map_or(printed, |r| r.global_position);
         }
         if page.next_page_token.is_empty() {
+            bar.finish_and_clear();
             return Ok(());
         }
         page_token = page.next_page_token;

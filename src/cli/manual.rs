@@ -59,4 +59,52 @@ mod tests {
         walk(&super::super::Cli::command(), "answerlog", &mut missing);
         assert!(missing.is_empty(), "positionals without help: {missing:?}");
     }
+
+    /// The README's command table names every command (issue 19): each
+    /// leaf of the command tree, as `answerlog PATH …` or, after a slash in
+    /// a row that names several, as `PATH …`.
+    #[test]
+    fn the_readme_lists_every_command() {
+        fn leaves(command: &clap::Command, path: &str, out: &mut Vec<String>) {
+            let subs: Vec<&clap::Command> = command
+                .get_subcommands()
+                .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+                .collect();
+            if subs.is_empty() {
+                out.push(path.trim().to_owned());
+            }
+            for sub in subs {
+                leaves(sub, &format!("{path} {}", sub.get_name()), out);
+            }
+        }
+        let readme = include_str!("../../README.md");
+        let section = readme
+            .split("\n## The command line\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("the README has a section \"The command line\"");
+        let table: Vec<&str> = section.lines().filter(|l| l.starts_with("| `")).collect();
+        let named = |path: &str| {
+            table.iter().any(|row| {
+                [format!("`answerlog {path}"), format!("`{path}")]
+                    .iter()
+                    .any(|start| {
+                        row.match_indices(start.as_str()).any(|(at, _)| {
+                            matches!(
+                                row[at + start.len()..].chars().next(),
+                                Some(' ' | '`' | '[')
+                            )
+                        })
+                    })
+            })
+        };
+        let mut all = Vec::new();
+        leaves(&super::super::Cli::command(), "", &mut all);
+        assert!(all.len() > 40, "{all:?}");
+        let missing: Vec<&String> = all.iter().filter(|path| !named(path)).collect();
+        assert!(
+            missing.is_empty(),
+            "commands the README's command table does not list: {missing:?}"
+        );
+    }
 }

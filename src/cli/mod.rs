@@ -21,6 +21,7 @@ mod import_history;
 mod instant;
 mod json;
 mod manual;
+mod progress;
 mod prove_digest;
 mod rebuild;
 mod serve;
@@ -174,7 +175,7 @@ enum Command {
         /// order: the full backup, then each increment (`backup --since`).
         #[arg(required = true)]
         dirs: Vec<PathBuf>,
-        /// Print what was restored as JSON.
+        /// Print what was restored as JSON (and draw no progress bar).
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -265,8 +266,8 @@ struct RebuildArgs {
     /// With --online: the most commits replayed per second [default: 20000].
     #[arg(long, default_value_t = 0)]
     max_commits_per_second: u64,
-    /// Print JSON: offline, what was replayed and written; with --online,
-    /// each progress report as a line.
+    /// Print JSON: offline, what was replayed and written (and draw no
+    /// progress bar); with --online, each progress report as a line.
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -377,7 +378,8 @@ enum ClientCommand {
         /// backup's (full or incremental) position, linked to its digest.
         #[arg(long, value_name = "PREVIOUS_BACKUP")]
         since: Option<PathBuf>,
-        /// Print what was backed up as one JSON object.
+        /// Print what was backed up as one JSON object (and draw no
+        /// progress bar).
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -433,7 +435,7 @@ enum ClientCommand {
         /// many files.
         #[arg(long)]
         one_by_one: bool,
-        /// One JSON object a file imported.
+        /// One JSON object a file imported (and no progress bar).
         #[arg(long)]
         json: bool,
         #[command(flatten)]

@@ -190,8 +190,14 @@ pub(super) fn rebuild(args: &ConfigArgs, json: bool) -> anyhow::Result<()> {
     let chosen = config
         .snapshot_interval_chosen
         .then_some(config.snapshot_interval);
-    let rebuilt = App::rebuild(&config.data_dir, &app_options(&config), chosen)
+    let bar = super::progress::bar("rebuilding the read models", "commits", Some(0), json);
+    let show = |done: u64, total: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let rebuilt = App::rebuild_showing(&config.data_dir, &app_options(&config), chosen, &show)
         .with_context(|| format!("cannot rebuild the store in {}", config.data_dir.display()))?;
+    bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     if json {
         let report = serde_json::json!({

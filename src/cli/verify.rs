@@ -101,7 +101,7 @@ pub(super) struct Kept<'a> {
 /// object; fails at the first thing that does not.
 pub(super) fn verify(file: &Path, kept: &Kept<'_>, as_json: bool) -> anyhow::Result<()> {
     let mut said = Vec::new();
-    let outcome = check(file, kept, &mut said);
+    let outcome = check(file, kept, &mut said, as_json);
     if as_json {
         let merkle = outcome.as_ref().ok().copied().flatten();
         let out = serde_json::json!({
@@ -131,6 +131,7 @@ fn check(
     file: &Path,
     kept: &Kept<'_>,
     said: &mut Vec<String>,
+    as_json: bool,
 ) -> anyhow::Result<Option<(u64, Hash)>> {
     let pinned = kept
         .vkey
@@ -139,7 +140,15 @@ fn check(
         .map_err(|e| anyhow::anyhow!("--vkey: {e}"))?;
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let report = check_lines(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let bar = super::progress::bar(
+        "verifying",
+        "lines",
+        Some(text.lines().count() as u64),
+        as_json,
+    );
+    let report =
+        check_lines_showing(&text, &bar).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    bar.finish_and_clear();
     said.push(format!(
         "{}: {} commits of {} articles; every article chain verifies",
         file.display(),
@@ -295,7 +304,13 @@ fn first_difference(shown: &pb::Commit, rendered: &pb::Commit) -> String {
 }
 
 /// Checks every line; the first failure names its line.
+#[cfg(test)]
 fn check_lines(text: &str) -> Result<Report, String> {
+    check_lines_showing(text, &indicatif::ProgressBar::hidden())
+}
+
+/// As `check_lines`, moving `bar` a line at a time.
+fn check_lines_showing(text: &str, bar: &indicatif::ProgressBar) -> Result<Report, String> {
     let mut heads: HashMap<ArticleId, ChainHead> = HashMap::new();
     let mut states: HashMap<ArticleId, Article> = HashMap::new();
     let mut last_position = 0;
@@ -320,6 +335,7 @@ fn check_lines(text: &str) -> Result<Report, String> {
     let mut kept = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let n = i + 1;
+        bar.inc(1);
         if line.trim().is_empty() {
             continue;
         }
@@ -760,6 +776,7 @@ mod tests {
                 vkey: Some(&vkey),
             },
             &mut said,
+            true,
         )
         .expect("verify accepts the vectors and their digest");
         // verify's Merkle root is the vectors' (which check.py recomputes).

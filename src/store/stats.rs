@@ -19,6 +19,7 @@ pub struct Stats {
     written_bytes: AtomicU64,
     /// Bytes of commits read from the log by a catch-up or rebuild.
     log_bytes_replayed: AtomicU64,
+    commits_replayed: AtomicU64,
     /// Messages of a replicated log delivered again after they were
     /// applied (a consumer that began before the store's position).
     redelivered: AtomicU64,
@@ -84,8 +85,15 @@ impl Stats {
         self.written_bytes.load(Ordering::Relaxed)
     }
 
+    /// One stored commit of `bytes` replayed.
     pub fn count_replayed(&self, bytes: u64) {
         self.log_bytes_replayed.fetch_add(bytes, Ordering::Relaxed);
+        self.commits_replayed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Stored commits a catch-up or rebuild replayed.
+    pub fn commits_replayed(&self) -> u64 {
+        self.commits_replayed.load(Ordering::Relaxed)
     }
 
     /// Bytes of stored commits a catch-up or rebuild replayed.
