@@ -12,6 +12,7 @@ mod bench;
 mod blame;
 mod cli_context;
 mod cli_json;
+mod cli_output;
 mod cli_retry;
 mod cli_writes;
 mod clocks;

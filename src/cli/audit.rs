@@ -3,6 +3,7 @@
 use anyhow::Context as _;
 
 use super::client::{audit, status_error};
+use super::format::{narrow, print_items, time, wide, Output, OutputArg};
 use super::{json, ServerArg};
 use crate::grpc::pb::{
     get_answer_request, get_attribution_request, ChangeStamp, GetAttributionRequest,
@@ -100,8 +101,9 @@ pub(super) enum AuditCommand {
         /// Only versions whose displayed date is on or before this date.
         #[arg(long)]
         dated_on_or_before: Option<String>,
-        #[arg(long)]
-        json: bool,
+        /// json: one answerlog.v1.Commit a line.
+        #[command(flatten)]
+        output: OutputArg,
         #[command(flatten)]
         server: ServerArg,
     },
@@ -366,9 +368,10 @@ pub(super) async fn run(command: AuditCommand) -> anyhow::Result<()> {
             until,
             unreviewed_ai,
             dated_on_or_before,
-            json: as_json,
+            output,
             server,
         } => {
+            let format = output.format();
             let instant = |text: Option<String>, flag: &str| -> anyhow::Result<_> {
                 text.map(|t| {
                     let t = chrono::DateTime::parse_from_rfc3339(&t)
@@ -391,33 +394,81 @@ pub(super) async fn run(command: AuditCommand) -> anyhow::Result<()> {
                 ..ListCommitsRequest::default()
             };
             let mut client = audit(&server).await?;
+            let mut found = Vec::new();
             loop {
                 let page = client
                     .list_commits(request.clone())
                     .await
                     .map_err(status_error)?
                     .into_inner();
-                for c in &page.commits {
-                    if as_json {
-                        outln!("{}", json::to_json_line("answerlog.v1.Commit", c)?)?;
-                    } else if let Some(r) = &c.revision {
-                        let kinds: Vec<&str> = c.events.iter().map(|e| e.kind.as_str()).collect();
-                        outln!(
-                            "pos {:<8} {} v{:<4} {:<12} dated {} {:<32} {}",
-                            r.global_position,
-                            c.article_id,
-                            r.version,
-                            r.actor,
-                            r.last_updated,
-                            kinds.join(","),
-                            r.reason
-                        )?;
+                for c in page.commits {
+                    // JSON Lines stream; the rest print once all are in.
+                    if format == Output::Json {
+                        outln!("{}", json::to_json_line("answerlog.v1.Commit", &c)?)?;
+                    } else {
+                        found.push(c);
                     }
                 }
                 if page.next_page_token.is_empty() {
-                    return Ok(());
+                    break;
                 }
                 request.page_token = page.next_page_token;
+            }
+            let kinds = |c: &crate::grpc::pb::Commit| {
+                c.events
+                    .iter()
+                    .map(|e| e.kind.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            match format {
+                Output::Json => Ok(()),
+                Output::Text => {
+                    for c in &found {
+                        if let Some(r) = &c.revision {
+                            outln!(
+                                "pos {:<8} {} v{:<4} {:<12} dated {} {:<32} {}",
+                                r.global_position,
+                                c.article_id,
+                                r.version,
+                                r.actor,
+                                r.last_updated,
+                                kinds(c),
+                                r.reason
+                            )?;
+                        }
+                    }
+                    Ok(())
+                }
+                _ => {
+                    let columns = [
+                        narrow("POSITION"),
+                        narrow("ARTICLE"),
+                        narrow("VERSION"),
+                        narrow("RECORDED"),
+                        narrow("ACTOR"),
+                        narrow("DATED"),
+                        narrow("EVENTS"),
+                        narrow("REASON"),
+                        wide("COMMAND ID"),
+                        wide("HASH"),
+                    ];
+                    print_items(format, "answerlog.v1.Commit", &found, &columns, |c| {
+                        let r = c.revision.clone().unwrap_or_default();
+                        vec![
+                            r.global_position.to_string(),
+                            c.article_id.clone(),
+                            r.version.to_string(),
+                            time(r.recorded_at.as_ref()),
+                            r.actor,
+                            r.last_updated,
+                            kinds(c),
+                            r.reason,
+                            c.command_id.clone(),
+                            r.hash,
+                        ]
+                    })
+                }
             }
         }
     }

@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+use super::format::{narrow, print_items, time, wide, Output, OutputArg};
 use super::write::{read_text, write_at, write_to, Head};
 use super::{ServerArg, WriteArgs};
 use crate::grpc::pb;
@@ -209,9 +210,9 @@ pub(super) enum EditCommand {
         /// At most this many.
         #[arg(long)]
         limit: Option<usize>,
-        /// One JSON object a line (answerlog.v1.AnswerSummary).
-        #[arg(long)]
-        json: bool,
+        /// json: one answerlog.v1.AnswerSummary a line.
+        #[command(flatten)]
+        output: OutputArg,
         #[command(flatten)]
         server: ServerArg,
     },
@@ -475,9 +476,9 @@ pub(super) async fn run(command: EditCommand) -> anyhow::Result<()> {
         EditCommand::List {
             words,
             limit,
-            json,
+            output,
             server,
-        } => list(&server, &words, limit, json).await,
+        } => list(&server, &words, limit, output.format()).await,
     }
 }
 
@@ -486,13 +487,13 @@ async fn list(
     server: &ServerArg,
     words: &[String],
     limit: Option<usize>,
-    json: bool,
+    format: Output,
 ) -> anyhow::Result<()> {
     let words: Vec<String> = words.iter().map(|w| w.to_lowercase()).collect();
     let mut client = super::client::answers(server).await?;
     let mut token = String::new();
-    let mut shown = 0usize;
-    loop {
+    let mut found = Vec::new();
+    'pages: loop {
         let page = client
             .list_answers(pb::ListAnswersRequest {
                 page_size: 1000,
@@ -502,33 +503,57 @@ async fn list(
             .await
             .map_err(super::client::status_error)?
             .into_inner();
-        for answer in &page.answers {
+        for answer in page.answers {
             let haystack = format!("{} {}", answer.question, answer.slug).to_lowercase();
             if !words.iter().all(|w| haystack.contains(w.as_str())) {
                 continue;
             }
-            if limit.is_some_and(|l| shown >= l) {
-                return Ok(());
+            if limit.is_some_and(|l| found.len() >= l) {
+                break 'pages;
             }
-            if json {
-                outln!(
-                    "{}",
-                    super::json::to_json_line("answerlog.v1.AnswerSummary", answer)?
-                )?;
-            } else {
-                outln!(
-                    "{:<40} v{:<5} {}  {}",
-                    answer.slug,
-                    answer.version,
-                    answer.last_updated,
-                    answer.question
-                )?;
-            }
-            shown += 1;
+            found.push(answer);
         }
         if page.next_page_token.is_empty() {
-            return Ok(());
+            break;
         }
         token = page.next_page_token;
     }
+    if format != Output::Text {
+        let columns = [
+            narrow("SLUG"),
+            narrow("VERSION"),
+            narrow("LAST UPDATED"),
+            narrow("QUESTION"),
+            wide("ID"),
+            wide("POSITION"),
+            wide("RECORDED"),
+        ];
+        return print_items(
+            format,
+            "answerlog.v1.AnswerSummary",
+            &found,
+            &columns,
+            |a| {
+                vec![
+                    a.slug.clone(),
+                    a.version.to_string(),
+                    a.last_updated.clone(),
+                    a.question.clone(),
+                    a.id.clone(),
+                    a.global_position.to_string(),
+                    time(a.recorded_at.as_ref()),
+                ]
+            },
+        );
+    }
+    for answer in &found {
+        outln!(
+            "{:<40} v{:<5} {}  {}",
+            answer.slug,
+            answer.version,
+            answer.last_updated,
+            answer.question
+        )?;
+    }
+    Ok(())
 }

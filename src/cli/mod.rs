@@ -15,6 +15,7 @@ mod config;
 mod context;
 mod edits;
 mod export;
+mod format;
 mod health;
 mod import;
 mod import_history;
@@ -538,8 +539,9 @@ enum ClientCommand {
         /// Wait until the server has applied this position [default: 0].
         #[arg(long, default_value_t = 0)]
         min_position: u64,
-        #[arg(long)]
-        json: bool,
+        /// json and yaml: the answerlog.v1.ListRevisionsResponse.
+        #[command(flatten)]
+        output: format::OutputArg,
         #[command(flatten)]
         server: ServerArg,
     },
@@ -860,9 +862,9 @@ async fn run_client(command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::History {
             reference,
             min_position,
-            json,
+            output,
             server,
-        } => show::history(&server, &reference, min_position, json).await,
+        } => show::history(&server, &reference, min_position, output.format()).await,
         ClientCommand::Diff {
             reference,
             from,
@@ -942,7 +944,7 @@ pub fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()) && out::colour_allowed())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

@@ -86,6 +86,12 @@ macro_rules! note {
     };
 }
 
+/// Whether what goes to a terminal may be coloured: not while `NO_COLOR`
+/// is set to anything but the empty string (no-color.org).
+pub(crate) fn colour_allowed() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

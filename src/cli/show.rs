@@ -3,6 +3,7 @@
 use anyhow::Context as _;
 
 use super::client::{answers, audit, reference, status_error};
+use super::format::{narrow, print_yaml, table, time, wide, Output};
 use super::json;
 use super::ServerArg;
 use crate::grpc::pb::{
@@ -85,12 +86,7 @@ pub(super) async fn get(
 /// An answer as a person reads it.
 fn render(a: &Answer) -> String {
     let mut out = String::new();
-    let recorded = a
-        .recorded_at
-        .as_ref()
-        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
-        .map(|t| t.to_rfc3339())
-        .unwrap_or_default();
+    let recorded = time(a.recorded_at.as_ref());
     out.push_str(&format!("{}\n", a.question));
     out.push_str(&format!(
         "slug {} · id {} · version {} · position {} · recorded {}\n",
@@ -185,11 +181,44 @@ pub(super) async fn history(
     server: &ServerArg,
     text: &str,
     min_position: u64,
-    as_json: bool,
+    output: Output,
 ) -> anyhow::Result<()> {
     let all = all_revisions(server, text, min_position).await?;
-    if as_json {
-        return json::print("answerlog.v1.ListRevisionsResponse", &all);
+    match output {
+        Output::Json => return json::print("answerlog.v1.ListRevisionsResponse", &all),
+        Output::Yaml => return print_yaml("answerlog.v1.ListRevisionsResponse", &all),
+        Output::Table | Output::Wide => {
+            let columns = [
+                narrow("VERSION"),
+                narrow("POSITION"),
+                narrow("RECORDED"),
+                narrow("ACTOR"),
+                narrow("EVENTS"),
+                narrow("REASON"),
+                wide("LAST UPDATED"),
+                wide("HASH"),
+                wide("CLAIMED"),
+            ];
+            let rows: Vec<Vec<String>> = all
+                .revisions
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.version.to_string(),
+                        r.global_position.to_string(),
+                        time(r.recorded_at.as_ref()),
+                        r.actor.clone(),
+                        r.event_kinds.join(","),
+                        r.reason.clone(),
+                        r.last_updated.clone(),
+                        r.hash.clone(),
+                        r.origin.as_ref().map(claimed).unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            return table(output == Output::Wide, &columns, &rows);
+        }
+        Output::Text => {}
     }
     outln!(
         "article {} · {} versions",
@@ -197,12 +226,7 @@ pub(super) async fn history(
         all.current_version
     )?;
     for r in &all.revisions {
-        let recorded = r
-            .recorded_at
-            .as_ref()
-            .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
-            .map(|t| t.format("%Y-%m-%d %H:%M:%S%.6fZ").to_string())
-            .unwrap_or_default();
+        let recorded = time(r.recorded_at.as_ref());
         outln!(
             "v{:<4} pos {:<8} {}  {:<12} {:<40} {}",
             r.version,
@@ -223,12 +247,9 @@ pub(super) async fn history(
 /// of its revision, marked as a claim.
 fn claimed(c: &crate::grpc::pb::OriginClaims) -> String {
     let mut parts = vec![format!("{} revision {}", c.origin, c.revision_id)];
-    if let Some(t) = c
-        .time
-        .as_ref()
-        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
-    {
-        parts.push(t.format("%Y-%m-%d %H:%M:%SZ").to_string());
+    let claimed_at = time(c.time.as_ref());
+    if !claimed_at.is_empty() {
+        parts.push(claimed_at);
     }
     for (label, value) in [
         ("by", &c.actor),
@@ -278,7 +299,7 @@ pub(super) async fn diff(
         return json::print("answerlog.v1.DiffVersionsResponse", &d);
     }
     let text = render_diff(&d);
-    if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+    if std::io::IsTerminal::is_terminal(&std::io::stdout()) && super::out::colour_allowed() {
         out!("{}", coloured(&text))?;
     } else {
         out!("{text}")?;

@@ -2,6 +2,7 @@
 //! questions, and the writers' queue of them (list, answer, decline).
 
 use super::client::{status_error, suggestions};
+use super::format::{narrow, print_items, time, wide, Output, OutputArg};
 use super::{json, ServerArg};
 use crate::grpc::pb::{
     ListSuggestionsRequest, ResolveSuggestionRequest, SuggestQuestionRequest, Suggestion,
@@ -16,9 +17,9 @@ pub(super) enum SuggestionsCommand {
         /// Only those in this state.
         #[arg(long, value_enum, default_value_t = Shown::Open)]
         status: Shown,
-        /// One `answerlog.v1.Suggestion` a line (protobuf JSON).
-        #[arg(long)]
-        json: bool,
+        /// json: one answerlog.v1.Suggestion a line.
+        #[command(flatten)]
+        output: OutputArg,
         #[command(flatten)]
         server: ServerArg,
     },
@@ -103,9 +104,9 @@ pub(super) async fn run(command: SuggestionsCommand) -> anyhow::Result<()> {
     match command {
         SuggestionsCommand::List {
             status,
-            json,
+            output,
             server,
-        } => list(&server, status, json).await,
+        } => list(&server, status, output.format()).await,
         SuggestionsCommand::Answer {
             id,
             article,
@@ -138,19 +139,47 @@ pub(super) async fn run(command: SuggestionsCommand) -> anyhow::Result<()> {
     }
 }
 
-async fn list(server: &ServerArg, shown: Shown, as_json: bool) -> anyhow::Result<()> {
+async fn list(server: &ServerArg, shown: Shown, format: Output) -> anyhow::Result<()> {
+    let mut found = Vec::new();
     each(server, |s| {
-        if !shown.admits(s) {
-            return Ok(());
+        if shown.admits(s) {
+            found.push(s.clone());
         }
-        if as_json {
-            outln!("{}", json::to_json_line("answerlog.v1.Suggestion", s)?)
-        } else {
-            outln!("{}", line(s))
-        }
+        Ok(())
     })
-    .await
-    .map(|_| ())
+    .await?;
+    if format == Output::Text {
+        for s in &found {
+            outln!("{}", line(s))?;
+        }
+        return Ok(());
+    }
+    let columns = [
+        narrow("ID"),
+        narrow("STATUS"),
+        narrow("SUGGESTED"),
+        narrow("BY"),
+        narrow("QUESTION"),
+        wide("ON ARTICLE"),
+        wide("RESOLVED BY"),
+        wide("RESOLVED"),
+        wide("ANSWERED BY ARTICLE"),
+        wide("NOTE"),
+    ];
+    print_items(format, "answerlog.v1.Suggestion", &found, &columns, |s| {
+        vec![
+            s.id.clone(),
+            s.status.clone(),
+            time(s.suggested_at.as_ref()),
+            s.suggested_by.clone(),
+            s.question.clone(),
+            s.article_id.clone(),
+            s.resolved_by.clone(),
+            time(s.resolved_at.as_ref()),
+            s.answered_by_article_id.clone(),
+            s.note.clone(),
+        ]
+    })
 }
 
 /// Calls `f` on every suggestion the server holds, in the order they were
@@ -185,12 +214,7 @@ pub(super) async fn each(
 /// A suggestion on one line: id, status, when and by whom, the question,
 /// and how it was resolved.
 fn line(s: &Suggestion) -> String {
-    let at = |t: &Option<prost_types::Timestamp>| {
-        t.as_ref()
-            .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
-            .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-            .unwrap_or_default()
-    };
+    let at = |t: &Option<prost_types::Timestamp>| time(t.as_ref());
     let mut text = format!(
         "{}  {:<8} {}  {}  {}",
         s.id,
