@@ -55,6 +55,9 @@ for probe in ["readinessProbe", "livenessProbe", "startupProbe"]:
     assert "grpc" in container[probe], f"{probe} is not a gRPC probe"
 assert pod["securityContext"]["runAsNonRoot"] is True
 assert manifests["StatefulSet"]["spec"]["volumeClaimTemplates"], "no volume claim"
+# The image's environment outranks the file: the pod sets the file's values.
+pod_env = {e["name"]: e["value"] for e in container["env"]}
+assert pod_env["ANSWERLOG_PRINCIPALS"] == "/etc/answerlog/principals/principals.toml", pod_env
 with open(sys.argv[1], "w") as f:
     f.write(manifests["ConfigMap"]["data"]["answerlog.toml"])
 
@@ -75,6 +78,8 @@ assert spec["volumeClaimTemplates"], "no volume for the read models"
 container = spec["template"]["spec"]["containers"][0]
 for probe in ["readinessProbe", "livenessProbe", "startupProbe"]:
     assert "grpc" in container[probe], f"{probe} is not a gRPC probe"
+pod_env = {e["name"]: e["value"] for e in container["env"]}
+assert pod_env["ANSWERLOG_PRINCIPALS"] == "/etc/answerlog/principals/principals.toml", pod_env
 config = replicas["ConfigMap"]["data"]["answerlog.toml"]
 assert 'log = "nats://' in config and "nats_replicas = 3" in config, config
 with open("deploy/kubernetes/cluster/nats.yaml") as f:
@@ -103,6 +108,49 @@ echo "deploy/kubernetes/answerlog.yaml: its answerlog.toml is accepted"
 echo "deploy/kubernetes/cluster/answerlog-replicas.yaml: its answerlog.toml is accepted"
 "$binary" config print --config deploy/answerlog.toml >/dev/null
 echo "deploy/answerlog.toml: accepted"
+
+# The Dockerfile's COPY sources (not those from a build stage) exist.
+grep -E '^COPY ' deploy/Dockerfile | grep -v -- '--from=' | while read -r _ args; do
+  for source in ${args% *}; do
+    if [ ! -e "$source" ]; then
+      echo "deploy/Dockerfile copies $source, which does not exist" >&2
+      exit 1
+    fi
+  done
+done
+# Its health check and command are commands this binary has.
+"$binary" health --help >/dev/null
+"$binary" serve --help >/dev/null
+echo "deploy/Dockerfile: its COPY sources exist; health and serve are commands"
+
+# The image listens on every interface with a principals file from a
+# secret: its environment without that file is refused (never development
+# mode on the network) and says how to make one; with a file, accepted.
+mapfile -t image_env < <(python3 - <<'PY'
+import re, shlex
+text = open("deploy/Dockerfile").read().replace("\\\n", " ")
+for line in text.splitlines():
+    if line.startswith("ENV "):
+        for word in shlex.split(line[4:]):
+            print(word)
+PY
+)
+printf '%s\n' "${image_env[@]}" | grep -qx 'ANSWERLOG_PRINCIPALS=/run/secrets/answerlog-principals'
+without_principals=()
+for word in "${image_env[@]}"; do
+  [[ $word == ANSWERLOG_PRINCIPALS=* ]] || without_principals+=("$word")
+done
+if env -i PATH="$PATH" "${without_principals[@]}" \
+    "$binary" config print --config deploy/answerlog.toml >/dev/null 2>"$scratch/refused"; then
+  echo "the image's environment without a principals file was accepted: development mode on 0.0.0.0" >&2
+  exit 1
+fi
+grep -q -- "--allow-development-on-network" "$scratch/refused"
+"$binary" token new check --role admin --json \
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["principalsEntry"])' >"$scratch/principals.toml"
+env -i PATH="$PATH" "${image_env[@]}" ANSWERLOG_PRINCIPALS="$scratch/principals.toml" \
+  "$binary" config print --config deploy/answerlog.toml >/dev/null
+echo "deploy/Dockerfile: serves 0.0.0.0 only with a principals file (refused without one)"
 
 # The Helm chart (deploy/helm/answerlog): `helm lint --strict`, then
 # `helm template` with its defaults and with everything on (TLS with mTLS,
@@ -172,6 +220,9 @@ for name in ["default", "full"]:
     assert 'metrics_listen = "0.0.0.0:9090"' in config, config
     with open(f"{scratch}/helm-{name}.toml", "w") as f:
         f.write(config)
+    with open(f"{scratch}/helm-{name}.env", "w") as f:
+        for e in container["env"]:
+            f.write(f"{e['name']}={e['value']}\n")
     volumes = {v["name"]: v for v in pod["volumes"]}
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     assert set(volumes) <= set(mounts) | {"data"}, (volumes, mounts)
@@ -209,52 +260,24 @@ policy = full[("NetworkPolicy", "check-answerlog")]["spec"]
 assert [r["ports"][0]["port"] for r in policy["ingress"]] == ["grpc", "metrics"]
 assert {"port": 4222} in [p for r in policy["egress"] for p in r["ports"]]
 PY
-"$binary" config print --config "$scratch/helm-default.toml" >/dev/null
-"$binary" config print --config "$scratch/helm-full.toml" >/dev/null
-echo "deploy/helm/answerlog: lints, renders (defaults; TLS, mTLS, NATS, ServiceMonitor, NetworkPolicy), refuses no principals; its answerlog.toml is accepted"
-
-# The Dockerfile's COPY sources (not those from a build stage) exist.
-grep -E '^COPY ' deploy/Dockerfile | grep -v -- '--from=' | while read -r _ args; do
-  for source in ${args% *}; do
-    if [ ! -e "$source" ]; then
-      echo "deploy/Dockerfile copies $source, which does not exist" >&2
-      exit 1
-    fi
-  done
-done
-# Its health check and command are commands this binary has.
-"$binary" health --help >/dev/null
-"$binary" serve --help >/dev/null
-echo "deploy/Dockerfile: its COPY sources exist; health and serve are commands"
-
-# The image listens on every interface with a principals file from a
-# secret: its environment without that file is refused (never development
-# mode on the network) and says how to make one; with a file, accepted.
-mapfile -t image_env < <(python3 - <<'PY'
-import re, shlex
-text = open("deploy/Dockerfile").read().replace("\\\n", " ")
-for line in text.splitlines():
-    if line.startswith("ENV "):
-        for word in shlex.split(line[4:]):
-            print(word)
+# The pod runs the image, whose environment outranks the file: the pod's
+# own environment must set what the ConfigMap says, so that the server
+# reads the mounted principals and listens on the chart's ports.
+for name in default full; do
+  mapfile -t pod_env <"$scratch/helm-$name.env"
+  env -i PATH="$PATH" "${image_env[@]}" "${pod_env[@]}" \
+    "$binary" config print --config "$scratch/helm-$name.toml" --json >"$scratch/helm-$name.json"
+  python3 - "$scratch/helm-$name.json" <<'PY'
+import json, sys
+settings = {s["key"]: s["value"] for s in json.load(open(sys.argv[1]))["settings"]}
+assert settings["principals_file"] == "/etc/answerlog/principals/principals.toml", settings["principals_file"]
+assert settings["listen"] == "0.0.0.0:50051", settings["listen"]
+assert settings["metrics_listen"] == "0.0.0.0:9090", settings["metrics_listen"]
+assert settings["data_dir"] == "/var/lib/answerlog", settings["data_dir"]
 PY
-)
-printf '%s\n' "${image_env[@]}" | grep -qx 'ANSWERLOG_PRINCIPALS=/run/secrets/answerlog-principals'
-without_principals=()
-for word in "${image_env[@]}"; do
-  [[ $word == ANSWERLOG_PRINCIPALS=* ]] || without_principals+=("$word")
 done
-if env -i PATH="$PATH" "${without_principals[@]}" \
-    "$binary" config print --config deploy/answerlog.toml >/dev/null 2>"$scratch/refused"; then
-  echo "the image's environment without a principals file was accepted: development mode on 0.0.0.0" >&2
-  exit 1
-fi
-grep -q -- "--allow-development-on-network" "$scratch/refused"
-"$binary" token new check --role admin --json \
-  | python3 -c 'import json, sys; print(json.load(sys.stdin)["principalsEntry"])' >"$scratch/principals.toml"
-env -i PATH="$PATH" "${image_env[@]}" ANSWERLOG_PRINCIPALS="$scratch/principals.toml" \
-  "$binary" config print --config deploy/answerlog.toml >/dev/null
-echo "deploy/Dockerfile: serves 0.0.0.0 only with a principals file (refused without one)"
+echo "deploy/helm/answerlog: lints, renders (defaults; TLS, mTLS, NATS, ServiceMonitor, NetworkPolicy), refuses no principals; its configuration, under the image's environment, is accepted and reads the mounted principals"
+
 
 # Cluster mode, as the README's Cluster section runs it: three NATS nodes
 # from deploy/cluster/ (nats-server tests each file first), two replicas on
