@@ -188,4 +188,79 @@ async fn a_chain_of_three_restores_the_same_log(backend: Backend) {
     server.stop().await;
 }
 
-backend_tests!(a_chain_of_three_restores_the_same_log);
+/// A redaction after a backup rewrote a commit that backup holds: no
+/// increment may go on from it (refused when taken), and a chain whose
+/// increment holds such a redaction is refused at restore, since the base
+/// would bring the content back.
+async fn an_increment_cannot_carry_a_redaction_of_what_its_base_holds(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let scratch = tempfile::tempdir().unwrap();
+    let id = create_article(&server, 0).await;
+    edit_many(server.channel().await, id.clone(), 1, 2).await;
+    let full = scratch.path().join("full");
+    backup(&server, &full, None).await;
+    // The quick answer of version 2 (position 2) is redacted.
+    let out = server
+        .cli(&[
+            "redact",
+            &id,
+            "--version",
+            "2",
+            "--event",
+            "0",
+            "--reason",
+            "leaked",
+        ])
+        .await;
+    assert!(out.success, "{}", out.stderr);
+    let refused = server
+        .cli(&[
+            "backup",
+            &scratch.path().join("inc").display().to_string(),
+            "--since",
+            &full.display().to_string(),
+        ])
+        .await;
+    assert!(!refused.success);
+    assert!(
+        refused.stderr.contains("redacted the one at 2, which")
+            && refused.stderr.contains("take a full backup"),
+        "{}",
+        refused.stderr
+    );
+    // An increment made by hand from a later full backup: its chain links,
+    // but it holds the redaction of a commit the base holds whole.
+    let later = scratch.path().join("later");
+    backup(&server, &later, None).await;
+    let forged = scratch.path().join("forged");
+    std::fs::create_dir(&forged).unwrap();
+    for file in ["digest.json", "manifest.json", "suggestions.jsonl"] {
+        std::fs::copy(later.join(file), forged.join(file)).unwrap();
+    }
+    let log = std::fs::read_to_string(later.join("log.jsonl")).unwrap();
+    let after: Vec<&str> = log.lines().skip(3).collect();
+    std::fs::write(forged.join("log.jsonl"), after.join("\n") + "\n").unwrap();
+    let base_digest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(full.join("digest.json")).unwrap()).unwrap();
+    std::fs::write(
+        forged.join("base.json"),
+        serde_json::json!({ "digest": base_digest, "dir": "" }).to_string(),
+    )
+    .unwrap();
+    let into = tempfile::tempdir().unwrap();
+    let out = restore(&[&full, &forged], into.path()).await;
+    assert!(!out.success);
+    assert!(
+        out.stderr.contains("of the commit at position 2")
+            && out.stderr.contains("would bring the content back"),
+        "{}",
+        out.stderr
+    );
+    assert!(empty(into.path()), "a refused restore wrote nothing");
+    server.stop().await;
+}
+
+backend_tests!(
+    a_chain_of_three_restores_the_same_log,
+    an_increment_cannot_carry_a_redaction_of_what_its_base_holds
+);

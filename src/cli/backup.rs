@@ -89,6 +89,12 @@ pub(super) async fn backup(
             if position > through {
                 break 'pages;
             }
+            if let (Some(base), Some(redacted)) = (&base, redacts_before(commit, from)) {
+                anyhow::bail!(
+                    "the commit at position {position} redacted the one at {redacted}, which {} holds unredacted: an increment cannot carry a redaction of what an earlier backup holds; take a full backup (and delete the older ones that hold the content)",
+                    base.dir.display()
+                );
+            }
             writeln!(
                 out,
                 "{}",
@@ -200,6 +206,15 @@ pub(super) async fn backup(
             b.dir.display()
         ),
     }
+}
+
+/// The position of a commit at or before `through` that `commit` redacts,
+/// if it redacts one.
+fn redacts_before(commit: &pb::Commit, through: u64) -> Option<u64> {
+    commit.events.iter().find_map(|e| match &e.payload {
+        Some(pb::event::Payload::PayloadRedacted(r)) if r.position <= through => Some(r.position),
+        _ => None,
+    })
 }
 
 /// Writes one message as a JSON line to a new file at `path`, synced.
@@ -426,6 +441,31 @@ fn check_links(chain: &[Kept]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Refuses a chain in which an increment redacts a commit an earlier
+/// backup holds: that backup holds the content unredacted, and a restore
+/// would bring it back.
+fn check_no_redaction_across(chain: &[Kept]) -> anyhow::Result<()> {
+    for pair in chain.windows(2) {
+        let (before, next) = (&pair[0], &pair[1]);
+        let through = before.message.global_position;
+        for commit in read_log_owned(next.dir.join(LOG)) {
+            let commit = commit.map_err(anyhow::Error::msg)?;
+            for event in &commit.events {
+                if let crate::domain::Event::PayloadRedacted { position, .. } = event {
+                    anyhow::ensure!(
+                        *position > through,
+                        "{} holds a redaction (at position {}) of the commit at position {position}, which {} holds unredacted: restoring the chain would bring the content back; restore a full backup taken after the redaction",
+                        next.dir.display(),
+                        commit.global_position,
+                        before.dir.display()
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn read_lines<'a, T: 'a>(
     path: &Path,
     optional: bool,
@@ -453,6 +493,7 @@ pub(super) fn restore(dirs: &[PathBuf], config: &ConfigArgs, json: bool) -> anyh
         .map(|dir| Kept::read(dir))
         .collect::<anyhow::Result<Vec<_>>>()?;
     check_links(&chain)?;
+    check_no_redaction_across(&chain)?;
     let last = chain.last().context("name the backup to restore")?;
     let (digest, signed, dir) = (&last.message, &last.signed, last.dir.as_path());
     for kept in &chain {
