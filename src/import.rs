@@ -27,6 +27,10 @@ fn error(line: usize, message: impl Into<String>) -> ImportError {
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct FrontMatter {
+    /// The article the file was written from (`get --output import`):
+    /// `apply` edits that one; a creation gives a new id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
     question: Option<String>,
     slug: Option<String>,
     last_updated: String,
@@ -56,6 +60,8 @@ struct FrontSource {
 /// the id its heading names (empty: none).
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct ArticleFile {
+    /// The article it was written from, if it says (empty: none).
+    pub id: String,
     pub draft: ArticleDraft,
     pub section_ids: Vec<String>,
 }
@@ -169,7 +175,11 @@ pub(crate) fn parse_file(text: &str) -> Result<ArticleFile, ImportError> {
         reviewed_version: 0,
         disclaimer: front.disclaimer.unwrap_or_default(),
     };
-    Ok(ArticleFile { draft, section_ids })
+    Ok(ArticleFile {
+        id: front.id.unwrap_or_default(),
+        draft,
+        section_ids,
+    })
 }
 
 /// A heading and the section id it ends with (`Causes {#s2}`), if any.
@@ -196,6 +206,7 @@ pub(crate) fn format(file: &ArticleFile) -> String {
     let d = &file.draft;
     let optional = |s: &str| (!s.is_empty()).then(|| s.to_owned());
     let front = FrontMatter {
+        id: optional(&file.id),
         question: None,
         slug: optional(&d.slug),
         last_updated: d.last_updated.clone(),

@@ -138,6 +138,30 @@ async fn cli_applies_an_edited_copy_as_one_commit(backend: Backend) {
     let rewritten = file(&server, "rewritten.md", &written);
     let same = ok(&server, &["apply", &rewritten, "--dry-run"]).await;
     assert!(same.contains("nothing to change"), "{same}");
+    // The file names its article by id: a new slug in it is a slug change
+    // of that article, not a search for another.
+    assert!(written.contains(&format!("id = \"{id}\"")), "{written}");
+    let renamed = file(
+        &server,
+        "renamed.md",
+        &written.replace("slug = \"what-causes-jmt\"", "slug = \"jmt-causes\""),
+    );
+    let moved = ok(&server, &["apply", &renamed, "--reason", "a shorter slug"]).await;
+    assert!(
+        moved.contains("change the slug: what-causes-jmt → jmt-causes"),
+        "{moved}"
+    );
+    let now = server.get(&id).await;
+    assert_eq!((now.slug.as_str(), now.version), ("jmt-causes", 3));
+    // Another article named beside a file written from this one: refused.
+    let other = crate::support::create_article(&server, 7).await;
+    let refused = server.cli(&["apply", &renamed, "--article", &other]).await;
+    assert!(!refused.success);
+    assert!(
+        refused.stderr.contains("was written from article"),
+        "{}",
+        refused.stderr
+    );
 }
 
 /// The current answer by id, read with `token`.

@@ -166,6 +166,20 @@ async fn writers_answer_or_decline_each_suggestion_once(backend: Backend) {
         ("wanda", "see JDM")
     );
     assert!(answered.resolved_at.is_some());
+    // The same resolution again (a retry) is answered as the first time.
+    let retried = resolve(
+        &channel,
+        writer,
+        resolution(
+            &first,
+            SuggestionResolution::Answered,
+            "what-causes-jmt",
+            "see JDM",
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(retried, answered);
     // Once only.
     let again = resolve(
         &channel,

@@ -379,6 +379,14 @@ impl App {
             .unwrap_or(options.snapshot_interval);
         store.set_meta(SNAPSHOT_INTERVAL_KEY, &k.to_be_bytes())?;
         let total = store.last_position();
+        /// Tells the progress thread to stop when dropped: when the
+        /// rebuild returns, and when it panics too.
+        struct Finished<'a>(&'a std::sync::atomic::AtomicBool);
+        impl Drop for Finished<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, std::sync::atomic::Ordering::Release);
+            }
+        }
         let finished = std::sync::atomic::AtomicBool::new(false);
         let commits = std::thread::scope(|scope| {
             scope.spawn(|| {
@@ -387,9 +395,8 @@ impl App {
                     std::thread::sleep(std::time::Duration::from_millis(100));
                 }
             });
-            let commits = rebuild_read_models(&store, k);
-            finished.store(true, std::sync::atomic::Ordering::Release);
-            commits
+            let _finished = Finished(&finished);
+            rebuild_read_models(&store, k)
         })?;
         progress(commits, total);
         Ok(Rebuilt {

@@ -6,7 +6,7 @@
 //! a resolution written in a batch not yet flushed is not seen, and the
 //! suggestion reads as open until it is.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::read::{ArticleRef, Page};
@@ -106,15 +106,23 @@ impl App {
             .find_suggestion(id)
             .await?
             .ok_or_else(|| AppError::not_found("suggestion_id", format!("no suggestion {id}")))?;
-        let resolved =
-            resolve_suggestion(&found, outcome, (&actor, Utc::now()), &note, &self.limits)?;
-        let stands = self.store.resolve_suggestion(resolved.clone()).await?;
-        let ours = |s: &Suggestion| {
-            s.resolution
-                .as_ref()
-                .map(|r| (r.outcome, r.by.clone(), r.at, r.note.clone()))
+        // The same resolution again (a retry whose answer was lost) is
+        // answered with the one that stands.
+        let same = |s: &Suggestion| {
+            s.resolution.as_ref().is_some_and(|r| {
+                (r.outcome, r.by.as_str(), r.note.as_str())
+                    == (outcome, actor.as_str(), note.as_str())
+            })
         };
-        if ours(&stands) != ours(&resolved) {
+        if same(&found) {
+            return Ok(found);
+        }
+        // Stored to the microsecond: the time said is the time kept.
+        let now = Utc::now();
+        let now = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
+        let resolved = resolve_suggestion(&found, outcome, (&actor, now), &note, &self.limits)?;
+        let stands = self.store.resolve_suggestion(resolved).await?;
+        if !same(&stands) {
             return Err(DomainError::Resolved {
                 status: stands.status,
             }

@@ -49,6 +49,7 @@ impl Plan {
 pub(super) fn answer_file(a: &pb::Answer) -> ArticleFile {
     let provenance = a.provenance.clone().unwrap_or_default();
     ArticleFile {
+        id: a.id.clone(),
         draft: ArticleDraft {
             slug: a.slug.clone(),
             question: a.question.clone(),
@@ -459,15 +460,26 @@ pub(super) async fn apply(
 ) -> anyhow::Result<()> {
     let text = read_text(file)?;
     let wanted = parse_file(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    // The article the file was written from, if it says (so that a file
+    // whose slug was edited still names its article), else its slug.
     let reference = match article {
         Some(reference) => reference.to_owned(),
+        None if !wanted.id.is_empty() => wanted.id.clone(),
         None if !wanted.draft.slug.is_empty() => wanted.draft.slug.clone(),
         None => anyhow::bail!(
-            "{}: the file gives no slug; name the article with --article",
+            "{}: the file names no article (no id, no slug); name it with --article",
             file.display()
         ),
     };
     let now = read_at(server, &reference, write.expected_version).await?;
+    if !wanted.id.is_empty() && wanted.id != now.id {
+        anyhow::bail!(
+            "{}: the file was written from article {}, and {reference} is article {}: apply it there, or remove its id",
+            file.display(),
+            wanted.id,
+            now.id
+        );
+    }
     let plan = plan(&answer_file(&now), &wanted)?;
     if write.json && (dry_run || plan.edits.is_empty()) {
         let edits = plan

@@ -86,7 +86,7 @@ mod tests {
         let table: Vec<&str> = section.lines().filter(|l| l.starts_with("| `")).collect();
         let named = |path: &str| {
             table.iter().any(|row| {
-                [format!("`answerlog {path}"), format!("`{path}")]
+                [format!("`answerlog {path}"), format!("/ `{path}")]
                     .iter()
                     .any(|start| {
                         row.match_indices(start.as_str()).any(|(at, _)| {

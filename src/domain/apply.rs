@@ -68,7 +68,11 @@ pub(super) fn applied(
         let made = decide_edit(&running, edit, ctx, &mut own).map_err(|e| e.within(&at))?;
         if !own.is_empty() {
             for violation in own.into_inner() {
-                v.push(format!("{at}.{}", violation.field), violation.description);
+                let field = match violation.field.as_str() {
+                    "" => at.clone(),
+                    field => format!("{at}.{field}"),
+                };
+                v.push(field, violation.description);
             }
             return Ok(Vec::new());
         }

@@ -51,7 +51,7 @@ fn right(path: &str) -> Option<Right> {
         "answerlog.v1.SuggestionService" if method == "SuggestQuestion" => Some(Right::Read),
         "answerlog.v1.SuggestionService" if method == "ResolveSuggestion" => Some(Right::Write),
         // Writers answer them; auditors and admins see them too.
-        "answerlog.v1.SuggestionService" => Some(Right::History),
+        "answerlog.v1.SuggestionService" if method == "ListSuggestions" => Some(Right::History),
         s if s.starts_with("answerlog.") => Some(Right::Admin),
         _ => None,
     }

@@ -18,6 +18,7 @@ mod log_index;
 mod log_migration;
 pub(crate) mod raw_baseline;
 mod redaction_intent;
+mod resolutions;
 mod restore;
 mod sled_store;
 mod stats;

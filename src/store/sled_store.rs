@@ -202,6 +202,13 @@ impl SledStore {
         let state = completed_state(state, held, &log, &index)?;
         let stats = Arc::new(Stats::default());
         let state = super::restore::replay_log(&disk, &log, &index, &stats, state)?;
+        let reopened = super::resolutions::forget_unacknowledged(&disk, state.last_suggestion)?;
+        if reopened > 0 {
+            tracing::warn!(
+                reopened,
+                "suggestions whose resolution was never acknowledged are open again"
+            );
+        }
         Ok(Self {
             log,
             index,

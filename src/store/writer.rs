@@ -770,8 +770,19 @@ impl Writer {
                         ))),
                         Err(e) => Err(e),
                     };
+                    // A resolution numbered past the durable ones was never
+                    // acknowledged (a batch that failed): as if absent.
+                    let last = self.state.last_suggestion;
+                    let open =
+                        |s: &Suggestion| s.resolution.as_ref().is_none_or(|r| r.sequence > last);
                     let answer = match stored {
-                        Ok(stored) if stored.resolution.is_none() && stored.id == resolved.id => {
+                        Ok(stored) if stored.id != resolved.id => {
+                            Err(StoreError::Corrupt(format!(
+                                "suggestion {} is stored under another id",
+                                resolved.sequence
+                            )))
+                        }
+                        Ok(stored) if open(&stored) => {
                             // Its own sequence number: the resolution shows
                             // once the suggestions are durable through it.
                             self.state.last_suggestion += 1;
