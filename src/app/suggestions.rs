@@ -58,14 +58,7 @@ impl App {
         let mut items = projection::suggestions(&self.read_models, after, page_size)?;
         items.retain(|s| s.sequence <= durable);
         for item in &mut items {
-            if item
-                .resolution
-                .as_ref()
-                .is_some_and(|r| r.sequence > durable)
-            {
-                item.resolution = None;
-                item.status = "open".into();
-            }
+            item.open_unless_durable(durable);
         }
         let next = (items.len() == page_size)
             .then(|| items.last().map(|s| s.sequence))

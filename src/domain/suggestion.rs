@@ -24,6 +24,24 @@ pub struct Suggestion {
     pub resolution: Option<Resolution>,
 }
 
+impl Suggestion {
+    /// Drops a resolution numbered past the suggestions durable through
+    /// `durable` (not yet durable, or never acknowledged): the suggestion
+    /// is open as far as anyone was told. Whether it did.
+    pub fn open_unless_durable(&mut self, durable: u64) -> bool {
+        if self
+            .resolution
+            .as_ref()
+            .is_some_and(|r| r.sequence > durable)
+        {
+            self.resolution = None;
+            self.status = "open".into();
+            return true;
+        }
+        false
+    }
+}
+
 /// An open suggestion answered or declined, by whom, when and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Resolution {

@@ -25,13 +25,7 @@ pub(super) fn forget_unacknowledged(disk: &Disk, last_suggestion: u64) -> Result
     for item in tree.range(all) {
         let (key, bytes) = item?;
         let mut suggestion = decode_suggestion(&bytes)?;
-        if suggestion
-            .resolution
-            .as_ref()
-            .is_some_and(|r| r.sequence > last_suggestion)
-        {
-            suggestion.resolution = None;
-            suggestion.status = "open".into();
+        if suggestion.open_unless_durable(last_suggestion) {
             batch.insert(key, encode_suggestion(&suggestion));
             reopened += 1;
         }
