@@ -14,7 +14,10 @@ async fn write_commands_answer_in_json_and_refusals_in_a_sentence(backend: Backe
     let imported = server.cli(&["import", &example, "--json"]).await;
     assert!(imported.success, "{}", imported.stderr);
     let imported = object(&imported.stdout);
-    assert_eq!(imported["version"], 1);
+    assert_eq!(
+        imported["version"], "1",
+        "uint64 as the JSON mapping writes it"
+    );
     let id = imported["articleId"].as_str().unwrap().to_owned();
 
     let edited = server
@@ -30,7 +33,7 @@ async fn write_commands_answer_in_json_and_refusals_in_a_sentence(backend: Backe
         ])
         .await;
     assert!(edited.success, "{}", edited.stderr);
-    assert_eq!(object(&edited.stdout)["version"], 2);
+    assert_eq!(object(&edited.stdout)["version"], "2");
     let source = server
         .cli(&[
             "add-source",
@@ -47,7 +50,7 @@ async fn write_commands_answer_in_json_and_refusals_in_a_sentence(backend: Backe
         ])
         .await;
     assert!(source.success, "{}", source.stderr);
-    assert_eq!(object(&source.stdout)["version"], 3);
+    assert_eq!(object(&source.stdout)["version"], "3");
     // Without a reason, the server (by default) refuses, naming it.
     let unexplained = server.cli(&["redate", &id, "2026-05-01"]).await;
     assert!(!unexplained.success);
@@ -63,7 +66,7 @@ async fn write_commands_answer_in_json_and_refusals_in_a_sentence(backend: Backe
         .await;
     assert!(redated.success, "{}", redated.stderr);
     let redated = object(&redated.stdout);
-    assert_eq!(redated["version"], 4);
+    assert_eq!(redated["version"], "4");
     assert_eq!(redated["articleId"], id.as_str());
 
     // A refusal: what kind, then the server's message naming the field.

@@ -151,7 +151,7 @@ async fn the_exports_merkle_root_is_audit_md_s_over_the_answers_served(backend: 
     .await;
     assert!(checked.success, "{}", checked.stderr);
     let report: serde_json::Value = serde_json::from_str(checked.stdout.trim()).unwrap();
-    assert_eq!(report["merkle"]["size"], size, "{report}");
+    assert_eq!(report["merkle"]["size"], size.to_string(), "{report}");
     let root = base64::engine::general_purpose::STANDARD.encode(tree_root(&leaves));
     assert_eq!(report["merkle"]["root"], root.as_str(), "{report}");
     let text = cli(vec!["verify".into(), file.display().to_string()]).await;

@@ -214,7 +214,7 @@ async fn a_redaction_removes_the_content_and_every_proof_still_stands(backend: B
         .await;
     assert!(out.success, "{}", out.stderr);
     let report: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
-    assert_eq!(report["version"], 6, "{report}");
+    assert_eq!(report["version"], "6", "{report}");
     assert_eq!(
         report["rewrittenPositions"],
         serde_json::json!(["5"]),

@@ -191,7 +191,7 @@ fn imported(file: &Path, article_id: &str, version: u64, position: u64, json: bo
         return serde_json::json!({
             "file": file.display().to_string(),
             "articleId": article_id,
-            "version": version,
+            "version": version.to_string(),
             "globalPosition": position.to_string(),
         })
         .to_string();

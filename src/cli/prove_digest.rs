@@ -120,12 +120,12 @@ pub(super) async fn prove_digest(
             "{}",
             serde_json::json!({
                 "proven": true,
-                "digestPosition": position,
+                "digestPosition": position.to_string(),
                 "digestLogHash": hex(&digest.log_hash),
                 "digestKeyId": digest.signed.key_id,
                 "checkpoint": {
                     "origin": checkpoint.origin,
-                    "treeSize": checkpoint.size,
+                    "treeSize": checkpoint.size.to_string(),
                     "logHash": hex(&carried),
                 },
                 "commitsSince": checkpoint.size - position,

@@ -202,9 +202,9 @@ pub(super) fn rebuild(args: &ConfigArgs, json: bool) -> anyhow::Result<()> {
     if json {
         let report = serde_json::json!({
             "commits": rebuilt.commits,
-            "keys_written": rebuilt.keys_written,
-            "bytes_written": rebuilt.bytes_written,
-            "log_bytes": rebuilt.log_bytes,
+            "keysWritten": rebuilt.keys_written,
+            "bytesWritten": rebuilt.bytes_written,
+            "logBytes": rebuilt.log_bytes,
             "seconds": seconds,
         });
         outln!("{report}")?;
@@ -226,8 +226,8 @@ pub(super) fn compact(args: &ConfigArgs, json: bool) -> anyhow::Result<()> {
     if json {
         let report = serde_json::json!({
             "keys": compacted.keys,
-            "bytes_before": compacted.bytes_before,
-            "bytes_after": compacted.bytes_after,
+            "bytesBefore": compacted.bytes_before,
+            "bytesAfter": compacted.bytes_after,
             "seconds": seconds,
         });
         return outln!("{report}");

@@ -109,7 +109,7 @@ pub(super) fn verify(file: &Path, kept: &Kept<'_>, as_json: bool) -> anyhow::Res
             "ok": outcome.is_ok(),
             "checked": said,
             "merkle": merkle.map(|(size, root)| serde_json::json!({
-                "size": size,
+                "size": size.to_string(),
                 "root": base64::engine::general_purpose::STANDARD.encode(root),
             })),
             "error": outcome.as_ref().err().map(super::out::sentence),

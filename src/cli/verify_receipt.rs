@@ -94,15 +94,15 @@ pub(super) fn verify_receipt(
             serde_json::json!({
                 "verified": true,
                 "articleId": a.id.to_string(),
-                "version": a.version,
-                "globalPosition": served.global_position,
+                "version": a.version.to_string(),
+                "globalPosition": served.global_position.to_string(),
                 "commitHash": hex(&extra.commit),
-                "leafIndex": proof.index,
+                "leafIndex": proof.index.to_string(),
                 "witnesses": witnesses.iter().map(|w| w.name.clone()).collect::<Vec<_>>(),
                 "witnessQuorum": quorum,
                 "checkpoint": {
                     "origin": checkpoint.origin,
-                    "treeSize": checkpoint.size,
+                    "treeSize": checkpoint.size.to_string(),
                     "rootHash": root,
                 },
             })

@@ -382,9 +382,9 @@ fn report_verified(args: &WatchArgs, c: &Checkpoint, from: Option<u64>) -> anyho
             serde_json::json!({
                 "verified": true,
                 "origin": c.origin,
-                "treeSize": c.size,
+                "treeSize": c.size.to_string(),
                 "rootHash": root,
-                "extends": from,
+                "extends": from.map(|f| f.to_string()),
             })
         );
     }

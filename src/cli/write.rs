@@ -283,7 +283,7 @@ fn report(what: &str, outcome: &Outcome, command_id: &str, json: bool) -> anyhow
     if json {
         let mut out = serde_json::json!({
             "articleId": article_id,
-            "version": version,
+            "version": version.to_string(),
             "globalPosition": global_position.to_string(),
             "commandId": command_id,
         });
