@@ -70,6 +70,14 @@ async fn listings_print_as_tables_json_and_yaml() {
     let parsed: Vec<serde_json::Value> = yaml_serde::from_str(&yaml).unwrap();
     assert_eq!(parsed, vec![first], "YAML holds the same mapping");
 
+    // get
+    let answer = ok(&server, &["get", slug, "-o", "yaml"]).await;
+    let parsed: serde_json::Value = yaml_serde::from_str(&answer).unwrap();
+    assert_eq!(
+        (parsed["id"].as_str(), parsed["version"].as_str()),
+        (Some(id.as_str()), Some("2"))
+    );
+
     // history
     let table = ok(&server, &["history", slug, "-o", "table"]).await;
     assert_eq!(

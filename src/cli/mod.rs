@@ -503,9 +503,9 @@ enum ClientCommand {
         /// Print the protobuf JSON mapping (as `--output json`).
         #[arg(long, conflicts_with = "output")]
         json: bool,
-        /// How to print it: `text`, `json` (the protobuf JSON mapping) or
-        /// `import` (the import format, each section's heading ending with
-        /// its id, for `apply`).
+        /// How to print it: `text`, `json` (the protobuf JSON mapping),
+        /// `yaml` (the same, as YAML) or `import` (the import format, each
+        /// section's heading ending with its id, for `apply`).
         #[arg(short, long, value_enum, default_value_t = show::GetOutput::Text)]
         output: show::GetOutput,
         #[command(flatten)]

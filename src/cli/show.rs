@@ -17,6 +17,7 @@ use crate::grpc::pb::{
 pub(super) enum GetOutput {
     Text,
     Json,
+    Yaml,
     Import,
 }
 
@@ -78,6 +79,7 @@ pub(super) async fn get(
     }
     match output {
         GetOutput::Json => json::print("answerlog.v1.Answer", &answer),
+        GetOutput::Yaml => print_yaml("answerlog.v1.Answer", &answer),
         GetOutput::Import => out!("{}", super::apply::answer_text(&answer)),
         GetOutput::Text => out!("{}", render(&answer)),
     }
