@@ -186,6 +186,33 @@ async fn an_export_verifies_offline_and_a_changed_byte_names_its_line(backend: B
         "{}",
         refused.stderr
     );
+    // `keys rotate`, offline: a new current key; digests the old one
+    // signed still verify against it.
+    let data_dir = data.path().display().to_string();
+    let rotated = cli(vec![
+        "keys".into(),
+        "rotate".into(),
+        "--data-dir".into(),
+        data_dir.clone(),
+    ])
+    .await;
+    assert!(rotated.success, "{}", rotated.stderr);
+    assert!(
+        rotated.stdout.contains("the signing key is now"),
+        "{}",
+        rotated.stdout
+    );
+    let shown = cli(vec![
+        "keys".into(),
+        "show".into(),
+        "--data-dir".into(),
+        data_dir,
+    ])
+    .await;
+    assert!(shown.success, "{}", shown.stderr);
+    assert_ne!(shown.stdout.trim(), vkey, "a new current key");
+    let old = verify_digest(digest_file.clone(), Some(vkey.clone())).await;
+    assert!(old.success, "{}", old.stderr);
 
     // Issue 14, item A.1: the exported first version's fields no payload
     // digest covers (its id, status and version) are tied to the envelope.
