@@ -118,10 +118,15 @@ grep -E '^COPY ' deploy/Dockerfile | grep -v -- '--from=' | while read -r _ args
     fi
   done
 done
-# Its health check and command are commands this binary has.
+# Its health check and command are commands this binary has, and so are
+# the man page and completions it ships.
 "$binary" health --help >/dev/null
 "$binary" serve --help >/dev/null
-echo "deploy/Dockerfile: its COPY sources exist; health and serve are commands"
+"$binary" man | grep -q '^\.TH answerlog'
+for shell in bash zsh fish; do
+  "$binary" completion "$shell" | grep -q answerlog
+done
+echo "deploy/Dockerfile: its COPY sources exist; health, serve, man and completion are commands"
 
 # The image listens on every interface with a principals file from a
 # secret: its environment without that file is refused (never development
