@@ -884,6 +884,7 @@ async fn killed_start_up(
 
 /// What `answerlog rebuild --json` reports.
 #[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct Rebuilt {
     commits: u64,
     keys_written: u64,
