@@ -228,6 +228,10 @@ async fn an_increment_cannot_carry_a_redaction_of_what_its_base_holds(backend: B
         "{}",
         refused.stderr
     );
+    assert!(
+        !scratch.path().join("inc").exists(),
+        "a refused backup leaves nothing behind"
+    );
     // An increment made by hand from a later full backup: its chain links,
     // but it holds the redaction of a commit the base holds whole.
     let later = scratch.path().join("later");

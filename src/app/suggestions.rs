@@ -68,7 +68,8 @@ impl App {
 
     /// Resolves the open suggestion `id` as `how`, by `actor`, durably;
     /// the suggestion as resolved. A suggestion resolved already (by
-    /// anyone, even a moment before) is FAILED_PRECONDITION.
+    /// anyone, even a moment before) is FAILED_PRECONDITION, unless it
+    /// stands resolved as asked (a retry: answered with what stands).
     pub async fn resolve_suggestion(
         &self,
         id: Uuid,
@@ -76,8 +77,8 @@ impl App {
         note: String,
         actor: String,
     ) -> Result<Suggestion, AppError> {
-        let outcome = match how {
-            Resolve::Declined => Outcome::Declined,
+        let (outcome, retracted) = match how {
+            Resolve::Declined => (Outcome::Declined, false),
             Resolve::Answered(reference) => {
                 let answering = match self.current_of(&reference).await {
                     Ok(answering) => answering,
@@ -86,13 +87,10 @@ impl App {
                     }
                     Err(e) => return Err(e),
                 };
-                if answering.article.status == Status::Retracted {
-                    return Err(AppError::FailedPrecondition(
-                        "article: the article is retracted; readers would not see the answer"
-                            .into(),
-                    ));
-                }
-                Outcome::Answered(answering.article.id)
+                (
+                    Outcome::Answered(answering.article.id),
+                    answering.article.status == Status::Retracted,
+                )
             }
         };
         let found = self
@@ -109,6 +107,11 @@ impl App {
         };
         if same(&found) {
             return Ok(found);
+        }
+        if retracted {
+            return Err(AppError::FailedPrecondition(
+                "article: the article is retracted; readers would not see the answer".into(),
+            ));
         }
         // Stored to the microsecond: the time said is the time kept.
         let now = Utc::now();

@@ -472,7 +472,14 @@ pub(super) async fn apply(
         ),
     };
     let now = read_at(server, &reference, write.expected_version).await?;
-    if !wanted.id.is_empty() && wanted.id != now.id {
+    let same_article = |a: &str, b: &str| match (
+        crate::domain::ArticleId::parse(a),
+        crate::domain::ArticleId::parse(b),
+    ) {
+        (Some(a), Some(b)) => a == b,
+        _ => a == b,
+    };
+    if !wanted.id.is_empty() && !same_article(&wanted.id, &now.id) {
         anyhow::bail!(
             "{}: the file was written from article {}, and {reference} is article {}: apply it there, or remove its id",
             file.display(),

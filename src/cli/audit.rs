@@ -101,7 +101,6 @@ pub(super) enum AuditCommand {
         /// Only versions whose displayed date is on or before this date.
         #[arg(long)]
         dated_on_or_before: Option<String>,
-        /// json: one answerlog.v1.Commit a line.
         #[command(flatten)]
         output: OutputArg,
         #[command(flatten)]
@@ -393,6 +392,13 @@ pub(super) async fn run(command: AuditCommand) -> anyhow::Result<()> {
                 last_updated_on_or_before: dated_on_or_before.unwrap_or_default(),
                 ..ListCommitsRequest::default()
             };
+            let kinds = |c: &crate::grpc::pb::Commit| {
+                c.events
+                    .iter()
+                    .map(|e| e.kind.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
             let mut client = audit(&server).await?;
             let mut found = Vec::new();
             loop {
@@ -402,11 +408,28 @@ pub(super) async fn run(command: AuditCommand) -> anyhow::Result<()> {
                     .map_err(status_error)?
                     .into_inner();
                 for c in page.commits {
-                    // JSON Lines stream; the rest print once all are in.
-                    if format == Output::Json {
-                        outln!("{}", json::to_json_line("answerlog.v1.Commit", &c)?)?;
-                    } else {
-                        found.push(c);
+                    // Text and JSON lines go out as they come (a reader
+                    // that stops early stops the pages); the rest print
+                    // once all are in.
+                    match format {
+                        Output::Json => {
+                            outln!("{}", json::to_json_line("answerlog.v1.Commit", &c)?)?
+                        }
+                        Output::Text => {
+                            if let Some(r) = &c.revision {
+                                outln!(
+                                    "pos {:<8} {} v{:<4} {:<12} dated {} {:<32} {}",
+                                    r.global_position,
+                                    c.article_id,
+                                    r.version,
+                                    r.actor,
+                                    r.last_updated,
+                                    kinds(&c),
+                                    r.reason
+                                )?;
+                            }
+                        }
+                        _ => found.push(c),
                     }
                 }
                 if page.next_page_token.is_empty() {
@@ -414,32 +437,8 @@ pub(super) async fn run(command: AuditCommand) -> anyhow::Result<()> {
                 }
                 request.page_token = page.next_page_token;
             }
-            let kinds = |c: &crate::grpc::pb::Commit| {
-                c.events
-                    .iter()
-                    .map(|e| e.kind.as_str())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            };
             match format {
-                Output::Json => Ok(()),
-                Output::Text => {
-                    for c in &found {
-                        if let Some(r) = &c.revision {
-                            outln!(
-                                "pos {:<8} {} v{:<4} {:<12} dated {} {:<32} {}",
-                                r.global_position,
-                                c.article_id,
-                                r.version,
-                                r.actor,
-                                r.last_updated,
-                                kinds(c),
-                                r.reason
-                            )?;
-                        }
-                    }
-                    Ok(())
-                }
+                Output::Json | Output::Text => Ok(()),
                 _ => {
                     let columns = [
                         narrow("POSITION"),

@@ -51,6 +51,30 @@ pub(super) async fn backup(
             dir.display()
         );
     }
+    let made = !dir.exists();
+    let taken = back_up(server, dir, since, json).await;
+    // A backup that failed leaves no part of itself behind, so that the
+    // same command can be run again.
+    if taken.is_err() {
+        let _ = if made {
+            std::fs::remove_dir_all(dir)
+        } else {
+            std::fs::read_dir(dir).and_then(|entries| {
+                entries
+                    .flatten()
+                    .try_for_each(|e| std::fs::remove_file(e.path()))
+            })
+        };
+    }
+    taken
+}
+
+async fn back_up(
+    server: &ServerArg,
+    dir: &Path,
+    since: Option<&Path>,
+    json: bool,
+) -> anyhow::Result<()> {
     // An incremental backup goes on from the previous one's digest.
     let base = since.map(Kept::read).transpose()?;
     let from = base.as_ref().map_or(0, |b| b.message.global_position);

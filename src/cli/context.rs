@@ -213,7 +213,16 @@ pub(super) fn run(command: ContextCommand) -> anyhow::Result<()> {
                     "{}",
                     serde_json::json!({
                         "current": contexts.current,
-                        "contexts": contexts.context,
+                        // The JSON convention's key names (the file's are TOML's).
+                        "contexts": contexts.context.iter().map(|(name, saved)| {
+                            (name.clone(), serde_json::json!({
+                                "server": saved.server,
+                                "ca": saved.ca,
+                                "tokenFile": saved.token_file,
+                                "cert": saved.cert,
+                                "key": saved.key,
+                            }))
+                        }).collect::<serde_json::Map<_, _>>(),
                     })
                 )?;
             } else {

@@ -210,7 +210,6 @@ pub(super) enum EditCommand {
         /// At most this many.
         #[arg(long)]
         limit: Option<usize>,
-        /// json: one answerlog.v1.AnswerSummary a line.
         #[command(flatten)]
         output: OutputArg,
         #[command(flatten)]
@@ -493,6 +492,7 @@ async fn list(
     let mut client = super::client::answers(server).await?;
     let mut token = String::new();
     let mut found = Vec::new();
+    let mut shown = 0usize;
     'pages: loop {
         let page = client
             .list_answers(pb::ListAnswersRequest {
@@ -508,17 +508,32 @@ async fn list(
             if !words.iter().all(|w| haystack.contains(w.as_str())) {
                 continue;
             }
-            if limit.is_some_and(|l| found.len() >= l) {
+            if limit.is_some_and(|l| shown >= l) {
                 break 'pages;
             }
-            found.push(answer);
+            shown += 1;
+            // Text and JSON lines go out as they come; the rest at the end.
+            match format {
+                Output::Text => outln!(
+                    "{:<40} v{:<5} {}  {}",
+                    answer.slug,
+                    answer.version,
+                    answer.last_updated,
+                    answer.question
+                )?,
+                Output::Json => outln!(
+                    "{}",
+                    super::json::to_json_line("answerlog.v1.AnswerSummary", &answer)?
+                )?,
+                _ => found.push(answer),
+            }
         }
         if page.next_page_token.is_empty() {
             break;
         }
         token = page.next_page_token;
     }
-    if format != Output::Text {
+    if matches!(format, Output::Table | Output::Wide | Output::Yaml) {
         let columns = [
             narrow("SLUG"),
             narrow("VERSION"),
@@ -545,15 +560,6 @@ async fn list(
                 ]
             },
         );
-    }
-    for answer in &found {
-        outln!(
-            "{:<40} v{:<5} {}  {}",
-            answer.slug,
-            answer.version,
-            answer.last_updated,
-            answer.question
-        )?;
     }
     Ok(())
 }

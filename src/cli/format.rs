@@ -28,7 +28,9 @@ pub(super) enum Output {
 #[derive(Debug, Clone, clap::Args)]
 pub(super) struct OutputArg {
     /// How to print: text, table, wide (a table with more columns), json
-    /// (the protobuf JSON mapping) or yaml (the same mapping as YAML).
+    /// (the protobuf JSON mapping: one item a line; `history`: the whole
+    /// ListRevisionsResponse) or yaml (the same mapping: a sequence of
+    /// items; `history`: the response).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Text)]
     output: Output,
     /// As `-o json`.

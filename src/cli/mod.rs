@@ -539,7 +539,6 @@ enum ClientCommand {
         /// Wait until the server has applied this position [default: 0].
         #[arg(long, default_value_t = 0)]
         min_position: u64,
-        /// json and yaml: the answerlog.v1.ListRevisionsResponse.
         #[command(flatten)]
         output: format::OutputArg,
         #[command(flatten)]

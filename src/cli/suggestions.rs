@@ -17,7 +17,6 @@ pub(super) enum SuggestionsCommand {
         /// Only those in this state.
         #[arg(long, value_enum, default_value_t = Shown::Open)]
         status: Shown,
-        /// json: one answerlog.v1.Suggestion a line.
         #[command(flatten)]
         output: OutputArg,
         #[command(flatten)]
@@ -140,18 +139,23 @@ pub(super) async fn run(command: SuggestionsCommand) -> anyhow::Result<()> {
 }
 
 async fn list(server: &ServerArg, shown: Shown, format: Output) -> anyhow::Result<()> {
+    // Text and JSON lines go out as they come; the rest at the end.
     let mut found = Vec::new();
     each(server, |s| {
-        if shown.admits(s) {
-            found.push(s.clone());
+        if !shown.admits(s) {
+            return Ok(());
         }
-        Ok(())
+        match format {
+            Output::Text => outln!("{}", line(s)),
+            Output::Json => outln!("{}", json::to_json_line("answerlog.v1.Suggestion", s)?),
+            _ => {
+                found.push(s.clone());
+                Ok(())
+            }
+        }
     })
     .await?;
-    if format == Output::Text {
-        for s in &found {
-            outln!("{}", line(s))?;
-        }
+    if matches!(format, Output::Text | Output::Json) {
         return Ok(());
     }
     let columns = [

@@ -1,22 +1,25 @@
-//! Resolutions of suggested questions that were never acknowledged.
+//! Suggested questions, and their resolutions, that were never
+//! acknowledged.
 //!
 //! A resolution rewrites its suggestion's record in place (`q/<sequence>`)
 //! and takes the next suggestion sequence number as its own; the writer's
 //! state (`meta`) says how far the suggestions are durable. sled may keep
 //! a record of a batch whose `meta` it lost (a crash part-way, a torn
 //! batch), and a later suggestion would then take the resolution's number
-//! and make it visible though no one was told it was made. So at open,
-//! every resolution numbered past the writer's last suggestion is taken
-//! back: the suggestion is open again, as its resolver was never told
-//! otherwise.
+//! and make it visible though no one was told it was made; and a
+//! suggestion's own record past that number would show once a resolution
+//! took the number. So at open (and when the writer reopens sled after a
+//! failure), every suggestion numbered past the writer's last is removed,
+//! and every resolution numbered past it taken back: the suggestion is
+//! open again, as its resolver was never told otherwise.
 
 use super::disk::Disk;
 use super::keys::{position_key, Space};
 use super::StoreError;
 use crate::codec::{decode_suggestion, encode_suggestion};
 
-/// Reopens every suggestion whose resolution is numbered past
-/// `last_suggestion`; how many.
+/// Removes every suggestion numbered past `last_suggestion`, and reopens
+/// every one whose resolution is; how many records it changed.
 pub(super) fn forget_unacknowledged(disk: &Disk, last_suggestion: u64) -> Result<u64, StoreError> {
     let tree = disk.tree()?;
     let all = position_key(Space::Suggestions, 0)..=position_key(Space::Suggestions, u64::MAX);
@@ -24,7 +27,17 @@ pub(super) fn forget_unacknowledged(disk: &Disk, last_suggestion: u64) -> Result
     let mut reopened = 0;
     for item in tree.range(all) {
         let (key, bytes) = item?;
-        let mut suggestion = decode_suggestion(&bytes)?;
+        if key.as_ref() > position_key(Space::Suggestions, last_suggestion).as_slice() {
+            batch.remove(key);
+            reopened += 1;
+            continue;
+        }
+        // One that does not decode is the listing's to report (DATA_LOSS);
+        // it does not keep the store from opening.
+        let Ok(mut suggestion) = decode_suggestion(&bytes) else {
+            tracing::warn!(key = ?key, "a suggestion's record does not decode");
+            continue;
+        };
         if suggestion.open_unless_durable(last_suggestion) {
             batch.insert(key, encode_suggestion(&suggestion));
             reopened += 1;
@@ -73,14 +86,19 @@ mod tests {
         let kept = resolved(1, 2);
         let lost = resolved(3, 5);
         let restored = resolved(4, 0);
-        for s in [&kept, &lost, &restored] {
+        let never_told = resolved(6, 0);
+        for s in [&kept, &lost, &restored, &never_told] {
             tree.insert(
                 position_key(Space::Suggestions, s.sequence),
                 encode_suggestion(s),
             )
             .unwrap();
         }
-        assert_eq!(forget_unacknowledged(&disk, 4).unwrap(), 1);
+        assert_eq!(forget_unacknowledged(&disk, 4).unwrap(), 2);
+        assert!(tree
+            .get(position_key(Space::Suggestions, 6))
+            .unwrap()
+            .is_none());
         let read = |sequence| {
             let bytes = tree
                 .get(position_key(Space::Suggestions, sequence))

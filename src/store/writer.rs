@@ -454,6 +454,9 @@ impl Writer {
                 return Err(e);
             }
         };
+        // Suggestions and resolutions of the failed batches are not in the
+        // log's files: what sled kept of them past `meta` goes.
+        super::resolutions::forget_unacknowledged(&self.disk, state.last_suggestion)?;
         self.flushed_state = state;
         let published = *self.durable.borrow();
         if state.last_position < published {
