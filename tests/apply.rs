@@ -30,7 +30,14 @@ async fn cli_applies_an_edited_copy_as_one_commit(backend: Backend) {
     let server = TestServer::start(backend).await;
     let id = server.import_example().await;
     let slug = "what-causes-jmt";
-    let text = ok(&server, &["get", slug, "--output", "import"]).await;
+    let written = server.cli(&["get", slug, "--output", "import"]).await;
+    assert!(written.success, "{}", written.stderr);
+    assert!(
+        !written.stderr.contains("warning"),
+        "the example reads back the same: {}",
+        written.stderr
+    );
+    let text = written.stdout;
     assert!(text.contains("## Genetic Factors {#s3}"), "{text}");
 
     // The edited copy: s1 renamed (by its id), s2's body edited, s3
