@@ -459,7 +459,7 @@ async fn restore_keyed(
 }
 
 /// A replica of the default stream on `nats`, in `dir`.
-async fn replica_in(nats: &Arc<NatsServer>, dir: Arc<tempfile::TempDir>) -> TestServer {
+pub(crate) async fn replica_in(nats: &Arc<NatsServer>, dir: Arc<tempfile::TempDir>) -> TestServer {
     TestServer::start_on(
         Backend::JetStream,
         Some(Arc::clone(nats)),

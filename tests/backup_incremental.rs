@@ -264,6 +264,46 @@ async fn an_increment_cannot_carry_a_redaction_of_what_its_base_holds(backend: B
     server.stop().await;
 }
 
+/// A chain restored into a JetStream stream (`restore --log nats://…`):
+/// the replica built from it serves the same log, which verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_restores_into_a_stream() {
+    let server = TestServer::start(Backend::Sled).await;
+    let scratch = tempfile::tempdir().unwrap();
+    let (full, increment) = (scratch.path().join("full"), scratch.path().join("inc"));
+    let id = create_article(&server, 0).await;
+    backup(&server, &full, None).await;
+    edit_many(server.channel().await, id.clone(), 1, 3).await;
+    create_article(&server, 1).await;
+    let taken = backup(&server, &increment, Some(&full)).await;
+    assert_eq!(taken["commits"], 4, "{taken}");
+
+    let nats = Arc::new(crate::support::nats::NatsServer::start());
+    let restored = Arc::new(tempfile::tempdir().unwrap());
+    let out = cli(vec![
+        "restore".into(),
+        full.display().to_string(),
+        increment.display().to_string(),
+        "--json".into(),
+        "--data-dir".into(),
+        restored.path().display().to_string(),
+        "--log".into(),
+        nats.url(),
+        "--nats-stream".into(),
+        "ANSWERLOG".into(),
+    ])
+    .await;
+    assert!(out.success, "{}", out.stderr);
+    let said: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(said["commits"], 5, "{said}");
+    let replica = crate::backup::replica_in(&nats, restored).await;
+    replica.get_at_least(&id, 5).await;
+    assert_eq!(whole_log(&replica).await, whole_log(&server).await);
+    assert!(replica.verify_log().await.ok);
+    replica.stop().await;
+    server.stop().await;
+}
+
 backend_tests!(
     a_chain_of_three_restores_the_same_log,
     an_increment_cannot_carry_a_redaction_of_what_its_base_holds
