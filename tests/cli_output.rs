@@ -3,7 +3,7 @@
 //! the protobuf JSON mapping as JSON or YAML, times in RFC 3339 UTC; and
 //! `NO_COLOR` turns off the diff's colours on a terminal.
 
-use crate::support::{Backend, TestServer};
+use crate::support::{on_a_terminal, Backend, TestServer};
 
 /// A CLI run that must succeed; its stdout.
 async fn ok(server: &TestServer, args: &[&str]) -> String {
@@ -117,30 +117,6 @@ async fn listings_print_as_tables_json_and_yaml() {
     server.stop().await;
 }
 
-/// Runs `answerlog ARGS` on a pseudo-terminal with `NO_COLOR` as given.
-async fn on_a_terminal(args: Vec<String>, no_color: Option<&str>) -> String {
-    let line = std::iter::once(env!("CARGO_BIN_EXE_answerlog").to_owned())
-        .chain(args.iter().map(|a| format!("'{a}'")))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let no_color = no_color.map(str::to_owned);
-    let out = tokio::task::spawn_blocking(move || {
-        let mut command = std::process::Command::new("script");
-        command
-            .args(["-qec", &line, "/dev/null"])
-            .env_remove("NO_COLOR")
-            .stdin(std::process::Stdio::null());
-        if let Some(value) = no_color {
-            command.env("NO_COLOR", value);
-        }
-        command.output().expect("util-linux's script runs")
-    })
-    .await
-    .unwrap();
-    assert!(out.status.success());
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[tokio::test]
 async fn no_color_turns_the_diffs_colours_off() {
     let server = TestServer::start(Backend::Sled).await;
@@ -162,12 +138,12 @@ async fn no_color_turns_the_diffs_colours_off() {
             .to_vec()
     };
     let green = "\x1b[32m";
-    let coloured = on_a_terminal(args(&server.url), None).await;
+    let coloured = on_a_terminal(&args(&server.url), None).await;
     assert!(coloured.contains(green), "{coloured:?}");
-    let plain = on_a_terminal(args(&server.url), Some("1")).await;
+    let plain = on_a_terminal(&args(&server.url), Some("1")).await;
     assert!(!plain.contains(green) && plain.contains("+"), "{plain:?}");
     // An empty NO_COLOR does not count (no-color.org).
-    let empty = on_a_terminal(args(&server.url), Some("")).await;
+    let empty = on_a_terminal(&args(&server.url), Some("")).await;
     assert!(empty.contains(green), "{empty:?}");
     server.stop().await;
 }

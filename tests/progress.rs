@@ -9,27 +9,7 @@ use crate::support::{cli, Backend, TestServer};
 
 /// Runs `answerlog ARGS` on a pseudo-terminal; what it showed there.
 async fn on_a_terminal(args: &[String]) -> String {
-    let binary = env!("CARGO_BIN_EXE_answerlog");
-    let line = std::iter::once(binary.to_owned())
-        .chain(args.iter().map(|a| format!("'{a}'")))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let command = line.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("script")
-            .args(["-qec", &command, "/dev/null"])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("util-linux's script runs (.ci/test installs it)")
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{line}: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    crate::support::on_a_terminal(args, None).await
 }
 
 fn path(p: &Path) -> String {

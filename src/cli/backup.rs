@@ -408,20 +408,9 @@ fn check_manifest(
     Ok(true)
 }
 
-/// The lines of `path` as values of `T`, each error naming its line; no
-/// lines at all when `path` does not exist and `optional`.
 /// A backup's `log.jsonl`, a commit a line.
-fn read_log(path: &Path) -> Box<dyn Iterator<Item = Result<crate::domain::Commit, String>> + '_> {
+fn read_log(path: &Path) -> impl Iterator<Item = Result<crate::domain::Commit, String>> {
     read_lines(path, false, |line| {
-        let message: pb::Commit =
-            json::from_json("answerlog.v1.Commit", line).map_err(|e| format!("{e:#}"))?;
-        commit_from_message(&message)
-    })
-}
-
-/// As [`read_log`], owning its path.
-fn read_log_owned(path: PathBuf) -> impl Iterator<Item = Result<crate::domain::Commit, String>> {
-    read_lines(&path, false, |line| {
         let message: pb::Commit =
             json::from_json("answerlog.v1.Commit", line).map_err(|e| format!("{e:#}"))?;
         commit_from_message(&message)
@@ -472,7 +461,7 @@ fn check_no_redaction_across(chain: &[Kept]) -> anyhow::Result<()> {
     for pair in chain.windows(2) {
         let (before, next) = (&pair[0], &pair[1]);
         let through = before.message.global_position;
-        for commit in read_log_owned(next.dir.join(LOG)) {
+        for commit in read_log(&next.dir.join(LOG)) {
             let commit = commit.map_err(anyhow::Error::msg)?;
             for event in &commit.events {
                 if let crate::domain::Event::PayloadRedacted { position, .. } = event {
@@ -490,6 +479,8 @@ fn check_no_redaction_across(chain: &[Kept]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The lines of `path` as values of `T`, each error naming its line; no
+/// lines at all when `path` does not exist and `optional`.
 fn read_lines<'a, T: 'a>(
     path: &Path,
     optional: bool,
@@ -537,7 +528,7 @@ pub(super) fn restore(dirs: &[PathBuf], config: &ConfigArgs, json: bool) -> anyh
     let commits = || {
         chain
             .iter()
-            .flat_map(|kept| read_log_owned(kept.dir.join(LOG)))
+            .flat_map(|kept| read_log(&kept.dir.join(LOG)))
             .inspect(|commit| {
                 if let Ok(commit) = commit {
                     bar.set_position(commit.global_position);
@@ -546,7 +537,7 @@ pub(super) fn restore(dirs: &[PathBuf], config: &ConfigArgs, json: bool) -> anyh
     };
     if chain.len() > 1 {
         let ends = crate::store::check_backup_chain(
-            chain.iter().map(|kept| read_log_owned(kept.dir.join(LOG))),
+            chain.iter().map(|kept| read_log(&kept.dir.join(LOG))),
         )
         .map_err(|e| anyhow::anyhow!("the chain of backups does not check out: {e}"))?;
         for (kept, (position, log_hash)) in chain.iter().zip(ends) {

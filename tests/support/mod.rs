@@ -566,6 +566,34 @@ pub(crate) async fn restore(backup: &Path, dir: &Path, extra: &[String]) -> CliO
     cli(args).await
 }
 
+/// Runs `answerlog ARGS` on a pseudo-terminal (util-linux's `script`,
+/// which .ci/test installs), with `NO_COLOR` set to `no_color` or unset;
+/// what it showed there. It must succeed.
+pub(crate) async fn on_a_terminal(args: &[String], no_color: Option<&str>) -> String {
+    let line = std::iter::once(env!("CARGO_BIN_EXE_answerlog").to_owned())
+        .chain(args.iter().map(|a| format!("'{a}'")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let command_line = line.clone();
+    let no_color = no_color.map(str::to_owned);
+    let out = tokio::task::spawn_blocking(move || {
+        let mut command = std::process::Command::new("script");
+        command
+            .args(["-qec", &command_line, "/dev/null"])
+            .env_remove("NO_COLOR")
+            .stdin(std::process::Stdio::null());
+        if let Some(value) = no_color {
+            command.env("NO_COLOR", value);
+        }
+        command.output().expect("util-linux's script runs")
+    })
+    .await
+    .expect("the terminal's run finishes");
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{line}: {shown}");
+    shown
+}
+
 /// The reference page in the import format.
 pub(crate) fn example_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/what-causes-jmt.md")
