@@ -1,5 +1,5 @@
 //! A table of malformed and refused requests: each gets the status code
-//! DESIGN.md gives and a message naming the field, and changes nothing.
+//! the design gives and a message naming the field, and changes nothing.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -75,7 +75,7 @@ async fn a_restart_serves_what_was_acknowledged_and_a_rebuild_is_byte_identical(
     let inline = App::dump_read_models(dir.path()).unwrap();
     let snapshots = inline.iter().find(|(name, _)| name == "snapshots").unwrap();
     assert_eq!(snapshots.1.len(), 2, "snapshots at versions 4 and 8");
-    // As DESIGN.md gives it: the stored snapshot interval (4) is kept.
+    // As the design gives it: the stored snapshot interval (4) is kept.
     let out = cli(vec![
         "rebuild".into(),
         "--data-dir".into(),

@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 /// What a write did: the article, its version and position, and whether it
 /// was a retry of one already made. (The log's own answer, passed on.)
-pub(crate) use crate::store::Appended;
+pub(crate) use crate::domain::Appended;
 pub(crate) use audit::{CommitFilter, CommitView};
 pub(crate) use digest::{BackupManifest, LogDigest};
 pub(crate) use error::AppError;

@@ -3,6 +3,7 @@
 //! Plain Rust. It knows nothing of tonic, the generated API types, sled or
 //! tokio, does no I/O and reads no clock: time and ids are passed in.
 
+mod appended;
 mod apply;
 mod article;
 mod blame;
@@ -33,6 +34,7 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use appended::Appended;
 pub(crate) use article::{Article, ArticleVersion, Provenance, Section, Source, Status};
 pub(crate) use blame::{attribute, Attribution, Stamp};
 pub(crate) use chain::{

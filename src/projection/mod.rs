@@ -1,6 +1,8 @@
-//! The read models: pure folds of commits into the articles' states (by id
-//! and by slug), the dates the articles display (a revision's summary is
-//! read from its commit and that date), the change feed and snapshots.
+//! The read models: folds of commits into the articles' states (by id and
+//! by slug), the dates the articles display (a revision's summary is read
+//! from its commit and that date), the change feed and snapshots. Not yet
+//! pure folds: they write through the store's `BatchView` in the codec's
+//! bytes (docs/ARCHITECTURE.md, `src/projection/`).
 //!
 //! Implements the store's `Projector`; knows the keyspaces it owns but not
 //! sled, tonic or the API. `queries` reads what `project` wrote, and

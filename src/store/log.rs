@@ -146,15 +146,9 @@ fn new_salts(events: usize) -> Result<crate::domain::CommitSalts, AppendError> {
     })
 }
 
-/// Where an appended commit stands (or the original, for a retry).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Appended {
-    pub article_id: ArticleId,
-    pub version: u64,
-    pub global_position: u64,
-    /// True when this was a retry of a command already appended.
-    pub duplicate: bool,
-}
+/// Where an appended commit stands: a domain value, so that what an
+/// append answers crosses the app's edge without a store type.
+pub(crate) use crate::domain::Appended;
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AppendError {
