@@ -12,8 +12,8 @@ use crate::domain::{
     attribute, commit_event_digests, stale_redates, ArticleId, ArticleVersion, Attribution, Commit,
     Hash, Revision, StaleRedate,
 };
+use crate::log::Log;
 use crate::projection::{articles_after, stream_range};
-use crate::store::Log;
 
 /// The most log positions one ListCommits call scans, so that a filter that
 /// matches little still answers promptly (with a token to go on).

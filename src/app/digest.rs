@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 
 use super::{App, AppError};
 use crate::domain::{backup_manifest_message, digest_message, Hash, RequestHashes, ZERO_HASH};
+use crate::log::Log;
 use crate::signing::Signed;
-use crate::store::Log;
 
 /// The log chain's hash at a position, and the server's signature over it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! status code.
 
 use crate::domain::{quoted, DomainError, FieldViolation};
-use crate::store::{AppendError, Rejection, StoreError};
+use crate::log::{AppendError, Rejection, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {

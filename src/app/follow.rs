@@ -10,7 +10,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use super::audit::{CommitView, Dates};
 use super::{App, AppError};
 use crate::domain::ArticleId;
-use crate::store::Notice;
+use crate::log::Notice;
 
 /// How many commits one catch-up read takes from the log at a time.
 const CATCH_UP_CHUNK: u64 = 256;

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::write::{Decided, Write, WriteMeta};
 use super::{App, AppError, ArticleRef};
 use crate::domain::{Article, ArticleId, ArticleVersion, Command, CommandId};
-use crate::store::{AppendError, Appended, PendingAppend};
+use crate::log::{AppendError, Appended, PendingAppend};
 
 /// The most writes of one import with the writer at once: enough for
 /// several full batches, few enough to bound what a stalled import holds.

@@ -49,13 +49,12 @@ pub(crate) use write::{Write, WriteMeta};
 
 use crate::domain::Limits;
 use crate::jetstream::{JetStreamLog, JetStreamOptions, JoinError};
+use crate::log::{Log, StoreError, StreamBreak};
 use crate::metrics::{Levels, Metrics};
 use crate::projection::{self, Projection, StateCache, SNAPSHOT_INTERVAL_KEY};
 use crate::request_key::RequestKey;
 use crate::signing::KeyRing;
-use crate::store::{
-    Compacted, Log, ReadModels, Record, SledStore, Space, StoreError, StoreOptions, StreamBreak,
-};
+use crate::store::{Compacted, ReadModels, Record, SledStore, Space, StoreOptions};
 
 /// How often a replica's store flushes the stream commits it applied.
 const REPLICA_FLUSH: std::time::Duration = std::time::Duration::from_millis(200);

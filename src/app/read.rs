@@ -12,8 +12,9 @@ use crate::domain::{
     diff, quoted, Article, ArticleDiff, ArticleId, ArticleVersion, Commit, CommitEvents, Hash,
     Revision, Status,
 };
+use crate::log::{Log, StoreError};
 use crate::projection::{self, changed_after, nearest_snapshot, stream_range};
-use crate::store::{Log, ReadModels, SledStore, StoreError};
+use crate::store::{ReadModels, SledStore};
 
 /// An article named by id or by slug (current or old).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,7 +88,7 @@ impl App {
                     Err(e) => return Err(e),
                 }
             }
-            Ok::<(), crate::store::StoreError>(())
+            Ok::<(), crate::log::StoreError>(())
         };
         let wait = async {
             tokio::select! {

@@ -9,7 +9,7 @@
 use super::write::WriteMeta;
 use super::{App, AppError};
 use crate::domain::{redact, ArticleId, Commit, Event};
-use crate::store::{AppendRequest, Appended};
+use crate::log::{AppendRequest, Appended};
 
 /// What to redact: event `event` of the commit at log position
 /// `position`, which must be of article `article`, now at

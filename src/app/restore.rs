@@ -6,8 +6,9 @@ use std::path::Path;
 use super::{App, AppOptions, OpenError};
 use crate::domain::{hex, Commit, Suggestion, ZERO_HASH};
 use crate::jetstream::{publish_backup, JetStreamOptions};
+use crate::log::{Log as _, StoreError};
 use crate::projection::SNAPSHOT_INTERVAL_KEY;
-use crate::store::{check_backup, Log as _, SledStore, StoreError};
+use crate::store::{check_backup, SledStore};
 
 /// What a restore wrote.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,7 +10,8 @@ use uuid::Uuid;
 
 use super::*;
 use crate::domain::{ArticleDraft, ArticleId, Command, CommandId};
-use crate::store::{AppendError, AppendRequest, FlushGate, Log, Space};
+use crate::log::{AppendError, AppendRequest, Log};
+use crate::store::{FlushGate, Space};
 
 fn draft(n: usize) -> ArticleDraft {
     ArticleDraft {
@@ -709,7 +710,7 @@ async fn a_replica_takes_a_log_whose_time_goes_back_across_articles_and_knows_by
     let fast = App::open(fast_dir.path(), AppOptions::default()).unwrap();
     let slow_options = AppOptions {
         store: StoreOptions {
-            clock: crate::store::Clock::behind(behind),
+            clock: crate::log::Clock::behind(behind),
             ..StoreOptions::default()
         },
         ..AppOptions::default()

@@ -31,11 +31,11 @@ use crate::domain::merkle;
 use crate::domain::{
     hex, leaf_answer_digest, log_hash, Article, ArticleVersion, Commit, Event, Hash,
 };
+use crate::log::Log as _;
 use crate::projection::StateCache;
 use crate::signing::KeyRing;
 use crate::store::{
-    default_origin, recorded_checkpoint, Log as _, ReadModels, SledStore, TreeNodes, TreeWriter,
-    TREE_DIR,
+    default_origin, recorded_checkpoint, ReadModels, SledStore, TreeNodes, TreeWriter, TREE_DIR,
 };
 use crate::tlog::checkpoint::{check_origin, Checkpoint, LOG_HASH_EXTENSION};
 use crate::tlog::note::Note;

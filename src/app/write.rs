@@ -9,8 +9,8 @@ use crate::domain::{
     decide, quoted, Article, ArticleDraft, ArticleId, ArticleVersion, Command, CommandId, Context,
     OriginClaims, RequestHash,
 };
+use crate::log::{AppendRequest, Appended, Log};
 use crate::projection;
-use crate::store::{AppendRequest, Appended, Log};
 
 /// One write, as the API's write requests and the bulk import give it.
 #[derive(Clone, Debug)]

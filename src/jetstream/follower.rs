@@ -21,7 +21,8 @@ use tokio_stream::{Stream as _, StreamExt as _};
 
 use super::content::{stub_hash, Content, Contents};
 use crate::domain::{ArticleId, Commit, Hash, RedactionPlan};
-use crate::store::{IngestError, Log as _, SledStore, StoreError, StreamBreak, StreamCommit};
+use crate::log::{Log as _, StoreError, StreamBreak};
+use crate::store::{IngestError, SledStore, StreamCommit};
 
 /// The most messages one ingest takes.
 const BATCH: usize = 512;

@@ -41,11 +41,12 @@ pub(crate) use restore::publish_backup;
 pub use restore::RestoreError;
 
 use crate::domain::{ArticleId, CommandId, Commit, Hash};
-use crate::request_key::RequestKey;
-use crate::store::{
-    AppendError, AppendRequest, BoxFuture, CommandEntry, Log, PendingAppend, SledStore, StoreError,
+use crate::log::{
+    AppendError, AppendRequest, BoxFuture, CommandEntry, Log, PendingAppend, StoreError,
     StreamBreak, StreamEntry,
 };
+use crate::request_key::RequestKey;
+use crate::store::SledStore;
 use publisher::{Publisher, Queued};
 
 /// How long a catch-up waits for this replica to apply what the stream

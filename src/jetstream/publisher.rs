@@ -22,11 +22,13 @@ use super::content::{self, Contents};
 use super::slugs::{slugs_taken, Claim, Made, Slugs};
 use super::{applied, catch_up, JetStreamOptions};
 use crate::codec::encode_commit;
-use crate::domain::{ArticleId, CommandId, Event, Hash, RedactionPlan, RequestHash, ZERO_HASH};
-use crate::metrics::Metrics;
-use crate::store::{
-    AppendError, AppendRequest, Appended, Log as _, Rejection, SledStore, StreamBreak,
+use crate::domain::{ArticleId, CommandId, Event, Hash, RedactionPlan, ZERO_HASH};
+use crate::log::{
+    admit, retried, Admission, AppendError, AppendRequest, Appended, Facts, Log as _, Rejection,
+    StreamBreak,
 };
+use crate::metrics::Metrics;
+use crate::store::SledStore;
 
 /// Bytes of a message's limit kept for its headers (`Nats-Msg-Id`,
 /// `Nats-Expected-Last-Subject-Sequence` and their framing: about 120).
@@ -231,23 +233,8 @@ impl Shared {
     }
 
     /// The original outcome of a command the local store has applied.
-    async fn earlier(
-        &self,
-        command: CommandId,
-        request_hash: &RequestHash,
-    ) -> Result<Option<Appended>, AppendError> {
-        let Some(entry) = self.local.find_command(command).await? else {
-            return Ok(None);
-        };
-        if !request_hash.matches(&entry.request_hash) {
-            return Err(AppendError::CommandReused(command));
-        }
-        Ok(Some(Appended {
-            article_id: entry.article_id,
-            version: entry.version,
-            global_position: entry.global_position,
-            duplicate: true,
-        }))
+    async fn earlier(&self, request: &AppendRequest) -> Result<Option<Appended>, AppendError> {
+        retried(request, self.local.find_command(request.command_id).await?)
     }
 
     /// Checks an append against the head, hashes it, claims its slugs and
@@ -265,34 +252,36 @@ impl Shared {
                 "this replica does not write onto a broken stream: {at}"
             )));
         }
-        if let Some(done) = self
-            .earlier(request.command_id, &request.request_hash)
-            .await?
-        {
-            return Ok(Sent::Done(Ok(done)));
-        }
+        let earlier = self.local.find_command(request.command_id).await?;
         let mut article = request.article_id;
-        let mut head = self.head(article)?;
-        if head.version != request.expected_version {
-            return Ok(Sent::Conflict(article));
-        }
-        if let Some(basis) = request.decided_after {
-            let on_basis = match head.command {
-                Some(command) => command == basis,
-                None => self
-                    .local
-                    .find_command(basis)
-                    .await?
-                    .is_some_and(|e| e.article_id == article && e.version == head.version),
-            };
-            if !on_basis {
-                return Err(AppendError::BasisLost {
-                    version: head.version,
-                });
-            }
-        }
-        if request.events.is_empty() {
-            return Err(AppendError::Corrupt("a commit must hold events".into()));
+        let mut head = match earlier {
+            // A retry needs no head.
+            Some(_) => NO_HEAD,
+            None => self.head(article)?,
+        };
+        let basis = match (request.decided_after, head.command) {
+            (None, _) => None,
+            // The head is an append this replica published: the basis
+            // made it, or the basis is not the head.
+            (Some(basis), Some(command)) => (command == basis).then_some((article, head.version)),
+            (Some(basis), None) => self
+                .local
+                .find_command(basis)
+                .await?
+                .map(|e| (e.article_id, e.version)),
+        };
+        let facts = Facts {
+            earlier,
+            head: head.version,
+            basis,
+        };
+        match admit(request, &facts) {
+            Ok(Admission::Retry(done)) => return Ok(Sent::Done(Ok(done))),
+            Ok(Admission::Next { .. }) => {}
+            // The head this replica knows may be behind the stream's:
+            // JetStream's expected sequence settles it (`settle`).
+            Err(AppendError::VersionMismatch { .. }) => return Ok(Sent::Conflict(article)),
+            Err(e) => return Err(e),
         }
         let plan = self.redaction_plan(request).await?;
         // Sealed before any slug is claimed, so that a commit too large
@@ -419,7 +408,7 @@ impl Shared {
                 // or, while the original is still being stored, at 0).
                 let mut broken = self.broken.clone();
                 catch_up(&self.local, &self.stream, &mut broken).await?;
-                self.earlier(request.command_id, &request.request_hash)
+                self.earlier(request)
                     .await?
                     .ok_or_else(|| {
                         AppendError::Unavailable(format!(
@@ -507,10 +496,7 @@ impl Shared {
     ) -> Result<Appended, AppendError> {
         let mut broken = self.broken.clone();
         catch_up(&self.local, &self.stream, &mut broken).await?;
-        if let Some(done) = self
-            .earlier(request.command_id, &request.request_hash)
-            .await?
-        {
+        if let Some(done) = self.earlier(request).await? {
             return Ok(done);
         }
         self.release(made).await;

@@ -14,8 +14,8 @@ use async_nats::jetstream::{self, kv, stream};
 
 use super::{JetStreamOptions, JoinError};
 use crate::domain::{ArticleId, CommandId, Event};
+use crate::log::{AppendError, Rejection};
 use crate::request_key::RequestKey;
-use crate::store::{AppendError, Rejection};
 
 /// The bucket's key for the log's request key: not a slug.
 const REQUEST_KEY: &str = "_request-key";

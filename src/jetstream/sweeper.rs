@@ -30,7 +30,8 @@ use tokio::sync::watch;
 use super::content::{stub, Content, Contents};
 use super::{catch_up, JetStreamOptions};
 use crate::domain::Commit;
-use crate::store::{Log as _, SledStore, StoreError, StreamBreak};
+use crate::log::{Log as _, StoreError, StreamBreak};
+use crate::store::SledStore;
 
 /// The meta key of the last content message settled.
 const SWEPT: &str = "content_swept";

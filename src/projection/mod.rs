@@ -22,7 +22,8 @@ use std::sync::{Arc, Mutex};
 
 use crate::codec::{decode_article, decode_commit_events, encode_article, encode_date};
 use crate::domain::{Article, ArticleId, ArticleVersion, CommitFold, Event};
-use crate::store::{BatchView, ProjectError, Projector, Rejection, Settled, Space, StoreError};
+use crate::log::{Rejection, StoreError};
+use crate::store::{BatchView, ProjectError, Projector, Settled, Space};
 
 /// The meta key holding the snapshot interval K the snapshots were made with.
 pub(crate) const SNAPSHOT_INTERVAL_KEY: &str = "snapshot_interval";

@@ -5,7 +5,8 @@ use chrono::NaiveDate;
 
 use crate::codec::{decode_article, decode_date, decode_suggestion};
 use crate::domain::{ArticleId, ArticleVersion, Suggestion};
-use crate::store::{position_key, ReadModels, Space, StoreError};
+use crate::log::StoreError;
+use crate::store::{position_key, ReadModels, Space};
 
 /// The materialized current answer of an article.
 pub(crate) fn current(

@@ -23,11 +23,11 @@ use super::disk::Disk;
 use super::faults::{FaultPoint, Faults};
 use super::flush_gate::FlushGate;
 use super::keys::Space;
-use super::log::Notice;
 use super::sled_store::lock;
 use super::stats::Stats;
 use super::writer::{unless_wedged, Health, Job};
 use super::StoreError;
+use crate::log::Notice;
 
 /// A batch's sled writes: a key and its new value, or `None` to remove it.
 pub(super) type Writes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;

@@ -10,12 +10,13 @@
 
 use std::collections::HashMap;
 
-use super::log::CommandEntry;
 use super::view::BatchView;
 use super::writer::{put_log_entries, Writer};
 use super::{ProjectError, StoreError};
 use crate::codec::decode_commit;
 use crate::domain::{follow, log_hash, CommandId, Commit, Hash};
+use crate::log::CommandEntry;
+use crate::log::StreamBreak;
 
 /// One message of the stream: its sequence (the global position) and the
 /// commit as the writing replica encoded it (global position 0).
@@ -43,14 +44,6 @@ impl StreamCommit {
             .map(|c| (c.global_position, crate::codec::encode_commit(c)))
             .collect()
     }
-}
-
-/// Where the stream stops being a valid log, and why.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("the stream breaks at position {position}: {why}")]
-pub struct StreamBreak {
-    pub position: u64,
-    pub why: String,
 }
 
 /// Why commits of the stream were not applied.

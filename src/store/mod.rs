@@ -12,7 +12,6 @@ mod faults;
 mod flush_gate;
 mod ingest;
 mod keys;
-mod log;
 mod log_files;
 mod log_index;
 mod log_migration;
@@ -37,14 +36,8 @@ pub(crate) use compaction::Compacted;
 pub(crate) use disk::bytes_on_disk;
 pub use faults::{FaultPoint, Faults};
 pub use flush_gate::FlushGate;
-pub use ingest::StreamBreak;
 pub(crate) use ingest::{IngestError, StreamCommit};
 pub(crate) use keys::{position_key, Space};
-pub use log::Clock;
-pub(crate) use log::{
-    AppendError, AppendRequest, Appended, BoxFuture, CommandEntry, Log, Notice, PendingAppend,
-    Rejection, StreamEntry,
-};
 pub(crate) use restore::{check_backup, check_backup_chain, check_backup_increment};
 pub(crate) use sled_store::Record;
 pub use sled_store::StoreOptions;
@@ -55,6 +48,7 @@ pub(crate) use writer::Health;
 
 use crate::codec::CodecError;
 use crate::domain::CommitFold;
+use crate::log::{Rejection, StoreError};
 
 /// Keeps the read models: applied to every commit, in log order, inside the
 /// writer's batch, and again by a rebuild.
@@ -96,34 +90,11 @@ impl From<CodecError> for ProjectError {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The disk or sled failed; the store refuses writes until reopened.
-    #[error("storage failure: {0}")]
-    Io(String),
-    /// A stored record failed to decode or to make sense.
-    #[error("{0}")]
-    Corrupt(String),
-    /// The store is shutting down or has stopped after a failure.
-    #[error("the store is not accepting work: {0}")]
-    Closed(String),
-    /// sled cannot let go of a database that failed: its handle hangs as
-    /// it closes, so only a new process can open the database again.
-    #[error("the database cannot be closed after a storage failure: {0}")]
-    Wedged(String),
-}
-
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
         match e {
             sled::Error::Corruption { .. } => StoreError::Corrupt(e.to_string()),
             other => StoreError::Io(other.to_string()),
         }
-    }
-}
-
-impl From<CodecError> for StoreError {
-    fn from(e: CodecError) -> Self {
-        StoreError::Corrupt(e.to_string())
     }
 }

@@ -14,7 +14,6 @@ use std::collections::HashMap;
 
 use super::disk::Disk;
 use super::keys::{key, meta_key, position_key, Keys, Space};
-use super::log::StreamEntry;
 use super::log_files::LogFiles;
 use super::log_index::LogIndex;
 use super::stats::Stats;
@@ -23,6 +22,7 @@ use super::writer::{put_log_entries, WriterState};
 use super::StoreError;
 use crate::codec::encode_suggestion;
 use crate::domain::{follow, log_hash, ArticleId, ChainHead, Commit, Hash, Suggestion};
+use crate::log::StreamEntry;
 
 /// Commits written in one batch.
 const CHUNK: usize = 4096;

@@ -15,10 +15,6 @@ use super::ingest::{IngestError, StreamCommit};
 use super::keys::{
     chain_hash_in, key_suffix_u64, meta_key, position_key, read_model_prefixes, u64_at, Keys, Space,
 };
-use super::log::{
-    AppendError, AppendRequest, Appended, BoxFuture, CommandEntry, Log, Notice, PendingAppend,
-    StreamEntry,
-};
 use super::log_files::LogFiles;
 use super::log_index::LogIndex;
 use super::stats::Stats;
@@ -27,6 +23,10 @@ use super::writer::{Health, Held, Job, Writer, WriterState};
 use super::{ProjectError, Projector, Settled, StoreError};
 use crate::codec::{decode_commit, decode_commit_events, CodecError};
 use crate::domain::{ArticleId, CommandId, Commit, CommitEvents, Hash, Suggestion, ZERO_HASH};
+use crate::log::{
+    AppendError, AppendRequest, Appended, BoxFuture, CommandEntry, Log, Notice, PendingAppend,
+    StreamEntry,
+};
 
 /// The meta key of the read models' checkpoint: the last position applied.
 pub(super) const CHECKPOINT: &str = "checkpoint";
@@ -113,7 +113,7 @@ pub struct StoreOptions {
     /// checkpoint). None: every batch is flushed.
     pub replica_flush: Option<std::time::Duration>,
     /// The clock this process stamps commits with.
-    pub clock: super::log::Clock,
+    pub clock: crate::log::Clock,
 }
 
 impl Default for StoreOptions {
@@ -130,7 +130,7 @@ impl Default for StoreOptions {
             live_buffer: 1024,
             metrics: None,
             replica_flush: None,
-            clock: super::log::Clock::default(),
+            clock: crate::log::Clock::default(),
         }
     }
 }
@@ -591,7 +591,7 @@ impl SledStore {
     }
 
     /// The clock this process stamps commits with.
-    pub(crate) fn clock(&self) -> super::log::Clock {
+    pub(crate) fn clock(&self) -> crate::log::Clock {
         self.options.clock
     }
 

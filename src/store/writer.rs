@@ -27,7 +27,6 @@ use super::faults::{FaultPoint, Faults};
 use super::flush_gate::FlushGate;
 use super::ingest::{IngestError, Ingested, StreamCommit};
 use super::keys::{meta_key, position_key, Keys, Space};
-use super::log::{AppendError, AppendRequest, Appended, Clock, CommandEntry, Notice, StreamEntry};
 use super::log_files::{record_len, LogFiles};
 use super::log_index::{IndexEntry, LogIndex};
 use super::sled_store::{completed_state, lock, stored_state};
@@ -36,6 +35,10 @@ use super::view::BatchView;
 use super::{ProjectError, Projector, Settled, StoreError};
 use crate::codec::{decode_suggestion, encode_commit, encode_suggestion};
 use crate::domain::{log_hash, ArticleId, ChainHead, CommandId, Commit, Hash, Suggestion};
+use crate::log::{
+    admit, Admission, AppendError, AppendRequest, Appended, Clock, CommandEntry, Facts, Notice,
+    StreamEntry,
+};
 use crate::metrics::Metrics;
 
 pub(super) enum Job {
@@ -1161,39 +1164,33 @@ impl Writer {
         in_batch: &mut HashMap<CommandId, CommandEntry>,
     ) -> Result<Appended, AppendError> {
         let earlier = self.command_entry(request.command_id, in_batch)?;
-        if let Some(entry) = earlier {
-            if !request.request_hash.matches(&entry.request_hash) {
-                return Err(AppendError::CommandReused(request.command_id));
-            }
-            return Ok(Appended {
-                article_id: entry.article_id,
-                version: entry.version,
-                global_position: entry.global_position,
-                duplicate: true,
-            });
-        }
         let ChainHead {
             version: head,
             hash: prev_hash,
             ..
-        } = self.head(request.article_id)?;
-        if head != request.expected_version {
-            return Err(AppendError::VersionMismatch {
-                expected: request.expected_version,
-                current: head,
-            });
-        }
-        if let Some(basis) = request.decided_after {
-            let appended = self.command_entry(basis, in_batch)?;
-            if !appended.is_some_and(|e| e.article_id == request.article_id && e.version == head) {
-                return Err(AppendError::BasisLost { version: head });
-            }
-        }
-        if request.events.is_empty() {
-            return Err(AppendError::Corrupt("a commit must hold events".into()));
-        }
+        } = match earlier {
+            // A retry needs no head.
+            Some(_) => ChainHead::START,
+            None => self.head(request.article_id)?,
+        };
+        let basis = match request.decided_after {
+            Some(basis) => self
+                .command_entry(basis, in_batch)?
+                .map(|e| (e.article_id, e.version)),
+            None => None,
+        };
+        let version = match admit(
+            request,
+            &Facts {
+                earlier,
+                head,
+                basis,
+            },
+        )? {
+            Admission::Retry(appended) => return Ok(appended),
+            Admission::Next { version } => version,
+        };
         let position = self.state.last_position + 1;
-        let version = head + 1;
         let (commit, hash) = request.seal(
             request.article_id,
             version,

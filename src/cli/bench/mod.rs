@@ -926,7 +926,7 @@ fn curve(name: &str, baseline: bool) -> Curve {
 /// beside the store (the same disk), removed afterwards.
 async fn raw<F>(dir: &Path, measure: F) -> anyhow::Result<Sample>
 where
-    F: FnOnce(&Path) -> Result<Sample, crate::store::StoreError> + Send + 'static,
+    F: FnOnce(&Path) -> Result<Sample, crate::log::StoreError> + Send + 'static,
 {
     let dir = dir.join(format!("raw-sled-{}", Uuid::now_v7().simple()));
     tokio::task::spawn_blocking(move || {
