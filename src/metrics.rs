@@ -78,6 +78,16 @@ pub(crate) struct Levels {
     pub(crate) checkpoint_refused: bool,
 }
 
+/// A read counted among those waiting for the read models while it lives.
+#[derive(Debug)]
+pub(crate) struct WaitingRead(Gauge);
+
+impl Drop for WaitingRead {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// Every metric, registered once.
 #[derive(Debug)]
 pub struct Metrics {
@@ -92,6 +102,7 @@ pub struct Metrics {
     log_bytes: Counter,
     flush_seconds: Histogram,
     queue_depth: Gauge,
+    reads_waiting: Gauge,
     commits: Gauge,
     articles: Gauge,
     disk_bytes: Gauge,
@@ -165,6 +176,11 @@ impl Metrics {
             &mut registry,
             "answerlog_write_queue_depth",
             "Jobs waiting for the writer",
+        );
+        let reads_waiting = gauge(
+            &mut registry,
+            "answerlog_reads_waiting",
+            "Calls waiting for the read models to take writes already answered (read-your-writes)",
         );
         let commits = gauge(
             &mut registry,
@@ -321,6 +337,7 @@ impl Metrics {
             log_bytes,
             flush_seconds,
             queue_depth,
+            reads_waiting,
             commits,
             articles,
             disk_bytes,
@@ -403,6 +420,17 @@ impl Metrics {
     pub(crate) fn appended(&self, queued_at: Instant) {
         self.append_seconds
             .observe(queued_at.elapsed().as_secs_f64());
+    }
+
+    /// A read waits for the read models until what this returns drops.
+    pub(crate) fn read_waiting(&self) -> WaitingRead {
+        self.reads_waiting.inc();
+        WaitingRead(self.reads_waiting.clone())
+    }
+
+    /// Reads waiting for the read models now.
+    pub(crate) fn reads_waiting(&self) -> u64 {
+        u64::try_from(self.reads_waiting.get()).unwrap_or(0)
     }
 
     /// A failed `accept`; the running count.

@@ -110,6 +110,12 @@ impl App {
         }
     }
 
+    /// Calls waiting now for the read models to take writes answered
+    /// before them (`SledStore::wait_durable`).
+    pub fn reads_waiting(&self) -> u64 {
+        self.metrics.reads_waiting()
+    }
+
     /// The durable position: every commit up to it is on disk.
     pub fn durable(&self) -> u64 {
         *self.store.durable_position().borrow()

@@ -41,6 +41,12 @@ impl FlushGate {
         }
     }
 
+    /// Whether a flush waits at the gate with no permit left to take.
+    pub fn holds(&self) -> bool {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.waiting > 0 && state.permits == 0
+    }
+
     /// Called by the writer before each flush.
     pub(super) fn pass(&self) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());

@@ -698,7 +698,17 @@ impl SledStore {
     /// for: that is a storage failure (UNAVAILABLE).
     /// Waits until the read models hold `position`, or until the applier
     /// fails (what it has not written waits for the reopen) or stops.
+    /// Counts a wait for the read models to reach `position` among the
+    /// metrics' waiting reads while it lasts, unless they are there.
+    fn waiting_read(&self, position: u64) -> Option<crate::metrics::WaitingRead> {
+        if *self.durable_position().borrow() >= position {
+            return None;
+        }
+        self.options.metrics.as_ref().map(|m| m.read_waiting())
+    }
+
     pub(crate) async fn wait_applied(&self, position: u64) {
+        let _counted = self.waiting_read(position);
         let mut durable = self.durable_position();
         let mut health = self.health();
         loop {
@@ -714,6 +724,7 @@ impl SledStore {
     }
 
     pub async fn wait_durable(&self, position: u64) -> Result<(), StoreError> {
+        let _counted = self.waiting_read(position);
         let mut durable = self.durable_position();
         let mut health = self.health();
         let seen = health.borrow_and_update().reopens;
