@@ -24,7 +24,6 @@ mod follower;
 mod local_server;
 mod options;
 mod publisher;
-pub(crate) mod raw_baseline;
 mod restore;
 mod slugs;
 mod sweeper;

@@ -15,7 +15,6 @@ mod keys;
 mod log_files;
 mod log_index;
 mod log_migration;
-pub(crate) mod raw_baseline;
 mod redaction_intent;
 mod resolutions;
 mod restore;
@@ -42,6 +41,7 @@ pub(crate) use restore::{check_backup, check_backup_chain, check_backup_incremen
 pub(crate) use sled_store::Record;
 pub use sled_store::StoreOptions;
 pub(crate) use sled_store::{ReadModels, RebuildProgress, SledStore};
+pub(crate) use sync::DurableFiles;
 pub(crate) use tree_files::{default_origin, recorded_checkpoint, TreeNodes, TreeWriter, TREE_DIR};
 pub(crate) use view::BatchView;
 pub(crate) use writer::Health;

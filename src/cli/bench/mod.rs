@@ -7,6 +7,8 @@ mod echo;
 mod load;
 mod plot;
 mod prefill;
+mod raw_jetstream;
+mod raw_sled;
 mod report;
 mod scenarios;
 mod server;
@@ -29,7 +31,6 @@ use super::ServerArg;
 use crate::grpc::draft_message;
 use crate::grpc::pb::article_service_client::ArticleServiceClient;
 use crate::grpc::pb::CreateArticleRequest;
-use crate::store::raw_baseline;
 
 /// A connection to the server under load (with the bearer token, if any).
 type Connection = super::client::Authed;
@@ -144,10 +145,9 @@ pub(in crate::cli) fn run(args: BenchArgs) -> anyhow::Result<()> {
 
 /// Acknowledged publishes straight to JetStream, `k` in flight.
 async fn raw_publishes(url: &str, k: usize, duration: Duration) -> anyhow::Result<Sample> {
-    let (parts, elapsed) =
-        crate::jetstream::raw_baseline::acked_publishes(url, k, duration, PAYLOAD)
-            .await
-            .map_err(anyhow::Error::msg)?;
+    let (parts, elapsed) = raw_jetstream::acked_publishes(url, k, duration, PAYLOAD)
+        .await
+        .map_err(anyhow::Error::msg)?;
     Ok(Sample::merge(parts, elapsed))
 }
 
@@ -230,7 +230,7 @@ async fn bench(args: &BenchArgs, dir: &Path) -> anyhow::Result<(Vec<Row>, Vec<Cu
     let raw_inserts = if args.quick { 2_000 } else { RAW_INSERTS };
     let raw64 = median_of(runs, || {
         raw(dir, move |d| {
-            let latencies = raw_baseline::flushed_inserts(d, raw_inserts, PAYLOAD, 64, CACHE)?;
+            let latencies = raw_sled::flushed_inserts(d, raw_inserts, PAYLOAD, 64, CACHE)?;
             let total = latencies.iter().sum();
             Ok(Sample::merge(vec![latencies], total))
         })
@@ -692,7 +692,7 @@ async fn offline(
     let (keys, commits) = (rebuilt.keys_written, rebuilt.commits);
     let raw_rebuild = median_of(runs, || {
         raw(dir, move |d| {
-            let took = raw_baseline::unflushed_batches(
+            let took = raw_sled::unflushed_batches(
                 d,
                 keys,
                 bytes_per_key as usize,
@@ -721,7 +721,7 @@ async fn offline(
         .target(Target::AtLeast(0.5)),
     );
     let scan = raw(dir, move |d| {
-        let (count, _, took) = raw_baseline::full_scan(d, keys, bytes_per_key as usize, CACHE)?;
+        let (count, _, took) = raw_sled::full_scan(d, keys, bytes_per_key as usize, CACHE)?;
         Ok(Sample::rate(count, took))
     })
     .await?;
@@ -805,7 +805,7 @@ async fn raw_import(
     let record_bytes = ((after.log_bytes - before.log_bytes) / imported).round() as u64;
     let rate = median_of(runs, || {
         raw(dir, move |d| {
-            let took = raw_baseline::flushed_batches(
+            let took = raw_sled::flushed_batches(
                 d,
                 commits,
                 record_bytes as usize,

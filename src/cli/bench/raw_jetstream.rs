@@ -1,7 +1,9 @@
 //! JetStream alone, doing what the replicated log asks of it with nothing
 //! on top: acknowledged publishes to a stream of the same storage, the
 //! baseline `answerlog bench` measures the JetStream log against, on the
-//! same nats-server in the same run. Here because this module knows NATS.
+//! same nats-server in the same run. With the bench, outside the
+//! library's core: the one file beside jetstream/ that uses async-nats
+//! (`src/tidy.rs`), to measure it bare.
 
 use std::time::{Duration, Instant};
 

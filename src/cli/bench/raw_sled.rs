@@ -1,12 +1,14 @@
 //! sled alone, doing what the store asks of it with nothing on top: the
 //! baselines `answerlog bench` measures the store against, in the same run
-//! and on the same disk. Here because this is the module that knows sled.
+//! and on the same disk. With the bench, outside the library's core: the
+//! one file beside store/ that uses sled (`src/tidy.rs`), to measure it
+//! bare; its durable inserts sync as the store does (`DurableFiles`).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::sync::DurableFiles;
-use super::StoreError;
+use crate::log::StoreError;
+use crate::store::DurableFiles;
 
 /// How long each of `n` inserts of `value_bytes` took, made durable after
 /// every `flush_every` of them as the store makes a batch durable (sled's
