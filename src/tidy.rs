@@ -207,6 +207,125 @@ fn breaks(src: &Path) -> Vec<(String, String, String)> {
     out
 }
 
+/// Modules whose files must not use one another in a cycle
+/// (`super::<file>::…`): each file one idea, resting on the ones below it.
+const ACYCLIC: [&str; 2] = ["log", "store"];
+
+/// The sibling files `text` uses: `super::<name>::` paths.
+fn siblings_used(text: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for line in text.lines() {
+        let code = line.split("//").next().unwrap_or("");
+        for (at, _) in code.match_indices("super::") {
+            let rest = &code[at + "super::".len()..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() && rest[name.len()..].starts_with("::") {
+                found.insert(name);
+            }
+        }
+    }
+    found
+}
+
+/// A cycle in `graph` (each file, and the files it uses), as the files
+/// along it, the first repeated at the end; none if there is none.
+fn cycle(graph: &std::collections::BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        file: &str,
+        graph: &std::collections::BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = path.iter().position(|f| f == file) {
+            let mut found = path[at..].to_vec();
+            found.push(file.to_owned());
+            return Some(found);
+        }
+        if done.contains(file) {
+            return None;
+        }
+        path.push(file.to_owned());
+        for next in graph.get(file).into_iter().flatten() {
+            if let Some(found) = visit(next, graph, path, done) {
+                return Some(found);
+            }
+        }
+        path.pop();
+        done.insert(file.to_owned());
+        None
+    }
+    let mut done = BTreeSet::new();
+    graph
+        .keys()
+        .find_map(|file| visit(file, graph, &mut Vec::new(), &mut done))
+}
+
+/// The files directly in `dir` and the siblings each uses.
+fn sibling_graph(dir: &Path) -> std::collections::BTreeMap<String, BTreeSet<String>> {
+    let mut graph = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir(dir).expect("a module directory reads") {
+        let path = entry.expect("an entry").path();
+        if path.extension().is_some_and(|e| e == "rs") {
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let text = std::fs::read_to_string(&path).expect("a source file reads");
+            graph.insert(name, siblings_used(&text));
+        }
+    }
+    let files: BTreeSet<String> = graph.keys().cloned().collect();
+    for used in graph.values_mut() {
+        used.retain(|f| files.contains(f));
+    }
+    graph
+}
+
+#[test]
+fn the_house_modules_files_use_one_another_without_a_cycle() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    for module in ACYCLIC {
+        let graph = sibling_graph(&src.join(module));
+        assert!(graph.len() > 1, "src/{module}/ holds its files");
+        if let Some(found) = cycle(&graph) {
+            panic!(
+                "the files of src/{module}/ use one another in a cycle: {}",
+                found.join(" → ")
+            );
+        }
+    }
+}
+
+#[test]
+fn the_cycle_finder_finds_a_cycle_and_only_a_cycle() {
+    let graph = |edges: &[(&str, &str)]| {
+        let mut graph = std::collections::BTreeMap::<String, BTreeSet<String>>::new();
+        for (from, to) in edges {
+            graph
+                .entry((*from).into())
+                .or_default()
+                .insert((*to).into());
+            graph.entry((*to).into()).or_default();
+        }
+        graph
+    };
+    let found = cycle(&graph(&[("a", "b"), ("b", "c"), ("c", "a"), ("a", "d")]));
+    assert_eq!(
+        found,
+        Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
+    );
+    assert_eq!(cycle(&graph(&[("a", "b"), ("a", "c"), ("b", "c")])), None);
+    assert_eq!(
+        siblings_used(
+            "use super::keys::Space;\nuse super::{lock, StoreError};\n// super::writer::Job\n"
+        ),
+        BTreeSet::from(["keys".to_owned()])
+    );
+}
+
 #[test]
 fn imports_follow_the_dependency_direction() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");

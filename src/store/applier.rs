@@ -22,10 +22,11 @@ use tokio::sync::{broadcast, oneshot, watch};
 use super::disk::Disk;
 use super::faults::{FaultPoint, Faults};
 use super::flush_gate::FlushGate;
+use super::health::{unless_wedged, Health};
+use super::job::Job;
 use super::keys::Space;
-use super::sled_store::lock;
+use super::lock;
 use super::stats::Stats;
-use super::writer::{unless_wedged, Health, Job};
 use super::StoreError;
 use crate::log::Notice;
 

@@ -44,7 +44,7 @@ pub(crate) struct Disk {
 
 impl Disk {
     pub(crate) fn open(path: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
-        let sled = super::compaction::settle(path)?;
+        let sled = super::sled_dir::settle(path)?;
         let tree = open_tree_waiting(&sled, cache_bytes, OPEN_PATIENCE)?;
         let files = open_files(&sled)?;
         let torn = TornMark::open(path)?;

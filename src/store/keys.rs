@@ -3,6 +3,19 @@
 
 use crate::domain::ArticleId;
 
+/// The meta key of the read models' checkpoint: the last position applied.
+pub(super) const CHECKPOINT: &str = "checkpoint";
+
+/// The meta key of the read models' generation in use.
+pub(super) const GENERATION: &str = "generation";
+
+/// The meta key set while an offline rebuild writes the read models over
+/// the ones they replace (`SledStore::rebuild`). Until it is cleared a
+/// read-model key is only trusted once the rebuild has written it: a
+/// catch-up that finds it set (the rebuild was stopped) replays the whole
+/// log over them again.
+pub(super) const REBUILDING: &str = "rebuilding";
+
 /// A keyspace of the store's one tree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Space {

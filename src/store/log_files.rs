@@ -27,7 +27,7 @@ use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
-use super::sled_store::lock;
+use super::lock;
 use super::StoreError;
 
 /// The log's directory, in the data directory.
@@ -49,6 +49,10 @@ static ZEROS: [u8; ZEROED_AHEAD as usize] = [0; ZEROED_AHEAD as usize];
 
 /// Bytes before a record's payload.
 const HEAD: usize = 16;
+
+/// The file of a redaction in progress, which the log's directory holds
+/// beside the log's files (`redaction_intent.rs`).
+pub(super) const REDACTION_INTENT: &str = "redaction.pending";
 
 /// The extension of a file being written to replace a file of the log
 /// (`LogFiles::rewrite`): one left by a crash is removed at the next open.
@@ -139,7 +143,13 @@ impl LogFiles {
                     std::fs::remove_file(&path).map_err(|e| io_error(&path, e))?;
                     continue;
                 }
-                _ if super::redaction_intent::is_intent(&path) => continue,
+                _ if path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(REDACTION_INTENT)) =>
+                {
+                    continue
+                }
                 _ => {
                     tracing::warn!(file = %path.display(), "not a file of the log: left alone");
                     continue;

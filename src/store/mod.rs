@@ -6,11 +6,14 @@
 //! those read models are.
 
 mod applier;
+mod catch_up;
 mod compaction;
 mod disk;
 mod faults;
 mod flush_gate;
+mod health;
 mod ingest;
+mod job;
 mod keys;
 mod log_files;
 mod log_index;
@@ -18,13 +21,16 @@ mod log_migration;
 mod redaction_intent;
 mod resolutions;
 mod restore;
+mod sled_dir;
 mod sled_store;
 mod stats;
+mod stream_commit;
 mod sync;
 mod torn;
 mod tree_files;
 mod view;
 mod writer;
+mod writer_state;
 
 /// The nice value of the threads that work off the write path (the
 /// applier's, and the Merkle tree's in `app/`).
@@ -35,16 +41,16 @@ pub(crate) use compaction::Compacted;
 pub(crate) use disk::bytes_on_disk;
 pub use faults::{FaultPoint, Faults};
 pub use flush_gate::FlushGate;
-pub(crate) use ingest::{IngestError, StreamCommit};
+pub(crate) use health::Health;
 pub(crate) use keys::{position_key, Space};
 pub(crate) use restore::{check_backup, check_backup_chain, check_backup_increment};
 pub(crate) use sled_store::Record;
 pub use sled_store::StoreOptions;
 pub(crate) use sled_store::{ReadModels, RebuildProgress, SledStore};
+pub(crate) use stream_commit::{IngestError, StreamCommit};
 pub(crate) use sync::DurableFiles;
 pub(crate) use tree_files::{default_origin, recorded_checkpoint, TreeNodes, TreeWriter, TREE_DIR};
 pub(crate) use view::BatchView;
-pub(crate) use writer::Health;
 
 use crate::codec::CodecError;
 use crate::domain::CommitFold;
@@ -97,4 +103,9 @@ impl From<sled::Error> for StoreError {
             other => StoreError::Io(other.to_string()),
         }
     }
+}
+
+/// A mutex's guard, poisoned or not (what it guards stays consistent).
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -16,10 +16,9 @@ use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::log_files::{LogFiles, DIR};
+use super::log_files::{LogFiles, DIR, REDACTION_INTENT as NAME};
 use super::StoreError;
 
-const NAME: &str = "redaction.pending";
 const MAGIC: &[u8; 8] = b"ALREDACT";
 
 /// The commit that redacts, at its position, and the records it rewrites.
@@ -27,13 +26,6 @@ const MAGIC: &[u8; 8] = b"ALREDACT";
 pub(super) struct Intent {
     pub(super) commit: (u64, Vec<u8>),
     pub(super) rewrites: Vec<(u64, Vec<u8>)>,
-}
-
-/// Whether `path` is a file of a redaction in progress (not of the log).
-pub(super) fn is_intent(path: &Path) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.starts_with(NAME))
 }
 
 fn path(data_dir: &Path) -> PathBuf {

@@ -18,7 +18,7 @@ use super::log_files::LogFiles;
 use super::log_index::LogIndex;
 use super::stats::Stats;
 use super::view::BatchView;
-use super::writer::{put_log_entries, WriterState};
+use super::writer_state::WriterState;
 use super::StoreError;
 use crate::codec::encode_suggestion;
 use crate::domain::{follow, log_hash, ArticleId, ChainHead, Commit, Hash, Suggestion};
@@ -229,7 +229,7 @@ pub(super) fn restore_log(
     let mut in_view = 0;
     for commit in commits {
         let (commit, _, chained) = chains.take(commit)?;
-        put_log_entries(&mut view, &commit, &chained);
+        view.put_commit(&commit, &chained);
         in_view += 1;
         if in_view == CHUNK {
             log.append(&view.log_records())?;
@@ -244,7 +244,7 @@ pub(super) fn restore_log(
     index.add(view.index_entries())?;
     view.put(meta_key(WriterState::KEY), state.encode());
     view.put(
-        meta_key(super::sled_store::CHECKPOINT),
+        meta_key(super::keys::CHECKPOINT),
         0u64.to_be_bytes().to_vec(),
     );
     tree.apply_batch(view.into_batch())?;

@@ -24,9 +24,9 @@ use std::io;
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 
+use super::keys::CHECKPOINT;
 use super::keys::{meta_key, position_key, Space, RETIRED_READ_MODELS};
-use super::sled_store::CHECKPOINT;
-use super::writer::WriterState;
+use super::writer_state::WriterState;
 use super::StoreError;
 
 /// The mark's file in the data directory.

@@ -10,6 +10,8 @@ use super::log_files::LogFiles;
 use super::log_index::{IndexEntry, LogIndex};
 use super::stats::Stats;
 use super::StoreError;
+use crate::codec::encode_commit;
+use crate::domain::{Commit, Hash};
 
 /// The keys an offline rebuild has written, each kept as two independent
 /// 64-bit keyed hashes (16 bytes a key, whatever its length; two keys
@@ -206,6 +208,21 @@ impl<'a> BatchView<'a> {
     /// commits: `redaction_intent.rs`).
     pub(super) fn rewrite(&mut self, records: Vec<(u64, Vec<u8>)>) {
         self.rewritten = records;
+    }
+
+    /// The log's own records of `commit` (the log chain `chained` at its
+    /// position): the commit, appended to the log's files and taken by the
+    /// log's index once durable, and the chain's hash in sled. The read
+    /// models are the projector's.
+    pub(super) fn put_commit(&mut self, commit: &Commit, chained: &Hash) {
+        let entry = IndexEntry {
+            position: commit.global_position,
+            article: commit.article_id,
+            version: commit.version,
+            command: commit.command_id,
+        };
+        self.put_log_entry(entry, encode_commit(commit));
+        self.put_chain(commit.global_position, chained);
     }
 
     /// Appends a commit (`entry` says where and what), encoded, after the

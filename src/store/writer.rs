@@ -25,56 +25,24 @@ use super::applier::{ApplierHandle, Applying, Unapplied};
 use super::disk::Disk;
 use super::faults::{FaultPoint, Faults};
 use super::flush_gate::FlushGate;
-use super::ingest::{IngestError, Ingested, StreamCommit};
+use super::health::{unless_wedged, Health, EXIT_WEDGED};
+use super::job::Job;
 use super::keys::{meta_key, position_key, Keys, Space};
+use super::lock;
 use super::log_files::{record_len, LogFiles};
-use super::log_index::{IndexEntry, LogIndex};
-use super::sled_store::{completed_state, lock, stored_state};
+use super::log_index::LogIndex;
 use super::stats::Stats;
+use super::stream_commit::{IngestError, Ingested};
 use super::view::BatchView;
+use super::writer_state::{completed_state, stored_state, WriterState};
 use super::{ProjectError, Projector, Settled, StoreError};
-use crate::codec::{decode_suggestion, encode_commit, encode_suggestion};
-use crate::domain::{log_hash, ArticleId, ChainHead, CommandId, Commit, Hash, Suggestion};
+use crate::codec::{decode_suggestion, encode_suggestion};
+use crate::domain::{log_hash, ArticleId, ChainHead, CommandId, Suggestion};
 use crate::log::{
     admit, Admission, AppendError, AppendRequest, Appended, Clock, CommandEntry, Facts, Notice,
     StreamEntry,
 };
 use crate::metrics::Metrics;
-
-pub(super) enum Job {
-    Append {
-        request: AppendRequest,
-        reply: oneshot::Sender<Result<Appended, AppendError>>,
-        /// When it was handed to the writer, for the append-latency metric.
-        queued_at: Instant,
-    },
-    Suggest {
-        suggestion: Suggestion,
-        reply: oneshot::Sender<Result<Suggestion, StoreError>>,
-    },
-    /// Record a suggestion's resolution, if it is still open; the reply is
-    /// the suggestion as it then stands (resolved by this job, or before).
-    Resolve {
-        resolved: Suggestion,
-        reply: oneshot::Sender<Result<Suggestion, StoreError>>,
-    },
-    /// Apply commits that the replicated log ordered (a replica).
-    Ingest {
-        commits: Vec<StreamCommit>,
-        reply: oneshot::Sender<Result<u64, IngestError>>,
-    },
-    /// Flush what applied stream commits have not flushed yet (a replica
-    /// whose stream has gone quiet).
-    Flush,
-    /// Finish an online rebuild: apply the log from `from` to the head to
-    /// the read models of `generation`, and switch to them in the same
-    /// flushed batch.
-    Switch {
-        generation: u8,
-        from: u64,
-        reply: oneshot::Sender<Result<u64, StoreError>>,
-    },
-}
 
 enum Reply {
     Append(
@@ -89,80 +57,6 @@ enum Reply {
         oneshot::Sender<Result<u64, IngestError>>,
         Result<u64, IngestError>,
     ),
-}
-
-/// Where the writer stands: persisted in `meta` with every batch, so that
-/// start-up reads it instead of the log.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(super) struct WriterState {
-    pub(super) last_position: u64,
-    /// The latest recorded_at in the log (µs), which need not be the last
-    /// position's: see `clock_lag`.
-    pub(super) last_micros: i64,
-    pub(super) last_suggestion: u64,
-    /// The log chain's hash at `last_position`.
-    pub(super) last_log_hash: Hash,
-    /// Articles ever created (commits at version 1).
-    pub(super) articles: u64,
-    /// The most a commit's recorded_at lies before the latest recorded_at
-    /// of the positions before it (µs): 0 while one clock wrote the log;
-    /// more where replicas' clocks differ (time increases along each
-    /// article's chain only, `domain::link`). A reader that searches the
-    /// log by time widens its search by this much.
-    pub(super) clock_lag: i64,
-}
-
-impl WriterState {
-    pub(super) const KEY: &'static str = "writer";
-
-    pub(super) fn encode(&self) -> Vec<u8> {
-        let mut bytes = Vec::with_capacity(64);
-        bytes.extend_from_slice(&self.last_position.to_be_bytes());
-        bytes.extend_from_slice(&self.last_micros.to_be_bytes());
-        bytes.extend_from_slice(&self.last_suggestion.to_be_bytes());
-        bytes.extend_from_slice(&self.last_log_hash);
-        bytes.extend_from_slice(&self.articles.to_be_bytes());
-        bytes.extend_from_slice(&self.clock_lag.to_be_bytes());
-        bytes
-    }
-
-    /// The state, and which of the fields added later it held: records
-    /// written before the article count was kept have 56 bytes, before the
-    /// clock lag 64 (the caller derives what is missing).
-    pub(super) fn decode(bytes: &[u8]) -> Option<(Self, Held)> {
-        let word = |i: usize| bytes.get(i * 8..i * 8 + 8)?.try_into().ok();
-        let later = |at: usize| -> Option<[u8; 8]> { bytes.get(at..at + 8)?.try_into().ok() };
-        let articles = later(56).map(u64::from_be_bytes);
-        let clock_lag = later(64).map(i64::from_be_bytes);
-        Some((
-            Self {
-                last_position: u64::from_be_bytes(word(0)?),
-                last_micros: i64::from_be_bytes(word(1)?),
-                last_suggestion: u64::from_be_bytes(word(2)?),
-                last_log_hash: bytes.get(24..56)?.try_into().ok()?,
-                articles: articles.unwrap_or(0),
-                clock_lag: clock_lag.unwrap_or(0),
-            },
-            Held {
-                articles: articles.is_some(),
-                clock_lag: clock_lag.is_some(),
-            },
-        ))
-    }
-
-    /// Takes the next position's recorded_at (µs) into `last_micros` and
-    /// `clock_lag`.
-    pub(super) fn record_time(&mut self, micros: i64) {
-        self.clock_lag = self.clock_lag.max(self.last_micros.saturating_sub(micros));
-        self.last_micros = self.last_micros.max(micros);
-    }
-}
-
-/// Which of the fields added later a stored writer state held.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Held {
-    pub(super) articles: bool,
-    pub(super) clock_lag: bool,
 }
 
 pub(super) struct Writer {
@@ -223,24 +117,6 @@ pub(super) struct Writer {
     /// never closed in this process, which would write the part.
     pub(super) torn: bool,
 }
-
-/// What readers learn of the writer's trouble.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Health {
-    /// A batch failed and the disk has not recovered: what is in memory
-    /// past the durable position will not become durable as it is.
-    pub(crate) failed: bool,
-    /// How often the database was reopened after a failure.
-    pub(crate) reopens: u64,
-    /// The applier failed to write answered batches into sled: they wait
-    /// in the log's files for the reopen, and reads do not wait for them.
-    pub(crate) applier_failed: bool,
-}
-
-/// The exit status when sled cannot reopen its database in this process
-/// (EX_TEMPFAIL): a supervisor restarts the server, which recovers as
-/// after a crash.
-pub(crate) const EXIT_WEDGED: i32 = 75;
 
 /// The free space a failed disk must have again before writes resume.
 const PROBE_HEADROOM: u64 = 64 * 1024 * 1024;
@@ -506,7 +382,7 @@ impl Writer {
     ) -> Result<WriterState, StoreError> {
         let state =
             super::restore::replay_log(&self.disk, &self.log, &self.index, &self.stats, state)?;
-        super::sled_store::catch_up(
+        super::catch_up::catch_up(
             &self.disk,
             &self.log,
             &self.index,
@@ -822,7 +698,7 @@ impl Writer {
         if !view.is_empty() {
             view.put(meta_key(WriterState::KEY), self.state.encode());
             view.put(
-                meta_key(super::sled_store::CHECKPOINT),
+                meta_key(super::keys::CHECKPOINT),
                 self.state.last_position.to_be_bytes().to_vec(),
             );
             let (keys_written, bytes_written) = view.size();
@@ -928,7 +804,7 @@ impl Writer {
         let log = Arc::clone(&self.log);
         let index = Arc::clone(&self.index);
         let mut view = BatchView::new(&tree, &log, &index, &stats, Keys { generation });
-        let applied = super::sled_store::replay_into(
+        let applied = super::catch_up::replay_into(
             &mut view,
             &log,
             &stats,
@@ -936,9 +812,9 @@ impl Writer {
             from,
             self.state.last_position,
         )?;
-        view.put(meta_key(super::sled_store::GENERATION), vec![generation]);
+        view.put(meta_key(super::keys::GENERATION), vec![generation]);
         view.put(
-            meta_key(super::sled_store::CHECKPOINT),
+            meta_key(super::keys::CHECKPOINT),
             self.state.last_position.to_be_bytes().to_vec(),
         );
         if let Err(e) = self.write(view, true) {
@@ -1212,7 +1088,7 @@ impl Writer {
             global_position: position,
             request_hash: request.request_hash.keyed,
         };
-        put_log_entries(view, &commit, &chained);
+        view.put_commit(&commit, &chained);
         self.state.last_position = position;
         self.state.record_time(micros);
         self.state.last_log_hash = chained;
@@ -1262,21 +1138,6 @@ impl Writer {
     }
 }
 
-/// The log's own records of `commit` (the log chain `chained` at its
-/// position): the commit, appended to the log's files and taken by the
-/// log's index once durable, and the chain's hash in sled. The read models
-/// are the projector's.
-pub(super) fn put_log_entries(view: &mut BatchView<'_>, commit: &Commit, chained: &Hash) {
-    let entry = IndexEntry {
-        position: commit.global_position,
-        article: commit.article_id,
-        version: commit.version,
-        command: commit.command_id,
-    };
-    view.put_log_entry(entry, encode_commit(commit));
-    view.put_chain(commit.global_position, chained);
-}
-
 fn fail_all(batch: Vec<Job>, why: &str) -> Vec<Reply> {
     batch
         .into_iter()
@@ -1324,19 +1185,4 @@ fn send_all(replies: Vec<Reply>) {
             Reply::Ingest(tx, result) => drop(tx.send(result)),
         }
     }
-}
-
-/// A failed sync ends the process, with status `EXIT_WEDGED` for its
-/// supervisor to restart it (crash-only recovery: nothing of the batch was
-/// answered, every earlier batch was synced, and a new process reads the
-/// disk, not the page cache's idea of it). Any other error is returned.
-pub(super) fn unless_wedged(e: StoreError) -> StoreError {
-    if let StoreError::Wedged(why) = &e {
-        tracing::error!(
-            error = %why,
-            "a sync failed; exiting with status {EXIT_WEDGED} so that the supervisor restarts the server on what the disk holds"
-        );
-        std::process::exit(EXIT_WEDGED);
-    }
-    e
 }
