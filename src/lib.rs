@@ -16,7 +16,7 @@
 //! - `jetstream`: the only module that knows NATS: the log on a JetStream
 //!   stream, a replica's publisher and the follower that feeds its store.
 //! - `projection`: read models as folds of commits, behind the store's
-//!   `Projector`; and the queries that read them.
+//!   `Projector` (the store reads them back, in `store/queries.rs`).
 //! - `app`: the command pipeline (load, decide, append) and the queries.
 //! - `grpc`: the gRPC edge, and the only module that knows the generated
 //!   API types as a server does; tonic also serves in `server`, `web`,

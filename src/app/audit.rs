@@ -13,7 +13,7 @@ use crate::domain::{
     Hash, Revision, StaleRedate,
 };
 use crate::log::Log;
-use crate::projection::{articles_after, stream_range};
+use crate::store::{articles_after, stream_range};
 
 /// The most log positions one ListCommits call scans, so that a filter that
 /// matches little still answers promptly (with a token to go on).

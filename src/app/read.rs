@@ -13,7 +13,7 @@ use crate::domain::{
     Revision, Status,
 };
 use crate::log::{Log, StoreError};
-use crate::projection::{self, changed_after, nearest_snapshot, stream_range};
+use crate::store::{changed_after, nearest_snapshot, stream_range};
 use crate::store::{ReadModels, SledStore};
 
 /// An article named by id or by slug (current or old).
@@ -326,7 +326,7 @@ impl App {
 
     /// The date an article displays at `version`, which it has.
     fn date_at(&self, id: ArticleId, version: u64) -> Result<NaiveDate, AppError> {
-        projection::date_at(&self.read_models, id, version)?.ok_or_else(|| {
+        crate::store::date_at(&self.read_models, id, version)?.ok_or_else(|| {
             AppError::DataLoss(format!("article {id} has no date at version {version}"))
         })
     }
@@ -407,7 +407,7 @@ impl App {
             return Ok(Some(state));
         }
         let stamp = self.states.stamp();
-        let Some(mut state) = projection::current(&self.read_models, id)? else {
+        let Some(mut state) = crate::store::current(&self.read_models, id)? else {
             return Ok(None);
         };
         let after = state.article.version + 1;
@@ -451,7 +451,7 @@ impl App {
         let id = match r {
             ArticleRef::Id(id) => *id,
             ArticleRef::Slug(slug) => {
-                projection::slug_owner(&self.read_models, slug)?.ok_or_else(|| not_found(r))?
+                crate::store::slug_owner(&self.read_models, slug)?.ok_or_else(|| not_found(r))?
             }
         };
         self.current_durable(id).await?.ok_or_else(|| not_found(r))

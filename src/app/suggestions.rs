@@ -14,7 +14,6 @@ use super::{App, AppError};
 use crate::domain::{
     check_suggestion, resolve_suggestion, ArticleId, DomainError, Outcome, Status, Suggestion,
 };
-use crate::projection;
 
 /// How a writer resolves a suggestion: the article given by id or slug.
 pub enum Resolve {
@@ -55,7 +54,7 @@ impl App {
         page_size: usize,
     ) -> Result<Page<Suggestion>, AppError> {
         let durable = self.store.suggestions_durable();
-        let mut items = projection::suggestions(&self.read_models, after, page_size)?;
+        let mut items = crate::store::suggestions(&self.read_models, after, page_size)?;
         items.retain(|s| s.sequence <= durable);
         for item in &mut items {
             item.open_unless_durable(durable);

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use super::{App, AppError};
 use crate::domain::{follow, log_hash, ArticleId, ChainHead, Commit, Hash, Unlinked, ZERO_HASH};
 use crate::log::{Log, StoreError};
-use crate::projection::stream_range;
+use crate::store::stream_range;
 
 /// The most commits one VerifyLog call checks.
 pub(crate) const MAX_VERIFY: u64 = 100_000;

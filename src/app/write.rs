@@ -10,7 +10,6 @@ use crate::domain::{
     OriginClaims, RequestHash,
 };
 use crate::log::{AppendRequest, Appended, Log};
-use crate::projection;
 
 /// One write, as the API's write requests and the bulk import give it.
 #[derive(Clone, Debug)]
@@ -90,7 +89,7 @@ impl App {
             ArticleRef::Id(id) => Ok(*id),
             ArticleRef::Slug(slug) => {
                 self.wait_for_position(0, None).await?;
-                projection::slug_owner(&self.read_models, slug)?.ok_or_else(|| {
+                crate::store::slug_owner(&self.read_models, slug)?.ok_or_else(|| {
                     AppError::not_found("article_id", format!("no article {}", quoted(slug)))
                 })
             }

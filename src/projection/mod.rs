@@ -5,16 +5,11 @@
 //! bytes (docs/ARCHITECTURE.md, `src/projection/`).
 //!
 //! Implements the store's `Projector`; knows the keyspaces it owns but not
-//! sled, tonic or the API. `queries` reads what `project` wrote, and
-//! `states` holds the current states in memory.
+//! sled, tonic or the API. The store reads back what `project` wrote
+//! (`store/queries.rs`), and `states` holds the current states in memory.
 
-mod queries;
 mod states;
 
-pub(crate) use queries::suggestions;
-pub(crate) use queries::{
-    articles_after, changed_after, current, date_at, nearest_snapshot, slug_owner, stream_range,
-};
 pub(crate) use states::{StateCache, DEFAULT_STATE_CACHE_BYTES};
 
 use std::collections::HashMap;

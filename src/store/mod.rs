@@ -18,6 +18,7 @@ mod keys;
 mod log_files;
 mod log_index;
 mod log_migration;
+mod queries;
 mod redaction_intent;
 mod resolutions;
 mod restore;
@@ -42,7 +43,11 @@ pub(crate) use disk::bytes_on_disk;
 pub use faults::{FaultPoint, Faults};
 pub use flush_gate::FlushGate;
 pub(crate) use health::Health;
-pub(crate) use keys::{position_key, Space};
+pub(crate) use keys::Space;
+pub(crate) use queries::{
+    articles_after, changed_after, current, date_at, nearest_snapshot, slug_owner, stream_range,
+    suggestions,
+};
 pub(crate) use restore::{check_backup, check_backup_chain, check_backup_increment};
 pub(crate) use sled_store::Record;
 pub use sled_store::StoreOptions;

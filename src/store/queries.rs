@@ -1,12 +1,15 @@
-//! Reads of the read models, decoded. They return what is stored; waiting
-//! for durability is the caller's (the app's) business.
+//! Reads of the read models, decoded: the keys and encodings the
+//! projection's changes were written under (`projected.rs`), read back.
+//! They return what is stored; waiting for durability is the caller's
+//! (the app's) business.
 
 use chrono::NaiveDate;
 
+use super::keys::{position_key, Space};
+use super::ReadModels;
 use crate::codec::{decode_article, decode_date, decode_suggestion};
 use crate::domain::{ArticleId, ArticleVersion, Suggestion};
 use crate::log::StoreError;
-use crate::store::{position_key, ReadModels, Space};
 
 /// The materialized current answer of an article.
 pub(crate) fn current(
