@@ -15,8 +15,9 @@
 //!   writer thread with group commit, the durable position.
 //! - `jetstream`: the only module that knows NATS: the log on a JetStream
 //!   stream, a replica's publisher and the follower that feeds its store.
-//! - `projection`: read models as folds of commits, behind the store's
-//!   `Projector` (the store reads them back, in `store/queries.rs`).
+//! - `projection`: read models as a pure fold of commits: state and commit
+//!   in, changes out, through a view the store gives it (which writes the
+//!   changes, and reads them back in `store/queries.rs`).
 //! - `app`: the command pipeline (load, decide, append) and the queries.
 //! - `grpc`: the gRPC edge, and the only module that knows the generated
 //!   API types as a server does; tonic also serves in `server`, `web`,
@@ -29,9 +30,8 @@
 //! - `cli`: the command line.
 //!
 //! Dependencies point one way: `main → cli → server → web → grpc → app →
-//! {store, jetstream, projection} → log → codec → domain`; `tidy.rs` (a test)
-//! checks it, and lists the breaks not yet worked off: projection/ still
-//! uses store/ and codec/ (docs/ARCHITECTURE.md).
+//! {store, jetstream} → projection → log → codec → domain`; `tidy.rs` (a
+//! test) checks it (docs/ARCHITECTURE.md).
 
 mod accept;
 mod app;

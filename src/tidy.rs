@@ -18,17 +18,17 @@ const LAYERS: [(&str, u8); 12] = [
     // The append seam: neither log's storage (sled is store/'s, NATS
     // jetstream/'s, by `ONLY`).
     ("log", 2),
-    // The read models' fold and the store that applies it know nothing
-    // of each other: the same layer, and not peers.
+    // The read models' fold: state and commit in, changes out, through
+    // the view the store gives it.
     ("projection", 3),
-    ("store", 3),
-    ("jetstream", 3),
-    ("app", 4),
-    ("grpc", 5),
-    ("web", 6),
-    ("server", 7),
-    ("cli", 8),
-    ("main", 9),
+    ("store", 4),
+    ("jetstream", 4),
+    ("app", 5),
+    ("grpc", 6),
+    ("web", 7),
+    ("server", 8),
+    ("cli", 9),
+    ("main", 10),
 ];
 
 /// Same-layer uses that are allowed: a replica feeds its local store.
@@ -68,11 +68,9 @@ const NEVER: [(&str, &[&str]); 2] = [
     ("grpc", &["store"]),
 ];
 
-/// Today's breaks, being worked off (issue 15): file, and what it uses.
-const KNOWN: [(&str, &str); 2] = [
-    ("projection/mod.rs", "crate::codec"),
-    ("projection/mod.rs", "crate::store"),
-];
+/// Breaks being worked off: file, and what it uses. None today; a break added
+/// here must name its issue.
+const KNOWN: [(&str, &str); 0] = [];
 
 /// The module a file under `src/` belongs to: its first path component,
 /// without `.rs`.

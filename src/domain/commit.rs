@@ -129,7 +129,7 @@ impl CommitEvents {
 /// A commit as a projection folds it, borrowed from a whole commit (the
 /// writer's) or from its events alone (a replay's, which decodes no more).
 #[derive(Clone, Copy, Debug)]
-pub struct CommitFold<'a> {
+pub(crate) struct CommitFold<'a> {
     pub article_id: ArticleId,
     pub version: u64,
     pub global_position: u64,

@@ -1,12 +1,14 @@
 //! The read models: folds of commits into the articles' states (by id and
 //! by slug), the dates the articles display (a revision's summary is read
-//! from its commit and that date), the change feed and snapshots. Not yet
-//! pure folds: they write through the store's `BatchView` in the codec's
-//! bytes (docs/ARCHITECTURE.md, `src/projection/`).
+//! from its commit and that date) and snapshots.
 //!
-//! Implements the store's `Projector`; knows the keyspaces it owns but not
-//! sled, tonic or the API. The store reads back what `project` wrote
-//! (`store/queries.rs`), and `states` holds the current states in memory.
+//! A pure fold: the state before a commit and the commit in, `Change`s
+//! out. What it reads (the stored states, snapshots and slugs, and the
+//! log's earlier commits) and where its changes go is a `View` the store
+//! gives it over the batch in hand; the keys and bytes they are kept in
+//! are the store's (`store/projected.rs`, read back by
+//! `store/queries.rs`). No sled, no keys, no codec (`src/tidy.rs`).
+//! `states` holds the current states in memory.
 
 mod states;
 
@@ -15,10 +17,81 @@ pub(crate) use states::{StateCache, DEFAULT_STATE_CACHE_BYTES};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::codec::{decode_article, decode_commit_events, encode_article, encode_date};
-use crate::domain::{Article, ArticleId, ArticleVersion, CommitFold, Event};
+use chrono::NaiveDate;
+
+use crate::domain::{Article, ArticleId, ArticleVersion, CommitEvents, CommitFold, Event};
 use crate::log::{Rejection, StoreError};
-use crate::store::{BatchView, ProjectError, Projector, Settled, Space};
+
+/// What the fold reads, as the batch in hand leaves the read models and
+/// the log, and where its changes go.
+pub(crate) trait View {
+    /// The article's stored state (its `current` record), if any.
+    fn stored_state(&self, id: ArticleId) -> Result<Option<ArticleVersion>, StoreError>;
+    /// The article's snapshot at exactly `version`, if one was made.
+    fn snapshot(&self, id: ArticleId, version: u64) -> Result<Option<ArticleVersion>, StoreError>;
+    /// The article a slug (current or old) names.
+    fn slug_owner(&self, slug: &str) -> Result<Option<ArticleId>, StoreError>;
+    /// The log's commit of `version` of the article, if the log holds it.
+    fn logged(&self, id: ArticleId, version: u64) -> Result<Option<CommitEvents>, StoreError>;
+    /// Whether the batch replays the log after a crash (a stored state
+    /// may then be ahead of the commit being folded).
+    fn is_replaying(&self) -> bool;
+    /// Takes one change of the read models.
+    fn apply(&mut self, change: Change<'_>);
+}
+
+/// One change of the read models that a commit makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Change<'a> {
+    /// The slug names `owner` (its current slug, or one kept for it).
+    Slug { slug: &'a str, owner: ArticleId },
+    /// From `version` on, the article displays `date`.
+    Date {
+        article: ArticleId,
+        version: u64,
+        date: NaiveDate,
+    },
+    /// The article's state at its version: kept as its snapshot at that
+    /// version, as its stored current state, or both.
+    State {
+        state: &'a ArticleVersion,
+        snapshot: bool,
+        current: bool,
+    },
+}
+
+/// Keeps the read models: applied to every commit, in log order, inside the
+/// writer's batch, and again by a rebuild.
+pub(crate) trait Projector: Send + Sync + 'static {
+    /// Checks `commit` against the read models and applies it. A commit it
+    /// rejects (a slug taken) must leave the view as it found it: check
+    /// first, then write.
+    fn project(&self, view: &mut dyn View, commit: CommitFold<'_>) -> Result<(), ProjectError>;
+
+    /// What became of the batch `project` last applied to: told once per
+    /// batch, after its write (or its failure), before anyone learns of it.
+    fn settle(&self, settled: Settled);
+}
+
+/// What became of a batch of projected commits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Settled {
+    /// Written: durable, or on a replica as durable as the stream it came from.
+    Written,
+    /// Not written: forget what it changed.
+    Dropped,
+    /// The database was reopened after a failure and may hold less than
+    /// was written: forget everything held beside it.
+    Reopened,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ProjectError {
+    #[error("rejected: {0}")]
+    Rejected(Rejection),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// The meta key holding the snapshot interval K the snapshots were made with.
 pub(crate) const SNAPSHOT_INTERVAL_KEY: &str = "snapshot_interval";
@@ -90,7 +163,7 @@ impl Projection {
     /// of this batch included).
     fn previous(
         &self,
-        view: &BatchView<'_>,
+        view: &dyn View,
         commit: CommitFold<'_>,
     ) -> Result<Option<ArticleVersion>, ProjectError> {
         let id = commit.article_id;
@@ -117,11 +190,7 @@ impl Projection {
                 }
             }
         }
-        let stored = match view.get(Space::Current, &view.keys().article(Space::Current, id))? {
-            Some(bytes) => Some(decode_article(&bytes)?),
-            None => None,
-        };
-        let mut state = match stored {
+        let mut state = match view.stored_state(id)? {
             None => return Ok(None),
             Some(state) if state.article.version <= wanted => Some(state),
             // A catch-up after a crash, replaying what the log's files
@@ -151,18 +220,19 @@ impl Projection {
     /// read model keeps what was removed.
     fn project_redaction(
         &self,
-        view: &mut BatchView<'_>,
+        view: &mut dyn View,
         commit: CommitFold<'_>,
     ) -> Result<(), ProjectError> {
-        let (id, k) = (commit.article_id, view.keys());
+        let id = commit.article_id;
         let mut state = None;
         for version in 1..commit.version {
             let at = fold_logged(view, commit, state, version)?;
             if version % self.snapshot_interval == 0 {
-                view.put(
-                    k.version(Space::Snapshots, id, version),
-                    encode_article(&at),
-                );
+                view.apply(Change::State {
+                    state: &at,
+                    snapshot: true,
+                    current: false,
+                });
             }
             state = Some(at);
         }
@@ -180,14 +250,11 @@ impl Projection {
             global_position: commit.global_position,
             recorded_at: commit.recorded_at,
         };
-        let materialized = encode_article(&state);
-        if commit.version % self.snapshot_interval == 0 {
-            view.put(
-                k.version(Space::Snapshots, id, commit.version),
-                materialized.clone(),
-            );
-        }
-        view.put(k.article(Space::Current, id), materialized);
+        view.apply(Change::State {
+            state: &state,
+            snapshot: commit.version % self.snapshot_interval == 0,
+            current: true,
+        });
         self.pending().insert(id, state);
         Ok(())
     }
@@ -196,7 +263,7 @@ impl Projection {
     /// interval at or before `version`, if there is one.
     fn snapshot_at_or_before(
         &self,
-        view: &BatchView<'_>,
+        view: &dyn View,
         id: ArticleId,
         version: u64,
     ) -> Result<Option<ArticleVersion>, ProjectError> {
@@ -204,22 +271,12 @@ impl Projection {
         if at == 0 {
             return Ok(None);
         }
-        match view.get(
-            Space::Snapshots,
-            &view.keys().version(Space::Snapshots, id, at),
-        )? {
-            Some(bytes) => Ok(Some(decode_article(&bytes)?)),
-            None => Ok(None),
-        }
+        Ok(view.snapshot(id, at)?)
     }
 }
 
 impl Projector for Projection {
-    fn project(
-        &self,
-        view: &mut BatchView<'_>,
-        commit: CommitFold<'_>,
-    ) -> Result<(), ProjectError> {
+    fn project(&self, view: &mut dyn View, commit: CommitFold<'_>) -> Result<(), ProjectError> {
         if commit
             .events
             .iter()
@@ -228,7 +285,6 @@ impl Projector for Projection {
             return self.project_redaction(view, commit);
         }
         let id = commit.article_id;
-        let k = view.keys();
         let previous = self.previous(view, commit)?;
         let expected = previous.as_ref().map_or(0, |p| p.article.version) + 1;
         if commit.version != expected {
@@ -252,37 +308,39 @@ impl Projector for Projection {
             let Event::SlugAliased { slug } = event else {
                 continue;
             };
-            let key = k.key(Space::Slugs, &[slug.as_bytes()]);
-            match view.get(Space::Slugs, &key)? {
-                Some(owner) if owner.as_slice() != id.as_bytes() => {
+            match view.slug_owner(slug)? {
+                Some(owner) if owner != id => {
                     return Err(ProjectError::Rejected(Rejection::SlugTaken {
                         slug: slug.clone(),
                     }))
                 }
                 Some(_) => {}
-                None => aliases.push(key),
+                None => aliases.push(slug.as_str()),
             }
         }
-        let slug_key = k.key(Space::Slugs, &[article.slug.as_bytes()]);
         let slug_is_new = previous_slug.as_deref() != Some(article.slug.as_str());
         if slug_is_new {
-            if let Some(owner) = view.get(Space::Slugs, &slug_key)? {
-                if owner.as_slice() != id.as_bytes() {
+            if let Some(owner) = view.slug_owner(&article.slug)? {
+                if owner != id {
                     return Err(ProjectError::Rejected(Rejection::SlugTaken {
                         slug: article.slug.clone(),
                     }));
                 }
             }
-            view.put(slug_key, id.as_bytes().to_vec());
+            view.apply(Change::Slug {
+                slug: &article.slug,
+                owner: id,
+            });
         }
-        for key in aliases {
-            view.put(key, id.as_bytes().to_vec());
+        for slug in aliases {
+            view.apply(Change::Slug { slug, owner: id });
         }
         if previous_date != Some(article.last_updated) {
-            view.put(
-                k.version(Space::Dates, id, commit.version),
-                encode_date(article.last_updated),
-            );
+            view.apply(Change::Date {
+                article: id,
+                version: commit.version,
+                date: article.last_updated,
+            });
         }
         let version = commit.version;
         let state = ArticleVersion {
@@ -291,18 +349,13 @@ impl Projector for Projection {
             recorded_at: commit.recorded_at,
         };
         let snapshot = version % self.snapshot_interval == 0;
-        let stored = version == 1 || version % STATE_EVERY == 0;
-        if snapshot || stored {
-            let materialized = encode_article(&state);
-            if snapshot {
-                view.put(
-                    k.version(Space::Snapshots, id, version),
-                    materialized.clone(),
-                );
-            }
-            if stored {
-                view.put(k.article(Space::Current, id), materialized);
-            }
+        let current = version == 1 || version % STATE_EVERY == 0;
+        if snapshot || current {
+            view.apply(Change::State {
+                state: &state,
+                snapshot,
+                current,
+            });
         }
         self.pending().insert(id, state);
         Ok(())
@@ -322,19 +375,15 @@ impl Projector for Projection {
 /// from the log's record of it; `commit`, being projected, names a
 /// failure.
 fn fold_logged(
-    view: &BatchView<'_>,
+    view: &dyn View,
     commit: CommitFold<'_>,
     state: Option<ArticleVersion>,
     version: u64,
 ) -> Result<ArticleVersion, ProjectError> {
     let id = commit.article_id;
-    let position = view
-        .position(id, version)
-        .ok_or_else(|| corrupt(commit, "the log's index lacks an earlier version"))?;
-    let bytes = view
-        .log_entry(position)?
-        .ok_or_else(|| corrupt(commit, "an earlier version's log entry is missing"))?;
-    let earlier = decode_commit_events(&bytes)?;
+    let earlier = view
+        .logged(id, version)?
+        .ok_or_else(|| corrupt(commit, "the log lacks an earlier version"))?;
     Ok(ArticleVersion {
         article: Article::fold(state.map(|s| s.article), id, version, &earlier.events)
             .ok_or_else(|| corrupt(commit, "an earlier version does not fold"))?,

@@ -9,9 +9,10 @@ use super::log_files::LogFiles;
 use super::log_index::LogIndex;
 use super::stats::Stats;
 use super::view::{BatchView, WrittenKeys};
-use super::{ProjectError, Projector, Settled, StoreError};
+use super::StoreError;
 use crate::codec::decode_commit_events;
 use crate::domain::CommitEvents;
+use crate::projection::{ProjectError, Projector, Settled};
 
 /// How many commits a replay applies per write, at most.
 pub(super) const REPLAY_CHUNK: usize = 512;

@@ -13,11 +13,11 @@ use std::collections::HashMap;
 use super::stream_commit::{IngestError, Ingested, StreamCommit};
 use super::view::BatchView;
 use super::writer::Writer;
-use super::ProjectError;
 use crate::codec::decode_commit;
 use crate::domain::{follow, log_hash, CommandId};
 use crate::log::CommandEntry;
 use crate::log::StreamBreak;
+use crate::projection::ProjectError;
 
 impl Writer {
     /// Checks one message of the stream and applies it to `view`.

@@ -1,9 +1,9 @@
 //! The store: the append-only log and its indexes, and the writer thread
 //! that appends to them with group commit.
 //!
-//! The only module that knows sled. It calls a `Projector` it is given to
-//! keep the read models inside its write batches, and does not know what
-//! those read models are.
+//! The only module that knows sled. It calls the `Projector` it is given
+//! to keep the read models, and writes the changes its fold makes under
+//! its own keys (`projected.rs`).
 
 mod applier;
 mod catch_up;
@@ -18,6 +18,7 @@ mod keys;
 mod log_files;
 mod log_index;
 mod log_migration;
+mod projected;
 mod queries;
 mod redaction_intent;
 mod resolutions;
@@ -55,51 +56,8 @@ pub(crate) use sled_store::{ReadModels, RebuildProgress, SledStore};
 pub(crate) use stream_commit::{IngestError, StreamCommit};
 pub(crate) use sync::DurableFiles;
 pub(crate) use tree_files::{default_origin, recorded_checkpoint, TreeNodes, TreeWriter, TREE_DIR};
-pub(crate) use view::BatchView;
 
-use crate::codec::CodecError;
-use crate::domain::CommitFold;
-use crate::log::{Rejection, StoreError};
-
-/// Keeps the read models: applied to every commit, in log order, inside the
-/// writer's batch, and again by a rebuild.
-pub trait Projector: Send + Sync + 'static {
-    /// Checks `commit` against the read models and applies it. A commit it
-    /// rejects (a slug taken) must leave the view as it found it: check
-    /// first, then write.
-    fn project(&self, view: &mut BatchView<'_>, commit: CommitFold<'_>)
-        -> Result<(), ProjectError>;
-
-    /// What became of the batch `project` last applied to: told once per
-    /// batch, after its write (or its failure), before anyone learns of it.
-    fn settle(&self, settled: Settled);
-}
-
-/// What became of a batch of projected commits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Settled {
-    /// Written: durable, or on a replica as durable as the stream it came from.
-    Written,
-    /// Not written: forget what it changed.
-    Dropped,
-    /// The database was reopened after a failure and may hold less than
-    /// was written: forget everything held beside it.
-    Reopened,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ProjectError {
-    #[error("rejected: {0}")]
-    Rejected(Rejection),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<CodecError> for ProjectError {
-    fn from(e: CodecError) -> Self {
-        ProjectError::Store(StoreError::Corrupt(e.to_string()))
-    }
-}
+use crate::log::StoreError;
 
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {

@@ -26,13 +26,14 @@ use super::stream_commit::{IngestError, StreamCommit};
 use super::view::BatchView;
 use super::writer::Writer;
 use super::writer_state::{completed_state, stored_state, WriterState};
-use super::{Projector, Settled, StoreError};
+use super::StoreError;
 use crate::codec::{decode_commit, decode_commit_events, CodecError};
 use crate::domain::{ArticleId, CommandId, Commit, CommitEvents, Hash, Suggestion, ZERO_HASH};
 use crate::log::{
     AppendError, AppendRequest, Appended, BoxFuture, CommandEntry, Log, Notice, PendingAppend,
     StreamEntry,
 };
+use crate::projection::{Projector, Settled};
 
 /// The meta key set while a restore writes a backup into the store.
 const RESTORING: &str = "restoring";
@@ -295,7 +296,7 @@ impl SledStore {
     /// most keys are made again. While it runs a mark says so
     /// (`REBUILDING`): reads see only the keys it has written, and a
     /// catch-up that finds the mark starts over.
-    pub fn rebuild(&self, projector: &dyn Projector) -> Result<u64, StoreError> {
+    pub(crate) fn rebuild(&self, projector: &dyn Projector) -> Result<u64, StoreError> {
         let tree = self.disk.tree()?;
         let mut batch = sled::Batch::default();
         batch.insert(meta_key(CHECKPOINT), 0u64.to_be_bytes().to_vec());
@@ -431,7 +432,7 @@ impl SledStore {
 
     /// Applies the log past the checkpoint, if any, to the read models.
     /// Returns how many commits it applied.
-    pub fn catch_up(&self, projector: &dyn Projector) -> Result<u64, StoreError> {
+    pub(crate) fn catch_up(&self, projector: &dyn Projector) -> Result<u64, StoreError> {
         catch_up(
             &self.disk,
             &self.log,
@@ -445,7 +446,7 @@ impl SledStore {
     }
 
     /// Catches the read models up, then starts the writer thread.
-    pub fn start(mut self, projector: Arc<dyn Projector>) -> Result<Arc<Self>, StoreError> {
+    pub(crate) fn start(mut self, projector: Arc<dyn Projector>) -> Result<Arc<Self>, StoreError> {
         let applied = self.catch_up(projector.as_ref())?;
         if applied > 0 {
             tracing::info!(applied, "read models caught up with the log");

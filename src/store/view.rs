@@ -52,7 +52,7 @@ impl WrittenKeys {
 /// a commit is read from the batch, else from the files; where a version
 /// of an article stands, from the batch, else from the log's index
 /// (`log_index.rs`), which holds every durable commit.
-pub struct BatchView<'a> {
+pub(crate) struct BatchView<'a> {
     tree: &'a sled::Tree,
     log: &'a LogFiles,
     index: &'a LogIndex,
@@ -166,7 +166,7 @@ impl<'a> BatchView<'a> {
     }
 
     /// The value at `key` (a full key, made with `keys::key`).
-    pub fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    pub(super) fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         debug_assert_eq!(key.first(), Some(&space.prefix()));
         if let Some(value) = self.pending.get(key) {
             return Ok(value.clone());
@@ -183,7 +183,7 @@ impl<'a> BatchView<'a> {
 
     /// The commit at `position`, encoded: appended by this batch, or in
     /// the log's files.
-    pub fn log_entry(&self, position: u64) -> Result<Option<Vec<u8>>, StoreError> {
+    pub(super) fn log_entry(&self, position: u64) -> Result<Option<Vec<u8>>, StoreError> {
         if let Ok(i) = self.commits.binary_search_by_key(&position, |(p, _)| *p) {
             return Ok(Some(self.commits[i].1.clone()));
         }
@@ -196,7 +196,7 @@ impl<'a> BatchView<'a> {
 
     /// The position of `version` of `article`: appended by this batch, or
     /// durable.
-    pub fn position(&self, article: crate::domain::ArticleId, version: u64) -> Option<u64> {
+    pub(super) fn position(&self, article: crate::domain::ArticleId, version: u64) -> Option<u64> {
         match self.positions.get(&(article, version)) {
             Some(position) => Some(*position),
             None => self.index.position(article, version),
@@ -240,12 +240,8 @@ impl<'a> BatchView<'a> {
         &self.entries
     }
 
-    pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+    pub(super) fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
         self.pending.insert(key, Some(value));
-    }
-
-    pub fn delete(&mut self, key: Vec<u8>) {
-        self.pending.insert(key, None);
     }
 
     /// The log chain's hash at `position`. A batch's positions follow one

@@ -35,7 +35,7 @@ use super::stats::Stats;
 use super::stream_commit::{IngestError, Ingested};
 use super::view::BatchView;
 use super::writer_state::{completed_state, stored_state, WriterState};
-use super::{ProjectError, Projector, Settled, StoreError};
+use super::StoreError;
 use crate::codec::{decode_suggestion, encode_suggestion};
 use crate::domain::{log_hash, ArticleId, ChainHead, CommandId, Suggestion};
 use crate::log::{
@@ -43,6 +43,7 @@ use crate::log::{
     StreamEntry,
 };
 use crate::metrics::Metrics;
+use crate::projection::{ProjectError, Projector, Settled};
 
 enum Reply {
     Append(
