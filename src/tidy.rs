@@ -99,13 +99,38 @@ fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// `line` without its `//` comment: a `//` inside a string literal (a
+/// URL's) is not one. Raw strings and strings over several lines are not
+/// followed: a line that opens one is read as code to its end.
+fn without_comment(line: &str) -> &str {
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut previous = ' ';
+    for (at, c) in line.char_indices() {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+        } else if c == '"' && previous != '\'' {
+            in_string = true;
+        } else if c == '/' && previous == '/' {
+            return &line[..at - 1];
+        }
+        previous = c;
+    }
+    line
+}
+
 /// What `text` uses: `crate::<module>` paths and external crates' paths
 /// (`sled::…`, `use tonic…`), each named as written (`crate::store`,
 /// `sled`). Comments are left out.
 fn uses(text: &str) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     for line in text.lines() {
-        let code = line.split("//").next().unwrap_or("");
+        let code = without_comment(line);
         for (at, _) in code.match_indices("crate::") {
             let start = at + "crate::".len();
             let name: String = code[start..]
@@ -211,7 +236,7 @@ const ACYCLIC: [&str; 2] = ["log", "store"];
 fn siblings_used(text: &str) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     for line in text.lines() {
-        let code = line.split("//").next().unwrap_or("");
+        let code = without_comment(line);
         for (at, _) in code.match_indices("super::") {
             let rest = &code[at + "super::".len()..];
             let name: String = rest
@@ -385,4 +410,9 @@ fn the_checker_sees_a_forbidden_import() {
     assert!(used.contains("sled"));
     assert!(!used.contains("crate::cli"), "comments do not count");
     assert!(!uses("let x = my_sled::y;").contains("sled"));
+    // A `//` in a string does not hide what follows it on the line.
+    let after_a_url = uses("let u = \"nats://host\"; let _ = sled::Config::new(); // crate::cli");
+    assert!(after_a_url.contains("sled"));
+    assert!(!after_a_url.contains("crate::cli"));
+    assert_eq!(without_comment("let q = '\"'; // \"x\""), "let q = '\"'; ");
 }
