@@ -91,10 +91,21 @@ impl Follower {
     }
 }
 
+/// What the follower sends at a time: the commits of one log read or of
+/// one durable batch, in order, or a heartbeat. A batch a message makes
+/// one channel hop and one wake-up a batch rather than a commit, and lets
+/// the edge encode a run of responses into one write.
+pub(crate) type StreamBatch = Vec<StreamItem>;
+
+/// Batches a follower's channel holds: with a catch-up's chunks of
+/// `CATCH_UP_CHUNK` commits, enough to keep the edge busy while the next
+/// chunk is read, and a bound on what a slow subscriber holds in memory.
+const BATCHES_QUEUED: usize = 4;
+
 /// The follower's side of the channel: every send races the server's stop,
 /// and keeps the clock for heartbeats.
 struct Outbox<'a> {
-    tx: &'a mpsc::Sender<Result<StreamItem, AppError>>,
+    tx: &'a mpsc::Sender<Result<StreamBatch, AppError>>,
     stopping: watch::Receiver<bool>,
     heartbeat: Duration,
     /// When something was last sent.
@@ -115,12 +126,15 @@ fn stopped() -> AppError {
 }
 
 impl Outbox<'_> {
-    async fn send(&mut self, item: StreamItem) -> Result<(), AppError> {
+    async fn send(&mut self, batch: StreamBatch) -> Result<(), AppError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
         if *self.stopping.borrow() {
             return Err(stopped());
         }
         tokio::select! {
-            sent = self.tx.send(Ok(item)) => sent.map_err(|_| AppError::from(Gone))?,
+            sent = self.tx.send(Ok(batch)) => sent.map_err(|_| AppError::from(Gone))?,
             _ = self.stopping.changed() => return Err(stopped()),
         }
         self.quiet_since = Instant::now();
@@ -129,7 +143,8 @@ impl Outbox<'_> {
 
     async fn beat_if_quiet(&mut self, last_position: u64) -> Result<(), AppError> {
         if self.quiet_since.elapsed() >= self.heartbeat {
-            self.send(StreamItem::Heartbeat { last_position }).await?;
+            self.send(vec![StreamItem::Heartbeat { last_position }])
+                .await?;
         }
         Ok(())
     }
@@ -143,8 +158,8 @@ impl App {
         after: u64,
         filter: StreamFilter,
         heartbeat: Duration,
-    ) -> mpsc::Receiver<Result<StreamItem, AppError>> {
-        let (tx, rx) = mpsc::channel(64);
+    ) -> mpsc::Receiver<Result<StreamBatch, AppError>> {
+        let (tx, rx) = mpsc::channel(BATCHES_QUEUED);
         // Subscribe before the first log read, so that nothing made durable
         // in between is missed.
         let live = self.store.subscribe();
@@ -165,7 +180,7 @@ impl App {
         filter: StreamFilter,
         heartbeat: Duration,
         mut live: broadcast::Receiver<Arc<[Notice]>>,
-        tx: &mpsc::Sender<Result<StreamItem, AppError>>,
+        tx: &mpsc::Sender<Result<StreamBatch, AppError>>,
     ) -> Result<(), AppError> {
         let mut follower = Follower::new(after);
         let seat = self.followers.join(after);
@@ -185,18 +200,20 @@ impl App {
                 }
                 let end = head.min(follower.last() + CATCH_UP_CHUNK);
                 let positions: Vec<u64> = (follower.last() + 1..=end).collect();
+                let mut batch = StreamBatch::with_capacity(positions.len());
                 for view in self.views_carrying_dates(&positions, &mut dates)? {
-                    let position = view.commit.global_position;
-                    follower.logged(position);
-                    seat.at(follower.last());
+                    follower.logged(view.commit.global_position);
                     let kinds: Vec<&str> = view.commit.events.iter().map(|e| e.kind()).collect();
                     if filter.admits(view.commit.article_id, &kinds) {
-                        out.send(StreamItem::Commit(Box::new(view.digested())))
-                            .await?;
-                    } else {
-                        // A long run of filtered-out commits still shows life.
-                        out.beat_if_quiet(follower.last()).await?;
+                        batch.push(StreamItem::Commit(Box::new(view.digested())));
                     }
+                }
+                seat.at(follower.last());
+                if batch.is_empty() {
+                    // A long run of filtered-out commits still shows life.
+                    out.beat_if_quiet(follower.last()).await?;
+                } else {
+                    out.send(batch).await?;
                 }
             }
             // Then live, until a gap or a lag sends us back to the log.
@@ -204,19 +221,38 @@ impl App {
                 let beat_at = out.quiet_since + heartbeat;
                 tokio::select! {
                     received = live.recv() => match received {
-                        Ok(batch) => {
-                            for notice in batch.iter() {
-                                let step = follower.live(notice.position);
-                                seat.at(follower.last());
-                                match step {
+                        Ok(notices) => {
+                            let mut wanted = Vec::new();
+                            let mut gap = false;
+                            for notice in notices.iter() {
+                                match follower.live(notice.position) {
                                     Step::Skip => {}
-                                    Step::CatchUp => continue 'catch_up,
-                                    Step::Take if filter.admits(notice.article_id, &notice.kinds) => {
-                                        let view = self.view_at_durable(notice.position).await?;
-                                        out.send(StreamItem::Commit(Box::new(view.digested()))).await?;
+                                    Step::CatchUp => {
+                                        gap = true;
+                                        break;
                                     }
-                                    Step::Take => out.beat_if_quiet(follower.last()).await?,
+                                    Step::Take if filter.admits(notice.article_id, &notice.kinds) => {
+                                        wanted.push(notice.position);
+                                    }
+                                    Step::Take => {}
                                 }
+                            }
+                            seat.at(follower.last());
+                            // Durable (announced): all there, read at once.
+                            let batch: StreamBatch = self
+                                .views_carrying_dates(&wanted, &mut dates)?
+                                .into_iter()
+                                .map(|view| StreamItem::Commit(Box::new(view.digested())))
+                                .collect();
+                            // What was taken before a gap goes first: the
+                            // log is read again after it.
+                            if batch.is_empty() {
+                                out.beat_if_quiet(follower.last()).await?;
+                            } else {
+                                out.send(batch).await?;
+                            }
+                            if gap {
+                                continue 'catch_up;
                             }
                         }
                         Err(broadcast::error::RecvError::Lagged(_)) => {
@@ -226,19 +262,13 @@ impl App {
                         Err(broadcast::error::RecvError::Closed) => return Err(stopped()),
                     },
                     _ = tokio::time::sleep_until(beat_at.into()) => {
-                        out.send(StreamItem::Heartbeat { last_position: follower.last() }).await?;
+                        out.send(vec![StreamItem::Heartbeat { last_position: follower.last() }]).await?;
                     }
                     _ = tx.closed() => return Err(Gone.into()),
                     _ = out.stopping.changed() => return Err(stopped()),
                 }
             }
         }
-    }
-
-    async fn view_at_durable(&self, position: u64) -> Result<CommitView, AppError> {
-        self.view_at(position)
-            .await?
-            .ok_or_else(|| AppError::DataLoss(format!("log position {position} is missing")))
     }
 }
 

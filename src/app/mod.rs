@@ -35,7 +35,7 @@ pub(crate) use crate::domain::Appended;
 pub(crate) use audit::{CommitFilter, CommitView};
 pub(crate) use digest::{BackupManifest, LogDigest};
 pub(crate) use error::AppError;
-pub(crate) use follow::{StreamFilter, StreamItem};
+pub(crate) use follow::{StreamBatch, StreamFilter, StreamItem};
 use followers::Followers;
 pub(crate) use import::Import;
 pub(crate) use read::{ArticleRef, AsOf};

@@ -12,11 +12,11 @@ use super::status::{invalid, to_status};
 use std::pin::Pin;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
-use tokio_stream::wrappers::ReceiverStream;
-use tokio_stream::{Stream, StreamExt};
+use std::task::{Context, Poll};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio_stream::Stream;
 
-use crate::app::{App, AsOf, LogDigest, StreamItem};
+use crate::app::{App, AppError, AsOf, LogDigest, StreamBatch, StreamItem};
 use crate::domain::hex;
 use crate::signing::unhex;
 
@@ -41,6 +41,50 @@ impl AuditApi {
 }
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<StreamEventsResponse, Status>> + Send>>;
+
+/// A follower's batches as StreamEvents responses, one a commit or
+/// heartbeat: a batch that is there is encoded in one go, so that a
+/// catch-up's responses leave in large writes.
+struct Responses {
+    batches: mpsc::Receiver<Result<StreamBatch, AppError>>,
+    ready: std::vec::IntoIter<StreamItem>,
+    /// The subscription's place, held as long as the stream: a follower
+    /// that leaves frees it.
+    _place: OwnedSemaphorePermit,
+}
+
+impl Stream for Responses {
+    type Item = Result<StreamEventsResponse, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            if let Some(item) = self.ready.next() {
+                return Poll::Ready(Some(Ok(stream_response(item))));
+            }
+            match std::task::ready!(self.batches.poll_recv(cx)) {
+                Some(Ok(batch)) => self.ready = batch.into_iter(),
+                Some(Err(e)) => return Poll::Ready(Some(Err(to_status(e)))),
+                None => return Poll::Ready(None),
+            }
+        }
+    }
+}
+
+fn stream_response(item: StreamItem) -> StreamEventsResponse {
+    StreamEventsResponse {
+        item: Some(match item {
+            StreamItem::Commit(view) => {
+                stream_events_response::Item::Commit(convert::commit(*view))
+            }
+            StreamItem::Heartbeat { last_position } => {
+                stream_events_response::Item::Heartbeat(Heartbeat {
+                    last_position,
+                    at: Some(convert::timestamp(chrono::Utc::now())),
+                })
+            }
+        }),
+    }
+}
 
 #[tonic::async_trait]
 impl AuditService for AuditApi {
@@ -395,25 +439,12 @@ impl AuditService for AuditApi {
                     self.max_subscriptions
                 ))
             })?;
-        let items = self.app.follow(m.from_position, filter, self.heartbeat);
-        // The permit lives as long as the stream: a follower that leaves
-        // frees its place.
-        let stream = ReceiverStream::new(items).map(move |item| {
-            let _place = &permit;
-            match item {
-                Ok(StreamItem::Commit(view)) => Ok(StreamEventsResponse {
-                    item: Some(stream_events_response::Item::Commit(convert::commit(*view))),
-                }),
-                Ok(StreamItem::Heartbeat { last_position }) => Ok(StreamEventsResponse {
-                    item: Some(stream_events_response::Item::Heartbeat(Heartbeat {
-                        last_position,
-                        at: Some(convert::timestamp(chrono::Utc::now())),
-                    })),
-                }),
-                Err(e) => Err(to_status(e)),
-            }
-        });
-        Ok(Response::new(Box::pin(stream)))
+        let batches = self.app.follow(m.from_position, filter, self.heartbeat);
+        Ok(Response::new(Box::pin(Responses {
+            batches,
+            ready: Vec::new().into_iter(),
+            _place: permit,
+        })))
     }
 
     async fn get_backup_manifest(
