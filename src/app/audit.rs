@@ -12,7 +12,6 @@ use crate::domain::{
     attribute, commit_event_digests, stale_redates, ArticleId, ArticleVersion, Attribution, Commit,
     Hash, Revision, StaleRedate,
 };
-use crate::log::Log;
 use crate::store::{articles_after, stream_range};
 
 /// The most log positions one ListCommits call scans, so that a filter that
@@ -157,11 +156,7 @@ impl App {
     ) -> Result<CommitView, AppError> {
         let missing =
             || AppError::not_found("version", format!("article {id} has no version {version}"));
-        let entry = self
-            .store
-            .stream_entry(id, version)
-            .await?
-            .ok_or_else(missing)?;
+        let entry = self.store.stream_entry(id, version)?.ok_or_else(missing)?;
         let view = self
             .view_at(entry.global_position)
             .await?

@@ -5,7 +5,6 @@ use chrono::{DateTime, Utc};
 
 use super::{App, AppError};
 use crate::domain::{backup_manifest_message, digest_message, Hash, RequestHashes, ZERO_HASH};
-use crate::log::Log;
 use crate::signing::Signed;
 
 /// The log chain's hash at a position, and the server's signature over it.
@@ -58,8 +57,7 @@ impl App {
         for p in 1..=position {
             let commit = self
                 .store
-                .read(p)
-                .await?
+                .read(p)?
                 .ok_or_else(|| AppError::DataLoss(format!("log position {p} is missing")))?;
             hashes.add(&commit.request_hash);
         }
@@ -87,10 +85,10 @@ impl App {
         let (log_hash, recorded_at) = if position == 0 {
             (ZERO_HASH, None)
         } else {
-            let commit =
-                self.store.read(position).await?.ok_or_else(|| {
-                    AppError::DataLoss(format!("log position {position} is missing"))
-                })?;
+            let commit = self
+                .store
+                .read(position)?
+                .ok_or_else(|| AppError::DataLoss(format!("log position {position} is missing")))?;
             (self.log_hash(position).await?, Some(commit.recorded_at))
         };
         let message = digest_message(

@@ -259,8 +259,7 @@ impl App {
     /// The log chain's hash at a durable position.
     pub(crate) async fn log_hash(&self, position: u64) -> Result<Hash, AppError> {
         self.store
-            .log_hash(position)
-            .await?
+            .log_hash(position)?
             .ok_or_else(|| AppError::DataLoss(format!("the log chain has no hash at {position}")))
     }
 
@@ -440,7 +439,7 @@ impl App {
         while version > 1 {
             version -= 1;
             // The stream index shows only durable entries.
-            if self.store.stream_entry(id, version).await?.is_some() {
+            if self.store.stream_entry(id, version)?.is_some() {
                 return self.version_of(current, version).await.map(Some);
             }
         }
@@ -571,8 +570,7 @@ impl App {
         let id = current.article.id;
         let recorded = |version: u64| async move {
             self.store
-                .stream_entry(id, version)
-                .await?
+                .stream_entry(id, version)?
                 .map(|e| e.recorded_at)
                 .ok_or_else(|| {
                     AppError::DataLoss(format!("article {id} has no stream entry {version}"))
@@ -620,8 +618,7 @@ impl App {
             let mid = lo + (hi - lo) / 2;
             let commit = self
                 .store
-                .read(mid)
-                .await?
+                .read(mid)?
                 .ok_or_else(|| AppError::DataLoss(format!("log position {mid} is missing")))?;
             if before(commit.recorded_at.timestamp_micros()) {
                 lo = mid;

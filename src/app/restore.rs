@@ -164,13 +164,13 @@ impl App {
             self.store.suggest(suggestion).await?;
             suggested += 1;
         }
-        let log_hash =
-            match last {
-                0 => ZERO_HASH,
-                _ => self.log.log_hash(last).await?.ok_or_else(|| {
-                    OpenError::Restored(format!("no log hash at position {last}"))
-                })?,
-            };
+        let log_hash = match last {
+            0 => ZERO_HASH,
+            _ => self
+                .store
+                .log_hash(last)?
+                .ok_or_else(|| OpenError::Restored(format!("no log hash at position {last}")))?,
+        };
         Ok((suggested, log_hash))
     }
 }

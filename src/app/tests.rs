@@ -369,7 +369,7 @@ async fn stream_of(app: &App, n: u64) -> Vec<crate::store::StreamCommit> {
     settled(app).await;
     let mut messages = Vec::new();
     for position in 1..=n {
-        let mut commit = app.store.read(position).await.unwrap().unwrap();
+        let mut commit = app.store.read(position).unwrap().unwrap();
         commit.global_position = 0;
         messages.push(crate::store::StreamCommit {
             position,
@@ -451,8 +451,8 @@ async fn a_replica_applies_the_stream_once_and_stops_at_a_commit_that_does_not_v
         4
     );
     assert_eq!(
-        replica.store.log_hash(4).await.unwrap(),
-        writer.store.log_hash(4).await.unwrap()
+        replica.store.log_hash(4).unwrap(),
+        writer.store.log_hash(4).unwrap()
     );
     let answer = replica.current_durable(id).await.unwrap().unwrap();
     assert_eq!(answer.article.version, 4);

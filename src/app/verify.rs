@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::{App, AppError};
 use crate::domain::{follow, log_hash, ArticleId, ChainHead, Commit, Hash, Unlinked, ZERO_HASH};
-use crate::log::{Log, StoreError};
+use crate::log::StoreError;
 use crate::store::stream_range;
 
 /// The most commits one VerifyLog call checks.
@@ -70,10 +70,10 @@ impl App {
         };
         let durable = self.durable();
         let to = durable.min(from.saturating_add(max - 1));
-        let mut chained =
-            self.store.log_hash(from - 1).await?.ok_or_else(|| {
-                AppError::not_found("from_position", "is past the end of the log")
-            })?;
+        let mut chained = self
+            .store
+            .log_hash(from - 1)?
+            .ok_or_else(|| AppError::not_found("from_position", "is past the end of the log"))?;
         let mut heads: HashMap<ArticleId, ChainHead> = HashMap::new();
         let mut outcome = LogVerification {
             from,
@@ -123,7 +123,7 @@ impl App {
             };
             let hash = head.hash;
             let recomputed = log_hash(&chained, position, &hash);
-            let stored = match self.store.log_hash(position).await {
+            let stored = match self.store.log_hash(position) {
                 Ok(stored) => stored.unwrap_or(ZERO_HASH),
                 Err(StoreError::Corrupt(_)) => ZERO_HASH,
                 Err(e) => return Err(e.into()),
@@ -231,7 +231,7 @@ impl App {
             found: Vec::new(),
             detail,
         };
-        match self.store.read(position).await {
+        match self.store.read(position) {
             Ok(Some(commit)) if commit.global_position != position => {
                 Ok(Err(Box::new(record_break(format!(
                     "the record at position {position} says it is at position {}",
@@ -260,7 +260,7 @@ impl App {
         let Some(previous) = version.checked_sub(1).filter(|v| *v > 0) else {
             return Ok(None);
         };
-        match self.store.stream_entry(id, previous).await {
+        match self.store.stream_entry(id, previous) {
             Ok(entry) => Ok(entry.map(|e| ChainHead {
                 version: e.version,
                 hash: e.hash,

@@ -9,7 +9,7 @@ use crate::domain::{
     decide, quoted, Article, ArticleDraft, ArticleId, ArticleVersion, Command, CommandId, Context,
     OriginClaims, RequestHash,
 };
-use crate::log::{AppendRequest, Appended, Log};
+use crate::log::{AppendRequest, Appended};
 
 /// One write, as the API's write requests and the bulk import give it.
 #[derive(Clone, Debug)]

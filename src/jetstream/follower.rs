@@ -394,7 +394,7 @@ impl Follower {
     async fn history(&self, article: ArticleId, version: u64) -> Result<Vec<Commit>, Stop> {
         let mut positions = Vec::new();
         for v in 1..version {
-            match self.local.stream_entry(article, v).await {
+            match self.local.stream_entry(article, v) {
                 Ok(Some(entry)) => positions.push(entry.global_position),
                 Ok(None) => {
                     return Err(Stop::Retry(format!(
@@ -429,7 +429,7 @@ impl Follower {
         if applied == 0 {
             return Ok(());
         }
-        let here = match self.local.read(applied).await {
+        let here = match self.local.read(applied) {
             Ok(Some(commit)) => commit,
             Ok(None) => {
                 return Err(Stop::Retry(format!(

@@ -39,10 +39,8 @@ pub use options::{JetStreamOptions, LogChoice};
 pub(crate) use restore::publish_backup;
 pub use restore::RestoreError;
 
-use crate::domain::{ArticleId, CommandId, Commit, Hash};
 use crate::log::{
-    AppendError, AppendRequest, BoxFuture, CommandEntry, Log, PendingAppend, StoreError,
-    StreamBreak, StreamEntry,
+    AppendError, AppendRequest, BoxFuture, Log, PendingAppend, StoreError, StreamBreak,
 };
 use crate::request_key::RequestKey;
 use crate::store::SledStore;
@@ -305,29 +303,6 @@ impl Log for JetStreamLog {
 
     fn durable_position(&self) -> watch::Receiver<u64> {
         self.local.durable_position()
-    }
-
-    fn read(&self, position: u64) -> BoxFuture<'_, Result<Option<Commit>, StoreError>> {
-        self.local.read(position)
-    }
-
-    fn stream_entry(
-        &self,
-        article: ArticleId,
-        version: u64,
-    ) -> BoxFuture<'_, Result<Option<StreamEntry>, StoreError>> {
-        self.local.stream_entry(article, version)
-    }
-
-    fn log_hash(&self, position: u64) -> BoxFuture<'_, Result<Option<Hash>, StoreError>> {
-        self.local.log_hash(position)
-    }
-
-    fn find_command(
-        &self,
-        command: CommandId,
-    ) -> BoxFuture<'_, Result<Option<CommandEntry>, StoreError>> {
-        self.local.find_command(command)
     }
 
     fn catch_up(&self) -> BoxFuture<'_, Result<(), AppendError>> {

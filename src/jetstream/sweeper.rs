@@ -30,7 +30,7 @@ use tokio::sync::watch;
 use super::content::{stub, Content, Contents};
 use super::{catch_up, JetStreamOptions};
 use crate::domain::Commit;
-use crate::log::{Log as _, StoreError, StreamBreak};
+use crate::log::{StoreError, StreamBreak};
 use crate::store::SledStore;
 
 /// The meta key of the last content message settled.
@@ -228,10 +228,7 @@ impl Sweeper {
     /// Whether the commit's place (its article's version) is taken here,
     /// and by it: none while it is open.
     async fn placed(&self, commit: &Commit) -> Result<Option<Settled>, Halt> {
-        let entry = self
-            .local
-            .stream_entry(commit.article_id, commit.version)
-            .await?;
+        let entry = self.local.stream_entry(commit.article_id, commit.version)?;
         Ok(entry.map(|entry| match entry.hash[..] == commit.hash[..] {
             true => Settled::Keep,
             false => Settled::Erase("another commit took its place"),

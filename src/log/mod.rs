@@ -22,7 +22,7 @@ pub use error::{StoreError, StreamBreak};
 pub(crate) use request::AppendRequest;
 pub use request::Clock;
 
-use crate::domain::{ArticleId, ChainHead, CommandId, Commit, Hash};
+use crate::domain::{ArticleId, ChainHead, Hash};
 
 /// Where an appended commit stands: a domain value, so that what an
 /// append answers crosses the app's edge without a store type.
@@ -107,10 +107,13 @@ impl Future for PendingAppend {
     }
 }
 
-/// The durable, append-only log of commits.
+/// The durable, append-only log of commits: the seam appends go through,
+/// and what a replicated log adds (catching up, breaks).
 ///
-/// Reads return only what is durable: a record past the durable position
-/// is waited for, never shown early.
+/// It has no reads. Whichever log feeds it, this process reads the log's
+/// records from its own store (`store::SledStore`: the commit, stream
+/// entry, chain hash or command at a position), and only what is durable
+/// there, never a record past the durable position.
 pub(crate) trait Log: Send + Sync + 'static {
     /// Queues one commit; resolves once it is queued (the queue is
     /// bounded), with the append to wait for.
@@ -123,25 +126,6 @@ pub(crate) trait Log: Send + Sync + 'static {
 
     /// The position up to which every commit is durable.
     fn durable_position(&self) -> watch::Receiver<u64>;
-
-    /// The commit at `position`, once durable.
-    fn read(&self, position: u64) -> BoxFuture<'_, Result<Option<Commit>, StoreError>>;
-
-    /// The stream entry of one version of an article, once durable.
-    fn stream_entry(
-        &self,
-        article: ArticleId,
-        version: u64,
-    ) -> BoxFuture<'_, Result<Option<StreamEntry>, StoreError>>;
-
-    /// The log chain's hash at `position`, once durable.
-    fn log_hash(&self, position: u64) -> BoxFuture<'_, Result<Option<Hash>, StoreError>>;
-
-    /// What a command id produced, once durable.
-    fn find_command(
-        &self,
-        command: CommandId,
-    ) -> BoxFuture<'_, Result<Option<CommandEntry>, StoreError>>;
 
     /// Waits until what this process reads holds every commit the log held
     /// when it was called: a replica fed by a replicated log may be behind

@@ -982,65 +982,69 @@ impl Log for SledStore {
             None => watch::channel(self.state.last_position).1,
         }
     }
+}
 
-    fn read(&self, position: u64) -> BoxFuture<'_, Result<Option<Commit>, StoreError>> {
-        Box::pin(async move { self.read_log(position) })
+/// The log's own records, read back from this store: whichever log feeds
+/// it (the embedded one, or a replicated one this replica applies), what
+/// is read is what this process holds, and nothing past what is durable.
+impl SledStore {
+    /// The commit at `position`, once durable.
+    pub(crate) fn read(&self, position: u64) -> Result<Option<Commit>, StoreError> {
+        self.read_log(position)
     }
 
-    fn stream_entry(
+    /// The stream entry of one version of an article, once durable.
+    pub(crate) fn stream_entry(
         &self,
         article: ArticleId,
         version: u64,
-    ) -> BoxFuture<'_, Result<Option<StreamEntry>, StoreError>> {
-        Box::pin(async move {
-            let head = self
-                .index
-                .version(&self.log, article, version, self.durable_now())?;
-            Ok(head.map(StreamEntry::from))
-        })
+    ) -> Result<Option<StreamEntry>, StoreError> {
+        let head = self
+            .index
+            .version(&self.log, article, version, self.durable_now())?;
+        Ok(head.map(StreamEntry::from))
     }
 
-    fn log_hash(&self, position: u64) -> BoxFuture<'_, Result<Option<Hash>, StoreError>> {
-        Box::pin(async move {
-            if position == 0 {
-                return Ok(Some(ZERO_HASH));
-            }
-            if position > self.durable_now() {
-                return Ok(None);
-            }
-            self.stats.count_read(Space::Chain);
-            let tree = self.disk.tree()?;
-            let found = tree
-                .range(position_key(Space::Chain, 0)..=position_key(Space::Chain, position))
-                .next_back()
-                .transpose()?;
-            let Some((key, hashes)) = found else {
-                return Ok(None);
-            };
-            let first = key_suffix_u64(&key).ok_or_else(|| {
-                StoreError::Corrupt(format!("the log chain record before {position} is corrupt"))
-            })?;
-            Ok(chain_hash_in(first, &hashes, position))
-        })
+    /// The log chain's hash at `position`, once durable.
+    pub(crate) fn log_hash(&self, position: u64) -> Result<Option<Hash>, StoreError> {
+        if position == 0 {
+            return Ok(Some(ZERO_HASH));
+        }
+        if position > self.durable_now() {
+            return Ok(None);
+        }
+        self.stats.count_read(Space::Chain);
+        let tree = self.disk.tree()?;
+        let found = tree
+            .range(position_key(Space::Chain, 0)..=position_key(Space::Chain, position))
+            .next_back()
+            .transpose()?;
+        let Some((key, hashes)) = found else {
+            return Ok(None);
+        };
+        let first = key_suffix_u64(&key).ok_or_else(|| {
+            StoreError::Corrupt(format!("the log chain record before {position} is corrupt"))
+        })?;
+        Ok(chain_hash_in(first, &hashes, position))
     }
 
-    fn find_command(
+    /// What a command id produced, once durable: a retry learns of a
+    /// commit once it was answered.
+    pub(crate) async fn find_command(
         &self,
         command: CommandId,
-    ) -> BoxFuture<'_, Result<Option<CommandEntry>, StoreError>> {
-        Box::pin(async move {
-            // The index holds what is durable in the log's files.
-            let Some(head) = self.index.find_command(&self.log, command)? else {
-                return Ok(None);
-            };
-            // A retry learns of a commit once it was answered (durable, and
-            // reads wait for it), even while the read models lag behind a
-            // storage failure.
-            if head.global_position > self.acknowledged() {
-                self.wait_durable(head.global_position).await?;
-            }
-            Ok(Some(CommandEntry::from(head)))
-        })
+    ) -> Result<Option<CommandEntry>, StoreError> {
+        // The index holds what is durable in the log's files.
+        let Some(head) = self.index.find_command(&self.log, command)? else {
+            return Ok(None);
+        };
+        // A retry learns of a commit once it was answered (durable, and
+        // reads wait for it), even while the read models lag behind a
+        // storage failure.
+        if head.global_position > self.acknowledged() {
+            self.wait_durable(head.global_position).await?;
+        }
+        Ok(Some(CommandEntry::from(head)))
     }
 }
 
