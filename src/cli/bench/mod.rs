@@ -705,7 +705,7 @@ async fn offline(
     .await?;
     rows.push(Row::rate(
         format!(
-            "raw sled: {keys_per_commit:.1} keys of {bytes_per_key} B a commit, no flush (baseline)"
+            "raw sled: {keys_per_commit:.1} keys of {bytes_per_key} B a commit, one flush at the end (baseline)"
         ),
         &raw_rebuild,
     ));
