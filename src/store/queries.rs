@@ -40,19 +40,28 @@ pub(crate) fn nearest_snapshot(
     id: ArticleId,
     version: u64,
 ) -> Result<Option<ArticleVersion>, StoreError> {
+    last_at_or_before(rm, Space::Snapshots, id, version)?
+        .map(|bytes| decode_article(&bytes).map_err(StoreError::from))
+        .transpose()
+}
+
+/// The value of an article's last record in `space` at a version ≤
+/// `version`: one record read, backwards.
+fn last_at_or_before(
+    rm: &ReadModels,
+    space: Space,
+    id: ArticleId,
+    version: u64,
+) -> Result<Option<Vec<u8>>, StoreError> {
     let k = rm.keys();
     let found = rm.range(
-        Space::Snapshots,
-        &k.version(Space::Snapshots, id, 0),
-        &k.version(Space::Snapshots, id, version),
+        space,
+        &k.version(space, id, 0),
+        &k.version(space, id, version),
         true,
         1,
     )?;
-    found
-        .into_iter()
-        .next()
-        .map(|(_, bytes)| decode_article(&bytes).map_err(StoreError::from))
-        .transpose()
+    Ok(found.into_iter().next().map(|(_, bytes)| bytes))
 }
 
 /// The global positions of versions `from..=to` of an article, in order.
@@ -72,18 +81,9 @@ pub(crate) fn date_at(
     id: ArticleId,
     version: u64,
 ) -> Result<Option<NaiveDate>, StoreError> {
-    let k = rm.keys();
-    rm.range(
-        Space::Dates,
-        &k.version(Space::Dates, id, 0),
-        &k.version(Space::Dates, id, version),
-        true,
-        1,
-    )?
-    .into_iter()
-    .next()
-    .map(|(_, bytes)| decode_date(&bytes).map_err(StoreError::from))
-    .transpose()
+    last_at_or_before(rm, Space::Dates, id, version)?
+        .map(|bytes| decode_date(&bytes).map_err(StoreError::from))
+        .transpose()
 }
 
 /// Up to `limit` entries of the change feed after `after_position`: the
