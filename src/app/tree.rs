@@ -465,7 +465,7 @@ impl Grower {
 
     /// Each commit's position, hash and Merkle leaf.
     fn leaves(&mut self, positions: &[u64]) -> Result<Vec<(u64, Hash, Hash)>, AppError> {
-        let commits = self.store.read_commits(positions)?;
+        let commits = self.store.take_commits(positions)?;
         let mut leaves = Vec::with_capacity(positions.len());
         for (&position, commit) in positions.iter().zip(commits) {
             let commit = commit

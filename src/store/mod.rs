@@ -11,6 +11,7 @@ mod compaction;
 mod disk;
 mod faults;
 mod flush_gate;
+mod fresh_commits;
 mod health;
 mod ingest;
 mod job;

@@ -12,6 +12,7 @@ use super::catch_up::{catch_up, replay_into, REPLAY_CHUNK};
 use super::disk::Disk;
 use super::faults::Faults;
 use super::flush_gate::FlushGate;
+use super::fresh_commits::FreshCommits;
 use super::health::Health;
 use super::job::Job;
 use super::keys::{
@@ -131,6 +132,9 @@ pub struct SledStore {
     /// Where the log's commits stand, by article and version and by
     /// command id (`log_index.rs`).
     index: Arc<LogIndex>,
+    /// The commits the writer made durable lately, until the Merkle
+    /// tree's thread takes them (`take_commits`).
+    fresh: Arc<FreshCommits>,
     running: Option<Running>,
 }
 
@@ -194,6 +198,7 @@ impl SledStore {
             options,
             clock_lag: Arc::new(AtomicI64::new(state.clock_lag)),
             state,
+            fresh: Arc::default(),
             running: None,
         })
     }
@@ -513,6 +518,8 @@ impl SledStore {
             clock_lag: Arc::clone(&self.clock_lag),
             failed: None,
             torn: false,
+            fresh: Arc::clone(&self.fresh),
+            fresh_in_batch: Vec::new(),
         };
         let writer = Arc::new(Mutex::new(writer));
         let shared = Arc::clone(&writer);
@@ -830,6 +837,30 @@ impl SledStore {
         positions: &[u64],
     ) -> Result<Vec<Option<Commit>>, StoreError> {
         self.read_log_as(positions, decode_commit)
+    }
+
+    /// As `read_commits`, for the one reader that reads each commit once,
+    /// soon after it is durable (the Merkle tree's thread): the commits the
+    /// writer appended lately are taken as it made them, not read back.
+    pub(crate) fn take_commits(
+        &self,
+        positions: &[u64],
+    ) -> Result<Vec<Option<Commit>>, StoreError> {
+        let mut taken = self.fresh.take(positions);
+        let missing: Vec<u64> = positions
+            .iter()
+            .zip(&taken)
+            .filter(|(_, c)| c.is_none())
+            .map(|(&p, _)| p)
+            .collect();
+        if missing.is_empty() {
+            return Ok(taken);
+        }
+        let mut read = self.read_commits(&missing)?.into_iter();
+        for slot in taken.iter_mut().filter(|c| c.is_none()) {
+            *slot = read.next().flatten();
+        }
+        Ok(taken)
     }
 
     /// As `read_commits`, each commit's place, recorded time and events

@@ -213,16 +213,19 @@ impl<'a> BatchView<'a> {
     /// The log's own records of `commit` (the log chain `chained` at its
     /// position): the commit, appended to the log's files and taken by the
     /// log's index once durable, and the chain's hash in sled. The read
-    /// models are the projector's.
-    pub(super) fn put_commit(&mut self, commit: &Commit, chained: &Hash) {
+    /// models are the projector's. Gives the commit's encoded size.
+    pub(super) fn put_commit(&mut self, commit: &Commit, chained: &Hash) -> usize {
         let entry = IndexEntry {
             position: commit.global_position,
             article: commit.article_id,
             version: commit.version,
             command: commit.command_id,
         };
-        self.put_log_entry(entry, encode_commit(commit));
+        let encoded = encode_commit(commit);
+        let size = encoded.len();
+        self.put_log_entry(entry, encoded);
         self.put_chain(commit.global_position, chained);
+        size
     }
 
     /// Appends a commit (`entry` says where and what), encoded, after the

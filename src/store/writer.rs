@@ -25,6 +25,7 @@ use super::applier::{ApplierHandle, Applying, Unapplied};
 use super::disk::Disk;
 use super::faults::{FaultPoint, Faults};
 use super::flush_gate::FlushGate;
+use super::fresh_commits::FreshCommits;
 use super::health::{unless_wedged, Health, EXIT_WEDGED};
 use super::job::Job;
 use super::keys::{meta_key, position_key, Keys, Space};
@@ -37,7 +38,7 @@ use super::view::BatchView;
 use super::writer_state::{completed_state, stored_state, WriterState};
 use super::StoreError;
 use crate::codec::{decode_suggestion, encode_suggestion};
-use crate::domain::{log_hash, ArticleId, ChainHead, CommandId, Suggestion};
+use crate::domain::{log_hash, ArticleId, ChainHead, CommandId, Commit, Suggestion};
 use crate::log::{
     admit, Admission, AppendError, AppendRequest, Appended, Clock, CommandEntry, Facts, Notice,
     StreamEntry,
@@ -117,6 +118,11 @@ pub(super) struct Writer {
     /// Set when sled applied a batch in part (`torn.rs`): the database is
     /// never closed in this process, which would write the part.
     pub(super) torn: bool,
+    /// The commits of a durable batch appended, for the Merkle tree's
+    /// thread (`fresh_commits.rs`).
+    pub(super) fresh: Arc<FreshCommits>,
+    /// The commits the batch in hand appended, with their encoded sizes.
+    pub(super) fresh_in_batch: Vec<(Commit, usize)>,
 }
 
 /// The free space a failed disk must have again before writes resume.
@@ -488,6 +494,7 @@ impl Writer {
             self.heads.clear();
         }
         let before = self.state;
+        self.fresh_in_batch.clear();
         let stats = Arc::clone(&self.stats);
         let keys = Keys {
             generation: self.generation.load(Ordering::Acquire),
@@ -911,6 +918,7 @@ impl Writer {
         }
         self.clock_lag
             .fetch_max(self.state.clock_lag, Ordering::AcqRel);
+        self.fresh.extend(self.fresh_in_batch.drain(..));
         let batch = Arc::new(batch);
         lock(&self.unapplied).push(Arc::clone(&batch));
         let ingested = replies.iter().any(|r| matches!(r, Reply::Ingest(..)));
@@ -949,6 +957,8 @@ impl Writer {
         view: &BatchView<'_>,
         rewrites: Vec<(u64, Vec<u8>)>,
     ) -> Result<(), StoreError> {
+        // Nothing held for the tree may be older than the log's files.
+        self.fresh.clear();
         let [(position, commit)] = view.log_records()[..] else {
             return Err(StoreError::Corrupt(
                 "a redaction must be its batch's one commit".into(),
@@ -1089,7 +1099,7 @@ impl Writer {
             global_position: position,
             request_hash: request.request_hash.keyed,
         };
-        view.put_commit(&commit, &chained);
+        let size = view.put_commit(&commit, &chained);
         self.state.last_position = position;
         self.state.record_time(micros);
         self.state.last_log_hash = chained;
@@ -1102,6 +1112,7 @@ impl Writer {
             },
         );
         in_batch.insert(request.command_id, entry);
+        self.fresh_in_batch.push((commit, size));
         Ok(Appended {
             article_id: request.article_id,
             version,
