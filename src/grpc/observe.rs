@@ -17,7 +17,7 @@ use tonic::codegen::http;
 use tonic::Code;
 use tracing::Instrument;
 
-use crate::metrics::{MethodLabels, Metrics};
+use crate::metrics::{CallMetrics, MethodLabels, Metrics};
 
 /// The header a caller's request id comes in, and goes back in.
 pub(crate) const REQUEST_ID: &str = "x-request-id";
@@ -25,16 +25,23 @@ pub(crate) const REQUEST_ID: &str = "x-request-id";
 /// The longest request id taken from a caller; a longer one is replaced.
 const MAX_REQUEST_ID: usize = 128;
 
+/// A method this server knows: its path, for the log, and its metrics.
+#[derive(Debug)]
+struct Method {
+    path: String,
+    calls: CallMetrics,
+}
+
 /// The methods this server knows, so that a call to an unknown path does
 /// not grow the metrics' label sets.
 #[derive(Debug)]
 struct Methods {
-    by_path: HashMap<String, MethodLabels>,
-    unknown: MethodLabels,
+    by_path: HashMap<String, Arc<Method>>,
+    unknown: Arc<Method>,
 }
 
 impl Methods {
-    fn from_descriptors(sets: &[&[u8]]) -> Self {
+    fn from_descriptors(metrics: &Metrics, sets: &[&[u8]]) -> Self {
         let mut by_path = HashMap::new();
         for set in sets {
             let Ok(pool) = prost_reflect::DescriptorPool::decode(*set) else {
@@ -48,35 +55,37 @@ impl Methods {
                         (true, false) => "client_stream",
                         (true, true) => "bidi_stream",
                     };
-                    by_path.insert(
-                        format!("/{}/{}", service.full_name(), method.name()),
-                        MethodLabels {
-                            grpc_service: service.full_name().to_owned(),
-                            grpc_method: method.name().to_owned(),
-                            grpc_type: shape,
-                        },
-                    );
+                    let path = format!("/{}/{}", service.full_name(), method.name());
+                    let calls = metrics.calls(MethodLabels {
+                        grpc_service: service.full_name().to_owned(),
+                        grpc_method: method.name().to_owned(),
+                        grpc_type: shape,
+                    });
+                    by_path.insert(path.clone(), Arc::new(Method { path, calls }));
                 }
             }
         }
+        let unknown = metrics.calls(MethodLabels {
+            grpc_service: "unknown".into(),
+            grpc_method: "unknown".into(),
+            grpc_type: "unknown",
+        });
         Self {
             by_path,
-            unknown: MethodLabels {
-                grpc_service: "unknown".into(),
-                grpc_method: "unknown".into(),
-                grpc_type: "unknown",
-            },
+            unknown: Arc::new(Method {
+                path: "unknown".into(),
+                calls: unknown,
+            }),
         }
     }
 
-    fn of(&self, path: &str) -> &MethodLabels {
-        self.by_path.get(path).unwrap_or(&self.unknown)
+    fn of(&self, path: &str) -> Option<&Arc<Method>> {
+        self.by_path.get(path)
     }
 }
 
 #[derive(Clone, Debug)]
 pub(crate) struct ObserveLayer {
-    metrics: Arc<Metrics>,
     methods: Arc<Methods>,
 }
 
@@ -85,8 +94,7 @@ impl ObserveLayer {
     /// `FileDescriptorSet`s); any other path is counted as `unknown`.
     pub(crate) fn new(metrics: Arc<Metrics>, descriptor_sets: &[&[u8]]) -> Self {
         Self {
-            metrics,
-            methods: Arc::new(Methods::from_descriptors(descriptor_sets)),
+            methods: Arc::new(Methods::from_descriptors(&metrics, descriptor_sets)),
         }
     }
 }
@@ -97,7 +105,6 @@ impl<S> tower_layer::Layer<S> for ObserveLayer {
     fn layer(&self, inner: S) -> Self::Service {
         Observe {
             inner,
-            metrics: Arc::clone(&self.metrics),
             methods: Arc::clone(&self.methods),
         }
     }
@@ -106,7 +113,6 @@ impl<S> tower_layer::Layer<S> for ObserveLayer {
 #[derive(Clone, Debug)]
 pub(crate) struct Observe<S> {
     inner: S,
-    metrics: Arc<Metrics>,
     methods: Arc<Methods>,
 }
 
@@ -129,19 +135,22 @@ where
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let started = Instant::now();
-        let path = request.uri().path().to_owned();
-        let method = self.methods.of(&path).clone();
-        let request_id = request_id(request.headers());
-        if let Ok(value) = http::HeaderValue::from_str(&request_id) {
-            request.headers_mut().insert(REQUEST_ID, value);
+        let path = request.uri().path();
+        let (method, unknown_path) = match self.methods.of(path) {
+            Some(method) => (Arc::clone(method), None),
+            None => (Arc::clone(&self.methods.unknown), Some(path.to_owned())),
+        };
+        let (request_id, header) = request_id(request.headers());
+        if let Some(header) = &header {
+            request.headers_mut().insert(REQUEST_ID, header.clone());
         }
-        let span = tracing::info_span!("rpc", method = %path, request_id = %request_id);
-        self.metrics.call_started(&method);
+        let logged_path = unknown_path.as_deref().unwrap_or(&method.path);
+        let span = tracing::info_span!("rpc", method = %logged_path, request_id = %request_id);
+        method.calls.started();
         let end = CallEnd {
-            metrics: Arc::clone(&self.metrics),
             method,
-            path,
-            request_id: request_id.clone(),
+            unknown_path,
+            request_id,
             started,
             span: span.clone(),
             recorded: false,
@@ -149,8 +158,9 @@ where
         let call = self.inner.call(request).instrument(span);
         Box::pin(async move {
             let mut response = call.await?;
-            if let Ok(value) = http::HeaderValue::from_str(&request_id) {
-                response.headers_mut().insert(REQUEST_ID, value);
+            let header = header.or_else(|| http::HeaderValue::from_str(&end.request_id).ok());
+            if let Some(header) = header {
+                response.headers_mut().insert(REQUEST_ID, header);
             }
             // A trailers-only answer (every error) has its status here.
             let status = status_of(response.headers());
@@ -168,13 +178,21 @@ where
     }
 }
 
-/// The caller's request id if it is a sensible one, else a new UUID.
-fn request_id(headers: &http::HeaderMap) -> String {
-    headers
+/// The caller's request id if it is a sensible one, else a new UUID with
+/// the header that carries it (none for the caller's, already there).
+fn request_id(headers: &http::HeaderMap) -> (String, Option<http::HeaderValue>) {
+    let given = headers
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
-        .filter(|id| !id.is_empty() && id.len() <= MAX_REQUEST_ID)
-        .map_or_else(|| new_request_id().to_string(), str::to_owned)
+        .filter(|id| !id.is_empty() && id.len() <= MAX_REQUEST_ID);
+    match given {
+        Some(id) => (id.to_owned(), None),
+        None => {
+            let id = new_request_id().to_string();
+            let header = http::HeaderValue::from_str(&id).ok();
+            (id, header)
+        }
+    }
 }
 
 /// A version 7 UUID whose random bits are this process's, drawn once, plus
@@ -215,9 +233,9 @@ fn status_of(headers: &http::HeaderMap) -> Option<Code> {
 /// What is recorded once a call ends; dropped unrecorded (the caller went
 /// away before the answer's end), the call counts as cancelled.
 struct CallEnd {
-    metrics: Arc<Metrics>,
-    method: MethodLabels,
-    path: String,
+    method: Arc<Method>,
+    /// The path called, when it is no method this server knows.
+    unknown_path: Option<String>,
     request_id: String,
     started: Instant,
     span: tracing::Span,
@@ -237,9 +255,11 @@ impl CallEnd {
         self.recorded = true;
         let seconds = self.started.elapsed().as_secs_f64();
         let code_name = code_name(code);
-        self.metrics.call_ended(&self.method, code_name, seconds);
+        let index = usize::try_from(code as i32).unwrap_or(usize::MAX);
+        self.method.calls.ended(index, code_name, seconds);
         let duration_ms = seconds * 1000.0;
-        let (method, request_id) = (&self.path, &self.request_id);
+        let method = self.unknown_path.as_deref().unwrap_or(&self.method.path);
+        let request_id = &self.request_id;
         match code {
             Code::Ok => {
                 tracing::debug!(parent: &self.span, %method, code = code_name, duration_ms, %request_id, "rpc ended")
@@ -348,6 +368,8 @@ mod tests {
             http::header::HeaderName::from_static(REQUEST_ID),
             http::HeaderValue::from_static("abc"),
         )]);
-        assert_eq!(request_id(&given), "abc");
+        assert_eq!(request_id(&given), ("abc".to_owned(), None));
+        let (id, header) = request_id(&http::HeaderMap::new());
+        assert_eq!(header.unwrap().to_str().unwrap(), id);
     }
 }
