@@ -3,8 +3,12 @@
 //! replay an online rebuild folds into its new generation. Both call the
 //! `Projector` they are given.
 
+use std::sync::{Arc, Mutex};
+
+use super::applier::{apply_key_by_key, Applying, Unapplied};
 use super::disk::Disk;
 use super::keys::{meta_key, read_model_prefixes, u64_at, Keys, Space, CHECKPOINT, REBUILDING};
+use super::lock;
 use super::log_files::LogFiles;
 use super::log_index::LogIndex;
 use super::stats::Stats;
@@ -28,6 +32,10 @@ const REPLAY_BYTES: usize = 4 << 10;
 
 /// How many decoded chunks the catch-up's reader keeps ahead of the fold.
 const READ_AHEAD: usize = 2;
+
+/// How many folded chunks wait for the catch-up's sled writer, besides
+/// the one it writes.
+const WRITE_BEHIND: usize = 1;
 
 /// The most keys one batch of a rebuild's sweep removes.
 const SWEEP_BATCH: usize = 10_000;
@@ -86,13 +94,16 @@ pub(super) fn catch_up(
     };
     drop(tree);
     let mut applied = 0;
+    let unapplied = Mutex::new(Unapplied::default());
     // Nothing to replay (an open after a clean stop): no reader thread.
     if from <= to {
         std::thread::scope(|scope| -> Result<(), StoreError> {
             // Reading and decoding the commits runs on a thread of its own,
-            // a few chunks ahead of the fold and sled's writes.
-            // The commits go back to it to be dropped: memory is freed
-            // fastest by the thread that allocated it.
+            // a few chunks ahead of the fold, and writing the fold's keys
+            // into sled on another, a chunk behind it: the fold reads
+            // through the chunks not yet written (`Unapplied`).
+            // The commits go back to the reader to be dropped: memory is
+            // freed fastest by the thread that allocated it.
             let (chunks, decoded) = std::sync::mpsc::sync_channel(READ_AHEAD);
             let (spend, spent) = std::sync::mpsc::channel();
             std::thread::Builder::new()
@@ -101,43 +112,64 @@ pub(super) fn catch_up(
                     read_chunks(log, stats, from, to, chunks, spent)
                 })
                 .map_err(|e| StoreError::Io(format!("cannot start a thread: {e}")))?;
-            for chunk in decoded {
-                let (end, commits) = chunk?;
-                let tree = disk.tree()?;
-                let mut view = if replaying {
-                    BatchView::replaying(&tree, log, index, stats, keys)
-                } else {
-                    BatchView::new(&tree, log, index, stats, keys)
-                };
-                if let Some(written) = &rebuilt {
-                    view = view.trusting_only(written);
+            let (writes, to_write) = std::sync::mpsc::sync_channel::<Arc<Applying>>(WRITE_BEHIND);
+            let writer = std::thread::Builder::new()
+                .name("answerlog-replay-write".into())
+                .spawn_scoped(scope, || write_chunks(disk, stats, &unapplied, to_write))
+                .map_err(|e| StoreError::Io(format!("cannot start a thread: {e}")))?;
+            let folded = (|| {
+                for chunk in decoded {
+                    let (end, commits) = chunk?;
+                    let tree = disk.tree()?;
+                    let behind = lock(&unapplied).clone();
+                    let mut view = BatchView::over(&tree, log, index, stats, keys, &behind);
+                    if replaying {
+                        view = view.replaying();
+                    }
+                    if let Some(written) = &rebuilt {
+                        view = view.trusting_only(written);
+                    }
+                    for commit in &commits {
+                        projector
+                            .project(&mut view, commit.as_fold())
+                            .map_err(|e| match e {
+                                ProjectError::Rejected(r) => StoreError::Corrupt(format!(
+                                    "commit at position {} was refused on replay: {r}",
+                                    commit.global_position
+                                )),
+                                ProjectError::Store(e) => e,
+                            })?;
+                        applied += 1;
+                    }
+                    view.put(meta_key(CHECKPOINT), end.to_be_bytes().to_vec());
+                    let written = match rebuilt {
+                        Some(_) => view.written_read_models(),
+                        None => Vec::new(),
+                    };
+                    let batch = Arc::new(Applying {
+                        last_position: end,
+                        writes: view.into_writes(),
+                        notices: Vec::new(),
+                    });
+                    if let Some(rebuilt) = &mut rebuilt {
+                        written.iter().for_each(|key| rebuilt.insert(key));
+                    }
+                    lock(&unapplied).push(Arc::clone(&batch));
+                    projector.settle(Settled::Written);
+                    if writes.send(batch).is_err() {
+                        // The writing thread failed: its error is the one.
+                        break;
+                    }
+                    // Once the reader has stopped, they are dropped here.
+                    let _ = spend.send(commits);
                 }
-                for commit in &commits {
-                    projector
-                        .project(&mut view, commit.as_fold())
-                        .map_err(|e| match e {
-                            ProjectError::Rejected(r) => StoreError::Corrupt(format!(
-                                "commit at position {} was refused on replay: {r}",
-                                commit.global_position
-                            )),
-                            ProjectError::Store(e) => e,
-                        })?;
-                    applied += 1;
-                }
-                view.put(meta_key(CHECKPOINT), end.to_be_bytes().to_vec());
-                let written = match rebuilt {
-                    Some(_) => view.written_read_models(),
-                    None => Vec::new(),
-                };
-                tree.apply_batch(view.into_batch())?;
-                if let Some(rebuilt) = &mut rebuilt {
-                    written.iter().for_each(|key| rebuilt.insert(key));
-                }
-                projector.settle(Settled::Written);
-                // Once the reader has stopped, they are dropped here.
-                let _ = spend.send(commits);
-            }
-            Ok(())
+                Ok(())
+            })();
+            drop(writes);
+            let written = writer
+                .join()
+                .unwrap_or_else(|_| Err(StoreError::Io("the replay's writer panicked".into())));
+            folded.and(written)
         })?;
     }
     let tree = disk.tree()?;
@@ -148,6 +180,23 @@ pub(super) fn catch_up(
         disk.flush(&tree)?;
     }
     Ok(applied)
+}
+
+/// Writes a catch-up's folded chunks into sled in order, key by key as
+/// the applier does (`apply_key_by_key`: the checkpoint last), and
+/// forgets each from `unapplied` once it is written. Stops at the first
+/// failure, which it returns.
+fn write_chunks(
+    disk: &Disk,
+    stats: &Stats,
+    unapplied: &Mutex<Unapplied>,
+    chunks: std::sync::mpsc::Receiver<Arc<Applying>>,
+) -> Result<(), StoreError> {
+    for chunk in chunks {
+        apply_key_by_key(&disk.tree()?, stats, &chunk.writes)?;
+        lock(unapplied).applied_through(chunk.last_position);
+    }
+    Ok(())
 }
 
 /// The end of an offline rebuild: the read-model keys of `keys`'

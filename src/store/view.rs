@@ -124,17 +124,11 @@ impl<'a> BatchView<'a> {
         }
     }
 
-    /// A view for replaying the log into the read models (`catch_up`).
-    pub(super) fn replaying(
-        tree: &'a sled::Tree,
-        log: &'a LogFiles,
-        index: &'a LogIndex,
-        stats: &'a Stats,
-        keys: Keys,
-    ) -> Self {
+    /// The same view, replaying the log into the read models (`catch_up`).
+    pub(super) fn replaying(self) -> Self {
         Self {
             replaying: true,
-            ..Self::new(tree, log, index, stats, keys)
+            ..self
         }
     }
 
