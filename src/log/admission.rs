@@ -82,27 +82,8 @@ pub(crate) fn retried(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{CommandId, Event, Provenance, RequestHash};
-
-    fn request(expected_version: u64, decided_after: Option<CommandId>) -> AppendRequest {
-        AppendRequest {
-            article_id: ArticleId::from_uuid(uuid::Uuid::from_u128(1)),
-            expected_version,
-            command_id: CommandId::from_uuid(uuid::Uuid::from_u128(2)),
-            request_hash: RequestHash {
-                keyed: [7; 32],
-                unkeyed: [8; 32],
-            },
-            actor: "ada".into(),
-            reason: "a test".into(),
-            provenance: Provenance::default(),
-            events: vec![Event::QuestionEdited {
-                question: "why?".into(),
-            }],
-            decided_after,
-            rewrites: Vec::new(),
-        }
-    }
+    use crate::domain::CommandId;
+    use crate::log::request::sample_request as request;
 
     fn facts(head: u64) -> Facts {
         Facts {

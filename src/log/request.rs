@@ -175,6 +175,32 @@ impl SaltPool {
     }
 }
 
+/// A request of one event on `article 1`, for tests.
+#[cfg(test)]
+pub(crate) fn sample_request(
+    expected_version: u64,
+    decided_after: Option<CommandId>,
+) -> AppendRequest {
+    use crate::domain::RequestHash;
+    AppendRequest {
+        article_id: ArticleId::from_uuid(uuid::Uuid::from_u128(1)),
+        expected_version,
+        command_id: CommandId::from_uuid(uuid::Uuid::from_u128(2)),
+        request_hash: RequestHash {
+            keyed: [7; 32],
+            unkeyed: [8; 32],
+        },
+        actor: "ada".into(),
+        reason: "a test".into(),
+        provenance: Provenance::default(),
+        events: vec![Event::QuestionEdited {
+            question: "why?".into(),
+        }],
+        decided_after,
+        rewrites: Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,29 +209,12 @@ mod tests {
     /// verifiers hash the one the log gives back: they must be one.
     #[test]
     fn a_sealed_commit_is_what_the_log_gives_back() {
-        use crate::domain::{CommandId, Event, Provenance, RequestHash};
-        let request = AppendRequest {
-            article_id: ArticleId::from_uuid(uuid::Uuid::from_u128(1)),
-            expected_version: 3,
-            command_id: CommandId::from_uuid(uuid::Uuid::from_u128(2)),
-            request_hash: RequestHash {
-                keyed: [7; 32],
-                unkeyed: [8; 32],
-            },
-            actor: "ada".into(),
-            reason: "a test".into(),
-            provenance: Provenance::default(),
-            events: vec![
-                Event::QuestionEdited {
-                    question: "why?".into(),
-                },
-                Event::QuickAnswerEdited {
-                    quick_answer: "because".into(),
-                },
-            ],
-            decided_after: None,
-            rewrites: Vec::new(),
-        };
+        let mut request = sample_request(3, None);
+        request
+            .events
+            .push(crate::domain::Event::QuickAnswerEdited {
+                quick_answer: "because".into(),
+            });
         let (sealed, hash) = request
             .seal(request.article_id, 4, 9, &[5; 32], 0, Clock::default())
             .unwrap();
