@@ -29,24 +29,28 @@ const DATES_CARRIED: usize = 1 << 16;
 /// Commits read in full at a time by a scan of the log.
 const VIEW_CHUNK: usize = 256;
 
-/// A commit with its revision summary, its place in the log chain and,
-/// once `digested`, its events' payload digests.
+/// A commit with its revision summary, its place in the log chain and its
+/// events' payload digests: as the writer kept them, or made by `digested`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct CommitView {
     pub(crate) commit: Commit,
     pub(crate) revision: Revision,
     pub(crate) log_hash: Hash,
-    /// Empty until `digested`; the edge makes them for a view without.
+    /// As the writer kept them (`SledStore::payload_digests`), else empty
+    /// until `digested`; the edge makes them for a view without.
     pub(crate) payload_digests: Vec<Hash>,
 }
 
 impl CommitView {
-    /// With its events' payload digests (`commit_event_digests`), made by
-    /// a stream's follower for each commit its filter admits: the
+    /// With its events' payload digests: those the writer kept, else made
+    /// (`commit_event_digests`) by a stream's follower for each commit its
+    /// filter admits: the
     /// follower's task hashes while the edge's task encodes and sends the
     /// commits before.
     pub(crate) fn digested(mut self) -> Self {
-        self.payload_digests = commit_event_digests(&self.commit);
+        if self.payload_digests.len() != self.commit.events.len() {
+            self.payload_digests = commit_event_digests(&self.commit);
+        }
         self
     }
 }
@@ -275,6 +279,7 @@ impl App {
     ) -> Result<Vec<CommitView>, AppError> {
         let commits = self.store.read_commits(positions)?;
         let hashes = self.store.log_hashes(positions)?;
+        let mut digests = self.store.payload_digests(positions)?.into_iter();
         if dates.len() > DATES_CARRIED {
             dates.clear();
         }
@@ -291,7 +296,7 @@ impl App {
             dates.insert(id, (commit.version, date));
             views.push(CommitView {
                 revision: commit.revision(date),
-                payload_digests: Vec::new(),
+                payload_digests: digests.next().flatten().unwrap_or_default(),
                 commit,
                 log_hash,
             });

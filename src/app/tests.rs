@@ -459,6 +459,19 @@ async fn a_replica_applies_the_stream_once_and_stops_at_a_commit_that_does_not_v
     assert_eq!(answer.article.quick_answer, "Fourth.");
 }
 
+/// Redacts the first event of the commit at log position 2, the article
+/// (`id`, at version 3) its only one; the redaction's position.
+async fn redact_the_second_commit(app: &App, id: ArticleId) -> u64 {
+    let redaction = Redaction {
+        article: id,
+        expected_version: 3,
+        position: 2,
+        event: 0,
+    };
+    let redacted = app.redact(redaction, new_meta()).await.unwrap();
+    redacted.appended.global_position
+}
+
 /// A replica catching up applies a commit as the stream holds it now,
 /// which may already carry a redaction by a later position. A reader shown
 /// that commit waits until the replica holds the redaction too (or is told
@@ -469,19 +482,7 @@ async fn a_replica_shows_a_redacted_commit_only_with_the_redaction() {
     let source = tempfile::tempdir().unwrap();
     let (writer, id) = one_article(source.path()).await;
     edit_versions(&writer, id, 1..3).await;
-    let redacted = writer
-        .redact(
-            Redaction {
-                article: id,
-                expected_version: 3,
-                position: 2,
-                event: 0,
-            },
-            new_meta(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(redacted.appended.global_position, 4);
+    assert_eq!(redact_the_second_commit(&writer, id).await, 4);
     let messages = stream_of(&writer, 4).await;
     assert_eq!(
         crate::codec::decode_commit(&messages[1].bytes)
@@ -1403,5 +1404,54 @@ fn a_directory_a_restore_did_not_finish_is_refused() {
         Err(StoreError::Corrupt(why)) => assert!(why.contains("did not finish"), "{why}"),
         Err(e) => panic!("refused, but not as corrupt: {e}"),
         Ok(_) => panic!("a directory a restore did not finish was opened"),
+    }
+}
+
+/// The payload digests the writer keeps beside the log chain are the ones
+/// a reader would make from each commit: on the writer, after a redaction
+/// (which leaves every digest as it was), and on a replica that ingested
+/// the commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_payload_digests_are_those_the_commits_give() {
+    let source = tempfile::tempdir().unwrap();
+    let (writer, id) = one_article(source.path()).await;
+    edit_versions(&writer, id, 1..3).await;
+    settled(&writer).await;
+    let kept = |app: &App, through: u64| {
+        let positions: Vec<u64> = (1..=through).collect();
+        let views = app.views_of(&positions).unwrap();
+        for view in &views {
+            assert!(
+                !view.payload_digests.is_empty(),
+                "position {} has digests kept",
+                view.commit.global_position
+            );
+            assert_eq!(
+                view.payload_digests,
+                crate::domain::commit_event_digests(&view.commit),
+                "position {}",
+                view.commit.global_position
+            );
+        }
+        views
+    };
+    let before = kept(&writer, 3);
+    redact_the_second_commit(&writer, id).await;
+    settled(&writer).await;
+    let after = kept(&writer, 4);
+    assert_eq!(after[1].commit.redactions.len(), 1);
+    assert_eq!(after[1].payload_digests, before[1].payload_digests);
+
+    let replica_dir = tempfile::tempdir().unwrap();
+    let replica = App::open(replica_dir.path(), AppOptions::default()).unwrap();
+    replica
+        .store
+        .ingest(stream_of(&writer, 4).await)
+        .await
+        .unwrap();
+    settled(&replica).await;
+    let replicated = kept(&replica, 4);
+    for (x, y) in replicated.iter().zip(&after) {
+        assert_eq!(x.payload_digests, y.payload_digests);
     }
 }

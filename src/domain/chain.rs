@@ -27,12 +27,37 @@ const ANSWER_V2_TAG: &str = "answerlog.answer.v2";
 /// The commit's hash: SHA-256 of `prev_hash` and its canonical bytes, in
 /// the encoding the commit was written in (v1, or v2 with salts).
 pub(crate) fn commit_hash(prev_hash: &Hash, commit: &Commit) -> Hash {
+    commit_hash_and_digests(prev_hash, commit).0
+}
+
+/// The commit's hash and the event digests it covers, each made once: the
+/// writer keeps the digests beside the log chain, so that a reader need
+/// not hash the events again (`commit_event_digests` gives the same).
+pub(crate) fn commit_hash_and_digests(prev_hash: &Hash, commit: &Commit) -> (Hash, Vec<Hash>) {
+    let digests = covered_digests(commit);
     let mut w = Canonical::default();
+    write_commit_with(&mut w, prev_hash, commit, &digests);
+    (w.finish(), digests)
+}
+
+/// Each event's digest as the commit's hash covers it. In encoding 2 a
+/// salt missing stands in as zeros: a commit whose salts do not match its
+/// events has no hash a verifier would recompute, and the codec refuses
+/// such a record before it gets here.
+fn covered_digests(commit: &Commit) -> Vec<Hash> {
+    (0..commit.events.len())
+        .map(|index| {
+            commit_event_digest(commit, index)
+                .unwrap_or_else(|| super::chain_v2::payload_digest(&commit.events[index], &[0; 32]))
+        })
+        .collect()
+}
+
+fn write_commit_with(w: &mut Canonical, prev_hash: &Hash, commit: &Commit, digests: &[Hash]) {
     match &commit.salts {
-        None => write_commit(&mut w, prev_hash, commit),
-        Some(salts) => super::chain_v2::write_commit(&mut w, prev_hash, commit, salts),
+        None => write_commit(w, prev_hash, commit, digests),
+        Some(salts) => super::chain_v2::write_commit(w, prev_hash, commit, salts, digests),
     }
-    w.finish()
 }
 
 /// The digest of each of `commit`'s events, in the commit's encoding (a
@@ -170,10 +195,7 @@ fn write_answer(
 #[cfg(test)]
 pub(crate) fn commit_bytes(prev_hash: &Hash, commit: &Commit) -> Vec<u8> {
     let mut w = Canonical::recording();
-    match &commit.salts {
-        None => write_commit(&mut w, prev_hash, commit),
-        Some(salts) => super::chain_v2::write_commit(&mut w, prev_hash, commit, salts),
-    }
+    write_commit_with(&mut w, prev_hash, commit, &covered_digests(commit));
     w.recorded.unwrap_or_default()
 }
 
@@ -185,7 +207,8 @@ pub(crate) fn event_bytes(event: &Event) -> Vec<u8> {
     w.recorded.unwrap_or_default()
 }
 
-fn write_commit(w: &mut Canonical, prev_hash: &Hash, commit: &Commit) {
+/// `digests`: each event's (`covered_digests`).
+fn write_commit(w: &mut Canonical, prev_hash: &Hash, commit: &Commit, digests: &[Hash]) {
     w.string(COMMIT_TAG);
     w.raw(prev_hash);
     w.raw(commit.article_id.as_bytes());
@@ -196,12 +219,9 @@ fn write_commit(w: &mut Canonical, prev_hash: &Hash, commit: &Commit) {
     w.raw(commit.command_id.as_bytes());
     w.provenance(&commit.provenance);
     w.count(commit.events.len());
-    for (i, event) in commit.events.iter().enumerate() {
+    for (event, digest) in commit.events.iter().zip(digests) {
         w.string(event.kind());
-        match commit.redaction(i) {
-            Some(redaction) => w.raw(&redaction.digest),
-            None => w.raw(&event_digest(event)),
-        }
+        w.raw(digest);
     }
 }
 

@@ -38,11 +38,13 @@ pub struct CommitSalts {
     pub answer: Option<Salt>,
 }
 
+/// `digests`: each event's payload digest (`chain::covered_digests`).
 pub(super) fn write_commit(
     w: &mut Canonical,
     prev_hash: &Hash,
     commit: &Commit,
     salts: &CommitSalts,
+    digests: &[Hash],
 ) {
     w.string(COMMIT_TAG);
     w.raw(prev_hash);
@@ -55,17 +57,10 @@ pub(super) fn write_commit(
     w.raw(&commit.request_hash);
     w.provenance(&commit.provenance);
     w.count(commit.events.len());
-    for (i, event) in commit.events.iter().enumerate() {
+    // Each event's payload digest (`chain::covered_digests`).
+    for (event, digest) in commit.events.iter().zip(digests) {
         w.string(event.kind());
-        if let Some(redaction) = commit.redaction(i) {
-            w.raw(&payload_digest_of(event, &redaction.digest));
-            continue;
-        }
-        // A commit whose salts do not match its events has no hash that a
-        // verifier would recompute: an all-zero salt stands in, and the
-        // codec refuses such a record before it gets here.
-        let salt = salts.events.get(i).copied().unwrap_or([0; 32]);
-        w.raw(&payload_digest(event, &salt));
+        w.raw(digest);
     }
 }
 

@@ -288,7 +288,10 @@ impl Shared {
         // for the stream claims nothing.
         let clock = self.local.clock();
         let seal = |article: ArticleId, head: &Head| {
-            request.seal(article, head.version + 1, 0, &head.hash, head.micros, clock)
+            // The digests are the replicas' to keep, made as they ingest.
+            request
+                .seal(article, head.version + 1, 0, &head.hash, head.micros, clock)
+                .map(|(commit, hash, _)| (commit, hash))
         };
         let mut version = head.version + 1;
         let (mut commit, mut hash) = seal(article, &head)?;

@@ -82,7 +82,8 @@ impl AppendRequest {
 impl AppendRequest {
     /// The commit this request makes: `version` of `article` onto
     /// `prev_hash`, recorded now by `clock` or 1 µs after `after_micros`
-    /// (time strictly increases), and its hash.
+    /// (time strictly increases), its hash, and the payload digests of its
+    /// events that the hash covers.
     pub(crate) fn seal(
         &self,
         article: ArticleId,
@@ -91,7 +92,7 @@ impl AppendRequest {
         prev_hash: &Hash,
         after_micros: i64,
         clock: Clock,
-    ) -> Result<(Commit, Hash), AppendError> {
+    ) -> Result<(Commit, Hash, Vec<Hash>), AppendError> {
         let micros = clock.now_micros().max(after_micros + 1);
         let recorded_at = DateTime::from_timestamp_micros(micros)
             .ok_or_else(|| AppendError::Unavailable("the clock is out of range".into()))?;
@@ -115,9 +116,9 @@ impl AppendRequest {
             redactions: Vec::new(),
             answer_digest: None,
         };
-        let hash = crate::domain::commit_hash(prev_hash, &commit);
+        let (hash, digests) = crate::domain::commit_hash_and_digests(prev_hash, &commit);
         commit.hash = hash.to_vec();
-        Ok((commit, hash))
+        Ok((commit, hash, digests))
     }
 }
 
@@ -215,12 +216,15 @@ mod tests {
             .push(crate::domain::Event::QuickAnswerEdited {
                 quick_answer: "because".into(),
             });
-        let (sealed, hash) = request
+        let (sealed, hash, digests) = request
             .seal(request.article_id, 4, 9, &[5; 32], 0, Clock::default())
             .unwrap();
         assert_eq!(sealed.hash, hash);
         let stored = crate::codec::decode_commit(&crate::codec::encode_commit(&sealed)).unwrap();
         assert_eq!(stored, sealed);
+        // The digests kept beside the chain are the ones a reader makes.
+        assert_eq!(digests, crate::domain::commit_event_digests(&stored));
+        assert_eq!(digests.len(), 2);
     }
 
     #[test]

@@ -78,7 +78,11 @@ impl Writer {
             Err(ProjectError::Store(e)) => return Err(e.into()),
         }
         let chained = log_hash(&self.state.last_log_hash, position, &hash);
-        view.put_commit(&commit, &chained);
+        view.put_commit(
+            &commit,
+            &chained,
+            &crate::domain::commit_event_digests(&commit),
+        );
         let entry = match earlier {
             // The log's index keeps the first commit of an id, and a
             // look-up finds it first.

@@ -40,12 +40,18 @@ pub enum Space {
     /// global_position → the log chain's hashes from that position on, one
     /// record a group commit (`chain_hash_in`).
     Chain,
+    /// global_position → the payload digests of the events of the commits
+    /// from that position on, one record a group commit
+    /// (`payload_digests_in`): what each commit's hash covers, kept where
+    /// the writer makes them so that a reader need not hash the events
+    /// again. A position without is hashed by its reader.
+    Digests,
     /// name → value.
     Meta,
 }
 
 impl Space {
-    pub const ALL: [Space; 8] = [
+    pub const ALL: [Space; 9] = [
         Space::Log,
         Space::Current,
         Space::Slugs,
@@ -53,6 +59,7 @@ impl Space {
         Space::Snapshots,
         Space::Suggestions,
         Space::Chain,
+        Space::Digests,
         Space::Meta,
     ];
 
@@ -69,6 +76,7 @@ impl Space {
             Space::Snapshots => b'n',
             Space::Suggestions => b'q',
             Space::Chain => b'K',
+            Space::Digests => b'P',
             Space::Meta => b'm',
         }
     }
@@ -86,6 +94,7 @@ impl Space {
             Space::Snapshots => "snapshots",
             Space::Suggestions => "suggestions",
             Space::Chain => "chain",
+            Space::Digests => "digests",
             Space::Meta => "meta",
         }
     }
@@ -200,9 +209,57 @@ pub(super) fn chain_hash_in(first: u64, hashes: &[u8], position: u64) -> Option<
     hashes.get(at..at.checked_add(32)?)?.try_into().ok()
 }
 
+/// The payload digests of each position a `digests` record holds (`first`
+/// the position its key names, `bytes` its value: for `first`, `first + 1`,
+/// … in order, a big-endian u16 count of events and that many 32-byte
+/// digests), in order; `None` for a record that does not parse.
+pub(super) fn payload_digests_in(first: u64, bytes: &[u8]) -> Option<Vec<(u64, Vec<[u8; 32]>)>> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    let mut position = first;
+    while !rest.is_empty() {
+        let (count, tail) = rest.split_first_chunk::<2>()?;
+        let len = usize::from(u16::from_be_bytes(*count)).checked_mul(32)?;
+        let (digests, tail) = (tail.get(..len)?, &tail[len..]);
+        out.push((
+            position,
+            digests
+                .chunks_exact(32)
+                .map(|d| d.try_into().unwrap_or([0; 32]))
+                .collect(),
+        ));
+        rest = tail;
+        position = position.checked_add(1)?;
+    }
+    Some(out)
+}
+
+/// One position's entry of a `digests` record (`payload_digests_in`).
+pub(super) fn encode_payload_digests(digests: &[[u8; 32]], into: &mut Vec<u8>) {
+    let count = u16::try_from(digests.len()).unwrap_or(u16::MAX);
+    into.extend_from_slice(&count.to_be_bytes());
+    for digest in digests.iter().take(usize::from(count)) {
+        into.extend_from_slice(digest);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_digests_record_holds_each_position_s_digests_in_order() {
+        let mut record = Vec::new();
+        encode_payload_digests(&[[1; 32]], &mut record);
+        encode_payload_digests(&[[2; 32], [3; 32]], &mut record);
+        assert_eq!(
+            payload_digests_in(40, &record),
+            Some(vec![(40, vec![[1; 32]]), (41, vec![[2; 32], [3; 32]])])
+        );
+        // Cut short: refused, not read in part.
+        assert_eq!(payload_digests_in(40, &record[..record.len() - 1]), None);
+        assert_eq!(payload_digests_in(40, &[]), Some(vec![]));
+    }
 
     #[test]
     fn a_chain_record_holds_the_hashes_of_the_positions_from_its_key_on() {

@@ -229,7 +229,11 @@ pub(super) fn restore_log(
     let mut in_view = 0;
     for commit in commits {
         let (commit, _, chained) = chains.take(commit)?;
-        view.put_commit(&commit, &chained);
+        view.put_commit(
+            &commit,
+            &chained,
+            &crate::domain::commit_event_digests(&commit),
+        );
         in_view += 1;
         if in_view == CHUNK {
             log.append(&view.log_records())?;
@@ -287,6 +291,10 @@ pub(super) fn replay_log(
             chains.know_head(log, index, &commit)?;
             let (commit, _, chained) = chains.take(Ok(commit))?;
             view.put_chain(commit.global_position, &chained);
+            view.put_digests(
+                commit.global_position,
+                &crate::domain::commit_event_digests(&commit),
+            );
             Ok(())
         })?;
         view.put(meta_key(WriterState::KEY), chains.state.encode());

@@ -16,8 +16,8 @@ use super::fresh_commits::FreshCommits;
 use super::health::Health;
 use super::job::Job;
 use super::keys::{
-    chain_hash_in, key_suffix_u64, meta_key, position_key, read_model_prefixes, u64_at, Keys,
-    Space, CHECKPOINT, REBUILDING,
+    chain_hash_in, key_suffix_u64, meta_key, payload_digests_in, position_key, read_model_prefixes,
+    u64_at, Keys, Space, CHECKPOINT, REBUILDING,
 };
 use super::lock;
 use super::log_files::LogFiles;
@@ -914,6 +914,62 @@ impl SledStore {
             }
         }
         Ok(hashes)
+    }
+
+    /// The payload digests the writer kept for `positions` (increasing;
+    /// `keys::Space::Digests`): `None` for a position without (a commit
+    /// written before they were kept, or past the durable position), whose
+    /// reader hashes its events. Positions close together are read in one
+    /// scan, others a look-up each.
+    pub(crate) fn payload_digests(
+        &self,
+        positions: &[u64],
+    ) -> Result<Vec<Option<Vec<Hash>>>, StoreError> {
+        let (Some(&first), Some(&last)) = (positions.first(), positions.last()) else {
+            return Ok(Vec::new());
+        };
+        let durable = self.durable_now();
+        let tree = self.disk.tree()?;
+        let mut found = vec![None; positions.len()];
+        let mut take = |at: u64, record: &[u8]| {
+            for (position, digests) in payload_digests_in(at, record).unwrap_or_default() {
+                if position > durable {
+                    break;
+                }
+                if let Ok(i) = positions.binary_search(&position) {
+                    found[i] = Some(digests);
+                }
+            }
+        };
+        let record_at = |position: u64| {
+            tree.range(position_key(Space::Digests, 0)..=position_key(Space::Digests, position))
+                .next_back()
+                .transpose()
+        };
+        for _ in positions {
+            self.stats.count_read(Space::Digests);
+        }
+        if last.saturating_sub(first) < 2 * positions.len() as u64 {
+            // The record holding `first`, then the ones after it; a later
+            // record of a position wins (`torn.rs` cut an earlier one's run).
+            let start = record_at(first)?
+                .map_or_else(|| position_key(Space::Digests, 0), |(key, _)| key.to_vec());
+            for item in tree.range(start..=position_key(Space::Digests, last.min(durable))) {
+                let (key, record) = item?;
+                if let Some(at) = key_suffix_u64(&key) {
+                    take(at, &record);
+                }
+            }
+        } else {
+            for &position in positions {
+                if let Some((key, record)) = record_at(position)? {
+                    if let Some(at) = key_suffix_u64(&key) {
+                        take(at, &record);
+                    }
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// The log entries at `positions` (increasing), decoded by `decode`:

@@ -131,7 +131,7 @@ pub(crate) fn repair(tree: &sled::Tree, before: &WriterState) -> Result<Repaired
     let mut repaired = Repaired::default();
     let position = before.last_position;
     let past = |space: Space, from: u64| position_key(space, from)..=position_key(space, u64::MAX);
-    for space in [Space::Log, Space::Chain] {
+    for space in [Space::Log, Space::Chain, Space::Digests] {
         for item in tree.range(past(space, position.saturating_add(1))) {
             removals.remove(item?.0)?;
             repaired.past_the_mark += 1;

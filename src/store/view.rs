@@ -70,9 +70,12 @@ pub(crate) struct BatchView<'a> {
     positions: HashMap<(crate::domain::ArticleId, u64), u64>,
     /// Durable batches not yet in sled (`applier.rs`), if any.
     unapplied: Option<&'a Unapplied>,
-    /// The log chain's hashes this batch adds, from the position they
-    /// start at: one `chain` record for the run (`put_chain`).
-    chain_run: Option<(u64, Vec<u8>)>,
+    /// The log chain's hashes this batch adds: the position they start at
+    /// and the next, one `chain` record for the run (`put_chain`).
+    chain_run: Option<(u64, u64)>,
+    /// The payload digests this batch adds, likewise: the position they
+    /// start at and the next (`put_digests`).
+    digests_run: Option<(u64, u64)>,
     /// Whether the view replays the log into the read models (a catch-up),
     /// where a first part of a batch a crash cut short may be met again.
     replaying: bool,
@@ -103,6 +106,7 @@ impl<'a> BatchView<'a> {
             positions: HashMap::new(),
             unapplied: None,
             chain_run: None,
+            digests_run: None,
             replaying: false,
             trusted: None,
         }
@@ -205,10 +209,17 @@ impl<'a> BatchView<'a> {
     }
 
     /// The log's own records of `commit` (the log chain `chained` at its
-    /// position): the commit, appended to the log's files and taken by the
-    /// log's index once durable, and the chain's hash in sled. The read
-    /// models are the projector's. Gives the commit's encoded size.
-    pub(super) fn put_commit(&mut self, commit: &Commit, chained: &Hash) -> usize {
+    /// position; `digests` its events' payload digests, as its hash covers
+    /// them): the commit, appended to the log's files and taken by the
+    /// log's index once durable, and the chain's hash and the digests in
+    /// sled. The read models are the projector's. Gives the commit's
+    /// encoded size.
+    pub(super) fn put_commit(
+        &mut self,
+        commit: &Commit,
+        chained: &Hash,
+        digests: &[Hash],
+    ) -> usize {
         let entry = IndexEntry {
             position: commit.global_position,
             article: commit.article_id,
@@ -219,7 +230,31 @@ impl<'a> BatchView<'a> {
         let size = encoded.len();
         self.put_log_entry(entry, encoded);
         self.put_chain(commit.global_position, chained);
+        self.put_digests(commit.global_position, digests);
         size
+    }
+
+    /// The payload digests of the commit at `position`: one `digests`
+    /// record a run of positions, as `put_chain` keeps the chain's hashes
+    /// (`keys::payload_digests_in`).
+    pub(super) fn put_digests(&mut self, position: u64, digests: &[Hash]) {
+        let first = match &mut self.digests_run {
+            Some((first, next)) if *next == position => *first,
+            run => run.insert((position, position)).0,
+        };
+        self.digests_run = Some((first, position + 1));
+        let record = self.run_record(position_key(Space::Digests, first), first == position);
+        super::keys::encode_payload_digests(digests, record);
+    }
+
+    /// The value of the run's record `key`, to extend in place: new when
+    /// the run `starts`.
+    fn run_record(&mut self, key: Vec<u8>, starts: bool) -> &mut Vec<u8> {
+        let value = self.pending.entry(key).or_insert_with(|| Some(Vec::new()));
+        if starts {
+            *value = Some(Vec::new());
+        }
+        value.get_or_insert_with(Vec::new)
     }
 
     /// Appends a commit (`entry` says where and what), encoded, after the
@@ -247,17 +282,13 @@ impl<'a> BatchView<'a> {
     /// one a commit. A position that does not follow the run starts a new
     /// record.
     pub(super) fn put_chain(&mut self, position: u64, hash: &[u8; 32]) {
-        let run = match &mut self.chain_run {
-            Some((first, hashes)) if *first + (hashes.len() / 32) as u64 == position => {
-                hashes.extend_from_slice(hash);
-                (*first, hashes.clone())
-            }
-            run => {
-                *run = Some((position, hash.to_vec()));
-                (position, hash.to_vec())
-            }
+        let first = match &mut self.chain_run {
+            Some((first, next)) if *next == position => *first,
+            run => run.insert((position, position)).0,
         };
-        self.put(position_key(Space::Chain, run.0), run.1);
+        self.chain_run = Some((first, position + 1));
+        let record = self.run_record(position_key(Space::Chain, first), first == position);
+        record.extend_from_slice(hash);
     }
 
     /// The commits the batch appends, by position: what the log's files

@@ -1078,7 +1078,7 @@ impl Writer {
             Admission::Next { version } => version,
         };
         let position = self.state.last_position + 1;
-        let (commit, hash) = request.seal(
+        let (commit, hash, digests) = request.seal(
             request.article_id,
             version,
             position,
@@ -1099,7 +1099,7 @@ impl Writer {
             global_position: position,
             request_hash: request.request_hash.keyed,
         };
-        let size = view.put_commit(&commit, &chained);
+        let size = view.put_commit(&commit, &chained, &digests);
         self.state.last_position = position;
         self.state.record_time(micros);
         self.state.last_log_hash = chained;
