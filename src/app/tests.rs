@@ -1455,3 +1455,22 @@ async fn kept_payload_digests_are_those_the_commits_give() {
         assert_eq!(x.payload_digests, y.payload_digests);
     }
 }
+
+/// A store written before the writer kept payload digests has no
+/// `digests` records: its commits are viewed without, and a stream's
+/// follower makes them (`CommitView::digested`), the same as kept ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_without_kept_digests_is_digested_by_its_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, id) = one_article(dir.path()).await;
+    edit_versions(&app, id, 1..3).await;
+    settled(&app).await;
+    let kept = app.views_of(&[1, 2, 3]).unwrap();
+    assert!(kept.iter().all(|v| !v.payload_digests.is_empty()));
+    app.store().remove_space_raw(Space::Digests);
+    assert_eq!(app.store().count_raw(&[Space::Digests.prefix()]), 0);
+    for (view, kept) in app.views_of(&[1, 2, 3]).unwrap().into_iter().zip(kept) {
+        assert!(view.payload_digests.is_empty());
+        assert_eq!(view.digested().payload_digests, kept.payload_digests);
+    }
+}

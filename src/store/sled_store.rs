@@ -239,6 +239,17 @@ impl SledStore {
         self.disk.flush(&tree).unwrap();
     }
 
+    /// Removes every record of `space`, as a store an older version wrote
+    /// may lack one.
+    #[cfg(test)]
+    pub(crate) fn remove_space_raw(&self, space: Space) {
+        let tree = self.disk.tree().unwrap();
+        for item in tree.scan_prefix([space.prefix()]) {
+            tree.remove(item.unwrap().0).unwrap();
+        }
+        self.disk.flush(&tree).unwrap();
+    }
+
     /// How many records start with `prefix`.
     #[cfg(test)]
     pub(crate) fn count_raw(&self, prefix: &[u8]) -> usize {
