@@ -25,7 +25,9 @@ const ANSWER_TAG: &str = "answerlog.answer.v1";
 const ANSWER_V2_TAG: &str = "answerlog.answer.v2";
 
 /// The commit's hash: SHA-256 of `prev_hash` and its canonical bytes, in
-/// the encoding the commit was written in (v1, or v2 with salts).
+/// the encoding the commit was written in (v1, or v2 with salts). (The
+/// code's callers take the digests with it: `commit_hash_and_digests`.)
+#[cfg(test)]
 pub(crate) fn commit_hash(prev_hash: &Hash, commit: &Commit) -> Hash {
     commit_hash_and_digests(prev_hash, commit).0
 }

@@ -7,7 +7,7 @@
 //! commit: the writer's ingest of a replicated log, restore, and both
 //! verifiers (the server's and `answerlog verify`).
 
-use super::chain::{commit_hash, hex, Hash, ZERO_HASH};
+use super::chain::{commit_hash_and_digests, hex, Hash, ZERO_HASH};
 use super::commit::Commit;
 
 /// Where an article's chain stands: its last version, that version's hash,
@@ -66,6 +66,15 @@ pub(crate) enum Unlinked {
 /// records, recorded after the head, holding events. Returns the head the
 /// commit makes.
 pub(crate) fn follow(head: &ChainHead, commit: &Commit) -> Result<ChainHead, Unlinked> {
+    follow_with_digests(head, commit).map(|(next, _)| next)
+}
+
+/// As `follow`, with the payload digests of the commit's events that its
+/// hash covers, made once with it (`chain::commit_hash_and_digests`).
+pub(crate) fn follow_with_digests(
+    head: &ChainHead,
+    commit: &Commit,
+) -> Result<(ChainHead, Vec<Hash>), Unlinked> {
     if commit.version != head.version + 1 {
         return Err(Unlinked::Version {
             head: head.version,
@@ -79,7 +88,7 @@ pub(crate) fn follow(head: &ChainHead, commit: &Commit) -> Result<ChainHead, Unl
             found: commit.prev_hash.clone(),
         });
     }
-    let hash = commit_hash(&head.hash, commit);
+    let (hash, digests) = commit_hash_and_digests(&head.hash, commit);
     if commit.hash.as_slice() != hash {
         return Err(Unlinked::Hash {
             recomputed: hash,
@@ -97,16 +106,20 @@ pub(crate) fn follow(head: &ChainHead, commit: &Commit) -> Result<ChainHead, Unl
     if commit.events.is_empty() {
         return Err(Unlinked::Empty);
     }
-    Ok(ChainHead {
-        version: commit.version,
-        hash,
-        micros,
-    })
+    Ok((
+        ChainHead {
+            version: commit.version,
+            hash,
+            micros,
+        },
+        digests,
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::commit_hash;
     use crate::golden_tests::history;
 
     #[test]

@@ -56,7 +56,7 @@ pub(crate) use event::{ArticleCreated, Event, OriginClaims, EVENT_KINDS};
 pub(crate) use freshness::{stale_redates, StaleRedate};
 pub(crate) use ids::{is_uuid_shaped, ArticleId, CommandId};
 pub(crate) use limits::Limits;
-pub(crate) use link::{follow, ChainHead, Unlinked};
+pub(crate) use link::{follow, follow_with_digests, ChainHead, Unlinked};
 pub(crate) use redaction::{redact, Plan as RedactionPlan};
 pub(crate) use request_hash::RequestHash;
 pub(crate) use review::check_claims as check_review_claims;

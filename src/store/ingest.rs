@@ -14,7 +14,7 @@ use super::stream_commit::{IngestError, Ingested, StreamCommit};
 use super::view::BatchView;
 use super::writer::Writer;
 use crate::codec::decode_commit;
-use crate::domain::{follow, log_hash, CommandId};
+use crate::domain::{follow_with_digests, log_hash, CommandId};
 use crate::log::CommandEntry;
 use crate::log::StreamBreak;
 use crate::projection::ProjectError;
@@ -59,7 +59,7 @@ impl Writer {
             )));
         }
         let head = self.head(commit.article_id)?;
-        let next = follow(&head, &commit).map_err(|why| {
+        let (next, digests) = follow_with_digests(&head, &commit).map_err(|why| {
             broken(format!(
                 "version {} of article {}: {why}",
                 commit.version, commit.article_id
@@ -78,11 +78,7 @@ impl Writer {
             Err(ProjectError::Store(e)) => return Err(e.into()),
         }
         let chained = log_hash(&self.state.last_log_hash, position, &hash);
-        view.put_commit(
-            &commit,
-            &chained,
-            &crate::domain::commit_event_digests(&commit),
-        );
+        view.put_commit(&commit, &chained, &digests);
         let entry = match earlier {
             // The log's index keeps the first commit of an id, and a
             // look-up finds it first.

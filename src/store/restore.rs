@@ -21,7 +21,9 @@ use super::view::BatchView;
 use super::writer_state::WriterState;
 use super::StoreError;
 use crate::codec::encode_suggestion;
-use crate::domain::{follow, log_hash, ArticleId, ChainHead, Commit, Hash, Suggestion};
+use crate::domain::{
+    follow_with_digests, log_hash, ArticleId, ChainHead, Commit, Hash, Suggestion,
+};
 use crate::log::StreamEntry;
 
 /// Commits written in one batch.
@@ -98,7 +100,9 @@ impl Chains {
     /// Checks that `commit` comes next: at the next position, following its
     /// article's head (`domain::link`). Returns it, its hash and the log
     /// chain's hash at its position.
-    fn take(&mut self, commit: Result<Commit, String>) -> Result<(Commit, Hash, Hash), StoreError> {
+    /// The commit checked to follow its article's head; its hash, the log
+    /// chain's hash at its position, and its events' payload digests.
+    fn take(&mut self, commit: Result<Commit, String>) -> Result<Taken, StoreError> {
         let next = self.state.last_position + 1;
         let source = self.source;
         let refuse = |position: u64, why: String| {
@@ -121,7 +125,8 @@ impl Chains {
             },
             None => ChainHead::START,
         };
-        let head = follow(&head, &commit).map_err(|why| refuse(position, why.to_string()))?;
+        let (head, digests) =
+            follow_with_digests(&head, &commit).map_err(|why| refuse(position, why.to_string()))?;
         let chained = log_hash(&self.state.last_log_hash, position, &head.hash);
         self.heads.insert(commit.article_id, head);
         self.state.last_position = position;
@@ -130,9 +135,13 @@ impl Chains {
         if commit.version == 1 {
             self.state.articles += 1;
         }
-        Ok((commit, head.hash, chained))
+        Ok((commit, head.hash, chained, digests))
     }
 }
+
+/// What `Chains::take` gives: the commit, its hash, the log chain's hash
+/// at its position, and its events' payload digests.
+type Taken = (Commit, Hash, Hash, Vec<Hash>);
 
 /// Checks a backup, its log and its suggestions, without writing anything:
 /// the position its log ends at and the log chain's hash there.
@@ -228,12 +237,8 @@ pub(super) fn restore_log(
     let mut view = BatchView::new(&tree, log, index, stats, Keys { generation: 0 });
     let mut in_view = 0;
     for commit in commits {
-        let (commit, _, chained) = chains.take(commit)?;
-        view.put_commit(
-            &commit,
-            &chained,
-            &crate::domain::commit_event_digests(&commit),
-        );
+        let (commit, _, chained, digests) = chains.take(commit)?;
+        view.put_commit(&commit, &chained, &digests);
         in_view += 1;
         if in_view == CHUNK {
             log.append(&view.log_records())?;
@@ -289,12 +294,9 @@ pub(super) fn replay_log(
                 StoreError::Corrupt(format!("the log's commit at position {position}: {e}"))
             })?;
             chains.know_head(log, index, &commit)?;
-            let (commit, _, chained) = chains.take(Ok(commit))?;
+            let (commit, _, chained, digests) = chains.take(Ok(commit))?;
             view.put_chain(commit.global_position, &chained);
-            view.put_digests(
-                commit.global_position,
-                &crate::domain::commit_event_digests(&commit),
-            );
+            view.put_digests(commit.global_position, &digests);
             Ok(())
         })?;
         view.put(meta_key(WriterState::KEY), chains.state.encode());
