@@ -212,26 +212,28 @@ pub(super) fn chain_hash_in(first: u64, hashes: &[u8], position: u64) -> Option<
 /// The payload digests of each position a `digests` record holds (`first`
 /// the position its key names, `bytes` its value: for `first`, `first + 1`,
 /// … in order, a big-endian u16 count of events and that many 32-byte
-/// digests), in order; `None` for a record that does not parse.
-pub(super) fn payload_digests_in(first: u64, bytes: &[u8]) -> Option<Vec<(u64, Vec<[u8; 32]>)>> {
+/// digests), in order, as the bytes of each position's digests; `None` for
+/// a record that does not parse, of which nothing is to be used.
+pub(super) fn payload_digests_in(first: u64, bytes: &[u8]) -> Option<Vec<(u64, &[u8])>> {
     let mut out = Vec::new();
     let mut rest = bytes;
     let mut position = first;
     while !rest.is_empty() {
         let (count, tail) = rest.split_first_chunk::<2>()?;
         let len = usize::from(u16::from_be_bytes(*count)).checked_mul(32)?;
-        let (digests, tail) = (tail.get(..len)?, &tail[len..]);
-        out.push((
-            position,
-            digests
-                .chunks_exact(32)
-                .map(|d| d.try_into().unwrap_or([0; 32]))
-                .collect(),
-        ));
-        rest = tail;
+        out.push((position, tail.get(..len)?));
+        rest = &tail[len..];
         position = position.checked_add(1)?;
     }
     Some(out)
+}
+
+/// The digests of one position of a `digests` record, as bytes.
+pub(super) fn digests_of(bytes: &[u8]) -> Vec<[u8; 32]> {
+    bytes
+        .chunks_exact(32)
+        .filter_map(|d| d.try_into().ok())
+        .collect()
 }
 
 /// One position's entry of a `digests` record (`payload_digests_in`).
@@ -252,9 +254,12 @@ mod tests {
         let mut record = Vec::new();
         encode_payload_digests(&[[1; 32]], &mut record);
         encode_payload_digests(&[[2; 32], [3; 32]], &mut record);
+        let entries = payload_digests_in(40, &record).unwrap();
+        let read: Vec<(u64, Vec<[u8; 32]>)> =
+            entries.iter().map(|&(p, d)| (p, digests_of(d))).collect();
         assert_eq!(
-            payload_digests_in(40, &record),
-            Some(vec![(40, vec![[1; 32]]), (41, vec![[2; 32], [3; 32]])])
+            read,
+            vec![(40, vec![[1; 32]]), (41, vec![[2; 32], [3; 32]])]
         );
         // Cut short: refused, not read in part.
         assert_eq!(payload_digests_in(40, &record[..record.len() - 1]), None);

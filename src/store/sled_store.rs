@@ -16,8 +16,8 @@ use super::fresh_commits::FreshCommits;
 use super::health::Health;
 use super::job::Job;
 use super::keys::{
-    chain_hash_in, key_suffix_u64, meta_key, payload_digests_in, position_key, read_model_prefixes,
-    u64_at, Keys, Space, CHECKPOINT, REBUILDING,
+    chain_hash_in, digests_of, key_suffix_u64, meta_key, payload_digests_in, position_key,
+    read_model_prefixes, u64_at, Keys, Space, CHECKPOINT, REBUILDING,
 };
 use super::lock;
 use super::log_files::LogFiles;
@@ -944,11 +944,11 @@ impl SledStore {
         let mut found = vec![None; positions.len()];
         let mut take = |at: u64, record: &[u8]| {
             for (position, digests) in payload_digests_in(at, record).unwrap_or_default() {
-                if position > durable {
+                if position > durable.min(last) {
                     break;
                 }
                 if let Ok(i) = positions.binary_search(&position) {
-                    found[i] = Some(digests);
+                    found[i] = Some(digests_of(digests));
                 }
             }
         };
