@@ -129,6 +129,7 @@ impl App {
             events: vec![Event::PayloadRedacted { position, event }],
             decided_after: None,
             rewrites,
+            presealed: None,
         };
         let rewritten = request.rewrites.iter().map(|c| c.global_position).collect();
         let appended = self.log.append(request).await?;

@@ -800,6 +800,7 @@ async fn a_review_an_older_version_carried_over_an_edit_is_not_shown_and_ends_at
             }],
             decided_after: None,
             rewrites: Vec::new(),
+            presealed: None,
         })
         .await
         .unwrap();

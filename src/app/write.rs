@@ -325,6 +325,7 @@ impl App {
             events,
             decided_after: None,
             rewrites: Vec::new(),
+            presealed: None,
         };
         Ok(Some(Decided { request, after }))
     }

@@ -37,9 +37,15 @@ pub(crate) fn commit_hash(prev_hash: &Hash, commit: &Commit) -> Hash {
 /// not hash the events again (`commit_event_digests` gives the same).
 pub(crate) fn commit_hash_and_digests(prev_hash: &Hash, commit: &Commit) -> (Hash, Vec<Hash>) {
     let digests = covered_digests(commit);
+    (commit_hash_over(prev_hash, commit, &digests), digests)
+}
+
+/// The commit's hash over `digests`, its events' digests as the hash
+/// covers them (`covered_digests`), made beforehand.
+pub(crate) fn commit_hash_over(prev_hash: &Hash, commit: &Commit, digests: &[Hash]) -> Hash {
     let mut w = Canonical::default();
-    write_commit_with(&mut w, prev_hash, commit, &digests);
-    (w.finish(), digests)
+    write_commit_with(&mut w, prev_hash, commit, digests);
+    w.finish()
 }
 
 /// Each event's digest as the commit's hash covers it. In encoding 2 a

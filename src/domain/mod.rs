@@ -39,12 +39,12 @@ pub(crate) use article::{Article, ArticleVersion, Provenance, Section, Source, S
 pub(crate) use blame::{attribute, Attribution, Stamp};
 pub(crate) use chain::{
     answer_digest, backup_manifest_message, commit_event_digest, commit_event_digests,
-    commit_hash_and_digests, digest_message, hex, leaf_answer_digest, log_hash, Hash,
-    RequestHashes, ZERO_HASH,
+    commit_hash_and_digests, commit_hash_over, digest_message, hex, leaf_answer_digest, log_hash,
+    Hash, RequestHashes, ZERO_HASH,
 };
 #[cfg(test)]
 pub(crate) use chain::{commit_hash, event_digest, vector_bytes as chain_bytes_for_vectors};
-pub(crate) use chain_v2::{without_content, CommitSalts, Salt, REDACTED};
+pub(crate) use chain_v2::{payload_digest, without_content, CommitSalts, Salt, REDACTED};
 pub(crate) use command::{
     ArticleDraft, ArticleRevision, Command, RevisedSection, SectionDraft, SourceDraft,
 };

@@ -58,6 +58,18 @@ pub(crate) struct AppendRequest {
     /// the rewrites are made durable together (`redaction_intent.rs`).
     /// Empty for any other commit.
     pub rewrites: Vec<Commit>,
+    /// What `seal` would otherwise make on the log's writer: the commit's
+    /// salts and its events' payload digests, none of which depends on the
+    /// article's head (`preseal`).
+    pub presealed: Option<Presealed>,
+}
+
+/// A request's salts and its events' payload digests under them, made
+/// before the request reaches the log's writer (`AppendRequest::preseal`).
+#[derive(Clone, Debug)]
+pub(crate) struct Presealed {
+    salts: crate::domain::CommitSalts,
+    digests: Vec<Hash>,
 }
 
 impl AppendRequest {
@@ -80,6 +92,22 @@ impl AppendRequest {
 }
 
 impl AppendRequest {
+    /// Draws the commit's salts and hashes its events' contents now, on
+    /// the caller's thread, so that the log's writer, which seals one
+    /// commit after another, only hashes what depends on the article's
+    /// head (docs/AUDIT.md, "Commit hash v2").
+    pub(crate) fn preseal(&mut self) -> Result<(), AppendError> {
+        let salts = new_salts(self.events.len())?;
+        let digests = self
+            .events
+            .iter()
+            .zip(&salts.events)
+            .map(|(event, salt)| crate::domain::payload_digest(event, salt))
+            .collect();
+        self.presealed = Some(Presealed { salts, digests });
+        Ok(())
+    }
+
     /// The commit this request makes: `version` of `article` onto
     /// `prev_hash`, recorded now by `clock` or 1 µs after `after_micros`
     /// (time strictly increases), its hash, and the payload digests of its
@@ -112,11 +140,20 @@ impl AppendRequest {
             // Encoding v2: a fresh salt for the reason and for each
             // event's content (docs/AUDIT.md, "Commit hash v2"), and one
             // for the answer's digest in its Merkle leaf.
-            salts: Some(new_salts(self.events.len())?),
+            salts: Some(match &self.presealed {
+                Some(presealed) => presealed.salts.clone(),
+                None => new_salts(self.events.len())?,
+            }),
             redactions: Vec::new(),
             answer_digest: None,
         };
-        let (hash, digests) = crate::domain::commit_hash_and_digests(prev_hash, &commit);
+        let (hash, digests) = match &self.presealed {
+            Some(presealed) => (
+                crate::domain::commit_hash_over(prev_hash, &commit, &presealed.digests),
+                presealed.digests.clone(),
+            ),
+            None => crate::domain::commit_hash_and_digests(prev_hash, &commit),
+        };
         commit.hash = hash.to_vec();
         Ok((commit, hash, digests))
     }
@@ -199,6 +236,7 @@ pub(crate) fn sample_request(
         }],
         decided_after,
         rewrites: Vec::new(),
+        presealed: None,
     }
 }
 
@@ -225,6 +263,34 @@ mod tests {
         // The digests kept beside the chain are the ones a reader makes.
         assert_eq!(digests, crate::domain::commit_event_digests(&stored));
         assert_eq!(digests.len(), 2);
+    }
+
+    /// A request presealed on its caller's thread seals to the commit a
+    /// verifier hashes the same: its salts are the commit's, and the
+    /// digests made beforehand are the ones the commit gives.
+    #[test]
+    fn a_presealed_request_seals_to_the_hash_its_commit_gives() {
+        let mut request = sample_request(3, None);
+        request
+            .events
+            .push(crate::domain::Event::QuickAnswerEdited {
+                quick_answer: "because".into(),
+            });
+        request.preseal().unwrap();
+        let (sealed, hash, digests) = request
+            .seal(request.article_id, 4, 9, &[5; 32], 0, Clock::default())
+            .unwrap();
+        let stored = crate::codec::decode_commit(&crate::codec::encode_commit(&sealed)).unwrap();
+        assert_eq!(
+            crate::domain::commit_hash_and_digests(&[5; 32], &stored),
+            (hash, digests)
+        );
+        assert_eq!(stored.hash, hash);
+        // Sealed again (a retry of the write), it keeps its salts.
+        let (again, _, _) = request
+            .seal(request.article_id, 4, 9, &[5; 32], 0, Clock::default())
+            .unwrap();
+        assert_eq!(again.salts, sealed.salts);
     }
 
     #[test]

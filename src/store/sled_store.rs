@@ -1042,8 +1042,14 @@ impl SledStore {
 }
 
 impl Log for SledStore {
-    fn enqueue(&self, request: AppendRequest) -> BoxFuture<'_, Result<PendingAppend, AppendError>> {
+    fn enqueue(
+        &self,
+        mut request: AppendRequest,
+    ) -> BoxFuture<'_, Result<PendingAppend, AppendError>> {
         Box::pin(async move {
+            // The writer seals one commit after another: what needs no
+            // head is hashed here, on the caller's thread.
+            request.preseal()?;
             let (reply, answer) = oneshot::channel();
             self.submit(Job::Append {
                 request,
@@ -1058,8 +1064,9 @@ impl Log for SledStore {
     /// One append its caller waits for: written on the caller's thread if
     /// the writer is idle (`lead`). Queued appends (`enqueue`, a bulk
     /// import's pipeline) always go to the writer, which groups them.
-    fn append(&self, request: AppendRequest) -> BoxFuture<'_, Result<Appended, AppendError>> {
+    fn append(&self, mut request: AppendRequest) -> BoxFuture<'_, Result<Appended, AppendError>> {
         Box::pin(async move {
+            request.preseal()?;
             let _in_flight = self.running.as_ref().map(|r| InFlight::new(&r.appending));
             let (reply, answer) = oneshot::channel();
             let job = Job::Append {
