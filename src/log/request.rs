@@ -244,19 +244,30 @@ pub(crate) fn sample_request(
 mod tests {
     use super::*;
 
-    /// The Merkle tree's thread hashes the commit the writer sealed, where
-    /// verifiers hash the one the log gives back: they must be one.
-    #[test]
-    fn a_sealed_commit_is_what_the_log_gives_back() {
+    /// `sample_request` with a second event.
+    fn two_events() -> AppendRequest {
         let mut request = sample_request(3, None);
         request
             .events
             .push(crate::domain::Event::QuickAnswerEdited {
                 quick_answer: "because".into(),
             });
-        let (sealed, hash, digests) = request
+        request
+    }
+
+    /// The request sealed as version 4 at position 9.
+    fn sealed_at_four(request: &AppendRequest) -> (Commit, Hash, Vec<Hash>) {
+        request
             .seal(request.article_id, 4, 9, &[5; 32], 0, Clock::default())
-            .unwrap();
+            .unwrap()
+    }
+
+    /// The Merkle tree's thread hashes the commit the writer sealed, where
+    /// verifiers hash the one the log gives back: they must be one.
+    #[test]
+    fn a_sealed_commit_is_what_the_log_gives_back() {
+        let request = two_events();
+        let (sealed, hash, digests) = sealed_at_four(&request);
         assert_eq!(sealed.hash, hash);
         let stored = crate::codec::decode_commit(&crate::codec::encode_commit(&sealed)).unwrap();
         assert_eq!(stored, sealed);
@@ -270,16 +281,9 @@ mod tests {
     /// digests made beforehand are the ones the commit gives.
     #[test]
     fn a_presealed_request_seals_to_the_hash_its_commit_gives() {
-        let mut request = sample_request(3, None);
-        request
-            .events
-            .push(crate::domain::Event::QuickAnswerEdited {
-                quick_answer: "because".into(),
-            });
+        let mut request = two_events();
         request.preseal().unwrap();
-        let (sealed, hash, digests) = request
-            .seal(request.article_id, 4, 9, &[5; 32], 0, Clock::default())
-            .unwrap();
+        let (sealed, hash, digests) = sealed_at_four(&request);
         let stored = crate::codec::decode_commit(&crate::codec::encode_commit(&sealed)).unwrap();
         assert_eq!(
             crate::domain::commit_hash_and_digests(&[5; 32], &stored),
@@ -287,9 +291,7 @@ mod tests {
         );
         assert_eq!(stored.hash, hash);
         // Sealed again (a retry of the write), it keeps its salts.
-        let (again, _, _) = request
-            .seal(request.article_id, 4, 9, &[5; 32], 0, Clock::default())
-            .unwrap();
+        let (again, _, _) = sealed_at_four(&request);
         assert_eq!(again.salts, sealed.salts);
     }
 
