@@ -1408,6 +1408,15 @@ fn a_directory_a_restore_did_not_finish_is_refused() {
     }
 }
 
+/// An article of three versions in `dir`, everything durable in the read
+/// models.
+async fn three_versions(dir: &std::path::Path) -> (App, ArticleId) {
+    let (app, id) = one_article(dir).await;
+    edit_versions(&app, id, 1..3).await;
+    settled(&app).await;
+    (app, id)
+}
+
 /// The payload digests the writer keeps beside the log chain are the ones
 /// a reader would make from each commit: on the writer, after a redaction
 /// (which leaves every digest as it was), and on a replica that ingested
@@ -1415,9 +1424,7 @@ fn a_directory_a_restore_did_not_finish_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kept_payload_digests_are_those_the_commits_give() {
     let source = tempfile::tempdir().unwrap();
-    let (writer, id) = one_article(source.path()).await;
-    edit_versions(&writer, id, 1..3).await;
-    settled(&writer).await;
+    let (writer, id) = three_versions(source.path()).await;
     let kept = |app: &App, through: u64| {
         let positions: Vec<u64> = (1..=through).collect();
         let views = app.views_of(&positions).unwrap();
@@ -1463,9 +1470,7 @@ async fn kept_payload_digests_are_those_the_commits_give() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_without_kept_digests_is_digested_by_its_reader() {
     let dir = tempfile::tempdir().unwrap();
-    let (app, id) = one_article(dir.path()).await;
-    edit_versions(&app, id, 1..3).await;
-    settled(&app).await;
+    let (app, _) = three_versions(dir.path()).await;
     let kept = app.views_of(&[1, 2, 3]).unwrap();
     assert!(kept.iter().all(|v| !v.payload_digests.is_empty()));
     app.store().remove_space_raw(Space::Digests);

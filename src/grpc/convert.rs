@@ -8,10 +8,10 @@ use super::pb;
 use super::status::invalid;
 use crate::app::{ArticleRef, ChainBreak, CommitFilter, CommitView, LogDigest, StreamFilter};
 use crate::domain::{
-    commit_event_digests, hex, is_uuid_shaped, quoted, slug_problem, ArticleDiff, ArticleDraft,
-    ArticleId, ArticleVersion, Attribution, ChangeKind, CommandId, Event, Hash, OriginClaims,
-    Outcome, Provenance, Redaction, Resolution, Revision, Salt, Section, SectionDraft, Source,
-    SourceDraft, StaleRedate, Stamp, Status as ArticleStatus, Suggestion,
+    hex, is_uuid_shaped, quoted, slug_problem, ArticleDiff, ArticleDraft, ArticleId,
+    ArticleVersion, Attribution, ChangeKind, CommandId, Event, Hash, OriginClaims, Outcome,
+    Provenance, Redaction, Resolution, Revision, Salt, Section, SectionDraft, Source, SourceDraft,
+    StaleRedate, Stamp, Status as ArticleStatus, Suggestion,
 };
 use crate::signing::{unhex, Signed};
 
@@ -387,12 +387,11 @@ pub(crate) fn rendered_commit(
 /// A commit in full (GetRevision, StreamEvents), its events' text taken
 /// rather than copied.
 pub(super) fn commit(v: CommitView) -> pb::Commit {
+    // Kept by the writer or made by a follower; else made here.
+    let v = v.digested();
     let c = v.commit;
     let id = c.article_id;
-    let digests = match v.payload_digests.len() == c.events.len() {
-        true => v.payload_digests,
-        false => commit_event_digests(&c),
-    };
+    let digests = v.payload_digests;
     pb::Commit {
         article_id: id.to_string(),
         // The commit's events hold its claims: its summary does not repeat

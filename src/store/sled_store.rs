@@ -940,8 +940,11 @@ impl SledStore {
             return Ok(Vec::new());
         };
         let durable = self.durable_now();
-        let tree = self.disk.tree()?;
         let mut found = vec![None; positions.len()];
+        if first > durable {
+            return Ok(found);
+        }
+        let tree = self.disk.tree()?;
         let mut take = |at: u64, record: &[u8]| {
             for (position, digests) in payload_digests_in(at, record).unwrap_or_default() {
                 if position > durable.min(last) {
@@ -957,9 +960,8 @@ impl SledStore {
                 .next_back()
                 .transpose()
         };
-        for _ in positions {
-            self.stats.count_read(Space::Digests);
-        }
+        self.stats
+            .count_reads(Space::Digests, positions.len() as u64);
         if last.saturating_sub(first) < 2 * positions.len() as u64 {
             // The record holding `first`, then the ones after it; a later
             // record of a position wins (`torn.rs` cut an earlier one's run).
