@@ -58,6 +58,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .out_dir(&api_dir)
         // Undecodable request bytes are INVALID_ARGUMENT, not INTERNAL.
         .codec_path("crate::grpc::codec::CheckedCodec")
+        // Written by hand, to send an answer's kept encoding: the same
+        // message on the wire (src/grpc/answer_response.rs).
+        .extern_path(
+            ".answerlog.v1.GetAnswerResponse",
+            "crate::grpc::answer_response::GetAnswerResponse",
+        )
         .build_server(true)
         .build_client(true)
         .compile_fds(api)?;

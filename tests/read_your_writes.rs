@@ -20,6 +20,7 @@ use crate::support::{cid, create_article, Backend, TestServer};
 
 backend_tests!(
     a_read_right_after_an_acknowledged_write_sees_it_under_concurrent_load,
+    a_current_answer_read_again_and_again_is_the_newest_after_each_edit,
     a_slug_raced_for_goes_to_one_writer_and_the_others_are_refused_at_admission
 );
 mod held {
@@ -287,6 +288,49 @@ async fn a_slug_raced_for_goes_to_one_writer_and_the_others_are_refused_at_admis
 }
 
 /// The current answer by id or slug, with no `min_position`.
+/// With the state cache on (the default), a current answer is sent from
+/// the encoding kept with its state. Read again and again between edits,
+/// it is the newest version each time, and the same answer, byte for byte,
+/// as the one converted for an as-of read of that version.
+async fn a_current_answer_read_again_and_again_is_the_newest_after_each_edit(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let id = create_article(&server, 0).await;
+    let mut articles = server.articles().await;
+    let mut answers = AnswerServiceClient::new(server.channel().await);
+    for v in 1..=5u64 {
+        let by = get_answer_request::Ref::Id(id.clone());
+        let first = current(&mut answers, by.clone()).await;
+        let again = current(&mut answers, by.clone()).await;
+        assert_eq!(first, again, "the same state read twice");
+        assert_eq!(first.version, v);
+        let as_of = answers
+            .get_answer(GetAnswerRequest {
+                r#ref: Some(by),
+                as_of: Some(get_answer_request::AsOf::Version(v)),
+                ..GetAnswerRequest::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .answer
+            .unwrap();
+        assert_eq!(first, as_of, "current and as of version {v}");
+        let text = format!("Edit {v}.");
+        articles
+            .edit_quick_answer(EditQuickAnswerRequest {
+                article_id: id.clone(),
+                expected_version: v,
+                command_id: cid(),
+                reason: "a new version".into(),
+                quick_answer: text.clone(),
+            })
+            .await
+            .unwrap();
+        let after = current(&mut answers, get_answer_request::Ref::Id(id.clone())).await;
+        assert_eq!((after.version, after.quick_answer), (v + 1, text));
+    }
+}
+
 async fn current(
     answers: &mut AnswerServiceClient<tonic::transport::Channel>,
     by: get_answer_request::Ref,

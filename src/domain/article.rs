@@ -277,3 +277,34 @@ pub struct ArticleVersion {
     pub global_position: u64,
     pub recorded_at: chrono::DateTime<chrono::Utc>,
 }
+
+#[cfg(test)]
+impl ArticleVersion {
+    /// A small published article at `version` (and at that log position),
+    /// for tests that need a state and not its history.
+    pub(crate) fn sample(id: super::ArticleId, version: u64) -> Self {
+        let article = Article {
+            id,
+            slug: "a".into(),
+            question: "Q?".into(),
+            quick_answer: format!("at {version}"),
+            key_facts: Vec::new(),
+            sections: Vec::new(),
+            sources: Vec::new(),
+            last_updated: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            provenance: Provenance::default(),
+            disclaimer: String::new(),
+            status: Status::Published,
+            version,
+            reviewed_version: 0,
+            review_stale: false,
+            next_section: 1,
+            next_source: 1,
+        };
+        Self {
+            article,
+            global_position: version,
+            recorded_at: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+        }
+    }
+}

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
+use super::answer_response::RenderedAnswers;
 use super::convert::{self, TokenKind};
 use super::deadline::wait_deadline;
 use super::pb::answer_service_server::AnswerService;
@@ -17,11 +18,16 @@ const MAX_BATCH: usize = 100;
 
 pub(crate) struct AnswerApi {
     app: Arc<App>,
+    /// Current answers' encodings, kept with their states.
+    rendered: RenderedAnswers,
 }
 
 impl AnswerApi {
     pub(crate) fn new(app: Arc<App>) -> Self {
-        Self { app }
+        Self {
+            app,
+            rendered: RenderedAnswers::new(),
+        }
     }
 
     /// Waits until the read models include `min_position`, or answers
@@ -47,6 +53,7 @@ impl AnswerService for AnswerApi {
             Some(get_answer_request::Ref::Slug(slug)) => convert::reference(None, Some(slug))?,
             None => convert::reference(None, None)?,
         };
+        let current = m.as_of.is_none();
         let as_of = match &m.as_of {
             None => AsOf::Current,
             Some(get_answer_request::AsOf::Version(v)) => AsOf::Version(*v),
@@ -66,9 +73,13 @@ impl AnswerService for AnswerApi {
         } else {
             Vec::new()
         };
-        Ok(Response::new(GetAnswerResponse {
-            answer: Some(convert::answer(&answer)),
-            receipt,
+        // A current answer is the state the app keeps until the next
+        // commit: its encoding is kept with it. A past one is a state made
+        // for this call.
+        Ok(Response::new(if current {
+            GetAnswerResponse::encoded(self.rendered.encoding(&answer, convert::answer), receipt)
+        } else {
+            GetAnswerResponse::new(convert::answer(&answer), receipt)
         }))
     }
 

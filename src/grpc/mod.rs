@@ -4,6 +4,7 @@
 //! errors to statuses in one place (`status`).
 
 mod admin_service;
+mod answer_response;
 mod answer_service;
 mod article_service;
 mod audit_service;
@@ -50,6 +51,8 @@ pub(crate) fn descriptors() -> &'static prost_reflect::DescriptorPool {
 #[allow(unreachable_pub, clippy::all, clippy::pedantic, missing_docs)]
 pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/api/answerlog.v1.rs"));
+
+    pub use super::answer_response::GetAnswerResponse;
 
     /// Every message and service, for server reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] =

@@ -150,32 +150,9 @@ fn weight(article: &Article) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Provenance, Status};
 
     fn state(id: ArticleId, version: u64) -> ArticleVersion {
-        let article = Article {
-            id,
-            slug: "a".into(),
-            question: "Q?".into(),
-            quick_answer: format!("at {version}"),
-            key_facts: Vec::new(),
-            sections: Vec::new(),
-            sources: Vec::new(),
-            last_updated: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
-            provenance: Provenance::default(),
-            disclaimer: String::new(),
-            status: Status::Published,
-            version,
-            reviewed_version: 0,
-            review_stale: false,
-            next_section: 1,
-            next_source: 1,
-        };
-        ArticleVersion {
-            article,
-            global_position: version,
-            recorded_at: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
-        }
+        ArticleVersion::sample(id, version)
     }
 
     fn held(cache: &StateCache, id: ArticleId) -> Option<u64> {
