@@ -430,6 +430,12 @@ impl App {
         self.snapshot_interval
     }
 
+    /// The bound, in bytes, of the articles' current states kept in memory
+    /// (`state_cache_bytes`).
+    pub(crate) fn state_cache_bytes(&self) -> u64 {
+        self.states.capacity_bytes()
+    }
+
     pub fn store(&self) -> &SledStore {
         &self.store
     }

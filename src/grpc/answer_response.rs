@@ -13,6 +13,7 @@
 //! type.
 
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use bytes::{Buf, BufMut, Bytes};
@@ -152,8 +153,9 @@ impl Message for GetAnswerResponse {
     }
 }
 
-/// How many answers' encodings are kept: one a slot, an article's slot
-/// chosen by its id. Two articles that share a slot take turns in it.
+/// How many answers' encodings are kept at most: one a slot, an
+/// article's slot chosen by its id. Two articles that share a slot take
+/// turns in it.
 const SLOTS: usize = 1024;
 
 /// Answers' encodings, each kept with the state it encodes.
@@ -163,10 +165,16 @@ const SLOTS: usize = 1024;
 /// changed once made, and while the weak reference lives its memory is
 /// not given to another, so an encoding is never served for a state
 /// other than its own. A new version, a redaction or a reload is a new
-/// state and is encoded afresh. At most [`SLOTS`] encodings are kept.
+/// state and is encoded afresh. The encodings kept weigh at most
+/// `budget` bytes (the state cache's bound): past it, those of states no
+/// longer held anywhere are let go, and failing that a new one is served
+/// without being kept.
 pub(crate) struct RenderedAnswers {
     slots: Vec<Mutex<Option<Rendered>>>,
     hasher: std::collections::hash_map::RandomState,
+    budget: u64,
+    /// Bytes of the encodings kept.
+    held: AtomicU64,
 }
 
 struct Rendered {
@@ -175,37 +183,77 @@ struct Rendered {
 }
 
 impl RenderedAnswers {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(budget: u64) -> Self {
         Self {
             slots: (0..SLOTS).map(|_| Mutex::new(None)).collect(),
             hasher: Default::default(),
+            budget,
+            held: AtomicU64::new(0),
         }
     }
 
     /// `state`'s encoding as an `Answer` message: the one kept, or made
-    /// by `render` and kept.
+    /// by `render` and kept if the budget allows.
     pub(crate) fn encoding(
         &self,
         state: &Arc<ArticleVersion>,
         render: impl FnOnce(&ArticleVersion) -> Answer,
     ) -> Bytes {
         let slot = &self.slots[self.hasher.hash_one(state.article.id) as usize % SLOTS];
-        let kept = |rendered: &Option<Rendered>| {
-            rendered
-                .as_ref()
-                .filter(|r| std::ptr::eq(r.state.as_ptr(), Arc::as_ptr(state)))
-                .map(|r| r.encoded.clone())
-        };
-        if let Some(encoded) = kept(&slot.lock().unwrap_or_else(|e| e.into_inner())) {
+        let kept = lock(slot)
+            .as_ref()
+            .filter(|r| std::ptr::eq(r.state.as_ptr(), Arc::as_ptr(state)))
+            .map(|r| r.encoded.clone());
+        if let Some(encoded) = kept {
             return encoded;
         }
         let encoded = Bytes::from(render(state).encode_to_vec());
-        *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(Rendered {
-            state: Arc::downgrade(state),
-            encoded: encoded.clone(),
-        });
+        let weight = encoded.len() as u64;
+        if self.held.load(Ordering::Relaxed) + weight > self.budget {
+            self.let_go_of_dropped_states();
+        }
+        let mut slot = lock(slot);
+        if let Some(before) = slot.take() {
+            self.held
+                .fetch_sub(before.encoded.len() as u64, Ordering::Relaxed);
+        }
+        let fits = self
+            .held
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
+                (held + weight <= self.budget).then_some(held + weight)
+            })
+            .is_ok();
+        if fits {
+            *slot = Some(Rendered {
+                state: Arc::downgrade(state),
+                encoded: encoded.clone(),
+            });
+        }
         encoded
     }
+
+    /// Empties the slots whose states are held nowhere else any more.
+    fn let_go_of_dropped_states(&self) {
+        for slot in &self.slots {
+            let mut slot = lock(slot);
+            if slot.as_ref().is_some_and(|r| r.state.strong_count() == 0) {
+                if let Some(dropped) = slot.take() {
+                    self.held
+                        .fetch_sub(dropped.encoded.len() as u64, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Bytes of the encodings kept.
+    #[cfg(test)]
+    fn held(&self) -> u64 {
+        self.held.load(Ordering::Relaxed)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
@@ -270,7 +318,7 @@ mod tests {
     #[test]
     fn an_encoding_is_kept_for_its_own_state_alone() {
         use crate::domain::ArticleId;
-        let rendered = RenderedAnswers::new();
+        let rendered = RenderedAnswers::new(1 << 20);
         let renders = std::cell::Cell::new(0);
         let render = |v: &ArticleVersion| {
             renders.set(renders.get() + 1);
@@ -293,5 +341,45 @@ mod tests {
         let newer = rendered.encoding(&second, render);
         assert_eq!(Answer::decode(newer).unwrap().quick_answer, "at 2");
         assert_eq!(renders.get(), 3);
+    }
+
+    #[test]
+    fn the_encodings_kept_stay_within_their_budget() {
+        use crate::domain::ArticleId;
+        let states: Vec<_> = (0..64)
+            .map(|_| {
+                Arc::new(ArticleVersion::sample(
+                    ArticleId::from_uuid(uuid::Uuid::now_v7()),
+                    1,
+                ))
+            })
+            .collect();
+        let one = super::super::convert::answer(&states[0]).encoded_len() as u64;
+        let rendered = RenderedAnswers::new(4 * one);
+        for state in &states {
+            let encoded = rendered.encoding(state, super::super::convert::answer);
+            assert_eq!(
+                Answer::decode(encoded).unwrap().id,
+                state.article.id.to_string()
+            );
+            assert!(rendered.held() <= 4 * one, "{} kept", rendered.held());
+        }
+        // While their states live, no more are kept; once they are dropped,
+        // their room is taken by new ones.
+        assert_eq!(rendered.held(), 4 * one);
+        drop(states);
+        let newer = Arc::new(ArticleVersion::sample(
+            ArticleId::from_uuid(uuid::Uuid::now_v7()),
+            2,
+        ));
+        let renders = std::cell::Cell::new(0);
+        let render = |v: &ArticleVersion| {
+            renders.set(renders.get() + 1);
+            super::super::convert::answer(v)
+        };
+        rendered.encoding(&newer, render);
+        rendered.encoding(&newer, render);
+        assert_eq!(renders.get(), 1, "kept once the dropped states were let go");
+        assert!(rendered.held() <= 4 * one);
     }
 }

@@ -25,8 +25,8 @@ pub(crate) struct AnswerApi {
 impl AnswerApi {
     pub(crate) fn new(app: Arc<App>) -> Self {
         Self {
+            rendered: RenderedAnswers::new(app.state_cache_bytes()),
             app,
-            rendered: RenderedAnswers::new(),
         }
     }
 

@@ -64,6 +64,11 @@ impl StateCache {
         }
     }
 
+    /// The bound of the cache, in (estimated) bytes.
+    pub(crate) fn capacity_bytes(&self) -> u64 {
+        self.cache.capacity()
+    }
+
     pub(crate) fn get(&self, id: ArticleId) -> Option<Arc<ArticleVersion>> {
         self.cache.get(&id).map(|entry| entry.state)
     }
