@@ -77,6 +77,36 @@ where
     Ok(median(samples))
 }
 
+/// Two measurements whose rates make one ratio, `runs` times each and
+/// interleaved (a b, b a, a b, …) rather than one's runs and then the
+/// other's: on a machine whose speed drifts over seconds (a shared host),
+/// each median then sees the same stretch of it. For measurements that
+/// leave nothing behind (reads, a bare echo), so that the order is free.
+/// Their medians, `a`'s first.
+pub(super) async fn medians_interleaved<A, AF, B, BF>(
+    runs: usize,
+    mut a: A,
+    mut b: B,
+) -> anyhow::Result<(Sample, Sample)>
+where
+    A: FnMut() -> AF,
+    AF: Future<Output = anyhow::Result<Sample>>,
+    B: FnMut() -> BF,
+    BF: Future<Output = anyhow::Result<Sample>>,
+{
+    let (mut first, mut second) = (Vec::new(), Vec::new());
+    for run in 0..runs.max(1) {
+        if run % 2 == 0 {
+            first.push(a().await?);
+            second.push(b().await?);
+        } else {
+            second.push(b().await?);
+            first.push(a().await?);
+        }
+    }
+    Ok((median(first), median(second)))
+}
+
 /// One worker per state, each calling `call` in a loop (the next call as
 /// soon as the last one is answered) until `duration` is over. A call
 /// takes its worker's state and gives it back; the states at the end come

@@ -21,7 +21,7 @@ use anyhow::Context as _;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
-use self::load::{median, median_of, Sample};
+use self::load::{median, median_of, medians_interleaved, Sample};
 use self::plot::Curve;
 use self::prefill::Plan;
 use self::report::{Row, Target};
@@ -441,13 +441,11 @@ async fn bench(args: &BenchArgs, dir: &Path) -> anyhow::Result<(Vec<Row>, Vec<Cu
     let mut alone = None;
     let mut without_receipts = Vec::new();
     for &k in &args.in_flight {
-        let echoed = median_of(runs, || {
-            echo::unary(&echo_channels, k, duration, PAYLOAD, size)
-        })
-        .await?;
-        let reads = median_of(runs, || {
-            scenarios::get_answers(&connections, &example, k, duration, Read::CURRENT)
-        })
+        let (echoed, reads) = medians_interleaved(
+            runs,
+            || echo::unary(&echo_channels, k, duration, PAYLOAD, size),
+            || scenarios::get_answers(&connections, &example, k, duration, Read::CURRENT),
+        )
         .await?;
         let row = Row::rate(
             format!("GetAnswer of the example article ({size} B), {k} in flight"),
@@ -563,22 +561,22 @@ async fn bench(args: &BenchArgs, dir: &Path) -> anyhow::Result<(Vec<Row>, Vec<Cu
 
     at_rest(&server, dir).await?;
     step("reads of an article of many versions");
-    let current = median_of(runs, || {
-        scenarios::get_answers(&connections, &deep_article.id, 1, duration, Read::CURRENT)
-    })
-    .await?;
-    let as_of = median_of(runs, || {
-        scenarios::get_answers(
-            &connections,
-            &deep_article.id,
-            1,
-            duration,
-            Read {
-                versions: Some(deep_article.versions),
-                receipt: false,
-            },
-        )
-    })
+    let (current, as_of) = medians_interleaved(
+        runs,
+        || scenarios::get_answers(&connections, &deep_article.id, 1, duration, Read::CURRENT),
+        || {
+            scenarios::get_answers(
+                &connections,
+                &deep_article.id,
+                1,
+                duration,
+                Read {
+                    versions: Some(deep_article.versions),
+                    receipt: false,
+                },
+            )
+        },
+    )
     .await?;
     rows.push(Row::rate(
         format!(
@@ -609,20 +607,25 @@ async fn bench(args: &BenchArgs, dir: &Path) -> anyhow::Result<(Vec<Row>, Vec<Cu
 
     at_rest(&server, dir).await?;
     step("StreamEvents catch-up over the whole store");
-    let mut streams = Vec::with_capacity(runs);
-    let mut message_bytes = PAYLOAD;
     // The whole store: the imports and every commit the scenarios added.
     let head = scenarios::log_head(&first).await?.max(last_position);
-    for _ in 0..runs.max(1) {
-        let (sample, bytes) = scenarios::catch_up(&first, head).await?;
-        streams.push(sample);
-        message_bytes = bytes;
-    }
-    let streamed = median(streams);
-    let baseline = median_of(runs, || {
-        echo::stream(&echo_channels[0], streamed.count, message_bytes)
-    })
+    // The bare stream sends as many messages, of the size the catch-up's
+    // sent: the first catch-up runs first.
+    let shape = std::cell::Cell::new((0, PAYLOAD));
+    let (streamed, baseline) = medians_interleaved(
+        runs,
+        || async {
+            let (sample, bytes) = scenarios::catch_up(&first, head).await?;
+            shape.set((sample.count, bytes));
+            Ok(sample)
+        },
+        || {
+            let (count, message_bytes) = shape.get();
+            echo::stream(&echo_channels[0], count, message_bytes)
+        },
+    )
     .await?;
+    let message_bytes = shape.get().1;
     rows.push(Row::rate(
         format!("tonic server stream of {message_bytes} B messages (baseline)"),
         &baseline,
