@@ -235,12 +235,9 @@ impl RenderedAnswers {
     /// Empties the slots whose states are held nowhere else any more.
     fn let_go_of_dropped_states(&self) {
         for slot in &self.slots {
-            let mut slot = lock(slot);
-            if slot.as_ref().is_some_and(|r| r.state.strong_count() == 0) {
-                if let Some(dropped) = slot.take() {
-                    self.held
-                        .fetch_sub(dropped.encoded.len() as u64, Ordering::Relaxed);
-                }
+            if let Some(dropped) = lock(slot).take_if(|r| r.state.strong_count() == 0) {
+                self.held
+                    .fetch_sub(dropped.encoded.len() as u64, Ordering::Relaxed);
             }
         }
     }

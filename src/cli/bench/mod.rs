@@ -697,12 +697,11 @@ async fn offline(
         || async {
             let run = last.get().context("no rebuild ran")?;
             raw(dir, move |d| {
-                let keys_per_commit = run.keys_written as f64 / run.commits.max(1) as f64;
                 let took = raw_sled::unflushed_batches(
                     d,
                     run.keys_written,
-                    (run.bytes_written / run.keys_written.max(1)) as usize,
-                    (keys_per_commit * 512.0).ceil() as u64,
+                    run.bytes_per_key() as usize,
+                    (run.keys_per_commit() * 512.0).ceil() as u64,
                     CACHE,
                 )?;
                 Ok(Sample::rate(run.commits, took))
@@ -712,8 +711,7 @@ async fn offline(
     )
     .await?;
     let rebuilt = last.take().context("no rebuild ran")?;
-    let keys_per_commit = rebuilt.keys_written as f64 / rebuilt.commits.max(1) as f64;
-    let bytes_per_key = rebuilt.bytes_written / rebuilt.keys_written.max(1);
+    let (keys_per_commit, bytes_per_key) = (rebuilt.keys_per_commit(), rebuilt.bytes_per_key());
     let (keys, commits) = (rebuilt.keys_written, rebuilt.commits);
     rows.push(Row::rate(
         format!(
@@ -903,6 +901,16 @@ struct Rebuilt {
     bytes_written: u64,
     log_bytes: u64,
     seconds: f64,
+}
+
+impl Rebuilt {
+    fn keys_per_commit(&self) -> f64 {
+        self.keys_written as f64 / self.commits.max(1) as f64
+    }
+
+    fn bytes_per_key(&self) -> u64 {
+        self.bytes_written / self.keys_written.max(1)
+    }
 }
 
 async fn rebuild_offline(store_dir: &Path) -> anyhow::Result<Rebuilt> {
