@@ -344,18 +344,27 @@ async fn bench(args: &BenchArgs, dir: &Path) -> anyhow::Result<(Vec<Row>, Vec<Cu
     let written_before = server.written()?;
     let mut appends_at_one = None;
     for &k in &args.in_flight {
-        let echoed = median_of(runs, || {
-            echo::unary(&echo_channels, k, duration, PAYLOAD, 0)
-        })
-        .await?;
-        let mut samples = Vec::with_capacity(runs);
-        for _ in 0..runs.max(1) {
+        // Interleaved with the echo's runs (echo, appends; appends, echo;
+        // …) as the reads are (`medians_interleaved`), so that both
+        // medians see the same stretches of a drifting host. An append run
+        // leaves the Merkle tree growing: the server is let come to rest
+        // after each, before anything else is timed.
+        let (mut echoes, mut samples) = (Vec::new(), Vec::new());
+        for run in 0..runs.max(1) {
+            let echo_first = run % 2 == 0;
+            if echo_first {
+                echoes.push(echo::unary(&echo_channels, k, duration, PAYLOAD, 0).await?);
+            }
             let writing: Vec<_> = pool.drain(..k.min(pool.len())).collect();
             let (sample, after) = scenarios::appends(&connections, writing, duration).await?;
             pool.extend(after);
             samples.push(sample);
+            at_rest(&server, dir).await?;
+            if !echo_first {
+                echoes.push(echo::unary(&echo_channels, k, duration, PAYLOAD, 0).await?);
+            }
         }
-        let appends = median(samples);
+        let (echoed, appends) = (median(echoes), median(samples));
         if k == 1 {
             appends_at_one = Some(appends.clone());
         }
