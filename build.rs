@@ -82,6 +82,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let events = protox::compile(["answerlog/v1/events.proto"], ["proto"])?;
     tonic_prost_build::configure()
         .out_dir(&events_dir)
+        // A commit's ids, hashes and salts decode as slices of one buffer
+        // rather than a vector each: reading the log (a catch-up, a
+        // replay) decodes every commit.
+        .bytes(".answerlog.v1.CommitRecord")
+        .bytes(".answerlog.v1.RedactionRecord")
+        .bytes(".answerlog.v1.CommitHeadRecord")
+        .bytes(".answerlog.v1.CommitEventsRecord")
         .build_server(false)
         .build_client(false)
         .compile_fds(events)?;

@@ -1,5 +1,6 @@
 //! Commits and their events, to and from their stored bytes.
 
+use bytes::Bytes;
 use prost::Message;
 
 use super::pb::event_record::Kind;
@@ -14,41 +15,52 @@ const WHAT: &str = "commit";
 
 pub(crate) fn encode_commit(commit: &Commit) -> Vec<u8> {
     pb::CommitRecord {
-        article_id: commit.article_id.as_bytes().to_vec(),
+        article_id: Bytes::copy_from_slice(commit.article_id.as_bytes()),
         version: commit.version,
         global_position: commit.global_position,
         recorded_at_micros: micros(commit.recorded_at),
         actor: commit.actor.clone(),
         reason: commit.reason.clone(),
-        command_id: commit.command_id.as_bytes().to_vec(),
+        command_id: Bytes::copy_from_slice(commit.command_id.as_bytes()),
         provenance: Some(provenance_record(&commit.provenance)),
-        prev_hash: commit.prev_hash.clone(),
-        hash: commit.hash.clone(),
+        prev_hash: Bytes::copy_from_slice(&commit.prev_hash),
+        hash: Bytes::copy_from_slice(&commit.hash),
         events: commit.events.iter().map(event_record).collect(),
-        request_hash: commit.request_hash.to_vec(),
+        request_hash: Bytes::copy_from_slice(&commit.request_hash),
         reason_salt: commit
             .salts
             .as_ref()
-            .map(|s| s.reason.to_vec())
+            .map(|s| Bytes::copy_from_slice(&s.reason))
             .unwrap_or_default(),
         // A redacted event's salt is gone: stored empty.
         event_salts: match &commit.salts {
             None => Vec::new(),
             Some(salts) => (0..salts.events.len())
-                .map(|i| commit.event_salt(i).map(|s| s.to_vec()).unwrap_or_default())
+                .map(|i| {
+                    commit
+                        .event_salt(i)
+                        .map(|s| Bytes::copy_from_slice(s))
+                        .unwrap_or_default()
+                })
                 .collect(),
         },
-        answer_salt: commit.answer_salt().map(|s| s.to_vec()).unwrap_or_default(),
+        answer_salt: commit
+            .answer_salt()
+            .map(|s| Bytes::copy_from_slice(s))
+            .unwrap_or_default(),
         redactions: commit
             .redactions
             .iter()
             .map(|r| pb::RedactionRecord {
                 event: r.event,
-                digest: r.digest.to_vec(),
+                digest: Bytes::copy_from_slice(&r.digest),
                 by_position: r.by_position,
             })
             .collect(),
-        answer_digest: commit.answer_digest.map(|d| d.to_vec()).unwrap_or_default(),
+        answer_digest: commit
+            .answer_digest
+            .map(|d| Bytes::copy_from_slice(&d))
+            .unwrap_or_default(),
     }
     .encode_to_vec()
 }
@@ -59,9 +71,7 @@ pub(crate) fn decode_commit(bytes: &[u8]) -> Result<Commit, CodecError> {
         .ok_or_else(|| CodecError::new(WHAT, "bad article id"))?;
     let command_id = CommandId::from_slice(&r.command_id)
         .ok_or_else(|| CodecError::new(WHAT, "bad command id"))?;
-    let request_hash: [u8; 32] = r
-        .request_hash
-        .as_slice()
+    let request_hash: [u8; 32] = r.request_hash[..]
         .try_into()
         .map_err(|_| CodecError::new(WHAT, "bad request hash"))?;
     let events = commit_events(r.events)?;
@@ -74,7 +84,7 @@ pub(crate) fn decode_commit(bytes: &[u8]) -> Result<Commit, CodecError> {
         events.len(),
         &redacted,
     )?;
-    let answer_digest = match r.answer_digest.as_slice() {
+    let answer_digest = match &r.answer_digest[..] {
         [] => None,
         bytes => Some(
             bytes
@@ -108,8 +118,8 @@ pub(crate) fn decode_commit(bytes: &[u8]) -> Result<Commit, CodecError> {
         command_id,
         provenance: provenance(r.provenance),
         request_hash,
-        prev_hash: r.prev_hash,
-        hash: r.hash,
+        prev_hash: r.prev_hash.to_vec(),
+        hash: r.hash.to_vec(),
         events,
         salts,
         redactions,
@@ -129,9 +139,7 @@ fn redactions(records: &[pb::RedactionRecord], count: usize) -> Result<Vec<Redac
         }
         out.push(Redaction {
             event: r.event,
-            digest: r
-                .digest
-                .as_slice()
+            digest: r.digest[..]
                 .try_into()
                 .map_err(|_| CodecError::new(WHAT, "a redaction's digest is not 32 bytes"))?,
             by_position: r.by_position,
@@ -145,7 +153,7 @@ fn redactions(records: &[pb::RedactionRecord], count: usize) -> Result<Vec<Redac
 /// and the answer's unless it has none.
 fn salts(
     reason: &[u8],
-    events: &[Vec<u8>],
+    events: &[Bytes],
     answer: &[u8],
     count: usize,
     redacted: &[usize],
@@ -197,10 +205,8 @@ pub(crate) fn decode_commit_head(bytes: &[u8]) -> Result<CommitHead, CodecError>
         global_position: r.global_position,
         recorded_at: from_micros(WHAT, r.recorded_at_micros)?,
         command_id: CommandId::from_slice(&r.command_id).ok_or_else(|| bad("command id"))?,
-        hash: r.hash.as_slice().try_into().map_err(|_| bad("hash"))?,
-        request_hash: r
-            .request_hash
-            .as_slice()
+        hash: r.hash[..].try_into().map_err(|_| bad("hash"))?,
+        request_hash: r.request_hash[..]
             .try_into()
             .map_err(|_| bad("request hash"))?,
     })
