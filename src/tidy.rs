@@ -124,41 +124,192 @@ fn without_comment(line: &str) -> &str {
     line
 }
 
-/// What `text` uses: `crate::<module>` paths and external crates' paths
-/// (`sled::…`, `use tonic…`), each named as written (`crate::store`,
-/// `sled`). Comments are left out.
-fn uses(text: &str) -> BTreeSet<String> {
+/// What `text` uses: `crate::<module>` paths (and each module of a
+/// `crate::{…}` group), `super::` paths that climb out of the file's own
+/// module (`module_path`: the file's modules from the crate's root, as
+/// `["grpc", "audit_service"]`), and external crates' paths (`sled::…`,
+/// `::sled::…`, `use tonic…`, `extern crate sled`), each named as
+/// written (`crate::store`, `sled`). Comments are left out.
+fn uses(text: &str, module_path: &[&str]) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
-    for line in text.lines() {
-        let code = without_comment(line);
-        for (at, _) in code.match_indices("crate::") {
-            let start = at + "crate::".len();
-            let name: String = code[start..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            if !name.is_empty() {
+    // A `use` may span lines (a group): the code is read as one.
+    let code: String = text
+        .lines()
+        .map(without_comment)
+        .collect::<Vec<_>>()
+        .join("\n");
+    let ident = |from: &str| -> String {
+        from.chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    for (at, _) in code.match_indices("crate::") {
+        // `crate::` itself, not the end of `mycrate::` nor `$crate::`.
+        if code[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+        {
+            continue;
+        }
+        let rest = &code[at + "crate::".len()..];
+        if rest.starts_with('{') {
+            for name in group_heads(rest) {
                 found.insert(format!("crate::{name}"));
             }
+            continue;
         }
-        for (krate, _) in ONLY {
-            let as_path = format!("{krate}::");
-            let as_use = format!("use {krate}");
-            let preceded_ok = |at: usize| {
-                at == 0
-                    || !code[..at]
-                        .chars()
-                        .next_back()
-                        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
-            };
-            if code.match_indices(&as_path).any(|(at, _)| preceded_ok(at))
-                || code.trim_start().starts_with(&as_use)
-            {
-                found.insert(krate.to_owned());
+        let name = ident(rest);
+        if !name.is_empty() {
+            found.insert(format!("crate::{name}"));
+        }
+    }
+    for (at, _) in code.match_indices("super::") {
+        // The first `super` of a chain: `super::super::` climbs twice.
+        if code[..at].ends_with("::") {
+            continue;
+        }
+        let mut rest = &code[at..];
+        let mut depth = module_path.len();
+        while let Some(after) = rest.strip_prefix("super::") {
+            depth = depth.saturating_sub(1);
+            rest = after;
+        }
+        // Still within the file's top module: its own business.
+        if depth > 0 {
+            continue;
+        }
+        let names = if rest.starts_with('{') {
+            group_heads(rest)
+        } else {
+            vec![ident(rest)]
+        };
+        for name in names.into_iter().filter(|n| !n.is_empty()) {
+            found.insert(format!("crate::{name}"));
+        }
+    }
+    for (krate, _) in ONLY {
+        let as_path = format!("{krate}::");
+        // Preceded by nothing of a longer path: a name's end, or a `::`
+        // other than a leading one (`::sled::` is the crate).
+        let preceded_ok = |at: usize| {
+            let before = &code[..at];
+            match before.strip_suffix("::") {
+                Some(leading) => !leading
+                    .chars()
+                    .next_back()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '>'),
+                None => !before
+                    .chars()
+                    .next_back()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
             }
+        };
+        let named = |prefix: &str| {
+            code.lines().any(|line| {
+                line.trim_start()
+                    .strip_prefix(prefix)
+                    .is_some_and(|rest| ident(rest) == krate)
+            })
+        };
+        if code.match_indices(&as_path).any(|(at, _)| preceded_ok(at))
+            || named("use ")
+            || named("pub use ")
+            || named("extern crate ")
+        {
+            found.insert(krate.to_owned());
         }
     }
     found
+}
+
+/// The first name of each item of the group `text` opens (`{store::X,
+/// codec, self}` gives `store`, `codec`, `self`), nested groups skipped.
+fn group_heads(text: &str) -> Vec<String> {
+    let mut heads = Vec::new();
+    let mut depth = 0usize;
+    let mut at_item = true;
+    let mut current = String::new();
+    for c in text.chars() {
+        match c {
+            '{' => {
+                depth += 1;
+                if depth > 1 {
+                    at_item = false;
+                }
+            }
+            '}' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    break;
+                }
+            }
+            ',' if depth == 1 => {
+                if !current.is_empty() {
+                    heads.push(std::mem::take(&mut current));
+                }
+                at_item = true;
+            }
+            c if depth == 1 && at_item && (c.is_ascii_alphanumeric() || c == '_') => {
+                current.push(c)
+            }
+            _ if depth == 1 && at_item && !current.is_empty() => {
+                heads.push(std::mem::take(&mut current));
+                at_item = false;
+            }
+            _ => {}
+        }
+    }
+    if !current.is_empty() {
+        heads.push(current);
+    }
+    heads
+}
+
+/// The names the crate's root re-exports and the module each comes from
+/// (`pub use store::{FlushGate, StoreOptions};` in lib.rs): a path through
+/// the root (`crate::StoreOptions`) uses that module.
+fn reexports(lib: &str) -> std::collections::BTreeMap<String, String> {
+    let mut names = std::collections::BTreeMap::new();
+    let code: String = lib
+        .lines()
+        .map(without_comment)
+        .collect::<Vec<_>>()
+        .join("\n");
+    for item in code.split(';') {
+        let Some(path) = item.trim().strip_prefix("pub use ") else {
+            continue;
+        };
+        let Some((module, rest)) = path.split_once("::") else {
+            continue;
+        };
+        let rest = rest.trim();
+        let listed: Vec<&str> = match rest.strip_prefix('{') {
+            Some(group) => group.trim_end_matches('}').split(',').collect(),
+            None => vec![rest],
+        };
+        for name in listed {
+            // `a::b::Name` and `Name as Other` re-export as their last name.
+            let name = name.split(" as ").last().unwrap_or(name);
+            let name = name.rsplit("::").next().unwrap_or(name).trim();
+            if !name.is_empty() {
+                names.insert(name.to_owned(), module.trim().to_owned());
+            }
+        }
+    }
+    names
+}
+
+/// A file's modules from the crate's root: `grpc/audit_service.rs` is
+/// `["grpc", "audit_service"]`, `grpc/mod.rs` and `grpc.rs` `["grpc"]`,
+/// `lib.rs` none.
+fn module_path(relative: &str) -> Vec<&str> {
+    let path = relative.trim_end_matches(".rs");
+    let mut parts: Vec<&str> = path.split('/').collect();
+    if parts.last() == Some(&"mod") || path == "lib" || path == "main" {
+        parts.pop();
+    }
+    parts
 }
 
 /// Every rule break in the sources under `src`: (file relative to src,
@@ -167,6 +318,7 @@ fn breaks(src: &Path) -> Vec<(String, String, String)> {
     let mut files = Vec::new();
     sources(src, &mut files);
     files.sort();
+    let root = reexports(&std::fs::read_to_string(src.join("lib.rs")).expect("lib.rs reads"));
     let mut out = Vec::new();
     for file in files {
         let relative = file.strip_prefix(src).expect("under src").to_path_buf();
@@ -176,11 +328,12 @@ fn breaks(src: &Path) -> Vec<(String, String, String)> {
         }
         let module = module_of(&relative);
         let text = std::fs::read_to_string(&file).expect("a source file reads");
-        for used in uses(&text) {
+        for used in uses(&text, &module_path(&name)) {
             let why = match used.strip_prefix("crate::") {
                 Some(target) => {
-                    // The generated API types are grpc/'s, re-exported.
-                    let target = if target == "pb" { "grpc" } else { target };
+                    // A name the root re-exports (the generated API types,
+                    // `pb`, are grpc/'s) is its module's.
+                    let target = root.get(target).map_or(target, String::as_str);
                     if target == module || target == "golden_tests" {
                         continue;
                     }
@@ -404,15 +557,85 @@ fn every_rule_names_what_exists() {
 
 #[test]
 fn the_checker_sees_a_forbidden_import() {
+    let at = ["grpc", "audit_service"];
     let text = "use crate::store::Appended;\nfn f() { let _ = sled::Config::new(); }\n// crate::cli in a comment\n";
-    let used = uses(text);
+    let used = uses(text, &at);
     assert!(used.contains("crate::store"));
     assert!(used.contains("sled"));
     assert!(!used.contains("crate::cli"), "comments do not count");
-    assert!(!uses("let x = my_sled::y;").contains("sled"));
+    assert!(!uses("let x = my_sled::y;", &at).contains("sled"));
+    assert!(!uses("let x = $crate::store::y;", &at).contains("crate::store"));
     // A `//` in a string does not hide what follows it on the line.
-    let after_a_url = uses("let u = \"nats://host\"; let _ = sled::Config::new(); // crate::cli");
+    let after_a_url = uses(
+        "let u = \"nats://host\"; let _ = sled::Config::new(); // crate::cli",
+        &at,
+    );
     assert!(after_a_url.contains("sled"));
     assert!(!after_a_url.contains("crate::cli"));
     assert_eq!(without_comment("let q = '\"'; // \"x\""), "let q = '\"'; ");
+    // A group, over lines, nested groups and all.
+    let grouped = uses(
+        "use crate::{\n    codec::{self, X},\n    store::Y, // crate::cli\n    domain,\n};",
+        &at,
+    );
+    for name in ["crate::codec", "crate::store", "crate::domain"] {
+        assert!(grouped.contains(name), "{name} in {grouped:?}");
+    }
+    assert!(!grouped.contains("crate::self") && !grouped.contains("crate::X"));
+    // `super::` that climbs out of the file's module is the crate's.
+    assert!(uses("use super::super::store::Y;", &at).contains("crate::store"));
+    assert!(uses("use super::{store::Y, app};", &["grpc"]).contains("crate::app"));
+    assert!(!uses("use super::convert;", &at).contains("crate::convert"));
+    // The crate by its absolute path, or declared.
+    assert!(uses("let c = ::sled::Config::new();", &at).contains("sled"));
+    assert!(uses("extern crate sled;", &at).contains("sled"));
+    assert!(!uses("let c = a::sled::Config::new();", &at).contains("sled"));
+    assert!(!uses("use tokio_stream::StreamExt;", &at).contains("tokio"));
+    assert_eq!(
+        module_path("grpc/audit_service.rs"),
+        ["grpc", "audit_service"]
+    );
+    assert_eq!(module_path("grpc/mod.rs"), ["grpc"]);
+    assert!(module_path("lib.rs").is_empty());
+}
+
+/// The rules judge what the checker finds: a break written each way is
+/// reported, through the root's re-exports too, and an allowed use is not.
+#[test]
+fn the_rules_report_each_way_of_breaking_them() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let src = dir.path();
+    let write = |name: &str, text: &str| {
+        let path = src.join(name);
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("a directory");
+        std::fs::write(path, text).expect("a file");
+    };
+    write(
+        "lib.rs",
+        "mod grpc;\nmod store;\npub use store::{FlushGate, StoreOptions};\npub use grpc::pb;\n",
+    );
+    write("store/mod.rs", "use crate::domain::Commit;\n");
+    write("domain/mod.rs", "use crate::pb::Answer;\n");
+    write("grpc/a.rs", "use crate::{codec, store::Y};\n");
+    write("grpc/b.rs", "fn f(o: crate::StoreOptions) {}\n");
+    write(
+        "grpc/mod.rs",
+        "use super::store::Z;\nuse crate::app::App;\n",
+    );
+    write("projection/mod.rs", "fn f() { ::sled::Config::new(); }\n");
+    let found: BTreeSet<(String, String)> = breaks(src)
+        .into_iter()
+        .map(|(file, used, _)| (file, used))
+        .collect();
+    let expected: BTreeSet<(String, String)> = [
+        ("domain/mod.rs", "crate::pb"),
+        ("grpc/a.rs", "crate::store"),
+        ("grpc/b.rs", "crate::StoreOptions"),
+        ("grpc/mod.rs", "crate::store"),
+        ("projection/mod.rs", "sled"),
+    ]
+    .iter()
+    .map(|(f, u)| ((*f).to_owned(), (*u).to_owned()))
+    .collect();
+    assert_eq!(found, expected);
 }

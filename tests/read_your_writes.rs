@@ -375,14 +375,18 @@ async fn with_the_read_models_held_still_writes_are_answered_and_reads_wait(back
     gate.take_permits();
     let mut articles = server.articles().await;
     for v in 1..=3 {
+        // An answer that waited for the read models would never come:
+        // the deadline makes that a failure, not a hang.
+        let mut write = tonic::Request::new(EditQuickAnswerRequest {
+            article_id: id.clone(),
+            expected_version: v,
+            command_id: cid(),
+            reason: "held".into(),
+            quick_answer: format!("Held {v}."),
+        });
+        write.set_timeout(std::time::Duration::from_secs(10));
         let written = articles
-            .edit_quick_answer(EditQuickAnswerRequest {
-                article_id: id.clone(),
-                expected_version: v,
-                command_id: cid(),
-                reason: "held".into(),
-                quick_answer: format!("Held {v}."),
-            })
+            .edit_quick_answer(write)
             .await
             .expect("answered while the read models are held")
             .into_inner();
