@@ -57,7 +57,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .out_dir(&api_dir)
         // Undecodable request bytes are INVALID_ARGUMENT, not INTERNAL.
-        .codec_path("crate::grpc::codec::CheckedCodec")
+        .codec_path("crate::grpc::codec::ApiCodec")
         // Written by hand, to send an answer's kept encoding: the same
         // message on the wire (src/grpc/answer_response.rs).
         .extern_path(
@@ -73,6 +73,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bench = protox::compile(["answerlog/bench/v1/echo.proto"], ["proto"])?;
     tonic_prost_build::configure()
         .out_dir(&bench_dir)
+        // The server's codec, its stream buffers for the bare stream.
+        .codec_path("crate::cli::bench::echo::EchoCodec")
         .build_server(true)
         .build_client(true)
         .compile_fds(bench)?;

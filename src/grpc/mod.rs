@@ -24,6 +24,7 @@ pub(crate) use answer_service::AnswerApi;
 pub(crate) use article_service::ArticleApi;
 pub(crate) use audit_service::AuditApi;
 pub(crate) use auth::AuthLayer;
+pub(crate) use codec::{CheckedCodec, Streamed};
 /// The served form of an answer, for docs/audit-vectors.
 #[cfg(test)]
 pub(crate) use convert::answer as answer_message;

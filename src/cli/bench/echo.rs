@@ -20,6 +20,22 @@ use pb::echo_service_client::EchoServiceClient;
 use pb::echo_service_server::{EchoService, EchoServiceServer};
 use pb::{EchoRequest, EchoResponse, StreamRequest, StreamResponse};
 
+/// The server's codec (`grpc::CheckedCodec`), the bare stream's messages
+/// encoded into the buffers a catch-up's are: the bare stream and a
+/// catch-up then differ in what they send alone, not in how tonic buffers
+/// it.
+pub(crate) type EchoCodec<T, U> = crate::grpc::CheckedCodec<T, U, EchoStreams>;
+
+/// The echo's message type sent many to a call: the bare stream's.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct EchoStreams;
+
+impl crate::grpc::Streamed for EchoStreams {
+    fn streamed() -> Vec<std::any::TypeId> {
+        vec![std::any::TypeId::of::<StreamResponse>()]
+    }
+}
+
 struct Echo;
 
 type Messages = std::pin::Pin<Box<dyn Stream<Item = Result<StreamResponse, Status>> + Send>>;
