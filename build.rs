@@ -56,7 +56,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let api = protox::compile(["answerlog/v1/answerlog.proto"], ["proto"])?;
     tonic_prost_build::configure()
         .out_dir(&api_dir)
-        // Undecodable request bytes are INVALID_ARGUMENT, not INTERNAL.
+        // Undecodable request bytes are INVALID_ARGUMENT, not INTERNAL;
+        // streamed messages go into buffers sized for streams.
         .codec_path("crate::grpc::codec::ApiCodec")
         // Written by hand, to send an answer's kept encoding: the same
         // message on the wire (src/grpc/answer_response.rs).

@@ -13,8 +13,8 @@ use tonic_prost::{ProstCodec, ProstDecoder, ProstEncoder};
 /// Which message types a service streams by the many (`S` of
 /// [`CheckedCodec`]).
 pub(crate) trait Streamed {
-    /// The message types sent many to a call.
-    fn streamed() -> Vec<TypeId>;
+    /// Whether messages of this type are sent many to a call.
+    fn streams(message: TypeId) -> bool;
 }
 
 /// The API's: a StreamEvents catch-up's responses, a bulk import's requests.
@@ -22,11 +22,9 @@ pub(crate) trait Streamed {
 pub(crate) struct ApiStreams;
 
 impl Streamed for ApiStreams {
-    fn streamed() -> Vec<TypeId> {
-        vec![
-            TypeId::of::<super::pb::StreamEventsResponse>(),
-            TypeId::of::<super::pb::ImportCommitsRequest>(),
-        ]
+    fn streams(message: TypeId) -> bool {
+        message == TypeId::of::<super::pb::StreamEventsResponse>()
+            || message == TypeId::of::<super::pb::ImportCommitsRequest>()
     }
 }
 
@@ -83,7 +81,7 @@ fn stream_buffers() -> BufferSettings {
 }
 
 fn buffers_for<T: 'static, S: Streamed>() -> BufferSettings {
-    if S::streamed().contains(&TypeId::of::<T>()) {
+    if S::streams(TypeId::of::<T>()) {
         stream_buffers()
     } else {
         BufferSettings::default()

@@ -31,8 +31,8 @@ pub(crate) type EchoCodec<T, U> = crate::grpc::CheckedCodec<T, U, EchoStreams>;
 pub(crate) struct EchoStreams;
 
 impl crate::grpc::Streamed for EchoStreams {
-    fn streamed() -> Vec<std::any::TypeId> {
-        vec![std::any::TypeId::of::<StreamResponse>()]
+    fn streams(message: std::any::TypeId) -> bool {
+        message == std::any::TypeId::of::<StreamResponse>()
     }
 }
 
