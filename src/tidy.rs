@@ -124,6 +124,15 @@ fn without_comment(line: &str) -> &str {
     line
 }
 
+/// `text` without its comments, read as one: a `use` may span lines (a
+/// group).
+fn code_of(text: &str) -> String {
+    text.lines()
+        .map(without_comment)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// What `text` uses: `crate::<module>` paths (and each module of a
 /// `crate::{…}` group), `super::` paths that climb out of the file's own
 /// module (`module_path`: the file's modules from the crate's root, as
@@ -132,12 +141,7 @@ fn without_comment(line: &str) -> &str {
 /// written (`crate::store`, `sled`). Comments are left out.
 fn uses(text: &str, module_path: &[&str]) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
-    // A `use` may span lines (a group): the code is read as one.
-    let code: String = text
-        .lines()
-        .map(without_comment)
-        .collect::<Vec<_>>()
-        .join("\n");
+    let code = code_of(text);
     let ident = |from: &str| -> String {
         from.chars()
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
@@ -271,11 +275,7 @@ fn group_heads(text: &str) -> Vec<String> {
 /// the root (`crate::StoreOptions`) uses that module.
 fn reexports(lib: &str) -> std::collections::BTreeMap<String, String> {
     let mut names = std::collections::BTreeMap::new();
-    let code: String = lib
-        .lines()
-        .map(without_comment)
-        .collect::<Vec<_>>()
-        .join("\n");
+    let code = code_of(lib);
     for item in code.split(';') {
         let Some(path) = item.trim().strip_prefix("pub use ") else {
             continue;
