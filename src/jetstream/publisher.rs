@@ -290,6 +290,7 @@ impl Shared {
         let seal = |article: ArticleId, head: &Head| {
             // The digests are the replicas' to keep, made as they ingest.
             request
+                .clone()
                 .seal(article, head.version + 1, 0, &head.hash, head.micros, clock)
                 .map(|(commit, hash, _)| (commit, hash))
         };

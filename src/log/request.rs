@@ -111,9 +111,12 @@ impl AppendRequest {
     /// The commit this request makes: `version` of `article` onto
     /// `prev_hash`, recorded now by `clock` or 1 µs after `after_micros`
     /// (time strictly increases), its hash, and the payload digests of its
-    /// events that the hash covers.
+    /// events that the hash covers. The request's actor, reason, events
+    /// and salts move into the commit (the log's writer seals each request
+    /// once); a publisher that may seal again at another version seals a
+    /// clone.
     pub(crate) fn seal(
-        &self,
+        self,
         article: ArticleId,
         version: u64,
         global_position: u64,
@@ -124,33 +127,34 @@ impl AppendRequest {
         let micros = clock.now_micros().max(after_micros + 1);
         let recorded_at = DateTime::from_timestamp_micros(micros)
             .ok_or_else(|| AppendError::Unavailable("the clock is out of range".into()))?;
+        // Encoding v2: a fresh salt for the reason and for each event's
+        // content (docs/AUDIT.md, "Commit hash v2"), and one for the
+        // answer's digest in its Merkle leaf.
+        let (salts, digests) = match self.presealed {
+            Some(presealed) => (presealed.salts, Some(presealed.digests)),
+            None => (new_salts(self.events.len())?, None),
+        };
         let mut commit = Commit {
             article_id: article,
             version,
             global_position,
             recorded_at,
-            actor: self.actor.clone(),
-            reason: self.reason.clone(),
+            actor: self.actor,
+            reason: self.reason,
             command_id: self.command_id,
-            provenance: self.provenance.clone(),
+            provenance: self.provenance,
             request_hash: self.request_hash.keyed,
             prev_hash: prev_hash.to_vec(),
             hash: Vec::new(),
-            events: self.events.clone(),
-            // Encoding v2: a fresh salt for the reason and for each
-            // event's content (docs/AUDIT.md, "Commit hash v2"), and one
-            // for the answer's digest in its Merkle leaf.
-            salts: Some(match &self.presealed {
-                Some(presealed) => presealed.salts.clone(),
-                None => new_salts(self.events.len())?,
-            }),
+            events: self.events,
+            salts: Some(salts),
             redactions: Vec::new(),
             answer_digest: None,
         };
-        let (hash, digests) = match &self.presealed {
-            Some(presealed) => (
-                crate::domain::commit_hash_over(prev_hash, &commit, &presealed.digests),
-                presealed.digests.clone(),
+        let (hash, digests) = match digests {
+            Some(digests) => (
+                crate::domain::commit_hash_over(prev_hash, &commit, &digests),
+                digests,
             ),
             None => crate::domain::commit_hash_and_digests(prev_hash, &commit),
         };
@@ -258,6 +262,7 @@ mod tests {
     /// The request sealed as version 4 at position 9.
     fn sealed_at_four(request: &AppendRequest) -> (Commit, Hash, Vec<Hash>) {
         request
+            .clone()
             .seal(request.article_id, 4, 9, &[5; 32], 0, Clock::default())
             .unwrap()
     }

@@ -537,7 +537,8 @@ impl Writer {
                             records
                         }
                     };
-                    let mut result = self.append_one(&mut view, &request, &mut in_batch);
+                    let kinds: Vec<_> = request.events.iter().map(|e| e.kind()).collect();
+                    let mut result = self.append_one(&mut view, request, &mut in_batch);
                     if let (Ok(a), false) = (&result, rewrites.is_empty()) {
                         if !a.duplicate {
                             if let Err(e) = self.redact(&view, rewrites) {
@@ -557,7 +558,7 @@ impl Writer {
                             notices.push(Notice {
                                 position: a.global_position,
                                 article_id: a.article_id,
-                                kinds: request.events.iter().map(|e| e.kind()).collect(),
+                                kinds,
                             });
                         }
                         Err(AppendError::Unavailable(why)) => {
@@ -1047,7 +1048,7 @@ impl Writer {
     fn append_one(
         &mut self,
         view: &mut BatchView<'_>,
-        request: &AppendRequest,
+        request: AppendRequest,
         in_batch: &mut HashMap<CommandId, CommandEntry>,
     ) -> Result<Appended, AppendError> {
         let earlier = self.command_entry(request.command_id, in_batch)?;
@@ -1067,7 +1068,7 @@ impl Writer {
             None => None,
         };
         let version = match admit(
-            request,
+            &request,
             &Facts {
                 earlier,
                 head,
@@ -1078,8 +1079,10 @@ impl Writer {
             Admission::Next { version } => version,
         };
         let position = self.state.last_position + 1;
+        let (article_id, command_id) = (request.article_id, request.command_id);
+        let request_hash = request.request_hash.keyed;
         let (commit, hash, digests) = request.seal(
-            request.article_id,
+            article_id,
             version,
             position,
             &prev_hash,
@@ -1094,27 +1097,27 @@ impl Writer {
             Err(ProjectError::Store(e)) => return Err(e.into()),
         }
         let entry = CommandEntry {
-            article_id: request.article_id,
+            article_id,
             version,
             global_position: position,
-            request_hash: request.request_hash.keyed,
+            request_hash,
         };
         let size = view.put_commit(&commit, &chained, &digests);
         self.state.last_position = position;
         self.state.record_time(micros);
         self.state.last_log_hash = chained;
         self.heads.insert(
-            request.article_id,
+            article_id,
             ChainHead {
                 version,
                 hash,
                 micros,
             },
         );
-        in_batch.insert(request.command_id, entry);
+        in_batch.insert(command_id, entry);
         self.fresh_in_batch.push((commit, size));
         Ok(Appended {
-            article_id: request.article_id,
+            article_id,
             version,
             global_position: position,
             duplicate: false,
