@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{broadcast, oneshot, watch};
+use tokio::sync::{broadcast, watch};
 
 use super::disk::Disk;
 use super::faults::{FaultPoint, Faults};
@@ -93,7 +93,7 @@ pub(super) enum Work {
     /// if asked), or at once with the failure that stopped the applier.
     Barrier {
         flush: bool,
-        done: oneshot::Sender<Result<(), String>>,
+        done: mpsc::SyncSender<Result<(), String>>,
     },
 }
 
@@ -119,6 +119,10 @@ impl Shared {
         *lock(&self.failure) = None;
     }
 }
+
+/// How often `ApplierHandle::idle_within` tries again to queue its
+/// barrier while the applier's queue is full.
+const QUEUE_FULL_RETRY: Duration = Duration::from_millis(10);
 
 /// The writer's end: the bounded queue and the thread.
 pub(super) struct ApplierHandle {
@@ -162,12 +166,46 @@ impl ApplierHandle {
     /// Waits until everything queued is applied (and sled flushed, if
     /// `flush`); the failure that stopped the applier, if one did.
     pub(super) fn barrier(&self, flush: bool) -> Result<(), String> {
-        let (done, answer) = oneshot::channel();
+        let (done, answer) = mpsc::sync_channel(1);
         let stopped = || "the applier thread has stopped".to_owned();
         self.work
             .send(Work::Barrier { flush, done })
             .map_err(|_| stopped())?;
-        answer.blocking_recv().map_err(|_| stopped())?
+        answer.recv().map_err(|_| stopped())?
+    }
+
+    /// As `barrier(false)`, waiting at most `within`: `None` if the
+    /// applier has not answered by then. A full disk can hold sled's flush
+    /// (as it can hold its close, `Disk::reopen`), and an applier stuck
+    /// there must not hold a recovery, and every write queued behind it,
+    /// without a word.
+    pub(super) fn idle_within(&self, within: Duration) -> Option<Result<(), String>> {
+        let deadline = Instant::now() + within;
+        let (done, answer) = mpsc::sync_channel(1);
+        let mut barrier = Work::Barrier { flush: false, done };
+        // The queue is bounded: a stuck applier may have filled it.
+        loop {
+            match self.work.try_send(barrier) {
+                Ok(()) => break,
+                Err(mpsc::TrySendError::Disconnected(_)) => {
+                    return Some(Err("the applier thread has stopped".to_owned()))
+                }
+                Err(mpsc::TrySendError::Full(back)) => {
+                    if Instant::now() >= deadline {
+                        return None;
+                    }
+                    barrier = back;
+                    std::thread::sleep(QUEUE_FULL_RETRY);
+                }
+            }
+        }
+        match answer.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(result) => Some(result),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Some(Err("the applier thread has stopped".to_owned()))
+            }
+        }
     }
 
     /// Lets the thread finish what is queued, and waits for it.
@@ -336,4 +374,51 @@ pub(super) fn apply_key_by_key(
     }
     stats.count_written(keys, bytes);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held_applier(gate: &Arc<FlushGate>, disk: Arc<Disk>) -> ApplierHandle {
+        let (writer, _) = tokio::sync::mpsc::channel(1);
+        let applier = Applier {
+            disk,
+            stats: Arc::new(Stats::default()),
+            shared: Arc::default(),
+            durable: Arc::new(watch::channel(0).0),
+            health: Arc::new(watch::channel(Health::default()).0),
+            notices: broadcast::channel(1).0,
+            faults: None,
+            gate: Some(Arc::clone(gate)),
+            flush_every: Duration::from_secs(3600),
+            writer: writer.downgrade(),
+        };
+        ApplierHandle::start(applier, 1).unwrap()
+    }
+
+    #[test]
+    fn a_recovery_stops_waiting_for_an_applier_held_in_a_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = Arc::new(Disk::open(dir.path(), 1 << 20).unwrap());
+        let gate = Arc::new(FlushGate::default());
+        let applier = held_applier(&gate, disk);
+        assert_eq!(applier.idle_within(Duration::from_secs(30)), Some(Ok(())));
+
+        let batch = Applying {
+            last_position: 1,
+            writes: Writes::new(),
+            notices: Vec::new(),
+        };
+        applier.send(Arc::new(batch)).unwrap();
+        gate.wait_until_waiting();
+        // Held in the batch: the barrier is queued and not answered.
+        assert_eq!(applier.idle_within(Duration::from_millis(50)), None);
+        // The queue (one batch long) is full now: not even queued.
+        assert_eq!(applier.idle_within(Duration::from_millis(50)), None);
+
+        gate.release(1);
+        assert_eq!(applier.idle_within(Duration::from_secs(30)), Some(Ok(())));
+        applier.stop();
+    }
 }

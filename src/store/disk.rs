@@ -18,7 +18,7 @@ use super::StoreError;
 const TREE: &str = "answerlog";
 
 /// How long a reopen waits for readers to let go of the old handles.
-const LET_GO: Duration = Duration::from_secs(10);
+pub(super) const LET_GO: Duration = Duration::from_secs(10);
 
 /// How long an open waits for a database closed a moment ago to let go of
 /// its lock.

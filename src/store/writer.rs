@@ -302,8 +302,16 @@ impl Writer {
     fn recover(&mut self) -> Result<(), StoreError> {
         if let Some(applier) = &self.applier {
             // The applier idle before the database goes: what it did not
-            // write is in the log's files, replayed below.
-            let _ = applier.barrier(false);
+            // write is in the log's files, replayed below. One stuck in
+            // sled is as a database that does not close: only a new
+            // process goes on (its failure, if it has one, is expected).
+            if applier.idle_within(super::disk::LET_GO).is_none() {
+                tracing::error!(
+                    "the applier did not let go of the database within {} s; exiting with status {EXIT_WEDGED} so that the supervisor restarts the server",
+                    super::disk::LET_GO.as_secs()
+                );
+                std::process::exit(EXIT_WEDGED);
+            }
         }
         self.heads.clear();
         self.projector.settle(Settled::Reopened);
