@@ -124,6 +124,11 @@ impl Shared {
 /// barrier while the applier's queue is full.
 const QUEUE_FULL_RETRY: Duration = Duration::from_millis(10);
 
+/// Why the writer's end found the applier gone.
+fn stopped() -> String {
+    "the applier thread has stopped".to_owned()
+}
+
 /// The writer's end: the bounded queue and the thread.
 pub(super) struct ApplierHandle {
     work: mpsc::SyncSender<Work>,
@@ -158,16 +163,13 @@ impl ApplierHandle {
 
     /// Queues a durable batch; waits while the queue is full.
     pub(super) fn send(&self, batch: Arc<Applying>) -> Result<(), String> {
-        self.work
-            .send(Work::Apply(batch))
-            .map_err(|_| "the applier thread has stopped".to_owned())
+        self.work.send(Work::Apply(batch)).map_err(|_| stopped())
     }
 
     /// Waits until everything queued is applied (and sled flushed, if
     /// `flush`); the failure that stopped the applier, if one did.
     pub(super) fn barrier(&self, flush: bool) -> Result<(), String> {
         let (done, answer) = mpsc::sync_channel(1);
-        let stopped = || "the applier thread has stopped".to_owned();
         self.work
             .send(Work::Barrier { flush, done })
             .map_err(|_| stopped())?;
@@ -187,9 +189,7 @@ impl ApplierHandle {
         loop {
             match self.work.try_send(barrier) {
                 Ok(()) => break,
-                Err(mpsc::TrySendError::Disconnected(_)) => {
-                    return Some(Err("the applier thread has stopped".to_owned()))
-                }
+                Err(mpsc::TrySendError::Disconnected(_)) => return Some(Err(stopped())),
                 Err(mpsc::TrySendError::Full(back)) => {
                     if Instant::now() >= deadline {
                         return None;
@@ -202,9 +202,7 @@ impl ApplierHandle {
         match answer.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(result) => Some(result),
             Err(mpsc::RecvTimeoutError::Timeout) => None,
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                Some(Err("the applier thread has stopped".to_owned()))
-            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => Some(Err(stopped())),
         }
     }
 
