@@ -9,9 +9,7 @@
 //! readers serve up to, and the live feed's notices. Until a batch is
 //! applied the writer reads through it (`Unapplied`), so that admission
 //! sees every acknowledged commit. The queue between the two is bounded:
-//! when the applier lags that many batches behind, the writer waits. The
-//! batches it finds queued behind the one it takes are written with it,
-//! each key once: the further it lags, the less it writes a commit.
+//! when the applier lags that many batches behind, the writer waits.
 //! sled is flushed here at most every `flush_every`; what a crash takes
 //! from it is derived from the log's files again at the next open.
 
@@ -253,31 +251,15 @@ impl Applier {
             tracing::debug!(error = %e, "the applier thread keeps the default priority");
         }
         let mut unflushed: Option<Instant> = None;
-        // A barrier met while taking the batches queued behind one.
-        let mut held: Option<Work> = None;
-        while let Some(job) = held.take().or_else(|| work.recv().ok()) {
+        for job in work {
             match job {
                 Work::Apply(batch) => {
-                    // The durable batches queued behind it are written with
-                    // it: a key they write again is written once, and so
-                    // are the checkpoint and the writer's state.
-                    let mut batches = vec![batch];
-                    loop {
-                        match work.try_recv() {
-                            Ok(Work::Apply(next)) => batches.push(next),
-                            Ok(barrier) => {
-                                held = Some(barrier);
-                                break;
-                            }
-                            Err(_) => break,
-                        }
-                    }
                     if self.shared.failure().is_some() {
                         // Nothing past a failure is applied: the reopen
                         // replays it from the log's files.
                         continue;
                     }
-                    if let Err(e) = self.apply(&batches) {
+                    if let Err(e) = self.apply(&batch) {
                         self.fail(&e);
                         continue;
                     }
@@ -314,35 +296,19 @@ impl Applier {
         tracing::debug!("applier stopped");
     }
 
-    /// Writes consecutive batches into sled, each key once with its last
-    /// value, then publishes them.
-    fn apply(&self, batches: &[Arc<Applying>]) -> Result<(), StoreError> {
-        let Some(last) = batches.last() else {
-            return Ok(());
-        };
+    /// Writes one batch into sled, then publishes it.
+    fn apply(&self, batch: &Applying) -> Result<(), StoreError> {
         if let Some(gate) = &self.gate {
             gate.pass();
         }
         if let Some(faults) = &self.faults {
             faults.check(FaultPoint::Apply)?;
         }
-        let tree = self.disk.tree()?;
-        match batches {
-            [one] => apply_key_by_key(&tree, &self.stats, &one.writes)?,
-            many => {
-                let mut merged = BTreeMap::new();
-                for batch in many {
-                    merged.extend(batch.writes.iter());
-                }
-                apply_key_by_key(&tree, &self.stats, merged.iter().map(|(k, v)| (*k, *v)))?;
-            }
-        }
-        self.durable.send_replace(last.last_position);
-        if self.notices.receiver_count() > 0 {
-            for batch in batches.iter().filter(|b| !b.notices.is_empty()) {
-                // No follower lost: a lagging one goes back to the log.
-                let _ = self.notices.send(batch.notices.clone().into());
-            }
+        apply_key_by_key(&self.disk.tree()?, &self.stats, &batch.writes)?;
+        self.durable.send_replace(batch.last_position);
+        if !batch.notices.is_empty() && self.notices.receiver_count() > 0 {
+            // No follower lost: a lagging one goes back to the log.
+            let _ = self.notices.send(batch.notices.clone().into());
         }
         Ok(())
     }
@@ -373,31 +339,26 @@ impl Applier {
     }
 }
 
-/// Applies a batch's writes (in key order) key by key, without a sled
-/// batch: the log's files hold every commit of it already. sled's batches
-/// roll its log buffer twice each, a write of its own every batch; key by
-/// key, sled writes its buffer when it fills or is flushed. A crash may
-/// keep a first part of the keys (sled recovers a prefix of its log), so
-/// `meta` goes last, the read models' checkpoint after the writer's state:
-/// a part without them is written again, the same, as the log is replayed
-/// and the read models catch up.
-pub(super) fn apply_key_by_key<'a, W>(
+/// Applies a batch's writes key by key, without a sled batch: the log's files
+/// holds every commit of it already. sled's batches roll its log buffer
+/// twice each, a write of its own every batch; key by key, sled writes
+/// its buffer when it fills or is flushed. A crash may keep a first part
+/// of the keys (sled recovers a prefix of its log), so `meta` goes last,
+/// the read models' checkpoint after the writer's state: a part without
+/// them is written again, the same, as the log is replayed and the
+/// read models catch up.
+pub(super) fn apply_key_by_key(
     tree: &sled::Tree,
     stats: &Stats,
-    writes: W,
-) -> Result<(), sled::Error>
-where
-    W: IntoIterator<Item = (&'a Vec<u8>, &'a Option<Vec<u8>>)>,
-    W::IntoIter: DoubleEndedIterator + Clone,
-{
+    writes: &Writes,
+) -> Result<(), sled::Error> {
     let meta = Space::Meta.prefix();
     let is_meta = |key: &Vec<u8>| key.first() == Some(&meta);
-    let writes = writes.into_iter();
     // `mwriter` after `mcheckpoint` in key order: reversed, the checkpoint
     // is the last key written.
-    let metas = writes.clone().filter(|(k, _)| is_meta(k)).rev();
+    let metas = writes.iter().filter(|(k, _)| is_meta(k)).rev();
     let (mut keys, mut bytes) = (0, 0);
-    for (key, value) in writes.filter(|(k, _)| !is_meta(k)).chain(metas) {
+    for (key, value) in writes.iter().filter(|(k, _)| !is_meta(k)).chain(metas) {
         match value {
             Some(value) => {
                 keys += 1;
@@ -432,70 +393,6 @@ mod tests {
             writer: writer.downgrade(),
         };
         ApplierHandle::start(applier, 1).unwrap()
-    }
-
-    fn batch(position: u64, writes: &[(&[u8], Option<&[u8]>)]) -> Arc<Applying> {
-        Arc::new(Applying {
-            last_position: position,
-            writes: writes
-                .iter()
-                .map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec)))
-                .collect(),
-            notices: Vec::new(),
-        })
-    }
-
-    #[test]
-    fn batches_queued_behind_one_are_written_with_it_each_key_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let disk = Arc::new(Disk::open(dir.path(), 1 << 20).unwrap());
-        let gate = Arc::new(FlushGate::default());
-        let stats = Arc::new(Stats::default());
-        let durable = Arc::new(watch::channel(0).0);
-        let (writer, _) = tokio::sync::mpsc::channel(1);
-        let applier = ApplierHandle::start(
-            Applier {
-                disk: Arc::clone(&disk),
-                stats: Arc::clone(&stats),
-                shared: Arc::default(),
-                durable: Arc::clone(&durable),
-                health: Arc::new(watch::channel(Health::default()).0),
-                notices: broadcast::channel(1).0,
-                faults: None,
-                gate: Some(Arc::clone(&gate)),
-                flush_every: Duration::from_secs(3600),
-                writer: writer.downgrade(),
-            },
-            4,
-        )
-        .unwrap();
-
-        applier
-            .send(batch(1, &[(b"ca", Some(b"1")), (b"cb", Some(b"1"))]))
-            .unwrap();
-        gate.wait_until_held();
-        // Two more queue while the first waits at the gate.
-        applier
-            .send(batch(2, &[(b"ca", Some(b"2")), (b"cc", Some(b"2"))]))
-            .unwrap();
-        applier
-            .send(batch(3, &[(b"ca", Some(b"3")), (b"cb", None)]))
-            .unwrap();
-        gate.release(1);
-        // The two are taken together: one pass of the gate for both.
-        gate.wait_until_held();
-        assert_eq!(*durable.borrow(), 1);
-        assert_eq!(stats.written_keys(), 2);
-        gate.release(1);
-        assert_eq!(applier.idle_within(Duration::from_secs(30)), Some(Ok(())));
-        assert_eq!(*durable.borrow(), 3);
-        // `ca` once, with its last value, and `cc`; `cb` removed.
-        assert_eq!(stats.written_keys(), 4);
-        let tree = disk.tree().unwrap();
-        assert_eq!(tree.get(b"ca").unwrap().as_deref(), Some(&b"3"[..]));
-        assert_eq!(tree.get(b"cb").unwrap(), None);
-        assert_eq!(tree.get(b"cc").unwrap().as_deref(), Some(&b"2"[..]));
-        applier.stop();
     }
 
     #[test]

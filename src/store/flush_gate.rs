@@ -41,15 +41,6 @@ impl FlushGate {
         }
     }
 
-    /// Blocks until a flush waits at the gate with no permit left to take
-    /// (every permit released before has been used).
-    pub fn wait_until_held(&self) {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        while state.waiting == 0 || state.permits > 0 {
-            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
-        }
-    }
-
     /// Whether a flush waits at the gate with no permit left to take.
     pub fn holds(&self) -> bool {
         let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
