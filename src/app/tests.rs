@@ -961,6 +961,79 @@ async fn a_torn_batch_is_replaced_by_the_log_files_whole_one() {
     assert_eq!(App::dump_read_models(dir.path()).unwrap(), repaired);
 }
 
+/// sled's own failure as the applier writes (a full disk: what sled wrote
+/// since its last flush may reach the disk in part, out of order) marks
+/// the store torn back to that flush before anything else happens. The
+/// answered writes stay answered; writes are refused while the disk is
+/// full; the next open repairs, and every answered commit is there with
+/// its chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sleds_own_failure_in_the_applier_marks_the_store_torn_back_to_its_last_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Arc::new(crate::store::Faults::new());
+    let options = |faults: Option<Arc<crate::store::Faults>>| AppOptions {
+        store: StoreOptions {
+            faults,
+            ..StoreOptions::default()
+        },
+        ..AppOptions::default()
+    };
+    let app = App::open(dir.path(), options(Some(Arc::clone(&faults)))).unwrap();
+    let kept = app.create(draft(1), new_meta()).await.unwrap().article_id;
+    // A suggestion is answered once the applier has flushed its batch.
+    app.suggest("Flushed?".into(), None, "tester".into())
+        .await
+        .unwrap();
+    let flushed = app.store().meta("writer").unwrap().unwrap();
+    assert_eq!(app.store().torn_mark(), None);
+
+    faults.fail(crate::store::FaultPoint::Sled, 0);
+    // Answered once the log's files hold it; the applier's write of it
+    // into sled is what fails.
+    let answered = app
+        .edit(kept, 1, edit("Answered as sled failed."), new_meta())
+        .await
+        .unwrap();
+    assert_eq!(answered.version, 2);
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while app.store().torn_mark().is_none() {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "the mark was never armed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(app.store().torn_mark(), Some(flushed));
+    // While the disk stays full, writes are refused, and the process is
+    // not ended (it ends once the disk has room: not in this test).
+    let refused = app.create(draft(2), new_meta()).await.unwrap_err();
+    assert!(refused.to_string().contains("No space left"), "{refused}");
+    blocking({
+        let app = Arc::new(app);
+        move || app.shutdown()
+    })
+    .await;
+
+    // The next open repairs back to the flush, and the log's files give
+    // the answered edit back.
+    let app = App::open(dir.path(), options(None)).unwrap();
+    assert_eq!(app.store().torn_mark(), None);
+    assert_eq!(app.durable(), 2);
+    let answer = app
+        .answer(&ArticleRef::Id(kept), AsOf::Current)
+        .await
+        .unwrap();
+    assert_eq!(answer.article.quick_answer, "Answered as sled failed.");
+    let verified = app.verify_log(1, 0, None).await.unwrap();
+    assert_eq!((verified.through, verified.first_break), (2, None));
+    assert_eq!(app.suggestions(0, 10).await.unwrap().items.len(), 1);
+    app.shutdown();
+    drop(app);
+    let repaired = App::dump_read_models(dir.path()).unwrap();
+    App::rebuild(dir.path(), &options(None), None).unwrap();
+    assert_eq!(App::dump_read_models(dir.path()).unwrap(), repaired);
+}
+
 /// Current states come from the cache, or from the stored state (written at
 /// version 1 and every `STATE_EVERY`th) and the log after it: with no room
 /// in the cache, and again after a restart, every read folds, and finds

@@ -12,8 +12,16 @@
 //! when the applier lags that many batches behind, the writer waits.
 //! sled is flushed here at most every `flush_every`; what a crash takes
 //! from it is derived from the log's files again at the next open.
+//!
+//! When sled itself fails here (a full disk), what it wrote since its last
+//! flush may reach the disk in part and out of order: sled 0.34's recovery
+//! skips a record whose blob file a failed write left missing, and keeps
+//! the records after it. So the applier marks the store torn back to the
+//! writer state of its last successful flush (`torn.rs`) before anything
+//! else happens, and the database is never closed in this process.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,11 +30,12 @@ use tokio::sync::{broadcast, watch};
 use super::disk::Disk;
 use super::faults::{FaultPoint, Faults};
 use super::flush_gate::FlushGate;
-use super::health::{unless_wedged, Health};
+use super::health::{unless_wedged, Health, EXIT_WEDGED};
 use super::job::Job;
-use super::keys::Space;
+use super::keys::{meta_key, Space};
 use super::lock;
 use super::stats::Stats;
+use super::writer_state::WriterState;
 use super::StoreError;
 use crate::log::Notice;
 
@@ -103,9 +112,39 @@ pub(super) struct Shared {
     /// Why applying failed; until the writer clears it after a reopen,
     /// the applier applies nothing.
     failure: Mutex<Option<String>>,
+    /// The writer state as of sled's last successful flush: on disk for
+    /// sure, and where the repair of a torn store goes back to.
+    flushed: Mutex<WriterState>,
+    /// Set once sled itself failed as the applier wrote or flushed (not a
+    /// fault injected before sled was touched), with the mark armed: the
+    /// database must not be closed in this process, and only a restart,
+    /// which repairs, goes on.
+    torn: AtomicBool,
 }
 
 impl Shared {
+    /// Shared state for a store whose sled holds `flushed`, flushed.
+    pub(super) fn new(flushed: WriterState) -> Self {
+        Self {
+            flushed: Mutex::new(flushed),
+            ..Self::default()
+        }
+    }
+
+    pub(super) fn flushed(&self) -> WriterState {
+        *lock(&self.flushed)
+    }
+
+    /// After a flush of everything through `state`, or a reopen that
+    /// replayed the log through it.
+    pub(super) fn set_flushed(&self, state: WriterState) {
+        *lock(&self.flushed) = state;
+    }
+
+    pub(super) fn is_torn(&self) -> bool {
+        self.torn.load(Ordering::Acquire)
+    }
+
     pub(super) fn failure(&self) -> Option<String> {
         lock(&self.failure).clone()
     }
@@ -176,7 +215,7 @@ impl ApplierHandle {
         answer.recv().map_err(|_| stopped())?
     }
 
-    /// As `barrier(false)`, waiting at most `within`: `None` if the
+    /// As `barrier(true)`, waiting at most `within`: `None` if the
     /// applier has not answered by then. A full disk can hold sled's flush
     /// (as it can hold its close, `Disk::reopen`), and an applier stuck
     /// there must not hold a recovery, and every write queued behind it,
@@ -184,7 +223,7 @@ impl ApplierHandle {
     pub(super) fn idle_within(&self, within: Duration) -> Option<Result<(), String>> {
         let deadline = Instant::now() + within;
         let (done, answer) = mpsc::sync_channel(1);
-        let mut barrier = Work::Barrier { flush: false, done };
+        let mut barrier = Work::Barrier { flush: true, done };
         // The queue is bounded: a stuck applier may have filled it.
         loop {
             match self.work.try_send(barrier) {
@@ -251,6 +290,9 @@ impl Applier {
             tracing::debug!(error = %e, "the applier thread keeps the default priority");
         }
         let mut unflushed: Option<Instant> = None;
+        // The writer state (encoded) of the last batch applied: flushed
+        // with it.
+        let mut applied: Option<Vec<u8>> = None;
         for job in work {
             match job {
                 Work::Apply(batch) => {
@@ -259,14 +301,17 @@ impl Applier {
                         // replays it from the log's files.
                         continue;
                     }
-                    if let Err(e) = self.apply(&batch) {
-                        self.fail(&e);
+                    if let Err(failure) = self.apply(&batch) {
+                        self.fail(failure);
                         continue;
+                    }
+                    if let Some(Some(state)) = batch.writes.get(&meta_key(WriterState::KEY)) {
+                        applied = Some(state.clone());
                     }
                     let since = *unflushed.get_or_insert_with(Instant::now);
                     if since.elapsed() >= self.flush_every {
-                        if let Err(e) = self.flush() {
-                            self.fail(&e);
+                        if let Err(e) = self.flush(applied.take()) {
+                            self.fail(Failure::Sled(e));
                             continue;
                         }
                         unflushed = None;
@@ -276,14 +321,15 @@ impl Applier {
                     let result = match self.shared.failure() {
                         Some(why) => Err(why),
                         None => match unflushed.filter(|_| flush) {
-                            Some(_) => match self.flush() {
+                            Some(_) => match self.flush(applied.take()) {
                                 Ok(()) => {
                                     unflushed = None;
                                     Ok(())
                                 }
                                 Err(e) => {
-                                    self.fail(&e);
-                                    Err(e.to_string())
+                                    let why = e.to_string();
+                                    self.fail(Failure::Sled(e));
+                                    Err(why)
                                 }
                             },
                             None => Ok(()),
@@ -297,14 +343,20 @@ impl Applier {
     }
 
     /// Writes one batch into sled, then publishes it.
-    fn apply(&self, batch: &Applying) -> Result<(), StoreError> {
+    fn apply(&self, batch: &Applying) -> Result<(), Failure> {
         if let Some(gate) = &self.gate {
             gate.pass();
         }
         if let Some(faults) = &self.faults {
-            faults.check(FaultPoint::Apply)?;
+            faults
+                .check(FaultPoint::Apply)
+                .map_err(Failure::Untouched)?;
         }
-        apply_key_by_key(&self.disk.tree()?, &self.stats, &batch.writes)?;
+        let tree = self.disk.tree().map_err(Failure::Untouched)?;
+        apply_key_by_key(&tree, &self.stats, &batch.writes).map_err(|e| Failure::Sled(e.into()))?;
+        if let Some(faults) = &self.faults {
+            faults.check(FaultPoint::Sled).map_err(Failure::Sled)?;
+        }
         self.durable.send_replace(batch.last_position);
         if !batch.notices.is_empty() && self.notices.receiver_count() > 0 {
             // No follower lost: a lagging one goes back to the log.
@@ -313,17 +365,32 @@ impl Applier {
         Ok(())
     }
 
-    fn flush(&self) -> Result<(), StoreError> {
-        self.disk
-            .tree()
-            .and_then(|tree| self.disk.flush(&tree))
-            .map_err(unless_wedged)?;
+    /// Flushes sled; once it has, `applied` (the encoded writer state of
+    /// the last batch applied, if one was since the last flush) is what a
+    /// repair goes back to.
+    fn flush(&self, applied: Option<Vec<u8>>) -> Result<(), StoreError> {
+        if let Err(e) = self.disk.tree().and_then(|tree| self.disk.flush(&tree)) {
+            // Marked before a failed sync ends the process (`unless_wedged`).
+            self.mark_torn();
+            return Err(unless_wedged(e));
+        }
+        if let Some((state, _)) = applied.as_deref().and_then(WriterState::decode) {
+            self.shared.set_flushed(state);
+        }
         Ok(())
     }
 
     /// Stops applying until the writer has reopened the database and
     /// replayed the log: readers stop waiting for what is not applied.
-    fn fail(&self, e: &StoreError) {
+    /// A failure of sled's own marks the store torn first.
+    fn fail(&self, failure: Failure) {
+        let e = match failure {
+            Failure::Untouched(e) => e,
+            Failure::Sled(e) => {
+                self.mark_torn();
+                e
+            }
+        };
         let why = e.to_string();
         tracing::error!(error = %why, "storage failure while applying durable commits: writes are refused until the disk recovers");
         self.shared.fail(why);
@@ -337,6 +404,38 @@ impl Applier {
             let _ = jobs.try_send(Job::Flush);
         }
     }
+
+    /// Arms the torn-batch mark with the state of sled's last flush,
+    /// before the writer learns of the failure: the next open removes what
+    /// lies past it and derives it again from the log's files. A mark that
+    /// cannot be written ends the process now, before sled writes more.
+    fn mark_torn(&self) {
+        if self.shared.is_torn() {
+            return;
+        }
+        let before = self.shared.flushed();
+        match self.disk.torn().arm(&before) {
+            Ok(()) => tracing::error!(
+                position = before.last_position,
+                "sled failed with writes it had not flushed; once the disk has room the server exits with status {EXIT_WEDGED}, and the restart repairs the store back to its last flush"
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "sled failed with writes it had not flushed and the mark cannot be written; exiting with status {EXIT_WEDGED}");
+                std::process::exit(EXIT_WEDGED);
+            }
+        }
+        self.shared.torn.store(true, Ordering::Release);
+    }
+}
+
+/// Why the applier did not apply a batch or flush.
+enum Failure {
+    /// sled was not touched (a fault a test injected before it, or no
+    /// database to write to): it holds nothing of the batch, and the
+    /// writer may reopen it in process.
+    Untouched(StoreError),
+    /// sled's own failure.
+    Sled(StoreError),
 }
 
 /// Applies a batch's writes key by key, without a sled batch: the log's files

@@ -1,6 +1,7 @@
 //! Storage faults on purpose: a switch the writer consults before it
 //! applies a batch, before it flushes one, and when it probes the disk
-//! after a failure. Tests throw it to make writes fail the way a full disk
+//! after a failure; the applier, before and after it writes a batch into
+//! sled. Tests throw it to make writes fail the way a full disk
 //! does, at a chosen point, and clear it to let the store recover.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -15,11 +16,18 @@ pub enum FaultPoint {
     /// After the batch is applied in memory, at the flush: what a full
     /// disk does (the batch may or may not reach the disk later).
     Flush,
+    /// After the applier wrote a batch into sled, as sled's own failure:
+    /// what a full disk does as sled writes its buffers, which may leave
+    /// on disk any part of what it holds (`applier.rs`). Only in a store
+    /// that is never reopened in process: the writer ends the process
+    /// once the disk has room again.
+    Sled,
 }
 
 const OFF: u8 = 0;
 const AT_APPLY: u8 = 1;
 const AT_FLUSH: u8 = 2;
+const AT_SLED: u8 = 3;
 
 /// The switch. Off by default; shared between a test and the store.
 #[derive(Debug, Default)]
@@ -44,6 +52,7 @@ impl Faults {
             match point {
                 FaultPoint::Apply => AT_APPLY,
                 FaultPoint::Flush => AT_FLUSH,
+                FaultPoint::Sled => AT_SLED,
             },
             Ordering::SeqCst,
         );
@@ -64,6 +73,7 @@ impl Faults {
         let armed = match self.point.load(Ordering::SeqCst) {
             AT_APPLY => point == FaultPoint::Apply,
             AT_FLUSH => point == FaultPoint::Flush,
+            AT_SLED => point == FaultPoint::Sled,
             _ => false,
         };
         if !armed {

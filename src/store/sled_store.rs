@@ -231,6 +231,17 @@ impl SledStore {
         self.disk.torn().arm(&state).unwrap();
     }
 
+    /// The writer state the torn-batch mark is armed with, encoded, if it
+    /// is armed.
+    #[cfg(test)]
+    pub(crate) fn torn_mark(&self) -> Option<Vec<u8>> {
+        self.disk
+            .torn()
+            .armed()
+            .unwrap()
+            .map(|state| state.encode())
+    }
+
     /// Writes a record as it is, as an older version may have left it.
     #[cfg(test)]
     pub(crate) fn insert_raw(&self, key: &[u8], value: &[u8]) {
@@ -486,7 +497,7 @@ impl SledStore {
                 Applier {
                     disk: Arc::clone(&self.disk),
                     stats: Arc::clone(&self.stats),
-                    shared: Arc::new(Shared::default()),
+                    shared: Arc::new(Shared::new(self.state)),
                     durable: Arc::clone(&durable_tx),
                     health: Arc::clone(&health_tx),
                     notices: notices.clone(),

@@ -1,4 +1,5 @@
-//! A batch sled applied in part, and its repair at the next start.
+//! What sled may have written in part when it failed, and its repair at
+//! the next start.
 //!
 //! sled 0.34 makes a batch crash-atomic with a manifest it writes into the
 //! log ahead of the batch's records and fills in once the last one is in.
@@ -9,8 +10,15 @@
 //! past the log) as if it were whole. Closing the database makes it worse:
 //! sled writes what it holds, and may hang doing so.
 //!
-//! So when `apply_batch` fails, the writer records where the store stood
-//! before that batch in a mark beside the database (a small file made at
+//! Key by key is no better after an I/O error: recovery skips a record
+//! whose blob file a failed write left missing and keeps the records after
+//! it, so the embedded log's applier, whose writes a crash cuts to a
+//! prefix, can leave a writer state without the chain record before it.
+//!
+//! So when sled fails with writes it has not flushed (`apply_batch` on a
+//! replica, the applier's writes or flush on the embedded log, a flush or
+//! close that hangs), the store records where it stood at sled's last
+//! successful flush in a mark beside the database (a small file made at
 //! open, so that marking needs no new disk space), synced, and never lets
 //! sled close the failed database: once the disk has room it exits for its
 //! supervisor to restart it. The next open finds the mark and repairs:
@@ -23,6 +31,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use super::keys::CHECKPOINT;
 use super::keys::{meta_key, position_key, Space, RETIRED_READ_MODELS};
@@ -46,6 +55,9 @@ const CHUNK: usize = 10_000;
 pub(crate) struct TornMark {
     path: PathBuf,
     file: File,
+    /// Held while the mark is written: the applier and the writer may
+    /// both arm it.
+    writing: Mutex<()>,
 }
 
 impl TornMark {
@@ -66,7 +78,11 @@ impl TornMark {
             file.sync_all().map_err(io)?;
             File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
         }
-        Ok(Self { path, file })
+        Ok(Self {
+            path,
+            file,
+            writing: Mutex::new(()),
+        })
     }
 
     /// Records that a batch failed in the middle of being applied, and
@@ -77,6 +93,7 @@ impl TornMark {
         record.extend_from_slice(MAGIC);
         record.extend_from_slice(&(state.len() as u32).to_be_bytes());
         record.extend_from_slice(&state);
+        let _writing = super::lock(&self.writing);
         self.file.write_all_at(&record, 0)?;
         self.file.sync_data()
     }
@@ -109,6 +126,7 @@ impl TornMark {
 
     /// Clears the mark once the repair is durable.
     pub(crate) fn clear(&self) -> io::Result<()> {
+        let _writing = super::lock(&self.writing);
         self.file.write_all_at(&[0; SIZE], 0)?;
         self.file.sync_data()
     }

@@ -301,16 +301,21 @@ impl Writer {
     /// all, as sled flushes what it can when the old handle goes).
     fn recover(&mut self) -> Result<(), StoreError> {
         if let Some(applier) = &self.applier {
-            // The applier idle before the database goes: what it did not
-            // write is in the log's files, replayed below. One stuck in
-            // sled is as a database that does not close: only a new
-            // process goes on (its failure, if it has one, is expected).
+            // The applier idle, and what it wrote flushed, before the
+            // database goes: what it did not write is in the log's files,
+            // replayed below. A flush sled fails marks the store torn
+            // (`applier.rs`), and closing the database would then write
+            // what it holds in part. One stuck in sled is as a database
+            // that does not close: only a new process goes on (its
+            // failure, if it has one, is expected).
             if applier.idle_within(super::disk::LET_GO).is_none() {
-                tracing::error!(
-                    "the applier did not let go of the database within {} s; exiting with status {EXIT_WEDGED} so that the supervisor restarts the server",
+                self.exit_wedged(&format!(
+                    "the applier did not let go of the database within {} s",
                     super::disk::LET_GO.as_secs()
-                );
-                std::process::exit(EXIT_WEDGED);
+                ));
+            }
+            if applier.shared.is_torn() {
+                self.exit_torn();
             }
         }
         self.heads.clear();
@@ -328,11 +333,9 @@ impl Writer {
             Err(StoreError::Wedged(why)) => {
                 // Crash-only recovery: every acknowledged write is durable,
                 // and a new process opens the database as after a crash.
-                tracing::error!(
-                    error = %why,
-                    "the database cannot be reopened in this process; exiting with status {EXIT_WEDGED} so that the supervisor restarts the server"
-                );
-                std::process::exit(EXIT_WEDGED);
+                self.exit_wedged(&format!(
+                    "the database cannot be reopened in this process: {why}"
+                ));
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot reopen the database; reads and writes are refused until it opens");
@@ -375,6 +378,7 @@ impl Writer {
             // of command ids need not read through them any more (until
             // this replay succeeded, they did: a failed reopen keeps them).
             lock(&self.unapplied).clear();
+            applier.shared.set_flushed(state);
             applier.shared.clear_failure();
             self.health.send_modify(|h| h.applier_failed = false);
         }
@@ -428,19 +432,36 @@ impl Writer {
         // Reopening on a full disk would fail (sled writes a snapshot as it
         // opens) and leave readers without a handle: probe first.
         self.probe().map_err(refused)?;
-        if self.torn {
-            // Closing the database would write the part of the batch sled
-            // holds: a new process repairs from what the disk has.
-            tracing::error!(
-                "the disk has room again; exiting with status {EXIT_WEDGED} so that the restart repairs the batch sled applied in part"
-            );
-            std::process::exit(EXIT_WEDGED);
+        if self.torn || self.applier.as_ref().is_some_and(|a| a.shared.is_torn()) {
+            self.exit_torn();
         }
         self.recover().map_err(refused)?;
         tracing::info!("the disk is writable again; writes resume");
         self.failed = None;
         self.health.send_modify(|h| h.failed = false);
         Ok(())
+    }
+
+    /// sled hangs as it closes or flushes: what it wrote since its last
+    /// flush may be on disk in part, so the store is marked torn back to
+    /// that flush (`torn.rs`) and the process ends, for the supervisor to
+    /// restart it and the restart to repair.
+    fn exit_wedged(&mut self, why: &str) -> ! {
+        self.mark_torn();
+        tracing::error!(
+            error = %why,
+            "exiting with status {EXIT_WEDGED} so that the supervisor restarts the server"
+        );
+        std::process::exit(EXIT_WEDGED);
+    }
+
+    /// Closing the database would write the part of what sled holds that
+    /// it had not written: a new process repairs from what the disk has.
+    fn exit_torn(&self) -> ! {
+        tracing::error!(
+            "the disk has room again; exiting with status {EXIT_WEDGED} so that the restart repairs what sled wrote in part"
+        );
+        std::process::exit(EXIT_WEDGED);
     }
 
     /// Checks that the disk has room again (`PROBE_HEADROOM` free: a disk
@@ -889,6 +910,7 @@ impl Writer {
         if let (None, Some(why)) = (&self.failed, shared.failure()) {
             self.fail(&why);
         }
+        self.torn |= shared.is_torn();
         lock(&self.unapplied).applied_through(*self.durable.borrow());
     }
 
@@ -1021,23 +1043,34 @@ impl Writer {
         Ok(())
     }
 
-    /// sled failed in the middle of a batch: part of it may reach the
-    /// disk, and only a repair at the next open removes it (`torn.rs`),
-    /// back to what sled last flushed (the log's files replay the rest).
+    /// sled failed in the middle of a batch, or hangs: part of what it
+    /// wrote since its last flush may reach the disk, and only a repair at
+    /// the next open removes it (`torn.rs`), back to what sled last
+    /// flushed (the log's files replay the rest).
     fn mark_torn(&mut self) {
         self.torn = true;
-        let before = self.flushed_state;
+        let before = self.flushed();
         match self.disk.torn().arm(&before) {
             Ok(()) => tracing::error!(
                 position = before.last_position,
-                "sled applied a batch in part; once the disk has room the server exits with status {EXIT_WEDGED}, and the restart removes the part"
+                "sled may hold on disk part of what it wrote since its last flush; the restart repairs the store back to that flush"
             ),
             Err(e) => {
                 // Unmarked, the part could be taken for whole by the next
                 // open: stop before sled writes more of it.
-                tracing::error!(error = %e, "sled applied a batch in part and the mark cannot be written; exiting with status {EXIT_WEDGED}");
+                tracing::error!(error = %e, "sled may hold on disk part of what it wrote since its last flush, and the mark cannot be written; exiting with status {EXIT_WEDGED}");
                 std::process::exit(EXIT_WEDGED);
             }
+        }
+    }
+
+    /// The state as of sled's last successful flush. On the embedded log
+    /// the applier flushes sled, and knows what it last flushed (the
+    /// writer's own flushes, a switch's, follow one of the same state).
+    fn flushed(&self) -> WriterState {
+        match &self.applier {
+            Some(applier) => applier.shared.flushed(),
+            None => self.flushed_state,
         }
     }
 

@@ -2,8 +2,9 @@
 //! the writes fill. Writers get UNAVAILABLE, reads keep working, nothing
 //! acknowledged is lost, and once the tmpfs grows, writes succeed again
 //! (sled latches the I/O error; the store reopens its database, or, when
-//! sled failed in the middle of a batch, the server exits with status 75
-//! and its restart removes the part of the batch that reached the disk).
+//! sled itself failed or hung with writes it had not flushed, the server
+//! exits with status 75 and its restart removes what sled wrote since its
+//! last flush, deriving it again from the log's files).
 //!
 //! Mounting needs root. As any other user this test fails, saying so,
 //! rather than passing without having run: `.ci/run` runs as root.
@@ -189,7 +190,7 @@ async fn a_full_tmpfs_refuses_writes_keeps_reads_and_recovers_when_it_grows() {
     println!(
         "full disk: writes resumed {}",
         if repaired {
-            "after sled applied a batch in part, the server exited and its restart repaired the batch"
+            "after sled failed or hung, the server exited and its restart repaired the store back to sled's last flush"
         } else if restarted {
             "after sled wedged and the server was restarted"
         } else {
