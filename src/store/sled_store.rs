@@ -181,8 +181,10 @@ impl SledStore {
         let index = Arc::new(LogIndex::open(dir, &log)?);
         let state = completed_state(state, held, &log, &index)?;
         let stats = Arc::new(Stats::default());
-        let state = super::restore::replay_log(&disk, &log, &index, &stats, state)?;
-        let reopened = super::resolutions::forget_unacknowledged(&disk, state.last_suggestion)?;
+        let state = super::restore::replay_log(&disk, &log, &index, &stats, state)
+            .map_err(|e| torn_at_open(&disk, &state, e))?;
+        let reopened = super::resolutions::forget_unacknowledged(&disk, state.last_suggestion)
+            .map_err(|e| torn_at_open(&disk, &state, e))?;
         if reopened > 0 {
             tracing::warn!(
                 reopened,
@@ -474,7 +476,9 @@ impl SledStore {
 
     /// Catches the read models up, then starts the writer thread.
     pub(crate) fn start(mut self, projector: Arc<dyn Projector>) -> Result<Arc<Self>, StoreError> {
-        let applied = self.catch_up(projector.as_ref())?;
+        let applied = self
+            .catch_up(projector.as_ref())
+            .map_err(|e| torn_at_open(&self.disk, &self.state, e))?;
         if applied > 0 {
             tracing::info!(applied, "read models caught up with the log");
         }
@@ -1259,6 +1263,30 @@ impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// A write into sled as the store opened failed (a full disk): what it
+/// wrote may be on disk in part (`torn.rs`), so the mark is armed with
+/// `flushed`, a state sled holds on disk, for the next open to repair back
+/// to it. Corruption is not a write's failure, and arms nothing. Returns
+/// the error.
+fn torn_at_open(disk: &Disk, flushed: &WriterState, e: StoreError) -> StoreError {
+    if matches!(e, StoreError::Corrupt(_)) {
+        return e;
+    }
+    match disk.torn().arm(flushed) {
+        Ok(()) => tracing::error!(
+            error = %e,
+            position = flushed.last_position,
+            "sled failed as the store opened; the next open repairs the store back to where this one found it"
+        ),
+        Err(arm) => tracing::error!(
+            error = %e,
+            mark = %arm,
+            "sled failed as the store opened, and the mark that would repair what it wrote cannot be written"
+        ),
+    }
+    e
 }
 
 /// Repairs what a batch sled applied in part left, if the mark says one

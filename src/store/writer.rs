@@ -344,16 +344,29 @@ impl Writer {
         };
         // What sled had not flushed is in the log's files: its indexes
         // derived again, and the read models caught up with it.
-        let state = match self.replay_log(state, generation) {
+        // What the reopen read is on disk; a replay sled fails may leave
+        // part of what it wrote: the store is then torn back to it.
+        let reopened = state;
+        let state = self.replay_log(state, generation).and_then(|state| {
+            // Suggestions and resolutions of the failed batches are not
+            // in the log's files: what sled kept of them past `meta` goes.
+            super::resolutions::forget_unacknowledged(&self.disk, state.last_suggestion)?;
+            Ok(state)
+        });
+        let state = match state {
             Ok(replayed) => replayed,
             Err(e) => {
                 tracing::error!(error = %e, "cannot replay the log into the reopened database");
+                if !matches!(e, StoreError::Corrupt(_)) {
+                    self.flushed_state = reopened;
+                    if let Some(applier) = &self.applier {
+                        applier.shared.set_flushed(reopened);
+                    }
+                    self.mark_torn();
+                }
                 return Err(e);
             }
         };
-        // Suggestions and resolutions of the failed batches are not in the
-        // log's files: what sled kept of them past `meta` goes.
-        super::resolutions::forget_unacknowledged(&self.disk, state.last_suggestion)?;
         self.flushed_state = state;
         let published = *self.durable.borrow();
         if state.last_position < published {

@@ -17,6 +17,18 @@ fn start_logging(mut command: Command) -> (Child, Lines<BufReader<ChildStderr>>)
     (child, BufReader::new(stderr).lines())
 }
 
+/// Keeps draining a server's log so that it never blocks on it; its
+/// warnings and errors show in the test's output.
+fn drain(lines: Lines<BufReader<ChildStderr>>) {
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            if line.contains("WARN") || line.contains("ERROR") {
+                eprintln!("server: {line}");
+            }
+        }
+    });
+}
+
 /// A server child process on a data directory.
 pub(crate) struct Served {
     child: Child,
@@ -75,15 +87,7 @@ impl Served {
     /// it listens.
     pub(crate) fn spawn_telling(command: Command) -> (Self, String) {
         let (served, told, lines) = Self::until_listening(command);
-        // Keep draining the log so that the server never blocks on it.
-        // Warnings and errors show in the test's output.
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                if line.contains("WARN") || line.contains("ERROR") {
-                    eprintln!("server: {line}");
-                }
-            }
-        });
+        drain(lines);
         (served, told)
     }
 
@@ -105,13 +109,25 @@ impl Served {
     /// Starts `command` and reads its log until the server says where it
     /// listens: the server, what it logged before, and the rest of its log.
     fn until_listening(command: Command) -> (Self, String, Lines<BufReader<ChildStderr>>) {
-        let (child, mut lines) = start_logging(command);
+        Self::listening_or_exited(command).unwrap_or_else(|(status, log)| {
+            panic!("the server says where it listens before it exits ({status:?}): {log}")
+        })
+    }
+
+    /// Starts `command` and reads its log until the server says where it
+    /// listens (as `until_listening`) or exits: then its exit status and
+    /// its log.
+    #[allow(clippy::type_complexity)]
+    fn listening_or_exited(
+        command: Command,
+    ) -> Result<(Self, String, Lines<BufReader<ChildStderr>>), (std::process::ExitStatus, String)>
+    {
+        let (mut child, mut lines) = start_logging(command);
         let mut told = String::new();
         let listen = loop {
-            let line = lines
-                .next()
-                .expect("the server says where it listens before it exits")
-                .expect("a log line");
+            let Some(Ok(line)) = lines.next() else {
+                return Err((child.wait().expect("the child is reaped"), told));
+            };
             if let Some(at) = line.find("listen=") {
                 let rest = &line[at + "listen=".len()..];
                 break rest.split_whitespace().next().unwrap().to_owned();
@@ -123,25 +139,31 @@ impl Served {
             child,
             url: format!("http://{listen}"),
         };
-        (served, told, lines)
+        Ok((served, told, lines))
     }
 
     /// Runs `command` (from [`Served::command`]), which must refuse to
     /// start: its exit status and its log. A server that starts listening
     /// instead is killed and the test fails (rather than waiting forever).
     pub(crate) fn refused(command: Command) -> (std::process::ExitStatus, String) {
-        let (mut child, lines) = start_logging(command);
-        let mut log = String::new();
-        for line in lines.map_while(Result::ok) {
-            if line.contains("listen=") {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the server started and listens: {log}{line}");
+        match Self::listening_or_exited(command) {
+            Ok((served, told, _)) => {
+                served.kill();
+                panic!("the server started and listens: {told}");
             }
-            log.push_str(&line);
-            log.push('\n');
+            Err(refused) => refused,
         }
-        (child.wait().expect("the child is reaped"), log)
+    }
+
+    /// Runs `command`, which may start or refuse to: the server once it
+    /// listens (its warnings and errors shown, as `spawn_telling`), or its
+    /// exit status and log.
+    pub(crate) fn started_or_refused(
+        command: Command,
+    ) -> Result<Self, (std::process::ExitStatus, String)> {
+        let (served, _, lines) = Self::listening_or_exited(command)?;
+        drain(lines);
+        Ok(served)
     }
 
     pub(crate) async fn channel(&self) -> Channel {
