@@ -8,6 +8,7 @@
 mod applier;
 mod catch_up;
 mod compaction;
+mod crowding;
 mod disk;
 mod faults;
 mod flush_gate;

@@ -9,6 +9,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::applier::{Applier, ApplierHandle, Shared};
 use super::catch_up::{catch_up, replay_into, REPLAY_CHUNK};
+use super::crowding::Crowding;
 use super::disk::Disk;
 use super::faults::Faults;
 use super::flush_gate::FlushGate;
@@ -150,6 +151,8 @@ struct Running {
     waiting: Arc<AtomicUsize>,
     /// The appends whose callers wait (`Log::append`), in flight now.
     appending: AtomicUsize,
+    /// Whether they have come one at a time lately (`lead`).
+    crowding: Crowding,
     durable: watch::Receiver<u64>,
     /// The last position answered to a writer (`Writer::acknowledged`).
     acknowledged: Arc<AtomicU64>,
@@ -561,6 +564,7 @@ impl SledStore {
             writer_state: writer,
             waiting,
             appending: AtomicUsize::new(0),
+            crowding: Crowding::new(),
             durable: durable_rx,
             acknowledged,
             health: health_rx,
@@ -786,22 +790,26 @@ impl SledStore {
             .map_or(self.state.last_position, |r| *r.durable.borrow())
     }
 
-    /// Writes `job` on the caller's thread when it is the only append in
-    /// flight and the writer is idle (its queue empty and its state free),
+    /// Writes `job` on the caller's thread when appends come one at a time
+    /// (`crowding.rs`: it is the only one in flight, and has been for a
+    /// while) and the writer is idle (its queue empty and its state free),
     /// and returns `None`; else returns the job, to be queued. One append
     /// alone then pays no hand-over to the writer's thread and no wake-up
     /// back (BENCHMARKS.md, session 15, has the p50 at one call in flight).
     /// Appends beside others queue and share the writer's next sync: a
     /// caller that led while others were in flight wrote a batch of one,
     /// and held its worker through the sync that the others' requests
-    /// waited to be read on (BENCHMARKS.md, session 20). Only on a
+    /// waited to be read on (BENCHMARKS.md, sessions 20 and 39). Only on a
     /// multi-threaded runtime: the call holds its worker for the sync, and
     /// the other workers go on.
     fn lead(&self, job: Job) -> Option<Job> {
         let Some(running) = &self.running else {
             return Some(job);
         };
-        if running.appending.load(Ordering::Acquire) > 1 {
+        if !running
+            .crowding
+            .alone(running.appending.load(Ordering::Acquire))
+        {
             return Some(job);
         }
         let multi_threaded = tokio::runtime::Handle::try_current()
