@@ -319,21 +319,30 @@ impl Applier {
                 }
                 Work::Barrier { flush, done } => {
                     let result = match self.shared.failure() {
-                        Some(why) => Err(why),
-                        None => match unflushed.filter(|_| flush) {
-                            Some(_) => match self.flush(applied.take()) {
-                                Ok(()) => {
-                                    unflushed = None;
-                                    Ok(())
-                                }
-                                Err(e) => {
-                                    let why = e.to_string();
-                                    self.fail(Failure::Sled(e));
-                                    Err(why)
-                                }
-                            },
-                            None => Ok(()),
+                        Some(why) => {
+                            // The reopen replays and flushes what was
+                            // applied: what this thread last applied is
+                            // older than what it will stand at.
+                            applied = None;
+                            unflushed = None;
+                            Err(why)
+                        }
+                        // A flush asked for is made even with nothing of
+                        // this thread's unflushed: sled reports an error
+                        // it latched elsewhere (a read that wrote), which
+                        // then marks the store torn before a reopen.
+                        None if flush => match self.flush(applied.take()) {
+                            Ok(()) => {
+                                unflushed = None;
+                                Ok(())
+                            }
+                            Err(e) => {
+                                let why = e.to_string();
+                                self.fail(Failure::Sled(e));
+                                Err(why)
+                            }
                         },
+                        None => Ok(()),
                     };
                     let _ = done.send(result);
                 }

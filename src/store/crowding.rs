@@ -21,7 +21,7 @@ pub(super) const ALONE_FOR: Duration = Duration::from_millis(10);
 /// When an append last found others in flight.
 pub(super) struct Crowding {
     started: Instant,
-    /// In µs since `started`; 0 before any was seen.
+    /// In µs since `started`, plus one: 0 before any was seen.
     crowded_at: AtomicU64,
 }
 
@@ -41,9 +41,10 @@ impl Crowding {
 
     /// `alone` at `now` since the start.
     fn alone_at(&self, in_flight: usize, now: Duration) -> bool {
-        let now = now.as_micros() as u64;
+        let now = now.as_micros() as u64 + 1;
         if in_flight > 1 {
-            self.crowded_at.store(now, Ordering::Relaxed);
+            // (callers on other threads may mark an earlier time after it)
+            self.crowded_at.fetch_max(now, Ordering::Relaxed);
             return false;
         }
         let crowded_at = self.crowded_at.load(Ordering::Relaxed);
@@ -60,6 +61,9 @@ mod tests {
         let crowding = Crowding::new();
         let ms = Duration::from_millis;
         assert!(crowding.alone_at(1, ms(1)), "never crowded");
+        assert!(!crowding.alone_at(2, ms(0)), "crowded from the start");
+        assert!(!crowding.alone_at(1, ms(1)));
+        let crowding = Crowding::new();
         assert!(crowding.alone_at(1, ms(2)));
         assert!(!crowding.alone_at(2, ms(3)), "another in flight");
         assert!(!crowding.alone_at(1, ms(4)), "the others are on their way");

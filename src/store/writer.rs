@@ -278,16 +278,22 @@ impl Writer {
 
     fn finish(&mut self) {
         if let Some(applier) = &self.applier {
-            // Every durable batch into sled before the last flush; after a
-            // failure the log's files keep them for the next open.
-            if let Err(why) = applier.barrier(false) {
+            // Every durable batch into sled and flushed (a flush sled
+            // refuses marks the store torn); after a failure the log's
+            // files keep them for the next open.
+            if let Err(why) = applier.barrier(true) {
                 self.fail(&why);
             }
         }
         if self.failed.is_none() {
             match self.disk.tree().and_then(|tree| self.disk.flush(&tree)) {
                 Ok(_) => self.disk.snapshot_for_next_open(),
-                Err(e) => tracing::error!(error = %e, "final flush failed"),
+                Err(e) => {
+                    // The database closes as the store stops: what sled
+                    // holds unflushed may reach the disk in part.
+                    tracing::error!(error = %e, "final flush failed");
+                    self.mark_torn();
+                }
             }
         }
         if let Some(applier) = self.applier.take() {
@@ -1092,6 +1098,10 @@ impl Writer {
             faults.check(FaultPoint::Flush)?;
         }
         if let Err(e) = self.disk.flush(tree) {
+            // sled's own failure: what it wrote since its last flush may
+            // reach the disk in part (`torn.rs`). Marked before a failed
+            // sync ends the process.
+            self.mark_torn();
             return Err(unless_wedged(e));
         }
         self.flushed_state = self.state;
