@@ -30,7 +30,7 @@ use tokio::sync::{broadcast, watch};
 use super::disk::Disk;
 use super::faults::{FaultPoint, Faults};
 use super::flush_gate::FlushGate;
-use super::health::{unless_wedged, Health, EXIT_WEDGED};
+use super::health::{unless_wedged, Health};
 use super::job::Job;
 use super::keys::{meta_key, Space};
 use super::lock;
@@ -422,17 +422,10 @@ impl Applier {
         if self.shared.is_torn() {
             return;
         }
-        let before = self.shared.flushed();
-        match self.disk.torn().arm(&before) {
-            Ok(()) => tracing::error!(
-                position = before.last_position,
-                "sled failed with writes it had not flushed; once the disk has room the server exits with status {EXIT_WEDGED}, and the restart repairs the store back to its last flush"
-            ),
-            Err(e) => {
-                tracing::error!(error = %e, "sled failed with writes it had not flushed and the mark cannot be written; exiting with status {EXIT_WEDGED}");
-                std::process::exit(EXIT_WEDGED);
-            }
-        }
+        self.disk.torn().arm_or_exit(
+            &self.shared.flushed(),
+            "sled failed with writes it had not flushed",
+        );
         self.shared.torn.store(true, Ordering::Release);
     }
 }

@@ -33,6 +33,7 @@ use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use super::health::EXIT_WEDGED;
 use super::keys::CHECKPOINT;
 use super::keys::{meta_key, position_key, Space, RETIRED_READ_MODELS};
 use super::writer_state::WriterState;
@@ -96,6 +97,24 @@ impl TornMark {
         let _writing = super::lock(&self.writing);
         self.file.write_all_at(&record, 0)?;
         self.file.sync_data()
+    }
+
+    /// Arms the mark with `before` after sled's failure (`failure` says
+    /// which, for the log), or, if the mark cannot be written, ends the
+    /// process with status `EXIT_WEDGED` now: unmarked, the part sled
+    /// wrote could be taken for whole by the next open, so sled must not
+    /// write more of it.
+    pub(crate) fn arm_or_exit(&self, before: &WriterState, failure: &str) {
+        match self.arm(before) {
+            Ok(()) => tracing::error!(
+                position = before.last_position,
+                "{failure}: the next start repairs the store back to sled's last flush (this process exits with status {EXIT_WEDGED}, once the disk has room if it is full)"
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "{failure}, and the mark cannot be written; exiting with status {EXIT_WEDGED}");
+                std::process::exit(EXIT_WEDGED);
+            }
+        }
     }
 
     /// The state the store stood at before a batch applied in part, if

@@ -1068,19 +1068,10 @@ impl Writer {
     /// flushed (the log's files replay the rest).
     fn mark_torn(&mut self) {
         self.torn = true;
-        let before = self.flushed();
-        match self.disk.torn().arm(&before) {
-            Ok(()) => tracing::error!(
-                position = before.last_position,
-                "sled may hold on disk part of what it wrote since its last flush; the restart repairs the store back to that flush"
-            ),
-            Err(e) => {
-                // Unmarked, the part could be taken for whole by the next
-                // open: stop before sled writes more of it.
-                tracing::error!(error = %e, "sled may hold on disk part of what it wrote since its last flush, and the mark cannot be written; exiting with status {EXIT_WEDGED}");
-                std::process::exit(EXIT_WEDGED);
-            }
-        }
+        self.disk.torn().arm_or_exit(
+            &self.flushed(),
+            "sled may hold on disk part of what it wrote since its last flush",
+        );
     }
 
     /// The state as of sled's last successful flush. On the embedded log
