@@ -378,10 +378,10 @@ fn check(version: u32) -> Vec<Commit> {
     for (i, line) in stored.lines().enumerate() {
         let at = format!("v{version} commit {}", i + 1);
         let bytes = unhex(line.trim());
-        let commit = decode_commit(&bytes).unwrap_or_else(|e| panic!("{at}: {e}"));
+        let commit = decode_commit(&bytes[..]).unwrap_or_else(|e| panic!("{at}: {e}"));
         // What a replay decodes alone (`CommitEventsRecord`) is what the
         // whole record holds.
-        let fold = decode_commit_events(&bytes).unwrap_or_else(|e| panic!("{at}: {e}"));
+        let fold = decode_commit_events(&bytes[..]).unwrap_or_else(|e| panic!("{at}: {e}"));
         let whole = commit.as_fold();
         assert_eq!(
             (fold.article_id, fold.version, fold.global_position),
@@ -454,7 +454,7 @@ mod redaction {
             for c in &after {
                 assert_eq!(commit_hash(&prev, c).to_vec(), c.hash, "v2 {v2}");
                 prev = commit_hash(&prev, c);
-                assert_eq!(decode_commit(&encode_commit(c)).unwrap(), *c);
+                assert_eq!(decode_commit(&encode_commit(c)[..]).unwrap(), *c);
             }
             assert_eq!(leaves(&after), before, "v2 {v2}: the same tree");
             let claims = (19, "Example editor", 21);

@@ -430,7 +430,7 @@ async fn a_replica_applies_the_stream_once_and_stops_at_a_commit_that_does_not_v
     );
     // A changed byte in a payload does not recompute: position 3 is
     // refused, and what came before stays applied.
-    let mut commit = crate::codec::decode_commit(&messages[2].bytes).unwrap();
+    let mut commit = crate::codec::decode_commit(messages[2].bytes.clone()).unwrap();
     commit.reason = "rewritten".into();
     let tampered = crate::store::StreamCommit {
         position: 3,
@@ -485,7 +485,7 @@ async fn a_replica_shows_a_redacted_commit_only_with_the_redaction() {
     assert_eq!(redact_the_second_commit(&writer, id).await, 4);
     let messages = stream_of(&writer, 4).await;
     assert_eq!(
-        crate::codec::decode_commit(&messages[1].bytes)
+        crate::codec::decode_commit(messages[1].bytes.clone())
             .unwrap()
             .redactions
             .len(),
@@ -755,8 +755,8 @@ async fn a_replica_takes_a_log_whose_time_goes_back_across_articles_and_knows_by
 
     // One commit recorded before its own article's previous version is
     // refused, wherever the log's time stands.
-    let mut commit = crate::codec::decode_commit(&messages[2].bytes).unwrap();
-    let earlier = crate::codec::decode_commit(&messages[0].bytes).unwrap();
+    let mut commit = crate::codec::decode_commit(messages[2].bytes.clone()).unwrap();
+    let earlier = crate::codec::decode_commit(messages[0].bytes.clone()).unwrap();
     commit.recorded_at = earlier.recorded_at;
     commit.hash =
         crate::domain::commit_hash(&earlier.hash.clone().try_into().unwrap(), &commit).to_vec();

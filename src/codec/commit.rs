@@ -1,6 +1,6 @@
 //! Commits and their events, to and from their stored bytes.
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use prost::Message;
 
 use super::pb::event_record::Kind;
@@ -65,7 +65,9 @@ pub(crate) fn encode_commit(commit: &Commit) -> Vec<u8> {
     .encode_to_vec()
 }
 
-pub(crate) fn decode_commit(bytes: &[u8]) -> Result<Commit, CodecError> {
+/// A commit from its stored bytes: from a `Bytes`, its `bytes` fields are
+/// slices of it, not copies.
+pub(crate) fn decode_commit(bytes: impl Buf) -> Result<Commit, CodecError> {
     let r = pb::CommitRecord::decode(bytes).map_err(|e| CodecError::new(WHAT, e.to_string()))?;
     let article_id = ArticleId::from_slice(&r.article_id)
         .ok_or_else(|| CodecError::new(WHAT, "bad article id"))?;
@@ -195,7 +197,7 @@ fn salts(
 
 /// The head of a commit's stored bytes (`CommitHead`), its events and
 /// envelope text left undecoded.
-pub(crate) fn decode_commit_head(bytes: &[u8]) -> Result<CommitHead, CodecError> {
+pub(crate) fn decode_commit_head(bytes: impl Buf) -> Result<CommitHead, CodecError> {
     let r =
         pb::CommitHeadRecord::decode(bytes).map_err(|e| CodecError::new(WHAT, e.to_string()))?;
     let bad = |what: &str| CodecError::new(WHAT, format!("bad {what}"));
@@ -214,7 +216,7 @@ pub(crate) fn decode_commit_head(bytes: &[u8]) -> Result<CommitHead, CodecError>
 
 /// Where a commit's stored bytes stand, when they were recorded and their
 /// events, the rest left undecoded: what a fold needs.
-pub(crate) fn decode_commit_events(bytes: &[u8]) -> Result<CommitEvents, CodecError> {
+pub(crate) fn decode_commit_events(bytes: impl Buf) -> Result<CommitEvents, CodecError> {
     let r =
         pb::CommitEventsRecord::decode(bytes).map_err(|e| CodecError::new(WHAT, e.to_string()))?;
     let events = commit_events(r.events)?;

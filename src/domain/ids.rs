@@ -29,6 +29,12 @@ impl ArticleId {
     pub fn parse(text: &str) -> Option<Self> {
         parse_uuid(text).map(Self)
     }
+
+    /// The hyphenated text form, as `Display` writes it, without a
+    /// formatter: a catch-up writes two for every commit it streams.
+    pub fn text(&self) -> String {
+        hyphenated(&self.0)
+    }
 }
 
 impl fmt::Display for ArticleId {
@@ -57,6 +63,11 @@ impl CommandId {
     pub fn parse(text: &str) -> Option<Self> {
         parse_uuid(text).map(Self)
     }
+
+    /// As `ArticleId::text`.
+    pub fn text(&self) -> String {
+        hyphenated(&self.0)
+    }
 }
 
 impl fmt::Display for CommandId {
@@ -69,6 +80,12 @@ impl fmt::Display for CommandId {
 /// not, so that a reference is an id or a slug and never both.
 pub(crate) fn is_uuid_shaped(text: &str) -> bool {
     Uuid::parse_str(text).is_ok()
+}
+
+fn hyphenated(uuid: &Uuid) -> String {
+    uuid.hyphenated()
+        .encode_lower(&mut Uuid::encode_buffer())
+        .to_owned()
 }
 
 fn parse_uuid(text: &str) -> Option<Uuid> {
@@ -87,4 +104,23 @@ pub(super) fn section_id(sequence: u64) -> String {
 /// The id of a source within its article (`src1`, `src2`, ...), never reused.
 pub(super) fn source_id(sequence: u64) -> String {
     format!("src{sequence}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ids_text_is_what_display_writes() {
+        for uuid in [
+            Uuid::nil(),
+            Uuid::max(),
+            Uuid::from_u128(0x0192_3e4f_a1b2_7c3d_8e9f_0a1b_2c3d_4e5f),
+        ] {
+            let (article, command) = (ArticleId::from_uuid(uuid), CommandId::from_uuid(uuid));
+            assert_eq!(article.text(), article.to_string());
+            assert_eq!(command.text(), command.to_string());
+            assert_eq!(ArticleId::parse(&article.text()), Some(article));
+        }
+    }
 }

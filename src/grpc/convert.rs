@@ -1,7 +1,7 @@
 //! Conversions between API messages and domain types, validating as they
 //! convert. The one place where the two vocabularies meet.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
 use tonic::Status;
 
 use super::pb;
@@ -214,21 +214,21 @@ fn source_message(s: &Source) -> pb::Source {
         publisher: s.publisher.clone(),
         url: s.url.clone(),
         license: s.license.clone(),
-        accessed_on: s.accessed_on.map(|d| d.to_string()).unwrap_or_default(),
+        accessed_on: s.accessed_on.map(date_text).unwrap_or_default(),
     }
 }
 
 pub(crate) fn answer(v: &ArticleVersion) -> pb::Answer {
     let a = &v.article;
     pb::Answer {
-        id: a.id.to_string(),
+        id: a.id.text(),
         slug: a.slug.clone(),
         question: a.question.clone(),
         quick_answer: a.quick_answer.clone(),
         key_facts: a.key_facts.clone(),
         sections: a.sections.iter().map(section_message).collect(),
         sources: a.sources.iter().map(source_message).collect(),
-        last_updated: a.last_updated.to_string(),
+        last_updated: date_text(a.last_updated),
         provenance: Some(answer_provenance(a)),
         disclaimer: a.disclaimer.clone(),
         status: match a.status {
@@ -310,10 +310,10 @@ pub(crate) fn served_answer(a: &pb::Answer) -> Result<ArticleVersion, String> {
 pub(super) fn summary(v: &ArticleVersion) -> pb::AnswerSummary {
     let a = &v.article;
     pb::AnswerSummary {
-        id: a.id.to_string(),
+        id: a.id.text(),
         slug: a.slug.clone(),
         question: a.question.clone(),
-        last_updated: a.last_updated.to_string(),
+        last_updated: date_text(a.last_updated),
         version: a.version,
         global_position: v.global_position,
         recorded_at: Some(timestamp(v.recorded_at)),
@@ -334,9 +334,36 @@ fn revision_taken(r: Revision) -> pb::Revision {
         reason: r.reason,
         event_kinds: r.event_kinds,
         hash: hex(&r.hash),
-        last_updated: r.last_updated.to_string(),
+        last_updated: date_text(r.last_updated),
         origin: r.origin.map(origin_claims_message),
     }
+}
+
+/// A date as the API writes it, `YYYY-MM-DD`: what chrono's `Display`
+/// writes, without a formatter (a catch-up writes one for every commit).
+fn date_text(date: NaiveDate) -> String {
+    let (Ok(year @ 0..=9999), month, day) = (u32::try_from(date.year()), date.month(), date.day())
+    else {
+        return date.to_string();
+    };
+    let digits = [
+        year / 1000,
+        year / 100 % 10,
+        year / 10 % 10,
+        year % 10,
+        month / 10,
+        month % 10,
+        day / 10,
+        day % 10,
+    ];
+    let mut text = String::with_capacity(10);
+    for (i, digit) in digits.into_iter().enumerate() {
+        if i == 4 || i == 6 {
+            text.push('-');
+        }
+        text.push(char::from(b'0' + digit as u8));
+    }
+    text
 }
 
 pub(super) fn attribution(a: &Attribution) -> pb::Attribution {
@@ -358,10 +385,10 @@ pub(super) fn attribution(a: &Attribution) -> pb::Attribution {
 
 pub(super) fn stale_redate(article: &ArticleVersion, s: &StaleRedate) -> pb::StaleRedate {
     pb::StaleRedate {
-        article_id: article.article.id.to_string(),
+        article_id: article.article.id.text(),
         slug: article.article.slug.clone(),
         revision: Some(revision(&s.revision)),
-        previous_last_updated: s.previous_last_updated.to_string(),
+        previous_last_updated: date_text(s.previous_last_updated),
         dated_version: s.dated_version,
     }
 }
@@ -393,14 +420,14 @@ pub(super) fn commit(v: CommitView) -> pb::Commit {
     let id = c.article_id;
     let digests = v.payload_digests;
     pb::Commit {
-        article_id: id.to_string(),
+        article_id: id.text(),
         // The commit's events hold its claims: its summary does not repeat
         // them (an export line shows each value once).
         revision: Some(revision_taken(Revision {
             origin: None,
             ..v.revision
         })),
-        command_id: c.command_id.to_string(),
+        command_id: c.command_id.text(),
         provenance: Some(provenance_message(&c.provenance)),
         prev_hash: hex(&c.prev_hash),
         log_hash: hex(&v.log_hash),
@@ -537,14 +564,14 @@ fn event(id: ArticleId, e: Event, salt: Option<&Salt>, digest: Option<&Hash>) ->
     let payload = match e {
         Event::ArticleCreated(c) => Payload::ArticleCreated(pb::ArticleCreatedEvent {
             article: Some(pb::Answer {
-                id: id.to_string(),
+                id: id.text(),
                 slug: c.slug,
                 question: c.question,
                 quick_answer: c.quick_answer,
                 key_facts: c.key_facts,
                 sections: c.sections.iter().map(section_message).collect(),
                 sources: c.sources.iter().map(source_message).collect(),
-                last_updated: c.last_updated.to_string(),
+                last_updated: date_text(c.last_updated),
                 provenance: Some(provenance_message(&c.provenance)),
                 disclaimer: c.disclaimer,
                 status: pb::ArticleStatus::Published as i32,
@@ -598,7 +625,7 @@ fn event(id: ArticleId, e: Event, salt: Option<&Salt>, digest: Option<&Hash>) ->
         }
         Event::ArticleRedated { last_updated } => {
             Payload::ArticleRedated(pb::ArticleRedatedEvent {
-                last_updated: last_updated.to_string(),
+                last_updated: date_text(last_updated),
             })
         }
         Event::ArticleReviewed { reviewed_by } => {
@@ -648,7 +675,7 @@ pub(super) fn diff_response(
     } as i32;
     let position = |p: Option<usize>| p.map_or(-1, |p| i32::try_from(p).unwrap_or(i32::MAX));
     pb::DiffVersionsResponse {
-        article_id: id.to_string(),
+        article_id: id.text(),
         from_version,
         to_version,
         fields: d
@@ -1180,5 +1207,22 @@ mod tests {
         assert_eq!(page_size(5).unwrap(), 5);
         assert_eq!(page_size(1_000_000).unwrap(), MAX_PAGE);
         assert!(page_size(-1).is_err());
+    }
+
+    #[test]
+    fn a_dates_text_is_what_display_writes() {
+        let dates = [
+            (0, 1, 1),
+            (1, 2, 3),
+            (999, 12, 31),
+            (2026, 2, 28),
+            (9999, 12, 31),
+        ]
+        .into_iter()
+        .chain([(-1, 6, 15), (10_000, 1, 1), (-262_000, 1, 1)]);
+        for (y, m, d) in dates {
+            let date = NaiveDate::from_ymd_opt(y, m, d).expect("a date");
+            assert_eq!(date_text(date), date.to_string(), "{y}-{m}-{d}");
+        }
     }
 }

@@ -311,7 +311,7 @@ impl Follower {
     ) -> Result<StreamCommit, Stop> {
         let position = commit.position;
         let broken = |why: String| Stop::Break(StreamBreak { position, why });
-        let redaction = crate::codec::decode_commit(&commit.bytes)
+        let redaction = crate::codec::decode_commit(commit.bytes.clone())
             .map_err(|e| broken(format!("the message does not decode as a commit: {e}")))?;
         let mut history = self
             .history(redaction.article_id, redaction.version)
@@ -337,7 +337,7 @@ impl Follower {
                     commit.global_position
                 ))
             })?;
-            let mut copy = crate::codec::decode_commit(&content.bytes).map_err(|e| {
+            let mut copy = crate::codec::decode_commit(content.bytes.clone()).map_err(|e| {
                 broken(format!(
                     "the content of position {} does not decode: {e}",
                     commit.global_position
@@ -471,7 +471,7 @@ impl Follower {
 fn held_hash(message: &async_nats::jetstream::message::StreamMessage) -> Option<Vec<u8>> {
     match stub_hash(Some(&message.headers), &message.payload) {
         Some(hash) => hash.ok().map(|h| h.to_vec()),
-        None => crate::codec::decode_commit(&message.payload)
+        None => crate::codec::decode_commit(message.payload.clone())
             .ok()
             .map(|c| c.hash),
     }

@@ -139,7 +139,7 @@ impl Sweeper {
     }
 
     async fn settle(&self, content: &Content) -> Result<Settled, Halt> {
-        let commit = match crate::codec::decode_commit(&content.bytes) {
+        let commit = match crate::codec::decode_commit(content.bytes.clone()) {
             Ok(commit) => commit,
             Err(e) => {
                 // Not erased: what cannot be read here may be another

@@ -274,7 +274,8 @@ mod tests {
         let request = two_events();
         let (sealed, hash, digests) = sealed_at_four(&request);
         assert_eq!(sealed.hash, hash);
-        let stored = crate::codec::decode_commit(&crate::codec::encode_commit(&sealed)).unwrap();
+        let stored =
+            crate::codec::decode_commit(&crate::codec::encode_commit(&sealed)[..]).unwrap();
         assert_eq!(stored, sealed);
         // The digests kept beside the chain are the ones a reader makes.
         assert_eq!(digests, crate::domain::commit_event_digests(&stored));
@@ -289,7 +290,8 @@ mod tests {
         let mut request = two_events();
         request.preseal().unwrap();
         let (sealed, hash, digests) = sealed_at_four(&request);
-        let stored = crate::codec::decode_commit(&crate::codec::encode_commit(&sealed)).unwrap();
+        let stored =
+            crate::codec::decode_commit(&crate::codec::encode_commit(&sealed)[..]).unwrap();
         assert_eq!(
             crate::domain::commit_hash_and_digests(&[5; 32], &stored),
             (hash, digests)

@@ -40,7 +40,7 @@ impl Writer {
                 applied: self.state.last_position,
             });
         }
-        let mut commit = decode_commit(&message.bytes)
+        let mut commit = decode_commit(message.bytes.clone())
             .map_err(|e| broken(format!("the message does not decode as a commit: {e}")))?;
         commit.global_position = position;
         if message

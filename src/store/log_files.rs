@@ -27,6 +27,8 @@ use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
+use bytes::{Bytes, BytesMut};
+
 use super::lock;
 use super::StoreError;
 
@@ -67,7 +69,7 @@ const READ_CHUNK: u64 = 1 << 20;
 
 thread_local! {
     /// The buffer `read_range` reads chunks into, kept between calls.
-    static READ_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    static READ_BUFFER: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
 }
 
 /// A record read back: its position and payload.
@@ -330,10 +332,22 @@ impl LogFiles {
         to: u64,
         mut visit: impl FnMut(u64, &[u8]) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
+        self.read_range_shared(from, to, |position, payload| visit(position, &payload))
+    }
+
+    /// As `read_range`, each payload a slice of the chunk read, shared
+    /// rather than copied: a protobuf decoder takes its `bytes` fields from
+    /// it without an allocation each.
+    pub(crate) fn read_range_shared(
+        &self,
+        from: u64,
+        to: u64,
+        mut visit: impl FnMut(u64, Bytes) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let mut position = from.max(1);
         // A buffer this thread keeps between calls: a fresh one of a
-        // chunk's size each call would be new pages (glibc maps buffers
-        // that large), faulted in and zeroed for every chunk.
+        // chunk's size each call would be new pages, faulted in and
+        // zeroed for every chunk.
         let mut buffer = READ_BUFFER.with(|b| std::mem::take(&mut *b.borrow_mut()));
         let read = self.read_chunks(&mut position, to, &mut buffer, &mut visit);
         if buffer.capacity() <= 2 * READ_CHUNK as usize {
@@ -347,8 +361,8 @@ impl LogFiles {
         &self,
         position: &mut u64,
         to: u64,
-        buffer: &mut Vec<u8>,
-        visit: &mut impl FnMut(u64, &[u8]) -> Result<(), StoreError>,
+        buffer: &mut BytesMut,
+        visit: &mut impl FnMut(u64, Bytes) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         while *position <= to {
             // The records of one chunk, within one file.
@@ -361,14 +375,17 @@ impl LogFiles {
             buffer.resize((end - start) as usize, 0);
             file.read_exact_at(buffer, start)
                 .map_err(|e| io_error(&path, e))?;
+            let chunk = std::mem::take(buffer).freeze();
             let mut at = 0;
             while *position <= last {
-                let (payload, len) = decode(&buffer[at..], *position)
+                let (payload, len) = decode(&chunk[at..], *position)
                     .ok_or_else(|| corrupt_record(&path, *position))?;
-                visit(*position, payload)?;
+                visit(*position, chunk.slice_ref(payload))?;
                 at += len;
                 *position += 1;
             }
+            // The buffer again, unless a visitor kept a slice of it.
+            *buffer = chunk.try_into_mut().unwrap_or_default();
         }
         Ok(())
     }

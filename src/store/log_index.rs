@@ -496,7 +496,7 @@ fn read_head_at(log: &LogFiles, position: u64) -> Result<CommitHead, StoreError>
             "the log's index names position {position}, which the log does not hold"
         ))
     })?;
-    let head = decode_commit_head(&bytes)?;
+    let head = decode_commit_head(&bytes[..])?;
     if head.global_position != position {
         return Err(StoreError::Corrupt(format!(
             "the log's commit at position {position} says it is at {}",

@@ -38,7 +38,7 @@ impl View for BatchView<'_> {
             return Ok(None);
         };
         self.log_entry(position)?
-            .map(|bytes| decode_commit_events(&bytes).map_err(StoreError::from))
+            .map(|bytes| decode_commit_events(&bytes[..]).map_err(StoreError::from))
             .transpose()
     }
 

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use bytes::Bytes;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::applier::{Applier, ApplierHandle, Shared};
@@ -1013,7 +1014,7 @@ impl SledStore {
     fn read_log_as<T>(
         &self,
         positions: &[u64],
-        decode: fn(&[u8]) -> Result<T, CodecError>,
+        decode: fn(Bytes) -> Result<T, CodecError>,
     ) -> Result<Vec<Option<T>>, StoreError> {
         let (Some(&first), Some(&last)) = (positions.first(), positions.last()) else {
             return Ok(Vec::new());
@@ -1031,7 +1032,7 @@ impl SledStore {
         let mut found = Vec::with_capacity(positions.len());
         let mut wanted = positions.iter().copied().peekable();
         if first <= end {
-            self.log.read_range(first, end, |position, bytes| {
+            self.log.read_range_shared(first, end, |position, bytes| {
                 while wanted.next_if(|&w| w < position).is_some() {
                     found.push(None);
                 }
@@ -1053,14 +1054,14 @@ impl SledStore {
     fn read_log_with<T>(
         &self,
         position: u64,
-        decode: fn(&[u8]) -> Result<T, CodecError>,
+        decode: fn(Bytes) -> Result<T, CodecError>,
     ) -> Result<Option<T>, StoreError> {
         if position == 0 || position > self.durable_now() {
             return Ok(None);
         }
         self.stats.count_read(Space::Log);
         match self.log.read(position)? {
-            Some(bytes) => Ok(Some(decode(&bytes)?)),
+            Some(bytes) => Ok(Some(decode(Bytes::from(bytes))?)),
             None => Ok(None),
         }
     }
