@@ -3,6 +3,8 @@
 use std::io::{BufRead, BufReader, Lines};
 use std::path::Path;
 use std::process::{Child, ChildStderr, Command, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
 
 use tonic::transport::Channel;
 
@@ -15,6 +17,25 @@ fn start_logging(mut command: Command) -> (Child, Lines<BufReader<ChildStderr>>)
         .expect("answerlog serve starts");
     let stderr = child.stderr.take().expect("a stderr pipe");
     (child, BufReader::new(stderr).lines())
+}
+
+/// How long a server may take to say where it listens or to exit (a start
+/// repairs or rebuilds in seconds here): past it, it is killed, and the
+/// test fails with its log rather than hanging the suite.
+const START_WITHIN: Duration = Duration::from_secs(180);
+
+/// Kills the process `pid` with SIGKILL unless `settled` is dropped (or
+/// sent to) within `START_WITHIN`.
+fn watchdog(pid: u32) -> mpsc::Sender<()> {
+    let (settled, watch) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(RecvTimeoutError::Timeout) = watch.recv_timeout(START_WITHIN) {
+            eprintln!("the server neither listens nor exits within {START_WITHIN:?}: killing it");
+            let pid = rustix::process::Pid::from_raw(pid as i32).expect("a child's pid");
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+    });
+    settled
 }
 
 /// Keeps draining a server's log so that it never blocks on it; its
@@ -123,9 +144,13 @@ impl Served {
     ) -> Result<(Self, String, Lines<BufReader<ChildStderr>>), (std::process::ExitStatus, String)>
     {
         let (mut child, mut lines) = start_logging(command);
+        let settled = watchdog(child.id());
         let mut told = String::new();
         let listen = loop {
             let Some(Ok(line)) = lines.next() else {
+                // (before the reaping: the watchdog never signals a pid
+                // that another process may have taken)
+                drop(settled);
                 return Err((child.wait().expect("the child is reaped"), told));
             };
             if let Some(at) = line.find("listen=") {
@@ -135,6 +160,7 @@ impl Served {
             told.push_str(&line);
             told.push('\n');
         };
+        drop(settled);
         let served = Self {
             child,
             url: format!("http://{listen}"),
