@@ -85,10 +85,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let events = protox::compile(["answerlog/v1/events.proto"], ["proto"])?;
     tonic_prost_build::configure()
         .out_dir(&events_dir)
-        // A commit's ids, hashes and salts decode as `Bytes`: one
-        // allocation and copy a field, where a `Vec` took two of each
-        // (prost decodes a bytes field by way of a `Bytes`). Reading the
-        // log (a catch-up, a replay) decodes every commit.
+        // A commit's ids, hashes and salts decode as `Bytes`: from a
+        // `Bytes` (the log's range reads hand records out as slices of
+        // the chunk read), slices of it, no allocation or copy a field;
+        // from a `&[u8]`, one of each, where a `Vec` took two (prost
+        // decodes a bytes field by way of a `Bytes`). Reading the log (a
+        // catch-up, a replay) decodes every commit.
         .bytes(".answerlog.v1.CommitRecord")
         .bytes(".answerlog.v1.RedactionRecord")
         .bytes(".answerlog.v1.CommitHeadRecord")

@@ -68,7 +68,7 @@ const MAX_PAYLOAD: u32 = 256 << 20;
 const READ_CHUNK: u64 = 1 << 20;
 
 thread_local! {
-    /// The buffer `read_range` reads chunks into, kept between calls.
+    /// The buffer `read_range_shared` reads chunks into, kept between calls.
     static READ_BUFFER: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
 }
 
@@ -376,16 +376,20 @@ impl LogFiles {
             file.read_exact_at(buffer, start)
                 .map_err(|e| io_error(&path, e))?;
             let chunk = std::mem::take(buffer).freeze();
-            let mut at = 0;
-            while *position <= last {
-                let (payload, len) = decode(&chunk[at..], *position)
-                    .ok_or_else(|| corrupt_record(&path, *position))?;
-                visit(*position, chunk.slice_ref(payload))?;
-                at += len;
-                *position += 1;
-            }
+            let visited = (|| -> Result<(), StoreError> {
+                let mut at = 0;
+                while *position <= last {
+                    let (payload, len) = decode(&chunk[at..], *position)
+                        .ok_or_else(|| corrupt_record(&path, *position))?;
+                    visit(*position, chunk.slice_ref(payload))?;
+                    at += len;
+                    *position += 1;
+                }
+                Ok(())
+            })();
             // The buffer again, unless a visitor kept a slice of it.
             *buffer = chunk.try_into_mut().unwrap_or_default();
+            visited?;
         }
         Ok(())
     }

@@ -108,7 +108,7 @@ impl TornMark {
         match self.arm(before) {
             Ok(()) => tracing::error!(
                 position = before.last_position,
-                "{failure}: the next start repairs the store back to sled's last flush (this process exits with status {EXIT_WEDGED}, once the disk has room if it is full)"
+                "{failure}: the mark is armed, and the next start repairs the store back to sled's last flush"
             ),
             Err(e) => {
                 tracing::error!(error = %e, "{failure}, and the mark cannot be written; exiting with status {EXIT_WEDGED}");

@@ -24,18 +24,45 @@ fn start_logging(mut command: Command) -> (Child, Lines<BufReader<ChildStderr>>)
 /// test fails with its log rather than hanging the suite.
 const START_WITHIN: Duration = Duration::from_secs(180);
 
-/// Kills the process `pid` with SIGKILL unless `settled` is dropped (or
-/// sent to) within `START_WITHIN`.
-fn watchdog(pid: u32) -> mpsc::Sender<()> {
-    let (settled, watch) = mpsc::channel::<()>();
-    std::thread::spawn(move || {
-        if let Err(RecvTimeoutError::Timeout) = watch.recv_timeout(START_WITHIN) {
-            eprintln!("the server neither listens nor exits within {START_WITHIN:?}: killing it");
-            let pid = rustix::process::Pid::from_raw(pid as i32).expect("a child's pid");
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+/// Kills the process `pid` and its descendants (a tracer's server) with
+/// SIGKILL unless settled within `START_WITHIN`.
+struct Watchdog {
+    settled: mpsc::Sender<()>,
+    watching: std::thread::JoinHandle<()>,
+}
+
+impl Watchdog {
+    fn watch(pid: u32) -> Self {
+        let (settled, watch) = mpsc::channel::<()>();
+        let watching = std::thread::spawn(move || {
+            if let Err(RecvTimeoutError::Timeout) = watch.recv_timeout(START_WITHIN) {
+                eprintln!(
+                    "the server neither listens nor exits within {START_WITHIN:?}: killing it"
+                );
+                kill_with_descendants(pid);
+            }
+        });
+        Self { settled, watching }
+    }
+
+    /// Called off; returns once the watchdog can no longer signal (before
+    /// the child is reaped, so that it never signals a pid taken since).
+    fn settle(self) {
+        drop(self.settled);
+        let _ = self.watching.join();
+    }
+}
+
+fn kill_with_descendants(pid: u32) {
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"));
+    for child in children.unwrap_or_default().split_whitespace() {
+        if let Ok(child) = child.parse() {
+            kill_with_descendants(child);
         }
-    });
-    settled
+    }
+    if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+    }
 }
 
 /// Keeps draining a server's log so that it never blocks on it; its
@@ -144,13 +171,11 @@ impl Served {
     ) -> Result<(Self, String, Lines<BufReader<ChildStderr>>), (std::process::ExitStatus, String)>
     {
         let (mut child, mut lines) = start_logging(command);
-        let settled = watchdog(child.id());
+        let watchdog = Watchdog::watch(child.id());
         let mut told = String::new();
         let listen = loop {
             let Some(Ok(line)) = lines.next() else {
-                // (before the reaping: the watchdog never signals a pid
-                // that another process may have taken)
-                drop(settled);
+                watchdog.settle();
                 return Err((child.wait().expect("the child is reaped"), told));
             };
             if let Some(at) = line.find("listen=") {
@@ -160,7 +185,7 @@ impl Served {
             told.push_str(&line);
             told.push('\n');
         };
-        drop(settled);
+        watchdog.settle();
         let served = Self {
             child,
             url: format!("http://{listen}"),
