@@ -51,7 +51,7 @@ pub(super) fn replay_into(
     to: u64,
 ) -> Result<u64, StoreError> {
     let mut applied = 0;
-    log.read_range_shared(from, to, |position, bytes| {
+    log.read_range(from, to, |position, bytes| {
         stats.count_read(Space::Log);
         let commit = decode_commit_events(bytes)?;
         projector.project(view, commit.as_fold()).map_err(|e| {
@@ -256,7 +256,7 @@ fn read_chunks(
     let mut position = from;
     while position <= to {
         let end = (position + REPLAY_CHUNK as u64 - 1).min(to);
-        let read = log.read_range_shared(position, end, |at, record| {
+        let read = log.read_range(position, end, |at, record| {
             stats.count_read(Space::Log);
             stats.count_replayed(record.len() as u64);
             bytes += record.len();

@@ -68,7 +68,7 @@ const MAX_PAYLOAD: u32 = 256 << 20;
 const READ_CHUNK: u64 = 1 << 20;
 
 thread_local! {
-    /// The buffer `read_range_shared` reads chunks into, kept between calls.
+    /// The buffer `read_range` reads chunks into, kept between calls.
     static READ_BUFFER: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
 }
 
@@ -325,20 +325,11 @@ impl LogFiles {
     }
 
     /// Calls `visit` with each record of `from..=to` (positions from 1 on,
-    /// which the log must hold), in order: the file read a chunk at a time.
+    /// which the log must hold), in order: the file read a chunk at a time,
+    /// each payload a slice of the chunk read, shared rather than copied (a
+    /// protobuf decoder takes its `bytes` fields from it without an
+    /// allocation each).
     pub(crate) fn read_range(
-        &self,
-        from: u64,
-        to: u64,
-        mut visit: impl FnMut(u64, &[u8]) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
-        self.read_range_shared(from, to, |position, payload| visit(position, &payload))
-    }
-
-    /// As `read_range`, each payload a slice of the chunk read, shared
-    /// rather than copied: a protobuf decoder takes its `bytes` fields from
-    /// it without an allocation each.
-    pub(crate) fn read_range_shared(
         &self,
         from: u64,
         to: u64,

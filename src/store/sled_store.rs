@@ -1032,7 +1032,7 @@ impl SledStore {
         let mut found = Vec::with_capacity(positions.len());
         let mut wanted = positions.iter().copied().peekable();
         if first <= end {
-            self.log.read_range_shared(first, end, |position, bytes| {
+            self.log.read_range(first, end, |position, bytes| {
                 while wanted.next_if(|&w| w < position).is_some() {
                     found.push(None);
                 }
