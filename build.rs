@@ -65,6 +65,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ".answerlog.v1.GetAnswerResponse",
             "crate::grpc::answer_response::GetAnswerResponse",
         )
+        // Written by hand, to send a commit made from its stored bytes:
+        // the same message on the wire (src/grpc/stream_response.rs).
+        .extern_path(
+            ".answerlog.v1.StreamEventsResponse",
+            "crate::grpc::stream_response::StreamEventsResponse",
+        )
         .build_server(true)
         .build_client(true)
         .compile_fds(api)?;
@@ -95,6 +101,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .bytes(".answerlog.v1.RedactionRecord")
         .bytes(".answerlog.v1.CommitHeadRecord")
         .bytes(".answerlog.v1.CommitEventsRecord")
+        .bytes(".answerlog.v1.CommitBytesRecord")
         .build_server(false)
         .build_client(false)
         .compile_fds(events)?;

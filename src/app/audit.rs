@@ -26,6 +26,13 @@ pub(super) type Dates = HashMap<ArticleId, (u64, NaiveDate)>;
 /// date not carried is read from the read models).
 const DATES_CARRIED: usize = 1 << 16;
 
+/// Starts `dates` again once it carries `DATES_CARRIED` articles.
+pub(super) fn bound_dates(dates: &mut Dates) {
+    if dates.len() > DATES_CARRIED {
+        dates.clear();
+    }
+}
+
 /// Commits read in full at a time by a scan of the log.
 const VIEW_CHUNK: usize = 256;
 
@@ -280,9 +287,7 @@ impl App {
         let commits = self.store.read_commits(positions)?;
         let hashes = self.store.log_hashes(positions)?;
         let mut digests = self.store.payload_digests(positions)?.into_iter();
-        if dates.len() > DATES_CARRIED {
-            dates.clear();
-        }
+        bound_dates(dates);
         let mut views = Vec::with_capacity(positions.len());
         for ((commit, log_hash), position) in commits.into_iter().zip(hashes).zip(positions) {
             let commit = commit

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, mpsc, watch};
 
-use super::audit::{CommitView, Dates};
+use super::audit::Dates;
+use super::stream_view::StreamView;
 use super::{App, AppError};
 use crate::domain::ArticleId;
 use crate::log::Notice;
@@ -18,7 +19,7 @@ const CATCH_UP_CHUNK: u64 = 256;
 /// What a follower is sent.
 #[derive(Clone, Debug)]
 pub(crate) enum StreamItem {
-    Commit(Box<CommitView>),
+    Commit(StreamView),
     /// Nothing to send for a while: the last position scanned.
     Heartbeat {
         last_position: u64,
@@ -201,11 +202,10 @@ impl App {
                 let end = head.min(follower.last() + CATCH_UP_CHUNK);
                 let positions: Vec<u64> = (follower.last() + 1..=end).collect();
                 let mut batch = StreamBatch::with_capacity(positions.len());
-                for view in self.views_carrying_dates(&positions, &mut dates)? {
-                    follower.logged(view.commit.global_position);
-                    let kinds: Vec<&str> = view.commit.events.iter().map(|e| e.kind()).collect();
-                    if filter.admits(view.commit.article_id, &kinds) {
-                        batch.push(StreamItem::Commit(Box::new(view.digested())));
+                for view in self.stream_views(&positions, &mut dates)? {
+                    follower.logged(view.global_position());
+                    if filter.admits(view.article_id(), &view.kinds()) {
+                        batch.push(StreamItem::Commit(view.digested()));
                     }
                 }
                 seat.at(follower.last());
@@ -240,9 +240,9 @@ impl App {
                             seat.at(follower.last());
                             // Durable (announced): all there, read at once.
                             let batch: StreamBatch = self
-                                .views_carrying_dates(&wanted, &mut dates)?
+                                .stream_views(&wanted, &mut dates)?
                                 .into_iter()
-                                .map(|view| StreamItem::Commit(Box::new(view.digested())))
+                                .map(|view| StreamItem::Commit(view.digested()))
                                 .collect();
                             // What was taken before a gap goes first: the
                             // log is read again after it.

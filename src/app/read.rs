@@ -324,7 +324,7 @@ impl App {
     }
 
     /// The date an article displays at `version`, which it has.
-    fn date_at(&self, id: ArticleId, version: u64) -> Result<NaiveDate, AppError> {
+    pub(super) fn date_at(&self, id: ArticleId, version: u64) -> Result<NaiveDate, AppError> {
         crate::store::date_at(&self.read_models, id, version)?.ok_or_else(|| {
             AppError::DataLoss(format!("article {id} has no date at version {version}"))
         })

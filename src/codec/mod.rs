@@ -8,6 +8,7 @@
 
 mod article;
 mod commit;
+mod commit_bytes;
 mod suggestion;
 
 // `RevisionRecord` is kept in the schema, no longer used.
@@ -18,6 +19,7 @@ mod pb {
 
 pub(crate) use article::{decode_article, decode_date, encode_article, encode_date};
 pub(crate) use commit::{decode_commit, decode_commit_events, decode_commit_head, encode_commit};
+pub(crate) use commit_bytes::{commit_bytes, CommitBytes, EventBytes};
 pub(crate) use suggestion::{decode_suggestion, encode_suggestion};
 
 /// A stored record that does not decode, or decodes to nonsense.

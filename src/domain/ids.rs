@@ -35,6 +35,11 @@ impl ArticleId {
     pub fn text(&self) -> String {
         hyphenated(&self.0)
     }
+
+    /// `text`, as ASCII bytes in a buffer of their own.
+    pub fn text_ascii(&self) -> [u8; 36] {
+        hyphenated_ascii(&self.0)
+    }
 }
 
 impl fmt::Display for ArticleId {
@@ -68,6 +73,11 @@ impl CommandId {
     pub fn text(&self) -> String {
         hyphenated(&self.0)
     }
+
+    /// `text`, as ASCII bytes in a buffer of their own.
+    pub fn text_ascii(&self) -> [u8; 36] {
+        hyphenated_ascii(&self.0)
+    }
 }
 
 impl fmt::Display for CommandId {
@@ -80,6 +90,12 @@ impl fmt::Display for CommandId {
 /// not, so that a reference is an id or a slug and never both.
 pub(crate) fn is_uuid_shaped(text: &str) -> bool {
     Uuid::parse_str(text).is_ok()
+}
+
+fn hyphenated_ascii(uuid: &Uuid) -> [u8; 36] {
+    let mut ascii = [0; 36];
+    uuid.hyphenated().encode_lower(&mut ascii);
+    ascii
 }
 
 fn hyphenated(uuid: &Uuid) -> String {
@@ -121,6 +137,8 @@ mod tests {
             assert_eq!(article.text(), article.to_string());
             assert_eq!(command.text(), command.to_string());
             assert_eq!(ArticleId::parse(&article.text()), Some(article));
+            assert_eq!(&article.text_ascii()[..], article.text().as_bytes());
+            assert_eq!(&command.text_ascii()[..], command.text().as_bytes());
         }
     }
 }

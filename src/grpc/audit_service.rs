@@ -16,7 +16,7 @@ use std::task::{Context, Poll};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_stream::Stream;
 
-use crate::app::{App, AppError, AsOf, LogDigest, StreamBatch, StreamItem};
+use crate::app::{App, AppError, AsOf, LogDigest, StreamBatch, StreamItem, StreamView};
 use crate::domain::hex;
 use crate::signing::unhex;
 
@@ -59,7 +59,7 @@ impl Stream for Responses {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         loop {
             if let Some(item) = self.ready.next() {
-                return Poll::Ready(Some(Ok(stream_response(item))));
+                return Poll::Ready(Some(stream_response(item)));
             }
             match std::task::ready!(self.batches.poll_recv(cx)) {
                 Some(Ok(batch)) => self.ready = batch.into_iter(),
@@ -70,20 +70,23 @@ impl Stream for Responses {
     }
 }
 
-fn stream_response(item: StreamItem) -> StreamEventsResponse {
-    StreamEventsResponse {
-        item: Some(match item {
-            StreamItem::Commit(view) => {
-                stream_events_response::Item::Commit(convert::commit(*view))
+fn stream_response(item: StreamItem) -> Result<StreamEventsResponse, Status> {
+    Ok(match item {
+        StreamItem::Commit(view) => match view {
+            StreamView::Stored(stored) => {
+                StreamEventsResponse::stored(stored).map_err(to_status)?
             }
-            StreamItem::Heartbeat { last_position } => {
-                stream_events_response::Item::Heartbeat(Heartbeat {
-                    last_position,
-                    at: Some(convert::timestamp(chrono::Utc::now())),
-                })
-            }
-        }),
-    }
+            StreamView::Decoded(view) => StreamEventsResponse::new(
+                stream_events_response::Item::Commit(convert::commit(*view)),
+            ),
+        },
+        StreamItem::Heartbeat { last_position } => {
+            StreamEventsResponse::new(stream_events_response::Item::Heartbeat(Heartbeat {
+                last_position,
+                at: Some(convert::timestamp(chrono::Utc::now())),
+            }))
+        }
+    })
 }
 
 #[tonic::async_trait]

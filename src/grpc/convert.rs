@@ -342,28 +342,32 @@ fn revision_taken(r: Revision) -> pb::Revision {
 /// A date as the API writes it, `YYYY-MM-DD`: what chrono's `Display`
 /// writes, without a formatter (a catch-up writes one for every commit).
 fn date_text(date: NaiveDate) -> String {
+    match date_ascii(date) {
+        Some(ascii) => ascii.iter().map(|&b| char::from(b)).collect(),
+        None => date.to_string(),
+    }
+}
+
+/// `date_text` of a date in the years 0 to 9999, whose text is ten
+/// ASCII bytes; `None` for another.
+pub(super) fn date_ascii(date: NaiveDate) -> Option<[u8; 10]> {
     let (Ok(year @ 0..=9999), month, day) = (u32::try_from(date.year()), date.month(), date.day())
     else {
-        return date.to_string();
+        return None;
     };
-    let digits = [
-        year / 1000,
-        year / 100 % 10,
-        year / 10 % 10,
-        year % 10,
-        month / 10,
-        month % 10,
-        day / 10,
-        day % 10,
-    ];
-    let mut text = String::with_capacity(10);
-    for (i, digit) in digits.into_iter().enumerate() {
-        if i == 4 || i == 6 {
-            text.push('-');
-        }
-        text.push(char::from(b'0' + digit as u8));
-    }
-    text
+    let digit = |n: u32| b'0' + (n % 10) as u8;
+    Some([
+        digit(year / 1000),
+        digit(year / 100),
+        digit(year / 10),
+        digit(year),
+        b'-',
+        digit(month / 10),
+        digit(month),
+        b'-',
+        digit(day / 10),
+        digit(day),
+    ])
 }
 
 pub(super) fn attribution(a: &Attribution) -> pb::Attribution {

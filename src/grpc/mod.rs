@@ -16,6 +16,7 @@ mod framing;
 mod import;
 mod observe;
 mod status;
+mod stream_response;
 mod suggestion_service;
 mod write;
 
@@ -54,6 +55,7 @@ pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/api/answerlog.v1.rs"));
 
     pub use super::answer_response::GetAnswerResponse;
+    pub use super::stream_response::{stream_events_response, StreamEventsResponse};
 
     /// Every message and service, for server reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] =

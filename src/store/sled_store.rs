@@ -898,6 +898,12 @@ impl SledStore {
         Ok(taken)
     }
 
+    /// As `read_commits`, each commit's stored bytes (a `CommitRecord`'s
+    /// encoding), slices of what the log read.
+    pub(crate) fn read_records(&self, positions: &[u64]) -> Result<Vec<Option<Bytes>>, StoreError> {
+        self.read_log_as(positions, Ok)
+    }
+
     /// As `read_commits`, each commit's place, recorded time and events
     /// alone (`CommitEvents`).
     pub(crate) fn read_commit_events(
