@@ -292,13 +292,8 @@ impl App {
         for ((commit, log_hash), position) in commits.into_iter().zip(hashes).zip(positions) {
             let commit = commit
                 .ok_or_else(|| AppError::DataLoss(format!("log position {position} is missing")))?;
-            let id = commit.article_id;
-            let before = dates
-                .get(&id)
-                .filter(|(version, _)| version + 1 == commit.version)
-                .map(|(_, date)| *date);
-            let date = self.date_left(&commit, before)?;
-            dates.insert(id, (commit.version, date));
+            let date =
+                self.carry_date(dates, commit.article_id, commit.version, commit.date_set())?;
             views.push(CommitView {
                 revision: commit.revision(date),
                 payload_digests: digests.next().flatten().unwrap_or_default(),
@@ -307,6 +302,31 @@ impl App {
             });
         }
         Ok(views)
+    }
+
+    /// The date version `version` of article `id` leaves it showing:
+    /// the one its events `set`, else the one `dates` carries from its
+    /// previous version, else the one the dates model holds. `dates` then
+    /// carries it.
+    pub(super) fn carry_date(
+        &self,
+        dates: &mut Dates,
+        id: ArticleId,
+        version: u64,
+        set: Option<NaiveDate>,
+    ) -> Result<NaiveDate, AppError> {
+        let carried = || {
+            dates
+                .get(&id)
+                .filter(|(before, _)| before + 1 == version)
+                .map(|(_, date)| *date)
+        };
+        let date = match set.or_else(carried) {
+            Some(date) => date,
+            None => self.date_at(id, version)?,
+        };
+        dates.insert(id, (version, date));
+        Ok(date)
     }
 
     /// The commit at `position` in full; `None` past the durable position.

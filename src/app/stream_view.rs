@@ -107,23 +107,12 @@ impl App {
             let record = record
                 .ok_or_else(|| AppError::DataLoss(format!("log position {position} is missing")))?;
             let payload_digests = digests.next().flatten().unwrap_or_default();
-            let before = |dates: &Dates, id: ArticleId, version: u64| {
-                dates
-                    .get(&id)
-                    .filter(|(v, _)| v + 1 == version)
-                    .map(|(_, date)| *date)
-            };
             // A record that does not read as slices is decoded in full,
             // which says what is wrong with it.
             let stored = commit_bytes(record.clone())
                 .filter(|c| !c.sets_date() && payload_digests.len() == c.events.len());
             if let Some(commit) = stored {
-                let (id, version) = (commit.article_id, commit.version);
-                let date = match before(dates, id, version) {
-                    Some(date) => date,
-                    None => self.date_at(id, version)?,
-                };
-                dates.insert(id, (version, date));
+                let date = self.carry_date(dates, commit.article_id, commit.version, None)?;
                 views.push(StreamView::Stored(Box::new(StoredView::new(
                     commit,
                     log_hash,
@@ -133,9 +122,8 @@ impl App {
                 continue;
             }
             let commit = decode_commit(record).map_err(StoreError::from)?;
-            let (id, version) = (commit.article_id, commit.version);
-            let date = self.date_left(&commit, before(dates, id, version))?;
-            dates.insert(id, (version, date));
+            let date =
+                self.carry_date(dates, commit.article_id, commit.version, commit.date_set())?;
             views.push(StreamView::Decoded(Box::new(CommitView {
                 revision: commit.revision(date),
                 payload_digests,
