@@ -101,7 +101,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .bytes(".answerlog.v1.RedactionRecord")
         .bytes(".answerlog.v1.CommitHeadRecord")
         .bytes(".answerlog.v1.CommitEventsRecord")
-        .bytes(".answerlog.v1.CommitBytesRecord")
         .build_server(false)
         .build_client(false)
         .compile_fds(events)?;

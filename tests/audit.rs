@@ -736,16 +736,21 @@ async fn stored_hashes_match_the_specification(backend: Backend) {
         .unwrap()
         .into_inner();
     let mut streamed = Vec::new();
-    while (streamed.len() as u64) < versions {
-        let message = stream
-            .message()
-            .await
-            .unwrap()
-            .expect("the stream stays open");
-        if let Some(stream_events_response::Item::Commit(c)) = message.item {
-            streamed.push(c);
+    let deadline = std::time::Duration::from_secs(60);
+    tokio::time::timeout(deadline, async {
+        while (streamed.len() as u64) < versions {
+            let message = stream
+                .message()
+                .await
+                .unwrap()
+                .expect("the stream stays open");
+            if let Some(stream_events_response::Item::Commit(c)) = message.item {
+                streamed.push(c);
+            }
         }
-    }
+    })
+    .await
+    .expect("every commit is streamed");
     assert_eq!(
         streamed,
         crate::backup::log_through(&server, versions).await

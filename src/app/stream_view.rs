@@ -11,9 +11,10 @@ use crate::codec::{commit_bytes, decode_commit, CommitBytes};
 use crate::domain::{ArticleId, Hash};
 use crate::log::StoreError;
 
-/// A commit as the log stores it, read as slices (`CommitBytes`): one
-/// of encoding 2, nothing redacted, with its payload digests as the
-/// writer kept them and the date it leaves its article showing.
+/// A commit as the log stores it, read in place (`CommitBytes`): one of
+/// encoding 2, nothing redacted, its events' kinds flat, with its payload
+/// digests as the writer kept them (one an event) and the date it leaves
+/// its article showing.
 #[derive(Clone, Debug)]
 pub(crate) struct StoredView {
     pub(crate) commit: CommitBytes,
@@ -107,10 +108,12 @@ impl App {
             let record = record
                 .ok_or_else(|| AppError::DataLoss(format!("log position {position} is missing")))?;
             let payload_digests = digests.next().flatten().unwrap_or_default();
-            // A record that does not read as slices is decoded in full,
-            // which says what is wrong with it.
+            // A record that does not read in place is decoded in full,
+            // which says what is wrong with it; so is one with an event
+            // whose kind holds a message, one that sets its article's
+            // date, and one without its digests.
             let stored = commit_bytes(record.clone())
-                .filter(|c| !c.sets_date() && payload_digests.len() == c.events.len());
+                .filter(|c| c.flat() && !c.sets_date() && payload_digests.len() == c.events.len());
             if let Some(commit) = stored {
                 let date = self.carry_date(dates, commit.article_id, commit.version, None)?;
                 views.push(StreamView::Stored(Box::new(StoredView::new(

@@ -2,12 +2,16 @@
 //! decoded, its text, hashes, salts and each event's content left where
 //! the record holds them. What a stream sends of a commit is made from
 //! these without decoding the content into text and encoding it again
-//! (src/grpc/stream_response.rs); a commit that cannot be read so is
+//! (src/grpc/stored_commit.rs); a commit that cannot be read so is
 //! decoded in full (`decode_commit`), which also says what is wrong with
 //! a record that is.
 //!
-//! Text is not checked for UTF-8 here: the record is what the writer
-//! wrote from text, and the log's files check every record's bytes
+//! Knows the persisted schema's numbers, no API message. What is not
+//! checked here: the text's UTF-8 and the nested messages (a provenance,
+//! an event's content), which are taken as prost's canonical encoding of
+//! valid values. Every record in the log is `encode_commit`'s encoding
+//! of a commit (the writer's, a replica's ingest, a restore, a
+//! migration's copy), and the log's files check each record's bytes
 //! (`store/log_files.rs`).
 
 use std::ops::Range;
@@ -18,40 +22,11 @@ use prost::encoding::{decode_key, decode_varint, WireType};
 use super::from_micros;
 use crate::domain::{ArticleId, CommandId};
 
-/// The kinds of `EventRecord`, by their number in its `kind` oneof, as
-/// the domain names them (`Event::kind`).
-const KINDS: [&str; 20] = [
-    "ArticleCreated",
-    "QuickAnswerEdited",
-    "KeyFactsReplaced",
-    "SectionAdded",
-    "SectionEdited",
-    "SectionRemoved",
-    "SectionMoved",
-    "SourceAdded",
-    "SourceRemoved",
-    "ArticleRedated",
-    "QuestionEdited",
-    "SlugChanged",
-    "SourceEdited",
-    "ArticleReviewed",
-    "ArticleRetracted",
-    "ArticleRestored",
-    "ReviewLapsed",
-    "PayloadRedacted",
-    "OriginClaimed",
-    "SlugAliased",
-];
-
-/// The record numbers of the kinds that set the date an article shows
-/// (`Commit::date_set`): ArticleCreated and ArticleRedated.
-const SETS_DATE: [u32; 2] = [1, 10];
-
-/// One event of a stored commit: its kind's number in `EventRecord`,
+/// One event of a stored commit: its kind (its number in `EventRecord`),
 /// where that kind's message lies in the record, and its salt's place.
 #[derive(Clone, Debug)]
 pub(crate) struct EventBytes {
-    pub(crate) record_kind: u32,
+    record_kind: u32,
     content: Range<usize>,
     salt: Range<usize>,
 }
@@ -93,6 +68,13 @@ impl CommitBytes {
         self.events
             .iter()
             .any(|e| SETS_DATE.contains(&e.record_kind))
+    }
+
+    /// Whether every event's kind holds only text and numbers (`FLAT`):
+    /// a message that can be sent as stored, where the API's message of
+    /// the kind is the same on the wire.
+    pub(crate) fn flat(&self) -> bool {
+        self.events.iter().all(|e| FLAT.contains(&e.record_kind))
     }
 
     /// The kinds of its events, in order.
@@ -159,6 +141,40 @@ impl CommitBytes {
     }
 }
 
+/// The kinds of `EventRecord`, by their number in its `kind` oneof, as
+/// the domain names them (`Event::kind`).
+const KINDS: [&str; 20] = [
+    "ArticleCreated",
+    "QuickAnswerEdited",
+    "KeyFactsReplaced",
+    "SectionAdded",
+    "SectionEdited",
+    "SectionRemoved",
+    "SectionMoved",
+    "SourceAdded",
+    "SourceRemoved",
+    "ArticleRedated",
+    "QuestionEdited",
+    "SlugChanged",
+    "SourceEdited",
+    "ArticleReviewed",
+    "ArticleRetracted",
+    "ArticleRestored",
+    "ReviewLapsed",
+    "PayloadRedacted",
+    "OriginClaimed",
+    "SlugAliased",
+];
+
+/// The record numbers of the kinds that set the date an article shows
+/// (`Commit::date_set`): ArticleCreated and ArticleRedated.
+const SETS_DATE: [u32; 2] = [1, 10];
+
+/// The record numbers of the kinds whose message holds only text and
+/// numbers, no message of its own: all but ArticleCreated, SectionAdded,
+/// SourceAdded, SourceEdited and OriginClaimed.
+const FLAT: [u32; 15] = [2, 3, 5, 6, 7, 9, 10, 11, 12, 14, 15, 16, 17, 18, 20];
+
 /// A field of a record: a number, or where its bytes lie.
 enum Value {
     Varint(u64),
@@ -221,12 +237,12 @@ pub(crate) fn commit_bytes(record: Bytes) -> Option<CommitBytes> {
             }
             (11, Value::Bytes(event)) => events.push(event),
             (14, Value::Bytes(salt)) => event_salts.push(salt),
-            // Redactions (16) and anything unknown or given twice.
             (1 | 5..=10 | 12 | 13 | 15 | 17, Value::Bytes(range))
                 if ranges[tag as usize - 1].is_none() =>
             {
                 ranges[tag as usize - 1] = Some(range);
             }
+            // Redactions (16), and anything unknown or given twice.
             _ => return None,
         }
         Some(())
@@ -292,6 +308,18 @@ mod tests {
             let domain: Vec<&str> = commit.events.iter().map(|e| e.kind()).collect();
             assert_eq!(b.kinds(), domain);
             assert_eq!(b.sets_date(), commit.date_set().is_some(), "{domain:?}");
+            let nested = [
+                "ArticleCreated",
+                "SectionAdded",
+                "SourceAdded",
+                "SourceEdited",
+                "OriginClaimed",
+            ];
+            assert_eq!(
+                b.flat(),
+                !domain.iter().any(|k| nested.contains(k)),
+                "{domain:?}"
+            );
             named.extend(domain);
         }
         assert_eq!(named.len(), KINDS.len(), "the history has every kind");

@@ -16,6 +16,7 @@ mod framing;
 mod import;
 mod observe;
 mod status;
+mod stored_commit;
 mod stream_response;
 mod suggestion_service;
 mod write;

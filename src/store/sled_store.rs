@@ -899,9 +899,11 @@ impl SledStore {
     }
 
     /// As `read_commits`, each commit's stored bytes (a `CommitRecord`'s
-    /// encoding), slices of what the log read.
+    /// encoding), each copied out of what the log read: a record held
+    /// for long (a stream's, queued for a slow subscriber) holds only
+    /// itself, and the read's buffer is kept for the next read.
     pub(crate) fn read_records(&self, positions: &[u64]) -> Result<Vec<Option<Bytes>>, StoreError> {
-        self.read_log_as(positions, Ok)
+        self.read_log_as(positions, |record| Ok(Bytes::copy_from_slice(&record)))
     }
 
     /// As `read_commits`, each commit's place, recorded time and events
