@@ -62,8 +62,9 @@ pub(super) struct StoredCommit {
 
 impl StoredCommit {
     /// `view` to write, unless an event is of a kind not in
-    /// `PAYLOAD_NUMBERS`, the digests kept are not one an event, or its
-    /// date has no ten-byte text: then it is given back, to be converted.
+    /// `PAYLOAD_NUMBERS`, the digests kept are not one for each event, or
+    /// its date has no ten-byte text: then it is given back, to be
+    /// converted.
     pub(super) fn new(view: Box<StoredView>) -> Result<Self, Box<StoredView>> {
         let c = &view.commit;
         let sendable = c.events.iter().all(|e| payload_number(e).is_some())
