@@ -1,10 +1,16 @@
-//! Every call observed: a span with its method and request id (taken from
-//! `x-request-id` or generated, and returned in the response's headers),
-//! its status code and duration counted in the metrics, and one log line
-//! when it ends (debug for OK, info for a refusal, warn for a server-side
-//! failure). The status is read where gRPC puts it: the response headers
-//! of a trailers-only answer, or the trailers at the body's end; a call
-//! whose body is dropped before its end was cancelled.
+//! Every call observed: a request id (taken from `x-request-id` or
+//! generated, and returned in the response's headers), its status code and
+//! duration counted in the metrics, and one log line when it ends, with its
+//! method and request id (debug for OK, info for a refusal, warn for a
+//! server-side failure). The call runs in a span `rpc` with its method and
+//! request id at debug level: at info, creating and closing a span for
+//! every call took about 4 % of the appends' rate at 64 in flight
+//! (BENCHMARKS.md, session 42). Errors logged inside a call name its
+//! request id all the same (`current_request_id`).
+//!
+//! The status is read where gRPC puts it: the response headers of a
+//! trailers-only answer, or the trailers at the body's end; a call whose
+//! body is dropped before its end was cancelled.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -16,6 +22,17 @@ use http_body::{Body, Frame, SizeHint};
 use tonic::codegen::http;
 use tonic::Code;
 use tracing::Instrument;
+
+tokio::task_local! {
+    /// The request id of the call being polled (`current_request_id`).
+    static CALL_REQUEST_ID: Arc<str>;
+}
+
+/// The request id of the call whose future is being polled on this
+/// thread, if any: for a log line written inside a call.
+pub(crate) fn current_request_id() -> Option<Arc<str>> {
+    CALL_REQUEST_ID.try_with(Arc::clone).ok()
+}
 
 use crate::metrics::{CallMetrics, MethodLabels, Metrics};
 
@@ -133,7 +150,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let started = Instant::now();
         let path = request.uri().path();
         let (method, unknown_path) = match self.methods.of(path) {
@@ -141,21 +158,18 @@ where
             None => (Arc::clone(&self.methods.unknown), Some(path.to_owned())),
         };
         let (request_id, header) = request_id(request.headers());
-        if let Some(header) = &header {
-            request.headers_mut().insert(REQUEST_ID, header.clone());
-        }
         let logged_path = unknown_path.as_deref().unwrap_or(&method.path);
-        let span = tracing::info_span!("rpc", method = %logged_path, request_id = %request_id);
+        let span = tracing::debug_span!("rpc", method = %logged_path, request_id = %request_id);
         method.calls.started();
         let end = CallEnd {
             method,
             unknown_path,
-            request_id,
+            request_id: Arc::clone(&request_id),
             started,
             span: span.clone(),
             recorded: false,
         };
-        let call = self.inner.call(request).instrument(span);
+        let call = CALL_REQUEST_ID.scope(request_id, self.inner.call(request).instrument(span));
         Box::pin(async move {
             let mut response = call.await?;
             let header = header.or_else(|| http::HeaderValue::from_str(&end.request_id).ok());
@@ -180,17 +194,18 @@ where
 
 /// The caller's request id if it is a sensible one, else a new UUID with
 /// the header that carries it (none for the caller's, already there).
-fn request_id(headers: &http::HeaderMap) -> (String, Option<http::HeaderValue>) {
+fn request_id(headers: &http::HeaderMap) -> (Arc<str>, Option<http::HeaderValue>) {
     let given = headers
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|id| !id.is_empty() && id.len() <= MAX_REQUEST_ID);
     match given {
-        Some(id) => (id.to_owned(), None),
+        Some(id) => (Arc::from(id), None),
         None => {
-            let id = new_request_id().to_string();
-            let header = http::HeaderValue::from_str(&id).ok();
-            (id, header)
+            let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+            let id: &str = new_request_id().hyphenated().encode_lower(&mut text);
+            let header = http::HeaderValue::from_str(id).ok();
+            (Arc::from(id), header)
         }
     }
 }
@@ -236,7 +251,7 @@ struct CallEnd {
     method: Arc<Method>,
     /// The path called, when it is no method this server knows.
     unknown_path: Option<String>,
-    request_id: String,
+    request_id: Arc<str>,
     started: Instant,
     span: tracing::Span,
     recorded: bool,
@@ -368,8 +383,61 @@ mod tests {
             http::header::HeaderName::from_static(REQUEST_ID),
             http::HeaderValue::from_static("abc"),
         )]);
-        assert_eq!(request_id(&given), ("abc".to_owned(), None));
+        assert_eq!(request_id(&given), (Arc::from("abc"), None));
         let (id, header) = request_id(&http::HeaderMap::new());
-        assert_eq!(header.unwrap().to_str().unwrap(), id);
+        assert_eq!(header.unwrap().to_str().unwrap(), &*id);
+    }
+
+    /// Answers with the request id its future sees, in a header `seen`,
+    /// after a wait that makes the call pending once.
+    #[derive(Clone)]
+    struct Reporter;
+
+    impl tower_service::Service<http::Request<()>> for Reporter {
+        type Response = http::Response<http_body_util::Empty<bytes::Bytes>>;
+        type Error = std::convert::Infallible;
+        type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: http::Request<()>) -> Self::Future {
+            Box::pin(async {
+                tokio::task::yield_now().await;
+                let seen = current_request_id().map_or_else(String::new, |id| id.to_string());
+                let mut response = http::Response::new(http_body_util::Empty::new());
+                response
+                    .headers_mut()
+                    .insert("seen", http::HeaderValue::from_str(&seen).unwrap());
+                Ok(response)
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_call_sees_its_request_id_and_returns_it() {
+        use tower_layer::Layer as _;
+        let layer = ObserveLayer::new(Arc::new(Metrics::new()), &[]);
+        let mut service = layer.layer(Reporter);
+        let header = |response: &http::Response<_>, name: &str| {
+            response.headers()[name].to_str().unwrap().to_owned()
+        };
+        let mut given = http::Request::new(());
+        given
+            .headers_mut()
+            .insert(REQUEST_ID, http::HeaderValue::from_static("trace-7"));
+        let response = tower_service::Service::call(&mut service, given)
+            .await
+            .unwrap();
+        assert_eq!(header(&response, REQUEST_ID), "trace-7");
+        assert_eq!(header(&response, "seen"), "trace-7");
+        let response = tower_service::Service::call(&mut service, http::Request::new(()))
+            .await
+            .unwrap();
+        let generated = header(&response, REQUEST_ID);
+        assert!(uuid::Uuid::parse_str(&generated).is_ok(), "{generated}");
+        assert_eq!(header(&response, "seen"), generated);
+        assert_eq!(current_request_id(), None, "outside a call");
     }
 }

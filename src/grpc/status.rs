@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+use super::observe::current_request_id;
 use crate::app::AppError;
 use crate::domain::FieldViolation;
 
@@ -73,14 +74,14 @@ pub(super) fn to_status(error: AppError) -> Status {
             "min_position: position {wanted} was not reached before the deadline (the read models are at {reached})"
         )),
         AppError::Unavailable(detail) => {
-            tracing::error!(%detail, "unavailable");
+            tracing::error!(%detail, request_id = current_request_id().as_deref(), "unavailable");
             Status::unavailable(
                 "the store is unavailable (a storage failure, or the server is stopping): retry later",
             )
         }
         AppError::NoCheckpoint(detail) => Status::unavailable(bounded(&detail)),
         AppError::DataLoss(detail) => {
-            tracing::error!(%detail, "data loss");
+            tracing::error!(%detail, request_id = current_request_id().as_deref(), "data loss");
             Status::data_loss(bounded(&format!(
                 "a stored record failed to decode: {detail}"
             )))
@@ -93,7 +94,7 @@ pub(super) fn to_status(error: AppError) -> Status {
 pub(super) fn to_write_status(e: AppError) -> Status {
     match e {
         AppError::Unavailable(detail) => {
-            tracing::error!(%detail, "unavailable");
+            tracing::error!(%detail, request_id = current_request_id().as_deref(), "unavailable");
             Status::unavailable(
                 "the store is unavailable (a storage failure, or the server is stopping); the write may or may not have been applied: retry it with the same command_id, which applies it once",
             )
