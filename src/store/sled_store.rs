@@ -151,7 +151,7 @@ struct Running {
     /// leading caller to free the lock (`Writer::run`).
     waiting: Arc<AtomicUsize>,
     /// The appends whose callers wait (`Log::append`), in flight now.
-    appending: AtomicUsize,
+    appending: Arc<AtomicUsize>,
     /// Whether they have come one at a time lately (`lead`).
     crowding: Crowding,
     durable: watch::Receiver<u64>,
@@ -555,16 +555,18 @@ impl SledStore {
         let shared = Arc::clone(&writer);
         let waiting = Arc::new(AtomicUsize::new(0));
         let taken = Arc::clone(&waiting);
+        let appending = Arc::new(AtomicUsize::new(0));
+        let in_flight = Arc::clone(&appending);
         let handle = std::thread::Builder::new()
             .name("answerlog-writer".into())
-            .spawn(move || Writer::run(shared, rx, taken))
+            .spawn(move || Writer::run(shared, rx, taken, &in_flight))
             .map_err(|e| StoreError::Io(format!("cannot start the writer thread: {e}")))?;
         self.running = Some(Running {
             jobs: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
             writer_state: writer,
             waiting,
-            appending: AtomicUsize::new(0),
+            appending,
             crowding: Crowding::new(),
             durable: durable_rx,
             acknowledged,

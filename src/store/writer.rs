@@ -141,11 +141,13 @@ impl Writer {
     /// restart recovers from the disk.
     /// `waiting` is 1 while the thread holds a job it has taken and waits
     /// for the lock (a caller leads): the job is still queued
-    /// (`SledStore::queued`).
+    /// (`SledStore::queued`). `appending` counts the appends whose callers
+    /// wait, queued or not yet (`SledStore::append`).
     pub(super) fn run(
         shared: Arc<Mutex<Writer>>,
         mut jobs: mpsc::Receiver<Job>,
         waiting: Arc<AtomicUsize>,
+        appending: &AtomicUsize,
     ) {
         let unpoisoned = || match shared.lock() {
             Ok(writer) => Some(writer),
@@ -181,13 +183,14 @@ impl Writer {
                     None => break,
                 }
             };
-            if jobs.is_empty() {
+            if jobs.is_empty() && appending.load(Ordering::Acquire) > 1 {
                 // Woken by the first job of a burst, this thread may have
-                // taken the core of the caller about to queue the next:
-                // yield it once, so that the batch holds what they queue
-                // meanwhile. A fifth fewer syncs at 64 in flight and about
-                // 2 % more appends (BENCHMARKS.md, session 42); on an idle
-                // core it returns at once.
+                // taken the core of a caller about to queue the next (other
+                // appends are in flight, not queued yet): yield it once, so
+                // that the batch holds what they queue meanwhile. A fifth
+                // fewer syncs at 64 in flight and about 2 % more appends
+                // (BENCHMARKS.md, session 42); on an idle core it returns
+                // at once. An append alone does not wait on it.
                 std::thread::yield_now();
             }
             waiting.store(1, Ordering::Release);
