@@ -44,12 +44,12 @@ impl AdminService for AdminApi {
     ) -> Result<Response<Self::ImportCommitsStream>, Status> {
         let actor = actor(&request)?;
         let (out, answers) = mpsc::channel(16);
-        tokio::spawn(super::import::run(
+        tokio::spawn(super::observe::in_call(super::import::run(
             Arc::clone(&self.app),
             actor,
             request.into_inner(),
             out,
-        ));
+        )));
         Ok(Response::new(Box::pin(ReceiverStream::new(answers))))
     }
 

@@ -5,8 +5,10 @@
 //! server-side failure). The call runs in a span `rpc` with its method and
 //! request id at debug level: at info, creating and closing a span for
 //! every call took about 4 % of the appends' rate at 64 in flight
-//! (BENCHMARKS.md, session 42). Errors logged inside a call name its
-//! request id all the same (`current_request_id`).
+//! (BENCHMARKS.md, session 42). The error lines of `status.rs` name the
+//! request id all the same (`current_request_id`), in a handler, a
+//! response body or an import's task. It knows no service: it sees paths,
+//! headers and statuses.
 //!
 //! The status is read where gRPC puts it: the response headers of a
 //! trailers-only answer, or the trailers at the body's end; a call whose
@@ -23,18 +25,32 @@ use tonic::codegen::http;
 use tonic::Code;
 use tracing::Instrument;
 
+use crate::metrics::{CallMetrics, MethodLabels, Metrics};
+
 tokio::task_local! {
     /// The request id of the call being polled (`current_request_id`).
     static CALL_REQUEST_ID: Arc<str>;
 }
 
-/// The request id of the call whose future is being polled on this
-/// thread, if any: for a log line written inside a call.
-pub(crate) fn current_request_id() -> Option<Arc<str>> {
-    CALL_REQUEST_ID.try_with(Arc::clone).ok()
+/// The request id of the call whose task is being polled, if any: for a
+/// log line written inside a call. Its handler's future and its response
+/// body's frames see it; a task the call spawns sees it only when run in
+/// [`in_call`].
+pub(super) fn current_request_id() -> Option<Arc<str>> {
+    CALL_REQUEST_ID
+        .try_with(Arc::clone)
+        .ok()
+        .filter(|id| !id.is_empty())
 }
 
-use crate::metrics::{CallMetrics, MethodLabels, Metrics};
+/// `future`, in the current call's request id if there is one: for a task
+/// a call spawns (an import's).
+pub(super) fn in_call<F: std::future::Future>(
+    future: F,
+) -> impl std::future::Future<Output = F::Output> {
+    let id = current_request_id().unwrap_or_else(|| Arc::from(""));
+    CALL_REQUEST_ID.scope(id, future)
+}
 
 /// The header a caller's request id comes in, and goes back in.
 pub(crate) const REQUEST_ID: &str = "x-request-id";
@@ -181,6 +197,7 @@ where
             Ok(response.map(|body| {
                 let mut body = ObservedBody {
                     inner: body,
+                    request_id: Some(Arc::clone(&end.request_id)),
                     end: Some(end),
                 };
                 if let Some(code) = status {
@@ -293,6 +310,9 @@ impl CallEnd {
 /// body's end, or (dropped before either) as cancelled.
 pub(crate) struct ObservedBody<B> {
     inner: B,
+    /// The call's request id, which the body's frames are polled in (a
+    /// stream's answers are made there).
+    request_id: Option<Arc<str>>,
     end: Option<CallEnd>,
 }
 
@@ -308,6 +328,7 @@ impl<B: Default> Default for ObservedBody<B> {
     fn default() -> Self {
         Self {
             inner: B::default(),
+            request_id: None,
             end: None,
         }
     }
@@ -322,7 +343,11 @@ impl<B: Body + Unpin> Body for ObservedBody<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = &mut *self;
-        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        let polled = match &this.request_id {
+            Some(id) => CALL_REQUEST_ID
+                .sync_scope(Arc::clone(id), || Pin::new(&mut this.inner).poll_frame(cx)),
+            None => Pin::new(&mut this.inner).poll_frame(cx),
+        };
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(trailers) = frame.trailers_ref() {
@@ -389,12 +414,35 @@ mod tests {
     }
 
     /// Answers with the request id its future sees, in a header `seen`,
-    /// after a wait that makes the call pending once.
+    /// after a wait that makes the call pending once; its body is the
+    /// request id its frame is polled in.
     #[derive(Clone)]
     struct Reporter;
 
+    /// One frame: the request id it was polled in.
+    #[derive(Default)]
+    struct SeenBody {
+        done: bool,
+    }
+
+    impl Body for SeenBody {
+        type Data = bytes::Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+            if std::mem::replace(&mut self.done, true) {
+                return Poll::Ready(None);
+            }
+            let seen = current_request_id().map_or_else(String::new, |id| id.to_string());
+            Poll::Ready(Some(Ok(Frame::data(bytes::Bytes::from(seen)))))
+        }
+    }
+
     impl tower_service::Service<http::Request<()>> for Reporter {
-        type Response = http::Response<http_body_util::Empty<bytes::Bytes>>;
+        type Response = http::Response<SeenBody>;
         type Error = std::convert::Infallible;
         type Future = BoxFuture<Result<Self::Response, Self::Error>>;
 
@@ -406,7 +454,7 @@ mod tests {
             Box::pin(async {
                 tokio::task::yield_now().await;
                 let seen = current_request_id().map_or_else(String::new, |id| id.to_string());
-                let mut response = http::Response::new(http_body_util::Empty::new());
+                let mut response = http::Response::new(SeenBody::default());
                 response
                     .headers_mut()
                     .insert("seen", http::HeaderValue::from_str(&seen).unwrap());
@@ -432,6 +480,11 @@ mod tests {
             .unwrap();
         assert_eq!(header(&response, REQUEST_ID), "trace-7");
         assert_eq!(header(&response, "seen"), "trace-7");
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        assert_eq!(&body[..], b"trace-7", "the body's frames are polled in it");
         let response = tower_service::Service::call(&mut service, http::Request::new(()))
             .await
             .unwrap();
